@@ -1,0 +1,35 @@
+import { PassThrough } from 'node:stream'
+import { describe, expect, it } from 'vitest'
+import { main } from './main.js'
+
+async function run(argv: string[]) {
+  const stdout = new PassThrough()
+  const stderr = new PassThrough()
+  let out = ''
+  let err = ''
+  stdout.on('data', (d: Buffer) => (out += d.toString()))
+  stderr.on('data', (d: Buffer) => (err += d.toString()))
+  const code = await main(argv, { stdout, stderr }, new AbortController().signal)
+  return { code, out, err }
+}
+
+describe('strata CLI', () => {
+  it('prints JSON with --json', async () => {
+    const { code, out } = await run(['version', '--json'])
+    expect(code).toBe(0)
+    expect(JSON.parse(out)).toMatchObject({ version: expect.any(String), node: process.version })
+  })
+
+  it('exits 2 with a one-line reason on an unknown command', async () => {
+    const { code, err } = await run(['frobnicate'])
+    expect(code).toBe(2)
+    expect(err.trim().split('\n')).toHaveLength(1)
+    expect(err).toContain("unknown command 'frobnicate'")
+  })
+
+  it('exits 2 on an unknown option, with a JSON error under --json', async () => {
+    const { code, out } = await run(['version', '--bogus', '--json'])
+    expect(code).toBe(2)
+    expect(JSON.parse(out)).toMatchObject({ error: { code: 'USAGE' } })
+  })
+})

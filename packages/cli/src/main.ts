@@ -1,0 +1,87 @@
+// strata: the command line. `strata <group> <command> [args] [--json]`; exit 0 on success, 1 on a
+// failure (one line on stderr: code and reason), 2 on a usage error.
+import { parseArgs } from 'node:util'
+import { errorCode, errorMessage } from '@strata/core'
+import { UsageError, type Command, type CommandContext } from './command.js'
+import { commands } from './commands/index.js'
+
+export interface Io {
+  stdout: NodeJS.WritableStream
+  stderr: NodeJS.WritableStream
+}
+
+export async function main(argv: string[], io: Io, signal: AbortSignal = processSignal()): Promise<number> {
+  const json = argv.includes('--json')
+  try {
+    const command = findCommand(argv)
+    if (command === undefined) {
+      if (argv.length === 0 || argv.includes('--help') || argv[0] === 'help') {
+        io.stdout.write(helpText())
+        return 0
+      }
+      throw new UsageError(
+        `unknown command '${argv.filter((a) => !a.startsWith('-')).join(' ')}'; see 'strata help'`,
+      )
+    }
+    const rest = argv.slice(command.path.length)
+    if (rest.includes('--help')) {
+      io.stdout.write(`usage: strata ${command.usage}\n${command.summary}\n`)
+      return 0
+    }
+    const args = parse(command, rest)
+    const ctx: CommandContext = { ...io, signal, json }
+    const result = await command.run(args, ctx)
+    if (json) io.stdout.write(`${JSON.stringify(result)}\n`)
+    else if (command.format !== undefined) io.stdout.write(ensureNewline(command.format(result)))
+    return 0
+  } catch (error) {
+    const usage = error instanceof UsageError || errorCode(error).startsWith('ERR_PARSE_ARGS')
+    const line = errorMessage(error).split('\n')[0]
+    if (json)
+      io.stdout.write(
+        `${JSON.stringify({ error: { code: usage ? 'USAGE' : errorCode(error), message: line } })}\n`,
+      )
+    io.stderr.write(`strata: ${usage ? '' : `[${errorCode(error)}] `}${line}\n`)
+    return usage ? 2 : 1
+  }
+}
+
+function findCommand(argv: string[]): Command | undefined {
+  const words = argv.filter((a) => !a.startsWith('-'))
+  return commands
+    .filter((c) => c.path.every((w, i) => words[i] === w && argv[i] === w))
+    .sort((a, b) => b.path.length - a.path.length)[0]
+}
+
+function parse(command: Command, rest: string[]) {
+  const { values, positionals } = parseArgs({
+    args: rest,
+    options: { ...command.options, json: { type: 'boolean' } },
+    allowPositionals: true,
+    strict: true,
+  })
+  const [min, max] =
+    typeof command.positionals === 'number' ? [command.positionals, command.positionals] : command.positionals
+  if (positionals.length < min || positionals.length > max) {
+    throw new UsageError(`usage: strata ${command.usage}`)
+  }
+  return { values, positionals }
+}
+
+function helpText(): string {
+  const width = Math.max(...commands.map((c) => c.usage.length))
+  const lines = commands.map((c) => `  strata ${c.usage.padEnd(width)}  ${c.summary}`)
+  return `Strata: backups for XCP-ng and XenServer.\n\nCommands (all take --json):\n${lines.join('\n')}\n`
+}
+
+function ensureNewline(text: string): string {
+  return text.endsWith('\n') ? text : `${text}\n`
+}
+
+function processSignal(): AbortSignal {
+  const controller = new AbortController()
+  for (const name of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(name, () => controller.abort(new Error(`interrupted by ${name}`)))
+  }
+  return controller.signal
+}

@@ -1,0 +1,48 @@
+// Helpers so that every async operation can honour an AbortSignal without boilerplate.
+import { AbortedError } from './errors.js'
+
+export function throwIfAborted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw new AbortedError(signal.reason)
+}
+
+/** Resolves after `ms`, or rejects with AbortedError as soon as the signal fires. */
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(new AbortedError(signal.reason))
+    const onAbort = (): void => {
+      clearTimeout(timer)
+      reject(new AbortedError(signal?.reason))
+    }
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort)
+      resolve()
+    }, ms)
+    signal?.addEventListener('abort', onAbort, { once: true })
+  })
+}
+
+/** Races a promise against a signal. The promise keeps running; the caller must clean up on abort. */
+export function raceAbort<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (signal === undefined) return promise
+  if (signal.aborted) return Promise.reject(new AbortedError(signal.reason))
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(new AbortedError(signal.reason))
+    signal.addEventListener('abort', onAbort, { once: true })
+    promise.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort)
+        resolve(value)
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort)
+        reject(error)
+      },
+    )
+  })
+}
+
+/** A signal that fires when any of the given signals fires (undefined entries are ignored). */
+export function anySignal(...signals: (AbortSignal | undefined)[]): AbortSignal {
+  const present = signals.filter((s): s is AbortSignal => s !== undefined)
+  return AbortSignal.any(present)
+}

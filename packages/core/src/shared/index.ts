@@ -1,0 +1,5 @@
+// Tiny generic helpers used by every module: errors with codes, abort handling, concurrency, retry.
+export * from './errors.js'
+export * from './abort.js'
+export * from './semaphore.js'
+export * from './retry.js'

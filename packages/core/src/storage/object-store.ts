@@ -1,0 +1,44 @@
+// The object-store interface: the only thing the repository knows about where its bytes live.
+// Keys are '/'-separated relative paths ('chunks/3f/3fa2…'). Objects are written whole and, by the
+// repository's rules, created once and never modified.
+
+export interface ObjectInfo {
+  readonly key: string
+  readonly size: number
+  readonly modified?: Date
+}
+
+export interface StoreCapabilities {
+  /** `put(..., { ifNoneMatch: true })` is atomic on the server: two racing creators cannot both win. */
+  readonly conditionalCreate: boolean
+  /** Listing sees every completed put at once (S3 and local directories do; some gateways do not). */
+  readonly listAfterWriteConsistent: boolean
+}
+
+export interface CallOptions {
+  readonly signal?: AbortSignal
+}
+
+export interface PutOptions extends CallOptions {
+  /** Create only: fail with ALREADY_EXISTS (StorageError) if the key exists. */
+  readonly ifNoneMatch?: boolean
+}
+
+export interface ObjectStore {
+  /** A name for messages and logs, e.g. "local:/srv/backups" or "s3:bucket/prefix". Never credentials. */
+  readonly name: string
+  readonly capabilities: StoreCapabilities
+  put(key: string, data: Uint8Array, options?: PutOptions): Promise<void>
+  /** The whole object; NOT_FOUND if absent. */
+  get(key: string, options?: CallOptions): Promise<Uint8Array>
+  /** `length` bytes from `offset`; fewer only at the end of the object. NOT_FOUND if absent. */
+  getRange(key: string, offset: number, length: number, options?: CallOptions): Promise<Uint8Array>
+  /** undefined if absent. */
+  stat(key: string, options?: CallOptions): Promise<ObjectInfo | undefined>
+  /** Every object whose key starts with `prefix`, in lexicographic key order. */
+  list(prefix: string, options?: CallOptions): AsyncIterable<ObjectInfo>
+  /** Idempotent: deleting an absent key succeeds. */
+  delete(key: string, options?: CallOptions): Promise<void>
+  /** Releases connections and handles. */
+  close?(): Promise<void>
+}

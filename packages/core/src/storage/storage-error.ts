@@ -1,0 +1,37 @@
+import { StrataError, type StrataErrorOptions } from '../shared/index.js'
+
+/**
+ * Stable codes of store failures. NOT_FOUND and ALREADY_EXISTS are answers, not faults; TRANSIENT
+ * (timeouts, resets, 5xx, throttling) is retryable; the rest are permanent.
+ */
+export type StorageErrorCode =
+  | 'NOT_FOUND'
+  | 'ALREADY_EXISTS'
+  | 'ACCESS_DENIED'
+  | 'INVALID_KEY'
+  | 'TRANSIENT'
+  | 'CORRUPT_RESPONSE'
+  | 'STORE_FAILED'
+
+export class StorageError extends StrataError {
+  declare readonly code: StorageErrorCode
+
+  constructor(code: StorageErrorCode, message: string, options: StrataErrorOptions = {}) {
+    super(code, message, { retryable: code === 'TRANSIENT', ...options })
+  }
+}
+
+export function isNotFound(error: unknown): boolean {
+  return error instanceof StorageError && error.code === 'NOT_FOUND'
+}
+
+/** Rejects keys that could escape a directory or confuse S3: empty segments, '.', '..', backslashes. */
+export function assertValidKey(key: string): void {
+  const bad =
+    key === '' ||
+    key.startsWith('/') ||
+    key.includes('\\') ||
+    key.includes('\0') ||
+    key.split('/').some((part) => part === '' || part === '.' || part === '..')
+  if (bad) throw new StorageError('INVALID_KEY', `invalid object key '${key}'`)
+}

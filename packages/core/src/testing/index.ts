@@ -1,0 +1,4 @@
+// Helpers for tests across packages: real binaries (never skipped: a missing binary fails the test),
+// scratch directories, and child processes that are always reaped.
+export * from './binaries.js'
+export * from './scratch.js'

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs the Debian packages Strata's demo, tests and benchmarks need. Idempotent: packages already
+# present are not fetched again, and apt-get update runs only when something is missing.
+set -euo pipefail
+
+packages=(
+  qemu-utils        # qemu-img, qemu-nbd: VHD and NBD reference tools
+  nbdkit            # NBD server with fault-injecting filters
+  libnbd-bin        # nbdinfo, nbdcopy
+  openssl           # test certificates
+  e2fsprogs         # mke2fs -d: seed disks with real filesystems
+  ceph-mon ceph-osd radosgw ceph-common   # real S3 server on loopback for the S3 store tests
+  libvhdi-utils     # vhdiinfo: an independent VHD parser used as a test oracle
+)
+if [ "${STRATA_BENCH_TOOLS:-0}" = 1 ]; then
+  packages+=(restic borgbackup hyperfine)
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+echo "installing Debian packages: ${missing[*]}" >&2
+$sudo apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
