@@ -2,3 +2,4 @@
 // scratch directories, and child processes that are always reaped.
 export * from './binaries.js'
 export * from './scratch.js'
+export * from './tls.js'
