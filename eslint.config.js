@@ -15,6 +15,29 @@ const io = [
 ]
 const noIo = (what) => io.map((name) => ({ name, message: `${what} is pure: no I/O modules.` }))
 
+const sharedOnly = { group: ['../*', '!../shared/*'], message: 'shared/ imports nothing from core.' }
+const storageNoRepository = {
+  group: ['**/repository/**', '**/repository'],
+  message: 'storage/ must not import repository/.',
+}
+const repositoryStoreInterfaceOnly = {
+  group: ['**/storage/*', '!**/storage/index.js', '@aws-sdk/*'],
+  message: 'repository/ uses storage/ only through its index (the interface), never S3 or a concrete store.',
+}
+const engineThroughIndex = {
+  group: ['../*/*', '!../*/index.js'],
+  message: 'engine/ imports other modules through their index.ts.',
+}
+const coreThroughExports = {
+  group: ['**/core/src/**', '@strata/core/src/**'],
+  message: 'Import @strata/core, not its files.',
+}
+const webNoCore = { group: ['@strata/core', '@strata/core/*'], message: 'web/ imports only API types.' }
+
+function restrict(files, { paths = [], patterns = [], ignores = [] }) {
+  return { files, ignores, rules: { 'no-restricted-imports': ['error', { paths, patterns }] } }
+}
+
 export default tseslint.config(
   { ignores: ['**/dist/**', '**/node_modules/**', '.strata/**', 'tmp/**'] },
   js.configs.recommended,
@@ -27,106 +50,31 @@ export default tseslint.config(
       'no-console': 'off',
     },
   },
-  {
-    // shared/ is the bottom layer: it imports nothing from the rest of core.
-    files: ['packages/core/src/shared/**/*.ts'],
-    rules: {
-      'no-restricted-imports': [
-        'error',
-        { patterns: [{ group: ['../*', '!../shared/*'], message: 'shared/ imports nothing from core.' }] },
-      ],
-    },
-  },
-  {
-    // Format code: bytes in, values out.
-    files: [
+  // Each block below sets the whole no-restricted-imports rule for its files (a later block replaces an
+  // earlier one's options), so blocks for nested areas repeat the restrictions of the enclosing area.
+  restrict(['packages/core/src/shared/**/*.ts'], { patterns: [sharedOnly] }),
+  restrict(
+    [
       'packages/core/src/vhd/**/*.ts',
       'packages/core/src/**/format/**/*.ts',
       'packages/core/src/**/codec/**/*.ts',
     ],
-    ignores: ['**/*.test.ts', '**/*.integration.test.ts', 'packages/core/src/vhd/io/**'],
-    rules: { 'no-restricted-imports': ['error', { paths: noIo('Format code') }] },
-  },
-  {
-    // Object stores never know the repository that sits on them.
-    files: ['packages/core/src/storage/**/*.ts'],
-    rules: {
-      'no-restricted-imports': [
-        'error',
-        {
-          patterns: [
-            {
-              group: ['**/repository/**', '**/repository'],
-              message: 'storage/ must not import repository/.',
-            },
-          ],
-        },
-      ],
+    {
+      paths: noIo('Format code'),
+      ignores: ['**/*.test.ts', 'packages/core/src/vhd/io/**'],
     },
-  },
-  {
-    // The repository knows the store interface, never a concrete store.
-    files: ['packages/core/src/repository/**/*.ts'],
-    ignores: ['**/*.test.ts', '**/*.integration.test.ts'],
-    rules: {
-      'no-restricted-imports': [
-        'error',
-        {
-          patterns: [
-            {
-              group: ['**/storage/*', '!**/storage/index.js', '@aws-sdk/*'],
-              message:
-                'repository/ uses storage/ only through its index (the interface), never S3 or a concrete store.',
-            },
-          ],
-        },
-      ],
-    },
-  },
-  {
-    // The engine reaches other modules only through their public surface.
-    files: ['packages/core/src/engine/**/*.ts'],
-    rules: {
-      'no-restricted-imports': [
-        'error',
-        {
-          patterns: [
-            {
-              group: ['../*/*', '!../*/index.js'],
-              message: 'engine/ imports other modules through their index.ts.',
-            },
-          ],
-        },
-      ],
-    },
-  },
-  {
-    // The web UI talks to the server's API; it never imports the domain.
-    files: ['packages/web/**/*.ts', 'packages/web/**/*.vue'],
-    rules: {
-      'no-restricted-imports': [
-        'error',
-        {
-          patterns: [{ group: ['@strata/core', '@strata/core/*'], message: 'web/ imports only API types.' }],
-        },
-      ],
-    },
-  },
-  {
-    // Packages other than core's own composition use core's public surface, never its files.
-    files: ['packages/!(core)/**/*.ts'],
-    rules: {
-      'no-restricted-imports': [
-        'error',
-        {
-          patterns: [
-            {
-              group: ['**/core/src/**', '@strata/core/src/**'],
-              message: 'Import @strata/core, not its files.',
-            },
-          ],
-        },
-      ],
-    },
-  },
+  ),
+  restrict(['packages/core/src/storage/**/*.ts'], { patterns: [storageNoRepository] }),
+  restrict(['packages/core/src/repository/**/*.ts'], {
+    patterns: [repositoryStoreInterfaceOnly],
+    ignores: ['**/*.test.ts'],
+  }),
+  restrict(['packages/core/src/repository/**/format/**/*.ts'], {
+    paths: noIo('Format code'),
+    patterns: [repositoryStoreInterfaceOnly],
+    ignores: ['**/*.test.ts'],
+  }),
+  restrict(['packages/core/src/engine/**/*.ts'], { patterns: [engineThroughIndex] }),
+  restrict(['packages/!(core)/**/*.ts'], { patterns: [coreThroughExports] }),
+  restrict(['packages/web/**/*.ts', 'packages/web/**/*.vue'], { patterns: [coreThroughExports, webNoCore] }),
 )
