@@ -1,0 +1,123 @@
+// Writing outputs safely and sparsely: a temp file beside the target renamed into place only when
+// complete (never a half-written OUT), raw images written block by block with zero blocks left as holes.
+import { open, rename, unlink, type FileHandle } from 'node:fs/promises'
+import { basename, dirname, join } from 'node:path'
+import { randomBytes } from 'node:crypto'
+import { throwIfAborted } from '../../shared/abort.js'
+import { isZero } from '../bytes.js'
+
+export interface AtomicWriteOptions {
+  signal?: AbortSignal
+  /** fsync before the rename so that a crash cannot leave a renamed but empty file. Default true. */
+  sync?: boolean
+}
+
+export async function writeFileAtomically<T>(
+  path: string,
+  write: (handle: FileHandle) => Promise<T>,
+  options: AtomicWriteOptions = {},
+): Promise<T> {
+  const temp = join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`)
+  const handle = await open(temp, 'wx')
+  try {
+    const result = await write(handle)
+    throwIfAborted(options.signal)
+    if (options.sync ?? true) await handle.sync()
+    await handle.close()
+    await rename(temp, path)
+    return result
+  } catch (error) {
+    await handle.close().catch(() => undefined)
+    await unlink(temp).catch(() => undefined)
+    throw error
+  }
+}
+
+/** Writes a byte stream sequentially, gathering small pieces into large writes. */
+export async function writeChunks(
+  handle: FileHandle,
+  chunks: AsyncIterable<Uint8Array>,
+  signal?: AbortSignal,
+): Promise<number> {
+  const batchBytes = 8 * 1024 * 1024
+  let batch: Uint8Array[] = []
+  let batched = 0
+  let position = 0
+  const flush = async (): Promise<void> => {
+    if (batched === 0) return
+    await writevAll(handle, batch, position)
+    position += batched
+    batch = []
+    batched = 0
+  }
+  for await (const chunk of chunks) {
+    throwIfAborted(signal)
+    batch.push(chunk)
+    batched += chunk.length
+    if (batched >= batchBytes) await flush()
+  }
+  await flush()
+  return position
+}
+
+async function writevAll(handle: FileHandle, buffers: Uint8Array[], position: number): Promise<void> {
+  const total = buffers.reduce((n, b) => n + b.length, 0)
+  const { bytesWritten } = await handle.writev(buffers, position)
+  if (bytesWritten < total) {
+    // Short writes are rare (full disk is an error, not a short write); finish one buffer at a time.
+    let done = 0
+    for (const b of buffers) {
+      const skip = Math.max(0, Math.min(b.length, bytesWritten - done))
+      if (skip < b.length) await writeAll(handle, b.subarray(skip), position + done + skip)
+      done += b.length
+    }
+  }
+}
+
+async function writeAll(handle: FileHandle, data: Uint8Array, position: number): Promise<void> {
+  let written = 0
+  while (written < data.length) {
+    const { bytesWritten } = await handle.write(data, written, data.length - written, position + written)
+    written += bytesWritten
+  }
+}
+
+export interface RawBlock {
+  index: number
+  data: Uint8Array
+}
+
+/**
+ * Writes blocks of a disk image at index × blockSize, skipping all-zero blocks (holes), with a few
+ * writes in flight; then sets the file to `size`. Returns the number of blocks written.
+ */
+export async function writeRawBlocks(
+  handle: FileHandle,
+  blocks: AsyncIterable<RawBlock>,
+  size: number,
+  blockSize: number,
+  signal?: AbortSignal,
+): Promise<number> {
+  const inFlight: Promise<void>[] = []
+  let written = 0
+  try {
+    for await (const { index, data } of blocks) {
+      throwIfAborted(signal)
+      const start = index * blockSize
+      const length = Math.min(data.length, size - start)
+      if (length <= 0) continue
+      const bytes = data.subarray(0, length)
+      if (isZero(bytes)) continue
+      const write = writeAll(handle, bytes, start)
+      write.catch(() => undefined) // awaited below; this only keeps an early failure from being "unhandled"
+      inFlight.push(write)
+      written++
+      if (inFlight.length >= 4) await inFlight.shift()
+    }
+    await Promise.all(inFlight.splice(0))
+  } finally {
+    await Promise.allSettled(inFlight)
+  }
+  await handle.truncate(size)
+  return written
+}
