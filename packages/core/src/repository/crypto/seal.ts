@@ -1,0 +1,31 @@
+// AES-256-GCM sealing of one object with a random 96-bit nonce. Random nonces are safe up to about 2^32
+// objects per key (8 PiB of 2 MiB chunks); the associated data binds a sealed body to its header and id.
+import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto'
+import { GCM_NONCE_LENGTH, GCM_TAG_LENGTH } from '../format/constants.js'
+
+/** nonce ‖ ciphertext ‖ tag, as parts so that callers can write them without another copy. */
+export function seal(key: Uint8Array, plaintext: Uint8Array, aad: Uint8Array): Uint8Array[] {
+  const nonce = randomBytes(GCM_NONCE_LENGTH)
+  const cipher = createCipheriv('aes-256-gcm', key, nonce)
+  cipher.setAAD(aad)
+  const body = cipher.update(plaintext)
+  const last = cipher.final()
+  return last.length === 0 ? [nonce, body, cipher.getAuthTag()] : [nonce, body, last, cipher.getAuthTag()]
+}
+
+/** The plaintext, or undefined when authentication fails (wrong key, tampering, corruption). */
+export function open(key: Uint8Array, sealed: Uint8Array, aad: Uint8Array): Uint8Array | undefined {
+  if (sealed.length < GCM_NONCE_LENGTH + GCM_TAG_LENGTH) return undefined
+  const nonce = sealed.subarray(0, GCM_NONCE_LENGTH)
+  const tag = sealed.subarray(sealed.length - GCM_TAG_LENGTH)
+  const decipher = createDecipheriv('aes-256-gcm', key, nonce)
+  decipher.setAAD(aad)
+  decipher.setAuthTag(tag)
+  const body = decipher.update(sealed.subarray(GCM_NONCE_LENGTH, sealed.length - GCM_TAG_LENGTH))
+  try {
+    const last = decipher.final()
+    return last.length === 0 ? body : Buffer.concat([body, last])
+  } catch {
+    return undefined
+  }
+}

@@ -1,0 +1,191 @@
+// Writes one disk of a restore point. Chunks arrive as (index, bytes) in any order and concurrently; the
+// writer skips zeros, chunks unchanged from the base index and chunks already stored, and uploads the rest.
+// Memory: the index (32 bytes per chunk) plus a small set of recently stored ids.
+import { Semaphore } from '../shared/index.js'
+import { RepositoryError } from './errors.js'
+import type { Repository } from './repository.js'
+import type { BackupSession } from './session.js'
+import { ID_LENGTH } from './format/constants.js'
+import { entryCount, indexChecksum, type DiskIndex } from './format/disk-index.js'
+
+export interface DiskStats {
+  readonly nonZeroChunks: number
+  readonly newChunks: number
+  readonly newBytes: number
+  /** Chunks that were hashed but already stored (unchanged from base, or deduplicated). */
+  readonly reusedChunks: number
+}
+
+const RECENT_LIMIT = 4096
+
+export class DiskWriter {
+  readonly chunkCount: number
+  readonly ids: Uint8Array
+  readonly #base: DiskIndex | undefined
+  readonly #limit: Semaphore
+  readonly #recent = new Set<string>()
+  readonly #inflight = new Map<string, Promise<void>>()
+  #newChunks = 0
+  #newBytes = 0
+  #reused = 0
+  #finished = false
+
+  constructor(
+    readonly repo: Repository,
+    readonly session: BackupSession,
+    readonly name: string,
+    readonly size: number,
+    base: DiskIndex | undefined,
+    readonly bad: ReadonlySet<string>,
+    concurrency = 8,
+  ) {
+    this.chunkCount = entryCount(size, repo.chunkSize)
+    this.ids = new Uint8Array(this.chunkCount * ID_LENGTH)
+    this.#base = base
+    if (base !== undefined) this.ids.set(base.ids.subarray(0, Math.min(base.ids.length, this.ids.length)))
+    this.#limit = new Semaphore(concurrency)
+  }
+
+  /** Length in bytes of chunk `index` (the last one may be short). */
+  chunkLength(index: number): number {
+    return Math.min(this.repo.chunkSize, this.size - index * this.repo.chunkSize)
+  }
+
+  /**
+   * Chunks the caller must supply even if unchanged: base chunks that verify marked bad (self-healing),
+   * and a short last base chunk when the disk size changed.
+   */
+  needed(): number[] {
+    const out: number[] = []
+    const base = this.#base
+    if (base === undefined) return out
+    const shared = Math.min(base.ids.length, this.ids.length) / ID_LENGTH
+    for (let i = 0; i < shared; i++) {
+      const hex = Buffer.from(this.idAt(i)).toString('hex')
+      if (this.bad.has(hex)) out.push(i)
+    }
+    const lastBase = entryCount(base.diskSize, base.chunkSize) - 1
+    if (base.diskSize !== this.size && lastBase < this.chunkCount && !out.includes(lastBase))
+      out.push(lastBase)
+    return out
+  }
+
+  idAt(index: number): Uint8Array {
+    return this.ids.subarray(index * ID_LENGTH, (index + 1) * ID_LENGTH)
+  }
+
+  async putChunk(index: number, data: Uint8Array, signal?: AbortSignal): Promise<void> {
+    if (this.#finished)
+      throw new RepositoryError('INVALID_ARGUMENT', `disk '${this.name}' is already finished`)
+    if (!Number.isInteger(index) || index < 0 || index >= this.chunkCount) {
+      throw new RepositoryError('INVALID_ARGUMENT', `chunk ${index} is outside disk '${this.name}'`)
+    }
+    if (data.length !== this.chunkLength(index)) {
+      throw new RepositoryError(
+        'INVALID_ARGUMENT',
+        `chunk ${index} of disk '${this.name}' has ${data.length} bytes`,
+      )
+    }
+    await this.#limit.run(() => this.#put(index, data, signal), signal)
+  }
+
+  async #put(index: number, data: Uint8Array, signal?: AbortSignal): Promise<void> {
+    const slot = this.idAt(index)
+    if (isZero(data)) {
+      slot.fill(0)
+      return
+    }
+    const id = this.repo.chunkId(data)
+    const hex = id.toString('hex')
+    const trusted = !this.bad.has(hex)
+    if (trusted && this.#base !== undefined && index * ID_LENGTH < this.#base.ids.length && id.equals(slot)) {
+      this.#reused++ // unchanged since the base, whose chunks the session protects
+      return
+    }
+    if (trusted && this.#recent.has(hex)) {
+      slot.set(id)
+      this.#reused++
+      return
+    }
+    const inflight = this.#inflight.get(hex)
+    if (inflight !== undefined) {
+      // The same content is being stored by a concurrent putChunk of this disk: share its outcome.
+      await inflight
+      this.#reused++
+    } else {
+      const storing = this.#store(id, hex, data, trusted, signal)
+      this.#inflight.set(hex, storing)
+      try {
+        await storing
+      } finally {
+        this.#inflight.delete(hex)
+      }
+    }
+    this.#remember(hex)
+    slot.set(id)
+  }
+
+  async #store(
+    id: Buffer,
+    hex: string,
+    data: Uint8Array,
+    trusted: boolean,
+    signal?: AbortSignal,
+  ): Promise<void> {
+    if (trusted && (await this.#borrowIfPresent(id, hex, signal))) {
+      this.#reused++
+      return
+    }
+    const stored = await this.repo.storeChunk(id, data, signal)
+    if (stored > 0) {
+      this.#newChunks++
+      this.#newBytes += stored
+    } else if (await this.#borrowIfPresent(id, hex, signal)) {
+      this.#reused++ // another writer created it first
+    } else {
+      // Created by another writer, then deleted by a GC in between: store it ourselves.
+      this.#newBytes += await this.repo.storeChunk(id, data, signal)
+      this.#newChunks++
+    }
+    if (!trusted) await this.repo.clearBad(hex, signal)
+  }
+
+  /** True if the chunk exists and this session now protects it (borrow protocol of session.ts). */
+  async #borrowIfPresent(id: Uint8Array, hex: string, signal?: AbortSignal): Promise<boolean> {
+    if (!(await this.repo.hasChunk(hex, signal))) return false
+    await this.session.borrow(id, signal)
+    return this.repo.hasChunk(hex, signal)
+  }
+
+  #remember(hex: string): void {
+    if (this.#recent.size >= RECENT_LIMIT) this.#recent.delete(this.#recent.values().next().value as string)
+    this.#recent.add(hex)
+  }
+
+  /** Freezes the index. Call after every putChunk has settled. */
+  finish(): { index: DiskIndex; checksum: Uint8Array; stats: DiskStats } {
+    this.#finished = true
+    let nonZero = 0
+    for (let i = 0; i < this.chunkCount; i++) if (!isZero(this.idAt(i))) nonZero++
+    return {
+      index: { chunkSize: this.repo.chunkSize, diskSize: this.size, ids: this.ids },
+      checksum: indexChecksum(this.ids),
+      stats: {
+        nonZeroChunks: nonZero,
+        newChunks: this.#newChunks,
+        newBytes: this.#newBytes,
+        reusedChunks: this.#reused,
+      },
+    }
+  }
+}
+
+const ZEROS = Buffer.alloc(4 * 1024 * 1024)
+
+export function isZero(data: Uint8Array): boolean {
+  for (let offset = 0; offset < data.length; offset += ZEROS.length) {
+    const part = data.subarray(offset, Math.min(data.length, offset + ZEROS.length))
+    if (!ZEROS.subarray(0, part.length).equals(part)) return false
+  }
+  return true
+}

@@ -1,0 +1,29 @@
+// Repository errors: stable codes for what can go wrong with repository objects (not the store's faults,
+// which stay StorageErrors). Messages name the object and the repository.
+import { StrataError, type StrataErrorOptions } from '../shared/index.js'
+
+export type RepositoryErrorCode =
+  | 'NOT_A_REPOSITORY'
+  | 'REPOSITORY_EXISTS'
+  | 'UNSUPPORTED_VERSION'
+  | 'CORRUPT_OBJECT'
+  | 'CHUNK_MISSING'
+  | 'WRONG_PASSPHRASE'
+  | 'PASSPHRASE_REQUIRED'
+  | 'INVALID_ARGUMENT'
+  | 'POINT_NOT_FOUND'
+  | 'BASE_MISMATCH'
+  | 'SESSION_EXPIRED'
+  | 'GC_UNSAFE'
+
+export class RepositoryError extends StrataError {
+  declare readonly code: RepositoryErrorCode
+  constructor(code: RepositoryErrorCode, message: string, options: StrataErrorOptions = {}) {
+    super(code, message, options)
+  }
+}
+
+/** A short form of a hex id for messages: "3fa2c81d…". */
+export function shortId(hex: string): string {
+  return `${hex.slice(0, 8)}…`
+}

@@ -1,0 +1,52 @@
+// The repository config (object 'config'): plaintext JSON, written once at creation. It says how to read
+// everything else: chunk size, whether the repository is encrypted, the default compression level.
+import { RepositoryError } from '../errors.js'
+import { MAX_CHUNK_SIZE, MIN_CHUNK_SIZE, REPOSITORY_FORMAT, REPOSITORY_VERSION } from './constants.js'
+import { JsonReader, encodeJson } from './json.js'
+
+export interface RepositoryConfig {
+  readonly id: string
+  readonly chunkSize: number
+  readonly encryption: 'none' | 'aes-256-gcm'
+  /** zstd level for new chunks; 0 stores chunks raw. */
+  readonly compressionLevel: number
+  readonly created: string
+}
+
+export function isValidChunkSize(size: number): boolean {
+  return (
+    Number.isInteger(size) && size >= MIN_CHUNK_SIZE && size <= MAX_CHUNK_SIZE && (size & (size - 1)) === 0
+  )
+}
+
+export function encodeConfig(config: RepositoryConfig): Uint8Array {
+  return encodeJson({ format: REPOSITORY_FORMAT, version: REPOSITORY_VERSION, ...config })
+}
+
+export function decodeConfig(bytes: Uint8Array, what: string): RepositoryConfig {
+  const r = JsonReader.parse(bytes, what)
+  if (r.value.format !== REPOSITORY_FORMAT) {
+    throw new RepositoryError('NOT_A_REPOSITORY', `${what} is not a Strata repository config`)
+  }
+  const version = r.integer('version')
+  if (version !== REPOSITORY_VERSION) {
+    throw new RepositoryError(
+      'UNSUPPORTED_VERSION',
+      `${what} has format version ${version}; this Strata reads 1`,
+    )
+  }
+  const chunkSize = r.integer('chunkSize')
+  if (!isValidChunkSize(chunkSize))
+    throw new RepositoryError('CORRUPT_OBJECT', `${what}: bad chunk size ${chunkSize}`)
+  const encryption = r.string('encryption')
+  if (encryption !== 'none' && encryption !== 'aes-256-gcm') {
+    throw new RepositoryError('UNSUPPORTED_VERSION', `${what}: unknown encryption '${encryption}'`)
+  }
+  return {
+    id: r.string('id'),
+    chunkSize,
+    encryption,
+    compressionLevel: r.integer('compressionLevel', 0, 22),
+    created: r.string('created'),
+  }
+}

@@ -1,0 +1,51 @@
+// NEVER CHANGE the values in this file: they are the repository's on-disk format (docs/repository-format.md).
+// A new format gets new constants and a new version number; old repositories must keep reading.
+
+export const REPOSITORY_FORMAT = 'strata-repository'
+export const REPOSITORY_VERSION = 1
+
+/** Chunk sizes allowed at creation: powers of two in [MIN, MAX]. */
+export const MIN_CHUNK_SIZE = 512 * 1024
+export const MAX_CHUNK_SIZE = 4 * 1024 * 1024
+export const DEFAULT_CHUNK_SIZE = 2 * 1024 * 1024
+
+/** Length of a chunk id (SHA-256 or HMAC-SHA-256). */
+export const ID_LENGTH = 32
+/** The reserved id of an all-zero chunk: never stored, never computed. */
+export const ZERO_ID: Uint8Array = new Uint8Array(ID_LENGTH)
+
+/** Envelope: every stored object (chunk, disk index, manifest) is wrapped in one. */
+export const ENVELOPE_MAGIC = 0x5354454e // 'STEN'
+export const ENVELOPE_VERSION = 1
+export const ENVELOPE_HEADER_LENGTH = 12
+export const FLAG_COMPRESSED = 0x01
+export const FLAG_ENCRYPTED = 0x02
+export const KIND_CHUNK = 1
+export const KIND_INDEX = 2
+export const KIND_MANIFEST = 3
+export const GCM_NONCE_LENGTH = 12
+export const GCM_TAG_LENGTH = 16
+/** Unencrypted non-chunk objects end with the SHA-256 of their plaintext. */
+export const PLAIN_CHECKSUM_LENGTH = 32
+
+/** Fixed disk index. */
+export const INDEX_MAGIC = 0x53494458 // 'SIDX'
+export const INDEX_VERSION = 1
+export const INDEX_HEADER_LENGTH = 64
+
+/** Key derivation labels (HKDF-SHA-256 info strings) for the subkeys of the master key. */
+export const MASTER_KEY_LENGTH = 32
+export const HKDF_INFO_DATA_KEY = 'strata/v1/data-key'
+export const HKDF_INFO_ID_KEY = 'strata/v1/chunk-id-key'
+/** Key slots wrap the master key with AES-256-GCM under a KDF-derived key; this is its associated data. */
+export const KEY_SLOT_AAD = 'strata/v1/key-slot'
+
+/** Object key prefixes. */
+export const KEY_CONFIG = 'config'
+export const PREFIX_KEYS = 'keys/'
+export const PREFIX_CHUNKS = 'chunks/'
+export const PREFIX_POINTS = 'points/'
+export const PREFIX_SESSIONS = 'sessions/'
+export const PREFIX_GC = 'gc/'
+export const PREFIX_BAD = 'bad/'
+export const MANIFEST_NAME = 'manifest'

@@ -1,0 +1,60 @@
+// The restore-point manifest: JSON inside an envelope, written last (the commit point). It carries the
+// caller's free-form VM metadata, and for each disk the key and checksum of its fixed index.
+import { JsonReader, encodeJson } from './json.js'
+import { RepositoryError } from '../errors.js'
+
+export interface ManifestDisk {
+  readonly name: string
+  readonly size: number
+  readonly chunkSize: number
+  /** Object key of the disk's fixed index. */
+  readonly index: string
+  /** Hex SHA-256 of the index entries (its header checksum). */
+  readonly indexChecksum: string
+  readonly nonZeroChunks: number
+  /** Chunks this point uploaded, and their stored (compressed, sealed) bytes. */
+  readonly newChunks: number
+  readonly newBytes: number
+}
+
+export interface Manifest {
+  readonly version: 1
+  readonly pointId: string
+  readonly vm: { readonly id: string; readonly metadata: unknown }
+  readonly disks: readonly ManifestDisk[]
+  readonly tags: readonly string[]
+  readonly jobId?: string
+  readonly scheduleId?: string
+  readonly startedAt: string
+  readonly finishedAt: string
+}
+
+export function encodeManifest(manifest: Manifest): Uint8Array {
+  return encodeJson(manifest)
+}
+
+export function decodeManifest(bytes: Uint8Array, what: string): Manifest {
+  const r = JsonReader.parse(bytes, what)
+  if (r.integer('version') !== 1) throw new RepositoryError('UNSUPPORTED_VERSION', `${what}: unknown version`)
+  const vm = r.object('vm')
+  return {
+    version: 1,
+    pointId: r.string('pointId'),
+    vm: { id: vm.string('id'), metadata: vm.value.metadata ?? null },
+    disks: r.objects('disks').map((d) => ({
+      name: d.string('name'),
+      size: d.integer('size'),
+      chunkSize: d.integer('chunkSize', 1),
+      index: d.string('index'),
+      indexChecksum: d.string('indexChecksum'),
+      nonZeroChunks: d.integer('nonZeroChunks'),
+      newChunks: d.integer('newChunks'),
+      newBytes: d.integer('newBytes'),
+    })),
+    tags: r.strings('tags'),
+    jobId: r.optionalString('jobId'),
+    scheduleId: r.optionalString('scheduleId'),
+    startedAt: r.string('startedAt'),
+    finishedAt: r.string('finishedAt'),
+  }
+}

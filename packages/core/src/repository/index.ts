@@ -1,0 +1,22 @@
+// The repository: deduplicated, compressed, optionally encrypted restore points on an ObjectStore.
+// Concepts: chunks (content-addressed, create-once), fixed disk indexes (one id per chunk), manifests
+// (the commit point of a restore point), sessions (running backups, seen by GC), GC, check and verify.
+// The byte layout is normative in docs/repository-format.md; its constants are in format/constants.ts.
+export { Repository, type CreateOptions, type OpenOptions } from './repository.js'
+export { RepositoryError, type RepositoryErrorCode } from './errors.js'
+export { PointWriter, type PointOptions, type CommittedPoint } from './point-writer.js'
+export { DiskWriter, isZero, type DiskStats } from './disk-writer.js'
+export { DiskReader } from './disk-reader.js'
+export {
+  listPoints,
+  resolvePoint,
+  readManifest,
+  readDiskIndex,
+  deletePoint,
+  type PointSummary,
+} from './points.js'
+export { DEFAULT_TIMING, type SessionTiming } from './session.js'
+export { DEFAULT_CHUNK_SIZE, MIN_CHUNK_SIZE, MAX_CHUNK_SIZE } from './format/constants.js'
+export { formatPointRef, type PointRef } from './format/layout.js'
+export type { Manifest, ManifestDisk } from './format/manifest.js'
+export type { RepositoryConfig } from './format/config.js'

@@ -1,0 +1,93 @@
+// Turns plaintext into a stored object and back: zstd (kept only when it saves space), AES-256-GCM in
+// encrypted repositories, and an integrity check on every read. The envelope layout is format/envelope.ts.
+import { createHash } from 'node:crypto'
+import { compress, decompress } from 'zstd-napi'
+import { RepositoryError } from './errors.js'
+import { open, seal } from './crypto/seal.js'
+import { FLAG_COMPRESSED, FLAG_ENCRYPTED, KIND_CHUNK, PLAIN_CHECKSUM_LENGTH } from './format/constants.js'
+import { encodeEnvelopeHeader, parseEnvelope } from './format/envelope.js'
+
+export interface CodecOptions {
+  /** Data key of an encrypted repository; undefined in a plain one. */
+  readonly dataKey: Uint8Array | undefined
+  /** zstd level; 0 stores raw. */
+  readonly level: number
+}
+
+/**
+ * `binding` is authenticated with the object: the chunk id for chunks, the object key for indexes and
+ * manifests, so that a sealed object moved under another name does not open.
+ */
+export function encodeObject(
+  kind: number,
+  plain: Uint8Array,
+  binding: Uint8Array,
+  options: CodecOptions,
+): Buffer {
+  let payload = plain
+  let flags = 0
+  if (options.level > 0) {
+    const packed = compress(plain, { compressionLevel: options.level })
+    // Keep zstd only when it saves at least 1/32: otherwise reads pay decompression for nothing.
+    if (packed.length < plain.length - (plain.length >> 5)) {
+      payload = packed
+      flags |= FLAG_COMPRESSED
+    }
+  }
+  if (options.dataKey !== undefined) flags |= FLAG_ENCRYPTED
+  const header = encodeEnvelopeHeader({ kind, flags, plainLength: plain.length })
+  if (options.dataKey !== undefined) {
+    return Buffer.concat([header, ...seal(options.dataKey, payload, Buffer.concat([header, binding]))])
+  }
+  const trailer = kind === KIND_CHUNK ? [] : [sha256(plain)]
+  return Buffer.concat([header, payload, ...trailer])
+}
+
+/**
+ * The plaintext of a stored object. Plain chunks are checked by the caller against their id; every other
+ * case is checked here (GCM tag, or the SHA-256 trailer).
+ */
+export function decodeObject(
+  bytes: Uint8Array,
+  kind: number,
+  binding: Uint8Array,
+  dataKey: Uint8Array | undefined,
+  what: string,
+): Uint8Array {
+  const env = parseEnvelope(bytes, kind, what)
+  const corrupt = (why: string): RepositoryError =>
+    new RepositoryError('CORRUPT_OBJECT', `${what} is corrupt: ${why}`)
+  const encrypted = (env.flags & FLAG_ENCRYPTED) !== 0
+  if (encrypted !== (dataKey !== undefined)) {
+    throw corrupt(encrypted ? 'encrypted in a plain repository' : 'not encrypted in an encrypted repository')
+  }
+  let payload: Uint8Array
+  let trailer: Uint8Array | undefined
+  if (dataKey !== undefined) {
+    const opened = open(dataKey, env.body, Buffer.concat([env.header, binding]))
+    if (opened === undefined) throw corrupt('authentication failed')
+    payload = opened
+  } else if (kind === KIND_CHUNK) {
+    payload = env.body
+  } else {
+    if (env.body.length < PLAIN_CHECKSUM_LENGTH) throw corrupt('truncated')
+    payload = env.body.subarray(0, env.body.length - PLAIN_CHECKSUM_LENGTH)
+    trailer = env.body.subarray(env.body.length - PLAIN_CHECKSUM_LENGTH)
+  }
+  let plain = payload
+  if ((env.flags & FLAG_COMPRESSED) !== 0) {
+    try {
+      plain = decompress(payload)
+    } catch (cause) {
+      throw new RepositoryError('CORRUPT_OBJECT', `${what} is corrupt: bad zstd data`, { cause })
+    }
+  }
+  if (plain.length !== env.plainLength)
+    throw corrupt(`length ${plain.length}, header says ${env.plainLength}`)
+  if (trailer !== undefined && !sha256(plain).equals(trailer)) throw corrupt('checksum mismatch')
+  return plain
+}
+
+function sha256(data: Uint8Array): Buffer {
+  return createHash('sha256').update(data).digest()
+}

@@ -1,0 +1,154 @@
+// Writes a restore point: opens a session (which protects the base), hands out disk writers, then commits
+// in the normative order: chunks (already stored by the disk writers) → disk indexes → manifest.
+import { randomBytes } from 'node:crypto'
+import { RepositoryError } from './errors.js'
+import type { Repository } from './repository.js'
+import { BackupSession, DEFAULT_TIMING, type SessionTiming } from './session.js'
+import { DiskWriter, type DiskStats } from './disk-writer.js'
+import { readDiskIndex, readManifest } from './points.js'
+import { KIND_INDEX, KIND_MANIFEST } from './format/constants.js'
+import { encodeDiskIndex, indexChecksum, type DiskIndex } from './format/disk-index.js'
+import { encodeManifest, type Manifest, type ManifestDisk } from './format/manifest.js'
+import { diskIndexKey, formatPointRef, makePointId, manifestKey, type PointRef } from './format/layout.js'
+
+export interface PointOptions {
+  readonly vm: string
+  /** Free-form, JSON-able VM description (enough to rebuild the VM elsewhere). */
+  readonly metadata?: unknown
+  readonly tags?: readonly string[]
+  readonly jobId?: string
+  readonly scheduleId?: string
+  /** A previous point whose disk indexes the new disks start from. */
+  readonly base?: PointRef
+  readonly timing?: SessionTiming
+  /** Chunks hashed, compressed, sealed and uploaded at once per disk. */
+  readonly concurrency?: number
+  readonly signal?: AbortSignal
+}
+
+export interface CommittedPoint extends PointRef {
+  readonly ref: string
+  readonly manifest: Manifest
+  readonly stats: readonly DiskStats[]
+}
+
+export class PointWriter {
+  readonly #disks: { name: string; writer: DiskWriter }[] = []
+  readonly #started = new Date()
+
+  private constructor(
+    readonly repo: Repository,
+    readonly ref: PointRef,
+    readonly options: PointOptions,
+    readonly session: BackupSession,
+    readonly base: { manifest: Manifest; indexes: DiskIndex[] } | undefined,
+    readonly bad: ReadonlySet<string>,
+  ) {}
+
+  static async begin(repo: Repository, options: PointOptions): Promise<PointWriter> {
+    const { signal } = options
+    const ref = { vm: options.vm, pointId: makePointId(new Date(), randomBytes(4)) }
+    const baseManifest = options.base && (await readManifest(repo, options.base, signal))
+    const bases = baseManifest?.disks.map((d) => d.index) ?? []
+    const session = await BackupSession.open(
+      repo,
+      ref.vm,
+      ref.pointId,
+      bases,
+      options.timing ?? DEFAULT_TIMING,
+      signal,
+    )
+    try {
+      let base: PointWriter['base']
+      if (options.base && baseManifest) {
+        // Read after the session is published and sweeps have settled: the base is now protected, and
+        // its manifest still existing proves that no GC deleted its chunks before.
+        await readManifest(repo, options.base, signal)
+        const indexes = await Promise.all(baseManifest.disks.map((d) => readDiskIndex(repo, d.index, signal)))
+        indexes.forEach((index, i) => checkBase(repo, index, baseManifest.disks[i]!))
+        base = { manifest: baseManifest, indexes }
+      }
+      return new PointWriter(repo, ref, options, session, base, await repo.listBad(signal))
+    } catch (error) {
+      await session.close().catch(() => undefined)
+      throw error
+    }
+  }
+
+  /** A writer for the next disk; with a base point, disk n starts from the base's disk n (or `baseDisk`). */
+  openDisk(name: string, size: number, baseDisk: number | undefined = this.#disks.length): DiskWriter {
+    if (!Number.isSafeInteger(size) || size < 0)
+      throw new RepositoryError('INVALID_ARGUMENT', `disk size ${size}`)
+    const baseIndex = this.base?.indexes[baseDisk]
+    const writer = new DiskWriter(
+      this.repo,
+      this.session,
+      name,
+      size,
+      baseIndex,
+      this.bad,
+      this.options.concurrency,
+    )
+    this.#disks.push({ name, writer })
+    return writer
+  }
+
+  async commit(): Promise<CommittedPoint> {
+    const { signal } = this.options
+    const disks: ManifestDisk[] = []
+    const stats: DiskStats[] = []
+    for (const [n, { name, writer }] of this.#disks.entries()) {
+      const done = writer.finish()
+      const key = diskIndexKey(this.ref, n)
+      const bytes = this.repo.encode(KIND_INDEX, encodeDiskIndex(done.index), new TextEncoder().encode(key))
+      await this.repo.putNew(key, bytes, signal)
+      const { nonZeroChunks, newChunks, newBytes } = done.stats
+      disks.push({
+        name,
+        size: writer.size,
+        chunkSize: this.repo.chunkSize,
+        index: key,
+        indexChecksum: Buffer.from(done.checksum).toString('hex'),
+        nonZeroChunks,
+        newChunks,
+        newBytes,
+      })
+      stats.push(done.stats)
+    }
+    const manifest: Manifest = {
+      version: 1,
+      pointId: this.ref.pointId,
+      vm: { id: this.ref.vm, metadata: this.options.metadata ?? null },
+      disks,
+      tags: [...(this.options.tags ?? [])],
+      jobId: this.options.jobId,
+      scheduleId: this.options.scheduleId,
+      startedAt: this.#started.toISOString(),
+      finishedAt: new Date().toISOString(),
+    }
+    const key = manifestKey(this.ref)
+    this.session.assertAlive() // a lapsed lease means GC may have ignored us: do not commit
+    await this.repo.putNew(
+      key,
+      this.repo.encode(KIND_MANIFEST, encodeManifest(manifest), new TextEncoder().encode(key)),
+      signal,
+    )
+    await this.session.close(signal)
+    return { ...this.ref, ref: formatPointRef(this.ref), manifest, stats }
+  }
+
+  /** Gives up: nothing is committed; chunks already stored are left for GC. */
+  async abort(): Promise<void> {
+    await this.session.close()
+  }
+}
+
+function checkBase(repo: Repository, index: DiskIndex, disk: ManifestDisk): void {
+  const sum = Buffer.from(indexChecksum(index.ids)).toString('hex')
+  if (sum !== disk.indexChecksum) {
+    throw new RepositoryError(
+      'BASE_MISMATCH',
+      `index '${disk.index}' in repository '${repo.name}' does not match its manifest`,
+    )
+  }
+}

@@ -1,0 +1,253 @@
+// The repository: config, keys, chunks and restore points on an ObjectStore. Every object is created once;
+// chunks are content-addressed; a restore point is committed by writing its manifest last.
+import { randomUUID } from 'node:crypto'
+import { throwIfAborted } from '../shared/index.js'
+import { isNotFound, StorageError, type ObjectStore } from '../storage/index.js'
+import { RepositoryError, shortId } from './errors.js'
+import { chunkIdFunction, type ChunkIdFunction } from './crypto/chunk-id.js'
+import {
+  deriveKeys,
+  makeKeySlot,
+  newMasterKey,
+  unwrapKeySlot,
+  wrongPassphrase,
+  DEFAULT_SCRYPT,
+} from './crypto/keys.js'
+import { decodeObject, encodeObject } from './object-codec.js'
+import { decodeConfig, encodeConfig, isValidChunkSize, type RepositoryConfig } from './format/config.js'
+import { decodeKeySlot, encodeKeySlot, type KeySlot } from './format/key-slot.js'
+import { DEFAULT_CHUNK_SIZE, KEY_CONFIG, KIND_CHUNK, PREFIX_BAD, PREFIX_KEYS } from './format/constants.js'
+import { badKey, chunkKey } from './format/layout.js'
+
+export interface CreateOptions {
+  readonly chunkSize?: number
+  readonly compressionLevel?: number
+  /** Makes an encrypted repository whose first key slot opens with this secret. */
+  readonly passphrase?: Uint8Array
+  /** scrypt cost of new key slots (tests lower it). */
+  readonly scrypt?: { N: number; r: number; p: number }
+  readonly signal?: AbortSignal
+}
+
+export interface OpenOptions {
+  readonly passphrase?: Uint8Array
+  readonly signal?: AbortSignal
+}
+
+export class Repository {
+  readonly chunkId: ChunkIdFunction
+  readonly #dataKey: Uint8Array | undefined
+  readonly #master: Uint8Array | undefined
+
+  private constructor(
+    readonly store: ObjectStore,
+    readonly config: RepositoryConfig,
+    master: Uint8Array | undefined,
+  ) {
+    const keys = master && deriveKeys(master)
+    this.#master = master
+    this.#dataKey = keys?.dataKey
+    this.chunkId = chunkIdFunction(keys?.idKey)
+  }
+
+  get name(): string {
+    return this.store.name
+  }
+
+  get chunkSize(): number {
+    return this.config.chunkSize
+  }
+
+  get encrypted(): boolean {
+    return this.#dataKey !== undefined
+  }
+
+  static async create(store: ObjectStore, options: CreateOptions = {}): Promise<Repository> {
+    const { signal } = options
+    const chunkSize = options.chunkSize ?? DEFAULT_CHUNK_SIZE
+    if (!isValidChunkSize(chunkSize)) {
+      throw new RepositoryError(
+        'INVALID_ARGUMENT',
+        `chunk size ${chunkSize}: a power of two from 512 KiB to 4 MiB`,
+      )
+    }
+    if ((await store.stat(KEY_CONFIG, { signal })) !== undefined) {
+      throw new RepositoryError('REPOSITORY_EXISTS', `a repository already exists in '${store.name}'`)
+    }
+    const master = options.passphrase && newMasterKey()
+    const config: RepositoryConfig = {
+      id: randomUUID(),
+      chunkSize,
+      encryption: master ? 'aes-256-gcm' : 'none',
+      compressionLevel: options.compressionLevel ?? 3,
+      created: new Date().toISOString(),
+    }
+    const repo = new Repository(store, config, master)
+    if (options.passphrase) await repo.addKeySlot(options.passphrase, 'initial passphrase', options)
+    // The config is written last: a crash before it leaves a directory that is not yet a repository.
+    try {
+      await store.put(KEY_CONFIG, encodeConfig(config), { ifNoneMatch: true, signal })
+    } catch (error) {
+      if (error instanceof StorageError && error.code === 'ALREADY_EXISTS') {
+        throw new RepositoryError('REPOSITORY_EXISTS', `a repository already exists in '${store.name}'`)
+      }
+      throw error
+    }
+    return repo
+  }
+
+  static async open(store: ObjectStore, options: OpenOptions = {}): Promise<Repository> {
+    const { signal } = options
+    let bytes: Uint8Array
+    try {
+      bytes = await store.get(KEY_CONFIG, { signal })
+    } catch (error) {
+      if (isNotFound(error)) throw new RepositoryError('NOT_A_REPOSITORY', `no repository in '${store.name}'`)
+      throw error
+    }
+    const config = decodeConfig(bytes, `config of repository '${store.name}'`)
+    if (config.encryption === 'none') return new Repository(store, config, undefined)
+    if (options.passphrase === undefined) {
+      throw new RepositoryError(
+        'PASSPHRASE_REQUIRED',
+        `repository '${store.name}' is encrypted: a passphrase is needed`,
+      )
+    }
+    for (const slot of await Repository.#readSlots(store, signal)) {
+      const master = await unwrapKeySlot(slot, options.passphrase, signal)
+      if (master !== undefined) return new Repository(store, config, master)
+    }
+    throw wrongPassphrase(store.name)
+  }
+
+  static async #readSlots(store: ObjectStore, signal?: AbortSignal): Promise<KeySlot[]> {
+    const slots: KeySlot[] = []
+    for await (const info of store.list(PREFIX_KEYS, { signal })) {
+      slots.push(
+        decodeKeySlot(await store.get(info.key, { signal }), `key slot '${info.key}' in '${store.name}'`),
+      )
+    }
+    return slots
+  }
+
+  // --- key slots -------------------------------------------------------------------------------------
+
+  async addKeySlot(secret: Uint8Array, label: string, options: CreateOptions = {}): Promise<string> {
+    if (this.#master === undefined)
+      throw new RepositoryError('INVALID_ARGUMENT', `repository '${this.name}' is not encrypted`)
+    const slot = await makeKeySlot(
+      this.#master,
+      secret,
+      label,
+      options.scrypt ?? DEFAULT_SCRYPT,
+      options.signal,
+    )
+    await this.store.put(`${PREFIX_KEYS}${slot.id}`, encodeKeySlot(slot), {
+      ifNoneMatch: true,
+      signal: options.signal,
+    })
+    return slot.id
+  }
+
+  async listKeySlots(signal?: AbortSignal): Promise<{ id: string; label: string; created: string }[]> {
+    const slots = await Repository.#readSlots(this.store, signal)
+    return slots.map(({ id, label, created }) => ({ id, label, created }))
+  }
+
+  /** Removes a slot; refuses to remove the last one, which would lock everyone out. */
+  async removeKeySlot(id: string, signal?: AbortSignal): Promise<void> {
+    const slots = await this.listKeySlots(signal)
+    if (!slots.some((s) => s.id === id))
+      throw new RepositoryError('INVALID_ARGUMENT', `no key slot '${id}' in '${this.name}'`)
+    if (slots.length === 1)
+      throw new RepositoryError('INVALID_ARGUMENT', `key slot '${id}' is the last one of '${this.name}'`)
+    await this.store.delete(`${PREFIX_KEYS}${id}`, { signal })
+  }
+
+  // --- objects ----------------------------------------------------------------------------------------
+
+  encode(kind: number, plain: Uint8Array, binding: Uint8Array): Buffer {
+    return encodeObject(kind, plain, binding, { dataKey: this.#dataKey, level: this.config.compressionLevel })
+  }
+
+  decode(bytes: Uint8Array, kind: number, binding: Uint8Array, what: string): Uint8Array {
+    return decodeObject(bytes, kind, binding, this.#dataKey, what)
+  }
+
+  /** Writes an object that must not exist yet (indexes, manifests). */
+  async putNew(key: string, data: Uint8Array, signal?: AbortSignal): Promise<void> {
+    await this.store.put(key, data, { ifNoneMatch: true, signal })
+  }
+
+  // --- chunks -----------------------------------------------------------------------------------------
+
+  describeChunk(idHex: string): string {
+    return `chunk ${shortId(idHex)} in repository '${this.name}'`
+  }
+
+  async hasChunk(idHex: string, signal?: AbortSignal): Promise<boolean> {
+    return (await this.store.stat(chunkKey(idHex), { signal })) !== undefined
+  }
+
+  /** Encodes and stores a chunk; returns its stored size, or 0 when another writer created it first. */
+  async storeChunk(id: Uint8Array, plain: Uint8Array, signal?: AbortSignal): Promise<number> {
+    throwIfAborted(signal)
+    const bytes = this.encode(KIND_CHUNK, plain, id)
+    try {
+      await this.store.put(chunkKey(Buffer.from(id).toString('hex')), bytes, { ifNoneMatch: true, signal })
+    } catch (error) {
+      if (error instanceof StorageError && error.code === 'ALREADY_EXISTS') return 0
+      throw error
+    }
+    return bytes.length
+  }
+
+  /** The plaintext of a chunk, authenticated (GCM) or checked against its id (plain repositories). */
+  async readChunk(idHex: string, signal?: AbortSignal): Promise<Uint8Array> {
+    let bytes: Uint8Array
+    try {
+      bytes = await this.store.get(chunkKey(idHex), { signal })
+    } catch (error) {
+      if (isNotFound(error))
+        throw new RepositoryError('CHUNK_MISSING', `${this.describeChunk(idHex)} is missing`)
+      throw error
+    }
+    return this.decodeChunk(idHex, bytes)
+  }
+
+  decodeChunk(idHex: string, bytes: Uint8Array): Uint8Array {
+    const id = Buffer.from(idHex, 'hex')
+    const what = this.describeChunk(idHex)
+    const plain = this.decode(bytes, KIND_CHUNK, id, what)
+    if (!this.encrypted && !this.chunkId(plain).equals(id)) {
+      throw new RepositoryError('CORRUPT_OBJECT', `${what} is corrupt: content does not match its id`)
+    }
+    return plain
+  }
+
+  // --- chunks marked bad by verify ----------------------------------------------------------------------
+
+  async listBad(signal?: AbortSignal): Promise<Set<string>> {
+    const bad = new Set<string>()
+    for await (const info of this.store.list(PREFIX_BAD, { signal }))
+      bad.add(info.key.slice(PREFIX_BAD.length))
+    return bad
+  }
+
+  /**
+   * Marks a chunk bad and removes it, so that the next backup that needs it stores it again (the marker
+   * tells writers not to trust their base index for it).
+   */
+  async markBad(idHex: string, reason: string, signal?: AbortSignal): Promise<void> {
+    try {
+      await this.store.put(badKey(idHex), new TextEncoder().encode(reason), { ifNoneMatch: true, signal })
+    } catch (error) {
+      if (!(error instanceof StorageError && error.code === 'ALREADY_EXISTS')) throw error
+    }
+    await this.store.delete(chunkKey(idHex), { signal })
+  }
+
+  async clearBad(idHex: string, signal?: AbortSignal): Promise<void> {
+    await this.store.delete(badKey(idHex), { signal })
+  }
+}
