@@ -102,7 +102,7 @@ describe('repository keys', () => {
     await expect(Repository.open(store)).rejects.toMatchObject({ code: 'PASSPHRASE_REQUIRED' })
     const second = new TextEncoder().encode('second')
     await repo.addKeySlot(second, 'key file', { scrypt: FAST })
-    const [first] = await repo.listKeySlots()
+    const first = (await repo.listKeySlots()).find((s) => s.label === 'initial passphrase')
     await repo.removeKeySlot(first!.id)
     await expect(Repository.open(store, { passphrase: pass })).rejects.toMatchObject({
       code: 'WRONG_PASSPHRASE',
