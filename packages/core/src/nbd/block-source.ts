@@ -1,0 +1,35 @@
+// What the NBD server serves: any random-access block source (a file, a lab VDI, a restore point).
+import type { Extent } from './codec/extent.js'
+
+export interface BlockSource {
+  /** Size in bytes. */
+  readonly size: number
+  /** Exactly `length` bytes at `offset` (within `size`). */
+  read(offset: number, length: number, signal?: AbortSignal): Promise<Uint8Array>
+  /**
+   * `base:allocation` extents (flags STATE_HOLE | STATE_ZERO) covering at least `offset` and at most
+   * `offset + length`, in order. Absent: everything is reported as allocated data.
+   */
+  blockStatus?(offset: number, length: number, signal?: AbortSignal): Promise<Extent[]>
+  /** Present on writable sources only (a copy-on-write overlay, a scratch file). */
+  write?(offset: number, data: Uint8Array, signal?: AbortSignal): Promise<void>
+  flush?(signal?: AbortSignal): Promise<void>
+}
+
+/** An export the resolver found: its source and what to do when the connection that opened it ends. */
+export interface ResolvedExport {
+  readonly source: BlockSource
+  /** Called once when the connection that resolved the export ends (the lab unplugs its dom0 VBD here). */
+  release?(): void | Promise<void>
+}
+
+/** Maps an export name to what it serves; undefined means "no such export". */
+export type ExportResolver = (name: string, signal: AbortSignal) => Promise<ResolvedExport | undefined>
+
+/** A resolver over a fixed set of sources, shared by all connections. */
+export function staticExports(exports: Record<string, BlockSource>): ExportResolver {
+  return async (name) => {
+    const source = Object.hasOwn(exports, name) ? exports[name] : undefined
+    return source === undefined ? undefined : { source }
+  }
+}

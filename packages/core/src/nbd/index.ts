@@ -1,0 +1,21 @@
+// NBD: a pure codec (codec/), a client (connection, pool) that reads fast and verifies TLS peers, and a
+// server with two profiles: 'xapi' (exactly what XAPI's xapi-nbd offers, for the lab) and 'full'
+// (GO, structured replies, block status, writes through a copy-on-write overlay) for instant restore.
+export * from './errors.js'
+export type { Extent } from './codec/extent.js'
+export { mergeExtents } from './codec/extent.js'
+export { BASE_ALLOCATION, STATE_DIRTY, STATE_HOLE, STATE_ZERO, TFlag } from './codec/constants.js'
+export type { ExportInfo } from './codec/handshake.js'
+export type { NbdTlsOptions } from './tls-options.js'
+export type { Endpoint } from './transport.js'
+export type { Negotiated } from './client-handshake.js'
+export { NbdConnection, type NbdConnectionOptions } from './connection.js'
+export { staticExports, type BlockSource, type ExportResolver, type ResolvedExport } from './block-source.js'
+export { FileBlockSource } from './file-source.js'
+export {
+  NbdServer,
+  type NbdListenOptions,
+  type NbdServerOptions,
+  type NbdServerTls,
+} from './server/server.js'
+export type { NbdProfileName } from './server/profile.js'

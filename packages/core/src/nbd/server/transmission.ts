@@ -1,0 +1,174 @@
+// The server's transmission phase: requests are read one after the other and served concurrently (up to
+// a bound per connection); each reply leaves in one piece. Errors of the source become EIO replies.
+import { Cmd, CmdFlag, Errno, ReplyFlag, ReplyType, REQUEST_SIZE } from '../codec/constants.js'
+import type { Extent } from '../codec/extent.js'
+import {
+  decodeRequest,
+  encodeBlockStatusPayload,
+  encodeErrorPayload,
+  encodeOffset,
+  encodeSimpleReply,
+  encodeStructuredHeader,
+  type WireRequest,
+} from '../codec/transmission.js'
+import { errorMessage } from '../../shared/errors.js'
+import { BASE_ALLOCATION_ID, type Session } from './negotiation.js'
+import type { Peer } from './peer.js'
+import type { Profile } from './profile.js'
+
+const MAX_CONCURRENT = 16
+
+class CommandError extends Error {
+  constructor(
+    readonly errno: number,
+    message: string,
+  ) {
+    super(message)
+  }
+}
+
+export async function serveTransmission(
+  peer: Peer,
+  session: Session,
+  profile: Profile,
+  signal: AbortSignal,
+): Promise<void> {
+  const running = new Set<Promise<void>>()
+  for (;;) {
+    const request = decodeRequest(await peer.queue.read(REQUEST_SIZE, signal))
+    if (request.type === Cmd.DISC && (profile.modern || request.flags === 0)) break
+    let payload: Buffer | undefined
+    if (request.type === Cmd.WRITE && (profile.modern || request.flags === 0)) {
+      if (request.length > profile.maxRequest) return // cannot skip the payload safely: hang up
+      payload = await peer.queue.read(request.length, signal)
+    }
+    const task = serve(peer, session, profile, request, payload, signal).finally(() => running.delete(task))
+    running.add(task)
+    if (running.size >= MAX_CONCURRENT) await Promise.race(running)
+    await peer.drain()
+  }
+  await Promise.allSettled(running)
+}
+
+async function serve(
+  peer: Peer,
+  session: Session,
+  profile: Profile,
+  request: WireRequest,
+  payload: Buffer | undefined,
+  signal: AbortSignal,
+): Promise<void> {
+  try {
+    const parts = await execute(session, profile, request, payload, signal)
+    peer.writeAll(parts)
+  } catch (error) {
+    const errno = error instanceof CommandError ? error.errno : Errno.EIO
+    peer.write(errorReply(session, request, errno, errorMessage(error)))
+  }
+}
+
+function errorReply(session: Session, request: WireRequest, errno: number, message: string): Buffer {
+  if (!session.structured) return encodeSimpleReply(errno, request.handle)
+  const body = encodeErrorPayload(errno, message)
+  return Buffer.concat([
+    encodeStructuredHeader(ReplyFlag.DONE, ReplyType.ERROR, request.handle, body.length),
+    body,
+  ])
+}
+
+async function execute(
+  session: Session,
+  profile: Profile,
+  request: WireRequest,
+  payload: Buffer | undefined,
+  signal: AbortSignal,
+): Promise<(Buffer | Uint8Array)[]> {
+  const source = session.resolved.source
+  const ok = (): Buffer[] => [okReply(session, request)]
+  // xapi-nbd reads the type as a full u32: any command flag makes an unknown command.
+  if (!profile.modern && request.flags !== 0)
+    throw new CommandError(Errno.EINVAL, 'command flags are not supported')
+  switch (request.type) {
+    case Cmd.READ: {
+      checkRange(session, profile, request)
+      const data = await source.read(request.offset, request.length, signal)
+      if (!session.structured) return [encodeSimpleReply(0, request.handle), data]
+      const header = encodeStructuredHeader(
+        ReplyFlag.DONE,
+        ReplyType.OFFSET_DATA,
+        request.handle,
+        8 + data.length,
+      )
+      return [header, encodeOffset(request.offset), data]
+    }
+    case Cmd.WRITE:
+      if (!session.writable || source.write === undefined)
+        throw new CommandError(Errno.EPERM, 'read-only export')
+      checkRange(session, profile, request)
+      await source.write(request.offset, payload!, signal)
+      if ((request.flags & CmdFlag.FUA) !== 0) await source.flush?.(signal)
+      return ok()
+    case Cmd.FLUSH:
+      if (!profile.modern) break
+      await source.flush?.(signal)
+      return ok()
+    case Cmd.CACHE:
+      if (!profile.modern) break
+      checkRange(session, profile, request)
+      return ok()
+    case Cmd.BLOCK_STATUS:
+      if (!profile.modern || !session.contexts.has(BASE_ALLOCATION_ID)) break
+      return blockStatus(session, profile, request, signal)
+  }
+  throw new CommandError(Errno.EINVAL, `command ${request.type} is not supported`)
+}
+
+function okReply(session: Session, request: WireRequest): Buffer {
+  return session.structured
+    ? encodeStructuredHeader(ReplyFlag.DONE, ReplyType.NONE, request.handle, 0)
+    : encodeSimpleReply(0, request.handle)
+}
+
+function checkRange(session: Session, profile: Profile, request: WireRequest): void {
+  const { offset, length } = request
+  if (offset % profile.alignment !== 0 || length % profile.alignment !== 0) {
+    throw new CommandError(Errno.EINVAL, `offset and length must be multiples of ${profile.alignment}`)
+  }
+  if (length > profile.maxRequest) {
+    throw new CommandError(
+      session.structured ? Errno.EOVERFLOW : Errno.EINVAL,
+      `request of ${length} bytes is too large`,
+    )
+  }
+  if (length === 0 || offset + length > session.resolved.source.size) {
+    throw new CommandError(Errno.EINVAL, `request ${offset}+${length} is outside the export`)
+  }
+}
+
+async function blockStatus(
+  session: Session,
+  profile: Profile,
+  request: WireRequest,
+  signal: AbortSignal,
+): Promise<Buffer[]> {
+  checkRange(session, { ...profile, maxRequest: 2 ** 32 - 1 }, request)
+  const source = session.resolved.source
+  const { offset, length } = request
+  const end = offset + length
+  const found: Extent[] = (await source.blockStatus?.(offset, length, signal)) ?? [
+    { offset, length, flags: 0 },
+  ]
+  // Keep what lies in the request, contiguous from its start; a source that says less is topped up as data.
+  const extents: Extent[] = []
+  let at = offset
+  for (const e of found) {
+    if (e.offset !== at || at >= end || e.length <= 0) break
+    const length = Math.min(e.length, end - at)
+    extents.push({ offset: at, length, flags: e.flags })
+    at += length
+  }
+  if (extents.length === 0) extents.push({ offset, length, flags: 0 })
+  const chosen = (request.flags & CmdFlag.REQ_ONE) !== 0 ? extents.slice(0, 1) : extents
+  const body = encodeBlockStatusPayload(BASE_ALLOCATION_ID, chosen)
+  return [encodeStructuredHeader(ReplyFlag.DONE, ReplyType.BLOCK_STATUS, request.handle, body.length), body]
+}
