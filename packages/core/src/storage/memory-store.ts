@@ -24,16 +24,24 @@ export class MemoryStore implements ObjectStore {
   }
 
   async get(key: string, options: CallOptions = {}): Promise<Uint8Array> {
+    assertValidKey(key)
     throwIfAborted(options.signal)
     return this.#entry(key).data.slice()
   }
 
-  async getRange(key: string, offset: number, length: number, options: CallOptions = {}): Promise<Uint8Array> {
+  async getRange(
+    key: string,
+    offset: number,
+    length: number,
+    options: CallOptions = {},
+  ): Promise<Uint8Array> {
+    assertValidKey(key)
     throwIfAborted(options.signal)
     return this.#entry(key).data.slice(offset, offset + length)
   }
 
   async stat(key: string, options: CallOptions = {}): Promise<ObjectInfo | undefined> {
+    assertValidKey(key)
     throwIfAborted(options.signal)
     const entry = this.#objects.get(key)
     return entry && { key, size: entry.data.length, modified: entry.modified }
@@ -49,6 +57,7 @@ export class MemoryStore implements ObjectStore {
   }
 
   async delete(key: string, options: CallOptions = {}): Promise<void> {
+    assertValidKey(key)
     throwIfAborted(options.signal)
     this.#objects.delete(key)
   }

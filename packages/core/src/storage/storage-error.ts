@@ -12,6 +12,8 @@ export type StorageErrorCode =
   | 'TRANSIENT'
   | 'CORRUPT_RESPONSE'
   | 'STORE_FAILED'
+  /** A store location (path or URL) or its credentials cannot be used as given. */
+  | 'INVALID_LOCATION'
 
 export class StorageError extends StrataError {
   declare readonly code: StorageErrorCode

@@ -1,0 +1,81 @@
+// Bounds a store's concurrency (requests in flight) and throughput (bytes per second, each way).
+// Placed under RetryingStore, so that a request waiting for its retry holds no slot.
+import { Semaphore } from '../shared/index.js'
+import type { CallOptions, ObjectInfo, ObjectStore, PutOptions } from './object-store.js'
+import { RateLimiter } from './rate-limiter.js'
+
+export interface LimitedStoreOptions {
+  /** Requests in flight at once (default 16). */
+  readonly concurrency?: number
+  readonly writeBytesPerSecond?: number
+  readonly readBytesPerSecond?: number
+}
+
+export class LimitedStore implements ObjectStore {
+  readonly name: string
+  readonly #slots: Semaphore
+  readonly #write: RateLimiter | undefined
+  readonly #read: RateLimiter | undefined
+
+  constructor(
+    readonly inner: ObjectStore,
+    options: LimitedStoreOptions = {},
+  ) {
+    this.name = inner.name
+    this.#slots = new Semaphore(options.concurrency ?? 16)
+    this.#write = options.writeBytesPerSecond ? new RateLimiter(options.writeBytesPerSecond) : undefined
+    this.#read = options.readBytesPerSecond ? new RateLimiter(options.readBytesPerSecond) : undefined
+  }
+
+  get capabilities() {
+    return this.inner.capabilities
+  }
+
+  async put(key: string, data: Uint8Array, options: PutOptions = {}): Promise<void> {
+    await this.#write?.take(data.length, options.signal)
+    return this.#slots.run(() => this.inner.put(key, data, options), options.signal)
+  }
+
+  async get(key: string, options: CallOptions = {}): Promise<Uint8Array> {
+    const data = await this.#slots.run(() => this.inner.get(key, options), options.signal)
+    // The size is known only now: the debt slows down the next reads.
+    this.#read?.reserve(data.length)
+    return data
+  }
+
+  async getRange(
+    key: string,
+    offset: number,
+    length: number,
+    options: CallOptions = {},
+  ): Promise<Uint8Array> {
+    await this.#read?.take(length, options.signal)
+    return this.#slots.run(() => this.inner.getRange(key, offset, length, options), options.signal)
+  }
+
+  stat(key: string, options: CallOptions = {}): Promise<ObjectInfo | undefined> {
+    return this.#slots.run(() => this.inner.stat(key, options), options.signal)
+  }
+
+  /** Each step of the listing (a page fetch, for S3) takes a slot; the consumer's pauses hold none. */
+  async *list(prefix: string, options: CallOptions = {}): AsyncIterable<ObjectInfo> {
+    const iterator = this.inner.list(prefix, options)[Symbol.asyncIterator]()
+    try {
+      for (;;) {
+        const next = await this.#slots.run(() => iterator.next(), options.signal)
+        if (next.done) return
+        yield next.value
+      }
+    } finally {
+      await iterator.return?.()
+    }
+  }
+
+  delete(key: string, options: CallOptions = {}): Promise<void> {
+    return this.#slots.run(() => this.inner.delete(key, options), options.signal)
+  }
+
+  async close(): Promise<void> {
+    await this.inner.close?.()
+  }
+}

@@ -1,0 +1,164 @@
+// A store in a local directory (or a mounted NFS/SMB share, which is just a directory here).
+// Durability rules: an object appears under its key only once it is complete and fsynced (temp file in
+// the same directory, fsync, then rename or link), and the directory entry is fsynced before put()
+// resolves, so a crash at any point leaves either nothing or the whole object under the key.
+import { randomBytes } from 'node:crypto'
+import { link, mkdir, open, readFile, rename, stat, unlink } from 'node:fs/promises'
+import { dirname, join, resolve } from 'node:path'
+import { StrataError, throwIfAborted } from '../shared/index.js'
+import { fsError, fsyncDirs, newDirsFor, TEMP_PREFIX, walk } from './local-fs.js'
+import type { CallOptions, ObjectInfo, ObjectStore, PutOptions } from './object-store.js'
+import { StorageError, assertValidKey } from './storage-error.js'
+
+export class LocalStore implements ObjectStore {
+  readonly capabilities = { conditionalCreate: true, listAfterWriteConsistent: true }
+  readonly root: string
+  readonly name: string
+
+  constructor(root: string) {
+    this.root = resolve(root)
+    this.name = `local:${this.root}`
+  }
+
+  async put(key: string, data: Uint8Array, options: PutOptions = {}): Promise<void> {
+    const path = this.#path(key)
+    throwIfAborted(options.signal)
+    const dir = dirname(path)
+    const created = await mkdir(dir, { recursive: true }).catch((error: unknown) => {
+      throw fsError(error, `cannot create the directory of '${key}' in ${this.name}`)
+    })
+    const temp = join(dir, `${TEMP_PREFIX}${randomBytes(8).toString('hex')}`)
+    try {
+      await writeSynced(temp, data)
+      throwIfAborted(options.signal)
+      if (options.ifNoneMatch) await this.#linkNew(temp, path, key)
+      else await rename(temp, path)
+    } catch (error) {
+      await unlink(temp).catch(() => undefined)
+      throw error instanceof StorageError ? error : fsError(error, `cannot write '${key}' to ${this.name}`)
+    }
+    // After link(), the temp name still points at the data; drop it only once the key is durable.
+    await fsyncDirs(newDirsFor(created, dir)).catch((error: unknown) => {
+      throw fsError(error, `cannot sync the directory of '${key}' in ${this.name}`)
+    })
+    if (options.ifNoneMatch) await unlink(temp).catch(() => undefined)
+  }
+
+  async get(key: string, options: CallOptions = {}): Promise<Uint8Array> {
+    const path = this.#path(key)
+    throwIfAborted(options.signal)
+    try {
+      return new Uint8Array(await readFile(path, { signal: options.signal }))
+    } catch (error) {
+      throw this.#readError(error, key)
+    }
+  }
+
+  async getRange(
+    key: string,
+    offset: number,
+    length: number,
+    options: CallOptions = {},
+  ): Promise<Uint8Array> {
+    const path = this.#path(key)
+    assertRange(offset, length, key)
+    throwIfAborted(options.signal)
+    const handle = await open(path, 'r').catch((error: unknown) => {
+      throw this.#readError(error, key)
+    })
+    try {
+      const buffer = Buffer.alloc(length)
+      let filled = 0
+      while (filled < length) {
+        throwIfAborted(options.signal)
+        const { bytesRead } = await handle.read(buffer, filled, length - filled, offset + filled)
+        if (bytesRead === 0) break
+        filled += bytesRead
+      }
+      return new Uint8Array(buffer.buffer, buffer.byteOffset, filled)
+    } catch (error) {
+      throw this.#readError(error, key)
+    } finally {
+      await handle.close()
+    }
+  }
+
+  async stat(key: string, options: CallOptions = {}): Promise<ObjectInfo | undefined> {
+    const path = this.#path(key)
+    throwIfAborted(options.signal)
+    try {
+      const info = await stat(path)
+      return info.isFile() ? { key, size: info.size, modified: info.mtime } : undefined
+    } catch (error) {
+      if (isAbsence(error)) return undefined
+      throw fsError(error, `cannot stat '${key}' in ${this.name}`)
+    }
+  }
+
+  list(prefix: string, options: CallOptions = {}): AsyncIterable<ObjectInfo> {
+    return walk(this.root, prefix, options.signal, this.name)
+  }
+
+  async delete(key: string, options: CallOptions = {}): Promise<void> {
+    const path = this.#path(key)
+    throwIfAborted(options.signal)
+    try {
+      await unlink(path)
+    } catch (error) {
+      if (isAbsence(error)) return
+      throw fsError(error, `cannot delete '${key}' from ${this.name}`)
+    }
+  }
+
+  /** link() fails with EEXIST if the key exists: of two racing creators exactly one wins. */
+  async #linkNew(temp: string, path: string, key: string): Promise<void> {
+    try {
+      await link(temp, path)
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'EEXIST') {
+        throw new StorageError('ALREADY_EXISTS', `object '${key}' already exists in ${this.name}`)
+      }
+      throw fsError(error, `cannot create '${key}' in ${this.name} (the file system must support hard links)`)
+    }
+  }
+
+  #path(key: string): string {
+    assertValidKey(key)
+    if (key.split('/').some((part) => part.startsWith(TEMP_PREFIX))) {
+      throw new StorageError(
+        'INVALID_KEY',
+        `invalid object key '${key}': '${TEMP_PREFIX}' names are reserved`,
+      )
+    }
+    return join(this.root, ...key.split('/'))
+  }
+
+  #readError(error: unknown, key: string): StrataError {
+    if (error instanceof StrataError) return error
+    if (isAbsence(error) || (error as NodeJS.ErrnoException).code === 'EISDIR') {
+      return new StorageError('NOT_FOUND', `object '${key}' not found in ${this.name}`, { cause: error })
+    }
+    return fsError(error, `cannot read '${key}' from ${this.name}`)
+  }
+}
+
+async function writeSynced(path: string, data: Uint8Array): Promise<void> {
+  const handle = await open(path, 'wx', 0o644)
+  try {
+    await handle.writeFile(data)
+    await handle.sync()
+  } finally {
+    await handle.close()
+  }
+}
+
+function isAbsence(error: unknown): boolean {
+  const code = (error as NodeJS.ErrnoException | null)?.code
+  return code === 'ENOENT' || code === 'ENOTDIR'
+}
+
+export function assertRange(offset: number, length: number, key: string): void {
+  if (!Number.isSafeInteger(offset) || offset < 0 || !Number.isSafeInteger(length) || length < 0) {
+    throw new RangeError(`invalid range ${offset}+${length} of object '${key}'`)
+  }
+}

@@ -1,0 +1,61 @@
+// Reading S3 response bodies without ever returning a short body as data: a body with fewer bytes than
+// Content-Length (a connection cut mid-transfer, a proxy that truncates) is a TRANSIENT failure.
+import type { Readable } from 'node:stream'
+import { raceAbort } from '../shared/index.js'
+import { StorageError } from './storage-error.js'
+
+interface BodyOutput {
+  Body?: unknown
+  ContentLength?: number
+  ContentRange?: string
+}
+
+export async function readBody(
+  out: BodyOutput,
+  what: string,
+  signal: AbortSignal | undefined,
+): Promise<Uint8Array> {
+  const body = out.Body as (Readable & AsyncIterable<Uint8Array>) | undefined
+  if (body === undefined) return new Uint8Array(0)
+  const chunks: Uint8Array[] = []
+  try {
+    await raceAbort(
+      (async () => {
+        for await (const chunk of body) chunks.push(chunk)
+      })(),
+      signal,
+    )
+  } catch (error) {
+    body.destroy()
+    throw error
+  }
+  const bytes = new Uint8Array(Buffer.concat(chunks))
+  if (out.ContentLength !== undefined && bytes.length !== out.ContentLength) {
+    throw new StorageError('TRANSIENT', `${what}: body has ${bytes.length} of ${out.ContentLength} bytes`, {
+      details: { received: bytes.length, expected: out.ContentLength },
+    })
+  }
+  return bytes
+}
+
+/** Checks that a ranged answer is the range asked for (or the object's tail); slices a full answer. */
+export function rangeOf(out: BodyOutput, bytes: Uint8Array, offset: number, length: number, what: string) {
+  if (out.ContentRange === undefined) return bytes.subarray(offset, offset + length)
+  const match = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(out.ContentRange)
+  const start = Number(match?.[1])
+  const end = Number(match?.[2])
+  const total = match?.[3] === '*' ? undefined : Number(match?.[3])
+  const short = end - start + 1 < length
+  const valid =
+    match !== null &&
+    start === offset &&
+    end - start + 1 === bytes.length &&
+    bytes.length <= length &&
+    (!short || total === undefined || end === total - 1)
+  if (!valid) {
+    throw new StorageError('CORRUPT_RESPONSE', `${what}: answer has range '${out.ContentRange}'`, {
+      details: { contentRange: out.ContentRange, received: bytes.length },
+    })
+  }
+  return bytes
+}
