@@ -3,3 +3,6 @@
 export * from './binaries.js'
 export * from './scratch.js'
 export * from './tls.js'
+export * from './s3-server.js'
+export * from './s3-bucket.js'
+export * from './s3-inject.js'
