@@ -163,7 +163,10 @@ export class NbdConnection {
 
   /** Waits for requests in flight, says goodbye (NBD_CMD_DISC) and closes. */
   async close(): Promise<void> {
-    if (this.#pending.size > 0) await new Promise<void>((resolve) => this.#drainWaiters.push(resolve))
+    // Requests whose callers gave up are not waited for; the watchdog bounds the wait for the others.
+    if ([...this.#pending.values()].some((p) => !p.abandoned)) {
+      await new Promise<void>((resolve) => this.#drainWaiters.push(resolve))
+    }
     this.#stopWatchdog()
     if (this.#transport.closed) return
     this.#transport.write(encodeRequest({ flags: 0, type: Cmd.DISC, handle: 0, offset: 0, length: 0 }))

@@ -10,6 +10,15 @@ export type { NbdTlsOptions } from './tls-options.js'
 export type { Endpoint } from './transport.js'
 export type { Negotiated } from './client-handshake.js'
 export { NbdConnection, type NbdConnectionOptions } from './connection.js'
+export {
+  NbdClient,
+  DEFAULT_CONNECTIONS,
+  DEFAULT_IN_FLIGHT,
+  DEFAULT_REQUEST_SIZE,
+  type ByteRange,
+  type NbdClientOptions,
+  type ReadPiece,
+} from './client.js'
 export { staticExports, type BlockSource, type ExportResolver, type ResolvedExport } from './block-source.js'
 export { FileBlockSource } from './file-source.js'
 export {
