@@ -1,0 +1,182 @@
+// A session with one pool: login, calls with re-login on SESSION_INVALID, HOST_IS_SLAVE answered by going
+// to the master, other pool members tried when the master is gone. Secrets (password, session ref) are
+// kept in private fields and never logged.
+import { retry, throwIfAborted } from '../shared/index.js'
+import { JsonRpcTransport, type TlsOptions } from './json-rpc-transport.js'
+import { XapiConnectionError, XapiError, isXapiError } from './xapi-error.js'
+
+export interface XapiClientOptions {
+  /** http(s)://host[:port] of any pool member. */
+  url: string
+  user: string
+  password: string
+  originator?: string
+  tls?: TlsOptions
+  callTimeoutMs?: number
+  /** Structured log lines; never receives secrets. */
+  log?: (message: string, fields?: Record<string, unknown>) => void
+}
+
+export type Ref = string
+export const NULL_REF = 'OpaqueRef:NULL'
+
+/** Read-only calls may be repeated after a connection error: they cannot have had an effect twice. */
+function isReadOnly(method: string): boolean {
+  return /^[A-Za-z_]+\.get_/.test(method) || method === 'system.listMethods'
+}
+
+export class XapiClient {
+  readonly #password: string
+  #session: string | undefined
+  #transport: JsonRpcTransport
+  #login: Promise<void> | undefined
+  /** Addresses of every pool member, learnt at login: failover candidates. */
+  #members: string[] = []
+
+  constructor(readonly options: XapiClientOptions) {
+    this.#password = options.password
+    this.#transport = new JsonRpcTransport(new URL(options.url), options.tls)
+  }
+
+  /** The URL of the host currently used (the master after HOST_IS_SLAVE). */
+  get url(): URL {
+    return this.#transport.url
+  }
+
+  get connected(): boolean {
+    return this.#session !== undefined
+  }
+
+  /** The session ref, for HTTP transfers and NBD export names. A secret: never log it. */
+  sessionRef(): string {
+    if (this.#session === undefined) throw new XapiConnectionError(`not logged in to ${this.url.host}`)
+    return this.#session
+  }
+
+  async connect(signal?: AbortSignal): Promise<void> {
+    await this.#ensureSession(signal)
+  }
+
+  async close(signal?: AbortSignal): Promise<void> {
+    const session = this.#session
+    this.#session = undefined
+    try {
+      if (session !== undefined) await this.#transport.call('session.logout', [session], { signal })
+    } catch {
+      // The session dies with the toolstack anyway; logout is a courtesy.
+    } finally {
+      this.#transport.close()
+    }
+  }
+
+  /** Calls `method` with the session as first parameter. */
+  async call<T = unknown>(method: string, params: unknown[], signal?: AbortSignal): Promise<T> {
+    return retry(
+      async () => {
+        const session = await this.#ensureSession(signal)
+        try {
+          return (await this.#transport.call(method, [session, ...params], this.#opts(signal))) as T
+        } catch (error) {
+          await this.#recover(error, session, signal)
+          throw error
+        }
+      },
+      {
+        retries: 3,
+        baseDelayMs: 200,
+        signal,
+        shouldRetry: (error) =>
+          isXapiError(error, 'SESSION_INVALID') ||
+          isXapiError(error, 'HOST_IS_SLAVE') ||
+          (error instanceof XapiConnectionError && error.retryable && isReadOnly(method)),
+      },
+    )
+  }
+
+  /** A call without session (system.listMethods, …). */
+  async callWithoutSession<T = unknown>(method: string, params: unknown[], signal?: AbortSignal): Promise<T> {
+    return (await this.#transport.call(method, params, this.#opts(signal))) as T
+  }
+
+  #opts(signal: AbortSignal | undefined) {
+    return { signal, timeoutMs: this.options.callTimeoutMs }
+  }
+
+  /** After a failed call: drop a dead session, or move to another member when the host is gone. */
+  async #recover(error: unknown, session: string, signal: AbortSignal | undefined): Promise<void> {
+    if (isXapiError(error, 'SESSION_INVALID') && this.#session === session) {
+      this.options.log?.('xapi session invalid, logging in again', { host: this.url.host })
+      this.#session = undefined
+    } else if (isXapiError(error, 'HOST_IS_SLAVE')) {
+      this.#session = undefined
+      this.#moveTo(error.params[0] ?? '')
+    } else if (error instanceof XapiConnectionError && error.retryable && this.#session === session) {
+      this.#session = undefined
+      throwIfAborted(signal)
+    }
+  }
+
+  #ensureSession(signal: AbortSignal | undefined): Promise<string> {
+    if (this.#session !== undefined) return Promise.resolve(this.#session)
+    this.#login ??= this.#loginAnywhere(signal).finally(() => (this.#login = undefined))
+    return this.#login.then(() => this.sessionRef())
+  }
+
+  /** Logs in on the current host, else on every known member in turn, following HOST_IS_SLAVE. */
+  async #loginAnywhere(signal: AbortSignal | undefined): Promise<void> {
+    const candidates = [this.url.hostname, ...this.#members.filter((m) => m !== this.url.hostname)]
+    let lastError: unknown
+    for (const host of candidates) {
+      throwIfAborted(signal)
+      if (host !== this.url.hostname) this.#moveTo(host)
+      try {
+        await this.#loginHere(signal)
+        return
+      } catch (error) {
+        if (!(error instanceof XapiConnectionError)) throw error
+        this.options.log?.('xapi host unreachable, trying another pool member', { host })
+        lastError = error
+      }
+    }
+    throw lastError
+  }
+
+  async #loginHere(signal: AbortSignal | undefined): Promise<void> {
+    const params = [this.options.user, this.#password, '1.1', this.options.originator ?? 'strata']
+    for (let hops = 0; ; hops++) {
+      try {
+        this.#session = (await this.#transport.call(
+          'session.login_with_password',
+          params,
+          this.#opts(signal),
+        )) as string
+        break
+      } catch (error) {
+        if (!isXapiError(error, 'HOST_IS_SLAVE') || hops >= 2) throw error
+        this.options.log?.('xapi host is a pool member, going to the master', { master: error.params[0] })
+        this.#moveTo(error.params[0] ?? '')
+      }
+    }
+    await this.#learnMembers(signal)
+  }
+
+  async #learnMembers(signal: AbortSignal | undefined): Promise<void> {
+    const hosts = (await this.#transport.call(
+      'host.get_all_records',
+      [this.#session],
+      this.#opts(signal),
+    )) as Record<string, { address?: string }>
+    this.#members = Object.values(hosts)
+      .map((h) => h.address ?? '')
+      .filter((a) => a !== '')
+  }
+
+  /** Same protocol and port, another host (HOST_IS_SLAVE gives a bare address). */
+  #moveTo(address: string): void {
+    if (address === '') throw new XapiError('HOST_IS_SLAVE', [], 'session.login_with_password')
+    const url = new URL(this.url)
+    url.hostname = address.includes(':') && !address.startsWith('[') ? `[${address}]` : address
+    this.#transport.close()
+    this.#transport = new JsonRpcTransport(url, this.options.tls)
+  }
+}

@@ -1,0 +1,33 @@
+// What the method modules share: the database, the disks, CBT logs, tasks, sessions, the version
+// profile and the knobs. One LabState per pool.
+import type { Database } from '../db/database.js'
+import type { CbtLogs } from '../disks/cbt.js'
+import type { DiskStore } from '../disks/disk-store.js'
+import type { Faults } from '../faults.js'
+import type { Sessions } from './sessions.js'
+import type { TaskEngine } from './tasks.js'
+
+export type VersionProfile = 'xcp-ng-8.2' | 'xcp-ng-8.3'
+
+export interface NbdEndpoint {
+  port: number
+  cert: string
+  subject: string
+}
+
+export interface LabState {
+  db: Database
+  disks: DiskStore
+  cbt: CbtLogs
+  tasks: TaskEngine
+  sessions: Sessions
+  faults: Faults
+  profile: VersionProfile
+  /** Duration of one simulated step of a long operation (snapshot, clone…), in ms. */
+  stepMs: number
+  /** How long a dom0 VBD outlives an NBD connection or a transfer (VDI_IN_USE window), in ms. */
+  dom0DetachMs: number
+  nbd: NbdEndpoint | undefined
+  /** The host whose listener received a request → its ref. */
+  hostRef(listener: string): string
+}

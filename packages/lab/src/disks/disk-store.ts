@@ -1,0 +1,216 @@
+// VDI contents as chains of nodes, like VHD files on an SR: each node is a sparse file plus the set of
+// 2 MiB blocks it holds; a read walks leaf → root per block; a write copies the block up into the leaf
+// first (copy-on-write at block granularity). A snapshot freezes the leaf and gives both the VDI and
+// the snapshot a new empty leaf over it, so "which blocks changed since the base" is exactly the blocks
+// held by the nodes in one chain but not the other (xapi.md §4.2, §10.3).
+import { randomUUID } from 'node:crypto'
+import { open, rm, type FileHandle } from 'node:fs/promises'
+import { join } from 'node:path'
+
+export const BLOCK_SIZE = 2 * 1024 * 1024
+
+export interface DiskNode {
+  id: string
+  parent: string | undefined
+  size: number
+  blocks: Set<number>
+  /** VHD unique id of the node (a base export's parent_unique_id). */
+  uid: string
+}
+
+export interface DiskStoreState {
+  nodes: { id: string; parent?: string; size: number; blocks: number[]; uid: string }[]
+  leaves: Record<string, string>
+}
+
+export class DiskStore {
+  readonly nodes = new Map<string, DiskNode>()
+  /** VDI ref → its leaf node. */
+  readonly leaves = new Map<string, string>()
+  readonly #files = new Map<string, Promise<FileHandle>>()
+
+  constructor(readonly dir: string) {}
+
+  path(node: string): string {
+    return join(this.dir, `${node}.img`)
+  }
+
+  async create(vdi: string, size: number): Promise<void> {
+    const node = this.#node(undefined, size)
+    const fh = await this.#file(node.id)
+    await fh.truncate(size)
+    this.leaves.set(vdi, node.id)
+  }
+
+  has(vdi: string): boolean {
+    return this.leaves.has(vdi)
+  }
+
+  size(vdi: string): number {
+    return this.#leaf(vdi).size
+  }
+
+  /** Leaf → root. */
+  chain(vdi: string): DiskNode[] {
+    const out: DiskNode[] = []
+    for (
+      let n: DiskNode | undefined = this.#leaf(vdi);
+      n !== undefined;
+      n = n.parent ? this.nodes.get(n.parent) : undefined
+    ) {
+      out.push(n)
+    }
+    return out
+  }
+
+  /** Blocks held by any node of the chain (what a VHD export without base includes). */
+  allocated(vdi: string): number[] {
+    const set = new Set<number>()
+    for (const n of this.chain(vdi)) for (const b of n.blocks) set.add(b)
+    return [...set].sort((a, b) => a - b)
+  }
+
+  /** Blocks held by nodes in exactly one of the two chains (a VHD export with base). */
+  difference(vdi: string, base: string): number[] {
+    const a = this.chain(vdi)
+    const b = this.chain(base)
+    const ids = new Set(b.map((n) => n.id))
+    const aIds = new Set(a.map((n) => n.id))
+    const set = new Set<number>()
+    for (const n of [...a.filter((n) => !ids.has(n.id)), ...b.filter((n) => !aIds.has(n.id))]) {
+      for (const blk of n.blocks) set.add(blk)
+    }
+    return [...set].sort((x, y) => x - y)
+  }
+
+  /** Whether two VDIs share a node (same VHD tree: a base export is meaningful). */
+  related(vdi: string, base: string): boolean {
+    const ids = new Set(this.chain(base).map((n) => n.id))
+    return this.chain(vdi).some((n) => ids.has(n.id))
+  }
+
+  leafUid(vdi: string): string {
+    return this.#leaf(vdi).uid
+  }
+
+  async read(vdi: string, offset: number, length: number): Promise<Buffer> {
+    const out = Buffer.alloc(length)
+    const chain = this.chain(vdi)
+    for (let pos = offset; pos < offset + length;) {
+      const block = Math.floor(pos / BLOCK_SIZE)
+      const end = Math.min(offset + length, (block + 1) * BLOCK_SIZE)
+      const holder = chain.find((n) => n.blocks.has(block))
+      if (holder !== undefined) {
+        const fh = await this.#file(holder.id)
+        await fh.read(out, pos - offset, end - pos, pos)
+      }
+      pos = end
+    }
+    return out
+  }
+
+  async write(vdi: string, offset: number, data: Uint8Array): Promise<void> {
+    const leaf = this.#leaf(vdi)
+    if (offset < 0 || offset + data.length > leaf.size)
+      throw new RangeError(`write beyond the end of VDI ${vdi}`)
+    const fh = await this.#file(leaf.id)
+    for (let pos = offset; pos < offset + data.length;) {
+      const block = Math.floor(pos / BLOCK_SIZE)
+      const end = Math.min(offset + data.length, (block + 1) * BLOCK_SIZE)
+      if (!leaf.blocks.has(block)) {
+        const start = block * BLOCK_SIZE
+        const len = Math.min(BLOCK_SIZE, leaf.size - start)
+        const current = await this.read(vdi, start, len)
+        await fh.write(current, 0, len, start)
+        leaf.blocks.add(block)
+      }
+      await fh.write(data, pos - offset, end - pos, pos)
+      pos = end
+    }
+  }
+
+  /** Freezes the VDI's leaf: the VDI and the copy (snapshot or clone) each get a new leaf over it. */
+  async branch(vdi: string, copy: string): Promise<void> {
+    const frozen = this.#leaf(vdi)
+    for (const [target] of [[vdi], [copy]]) {
+      const node = this.#node(frozen.id, frozen.size)
+      await (await this.#file(node.id)).truncate(frozen.size)
+      this.leaves.set(target as string, node.id)
+    }
+  }
+
+  /** Drops the VDI's data; hidden parents without children go too. */
+  async destroy(vdi: string): Promise<void> {
+    let id: string | undefined = this.leaves.get(vdi)
+    this.leaves.delete(vdi)
+    while (id !== undefined && !this.#inUse(id)) {
+      const node = this.nodes.get(id)
+      this.nodes.delete(id)
+      const fh = this.#files.get(id)
+      this.#files.delete(id)
+      await (await fh)?.close()
+      await rm(this.path(id), { force: true })
+      id = node?.parent
+    }
+  }
+
+  async resize(vdi: string, size: number): Promise<void> {
+    const leaf = this.#leaf(vdi)
+    if (size < leaf.size) throw new RangeError('shrinking is not supported')
+    leaf.size = size
+    await (await this.#file(leaf.id)).truncate(size)
+  }
+
+  async close(): Promise<void> {
+    const files = [...this.#files.values()]
+    this.#files.clear()
+    await Promise.all(files.map(async (f) => (await f).close()))
+  }
+
+  state(): DiskStoreState {
+    return {
+      nodes: [...this.nodes.values()].map((n) => ({
+        id: n.id,
+        parent: n.parent,
+        size: n.size,
+        blocks: [...n.blocks],
+        uid: n.uid,
+      })),
+      leaves: Object.fromEntries(this.leaves),
+    }
+  }
+
+  load(state: DiskStoreState): void {
+    for (const n of state.nodes) this.nodes.set(n.id, { ...n, parent: n.parent, blocks: new Set(n.blocks) })
+    for (const [vdi, node] of Object.entries(state.leaves)) this.leaves.set(vdi, node)
+  }
+
+  #inUse(id: string): boolean {
+    if ([...this.leaves.values()].includes(id)) return true
+    return [...this.nodes.values()].some((n) => n.parent === id)
+  }
+
+  #leaf(vdi: string): DiskNode {
+    const node = this.nodes.get(this.leaves.get(vdi) ?? '')
+    if (node === undefined) throw new Error(`VDI ${vdi} has no data`)
+    return node
+  }
+
+  #node(parent: string | undefined, size: number): DiskNode {
+    const node = { id: randomUUID(), parent, size, blocks: new Set<number>(), uid: randomUUID() }
+    this.nodes.set(node.id, node)
+    return node
+  }
+
+  #file(id: string): Promise<FileHandle> {
+    let fh = this.#files.get(id)
+    if (fh === undefined) {
+      fh = open(this.path(id), 'a+').then(async (h) => {
+        await h.close()
+        return open(this.path(id), 'r+')
+      })
+      this.#files.set(id, fh)
+    }
+    return fh
+  }
+}

@@ -1,0 +1,66 @@
+// Faults on demand: one-shot or sticky failures of named methods, HTTP transfer misbehaviour, slow
+// hosts. The lab consults this object at the places where a real pool would misbehave.
+import { setTimeout as delay } from 'node:timers/promises'
+import { XapiFailure } from './db/failure.js'
+
+export type HttpFault =
+  /** Answer 302 to the other host (as when the SR is only visible there). */
+  | { kind: 'redirect' }
+  /** Send the 200, stream `afterBytes`, then close, and fail the task with VDI_IO_ERROR. */
+  | { kind: 'cut'; afterBytes: number }
+  /** Send the 200, write bogus "HTTP/1.1 500" text into the body, fail the task (xen-api #4603). */
+  | { kind: 'garbage' }
+  /** Complete the stream but fail the task afterwards. */
+  | { kind: 'task-failure'; code: string; params?: string[] }
+
+interface MethodFault {
+  method: string
+  failure: XapiFailure
+  times: number
+}
+
+export class Faults {
+  #methods: MethodFault[] = []
+  #http: { path: string; fault: HttpFault; times: number }[] = []
+  /** Extra latency per RPC call, per host ref (a slow host). */
+  readonly slowHosts = new Map<string, number>()
+  /** Drop NBD connections after this many bytes were served (once per connection). */
+  nbdDropAfterBytes: number | undefined
+
+  /** Makes the next `times` calls of `method` fail with `code` (e.g. TOO_MANY_PENDING_TASKS). */
+  failMethod(method: string, code: string, params: string[] = [], times = 1): void {
+    this.#methods.push({ method, failure: new XapiFailure(code, params), times })
+  }
+
+  /** Makes the next `times` requests to `path` (e.g. '/export_raw_vdi') misbehave. */
+  failHttp(path: string, fault: HttpFault, times = 1): void {
+    this.#http.push({ path, fault, times })
+  }
+
+  async beforeCall(method: string, host: string): Promise<void> {
+    const slow = this.slowHosts.get(host)
+    if (slow !== undefined) await delay(slow)
+    const name = method.replace(/^Async\./, '')
+    const i = this.#methods.findIndex((f) => f.method === name)
+    if (i === -1) return
+    const f = this.#methods[i]!
+    if (--f.times <= 0) this.#methods.splice(i, 1)
+    throw f.failure
+  }
+
+  /** The next fault for `path`; `redirectOnly` takes only a pending redirect (checked before routing). */
+  takeHttp(path: string, redirectOnly = false): HttpFault | undefined {
+    const i = this.#http.findIndex((f) => f.path === path && (f.fault.kind === 'redirect') === redirectOnly)
+    if (i === -1) return undefined
+    const f = this.#http[i]!
+    if (--f.times <= 0) this.#http.splice(i, 1)
+    return f.fault
+  }
+
+  clear(): void {
+    this.#methods = []
+    this.#http = []
+    this.slowHosts.clear()
+    this.nbdDropAfterBytes = undefined
+  }
+}

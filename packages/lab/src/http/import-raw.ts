@@ -1,0 +1,114 @@
+// PUT /import_raw_vdi?vdi=&format=raw|vhd: the 200 head is written before the body is read; raw bodies
+// are written from offset 0, VHD bodies block by block honouring their sector bitmaps (unset sectors
+// stay as they are: this is how a delta lands on a clone). Any parse error, short body or write past the
+// end fails the task with VDI_IO_ERROR, data already written staying written, as on xapi.
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import { forEachRun, openVhdStream } from '@strata/core/vhd'
+import type { LabState } from '../api/lab-state.js'
+import { XapiFailure, toFailure } from '../db/failure.js'
+import { attachDom0, bind, resolveVdi, writeHead } from './data-common.js'
+import { htmlError } from './json-rpc.js'
+
+export async function handleImportRaw(
+  lab: LabState,
+  host: string,
+  req: IncomingMessage,
+  res: ServerResponse,
+  url: URL,
+): Promise<void> {
+  const b = bind(lab, req, url, 'Importing raw VDI')
+  if (b === undefined)
+    return htmlError(res, 401, 'Unauthorised', { 'www-authenticate': 'Basic realm="xapi"' })
+  if (/chunked/i.test(req.headers['transfer-encoding'] ?? '')) {
+    lab.tasks.fail(b.task, new XapiFailure('INTERNAL_ERROR', ['Cannot handle encoding: chunked']))
+    return htmlError(res, 404, 'Cannot handle encoding: chunked')
+  }
+  const format = url.searchParams.get('format') ?? 'raw'
+  let vdi: string
+  try {
+    if (url.searchParams.get('vdi') === null && format !== 'raw') {
+      throw new XapiFailure('INTERNAL_ERROR', ['Importing a VHD directly into an SR not yet supported'])
+    }
+    vdi = resolveVdi(lab, url.searchParams.get('vdi'))
+    if (format !== 'raw' && format !== 'vhd')
+      throw new XapiFailure('INTERNAL_ERROR', [`Unknown format ${format}`])
+  } catch (error) {
+    const f = toFailure(error)
+    lab.tasks.fail(b.task, f)
+    return htmlError(res, 400, `${f.code}: [ ${f.params.join('; ')} ]`)
+  }
+  writeHead(req.socket, '200 OK', b.task, { 'content-type': 'application/octet-stream' })
+  const detach = attachDom0(lab, lab.hostRef(host), vdi, 'RW')
+  const length = Number(req.headers['content-length'] ?? -1)
+  const task = lab.tasks.control(b.task)
+  try {
+    const size = Number(lab.db.get('VDI', vdi).virtual_size)
+    const write = async (offset: number, data: Uint8Array): Promise<void> => {
+      if (offset + data.length > size) throw new XapiFailure('VDI_IO_ERROR', ['Device I/O errors'])
+      await lab.disks.write(vdi, offset, data)
+      lab.cbt.mark(vdi, offset, data.length)
+      task.checkCancelled()
+      if (length > 0) task.setProgress((offset + data.length) / length)
+    }
+    const received = format === 'raw' ? await importRaw(req, write) : await importVhd(req, write, vdi)
+    if (length >= 0 && received !== length) throw new XapiFailure('VDI_IO_ERROR', ['Device I/O errors'])
+    lab.tasks.succeed(b.task, vdi)
+  } catch (error) {
+    const f = toFailure(error)
+    lab.tasks.fail(
+      b.task,
+      f.code === 'TASK_CANCELLED' || f.code === 'VDI_IO_ERROR'
+        ? f
+        : new XapiFailure('VDI_IO_ERROR', ['Device I/O errors']),
+    )
+  } finally {
+    req.socket.end()
+    detach()
+  }
+}
+
+async function importRaw(
+  req: IncomingMessage,
+  write: (offset: number, data: Uint8Array) => Promise<void>,
+): Promise<number> {
+  let offset = 0
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    await write(offset, chunk)
+    offset += chunk.length
+  }
+  return offset
+}
+
+async function importVhd(
+  req: IncomingMessage,
+  write: (offset: number, data: Uint8Array) => Promise<void>,
+  vdi: string,
+): Promise<number> {
+  let received = 0
+  async function* counted(): AsyncGenerator<Uint8Array> {
+    for await (const chunk of req as AsyncIterable<Buffer>) {
+      received += chunk.length
+      yield chunk
+    }
+  }
+  const stream = await openVhdStream(counted(), { name: `import into VDI ${vdi}` })
+  const sectors = stream.blockSize / 512
+  for await (const block of stream.blocks()) {
+    const start = block.index * stream.blockSize
+    if (block.full) await write(start, clip(block.data, start, stream.size))
+    else {
+      const runs: [number, number][] = []
+      forEachRun(block.bitmap, sectors, true, (first, end) => runs.push([first, end]))
+      for (const [first, end] of runs) {
+        const offset = start + first * 512
+        await write(offset, clip(block.data.subarray(first * 512, end * 512), offset, stream.size))
+      }
+    }
+  }
+  return received
+}
+
+/** The last block of a disk whose size is not a block multiple carries padding past the end. */
+function clip(data: Uint8Array, offset: number, size: number): Uint8Array {
+  return offset + data.length > size ? data.subarray(0, Math.max(0, size - offset)) : data
+}

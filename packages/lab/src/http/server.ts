@@ -1,0 +1,51 @@
+// One HTTP listener per lab host, routed like xapi: POST /jsonrpc → JSON-RPC, the data handlers
+// (with or without a trailing slash, as XO sends them), everything else 404.
+import { createServer, type Server } from 'node:http'
+import type { Dispatcher } from '../api/dispatcher.js'
+import type { LabState } from '../api/lab-state.js'
+import { handleExportRaw } from './export-raw.js'
+import { handleImportRaw } from './import-raw.js'
+import { handleJsonRpc, htmlError } from './json-rpc.js'
+
+export interface HostListener {
+  /** The host ref this listener is. */
+  host: string
+  /** Address of the other host for 302 redirects (undefined: no redirect possible). */
+  redirectTo?: () => string | undefined
+}
+
+export function createHostServer(lab: LabState, dispatcher: Dispatcher, me: HostListener): Server {
+  const server = createServer((req, res) => {
+    const url = new URL(req.url ?? '/', 'http://lab')
+    const path = url.pathname.replace(/\/$/, '') || '/'
+    const route = `${req.method} ${path}`
+    const isData = ['GET /export_raw_vdi', 'PUT /import_raw_vdi'].includes(route)
+    if (isData) {
+      const fault = lab.faults.takeHttp(path, true)
+      const other = me.redirectTo?.()
+      if (fault?.kind === 'redirect' && other !== undefined) {
+        const host = req.headers.host?.replace(/^[^:]+|^\[[^\]]+\]/, other) ?? other
+        res.writeHead(302, { location: `http://${host}${req.url}`, connection: 'close' })
+        res.end()
+        return
+      }
+    }
+    const done = (p: Promise<void>): void =>
+      void p.catch((error: unknown) => {
+        if (!res.headersSent && !res.destroyed) htmlError(res, 500, String(error))
+        else req.socket.destroy()
+      })
+    switch (route) {
+      case 'POST /jsonrpc':
+        return done(handleJsonRpc(dispatcher, me.host, req, res))
+      case 'GET /export_raw_vdi':
+        return done(handleExportRaw(lab, me.host, req, res, url))
+      case 'PUT /import_raw_vdi':
+        return done(handleImportRaw(lab, me.host, req, res, url))
+      default:
+        return htmlError(res, 404, `no handler for ${req.method} ${path}`)
+    }
+  })
+  server.keepAliveTimeout = 5000
+  return server
+}

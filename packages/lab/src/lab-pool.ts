@@ -1,0 +1,259 @@
+// A lab pool: one or two hosts on loopback addresses (127.0.0.1, 127.0.0.2, same port, so HOST_IS_SLAVE
+// and 302s name a bare address like xapi), the JSON-RPC API, HTTP data handlers, an NBD server with the
+// host certificate, guest activity and faults. Always close() it.
+import { once } from 'node:events'
+import { mkdir, mkdtemp, rm } from 'node:fs/promises'
+import type { Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import type { NbdServer } from '@strata/core/nbd'
+import { makeSelfSignedCertificate } from '@strata/core/testing'
+import { registerDeviceMethods } from './api/device-methods.js'
+import { Dispatcher } from './api/dispatcher.js'
+import { registerEvents } from './api/events.js'
+import { genericMethod } from './api/generic.js'
+import type { LabState, VersionProfile } from './api/lab-state.js'
+import { Sessions } from './api/sessions.js'
+import { TaskEngine } from './api/tasks.js'
+import { registerVdiMethods } from './api/vdi-methods.js'
+import { registerVmMethods } from './api/vm-methods.js'
+import { Database } from './db/database.js'
+import { CLASSES } from './db/schema.js'
+import { CbtLogs } from './disks/cbt.js'
+import { DiskStore } from './disks/disk-store.js'
+import { Faults } from './faults.js'
+import { Guest } from './guest.js'
+import { createHostServer } from './http/server.js'
+import { startNbd } from './nbd.js'
+import { loadState, saveState } from './persistence.js'
+import { DEFAULT_VMS, seedInfrastructure, seedVm, type SeedVm } from './seed.js'
+
+export interface LabOptions {
+  /** Keep state and disks here (reloaded on the next start); default: a temp dir removed on close. */
+  dataDir?: string
+  /** 1 (default) or 2 hosts. */
+  hosts?: 1 | 2
+  profile?: VersionProfile
+  user?: string
+  password?: string
+  /** TCP port for every host (default: ephemeral). */
+  port?: number
+  /** Seed VMs (default: DEFAULT_VMS; [] for none). */
+  vms?: SeedVm[]
+  stepMs?: number
+  authFailureDelayMs?: number
+  dom0DetachMs?: number
+  /** Serve NBD (default true; needs openssl for the host certificate). */
+  nbd?: boolean
+}
+
+interface HostRuntime {
+  ref: string
+  address: string
+  server: Server
+}
+
+const PROFILES: Record<VersionProfile, { product: string; xapi: string; minor: number }> = {
+  'xcp-ng-8.2': { product: '8.2.1', xapi: '1.249', minor: 16 },
+  'xcp-ng-8.3': { product: '8.3.0', xapi: '25.6', minor: 21 },
+}
+
+export class LabPool {
+  readonly guest: Guest
+  readonly #hosts: HostRuntime[] = []
+  #nbd: NbdServer | undefined
+  #port = 0
+
+  private constructor(
+    readonly state: LabState,
+    readonly dispatcher: Dispatcher,
+    readonly dir: string,
+    private readonly ownDir: boolean,
+    readonly user: string,
+    readonly password: string,
+  ) {
+    this.guest = new Guest(state)
+  }
+
+  static async start(options: LabOptions = {}): Promise<LabPool> {
+    const dir = options.dataDir ?? (await mkdtemp(join(tmpdir(), 'strata-lab-')))
+    await mkdir(join(dir, 'disks'), { recursive: true })
+    const db = new Database(CLASSES)
+    const user = options.user ?? 'root'
+    const password = options.password ?? 'lab-password'
+    const profile = options.profile ?? 'xcp-ng-8.3'
+    const state: LabState = {
+      db,
+      disks: new DiskStore(join(dir, 'disks')),
+      cbt: new CbtLogs(),
+      tasks: new TaskEngine(db, () => String(db.find('pool', () => true)[0]?.[1].master)),
+      sessions: new Sessions(db, { user, password, authFailureDelayMs: options.authFailureDelayMs ?? 5000 }),
+      faults: new Faults(),
+      profile,
+      stepMs: options.stepMs ?? 20,
+      dom0DetachMs: options.dom0DetachMs ?? 1000,
+      nbd: undefined,
+      hostRef: (h) => h,
+    }
+    const dispatcher = new Dispatcher({
+      checkSession: (s, host) => state.sessions.check(s, host),
+      runAsync: (name, ctx, run) => state.tasks.run(name, ctx, run),
+      before: (method, host) => state.faults.beforeCall(method, host),
+    })
+    const lab = new LabPool(state, dispatcher, dir, options.dataDir === undefined, user, password)
+    lab.#registerMethods()
+    try {
+      const addresses = options.hosts === 2 ? ['127.0.0.1', '127.0.0.2'] : ['127.0.0.1']
+      if (!(await loadState(state, dir))) {
+        const infra = seedInfrastructure(
+          state,
+          addresses.map((address, i) => ({ name: `lab-host-${i + 1}`, address })),
+          PROFILES[profile],
+        )
+        for (const vm of options.vms ?? DEFAULT_VMS) await seedVm(state, infra, vm)
+      }
+      await lab.#listen(options.port ?? 0)
+      if (options.nbd !== false) await lab.#startNbd()
+      return lab
+    } catch (error) {
+      await lab.close()
+      throw error
+    }
+  }
+
+  /** The master's URL. */
+  get url(): string {
+    const master = String(this.state.db.find('pool', () => true)[0]?.[1].master)
+    const host = this.#hosts.find((h) => h.ref === master) ?? this.#hosts[0]
+    return `http://${host?.address}:${this.#port}`
+  }
+
+  get hosts(): { ref: string; address: string; url: string }[] {
+    return this.#hosts.map((h) => ({
+      ref: h.ref,
+      address: h.address,
+      url: `http://${h.address}:${this.#port}`,
+    }))
+  }
+
+  get faults(): Faults {
+    return this.state.faults
+  }
+
+  get nbd(): NbdServer | undefined {
+    return this.#nbd
+  }
+
+  /** First object of a class whose name_label is `label` (a test convenience). */
+  ref(cls: string, label: string): string {
+    const found = this.state.db.find(cls, (r) => r.name_label === label)[0]
+    if (found === undefined) throw new Error(`no ${cls} named '${label}' in the lab`)
+    return found[0]
+  }
+
+  /** Ends every session (clients then get SESSION_INVALID). */
+  expireSessions(): void {
+    this.state.sessions.expireAll()
+  }
+
+  /**
+   * A toolstack restart: sessions and tasks vanish, every connection is reset, the hosts stop answering
+   * for `downMs`, then come back with the same objects (generation keeps increasing).
+   */
+  async restartToolstack(downMs = 200): Promise<void> {
+    this.state.sessions.expireAll()
+    for (const [ref] of this.state.db.find('task', () => true)) this.state.db.delete('task', ref)
+    this.#nbd?.dropConnections()
+    await Promise.all(this.#hosts.map((h) => closeServer(h.server)))
+    await new Promise((r) => setTimeout(r, downMs))
+    for (const h of this.#hosts) await listen(h.server, this.#port, h.address)
+  }
+
+  /** Makes another host the master (logins on the old one then get HOST_IS_SLAVE). */
+  failover(toHost: string): void {
+    const [pool] = this.state.db.find('pool', () => true)[0] ?? []
+    if (pool !== undefined) this.state.db.update('pool', pool, { master: toHost })
+  }
+
+  /** Stops a host's listener (the master is "gone"). */
+  async stopHost(host: string): Promise<void> {
+    const h = this.#hosts.find((x) => x.ref === host)
+    if (h !== undefined) await closeServer(h.server)
+  }
+
+  async save(): Promise<void> {
+    await saveState(this.state, this.dir)
+  }
+
+  async close(): Promise<void> {
+    await this.#nbd?.close()
+    await Promise.all(this.#hosts.map((h) => closeServer(h.server)))
+    if (!this.ownDir) await this.save()
+    await this.state.disks.close()
+    if (this.ownDir) await rm(this.dir, { recursive: true, force: true })
+  }
+
+  #registerMethods(): void {
+    const d = this.dispatcher
+    const { db } = this.state
+    d.fallback = (name) => genericMethod(db, name)
+    this.state.sessions.register(d, (h) => h)
+    this.state.tasks.register(d)
+    registerEvents(d, db)
+    registerVmMethods(d, this.state)
+    registerVdiMethods(d, this.state)
+    registerDeviceMethods(d, this.state)
+    d.register('system.listMethods', {
+      params: 0,
+      noSession: true,
+      handler: () => {
+        const generic = CLASSES.filter((c) => c !== 'session').flatMap((c) =>
+          ['get_all', 'get_all_records', 'get_record', 'get_by_uuid'].map((m) => `${c}.${m}`),
+        )
+        return [...new Set([...d.methods.keys(), ...generic])].sort()
+      },
+    })
+  }
+
+  async #listen(port: number): Promise<void> {
+    const hosts = this.state.db.find('host', () => true)
+    for (const [i, [ref, row]] of hosts.entries()) {
+      const other = hosts.find(([r]) => r !== ref)
+      const server = createHostServer(this.state, this.dispatcher, {
+        host: ref,
+        redirectTo: () => (other === undefined ? undefined : String(other[1].address)),
+      })
+      await listen(server, i === 0 ? port : this.#port, String(row.address))
+      if (i === 0) this.#port = (server.address() as AddressInfo).port
+      this.#hosts.push({ ref, address: String(row.address), server })
+    }
+  }
+
+  async #startNbd(): Promise<void> {
+    const [host, row] = this.state.db.find('host', () => true)[0] ?? []
+    if (host === undefined || row === undefined) return
+    const name = String(row.hostname)
+    const cert = await makeSelfSignedCertificate(join(this.dir, 'tls'), 'xapi-ssl', {
+      commonName: name,
+      altNames: [name, String(row.address)],
+    })
+    this.#nbd = await startNbd(this.state, host, String(row.address), cert)
+    this.state.nbd = { port: this.#nbd.port ?? 0, cert: cert.cert, subject: name }
+  }
+}
+
+async function listen(server: Server, port: number, host: string): Promise<void> {
+  server.listen(port, host)
+  await Promise.race([
+    once(server, 'listening'),
+    once(server, 'error').then(([e]) => Promise.reject(e as Error)),
+  ])
+}
+
+async function closeServer(server: Server): Promise<void> {
+  if (!server.listening) return
+  const closed = new Promise<void>((resolve) => server.close(() => resolve()))
+  server.closeAllConnections()
+  await closed
+}

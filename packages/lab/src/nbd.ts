@@ -1,0 +1,44 @@
+// The lab's NBD endpoint: Strata's NBD server in its xapi profile (fixed newstyle, STARTTLS +
+// EXPORT_NAME only, read-only) over TLS with the host certificate. Export names are
+// "/<vdi-uuid>?session_id=<session>"; a bad session or VDI closes the connection without a reply, and
+// each connection holds a dom0 VBD on the VDI until shortly after it ends (VDI_IN_USE window).
+import { NbdServer, type ResolvedExport } from '@strata/core/nbd'
+import type { LabState } from './api/lab-state.js'
+import { attachDom0 } from './http/data-common.js'
+
+export async function startNbd(
+  lab: LabState,
+  host: string,
+  address: string,
+  tls: { cert: string; key: string },
+): Promise<NbdServer> {
+  let served = 0
+  let server: NbdServer | undefined = undefined
+  const resolve = async (name: string): Promise<ResolvedExport | undefined> => {
+    const m = /^\/?([0-9a-f-]{36})\?session_id=(.+)$/.exec(name)
+    if (m === null || !lab.sessions.isValid(decodeURIComponent(m[2] ?? ''))) return undefined
+    const found = lab.db.find('VDI', (r) => r.uuid === m[1])[0]
+    if (found === undefined || found[1].type === 'cbt_metadata') return undefined
+    const [vdi] = found
+    const detach = attachDom0(lab, host, vdi, 'RO')
+    return {
+      source: {
+        size: Number(found[1].virtual_size),
+        read: async (offset, length) => {
+          const data = await lab.disks.read(vdi, offset, length)
+          served += length
+          const limit = lab.faults.nbdDropAfterBytes
+          if (limit !== undefined && served >= limit) {
+            lab.faults.nbdDropAfterBytes = undefined
+            served = 0
+            setImmediate(() => server?.dropConnections())
+          }
+          return data
+        },
+      },
+      release: detach,
+    }
+  }
+  server = await NbdServer.listen({ profile: 'xapi', resolve, tls }, { host: address, port: 0 })
+  return server
+}
