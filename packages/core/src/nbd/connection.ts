@@ -128,7 +128,7 @@ export class NbdConnection {
 
   /** Reads `length` bytes at `offset` into a new buffer (or `into`, which must be `length` bytes). */
   async read(offset: number, length: number, signal?: AbortSignal, into?: Buffer): Promise<Buffer> {
-    this.#check(offset, length, 'read')
+    this.#check(offset, length, 'read', this.maxRequest)
     const data = into ?? Buffer.allocUnsafe(length)
     await this.#request(Cmd.READ, offset, length, signal, data)
     return data
@@ -145,7 +145,7 @@ export class NbdConnection {
     if (id === undefined) {
       throw new NbdError('NBD_UNSUPPORTED', `${this.#where} does not offer metadata context '${context}'`)
     }
-    this.#check(offset, length, 'block status')
+    this.#check(offset, length, 'block status', 2 ** 32 - 1)
     const done = await this.#request(Cmd.BLOCK_STATUS, offset, length, signal)
     const extents = done.extents.get(id)
     if (extents === undefined || extents.length === 0) {
@@ -180,15 +180,15 @@ export class NbdConnection {
     this.#transport.destroy(error)
   }
 
-  #check(offset: number, length: number, what: string): void {
+  #check(offset: number, length: number, what: string, max: number): void {
     if (this.#failed !== undefined) throw this.#failed
     if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length <= 0) {
       throw new NbdError('NBD_INVALID_ARGUMENT', `${what} of ${length} bytes at ${offset} on ${this.#where}`)
     }
-    if (offset + length > this.size || length > this.maxRequest) {
+    if (offset + length > this.size || length > max) {
       throw new NbdError(
         'NBD_INVALID_ARGUMENT',
-        `${what} of ${length} bytes at ${offset} is beyond ${this.#where} (size ${this.size}, max request ${this.maxRequest})`,
+        `${what} of ${length} bytes at ${offset} is beyond ${this.#where} (size ${this.size}, max request ${max})`,
       )
     }
   }
