@@ -42,10 +42,12 @@ export interface S3StoreOptions {
   readonly multipartThreshold?: number
   readonly partSize?: number
   readonly partConcurrency?: number
-  /** Socket idle time after which a request fails as TRANSIENT (default 120 s). */
-  readonly requestTimeoutMs?: number
+  /** A request whose connection stays silent this long fails as TRANSIENT (default 120 s). */
+  readonly idleTimeoutMs?: number
   readonly connectTimeoutMs?: number
   readonly maxSockets?: number
+  /** Keys per ListObjectsV2 page (default: the server's, 1000); small values test pagination. */
+  readonly listPageSize?: number
 }
 
 const MiB = 1024 * 1024
@@ -82,7 +84,7 @@ export class S3Store implements ObjectStore {
         httpAgent: new HttpAgent(agent),
         httpsAgent: new HttpsAgent(agent),
         connectionTimeout: options.connectTimeoutMs ?? 10_000,
-        requestTimeout: options.requestTimeoutMs ?? 120_000,
+        socketTimeout: options.idleTimeoutMs ?? 120_000,
       },
     })
   }
@@ -191,6 +193,7 @@ export class S3Store implements ObjectStore {
         Bucket: this.#bucket,
         Prefix: this.#prefix + prefix,
         ContinuationToken: token,
+        MaxKeys: this.#options.listPageSize,
       })
       const out = await this.#client
         .send(command, { abortSignal: options.signal })

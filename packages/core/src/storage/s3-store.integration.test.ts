@@ -1,0 +1,94 @@
+// The S3 store against a real S3 server (Ceph radosgw, started once per run by vitest.global-setup.ts).
+import { describe, expect, it } from 'vitest'
+import { createTestBucket, requireBinary, s3Env, s3Location, useS3Server } from '../testing/index.js'
+import { describeObjectStoreConformance } from './conformance.js'
+import { openStore } from './open-store.js'
+import { S3Store, type S3StoreOptions } from './s3-store.js'
+
+requireBinary('radosgw')
+const server = useS3Server()
+const credentials = { accessKeyId: server.accessKeyId, secretAccessKey: server.secretAccessKey }
+const bucket = await createTestBucket(server)
+
+function rawStore(prefix: string, options: Partial<S3StoreOptions> = {}): S3Store {
+  return new S3Store({
+    endpoint: server.endpoint,
+    bucket,
+    prefix,
+    forcePathStyle: true,
+    credentials,
+    conditionalCreate: true,
+    // Small thresholds so that the conformance suite exercises multipart uploads and list pages.
+    multipartThreshold: 6 * 1024 * 1024,
+    partSize: 5 * 1024 * 1024,
+    listPageSize: 7,
+    ...options,
+  })
+}
+
+describeObjectStoreConformance('S3 (radosgw)', async () => ({ store: rawStore('raw') }), {
+  largeSize: 13 * 1024 * 1024,
+})
+
+describeObjectStoreConformance('S3 (radosgw) through openStore, probed, with every wrapper', async () => ({
+  store: await openStore(s3Location(server, bucket, 'stacked'), s3Env(server), {
+    concurrency: 8,
+    logger: () => undefined,
+    s3: { multipartThreshold: 6 * 1024 * 1024, partSize: 5 * 1024 * 1024, listPageSize: 7 },
+  }),
+}))
+
+describe('S3Store on radosgw', () => {
+  it('finds by probing that radosgw enforces create-only puts', async () => {
+    const store = rawStore('probe', { conditionalCreate: false })
+    expect(store.capabilities.conditionalCreate).toBe(false)
+    expect(await store.probeConditionalCreate()).toBe(true)
+    expect(store.capabilities.conditionalCreate).toBe(true)
+    const left: string[] = []
+    for await (const info of store.list('')) left.push(info.key)
+    expect(left).toEqual([])
+    await store.close()
+  })
+
+  it('keeps prefixes apart: a store sees only its own keys', async () => {
+    const a = rawStore('iso/a')
+    const b = rawStore('iso/ab')
+    await a.put('k', new Uint8Array([1]))
+    await b.put('k', new Uint8Array([2]))
+    const keys: string[] = []
+    for await (const info of a.list('')) keys.push(info.key)
+    expect(keys).toEqual(['k'])
+    expect([...(await b.get('k'))]).toEqual([2])
+  })
+
+  it('fails fast with ACCESS_DENIED on bad credentials, through retries', async () => {
+    const env = { STRATA_S3_ACCESS_KEY_ID: 'NOPE', STRATA_S3_SECRET_ACCESS_KEY: 'wrong' }
+    const events: string[] = []
+    const store = await openStore(s3Location(server, bucket, 'denied'), env, {
+      logger: (e) => events.push(`${e.op}:${e.attempt ?? '-'}:${e.error?.code ?? 'ok'}`),
+    })
+    const started = performance.now()
+    await expect(store.put('k', new Uint8Array([1]))).rejects.toMatchObject({ code: 'ACCESS_DENIED' })
+    await expect(store.get('k')).rejects.toMatchObject({ code: 'ACCESS_DENIED' })
+    expect(performance.now() - started).toBeLessThan(2000)
+    // No retry was logged (a retry line carries its attempt number).
+    expect(events.filter((e) => !e.includes(':-:'))).toEqual([])
+    expect(JSON.stringify(events)).not.toContain('wrong')
+  })
+
+  it('refuses to open a bucket that does not exist, naming it', async () => {
+    const location = s3Location(server, 'no-such-bucket-here')
+    await expect(openStore(location, s3Env(server), { retry: { retries: 0 } })).rejects.toThrow(
+      /NoSuchBucket/,
+    )
+  })
+
+  it('leaves nothing behind when a multipart put is aborted', async () => {
+    const store = rawStore('aborted')
+    const controller = new AbortController()
+    const put = store.put('big', new Uint8Array(40 * 1024 * 1024), { signal: controller.signal })
+    setTimeout(() => controller.abort(new Error('user stop')), 50)
+    await expect(put).rejects.toMatchObject({ code: 'ABORTED' })
+    expect(await store.stat('big')).toBeUndefined()
+  })
+})
