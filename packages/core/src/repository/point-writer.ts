@@ -64,7 +64,12 @@ export class PointWriter {
         // Read after the session is published and sweeps have settled: the base is now protected, and
         // its manifest still existing proves that no GC deleted its chunks before.
         await readManifest(repo, options.base, signal)
-        const indexes = await Promise.all(baseManifest.disks.map((d) => readDiskIndex(repo, d.index, signal)))
+        const indexes = await Promise.all(
+          baseManifest.disks.map((d) => readDiskIndex(repo, d.index, signal)),
+        ).catch(async (error: unknown) => {
+          await readManifest(repo, options.base!, signal) // forgotten meanwhile: POINT_NOT_FOUND
+          throw error
+        })
         indexes.forEach((index, i) => checkBase(repo, index, baseManifest.disks[i]!))
         base = { manifest: baseManifest, indexes }
       }

@@ -1,0 +1,142 @@
+// check: structural verification. Every manifest parses, every disk index exists, parses and matches its
+// manifest, and every chunk an index references exists. Chunk contents are verify's job. Memory stays
+// bounded: present chunk ids are loaded a window at a time (list order is id order), and the indexes are
+// re-read once per window.
+import { throwIfAborted } from '../shared/index.js'
+import type { Repository } from './repository.js'
+import { listPoints, readDiskIndex, readManifest } from './points.js'
+import { ID_LENGTH, PREFIX_CHUNKS } from './format/constants.js'
+import { chunkIdOfKey, formatPointRef } from './format/layout.js'
+import { indexChecksum } from './format/disk-index.js'
+import { errorMessage } from '../shared/index.js'
+
+export interface CheckProblem {
+  readonly object: string
+  readonly problem: string
+}
+
+export interface CheckResult {
+  readonly ok: boolean
+  readonly points: number
+  readonly indexes: number
+  readonly chunks: number
+  readonly problems: readonly CheckProblem[]
+}
+
+export interface CheckOptions {
+  /** Memory for present ids per window (default 64 MiB = 2M chunks = 4 TiB of 2 MiB chunks). */
+  readonly windowBytes?: number
+  readonly signal?: AbortSignal
+  /** Stop listing problems after this many (default 1000). */
+  readonly maxProblems?: number
+}
+
+export async function checkRepository(repo: Repository, options: CheckOptions = {}): Promise<CheckResult> {
+  const { signal } = options
+  const problems: CheckProblem[] = []
+  const report = (object: string, problem: string): void => {
+    if (problems.length < (options.maxProblems ?? 1000)) problems.push({ object, problem })
+  }
+  const indexes: { key: string; point: string }[] = []
+  const points = await listPoints(repo, undefined, signal)
+  for (const point of points) {
+    try {
+      const manifest = await readManifest(repo, point, signal)
+      for (const disk of manifest.disks) {
+        try {
+          const index = await readDiskIndex(repo, disk.index, signal)
+          if (
+            Buffer.from(indexChecksum(index.ids)).toString('hex') !== disk.indexChecksum ||
+            index.diskSize !== disk.size
+          ) {
+            report(disk.index, `does not match the manifest of '${point.ref}'`)
+          } else indexes.push({ key: disk.index, point: point.ref })
+        } catch (error) {
+          report(disk.index, errorMessage(error))
+        }
+      }
+    } catch (error) {
+      report(formatPointRef(point), errorMessage(error))
+    }
+  }
+  const chunks = await checkChunksExist(
+    repo,
+    indexes,
+    options.windowBytes ?? 64 * 1024 * 1024,
+    report,
+    signal,
+  )
+  return { ok: problems.length === 0, points: points.length, indexes: indexes.length, chunks, problems }
+}
+
+async function checkChunksExist(
+  repo: Repository,
+  indexes: { key: string; point: string }[],
+  windowBytes: number,
+  report: (object: string, problem: string) => void,
+  signal?: AbortSignal,
+): Promise<number> {
+  const capacity = Math.max(1, Math.floor(windowBytes / ID_LENGTH))
+  let window = Buffer.alloc(Math.min(capacity, 65_536) * ID_LENGTH)
+  let count = 0
+  let total = 0
+  let low: Buffer = Buffer.alloc(ID_LENGTH) // ids below this were checked by an earlier window
+  const flush = async (high: Buffer | undefined): Promise<void> => {
+    await checkWindow(repo, indexes, window.subarray(0, count * ID_LENGTH), low, high, report, signal)
+    if (high !== undefined) low = high
+    count = 0
+  }
+  for await (const info of repo.store.list(PREFIX_CHUNKS, { signal })) {
+    const hex = chunkIdOfKey(info.key)
+    if (hex === undefined) continue
+    const id = Buffer.from(hex, 'hex')
+    if (count === capacity) await flush(id)
+    if ((count + 1) * ID_LENGTH > window.length) {
+      const grown = Buffer.alloc(Math.min(capacity * ID_LENGTH, window.length * 2))
+      window.copy(grown)
+      window = grown
+    }
+    id.copy(window, count * ID_LENGTH)
+    count++
+    total++
+  }
+  await flush(undefined)
+  return total
+}
+
+/** Reports referenced ids in [low, high) that are not in `present` (sorted ids). */
+async function checkWindow(
+  repo: Repository,
+  indexes: { key: string; point: string }[],
+  present: Buffer,
+  low: Buffer,
+  high: Buffer | undefined,
+  report: (object: string, problem: string) => void,
+  signal?: AbortSignal,
+): Promise<void> {
+  const n = present.length / ID_LENGTH
+  for (const { key, point } of indexes) {
+    throwIfAborted(signal)
+    const ids = Buffer.from((await readDiskIndex(repo, key, signal)).ids)
+    for (let i = 0; i < ids.length / ID_LENGTH; i++) {
+      const id = ids.subarray(i * ID_LENGTH, (i + 1) * ID_LENGTH)
+      if (id.every((b) => b === 0) || id.compare(low) < 0 || (high !== undefined && id.compare(high) >= 0))
+        continue
+      if (!contains(present, n, id))
+        report(`chunk ${id.toString('hex')}`, `missing; chunk ${i} of '${key}' (${point})`)
+    }
+  }
+}
+
+function contains(sorted: Buffer, n: number, id: Buffer): boolean {
+  let lo = 0
+  let hi = n - 1
+  while (lo <= hi) {
+    const mid = (lo + hi) >>> 1
+    const c = sorted.compare(id, 0, ID_LENGTH, mid * ID_LENGTH, (mid + 1) * ID_LENGTH)
+    if (c === 0) return true
+    if (c > 0) hi = mid - 1
+    else lo = mid + 1
+  }
+  return false
+}

@@ -1,0 +1,99 @@
+import { randomBytes } from 'node:crypto'
+import { describe, expect, it } from 'vitest'
+import { MemoryStore } from '../storage/index.js'
+import { Repository } from './repository.js'
+import { collectGarbage } from './gc.js'
+import { checkRepository } from './check.js'
+import { deletePoint, listPoints } from './points.js'
+import { PREFIX_CHUNKS } from './format/constants.js'
+import { JitterStore, backupDisk, makeDisk, restoreDisk } from './testing/fixtures.js'
+
+const CHUNK = 512 * 1024
+const timing = { leaseMs: 60_000, heartbeatMs: 10_000, batchMs: 1, pollMs: 2 }
+
+async function chunkKeys(store: MemoryStore): Promise<string[]> {
+  const keys: string[] = []
+  for await (const info of store.list(PREFIX_CHUNKS)) keys.push(info.key)
+  return keys
+}
+
+/** GC refuses (GC_UNSAFE, deleting nothing) when a running backup's base was forgotten under it. */
+async function gcOrRefusal(repo: Repository): Promise<void> {
+  await collectGarbage(repo, { timing, safetyMarginMs: 0 }).catch((e: { code?: string }) => {
+    if (e.code !== 'GC_UNSAFE') throw e
+  })
+}
+
+describe('collectGarbage', () => {
+  it('deletes the chunks of forgotten points only, and nothing younger than the margin', async () => {
+    const store = new MemoryStore('gc')
+    const repo = await Repository.create(store, { chunkSize: CHUNK })
+    const keep = await backupDisk(repo, makeDisk(6, CHUNK), { timing })
+    const before = await chunkKeys(store)
+    const gone = await backupDisk(repo, makeDisk(6, CHUNK), { timing })
+    await deletePoint(repo, gone)
+
+    const young = await collectGarbage(repo, { timing }) // default margin: everything is younger than 1 h
+    expect(young.chunksDeleted).toBe(0)
+    expect(young.keptYoung).toBeGreaterThan(0)
+
+    await new Promise((r) => setTimeout(r, 5))
+    const result = await collectGarbage(repo, { timing, safetyMarginMs: 0 })
+    expect(result.chunksDeleted).toBe(young.keptYoung)
+    expect(await chunkKeys(store)).toEqual(before)
+    expect((await checkRepository(repo)).ok).toBe(true)
+    expect((await restoreDisk(repo, keep)).equals(await restoreDisk(repo, keep))).toBe(true)
+  })
+
+  it('refuses a negative margin', async () => {
+    const repo = await Repository.create(new MemoryStore(), { chunkSize: CHUNK })
+    await expect(collectGarbage(repo, { safetyMarginMs: -1 })).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT',
+    })
+  })
+
+  it('never deletes a chunk that a racing backup relies on (random interleavings)', async () => {
+    const outcomes = new Set<string>()
+    for (let round = 0; round < 16; round++) {
+      const store = new MemoryStore('race')
+      const repo = await Repository.create(new JitterStore(store, 3), {
+        chunkSize: CHUNK,
+        compressionLevel: 1,
+      })
+      // Garbage the racing backups will want: a forgotten point with the same content, and a forgotten base.
+      const disk = makeDisk(12, CHUNK)
+      const base = await backupDisk(repo, disk, { timing })
+      const forgotten = await backupDisk(repo, disk, { timing, vm: 'vm-2' })
+      await deletePoint(repo, forgotten)
+      const changed = Buffer.from(disk)
+      randomBytes(CHUNK).copy(changed, 4 * CHUNK)
+      // Races: a full backup borrowing garbage, an incremental over `base` while `base` is forgotten, two GCs.
+      const results = await Promise.all([
+        backupDisk(repo, disk, { timing, vm: 'vm-3' }),
+        // Starting after its base is forgotten is a clean failure; starting before must succeed.
+        backupDisk(repo, changed, { timing, base, only: [4] }).catch((e: { code?: string }) => {
+          if (e.code !== 'POINT_NOT_FOUND') throw e
+          return undefined
+        }),
+        (async () => {
+          await new Promise((r) => setTimeout(r, Math.random() * 20))
+          await deletePoint(repo, base)
+        })(),
+        gcOrRefusal(repo),
+        (async () => {
+          await new Promise((r) => setTimeout(r, Math.random() * 30))
+          return gcOrRefusal(repo)
+        })(),
+      ])
+      const [full, incremental] = results
+      await collectGarbage(repo, { timing, safetyMarginMs: 0 })
+      const check = await checkRepository(repo)
+      expect(check.problems).toEqual([])
+      expect((await restoreDisk(repo, full)).equals(disk)).toBe(true)
+      if (incremental !== undefined) expect((await restoreDisk(repo, incremental)).equals(changed)).toBe(true)
+      expect((await listPoints(repo)).length).toBe(incremental === undefined ? 1 : 2)
+      outcomes.add(incremental === undefined ? 'base gone first' : 'incremental done')
+    }
+    expect(outcomes.has('incremental done')).toBe(true)
+  }, 60_000)
+})

@@ -1,0 +1,268 @@
+// Garbage collection without a lock (docs/repository-format.md, "Concurrency"):
+//  1. cutoff = min(now, start of the oldest live session) − safety margin: younger chunks are never deleted;
+//  2. mark every chunk of every manifest's indexes into a fixed-size Bloom filter;
+//  3. announce the sweep (gc/<run>/sweep), then read the live sessions (bases, borrowed chunks) and the
+//     manifests committed since step 2, and mark those too;
+//  4. delete unmarked chunks older than the cutoff, until the announced deadline.
+// A writer publishes a borrowed chunk before checking for sweeps, GC announces before reading sessions.
+import { randomUUID } from 'node:crypto'
+import { Semaphore } from '../shared/index.js'
+import { RepositoryError } from './errors.js'
+import type { Repository } from './repository.js'
+import { DEFAULT_TIMING, type SessionTiming } from './session.js'
+import { MarkSet } from './mark-set.js'
+import { isLive, listSessions, readProtection } from './gc-sessions.js'
+import { readDiskIndex, readManifest } from './points.js'
+import { PREFIX_CHUNKS, PREFIX_GC, PREFIX_POINTS } from './format/constants.js'
+import { chunkIdOfKey, manifestKey, parseManifestKey, pointPrefix, type PointRef } from './format/layout.js'
+import type { Manifest } from './format/manifest.js'
+import { encodeGcSweep, gcSweepKey } from './format/session.js'
+
+export interface GcOptions {
+  /** Chunks younger than this are kept whatever the marks say (default 1 hour). */
+  readonly safetyMarginMs?: number
+  /** The sweep stops deleting after this long, so that waiting writers never wait forever (default 6 h). */
+  readonly sweepDeadlineMs?: number
+  readonly timing?: SessionTiming
+  readonly maxMarkBytes?: number
+  readonly dryRun?: boolean
+  readonly signal?: AbortSignal
+}
+
+export interface GcResult {
+  readonly points: number
+  readonly indexesMarked: number
+  readonly idsMarked: number
+  readonly markBytes: number
+  readonly liveSessions: number
+  readonly chunks: number
+  readonly chunksDeleted: number
+  readonly bytesDeleted: number
+  readonly keptYoung: number
+  readonly otherObjectsDeleted: number
+  readonly stoppedAtDeadline: boolean
+}
+
+interface PointsScan {
+  readonly manifests: PointRef[]
+  /** Keys under points/ whose point has no manifest (crashed backups, interrupted deletes). */
+  readonly orphans: { key: string; pointId: string; manifest: string; modified: Date | undefined }[]
+}
+
+export async function collectGarbage(repo: Repository, options: GcOptions = {}): Promise<GcResult> {
+  const { signal } = options
+  const timing = options.timing ?? DEFAULT_TIMING
+  const start = Date.now()
+  const sessions = await listSessions(repo, signal)
+  const live = [...sessions.values()].filter((s) => isLive(s, timing.leaseMs, start))
+  const oldest = Math.min(start, ...live.map((s) => (s.opened ?? s.newest).getTime()))
+  const margin = options.safetyMarginMs ?? 3_600_000
+  if (!(margin >= 0))
+    throw new RepositoryError('INVALID_ARGUMENT', `GC safety margin ${margin} ms is negative`)
+  const cutoff = oldest - margin
+
+  const scan = await scanPoints(repo, signal)
+  const indexKeys = new Map<string, PointRef>()
+  const marked = new Set<string>()
+  let expected = 0
+  for (const ref of scan.manifests) {
+    for (const disk of (await readManifestIfPresent(repo, ref, signal))?.disks ?? []) {
+      indexKeys.set(disk.index, ref)
+      expected += Math.ceil(disk.size / disk.chunkSize)
+    }
+  }
+  const marks = new MarkSet(expected + 65_536, options.maxMarkBytes)
+  let idsMarked = 0
+  for (const [key, ref] of indexKeys) {
+    const ids = await readIndexIfCommitted(repo, key, ref, signal)
+    if (ids !== undefined) idsMarked += marks.addAll(ids)
+    marked.add(key)
+  }
+
+  const run = `${new Date(start).toISOString().replace(/[-:.]/g, '')}-${randomUUID().slice(0, 8)}`
+  const deadline = Date.now() + (options.sweepDeadlineMs ?? 6 * 3_600_000)
+  if (!options.dryRun) {
+    await repo.putNew(
+      gcSweepKey(run),
+      encodeGcSweep({ started: new Date(start).toISOString(), deadline: new Date(deadline).toISOString() }),
+      signal,
+    )
+  }
+  try {
+    // After the announcement: sessions first, then manifests (a writer commits before closing its session).
+    const livePoints = new Set<string>()
+    for (const session of (await listSessions(repo, signal)).values()) {
+      if (!isLive(session, timing.leaseMs, Date.now())) continue
+      const protection = await readProtection(repo, session, signal)
+      if (protection === undefined) continue
+      livePoints.add(protection.open.pointId)
+      for (const ids of protection.borrowed) idsMarked += marks.addAll(ids)
+      for (const key of protection.open.bases) {
+        try {
+          idsMarked += marks.addAll((await readDiskIndex(repo, key, signal)).ids)
+        } catch (cause) {
+          throw new RepositoryError(
+            'GC_UNSAFE',
+            `base index '${key}' of a running backup in '${repo.name}' is unreadable; GC deletes nothing`,
+            { cause },
+          )
+        }
+      }
+    }
+    for (const ref of (await scanPoints(repo, signal)).manifests) {
+      for (const disk of (await readManifestIfPresent(repo, ref, signal))?.disks ?? []) {
+        if (marked.has(disk.index)) continue
+        const ids = await readIndexIfCommitted(repo, disk.index, ref, signal)
+        if (ids !== undefined) idsMarked += marks.addAll(ids)
+      }
+    }
+    const sweep = await sweepChunks(repo, marks, cutoff, deadline - timing.pollMs, options)
+    let other = 0
+    if (!options.dryRun) {
+      for (const orphan of scan.orphans) {
+        if (livePoints.has(orphan.pointId) || (orphan.modified?.getTime() ?? Infinity) >= cutoff) continue
+        if ((await repo.store.stat(orphan.manifest, { signal })) !== undefined) continue // committed since
+        await repo.store.delete(orphan.key, { signal })
+        other++
+      }
+      other += await removeDeadRecords(repo, sessions, timing, cutoff, run, signal)
+    }
+    return {
+      points: scan.manifests.length,
+      indexesMarked: marked.size,
+      idsMarked,
+      markBytes: marks.bytes,
+      liveSessions: live.length,
+      ...sweep,
+      otherObjectsDeleted: other,
+    }
+  } finally {
+    if (!options.dryRun) await repo.store.delete(gcSweepKey(run))
+  }
+}
+
+/** A manifest deleted since it was listed is skipped: its point is being forgotten. */
+async function readManifestIfPresent(
+  repo: Repository,
+  ref: PointRef,
+  signal?: AbortSignal,
+): Promise<Manifest | undefined> {
+  try {
+    return await readManifest(repo, ref, signal)
+  } catch (error) {
+    if (error instanceof RepositoryError && error.code === 'POINT_NOT_FOUND') return undefined
+    throw error
+  }
+}
+
+/**
+ * The ids of a committed point's index. A missing index whose manifest is gone too belongs to a point
+ * being forgotten (manifest first, then indexes); with the manifest still there it is damage, and GC
+ * stops rather than delete chunks it cannot account for.
+ */
+async function readIndexIfCommitted(
+  repo: Repository,
+  key: string,
+  ref: PointRef,
+  signal?: AbortSignal,
+): Promise<Uint8Array | undefined> {
+  try {
+    return (await readDiskIndex(repo, key, signal)).ids
+  } catch (cause) {
+    if ((await repo.store.stat(manifestKey(ref), { signal })) === undefined) return undefined
+    throw new RepositoryError(
+      'GC_UNSAFE',
+      `index '${key}' in '${repo.name}' is unreadable; GC deletes nothing`,
+      { cause },
+    )
+  }
+}
+
+async function scanPoints(repo: Repository, signal?: AbortSignal): Promise<PointsScan> {
+  const manifests: PointRef[] = []
+  const byPoint = new Map<string, PointsScan['orphans']>()
+  const committed = new Set<string>()
+  for await (const info of repo.store.list(PREFIX_POINTS, { signal })) {
+    const ref = parseManifestKey(info.key)
+    if (ref !== undefined) {
+      manifests.push(ref)
+      committed.add(pointPrefix(ref))
+      continue
+    }
+    const prefix = info.key.slice(0, info.key.lastIndexOf('/') + 1)
+    const pointId = prefix.split('/')[2] ?? ''
+    const orphan = { key: info.key, pointId, manifest: `${prefix}manifest`, modified: info.modified }
+    byPoint.set(prefix, [...(byPoint.get(prefix) ?? []), orphan])
+  }
+  const orphans = [...byPoint.entries()]
+    .filter(([prefix]) => !committed.has(prefix))
+    .flatMap(([, keys]) => keys)
+  return { manifests, orphans }
+}
+
+async function sweepChunks(
+  repo: Repository,
+  marks: MarkSet,
+  cutoff: number,
+  stopAt: number,
+  options: GcOptions,
+): Promise<Pick<GcResult, 'chunks' | 'chunksDeleted' | 'bytesDeleted' | 'keptYoung' | 'stoppedAtDeadline'>> {
+  const { signal } = options
+  const limit = new Semaphore(8)
+  const deletes: Promise<void>[] = []
+  let chunks = 0
+  let chunksDeleted = 0
+  let bytesDeleted = 0
+  let keptYoung = 0
+  let stoppedAtDeadline = false
+  for await (const info of repo.store.list(PREFIX_CHUNKS, { signal })) {
+    const hex = chunkIdOfKey(info.key)
+    if (hex === undefined) continue
+    chunks++
+    if (marks.mayContain(Buffer.from(hex, 'hex'))) continue
+    if (info.modified === undefined || info.modified.getTime() >= cutoff) {
+      keptYoung++
+      continue
+    }
+    if (Date.now() >= stopAt) {
+      stoppedAtDeadline = true
+      break
+    }
+    chunksDeleted++
+    bytesDeleted += info.size
+    if (options.dryRun) continue
+    await limit.acquire(signal)
+    deletes.push(repo.store.delete(info.key, { signal }).finally(() => limit.release()))
+  }
+  await Promise.all(deletes)
+  return { chunks, chunksDeleted, bytesDeleted, keptYoung, stoppedAtDeadline }
+}
+
+async function removeDeadRecords(
+  repo: Repository,
+  sessions: Awaited<ReturnType<typeof listSessions>>,
+  timing: SessionTiming,
+  cutoff: number,
+  run: string,
+  signal?: AbortSignal,
+): Promise<number> {
+  let removed = 0
+  for (const session of sessions.values()) {
+    // Dead twice over: past its lease, and older than the cutoff.
+    if (isLive(session, timing.leaseMs, Date.now()) || session.newest.getTime() >= cutoff) continue
+    for (const key of session.keys) {
+      await repo.store.delete(key, { signal })
+      removed++
+    }
+  }
+  for await (const info of repo.store.list(PREFIX_GC, { signal })) {
+    if (
+      !info.key.startsWith(`${PREFIX_GC}${run}/`) &&
+      (info.modified?.getTime() ?? Infinity) < cutoff - 24 * 3_600_000
+    ) {
+      await repo.store.delete(info.key, { signal })
+      removed++
+    }
+  }
+  return removed
+}

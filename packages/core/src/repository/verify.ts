@@ -1,0 +1,65 @@
+// verify: reads and authenticates every stored chunk (or a random sample). A chunk that fails is marked
+// bad and removed, so that the next backup that needs it stores it again (self-healing); the restore
+// points that reference it are reported by `check` until then.
+import { randomInt } from 'node:crypto'
+import { Semaphore, errorMessage } from '../shared/index.js'
+import { isNotFound } from '../storage/index.js'
+import { RepositoryError } from './errors.js'
+import type { Repository } from './repository.js'
+import { PREFIX_CHUNKS } from './format/constants.js'
+import { chunkIdOfKey } from './format/layout.js'
+
+export interface VerifyOptions {
+  /** Fraction of chunks to read, in (0, 1]; default 1 (all). */
+  readonly sample?: number
+  readonly concurrency?: number
+  /** Report bad chunks without marking them. */
+  readonly dryRun?: boolean
+  readonly signal?: AbortSignal
+}
+
+export interface VerifyResult {
+  readonly chunks: number
+  readonly checked: number
+  readonly bytes: number
+  readonly bad: readonly { readonly id: string; readonly reason: string }[]
+}
+
+export async function verifyChunks(repo: Repository, options: VerifyOptions = {}): Promise<VerifyResult> {
+  const { signal } = options
+  const sample = options.sample ?? 1
+  if (!(sample > 0 && sample <= 1))
+    throw new RepositoryError('INVALID_ARGUMENT', `sample ${sample} is not in (0, 1]`)
+  const limit = new Semaphore(options.concurrency ?? 8)
+  const bad: { id: string; reason: string }[] = []
+  const running: Promise<void>[] = []
+  let chunks = 0
+  let checked = 0
+  let bytes = 0
+  const verifyOne = async (hex: string, key: string): Promise<void> => {
+    try {
+      const data = await repo.store.get(key, { signal })
+      checked++
+      bytes += data.length
+      repo.decodeChunk(hex, data)
+    } catch (error) {
+      if (isNotFound(error)) return // deleted by a GC since the listing
+      if (error instanceof RepositoryError && error.code === 'CORRUPT_OBJECT') {
+        bad.push({ id: hex, reason: errorMessage(error) })
+        if (!options.dryRun) await repo.markBad(hex, errorMessage(error), signal)
+      } else throw error
+    } finally {
+      limit.release()
+    }
+  }
+  for await (const info of repo.store.list(PREFIX_CHUNKS, { signal })) {
+    const hex = chunkIdOfKey(info.key)
+    if (hex === undefined) continue
+    chunks++
+    if (sample < 1 && randomInt(1_000_000) >= sample * 1_000_000) continue
+    await limit.acquire(signal)
+    running.push(verifyOne(hex, info.key))
+  }
+  await Promise.all(running)
+  return { chunks, checked, bytes, bad }
+}
