@@ -37,6 +37,8 @@ export interface LayoutLimits {
   end?: number
   /** Blocks present at indexes beyond this are ignored (beyond the disk's size). */
   blockCount: number
+  /** For a stream: where reading has got to once the BAT is read; a block before it can never be reached. */
+  streamPosition?: number
   what: string
 }
 
@@ -52,6 +54,13 @@ export function blocksInFileOrder(bat: Uint32Array, limits: LayoutLimits): Uint3
   for (const index of order) {
     const start = bat[index]! * SECTOR_SIZE
     const end = start + limits.blockSpan
+    if (limits.streamPosition !== undefined && start < limits.streamPosition) {
+      throw new VhdError(
+        VhdErrorCode.blockOrder,
+        `${limits.what}: block ${index} at byte ${start} lies behind the BAT (a stream cannot go back)`,
+        { details: { block: index, offset: start } },
+      )
+    }
     if (limits.end !== undefined && end > limits.end) {
       throw new VhdError(
         VhdErrorCode.batOutOfRange,

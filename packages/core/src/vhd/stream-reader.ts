@@ -152,19 +152,11 @@ function checkStreamLayout(
   header: VhdHeader,
   bat: Uint32Array,
 ): Uint32Array {
-  const order = blocksInFileOrder(bat, {
+  return blocksInFileOrder(bat, {
     blockSpan: bitmapSize(header.blockSize) + header.blockSize,
     metadata: [],
     blockCount: Math.ceil(footer.currentSize / header.blockSize),
+    streamPosition: position,
     what: name,
   })
-  const first = order[0]
-  if (first !== undefined && bat[first]! * 512 < position) {
-    throw new VhdError(
-      VhdErrorCode.blockOrder,
-      `${name}: block ${first} at byte ${bat[first]! * 512} lies behind the BAT (a stream cannot go back)`,
-      { details: { block: first } },
-    )
-  }
-  return order
 }
