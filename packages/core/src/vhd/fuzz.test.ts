@@ -203,7 +203,7 @@ describe('VHD readers under fuzzing', () => {
       let slowest = 0
       for (let n = 0; n < CASES; n++) {
         const s = rng.pick(samples)
-        let bytes = s.bytes.slice()
+        let bytes: Uint8Array = s.bytes.slice()
         for (let m = rng.int(3); m >= 0; m--) bytes = mutate(rng, bytes)
         const started = performance.now()
         const context = `seed ${SEED} case ${n} (${s.name})`
