@@ -1,0 +1,196 @@
+// Our server against real clients (nbdinfo, nbdcopy, qemu-img compare), with and without TLS, several
+// connections at once; and the xapi-nbd profile's exact behaviour as our client and libnbd see it.
+import { readFile } from 'node:fs/promises'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { makeTlsFixture, requireBinary, scratchDir, type Scratch, type TlsFixture } from '../testing/index.js'
+import { staticExports, type ResolvedExport } from './block-source.js'
+import { NbdClient } from './client.js'
+import { STATE_ZERO } from './codec/constants.js'
+import { mergeExtents, type Extent } from './codec/extent.js'
+import { NbdConnection } from './connection.js'
+import { FileBlockSource } from './file-source.js'
+import { NbdServer } from './server/server.js'
+import { blockKind, makeTestImage } from './testing/image.js'
+import { nbdinfoMap, runTool } from './testing/servers.js'
+
+const SIZE = 24 * 1024 * 1024
+const BLOCK = 1024 * 1024
+let scratch: Scratch
+let tls: TlsFixture
+let source: FileBlockSource
+let image: Buffer
+let n = 0
+const servers: NbdServer[] = []
+
+beforeAll(async () => {
+  for (const tool of ['nbdinfo', 'nbdcopy', 'qemu-img', 'openssl']) requireBinary(tool)
+  scratch = await scratchDir('strata-nbd-server-')
+  tls = await makeTlsFixture(scratch.path('tls'))
+  await makeTestImage(scratch.path('disk.raw'), SIZE, BLOCK)
+  image = await readFile(scratch.path('disk.raw'))
+  source = await FileBlockSource.open(scratch.path('disk.raw'))
+})
+
+afterAll(async () => {
+  await Promise.all(servers.map((s) => s.close()))
+  await source?.close()
+  await scratch?.[Symbol.asyncDispose]()
+})
+
+async function serve(options: Partial<Parameters<typeof NbdServer.listen>[0]> = {}): Promise<NbdServer> {
+  const server = await NbdServer.listen(
+    { resolve: staticExports({ disk: source }), ...options },
+    { path: scratch.path(`s${n++}.sock`) },
+  )
+  servers.push(server)
+  return server
+}
+
+const expectedMap = (): Extent[] =>
+  mergeExtents(
+    Array.from({ length: SIZE / BLOCK }, (_, i) => ({
+      offset: i * BLOCK,
+      length: BLOCK,
+      flags: blockKind(i) === 'hole' || blockKind(i) === 'zeros' ? STATE_ZERO : 0,
+    })),
+  )
+
+const qemuTls = (dir: string): string[] => ['--object', `tls-creds-x509,id=tls0,endpoint=client,dir=${dir}`]
+const qemuNbdTarget = (socket: string, tlsCreds: boolean): string =>
+  `json:${JSON.stringify({
+    driver: 'raw',
+    file: {
+      driver: 'nbd',
+      server: { type: 'unix', path: socket },
+      export: 'disk',
+      ...(tlsCreds ? { 'tls-creds': 'tls0', 'tls-hostname': 'localhost' } : {}),
+    },
+  })}`
+
+describe('NbdServer (full profile) with real clients', () => {
+  it('serves nbdinfo, nbdinfo --map, nbdcopy over 4 connections and qemu-img compare', async () => {
+    const server = await serve()
+    const uri = server.uri('disk')
+    const info = JSON.parse(await runTool('nbdinfo', ['--json', uri])) as {
+      protocol: string
+      exports: { 'export-size': number; is_read_only: boolean; can_multi_conn: boolean; contexts: string[] }[]
+    }
+    expect(info.exports[0]).toMatchObject({ 'export-size': SIZE, is_read_only: true, can_multi_conn: true })
+    expect(info.exports[0]!.contexts).toContain('base:allocation')
+    expect(mergeExtents(await nbdinfoMap(uri))).toEqual(expectedMap())
+    await runTool('nbdcopy', ['--connections=4', '--requests=8', uri, scratch.path('copy.raw')])
+    expect((await readFile(scratch.path('copy.raw'))).equals(image)).toBe(true)
+    const compare = await runTool('qemu-img', [
+      'compare',
+      '-f',
+      'raw',
+      '-F',
+      'raw',
+      scratch.path('disk.raw'),
+      qemuNbdTarget(server.address, false),
+    ])
+    expect(compare).toContain('Images are identical')
+  })
+
+  it('serves the same over TLS with client certificates, and refuses clients without TLS', async () => {
+    const server = await serve({ tls: { cert: tls.server.cert, key: tls.server.key, ca: tls.ca.cert } })
+    const uri = `${server.uri('disk')}&tls-certificates=${tls.clientDir}`
+    await runTool('nbdcopy', ['--connections=2', uri, scratch.path('copy-tls.raw')])
+    expect((await readFile(scratch.path('copy-tls.raw'))).equals(image)).toBe(true)
+    const compare = await runTool('qemu-img', [
+      'compare', ...qemuTls(tls.clientDir), '-f', 'raw', '-F', 'raw', scratch.path('disk.raw'), qemuNbdTarget(server.address, true),
+    ]) // prettier-ignore
+    expect(compare).toContain('Images are identical')
+    await expect(runTool('nbdinfo', [server.uri('disk').replace('nbds+unix', 'nbd+unix')])).rejects.toThrow()
+    const ours = await NbdClient.open({
+      socketPath: server.address,
+      exportName: 'disk',
+      tls: { ca: tls.ca.cert, cert: tls.client.cert, key: tls.client.key },
+    })
+    expect((await ours.read(0, SIZE)).equals(image)).toBe(true)
+    expect(mergeExtents(await ours.blockStatus(0, SIZE))).toEqual(expectedMap())
+    await ours.close()
+  })
+
+  it('drops the connections of an export on request; the client reconnects and finishes', async () => {
+    let released = 0
+    const server = await serve({
+      resolve: async (name): Promise<ResolvedExport | undefined> =>
+        name === 'disk' ? { source, release: () => void released++ } : undefined,
+    })
+    const client = await NbdClient.open({
+      socketPath: server.address,
+      exportName: 'disk',
+      connections: 2,
+      requestSize: 64 * 1024,
+      retryDelayMs: 1,
+    })
+    const out = Buffer.alloc(SIZE)
+    let dropped = 0
+    for await (const piece of client.readRanges([{ offset: 0, length: SIZE }])) {
+      piece.data.copy(out, piece.offset)
+      if (piece.offset === 4 * BLOCK) dropped = server.dropConnections('disk')
+    }
+    expect(dropped).toBeGreaterThan(0)
+    expect(out.equals(image)).toBe(true)
+    expect(server.dropConnections('other')).toBe(0)
+    await client.close()
+    await new Promise((r) => setTimeout(r, 50))
+    expect(released).toBeGreaterThanOrEqual(dropped)
+    expect(server.connectionCount()).toBe(0)
+  })
+})
+
+describe('NbdServer (xapi profile)', () => {
+  it('behaves like xapi-nbd: EXPORT_NAME only, simple replies, 512-byte alignment, FORCEDTLS', async () => {
+    const host = tls.server // a host certificate, pinned as VDI.get_nbd_info would hand it out
+    const server = await serve({ profile: 'xapi', tls: { cert: host.cert, key: host.key } })
+    const pinned = { pinnedCertificate: host.cert, servername: 'localhost' }
+    const client = await NbdClient.open({
+      socketPath: server.address,
+      exportName: 'disk',
+      tls: pinned,
+      connections: 4,
+    })
+    expect(client.info).toMatchObject({
+      via: 'export-name',
+      structuredReplies: false,
+      tls: true,
+      flags: 0x0003,
+      size: SIZE,
+    })
+    expect((await client.read(0, SIZE)).equals(image)).toBe(true)
+    await expect(client.read(100, 512)).rejects.toMatchObject({
+      code: 'NBD_SERVER_ERROR',
+      details: { errno: 'EINVAL' },
+    })
+    await expect(client.blockStatus(0, 512)).rejects.toMatchObject({ code: 'NBD_UNSUPPORTED' })
+    await client.close()
+    // An unknown export: the connection is closed without a reply.
+    await expect(
+      NbdConnection.connect({ socketPath: server.address, exportName: 'nope', tls: pinned }),
+    ).rejects.toMatchObject({ code: 'NBD_OPTION_REFUSED' })
+    // Without TLS nothing is served.
+    await expect(
+      NbdConnection.connect({ socketPath: server.address, exportName: 'disk' }),
+    ).rejects.toMatchObject({ code: 'NBD_TLS' })
+    // libnbd falls back to EXPORT_NAME too.
+    const uri = `${server.uri('disk')}&tls-certificates=${tls.clientDir}`
+    await runTool('nbdcopy', [uri, scratch.path('copy-xapi.raw')])
+    expect((await readFile(scratch.path('copy-xapi.raw'))).equals(image)).toBe(true)
+  })
+
+  it('accepts at most 16 connections, closing the 17th at once', async () => {
+    const server = await serve({ profile: 'xapi' })
+    const open = await Promise.all(
+      Array.from({ length: 16 }, () =>
+        NbdConnection.connect({ socketPath: server.address, exportName: 'disk' }),
+      ),
+    )
+    await expect(
+      NbdConnection.connect({ socketPath: server.address, exportName: 'disk' }),
+    ).rejects.toMatchObject({ code: 'NBD_CONNECTION_CLOSED' })
+    expect(server.connectionCount('disk')).toBe(16)
+    await Promise.all(open.map((c) => c.close()))
+  })
+})
