@@ -20,3 +20,7 @@ export { DEFAULT_CHUNK_SIZE, MIN_CHUNK_SIZE, MAX_CHUNK_SIZE } from './format/con
 export { formatPointRef, type PointRef } from './format/layout.js'
 export type { Manifest, ManifestDisk } from './format/manifest.js'
 export type { RepositoryConfig } from './format/config.js'
+export { collectGarbage, type GcOptions, type GcResult } from './gc.js'
+export { checkRepository, type CheckOptions, type CheckResult, type CheckProblem } from './check.js'
+export { verifyChunks, type VerifyOptions, type VerifyResult } from './verify.js'
+export { MarkSet } from './mark-set.js'
