@@ -1,0 +1,192 @@
+// The codec against the real tools: qemu-img (the vpc driver) and libvhdi's vhdiinfo, an independent
+// parser. qemu-img cannot read a differencing VHD over its parent (its vpc driver has no backing
+// support), so chains are checked with qemu-img converting the parent and our reader applying the child.
+import { execFile } from 'node:child_process'
+import { readFile, readdir, writeFile, mkdir, copyFile } from 'node:fs/promises'
+import { open } from 'node:fs/promises'
+import { promisify } from 'node:util'
+import { beforeAll, describe, expect, it } from 'vitest'
+import { requireBinary, scratchDir, type Scratch } from '../../testing/index.js'
+import { formatUuid } from '../bytes.js'
+import { openVhdStream } from '../stream-reader.js'
+import { vhdToRaw, rawToVhd } from './convert.js'
+import { readFileChunks } from './file-access.js'
+import { openVhdFile } from './open-chain.js'
+
+const exec = promisify(execFile)
+const MiB = 1024 * 1024
+const BLOCK = 2 * MiB
+
+function pseudoRandom(length: number, seed: number): Buffer {
+  const out = Buffer.alloc(length)
+  let x = seed | 1
+  for (let i = 0; i < length; i += 4) {
+    x ^= x << 13
+    x ^= x >>> 17
+    x ^= x << 5
+    out.writeInt32LE(x | 0, Math.min(i, length - 4))
+  }
+  return out
+}
+
+/** 21 MiB + 3.5 KiB: neither a block nor a CHS multiple; random, zero, half-zero, repeated and short blocks. */
+function sampleDisk(): Buffer {
+  const disk = Buffer.alloc(21 * MiB + 7 * 512)
+  pseudoRandom(BLOCK, 1).copy(disk, 0)
+  pseudoRandom(MiB, 2).copy(disk, 2 * BLOCK)
+  const repeated = pseudoRandom(BLOCK, 3)
+  for (const i of [4, 5, 8]) repeated.copy(disk, i * BLOCK)
+  pseudoRandom(MiB + 7 * 512, 4).copy(disk, 10 * BLOCK)
+  disk.write('end of disk', disk.length - 11)
+  return disk
+}
+
+async function qemuInfo(file: string): Promise<{ format: string; 'virtual-size': number }> {
+  const { stdout } = await exec(requireBinary('qemu-img'), ['info', '--output=json', '-f', 'vpc', file])
+  return JSON.parse(stdout) as { format: string; 'virtual-size': number }
+}
+
+/** `raw` followed by zeros up to `size`: what a VHD of a raw image not a sector/CHS multiple reads as. */
+function padded(raw: Buffer, size: number): Buffer {
+  return Buffer.concat([raw, Buffer.alloc(size - raw.length)])
+}
+
+describe('VHD files and real tools', () => {
+  let scratch: Scratch
+  let raw: Buffer
+  let rawPath: string
+  beforeAll(async () => {
+    requireBinary('qemu-img')
+    requireBinary('vhdiinfo')
+    scratch = await scratchDir('strata-vhd-')
+    raw = sampleDisk()
+    rawPath = scratch.path('disk.raw')
+    await writeFile(rawPath, raw)
+    return () => scratch[Symbol.asyncDispose]()
+  })
+
+  it.each([
+    ['dynamic', 'off'],
+    ['dynamic', 'on'],
+    ['fixed', 'off'],
+    ['fixed', 'on'],
+  ])('reads qemu-img convert -O vpc subformat=%s force_size=%s byte for byte', async (subformat, force) => {
+    const vhd = scratch.path(`q-${subformat}-${force}.vhd`)
+    const opts = `subformat=${subformat},force_size=${force}`
+    await exec(requireBinary('qemu-img'), ['convert', '-f', 'raw', '-O', 'vpc', '-o', opts, rawPath, vhd])
+    const { 'virtual-size': size } = await qemuInfo(vhd)
+    const out = scratch.path(`q-${subformat}-${force}.raw`)
+    const result = await vhdToRaw(vhd, out, { sync: false })
+    expect(result.size).toBe(size)
+    expect((await readFile(out)).equals(padded(raw, size))).toBe(true)
+  })
+
+  it.each(['dynamic', 'fixed'])(
+    'reads an empty qemu-img create -f vpc %s disk as zeros',
+    async (subformat) => {
+      const vhd = scratch.path(`empty-${subformat}.vhd`)
+      await exec(requireBinary('qemu-img'), [
+        'create',
+        '-q',
+        '-f',
+        'vpc',
+        '-o',
+        `subformat=${subformat}`,
+        vhd,
+        '5M',
+      ])
+      const disk = await openVhdFile(vhd)
+      await disk.close()
+      const out = scratch.path(`empty-${subformat}.raw`)
+      const { size } = await vhdToRaw(vhd, out, { sync: false })
+      expect(size).toBe((await qemuInfo(vhd))['virtual-size'])
+      expect((await readFile(out)).equals(Buffer.alloc(size))).toBe(true)
+    },
+  )
+
+  it('writes dynamic VHDs that qemu-img and vhdiinfo read as the raw source', async () => {
+    const vhd = scratch.path('ours.vhd')
+    const result = await rawToVhd(rawPath, vhd, { sync: false })
+    expect(result.blocks).toBe(6) // of 11: blocks 1, 3, 6, 7 and 9 are zeros and left out
+    const info = await qemuInfo(vhd)
+    expect(info.format).toBe('vpc')
+    expect(info['virtual-size']).toBe(raw.length)
+    await exec(requireBinary('qemu-img'), ['compare', '-f', 'raw', '-F', 'vpc', rawPath, vhd]) // exit 1 on a difference
+    const back = scratch.path('ours-by-qemu.raw')
+    await exec(requireBinary('qemu-img'), ['convert', '-f', 'vpc', '-O', 'raw', vhd, back])
+    expect((await readFile(back)).equals(raw)).toBe(true)
+    const { stdout } = await exec(requireBinary('vhdiinfo'), [vhd])
+    expect(stdout).toMatch(/Disk type\s*:\s*Dynamic/)
+    expect(stdout).toContain(`(${raw.length} bytes)`)
+    expect(stdout).toContain(result.uuid)
+  })
+
+  it('writes differencing VHDs holding only changed blocks; read over the parent they equal the new image', async () => {
+    const parent = scratch.path('chain', 'base.vhd')
+    await mkdir(scratch.path('chain'), { recursive: true })
+    await rawToVhd(rawPath, parent, { sync: false })
+    const changed = Buffer.from(raw)
+    pseudoRandom(4096, 9).copy(changed, 2 * BLOCK + 100) // block 2: a few bytes
+    pseudoRandom(BLOCK, 10).copy(changed, 7 * BLOCK) // block 7: was zeros
+    changed.fill(0, 5 * BLOCK, 6 * BLOCK) // block 5: now zeros, must be stored as a zero block
+    const newRaw = scratch.path('new.raw')
+    await writeFile(newRaw, changed)
+    const child = scratch.path('chain', 'delta.vhd')
+    const result = await rawToVhd(newRaw, child, { parentPath: parent, sync: false })
+    expect(result.blocks).toBe(3)
+
+    const { stdout } = await exec(requireBinary('vhdiinfo'), [child])
+    expect(stdout).toMatch(/Disk type\s*:\s*Differential/)
+    expect(stdout).toContain(`Parent identifier\t: ${result.parent!.uuid}`)
+    expect(stdout).toContain('Parent filename\t\t: base.vhd')
+
+    // Our chain reader (parent found beside the child via the locators, UUID checked).
+    const out = scratch.path('delta.raw')
+    expect((await vhdToRaw(child, out, { sync: false })).chain).toHaveLength(2)
+    expect((await readFile(out)).equals(changed)).toBe(true)
+
+    // Independent of our chain code: qemu-img reads the parent, our streaming reader applies the child.
+    const applied = scratch.path('applied.raw')
+    await exec(requireBinary('qemu-img'), ['convert', '-f', 'vpc', '-O', 'raw', parent, applied])
+    const handle = await open(applied, 'r+')
+    const stream = await openVhdStream(readFileChunks(child))
+    expect(stream.isDifferencing).toBe(true)
+    expect(formatUuid(stream.header.parentUuid)).toBe(result.parent!.uuid)
+    for await (const block of stream.blocks()) {
+      expect(block.full).toBe(true)
+      await handle.write(
+        block.data,
+        0,
+        Math.min(BLOCK, changed.length - block.index * BLOCK),
+        block.index * BLOCK,
+      )
+    }
+    await handle.close()
+    expect((await readFile(applied)).equals(changed)).toBe(true)
+  })
+
+  it('refuses a parent whose UUID does not match, or a missing parent, with typed errors', async () => {
+    const dir = scratch.path('wrong')
+    await mkdir(dir, { recursive: true })
+    await copyFile(scratch.path('chain', 'delta.vhd'), `${dir}/delta.vhd`)
+    await expect(vhdToRaw(`${dir}/delta.vhd`, `${dir}/x.raw`)).rejects.toMatchObject({
+      code: 'VHD_PARENT_NOT_FOUND',
+    })
+    await rawToVhd(rawPath, `${dir}/base.vhd`, { sync: false }) // same name, another disk (new UUID)
+    await expect(vhdToRaw(`${dir}/delta.vhd`, `${dir}/x.raw`)).rejects.toMatchObject({
+      code: 'VHD_PARENT_MISMATCH',
+    })
+    expect(await readdir(dir)).toEqual(['base.vhd', 'delta.vhd']) // no output, no temp file left
+  })
+
+  it('leaves no output behind when the input is cut short', async () => {
+    const dir = scratch.path('cut')
+    await mkdir(dir, { recursive: true })
+    const whole = await readFile(scratch.path('ours.vhd'))
+    await writeFile(`${dir}/cut.vhd`, whole.subarray(0, whole.length - 3 * MiB))
+    await expect(vhdToRaw(`${dir}/cut.vhd`, `${dir}/out.raw`)).rejects.toMatchObject({
+      code: 'VHD_TRUNCATED',
+    })
+    expect(await readdir(dir)).toEqual(['cut.vhd'])
+  })
+})
