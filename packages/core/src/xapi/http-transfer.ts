@@ -51,9 +51,20 @@ async function start(client: XapiClient, req: TransferRequest): Promise<Started>
     }
   } catch (error) {
     if (req.signal?.aborted) await cancelTask(client, task)
+    // When the connection broke, the task (if it ended) says why better than the socket does.
+    const verdict = error instanceof XapiTransferError ? await taskError(client, task) : undefined
     await destroyTask(client, task)
-    throw error
+    throw verdict ?? error
   }
+}
+
+async function taskError(client: XapiClient, task: Ref): Promise<unknown> {
+  try {
+    await waitTask(client, task, { signal: AbortSignal.timeout(2000) })
+  } catch (error) {
+    if (isXapiError(error)) return error
+  }
+  return undefined
 }
 
 function transferUrl(client: XapiClient, req: TransferRequest, task: Ref): URL {
@@ -91,18 +102,35 @@ function send(
       reject(
         req.signal?.aborted
           ? new AbortedError(req.signal.reason)
-          : new XapiTransferError('XAPI_TRANSFER_FAILED', `${req.label} on ${url.host}: ${cause.message}`, {
-              cause,
-              retryable: true,
-            }),
+          : cause instanceof XapiTransferError
+            ? cause
+            : new XapiTransferError('XAPI_TRANSFER_FAILED', `${req.label} on ${url.host}: ${cause.message}`, {
+                cause,
+                retryable: true,
+              }),
       ),
     )
     if (req.body === undefined) request.end()
     else {
+      const { length } = req.body
       const body = req.body.open()
+      let sent = 0
+      // A body shorter than announced would leave XAPI waiting forever: close the connection instead.
+      const counter = new Transform({
+        transform(chunk: Buffer, _enc, callback) {
+          sent += chunk.length
+          callback(null, chunk)
+        },
+        flush(callback) {
+          if (sent === length) return callback()
+          const message = `${req.label}: the body had ${sent} bytes, ${length} announced`
+          request.destroy(new XapiTransferError('XAPI_TRANSFER_LENGTH', message))
+          callback()
+        },
+      })
       body.on('error', (cause) => request.destroy(cause))
       request.once('close', () => body.destroy())
-      body.pipe(request)
+      body.pipe(counter).pipe(request)
     }
   })
 }
@@ -123,11 +151,8 @@ async function readSmall(response: IncomingMessage): Promise<string> {
 
 /** The task's own error when it has one (the reliable signal), else the HTTP status and page. */
 async function failure(client: XapiClient, task: Ref, req: TransferRequest, status: number, text: string) {
-  try {
-    await waitTask(client, task, { signal: AbortSignal.timeout(2000) })
-  } catch (error) {
-    if (isXapiError(error)) return error
-  }
+  const verdict = await taskError(client, task)
+  if (verdict !== undefined) return verdict
   const detail = /Additional information\s*<\/h1>\s*([^<]*)/.exec(text)?.[1]?.trim()
   return new XapiTransferError(
     'XAPI_HTTP_ERROR',
