@@ -28,3 +28,6 @@ export {
   type NbdServerTls,
 } from './server/server.js'
 export type { NbdProfileName } from './server/profile.js'
+export { CowOverlay } from './cow-overlay.js'
+export { copyToFile, type CopyOptions, type CopyResult } from './copy.js'
+export { parseNbdUri, type NbdUri } from './uri.js'

@@ -8,6 +8,7 @@ import { NbdClient } from './client.js'
 import { STATE_ZERO } from './codec/constants.js'
 import { mergeExtents, type Extent } from './codec/extent.js'
 import { NbdConnection } from './connection.js'
+import { CowOverlay } from './cow-overlay.js'
 import { FileBlockSource } from './file-source.js'
 import { NbdServer } from './server/server.js'
 import { blockKind, makeTestImage } from './testing/image.js'
@@ -23,7 +24,7 @@ let n = 0
 const servers: NbdServer[] = []
 
 beforeAll(async () => {
-  for (const tool of ['nbdinfo', 'nbdcopy', 'qemu-img', 'openssl']) requireBinary(tool)
+  for (const tool of ['nbdinfo', 'nbdcopy', 'qemu-img', 'qemu-io', 'openssl']) requireBinary(tool)
   scratch = await scratchDir('strata-nbd-server-')
   tls = await makeTlsFixture(scratch.path('tls'))
   await makeTestImage(scratch.path('disk.raw'), SIZE, BLOCK)
@@ -138,6 +139,25 @@ describe('NbdServer (full profile) with real clients', () => {
     await new Promise((r) => setTimeout(r, 50))
     expect(released).toBeGreaterThanOrEqual(dropped)
     expect(server.connectionCount()).toBe(0)
+  })
+})
+
+describe('NbdServer writes through a copy-on-write overlay', () => {
+  it('lets qemu-io write and read back, while the file underneath stays untouched', async () => {
+    const overlay = new CowOverlay(source)
+    const server = await serve({ resolve: staticExports({ disk: overlay }) })
+    const out = await runTool('qemu-io', [
+      '-f', 'raw', '-c', 'write -P 0x5a 1000000 100000', '-c', 'read -P 0x5a 1000000 100000', '-c', 'read -P 0 1200128 4096',
+      server.uri('disk'),
+    ]) // prettier-ignore
+    expect(out).not.toContain('Pattern verification failed')
+    const client = await NbdClient.open({ socketPath: server.address, exportName: 'disk' })
+    const expected = Buffer.from(image)
+    expected.fill(0x5a, 1000000, 1100000)
+    expect((await client.read(0, SIZE)).equals(expected)).toBe(true)
+    await client.close()
+    expect((await readFile(scratch.path('disk.raw'))).equals(image)).toBe(true)
+    expect(overlay.overlayBytes).toBe(2 * 64 * 1024) // granules 15 and 16
   })
 })
 
