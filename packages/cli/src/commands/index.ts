@@ -6,12 +6,32 @@ import { nbdServe } from './nbd-serve.js'
 import { vhdInfo } from './vhd-info.js'
 import { vhdToRawCommand } from './vhd-to-raw.js'
 import { vhdFromRaw } from './vhd-from-raw.js'
+import { repoInit } from './repo-init.js'
+import { repoInfo } from './repo-info.js'
+import { repoSnapshots } from './repo-snapshots.js'
+import { repoBackupImage } from './repo-backup-image.js'
+import { repoRestoreImage } from './repo-restore-image.js'
+import { repoForget } from './repo-forget.js'
+import { repoGc } from './repo-gc.js'
+import { repoCheck } from './repo-check.js'
+import { repoVerify } from './repo-verify.js'
+import { labServe } from './lab-serve.js'
 
 export const commands: readonly Command<never>[] = [
   version,
   vhdInfo,
   vhdToRawCommand,
   vhdFromRaw,
+  repoInit,
+  repoInfo,
+  repoSnapshots,
+  repoBackupImage,
+  repoRestoreImage,
+  repoForget,
+  repoGc,
+  repoCheck,
+  repoVerify,
   nbdCopy,
   nbdServe,
+  labServe,
 ] as Command<never>[]

@@ -24,12 +24,15 @@ export function badKey(idHex: string): string {
   return `${PREFIX_BAD}${idHex}`
 }
 
-/** VM ids are free text; keys get a reversible encoding limited to [A-Za-z0-9_-] and %XX. */
+/** VM ids are free text; keys get a reversible encoding limited to [A-Za-z0-9_.-] and %XX. */
 export function encodeVmSegment(vmId: string): string {
   if (vmId === '') throw new RepositoryError('INVALID_ARGUMENT', 'empty VM id')
-  return Array.from(new TextEncoder().encode(vmId), (b) => {
+  return Array.from(new TextEncoder().encode(vmId), (b, i) => {
     const c = String.fromCharCode(b)
-    return /[A-Za-z0-9_-]/.test(c) ? c : `%${b.toString(16).toUpperCase().padStart(2, '0')}`
+    // '.' is kept except in first place, so that no segment is '.' or '..' or hidden.
+    return /[A-Za-z0-9_-]/.test(c) || (c === '.' && i > 0)
+      ? c
+      : `%${b.toString(16).toUpperCase().padStart(2, '0')}`
   }).join('')
 }
 

@@ -1,0 +1,97 @@
+// Shared plumbing of the `strata repo` commands: the --repo option, opening the store and the repository,
+// the passphrase (STRATA_PASSPHRASE or a prompt without echo), and small parsers and formatters.
+import { Repository, RepositoryError } from '@strata/core/repository'
+import { openStore, type ObjectStore } from '@strata/core/storage'
+import { UsageError, type OptionSpec, type ParsedArgs } from '../command.js'
+
+export const repoOption: OptionSpec = { repo: { type: 'string' } }
+
+export function repoLocation(args: ParsedArgs): string {
+  const repo = args.values.repo ?? process.env.STRATA_REPOSITORY
+  if (typeof repo !== 'string' || repo === '')
+    throw new UsageError('--repo PATH|s3://… is required (or STRATA_REPOSITORY)')
+  return repo
+}
+
+export function openRepoStore(args: ParsedArgs, signal: AbortSignal): Promise<ObjectStore> {
+  return openStore(repoLocation(args), process.env, { signal })
+}
+
+/** Opens the repository, asking for the passphrase only if it is encrypted. */
+export async function openRepository(args: ParsedArgs, signal: AbortSignal): Promise<Repository> {
+  const store = await openRepoStore(args, signal)
+  try {
+    return await Repository.open(store, { signal })
+  } catch (error) {
+    if (!(error instanceof RepositoryError && error.code === 'PASSPHRASE_REQUIRED')) throw error
+    return Repository.open(store, {
+      signal,
+      passphrase: await readPassphrase(`passphrase for ${store.name}: `),
+    })
+  }
+}
+
+export async function readPassphrase(prompt: string): Promise<Uint8Array> {
+  const env = process.env.STRATA_PASSPHRASE
+  if (env !== undefined && env !== '') return new TextEncoder().encode(env)
+  const stdin = process.stdin
+  if (!stdin.isTTY) {
+    throw new RepositoryError(
+      'PASSPHRASE_REQUIRED',
+      'no passphrase: set STRATA_PASSPHRASE or run in a terminal',
+    )
+  }
+  process.stderr.write(prompt)
+  stdin.setRawMode(true)
+  stdin.resume()
+  try {
+    const chars: string[] = []
+    for await (const data of stdin as AsyncIterable<Buffer>) {
+      for (const ch of data.toString('utf8')) {
+        if (ch === '\r' || ch === '\n') return new TextEncoder().encode(chars.join(''))
+        if (ch === '\u0003') throw new RepositoryError('PASSPHRASE_REQUIRED', 'passphrase entry interrupted')
+        if (ch === '\u007f') chars.pop()
+        else chars.push(ch)
+      }
+    }
+    throw new RepositoryError('PASSPHRASE_REQUIRED', 'no passphrase entered')
+  } finally {
+    stdin.setRawMode(false)
+    stdin.pause()
+    process.stderr.write('\n')
+  }
+}
+
+const UNITS: Record<string, number> = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 }
+
+/** '2M', '512k', '4194304' → bytes. */
+export function parseSize(text: string, what: string): number {
+  const m = /^(\d+)\s*([kmgt]?)i?b?$/i.exec(text.trim())
+  if (m === null) throw new UsageError(`${what}: '${text}' is not a size (e.g. 2M)`)
+  return Number(m[1]) * UNITS[m[2]!.toLowerCase()]!
+}
+
+export function parseCount(value: unknown, what: string): number | undefined {
+  if (value === undefined) return undefined
+  const n = Number(value)
+  if (typeof value !== 'string' || !Number.isInteger(n) || n < 0)
+    throw new UsageError(`${what}: '${String(value)}' is not a count`)
+  return n
+}
+
+/** '4 MiB'-style rendering for humans. */
+export function formatBytes(bytes: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB']
+  let value = bytes
+  let unit = 0
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024
+    unit++
+  }
+  return `${unit === 0 ? value : value.toFixed(1)} ${units[unit]}`
+}
+
+export function stringList(value: unknown): string[] {
+  if (value === undefined) return []
+  return (Array.isArray(value) ? value : [value]).map(String)
+}

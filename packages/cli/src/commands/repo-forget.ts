@@ -1,0 +1,87 @@
+import {
+  deletePoint,
+  formatPointRef,
+  listPoints,
+  readManifest,
+  resolvePoint,
+  type PointRef,
+} from '@strata/core/repository'
+import { applyRetention, isEmptyPolicy, type RetentionPolicy } from '@strata/core/retention'
+import { UsageError, type Command } from '../command.js'
+import { openRepository, parseCount, repoOption } from './repo-common.js'
+
+interface ForgetResult {
+  dryRun: boolean
+  kept: { ref: string; reasons: readonly string[] }[]
+  removed: string[]
+}
+
+export const repoForget: Command<ForgetResult> = {
+  path: ['repo', 'forget'],
+  usage:
+    'repo forget [ID...] --repo PATH|URL [--vm VM] [--keep-last N] [--keep-daily N] [--keep-weekly N] [--keep-monthly N] [--keep-yearly N] [--tz ZONE] [--dry-run]',
+  summary:
+    'Delete named restore points, or apply a retention policy per VM and schedule (chunks go at the next gc)',
+  positionals: [0, Infinity] as unknown as readonly [number, number],
+  options: {
+    ...repoOption,
+    vm: { type: 'string' },
+    'keep-last': { type: 'string' },
+    'keep-daily': { type: 'string' },
+    'keep-weekly': { type: 'string' },
+    'keep-monthly': { type: 'string' },
+    'keep-yearly': { type: 'string' },
+    tz: { type: 'string' },
+    'dry-run': { type: 'boolean' },
+  },
+  async run(args, { signal }) {
+    const { values, positionals } = args
+    const policy: RetentionPolicy = {
+      keepLast: parseCount(values['keep-last'], '--keep-last'),
+      daily: parseCount(values['keep-daily'], '--keep-daily'),
+      weekly: parseCount(values['keep-weekly'], '--keep-weekly'),
+      monthly: parseCount(values['keep-monthly'], '--keep-monthly'),
+      yearly: parseCount(values['keep-yearly'], '--keep-yearly'),
+    }
+    const byPolicy = !isEmptyPolicy(policy)
+    if (byPolicy === positionals.length > 0)
+      throw new UsageError('give either restore point IDs or --keep-* rules')
+    const dryRun = values['dry-run'] === true
+    const repo = await openRepository(args, signal)
+    const kept: ForgetResult['kept'] = []
+    let doomed: (PointRef & { ref?: string })[] = []
+    if (!byPolicy) {
+      for (const id of positionals) doomed.push(await resolvePoint(repo, id, signal))
+    } else {
+      const points = await listPoints(repo, values.vm as string | undefined, signal)
+      const byVm = new Map<string, typeof points>()
+      for (const p of points) byVm.set(p.vm, [...(byVm.get(p.vm) ?? []), p])
+      for (const vmPoints of byVm.values()) {
+        // The schedule lives in the manifest: retention is rare enough to read them.
+        const items = await Promise.all(
+          vmPoints.map(async (p) => ({
+            id: p.ref,
+            time: p.time,
+            scheduleId: (await readManifest(repo, p, signal)).scheduleId,
+            p,
+          })),
+        )
+        const decision = applyRetention(items, policy, (values.tz as string | undefined) ?? 'UTC')
+        kept.push(...decision.keep.map((k) => ({ ref: k.id, reasons: k.reasons })))
+        const remove = new Set(decision.remove)
+        doomed = doomed.concat(items.filter((i) => remove.has(i.id)).map((i) => i.p))
+      }
+    }
+    if (!dryRun) for (const ref of doomed) await deletePoint(repo, ref, signal)
+    return {
+      dryRun,
+      kept,
+      removed: doomed.map((r) => r.ref ?? formatPointRef(r)),
+    }
+  },
+  format: (r) =>
+    [
+      ...r.kept.map((k) => `keep    ${k.ref}  (${k.reasons.join(', ')})`),
+      ...r.removed.map((id) => `${r.dryRun ? 'would remove' : 'removed'} ${id}`),
+    ].join('\n') || 'nothing to do',
+}

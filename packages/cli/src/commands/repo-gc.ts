@@ -1,0 +1,29 @@
+import { collectGarbage, type GcResult } from '@strata/core/repository'
+import type { Command } from '../command.js'
+import { formatBytes, openRepository, repoOption } from './repo-common.js'
+
+const DURATION = /^(\d+)(ms|s|m|h|d)?$/
+const MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }
+
+export const repoGc: Command<GcResult & { dryRun: boolean }> = {
+  path: ['repo', 'gc'],
+  usage: 'repo gc --repo PATH|URL [--margin 1h] [--dry-run]',
+  summary: 'Delete chunks no restore point or running backup needs (no lock; younger than --margin are kept)',
+  positionals: 0,
+  options: { ...repoOption, margin: { type: 'string' }, 'dry-run': { type: 'boolean' } },
+  async run(args, { signal }) {
+    const repo = await openRepository(args, signal)
+    let safetyMarginMs: number | undefined
+    if (typeof args.values.margin === 'string') {
+      const m = DURATION.exec(args.values.margin)
+      if (m === null) throw new Error(`--margin: '${args.values.margin}' is not a duration like 30m or 1h`)
+      safetyMarginMs = Number(m[1]) * MS[m[2] ?? 's']!
+    }
+    const dryRun = args.values['dry-run'] === true
+    return { dryRun, ...(await collectGarbage(repo, { safetyMarginMs, dryRun, signal })) }
+  },
+  format: (r) =>
+    `${r.dryRun ? 'would delete' : 'deleted'} ${r.chunksDeleted} of ${r.chunks} chunks (${formatBytes(r.bytesDeleted)}); ` +
+    `${r.keptYoung} unreferenced but young chunks kept; marked ${r.idsMarked} ids from ${r.indexesMarked} indexes of ${r.points} points ` +
+    `in ${formatBytes(r.markBytes)}; ${r.liveSessions} running backups${r.stoppedAtDeadline ? '; stopped at its deadline' : ''}`,
+}

@@ -1,0 +1,32 @@
+import { RepositoryError, verifyChunks, type VerifyResult } from '@strata/core/repository'
+import { UsageError, type Command } from '../command.js'
+import { formatBytes, openRepository, repoOption } from './repo-common.js'
+
+export const repoVerify: Command<VerifyResult> = {
+  path: ['repo', 'verify'],
+  usage: 'repo verify --repo PATH|URL [--sample FRACTION] [--dry-run]',
+  summary:
+    'Read and authenticate every chunk (or a sample); bad chunks are marked so the next backup stores them again',
+  positionals: 0,
+  options: { ...repoOption, sample: { type: 'string' }, 'dry-run': { type: 'boolean' } },
+  async run(args, ctx) {
+    const sample = args.values.sample === undefined ? 1 : Number(args.values.sample)
+    if (!(sample > 0 && sample <= 1)) throw new UsageError('--sample: a fraction in (0, 1]')
+    const repo = await openRepository(args, ctx.signal)
+    const result = await verifyChunks(repo, {
+      sample,
+      dryRun: args.values['dry-run'] === true,
+      signal: ctx.signal,
+    })
+    if (result.bad.length > 0) {
+      for (const b of result.bad) ctx.stderr.write(`${b.reason}\n`)
+      throw new RepositoryError(
+        'CORRUPT_OBJECT',
+        `verify found ${result.bad.length} bad chunks (marked for re-upload)`,
+        { details: { ...result } },
+      )
+    }
+    return result
+  },
+  format: (r) => `ok: ${r.checked} of ${r.chunks} chunks read and authenticated (${formatBytes(r.bytes)})`,
+}
