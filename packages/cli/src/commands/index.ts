@@ -15,7 +15,6 @@ import { repoForget } from './repo-forget.js'
 import { repoGc } from './repo-gc.js'
 import { repoCheck } from './repo-check.js'
 import { repoVerify } from './repo-verify.js'
-import { labServe } from './lab-serve.js'
 
 export const commands: readonly Command<never>[] = [
   version,
@@ -33,5 +32,4 @@ export const commands: readonly Command<never>[] = [
   repoVerify,
   nbdCopy,
   nbdServe,
-  labServe,
 ] as Command<never>[]
