@@ -6,6 +6,8 @@ import type { TestProject } from 'vitest/node'
 import { S3_MARKER, startS3Server } from './packages/core/src/testing/s3-server.js'
 
 export default async function setup(project: TestProject): Promise<(() => Promise<void>) | undefined> {
+  // The SDK warns once per process that its 2027 releases need Node 22: noise in every test file.
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true'
   if (!(await runNeedsS3(project))) return undefined
   const server = await startS3Server()
   const { endpoint, accessKeyId, secretAccessKey, region } = server

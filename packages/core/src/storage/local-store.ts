@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto'
 import { link, mkdir, open, readFile, rename, stat, unlink } from 'node:fs/promises'
 import { dirname, join, resolve } from 'node:path'
-import { StrataError, throwIfAborted } from '../shared/index.js'
+import { StrataError, errorCode, throwIfAborted } from '../shared/index.js'
 import { fsError, fsyncDirs, newDirsFor, TEMP_PREFIX, walk } from './local-fs.js'
 import type { CallOptions, ObjectInfo, ObjectStore, PutOptions } from './object-store.js'
 import { StorageError, assertValidKey } from './storage-error.js'
@@ -118,7 +118,12 @@ export class LocalStore implements ObjectStore {
       if ((error as NodeJS.ErrnoException).code === 'EEXIST') {
         throw new StorageError('ALREADY_EXISTS', `object '${key}' already exists in ${this.name}`)
       }
-      throw fsError(error, `cannot create '${key}' in ${this.name} (the file system must support hard links)`)
+      // EPERM here means "no hard links on this file system" (vfat, SMB without Unix extensions).
+      if (['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'EMLINK', 'ENOSYS'].includes(String(errorCode(error)))) {
+        const message = `cannot create '${key}' in ${this.name}: the file system must support hard links`
+        throw new StorageError('STORE_FAILED', message, { cause: error, details: { permanent: true } })
+      }
+      throw fsError(error, `cannot create '${key}' in ${this.name}`)
     }
   }
 
