@@ -8,7 +8,6 @@ import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { NbdServer } from '@strata/core/nbd'
-import { makeSelfSignedCertificate } from '@strata/core/testing'
 import { registerDeviceMethods } from './api/device-methods.js'
 import { Dispatcher } from './api/dispatcher.js'
 import { registerEvents } from './api/events.js'
@@ -24,6 +23,7 @@ import { CbtLogs } from './disks/cbt.js'
 import { DiskStore } from './disks/disk-store.js'
 import { Faults } from './faults.js'
 import { Guest } from './guest.js'
+import { makeHostCertificate } from './host-certificate.js'
 import { createHostServer } from './http/server.js'
 import { startNbd } from './nbd.js'
 import { loadState, saveState } from './persistence.js'
@@ -234,10 +234,7 @@ export class LabPool {
     const [host, row] = this.state.db.find('host', () => true)[0] ?? []
     if (host === undefined || row === undefined) return
     const name = String(row.hostname)
-    const cert = await makeSelfSignedCertificate(join(this.dir, 'tls'), 'xapi-ssl', {
-      commonName: name,
-      altNames: [name, String(row.address)],
-    })
+    const cert = await makeHostCertificate(join(this.dir, 'tls'), name, String(row.address))
     this.#nbd = await startNbd(this.state, host, String(row.address), cert)
     this.state.nbd = { port: this.#nbd.port ?? 0, cert: cert.cert, subject: name }
   }

@@ -6,6 +6,7 @@ import { nbdServe } from './nbd-serve.js'
 import { vhdInfo } from './vhd-info.js'
 import { vhdToRawCommand } from './vhd-to-raw.js'
 import { vhdFromRaw } from './vhd-from-raw.js'
+import { labServe } from './lab-serve.js'
 import { repoInit } from './repo-init.js'
 import { repoInfo } from './repo-info.js'
 import { repoSnapshots } from './repo-snapshots.js'
@@ -32,4 +33,5 @@ export const commands: readonly Command<never>[] = [
   repoVerify,
   nbdCopy,
   nbdServe,
+  labServe,
 ] as Command<never>[]

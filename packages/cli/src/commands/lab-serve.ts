@@ -1,0 +1,63 @@
+import { LabPool, type VersionProfile } from '@strata/lab'
+import { UsageError, type Command } from '../command.js'
+
+interface LabServeResult {
+  url: string
+  user: string
+  password: string
+  hosts: string[]
+  nbdPort: number | undefined
+  profile: VersionProfile
+  dataDir: string | undefined
+}
+
+const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined)
+
+export const labServe: Command<LabServeResult> = {
+  path: ['lab', 'serve'],
+  usage: 'lab serve [--port N] [--data DIR] [--hosts 1|2] [--profile xcp-ng-8.3|xcp-ng-8.2] [--password PW]',
+  summary: 'Run a lab XCP-ng pool (XAPI, HTTP transfers, NBD) with seed VMs until interrupted',
+  positionals: 0,
+  options: {
+    port: { type: 'string' },
+    data: { type: 'string' },
+    hosts: { type: 'string' },
+    profile: { type: 'string' },
+    password: { type: 'string' },
+  },
+  async run({ values }, { signal, stdout, stderr, json }) {
+    const port = values.port === undefined ? 0 : Number(values.port)
+    if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError('--port must be a TCP port')
+    const hosts = values.hosts === undefined ? 1 : Number(values.hosts)
+    if (hosts !== 1 && hosts !== 2) throw new UsageError('--hosts must be 1 or 2')
+    const profile = (str(values.profile) ?? 'xcp-ng-8.3') as VersionProfile
+    if (profile !== 'xcp-ng-8.3' && profile !== 'xcp-ng-8.2') throw new UsageError('unknown --profile')
+    const dataDir = str(values.data)
+    const lab = await LabPool.start({ port, dataDir, hosts, profile, password: str(values.password) })
+    const info: LabServeResult = {
+      url: lab.url,
+      user: lab.user,
+      password: lab.password,
+      hosts: lab.hosts.map((h) => h.url),
+      nbdPort: lab.nbd?.port,
+      profile,
+      dataDir,
+    }
+    // Printed at once: the lab is useful only while it runs. With --json, one JSON line on stdout now
+    // (and the same object again when it stops).
+    if (json) stdout.write(`${JSON.stringify(info)}\n`)
+    else stdout.write(`lab pool at ${info.url}\nuser: ${info.user}\npassword: ${info.password}\n`)
+    stderr.write('press Ctrl-C to stop\n')
+    try {
+      await new Promise<void>((resolve) => {
+        if (signal.aborted) resolve()
+        signal.addEventListener('abort', () => resolve(), { once: true })
+      })
+    } finally {
+      await lab.close()
+    }
+    return info
+  },
+  format: (r) =>
+    `stopped the lab pool at ${r.url}${r.dataDir === undefined ? '' : ` (state saved in ${r.dataDir})`}`,
+}
