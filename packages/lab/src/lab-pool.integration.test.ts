@@ -1,0 +1,163 @@
+// The lab itself, on the wire: JSON-RPC shapes, generic methods, error codes and semantics, seed disks
+// with real ext4 filesystems (read back with debugfs), guest file writes, persistence.
+import { execFile } from 'node:child_process'
+import { writeFile } from 'node:fs/promises'
+import { promisify } from 'node:util'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { requireBinary, scratchDir, type Scratch } from '@strata/core/testing'
+import { LabPool } from './lab-pool.js'
+import { PARTITION_OFFSET } from './disks/ext4-image.js'
+
+const run = promisify(execFile)
+
+async function rpc(
+  url: string,
+  body: unknown,
+): Promise<{ status: number; type: string | null; json: unknown }> {
+  const res = await fetch(new URL('/jsonrpc', url), {
+    method: 'POST',
+    body: JSON.stringify(body),
+    headers: { 'content-type': 'application/json' },
+  })
+  const text = await res.text()
+  return {
+    status: res.status,
+    type: res.headers.get('content-type'),
+    json: res.status === 200 ? JSON.parse(text) : text,
+  }
+}
+
+describe('the lab on the wire', () => {
+  let lab: LabPool
+  let scratch: Scratch
+  let session: string
+  const call = async (method: string, ...params: unknown[]): Promise<unknown> => {
+    const { json } = await rpc(lab.url, { jsonrpc: '2.0', id: 1, method, params: [session, ...params] })
+    const r = json as { result?: unknown; error?: { message: string; data: string[] } }
+    if (r.error !== undefined)
+      throw Object.assign(new Error(r.error.message), { code: r.error.message, params: r.error.data })
+    return r.result
+  }
+
+  beforeAll(async () => {
+    requireBinary('mke2fs')
+    requireBinary('debugfs')
+    scratch = await scratchDir()
+    lab = await LabPool.start({
+      dataDir: scratch.path('lab'),
+      authFailureDelayMs: 10,
+      nbd: false,
+      dom0DetachMs: 50,
+    })
+    const { json } = await rpc(lab.url, {
+      jsonrpc: '2.0',
+      id: 0,
+      method: 'session.login_with_password',
+      params: ['root', lab.password],
+    })
+    session = (json as { result: string }).result
+  })
+  afterAll(async () => {
+    await lab?.close()
+    await scratch?.[Symbol.asyncDispose]()
+  })
+
+  it('answers JSON-RPC v1 and v2 with their error shapes, and rejects notifications', async () => {
+    const v2 = await rpc(lab.url, {
+      jsonrpc: '2.0',
+      id: 'a',
+      method: 'VM.get_record',
+      params: [session, 'OpaqueRef:nope'],
+    })
+    expect(v2.type).toBe('application/json')
+    expect(v2.json).toEqual({
+      jsonrpc: '2.0',
+      error: { code: 1, message: 'HANDLE_INVALID', data: ['VM', 'OpaqueRef:nope'] },
+      id: 'a',
+    })
+    const v1 = await rpc(lab.url, { id: 7, method: 'VM.get_by_uuid', params: [session, 'x'] })
+    expect(v1.json).toEqual({ result: null, error: ['UUID_INVALID', 'VM', 'x'], id: 7 })
+    expect((await rpc(lab.url, { jsonrpc: '2.0', method: 'system.listMethods' })).status).toBe(500)
+    const arity = await rpc(lab.url, { jsonrpc: '2.0', id: 1, method: 'VM.snapshot', params: [session] })
+    expect(arity.json).toMatchObject({
+      error: { message: 'MESSAGE_PARAMETER_COUNT_MISMATCH', data: ['VM.snapshot', '2', '0'] },
+    })
+  })
+
+  it('serves generic methods under both wire names and filters with get_all_records_where', async () => {
+    const methods = (await rpc(lab.url, { jsonrpc: '2.0', id: 1, method: 'system.listMethods', params: [] }))
+      .json as { result: string[] }
+    expect(methods.result).toContain('VM.get_all_records')
+    const web = lab.ref('VM', 'web-01')
+    expect(await call('VM_get_name_label', web)).toBe('web-01')
+    const running = (await call(
+      'VM.get_all_records_where',
+      'field "power_state"="Running" and field "is_control_domain"="false"',
+    )) as Record<string, unknown>
+    expect(Object.keys(running)).toEqual([web])
+    await call('VM.add_to_other_config', web, 'k', 'v')
+    await expect(call('VM.add_to_other_config', web, 'k', 'w')).rejects.toMatchObject({
+      code: 'MAP_DUPLICATE_KEY',
+    })
+    await call('VM.add_tags', web, 'backup')
+    expect(await call('VM.get_tags', web)).toContain('backup')
+  })
+
+  it('enforces power states, blocked operations and attached disks like xapi', async () => {
+    const web = lab.ref('VM', 'web-01')
+    await expect(call('VM.destroy', web)).rejects.toMatchObject({
+      code: 'VM_BAD_POWER_STATE',
+      params: [web, 'halted, suspended', 'running'],
+    })
+    const [vdi] = lab.guest.disks(web)
+    await expect(call('VDI.destroy', vdi)).rejects.toMatchObject({
+      code: 'VDI_IN_USE',
+      params: [vdi, 'destroy'],
+    })
+    await call('VM.add_to_blocked_operations', web, 'snapshot', 'backup running')
+    await expect(call('VM.snapshot', web, 'x')).rejects.toMatchObject({
+      code: 'OPERATION_BLOCKED',
+      params: [web, 'backup running'],
+    })
+    await call('VM.remove_from_blocked_operations', web, 'snapshot')
+    const [sr] = (await call('SR.get_all')) as string[]
+    const huge = {
+      name_label: 'big',
+      SR: sr,
+      virtual_size: 2 ** 50,
+      type: 'user',
+      sharable: false,
+      read_only: false,
+      other_config: {},
+    }
+    await expect(call('VDI.create', huge)).rejects.toMatchObject({ code: 'SR_FULL' })
+    await expect(call('VDI.data_destroy', vdi)).rejects.toMatchObject({ code: 'OPERATION_NOT_ALLOWED' })
+  })
+
+  it('seeds disks with an MBR and an ext4 filesystem whose files debugfs reads', async () => {
+    const [vdi] = lab.guest.disks(lab.ref('VM', 'db-01'))
+    const disk = await lab.state.disks.read(vdi!, 0, lab.state.disks.size(vdi!))
+    expect(disk.readUInt16BE(510)).toBe(0x55aa)
+    expect(disk[446 + 4]).toBe(0x83)
+    await lab.guest.writeFile(vdi!, '/srv/new/hello.txt', 'written by the guest\n')
+    const fs = scratch.path('fs.img')
+    await writeFile(
+      fs,
+      (await lab.state.disks.read(vdi!, 0, lab.state.disks.size(vdi!))).subarray(PARTITION_OFFSET),
+    )
+    const cat = (path: string) => run('debugfs', ['-R', `cat ${path}`, fs]).then((r) => r.stdout)
+    expect(await cat('/etc/hostname')).toBe('db-01\n')
+    expect(await cat('/srv/new/hello.txt')).toBe('written by the guest\n')
+  })
+
+  it('keeps objects and disk data across a restart with a data directory', async () => {
+    const db = lab.ref('VM', 'db-01')
+    const [vdi] = lab.guest.disks(db)
+    await lab.guest.write(vdi!, 4096, Buffer.from('persisted'))
+    const before = await lab.state.disks.read(vdi!, 0, 8192)
+    await lab.close()
+    lab = await LabPool.start({ dataDir: scratch.path('lab'), authFailureDelayMs: 10, nbd: false })
+    expect(lab.ref('VM', 'db-01')).toBe(db)
+    expect((await lab.state.disks.read(vdi!, 0, 8192)).equals(before)).toBe(true)
+  })
+})
