@@ -4,7 +4,7 @@
 // too if this process dies without calling stop(), so no daemon outlives its test run.
 import { spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes, randomUUID } from 'node:crypto'
-import { createWriteStream } from 'node:fs'
+import { appendFileSync, createWriteStream } from 'node:fs'
 import { mkdir, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -42,6 +42,17 @@ export async function startS3Server(options: StartS3ServerOptions = {}): Promise
     AbortSignal.timeout(options.timeoutMs ?? 90_000),
     ...(options.signal ? [options.signal] : []),
   ])
+  // A second attempt covers the one race we cannot close: a free port taken between check and bind.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startCluster(deadline)
+    } catch (error) {
+      if (attempt >= 2 || deadline.aborted) throw error
+    }
+  }
+}
+
+async function startCluster(deadline: AbortSignal): Promise<S3Server> {
   const cluster = new Cluster(join(tmpdir(), `strata-ceph-${process.pid}-${randomBytes(4).toString('hex')}`))
   try {
     return await cluster.start(deadline)
@@ -70,6 +81,7 @@ class Cluster {
     const fsid = randomUUID()
     await writeFile(this.conf, cephConfig({ dir: this.dir, fsid, monPort, rgwPort }))
     await writeFile(join(this.dir, 'keyring'), '')
+    this.#startWatchdog()
     const c = ['-c', this.conf]
     await run(
       'monmaptool',
@@ -107,7 +119,6 @@ class Cluster {
       [...c, ...user, `--access-key=${accessKeyId}`, `--secret=${secretAccessKey}`],
       signal,
     )
-    this.#startWatchdog()
     return {
       endpoint,
       accessKeyId,
@@ -138,12 +149,16 @@ class Cluster {
     child.stderr?.pipe(out)
     child.on('error', () => undefined)
     this.#children.push(child)
+    if (child.pid !== undefined) appendFileSync(this.path('daemons.pid'), `${child.pid}\n`)
   }
 
-  /** A detached shell that kills the daemons once this process is gone (a crashed test runner). */
+  /**
+   * A detached shell that, once this process is gone (a crashed or killed test runner), kills the
+   * daemons listed in daemons.pid (each is added as it is spawned) and removes the directory.
+   */
   #startWatchdog(): void {
-    const pids = this.#children.map((c) => c.pid).filter((p) => p !== undefined)
-    const script = `while kill -0 ${process.pid} 2>/dev/null; do sleep 1; done; kill -9 ${pids.join(' ')} 2>/dev/null; rm -rf '${this.dir}'`
+    const pids = this.path('daemons.pid')
+    const script = `while kill -0 ${process.pid} 2>/dev/null; do sleep 1; done; [ -f '${pids}' ] && kill -9 $(cat '${pids}') 2>/dev/null; rm -rf '${this.dir}'`
     this.#watchdog = spawn('sh', ['-c', script], { detached: true, stdio: 'ignore' })
     this.#watchdog.unref()
   }
