@@ -62,7 +62,9 @@ export async function handleImportRaw(
         : new XapiFailure('VDI_IO_ERROR', ['Device I/O errors']),
     )
   } finally {
-    req.socket.end()
+    // After a failure the rest of the body is not read: close the connection, as xapi does.
+    if (lab.db.has('task', b.task) && lab.db.get('task', b.task).status !== 'success') req.socket.destroy()
+    else req.socket.end()
     detach()
   }
 }

@@ -6,6 +6,8 @@ import type { LabState } from '../api/lab-state.js'
 import { handleExportRaw } from './export-raw.js'
 import { handleImportRaw } from './import-raw.js'
 import { handleJsonRpc, htmlError } from './json-rpc.js'
+import { handleExportXva } from '../xva/export-xva.js'
+import { handleImportXva } from '../xva/import-xva.js'
 
 export interface HostListener {
   /** The host ref this listener is. */
@@ -42,6 +44,10 @@ export function createHostServer(lab: LabState, dispatcher: Dispatcher, me: Host
         return done(handleExportRaw(lab, me.host, req, res, url))
       case 'PUT /import_raw_vdi':
         return done(handleImportRaw(lab, me.host, req, res, url))
+      case 'GET /export':
+        return done(handleExportXva(lab, me.host, req, res, url))
+      case 'PUT /import':
+        return done(handleImportXva(lab, me.host, req, res, url))
       default:
         return htmlError(res, 404, `no handler for ${req.method} ${path}`)
     }
