@@ -1,0 +1,86 @@
+// Rebuilding a VM from saved records (xapi.md §2.3) through the client, its disks uploaded with
+// /import_raw_vdi (through a 302), and a slow host.
+import { Readable } from 'node:stream'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import {
+  XapiClient,
+  createVbd,
+  createVdi,
+  createVif,
+  createVm,
+  importVdi,
+  type XapiRecord,
+} from '@strata/core/xapi'
+import { requireBinary } from '@strata/core/testing'
+import { LabPool } from './lab-pool.js'
+
+describe('restore: a VM rebuilt from saved records', () => {
+  let lab: LabPool
+  let client: XapiClient
+
+  beforeAll(async () => {
+    requireBinary('mke2fs')
+    lab = await LabPool.start({
+      hosts: 2,
+      authFailureDelayMs: 10,
+      nbd: false,
+      vms: [{ name: 'db-01', power: 'Halted', tags: ['prod'], disks: [4] }],
+    })
+    client = new XapiClient({ url: lab.url, user: lab.user, password: lab.password })
+  })
+  afterAll(async () => {
+    await client?.close()
+    await lab?.close()
+  })
+
+  it('creates the VM, its disk (uploaded through a 302), VBD and VIF from the saved records', async () => {
+    const source = lab.ref('VM', 'db-01')
+    const saved = await client.call<XapiRecord>('VM.get_record', [source])
+    const [sr] = await client.call<string[]>('SR.get_all', [])
+    const vm = await createVm(client, saved, { name_label: 'db-01 (restored)' })
+    for (const vbdRef of saved.VBDs as string[]) {
+      const vbd = await client.call<XapiRecord>('VBD.get_record', [vbdRef])
+      if (vbd.type !== 'Disk') {
+        await createVbd(client, vm, 'OpaqueRef:NULL', vbd)
+        continue
+      }
+      const vdiRecord = await client.call<XapiRecord>('VDI.get_record', [vbd.VDI])
+      const vdi = await createVdi(client, vdiRecord, sr!)
+      const bytes = await lab.state.disks.read(String(vbd.VDI), 0, Number(vdiRecord.virtual_size))
+      lab.faults.failHttp('/import_raw_vdi', { kind: 'redirect' })
+      await importVdi(
+        client,
+        vdi,
+        { open: () => Readable.from([bytes]), length: bytes.length },
+        { format: 'raw' },
+      )
+      expect((await lab.state.disks.read(vdi, 0, bytes.length)).equals(bytes)).toBe(true)
+      await createVbd(client, vm, vdi, vbd)
+    }
+    for (const vifRef of saved.VIFs as string[]) {
+      const vif = await client.call<XapiRecord>('VIF.get_record', [vifRef])
+      await createVif(client, vm, String(vif.network), vif, { keepMac: true })
+    }
+    const restored = await client.call<XapiRecord>('VM.get_record', [vm])
+    expect(restored).toMatchObject({
+      name_label: 'db-01 (restored)',
+      tags: ['prod'],
+      bios_strings: saved.bios_strings,
+      is_a_template: false,
+    })
+    expect((restored.VBDs as string[]).length).toBe((saved.VBDs as string[]).length)
+    expect((restored.other_config as Record<string, string>).mac_seed).toBe(
+      (saved.other_config as Record<string, string>).mac_seed,
+    )
+    await client.call('VM.start', [vm, false, false])
+    expect(await client.call('VM.get_power_state', [vm])).toBe('Running')
+  })
+
+  it('waits for a slow host', async () => {
+    lab.faults.slowHosts.set(lab.hosts[0]!.ref, 300)
+    const started = Date.now()
+    await client.call('VM.get_all', [])
+    expect(Date.now() - started).toBeGreaterThanOrEqual(290)
+    lab.faults.slowHosts.clear()
+  })
+})
