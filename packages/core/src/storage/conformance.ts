@@ -117,14 +117,32 @@ export function describeObjectStoreConformance(
     it('lists by prefix in key order, across directories and partial segments', async () => {
       const s = space()
       // No key is both an object and a 'directory' ('a' and 'a/b'): a file system cannot hold both.
-      const keys = ['a-b', 'a.b', 'a/b', 'a/c/d', 'a0', 'b/x y', 'b/\u00e9t\u00e9', 'ab', 'B']
+      // '\uff21' sorts before '\u{1f600}' in UTF-8 bytes (S3's order) but after it in UTF-16 units.
+      const keys = [
+        'a-b',
+        'a.b',
+        'a/b',
+        'a/c/d',
+        'a0',
+        'b/x y',
+        'b/\u00e9t\u00e9',
+        'b/\uff21',
+        'b/\u{1f600}',
+        'ab',
+        'B',
+      ]
       await Promise.all(keys.map((k) => store.put(`${s}${k}`, text(k))))
       const list = async (prefix: string) => (await collect(store.list(prefix))).map((i) => i.key)
       const sorted = keys.map((k) => s + k).sort((x, y) => Buffer.compare(Buffer.from(x), Buffer.from(y)))
       expect(await list(s)).toEqual(sorted)
       expect(await list(`${s}a/`)).toEqual([`${s}a/b`, `${s}a/c/d`])
       expect(await list(`${s}a`)).toEqual(sorted.filter((k) => k.startsWith(`${s}a`)))
-      expect(await list(`${s}b/`)).toEqual([`${s}b/x y`, `${s}b/\u00e9t\u00e9`])
+      expect(await list(`${s}b/`)).toEqual([
+        `${s}b/x y`,
+        `${s}b/\u00e9t\u00e9`,
+        `${s}b/\uff21`,
+        `${s}b/\u{1f600}`,
+      ])
       expect(await list(`${s}zzz`)).toEqual([])
       expect(await list(`${s}a/c/d/e`)).toEqual([])
       const infos = await collect(store.list(`${s}a/c`))

@@ -84,8 +84,13 @@ async function* walkDir(
   const entries = await readEntries(dir, storeName)
   const names = entries
     .filter((e) => e.name.startsWith(filter) && !e.name.startsWith(TEMP_PREFIX))
-    .map((e) => ({ name: e.name, isDir: e.isDirectory(), order: e.isDirectory() ? `${e.name}/` : e.name }))
-    .sort((a, b) => (a.order < b.order ? -1 : a.order > b.order ? 1 : 0))
+    // Directories sort as 'name/': their keys continue with '/'. Byte order of UTF-8, like S3.
+    .map((e) => ({
+      name: e.name,
+      isDir: e.isDirectory(),
+      order: Buffer.from(e.isDirectory() ? `${e.name}/` : e.name),
+    }))
+    .sort((a, b) => Buffer.compare(a.order, b.order))
   for (const entry of names) {
     const path = join(dir, entry.name)
     const key = base + entry.name

@@ -63,8 +63,13 @@ describe('LocalStore', () => {
         execArgv: ['--import', 'tsx'],
         stdio: 'ignore',
       })
-      await new Promise((resolve) => child.once('message', resolve))
-      await new Promise((resolve) => setTimeout(resolve, 30 + Math.random() * 250))
+      // Let a few puts complete, then kill at a random moment of the next ones.
+      const stored = 1 + Math.floor(Math.random() * 3)
+      await new Promise<void>((resolve) => {
+        let count = 0
+        child.on('message', () => ++count === stored && resolve())
+      })
+      await new Promise((resolve) => setTimeout(resolve, Math.random() * 15))
       child.kill('SIGKILL')
       await new Promise((resolve) => child.once('exit', resolve))
       first += 1000

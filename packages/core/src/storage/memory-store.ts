@@ -48,7 +48,10 @@ export class MemoryStore implements ObjectStore {
   }
 
   async *list(prefix: string, options: CallOptions = {}): AsyncIterable<ObjectInfo> {
-    const keys = [...this.#objects.keys()].filter((k) => k.startsWith(prefix)).sort()
+    // UTF-8 byte order, as S3 lists (default sort() would use UTF-16 code units).
+    const keys = [...this.#objects.keys()]
+      .filter((k) => k.startsWith(prefix))
+      .sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)))
     for (const key of keys) {
       throwIfAborted(options.signal)
       const entry = this.#objects.get(key)

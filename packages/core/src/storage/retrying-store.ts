@@ -87,7 +87,7 @@ export class RetryingStore implements ObjectStore {
           if (attempt > 0) iterator = this.inner.list(prefix, options)[Symbol.asyncIterator]()
           for (;;) {
             const result = await iterator.next()
-            if (result.done || last === undefined || result.value.key > last) return result
+            if (result.done || last === undefined || keyOrder(result.value.key, last) > 0) return result
           }
         })
         if (next.done) return
@@ -129,6 +129,11 @@ export class RetryingStore implements ObjectStore {
       onRetry: (error, attempt, delayMs) => this.options.onRetry?.({ op, key, attempt, delayMs, error }),
     })
   }
+}
+
+/** Key order as stores list: UTF-8 bytes (S3's order), not UTF-16 code units. */
+export function keyOrder(a: string, b: string): number {
+  return Buffer.compare(Buffer.from(a), Buffer.from(b))
 }
 
 function isExists(error: unknown): boolean {

@@ -84,6 +84,35 @@ describe('S3 stack through injected faults', () => {
     expect(proxy.requests.length - start).toBeGreaterThan(90)
   })
 
+  it('completes multipart uploads through faults on parts, and reads them back exactly', async () => {
+    const mib = 1024 * 1024
+    const s3 = { multipartThreshold: 6 * mib, partSize: 5 * mib }
+    const store = await storeThroughProxy('multipart', { ...fast, s3 })
+    const data = new Uint8Array(randomBytes(17 * mib))
+    const start = proxy.requests.length
+    proxy.plan = randomFaults(0.25, ALL_FAULTS, 3)
+    await store.put('big', data)
+    expect(Buffer.from(await store.get('big')).equals(data)).toBe(true)
+    proxy.plan = () => undefined
+    expect(Object.keys(proxy.counts(start)).length).toBeGreaterThan(0)
+  })
+
+  it('never stores a cut upload: the key stays absent, or keeps its previous bytes', async () => {
+    const store = rawThroughProxy('cut')
+    const data = new Uint8Array(randomBytes(1024 * 1024))
+    proxy.plan = ({ method }) => (method === 'PUT' ? { kind: 'cut-upload', keep: 300_000 } : undefined)
+    await expect(store.put('k', data)).rejects.toMatchObject({ code: 'TRANSIENT' })
+    proxy.plan = () => undefined
+    expect(await store.stat('k')).toBeUndefined()
+    await store.put('k', data)
+    proxy.plan = ({ method }) => (method === 'PUT' ? { kind: 'cut-upload', keep: 700_000 } : undefined)
+    await expect(store.put('k', new Uint8Array(randomBytes(1024 * 1024)))).rejects.toMatchObject({
+      code: 'TRANSIENT',
+    })
+    proxy.plan = () => undefined
+    expect(Buffer.from(await store.get('k')).equals(data)).toBe(true)
+  })
+
   it('never returns a truncated body as data: without retry it fails TRANSIENT', async () => {
     const store = rawThroughProxy('truncated')
     const data = new Uint8Array(randomBytes(300_000))

@@ -50,6 +50,15 @@ describe('S3Store on radosgw', () => {
     await store.close()
   })
 
+  it('still refuses to overwrite with create-only puts where the server is not trusted to (HEAD first)', async () => {
+    const store = rawStore('untrusted', { conditionalCreate: false })
+    await store.put('k', new Uint8Array([1]), { ifNoneMatch: true })
+    await expect(store.put('k', new Uint8Array([2]), { ifNoneMatch: true })).rejects.toMatchObject({
+      code: 'ALREADY_EXISTS',
+    })
+    expect([...(await store.get('k'))]).toEqual([1])
+  })
+
   it('keeps prefixes apart: a store sees only its own keys', async () => {
     const a = rawStore('iso/a')
     const b = rawStore('iso/ab')

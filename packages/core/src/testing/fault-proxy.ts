@@ -12,6 +12,8 @@ export type Fault =
   /** Sends the real headers (Content-Length included) but only `keep` bytes of the body, then cuts. */
   | { readonly kind: 'truncate'; readonly keep?: number }
   | { readonly kind: 'delay'; readonly ms: number }
+  /** Forwards only `keep` bytes of the request body to the server, then cuts both connections. */
+  | { readonly kind: 'cut-upload'; readonly keep: number }
 
 export interface ProxiedRequest {
   readonly n: number
@@ -71,6 +73,7 @@ async function handle(req: IncomingMessage, res: ServerResponse, fault: Fault | 
   if (fault?.kind === 'status') return answerError(req, res, fault.status, fault.code)
   if (fault?.kind === 'reset' && fault.when === 'before') return req.socket.destroy()
   if (fault?.kind === 'delay') await new Promise((r) => setTimeout(r, fault.ms))
+  if (fault?.kind === 'cut-upload') return cutUpload(req, upstream, fault.keep)
   const answer = await forward(req, upstream)
   if (fault?.kind === 'reset') {
     answer.resume()
@@ -95,6 +98,31 @@ function forward(req: IncomingMessage, upstream: URL): Promise<IncomingMessage> 
     )
     out.on('error', reject)
     req.pipe(out)
+  })
+}
+
+function cutUpload(req: IncomingMessage, upstream: URL, keep: number): void {
+  const out = httpRequest({
+    host: upstream.hostname,
+    port: upstream.port,
+    method: req.method,
+    path: req.url,
+    headers: req.headers,
+  })
+  out.on('error', () => undefined)
+  let sent = 0
+  req.on('data', (chunk: Buffer) => {
+    const part = chunk.subarray(0, Math.max(0, keep - sent))
+    sent += part.length
+    if (part.length > 0) out.write(part)
+    if (sent >= keep) {
+      req.pause()
+      // Give the server the partial body, then vanish mid-request on both sides.
+      setTimeout(() => {
+        out.destroy()
+        req.socket.destroy()
+      }, 50)
+    }
   })
 }
 
