@@ -14,6 +14,7 @@ import {
   snapshotVm,
   type NbdInfo,
 } from '@strata/core/xapi'
+import { NbdConnection } from '@strata/core/nbd'
 import { requireBinary, scratchDir, type Scratch } from '@strata/core/testing'
 import { LabPool } from './lab-pool.js'
 
@@ -110,6 +111,33 @@ describe('CBT and NBD against the lab', () => {
     })
     await new Promise((r) => setTimeout(r, 500))
     await client.call('VDI.destroy', [snapVdi])
+  })
+
+  it("reads changed blocks with Strata's NBD client, pinned to the certificate from get_nbd_info", async () => {
+    const snaps = await client.call<string[]>('VDI.get_snapshots', [vdi])
+    let target: string | undefined
+    for (const s of snaps) if ((await client.call('VDI.get_type', [s])) !== 'cbt_metadata') target = s
+    const [info] = await getNbdInfo(client, target!)
+    const nbd = await NbdConnection.connect({
+      host: info!.address,
+      port: info!.port,
+      exportName: info!.exportname,
+      tls: { pinnedCertificate: info!.cert, servername: info!.subject },
+    })
+    try {
+      expect(nbd.size).toBe(16 * MiB)
+      const block = await nbd.read(2 * MiB, 2 * MiB)
+      expect(block.equals(await lab.state.disks.read(target!, 2 * MiB, 2 * MiB))).toBe(true)
+    } finally {
+      await nbd.close()
+    }
+    const wrong = NbdConnection.connect({
+      host: info!.address,
+      port: info!.port,
+      exportName: info!.exportname.replace(/session_id=.*/, 'session_id=OpaqueRef:bogus'),
+      tls: { pinnedCertificate: info!.cert, servername: info!.subject },
+    })
+    await expect(wrong).rejects.toThrow() // xapi-nbd closes without a reply on a bad session
   })
 
   it('drops NBD connections on demand: nbdcopy fails', async () => {

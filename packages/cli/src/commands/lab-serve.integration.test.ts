@@ -1,0 +1,34 @@
+import { PassThrough } from 'node:stream'
+import { describe, expect, it } from 'vitest'
+import { requireBinary } from '@strata/core/testing'
+import { main } from '../main.js'
+
+describe('strata lab serve', () => {
+  it('prints the URL and credentials as JSON, answers logins, and stops on abort', async () => {
+    requireBinary('mke2fs')
+    requireBinary('openssl')
+    const stdout = new PassThrough()
+    const stderr = new PassThrough()
+    const controller = new AbortController()
+    const done = main(['lab', 'serve', '--json'], { stdout, stderr }, controller.signal)
+    const [line] = (await new Promise<Buffer>((resolve) => stdout.once('data', resolve)))
+      .toString()
+      .split('\n')
+    const info = JSON.parse(line!) as { url: string; user: string; password: string; nbdPort: number }
+    expect(info.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/)
+    expect(info.nbdPort).toBeGreaterThan(0)
+    const res = await fetch(`${info.url}/jsonrpc`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        jsonrpc: '2.0',
+        id: 1,
+        method: 'session.login_with_password',
+        params: [info.user, info.password],
+      }),
+    })
+    expect(((await res.json()) as { result: string }).result).toMatch(/^OpaqueRef:/)
+    controller.abort()
+    expect(await done).toBe(0)
+  })
+})
