@@ -2,6 +2,7 @@
 import { describe, expect, it } from 'vitest'
 import { createTestBucket, requireBinary, s3Env, s3Location, useS3Server } from '../testing/index.js'
 import { describeObjectStoreConformance } from './conformance.js'
+import { checkAllWhole, killWriterRepeatedly } from './fixtures/crash-writer.js'
 import { openStore } from './open-store.js'
 import { S3Store, type S3StoreOptions } from './s3-store.js'
 
@@ -58,6 +59,14 @@ describe('S3Store on radosgw', () => {
     })
     expect([...(await store.get('k'))]).toEqual([1])
   })
+
+  it('keeps every object whole when the writer is SIGKILLed mid-put, many times', async () => {
+    const location = s3Location(server, bucket, 'crash')
+    await killWriterRepeatedly(location, 6, { ...process.env, ...s3Env(server) })
+    const { checked, bad } = await checkAllWhole(rawStore('crash'))
+    expect(bad).toEqual([])
+    expect(checked).toBeGreaterThanOrEqual(6)
+  }, 60_000)
 
   it('keeps prefixes apart: a store sees only its own keys', async () => {
     const a = rawStore('iso/a')
