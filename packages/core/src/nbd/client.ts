@@ -1,6 +1,7 @@
 // The NBD client most code wants: several connections to one export, requests split at the server's
 // limit and spread over the least loaded connection, retries after a dropped connection (through the one
 // retry loop, shared/retry.ts), and ranges streamed back in order or as they arrive.
+import { setMaxListeners } from 'node:events'
 import { AbortedError, isRetryable } from '../shared/errors.js'
 import { retry } from '../shared/retry.js'
 import { Semaphore } from '../shared/semaphore.js'
@@ -97,6 +98,8 @@ export class NbdClient {
   ): AsyncGenerator<ReadPiece> {
     const stop = new AbortController()
     const combined = signal === undefined ? stop.signal : AbortSignal.any([signal, stop.signal])
+    // Every request in flight listens to it: many listeners are expected, not a leak.
+    setMaxListeners(100_000, combined)
     const window: Promise<ReadPiece>[] = []
     const settled = new Map<Promise<ReadPiece>, ReadPiece>()
     const track = (p: Promise<ReadPiece>): Promise<ReadPiece> => {

@@ -17,6 +17,8 @@ import type { Peer } from './peer.js'
 import type { Profile } from './profile.js'
 
 const MAX_CONCURRENT = 16
+/** Replies queued in the socket beyond this wait for it to drain (the default high-water mark, 16 KiB, would serialize requests). */
+const MAX_BUFFERED = 8 * 1024 * 1024
 
 class CommandError extends Error {
   constructor(
@@ -45,7 +47,7 @@ export async function serveTransmission(
     const task = serve(peer, session, profile, request, payload, signal).finally(() => running.delete(task))
     running.add(task)
     if (running.size >= MAX_CONCURRENT) await Promise.race(running)
-    await peer.drain()
+    if (peer.socket.writableLength > MAX_BUFFERED) await peer.drain()
   }
   await Promise.allSettled(running)
 }

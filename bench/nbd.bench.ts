@@ -1,0 +1,151 @@
+// npm run bench -- nbd [--sweep]: Strata's NBD client and server beside nbdcopy and qemu-nbd, same run.
+//  1. client: qemu-nbd serves a 4 GiB image on loopback TCP; Strata's client (copyToFile, default
+//     connections and requests) and `nbdcopy` (its defaults) each copy it to /dev/null.
+//  2. server: Strata's NbdServer (full profile, in this process) and qemu-nbd each serve the image on
+//     loopback TCP; `nbdcopy URI /dev/null` reads it from each.
+// Both sides use block status (their defaults), so zero runs are skipped where the server reports them.
+// Input (made once, cached in .strata/bench): 2 MiB blocks, 40% never written (holes), 10% written
+// zeros, 30% pseudo-random, 20% copies of a few blocks. --sweep also times the client's settings.
+import { createCipheriv, createHash } from 'node:crypto'
+import { mkdir, open, readFile, rm, writeFile } from 'node:fs/promises'
+import { createServer, type AddressInfo } from 'node:net'
+import { join } from 'node:path'
+import { spawn } from 'node:child_process'
+import { copyToFile, FileBlockSource, NbdClient, NbdServer, staticExports } from '@strata/core/nbd'
+import { measure, report, run, type Measurement } from './harness.js'
+
+const GiB = 1024 ** 3
+const BLOCK = 2 * 1024 * 1024
+const SIZE = 4 * GiB
+const VERSION = 'v1: 4 GiB, 40 hole/10 zero/30 random/20 repeated'
+const dir = join(import.meta.dirname, '..', '.strata', 'bench')
+const image = join(dir, 'nbd-4g.raw')
+const marker = join(dir, 'nbd-4g.done')
+
+function blockContent(i: number): Buffer | undefined {
+  const kind = createHash('sha256').update(`nbd kind ${i}`).digest().readUInt32BE(0) % 100
+  if (kind < 40) return undefined
+  if (kind < 50) return Buffer.alloc(BLOCK)
+  const seed = kind < 80 ? `random ${i}` : `repeated ${i % 8}`
+  const key = createHash('sha256').update(seed).digest()
+  return createCipheriv('aes-256-ctr', key, Buffer.alloc(16)).update(Buffer.alloc(BLOCK))
+}
+
+async function prepare(): Promise<void> {
+  if ((await readFile(marker, 'utf8').catch(() => '')) === VERSION) return
+  await mkdir(dir, { recursive: true })
+  console.log(`making ${image} (once)...`)
+  await rm(image, { force: true })
+  const handle = await open(image, 'w')
+  for (let i = 0; i < SIZE / BLOCK; i++) {
+    const data = blockContent(i)
+    if (data !== undefined) await handle.write(data, 0, BLOCK, i * BLOCK)
+  }
+  await handle.truncate(SIZE)
+  await handle.close()
+  await writeFile(marker, VERSION)
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer().listen(0, '127.0.0.1')
+  await new Promise((r) => server.once('listening', r))
+  const { port } = server.address() as AddressInfo
+  await new Promise((r) => server.close(r))
+  return port
+}
+
+/** qemu-nbd in the foreground, as in the reference measurements (-e 16 for multi-connection clients). */
+async function startQemuNbd(port: number): Promise<() => Promise<void>> {
+  const child = spawn(
+    'qemu-nbd',
+    ['-r', '-f', 'raw', '-b', '127.0.0.1', '-p', String(port), '-x', 'disk', '-t', '-e', '16', image],
+    {
+      stdio: 'ignore',
+    },
+  )
+  for (let i = 0; i < 100; i++) {
+    const up = await run('nbdinfo', ['--size', `nbd://127.0.0.1:${port}/disk`]).then(
+      () => true,
+      () => false,
+    )
+    if (up) break
+    await new Promise((r) => setTimeout(r, 50))
+  }
+  return async () => {
+    child.kill('SIGTERM')
+    await new Promise((r) => child.once('exit', r))
+  }
+}
+
+async function strataCopy(port: number, connections?: number, inFlight?: number): Promise<void> {
+  const client = await NbdClient.open({ host: '127.0.0.1', port, exportName: 'disk', connections, inFlight })
+  try {
+    const r = await copyToFile(client, '/dev/null')
+    if (r.size !== SIZE) throw new Error(`copied ${r.size} bytes`)
+  } finally {
+    await client.close()
+  }
+}
+
+/**
+ * Times two contenders alternately (after one warm-up each) so that the load other processes put on
+ * this shared machine falls on both alike.
+ */
+async function interleaved(
+  a: [string, () => Promise<void>],
+  b: [string, () => Promise<void>],
+  rounds = 3,
+): Promise<[Measurement, Measurement]> {
+  const [ma, mb] = [a, b].map(([label]) => ({ label, seconds: [] as number[], bytes: SIZE }))
+  await a[1]()
+  await b[1]()
+  for (let i = 0; i < rounds; i++) {
+    ma!.seconds.push(...(await measure(a[0], SIZE, a[1], { rounds: 1, warmup: false })).seconds)
+    mb!.seconds.push(...(await measure(b[0], SIZE, b[1], { rounds: 1, warmup: false })).seconds)
+  }
+  return [ma!, mb!]
+}
+
+async function main(): Promise<void> {
+  await prepare()
+  const sweep = process.argv.includes('--sweep')
+  const qemuPort = await freePort()
+  const stopQemu = await startQemuNbd(qemuPort)
+  const qemuUri = `nbd://127.0.0.1:${qemuPort}/disk`
+  const nbdcopy = (uri: string) => () => run('nbdcopy', [uri, '/dev/null']).then(() => {})
+  try {
+    const [ours, peer] = await interleaved(
+      ['Strata NbdClient (defaults) ← qemu-nbd', () => strataCopy(qemuPort)],
+      ['nbdcopy (defaults) ← qemu-nbd', nbdcopy(qemuUri)],
+      5,
+    )
+    report('NBD client: 4 GiB from qemu-nbd (loopback TCP) to /dev/null', ours, peer)
+    const settings = [[1, 8], [1, 16], [2, 8], [2, 16], [4, 16], [4, 32]] as const // prettier-ignore
+    for (const [c, r] of sweep ? settings : []) {
+      const [m, p] = await interleaved(
+        [`Strata NbdClient ${c} conn × ${r} req`, () => strataCopy(qemuPort, c, r)],
+        ['nbdcopy (defaults) ← qemu-nbd', nbdcopy(qemuUri)],
+        2,
+      )
+      report(`sweep: ${c} connection(s), ${r} requests each`, m, p)
+    }
+
+    const source = await FileBlockSource.open(image)
+    const server = await NbdServer.listen({ resolve: staticExports({ disk: source }) }, { port: 0 })
+    try {
+      const [ourServer, peerServer] = await interleaved(
+        ['nbdcopy ← Strata NbdServer', nbdcopy(server.uri('disk'))],
+        ['nbdcopy ← qemu-nbd', nbdcopy(qemuUri)],
+        5,
+      )
+      report('NBD server: nbdcopy reads 4 GiB (loopback TCP) to /dev/null', ourServer, peerServer)
+    } finally {
+      await server.close()
+      await source.close()
+    }
+  } finally {
+    await stopQemu()
+  }
+}
+
+await main()
