@@ -209,4 +209,17 @@ describe('HTTP transfers against the lab, checked with qemu-img', () => {
       params: ['Device I/O errors'],
     })
   })
+
+  it('fails an export cut by a toolstack restart instead of returning a short disk', async () => {
+    const stream = await exportVdi(client, vdi, { format: 'raw' })
+    const it = stream[Symbol.asyncIterator]()
+    await it.next() // the transfer is under way
+    await lab.restartToolstack(50)
+    const rest = (async () => {
+      for (let n = await it.next(); n.done !== true; n = await it.next());
+    })()
+    await expect(rest).rejects.toMatchObject({
+      code: expect.stringMatching(/^XAPI_(TRANSFER_CUT|TASK_LOST)$/),
+    })
+  })
 })
