@@ -7,11 +7,17 @@ import { formatUuid, isZero, roundUp } from '../bytes.js'
 import type { VhdChain } from '../chain.js'
 import { VhdError, VhdErrorCode } from '../errors.js'
 import { relativeLocators } from '../locators.js'
-import { openVhdStream } from '../stream-reader.js'
 import { planVhd, writeVhd, type VhdWriterParent } from '../writer.js'
-import { FileAccess, readFileChunks } from './file-access.js'
+import { FileAccess } from './file-access.js'
+import { openVhdFileStream } from './file-stream.js'
 import { openVhdChain } from './open-chain.js'
-import { writeChunks, writeFileAtomically, writeRawBlocks, type RawBlock } from './output.js'
+import {
+  RAW_WRITE_WINDOW,
+  writeChunks,
+  writeFileAtomically,
+  writeRawBlocks,
+  type RawBlock,
+} from './output.js'
 
 export interface ConvertOptions {
   signal?: AbortSignal
@@ -49,7 +55,7 @@ export async function vhdToRaw(
 
 /** The fast path: one pass over the file in large sequential reads (the streaming reader). */
 async function* streamBlocks(path: string, signal?: AbortSignal): AsyncGenerator<RawBlock> {
-  const stream = await openVhdStream(readFileChunks(path, { signal }), { name: path, signal })
+  const stream = await openVhdFileStream(path, { signal, recycleAfterBlocks: RAW_WRITE_WINDOW })
   const sectors = stream.blockSize / SECTOR_SIZE
   for await (const block of stream.blocks(signal)) {
     yield {

@@ -2,4 +2,5 @@
 export * from './file-access.js'
 export * from './open-chain.js'
 export * from './output.js'
+export * from './file-stream.js'
 export * from './convert.js'

@@ -82,6 +82,13 @@ async function writeAll(handle: FileHandle, data: Uint8Array, position: number):
   }
 }
 
+/**
+ * writeRawBlocks is done with a block's buffer once it has pulled this many more blocks (writes are
+ * bounded by blocks pulled, not by writes started, so a run of skipped zero blocks cannot leave an
+ * old write pending). Sources that reuse buffers rely on it.
+ */
+export const RAW_WRITE_WINDOW = 4
+
 export interface RawBlock {
   index: number
   data: Uint8Array
@@ -98,25 +105,27 @@ export async function writeRawBlocks(
   blockSize: number,
   signal?: AbortSignal,
 ): Promise<number> {
-  const inFlight: Promise<void>[] = []
+  const inFlight: { seq: number; write: Promise<void> }[] = []
   let written = 0
+  let seq = 0
   try {
     for await (const { index, data } of blocks) {
       throwIfAborted(signal)
+      seq++
       const start = index * blockSize
       const length = Math.min(data.length, size - start)
-      if (length <= 0) continue
-      const bytes = data.subarray(0, length)
-      if (isZero(bytes)) continue
-      const write = writeAll(handle, bytes, start)
-      write.catch(() => undefined) // awaited below; this only keeps an early failure from being "unhandled"
-      inFlight.push(write)
-      written++
-      if (inFlight.length >= 4) await inFlight.shift()
+      if (length > 0 && !isZero(data.subarray(0, length))) {
+        const write = writeAll(handle, data.subarray(0, length), start)
+        write.catch(() => undefined) // awaited below; this only keeps an early failure from being "unhandled"
+        inFlight.push({ seq, write })
+        written++
+      }
+      while (inFlight.length > 0 && inFlight[0]!.seq <= seq - RAW_WRITE_WINDOW + 1)
+        await inFlight.shift()!.write
     }
-    await Promise.all(inFlight.splice(0))
+    await Promise.all(inFlight.splice(0).map((w) => w.write))
   } finally {
-    await Promise.allSettled(inFlight)
+    await Promise.allSettled(inFlight.map((w) => w.write))
   }
   await handle.truncate(size)
   return written

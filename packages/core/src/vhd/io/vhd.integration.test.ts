@@ -9,6 +9,8 @@ import { beforeAll, describe, expect, it } from 'vitest'
 import { requireBinary, scratchDir, type Scratch } from '../../testing/index.js'
 import { formatUuid } from '../bytes.js'
 import { openVhdStream } from '../stream-reader.js'
+import { collectBytes } from '../memory-access.js'
+import { planVhd, writeVhd } from '../writer.js'
 import { vhdToRaw, rawToVhd } from './convert.js'
 import { readFileChunks } from './file-access.js'
 import { openVhdFile } from './open-chain.js'
@@ -177,6 +179,24 @@ describe('VHD files and real tools', () => {
       code: 'VHD_PARENT_MISMATCH',
     })
     expect(await readdir(dir)).toEqual(['base.vhd', 'delta.vhd']) // no output, no temp file left
+  })
+
+  it('reads long files exactly while its read buffers are recycled (runs of allocated zero blocks)', async () => {
+    const blockSize = 512 * 1024
+    const count = 96
+    const expected = Buffer.alloc(count * blockSize)
+    const blocks = Array.from({ length: count }, (_, index) => {
+      // Runs of allocated-but-zero blocks (XAPI sends them) between data: writes lag behind reads.
+      const data = index % 16 < 9 ? Buffer.alloc(blockSize) : pseudoRandom(blockSize, index + 100)
+      data.copy(expected, index * blockSize)
+      return { index, data }
+    })
+    const plan = planVhd({ size: expected.length, blockSize, blockIndexes: blocks.map((b) => b.index) })
+    const vhd = scratch.path('zero-runs.vhd')
+    await writeFile(vhd, await collectBytes(writeVhd(plan, blocks)))
+    const out = scratch.path('zero-runs.raw')
+    expect((await vhdToRaw(vhd, out, { sync: false })).blocksWritten).toBe(42)
+    expect((await readFile(out)).equals(expected)).toBe(true)
   })
 
   it('leaves no output behind when the input is cut short', async () => {
