@@ -95,45 +95,50 @@ export class S3Store implements ObjectStore {
 
   async put(key: string, data: Uint8Array, options: PutOptions = {}): Promise<void> {
     const Key = this.#key(key)
-    const what = `cannot put '${key}' to ${this.name}`
     const conditional = options.ifNoneMatch === true && this.#capabilities.conditionalCreate
     // Without server support, create-only is a best-effort check (capabilities say it is not atomic).
     if (options.ifNoneMatch && !conditional && (await this.stat(key, options)) !== undefined) {
       throw this.#exists(key)
     }
+    // Create-only puts stay single (up to 5 GiB): servers such as Ceph RGW 16 ignore If-None-Match
+    // on CompleteMultipartUpload, and a single PUT is atomic everywhere it is supported.
+    const single = conditional ? MAX_SINGLE_PUT : (this.#options.multipartThreshold ?? 32 * MiB)
+    const what = `cannot put '${key}' to ${this.name}`
     try {
-      // Create-only puts stay single (up to 5 GiB): servers such as Ceph RGW 16 ignore If-None-Match
-      // on CompleteMultipartUpload, and a single PUT is atomic everywhere it is supported.
-      const single = conditional ? MAX_SINGLE_PUT : (this.#options.multipartThreshold ?? 32 * MiB)
-      if (data.length > single) {
-        await putMultipart({
-          client: this.#client,
-          bucket: this.#bucket,
-          key: Key,
-          data,
-          partSize: this.#options.partSize ?? 16 * MiB,
-          concurrency: this.#options.partConcurrency ?? 4,
-          ifNoneMatch: conditional,
-          what,
-          signal: options.signal,
-        })
-        return
-      }
-      const command = new PutObjectCommand({
-        Bucket: this.#bucket,
-        Key,
-        Body: data,
-        ContentLength: data.length,
-        ContentMD5: createHash('md5').update(data).digest('base64'),
-        IfNoneMatch: conditional ? '*' : undefined,
-      })
-      await this.#client.send(command, { abortSignal: options.signal })
+      if (data.length > single) await this.#putParts(Key, data, conditional, what, options.signal)
+      else await this.#putSingle(Key, data, conditional, options.signal)
     } catch (error) {
       const mapped = s3Error(error, what, options.signal)
-      throw mapped instanceof StorageError && mapped.code === 'ALREADY_EXISTS'
-        ? this.#exists(key, error)
-        : mapped
+      const exists = mapped instanceof StorageError && mapped.code === 'ALREADY_EXISTS'
+      throw exists ? this.#exists(key, error) : mapped
     }
+  }
+
+  async #putSingle(Key: string, data: Uint8Array, conditional: boolean, signal?: AbortSignal): Promise<void> {
+    const command = new PutObjectCommand({
+      Bucket: this.#bucket,
+      Key,
+      Body: data,
+      ContentLength: data.length,
+      // The server refuses a body damaged or cut in transit instead of storing it.
+      ContentMD5: createHash('md5').update(data).digest('base64'),
+      IfNoneMatch: conditional ? '*' : undefined,
+    })
+    await this.#client.send(command, { abortSignal: signal })
+  }
+
+  #putParts(Key: string, data: Uint8Array, ifNoneMatch: boolean, what: string, signal?: AbortSignal) {
+    return putMultipart({
+      client: this.#client,
+      bucket: this.#bucket,
+      key: Key,
+      data,
+      partSize: this.#options.partSize ?? 16 * MiB,
+      concurrency: this.#options.partConcurrency ?? 4,
+      ifNoneMatch,
+      what,
+      signal,
+    })
   }
 
   async get(key: string, options: CallOptions = {}): Promise<Uint8Array> {
