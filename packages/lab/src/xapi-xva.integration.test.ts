@@ -63,8 +63,9 @@ describe('XVA export and import', () => {
     expect(hash).toMatch(/^[0-9A-F]{16}$/)
   })
 
-  it('imports an exported XVA as a new VM with the same disks and new MACs', async () => {
-    const xva = await collect(await exportXva(client, snapshot))
+  it('imports an exported zstd XVA as a new VM with the same disks and new MACs', async () => {
+    const xva = await collect(await exportXva(client, snapshot, { compression: 'zstd' }))
+    expect(xva.readUInt32BE(0)).toBe(0x28b52ffd)
     const [sr] = await client.call<string[]>('SR.get_all', [])
     const [vm] = await importXva(client, sr!, { open: () => Readable.from([xva]), length: xva.length })
     expect(await client.call('VM.get_name_label', [vm])).toBe('xva')

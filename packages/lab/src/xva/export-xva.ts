@@ -1,11 +1,12 @@
 // GET /export?ref|uuid=&use_compression=: a VM (halted, suspended or a snapshot) as an XVA: ova.xml,
 // then each disk in 1 MiB chunks `Ref:n/NNNNNNNN` each followed by its `.xxhash` (XXH64, 16 uppercase
-// hex digits); zero chunks are left out except the first and last. gzip when asked; zstd is not done
-// by the lab (it answers uncompressed, which clients must detect by the magic).
+// hex digits); zero chunks are left out except the first and last. The whole tar compressed with gzip
+// (use_compression=true|gzip) or zstd (use_compression=zstd), else plain.
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { Readable } from 'node:stream'
 import { createGzip } from 'node:zlib'
 import xxhash from 'xxhash-wasm'
+import { CompressStream } from 'zstd-napi'
 import type { LabState } from '../api/lab-state.js'
 import { withVmOperation } from '../api/vm-copy.js'
 import { XapiFailure, toFailure } from '../db/failure.js'
@@ -43,7 +44,7 @@ export async function handleExportXva(
     lab.tasks.fail(b.task, f)
     return htmlError(res, 500, `${f.code}: [ ${f.params.join('; ')} ]`)
   }
-  const gzip = ['true', 'gzip'].includes(url.searchParams.get('use_compression') ?? '')
+  const compression = url.searchParams.get('use_compression') ?? ''
   const socket = req.socket
   socket.write(
     `HTTP/1.0 200 OK\r\nConnection: close\r\nCache-Control: no-cache, no-store\r\ntask-id: ${b.task}\r\nServer: xapi/25.6\r\ncontent-type: application/octet-stream\r\nContent-Disposition: attachment; filename="export.xva"\r\n\r\n`,
@@ -60,7 +61,11 @@ export async function handleExportXva(
         const detach = vdis.map(([, vdi]) => attachDom0(lab, lab.hostRef(host), vdi, 'RO'))
         try {
           const tar = Readable.from(xvaEntries(lab, encodeOva(ova), vdis, task.checkCancelled))
-          const body = gzip ? tar.pipe(createGzip()) : tar
+          const body = ['true', 'gzip'].includes(compression)
+            ? tar.pipe(createGzip())
+            : compression === 'zstd'
+              ? tar.pipe(new CompressStream())
+              : tar
           for await (const chunk of body) {
             if (!(await write(socket, chunk as Buffer)))
               throw new XapiFailure('VDI_IO_ERROR', ['Device I/O errors'])

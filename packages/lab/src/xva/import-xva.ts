@@ -1,4 +1,4 @@
-// PUT /import?sr_id=[&restore=true][&force=true]: an XVA (plain or gzip) becomes new objects: VDIs in
+// PUT /import?sr_id=[&restore=true][&force=true]: an XVA (plain, gzip or zstd) becomes new objects: VDIs in
 // the SR, the VM, its VBDs and VIFs (networks matched by name_label, then bridge, else created). Disk
 // chunks are written at offsets rebuilt from their numbers and checked against their .xxhash/.checksum.
 // Any failure removes what was created and fails the task with an IMPORT_ERROR* code.
@@ -7,6 +7,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import { PassThrough, type Readable } from 'node:stream'
 import { createGunzip } from 'node:zlib'
 import xxhash from 'xxhash-wasm'
+import { DecompressStream } from 'zstd-napi'
 import type { LabState } from '../api/lab-state.js'
 import { createVbd } from '../api/device-methods.js'
 import { createVdi, destroyVdi } from '../api/vdi-methods.js'
@@ -69,7 +70,7 @@ export async function handleImportXva(
   }
 }
 
-/** gzip is detected by its magic; anything else is read as a plain tar. */
+/** gzip and zstd are detected by their magic; anything else is read as a plain tar. */
 async function decompress(req: IncomingMessage): Promise<AsyncIterable<Buffer>> {
   const it = (req as AsyncIterable<Buffer>)[Symbol.asyncIterator]()
   const first = await it.next()
@@ -85,7 +86,9 @@ async function decompress(req: IncomingMessage): Promise<AsyncIterable<Buffer>> 
       rest.destroy(error as Error)
     }
   })()
-  return head[0] === 0x1f && head[1] === 0x8b ? (rest.pipe(createGunzip()) as Readable) : rest
+  if (head[0] === 0x1f && head[1] === 0x8b) return rest.pipe(createGunzip()) as Readable
+  if (head.readUInt32BE(0) === 0x28b52ffd) return rest.pipe(new DecompressStream()) as Readable
+  return rest
 }
 
 interface ImportOptions {
