@@ -52,4 +52,31 @@ describe("Xen Orchestra's xen-api client against the lab", () => {
     expect(await xapi.call('VM.get_is_a_snapshot', snap)).toBe(true)
     expect(await xapi.call('VM.get_snapshot_of', snap)).toBe(vm)
   })
+
+  it('works over XML-RPC too', async () => {
+    const xml = createClient({
+      url: lab.url,
+      auth: { user: lab.user, password: lab.password },
+      transport: 'xml-rpc',
+      watchEvents: ['task'],
+      eventPollDelay: 100,
+    }) as XoXapi
+    try {
+      await xml.connect()
+      const vms = (await xml.call('VM.get_all_records')) as Record<
+        string,
+        { name_label: string; memory_static_max: unknown }
+      >
+      const web = Object.values(vms).find((v) => v.name_label === 'web-01')
+      expect(web?.memory_static_max).toBe('1073741824') // xapi writes ints as untyped strings
+      const vm = lab.ref('VM', 'web-01')
+      const snap = (await xml.callAsync('VM.snapshot', vm, 'over-xml-rpc')) as string
+      expect(await xml.call('VM.get_name_label', snap)).toBe('over-xml-rpc')
+      await expect(xml.call('VM.get_record', 'OpaqueRef:nope')).rejects.toMatchObject({
+        code: 'HANDLE_INVALID',
+      })
+    } finally {
+      await xml.disconnect()
+    }
+  })
 })

@@ -1,11 +1,12 @@
-// One HTTP listener per lab host, routed like xapi: POST /jsonrpc → JSON-RPC, the data handlers
-// (with or without a trailing slash, as XO sends them), everything else 404.
+// One HTTP listener per lab host, routed like xapi: POST /jsonrpc → JSON-RPC, any other POST →
+// XML-RPC, the data handlers (with or without a trailing slash, as XO sends them), everything else 404.
 import { createServer, type Server } from 'node:http'
 import type { Dispatcher } from '../api/dispatcher.js'
 import type { LabState } from '../api/lab-state.js'
 import { handleExportRaw } from './export-raw.js'
 import { handleImportRaw } from './import-raw.js'
 import { handleJsonRpc, htmlError } from './json-rpc.js'
+import { handleXmlRpc } from './xml-rpc.js'
 import { handleExportXva } from '../xva/export-xva.js'
 import { handleImportXva } from '../xva/import-xva.js'
 
@@ -49,6 +50,8 @@ export function createHostServer(lab: LabState, dispatcher: Dispatcher, me: Host
       case 'PUT /import':
         return done(handleImportXva(lab, me.host, req, res, url))
       default:
+        // Any other POST is XML-RPC (xapi routes by longest prefix: /, /RPC2, /xmlrpc…).
+        if (req.method === 'POST') return done(handleXmlRpc(dispatcher, me.host, req, res))
         return htmlError(res, 404, `no handler for ${req.method} ${path}`)
     }
   })
