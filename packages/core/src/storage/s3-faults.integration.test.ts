@@ -156,6 +156,25 @@ describe('S3 stack through injected faults', () => {
     expect(proxy.requests.length - before).toBe(2)
   })
 
+  it('abandons a slow call at once when its signal fires, without retrying it', async () => {
+    const store = await storeThroughProxy('abort')
+    await store.put('k', new Uint8Array([1]))
+    const before = proxy.requests.length
+    proxy.plan = () => ({ kind: 'delay', ms: 3000 })
+    const controller = new AbortController()
+    setTimeout(() => controller.abort(new Error('user stop')), 100)
+    const started = performance.now()
+    await expect(store.get('k', { signal: controller.signal })).rejects.toMatchObject({ code: 'ABORTED' })
+    await expect(
+      store.put('j', new Uint8Array([2]), { signal: AbortSignal.timeout(100) }),
+    ).rejects.toMatchObject({
+      code: 'ABORTED',
+    })
+    expect(performance.now() - started).toBeLessThan(1500)
+    expect(proxy.requests.length - before).toBe(2)
+    proxy.plan = () => undefined
+  })
+
   it('gives up on a server that keeps failing, after the configured retries, with TRANSIENT', async () => {
     const store = await storeThroughProxy('down', { ...fast, retry: { retries: 2, baseDelayMs: 10 } })
     const before = proxy.requests.length

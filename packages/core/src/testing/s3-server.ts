@@ -26,7 +26,7 @@ export interface S3Server extends S3ServerInfo {
 }
 
 export interface StartS3ServerOptions {
-  /** Bound on the whole start (default 90 s); the error then carries the daemons' log tails. */
+  /** Bound on the whole start (default 120 s: a loaded CI box); the error carries the log tails. */
   readonly timeoutMs?: number
   readonly signal?: AbortSignal
 }
@@ -39,7 +39,7 @@ const BINARIES = ['monmaptool', 'ceph-mon', 'ceph-osd', 'radosgw', 'radosgw-admi
 export async function startS3Server(options: StartS3ServerOptions = {}): Promise<S3Server> {
   for (const name of BINARIES) requireBinary(name)
   const deadline = AbortSignal.any([
-    AbortSignal.timeout(options.timeoutMs ?? 90_000),
+    AbortSignal.timeout(options.timeoutMs ?? 120_000),
     ...(options.signal ? [options.signal] : []),
   ])
   // A second attempt covers the one race we cannot close: a free port taken between check and bind.
