@@ -134,6 +134,49 @@ describe('the lab on the wire', () => {
     await expect(call('VDI.data_destroy', vdi)).rejects.toMatchObject({ code: 'OPERATION_NOT_ALLOWED' })
   })
 
+  it('answers event.from with tokens, coalesced events, deletions and valid_ref_counts', async () => {
+    const first = (await call('event.from', ['vdi'], '', 0)) as {
+      events: { operation: string }[]
+      token: string
+    }
+    expect(first.token).toMatch(/^\d{20},\d{20}$/)
+    expect(first.events.every((e) => e.operation === 'add')).toBe(true)
+    const [sr] = (await call('SR.get_all')) as string[]
+    const vdi = await call('VDI.create', {
+      name_label: 'ev',
+      SR: sr,
+      virtual_size: 1 << 20,
+      type: 'user',
+      sharable: false,
+      read_only: false,
+      other_config: {},
+    })
+    await call('VDI.set_name_label', vdi, 'ev-2')
+    const batch = (await call('event.from', ['vdi'], first.token, 5)) as {
+      events: { class: string; operation: string; ref: string; snapshot?: { name_label: string } }[]
+      token: string
+      valid_ref_counts: Record<string, number>
+    }
+    const mine = batch.events.filter((e) => e.ref === vdi)
+    expect(mine).toHaveLength(1) // the add and the rename coalesce into one event with the latest record
+    expect(mine[0]).toMatchObject({ class: 'vdi', snapshot: { name_label: 'ev-2' } })
+    expect(batch.valid_ref_counts.vdi).toBeGreaterThan(0)
+    await call('VDI.destroy', vdi)
+    const del = (await call('event.from', ['vdi'], batch.token, 5)) as {
+      events: { operation: string; ref: string; snapshot?: unknown }[]
+    }
+    expect(del.events).toEqual([expect.objectContaining({ operation: 'del', ref: vdi })])
+    expect(del.events[0]!.snapshot).toBeUndefined()
+    const started = Date.now()
+    const later = batch.token.replace(/^\d+/, (g) => String(Number(g) + 1000).padStart(20, '0'))
+    const empty = (await call('event.from', ['vdi'], later, 0.2)) as { events: unknown[] }
+    expect(empty.events).toEqual([])
+    expect(Date.now() - started).toBeGreaterThanOrEqual(150)
+    await expect(call('event.from', ['vdi'], 'garbage', 0)).rejects.toMatchObject({
+      code: 'EVENT_FROM_TOKEN_PARSE_FAILURE',
+    })
+  })
+
   it('seeds disks with an MBR and an ext4 filesystem whose files debugfs reads', async () => {
     const [vdi] = lab.guest.disks(lab.ref('VM', 'db-01'))
     const disk = await lab.state.disks.read(vdi!, 0, lab.state.disks.size(vdi!))

@@ -95,7 +95,7 @@ describe('CBT and NBD against the lab', () => {
     expect((await readFile(scratch.path('copy.raw'))).equals(expected)).toBe(true)
   })
 
-  it('holds the VDI (VDI_IN_USE) right after an NBD connection ends, then frees it', async () => {
+  it('holds the VDI (VDI_IN_USE) right after an NBD connection ends; data_destroy waits for it', async () => {
     const snap = await snapshotVm(client, vm, 'in-use')
     const vbds = await client.call<string[]>('VM.get_VBDs', [snap])
     const disk = (
@@ -109,7 +109,9 @@ describe('CBT and NBD against the lab', () => {
       code: 'VDI_IN_USE',
       params: [snapVdi, 'destroy'],
     })
-    await new Promise((r) => setTimeout(r, 500))
+    // data_destroy waits (up to 4 s, like xapi) for the dom0 VBD to go, then succeeds.
+    await dataDestroy(client, snapVdi)
+    expect(await client.call('VDI.get_type', [snapVdi])).toBe('cbt_metadata')
     await client.call('VDI.destroy', [snapVdi])
   })
 
