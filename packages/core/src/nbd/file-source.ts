@@ -1,10 +1,12 @@
-// A file (raw image, sparse or not) as a block source. Node cannot ask the kernel where the holes are
-// (no lseek SEEK_DATA), so block status reads the range and reports all-zero granules as STATE_ZERO:
-// honest (never "hole" for what may be allocated), and what lets clients skip zeros.
+// A file (raw image, sparse or not) as a block source. Block status: unallocated ranges (from the
+// allocation map, refreshed whenever the file's mtime changes) are holes and cost nothing; allocated
+// ranges are read and all-zero granules reported as STATE_ZERO, so that clients skip written zeros too.
+// Without an allocation map (no filefrag, no FIEMAP), every range is read.
 import { open, type FileHandle } from 'node:fs/promises'
 import { throwIfAborted } from '../shared/abort.js'
 import type { BlockSource } from './block-source.js'
-import { STATE_ZERO } from './codec/constants.js'
+import { STATE_HOLE, STATE_ZERO } from './codec/constants.js'
+import { readAllocationMap, type AllocatedRun } from './allocation-map.js'
 import { mergeExtents, type Extent } from './codec/extent.js'
 
 const GRANULE = 64 * 1024
@@ -16,6 +18,8 @@ export class FileBlockSource implements BlockSource {
   readonly write?: (offset: number, data: Uint8Array, signal?: AbortSignal) => Promise<void>
   /** Scan buffers reused across block status requests (fresh 32 MiB allocations cost page faults). */
   readonly #scanBuffers: Buffer[] = []
+  #map: { runs: AllocatedRun[]; mtimeNs: bigint; size: bigint } | undefined
+  #mapUnavailable = false
 
   private constructor(
     readonly path: string,
@@ -57,13 +61,47 @@ export class FileBlockSource implements BlockSource {
   }
 
   async blockStatus(offset: number, length: number, signal?: AbortSignal): Promise<Extent[]> {
-    const end = Math.min(offset + Math.min(length, SCAN_PIECE), this.size)
+    const end = Math.min(offset + length, this.size)
+    const runs = await this.#allocation()
+    if (runs === undefined) return this.#scan(offset, Math.min(end, offset + SCAN_PIECE), signal)
+    const out: Extent[] = []
+    let scanned = 0
+    for (let at = offset; at < end && scanned < SCAN_PIECE;) {
+      const run = runs[firstRunEndingAfter(runs, at)]
+      if (run === undefined || run.start > at) {
+        const stop = Math.min(end, run?.start ?? end)
+        out.push({ offset: at, length: stop - at, flags: STATE_HOLE | STATE_ZERO })
+        at = stop
+        continue
+      }
+      const stop = Math.min(end, run.end, at + SCAN_PIECE - scanned)
+      if (run.unwritten) out.push({ offset: at, length: stop - at, flags: STATE_ZERO })
+      else out.push(...(await this.#scan(at, stop, signal)))
+      scanned += stop - at
+      at = stop
+    }
+    return mergeExtents(out)
+  }
+
+  async #scan(offset: number, end: number, signal?: AbortSignal): Promise<Extent[]> {
     const scan = this.#scanBuffers.pop() ?? Buffer.allocUnsafe(SCAN_PIECE)
     try {
       return scanZeroes(await this.#readInto(scan.subarray(0, end - offset), offset, signal), offset)
     } finally {
       this.#scanBuffers.push(scan)
     }
+  }
+
+  /** The allocation map, taken again when the file changed since (its mtime or size moved). */
+  async #allocation(): Promise<AllocatedRun[] | undefined> {
+    if (this.#mapUnavailable) return undefined
+    const { mtimeNs, size } = await this.handle.stat({ bigint: true })
+    if (this.#map !== undefined && this.#map.mtimeNs === mtimeNs && this.#map.size === size)
+      return this.#map.runs
+    const runs = await readAllocationMap(this.path)
+    if (runs === undefined) this.#mapUnavailable = true
+    else this.#map = { runs, mtimeNs, size }
+    return runs
   }
 
   async flush(): Promise<void> {
@@ -94,4 +132,16 @@ function scanZeroes(data: Buffer, offset: number): Extent[] {
     at = next
   }
   return mergeExtents(extents)
+}
+
+/** Index of the first run that ends after `at` (runs are sorted and disjoint). */
+function firstRunEndingAfter(runs: readonly AllocatedRun[], at: number): number {
+  let lo = 0
+  let hi = runs.length
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1
+    if (runs[mid]!.end <= at) lo = mid + 1
+    else hi = mid
+  }
+  return lo
 }
