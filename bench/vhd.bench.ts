@@ -6,7 +6,7 @@ import { createCipheriv, createHash } from 'node:crypto'
 import { mkdir, open, rm, stat, writeFile, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { openVhdFileStream, vhdToRaw } from '@strata/core/vhd'
-import { report, run, type Measurement } from './harness.js'
+import { median, report, run, type Measurement } from './harness.js'
 
 const GiB = 1024 ** 3
 const BLOCK = 2 * 1024 * 1024
@@ -65,55 +65,74 @@ console.log(`input: ${vhdPath} (${(vhdBytes / 1e9).toFixed(2)} GB VHD of a ${SIZ
 const outOurs = join(dir, 'vhd-4g.strata.raw')
 const outQemu = join(dir, 'vhd-4g.qemu.raw')
 
+type Side = [label: string, fn: () => Promise<number>]
+
 /**
  * Runs both sides alternately (ours, peer, ours, peer...) after one warm-up each, deleting outputs
  * outside the timing: on a shared machine, page-cache writeback and other load then hit both alike.
+ * Each side also reports its CPU seconds (user + sys), which other load disturbs far less than wall time.
  */
-async function alternate(
-  ours: [string, () => Promise<void>],
-  peer: [string, () => Promise<void>],
-  rounds = 5,
-): Promise<[Measurement, Measurement]> {
+async function alternate(title: string, ours: Side, peer: Side, rounds = 5): Promise<void> {
   const a: Measurement = { label: ours[0], seconds: [], bytes: SIZE }
   const b: Measurement = { label: peer[0], seconds: [], bytes: SIZE }
-  const cleanup = async (): Promise<void> => {
-    await rm(outOurs, { force: true })
-    await rm(outQemu, { force: true })
-    await run('sync', [])
-  }
+  const cpu: [number[], number[]] = [[], []]
+  const sides = [
+    [a, ours[1], outOurs, cpu[0]],
+    [b, peer[1], outQemu, cpu[1]],
+  ] as const
   for (let i = -1; i < rounds; i++) {
-    for (const [m, fn] of [
-      [a, ours[1]],
-      [b, peer[1]],
-    ] as const) {
-      await cleanup()
+    for (const [m, fn, out, cpuSeconds] of sides) {
+      await rm(out, { force: true })
+      await run('sync', [])
       const start = process.hrtime.bigint()
-      await fn()
-      if (i >= 0) m.seconds.push(Number(process.hrtime.bigint() - start) / 1e9)
+      const used = await fn()
+      if (i < 0) continue
+      m.seconds.push(Number(process.hrtime.bigint() - start) / 1e9)
+      cpuSeconds.push(used)
     }
   }
-  return [a, b]
+  report(title, a, b)
+  const [ourCpu, peerCpu] = cpu.map(median) as [number, number]
+  console.log(`  CPU user+sys, median: Strata ${ourCpu.toFixed(3)} s, qemu-img ${peerCpu.toFixed(3)} s`)
 }
 
-const qemu = (args: string[]) => () => run('qemu-img', args).then(() => undefined)
+/** Runs `fn` in this process and returns the CPU seconds it used (all threads, libuv's included). */
+async function inProcess(fn: () => Promise<unknown>): Promise<number> {
+  const before = process.cpuUsage()
+  await fn()
+  const used = process.cpuUsage(before)
+  return (used.user + used.system) / 1e6
+}
+
+/** Runs qemu-img under sh and returns its CPU seconds, from the shell's `times` (children line). */
+const qemu = (args: string[]) => async (): Promise<number> => {
+  const quoted = args.map((x) => `'${x}'`).join(' ')
+  const out = await run('sh', ['-c', `qemu-img ${quoted} && times`])
+  const children =
+    out
+      .trim()
+      .split('\n')
+      .at(-1)!
+      .match(/(\d+)m([\d.]+)s/g) ?? []
+  return children.reduce((sum, t) => {
+    const [, min, sec] = /(\d+)m([\d.]+)s/.exec(t)!
+    return sum + Number(min) * 60 + Number(sec)
+  }, 0)
+}
 
 // qemu-img cannot write raw to /dev/null ("Cannot grow device files"); its null-co driver is the like for like.
-report(
+await alternate(
   'VHD (dynamic, 4 GiB) -> discard',
-  ...(await alternate(
-    ['strata stream reader -> null', streamToNull],
-    [
-      'qemu-img convert -> null-co',
-      qemu(['convert', '-n', '-f', 'vpc', vhdPath, '--target-image-opts', `driver=null-co,size=${SIZE}`]),
-    ],
-  )),
+  ['strata stream reader -> null', () => inProcess(streamToNull)],
+  [
+    'qemu-img convert -> null-co',
+    qemu(['convert', '-n', '-f', 'vpc', vhdPath, '--target-image-opts', `driver=null-co,size=${SIZE}`]),
+  ],
 )
-report(
+await alternate(
   'VHD (dynamic, 4 GiB) -> sparse raw file (page cache, no fsync)',
-  ...(await alternate(
-    ['strata vhdToRaw -> raw file', () => vhdToRaw(vhdPath, outOurs, { sync: false }).then(() => undefined)],
-    ['qemu-img convert -O raw -> file', qemu(['convert', '-f', 'vpc', '-O', 'raw', vhdPath, outQemu])],
-  )),
+  ['strata vhdToRaw -> raw file', () => inProcess(() => vhdToRaw(vhdPath, outOurs, { sync: false }))],
+  ['qemu-img convert -O raw -> file', qemu(['convert', '-f', 'vpc', '-O', 'raw', vhdPath, outQemu])],
 )
 await run('cmp', [outOurs, outQemu])
 console.log('\noutputs of the last round are identical (cmp)')
