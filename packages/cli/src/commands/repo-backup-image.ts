@@ -101,10 +101,13 @@ async function readChunks(
   let next = 0
   const chunkSize = disk.repo.chunkSize
   const worker = async (): Promise<void> => {
+    // One buffer per reader, reused: the writer keeps no reference once putChunk resolves, and fresh
+    // 2 MiB buffers would cost a page fault per 4 KiB.
+    const buffer = Buffer.allocUnsafeSlow(chunkSize)
     while (next < wanted.length) {
       signal.throwIfAborted()
       const index = wanted[next++]!
-      const data = Buffer.allocUnsafe(disk.chunkLength(index))
+      const data = buffer.subarray(0, disk.chunkLength(index))
       const { bytesRead } = await handle.read(data, 0, data.length, index * chunkSize)
       if (bytesRead !== data.length) throw new UsageError(`image changed size while reading chunk ${index}`)
       await disk.putChunk(index, data, signal)

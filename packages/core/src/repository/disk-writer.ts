@@ -74,6 +74,7 @@ export class DiskWriter {
     return this.ids.subarray(index * ID_LENGTH, (index + 1) * ID_LENGTH)
   }
 
+  /** Stores chunk `index`. `data` is not retained once the promise settles: callers may reuse it. */
   async putChunk(index: number, data: Uint8Array, signal?: AbortSignal): Promise<void> {
     if (this.#finished)
       throw new RepositoryError('INVALID_ARGUMENT', `disk '${this.name}' is already finished`)

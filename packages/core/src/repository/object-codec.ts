@@ -26,7 +26,7 @@ export function encodeObject(
 ): Buffer {
   let payload = plain
   let flags = 0
-  if (options.level > 0) {
+  if (options.level > 0 && looksCompressible(plain)) {
     const packed = compress(plain, { compressionLevel: options.level })
     // Keep zstd only when it saves at least 1/32: otherwise reads pay decompression for nothing.
     if (packed.length < plain.length - (plain.length >> 5)) {
@@ -41,6 +41,20 @@ export function encodeObject(
   }
   const trailer = kind === KIND_CHUNK ? [] : [sha256(plain)]
   return Buffer.concat([header, payload, ...trailer])
+}
+
+const PROBE_PART = 16 * 1024
+
+/**
+ * zstd on incompressible data (encrypted files, media, already compressed) costs time for nothing: probe
+ * four 16 KiB samples spread over a large object with zstd level 1, and skip compression if they do not
+ * shrink. A chunk compressible only outside the samples is then stored raw, which is correct, only larger.
+ */
+export function looksCompressible(plain: Uint8Array): boolean {
+  if (plain.length < 16 * PROBE_PART) return true
+  const step = Math.floor(plain.length / 4)
+  const sample = Buffer.concat([0, 1, 2, 3].map((i) => plain.subarray(i * step, i * step + PROBE_PART)))
+  return compress(sample, { compressionLevel: 1 }).length < sample.length - (sample.length >> 5)
 }
 
 /**
