@@ -75,6 +75,11 @@ export class LimitedStore implements ObjectStore {
     return this.#slots.run(() => this.inner.delete(key, options), options.signal)
   }
 
+  async removeIncomplete(olderThanMs: number, options: CallOptions = {}): Promise<number> {
+    const remove = async () => (await this.inner.removeIncomplete?.(olderThanMs, options)) ?? 0
+    return this.#slots.run(remove, options.signal)
+  }
+
   async close(): Promise<void> {
     await this.inner.close?.()
   }

@@ -1,5 +1,5 @@
 // File-system helpers of LocalStore: error mapping, directory fsync, and the ordered directory walk.
-import { open, readdir, stat } from 'node:fs/promises'
+import { open, readdir, stat, unlink } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { StrataError, throwIfAborted } from '../shared/index.js'
 import type { ObjectInfo } from './object-store.js'
@@ -115,4 +115,30 @@ async function readEntries(dir: string, storeName: string) {
     if (code === 'ENOENT' || code === 'ENOTDIR') return []
     throw fsError(error, `cannot list '${dir}' in ${storeName}`)
   }
+}
+
+/** Removes temp files older than `olderThanMs` anywhere under `root`; returns how many. */
+export async function removeOldTemps(
+  root: string,
+  olderThanMs: number,
+  signal?: AbortSignal,
+): Promise<number> {
+  const cutoff = Date.now() - olderThanMs
+  const names = await readdir(root, { recursive: true }).catch((error: unknown) => {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [] as string[]
+    throw error
+  })
+  let removed = 0
+  for (const name of names) {
+    if (!name.split('/').at(-1)?.startsWith(TEMP_PREFIX)) continue
+    throwIfAborted(signal)
+    const path = join(root, name)
+    const info = await stat(path).catch(() => undefined)
+    if (info === undefined || info.mtimeMs > cutoff) continue
+    await unlink(path).then(
+      () => removed++,
+      () => undefined,
+    )
+  }
+  return removed
 }

@@ -1,4 +1,4 @@
-import { readdir, writeFile } from 'node:fs/promises'
+import { readdir, utimes, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { scratchDir } from '../testing/index.js'
@@ -31,6 +31,24 @@ describe('LocalStore', () => {
     await expect(store.put('d/.strata-tmp-x', new Uint8Array([1]))).rejects.toMatchObject({
       code: 'INVALID_KEY',
     })
+  })
+
+  it('removes only old leftovers of interrupted puts', async () => {
+    await using scratch = await scratchDir()
+    const store = new LocalStore(scratch.dir)
+    await store.put('d/a', new Uint8Array([1]))
+    const old = join(scratch.dir, 'd', '.strata-tmp-old')
+    await writeFile(old, 'partial')
+    await utimes(old, new Date(Date.now() - 3_600_000), new Date(Date.now() - 3_600_000))
+    await writeFile(join(scratch.dir, '.strata-tmp-fresh'), 'in flight')
+    // Through the wrapper stack, as the repository sees it.
+    expect(await wrap(store, { logger: () => undefined }).removeIncomplete?.(600_000)).toBe(1)
+    expect((await readdir(scratch.dir, { recursive: true })).sort()).toEqual([
+      '.strata-tmp-fresh',
+      'd',
+      'd/a',
+    ])
+    expect(await new LocalStore(scratch.path('absent')).removeIncomplete(0)).toBe(0)
   })
 
   it('leaves no temp file behind after puts, create-only or not, and after a refused create', async () => {

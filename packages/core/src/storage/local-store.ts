@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto'
 import { link, mkdir, open, readFile, rename, stat, unlink } from 'node:fs/promises'
 import { dirname, join, resolve } from 'node:path'
 import { StrataError, errorCode, throwIfAborted } from '../shared/index.js'
-import { fsError, fsyncDirs, newDirsFor, TEMP_PREFIX, walk } from './local-fs.js'
+import { fsError, fsyncDirs, newDirsFor, removeOldTemps, TEMP_PREFIX, walk } from './local-fs.js'
 import type { CallOptions, ObjectInfo, ObjectStore, PutOptions } from './object-store.js'
 import { StorageError, assertValidKey } from './storage-error.js'
 
@@ -108,6 +108,12 @@ export class LocalStore implements ObjectStore {
       if (isAbsence(error)) return
       throw fsError(error, `cannot delete '${key}' from ${this.name}`)
     }
+  }
+
+  async removeIncomplete(olderThanMs: number, options: CallOptions = {}): Promise<number> {
+    return removeOldTemps(this.root, olderThanMs, options.signal).catch((error: unknown) => {
+      throw fsError(error, `cannot remove interrupted writes in ${this.name}`)
+    })
   }
 
   /** link() fails with EEXIST if the key exists: of two racing creators exactly one wins. */

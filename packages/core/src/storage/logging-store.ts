@@ -80,6 +80,11 @@ export class LoggingStore implements ObjectStore {
     return this.#log('delete', key, () => this.inner.delete(key, options))
   }
 
+  removeIncomplete(olderThanMs: number, options: CallOptions = {}): Promise<number> {
+    const remove = async () => (await this.inner.removeIncomplete?.(olderThanMs, options)) ?? 0
+    return this.#log('removeIncomplete', '', remove)
+  }
+
   async close(): Promise<void> {
     await this.inner.close?.()
   }

@@ -35,10 +35,16 @@ export interface ObjectStore {
   getRange(key: string, offset: number, length: number, options?: CallOptions): Promise<Uint8Array>
   /** undefined if absent. */
   stat(key: string, options?: CallOptions): Promise<ObjectInfo | undefined>
-  /** Every object whose key starts with `prefix`, in lexicographic key order. */
+  /** Every object whose key starts with `prefix`, in key order (UTF-8 bytes, as S3 lists). */
   list(prefix: string, options?: CallOptions): AsyncIterable<ObjectInfo>
   /** Idempotent: deleting an absent key succeeds. */
   delete(key: string, options?: CallOptions): Promise<void>
+  /**
+   * Deletes what interrupted puts left behind (temp files of a local store, unfinished multipart
+   * uploads on S3) that is older than `olderThanMs`, so that in-flight puts of other processes are
+   * spared; returns how many leftovers went. Optional: absent where puts leave nothing.
+   */
+  removeIncomplete?(olderThanMs: number, options?: CallOptions): Promise<number>
   /** Releases connections and handles. */
   close?(): Promise<void>
 }

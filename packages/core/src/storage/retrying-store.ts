@@ -103,6 +103,11 @@ export class RetryingStore implements ObjectStore {
     return this.#retry('delete', key, options, shouldRetryWrite, () => this.inner.delete(key, options))
   }
 
+  async removeIncomplete(olderThanMs: number, options: CallOptions = {}): Promise<number> {
+    const remove = async () => (await this.inner.removeIncomplete?.(olderThanMs, options)) ?? 0
+    return this.#retry('removeIncomplete', '', options, shouldRetryWrite, remove)
+  }
+
   async close(): Promise<void> {
     await this.inner.close?.()
   }

@@ -6,6 +6,7 @@ import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
   CreateMultipartUploadCommand,
+  ListMultipartUploadsCommand,
   UploadPartCommand,
   type S3Client,
 } from '@aws-sdk/client-s3'
@@ -95,4 +96,29 @@ async function uploadParts(req: MultipartRequest, UploadId: string) {
   )
   if (failed.signal.aborted) throw firstError
   return results.map((r) => (r as PromiseFulfilledResult<{ PartNumber: number; ETag?: string }>).value)
+}
+
+/** Aborts multipart uploads under `prefix` started more than `olderThanMs` ago; returns how many. */
+export async function abortOldUploads(
+  client: S3Client,
+  Bucket: string,
+  Prefix: string,
+  olderThanMs: number,
+  signal: AbortSignal | undefined,
+): Promise<number> {
+  const cutoff = Date.now() - olderThanMs
+  let markers: { KeyMarker?: string; UploadIdMarker?: string } = {}
+  let aborted = 0
+  for (;;) {
+    const page = await client.send(new ListMultipartUploadsCommand({ Bucket, Prefix, ...markers }), {
+      abortSignal: signal,
+    })
+    for (const { Key, UploadId, Initiated } of page.Uploads ?? []) {
+      if (Key === undefined || UploadId === undefined || (Initiated?.getTime() ?? Infinity) > cutoff) continue
+      await client.send(new AbortMultipartUploadCommand({ Bucket, Key, UploadId }), { abortSignal: signal })
+      aborted++
+    }
+    if (!page.IsTruncated) return aborted
+    markers = { KeyMarker: page.NextKeyMarker, UploadIdMarker: page.NextUploadIdMarker }
+  }
 }

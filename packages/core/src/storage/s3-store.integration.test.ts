@@ -1,4 +1,5 @@
 // The S3 store against a real S3 server (Ceph radosgw, started once per run by vitest.global-setup.ts).
+import { CreateMultipartUploadCommand, ListMultipartUploadsCommand, S3Client } from '@aws-sdk/client-s3'
 import { describe, expect, it } from 'vitest'
 import { createTestBucket, requireBinary, s3Env, s3Location, useS3Server } from '../testing/index.js'
 import { describeObjectStoreConformance } from './conformance.js'
@@ -67,6 +68,25 @@ describe('S3Store on radosgw', () => {
     expect(bad).toEqual([])
     expect(checked).toBeGreaterThanOrEqual(6)
   }, 60_000)
+
+  it('aborts only old unfinished multipart uploads under its prefix', async () => {
+    const store = rawStore('unfinished')
+    const client = new S3Client({
+      endpoint: server.endpoint,
+      region: server.region,
+      forcePathStyle: true,
+      credentials,
+    })
+    const create = (Key: string) => client.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key }))
+    await create('unfinished/a')
+    await create('unfinished/b')
+    await create('elsewhere/c')
+    expect(await store.removeIncomplete(3_600_000)).toBe(0)
+    expect(await store.removeIncomplete(0)).toBe(2)
+    const left = await client.send(new ListMultipartUploadsCommand({ Bucket: bucket }))
+    expect((left.Uploads ?? []).map((u) => u.Key)).toEqual(['elsewhere/c'])
+    client.destroy()
+  })
 
   it('keeps prefixes apart: a store sees only its own keys', async () => {
     const a = rawStore('iso/a')

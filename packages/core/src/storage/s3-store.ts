@@ -17,7 +17,7 @@ import { assertRange } from './local-store.js'
 import type { CallOptions, ObjectInfo, ObjectStore, PutOptions, StoreCapabilities } from './object-store.js'
 import { readBody, rangeOf } from './s3-body.js'
 import { s3Error } from './s3-errors.js'
-import { putMultipart } from './s3-multipart.js'
+import { abortOldUploads, putMultipart } from './s3-multipart.js'
 import { StorageError, assertValidKey, isNotFound } from './storage-error.js'
 
 export interface S3Credentials {
@@ -275,6 +275,14 @@ export class S3Store implements ObjectStore {
     }
     this.#capabilities = { ...this.#capabilities, conditionalCreate: supported }
     return supported
+  }
+
+  async removeIncomplete(olderThanMs: number, options: CallOptions = {}): Promise<number> {
+    try {
+      return await abortOldUploads(this.#client, this.#bucket, this.#prefix, olderThanMs, options.signal)
+    } catch (error) {
+      throw s3Error(error, `cannot abort unfinished uploads in ${this.name}`, options.signal)
+    }
   }
 
   async close(): Promise<void> {
