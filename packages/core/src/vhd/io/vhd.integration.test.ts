@@ -7,9 +7,13 @@ import { open } from 'node:fs/promises'
 import { promisify } from 'node:util'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { requireBinary, scratchDir, type Scratch } from '../../testing/index.js'
-import { formatUuid } from '../bytes.js'
+import { formatUuid, parseUuid } from '../bytes.js'
+import { encodeBat } from '../bat.js'
+import { encodeFooter } from '../footer.js'
+import { chsGeometry } from '../geometry.js'
+import { encodeHeader } from '../header.js'
 import { openVhdStream } from '../stream-reader.js'
-import { collectBytes } from '../memory-access.js'
+import { chunkedSource, collectBytes } from '../memory-access.js'
 import { planVhd, writeVhd } from '../writer.js'
 import { vhdToRaw, rawToVhd } from './convert.js'
 import { readFileChunks } from './file-access.js'
@@ -165,6 +169,69 @@ describe('VHD files and real tools', () => {
     }
     await handle.close()
     expect((await readFile(applied)).equals(changed)).toBe(true)
+  })
+
+  it('reads an XAPI-shaped delta export and finds its parent from an absolute dom0 path', async () => {
+    // Laid out as xapi.md describes vhd-tool's stream: creator 'caml', header at 512, a MacX locator at
+    // 1536 pointing to a zeroed sector, BAT at 2048, full bitmaps, parent name = the base's dom0 path.
+    const dir = scratch.path('xapi')
+    await mkdir(dir, { recursive: true })
+    await rawToVhd(rawPath, `${dir}/base.vhd`, { sync: false })
+    const base = await openVhdFile(`${dir}/base.vhd`)
+    await base.close()
+    const dom0Path = '/var/run/sr-mount/5c2f0e7e-0000-4000-8000-000000000001/base.vhd'
+    const entries = Math.ceil(raw.length / BLOCK)
+    const footer = encodeFooter({
+      ...base.footer,
+      creatorApplication: 'caml',
+      creatorVersion: 1,
+      creatorHostOs: 0,
+      timestamp: 0,
+      diskType: 'differencing',
+      geometry: chsGeometry(raw.length),
+      uuid: parseUuid('0b5a9d3e-1c2d-4e5f-8a9b-0c1d2e3f4a5b'),
+    })
+    const header = encodeHeader({
+      tableOffset: 2048,
+      headerVersion: 0x00010000,
+      maxTableEntries: entries,
+      blockSize: BLOCK,
+      checksum: 0,
+      parentUuid: base.footer.uuid,
+      parentTimestamp: base.footer.timestamp,
+      parentUnicodeName: dom0Path,
+      parentLocators: [
+        { platform: 'MacX', dataSpace: 512, dataLength: `file://${dom0Path}`.length, dataOffset: 1536 },
+      ],
+    })
+    const changed = Buffer.from(raw)
+    const present = [1, 4]
+    const bat = new Uint32Array(entries).fill(0xffffffff)
+    const batBytes = Math.ceil((entries * 4) / 512) * 512
+    const parts: Uint8Array[] = [footer, header, new Uint8Array(512), new Uint8Array(batBytes)]
+    present.forEach((index, k) => {
+      bat[index] = (2048 + batBytes + k * (512 + BLOCK)) / 512
+      const data = pseudoRandom(BLOCK, 50 + index)
+      data.copy(changed, index * BLOCK)
+      parts.push(new Uint8Array(512).fill(0xff), data)
+    })
+    parts[3] = encodeBat(bat, batBytes)
+    parts.push(footer)
+    const delta = Buffer.concat(parts)
+    await writeFile(`${dir}/delta.vhd`, delta)
+
+    const stream = await openVhdStream(chunkedSource(delta, [65536]))
+    expect([...stream.blockOrder]).toEqual(present)
+    expect(stream.header.parentUnicodeName).toBe(dom0Path)
+    await stream.close()
+    const out = `${dir}/delta.raw`
+    expect((await vhdToRaw(`${dir}/delta.vhd`, out, { sync: false })).chain).toEqual([
+      `${dir}/delta.vhd`,
+      `${dir}/base.vhd`,
+    ])
+    expect((await readFile(out)).equals(changed)).toBe(true)
+    const { stdout } = await exec(requireBinary('vhdiinfo'), [`${dir}/delta.vhd`])
+    expect(stdout).toContain(`Parent filename\t\t: ${dom0Path}`)
   })
 
   it('refuses a parent whose UUID does not match, or a missing parent, with typed errors', async () => {
