@@ -8,6 +8,7 @@ import { dirname, join, resolve } from 'node:path'
 import { StrataError, errorCode, throwIfAborted } from '../shared/index.js'
 import { fsError, fsyncDirs, newDirsFor, removeOldTemps, TEMP_PREFIX, walk } from './local-fs.js'
 import type { CallOptions, ObjectInfo, ObjectStore, PutOptions } from './object-store.js'
+import { assertRange } from './range.js'
 import { StorageError, assertValidKey } from './storage-error.js'
 
 export class LocalStore implements ObjectStore {
@@ -166,10 +167,4 @@ async function writeSynced(path: string, data: Uint8Array): Promise<void> {
 function isAbsence(error: unknown): boolean {
   const code = (error as NodeJS.ErrnoException | null)?.code
   return code === 'ENOENT' || code === 'ENOTDIR'
-}
-
-export function assertRange(offset: number, length: number, key: string): void {
-  if (!Number.isSafeInteger(offset) || offset < 0 || !Number.isSafeInteger(length) || length < 0) {
-    throw new RangeError(`invalid range ${offset}+${length} of object '${key}'`)
-  }
 }

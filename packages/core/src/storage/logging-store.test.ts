@@ -11,13 +11,14 @@ describe('LoggingStore', () => {
     await expect(store.get('missing')).rejects.toMatchObject({ code: 'NOT_FOUND' })
     await expect(store.put('', new Uint8Array(1))).rejects.toMatchObject({ code: 'INVALID_KEY' })
     for await (const _ of store.list('')) void _
-    expect(events.map((e) => [e.level, e.op, e.key, e.bytes, e.error?.code])).toEqual([
+    expect(events.map((e) => [e.level, e.op, e.key, e.bytes ?? e.count, e.error?.code])).toEqual([
       ['debug', 'put', 'a', 3, undefined],
       ['debug', 'get', 'a', 3, undefined],
       ['debug', 'get', 'missing', undefined, 'NOT_FOUND'],
       ['warn', 'put', '', undefined, 'INVALID_KEY'],
       ['debug', 'list', '', 1, undefined],
     ])
+    expect(events.at(-1)).toMatchObject({ count: 1, bytes: undefined })
     expect(events.every((e) => e.store === 'mem' && typeof e.ms === 'number')).toBe(true)
   })
 })

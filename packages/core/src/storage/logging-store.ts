@@ -9,6 +9,8 @@ export interface StoreLogEvent {
   readonly op: string
   readonly key: string
   readonly bytes?: number
+  /** Objects returned by a listing. */
+  readonly count?: number
   readonly ms?: number
   /** Set on retries: the attempt about to be made and the wait before it. */
   readonly attempt?: number
@@ -69,9 +71,9 @@ export class LoggingStore implements ObjectStore {
         count++
         yield info
       }
-      this.#emit('debug', 'list', prefix, start, count)
+      this.#emit('debug', 'list', prefix, start, undefined, undefined, count)
     } catch (error) {
-      this.#emit('warn', 'list', prefix, start, count, error)
+      this.#emit('warn', 'list', prefix, start, undefined, error, count)
       throw error
     }
   }
@@ -101,9 +103,17 @@ export class LoggingStore implements ObjectStore {
     }
   }
 
-  #emit(level: 'debug' | 'warn', op: string, key: string, start: number, bytes?: number, error?: unknown) {
+  #emit(
+    level: 'debug' | 'warn',
+    op: string,
+    key: string,
+    start: number,
+    bytes?: number,
+    error?: unknown,
+    count?: number,
+  ): void {
     const ms = Math.round(performance.now() - start)
     const failure = error === undefined ? undefined : { code: errorCode(error), message: errorMessage(error) }
-    this.logger({ level, store: this.name, op, key, bytes, ms, error: failure })
+    this.logger({ level, store: this.name, op, key, bytes, count, ms, error: failure })
   }
 }

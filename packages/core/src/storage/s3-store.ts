@@ -13,7 +13,7 @@ import {
   S3Client,
 } from '@aws-sdk/client-s3'
 import { throwIfAborted } from '../shared/index.js'
-import { assertRange } from './local-store.js'
+import { assertRange } from './range.js'
 import type { CallOptions, ObjectInfo, ObjectStore, PutOptions, StoreCapabilities } from './object-store.js'
 import { readBody, rangeOf } from './s3-body.js'
 import { s3Error } from './s3-errors.js'
