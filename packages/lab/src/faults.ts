@@ -10,6 +10,8 @@ export type HttpFault =
   | { kind: 'cut'; afterBytes: number }
   /** Send the 200, write bogus "HTTP/1.1 500" text into the body, fail the task (xen-api #4603). */
   | { kind: 'garbage' }
+  /** Send the 200 and `afterBytes` bytes, then nothing more, keeping the connection open. */
+  | { kind: 'stall'; afterBytes: number }
   /** Complete the stream but fail the task afterwards. */
   | { kind: 'task-failure'; code: string; params?: string[] }
 

@@ -92,6 +92,12 @@ describe('HTTP transfers against the lab, checked with qemu-img', () => {
     })
   })
 
+  it('gives up on a stalled export', async () => {
+    lab.faults.failHttp('/export_raw_vdi', { kind: 'stall', afterBytes: MiB })
+    const stream = await exportVdi(client, vdi, { format: 'raw', inactivityTimeoutMs: 300 })
+    await expect(collect(stream)).rejects.toMatchObject({ code: 'XAPI_TRANSFER_STALLED' })
+  })
+
   it('exports a full VHD that qemu-img converts to the VDI bytes', async () => {
     const vhd = await collect(await exportVdi(client, vdi, { format: 'vhd' }))
     await writeFile(scratch.path('full.vhd'), vhd)

@@ -12,6 +12,7 @@ import type { XmlRpcValue } from './codec/xmlrpc-value.js'
 import { cancelTask, createTask, destroyTask, waitTask } from './tasks.js'
 import type { Ref, XapiClient } from './xapi-client.js'
 import { XapiTransferError, isXapiError } from './xapi-error.js'
+import type { TlsOptions } from './json-rpc-transport.js'
 
 const MAX_REDIRECTS = 3
 
@@ -23,6 +24,8 @@ export interface TransferRequest {
   /** For PUT: opens the body (again after a redirect) and its exact length. */
   body?: { open: () => Readable; length: number }
   signal?: AbortSignal
+  /** A transfer that moves no byte for this long is abandoned (default 5 minutes). */
+  inactivityTimeoutMs?: number
 }
 
 interface Started {
@@ -37,7 +40,7 @@ async function start(client: XapiClient, req: TransferRequest): Promise<Started>
   try {
     let url = transferUrl(client, req, task)
     for (let hop = 0; ; hop++) {
-      const { request, response } = await send(url, req)
+      const { request, response } = await send(url, req, client.options.tls ?? {})
       const status = response.statusCode ?? 0
       if (status === 200) return { task, response, request }
       const location = response.headers.location
@@ -88,13 +91,23 @@ function redirectUrl(previous: URL, location: string): URL {
 function send(
   url: URL,
   req: TransferRequest,
+  tls: TlsOptions,
 ): Promise<{ request: ClientRequest; response: IncomingMessage }> {
   const request = (url.protocol === 'https:' ? httpsRequest : httpRequest)(url, {
     method: req.method,
     signal: req.signal,
-    rejectUnauthorized: false,
+    ca: tls.ca,
+    rejectUnauthorized: tls.rejectUnauthorized ?? true,
     headers: req.body === undefined ? {} : { 'content-length': req.body.length },
   })
+  const idle = req.inactivityTimeoutMs ?? 300_000
+  request.setTimeout(idle, () =>
+    request.destroy(
+      new XapiTransferError('XAPI_TRANSFER_STALLED', `${req.label}: no data for ${idle} ms`, {
+        retryable: true,
+      }),
+    ),
+  )
   return new Promise((resolve, reject) => {
     request.once('response', (response) => resolve({ request, response }))
     // `on`, not `once`: a socket error may come after the response too, and must not go unhandled.
@@ -194,6 +207,10 @@ export async function download(
       request.destroy()
       callback(error)
     },
+  })
+  // A stall is reported by the request (its timeout); a cut by the response.
+  request.on('error', (error) => {
+    if (error instanceof XapiTransferError) out.destroy(error)
   })
   response.on('error', (cause) =>
     out.destroy(

@@ -55,6 +55,8 @@ export interface ExportVdiOptions {
   /** A previous snapshot: the VHD holds only blocks that differ from it. */
   base?: Ref
   signal?: AbortSignal
+  /** Give up when no byte arrives for this long (default 5 minutes). */
+  inactivityTimeoutMs?: number
 }
 
 /**
@@ -73,6 +75,7 @@ export async function exportVdi(client: XapiClient, vdi: Ref, options: ExportVdi
       query: { vdi, format: options.format, base: options.base },
       label: `export of VDI ${vdi}`,
       signal: options.signal,
+      inactivityTimeoutMs: options.inactivityTimeoutMs,
     },
     expected,
   )

@@ -64,13 +64,17 @@ export async function handleExportRaw(
     for await (const chunk of chunks) {
       task.checkCancelled()
       let piece = chunk
-      if (fault?.kind === 'cut' && sent + piece.length > fault.afterBytes)
+      if ((fault?.kind === 'cut' || fault?.kind === 'stall') && sent + piece.length > fault.afterBytes)
         piece = piece.subarray(0, fault.afterBytes - sent)
       if (!(await write(socket, piece))) throw new XapiFailure('VDI_IO_ERROR', ['Device I/O errors'])
       sent += piece.length
       task.setProgress(sent / Math.max(1, size))
       if (fault?.kind === 'cut' && sent >= fault.afterBytes)
         throw new XapiFailure('VDI_IO_ERROR', ['Device I/O errors'])
+      if (fault?.kind === 'stall' && sent >= fault.afterBytes) {
+        await new Promise((resolve) => socket.once('close', resolve))
+        throw new XapiFailure('VDI_IO_ERROR', ['Device I/O errors'])
+      }
     }
     await new Promise<void>((resolve) => socket.end(resolve))
     if (fault?.kind === 'task-failure') throw new XapiFailure(fault.code, fault.params ?? [])
