@@ -5,7 +5,7 @@ import { scratchDir } from '../testing/index.js'
 import { describeObjectStoreConformance } from './conformance.js'
 import { checkAllWhole, killWriterRepeatedly } from './fixtures/crash-writer.js'
 import { LocalStore } from './local-store.js'
-import { wrap } from './open-store.js'
+import { openStore, wrap } from './open-store.js'
 
 async function localTarget() {
   const scratch = await scratchDir('strata-local-store-')
@@ -14,9 +14,15 @@ async function localTarget() {
 
 describeObjectStoreConformance('local directory', localTarget)
 
-describeObjectStoreConformance('local directory with retry, limits and logging', async () => {
-  const target = await localTarget()
-  return { ...target, store: wrap(target.store, { concurrency: 4, logger: () => undefined }) }
+describeObjectStoreConformance('local directory through openStore, with every wrapper', async () => {
+  const scratch = await scratchDir('strata-local-store-')
+  const store = await openStore(
+    `file://${scratch.path('repo')}`,
+    {},
+    { concurrency: 4, logger: () => undefined },
+  )
+  expect(store.name).toBe(`local:${scratch.path('repo')}`)
+  return { store, cleanup: () => scratch[Symbol.asyncDispose]() }
 })
 
 describe('LocalStore', () => {
