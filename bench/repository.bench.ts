@@ -3,10 +3,11 @@
 // then a second backup with 5 % of the chunks changed (Strata is given the changed list), restore-image
 // throughput, and GC mark-phase memory on a synthetic repository of 10 TB worth of chunk ids.
 // All three tools encrypt (Strata: AES-256-GCM + HMAC ids; restic: its default; borg: repokey-blake2).
-// Inputs are cached in .strata/bench. Strata runs from the sources through tsx (its startup is counted).
+// Inputs are cached in .strata/bench. Strata runs from the build (or the sources if the build fails).
 import { createCipheriv, createHash } from 'node:crypto'
 import { mkdir, open, readFile, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
+import { loadavg } from 'node:os'
 import { fileURLToPath } from 'node:url'
 import { report, run, type Measurement } from './harness.js'
 
@@ -53,26 +54,40 @@ async function timed(command: string, args: string[]): Promise<Run> {
   })
 }
 
-const STRATA_ENTRY = `
+/** Runs one repo command object in its own process (only the repo commands are loaded). */
+const entry = (commands: string): string => `
 import { parseArgs } from 'node:util'
 const name = process.argv[1]
-const mod = await import(${JSON.stringify(join(root, 'packages/cli/src/commands/'))} + 'repo-' + name + '.ts')
+const mod = await import(${JSON.stringify(commands)} + 'repo-' + name + ${JSON.stringify(commands.includes('/dist/') ? '.js' : '.ts')})
 const c = Object.values(mod)[0]
 const { values, positionals } = parseArgs({ args: process.argv.slice(2), options: c.options, allowPositionals: true })
 const ctx = { stdout: process.stdout, stderr: process.stderr, signal: new AbortController().signal, json: true }
 process.stdout.write(JSON.stringify(await c.run({ values, positionals }, ctx)))
 `
-/** One `strata repo <name>` in its own process (only the repo commands are loaded). */
+/** The built CLI when `npm run build` succeeds (as users run it); else the sources through tsx. */
+let strataArgs: string[] = []
+
+async function chooseStrata(): Promise<string> {
+  try {
+    await run('npm', ['run', '--silent', 'build'])
+    strataArgs = ['--input-type=module', '-e', entry(join(root, 'packages/cli/dist/commands/'))]
+    return 'built CLI (packages/cli/dist)'
+  } catch {
+    strataArgs = [
+      '--conditions=strata-source',
+      '--import',
+      'tsx',
+      '--input-type=module',
+      '-e',
+      entry(join(root, 'packages/cli/src/commands/')),
+    ]
+    return 'sources through tsx (the build failed; about 0.7 s of startup per command is counted)'
+  }
+}
+
+/** One `strata repo <name>` in its own process. */
 function strata(name: string, args: string[]): Promise<Run> {
-  const nodeArgs = [
-    '--conditions=strata-source',
-    '--import',
-    'tsx',
-    '--input-type=module',
-    '-e',
-    STRATA_ENTRY,
-  ]
-  return timed(process.execPath, [...nodeArgs, '--', name, ...args])
+  return timed(process.execPath, [...strataArgs, '--', name, ...args])
 }
 
 async function du(path: string): Promise<number> {
@@ -147,6 +162,10 @@ async function benchTool(
     result.size1 = await du(repo)
     result.second.push(await backup(repo, 2))
     result.size2 = await du(repo)
+    const [a, b] = [result.first.at(-1)!, result.second.at(-1)!]
+    console.log(
+      `  ${name}: 1st ${a.seconds.toFixed(2)} s (${a.rssMiB.toFixed(0)} MiB), 2nd ${b.seconds.toFixed(2)} s, sizes ${fmtMiB(result.size1)} / ${fmtMiB(result.size2)}`,
+    )
     result.repo = repo
   }
   return result
@@ -154,12 +173,19 @@ async function benchTool(
 
 async function main(): Promise<void> {
   const rounds = Number(process.env.BENCH_ROUNDS ?? 2)
+  Object.assign(process.env, env)
   process.env.STRATA_BENCH_TOOLS = '1' // restic, borgbackup, hyperfine
   await run(join(root, 'scripts/install-system.sh'), [], { stdout: 'ignore' })
+  const how = await chooseStrata()
   await prepareImages()
   await run('cat', [image1, image2], { stdout: 'ignore' }) // warm the page cache for everyone
   console.log(
     `repository benchmark: ${VERSION}; ${rounds} rounds, fresh repositories; machine shared with other work`,
+  )
+  console.log(
+    `Strata runs from the ${how}; load average at start: ${loadavg()
+      .map((l) => l.toFixed(1))
+      .join(' ')}`,
   )
 
   let strataPoint = ''
