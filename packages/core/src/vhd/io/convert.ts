@@ -8,7 +8,7 @@ import type { VhdChain } from '../chain.js'
 import { VhdError, VhdErrorCode } from '../errors.js'
 import { relativeLocators } from '../locators.js'
 import { planVhd, writeVhd, type VhdWriterParent } from '../writer.js'
-import { FileAccess } from './file-access.js'
+import { FileAccess, readFileChunks } from './file-access.js'
 import { openVhdFileStream } from './file-stream.js'
 import { openVhdChain } from './open-chain.js'
 import {
@@ -111,7 +111,7 @@ export async function rawToVhd(
     const blockSize = chain?.blockSize ?? DEFAULT_BLOCK_SIZE
     const readRaw = (index: number): Promise<Uint8Array> =>
       raw.read(index * blockSize, Math.min(blockSize, raw.size - index * blockSize), signal)
-    const indexes = await changedBlocks(Math.ceil(size / blockSize), readRaw, chain, signal)
+    const indexes = await changedBlocks(rawPath, blockSize, chain, signal)
     let parent: VhdWriterParent | undefined
     if (chain !== undefined) {
       const name = relative(dirname(outPath), options.parentPath!)
@@ -124,7 +124,14 @@ export async function rawToVhd(
     }
     const plan = planVhd({ size, blockSize, blockIndexes: indexes, parent })
     async function* blocks(): AsyncGenerator<{ index: number; data: Uint8Array }> {
-      for (const index of indexes) yield { index, data: await readRaw(index) }
+      // One read ahead: the next block comes off the disk while this one is written.
+      let next = indexes.length > 0 ? readRaw(indexes[0]!) : undefined
+      for (let k = 0; k < indexes.length; k++) {
+        const data = await next!
+        next = k + 1 < indexes.length ? readRaw(indexes[k + 1]!) : undefined
+        next?.catch(() => undefined) // awaited on the next turn
+        yield { index: indexes[k]!, data }
+      }
     }
     await writeFileAtomically(
       outPath,
@@ -147,18 +154,21 @@ export async function rawToVhd(
   }
 }
 
+/** One sequential pass over the raw image: the blocks that are not zero, or not what the parent holds. */
 async function changedBlocks(
-  count: number,
-  readRaw: (index: number) => Promise<Uint8Array>,
+  rawPath: string,
+  blockSize: number,
   chain: VhdChain | undefined,
   signal?: AbortSignal,
 ): Promise<number[]> {
   const indexes: number[] = []
-  for (let index = 0; index < count; index++) {
+  let index = 0
+  // Each chunk is one block and is done with before the next is read: buffers can be recycled.
+  for await (const data of readFileChunks(rawPath, { chunkSize: blockSize, recycle: 3, signal })) {
     throwIfAborted(signal)
-    const data = await readRaw(index)
     const base = chain === undefined ? undefined : await chain.readBlock(index, signal)
     if (!sameContent(data, base, chain, index)) indexes.push(index)
+    index++
   }
   return indexes
 }
