@@ -47,7 +47,7 @@ export async function resolvePoint(repo: Repository, text: string, signal?: Abor
     if ((await repo.store.stat(manifestKey(ref), { signal })) !== undefined) return ref
   } else {
     const found = (await listPoints(repo, undefined, signal)).filter((p) => p.pointId === text)
-    if (found.length === 1) return found[0]!
+    if (found.length === 1) return { vm: found[0]!.vm, pointId: found[0]!.pointId }
   }
   throw new RepositoryError('POINT_NOT_FOUND', `no restore point '${text}' in repository '${repo.name}'`)
 }

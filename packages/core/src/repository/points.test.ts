@@ -1,0 +1,44 @@
+import { describe, expect, it } from 'vitest'
+import { MemoryStore } from '../storage/index.js'
+import { Repository } from './repository.js'
+import { listPoints, resolvePoint } from './points.js'
+import { makePointId, manifestKey, diskIndexKey } from './format/layout.js'
+
+describe('listPoints', () => {
+  it("lists thousands of a VM's points from key names alone, in time order", async () => {
+    const store = new MemoryStore('many')
+    const repo = await Repository.create(store, { chunkSize: 512 * 1024 })
+    const start = Date.UTC(2026, 0, 1)
+    for (let i = 0; i < 3000; i++) {
+      // Keys only: listing must not need the objects' contents (these are not even valid manifests).
+      const ref = {
+        vm: i % 3 === 0 ? 'other vm' : 'web/01',
+        pointId: makePointId(new Date(start + (2999 - i) * 60_000), Buffer.from([i >> 8, i & 255, 0, 0])),
+      }
+      await store.put(manifestKey(ref), new Uint8Array(1))
+      await store.put(diskIndexKey(ref, 0), new Uint8Array(1))
+    }
+    let gets = 0
+    const get = store.get.bind(store)
+    store.get = async (key, options) => {
+      gets++
+      return get(key, options)
+    }
+    const began = performance.now()
+    const points = await listPoints(repo, 'web/01')
+    expect(performance.now() - began).toBeLessThan(2000)
+    expect(gets).toBe(0)
+    expect(points).toHaveLength(2000)
+    expect(points.every((p) => p.vm === 'web/01')).toBe(true)
+    const times = points.map((p) => p.time.getTime())
+    expect(times).toEqual([...times].sort((a, b) => a - b))
+    expect(await resolvePoint(repo, points[5]!.ref)).toEqual({ vm: 'web/01', pointId: points[5]!.pointId })
+    expect(await resolvePoint(repo, points[7]!.pointId)).toEqual({
+      vm: 'web/01',
+      pointId: points[7]!.pointId,
+    })
+    await expect(resolvePoint(repo, 'web%2F01/20260101T000000000Z-00000000')).rejects.toMatchObject({
+      code: 'POINT_NOT_FOUND',
+    })
+  })
+})
