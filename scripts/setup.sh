@@ -6,10 +6,11 @@ cd "$(dirname "$0")/.."
 
 ./scripts/install-system.sh
 
-# npm ci only when the lock file changed since the last install (it wipes node_modules).
+# npm install (not npm ci: npm 11 rejects lock files that omit other platforms' optional packages, as
+# rollup's are here) only when the lock file changed since the last install.
 stamp=node_modules/.strata-lock-stamp
 if [ ! -f "$stamp" ] || ! cmp -s package-lock.json "$stamp"; then
-  npm ci --no-fund --no-audit --loglevel=error
+  npm install --no-fund --no-audit --loglevel=error
   cp package-lock.json "$stamp"
 fi
 
