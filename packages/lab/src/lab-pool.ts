@@ -72,6 +72,8 @@ export class LabPool {
     private readonly ownDir: boolean,
     readonly user: string,
     readonly password: string,
+    /** How many times each wire method was called (the call log tests read). */
+    readonly calls: Map<string, number>,
   ) {
     this.guest = new Guest(state)
   }
@@ -96,12 +98,16 @@ export class LabPool {
       nbd: undefined,
       hostRef: (h) => h,
     }
+    const calls = new Map<string, number>()
     const dispatcher = new Dispatcher({
       checkSession: (s, host) => state.sessions.check(s, host),
       runAsync: (name, ctx, run) => state.tasks.run(name, ctx, run),
-      before: (method, host) => state.faults.beforeCall(method, host),
+      before: (method, host) => {
+        calls.set(method, (calls.get(method) ?? 0) + 1)
+        return state.faults.beforeCall(method, host)
+      },
     })
-    const lab = new LabPool(state, dispatcher, dir, options.dataDir === undefined, user, password)
+    const lab = new LabPool(state, dispatcher, dir, options.dataDir === undefined, user, password, calls)
     lab.#registerMethods()
     try {
       const addresses = options.hosts === 2 ? ['127.0.0.1', '127.0.0.2'] : ['127.0.0.1']
@@ -143,6 +149,11 @@ export class LabPool {
 
   get nbd(): NbdServer | undefined {
     return this.#nbd
+  }
+
+  /** The whole content of a VDI as the guest sees it (a test convenience). */
+  readDisk(vdi: string): Promise<Buffer> {
+    return this.state.disks.read(vdi, 0, this.state.disks.size(vdi))
   }
 
   /** First object of a class whose name_label is `label` (a test convenience). */

@@ -1,6 +1,6 @@
 // The client's event loop and object cache against the lab's event.from.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { XapiClient, XapiEventLoop } from '@strata/core/xapi'
+import { XapiClient, XapiEventLoop, callAsync } from '@strata/core/xapi'
 import { requireBinary } from '@strata/core/testing'
 import { LabPool } from './lab-pool.js'
 
@@ -81,5 +81,15 @@ describe('event.from loop and object cache', () => {
     await lab.restartToolstack(300)
     await until(() => cleared > 0, 'the cache to be emptied')
     await until(() => events.cache.all('vm').size > 0, 'the cache to refill')
+  })
+
+  it('watches Async tasks through the event loop instead of polling', async () => {
+    events.subscribe('task')
+    await events.ready()
+    const polls = lab.calls.get('task.get_record') ?? 0
+    const vm = lab.ref('VM', 'web-01')
+    const snap = await callAsync<string>(client, 'VM.snapshot', [vm, 'watched', []], { events })
+    expect(await client.call('VM.get_name_label', [snap])).toBe('watched')
+    expect(lab.calls.get('task.get_record') ?? 0).toBe(polls)
   })
 })

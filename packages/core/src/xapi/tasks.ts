@@ -1,8 +1,11 @@
-// Async calls and tasks: `Async.<Class>.<method>` returns a task ref; the task is watched until it ends,
+// Async calls and tasks: `Async.<Class>.<method>` returns a task ref; the task is watched until it ends
+// (through the pool's event loop when given one, else by polling),
 // its result (an XML-RPC value string, even over JSON-RPC) decoded, and on abort `task.cancel` is sent.
 import { AbortedError, sleep, StrataError } from '../shared/index.js'
 import { decodeXmlRpcValue, type XmlRpcValue } from './codec/xmlrpc-value.js'
 import type { Ref, XapiClient } from './xapi-client.js'
+import type { XapiEventLoop } from './event-loop.js'
+import type { CacheChange, ObjectCache } from './object-cache.js'
 import { XapiError, isXapiError } from './xapi-error.js'
 
 export interface TaskRecord {
@@ -25,6 +28,8 @@ export class XapiTaskLostError extends StrataError {
 export interface WaitTaskOptions {
   signal?: AbortSignal
   onProgress?: (progress: number) => void
+  /** Watch the task through this pool's event loop instead of polling task.get_record. */
+  events?: XapiEventLoop
   /** Polling interval bounds (ms); polling backs off from min to max. */
   minIntervalMs?: number
   maxIntervalMs?: number
@@ -36,16 +41,25 @@ export async function waitTask(
   task: Ref,
   options: WaitTaskOptions = {},
 ): Promise<XmlRpcValue> {
-  const { signal, minIntervalMs = 20, maxIntervalMs = 500 } = options
+  const { signal, minIntervalMs = 20, maxIntervalMs = 500, events } = options
+  events?.subscribe('task')
   let interval = minIntervalMs
+  let first = true
   for (;;) {
     if (signal?.aborted) {
       await cancelTask(client, task)
       throw new AbortedError(signal.reason)
     }
     let record: TaskRecord
+    const cached = events?.cache.get('task', task) as TaskRecord | undefined
+    if (events !== undefined && cached === undefined && first) {
+      // A task just created: its first event is usually on its way; poll only if it does not come.
+      first = false
+      await nextTaskEvent(events.cache, task, 250, signal)
+      continue
+    }
     try {
-      record = await client.call<TaskRecord>('task.get_record', [task], signal)
+      record = cached ?? (await client.call<TaskRecord>('task.get_record', [task], signal))
     } catch (error) {
       if (isXapiError(error, 'HANDLE_INVALID')) throw new XapiTaskLostError(task, error)
       if (signal?.aborted) continue
@@ -54,13 +68,32 @@ export async function waitTask(
     const outcome = taskOutcome(record)
     if (outcome !== undefined) return outcome()
     options.onProgress?.(record.progress)
-    try {
-      await sleep(interval, signal)
-    } catch {
-      continue
-    }
+    // With an event loop, wake on the task's next event; a slow poll still covers lost events.
+    const pause =
+      events === undefined ? sleep(interval, signal) : nextTaskEvent(events.cache, task, 5000, signal)
+    await pause.catch(() => undefined)
     interval = Math.min(maxIntervalMs, interval * 2)
   }
+}
+
+/** Resolves on the next cache change of `ref`, a cache reset, the timeout or an abort. */
+function nextTaskEvent(cache: ObjectCache, ref: Ref, timeoutMs: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      clearTimeout(timer)
+      cache.off('change', onChange)
+      cache.off('clear', done)
+      signal?.removeEventListener('abort', done)
+      resolve()
+    }
+    const onChange = (change: CacheChange): void => {
+      if (change.ref === ref) done()
+    }
+    const timer = setTimeout(done, timeoutMs)
+    cache.on('change', onChange)
+    cache.on('clear', done)
+    signal?.addEventListener('abort', done, { once: true })
+  })
 }
 
 /** undefined while pending; else a thunk returning the result or throwing the failure. */
