@@ -17,6 +17,7 @@ import { chunkedSource, collectBytes } from '../memory-access.js'
 import { planVhd, writeVhd } from '../writer.js'
 import { vhdToRaw, rawToVhd } from './convert.js'
 import { readFileChunks } from './file-access.js'
+import { openVhdFileStream } from './file-stream.js'
 import { openVhdFile } from './open-chain.js'
 
 const exec = promisify(execFile)
@@ -109,6 +110,30 @@ describe('VHD files and real tools', () => {
       expect((await readFile(out)).equals(Buffer.alloc(size))).toBe(true)
     },
   )
+
+  it('opens and streams a 2040 GiB disk (the format limit) with memory bounded by its BAT', async () => {
+    const vhd = scratch.path('limit.vhd')
+    await exec(requireBinary('qemu-img'), [
+      'create',
+      '-q',
+      '-f',
+      'vpc',
+      '-o',
+      'subformat=dynamic,force_size=on',
+      vhd,
+      '2040G',
+    ])
+    const disk = await openVhdFile(vhd)
+    expect(disk.size).toBe(2040 * 1024 ** 3)
+    expect(disk.blockCount).toBe(1_044_480)
+    await disk.close()
+    const before = process.memoryUsage().rss
+    const stream = await openVhdFileStream(vhd)
+    let blocks = 0
+    for await (const _ of stream.blocks()) blocks++
+    expect(blocks).toBe(0)
+    expect(process.memoryUsage().rss - before).toBeLessThan(64 * 1024 * 1024)
+  })
 
   it('writes dynamic VHDs that qemu-img and vhdiinfo read as the raw source', async () => {
     const vhd = scratch.path('ours.vhd')
