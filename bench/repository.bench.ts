@@ -25,6 +25,8 @@ const env = { ...process.env, STRATA_PASSPHRASE: 'bench', RESTIC_PASSWORD: 'benc
 
 interface Run {
   seconds: number
+  /** User + system CPU seconds: fairer than wall time on a machine shared with other work. */
+  cpu: number
   rssMiB: number
   stdout: string
 }
@@ -47,9 +49,12 @@ async function timed(command: string, args: string[]): Promise<Run> {
         return reject(new Error(`${command} ${args.join(' ')} exited ${code}: ${err.slice(-2000)}`))
       const wall = /Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (?:(\d+):)?(\d+):([\d.]+)/.exec(err)
       const rss = /Maximum resident set size \(kbytes\): (\d+)/.exec(err)
+      const user = /User time \(seconds\): ([\d.]+)/.exec(err)
+      const system = /System time \(seconds\): ([\d.]+)/.exec(err)
       if (!wall || !rss) return reject(new Error(`no /usr/bin/time figures in: ${err.slice(-500)}`))
       const seconds = Number(wall[1] ?? 0) * 3600 + Number(wall[2]) * 60 + Number(wall[3])
-      resolve({ seconds, rssMiB: Number(rss[1]) / 1024, stdout: out })
+      const cpu = Number(user?.[1] ?? NaN) + Number(system?.[1] ?? NaN)
+      resolve({ seconds, cpu, rssMiB: Number(rss[1]) / 1024, stdout: out })
     })
   })
 }
