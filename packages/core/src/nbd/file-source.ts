@@ -1,25 +1,32 @@
 // A file (raw image, sparse or not) as a block source. Block status: unallocated ranges (from the
 // allocation map, refreshed whenever the file's mtime changes) are holes and cost nothing; allocated
 // ranges are read and all-zero granules reported as STATE_ZERO, so that clients skip written zeros too.
-// Without an allocation map (no filefrag, no FIEMAP), every range is read.
+// Without an allocation map (no filefrag, no FIEMAP), every range is read. The served file must not be
+// changed by others while it is served (as with any NBD server); changes are noticed within a second.
 import { open, type FileHandle } from 'node:fs/promises'
 import { throwIfAborted } from '../shared/abort.js'
 import type { BlockSource } from './block-source.js'
 import { STATE_HOLE, STATE_ZERO } from './codec/constants.js'
 import { readAllocationMap, type AllocatedRun } from './allocation-map.js'
 import { mergeExtents, type Extent } from './codec/extent.js'
+import { RecentReads } from './recent-reads.js'
 
 const GRANULE = 64 * 1024
 /** Largest range one block status request scans: big, since clients wait for the answer before reading. */
 const SCAN_PIECE = 32 * 1024 * 1024
 const ZEROES = Buffer.alloc(GRANULE)
+/** Scans up to this size keep their data for the read that follows (see RecentReads). */
+const KEEP_SCAN = 4 * 1024 * 1024
+/** How long an allocation map is trusted before the file's mtime is checked again (own writes reset it). */
+const MAP_CHECK_MS = 1000
 
 export class FileBlockSource implements BlockSource {
   readonly write?: (offset: number, data: Uint8Array, signal?: AbortSignal) => Promise<void>
   /** Scan buffers reused across block status requests (fresh 32 MiB allocations cost page faults). */
   readonly #scanBuffers: Buffer[] = []
-  #map: { runs: AllocatedRun[]; mtimeNs: bigint; size: bigint } | undefined
+  #map: { runs: AllocatedRun[]; mtimeNs: bigint; size: bigint; checkedAt: number } | undefined
   #mapUnavailable = false
+  readonly #recent = new RecentReads(64 * 1024 * 1024)
 
   private constructor(
     readonly path: string,
@@ -42,7 +49,7 @@ export class FileBlockSource implements BlockSource {
   }
 
   async read(offset: number, length: number, signal?: AbortSignal): Promise<Buffer> {
-    return this.#readInto(Buffer.allocUnsafe(length), offset, signal)
+    return this.#recent.find(offset, length) ?? this.#readInto(Buffer.allocUnsafe(length), offset, signal)
   }
 
   async #readInto(buffer: Buffer, offset: number, signal?: AbortSignal): Promise<Buffer> {
@@ -84,6 +91,11 @@ export class FileBlockSource implements BlockSource {
   }
 
   async #scan(offset: number, end: number, signal?: AbortSignal): Promise<Extent[]> {
+    if (end - offset <= KEEP_SCAN) {
+      const data = await this.#readInto(Buffer.allocUnsafe(end - offset), offset, signal)
+      this.#recent.add(offset, data)
+      return scanZeroes(data, offset)
+    }
     const scan = this.#scanBuffers.pop() ?? Buffer.allocUnsafe(SCAN_PIECE)
     try {
       return scanZeroes(await this.#readInto(scan.subarray(0, end - offset), offset, signal), offset)
@@ -95,12 +107,17 @@ export class FileBlockSource implements BlockSource {
   /** The allocation map, taken again when the file changed since (its mtime or size moved). */
   async #allocation(): Promise<AllocatedRun[] | undefined> {
     if (this.#mapUnavailable) return undefined
+    const map = this.#map
+    if (map !== undefined && performance.now() - map.checkedAt < MAP_CHECK_MS) return map.runs
     const { mtimeNs, size } = await this.handle.stat({ bigint: true })
-    if (this.#map !== undefined && this.#map.mtimeNs === mtimeNs && this.#map.size === size)
-      return this.#map.runs
+    if (map !== undefined && map.mtimeNs === mtimeNs && map.size === size) {
+      map.checkedAt = performance.now()
+      return map.runs
+    }
+    this.#recent.clear() // the file changed under us: what was read before is stale too
     const runs = await readAllocationMap(this.path)
     if (runs === undefined) this.#mapUnavailable = true
-    else this.#map = { runs, mtimeNs, size }
+    else this.#map = { runs, mtimeNs, size, checkedAt: performance.now() }
     return runs
   }
 
@@ -113,6 +130,8 @@ export class FileBlockSource implements BlockSource {
   }
 
   async #write(offset: number, data: Uint8Array): Promise<void> {
+    this.#map = undefined
+    this.#recent.clear()
     let done = 0
     while (done < data.length) {
       const { bytesWritten } = await this.handle.write(data, done, data.length - done, offset + done)
