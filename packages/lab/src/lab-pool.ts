@@ -44,8 +44,11 @@ export interface LabOptions {
   stepMs?: number
   authFailureDelayMs?: number
   dom0DetachMs?: number
-  /** Serve NBD (default true; needs openssl for the host certificate). */
-  nbd?: boolean
+  /**
+   * NBD: 'nbd' (default: TLS with the host certificate, made with openssl), 'insecure_nbd' (clear
+   * text), 'none' (no network has an NBD purpose: get_nbd_info answers []), false = 'none'.
+   */
+  nbd?: boolean | 'nbd' | 'insecure_nbd' | 'none'
 }
 
 interface HostRuntime {
@@ -112,15 +115,20 @@ export class LabPool {
     try {
       const addresses = options.hosts === 2 ? ['127.0.0.1', '127.0.0.2'] : ['127.0.0.1']
       if (!(await loadState(state, dir))) {
+        const purpose =
+          options.nbd === false || options.nbd === 'none'
+            ? []
+            : [options.nbd === 'insecure_nbd' ? 'insecure_nbd' : 'nbd']
         const infra = seedInfrastructure(
           state,
           addresses.map((address, i) => ({ name: `lab-host-${i + 1}`, address })),
           PROFILES[profile],
+          purpose,
         )
         for (const vm of options.vms ?? DEFAULT_VMS) await seedVm(state, infra, vm)
       }
       await lab.#listen(options.port ?? 0)
-      if (options.nbd !== false) await lab.#startNbd()
+      if (options.nbd !== false && options.nbd !== 'none') await lab.#startNbd(options.nbd === 'insecure_nbd')
       return lab
     } catch (error) {
       await lab.close()
@@ -241,12 +249,12 @@ export class LabPool {
     }
   }
 
-  async #startNbd(): Promise<void> {
+  async #startNbd(insecure: boolean): Promise<void> {
     const [host, row] = this.state.db.find('host', () => true)[0] ?? []
     if (host === undefined || row === undefined) return
     const name = String(row.hostname)
     const cert = await makeHostCertificate(join(this.dir, 'tls'), name, String(row.address))
-    this.#nbd = await startNbd(this.state, host, String(row.address), cert)
+    this.#nbd = await startNbd(this.state, host, String(row.address), insecure ? undefined : cert)
     this.state.nbd = { port: this.#nbd.port ?? 0, cert: cert.cert, subject: name }
   }
 }

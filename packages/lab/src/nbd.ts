@@ -10,7 +10,7 @@ export async function startNbd(
   lab: LabState,
   host: string,
   address: string,
-  tls: { cert: string; key: string },
+  tls: { cert: string; key: string } | undefined,
 ): Promise<NbdServer> {
   let served = 0
   let server: NbdServer | undefined = undefined

@@ -40,6 +40,7 @@ export function seedInfrastructure(
   lab: LabState,
   hosts: SeedHost[],
   version: { product: string; xapi: string; minor: number },
+  nbdPurpose: string[] = ['nbd'],
 ): SeedResult {
   const { db } = lab
   const pool = db.create('pool', { ...poolDefaults(), name_label: 'Strata lab pool' })
@@ -47,7 +48,7 @@ export function seedInfrastructure(
     ...networkDefaults(),
     name_label: 'Pool-wide network associated with eth0',
     bridge: 'xenbr0',
-    purpose: ['nbd'],
+    purpose: nbdPurpose,
   })
   const sr = db.create('SR', {
     ...srDefaults(),

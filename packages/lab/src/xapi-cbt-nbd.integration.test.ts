@@ -153,3 +153,38 @@ describe('CBT and NBD against the lab', () => {
     ).rejects.toThrow()
   })
 })
+
+describe('NBD network purposes', () => {
+  const small = [{ name: 'vm', power: 'Halted' as const, disks: [4] }]
+
+  it('serves clear-text NBD when the network has purpose insecure_nbd (empty cert)', async () => {
+    requireBinary('nbdinfo')
+    const lab = await LabPool.start({ authFailureDelayMs: 10, nbd: 'insecure_nbd', vms: small })
+    const client = new XapiClient({ url: lab.url, user: lab.user, password: lab.password })
+    try {
+      const [vdi] = lab.guest.disks(lab.ref('VM', 'vm'))
+      const [info] = await getNbdInfo(client, vdi!)
+      expect(info!.cert).toBe('')
+      const { stdout } = await run('nbdinfo', [
+        '--size',
+        `nbd://${info!.address}:${info!.port}/${encodeURIComponent(info!.exportname)}`,
+      ])
+      expect(Number(stdout.trim())).toBe(4 * MiB)
+    } finally {
+      await client.close()
+      await lab.close()
+    }
+  })
+
+  it('answers [] when no network has an NBD purpose (clients fall back to HTTP)', async () => {
+    const lab = await LabPool.start({ authFailureDelayMs: 10, nbd: 'none', vms: small })
+    const client = new XapiClient({ url: lab.url, user: lab.user, password: lab.password })
+    try {
+      const [vdi] = lab.guest.disks(lab.ref('VM', 'vm'))
+      expect(await getNbdInfo(client, vdi!)).toEqual([])
+    } finally {
+      await client.close()
+      await lab.close()
+    }
+  })
+})
