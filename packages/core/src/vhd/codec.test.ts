@@ -189,6 +189,15 @@ describe('typed errors on bad input', () => {
     await expect(openVhd(memoryAccess(vhd))).rejects.toMatchObject({ code: 'VHD_BAD_CHECKSUM' })
   })
 
+  it('a damaged trailing footer fails strict opening and is reported by lenient opening', async () => {
+    const vhd = await build(base, content)
+    vhd[vhd.length - 512 + 100]! ^= 0x01
+    await expect(openVhd(memoryAccess(vhd))).rejects.toMatchObject({ code: 'VHD_BAD_CHECKSUM' })
+    const disk = await openVhd(memoryAccess(vhd), { strict: false })
+    expect(disk.checks).toEqual({ footer: false, footerCopy: true, header: true, footersMatch: true })
+    expectBlock((await disk.readBlock(3))?.data, 3)
+  })
+
   it('a trailing footer of another disk is VHD_FOOTER_MISMATCH', async () => {
     const vhd = await build(base, content)
     const other = await build({ ...base, uuid: new Uint8Array(16).fill(1) }, content)

@@ -23,10 +23,9 @@ export async function readFooters(
     const tailOk = 'value' in tail && tail.checksumOk
     const match = 'value' in tail && sameDisk(head.value, tail.value)
     if (strict) {
-      if (!head.checksumOk) parseFooter(await access.read(0, FOOTER_SIZE, signal), `${name} footer copy`)
+      if (!head.checksumOk) throw badChecksum(`${name} footer copy`)
       if (!('value' in tail)) throw trailingMissing(name, tail.error)
-      if (!tail.checksumOk)
-        parseFooter(await access.read(access.size - FOOTER_SIZE, FOOTER_SIZE, signal), `${name} footer`)
+      if (!tail.checksumOk) throw badChecksum(`${name} footer`)
       if (!match)
         throw new VhdError(VhdErrorCode.footerMismatch, `${name}: the two footers describe different disks`)
     }
@@ -36,8 +35,7 @@ export async function readFooters(
     }
   }
   if (!('value' in tail)) throw 'value' in head ? trailingMissing(name, tail.error) : tail.error
-  if (strict && !tail.checksumOk)
-    parseFooter(await access.read(access.size - FOOTER_SIZE, FOOTER_SIZE, signal), `${name} footer`)
+  if (strict && !tail.checksumOk) throw badChecksum(`${name} footer`)
   if (tail.value.diskType !== 'fixed' && strict) {
     throw new VhdError(
       VhdErrorCode.invalid,
@@ -62,6 +60,9 @@ function attempt(bytes: Uint8Array, what: string): Attempt {
     return { error }
   }
 }
+
+const badChecksum = (what: string): VhdError =>
+  new VhdError(VhdErrorCode.badChecksum, `${what}: checksum mismatch`)
 
 function trailingMissing(name: string, cause: unknown): VhdError {
   return new VhdError(
