@@ -138,7 +138,8 @@ export class PointWriter {
       this.repo.encode(KIND_MANIFEST, encodeManifest(manifest), new TextEncoder().encode(key)),
       signal,
     )
-    await this.session.close(signal)
+    // Committed: a failure to clean the session up only delays GC (it expires with its lease).
+    await this.session.close(signal).catch(() => undefined)
     return { ...this.ref, ref: formatPointRef(this.ref), manifest, stats }
   }
 

@@ -36,18 +36,28 @@ export async function verifyChunks(repo: Repository, options: VerifyOptions = {}
   let chunks = 0
   let checked = 0
   let bytes = 0
-  const verifyOne = async (hex: string, key: string): Promise<void> => {
+  /** Undefined if the chunk reads back fine (or vanished: a GC deleted it since the listing). */
+  const problem = async (hex: string, key: string): Promise<string | undefined> => {
     try {
       const data = await repo.store.get(key, { signal })
-      checked++
       bytes += data.length
       repo.decodeChunk(hex, data)
+      return undefined
     } catch (error) {
-      if (isNotFound(error)) return // deleted by a GC since the listing
-      if (error instanceof RepositoryError && error.code === 'CORRUPT_OBJECT') {
-        bad.push({ id: hex, reason: errorMessage(error) })
-        if (!options.dryRun) await repo.markBad(hex, errorMessage(error), signal)
-      } else throw error
+      if (isNotFound(error)) return undefined
+      if (error instanceof RepositoryError && error.code === 'CORRUPT_OBJECT') return errorMessage(error)
+      throw error
+    }
+  }
+  const verifyOne = async (hex: string, key: string): Promise<void> => {
+    try {
+      checked++
+      // A bad read must not condemn a good chunk: it is marked only if a second read fails too.
+      if ((await problem(hex, key)) === undefined) return
+      const reason = await problem(hex, key)
+      if (reason === undefined) return
+      bad.push({ id: hex, reason })
+      if (!options.dryRun) await repo.markBad(hex, reason, signal)
     } finally {
       limit.release()
     }
