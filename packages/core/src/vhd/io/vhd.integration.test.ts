@@ -2,6 +2,7 @@
 // parser. qemu-img cannot read a differencing VHD over its parent (its vpc driver has no backing
 // support), so chains are checked with qemu-img converting the parent and our reader applying the child.
 import { execFile } from 'node:child_process'
+import { createReadStream } from 'node:fs'
 import { readFile, readdir, writeFile, mkdir, copyFile } from 'node:fs/promises'
 import { open } from 'node:fs/promises'
 import { promisify } from 'node:util'
@@ -13,7 +14,7 @@ import { encodeFooter } from '../footer.js'
 import { chsGeometry } from '../geometry.js'
 import { encodeHeader } from '../header.js'
 import { openVhdStream } from '../stream-reader.js'
-import { chunkedSource, collectBytes } from '../memory-access.js'
+import { collectBytes } from '../memory-access.js'
 import { planVhd, writeVhd } from '../writer.js'
 import { vhdToRaw, rawToVhd } from './convert.js'
 import { readFileChunks } from './file-access.js'
@@ -245,10 +246,13 @@ describe('VHD files and real tools', () => {
     const delta = Buffer.concat(parts)
     await writeFile(`${dir}/delta.vhd`, delta)
 
-    const stream = await openVhdStream(chunkedSource(delta, [65536]))
+    // A Node Readable in 64 KiB chunks, like an HTTP body: read the BAT only, then close (XO's NBD path).
+    const body = createReadStream(`${dir}/delta.vhd`, { highWaterMark: 65536 })
+    const stream = await openVhdStream(body)
     expect([...stream.blockOrder]).toEqual(present)
     expect(stream.header.parentUnicodeName).toBe(dom0Path)
     await stream.close()
+    expect(body.destroyed).toBe(true)
     const out = `${dir}/delta.raw`
     expect((await vhdToRaw(`${dir}/delta.vhd`, out, { sync: false })).chain).toEqual([
       `${dir}/delta.vhd`,
