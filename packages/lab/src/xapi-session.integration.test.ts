@@ -84,6 +84,18 @@ describe('XAPI client sessions against a two-host lab', () => {
     expect((error as { params: string[] }).params).toEqual([vm, 'halted, suspended', 'running'])
   })
 
+  it('refuses a second operation on a VM while one runs (OTHER_OPERATION_IN_PROGRESS)', async () => {
+    const client = connect()
+    const vm = lab.ref('VM', 'web-01')
+    lab.state.stepMs = 500 // a slow snapshot, so that the second call surely finds it running
+    const first = await client.call<string>('Async.VM.snapshot', [vm, 'first', []])
+    const second = await callAsync(client, 'VM.snapshot', [vm, 'second', []]).catch((e: unknown) => e)
+    lab.state.stepMs = 20
+    expect(second).toMatchObject({ code: 'OTHER_OPERATION_IN_PROGRESS' })
+    expect((second as { params: string[] }).params).toEqual(['VM', vm, 'snapshot', first])
+    expect(await waitTask(client, first)).toMatch(/^OpaqueRef:/)
+  })
+
   it('raises an injected failure once, then succeeds', async () => {
     lab.faults.failMethod('VM.get_all', 'TOO_MANY_PENDING_TASKS')
     const client = connect()
