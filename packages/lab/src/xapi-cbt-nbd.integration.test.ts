@@ -41,7 +41,7 @@ describe('CBT and NBD against the lab', () => {
     scratch = await scratchDir()
     lab = await LabPool.start({
       authFailureDelayMs: 10,
-      dom0DetachMs: 300,
+      dom0DetachMs: 1500,
       vms: [{ name: 'web-01', power: 'Running', disks: [16] }],
     })
     client = new XapiClient({ url: lab.url, user: lab.user, password: lab.password })
