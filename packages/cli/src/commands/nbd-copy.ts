@@ -15,9 +15,11 @@ interface NbdCopyResult {
 
 export const nbdCopy: Command<NbdCopyResult> = {
   path: ['nbd', 'copy'],
-  usage:
-    'nbd copy URI OUT [--connections N] [--requests N] [--no-extents] [--tls-cert PEM | --tls-ca PEM] [--tls-name NAME] [--tls-client-cert PEM --tls-client-key PEM]',
-  summary: 'Copy an NBD export (nbd://, nbds://, nbd+unix://) to a file or device, skipping zeros',
+  usage: 'nbd copy URI OUT [--connections N] [--requests N] [--no-extents] [--tls-cert|--tls-ca PEM]',
+  summary:
+    'Copy an NBD export (nbd://, nbds://, nbd+unix://) to a file or device, skipping zeros ' +
+    '(TLS: --tls-cert PEM pins the server certificate, --tls-ca PEM verifies its chain, --tls-name NAME, ' +
+    '--tls-client-cert/--tls-client-key PEM)',
   positionals: 2,
   options: {
     connections: { type: 'string' },

@@ -13,9 +13,10 @@ interface NbdServeResult {
 export const nbdServe: Command<NbdServeResult> = {
   path: ['nbd', 'serve'],
   usage:
-    'nbd serve FILE [--name EXPORT] [--host H] [--port N | --socket PATH] [--profile full|xapi] [--writable] [--tls-cert PEM --tls-key PEM [--tls-ca PEM]]',
+    'nbd serve FILE [--socket PATH|--port N] [--name X] [--profile full|xapi] [--writable] [--tls-cert/--tls-key PEM]',
   summary:
-    'Serve a raw image over NBD (read-only, or --writable through a copy-on-write overlay) until interrupted',
+    'Serve a raw image over NBD until interrupted: read-only, or --writable through a copy-on-write overlay ' +
+    '(--host H; --tls-ca PEM requires client certificates)',
   positionals: 1,
   options: {
     name: { type: 'string' },
