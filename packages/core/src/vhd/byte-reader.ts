@@ -11,6 +11,7 @@ export class ByteReader {
   #buffered = 0
   #position = 0
   #done = false
+  #pulling = false
 
   constructor(source: AsyncIterable<Uint8Array>, what: string) {
     this.#iterator = source[Symbol.asyncIterator]()
@@ -82,14 +83,24 @@ export class ByteReader {
   async close(): Promise<void> {
     this.#done = true
     this.#chunks = []
-    await this.#iterator.return?.()
+    const returned = this.#iterator.return?.()
+    // After an abort a pull may still be pending on a stalled source, and an async generator's return()
+    // waits behind it: ask the source to stop, but do not wait for it then.
+    if (this.#pulling) returned?.catch(() => undefined)
+    else await returned
   }
 
   async #pull(signal?: AbortSignal): Promise<boolean> {
     throwIfAborted(signal)
     if (this.#done) return false
     for (;;) {
-      const next = await raceAbort(this.#iterator.next(), signal)
+      this.#pulling = true
+      const pending = this.#iterator.next()
+      pending.then(
+        () => (this.#pulling = false),
+        () => (this.#pulling = false),
+      )
+      const next = await raceAbort(pending, signal)
       if (next.done === true) {
         this.#done = true
         return false

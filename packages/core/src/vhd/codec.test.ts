@@ -80,6 +80,21 @@ describe('writer and readers', () => {
     expect(returned).toBe(true)
   })
 
+  it('an abort ends the read of a stalled stream at once', async () => {
+    const vhd = await build(base, content)
+    async function* stalled(): AsyncGenerator<Uint8Array> {
+      yield vhd.subarray(0, 600_000)
+      await new Promise(() => undefined) // the sender stops sending, the connection stays open
+    }
+    const controller = new AbortController()
+    const stream = await openVhdStream(stalled(), { signal: controller.signal })
+    setTimeout(() => controller.abort(new Error('timeout')), 20)
+    const drain = async (): Promise<void> => {
+      for await (const _ of stream.blocks(controller.signal));
+    }
+    await expect(drain()).rejects.toMatchObject({ code: 'ABORTED' })
+  })
+
   it('random-access reader reads the same blocks', async () => {
     const disk = await openVhd(memoryAccess(await build(base, content)))
     expect(disk.allocatedBlocks).toBe(3)
