@@ -197,6 +197,24 @@ describe('VHD files and real tools', () => {
     expect((await readFile(applied)).equals(changed)).toBe(true)
   })
 
+  it('writes a differencing VHD of a disk that grew since its parent', async () => {
+    const dir = scratch.path('grown')
+    await mkdir(dir, { recursive: true })
+    await rawToVhd(rawPath, `${dir}/base.vhd`, { sync: false })
+    const grown = Buffer.concat([raw, Buffer.alloc(3 * BLOCK)]) // the parent's short last block continues
+    grown.write('now past the old end', raw.length + 10)
+    grown.write('further out', grown.length - 20)
+    await writeFile(`${dir}/grown.raw`, grown)
+    const result = await rawToVhd(`${dir}/grown.raw`, `${dir}/grown.vhd`, {
+      parentPath: `${dir}/base.vhd`,
+      sync: false,
+    })
+    expect(result.size).toBe(grown.length)
+    expect(result.blocks).toBe(2) // the old last block (now longer) and the new last one
+    await vhdToRaw(`${dir}/grown.vhd`, `${dir}/back.raw`, { sync: false })
+    expect((await readFile(`${dir}/back.raw`)).equals(grown)).toBe(true)
+  })
+
   it('reads an XAPI-shaped delta export and finds its parent from an absolute dom0 path', async () => {
     // Laid out as xapi.md describes vhd-tool's stream: creator 'caml', header at 512, a MacX locator at
     // 1536 pointing to a zeroed sector, BAT at 2048, full bitmaps, parent name = the base's dom0 path.
