@@ -169,7 +169,8 @@ async function benchTool(
     result.size2 = await du(repo)
     const [a, b] = [result.first.at(-1)!, result.second.at(-1)!]
     console.log(
-      `  ${name}: 1st ${a.seconds.toFixed(2)} s (${a.rssMiB.toFixed(0)} MiB), 2nd ${b.seconds.toFixed(2)} s, sizes ${fmtMiB(result.size1)} / ${fmtMiB(result.size2)}`,
+      `  ${name}: 1st ${a.seconds.toFixed(2)} s (cpu ${a.cpu.toFixed(2)} s, ${a.rssMiB.toFixed(0)} MiB), ` +
+        `2nd ${b.seconds.toFixed(2)} s (cpu ${b.cpu.toFixed(2)} s), sizes ${fmtMiB(result.size1)} / ${fmtMiB(result.size2)}`,
     )
     result.repo = repo
   }
@@ -275,6 +276,17 @@ async function main(): Promise<void> {
   console.log(
     `  ratio of sizes after 1st (strata / restic): ${(strataResult.size1 / restic.size1).toFixed(2)}, (strata / borg): ${(strataResult.size1 / borg.size1).toFixed(2)}`,
   )
+  const cpu = (runs: Run[]): string => `${median(runs.map((r) => ({ ...r, seconds: r.cpu }))).toFixed(2)} s`
+  console.log(
+    '\nCPU time (user + system, median): less sensitive to other work on the machine than wall time',
+  )
+  console.log(
+    `  1st backup: strata ${cpu(strataResult.first)}, restic ${cpu(restic.first)}, borg ${cpu(borg.first)}`,
+  )
+  console.log(
+    `  2nd backup: strata ${cpu(strataResult.second)}, restic ${cpu(restic.second)}, borg ${cpu(borg.second)}`,
+  )
+  console.log(`  restore:    strata ${cpu(restores)}, restic ${cpu(resticRestore)}`)
   console.log(
     `  restore peak RSS: strata ${maxRss(restores).toFixed(0)} MiB, restic ${maxRss(resticRestore).toFixed(0)} MiB`,
   )
