@@ -33,8 +33,13 @@ export class XapiClient {
   /** Addresses of every pool member, learnt at login: failover candidates. */
   #members: string[] = []
 
-  constructor(readonly options: XapiClientOptions) {
-    this.#password = options.password
+  /** The options without the password (which lives only in a private field). */
+  readonly options: Readonly<Omit<XapiClientOptions, 'password'>>
+
+  constructor(options: XapiClientOptions) {
+    const { password, ...rest } = options
+    this.#password = password
+    this.options = rest
     this.#transport = new JsonRpcTransport(new URL(options.url), options.tls)
   }
 

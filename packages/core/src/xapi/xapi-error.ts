@@ -7,6 +7,7 @@ const RETRYABLE = new Set(['TOO_MANY_PENDING_TASKS', 'VDI_IN_USE', 'OTHER_OPERAT
 
 /** A failure reported by XAPI itself: `code` is XAPI's error code, `params` its parameters. */
 export class XapiError extends StrataError {
+  /** XAPI's params, with session refs redacted (they are secrets and no caller needs them). */
   readonly params: readonly string[]
   /** The call that failed, e.g. 'VM.snapshot' (never its arguments: they may hold secrets). */
   readonly method: string | undefined
@@ -20,7 +21,7 @@ export class XapiError extends StrataError {
       ...options,
       details: { xapiCode: code, params: shown, method, ...options.details },
     })
-    this.params = params
+    this.params = shown
     this.method = method
   }
 
