@@ -4,6 +4,8 @@
 //  2. server: Strata's NbdServer (full profile, in this process) and qemu-nbd each serve the image on
 //     loopback TCP; `nbdcopy URI /dev/null` reads it from each.
 // Both sides use block status (their defaults), so zero runs are skipped where the server reports them.
+// Wall-clock ratios come from the harness; CPU seconds of the compared side (client, or server) follow,
+// since on a machine shared with other work they are the steadier figure.
 // Input (made once, cached in .strata/bench): 2 MiB blocks, 40% never written (holes), 10% written
 // zeros, 30% pseudo-random, 20% copies of a few blocks. --sweep also times the client's settings.
 import { createCipheriv, createHash } from 'node:crypto'
@@ -12,7 +14,7 @@ import { createServer, type AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { spawn } from 'node:child_process'
 import { copyToFile, FileBlockSource, NbdClient, NbdServer, staticExports } from '@strata/core/nbd'
-import { measure, report, run, type Measurement } from './harness.js'
+import { measure, median, report, run, type Measurement } from './harness.js'
 
 const GiB = 1024 ** 3
 const BLOCK = 2 * 1024 * 1024
@@ -55,7 +57,7 @@ async function freePort(): Promise<number> {
 }
 
 /** qemu-nbd in the foreground, as in the reference measurements (-e 16 for multi-connection clients). */
-async function startQemuNbd(port: number): Promise<() => Promise<void>> {
+async function startQemuNbd(port: number): Promise<{ pid: number; stop: () => Promise<void> }> {
   const child = spawn(
     'qemu-nbd',
     ['-r', '-f', 'raw', '-b', '127.0.0.1', '-p', String(port), '-x', 'disk', '-t', '-e', '16', image],
@@ -71,38 +73,80 @@ async function startQemuNbd(port: number): Promise<() => Promise<void>> {
     if (up) break
     await new Promise((r) => setTimeout(r, 50))
   }
-  return async () => {
-    child.kill('SIGTERM')
-    await new Promise((r) => child.once('exit', r))
+  return {
+    pid: child.pid!,
+    stop: async () => {
+      child.kill('SIGTERM')
+      await new Promise((r) => child.once('exit', r))
+    },
   }
 }
 
-async function strataCopy(port: number, connections?: number, inFlight?: number): Promise<void> {
-  const client = await NbdClient.open({ host: '127.0.0.1', port, exportName: 'disk', connections, inFlight })
-  try {
-    const r = await copyToFile(client, '/dev/null')
-    if (r.size !== SIZE) throw new Error(`copied ${r.size} bytes`)
-  } finally {
-    await client.close()
-  }
+/** CPU seconds (user + system) this process spends in `fn`. */
+async function ownCpu(fn: () => Promise<unknown>): Promise<number> {
+  const before = process.cpuUsage()
+  await fn()
+  const used = process.cpuUsage(before)
+  return (used.user + used.system) / 1e6
 }
+
+/** CPU seconds another process has used so far (/proc/PID/stat utime + stime, 100 ticks a second). */
+async function processCpu(pid: number): Promise<number> {
+  const fields = (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1]!.split(' ')
+  return (Number(fields[11]) + Number(fields[12])) / 100
+}
+
+/** Runs nbdcopy; returns its CPU seconds (GNU time). */
+async function nbdcopy(uri: string): Promise<number> {
+  const out = join(dir, 'nbdcopy.time')
+  await run('/usr/bin/time', ['-o', out, '-f', '%U %S', 'nbdcopy', uri, '/dev/null'])
+  const [user, system] = (await readFile(out, 'utf8')).trim().split('\n').pop()!.split(' ').map(Number)
+  return user! + system!
+}
+
+async function strataCopy(port: number, connections?: number, inFlight?: number): Promise<number> {
+  return ownCpu(async () => {
+    const client = await NbdClient.open({
+      host: '127.0.0.1',
+      port,
+      exportName: 'disk',
+      connections,
+      inFlight,
+    })
+    try {
+      const r = await copyToFile(client, '/dev/null')
+      if (r.size !== SIZE) throw new Error(`copied ${r.size} bytes`)
+    } finally {
+      await client.close()
+    }
+  })
+}
+
+type Contender = [label: string, run: () => Promise<number>]
 
 /**
  * Times two contenders alternately (after one warm-up each) so that the load other processes put on
- * this shared machine falls on both alike.
+ * this shared machine falls on both alike. Each run returns the CPU seconds of the side compared
+ * (client or server), a figure that load from other processes barely moves; printed after the report.
  */
-async function interleaved(
-  a: [string, () => Promise<void>],
-  b: [string, () => Promise<void>],
-  rounds = 3,
-): Promise<[Measurement, Measurement]> {
+async function interleaved(a: Contender, b: Contender, rounds = 3): Promise<[Measurement, Measurement]> {
   const [ma, mb] = [a, b].map(([label]) => ({ label, seconds: [] as number[], bytes: SIZE }))
+  const cpu: [number[], number[]] = [[], []]
   await a[1]()
   await b[1]()
   for (let i = 0; i < rounds; i++) {
-    ma!.seconds.push(...(await measure(a[0], SIZE, a[1], { rounds: 1, warmup: false })).seconds)
-    mb!.seconds.push(...(await measure(b[0], SIZE, b[1], { rounds: 1, warmup: false })).seconds)
+    for (const [k, [label, fn]] of [a, b].entries()) {
+      const m = await measure(label, SIZE, async () => void cpu[k]!.push(await fn()), {
+        rounds: 1,
+        warmup: false,
+      })
+      ;(k === 0 ? ma! : mb!).seconds.push(...m.seconds)
+    }
   }
+  const [ca, cb] = cpu.map(median)
+  console.log(
+    `\n  CPU seconds (median): ${a[0]}: ${ca!.toFixed(2)} s, ${b[0]}: ${cb!.toFixed(2)} s (ratio ${(cb! / ca!).toFixed(2)}x)`,
+  )
   return [ma!, mb!]
 }
 
@@ -110,13 +154,12 @@ async function main(): Promise<void> {
   await prepare()
   const sweep = process.argv.includes('--sweep')
   const qemuPort = await freePort()
-  const stopQemu = await startQemuNbd(qemuPort)
+  const qemu = await startQemuNbd(qemuPort)
   const qemuUri = `nbd://127.0.0.1:${qemuPort}/disk`
-  const nbdcopy = (uri: string) => () => run('nbdcopy', [uri, '/dev/null']).then(() => {})
   try {
     const [ours, peer] = await interleaved(
       ['Strata NbdClient (defaults) ← qemu-nbd', () => strataCopy(qemuPort)],
-      ['nbdcopy (defaults) ← qemu-nbd', nbdcopy(qemuUri)],
+      ['nbdcopy (defaults) ← qemu-nbd', () => nbdcopy(qemuUri)],
       5,
     )
     report('NBD client: 4 GiB from qemu-nbd (loopback TCP) to /dev/null', ours, peer)
@@ -124,7 +167,7 @@ async function main(): Promise<void> {
     for (const [c, r] of sweep ? settings : []) {
       const [m, p] = await interleaved(
         [`Strata NbdClient ${c} conn × ${r} req`, () => strataCopy(qemuPort, c, r)],
-        ['nbdcopy (defaults) ← qemu-nbd', nbdcopy(qemuUri)],
+        ['nbdcopy (defaults) ← qemu-nbd', () => nbdcopy(qemuUri)],
         2,
       )
       report(`sweep: ${c} connection(s), ${r} requests each`, m, p)
@@ -134,8 +177,15 @@ async function main(): Promise<void> {
     const server = await NbdServer.listen({ resolve: staticExports({ disk: source }) }, { port: 0 })
     try {
       const [ourServer, peerServer] = await interleaved(
-        ['nbdcopy ← Strata NbdServer', nbdcopy(server.uri('disk'))],
-        ['nbdcopy ← qemu-nbd', nbdcopy(qemuUri)],
+        ['nbdcopy ← Strata NbdServer', () => ownCpu(() => nbdcopy(server.uri('disk')))],
+        [
+          'nbdcopy ← qemu-nbd',
+          async () => {
+            const before = await processCpu(qemu.pid)
+            await nbdcopy(qemuUri)
+            return (await processCpu(qemu.pid)) - before
+          },
+        ],
         5,
       )
       report('NBD server: nbdcopy reads 4 GiB (loopback TCP) to /dev/null', ourServer, peerServer)
@@ -144,7 +194,7 @@ async function main(): Promise<void> {
       await source.close()
     }
   } finally {
-    await stopQemu()
+    await qemu.stop()
   }
 }
 

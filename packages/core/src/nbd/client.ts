@@ -47,6 +47,8 @@ export class NbdClient {
   readonly #capacity: Semaphore
   /** Per slot: no reconnection before this time (ms), so that a refusing server is not hammered. */
   readonly #retryAfter: number[]
+  /** Buffers of `requestSize` bytes handed back by consumers (see recycle). */
+  readonly #spare: Buffer[] = []
   #closed = false
 
   private constructor(first: NbdConnection, options: NbdClientOptions) {
@@ -84,6 +86,7 @@ export class NbdClient {
     const out = Buffer.allocUnsafe(length)
     for await (const piece of this.readRanges([{ offset, length }], { ordered: false, signal })) {
       piece.data.copy(out, piece.offset - offset)
+      this.recycle(piece.data)
     }
     return out
   }
@@ -186,8 +189,23 @@ export class NbdClient {
     }
   }
 
+  /**
+   * Hands back a piece's buffer once the caller is done with it, so that a later read reuses it instead
+   * of allocating (fresh memory costs page faults at these sizes). Never touch it afterwards.
+   */
+  recycle(data: Buffer): void {
+    if (
+      data.length === this.requestSize &&
+      data.byteOffset === 0 &&
+      this.#spare.length < this.#capacity.capacity
+    ) {
+      this.#spare.push(data)
+    }
+  }
+
   async #readPiece(piece: ByteRange, signal: AbortSignal): Promise<ReadPiece> {
-    const data = Buffer.allocUnsafe(piece.length)
+    const data =
+      (piece.length === this.requestSize ? this.#spare.pop() : undefined) ?? Buffer.allocUnsafe(piece.length)
     await this.#withConnection((c) => c.read(piece.offset, piece.length, signal, data), signal)
     return { offset: piece.offset, data }
   }

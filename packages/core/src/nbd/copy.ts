@@ -39,6 +39,7 @@ export async function copyToFile(
     for await (const piece of client.readRanges(ranges, { ordered: false, signal })) {
       await file.write(piece.data, 0, piece.data.length, isDevice(path) ? null : piece.offset)
       bytesRead += piece.data.length
+      client.recycle(piece.data)
       options.onProgress?.(bytesRead, client.size)
     }
   } finally {
