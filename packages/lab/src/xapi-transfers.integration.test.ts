@@ -92,6 +92,18 @@ describe('HTTP transfers against the lab, checked with qemu-img', () => {
     })
   })
 
+  it('stops an export when the caller aborts, and cancels its task', async () => {
+    const controller = new AbortController()
+    const stream = await exportVdi(client, vdi, { format: 'raw', signal: controller.signal })
+    const it = stream[Symbol.asyncIterator]()
+    await it.next()
+    controller.abort(new Error('user stop'))
+    const rest = (async () => {
+      for (let n = await it.next(); n.done !== true; n = await it.next());
+    })()
+    await expect(rest).rejects.toMatchObject({ code: 'ABORTED' })
+  })
+
   it('gives up on a stalled export', async () => {
     lab.faults.failHttp('/export_raw_vdi', { kind: 'stall', afterBytes: MiB })
     const stream = await exportVdi(client, vdi, { format: 'raw', inactivityTimeoutMs: 300 })

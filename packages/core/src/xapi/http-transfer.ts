@@ -214,9 +214,15 @@ export async function download(
   })
   response.on('error', (cause) =>
     out.destroy(
-      new XapiTransferError('XAPI_TRANSFER_CUT', `${req.label}: connection lost after ${received} bytes`, {
-        cause,
-      }),
+      req.signal?.aborted
+        ? new AbortedError(req.signal.reason)
+        : new XapiTransferError(
+            'XAPI_TRANSFER_CUT',
+            `${req.label}: connection lost after ${received} bytes`,
+            {
+              cause,
+            },
+          ),
     ),
   )
   response.pipe(out)
