@@ -177,6 +177,19 @@ describe('the lab on the wire', () => {
     })
   })
 
+  it('creates messages, lists them since a date, and destroys them', async () => {
+    const web = lab.ref('VM', 'web-01')
+    const uuid = (await call('VM.get_uuid', web)) as string
+    const m = await call('message.create', 'BACKUP_FAILED', 3, 'VM', uuid, 'disk 0 could not be read')
+    const since = (await call('message.get_since', '20000101T00:00:00Z')) as Record<
+      string,
+      { name: string; obj_uuid: string }
+    >
+    expect(since[m as string]).toMatchObject({ name: 'BACKUP_FAILED', obj_uuid: uuid })
+    await call('message.destroy', m)
+    expect(Object.keys((await call('message.get_all_records')) as object)).not.toContain(m)
+  })
+
   it('seeds disks with an MBR and an ext4 filesystem whose files debugfs reads', async () => {
     const [vdi] = lab.guest.disks(lab.ref('VM', 'db-01'))
     const disk = await lab.state.disks.read(vdi!, 0, lab.state.disks.size(vdi!))

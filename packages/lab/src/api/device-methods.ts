@@ -1,7 +1,7 @@
 // VBD, VIF, host, network and system methods; back-references (VM.VBDs, VDI.VBDs, VM.VIFs,
 // network.VIFs) are kept consistent so both ends get their `mod` events.
 import { XapiFailure } from '../db/failure.js'
-import { NULL, vbdDefaults, vifDefaults } from '../db/schema.js'
+import { NULL, vbdDefaults, vifDefaults, xapiDate } from '../db/schema.js'
 import type { Dispatcher } from './dispatcher.js'
 import type { LabState } from './lab-state.js'
 import { randomMac } from './vm-copy.js'
@@ -125,6 +125,31 @@ export function registerDeviceMethods(d: Dispatcher, lab: LabState): void {
       })
       return ''
     }
+  registerMessages(d, lab)
   d.register('network.add_purpose', { params: 2, handler: purpose(true) })
   d.register('network.remove_purpose', { params: 2, handler: purpose(false) })
+}
+
+/** Messages (alerts): created by the pool or a client, delivered by event.from as class `message`. */
+function registerMessages(d: Dispatcher, lab: LabState): void {
+  d.register('message.create', {
+    params: 5,
+    handler: (_c, [name, priority, cls, objUuid, body]) =>
+      lab.db.create('message', {
+        name: s(name),
+        priority: Number(priority),
+        cls: s(cls),
+        obj_uuid: s(objUuid),
+        timestamp: xapiDate(),
+        body: s(body),
+      }),
+  })
+  d.register('message.destroy', {
+    params: 1,
+    handler: (_c, [m]) => (lab.db.get('message', s(m)), lab.db.delete('message', s(m)), ''),
+  })
+  d.register('message.get_since', {
+    params: 1,
+    handler: (_c, [since]) => Object.fromEntries(lab.db.find('message', (r) => s(r.timestamp) > s(since))),
+  })
 }
