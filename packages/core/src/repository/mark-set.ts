@@ -24,24 +24,31 @@ export class MarkSet {
   }
 
   add(id: Uint8Array): void {
-    const view = new DataView(id.buffer, id.byteOffset, ID_LENGTH)
-    for (let k = 0; k < PROBES; k++) {
-      const bit = view.getUint32(k * 4) % this.bits
-      this.#words[bit >>> 5]! |= 1 << (bit & 31)
-    }
+    this.#addAt(new DataView(id.buffer, id.byteOffset, ID_LENGTH), 0)
   }
 
-  /** Adds every non-zero id of a concatenation of 32-byte ids (a disk index's entries). */
+  /**
+   * Adds every non-zero id of a concatenation of 32-byte ids (a disk index's entries). One view over the
+   * whole index: millions of per-id subarrays would only feed the garbage collector.
+   */
   addAll(ids: Uint8Array): number {
+    const view = new DataView(ids.buffer, ids.byteOffset, ids.byteLength)
     let added = 0
-    for (let offset = 0; offset < ids.length; offset += ID_LENGTH) {
-      const id = ids.subarray(offset, offset + ID_LENGTH)
-      if (id.some((b) => b !== 0)) {
-        this.add(id)
-        added++
-      }
+    for (let offset = 0; offset + ID_LENGTH <= ids.length; offset += ID_LENGTH) {
+      let zero = true
+      for (let k = 0; k < ID_LENGTH && zero; k += 4) zero = view.getUint32(offset + k) === 0
+      if (zero) continue
+      this.#addAt(view, offset)
+      added++
     }
     return added
+  }
+
+  #addAt(view: DataView, offset: number): void {
+    for (let k = 0; k < PROBES; k++) {
+      const bit = view.getUint32(offset + k * 4) % this.bits
+      this.#words[bit >>> 5]! |= 1 << (bit & 31)
+    }
   }
 
   mayContain(id: Uint8Array): boolean {
