@@ -56,5 +56,7 @@ export function createHostServer(lab: LabState, dispatcher: Dispatcher, me: Host
     }
   })
   server.keepAliveTimeout = 5000
+  // Uploads of big disks take longer than Node's default 5-minute limit for receiving a request.
+  server.requestTimeout = 0
   return server
 }
