@@ -32,7 +32,11 @@ export async function measure(
 }
 
 /** Runs a command to completion, rejecting with its stderr on a non-zero exit. */
-export function run(command: string, args: string[], options: { stdout?: 'ignore' | 'pipe' } = {}): Promise<string> {
+export function run(
+  command: string,
+  args: string[],
+  options: { stdout?: 'ignore' | 'pipe' } = {},
+): Promise<string> {
   return new Promise((resolve, reject) => {
     const child = spawn(command, args, { stdio: ['ignore', options.stdout ?? 'pipe', 'pipe'] })
     let out = ''
