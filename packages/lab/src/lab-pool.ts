@@ -159,6 +159,14 @@ export class LabPool {
     return this.#nbd
   }
 
+  /** Names of the guest VMs (not templates, snapshots or control domains). */
+  vmNames(): string[] {
+    return this.state.db
+      .find('VM', (r) => r.is_a_template !== true && r.is_a_snapshot !== true && r.is_control_domain !== true)
+      .map(([, r]) => String(r.name_label))
+      .sort()
+  }
+
   /** The whole content of a VDI as the guest sees it (a test convenience). */
   readDisk(vdi: string): Promise<Buffer> {
     return this.state.disks.read(vdi, 0, this.state.disks.size(vdi))

@@ -14,9 +14,16 @@ describe('strata lab serve', () => {
     const [line] = (await new Promise<Buffer>((resolve) => stdout.once('data', resolve)))
       .toString()
       .split('\n')
-    const info = JSON.parse(line!) as { url: string; user: string; password: string; nbdPort: number }
+    const info = JSON.parse(line!) as {
+      url: string
+      user: string
+      password: string
+      nbdPort: number
+      vms: string[]
+    }
     expect(info.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/)
     expect(info.nbdPort).toBeGreaterThan(0)
+    expect(info.vms).toEqual(['db-01', 'web-01'])
     const res = await fetch(`${info.url}/jsonrpc`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },

@@ -7,6 +7,8 @@ interface LabServeResult {
   password: string
   hosts: string[]
   nbdPort: number | undefined
+  /** Guest VMs (not templates, snapshots or dom0) by name. */
+  vms: string[]
   profile: VersionProfile
   dataDir: string | undefined
 }
@@ -40,13 +42,17 @@ export const labServe: Command<LabServeResult> = {
       password: lab.password,
       hosts: lab.hosts.map((h) => h.url),
       nbdPort: lab.nbd?.port,
+      vms: lab.vmNames(),
       profile,
       dataDir,
     }
     // Printed at once: the lab is useful only while it runs. With --json, one JSON line on stdout now
     // (and the same object again when it stops).
     if (json) stdout.write(`${JSON.stringify(info)}\n`)
-    else stdout.write(`lab pool at ${info.url}\nuser: ${info.user}\npassword: ${info.password}\n`)
+    else
+      stdout.write(
+        `lab pool at ${info.url}\nuser: ${info.user}\npassword: ${info.password}\nVMs: ${info.vms.join(', ')}\n`,
+      )
     stderr.write('press Ctrl-C to stop\n')
     try {
       await new Promise<void>((resolve) => {
