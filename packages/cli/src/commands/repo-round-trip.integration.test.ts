@@ -100,3 +100,35 @@ describe.each([
     expect((await readFile(out)).equals(changed)).toBe(true)
   }, 60_000)
 })
+
+describe('strata repo forget', () => {
+  it('applies retention per VM and schedule, and refuses ambiguous arguments', async () => {
+    delete process.env.STRATA_PASSPHRASE
+    const repo = scratch.path('repo-forget')
+    await runRepoCommand(repoInit, [], { repo, 'chunk-size': '512k' })
+    const file = scratch.path('forget.img')
+    await writeFile(file, makeImage(3, CHUNK))
+    const points: string[] = []
+    for (const [vm, schedule] of [
+      ['a', 'hourly'],
+      ['a', 'hourly'],
+      ['a', 'hourly'],
+      ['a', 'daily'],
+      ['b', 'hourly'],
+    ]) {
+      points.push((await runRepoCommand(repoBackupImage, [file], { repo, vm, schedule })).result.point)
+    }
+    const dry = (await runRepoCommand(repoForget, [], { repo, 'keep-last': '1', 'dry-run': true })).result
+    expect(dry.removed).toEqual([points[0], points[1]])
+    expect((await runRepoCommand(repoSnapshots, [], { repo })).result).toHaveLength(5)
+    const done = (await runRepoCommand(repoForget, [], { repo, 'keep-last': '1', tz: 'Europe/Paris' })).result
+    expect(done.kept.map((k) => k.ref).sort()).toEqual([points[2], points[3], points[4]].sort())
+    expect((await runRepoCommand(repoSnapshots, [], { repo })).result.map((s) => s.ref).sort()).toEqual(
+      [points[2], points[3], points[4]].sort(),
+    )
+    await expect(runRepoCommand(repoForget, [points[2]!], { repo, 'keep-last': '1' })).rejects.toThrow(
+      /either/,
+    )
+    await expect(runRepoCommand(repoForget, [], { repo })).rejects.toThrow(/either/)
+  })
+})
