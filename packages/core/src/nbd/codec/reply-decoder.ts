@@ -67,6 +67,7 @@ export class ReplyDecoder {
   #onBuffered: (b: Buffer) => void = () => {}
   #chunkFlags = 0
   #lastGiven: Buffer | undefined
+  #largeReads = false
 
   constructor(sink: ReplySink, options: ReplyDecoderOptions) {
     this.#sink = sink
@@ -88,6 +89,10 @@ export class ReplyDecoder {
       return this.#lastGiven
     }
     this.#lastGiven = undefined
+    // After large reads, fetch just the next header (and a data chunk's offset): the payload that
+    // follows then lands directly in its buffer instead of being copied out of the staging buffer.
+    if (this.#mode === 'header' && this.#headerFill === 0 && this.#largeReads)
+      return this.#staging.subarray(0, 28)
     return this.#staging
   }
 
@@ -285,6 +290,7 @@ export class ReplyDecoder {
         `read of ${request.length} bytes at ${request.offset} completed with ${request.covered}`,
       )
     }
+    if (request.command === Cmd.READ) this.#largeReads = request.length >= DIRECT_THRESHOLD
     this.#sink.complete(request)
   }
 }
