@@ -57,9 +57,13 @@ interface HostRuntime {
   server: Server
 }
 
-const PROFILES: Record<VersionProfile, { product: string; xapi: string; minor: number }> = {
-  'xcp-ng-8.2': { product: '8.2.1', xapi: '1.249', minor: 16 },
-  'xcp-ng-8.3': { product: '8.3.0', xapi: '25.6', minor: 21 },
+const PROFILES: Record<
+  VersionProfile,
+  { brand: string; product: string; xapi: string; minor: number; restricted: boolean }
+> = {
+  'xcp-ng-8.2': { brand: 'XCP-ng', product: '8.2.1', xapi: '1.249', minor: 16, restricted: false },
+  'xcp-ng-8.3': { brand: 'XCP-ng', product: '8.3.0', xapi: '25.6', minor: 21, restricted: false },
+  'xenserver-8': { brand: 'XenServer', product: '8.4.0', xapi: '25.6', minor: 21, restricted: true },
 }
 
 export class LabPool {

@@ -39,11 +39,16 @@ export interface SeedResult {
 export function seedInfrastructure(
   lab: LabState,
   hosts: SeedHost[],
-  version: { product: string; xapi: string; minor: number },
+  version: { brand: string; product: string; xapi: string; minor: number; restricted: boolean },
   nbdPurpose: string[] = ['nbd'],
 ): SeedResult {
   const { db } = lab
-  const pool = db.create('pool', { ...poolDefaults(), name_label: 'Strata lab pool' })
+  const restricted = String(version.restricted)
+  const pool = db.create('pool', {
+    ...poolDefaults(),
+    name_label: 'Strata lab pool',
+    restrictions: { restrict_vtpm: restricted, restrict_cbt: restricted },
+  })
   const network = db.create('network', {
     ...networkDefaults(),
     name_label: 'Pool-wide network associated with eth0',

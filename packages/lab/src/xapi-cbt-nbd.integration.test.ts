@@ -187,4 +187,24 @@ describe('NBD network purposes', () => {
       await lab.close()
     }
   })
+
+  it('refuses CBT on an unlicensed XenServer pool (LICENCE_RESTRICTION)', async () => {
+    const lab = await LabPool.start({
+      authFailureDelayMs: 10,
+      nbd: false,
+      profile: 'xenserver-8',
+      vms: small,
+    })
+    const client = new XapiClient({ url: lab.url, user: lab.user, password: lab.password })
+    try {
+      const [vdi] = lab.guest.disks(lab.ref('VM', 'vm'))
+      await expect(enableCbt(client, vdi!)).rejects.toMatchObject({
+        code: 'LICENCE_RESTRICTION',
+        params: ['CBT'],
+      })
+    } finally {
+      await client.close()
+      await lab.close()
+    }
+  })
 })

@@ -17,7 +17,8 @@ const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : und
 
 export const labServe: Command<LabServeResult> = {
   path: ['lab', 'serve'],
-  usage: 'lab serve [--port N] [--data DIR] [--hosts 1|2] [--profile xcp-ng-8.3|xcp-ng-8.2] [--password PW]',
+  usage:
+    'lab serve [--port N] [--data DIR] [--hosts 1|2] [--profile xcp-ng-8.3|xcp-ng-8.2|xenserver-8] [--password PW]',
   summary: 'Run a lab XCP-ng pool (XAPI, HTTP transfers, NBD) with seed VMs until interrupted',
   positionals: 0,
   options: {
@@ -33,7 +34,8 @@ export const labServe: Command<LabServeResult> = {
     const hosts = values.hosts === undefined ? 1 : Number(values.hosts)
     if (hosts !== 1 && hosts !== 2) throw new UsageError('--hosts must be 1 or 2')
     const profile = (str(values.profile) ?? 'xcp-ng-8.3') as VersionProfile
-    if (profile !== 'xcp-ng-8.3' && profile !== 'xcp-ng-8.2') throw new UsageError('unknown --profile')
+    if (!['xcp-ng-8.3', 'xcp-ng-8.2', 'xenserver-8'].includes(profile))
+      throw new UsageError('unknown --profile')
     const dataDir = str(values.data)
     const lab = await LabPool.start({ port, dataDir, hosts, profile, password: str(values.password) })
     const info: LabServeResult = {

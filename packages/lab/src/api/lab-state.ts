@@ -7,7 +7,8 @@ import type { Faults } from '../faults.js'
 import type { Sessions } from './sessions.js'
 import type { TaskEngine } from './tasks.js'
 
-export type VersionProfile = 'xcp-ng-8.2' | 'xcp-ng-8.3'
+/** xcp-ng-8.2: no ignore_vdis; xenserver-8: CBT and VTPM restricted by licence (unlicensed pool). */
+export type VersionProfile = 'xcp-ng-8.2' | 'xcp-ng-8.3' | 'xenserver-8'
 
 export interface NbdEndpoint {
   port: number

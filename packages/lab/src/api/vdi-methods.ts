@@ -171,6 +171,10 @@ export function registerVdiMethods(d: Dispatcher, lab: LabState): void {
         throw new XapiFailure('OPERATION_NOT_ALLOWED', [`VDI is a snapshot: ${ref(v)}`])
       if (!['user', 'system'].includes(String(row.type)))
         throw new XapiFailure('VDI_INCOMPATIBLE_TYPE', [ref(v), String(row.type)])
+      const [[, pool] = []] = lab.db.find('pool', () => true)
+      if ((pool?.restrictions as Record<string, string> | undefined)?.restrict_cbt === 'true') {
+        throw new XapiFailure('LICENCE_RESTRICTION', ['CBT'])
+      }
       lab.cbt.enable(ref(v), Number(row.virtual_size))
       if (row.cbt_enabled !== true) lab.db.update('VDI', ref(v), { cbt_enabled: true })
       return ''
