@@ -11,7 +11,7 @@ import { RepositoryError } from './errors.js'
 import type { Repository } from './repository.js'
 import { DEFAULT_TIMING, type SessionTiming } from './session.js'
 import { MarkSet } from './mark-set.js'
-import { isLive, listSessions, readProtection } from './gc-sessions.js'
+import { isLive, listSessions, readProtection, type SessionState } from './gc-sessions.js'
 import { readDiskIndex, readManifest } from './points.js'
 import { PREFIX_CHUNKS, PREFIX_GC, PREFIX_POINTS } from './format/constants.js'
 import { chunkIdOfKey, manifestKey, parseManifestKey, pointPrefix, type PointRef } from './format/layout.js'
@@ -55,82 +55,30 @@ export async function collectGarbage(repo: Repository, options: GcOptions = {}):
   const start = Date.now()
   const sessions = await listSessions(repo, signal)
   const live = [...sessions.values()].filter((s) => isLive(s, timing.leaseMs, start))
-  const oldest = Math.min(start, ...live.map((s) => (s.opened ?? s.newest).getTime()))
-  const margin = options.safetyMarginMs ?? 3_600_000
-  if (!(margin >= 0))
-    throw new RepositoryError('INVALID_ARGUMENT', `GC safety margin ${margin} ms is negative`)
-  const cutoff = oldest - margin
-
+  const cutoff = cutoffFor(start, live, options.safetyMarginMs ?? 3_600_000)
   const scan = await scanPoints(repo, signal)
-  const indexKeys = new Map<string, PointRef>()
-  const marked = new Set<string>()
-  let expected = 0
-  for (const ref of scan.manifests) {
-    for (const disk of (await readManifestIfPresent(repo, ref, signal))?.disks ?? []) {
-      indexKeys.set(disk.index, ref)
-      expected += Math.ceil(disk.size / disk.chunkSize)
-    }
-  }
-  const marks = new MarkSet(expected + 65_536, options.maxMarkBytes)
-  let idsMarked = 0
-  for (const [key, ref] of indexKeys) {
-    const ids = await readIndexIfCommitted(repo, key, ref, signal)
-    if (ids !== undefined) idsMarked += marks.addAll(ids)
-    marked.add(key)
-  }
+  const { marks, marked, idsMarked } = await markCommitted(repo, scan.manifests, options)
 
   const run = `${new Date(start).toISOString().replace(/[-:.]/g, '')}-${randomUUID().slice(0, 8)}`
   const deadline = Date.now() + (options.sweepDeadlineMs ?? 6 * 3_600_000)
   if (!options.dryRun) {
-    await repo.putNew(
-      gcSweepKey(run),
-      encodeGcSweep({ started: new Date(start).toISOString(), deadline: new Date(deadline).toISOString() }),
-      signal,
-    )
+    const sweep = { started: new Date(start).toISOString(), deadline: new Date(deadline).toISOString() }
+    await repo.putNew(gcSweepKey(run), encodeGcSweep(sweep), signal)
   }
   try {
     // After the announcement: sessions first, then manifests (a writer commits before closing its session).
-    const livePoints = new Set<string>()
-    for (const session of (await listSessions(repo, signal)).values()) {
-      if (!isLive(session, timing.leaseMs, Date.now())) continue
-      const protection = await readProtection(repo, session, signal)
-      if (protection === undefined) continue
-      livePoints.add(protection.open.pointId)
-      for (const ids of protection.borrowed) idsMarked += marks.addAll(ids)
-      for (const key of protection.open.bases) {
-        try {
-          idsMarked += marks.addAll((await readDiskIndex(repo, key, signal)).ids)
-        } catch (cause) {
-          throw new RepositoryError(
-            'GC_UNSAFE',
-            `base index '${key}' of a running backup in '${repo.name}' is unreadable; GC deletes nothing`,
-            { cause },
-          )
-        }
-      }
-    }
-    for (const ref of (await scanPoints(repo, signal)).manifests) {
-      for (const disk of (await readManifestIfPresent(repo, ref, signal))?.disks ?? []) {
-        if (marked.has(disk.index)) continue
-        const ids = await readIndexIfCommitted(repo, disk.index, ref, signal)
-        if (ids !== undefined) idsMarked += marks.addAll(ids)
-      }
-    }
+    const protectedIds = await markProtected(repo, marks, timing, signal)
+    const lateIds = await markLateManifests(repo, marks, marked, signal)
     const sweep = await sweepChunks(repo, marks, cutoff, deadline - timing.pollMs, options)
     let other = 0
     if (!options.dryRun) {
-      for (const orphan of scan.orphans) {
-        if (livePoints.has(orphan.pointId) || (orphan.modified?.getTime() ?? Infinity) >= cutoff) continue
-        if ((await repo.store.stat(orphan.manifest, { signal })) !== undefined) continue // committed since
-        await repo.store.delete(orphan.key, { signal })
-        other++
-      }
+      other += await removeOrphans(repo, scan.orphans, protectedIds.livePoints, cutoff, signal)
       other += await removeDeadRecords(repo, sessions, timing, cutoff, run, signal)
     }
     return {
       points: scan.manifests.length,
       indexesMarked: marked.size,
-      idsMarked,
+      idsMarked: idsMarked + protectedIds.ids + lateIds,
       markBytes: marks.bytes,
       liveSessions: live.length,
       ...sweep,
@@ -139,6 +87,102 @@ export async function collectGarbage(repo: Repository, options: GcOptions = {}):
   } finally {
     if (!options.dryRun) await repo.store.delete(gcSweepKey(run))
   }
+}
+
+/** Chunks modified after this instant are never deleted. */
+function cutoffFor(start: number, live: SessionState[], margin: number): number {
+  if (!(margin >= 0))
+    throw new RepositoryError('INVALID_ARGUMENT', `GC safety margin ${margin} ms is negative`)
+  return Math.min(start, ...live.map((s) => (s.opened ?? s.newest).getTime())) - margin
+}
+
+/** Marks every index of the listed manifests, in a Bloom filter sized from the manifests' disk sizes. */
+async function markCommitted(
+  repo: Repository,
+  manifests: readonly PointRef[],
+  options: GcOptions,
+): Promise<{ marks: MarkSet; marked: Set<string>; idsMarked: number }> {
+  const { signal } = options
+  const indexKeys = new Map<string, PointRef>()
+  let expected = 0
+  for (const ref of manifests) {
+    for (const disk of (await readManifestIfPresent(repo, ref, signal))?.disks ?? []) {
+      indexKeys.set(disk.index, ref)
+      expected += Math.ceil(disk.size / disk.chunkSize)
+    }
+  }
+  const marks = new MarkSet(expected + 65_536, options.maxMarkBytes)
+  const marked = new Set<string>()
+  let idsMarked = 0
+  for (const [key, ref] of indexKeys) {
+    const ids = await readIndexIfCommitted(repo, key, ref, signal)
+    if (ids !== undefined) idsMarked += marks.addAll(ids)
+    marked.add(key)
+  }
+  return { marks, marked, idsMarked }
+}
+
+/** Marks what live sessions protect: their bases and borrowed chunks. */
+async function markProtected(
+  repo: Repository,
+  marks: MarkSet,
+  timing: SessionTiming,
+  signal?: AbortSignal,
+): Promise<{ ids: number; livePoints: Set<string> }> {
+  const livePoints = new Set<string>()
+  let ids = 0
+  for (const session of (await listSessions(repo, signal)).values()) {
+    if (!isLive(session, timing.leaseMs, Date.now())) continue
+    const protection = await readProtection(repo, session, signal)
+    if (protection === undefined) continue
+    livePoints.add(protection.open.pointId)
+    for (const borrowed of protection.borrowed) ids += marks.addAll(borrowed)
+    for (const key of protection.open.bases) {
+      try {
+        ids += marks.addAll((await readDiskIndex(repo, key, signal)).ids)
+      } catch (cause) {
+        const message = `base index '${key}' of a running backup in '${repo.name}' is unreadable; GC deletes nothing`
+        throw new RepositoryError('GC_UNSAFE', message, { cause })
+      }
+    }
+  }
+  return { ids, livePoints }
+}
+
+/** Marks the indexes of manifests committed since the mark phase. */
+async function markLateManifests(
+  repo: Repository,
+  marks: MarkSet,
+  marked: ReadonlySet<string>,
+  signal?: AbortSignal,
+): Promise<number> {
+  let ids = 0
+  for (const ref of (await scanPoints(repo, signal)).manifests) {
+    for (const disk of (await readManifestIfPresent(repo, ref, signal))?.disks ?? []) {
+      if (marked.has(disk.index)) continue
+      const found = await readIndexIfCommitted(repo, disk.index, ref, signal)
+      if (found !== undefined) ids += marks.addAll(found)
+    }
+  }
+  return ids
+}
+
+/** Indexes of points that never committed (crashed backups), once old and not a live session's. */
+async function removeOrphans(
+  repo: Repository,
+  orphans: PointsScan['orphans'],
+  livePoints: ReadonlySet<string>,
+  cutoff: number,
+  signal?: AbortSignal,
+): Promise<number> {
+  let removed = 0
+  for (const orphan of orphans) {
+    if (livePoints.has(orphan.pointId) || (orphan.modified?.getTime() ?? Infinity) >= cutoff) continue
+    if ((await repo.store.stat(orphan.manifest, { signal })) !== undefined) continue // committed since
+    await repo.store.delete(orphan.key, { signal })
+    removed++
+  }
+  return removed
 }
 
 /** A manifest deleted since it was listed is skipped: its point is being forgotten. */
