@@ -22,7 +22,7 @@ export const repoForget: Command<ForgetResult> = {
     'repo forget [ID...] --repo PATH|URL [--vm VM] [--keep-last N] [--keep-daily N] [--keep-weekly N] [--keep-monthly N] [--keep-yearly N] [--tz ZONE] [--dry-run]',
   summary:
     'Delete named restore points, or apply a retention policy per VM and schedule (chunks go at the next gc)',
-  positionals: [0, Infinity] as unknown as readonly [number, number],
+  positionals: [0, Infinity],
   options: {
     ...repoOption,
     vm: { type: 'string' },
