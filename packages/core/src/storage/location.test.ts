@@ -53,6 +53,10 @@ describe('parseLocation', () => {
     })
   })
 
+  it('decodes percent-escapes in the prefix and ignores a trailing slash', () => {
+    expect(parseLocation('s3://host/bucket/my%20dir/x/', env)).toMatchObject({ s3: { prefix: 'my dir/x' } })
+  })
+
   it('prefers the STRATA_S3_ pair over AWS_ variables', () => {
     const parsed = parseLocation('s3://host/b-1', {
       ...env,
@@ -70,6 +74,7 @@ describe('parseLocation', () => {
     ['s3://host/bucket?style=odd', /style/],
     ['s3://host/bucket?partSize=1000', /partSize/],
     ['ftp://host/x', /unknown scheme/],
+    ['s3://host/bucket/bad%zzescape', /percent-escape/],
     ['', /empty/],
   ])('rejects %s', (location, message) => {
     expect(() => parseLocation(location, env)).toThrow(message)

@@ -47,7 +47,10 @@ function parseS3(location: string, protocol: 'http' | 'https', env: Env): StoreL
       'credentials do not belong in the URL; set STRATA_S3_ACCESS_KEY_ID/_SECRET_ACCESS_KEY',
     )
   }
-  const [bucket = '', ...rest] = url.pathname.split('/').filter((p) => p !== '')
+  const [bucket = '', ...rest] = url.pathname
+    .split('/')
+    .filter((p) => p !== '')
+    .map((p) => decode(p, location))
   if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket))
     throw invalid(location, `invalid bucket name '${bucket}'`)
   if (url.hostname === '') throw invalid(location, 'no host')
@@ -90,6 +93,14 @@ function credentialsFrom(env: Env, location: string): S3Credentials {
   return sessionToken === undefined
     ? { accessKeyId, secretAccessKey }
     : { accessKeyId, secretAccessKey, sessionToken }
+}
+
+function decode(part: string, location: string): string {
+  try {
+    return decodeURIComponent(part)
+  } catch (error) {
+    throw invalid(location, `bad percent-escape in '${part}'`, error)
+  }
 }
 
 function redact(url: URL): string {

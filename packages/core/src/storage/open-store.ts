@@ -41,7 +41,11 @@ export async function openStore(
   } else {
     const s3 = new S3Store({ ...parsed.s3, ...options.s3 })
     if (parsed.conditional === 'auto') {
-      await probe(s3, options)
+      // A store that cannot be opened must not keep its connections.
+      await probe(s3, options).catch(async (error: unknown) => {
+        await s3.close()
+        throw error
+      })
     }
     store = s3
   }

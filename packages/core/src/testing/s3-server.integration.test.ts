@@ -54,9 +54,13 @@ describe('startS3Server', () => {
 
   it('fails a start that cannot finish in time with the log tails, and leaves nothing behind', async () => {
     const error = await startS3Server({ timeoutMs: 1500 }).then(
-      () => undefined,
+      async (server) => {
+        await server.stop()
+        return undefined
+      },
       (e: unknown) => e as Error,
     )
+    expect(error, 'the start should have timed out').toBeInstanceOf(Error)
     expect(error?.message).toMatch(/cannot start Ceph radosgw in (\S+):/)
     expect(error?.message).toContain('--- ')
     const dir = /in (\S+):/.exec(error?.message ?? '')?.[1] ?? ''

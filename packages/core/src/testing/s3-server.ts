@@ -38,17 +38,24 @@ const BINARIES = ['monmaptool', 'ceph-mon', 'ceph-osd', 'radosgw', 'radosgw-admi
 
 export async function startS3Server(options: StartS3ServerOptions = {}): Promise<S3Server> {
   for (const name of BINARIES) requireBinary(name)
-  const deadline = AbortSignal.any([
-    AbortSignal.timeout(options.timeoutMs ?? 120_000),
-    ...(options.signal ? [options.signal] : []),
-  ])
-  // A second attempt covers the one race we cannot close: a free port taken between check and bind.
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await startCluster(deadline)
-    } catch (error) {
-      if (attempt >= 2 || deadline.aborted) throw error
+  // A plain timer, not AbortSignal.timeout() inside AbortSignal.any(): Node 20 may garbage-collect
+  // an otherwise unreferenced timeout signal, and the deadline then never fires.
+  const deadline = new AbortController()
+  const timer = setTimeout(() => deadline.abort(new Error('start timed out')), options.timeoutMs ?? 120_000)
+  const onAbort = () => deadline.abort(options.signal?.reason)
+  options.signal?.addEventListener('abort', onAbort, { once: true })
+  try {
+    // A second attempt covers the one race we cannot close: a free port taken between check and bind.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await startCluster(deadline.signal)
+      } catch (error) {
+        if (attempt >= 2 || deadline.signal.aborted) throw error
+      }
     }
+  } finally {
+    clearTimeout(timer)
+    options.signal?.removeEventListener('abort', onAbort)
   }
 }
 
