@@ -1,0 +1,61 @@
+import { describe, expect, it } from 'vitest'
+import { MemoryStore } from '../storage/index.js'
+import { Repository } from './repository.js'
+import { BackupSession, waitForSweeps } from './session.js'
+import { encodeGcSweep, gcSweepKey } from './format/session.js'
+import { PREFIX_SESSIONS } from './format/constants.js'
+
+const timing = { leaseMs: 60_000, heartbeatMs: 10_000, batchMs: 1, pollMs: 5 }
+
+async function keys(store: MemoryStore, prefix: string): Promise<string[]> {
+  const out: string[] = []
+  for await (const info of store.list(prefix)) out.push(info.key)
+  return out
+}
+
+describe('BackupSession', () => {
+  it('waits for a sweep in force, ignores one past its deadline', async () => {
+    const store = new MemoryStore()
+    const repo = await Repository.create(store, { chunkSize: 512 * 1024 })
+    const now = Date.now()
+    await store.put(
+      gcSweepKey('old'),
+      encodeGcSweep({ started: '', deadline: new Date(now - 1).toISOString() }),
+    )
+    await waitForSweeps(repo, 5) // returns at once: the old sweep deletes nothing any more
+    await store.put(
+      gcSweepKey('live'),
+      encodeGcSweep({ started: '', deadline: new Date(now + 60_000).toISOString() }),
+    )
+    let done = false
+    const waiting = waitForSweeps(repo, 5).then(() => (done = true))
+    await new Promise((r) => setTimeout(r, 30))
+    expect(done).toBe(false)
+    await store.delete(gcSweepKey('live'))
+    await waiting
+    expect(done).toBe(true)
+  })
+
+  it('publishes borrowed ids before the borrow resolves, and removes everything on close', async () => {
+    const store = new MemoryStore()
+    const repo = await Repository.create(store, { chunkSize: 512 * 1024 })
+    const session = await BackupSession.open(repo, 'vm', 'p', ['points/vm/base/disk-0'], timing)
+    const id = new Uint8Array(32).fill(7)
+    await Promise.all([session.borrow(id), session.borrow(new Uint8Array(32).fill(8))])
+    const segments = (await keys(store, PREFIX_SESSIONS)).filter((k) => k.includes('/borrow-'))
+    const published = Buffer.concat(await Promise.all(segments.map((k) => store.get(k))))
+    expect(published.includes(Buffer.from(id))).toBe(true)
+    expect(published.length).toBe(64)
+    await session.close()
+    expect(await keys(store, PREFIX_SESSIONS)).toEqual([])
+  })
+
+  it('refuses to go on once its own heartbeats lapsed', async () => {
+    const repo = await Repository.create(new MemoryStore(), { chunkSize: 512 * 1024 })
+    const session = await BackupSession.open(repo, 'vm', 'p', [], { ...timing, leaseMs: 40 })
+    await new Promise((r) => setTimeout(r, 30))
+    expect(() => session.assertAlive()).toThrow(expect.objectContaining({ code: 'SESSION_EXPIRED' }))
+    await expect(session.borrow(new Uint8Array(32))).rejects.toMatchObject({ code: 'SESSION_EXPIRED' })
+    await session.close()
+  })
+})
