@@ -17,6 +17,7 @@ import { Sessions } from './api/sessions.js'
 import { TaskEngine } from './api/tasks.js'
 import { registerVdiMethods } from './api/vdi-methods.js'
 import { registerVmMethods } from './api/vm-methods.js'
+import { registerVtpmMethods } from './api/vtpm-methods.js'
 import { Database } from './db/database.js'
 import { CLASSES } from './db/schema.js'
 import { CbtLogs } from './disks/cbt.js'
@@ -103,6 +104,7 @@ export class LabPool {
       stepMs: options.stepMs ?? 20,
       dom0DetachMs: options.dom0DetachMs ?? 1000,
       nbd: undefined,
+      vtpmContents: new Map(),
       hostRef: (h) => h,
     }
     const calls = new Map<string, number>()
@@ -235,6 +237,7 @@ export class LabPool {
     registerVmMethods(d, this.state)
     registerVdiMethods(d, this.state)
     registerDeviceMethods(d, this.state)
+    registerVtpmMethods(d, this.state)
     d.register('system.listMethods', {
       params: 0,
       noSession: true,

@@ -13,6 +13,7 @@ interface Saved {
   tables: Record<string, Record<string, Row>>
   disks: DiskStoreState
   cbt: CbtState
+  vtpm?: Record<string, string>
 }
 
 export async function saveState(lab: LabState, dir: string): Promise<void> {
@@ -46,5 +47,6 @@ export async function loadState(lab: LabState, dir: string): Promise<boolean> {
   lab.db.generation = saved.generation
   lab.disks.load(saved.disks)
   lab.cbt.load(saved.cbt)
+  for (const [ref, contents] of Object.entries(saved.vtpm ?? {})) lab.vtpmContents.set(ref, contents)
   return true
 }

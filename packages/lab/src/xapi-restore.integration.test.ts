@@ -9,6 +9,7 @@ import {
   createVif,
   createVm,
   importVdi,
+  snapshotVm,
   type XapiRecord,
 } from '@strata/core/xapi'
 import { requireBinary } from '@strata/core/testing'
@@ -74,6 +75,24 @@ describe('restore: a VM rebuilt from saved records', () => {
     )
     await client.call('VM.start', [vm, false, false])
     expect(await client.call('VM.get_power_state', [vm])).toBe('Running')
+  })
+
+  it('keeps a VTPM and its contents through a snapshot and a rebuild', async () => {
+    const source = lab.ref('VM', 'db-01')
+    const vtpm = await client.call<string>('VTPM.create', [source, true])
+    await client.call('VTPM.set_contents', [vtpm, 'dHBtLXN0YXRl'])
+    expect(await client.call('VTPM.get_record', [vtpm])).not.toHaveProperty('contents')
+    const snap = await snapshotVm(client, source, 'with-tpm')
+    const [copy] = await client.call<string[]>('VM.get_VTPMs', [snap])
+    expect(await client.call('VTPM.get_contents', [copy])).toBe('dHBtLXN0YXRl')
+    const rebuilt = await createVm(client, await client.call<XapiRecord>('VM.get_record', [snap]), {
+      name_label: 'tpm',
+    })
+    const fresh = await client.call<string>('VTPM.create', [rebuilt, true])
+    await client.call('VTPM.set_contents', [fresh, await client.call('VTPM.get_contents', [copy])])
+    expect(await client.call('VTPM.get_contents', [fresh])).toBe('dHBtLXN0YXRl')
+    await client.call('VM.start', [rebuilt, false, false])
+    await expect(client.call('VTPM.destroy', [fresh])).rejects.toMatchObject({ code: 'VM_BAD_POWER_STATE' })
   })
 
   it('waits for a slow host', async () => {

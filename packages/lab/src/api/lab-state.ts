@@ -29,6 +29,8 @@ export interface LabState {
   /** How long a dom0 VBD outlives an NBD connection or a transfer (VDI_IN_USE window), in ms. */
   dom0DetachMs: number
   nbd: NbdEndpoint | undefined
+  /** VTPM contents by VTPM ref: secrets, never in records. */
+  vtpmContents: Map<string, string>
   /** The host whose listener received a request → its ref. */
   hostRef(listener: string): string
 }

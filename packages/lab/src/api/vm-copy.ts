@@ -8,6 +8,7 @@ import { NULL, vbdDefaults, vifDefaults, xapiDate } from '../db/schema.js'
 import type { CallContext } from './dispatcher.js'
 import type { LabState } from './lab-state.js'
 import { copyVdi } from './vdi-methods.js'
+import { createVtpm } from './vtpm-methods.js'
 
 export type CopyKind = 'snapshot' | 'checkpoint' | 'clone' | 'copy'
 
@@ -83,6 +84,7 @@ export async function copyVm(
       children: [],
       VBDs: [],
       VIFs: [],
+      VTPMs: [],
       consoles: [],
       parent: snapshot ? src.parent : vm,
       other_config: snapshot ? src.other_config : { ...(src.other_config as object), mac_seed: randomUUID() },
@@ -139,7 +141,10 @@ async function copyDevices(
     lab.db.update('network', net, { VIFs: [...(lab.db.get('network', net).VIFs as string[]), ref] })
     vifs.push(ref)
   }
-  lab.db.update('VM', to, { VBDs: vbds, VIFs: vifs })
+  lab.db.update('VM', to, { VBDs: vbds, VIFs: vifs, VTPMs: [] })
+  for (const vtpm of lab.db.get('VM', from).VTPMs as string[]) {
+    createVtpm(lab, to, lab.db.get('VTPM', vtpm).is_unique === true, lab.vtpmContents.get(vtpm) ?? '')
+  }
 }
 
 export function randomMac(): string {

@@ -6,6 +6,7 @@ import { NULL, vmDefaults } from '../db/schema.js'
 import type { Dispatcher } from './dispatcher.js'
 import type { LabState } from './lab-state.js'
 import { copyVm, withVmOperation } from './vm-copy.js'
+import { destroyVtpm } from './vtpm-methods.js'
 
 const lower = (s: unknown): string => String(s).toLowerCase()
 
@@ -47,6 +48,7 @@ function destroyVm(lab: LabState, vm: string): void {
       })
     lab.db.delete('VIF', vif)
   }
+  for (const vtpm of row.VTPMs as string[]) if (lab.db.has('VTPM', vtpm)) destroyVtpm(lab, vtpm)
   const of = String(row.snapshot_of)
   if (lab.db.has('VM', of)) {
     const parent = lab.db.get('VM', of)
@@ -98,6 +100,7 @@ export function registerVmMethods(d: Dispatcher, lab: LabState): void {
         power_state: 'Halted',
         VBDs: [],
         VIFs: [],
+        VTPMs: [],
       })
     },
   })
