@@ -49,6 +49,5 @@ export async function backupVm(
   _targets: readonly BackupTarget[],
   _settings: VmBackupSettings,
 ): Promise<VmBackupResult> {
-  ;(void task, xapi, limits, targets, settings)
   throw new StrataError('NOT_IMPLEMENTED', `backup of VM ${vmUuid} is not implemented yet`)
 }

@@ -20,7 +20,6 @@ export async function restoreVm(
   _limits: PoolLimits,
   o: VmRestoreOptions,
 ): Promise<{ vmUuid: string }> {
-  ;(void task, xapi, limits)
   throw new StrataError('NOT_IMPLEMENTED', `restore of point ${o.pointId} is not implemented yet`)
 }
 
@@ -30,7 +29,6 @@ export async function restoreDiskToSr(
   _limits: PoolLimits,
   o: { repository: Repository; pointId: string; disk: number; srUuid: string },
 ): Promise<{ vdiUuid: string }> {
-  ;(void task, xapi, limits)
   throw new StrataError('NOT_IMPLEMENTED', `restore of point ${o.pointId} is not implemented yet`)
 }
 
