@@ -8,6 +8,7 @@ import { promisify } from 'node:util'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { XapiClient, callAsync, exportVdi, importVdi, waitTask } from '@strata/core/xapi'
 import { requireBinary, scratchDir, type Scratch } from '@strata/core/testing'
+import { openVhdStream } from '@strata/core/vhd'
 import { LabPool } from './lab-pool.js'
 
 const run = promisify(execFile)
@@ -154,6 +155,14 @@ describe('HTTP transfers against the lab, checked with qemu-img', () => {
       if (m.data) blocks.copy(result, m.start, m.start, m.start + m.length)
     }
     expect(result.equals(await bytesOf(next))).toBe(true)
+    // Strata's own streaming VHD reader sees a differencing disk holding exactly blocks 2 and 5.
+    const stream = await openVhdStream(Readable.from([delta]))
+    expect(stream.isDifferencing).toBe(true)
+    expect([...stream.blockOrder]).toEqual([2, 5])
+    for await (const block of stream.blocks()) {
+      const at = block.index * 2 * MiB
+      expect(Buffer.from(block.data).equals((await bytesOf(next)).subarray(at, at + 2 * MiB))).toBe(true)
+    }
     // And through XAPI: the delta imported onto a clone of the base gives the new snapshot too.
     const clone = await callAsync<string>(client, 'VDI.clone', [base, {}])
     await importVdi(
