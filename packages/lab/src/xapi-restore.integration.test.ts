@@ -4,6 +4,7 @@ import { Readable } from 'node:stream'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
   XapiClient,
+  callAsync,
   createVbd,
   createVdi,
   createVif,
@@ -93,6 +94,20 @@ describe('restore: a VM rebuilt from saved records', () => {
     expect(await client.call('VTPM.get_contents', [fresh])).toBe('dHBtLXN0YXRl')
     await client.call('VM.start', [rebuilt, false, false])
     await expect(client.call('VTPM.destroy', [fresh])).rejects.toMatchObject({ code: 'VM_BAD_POWER_STATE' })
+  })
+
+  it('reverts a VM to a snapshot: its disks get the snapshot content back', async () => {
+    const vm = lab.ref('VM', 'db-01')
+    const snap = await snapshotVm(client, vm, 'before-change')
+    const [disk] = lab.guest.disks(vm)
+    const before = await lab.readDisk(disk!)
+    await lab.guest.write(disk!, 1024 * 1024, Buffer.alloc(4096, 0xee))
+    expect((await lab.readDisk(disk!)).equals(before)).toBe(false)
+    await callAsync(client, 'VM.revert', [snap])
+    const [reverted] = lab.guest.disks(vm)
+    expect(reverted).not.toBe(disk)
+    expect((await lab.readDisk(reverted!)).equals(before)).toBe(true)
+    await expect(client.call('VDI.get_record', [disk])).rejects.toMatchObject({ code: 'HANDLE_INVALID' })
   })
 
   it('waits for a slow host', async () => {

@@ -7,7 +7,7 @@ import { XapiFailure } from '../db/failure.js'
 import { NULL, vbdDefaults, vifDefaults, xapiDate } from '../db/schema.js'
 import type { CallContext } from './dispatcher.js'
 import type { LabState } from './lab-state.js'
-import { copyVdi } from './vdi-methods.js'
+import { copyVdi, destroyVdi } from './vdi-methods.js'
 import { createVtpm } from './vtpm-methods.js'
 
 export type CopyKind = 'snapshot' | 'checkpoint' | 'clone' | 'copy'
@@ -151,4 +151,38 @@ export function randomMac(): string {
   const bytes = [...crypto.getRandomValues(new Uint8Array(6))]
   bytes[0] = ((bytes[0] ?? 0) & 0xfe) | 0x02 // locally administered, unicast
   return bytes.map((b) => b.toString(16).padStart(2, '0')).join(':')
+}
+
+/**
+ * VM.revert(snapshot): the VM stops, each of its disks is replaced by a clone of the snapshot's disk on
+ * the same userdevice (the old disk is destroyed), and the VM takes the snapshot's power state.
+ */
+export async function revertVm(lab: LabState, ctx: CallContext, snapshot: string): Promise<void> {
+  const snap = lab.db.get('VM', snapshot)
+  if (snap.is_a_snapshot !== true)
+    throw new XapiFailure('OPERATION_NOT_ALLOWED', [`VM is not a snapshot: ${snapshot}`])
+  const vm = String(snap.snapshot_of)
+  lab.db.get('VM', vm)
+  await withVmOperation(lab, ctx, vm, 'revert', async () => {
+    for (const vbd of lab.db.get('VM', vm).VBDs as string[])
+      lab.db.update('VBD', vbd, { currently_attached: false })
+    lab.db.update('VM', vm, { power_state: 'Halted', resident_on: NULL, domid: -1 })
+    const byDevice = new Map<string, string>()
+    for (const vbd of snap.VBDs as string[]) {
+      const row = lab.db.get('VBD', vbd)
+      if (row.type === 'Disk' && row.VDI !== NULL) byDevice.set(String(row.userdevice), String(row.VDI))
+    }
+    for (const vbd of lab.db.get('VM', vm).VBDs as string[]) {
+      const row = lab.db.get('VBD', vbd)
+      const source = byDevice.get(String(row.userdevice))
+      if (row.type !== 'Disk' || source === undefined) continue
+      const old = String(row.VDI)
+      const fresh = await copyVdi(lab, source, 'clone')
+      lab.db.update('VBD', vbd, { VDI: fresh })
+      lab.db.update('VDI', fresh, { VBDs: [vbd], name_label: lab.db.get('VDI', old).name_label })
+      lab.db.update('VDI', old, { VBDs: (lab.db.get('VDI', old).VBDs as string[]).filter((v) => v !== vbd) })
+      await destroyVdi(lab, old)
+    }
+    lab.db.update('VM', vm, { power_state: snap.power_state, parent: snapshot })
+  })
 }

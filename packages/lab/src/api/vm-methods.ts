@@ -5,7 +5,7 @@ import { XapiFailure } from '../db/failure.js'
 import { NULL, vmDefaults } from '../db/schema.js'
 import type { Dispatcher } from './dispatcher.js'
 import type { LabState } from './lab-state.js'
-import { copyVm, withVmOperation } from './vm-copy.js'
+import { copyVm, revertVm, withVmOperation } from './vm-copy.js'
 import { destroyVtpm } from './vtpm-methods.js'
 
 const lower = (s: unknown): string => String(s).toLowerCase()
@@ -83,6 +83,10 @@ export function registerVmMethods(d: Dispatcher, lab: LabState): void {
     handler: (ctx, [vm, name]) => copyVm(lab, ctx, s(vm), s(name), 'clone'),
   })
   d.register('VM.copy', { params: 3, handler: (ctx, [vm, name]) => copyVm(lab, ctx, s(vm), s(name), 'copy') })
+  d.register('VM.revert', {
+    params: 1,
+    handler: async (ctx, [snap]) => (await revertVm(lab, ctx, s(snap)), ''),
+  })
   d.register('VM.destroy', { params: 1, handler: (_c, [vm]) => (destroyVm(lab, s(vm)), '') })
   d.register('VM.create', {
     params: 1,
