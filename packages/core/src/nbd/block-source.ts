@@ -14,6 +14,8 @@ export interface BlockSource {
   /** Present on writable sources only (a copy-on-write overlay, a scratch file). */
   write?(offset: number, data: Uint8Array, signal?: AbortSignal): Promise<void>
   flush?(signal?: AbortSignal): Promise<void>
+  /** The server is done with a buffer `read` returned (sent or dropped): a source may reuse it. */
+  release?(data: Uint8Array): void
 }
 
 /** An export the resolver found: its source and what to do when the connection that opened it ends. */

@@ -10,6 +10,7 @@ import { STATE_HOLE, STATE_ZERO } from './codec/constants.js'
 import { readAllocationMap, type AllocatedRun } from './allocation-map.js'
 import { mergeExtents, type Extent } from './codec/extent.js'
 import { RecentReads } from './recent-reads.js'
+import { BufferSlab } from './buffer-slab.js'
 
 const GRANULE = 64 * 1024
 /** Largest range one block status request scans: big, since clients wait for the answer before reading. */
@@ -26,7 +27,8 @@ export class FileBlockSource implements BlockSource {
   readonly #scanBuffers: Buffer[] = []
   #map: { runs: AllocatedRun[]; mtimeNs: bigint; size: bigint; checkedAt: number } | undefined
   #mapUnavailable = false
-  readonly #recent = new RecentReads(64 * 1024 * 1024)
+  readonly #slab = new BufferSlab()
+  readonly #recent = new RecentReads(64 * 1024 * 1024, (data) => this.#slab.release(data))
 
   private constructor(
     readonly path: string,
@@ -49,7 +51,10 @@ export class FileBlockSource implements BlockSource {
   }
 
   async read(offset: number, length: number, signal?: AbortSignal): Promise<Buffer> {
-    return this.#recent.find(offset, length) ?? this.#readInto(Buffer.allocUnsafe(length), offset, signal)
+    const recent = this.#recent.find(offset, length)
+    if (recent === undefined) return this.#readInto(this.#slab.take(length), offset, signal)
+    this.#slab.retain(recent) // one reference for the cache, one for the caller
+    return recent
   }
 
   async #readInto(buffer: Buffer, offset: number, signal?: AbortSignal): Promise<Buffer> {
@@ -92,7 +97,7 @@ export class FileBlockSource implements BlockSource {
 
   async #scan(offset: number, end: number, signal?: AbortSignal): Promise<Extent[]> {
     if (end - offset <= KEEP_SCAN) {
-      const data = await this.#readInto(Buffer.allocUnsafe(end - offset), offset, signal)
+      const data = await this.#readInto(this.#slab.take(end - offset), offset, signal)
       this.#recent.add(offset, data)
       return scanZeroes(data, offset)
     }
@@ -119,6 +124,10 @@ export class FileBlockSource implements BlockSource {
     if (runs === undefined) this.#mapUnavailable = true
     else this.#map = { runs, mtimeNs, size, checkedAt: performance.now() }
     return runs
+  }
+
+  release(data: Uint8Array): void {
+    this.#slab.release(data)
   }
 
   async flush(): Promise<void> {

@@ -5,13 +5,21 @@ export class RecentReads {
   readonly #entries: { offset: number; data: Buffer }[] = []
   #bytes = 0
 
-  constructor(readonly maxBytes: number) {}
+  /** `onDrop` is told of each buffer the cache lets go of (evicted or cleared). */
+  constructor(
+    readonly maxBytes: number,
+    readonly onDrop: (data: Buffer) => void = () => {},
+  ) {}
 
   add(offset: number, data: Buffer): void {
-    if (data.length > this.maxBytes) return
+    if (data.length > this.maxBytes) return this.onDrop(data)
     this.#entries.push({ offset, data })
     this.#bytes += data.length
-    while (this.#bytes > this.maxBytes) this.#bytes -= this.#entries.shift()!.data.length
+    while (this.#bytes > this.maxBytes) {
+      const dropped = this.#entries.shift()!.data
+      this.#bytes -= dropped.length
+      this.onDrop(dropped)
+    }
   }
 
   /** The bytes of [offset, offset + length) if one entry holds them all (a view, not a copy). */
@@ -26,7 +34,7 @@ export class RecentReads {
   }
 
   clear(): void {
-    this.#entries.length = 0
+    for (const e of this.#entries.splice(0)) this.onDrop(e.data)
     this.#bytes = 0
   }
 }

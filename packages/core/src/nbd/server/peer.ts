@@ -24,11 +24,11 @@ export class Peer {
   }
 
   /** Header and payload leave in one writev, never interleaved with another reply. */
-  writeAll(parts: (Buffer | Uint8Array)[]): boolean {
+  writeAll(parts: (Buffer | Uint8Array)[], written?: () => void): boolean {
     const socket = this.#socket
     socket.cork()
     let ok = true
-    for (const p of parts) ok = socket.write(p) && ok
+    parts.forEach((p, i) => (ok = socket.write(p, i === parts.length - 1 ? written : undefined) && ok))
     socket.uncork()
     return ok
   }

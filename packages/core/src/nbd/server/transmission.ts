@@ -62,7 +62,13 @@ async function serve(
 ): Promise<void> {
   try {
     const parts = await execute(session, profile, request, payload, signal)
-    peer.writeAll(parts)
+    // Once a READ's data is in the kernel, its buffer can go back to the source.
+    const data = request.type === Cmd.READ ? parts[parts.length - 1] : undefined
+    const source = session.resolved.source
+    peer.writeAll(
+      parts,
+      data === undefined || source.release === undefined ? undefined : () => source.release!(data),
+    )
   } catch (error) {
     const errno = error instanceof CommandError ? error.errno : Errno.EIO
     peer.write(errorReply(session, request, errno, errorMessage(error)))
