@@ -18,10 +18,14 @@ export async function readBody(
   const body = out.Body as (Readable & AsyncIterable<Uint8Array>) | undefined
   if (body === undefined) return new Uint8Array(0)
   const chunks: Uint8Array[] = []
+  let received = 0
   try {
     await raceAbort(
       (async () => {
-        for await (const chunk of body) chunks.push(chunk)
+        for await (const chunk of body) {
+          chunks.push(chunk)
+          received += chunk.length
+        }
       })(),
       signal,
     )
@@ -29,11 +33,17 @@ export async function readBody(
     body.destroy()
     throw error
   }
-  const bytes = new Uint8Array(Buffer.concat(chunks))
-  if (out.ContentLength !== undefined && bytes.length !== out.ContentLength) {
-    throw new StorageError('TRANSIENT', `${what}: body has ${bytes.length} of ${out.ContentLength} bytes`, {
-      details: { received: bytes.length, expected: out.ContentLength },
+  if (out.ContentLength !== undefined && received !== out.ContentLength) {
+    throw new StorageError('TRANSIENT', `${what}: body has ${received} of ${out.ContentLength} bytes`, {
+      details: { received, expected: out.ContentLength },
     })
+  }
+  // One copy into an array of its own (never a view of a shared pool slab).
+  const bytes = new Uint8Array(received)
+  let offset = 0
+  for (const chunk of chunks) {
+    bytes.set(chunk, offset)
+    offset += chunk.length
   }
   return bytes
 }
