@@ -1,0 +1,123 @@
+// One VM of a run: its task, its attempts (a failed backup is retried N times, each retry a warning on
+// the VM task), then retention of this schedule's restore points in every repository that got one.
+import { errorCode, errorMessage, sleep, type TaskContext, type TaskStatus } from '../shared/index.js'
+import type { XapiClient } from '../xapi/index.js'
+import type { Job, Schedule } from './job.js'
+import type { PoolLimits } from './limits.js'
+import { applyScheduleRetention } from './apply-retention.js'
+import type { SelectedVm } from './selection.js'
+import { statusOf, toTaskError, type TaskError } from './task-tree.js'
+import type { BackupTarget, VmBackupResult, VmBackupSettings, backupVm } from './vm-backup.js'
+
+export interface VmRunContext {
+  readonly job: Job
+  readonly runId: string
+  readonly schedule: Schedule | undefined
+  readonly targets: readonly BackupTarget[]
+  readonly xapi: XapiClient
+  readonly limits: PoolLimits
+  readonly backupVm: typeof backupVm
+  /** Whether this VM's run must be full (forced full every N runs). */
+  readonly forceFull: (vmUuid: string) => boolean
+  readonly retryDelayMs: number
+}
+
+export interface VmOutcome {
+  readonly uuid: string
+  readonly name: string
+  readonly status: TaskStatus
+  readonly attempts: number
+  readonly result?: VmBackupResult
+  readonly error?: TaskError
+}
+
+/** Never throws: a VM's failure is its own, the run goes on with the others. */
+export async function runVm(run: TaskContext, ctx: VmRunContext, vm: SelectedVm): Promise<VmOutcome> {
+  let attempts = 0
+  try {
+    const result = await run.child(
+      'VM',
+      async (task) => {
+        const result = await backupWithRetries(task, ctx, vm, () => attempts++)
+        task.set({ full: result.full, bytesRead: result.bytesRead, bytesStored: result.bytesStored })
+        await applyRetentionEverywhere(task, ctx, vm, result)
+        return result
+      },
+      { uuid: vm.uuid, name: vm.name, pool: vm.poolId },
+    )
+    return { uuid: vm.uuid, name: vm.name, status: 'success', attempts, result }
+  } catch (error) {
+    return { uuid: vm.uuid, name: vm.name, status: statusOf(error), attempts, error: toTaskError(error) }
+  }
+}
+
+async function backupWithRetries(
+  task: TaskContext,
+  ctx: VmRunContext,
+  vm: SelectedVm,
+  counted: () => void,
+): Promise<VmBackupResult> {
+  const retries = ctx.job.settings.retries
+  for (let attempt = 1; ; attempt++) {
+    counted()
+    try {
+      return await ctx.backupVm(task, ctx.xapi, ctx.limits, vm.uuid, ctx.targets, vmSettings(ctx, vm))
+    } catch (error) {
+      if (attempt > retries || task.signal.aborted) throw error
+      task.warn(
+        `retrying the backup of VM '${vm.name}' after an error (attempt ${attempt + 1} of ${retries + 1})`,
+        {
+          isRetry: true,
+          code: errorCode(error),
+          error: errorMessage(error),
+        },
+      )
+      await sleep(ctx.retryDelayMs * attempt, task.signal)
+    }
+  }
+}
+
+function vmSettings(ctx: VmRunContext, vm: SelectedVm): VmBackupSettings {
+  const s = ctx.job.settings
+  return {
+    runId: ctx.runId,
+    jobId: ctx.job.id,
+    scheduleId: ctx.schedule?.id,
+    mode: s.mode,
+    forceFull: ctx.forceFull(vm.uuid),
+    offline: s.offline,
+    withMemory: s.withMemory,
+    preferNbd: s.preferNbd,
+    nbdConnections: s.nbdConnections,
+    maxBytesPerSecond: s.maxBytesPerSecond,
+    snapshotRetention: ctx.schedule?.snapshotRetention ?? 1,
+    changedBlocks: s.changedBlocks,
+  }
+}
+
+async function applyRetentionEverywhere(
+  task: TaskContext,
+  ctx: VmRunContext,
+  vm: SelectedVm,
+  result: VmBackupResult,
+): Promise<void> {
+  const policy = ctx.schedule?.retention
+  if (policy === undefined) return
+  for (const point of result.points) {
+    const target = ctx.targets.find((t) => t.name === point.target)
+    if (target === undefined) continue
+    await task.child(
+      'retention',
+      (t) =>
+        applyScheduleRetention(t, target.repository, {
+          vmUuid: vm.uuid,
+          jobId: ctx.job.id,
+          scheduleId: ctx.schedule?.id,
+          policy,
+          timeZone: ctx.schedule?.timezone ?? 'UTC',
+          protect: point.pointId,
+        }),
+      { target: target.name },
+    )
+  }
+}

@@ -1,0 +1,206 @@
+// A run of a job: lock the job (a run never overlaps itself), connect its pools, open its repositories,
+// select the VMs, back them up a few at a time (each VM its own task, retried N times), apply each
+// schedule's retention, and record every task event in the run's log. Effects are injected (RunDeps) so
+// that the orchestration is tested without a pool and the worker supplies the real ones.
+import { randomBytes } from 'node:crypto'
+import { join } from 'node:path'
+import type { Repository } from '../repository/index.js'
+import { Semaphore, StrataError, anySignal, type TaskContext, type TaskStatus } from '../shared/index.js'
+import type { Job, PoolConnection, RepositoryTarget, Schedule } from './job.js'
+import { lockJob } from './job-lock.js'
+import { fullDue, readJobState, recordRun, writeJobState } from './job-state.js'
+import type { PoolLimits } from './limits.js'
+import type { PoolSession } from './pool-session.js'
+import { openRunLog } from './run-log.js'
+import { runVm, type VmOutcome } from './run-vm.js'
+import { selectVms, type SelectedVm } from './selection.js'
+import { RunTimeoutError, TaskSkipped, runRootTask, statusOf, type TaskEvent } from './task-tree.js'
+import type { BackupTarget, backupVm } from './vm-backup.js'
+
+export interface RunDeps {
+  connectPool(pool: PoolConnection, signal: AbortSignal): Promise<PoolSession>
+  openRepository(target: RepositoryTarget, signal: AbortSignal): Promise<Repository>
+  backupVm: typeof backupVm
+  /** The shared limits of a pool (by uuid): the process's registry, or the parent's through a worker. */
+  limits(poolUuid: string): PoolLimits
+  retryDelayMs?: number
+}
+
+export interface RunOptions {
+  readonly job: Job
+  readonly scheduleId?: string
+  readonly runId?: string
+  /** Holds runs/ (logs), locks/ and state/. */
+  readonly dataDir: string
+  readonly signal: AbortSignal
+  readonly onEvent?: (event: TaskEvent) => void
+  readonly deps: RunDeps
+}
+
+export interface RunResult {
+  readonly runId: string
+  readonly status: TaskStatus
+  readonly vms: VmOutcome[]
+}
+
+export class RunError extends StrataError {}
+
+export function makeRunId(now = new Date()): string {
+  return `${now
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d+Z$/, 'Z')}-${randomBytes(3).toString('hex')}`
+}
+
+export const runDirs = (dataDir: string) => ({
+  runs: join(dataDir, 'runs'),
+  locks: join(dataDir, 'locks'),
+  state: join(dataDir, 'state'),
+})
+
+export async function runJob(o: RunOptions): Promise<RunResult> {
+  const schedule = findSchedule(o.job, o.scheduleId)
+  const runId = o.runId ?? makeRunId()
+  const dirs = runDirs(o.dataDir)
+  const lock = await lockJob(dirs.locks, o.job.id)
+  const log = await openRunLog(dirs.runs, runId).catch(async (error: unknown) => {
+    await lock.release()
+    throw error
+  })
+  const timeoutMs = o.job.settings.timeoutMs
+  const timeout = new AbortController()
+  const timer =
+    timeoutMs > 0 ? setTimeout(() => timeout.abort(new RunTimeoutError(timeoutMs)), timeoutMs) : undefined
+  const vms: VmOutcome[] = []
+  let status: TaskStatus = 'success'
+  try {
+    await runRootTask(
+      {
+        emit: (event) => {
+          log.append(event)
+          o.onEvent?.(event)
+        },
+        signal: anySignal(o.signal, timeout.signal),
+      },
+      'backup run',
+      (task) => runBody(task, o, schedule, runId, dirs.state, vms),
+      {
+        runId,
+        jobId: o.job.id,
+        jobName: o.job.name,
+        scheduleId: schedule?.id,
+        mode: o.job.settings.mode,
+        pid: process.pid,
+      },
+    )
+  } catch (error) {
+    status = statusOf(error)
+  } finally {
+    clearTimeout(timer)
+    log.close()
+    await lock.release()
+  }
+  return { runId, status, vms }
+}
+
+function findSchedule(job: Job, scheduleId: string | undefined): Schedule | undefined {
+  if (scheduleId === undefined) return job.schedules.length === 1 ? job.schedules[0] : undefined
+  const schedule = job.schedules.find((s) => s.id === scheduleId)
+  if (schedule === undefined)
+    throw new RunError('NO_SCHEDULE', `job '${job.id}' has no schedule '${scheduleId}'`)
+  return schedule
+}
+
+async function runBody(
+  task: TaskContext,
+  o: RunOptions,
+  schedule: Schedule | undefined,
+  runId: string,
+  stateDir: string,
+  outcomes: VmOutcome[],
+): Promise<void> {
+  const pools: PoolSession[] = []
+  try {
+    for (const pool of o.job.pools) {
+      await task
+        .child('connect pool', (t) => o.deps.connectPool(pool, t.signal), { pool: pool.id, url: pool.url })
+        .then((session) => pools.push(session))
+        .catch(() => undefined) // a failed task in the tree; the other pools' VMs still run
+    }
+    const targets = await openTargets(task, o)
+    const selection = selectVms(o.job.vms, pools)
+    task.info('vms', { vms: selection.vms.map((v) => v.uuid) })
+    for (const problem of selection.problems) {
+      await task
+        .child('VM', () => Promise.reject(new RunError('VM_NOT_FOUND', problem.reason)), { name: problem.vm })
+        .catch(() => outcomes.push({ uuid: '', name: problem.vm, status: 'failure', attempts: 0 }))
+    }
+    if (selection.vms.length === 0 && selection.problems.length === 0) {
+      throw new TaskSkipped(`no VM matches the selection of job '${o.job.id}'`)
+    }
+    await backupAll(task, o, schedule, runId, stateDir, targets, pools, selection.vms, outcomes)
+    const failed = outcomes.filter((v) => v.status !== 'success')
+    if (failed.length > 0)
+      throw new RunError('VMS_FAILED', `${failed.length} of ${outcomes.length} VMs failed`)
+  } finally {
+    await Promise.all(pools.map((p) => p.close().catch(() => undefined)))
+  }
+}
+
+async function openTargets(task: TaskContext, o: RunOptions): Promise<BackupTarget[]> {
+  const targets: BackupTarget[] = []
+  for (const target of o.job.repositories) {
+    await task
+      .child('open repository', (t) => o.deps.openRepository(target, t.signal), { repository: target.name })
+      .then((repository) => targets.push({ name: target.name, repository }))
+      .catch(() => undefined)
+  }
+  if (targets.length === 0)
+    throw new RunError('NO_REPOSITORY', `no repository of job '${o.job.id}' could be opened`)
+  return targets
+}
+
+async function backupAll(
+  task: TaskContext,
+  o: RunOptions,
+  schedule: Schedule | undefined,
+  runId: string,
+  stateDir: string,
+  targets: BackupTarget[],
+  pools: PoolSession[],
+  vms: SelectedVm[],
+  outcomes: VmOutcome[],
+): Promise<void> {
+  const state = await readJobState(stateDir, o.job.id)
+  const fullInterval = schedule?.fullInterval ?? o.job.settings.fullInterval
+  const concurrency = o.job.settings.vmConcurrency === 0 ? vms.length : o.job.settings.vmConcurrency
+  const slots = new Semaphore(Math.max(1, concurrency))
+  let saving = Promise.resolve()
+  await Promise.all(
+    vms.map((vm) =>
+      slots.run(async () => {
+        const pool = pools.find((p) => p.poolId === vm.poolId)!
+        const outcome = await runVm(
+          task,
+          {
+            job: o.job,
+            runId,
+            schedule,
+            targets,
+            xapi: pool.xapi,
+            limits: o.deps.limits(pool.uuid),
+            backupVm: o.deps.backupVm,
+            forceFull: (uuid) => o.job.settings.mode === 'delta' && fullDue(state, uuid, fullInterval),
+            retryDelayMs: o.deps.retryDelayMs ?? 2000,
+          },
+          vm,
+        )
+        outcomes.push(outcome)
+        if (outcome.result === undefined) return
+        recordRun(state, vm.uuid, runId, outcome.result.full)
+        saving = saving.then(() => writeJobState(stateDir, o.job.id, state))
+        await saving
+      }),
+    ),
+  )
+}

@@ -1,0 +1,29 @@
+// Messages between a job's worker process and its parent (Node IPC, structured clone). The parent owns
+// the per-pool limits: a worker asks for a slot and waits for the grant, so runs in different worker
+// processes still share one snapshot/transfer budget per pool. A worker that dies loses its slots.
+import type { Job } from './job.js'
+import type { RunResult } from './run.js'
+import type { TaskError, TaskEvent } from './task-tree.js'
+
+export type LimitKind = 'snapshots' | 'transfers' | 'exports'
+
+export type ToWorker =
+  | {
+      readonly type: 'run'
+      readonly job: Job
+      readonly scheduleId?: string
+      readonly runId: string
+      readonly dataDir: string
+      /** A module exporting `createRunDeps(env)` that replaces the real effects (tests only). */
+      readonly depsModule?: string
+    }
+  | { readonly type: 'abort'; readonly reason: string }
+  | { readonly type: 'granted'; readonly id: number }
+
+export type FromWorker =
+  | { readonly type: 'event'; readonly event: TaskEvent }
+  | { readonly type: 'acquire'; readonly id: number; readonly pool: string; readonly kind: LimitKind }
+  /** Gives back a granted slot, or withdraws a request still waiting. */
+  | { readonly type: 'release'; readonly id: number }
+  | { readonly type: 'done'; readonly result: RunResult }
+  | { readonly type: 'failed'; readonly error: TaskError }
