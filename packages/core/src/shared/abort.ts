@@ -41,8 +41,23 @@ export function raceAbort<T>(promise: Promise<T>, signal: AbortSignal | undefine
   })
 }
 
-/** A signal that fires when any of the given signals fires (undefined entries are ignored). */
+/**
+ * A signal that fires when any of the given signals fires (undefined entries are ignored).
+ * Not AbortSignal.any: on Node 20 a signal it combines can be garbage-collected and then never fires
+ * (seen with AbortSignal.timeout). Listeners on the sources keep everything reachable.
+ */
 export function anySignal(...signals: (AbortSignal | undefined)[]): AbortSignal {
+  const controller = new AbortController()
   const present = signals.filter((s): s is AbortSignal => s !== undefined)
-  return AbortSignal.any(present)
+  const already = present.find((s) => s.aborted)
+  if (already !== undefined) {
+    controller.abort(already.reason)
+    return controller.signal
+  }
+  const onAbort = (event: Event): void => {
+    for (const s of present) s.removeEventListener('abort', onAbort)
+    controller.abort((event.target as AbortSignal).reason)
+  }
+  for (const s of present) s.addEventListener('abort', onAbort, { once: true })
+  return controller.signal
 }
