@@ -50,6 +50,8 @@ export interface LabOptions {
    * text), 'none' (no network has an NBD purpose: get_nbd_info answers []), false = 'none'.
    */
   nbd?: boolean | 'nbd' | 'insecure_nbd' | 'none'
+  /** Serve XAPI over HTTPS with the host certificate (like port 443 of a real host). */
+  https?: boolean
 }
 
 interface HostRuntime {
@@ -72,6 +74,8 @@ export class LabPool {
   readonly #hosts: HostRuntime[] = []
   #nbd: NbdServer | undefined
   #port = 0
+  #scheme: 'http' | 'https' = 'http'
+  #cert: { cert: string; key: string } | undefined
 
   private constructor(
     readonly state: LabState,
@@ -133,8 +137,10 @@ export class LabPool {
         )
         for (const vm of options.vms ?? DEFAULT_VMS) await seedVm(state, infra, vm)
       }
-      await lab.#listen(options.port ?? 0)
-      if (options.nbd !== false && options.nbd !== 'none') await lab.#startNbd(options.nbd === 'insecure_nbd')
+      const wantsNbd = options.nbd !== false && options.nbd !== 'none'
+      if (wantsNbd || options.https === true) await lab.#makeCertificate()
+      await lab.#listen(options.port ?? 0, options.https === true)
+      if (wantsNbd) await lab.#startNbd(options.nbd === 'insecure_nbd')
       return lab
     } catch (error) {
       await lab.close()
@@ -146,15 +152,20 @@ export class LabPool {
   get url(): string {
     const master = String(this.state.db.find('pool', () => true)[0]?.[1].master)
     const host = this.#hosts.find((h) => h.ref === master) ?? this.#hosts[0]
-    return `http://${host?.address}:${this.#port}`
+    return `${this.#scheme}://${host?.address}:${this.#port}`
   }
 
   get hosts(): { ref: string; address: string; url: string }[] {
     return this.#hosts.map((h) => ({
       ref: h.ref,
       address: h.address,
-      url: `http://${h.address}:${this.#port}`,
+      url: `${this.#scheme}://${h.address}:${this.#port}`,
     }))
+  }
+
+  /** PEM of the host certificate (HTTPS and NBD), for clients to pin; undefined when neither is on. */
+  get certificate(): string | undefined {
+    return this.#cert?.cert
   }
 
   get faults(): Faults {
@@ -250,14 +261,27 @@ export class LabPool {
     })
   }
 
-  async #listen(port: number): Promise<void> {
+  async #makeCertificate(): Promise<void> {
+    const hosts = this.state.db.find('host', () => true).map(([, r]) => r)
+    const name = String(hosts[0]?.hostname)
+    this.#cert = await makeHostCertificate(
+      join(this.dir, 'tls'),
+      name,
+      hosts.map((h) => String(h.address)),
+    )
+  }
+
+  async #listen(port: number, https: boolean): Promise<void> {
+    this.#scheme = https ? 'https' : 'http'
     const hosts = this.state.db.find('host', () => true)
     for (const [i, [ref, row]] of hosts.entries()) {
       const other = hosts.find(([r]) => r !== ref)
-      const server = createHostServer(this.state, this.dispatcher, {
-        host: ref,
-        redirectTo: () => (other === undefined ? undefined : String(other[1].address)),
-      })
+      const server = createHostServer(
+        this.state,
+        this.dispatcher,
+        { host: ref, redirectTo: () => (other === undefined ? undefined : String(other[1].address)) },
+        https ? this.#cert : undefined,
+      )
       await listen(server, i === 0 ? port : this.#port, String(row.address))
       if (i === 0) this.#port = (server.address() as AddressInfo).port
       this.#hosts.push({ ref, address: String(row.address), server })
@@ -266,11 +290,9 @@ export class LabPool {
 
   async #startNbd(insecure: boolean): Promise<void> {
     const [host, row] = this.state.db.find('host', () => true)[0] ?? []
-    if (host === undefined || row === undefined) return
-    const name = String(row.hostname)
-    const cert = await makeHostCertificate(join(this.dir, 'tls'), name, String(row.address))
-    this.#nbd = await startNbd(this.state, host, String(row.address), insecure ? undefined : cert)
-    this.state.nbd = { port: this.#nbd.port ?? 0, cert: cert.cert, subject: name }
+    if (host === undefined || row === undefined || this.#cert === undefined) return
+    this.#nbd = await startNbd(this.state, host, String(row.address), insecure ? undefined : this.#cert)
+    this.state.nbd = { port: this.#nbd.port ?? 0, cert: this.#cert.cert, subject: String(row.hostname) }
   }
 }
 

@@ -1,6 +1,7 @@
 // One HTTP listener per lab host, routed like xapi: POST /jsonrpc → JSON-RPC, any other POST →
 // XML-RPC, the data handlers (with or without a trailing slash, as XO sends them), everything else 404.
-import { createServer, type Server } from 'node:http'
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import { createServer as createTlsServer } from 'node:https'
 import type { Dispatcher } from '../api/dispatcher.js'
 import type { LabState } from '../api/lab-state.js'
 import { handleExportRaw } from './export-raw.js'
@@ -17,8 +18,13 @@ export interface HostListener {
   redirectTo?: () => string | undefined
 }
 
-export function createHostServer(lab: LabState, dispatcher: Dispatcher, me: HostListener): Server {
-  const server = createServer((req, res) => {
+export function createHostServer(
+  lab: LabState,
+  dispatcher: Dispatcher,
+  me: HostListener,
+  tls?: { cert: string; key: string },
+): Server {
+  const handler = (req: IncomingMessage, res: ServerResponse): void => {
     const url = new URL(req.url ?? '/', 'http://lab')
     const path = url.pathname.replace(/\/$/, '') || '/'
     const route = `${req.method} ${path}`
@@ -28,7 +34,10 @@ export function createHostServer(lab: LabState, dispatcher: Dispatcher, me: Host
       const other = me.redirectTo?.()
       if (fault?.kind === 'redirect' && other !== undefined) {
         const host = req.headers.host?.replace(/^[^:]+|^\[[^\]]+\]/, other) ?? other
-        res.writeHead(302, { location: `http://${host}${req.url}`, connection: 'close' })
+        res.writeHead(302, {
+          location: `${tls === undefined ? 'http' : 'https'}://${host}${req.url}`,
+          connection: 'close',
+        })
         res.end()
         return
       }
@@ -54,7 +63,8 @@ export function createHostServer(lab: LabState, dispatcher: Dispatcher, me: Host
         if (req.method === 'POST') return done(handleXmlRpc(dispatcher, me.host, req, res))
         return htmlError(res, 404, `no handler for ${req.method} ${path}`)
     }
-  })
+  }
+  const server = tls === undefined ? createServer(handler) : createTlsServer(tls, handler)
   server.keepAliveTimeout = 5000
   // Uploads of big disks take longer than Node's default 5-minute limit for receiving a request.
   server.requestTimeout = 0
