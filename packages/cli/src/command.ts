@@ -28,6 +28,8 @@ export interface Command<R = unknown> {
   run(args: ParsedArgs, ctx: CommandContext): Promise<R>
   /** Human-readable rendering of the result; omitted for commands whose result speaks for itself. */
   format?(result: R): string
+  /** Exit code for a result that is not a plain success (e.g. a backup run with failed VMs); default 0. */
+  exitCode?(result: R): number
 }
 
 /** An error the user caused (bad arguments): printed as a one-line reason, exit code 2. */

@@ -33,7 +33,7 @@ export async function main(argv: string[], io: Io, signal: AbortSignal = process
     const result = await command.run(args, ctx)
     if (json) io.stdout.write(`${JSON.stringify(result)}\n`)
     else if (command.format !== undefined) io.stdout.write(ensureNewline(command.format(result)))
-    return 0
+    return command.exitCode?.(result) ?? 0
   } catch (error) {
     const usage = error instanceof UsageError || errorCode(error).startsWith('ERR_PARSE_ARGS')
     const line = errorMessage(error).split('\n')[0]

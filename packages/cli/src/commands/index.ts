@@ -7,6 +7,10 @@ import { vhdInfo } from './vhd-info.js'
 import { vhdToRawCommand } from './vhd-to-raw.js'
 import { vhdFromRaw } from './vhd-from-raw.js'
 import { labServe } from './lab-serve.js'
+import { backupRun } from './backup-run.js'
+import { backupLogs } from './backup-logs.js'
+import { restoreVmCommand } from './restore-vm.js'
+import { restoreDiskCommand } from './restore-disk.js'
 import { repoInit } from './repo-init.js'
 import { repoInfo } from './repo-info.js'
 import { repoSnapshots } from './repo-snapshots.js'
@@ -34,4 +38,8 @@ export const commands: readonly Command<never>[] = [
   nbdCopy,
   nbdServe,
   labServe,
+  backupRun,
+  backupLogs,
+  restoreVmCommand,
+  restoreDiskCommand,
 ] as Command<never>[]
