@@ -8,8 +8,12 @@ import { entryCount, type DiskIndex } from './format/disk-index.js'
 import type { PointRef } from './format/layout.js'
 import { isZero } from './disk-writer.js'
 
+/** Memory: at most this many chunks kept for reuse. */
+const RECENT_CHUNKS = 8
+
 export class DiskReader {
   readonly chunkCount: number
+  readonly #recent = new Map<string, Promise<Uint8Array>>()
 
   constructor(
     readonly repo: Repository,
@@ -46,17 +50,36 @@ export class DiskReader {
     return isZero(id) ? undefined : Buffer.from(id).toString('hex')
   }
 
+  /** The last few chunks read, by id: disks repeat blocks, and parallel readers hit the same ones. */
+  async #read(id: string, signal?: AbortSignal): Promise<Uint8Array> {
+    const cached = this.#recent.get(id)
+    if (cached !== undefined) {
+      this.#recent.delete(id)
+      this.#recent.set(id, cached)
+      return cached
+    }
+    const reading = this.repo.readChunk(id, signal)
+    this.#recent.set(id, reading)
+    if (this.#recent.size > RECENT_CHUNKS) this.#recent.delete(this.#recent.keys().next().value as string)
+    reading.catch(() => this.#recent.delete(id))
+    return reading
+  }
+
   *nonZeroChunks(): Generator<number> {
     for (let i = 0; i < this.chunkCount; i++) if (this.idOf(i) !== undefined) yield i
   }
 
+  /**
+   * Chunk `index` (zeros for a zero chunk). The bytes may be shared with other calls for the same content:
+   * callers must not modify them.
+   */
   async readChunk(index: number, signal?: AbortSignal): Promise<Uint8Array> {
     if (!Number.isInteger(index) || index < 0 || index >= this.chunkCount) {
       throw new RepositoryError('INVALID_ARGUMENT', `chunk ${index} is outside disk '${this.name}'`)
     }
     const id = this.idOf(index)
     if (id === undefined) return new Uint8Array(this.chunkLength(index))
-    const data = await this.repo.readChunk(id, signal)
+    const data = await this.#read(id, signal)
     if (data.length !== this.chunkLength(index)) {
       throw new RepositoryError(
         'CORRUPT_OBJECT',

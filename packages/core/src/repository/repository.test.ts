@@ -136,3 +136,20 @@ describe('repository keys', () => {
     await expect(restore(repo, point)).rejects.toMatchObject({ code: 'CORRUPT_OBJECT' })
   })
 })
+
+describe('DiskReader', () => {
+  it('reads a repeated chunk from the store once while it stays recent', async () => {
+    const store = new MemoryStore('test')
+    const repo = await Repository.create(store, { chunkSize: CHUNK })
+    const disk = makeDisk(12) // the repeated block sits at chunks 2, 5, 8, 11
+    const point = await backup(repo, disk)
+    let gets = 0
+    const get = store.get.bind(store)
+    store.get = async (key, options) => {
+      if (key.startsWith(PREFIX_CHUNKS)) gets++
+      return get(key, options)
+    }
+    expect((await restore(repo, point)).equals(disk)).toBe(true)
+    expect(gets).toBe(4 + 1 + 1) // four random chunks, the repeated one once, the tail
+  })
+})
