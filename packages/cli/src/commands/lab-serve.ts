@@ -7,6 +7,8 @@ interface LabServeResult {
   password: string
   hosts: string[]
   nbdPort: number | undefined
+  /** PEM of the host certificate (HTTPS and NBD): what a client pins. */
+  certificate: string | undefined
   /** Guest VMs (not templates, snapshots or dom0) by name. */
   vms: string[]
   profile: VersionProfile
@@ -18,7 +20,7 @@ const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : und
 export const labServe: Command<LabServeResult> = {
   path: ['lab', 'serve'],
   usage:
-    'lab serve [--port N] [--data DIR] [--hosts 1|2] [--profile xcp-ng-8.3|xcp-ng-8.2|xenserver-8] [--password PW]',
+    'lab serve [--port N] [--data DIR] [--hosts 1|2] [--profile xcp-ng-8.3|xcp-ng-8.2|xenserver-8] [--password PW] [--https]',
   summary: 'Run a lab XCP-ng pool (XAPI, HTTP transfers, NBD) with seed VMs until interrupted',
   positionals: 0,
   options: {
@@ -27,6 +29,7 @@ export const labServe: Command<LabServeResult> = {
     hosts: { type: 'string' },
     profile: { type: 'string' },
     password: { type: 'string' },
+    https: { type: 'boolean' },
   },
   async run({ values }, { signal, stdout, stderr, json }) {
     const port = values.port === undefined ? 0 : Number(values.port)
@@ -37,13 +40,15 @@ export const labServe: Command<LabServeResult> = {
     if (!['xcp-ng-8.3', 'xcp-ng-8.2', 'xenserver-8'].includes(profile))
       throw new UsageError('unknown --profile')
     const dataDir = str(values.data)
-    const lab = await LabPool.start({ port, dataDir, hosts, profile, password: str(values.password) })
+    const https = values.https === true
+    const lab = await LabPool.start({ port, dataDir, hosts, profile, password: str(values.password), https })
     const info: LabServeResult = {
       url: lab.url,
       user: lab.user,
       password: lab.password,
       hosts: lab.hosts.map((h) => h.url),
       nbdPort: lab.nbd?.port,
+      certificate: lab.certificate,
       vms: lab.vmNames(),
       profile,
       dataDir,
