@@ -2,7 +2,14 @@
 // connections at once; and the xapi-nbd profile's exact behaviour as our client and libnbd see it.
 import { readFile } from 'node:fs/promises'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { makeTlsFixture, requireBinary, scratchDir, type Scratch, type TlsFixture } from '../testing/index.js'
+import {
+  makeSelfSignedCertificate,
+  makeTlsFixture,
+  requireBinary,
+  scratchDir,
+  type Scratch,
+  type TlsFixture,
+} from '../testing/index.js'
 import { staticExports, type ResolvedExport } from './block-source.js'
 import { NbdClient } from './client.js'
 import { readAllocationMap } from './allocation-map.js'
@@ -140,6 +147,9 @@ describe('NbdServer (full profile) with real clients', () => {
     expect(dropped).toBeGreaterThan(0)
     expect(out.equals(image)).toBe(true)
     expect(server.dropConnections('other')).toBe(0)
+    await expect(
+      NbdConnection.connect({ socketPath: server.address, exportName: 'other' }),
+    ).rejects.toMatchObject({ code: 'NBD_OPTION_REFUSED' })
     await client.close()
     await new Promise((r) => setTimeout(r, 50))
     expect(released).toBeGreaterThanOrEqual(dropped)
@@ -203,6 +213,34 @@ describe('NbdServer (xapi profile)', () => {
     const uri = `${server.uri('disk')}&tls-certificates=${tls.clientDir}`
     await runTool('nbdcopy', [uri, scratch.path('copy-xapi.raw')])
     expect((await readFile(scratch.path('copy-xapi.raw'))).equals(image)).toBe(true)
+  })
+
+  it('serves a self-signed host certificate that clients pin, checking the subject like VDI.get_nbd_info', async () => {
+    const host = await makeSelfSignedCertificate(scratch.path('host'), 'xapi', {
+      commonName: 'xcp-host-1',
+      altNames: ['xcp-host-1', '10.0.0.11'],
+    })
+    const server = await serve({ profile: 'xapi', tls: { cert: host.cert, key: host.key } })
+    const nbdInfo = { exportname: 'disk', cert: host.cert, subject: 'xcp-host-1' }
+    const client = await NbdClient.open({
+      socketPath: server.address,
+      exportName: nbdInfo.exportname,
+      tls: { pinnedCertificate: nbdInfo.cert, servername: nbdInfo.subject },
+    })
+    const ranges = (async function* () {
+      yield { offset: 3 * BLOCK, length: 2 * BLOCK + 512 }
+      yield { offset: 0, length: 4096 }
+    })()
+    const got = new Map<number, Buffer>()
+    for await (const piece of client.readRanges(ranges, { ordered: false })) got.set(piece.offset, piece.data)
+    expect([...got.keys()].sort((a, b) => a - b)).toEqual([0, 3 * BLOCK, 4 * BLOCK]) // cut at 2 MiB multiples
+    expect(got.get(3 * BLOCK)!.equals(image.subarray(3 * BLOCK, 4 * BLOCK))).toBe(true)
+    expect(got.get(4 * BLOCK)!.equals(image.subarray(4 * BLOCK, 5 * BLOCK + 512))).toBe(true)
+    await client.close()
+    const wrongSubject = { pinnedCertificate: host.cert, servername: 'xcp-host-2' }
+    await expect(
+      NbdConnection.connect({ socketPath: server.address, exportName: 'disk', tls: wrongSubject }),
+    ).rejects.toMatchObject({ code: 'NBD_TLS' })
   })
 
   it('accepts at most 16 connections, closing the 17th at once', async () => {
