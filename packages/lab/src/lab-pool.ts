@@ -18,6 +18,7 @@ import { TaskEngine } from './api/tasks.js'
 import { registerVdiMethods } from './api/vdi-methods.js'
 import { registerVmMethods } from './api/vm-methods.js'
 import { registerVtpmMethods } from './api/vtpm-methods.js'
+import { registerGuestMethods } from './api/guest-methods.js'
 import { Database } from './db/database.js'
 import { CLASSES } from './db/schema.js'
 import { CbtLogs } from './disks/cbt.js'
@@ -249,6 +250,7 @@ export class LabPool {
     registerVdiMethods(d, this.state)
     registerDeviceMethods(d, this.state)
     registerVtpmMethods(d, this.state)
+    registerGuestMethods(d, this.guest)
     d.register('system.listMethods', {
       params: 0,
       noSession: true,
