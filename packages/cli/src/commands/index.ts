@@ -7,6 +7,7 @@ import { vhdInfo } from './vhd-info.js'
 import { vhdToRawCommand } from './vhd-to-raw.js'
 import { vhdFromRaw } from './vhd-from-raw.js'
 import { labServe } from './lab-serve.js'
+import { labGuestWrite } from './lab-guest-write.js'
 import { backupRun } from './backup-run.js'
 import { backupLogs } from './backup-logs.js'
 import { restoreVmCommand } from './restore-vm.js'
@@ -38,6 +39,7 @@ export const commands: readonly Command<never>[] = [
   nbdCopy,
   nbdServe,
   labServe,
+  labGuestWrite,
   backupRun,
   backupLogs,
   restoreVmCommand,
