@@ -3,8 +3,11 @@
 // (dynamic without base, differencing with base: the blocks held by nodes in exactly one of the two
 // chains), written by Strata's VHD writer with xapi's field values (creator "caml", 2 MiB blocks).
 import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { Socket } from 'node:net'
 import { planVhd, writeVhd, vhdTimestamp } from '@strata/core/vhd'
 import type { LabState } from '../api/lab-state.js'
+import type { TaskControl } from '../api/tasks.js'
+import type { HttpFault } from '../faults.js'
 import { XapiFailure, toFailure } from '../db/failure.js'
 import { BLOCK_SIZE } from '../disks/disk-store.js'
 import { attachDom0, bind, resolveVdi, write, writeHead } from './data-common.js'
@@ -47,35 +50,11 @@ export async function handleExportRaw(
     'content-disposition': ` attachment; filename="${String(lab.db.get('VDI', vdi).uuid)}.${format}"`,
   })
   const detach = attachDom0(lab, lab.hostRef(host), vdi, 'RO')
-  const task = lab.tasks.control(b.task)
-  let sent = 0
   try {
-    if (fault?.kind === 'garbage') {
-      await write(socket, Buffer.from('HTTP/1.1 500 Internal Error\r\ncontent-length: 0\r\n\r\n'))
-      const uuid = String(lab.db.get('VDI', vdi).uuid)
-      throw new XapiFailure('SR_BACKEND_FAILURE_46', [
-        '',
-        `The VDI is not available [opterr=VDI ${uuid} not detached cleanly]`,
-        '',
-      ])
-    }
+    if (fault?.kind === 'garbage') await sendGarbage(lab, socket, vdi)
     const size = Number(lab.db.get('VDI', vdi).virtual_size)
     const chunks = format === 'raw' ? rawChunks(lab, vdi, size) : vhdChunks(lab, vdi, base, size)
-    for await (const chunk of chunks) {
-      task.checkCancelled()
-      let piece = chunk
-      if ((fault?.kind === 'cut' || fault?.kind === 'stall') && sent + piece.length > fault.afterBytes)
-        piece = piece.subarray(0, fault.afterBytes - sent)
-      if (!(await write(socket, piece))) throw new XapiFailure('VDI_IO_ERROR', ['Device I/O errors'])
-      sent += piece.length
-      task.setProgress(sent / Math.max(1, size))
-      if (fault?.kind === 'cut' && sent >= fault.afterBytes)
-        throw new XapiFailure('VDI_IO_ERROR', ['Device I/O errors'])
-      if (fault?.kind === 'stall' && sent >= fault.afterBytes) {
-        await new Promise((resolve) => socket.once('close', resolve))
-        throw new XapiFailure('VDI_IO_ERROR', ['Device I/O errors'])
-      }
-    }
+    await streamBody(socket, chunks, lab.tasks.control(b.task), size, fault)
     await new Promise<void>((resolve) => socket.end(resolve))
     if (fault?.kind === 'task-failure') throw new XapiFailure(fault.code, fault.params ?? [])
     lab.tasks.succeed(b.task, '')
@@ -84,6 +63,41 @@ export async function handleExportRaw(
     lab.tasks.fail(b.task, error)
   } finally {
     detach()
+  }
+}
+
+/** xen-api #4603: an HTTP error page written into the body of a 200, and the task failed. */
+async function sendGarbage(lab: LabState, socket: Socket, vdi: string): Promise<never> {
+  await write(socket, Buffer.from('HTTP/1.1 500 Internal Error\r\ncontent-length: 0\r\n\r\n'))
+  const uuid = String(lab.db.get('VDI', vdi).uuid)
+  throw new XapiFailure('SR_BACKEND_FAILURE_46', [
+    '',
+    `The VDI is not available [opterr=VDI ${uuid} not detached cleanly]`,
+    '',
+  ])
+}
+
+/** Writes the body with progress and cancellation, cutting or stalling it when a fault says so. */
+async function streamBody(
+  socket: Socket,
+  chunks: AsyncIterable<Uint8Array>,
+  task: TaskControl,
+  size: number,
+  fault: HttpFault | undefined,
+): Promise<void> {
+  const limit = fault?.kind === 'cut' || fault?.kind === 'stall' ? fault.afterBytes : Infinity
+  let sent = 0
+  for await (const chunk of chunks) {
+    task.checkCancelled()
+    const piece = sent + chunk.length > limit ? chunk.subarray(0, limit - sent) : chunk
+    if (!(await write(socket, piece))) throw new XapiFailure('VDI_IO_ERROR', ['Device I/O errors'])
+    sent += piece.length
+    task.setProgress(sent / Math.max(1, size))
+    if (sent >= limit) {
+      // A stall keeps the connection open and silent until the client gives up.
+      if (fault?.kind === 'stall') await new Promise((resolve) => socket.once('close', resolve))
+      throw new XapiFailure('VDI_IO_ERROR', ['Device I/O errors'])
+    }
   }
 }
 
