@@ -142,6 +142,27 @@ describe('CBT and NBD against the lab', () => {
     await expect(wrong).rejects.toThrow() // xapi-nbd closes without a reply on a bad session
   })
 
+  it('accepts at most 16 NBD connections per host, like xapi-nbd', async () => {
+    const snaps = await client.call<string[]>('VDI.get_snapshots', [vdi])
+    let target: string | undefined
+    for (const s of snaps) if ((await client.call('VDI.get_type', [s])) !== 'cbt_metadata') target = s
+    const [info] = await getNbdInfo(client, target!)
+    const open = () =>
+      NbdConnection.connect({
+        host: info!.address,
+        port: info!.port,
+        exportName: info!.exportname,
+        tls: { pinnedCertificate: info!.cert, servername: info!.subject },
+      })
+    const connections: NbdConnection[] = []
+    try {
+      for (let i = 0; i < 16; i++) connections.push(await open())
+      await expect(open()).rejects.toThrow()
+    } finally {
+      await Promise.all(connections.map((c) => c.close()))
+    }
+  })
+
   it('drops NBD connections on demand: nbdcopy fails', async () => {
     const snaps = await client.call<string[]>('VDI.get_snapshots', [vdi])
     const live = []
