@@ -21,6 +21,9 @@ import { repoForget } from './repo-forget.js'
 import { repoGc } from './repo-gc.js'
 import { repoCheck } from './repo-check.js'
 import { repoVerify } from './repo-verify.js'
+import { repoKeyAdd } from './repo-key-add.js'
+import { repoKeyList } from './repo-key-list.js'
+import { repoKeyRemove } from './repo-key-remove.js'
 
 export const commands: readonly Command<never>[] = [
   version,
@@ -36,6 +39,9 @@ export const commands: readonly Command<never>[] = [
   repoGc,
   repoCheck,
   repoVerify,
+  repoKeyAdd,
+  repoKeyList,
+  repoKeyRemove,
   nbdCopy,
   nbdServe,
   labServe,

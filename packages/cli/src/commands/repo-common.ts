@@ -1,5 +1,6 @@
 // Shared plumbing of the `strata repo` commands: the --repo option, opening the store and the repository,
 // the passphrase (STRATA_PASSPHRASE or a prompt without echo), and small parsers and formatters.
+import { readFile } from 'node:fs/promises'
 import { Repository, RepositoryError } from '@strata/core/repository'
 import { openStore, type ObjectStore } from '@strata/core/storage'
 import { UsageError, type OptionSpec, type ParsedArgs } from '../command.js'
@@ -31,8 +32,22 @@ export async function openRepository(args: ParsedArgs, signal: AbortSignal): Pro
   }
 }
 
+/** The secret that opens a repository: STRATA_KEY_FILE's contents, STRATA_PASSPHRASE, or a prompt. */
 export async function readPassphrase(prompt: string): Promise<Uint8Array> {
-  const env = process.env.STRATA_PASSPHRASE
+  const keyFile = process.env.STRATA_KEY_FILE
+  if (keyFile !== undefined && keyFile !== '') return readKeyFile(keyFile)
+  return readSecret(prompt, process.env.STRATA_PASSPHRASE)
+}
+
+/** A key file's bytes are the secret; a key file must hold at least 16 bytes to be worth the name. */
+export async function readKeyFile(path: string): Promise<Uint8Array> {
+  const bytes = await readFile(path)
+  if (bytes.length < 16)
+    throw new UsageError(`key file '${path}' holds ${bytes.length} bytes; at least 16 are needed`)
+  return bytes
+}
+
+export async function readSecret(prompt: string, env: string | undefined): Promise<Uint8Array> {
   if (env !== undefined && env !== '') return new TextEncoder().encode(env)
   const stdin = process.stdin
   if (!stdin.isTTY) {

@@ -20,6 +20,9 @@ import { repoGc } from './repo-gc.js'
 import { repoCheck } from './repo-check.js'
 import { repoVerify } from './repo-verify.js'
 import { repoInfo } from './repo-info.js'
+import { repoKeyAdd } from './repo-key-add.js'
+import { repoKeyList } from './repo-key-list.js'
+import { repoKeyRemove } from './repo-key-remove.js'
 import { makeImage, runRepoCommand } from './repo-test-support.js'
 
 const CHUNK = 512 * 1024
@@ -130,5 +133,36 @@ describe('strata repo forget', () => {
       /either/,
     )
     await expect(runRepoCommand(repoForget, [], { repo })).rejects.toThrow(/either/)
+  })
+})
+
+describe('strata repo key', () => {
+  it('changes the way in (passphrase → key file) without rewriting data', async () => {
+    const repo = scratch.path('repo-keys')
+    process.env.STRATA_PASSPHRASE = 'first passphrase'
+    await runRepoCommand(repoInit, [], { repo, encrypt: true, 'chunk-size': '512k' })
+    const file = scratch.path('keys.img')
+    const image = makeImage(3, CHUNK)
+    await writeFile(file, image)
+    const { point } = (await runRepoCommand(repoBackupImage, [file], { repo })).result
+    const keyFile = scratch.path('repo.key')
+    await writeFile(keyFile, randomBytes(64))
+    const added = (await runRepoCommand(repoKeyAdd, [], { repo, 'key-file': keyFile })).result
+    const slots = (await runRepoCommand(repoKeyList, [], { repo })).result
+    expect(slots).toHaveLength(2)
+    const old = slots.find((s) => s.id !== added.slot)!
+    await runRepoCommand(repoKeyRemove, [old.id], { repo })
+    await expect(runRepoCommand(repoKeyList, [], { repo })).rejects.toMatchObject({
+      code: 'WRONG_PASSPHRASE',
+    })
+    process.env.STRATA_KEY_FILE = keyFile
+    try {
+      await expect(runRepoCommand(repoKeyRemove, [added.slot], { repo })).rejects.toThrow(/last one/)
+      const out = scratch.path('keys.out')
+      await runRepoCommand(repoRestoreImage, [point, out], { repo })
+      expect((await readFile(out)).equals(image)).toBe(true)
+    } finally {
+      delete process.env.STRATA_KEY_FILE
+    }
   })
 })

@@ -1,0 +1,27 @@
+import type { Command } from '../command.js'
+import { openRepository, readKeyFile, readSecret, repoOption } from './repo-common.js'
+
+export const repoKeyAdd: Command<{ slot: string; label: string }> = {
+  path: ['repo', 'key', 'add'],
+  usage: 'repo key add --repo PATH|URL [--key-file FILE] [--label TEXT]',
+  summary:
+    'Add a key slot (a new passphrase from STRATA_NEW_PASSPHRASE or a prompt, or a key file); no data is rewritten',
+  positionals: 0,
+  options: { ...repoOption, 'key-file': { type: 'string' }, label: { type: 'string' } },
+  async run(args, { signal }) {
+    const repo = await openRepository(args, signal)
+    const keyFile = args.values['key-file']
+    const secret =
+      typeof keyFile === 'string'
+        ? await readKeyFile(keyFile)
+        : await readSecret('new passphrase: ', process.env.STRATA_NEW_PASSPHRASE)
+    const label =
+      typeof args.values.label === 'string'
+        ? args.values.label
+        : typeof keyFile === 'string'
+          ? 'key file'
+          : 'passphrase'
+    return { slot: await repo.addKeySlot(secret, label, { signal }), label }
+  },
+  format: (r) => `added key slot ${r.slot} (${r.label})`,
+}
