@@ -79,8 +79,10 @@ export class NbdConnection {
       signal,
     })
     transport.onClose((error) => queue.end(error))
-    const deadline = AbortSignal.timeout(timeoutMs)
-    const combined = signal === undefined ? deadline : AbortSignal.any([signal, deadline])
+    // A plain timer: Node 20 may collect an AbortSignal.timeout() that only AbortSignal.any() refers to.
+    const deadline = new AbortController()
+    const timer = setTimeout(() => deadline.abort(new Error('negotiation timed out')), timeoutMs)
+    const combined = signal === undefined ? deadline.signal : AbortSignal.any([signal, deadline.signal])
     try {
       const info = await negotiate(
         transport,
@@ -98,10 +100,12 @@ export class NbdConnection {
       return new NbdConnection(transport, info, where, options.requestTimeoutMs ?? 60_000)
     } catch (error) {
       transport.destroy()
-      if (error instanceof AbortedError && deadline.aborted && !signal?.aborted) {
+      if (error instanceof AbortedError && deadline.signal.aborted && !signal?.aborted) {
         throw new NbdError('NBD_TIMEOUT', `negotiation with ${where} timed out`, { retryable: true })
       }
       throw error
+    } finally {
+      clearTimeout(timer)
     }
   }
 

@@ -85,6 +85,27 @@ describe('NbdServer xapi profile on the wire', () => {
   })
 })
 
+describe('NbdServer handshake deadline', () => {
+  it('hangs up on a client that says nothing, freeing its connection slot', async () => {
+    const quiet = await NbdServer.listen({
+      profile: 'xapi',
+      resolve: staticExports({}),
+      handshakeTimeoutMs: 150,
+    })
+    try {
+      const socket = connect({ host: '127.0.0.1', port: quiet.port! })
+      await new Promise((r) => socket.once('data', r)) // the greeting: the server has accepted us
+      expect(quiet.connectionCount()).toBe(1)
+      const started = Date.now()
+      await new Promise((r) => socket.once('close', r))
+      expect(Date.now() - started).toBeLessThan(3000)
+      expect(quiet.connectionCount()).toBe(0)
+    } finally {
+      await quiet.close()
+    }
+  })
+})
+
 describe('RecentReads', () => {
   it('serves ranges inside what it holds and forgets the oldest beyond its budget', () => {
     const recent = new RecentReads(300)

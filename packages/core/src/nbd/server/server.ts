@@ -160,13 +160,20 @@ export class NbdServer {
 
   async #run(connection: Connection): Promise<void> {
     const { peer, abort } = connection
-    const handshake = AbortSignal.any([abort.signal, AbortSignal.timeout(this.#context.timeoutMs)])
+    // A plain timer: Node 20 may collect an AbortSignal.timeout() that only AbortSignal.any() refers to.
+    const deadline = new AbortController()
+    const timer = setTimeout(() => deadline.abort(new Error('handshake timed out')), this.#context.timeoutMs)
     let session
     try {
-      session = await negotiateServer(peer, { ...this.#context, signal: handshake })
+      session = await negotiateServer(peer, {
+        ...this.#context,
+        signal: AbortSignal.any([abort.signal, deadline.signal]),
+      })
     } catch (error) {
       if (isHangup(error)) return
       throw error
+    } finally {
+      clearTimeout(timer)
     }
     if (session === undefined) return
     connection.exportName = session.name
