@@ -64,10 +64,15 @@ describe('strata nbd', () => {
       expect(server.uri).toBe(`nbd+unix:///disk?socket=${scratch.path('a.sock')}`)
       const { stdout } = await exec(requireBinary('nbdinfo'), ['--size', server.uri])
       expect(Number(stdout.trim())).toBe(disk.length)
+      // An existing, larger file full of 0xff: skipped zero ranges must not keep its old bytes.
+      await writeFile(scratch.path('out.raw'), Buffer.alloc(8 * 1024 * 1024, 0xff))
       const copy = strata(['nbd', 'copy', server.uri, scratch.path('out.raw'), '--json'])
       expect(await copy.done).toBe(0)
       expect(JSON.parse(copy.io.out)).toMatchObject({ size: disk.length, bytesRead: 3 * 1024 * 1024 })
       expect((await readFile(scratch.path('out.raw'))).equals(disk)).toBe(true)
+      const toNull = strata(['nbd', 'copy', server.uri, '/dev/null', '--json'])
+      expect(await toNull.done).toBe(0)
+      expect(JSON.parse(toNull.io.out)).toMatchObject({ size: disk.length, bytesRead: 3 * 1024 * 1024 })
     } finally {
       expect(await server.stop()).toBe(0)
     }

@@ -1,12 +1,13 @@
-// Copies a whole export to a file (or /dev/null), like nbdcopy: extents first when the server offers
-// block status, so that zero runs are neither read nor written; data read over every connection.
-import { open } from 'node:fs/promises'
+// Copies a whole export to a file or device, like nbdcopy: extents first when the server offers block
+// status, so that zero runs are not read. A regular file gets its size up front and zero runs stay holes;
+// anything else (a block device, /dev/null) gets them written as zeros, since it may hold old data.
+import { open, type FileHandle } from 'node:fs/promises'
 import { throwIfAborted } from '../shared/abort.js'
 import type { ByteRange, NbdClient } from './client.js'
 import { STATE_ZERO } from './codec/constants.js'
 
 export interface CopyOptions {
-  /** Ask the server which ranges read as zeros and skip them (default true when offered). */
+  /** Ask the server which ranges read as zeros and do not read them (default true when offered). */
   useExtents?: boolean
   signal?: AbortSignal
   onProgress?: (bytesDone: number, size: number) => void
@@ -16,12 +17,12 @@ export interface CopyResult {
   size: number
   /** Bytes read over NBD. */
   bytesRead: number
-  /** Bytes skipped because the server said they read as zeros. */
+  /** Bytes not read because the server said they read as zeros. */
   zeroBytesSkipped: number
   seconds: number
 }
 
-const isDevice = (path: string): boolean => path.startsWith('/dev/')
+const ZERO_WRITE = 2 * 1024 * 1024
 
 export async function copyToFile(
   client: NbdClient,
@@ -30,14 +31,17 @@ export async function copyToFile(
 ): Promise<CopyResult> {
   const started = performance.now()
   const { signal } = options
-  const ranges = await dataRanges(client, options.useExtents ?? true, signal)
-  const file = await open(path, isDevice(path) ? 'w' : 'w+')
+  const { data, zeros } = await plan(client, options.useExtents ?? true, signal)
+  // Not 'w' for everything: truncating is right for a file and meaningless (or refused) for a device.
+  const file = await open(path, 'r+').catch(() => open(path, 'w'))
   let bytesRead = 0
   try {
-    // A regular file gets its size first: skipped zero ranges then stay holes.
-    if (!isDevice(path)) await file.truncate(client.size)
-    for await (const piece of client.readRanges(ranges, { ordered: false, signal })) {
-      await file.write(piece.data, 0, piece.data.length, isDevice(path) ? null : piece.offset)
+    if ((await file.stat()).isFile()) {
+      await file.truncate(0) // old contents must not survive in the ranges we leave as holes
+      await file.truncate(client.size)
+    } else await writeZeros(file, zeros, signal)
+    for await (const piece of client.readRanges(data, { ordered: false, signal })) {
+      await file.write(piece.data, 0, piece.data.length, piece.offset)
       bytesRead += piece.data.length
       client.recycle(piece.data)
       options.onProgress?.(bytesRead, client.size)
@@ -46,22 +50,32 @@ export async function copyToFile(
     await file.close()
   }
   throwIfAborted(signal)
-  return {
-    size: client.size,
-    bytesRead,
-    zeroBytesSkipped: client.size - bytesRead,
-    seconds: (performance.now() - started) / 1000,
-  }
+  const seconds = (performance.now() - started) / 1000
+  return { size: client.size, bytesRead, zeroBytesSkipped: client.size - bytesRead, seconds }
 }
 
-async function dataRanges(
+async function plan(
   client: NbdClient,
   useExtents: boolean,
   signal?: AbortSignal,
-): Promise<ByteRange[]> {
-  if (!useExtents || !client.info.contexts.has('base:allocation')) return [{ offset: 0, length: client.size }]
+): Promise<{ data: ByteRange[]; zeros: ByteRange[] }> {
+  if (!useExtents || !client.info.contexts.has('base:allocation')) {
+    return { data: [{ offset: 0, length: client.size }], zeros: [] }
+  }
   const extents = await client.blockStatus(0, client.size, { signal })
-  return extents
-    .filter((e) => (e.flags & STATE_ZERO) === 0)
-    .map((e) => ({ offset: e.offset, length: e.length }))
+  const range = (e: ByteRange): ByteRange => ({ offset: e.offset, length: e.length })
+  return {
+    data: extents.filter((e) => (e.flags & STATE_ZERO) === 0).map(range),
+    zeros: extents.filter((e) => (e.flags & STATE_ZERO) !== 0).map(range),
+  }
+}
+
+async function writeZeros(file: FileHandle, zeros: ByteRange[], signal?: AbortSignal): Promise<void> {
+  const buffer = Buffer.alloc(ZERO_WRITE)
+  for (const { offset, length } of zeros) {
+    for (let at = offset; at < offset + length; at += ZERO_WRITE) {
+      throwIfAborted(signal)
+      await file.write(buffer, 0, Math.min(ZERO_WRITE, offset + length - at), at)
+    }
+  }
 }
