@@ -1,8 +1,18 @@
-// Backs up one VM into one or more repositories: snapshot, find changed blocks, read, store, clean up.
-import type { Repository } from '../repository/index.js'
-import { StrataError, type TaskContext } from '../shared/index.js'
-import type { XapiClient } from '../xapi/index.js'
+// Backs up one VM into one or more repositories: snapshot (under the pool's snapshot limit), per disk the
+// changed chunks read once and stored in every target (under the transfer limit), restore points
+// committed, then the snapshot kept or removed by retention. Everything made on the pool is undone here,
+// on success and on failure.
+import { ChunkSink } from '../disks/index.js'
+import { PointWriter, RepositoryError, type CommittedPoint, type Repository } from '../repository/index.js'
+import { errorMessage, type TaskContext } from '../shared/index.js'
+import type { Ref, XapiClient, XapiRecord } from '../xapi/index.js'
+import { transferDisk, type DiskBase } from './disk-transfer.js'
 import type { PoolLimits } from './limits.js'
+import { applySnapshotRetention } from './snapshot-retention.js'
+import { commonBases, findBase, type TargetBase } from './vm-base.js'
+import { collectMetadata, type PointMetadata } from './vm-metadata.js'
+import { TAG, destroySnapshot, takeSnapshot, type TakenSnapshot } from './vm-snapshot.js'
+import { record, refByUuid, undoCall } from './xapi-records.js'
 
 export interface BackupTarget {
   readonly name: string
@@ -42,12 +52,263 @@ export interface VmBackupResult {
 }
 
 export async function backupVm(
-  _task: TaskContext,
-  _xapi: XapiClient,
-  _limits: PoolLimits,
+  task: TaskContext,
+  xapi: XapiClient,
+  limits: PoolLimits,
   vmUuid: string,
-  _targets: readonly BackupTarget[],
-  _settings: VmBackupSettings,
+  targets: readonly BackupTarget[],
+  settings: VmBackupSettings,
 ): Promise<VmBackupResult> {
-  throw new StrataError('NOT_IMPLEMENTED', `backup of VM ${vmUuid} is not implemented yet`)
+  const warnings: string[] = []
+  const vmTask = collectWarnings(task, warnings)
+  const { signal } = task
+  const vm = await refByUuid(xapi, 'VM', vmUuid, signal)
+  const vmRecord = await record(xapi, 'VM', vm, signal)
+  const unblock = await blockMigration(xapi, vm, vmRecord, signal)
+  try {
+    const snap = await vmTask.child('snapshot', (t) =>
+      limits.snapshots.run(() => takeSnapshot(t, xapi, snapshotRequest(vm, vmRecord, settings)), t.signal),
+    )
+    let exported = false
+    try {
+      const done = await transferAndCommit(vmTask, xapi, limits, { vm, vmRecord, snap }, targets, settings)
+      await markExported(xapi, snap, signal)
+      exported = true
+      return { vmUuid, ...done, warnings }
+    } finally {
+      await cleanup(vmTask, xapi, { vm, snap, exported }, settings)
+    }
+  } finally {
+    await unblock()
+  }
+}
+
+function snapshotRequest(vm: Ref, vmRecord: XapiRecord, settings: VmBackupSettings) {
+  const tags: Record<string, string> = { [TAG.job]: settings.jobId, [TAG.run]: settings.runId }
+  tags[TAG.vm] = String(vmRecord.uuid)
+  if (settings.scheduleId !== undefined) tags[TAG.schedule] = settings.scheduleId
+  const path = settings.changedBlocks ?? 'auto'
+  return {
+    vm,
+    vmRecord,
+    tags,
+    withMemory: settings.withMemory === true,
+    offline: settings.offline === true,
+    enableCbt: path === 'auto' || path === 'cbt',
+  }
+}
+
+interface Source {
+  readonly vm: Ref
+  readonly vmRecord: XapiRecord
+  readonly snap: TakenSnapshot
+}
+
+interface OpenedTarget {
+  readonly target: BackupTarget
+  readonly point: PointWriter
+  readonly base: TargetBase | undefined
+  committed?: CommittedPoint
+}
+
+async function transferAndCommit(
+  task: TaskContext,
+  xapi: XapiClient,
+  limits: PoolLimits,
+  source: Source,
+  targets: readonly BackupTarget[],
+  settings: VmBackupSettings,
+): Promise<Omit<VmBackupResult, 'vmUuid' | 'warnings'>> {
+  const { snap } = source
+  const metadata = await collectMetadata(task, xapi, source.vm, source.vmRecord, snap, {
+    runId: settings.runId,
+    withMemory: settings.withMemory === true,
+  })
+  const delta = settings.mode === 'delta' && settings.forceFull !== true
+  const opened: OpenedTarget[] = []
+  try {
+    for (const target of targets)
+      opened.push(await openTarget(task, xapi, target, source, metadata, settings, delta))
+    const bases = delta
+      ? commonBases(
+          task,
+          opened.map((o) => o.base),
+          snap.disks,
+        )
+      : snap.disks.map(() => undefined)
+    const sinks = openDisks(opened, snap, settings)
+    await Promise.all(
+      snap.disks.map((disk, i) =>
+        task.child(
+          'transfer',
+          (t) =>
+            limits.transfers.run(
+              () => transferOne(t, xapi, disk.vdi, disk.record, bases[i], sinks[i]!, opened, i, settings),
+              t.signal,
+            ),
+          { disk: i, vdi: String(disk.record.uuid), size: Number(disk.record.virtual_size) },
+        ),
+      ),
+    )
+    for (const o of opened) o.committed = await o.point.commit()
+    return {
+      points: opened.map((o) => ({ target: o.target.name, pointId: o.committed!.pointId })),
+      full: bases.every((b) => b === undefined),
+      bytesRead: sinks.reduce((n, s) => n + s.bytesRead, 0),
+      bytesStored: opened.reduce((n, o) => n + o.committed!.stats.reduce((m, s) => m + s.newBytes, 0), 0),
+    }
+  } catch (error) {
+    await Promise.all(
+      opened.filter((o) => o.committed === undefined).map((o) => o.point.abort().catch(() => {})),
+    )
+    throw error
+  }
+}
+
+async function openTarget(
+  task: TaskContext,
+  xapi: XapiClient,
+  target: BackupTarget,
+  source: Source,
+  metadata: PointMetadata,
+  settings: VmBackupSettings,
+  delta: boolean,
+): Promise<OpenedTarget> {
+  const repo: Repository = target.repository
+  const vmUuid = String(source.vmRecord.uuid)
+  const ids = { jobId: settings.jobId, scheduleId: settings.scheduleId }
+  const base = delta
+    ? await findBase(task, xapi, repo, target.name, vmUuid, ids, source.snap.disks)
+    : undefined
+  const options = {
+    vm: vmUuid,
+    metadata,
+    jobId: settings.jobId,
+    scheduleId: settings.scheduleId,
+    signal: task.signal,
+  }
+  try {
+    return { target, point: await PointWriter.begin(repo, { ...options, base: base?.ref }), base }
+  } catch (error) {
+    if (base === undefined || !(error instanceof RepositoryError && error.code === 'BASE_MISMATCH'))
+      throw error
+    task.warn(
+      `base point ${base.ref.pointId} in '${target.name}' fails its checksum: full backup (${errorMessage(error)})`,
+    )
+    return { target, point: await PointWriter.begin(repo, options), base: undefined }
+  }
+}
+
+function openDisks(
+  opened: readonly OpenedTarget[],
+  snap: TakenSnapshot,
+  settings: VmBackupSettings,
+): ChunkSink[] {
+  return snap.disks.map((disk, i) => {
+    const name = String(disk.live.vdiRecord.name_label ?? `disk ${i}`)
+    const size = Number(disk.record.virtual_size)
+    // -1: no base disk (undefined would select the base's disk at the same position).
+    const writers = opened.map((o) => o.point.openDisk(name, size, o.base?.baseDisks[i] ?? -1))
+    return new ChunkSink(writers, { maxBytesPerSecond: settings.maxBytesPerSecond })
+  })
+}
+
+async function transferOne(
+  task: TaskContext,
+  xapi: XapiClient,
+  vdi: Ref,
+  vdiRecord: XapiRecord,
+  base: DiskBase | undefined,
+  sink: ChunkSink,
+  opened: readonly OpenedTarget[],
+  i: number,
+  settings: VmBackupSettings,
+): Promise<void> {
+  const progress = new ChunkSink(sink.writers, {
+    maxBytesPerSecond: settings.maxBytesPerSecond,
+    onProgress: (done, total) => task.progress({ done, total }),
+  })
+  const zeroFill = opened.some((o) => (o.base?.baseDisks[i] ?? -1) >= 0)
+  const transfer = { vdi, record: vdiRecord, base, sink: progress, zeroFill }
+  const path = await transferDisk(task, xapi, transfer, {
+    changedBlocks: settings.changedBlocks ?? 'auto',
+    preferNbd: settings.preferNbd !== false,
+    nbdConnections: settings.nbdConnections,
+  })
+  sink.bytesRead += progress.bytesRead
+  task.set({ path, bytesRead: progress.bytesRead })
+}
+
+async function markExported(xapi: XapiClient, snap: TakenSnapshot, signal: AbortSignal): Promise<void> {
+  if (snap.vm !== undefined)
+    await xapi.call('VM.add_to_other_config', [snap.vm, TAG.exported, 'true'], signal)
+  for (const d of snap.disks)
+    await xapi.call('VDI.add_to_other_config', [d.vdi, TAG.exported, 'true'], signal)
+}
+
+/** Blocks migrations while the backup runs (a migrated VDI loses its CBT chain); returns the undo. */
+async function blockMigration(xapi: XapiClient, vm: Ref, vmRecord: XapiRecord, signal: AbortSignal) {
+  const already = (vmRecord.blocked_operations ?? {}) as Record<string, string>
+  const ops = ['pool_migrate', 'migrate_send'].filter((op) => already[op] === undefined)
+  const added: string[] = []
+  try {
+    for (const op of ops) {
+      await xapi.call('VM.add_to_blocked_operations', [vm, op, 'Strata backup in progress'], signal)
+      added.push(op)
+    }
+  } catch (error) {
+    await unblockAll(xapi, vm, added)
+    throw error
+  }
+  return () => unblockAll(xapi, vm, added)
+}
+
+async function unblockAll(xapi: XapiClient, vm: Ref, ops: readonly string[]): Promise<void> {
+  // Not the run's signal: a cancelled run must still unblock the VM.
+  const signal = AbortSignal.timeout(120_000)
+  for (const op of ops)
+    await undoCall(() => xapi.call('VM.remove_from_blocked_operations', [vm, op], signal), signal)
+}
+
+/** Removes a failed run's snapshot, or applies snapshot retention after a successful one. */
+async function cleanup(
+  task: TaskContext,
+  xapi: XapiClient,
+  run: { vm: Ref; snap: TakenSnapshot; exported: boolean },
+  settings: VmBackupSettings,
+): Promise<void> {
+  const signal = AbortSignal.timeout(300_000) // not the run's: cleanup follows a cancelled run too
+  let ran = false
+  const work = async (t: TaskContext): Promise<void> => {
+    ran = true
+    if (!run.exported) await destroySnapshot(xapi, run.snap, signal)
+    const scope = {
+      vm: run.vm,
+      disks: run.snap.disks.map((d) => d.live),
+      jobId: settings.jobId,
+      scheduleId: settings.scheduleId,
+      keep: settings.snapshotRetention ?? 1,
+      currentRun: settings.runId,
+    }
+    await applySnapshotRetention(t, xapi, scope, signal)
+  }
+  try {
+    await task.child('cleanup', work)
+  } catch (error) {
+    if (ran) throw error
+    await work(task) // the task tree refused a child (the run was cancelled): clean up all the same
+  }
+}
+
+/** A view of the task whose warnings are also collected for the result. */
+function collectWarnings(task: TaskContext, out: string[]): TaskContext {
+  const wrap = (t: TaskContext): TaskContext => ({
+    signal: t.signal,
+    info: (m, d) => t.info(m, d),
+    warn: (m, d) => (out.push(m), t.warn(m, d)),
+    progress: (p) => t.progress(p),
+    set: (d) => t.set(d),
+    child: (name, fn, data) => t.child(name, (c) => fn(wrap(c)), data),
+  })
+  return wrap(task)
 }

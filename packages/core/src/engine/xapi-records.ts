@@ -1,0 +1,71 @@
+// Small XAPI reads and the retry that every cleanup needs: a VDI stays VDI_IN_USE for a moment after an
+// NBD connection or an HTTP transfer ends (dom0 still holds it), so undo calls wait that out.
+import { retry } from '../shared/index.js'
+import { isXapiError, NULL_REF, type Ref, type XapiClient, type XapiRecord } from '../xapi/index.js'
+
+export async function record(
+  xapi: XapiClient,
+  cls: string,
+  ref: Ref,
+  signal?: AbortSignal,
+): Promise<XapiRecord> {
+  return xapi.call<XapiRecord>(`${cls}.get_record`, [ref], signal)
+}
+
+export async function refByUuid(
+  xapi: XapiClient,
+  cls: string,
+  uuid: string,
+  signal?: AbortSignal,
+): Promise<Ref> {
+  return xapi.call<Ref>(`${cls}.get_by_uuid`, [uuid], signal)
+}
+
+/** The ref of an object if it still exists, else undefined. */
+export async function findByUuid(
+  xapi: XapiClient,
+  cls: string,
+  uuid: string,
+  signal?: AbortSignal,
+): Promise<Ref | undefined> {
+  try {
+    return await refByUuid(xapi, cls, uuid, signal)
+  } catch (error) {
+    if (isXapiError(error, 'UUID_INVALID') || isXapiError(error, 'HANDLE_INVALID')) return undefined
+    throw error
+  }
+}
+
+export interface VmDisk {
+  readonly vbd: Ref
+  readonly vbdRecord: XapiRecord
+  readonly vdi: Ref
+  readonly vdiRecord: XapiRecord
+}
+
+/** Disk VBDs of a VM with their VDIs, in userdevice order (CDs and empty drives left out). */
+export async function vmDisks(xapi: XapiClient, vm: Ref, signal?: AbortSignal): Promise<VmDisk[]> {
+  const out: VmDisk[] = []
+  for (const vbd of await xapi.call<Ref[]>('VM.get_VBDs', [vm], signal)) {
+    const vbdRecord = await record(xapi, 'VBD', vbd, signal)
+    if (vbdRecord.type !== 'Disk' || vbdRecord.VDI === NULL_REF || vbdRecord.empty === true) continue
+    const vdi = vbdRecord.VDI as Ref
+    out.push({ vbd, vbdRecord, vdi, vdiRecord: await record(xapi, 'VDI', vdi, signal) })
+  }
+  return out.sort((a, b) => Number(a.vbdRecord.userdevice) - Number(b.vbdRecord.userdevice))
+}
+
+/** Runs an undo call, waiting out VDI_IN_USE / OTHER_OPERATION_IN_PROGRESS; HANDLE_INVALID = already gone. */
+export async function undoCall(fn: () => Promise<unknown>, signal?: AbortSignal): Promise<void> {
+  try {
+    await retry(fn, {
+      retries: 10,
+      baseDelayMs: 300,
+      maxDelayMs: 2000,
+      shouldRetry: (e) => isXapiError(e, 'VDI_IN_USE') || isXapiError(e, 'OTHER_OPERATION_IN_PROGRESS'),
+      signal,
+    })
+  } catch (error) {
+    if (!isXapiError(error, 'HANDLE_INVALID')) throw error
+  }
+}
