@@ -190,6 +190,18 @@ describe('the lab on the wire', () => {
     expect(Object.keys((await call('message.get_all_records')) as object)).not.toContain(m)
   })
 
+  it('takes guest writes and faults through lab-only methods on the wire', async () => {
+    const db = lab.ref('VM', 'db-01')
+    const [vdi] = lab.guest.disks(db)
+    await call('lab.guest_write', db, 0, 8192, Buffer.from('from another process').toString('base64'))
+    expect((await lab.readDisk(vdi!)).subarray(8192, 8212).toString()).toBe('from another process')
+    await call('lab.fail_method', 'VM.get_all', 'TOO_MANY_PENDING_TASKS', [], 1)
+    await expect(call('VM.get_all')).rejects.toMatchObject({ code: 'TOO_MANY_PENDING_TASKS' })
+    await call('lab.fail_http', '/export_raw_vdi', { kind: 'cut', afterBytes: 1024 }, 1)
+    await call('lab.clear_faults')
+    expect(lab.faults.takeHttp('/export_raw_vdi')).toBeUndefined()
+  })
+
   it('seeds disks with an MBR and an ext4 filesystem whose files debugfs reads', async () => {
     const [vdi] = lab.guest.disks(lab.ref('VM', 'db-01'))
     const disk = await lab.state.disks.read(vdi!, 0, lab.state.disks.size(vdi!))

@@ -18,6 +18,7 @@ import { TaskEngine } from './api/tasks.js'
 import { registerVdiMethods } from './api/vdi-methods.js'
 import { registerVmMethods } from './api/vm-methods.js'
 import { registerVtpmMethods } from './api/vtpm-methods.js'
+import { registerLabMethods } from './api/lab-methods.js'
 import { registerGuestMethods } from './api/guest-methods.js'
 import { Database } from './db/database.js'
 import { CLASSES } from './db/schema.js'
@@ -250,6 +251,10 @@ export class LabPool {
     registerVdiMethods(d, this.state)
     registerDeviceMethods(d, this.state)
     registerVtpmMethods(d, this.state)
+    registerLabMethods(d, this.state, {
+      guest: this.guest,
+      restartToolstack: (ms) => this.restartToolstack(ms),
+    })
     registerGuestMethods(d, this.guest)
     d.register('system.listMethods', {
       params: 0,
