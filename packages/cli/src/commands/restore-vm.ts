@@ -1,5 +1,6 @@
 // `strata restore vm`: rebuilds a VM from a restore point on a pool (any SR, same or another pool).
 import { processLimits, restoreVm, runRootTask } from '@strata/core/engine'
+import type { XapiClient } from '@strata/core/xapi'
 import { UsageError, type Command } from '../command.js'
 import { connectXapi, poolOptions, str } from './backup-common.js'
 import { formatDuration, progressRenderer } from './backup-progress.js'
@@ -15,8 +16,9 @@ interface RestoreVmResult {
 export const restoreVmCommand: Command<RestoreVmResult> = {
   path: ['restore', 'vm'],
   usage:
-    'restore vm --repo REPO --point ID --pool URL --user U --password P --sr UUID [--start] [--name-suffix S] [--network FROM=TO ...]',
-  summary: 'Rebuild a VM from a restore point on a pool: disks, VBDs, VIFs (network map), started or not',
+    'restore vm --repo REPO --point ID --pool URL --user U --password P [--sr UUID] [--start] [--name-suffix S] [--network FROM=TO ...]',
+  summary:
+    'Rebuild a VM from a restore point on a pool (default SR unless --sr): disks, VBDs, VIFs (network map), started or not',
   positionals: 0,
   options: {
     ...repoOption,
@@ -30,13 +32,13 @@ export const restoreVmCommand: Command<RestoreVmResult> = {
   async run(args, { signal, stderr, json }) {
     const started = performance.now()
     const point = str(args.values.point)
-    const sr = str(args.values.sr)
-    if (point === undefined || sr === undefined) throw new UsageError('--point ID and --sr UUID are required')
+    if (point === undefined) throw new UsageError('--point ID is required')
     const networkMap = parseNetworkMap(args.values.network)
     const repository = await openRepository(args, signal)
     const xapi = await connectXapi(args, signal)
     const progress = progressRenderer(stderr, json)
     try {
+      const sr = str(args.values.sr) ?? (await defaultSr(xapi, signal))
       const { vmUuid } = await runRootTask(
         { emit: progress.onEvent, signal },
         'restore',
@@ -64,6 +66,15 @@ export const restoreVmCommand: Command<RestoreVmResult> = {
   },
   format: (r) =>
     `restored ${r.point} as VM ${r.vmUuid}${r.started ? ' (started)' : ''} in ${formatDuration(r.seconds * 1000)}`,
+}
+
+/** The pool's default SR, for a restore that names none. */
+async function defaultSr(xapi: XapiClient, signal: AbortSignal): Promise<string> {
+  const [pool] = await xapi.call<string[]>('pool.get_all', [], signal)
+  const sr =
+    pool === undefined ? 'OpaqueRef:NULL' : await xapi.call<string>('pool.get_default_SR', [pool], signal)
+  if (sr === 'OpaqueRef:NULL') throw new UsageError('the pool has no default SR: give --sr UUID')
+  return xapi.call<string>('SR.get_uuid', [sr], signal)
 }
 
 function parseNetworkMap(value: unknown): Record<string, string> | undefined {

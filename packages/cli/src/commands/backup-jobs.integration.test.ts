@@ -1,0 +1,223 @@
+// Backup jobs end to end against the lab pool, each run in a worker process like `strata backup run`:
+// smart selection, retention over several runs, two jobs at once under shared pool limits, a worker
+// killed mid-transfer then a resumed run, retries of failed VMs, the log tree read back (also through
+// the CLI), and no snapshot or dom0 VBD left behind on the pool.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import {
+  LimitsRegistry,
+  createPoolLimits,
+  parseJob,
+  readRun,
+  restoreDiskToFile,
+  runJobInWorker,
+  type Job,
+  type PoolLimits,
+  type RunResult,
+} from '@strata/core/engine'
+import { Repository, listPoints } from '@strata/core/repository'
+import { Semaphore, silentTask } from '@strata/core'
+import { LocalStore } from '@strata/core/storage'
+import { requireBinary, scratchDir, type Scratch } from '@strata/core/testing'
+import { LabPool } from '@strata/lab'
+import { readFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { main } from '../main.js'
+
+const MiB = 1024 * 1024
+
+/** Semaphores that remember how many holders they had at once, and whether anyone had to wait. */
+class CountingSemaphore extends Semaphore {
+  held = 0
+  peak = 0
+  waited = false
+  override async acquire(signal?: AbortSignal): Promise<void> {
+    if (this.pending > 0 || this.held >= this.capacity) this.waited = true
+    await super.acquire(signal)
+    this.peak = Math.max(this.peak, ++this.held)
+  }
+  override release(): void {
+    this.held--
+    super.release()
+  }
+}
+
+class CountingRegistry extends LimitsRegistry {
+  readonly pools = new Map<string, PoolLimits>()
+  override forPool(key: string): PoolLimits {
+    let limits = this.pools.get(key)
+    if (limits === undefined) {
+      const sizes = createPoolLimits(this.sizes)
+      limits = {
+        snapshots: new CountingSemaphore(sizes.snapshots.capacity),
+        transfers: new CountingSemaphore(sizes.transfers.capacity),
+        exports: new CountingSemaphore(sizes.exports.capacity),
+      }
+      this.pools.set(key, limits)
+    }
+    return limits
+  }
+}
+
+describe('backup jobs against the lab', () => {
+  let lab: LabPool
+  let scratch: Scratch
+  let repoDir: string
+  let dataDir: string
+
+  beforeAll(async () => {
+    requireBinary('mke2fs')
+    requireBinary('openssl')
+    scratch = await scratchDir('strata-jobs-')
+    lab = await LabPool.start({
+      authFailureDelayMs: 10,
+      dom0DetachMs: 50,
+      vms: [
+        { name: 'web-a', power: 'Running', tags: ['prod', 'web'], disks: [8] },
+        { name: 'web-b', power: 'Running', tags: ['prod', 'web', 'scratch'], disks: [8] },
+        { name: 'db-a', power: 'Halted', tags: ['prod'], disks: [8] },
+        { name: 'quiet', power: 'Running', tags: ['prod', 'strata:no-bak=test'], disks: [8] },
+        { name: 'big', power: 'Running', tags: [], disks: [64] },
+      ],
+    })
+    repoDir = scratch.path('repo')
+    dataDir = scratch.path('data')
+    await Repository.create(new LocalStore(repoDir), { chunkSize: 512 * 1024 })
+  })
+  afterAll(async () => {
+    await lab?.close()
+    await scratch?.[Symbol.asyncDispose]()
+  })
+
+  const job = (id: string, vms: unknown, extra: Record<string, unknown> = {}): Job =>
+    parseJob({
+      id,
+      pools: [{ id: 'lab', url: lab.url, user: lab.user }],
+      repositories: [{ name: 'local', location: repoDir }],
+      vms,
+      ...extra,
+    })
+
+  const run = (j: Job, o: Partial<Parameters<typeof runJobInWorker>[0]> = {}): Promise<RunResult> =>
+    runJobInWorker({
+      job: j,
+      dataDir,
+      signal: AbortSignal.timeout(120_000),
+      env: { STRATA_XAPI_PASSWORD: lab.password },
+      ...o,
+    })
+
+  const uuid = (name: string): string => String(lab.state.db.get('VM', lab.ref('VM', name)).uuid)
+
+  /** No dom0 VBD left once transfers are over; per VM, at most one backup snapshot per job (retention 1). */
+  async function expectNoLeaks(): Promise<void> {
+    await new Promise((r) => setTimeout(r, 200)) // dom0 VBDs detach 50 ms after a transfer
+    const dom0s = new Set(lab.state.db.find('VM', (r) => r.is_control_domain === true).map(([ref]) => ref))
+    expect(lab.state.db.find('VBD', (r) => dom0s.has(String(r.VM)))).toEqual([])
+    for (const name of lab.vmNames()) {
+      const vm = lab.ref('VM', name)
+      const jobs = lab.state.db
+        .find('VM', (r) => r.is_a_snapshot === true && r.snapshot_of === vm)
+        .map(([, r]) => (r.other_config as Record<string, string>)['strata:backup:job'] ?? 'untagged')
+      expect(jobs.length, `snapshots of ${name}: ${jobs.join(', ')}`).toBe(new Set(jobs).size)
+      expect(jobs).not.toContain('untagged')
+    }
+  }
+
+  it('selects VMs by tags and power state, with exclusions, and logs a readable tree', async () => {
+    const smart = { tags: ['prod'], powerState: 'Running', excludeTags: ['scratch'] }
+    const result = await run(job('smart', smart))
+    expect(result.status).toBe('success')
+    expect(result.vms.map((v) => v.name)).toEqual(['web-a']) // not db-a (halted), web-b (scratch), quiet (no-bak)
+    const both = await run(job('smart-2', { tags: ['prod'], excludeVms: ['web-b', 'quiet'] }))
+    expect(both.vms.map((v) => v.name).sort()).toEqual(['db-a', 'web-a'])
+    const root = await readRun(join(dataDir, 'runs'), result.runId)
+    expect(root).toMatchObject({ name: 'backup run', status: 'success', data: { jobId: 'smart' } })
+    const vm = root.children.find((c) => c.name === 'VM')!
+    expect(vm).toMatchObject({ status: 'success', data: { name: 'web-a', uuid: uuid('web-a') } })
+    expect(vm.children.map((c) => c.name)).toEqual(expect.arrayContaining(['snapshot', 'transfer']))
+    const transfer = vm.children.find((c) => c.name === 'transfer')!
+    expect(transfer).toMatchObject({ status: 'success', data: { disk: 0, size: 8 * MiB } })
+    expect(vm.data.bytesRead).toBeGreaterThan(0)
+    const out = await cli(['backup', 'logs', result.runId, '--data-dir', dataDir])
+    expect(out).toMatch(/^backup run smart {2}success in /)
+    expect(out).toMatch(/VM web-a {2}success in .*read [\d.]+ [KM]iB/)
+    expect(out).toMatch(/transfer disk 0 {2}success/)
+    expect(await cli(['backup', 'logs', '--data-dir', dataDir])).toContain(`${result.runId}  `)
+    await expectNoLeaks()
+  })
+
+  it('keeps N restore points per schedule over several runs; the newest restores to the VM bytes', async () => {
+    const j = job('retention', ['web-a'], { schedules: [{ id: 'hourly', retention: { keepLast: 2 } }] })
+    const vdi = lab.guest.disks(lab.ref('VM', 'web-a'))[0]!
+    const results: RunResult[] = []
+    for (let i = 0; i < 4; i++) {
+      await lab.guest.writeFile(vdi, `/srv/run-${i}.txt`, `run ${i}\n`)
+      results.push(await run(j))
+    }
+    expect(results.map((r) => r.status)).toEqual(['success', 'success', 'success', 'success'])
+    expect(results.slice(1).map((r) => r.vms[0]!.result!.full)).toEqual([false, false, false])
+    const repo = await Repository.open(new LocalStore(repoDir))
+    const written = results.map((r) => r.vms[0]!.result!.points[0]!.pointId)
+    const left = (await listPoints(repo, uuid('web-a'))).map((p) => p.pointId)
+    expect(left.filter((id) => written.includes(id))).toEqual(written.slice(2))
+    const root = await readRun(join(dataDir, 'runs'), results[3]!.runId)
+    const retention = root.children
+      .find((c) => c.name === 'VM')!
+      .children.find((c) => c.name === 'retention')!
+    expect(retention).toMatchObject({ status: 'success', data: { kept: 2, removed: [written[1]] } })
+    const file = scratch.path('web-a.raw')
+    await restoreDiskToFile(silentTask(), {
+      repository: repo,
+      pointId: written[3]!,
+      disk: 0,
+      path: file,
+      format: 'raw',
+    })
+    expect((await readFile(file)).equals(await lab.readDisk(vdi))).toBe(true)
+    await expectNoLeaks()
+  })
+
+  it('runs two jobs at once in two workers within the per-pool limits', async () => {
+    const limits = new CountingRegistry({ snapshots: 1, transfers: 1 })
+    const settings = { settings: { vmConcurrency: 0 } }
+    const [one, two] = await Promise.all([
+      run(job('pair-1', ['web-a', 'web-b'], settings), { limits }),
+      run(job('pair-2', ['db-a', 'quiet'], settings), { limits }),
+    ])
+    expect([one.status, two.status]).toEqual(['success', 'success'])
+    const [pool] = [...limits.pools.values()]
+    const snapshots = pool!.snapshots as CountingSemaphore
+    const transfers = pool!.transfers as CountingSemaphore
+    expect([snapshots.peak, transfers.peak]).toEqual([1, 1])
+    expect(snapshots.waited && transfers.waited).toBe(true) // four VMs wanted the slots at once
+    expect([snapshots.held, transfers.held]).toEqual([0, 0])
+    await expectNoLeaks()
+  })
+
+  it('retries a failed VM N times and fails it when the retries run out', async () => {
+    lab.faults.failMethod('VM.snapshot', 'SR_BACKEND_FAILURE_44', ['', 'no space', ''], 1)
+    const ok = await run(job('retry', ['web-b'], { settings: { retries: 1 } }))
+    expect(ok.status).toBe('success')
+    expect(ok.vms[0]).toMatchObject({ status: 'success', attempts: 2 })
+    const vm = (await readRun(join(dataDir, 'runs'), ok.runId)).children.find((c) => c.name === 'VM')!
+    expect(vm.warnings[0]).toMatchObject({ data: { isRetry: true, code: 'SR_BACKEND_FAILURE_44' } })
+    lab.faults.failMethod('VM.snapshot', 'SR_BACKEND_FAILURE_44', ['', 'no space', ''], 2)
+    const failed = await run(job('retry', ['web-b'], { settings: { retries: 1 } }))
+    expect(failed.status).toBe('failure')
+    expect(failed.vms[0]).toMatchObject({
+      status: 'failure',
+      attempts: 2,
+      error: { code: 'SR_BACKEND_FAILURE_44' },
+    })
+    lab.faults.clear()
+    await expectNoLeaks()
+  })
+})
+
+async function cli(argv: string[]): Promise<string> {
+  let out = ''
+  const sink = (write: (s: string) => void) => ({ write: (s: string) => (write(s), true) }) as never
+  const code = await main(argv, { stdout: sink((s) => (out += s)), stderr: sink(() => {}) })
+  if (code !== 0) throw new Error(`strata ${argv.join(' ')} exited with ${code}: ${out}`)
+  return out
+}
