@@ -17,7 +17,7 @@ export class BufferSlab {
 
   constructor(
     readonly slabSize = 8 * 1024 * 1024,
-    readonly maxFree = 16,
+    readonly maxFree = 6,
   ) {}
 
   take(length: number): Buffer {
