@@ -4,6 +4,9 @@ import {
   XapiClient,
   XapiTaskLostError,
   callAsync,
+  checkpointVm,
+  cloneVm,
+  destroyVm,
   isXapiError,
   snapshotVm,
   waitTask,
@@ -154,6 +157,24 @@ describe('XAPI client sessions against a two-host lab', () => {
     } finally {
       await old.close()
     }
+  })
+
+  it('checkpoints a running VM (a Suspended snapshot) and clones the checkpoint into a new VM', async () => {
+    const client = connect()
+    const vm = lab.ref('VM', 'web-01')
+    const checkpoint = await checkpointVm(client, vm, 'with-memory')
+    expect(await client.call('VM.get_record', [checkpoint])).toMatchObject({
+      is_a_snapshot: true,
+      power_state: 'Suspended',
+      snapshot_info: { 'power-state-at-snapshot': 'Running' },
+    })
+    const clone = await cloneVm(client, checkpoint, 'from-checkpoint')
+    expect(await client.call('VM.get_record', [clone])).toMatchObject({
+      is_a_snapshot: false,
+      name_label: 'from-checkpoint',
+    })
+    await destroyVm(client, clone)
+    await expect(client.call('VM.get_record', [clone])).rejects.toMatchObject({ code: 'HANDLE_INVALID' })
   })
 
   it('leaves ignored disks out of a snapshot on 8.3', async () => {
