@@ -14,7 +14,7 @@ strata() { node packages/cli/bin/strata.js "$@"; }
 field() { node -e 'const o=JSON.parse(require("fs").readFileSync(0,"utf8")); console.log(eval("o."+process.argv[1]))' "$1"; }
 
 echo "== starting a lab pool (XAPI, HTTP transfers, NBD over TLS) with seed VMs"
-strata lab serve --json >"$work/lab.json" 2>"$work/lab.log" &
+node packages/cli/bin/strata.js lab serve --json >"$work/lab.json" 2>"$work/lab.log" &
 lab_pid=$!
 trap 'kill "$lab_pid" 2>/dev/null || true; wait "$lab_pid" 2>/dev/null || true' EXIT
 for _ in $(seq 100); do [ -s "$work/lab.json" ] && break; sleep 0.1; done
