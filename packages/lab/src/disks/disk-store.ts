@@ -28,6 +28,7 @@ export class DiskStore {
   /** VDI ref → its leaf node. */
   readonly leaves = new Map<string, string>()
   readonly #files = new Map<string, Promise<FileHandle>>()
+  readonly #writes = new Map<string, Promise<void>>()
 
   constructor(readonly dir: string) {}
 
@@ -109,7 +110,22 @@ export class DiskStore {
     return out
   }
 
-  async write(vdi: string, offset: number, data: Uint8Array): Promise<void> {
+  /**
+   * Writes are serialised per VDI: a copy-up reads the block from the chain before writing it to the
+   * leaf, and a concurrent write to the same block in between would be lost.
+   */
+  write(vdi: string, offset: number, data: Uint8Array): Promise<void> {
+    const previous = this.#writes.get(vdi) ?? Promise.resolve()
+    const next = previous.then(() => this.#write(vdi, offset, data))
+    const settled = next.catch(() => undefined)
+    this.#writes.set(vdi, settled)
+    void settled.then(() => {
+      if (this.#writes.get(vdi) === settled) this.#writes.delete(vdi)
+    })
+    return next
+  }
+
+  async #write(vdi: string, offset: number, data: Uint8Array): Promise<void> {
     const leaf = this.#leaf(vdi)
     if (offset < 0 || offset + data.length > leaf.size)
       throw new RangeError(`write beyond the end of VDI ${vdi}`)

@@ -1,0 +1,39 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { scratchDir, type Scratch } from '@strata/core/testing'
+import { BLOCK_SIZE, DiskStore } from './disk-store.js'
+
+describe('DiskStore', () => {
+  let scratch: Scratch
+  let store: DiskStore
+  beforeEach(async () => {
+    scratch = await scratchDir()
+    store = new DiskStore(scratch.dir)
+  })
+  afterEach(async () => {
+    await store.close()
+    await scratch[Symbol.asyncDispose]()
+  })
+
+  it('keeps concurrent writes to one unallocated block (copy-up is serialised)', async () => {
+    await store.create('vdi', 4 * BLOCK_SIZE)
+    await store.write('vdi', 0, Buffer.alloc(BLOCK_SIZE, 1))
+    await store.branch('vdi', 'snap')
+    await Promise.all(
+      Array.from({ length: 16 }, (_, i) => store.write('vdi', i * 4096, Buffer.alloc(4096, 2 + i))),
+    )
+    const data = await store.read('vdi', 0, 16 * 4096)
+    for (let i = 0; i < 16; i++) expect(data[i * 4096]).toBe(2 + i)
+    expect((await store.read('snap', 0, 4096))[0]).toBe(1)
+  })
+
+  it('reports the blocks that differ between two branches of a chain', async () => {
+    await store.create('vdi', 4 * BLOCK_SIZE)
+    await store.write('vdi', BLOCK_SIZE, Buffer.from('a'))
+    await store.branch('vdi', 'base')
+    await store.write('vdi', 3 * BLOCK_SIZE, Buffer.from('b'))
+    await store.branch('vdi', 'next')
+    expect(store.allocated('next')).toEqual([1, 3])
+    expect(store.difference('next', 'base')).toEqual([3])
+    expect(store.related('next', 'base')).toBe(true)
+  })
+})
