@@ -90,6 +90,25 @@ export class DiskWriter {
     await this.#limit.run(() => this.#put(index, data, signal), signal)
   }
 
+  /**
+   * Sets chunk `index` to a chunk stored earlier (by an interrupted backup that is being resumed) without
+   * its bytes, if the repository still holds it; the session protects it from then on. False: the caller
+   * must supply the data with putChunk.
+   */
+  async adopt(index: number, id: Uint8Array, signal?: AbortSignal): Promise<boolean> {
+    if (this.#finished || !Number.isInteger(index) || index < 0 || index >= this.chunkCount) return false
+    if (id.length !== ID_LENGTH) return false
+    if (isZero(id)) {
+      this.idAt(index).fill(0)
+      return true
+    }
+    const hex = Buffer.from(id).toString('hex')
+    if (this.bad.has(hex) || !(await this.#borrowIfPresent(id, hex, signal))) return false
+    this.idAt(index).set(id)
+    this.#reused++
+    return true
+  }
+
   async #put(index: number, data: Uint8Array, signal?: AbortSignal): Promise<void> {
     const slot = this.idAt(index)
     if (isZero(data)) {
