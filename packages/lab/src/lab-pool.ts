@@ -47,6 +47,8 @@ export interface LabOptions {
   stepMs?: number
   authFailureDelayMs?: number
   dom0DetachMs?: number
+  /** Slow disks: HTTP exports and NBD reads limited to this many MiB/s (for demos and timeouts). */
+  diskMBps?: number
   /**
    * NBD: 'nbd' (default: TLS with the host certificate, made with openssl), 'insecure_nbd' (clear
    * text), 'none' (no network has an NBD purpose: get_nbd_info answers []), false = 'none'.
@@ -109,6 +111,7 @@ export class LabPool {
       profile,
       stepMs: options.stepMs ?? 20,
       dom0DetachMs: options.dom0DetachMs ?? 1000,
+      diskBytesPerSecond: options.diskMBps === undefined ? undefined : options.diskMBps * 1024 * 1024,
       nbd: undefined,
       vtpmContents: new Map(),
       hostRef: (h) => h,

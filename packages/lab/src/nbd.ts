@@ -4,7 +4,7 @@
 // each connection holds a dom0 VBD on the VDI until shortly after it ends (VDI_IN_USE window).
 import { NbdServer, type ResolvedExport } from '@strata/core/nbd'
 import type { LabState } from './api/lab-state.js'
-import { attachDom0 } from './http/data-common.js'
+import { attachDom0, throttle } from './http/data-common.js'
 
 export async function startNbd(
   lab: LabState,
@@ -26,6 +26,7 @@ export async function startNbd(
         size: Number(found[1].virtual_size),
         read: async (offset, length) => {
           const data = await lab.disks.read(vdi, offset, length)
+          await throttle(lab, length)
           served += length
           const limit = lab.faults.nbdDropAfterBytes
           if (limit !== undefined && served >= limit) {

@@ -105,6 +105,18 @@ describe('HTTP transfers against the lab, checked with qemu-img', () => {
     await expect(rest).rejects.toMatchObject({ code: 'ABORTED' })
   })
 
+  it('exports at the speed of slow disks', async () => {
+    lab.state.diskBytesPerSecond = 24 * MiB // 12 MiB: about half a second
+    try {
+      const started = Date.now()
+      const bytes = await collect(await exportVdi(client, vdi, { format: 'raw' }))
+      expect(bytes.length).toBe(12 * MiB)
+      expect(Date.now() - started).toBeGreaterThanOrEqual(400)
+    } finally {
+      lab.state.diskBytesPerSecond = undefined
+    }
+  })
+
   it('gives up on a stalled export', async () => {
     lab.faults.failHttp('/export_raw_vdi', { kind: 'stall', afterBytes: MiB })
     const stream = await exportVdi(client, vdi, { format: 'raw', inactivityTimeoutMs: 300 })

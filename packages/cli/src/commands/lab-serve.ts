@@ -20,7 +20,7 @@ const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : und
 export const labServe: Command<LabServeResult> = {
   path: ['lab', 'serve'],
   usage:
-    'lab serve [--port N] [--data DIR] [--hosts 1|2] [--profile xcp-ng-8.3|xcp-ng-8.2|xenserver-8] [--password PW] [--https]',
+    'lab serve [--port N] [--data DIR] [--hosts 1|2] [--profile xcp-ng-8.3|xcp-ng-8.2|xenserver-8] [--password PW] [--https] [--disk-mbps N]',
   summary: 'Run a lab XCP-ng pool (XAPI, HTTP transfers, NBD) with seed VMs until interrupted',
   positionals: 0,
   options: {
@@ -30,6 +30,7 @@ export const labServe: Command<LabServeResult> = {
     profile: { type: 'string' },
     password: { type: 'string' },
     https: { type: 'boolean' },
+    'disk-mbps': { type: 'string' },
   },
   async run({ values }, { signal, stdout, stderr, json }) {
     const port = values.port === undefined ? 0 : Number(values.port)
@@ -41,7 +42,18 @@ export const labServe: Command<LabServeResult> = {
       throw new UsageError('unknown --profile')
     const dataDir = str(values.data)
     const https = values.https === true
-    const lab = await LabPool.start({ port, dataDir, hosts, profile, password: str(values.password), https })
+    const diskMBps = values['disk-mbps'] === undefined ? undefined : Number(values['disk-mbps'])
+    if (diskMBps !== undefined && !(diskMBps > 0))
+      throw new UsageError('--disk-mbps must be a positive number')
+    const lab = await LabPool.start({
+      port,
+      dataDir,
+      hosts,
+      profile,
+      password: str(values.password),
+      https,
+      diskMBps,
+    })
     const info: LabServeResult = {
       url: lab.url,
       user: lab.user,

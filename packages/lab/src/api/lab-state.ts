@@ -28,6 +28,8 @@ export interface LabState {
   stepMs: number
   /** How long a dom0 VBD outlives an NBD connection or a transfer (VDI_IN_USE window), in ms. */
   dom0DetachMs: number
+  /** Disk bandwidth of HTTP exports and NBD reads, in bytes per second (undefined: unlimited). */
+  diskBytesPerSecond: number | undefined
   nbd: NbdEndpoint | undefined
   /** VTPM contents by VTPM ref: secrets, never in records. */
   vtpmContents: Map<string, string>

@@ -90,3 +90,10 @@ export function attachDom0(lab: LabState, host: string, vdi: string, mode: 'RO' 
     }, lab.dom0DetachMs).unref()
   }
 }
+
+/** Waits as long as moving `bytes` takes on the lab's (optionally) slow disks. */
+export async function throttle(lab: LabState, bytes: number): Promise<void> {
+  const rate = lab.diskBytesPerSecond
+  if (rate !== undefined && rate > 0)
+    await new Promise((resolve) => setTimeout(resolve, (bytes / rate) * 1000))
+}

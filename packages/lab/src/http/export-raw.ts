@@ -10,7 +10,7 @@ import type { TaskControl } from '../api/tasks.js'
 import type { HttpFault } from '../faults.js'
 import { XapiFailure, toFailure } from '../db/failure.js'
 import { BLOCK_SIZE } from '../disks/disk-store.js'
-import { attachDom0, bind, resolveVdi, write, writeHead } from './data-common.js'
+import { attachDom0, bind, resolveVdi, throttle, write, writeHead } from './data-common.js'
 import { htmlError } from './json-rpc.js'
 
 const MAX_VHD_SIZE = 2040 * 1024 ** 3
@@ -54,7 +54,7 @@ export async function handleExportRaw(
     if (fault?.kind === 'garbage') await sendGarbage(lab, socket, vdi)
     const size = Number(lab.db.get('VDI', vdi).virtual_size)
     const chunks = format === 'raw' ? rawChunks(lab, vdi, size) : vhdChunks(lab, vdi, base, size)
-    await streamBody(socket, chunks, lab.tasks.control(b.task), size, fault)
+    await streamBody(lab, socket, chunks, lab.tasks.control(b.task), size, fault)
     await new Promise<void>((resolve) => socket.end(resolve))
     if (fault?.kind === 'task-failure') throw new XapiFailure(fault.code, fault.params ?? [])
     lab.tasks.succeed(b.task, '')
@@ -79,6 +79,7 @@ async function sendGarbage(lab: LabState, socket: Socket, vdi: string): Promise<
 
 /** Writes the body with progress and cancellation, cutting or stalling it when a fault says so. */
 async function streamBody(
+  lab: LabState,
   socket: Socket,
   chunks: AsyncIterable<Uint8Array>,
   task: TaskControl,
@@ -90,6 +91,7 @@ async function streamBody(
   for await (const chunk of chunks) {
     task.checkCancelled()
     const piece = sent + chunk.length > limit ? chunk.subarray(0, limit - sent) : chunk
+    await throttle(lab, piece.length)
     if (!(await write(socket, piece))) throw new XapiFailure('VDI_IO_ERROR', ['Device I/O errors'])
     sent += piece.length
     task.setProgress(sent / Math.max(1, size))
