@@ -7,6 +7,8 @@ export interface ChunkSinkOptions {
   readonly maxBytesPerSecond?: number
   /** Called with the bytes handed to the writers so far and the bytes expected, when known. */
   readonly onProgress?: (bytes: number, expected: number | undefined) => void
+  /** Called once chunk `index` is stored in every writer (resume journals record it). */
+  readonly onStored?: (index: number) => void
 }
 
 export class ChunkSink {
@@ -46,6 +48,7 @@ export class ChunkSink {
   /** Stores chunk `index` in every target; `data` may be reused once this resolves. */
   async put(index: number, data: Uint8Array, signal?: AbortSignal): Promise<void> {
     await Promise.all(this.writers.map((w) => w.putChunk(index, data, signal)))
+    this.options.onStored?.(index)
     this.bytesRead += data.length
     this.options.onProgress?.(this.bytesRead, this.expected)
     await this.#throttle(signal)

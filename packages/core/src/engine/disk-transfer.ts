@@ -34,6 +34,8 @@ export interface DiskTransfer {
   readonly sink: ChunkSink
   /** Some writer starts from a base index: chunks a full read skips must be stored as zeros. */
   readonly zeroFill: boolean
+  /** Chunks already in every writer (adopted from an interrupted attempt): never read. */
+  readonly skip?: ReadonlySet<number>
 }
 
 export interface TransferSettings {
@@ -134,9 +136,10 @@ class DiskDataReader {
     readonly settings: TransferSettings,
   ) {}
 
-  /** Reads these chunks (and only these). */
-  async chunks(list: readonly number[]): Promise<void> {
-    const { sink } = this.job
+  /** Reads these chunks (and only these, less those already stored by a resumed attempt). */
+  async chunks(all: readonly number[]): Promise<void> {
+    const { sink, skip } = this.job
+    const list = skip === undefined || skip.size === 0 ? all : all.filter((i) => !skip.has(i))
     sink.expected = sink.bytesRead + list.length * sink.chunkSize
     this.task.progress({ done: sink.bytesRead, total: sink.expected })
     const nbd = await this.#openNbd()

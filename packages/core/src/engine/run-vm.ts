@@ -5,6 +5,7 @@ import type { XapiClient } from '../xapi/index.js'
 import type { Job, Schedule } from './job.js'
 import type { PoolLimits } from './limits.js'
 import { applyScheduleRetention } from './apply-retention.js'
+import { ResumeJournal } from './resume-journal.js'
 import type { SelectedVm } from './selection.js'
 import { statusOf, toTaskError, type TaskError } from './task-tree.js'
 import type { BackupTarget, VmBackupResult, VmBackupSettings, backupVm } from './vm-backup.js'
@@ -20,6 +21,8 @@ export interface VmRunContext {
   /** Whether this VM's run must be full (forced full every N runs). */
   readonly forceFull: (vmUuid: string) => boolean
   readonly retryDelayMs: number
+  /** Where resume journals live (one per VM); none: an interrupted transfer starts over. */
+  readonly resumeDir?: string
 }
 
 export interface VmOutcome {
@@ -61,7 +64,12 @@ async function backupWithRetries(
   for (let attempt = 1; ; attempt++) {
     counted()
     try {
-      return await ctx.backupVm(task, ctx.xapi, ctx.limits, vm.uuid, ctx.targets, vmSettings(ctx, vm))
+      const resume =
+        ctx.resumeDir === undefined ? undefined : await ResumeJournal.open(ctx.resumeDir, vm.uuid)
+      const settings = { ...vmSettings(ctx, vm), resume }
+      const result = await ctx.backupVm(task, ctx.xapi, ctx.limits, vm.uuid, ctx.targets, settings)
+      await resume?.discard()
+      return result
     } catch (error) {
       if (attempt > retries || task.signal.aborted) throw error
       task.warn(

@@ -56,6 +56,7 @@ export const runDirs = (dataDir: string) => ({
   runs: join(dataDir, 'runs'),
   locks: join(dataDir, 'locks'),
   state: join(dataDir, 'state'),
+  resume: join(dataDir, 'resume'),
 })
 
 export async function runJob(o: RunOptions): Promise<RunResult> {
@@ -192,6 +193,7 @@ async function backupAll(
             backupVm: o.deps.backupVm,
             forceFull: (uuid) => o.job.settings.mode === 'delta' && fullDue(state, uuid, fullInterval),
             retryDelayMs: o.deps.retryDelayMs ?? 2000,
+            resumeDir: join(runDirs(o.dataDir).resume, o.job.id),
           },
           vm,
         )

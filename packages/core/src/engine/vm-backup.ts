@@ -8,10 +8,18 @@ import { errorMessage, type TaskContext } from '../shared/index.js'
 import type { Ref, XapiClient, XapiRecord } from '../xapi/index.js'
 import { transferDisk, type DiskBase } from './disk-transfer.js'
 import type { PoolLimits } from './limits.js'
+import type { ResumeHooks } from './resume-journal.js'
 import { applySnapshotRetention } from './snapshot-retention.js'
 import { commonBases, findBase, type TargetBase } from './vm-base.js'
 import { collectMetadata, type PointMetadata } from './vm-metadata.js'
-import { TAG, destroySnapshot, takeSnapshot, type TakenSnapshot } from './vm-snapshot.js'
+import {
+  TAG,
+  destroySnapshot,
+  findPendingSnapshot,
+  takeSnapshot,
+  type SnapshotRequest,
+  type TakenSnapshot,
+} from './vm-snapshot.js'
 import { record, refByUuid, undoCall } from './xapi-records.js'
 
 export interface BackupTarget {
@@ -40,6 +48,8 @@ export interface VmBackupSettings {
   readonly snapshotRetention?: number
   /** Force a changed-block path (tests, diagnostics). */
   readonly changedBlocks?: 'auto' | 'cbt' | 'vhd-bat' | 'vhd-stream' | 'full'
+  /** Journals stored chunks and adopts those of an interrupted attempt (the run supplies it). */
+  readonly resume?: ResumeHooks
 }
 
 export interface VmBackupResult {
@@ -66,9 +76,8 @@ export async function backupVm(
   const vmRecord = await record(xapi, 'VM', vm, signal)
   const unblock = await blockMigration(xapi, vm, vmRecord, signal)
   try {
-    const snap = await vmTask.child('snapshot', (t) =>
-      limits.snapshots.run(() => takeSnapshot(t, xapi, snapshotRequest(vm, vmRecord, settings)), t.signal),
-    )
+    const request = snapshotRequest(vm, vmRecord, settings)
+    const snap = await vmTask.child('snapshot', (t) => snapshotOrResume(t, xapi, limits, request))
     let exported = false
     try {
       const done = await transferAndCommit(vmTask, xapi, limits, { vm, vmRecord, snap }, targets, settings)
@@ -76,11 +85,26 @@ export async function backupVm(
       exported = true
       return { vmUuid, ...done, warnings }
     } finally {
-      await cleanup(vmTask, xapi, { vm, snap, exported }, settings)
+      const interrupted = signal.aborted
+      await cleanup(vmTask, xapi, { vm, snap, exported, interrupted }, settings)
     }
   } finally {
     await unblock()
   }
+}
+
+/** The snapshot of an interrupted attempt if XAPI still has it, else a new one (under the pool's limit). */
+async function snapshotOrResume(
+  task: TaskContext,
+  xapi: XapiClient,
+  limits: PoolLimits,
+  request: SnapshotRequest,
+): Promise<TakenSnapshot> {
+  const pending = await findPendingSnapshot(xapi, request.vm, request.tags, task.signal)
+  if (pending === undefined) return limits.snapshots.run(() => takeSnapshot(task, xapi, request), task.signal)
+  task.info('resuming from the snapshot of an interrupted attempt: chunks it stored are not uploaded again')
+  task.set({ resumed: true })
+  return pending
 }
 
 function snapshotRequest(vm: Ref, vmRecord: XapiRecord, settings: VmBackupSettings) {
@@ -224,12 +248,16 @@ async function transferOne(
   i: number,
   settings: VmBackupSettings,
 ): Promise<void> {
+  const targets = opened.map((o) => o.target.name)
+  const resumeDisk = { disk: i, vdi, vdiUuid: String(vdiRecord.uuid), writers: sink.writers, targets }
+  const skip = await settings.resume?.prepareDisk(task, xapi, resumeDisk)
   const progress = new ChunkSink(sink.writers, {
     maxBytesPerSecond: settings.maxBytesPerSecond,
     onProgress: (done, total) => task.progress({ done, total }),
+    onStored: (index) => settings.resume?.stored(i, index),
   })
   const zeroFill = opened.some((o) => (o.base?.baseDisks[i] ?? -1) >= 0)
-  const transfer = { vdi, record: vdiRecord, base, sink: progress, zeroFill }
+  const transfer = { vdi, record: vdiRecord, base, sink: progress, zeroFill, skip }
   const path = await transferDisk(task, xapi, transfer, {
     changedBlocks: settings.changedBlocks ?? 'auto',
     preferNbd: settings.preferNbd !== false,
@@ -274,14 +302,17 @@ async function unblockAll(xapi: XapiClient, vm: Ref, ops: readonly string[]): Pr
 async function cleanup(
   task: TaskContext,
   xapi: XapiClient,
-  run: { vm: Ref; snap: TakenSnapshot; exported: boolean },
+  run: { vm: Ref; snap: TakenSnapshot; exported: boolean; interrupted: boolean },
   settings: VmBackupSettings,
 ): Promise<void> {
   const signal = AbortSignal.timeout(300_000) // not the run's: cleanup follows a cancelled run too
   let ran = false
   const work = async (t: TaskContext): Promise<void> => {
     ran = true
-    if (!run.exported) await destroySnapshot(xapi, run.snap, signal)
+    // An interrupted run keeps its snapshot VM for the next attempt to resume from; a failed one drops it.
+    const resumable = !run.exported && run.interrupted && run.snap.vm !== undefined
+    if (resumable) t.info('the snapshot is kept: the next attempt resumes from it')
+    else if (!run.exported) await destroySnapshot(xapi, run.snap, signal)
     const scope = {
       vm: run.vm,
       disks: run.snap.disks.map((d) => d.live),
@@ -289,6 +320,7 @@ async function cleanup(
       scheduleId: settings.scheduleId,
       keep: settings.snapshotRetention ?? 1,
       currentRun: settings.runId,
+      spareCurrent: resumable,
     }
     await applySnapshotRetention(t, xapi, scope, signal)
   }
