@@ -7,12 +7,14 @@ import {
   LimitsRegistry,
   createPoolLimits,
   parseJob,
+  listRuns,
   readRun,
   restoreDiskToFile,
   runJobInWorker,
   type Job,
   type PoolLimits,
   type RunResult,
+  type TaskEvent,
 } from '@strata/core/engine'
 import { Repository, listPoints } from '@strata/core/repository'
 import { Semaphore, silentTask } from '@strata/core'
@@ -191,6 +193,48 @@ describe('backup jobs against the lab', () => {
     expect([snapshots.peak, transfers.peak]).toEqual([1, 1])
     expect(snapshots.waited && transfers.waited).toBe(true) // four VMs wanted the slots at once
     expect([snapshots.held, transfers.held]).toEqual([0, 0])
+    await expectNoLeaks()
+  })
+
+  it('resumes a run killed mid-transfer, reading less than a full backup does', async () => {
+    const vdi = lab.guest.disks(lab.ref('VM', 'big'))[0]!
+    await lab.guest.writeRandomBlocks(vdi, 600)
+    const fresh = scratch.path('fresh-repo')
+    await Repository.create(new LocalStore(fresh), { chunkSize: 512 * 1024 })
+    const baseline = await run(
+      parseJob({
+        id: 'baseline',
+        pools: [{ id: 'lab', url: lab.url }],
+        repositories: [{ name: 'fresh', location: fresh }],
+        vms: ['big'],
+      }),
+    )
+    const fullRead = baseline.vms[0]!.result!.bytesRead
+    const j = job('resume', ['big'], { settings: { maxBytesPerSecond: 4 * MiB } })
+    let pid = 0
+    const events: TaskEvent[] = []
+    const killed = run(j, {
+      onStart: (info) => (pid = info.pid),
+      onEvent: (e) => {
+        events.push(e)
+        if (e.type === 'progress' && e.done >= 4 * MiB) process.kill(pid, 'SIGKILL')
+      },
+    })
+    await expect(killed).rejects.toThrow(/SIGKILL/)
+    const [last] = await listRuns(join(dataDir, 'runs'))
+    expect(last).toMatchObject({ jobId: 'resume', status: 'interrupted' })
+    const resumed = await run({ ...j, settings: { ...j.settings, maxBytesPerSecond: undefined } })
+    expect(resumed.status).toBe('success')
+    expect(resumed.vms[0]!.result!.bytesRead).toBeLessThan(fullRead)
+    const vm = (await readRun(join(dataDir, 'runs'), resumed.runId)).children.find((c) => c.name === 'VM')!
+    const transfer = vm.children.find((c) => c.name === 'transfer')!
+    expect(transfer.data.resumedChunks).toBeGreaterThan(0)
+    expect(transfer.infos.map((i) => i.message)).toEqual([expect.stringMatching(/^resumed: \d+ chunks/)])
+    const repo = await Repository.open(new LocalStore(repoDir))
+    const file = scratch.path('big.raw')
+    const pointId = resumed.vms[0]!.result!.points[0]!.pointId
+    await restoreDiskToFile(silentTask(), { repository: repo, pointId, disk: 0, path: file, format: 'raw' })
+    expect((await readFile(file)).equals(await lab.readDisk(vdi))).toBe(true)
     await expectNoLeaks()
   })
 
