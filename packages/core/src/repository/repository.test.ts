@@ -144,10 +144,10 @@ describe('DiskReader', () => {
     const disk = makeDisk(12) // the repeated block sits at chunks 2, 5, 8, 11
     const point = await backup(repo, disk)
     let gets = 0
-    const get = store.get.bind(store)
-    store.get = async (key, options) => {
+    const getRange = store.getRange.bind(store)
+    store.getRange = async (key, offset, length, options) => {
       if (key.startsWith(PREFIX_CHUNKS)) gets++
-      return get(key, options)
+      return getRange(key, offset, length, options)
     }
     expect((await restore(repo, point)).equals(disk)).toBe(true)
     expect(gets).toBe(4 + 1 + 1) // four random chunks, the repeated one once, the tail

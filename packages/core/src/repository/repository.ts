@@ -16,7 +16,16 @@ import {
 import { decodeObject, encodeObject } from './object-codec.js'
 import { decodeConfig, encodeConfig, isValidChunkSize, type RepositoryConfig } from './format/config.js'
 import { decodeKeySlot, encodeKeySlot, type KeySlot } from './format/key-slot.js'
-import { DEFAULT_CHUNK_SIZE, KEY_CONFIG, KIND_CHUNK, PREFIX_BAD, PREFIX_KEYS } from './format/constants.js'
+import {
+  DEFAULT_CHUNK_SIZE,
+  ENVELOPE_HEADER_LENGTH,
+  GCM_NONCE_LENGTH,
+  GCM_TAG_LENGTH,
+  KEY_CONFIG,
+  KIND_CHUNK,
+  PREFIX_BAD,
+  PREFIX_KEYS,
+} from './format/constants.js'
 import { badKey, chunkKey } from './format/layout.js'
 
 export interface CreateOptions {
@@ -206,7 +215,10 @@ export class Repository {
   async readChunk(idHex: string, signal?: AbortSignal): Promise<Uint8Array> {
     let bytes: Uint8Array
     try {
-      bytes = await this.store.get(chunkKey(idHex), { signal })
+      // A ranged read of the largest possible envelope: it reads the whole object in one buffer, where a
+      // plain get may cost a second copy (local store), and a longer object fails authentication anyway.
+      const max = ENVELOPE_HEADER_LENGTH + GCM_NONCE_LENGTH + this.chunkSize + GCM_TAG_LENGTH
+      bytes = await this.store.getRange(chunkKey(idHex), 0, max, { signal })
     } catch (error) {
       if (isNotFound(error))
         throw new RepositoryError('CHUNK_MISSING', `${this.describeChunk(idHex)} is missing`)
