@@ -3,6 +3,7 @@
 import js from '@eslint/js'
 import tseslint from 'typescript-eslint'
 import globals from 'globals'
+import pluginVue from 'eslint-plugin-vue'
 
 const io = [
   'node:fs',
@@ -76,5 +77,17 @@ export default tseslint.config(
   }),
   restrict(['packages/core/src/engine/**/*.ts'], { patterns: [engineThroughIndex] }),
   restrict(['packages/!(core)/**/*.ts'], { patterns: [coreThroughExports] }),
-  restrict(['packages/web/**/*.ts', 'packages/web/**/*.vue'], { patterns: [coreThroughExports, webNoCore] }),
+  // The web UI runs in browsers; its end-to-end tests (packages/web/test) run in Node and start the server.
+  ...pluginVue.configs['flat/essential'].map((c) => ({
+    ...c,
+    files: c.files ?? ['packages/web/**/*.{ts,vue}'],
+  })),
+  {
+    files: ['packages/web/src/**/*.{ts,vue}'],
+    languageOptions: { globals: { ...globals.browser }, parserOptions: { parser: tseslint.parser } },
+  },
+  restrict(['packages/web/**/*.ts', 'packages/web/**/*.vue'], {
+    patterns: [coreThroughExports, webNoCore],
+    ignores: ['packages/web/test/**'],
+  }),
 )

@@ -11,6 +11,7 @@ packages=(
   e2fsprogs         # mke2fs -d: seed disks with real filesystems
   ceph-mon ceph-osd radosgw ceph-common   # real S3 server on loopback for the S3 store tests
   libvhdi-utils     # vhdiinfo: an independent VHD parser used as a test oracle
+  chromium fonts-liberation   # headless browser for the web UI's end-to-end tests
 )
 if [ "${STRATA_BENCH_TOOLS:-0}" = 1 ]; then
   packages+=(restic borgbackup hyperfine)
