@@ -22,6 +22,8 @@ export interface RetentionScope {
   readonly keep: number
   /** This run's id: its snapshot is the newest whatever the clock says (snapshot_time has 1 s steps). */
   readonly currentRun: string
+  /** Keep this run's snapshot although it was not exported (an interrupted run, resumed next time). */
+  readonly spareCurrent?: boolean
 }
 
 /** `signal` is not the run's: retention runs after a cancelled run too. */
@@ -38,7 +40,7 @@ export async function applySnapshotRetention(
   const newest = groups.find((g) => g.exported)
   let removed = 0
   for (const group of groups) {
-    if (kept.has(group)) continue
+    if (kept.has(group) || (scope.spareCurrent === true && group.run === scope.currentRun)) continue
     if (group.vm !== undefined) await undoCall(() => destroyVm(xapi, group.vm!, { keepDisks: true, signal }))
     for (const vdi of group.vdis) {
       const keepMetadata = group === newest && vdi.record.cbt_enabled === true

@@ -167,3 +167,49 @@ async function pairDisks(
   }
   return out
 }
+
+/**
+ * The snapshot of an interrupted run of this job/schedule (tagged, never exported) if it still covers every
+ * disk the VM backs up: the next attempt resumes from it instead of snapshotting again. It is retagged
+ * with the new run id so that retention sees it as this run's.
+ */
+export async function findPendingSnapshot(
+  xapi: XapiClient,
+  vm: Ref,
+  tags: Readonly<Record<string, string>>,
+  signal: AbortSignal,
+): Promise<TakenSnapshot | undefined> {
+  const candidates: { ref: Ref; time: string }[] = []
+  for (const snap of await xapi.call<Ref[]>('VM.get_snapshots', [vm], signal)) {
+    const r = await record(xapi, 'VM', snap, signal)
+    const oc = (r.other_config ?? {}) as Record<string, string>
+    const same = [TAG.job, TAG.schedule, TAG.vm].every((k) => oc[k] === tags[k])
+    if (same && oc[TAG.exported] !== 'true') candidates.push({ ref: snap, time: String(r.snapshot_time) })
+  }
+  const newest = candidates.sort((a, b) => b.time.localeCompare(a.time))[0]
+  if (newest === undefined) return undefined
+  const disks = await vmDisks(xapi, vm, signal)
+  const included = disks.filter((d) => !isNobak(d))
+  const paired = await pairDisks(xapi, newest.ref, included, signal)
+  if (paired.length !== included.length) return undefined // a disk was added since: retention removes it
+  const run = tags[TAG.run]!
+  await retag(xapi, 'VM', newest.ref, run, signal)
+  for (const d of paired) await retag(xapi, 'VDI', d.vdi, run, signal)
+  const records = await Promise.all(paired.map((d) => record(xapi, 'VDI', d.vdi, signal)))
+  return {
+    vm: newest.ref,
+    disks: paired.map((d, i) => ({ ...d, record: records[i]! })),
+    nobak: disks.filter(isNobak),
+  }
+}
+
+async function retag(
+  xapi: XapiClient,
+  cls: string,
+  ref: Ref,
+  run: string,
+  signal: AbortSignal,
+): Promise<void> {
+  await xapi.call(`${cls}.remove_from_other_config`, [ref, TAG.run], signal)
+  await xapi.call(`${cls}.add_to_other_config`, [ref, TAG.run, run], signal)
+}

@@ -24,6 +24,8 @@ describe('backupVm into S3 with faults', () => {
     await expectNoLeaks(env, 1)
     env.lab.faults.clear()
   }
+  const calls = (method: string): number =>
+    (env.lab.calls.get(method) ?? 0) + (env.lab.calls.get(`Async.${method}`) ?? 0)
   const activity = () => env.lab.guest.writeRandomBlocks(disks[0]!, 4)
 
   beforeAll(async () => {
@@ -114,7 +116,13 @@ describe('backupVm into S3 with faults', () => {
       progress: () => abort.abort(),
     }
     await expect(backup({ changedBlocks: 'full' }, task)).rejects.toMatchObject({ code: 'ABORTED' })
-    await expectNoLeaks(env, 1)
-    await verified(await backup()) // the chain still works after all that
+    // The interrupted run keeps its snapshot; the next attempt resumes from it instead of snapshotting.
+    const snapshots = env.lab.state.db.find('VM', (r) => r.is_a_snapshot === true)
+    expect(snapshots).toHaveLength(2)
+    const taken = calls('VM.snapshot')
+    const resumed = await backup()
+    expect(calls('VM.snapshot')).toBe(taken)
+    expect(resumed.full).toBe(false)
+    await verified(resumed) // the chain still works after all that
   })
 })
