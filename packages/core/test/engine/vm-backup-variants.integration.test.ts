@@ -103,9 +103,18 @@ describe('backupVm variants and restores against the lab', () => {
     expect(env.lab.state.db.find('VDI', (r) => r.snapshot_of === disks[0])).toHaveLength(1)
   })
 
-  it('restores a VM, a disk to an SR and a disk to a VHD file, byte for byte', async () => {
+  it('restores a VM (with its vTPM), a disk to an SR and a disk to a VHD file, byte for byte', async () => {
     requireBinary('qemu-img')
-    const { env, vmUuid, disks } = await setup()
+    const {
+      env,
+      vm: source,
+      vmUuid,
+      disks,
+    } = await setup({
+      vms: [{ name: 'vm-1', power: 'Halted', disks: [16, 8] }],
+    })
+    const vtpm = await env.xapi.call<string>('VTPM.create', [source, true])
+    await env.xapi.call('VTPM.set_contents', [vtpm, Buffer.from('tpm state').toString('base64')])
     await backup(env, vmUuid)
     await env.lab.guest.writeFile(disks[0]!, '/srv/vm-1/after.txt', 'changed after the first backup\n')
     const point = (await backup(env, vmUuid)).points[0]!.pointId
@@ -127,6 +136,10 @@ describe('backupVm variants and restores against the lab', () => {
     expect(record.power_state).toBe('Running')
     expect(record.blocked_operations).toEqual({})
     expect(record.VIFs).toHaveLength(1)
+    const [restoredTpm] = record.VTPMs as string[]
+    expect(await env.xapi.call('VTPM.get_contents', [restoredTpm])).toBe(
+      Buffer.from('tpm state').toString('base64'),
+    )
     const restoredDisks = env.lab.guest.disks(vm)
     expect(restoredDisks).toHaveLength(2)
     for (const [i, vdi] of restoredDisks.entries())
