@@ -3,9 +3,17 @@
 // schedule's retention, and record every task event in the run's log. Effects are injected (RunDeps) so
 // that the orchestration is tested without a pool and the worker supplies the real ones.
 import { randomBytes } from 'node:crypto'
+import { setMaxListeners } from 'node:events'
 import { join } from 'node:path'
 import type { Repository } from '../repository/index.js'
-import { Semaphore, StrataError, anySignal, type TaskContext, type TaskStatus } from '../shared/index.js'
+import {
+  Semaphore,
+  StrataError,
+  anySignal,
+  throwIfAborted,
+  type TaskContext,
+  type TaskStatus,
+} from '../shared/index.js'
 import type { Job, PoolConnection, RepositoryTarget, Schedule } from './job.js'
 import { lockJob } from './job-lock.js'
 import { fullDue, readJobState, recordRun, writeJobState } from './job-state.js'
@@ -72,6 +80,9 @@ export async function runJob(o: RunOptions): Promise<RunResult> {
   const timeout = new AbortController()
   const timer =
     timeoutMs > 0 ? setTimeout(() => timeout.abort(new RunTimeoutError(timeoutMs)), timeoutMs) : undefined
+  const signal = anySignal(o.signal, timeout.signal)
+  // Every VM, disk and waiting slot of a run listens to this one signal: more than Node's default 10.
+  setMaxListeners(0, signal)
   const vms: VmOutcome[] = []
   let status: TaskStatus = 'success'
   try {
@@ -81,7 +92,7 @@ export async function runJob(o: RunOptions): Promise<RunResult> {
           log.append(event)
           o.onEvent?.(event)
         },
-        signal: anySignal(o.signal, timeout.signal),
+        signal,
       },
       'backup run',
       (task) => runBody(task, o, schedule, runId, dirs.state, vms),
@@ -141,6 +152,8 @@ async function runBody(
     }
     await backupAll(task, o, schedule, runId, stateDir, targets, pools, selection.vms, outcomes)
     const failed = outcomes.filter((v) => v.status !== 'success')
+    // A cancelled run is interrupted (a timed-out one fails), whatever its VMs did.
+    if (failed.length > 0) throwIfAborted(task.signal)
     if (failed.length > 0)
       throw new RunError('VMS_FAILED', `${failed.length} of ${outcomes.length} VMs failed`)
   } finally {

@@ -76,5 +76,9 @@ process.on('message', (message: ToWorker) => {
   else if (message.type === 'abort') controller.abort(new Error(message.reason))
   else if (message.type === 'granted') limits.granted(message.id)
 })
+// Ctrl-C on a terminal reaches the whole process group: the parent relays it as an 'abort' message,
+// so the worker ignores the signal itself and still gets to undo its side effects on the pool.
+process.on('SIGINT', () => {})
+process.on('SIGTERM', () => controller.abort(new Error('the worker received SIGTERM')))
 // The parent gone means nobody waits for this run: stop it (its side effects are undone on the way out).
 process.on('disconnect', () => controller.abort(new Error('the parent process went away')))
