@@ -238,6 +238,32 @@ describe('backup jobs against the lab', () => {
     await expectNoLeaks()
   })
 
+  it('keeps only the resumable snapshot of a cancelled run, which the next run resumes from', async () => {
+    const vdi = lab.guest.disks(lab.ref('VM', 'web-b'))[0]!
+    await lab.guest.writeRandomBlocks(vdi, 100)
+    const controller = new AbortController()
+    const j = job('cancel', ['web-b'], { settings: { maxBytesPerSecond: 2 * MiB } })
+    const cancelled = await run(j, {
+      signal: controller.signal,
+      onEvent: (e) => {
+        if (e.type === 'progress' && e.done > 0) controller.abort(new Error('cancelled by the test'))
+      },
+    })
+    expect(cancelled).toMatchObject({ status: 'interrupted', vms: [{ status: 'interrupted' }] })
+    const jobSnapshots = () =>
+      lab.state.db
+        .find('VM', (r) => r.is_a_snapshot === true && r.snapshot_of === lab.ref('VM', 'web-b'))
+        .filter(([, r]) => (r.other_config as Record<string, string>)['strata:backup:job'] === 'cancel')
+    expect(jobSnapshots()).toHaveLength(1)
+    await expectNoLeaks()
+    const next = await run({ ...j, settings: { ...j.settings, maxBytesPerSecond: undefined } })
+    expect(next.status).toBe('success')
+    const vm = (await readRun(join(dataDir, 'runs'), next.runId)).children.find((c) => c.name === 'VM')!
+    expect(vm.children.find((c) => c.name === 'transfer')!.data.resumedChunks).toBeGreaterThan(0)
+    expect(jobSnapshots()).toHaveLength(1)
+    await expectNoLeaks()
+  })
+
   it('retries a failed VM N times and fails it when the retries run out', async () => {
     lab.faults.failMethod('VM.snapshot', 'SR_BACKEND_FAILURE_44', ['', 'no space', ''], 1)
     const ok = await run(job('retry', ['web-b'], { settings: { retries: 1 } }))
