@@ -61,6 +61,12 @@ describe('backup run into an S3 repository', () => {
     expect((await readFile(out)).equals(await lab.readDisk(vdi))).toBe(true)
     const tree = await cli(['backup', 'logs', second.runId, ...data])
     expect(tree).toMatch(/VM app {2}success in .*delta, read/)
+    // Nothing left on the pool but the snapshot kept as the next delta's base.
+    await new Promise((r) => setTimeout(r, 200))
+    const dom0 = lab.ref('VM', 'Control domain on host: lab-host-1')
+    expect(lab.state.db.find('VBD', (r) => r.VM === dom0)).toEqual([])
+    const vm = lab.ref('VM', 'app')
+    expect(lab.state.db.find('VM', (r) => r.is_a_snapshot === true && r.snapshot_of === vm)).toHaveLength(1)
   })
 })
 

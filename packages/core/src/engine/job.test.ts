@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises'
 import { describe, expect, it } from 'vitest'
 import { JobError, parseDuration, parseJob } from './job.js'
 
@@ -86,5 +87,15 @@ describe('parseDuration', () => {
     expect(parseDuration('30m', 't')).toBe(1_800_000)
     expect(parseDuration('1d', 't')).toBe(86_400_000)
     expect(() => parseDuration('soon', 't')).toThrow(/not a duration/)
+  })
+})
+
+describe('the job file documented in docs/jobs.md', () => {
+  it('is a valid job', async () => {
+    const doc = await readFile(new URL('../../../../docs/jobs.md', import.meta.url), 'utf8')
+    const example = /```json\n([\s\S]*?)```/.exec(doc)?.[1]
+    const job = parseJob(JSON.parse(example ?? 'null'), 'docs/jobs.md')
+    expect(job.vms.kind).toBe('smart')
+    expect(job.schedules.map((s) => s.id)).toEqual(['daily', 'weekly'])
   })
 })
