@@ -1,0 +1,101 @@
+// The server's configuration: defaults, then `<data>/config.json`, then environment variables, then the
+// caller's overrides (command-line flags). The key that seals stored secrets comes from STRATA_SECRET_KEY
+// or a key file generated at first start (mode 0600) in the data directory.
+import { randomBytes } from 'node:crypto'
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { homedir } from 'node:os'
+import { join, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { StrataError } from '@strata/core'
+
+export interface ServerConfig {
+  readonly dataDir: string
+  readonly port: number
+  readonly host: string
+  readonly secretKey: Buffer
+  readonly adminPassword?: string
+  /** The built web UI (packages/web/dist). */
+  readonly webDir: string
+}
+
+export interface ConfigOverrides {
+  readonly dataDir?: string
+  readonly port?: number
+  readonly host?: string
+  readonly adminPassword?: string
+  readonly webDir?: string
+}
+
+type Env = Record<string, string | undefined>
+
+export class ConfigError extends StrataError {
+  constructor(message: string) {
+    super('INVALID_CONFIG', message)
+  }
+}
+
+export const DEFAULT_PORT = 8470
+
+export function loadConfig(overrides: ConfigOverrides = {}, env: Env = process.env): ServerConfig {
+  const dataDir = resolve(overrides.dataDir ?? env.STRATA_DATA_DIR ?? join(homedir(), '.strata', 'server'))
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 })
+  const file = readConfigFile(join(dataDir, 'config.json'))
+  const port = overrides.port ?? numberFrom(env.STRATA_PORT, 'STRATA_PORT') ?? file.port ?? DEFAULT_PORT
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ConfigError(`port ${port} is not a port`)
+  return {
+    dataDir,
+    port,
+    host: overrides.host ?? env.STRATA_HOST ?? file.host ?? '127.0.0.1',
+    secretKey: secretKey(env.STRATA_SECRET_KEY, file.secretKeyFile ?? join(dataDir, 'secret.key')),
+    adminPassword: overrides.adminPassword ?? (env.STRATA_ADMIN_PASSWORD || undefined),
+    webDir:
+      overrides.webDir ?? env.STRATA_WEB_DIR ?? fileURLToPath(new URL('../../web/dist', import.meta.url)),
+  }
+}
+
+interface ConfigFile {
+  port?: number
+  host?: string
+  secretKeyFile?: string
+}
+
+function readConfigFile(path: string): ConfigFile {
+  if (!existsSync(path)) return {}
+  let value: unknown
+  try {
+    value = JSON.parse(readFileSync(path, 'utf8'))
+  } catch (error) {
+    throw new ConfigError(`${path}: not JSON (${(error as Error).message})`)
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    throw new ConfigError(`${path}: an object is expected`)
+  const known = new Set(['port', 'host', 'secretKeyFile'])
+  for (const key of Object.keys(value))
+    if (!known.has(key)) throw new ConfigError(`${path}: unknown field '${key}'`)
+  const o = value as ConfigFile
+  if (o.port !== undefined && typeof o.port !== 'number') throw new ConfigError(`${path}: port is a number`)
+  if (o.host !== undefined && typeof o.host !== 'string') throw new ConfigError(`${path}: host is a string`)
+  return o
+}
+
+function numberFrom(text: string | undefined, what: string): number | undefined {
+  if (text === undefined || text === '') return undefined
+  const n = Number(text)
+  if (!Number.isInteger(n)) throw new ConfigError(`${what}: '${text}' is not a number`)
+  return n
+}
+
+function secretKey(fromEnv: string | undefined, file: string): Buffer {
+  if (fromEnv !== undefined && fromEnv !== '') {
+    if (!/^[0-9a-fA-F]{64}$/.test(fromEnv)) throw new ConfigError('STRATA_SECRET_KEY: 64 hex digits')
+    return Buffer.from(fromEnv, 'hex')
+  }
+  if (existsSync(file)) {
+    const text = readFileSync(file, 'utf8').trim()
+    if (!/^[0-9a-fA-F]{64}$/.test(text)) throw new ConfigError(`${file}: 64 hex digits expected`)
+    return Buffer.from(text, 'hex')
+  }
+  const key = randomBytes(32)
+  writeFileSync(file, `${key.toString('hex')}\n`, { mode: 0o600, flag: 'wx' })
+  return key
+}

@@ -1,0 +1,34 @@
+// The server's embedded database: one SQLite file in WAL mode (readers never wait for the writer),
+// foreign keys on, migrations applied at open. better-sqlite3 is synchronous, which suits one process
+// whose statements are all small.
+import Database from 'better-sqlite3'
+import { join } from 'node:path'
+import { StrataError } from '@strata/core'
+import { MIGRATIONS } from './migrations.js'
+
+export type Db = Database.Database
+
+export function openDatabase(dataDir: string): Db {
+  const db = new Database(join(dataDir, 'strata.db'))
+  db.pragma('journal_mode = WAL')
+  db.pragma('foreign_keys = ON')
+  db.pragma('busy_timeout = 5000')
+  migrate(db)
+  return db
+}
+
+export function migrate(db: Db): void {
+  const current = db.pragma('user_version', { simple: true }) as number
+  if (current > MIGRATIONS.length) {
+    throw new StrataError(
+      'DATABASE_TOO_NEW',
+      `the database is at schema version ${current}; this server knows ${MIGRATIONS.length}`,
+    )
+  }
+  for (let version = current; version < MIGRATIONS.length; version++) {
+    db.transaction(() => {
+      db.exec(MIGRATIONS[version]!)
+      db.pragma(`user_version = ${version + 1}`)
+    })()
+  }
+}

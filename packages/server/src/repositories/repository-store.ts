@@ -1,0 +1,129 @@
+// Repositories in the database: name, location, and the passphrase and S3 keys sealed with the server key.
+import type { Db } from '../db/database.js'
+import { conflict, notFound } from '../errors.js'
+import { newId } from '../ids.js'
+import type { SecretBox } from '../secret-box.js'
+
+export interface RepositoryRecord {
+  readonly id: string
+  readonly name: string
+  readonly location: string
+  readonly encrypted: boolean
+}
+
+export interface S3Keys {
+  readonly accessKeyId: string
+  readonly secretAccessKey: string
+}
+
+export interface RepositoryInput {
+  readonly name: string
+  readonly location: string
+  readonly passphrase?: string
+  readonly s3?: S3Keys
+}
+
+/** What opening a repository needs; never leaves the server. */
+export interface RepositorySecrets {
+  readonly passphrase?: string
+  readonly s3?: S3Keys
+}
+
+interface Row {
+  id: string
+  name: string
+  location: string
+  passphrase_sealed: string | null
+  s3_sealed: string | null
+}
+
+export class RepositoryStore {
+  constructor(
+    readonly db: Db,
+    readonly box: SecretBox,
+  ) {}
+
+  list(): RepositoryRecord[] {
+    return (this.db.prepare('SELECT * FROM repositories ORDER BY name').all() as Row[]).map(strip)
+  }
+
+  get(id: string): RepositoryRecord {
+    return strip(this.#row(id))
+  }
+
+  secrets(id: string): RepositorySecrets {
+    const row = this.#row(id)
+    return {
+      passphrase: row.passphrase_sealed === null ? undefined : this.box.open(row.passphrase_sealed),
+      s3: row.s3_sealed === null ? undefined : (JSON.parse(this.box.open(row.s3_sealed)) as S3Keys),
+    }
+  }
+
+  create(input: RepositoryInput): RepositoryRecord {
+    this.#uniqueName(input.name)
+    const id = newId('repo')
+    this.db
+      .prepare(
+        'INSERT INTO repositories (id, name, location, passphrase_sealed, s3_sealed) VALUES (?, ?, ?, ?, ?)',
+      )
+      .run(
+        id,
+        input.name,
+        input.location,
+        this.box.sealOptional(input.passphrase),
+        input.s3 === undefined ? null : this.box.seal(JSON.stringify(input.s3)),
+      )
+    return this.get(id)
+  }
+
+  update(id: string, change: Partial<RepositoryInput>): RepositoryRecord {
+    const row = this.#row(id)
+    if (change.name !== undefined && change.name !== row.name) this.#uniqueName(change.name)
+    this.db
+      .prepare(
+        'UPDATE repositories SET name = ?, location = ?, passphrase_sealed = ?, s3_sealed = ? WHERE id = ?',
+      )
+      .run(
+        change.name ?? row.name,
+        change.location ?? row.location,
+        change.passphrase === undefined ? row.passphrase_sealed : this.box.sealOptional(change.passphrase),
+        change.s3 === undefined ? row.s3_sealed : this.box.seal(JSON.stringify(change.s3)),
+        id,
+      )
+    return this.get(id)
+  }
+
+  delete(id: string): void {
+    this.#row(id)
+    this.db.prepare('DELETE FROM repositories WHERE id = ?').run(id)
+  }
+
+  #row(id: string): Row {
+    const row = this.db.prepare('SELECT * FROM repositories WHERE id = ?').get(id) as Row | undefined
+    if (row === undefined) throw notFound(`repository '${id}'`)
+    return row
+  }
+
+  #uniqueName(name: string): void {
+    if (this.db.prepare('SELECT 1 FROM repositories WHERE name = ?').get(name) !== undefined)
+      throw conflict(`a repository named '${name}' exists already`)
+  }
+}
+
+const strip = (r: Row): RepositoryRecord => ({
+  id: r.id,
+  name: r.name,
+  location: r.location,
+  encrypted: r.passphrase_sealed !== null,
+})
+
+/** The environment the engine's openStore and workers read secrets from, for one repository. */
+export function secretsEnv(secrets: RepositorySecrets): Record<string, string> {
+  const env: Record<string, string> = {}
+  if (secrets.passphrase !== undefined) env.STRATA_PASSPHRASE = secrets.passphrase
+  if (secrets.s3 !== undefined) {
+    env.STRATA_S3_ACCESS_KEY_ID = secrets.s3.accessKeyId
+    env.STRATA_S3_SECRET_ACCESS_KEY = secrets.s3.secretAccessKey
+  }
+  return env
+}

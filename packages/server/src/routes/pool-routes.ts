@@ -1,0 +1,109 @@
+// Pools: CRUD (admin), their live state and their objects from the event cache.
+import type { FastifyInstance } from 'fastify'
+import type { XapiRecord } from '@strata/core/xapi'
+import type { AppContext } from '../context.js'
+import { ApiError, conflict } from '../errors.js'
+import type { PoolInput, PoolRecord } from '../pools/pool-store.js'
+import { idParams, obj, str } from './schemas.js'
+
+const url = str({ maxLength: 500, pattern: '^https?://[^/\\s]+/?$' })
+const poolBody = {
+  name: str({ maxLength: 100 }),
+  url,
+  username: str({ maxLength: 100 }),
+  password: str({ maxLength: 1000 }),
+}
+const TYPES = { VM: 'vm', SR: 'sr', network: 'network', host: 'host' } as const
+
+export function poolRoutes(app: FastifyInstance, ctx: AppContext): void {
+  const { pools, connections } = ctx
+  const view = (p: PoolRecord) => ({ ...p, ...connections.state(p.id) })
+
+  app.get('/api/pools', { schema: { tags: ['pools'] } }, async () => pools.list().map(view))
+
+  app.get<{ Params: { id: string } }>(
+    '/api/pools/:id',
+    { schema: { tags: ['pools'], params: idParams } },
+    async (r) => view(pools.get(r.params.id)),
+  )
+
+  app.post<{ Body: PoolInput }>(
+    '/api/pools',
+    { schema: { tags: ['pools'], body: obj(poolBody, ['name', 'url', 'password']) } },
+    async (request, reply) => {
+      const pool = pools.create(request.body)
+      await connections.connect(pool, request.body.password)
+      ctx.log.info(`pool '${pool.name}' added by ${request.user?.username}`)
+      return reply.status(201).send(view(pool))
+    },
+  )
+
+  app.patch<{ Params: { id: string }; Body: Partial<PoolInput> }>(
+    '/api/pools/:id',
+    { schema: { tags: ['pools'], params: idParams, body: obj(poolBody) } },
+    async (request) => {
+      const pool = pools.update(request.params.id, request.body)
+      const { url: u, username, password } = request.body
+      if (u !== undefined || username !== undefined || password !== undefined)
+        await connections.connect(pool, pools.password(pool.id))
+      return view(pool)
+    },
+  )
+
+  app.delete<{ Params: { id: string } }>(
+    '/api/pools/:id',
+    { schema: { tags: ['pools'], params: idParams } },
+    async (request, reply) => {
+      const { id } = request.params
+      pools.get(id)
+      const users = ctx.jobs.list().filter((j) => j.vms.smart?.pools.includes(id))
+      if (users.length > 0) throw conflict(`pool '${id}' is used by job '${users[0]!.name}'`)
+      await connections.disconnect(id)
+      pools.delete(id)
+      return reply.status(204).send()
+    },
+  )
+
+  app.get<{ Params: { id: string }; Querystring: { type: keyof typeof TYPES } }>(
+    '/api/pools/:id/objects',
+    {
+      schema: {
+        tags: ['pools'],
+        params: idParams,
+        querystring: obj({ type: { type: 'string', enum: Object.keys(TYPES) } }, ['type']),
+      },
+    },
+    async (request) => {
+      const pool = pools.get(request.params.id)
+      const cache = connections.cache(pool.id)
+      if (cache === undefined)
+        throw new ApiError(502, 'POOL_UNREACHABLE', `pool '${pool.name}' is not connected`, {
+          reason: connections.state(pool.id).error,
+        })
+      const records = [...cache.all(TYPES[request.query.type]).values()]
+      return records.filter((r) => request.query.type !== 'VM' || isGuest(r)).map(summarize)
+    },
+  )
+}
+
+function isGuest(r: XapiRecord): boolean {
+  return r.is_a_template !== true && r.is_a_snapshot !== true && r.is_control_domain !== true
+}
+
+function summarize(r: XapiRecord): Record<string, unknown> {
+  const out: Record<string, unknown> = { uuid: r.uuid, name_label: r.name_label }
+  for (const key of [
+    'name_description',
+    'power_state',
+    'tags',
+    'physical_size',
+    'physical_utilisation',
+    'type',
+    'content_type',
+    'bridge',
+    'address',
+  ]) {
+    if (r[key] !== undefined) out[key] = r[key]
+  }
+  return out
+}

@@ -1,0 +1,42 @@
+// Settings (admin changes them) and the overview the UI's first page shows.
+import type { FastifyInstance } from 'fastify'
+import type { AppContext } from '../context.js'
+import { obj } from './schemas.js'
+
+export function settingsRoutes(app: FastifyInstance, ctx: AppContext): void {
+  app.get('/api/settings', { schema: { tags: ['settings'] } }, async () => ctx.settings.view())
+
+  app.patch<{ Body: { syslog?: string | null } }>(
+    '/api/settings',
+    {
+      schema: {
+        tags: ['settings'],
+        body: obj({
+          syslog: { anyOf: [{ type: 'string', maxLength: 300, pattern: '^(udp|tcp)://' }, { type: 'null' }] },
+        }),
+      },
+    },
+    async (request) => {
+      if (request.body.syslog !== undefined) ctx.settings.setSyslog(request.body.syslog)
+      ctx.log.info(`settings changed by ${request.user?.username}`)
+      return ctx.settings.view()
+    },
+  )
+
+  app.get('/api/overview', { schema: { tags: ['settings'] } }, async () => {
+    const lastRuns = ctx.runs.list({ limit: 20 })
+    const failures = ctx.jobs
+      .list()
+      .map((job) => ctx.runs.list({ jobId: job.id, limit: 1 })[0])
+      .filter((run) => run !== undefined && (run.status === 'failure' || run.status === 'interrupted'))
+    return {
+      lastRuns,
+      nextRuns: ctx.scheduler.nextRuns().slice(0, 20),
+      repositories: ctx.repositories.list().map((r) => {
+        const usage = ctx.repositoryService.usage(r.id)
+        return { id: r.id, name: r.name, ...(usage === undefined ? {} : { usage }) }
+      }),
+      failures,
+    }
+  })
+}

@@ -1,0 +1,50 @@
+// Users (admin only, the default for changes; listing is admin too since it names every account).
+import type { FastifyInstance } from 'fastify'
+import type { Role } from '../auth/users.js'
+import type { AppContext } from '../context.js'
+import { idParams, obj, role, str } from './schemas.js'
+
+export function userRoutes(app: FastifyInstance, ctx: AppContext): void {
+  const { users } = ctx
+  const admin = { role: 'admin' as const }
+
+  app.get('/api/users', { config: admin, schema: { tags: ['users'] } }, async () => users.list())
+
+  app.post<{ Body: { username: string; password: string; role: Role } }>(
+    '/api/users',
+    {
+      schema: {
+        tags: ['users'],
+        body: obj(
+          {
+            username: str({ maxLength: 100, pattern: '^[A-Za-z0-9._@-]+$' }),
+            password: str({ minLength: 8 }),
+            role,
+          },
+          ['username', 'password', 'role'],
+        ),
+      },
+    },
+    async (request, reply) => {
+      const { username, password, role: r } = request.body
+      return reply.status(201).send(await users.create(username, password, r))
+    },
+  )
+
+  app.patch<{ Params: { id: string }; Body: { password?: string; role?: Role } }>(
+    '/api/users/:id',
+    {
+      schema: { tags: ['users'], params: idParams, body: obj({ password: str({ minLength: 8 }), role }) },
+    },
+    async (request) => users.update(request.params.id, request.body),
+  )
+
+  app.delete<{ Params: { id: string } }>(
+    '/api/users/:id',
+    { schema: { tags: ['users'], params: idParams } },
+    async (request, reply) => {
+      users.delete(request.params.id)
+      return reply.status(204).send()
+    },
+  )
+}

@@ -1,0 +1,102 @@
+// Restores run in the server process (the data flows from the repository to the pool, no job lock is
+// involved) as runs of their own: a task tree written to the engine's run log format, so that the logs
+// view reads backups and restores alike.
+import {
+  makeRunId,
+  openRunLog,
+  processLimits,
+  restoreDiskToSr,
+  restoreVm,
+  runRootTask,
+  statusOf,
+  toTaskError,
+} from '@strata/core/engine'
+import { ApiError } from '../errors.js'
+import type { PoolConnections } from '../pools/pool-connections.js'
+import type { PoolStore } from '../pools/pool-store.js'
+import type { RepositoryService } from '../repositories/repository-service.js'
+import type { RepositoryStore } from '../repositories/repository-store.js'
+import type { RunManager } from './run-manager.js'
+
+export interface RestoreRequest {
+  readonly repositoryId: string
+  readonly pointId: string
+  readonly kind: 'vm' | 'disk'
+  readonly poolId: string
+  readonly srUuid: string
+  readonly disk?: number
+  readonly start?: boolean
+}
+
+export interface RestoreDeps {
+  readonly runs: RunManager
+  readonly pools: PoolStore
+  readonly connections: PoolConnections
+  readonly repositories: RepositoryStore
+  readonly repositoryService: RepositoryService
+  readonly closing: AbortSignal
+}
+
+export async function startRestore(deps: RestoreDeps, r: RestoreRequest): Promise<string> {
+  const repoRecord = deps.repositories.get(r.repositoryId)
+  const pool = deps.pools.get(r.poolId)
+  const xapi = deps.connections.client(pool.id)
+  const cache = deps.connections.cache(pool.id)
+  if (xapi === undefined || cache === undefined)
+    throw new ApiError(502, 'POOL_UNREACHABLE', `pool '${pool.name}' is not connected`)
+  if (cache.find('sr', { uuid: r.srUuid }).length === 0)
+    throw new ApiError(400, 'INVALID_REQUEST', `no SR '${r.srUuid}' on pool '${pool.name}'`, {
+      field: 'body/srUuid',
+    })
+  if (r.kind === 'disk' && r.disk === undefined)
+    throw new ApiError(400, 'INVALID_REQUEST', "body/disk is needed for kind 'disk'", { field: 'body/disk' })
+  const repository = await deps.repositoryService.open(repoRecord.id, AbortSignal.timeout(60_000))
+  const [poolRecord] = cache.all('pool').values()
+  const limits = processLimits.forPool(String(poolRecord?.uuid ?? pool.url))
+  const runId = makeRunId()
+  const log = await openRunLog(deps.runs.runsDir, runId)
+  const jobName = `restore ${r.kind} ${r.pointId}`
+  deps.runs.beginOther({ runId, jobId: 'restore', jobName, kind: 'restore', start: Date.now() })
+  const emit = (event: Parameters<typeof log.append>[0]): void => {
+    log.append(event)
+    deps.runs.onEvent(runId, event)
+  }
+  void runRootTask(
+    { emit, signal: deps.closing },
+    'restore',
+    (task): Promise<Record<string, unknown>> =>
+      r.kind === 'vm'
+        ? restoreVm(task, xapi, limits, {
+            repository,
+            pointId: r.pointId,
+            srUuid: r.srUuid,
+            start: r.start === true,
+          })
+        : restoreDiskToSr(task, xapi, limits, {
+            repository,
+            pointId: r.pointId,
+            disk: r.disk!,
+            srUuid: r.srUuid,
+          }),
+    {
+      runId,
+      jobId: 'restore',
+      jobName,
+      kind: r.kind,
+      repository: repoRecord.name,
+      point: r.pointId,
+      pool: pool.name,
+      sr: r.srUuid,
+      pid: process.pid,
+    },
+  )
+    .then(
+      (result) => {
+        emit({ type: 'set', id: '0', data: result, time: Date.now() })
+        deps.runs.endOther(runId, 'success')
+      },
+      (error: unknown) => deps.runs.endOther(runId, statusOf(error), toTaskError(error)),
+    )
+    .finally(() => log.close())
+  return runId
+}

@@ -1,0 +1,200 @@
+// Runs of jobs through the engine: each in its own worker process (runJobInWorker), with the engine's
+// run log as the record of its task tree. The server adds what the engine leaves to its caller: the
+// index of runs in the database, live events for the browser, and the rule that a job never runs twice
+// at once in this server (the engine's job lock covers other processes). Secrets reach the worker
+// through the IPC message and its environment, never its command line.
+import { join } from 'node:path'
+import { readRun, runJobInWorker, type TaskEvent, type TaskNode } from '@strata/core/engine'
+import { errorCode, errorMessage } from '@strata/core'
+import { conflict, invalid, notFound } from '../errors.js'
+import type { ApiJob } from '../jobs/job-model.js'
+import { jobPools, toEngineJob } from '../jobs/job-model.js'
+import type { JobStore } from '../jobs/job-store.js'
+import type { PoolStore } from '../pools/pool-store.js'
+import { secretsEnv, type RepositoryStore } from '../repositories/repository-store.js'
+import type { ServerLog } from '../server-log.js'
+import type { RunBus } from './run-bus.js'
+import type { RunRow, RunStatus, RunStore } from './run-store.js'
+
+export interface RunManagerDeps {
+  readonly engineDir: string
+  readonly runs: RunStore
+  readonly bus: RunBus
+  readonly jobs: JobStore
+  readonly pools: PoolStore
+  readonly repositories: RepositoryStore
+  readonly log: ServerLog
+}
+
+export class RunManager {
+  readonly #running = new Map<
+    string,
+    { runId: string; controller: AbortController; done: Promise<unknown> }
+  >()
+  readonly #stopping = new AbortController()
+
+  constructor(readonly deps: RunManagerDeps) {
+    this.#recoverInterrupted()
+  }
+
+  get runsDir(): string {
+    return join(this.deps.engineDir, 'runs')
+  }
+
+  isRunning(jobId: string): boolean {
+    return this.#running.has(jobId)
+  }
+
+  /** Starts a run of a job; resolves with its id once the worker is forked. */
+  startJob(job: ApiJob, scheduleId?: string): string {
+    if (this.#stopping.signal.aborted) throw conflict('the server is stopping', 'SERVER_STOPPING')
+    if (this.#running.has(job.id)) throw conflict(`job '${job.name}' is running already`, 'JOB_RUNNING')
+    if (scheduleId !== undefined && !job.schedules.some((s) => s.id === scheduleId))
+      throw notFound(`schedule '${scheduleId}' of job '${job.name}'`)
+    const { engineJob, env } = this.engineJob(job)
+    const controller = new AbortController()
+    let runId = ''
+    const done = runJobInWorker({
+      job: engineJob,
+      scheduleId,
+      dataDir: this.deps.engineDir,
+      signal: controller.signal,
+      env,
+      killAfterMs: 30_000,
+      onStart: (info) => {
+        runId = info.runId
+        this.#begin({
+          runId,
+          jobId: job.id,
+          jobName: job.name,
+          kind: 'backup',
+          scheduleId,
+          status: 'pending',
+          start: Date.now(),
+          warnings: 0,
+        })
+      },
+      onEvent: (event) => this.onEvent(runId, event),
+    }).then(
+      (result) => this.#finish(runId, result.status),
+      (error: unknown) =>
+        this.#finish(runId, 'failure', { code: errorCode(error), message: errorMessage(error) }),
+    )
+    const entry = { runId, controller, done: done.finally(() => this.#running.delete(job.id)) }
+    this.#running.set(job.id, entry)
+    return runId
+  }
+
+  /** The engine job with secrets: pool passwords in the job (IPC), repository secrets in the env. */
+  engineJob(job: ApiJob): { engineJob: ReturnType<typeof toEngineJob>; env: Record<string, string> } {
+    const { pools, repositories } = this.deps
+    const poolIds = jobPools(
+      job,
+      pools.list().map((p) => p.id),
+    )
+    const enginePools = poolIds.map((id) => ({ ...pools.get(id), password: pools.password(id) }))
+    const env: Record<string, string> = {}
+    for (const id of job.repositories) {
+      // The worker takes one passphrase and one set of S3 keys (docs/api.md): they must agree.
+      for (const [key, value] of Object.entries(secretsEnv(repositories.secrets(id)))) {
+        if (env[key] !== undefined && env[key] !== value)
+          throw invalid(
+            `the repositories of job '${job.name}' need different ${key}; one job takes one`,
+            'body/repositories',
+          )
+        env[key] = value
+      }
+    }
+    const engineRepos = job.repositories.map((id) => repositories.get(id))
+    return { engineJob: toEngineJob(job, enginePools, engineRepos), env }
+  }
+
+  /** Records and publishes one task event of a run (backups from workers, restores in process). */
+  onEvent(runId: string, event: TaskEvent): void {
+    if (event.type === 'warning') this.deps.runs.addWarning(runId)
+    this.deps.bus.emit('task', { runId, event })
+  }
+
+  /** A run of something other than a job (a restore) that the caller drives in this process. */
+  beginOther(run: Omit<RunRow, 'status' | 'warnings'>): void {
+    this.#begin({ ...run, status: 'pending', warnings: 0 })
+  }
+
+  endOther(runId: string, status: RunStatus, error?: { code: string; message: string }): void {
+    this.#finish(runId, status, error)
+  }
+
+  list(filter: Parameters<RunStore['list']>[0]): RunRow[] {
+    return this.deps.runs.list(filter)
+  }
+
+  async tree(runId: string): Promise<TaskNode> {
+    const row = this.deps.runs.get(runId)
+    if (row === undefined) throw notFound(`run '${runId}'`)
+    try {
+      return await readRun(this.runsDir, runId)
+    } catch {
+      // The worker failed before its log had a task (e.g. the engine's lock refused the run).
+      return {
+        id: '0',
+        name: row.kind === 'backup' ? 'backup run' : 'restore',
+        status: row.status,
+        data: { runId, jobId: row.jobId, jobName: row.jobName },
+        start: row.start,
+        end: row.end,
+        error: row.error,
+        warnings: [],
+        infos: [],
+        children: [],
+      }
+    }
+  }
+
+  /** Stops every run (their workers undo their side effects) and waits for them. */
+  async stopAll(): Promise<void> {
+    this.#stopping.abort()
+    const running = [...this.#running.values()]
+    for (const r of running) r.controller.abort(new Error('the server is stopping'))
+    await Promise.all(running.map((r) => r.done.catch(() => undefined)))
+  }
+
+  #begin(run: RunRow): void {
+    this.deps.runs.insert(run)
+    this.deps.log.write('info', `run ${run.runId} of ${run.kind} '${run.jobName}' started`, 'strata-run')
+    this.deps.bus.emit('run', this.deps.runs.get(run.runId)!)
+  }
+
+  #finish(runId: string, status: RunStatus, error?: { code: string; message: string }): void {
+    this.deps.runs.end(runId, status, Date.now(), error)
+    const row = this.deps.runs.get(runId)
+    if (row === undefined) return
+    const why = error === undefined ? '' : `: ${error.message}`
+    this.deps.log.write(
+      status === 'success' ? 'info' : 'error',
+      `run ${runId} of '${row.jobName}' ended ${status}${why}`,
+      'strata-run',
+    )
+    this.deps.bus.emit('run', row)
+  }
+
+  /** Runs left pending by a server that stopped: their end is read from the log, or they were interrupted. */
+  #recoverInterrupted(): void {
+    for (const run of this.deps.runs.pending()) {
+      void readRun(this.runsDir, run.runId)
+        .then(
+          (root) => (root.status === 'pending' ? 'interrupted' : root.status),
+          () => 'interrupted' as const,
+        )
+        .then((status) =>
+          this.deps.runs.end(
+            run.runId,
+            status,
+            Date.now(),
+            status === 'interrupted'
+              ? { code: 'SERVER_STOPPED', message: 'the server stopped during the run' }
+              : undefined,
+          ),
+        )
+    }
+  }
+}

@@ -1,0 +1,155 @@
+// Fires jobs' schedules: cron expressions in each schedule's time zone (croner does the calendar and DST
+// arithmetic), one timer for the earliest due schedule, re-armed at least every minute so that a clock
+// change or a long sleep is noticed. A job never runs twice at once: a schedule that comes due while its
+// job runs is skipped with a warning (like a run started by hand while one runs).
+//
+// Missed runs (the server was down when a schedule came due): at start-up, a schedule whose last due
+// time since it last fired is less than 24 hours old runs once, right away; older misses are not caught
+// up, and several misses still make one run. A schedule never fired before (new) starts from now.
+import { Cron } from 'croner'
+import { errorMessage } from '@strata/core'
+import type { Db } from '../db/database.js'
+import type { ApiJob, ApiSchedule } from '../jobs/job-model.js'
+import type { JobStore } from '../jobs/job-store.js'
+import type { ServerLog } from '../server-log.js'
+
+export const CATCH_UP_WINDOW_MS = 24 * 3600_000
+const MAX_SLEEP_MS = 60_000
+
+export interface SchedulerDeps {
+  readonly db: Db
+  readonly jobs: Pick<JobStore, 'list'>
+  readonly start: (job: ApiJob, scheduleId: string) => void
+  readonly log: ServerLog
+}
+
+export interface NextRun {
+  readonly jobId: string
+  readonly jobName: string
+  readonly scheduleId: string
+  readonly at: number
+}
+
+interface Armed {
+  readonly job: ApiJob
+  readonly schedule: ApiSchedule
+  readonly cron: Cron
+  at: number | undefined
+}
+
+export class Scheduler {
+  #armed: Armed[] = []
+  #timer: NodeJS.Timeout | undefined
+  #started = false
+
+  constructor(readonly deps: SchedulerDeps) {}
+
+  /** Applies the missed-run rule, then fires schedules as they come due. */
+  start(): void {
+    this.#started = true
+    this.#load()
+    const now = Date.now()
+    for (const a of this.#armed) {
+      const last = this.#lastFired(a)
+      if (last === undefined) {
+        this.#setLastFired(a, now)
+        continue
+      }
+      const missed = a.cron.nextRun(new Date(last))?.getTime()
+      if (missed !== undefined && missed <= now && now - missed <= CATCH_UP_WINDOW_MS) {
+        this.deps.log.info(
+          `schedule '${a.schedule.id}' of job '${a.job.name}' was missed at ${new Date(missed).toISOString()}: running it now`,
+        )
+        this.#fire(a, now)
+      }
+    }
+    this.#arm()
+  }
+
+  /** After jobs changed. */
+  reload(): void {
+    if (!this.#started) return
+    this.#load()
+    const now = Date.now()
+    for (const a of this.#armed) if (this.#lastFired(a) === undefined) this.#setLastFired(a, now)
+    this.#arm()
+  }
+
+  stop(): void {
+    this.#started = false
+    clearTimeout(this.#timer)
+  }
+
+  nextRuns(): NextRun[] {
+    return this.#armed
+      .filter((a) => a.at !== undefined)
+      .map((a) => ({ jobId: a.job.id, jobName: a.job.name, scheduleId: a.schedule.id, at: a.at! }))
+      .sort((x, y) => x.at - y.at)
+  }
+
+  nextRun(job: ApiJob): NextRun | undefined {
+    return this.nextRuns().find((n) => n.jobId === job.id)
+  }
+
+  #load(): void {
+    const now = new Date()
+    this.#armed = []
+    for (const job of this.deps.jobs.list()) {
+      if (!job.enabled) continue
+      for (const schedule of job.schedules) {
+        if (!schedule.enabled) continue
+        try {
+          const cron = new Cron(schedule.cron, { timezone: schedule.timezone, paused: true })
+          this.#armed.push({ job, schedule, cron, at: cron.nextRun(now)?.getTime() })
+        } catch (error) {
+          this.deps.log.error(
+            `schedule '${schedule.id}' of job '${job.name}' is not usable: ${errorMessage(error)}`,
+          )
+        }
+      }
+    }
+  }
+
+  #arm(): void {
+    clearTimeout(this.#timer)
+    if (!this.#started) return
+    const next = Math.min(...this.#armed.map((a) => a.at ?? Infinity))
+    const delay = Math.max(0, Math.min(next - Date.now(), MAX_SLEEP_MS))
+    this.#timer = setTimeout(() => this.#tick(), delay)
+    this.#timer.unref()
+  }
+
+  #tick(): void {
+    const now = Date.now()
+    for (const a of this.#armed) {
+      if (a.at === undefined || a.at > now) continue
+      this.#fire(a, a.at)
+      a.at = a.cron.nextRun(new Date(Math.max(now, a.at)))?.getTime()
+    }
+    this.#arm()
+  }
+
+  #fire(a: Armed, dueAt: number): void {
+    this.#setLastFired(a, dueAt)
+    try {
+      this.deps.start(a.job, a.schedule.id)
+    } catch (error) {
+      this.deps.log.warn(`schedule '${a.schedule.id}' of job '${a.job.name}' skipped: ${errorMessage(error)}`)
+    }
+  }
+
+  #lastFired(a: Armed): number | undefined {
+    const row = this.deps.db
+      .prepare('SELECT last_fired FROM schedule_state WHERE job_id = ? AND schedule_id = ?')
+      .get(a.job.id, a.schedule.id) as { last_fired: number } | undefined
+    return row?.last_fired
+  }
+
+  #setLastFired(a: Armed, time: number): void {
+    this.deps.db
+      .prepare(
+        'INSERT INTO schedule_state (job_id, schedule_id, last_fired) VALUES (?, ?, ?) ON CONFLICT(job_id, schedule_id) DO UPDATE SET last_fired = excluded.last_fired',
+      )
+      .run(a.job.id, a.schedule.id, time)
+  }
+}

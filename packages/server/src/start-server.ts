@@ -1,0 +1,146 @@
+// The composition root: configuration, database, secrets, services, HTTP. startServer is what the CLI
+// (`strata server`) and the tests call; port 0 gives an ephemeral port.
+import { randomBytes } from 'node:crypto'
+import { join } from 'node:path'
+import type { FastifyInstance } from 'fastify'
+import { Users } from './auth/users.js'
+import { buildApp } from './app.js'
+import { loadConfig, type ConfigOverrides, type ServerConfig } from './config.js'
+import type { AppContext } from './context.js'
+import { openDatabase } from './db/database.js'
+import { JobStore } from './jobs/job-store.js'
+import { PoolConnections } from './pools/pool-connections.js'
+import { PoolStore } from './pools/pool-store.js'
+import { RepositoryService } from './repositories/repository-service.js'
+import { RepositoryStore } from './repositories/repository-store.js'
+import { jobRoutes } from './routes/job-routes.js'
+import { poolRoutes } from './routes/pool-routes.js'
+import { repositoryRoutes } from './routes/repository-routes.js'
+import { restoreRoutes } from './routes/restore-routes.js'
+import { runRoutes } from './routes/run-routes.js'
+import { settingsRoutes } from './routes/settings-routes.js'
+import { RunBus } from './runs/run-bus.js'
+import { RunManager } from './runs/run-manager.js'
+import { RunStore } from './runs/run-store.js'
+import { Scheduler } from './scheduler/scheduler.js'
+import { SecretBox } from './secret-box.js'
+import { ServerLog } from './server-log.js'
+import { Settings } from './settings.js'
+
+export interface StartOptions extends ConfigOverrides {
+  readonly env?: Record<string, string | undefined>
+  /** Where the server's own log lines go (stderr by default). */
+  readonly echo?: (line: string) => void
+}
+
+export interface RunningServer {
+  readonly url: string
+  readonly port: number
+  readonly config: ServerConfig
+  readonly app: FastifyInstance
+  readonly context: AppContext
+  /** Set when this start created the first admin with a generated password (printed once). */
+  readonly generatedAdminPassword?: string
+  close(): Promise<void>
+}
+
+export async function startServer(options: StartOptions = {}): Promise<RunningServer> {
+  const config = loadConfig(options, options.env ?? process.env)
+  const log = new ServerLog(options.echo)
+  const db = openDatabase(config.dataDir)
+  const users = new Users(db)
+  const generatedAdminPassword = await firstAdmin(users, config, log)
+  const closing = new AbortController()
+  const context = services(config, db, users, log, closing.signal)
+  for (const pool of context.pools.list())
+    await context.connections.connect(pool, context.pools.password(pool.id))
+  const app = await buildApp(context, [
+    poolRoutes,
+    repositoryRoutes,
+    jobRoutes,
+    runRoutes,
+    restoreRoutes,
+    settingsRoutes,
+  ])
+  await app.listen({ port: config.port, host: config.host })
+  context.scheduler.start()
+  const address = app.server.address()
+  const port = typeof address === 'object' && address !== null ? address.port : config.port
+  const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`
+  log.info(`listening on ${url}`)
+  return {
+    url,
+    port,
+    config,
+    app,
+    context,
+    generatedAdminPassword,
+    close: async () => {
+      context.scheduler.stop()
+      closing.abort()
+      await context.runs.stopAll()
+      await app.close()
+      await context.connections.closeAll()
+      context.settings.close()
+      db.close()
+    },
+  }
+}
+
+/** The stores and services of one server. */
+function services(
+  config: ServerConfig,
+  db: AppContext['db'],
+  users: Users,
+  log: ServerLog,
+  closing: AbortSignal,
+): AppContext {
+  const box = new SecretBox(config.secretKey)
+  const pools = new PoolStore(db, box)
+  const repositories = new RepositoryStore(db, box)
+  const jobs = new JobStore(db)
+  const bus = new RunBus()
+  const runs = new RunManager({
+    engineDir: join(config.dataDir, 'engine'),
+    runs: new RunStore(db),
+    bus,
+    jobs,
+    pools,
+    repositories,
+    log,
+  })
+  const scheduler = new Scheduler({
+    db,
+    jobs,
+    log,
+    start: (job, scheduleId) => runs.startJob(job, scheduleId),
+  })
+  return {
+    config,
+    db,
+    box,
+    users,
+    log,
+    pools,
+    connections: new PoolConnections(log),
+    repositories,
+    repositoryService: new RepositoryService(repositories),
+    jobs,
+    runs,
+    bus,
+    scheduler,
+    settings: new Settings(db, log),
+    closing,
+  }
+}
+
+/** At the first start, an 'admin' user: STRATA_ADMIN_PASSWORD, or a generated password printed once. */
+async function firstAdmin(users: Users, config: ServerConfig, log: ServerLog): Promise<string | undefined> {
+  if (users.count() > 0) return undefined
+  const generated = config.adminPassword === undefined ? randomBytes(12).toString('base64url') : undefined
+  await users.create('admin', config.adminPassword ?? generated!, 'admin')
+  if (generated !== undefined)
+    log.info(`created user 'admin' with password ${generated} (shown once; change it)`)
+  else log.info("created user 'admin' with the password in STRATA_ADMIN_PASSWORD")
+  return generated
+}
