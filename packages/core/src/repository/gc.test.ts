@@ -3,6 +3,8 @@ import { describe, expect, it } from 'vitest'
 import { MemoryStore } from '../storage/index.js'
 import { Repository } from './repository.js'
 import { collectGarbage } from './gc.js'
+import { BackupSession } from './session.js'
+import { sessionBorrowKey } from './format/session.js'
 import { checkRepository } from './check.js'
 import { deletePoint, listPoints } from './points.js'
 import { PREFIX_CHUNKS } from './format/constants.js'
@@ -18,8 +20,8 @@ async function chunkKeys(store: MemoryStore): Promise<string[]> {
 }
 
 /** GC refuses (GC_UNSAFE, deleting nothing) when a running backup's base was forgotten under it. */
-async function gcOrRefusal(repo: Repository): Promise<void> {
-  await collectGarbage(repo, { timing, safetyMarginMs: 0 }).catch((e: { code?: string }) => {
+async function gcOrRefusal(repo: Repository, sweepBatchMs?: number): Promise<void> {
+  await collectGarbage(repo, { timing, safetyMarginMs: 0, sweepBatchMs }).catch((e: { code?: string }) => {
     if (e.code !== 'GC_UNSAFE') throw e
   })
 }
@@ -43,6 +45,30 @@ describe('collectGarbage', () => {
     expect(await chunkKeys(store)).toEqual(before)
     expect((await checkRepository(repo)).ok).toBe(true)
     expect((await restoreDisk(repo, keep)).equals(await restoreDisk(repo, keep))).toBe(true)
+  })
+
+  it('keeps a chunk borrowed between two sweep batches', async () => {
+    const store = new MemoryStore('batches')
+    const repo = await Repository.create(store, { chunkSize: CHUNK })
+    await deletePoint(repo, await backupDisk(repo, makeDisk(6, CHUNK), { timing }))
+    await new Promise((r) => setTimeout(r, 5))
+    const garbage = await chunkKeys(store)
+    const first = garbage[0]! // the sweep's first candidate (listing is in key order)
+    const session = await BackupSession.open(repo, 'vm-2', 'p', [], timing)
+    let announcements = 0
+    const put = store.put.bind(store)
+    store.put = async (key, data, options) => {
+      await put(key, data, options)
+      // A writer publishes its borrow after GC read the sessions for batch 1, before it reads them again.
+      if (key.endsWith('/sweep') && ++announcements === 2) {
+        await put(sessionBorrowKey(session.id, 1), Buffer.from(first.split('/').pop()!, 'hex'))
+      }
+    }
+    const result = await collectGarbage(repo, { timing, safetyMarginMs: 0, sweepBatchMs: 0 })
+    expect(announcements).toBeGreaterThan(2)
+    expect(await chunkKeys(store)).toEqual([first])
+    expect(result.chunksDeleted).toBe(garbage.length - 1)
+    await session.close()
   })
 
   it('refuses a negative margin', async () => {
@@ -82,7 +108,7 @@ describe('collectGarbage', () => {
         gcOrRefusal(repo),
         (async () => {
           await new Promise((r) => setTimeout(r, Math.random() * 30))
-          return gcOrRefusal(repo)
+          return gcOrRefusal(repo, 1) // renews its announcement between almost every deletion
         })(),
       ])
       const [full, incremental] = results

@@ -1,9 +1,10 @@
 // Garbage collection without a lock (docs/repository-format.md, "Concurrency"):
 //  1. cutoff = min(now, start of the oldest live session) − safety margin: younger chunks are never deleted;
 //  2. mark every chunk of every manifest's indexes into a fixed-size Bloom filter;
-//  3. announce the sweep (gc/<run>/sweep), then read the live sessions (bases, borrowed chunks) and the
+//  3. announce the sweep (gc/<run>-<n>/sweep), then read the live sessions (bases, borrowed chunks) and the
 //     manifests committed since step 2, and mark those too;
-//  4. delete unmarked chunks older than the cutoff, until the announced deadline.
+//  4. delete unmarked chunks older than the cutoff, in batches: each batch renews the announcement and
+//     reads the sessions again, so that a waiting writer waits for one batch only.
 // A writer publishes a borrowed chunk before checking for sweeps, GC announces before reading sessions.
 import { randomUUID } from 'node:crypto'
 import { Semaphore } from '../shared/index.js'
@@ -21,8 +22,10 @@ import { encodeGcSweep, gcSweepKey } from './format/session.js'
 export interface GcOptions {
   /** Chunks younger than this are kept whatever the marks say (default 1 hour). */
   readonly safetyMarginMs?: number
-  /** The sweep stops deleting after this long, so that waiting writers never wait forever (default 6 h). */
+  /** An announcement stops deleting after this long, so that waiting writers never wait forever (default 30 min). */
   readonly sweepDeadlineMs?: number
+  /** The announcement is renewed (sessions read again) after each batch of this long (default 1 min). */
+  readonly sweepBatchMs?: number
   readonly timing?: SessionTiming
   readonly maxMarkBytes?: number
   readonly dryRun?: boolean
@@ -60,32 +63,80 @@ export async function collectGarbage(repo: Repository, options: GcOptions = {}):
   const { marks, marked, idsMarked } = await markCommitted(repo, scan.manifests, options)
 
   const run = `${new Date(start).toISOString().replace(/[-:.]/g, '')}-${randomUUID().slice(0, 8)}`
-  const deadline = Date.now() + (options.sweepDeadlineMs ?? 6 * 3_600_000)
-  if (!options.dryRun) {
-    const sweep = { started: new Date(start).toISOString(), deadline: new Date(deadline).toISOString() }
-    await repo.putNew(gcSweepKey(run), encodeGcSweep(sweep), signal)
+  const announcement = new Announcement(repo, run, new Date(start).toISOString(), options)
+  const livePoints = new Set<string>()
+  let idsLater = 0
+  // After each announcement: sessions first, then manifests (a writer commits before closing its session).
+  const announce = async (): Promise<void> => {
+    await announcement.publish()
+    const protectedIds = await markProtected(repo, marks, timing, signal)
+    for (const point of protectedIds.livePoints) livePoints.add(point)
+    idsLater += protectedIds.ids + (await markLateManifests(repo, marks, marked, signal))
   }
   try {
-    // After the announcement: sessions first, then manifests (a writer commits before closing its session).
-    const protectedIds = await markProtected(repo, marks, timing, signal)
-    const lateIds = await markLateManifests(repo, marks, marked, signal)
-    const sweep = await sweepChunks(repo, marks, cutoff, deadline - timing.pollMs, options)
+    await announce()
+    // The next announcement is up before the last one goes: writers never see a gap between batches.
+    const renew = (): Promise<void> => announce()
+    const sweep = await sweepChunks(repo, marks, cutoff, {
+      announcement,
+      renew,
+      pollMs: timing.pollMs,
+      options,
+    })
     let other = 0
     if (!options.dryRun) {
-      other += await removeOrphans(repo, scan.orphans, protectedIds.livePoints, cutoff, signal)
+      other += await removeOrphans(repo, scan.orphans, livePoints, cutoff, signal)
       other += await removeDeadRecords(repo, sessions, timing, cutoff, run, signal)
     }
     return {
       points: scan.manifests.length,
       indexesMarked: marked.size,
-      idsMarked: idsMarked + protectedIds.ids + lateIds,
+      idsMarked: idsMarked + idsLater,
       markBytes: marks.bytes,
       liveSessions: live.length,
       ...sweep,
       otherObjectsDeleted: other,
     }
   } finally {
-    if (!options.dryRun) await repo.store.delete(gcSweepKey(run))
+    await announcement.withdraw()
+  }
+}
+
+/**
+ * The sweep announcement (gc/<run>-<n>/sweep). It is withdrawn and published again every batch, so that a
+ * writer waiting for sweeps waits for one batch, not for the whole sweep.
+ */
+class Announcement {
+  #key: string | undefined
+  #count = 0
+  deadline = Infinity
+
+  constructor(
+    readonly repo: Repository,
+    readonly run: string,
+    readonly started: string,
+    readonly options: GcOptions,
+  ) {}
+
+  /** Publishes a new announcement, then withdraws the previous one. */
+  async publish(): Promise<void> {
+    if (this.options.dryRun) return
+    const previous = this.#key
+    this.deadline = Date.now() + (this.options.sweepDeadlineMs ?? 30 * 60_000)
+    const key = gcSweepKey(`${this.run}-${++this.#count}`)
+    await this.repo.putNew(
+      key,
+      encodeGcSweep({ started: this.started, deadline: new Date(this.deadline).toISOString() }),
+      this.options.signal,
+    )
+    this.#key = key
+    if (previous !== undefined) await this.repo.store.delete(previous)
+  }
+
+  async withdraw(): Promise<void> {
+    if (this.#key === undefined) return
+    await this.repo.store.delete(this.#key)
+    this.#key = undefined
   }
 }
 
@@ -244,42 +295,56 @@ async function scanPoints(repo: Repository, signal?: AbortSignal): Promise<Point
   return { manifests, orphans }
 }
 
+interface SweepContext {
+  readonly announcement: Announcement
+  /** Withdraws the announcement, publishes a new one and marks what live sessions protect by then. */
+  readonly renew: () => Promise<void>
+  readonly pollMs: number
+  readonly options: GcOptions
+}
+
 async function sweepChunks(
   repo: Repository,
   marks: MarkSet,
   cutoff: number,
-  stopAt: number,
-  options: GcOptions,
+  context: SweepContext,
 ): Promise<Pick<GcResult, 'chunks' | 'chunksDeleted' | 'bytesDeleted' | 'keptYoung' | 'stoppedAtDeadline'>> {
+  const { options, announcement } = context
   const { signal } = options
+  const batchMs = options.sweepBatchMs ?? 60_000
   const limit = new Semaphore(8)
-  const deletes: Promise<void>[] = []
-  let chunks = 0
-  let chunksDeleted = 0
-  let bytesDeleted = 0
-  let keptYoung = 0
-  let stoppedAtDeadline = false
+  let deletes: Promise<void>[] = []
+  let batchStart = Date.now()
+  const counts = { chunks: 0, chunksDeleted: 0, bytesDeleted: 0, keptYoung: 0, stoppedAtDeadline: false }
   for await (const info of repo.store.list(PREFIX_CHUNKS, { signal })) {
     const hex = chunkIdOfKey(info.key)
     if (hex === undefined) continue
-    chunks++
-    if (marks.mayContain(Buffer.from(hex, 'hex'))) continue
+    counts.chunks++
+    const id = Buffer.from(hex, 'hex')
+    if (marks.mayContain(id)) continue
     if (info.modified === undefined || info.modified.getTime() >= cutoff) {
-      keptYoung++
+      counts.keptYoung++
       continue
     }
-    if (Date.now() >= stopAt) {
-      stoppedAtDeadline = true
+    if (!options.dryRun && Date.now() - batchStart >= batchMs) {
+      await Promise.all(deletes)
+      deletes = []
+      await context.renew()
+      batchStart = Date.now()
+      if (marks.mayContain(id)) continue // borrowed meanwhile
+    }
+    if (Date.now() >= announcement.deadline - context.pollMs) {
+      counts.stoppedAtDeadline = true
       break
     }
-    chunksDeleted++
-    bytesDeleted += info.size
+    counts.chunksDeleted++
+    counts.bytesDeleted += info.size
     if (options.dryRun) continue
     await limit.acquire(signal)
     deletes.push(repo.store.delete(info.key, { signal }).finally(() => limit.release()))
   }
   await Promise.all(deletes)
-  return { chunks, chunksDeleted, bytesDeleted, keptYoung, stoppedAtDeadline }
+  return counts
 }
 
 async function removeDeadRecords(
@@ -301,7 +366,7 @@ async function removeDeadRecords(
   }
   for await (const info of repo.store.list(PREFIX_GC, { signal })) {
     if (
-      !info.key.startsWith(`${PREFIX_GC}${run}/`) &&
+      !info.key.startsWith(`${PREFIX_GC}${run}-`) &&
       (info.modified?.getTime() ?? Infinity) < cutoff - 24 * 3_600_000
     ) {
       await repo.store.delete(info.key, { signal })

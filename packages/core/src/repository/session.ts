@@ -131,20 +131,26 @@ export class BackupSession {
   }
 }
 
-/** Waits until no GC sweep is in progress (a sweep past its deadline deletes nothing and is ignored). */
+/**
+ * Waits until every GC sweep announcement in force now is withdrawn or past its deadline. Announcements
+ * that appear later do not matter: their GC reads the sessions after publishing them, so it sees what
+ * the caller published before calling.
+ */
 export async function waitForSweeps(repo: Repository, pollMs: number, signal?: AbortSignal): Promise<void> {
+  let waiting: Set<string> | undefined
   for (;;) {
-    let running = false
+    const inForce = new Set<string>()
     for await (const info of repo.store.list(PREFIX_GC, { signal })) {
-      if (!info.key.endsWith('/sweep')) continue
+      if (!info.key.endsWith('/sweep') || (waiting !== undefined && !waiting.has(info.key))) continue
       try {
         const sweep = decodeGcSweep(await repo.store.get(info.key, { signal }), `GC record '${info.key}'`)
-        if (Date.parse(sweep.deadline) > Date.now()) running = true
+        if (Date.parse(sweep.deadline) > Date.now()) inForce.add(info.key)
       } catch (error) {
         if (!isNotFound(error)) throw error
       }
     }
-    if (!running) return
+    if (inForce.size === 0) return
+    waiting = inForce
     await sleep(pollMs, signal)
   }
 }
