@@ -1,0 +1,182 @@
+// npm run bench -- backup: the per-VM engine on a lab VM with a 4 GiB disk (deterministic mixed content:
+// 40 % zero, 30 % random, 30 % repeated 2 MiB blocks), first run and a run after 5 % of its blocks
+// changed, through NBD over TLS; beside `strata repo backup-image` of the same bytes from a file (the
+// engine's overhead: snapshot, NBD, XAPI), beside `restic backup` of the same image; and the restore of
+// the VM beside its backup. The lab runs in its own process; both Strata repositories are encrypted with
+// zstd level 1, restic uses its defaults (encrypted, compressed).
+import { spawn } from 'node:child_process'
+import { mkdir, readFile, rm } from 'node:fs/promises'
+import { join } from 'node:path'
+import { createInterface } from 'node:readline'
+import { fileURLToPath } from 'node:url'
+import { createPoolLimits, backupVm, restoreVm } from '../packages/core/src/engine/index.js'
+import { Repository, readManifest, resolvePoint } from '../packages/core/src/repository/index.js'
+import { silentTask } from '../packages/core/src/shared/index.js'
+import { LocalStore } from '../packages/core/src/storage/index.js'
+import { XapiClient } from '../packages/core/src/xapi/index.js'
+import { repoBackupImage } from '../packages/cli/src/commands/repo-backup-image.js'
+import { run } from './harness.js'
+
+// STRATA_BENCH_GIB: a smaller disk for profiling (the figures to compare are taken at 4 GiB).
+const SIZE = Number(process.env.STRATA_BENCH_GIB ?? 4) * 1024 ** 3
+const root = fileURLToPath(new URL('..', import.meta.url))
+const dir = join(root, '.strata', 'bench', 'backup')
+const passphrase = 'bench'
+
+async function startLab() {
+  const child = spawn(
+    process.execPath,
+    ['--conditions=strata-source', '--import', 'tsx', join(root, 'bench/backup-lab.ts')],
+    {
+      stdio: ['pipe', 'pipe', 'inherit'],
+    },
+  )
+  const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]()
+  const next = async () => JSON.parse(String((await lines.next()).value)) as Record<string, string>
+  const ask = async (o: unknown) => (child.stdin.write(`${JSON.stringify(o)}\n`), next())
+  return {
+    pid: child.pid!,
+    ready: await next(),
+    ask,
+    stop: () => ask({ cmd: 'exit' }).catch(() => undefined),
+  }
+}
+
+async function freshRepo(name: string): Promise<{ path: string; repo: Repository }> {
+  const path = join(dir, name)
+  await rm(path, { recursive: true, force: true })
+  const repo = await Repository.create(new LocalStore(path), {
+    passphrase: Buffer.from(passphrase),
+    compressionLevel: 1,
+    scrypt: { N: 1024, r: 8, p: 1 },
+  })
+  return { path, repo }
+}
+
+/** CPU seconds (user + system) a process used so far, from /proc. */
+async function processCpu(pid: number): Promise<number> {
+  const fields = (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1]!.split(' ')
+  return (Number(fields[11]) + Number(fields[12])) / 100 // utime, stime in clock ticks (100 Hz)
+}
+
+interface Timed<T> {
+  seconds: number
+  /** CPU seconds of this process (the engine or backup-image) and of the lab's process. */
+  cpu: number
+  labCpu: number
+  value: T
+}
+
+async function timed<T>(fn: () => Promise<T>): Promise<Timed<T>> {
+  const start = performance.now()
+  const cpu = process.cpuUsage()
+  const lab0 = await processCpu(labPid)
+  const value = await fn()
+  const used = process.cpuUsage(cpu)
+  const labCpu = (await processCpu(labPid)) - lab0
+  return { seconds: (performance.now() - start) / 1000, cpu: (used.user + used.system) / 1e6, labCpu, value }
+}
+
+const row = (label: string, t: { seconds: number; cpu: number; labCpu: number }, note = '') =>
+  console.log(
+    `  ${label.padEnd(58)} ${t.seconds.toFixed(2).padStart(7)} s ${(SIZE / 1e6 / t.seconds).toFixed(0).padStart(6)} MB/s` +
+      `  cpu ${t.cpu.toFixed(1).padStart(5)} s (lab ${t.labCpu.toFixed(1)} s)  ${note}`,
+  )
+
+await mkdir(dir, { recursive: true })
+console.log('starting the lab and writing 4 GiB into its VM (not timed)...')
+const lab = await startLab()
+const labPid = lab.pid
+const xapi = new XapiClient({ url: lab.ready.url!, user: lab.ready.user!, password: lab.ready.password! })
+try {
+  const limits = createPoolLimits()
+  const { repo } = await freshRepo('engine')
+  const target = [{ name: 'bench', repository: repo }]
+  const settings = { jobId: 'bench', mode: 'delta' as const, nbdConnections: 4 }
+  const full = await timed(() =>
+    backupVm(silentTask(), xapi, limits, lab.ready.vm!, target, { ...settings, runId: 'r1' }),
+  )
+
+  const pointRef = await resolvePoint(repo, full.value.points[0]!.pointId)
+  const meta = (await readManifest(repo, pointRef)).vm.metadata as { disks: { snapshot: string }[] }
+  const image = join(dir, 'snapshot.raw')
+  await lab.ask({ cmd: 'export', vdi: meta.disks[0]!.snapshot, path: image })
+  const peer = await freshRepo('image')
+  const ctx = {
+    stdout: process.stdout,
+    stderr: process.stderr,
+    signal: new AbortController().signal,
+    json: true,
+  }
+  process.env.STRATA_PASSPHRASE = passphrase
+  const imageRun = await timed(() =>
+    repoBackupImage.run({ values: { repo: peer.path }, positionals: [image] } as never, ctx as never),
+  )
+  const resticRepo = join(dir, 'restic')
+  await rm(resticRepo, { recursive: true, force: true })
+  await run('env', [`RESTIC_PASSWORD=${passphrase}`, 'restic', 'init', '--repo', resticRepo])
+  const resticRun = await timed(() =>
+    run('/usr/bin/time', [
+      '-f',
+      '%U %S',
+      '-o',
+      `${resticRepo}.time`,
+      'env',
+      `RESTIC_PASSWORD=${passphrase}`,
+      'restic',
+      'backup',
+      '--repo',
+      resticRepo,
+      image,
+    ]),
+  )
+  const [u, sys] = (await readFile(`${resticRepo}.time`, 'utf8'))
+    .trim()
+    .split('\n')
+    .at(-1)!
+    .split(' ')
+    .map(Number)
+  const restic = { ...resticRun, cpu: u! + sys! }
+
+  const changed = await lab.ask({ cmd: 'change' })
+  const incr = await timed(() =>
+    backupVm(silentTask(), xapi, limits, lab.ready.vm!, target, { ...settings, runId: 'r2' }),
+  )
+  const restore = await timed(() =>
+    restoreVm(silentTask(), xapi, limits, {
+      repository: repo,
+      pointId: incr.value.points[0]!.pointId,
+      srUuid: lab.ready.sr!,
+    }),
+  )
+
+  console.log(
+    `\nbackup of a ${SIZE / 1024 ** 3} GiB VM disk (${changed.changed} of ${SIZE / (2 * 1024 ** 2)} blocks changed before the second run)`,
+  )
+  row(
+    'strata engine, first run (snapshot + NBD/TLS + store)',
+    full,
+    `read ${(full.value.bytesRead / 1e6).toFixed(0)} MB`,
+  )
+  row('strata repo backup-image of the same bytes (file)', imageRun)
+  row('restic backup of the same image (file)', restic)
+  row(
+    'strata engine, after 5 % changed (CBT + NBD)',
+    incr,
+    `read ${(incr.value.bytesRead / 1e6).toFixed(0)} MB`,
+  )
+  row('strata restore of the VM (sparse VHD to /import_raw_vdi)', restore)
+  const overhead = full.seconds / imageRun.seconds - 1
+  console.log(`  engine overhead over backup-image: ${(overhead * 100).toFixed(0)} % wall (goal < 15 %),`)
+  console.log(
+    `    ${((full.cpu / imageRun.cpu - 1) * 100).toFixed(0)} % in CPU of the backing-up process; the lab's NBD/TLS serving cost ${full.labCpu.toFixed(1)} s more`,
+  )
+  console.log(`  engine / restic: ${(restic.seconds / full.seconds).toFixed(2)}x restic's speed (wall)`)
+  console.log(`  (MB/s of the incremental run and the restore are per 4 GiB of disk, not per byte moved)`)
+  console.log(`  incremental / full: ${((incr.seconds / full.seconds) * 100).toFixed(1)} % (goal < 10 %)`)
+  console.log(`  restore / backup time: ${(restore.seconds / full.seconds).toFixed(2)} (goal <= 1)`)
+  if (incr.value.full) console.log('  WARNING: the second run was a full backup')
+} finally {
+  await xapi.close()
+  await lab.stop()
+}
