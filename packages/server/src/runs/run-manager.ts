@@ -32,6 +32,8 @@ export class RunManager {
     { runId: string; controller: AbortController; done: Promise<unknown> }
   >()
   readonly #stopping = new AbortController()
+  /** The error of each running run's root task, for its summary. */
+  readonly #rootErrors = new Map<string, { code: string; message: string }>()
 
   constructor(readonly deps: RunManagerDeps) {
     this.#recoverInterrupted()
@@ -76,11 +78,11 @@ export class RunManager {
       },
       onEvent: (event) => this.onEvent(runId, event),
     }).then(
-      (result) => this.#finish(runId, result.status),
+      (result) => this.#settle(job.id, runId, result.status, this.#rootErrors.get(runId)),
       (error: unknown) =>
-        this.#finish(runId, 'failure', { code: errorCode(error), message: errorMessage(error) }),
+        this.#settle(job.id, runId, 'failure', { code: errorCode(error), message: errorMessage(error) }),
     )
-    const entry = { runId, controller, done: done.finally(() => this.#running.delete(job.id)) }
+    const entry = { runId, controller, done }
     this.#running.set(job.id, entry)
     return runId
   }
@@ -112,6 +114,8 @@ export class RunManager {
   /** Records and publishes one task event of a run (backups from workers, restores in process). */
   onEvent(runId: string, event: TaskEvent): void {
     if (event.type === 'warning') this.deps.runs.addWarning(runId)
+    if (event.type === 'end' && event.id === '0' && event.error !== undefined)
+      this.#rootErrors.set(runId, event.error)
     this.deps.bus.emit('task', { runId, event })
   }
 
@@ -164,7 +168,14 @@ export class RunManager {
     this.deps.bus.emit('run', this.deps.runs.get(run.runId)!)
   }
 
+  /** The job is free again before its end is published, so that whoever sees the end may run it. */
+  #settle(jobId: string, runId: string, status: RunStatus, error?: { code: string; message: string }): void {
+    this.#running.delete(jobId)
+    this.#finish(runId, status, error)
+  }
+
   #finish(runId: string, status: RunStatus, error?: { code: string; message: string }): void {
+    this.#rootErrors.delete(runId)
     this.deps.runs.end(runId, status, Date.now(), error)
     const row = this.deps.runs.get(runId)
     if (row === undefined) return
