@@ -181,7 +181,8 @@ describe('backup jobs against the lab', () => {
 
   it('runs two jobs at once in two workers within the per-pool limits', async () => {
     const limits = new CountingRegistry({ snapshots: 1, transfers: 1 })
-    const settings = { settings: { vmConcurrency: 0 } }
+    // Transfers slow enough that every VM asks for a slot while another holds it.
+    const settings = { settings: { vmConcurrency: 0, maxBytesPerSecond: 4 * MiB } }
     const [one, two] = await Promise.all([
       run(job('pair-1', ['web-a', 'web-b'], settings), { limits }),
       run(job('pair-2', ['db-a', 'quiet'], settings), { limits }),
@@ -261,6 +262,32 @@ describe('backup jobs against the lab', () => {
     const vm = (await readRun(join(dataDir, 'runs'), next.runId)).children.find((c) => c.name === 'VM')!
     expect(vm.children.find((c) => c.name === 'transfer')!.data.resumedChunks).toBeGreaterThan(0)
     expect(jobSnapshots()).toHaveLength(1)
+    await expectNoLeaks()
+  })
+
+  it('logs a fallback as a warning when NBD fails, and the run still succeeds from the VHD export', async () => {
+    const vdi = lab.guest.disks(lab.ref('VM', 'db-a'))[0]!
+    await lab.guest.writeRandomBlocks(vdi, 40)
+    lab.faults.failMethod('VDI.get_nbd_info', 'INTERNAL_ERROR', ['injected'], 1)
+    try {
+      const result = await run(job('nbd-drop', ['db-a']))
+      expect(result.status).toBe('success')
+      const root = await readRun(join(dataDir, 'runs'), result.runId)
+      const transfer = root.children
+        .find((c) => c.name === 'VM')!
+        .children.find((c) => c.name === 'transfer')!
+      expect(transfer.status).toBe('success')
+      expect(transfer.warnings.map((w) => w.message)).toEqual([expect.stringMatching(/NBD/)])
+      const out = await cli(['backup', 'logs', result.runId, '--data-dir', dataDir])
+      expect(out).toMatch(/transfer disk 0 {2}success[^\n]*\n.*! .*NBD/)
+      const repo = await Repository.open(new LocalStore(repoDir))
+      const file = scratch.path('db-a.raw')
+      const pointId = result.vms[0]!.result!.points[0]!.pointId
+      await restoreDiskToFile(silentTask(), { repository: repo, pointId, disk: 0, path: file, format: 'raw' })
+      expect((await readFile(file)).equals(await lab.readDisk(vdi))).toBe(true)
+    } finally {
+      lab.faults.clear()
+    }
     await expectNoLeaks()
   })
 
