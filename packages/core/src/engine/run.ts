@@ -10,6 +10,7 @@ import {
   Semaphore,
   StrataError,
   anySignal,
+  errorMessage,
   throwIfAborted,
   type TaskContext,
   type TaskStatus,
@@ -123,6 +124,18 @@ function findSchedule(job: Job, scheduleId: string | undefined): Schedule | unde
   return schedule
 }
 
+/** What the steps of one run share. */
+interface RunScope {
+  readonly task: TaskContext
+  readonly o: RunOptions
+  readonly schedule: Schedule | undefined
+  readonly runId: string
+  readonly stateDir: string
+  readonly pools: PoolSession[]
+  readonly targets: BackupTarget[]
+  readonly outcomes: VmOutcome[]
+}
+
 async function runBody(
   task: TaskContext,
   o: RunOptions,
@@ -131,16 +144,11 @@ async function runBody(
   stateDir: string,
   outcomes: VmOutcome[],
 ): Promise<void> {
-  const pools: PoolSession[] = []
+  const scope: RunScope = { task, o, schedule, runId, stateDir, pools: [], targets: [], outcomes }
   try {
-    for (const pool of o.job.pools) {
-      await task
-        .child('connect pool', (t) => o.deps.connectPool(pool, t.signal), { pool: pool.id, url: pool.url })
-        .then((session) => pools.push(session))
-        .catch(() => undefined) // a failed task in the tree; the other pools' VMs still run
-    }
-    const targets = await openTargets(task, o)
-    const selection = selectVms(o.job.vms, pools)
+    await connectPools(scope)
+    await openTargets(scope)
+    const selection = selectVms(o.job.vms, scope.pools)
     task.info('vms', { vms: selection.vms.map((v) => v.uuid) })
     for (const problem of selection.problems) {
       await task
@@ -150,19 +158,30 @@ async function runBody(
     if (selection.vms.length === 0 && selection.problems.length === 0) {
       throw new TaskSkipped(`no VM matches the selection of job '${o.job.id}'`)
     }
-    await backupAll(task, o, schedule, runId, stateDir, targets, pools, selection.vms, outcomes)
+    await backupAll(scope, selection.vms)
     const failed = outcomes.filter((v) => v.status !== 'success')
     // A cancelled run is interrupted (a timed-out one fails), whatever its VMs did.
     if (failed.length > 0) throwIfAborted(task.signal)
     if (failed.length > 0)
       throw new RunError('VMS_FAILED', `${failed.length} of ${outcomes.length} VMs failed`)
   } finally {
-    await Promise.all(pools.map((p) => p.close().catch(() => undefined)))
+    await Promise.all([
+      ...scope.pools.map((p) => p.close().catch(() => undefined)),
+      ...scope.targets.map((t) => Promise.resolve(t.repository.store.close?.()).catch(() => undefined)),
+    ])
   }
 }
 
-async function openTargets(task: TaskContext, o: RunOptions): Promise<BackupTarget[]> {
-  const targets: BackupTarget[] = []
+async function connectPools({ task, o, pools }: RunScope): Promise<void> {
+  for (const pool of o.job.pools) {
+    await task
+      .child('connect pool', (t) => o.deps.connectPool(pool, t.signal), { pool: pool.id, url: pool.url })
+      .then((session) => pools.push(session))
+      .catch(() => undefined) // a failed task in the tree; the other pools' VMs still run
+  }
+}
+
+async function openTargets({ task, o, targets }: RunScope): Promise<void> {
   for (const target of o.job.repositories) {
     await task
       .child('open repository', (t) => o.deps.openRepository(target, t.signal), { repository: target.name })
@@ -171,51 +190,38 @@ async function openTargets(task: TaskContext, o: RunOptions): Promise<BackupTarg
   }
   if (targets.length === 0)
     throw new RunError('NO_REPOSITORY', `no repository of job '${o.job.id}' could be opened`)
-  return targets
 }
 
-async function backupAll(
-  task: TaskContext,
-  o: RunOptions,
-  schedule: Schedule | undefined,
-  runId: string,
-  stateDir: string,
-  targets: BackupTarget[],
-  pools: PoolSession[],
-  vms: SelectedVm[],
-  outcomes: VmOutcome[],
-): Promise<void> {
+async function backupAll(scope: RunScope, vms: SelectedVm[]): Promise<void> {
+  const { task, o, schedule, runId, stateDir } = scope
   const state = await readJobState(stateDir, o.job.id)
   const fullInterval = schedule?.fullInterval ?? o.job.settings.fullInterval
   const concurrency = o.job.settings.vmConcurrency === 0 ? vms.length : o.job.settings.vmConcurrency
   const slots = new Semaphore(Math.max(1, concurrency))
   let saving = Promise.resolve()
-  await Promise.all(
-    vms.map((vm) =>
-      slots.run(async () => {
-        const pool = pools.find((p) => p.poolId === vm.poolId)!
-        const outcome = await runVm(
-          task,
-          {
-            job: o.job,
-            runId,
-            schedule,
-            targets,
-            xapi: pool.xapi,
-            limits: o.deps.limits(pool.uuid),
-            backupVm: o.deps.backupVm,
-            forceFull: (uuid) => o.job.settings.mode === 'delta' && fullDue(state, uuid, fullInterval),
-            retryDelayMs: o.deps.retryDelayMs ?? 2000,
-            resumeDir: join(runDirs(o.dataDir).resume, o.job.id),
-          },
-          vm,
-        )
-        outcomes.push(outcome)
-        if (outcome.result === undefined) return
-        recordRun(state, vm.uuid, runId, outcome.result.full)
-        saving = saving.then(() => writeJobState(stateDir, o.job.id, state))
-        await saving
-      }),
-    ),
-  )
+  const one = async (vm: SelectedVm): Promise<void> => {
+    const pool = scope.pools.find((p) => p.poolId === vm.poolId)!
+    const context = {
+      job: o.job,
+      runId,
+      schedule,
+      targets: scope.targets,
+      xapi: pool.xapi,
+      limits: o.deps.limits(pool.uuid),
+      backupVm: o.deps.backupVm,
+      forceFull: (uuid: string) => o.job.settings.mode === 'delta' && fullDue(state, uuid, fullInterval),
+      retryDelayMs: o.deps.retryDelayMs ?? 2000,
+      resumeDir: join(runDirs(o.dataDir).resume, o.job.id),
+    }
+    const outcome = await runVm(task, context, vm)
+    scope.outcomes.push(outcome)
+    if (outcome.result === undefined) return
+    recordRun(state, vm.uuid, runId, outcome.result.full)
+    // Losing the state only brings the next forced full early: a warning, not a failed VM.
+    saving = saving
+      .then(() => writeJobState(stateDir, o.job.id, state))
+      .catch((error: unknown) => task.warn(`job state not saved: ${errorMessage(error)}`))
+    await saving
+  }
+  await Promise.all(vms.map((vm) => slots.run(() => one(vm))))
 }
