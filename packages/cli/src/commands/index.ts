@@ -12,6 +12,7 @@ import { backupRun } from './backup-run.js'
 import { backupLogs } from './backup-logs.js'
 import { restoreVmCommand } from './restore-vm.js'
 import { restoreDiskCommand } from './restore-disk.js'
+import { serverCommand } from './server.js'
 import { repoInit } from './repo-init.js'
 import { repoInfo } from './repo-info.js'
 import { repoSnapshots } from './repo-snapshots.js'
@@ -50,4 +51,5 @@ export const commands: readonly Command<never>[] = [
   backupLogs,
   restoreVmCommand,
   restoreDiskCommand,
+  serverCommand,
 ] as Command<never>[]

@@ -1,0 +1,30 @@
+// What `strata server --demo` adds to an empty server: a pool, a local repository (created when absent)
+// and a smart job with an hourly schedule, so that the first screen of the UI has something to show.
+// It goes through the same stores and checks as the API (no shortcut around validation).
+import { Repository } from '@strata/core/repository'
+import { LocalStore } from '@strata/core/storage'
+import type { AppContext } from './context.js'
+
+export interface DemoSetup {
+  readonly pool: { readonly url: string; readonly username: string; readonly password: string }
+  readonly repositoryPath: string
+}
+
+export async function setupDemo(ctx: AppContext, demo: DemoSetup, signal: AbortSignal): Promise<void> {
+  if (ctx.pools.list().length > 0) return // configured before: leave it as the user left it
+  const pool = ctx.pools.create({ name: 'lab', ...demo.pool })
+  await ctx.connections.connect(pool, demo.pool.password)
+  const store = new LocalStore(demo.repositoryPath)
+  if ((await store.stat('config', { signal })) === undefined) await Repository.create(store, { signal })
+  const repository = ctx.repositories.create({ name: 'local', location: demo.repositoryPath })
+  const job = ctx.jobs.normalize({
+    name: 'Demo: web VMs, delta',
+    vms: { smart: { pools: [pool.id], tags: ['web'], excludeTags: [], excludeUuids: [] } },
+    repositories: [repository.id],
+    settings: { retries: 1 },
+    schedules: [{ id: 'hourly', cron: '0 * * * *', timezone: 'UTC', retention: { keep: 4 } }],
+  })
+  ctx.runs.engineJob(job) // the engine's validation, as the API does
+  ctx.jobs.save(job)
+  ctx.scheduler.reload()
+}
