@@ -59,12 +59,15 @@ export class XapiEventLoop {
 
   async #loop(): Promise<void> {
     let token = ''
+    // One combined signal per restart, not per poll: each one adds listeners to #stopped that would
+    // pile up over the life of a long-running loop.
+    let signal = anySignal(this.#restart.signal, this.#stopped.signal)
     while (!this.#stopped.signal.aborted) {
       if (this.#restart.signal.aborted) {
         this.#restart = new AbortController()
         token = ''
+        signal = anySignal(this.#restart.signal, this.#stopped.signal)
       }
-      const signal = anySignal(this.#restart.signal, this.#stopped.signal)
       try {
         const classes = [...this.#classes]
         const batch = await this.client.call<EventBatch>(
