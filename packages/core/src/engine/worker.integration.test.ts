@@ -100,8 +100,17 @@ describe('runJobInWorker', () => {
         if (e.type === 'progress') process.kill(pid, 'SIGKILL')
       },
     })
+    // Another job running at the same time is not disturbed by the crash.
+    const other = runJobInWorker({
+      job: job('other'),
+      dataDir,
+      signal,
+      depsModule,
+      env: { ...env, FAKE_VMS: 'b' },
+    })
     await expect(killed).rejects.toThrow(/stopped \(SIGKILL\)/)
-    const [run] = await listRuns(runDirs(dataDir).runs)
+    expect((await other).status).toBe('success')
+    const run = (await listRuns(runDirs(dataDir).runs)).find((r) => r.jobId === 'k')
     const root = await readRun(runDirs(dataDir).runs, run!.runId)
     expect(root).toMatchObject({ status: 'interrupted', error: { code: 'WORKER_EXITED' } })
     const transfer = root.children.find((c) => c.name === 'VM')!.children[0]!
