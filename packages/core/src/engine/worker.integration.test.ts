@@ -106,7 +106,7 @@ describe('runJobInWorker', () => {
       dataDir,
       signal,
       depsModule,
-      env: { ...env, FAKE_VMS: 'b' },
+      env: { ...env, FAKE_VMS: 'b', FAKE_TRANSFER_MS: '2000' },
     })
     await expect(killed).rejects.toThrow(/stopped \(SIGKILL\)/)
     expect((await other).status).toBe('success')
