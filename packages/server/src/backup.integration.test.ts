@@ -92,6 +92,11 @@ describe('server with the lab pool', () => {
     }[]
     srUuid = srs.find((s) => s.content_type !== 'iso')!.uuid
     expect((await api.get(`/api/pools/${poolId}/objects?type=disk`)).status).toBe(400)
+    // TOTP needs a clock in sync: the server compares its clock with the pool's.
+    const clock = await until('the clock check', async () => (await api.get('/api/settings')).body.clock)
+    expect(clock).toMatchObject({ source: lab.url, checked: expect.any(Number) })
+    expect(Math.abs(clock.offsetMs)).toBeLessThan(2000)
+    expect(clock.warning).toBeUndefined()
   })
 
   it('adds a repository, previews a smart selection, creates a job', async () => {

@@ -4,6 +4,7 @@
 import { XapiClient, XapiEventLoop, type ObjectCache } from '@strata/core/xapi'
 import { errorMessage, sleep } from '@strata/core'
 import type { ServerLog } from '../server-log.js'
+import { checkClock, type ClockState } from './clock-check.js'
 import type { PoolRecord } from './pool-store.js'
 
 export interface PoolState {
@@ -17,6 +18,7 @@ class LiveConnection {
   events: XapiEventLoop | undefined
   ready = false
   error: string | undefined
+  clock: ClockState | undefined
   readonly done: Promise<void>
 
   constructor(
@@ -46,6 +48,8 @@ class LiveConnection {
         this.ready = true
         this.error = undefined
         this.log.info(`pool '${this.pool.name}' connected (${this.pool.url})`)
+        this.clock = await checkClock(this.pool.url, signal)
+        if (this.clock?.warning !== undefined) this.log.warn(this.clock.warning)
         return
       } catch (error) {
         await client.close().catch(() => undefined)
@@ -102,6 +106,12 @@ export class PoolConnections {
 
   async waitConnected(id: string, signal: AbortSignal): Promise<void> {
     while (!this.state(id).connected) await sleep(50, signal)
+  }
+
+  /** The latest clock comparison with a connected pool. */
+  clock(): ClockState | undefined {
+    const states = [...this.#live.values()].map((l) => l.clock).filter((c) => c !== undefined)
+    return states.sort((a, b) => b.checked - a.checked)[0]
   }
 
   async closeAll(): Promise<void> {

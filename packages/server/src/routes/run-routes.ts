@@ -58,16 +58,18 @@ export function runRoutes(app: FastifyInstance, ctx: AppContext): void {
     ctx.bus.on('run', onRun)
     // A comment now and then keeps proxies and browsers from closing an idle stream.
     const keepAlive = setInterval(() => res.write(': keep-alive\n\n'), 15_000)
+    const onClosing = (): void => {
+      close()
+      res.end()
+    }
     const close = (): void => {
       clearInterval(keepAlive)
       ctx.bus.off('task', onTask)
       ctx.bus.off('run', onRun)
+      ctx.closing.removeEventListener('abort', onClosing)
     }
     request.raw.on('close', close)
-    ctx.closing.addEventListener('abort', () => {
-      close()
-      res.end()
-    })
+    ctx.closing.addEventListener('abort', onClosing)
   })
 }
 

@@ -4,7 +4,10 @@ import type { AppContext } from '../context.js'
 import { obj } from './schemas.js'
 
 export function settingsRoutes(app: FastifyInstance, ctx: AppContext): void {
-  app.get('/api/settings', { schema: { tags: ['settings'] } }, async () => ctx.settings.view())
+  app.get('/api/settings', { schema: { tags: ['settings'] } }, async () => {
+    const clock = ctx.connections.clock()
+    return clock === undefined ? ctx.settings.view() : { ...ctx.settings.view(), clock }
+  })
 
   app.patch<{ Body: { syslog?: string | null } }>(
     '/api/settings',
