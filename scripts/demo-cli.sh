@@ -11,7 +11,12 @@ work=.strata/demo
 rm -rf "$work"
 mkdir -p "$work"
 strata() { node packages/cli/bin/strata.js "$@"; }
-field() { node -e 'const o=JSON.parse(require("fs").readFileSync(0,"utf8")); console.log(eval("o."+process.argv[1]))' "$1"; }
+# field PATH: one value of the JSON on stdin, e.g. `field 'vms[0].name'` (arrays print comma-separated).
+field() {
+  node -e 'let v = JSON.parse(require("fs").readFileSync(0, "utf8"))
+    for (const k of process.argv[1].split(/[.[\]]/).filter(Boolean)) v = v[k]
+    console.log(Array.isArray(v) ? v.join(", ") : v)' "$1"
+}
 
 echo "== starting a lab pool (XAPI, HTTP transfers, NBD over TLS) with seed VMs"
 node packages/cli/bin/strata.js lab serve --json >"$work/lab.json" 2>"$work/lab.log" &
@@ -22,7 +27,7 @@ for _ in $(seq 100); do [ -s "$work/lab.json" ] && break; sleep 0.1; done
 url=$(head -1 "$work/lab.json" | field url)
 export STRATA_XAPI_PASSWORD
 STRATA_XAPI_PASSWORD=$(head -1 "$work/lab.json" | field password)
-echo "lab pool at $url, VMs: $(head -1 "$work/lab.json" | field 'vms.join(", ")')"
+echo "lab pool at $url, VMs: $(head -1 "$work/lab.json" | field vms)"
 pool=(--pool "$url" --user root)
 
 echo "== creating a local repository in $work/repo"
