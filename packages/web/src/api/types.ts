@@ -68,12 +68,18 @@ export interface RepositoryVm {
   points: number
 }
 
+export interface PointDisk {
+  name: string
+  /** Virtual size in bytes. */
+  size: number
+}
+
 export interface RestorePoint {
   id: string
   time: number
   vmName: string
   vmUuid?: string
-  disks: number
+  disks: PointDisk[]
   size: number
   jobId?: string
   scheduleId?: string

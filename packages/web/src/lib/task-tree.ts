@@ -81,13 +81,16 @@ export function allWarnings(root: Task): { task: string; message: string }[] {
 }
 
 /** The deepest failed tasks: where the reason of a failure is. */
-export function failureReasons(root: Task): { task: string; code: string; message: string }[] {
+export function failureReasons(
+  root: Task,
+  names: Names = {},
+): { task: string; code: string; message: string }[] {
   const out: { task: string; code: string; message: string }[] = []
   const walk = (task: Task): boolean => {
     let below = false
     for (const child of task.children) below = walk(child) || below
     if (task.status === 'failure' && task.error !== undefined && !below) {
-      out.push({ task: taskTitle(task), code: task.error.code, message: task.error.message })
+      out.push({ task: taskTitle(task, names), code: task.error.code, message: task.error.message })
       return true
     }
     return below || (task.status === 'failure' && task.error !== undefined)
@@ -96,8 +99,11 @@ export function failureReasons(root: Task): { task: string; code: string; messag
   return out
 }
 
+/** Display names of the server's ids (pools, repositories), for task titles. */
+export type Names = Record<string, string>
+
 /** A task's name with what it is about (a VM's name, a disk, a repository). */
-export function taskTitle(task: Pick<Task, 'name' | 'data'>): string {
+export function taskTitle(task: Pick<Task, 'name' | 'data'>, names: Names = {}): string {
   const d = task.data
   const about = [
     d.name_label,
@@ -108,6 +114,6 @@ export function taskTitle(task: Pick<Task, 'name' | 'data'>): string {
     d.pool,
   ]
     .filter((v) => typeof v === 'string' || typeof v === 'number')
-    .map(String)
+    .map((v) => names[String(v)] ?? String(v))
   return about.length > 0 && about[0] !== task.name ? `${task.name} ${about[0]}` : task.name
 }
