@@ -1,5 +1,6 @@
 // `strata backup run` inline into a fresh S3 bucket (the shared Ceph radosgw), twice with guest activity
-// in between, then `strata restore disk` from S3 compared byte for byte with the VM's disk.
+// in between, then `strata restore disk` and `strata restore vm` from S3, compared byte for byte with
+// the VM's disk.
 import { readFile } from 'node:fs/promises'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { Repository } from '@strata/core/repository'
@@ -44,7 +45,7 @@ describe('backup run into an S3 repository', () => {
     await scratch?.[Symbol.asyncDispose]()
   })
 
-  it('runs a full then a delta backup and restores the disk from S3', async () => {
+  it('runs a full then a delta backup and restores the disk and the VM from S3', async () => {
     const args = ['--pool', lab.url, '--user', 'root', '--vm', 'app', '--repo', location]
     const data = ['--data-dir', scratch.path('data')]
     const first = JSON.parse(await cli(['backup', 'run', ...args, ...data, '--json'])) as RunJson
@@ -59,6 +60,14 @@ describe('backup run into an S3 repository', () => {
     const out = scratch.path('app-0.raw')
     await cli(['restore', 'disk', '--repo', location, '--point', point, '--disk', '0', '--to', out])
     expect((await readFile(out)).equals(await lab.readDisk(vdi))).toBe(true)
+    const pool = ['--pool', lab.url, '--user', 'root', '--password', lab.password]
+    const restored = JSON.parse(
+      await cli(['restore', 'vm', '--repo', location, '--point', point, ...pool, '--json']),
+    ) as { vmUuid: string }
+    const copy = lab.state.db.find('VM', (r) => r.uuid === restored.vmUuid)[0]![0]
+    const disks = lab.guest.disks(copy)
+    expect(disks).toHaveLength(2)
+    expect((await lab.readDisk(disks[0]!)).equals(await lab.readDisk(vdi))).toBe(true)
     const tree = await cli(['backup', 'logs', second.runId, ...data])
     expect(tree).toMatch(/VM app {2}success in .*delta, read/)
     // Nothing left on the pool but the snapshot kept as the next delta's base.
