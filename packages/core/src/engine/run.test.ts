@@ -148,6 +148,9 @@ describe('runJob', () => {
     ]
     const j = job({ vms: ['a'], schedules })
     const signal = new AbortController().signal
+    await expect(runJob({ job: j, dataDir: dir.dir, signal, deps: f.deps })).rejects.toThrow(
+      "job 'nightly' has schedules daily, weekly: say which one this run is for",
+    )
     await runJob({ job: j, scheduleId: 'weekly', dataDir: dir.dir, signal, deps: f.deps })
     for (let i = 0; i < 4; i++)
       await runJob({ job: j, scheduleId: 'daily', dataDir: dir.dir, signal, deps: f.deps })

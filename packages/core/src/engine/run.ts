@@ -117,7 +117,12 @@ export async function runJob(o: RunOptions): Promise<RunResult> {
 }
 
 function findSchedule(job: Job, scheduleId: string | undefined): Schedule | undefined {
-  if (scheduleId === undefined) return job.schedules.length === 1 ? job.schedules[0] : undefined
+  if (scheduleId === undefined && job.schedules.length > 1) {
+    // Which retention applies depends on the schedule: never guess it.
+    const ids = job.schedules.map((s) => s.id).join(', ')
+    throw new RunError('NO_SCHEDULE', `job '${job.id}' has schedules ${ids}: say which one this run is for`)
+  }
+  if (scheduleId === undefined) return job.schedules[0]
   const schedule = job.schedules.find((s) => s.id === scheduleId)
   if (schedule === undefined)
     throw new RunError('NO_SCHEDULE', `job '${job.id}' has no schedule '${scheduleId}'`)
