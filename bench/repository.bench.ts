@@ -231,6 +231,14 @@ async function main(): Promise<void> {
       .catch(() => false)
     if (!same) throw new Error('restored image differs from the source')
   }
+  // restic restore does not fsync what it writes; Strata's default does (2.4 GB here): compare both ways.
+  const unsynced: Run[] = []
+  for (let r = 0; r < rounds; r++) {
+    const out = join(dir, 'restored.img')
+    await rm(out, { force: true })
+    unsynced.push(await strata('restore-image', [strataPoint, out, '--repo', strataResult.repo, '--no-sync']))
+    await rm(out, { force: true })
+  }
   const resticRestore: Run[] = []
   for (let r = 0; r < rounds; r++) {
     const target = join(dir, 'restic-restore')
@@ -260,8 +268,13 @@ async function main(): Promise<void> {
     measurement('borg create (2nd)', borg.second),
   )
   report(
-    'Restore of 4 GiB',
+    'Restore of 4 GiB (fsync before rename)',
     measurement('strata repo restore-image', restores),
+    measurement('restic restore', resticRestore),
+  )
+  report(
+    'Restore of 4 GiB (no fsync, like restic)',
+    measurement('strata restore-image --no-sync', unsynced),
     measurement('restic restore', resticRestore),
   )
 
@@ -311,6 +324,11 @@ async function main(): Promise<void> {
       10,
     ],
     ['restore at least as fast as backup (ratio ≥ 1)', median(strataResult.first) / median(restores), 1],
+    [
+      'restore --no-sync at least as fast as backup (ratio ≥ 1)',
+      median(strataResult.first) / median(unsynced),
+      1,
+    ],
     ['GC of 10 TB under 256 MiB (ratio ≥ 1)', 256 / gc.rssMiB, 1],
   ] as const
   console.log('\nGoals')

@@ -14,10 +14,15 @@ interface RestoreResult {
 
 export const repoRestoreImage: Command<RestoreResult> = {
   path: ['repo', 'restore-image'],
-  usage: 'repo restore-image ID OUT --repo PATH|URL [--disk N]',
+  usage: 'repo restore-image ID OUT --repo PATH|URL [--disk N] [--no-sync]',
   summary: 'Write a restore point disk back to a raw image: sparse, atomically (temporary file, then rename)',
   positionals: 2,
-  options: { ...repoOption, disk: { type: 'string' }, concurrency: { type: 'string' } },
+  options: {
+    ...repoOption,
+    disk: { type: 'string' },
+    concurrency: { type: 'string' },
+    'no-sync': { type: 'boolean' },
+  },
   async run(args, { signal }) {
     const started = performance.now()
     const [id, out] = args.positionals as [string, string]
@@ -41,7 +46,8 @@ export const repoRestoreImage: Command<RestoreResult> = {
       await Promise.all(
         Array.from({ length: parseCount(args.values.concurrency, '--concurrency') ?? 8 }, worker),
       )
-      await handle.sync()
+      // Durable before it takes OUT's name; --no-sync leaves that to the page cache (faster, not crash-safe).
+      if (args.values['no-sync'] !== true) await handle.sync()
       await handle.close()
       await rename(temp, out)
     } catch (error) {
