@@ -1,0 +1,98 @@
+// The whole product for the UI's end-to-end tests: a lab pool, the real server (its API, database,
+// scheduler and workers) serving a fresh build of the UI, and Debian's Chromium driven by playwright-core.
+import { mkdir } from 'node:fs/promises'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import vue from '@vitejs/plugin-vue'
+import { requireBinary, scratchDir, type Scratch } from '@strata/core/testing'
+import { LabPool } from '@strata/lab'
+import { startServer, type RunningServer } from '@strata/server'
+import { chromium, type Browser, type Page } from 'playwright-core'
+import { build } from 'vite'
+
+const webRoot = fileURLToPath(new URL('..', import.meta.url))
+/** Screenshots of a run, kept as artifacts (gitignored). */
+export const artifactsDir = fileURLToPath(new URL('../../../.strata/artifacts/web', import.meta.url))
+
+export const ADMIN = { username: 'admin', password: 'admin-e2e-password' }
+export const LAB_PASSWORD = 'lab-e2e-password'
+
+export interface Stack {
+  readonly lab: LabPool
+  readonly server: RunningServer
+  readonly browser: Browser
+  readonly scratch: Scratch
+  readonly url: string
+  newPage(viewport?: { width: number; height: number }): Promise<Page>
+  screenshot(page: Page, name: string): Promise<void>
+  close(): Promise<void>
+}
+
+/** Builds the UI from its sources (so the test checks this checkout, not an old dist). */
+async function buildUi(outDir: string): Promise<void> {
+  await build({
+    root: webRoot,
+    configFile: false,
+    logLevel: 'warn',
+    plugins: [vue()],
+    build: { outDir, emptyOutDir: true, sourcemap: false, reportCompressedSize: false },
+  })
+}
+
+export async function startStack(): Promise<Stack> {
+  const executablePath = requireBinary('chromium')
+  const scratch = await scratchDir('strata-web-e2e-')
+  await buildUi(scratch.path('ui'))
+  // Slow disks keep a backup running for a few seconds, so that the test sees it live.
+  const lab = await LabPool.start({ password: LAB_PASSWORD, diskMBps: 24, authFailureDelayMs: 200 })
+  const server = await startServer({
+    dataDir: scratch.path('server'),
+    port: 0,
+    adminPassword: ADMIN.password,
+    webDir: scratch.path('ui'),
+    env: {},
+    echo: () => {},
+  })
+  const browser = await chromium.launch({
+    executablePath,
+    headless: true,
+    args: [
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+  })
+  await mkdir(artifactsDir, { recursive: true })
+  return {
+    lab,
+    server,
+    browser,
+    scratch,
+    url: server.url,
+    async newPage(viewport = { width: 1280, height: 860 }) {
+      // A context per page: its own cookies, like another browser.
+      const context = await browser.newContext({ viewport, baseURL: server.url })
+      context.setDefaultTimeout(15_000)
+      return context.newPage()
+    },
+    async screenshot(page, name) {
+      await page.screenshot({ path: join(artifactsDir, `${name}.png`), fullPage: true })
+    },
+    async close() {
+      await browser.close().catch(() => undefined)
+      await server.close().catch(() => undefined)
+      await lab.close().catch(() => undefined)
+      await scratch[Symbol.asyncDispose]()
+    },
+  }
+}
+
+export async function logIn(page: Page, username: string, password: string): Promise<void> {
+  await page.goto('/login')
+  await page.getByLabel('Username').fill(username)
+  await page.getByLabel('Password').fill(password)
+  await page.getByRole('button', { name: 'Log in' }).click()
+}

@@ -1,0 +1,199 @@
+// The UI end to end, in Debian's Chromium against the real server and a lab pool: what an XO user does
+// on a first day (log in, connect a pool, add a repository, create a smart job, run it, see it fail,
+// restore a VM) and what must be refused (a wrong password, changes by a read-only user).
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import type { Page } from 'playwright-core'
+import { ADMIN, LAB_PASSWORD, logIn, startStack, type Stack } from './stack.js'
+
+const JOB = 'Smart prod'
+/** Each step waits for real backups and restores in the lab. */
+const STEP = 150_000
+const WAIT = { timeout: 20_000 }
+const VIEWER = { username: 'viewer', password: 'viewer-e2e-password' }
+
+describe('web UI end to end', { timeout: STEP }, () => {
+  let stack: Stack
+  let admin: Page
+
+  beforeAll(async () => {
+    stack = await startStack()
+    admin = await stack.newPage()
+  }, 120_000)
+  afterEach(async ({ task }) => {
+    if (task.result?.state === 'fail')
+      await stack.screenshot(admin, `failed-${task.name.replace(/\W+/g, '-')}`)
+  })
+  afterAll(async () => {
+    await stack?.close()
+  }, STEP)
+
+  it('refuses a wrong password and stays on the login page', async () => {
+    const page = await stack.newPage()
+    await page.goto('/jobs')
+    await expectPath(page, '/login')
+    await logIn(page, ADMIN.username, 'not-the-password')
+    await expect.poll(() => page.getByRole('alert').textContent(), WAIT).toMatch(/\S/)
+    await expectPath(page, '/login')
+    expect((await page.request.get('/api/jobs')).status()).toBe(401)
+    await page.context().close()
+  })
+
+  it('logs in and connects the lab pool', async () => {
+    await logIn(admin, ADMIN.username, ADMIN.password)
+    await expectPath(admin, '/')
+    await nav(admin, 'Pools').click()
+    await admin.getByLabel('Name').fill('lab')
+    await admin.getByLabel(/^URL/).fill(stack.lab.url)
+    await admin.getByLabel('User').fill('root')
+    await admin.getByLabel('Password').fill(LAB_PASSWORD)
+    await admin.getByRole('button', { name: 'Connect' }).click()
+    const row = admin.locator('tr[data-pool="lab"]')
+    await row.getByText('connected', { exact: true }).waitFor({ timeout: 30_000 })
+    await row.getByRole('button', { name: 'VMs', exact: true }).click()
+    await admin.locator('li[data-vm="web-01"]').waitFor()
+  })
+
+  it('adds a local repository', async () => {
+    await nav(admin, 'Repositories').click()
+    await admin.getByLabel('Name').fill('local')
+    await admin.getByLabel(/^Path/).fill(stack.scratch.path('repo'))
+    await admin.getByRole('button', { name: 'Add repository' }).click()
+    await admin.locator('tr[data-repository="local"]').waitFor()
+  })
+
+  it('creates a smart job with a live preview of the VMs it matches', async () => {
+    await nav(admin, 'Jobs').click()
+    await admin.getByRole('link', { name: 'New job' }).click()
+    await admin.getByLabel('Name', { exact: true }).fill(JOB)
+    await admin.getByLabel(/^Tags/).fill('prod')
+    const preview = admin.locator('[data-test="preview"]')
+    await expect.poll(() => preview.textContent(), WAIT).toContain('db-01') // tagged prod too, but halted
+    await admin.locator('select[name=smart-power]').selectOption('Running')
+    await expect.poll(() => preview.textContent(), WAIT).not.toContain('db-01')
+    expect(await preview.textContent()).toContain('web-01')
+    await admin.locator('input[name="repository-local"]').check()
+    await admin.locator('details > summary', { hasText: 'Advanced settings' }).click()
+    await stack.screenshot(admin, 'job-editor')
+    await admin.getByRole('button', { name: 'Create job' }).click()
+    await expectPath(admin, '/jobs')
+    await admin.locator(`tr[data-job="${JOB}"]`).waitFor()
+  })
+
+  it('runs the job and shows it turn green live, with its task tree', async () => {
+    await admin.getByRole('button', { name: `Run ${JOB} now` }).click()
+    await expect.poll(() => new URL(admin.url()).pathname, WAIT).toMatch(/^\/logs\/.+/)
+    await admin.locator('[data-test="run-status"][data-status="pending"]').waitFor()
+    await admin.getByRole('progressbar').first().waitFor()
+    await stack.screenshot(admin, 'run-live')
+    await admin.locator('[data-test="run-status"][data-status="success"]').waitFor({ timeout: 120_000 })
+    const tree = admin.locator('[data-test="task-tree"]')
+    await tree.getByText('VM web-01').waitFor()
+    expect(await tree.locator('[data-task="transfer"]').count()).toBeGreaterThan(0)
+    expect(await tree.locator('.badge[data-status="failure"]').count()).toBe(0)
+    await stack.screenshot(admin, 'run-success')
+  })
+
+  it('shows a failed run in red with its reason', async () => {
+    stack.lab.faults.failMethod('VM.snapshot', 'SR_BACKEND_FAILURE_44', ['', 'no space', ''], 5)
+    try {
+      await nav(admin, 'Jobs').click()
+      await admin.getByRole('button', { name: `Run ${JOB} now` }).click()
+      await admin.locator('[data-test="run-status"][data-status="failure"]').waitFor({ timeout: 120_000 })
+      await expect
+        .poll(() => admin.locator('[data-test="failure-reasons"]').textContent(), WAIT)
+        .toContain('SR_BACKEND_FAILURE_44')
+      await stack.screenshot(admin, 'run-failure')
+    } finally {
+      stack.lab.faults.clear()
+    }
+    await nav(admin, 'Logs').click()
+    await admin.locator('tr.tone-bad').first().waitFor()
+    await admin.locator('tr.tone-ok').first().waitFor()
+    await stack.screenshot(admin, 'logs')
+    await admin.locator('select[name=status]').selectOption('failure')
+    await expect.poll(() => admin.locator('tbody tr.tone-ok').count(), WAIT).toBe(0)
+    expect(await admin.locator('tbody tr.tone-bad').count()).toBeGreaterThan(0)
+  })
+
+  it('restores the VM onto the lab pool', async () => {
+    const before = stack.lab.vmNames().filter((n) => n.startsWith('web-01')).length
+    await nav(admin, 'Restore').click()
+    await admin.locator('select[name=restore-repository]').selectOption({ label: 'local' })
+    await admin.locator('select[name=restore-vm]').selectOption({ index: 1 })
+    await admin.locator('[data-point]').first().waitFor()
+    await admin.locator('select[name=restore-pool]').selectOption({ label: 'lab' })
+    await expect.poll(() => admin.locator('select[name=restore-sr]').inputValue(), WAIT).not.toBe('')
+    await stack.screenshot(admin, 'restore')
+    await admin.getByRole('button', { name: 'Restore the VM' }).click()
+    await admin.locator('.restore-started .badge[data-status="success"]').waitFor({ timeout: 120_000 })
+    await stack.screenshot(admin, 'restore-done')
+    expect(stack.lab.vmNames().filter((n) => n.startsWith('web-01')).length).toBe(before + 1)
+    await nav(admin, 'Pools').click()
+    await admin.locator('tr[data-pool="lab"]').getByRole('button', { name: 'VMs', exact: true }).click()
+    await expect.poll(() => admin.locator('li[data-vm^="web-01"]').count(), WAIT).toBe(before + 1)
+  })
+
+  it('shows the overview with the last runs and the failure', async () => {
+    await nav(admin, 'Overview').click()
+    await admin
+      .getByRole('table', { name: 'Last runs' })
+      .locator('.badge[data-status="success"]')
+      .first()
+      .waitFor()
+    await stack.screenshot(admin, 'overview')
+    const phone = await stack.newPage({ width: 390, height: 844 })
+    await phone.context().addCookies(await admin.context().cookies())
+    await phone.goto('/')
+    await phone.getByRole('button', { name: 'Menu' }).click()
+    await nav(phone, 'Logs').click()
+    await phone.locator('tbody tr').first().waitFor()
+    await stack.screenshot(phone, 'logs-phone')
+    await phone.context().close()
+  })
+
+  it('lets a read-only user look but not change anything', async () => {
+    await nav(admin, 'Users').click()
+    await admin.getByLabel('Username').fill(VIEWER.username)
+    await admin.getByLabel('Password').fill(VIEWER.password)
+    await admin.locator('select[name=new-role]').selectOption('read-only')
+    await admin.getByRole('button', { name: 'Add user' }).click()
+    await admin.locator(`tr[data-user="${VIEWER.username}"]`).waitFor()
+
+    const viewer = await stack.newPage()
+    await logIn(viewer, VIEWER.username, VIEWER.password)
+    await expectPath(viewer, '/')
+    await nav(viewer, 'Jobs').click()
+    await viewer.locator(`tr[data-job="${JOB}"]`).waitFor()
+    expect(await viewer.getByRole('link', { name: 'New job' }).count()).toBe(0)
+    expect(await viewer.getByRole('button', { name: `Run ${JOB} now` }).isDisabled()).toBe(true)
+    expect(await viewer.getByRole('button', { name: `Delete ${JOB}` }).count()).toBe(0)
+    await viewer.getByRole('link', { name: JOB }).click()
+    expect(await viewer.getByLabel('Name', { exact: true }).isDisabled()).toBe(true)
+    await nav(viewer, 'Pools').click()
+    await viewer.locator('tr[data-pool="lab"]').waitFor()
+    expect(await viewer.getByRole('button', { name: 'Connect' }).count()).toBe(0)
+
+    // What the UI hides, the server refuses.
+    const jobs = (await (await viewer.request.get('/api/jobs')).json()) as { id: string; name: string }[]
+    const job = jobs.find((j) => j.name === JOB)!
+    expect((await viewer.request.patch(`/api/jobs/${job.id}`, { data: { enabled: false } })).status()).toBe(
+      403,
+    )
+    expect((await viewer.request.post(`/api/jobs/${job.id}/run`, { data: {} })).status()).toBe(403)
+    expect(
+      (
+        await viewer.request.post('/api/pools', { data: { name: 'x', url: 'http://x', password: 'x' } })
+      ).status(),
+    ).toBe(403)
+    expect((await viewer.request.delete(`/api/jobs/${job.id}`)).status()).toBe(403)
+    await viewer.context().close()
+  })
+})
+
+function nav(page: Page, label: string) {
+  return page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: label, exact: true })
+}
+
+async function expectPath(page: Page, path: string): Promise<void> {
+  await expect.poll(() => new URL(page.url()).pathname, WAIT).toBe(path)
+}
