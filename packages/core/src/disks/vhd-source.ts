@@ -68,6 +68,13 @@ export async function storeVhdStream(
       open = undefined
     }
     for await (const block of stream.blocks(signal)) {
+      if (chunkSize === blockSize && block.index < sink.chunkCount) {
+        // One block is one chunk: store the block's bytes as they are, without a copy.
+        await flush()
+        await sink.put(block.index, block.data.subarray(0, sink.chunkLength(block.index)), signal)
+        written.push(block.index)
+        continue
+      }
       for (const index of blocksToChunks([block.index], blockSize, chunkSize, sink.chunkCount)) {
         if (open !== undefined && open.index !== index) await flush()
         open ??= { index, data: Buffer.alloc(sink.chunkLength(index)) }
