@@ -50,6 +50,15 @@ export function runJobInWorker(o: WorkerRunOptions): Promise<RunResult> {
       else if (message.type === 'failed')
         outcome = { error: new WorkerError(message.error.code, message.error.message) }
     })
+    // A worker that cannot start never exits; a message to one that just died is lost, which the exit
+    // handler accounts for. Either way the parent must not crash on the 'error' event.
+    child.on('error', (error) => {
+      if (child.pid !== undefined) return
+      o.signal.removeEventListener('abort', onAbort)
+      reject(
+        new WorkerError('WORKER_FAILED', `cannot start the worker of job '${o.job.id}': ${error.message}`),
+      )
+    })
     child.once('exit', (code, signal) => {
       o.signal.removeEventListener('abort', onAbort)
       slots.releaseAll()
