@@ -36,6 +36,7 @@ describe('backupVm into S3 with faults', () => {
       vms: [{ name: 'vm-s3', power: 'Running', disks: [32] }],
       s3,
       dom0DetachMs: 800,
+      chunkSize: 2 * 1024 * 1024,
     })
     const vm = env.lab.ref('VM', 'vm-s3')
     vmUuid = String(env.lab.state.db.get('VM', vm).uuid)
