@@ -17,8 +17,9 @@ interface BackupRunResult extends RunResult {
 export const backupRun: Command<BackupRunResult> = {
   path: ['backup', 'run'],
   usage:
-    'backup run JOB.json | --pool URL --user U --password P --vm NAME_OR_UUID [--vm ...] --repo REPO [--mode delta|full] [--schedule ID] [--data-dir DIR]',
-  summary: 'Run a backup job now (in a worker process) and show its task tree as it goes',
+    'backup run JOB.json [--schedule ID] | --pool URL --user U --password P --vm VM... --repo REPO [--mode delta|full]',
+  summary:
+    'Run a backup job now in a worker process, showing its task tree (runs are kept in --data-dir, default ~/.strata)',
   positionals: [0, 1],
   options: {
     ...poolOptions,

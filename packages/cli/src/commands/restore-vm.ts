@@ -16,7 +16,7 @@ interface RestoreVmResult {
 export const restoreVmCommand: Command<RestoreVmResult> = {
   path: ['restore', 'vm'],
   usage:
-    'restore vm --repo REPO --point ID --pool URL --user U --password P [--sr UUID] [--start] [--name-suffix S] [--network FROM=TO ...]',
+    'restore vm --repo REPO --point ID --pool URL --user U --password P [--sr UUID] [--start] [--network A=B]...',
   summary:
     'Rebuild a VM from a restore point on a pool (default SR unless --sr): disks, VBDs, VIFs (network map), started or not',
   positionals: 0,
