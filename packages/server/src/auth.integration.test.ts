@@ -99,6 +99,7 @@ describe('server access', () => {
       (await op.post('/api/pools', { name: 'p', url: 'http://127.0.0.1:1', password: 'x' })).status,
     ).toBe(403)
     expect((await op.post('/api/jobs/x/run')).status).toBe(404) // allowed, but there is no such job
+    expect((await op.request('POST', '/api/jobs/x/run')).status).toBe(404) // no body at all is fine too
     expect((await admin.get('/api/pools')).body).toEqual([])
     expect((await admin.get('/api/settings')).body).toEqual({})
   })

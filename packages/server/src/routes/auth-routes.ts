@@ -29,7 +29,7 @@ export function authRoutes(app: FastifyInstance, ctx: AppContext): void {
       const { username, password, totp } = request.body
       const row = users.byName(username)
       // Hash even for an unknown user so that timing does not tell which usernames exist.
-      const ok = await verifyPassword(password, row?.password_hash ?? 'scrypt$16384$8$1$AAAA$AAAA')
+      const ok = await verifyPassword(password, row?.password_hash ?? 'scrypt$32768$8$1$AAAA$AAAA')
       if (row === undefined || !ok) throw authFailed()
       if (row.totp_secret !== null && !verifyTotp(box.open(row.totp_secret), totp ?? '')) throw authFailed()
       const session = users.openSession(row.id)
