@@ -77,6 +77,16 @@ describe('web UI end to end', { timeout: STEP }, () => {
     await admin.getByRole('button', { name: 'Create job' }).click()
     await expectPath(admin, '/jobs')
     await admin.locator(`tr[data-job="${JOB}"]`).waitFor()
+    await stack.screenshot(admin, 'jobs')
+    // Disabled and enabled again, as the server keeps it.
+    const enabled = admin.getByRole('checkbox', { name: `${JOB} enabled` })
+    const patched = () => admin.waitForResponse((r) => r.request().method() === 'PATCH' && r.ok())
+    await Promise.all([patched(), enabled.uncheck()])
+    await admin.reload()
+    await expect.poll(() => enabled.isChecked(), WAIT).toBe(false)
+    await Promise.all([patched(), enabled.check()])
+    await admin.reload()
+    await expect.poll(() => enabled.isChecked(), WAIT).toBe(true)
   })
 
   it('runs the job and shows it turn green live, with its task tree', async () => {
