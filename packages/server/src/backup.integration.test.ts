@@ -220,6 +220,39 @@ describe('server with the lab pool', () => {
     expect(after.map((p: { id: string }) => p.id)).toEqual([points[1].id])
   })
 
+  it('backs up into an encrypted repository whose passphrase is stored sealed', async () => {
+    const created = await api.post('/api/repositories', {
+      name: 'sealed',
+      location: scratch.path('sealed-repo'),
+      passphrase: 'correct horse battery staple',
+      init: true,
+    })
+    expect(created.status).toBe(201)
+    expect(created.body).toMatchObject({ encrypted: true })
+    expect(JSON.stringify(created.body)).not.toContain('staple')
+    expect(JSON.stringify(server.context.db.prepare('SELECT * FROM repositories').all())).not.toContain(
+      'staple',
+    )
+    const vms = (await api.get(`/api/pools/${poolId}/objects?type=VM`)).body as {
+      uuid: string
+      name_label: string
+    }[]
+    const uuid = vms.find((v) => v.name_label === 'db-a')!.uuid
+    const job = await api.post('/api/jobs', {
+      name: 'Sealed',
+      vms: { uuids: [uuid] },
+      repositories: [created.body.id],
+    })
+    expect(job.status).toBe(201)
+    const { runId } = (await api.post(`/api/jobs/${job.body.id}/run`)).body
+    expect((await finished(runId)).status).toBe('success')
+    const points = (await api.get(`/api/repositories/${created.body.id}/points`)).body
+    expect(points).toEqual([expect.objectContaining({ vmName: 'db-a', vmUuid: uuid })])
+    expect((await api.delete(`/api/repositories/${created.body.id}`)).status).toBe(409) // the job uses it
+    expect((await api.delete(`/api/jobs/${job.body.id}`)).status).toBe(204)
+    expect((await api.delete(`/api/repositories/${created.body.id}`)).status).toBe(204)
+  })
+
   it('shows a failed run red with the reason from the pool', async () => {
     lab.faults.failMethod('VM.snapshot', 'SR_BACKEND_FAILURE_44', ['', 'no space', ''], 1)
     const { runId } = (await api.post(`/api/jobs/${jobId}/run`)).body
