@@ -61,7 +61,7 @@ export async function startRestore(deps: RestoreDeps, r: RestoreRequest): Promis
     log.append(event)
     deps.runs.onEvent(runId, event)
   }
-  void runRootTask(
+  const done = runRootTask(
     { emit, signal: deps.closing },
     'restore',
     (task): Promise<Record<string, unknown>> =>
@@ -98,5 +98,6 @@ export async function startRestore(deps: RestoreDeps, r: RestoreRequest): Promis
       (error: unknown) => deps.runs.endOther(runId, statusOf(error), toTaskError(error)),
     )
     .finally(() => log.close())
+  deps.runs.track(done)
   return runId
 }

@@ -32,6 +32,8 @@ export class RunManager {
     { runId: string; controller: AbortController; done: Promise<unknown> }
   >()
   readonly #stopping = new AbortController()
+  /** Runs driven in this process (restores), awaited when the server stops. */
+  readonly #others = new Set<Promise<unknown>>()
   /** The error of each running run's root task, for its summary. */
   readonly #rootErrors = new Map<string, { code: string; message: string }>()
 
@@ -124,6 +126,12 @@ export class RunManager {
     this.#begin({ ...run, status: 'pending', warnings: 0 })
   }
 
+  /** Keeps a run driven in this process until it settles, so that stopAll waits for its undo. */
+  track(done: Promise<unknown>): void {
+    const settled = done.catch(() => undefined).finally(() => this.#others.delete(settled))
+    this.#others.add(settled)
+  }
+
   endOther(runId: string, status: RunStatus, error?: { code: string; message: string }): void {
     this.#finish(runId, status, error)
   }
@@ -159,7 +167,7 @@ export class RunManager {
     this.#stopping.abort()
     const running = [...this.#running.values()]
     for (const r of running) r.controller.abort(new Error('the server is stopping'))
-    await Promise.all(running.map((r) => r.done.catch(() => undefined)))
+    await Promise.all([...running.map((r) => r.done.catch(() => undefined)), ...this.#others])
   }
 
   #begin(run: RunRow): void {
