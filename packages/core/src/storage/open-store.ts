@@ -14,7 +14,7 @@ import {
   type RetryEvent,
   type RetryingStoreOptions,
 } from './retrying-store.js'
-import { S3Store, type S3StoreOptions } from './s3-store.js'
+import type { S3Store, S3StoreOptions } from './s3-store.js'
 
 export interface OpenStoreOptions extends LimitedStoreOptions {
   readonly logger?: StoreLogger
@@ -39,6 +39,8 @@ export async function openStore(
   if (parsed.kind === 'local') {
     store = new LocalStore(parsed.path)
   } else {
+    // Loaded here, not at the top: local repositories never pay for the AWS SDK.
+    const { S3Store } = await import('./s3-store.js')
     const s3 = new S3Store({ ...parsed.s3, ...options.s3 })
     if (parsed.conditional === 'auto') {
       // A store that cannot be opened must not keep its connections.
