@@ -49,7 +49,8 @@ export class LocalStore implements ObjectStore {
     const path = this.#path(key)
     throwIfAborted(options.signal)
     try {
-      return new Uint8Array(await readFile(path, { signal: options.signal }))
+      // A Buffer is a Uint8Array: returning it avoids copying every object read.
+      return await readFile(path, { signal: options.signal })
     } catch (error) {
       throw this.#readError(error, key)
     }
