@@ -81,6 +81,15 @@ describe('server with the lab pool', () => {
     })
     expect(created.status).toBe(201)
     poolId = created.body.id
+    expect(created.body).toMatchObject({ name: 'lab', connected: true }) // the answer waits a little for it
+    const wrong = await api.post('/api/pools', {
+      name: 'wrong',
+      url: lab.url,
+      username: lab.user,
+      password: 'nope',
+    })
+    expect(wrong.body).toMatchObject({ connected: false, error: expect.stringContaining('AUTHENTICATION') })
+    expect((await api.delete(`/api/pools/${wrong.body.id}`)).status).toBe(204)
     await until('pool connected', async () =>
       (await api.get(`/api/pools/${poolId}`)).body.connected ? true : undefined,
     )

@@ -104,8 +104,14 @@ export class PoolConnections {
     return this.#live.get(id)?.client
   }
 
-  async waitConnected(id: string, signal: AbortSignal): Promise<void> {
-    while (!this.state(id).connected) await sleep(50, signal)
+  /** Waits a little for a new connection to succeed or fail, so that the answer to a create says which. */
+  async settle(id: string, ms: number): Promise<void> {
+    const deadline = Date.now() + ms
+    while (Date.now() < deadline) {
+      const state = this.state(id)
+      if (state.connected || state.error !== undefined) return
+      await sleep(50)
+    }
   }
 
   /** The latest clock comparison with a connected pool. */

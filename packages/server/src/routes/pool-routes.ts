@@ -33,6 +33,7 @@ export function poolRoutes(app: FastifyInstance, ctx: AppContext): void {
     async (request, reply) => {
       const pool = pools.create(request.body)
       await connections.connect(pool, request.body.password)
+      await connections.settle(pool.id, 5000)
       ctx.log.info(`pool '${pool.name}' added by ${request.user?.username}`)
       return reply.status(201).send(view(pool))
     },
@@ -44,8 +45,10 @@ export function poolRoutes(app: FastifyInstance, ctx: AppContext): void {
     async (request) => {
       const pool = pools.update(request.params.id, request.body)
       const { url: u, username, password } = request.body
-      if (u !== undefined || username !== undefined || password !== undefined)
+      if (u !== undefined || username !== undefined || password !== undefined) {
         await connections.connect(pool, pools.password(pool.id))
+        await connections.settle(pool.id, 5000)
+      }
       return view(pool)
     },
   )
