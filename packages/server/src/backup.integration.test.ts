@@ -146,6 +146,16 @@ describe('server with the lab pool', () => {
       schedules: [{ cron: 'every day' }],
     })
     expect(badCron.status).toBe(400)
+    const badZone = await api.post('/api/jobs', {
+      name: 'x',
+      vms: smart,
+      repositories: [repoId],
+      schedules: [{ cron: '0 2 * * *', timezone: 'Mars/Olympus' }],
+    })
+    expect(badZone.body.error).toMatchObject({
+      code: 'INVALID_REQUEST',
+      details: { field: 'body/schedules/0' },
+    })
     expect((await api.get('/api/jobs')).body).toHaveLength(1)
   })
 

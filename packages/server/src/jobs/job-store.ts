@@ -67,7 +67,10 @@ function normalizeSchedule(s: Partial<ApiSchedule> & { cron: string }, i: number
   const timezone = s.timezone ?? 'UTC'
   try {
     // Croner validates both the expression and the zone, the same way the scheduler will use them.
-    new Cron(s.cron, { timezone, paused: true }).stop()
+    // (the zone is only checked when a date is computed, hence nextRun).
+    const cron = new Cron(s.cron, { timezone, paused: true })
+    cron.nextRun()
+    cron.stop()
   } catch (error) {
     throw invalid(`schedule ${i}: ${(error as Error).message}`, `body/schedules/${i}`)
   }
