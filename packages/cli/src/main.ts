@@ -69,8 +69,7 @@ function parse(command: Command, rest: string[]) {
 }
 
 function helpText(): string {
-  const width = Math.max(...commands.map((c) => c.usage.length))
-  const lines = commands.map((c) => `  strata ${c.usage.padEnd(width)}  ${c.summary}`)
+  const lines = commands.map((c) => `  strata ${c.usage}\n      ${c.summary}`)
   return `Strata: backups for XCP-ng and XenServer.\n\nCommands (all take --json):\n${lines.join('\n')}\n`
 }
 
