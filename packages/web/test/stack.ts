@@ -44,7 +44,7 @@ export async function startStack(): Promise<Stack> {
   const scratch = await scratchDir('strata-web-e2e-')
   await buildUi(scratch.path('ui'))
   // Slow disks keep a backup running for a few seconds, so that the test sees it live.
-  const lab = await LabPool.start({ password: LAB_PASSWORD, diskMBps: 24, authFailureDelayMs: 200 })
+  const lab = await LabPool.start({ password: LAB_PASSWORD, diskMBps: 1, authFailureDelayMs: 200 })
   const server = await startServer({
     dataDir: scratch.path('server'),
     port: 0,

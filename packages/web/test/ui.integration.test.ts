@@ -5,6 +5,12 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import type { Page } from 'playwright-core'
 import { ADMIN, LAB_PASSWORD, logIn, startStack, type Stack } from './stack.js'
 
+interface Job {
+  id: string
+  name: string
+  schedules: { retention: { keep: number } }[]
+}
+
 const JOB = 'Smart prod'
 /** Each step waits for real backups and restores in the lab. */
 const STEP = 150_000
@@ -87,13 +93,23 @@ describe('web UI end to end', { timeout: STEP }, () => {
     await Promise.all([patched(), enabled.check()])
     await admin.reload()
     await expect.poll(() => enabled.isChecked(), WAIT).toBe(true)
+    // Edited: the retention of its schedule.
+    await admin.getByRole('link', { name: JOB, exact: true }).click()
+    await admin.locator('input[name="schedule-0-keep"]').fill('3')
+    await admin.getByRole('button', { name: 'Save job' }).click()
+    await expectPath(admin, '/jobs')
+    const jobs = (await (await admin.request.get('/api/jobs')).json()) as Job[]
+    expect(jobs.find((j) => j.name === JOB)?.schedules[0]?.retention.keep).toBe(3)
   })
 
   it('runs the job and shows it turn green live, with its task tree', async () => {
     await admin.getByRole('button', { name: `Run ${JOB} now` }).click()
     await expect.poll(() => new URL(admin.url()).pathname, WAIT).toMatch(/^\/logs\/.+/)
     await admin.locator('[data-test="run-status"][data-status="pending"]').waitFor()
-    await admin.getByRole('progressbar').first().waitFor()
+    await admin
+      .getByRole('progressbar', { name: /^Progress of transfer/ })
+      .first()
+      .waitFor()
     await stack.screenshot(admin, 'run-live')
     await admin.locator('[data-test="run-status"][data-status="success"]').waitFor({ timeout: 120_000 })
     const tree = admin.locator('[data-test="task-tree"]')

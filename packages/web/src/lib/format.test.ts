@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { formatBytes, formatDuration, formatRelative, statusLabel, statusTone } from './format'
+import { elapsed, formatBytes, formatDuration, formatRelative, statusLabel, statusTone } from './format'
 
 describe('format', () => {
   it('writes sizes in binary units with three significant digits', () => {
@@ -17,6 +17,12 @@ describe('format', () => {
     expect(formatDuration(185_000)).toBe('3 min 05 s')
     expect(formatDuration((2 * 60 + 7) * 60_000)).toBe('2 h 07 min')
     expect(formatDuration((3 * 24 + 4) * 3_600_000)).toBe('3 d 4 h')
+  })
+
+  it('measures a running task from a clock that ticked before it began as 0, never negative', () => {
+    expect(elapsed(1000, undefined, 900)).toBe(0)
+    expect(elapsed(1000, undefined, 2500)).toBe(1500)
+    expect(elapsed(1000, 1200, 9999)).toBe(200)
   })
 
   it('says how far a time is from now', () => {

@@ -34,6 +34,11 @@ export function formatDuration(ms: number | undefined): string {
   return `${Math.floor(h / 24)} d ${h % 24} h`
 }
 
+/** How long something took, or has been running: never negative when the clock ticked before it began. */
+export function elapsed(start: number, end: number | undefined, now: number): number {
+  return Math.max(0, (end ?? now) - start)
+}
+
 export function formatTime(ms: number | undefined): string {
   if (ms === undefined) return '—'
   return new Date(ms).toLocaleString(undefined, {
