@@ -75,7 +75,7 @@ export async function startStack(): Promise<Stack> {
     async newPage(viewport = { width: 1280, height: 860 }) {
       // A context per page: its own cookies, like another browser.
       const context = await browser.newContext({ viewport, baseURL: server.url })
-      context.setDefaultTimeout(15_000)
+      context.setDefaultTimeout(30_000)
       return context.newPage()
     },
     async screenshot(page, name) {

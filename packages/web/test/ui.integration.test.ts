@@ -14,7 +14,7 @@ interface Job {
 const JOB = 'Smart prod'
 /** Each step waits for real backups and restores in the lab. */
 const STEP = 150_000
-const WAIT = { timeout: 20_000 }
+const WAIT = { timeout: 30_000 }
 const VIEWER = { username: 'viewer', password: 'viewer-e2e-password' }
 
 describe('web UI end to end', { timeout: STEP }, () => {
@@ -24,7 +24,7 @@ describe('web UI end to end', { timeout: STEP }, () => {
   beforeAll(async () => {
     stack = await startStack()
     admin = await stack.newPage()
-  }, 120_000)
+  }, 180_000)
   afterEach(async ({ task }) => {
     if (task.result?.state === 'fail')
       await stack.screenshot(admin, `failed-${task.name.replace(/\W+/g, '-')}`)
