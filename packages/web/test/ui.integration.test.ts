@@ -177,6 +177,19 @@ describe('web UI end to end', { timeout: STEP }, () => {
     await phone.context().close()
   })
 
+  it('renders every page without a script error', async () => {
+    const errors: string[] = []
+    admin.on('pageerror', (e) => errors.push(e.message))
+    admin.on('console', (m) => void (m.type() === 'error' && errors.push(m.text())))
+    const pages = ['Overview', 'Jobs', 'Logs', 'Restore', 'Pools', 'Repositories', 'Users', 'Settings']
+    for (const title of pages) {
+      await nav(admin, title).click()
+      await admin.getByRole('heading', { level: 1, name: title }).waitFor()
+    }
+    await stack.screenshot(admin, 'settings')
+    expect(errors).toEqual([])
+  })
+
   it('lets a read-only user look but not change anything', async () => {
     await nav(admin, 'Users').click()
     await admin.getByLabel('Username').fill(VIEWER.username)
