@@ -1,7 +1,7 @@
 // Writes one disk of a restore point. Chunks arrive as (index, bytes) in any order and concurrently; the
 // writer skips zeros, chunks unchanged from the base index and chunks already stored, and uploads the rest.
 // Memory: the index (32 bytes per chunk) plus a small set of recently stored ids.
-import { Semaphore } from '../shared/index.js'
+import { Semaphore, isZero } from '../shared/index.js'
 import { RepositoryError } from './errors.js'
 import type { Repository } from './repository.js'
 import type { BackupSession } from './session.js'
@@ -200,12 +200,4 @@ export class DiskWriter {
   }
 }
 
-const ZEROS = Buffer.alloc(4 * 1024 * 1024)
-
-export function isZero(data: Uint8Array): boolean {
-  for (let offset = 0; offset < data.length; offset += ZEROS.length) {
-    const part = data.subarray(offset, Math.min(data.length, offset + ZEROS.length))
-    if (!ZEROS.subarray(0, part.length).equals(part)) return false
-  }
-  return true
-}
+export { isZero }

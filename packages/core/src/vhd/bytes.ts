@@ -49,12 +49,6 @@ export function parseUuid(text: string): Uint8Array {
   return new Uint8Array(Buffer.from(hex, 'hex'))
 }
 
-let zeros = new Uint8Array(0)
-
-/** True when every byte is 0. Uses memcmp against a shared zero buffer: 2 MiB blocks go by at memory speed. */
-export function isZero(bytes: Uint8Array): boolean {
-  if (zeros.length < bytes.length) zeros = new Uint8Array(Math.max(bytes.length, 64 * 1024))
-  return Buffer.compare(bytes, zeros.subarray(0, bytes.length)) === 0
-}
+export { isZero } from '../shared/bytes.js'
 
 export const roundUp = (value: number, multiple: number): number => Math.ceil(value / multiple) * multiple
