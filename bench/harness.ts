@@ -54,9 +54,14 @@ const mbps = (m: Measurement): number => m.bytes / 1e6 / median(m.seconds)
 
 /**
  * Prints Strata's measurement beside the peer's. `ratio` is Strata's throughput over the peer's:
- * above 1 means Strata is faster.
+ * above 1 means Strata is faster. `peerName` names the peer in the ratio line (default: the label's first word).
  */
-export function report(title: string, ours: Measurement, peer: Measurement): number {
+export function report(
+  title: string,
+  ours: Measurement,
+  peer: Measurement,
+  peerName = peer.label.split(' ')[0],
+): number {
   const ratio = mbps(ours) / mbps(peer)
   const row = (m: Measurement): string =>
     `  ${m.label.padEnd(44)} ${median(m.seconds).toFixed(3).padStart(8)} s  ${mbps(m).toFixed(0).padStart(7)} MB/s` +
@@ -64,6 +69,6 @@ export function report(title: string, ours: Measurement, peer: Measurement): num
   console.log(`\n${title}`)
   console.log(row(ours))
   console.log(row(peer))
-  console.log(`  ratio (Strata / ${peer.label.split(' ')[0]}): ${ratio.toFixed(2)}x`)
+  console.log(`  ratio (Strata / ${peerName}): ${ratio.toFixed(2)}x`)
   return ratio
 }

@@ -188,7 +188,7 @@ async function main(): Promise<void> {
         ],
         5,
       )
-      report('NBD server: nbdcopy reads 4 GiB (loopback TCP) to /dev/null', ourServer, peerServer)
+      report('NBD server: nbdcopy reads 4 GiB (loopback TCP) to /dev/null', ourServer, peerServer, 'qemu-nbd')
     } finally {
       await server.close()
       await source.close()
