@@ -1,17 +1,7 @@
-import { PassThrough } from 'node:stream'
 import { describe, expect, it } from 'vitest'
-import { main } from './main.js'
+import { runCli } from './testing/cli-harness.js'
 
-async function run(argv: string[]) {
-  const stdout = new PassThrough()
-  const stderr = new PassThrough()
-  let out = ''
-  let err = ''
-  stdout.on('data', (d: Buffer) => (out += d.toString()))
-  stderr.on('data', (d: Buffer) => (err += d.toString()))
-  const code = await main(argv, { stdout, stderr }, new AbortController().signal)
-  return { code, out, err }
-}
+const run = (argv: string[]) => runCli(argv)
 
 describe('strata CLI', () => {
   it('prints JSON with --json', async () => {

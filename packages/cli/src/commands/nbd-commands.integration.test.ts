@@ -1,7 +1,6 @@
 // `strata nbd serve` and `strata nbd copy` end to end through main(), with nbdinfo and nbdcopy as judges.
 import { execFile } from 'node:child_process'
 import { readFile, writeFile } from 'node:fs/promises'
-import { PassThrough } from 'node:stream'
 import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
@@ -11,19 +10,11 @@ import {
   type Scratch,
   type TlsFixture,
 } from '@strata/core/testing'
-import { main } from '../main.js'
+import { startCli } from '../testing/cli-harness.js'
 
 const exec = promisify(execFile)
 
-function strata(argv: string[], signal = new AbortController().signal) {
-  const stdout = new PassThrough()
-  const stderr = new PassThrough()
-  const io = { out: '', err: '' }
-  stdout.on('data', (d: Buffer) => (io.out += d.toString()))
-  stderr.on('data', (d: Buffer) => (io.err += d.toString()))
-  const done = main(argv, { stdout, stderr }, signal)
-  return { io, done }
-}
+const strata = startCli
 
 /** Starts `strata nbd serve ...`; resolves the printed URI and a stop function. */
 async function serve(argv: string[]) {

@@ -1,24 +1,14 @@
 // `strata vhd ...` end to end through main(), with qemu-img as the independent judge.
 import { execFile } from 'node:child_process'
 import { readFile, readdir, writeFile } from 'node:fs/promises'
-import { PassThrough } from 'node:stream'
 import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { requireBinary, scratchDir, type Scratch } from '@strata/core/testing'
-import { main } from '../main.js'
+import { runCli } from '../testing/cli-harness.js'
 
 const exec = promisify(execFile)
 
-async function strata(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  const stdout = new PassThrough()
-  const stderr = new PassThrough()
-  let out = ''
-  let err = ''
-  stdout.on('data', (d: Buffer) => (out += d.toString()))
-  stderr.on('data', (d: Buffer) => (err += d.toString()))
-  const code = await main(argv, { stdout, stderr }, new AbortController().signal)
-  return { code, out, err }
-}
+const strata = (...argv: string[]) => runCli(argv)
 
 describe('strata vhd', () => {
   let scratch: Scratch
