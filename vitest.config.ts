@@ -12,6 +12,5 @@ export default defineConfig({
     hookTimeout: 60_000,
     // One real S3 server (Ceph radosgw) per run, only when a test file of the run needs it.
     globalSetup: ['./vitest.global-setup.ts'],
-    reporters: process.env.CI ? ['default'] : ['default'],
   },
 })

@@ -6,5 +6,5 @@ cd "$(dirname "$0")/.."
 
 ./scripts/setup.sh
 echo '== lint' && npm run --silent lint
-echo '== typecheck' && npx tsc -p tsconfig.json
+echo '== typecheck' && npm run --silent typecheck
 echo '== tests' && npx vitest run "$@"
