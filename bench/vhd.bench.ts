@@ -53,7 +53,7 @@ async function prepare(): Promise<void> {
 }
 
 async function streamToNull(): Promise<void> {
-  const stream = await openVhdFileStream(vhdPath)
+  const stream = await openVhdFileStream(vhdPath, { recycleAfterBlocks: 1 }) // each block is dropped at once
   let bytes = 0
   for await (const block of stream.blocks()) bytes += block.data.length
   if (bytes === 0) throw new Error('no blocks read')

@@ -52,42 +52,59 @@ export interface FileChunksOptions {
   firstChunkSize?: number
   /**
    * Reuse a ring of this many buffers instead of allocating one per chunk (saves the page faults of
-   * fresh memory). Only for consumers that are done with a chunk before `recycle - 2` further chunks
-   * have been read (one is in flight ahead, one is being consumed). 0: every chunk is fresh memory.
+   * fresh memory). Only for consumers that are done with a chunk before `recycle - 1 - readAhead`
+   * further chunks have been read (readAhead are in flight, one is being consumed). 0: every chunk
+   * is fresh memory.
    */
   recycle?: number
+  /** Reads in flight ahead of the consumer (default 1); more lets the page-cache copies run in parallel. */
+  readAhead?: number
   signal?: AbortSignal
 }
 
-/** The file's bytes in order, reading the next chunk while the consumer handles the current one. */
+/** The file's bytes in order, reading the next chunks while the consumer handles the current one. */
 export async function* readFileChunks(
   path: string,
   options: FileChunksOptions = {},
 ): AsyncGenerator<Uint8Array> {
   const chunkSize = options.chunkSize ?? 8 * 1024 * 1024
+  const ahead = Math.max(1, options.readAhead ?? 1)
   const ring: Buffer[] = []
   const recycle = options.recycle ?? 0
   let n = 0
   const nextBuffer = (size: number): Buffer => {
-    if (recycle < 3 || size !== chunkSize) return Buffer.allocUnsafe(size)
+    if (recycle < 2 + ahead || size !== chunkSize) return Buffer.allocUnsafe(size)
     const slot = n++ % recycle
     return (ring[slot] ??= Buffer.allocUnsafe(chunkSize))
   }
   const handle = await open(path, 'r')
-  let pending: Promise<Uint8Array> | undefined
+  let pending: { read: Promise<Uint8Array>; position: number; length: number }[] = []
   try {
-    let position = 0
-    pending = readChunk(handle, position, nextBuffer(options.firstChunkSize ?? chunkSize))
+    const { size } = await handle.stat()
+    let next = 0 // where the next read starts
+    const queue = (length: number): void => {
+      pending.push({ read: readChunk(handle, next, nextBuffer(length)), position: next, length })
+      next += length
+    }
+    queue(options.firstChunkSize ?? chunkSize)
     for (;;) {
+      // Reads ahead stop at the size seen at open; past it, one read at a time finds the end.
+      while (pending.length < ahead && next < size) queue(chunkSize)
       throwIfAborted(options.signal)
-      const chunk = await pending
+      const { read, position, length } = pending.shift()!
+      const chunk = await read
       if (chunk.length === 0) return
-      position += chunk.length
-      pending = readChunk(handle, position, nextBuffer(chunkSize))
+      if (chunk.length < length) {
+        // A short read is the end of the file as it was then: the reads queued past it are void.
+        await Promise.allSettled(pending.map((p) => p.read))
+        pending = []
+        next = position + chunk.length
+      }
+      if (pending.length === 0) queue(chunkSize)
       yield chunk
     }
   } finally {
-    await pending?.catch(() => undefined)
+    await Promise.allSettled(pending.map((p) => p.read))
     await handle.close()
   }
 }

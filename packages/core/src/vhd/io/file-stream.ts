@@ -18,6 +18,8 @@ export interface FileStreamOptions {
 }
 
 const BLOCKS_PER_CHUNK = 4
+/** Two reads in flight: the page-cache copies overlap each other as well as the parsing (bench: vhd). */
+const READ_AHEAD = 2
 
 export async function openVhdFileStream(path: string, options: FileStreamOptions = {}): Promise<VhdStream> {
   const { signal } = options
@@ -35,9 +37,10 @@ export async function openVhdFileStream(path: string, options: FileStreamOptions
     signal,
     chunkSize: span * BLOCKS_PER_CHUNK,
     firstChunkSize: firstBlock,
+    readAhead: READ_AHEAD,
     // Worst case each block of the window sits in its own chunk (gaps between blocks), plus the chunk
-    // being parsed, the one read ahead, and one for the block being handed over.
-    recycle: window === undefined ? 0 : window + 3,
+    // being parsed, the ones read ahead, and one for the block being handed over.
+    recycle: window === undefined ? 0 : window + 2 + READ_AHEAD,
   })
   return openVhdStream(source, { name: path, signal })
 }

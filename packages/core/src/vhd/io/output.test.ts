@@ -9,15 +9,23 @@ import { RAW_WRITE_WINDOW, writeRawBlocks } from './output.js'
 
 const blockSize = 512 * 1024
 
-/** A file handle whose writes finish late and record the bytes as they are when the write completes. */
-function slowHandle(): { handle: FileHandle; written: Map<number, Buffer> } {
+/**
+ * A file handle whose writes finish late and record the bytes as they are when the write completes;
+ * the write number `failAt` (counting from 0) fails with EIO.
+ */
+function slowHandle(failAt = Infinity): { handle: FileHandle; written: Map<number, Buffer> } {
   const written = new Map<number, Buffer>()
   let n = 0
   const handle = {
-    async write(data: Uint8Array, offset: number, length: number, position: number) {
-      await new Promise((resolve) => setTimeout(resolve, 10 + (n++ % 5) * 5))
-      written.set(position, Buffer.from(data.subarray(offset, offset + length)))
-      return { bytesWritten: length, buffer: data }
+    async writev(buffers: Uint8Array[], position: number) {
+      await new Promise((resolve) => setTimeout(resolve, 10 + (n % 5) * 5))
+      if (n++ === failAt) throw Object.assign(new Error('EIO: i/o error, write'), { code: 'EIO' })
+      let at = position
+      for (const data of buffers) {
+        written.set(at, Buffer.from(data))
+        at += data.length
+      }
+      return { bytesWritten: at - position, buffers }
     },
     async truncate() {},
   }
@@ -47,6 +55,7 @@ describe('writeRawBlocks over a stream with recycled buffers', () => {
       for await (const b of stream.blocks()) yield { index: b.index, data: b.data }
     })()
     expect(await writeRawBlocks(handle, source, count * blockSize, blockSize)).toBe(16)
+    expect(written.size).toBe(16)
     for (const [position, bytes] of written) {
       const index = position / blockSize
       expect(
@@ -54,5 +63,18 @@ describe('writeRawBlocks over a stream with recycled buffers', () => {
         `block ${index}`,
       ).toBe(true)
     }
+  })
+
+  it('merges blocks that follow on into one write and stops at the first failed write', async () => {
+    const count = 12
+    const source = (async function* () {
+      for (let index = 0; index < count; index++)
+        yield { index, data: new Uint8Array(blockSize).fill(index + 1) }
+    })()
+    const { handle, written } = slowHandle(1)
+    await expect(writeRawBlocks(handle, source, count * blockSize, blockSize)).rejects.toThrow(/EIO/)
+    // The first write took block 0 alone (nothing else was queued yet) and the second, which failed,
+    // took the blocks queued behind it; nothing after the failure was written.
+    expect([...written.keys()]).toEqual([0])
   })
 })

@@ -95,8 +95,11 @@ export interface RawBlock {
 }
 
 /**
- * Writes blocks of a disk image at index × blockSize, skipping all-zero blocks (holes), with a few
- * writes in flight; then sets the file to `size`. Returns the number of blocks written.
+ * Writes blocks of a disk image at index × blockSize, skipping all-zero blocks (holes), into a file
+ * first set to `size`. Returns the number of blocks written. One write runs at a time, overlapping
+ * the reads, and takes every queued block that follows on (one writev): concurrent writes to one file
+ * only contend for its inode lock (perf showed a quarter of the CPU spinning in rwsem_spin_on_owner
+ * with four in flight), and merged writes spare a round trip through the event loop per block.
  */
 export async function writeRawBlocks(
   handle: FileHandle,
@@ -105,6 +108,9 @@ export async function writeRawBlocks(
   blockSize: number,
   signal?: AbortSignal,
 ): Promise<number> {
+  // Sized first, as qemu-img does: the writes then land inside the file and never extend it.
+  await handle.truncate(size)
+  const writer = new SequentialWriter(handle)
   const inFlight: { seq: number; write: Promise<void> }[] = []
   let written = 0
   let seq = 0
@@ -115,7 +121,7 @@ export async function writeRawBlocks(
       const start = index * blockSize
       const length = Math.min(data.length, size - start)
       if (length > 0 && !isZero(data.subarray(0, length))) {
-        const write = writeAll(handle, data.subarray(0, length), start)
+        const write = writer.write(data.subarray(0, length), start)
         write.catch(() => undefined) // awaited below; this only keeps an early failure from being "unhandled"
         inFlight.push({ seq, write })
         written++
@@ -127,6 +133,55 @@ export async function writeRawBlocks(
   } finally {
     await Promise.allSettled(inFlight.map((w) => w.write))
   }
-  await handle.truncate(size)
   return written
+}
+
+interface QueuedWrite {
+  data: Uint8Array
+  position: number
+  done: () => void
+  fail: (error: unknown) => void
+}
+
+/** Positional writes run one at a time; writes queued meanwhile that follow on go out as one writev. */
+class SequentialWriter {
+  private readonly queue: QueuedWrite[] = []
+  private running = false
+  private failure: unknown
+
+  constructor(private readonly handle: FileHandle) {}
+
+  write(data: Uint8Array, position: number): Promise<void> {
+    if (this.failure !== undefined) return Promise.reject(this.failure)
+    return new Promise((done, fail) => {
+      this.queue.push({ data, position, done, fail })
+      if (!this.running) void this.drain()
+    })
+  }
+
+  private async drain(): Promise<void> {
+    this.running = true
+    while (this.queue.length > 0) {
+      const batch = [this.queue.shift()!]
+      let end = batch[0]!.position + batch[0]!.data.length
+      while (this.queue.length > 0 && this.queue[0]!.position === end) {
+        const next = this.queue.shift()!
+        batch.push(next)
+        end += next.data.length
+      }
+      try {
+        await writevAll(
+          this.handle,
+          batch.map((w) => w.data),
+          batch[0]!.position,
+        )
+        for (const w of batch) w.done()
+      } catch (error) {
+        // A failed write fails everything after it: a disk image with a gap must not look complete.
+        this.failure = error
+        for (const w of [...batch, ...this.queue.splice(0)]) w.fail(error)
+      }
+    }
+    this.running = false
+  }
 }
