@@ -1,6 +1,7 @@
 // FileBlockSource's block status on a real sparse file: holes from the filesystem's allocation map
 // (filefrag), written zeros found by reading, and a map that follows writes made after it was taken.
-import { open } from 'node:fs/promises'
+import { randomBytes } from 'node:crypto'
+import { open, writeFile } from 'node:fs/promises'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { scratchDir, type Scratch } from '../testing/index.js'
 import { readAllocationMap } from './allocation-map.js'
@@ -39,6 +40,72 @@ describe('FileBlockSource block status', () => {
         flags: 0,
       })
       expect((await source.read(6 * MiB, 4)).equals(Buffer.alloc(4, 0xff))).toBe(true)
+    } finally {
+      await source.close()
+    }
+  })
+})
+
+describe('FileBlockSource reads', () => {
+  it('serves sequential and scattered reads with the file bytes, read ahead or not', async () => {
+    const path = scratch.path('random.raw')
+    const content = randomBytes(9 * MiB + 4096)
+    await writeFile(path, content)
+    const source = await FileBlockSource.open(path)
+    try {
+      const check = async (offset: number, length: number): Promise<void> => {
+        const data = await source.read(offset, length)
+        expect(data.equals(content.subarray(offset, offset + length)), `${offset}+${length}`).toBe(true)
+        source.release(data)
+      }
+      // Sequential 256 KiB requests, several in flight, as nbdcopy sends them (read ahead by units).
+      const step = 256 * 1024
+      for (let at = 0; at < content.length; at += 8 * step) {
+        const batch = []
+        for (let k = 0; k < 8 && at + k * step < content.length; k++)
+          batch.push(check(at + k * step, Math.min(step, content.length - at - k * step)))
+        await Promise.all(batch)
+      }
+      // Across unit boundaries, odd sizes, and backwards.
+      for (const [offset, length] of [
+        [2 * MiB - 4096, 8192],
+        [6 * MiB, 3 * MiB],
+        [9 * MiB, 4096],
+        [512, 512],
+        [5 * MiB + 512, 3 * MiB - 1024],
+      ] as const)
+        await check(offset, length)
+    } finally {
+      await source.close()
+    }
+  })
+
+  it('never serves bytes older than a write, even from a unit read ahead before it', async () => {
+    const path = scratch.path('rewritten.raw')
+    const content = randomBytes(8 * MiB)
+    await writeFile(path, content)
+    const source = await FileBlockSource.open(path, { writable: true })
+    try {
+      const step = 256 * 1024
+      // Sequential reads make the source read the next units ahead.
+      for (let at = 0; at < 2 * MiB; at += step) source.release(await source.read(at, step))
+      const fresh = Buffer.alloc(step, 0xab)
+      await source.write!(2 * MiB + step, fresh)
+      const got = await source.read(2 * MiB + step, step)
+      expect(got.equals(fresh)).toBe(true)
+      source.release(got)
+      // A write while a unit is being read ahead: the unit read must not be cached.
+      const reading = source.read(4 * MiB, step) // not sequential: exact
+      const ahead = source.read(4 * MiB + step, step) // sequential: reads units 4-6 MiB ahead
+      await source.write!(6 * MiB + step, fresh)
+      source.release(await reading)
+      source.release(await ahead)
+      for (let at = 4 * MiB + 2 * step; at < 8 * MiB; at += step) {
+        const data = await source.read(at, step)
+        const expected = at === 6 * MiB + step ? fresh : content.subarray(at, at + step)
+        expect(data.equals(expected), `at ${at}`).toBe(true)
+        source.release(data)
+      }
     } finally {
       await source.close()
     }

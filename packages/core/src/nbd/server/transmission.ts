@@ -36,6 +36,7 @@ export async function serveTransmission(
   signal: AbortSignal,
 ): Promise<void> {
   const running = new Set<Promise<void>>()
+  let slotFreed: (() => void) | undefined
   for (;;) {
     const request = decodeRequest(await peer.queue.read(REQUEST_SIZE, signal))
     if (request.type === Cmd.DISC && (profile.modern || request.flags === 0)) break
@@ -44,9 +45,13 @@ export async function serveTransmission(
       if (request.length > profile.maxRequest) return // cannot skip the payload safely: hang up
       payload = await peer.queue.read(request.length, signal)
     }
-    const task = serve(peer, session, profile, request, payload, signal).finally(() => running.delete(task))
+    const task: Promise<void> = serve(peer, session, profile, request, payload, signal).finally(() => {
+      running.delete(task)
+      slotFreed?.()
+    })
     running.add(task)
-    if (running.size >= MAX_CONCURRENT) await Promise.race(running)
+    if (running.size >= MAX_CONCURRENT) await new Promise<void>((resolve) => (slotFreed = resolve))
+    slotFreed = undefined
     if (peer.socket.writableLength > MAX_BUFFERED) await peer.drain()
   }
   await Promise.allSettled(running)
