@@ -1,5 +1,4 @@
-import { randomBytes } from 'node:crypto'
-import { open, rename, rm } from 'node:fs/promises'
+import { writeDiskToFile } from '@strata/core/disks'
 import { DiskReader, formatPointRef, resolvePoint } from '@strata/core/repository'
 import type { Command } from '../command.js'
 import { formatBytes, openRepository, parseCount, repoOption } from './repo-common.js'
@@ -29,37 +28,18 @@ export const repoRestoreImage: Command<RestoreResult> = {
     const repo = await openRepository(args, signal)
     const ref = await resolvePoint(repo, id, signal)
     const reader = await DiskReader.open(repo, ref, parseCount(args.values.disk, '--disk') ?? 0, signal)
-    const temp = `${out}.strata-${randomBytes(4).toString('hex')}.tmp`
-    const handle = await open(temp, 'wx')
-    let written = 0
-    try {
-      // Holes stay holes: only non-zero chunks are written, the size is set by truncate.
-      await handle.truncate(reader.size)
-      const chunks = reader.nonZeroChunks()
-      const worker = async (): Promise<void> => {
-        for (let step = chunks.next(); !step.done; step = chunks.next()) {
-          const data = await reader.readChunk(step.value, signal)
-          await handle.write(data, 0, data.length, step.value * reader.chunkSize)
-          written++
-        }
-      }
-      await Promise.all(
-        Array.from({ length: parseCount(args.values.concurrency, '--concurrency') ?? 8 }, worker),
-      )
-      // Durable before it takes OUT's name; --no-sync leaves that to the page cache (faster, not crash-safe).
-      if (args.values['no-sync'] !== true) await handle.sync()
-      await handle.close()
-      await rename(temp, out)
-    } catch (error) {
-      await handle.close().catch(() => undefined)
-      await rm(temp, { force: true })
-      throw error
-    }
+    // Sparse (zero chunks are holes), atomic (a temporary file renamed into place) and, unless
+    // --no-sync, durable before it takes OUT's name.
+    await writeDiskToFile(reader, out, 'raw', {
+      parallel: parseCount(args.values.concurrency, '--concurrency') ?? 8,
+      sync: args.values['no-sync'] !== true,
+      signal,
+    })
     return {
       point: formatPointRef(ref),
       out,
       size: reader.size,
-      chunksWritten: written,
+      chunksWritten: [...reader.nonZeroChunks()].length,
       seconds: (performance.now() - started) / 1000,
     }
   },

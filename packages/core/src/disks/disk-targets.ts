@@ -1,5 +1,6 @@
 // Where a restore point's disk goes: an existing VDI through /import_raw_vdi (a sparse VHD stream), a
 // sparse raw file, or a VHD file. Chunks are read in parallel; zeros are never read nor sent.
+import { randomBytes } from 'node:crypto'
 import { open, rename, rm } from 'node:fs/promises'
 import { Readable } from 'node:stream'
 import type { DiskReader } from '../repository/index.js'
@@ -11,6 +12,20 @@ export interface TargetOptions {
   readonly signal?: AbortSignal
   readonly onProgress?: (bytes: number) => void
 }
+
+export interface FileTargetOptions extends TargetOptions {
+  /**
+   * Make the file durable before it takes its name (default true). false leaves that to the page
+   * cache: faster, but a crash soon after can leave a file of the right name with holes in it.
+   */
+  readonly sync?: boolean
+}
+
+/**
+ * While a file is written, its dirty pages are flushed every this many bytes, one flush at a time,
+ * so that the disk works alongside the restore instead of all at once in the final fsync.
+ */
+const FLUSH_EVERY = 256 * 1024 * 1024
 
 /** Writes the disk into an existing VDI of at least its size; returns the bytes of the VHD sent. */
 export async function writeDiskToVdi(
@@ -38,18 +53,26 @@ export async function writeDiskToFile(
   reader: DiskReader,
   path: string,
   format: 'raw' | 'vhd',
-  options: TargetOptions = {},
+  options: FileTargetOptions = {},
 ): Promise<number> {
-  const temp = `${path}.strata-partial`
-  const file = await open(temp, 'w')
+  // Never another writer's file: two restores to one path each write their own, the last rename wins.
+  const temp = `${path}.strata-${randomBytes(4).toString('hex')}.partial`
+  const file = await open(temp, 'wx')
+  const flusher = new Flusher(file, options.sync ?? true)
   try {
+    const write = (data: Uint8Array, position: number): Promise<void> =>
+      writeAll(file, data, position).then(() => flusher.wrote(data.length))
     const bytes =
-      format === 'raw' ? await writeRaw(file, reader, options) : await writeVhdFile(file, reader, options)
-    await file.sync()
+      format === 'raw'
+        ? await writeRaw(write, file, reader, options)
+        : await writeVhdFile(write, reader, options)
+    await flusher.settle()
+    if (options.sync ?? true) await file.sync()
     await file.close()
     await rename(temp, path)
     return bytes
   } catch (error) {
+    await flusher.settle().catch(() => undefined)
     await file.close().catch(() => undefined)
     await rm(temp, { force: true })
     throw error
@@ -57,8 +80,18 @@ export async function writeDiskToFile(
 }
 
 type Handle = Awaited<ReturnType<typeof open>>
+type Write = (data: Uint8Array, position: number) => Promise<void>
 
-async function writeRaw(file: Handle, reader: DiskReader, options: TargetOptions): Promise<number> {
+/**
+ * Writes one after the other (while the chunks of what follows are read in parallel): concurrent
+ * writes to one file only contend for its inode lock.
+ */
+async function writeRaw(
+  write: Write,
+  file: Handle,
+  reader: DiskReader,
+  options: TargetOptions,
+): Promise<number> {
   await file.truncate(reader.size) // holes for the zero chunks
   const chunks = [...reader.nonZeroChunks()]
   let done = 0
@@ -69,21 +102,56 @@ async function writeRaw(file: Handle, reader: DiskReader, options: TargetOptions
     options.parallel ?? 8,
     options.signal,
   )) {
-    await file.write(data, 0, data.length, index * reader.chunkSize)
+    await write(data, index * reader.chunkSize)
     done += data.length
     options.onProgress?.(done)
   }
   return reader.size
 }
 
-async function writeVhdFile(file: Handle, reader: DiskReader, options: TargetOptions): Promise<number> {
+async function writeVhdFile(write: Write, reader: DiskReader, options: TargetOptions): Promise<number> {
   const plan = planDiskVhd(reader)
   let position = 0
   for await (const bytes of counted(diskVhdBytes(reader, plan, options.parallel, options.signal), options)) {
-    await file.write(bytes, 0, bytes.length, position)
+    await write(bytes, position)
     position += bytes.length
   }
   return position
+}
+
+async function writeAll(file: Handle, data: Uint8Array, position: number): Promise<void> {
+  for (let done = 0; done < data.length;) {
+    const { bytesWritten } = await file.write(data, done, data.length - done, position + done)
+    done += bytesWritten
+  }
+}
+
+/** Starts a datasync every FLUSH_EVERY bytes written, never two at once; a failed one fails the file. */
+class Flusher {
+  #since = 0
+  #pending: Promise<void> | undefined
+  #failure: unknown
+
+  constructor(
+    readonly file: Handle,
+    readonly enabled: boolean,
+  ) {}
+
+  wrote(bytes: number): void {
+    if (this.#failure !== undefined) throw this.#failure
+    this.#since += bytes
+    if (!this.enabled || this.#pending !== undefined || this.#since < FLUSH_EVERY) return
+    this.#since = 0
+    this.#pending = this.file.datasync().then(
+      () => void (this.#pending = undefined),
+      (error: unknown) => void ((this.#failure = error), (this.#pending = undefined)),
+    )
+  }
+
+  async settle(): Promise<void> {
+    await this.#pending
+    if (this.#failure !== undefined) throw this.#failure
+  }
 }
 
 async function* counted(

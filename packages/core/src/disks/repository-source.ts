@@ -50,8 +50,17 @@ async function readSpan(
 ): Promise<Buffer> {
   const offset = span * spanSize
   const length = Math.min(spanSize, reader.size - offset)
-  const out = Buffer.alloc(length)
   const chunks = blocksToChunks([span], spanSize, reader.chunkSize, reader.chunkCount)
+  if (
+    chunks.length === 1 &&
+    chunks[0]! * reader.chunkSize === offset &&
+    reader.idOf(chunks[0]!) !== undefined
+  ) {
+    // The span is one whole stored chunk: its bytes as they come, without a copy.
+    const data = await reader.readChunk(chunks[0]!, signal)
+    if (data.length === length) return Buffer.from(data.buffer, data.byteOffset, data.length)
+  }
+  const out = Buffer.alloc(length)
   await Promise.all(
     chunks.map(async (c) => {
       if (reader.idOf(c) === undefined) return

@@ -115,7 +115,7 @@ export class DiskWriter {
       slot.fill(0)
       return
     }
-    const id = this.repo.chunkId(data)
+    const id = await this.repo.chunkIdOf(data)
     const hex = id.toString('hex')
     const trusted = !this.bad.has(hex)
     if (trusted && this.#base !== undefined && index * ID_LENGTH < this.#base.ids.length && id.equals(slot)) {

@@ -5,6 +5,7 @@ import { throwIfAborted } from '../shared/index.js'
 import { isNotFound, StorageError, type ObjectStore } from '../storage/index.js'
 import { RepositoryError, shortId } from './errors.js'
 import { chunkIdFunction, type ChunkIdFunction } from './crypto/chunk-id.js'
+import { CodecPool } from './codec-pool.js'
 import {
   deriveKeys,
   makeKeySlot,
@@ -46,7 +47,10 @@ export interface OpenOptions {
 export class Repository {
   readonly chunkId: ChunkIdFunction
   readonly #dataKey: Uint8Array | undefined
+  readonly #idKey: Uint8Array | undefined
   readonly #master: Uint8Array | undefined
+  /** Chunks are hashed, encoded and decoded on the pool's worker threads. */
+  readonly #codec = CodecPool.shared()
 
   private constructor(
     readonly store: ObjectStore,
@@ -56,6 +60,7 @@ export class Repository {
     const keys = master && deriveKeys(master)
     this.#master = master
     this.#dataKey = keys?.dataKey
+    this.#idKey = keys?.idKey
     this.chunkId = chunkIdFunction(keys?.idKey)
   }
 
@@ -198,10 +203,19 @@ export class Repository {
     return (await this.store.stat(chunkKey(idHex), { signal })) !== undefined
   }
 
-  /** Encodes and stores a chunk; returns its stored size, or 0 when another writer created it first. */
+  /** The id of a chunk's plaintext, computed on a worker thread. */
+  chunkIdOf(plain: Uint8Array): Promise<Buffer> {
+    return this.#codec.chunkId(plain, this.#idKey)
+  }
+
+  /** Encodes (on a worker thread) and stores a chunk; returns its stored size, or 0 when another writer created it first. */
   async storeChunk(id: Uint8Array, plain: Uint8Array, signal?: AbortSignal): Promise<number> {
     throwIfAborted(signal)
-    const bytes = this.encode(KIND_CHUNK, plain, id)
+    const bytes = await this.#codec.encode(KIND_CHUNK, plain, id, {
+      dataKey: this.#dataKey,
+      level: this.config.compressionLevel,
+    })
+    throwIfAborted(signal)
     try {
       await this.store.put(chunkKey(Buffer.from(id).toString('hex')), bytes, { ifNoneMatch: true, signal })
     } catch (error) {
@@ -227,11 +241,12 @@ export class Repository {
     return this.decodeChunk(idHex, bytes)
   }
 
-  decodeChunk(idHex: string, bytes: Uint8Array): Uint8Array {
+  /** The plaintext of a stored chunk's bytes (handed over: the caller must not use them afterwards). */
+  async decodeChunk(idHex: string, bytes: Uint8Array): Promise<Uint8Array> {
     const id = Buffer.from(idHex, 'hex')
     const what = this.describeChunk(idHex)
-    const plain = this.decode(bytes, KIND_CHUNK, id, what)
-    if (!this.encrypted && !this.chunkId(plain).equals(id)) {
+    const plain = await this.#codec.decode(bytes, KIND_CHUNK, id, this.#dataKey, what)
+    if (!this.encrypted && !(await this.chunkIdOf(plain)).equals(id)) {
       throw new RepositoryError('CORRUPT_OBJECT', `${what} is corrupt: content does not match its id`)
     }
     return plain

@@ -41,7 +41,7 @@ export async function verifyChunks(repo: Repository, options: VerifyOptions = {}
     try {
       const data = await repo.store.get(key, { signal })
       bytes += data.length
-      repo.decodeChunk(hex, data)
+      await repo.decodeChunk(hex, data)
       return undefined
     } catch (error) {
       if (isNotFound(error)) return undefined

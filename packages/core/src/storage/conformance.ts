@@ -186,6 +186,11 @@ export function describeObjectStoreConformance(
       const read = await store.get(`${s}c`)
       read.fill(0)
       expect(new TextDecoder().decode(await store.get(`${s}c`))).toBe('original')
+      // The same from a Buffer (whose slice() is a view) and through ranged reads.
+      await store.put(`${s}b`, Buffer.from('original'))
+      ;(await store.getRange(`${s}b`, 0, 100)).fill(0)
+      ;(await store.get(`${s}b`)).fill(0)
+      expect(new TextDecoder().decode(await store.getRange(`${s}b`, 0, 100))).toBe('original')
     })
 
     it('round-trips a large object exactly', async () => {

@@ -69,12 +69,16 @@ export class LocalStore implements ObjectStore {
       throw this.#readError(error, key)
     })
     try {
-      const buffer = Buffer.alloc(length)
+      // Sized to what the file holds: no zero-filling of a maximum, and a buffer the bytes fill whole
+      // (which a codec worker can then take over without a copy).
+      const { size } = await handle.stat()
+      const wanted = Math.max(0, Math.min(length, size - offset))
+      const buffer = Buffer.allocUnsafeSlow(wanted)
       let filled = 0
-      while (filled < length) {
+      while (filled < wanted) {
         throwIfAborted(options.signal)
-        const { bytesRead } = await handle.read(buffer, filled, length - filled, offset + filled)
-        if (bytesRead === 0) break
+        const { bytesRead } = await handle.read(buffer, filled, wanted - filled, offset + filled)
+        if (bytesRead === 0) break // the file shrank meanwhile
         filled += bytesRead
       }
       return new Uint8Array(buffer.buffer, buffer.byteOffset, filled)

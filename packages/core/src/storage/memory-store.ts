@@ -20,7 +20,8 @@ export class MemoryStore implements ObjectStore {
     if (options.ifNoneMatch && this.#objects.has(key)) {
       throw new StorageError('ALREADY_EXISTS', `object '${key}' already exists in ${this.name}`)
     }
-    this.#objects.set(key, { data: Uint8Array.prototype.slice.call(data), modified: new Date() })
+    // A plain Uint8Array copy: a Buffer's slice() would hand out views of the stored bytes.
+    this.#objects.set(key, { data: new Uint8Array(data), modified: new Date() })
   }
 
   async get(key: string, options: CallOptions = {}): Promise<Uint8Array> {

@@ -1,0 +1,60 @@
+import { randomBytes } from 'node:crypto'
+import { afterAll, describe, expect, it } from 'vitest'
+import { CodecPool } from './codec-pool.js'
+import { chunkIdFunction } from './crypto/chunk-id.js'
+import { KIND_CHUNK } from './format/constants.js'
+import { decodeObject, encodeObject } from './object-codec.js'
+
+const pool = new CodecPool(2)
+afterAll(() => pool.close())
+
+const idKey = randomBytes(32)
+const dataKey = randomBytes(32)
+const binding = randomBytes(32)
+
+describe('CodecPool', () => {
+  it('computes what the in-thread codec computes, on worker threads', async () => {
+    const data = Buffer.concat([randomBytes(512 * 1024), Buffer.alloc(512 * 1024, 9)])
+    expect((await pool.chunkId(data, idKey)).equals(chunkIdFunction(idKey)(data))).toBe(true)
+    expect((await pool.chunkId(data, undefined)).equals(chunkIdFunction(undefined)(data))).toBe(true)
+    for (const key of [dataKey, undefined]) {
+      const encoded = await pool.encode(KIND_CHUNK, data, binding, { dataKey: key, level: 3 })
+      expect(Buffer.from(decodeObject(encoded, KIND_CHUNK, binding, key, 'x')).equals(data)).toBe(true)
+      const inThread = encodeObject(KIND_CHUNK, data, binding, { dataKey: key, level: 3 })
+      const decoded = await pool.decode(inThread, KIND_CHUNK, binding, key, 'x')
+      expect(Buffer.from(decoded).equals(data)).toBe(true)
+    }
+    // The caller's buffer is left alone by id and encode (it may reuse it afterwards).
+    expect(data.length).toBe(1024 * 1024)
+  })
+
+  it('keeps many requests apart across workers', async () => {
+    const inputs = Array.from({ length: 24 }, () => randomBytes(100 * 1024))
+    const ids = await Promise.all(inputs.map((d) => pool.chunkId(d, idKey)))
+    ids.forEach((id, i) => expect(id.equals(chunkIdFunction(idKey)(inputs[i]!))).toBe(true))
+  })
+
+  it('reports corrupt objects with their code, from the worker', async () => {
+    const encoded = encodeObject(KIND_CHUNK, randomBytes(200 * 1024), binding, { dataKey, level: 1 })
+    encoded[encoded.length - 100]! ^= 1
+    await expect(pool.decode(encoded, KIND_CHUNK, binding, dataKey, 'chunk x')).rejects.toMatchObject({
+      name: 'RepositoryError',
+      code: 'CORRUPT_OBJECT',
+      message: 'chunk x is corrupt: authentication failed',
+    })
+  })
+
+  it('fails the requests of a worker that stops, and starts a new one for the next', async () => {
+    const single = new CodecPool(1)
+    try {
+      const data = randomBytes(4 * 1024 * 1024)
+      await single.chunkId(data, idKey) // started
+      const pending = single.chunkId(data, idKey)
+      await single.close()
+      await expect(pending).rejects.toMatchObject({ code: 'INTERNAL' })
+      expect((await single.chunkId(data, idKey)).equals(chunkIdFunction(idKey)(data))).toBe(true)
+    } finally {
+      await single.close()
+    }
+  })
+})

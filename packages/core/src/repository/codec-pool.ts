@@ -1,0 +1,127 @@
+// Hashing, compression and encryption of chunks on all cores: a pool of worker threads shared by every
+// repository of the process. Small objects (indexes, manifests, tiny chunks) are handled in the calling
+// thread, where a round trip would cost more than the work. Workers never keep the process alive while
+// idle, and a worker that dies fails its requests and is replaced.
+import { availableParallelism } from 'node:os'
+import { Worker } from 'node:worker_threads'
+import { StrataError } from '../shared/errors.js'
+import { workerUrl } from '../shared/worker-url.js'
+import { chunkIdFunction } from './crypto/chunk-id.js'
+import { decodeObject, encodeObject, type CodecOptions } from './object-codec.js'
+import { transferable, type CodecReply, type CodecRequest } from './codec-protocol.js'
+import { RepositoryError, type RepositoryErrorCode } from './errors.js'
+
+/** Below this many bytes the work is done in the calling thread. */
+const IN_THREAD_BELOW = 64 * 1024
+
+type Pending = { resolve: (bytes: Uint8Array) => void; reject: (error: Error) => void }
+type Body = CodecRequest extends infer R ? (R extends CodecRequest ? Omit<R, 'id'> : never) : never
+
+interface Slot {
+  worker: Worker
+  pending: Map<number, Pending>
+  dead: boolean
+}
+
+export class CodecPool {
+  static #shared: CodecPool | undefined
+
+  /** The process-wide pool, one worker per core. */
+  static shared(): CodecPool {
+    return (CodecPool.#shared ??= new CodecPool(availableParallelism()))
+  }
+
+  readonly #slots: (Promise<Slot> | undefined)[]
+  #next = 0
+  #ids = 0
+
+  constructor(readonly size: number) {
+    this.#slots = Array.from({ length: Math.max(1, size) }, () => undefined)
+  }
+
+  chunkId(data: Uint8Array, idKey: Uint8Array | undefined): Promise<Buffer> {
+    if (data.length < IN_THREAD_BELOW) return Promise.resolve(chunkIdFunction(idKey)(data))
+    return this.#call({ op: 'id', data, idKey }, []).then(asBuffer)
+  }
+
+  encode(kind: number, plain: Uint8Array, binding: Uint8Array, options: CodecOptions): Promise<Buffer> {
+    if (plain.length < IN_THREAD_BELOW) return Promise.resolve(encodeObject(kind, plain, binding, options))
+    const { dataKey, level } = options
+    return this.#call({ op: 'encode', kind, data: plain, binding, dataKey, level }, []).then(asBuffer)
+  }
+
+  /** `bytes` is handed over: the caller must not use it afterwards (it may be moved to a worker). */
+  decode(
+    bytes: Uint8Array,
+    kind: number,
+    binding: Uint8Array,
+    dataKey: Uint8Array | undefined,
+    what: string,
+  ): Promise<Uint8Array> {
+    if (bytes.length < IN_THREAD_BELOW) {
+      return new Promise((resolve) => resolve(decodeObject(bytes, kind, binding, dataKey, what)))
+    }
+    return this.#call({ op: 'decode', kind, data: bytes, binding, dataKey, what }, transferable(bytes))
+  }
+
+  /** Stops the workers; later calls start new ones. */
+  async close(): Promise<void> {
+    const slots = this.#slots.splice(0, this.#slots.length, ...this.#slots.map(() => undefined))
+    await Promise.all(slots.map(async (s) => (await s?.catch(() => undefined))?.worker.terminate()))
+  }
+
+  async #call(body: Body, transfer: ArrayBuffer[]): Promise<Uint8Array> {
+    const index = this.#next
+    this.#next = (this.#next + 1) % this.#slots.length
+    let slot = await (this.#slots[index] ??= this.#start())
+    if (slot.dead) slot = await (this.#slots[index] = this.#start())
+    const id = ++this.#ids
+    return new Promise<Uint8Array>((resolve, reject) => {
+      slot.pending.set(id, { resolve, reject })
+      if (slot.pending.size === 1) slot.worker.ref()
+      slot.worker.postMessage({ ...body, id }, transfer)
+    })
+  }
+
+  async #start(): Promise<Slot> {
+    // No flags of the parent (such as --input-type, which a worker started from a file refuses).
+    const worker = new Worker(await workerUrl(import.meta.url, 'codec-worker'), { execArgv: [] })
+    worker.unref()
+    const slot: Slot = { worker, pending: new Map(), dead: false }
+    worker.on('message', (reply: CodecReply) => {
+      const waiting = slot.pending.get(reply.id)
+      if (waiting === undefined) return
+      slot.pending.delete(reply.id)
+      if (slot.pending.size === 0) worker.unref()
+      if (reply.error === undefined) waiting.resolve(reply.result)
+      else waiting.reject(rebuildError(reply.error))
+    })
+    const fail = (error: Error): void => {
+      slot.dead = true // replaced on next use
+      for (const waiting of slot.pending.values()) waiting.reject(error)
+      slot.pending.clear()
+    }
+    worker.on('error', (cause) =>
+      fail(new StrataError('INTERNAL', `a codec worker failed: ${cause.message}`, { cause })),
+    )
+    worker.on('exit', (code) =>
+      fail(new StrataError('INTERNAL', `a codec worker stopped (exit code ${code})`)),
+    )
+    return slot
+  }
+}
+
+function asBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+}
+
+const REPOSITORY_CODES = new Set<string>([
+  'CORRUPT_OBJECT',
+  'INVALID_ARGUMENT',
+] satisfies RepositoryErrorCode[])
+
+function rebuildError(error: { code: string; message: string }): Error {
+  return REPOSITORY_CODES.has(error.code)
+    ? new RepositoryError(error.code as RepositoryErrorCode, error.message)
+    : new StrataError(error.code, error.message)
+}

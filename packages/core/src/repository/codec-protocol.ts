@@ -1,0 +1,33 @@
+// Messages between the codec pool and its worker threads.
+
+export type CodecRequest = { id: number } & (
+  | { op: 'id'; data: Uint8Array; idKey: Uint8Array | undefined }
+  | {
+      op: 'encode'
+      kind: number
+      data: Uint8Array
+      binding: Uint8Array
+      dataKey: Uint8Array | undefined
+      level: number
+    }
+  | {
+      op: 'decode'
+      kind: number
+      data: Uint8Array
+      binding: Uint8Array
+      dataKey: Uint8Array | undefined
+      what: string
+    }
+)
+
+export type CodecReply =
+  | { id: number; result: Uint8Array; error?: undefined }
+  | { id: number; error: { code: string; message: string } }
+
+/** The buffer to move instead of copying: only one that `bytes` covers whole (never a pooled slice). */
+export function transferable(bytes: Uint8Array): ArrayBuffer[] {
+  const buffer = bytes.buffer
+  return buffer instanceof ArrayBuffer && bytes.byteOffset === 0 && bytes.byteLength === buffer.byteLength
+    ? [buffer]
+    : []
+}

@@ -1,0 +1,42 @@
+// A worker thread of the codec pool: chunk ids, encoding and decoding of objects, off the main thread.
+// Requests and replies are codec-pool.ts's; errors go back with their code and message.
+import { parentPort } from 'node:worker_threads'
+import { StrataError } from '../shared/errors.js'
+import { chunkIdFunction } from './crypto/chunk-id.js'
+import { decodeObject, encodeObject } from './object-codec.js'
+import type { CodecReply, CodecRequest } from './codec-protocol.js'
+import { transferable } from './codec-protocol.js'
+
+const port = parentPort!
+
+port.on('message', (request: CodecRequest) => {
+  let reply: CodecReply
+  try {
+    const result = run(request)
+    reply = { id: request.id, result }
+    port.postMessage(reply, transferable(result))
+  } catch (error) {
+    reply = {
+      id: request.id,
+      error: {
+        code: error instanceof StrataError ? error.code : 'INTERNAL',
+        message: error instanceof Error ? error.message : String(error),
+      },
+    }
+    port.postMessage(reply)
+  }
+})
+
+function run(request: CodecRequest): Uint8Array {
+  switch (request.op) {
+    case 'id':
+      return chunkIdFunction(request.idKey)(request.data)
+    case 'encode':
+      return encodeObject(request.kind, request.data, request.binding, {
+        dataKey: request.dataKey,
+        level: request.level,
+      })
+    case 'decode':
+      return decodeObject(request.data, request.kind, request.binding, request.dataKey, request.what)
+  }
+}
