@@ -36,4 +36,24 @@ describe('DiskStore', () => {
     expect(store.difference('next', 'base')).toEqual([3])
     expect(store.related('next', 'base')).toBe(true)
   })
+
+  it('copies a block up only when a parent holds it and the write does not cover it', async () => {
+    await store.create('vdi', 3 * BLOCK_SIZE + 4096)
+    await store.write('vdi', 0, Buffer.alloc(BLOCK_SIZE, 1))
+    await store.branch('vdi', 'snap')
+    await store.write('vdi', 0, Buffer.alloc(BLOCK_SIZE, 7)) // whole block over a parent's
+    await store.write('vdi', BLOCK_SIZE + 10, Buffer.from('x')) // partial, nobody holds it
+    await store.write('vdi', 3 * BLOCK_SIZE, Buffer.alloc(4096, 3)) // the short last block, whole
+    const data = await store.read('vdi', 0, 3 * BLOCK_SIZE + 4096)
+    expect(data.subarray(0, BLOCK_SIZE).every((b) => b === 7)).toBe(true)
+    expect(data[BLOCK_SIZE + 10]).toBe(0x78)
+    expect(data.subarray(BLOCK_SIZE, 3 * BLOCK_SIZE).filter((b) => b !== 0).length).toBe(1)
+    expect(data.subarray(3 * BLOCK_SIZE).every((b) => b === 3)).toBe(true)
+    expect((await store.read('snap', 0, BLOCK_SIZE)).every((b) => b === 1)).toBe(true)
+    await store.branch('vdi', 'snap2')
+    await store.write('vdi', 100, Buffer.from('y')) // partial over a parent's: the rest is kept
+    const after = await store.read('vdi', 0, BLOCK_SIZE)
+    expect(after[100]).toBe(0x79)
+    expect(after.filter((b) => b !== 7).length).toBe(1)
+  })
 })

@@ -9,6 +9,17 @@ import { join } from 'node:path'
 
 export const BLOCK_SIZE = 2 * 1024 * 1024
 
+/** Reads exactly `length` bytes; the files are sized to their node, so a short read is past its end: zeros. */
+async function readFully(fh: FileHandle, out: Buffer, at: number, length: number, position: number) {
+  let done = 0
+  while (done < length) {
+    const { bytesRead } = await fh.read(out, at + done, length - done, position + done)
+    if (bytesRead === 0) break
+    done += bytesRead
+  }
+  out.fill(0, at + done, at + length)
+}
+
 export interface DiskNode {
   id: string
   parent: string | undefined
@@ -95,16 +106,15 @@ export class DiskStore {
   }
 
   async read(vdi: string, offset: number, length: number): Promise<Buffer> {
-    const out = Buffer.alloc(length)
+    // Not zero-filled up front: every byte is either read from a node or set to zero (a hole).
+    const out = Buffer.allocUnsafe(length)
     const chain = this.chain(vdi)
     for (let pos = offset; pos < offset + length;) {
       const block = Math.floor(pos / BLOCK_SIZE)
       const end = Math.min(offset + length, (block + 1) * BLOCK_SIZE)
       const holder = chain.find((n) => n.blocks.has(block))
-      if (holder !== undefined) {
-        const fh = await this.#file(holder.id)
-        await fh.read(out, pos - offset, end - pos, pos)
-      }
+      if (holder === undefined) out.fill(0, pos - offset, end - offset)
+      else await readFully(await this.#file(holder.id), out, pos - offset, end - pos, pos)
       pos = end
     }
     return out
@@ -134,10 +144,15 @@ export class DiskStore {
       const block = Math.floor(pos / BLOCK_SIZE)
       const end = Math.min(offset + data.length, (block + 1) * BLOCK_SIZE)
       if (!leaf.blocks.has(block)) {
+        // Copy-up, unless the write covers the whole block or no parent holds it (the leaf's file
+        // is sparse there: it already reads as the zeros the chain shows).
         const start = block * BLOCK_SIZE
         const len = Math.min(BLOCK_SIZE, leaf.size - start)
-        const current = await this.read(vdi, start, len)
-        await fh.write(current, 0, len, start)
+        const whole = pos === start && end - start === len
+        if (!whole && this.chain(vdi).some((n) => n !== leaf && n.blocks.has(block))) {
+          const current = await this.read(vdi, start, len)
+          await fh.write(current, 0, len, start)
+        }
         leaf.blocks.add(block)
       }
       await fh.write(data, pos - offset, end - pos, pos)
