@@ -13,6 +13,12 @@ import { RepositoryError, type RepositoryErrorCode } from './errors.js'
 
 /** Below this many bytes the work is done in the calling thread. */
 const IN_THREAD_BELOW = 64 * 1024
+/**
+ * Inputs the caller keeps (chunks it may reuse) go to the workers through shared memory, copied once
+ * into a reused slot: posting them would serialize a fresh copy each time (slower, and fresh memory
+ * costs page faults). At most this many slots; past them, inputs are posted as copies.
+ */
+const MAX_SHARED_SLOTS = 32
 
 type Pending = { resolve: (bytes: Uint8Array) => void; reject: (error: Error) => void }
 type Body = CodecRequest extends infer R ? (R extends CodecRequest ? Omit<R, 'id'> : never) : never
@@ -34,6 +40,9 @@ export class CodecPool {
   readonly #slots: (Promise<Slot> | undefined)[]
   #next = 0
   #ids = 0
+  /** Free shared input slots, by size; #sharedCount counts those lent out too. */
+  readonly #freeSlots = new Map<number, SharedArrayBuffer[]>()
+  #sharedCount = 0
 
   constructor(readonly size: number) {
     this.#slots = Array.from({ length: Math.max(1, size) }, () => undefined)
@@ -41,13 +50,37 @@ export class CodecPool {
 
   chunkId(data: Uint8Array, idKey: Uint8Array | undefined): Promise<Buffer> {
     if (data.length < IN_THREAD_BELOW) return Promise.resolve(chunkIdFunction(idKey)(data))
-    return this.#call({ op: 'id', data, idKey }, []).then(asBuffer)
+    return this.#withShared(data, (shared) => this.#call({ op: 'id', data: shared, idKey }, [])).then(
+      asBuffer,
+    )
   }
 
   encode(kind: number, plain: Uint8Array, binding: Uint8Array, options: CodecOptions): Promise<Buffer> {
     if (plain.length < IN_THREAD_BELOW) return Promise.resolve(encodeObject(kind, plain, binding, options))
     const { dataKey, level } = options
-    return this.#call({ op: 'encode', kind, data: plain, binding, dataKey, level }, []).then(asBuffer)
+    return this.#withShared(plain, (shared) =>
+      this.#call({ op: 'encode', kind, data: shared, binding, dataKey, level }, []),
+    ).then(asBuffer)
+  }
+
+  /** Runs `use` with a copy of `data` in a shared slot (or `data` itself when none is free). */
+  async #withShared<T>(data: Uint8Array, use: (shared: Uint8Array) => Promise<T>): Promise<T> {
+    const size = data.length
+    let slot = this.#freeSlots.get(size)?.pop()
+    if (slot === undefined && this.#sharedCount < MAX_SHARED_SLOTS) {
+      slot = new SharedArrayBuffer(size)
+      this.#sharedCount++
+    }
+    if (slot === undefined) return use(data)
+    const view = new Uint8Array(slot)
+    view.set(data)
+    try {
+      return await use(view)
+    } finally {
+      const free = this.#freeSlots.get(size) ?? []
+      free.push(slot)
+      this.#freeSlots.set(size, free)
+    }
   }
 
   /** `bytes` is handed over: the caller must not use it afterwards (it may be moved to a worker). */
