@@ -112,6 +112,7 @@ export class Repository {
 
   static async open(store: ObjectStore, options: OpenOptions = {}): Promise<Repository> {
     const { signal } = options
+    CodecPool.shared().warm() // the workers start while the config is read and the key derived
     let bytes: Uint8Array
     try {
       bytes = await store.get(KEY_CONFIG, { signal })
