@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { afterAll, describe, expect, it } from 'vitest'
 import { CodecPool } from './codec-pool.js'
@@ -57,5 +58,26 @@ describe('CodecPool', () => {
     } finally {
       await single.close()
     }
+  })
+})
+
+describe('CodecPool and the process', () => {
+  it('never keeps a process alive: one that started the workers and used them exits', () => {
+    const url = new URL('./codec-pool.ts', import.meta.url).href
+    const script = `import { CodecPool } from '${url}'
+      CodecPool.shared().warm()
+      await CodecPool.shared().chunkId(new Uint8Array(1 << 20), undefined)
+      new CodecPool(1).warm()
+      console.log('done')`
+    const started = Date.now()
+    const run = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+      encoding: 'utf8',
+      timeout: 30_000,
+    })
+    expect(run.stderr).toBe('')
+    expect(run.signal).toBeNull() // not killed by the timeout
+    expect(run.status).toBe(0)
+    expect(run.stdout.trim()).toBe('done')
+    expect(Date.now() - started).toBeLessThan(20_000)
   })
 })

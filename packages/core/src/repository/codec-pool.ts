@@ -135,7 +135,6 @@ export class CodecPool {
   async #start(): Promise<Slot> {
     // No flags of the parent (such as --input-type, which a worker started from a file refuses).
     const worker = new Worker(await workerUrl(import.meta.url, 'codec-worker'), { execArgv: [] })
-    worker.unref()
     const slot: Slot = { worker, pending: new Map(), dead: false }
     worker.on('message', (reply: CodecReply) => {
       const waiting = slot.pending.get(reply.id)
@@ -156,6 +155,7 @@ export class CodecPool {
     worker.on('exit', (code) =>
       fail(new StrataError('INTERNAL', `a codec worker stopped (exit code ${code})`)),
     )
+    worker.unref() // after the listeners: adding a 'message' listener refs the worker again
     return slot
   }
 }
