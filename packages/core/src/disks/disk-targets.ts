@@ -5,6 +5,7 @@ import { open, rename, rm } from 'node:fs/promises'
 import { Readable } from 'node:stream'
 import type { DiskReader } from '../repository/index.js'
 import { importVdi, type Ref, type XapiClient } from '../xapi/index.js'
+import { DirectWrites } from './direct-writes.js'
 import { diskVhdBytes, planDiskVhd, readSpans } from './repository-source.js'
 
 export interface TargetOptions {
@@ -59,19 +60,31 @@ export async function writeDiskToFile(
   const temp = `${path}.strata-${randomBytes(4).toString('hex')}.partial`
   const file = await open(temp, 'wx')
   const flusher = new Flusher(file, options.sync ?? true)
+  let direct: DirectWrites | undefined
   try {
-    const write = (data: Uint8Array, position: number): Promise<void> =>
-      writeAll(file, data, position).then(() => flusher.wrote(data.length))
-    const bytes =
-      format === 'raw'
-        ? await writeRaw(write, file, reader, options)
-        : await writeVhdFile(write, reader, options)
+    const write = async (data: Uint8Array, position: number): Promise<void> => {
+      if (direct?.accepts(position, data.length)) return direct.write(data, position)
+      await writeAll(file, data, position)
+      flusher.wrote(data.length)
+    }
+    let bytes: number
+    if (format === 'raw') {
+      await file.truncate(reader.size) // holes for the zero chunks
+      // A whole disk goes around the page cache where the file system allows (see direct-writes.ts).
+      const chunks = [...reader.nonZeroChunks()]
+      if (chunks.length > 0 && reader.chunkLength(chunks[0]!) % 4096 === 0)
+        direct = await DirectWrites.open(temp, reader.chunkSize, chunks[0]! * reader.chunkSize)
+      bytes = await writeRaw(write, reader, chunks, options)
+    } else bytes = await writeVhdFile(write, reader, options)
+    await direct?.close()
+    direct = undefined
     await flusher.settle()
     if (options.sync ?? true) await file.sync()
     await file.close()
     await rename(temp, path)
     return bytes
   } catch (error) {
+    await direct?.close().catch(() => undefined)
     await flusher.settle().catch(() => undefined)
     await file.close().catch(() => undefined)
     await rm(temp, { force: true })
@@ -88,12 +101,10 @@ type Write = (data: Uint8Array, position: number) => Promise<void>
  */
 async function writeRaw(
   write: Write,
-  file: Handle,
   reader: DiskReader,
+  chunks: number[],
   options: TargetOptions,
 ): Promise<number> {
-  await file.truncate(reader.size) // holes for the zero chunks
-  const chunks = [...reader.nonZeroChunks()]
   let done = 0
   for await (const { index, data } of readSpans(
     reader,
