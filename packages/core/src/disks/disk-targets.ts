@@ -5,7 +5,7 @@ import { open, rename, rm } from 'node:fs/promises'
 import { Readable } from 'node:stream'
 import type { DiskReader } from '../repository/index.js'
 import { importVdi, type Ref, type XapiClient } from '../xapi/index.js'
-import { DirectWrites } from './direct-writes.js'
+import { DirectWrites } from '../shared/index.js'
 import { diskVhdBytes, planDiskVhd, readSpans } from './repository-source.js'
 
 export interface TargetOptions {
@@ -59,7 +59,8 @@ export async function writeDiskToFile(
   // Never another writer's file: two restores to one path each write their own, the last rename wins.
   const temp = `${path}.strata-${randomBytes(4).toString('hex')}.partial`
   const file = await open(temp, 'wx')
-  const flusher = new Flusher(file, options.sync ?? true)
+  const sync = options.sync ?? true
+  const flusher = new Flusher(file, sync)
   let direct: DirectWrites | undefined
   try {
     const write = async (data: Uint8Array, position: number): Promise<void> => {
@@ -72,14 +73,15 @@ export async function writeDiskToFile(
       await file.truncate(reader.size) // holes for the zero chunks
       // A whole disk goes around the page cache where the file system allows (see direct-writes.ts).
       const chunks = [...reader.nonZeroChunks()]
-      if (chunks.length > 0 && reader.chunkLength(chunks[0]!) % 4096 === 0)
+      // Durable files only: one left to the page cache (--no-sync) is written there, as asked.
+      if (sync && chunks.length > 0 && reader.chunkLength(chunks[0]!) % 4096 === 0)
         direct = await DirectWrites.open(temp, reader.chunkSize, chunks[0]! * reader.chunkSize)
       bytes = await writeRaw(write, reader, chunks, options)
     } else bytes = await writeVhdFile(write, reader, options)
     await direct?.close()
     direct = undefined
     await flusher.settle()
-    if (options.sync ?? true) await file.sync()
+    if (sync) await file.sync()
     await file.close()
     await rename(temp, path)
     return bytes

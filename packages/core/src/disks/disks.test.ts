@@ -7,7 +7,7 @@ import { DiskReader, PointWriter, Repository } from '../repository/index.js'
 import { MemoryStore } from '../storage/index.js'
 import { memoryAccess, openVhd } from '../vhd/index.js'
 import { ChunkSink } from './chunk-sink.js'
-import { DirectWrites } from './direct-writes.js'
+import { DirectWrites } from '../shared/index.js'
 import { writeDiskToFile } from './disk-targets.js'
 import { diskVhdBytes, planDiskVhd, presentBlocks, readSpans } from './repository-source.js'
 

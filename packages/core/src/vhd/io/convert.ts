@@ -38,13 +38,16 @@ export async function vhdToRaw(
   options: ConvertOptions = {},
 ): Promise<ToRawResult> {
   const { signal } = options
+  const sync = options.sync ?? true
   const chain = await openVhdChain(vhdPath, { signal })
   try {
     const single = chain.disks.length === 1 && chain.tip.footer.diskType === 'dynamic'
     const blocks = single ? streamBlocks(vhdPath, signal) : chainBlocks(chain, signal)
     const blocksWritten = await writeFileAtomically(
       outPath,
-      (handle) => writeRawBlocks(handle, blocks, chain.size, chain.blockSize, signal),
+      // A durable output goes around the page cache (direct I/O); one left to the page cache stays there.
+      (handle, temp) =>
+        writeRawBlocks(handle, blocks, chain.size, chain.blockSize, signal, sync ? temp : undefined),
       options,
     )
     return { size: chain.size, chain: chain.disks.map((d) => d.name), blocksWritten }
