@@ -64,7 +64,11 @@ export async function writeDiskToFile(
   let direct: DirectWrites | undefined
   try {
     const write = async (data: Uint8Array, position: number): Promise<void> => {
-      if (direct?.accepts(position, data.length)) return direct.write(data, position)
+      if (direct?.accepts(position, data.length)) {
+        if (await direct.write(data, position)) return
+        await direct.close() // refused after all: the page cache from now on
+        direct = undefined
+      }
       await writeAll(file, data, position)
       flusher.wrote(data.length)
     }

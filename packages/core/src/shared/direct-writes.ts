@@ -49,14 +49,24 @@ export class DirectWrites {
     return position % ALIGN === 0 && length % ALIGN === 0 && length <= this.bounce.length
   }
 
-  /** Writes `data` at `position` (see `accepts`), through the bounce buffer: one write at a time. */
-  async write(data: Uint8Array, position: number): Promise<void> {
+  /**
+   * Writes `data` at `position` (see `accepts`), through the bounce buffer: one write at a time.
+   * False, with nothing written, if the file system refuses it after all (EINVAL): the caller then
+   * writes through the page cache and should stop using this handle.
+   */
+  async write(data: Uint8Array, position: number): Promise<boolean> {
     const view = this.bounce.subarray(0, data.length)
     view.set(data)
     for (let done = 0; done < view.length;) {
-      const { bytesWritten } = await this.handle.write(view, done, view.length - done, position + done)
-      done += bytesWritten
+      try {
+        const { bytesWritten } = await this.handle.write(view, done, view.length - done, position + done)
+        done += bytesWritten
+      } catch (error) {
+        if (done === 0 && (error as NodeJS.ErrnoException).code === 'EINVAL') return false
+        throw error
+      }
     }
+    return true
   }
 
   close(): Promise<void> {

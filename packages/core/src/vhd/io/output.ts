@@ -172,7 +172,7 @@ class SequentialWriter {
 
   constructor(
     private readonly handle: FileHandle,
-    private readonly direct?: DirectWrites,
+    private direct?: DirectWrites,
   ) {}
 
   write(data: Uint8Array, position: number): Promise<void> {
@@ -195,13 +195,15 @@ class SequentialWriter {
         end += next.data.length
       }
       try {
-        if (this.direct?.accepts(position, data.length)) await this.direct.write(data, position)
-        else
+        const direct = this.direct?.accepts(position, data.length) === true
+        if (!direct || !(await this.direct!.write(data, position))) {
+          if (direct) this.direct = undefined // refused after all: the page cache from now on
           await writevAll(
             this.handle,
             batch.map((w) => w.data),
             position,
           )
+        }
         for (const w of batch) w.done()
       } catch (error) {
         // A failed write fails everything after it: a disk image with a gap must not look complete.
