@@ -5,7 +5,7 @@ import { open, rename, rm } from 'node:fs/promises'
 import { Readable } from 'node:stream'
 import type { DiskReader } from '../repository/index.js'
 import { importVdi, type Ref, type XapiClient } from '../xapi/index.js'
-import { DirectWrites } from '../shared/index.js'
+import { DirectWrites, writeFully } from '../shared/index.js'
 import { diskVhdBytes, planDiskVhd, readSpans } from './repository-source.js'
 
 export interface TargetOptions {
@@ -69,7 +69,7 @@ export async function writeDiskToFile(
         await direct.close() // refused after all: the page cache from now on
         direct = undefined
       }
-      await writeAll(file, data, position)
+      await writeFully(file, data, position)
       flusher.wrote(data.length)
     }
     let bytes: number
@@ -134,13 +134,6 @@ async function writeVhdFile(write: Write, reader: DiskReader, options: TargetOpt
     position += bytes.length
   }
   return position
-}
-
-async function writeAll(file: Handle, data: Uint8Array, position: number): Promise<void> {
-  for (let done = 0; done < data.length;) {
-    const { bytesWritten } = await file.write(data, done, data.length - done, position + done)
-    done += bytesWritten
-  }
 }
 
 /** Starts a datasync every FLUSH_EVERY bytes written, never two at once; a failed one fails the file. */

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import { mkdtemp, readFile, rm, stat } from 'node:fs/promises'
+import { mkdtemp, open, readFile, rm, stat } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
@@ -97,7 +97,7 @@ describe('disk sources and targets', () => {
     const dir = await mkdtemp(join(root, 'strata-raw-'))
     try {
       const probe = join(dir, 'probe')
-      const fh = await (await import('node:fs/promises')).open(probe, 'w')
+      const fh = await open(probe, 'w')
       await fh.truncate(MiB)
       await fh.close()
       const writes = await DirectWrites.open(probe, CHUNK, 0)

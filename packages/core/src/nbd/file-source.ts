@@ -5,6 +5,7 @@
 // changed by others while it is served (as with any NBD server); changes are noticed within a second.
 import { open, type FileHandle } from 'node:fs/promises'
 import { throwIfAborted } from '../shared/abort.js'
+import { readFully, writeFully } from '../shared/file-io.js'
 import type { BlockSource } from './block-source.js'
 import { STATE_HOLE, STATE_ZERO } from './codec/constants.js'
 import { readAllocationMap, type AllocatedRun } from './allocation-map.js'
@@ -113,16 +114,8 @@ export class FileBlockSource implements BlockSource {
 
   async #readInto(buffer: Buffer, offset: number, signal?: AbortSignal): Promise<Buffer> {
     throwIfAborted(signal)
-    const length = buffer.length
-    let done = 0
-    while (done < length) {
-      const { bytesRead } = await this.handle.read(buffer, done, length - done, offset + done)
-      if (bytesRead === 0) {
-        buffer.fill(0, done) // the file shrank under us: read as zeros, like a sparse tail
-        break
-      }
-      done += bytesRead
-    }
+    const done = await readFully(this.handle, buffer, 0, buffer.length, offset)
+    buffer.fill(0, done) // short only if the file shrank under us: read as zeros, like a sparse tail
     return buffer
   }
 
@@ -208,11 +201,7 @@ export class FileBlockSource implements BlockSource {
     this.#generation++
     this.#recent.clear()
     try {
-      let done = 0
-      while (done < data.length) {
-        const { bytesWritten } = await this.handle.write(data, done, data.length - done, offset + done)
-        done += bytesWritten
-      }
+      await writeFully(this.handle, data, offset)
     } finally {
       // Again once written: whatever was read during the write (a unit read ahead) may hold old bytes.
       this.#generation++

@@ -1,8 +1,8 @@
 // Writes straight to the disk (O_DIRECT), around the page cache, for restores of whole disks: the data
 // is not copied into the page cache and written back later (in a VM, both cost more CPU than the restore
 // itself), and the final fsync only has metadata left to commit. Direct I/O needs the buffer, the
-// position and the length aligned to the device's logical block: writes that are not (a disk's odd
-// tail) go through the page cache as usual, and a file system without direct I/O (tmpfs) gets none.
+// position and the length aligned (see ALIGN): writes that are not (a disk's odd tail) go through the
+// page cache as usual, and a file system without direct I/O (tmpfs on older kernels) gets none.
 import { constants } from 'node:fs'
 import { open, type FileHandle } from 'node:fs/promises'
 
@@ -12,7 +12,7 @@ import { open, type FileHandle } from 'node:fs/promises'
  * buffer address works: a 512-byte probe would "succeed" at an unaligned address.
  */
 const ALIGN = 4096
-/** Alignments tried for the bounce buffer's start: a direct read succeeds only at an aligned address. */
+/** How far into its allocation the bounce buffer's aligned start is looked for (see alignedBuffer). */
 const PROBE_LIMIT = 4096
 
 export class DirectWrites {

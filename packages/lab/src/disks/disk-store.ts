@@ -6,19 +6,9 @@
 import { randomUUID } from 'node:crypto'
 import { open, rm, type FileHandle } from 'node:fs/promises'
 import { join } from 'node:path'
+import { readFully } from '@strata/core/shared'
 
 export const BLOCK_SIZE = 2 * 1024 * 1024
-
-/** Reads exactly `length` bytes; the files are sized to their node, so a short read is past its end: zeros. */
-async function readFully(fh: FileHandle, out: Buffer, at: number, length: number, position: number) {
-  let done = 0
-  while (done < length) {
-    const { bytesRead } = await fh.read(out, at + done, length - done, position + done)
-    if (bytesRead === 0) break
-    done += bytesRead
-  }
-  out.fill(0, at + done, at + length)
-}
 
 export interface DiskNode {
   id: string
@@ -114,7 +104,12 @@ export class DiskStore {
       const end = Math.min(offset + length, (block + 1) * BLOCK_SIZE)
       const holder = chain.find((n) => n.blocks.has(block))
       if (holder === undefined) out.fill(0, pos - offset, end - offset)
-      else await readFully(await this.#file(holder.id), out, pos - offset, end - pos, pos)
+      else {
+        // The files are sized to their node: a short read is past its end, which reads as zeros.
+        const at = pos - offset
+        const read = await readFully(await this.#file(holder.id), out, at, end - pos, pos)
+        out.fill(0, at + read, at + end - pos)
+      }
       pos = end
     }
     return out

@@ -2,6 +2,7 @@
 // flight ahead of the consumer, so that disk reads overlap parsing and writing.
 import { open, type FileHandle } from 'node:fs/promises'
 import { throwIfAborted } from '../../shared/abort.js'
+import { readFully } from '../../shared/file-io.js'
 import { VhdError, VhdErrorCode } from '../errors.js'
 import type { RandomAccess } from '../disk.js'
 
@@ -26,16 +27,12 @@ export class FileAccess implements RandomAccess {
   async read(offset: number, length: number, signal?: AbortSignal): Promise<Uint8Array> {
     throwIfAborted(signal)
     const buffer = Buffer.allocUnsafe(length)
-    let filled = 0
-    while (filled < length) {
-      const { bytesRead } = await this.handle.read(buffer, filled, length - filled, offset + filled)
-      if (bytesRead === 0) {
-        throw new VhdError(
-          VhdErrorCode.truncated,
-          `${this.path}: ends at ${offset + filled}, wanted ${length} bytes at ${offset}`,
-        )
-      }
-      filled += bytesRead
+    const filled = await readFully(this.handle, buffer, 0, length, offset)
+    if (filled < length) {
+      throw new VhdError(
+        VhdErrorCode.truncated,
+        `${this.path}: ends at ${offset + filled}, wanted ${length} bytes at ${offset}`,
+      )
     }
     return buffer
   }
@@ -116,11 +113,5 @@ function readChunk(handle: FileHandle, position: number, buffer: Buffer): Promis
 }
 
 async function readChunkNow(handle: FileHandle, position: number, buffer: Buffer): Promise<Uint8Array> {
-  let filled = 0
-  while (filled < buffer.length) {
-    const { bytesRead } = await handle.read(buffer, filled, buffer.length - filled, position + filled)
-    if (bytesRead === 0) break
-    filled += bytesRead
-  }
-  return buffer.subarray(0, filled)
+  return buffer.subarray(0, await readFully(handle, buffer, 0, buffer.length, position))
 }

@@ -5,6 +5,7 @@ import { basename, dirname, join } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import { throwIfAborted } from '../../shared/abort.js'
 import { DirectWrites } from '../../shared/direct-writes.js'
+import { writeFully } from '../../shared/file-io.js'
 import { isZero } from '../bytes.js'
 
 export interface AtomicWriteOptions {
@@ -70,17 +71,9 @@ async function writevAll(handle: FileHandle, buffers: Uint8Array[], position: nu
     let done = 0
     for (const b of buffers) {
       const skip = Math.max(0, Math.min(b.length, bytesWritten - done))
-      if (skip < b.length) await writeAll(handle, b.subarray(skip), position + done + skip)
+      if (skip < b.length) await writeFully(handle, b.subarray(skip), position + done + skip)
       done += b.length
     }
-  }
-}
-
-async function writeAll(handle: FileHandle, data: Uint8Array, position: number): Promise<void> {
-  let written = 0
-  while (written < data.length) {
-    const { bytesWritten } = await handle.write(data, written, data.length - written, position + written)
-    written += bytesWritten
   }
 }
 
@@ -188,14 +181,15 @@ class SequentialWriter {
     while (this.queue.length > 0) {
       const batch = [this.queue.shift()!]
       const { data, position } = batch[0]!
+      // A direct write goes alone, through its bounce buffer; page-cache writes take what follows on.
+      const direct = this.direct?.accepts(position, data.length) === true
       let end = position + data.length
-      while (!this.direct?.accepts(position, data.length) && this.queue[0]?.position === end) {
+      while (!direct && this.queue[0]?.position === end) {
         const next = this.queue.shift()!
         batch.push(next)
         end += next.data.length
       }
       try {
-        const direct = this.direct?.accepts(position, data.length) === true
         if (!direct || !(await this.direct!.write(data, position))) {
           if (direct) this.direct = undefined // refused after all: the page cache from now on
           await writevAll(
