@@ -3,8 +3,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { scratchDir, type Scratch } from '@strata/core/testing'
 import { totpCode } from './auth/totp.js'
-import { startServer, type RunningServer } from './start-server.js'
+import type { RunningServer } from './start-server.js'
 import { ApiClient } from './testing/api-client.js'
+import { startTestServer } from './testing/test-server.js'
 
 describe('server access', () => {
   let scratch: Scratch
@@ -13,14 +14,7 @@ describe('server access', () => {
 
   beforeAll(async () => {
     scratch = await scratchDir('strata-server-auth-')
-    server = await startServer({
-      dataDir: scratch.path('data'),
-      port: 0,
-      adminPassword: 'admin-password',
-      webDir: scratch.path('no-ui'),
-      echo: () => undefined,
-      env: {},
-    })
+    server = await startTestServer(scratch, { adminPassword: 'admin-password' })
     admin = new ApiClient(server.url)
     expect((await admin.login('admin', 'admin-password')).status).toBe(200)
   })

@@ -9,8 +9,9 @@ import { requireBinary, scratchDir, type Scratch } from '@strata/core/testing'
 import { LabPool } from '@strata/lab'
 import { Repository, deletePoint } from '@strata/core/repository'
 import { LocalStore } from '@strata/core/storage'
-import { startServer, type RunningServer } from './start-server.js'
+import type { RunningServer } from './start-server.js'
 import { ApiClient } from './testing/api-client.js'
+import { startTestServer } from './testing/test-server.js'
 import { openSse } from './testing/sse-reader.js'
 
 async function until<T>(what: string, probe: () => Promise<T | undefined>, ms = 60_000): Promise<T> {
@@ -55,14 +56,7 @@ describe('server with the lab pool', () => {
         { name: 'scratch', power: 'Running', tags: [], disks: [8] },
       ],
     })
-    server = await startServer({
-      dataDir: scratch.path('data'),
-      port: 0,
-      adminPassword: 'admin-password',
-      webDir: scratch.path('no-ui'),
-      echo: () => undefined,
-      env: {},
-    })
+    server = await startTestServer(scratch, { adminPassword: 'admin-password' })
     api = new ApiClient(server.url)
     await api.login('admin', 'admin-password')
   })

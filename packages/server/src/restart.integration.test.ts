@@ -3,7 +3,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { sleep } from '@strata/core'
 import { scratchDir, type Scratch } from '@strata/core/testing'
-import { startServer } from './start-server.js'
+import { startTestServer } from './testing/test-server.js'
 import { ApiClient } from './testing/api-client.js'
 
 describe('server restart', () => {
@@ -15,14 +15,7 @@ describe('server restart', () => {
     await scratch?.[Symbol.asyncDispose]()
   })
 
-  const start = () =>
-    startServer({
-      dataDir: scratch.path('data'),
-      port: 0,
-      webDir: scratch.path('no-ui'),
-      echo: () => undefined,
-      env: {},
-    })
+  const start = () => startTestServer(scratch)
 
   it('keeps users, sessions and sealed secrets, and ends runs left pending as interrupted', async () => {
     const first = await start()
