@@ -29,6 +29,28 @@ describe('CodecPool', () => {
     expect(data.length).toBe(1024 * 1024)
   })
 
+  it('hashes and encodes a staged copy, and reuses its slot once released', async () => {
+    const data = randomBytes(300 * 1024)
+    const staged = pool.stage(data)
+    expect(staged.bytes.buffer).toBeInstanceOf(SharedArrayBuffer)
+    data.fill(7) // the caller's buffer is free again as soon as it is staged
+    const original = Buffer.from(staged.bytes)
+    expect((await pool.chunkId(staged.bytes, idKey)).equals(chunkIdFunction(idKey)(original))).toBe(true)
+    const encoded = await pool.encode(KIND_CHUNK, staged.bytes, binding, { dataKey, level: 1 })
+    expect(Buffer.from(decodeObject(encoded, KIND_CHUNK, binding, dataKey, 'x')).equals(original)).toBe(true)
+    staged.release()
+    staged.release() // twice is harmless: the slot is not handed out twice
+    const a = pool.stage(data)
+    const b = pool.stage(data)
+    expect(a.bytes.buffer).toBe(staged.bytes.buffer)
+    expect(b.bytes.buffer).not.toBe(a.bytes.buffer)
+    a.release()
+    b.release()
+    // Small data is not worth a slot.
+    const small = Buffer.alloc(1000, 1)
+    expect(pool.stage(small).bytes).toBe(small)
+  })
+
   it('keeps many requests apart across workers', async () => {
     // More than the shared slots at once: the rest go as posted copies.
     const inputs = Array.from({ length: 40 }, () => randomBytes(100 * 1024))

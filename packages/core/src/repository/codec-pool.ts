@@ -63,24 +63,49 @@ export class CodecPool {
     ).then(asBuffer)
   }
 
-  /** Runs `use` with a copy of `data` in a shared slot (or `data` itself when none is free). */
-  async #withShared<T>(data: Uint8Array, use: (shared: Uint8Array) => Promise<T>): Promise<T> {
-    const size = data.length
-    let slot = this.#freeSlots.get(size)?.pop()
-    if (slot === undefined && this.#sharedCount < MAX_SHARED_SLOTS) {
-      slot = new SharedArrayBuffer(size)
-      this.#sharedCount++
+  /**
+   * A copy of `data` in shared memory, which chunkId and encode then take without copying again: for a
+   * chunk that is both hashed and stored. `release()` once the calls have settled. Without a free slot
+   * (or for small data), `bytes` is `data` itself.
+   */
+  stage(data: Uint8Array): { bytes: Uint8Array; release: () => void } {
+    const slot = data.length < IN_THREAD_BELOW ? undefined : this.#takeSlot(data.length)
+    if (slot === undefined) return { bytes: data, release: () => {} }
+    const bytes = new Uint8Array(slot)
+    bytes.set(data)
+    let released = false
+    const release = (): void => {
+      if (!released) this.#giveSlot(slot)
+      released = true
     }
+    return { bytes, release }
+  }
+
+  /** Runs `use` with `data` in shared memory: itself if it is there already, else a copy in a slot. */
+  async #withShared<T>(data: Uint8Array, use: (shared: Uint8Array) => Promise<T>): Promise<T> {
+    if (data.buffer instanceof SharedArrayBuffer) return use(data)
+    const slot = this.#takeSlot(data.length)
     if (slot === undefined) return use(data)
     const view = new Uint8Array(slot)
     view.set(data)
     try {
       return await use(view)
     } finally {
-      const free = this.#freeSlots.get(size) ?? []
-      free.push(slot)
-      this.#freeSlots.set(size, free)
+      this.#giveSlot(slot)
     }
+  }
+
+  #takeSlot(size: number): SharedArrayBuffer | undefined {
+    const slot = this.#freeSlots.get(size)?.pop()
+    if (slot !== undefined || this.#sharedCount >= MAX_SHARED_SLOTS) return slot
+    this.#sharedCount++
+    return new SharedArrayBuffer(size)
+  }
+
+  #giveSlot(slot: SharedArrayBuffer): void {
+    const free = this.#freeSlots.get(slot.byteLength) ?? []
+    free.push(slot)
+    this.#freeSlots.set(slot.byteLength, free)
   }
 
   /** `bytes` is handed over: the caller must not use it afterwards (it may be moved to a worker). */

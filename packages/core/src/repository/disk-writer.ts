@@ -110,11 +110,21 @@ export class DiskWriter {
   }
 
   async #put(index: number, data: Uint8Array, signal?: AbortSignal): Promise<void> {
-    const slot = this.idAt(index)
     if (isZero(data)) {
-      slot.fill(0)
+      this.idAt(index).fill(0)
       return
     }
+    // Hashed, then maybe stored: staged once in shared memory for both.
+    const staged = this.repo.stageChunk(data)
+    try {
+      await this.#putStaged(index, staged.bytes, signal)
+    } finally {
+      staged.release()
+    }
+  }
+
+  async #putStaged(index: number, data: Uint8Array, signal?: AbortSignal): Promise<void> {
+    const slot = this.idAt(index)
     const id = await this.repo.chunkIdOf(data)
     const hex = id.toString('hex')
     const trusted = !this.bad.has(hex)

@@ -204,6 +204,14 @@ export class Repository {
     return (await this.store.stat(chunkKey(idHex), { signal })) !== undefined
   }
 
+  /**
+   * A chunk's bytes staged in memory the codec workers share, for a caller that hashes it and may then
+   * store it: chunkIdOf and storeChunk take `bytes` without copying them again. Call `release()` after.
+   */
+  stageChunk(plain: Uint8Array): { bytes: Uint8Array; release: () => void } {
+    return this.#codec.stage(plain)
+  }
+
   /** The id of a chunk's plaintext, computed on a worker thread. */
   chunkIdOf(plain: Uint8Array): Promise<Buffer> {
     return this.#codec.chunkId(plain, this.#idKey)
