@@ -1,4 +1,5 @@
-// npm run bench -- nbd [--sweep]: Strata's NBD client and server beside nbdcopy and qemu-nbd, same run.
+// npm run bench -- nbd [--sweep] [--server-only]: Strata's NBD client and server beside nbdcopy and
+// qemu-nbd, same run.
 //  1. client: qemu-nbd serves a 4 GiB image on loopback TCP; Strata's client (copyToFile, default
 //     connections and requests) and `nbdcopy` (its defaults) each copy it to /dev/null.
 //  2. server: Strata's NbdServer (full profile, in this process) and qemu-nbd each serve the image on
@@ -157,44 +158,51 @@ async function main(): Promise<void> {
   const qemu = await startQemuNbd(qemuPort)
   const qemuUri = `nbd://127.0.0.1:${qemuPort}/disk`
   try {
-    const [ours, peer] = await interleaved(
-      ['Strata NbdClient (defaults) ← qemu-nbd', () => strataCopy(qemuPort)],
-      ['nbdcopy (defaults) ← qemu-nbd', () => nbdcopy(qemuUri)],
-      5,
-    )
-    report('NBD client: 4 GiB from qemu-nbd (loopback TCP) to /dev/null', ours, peer)
-    const settings = [[1, 8], [1, 16], [2, 8], [2, 16], [4, 16], [4, 32]] as const // prettier-ignore
-    for (const [c, r] of sweep ? settings : []) {
-      const [m, p] = await interleaved(
-        [`Strata NbdClient ${c} conn × ${r} req`, () => strataCopy(qemuPort, c, r)],
-        ['nbdcopy (defaults) ← qemu-nbd', () => nbdcopy(qemuUri)],
-        2,
-      )
-      report(`sweep: ${c} connection(s), ${r} requests each`, m, p)
-    }
-
-    const source = await FileBlockSource.open(image)
-    const server = await NbdServer.listen({ resolve: staticExports({ disk: source }) }, { port: 0 })
-    try {
-      const [ourServer, peerServer] = await interleaved(
-        ['nbdcopy ← Strata NbdServer', () => ownCpu(() => nbdcopy(server.uri('disk')))],
-        [
-          'nbdcopy ← qemu-nbd',
-          async () => {
-            const before = await processCpu(qemu.pid)
-            await nbdcopy(qemuUri)
-            return (await processCpu(qemu.pid)) - before
-          },
-        ],
-        5,
-      )
-      report('NBD server: nbdcopy reads 4 GiB (loopback TCP) to /dev/null', ourServer, peerServer, 'qemu-nbd')
-    } finally {
-      await server.close()
-      await source.close()
-    }
+    if (!process.argv.includes('--server-only')) await clientPart(sweep, qemuPort, qemuUri)
+    await serverPart(qemu, qemuUri)
   } finally {
     await qemu.stop()
+  }
+}
+
+async function clientPart(sweep: boolean, qemuPort: number, qemuUri: string): Promise<void> {
+  const [ours, peer] = await interleaved(
+    ['Strata NbdClient (defaults) ← qemu-nbd', () => strataCopy(qemuPort)],
+    ['nbdcopy (defaults) ← qemu-nbd', () => nbdcopy(qemuUri)],
+    5,
+  )
+  report('NBD client: 4 GiB from qemu-nbd (loopback TCP) to /dev/null', ours, peer)
+  const settings = [[1, 8], [1, 16], [2, 8], [2, 16], [4, 16], [4, 32]] as const // prettier-ignore
+  for (const [c, r] of sweep ? settings : []) {
+    const [m, p] = await interleaved(
+      [`Strata NbdClient ${c} conn × ${r} req`, () => strataCopy(qemuPort, c, r)],
+      ['nbdcopy (defaults) ← qemu-nbd', () => nbdcopy(qemuUri)],
+      2,
+    )
+    report(`sweep: ${c} connection(s), ${r} requests each`, m, p)
+  }
+}
+
+async function serverPart(qemu: { pid: number }, qemuUri: string): Promise<void> {
+  const source = await FileBlockSource.open(image)
+  const server = await NbdServer.listen({ resolve: staticExports({ disk: source }) }, { port: 0 })
+  try {
+    const [ourServer, peerServer] = await interleaved(
+      ['nbdcopy ← Strata NbdServer', () => ownCpu(() => nbdcopy(server.uri('disk')))],
+      [
+        'nbdcopy ← qemu-nbd',
+        async () => {
+          const before = await processCpu(qemu.pid)
+          await nbdcopy(qemuUri)
+          return (await processCpu(qemu.pid)) - before
+        },
+      ],
+      5,
+    )
+    report('NBD server: nbdcopy reads 4 GiB (loopback TCP) to /dev/null', ourServer, peerServer, 'qemu-nbd')
+  } finally {
+    await server.close()
+    await source.close()
   }
 }
 

@@ -26,6 +26,13 @@ const MAP_CHECK_MS = 1000
  * requests then cost one file read (and one thread-pool round trip) per 2 MiB instead of eight.
  */
 const READ_UNIT = 2 * 1024 * 1024
+/**
+ * What recent reads keep: the unit being served, the two read ahead, a kept scan. More only costs: V8
+ * and the allocator hand back what a large cache churns through, and fresh memory costs page faults.
+ */
+const RECENT_BYTES = 16 * 1024 * 1024
+/** How far past a hole reading ahead looks for the next data. */
+const READ_AHEAD_LIMIT = 64 * 1024 * 1024
 
 export class FileBlockSource implements BlockSource {
   readonly write?: (offset: number, data: Uint8Array, signal?: AbortSignal) => Promise<void>
@@ -34,7 +41,7 @@ export class FileBlockSource implements BlockSource {
   #map: { runs: AllocatedRun[]; mtimeNs: bigint; size: bigint; checkedAt: number } | undefined
   #mapUnavailable = false
   readonly #slab = new BufferSlab()
-  readonly #recent = new RecentReads(64 * 1024 * 1024, (data) => this.#slab.release(data))
+  readonly #recent = new RecentReads(RECENT_BYTES, (data) => this.#slab.release(data))
   /** Units being read, by start offset: requests that fall in one wait for it instead of reading too. */
   readonly #unitReads = new Map<number, Promise<void>>()
   /** Where recent requests ended: a request that starts at one of them is part of a sequential stream. */
@@ -70,10 +77,7 @@ export class FileBlockSource implements BlockSource {
     if (offset + length <= unit + READ_UNIT && (sequential || this.#unitReads.has(unit))) {
       // The next unit comes off the file while this one is served: a client that asks block status
       // before each read (nbdcopy) then finds its answer in memory instead of waiting for the disk.
-      if (sequential) {
-        this.#prefetch(unit + READ_UNIT)
-        this.#prefetch(unit + 2 * READ_UNIT)
-      }
+      if (sequential) this.#readAhead(unit, 2)
       const cached = this.#cached(offset, length)
       if (cached !== undefined) return cached
       await this.#readUnit(unit)
@@ -87,10 +91,36 @@ export class FileBlockSource implements BlockSource {
     return recent
   }
 
-  #prefetch(unit: number): void {
-    if (unit >= this.size || this.#unitReads.has(unit)) return
-    if (this.#recent.find(unit, Math.min(READ_UNIT, this.size - unit)) !== undefined) return
-    void this.#readUnit(unit)
+  /**
+   * Reads the next `count` units after `unit` that hold data. Holes are skipped: a client that asks block
+   * status reads none of them, and a sparse image has many, so the read after a hole is ready too.
+   */
+  #readAhead(unit: number, count: number): void {
+    let next: number | undefined = unit + READ_UNIT
+    for (let n = 0; n < count && next !== undefined && next < this.size; n++) {
+      next = this.#nextDataUnit(next)
+      if (next === undefined || next - unit > READ_AHEAD_LIMIT) return
+      if (
+        !this.#unitReads.has(next) &&
+        this.#recent.find(next, Math.min(READ_UNIT, this.size - next)) === undefined
+      ) {
+        void this.#readUnit(next)
+      }
+      next += READ_UNIT
+    }
+  }
+
+  /** The first unit from `from` (aligned) that the allocation map shows written data in; `from` without a map. */
+  #nextDataUnit(from: number): number | undefined {
+    const runs = this.#map?.runs
+    if (runs === undefined) return from
+    for (let i = firstRunEndingAfter(runs, from); i < runs.length; i++) {
+      const run = runs[i]!
+      if (run.unwritten) continue
+      const start = Math.max(from, run.start)
+      return start - (start % READ_UNIT)
+    }
+    return undefined
   }
 
   /** Reads one unit into the cache, once however many requests wait for it (no signal: it is shared). */
@@ -121,6 +151,7 @@ export class FileBlockSource implements BlockSource {
 
   async blockStatus(offset: number, length: number, signal?: AbortSignal): Promise<Extent[]> {
     const end = Math.min(offset + length, this.size)
+    this.#ends.add(end) // the read or status request after it continues a sequential stream
     const runs = await this.#allocation()
     if (runs === undefined) return this.#scan(offset, Math.min(end, offset + SCAN_PIECE), signal)
     const out: Extent[] = []
