@@ -22,7 +22,11 @@ export function blockContent(i: number): Buffer {
 
 // A small seed disk grown to 4 GiB (what VDI.resize does), then overwritten block by block: seeding a
 // 4 GiB ext4 filesystem would take minutes.
-const lab = await LabPool.start({ vms: [{ name: 'bench-vm', power: 'Running', disks: [16] }] })
+const lab = await LabPool.start({
+  vms: [{ name: 'bench-vm', power: 'Running', disks: [16] }],
+  // STRATA_BENCH_NBD=insecure_nbd: clear-text NBD (an isolated storage network), to see what TLS costs.
+  nbd: process.env.STRATA_BENCH_NBD === 'insecure_nbd' ? 'insecure_nbd' : 'nbd',
+})
 const vm = lab.ref('VM', 'bench-vm')
 const vdi = lab.guest.disks(vm)[0]!
 await lab.state.disks.resize(vdi, SIZE)

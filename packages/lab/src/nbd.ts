@@ -13,6 +13,7 @@ export async function startNbd(
   tls: { cert: string; key: string } | undefined,
 ): Promise<NbdServer> {
   let served = 0
+  const buffers = new BufferPool()
   let server: NbdServer | undefined = undefined
   const resolve = async (name: string): Promise<ResolvedExport | undefined> => {
     const m = /^\/?([0-9a-f-]{36})\?session_id=(.+)$/.exec(name)
@@ -25,7 +26,7 @@ export async function startNbd(
       source: {
         size: Number(found[1].virtual_size),
         read: async (offset, length) => {
-          const data = await lab.disks.read(vdi, offset, length)
+          const data = await lab.disks.read(vdi, offset, length, buffers.take(length))
           await throttle(lab, length)
           served += length
           const limit = lab.faults.nbdDropAfterBytes
@@ -36,10 +37,28 @@ export async function startNbd(
           }
           return data
         },
+        // Once a reply has left, its buffer serves the next read (fresh memory costs page faults).
+        release: (data) => buffers.give(data),
       },
       release: detach,
     }
   }
   server = await NbdServer.listen({ profile: 'xapi', resolve, tls }, { host: address, port: 0 })
   return server
+}
+
+/** Reused read buffers, by length: clients read in requests of a few fixed sizes. */
+class BufferPool {
+  readonly #free = new Map<number, Buffer[]>()
+
+  take(length: number): Buffer | undefined {
+    return this.#free.get(length)?.pop()
+  }
+
+  give(data: Uint8Array): void {
+    if (!Buffer.isBuffer(data) || data.byteOffset !== 0 || data.length < 64 * 1024) return
+    const free = this.#free.get(data.length) ?? []
+    if (free.length < 32) free.push(data)
+    this.#free.set(data.length, free)
+  }
 }

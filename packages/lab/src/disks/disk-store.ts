@@ -95,9 +95,10 @@ export class DiskStore {
     return this.#leaf(vdi).uid
   }
 
-  async read(vdi: string, offset: number, length: number): Promise<Buffer> {
+  /** `length` bytes at `offset`, into `into` (of that length) when given. */
+  async read(vdi: string, offset: number, length: number, into?: Buffer): Promise<Buffer> {
     // Not zero-filled up front: every byte is either read from a node or set to zero (a hole).
-    const out = Buffer.allocUnsafe(length)
+    const out = into?.length === length ? into : Buffer.allocUnsafe(length)
     const chain = this.chain(vdi)
     for (let pos = offset; pos < offset + length;) {
       const block = Math.floor(pos / BLOCK_SIZE)
