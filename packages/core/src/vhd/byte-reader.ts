@@ -23,8 +23,11 @@ export class ByteReader {
     return this.#position
   }
 
-  /** Exactly `length` bytes; a view into the source chunk when it holds them all (no copy). */
-  async read(length: number, what: string, signal?: AbortSignal): Promise<Uint8Array> {
+  /**
+   * Exactly `length` bytes; a view into the source chunk when it holds them all (no copy), else
+   * gathered into `into` when given (at least `length` bytes, which the caller may reuse), or a new array.
+   */
+  async read(length: number, what: string, signal?: AbortSignal, into?: Uint8Array): Promise<Uint8Array> {
     while (this.#buffered < length) {
       if (!(await this.#pull(signal))) this.#truncated(length, what)
     }
@@ -36,7 +39,8 @@ export class ByteReader {
       if (first.length === length) this.#chunks.shift()
       return first.subarray(0, length)
     }
-    const out = new Uint8Array(length)
+    const out =
+      into !== undefined && into.length >= length ? into.subarray(0, length) : new Uint8Array(length)
     let filled = 0
     while (filled < length) {
       const chunk = this.#chunks[0]!

@@ -50,16 +50,19 @@ describe('writer and readers', () => {
   it('stream reader yields every written block, whatever the chunking', async () => {
     const vhd = await build(base, content)
     for (const sizes of [[1, 7, 513], [4096], [vhd.length], [100_000, 3]]) {
-      const stream = await openVhdStream(chunkedSource(vhd, sizes))
-      expect(stream.footer.diskType).toBe('dynamic')
-      expect([...stream.blockOrder]).toEqual([0, 3, 4])
-      const seen: number[] = []
-      for await (const block of stream.blocks()) {
-        expect(block.full).toBe(true)
-        expectBlock(block.data, block.index)
-        seen.push(block.index)
+      // With `reuse`, blocks gathered from several chunks share one buffer: each is checked in its turn.
+      for (const reuse of [false, true]) {
+        const stream = await openVhdStream(chunkedSource(vhd, sizes))
+        expect(stream.footer.diskType).toBe('dynamic')
+        expect([...stream.blockOrder]).toEqual([0, 3, 4])
+        const seen: number[] = []
+        for await (const block of stream.blocks(undefined, { reuse })) {
+          expect(block.full).toBe(true)
+          expectBlock(block.data, block.index)
+          seen.push(block.index)
+        }
+        expect(seen).toEqual([0, 3, 4])
       }
-      expect(seen).toEqual([0, 3, 4])
     }
   })
 
