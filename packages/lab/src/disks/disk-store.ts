@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto'
 import { open, rm, type FileHandle } from 'node:fs/promises'
 import { join } from 'node:path'
-import { readFully } from '@strata/core/shared'
+import { DirectWrites, readFully } from '@strata/core/shared'
 
 export const BLOCK_SIZE = 2 * 1024 * 1024
 
@@ -30,6 +30,8 @@ export class DiskStore {
   readonly leaves = new Map<string, string>()
   readonly #files = new Map<string, Promise<FileHandle>>()
   readonly #writes = new Map<string, Promise<void>>()
+  /** Direct-I/O handles for whole-block writes, by node (undefined where the file system has none). */
+  readonly #direct = new Map<string, Promise<DirectWrites | undefined>>()
 
   constructor(readonly dir: string) {}
 
@@ -139,6 +141,15 @@ export class DiskStore {
     for (let pos = offset; pos < offset + data.length;) {
       const block = Math.floor(pos / BLOCK_SIZE)
       const end = Math.min(offset + data.length, (block + 1) * BLOCK_SIZE)
+      // A whole block (what an import writes) goes around the page cache, as tapdisk writes a VDI.
+      if (pos % BLOCK_SIZE === 0 && end - pos === BLOCK_SIZE) {
+        const direct = await this.#directFor(leaf.id, pos)
+        if (direct !== undefined && (await direct.write(data.subarray(pos - offset, end - offset), pos))) {
+          leaf.blocks.add(block)
+          pos = end
+          continue
+        }
+      }
       if (!leaf.blocks.has(block)) {
         // Copy-up, unless the write covers the whole block or no parent holds it (the leaf's file
         // is sparse there: it already reads as the zeros the chain shows).
@@ -154,6 +165,16 @@ export class DiskStore {
       await fh.write(data, pos - offset, end - pos, pos)
       pos = end
     }
+  }
+
+  /** Finding the alignment writes a zero block at `probeAt`: only ever a block about to be written whole. */
+  #directFor(node: string, probeAt: number): Promise<DirectWrites | undefined> {
+    let direct = this.#direct.get(node)
+    if (direct === undefined) {
+      direct = DirectWrites.open(this.path(node), BLOCK_SIZE, probeAt)
+      this.#direct.set(node, direct)
+    }
+    return direct
   }
 
   /** Freezes the VDI's leaf: the VDI and the copy (snapshot or clone) each get a new leaf over it. */
@@ -176,6 +197,9 @@ export class DiskStore {
       const fh = this.#files.get(id)
       this.#files.delete(id)
       await (await fh)?.close()
+      const direct = this.#direct.get(id)
+      this.#direct.delete(id)
+      await (await direct)?.close()
       await rm(this.path(id), { force: true })
       id = node?.parent
     }
@@ -190,8 +214,11 @@ export class DiskStore {
 
   async close(): Promise<void> {
     const files = [...this.#files.values()]
+    const direct = [...this.#direct.values()]
     this.#files.clear()
+    this.#direct.clear()
     await Promise.all(files.map(async (f) => (await f).close()))
+    await Promise.all(direct.map(async (d) => (await d)?.close()))
   }
 
   state(): DiskStoreState {
