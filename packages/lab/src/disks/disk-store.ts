@@ -122,9 +122,13 @@ export class DiskStore {
    * Writes are serialised per VDI: a copy-up reads the block from the chain before writing it to the
    * leaf, and a concurrent write to the same block in between would be lost.
    */
-  write(vdi: string, offset: number, data: Uint8Array): Promise<void> {
+  /**
+   * `direct`: whole blocks go around the page cache (for imports, which write a disk once: the
+   * guest's own writes and what is read back soon stay cached).
+   */
+  write(vdi: string, offset: number, data: Uint8Array, options: { direct?: boolean } = {}): Promise<void> {
     const previous = this.#writes.get(vdi) ?? Promise.resolve()
-    const next = previous.then(() => this.#write(vdi, offset, data))
+    const next = previous.then(() => this.#write(vdi, offset, data, options.direct === true))
     const settled = next.catch(() => undefined)
     this.#writes.set(vdi, settled)
     void settled.then(() => {
@@ -133,7 +137,7 @@ export class DiskStore {
     return next
   }
 
-  async #write(vdi: string, offset: number, data: Uint8Array): Promise<void> {
+  async #write(vdi: string, offset: number, data: Uint8Array, direct: boolean): Promise<void> {
     const leaf = this.#leaf(vdi)
     if (offset < 0 || offset + data.length > leaf.size)
       throw new RangeError(`write beyond the end of VDI ${vdi}`)
@@ -141,8 +145,7 @@ export class DiskStore {
     for (let pos = offset; pos < offset + data.length;) {
       const block = Math.floor(pos / BLOCK_SIZE)
       const end = Math.min(offset + data.length, (block + 1) * BLOCK_SIZE)
-      // A whole block (what an import writes) goes around the page cache, as tapdisk writes a VDI.
-      if (pos % BLOCK_SIZE === 0 && end - pos === BLOCK_SIZE) {
+      if (direct && pos % BLOCK_SIZE === 0 && end - pos === BLOCK_SIZE) {
         const direct = await this.#directFor(leaf.id, pos)
         if (direct !== undefined && (await direct.write(data.subarray(pos - offset, end - offset), pos))) {
           leaf.blocks.add(block)

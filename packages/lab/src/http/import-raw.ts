@@ -45,7 +45,7 @@ export async function handleImportRaw(
     const size = Number(lab.db.get('VDI', vdi).virtual_size)
     const write = async (offset: number, data: Uint8Array): Promise<void> => {
       if (offset + data.length > size) throw new XapiFailure('VDI_IO_ERROR', ['Device I/O errors'])
-      await lab.disks.write(vdi, offset, data)
+      await lab.disks.write(vdi, offset, data, { direct: true }) // written once, as tapdisk does: around the page cache
       lab.cbt.mark(vdi, offset, data.length)
       task.checkCancelled()
       if (length > 0) task.setProgress((offset + data.length) / length)
