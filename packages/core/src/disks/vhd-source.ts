@@ -21,6 +21,9 @@ export async function openVdiVhd(
   }
 }
 
+/** Chunks being stored at once (the writers bound their own concurrency too). */
+const STORES_IN_FLIGHT = 8
+
 /** Chunks touched by the blocks a VHD export holds: read header and BAT, then close the stream. */
 export async function changedChunksFromBat(
   xapi: XapiClient,
@@ -60,29 +63,48 @@ export async function storeVhdStream(
       )
     }
     const written: number[] = []
+    // Chunks are stored while the stream goes on (one at a time, the round trips of hashing, encoding and
+    // writing each chunk would set the pace), at most STORES_IN_FLIGHT of them, waited for in order: the
+    // stream then reuses a block's buffer only once its chunk is stored.
+    const inHand: Promise<void>[] = []
+    const store = async (index: number, data: Uint8Array): Promise<void> => {
+      const put = sink.put(index, data, signal).then(() => void written.push(index))
+      put.catch(() => {}) // observed in turn below
+      inHand.push(put)
+      while (inHand.length >= STORES_IN_FLIGHT) await inHand.shift()
+    }
     let open: { index: number; data: Buffer } | undefined
     const flush = async (): Promise<void> => {
       if (open === undefined) return
-      await sink.put(open.index, open.data, signal)
-      written.push(open.index)
+      const { index, data } = open
       open = undefined
+      await store(index, data)
     }
-    for await (const block of stream.blocks(signal)) {
-      if (chunkSize === blockSize && block.index < sink.chunkCount) {
-        // One block is one chunk: store the block's bytes as they are, without a copy.
-        await flush()
-        await sink.put(block.index, block.data.subarray(0, sink.chunkLength(block.index)), signal)
-        written.push(block.index)
-        continue
+    const storeBlocks = async (): Promise<void> => {
+      // Blocks in hand: fewer than STORES_IN_FLIGHT being stored, one being read (a buffer each).
+      for await (const block of stream.blocks(signal, { reuse: STORES_IN_FLIGHT })) {
+        if (chunkSize === blockSize && block.index < sink.chunkCount) {
+          // One block is one chunk: store the block's bytes as they are, without a copy.
+          await flush()
+          await store(block.index, block.data.subarray(0, sink.chunkLength(block.index)))
+          continue
+        }
+        for (const index of blocksToChunks([block.index], blockSize, chunkSize, sink.chunkCount)) {
+          if (open !== undefined && open.index !== index) await flush()
+          open ??= { index, data: Buffer.alloc(sink.chunkLength(index)) }
+          copyOverlap(block.index * blockSize, block.data, index * chunkSize, open.data)
+        }
       }
-      for (const index of blocksToChunks([block.index], blockSize, chunkSize, sink.chunkCount)) {
-        if (open !== undefined && open.index !== index) await flush()
-        open ??= { index, data: Buffer.alloc(sink.chunkLength(index)) }
-        copyOverlap(block.index * blockSize, block.data, index * chunkSize, open.data)
-      }
+      await flush()
+      await Promise.all(inHand)
     }
-    await flush()
-    return written
+    try {
+      await storeBlocks()
+    } catch (error) {
+      await Promise.allSettled(inHand) // nothing left running behind the caller's back
+      throw error
+    }
+    return written.sort((a, b) => a - b)
   } finally {
     await stream.close().catch(() => undefined)
   }

@@ -50,8 +50,8 @@ describe('writer and readers', () => {
   it('stream reader yields every written block, whatever the chunking', async () => {
     const vhd = await build(base, content)
     for (const sizes of [[1, 7, 513], [4096], [vhd.length], [100_000, 3]]) {
-      // With `reuse`, blocks gathered from several chunks share one buffer: each is checked in its turn.
-      for (const reuse of [false, true]) {
+      // With `reuse`, blocks gathered from several chunks share buffers: each is checked in its turn.
+      for (const reuse of [undefined, 1]) {
         const stream = await openVhdStream(chunkedSource(vhd, sizes))
         expect(stream.footer.diskType).toBe('dynamic')
         expect([...stream.blockOrder]).toEqual([0, 3, 4])

@@ -63,22 +63,29 @@ export class VhdStream {
   /**
    * Yields the present blocks in stream order, then checks the trailing footer. Can run once. Each
    * block's buffers stay valid after the next one is read (they are never reused), unless `reuse` is
-   * set: then a block's data is valid only until the loop asks for the next block, and a consumer that
-   * handles one block at a time saves a fresh allocation (and its page faults) per block.
+   * set: then a block's data may be overwritten once `reuse` more blocks have been read (1: when the
+   * loop asks for the next block). A consumer with at most `reuse` blocks in hand then saves a fresh
+   * allocation (and its page faults, and the collections they bring) per block.
    */
-  async *blocks(signal?: AbortSignal, options: { reuse?: boolean } = {}): AsyncGenerator<VhdBlock> {
+  async *blocks(signal?: AbortSignal, options: { reuse?: number } = {}): AsyncGenerator<VhdBlock> {
     if (this.#consumed)
       throw new VhdError(VhdErrorCode.unsupported, `${this.#name}: blocks() can run only once`)
     this.#consumed = true
     const reader = this.#reader
     const mapSize = bitmapSize(this.blockSize)
     const sectors = this.blockSize / 512
-    const scratch = options.reuse === true ? new Uint8Array(this.blockSize) : undefined
+    const ring: Uint8Array[] = []
+    let turn = 0
     try {
       for (const index of this.blockOrder) {
         throwIfAborted(signal)
         await reader.skip(this.bat[index]! * 512 - reader.position, 'gap before a block', signal)
         const bitmap = await reader.read(mapSize, `bitmap of block ${index}`, signal)
+        let scratch: Uint8Array | undefined
+        if (options.reuse !== undefined && options.reuse > 0) {
+          scratch = ring[turn] ??= new Uint8Array(this.blockSize)
+          turn = (turn + 1) % (options.reuse + 1) // the one being filled, and `reuse` still in hand
+        }
         const data = await reader.read(this.blockSize, `block ${index}`, signal, scratch)
         yield { index, bitmap, data, full: isFullBitmap(bitmap, sectors) }
       }

@@ -96,7 +96,7 @@ async function importVhd(
   const stream = await openVhdStream(counted(), { name: `import into VDI ${vdi}` })
   const sectors = stream.blockSize / 512
   // One block at a time (each write awaited): the data buffer is reused.
-  for await (const block of stream.blocks(undefined, { reuse: true })) {
+  for await (const block of stream.blocks(undefined, { reuse: 1 })) {
     const start = block.index * stream.blockSize
     if (block.full) await write(start, clip(block.data, start, stream.size))
     else {
