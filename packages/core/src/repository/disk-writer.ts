@@ -2,9 +2,9 @@
 // writer skips zeros, chunks unchanged from the base index and chunks already stored, and uploads the rest.
 // Memory: the index (32 bytes per chunk) plus a small set of recently stored ids.
 import { Semaphore, isZero } from '../shared/index.js'
-import { RepositoryError } from './errors.js'
+import { RepositoryError, shortId } from './errors.js'
 import type { Repository } from './repository.js'
-import type { BackupSession } from './session.js'
+import { waitForSweeps, type BackupSession } from './session.js'
 import { ID_LENGTH } from './format/constants.js'
 import { entryCount, indexChecksum, type DiskIndex } from './format/disk-index.js'
 
@@ -17,6 +17,8 @@ export interface DiskStats {
 }
 
 const RECENT_LIMIT = 4096
+/** Stores of one chunk that GCs may undo (each needs a GC deleting it anew) before giving up. */
+const MAX_STORE_ATTEMPTS = 5
 
 export class DiskWriter {
   readonly chunkCount: number
@@ -166,18 +168,38 @@ export class DiskWriter {
       this.#reused++
       return
     }
-    const stored = await this.repo.storeChunk(id, data, signal)
-    if (stored > 0) {
-      this.#newChunks++
-      this.#newBytes += stored
-    } else if (await this.#borrowIfPresent(id, hex, signal)) {
-      this.#reused++ // another writer created it first
-    } else {
-      // Created by another writer, then deleted by a GC in between: store it ourselves.
-      this.#newBytes += await this.repo.storeChunk(id, data, signal)
-      this.#newChunks++
+    for (let attempt = 1; ; attempt++) {
+      const stored = await this.repo.storeChunk(id, data, signal)
+      if (stored > 0 && (await this.#survivesSweeps(hex, signal))) {
+        this.#newChunks++
+        this.#newBytes += stored
+        break
+      }
+      if (stored === 0 && (await this.#borrowIfPresent(id, hex, signal))) {
+        this.#reused++ // another writer created it first
+        break
+      }
+      // Ours, or another writer's, was deleted by a GC meanwhile: store it again.
+      if (attempt === MAX_STORE_ATTEMPTS) {
+        throw new RepositoryError(
+          'GC_UNSAFE',
+          `chunk ${shortId(hex)} was deleted ${attempt} times while disk '${this.name}' stored it`,
+        )
+      }
     }
     if (!trusted) await this.repo.clearBad(hex, signal)
+  }
+
+  /**
+   * Whether a chunk this writer created is still there once every GC sweep in force has ended. A sweep
+   * lists the chunks after announcing itself and may delete by name from that listing: if an older copy
+   * was listed (garbage, old enough), then deleted, and this one created under the same name, the
+   * stale delete takes the new copy. Sweeps end only once their deletes are done, and sweeps announced
+   * later list the new copy as young (or not at all), so one check after they end is enough.
+   */
+  async #survivesSweeps(hex: string, signal?: AbortSignal): Promise<boolean> {
+    await waitForSweeps(this.repo, this.session.timing.pollMs, signal)
+    return this.repo.hasChunk(hex, signal)
   }
 
   /** True if the chunk exists and this session now protects it (borrow protocol of session.ts). */

@@ -2,12 +2,14 @@ import { randomBytes } from 'node:crypto'
 import { describe, expect, it } from 'vitest'
 import { MemoryStore } from '../storage/index.js'
 import { Repository } from './repository.js'
+import { PointWriter } from './point-writer.js'
 import { collectGarbage } from './gc.js'
 import { BackupSession } from './session.js'
 import { sessionBorrowKey } from './format/session.js'
 import { checkRepository } from './check.js'
 import { deletePoint, listPoints } from './points.js'
 import { PREFIX_CHUNKS } from './format/constants.js'
+import { chunkKey } from './format/layout.js'
 import { JitterStore, backupDisk, makeDisk, restoreDisk } from './testing/fixtures.js'
 
 const CHUNK = 512 * 1024
@@ -76,6 +78,51 @@ describe('collectGarbage', () => {
     await expect(collectGarbage(repo, { safetyMarginMs: -1 })).rejects.toMatchObject({
       code: 'INVALID_ARGUMENT',
     })
+  })
+
+  it('stores a chunk again when a sweep deletes the new copy by a stale listing', async () => {
+    // The sweep lists garbage chunk X; another GC deletes X; a backup creates X anew; then the sweep's
+    // delete by name lands and takes the new copy. The backup must notice before it commits.
+    const inner = new MemoryStore('stale')
+    const store = new JitterStore(inner, 0)
+    const repo = await Repository.create(store, { chunkSize: CHUNK })
+    const disk = makeDisk(2, CHUNK) // a zero chunk, a random one (X), a short tail
+    await deletePoint(repo, await backupDisk(repo, disk, { timing }))
+    const key = chunkKey((await repo.chunkIdOf(disk.subarray(CHUNK, 2 * CHUNK))).toString('hex'))
+    let reached!: () => void
+    let open!: () => void
+    const atDelete = new Promise<void>((resolve) => (reached = resolve))
+    const opened = new Promise<void>((resolve) => (open = resolve))
+    const remove = store.delete.bind(store)
+    store.delete = async (k, options) => {
+      if (k === key) {
+        reached()
+        await opened
+      }
+      return remove(k, options)
+    }
+    await new Promise((r) => setTimeout(r, 5)) // X is older than the backup, so than the sweep's cutoff
+    // The backup starts first (a session opening waits for sweeps in force).
+    const point = await PointWriter.begin(repo, { vm: 'vm-2', metadata: {}, timing })
+    const writer = point.openDisk('xvda', disk.length)
+    const gc = collectGarbage(repo, { timing, safetyMarginMs: 0 })
+    await atDelete // the sweep decided, from its listing, to delete X
+    await inner.delete(key) // another GC was first
+    const stored = Promise.all(
+      Array.from({ length: writer.chunkCount }, (_, i) =>
+        writer.putChunk(i, disk.subarray(i * CHUNK, i * CHUNK + writer.chunkLength(i))),
+      ),
+    )
+    for (let i = 0; i < 2000 && (await inner.stat(key)) === undefined; i++) {
+      await new Promise((r) => setTimeout(r, 1))
+    }
+    expect(await inner.stat(key)).toBeDefined() // the backup created X anew
+    open() // the stale delete takes it
+    await gc
+    await stored
+    const committed = await point.commit()
+    expect((await checkRepository(repo)).problems).toEqual([])
+    expect((await restoreDisk(repo, committed)).equals(disk)).toBe(true)
   })
 
   it('never deletes a chunk that a racing backup relies on (random interleavings)', async () => {
