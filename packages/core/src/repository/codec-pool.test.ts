@@ -51,6 +51,32 @@ describe('CodecPool', () => {
     expect(pool.stage(small).bytes).toBe(small)
   })
 
+  it('encodes into reused shared memory, exactly what encode makes', async () => {
+    const data = randomBytes(500 * 1024)
+    for (const key of [dataKey, undefined]) {
+      const first = await pool.encodeShared(KIND_CHUNK, data, binding, { dataKey: key, level: 1 })
+      expect(first.bytes.buffer).toBeInstanceOf(SharedArrayBuffer)
+      const decoded = decodeObject(Buffer.from(first.bytes), KIND_CHUNK, binding, key, 'x')
+      expect(Buffer.from(decoded).equals(data)).toBe(true)
+      if (key === undefined) {
+        // Without a key the encoding is deterministic: byte for byte the in-thread one.
+        const inThread = encodeObject(KIND_CHUNK, data, binding, { dataKey: key, level: 1 })
+        expect(Buffer.from(first.bytes).equals(inThread)).toBe(true)
+      }
+      const slot = first.bytes.buffer
+      first.release()
+      const second = await pool.encodeShared(KIND_CHUNK, data, binding, { dataKey: key, level: 1 })
+      expect(second.bytes.buffer).toBe(slot) // the released slot serves the next object
+      second.release()
+    }
+    // A failed encoding gives its slot back too.
+    await expect(
+      pool.encodeShared(KIND_CHUNK, data, binding, { dataKey: Buffer.alloc(3), level: 1 }),
+    ).rejects.toThrow()
+    const after = await pool.encodeShared(KIND_CHUNK, data, binding, { dataKey, level: 1 })
+    after.release()
+  })
+
   it('keeps many requests apart across workers', async () => {
     // More than the shared slots at once: the rest go as posted copies.
     const inputs = Array.from({ length: 40 }, () => randomBytes(100 * 1024))

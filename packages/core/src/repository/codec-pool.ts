@@ -7,7 +7,7 @@ import { Worker } from 'node:worker_threads'
 import { StrataError } from '../shared/errors.js'
 import { workerUrl } from '../shared/worker-url.js'
 import { chunkIdFunction } from './crypto/chunk-id.js'
-import { decodeObject, encodeObject, type CodecOptions } from './object-codec.js'
+import { decodeObject, encodeObject, maxEncodedLength, type CodecOptions } from './object-codec.js'
 import { transferable, type CodecReply, type CodecRequest } from './codec-protocol.js'
 import { RepositoryError, type RepositoryErrorCode } from './errors.js'
 
@@ -61,6 +61,40 @@ export class CodecPool {
     return this.#withShared(plain, (shared) =>
       this.#call({ op: 'encode', kind, data: shared, binding, dataKey, level }, []),
     ).then(asBuffer)
+  }
+
+  /**
+   * encode, with the result in a reused slot of shared memory instead of a new buffer per object (which
+   * would cost page faults and, moved to this thread, collections): `release()` once it is written.
+   */
+  async encodeShared(
+    kind: number,
+    plain: Uint8Array,
+    binding: Uint8Array,
+    options: CodecOptions,
+  ): Promise<{ bytes: Uint8Array; release: () => void }> {
+    const out = plain.length < IN_THREAD_BELOW ? undefined : this.#takeSlot(maxEncodedLength(plain.length))
+    if (out === undefined)
+      return { bytes: await this.encode(kind, plain, binding, options), release: () => {} }
+    let released = false
+    const release = (): void => {
+      if (!released) this.#giveSlot(out)
+      released = true
+    }
+    try {
+      const { dataKey, level } = options
+      const written = await this.#withShared(plain, (shared) =>
+        this.#call(
+          { op: 'encode', kind, data: shared, binding, dataKey, level, out: new Uint8Array(out) },
+          [],
+        ),
+      )
+      // The reply views the same memory through another SharedArrayBuffer object: view our own.
+      return { bytes: new Uint8Array(out, 0, written.byteLength), release }
+    } catch (error) {
+      release()
+      throw error
+    }
   }
 
   /**

@@ -9,6 +9,8 @@ export type CodecRequest = { id: number } & (
       binding: Uint8Array
       dataKey: Uint8Array | undefined
       level: number
+      /** Shared memory to write the result into (its length is maxEncodedLength); a new buffer without. */
+      out?: Uint8Array
     }
   | {
       op: 'decode'

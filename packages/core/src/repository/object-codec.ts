@@ -4,7 +4,15 @@ import { createHash } from 'node:crypto'
 import { compress, decompress } from 'zstd-napi'
 import { RepositoryError } from './errors.js'
 import { open, seal } from './crypto/seal.js'
-import { FLAG_COMPRESSED, FLAG_ENCRYPTED, KIND_CHUNK, PLAIN_CHECKSUM_LENGTH } from './format/constants.js'
+import {
+  ENVELOPE_HEADER_LENGTH,
+  FLAG_COMPRESSED,
+  FLAG_ENCRYPTED,
+  GCM_NONCE_LENGTH,
+  GCM_TAG_LENGTH,
+  KIND_CHUNK,
+  PLAIN_CHECKSUM_LENGTH,
+} from './format/constants.js'
 import { encodeEnvelopeHeader, parseEnvelope } from './format/envelope.js'
 
 export interface CodecOptions {
@@ -24,6 +32,23 @@ export function encodeObject(
   binding: Uint8Array,
   options: CodecOptions,
 ): Buffer {
+  return Buffer.concat(encodeObjectParts(kind, plain, binding, options))
+}
+
+/** The most bytes encodeObject can make of `plainLength` bytes (zstd is kept only when smaller). */
+export function maxEncodedLength(plainLength: number): number {
+  return (
+    ENVELOPE_HEADER_LENGTH + plainLength + Math.max(GCM_NONCE_LENGTH + GCM_TAG_LENGTH, PLAIN_CHECKSUM_LENGTH)
+  )
+}
+
+/** encodeObject as the parts to write one after the other (no copy into one buffer). */
+export function encodeObjectParts(
+  kind: number,
+  plain: Uint8Array,
+  binding: Uint8Array,
+  options: CodecOptions,
+): Uint8Array[] {
   let payload = plain
   let flags = 0
   if (options.level > 0 && looksCompressible(plain)) {
@@ -37,10 +62,10 @@ export function encodeObject(
   if (options.dataKey !== undefined) flags |= FLAG_ENCRYPTED
   const header = encodeEnvelopeHeader({ kind, flags, plainLength: plain.length })
   if (options.dataKey !== undefined) {
-    return Buffer.concat([header, ...seal(options.dataKey, payload, Buffer.concat([header, binding]))])
+    return [header, ...seal(options.dataKey, payload, Buffer.concat([header, binding]))]
   }
   const trailer = kind === KIND_CHUNK ? [] : [sha256(plain)]
-  return Buffer.concat([header, payload, ...trailer])
+  return [header, payload, ...trailer]
 }
 
 const PROBE_PART = 16 * 1024

@@ -220,16 +220,18 @@ export class Repository {
   /** Encodes (on a worker thread) and stores a chunk; returns its stored size, or 0 when another writer created it first. */
   async storeChunk(id: Uint8Array, plain: Uint8Array, signal?: AbortSignal): Promise<number> {
     throwIfAborted(signal)
-    const bytes = await this.#codec.encode(KIND_CHUNK, plain, id, {
+    const { bytes, release } = await this.#codec.encodeShared(KIND_CHUNK, plain, id, {
       dataKey: this.#dataKey,
       level: this.config.compressionLevel,
     })
-    throwIfAborted(signal)
     try {
+      throwIfAborted(signal)
       await this.store.put(chunkKey(Buffer.from(id).toString('hex')), bytes, { ifNoneMatch: true, signal })
     } catch (error) {
       if (error instanceof StorageError && error.code === 'ALREADY_EXISTS') return 0
       throw error
+    } finally {
+      release() // the store has written or copied the bytes
     }
     return bytes.length
   }
