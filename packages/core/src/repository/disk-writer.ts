@@ -4,7 +4,7 @@
 import { Semaphore, isZero } from '../shared/index.js'
 import { RepositoryError, shortId } from './errors.js'
 import type { Repository } from './repository.js'
-import { waitForSweeps, type BackupSession } from './session.js'
+import type { BackupSession } from './session.js'
 import { ID_LENGTH } from './format/constants.js'
 import { entryCount, indexChecksum, type DiskIndex } from './format/disk-index.js'
 
@@ -198,7 +198,7 @@ export class DiskWriter {
    * later list the new copy as young (or not at all), so one check after they end is enough.
    */
   async #survivesSweeps(hex: string, signal?: AbortSignal): Promise<boolean> {
-    await waitForSweeps(this.repo, this.session.timing.pollMs, signal)
+    await this.session.sweepsEnded(signal)
     return this.repo.hasChunk(hex, signal)
   }
 

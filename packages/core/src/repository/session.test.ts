@@ -36,6 +36,29 @@ describe('BackupSession', () => {
     expect(done).toBe(true)
   })
 
+  it('shares sweep checks between concurrent callers, each one starting after its callers came', async () => {
+    const store = new MemoryStore()
+    const repo = await Repository.create(store, { chunkSize: 512 * 1024 })
+    const session = await BackupSession.open(repo, 'vm', 'p', [], timing)
+    let listings = 0
+    const list = store.list.bind(store)
+    store.list = (prefix, options) => (prefix.startsWith('gc/') && listings++, list(prefix, options))
+    await Promise.all(Array.from({ length: 20 }, () => session.sweepsEnded()))
+    expect(listings).toBeLessThanOrEqual(2) // not one per caller
+    // A sweep announced now holds every caller from now on until it is withdrawn.
+    const deadline = new Date(Date.now() + 60_000).toISOString()
+    await store.put(gcSweepKey('live'), encodeGcSweep({ started: '', deadline }))
+    let done = 0
+    const waiting = Promise.all(Array.from({ length: 5 }, () => session.sweepsEnded().then(() => done++)))
+    await new Promise((r) => setTimeout(r, 30))
+    expect(done).toBe(0)
+    await store.delete(gcSweepKey('live'))
+    await waiting
+    expect(done).toBe(5)
+    await expect(session.sweepsEnded(AbortSignal.abort())).rejects.toMatchObject({ code: 'ABORTED' })
+    await session.close()
+  })
+
   it('publishes borrowed ids before the borrow resolves, and removes everything on close', async () => {
     const store = new MemoryStore()
     const repo = await Repository.create(store, { chunkSize: 512 * 1024 })

@@ -3,7 +3,7 @@
 // publishes its id first, then waits for any GC sweep in progress, then checks the chunk again. GC
 // announces its sweep first, then reads sessions, then deletes. One of the two always sees the other.
 import { randomBytes, randomUUID } from 'node:crypto'
-import { sleep } from '../shared/index.js'
+import { raceAbort, sleep } from '../shared/index.js'
 import { isNotFound } from '../storage/index.js'
 import { RepositoryError } from './errors.js'
 import type { Repository } from './repository.js'
@@ -42,6 +42,9 @@ export class BackupSession {
   #timer: NodeJS.Timeout | undefined
   #pending: { id: Uint8Array; done: () => void; fail: (e: unknown) => void }[] = []
   #flushing: Promise<void> | undefined
+  /** The sweep check running now, and the one queued behind it (see sweepsEnded). */
+  #checking: Promise<void> | undefined
+  #queuedCheck: Promise<void> | undefined
 
   private constructor(
     readonly repo: Repository,
@@ -116,6 +119,30 @@ export class BackupSession {
     } catch (error) {
       for (const b of batch) b.fail(error)
     }
+  }
+
+  /**
+   * Resolves once every GC sweep in force at the time of the call has ended (see waitForSweeps).
+   * Concurrent callers share listings: a call made while a check runs waits for the next check, which
+   * starts after the running one ends and serves every caller that came meanwhile (one listing per
+   * batch of new chunks, not one per chunk: on S3 each is a paid request).
+   */
+  sweepsEnded(signal?: AbortSignal): Promise<void> {
+    this.#queuedCheck ??= (this.#checking ?? Promise.resolve())
+      .catch(() => undefined)
+      .then(() => {
+        const check = waitForSweeps(this.repo, this.timing.pollMs)
+        this.#checking = check
+        this.#queuedCheck = undefined // callers from now on need a listing that starts after them
+        void check
+          .finally(() => {
+            if (this.#checking === check) this.#checking = undefined
+          })
+          .catch(() => undefined)
+        return check
+      })
+    this.#queuedCheck.catch(() => undefined) // each caller sees the failure; none is left unhandled
+    return raceAbort(this.#queuedCheck, signal)
   }
 
   /** Ends the session: its objects are removed (GC removes those of crashed sessions). */
