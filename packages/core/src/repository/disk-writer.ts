@@ -28,6 +28,12 @@ export class DiskWriter {
   readonly #recent = new Set<string>()
   readonly #inflight = new Map<string, Promise<void>>()
   #newChunks = 0
+  /**
+   * Indexes (a bit each: memory stays flat) of chunks created while a GC sweep was in force, checked
+   * at commit (see #createdSafely).
+   */
+  readonly #atRisk: Uint8Array
+  #atRiskCount = 0
   #newBytes = 0
   #reused = 0
   #finished = false
@@ -46,6 +52,7 @@ export class DiskWriter {
     this.#base = base
     if (base !== undefined) this.ids.set(base.ids.subarray(0, Math.min(base.ids.length, this.ids.length)))
     this.#limit = new Semaphore(concurrency)
+    this.#atRisk = new Uint8Array(Math.ceil(this.chunkCount / 8))
   }
 
   /** Length in bytes of chunk `index` (the last one may be short). */
@@ -145,7 +152,7 @@ export class DiskWriter {
       await inflight
       this.#reused++
     } else {
-      const storing = this.#store(id, hex, data, trusted, signal)
+      const storing = this.#store(index, id, hex, data, trusted, signal)
       this.#inflight.set(hex, storing)
       try {
         await storing
@@ -158,6 +165,7 @@ export class DiskWriter {
   }
 
   async #store(
+    index: number,
     id: Buffer,
     hex: string,
     data: Uint8Array,
@@ -170,7 +178,7 @@ export class DiskWriter {
     }
     for (let attempt = 1; ; attempt++) {
       const stored = await this.repo.storeChunk(id, data, signal)
-      if (stored > 0 && (await this.#survivesSweeps(hex, signal))) {
+      if (stored > 0 && (await this.#createdSafely(index, hex, signal))) {
         this.#newChunks++
         this.#newBytes += stored
         break
@@ -191,15 +199,51 @@ export class DiskWriter {
   }
 
   /**
-   * Whether a chunk this writer created is still there once every GC sweep in force has ended. A sweep
-   * lists the chunks after announcing itself and may delete by name from that listing: if an older copy
-   * was listed (garbage, old enough), then deleted, and this one created under the same name, the
-   * stale delete takes the new copy. Sweeps end only once their deletes are done, and sweeps announced
-   * later list the new copy as young (or not at all), so one check after they end is enough.
+   * Whether a chunk this writer just created can be counted on. A sweep lists the chunks after
+   * announcing itself and may delete by name from that listing: if an older copy was listed (garbage,
+   * old enough), then deleted, and this one created under the same name, the stale delete takes the new
+   * copy. With no sweep in force now, every such delete is done: the chunk is checked at once (false:
+   * store it again). With a sweep in force, the chunk is checked at commit (verifyCreated), after that
+   * sweep: waiting here would stall the backup for as long as the sweep runs.
    */
-  async #survivesSweeps(hex: string, signal?: AbortSignal): Promise<boolean> {
-    await this.session.sweepsEnded(signal)
+  async #createdSafely(index: number, hex: string, signal?: AbortSignal): Promise<boolean> {
+    if (await this.session.sweepInForce(signal)) {
+      this.#atRisk[index >> 3]! |= 1 << (index & 7)
+      this.#atRiskCount++
+      return true
+    }
     return this.repo.hasChunk(hex, signal)
+  }
+
+  /**
+   * Before commit: once the sweeps in force now have ended, every chunk created beside one must still
+   * be there. A missing one cannot be stored again (its bytes are gone): the backup fails, and a new
+   * run (or a resume) reads it again.
+   */
+  async verifyCreated(signal?: AbortSignal): Promise<void> {
+    if (this.#atRiskCount === 0) return
+    await this.session.sweepsEnded(signal)
+    const missing: string[] = []
+    let next = 0
+    // Sixteen checks at a time, walking the bits (no list of what is noted: memory stays flat).
+    const walker = async (): Promise<void> => {
+      for (; next < this.chunkCount;) {
+        const i = next++
+        if ((this.#atRisk[i >> 3]! & (1 << (i & 7))) === 0) continue
+        const hex = Buffer.from(this.idAt(i)).toString('hex')
+        if (!(await this.repo.hasChunk(hex, signal))) missing.push(hex)
+      }
+    }
+    await Promise.all(Array.from({ length: 16 }, walker))
+    if (missing.length > 0) {
+      throw new RepositoryError(
+        'CHUNK_MISSING',
+        `chunk ${shortId(missing[0]!)} of disk '${this.name}' (and ${missing.length - 1} more) was deleted by a concurrent GC sweep after this backup stored it; run the backup again`,
+        { retryable: true },
+      )
+    }
+    this.#atRisk.fill(0)
+    this.#atRiskCount = 0
   }
 
   /** True if the chunk exists and this session now protects it (borrow protocol of session.ts). */

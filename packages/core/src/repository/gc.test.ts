@@ -5,7 +5,7 @@ import { Repository } from './repository.js'
 import { PointWriter } from './point-writer.js'
 import { collectGarbage } from './gc.js'
 import { BackupSession } from './session.js'
-import { sessionBorrowKey } from './format/session.js'
+import { encodeGcSweep, gcSweepKey, sessionBorrowKey } from './format/session.js'
 import { checkRepository } from './check.js'
 import { deletePoint, listPoints } from './points.js'
 import { PREFIX_CHUNKS } from './format/constants.js'
@@ -80,7 +80,7 @@ describe('collectGarbage', () => {
     })
   })
 
-  it('stores a chunk again when a sweep deletes the new copy by a stale listing', async () => {
+  it('never commits a chunk that a sweep deleted by a stale listing after the backup created it', async () => {
     // The sweep lists garbage chunk X; another GC deletes X; a backup creates X anew; then the sweep's
     // delete by name lands and takes the new copy. The backup must notice before it commits.
     const inner = new MemoryStore('stale')
@@ -108,6 +108,7 @@ describe('collectGarbage', () => {
     const gc = collectGarbage(repo, { timing, safetyMarginMs: 0 })
     await atDelete // the sweep decided, from its listing, to delete X
     await inner.delete(key) // another GC was first
+    // (The garbage tail chunk is borrowed, which waits for the sweep: the puts end after it.)
     const stored = Promise.all(
       Array.from({ length: writer.chunkCount }, (_, i) =>
         writer.putChunk(i, disk.subarray(i * CHUNK, i * CHUNK + writer.chunkLength(i))),
@@ -120,9 +121,38 @@ describe('collectGarbage', () => {
     open() // the stale delete takes it
     await gc
     await stored
-    const committed = await point.commit()
+    // Either the writer checked X after the sweep ended and stored it again, or it checked while the
+    // sweep was in force and the commit finds X gone: a clean refusal. Never a point without X.
+    const committed = await point.commit().catch(async (error: { code?: string }) => {
+      expect(error.code).toBe('CHUNK_MISSING')
+      await point.abort()
+      return undefined
+    })
     expect((await checkRepository(repo)).problems).toEqual([])
-    expect((await restoreDisk(repo, committed)).equals(disk)).toBe(true)
+    const final = committed ?? (await backupDisk(repo, disk, { timing, vm: 'vm-2' }))
+    expect((await checkRepository(repo)).problems).toEqual([])
+    expect((await restoreDisk(repo, final)).equals(disk)).toBe(true)
+  })
+
+  it('stores new chunks beside a sweep without waiting for it, and commits once it has ended', async () => {
+    const store = new MemoryStore('beside')
+    const repo = await Repository.create(store, { chunkSize: CHUNK })
+    const point = await PointWriter.begin(repo, { vm: 'vm', metadata: {}, timing })
+    const disk = makeDisk(4, CHUNK)
+    const deadline = new Date(Date.now() + 60_000).toISOString()
+    await store.put(gcSweepKey('running'), encodeGcSweep({ started: '', deadline }))
+    const writer = point.openDisk('xvda', disk.length)
+    await Promise.all(
+      Array.from({ length: writer.chunkCount }, (_, i) =>
+        writer.putChunk(i, disk.subarray(i * CHUNK, i * CHUNK + writer.chunkLength(i))),
+      ),
+    )
+    let committed = false
+    const commit = point.commit().then((p) => ((committed = true), p))
+    await new Promise((r) => setTimeout(r, 30))
+    expect(committed).toBe(false) // waits for the sweep before it relies on what it created beside it
+    await store.delete(gcSweepKey('running'))
+    expect((await restoreDisk(repo, await commit)).equals(disk)).toBe(true)
   })
 
   it('never deletes a chunk that a racing backup relies on (random interleavings)', async () => {
@@ -142,7 +172,12 @@ describe('collectGarbage', () => {
       randomBytes(CHUNK).copy(changed, 4 * CHUNK)
       // Races: a full backup borrowing garbage, an incremental over `base` while `base` is forgotten, two GCs.
       const results = await Promise.all([
-        backupDisk(repo, disk, { timing, vm: 'vm-3' }),
+        // A chunk it created may be taken by a sweep's stale listing (two GCs race here): a clean
+        // refusal to commit (CHUNK_MISSING), after which a new run must succeed.
+        backupDisk(repo, disk, { timing, vm: 'vm-3' }).catch((e: { code?: string }) => {
+          if (e.code !== 'CHUNK_MISSING') throw e
+          return undefined
+        }),
         // Starting after its base is forgotten is a clean failure; starting before must succeed.
         backupDisk(repo, changed, { timing, base, only: [4] }).catch((e: { code?: string }) => {
           if (e.code !== 'POINT_NOT_FOUND') throw e
@@ -158,7 +193,10 @@ describe('collectGarbage', () => {
           return gcOrRefusal(repo, 1) // renews its announcement between almost every deletion
         })(),
       ])
-      const [full, incremental] = results
+      const [raced, incremental] = results
+      expect((await checkRepository(repo)).problems).toEqual([]) // no point refers to a missing chunk
+      const full = raced ?? (await backupDisk(repo, disk, { timing, vm: 'vm-3' }))
+      if (raced === undefined) outcomes.add('full refused, then done')
       await collectGarbage(repo, { timing, safetyMarginMs: 0 })
       const check = await checkRepository(repo)
       expect(check.problems).toEqual([])

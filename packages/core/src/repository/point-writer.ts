@@ -102,6 +102,8 @@ export class PointWriter {
     const { signal } = this.options
     const disks: ManifestDisk[] = []
     const stats: DiskStats[] = []
+    // Chunks stored beside a GC sweep must have survived it before anything refers to them.
+    for (const { writer } of this.#disks.values()) await writer.verifyCreated(signal)
     for (const [n, { name, writer }] of this.#disks.entries()) {
       const done = writer.finish()
       const key = diskIndexKey(this.ref, n)

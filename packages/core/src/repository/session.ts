@@ -42,9 +42,8 @@ export class BackupSession {
   #timer: NodeJS.Timeout | undefined
   #pending: { id: Uint8Array; done: () => void; fail: (e: unknown) => void }[] = []
   #flushing: Promise<void> | undefined
-  /** The sweep check running now, and the one queued behind it (see sweepsEnded). */
-  #checking: Promise<void> | undefined
-  #queuedCheck: Promise<void> | undefined
+  readonly #sweepsEnded = new FreshRun(() => waitForSweeps(this.repo, this.timing.pollMs))
+  readonly #inForce = new FreshRun(() => sweepsInForce(this.repo))
 
   private constructor(
     readonly repo: Repository,
@@ -123,26 +122,16 @@ export class BackupSession {
 
   /**
    * Resolves once every GC sweep in force at the time of the call has ended (see waitForSweeps).
-   * Concurrent callers share listings: a call made while a check runs waits for the next check, which
-   * starts after the running one ends and serves every caller that came meanwhile (one listing per
-   * batch of new chunks, not one per chunk: on S3 each is a paid request).
+   * Concurrent callers share listings (see FreshRun): one per batch of new chunks, not one per chunk,
+   * which on S3 is a paid request.
    */
   sweepsEnded(signal?: AbortSignal): Promise<void> {
-    this.#queuedCheck ??= (this.#checking ?? Promise.resolve())
-      .catch(() => undefined)
-      .then(() => {
-        const check = waitForSweeps(this.repo, this.timing.pollMs)
-        this.#checking = check
-        this.#queuedCheck = undefined // callers from now on need a listing that starts after them
-        void check
-          .finally(() => {
-            if (this.#checking === check) this.#checking = undefined
-          })
-          .catch(() => undefined)
-        return check
-      })
-    this.#queuedCheck.catch(() => undefined) // each caller sees the failure; none is left unhandled
-    return raceAbort(this.#queuedCheck, signal)
+    return raceAbort(this.#sweepsEnded.run(), signal)
+  }
+
+  /** Whether any GC sweep announcement is in force, from a listing started after the call (shared too). */
+  async sweepInForce(signal?: AbortSignal): Promise<boolean> {
+    return (await raceAbort(this.#inForce.run(), signal)).size > 0
   }
 
   /** Ends the session: its objects are removed (GC removes those of crashed sessions). */
@@ -159,6 +148,36 @@ export class BackupSession {
 }
 
 /**
+ * Runs of a check whose answer must come from after the caller's call, shared by concurrent callers: a
+ * call made while a run is going waits for the next one, which starts when the running one ends and
+ * serves every caller that came meanwhile.
+ */
+class FreshRun<T> {
+  #running: Promise<T> | undefined
+  #queued: Promise<T> | undefined
+
+  constructor(readonly check: () => Promise<T>) {}
+
+  run(): Promise<T> {
+    this.#queued ??= (this.#running ?? Promise.resolve())
+      .catch(() => undefined)
+      .then(() => {
+        const running = this.check()
+        this.#running = running
+        this.#queued = undefined // callers from now on need a run that starts after them
+        void running
+          .finally(() => {
+            if (this.#running === running) this.#running = undefined
+          })
+          .catch(() => undefined)
+        return running
+      })
+    this.#queued.catch(() => undefined) // each caller sees a failure; none is left unhandled
+    return this.#queued
+  }
+}
+
+/**
  * Waits until every GC sweep announcement in force now is withdrawn or past its deadline. Announcements
  * that appear later do not matter: their GC reads the sessions after publishing them, so it sees what
  * the caller published before calling.
@@ -166,18 +185,28 @@ export class BackupSession {
 export async function waitForSweeps(repo: Repository, pollMs: number, signal?: AbortSignal): Promise<void> {
   let waiting: Set<string> | undefined
   for (;;) {
-    const inForce = new Set<string>()
-    for await (const info of repo.store.list(PREFIX_GC, { signal })) {
-      if (!info.key.endsWith('/sweep') || (waiting !== undefined && !waiting.has(info.key))) continue
-      try {
-        const sweep = decodeGcSweep(await repo.store.get(info.key, { signal }), `GC record '${info.key}'`)
-        if (Date.parse(sweep.deadline) > Date.now()) inForce.add(info.key)
-      } catch (error) {
-        if (!isNotFound(error)) throw error
-      }
-    }
+    const inForce = await sweepsInForce(repo, waiting, signal)
     if (inForce.size === 0) return
     waiting = inForce
     await sleep(pollMs, signal)
   }
+}
+
+/** The keys of the sweep announcements in force now (among `among`, when given). */
+async function sweepsInForce(
+  repo: Repository,
+  among?: ReadonlySet<string>,
+  signal?: AbortSignal,
+): Promise<Set<string>> {
+  const inForce = new Set<string>()
+  for await (const info of repo.store.list(PREFIX_GC, { signal })) {
+    if (!info.key.endsWith('/sweep') || (among !== undefined && !among.has(info.key))) continue
+    try {
+      const sweep = decodeGcSweep(await repo.store.get(info.key, { signal }), `GC record '${info.key}'`)
+      if (Date.parse(sweep.deadline) > Date.now()) inForce.add(info.key)
+    } catch (error) {
+      if (!isNotFound(error)) throw error
+    }
+  }
+  return inForce
 }
