@@ -96,9 +96,8 @@ export class FileBlockSource implements BlockSource {
    * status reads none of them, and a sparse image has many, so the read after a hole is ready too.
    */
   #readAhead(unit: number, count: number): void {
-    let next: number | undefined = unit + READ_UNIT
-    for (let n = 0; n < count && next !== undefined && next < this.size; n++) {
-      next = this.#nextDataUnit(next)
+    for (let n = 0, from = unit + READ_UNIT; n < count && from < this.size; n++) {
+      const next = this.#nextDataUnit(from)
       if (next === undefined || next - unit > READ_AHEAD_LIMIT) return
       if (
         !this.#unitReads.has(next) &&
@@ -106,7 +105,7 @@ export class FileBlockSource implements BlockSource {
       ) {
         void this.#readUnit(next)
       }
-      next += READ_UNIT
+      from = next + READ_UNIT
     }
   }
 

@@ -76,11 +76,7 @@ export class CodecPool {
     const out = plain.length < IN_THREAD_BELOW ? undefined : this.#takeSlot(maxEncodedLength(plain.length))
     if (out === undefined)
       return { bytes: await this.encode(kind, plain, binding, options), release: () => {} }
-    let released = false
-    const release = (): void => {
-      if (!released) this.#giveSlot(out)
-      released = true
-    }
+    const release = this.#releaser(out)
     try {
       const { dataKey, level } = options
       const written = await this.#withShared(plain, (shared) =>
@@ -107,25 +103,26 @@ export class CodecPool {
     if (slot === undefined) return { bytes: data, release: () => {} }
     const bytes = new Uint8Array(slot)
     bytes.set(data)
-    let released = false
-    const release = (): void => {
-      if (!released) this.#giveSlot(slot)
-      released = true
-    }
-    return { bytes, release }
+    return { bytes, release: this.#releaser(slot) }
   }
 
-  /** Runs `use` with `data` in shared memory: itself if it is there already, else a copy in a slot. */
+  /** Runs `use` with `data` in shared memory: itself if it is there already, else a staged copy. */
   async #withShared<T>(data: Uint8Array, use: (shared: Uint8Array) => Promise<T>): Promise<T> {
     if (data.buffer instanceof SharedArrayBuffer) return use(data)
-    const slot = this.#takeSlot(data.length)
-    if (slot === undefined) return use(data)
-    const view = new Uint8Array(slot)
-    view.set(data)
+    const staged = this.stage(data)
     try {
-      return await use(view)
+      return await use(staged.bytes)
     } finally {
-      this.#giveSlot(slot)
+      staged.release()
+    }
+  }
+
+  /** Gives `slot` back on the first call only: a slot is never lent twice. */
+  #releaser(slot: SharedArrayBuffer): () => void {
+    let released = false
+    return () => {
+      if (!released) this.#giveSlot(slot)
+      released = true
     }
   }
 

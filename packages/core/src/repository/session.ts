@@ -159,7 +159,8 @@ class FreshRun<T> {
   constructor(readonly check: () => Promise<T>) {}
 
   run(): Promise<T> {
-    this.#queued ??= (this.#running ?? Promise.resolve())
+    if (this.#queued !== undefined) return this.#queued
+    const queued = (this.#running ?? Promise.resolve())
       .catch(() => undefined)
       .then(() => {
         const running = this.check()
@@ -172,8 +173,9 @@ class FreshRun<T> {
           .catch(() => undefined)
         return running
       })
-    this.#queued.catch(() => undefined) // each caller sees a failure; none is left unhandled
-    return this.#queued
+    queued.catch(() => undefined) // each caller sees a failure; none is left unhandled
+    this.#queued = queued
+    return queued
   }
 }
 

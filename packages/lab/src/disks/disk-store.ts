@@ -120,11 +120,9 @@ export class DiskStore {
 
   /**
    * Writes are serialised per VDI: a copy-up reads the block from the chain before writing it to the
-   * leaf, and a concurrent write to the same block in between would be lost.
-   */
-  /**
-   * `direct`: whole blocks go around the page cache (for imports, which write a disk once: the
-   * guest's own writes and what is read back soon stay cached).
+   * leaf, and a concurrent write to the same block in between would be lost. `direct`: whole blocks go
+   * around the page cache (for imports, which write a disk once: the guest's own writes and what is
+   * read back soon stay cached).
    */
   write(vdi: string, offset: number, data: Uint8Array, options: { direct?: boolean } = {}): Promise<void> {
     const previous = this.#writes.get(vdi) ?? Promise.resolve()
@@ -146,8 +144,8 @@ export class DiskStore {
       const block = Math.floor(pos / BLOCK_SIZE)
       const end = Math.min(offset + data.length, (block + 1) * BLOCK_SIZE)
       if (direct && pos % BLOCK_SIZE === 0 && end - pos === BLOCK_SIZE) {
-        const direct = await this.#directFor(leaf.id, pos)
-        if (direct !== undefined && (await direct.write(data.subarray(pos - offset, end - offset), pos))) {
+        const writes = await this.#directFor(leaf.id, pos)
+        if (writes !== undefined && (await writes.write(data.subarray(pos - offset, end - offset), pos))) {
           leaf.blocks.add(block)
           pos = end
           continue
