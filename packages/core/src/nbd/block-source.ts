@@ -11,6 +11,13 @@ export interface BlockSource {
    * `offset + length`, in order. Absent: everything is reported as allocated data.
    */
   blockStatus?(offset: number, length: number, signal?: AbortSignal): Promise<Extent[]>
+  /**
+   * What `read` would return, if the source holds it in memory now; else undefined, and the caller
+   * uses `read`. A server answers such requests at once, without a promise or a thread-pool round trip.
+   */
+  readNow?(offset: number, length: number): Uint8Array | undefined
+  /** What `blockStatus` would return, if the source can tell without I/O now; else undefined. */
+  blockStatusNow?(offset: number, length: number): Extent[] | undefined
   /** Present on writable sources only (a copy-on-write overlay, a scratch file). */
   write?(offset: number, data: Uint8Array, signal?: AbortSignal): Promise<void>
   flush?(signal?: AbortSignal): Promise<void>

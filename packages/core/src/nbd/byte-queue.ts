@@ -55,6 +55,12 @@ export class ByteQueue {
     })
   }
 
+  /** Exactly `length` bytes if they have arrived already (and nobody waits), else undefined: no promise. */
+  tryRead(length: number): Buffer | undefined {
+    if (this.#waiter !== undefined || this.#available < length) return undefined
+    return this.#take(length)
+  }
+
   /** Whatever arrived beyond the last read (handed to the next stage). */
   takeRest(): Buffer {
     const rest = Buffer.concat(this.#chunks)
@@ -68,15 +74,19 @@ export class ByteQueue {
     if (waiter === undefined) return
     if (this.#available >= waiter.length) {
       this.#waiter = undefined
-      const all = this.#chunks.length === 1 ? this.#chunks[0]! : Buffer.concat(this.#chunks)
-      const rest = all.subarray(waiter.length)
-      this.#chunks = rest.length > 0 ? [rest] : []
-      this.#available = rest.length
-      waiter.resolve(all.subarray(0, waiter.length))
+      waiter.resolve(this.#take(waiter.length))
     } else if (this.#ended !== undefined) {
       this.#waiter = undefined
       waiter.reject(this.#endError(waiter.length))
     }
+  }
+
+  #take(length: number): Buffer {
+    const all = this.#chunks.length === 1 ? this.#chunks[0]! : Buffer.concat(this.#chunks)
+    const rest = all.subarray(length)
+    this.#chunks = rest.length > 0 ? [rest] : []
+    this.#available = rest.length
+    return all.subarray(0, length)
   }
 
   #endError(wanted: number): Error {

@@ -111,3 +111,41 @@ describe('FileBlockSource reads', () => {
     }
   })
 })
+
+describe('FileBlockSource answers from memory', () => {
+  it('answers block status and reads at once exactly when what the slow path would return is in memory', async () => {
+    const path = scratch.path('now.raw')
+    const file = await open(path, 'w')
+    await file.truncate(16 * MiB)
+    const data = randomBytes(6 * MiB)
+    data.fill(0, 3 * MiB, 3 * MiB + 128 * 1024) // written zeros inside the data
+    await file.write(data, 0, data.length, 4 * MiB)
+    await file.close()
+    const source = await FileBlockSource.open(path)
+    const twin = await FileBlockSource.open(path) // the same requests, always down the slow path
+    try {
+      expect(source.blockStatusNow(0, 256 * 1024)).toBeUndefined() // no allocation map yet
+      expect(source.readNow(4 * MiB, 4096)).toBeUndefined() // nothing read yet
+      // nbdcopy's pattern: block status for 256 KiB, then a read of its data, sequentially.
+      const step = 256 * 1024
+      let fast = 0
+      for (let at = 0; at < 16 * MiB; at += step) {
+        const now = source.blockStatusNow(at, step)
+        if (now !== undefined) fast++
+        const extents = now ?? (await source.blockStatus(at, step))
+        expect(extents, `status at ${at}`).toEqual(await twin.blockStatus(at, step))
+        if (extents.every((e) => e.flags !== 0)) continue
+        const got = source.readNow(at, step) ?? (await source.read(at, step))
+        const expected = await twin.read(at, step)
+        expect(Buffer.from(got).equals(expected), `read at ${at}`).toBe(true)
+        source.release(got)
+        twin.release(expected)
+      }
+      // Read ahead keeps the sequential stream in memory: most answers come at once.
+      expect(fast).toBeGreaterThan(32)
+    } finally {
+      await source.close()
+      await twin.close()
+    }
+  })
+})

@@ -71,18 +71,37 @@ export class FileBlockSource implements BlockSource {
 
   /** The bytes at [offset, offset + length): a view the caller hands back with `release`. */
   async read(offset: number, length: number, signal?: AbortSignal): Promise<Buffer> {
-    const sequential = this.#ends.has(offset)
-    this.#ends.add(offset + length)
-    const unit = offset - (offset % READ_UNIT)
-    if (offset + length <= unit + READ_UNIT && (sequential || this.#unitReads.has(unit))) {
-      // The next unit comes off the file while this one is served: a client that asks block status
-      // before each read (nbdcopy) then finds its answer in memory instead of waiting for the disk.
-      if (sequential) this.#readAhead(unit, 2)
+    const now = this.readNow(offset, length)
+    if (now !== undefined) return now
+    const unit = this.#noteRequest(offset, length)
+    if (unit !== undefined) {
       const cached = this.#cached(offset, length)
       if (cached !== undefined) return cached
       await this.#readUnit(unit)
     }
     return this.#cached(offset, length) ?? this.#readInto(this.#slab.take(length), offset, signal)
+  }
+
+  /** `read`'s answer when recent reads hold the range (as they do for sequential requests), else undefined. */
+  readNow(offset: number, length: number): Buffer | undefined {
+    if (this.#recent.find(offset, length) === undefined) return undefined
+    this.#noteRequest(offset, length)
+    return this.#cached(offset, length)
+  }
+
+  /**
+   * Remembers where a request ended; for a request within one unit that continues a sequential stream
+   * (or falls in a unit being read), returns that unit, after starting to read the next units ahead:
+   * a client that asks block status before each read (nbdcopy) then finds its answer in memory instead
+   * of waiting for the disk.
+   */
+  #noteRequest(offset: number, length: number): number | undefined {
+    const sequential = this.#ends.has(offset)
+    this.#ends.add(offset + length)
+    const unit = offset - (offset % READ_UNIT)
+    if (offset + length > unit + READ_UNIT || !(sequential || this.#unitReads.has(unit))) return undefined
+    if (sequential) this.#readAhead(unit, 2)
+    return unit
   }
 
   #cached(offset: number, length: number): Buffer | undefined {
@@ -149,25 +168,41 @@ export class FileBlockSource implements BlockSource {
   }
 
   async blockStatus(offset: number, length: number, signal?: AbortSignal): Promise<Extent[]> {
+    const now = this.blockStatusNow(offset, length)
+    if (now !== undefined) return now
     const end = Math.min(offset + length, this.size)
     this.#ends.add(end) // the read or status request after it continues a sequential stream
     const runs = await this.#allocation()
     if (runs === undefined) return this.#scan(offset, Math.min(end, offset + SCAN_PIECE), signal)
     const out: Extent[] = []
-    let scanned = 0
-    for (let at = offset; at < end && scanned < SCAN_PIECE;) {
-      const run = runs[firstRunEndingAfter(runs, at)]
-      if (run === undefined || run.start > at) {
-        const stop = Math.min(end, run?.start ?? end)
-        out.push({ offset: at, length: stop - at, flags: STATE_HOLE | STATE_ZERO })
-        at = stop
-        continue
+    for (const piece of pieces(runs, offset, end)) {
+      if (piece.flags !== DATA) out.push(piece)
+      else out.push(...(await this.#scan(piece.offset, piece.offset + piece.length, signal)))
+    }
+    return mergeExtents(out)
+  }
+
+  /**
+   * `blockStatus`'s answer when the allocation map is fresh and recent reads hold every allocated piece
+   * of the range (as they do when a client asks block status just ahead of its reads), else undefined.
+   */
+  blockStatusNow(offset: number, length: number): Extent[] | undefined {
+    const map = this.#map
+    if (map === undefined || performance.now() - map.checkedAt >= MAP_CHECK_MS) return undefined
+    const end = Math.min(offset + length, this.size)
+    const found = pieces(map.runs, offset, end)
+    const cached = (p: Extent): boolean =>
+      p.flags !== DATA || (p.length <= READ_UNIT && this.#recent.find(p.offset, p.length) !== undefined)
+    if (!found.every(cached)) return undefined
+    this.#ends.add(end)
+    const out: Extent[] = []
+    for (const piece of found) {
+      if (piece.flags !== DATA) out.push(piece)
+      else {
+        const data = this.readNow(piece.offset, piece.length)!
+        out.push(...scanZeroes(data, piece.offset))
+        this.#slab.release(data) // the cache keeps its own reference
       }
-      const stop = Math.min(end, run.end, at + SCAN_PIECE - scanned)
-      if (run.unwritten) out.push({ offset: at, length: stop - at, flags: STATE_ZERO })
-      else out.push(...(await this.#scan(at, stop, signal)))
-      scanned += stop - at
-      at = stop
     }
     return mergeExtents(out)
   }
@@ -238,6 +273,32 @@ export class FileBlockSource implements BlockSource {
       this.#recent.clear()
     }
   }
+}
+
+/** Not a wire flag: a piece of allocated data that must be read to tell zero granules from data. */
+const DATA = -1
+
+/**
+ * [offset, end) cut along the allocation map: holes, unwritten (zero) extents, and allocated pieces
+ * (flags DATA) of at most SCAN_PIECE bytes in all, the most one block status answer scans.
+ */
+function pieces(runs: readonly AllocatedRun[], offset: number, end: number): Extent[] {
+  const out: Extent[] = []
+  let scanned = 0
+  for (let at = offset; at < end && scanned < SCAN_PIECE;) {
+    const run = runs[firstRunEndingAfter(runs, at)]
+    if (run === undefined || run.start > at) {
+      const stop = Math.min(end, run?.start ?? end)
+      out.push({ offset: at, length: stop - at, flags: STATE_HOLE | STATE_ZERO })
+      at = stop
+      continue
+    }
+    const stop = Math.min(end, run.end, at + SCAN_PIECE - scanned)
+    out.push({ offset: at, length: stop - at, flags: run.unwritten ? STATE_ZERO : DATA })
+    scanned += stop - at
+    at = stop
+  }
+  return out
 }
 
 /** Extents of `data` (read at `offset`): all-zero granules, aligned on the file, are STATE_ZERO. */

@@ -15,8 +15,10 @@ import { ReplyDecoder, type InFlight } from './reply-decoder.js'
 import {
   decodeRequest,
   encodeBlockStatusPayload,
+  encodeBlockStatusReply,
   encodeErrorPayload,
   encodeOffset,
+  encodeOffsetDataHeader,
   encodeRequest,
   encodeSimpleReply,
   encodeStructuredHeader,
@@ -90,6 +92,36 @@ describe('NBD codec', () => {
     const r = decodeRequest(b)
     expect(r).toMatchObject({ flags: 0, type: Cmd.READ, offset: 2 ** 42 + 512, length: 1 << 21 })
     expect(r.handle.equals(handleBytes(2 ** 40 + 7))).toBe(true)
+  })
+
+  it('refuses request offsets beyond 2^53 - 1', () => {
+    const b = encodeRequest({ flags: 0, type: Cmd.READ, handle: 1, offset: 0, length: 512 })
+    b.writeUInt32BE(2 ** 21, 16) // offset 2^53
+    expect(() => decodeRequest(b)).toThrow(/offset out of range/)
+    b.writeUInt32BE(2 ** 21 - 1, 16)
+    b.writeUInt32BE(2 ** 32 - 1, 20)
+    expect(decodeRequest(b).offset).toBe(Number.MAX_SAFE_INTEGER)
+  })
+
+  it('encodes one-buffer read and block status replies as the parts would be', () => {
+    const handle = handleBytes(2 ** 40 + 9)
+    expect(encodeOffsetDataHeader(handle, 2 ** 42 + 4096, 65536)).toEqual(
+      Buffer.concat([
+        encodeStructuredHeader(ReplyFlag.DONE, ReplyType.OFFSET_DATA, handle, 8 + 65536),
+        encodeOffset(2 ** 42 + 4096),
+      ]),
+    )
+    const extents = [
+      { offset: 0, length: 4096, flags: 3 },
+      { offset: 4096, length: 8192, flags: 0 },
+    ]
+    const payload = encodeBlockStatusPayload(1, extents)
+    expect(encodeBlockStatusReply(handle, 1, extents)).toEqual(
+      Buffer.concat([
+        encodeStructuredHeader(ReplyFlag.DONE, ReplyType.BLOCK_STATUS, handle, payload.length),
+        payload,
+      ]),
+    )
   })
 
   it('decodes simple replies fed one byte at a time', () => {

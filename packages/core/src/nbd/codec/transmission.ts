@@ -3,6 +3,8 @@
 import { protocolError } from '../errors.js'
 import type { Extent } from './extent.js'
 import {
+  ReplyFlag,
+  ReplyType,
   REQUEST_MAGIC,
   REQUEST_SIZE,
   SIMPLE_REPLY_MAGIC,
@@ -47,13 +49,13 @@ export interface WireRequest extends Omit<Request, 'handle'> {
 
 export function decodeRequest(b: Buffer): WireRequest {
   if (b.readUInt32BE(0) !== REQUEST_MAGIC) throw protocolError('bad request magic')
-  const offset = b.readBigUInt64BE(16)
-  if (offset > BigInt(Number.MAX_SAFE_INTEGER)) throw protocolError('request offset out of range')
+  const high = b.readUInt32BE(16)
+  if (high >= 2 ** 21) throw protocolError('request offset out of range') // beyond 2^53 - 1
   return {
     flags: b.readUInt16BE(4),
     type: b.readUInt16BE(6),
     handle: Buffer.from(b.subarray(8, 16)),
-    offset: Number(offset),
+    offset: high * 2 ** 32 + b.readUInt32BE(20),
     length: b.readUInt32BE(24),
   }
 }
@@ -66,13 +68,27 @@ export function encodeSimpleReply(error: number, handle: Buffer): Buffer {
   return b
 }
 
-export function encodeStructuredHeader(flags: number, type: number, handle: Buffer, length: number): Buffer {
-  const b = Buffer.allocUnsafe(STRUCTURED_REPLY_HEADER_SIZE)
+export function encodeStructuredHeader(
+  flags: number,
+  type: number,
+  handle: Buffer,
+  length: number,
+  b: Buffer = Buffer.allocUnsafe(STRUCTURED_REPLY_HEADER_SIZE),
+): Buffer {
   b.writeUInt32BE(STRUCTURED_REPLY_MAGIC, 0)
   b.writeUInt16BE(flags, 4)
   b.writeUInt16BE(type, 6)
   handle.copy(b, 8)
   b.writeUInt32BE(length, 16)
+  return b
+}
+
+/** A final OFFSET_DATA chunk's header and offset in one buffer: what precedes `dataLength` bytes of data. */
+export function encodeOffsetDataHeader(handle: Buffer, offset: number, dataLength: number): Buffer {
+  const b = Buffer.allocUnsafe(STRUCTURED_REPLY_HEADER_SIZE + 8)
+  encodeStructuredHeader(ReplyFlag.DONE, ReplyType.OFFSET_DATA, handle, 8 + dataLength, b)
+  b.writeUInt32BE(Math.floor(offset / 2 ** 32), STRUCTURED_REPLY_HEADER_SIZE)
+  b.writeUInt32BE(offset >>> 0, STRUCTURED_REPLY_HEADER_SIZE + 4)
   return b
 }
 
@@ -104,14 +120,30 @@ export function decodeErrorPayload(b: Buffer): { error: number; message: string;
   return { error: b.readUInt32BE(0), message, offset }
 }
 
-export function encodeBlockStatusPayload(contextId: number, extents: readonly Extent[]): Buffer {
-  const b = Buffer.allocUnsafe(4 + 8 * extents.length)
-  b.writeUInt32BE(contextId, 0)
+export function encodeBlockStatusPayload(
+  contextId: number,
+  extents: readonly Extent[],
+  b: Buffer = Buffer.allocUnsafe(4 + 8 * extents.length),
+  at = 0,
+): Buffer {
+  b.writeUInt32BE(contextId, at)
   extents.forEach((e, i) => {
-    b.writeUInt32BE(e.length, 4 + 8 * i)
-    b.writeUInt32BE(e.flags, 8 + 8 * i)
+    b.writeUInt32BE(e.length, at + 4 + 8 * i)
+    b.writeUInt32BE(e.flags, at + 8 + 8 * i)
   })
   return b
+}
+
+/** A final BLOCK_STATUS chunk, header and payload, in one buffer. */
+export function encodeBlockStatusReply(
+  handle: Buffer,
+  contextId: number,
+  extents: readonly Extent[],
+): Buffer {
+  const length = 4 + 8 * extents.length
+  const b = Buffer.allocUnsafe(STRUCTURED_REPLY_HEADER_SIZE + length)
+  encodeStructuredHeader(ReplyFlag.DONE, ReplyType.BLOCK_STATUS, handle, length, b)
+  return encodeBlockStatusPayload(contextId, extents, b, STRUCTURED_REPLY_HEADER_SIZE)
 }
 
 /** Block status descriptors, placed from `offset`. A zero-length descriptor is a protocol error. */

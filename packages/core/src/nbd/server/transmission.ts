@@ -4,14 +4,14 @@ import { Cmd, CmdFlag, Errno, ReplyFlag, ReplyType, REQUEST_SIZE } from '../code
 import type { Extent } from '../codec/extent.js'
 import {
   decodeRequest,
-  encodeBlockStatusPayload,
+  encodeBlockStatusReply,
   encodeErrorPayload,
-  encodeOffset,
+  encodeOffsetDataHeader,
   encodeSimpleReply,
   encodeStructuredHeader,
   type WireRequest,
 } from '../codec/transmission.js'
-import { errorMessage } from '../../shared/errors.js'
+import { AbortedError, errorMessage } from '../../shared/errors.js'
 import { BASE_ALLOCATION_ID, type Session } from './negotiation.js'
 import type { Peer } from './peer.js'
 import type { Profile } from './profile.js'
@@ -37,24 +37,58 @@ export async function serveTransmission(
 ): Promise<void> {
   const running = new Set<Promise<void>>()
   let slotFreed: (() => void) | undefined
-  for (;;) {
-    const request = decodeRequest(await peer.queue.read(REQUEST_SIZE, signal))
-    if (request.type === Cmd.DISC && (profile.modern || request.flags === 0)) break
-    let payload: Buffer | undefined
-    if (request.type === Cmd.WRITE && (profile.modern || request.flags === 0)) {
-      if (request.length > profile.maxRequest) return // cannot skip the payload safely: hang up
-      payload = await peer.queue.read(request.length, signal)
+  // An abort ends the queue: the reads below then fail at once, without a listener of their own each.
+  const stop = (): void => peer.queue.end(new AbortedError(signal.reason))
+  if (signal.aborted) stop()
+  signal.addEventListener('abort', stop, { once: true })
+  try {
+    for (;;) {
+      const bytes = peer.queue.tryRead(REQUEST_SIZE) ?? (await peer.queue.read(REQUEST_SIZE))
+      const request = decodeRequest(bytes)
+      if (request.type === Cmd.DISC && (profile.modern || request.flags === 0)) break
+      if (!answerNow(peer, session, profile, request)) {
+        let payload: Buffer | undefined
+        if (request.type === Cmd.WRITE && (profile.modern || request.flags === 0)) {
+          if (request.length > profile.maxRequest) return // cannot skip the payload safely: hang up
+          payload = peer.queue.tryRead(request.length) ?? (await peer.queue.read(request.length))
+        }
+        const task: Promise<void> = serve(peer, session, profile, request, payload, signal).finally(() => {
+          running.delete(task)
+          slotFreed?.()
+        })
+        running.add(task)
+        if (running.size >= MAX_CONCURRENT) await new Promise<void>((resolve) => (slotFreed = resolve))
+        slotFreed = undefined
+      }
+      if (peer.socket.writableLength > MAX_BUFFERED) await peer.drain()
     }
-    const task: Promise<void> = serve(peer, session, profile, request, payload, signal).finally(() => {
-      running.delete(task)
-      slotFreed?.()
-    })
-    running.add(task)
-    if (running.size >= MAX_CONCURRENT) await new Promise<void>((resolve) => (slotFreed = resolve))
-    slotFreed = undefined
-    if (peer.socket.writableLength > MAX_BUFFERED) await peer.drain()
+    await Promise.allSettled(running)
+  } finally {
+    signal.removeEventListener('abort', stop)
   }
-  await Promise.allSettled(running)
+}
+
+/**
+ * Answers a READ or BLOCK_STATUS at once when the source holds the answer in memory (sequential clients
+ * mostly hit its read-ahead): no promise, no task. False when the request must take the general path.
+ */
+function answerNow(peer: Peer, session: Session, profile: Profile, request: WireRequest): boolean {
+  const source = session.resolved.source
+  if (!profile.modern || !validRange(session, profile, request)) return false
+  if (request.type === Cmd.READ && request.flags === 0 && source.readNow !== undefined) {
+    const data = source.readNow(request.offset, request.length)
+    if (data === undefined) return false
+    peer.writeAll(readReply(session, request, data), source.release && (() => source.release!(data)))
+    return true
+  }
+  if (request.type === Cmd.BLOCK_STATUS && source.blockStatusNow !== undefined) {
+    if (!session.contexts.has(BASE_ALLOCATION_ID)) return false
+    const found = source.blockStatusNow(request.offset, request.length)
+    if (found === undefined) return false
+    peer.writeAll(blockStatusReply(request, found))
+    return true
+  }
+  return false
 }
 
 async function serve(
@@ -104,15 +138,7 @@ async function execute(
   switch (request.type) {
     case Cmd.READ: {
       checkRange(session, profile, request)
-      const data = await source.read(request.offset, request.length, signal)
-      if (!session.structured) return [encodeSimpleReply(0, request.handle), data]
-      const header = encodeStructuredHeader(
-        ReplyFlag.DONE,
-        ReplyType.OFFSET_DATA,
-        request.handle,
-        8 + data.length,
-      )
-      return [header, encodeOffset(request.offset), data]
+      return readReply(session, request, await source.read(request.offset, request.length, signal))
     }
     case Cmd.WRITE:
       if (!session.writable || source.write === undefined)
@@ -142,6 +168,25 @@ function okReply(session: Session, request: WireRequest): Buffer {
     : encodeSimpleReply(0, request.handle)
 }
 
+/** A READ's reply: header (and offset) and the data last, which the caller releases once sent. */
+function readReply(session: Session, request: WireRequest, data: Uint8Array): (Buffer | Uint8Array)[] {
+  if (!session.structured) return [encodeSimpleReply(0, request.handle), data]
+  return [encodeOffsetDataHeader(request.handle, request.offset, data.length), data]
+}
+
+/** What checkRange accepts, as a test (the fast path leaves every error to the general path). */
+function validRange(session: Session, profile: Profile, request: WireRequest): boolean {
+  const { offset, length } = request
+  const max = request.type === Cmd.BLOCK_STATUS ? 2 ** 32 - 1 : profile.maxRequest
+  return (
+    offset % profile.alignment === 0 &&
+    length % profile.alignment === 0 &&
+    length > 0 &&
+    length <= max &&
+    offset + length <= session.resolved.source.size
+  )
+}
+
 function checkRange(session: Session, profile: Profile, request: WireRequest): void {
   const { offset, length } = request
   if (offset % profile.alignment !== 0 || length % profile.alignment !== 0) {
@@ -167,10 +212,16 @@ async function blockStatus(
   checkRange(session, { ...profile, maxRequest: 2 ** 32 - 1 }, request)
   const source = session.resolved.source
   const { offset, length } = request
-  const end = offset + length
   const found: Extent[] = (await source.blockStatus?.(offset, length, signal)) ?? [
     { offset, length, flags: 0 },
   ]
+  return blockStatusReply(request, found)
+}
+
+/** The reply to a BLOCK_STATUS from what the source found. */
+function blockStatusReply(request: WireRequest, found: readonly Extent[]): Buffer[] {
+  const { offset, length } = request
+  const end = offset + length
   // Keep what lies in the request, contiguous from its start; a source that says less is topped up as data.
   const extents: Extent[] = []
   let at = offset
@@ -182,6 +233,5 @@ async function blockStatus(
   }
   if (extents.length === 0) extents.push({ offset, length, flags: 0 })
   const chosen = (request.flags & CmdFlag.REQ_ONE) !== 0 ? extents.slice(0, 1) : extents
-  const body = encodeBlockStatusPayload(BASE_ALLOCATION_ID, chosen)
-  return [encodeStructuredHeader(ReplyFlag.DONE, ReplyType.BLOCK_STATUS, request.handle, body.length), body]
+  return [encodeBlockStatusReply(request.handle, BASE_ALLOCATION_ID, chosen)]
 }
