@@ -3,7 +3,7 @@
 import { parentPort } from 'node:worker_threads'
 import { StrataError } from '../shared/errors.js'
 import { chunkIdFunction } from './crypto/chunk-id.js'
-import { decodeObject, encodeObject, encodeObjectParts } from './object-codec.js'
+import { decodeObject, encodeObject, encodeObjectInto } from './object-codec.js'
 import type { CodecReply, CodecRequest } from './codec-protocol.js'
 import { transferable } from './codec-protocol.js'
 
@@ -35,12 +35,8 @@ function run(request: CodecRequest): Uint8Array {
       const options = { dataKey: request.dataKey, level: request.level }
       if (request.out === undefined) return encodeObject(request.kind, request.data, request.binding, options)
       const { out } = request
-      let at = 0
-      for (const part of encodeObjectParts(request.kind, request.data, request.binding, options)) {
-        out.set(part, at)
-        at += part.length
-      }
-      return out.subarray(0, at) // still the shared memory: nothing is copied back
+      const length = encodeObjectInto(out, request.kind, request.data, request.binding, options)
+      return out.subarray(0, length) // still the shared memory: nothing is copied back
     }
     case 'decode':
       return decodeObject(request.data, request.kind, request.binding, request.dataKey, request.what)

@@ -1,6 +1,12 @@
 import { randomBytes } from 'node:crypto'
 import { describe, expect, it } from 'vitest'
-import { decodeObject, encodeObject, looksCompressible } from './object-codec.js'
+import {
+  decodeObject,
+  encodeObject,
+  encodeObjectInto,
+  looksCompressible,
+  maxEncodedLength,
+} from './object-codec.js'
 import { FLAG_COMPRESSED, KIND_CHUNK, KIND_MANIFEST } from './format/constants.js'
 
 describe('object codec', () => {
@@ -34,5 +40,29 @@ describe('object codec', () => {
     const plain = encodeObject(KIND_MANIFEST, text, name, { dataKey: undefined, level: 0 })
     plain[100]! ^= 1
     expect(() => decodeObject(plain, KIND_MANIFEST, name, undefined, 'm')).toThrow(/checksum/)
+  })
+
+  it('encodes into a given buffer what encodeObject encodes, within maxEncodedLength', () => {
+    const mixed = Buffer.concat([randomBytes(1 << 19), Buffer.alloc(3 << 19)]) // a chunk after a small write
+    const odd = randomBytes((2 << 20) - 4099) // not a multiple of the cipher's pieces
+    const binding = randomBytes(32)
+    for (const plain of [text, mixed, randomBytes(2 << 20), odd, Buffer.alloc(0)])
+      for (const dataKey of [key, undefined])
+        for (const level of [0, 1, 3])
+          for (const kind of [KIND_CHUNK, KIND_MANIFEST]) {
+            const what = `${plain.length} bytes, key ${dataKey !== undefined}, level ${level}, kind ${kind}`
+            const out = Buffer.alloc(maxEncodedLength(plain.length) + 16, 0xee)
+            const length = encodeObjectInto(out, kind, plain, binding, { dataKey, level })
+            expect(length, what).toBeLessThanOrEqual(maxEncodedLength(plain.length))
+            expect(out[length], `${what}: nothing written past the end`).toBe(0xee)
+            const encoded = out.subarray(0, length)
+            expect(Buffer.from(decodeObject(encoded, kind, binding, dataKey, what)).equals(plain), what).toBe(
+              true,
+            )
+            const reference = encodeObject(kind, plain, binding, { dataKey, level })
+            expect(encoded[6], `${what}: same flags`).toBe(reference[6])
+            if (dataKey === undefined) expect(encoded.equals(reference), `${what}: same bytes`).toBe(true)
+            else expect(length, `${what}: same length`).toBe(reference.length)
+          }
   })
 })
