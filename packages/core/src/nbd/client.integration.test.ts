@@ -107,6 +107,7 @@ describe('NbdClient against nbdkit', () => {
     )
     const viaCa = await open(server, { tls: { ca: tls.ca.cert } })
     expect(viaCa.info.tls).toBe(true)
+    expect(viaCa.directReads).toBe(true)
     expect((await viaCa.read(0, SIZE)).equals(image)).toBe(true)
     await viaCa.close()
     const pinned = await open(server, {
@@ -198,6 +199,7 @@ describe('NbdClient against qemu-nbd', () => {
       tls: { ca: tls.ca.cert, cert: tls.client.cert, key: tls.client.key },
       connections: 2,
     })
+    expect(client.directReads).toBe(true)
     expect((await readAll(client)).equals(image)).toBe(true)
     await client.close()
     await expect(

@@ -41,6 +41,8 @@ export const DEFAULT_REQUEST_SIZE = 2 * 1024 * 1024
 export class NbdClient {
   readonly info: Negotiated
   readonly requestSize: number
+  /** The first connection reads replies straight into request buffers (see transport.ts). */
+  readonly directReads: boolean
   readonly #options: NbdClientOptions
   readonly #slots: (Promise<NbdConnection> | undefined)[]
   readonly #live: (NbdConnection | undefined)[]
@@ -53,6 +55,7 @@ export class NbdClient {
 
   private constructor(first: NbdConnection, options: NbdClientOptions) {
     this.info = first.info
+    this.directReads = first.directReads
     this.#options = options
     const multi = (first.info.flags & 0x100) !== 0 || (first.info.flags & 0x2) !== 0 // CAN_MULTI_CONN or read-only
     const count = multi ? Math.max(1, options.connections ?? DEFAULT_CONNECTIONS) : 1

@@ -118,6 +118,11 @@ export class NbdConnection {
     return Math.min(this.info.maximumBlockSize ?? DEFAULT_MAX_PAYLOAD, DEFAULT_MAX_PAYLOAD)
   }
 
+  /** Replies are read straight into request buffers (plain sockets; TLS where Node allows it). */
+  get directReads(): boolean {
+    return this.#transport.userBuffers
+  }
+
   get inFlight(): number {
     return this.#pending.size
   }

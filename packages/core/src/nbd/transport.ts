@@ -1,11 +1,13 @@
 // One socket to an NBD server (TCP or unix), upgraded in place by STARTTLS. Received bytes go to a
 // Receiver. On plain sockets Node's `onread` lets the receiver hand out the buffer each read lands in,
-// so READ payloads go from the kernel straight into the caller's buffer; TLS sockets deliver chunks.
+// so READ payloads go from the kernel straight into the caller's buffer. After STARTTLS the same read
+// path is switched on by hand where Node allows it (user-buffer.ts); otherwise TLS delivers chunks.
 import { connect as netConnect, type Socket } from 'node:net'
 import { connect as tlsConnect, type TLSSocket } from 'node:tls'
 import { AbortedError } from '../shared/errors.js'
 import { NbdError } from './errors.js'
 import { tlsConnectOptions, verifyPeer, type NbdTlsOptions } from './tls-options.js'
+import { readIntoUserBuffers } from './user-buffer.js'
 
 export interface Receiver {
   receiveBuffer(): Buffer
@@ -26,6 +28,8 @@ export const describeEndpoint = (e: Endpoint): string =>
 
 export class Transport {
   receiver: Receiver
+  /** Reads land in receiver buffers (always on plain sockets; on TLS when Node allows it). */
+  userBuffers: boolean
   #socket: Socket
   #closed: Error | undefined
   #onClose: ((error: Error) => void)[] = []
@@ -33,6 +37,7 @@ export class Transport {
   private constructor(socket: Socket, receiver: Receiver) {
     this.#socket = socket
     this.receiver = receiver
+    this.userBuffers = false
   }
 
   /** Connects; `direct` (no TLS to come) enables reads straight into receiver buffers. */
@@ -94,6 +99,7 @@ export class Transport {
       socket.once('error', onError)
       socket.once('connect', () => {
         cleanup()
+        transport.userBuffers = options.direct
         transport.#attach(socket, !options.direct)
         resolve(transport)
       })
@@ -166,6 +172,11 @@ export class Transport {
       throw error
     })
     this.#socket = socket
+    this.userBuffers = readIntoUserBuffers(
+      socket,
+      () => this.receiver.receiveBuffer(),
+      (n, buffer) => this.#received(n, buffer),
+    )
     this.#attach(socket, true)
   }
 
