@@ -95,18 +95,34 @@ async function importVhd(
   }
   const stream = await openVhdStream(counted(), { name: `import into VDI ${vdi}` })
   const sectors = stream.blockSize / 512
-  // One block at a time (each write awaited): the data buffer is reused.
-  for await (const block of stream.blocks(undefined, { reuse: 1 })) {
-    const start = block.index * stream.blockSize
-    if (block.full) await write(start, clip(block.data, start, stream.size))
-    else {
-      const runs: [number, number][] = []
-      forEachRun(block.bitmap, sectors, true, (first, end) => runs.push([first, end]))
-      for (const [first, end] of runs) {
-        const offset = start + first * 512
-        await write(offset, clip(block.data.subarray(first * 512, end * 512), offset, stream.size))
+  // A full block's write runs while the next block is received (tapdisk, too, keeps writes in flight):
+  // at most one pending, so with three buffers in rotation a buffer is never refilled while written.
+  let pending: Promise<void> | undefined
+  const settle = async (): Promise<void> => {
+    const p = pending
+    pending = undefined
+    await p
+  }
+  try {
+    for await (const block of stream.blocks(undefined, { reuse: 2 })) {
+      const start = block.index * stream.blockSize
+      await settle()
+      if (block.full) {
+        pending = write(start, clip(block.data, start, stream.size))
+        pending.catch(() => {}) // observed by settle()
+      } else {
+        const runs: [number, number][] = []
+        forEachRun(block.bitmap, sectors, true, (first, end) => runs.push([first, end]))
+        for (const [first, end] of runs) {
+          const offset = start + first * 512
+          await write(offset, clip(block.data.subarray(first * 512, end * 512), offset, stream.size))
+        }
       }
     }
+    await settle()
+  } catch (error) {
+    await pending?.catch(() => {}) // the first error is the one reported
+    throw error
   }
   return received
 }
