@@ -16,15 +16,16 @@ let internals: Internals | null | undefined
 
 function findInternals(): Internals | null {
   if (internals !== undefined) return internals
-  internals = null
   try {
     const onread = { buffer: Buffer.alloc(1), callback: () => true }
     const probe = new Socket({ onread } as ConstructorParameters<typeof Socket>[0])
     const byName = new Map(Object.getOwnPropertySymbols(probe).map((s) => [s.description, s]))
     const [buffer, callback, generator] = ['kBuffer', 'kBufferCb', 'kBufferGen'].map((n) => byName.get(n))
-    if (buffer !== undefined && callback !== undefined && generator !== undefined)
-      internals = { buffer, callback, generator }
     probe.destroy()
+    internals =
+      buffer !== undefined && callback !== undefined && generator !== undefined
+        ? { buffer, callback, generator }
+        : null
   } catch {
     internals = null
   }
