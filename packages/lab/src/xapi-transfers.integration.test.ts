@@ -217,6 +217,51 @@ describe('HTTP transfers against the lab, checked with qemu-img', () => {
     await expect(short).rejects.toMatchObject({ code: 'XAPI_TRANSFER_LENGTH' })
   })
 
+  it('writes a lent body item by item, and refuses one of the wrong length or that fails', async () => {
+    const [sr] = await client.call<string[]>('SR.get_all', [])
+    const target = await client.call<string>('VDI.create', [
+      {
+        name_label: 'lent',
+        SR: sr,
+        virtual_size: 4 * MiB,
+        type: 'user',
+        sharable: false,
+        read_only: false,
+        other_config: {},
+      },
+    ])
+    const data = Buffer.alloc(4 * MiB)
+    for (let i = 0; i < data.length; i += 4096) data.writeUInt32BE(i ^ 0x5a5a5a5a, i)
+    let closed = 0
+    /** One buffer refilled for every item: intact only if each is written before the next is made. */
+    async function* lent(length: number, fail = false): AsyncGenerator<Uint8Array> {
+      const buffer = Buffer.alloc(256 * 1024)
+      try {
+        for (let at = 0; at < length; at += buffer.length) {
+          if (fail && at >= MiB) throw new Error('the source broke')
+          const piece = buffer.subarray(0, Math.min(buffer.length, length - at))
+          data.copy(piece, 0, at % data.length)
+          yield piece
+        }
+      } finally {
+        closed++
+      }
+    }
+    await importVdi(client, target, { open: () => lent(data.length), length: data.length }, { format: 'raw' })
+    expect((await bytesOf(target)).equals(data)).toBe(true)
+    const length = data.length
+    await expect(
+      importVdi(client, target, { open: () => lent(MiB), length }, { format: 'raw' }),
+    ).rejects.toMatchObject({ code: 'XAPI_TRANSFER_LENGTH' })
+    await expect(
+      importVdi(client, target, { open: () => lent(length + MiB), length }, { format: 'raw' }),
+    ).rejects.toMatchObject({ code: 'XAPI_TRANSFER_LENGTH' })
+    await expect(
+      importVdi(client, target, { open: () => lent(length, true), length }, { format: 'raw' }),
+    ).rejects.toThrow(/the source broke/)
+    expect(closed).toBe(4) // every body was closed, the one left early too
+  })
+
   it('fails the import task with VDI_IO_ERROR when the body is cut short', async () => {
     const [sr] = await client.call<string[]>('SR.get_all', [])
     const target = await client.call<string>('VDI.create', [

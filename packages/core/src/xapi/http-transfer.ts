@@ -6,7 +6,7 @@
 import type { ClientRequest, IncomingMessage } from 'node:http'
 import { request as httpRequest } from 'node:http'
 import { request as httpsRequest } from 'node:https'
-import { Transform, type Readable, type TransformCallback } from 'node:stream'
+import { Readable, Transform, type TransformCallback } from 'node:stream'
 import { AbortedError } from '../shared/index.js'
 import type { XmlRpcValue } from './codec/xmlrpc-value.js'
 import { cancelTask, createTask, destroyTask, waitTask } from './tasks.js'
@@ -16,13 +16,23 @@ import type { TlsOptions } from './json-rpc-transport.js'
 
 const MAX_REDIRECTS = 3
 
+/**
+ * An upload's body and its exact length; `open` is called again after a redirect. A Readable is piped;
+ * any other iterable lends its items (valid only until it is resumed, so that they can be reused), and
+ * each one is written to the socket before the next is asked for.
+ */
+export interface UploadBody {
+  open: () => Readable | AsyncIterable<Uint8Array>
+  length: number
+}
+
 export interface TransferRequest {
   method: 'GET' | 'PUT'
   path: string
   query: Record<string, string | undefined>
   label: string
   /** For PUT: opens the body (again after a redirect) and its exact length. */
-  body?: { open: () => Readable; length: number }
+  body?: UploadBody
   signal?: AbortSignal
   /** A transfer that moves no byte for this long is abandoned (default 5 minutes). */
   inactivityTimeoutMs?: number
@@ -55,7 +65,9 @@ async function start(client: XapiClient, req: TransferRequest): Promise<Started>
   } catch (error) {
     if (req.signal?.aborted) await cancelTask(client, task)
     // When the connection broke, the task (if it ended) says why better than the socket does.
-    const verdict = error instanceof XapiTransferError ? await taskError(client, task) : undefined
+    // Not for a body that failed or had the wrong length: ours to report (the task then fails on it too).
+    const verdict =
+      error instanceof XapiTransferError && !isOurs(error) ? await taskError(client, task) : undefined
     await destroyTask(client, task)
     throw verdict ?? error
   }
@@ -115,7 +127,7 @@ function send(
       reject(
         req.signal?.aborted
           ? new AbortedError(req.signal.reason)
-          : cause instanceof XapiTransferError
+          : cause instanceof XapiTransferError || failedBodies.has(cause)
             ? cause
             : new XapiTransferError('XAPI_TRANSFER_FAILED', `${req.label} on ${url.host}: ${cause.message}`, {
                 cause,
@@ -127,25 +139,88 @@ function send(
     else {
       const { length } = req.body
       const body = req.body.open()
-      let sent = 0
-      // A body shorter than announced would leave XAPI waiting forever: close the connection instead.
-      const counter = new Transform({
-        transform(chunk: Buffer, _enc, callback) {
-          sent += chunk.length
-          callback(null, chunk)
-        },
-        flush(callback) {
-          if (sent === length) return callback()
-          const message = `${req.label}: the body had ${sent} bytes, ${length} announced`
-          request.destroy(new XapiTransferError('XAPI_TRANSFER_LENGTH', message))
-          callback()
-        },
-      })
-      body.on('error', (cause) => request.destroy(cause))
-      request.once('close', () => body.destroy())
-      body.pipe(counter).pipe(request)
+      if (body instanceof Readable) pipeBody(body, request, req.label, length)
+      else void pumpBody(body, request, req.label, length)
     }
   })
+}
+
+function pipeBody(body: Readable, request: ClientRequest, label: string, length: number): void {
+  let sent = 0
+  // A body shorter than announced would leave XAPI waiting forever: close the connection instead.
+  const counter = new Transform({
+    transform(chunk: Buffer, _enc, callback) {
+      sent += chunk.length
+      callback(null, chunk)
+    },
+    flush(callback) {
+      if (sent !== length) request.destroy(lengthError(label, sent, length))
+      callback()
+    },
+  })
+  body.on('error', (cause) => request.destroy(bodyFailed(cause)))
+  request.once('close', () => body.destroy())
+  body.pipe(counter).pipe(request)
+}
+
+/** Writes lent items one at a time: each has reached the socket before the body is resumed. */
+async function pumpBody(
+  body: AsyncIterable<Uint8Array>,
+  request: ClientRequest,
+  label: string,
+  length: number,
+): Promise<void> {
+  const closed = new Promise<never>((_, reject) =>
+    request.once('close', () => reject(new Error(`${label}: the connection closed`))),
+  )
+  closed.catch(() => {})
+  let sent = 0
+  let connectionError: unknown
+  try {
+    for await (const bytes of body) {
+      sent += bytes.length
+      if (sent > length) break
+      await Promise.race([written(request, bytes), closed]).catch((error: unknown) => {
+        connectionError = error
+        throw error
+      })
+    }
+    if (sent !== length) request.destroy(lengthError(label, sent, length))
+    else request.end()
+  } catch (error) {
+    // The connection's own failure is reported by the request already; the body's is the transfer's.
+    if (error !== connectionError) request.destroy(bodyFailed(error))
+  }
+}
+
+/**
+ * Errors of upload bodies (the source of the data failed: a repository, a file): reported as they are,
+ * before the task's verdict, which only says that the transfer was cut.
+ */
+const failedBodies = new WeakSet<Error>()
+
+function bodyFailed(error: unknown): Error {
+  const cause = error instanceof Error ? error : new Error(String(error))
+  failedBodies.add(cause)
+  return cause
+}
+
+function isOurs(error: unknown): boolean {
+  return (
+    (error instanceof XapiTransferError && error.code === 'XAPI_TRANSFER_LENGTH') ||
+    (error instanceof Error && failedBodies.has(error))
+  )
+}
+
+function written(request: ClientRequest, bytes: Uint8Array): Promise<void> {
+  return new Promise((resolve, reject) =>
+    request.write(bytes, (error) => (error ? reject(error) : resolve())),
+  )
+}
+
+function lengthError(label: string, sent: number, length: number): XapiTransferError {
+  const message = `${label}: the body had ${sent > length ? 'more than ' : ''}${sent} bytes, ${length} announced`
+  return new XapiTransferError('XAPI_TRANSFER_LENGTH', message)
 }
 
 async function readSmall(response: IncomingMessage): Promise<string> {
@@ -269,6 +344,11 @@ export async function upload(client: XapiClient, req: TransferRequest): Promise<
       }),
       readSmall(response),
     ])
+    if (isOurs(sendError)) {
+      // The task fails on the cut body too, but only this says why.
+      await waitTask(client, task, { signal: req.signal }).catch(() => undefined)
+      throw sendError
+    }
     const result = await waitTask(client, task, { signal: req.signal })
     if (sendError !== undefined) {
       throw new XapiTransferError('XAPI_TRANSFER_FAILED', `${req.label}: upload interrupted`, {

@@ -2,7 +2,7 @@
 // transfers of one disk's content.
 import type { Readable } from 'node:stream'
 import { decodeCbtBitmap, type ChangedBlocks } from './codec/cbt-bitmap.js'
-import { download, upload } from './http-transfer.js'
+import { download, upload, type UploadBody } from './http-transfer.js'
 import { callAsync, type WaitTaskOptions } from './tasks.js'
 import type { Ref, XapiClient } from './xapi-client.js'
 import { XapiTransferError } from './xapi-error.js'
@@ -85,7 +85,7 @@ export async function exportVdi(client: XapiClient, vdi: Ref, options: ExportVdi
 export async function importVdi(
   client: XapiClient,
   vdi: Ref,
-  body: { open: () => Readable; length: number },
+  body: UploadBody,
   options: { format: 'raw' | 'vhd'; signal?: AbortSignal },
 ): Promise<void> {
   await upload(client, {
@@ -121,7 +121,7 @@ export async function exportXva(
 export async function importXva(
   client: XapiClient,
   sr: Ref,
-  body: { open: () => Readable; length: number },
+  body: UploadBody,
   signal?: AbortSignal,
 ): Promise<Ref[]> {
   const result = await upload(client, {
