@@ -77,6 +77,34 @@ describe('CodecPool', () => {
     after.release()
   })
 
+  it("decodes into the caller's memory, on a worker when it is shared, else in this thread", async () => {
+    const size = 1 << 20
+    const random = randomBytes(size)
+    const zeros = Buffer.alloc(size) // compresses to a few bytes: decoded in this thread
+    const shared = new Uint8Array(new SharedArrayBuffer(size + 1))
+    const own = new Uint8Array(size + 1)
+    for (const key of [dataKey, undefined])
+      for (const data of [random, zeros])
+        for (const out of [shared, own]) {
+          out.fill(0xee)
+          const encoded = encodeObject(KIND_CHUNK, data, binding, { dataKey: key, level: 1 })
+          const plain = await pool.decodeInto(out, encoded, KIND_CHUNK, binding, key, 'x')
+          expect(plain.buffer).toBe(out.buffer)
+          expect(Buffer.from(plain).equals(data)).toBe(true)
+          expect(out[size]).toBe(0xee)
+        }
+    const tampered = encodeObject(KIND_CHUNK, random, binding, { dataKey, level: 1 })
+    tampered[tampered.length - 100]! ^= 1
+    await expect(
+      pool.decodeInto(shared, tampered, KIND_CHUNK, binding, dataKey, 'chunk x'),
+    ).rejects.toMatchObject({ code: 'CORRUPT_OBJECT', message: 'chunk x is corrupt: authentication failed' })
+    // More plaintext than the caller has room for is corrupt, not an overflow.
+    const big = encodeObject(KIND_CHUNK, randomBytes(size + 2), binding, { dataKey, level: 1 })
+    await expect(pool.decodeInto(shared, big, KIND_CHUNK, binding, dataKey, 'chunk y')).rejects.toMatchObject(
+      { code: 'CORRUPT_OBJECT', message: /chunk y is corrupt: length/ },
+    )
+  })
+
   it('keeps many requests apart across workers', async () => {
     // More than the shared slots at once: the rest go as posted copies.
     const inputs = Array.from({ length: 40 }, () => randomBytes(100 * 1024))

@@ -7,7 +7,13 @@ import { Worker } from 'node:worker_threads'
 import { StrataError } from '../shared/errors.js'
 import { workerUrl } from '../shared/worker-url.js'
 import { chunkIdFunction } from './crypto/chunk-id.js'
-import { decodeObject, encodeObject, maxEncodedLength, type CodecOptions } from './object-codec.js'
+import {
+  decodeObject,
+  decodeObjectInto,
+  encodeObject,
+  maxEncodedLength,
+  type CodecOptions,
+} from './object-codec.js'
 import { transferable, type CodecReply, type CodecRequest } from './codec-protocol.js'
 import { RepositoryError, type RepositoryErrorCode } from './errors.js'
 
@@ -19,6 +25,12 @@ const IN_THREAD_BELOW = 64 * 1024
  * costs page faults). At most this many slots; past them, inputs are posted as copies.
  */
 const MAX_SHARED_SLOTS = 32
+
+/** Bytes lent from a reused slot of shared memory: `release()` gives the slot back (once). */
+export interface SharedBytes {
+  readonly bytes: Uint8Array
+  readonly release: () => void
+}
 
 type Pending = { resolve: (bytes: Uint8Array) => void; reject: (error: Error) => void }
 type Body = CodecRequest extends infer R ? (R extends CodecRequest ? Omit<R, 'id'> : never) : never
@@ -72,7 +84,7 @@ export class CodecPool {
     plain: Uint8Array,
     binding: Uint8Array,
     options: CodecOptions,
-  ): Promise<{ bytes: Uint8Array; release: () => void }> {
+  ): Promise<SharedBytes> {
     const out = plain.length < IN_THREAD_BELOW ? undefined : this.#takeSlot(maxEncodedLength(plain.length))
     if (out === undefined)
       return { bytes: await this.encode(kind, plain, binding, options), release: () => {} }
@@ -98,7 +110,7 @@ export class CodecPool {
    * chunk that is both hashed and stored. `release()` once the calls have settled. Without a free slot
    * (or for small data), `bytes` is `data` itself.
    */
-  stage(data: Uint8Array): { bytes: Uint8Array; release: () => void } {
+  stage(data: Uint8Array): SharedBytes {
     const slot = data.length < IN_THREAD_BELOW ? undefined : this.#takeSlot(data.length)
     if (slot === undefined) return { bytes: data, release: () => {} }
     const bytes = new Uint8Array(slot)
@@ -151,6 +163,29 @@ export class CodecPool {
       return new Promise((resolve) => resolve(decodeObject(bytes, kind, binding, dataKey, what)))
     }
     return this.#call({ op: 'decode', kind, data: bytes, binding, dataKey, what }, transferable(bytes))
+  }
+
+  /**
+   * decode into `out`, which the caller owns and reuses (no new buffer per object, which would cost page
+   * faults and, moved between threads, garbage collections); resolves to the view of `out` holding the
+   * plaintext. `out` must be shared memory for the work to go to a worker; otherwise it is done here.
+   * `bytes` is handed over, as for decode.
+   */
+  async decodeInto(
+    out: Uint8Array,
+    bytes: Uint8Array,
+    kind: number,
+    binding: Uint8Array,
+    dataKey: Uint8Array | undefined,
+    what: string,
+  ): Promise<Uint8Array> {
+    // Small stored bytes (a chunk that compressed well) still expand here, in the caller's thread.
+    if (bytes.length < IN_THREAD_BELOW || !(out.buffer instanceof SharedArrayBuffer))
+      return out.subarray(0, decodeObjectInto(out, bytes, kind, binding, dataKey, what))
+    const request = { op: 'decode', kind, data: bytes, binding, dataKey, what, out } as const
+    const written = await this.#call(request, transferable(bytes))
+    // The reply views the same memory through another SharedArrayBuffer object: view the caller's own.
+    return out.subarray(0, written.byteLength)
   }
 
   /** Starts the workers now, so that the first requests do not wait for them (~50 ms each). */

@@ -3,7 +3,7 @@
 import { parentPort } from 'node:worker_threads'
 import { StrataError } from '../shared/errors.js'
 import { chunkIdFunction } from './crypto/chunk-id.js'
-import { decodeObject, encodeObject, encodeObjectInto } from './object-codec.js'
+import { decodeObject, decodeObjectInto, encodeObject, encodeObjectInto } from './object-codec.js'
 import type { CodecReply, CodecRequest } from './codec-protocol.js'
 import { transferable } from './codec-protocol.js'
 
@@ -38,7 +38,10 @@ function run(request: CodecRequest): Uint8Array {
       const length = encodeObjectInto(out, request.kind, request.data, request.binding, options)
       return out.subarray(0, length) // still the shared memory: nothing is copied back
     }
-    case 'decode':
-      return decodeObject(request.data, request.kind, request.binding, request.dataKey, request.what)
+    case 'decode': {
+      const { out, data, kind, binding, dataKey, what } = request
+      if (out === undefined) return decodeObject(data, kind, binding, dataKey, what)
+      return out.subarray(0, decodeObjectInto(out, data, kind, binding, dataKey, what))
+    }
   }
 }

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto'
 import { describe, expect, it } from 'vitest'
 import {
   decodeObject,
+  decodeObjectInto,
   encodeObject,
   encodeObjectInto,
   looksCompressible,
@@ -63,6 +64,36 @@ describe('object codec', () => {
             expect(encoded[6], `${what}: same flags`).toBe(reference[6])
             if (dataKey === undefined) expect(encoded.equals(reference), `${what}: same bytes`).toBe(true)
             else expect(length, `${what}: same length`).toBe(reference.length)
+          }
+  })
+
+  it('decodes into a given buffer what decodeObject decodes, and refuses what would not fit', () => {
+    const odd = randomBytes((2 << 20) - 4099)
+    const binding = randomBytes(32)
+    for (const plain of [text, randomBytes(2 << 20), odd, Buffer.alloc(0)])
+      for (const dataKey of [key, undefined])
+        for (const level of [0, 3])
+          for (const kind of [KIND_CHUNK, KIND_MANIFEST]) {
+            const what = `${plain.length} bytes, key ${dataKey !== undefined}, level ${level}, kind ${kind}`
+            const encoded = encodeObject(kind, plain, binding, { dataKey, level })
+            // Shared memory, as the codec workers get it, with a guard byte past the plaintext.
+            const out = new Uint8Array(new SharedArrayBuffer(plain.length + 1)).fill(0xee)
+            const length = decodeObjectInto(out, encoded, kind, binding, dataKey, what)
+            expect(length, what).toBe(plain.length)
+            expect(Buffer.from(out.subarray(0, length)).equals(plain), what).toBe(true)
+            expect(out[length], `${what}: nothing written past the plaintext`).toBe(0xee)
+            if (plain.length === 0) continue
+            const small = new Uint8Array(plain.length - 1)
+            expect(() => decodeObjectInto(small, encoded, kind, binding, dataKey, what), what).toThrow(
+              /is corrupt: length/,
+            )
+            // Plain chunks are checked against their id by the repository, every other object here.
+            if (dataKey === undefined && kind === KIND_CHUNK) continue
+            const tampered = Buffer.from(encoded)
+            tampered[tampered.length - 40]! ^= 1
+            expect(() => decodeObjectInto(out, tampered, kind, binding, dataKey, what), what).toThrow(
+              dataKey !== undefined ? /authentication/ : /corrupt/,
+            )
           }
   })
 })

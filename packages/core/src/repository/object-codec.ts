@@ -5,7 +5,7 @@ import { createRequire } from 'node:module'
 import type * as ZstdBinding from 'zstd-napi/binding.js'
 import { compress, decompress } from 'zstd-napi'
 import { RepositoryError } from './errors.js'
-import { open, seal, sealInto } from './crypto/seal.js'
+import { open, openInto, seal, sealInto } from './crypto/seal.js'
 import {
   ENVELOPE_HEADER_LENGTH,
   FLAG_COMPRESSED,
@@ -113,13 +113,26 @@ export function encodeObjectInto(
 /** One zstd context and output buffer per thread, reused for every object it compresses. */
 class ZstdScratch {
   readonly #cctx = new zstd.CCtx()
+  readonly #dctx = new zstd.DCtx()
   #out = Buffer.alloc(0)
+  #deciphered = Buffer.alloc(0)
 
   /** `data` compressed: a view of the scratch buffer, valid until the next call. */
   compress(data: Uint8Array, level: number): Buffer {
     const bound = zstd.compressBound(data.length)
     if (this.#out.length < bound) this.#out = Buffer.allocUnsafeSlow(bound)
     return this.#out.subarray(0, this.#cctx.compress(this.#out, data, level))
+  }
+
+  /** Decompresses one whole zstd frame into `out`; returns the length (throws if it does not fit). */
+  decompress(out: Uint8Array, frame: Uint8Array): number {
+    return this.#dctx.decompress(out, frame)
+  }
+
+  /** Reused memory of at least `length` bytes, for a compressed payload on its way to decompress. */
+  decipherTarget(length: number): Buffer {
+    if (this.#deciphered.length < length) this.#deciphered = Buffer.allocUnsafeSlow(length)
+    return this.#deciphered
   }
 }
 
@@ -152,26 +165,13 @@ export function decodeObject(
   dataKey: Uint8Array | undefined,
   what: string,
 ): Uint8Array {
-  const env = parseEnvelope(bytes, kind, what)
-  const corrupt = (why: string): RepositoryError =>
-    new RepositoryError('CORRUPT_OBJECT', `${what} is corrupt: ${why}`)
-  const encrypted = (env.flags & FLAG_ENCRYPTED) !== 0
-  if (encrypted !== (dataKey !== undefined)) {
-    throw corrupt(encrypted ? 'encrypted in a plain repository' : 'not encrypted in an encrypted repository')
-  }
+  const { env, corrupt, trailer } = openEnvelope(bytes, kind, dataKey, what)
   let payload: Uint8Array
-  let trailer: Uint8Array | undefined
   if (dataKey !== undefined) {
     const opened = open(dataKey, env.body, Buffer.concat([env.header, binding]))
     if (opened === undefined) throw corrupt('authentication failed')
     payload = opened
-  } else if (kind === KIND_CHUNK) {
-    payload = env.body
-  } else {
-    if (env.body.length < PLAIN_CHECKSUM_LENGTH) throw corrupt('truncated')
-    payload = env.body.subarray(0, env.body.length - PLAIN_CHECKSUM_LENGTH)
-    trailer = env.body.subarray(env.body.length - PLAIN_CHECKSUM_LENGTH)
-  }
+  } else payload = trailer === undefined ? env.body : env.body.subarray(0, -PLAIN_CHECKSUM_LENGTH)
   let plain = payload
   if ((env.flags & FLAG_COMPRESSED) !== 0) {
     try {
@@ -184,6 +184,68 @@ export function decodeObject(
     throw corrupt(`length ${plain.length}, header says ${env.plainLength}`)
   if (trailer !== undefined && !sha256(plain).equals(trailer)) throw corrupt('checksum mismatch')
   return plain
+}
+
+/**
+ * decodeObject written into `out`; returns the plaintext's length. For chunks read in bulk: the
+ * plaintext lands in reused memory instead of a new buffer per object (fresh 2 MiB buffers cost page
+ * faults and, moved between threads, garbage collections). An object whose plaintext would not fit is
+ * corrupt. On error, what `out` holds must not be used.
+ */
+export function decodeObjectInto(
+  out: Uint8Array,
+  bytes: Uint8Array,
+  kind: number,
+  binding: Uint8Array,
+  dataKey: Uint8Array | undefined,
+  what: string,
+): number {
+  const { env, corrupt, trailer } = openEnvelope(bytes, kind, dataKey, what)
+  if (env.plainLength > out.length) throw corrupt(`length ${env.plainLength}, at most ${out.length} expected`)
+  const compressed = (env.flags & FLAG_COMPRESSED) !== 0
+  let payload: Uint8Array
+  if (dataKey !== undefined) {
+    const sealedLength = env.body.length - GCM_NONCE_LENGTH - GCM_TAG_LENGTH
+    // Uncompressed, the plaintext is the payload: deciphered straight into place.
+    const target = compressed ? scratch.decipherTarget(Math.max(0, sealedLength)) : out
+    if (sealedLength > target.length) throw corrupt(`length ${sealedLength}, at most ${out.length} expected`)
+    const end = openInto(dataKey, env.body, Buffer.concat([env.header, binding]), target, 0)
+    if (end === undefined) throw corrupt('authentication failed')
+    payload = target.subarray(0, end)
+  } else payload = trailer === undefined ? env.body : env.body.subarray(0, -PLAIN_CHECKSUM_LENGTH)
+  let length: number
+  if (compressed) {
+    try {
+      length = scratch.decompress(out.subarray(0, env.plainLength), payload)
+    } catch (cause) {
+      throw new RepositoryError('CORRUPT_OBJECT', `${what} is corrupt: bad zstd data`, { cause })
+    }
+  } else {
+    length = payload.length
+    if (length > out.length) throw corrupt(`length ${length}, at most ${out.length} expected`)
+    if (payload !== out && payload.buffer !== out.buffer) out.set(payload)
+  }
+  if (length !== env.plainLength) throw corrupt(`length ${length}, header says ${env.plainLength}`)
+  if (trailer !== undefined && !sha256(out.subarray(0, length)).equals(trailer))
+    throw corrupt('checksum mismatch')
+  return length
+}
+
+/** The checks both decoders share: envelope, encryption as the repository expects, the plain trailer. */
+function openEnvelope(bytes: Uint8Array, kind: number, dataKey: Uint8Array | undefined, what: string) {
+  const env = parseEnvelope(bytes, kind, what)
+  const corrupt = (why: string): RepositoryError =>
+    new RepositoryError('CORRUPT_OBJECT', `${what} is corrupt: ${why}`)
+  const encrypted = (env.flags & FLAG_ENCRYPTED) !== 0
+  if (encrypted !== (dataKey !== undefined)) {
+    throw corrupt(encrypted ? 'encrypted in a plain repository' : 'not encrypted in an encrypted repository')
+  }
+  let trailer: Uint8Array | undefined
+  if (dataKey === undefined && kind !== KIND_CHUNK) {
+    if (env.body.length < PLAIN_CHECKSUM_LENGTH) throw corrupt('truncated')
+    trailer = env.body.subarray(env.body.length - PLAIN_CHECKSUM_LENGTH)
+  }
+  return { env, corrupt, trailer }
 }
 
 function sha256(data: Uint8Array): Buffer {

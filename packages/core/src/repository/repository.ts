@@ -238,18 +238,28 @@ export class Repository {
 
   /** The plaintext of a chunk, authenticated (GCM) or checked against its id (plain repositories). */
   async readChunk(idHex: string, signal?: AbortSignal): Promise<Uint8Array> {
-    let bytes: Uint8Array
+    return this.decodeChunk(idHex, await this.#readStored(idHex, signal))
+  }
+
+  /**
+   * readChunk into `out` (at least chunkSize bytes, shared memory for the work to go to a worker);
+   * resolves to the view of `out` holding the plaintext. On error, what `out` holds must not be used.
+   */
+  async readChunkInto(idHex: string, out: Uint8Array, signal?: AbortSignal): Promise<Uint8Array> {
+    return this.decodeChunkInto(idHex, await this.#readStored(idHex, signal), out)
+  }
+
+  async #readStored(idHex: string, signal?: AbortSignal): Promise<Uint8Array> {
     try {
       // A ranged read of the largest possible envelope: it reads the whole object in one buffer, where a
       // plain get may cost a second copy (local store), and a longer object fails authentication anyway.
       const max = ENVELOPE_HEADER_LENGTH + GCM_NONCE_LENGTH + this.chunkSize + GCM_TAG_LENGTH
-      bytes = await this.store.getRange(chunkKey(idHex), 0, max, { signal })
+      return await this.store.getRange(chunkKey(idHex), 0, max, { signal })
     } catch (error) {
       if (isNotFound(error))
         throw new RepositoryError('CHUNK_MISSING', `${this.describeChunk(idHex)} is missing`)
       throw error
     }
-    return this.decodeChunk(idHex, bytes)
   }
 
   /** The plaintext of a stored chunk's bytes (handed over: the caller must not use them afterwards). */
@@ -257,10 +267,24 @@ export class Repository {
     const id = Buffer.from(idHex, 'hex')
     const what = this.describeChunk(idHex)
     const plain = await this.#codec.decode(bytes, KIND_CHUNK, id, this.#dataKey, what)
+    await this.#checkPlain(id, plain, what)
+    return plain
+  }
+
+  /** decodeChunk into `out`, as readChunkInto. */
+  async decodeChunkInto(idHex: string, bytes: Uint8Array, out: Uint8Array): Promise<Uint8Array> {
+    const id = Buffer.from(idHex, 'hex')
+    const what = this.describeChunk(idHex)
+    const plain = await this.#codec.decodeInto(out, bytes, KIND_CHUNK, id, this.#dataKey, what)
+    await this.#checkPlain(id, plain, what)
+    return plain
+  }
+
+  /** A plain repository's chunks are checked against their id (an encrypted one's by GCM). */
+  async #checkPlain(id: Buffer, plain: Uint8Array, what: string): Promise<void> {
     if (!this.encrypted && !(await this.chunkIdOf(plain)).equals(id)) {
       throw new RepositoryError('CORRUPT_OBJECT', `${what} is corrupt: content does not match its id`)
     }
-    return plain
   }
 
   // --- chunks marked bad by verify ----------------------------------------------------------------------

@@ -5,6 +5,7 @@ import { randomInt } from 'node:crypto'
 import { Semaphore, errorMessage } from '../shared/index.js'
 import { isNotFound } from '../storage/index.js'
 import { RepositoryError } from './errors.js'
+import { SharedSlots } from './shared-slots.js'
 import type { Repository } from './repository.js'
 import { PREFIX_CHUNKS } from './format/constants.js'
 import { chunkIdOfKey } from './format/layout.js'
@@ -31,6 +32,7 @@ export async function verifyChunks(repo: Repository, options: VerifyOptions = {}
   if (!(sample > 0 && sample <= 1))
     throw new RepositoryError('INVALID_ARGUMENT', `sample ${sample} is not in (0, 1]`)
   const limit = new Semaphore(options.concurrency ?? 8)
+  const slots = new SharedSlots(repo.chunkSize)
   const bad: { id: string; reason: string }[] = []
   const running: Promise<void>[] = []
   let chunks = 0
@@ -41,7 +43,12 @@ export async function verifyChunks(repo: Repository, options: VerifyOptions = {}
     try {
       const data = await repo.store.get(key, { signal })
       bytes += data.length
-      await repo.decodeChunk(hex, data)
+      const out = slots.take()
+      try {
+        await repo.decodeChunkInto(hex, data, out)
+      } finally {
+        slots.give(out) // decoded and authenticated, or not: the plaintext itself is not needed
+      }
       return undefined
     } catch (error) {
       if (isNotFound(error)) return undefined

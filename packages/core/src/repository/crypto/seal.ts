@@ -62,3 +62,37 @@ export function open(key: Uint8Array, sealed: Uint8Array, aad: Uint8Array): Uint
     return undefined
   }
 }
+
+/**
+ * open() written into `out` from `at` (room for the ciphertext's length); returns where it ended, or
+ * undefined when authentication fails. The plaintext is in `out` before it is authenticated: on
+ * undefined, its bytes there must not be used.
+ */
+export function openInto(
+  key: Uint8Array,
+  sealed: Uint8Array,
+  aad: Uint8Array,
+  out: Uint8Array,
+  at: number,
+): number | undefined {
+  if (sealed.length < GCM_NONCE_LENGTH + GCM_TAG_LENGTH) return undefined
+  const end = sealed.length - GCM_TAG_LENGTH
+  if (at + end - GCM_NONCE_LENGTH > out.length) {
+    throw new RangeError(`${end - GCM_NONCE_LENGTH} bytes of plaintext do not fit in ${out.length - at}`)
+  }
+  const decipher = createDecipheriv('aes-256-gcm', key, sealed.subarray(0, GCM_NONCE_LENGTH))
+  decipher.setAAD(aad)
+  decipher.setAuthTag(sealed.subarray(end))
+  for (let from = GCM_NONCE_LENGTH; from < end; from += SEAL_PIECE) {
+    const piece = decipher.update(sealed.subarray(from, Math.min(end, from + SEAL_PIECE)))
+    out.set(piece, at)
+    at += piece.length
+  }
+  try {
+    const last = decipher.final()
+    out.set(last, at)
+    return at + last.length
+  } catch {
+    return undefined
+  }
+}
