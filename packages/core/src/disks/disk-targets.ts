@@ -2,7 +2,6 @@
 // sparse raw file, or a VHD file. Chunks are read in parallel; zeros are never read nor sent.
 import { randomBytes } from 'node:crypto'
 import { open, rename, rm } from 'node:fs/promises'
-import { Readable } from 'node:stream'
 import type { DiskReader } from '../repository/index.js'
 import { importVdi, type Ref, type XapiClient } from '../xapi/index.js'
 import { DirectWrites, writeFully } from '../shared/index.js'
@@ -40,8 +39,8 @@ export async function writeDiskToVdi(
     xapi,
     vdi,
     {
-      open: () =>
-        Readable.from(counted(diskVhdBytes(reader, plan, options.parallel, options.signal), options)),
+      // Not a Readable, which would read ahead of the socket: the blocks' bytes are lent until resumed.
+      open: () => counted(diskVhdBytes(reader, plan, options.parallel, options.signal), options),
       length: plan.length,
     },
     { format: 'vhd', signal: options.signal },

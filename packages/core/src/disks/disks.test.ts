@@ -2,7 +2,9 @@ import { randomBytes } from 'node:crypto'
 import { mkdtemp, open, readFile, rm, stat } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { describe, expect, it } from 'vitest'
+import { chunkKey } from '../repository/format/layout.js'
 import { DiskReader, PointWriter, Repository } from '../repository/index.js'
 import { MemoryStore } from '../storage/index.js'
 import { memoryAccess, openVhd } from '../vhd/index.js'
@@ -115,5 +117,53 @@ describe('disk sources and targets', () => {
     } finally {
       await rm(dir, { recursive: true, force: true })
     }
+  })
+
+  it('lends each span until the next is asked for, from a bounded set of buffers given back', async () => {
+    const repo = await Repository.create(new MemoryStore(), { chunkSize: CHUNK })
+    // Unique chunks, one block repeated all over (the cache shares it), and zeros.
+    const disk = Buffer.alloc(40 * CHUNK)
+    const repeated = randomBytes(CHUNK)
+    for (let i = 0; i < 40; i++) {
+      if (i % 5 === 0) repeated.copy(disk, i * CHUNK)
+      else if (i % 7 !== 3) randomBytes(CHUNK).copy(disk, i * CHUNK)
+    }
+    const { ids } = await backup([repo], disk)
+    const reader = await DiskReader.open(repo, { vm: 'vm', pointId: ids[0]! })
+    const chunks = [...reader.nonZeroChunks()]
+    const expected = (index: number): Buffer => disk.subarray(index * CHUNK, (index + 1) * CHUNK)
+    for (let pass = 0; pass < 3; pass++) {
+      const seen: number[] = []
+      for await (const { index, data } of readSpans(reader, chunks, CHUNK, 8)) {
+        expect(data.equals(expected(index))).toBe(true)
+        // A slow consumer, while another reader of the disk takes buffers: none may be this span's.
+        const other = await reader.leaseChunk(chunks[(seen.length + 20) % chunks.length]!)
+        await sleep(1)
+        other.release()
+        expect(data.equals(expected(index)), `span ${index} intact until the next is asked for`).toBe(true)
+        seen.push(index)
+      }
+      expect(seen).toEqual(chunks)
+    }
+    // A consumer that leaves early, and a read that fails, give their buffers back too.
+    for await (const { index } of readSpans(reader, chunks, CHUNK, 8)) if (index > 10) break
+    await sleep(50)
+    const missing = chunks.find((c) => c > 15 && c % 5 !== 0)!
+    await repo.store.delete(chunkKey(reader.idOf(missing)!))
+    await expect(async () => {
+      for await (const span of readSpans(reader, chunks, CHUNK, 8)) void span
+    }).rejects.toMatchObject({ code: 'CHUNK_MISSING' })
+    await sleep(50)
+    const made = reader.buffersMade
+    // At most the window, the cache, the span lent and the other lease: not one per chunk read.
+    expect(made).toBeLessThanOrEqual(8 + 8 + 1 + 1)
+    for await (const span of readSpans(
+      reader,
+      chunks.filter((c) => c !== missing),
+      CHUNK,
+      8,
+    ))
+      void span
+    expect(reader.buffersMade).toBe(made)
   })
 })

@@ -15,9 +15,16 @@ export function presentBlocks(reader: DiskReader, blockSize = DEFAULT_BLOCK_SIZE
   return [...blocks].sort((a, b) => a - b)
 }
 
+interface Span {
+  readonly index: number
+  readonly data: Buffer
+  readonly release: () => void
+}
+
 /**
  * Yields spans of `spanSize` bytes (the last one shorter) for the given span indexes, in order, with
- * up to `parallel` spans being read at once.
+ * up to `parallel` spans being read at once. A span's bytes are lent: valid only until the generator
+ * is resumed (they are then reused), and never to be modified.
  */
 export async function* readSpans(
   reader: DiskReader,
@@ -26,19 +33,31 @@ export async function* readSpans(
   parallel: number,
   signal?: AbortSignal,
 ): AsyncGenerator<{ index: number; data: Buffer }> {
-  const window: Promise<{ index: number; data: Buffer }>[] = []
+  const window: Promise<Span>[] = []
   let next = 0
   const start = (): void => {
-    const index = spans[next++]!
-    const p = readSpan(reader, index, spanSize, signal).then((data) => ({ index, data }))
+    const p = readSpan(reader, spans[next++]!, spanSize, signal)
     p.catch(() => {}) // observed when taken from the window
     window.push(p)
   }
-  while (next < spans.length && window.length < parallel) start()
-  while (window.length > 0) {
-    const done = await window.shift()!
-    if (next < spans.length) start()
-    yield done
+  try {
+    while (next < spans.length && window.length < parallel) start()
+    while (window.length > 0) {
+      const done = await window.shift()!
+      if (next < spans.length) start()
+      try {
+        yield { index: done.index, data: done.data }
+      } finally {
+        done.release()
+      }
+    }
+  } finally {
+    // Stopped early (an error, or the consumer left): the spans still being read are given back too.
+    for (const p of window)
+      p.then(
+        (span) => span.release(),
+        () => {},
+      )
   }
 }
 
@@ -47,7 +66,7 @@ async function readSpan(
   span: number,
   spanSize: number,
   signal?: AbortSignal,
-): Promise<Buffer> {
+): Promise<Span> {
   const offset = span * spanSize
   const length = Math.min(spanSize, reader.size - offset)
   const chunks = blocksToChunks([span], spanSize, reader.chunkSize, reader.chunkCount)
@@ -57,21 +76,33 @@ async function readSpan(
     reader.idOf(chunks[0]!) !== undefined
   ) {
     // The span is one whole stored chunk: its bytes as they come, without a copy.
-    const data = await reader.readChunk(chunks[0]!, signal)
-    if (data.length === length) return Buffer.from(data.buffer, data.byteOffset, data.length)
+    const lease = await reader.leaseChunk(chunks[0]!, signal)
+    const { bytes } = lease
+    if (bytes.length === length)
+      return {
+        index: span,
+        data: Buffer.from(bytes.buffer, bytes.byteOffset, length),
+        release: lease.release,
+      }
+    lease.release()
   }
   const out = Buffer.alloc(length)
   await Promise.all(
     chunks.map(async (c) => {
       if (reader.idOf(c) === undefined) return
-      const data = await reader.readChunk(c, signal)
-      const chunkOffset = c * reader.chunkSize
-      const start = Math.max(offset, chunkOffset)
-      const end = Math.min(offset + length, chunkOffset + data.length)
-      out.set(data.subarray(start - chunkOffset, end - chunkOffset), start - offset)
+      const lease = await reader.leaseChunk(c, signal)
+      try {
+        const data = lease.bytes
+        const chunkOffset = c * reader.chunkSize
+        const start = Math.max(offset, chunkOffset)
+        const end = Math.min(offset + length, chunkOffset + data.length)
+        out.set(data.subarray(start - chunkOffset, end - chunkOffset), start - offset)
+      } finally {
+        lease.release()
+      }
     }),
   )
-  return out
+  return { index: span, data: out, release: () => {} }
 }
 
 /** A dynamic VHD of the disk holding only its non-zero blocks, with its exact length. */
@@ -79,6 +110,7 @@ export function planDiskVhd(reader: DiskReader): VhdPlan {
   return planVhd({ size: reader.size, blockIndexes: presentBlocks(reader) })
 }
 
+/** The VHD's bytes, in order; those of its blocks are lent as readSpans' (valid until resumed). */
 export async function* diskVhdBytes(
   reader: DiskReader,
   plan: VhdPlan,
