@@ -25,6 +25,8 @@ export class DiskReader {
   readonly #recent = new Map<string, Held>()
   /** The memory chunks are decoded into: reused, never more buffers than chunks lent or cached at once. */
   readonly #slots: SharedSlots
+  /** And the memory their stored bytes are read into, free again once decoded. */
+  readonly #storedSlots: SharedSlots
 
   constructor(
     readonly repo: Repository,
@@ -33,6 +35,7 @@ export class DiskReader {
   ) {
     this.chunkCount = entryCount(index.diskSize, index.chunkSize)
     this.#slots = new SharedSlots(index.chunkSize)
+    this.#storedSlots = new SharedSlots(repo.storedChunkMax)
   }
 
   static async open(repo: Repository, ref: PointRef, disk = 0, signal?: AbortSignal): Promise<DiskReader> {
@@ -73,7 +76,13 @@ export class DiskReader {
       this.#recent.set(id, held)
     } else {
       const out = this.#slots.take()
-      const ready = this.repo.readChunkInto(id, out, signal).then(
+      const stored = this.#storedSlots.take()
+      const reading = this.repo.readChunkInto(id, out, signal, stored)
+      void reading.then(
+        () => this.#storedSlots.give(stored),
+        () => this.#storedSlots.give(stored),
+      )
+      const ready = reading.then(
         (bytes) => ({ bytes, release: () => this.#slots.give(out) }),
         (error: unknown) => {
           this.#slots.give(out)

@@ -243,18 +243,29 @@ export class Repository {
 
   /**
    * readChunk into `out` (at least chunkSize bytes, shared memory for the work to go to a worker);
-   * resolves to the view of `out` holding the plaintext. On error, what `out` holds must not be used.
+   * resolves to the view of `out` holding the plaintext. `stored`, if given (storedChunkMax bytes,
+   * shared), is where the stored bytes are read on their way: free again once this settles. On error,
+   * what `out` holds must not be used.
    */
-  async readChunkInto(idHex: string, out: Uint8Array, signal?: AbortSignal): Promise<Uint8Array> {
-    return this.decodeChunkInto(idHex, await this.#readStored(idHex, signal), out)
+  async readChunkInto(
+    idHex: string,
+    out: Uint8Array,
+    signal?: AbortSignal,
+    stored?: Uint8Array,
+  ): Promise<Uint8Array> {
+    return this.decodeChunkInto(idHex, await this.#readStored(idHex, signal, stored), out)
   }
 
-  async #readStored(idHex: string, signal?: AbortSignal): Promise<Uint8Array> {
+  /** The longest a stored chunk can be (a longer object fails authentication anyway). */
+  get storedChunkMax(): number {
+    return ENVELOPE_HEADER_LENGTH + GCM_NONCE_LENGTH + this.chunkSize + GCM_TAG_LENGTH
+  }
+
+  async #readStored(idHex: string, signal?: AbortSignal, into?: Uint8Array): Promise<Uint8Array> {
     try {
       // A ranged read of the largest possible envelope: it reads the whole object in one buffer, where a
-      // plain get may cost a second copy (local store), and a longer object fails authentication anyway.
-      const max = ENVELOPE_HEADER_LENGTH + GCM_NONCE_LENGTH + this.chunkSize + GCM_TAG_LENGTH
-      return await this.store.getRange(chunkKey(idHex), 0, max, { signal })
+      // plain get may cost a second copy (local store).
+      return await this.store.getRange(chunkKey(idHex), 0, this.storedChunkMax, { signal, into })
     } catch (error) {
       if (isNotFound(error))
         throw new RepositoryError('CHUNK_MISSING', `${this.describeChunk(idHex)} is missing`)

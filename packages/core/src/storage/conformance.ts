@@ -114,6 +114,27 @@ export function describeObjectStoreConformance(
       expect((await range(5, 0)).length).toBe(0)
     })
 
+    it('reads ranges into memory the caller gives, shared or not, or into its own', async () => {
+      const s = space()
+      const data = bytes(10_000)
+      await store.put(`${s}i`, data)
+      for (const into of [new Uint8Array(5000), new Uint8Array(new SharedArrayBuffer(5000))]) {
+        into.fill(0xee)
+        const read = await store.getRange(`${s}i`, 1234, 4321, { into })
+        expect(Buffer.from(read).equals(data.subarray(1234, 1234 + 4321))).toBe(true)
+        // Either a view of the caller's memory (nothing written past the range) or a buffer apart.
+        if (read.buffer === into.buffer) expect(into[4321]).toBe(0xee)
+        else expect(into.every((b) => b === 0xee)).toBe(true)
+        const tail = await store.getRange(`${s}i`, 9_000, 4321, { into })
+        expect(Buffer.from(tail).equals(data.subarray(9_000))).toBe(true)
+      }
+      // Too small to hold the range: ignored, never overrun.
+      const small = new Uint8Array(10).fill(0xee)
+      const read = await store.getRange(`${s}i`, 0, 4321, { into: small })
+      expect(Buffer.from(read).equals(data.subarray(0, 4321))).toBe(true)
+      expect(small.every((b) => b === 0xee)).toBe(true)
+    })
+
     it('lists by prefix in key order, across directories and partial segments', async () => {
       const s = space()
       // No key is both an object and a 'directory' ('a' and 'a/b'): a file system cannot hold both.

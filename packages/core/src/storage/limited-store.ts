@@ -1,7 +1,7 @@
 // Bounds a store's concurrency (requests in flight) and throughput (bytes per second, each way).
 // Placed under RetryingStore, so that a request waiting for its retry holds no slot.
 import { Semaphore } from '../shared/index.js'
-import type { CallOptions, ObjectInfo, ObjectStore, PutOptions } from './object-store.js'
+import type { CallOptions, ObjectInfo, ObjectStore, PutOptions, RangeOptions } from './object-store.js'
 import { RateLimiter } from './rate-limiter.js'
 
 export interface LimitedStoreOptions {
@@ -47,7 +47,7 @@ export class LimitedStore implements ObjectStore {
     key: string,
     offset: number,
     length: number,
-    options: CallOptions = {},
+    options: RangeOptions = {},
   ): Promise<Uint8Array> {
     await this.#read?.take(length, options.signal)
     return this.#slots.run(() => this.inner.getRange(key, offset, length, options), options.signal)

@@ -9,7 +9,7 @@ import { link, mkdir, open, readFile, rename, stat, unlink } from 'node:fs/promi
 import { dirname, join, resolve } from 'node:path'
 import { DirectFiles, StrataError, errorCode, throwIfAborted } from '../shared/index.js'
 import { fsError, fsyncDirs, newDirsFor, removeOldTemps, TEMP_PREFIX, walk } from './local-fs.js'
-import type { CallOptions, ObjectInfo, ObjectStore, PutOptions } from './object-store.js'
+import type { CallOptions, ObjectInfo, ObjectStore, PutOptions, RangeOptions } from './object-store.js'
 import { assertRange } from './range.js'
 import { StorageError, assertValidKey } from './storage-error.js'
 
@@ -76,7 +76,7 @@ export class LocalStore implements ObjectStore {
     key: string,
     offset: number,
     length: number,
-    options: CallOptions = {},
+    options: RangeOptions = {},
   ): Promise<Uint8Array> {
     const path = this.#path(key)
     assertRange(offset, length, key)
@@ -86,10 +86,11 @@ export class LocalStore implements ObjectStore {
     })
     try {
       // Sized to what the file holds: no zero-filling of a maximum, and a buffer the bytes fill whole
-      // (which a codec worker can then take over without a copy).
+      // (which a codec worker can then take over without a copy), unless the caller gave one.
       const { size } = await handle.stat()
       const wanted = Math.max(0, Math.min(length, size - offset))
-      const buffer = Buffer.allocUnsafeSlow(wanted)
+      const { into } = options
+      const buffer = into !== undefined && into.length >= length ? into : Buffer.allocUnsafeSlow(wanted)
       let filled = 0
       while (filled < wanted) {
         throwIfAborted(options.signal)
@@ -97,7 +98,7 @@ export class LocalStore implements ObjectStore {
         if (bytesRead === 0) break // the file shrank meanwhile
         filled += bytesRead
       }
-      return new Uint8Array(buffer.buffer, buffer.byteOffset, filled)
+      return buffer.subarray(0, filled)
     } catch (error) {
       throw this.#readError(error, key)
     } finally {

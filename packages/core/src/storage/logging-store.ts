@@ -1,7 +1,7 @@
 // Reports every store call (operation, key, bytes, duration, error code) to a logger. Answers such as
 // NOT_FOUND and ALREADY_EXISTS are 'debug'; failures are 'warn'. Store names never hold credentials.
 import { errorCode, errorMessage } from '../shared/index.js'
-import type { CallOptions, ObjectInfo, ObjectStore, PutOptions } from './object-store.js'
+import type { CallOptions, ObjectInfo, ObjectStore, PutOptions, RangeOptions } from './object-store.js'
 
 export interface StoreLogEvent {
   readonly level: 'debug' | 'warn'
@@ -54,7 +54,7 @@ export class LoggingStore implements ObjectStore {
     )
   }
 
-  getRange(key: string, offset: number, length: number, options: CallOptions = {}): Promise<Uint8Array> {
+  getRange(key: string, offset: number, length: number, options: RangeOptions = {}): Promise<Uint8Array> {
     const read = () => this.inner.getRange(key, offset, length, options)
     return this.#log('getRange', key, read, (d) => d.length)
   }

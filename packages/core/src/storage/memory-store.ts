@@ -1,6 +1,6 @@
 // An in-memory store: for unit tests and for composing tests of the layers above storage.
 import { throwIfAborted } from '../shared/index.js'
-import type { CallOptions, ObjectInfo, ObjectStore, PutOptions } from './object-store.js'
+import type { CallOptions, ObjectInfo, ObjectStore, PutOptions, RangeOptions } from './object-store.js'
 import { StorageError, assertValidKey } from './storage-error.js'
 
 interface Entry {
@@ -34,11 +34,15 @@ export class MemoryStore implements ObjectStore {
     key: string,
     offset: number,
     length: number,
-    options: CallOptions = {},
+    options: RangeOptions = {},
   ): Promise<Uint8Array> {
     assertValidKey(key)
     throwIfAborted(options.signal)
-    return this.#entry(key).data.slice(offset, offset + length)
+    const bytes = this.#entry(key).data.subarray(offset, offset + length)
+    const { into } = options
+    if (into === undefined || into.length < length) return bytes.slice()
+    into.set(bytes)
+    return into.subarray(0, bytes.length)
   }
 
   async stat(key: string, options: CallOptions = {}): Promise<ObjectInfo | undefined> {

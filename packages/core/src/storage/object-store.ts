@@ -19,6 +19,14 @@ export interface CallOptions {
   readonly signal?: AbortSignal
 }
 
+export interface RangeOptions extends CallOptions {
+  /**
+   * Memory to read the bytes into (used only if it holds at least `length` bytes): the result is then
+   * a view of it, and no buffer is made per read. A store may ignore it and return a buffer of its own.
+   */
+  readonly into?: Uint8Array
+}
+
 export interface PutOptions extends CallOptions {
   /** Create only: fail with ALREADY_EXISTS (StorageError) if the key exists. */
   readonly ifNoneMatch?: boolean
@@ -32,7 +40,7 @@ export interface ObjectStore {
   /** The whole object; NOT_FOUND if absent. */
   get(key: string, options?: CallOptions): Promise<Uint8Array>
   /** `length` bytes from `offset`; fewer only at the end of the object. NOT_FOUND if absent. */
-  getRange(key: string, offset: number, length: number, options?: CallOptions): Promise<Uint8Array>
+  getRange(key: string, offset: number, length: number, options?: RangeOptions): Promise<Uint8Array>
   /** undefined if absent. */
   stat(key: string, options?: CallOptions): Promise<ObjectInfo | undefined>
   /** Every object whose key starts with `prefix`, in key order (UTF-8 bytes, as S3 lists). */

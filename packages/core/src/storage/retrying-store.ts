@@ -2,7 +2,7 @@
 // corrupt answers. Writes retry on any failure that is not clearly permanent, as XO does on S3, because
 // providers disagree on error codes: a lost write costs a backup, a repeated create-once write is safe.
 import { retry, StrataError } from '../shared/index.js'
-import type { CallOptions, ObjectInfo, ObjectStore, PutOptions } from './object-store.js'
+import type { CallOptions, ObjectInfo, ObjectStore, PutOptions, RangeOptions } from './object-store.js'
 import { StorageError } from './storage-error.js'
 
 export interface RetryEvent {
@@ -68,7 +68,7 @@ export class RetryingStore implements ObjectStore {
     return this.#retry('get', key, options, shouldRetryRead, () => this.inner.get(key, options))
   }
 
-  getRange(key: string, offset: number, length: number, options: CallOptions = {}): Promise<Uint8Array> {
+  getRange(key: string, offset: number, length: number, options: RangeOptions = {}): Promise<Uint8Array> {
     const read = () => this.inner.getRange(key, offset, length, options)
     return this.#retry('getRange', key, options, shouldRetryRead, read)
   }

@@ -14,7 +14,14 @@ import {
 } from '@aws-sdk/client-s3'
 import { throwIfAborted } from '../shared/index.js'
 import { assertRange } from './range.js'
-import type { CallOptions, ObjectInfo, ObjectStore, PutOptions, StoreCapabilities } from './object-store.js'
+import type {
+  CallOptions,
+  ObjectInfo,
+  ObjectStore,
+  PutOptions,
+  StoreCapabilities,
+  RangeOptions,
+} from './object-store.js'
 import { readBody, rangeOf } from './s3-body.js'
 import { s3Error } from './s3-errors.js'
 import { abortOldUploads, putMultipart } from './s3-multipart.js'
@@ -156,7 +163,7 @@ export class S3Store implements ObjectStore {
     key: string,
     offset: number,
     length: number,
-    options: CallOptions = {},
+    options: RangeOptions = {},
   ): Promise<Uint8Array> {
     assertRange(offset, length, key)
     const what = `cannot read ${length} bytes at ${offset} of '${key}' from ${this.name}`
