@@ -12,7 +12,7 @@ import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import { createPoolLimits, backupVm, restoreVm } from '../packages/core/src/engine/index.js'
 import { Repository, readManifest, resolvePoint } from '../packages/core/src/repository/index.js'
-import { silentTask } from '../packages/core/src/shared/index.js'
+import { allowManyListeners, silentTask } from '../packages/core/src/shared/index.js'
 import { LocalStore } from '../packages/core/src/storage/index.js'
 import { XapiClient } from '../packages/core/src/xapi/index.js'
 import { repoBackupImage } from '../packages/cli/src/commands/repo-backup-image.js'
@@ -107,7 +107,7 @@ try {
   const ctx = {
     stdout: process.stdout,
     stderr: process.stderr,
-    signal: new AbortController().signal,
+    signal: allowManyListeners(new AbortController().signal),
     json: true,
   }
   process.env.STRATA_PASSPHRASE = passphrase

@@ -1,7 +1,7 @@
 // strata: the command line. `strata <group> <command> [args] [--json]`; exit 0 on success, 1 on a
 // failure (one line on stderr: code and reason), 2 on a usage error.
 import { parseArgs } from 'node:util'
-import { errorCode, errorMessage } from '@strata/core'
+import { allowManyListeners, errorCode, errorMessage } from '@strata/core'
 import { UsageError, type Command, type CommandContext } from './command.js'
 import { commands } from './commands/index.js'
 
@@ -82,5 +82,5 @@ function processSignal(): AbortSignal {
   for (const name of ['SIGINT', 'SIGTERM'] as const) {
     process.once(name, () => controller.abort(new Error(`interrupted by ${name}`)))
   }
-  return controller.signal
+  return allowManyListeners(controller.signal) // every chunk read or write of a command listens
 }

@@ -3,6 +3,7 @@
 import { randomBytes } from 'node:crypto'
 import { join } from 'node:path'
 import type { FastifyInstance } from 'fastify'
+import { allowManyListeners } from '@strata/core'
 import { Users } from './auth/users.js'
 import { buildApp } from './app.js'
 import { loadConfig, type ConfigOverrides, type ServerConfig } from './config.js'
@@ -51,6 +52,7 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
   const users = new Users(db)
   const generatedAdminPassword = await firstAdmin(users, config, log)
   const closing = new AbortController()
+  allowManyListeners(closing.signal) // every restore, and every chunk of each, listens to it
   const context = services(config, db, users, log, closing.signal)
   for (const pool of context.pools.list())
     await context.connections.connect(pool, context.pools.password(pool.id))

@@ -3,12 +3,12 @@
 // schedule's retention, and record every task event in the run's log. Effects are injected (RunDeps) so
 // that the orchestration is tested without a pool and the worker supplies the real ones.
 import { randomBytes } from 'node:crypto'
-import { setMaxListeners } from 'node:events'
 import { join } from 'node:path'
 import type { Repository } from '../repository/index.js'
 import {
   Semaphore,
   StrataError,
+  allowManyListeners,
   anySignal,
   errorMessage,
   throwIfAborted,
@@ -81,9 +81,8 @@ export async function runJob(o: RunOptions): Promise<RunResult> {
   const timeout = new AbortController()
   const timer =
     timeoutMs > 0 ? setTimeout(() => timeout.abort(new RunTimeoutError(timeoutMs)), timeoutMs) : undefined
-  const signal = anySignal(o.signal, timeout.signal)
-  // Every VM, disk and waiting slot of a run listens to this one signal: more than Node's default 10.
-  setMaxListeners(0, signal)
+  // Every VM, disk and waiting slot of a run listens to this one signal.
+  const signal = allowManyListeners(anySignal(o.signal, timeout.signal))
   const vms: VmOutcome[] = []
   let status: TaskStatus = 'success'
   try {

@@ -1,4 +1,5 @@
 // Helpers so that every async operation can honour an AbortSignal without boilerplate.
+import { setMaxListeners } from 'node:events'
 import { AbortedError } from './errors.js'
 
 export function throwIfAborted(signal: AbortSignal | undefined): void {
@@ -60,4 +61,14 @@ export function anySignal(...signals: (AbortSignal | undefined)[]): AbortSignal 
   }
   for (const s of present) s.addEventListener('abort', onAbort, { once: true })
   return controller.signal
+}
+
+/**
+ * Marks a signal that many concurrent operations listen to (the chunk writes of a backup, the waiters
+ * on a limit): past 10 listeners Node warns of a leak, which here is only concurrency. Each operation
+ * still removes its listener when it settles.
+ */
+export function allowManyListeners(signal: AbortSignal): AbortSignal {
+  setMaxListeners(0, signal)
+  return signal
 }

@@ -2,6 +2,8 @@
 // child tasks. The engine implements it (a node of a run's task tree); libraries only consume it, so
 // they never reach into the UI, the database or globals.
 
+import { allowManyListeners } from './abort.js'
+
 export type TaskStatus = 'pending' | 'success' | 'failure' | 'interrupted' | 'skipped'
 
 export interface TaskProgress {
@@ -23,7 +25,9 @@ export interface TaskContext {
 }
 
 /** A context that records nothing: for library callers that do not track tasks. */
-export function silentTask(signal: AbortSignal = new AbortController().signal): TaskContext {
+export function silentTask(
+  signal: AbortSignal = allowManyListeners(new AbortController().signal),
+): TaskContext {
   const task: TaskContext = {
     signal,
     info: () => {},
