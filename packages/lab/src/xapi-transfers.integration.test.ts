@@ -8,7 +8,7 @@ import { promisify } from 'node:util'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { XapiClient, callAsync, exportVdi, importVdi, waitTask } from '@strata/core/xapi'
 import { requireBinary, scratchDir, type Scratch } from '@strata/core/testing'
-import { openVhdStream } from '@strata/core/vhd'
+import { openVhdStream, planVhd, writeVhd } from '@strata/core/vhd'
 import { LabPool } from './lab-pool.js'
 
 const run = promisify(execFile)
@@ -260,6 +260,46 @@ describe('HTTP transfers against the lab, checked with qemu-img', () => {
       importVdi(client, target, { open: () => lent(length, true), length }, { format: 'raw' }),
     ).rejects.toThrow(/the source broke/)
     expect(closed).toBe(4) // every body was closed, the one left early too
+  })
+
+  it('fails a VHD import whose block write fails while the next block arrives, keeping what was written', async () => {
+    const [sr] = await client.call<string[]>('SR.get_all', [])
+    const target = await client.call<string>('VDI.create', [
+      {
+        name_label: 'too small',
+        SR: sr,
+        virtual_size: 4 * MiB,
+        type: 'user',
+        sharable: false,
+        read_only: false,
+        other_config: {},
+      },
+    ])
+    // A VHD of 8 MiB, four full blocks: the third one's write fails (past the VDI's end) while the
+    // fourth is being received.
+    const plan = planVhd({ size: 8 * MiB, blockIndexes: [0, 1, 2, 3] })
+    const blocks = [0, 1, 2, 3].map((index) => ({ index, data: Buffer.alloc(2 * MiB, index + 1) }))
+    const parts: Uint8Array[] = []
+    for await (const part of writeVhd(plan, blocks)) parts.push(part)
+    const vhd = Buffer.concat(parts)
+    await expect(
+      importVdi(client, target, { open: () => Readable.from([vhd]), length: vhd.length }, { format: 'vhd' }),
+    ).rejects.toMatchObject({ code: 'VDI_IO_ERROR' })
+    const written = await bytesOf(target)
+    expect(written.subarray(0, 2 * MiB).every((b) => b === 1)).toBe(true)
+    expect(written.subarray(2 * MiB).every((b) => b === 2)).toBe(true)
+    // Nothing was left attached or locked: a good import into the same VDI succeeds.
+    const fits = planVhd({ size: 4 * MiB, blockIndexes: [1] })
+    const good: Uint8Array[] = []
+    for await (const part of writeVhd(fits, [{ index: 1, data: Buffer.alloc(2 * MiB, 9) }])) good.push(part)
+    const body = Buffer.concat(good)
+    await importVdi(
+      client,
+      target,
+      { open: () => Readable.from([body]), length: body.length },
+      { format: 'vhd' },
+    )
+    expect((await bytesOf(target)).subarray(2 * MiB).every((b) => b === 9)).toBe(true)
   })
 
   it('fails the import task with VDI_IO_ERROR when the body is cut short', async () => {
