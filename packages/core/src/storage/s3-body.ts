@@ -10,10 +10,12 @@ interface BodyOutput {
   ContentRange?: string
 }
 
+/** The body, in one array of its own or, if given and large enough, in `into`. */
 export async function readBody(
   out: BodyOutput,
   what: string,
   signal: AbortSignal | undefined,
+  into?: Uint8Array,
 ): Promise<Uint8Array> {
   const body = out.Body as (Readable & AsyncIterable<Uint8Array>) | undefined
   if (body === undefined) return new Uint8Array(0)
@@ -38,8 +40,9 @@ export async function readBody(
       details: { received, expected: out.ContentLength },
     })
   }
-  // One copy into an array of its own (never a view of a shared pool slab).
-  const bytes = new Uint8Array(received)
+  // One copy into an array of its own (never a view of a shared pool slab), or into the caller's.
+  const bytes =
+    into !== undefined && received <= into.length ? into.subarray(0, received) : new Uint8Array(received)
   let offset = 0
   for (const chunk of chunks) {
     bytes.set(chunk, offset)

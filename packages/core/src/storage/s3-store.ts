@@ -175,7 +175,7 @@ export class S3Store implements ObjectStore {
     const command = new GetObjectCommand({ Bucket: this.#bucket, Key: this.#key(key), Range })
     try {
       const out = await this.#client.send(command, { abortSignal: options.signal })
-      return rangeOf(out, await readBody(out, what, options.signal), offset, length, what)
+      return rangeOf(out, await readBody(out, what, options.signal, options.into), offset, length, what)
     } catch (error) {
       // 416: the object exists but ends before `offset`.
       if ((error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 416) {
