@@ -109,6 +109,17 @@ describe('NbdClient against nbdkit', () => {
     expect(viaCa.info.tls).toBe(true)
     expect(viaCa.directReads).toBe(true)
     expect((await viaCa.read(0, SIZE)).equals(image)).toBe(true)
+    // Whole pieces land in shared memory (codec workers read them there), with the right bytes.
+    let whole = 0
+    for await (const piece of viaCa.readRanges([{ offset: 0, length: SIZE }])) {
+      if (piece.data.length === viaCa.requestSize) {
+        expect(piece.data.buffer).toBeInstanceOf(SharedArrayBuffer)
+        whole++
+      }
+      expect(piece.data.equals(image.subarray(piece.offset, piece.offset + piece.data.length))).toBe(true)
+      viaCa.recycle(piece.data)
+    }
+    expect(whole).toBe(SIZE / viaCa.requestSize)
     await viaCa.close()
     const pinned = await open(server, {
       tls: { pinnedCertificate: tls.server.cert, servername: 'localhost' },

@@ -208,7 +208,7 @@ export class NbdClient {
 
   async #readPiece(piece: ByteRange, signal: AbortSignal): Promise<ReadPiece> {
     const data =
-      (piece.length === this.requestSize ? this.#spare.pop() : undefined) ?? Buffer.allocUnsafe(piece.length)
+      (piece.length === this.requestSize ? this.#spare.pop() : undefined) ?? newPieceBuffer(piece.length)
     await this.#withConnection((c) => c.read(piece.offset, piece.length, signal, data), signal)
     return { offset: piece.offset, data }
   }
@@ -264,4 +264,12 @@ export class NbdClient {
     attempt.catch(() => {})
     return attempt
   }
+}
+
+/**
+ * A piece's buffer, in shared memory from 64 KiB up: worker threads (the repository's hashing and
+ * encoding) then read the bytes where the socket put them, instead of a copy staged for them.
+ */
+function newPieceBuffer(length: number): Buffer {
+  return length < 64 * 1024 ? Buffer.allocUnsafe(length) : Buffer.from(new SharedArrayBuffer(length))
 }

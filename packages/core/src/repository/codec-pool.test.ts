@@ -46,6 +46,9 @@ describe('CodecPool', () => {
     expect(b.bytes.buffer).not.toBe(a.bytes.buffer)
     a.release()
     b.release()
+    // Data in shared memory already is taken as it is.
+    const shared = new Uint8Array(new SharedArrayBuffer(300 * 1024))
+    expect(pool.stage(shared).bytes).toBe(shared)
     // Small data is not worth a slot.
     const small = Buffer.alloc(1000, 1)
     expect(pool.stage(small).bytes).toBe(small)

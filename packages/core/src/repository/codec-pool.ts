@@ -107,10 +107,12 @@ export class CodecPool {
 
   /**
    * A copy of `data` in shared memory, which chunkId and encode then take without copying again: for a
-   * chunk that is both hashed and stored. `release()` once the calls have settled. Without a free slot
-   * (or for small data), `bytes` is `data` itself.
+   * chunk that is both hashed and stored. `release()` once the calls have settled. Without a free slot,
+   * for small data, or for data in shared memory already, `bytes` is `data` itself.
    */
   stage(data: Uint8Array): SharedBytes {
+    // Already shared (a reader filled shared memory): taken as it is, no copy.
+    if (data.buffer instanceof SharedArrayBuffer) return { bytes: data, release: () => {} }
     const slot = data.length < IN_THREAD_BELOW ? undefined : this.#takeSlot(data.length)
     if (slot === undefined) return { bytes: data, release: () => {} }
     const bytes = new Uint8Array(slot)

@@ -207,6 +207,7 @@ export class Repository {
   /**
    * A chunk's bytes staged in memory the codec workers share, for a caller that hashes it and may then
    * store it: chunkIdOf and storeChunk take `bytes` without copying them again. Call `release()` after.
+   * Bytes in shared memory already are taken as they are: leave them unchanged until the calls settle.
    */
   stageChunk(plain: Uint8Array): { bytes: Uint8Array; release: () => void } {
     return this.#codec.stage(plain)
