@@ -82,7 +82,8 @@ export async function storeVhdStream(
     }
     const storeBlocks = async (): Promise<void> => {
       // Blocks in hand: fewer than STORES_IN_FLIGHT being stored, one being read (a buffer each).
-      for await (const block of stream.blocks(signal, { reuse: STORES_IN_FLIGHT })) {
+      // In shared memory: the repository's workers hash and encode a block where it was read.
+      for await (const block of stream.blocks(signal, { reuse: STORES_IN_FLIGHT, shared: true })) {
         if (chunkSize === blockSize && block.index < sink.chunkCount) {
           // One block is one chunk: store the block's bytes as they are, without a copy.
           await flush()

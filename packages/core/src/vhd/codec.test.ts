@@ -51,14 +51,21 @@ describe('writer and readers', () => {
     const vhd = await build(base, content)
     for (const sizes of [[1, 7, 513], [4096], [vhd.length], [100_000, 3]]) {
       // With `reuse`, blocks gathered from several chunks share buffers: each is checked in its turn.
-      for (const reuse of [undefined, 1]) {
+      for (const [reuse, shared] of [
+        [undefined, false],
+        [1, false],
+        [1, true],
+      ] as const) {
         const stream = await openVhdStream(chunkedSource(vhd, sizes))
         expect(stream.footer.diskType).toBe('dynamic')
         expect([...stream.blockOrder]).toEqual([0, 3, 4])
         const seen: number[] = []
-        for await (const block of stream.blocks(undefined, { reuse })) {
+        for await (const block of stream.blocks(undefined, { reuse, shared })) {
           expect(block.full).toBe(true)
           expectBlock(block.data, block.index)
+          // Gathered from several source chunks into the reused buffers, which `shared` puts in shared memory.
+          if (sizes.length > 1 || sizes[0]! < block.data.length)
+            expect(block.data.buffer instanceof SharedArrayBuffer).toBe(shared)
           seen.push(block.index)
         }
         expect(seen).toEqual([0, 3, 4])

@@ -65,9 +65,13 @@ export class VhdStream {
    * block's buffers stay valid after the next one is read (they are never reused), unless `reuse` is
    * set: then a block's data may be overwritten once `reuse` more blocks have been read (1: when the
    * loop asks for the next block). A consumer with at most `reuse` blocks in hand then saves a fresh
-   * allocation (and its page faults, and the collections they bring) per block.
+   * allocation (and its page faults, and the collections they bring) per block. With `shared`, those
+   * reused buffers are shared memory, which worker threads read without a copy.
    */
-  async *blocks(signal?: AbortSignal, options: { reuse?: number } = {}): AsyncGenerator<VhdBlock> {
+  async *blocks(
+    signal?: AbortSignal,
+    options: { reuse?: number; shared?: boolean } = {},
+  ): AsyncGenerator<VhdBlock> {
     if (this.#consumed)
       throw new VhdError(VhdErrorCode.unsupported, `${this.#name}: blocks() can run only once`)
     this.#consumed = true
@@ -83,7 +87,10 @@ export class VhdStream {
         const bitmap = await reader.read(mapSize, `bitmap of block ${index}`, signal)
         let scratch: Uint8Array | undefined
         if (options.reuse !== undefined && options.reuse > 0) {
-          scratch = ring[turn] ??= new Uint8Array(this.blockSize)
+          scratch = ring[turn] ??=
+            options.shared === true
+              ? new Uint8Array(new SharedArrayBuffer(this.blockSize))
+              : new Uint8Array(this.blockSize)
           turn = (turn + 1) % (options.reuse + 1) // the one being filled, and `reuse` still in hand
         }
         const data = await reader.read(this.blockSize, `block ${index}`, signal, scratch)
