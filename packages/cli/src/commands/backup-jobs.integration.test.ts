@@ -179,6 +179,31 @@ describe('backup jobs against the lab', () => {
     await expectNoLeaks()
   })
 
+  it('waits out a base snapshot that dom0 still holds after the last run, and reads only changed blocks', async () => {
+    const vdi = lab.guest.disks(lab.ref('VM', 'web-a'))[0]!
+    const j = job('linger', ['web-a'])
+    // xapi-nbd keeps its dom0 VBDs a moment after the connections end: longer than the next run takes to start.
+    lab.state.dom0DetachMs = 4000
+    try {
+      await lab.guest.writeRandomBlocks(vdi, 4)
+      const first = await run(j)
+      await lab.guest.writeRandomBlocks(vdi, 4)
+      const second = await run(j)
+      expect([first.status, second.status]).toEqual(['success', 'success'])
+      expect(second.vms[0]!.result!.full).toBe(false)
+      const root = await readRun(join(dataDir, 'runs'), second.runId)
+      const transfer = root.children
+        .find((c) => c.name === 'VM')!
+        .children.find((c) => c.name === 'transfer')!
+      expect(transfer.warnings).toEqual([]) // no fallback from CBT
+      expect(transfer.data).toMatchObject({ path: 'cbt', nbd: true })
+    } finally {
+      lab.state.dom0DetachMs = 50
+    }
+    await new Promise((r) => setTimeout(r, 4000)) // the VBDs of the second run go too
+    await expectNoLeaks()
+  })
+
   it('runs two jobs at once in two workers within the per-pool limits', async () => {
     const limits = new CountingRegistry({ snapshots: 1, transfers: 1 })
     // Transfers slow enough that every VM asks for a slot while another holds it.

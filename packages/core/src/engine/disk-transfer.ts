@@ -16,6 +16,7 @@ import { RepositoryError } from '../repository/index.js'
 import { AbortedError, errorMessage, type TaskContext } from '../shared/index.js'
 import { StorageError } from '../storage/index.js'
 import { listChangedBlocks, type Ref, type XapiClient, type XapiRecord } from '../xapi/index.js'
+import { waitOutInUse } from './xapi-records.js'
 
 export type ChangedBlocksPath = 'cbt' | 'vhd-bat' | 'vhd-stream' | 'full'
 
@@ -92,7 +93,11 @@ async function runPath(
         `CBT is not enabled on both snapshots of VDI ${uuidOf(job)}`,
       )
     }
-    const changed = await listChangedBlocks(reader.xapi, base.vdi, job.vdi, { signal: reader.task.signal })
+    const { signal } = reader.task
+    const changed = await waitOutInUse(
+      () => listChangedBlocks(reader.xapi, base.vdi, job.vdi, { signal }),
+      signal,
+    )
     return reader.chunks(mergeChunks(changed.changedBlocks(sink.chunkSize), sink.needed()))
   }
   if (!base.hasData) {

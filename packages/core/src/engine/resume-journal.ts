@@ -9,6 +9,7 @@ import { join } from 'node:path'
 import type { DiskWriter } from '../repository/index.js'
 import { errorMessage, type TaskContext } from '../shared/index.js'
 import { isXapiError, listChangedBlocks, type Ref, type XapiClient } from '../xapi/index.js'
+import { waitOutInUse } from './xapi-records.js'
 
 export interface ResumeDisk {
   readonly disk: number
@@ -86,7 +87,10 @@ export class ResumeJournal implements ResumeHooks {
     const chunkSize = d.writers[0]!.repo.chunkSize
     try {
       const old = await xapi.call<Ref>('VDI.get_by_uuid', [before.vdi], task.signal)
-      const changed = await listChangedBlocks(xapi, old, d.vdi, { signal: task.signal })
+      const changed = await waitOutInUse(
+        () => listChangedBlocks(xapi, old, d.vdi, { signal: task.signal }),
+        task.signal,
+      )
       return changed.changedBlocks(chunkSize)
     } catch (error) {
       if (task.signal.aborted) throw error

@@ -55,17 +55,27 @@ export async function vmDisks(xapi: XapiClient, vm: Ref, signal?: AbortSignal): 
   return out.sort((a, b) => Number(a.vbdRecord.userdevice) - Number(b.vbdRecord.userdevice))
 }
 
+/** How long a call waits out a VDI that dom0 still holds: about 15 s in all. */
+const IN_USE_RETRY = { retries: 10, baseDelayMs: 300, maxDelayMs: 2000 }
+
 /** Runs an undo call, waiting out VDI_IN_USE / OTHER_OPERATION_IN_PROGRESS; HANDLE_INVALID = already gone. */
 export async function undoCall(fn: () => Promise<unknown>, signal?: AbortSignal): Promise<void> {
   try {
     await retry(fn, {
-      retries: 10,
-      baseDelayMs: 300,
-      maxDelayMs: 2000,
+      ...IN_USE_RETRY,
       shouldRetry: (e) => isXapiError(e, 'VDI_IN_USE') || isXapiError(e, 'OTHER_OPERATION_IN_PROGRESS'),
       signal,
     })
   } catch (error) {
     if (!isXapiError(error, 'HANDLE_INVALID')) throw error
   }
+}
+
+/**
+ * Runs a call that a VDI still attached to dom0 refuses with VDI_IN_USE, waiting that out: right after a
+ * run's NBD connections end, xapi-nbd still holds their VBDs for a moment, and the next run's
+ * `list_changed_blocks` on that snapshot would fail (and fall back to a slower path) for nothing.
+ */
+export function waitOutInUse<T>(fn: () => Promise<T>, signal?: AbortSignal): Promise<T> {
+  return retry(fn, { ...IN_USE_RETRY, shouldRetry: (e) => isXapiError(e, 'VDI_IN_USE'), signal })
 }
