@@ -6,7 +6,7 @@ import { request } from 'node:http'
 import { Readable } from 'node:stream'
 import { promisify } from 'node:util'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { XapiClient, callAsync, exportVdi, importVdi, waitTask } from '@strata/core/xapi'
+import { XapiClient, callAsync, createVdi, exportVdi, importVdi, waitTask } from '@strata/core/xapi'
 import { requireBinary, scratchDir, type Scratch } from '@strata/core/testing'
 import { openVhdStream, planVhd, writeVhd } from '@strata/core/vhd'
 import { LabPool } from './lab-pool.js'
@@ -41,6 +41,11 @@ describe('HTTP transfers against the lab, checked with qemu-img', () => {
   let vm: string
   let vdi: string
   const bytesOf = (ref: string) => lab.state.disks.read(ref, 0, lab.state.disks.size(ref))
+  /** A new empty user VDI on the pool's SR, to import into. */
+  const newVdi = async (name: string, size: number): Promise<string> => {
+    const [sr] = await client.call<string[]>('SR.get_all', [])
+    return createVdi(client, { name_label: name, virtual_size: size }, sr!)
+  }
 
   beforeAll(async () => {
     requireBinary('qemu-img')
@@ -187,18 +192,7 @@ describe('HTTP transfers against the lab, checked with qemu-img', () => {
   })
 
   it('imports raw data into a new VDI and refuses to send a body shorter than announced', async () => {
-    const [sr] = await client.call<string[]>('SR.get_all', [])
-    const target = await client.call<string>('VDI.create', [
-      {
-        name_label: 'restore',
-        SR: sr,
-        virtual_size: 4 * MiB,
-        type: 'user',
-        sharable: false,
-        read_only: false,
-        other_config: {},
-      },
-    ])
+    const target = await newVdi('restore', 4 * MiB)
     const data = Buffer.alloc(4 * MiB)
     for (let i = 0; i < data.length; i += 4096) data.writeUInt32BE(i, i)
     await importVdi(
@@ -218,18 +212,7 @@ describe('HTTP transfers against the lab, checked with qemu-img', () => {
   })
 
   it('writes a lent body item by item, and refuses one of the wrong length or that fails', async () => {
-    const [sr] = await client.call<string[]>('SR.get_all', [])
-    const target = await client.call<string>('VDI.create', [
-      {
-        name_label: 'lent',
-        SR: sr,
-        virtual_size: 4 * MiB,
-        type: 'user',
-        sharable: false,
-        read_only: false,
-        other_config: {},
-      },
-    ])
+    const target = await newVdi('lent', 4 * MiB)
     const data = Buffer.alloc(4 * MiB)
     for (let i = 0; i < data.length; i += 4096) data.writeUInt32BE(i ^ 0x5a5a5a5a, i)
     let closed = 0
@@ -263,18 +246,7 @@ describe('HTTP transfers against the lab, checked with qemu-img', () => {
   })
 
   it('fails a VHD import whose block write fails while the next block arrives, keeping what was written', async () => {
-    const [sr] = await client.call<string[]>('SR.get_all', [])
-    const target = await client.call<string>('VDI.create', [
-      {
-        name_label: 'too small',
-        SR: sr,
-        virtual_size: 4 * MiB,
-        type: 'user',
-        sharable: false,
-        read_only: false,
-        other_config: {},
-      },
-    ])
+    const target = await newVdi('too small', 4 * MiB)
     // A VHD of 8 MiB, four full blocks: the third one's write fails (past the VDI's end) while the
     // fourth is being received.
     const plan = planVhd({ size: 8 * MiB, blockIndexes: [0, 1, 2, 3] })
@@ -303,18 +275,7 @@ describe('HTTP transfers against the lab, checked with qemu-img', () => {
   })
 
   it('fails the import task with VDI_IO_ERROR when the body is cut short', async () => {
-    const [sr] = await client.call<string[]>('SR.get_all', [])
-    const target = await client.call<string>('VDI.create', [
-      {
-        name_label: 'cut',
-        SR: sr,
-        virtual_size: 4 * MiB,
-        type: 'user',
-        sharable: false,
-        read_only: false,
-        other_config: {},
-      },
-    ])
+    const target = await newVdi('cut', 4 * MiB)
     const task = await client.call<string>('task.create', ['cut import', ''])
     const url = new URL('/import_raw_vdi', lab.url)
     url.search = new URLSearchParams({

@@ -7,13 +7,7 @@ import { Worker } from 'node:worker_threads'
 import { StrataError } from '../shared/errors.js'
 import { workerUrl } from '../shared/worker-url.js'
 import { chunkIdFunction } from './crypto/chunk-id.js'
-import {
-  decodeObject,
-  decodeObjectInto,
-  encodeObject,
-  maxEncodedLength,
-  type CodecOptions,
-} from './object-codec.js'
+import { decodeObjectInto, encodeObject, maxEncodedLength, type CodecOptions } from './object-codec.js'
 import { transferable, type CodecReply, type CodecRequest } from './codec-protocol.js'
 import { RepositoryError, type RepositoryErrorCode } from './errors.js'
 
@@ -153,25 +147,12 @@ export class CodecPool {
     this.#freeSlots.set(slot.byteLength, free)
   }
 
-  /** `bytes` is handed over: the caller must not use it afterwards (it may be moved to a worker). */
-  decode(
-    bytes: Uint8Array,
-    kind: number,
-    binding: Uint8Array,
-    dataKey: Uint8Array | undefined,
-    what: string,
-  ): Promise<Uint8Array> {
-    if (bytes.length < IN_THREAD_BELOW) {
-      return new Promise((resolve) => resolve(decodeObject(bytes, kind, binding, dataKey, what)))
-    }
-    return this.#call({ op: 'decode', kind, data: bytes, binding, dataKey, what }, transferable(bytes))
-  }
-
   /**
-   * decode into `out`, which the caller owns and reuses (no new buffer per object, which would cost page
-   * faults and, moved between threads, garbage collections); resolves to the view of `out` holding the
-   * plaintext. `out` must be shared memory for the work to go to a worker; otherwise it is done here.
-   * `bytes` is handed over, as for decode.
+   * Decodes a stored object into `out`, which the caller owns and reuses (no new buffer per object,
+   * which would cost page faults and, moved between threads, garbage collections); resolves to the view
+   * of `out` holding the plaintext. `out` must be shared memory for the work to go to a worker;
+   * otherwise it is done here. `bytes` is handed over: the caller must not use it afterwards (it may be
+   * moved to a worker).
    */
   async decodeInto(
     out: Uint8Array,

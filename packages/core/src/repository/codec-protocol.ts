@@ -19,8 +19,8 @@ export type CodecRequest = { id: number } & (
       binding: Uint8Array
       dataKey: Uint8Array | undefined
       what: string
-      /** Shared memory to write the plaintext into; a new buffer without. */
-      out?: Uint8Array
+      /** Shared memory to write the plaintext into. */
+      out: Uint8Array
     }
 )
 

@@ -3,7 +3,7 @@
 import { parentPort } from 'node:worker_threads'
 import { StrataError } from '../shared/errors.js'
 import { chunkIdFunction } from './crypto/chunk-id.js'
-import { decodeObject, decodeObjectInto, encodeObject, encodeObjectInto } from './object-codec.js'
+import { decodeObjectInto, encodeObject, encodeObjectInto } from './object-codec.js'
 import type { CodecReply, CodecRequest } from './codec-protocol.js'
 import { transferable } from './codec-protocol.js'
 
@@ -40,7 +40,6 @@ function run(request: CodecRequest): Uint8Array {
     }
     case 'decode': {
       const { out, data, kind, binding, dataKey, what } = request
-      if (out === undefined) return decodeObject(data, kind, binding, dataKey, what)
       return out.subarray(0, decodeObjectInto(out, data, kind, binding, dataKey, what))
     }
   }

@@ -77,14 +77,13 @@ export class DiskReader {
     } else {
       const out = this.#slots.take()
       const stored = this.#storedSlots.take()
-      const reading = this.repo.readChunkInto(id, out, signal, stored)
-      void reading.then(
-        () => this.#storedSlots.give(stored),
-        () => this.#storedSlots.give(stored),
-      )
-      const ready = reading.then(
-        (bytes) => ({ bytes, release: () => this.#slots.give(out) }),
+      const ready = this.repo.readChunkInto(id, out, signal, stored).then(
+        (bytes) => {
+          this.#storedSlots.give(stored)
+          return { bytes, release: () => this.#slots.give(out) }
+        },
         (error: unknown) => {
+          this.#storedSlots.give(stored)
           this.#slots.give(out)
           throw error
         },

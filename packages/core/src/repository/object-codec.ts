@@ -223,7 +223,7 @@ export function decodeObjectInto(
   } else {
     length = payload.length
     if (length > out.length) throw corrupt(`length ${length}, at most ${out.length} expected`)
-    if (payload !== out && payload.buffer !== out.buffer) out.set(payload)
+    if (payload.buffer !== out.buffer) out.set(payload) // else deciphered in place already
   }
   if (length !== env.plainLength) throw corrupt(`length ${length}, header says ${env.plainLength}`)
   if (trailer !== undefined && !sha256(out.subarray(0, length)).equals(trailer))

@@ -237,14 +237,10 @@ export class Repository {
     return bytes.length
   }
 
-  /** The plaintext of a chunk, authenticated (GCM) or checked against its id (plain repositories). */
-  async readChunk(idHex: string, signal?: AbortSignal): Promise<Uint8Array> {
-    return this.decodeChunk(idHex, await this.#readStored(idHex, signal))
-  }
-
   /**
-   * readChunk into `out` (at least chunkSize bytes, shared memory for the work to go to a worker);
-   * resolves to the view of `out` holding the plaintext. `stored`, if given (storedChunkMax bytes,
+   * The plaintext of a chunk, authenticated (GCM) or checked against its id (plain repositories), read
+   * into `out` (at least chunkSize bytes, shared memory for the work to go to a worker); resolves to
+   * the view of `out` holding it. `stored`, if given (storedChunkMax bytes,
    * shared), is where the stored bytes are read on their way: free again once this settles. On error,
    * what `out` holds must not be used.
    */
@@ -274,29 +270,15 @@ export class Repository {
     }
   }
 
-  /** The plaintext of a stored chunk's bytes (handed over: the caller must not use them afterwards). */
-  async decodeChunk(idHex: string, bytes: Uint8Array): Promise<Uint8Array> {
-    const id = Buffer.from(idHex, 'hex')
-    const what = this.describeChunk(idHex)
-    const plain = await this.#codec.decode(bytes, KIND_CHUNK, id, this.#dataKey, what)
-    await this.#checkPlain(id, plain, what)
-    return plain
-  }
-
-  /** decodeChunk into `out`, as readChunkInto. */
+  /** readChunkInto of a stored chunk's bytes (handed over: the caller must not use them afterwards). */
   async decodeChunkInto(idHex: string, bytes: Uint8Array, out: Uint8Array): Promise<Uint8Array> {
     const id = Buffer.from(idHex, 'hex')
     const what = this.describeChunk(idHex)
     const plain = await this.#codec.decodeInto(out, bytes, KIND_CHUNK, id, this.#dataKey, what)
-    await this.#checkPlain(id, plain, what)
-    return plain
-  }
-
-  /** A plain repository's chunks are checked against their id (an encrypted one's by GCM). */
-  async #checkPlain(id: Buffer, plain: Uint8Array, what: string): Promise<void> {
     if (!this.encrypted && !(await this.chunkIdOf(plain)).equals(id)) {
       throw new RepositoryError('CORRUPT_OBJECT', `${what} is corrupt: content does not match its id`)
     }
+    return plain
   }
 
   // --- chunks marked bad by verify ----------------------------------------------------------------------
