@@ -27,4 +27,22 @@ describe('readBody', () => {
         code: 'TRANSIENT',
       })
   })
+
+  it("copies each piece into the caller's memory as it arrives, and never past the announced length", async () => {
+    const into = new Uint8Array(new SharedArrayBuffer(8)).fill(0x2e)
+    let seenBeforeSecond = ''
+    async function* pieces(): AsyncGenerator<Buffer> {
+      yield Buffer.from('abc')
+      seenBeforeSecond = Buffer.from(into.subarray(0, 3)).toString()
+      yield Buffer.from('def')
+    }
+    const lent = await readBody({ Body: pieces(), ContentLength: 6 }, 'x', undefined, into)
+    expect(seenBeforeSecond).toBe('abc')
+    expect(Buffer.from(lent).toString()).toBe('abcdef')
+    const guarded = new Uint8Array(8).fill(0x2e)
+    await expect(
+      readBody({ Body: body('abc', 'defgh'), ContentLength: 6 }, 'x', undefined, guarded),
+    ).rejects.toMatchObject({ code: 'TRANSIENT', message: 'x: body has at least 8 of 6 bytes' })
+    expect(Buffer.from(guarded).toString()).toBe('abc.....')
+  })
 })

@@ -10,7 +10,10 @@ interface BodyOutput {
   ContentRange?: string
 }
 
-/** The body, in one array of its own or, if given and large enough, in `into`. */
+/**
+ * The body, in one array of its own or, if given and large enough for the announced length, in `into`:
+ * then each piece is copied into place as it arrives, and none is kept (one copy, not two).
+ */
 export async function readBody(
   out: BodyOutput,
   what: string,
@@ -19,13 +22,23 @@ export async function readBody(
 ): Promise<Uint8Array> {
   const body = out.Body as (Readable & AsyncIterable<Uint8Array>) | undefined
   if (body === undefined) return new Uint8Array(0)
+  const expected = out.ContentLength
+  const target =
+    into !== undefined && expected !== undefined && expected <= into.length
+      ? into.subarray(0, expected)
+      : undefined
   const chunks: Uint8Array[] = []
   let received = 0
   try {
     await raceAbort(
       (async () => {
         for await (const chunk of body) {
-          chunks.push(chunk)
+          if (target !== undefined) {
+            // Never past the announced length: the caller's memory after it is not ours to write.
+            if (received + chunk.length > target.length)
+              throw lengthError(what, received + chunk.length, expected)
+            target.set(chunk, received)
+          } else chunks.push(chunk)
           received += chunk.length
         }
       })(),
@@ -35,11 +48,8 @@ export async function readBody(
     body.destroy()
     throw error
   }
-  if (out.ContentLength !== undefined && received !== out.ContentLength) {
-    throw new StorageError('TRANSIENT', `${what}: body has ${received} of ${out.ContentLength} bytes`, {
-      details: { received, expected: out.ContentLength },
-    })
-  }
+  if (expected !== undefined && received !== expected) throw lengthError(what, received, expected)
+  if (target !== undefined) return target
   // One copy into an array of its own (never a view of a shared pool slab), or into the caller's.
   const bytes =
     into !== undefined && received <= into.length ? into.subarray(0, received) : new Uint8Array(received)
@@ -49,6 +59,13 @@ export async function readBody(
     offset += chunk.length
   }
   return bytes
+}
+
+function lengthError(what: string, received: number, expected: number | undefined): StorageError {
+  const has = received > (expected ?? 0) ? `at least ${received}` : `${received}`
+  return new StorageError('TRANSIENT', `${what}: body has ${has} of ${expected} bytes`, {
+    details: { received, expected },
+  })
 }
 
 /** Checks that a ranged answer is the range asked for (or the object's tail); slices a full answer. */
