@@ -26,6 +26,7 @@ export {
   type NbdListenOptions,
   type NbdServerOptions,
   type NbdServerTls,
+  type NbdServerTransport,
 } from './server/server.js'
 export type { NbdProfileName } from './server/profile.js'
 export { CowOverlay } from './cow-overlay.js'

@@ -18,7 +18,7 @@ import { mergeExtents, type Extent } from './codec/extent.js'
 import { NbdConnection } from './connection.js'
 import { CowOverlay } from './cow-overlay.js'
 import { FileBlockSource } from './file-source.js'
-import { NbdServer } from './server/server.js'
+import { NbdServer, type NbdServerTransport } from './server/server.js'
 import { blockKind, makeTestImage } from './testing/image.js'
 import { nbdinfoMap, runTool } from './testing/servers.js'
 
@@ -241,6 +241,39 @@ describe('NbdServer (xapi profile)', () => {
     await expect(
       NbdConnection.connect({ socketPath: server.address, exportName: 'disk', tls: wrongSubject }),
     ).rejects.toMatchObject({ code: 'NBD_TLS' })
+  })
+
+  it('decides TLS at each connection, as xapi-nbd follows the network purpose', async () => {
+    const host = tls.server
+    let transport: NbdServerTransport = 'tls'
+    const server = await serve({
+      profile: 'xapi',
+      tls: { cert: host.cert, key: host.key },
+      transport: () => transport,
+    })
+    const pinned = { pinnedCertificate: host.cert, servername: 'localhost' }
+    const secure = await NbdConnection.connect({
+      socketPath: server.address,
+      exportName: 'disk',
+      tls: pinned,
+    })
+    await expect(
+      NbdConnection.connect({ socketPath: server.address, exportName: 'disk' }),
+    ).rejects.toMatchObject({ code: 'NBD_TLS' })
+    transport = 'clear' // the purpose became insecure_nbd: new connections are clear text
+    const clear = await NbdConnection.connect({ socketPath: server.address, exportName: 'disk' })
+    expect(clear.info.tls).toBe(false)
+    expect((await clear.read(BLOCK, 4096)).equals(image.subarray(BLOCK, BLOCK + 4096))).toBe(true)
+    // The connection opened before the change keeps its TLS session and still serves.
+    expect((await secure.read(0, 4096)).equals(image.subarray(0, 4096))).toBe(true)
+    await expect(
+      NbdConnection.connect({ socketPath: server.address, exportName: 'disk', tls: pinned }),
+    ).rejects.toMatchObject({ code: 'NBD_TLS' })
+    transport = 'refuse' // no NBD purpose (or both): nothing is served
+    await expect(
+      NbdConnection.connect({ socketPath: server.address, exportName: 'disk' }),
+    ).rejects.toMatchObject({ code: 'NBD_CONNECTION_CLOSED' })
+    await Promise.all([secure.close(), clear.close()])
   })
 
   it('accepts at most 16 connections, closing the 17th at once', async () => {

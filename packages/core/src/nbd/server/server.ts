@@ -18,6 +18,8 @@ export interface NbdServerTls {
   ca?: string
 }
 
+export type NbdServerTransport = 'tls' | 'clear' | 'refuse'
+
 export interface NbdServerOptions {
   /** 'xapi' behaves like XAPI's xapi-nbd; 'full' (default) offers GO, structured replies, block status. */
   profile?: NbdProfileName
@@ -25,6 +27,12 @@ export interface NbdServerOptions {
   /** Names answered to NBD_OPT_LIST (full profile); without it the listing is refused. */
   listExports?: () => string[]
   tls?: NbdServerTls
+  /**
+   * Asked at each new connection, as xapi-nbd asks xapi (from the networks' NBD purposes): 'tls'
+   * (STARTTLS required; needs `tls`), 'clear' (no TLS offered) or 'refuse' (closed without a word).
+   * Default: 'tls' when `tls` is given, else 'clear'.
+   */
+  transport?: () => NbdServerTransport
   /** Default: 16 for 'xapi' (like xapi-nbd), 64 for 'full'. */
   maxConnections?: number
   /** Time allowed for the handshake (options, TLS). Default 30 s. */
@@ -160,13 +168,16 @@ export class NbdServer {
 
   async #run(connection: Connection): Promise<void> {
     const { peer, abort } = connection
+    const transport = this.#options.transport?.() ?? (this.#context.tls === undefined ? 'clear' : 'tls')
+    if (transport === 'refuse' || (transport === 'tls' && this.#context.tls === undefined)) return
+    const context = transport === 'tls' ? this.#context : { ...this.#context, tls: undefined }
     // A plain timer: Node 20 may collect an AbortSignal.timeout() that only AbortSignal.any() refers to.
     const deadline = new AbortController()
     const timer = setTimeout(() => deadline.abort(new Error('handshake timed out')), this.#context.timeoutMs)
     let session
     try {
       session = await negotiateServer(peer, {
-        ...this.#context,
+        ...context,
         signal: AbortSignal.any([abort.signal, deadline.signal]),
       })
     } catch (error) {
@@ -178,7 +189,7 @@ export class NbdServer {
     if (session === undefined) return
     connection.exportName = session.name
     try {
-      await serveTransmission(peer, session, this.#context.profile, abort.signal)
+      await serveTransmission(peer, session, context.profile, abort.signal)
     } catch (error) {
       if (!isHangup(error)) throw error
     } finally {
