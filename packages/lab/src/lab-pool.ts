@@ -50,8 +50,10 @@ export interface LabOptions {
   /** Slow disks: HTTP exports and NBD reads limited to this many MiB/s (for demos and timeouts). */
   diskMBps?: number
   /**
-   * NBD: 'nbd' (default: TLS with the host certificate, made with openssl), 'insecure_nbd' (clear
-   * text), 'none' (no network has an NBD purpose: get_nbd_info answers []), false = 'none'.
+   * NBD: the network's purpose at the start. 'nbd' (default: TLS with the host certificate, made with
+   * openssl) or 'insecure_nbd' (clear text); the NBD server then follows `network.add_purpose` and
+   * `remove_purpose` at each new connection, as xapi-nbd does. 'none' (or false): no network has an NBD
+   * purpose and no NBD server runs (get_nbd_info answers []).
    */
   nbd?: boolean | 'nbd' | 'insecure_nbd' | 'none'
   /** Serve XAPI over HTTPS with the host certificate (like port 443 of a real host). */
@@ -145,7 +147,7 @@ export class LabPool {
       const wantsNbd = options.nbd !== false && options.nbd !== 'none'
       if (wantsNbd || options.https === true) await lab.#makeCertificate()
       await lab.#listen(options.port ?? 0, options.https === true)
-      if (wantsNbd) await lab.#startNbd(options.nbd === 'insecure_nbd')
+      if (wantsNbd) await lab.#startNbd()
       return lab
     } catch (error) {
       await lab.close()
@@ -298,10 +300,10 @@ export class LabPool {
     }
   }
 
-  async #startNbd(insecure: boolean): Promise<void> {
+  async #startNbd(): Promise<void> {
     const [host, row] = this.state.db.find('host', () => true)[0] ?? []
     if (host === undefined || row === undefined || this.#cert === undefined) return
-    this.#nbd = await startNbd(this.state, host, String(row.address), insecure ? undefined : this.#cert)
+    this.#nbd = await startNbd(this.state, host, String(row.address), this.#cert)
     this.state.nbd = { port: this.#nbd.port ?? 0, cert: this.#cert.cert, subject: String(row.hostname) }
   }
 }

@@ -1,8 +1,9 @@
 // The lab's NBD endpoint: Strata's NBD server in its xapi profile (fixed newstyle, STARTTLS +
-// EXPORT_NAME only, read-only) over TLS with the host certificate. Export names are
+// EXPORT_NAME only, read-only). Like xapi-nbd, it looks at the networks' purposes at each connection:
+// TLS with the host certificate under `nbd`, clear text under `insecure_nbd`, nothing under neither. Export names are
 // "/<vdi-uuid>?session_id=<session>"; a bad session or VDI closes the connection without a reply, and
 // each connection holds a dom0 VBD on the VDI until shortly after it ends (VDI_IN_USE window).
-import { NbdServer, type ResolvedExport } from '@strata/core/nbd'
+import { NbdServer, type NbdServerTransport, type ResolvedExport } from '@strata/core/nbd'
 import type { LabState } from './api/lab-state.js'
 import { attachDom0, throttle } from './http/data-common.js'
 
@@ -10,7 +11,7 @@ export async function startNbd(
   lab: LabState,
   host: string,
   address: string,
-  tls: { cert: string; key: string } | undefined,
+  tls: { cert: string; key: string },
 ): Promise<NbdServer> {
   let served = 0
   const buffers = new BufferPool()
@@ -43,8 +44,19 @@ export async function startNbd(
       release: detach,
     }
   }
-  server = await NbdServer.listen({ profile: 'xapi', resolve, tls }, { host: address, port: 0 })
+  server = await NbdServer.listen(
+    { profile: 'xapi', resolve, tls, transport: () => transportOf(lab) },
+    { host: address, port: 0 },
+  )
   return server
+}
+
+/** xapi-nbd's choice (reference §5): both purposes at once (which XAPI refuses to set) serve nothing. */
+function transportOf(lab: LabState): NbdServerTransport {
+  const purposes = new Set(lab.db.find('network', () => true).flatMap(([, row]) => row.purpose as string[]))
+  const tls = purposes.has('nbd')
+  if (tls === purposes.has('insecure_nbd')) return 'refuse'
+  return tls ? 'tls' : 'clear'
 }
 
 /** Reused read buffers, by length: clients read in requests of a few fixed sizes. */

@@ -197,6 +197,41 @@ describe('NBD network purposes', () => {
     }
   })
 
+  it('follows a change of purpose at the next connection, as xapi-nbd does', async () => {
+    const lab = await LabPool.start({ authFailureDelayMs: 10, vms: small })
+    const client = new XapiClient({ url: lab.url, user: lab.user, password: lab.password })
+    try {
+      const [vdi] = lab.guest.disks(lab.ref('VM', 'vm'))
+      const [net] = await client.call<string[]>('network.get_all', [])
+      const [secure] = await getNbdInfo(client, vdi!)
+      expect(secure!.cert).not.toBe('')
+      const connect = (info: NbdInfo, tls: boolean) =>
+        NbdConnection.connect({
+          host: info.address,
+          port: info.port,
+          exportName: info.exportname,
+          tls: tls ? { pinnedCertificate: info.cert, servername: info.subject } : undefined,
+        })
+      const kept = await connect(secure!, true)
+      await client.call('network.remove_purpose', [net, 'nbd'])
+      await client.call('network.add_purpose', [net, 'insecure_nbd'])
+      const [clear] = await getNbdInfo(client, vdi!)
+      expect(clear!.cert).toBe('')
+      const plain = await connect(clear!, false)
+      expect(plain.info.tls).toBe(false)
+      expect((await plain.read(0, 4096)).length).toBe(4096)
+      await expect(connect(secure!, true)).rejects.toMatchObject({ code: 'NBD_TLS' })
+      expect((await kept.read(0, 4096)).equals(await plain.read(0, 4096))).toBe(true)
+      await client.call('network.remove_purpose', [net, 'insecure_nbd'])
+      expect(await getNbdInfo(client, vdi!)).toEqual([])
+      await expect(connect(clear!, false)).rejects.toMatchObject({ code: 'NBD_CONNECTION_CLOSED' })
+      await Promise.all([kept.close(), plain.close()])
+    } finally {
+      await client.close()
+      await lab.close()
+    }
+  })
+
   it('answers [] when no network has an NBD purpose (clients fall back to HTTP)', async () => {
     const lab = await LabPool.start({ authFailureDelayMs: 10, nbd: 'none', vms: small })
     const client = new XapiClient({ url: lab.url, user: lab.user, password: lab.password })
