@@ -24,8 +24,7 @@ export function blockContent(i: number): Buffer {
 // 4 GiB ext4 filesystem would take minutes.
 const lab = await LabPool.start({
   vms: [{ name: 'bench-vm', power: 'Running', disks: [16] }],
-  // STRATA_BENCH_NBD=insecure_nbd: clear-text NBD (an isolated storage network), to see what TLS costs.
-  nbd: process.env.STRATA_BENCH_NBD === 'insecure_nbd' ? 'insecure_nbd' : 'nbd',
+  nbd: 'nbd', // the bench switches the network to insecure_nbd for one run, as an admin would
 })
 const vm = lab.ref('VM', 'bench-vm')
 const vdi = lab.guest.disks(vm)[0]!
