@@ -215,7 +215,7 @@ try {
       `${(((full.cpu - clear.cpu) / imageRun.cpu) * 100).toFixed(0)} % of backup-image's CPU`,
   )
   console.log(
-    `  floor: a bare Node TLS socket receiving the same ${SIZE / 1024 ** 3} GiB (no NBD, bytes dropped) used ` +
+    `  floor: a bare Node TLS socket, in a process of its own, receiving the same ${SIZE / 1024 ** 3} GiB (no NBD, bytes dropped) used ` +
       `${floor.cpu.toFixed(1)} s of CPU = ${((floor.cpu / imageRun.cpu) * 100).toFixed(0)} % of backup-image's CPU (${floor.seconds.toFixed(2)} s wall)`,
   )
   console.log(
