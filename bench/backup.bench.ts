@@ -3,8 +3,9 @@
 // changed, through NBD over TLS, and the first run again over clear-text NBD (the network's purpose
 // switched to insecure_nbd, as on an isolated storage network: what TLS costs, in the same run); beside
 // `strata repo backup-image` of the same bytes from a file (the engine's overhead: snapshot, NBD, XAPI),
-// beside `restic backup` of the same image; and the restore of the VM beside its backup. The lab runs in its own process; both Strata repositories are encrypted with
-// zstd level 1, restic uses its defaults (encrypted, compressed).
+// beside `restic backup` of the same image; and the restore of the VM beside its backup. The lab runs in
+// its own process; both Strata repositories are encrypted with zstd level 1, restic uses its defaults
+// (encrypted, compressed).
 import { spawn } from 'node:child_process'
 import { mkdir, readFile, rm } from 'node:fs/promises'
 import { join } from 'node:path'
@@ -218,9 +219,7 @@ try {
     `  floor: a bare Node TLS socket, in a process of its own, receiving the same ${SIZE / 1024 ** 3} GiB (no NBD, bytes dropped) used ` +
       `${floor.cpu.toFixed(1)} s of CPU = ${((floor.cpu / imageRun.cpu) * 100).toFixed(0)} % of backup-image's CPU (${floor.seconds.toFixed(2)} s wall)`,
   )
-  console.log(
-    `  engine overhead without NBD (VHD export): ${((viaVhd.seconds / imageRun.seconds - 1) * 100).toFixed(0)} % wall`,
-  )
+  console.log(`  engine overhead without NBD (VHD export): ${percent(viaVhd.seconds, imageRun.seconds)} wall`)
   console.log(`  engine / restic: ${(restic.seconds / full.seconds).toFixed(2)}x restic's speed (wall)`)
   console.log(`  (MB/s of the incremental run and the restore are per 4 GiB of disk, not per byte moved)`)
   console.log(`  incremental / full: ${((incr.seconds / full.seconds) * 100).toFixed(1)} % (goal < 10 %)`)

@@ -1,7 +1,7 @@
 // The floor under any NBD-over-TLS reader in Node on this machine: a small process of its own with one
 // TLS socket receiving `size` bytes from a TLS server in another process (default TLS 1.3 suite, as the
-// NBD client negotiates), nothing done with the bytes. Its CPU is what TLS alone costs a receiver. (In
-// the bench's own process, with its large heap, the same bare socket costs about twice as much.)
+// NBD client negotiates), nothing done with the bytes. Its CPU is what TLS alone costs a receiver. (Run
+// inside the bench's own process, the same bare socket cost about twice as much; the cause is not known.)
 import { spawn } from 'node:child_process'
 import { createInterface } from 'node:readline'
 import { run } from './harness.js'

@@ -1,8 +1,9 @@
 // The lab's NBD endpoint: Strata's NBD server in its xapi profile (fixed newstyle, STARTTLS +
 // EXPORT_NAME only, read-only). Like xapi-nbd, it looks at the networks' purposes at each connection:
-// TLS with the host certificate under `nbd`, clear text under `insecure_nbd`, nothing under neither. Export names are
-// "/<vdi-uuid>?session_id=<session>"; a bad session or VDI closes the connection without a reply, and
-// each connection holds a dom0 VBD on the VDI until shortly after it ends (VDI_IN_USE window).
+// TLS with the host certificate under `nbd`, clear text under `insecure_nbd`, nothing under neither.
+// Export names are "/<vdi-uuid>?session_id=<session>"; a bad session or VDI closes the connection
+// without a reply, and each connection holds a dom0 VBD on the VDI until shortly after it ends
+// (VDI_IN_USE window).
 import { NbdServer, type NbdServerTransport, type ResolvedExport } from '@strata/core/nbd'
 import type { LabState } from './api/lab-state.js'
 import { attachDom0, throttle } from './http/data-common.js'
