@@ -7,9 +7,9 @@ export { mergeExtents } from './codec/extent.js'
 export { BASE_ALLOCATION, STATE_DIRTY, STATE_HOLE, STATE_ZERO, TFlag } from './codec/constants.js'
 export type { ExportInfo } from './codec/handshake.js'
 export type { NbdTlsOptions } from './tls-options.js'
-export type { Endpoint } from './transport.js'
-export type { Negotiated } from './client-handshake.js'
-export { NbdConnection, type NbdConnectionOptions } from './connection.js'
+export type { Endpoint } from './client/transport.js'
+export type { Negotiated } from './client/client-handshake.js'
+export { NbdConnection, type NbdConnectionOptions } from './client/connection.js'
 export {
   NbdClient,
   DEFAULT_CONNECTIONS,
@@ -18,9 +18,14 @@ export {
   type ByteRange,
   type NbdClientOptions,
   type ReadPiece,
-} from './client.js'
-export { staticExports, type BlockSource, type ExportResolver, type ResolvedExport } from './block-source.js'
-export { FileBlockSource } from './file-source.js'
+} from './client/client.js'
+export {
+  staticExports,
+  type BlockSource,
+  type ExportResolver,
+  type ResolvedExport,
+} from './server/block-source.js'
+export { FileBlockSource } from './server/file-source.js'
 export {
   NbdServer,
   type NbdListenOptions,
@@ -29,6 +34,6 @@ export {
   type NbdServerTransport,
 } from './server/server.js'
 export type { NbdProfileName } from './server/profile.js'
-export { CowOverlay } from './cow-overlay.js'
-export { copyToFile, type CopyOptions, type CopyResult } from './copy.js'
-export { parseNbdUri, type NbdUri } from './uri.js'
+export { CowOverlay } from './server/cow-overlay.js'
+export { copyToFile, type CopyOptions, type CopyResult } from './client/copy.js'
+export { parseNbdUri, type NbdUri } from './client/uri.js'

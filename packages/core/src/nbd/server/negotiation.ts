@@ -1,7 +1,7 @@
 // The server side of option haggling, per profile. Returns the export to serve, or undefined when the
 // connection must simply close (xapi-nbd closes without a word on a bad export name or NBD_OPT_ABORT).
 import type { SecureContext } from 'node:tls'
-import type { ExportResolver, ResolvedExport } from '../block-source.js'
+import type { ExportResolver, ResolvedExport } from './block-source.js'
 import {
   BASE_ALLOCATION,
   FLAG_FIXED_NEWSTYLE,

@@ -2,7 +2,7 @@
 // are more demanding than ours would meet. Driven by a raw socket and the codec.
 import { connect } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { staticExports, type BlockSource } from '../block-source.js'
+import { staticExports, type BlockSource } from './block-source.js'
 import { ByteQueue } from '../byte-queue.js'
 import { Cmd, CmdFlag, Errno, Opt, RepErr, SIMPLE_REPLY_MAGIC } from '../codec/constants.js'
 import {
@@ -12,7 +12,7 @@ import {
   OPTION_REPLY_HEADER_SIZE,
 } from '../codec/handshake.js'
 import { encodeRequest } from '../codec/transmission.js'
-import { RecentReads } from '../recent-reads.js'
+import { RecentReads } from './recent-reads.js'
 import { NbdServer } from './server.js'
 
 const SIZE = 1024 * 1024

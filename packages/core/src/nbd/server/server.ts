@@ -4,7 +4,7 @@
 import { once } from 'node:events'
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net'
 import { createSecureContext } from 'node:tls'
-import type { ExportResolver } from '../block-source.js'
+import type { ExportResolver } from './block-source.js'
 import { Peer } from './peer.js'
 import { negotiateServer, type NegotiationContext } from './negotiation.js'
 import { PROFILES, type NbdProfileName } from './profile.js'

@@ -2,9 +2,9 @@
 // status, so that zero runs are not read. A regular file gets its size up front and zero runs stay holes;
 // anything else (a block device, /dev/null) gets them written as zeros, since it may hold old data.
 import { open, type FileHandle } from 'node:fs/promises'
-import { throwIfAborted } from '../shared/abort.js'
+import { throwIfAborted } from '../../shared/abort.js'
 import type { ByteRange, NbdClient } from './client.js'
-import { STATE_ZERO } from './codec/constants.js'
+import { STATE_ZERO } from '../codec/constants.js'
 
 export interface CopyOptions {
   /** Ask the server which ranges read as zeros and do not read them (default true when offered). */

@@ -4,9 +4,9 @@
 // path is switched on by hand where Node allows it (user-buffer.ts); otherwise TLS delivers chunks.
 import { connect as netConnect, type Socket } from 'node:net'
 import { connect as tlsConnect, type TLSSocket } from 'node:tls'
-import { AbortedError } from '../shared/errors.js'
-import { NbdError } from './errors.js'
-import { tlsConnectOptions, verifyPeer, type NbdTlsOptions } from './tls-options.js'
+import { AbortedError } from '../../shared/errors.js'
+import { NbdError } from '../errors.js'
+import { tlsConnectOptions, verifyPeer, type NbdTlsOptions } from '../tls-options.js'
 import { readIntoUserBuffers } from './user-buffer.js'
 
 export interface Receiver {

@@ -1,6 +1,6 @@
 // NBD URIs as libnbd, qemu and nbdkit write them (the NBD URI specification):
 //   nbd://host[:port]/[export]   nbds://... (TLS)   nbd+unix:///[export]?socket=PATH   nbds+unix://...
-import { NbdError } from './errors.js'
+import { NbdError } from '../errors.js'
 import type { Endpoint } from './transport.js'
 
 export interface NbdUri extends Endpoint {

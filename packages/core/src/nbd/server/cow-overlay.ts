@@ -2,7 +2,7 @@
 // Instant restore serves a restore point through it so that a booted VM can write without touching the
 // repository. Memory grows with what is written; a disk-backed overlay can replace the Map later.
 import type { BlockSource } from './block-source.js'
-import { mergeExtents, type Extent } from './codec/extent.js'
+import { mergeExtents, type Extent } from '../codec/extent.js'
 
 const GRANULE = 64 * 1024
 

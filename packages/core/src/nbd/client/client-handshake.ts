@@ -1,10 +1,10 @@
 // The client side of fixed newstyle negotiation: STARTTLS when asked, structured replies and metadata
 // contexts when the server offers them, NBD_OPT_GO with a fallback to NBD_OPT_EXPORT_NAME for servers
 // that refuse it (xapi-nbd answers every option but a few with NBD_REP_ERR_UNSUP).
-import { NbdError, protocolError } from './errors.js'
-import type { ByteQueue } from './byte-queue.js'
+import { NbdError, protocolError } from '../errors.js'
+import type { ByteQueue } from '../byte-queue.js'
 import type { Transport } from './transport.js'
-import type { NbdTlsOptions } from './tls-options.js'
+import type { NbdTlsOptions } from '../tls-options.js'
 import {
   FLAG_FIXED_NEWSTYLE,
   FLAG_NO_ZEROES,
@@ -14,7 +14,7 @@ import {
   Rep,
   RepErr,
   TFlag,
-} from './codec/constants.js'
+} from '../codec/constants.js'
 import {
   applyInfo,
   decodeExportNameReply,
@@ -27,7 +27,7 @@ import {
   GREETING_SIZE,
   OPTION_REPLY_HEADER_SIZE,
   type ExportInfo,
-} from './codec/handshake.js'
+} from '../codec/handshake.js'
 
 export interface HandshakeOptions {
   exportName: string

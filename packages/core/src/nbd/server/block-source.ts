@@ -1,5 +1,5 @@
 // What the NBD server serves: any random-access block source (a file, a lab VDI, a restore point).
-import type { Extent } from './codec/extent.js'
+import type { Extent } from '../codec/extent.js'
 
 export interface BlockSource {
   /** Size in bytes. */

@@ -4,12 +4,12 @@
 // Without an allocation map (no filefrag, no FIEMAP), every range is read. The served file must not be
 // changed by others while it is served (as with any NBD server); changes are noticed within a second.
 import { open, type FileHandle } from 'node:fs/promises'
-import { throwIfAborted } from '../shared/abort.js'
-import { readFully, writeFully } from '../shared/file-io.js'
+import { throwIfAborted } from '../../shared/abort.js'
+import { readFully, writeFully } from '../../shared/file-io.js'
 import type { BlockSource } from './block-source.js'
-import { STATE_HOLE, STATE_ZERO } from './codec/constants.js'
+import { STATE_HOLE, STATE_ZERO } from '../codec/constants.js'
 import { readAllocationMap, type AllocatedRun } from './allocation-map.js'
-import { mergeExtents, type Extent } from './codec/extent.js'
+import { mergeExtents, type Extent } from '../codec/extent.js'
 import { RecentReads } from './recent-reads.js'
 import { BufferSlab } from './buffer-slab.js'
 

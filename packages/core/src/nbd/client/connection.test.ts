@@ -2,19 +2,19 @@
 // a hang or a crash; retryable failures are retried on a new connection by the pool.
 import { afterEach, describe, expect, it } from 'vitest'
 import { NbdClient } from './client.js'
-import { Errno, ReplyFlag, ReplyType } from './codec/constants.js'
+import { Errno, ReplyFlag, ReplyType } from '../codec/constants.js'
 import {
   encodeBlockStatusPayload,
   encodeOffset,
   encodeSimpleReply,
   encodeStructuredHeader,
-} from './codec/transmission.js'
+} from '../codec/transmission.js'
 import { NbdConnection } from './connection.js'
 import {
   startScriptedServer,
   type ScriptedServer,
   type ScriptedServerOptions,
-} from './testing/scripted-server.js'
+} from '../testing/scripted-server.js'
 
 const SIZE = 1024 * 1024
 let server: ScriptedServer | undefined

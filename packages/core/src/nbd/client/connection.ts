@@ -1,12 +1,12 @@
 // One negotiated NBD connection: pipelined requests matched to replies by handle, a watchdog that
 // declares the server dead when requests wait and nothing arrives, and typed errors. Reconnecting and
 // retrying belong to the pool above; a connection that failed stays failed.
-import { AbortedError } from '../shared/errors.js'
-import { ByteQueue } from './byte-queue.js'
+import { AbortedError } from '../../shared/errors.js'
+import { ByteQueue } from '../byte-queue.js'
 import { negotiate, type Negotiated } from './client-handshake.js'
-import { NbdError } from './errors.js'
+import { NbdError } from '../errors.js'
 import { describeEndpoint, Transport, type Endpoint } from './transport.js'
-import type { NbdTlsOptions } from './tls-options.js'
+import type { NbdTlsOptions } from '../tls-options.js'
 import {
   BASE_ALLOCATION,
   Cmd,
@@ -14,10 +14,10 @@ import {
   Errno,
   errnoName,
   REQUEST_SIZE,
-} from './codec/constants.js'
-import type { Extent } from './codec/extent.js'
-import { ReplyDecoder, type InFlight } from './codec/reply-decoder.js'
-import { encodeRequest } from './codec/transmission.js'
+} from '../codec/constants.js'
+import type { Extent } from '../codec/extent.js'
+import { ReplyDecoder, type InFlight } from '../codec/reply-decoder.js'
+import { encodeRequest } from '../codec/transmission.js'
 
 export interface NbdConnectionOptions extends Endpoint {
   exportName?: string

@@ -2,11 +2,17 @@
 // qemu-nbd (plain, TLS with client certificates, dirty bitmaps). Block status must match nbdinfo --map.
 import { readFile } from 'node:fs/promises'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { requireBinary, scratchDir, makeTlsFixture, type Scratch, type TlsFixture } from '../testing/index.js'
+import {
+  requireBinary,
+  scratchDir,
+  makeTlsFixture,
+  type Scratch,
+  type TlsFixture,
+} from '../../testing/index.js'
 import { NbdClient, type NbdClientOptions } from './client.js'
-import { mergeExtents } from './codec/extent.js'
-import { makeTestImage } from './testing/image.js'
-import { nbdinfoMap, runTool, startNbdkit, startQemuNbd, type RunningServer } from './testing/servers.js'
+import { mergeExtents } from '../codec/extent.js'
+import { makeTestImage } from '../testing/image.js'
+import { nbdinfoMap, runTool, startNbdkit, startQemuNbd, type RunningServer } from '../testing/servers.js'
 
 const SIZE = 24 * 1024 * 1024
 let scratch: Scratch

@@ -3,9 +3,9 @@
 import { randomBytes } from 'node:crypto'
 import { open, writeFile } from 'node:fs/promises'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { scratchDir, type Scratch } from '../testing/index.js'
+import { scratchDir, type Scratch } from '../../testing/index.js'
 import { readAllocationMap } from './allocation-map.js'
-import { STATE_HOLE, STATE_ZERO } from './codec/constants.js'
+import { STATE_HOLE, STATE_ZERO } from '../codec/constants.js'
 import { FileBlockSource } from './file-source.js'
 
 const MiB = 1024 * 1024

@@ -6,7 +6,7 @@ import { createServer as createNetServer, connect, type AddressInfo, type Socket
 import { randomBytes } from 'node:crypto'
 import { TLSSocket, connect as tlsConnect } from 'node:tls'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { makeSelfSignedCertificate, requireBinary, scratchDir, type Scratch } from '../testing/index.js'
+import { makeSelfSignedCertificate, requireBinary, scratchDir, type Scratch } from '../../testing/index.js'
 import { readIntoUserBuffers } from './user-buffer.js'
 
 const PAYLOAD = randomBytes(1024 * 1024 + 12_345)

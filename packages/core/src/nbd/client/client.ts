@@ -2,13 +2,13 @@
 // limit and spread over the least loaded connection, retries after a dropped connection (through the one
 // retry loop, shared/retry.ts), and ranges streamed back in order or as they arrive.
 import { setMaxListeners } from 'node:events'
-import { AbortedError, isRetryable } from '../shared/errors.js'
-import { retry } from '../shared/retry.js'
-import { Semaphore } from '../shared/semaphore.js'
-import { BASE_ALLOCATION } from './codec/constants.js'
-import { mergeExtents, type Extent } from './codec/extent.js'
+import { AbortedError, isRetryable } from '../../shared/errors.js'
+import { retry } from '../../shared/retry.js'
+import { Semaphore } from '../../shared/semaphore.js'
+import { BASE_ALLOCATION } from '../codec/constants.js'
+import { mergeExtents, type Extent } from '../codec/extent.js'
 import { NbdConnection, type NbdConnectionOptions } from './connection.js'
-import { NbdError } from './errors.js'
+import { NbdError } from '../errors.js'
 import type { Negotiated } from './client-handshake.js'
 
 export interface NbdClientOptions extends NbdConnectionOptions {

@@ -9,18 +9,18 @@ import {
   scratchDir,
   type Scratch,
   type TlsFixture,
-} from '../testing/index.js'
+} from '../../testing/index.js'
 import { staticExports, type ResolvedExport } from './block-source.js'
-import { NbdClient } from './client.js'
+import { NbdClient } from '../client/client.js'
 import { readAllocationMap } from './allocation-map.js'
-import { STATE_HOLE, STATE_ZERO } from './codec/constants.js'
-import { mergeExtents, type Extent } from './codec/extent.js'
-import { NbdConnection } from './connection.js'
+import { STATE_HOLE, STATE_ZERO } from '../codec/constants.js'
+import { mergeExtents, type Extent } from '../codec/extent.js'
+import { NbdConnection } from '../client/connection.js'
 import { CowOverlay } from './cow-overlay.js'
 import { FileBlockSource } from './file-source.js'
-import { NbdServer, type NbdServerTransport } from './server/server.js'
-import { blockKind, makeTestImage } from './testing/image.js'
-import { nbdinfoMap, runTool } from './testing/servers.js'
+import { NbdServer, type NbdServerTransport } from './server.js'
+import { blockKind, makeTestImage } from '../testing/image.js'
+import { nbdinfoMap, runTool } from '../testing/servers.js'
 
 const SIZE = 24 * 1024 * 1024
 const BLOCK = 1024 * 1024
