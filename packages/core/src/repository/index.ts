@@ -2,7 +2,15 @@
 // Concepts: chunks (content-addressed, create-once), fixed disk indexes (one id per chunk), manifests
 // (the commit point of a restore point), sessions (running backups, seen by GC), GC, check and verify.
 // The byte layout is normative in docs/repository-format.md; its constants are in format/constants.ts.
-export { Repository, type CreateOptions, type OpenOptions } from './repository.js'
+export {
+  Repository,
+  type CreateOptions,
+  type OpenOptions,
+  type KeySlotOptions,
+  type KeySlotInfo,
+} from './repository.js'
+export { parseIdentity, type RepositoryIdentity } from './identity.js'
+export { MIN_PASSPHRASE_LENGTH } from './crypto/keys.js'
 export { RepositoryError, type RepositoryErrorCode } from './errors.js'
 export { PointWriter, type PointOptions, type CommittedPoint } from './point-writer.js'
 export { DiskWriter, isZero, type DiskStats } from './disk-writer.js'
