@@ -29,6 +29,12 @@ export { formatPointRef, type PointRef } from './format/layout.js'
 export type { Manifest, ManifestDisk } from './format/manifest.js'
 export type { RepositoryConfig } from './format/config.js'
 export { collectGarbage, type GcOptions, type GcResult } from './gc.js'
+export {
+  cleanLeftovers,
+  DEFAULT_LEFTOVER_AGE_MS,
+  type LeftoverOptions,
+  type LeftoverResult,
+} from './leftovers.js'
 export { checkRepository, type CheckOptions, type CheckResult, type CheckProblem } from './check.js'
 export { verifyChunks, type VerifyOptions, type VerifyResult } from './verify.js'
 export { MarkSet } from './mark-set.js'
