@@ -2,7 +2,7 @@
 // real effects (XAPI pools, repositories, the data path) and sends every task event to its parent. This
 // is a composition root: the one place in the engine that opens concrete stores.
 import { pathToFileURL } from 'node:url'
-import { Repository } from '../repository/index.js'
+import { Repository, type RepositoryIdentity } from '../repository/index.js'
 import { openStore } from '../storage/index.js'
 import { errorCode, errorMessage } from '../shared/index.js'
 import type { RepositoryTarget } from './job.js'
@@ -29,16 +29,22 @@ const controller = new AbortController()
 export function realRunDeps(env: Env): Omit<RunDeps, 'limits'> {
   return {
     connectPool: (pool, signal) => connectPool(pool, env, signal),
-    openRepository: (target, signal) => openRepository(target, env, signal),
+    openRepository: (target, signal, expected) => openRepository(target, env, signal, expected),
     backupVm,
   }
 }
 
-async function openRepository(target: RepositoryTarget, env: Env, signal: AbortSignal): Promise<Repository> {
+async function openRepository(
+  target: RepositoryTarget,
+  env: Env,
+  signal: AbortSignal,
+  expected: RepositoryIdentity | undefined,
+): Promise<Repository> {
   const store = await openStore(target.location, env, { signal })
   const passphrase = env.STRATA_PASSPHRASE
   return Repository.open(store, {
     signal,
+    expected,
     passphrase:
       passphrase === undefined || passphrase === '' ? undefined : new TextEncoder().encode(passphrase),
   })
