@@ -10,7 +10,7 @@ export {
   type KeySlotInfo,
 } from './repository.js'
 export { parseIdentity, type RepositoryIdentity } from './identity.js'
-export { MIN_PASSPHRASE_LENGTH } from './crypto/keys.js'
+export { checkNewSecret, MIN_PASSPHRASE_LENGTH } from './crypto/keys.js'
 export { RepositoryError, type RepositoryErrorCode } from './errors.js'
 export { PointWriter, type PointOptions, type CommittedPoint } from './point-writer.js'
 export { DiskWriter, isZero, type DiskStats } from './disk-writer.js'

@@ -66,5 +66,9 @@ export const MIGRATIONS: readonly string[] = [
     key TEXT PRIMARY KEY,
     value TEXT NOT NULL
   );
+  `, // 2: what the server found in each repository when it was added (RepositoryIdentity as JSON), compared
+  // at every open so that a configuration changed behind its back is refused
+  `
+  ALTER TABLE repositories ADD COLUMN identity TEXT;
   `,
 ]
