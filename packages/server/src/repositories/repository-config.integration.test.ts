@@ -77,7 +77,6 @@ describe('repositories whose configuration changes behind the server', () => {
       init: true,
     })
     expect(created.status).toBe(201)
-    expect(created.body.identity).toMatchObject({ encryption: 'aes-256-gcm', sealed: true })
     expect((await api.get(`/api/repositories/${created.body.id}/points`)).status).toBe(200)
 
     await editConfig(location, (c) => (c.encryption = 'none'))
@@ -95,6 +94,10 @@ describe('repositories whose configuration changes behind the server', () => {
     // Saving it again without accepting the change is refused the same way.
     const patched = await api.patch(`/api/repositories/${created.body.id}`, { name: `${name} again` })
     expect(patched.body.error).toMatchObject({ code: 'REPOSITORY_CONFIG_CHANGED' })
+    expect((await api.get(`/api/repositories/${created.body.id}`)).body.identity).toMatchObject({
+      encryption: 'aes-256-gcm',
+      sealed: true,
+    })
   })
 
   it('refuses another repository put in the place of a plain one until an admin accepts it', async () => {
