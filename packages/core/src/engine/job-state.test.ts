@@ -28,7 +28,8 @@ function deps(store: MemoryStore, passphrase?: Uint8Array): RunDeps {
       cache: { all: () => vms },
       close: async () => {},
     }),
-    openRepository: (_target, signal, expected) => Repository.open(store, { passphrase, expected, signal }),
+    openRepository: (_target, signal, options) =>
+      Repository.open(store, { passphrase, expected: options?.expected, signal }),
     limits: () => createPoolLimits(),
     backupVm: async (_task, _xapi, _limits, vmUuid) => ({
       vmUuid,

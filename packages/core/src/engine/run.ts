@@ -36,16 +36,26 @@ import type { BackupTarget, backupVm } from './vm-backup.js'
 
 export interface RunDeps {
   connectPool(pool: PoolConnection, signal: AbortSignal): Promise<PoolSession>
-  /** `expected`: what this job recorded of the repository before (see job-state.ts). */
   openRepository(
     target: RepositoryTarget,
     signal: AbortSignal,
-    expected?: RepositoryIdentity,
+    options?: OpenTargetOptions,
   ): Promise<Repository>
   backupVm: typeof backupVm
   /** The shared limits of a pool (by uuid): the process's registry, or the parent's through a worker. */
   limits(poolUuid: string): PoolLimits
   retryDelayMs?: number
+}
+
+export interface OpenTargetOptions {
+  /** What this job recorded of the repository before (see job-state.ts). */
+  readonly expected?: RepositoryIdentity
+  /**
+   * The job has several repositories, so one passphrase given for the job is not given for each of
+   * them: a plain one among them is no error (while a job of one repository refuses a passphrase for a
+   * plain repository).
+   */
+  readonly passphraseShared: boolean
 }
 
 export interface RunOptions {
@@ -202,8 +212,11 @@ async function connectPools({ task, o, pools }: RunScope): Promise<void> {
 
 async function openTargets({ task, o, targets, state, stateDir }: RunScope): Promise<void> {
   for (const target of o.job.repositories) {
-    const expected = recordedRepository(state, target.location)
-    const open = (t: TaskContext) => o.deps.openRepository(target, t.signal, expected)
+    const options = {
+      expected: recordedRepository(state, target.location),
+      passphraseShared: o.job.repositories.length > 1,
+    }
+    const open = (t: TaskContext) => o.deps.openRepository(target, t.signal, options)
     const repository = await task
       .child('open repository', open, { repository: target.name })
       .catch(() => undefined) // a failed task in the tree; the other repositories still serve

@@ -2,13 +2,13 @@
 // real effects (XAPI pools, repositories, the data path) and sends every task event to its parent. This
 // is a composition root: the one place in the engine that opens concrete stores.
 import { pathToFileURL } from 'node:url'
-import { Repository, type RepositoryIdentity } from '../repository/index.js'
+import { Repository, RepositoryError } from '../repository/index.js'
 import { openStore } from '../storage/index.js'
 import { errorCode, errorMessage } from '../shared/index.js'
 import type { RepositoryTarget } from './job.js'
 import { connectPool } from './pool-session.js'
 import { RemoteLimits } from './remote-limits.js'
-import { runJob, type RunDeps } from './run.js'
+import { runJob, type OpenTargetOptions, type RunDeps } from './run.js'
 import { backupVm } from './vm-backup.js'
 import type { FromWorker, ToWorker } from './worker-protocol.js'
 
@@ -29,25 +29,35 @@ const controller = new AbortController()
 export function realRunDeps(env: Env): Omit<RunDeps, 'limits'> {
   return {
     connectPool: (pool, signal) => connectPool(pool, env, signal),
-    openRepository: (target, signal, expected) => openRepository(target, env, signal, expected),
+    openRepository: (target, signal, options) => openRepository(target, env, signal, options),
     backupVm,
   }
 }
 
+/**
+ * Opens a job's repository with STRATA_PASSPHRASE, compared with what the job recorded. A passphrase
+ * shared by several repositories goes only to those that are encrypted: as recorded, or, at a first
+ * use, as their config says (the record then guards every later run).
+ */
 async function openRepository(
   target: RepositoryTarget,
   env: Env,
   signal: AbortSignal,
-  expected: RepositoryIdentity | undefined,
+  options: OpenTargetOptions = { passphraseShared: false },
 ): Promise<Repository> {
   const store = await openStore(target.location, env, { signal })
-  const passphrase = env.STRATA_PASSPHRASE
-  return Repository.open(store, {
-    signal,
-    expected,
-    passphrase:
-      passphrase === undefined || passphrase === '' ? undefined : new TextEncoder().encode(passphrase),
-  })
+  const { expected, passphraseShared } = options
+  const given = env.STRATA_PASSPHRASE
+  const passphrase = given === undefined || given === '' ? undefined : new TextEncoder().encode(given)
+  if (!passphraseShared || passphrase === undefined || expected?.encryption === 'aes-256-gcm')
+    return Repository.open(store, { signal, expected, passphrase })
+  if (expected?.encryption === 'none') return Repository.open(store, { signal, expected })
+  try {
+    return await Repository.open(store, { signal })
+  } catch (error) {
+    if (!(error instanceof RepositoryError && error.code === 'PASSPHRASE_REQUIRED')) throw error
+    return Repository.open(store, { signal, passphrase })
+  }
 }
 
 async function start(message: Extract<ToWorker, { type: 'run' }>): Promise<void> {
