@@ -147,6 +147,18 @@ describe('passphrases and key slots', () => {
     })
   })
 
+  it('never writes a plain config beside the key slots of an interrupted encrypted init', async () => {
+    const store = new MemoryStore('nas1')
+    await createEncrypted(store)
+    await store.delete('config') // the init died before its commit point
+    await expect(Repository.create(store, { chunkSize: CHUNK })).rejects.toMatchObject({
+      code: 'REPOSITORY_EXISTS',
+      message: expect.stringMatching(/interrupted encrypted init/),
+    })
+    await createEncrypted(store) // encrypted again: the old slot is not trusted by the new seal
+    expect(await Repository.open(store, { passphrase: pass })).toBeDefined()
+  })
+
   it('refuses a plain repository replaced by another one at the same place', async () => {
     const store = new MemoryStore('nas1')
     const recorded = (await Repository.create(store, { chunkSize: CHUNK })).identity

@@ -181,6 +181,14 @@ export async function trustedSlots(
   return [...seal.slots]
 }
 
+/** The first key slot or seal in the store, if any: what only an encrypted repository holds. */
+export async function firstKeyObject(store: ObjectStore, signal?: AbortSignal): Promise<string | undefined> {
+  for (const prefix of [PREFIX_KEYS, PREFIX_SEALS]) {
+    for await (const info of store.list(prefix, { signal })) return info.key
+  }
+  return undefined
+}
+
 /**
  * A repository whose config says "not encrypted" but that holds key slots or a seal was encrypted and
  * had its config edited; a passphrase given for a plain repository is an error, never ignored.
@@ -190,11 +198,9 @@ export async function checkPlain(
   passphraseGiven: boolean,
   signal?: AbortSignal,
 ): Promise<void> {
-  for (const prefix of [PREFIX_KEYS, PREFIX_SEALS]) {
-    for await (const info of store.list(prefix, { signal })) {
-      throw configChanged(store.name, `its config says it is not encrypted, yet it holds '${info.key}'`)
-    }
-  }
+  const key = await firstKeyObject(store, signal)
+  if (key !== undefined)
+    throw configChanged(store.name, `its config says it is not encrypted, yet it holds '${key}'`)
   if (passphraseGiven) {
     throw new RepositoryError(
       'REPOSITORY_NOT_ENCRYPTED',

@@ -33,6 +33,7 @@ import { checkConfigAgainst, checkSealAgainst, identityOf, type RepositoryIdenti
 import {
   checkPlain,
   configChanged,
+  firstKeyObject,
   readBounded,
   readSlots,
   sealLegacy,
@@ -132,6 +133,15 @@ export class Repository {
     if (options.passphrase) checkNewSecret(options.passphrase, options.force, `repository '${store.name}'`)
     if ((await store.stat(KEY_CONFIG, { signal })) !== undefined) {
       throw new RepositoryError('REPOSITORY_EXISTS', `a repository already exists in '${store.name}'`)
+    }
+    // A plain config beside key objects reads as an edited encrypted repository: never write one.
+    const leftover = options.passphrase ? undefined : await firstKeyObject(store, signal)
+    if (leftover !== undefined) {
+      throw new RepositoryError(
+        'REPOSITORY_EXISTS',
+        `'${store.name}' holds '${leftover}' of an interrupted encrypted init: init it encrypted, or ` +
+          'remove keys/ and seals/ first',
+      )
     }
     const master = options.passphrase && newMasterKey()
     const config: RepositoryConfig = {
