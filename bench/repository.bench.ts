@@ -380,10 +380,11 @@ async function gcMemory(): Promise<{
     await rm(repo, { recursive: true, force: true })
     await strata('init', ['--repo', repo, '--compression', '0'])
     const entry = `
-      import { LocalStore } from ${JSON.stringify(join(root, 'packages/core/src/storage/index.ts'))}
-      import { Repository, PointWriter } from ${JSON.stringify(join(root, 'packages/core/src/repository/index.ts'))}
+      import { openRepository } from '@strata/core/open'
+      import { PointWriter } from '@strata/core/repository'
       import { randomFillSync } from 'node:crypto'
-      const repo = await Repository.open(new LocalStore(process.argv[1]))
+      const signal = new AbortController().signal
+      const repo = await openRepository(process.argv[1], { credentials: {}, signal })
       for (let d = 0; d < ${disks}; d++) {
         const point = await PointWriter.begin(repo, { vm: 'synthetic-' + d })
         const writer = point.openDisk('xvda', ${perDisk} * ${CHUNK})
