@@ -1,7 +1,8 @@
 // The XAPI client. XapiClient holds a session with a pool (re-login, master and failover handling);
 // callAsync/waitTask run Async.* calls as tasks; XapiEventLoop keeps an ObjectCache of the pool's
 // objects from event.from; vdi-calls and vm-calls wrap what a backup does (snapshots, CBT, NBD info,
-// HTTP transfers). Errors from XAPI are XapiError with XAPI's code and params.
+// HTTP transfers); xapi-records holds the small reads (records, disks of a VM) and the retry every undo
+// call needs. Errors from XAPI are XapiError with XAPI's code and params.
 export * from './xapi-error.js'
 export * from './xapi-client.js'
 export * from './json-rpc-transport.js'
@@ -11,5 +12,6 @@ export * from './event-loop.js'
 export * from './http-transfer.js'
 export * from './vdi-calls.js'
 export * from './vm-calls.js'
+export * from './xapi-records.js'
 export * from './codec/xmlrpc-value.js'
 export * from './codec/cbt-bitmap.js'
