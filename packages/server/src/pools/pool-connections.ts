@@ -5,6 +5,7 @@
 // an error state naming both fingerprints (retried, so that it clears if the right host comes back) until
 // an admin accepts the new one.
 import {
+  CHECK_ON_HOST,
   PoolCertificateError,
   XapiClient,
   XapiEventLoop,
@@ -21,6 +22,8 @@ export interface CertificateProblem {
   readonly host: string
   readonly expected?: string
   readonly seen?: SeenCertificate
+  /** The command that prints the host's fingerprint, on the host. */
+  readonly check: string
 }
 
 export interface PoolState {
@@ -171,6 +174,7 @@ function describeError(error: unknown): Omit<PoolState, 'connected'> {
   if (!(error instanceof PoolCertificateError)) return described
   const certificate = {
     host: error.host,
+    check: CHECK_ON_HOST,
     ...(error.expected === undefined ? {} : { expected: error.expected }),
     ...(error.seen === undefined ? {} : { seen: error.seen }),
   }
