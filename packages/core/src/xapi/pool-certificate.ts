@@ -65,6 +65,8 @@ export class PoolCertificateError extends StrataError {
     readonly host: string,
     readonly seen: SeenCertificate | undefined,
     readonly expected: string | undefined,
+    /** Why this host was contacted, when it is not obvious (e.g. a master found through HOST_IS_SLAVE). */
+    note?: string,
   ) {
     const presented =
       seen === undefined
@@ -78,9 +80,13 @@ export class PoolCertificateError extends StrataError {
         : `the certificate of pool host ${host} changed: pinned ${expected}, presented ${presented}. ` +
           `Refused until an admin accepts the new fingerprint (${check.toLowerCase()}); ` +
           'if nobody renewed it, someone may be intercepting the connection'
-    super(expected === undefined ? 'POOL_CERTIFICATE_UNKNOWN' : 'POOL_CERTIFICATE_CHANGED', message, {
-      details: { host, expected, ...seen },
-    })
+    super(
+      expected === undefined ? 'POOL_CERTIFICATE_UNKNOWN' : 'POOL_CERTIFICATE_CHANGED',
+      note === undefined ? message : `${message}. ${note}`,
+      {
+        details: { host, expected, ...seen },
+      },
+    )
   }
 }
 

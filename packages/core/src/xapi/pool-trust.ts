@@ -32,7 +32,7 @@ export interface PoolTrustOptions {
 const HANDSHAKE_TIMEOUT_MS = 30_000
 
 /** Host names as keys: lower case, IPv6 without brackets. */
-export function hostKey(hostname: string): string {
+function hostKey(hostname: string): string {
   return hostname.replace(/^\[|\]$/g, '').toLowerCase()
 }
 
@@ -71,11 +71,6 @@ export class PoolTrust {
   /** Replaces the learnt members (after each login) with what the master says now. */
   learn(members: readonly { address: string; fingerprint: string | undefined }[]): void {
     this.#members = new Map(members.map((m) => [hostKey(m.address), m.fingerprint]))
-  }
-
-  /** The learnt members, address → fingerprint. */
-  members(): ReadonlyMap<string, string | undefined> {
-    return this.#members
   }
 
   /** An agent whose HTTPS connections are checked against the pins before any request is written. */

@@ -4,7 +4,7 @@
 // Secrets (password, session ref) are kept in private fields and never logged.
 import { retry, throwIfAborted } from '../shared/index.js'
 import { JsonRpcTransport } from './json-rpc-transport.js'
-import { pemFingerprint } from './pool-certificate.js'
+import { PoolCertificateError, pemFingerprint } from './pool-certificate.js'
 import { PoolTrust, type PoolTrustOptions } from './pool-trust.js'
 import { XapiConnectionError, XapiError, isXapiError } from './xapi-error.js'
 
@@ -18,6 +18,9 @@ export interface XapiClientOptions extends PoolTrustOptions {
   /** Structured log lines; never receives secrets. */
   log?: (message: string, fields?: Record<string, unknown>) => void
 }
+
+const MASTER_NOT_PINNED =
+  "It is the pool master, named by the host of the URL (HOST_IS_SLAVE): give the master's URL and fingerprint"
 
 export type Ref = string
 export const NULL_REF = 'OpaqueRef:NULL'
@@ -164,6 +167,8 @@ export class XapiClient {
         )) as string
         break
       } catch (error) {
+        if (hops > 0 && error instanceof PoolCertificateError && error.expected === undefined)
+          throw new PoolCertificateError(error.host, error.seen, undefined, MASTER_NOT_PINNED)
         if (!isXapiError(error, 'HOST_IS_SLAVE') || hops >= 2) throw error
         this.options.log?.('xapi host is a pool member, going to the master', { master: error.params[0] })
         this.#moveTo(error.params[0] ?? '')
