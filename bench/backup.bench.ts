@@ -90,7 +90,12 @@ await mkdir(dir, { recursive: true })
 console.log('starting the lab and writing 4 GiB into its VM (not timed)...')
 const lab = await startLab()
 const labPid = lab.pid
-const xapi = new XapiClient({ url: lab.ready.url!, user: lab.ready.user!, password: lab.ready.password! })
+const xapi = new XapiClient({
+  url: lab.ready.url!,
+  fingerprint: lab.ready.fingerprint!,
+  user: lab.ready.user!,
+  password: lab.ready.password!,
+})
 try {
   const limits = createPoolLimits()
   const { repo } = await freshRepo('engine')
