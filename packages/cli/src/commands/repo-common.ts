@@ -1,7 +1,8 @@
 // Shared plumbing of the `strata repo` commands: the --repo option, opening the store and the repository,
 // the passphrase (STRATA_PASSPHRASE or a prompt without echo), and small parsers and formatters.
 import { readFile } from 'node:fs/promises'
-import { Repository, RepositoryError } from '@strata/core/repository'
+import { openRepository as openRepositoryAt } from '@strata/core/open'
+import { RepositoryError, type Repository } from '@strata/core/repository'
 import { openStore, type ObjectStore } from '@strata/core/storage'
 import { UsageError, type OptionSpec, type ParsedArgs } from '../command.js'
 
@@ -24,18 +25,11 @@ export function openRepoStore(args: ParsedArgs, signal: AbortSignal): Promise<Ob
  * secret being ignored; without one, the passphrase is asked for only if the repository is encrypted.
  */
 export async function openRepository(args: ParsedArgs, signal: AbortSignal): Promise<Repository> {
-  const store = await openRepoStore(args, signal)
-  const given = await givenSecret()
-  if (given !== undefined) return Repository.open(store, { signal, passphrase: given })
-  try {
-    return await Repository.open(store, { signal })
-  } catch (error) {
-    if (!(error instanceof RepositoryError && error.code === 'PASSPHRASE_REQUIRED')) throw error
-    return Repository.open(store, {
-      signal,
-      passphrase: await readPassphrase(`passphrase for ${store.name}: `),
-    })
-  }
+  return openRepositoryAt(repoLocation(args), {
+    credentials: process.env,
+    passphrase: (await givenSecret()) ?? ((name) => readSecret(`passphrase for ${name}: `, undefined)),
+    signal,
+  })
 }
 
 /** The secret that opens a repository: STRATA_KEY_FILE's contents, STRATA_PASSPHRASE, or a prompt. */

@@ -103,7 +103,8 @@ describe('strata backup run and a repository changed since the job last ran', ()
       const repo = await initEncrypted(`job-${strip}`)
       const dataDir = scratch.path(`data-${strip}`)
       process.env.STRATA_XAPI_PASSWORD = lab.password
-      const args = ['backup', 'run', '--pool', lab.url, '--user', 'root', '--vm', 'app', '--repo', repo]
+      const pool = ['--pool', lab.url, '--fingerprint', lab.fingerprint, '--user', 'root']
+      const args = ['backup', 'run', ...pool, '--vm', 'app', '--repo', repo]
       const run = async () => {
         const { out } = await runCli([...args, '--data-dir', dataDir, '--json'])
         return JSON.parse(out.trim().split('\n').at(-1)!) as { runId: string; status: string }

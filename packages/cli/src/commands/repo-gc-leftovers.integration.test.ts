@@ -16,7 +16,7 @@ import {
 } from '@strata/core/testing'
 import { repoGc } from './repo-gc.js'
 import { repoInit } from './repo-init.js'
-import { runRepoCommand } from './repo-test-support.js'
+import { runRepoCommand } from '../testing/repo-commands.js'
 
 const server = useS3Server()
 let scratch: Scratch

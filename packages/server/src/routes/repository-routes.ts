@@ -1,7 +1,7 @@
 // Repositories: CRUD (admin), usage, the restore view's VMs and points, and disks as VHD downloads.
 import type { FastifyInstance } from 'fastify'
-import { checkNewSecret, Repository, type RepositoryIdentity } from '@strata/core/repository'
-import { openStore } from '@strata/core/storage'
+import { openRepository } from '@strata/core/open'
+import { checkNewSecret, type RepositoryIdentity } from '@strata/core/repository'
 import type { AppContext } from '../context.js'
 import { conflict } from '../errors.js'
 import { repositoryApiError } from '../repositories/repository-errors.js'
@@ -148,16 +148,17 @@ async function checkOpens(
 ): Promise<RepositoryIdentity> {
   const passphrase = input.passphrase === undefined ? undefined : new TextEncoder().encode(input.passphrase)
   try {
-    const store = await openStore(input.location, secretsEnv(input), { signal })
-    try {
-      const repo =
-        init && (await store.stat('config', { signal })) === undefined
-          ? await Repository.create(store, { passphrase, force, signal })
-          : await Repository.open(store, { passphrase, expected, signal })
-      return repo.identity
-    } finally {
-      await store.close?.()
-    }
+    const repo = await openRepository(input.location, {
+      credentials: secretsEnv(input),
+      passphrase,
+      expected,
+      create: init,
+      force,
+      signal,
+    })
+    // Only checked here: the service opens it again, with its own store, when it is used.
+    await repo.store.close?.()
+    return repo.identity
   } catch (error) {
     throw repositoryApiError(error, `no usable repository at '${input.location}'`, 400)
   }
