@@ -4,6 +4,7 @@ import js from '@eslint/js'
 import tseslint from 'typescript-eslint'
 import globals from 'globals'
 import pluginVue from 'eslint-plugin-vue'
+import { builtinModules } from 'node:module'
 
 const io = [
   'node:fs',
@@ -33,7 +34,15 @@ const coreThroughExports = {
   group: ['**/core/src/**', '@strata/core/src/**'],
   message: 'Import @strata/core, not its files.',
 }
-const webNoCore = { group: ['@strata/core', '@strata/core/*'], message: 'web/ imports only API types.' }
+const webNoCore = {
+  group: ['@strata/core', '@strata/core/*', '@strata/server', '@strata/lab'],
+  message: 'web/ imports only the API contract (@strata/contract).',
+}
+// The contract is a leaf that browsers load too: TypeBox and croner only, no Strata package, no Node module.
+const contractLeaf = [
+  { group: ['@strata/*', '../../*'], message: 'contract/ imports no other Strata package.' },
+  { group: ['node:*', ...builtinModules], message: 'contract/ runs in browsers: no Node.js module.' },
+]
 
 function restrict(files, { paths = [], patterns = [], ignores = [] }) {
   return { files, ignores, rules: { 'no-restricted-imports': ['error', { paths, patterns }] } }
@@ -77,6 +86,7 @@ export default tseslint.config(
   }),
   restrict(['packages/core/src/engine/**/*.ts'], { patterns: [engineThroughIndex] }),
   restrict(['packages/!(core)/**/*.ts'], { patterns: [coreThroughExports] }),
+  restrict(['packages/contract/**/*.ts'], { patterns: [coreThroughExports, ...contractLeaf] }),
   // The web UI runs in browsers; its end-to-end tests (packages/web/test) run in Node and start the server.
   ...pluginVue.configs['flat/essential'].map((c) => ({
     ...c,

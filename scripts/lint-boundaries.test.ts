@@ -48,6 +48,18 @@ describe('import boundaries', () => {
       "import { x } from '../nbd/client.js'",
     ],
     ['web never imports core', 'packages/web/src/api.ts', "import { x } from '@strata/core'"],
+    ['web never imports the server', 'packages/web/src/api.ts', "import { x } from '@strata/server'"],
+    [
+      'contract imports no other Strata package',
+      'packages/contract/src/job-file.ts',
+      "import { x } from '@strata/core'",
+    ],
+    [
+      'contract imports no Node module (browsers load it)',
+      'packages/contract/src/job-file.ts',
+      "import { readFile } from 'node:fs/promises'",
+    ],
+    ['contract imports no bare Node module', 'packages/contract/src/job-file.ts', "import { x } from 'path'"],
     [
       'packages never reach into core files',
       'packages/cli/src/x.ts',
@@ -69,6 +81,12 @@ describe('import boundaries', () => {
     ).toEqual([])
     expect(
       await violations('packages/core/src/vhd/io/file.ts', "import { open } from 'node:fs/promises'"),
+    ).toEqual([])
+    expect(
+      await violations('packages/web/src/api.ts', "import type { Job } from '@strata/contract'"),
+    ).toEqual([])
+    expect(
+      await violations('packages/core/src/engine/job.ts', "import { checkJobFile } from '@strata/contract'"),
     ).toEqual([])
   })
 })
