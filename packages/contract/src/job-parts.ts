@@ -121,5 +121,3 @@ export function completeSmartRules(rules: SmartRules): Required<Omit<SmartRules,
   }
 }
 
-/** The tag that keeps a VM out of every smart selection (the part before '=' counts: 'strata:no-bak=why'). */
-export const NO_BACKUP_TAG = 'strata:no-bak'
