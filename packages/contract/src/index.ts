@@ -5,6 +5,7 @@
 // them, and the web UI types its client and checks its job form with them.
 //
 // A leaf: it imports no other Strata package and no Node.js module (the UI bundles it for browsers).
+export type { Static, TSchema } from '@sinclair/typebox'
 export * from './schema-helpers.js'
 export * from './job-parts.js'
 export * from './job-file.js'

@@ -120,4 +120,3 @@ export function completeSmartRules(rules: SmartRules): Required<Omit<SmartRules,
     excludeTags: rules.excludeTags ?? [],
   }
 }
-

@@ -25,6 +25,15 @@ export function jsonPath(pointer: string): string {
   return out
 }
 
+/** 'schedules[0].cron' → '/schedules/0/cron' (the JSON Pointer that Ajv-style errors carry). */
+export function jsonPointer(path: string): string {
+  const parts = path.match(/\["(?:[^"\\]|\\.)*"\]|[^.[\]]+/g) ?? []
+  return parts
+    .map((part) => (part.startsWith('["') ? (JSON.parse(part.slice(1, -1)) as string) : part))
+    .map((part) => `/${part.replace(/~/g, '~0').replace(/\//g, '~1')}`)
+    .join('')
+}
+
 /** `path: message`, or the message alone at the root. */
 export function formatProblem(problem: Problem): string {
   return problem.path === '' ? problem.message : `${problem.path}: ${problem.message}`

@@ -3,16 +3,10 @@ import type { FastifyInstance } from 'fastify'
 import type { XapiRecord } from '@strata/core/xapi'
 import type { AppContext } from '../context.js'
 import { ApiError, conflict } from '../errors.js'
+import { PoolInput as PoolBody, PoolObjectsQuery, PoolPatch } from '@strata/contract'
 import type { PoolInput, PoolRecord } from '../pools/pool-store.js'
-import { idParams, obj, str } from './schemas.js'
+import { idParams } from './schemas.js'
 
-const url = str({ maxLength: 500, pattern: '^https?://[^/\\s]+/?$' })
-const poolBody = {
-  name: str({ maxLength: 100 }),
-  url,
-  username: str({ maxLength: 100 }),
-  password: str({ maxLength: 1000 }),
-}
 const TYPES = { VM: 'vm', SR: 'sr', network: 'network', host: 'host' } as const
 
 export function poolRoutes(app: FastifyInstance, ctx: AppContext): void {
@@ -29,7 +23,7 @@ export function poolRoutes(app: FastifyInstance, ctx: AppContext): void {
 
   app.post<{ Body: PoolInput }>(
     '/api/pools',
-    { schema: { tags: ['pools'], body: obj(poolBody, ['name', 'url', 'password']) } },
+    { schema: { tags: ['pools'], body: PoolBody } },
     async (request, reply) => {
       const pool = pools.create(request.body)
       await connections.connect(pool, request.body.password)
@@ -41,7 +35,7 @@ export function poolRoutes(app: FastifyInstance, ctx: AppContext): void {
 
   app.patch<{ Params: { id: string }; Body: Partial<PoolInput> }>(
     '/api/pools/:id',
-    { schema: { tags: ['pools'], params: idParams, body: obj(poolBody) } },
+    { schema: { tags: ['pools'], params: idParams, body: PoolPatch } },
     async (request) => {
       const pool = pools.update(request.params.id, request.body)
       const { url: u, username, password } = request.body
@@ -59,7 +53,7 @@ export function poolRoutes(app: FastifyInstance, ctx: AppContext): void {
     async (request, reply) => {
       const { id } = request.params
       pools.get(id)
-      const users = ctx.jobs.list().filter((j) => j.vms.smart?.pools.includes(id))
+      const users = ctx.jobs.list().filter((j) => 'smart' in j.vms && j.vms.smart.pools.includes(id))
       if (users.length > 0) throw conflict(`pool '${id}' is used by job '${users[0]!.name}'`)
       await connections.disconnect(id)
       pools.delete(id)
@@ -73,7 +67,7 @@ export function poolRoutes(app: FastifyInstance, ctx: AppContext): void {
       schema: {
         tags: ['pools'],
         params: idParams,
-        querystring: obj({ type: { type: 'string', enum: Object.keys(TYPES) } }, ['type']),
+        querystring: PoolObjectsQuery,
       },
     },
     async (request) => {
