@@ -2,7 +2,7 @@
 // points, restores, settings and the overview. Request shapes are strict; responses list what clients
 // may rely on. Times are milliseconds since the epoch.
 import { Type, type Static } from '@sinclair/typebox'
-import { Fingerprint, InsecureHttp, PoolUrl } from './job-file.js'
+import { InsecureHttp, PoolUrl } from './job-file.js'
 import { Count, Strict, Text } from './schema-helpers.js'
 
 export const IdParams = Strict({ id: Text(100) })
@@ -53,7 +53,14 @@ const poolInputProperties = {
   url: PoolUrl,
   username: Type.Optional(Text(100)),
   password: Text(1000, { description: 'Write-only: stored sealed, never returned.' }),
-  fingerprint: Type.Optional(Fingerprint),
+  // Any form people paste (the server's parseFingerprint judges it: 400 INVALID_FINGERPRINT).
+  fingerprint: Type.Optional(
+    Text(200, {
+      description:
+        "SHA-256 fingerprint of the certificate of the URL's host, accepted by an admin; stored in " +
+        "canonical form (upper-case hex pairs joined by ':').",
+    }),
+  ),
   insecureHttp: Type.Optional(InsecureHttp),
 }
 export const PoolInput = Strict(poolInputProperties)
@@ -61,15 +68,45 @@ export type PoolInput = Static<typeof PoolInput>
 export const PoolPatch = Type.Partial(PoolInput)
 export type PoolPatch = Static<typeof PoolPatch>
 
+/** What a host presented: enough for an admin to compare it with the host's own answer. */
+export const SeenCertificate = Type.Object({
+  fingerprint: Type.String({ description: "SHA-256, upper-case hex pairs joined by ':'." }),
+  subject: Type.String(),
+  validFrom: Type.String(),
+  validTo: Type.String(),
+})
+export type SeenCertificate = Static<typeof SeenCertificate>
+
+/** A certificate the server refused: the pinned fingerprint (none on a first contact) and the one seen. */
+export const CertificateProblem = Type.Object({
+  host: Type.String(),
+  expected: Type.Optional(Type.String()),
+  seen: Type.Optional(SeenCertificate),
+  check: Type.String({ description: "The command that prints the host's fingerprint, on the host." }),
+})
+export type CertificateProblem = Static<typeof CertificateProblem>
+
+/** `POST /api/pools/probe`: the certificate a host presents, read without sending it anything. */
+export const PoolProbeInput = Strict({ url: PoolUrl })
+export const PoolProbe = Type.Intersect([
+  SeenCertificate,
+  Type.Object({ url: Type.String(), check: CertificateProblem.properties.check }),
+])
+export type PoolProbe = Static<typeof PoolProbe>
+
 export const Pool = Type.Object({
   id: Type.String(),
   name: Type.String(),
   url: Type.String(),
   username: Type.String(),
-  fingerprint: Type.Optional(Type.String()),
-  insecureHttp: Type.Optional(Type.Boolean()),
+  fingerprint: Type.Optional(
+    Type.String({ description: "The accepted certificate fingerprint of the URL's host." }),
+  ),
+  insecureHttp: Type.Boolean({ description: 'Plain HTTP allowed (passwords and sessions in clear text).' }),
   connected: Type.Boolean(),
   error: Type.Optional(Type.String()),
+  errorCode: Type.Optional(Type.String()),
+  certificate: Type.Optional(CertificateProblem),
 })
 export type Pool = Static<typeof Pool>
 

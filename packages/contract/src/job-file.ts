@@ -13,8 +13,14 @@ import { Count, Deprecated, Id, List, Strict, Text } from './schema-helpers.js'
 
 /** http(s)://host[:port] of any pool member, nothing after. */
 export const POOL_URL_PATTERN = '^https?://[^/\\s]+/?$'
-/** SHA-256 of a certificate: 64 hex digits, bare or in colon-separated pairs (as openssl prints it). */
-export const FINGERPRINT_PATTERN = '^([0-9A-Fa-f]{2}:){31}[0-9A-Fa-f]{2}$|^[0-9A-Fa-f]{64}$'
+/**
+ * SHA-256 of a certificate as people paste it: 64 hex digits, bare or in colon-separated pairs, in any
+ * case, optionally after openssl's `sha256 Fingerprint=` (what the check on the host prints). The engine
+ * and the server keep it in one canonical form (core's parseFingerprint accepts the same).
+ */
+export const FINGERPRINT_PATTERN =
+  '^\\s*(([Ss][Hh][Aa]-?256\\s+)?[Ff][Ii][Nn][Gg][Ee][Rr][Pp][Rr][Ii][Nn][Tt]\\s*=\\s*)?' +
+  '(([0-9A-Fa-f]{2}:){31}[0-9A-Fa-f]{2}|[0-9A-Fa-f]{64})\\s*$'
 
 export const PoolUrl = Text(500, {
   pattern: POOL_URL_PATTERN,
@@ -23,7 +29,7 @@ export const PoolUrl = Text(500, {
 })
 export const Fingerprint = Type.String({
   pattern: FINGERPRINT_PATTERN,
-  maxLength: 95,
+  maxLength: 200,
   errorMessage: 'a SHA-256 fingerprint: 64 hex digits, bare or in colon-separated pairs',
   description: "SHA-256 fingerprint of the pool's TLS certificate, pinned instead of trusting a CA.",
 })

@@ -33,6 +33,27 @@ describe('checkJobFile', () => {
     ])
   })
 
+  it('accepts a fingerprint as openssl prints it on the host, and nothing around 64 hex digits but that', () => {
+    const fingerprint = (value: string) =>
+      checkJobFile({ ...file, pools: [{ ...file.pools[0], fingerprint: value }] })
+    const colons = Array.from({ length: 32 }, () => 'ab').join(':')
+    for (const pasted of [
+      `sha256 Fingerprint=${colons}`,
+      `SHA256 Fingerprint=${colons.toUpperCase()}\n`,
+      ` ${'AB'.repeat(32)} `,
+    ])
+      expect(fingerprint(pasted).ok).toBe(true)
+    for (const wrong of [
+      `md5 Fingerprint=${colons}`,
+      `${colons}:ab`,
+      `Fingerprint=${'ab'.repeat(31)}`,
+      `${colons}x`,
+    ])
+      expect(problems(fingerprint(wrong))).toEqual([
+        expect.stringMatching(/^pools\[0\]\.fingerprint: expected a SHA-256/),
+      ])
+  })
+
   it('refuses a cron expression that croner refuses, and one that never comes due', () => {
     const job = {
       ...file,

@@ -61,6 +61,15 @@ describe('parseJob', () => {
     expect(job.schedules[0]).toMatchObject({ id: 'daily', snapshotRetention: 1, retention: { keepLast: 7 } })
   })
 
+  it("reads a pool's fingerprint in any usual form, and its insecureHttp permission", () => {
+    const hex = 'ab'.repeat(32)
+    const job = parseJob({
+      ...base,
+      pools: [{ id: 'lab', url: 'https://xcp1', fingerprint: hex, insecureHttp: false }],
+    })
+    expect(job.pools[0]).toMatchObject({ fingerprint: 'AB:'.repeat(31) + 'AB', insecureHttp: false })
+  })
+
   it.each([
     [{ ...base, pools: [] }, 'pools: needs at least 1 item'],
     [{ ...base, vms: [] }, 'vms: needs at least 1 item'],
@@ -80,6 +89,14 @@ describe('parseJob', () => {
     [{ ...base, schedules: [{ id: 'a', timezone: 'Mars/Base' }] }, "unknown time zone 'Mars/Base'"],
     [{ ...base, schedules: [{ id: 'a' }, { id: 'a' }] }, "schedules[1].id: 'a' appears twice"],
     [{ ...base, pools: [{ id: 'lab', url: 'ftp://x' }] }, 'pools[0].url: expected http(s)://host[:port]'],
+    [
+      { ...base, pools: [{ id: 'lab', url: 'https://x', fingerprint: 'ab:cd' }] },
+      'pools[0].fingerprint: expected a SHA-256 fingerprint',
+    ],
+    [
+      { ...base, pools: [{ id: 'lab', url: 'http://x', insecureHttp: 'yes' }] },
+      'pools[0].insecureHttp: expected true or false',
+    ],
     [{ ...base, id: '../etc' }, "id: expected an id (letters, digits, '.', '_', '-'"],
     [
       { ...base, schedules: [{ id: 'a', cron: '0 25 * * *' }] },
@@ -136,10 +153,23 @@ describe('parseJob', () => {
     expect(warnings).toEqual(['mode', 'vms.excludeUuids', 'schedules[0].retention.keep'])
   })
 
-  it("carries a pool's certificate fingerprint and its permission for plain http", () => {
+  it("carries a pool's certificate fingerprint (in canonical form) and its permission for plain http", () => {
     const fingerprint = 'ab'.repeat(32)
     const job = parseJob({ ...base, pools: [{ ...base.pools[0], fingerprint, insecureHttp: true }] })
-    expect(job.pools[0]).toEqual({ ...base.pools[0], fingerprint, insecureHttp: true })
+    expect(job.pools[0]).toEqual({
+      ...base.pools[0],
+      fingerprint: 'AB:'.repeat(31) + 'AB',
+      insecureHttp: true,
+    })
+  })
+
+  it.each([
+    ['colon-separated pairs, lower case', `${'ab:'.repeat(31)}ab`],
+    ["openssl's output", `sha256 Fingerprint=${'AB:'.repeat(31)}AB`],
+    ["older openssl's output, with spaces around", ` SHA256 Fingerprint=${'ab'.repeat(32)}\n`],
+  ])('normalises a fingerprint pasted as %s', (_, fingerprint) => {
+    const job = parseJob({ ...base, pools: [{ ...base.pools[0], fingerprint }] })
+    expect(job.pools[0]?.fingerprint).toBe('AB:'.repeat(31) + 'AB')
   })
 
   it('resolves the defaults of the contract', () => {

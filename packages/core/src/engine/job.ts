@@ -14,8 +14,9 @@ import {
   type PowerState,
   type Problem,
 } from '@strata/contract'
-import { StrataError } from '../shared/index.js'
+import { StrataError, errorMessage } from '../shared/index.js'
 import type { RetentionPolicy } from '../retention/index.js'
+import { parseFingerprint } from '../xapi/index.js'
 
 /** A job that cannot be used, with every problem found (each with its JSON path). */
 export class JobError extends StrataError {
@@ -37,9 +38,12 @@ export interface PoolConnection {
   readonly user: string
   /** Discouraged in files: STRATA_XAPI_PASSWORD is used when absent. */
   readonly password?: string
-  /** SHA-256 fingerprint of the pool's TLS certificate, pinned. */
+  /**
+   * SHA-256 fingerprint of the certificate of the host `url` names (needed for https://), in canonical
+   * form (upper-case hex pairs joined by ':').
+   */
   readonly fingerprint?: string
-  /** A plain http:// URL is allowed only with this. */
+  /** Allows an http:// url: passwords and session ids in clear text. */
   readonly insecureHttp?: boolean
 }
 
@@ -119,21 +123,43 @@ export interface ParseJobOptions {
 export function parseJob(value: unknown, source = 'job', options: ParseJobOptions = {}): Job {
   const checked = checkJobFile(value)
   for (const warning of checked.warnings) options.onWarning?.(warning)
-  if (!checked.ok) {
-    const { problems } = checked
-    const count = problems.length === 1 ? '1 problem' : `${problems.length} problems`
-    const lines = problems.map((p) => `  ${formatProblem(p)}`)
-    throw new JobError(`${source} cannot be used (${count}):\n${lines.join('\n')}`, { source, problems })
-  }
-  return resolve(checked.value)
+  if (!checked.ok) throw unusable(source, checked.problems)
+  const pools = resolvePools(checked.value.pools)
+  if (pools.problems.length > 0) throw unusable(source, pools.problems)
+  return resolve(checked.value, pools.resolved)
 }
 
-function resolve(file: JobFile): Job {
+function unusable(source: string, problems: Problem[]): JobError {
+  const count = problems.length === 1 ? '1 problem' : `${problems.length} problems`
+  const lines = problems.map((p) => `  ${formatProblem(p)}`)
+  return new JobError(`${source} cannot be used (${count}):\n${lines.join('\n')}`, { source, problems })
+}
+
+/**
+ * The pools with their defaults and each fingerprint in the canonical form the TLS check compares (the
+ * contract's pattern accepts the forms people paste; parseFingerprint has the last word).
+ */
+function resolvePools(pools: JobFile['pools']): { resolved: PoolConnection[]; problems: Problem[] } {
+  const problems: Problem[] = []
+  const resolved = pools.map((p, i) => {
+    const pool = { ...p, user: p.user ?? 'root' }
+    if (p.fingerprint === undefined) return pool
+    try {
+      return { ...pool, fingerprint: parseFingerprint(p.fingerprint) }
+    } catch (cause) {
+      problems.push({ path: `pools[${i}].fingerprint`, message: errorMessage(cause) })
+      return pool
+    }
+  })
+  return { resolved, problems }
+}
+
+function resolve(file: JobFile, pools: PoolConnection[]): Job {
   const s = withDefaults(file.settings)
   return {
     id: file.id,
     name: file.name ?? file.id,
-    pools: file.pools.map((p) => ({ ...p, user: p.user ?? 'root' })),
+    pools,
     vms: Array.isArray(file.vms)
       ? { kind: 'explicit', vms: file.vms }
       : {

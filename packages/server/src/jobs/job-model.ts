@@ -42,7 +42,7 @@ export function toEngineJob(
         user: p.username,
         ...(p.password === undefined ? {} : { password: p.password }),
         ...(p.fingerprint === undefined ? {} : { fingerprint: p.fingerprint }),
-        ...(p.insecureHttp === undefined ? {} : { insecureHttp: p.insecureHttp }),
+        ...(p.insecureHttp === true ? { insecureHttp: true } : {}),
       })),
       repositories: repositories.map((r) => ({ name: r.id, location: r.location })),
       vms: 'smart' in job.vms ? job.vms.smart : job.vms.uuids,

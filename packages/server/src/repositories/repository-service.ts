@@ -3,14 +3,14 @@
 // manifest keys (one listing, no object read) and reads only manifests not seen before. Manifests are
 // written once and never change, so a cached one is valid as long as its key is listed; deleted points
 // drop out with the listing. Usage (a walk of every chunk) is cached for a minute.
+import { openRepository } from '@strata/core/open'
 import {
-  Repository,
   listPoints,
   readManifest,
   type Manifest,
   type PointSummary,
+  type Repository,
 } from '@strata/core/repository'
-import { openStore } from '@strata/core/storage'
 import { ApiError } from '../errors.js'
 import { secretsEnv, type RepositoryStore } from './repository-store.js'
 
@@ -110,8 +110,8 @@ export class RepositoryService {
     const record = this.store.get(id)
     const secrets = this.store.secrets(id)
     try {
-      const store = await openStore(record.location, secretsEnv(secrets), { signal })
-      return await Repository.open(store, {
+      return await openRepository(record.location, {
+        credentials: secretsEnv(secrets),
         signal,
         passphrase:
           secrets.passphrase === undefined ? undefined : new TextEncoder().encode(secrets.passphrase),
