@@ -21,7 +21,13 @@ describe('jobs in the API', () => {
     server = await startTestServer(scratch, { adminPassword: 'admin-password', echo: (l) => log.push(l) })
     api = new ApiClient(server.url)
     await api.login('admin', 'admin-password')
-    const pool = await api.post('/api/pools', { name: 'gone', url: 'http://127.0.0.1:9', password: 'x' })
+    const pool = await api.post('/api/pools', {
+      name: 'gone',
+      url: 'http://127.0.0.1:9',
+      password: 'x',
+      insecureHttp: true,
+    })
+    expect(pool.status).toBe(201)
     poolId = pool.body.id
     const repo = await api.post('/api/repositories', {
       name: 'r',
