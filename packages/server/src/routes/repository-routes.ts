@@ -4,18 +4,8 @@ import { openRepository } from '@strata/core/open'
 import type { AppContext } from '../context.js'
 import { ApiError, conflict } from '../errors.js'
 import { secretsEnv, type RepositoryInput, type RepositoryRecord } from '../repositories/repository-store.js'
-import { idParams, obj, str } from './schemas.js'
-
-const s3 = obj({ accessKeyId: str({ maxLength: 200 }), secretAccessKey: str({ maxLength: 200 }) }, [
-  'accessKeyId',
-  'secretAccessKey',
-])
-const repoBody = {
-  name: str({ maxLength: 100 }),
-  location: str({ maxLength: 1000 }),
-  passphrase: str({ maxLength: 1000 }),
-  s3,
-}
+import { PointsQuery, RepositoryInput as RepositoryBody, RepositoryPatch } from '@strata/contract'
+import { idParams } from './schemas.js'
 
 export function repositoryRoutes(app: FastifyInstance, ctx: AppContext): void {
   const { repositories: store, repositoryService: service } = ctx
@@ -37,7 +27,7 @@ export function repositoryRoutes(app: FastifyInstance, ctx: AppContext): void {
     {
       schema: {
         tags: ['repositories'],
-        body: obj({ ...repoBody, init: { type: 'boolean' } }, ['name', 'location']),
+        body: RepositoryBody,
       },
     },
     async (request, reply) => {
@@ -51,7 +41,7 @@ export function repositoryRoutes(app: FastifyInstance, ctx: AppContext): void {
 
   app.patch<{ Params: { id: string }; Body: Partial<RepositoryInput> }>(
     '/api/repositories/:id',
-    { schema: { tags: ['repositories'], params: idParams, body: obj(repoBody) } },
+    { schema: { tags: ['repositories'], params: idParams, body: RepositoryPatch } },
     async (request) => {
       const before = store.get(request.params.id)
       const secrets = store.secrets(before.id)
@@ -88,7 +78,7 @@ export function repositoryRoutes(app: FastifyInstance, ctx: AppContext): void {
       schema: {
         tags: ['repositories'],
         params: idParams,
-        querystring: obj({ vm: str({ maxLength: 100, pattern: '^[A-Za-z0-9-]+$' }) }),
+        querystring: PointsQuery,
       },
     },
     async (request) =>
