@@ -123,13 +123,13 @@ describe('server with the lab pool', () => {
       vms: smart,
       repositories: [repoId],
       settings: { retries: 0 },
-      schedules: [{ id: 'daily', cron: '0 2 * * *', timezone: 'Europe/Paris', retention: { keep: 3 } }],
+      schedules: [{ id: 'daily', cron: '0 2 * * *', timezone: 'Europe/Paris', retention: { keepLast: 3 } }],
     })
     expect(job.status).toBe(201)
     jobId = job.body.id
     expect(job.body).toMatchObject({
       enabled: true,
-      mode: 'delta',
+      settings: { mode: 'delta' },
       running: false,
       nextRun: expect.any(Number),
     })
@@ -150,7 +150,7 @@ describe('server with the lab pool', () => {
     })
     expect(badZone.body.error).toMatchObject({
       code: 'INVALID_REQUEST',
-      details: { field: 'body/schedules/0' },
+      details: [expect.objectContaining({ field: 'body/schedules/0/timezone' })],
     })
     expect((await api.get('/api/jobs')).body).toHaveLength(1)
   })

@@ -2,6 +2,7 @@
 // fingerprint), a local repository (created when absent) and a smart job with an hourly schedule, so that
 // the first screen of the UI has something to show. It goes through the same stores and checks as the
 // API (no shortcut around validation).
+import { checkJobInput, formatProblem } from '@strata/contract'
 import { Repository } from '@strata/core/repository'
 import { LocalStore } from '@strata/core/storage'
 import type { AppContext } from './context.js'
@@ -25,13 +26,16 @@ export async function setupDemo(ctx: AppContext, demo: DemoSetup, signal: AbortS
   const store = new LocalStore(demo.repositoryPath)
   if ((await store.stat('config', { signal })) === undefined) await Repository.create(store, { signal })
   const repository = ctx.repositories.create({ name: 'local', location: demo.repositoryPath })
-  const job = ctx.jobs.normalize({
+  const checked = checkJobInput({
     name: 'Demo: web VMs, delta',
-    vms: { smart: { pools: [pool.id], tags: ['web'], excludeTags: [], excludeUuids: [] } },
+    vms: { smart: { pools: [pool.id], tags: ['web'] } },
     repositories: [repository.id],
     settings: { retries: 1 },
-    schedules: [{ id: 'hourly', cron: '0 * * * *', timezone: 'UTC', retention: { keep: 4 } }],
+    schedules: [{ id: 'hourly', cron: '0 * * * *', timezone: 'UTC', retention: { keepLast: 4 } }],
   })
+  if (!checked.ok)
+    throw new Error(`the demo job is invalid: ${checked.problems.map(formatProblem).join('; ')}`)
+  const job = ctx.jobs.complete(checked.value)
   ctx.runs.engineJob(job) // the engine's validation, as the API does
   ctx.jobs.save(job)
   ctx.scheduler.reload()

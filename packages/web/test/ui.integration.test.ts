@@ -8,7 +8,8 @@ import { ADMIN, LAB_PASSWORD, logIn, startStack, type Stack } from './stack.js'
 interface Job {
   id: string
   name: string
-  schedules: { retention: { keep: number } }[]
+  settings: { preferNbd: boolean; fullInterval: number }
+  schedules: { retention: { keepLast: number } }[]
 }
 
 const JOB = 'Smart prod'
@@ -103,13 +104,21 @@ describe('web UI end to end', { timeout: STEP }, () => {
     await Promise.all([patched(), enabled.check()])
     await admin.reload()
     await expect.poll(() => enabled.isChecked(), WAIT).toBe(true)
-    // Edited: the retention of its schedule.
+    // Edited: the retention of its schedule. The editor shows the job as stored, defaults included.
     await admin.getByRole('link', { name: JOB, exact: true }).click()
-    await admin.locator('input[name="schedule-0-keep"]').fill('3')
+    await admin.locator('details > summary', { hasText: 'Advanced settings' }).click()
+    const stored = ((await (await admin.request.get('/api/jobs')).json()) as Job[]).find(
+      (j) => j.name === JOB,
+    )!
+    expect(await admin.locator('input[name="preferNbd"]').isChecked()).toBe(stored.settings.preferNbd)
+    expect(await admin.locator('input[name="fullInterval"]').inputValue()).toBe(
+      String(stored.settings.fullInterval),
+    )
+    await admin.locator('input[name="schedule-0-keepLast"]').fill('3')
     await admin.getByRole('button', { name: 'Save job' }).click()
     await expectPath(admin, '/jobs')
     const jobs = (await (await admin.request.get('/api/jobs')).json()) as Job[]
-    expect(jobs.find((j) => j.name === JOB)?.schedules[0]?.retention.keep).toBe(3)
+    expect(jobs.find((j) => j.name === JOB)?.schedules[0]?.retention.keepLast).toBe(3)
   })
 
   it('runs the job and shows it turn green live, with its task tree', async () => {

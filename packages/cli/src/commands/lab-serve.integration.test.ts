@@ -1,7 +1,7 @@
 import { PassThrough } from 'node:stream'
 import { describe, expect, it } from 'vitest'
 import { X509Certificate } from 'node:crypto'
-import { requireBinary } from '@strata/core/testing'
+import { requireBinary, scratchDir } from '@strata/core/testing'
 import { XapiClient } from '@strata/core/xapi'
 import { main } from '../main.js'
 
@@ -41,5 +41,30 @@ describe('strata lab serve', () => {
     await xapi.close()
     controller.abort()
     expect(await done).toBe(0)
+  })
+
+  it('keeps its state in --data-dir, and still takes the old --data with a warning', async () => {
+    requireBinary('mke2fs')
+    requireBinary('openssl')
+    await using scratch = await scratchDir('strata-cli-lab-data-')
+    for (const [flag, warned] of [
+      ['--data-dir', false],
+      ['--data', true],
+    ] as const) {
+      const stdout = new PassThrough()
+      const stderr = new PassThrough()
+      let err = ''
+      stderr.on('data', (d: Buffer) => (err += d.toString()))
+      const controller = new AbortController()
+      const dir = scratch.path(flag.slice(2))
+      const done = main(['lab', 'serve', flag, dir, '--json'], { stdout, stderr }, controller.signal)
+      const [line] = (await new Promise<Buffer>((resolve) => stdout.once('data', resolve)))
+        .toString()
+        .split('\n')
+      expect(JSON.parse(line!)).toMatchObject({ dataDir: dir })
+      controller.abort()
+      expect(await done).toBe(0)
+      expect(err.includes('strata: warning: --data is deprecated: use --data-dir')).toBe(warned)
+    }
   })
 })

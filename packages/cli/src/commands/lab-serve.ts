@@ -1,5 +1,6 @@
 import { LabPool, type VersionProfile } from '@strata/lab'
 import { UsageError, type Command } from '../command.js'
+import { dataDirArg, dataDirOptions } from './data-dir-option.js'
 
 interface LabServeResult {
   url: string
@@ -22,20 +23,21 @@ const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : und
 export const labServe: Command<LabServeResult> = {
   path: ['lab', 'serve'],
   usage:
-    'lab serve [--port N] [--data DIR] [--hosts 1|2] [--profile xcp-ng-8.3|xcp-ng-8.2|xenserver-8] [--password PW] [--http] [--disk-mbps N]',
+    'lab serve [--port N] [--data-dir DIR] [--hosts 1|2] [--profile xcp-ng-8.3|xcp-ng-8.2|xenserver-8] [--password PW] [--http] [--disk-mbps N]',
   summary:
     'Run a lab XCP-ng pool (XAPI over HTTPS, or plain HTTP with --http; transfers; NBD) with seed VMs until interrupted',
   positionals: 0,
   options: {
     port: { type: 'string' },
-    data: { type: 'string' },
+    ...dataDirOptions,
     hosts: { type: 'string' },
     profile: { type: 'string' },
     password: { type: 'string' },
     http: { type: 'boolean' },
     'disk-mbps': { type: 'string' },
   },
-  async run({ values }, { signal, stdout, stderr, json }) {
+  async run(args, { signal, stdout, stderr, json }) {
+    const { values } = args
     const port = values.port === undefined ? 0 : Number(values.port)
     if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError('--port must be a TCP port')
     const hosts = values.hosts === undefined ? 1 : Number(values.hosts)
@@ -43,7 +45,7 @@ export const labServe: Command<LabServeResult> = {
     const profile = (str(values.profile) ?? 'xcp-ng-8.3') as VersionProfile
     if (!['xcp-ng-8.3', 'xcp-ng-8.2', 'xenserver-8'].includes(profile))
       throw new UsageError('unknown --profile')
-    const dataDir = str(values.data)
+    const dataDir = dataDirArg(args, (line) => stderr.write(`strata: warning: ${line}\n`))
     const https = values.http !== true
     const diskMBps = values['disk-mbps'] === undefined ? undefined : Number(values['disk-mbps'])
     if (diskMBps !== undefined && !(diskMBps > 0))

@@ -24,7 +24,7 @@ describe('strata server --demo', () => {
     stdout.on('data', (d: Buffer) => (out += d.toString()))
     stderr.resume()
     const controller = new AbortController()
-    const argv = ['server', '--demo', '--port', '0', '--data', scratch.path('data'), '--json']
+    const argv = ['server', '--demo', '--port', '0', '--data-dir', scratch.path('data'), '--json']
     const exit = main(argv, { stdout, stderr }, controller.signal)
     for (let i = 0; i < 600 && !out.includes('\n'); i++) await sleep(50)
     const info = JSON.parse(out.split('\n')[0]!) as {

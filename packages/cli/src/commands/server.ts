@@ -4,6 +4,7 @@ import { join } from 'node:path'
 import { LabPool } from '@strata/lab'
 import { setupDemo, startServer } from '@strata/server'
 import { UsageError, type Command } from '../command.js'
+import { dataDirArg, dataDirOptions } from './data-dir-option.js'
 
 interface ServerResult {
   url: string
@@ -16,17 +17,19 @@ interface ServerResult {
 
 export const serverCommand: Command<ServerResult> = {
   path: ['server'],
-  usage: 'server [--port N] [--host ADDR] [--data DIR] [--demo]',
+  usage: 'server [--port N] [--host ADDR] [--data-dir DIR] [--demo]',
   summary:
     'Run the Strata server (API, web UI, scheduler) until interrupted; --demo adds a lab pool and a demo job',
   positionals: 0,
   options: {
     port: { type: 'string' },
     host: { type: 'string' },
-    data: { type: 'string' },
+    ...dataDirOptions,
     demo: { type: 'boolean' },
   },
-  async run({ values }, { signal, stdout, stderr, json }) {
+  async run(args, { signal, stdout, stderr, json }) {
+    const { values } = args
+    const dataDir = dataDirArg(args, (line) => stderr.write(`strata: warning: ${line}\n`))
     const port = values.port === undefined ? undefined : Number(values.port)
     if (port !== undefined && (!Number.isInteger(port) || port < 0 || port > 65535))
       throw new UsageError('--port must be a TCP port')
@@ -36,7 +39,7 @@ export const serverCommand: Command<ServerResult> = {
       const server = await startServer({
         port,
         host: typeof values.host === 'string' ? values.host : undefined,
-        dataDir: typeof values.data === 'string' ? values.data : undefined,
+        dataDir,
         echo: (line) => stderr.write(`${line}\n`),
       })
       try {

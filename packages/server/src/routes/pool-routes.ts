@@ -5,19 +5,11 @@ import type { FastifyInstance } from 'fastify'
 import { parseFingerprint, type XapiRecord } from '@strata/core/xapi'
 import type { AppContext } from '../context.js'
 import { ApiError, conflict } from '../errors.js'
+import { PoolInput as PoolBody, PoolObjectsQuery, PoolPatch, PoolProbeInput } from '@strata/contract'
 import { checkPoolTrust, insecureHttp as insecureHttpError, probePool } from '../pools/pool-trust-check.js'
 import type { PoolInput, PoolRecord } from '../pools/pool-store.js'
-import { idParams, obj, str } from './schemas.js'
+import { idParams } from './schemas.js'
 
-const url = str({ maxLength: 500, pattern: '^https?://[^/\\s]+/?$' })
-const poolBody = {
-  name: str({ maxLength: 100 }),
-  url,
-  username: str({ maxLength: 100 }),
-  password: str({ maxLength: 1000 }),
-  fingerprint: str({ maxLength: 200 }),
-  insecureHttp: { type: 'boolean' },
-}
 const TYPES = { VM: 'vm', SR: 'sr', network: 'network', host: 'host' } as const
 
 export function poolRoutes(app: FastifyInstance, ctx: AppContext): void {
@@ -34,13 +26,13 @@ export function poolRoutes(app: FastifyInstance, ctx: AppContext): void {
 
   app.post<{ Body: { url: string } }>(
     '/api/pools/probe',
-    { schema: { tags: ['pools'], body: obj({ url }, ['url']) } },
+    { schema: { tags: ['pools'], body: PoolProbeInput } },
     async (request) => probePool(request.body.url, ctx.closing),
   )
 
   app.post<{ Body: PoolInput }>(
     '/api/pools',
-    { schema: { tags: ['pools'], body: obj(poolBody, ['name', 'url', 'password']) } },
+    { schema: { tags: ['pools'], body: PoolBody } },
     async (request, reply) => {
       const pool = pools.create({ ...request.body, ...(await checkPoolTrust(request.body, ctx.closing)) })
       await connections.connect(pool, request.body.password)
@@ -52,7 +44,7 @@ export function poolRoutes(app: FastifyInstance, ctx: AppContext): void {
 
   app.patch<{ Params: { id: string }; Body: Partial<PoolInput> }>(
     '/api/pools/:id',
-    { schema: { tags: ['pools'], params: idParams, body: obj(poolBody) } },
+    { schema: { tags: ['pools'], params: idParams, body: PoolPatch } },
     async (request) => {
       const before = pools.get(request.params.id)
       const { url: u, username, password, fingerprint, insecureHttp } = request.body
@@ -77,7 +69,7 @@ export function poolRoutes(app: FastifyInstance, ctx: AppContext): void {
     async (request, reply) => {
       const { id } = request.params
       pools.get(id)
-      const users = ctx.jobs.list().filter((j) => j.vms.smart?.pools.includes(id))
+      const users = ctx.jobs.list().filter((j) => 'smart' in j.vms && j.vms.smart.pools.includes(id))
       if (users.length > 0) throw conflict(`pool '${id}' is used by job '${users[0]!.name}'`)
       await connections.disconnect(id)
       pools.delete(id)
@@ -91,7 +83,7 @@ export function poolRoutes(app: FastifyInstance, ctx: AppContext): void {
       schema: {
         tags: ['pools'],
         params: idParams,
-        querystring: obj({ type: { type: 'string', enum: Object.keys(TYPES) } }, ['type']),
+        querystring: PoolObjectsQuery,
       },
     },
     async (request) => {

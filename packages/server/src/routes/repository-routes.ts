@@ -6,22 +6,17 @@ import type { AppContext } from '../context.js'
 import { conflict } from '../errors.js'
 import { repositoryApiError } from '../repositories/repository-errors.js'
 import { secretsEnv, type RepositoryInput, type RepositoryRecord } from '../repositories/repository-store.js'
-import { idParams, obj, str } from './schemas.js'
-
-const s3 = obj({ accessKeyId: str({ maxLength: 200 }), secretAccessKey: str({ maxLength: 200 }) }, [
-  'accessKeyId',
-  'secretAccessKey',
-])
-const repoBody = {
-  name: str({ maxLength: 100 }),
-  location: str({ maxLength: 1000 }),
-  passphrase: str({ maxLength: 1000 }),
-  s3,
-}
+import {
+  PointsQuery,
+  RepositoryInput as RepositoryBody,
+  RepositoryPatch,
+  type Repository,
+} from '@strata/contract'
+import { idParams } from './schemas.js'
 
 export function repositoryRoutes(app: FastifyInstance, ctx: AppContext): void {
   const { repositories: store, repositoryService: service } = ctx
-  const view = (r: RepositoryRecord) => {
+  const view = (r: RepositoryRecord): Repository => {
     const usage = service.usage(r.id)
     return usage === undefined ? r : { ...r, usage }
   }
@@ -34,15 +29,12 @@ export function repositoryRoutes(app: FastifyInstance, ctx: AppContext): void {
     async (request) => view(store.get(request.params.id)),
   )
 
-  app.post<{ Body: RepositoryInput & { init?: boolean; force?: boolean } }>(
+  app.post<{ Body: RepositoryBody }>(
     '/api/repositories',
     {
       schema: {
         tags: ['repositories'],
-        body: obj({ ...repoBody, init: { type: 'boolean' }, force: { type: 'boolean' } }, [
-          'name',
-          'location',
-        ]),
+        body: RepositoryBody,
       },
     },
     async (request, reply) => {
@@ -55,18 +47,9 @@ export function repositoryRoutes(app: FastifyInstance, ctx: AppContext): void {
     },
   )
 
-  app.patch<{
-    Params: { id: string }
-    Body: Partial<RepositoryInput> & { acceptConfig?: boolean; force?: boolean }
-  }>(
+  app.patch<{ Params: { id: string }; Body: RepositoryPatch }>(
     '/api/repositories/:id',
-    {
-      schema: {
-        tags: ['repositories'],
-        params: idParams,
-        body: obj({ ...repoBody, acceptConfig: { type: 'boolean' }, force: { type: 'boolean' } }),
-      },
-    },
+    { schema: { tags: ['repositories'], params: idParams, body: RepositoryPatch } },
     async (request) => {
       const { acceptConfig, force, ...change } = request.body
       const before = store.get(request.params.id)
@@ -112,7 +95,7 @@ export function repositoryRoutes(app: FastifyInstance, ctx: AppContext): void {
       schema: {
         tags: ['repositories'],
         params: idParams,
-        querystring: obj({ vm: str({ maxLength: 100, pattern: '^[A-Za-z0-9-]+$' }) }),
+        querystring: PointsQuery,
       },
     },
     async (request) =>
