@@ -7,11 +7,21 @@ import type { RunDeps } from './run.js'
 import { backupVm } from './vm-backup.js'
 import { serveJobs, type Env } from './worker-child.js'
 
+/**
+ * A job's repositories open with STRATA_PASSPHRASE, compared with what the job recorded of them. A
+ * passphrase shared by several repositories goes only to those that are encrypted (open-repository.ts).
+ */
 function realRunDeps(env: Env): Omit<RunDeps, 'limits'> {
   return {
     connectPool: (pool, signal) => connectPool(pool, env, signal),
-    openRepository: (target, signal) =>
-      openRepository(target.location, { credentials: env, passphrase: passphrase(env), signal }),
+    openRepository: (target, signal, options) =>
+      openRepository(target.location, {
+        credentials: env,
+        passphrase: passphrase(env),
+        expected: options?.expected,
+        passphraseShared: options?.passphraseShared,
+        signal,
+      }),
     backupVm,
   }
 }

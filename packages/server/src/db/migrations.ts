@@ -74,4 +74,9 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE pools ADD COLUMN fingerprint TEXT;
   ALTER TABLE pools ADD COLUMN insecure_http INTEGER NOT NULL DEFAULT 0;
   `,
+  // 3: what the server found in each repository when it was added (RepositoryIdentity as JSON), compared
+  // at every open so that a configuration changed behind its back is refused
+  `
+  ALTER TABLE repositories ADD COLUMN identity TEXT;
+  `,
 ]
