@@ -2,7 +2,7 @@
 // VHD, or the XVA's disks), and each disk opened for reading. Ids are `<vm uuid>/<file date>`; XO's own
 // form (`/xo-vm-backups/<vm>/<date>.json`) is accepted too.
 import { formatUuid } from '../vhd/index.js'
-import { errorMessage } from '../shared/index.js'
+import { errorCode, errorMessage } from '../shared/index.js'
 import { MemberCache, openChain } from './chain.js'
 import { ChainDisk, type XoDisk } from './disk.js'
 import { XoError } from './errors.js'
@@ -37,8 +37,9 @@ export interface XoPointSummary {
   readonly size: number | undefined
   readonly disks: readonly XoDiskSummary[]
   readonly usable: boolean
-  /** Why the point cannot be restored. */
+  /** Why the point cannot be restored, and the error's code. */
   readonly reason: string | undefined
+  readonly code: string | undefined
   /** Things an admin should know: interrupted merges, locks, what could not be checked. */
   readonly notes: string[]
 }
@@ -84,7 +85,11 @@ export async function openPoint(remote: XoRemote, id: string, signal?: AbortSign
   } catch (error) {
     throw unusable(id, error)
   }
-  if (!summary.usable) throw unusable(id, new XoError('XO_POINT_UNUSABLE', summary.reason!))
+  if (!summary.usable) {
+    throw new XoError('XO_POINT_UNUSABLE', `restore point ${id} is unusable: ${summary.reason}`, {
+      details: { reason: summary.reason, cause: summary.code },
+    })
+  }
   return {
     summary,
     metadata,
@@ -107,7 +112,7 @@ export async function openPoint(remote: XoRemote, id: string, signal?: AbortSign
 function unusable(id: string, cause: unknown): XoError {
   return new XoError('XO_POINT_UNUSABLE', `restore point ${id} is unusable: ${errorMessage(cause)}`, {
     cause,
-    details: { reason: errorMessage(cause), cause: (cause as XoError).code },
+    details: { reason: errorMessage(cause), cause: errorCode(cause) },
   })
 }
 
@@ -134,9 +139,10 @@ export async function describe(
       meta.mode === 'delta'
         ? await deltaSummaries(cache, meta, signal)
         : await xvaSummaries(remote, meta, base.notes, signal)
-    return { ...base, disks, usable: true, reason: undefined }
+    return { ...base, disks, usable: true, reason: undefined, code: undefined }
   } catch (error) {
-    return { ...base, disks: [], usable: false, reason: errorMessage(error) }
+    if (errorCode(error) === 'ABORTED') throw error
+    return { ...base, disks: [], usable: false, reason: errorMessage(error), code: errorCode(error) }
   }
 }
 
@@ -202,6 +208,7 @@ export function unparsedPoint(file: string, error: unknown): XoPointSummary {
     disks: [],
     usable: false,
     reason: errorMessage(error),
+    code: errorCode(error),
     notes: [],
   }
 }
