@@ -118,8 +118,9 @@ export class XoRemoteBuilder {
     parent?: LineageVhd,
   ): Promise<LineageVhd> {
     const dir = `vdis/${lineage.jobId}/${lineage.vdiUuid}`
-    const named =
-      parent === undefined ? undefined : { uuid: parent.uuid, name: parent.path.split('/').at(-1)! }
+    // XO names a parent of the same lineage by its file name; another path is given as it is.
+    const name = (p: string): string => (p.startsWith(`${dir}/`) ? p.slice(dir.length + 1) : p)
+    const named = parent === undefined ? undefined : { uuid: parent.uuid, name: name(parent.path) }
     let built: BuiltVhd
     let path: string
     if (options.kind === 'file') {
