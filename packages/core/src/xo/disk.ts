@@ -1,6 +1,7 @@
 // A disk of an XO restore point, the shape its consumers (a file, a VDI, later an import into a
 // repository) read: its size, which blocks hold data, and their bytes in order. A delta chain also
 // reads any block at random; an XVA is read front to back.
+import { StrataError } from '../shared/index.js'
 import type { VhdChain } from '../vhd/index.js'
 
 export interface XoDiskBlock {
@@ -56,7 +57,9 @@ export class ChainDisk implements XoDisk {
   }
 
   readBlock(index: number, signal?: AbortSignal): Promise<Uint8Array | undefined> {
-    return this.chain.readBlock(index, signal)
+    return this.chain.readBlock(index, signal).catch((error: unknown) => {
+      throw named(error, this.description)
+    })
   }
 
   async *blocks(options: BlocksOptions = {}): AsyncGenerator<XoDiskBlock> {
@@ -66,7 +69,7 @@ export class ChainDisk implements XoDisk {
     let next = 0
     const start = (): void => {
       const index = indexes[next++]!
-      const read = this.chain.readBlock(index, options.signal).then((data) => ({
+      const read = this.readBlock(index, options.signal).then((data) => ({
         index,
         data: data ?? new Uint8Array(this.blockSize),
       }))
@@ -80,4 +83,11 @@ export class ChainDisk implements XoDisk {
       yield block
     }
   }
+}
+
+/** The error, its message prefixed with the disk it happened on (a fresh error of one read). */
+function named(error: unknown, description: string): unknown {
+  if (error instanceof StrataError && error.code !== 'ABORTED')
+    error.message = `${description}: ${error.message}`
+  return error
 }

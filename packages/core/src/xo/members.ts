@@ -171,11 +171,23 @@ export class VhdDirectoryDisk extends VhdDisk {
     const stored = await this.#remote
       .read(path, this.#remote.storedBound(max + FILTER_SLACK), signal)
       .catch((error: unknown) => {
-        if ((error as XoError).code !== 'XO_NOT_FOUND') throw error
+        const code = (error as XoError).code
+        if (code === 'XO_NOT_FOUND') {
+          throw new XoError(
+            'XO_NOT_FOUND',
+            `block ${index} of ${this.name} is missing (${path}) though its bat lists it`,
+            {
+              cause: error,
+            },
+          )
+        }
+        if (code !== 'XO_AUTH_FAILED') throw error
         throw new XoError(
-          'XO_NOT_FOUND',
-          `block ${index} of ${this.name} is missing (${path}) though its bat lists it`,
-          { cause: error },
+          'XO_AUTH_FAILED',
+          `block ${index} of ${this.name} (${path}) failed authentication: altered, or written with another key`,
+          {
+            cause: error,
+          },
         )
       })
     const bytes = await unfilter(stored, this.#filters, max, `block ${index} of ${this.name}`)

@@ -129,7 +129,7 @@ describe.each([
   { name: 'clear', options: {} },
   { name: 'chacha20-poly1305', options: { encryption: 'chacha20-poly1305', key: KEY } },
 ] as const)('an XO remote in a local directory ($name)', ({ name, options }) => {
-  const key = 'key' in options ? Buffer.from(options.key) : undefined
+  const key = 'key' in options ? Buffer.from(options.key as string) : undefined
   let root: string
   let scenario: Scenario
   let points: Map<string, Buffer[]>
