@@ -1,9 +1,9 @@
 // Shared plumbing of the `strata xo` commands: --remote (a path or mount, or s3://… as for repositories),
 // the remote's key (STRATA_XO_KEY, or STRATA_XO_KEY_FILE's contents; never a flag: it would show in
 // `ps` and shell history), and opening the remote read-only.
-import { readFile } from 'node:fs/promises'
+import { readFile, stat } from 'node:fs/promises'
 import { openStore, parseLocation } from '@strata/core/storage'
-import { localFiles, storeFiles, XoRemote, type RemoteFiles } from '@strata/core/xo'
+import { localFiles, storeFiles, XoError, XoRemote, type RemoteFiles } from '@strata/core/xo'
 import type { XapiClient } from '@strata/core/xapi'
 import { UsageError, type OptionSpec, type ParsedArgs } from '../command.js'
 import { str } from './backup-common.js'
@@ -20,6 +20,9 @@ export function remoteLocation(args: ParsedArgs): string {
 export async function remoteKey(env: NodeJS.ProcessEnv = process.env): Promise<Uint8Array | undefined> {
   const file = env.STRATA_XO_KEY_FILE
   if (file !== undefined && file !== '') {
+    // A key is 32 bytes: a large file is a mistake, not read whole.
+    if ((await stat(file)).size > 1024)
+      throw new XoError('XO_KEY_INVALID', `key file '${file}' is not an XO key`)
     // A key file usually ends with a newline that is not part of the key.
     const bytes = await readFile(file)
     const end =

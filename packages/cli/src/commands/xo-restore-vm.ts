@@ -1,8 +1,9 @@
 // `strata xo restore-vm`: a VM rebuilt on a pool from an XO restore point: a delta point from its VM,
 // VBD, VDI and VIF records with each disk read through its chain, a full point by importing its XVA.
-import { processLimits, runRootTask } from '@strata/core/engine'
-import { openPoint, restoreXoVm } from '@strata/core/xo'
-import type { Command } from '../command.js'
+import { processLimits, runRootTask, type TaskTreeOptions } from '@strata/core/engine'
+import type { XapiClient } from '@strata/core/xapi'
+import { openPoint, restoreXoVm, type XoRemote, type XoRestorePoint } from '@strata/core/xo'
+import type { Command, ParsedArgs } from '../command.js'
 import { connectXapi, poolOptions, str } from './backup-common.js'
 import { formatDuration, progressRenderer } from './backup-progress.js'
 import { backupId, defaultSr, openXoRemote, parseNetworkMap, remoteOption } from './xo-common.js'
@@ -32,38 +33,15 @@ export const xoRestoreVm: Command<XoRestoreVmResult> = {
   async run(args, { signal, stderr, json }) {
     const started = performance.now()
     const backup = backupId(args)
-    const networkMap = parseNetworkMap(args.values.network)
     const remote = await openXoRemote(args, signal)
     const progress = progressRenderer(stderr, json)
     try {
       const point = await openPoint(remote, backup, signal)
       const xapi = await connectXapi(args, signal)
       try {
-        const sr = str(args.values.sr) ?? (await defaultSr(xapi, signal))
-        // The pool's transfer limit applies as for any restore: one XAPI import per slot.
-        const limits = processLimits.forPool(xapi.url.host)
-        const { vmUuid } = await runRootTask(
-          { emit: progress.onEvent, signal },
-          'restore',
-          (task) =>
-            limits.transfers.run(
-              () =>
-                restoreXoVm(task, xapi, remote, point, {
-                  srUuid: sr,
-                  networkMap,
-                  start: args.values.start === true,
-                  nameSuffix: str(args.values['name-suffix']),
-                }),
-              task.signal,
-            ),
-          { backup, sr },
-        )
-        return {
-          backup,
-          vmUuid,
-          started: args.values.start === true,
-          seconds: (performance.now() - started) / 1000,
-        }
+        const vmUuid = await restoreOnPool(args, xapi, remote, point, progress.onEvent, signal)
+        const seconds = (performance.now() - started) / 1000
+        return { backup, vmUuid, started: args.values.start === true, seconds }
       } finally {
         await xapi.close()
       }
@@ -74,4 +52,30 @@ export const xoRestoreVm: Command<XoRestoreVmResult> = {
   },
   format: (r) =>
     `restored ${r.backup} as VM ${r.vmUuid}${r.started ? ' (started)' : ''} in ${formatDuration(r.seconds * 1000)}`,
+}
+
+async function restoreOnPool(
+  args: ParsedArgs,
+  xapi: XapiClient,
+  remote: XoRemote,
+  point: XoRestorePoint,
+  emit: TaskTreeOptions['emit'],
+  signal: AbortSignal,
+): Promise<string> {
+  const sr = str(args.values.sr) ?? (await defaultSr(xapi, signal))
+  const options = {
+    srUuid: sr,
+    networkMap: parseNetworkMap(args.values.network),
+    start: args.values.start === true,
+    nameSuffix: str(args.values['name-suffix']),
+  }
+  // The pool's transfer limit applies as for any restore: one XAPI import per slot.
+  const limits = processLimits.forPool(xapi.url.host)
+  const { vmUuid } = await runRootTask(
+    { emit, signal },
+    'restore',
+    (task) => limits.transfers.run(() => restoreXoVm(task, xapi, remote, point, options), task.signal),
+    { backup: point.summary.id, sr },
+  )
+  return vmUuid
 }

@@ -165,39 +165,14 @@ export class VhdDirectoryDisk extends VhdDisk {
 
   override async readBlock(index: number, signal?: AbortSignal): Promise<VhdBlock | undefined> {
     if (!this.hasBlock(index)) return undefined
-    const path = blockPath(this.#dir, index)
     const map = bitmapSize(this.blockSize)
     const max = map + this.blockSize
-    const stored = await this.#remote
-      .read(path, this.#remote.storedBound(max + FILTER_SLACK), signal)
-      .catch((error: unknown) => {
-        const code = (error as XoError).code
-        if (code === 'XO_NOT_FOUND') {
-          throw new XoError(
-            'XO_NOT_FOUND',
-            `block ${index} of ${this.name} is missing (${path}) though its bat lists it`,
-            {
-              cause: error,
-            },
-          )
-        }
-        if (code !== 'XO_AUTH_FAILED') throw error
-        throw new XoError(
-          'XO_AUTH_FAILED',
-          `block ${index} of ${this.name} (${path}) failed authentication: altered, or written with another key`,
-          {
-            cause: error,
-          },
-        )
-      })
-    const bytes = await unfilter(stored, this.#filters, max, `block ${index} of ${this.name}`)
+    const what = `block ${index} of ${this.name}`
+    const bytes = await unfilter(await this.#stored(index, max, signal), this.#filters, max, what)
     // XO writes whole blocks; a last block cut at the disk's end is accepted, padded with zeros.
     const inDisk = Math.min(this.blockSize, this.size - index * this.blockSize)
     if (bytes.length < map + Math.ceil(inDisk / SECTOR_SIZE) * SECTOR_SIZE) {
-      throw new XoError(
-        'XO_VHD_DIRECTORY_INVALID',
-        `block ${index} of ${this.name} holds ${bytes.length} bytes, expected ${max}`,
-      )
+      throw new XoError('XO_VHD_DIRECTORY_INVALID', `${what} holds ${bytes.length} bytes, expected ${max}`)
     }
     const block = bytes.length === max ? bytes : padded(bytes, max)
     const bitmap = block.subarray(0, map)
@@ -206,6 +181,23 @@ export class VhdDirectoryDisk extends VhdDisk {
       bitmap,
       data: block.subarray(map),
       full: isFullBitmap(bitmap, this.blockSize / SECTOR_SIZE),
+    }
+  }
+
+  /** The block's file as stored (decrypted), its absence or failed authentication named as the block's. */
+  async #stored(index: number, max: number, signal?: AbortSignal): Promise<Uint8Array> {
+    const path = blockPath(this.#dir, index)
+    try {
+      return await this.#remote.read(path, this.#remote.storedBound(max + FILTER_SLACK), signal)
+    } catch (error) {
+      const code = (error as XoError).code
+      if (code === 'XO_NOT_FOUND') {
+        const message = `block ${index} of ${this.name} is missing (${path}) though its bat lists it`
+        throw new XoError('XO_NOT_FOUND', message, { cause: error })
+      }
+      if (code !== 'XO_AUTH_FAILED') throw error
+      const message = `block ${index} of ${this.name} (${path}) failed authentication: altered, or written with another key`
+      throw new XoError('XO_AUTH_FAILED', message, { cause: error })
     }
   }
 }

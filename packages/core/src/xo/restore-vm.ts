@@ -106,24 +106,7 @@ async function rebuildDelta(
   const vm = await createVm(xapi, meta.vm as XapiRecord, vmOverrides(meta, o.nameSuffix), signal)
   const created: Ref[] = []
   try {
-    for (const [i, disk] of deltaDisks(meta).entries()) {
-      if (disk.vbd === undefined) {
-        task.warn(
-          `disk ${i} (${String(disk.vdi.name_label ?? disk.ref)}) is attached to no VBD: not restored`,
-        )
-        continue
-      }
-      const vdi = await restoreDisk(
-        task,
-        xapi,
-        await point.openDisk(i, signal),
-        i,
-        sr,
-        disk.vdi as XapiRecord,
-      )
-      created.push(vdi)
-      await createVbd(xapi, vm, vdi, booleans(disk.vbd, ['bootable', 'unpluggable']), signal)
-    }
+    await attachDisks(task, xapi, point, meta, sr, vm, created)
     for (const vif of Object.values(meta.vifs)) {
       const network = await mapNetwork(xapi, vif, o.networkMap, signal)
       await createVif(xapi, vm, network, vif as XapiRecord, { signal })
@@ -144,6 +127,28 @@ async function rebuildDelta(
     for (const vdi of created)
       await undoCall(() => xapi.call('VDI.destroy', [vdi], cleanup), cleanup).catch(() => undefined)
     throw error
+  }
+}
+
+/** Each disk into a new VDI attached as it was; `created` collects the VDIs for the caller's undo. */
+async function attachDisks(
+  task: TaskContext,
+  xapi: XapiClient,
+  point: XoRestorePoint,
+  meta: XoDeltaMetadata,
+  sr: Ref,
+  vm: Ref,
+  created: Ref[],
+): Promise<void> {
+  for (const [i, disk] of deltaDisks(meta).entries()) {
+    if (disk.vbd === undefined) {
+      task.warn(`disk ${i} (${String(disk.vdi.name_label ?? disk.ref)}) is attached to no VBD: not restored`)
+      continue
+    }
+    const source = await point.openDisk(i, task.signal)
+    const vdi = await restoreDisk(task, xapi, source, i, sr, disk.vdi as XapiRecord)
+    created.push(vdi)
+    await createVbd(xapi, vm, vdi, booleans(disk.vbd, ['bootable', 'unpluggable']), task.signal)
   }
 }
 

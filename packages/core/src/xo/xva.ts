@@ -7,7 +7,7 @@ import xxhash from 'xxhash-wasm'
 import type { BlocksOptions, XoDisk, XoDiskBlock } from './disk.js'
 import { XoError } from './errors.js'
 import { parseOva, XVA_CHUNK, type Ova, type XvaDiskInfo } from './format/ova.js'
-import { tarEntries } from './format/tar.js'
+import { tarEntries, type TarEntry } from './format/tar.js'
 import type { XoRemote } from './remote.js'
 import { xvaTarBytes } from './xva-stream.js'
 
@@ -35,36 +35,42 @@ export async function* readXva(
   const ova = parseOva(Buffer.from(first.value.data).toString('utf8'), what)
   yield { kind: 'ova', ova }
   const last = new Map<string, number>()
-  let pending: { disk: XvaDiskInfo; index: number; data: Uint8Array; name: string } | undefined
+  let pending: Pending | undefined
   for await (const entry of entries) {
     if (entry.type !== '0') continue
-    if (pending !== undefined) {
-      checkSum(entry.name, entry.data, pending, h64Raw, what)
-      yield { kind: 'chunk', disk: pending.disk, index: pending.index, data: pending.data }
-      pending = undefined
+    if (pending === undefined) {
+      pending = dataEntry(entry, ova, last, what)
       continue
     }
-    const m = ENTRY.exec(entry.name)
-    if (m === null) throw new XoError('XO_XVA_INVALID', `${what}: unexpected entry ${entry.name}`)
-    const disk = ova.disks.find((d) => d.id === m[1])
-    const index = Number(m[2])
-    if (disk === undefined)
-      throw new XoError('XO_XVA_INVALID', `${what}: ${entry.name} belongs to no disk of ova.xml`)
-    if (
-      index <= (last.get(disk.id) ?? -1) ||
-      entry.data.length > XVA_CHUNK ||
-      index * XVA_CHUNK + entry.data.length > disk.size
-    ) {
-      throw new XoError(
-        'XO_XVA_INVALID',
-        `${what}: ${entry.name} is out of order or past the end of its disk`,
-      )
-    }
-    last.set(disk.id, index)
-    pending = { disk, index, data: entry.data, name: entry.name }
+    checkSum(entry.name, entry.data, pending, h64Raw, what)
+    yield { kind: 'chunk', disk: pending.disk, index: pending.index, data: pending.data }
+    pending = undefined
   }
   if (pending !== undefined)
     throw new XoError('XO_XVA_INVALID', `${what}: ${pending.name} has no checksum entry`)
+}
+
+interface Pending {
+  readonly disk: XvaDiskInfo
+  readonly index: number
+  readonly data: Uint8Array
+  readonly name: string
+}
+
+/** A data entry: of a disk of ova.xml, after the disk's previous entries, inside the disk. */
+function dataEntry(entry: TarEntry, ova: Ova, last: Map<string, number>, what: string): Pending {
+  const m = ENTRY.exec(entry.name)
+  if (m === null) throw new XoError('XO_XVA_INVALID', `${what}: unexpected entry ${entry.name}`)
+  const disk = ova.disks.find((d) => d.id === m[1])
+  if (disk === undefined)
+    throw new XoError('XO_XVA_INVALID', `${what}: ${entry.name} belongs to no disk of ova.xml`)
+  const index = Number(m[2])
+  const { length } = entry.data
+  if (index <= (last.get(disk.id) ?? -1) || length > XVA_CHUNK || index * XVA_CHUNK + length > disk.size) {
+    throw new XoError('XO_XVA_INVALID', `${what}: ${entry.name} is out of order or past the end of its disk`)
+  }
+  last.set(disk.id, index)
+  return { disk, index, data: entry.data, name: entry.name }
 }
 
 function checkSum(
