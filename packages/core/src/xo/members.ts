@@ -3,7 +3,6 @@
 // so the VHD codec's chain reader composes them; a VhdDirectory reads its blocks from their files.
 import {
   bitmapSize,
-  BAT_UNUSED,
   FOOTER_SIZE,
   HEADER_SIZE,
   isFullBitmap,
@@ -29,7 +28,8 @@ import {
   FILTERS_FILE,
   FOOTER_FILE,
   HEADER_FILE,
-  parseBatBits,
+  checkBatBits,
+  batHas,
   parseChunkFilters,
   type ChunkFilter,
 } from './format/vhd-directory.js'
@@ -128,18 +128,20 @@ async function openVhdDirectory(
     `${what} header`,
   ).value
   const blockCount = Math.ceil(footer.currentSize / header.blockSize)
-  const present = parseBatBits(await chunk(BAT_FILE, Math.ceil(MAX_TABLE_ENTRIES / 8)), blockCount, what)
+  const present = checkBatBits(await chunk(BAT_FILE, Math.ceil(MAX_TABLE_ENTRIES / 8)), blockCount, what)
   return new VhdDirectoryDisk(remote, dir, name, footer, header, present, filters)
 }
 
 /**
- * A VhdDirectory as a VhdDisk: its BAT marks present blocks (the offsets mean nothing here), and a
- * block is read, decrypted and inflated from its own file.
+ * A VhdDirectory as a VhdDisk: it has no table of offsets (the VhdDisk sees none), its bat's bits say
+ * which blocks are present (one bit a block, kept as read: a long chain of large disks stays small),
+ * and a block is read, decrypted and inflated from its own file.
  */
 export class VhdDirectoryDisk extends VhdDisk {
   readonly #remote: XoRemote
   readonly #dir: string
   readonly #filters: readonly ChunkFilter[]
+  readonly #present: Uint8Array
 
   constructor(
     remote: XoRemote,
@@ -150,17 +152,26 @@ export class VhdDirectoryDisk extends VhdDisk {
     present: Uint8Array,
     filters: readonly ChunkFilter[],
   ) {
-    const bat = new Uint32Array(header.maxTableEntries).fill(BAT_UNUSED)
-    present.forEach((bit, i) => bit === 1 && (bat[i] = 0))
     const noAccess: RandomAccess = {
       size: 0,
       read: () => Promise.reject(new XoError('XO_UNSUPPORTED', `${dir}: a VhdDirectory has no byte offsets`)),
     }
     const checks = { footer: true, footerCopy: undefined, header: true, footersMatch: undefined }
-    super(noAccess, name, footer, header, bat, checks)
+    super(noAccess, name, footer, header, undefined, checks)
     this.#remote = remote
     this.#dir = dir
     this.#filters = filters
+    this.#present = present
+  }
+
+  override hasBlock(index: number): boolean {
+    return index >= 0 && index < this.blockCount && batHas(this.#present, index)
+  }
+
+  override get allocatedBlocks(): number {
+    let count = 0
+    for (let i = 0; i < this.blockCount; i++) if (this.hasBlock(i)) count++
+    return count
   }
 
   override async readBlock(index: number, signal?: AbortSignal): Promise<VhdBlock | undefined> {

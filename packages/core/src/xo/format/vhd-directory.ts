@@ -15,8 +15,8 @@ export const FILTERS_FILE = 'chunk-filters.json'
 export const blockPath = (dir: string, index: number): string =>
   `${dir}/blocks/${Math.floor(index / 1000)}/${index % 1000}`
 
-/** Presence of each of the disk's `blockCount` blocks; bits past them are ignored. */
-export function parseBatBits(bytes: Uint8Array, blockCount: number, what: string): Uint8Array {
+/** The bat, checked to cover the disk's `blockCount` blocks (bits past them are ignored). */
+export function checkBatBits(bytes: Uint8Array, blockCount: number, what: string): Uint8Array {
   const needed = Math.ceil(blockCount / 8)
   if (bytes.length < needed) {
     throw new XoError(
@@ -24,10 +24,12 @@ export function parseBatBits(bytes: Uint8Array, blockCount: number, what: string
       `${what}: its bat holds ${bytes.length} bytes, ${needed} are needed for ${blockCount} blocks`,
     )
   }
-  const present = new Uint8Array(blockCount)
-  for (let i = 0; i < blockCount; i++) present[i] = (bytes[i >> 3]! >> (7 - (i & 7))) & 1
-  return present
+  return bytes.subarray(0, needed)
 }
+
+/** Bit `index` of a bat: the block is present. */
+export const batHas = (bits: Uint8Array, index: number): boolean =>
+  ((bits[index >> 3]! >> (7 - (index & 7))) & 1) === 1
 
 /** chunk-filters.json: absent means none; otherwise a list of known filters, applied in order on write. */
 export function parseChunkFilters(bytes: Uint8Array | undefined, what: string): ChunkFilter[] {
