@@ -78,6 +78,13 @@ describe('strata xo list', () => {
     expect(out).toMatch(/note: an XO merge was interrupted/)
   })
 
+  it('refuses a remote directory that does not exist', async () => {
+    expect(await runCli(['xo', 'list', '--remote', scratch.path('absent')])).toMatchObject({
+      code: 1,
+      err: expect.stringMatching(/XO_NOT_FOUND.*not a directory/),
+    })
+  })
+
   it('needs the key of an encrypted remote, from the environment only', async () => {
     const remote = scratch.path('encrypted')
     expect(await runCli(['xo', 'list', '--remote', remote])).toMatchObject({

@@ -37,6 +37,12 @@ export async function remoteKey(env: NodeJS.ProcessEnv = process.env): Promise<U
 export async function openXoRemote(args: ParsedArgs, signal: AbortSignal): Promise<XoRemote> {
   const location = remoteLocation(args)
   const parsed = parseLocation(location, process.env)
+  if (parsed.kind === 'local' && !(await stat(parsed.path).catch(() => undefined))?.isDirectory()) {
+    throw new XoError(
+      'XO_NOT_FOUND',
+      `${parsed.path} is not a directory: give the XO remote's root (its mount point)`,
+    )
+  }
   const files: RemoteFiles =
     parsed.kind === 'local'
       ? localFiles(parsed.path)

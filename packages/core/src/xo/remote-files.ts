@@ -1,7 +1,7 @@
-// What the XO reader needs from where a remote lives: whole reads, ranged reads, sizes and one level of
-// a directory. There is no write in this interface, and the ObjectStore adapter below hands its store
-// only to a wrapper whose writes throw: Strata never writes to an XO remote. Paths are '/'-separated,
-// relative to the remote's root ('xo-vm-backups/<vm>/<ts>.json').
+// What the XO reader needs from where a remote lives: ranged reads (bounded by the caller), sizes,
+// and one level of a directory. There is no write in this interface, and the ObjectStore adapter below
+// hands its store only to a wrapper whose writes throw: Strata never writes to an XO remote. Paths are
+// '/'-separated, relative to the remote's root ('xo-vm-backups/<vm>/<ts>.json').
 import { errorCode, throwIfAborted } from '../shared/index.js'
 import type { ObjectInfo, ObjectStore } from '../storage/index.js'
 import { XoError } from './errors.js'
@@ -14,8 +14,6 @@ export interface RemoteEntry {
 export interface RemoteFiles {
   /** For messages: "local:/mnt/xo" or "s3:bucket/prefix". Never credentials. */
   readonly name: string
-  /** The whole file; XO_NOT_FOUND when absent. */
-  read(path: string, signal?: AbortSignal): Promise<Uint8Array>
   /** `length` bytes from `offset`, fewer only at the end of the file; XO_NOT_FOUND when absent. */
   readRange(path: string, offset: number, length: number, signal?: AbortSignal): Promise<Uint8Array>
   /** The file's size, or undefined when there is no file at `path`. */
@@ -65,12 +63,6 @@ class StoreFiles implements RemoteFiles {
 
   constructor(readonly store: ObjectStore) {
     this.name = store.name
-  }
-
-  async read(path: string, signal?: AbortSignal): Promise<Uint8Array> {
-    return this.store.get(path, { signal }).catch((error: unknown) => {
-      throw this.#mapped(error, path)
-    })
   }
 
   async readRange(path: string, offset: number, length: number, signal?: AbortSignal): Promise<Uint8Array> {

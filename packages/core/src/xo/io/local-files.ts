@@ -19,10 +19,6 @@ class LocalFiles implements RemoteFiles {
     this.name = `local:${root}`
   }
 
-  async read(path: string, signal?: AbortSignal): Promise<Uint8Array> {
-    return this.readRange(path, 0, Number.MAX_SAFE_INTEGER, signal)
-  }
-
   async readRange(path: string, offset: number, length: number, signal?: AbortSignal): Promise<Uint8Array> {
     throwIfAborted(signal)
     const handle = await open(this.#path(path), 'r').catch((error: unknown) => {
