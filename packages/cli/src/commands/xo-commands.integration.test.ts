@@ -224,6 +224,32 @@ describe('strata xo restore-vm', () => {
     expect(lab.state.db.get('VM', vm).VIFs).toHaveLength(1)
   })
 
+  it('removes what it created when a disk fails to read', async () => {
+    const [id] = [...clear.points].find(([, p]) => p.failsWith !== undefined)!
+    // dom0's VBDs come and go with each transfer: only the VMs' own count.
+    const count = (cls: string) =>
+      lab.state.db.find(
+        cls,
+        (r) => cls !== 'VBD' || lab.state.db.get('VM', String(r.VM)).is_control_domain !== true,
+      ).length
+    const before = { vms: count('VM'), vdis: count('VDI'), vbds: count('VBD') }
+    const pool = ['--pool', lab.url, '--user', 'root', '--password', lab.password]
+    const failed = await runCli([
+      'xo',
+      'restore-vm',
+      '--remote',
+      scratch.path('clear'),
+      '--backup',
+      id,
+      ...pool,
+    ])
+    expect(failed).toMatchObject({
+      code: 1,
+      err: expect.stringMatching(/XO_VHD_DIRECTORY_INVALID.*block 1 of/),
+    })
+    expect({ vms: count('VM'), vdis: count('VDI'), vbds: count('VBD') }).toEqual(before)
+  })
+
   it('imports the XVA of a full point', async () => {
     const [id, point] = fullPoint(clear)
     const { vm, disks } = await restore(id)
