@@ -81,7 +81,8 @@ export function claimPath(path: string): string {
   return join(dirname(path), `${TEMP_PREFIX}claim-${digest}`)
 }
 
-async function takeClaim(claim: string, token: string): Promise<boolean> {
+/** Creates the claim (O_EXCL) with this process as its owner; false if someone holds it. */
+export async function takeClaim(claim: string, token: string): Promise<boolean> {
   const record: ClaimRecord = { owner: OWNER, pid: process.pid, token }
   let handle
   try {
@@ -113,7 +114,11 @@ async function releaseClaim(claim: string, token: string): Promise<void> {
  * Looks at a claim someone else holds: breaks it if its owner is a process of this machine that is
  * gone, or if it has not changed for `leaseMs`; returns what was seen, for the next look.
  */
-async function judgeClaim(claim: string, seen: Sighting | undefined, leaseMs: number): Promise<Sighting | undefined> {
+async function judgeClaim(
+  claim: string,
+  seen: Sighting | undefined,
+  leaseMs: number,
+): Promise<Sighting | undefined> {
   const text = await readFile(claim, 'utf8').catch(absent)
   if (text === undefined) return undefined // let go meanwhile
   const record = parseClaim(text)

@@ -22,7 +22,10 @@ const RESOLUTIONS_NS = [1_000n, 1_000_000n, 10_000_000n, 100_000_000n, 1_000_000
  * Probes the file system at `root`; undefined when `root` does not exist yet (a repository about to be
  * created): the store probes again at its first write.
  */
-export async function probeFileSystem(root: string, signal?: AbortSignal): Promise<FileSystemTraits | undefined> {
+export async function probeFileSystem(
+  root: string,
+  signal?: AbortSignal,
+): Promise<FileSystemTraits | undefined> {
   throwIfAborted(signal)
   const probe = join(root, `${TEMP_PREFIX}probe-${randomBytes(8).toString('hex')}`)
   const second = `${probe}-link`
@@ -78,8 +81,12 @@ function near(a: bigint, b: bigint): boolean {
   return (a > b ? a - b : b - a) < 1_000n
 }
 
-/** The server's time of a new file against ours around its creation; 0 within the resolution. */
+/**
+ * The server's time of a new file against ours around its creation; 0 within the resolution plus 0.1 s
+ * (kernels stamp files with a clock that lags by up to a tick).
+ */
 function clockSkew(mtimeMs: number, before: number, after: number, resolutionMs: number): number {
-  if (mtimeMs >= before - resolutionMs && mtimeMs <= after + resolutionMs) return 0
+  const slack = resolutionMs + 100
+  if (mtimeMs >= before - slack && mtimeMs <= after + slack) return 0
   return Math.round(mtimeMs - (before + after) / 2)
 }

@@ -235,7 +235,8 @@ export class LocalStore implements ObjectStore {
 
   /** The forced mode, or the probe's verdict (the root exists: put() made it). */
   async #createMode(signal?: AbortSignal): Promise<CreateMode> {
-    const mode = this.#forcedMode ?? this.#modeOf(await this.probe({ signal }))
+    const traits = await this.probe({ signal })
+    const mode = this.#forcedMode ?? this.#modeOf(traits)
     if (mode === undefined) {
       const message =
         `cannot create objects once in ${this.name}: its file system has neither hard links nor an ` +

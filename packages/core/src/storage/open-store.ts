@@ -37,7 +37,7 @@ export async function openStore(
   const parsed = parseLocation(location, env)
   let store: ObjectStore
   if (parsed.kind === 'local') {
-    store = new LocalStore(parsed.path)
+    store = await probed(new LocalStore(parsed.path), options.signal)
   } else {
     // Loaded here, not at the top: local repositories never pay for the AWS SDK.
     const { S3Store } = await import('./s3-store.js')
@@ -52,6 +52,17 @@ export async function openStore(
     store = s3
   }
   return wrap(store, options)
+}
+
+/**
+ * Probes a local store's file system as it opens (its create mode shows at once); a read-only one
+ * (a restore from a write-protected share) stays unprobed: its puts fail anyway.
+ */
+async function probed(store: LocalStore, signal: AbortSignal | undefined): Promise<LocalStore> {
+  await store.probe({ signal }).catch((error: unknown) => {
+    if (errorCode(error) !== 'ACCESS_DENIED') throw error
+  })
+  return store
 }
 
 /** Stacks the wrappers on any store; openStore uses it, tests use it on MemoryStore. */
