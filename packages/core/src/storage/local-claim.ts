@@ -20,6 +20,7 @@ import { hostname } from 'node:os'
 import { basename, dirname, join } from 'node:path'
 import { errorCode, sleep, throwIfAborted } from '../shared/index.js'
 import { FILE_MODE, TEMP_PREFIX } from './local-fs.js'
+import { isProcessAlive } from './process-alive.js'
 import { StorageError } from './storage-error.js'
 
 /** How long a claim of an owner we cannot check must stay unchanged before it is taken for dead. */
@@ -123,7 +124,7 @@ async function judgeClaim(
   if (text === undefined) return undefined // let go meanwhile
   const record = parseClaim(text)
   const now = performance.now()
-  const dead = record !== undefined && record.owner === OWNER && !isAlive(record.pid)
+  const dead = record !== undefined && record.owner === OWNER && !isProcessAlive(record.pid)
   if (seen?.text !== text) {
     if (!dead) return { text, since: now }
   } else if (!dead && now - seen.since < leaseMs) {
@@ -155,16 +156,6 @@ function parseClaim(text: string): ClaimRecord | undefined {
     return ok ? (value as ClaimRecord) : undefined
   } catch {
     return undefined // cut short by a kill between its creation and its write: judged by the lease
-  }
-}
-
-function isAlive(pid: number): boolean {
-  if (pid === process.pid) return true
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (error) {
-    return errorCode(error) !== 'ESRCH' // EPERM: alive, another user's
   }
 }
 

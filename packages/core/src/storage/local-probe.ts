@@ -1,11 +1,12 @@
 // What a local store needs to know of the file system under its root, found with a probe file there
-// (a temp name, so that an interrupted probe is swept like any leftover): can it link()? does O_EXCL
-// refuse a name that exists? how fine are the times it keeps, and how far is its clock from ours?
+// (a temp name, so that an interrupted probe is swept like any leftover): is it a remote one (NFS, SMB,
+// FUSE)? can it link()? does O_EXCL refuse a name that exists? does case tell names apart? how fine
+// are the times it keeps, and how far is its clock from ours?
 // An SMB share (and many FUSE file systems) has no hard links: the store then creates objects through
 // an O_EXCL claim instead (local-claim.ts). Node.js exposes no renameat2(), so RENAME_NOREPLACE (which
 // an SMB mount refuses anyway) is not a way the store can create objects, and is not probed.
 import { randomBytes } from 'node:crypto'
-import { link, open, stat, unlink, utimes } from 'node:fs/promises'
+import { link, lstat, open, stat, statfs, unlink, utimes } from 'node:fs/promises'
 import { join } from 'node:path'
 import { errorCode, throwIfAborted } from '../shared/index.js'
 import { FILE_MODE, TEMP_PREFIX } from './local-fs.js'
@@ -13,6 +14,21 @@ import type { FileSystemTraits } from './object-store.js'
 
 /** What link() answers on a file system that has no hard links (EPERM: vfat, an SMB share). */
 export const NO_LINK_CODES = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'EMLINK', 'ENOSYS'])
+
+/** statfs(2) magic numbers (linux/magic.h) of the file systems worth naming. */
+const TYPES = new Map<number, string>([
+  [0xef53, 'ext4'],
+  [0x58465342, 'xfs'],
+  [0x9123683e, 'btrfs'],
+  [0x2fc12fc1, 'zfs'],
+  [0x01021994, 'tmpfs'],
+  [0x794c7630, 'overlayfs'],
+  [0x6969, 'nfs'],
+  [0xff534d42, 'cifs'],
+  [0xfe534d42, 'smb2'],
+  [0x65735546, 'fuse'],
+])
+const REMOTE = new Set(['nfs', 'cifs', 'smb2', 'fuse'])
 
 /** An odd second and a microsecond fraction: what a file system keeps of it tells its resolution. */
 const PROBE_TIME_NS = 1_700_000_001_123_456_000n
@@ -50,9 +66,23 @@ export async function probeFileSystem(
       () => true,
       (error: unknown) => (NO_LINK_CODES.has(String(errorCode(error))) ? false : Promise.reject(error)),
     )
+    // The probe's name is lower case: if its upper-case spelling finds it, case does not tell names apart.
+    const upper = join(root, probe.slice(root.length + 1).toUpperCase())
+    const caseSensitive = (await lstat(upper).catch(() => undefined)) === undefined
     const timestampResolutionMs = await timestampResolution(probe)
     const skew = clockSkew(created.mtimeMs, before, after, timestampResolutionMs ?? 2000)
-    return { hardLinks, exclusiveCreate, timestampResolutionMs, clockSkewMs: skew }
+    const magic = (await statfs(root)).type
+    const type = TYPES.get(magic) ?? `0x${magic.toString(16)}`
+    const remote = REMOTE.has(type)
+    return {
+      type,
+      remote,
+      caseSensitive,
+      hardLinks,
+      exclusiveCreate,
+      timestampResolutionMs,
+      clockSkewMs: skew,
+    }
   } finally {
     await unlink(second).catch(() => undefined)
     await unlink(probe).catch(() => undefined)

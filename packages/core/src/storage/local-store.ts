@@ -223,6 +223,9 @@ export class LocalStore implements ObjectStore {
   /** Writes and syncs `temp` with direct I/O; false when that is not possible (nothing written then). */
   async #writeDirect(temp: string, data: Uint8Array): Promise<boolean> {
     if (data.length < DIRECT_MIN || data.length > DIRECT_MAX) return false
+    // Direct I/O saves a local disk's page cache; to a file server it only adds the padding's truncate
+    // (which an smbnetfs mount answers after half a minute, with EIO).
+    if ((await this.probe())?.remote !== false) return false
     // Found once, with a probe file beside the objects (a temp name: removeIncomplete sweeps leftovers).
     this.#direct ??= DirectFiles.open(
       join(this.root, `${TEMP_PREFIX}direct-${randomBytes(8).toString('hex')}`),

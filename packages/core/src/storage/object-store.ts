@@ -38,6 +38,12 @@ export type CreateMode = 'link' | 'exclusive'
 
 /** Found by a probe file under a local store's root when it opens. */
 export interface FileSystemTraits {
+  /** From statfs(2): 'ext4', 'xfs', 'btrfs', 'zfs', 'tmpfs', 'nfs', 'cifs', 'smb2', 'fuse', or its magic in hex. */
+  readonly type: string
+  /** A file server or a user-space daemon behind it (NFS, SMB, FUSE): written through the page cache. */
+  readonly remote: boolean
+  /** Names that differ only in case are different files (an SMB share is usually case-insensitive). */
+  readonly caseSensitive: boolean
   /** link() works. */
   readonly hardLinks: boolean
   /** open() with O_EXCL refuses a name that exists. */
