@@ -64,6 +64,11 @@ export function parseNasLocation(location: string): NasLocation {
       'a password does not belong in the URL; set STRATA_SMB_PASSWORD',
     )
   }
+  // The URL parser resolves '..' and '.' (escaped or not) away; a location that holds them is refused,
+  // never quietly read as another directory.
+  const rawPath = location.replace(/^[a-z]+:\/\/[^/?#]*/i, '').split(/[?#]/)[0] ?? ''
+  if (rawPath.split('/').some((p) => /^(\.|%2e){1,2}$/i.test(p)))
+    throw invalid(shown, "'.' or '..' in the path")
   const host = url.hostname.toLowerCase()
   if (!(HOST.test(host) || (protocol === 'nfs' && IPV6.test(host)))) {
     const v6 =
@@ -104,7 +109,7 @@ function smbLocation(
 ): SmbLocation {
   const [share = '', ...rest] = segments
   if (!SHARE.test(share)) throw invalid(shown, share === '' ? 'no share' : `invalid share name '${share}'`)
-  const user = url.username === '' ? undefined : decodeSegment(url.username, shown)
+  const user = url.username === '' ? undefined : decode(url.username, shown)
   if (user !== undefined && !USER.test(user)) throw invalid(shown, `invalid user name '${user}'`)
   const domain = url.searchParams.get('domain') ?? undefined
   if (domain !== undefined && !DOMAIN.test(domain)) throw invalid(shown, `invalid domain '${domain}'`)
@@ -149,16 +154,19 @@ export function mountName(location: NasLocation, user?: string): string {
 }
 
 function decodeSegment(part: string, shown: string): string {
-  let decoded: string
-  try {
-    decoded = decodeURIComponent(part)
-  } catch (error) {
-    throw invalid(shown, `bad percent-escape in '${part}'`, error)
-  }
+  const decoded = decode(part, shown)
   if (decoded === '.' || decoded === '..' || /[\\/,\p{Cc}]/u.test(decoded)) {
     throw invalid(shown, `invalid path segment '${decoded}'`)
   }
   return decoded
+}
+
+function decode(part: string, shown: string): string {
+  try {
+    return decodeURIComponent(part)
+  } catch (error) {
+    throw invalid(shown, `bad percent-escape in '${part}'`, error)
+  }
 }
 
 function invalid(location: string, why: string, cause?: unknown): StorageError {
