@@ -53,47 +53,53 @@ export interface NasMount {
 const LOCK_WAIT_MS = 120_000
 
 export async function mountNas(location: NasLocation, options: NasMountOptions): Promise<NasMount> {
-  const name = nasName(location)
   if (!options.isRoot) {
     throw new MountError(
       'not-root',
-      `cannot mount ${name}: only root can mount shares; run Strata as root, or mount it yourself and ` +
-        'give the mounted directory as the location',
+      `cannot mount ${nasName(location)}: only root can mount shares; run Strata as root, or mount it ` +
+        'yourself and give the mounted directory as the location',
     )
   }
   const user = location.protocol === 'smb' ? smbUser(location, options) : undefined
   await mkdir(options.mountDir, { recursive: true, mode: DIR_MODE })
   await chmod(options.mountDir, DIR_MODE)
-  const base = join(options.mountDir, mountName(location, user))
-  const holder = join(`${base}.holders`, `${process.pid}-${randomBytes(6).toString('hex')}`)
-  const mountPoint = base
-  const device = await withLock(`${base}.lock`, options.signal, async () => {
+  const mountPoint = join(options.mountDir, mountName(location, user))
+  const holder = join(`${mountPoint}.holders`, `${process.pid}-${randomBytes(6).toString('hex')}`)
+  const device = await withLock(`${mountPoint}.lock`, options.signal, async () => {
     await mkdir(mountPoint, { mode: DIR_MODE }).catch(existsOk)
-    await mkdir(`${base}.holders`, { mode: DIR_MODE }).catch(existsOk)
+    await mkdir(`${mountPoint}.holders`, { mode: DIR_MODE }).catch(existsOk)
     await ensureMounted(location, mountPoint, user, options)
     await writeFile(holder, '', { mode: FILE_MODE, flag: 'wx' })
     return (await stat(mountPoint)).dev
   })
+  return held(location, mountPoint, holder, device, options)
+}
+
+/** This open's hold on the mount: the check before each call, and the release at close. */
+function held(
+  location: NasLocation,
+  mountPoint: string,
+  holder: string,
+  device: number,
+  options: NasMountOptions,
+): NasMount {
   let released = false
-  const root =
-    location.protocol === 'smb' && location.path !== ''
-      ? join(mountPoint, ...location.path.split('/'))
-      : mountPoint
+  const inside = location.protocol === 'smb' && location.path !== '' ? location.path.split('/') : []
   return {
     mountPoint,
-    root,
+    root: join(mountPoint, ...inside),
     async check(signal) {
       throwIfAborted(signal)
       if ((await stat(mountPoint).catch(() => undefined))?.dev !== device) {
-        throw new MountError('mount-point', `${name} is not mounted at ${mountPoint} any more`)
+        throw new MountError('mount-point', `${nasName(location)} is not mounted at ${mountPoint} any more`)
       }
     },
     async release(signal) {
       if (released) return
       released = true
-      await withLock(`${base}.lock`, signal, async () => {
+      await withLock(`${mountPoint}.lock`, signal, async () => {
         await unlink(holder).catch(() => undefined)
-        if ((await liveHolders(`${base}.holders`)) > 0) return
+        if ((await liveHolders(`${mountPoint}.holders`)) > 0) return
         if (!(await mountedHere(mountPoint, location, options))) return
         await runMount(unmountCommand(mountPoint), location, { ...options, signal }, undefined, 'unmount')
       })
