@@ -12,6 +12,8 @@ packages=(
   ceph-mon ceph-osd radosgw ceph-common   # real S3 server on loopback for the S3 store tests
   libvhdi-utils     # vhdiinfo: an independent VHD parser used as a test oracle
   chromium fonts-liberation   # headless browser for the web UI's end-to-end tests
+  nfs-common cifs-utils       # mount.nfs, mount.cifs: Strata mounts nfs:// and smb:// repositories itself
+  samba smbnetfs fuse3        # smbd on loopback mounted through FUSE: the store's tests on a real SMB share
 )
 if [ "${STRATA_BENCH_TOOLS:-0}" = 1 ]; then
   packages+=(restic borgbackup hyperfine)
