@@ -2,11 +2,13 @@
 // the task bound with task_id (or one of our own), raw response heads written straight to the socket
 // (no Content-Length, no chunking: the body ends when the connection closes), and the dom0 VBD that
 // holds the VDI during the transfer.
+import { once } from 'node:events'
 import type { IncomingMessage } from 'node:http'
 import type { Socket } from 'node:net'
 import type { LabState } from '../api/lab-state.js'
 import { createVbd, destroyVbd } from '../api/device-methods.js'
 import { XapiFailure } from '../db/failure.js'
+import type { HttpFault } from '../faults.js'
 
 export interface Binding {
   session: string
@@ -96,4 +98,32 @@ export async function throttle(lab: LabState, bytes: number): Promise<void> {
   const rate = lab.diskBytesPerSecond
   if (rate !== undefined && rate > 0)
     await new Promise((resolve) => setTimeout(resolve, (bytes / rate) * 1000))
+}
+
+/**
+ * An upload's body with its fault applied: `cut` drops the connection after `afterBytes`, `stall` stops
+ * reading there and keeps the connection open until the client gives up; either then fails the
+ * transfer with `failure` (what the handler's parser would report of a body that ends early).
+ */
+export async function* faultyBody(
+  req: IncomingMessage,
+  fault: HttpFault | undefined,
+  failure: XapiFailure,
+): AsyncGenerator<Buffer> {
+  const limit = fault?.kind === 'cut' || fault?.kind === 'stall' ? fault.afterBytes : Infinity
+  let seen = 0
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    if (seen + chunk.length < limit) {
+      seen += chunk.length
+      yield chunk
+      continue
+    }
+    const part = chunk.subarray(0, limit - seen)
+    if (part.length > 0) yield part
+    if (fault?.kind === 'stall') {
+      req.pause()
+      if (!req.socket.destroyed) await once(req.socket, 'close')
+    } else req.socket.destroy()
+    throw failure
+  }
 }
