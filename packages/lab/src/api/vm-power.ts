@@ -35,11 +35,20 @@ function assertRunnable(lab: LabState, vm: string, op: string): void {
   if (row.is_a_template === true) throw new XapiFailure('VM_IS_TEMPLATE', [vm, op])
 }
 
-/** Drops a suspended VM's memory image (hard shutdown, or after a resume). */
+/**
+ * Drops a suspended VM's memory image (hard shutdown, or after a resume). Like xapi, a VDI that cannot
+ * go yet (a dom0 VBD of a transfer that just ended still holds it) does not fail the operation: it is
+ * destroyed once free.
+ */
 async function dropSuspendVdi(lab: LabState, vm: string): Promise<void> {
   const vdi = String(lab.db.get('VM', vm).suspend_VDI)
   lab.db.update('VM', vm, { suspend_VDI: NULL })
-  if (vdi !== NULL && lab.db.has('VDI', vdi)) await destroyVdi(lab, vdi)
+  if (vdi === NULL || !lab.db.has('VDI', vdi)) return
+  try {
+    await destroyVdi(lab, vdi)
+  } catch {
+    setTimeout(() => void destroyVdi(lab, vdi).catch(() => undefined), lab.dom0DetachMs + 100).unref()
+  }
 }
 
 export function registerPowerMethods(d: Dispatcher, lab: LabState): void {
