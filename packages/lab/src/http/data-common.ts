@@ -2,7 +2,6 @@
 // the task bound with task_id (or one of our own), raw response heads written straight to the socket
 // (no Content-Length, no chunking: the body ends when the connection closes), and the dom0 VBD that
 // holds the VDI during the transfer.
-import { once } from 'node:events'
 import type { IncomingMessage } from 'node:http'
 import type { Socket } from 'node:net'
 import type { LabState } from '../api/lab-state.js'
@@ -101,9 +100,10 @@ export async function throttle(lab: LabState, bytes: number): Promise<void> {
 }
 
 /**
- * An upload's body with its fault applied: `cut` drops the connection after `afterBytes`, `stall` stops
- * reading there and keeps the connection open until the client gives up; either then fails the
- * transfer with `failure` (what the handler's parser would report of a body that ends early).
+ * An upload's body with its fault applied: `cut` drops the connection after `afterBytes`; `stall` passes
+ * `afterBytes` on and then swallows the rest without a word, the transfer never ending until the client
+ * gives up. Either then fails the transfer with `failure` (what the handler's parser would report of a
+ * body that ends early).
  */
 export async function* faultyBody(
   req: IncomingMessage,
@@ -111,6 +111,7 @@ export async function* faultyBody(
   failure: XapiFailure,
 ): AsyncGenerator<Buffer> {
   const limit = fault?.kind === 'cut' || fault?.kind === 'stall' ? fault.afterBytes : Infinity
+  const socket = req.socket
   let seen = 0
   for await (const chunk of req as AsyncIterable<Buffer>) {
     if (seen + chunk.length < limit) {
@@ -120,10 +121,15 @@ export async function* faultyBody(
     }
     const part = chunk.subarray(0, limit - seen)
     if (part.length > 0) yield part
-    if (fault?.kind === 'stall') {
-      req.pause()
-      if (!req.socket.destroyed) await once(req.socket, 'close')
-    } else req.socket.destroy()
+    seen = limit
+    // Still read (so that the client's going away is seen), never passed on.
+    if (fault?.kind === 'stall') continue
+    socket.destroy()
     throw failure
   }
+  if (seen < limit) return
+  // A stalled transfer ends when the client gives up.
+  if (fault?.kind === 'stall' && !socket.destroyed)
+    await new Promise((resolve) => socket.once('close', resolve))
+  throw failure
 }

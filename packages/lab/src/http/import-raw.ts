@@ -38,7 +38,9 @@ export async function handleImportRaw(
     lab.tasks.fail(b.task, f)
     return htmlError(res, 400, `${f.code}: [ ${f.params.join('; ')} ]`)
   }
-  writeHead(req.socket, '200 OK', b.task, { 'content-type': 'application/octet-stream' })
+  // Kept: a request whose body iteration ended early lets go of its socket (req.socket is null then).
+  const socket = req.socket
+  writeHead(socket, '200 OK', b.task, { 'content-type': 'application/octet-stream' })
   const fault = lab.faults.takeHttp('/import_raw_vdi')
   const body = faultyBody(req, fault, new XapiFailure('VDI_IO_ERROR', ['Device I/O errors']))
   const detach = attachDom0(lab, lab.hostRef(host), vdi, 'RW')
@@ -68,8 +70,8 @@ export async function handleImportRaw(
     )
   } finally {
     // After a failure the rest of the body is not read: close the connection, as xapi does.
-    if (lab.db.has('task', b.task) && lab.db.get('task', b.task).status !== 'success') req.socket.destroy()
-    else req.socket.end()
+    if (lab.db.has('task', b.task) && lab.db.get('task', b.task).status !== 'success') socket.destroy()
+    else socket.end()
     detach()
     refreshSrOf(lab, vdi)
   }

@@ -34,7 +34,9 @@ export async function handleImportXva(
     lab.tasks.fail(b.task, new XapiFailure('IMPORT_ERROR_CANNOT_HANDLE_CHUNKED', []))
     return htmlError(res, 403, 'IMPORT_ERROR_CANNOT_HANDLE_CHUNKED')
   }
-  writeHead(req.socket, '200 OK', b.task, { 'content-type': 'application/octet-stream' })
+  // Kept: a request whose body iteration ended early lets go of its socket (req.socket is null then).
+  const socket = req.socket
+  writeHead(socket, '200 OK', b.task, { 'content-type': 'application/octet-stream' })
   const created: [string, string][] = []
   const fault = lab.faults.takeHttp('/import')
   const body = faultyBody(req, fault, new XapiFailure('IMPORT_ERROR_PREMATURE_EOF', []))
@@ -70,8 +72,8 @@ export async function handleImportXva(
     )
   } finally {
     // After a failure the rest of the body is not read: close the connection, as xapi does.
-    if (lab.db.has('task', b.task) && lab.db.get('task', b.task).status !== 'success') req.socket.destroy()
-    else req.socket.end()
+    if (lab.db.has('task', b.task) && lab.db.get('task', b.task).status !== 'success') socket.destroy()
+    else socket.end()
     if (sr !== NULL) refreshSr(lab, sr)
   }
 }
