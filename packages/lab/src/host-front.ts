@@ -137,6 +137,11 @@ export class HostFront {
     await closeServer(first.server)
     first.ref = master
     first.server = this.#server(master)
+    // The NBD server attaches its dom0 VBDs as host 1: it serves as the new record.
+    if (this.nbd !== undefined) {
+      await this.nbd.close()
+      await this.startNbd()
+    }
   }
 
   async close(): Promise<void> {
