@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest'
+import { LabOptionError } from './lab-errors.js'
 import { parseDiskSize } from './seed-many.js'
 
 describe('many-VM seeds', () => {
@@ -8,6 +9,6 @@ describe('many-VM seeds', () => {
     expect(parseDiskSize('128 KiB')).toBe(128 * 1024)
     expect(parseDiskSize(1024 * 1024)).toBe(1024 * 1024)
     for (const bad of ['', '64XB', '-1M', '1K', 65537, 1.5])
-      expect(() => parseDiskSize(bad)).toThrow(RangeError)
+      expect(() => parseDiskSize(bad)).toThrow(LabOptionError)
   })
 })

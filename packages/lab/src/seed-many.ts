@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { LabState } from './api/lab-state.js'
 import { makeExt4Disk } from './disks/ext4-image.js'
+import { LabOptionError } from './lab-errors.js'
 import { createSeedVm, type SeedResult } from './seed.js'
 
 const GRANULE = 64 * 1024
@@ -38,13 +39,16 @@ export function parseDiskSize(size: number | string): number {
         ? NaN
         : Number(m[1]) * UNITS[m[2]!.toLowerCase()]!
   if (!Number.isSafeInteger(bytes) || bytes < GRANULE || bytes % 512 !== 0)
-    throw new RangeError(`disk size '${String(size)}' is not a size of at least 64 KiB in 512-byte sectors`)
+    throw new LabOptionError(
+      'diskSize',
+      `'${String(size)}' is not a size of at least 64 KiB in 512-byte sectors`,
+    )
   return bytes
 }
 
 export async function seedManyVms(lab: LabState, infra: SeedResult, spec: ManyVms): Promise<string[]> {
   if (!Number.isInteger(spec.count) || spec.count < 1 || spec.count > MAX_COUNT)
-    throw new RangeError(`VM count ${spec.count} is not between 1 and ${MAX_COUNT}`)
+    throw new LabOptionError('count', `${spec.count} is not a whole number between 1 and ${MAX_COUNT}`)
   const size = parseDiskSize(spec.diskSize)
   const template = spec.filesystem === true ? await filesystemGranules(size) : []
   const width = String(spec.count).length

@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto'
 import { open, rm, type FileHandle } from 'node:fs/promises'
 import { join } from 'node:path'
-import { DirectWrites, readFully } from '@strata/core/shared'
+import { DirectWrites, StrataError, readFully } from '@strata/core/shared'
 
 export const BLOCK_SIZE = 2 * 1024 * 1024
 
@@ -22,11 +22,9 @@ export interface DiskNode {
 }
 
 /** A write that needs a new block in a group (an SR) that has no room left (ENOSPC). */
-export class DiskFullError extends Error {
-  readonly code = 'ENOSPC'
+export class DiskFullError extends StrataError {
   constructor(readonly group: string) {
-    super(`no space left for a new block in ${group}`)
-    this.name = 'DiskFullError'
+    super('DISK_FULL', `no space left for a new block in ${group}`, { details: { group } })
   }
 }
 
