@@ -6,7 +6,7 @@
 import { execFile } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { mkdir, readFile, writeFile } from 'node:fs/promises'
-import type { Readable } from 'node:stream'
+import { Readable } from 'node:stream'
 import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { requireBinary, scratchDir, type Scratch } from '@strata/core/testing'
@@ -127,7 +127,7 @@ describe('memory images: checkpoints, suspend VDIs, resume', () => {
       },
     ])
     const data = await collect(await exportVdi(xa, image, { format: 'raw' }))
-    await importVdi(xb, copy, { open: () => [data], length: IMAGE }, { format: 'raw' })
+    await importVdi(xb, copy, { open: () => Readable.from([data]), length: IMAGE }, { format: 'raw' })
     const disk = await createVdi(xb, { name_label: 'web root', virtual_size: 16 * MiB }, sr!)
     const replica = await xb.call<string>('VM.create', [
       { name_label: 'web replica', power_state: 'Suspended', suspend_VDI: copy, other_config: {} },

@@ -3,7 +3,7 @@
 // it: sessions end, objects come back as they were at the dump), and bad dumps are refused with xapi's
 // codes. Also a dump of one pool restored into another (the DR case: its host keeps its own identity).
 import { request } from 'node:https'
-import type { Readable } from 'node:stream'
+import { Readable } from 'node:stream'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { requireBinary } from '@strata/core/testing'
 import { PoolTrust, XapiClient, callAsync, download, upload, type XapiRecord } from '@strata/core/xapi'
@@ -34,7 +34,7 @@ describe('/pool/xmldbdump', () => {
       path: '/pool/xmldbdump',
       query: { dry_run: String(dryRun) },
       label: 'pool database restore',
-      body: { open: () => [Buffer.from(xml)], length: Buffer.byteLength(xml) },
+      body: { open: () => Readable.from([Buffer.from(xml)]), length: Buffer.byteLength(xml) },
     })
   /** Waits for the restart that applies a restore (sessions end); the client logs in again. */
   const restarted = async (x: XapiClient): Promise<void> => {

@@ -3,7 +3,7 @@
 // not fit), and a pool that cannot be reached (connections refused, or accepted and never answered).
 import { randomBytes } from 'node:crypto'
 import { connect, type Socket } from 'node:net'
-import type { Readable } from 'node:stream'
+import { Readable } from 'node:stream'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { requireBinary } from '@strata/core/testing'
 import { request } from 'node:https'
@@ -84,7 +84,7 @@ describe('replication faults on the target pool', () => {
     const error = await importVdi(
       xapi,
       vdi,
-      { open: () => [data], length: data.length },
+      { open: () => Readable.from([data]), length: data.length },
       { format: 'raw' },
     ).catch((e: unknown) => e)
     expect(error).toMatchObject({ code: 'VDI_IO_ERROR' })
@@ -92,7 +92,7 @@ describe('replication faults on the target pool', () => {
     expect(got.subarray(0, 3 * MiB).equals(data.subarray(0, 3 * MiB))).toBe(true)
     expect(got.subarray(7 * MiB).every((b) => b === 0)).toBe(true)
     // The next import goes through.
-    await importVdi(xapi, vdi, { open: () => [data], length: data.length }, { format: 'raw' })
+    await importVdi(xapi, vdi, { open: () => Readable.from([data]), length: data.length }, { format: 'raw' })
     expect((await bytesOf(vdi)).equals(data)).toBe(true)
   })
 
@@ -104,7 +104,7 @@ describe('replication faults on the target pool', () => {
     const error = await importVdi(
       xapi,
       vdi,
-      { open: () => [data], length: data.length },
+      { open: () => Readable.from([data]), length: data.length },
       { format: 'raw' },
     ).catch((e: unknown) => e)
     expect(error).toMatchObject({ code: 'SR_BACKEND_FAILURE_44', params })
@@ -138,7 +138,7 @@ describe('replication faults on the target pool', () => {
     const xva = await collect(await exportXva(xapi, lab.ref('VM', 'src')))
     const before = lab.vmNames()
     lab.faults.failHttp('/import', { kind: 'cut', afterBytes: 200 * 1024 })
-    const error = await importXva(xapi, sr, { open: () => [xva], length: xva.length }).catch(
+    const error = await importXva(xapi, sr, { open: () => Readable.from([xva]), length: xva.length }).catch(
       (e: unknown) => e,
     )
     expect(error).toMatchObject({ code: 'IMPORT_ERROR_PREMATURE_EOF' })
@@ -156,12 +156,17 @@ describe('replication faults on the target pool', () => {
       expect(full).toMatchObject({ code: 'SR_FULL', params: [String(8 * MiB), String(6 * MiB)] })
       const [first, second] = [await newVdi('fits', 4 * MiB), await newVdi('fits too', 4 * MiB)]
       const data = randomBytes(4 * MiB)
-      await importVdi(xapi, first, { open: () => [data], length: data.length }, { format: 'raw' })
+      await importVdi(
+        xapi,
+        first,
+        { open: () => Readable.from([data]), length: data.length },
+        { format: 'raw' },
+      )
       // 4 MiB (two blocks) used of 6: the second import gets one block, then the SR is full.
       const error = await importVdi(
         xapi,
         second,
-        { open: () => [data], length: data.length },
+        { open: () => Readable.from([data]), length: data.length },
         { format: 'raw' },
       ).catch((e: unknown) => e)
       expect(error).toMatchObject({ code: 'VDI_IO_ERROR' })

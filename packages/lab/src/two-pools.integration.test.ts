@@ -3,7 +3,7 @@
 // invalid on the other; a disk copied from one to the other over HTTP arrives byte for byte.
 import { execFile } from 'node:child_process'
 import { mkdir, writeFile } from 'node:fs/promises'
-import type { Readable } from 'node:stream'
+import { Readable } from 'node:stream'
 import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { requireBinary, scratchDir, type Scratch } from '@strata/core/testing'
@@ -120,7 +120,7 @@ describe('two lab pools at once', () => {
     const vhd = await collect(await exportVdi(xa, vdiA!, { format: 'vhd' }))
     const [sr] = await xb.call<string[]>('SR.get_all', [])
     const copy = await createVdi(xb, { name_label: 'replica of web', virtual_size: 8 * MiB }, sr!)
-    await importVdi(xb, copy, { open: () => [vhd], length: vhd.length }, { format: 'vhd' })
+    await importVdi(xb, copy, { open: () => Readable.from([vhd]), length: vhd.length }, { format: 'vhd' })
     expect((await b.readDisk(copy)).equals(await a.readDisk(vdiA!))).toBe(true)
     await xa.close()
     await a.close()
