@@ -13,7 +13,7 @@ import { genericMethod } from './api/generic.js'
 import { registerGuestAgentMethods, registerGuestMethods } from './api/guest-methods.js'
 import { registerLabMethods } from './api/lab-methods.js'
 import type { LabState } from './api/lab-state.js'
-import { registerSrMethods } from './api/sr-space.js'
+import { registerSrMethods, setPhysicalSize } from './api/sr-space.js'
 import { registerVdiMethods } from './api/vdi-methods.js'
 import { registerVmMethods } from './api/vm-methods.js'
 import { registerVtpmMethods } from './api/vtpm-methods.js'
@@ -154,6 +154,11 @@ export class LabPool {
   /** What the last VM.resume of `vm` restored (undefined if it was never resumed). */
   resumedMemory(vm: string): ResumedMemory | undefined {
     return this.state.agents.resumed.get(vm)
+  }
+
+  /** A small or full SR on demand (see docs/lab.md, SR space). */
+  setSrPhysicalSize(sr: string, bytes: number): void {
+    setPhysicalSize(this.state, sr, bytes)
   }
 
   /** First object of a class whose name_label is `label` (a test convenience). */

@@ -74,6 +74,7 @@ describe('/pool/xmldbdump', () => {
     expect(xml).toContain('<table name="task"/>')
     expect(xml).not.toContain('<table name="message"')
     const web = new RegExp(`<row ref="${a.ref('VM', 'web')}"[^>]*/>`).exec(xml)?.[0] ?? ''
+    expect(web).toMatch(/^<row ref="OpaqueRef:[^"]+" __ctime="\d+" __mtime="\d+" /)
     expect(web).toContain('name__label="web"')
     expect(web).toContain('power_state="Running"')
     expect(web).toMatch(/memory__static_max="\d+"/)

@@ -61,7 +61,8 @@ export function dumpDatabase(lab: LabState): DbDump {
     tables.set(cls, rows)
     if (EPHEMERAL.has(cls)) continue
     for (const [ref, row] of table) {
-      const out: Record<string, string> = {}
+      const changed = String(lab.db.lastChange(cls, ref))
+      const out: Record<string, string> = { __ctime: changed, __mtime: changed }
       for (const [field, value] of Object.entries(row)) out[columnOf(cls, field)] = marshal(value)
       if (cls === 'VTPM') {
         const secret = `OpaqueRef:${randomUUID()}`

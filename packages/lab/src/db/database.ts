@@ -105,6 +105,11 @@ export class Database {
     }
   }
 
+  /** The generation of an object's last change (0 when unknown): xapi's __mtime. */
+  lastChange(cls: string, ref: string): number {
+    return this.#changes.get(`${cls}/${ref}`)?.gen ?? 0
+  }
+
   /** Changes after generation `since`, coalesced per object, in generation order. */
   changesSince(since: number): Change[] {
     return [...this.#changes.values()].filter((c) => c.gen > since).sort((a, b) => a.gen - b.gen)
