@@ -96,6 +96,22 @@ describe('replication faults on the target pool', () => {
     expect((await bytesOf(vdi)).equals(data)).toBe(true)
   })
 
+  it('lets go of the VDI after a failed import (no dom0 VBD left behind)', async () => {
+    const vdi = await newVdi('too short', MiB)
+    const data = randomBytes(2 * MiB) // past the end of the VDI: VDI_IO_ERROR
+    const error = await importVdi(
+      xapi,
+      vdi,
+      { open: () => Readable.from([data]), length: data.length },
+      {
+        format: 'raw',
+      },
+    ).catch((e: unknown) => e)
+    expect(error).toMatchObject({ code: 'VDI_IO_ERROR' })
+    await new Promise((r) => setTimeout(r, 300))
+    expect(await xapi.call('VDI.get_VBDs', [vdi])).toEqual([])
+  })
+
   it('fails an import after the whole body with the injected code', async () => {
     const vdi = await newVdi('task-failure', 4 * MiB)
     const data = randomBytes(4 * MiB)
