@@ -218,7 +218,6 @@ export class NbdConnection {
         offset,
         length,
         data,
-        covered: 0,
         extents: new Map(),
         resolve,
         reject,
