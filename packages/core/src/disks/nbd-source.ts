@@ -1,6 +1,7 @@
 // Reads chunks of a VDI snapshot over NBD: endpoint from VDI.get_nbd_info, TLS pinned to the
 // certificate XAPI returned, several connections with many reads in flight.
 import { NbdClient } from '../nbd/index.js'
+import { BufferPool } from '../shared/index.js'
 import { getNbdInfo, type Ref, type XapiClient } from '../xapi/index.js'
 import type { ChunkSink } from './chunk-sink.js'
 import { DiskError } from './errors.js'
@@ -33,12 +34,17 @@ export async function openVdiNbd(
       tls,
       connections: options.connections ?? 2,
       inFlight: options.inFlight ?? 16,
+      allocator: new BufferPool({ shared: true }),
     },
     options.signal,
   )
 }
 
-/** Reads `chunks` (indexes) over NBD into the sink; pieces arrive out of order and are reassembled. */
+/**
+ * Reads `chunks` (indexes) over NBD into the sink. Each chunk is one piece, read by as many requests as
+ * the server's limit needs straight into one buffer of the client's allocator (shared memory: the
+ * repository's workers hash and encode it where the socket put it), then stored and released.
+ */
 export async function readChunksOverNbd(
   client: NbdClient,
   sink: ChunkSink,
@@ -50,28 +56,12 @@ export async function readChunksOverNbd(
   }
   const { chunkSize } = sink
   const ranges = chunks.map((i) => ({ offset: i * chunkSize, length: sink.chunkLength(i) }))
-  // A chunk larger than a request arrives in pieces: assemble it, then store it.
-  const partial = new Map<number, { data: Buffer; missing: number }>()
   const pending = new Set<Promise<void>>()
-  for await (const piece of client.readRanges(ranges, { ordered: false, signal })) {
-    const index = Math.floor(piece.offset / chunkSize)
-    const length = sink.chunkLength(index)
-    let entry = partial.get(index)
-    if (entry === undefined && piece.data.length === length && piece.offset === index * chunkSize) {
-      entry = { data: piece.data, missing: 0 }
-    } else {
-      entry ??= { data: Buffer.allocUnsafe(length), missing: length }
-      piece.data.copy(entry.data, piece.offset - index * chunkSize)
-      entry.missing -= piece.data.length
-      client.recycle(piece.data)
-      partial.set(index, entry)
-    }
-    if (entry.missing > 0) continue
-    partial.delete(index)
-    const data = entry.data
-    const put = sink.put(index, data, signal).finally(() => {
+  for await (const piece of client.readRanges(ranges, { ordered: false, whole: true, signal })) {
+    const index = piece.offset / chunkSize
+    const put = sink.put(index, piece.bytes, signal).finally(() => {
       pending.delete(put)
-      if (data.length === client.requestSize) client.recycle(data)
+      piece.release()
     })
     pending.add(put)
     put.catch(() => {}) // observed below

@@ -29,6 +29,11 @@ export interface NbdConnectionOptions extends Endpoint {
   connectTimeoutMs?: number
   /** Requests waiting with no byte received for this long mean a dead server. Default 60 s. */
   requestTimeoutMs?: number
+  /**
+   * Over TLS, read replies straight into request buffers through Node internals where the feature test
+   * passes (client/user-buffer.ts). Default true; false keeps 'data' events (A/B runs, diagnostics).
+   */
+  tlsDirectReads?: boolean
 }
 
 interface Pending extends InFlight {
@@ -75,6 +80,7 @@ export class NbdConnection {
     const queue = new ByteQueue()
     const transport = await Transport.connect(options, queue, {
       direct: options.tls === undefined,
+      tlsUserBuffers: options.tlsDirectReads,
       timeoutMs,
       signal,
     })
