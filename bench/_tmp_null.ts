@@ -7,7 +7,7 @@ for (let r = 0; r < rounds; r++) {
   const extents = await client.blockStatus(0, client.size)
   const data = extents.filter((e) => (e.flags & STATE_ZERO) === 0).map((e) => ({ offset: e.offset, length: e.length }))
   let n = 0
-  for await (const p of client.readRanges(data, { ordered: false })) { n += p.data.length; client.recycle(p.data) }
+  for await (const p of client.readRanges(data, { ordered: false })) { n += p.bytes.length; p.release() }
   await client.close()
   const c = process.cpuUsage(c0)
   console.log(`strata null: ${((performance.now() - t0) / 1000).toFixed(2)} s cpu ${((c.user + c.system) / 1e6).toFixed(2)} (${c.user/1e6} + ${c.system/1e6}) ${n}`)

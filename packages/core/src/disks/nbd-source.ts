@@ -1,14 +1,17 @@
 // Reads chunks of a VDI snapshot over NBD: endpoint from VDI.get_nbd_info, TLS pinned to the
-// certificate XAPI returned, several connections with many reads in flight.
+// certificate XAPI returned, several connections with many reads in flight. Each chunk is read whole
+// (by as many requests as the server's limit needs) into one buffer in shared memory: the repository's
+// workers hash and encode it where the socket put it, with no reassembly copy and no staging copy.
 import { NbdClient } from '../nbd/index.js'
 import { BufferPool } from '../shared/index.js'
 import { getNbdInfo, type Ref, type XapiClient } from '../xapi/index.js'
-import type { ChunkSink } from './chunk-sink.js'
-import { DiskError } from './errors.js'
+import type { DiskChunk } from './disk-source.js'
 
 export interface NbdSourceOptions {
   readonly connections?: number
   readonly inFlight?: number
+  /** Over TLS, read straight into chunk buffers where Node allows it (default true; see nbd/). */
+  readonly tlsDirectReads?: boolean
   readonly signal?: AbortSignal
 }
 
@@ -32,41 +35,28 @@ export async function openVdiNbd(
       port: info.port,
       exportName: info.exportname,
       tls,
-      connections: options.connections ?? 2,
-      inFlight: options.inFlight ?? 16,
+      connections: options.connections,
+      inFlight: options.inFlight,
+      tlsDirectReads: options.tlsDirectReads,
       allocator: new BufferPool({ shared: true }),
     },
     options.signal,
   )
 }
 
-/**
- * Reads `chunks` (indexes) over NBD into the sink. Each chunk is one piece, read by as many requests as
- * the server's limit needs straight into one buffer of the client's allocator (shared memory: the
- * repository's workers hash and encode it where the socket put it), then stored and released.
- */
-export async function readChunksOverNbd(
+/** The chunks `list` of a disk read over NBD, each whole, as they arrive. */
+export async function* nbdChunks(
   client: NbdClient,
-  sink: ChunkSink,
-  chunks: readonly number[],
-  signal?: AbortSignal,
-): Promise<void> {
-  if (client.size < sink.size) {
-    throw new DiskError('DISK_SOURCE_INVALID', `NBD export has ${client.size} bytes, expected ${sink.size}`)
-  }
-  const { chunkSize } = sink
-  const ranges = chunks.map((i) => ({ offset: i * chunkSize, length: sink.chunkLength(i) }))
-  const pending = new Set<Promise<void>>()
+  list: readonly number[],
+  chunkSize: number,
+  size: number,
+  signal: AbortSignal,
+): AsyncGenerator<DiskChunk> {
+  const ranges = list.map((i) => ({
+    offset: i * chunkSize,
+    length: Math.min(chunkSize, size - i * chunkSize),
+  }))
   for await (const piece of client.readRanges(ranges, { ordered: false, whole: true, signal })) {
-    const index = piece.offset / chunkSize
-    const put = sink.put(index, piece.bytes, signal).finally(() => {
-      pending.delete(put)
-      piece.release()
-    })
-    pending.add(put)
-    put.catch(() => {}) // observed below
-    // Bound memory: the NBD window already limits reads; writers limit uploads per disk.
-    if (pending.size >= 16) await Promise.race(pending)
+    yield { index: piece.offset / chunkSize, lease: piece }
   }
-  await Promise.all(pending)
 }
