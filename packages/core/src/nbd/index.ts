@@ -28,6 +28,7 @@ export {
   type ResolvedExport,
 } from './server/block-source.js'
 export { FileBlockSource } from './server/file-source.js'
+export { readAllocationMap, type AllocatedRun } from './server/allocation-map.js'
 export {
   NbdServer,
   type NbdListenOptions,
