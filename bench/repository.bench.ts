@@ -10,6 +10,7 @@ import { join } from 'node:path'
 import { loadavg } from 'node:os'
 import { fileURLToPath } from 'node:url'
 import { report, run, type Measurement } from './harness.js'
+import { sparseImageBench } from './sparse-image.js'
 
 const GiB = 1024 ** 3
 const CHUNK = 2 * 1024 * 1024
@@ -352,6 +353,7 @@ async function main(): Promise<void> {
     console.log(
       `  ${ratio >= target ? 'MET   ' : 'MISSED'} ${goal}: ${ratio.toFixed(2)}${ratio >= target ? '' : ` (goal ${target})`}`,
     )
+  await sparseImageBench({ strata, timed, dir, rounds })
 }
 
 function median(runs: Run[]): number {
