@@ -18,9 +18,9 @@ export type { ByteRange, ReadOptions, ReadPiece } from './read-window.js'
 export interface NbdClientOptions extends NbdConnectionOptions {
   /** Connections to open (capped at 1 when the server does not allow multi-conn). Default 2. */
   connections?: number
-  /** Requests in flight per connection. Default 16. */
+  /** Requests in flight per connection. Default 32. */
   inFlight?: number
-  /** Largest single read request; bounded by what the server accepts. Default 2 MiB. */
+  /** Largest single read request; bounded by what the server accepts. Default 1 MiB. */
   requestSize?: number
   /** Attempts after the first for a read that failed retryably (dropped connection, EIO). Default 5. */
   retries?: number
@@ -35,8 +35,8 @@ export interface NbdClientOptions extends NbdConnectionOptions {
 
 /** Defaults measured with `npm run bench -- nbd` (docs/nbd.md). */
 export const DEFAULT_CONNECTIONS = 2
-export const DEFAULT_IN_FLIGHT = 16
-export const DEFAULT_REQUEST_SIZE = 2 * 1024 * 1024
+export const DEFAULT_IN_FLIGHT = 32
+export const DEFAULT_REQUEST_SIZE = 1024 * 1024
 /** The largest range `readRanges(..., { whole: true })` reads into one buffer. */
 export const MAX_WHOLE_RANGE = 64 * 1024 * 1024
 

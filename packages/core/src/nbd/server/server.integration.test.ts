@@ -227,6 +227,7 @@ describe('NbdServer (xapi profile)', () => {
       socketPath: server.address,
       exportName: nbdInfo.exportname,
       tls: { pinnedCertificate: nbdInfo.cert, servername: nbdInfo.subject },
+      requestSize: 2 * BLOCK,
     })
     const ranges = (async function* () {
       yield { offset: 3 * BLOCK, length: 2 * BLOCK + 512 }
