@@ -68,7 +68,8 @@ async function restore(repo: Repository, ref: PointRef): Promise<Buffer> {
   const reader = await DiskReader.open(repo, ref)
   const out = Buffer.alloc(reader.size)
   const all = Array.from({ length: reader.chunkCount }, (_, i) => i)
-  for await (const { index, data } of readSpans(reader, all, reader.chunkSize, 4)) data.copy(out, index * CHUNK)
+  for await (const { index, data } of readSpans(reader, all, reader.chunkSize, 4))
+    data.copy(out, index * CHUNK)
   return out
 }
 
