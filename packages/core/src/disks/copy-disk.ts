@@ -2,7 +2,7 @@
 // a bounded number of stores in flight. Errors of the store end the copy (nothing left running behind
 // the caller's back); they are never a reason for the source to read another way.
 import type { ChunkSink } from './chunk-sink.js'
-import type { DiskSource, SourceEvents, SourceOutcome } from './disk-source.js'
+import type { DiskChunk, DiskSource, SourceEvents, SourceOutcome } from './disk-source.js'
 import { DiskError } from './errors.js'
 
 export interface CopyDiskOptions {
@@ -39,23 +39,8 @@ export async function copyDisk(
     events: { warn: options.warn, planned: (_n, bytes) => sink.expect(bytes) },
   })
   try {
-    for await (const { index, lease } of chunks) {
-      if (!Number.isInteger(index) || index < 0 || index >= sink.chunkCount) {
-        lease?.release()
-        throw new DiskError('DISK_SOURCE_INVALID', `${source.description} delivered chunk ${index}`)
-      }
-      if (lease !== undefined && lease.bytes.length !== sink.chunkLength(index)) {
-        lease.release()
-        throw new DiskError(
-          'DISK_SOURCE_INVALID',
-          `${source.description} delivered ${lease.bytes.length} bytes for chunk ${index} of ${sink.chunkLength(index)}`,
-        )
-      }
-      const put =
-        lease === undefined
-          ? sink.putZero(index, signal)
-          : sink.put(index, lease.bytes, signal).finally(() => lease.release())
-      const tracked = put.finally(() => pending.delete(tracked))
+    for await (const chunk of chunks) {
+      const tracked = store(source, sink, chunk, signal).finally(() => pending.delete(tracked))
       tracked.catch(() => {}) // observed below
       pending.add(tracked)
       if (pending.size >= limit) await Promise.race(pending)
@@ -69,4 +54,22 @@ export async function copyDisk(
     throw new DiskError('DISK_SOURCE_INVALID', `${source.description} ended without an outcome`)
   }
   return source.outcome
+}
+
+/** Stores one chunk in every target, then gives its bytes back; a chunk the disk cannot hold is refused. */
+function store(source: DiskSource, sink: ChunkSink, chunk: DiskChunk, signal: AbortSignal): Promise<void> {
+  const { index, lease } = chunk
+  if (!Number.isInteger(index) || index < 0 || index >= sink.chunkCount) {
+    lease?.release()
+    throw new DiskError('DISK_SOURCE_INVALID', `${source.description} delivered chunk ${index}`)
+  }
+  if (lease === undefined) return sink.putZero(index, signal)
+  if (lease.bytes.length !== sink.chunkLength(index)) {
+    lease.release()
+    throw new DiskError(
+      'DISK_SOURCE_INVALID',
+      `${source.description} delivered ${lease.bytes.length} bytes for chunk ${index} of ${sink.chunkLength(index)}`,
+    )
+  }
+  return sink.put(index, lease.bytes, signal).finally(() => lease.release())
 }

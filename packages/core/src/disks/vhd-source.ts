@@ -65,32 +65,51 @@ export async function* vhdChunks(
     }
     const chunkCount = chunkCountOf(size, chunkSize)
     const lent = new LentRing(inHand)
-    const pool = new BufferPool({ shared: true })
-    let open: { index: number; lease: Lease } | undefined
+    const assembled = new Assembly(disk, blockSize)
     for await (const block of lent.blocks(stream, signal)) {
       if (chunkSize === blockSize && block.index < chunkCount) {
-        if (open !== undefined) yield open
-        open = undefined
+        yield* assembled.flush()
         const length = chunkLengthOf(block.index, size, chunkSize)
-        yield {
-          index: block.index,
-          lease: lent.lend(Buffer.from(block.data.buffer, block.data.byteOffset, length)),
-        }
-        continue
-      }
-      for (const index of blocksToChunks([block.index], blockSize, chunkSize, chunkCount)) {
-        if (open !== undefined && open.index !== index) yield open
-        if (open === undefined || open.index !== index) {
-          const lease = pool.lease(chunkLengthOf(index, size, chunkSize))
-          lease.bytes.fill(0)
-          open = { index, lease }
-        }
-        copyOverlap(block.index * blockSize, block.data, index * chunkSize, open.lease.bytes)
-      }
+        const bytes = Buffer.from(block.data.buffer, block.data.byteOffset, length)
+        yield { index: block.index, lease: lent.lend(bytes) }
+      } else yield* assembled.add(block)
     }
-    if (open !== undefined) yield open
+    yield* assembled.flush()
   } finally {
     await stream.close().catch(() => undefined)
+  }
+}
+
+/** Chunks that are not one block each, assembled from the blocks that touch them in pooled buffers. */
+class Assembly {
+  readonly #pool = new BufferPool({ shared: true })
+  readonly #count: number
+  #open: { index: number; lease: Lease } | undefined
+
+  constructor(
+    readonly disk: { chunkSize: number; size: number },
+    readonly blockSize: number,
+  ) {
+    this.#count = chunkCountOf(disk.size, disk.chunkSize)
+  }
+
+  /** Copies the block into the chunks it touches; yields each chunk once the stream moves past it. */
+  *add(block: VhdBlock): Generator<DiskChunk> {
+    const { chunkSize, size } = this.disk
+    for (const index of blocksToChunks([block.index], this.blockSize, chunkSize, this.#count)) {
+      if (this.#open?.index !== index) {
+        yield* this.flush()
+        const lease = this.#pool.lease(chunkLengthOf(index, size, chunkSize))
+        lease.bytes.fill(0) // parts no block covers read as zeros
+        this.#open = { index, lease }
+      }
+      copyOverlap(block.index * this.blockSize, block.data, index * chunkSize, this.#open.lease.bytes)
+    }
+  }
+
+  *flush(): Generator<DiskChunk> {
+    if (this.#open !== undefined) yield this.#open
+    this.#open = undefined
   }
 }
 

@@ -54,43 +54,72 @@ export async function* readWindow(
   const combined = signal === undefined ? stop.signal : AbortSignal.any([signal, stop.signal])
   // Every request in flight listens to it: many listeners are expected, not a leak.
   setMaxListeners(100_000, combined)
-  const window: Held[] = []
-  let requests = 0
-  let ready = 0
-  let wake: (() => void) | undefined
-  const onDone = (): void => {
-    ready++
-    wake?.()
-  }
-  const take = async (): Promise<ReadPiece> => {
-    const find = (): number => (ordered ? 0 : window.findIndex((h) => h.done))
-    let i = find()
-    while (i === -1 || !window[i]!.done) {
-      await new Promise<void>((resolve) => (wake = resolve))
-      wake = undefined
-      i = find()
-    }
-    const held = window.splice(i, 1)[0]!
-    requests -= held.requests
-    ready--
-    if (held.error !== undefined) throw held.error
-    return { offset: held.offset, bytes: held.lease.bytes, release: held.lease.release }
-  }
-  const full = (): boolean =>
-    window.length > 0 && (requests >= deps.capacity || (ordered ? window[0]!.done : ready > 0))
+  const window = new Window(ordered, deps.capacity)
   try {
     for await (const range of ranges) {
       for (const piece of deps.pieces(range)) {
-        const held = await start(piece, deps, combined, onDone)
-        window.push(held)
-        requests += held.requests
-        while (full()) yield await take()
+        window.push(await start(piece, deps, combined, () => window.settled()))
+        while (window.full) yield await window.take()
       }
     }
-    while (window.length > 0) yield await take()
+    while (window.size > 0) yield await window.take()
   } finally {
     stop.abort(new AbortedError('read cancelled'))
-    for (const held of window.splice(0)) giveBack(held)
+    window.giveBackAll()
+  }
+}
+
+/** The pieces being read or read and not yet taken. */
+class Window {
+  readonly #held: Held[] = []
+  #requests = 0
+  #ready = 0
+  #wake: (() => void) | undefined
+
+  constructor(
+    readonly ordered: boolean,
+    readonly capacity: number,
+  ) {}
+
+  get size(): number {
+    return this.#held.length
+  }
+
+  /** Take before starting more: the requests held reach the capacity, or a piece can be handed out. */
+  get full(): boolean {
+    if (this.#held.length === 0) return false
+    return this.#requests >= this.capacity || (this.ordered ? this.#held[0]!.done : this.#ready > 0)
+  }
+
+  push(held: Held): void {
+    this.#held.push(held)
+    this.#requests += held.requests
+  }
+
+  /** A piece's reads settled. */
+  settled(): void {
+    this.#ready++
+    this.#wake?.()
+  }
+
+  /** The next piece: the first (ordered) or any that is done; rethrows its read's error. */
+  async take(): Promise<ReadPiece> {
+    const find = (): number => (this.ordered ? 0 : this.#held.findIndex((h) => h.done))
+    let i = find()
+    while (i === -1 || !this.#held[i]!.done) {
+      await new Promise<void>((resolve) => (this.#wake = resolve))
+      this.#wake = undefined
+      i = find()
+    }
+    const held = this.#held.splice(i, 1)[0]!
+    this.#requests -= held.requests
+    this.#ready--
+    if (held.error !== undefined) throw held.error
+    return { offset: held.offset, bytes: held.lease.bytes, release: held.lease.release }
+  }
+
+  giveBackAll(): void {
+    for (const held of this.#held.splice(0)) giveBack(held)
   }
 }
 
