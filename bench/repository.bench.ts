@@ -9,8 +9,8 @@ import { mkdir, open, readFile, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { loadavg } from 'node:os'
 import { fileURLToPath } from 'node:url'
-import { report, run, type Measurement } from './harness.js'
 import { sparseImageBench } from './sparse-image.js'
+import { report, run, type Measurement } from './harness.js'
 
 const GiB = 1024 ** 3
 const CHUNK = 2 * 1024 * 1024
