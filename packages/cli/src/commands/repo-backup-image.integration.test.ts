@@ -7,7 +7,7 @@ import { requireBinary, scratchDir, type Scratch } from '@strata/core/testing'
 import { repoBackupImage } from './repo-backup-image.js'
 import { repoInit } from './repo-init.js'
 import { repoRestoreImage } from './repo-restore-image.js'
-import { runRepoCommand } from './repo-test-support.js'
+import { runRepoCommand } from '../testing/repo-commands.js'
 
 const CHUNK = 512 * 1024
 let scratch: Scratch
