@@ -12,6 +12,8 @@ export class JobError extends StrataError {
 
 export interface PoolConnection {
   readonly id: string
+  /** What people call the pool (messages, logs); the id when absent. */
+  readonly name?: string
   readonly url: string
   readonly user: string
   /** Discouraged in files: STRATA_XAPI_PASSWORD is used when absent. */
@@ -123,6 +125,7 @@ function parsePool(value: unknown, what: string): PoolConnection {
     throw new JobError(`${what}.url: '${url}' is not http(s)://host[:port]`)
   const pool = {
     id: o.id('id'),
+    name: o.optionalString('name'),
     url,
     user: o.optionalString('user') ?? 'root',
     password: o.optionalString('password'),
