@@ -2,6 +2,7 @@
 export * from './limits.js'
 export * from './vm-backup.js'
 export * from './vm-restore.js'
+export * from './restore-points.js'
 export * from './job.js'
 export * from './selection.js'
 export * from './task-tree.js'
