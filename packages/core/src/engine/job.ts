@@ -37,6 +37,10 @@ export type VmSelection =
       readonly powerState?: 'Running' | 'Halted'
       readonly excludeVms: readonly string[]
       readonly excludeTags: readonly string[]
+      /** Also VMs a restore created (tagged `restoredTag`); default false. */
+      readonly includeRestored?: boolean
+      /** The tag restores give (default 'restored from backup'; the server sets its own setting). */
+      readonly restoredTag?: string
     }
 
 export interface JobSettings {
@@ -125,7 +129,7 @@ function parsePool(value: unknown, what: string): PoolConnection {
     throw new JobError(`${what}.url: '${url}' is not http(s)://host[:port]`)
   const pool = {
     id: o.id('id'),
-    name: o.optionalString('name'),
+    ...optional('name', o.optionalString('name')),
     url,
     user: o.optionalString('user') ?? 'root',
     password: o.optionalString('password'),
@@ -160,6 +164,8 @@ function parseSelection(value: unknown, what: string, poolIds: ReadonlySet<strin
     powerState: power as 'Running' | 'Halted' | undefined,
     excludeVms: o.optionalStrings('excludeVms'),
     excludeTags: o.optionalStrings('excludeTags'),
+    ...optional('includeRestored', o.optionalBoolean('includeRestored')),
+    ...optional('restoredTag', o.optionalString('restoredTag')),
   }
   o.done()
   return selection
@@ -239,6 +245,11 @@ export function parseDuration(value: unknown, what: string): number {
   if (m === null) throw new JobError(`${what}: '${String(value)}' is not a duration (e.g. 90, '30m', '2h')`)
   const unit = { s: 1, m: 60, h: 3600, d: 86400 }[(m[2] ?? 's') as 's']
   return Number(m[1]) * unit * 1000
+}
+
+/** `{key: value}` when given, nothing otherwise (parsed jobs hold no undefined fields). */
+function optional<K extends string, V>(key: K, value: V | undefined): Partial<Record<K, V>> {
+  return value === undefined ? {} : ({ [key]: value } as Record<K, V>)
 }
 
 function unique(ids: string[], what: string): void {
