@@ -102,6 +102,8 @@ export async function runJob(o: RunOptions): Promise<RunResult> {
         jobName: o.job.name,
         scheduleId: schedule?.id,
         mode: o.job.settings.mode,
+        pools: o.job.pools.map((p) => p.name ?? p.id),
+        repositories: o.job.repositories.map((r) => r.name),
         pid: process.pid,
       },
     )
