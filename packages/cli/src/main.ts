@@ -1,7 +1,7 @@
 // strata: the command line. `strata <group> <command> [args] [--json]`; exit 0 on success, 1 on a
-// failure (one line on stderr: code and reason), 2 on a usage error.
+// failure (one line on stderr: code and reason), 2 on a usage error, 130 when interrupted (Ctrl-C).
 import { parseArgs } from 'node:util'
-import { allowManyListeners, errorCode, errorMessage } from '@strata/core'
+import { StrataError, allowManyListeners, errorCode, errorMessage } from '@strata/core'
 import { UsageError, type Command, type CommandContext } from './command.js'
 import { commands } from './commands/index.js'
 
@@ -33,8 +33,13 @@ export async function main(argv: string[], io: Io, signal: AbortSignal = process
     const result = await command.run(args, ctx)
     if (json) io.stdout.write(`${JSON.stringify(result)}\n`)
     else if (command.format !== undefined) io.stdout.write(ensureNewline(command.format(result)))
-    return command.exitCode?.(result) ?? 0
+    const code = command.exitCode?.(result) ?? 0
+    // A command that ends on its own when stopped (a server) exits 0; one cut short says why.
+    return code !== 0 && signal.aborted ? interrupted(io, false, signal.reason) : code
   } catch (error) {
+    // Whatever a cancelled command failed with (an abort wrapped in its callers' errors) says nothing
+    // the user does not know: they stopped it.
+    if (signal.aborted) return interrupted(io, json, signal.reason)
     const usage = error instanceof UsageError || errorCode(error).startsWith('ERR_PARSE_ARGS')
     const line = errorMessage(error).split('\n')[0]
     if (json)
@@ -77,10 +82,28 @@ function ensureNewline(text: string): string {
   return text.endsWith('\n') ? text : `${text}\n`
 }
 
+/** The abort reason of a command stopped by a signal: what to say and the exit code (128 + signal). */
+export class Interrupted extends StrataError {
+  constructor(
+    message: string,
+    readonly exitCode: number,
+  ) {
+    super('INTERRUPTED', message)
+  }
+}
+
+/** `jsonError`: the command printed no result, so --json gets an error object instead. */
+function interrupted(io: Io, jsonError: boolean, reason: unknown): number {
+  const { message, exitCode } =
+    reason instanceof Interrupted ? reason : new Interrupted('interrupted by the user', 130)
+  if (jsonError) io.stdout.write(`${JSON.stringify({ error: { code: 'INTERRUPTED', message } })}\n`)
+  io.stderr.write(`strata: ${message}\n`)
+  return exitCode
+}
+
 function processSignal(): AbortSignal {
   const controller = new AbortController()
-  for (const name of ['SIGINT', 'SIGTERM'] as const) {
-    process.once(name, () => controller.abort(new Error(`interrupted by ${name}`)))
-  }
+  process.once('SIGINT', () => controller.abort(new Interrupted('interrupted by the user', 130)))
+  process.once('SIGTERM', () => controller.abort(new Interrupted('stopped by SIGTERM', 143)))
   return allowManyListeners(controller.signal) // every chunk read or write of a command listens
 }

@@ -10,7 +10,7 @@ import {
   type PointSummary,
   type Repository,
 } from '../repository/index.js'
-import { StrataError } from '../shared/index.js'
+import { Semaphore, StrataError } from '../shared/index.js'
 import { isPointMetadata } from './vm-metadata.js'
 
 export class PointLookupError extends StrataError {}
@@ -67,13 +67,15 @@ export async function listRestorePoints(
 ): Promise<RestorePointInfo[]> {
   const byUuid = vm === undefined ? [] : await listPoints(repo, vm, signal)
   const points = byUuid.length > 0 ? byUuid : await listPoints(repo, undefined, signal)
-  const out: RestorePointInfo[] = []
-  for (const point of points) {
-    const info = describePoint(point, await manifest(point, signal))
-    if (vm === undefined || byUuid.length > 0 || info.vmName === vm) out.push(info)
-  }
-  return out
+  // Manifests are small: read a few at once (an S3 round trip each), keep the listing's order.
+  const reads = new Semaphore(MANIFEST_READS)
+  const all = await Promise.all(
+    points.map((point) => reads.run(async () => describePoint(point, await manifest(point, signal)), signal)),
+  )
+  return all.filter((info) => vm === undefined || byUuid.length > 0 || info.vmName === vm)
 }
+
+const MANIFEST_READS = 16
 
 /** The uuid of the VM a user named (uuid or name) among the VMs with points; one, or an error. */
 export async function resolvePointVm(repo: Repository, vm: string, signal?: AbortSignal): Promise<string> {

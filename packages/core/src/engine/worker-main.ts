@@ -2,12 +2,13 @@
 // real effects (XAPI pools, repositories, the data path) and sends every task event to its parent. This
 // is a composition root: the one place in the engine that opens concrete stores.
 import { pathToFileURL } from 'node:url'
-import { Repository } from '../repository/index.js'
+import type { Repository } from '../repository/index.js'
 import { openStore } from '../storage/index.js'
 import { errorCode, errorMessage } from '../shared/index.js'
 import type { RepositoryTarget } from './job.js'
 import { connectPool } from './pool-session.js'
 import { RemoteLimits } from './remote-limits.js'
+import { openRepositoryWithEnv } from './repository-access.js'
 import { runJob, type RunDeps } from './run.js'
 import { backupVm } from './vm-backup.js'
 import type { FromWorker, ToWorker } from './worker-protocol.js'
@@ -36,12 +37,7 @@ export function realRunDeps(env: Env): Omit<RunDeps, 'limits'> {
 
 async function openRepository(target: RepositoryTarget, env: Env, signal: AbortSignal): Promise<Repository> {
   const store = await openStore(target.location, env, { signal })
-  const passphrase = env.STRATA_PASSPHRASE
-  return Repository.open(store, {
-    signal,
-    passphrase:
-      passphrase === undefined || passphrase === '' ? undefined : new TextEncoder().encode(passphrase),
-  })
+  return openRepositoryWithEnv(store, target.location, env, signal)
 }
 
 async function start(message: Extract<ToWorker, { type: 'run' }>): Promise<void> {

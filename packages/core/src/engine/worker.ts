@@ -38,7 +38,11 @@ export function runJobInWorker(o: WorkerRunOptions): Promise<RunResult> {
   return new Promise<RunResult>((resolve, reject) => {
     let outcome: { result?: RunResult; error?: WorkerError } | undefined
     const onAbort = (): void => {
-      send(child, { type: 'abort', reason: String(o.signal.reason ?? 'aborted') })
+      const reason: unknown = o.signal.reason
+      send(child, {
+        type: 'abort',
+        reason: reason instanceof Error ? reason.message : String(reason ?? 'aborted'),
+      })
       setTimeout(() => child.kill('SIGKILL'), o.killAfterMs ?? 30_000).unref()
     }
     o.signal.addEventListener('abort', onAbort, { once: true })
