@@ -127,7 +127,8 @@ export async function findRestorePoint(
   return ref
 }
 
-function vmName(manifest: Manifest): string {
+/** The VM's name as its point recorded it (its id for points without VM records). */
+export function vmName(manifest: Manifest): string {
   const meta = manifest.vm.metadata
   const name = isPointMetadata(meta) ? meta.vm.name_label : undefined
   return typeof name === 'string' && name !== '' ? name : manifest.vm.id

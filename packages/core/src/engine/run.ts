@@ -169,7 +169,7 @@ async function runBody(
     // Nothing matched on the pools that answered: a selection matching nothing is skipped only when
     // every pool could be asked.
     if (selection.vms.length === 0 && selection.problems.length === 0 && scope.unreachable.length === 0) {
-      throw new TaskSkipped(`no VM matches the selection of job '${o.job.id}'`)
+      throw new TaskSkipped(`no VM matches the selection of job '${o.job.name}'`)
     }
     await backupAll(scope, selection.vms)
     const failed = outcomes.filter((v) => v.status !== 'success')
@@ -216,7 +216,7 @@ async function openTargets({ task, o, targets }: RunScope): Promise<void> {
       .catch(() => undefined)
   }
   if (targets.length === 0)
-    throw new RunError('NO_REPOSITORY', `no repository of job '${o.job.id}' could be opened`)
+    throw new RunError('NO_REPOSITORY', `no repository of job '${o.job.name}' could be opened`)
 }
 
 async function backupAll(scope: RunScope, vms: SelectedVm[]): Promise<void> {

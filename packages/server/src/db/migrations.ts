@@ -67,4 +67,9 @@ export const MIGRATIONS: readonly string[] = [
     value TEXT NOT NULL
   );
   `,
+  // 2: what a run is about, by name (pools, repositories, VMs) and the restore points it wrote
+  `
+  ALTER TABLE runs ADD COLUMN details TEXT;
+  CREATE INDEX runs_by_job ON runs (job_id, start DESC);
+  `,
 ]

@@ -107,6 +107,7 @@ export function jobRoutes(app: FastifyInstance, ctx: AppContext): void {
               powerState: s.powerState,
               excludeVms: s.excludeUuids,
               excludeTags: s.excludeTags,
+              restoredTag: ctx.settings.restoreTag(),
             }
       const result = selectVms(selection, caches)
       return result.vms.map((vm) => {

@@ -3,40 +3,66 @@ import type { FastifyInstance } from 'fastify'
 import type { TaskNode } from '@strata/core/engine'
 import type { AppContext } from '../context.js'
 import type { RunStatus } from '../runs/run-store.js'
+import { invalid } from '../errors.js'
 import { obj, str } from './schemas.js'
 
 const STATUSES = ['pending', 'success', 'failure', 'interrupted', 'skipped']
 
+interface RunQuery {
+  /** `job`, `state` and `since` are the names the CLI uses too; `jobId` and `status` are kept. */
+  job?: string
+  jobId?: string
+  state?: RunStatus
+  status?: RunStatus
+  since?: string
+  limit?: string
+}
+
+const runIdParams = obj({ runId: str({ maxLength: 100, pattern: '^[A-Za-z0-9._-]+$' }) }, ['runId'])
+
 export function runRoutes(app: FastifyInstance, ctx: AppContext): void {
-  app.get<{ Querystring: { jobId?: string; status?: RunStatus; limit?: string } }>(
+  app.get<{ Querystring: RunQuery }>(
     '/api/runs',
     {
       schema: {
         tags: ['runs'],
         querystring: obj({
+          job: str({ maxLength: 100 }),
           jobId: str({ maxLength: 100 }),
+          state: { type: 'string', enum: STATUSES },
           status: { type: 'string', enum: STATUSES },
+          since: str({ maxLength: 40 }),
           limit: { type: 'string', pattern: '^[1-9][0-9]{0,3}$' },
         }),
       },
     },
     async (request) => {
-      const { jobId, status, limit } = request.query
-      return ctx.runs.list({ jobId, status, limit: limit === undefined ? 100 : Number(limit) })
+      const q = request.query
+      return ctx.runs.list({
+        jobId: q.job ?? q.jobId,
+        status: q.state ?? q.status,
+        since: q.since === undefined ? undefined : parseSince(q.since),
+        limit: q.limit === undefined ? 100 : Number(q.limit),
+      })
     },
   )
 
   app.get<{ Params: { runId: string } }>(
     '/api/runs/:runId',
-    {
-      schema: {
-        tags: ['runs'],
-        params: obj({ runId: str({ maxLength: 100, pattern: '^[A-Za-z0-9._-]+$' }) }, ['runId']),
-      },
-    },
+    { schema: { tags: ['runs'], params: runIdParams } },
     async (request) => {
       return toApiTree(await ctx.runs.tree(request.params.runId))
     },
+  )
+
+  // The run as plain text, for a ticket or a mail (the same text as `strata backup logs RUNID --text`).
+  app.get<{ Params: { runId: string } }>(
+    '/api/runs/:runId/report',
+    { schema: { tags: ['runs'], params: runIdParams } },
+    async (request, reply) =>
+      reply
+        .header('content-type', 'text/plain; charset=utf-8')
+        .send(await ctx.runs.report(request.params.runId)),
   )
 
   app.get('/api/events', { schema: { tags: ['runs'] } }, (request, reply) => {
@@ -71,6 +97,20 @@ export function runRoutes(app: FastifyInstance, ctx: AppContext): void {
     request.raw.on('close', close)
     ctx.closing.addEventListener('abort', onClosing)
   })
+}
+
+/** Milliseconds since the epoch, or an ISO 8601 date (UTC unless it says otherwise). */
+function parseSince(text: string): number {
+  const time = /^\d+$/.test(text)
+    ? Number(text)
+    : /^\d{4}-\d\d-\d\d$/.test(text)
+      ? Date.parse(`${text}T00:00:00Z`)
+      : /^\d{4}-\d\d-\d\dT[\d:.]+(Z|[+-]\d\d:?\d\d)?$/.test(text)
+        ? Date.parse(/(Z|[+-]\d\d:?\d\d)$/.test(text) ? text : `${text}Z`)
+        : NaN
+  if (!Number.isSafeInteger(time))
+    throw invalid(`querystring/since: '${text}' is neither a time in ms nor an ISO date`, 'querystring/since')
+  return time
 }
 
 /** The engine's task node as docs/api.md names its fields (eta in ms). */

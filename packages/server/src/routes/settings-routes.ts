@@ -9,18 +9,20 @@ export function settingsRoutes(app: FastifyInstance, ctx: AppContext): void {
     return clock === undefined ? ctx.settings.view() : { ...ctx.settings.view(), clock }
   })
 
-  app.patch<{ Body: { syslog?: string | null } }>(
+  app.patch<{ Body: { syslog?: string | null; restoreTag?: string | null } }>(
     '/api/settings',
     {
       schema: {
         tags: ['settings'],
         body: obj({
           syslog: { anyOf: [{ type: 'string', maxLength: 300, pattern: '^(udp|tcp)://' }, { type: 'null' }] },
+          restoreTag: { anyOf: [{ type: 'string', maxLength: 100 }, { type: 'null' }] },
         }),
       },
     },
     async (request) => {
       if (request.body.syslog !== undefined) ctx.settings.setSyslog(request.body.syslog)
+      if (request.body.restoreTag !== undefined) ctx.settings.setRestoreTag(request.body.restoreTag)
       ctx.log.info(`settings changed by ${request.user?.username}`)
       return ctx.settings.view()
     },

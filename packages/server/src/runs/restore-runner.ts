@@ -2,6 +2,7 @@
 // involved) as runs of their own: a task tree written to the engine's run log format, so that the logs
 // view reads backups and restores alike.
 import {
+  findRestorePoint,
   makeRunId,
   openRunLog,
   processLimits,
@@ -10,12 +11,15 @@ import {
   runRootTask,
   statusOf,
   toTaskError,
+  vmName,
 } from '@strata/core/engine'
+import { formatPointRef, readManifest } from '@strata/core/repository'
 import { ApiError } from '../errors.js'
 import type { PoolConnections } from '../pools/pool-connections.js'
 import type { PoolStore } from '../pools/pool-store.js'
 import type { RepositoryService } from '../repositories/repository-service.js'
 import type { RepositoryStore } from '../repositories/repository-store.js'
+import type { Settings } from '../settings.js'
 import type { RunManager } from './run-manager.js'
 
 export interface RestoreRequest {
@@ -34,6 +38,7 @@ export interface RestoreDeps {
   readonly connections: PoolConnections
   readonly repositories: RepositoryStore
   readonly repositoryService: RepositoryService
+  readonly settings: Pick<Settings, 'restoreTag'>
   readonly closing: AbortSignal
 }
 
@@ -44,19 +49,35 @@ export async function startRestore(deps: RestoreDeps, r: RestoreRequest): Promis
   const cache = deps.connections.cache(pool.id)
   if (xapi === undefined || cache === undefined)
     throw new ApiError(502, 'POOL_UNREACHABLE', `pool '${pool.name}' is not connected`)
-  if (cache.find('sr', { uuid: r.srUuid }).length === 0)
-    throw new ApiError(400, 'INVALID_REQUEST', `no SR '${r.srUuid}' on pool '${pool.name}'`, {
-      field: 'body/srUuid',
-    })
+  if (cache.find('sr', { uuid: r.srUuid }).length === 0) {
+    const srs = [...cache.all('sr').values()].filter((sr) => sr.content_type !== 'iso')
+    const list = srs.map((sr) => `'${String(sr.name_label)}' (${String(sr.uuid)})`).join(', ') || 'none'
+    throw new ApiError(
+      400,
+      'INVALID_REQUEST',
+      `no SR '${r.srUuid}' on pool '${pool.name}'; its SRs: ${list}`,
+      {
+        field: 'body/srUuid',
+      },
+    )
+  }
   if (r.kind === 'disk' && r.disk === undefined)
     throw new ApiError(400, 'INVALID_REQUEST', "body/disk is needed for kind 'disk'", { field: 'body/disk' })
-  const repository = await deps.repositoryService.open(repoRecord.id, AbortSignal.timeout(60_000))
+  const signal = AbortSignal.timeout(60_000)
+  const repository = await deps.repositoryService.open(repoRecord.id, signal)
+  const ref = await findRestorePoint(repository, r.pointId, undefined, signal).catch((error: unknown) => {
+    throw new ApiError(404, 'NOT_FOUND', (error as Error).message)
+  })
+  const source = vmName(await readManifest(repository, ref, signal))
+  const point = formatPointRef(ref)
   const [poolRecord] = cache.all('pool').values()
   const limits = processLimits.forPool(String(poolRecord?.uuid ?? pool.url))
   const runId = makeRunId()
   const log = await openRunLog(deps.runs.runsDir, runId)
-  const jobName = `restore ${r.kind} ${r.pointId}`
-  deps.runs.beginOther({ runId, jobId: 'restore', jobName, kind: 'restore', start: Date.now() })
+  // A restore run is named after the VM it restores.
+  const jobName = r.kind === 'vm' ? `restore of ${source}` : `restore of disk ${r.disk!} of ${source}`
+  const names = { pools: { [pool.id]: pool.name }, repositories: { [repoRecord.id]: repoRecord.name } }
+  deps.runs.beginOther({ runId, jobId: 'restore', jobName, kind: 'restore', start: Date.now() }, { names })
   const emit = (event: Parameters<typeof log.append>[0]): void => {
     log.append(event)
     deps.runs.onEvent(runId, event)
@@ -68,13 +89,14 @@ export async function startRestore(deps: RestoreDeps, r: RestoreRequest): Promis
       r.kind === 'vm'
         ? restoreVm(task, xapi, limits, {
             repository,
-            pointId: r.pointId,
+            pointId: point,
             srUuid: r.srUuid,
             start: r.start === true,
+            tag: deps.settings.restoreTag(),
           })
         : restoreDiskToSr(task, xapi, limits, {
             repository,
-            pointId: r.pointId,
+            pointId: point,
             disk: r.disk!,
             srUuid: r.srUuid,
           }),
@@ -83,8 +105,9 @@ export async function startRestore(deps: RestoreDeps, r: RestoreRequest): Promis
       jobId: 'restore',
       jobName,
       kind: r.kind,
+      source,
       repository: repoRecord.name,
-      point: r.pointId,
+      point,
       pool: pool.name,
       sr: r.srUuid,
       pid: process.pid,
@@ -93,7 +116,9 @@ export async function startRestore(deps: RestoreDeps, r: RestoreRequest): Promis
     .then(
       (result) => {
         emit({ type: 'set', id: '0', data: result, time: Date.now() })
-        deps.runs.endOther(runId, 'success')
+        const vm = typeof result.vmUuid === 'string' ? result : undefined
+        const vms = vm && [{ uuid: String(vm.vmUuid), name: String(vm.vmName), status: 'success' as const }]
+        deps.runs.endOther(runId, 'success', undefined, vms ? { vms } : undefined)
       },
       (error: unknown) => deps.runs.endOther(runId, statusOf(error), toTaskError(error)),
     )
