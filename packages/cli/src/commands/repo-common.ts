@@ -45,11 +45,16 @@ export async function readPassphrase(prompt: string): Promise<Uint8Array> {
 
 export { readKeyFile }
 
-export async function readSecret(prompt: string, env: string | undefined): Promise<Uint8Array> {
+/** `env` when set, else a prompt on a terminal; `hint` says how to give it without one. */
+export async function readSecret(
+  prompt: string,
+  env: string | undefined,
+  hint = SECRET_HINT,
+): Promise<Uint8Array> {
   if (env !== undefined && env !== '') return new TextEncoder().encode(env)
   const stdin = process.stdin
   if (!stdin.isTTY) {
-    throw new RepositoryError('PASSPHRASE_REQUIRED', `no passphrase: ${SECRET_HINT} (or run in a terminal)`)
+    throw new RepositoryError('PASSPHRASE_REQUIRED', `no passphrase: ${hint} (or run in a terminal)`)
   }
   return promptHidden(prompt, () => new RepositoryError('PASSPHRASE_REQUIRED', 'no passphrase entered'))
 }
