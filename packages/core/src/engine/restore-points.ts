@@ -10,7 +10,8 @@ import {
   type PointSummary,
   type Repository,
 } from '../repository/index.js'
-import { Semaphore, StrataError } from '../shared/index.js'
+import { setMaxListeners } from 'node:events'
+import { StrataError } from '../shared/index.js'
 import { isPointMetadata } from './vm-metadata.js'
 
 export class PointLookupError extends StrataError {}
@@ -40,7 +41,7 @@ export function describePoint(point: PointSummary, manifest: Manifest): RestoreP
     ref: point.ref,
     pointId: point.pointId,
     vmUuid: point.vm,
-    vmName: vmName(manifest),
+    vmName: pointVmName(manifest),
     time: point.time,
     ...(manifest.jobId === undefined ? {} : { jobId: manifest.jobId }),
     ...(manifest.scheduleId === undefined ? {} : { scheduleId: manifest.scheduleId }),
@@ -67,11 +68,23 @@ export async function listRestorePoints(
 ): Promise<RestorePointInfo[]> {
   const byUuid = vm === undefined ? [] : await listPoints(repo, vm, signal)
   const points = byUuid.length > 0 ? byUuid : await listPoints(repo, undefined, signal)
-  // Manifests are small: read a few at once (an S3 round trip each), keep the listing's order.
-  const reads = new Semaphore(MANIFEST_READS)
-  const all = await Promise.all(
-    points.map((point) => reads.run(async () => describePoint(point, await manifest(point, signal)), signal)),
-  )
+  // Manifests are small: read a few at once (an S3 round trip each), in batches that keep the order.
+  // The reads listen to a signal of their own, so that the caller's gets one listener, not one each.
+  const own = new AbortController()
+  setMaxListeners(0, own.signal)
+  const relay = (): void => own.abort(signal?.reason)
+  signal?.addEventListener('abort', relay, { once: true })
+  const all: RestorePointInfo[] = []
+  try {
+    for (let i = 0; i < points.length; i += MANIFEST_READS) {
+      const batch = points.slice(i, i + MANIFEST_READS)
+      all.push(
+        ...(await Promise.all(batch.map(async (p) => describePoint(p, await manifest(p, own.signal))))),
+      )
+    }
+  } finally {
+    signal?.removeEventListener('abort', relay)
+  }
   return all.filter((info) => vm === undefined || byUuid.length > 0 || info.vmName === vm)
 }
 
@@ -119,7 +132,7 @@ export async function findRestorePoint(
     },
   )
   const named = slash > 0 ? text.slice(0, slash) : vm
-  if (named !== undefined && named !== ref.vm && vmName(await readManifest(repo, ref, signal)) !== named)
+  if (named !== undefined && named !== ref.vm && pointVmName(await readManifest(repo, ref, signal)) !== named)
     throw new PointLookupError(
       'POINT_NOT_FOUND',
       `restore point '${ref.pointId}' in repository '${repo.name}' is not one of VM '${named}'`,
@@ -128,7 +141,7 @@ export async function findRestorePoint(
 }
 
 /** The VM's name as its point recorded it (its id for points without VM records). */
-export function vmName(manifest: Manifest): string {
+export function pointVmName(manifest: Manifest): string {
   const meta = manifest.vm.metadata
   const name = isPointMetadata(meta) ? meta.vm.name_label : undefined
   return typeof name === 'string' && name !== '' ? name : manifest.vm.id

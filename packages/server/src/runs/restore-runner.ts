@@ -11,7 +11,7 @@ import {
   runRootTask,
   statusOf,
   toTaskError,
-  vmName,
+  pointVmName,
 } from '@strata/core/engine'
 import { formatPointRef, readManifest } from '@strata/core/repository'
 import { ApiError } from '../errors.js'
@@ -68,7 +68,7 @@ export async function startRestore(deps: RestoreDeps, r: RestoreRequest): Promis
   const ref = await findRestorePoint(repository, r.pointId, undefined, signal).catch((error: unknown) => {
     throw new ApiError(404, 'NOT_FOUND', (error as Error).message)
   })
-  const source = vmName(await readManifest(repository, ref, signal))
+  const source = pointVmName(await readManifest(repository, ref, signal))
   const point = formatPointRef(ref)
   const [poolRecord] = cache.all('pool').values()
   const limits = processLimits.forPool(String(poolRecord?.uuid ?? pool.url))
