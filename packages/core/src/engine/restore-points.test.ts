@@ -19,7 +19,12 @@ describe('restore points by VM name or uuid', () => {
     await point(repo, 'uuid-2', 'db-01')
     const image = await PointWriter.begin(repo, { vm: 'disk image' })
     image.openDisk('img', 10)
-    await image.commit()
+    const imageRef = (await image.commit()).ref
+    expect(imageRef).toMatch(/^disk%20image\//) // the key form, as listings print it
+    expect(await findRestorePoint(repo, imageRef, undefined)).toMatchObject({ vm: 'disk image' })
+    expect(await findRestorePoint(repo, imageRef.replace('%20', ' '), undefined)).toMatchObject({
+      vm: 'disk image',
+    })
 
     const byName = await listRestorePoints(repo, 'web-01')
     expect(byName).toEqual(await listRestorePoints(repo, 'uuid-1'))

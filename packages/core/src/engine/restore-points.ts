@@ -2,6 +2,7 @@
 // name, the job and schedule that wrote it, full or delta, the new data it added). Repositories key
 // points by VM uuid and know nothing of names: the names come from the VM records in the manifests.
 import {
+  formatPointRef,
   listPoints,
   readManifest,
   resolvePoint,
@@ -131,7 +132,8 @@ export async function findRestorePoint(
       throw error
     },
   )
-  const named = slash > 0 ? text.slice(0, slash) : vm
+  // The key form ('disk%20image/…', as listings print refs) is the point itself.
+  const named = slash > 0 && formatPointRef(ref) !== text ? text.slice(0, slash) : vm
   if (named !== undefined && named !== ref.vm && pointVmName(await readManifest(repo, ref, signal)) !== named)
     throw new PointLookupError(
       'POINT_NOT_FOUND',
