@@ -68,15 +68,7 @@ export async function restoreVm(
       const created = await xapi.call<Ref>('VTPM.create', [vm, vtpm.is_unique], signal)
       await xapi.call('VTPM.set_contents', [created, vtpm.contents], signal)
     }
-    const saved = (meta.vm.blocked_operations ?? {}) as Record<string, string>
-    for (const op of ['start', 'start_on']) {
-      if (saved[op] === undefined) await xapi.call('VM.remove_from_blocked_operations', [vm, op], signal)
-    }
-    if (o.start === true) await callAsync(xapi, 'VM.start', [vm, false, false], { signal })
-    const restored = await record(xapi, 'VM', vm, signal)
-    const result = { vmUuid: String(restored.uuid), vmName: String(restored.name_label) }
-    task.set(result)
-    return result
+    return await release(task, xapi, vm, meta, o.start === true)
   } catch (error) {
     const cleanup = AbortSignal.timeout(120_000) // not the run's signal: undo after a cancel too
     await undoCall(() => destroyVm(xapi, vm, { signal: cleanup }), cleanup).catch(() => undefined)
@@ -84,6 +76,26 @@ export async function restoreVm(
       await undoCall(() => xapi.call('VDI.destroy', [vdi], cleanup), cleanup).catch(() => undefined)
     throw error
   }
+}
+
+/** Lifts the block a restore puts on starting the VM (unless the source had it), starts it if asked. */
+async function release(
+  task: TaskContext,
+  xapi: XapiClient,
+  vm: Ref,
+  meta: PointMetadata,
+  start: boolean,
+): Promise<{ vmUuid: string; vmName: string }> {
+  const { signal } = task
+  const saved = (meta.vm.blocked_operations ?? {}) as Record<string, string>
+  for (const op of ['start', 'start_on']) {
+    if (saved[op] === undefined) await xapi.call('VM.remove_from_blocked_operations', [vm, op], signal)
+  }
+  if (start) await callAsync(xapi, 'VM.start', [vm, false, false], { signal })
+  const restored = await record(xapi, 'VM', vm, signal)
+  const result = { vmUuid: String(restored.uuid), vmName: String(restored.name_label) }
+  task.set(result)
+  return result
 }
 
 /** '2026-12-07 02:00' (UTC, like point ids) from the point's ISO start time. */

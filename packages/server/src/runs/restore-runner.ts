@@ -13,7 +13,8 @@ import {
   toTaskError,
   pointVmName,
 } from '@strata/core/engine'
-import { formatPointRef, readManifest } from '@strata/core/repository'
+import { formatPointRef, readManifest, type Repository } from '@strata/core/repository'
+import type { TaskContext } from '@strata/core'
 import { ApiError } from '../errors.js'
 import type { PoolConnections } from '../pools/pool-connections.js'
 import type { PoolStore } from '../pools/pool-store.js'
@@ -43,26 +44,8 @@ export interface RestoreDeps {
 }
 
 export async function startRestore(deps: RestoreDeps, r: RestoreRequest): Promise<string> {
-  const repoRecord = deps.repositories.get(r.repositoryId)
-  const pool = deps.pools.get(r.poolId)
-  const xapi = deps.connections.client(pool.id)
-  const cache = deps.connections.cache(pool.id)
-  if (xapi === undefined || cache === undefined)
-    throw new ApiError(502, 'POOL_UNREACHABLE', `pool '${pool.name}' is not connected`)
-  if (cache.find('sr', { uuid: r.srUuid }).length === 0) {
-    const srs = [...cache.all('sr').values()].filter((sr) => sr.content_type !== 'iso')
-    const list = srs.map((sr) => `'${String(sr.name_label)}' (${String(sr.uuid)})`).join(', ') || 'none'
-    throw new ApiError(
-      400,
-      'INVALID_REQUEST',
-      `no SR '${r.srUuid}' on pool '${pool.name}'; its SRs: ${list}`,
-      {
-        field: 'body/srUuid',
-      },
-    )
-  }
-  if (r.kind === 'disk' && r.disk === undefined)
-    throw new ApiError(400, 'INVALID_REQUEST', "body/disk is needed for kind 'disk'", { field: 'body/disk' })
+  const target = checkTarget(deps, r)
+  const { repoRecord, pool } = target
   const signal = AbortSignal.timeout(60_000)
   const repository = await deps.repositoryService.open(repoRecord.id, signal)
   const ref = await findRestorePoint(repository, r.pointId, undefined, signal).catch((error: unknown) => {
@@ -70,8 +53,6 @@ export async function startRestore(deps: RestoreDeps, r: RestoreRequest): Promis
   })
   const source = pointVmName(await readManifest(repository, ref, signal))
   const point = formatPointRef(ref)
-  const [poolRecord] = cache.all('pool').values()
-  const limits = processLimits.forPool(String(poolRecord?.uuid ?? pool.url))
   const runId = makeRunId()
   const log = await openRunLog(deps.runs.runsDir, runId)
   // A restore run is named after the VM it restores.
@@ -82,36 +63,12 @@ export async function startRestore(deps: RestoreDeps, r: RestoreRequest): Promis
     log.append(event)
     deps.runs.onEvent(runId, event)
   }
+  const data = { runId, jobId: 'restore', jobName, kind: r.kind, source, point, pid: process.pid }
   const done = runRootTask(
     { emit, signal: deps.closing },
     'restore',
-    (task): Promise<Record<string, unknown>> =>
-      r.kind === 'vm'
-        ? restoreVm(task, xapi, limits, {
-            repository,
-            pointId: point,
-            srUuid: r.srUuid,
-            start: r.start === true,
-            tag: deps.settings.restoreTag(),
-          })
-        : restoreDiskToSr(task, xapi, limits, {
-            repository,
-            pointId: point,
-            disk: r.disk!,
-            srUuid: r.srUuid,
-          }),
-    {
-      runId,
-      jobId: 'restore',
-      jobName,
-      kind: r.kind,
-      source,
-      repository: repoRecord.name,
-      point,
-      pool: pool.name,
-      sr: r.srUuid,
-      pid: process.pid,
-    },
+    (task) => restore(task, deps, target, { ...r, pointId: point }, repository),
+    { ...data, repository: repoRecord.name, pool: pool.name, sr: r.srUuid },
   )
     .then(
       (result) => {
@@ -125,4 +82,51 @@ export async function startRestore(deps: RestoreDeps, r: RestoreRequest): Promis
     .finally(() => log.close())
   deps.runs.track(done)
   return runId
+}
+
+interface Target {
+  readonly repoRecord: ReturnType<RepositoryStore['get']>
+  readonly pool: ReturnType<PoolStore['get']>
+  readonly xapi: NonNullable<ReturnType<PoolConnections['client']>>
+  readonly cache: NonNullable<ReturnType<PoolConnections['cache']>>
+}
+
+/** The request names things that exist: a repository, a connected pool, one of its SRs. */
+function checkTarget(deps: RestoreDeps, r: RestoreRequest): Target {
+  const repoRecord = deps.repositories.get(r.repositoryId)
+  const pool = deps.pools.get(r.poolId)
+  const xapi = deps.connections.client(pool.id)
+  const cache = deps.connections.cache(pool.id)
+  if (xapi === undefined || cache === undefined)
+    throw new ApiError(502, 'POOL_UNREACHABLE', `pool '${pool.name}' is not connected`)
+  if (cache.find('sr', { uuid: r.srUuid }).length === 0) {
+    const srs = [...cache.all('sr').values()].filter((sr) => sr.content_type !== 'iso')
+    const list = srs.map((sr) => `'${String(sr.name_label)}' (${String(sr.uuid)})`).join(', ') || 'none'
+    const message = `no SR '${r.srUuid}' on pool '${pool.name}'; its SRs: ${list}`
+    throw new ApiError(400, 'INVALID_REQUEST', message, { field: 'body/srUuid' })
+  }
+  if (r.kind === 'disk' && r.disk === undefined)
+    throw new ApiError(400, 'INVALID_REQUEST', "body/disk is needed for kind 'disk'", { field: 'body/disk' })
+  return { repoRecord, pool, xapi, cache }
+}
+
+function restore(
+  task: TaskContext,
+  deps: RestoreDeps,
+  { pool, xapi, cache }: Target,
+  r: RestoreRequest,
+  repository: Repository,
+): Promise<Record<string, unknown>> {
+  const [poolRecord] = cache.all('pool').values()
+  const limits = processLimits.forPool(String(poolRecord?.uuid ?? pool.url))
+  const { pointId, srUuid } = r
+  return r.kind === 'vm'
+    ? restoreVm(task, xapi, limits, {
+        repository,
+        pointId,
+        srUuid,
+        start: r.start === true,
+        tag: deps.settings.restoreTag(),
+      })
+    : restoreDiskToSr(task, xapi, limits, { repository, pointId, disk: r.disk!, srUuid })
 }
