@@ -26,7 +26,8 @@ describe('strata CLI', () => {
   })
 
   it('reports Ctrl-C as "interrupted by the user" with exit code 130, whatever the command was doing', async () => {
-    // A pool that accepts connections and never answers: the commands wait on it until interrupted.
+    // A pool that accepts connections and never answers: the commands wait on it until interrupted (plain
+    // HTTP, allowed as such, so that nothing stops them before they wait on it).
     const sockets: Socket[] = []
     const pool = createServer((s) => sockets.push(s))
     await new Promise<void>((resolve) => pool.listen(0, '127.0.0.1', resolve))
@@ -37,8 +38,20 @@ describe('strata CLI', () => {
     process.env.STRATA_XAPI_PASSWORD = 'secret'
     try {
       for (const argv of [
-        ['pool', 'vms', '--pool', url],
-        ['backup', 'run', '--pool', url, '--vm', 'web-01', '--repo', repo, '--data-dir', dir.path('data')],
+        ['pool', 'vms', '--pool', url, '--insecure-http'],
+        [
+          'backup',
+          'run',
+          '--pool',
+          url,
+          '--insecure-http',
+          '--vm',
+          'web-01',
+          '--repo',
+          repo,
+          '--data-dir',
+          dir.path('data'),
+        ],
       ]) {
         const controller = new AbortController()
         const seen = sockets.length

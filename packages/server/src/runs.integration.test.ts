@@ -55,7 +55,13 @@ describe('runs and restore points through the API, against the lab', () => {
     server = await startTestServer(scratch, { adminPassword: 'admin-password' })
     api = new ApiClient(server.url)
     await api.login('admin', 'admin-password')
-    const pool = { name: 'Lab pool', url: lab.url, username: lab.user, password: lab.password }
+    const pool = {
+      name: 'Lab pool',
+      url: lab.url,
+      username: lab.user,
+      password: lab.password,
+      fingerprint: lab.fingerprint,
+    }
     poolId = (await api.post('/api/pools', pool)).body.id
     await until('the pool', async () =>
       (await api.get(`/api/pools/${poolId}`)).body.connected ? true : undefined,
@@ -88,6 +94,7 @@ describe('runs and restore points through the API, against the lab', () => {
       url: lab.url,
       username: lab.user,
       password: 'nope',
+      fingerprint: lab.fingerprint,
     })
     const job = await api.post('/api/jobs', {
       name: 'Wrong',

@@ -39,7 +39,7 @@ describe('the admin on the command line, against the lab', () => {
     const job = {
       id: 'nightly',
       name: 'Nightly',
-      pools: [{ id: 'lab', name: 'Lab pool', url: lab.url, user: lab.user }],
+      pools: [{ id: 'lab', name: 'Lab pool', url: lab.url, user: lab.user, fingerprint: lab.fingerprint }],
       vms: { tags: ['prod'] },
       repositories: [{ name: 'local', location: repo }],
       schedules: [{ id: 'daily', retention: { keepLast: 5 } }],
@@ -55,6 +55,7 @@ describe('the admin on the command line, against the lab', () => {
   })
 
   const backup = () => runCli(['backup', 'run', jobFile, '--data-dir', data, '--json'])
+  const pool = () => ['--pool', lab.url, '--fingerprint', lab.fingerprint]
 
   it('fails a run whose pool refuses the password, naming the pool and the reason', async () => {
     process.env.STRATA_XAPI_PASSWORD = 'not the password'
@@ -65,7 +66,7 @@ describe('the admin on the command line, against the lab', () => {
       const runId = /^run (\S+)/.exec(out)![1]!
       const report = await runCli(['backup', 'logs', runId, '--text', '--data-dir', data])
       expect(report.out).toMatch(
-        /Status: +failure \(POOL_UNREACHABLE: a pool could not be reached or logged into, its VMs were not backed up: pool 'Lab pool' \(http:\/\/127\.0\.0\.1:\d+\): .*SESSION_AUTHENTICATION_FAILED/,
+        /Status: +failure \(POOL_UNREACHABLE: a pool could not be reached or logged into, its VMs were not backed up: pool 'Lab pool' \(https:\/\/127\.0\.0\.1:\d+\): .*SESSION_AUTHENTICATION_FAILED/,
       )
       expect(report.out).not.toContain('not the password')
       const failures = await runCli(['backup', 'logs', '--state', 'failure', '--data-dir', data, '--json'])
@@ -76,16 +77,16 @@ describe('the admin on the command line, against the lab', () => {
   })
 
   it("lists the pool's SRs, VMs and networks by name and uuid", async () => {
-    const srs = await runCli(['pool', 'srs', '--pool', lab.url])
+    const srs = await runCli(['pool', 'srs', ...pool()])
     expect(srs.code).toBe(0)
     expect(srs.out).toMatch(/^NAME +UUID +TYPE +SIZE +USED/)
     expect(srs.out).toMatch(new RegExp(`^Local storage +${srUuid} .*default$`, 'm'))
-    const vms = JSON.parse((await runCli(['pool', 'vms', '--pool', lab.url, '--json'])).out)
+    const vms = JSON.parse((await runCli(['pool', 'vms', ...pool(), '--json'])).out)
     expect(vms.map((v: { name: string }) => v.name)).toEqual(['db-01', 'web-01'])
     expect(vms[1]).toMatchObject({ powerState: 'Running', tags: ['prod'], uuid: expect.any(String) })
-    const networks = await runCli(['pool', 'networks', '--pool', lab.url])
+    const networks = await runCli(['pool', 'networks', ...pool()])
     expect(networks.out).toMatch(/^NAME +UUID +BRIDGE\n\S/)
-    const wrong = await runCli(['pool', 'vms', '--pool', lab.url, '--password', 'x'])
+    const wrong = await runCli(['pool', 'vms', ...pool(), '--password', 'x'])
     expect(wrong.code).toBe(2) // the pool commands take no password on the command line
   })
 
@@ -113,7 +114,7 @@ describe('the admin on the command line, against the lab', () => {
   })
 
   it('restores a VM that the next run leaves out; an unknown SR is refused with the pool SRs', async () => {
-    const base = ['restore', 'vm', '--repo', repo, '--vm', 'web-01', '--pool', lab.url]
+    const base = ['restore', 'vm', '--repo', repo, '--vm', 'web-01', ...pool()]
     const unknown = await runCli([...base, '--sr', 'nas'])
     expect(unknown.code).toBe(1)
     expect(unknown.err).toContain(`[SR_NOT_FOUND] no SR 'nas' on pool`)
@@ -121,7 +122,7 @@ describe('the admin on the command line, against the lab', () => {
     const restored = await runCli([...base, '--sr', 'Local storage'])
     expect(restored.code).toBe(0)
     expect(restored.out).toMatch(/^restored \S+ as VM 'web-01 \(restored \d{4}-\d\d-\d\d \d\d:\d\d\)' \(/)
-    const vms = JSON.parse((await runCli(['pool', 'vms', '--pool', lab.url, '--json'])).out)
+    const vms = JSON.parse((await runCli(['pool', 'vms', ...pool(), '--json'])).out)
     const copy = vms.find((v: { name: string }) => v.name.startsWith('web-01 (restored'))
     expect(copy.tags).toEqual(['prod', 'restored from backup'])
     const next = JSON.parse((await backup()).out)

@@ -1,9 +1,13 @@
-// Shared plumbing of the `strata backup`, `restore` and `pool` commands: where runs are recorded, and
-// the one way to reach a pool (URL, user, the password from STRATA_XAPI_PASSWORD or a prompt, never
-// printed; --password where a command still takes it).
+// Shared plumbing of the commands that talk to a pool (`strata backup`, `restore`, `pool`, `lab
+// guest-write`): where runs are recorded, and the one way to reach a pool: its URL and user, the
+// password (--password where a command takes it, else STRATA_XAPI_PASSWORD, else a prompt; never
+// printed), the certificate pinned with --fingerprint, clear text only with --insecure-http. There is no
+// trust on first use: the CLI keeps no state between commands, so it would trust whatever answers each
+// time; a first contact is refused with the fingerprint seen, to check on the host and give with
+// --fingerprint.
 import { homedir } from 'node:os'
 import { join, resolve } from 'node:path'
-import { XapiClient } from '@strata/core/xapi'
+import { XapiClient, parseFingerprint, type PoolTrustOptions } from '@strata/core/xapi'
 import { UsageError, type OptionSpec, type ParsedArgs } from '../command.js'
 import { promptHidden } from './repo-common.js'
 
@@ -13,11 +17,31 @@ export const dataDirOption: OptionSpec = { 'data-dir': { type: 'string' } }
 export const poolConnectOptions: OptionSpec = {
   pool: { type: 'string' },
   user: { type: 'string' },
+  fingerprint: { type: 'string' },
+  'insecure-http': { type: 'boolean' },
 }
 
 export const poolOptions: OptionSpec = {
   ...poolConnectOptions,
   password: { type: 'string' },
+}
+
+export const POOL_CONNECT_USAGE = '--pool URL --fingerprint SHA256 [--insecure-http] [--user U]'
+export const POOL_USAGE = `${POOL_CONNECT_USAGE} [--password P]`
+
+/** --fingerprint (checked here, so that a typo is a usage error) and --insecure-http. */
+export function poolTrust(args: ParsedArgs): PoolTrustOptions {
+  const given = str(args.values.fingerprint)
+  let fingerprint: string | undefined
+  try {
+    fingerprint = given === undefined ? undefined : parseFingerprint(given)
+  } catch (error) {
+    throw new UsageError(`--fingerprint: ${(error as Error).message}`)
+  }
+  return {
+    ...(fingerprint === undefined ? {} : { fingerprint }),
+    ...(args.values['insecure-http'] === true ? { insecureHttp: true } : {}),
+  }
 }
 
 /** Runs, locks and job state: --data-dir, else STRATA_HOME, else ~/.strata. */
@@ -53,6 +77,7 @@ export async function connectXapi(args: ParsedArgs, signal: AbortSignal): Promis
     user: str(args.values.user) ?? 'root',
     password: await poolPassword(args),
     originator: 'strata',
+    ...poolTrust(args),
   })
   try {
     await xapi.connect(signal)

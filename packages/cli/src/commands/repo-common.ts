@@ -1,7 +1,7 @@
 // Shared plumbing of the `strata repo` commands: the --repo option, opening the store and the repository,
 // the secret (STRATA_KEY_FILE, STRATA_PASSPHRASE or a prompt without echo), small parsers and formatters.
-import { SECRET_HINT, explainOpenError, readKeyFile, repositorySecret } from '@strata/core/engine'
-import { Repository, RepositoryError } from '@strata/core/repository'
+import { SECRET_HINT, openRepositoryFromEnv, readKeyFile, repositorySecret } from '@strata/core/open'
+import { RepositoryError, type Repository } from '@strata/core/repository'
 import { openStore, type ObjectStore } from '@strata/core/storage'
 import { UsageError, type OptionSpec, type ParsedArgs } from '../command.js'
 
@@ -22,20 +22,12 @@ export function openRepoStore(args: ParsedArgs, signal: AbortSignal): Promise<Ob
  * Opens the repository, asking for the passphrase (on a terminal) only if it is encrypted and the
  * environment gives no secret. Errors say what to do next (`repo init`, the secret's variables).
  */
-export async function openRepository(args: ParsedArgs, signal: AbortSignal): Promise<Repository> {
-  const location = repoLocation(args)
-  const store = await openRepoStore(args, signal)
-  try {
-    try {
-      return await Repository.open(store, { signal })
-    } catch (error) {
-      if (!(error instanceof RepositoryError && error.code === 'PASSPHRASE_REQUIRED')) throw error
-      const passphrase = await readPassphrase(`passphrase for ${store.name}: `)
-      return await Repository.open(store, { signal, passphrase })
-    }
-  } catch (error) {
-    throw explainOpenError(error, location)
-  }
+export function openRepository(args: ParsedArgs, signal: AbortSignal): Promise<Repository> {
+  return openRepositoryFromEnv(repoLocation(args), {
+    env: process.env,
+    prompt: (name) => readSecret(`passphrase for ${name}: `, undefined),
+    signal,
+  })
 }
 
 /** The secret that opens a repository: STRATA_KEY_FILE's contents, STRATA_PASSPHRASE, or a prompt. */

@@ -4,7 +4,7 @@ import { findRestorePoint, processLimits, restoreVm, runRootTask } from '@strata
 import { formatPointRef } from '@strata/core/repository'
 import type { XapiClient } from '@strata/core/xapi'
 import { UsageError, type Command, type ParsedArgs } from '../command.js'
-import { connectXapi, poolOptions, str } from './backup-common.js'
+import { POOL_USAGE, connectXapi, poolOptions, str } from './backup-common.js'
 import { formatDuration, progressRenderer } from './backup-progress.js'
 import { openRepository, repoOption } from './repo-common.js'
 
@@ -29,8 +29,7 @@ export function pointArgs(args: ParsedArgs): { point?: string; vm?: string } {
 
 export const restoreVmCommand: Command<RestoreVmResult> = {
   path: ['restore', 'vm'],
-  usage:
-    'restore vm --repo REPO (--point ID | --vm VM [--point latest]) --pool URL [--user U] [--sr NAME_OR_UUID] [--tag TAG] [--start] [--network A=B]...',
+  usage: `restore vm --repo REPO (--point ID | --vm VM [--point latest]) ${POOL_USAGE} [--sr NAME_OR_UUID] [--tag TAG] [--start] [--network A=B]...`,
   summary:
     "Rebuild a VM from a restore point on a pool (default SR unless --sr), named '<VM> (restored <date>)' and tagged 'restored from backup' (or --tag)",
   positionals: 0,

@@ -15,7 +15,7 @@ import { resolveSr } from './pool-objects.js'
 import { diskProgress } from './restore-progress.js'
 import { RESTORED_TAG } from './selection.js'
 import { isPointMetadata, type PointMetadata } from './vm-metadata.js'
-import { record, refByUuid, undoCall } from './xapi-records.js'
+import { record, refByUuid, undoCall } from '../xapi/index.js'
 
 export interface VmRestoreOptions {
   readonly repository: Repository

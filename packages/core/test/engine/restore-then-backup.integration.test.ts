@@ -45,7 +45,7 @@ describe('a restore, then the next run of the job', () => {
     runJob({
       job: parseJob({
         id,
-        pools: [{ id: 'lab', url: env.lab.url, user: env.lab.user }],
+        pools: [{ id: 'lab', url: env.lab.url, user: env.lab.user, fingerprint: env.lab.fingerprint }],
         repositories: [{ name: 'local', location: 'unused' }],
         vms,
       }),

@@ -67,7 +67,14 @@ export const MIGRATIONS: readonly string[] = [
     value TEXT NOT NULL
   );
   `,
-  // 2: what a run is about, by name (pools, repositories, VMs) and the restore points it wrote
+  // 2: pinned pool certificates (SHA-256 of the certificate of the host the URL names; NULL until an
+  // admin accepts one) and the explicit permission to talk to a pool over plain HTTP. Pools added
+  // before stay unpinned and over https:// or refused until an admin decides.
+  `
+  ALTER TABLE pools ADD COLUMN fingerprint TEXT;
+  ALTER TABLE pools ADD COLUMN insecure_http INTEGER NOT NULL DEFAULT 0;
+  `,
+  // 3: what a run is about, by name (pools, repositories, VMs) and the restore points it wrote
   `
   ALTER TABLE runs ADD COLUMN details TEXT;
   CREATE INDEX runs_by_job ON runs (job_id, start DESC);

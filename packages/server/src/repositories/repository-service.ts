@@ -4,8 +4,8 @@
 // written once and never change, so a cached one is valid as long as its key is listed; deleted points
 // drop out with the listing. Usage (a walk of every chunk) is cached for a minute.
 import { listRestorePoints, type RestorePointInfo } from '@strata/core/engine'
-import { Repository, readManifest, type Manifest, type PointSummary } from '@strata/core/repository'
-import { openStore } from '@strata/core/storage'
+import { openRepository } from '@strata/core/open'
+import { readManifest, type Manifest, type PointSummary, type Repository } from '@strata/core/repository'
 import { ApiError } from '../errors.js'
 import { secretsEnv, type RepositoryStore } from './repository-store.js'
 
@@ -108,8 +108,8 @@ export class RepositoryService {
     const record = this.store.get(id)
     const secrets = this.store.secrets(id)
     try {
-      const store = await openStore(record.location, secretsEnv(secrets), { signal })
-      return await Repository.open(store, {
+      return await openRepository(record.location, {
+        credentials: secretsEnv(secrets),
         signal,
         passphrase:
           secrets.passphrase === undefined ? undefined : new TextEncoder().encode(secrets.passphrase),
