@@ -76,7 +76,7 @@ describe('the admin on the command line, against the lab', () => {
     }
   })
 
-  it("lists the pool's SRs, VMs and networks by name and uuid", async () => {
+  it("lists the pool's SRs, VMs and networks by name and uuid, its certificate pinned", async () => {
     const srs = await runCli(['pool', 'srs', ...pool()])
     expect(srs.code).toBe(0)
     expect(srs.out).toMatch(/^NAME +UUID +TYPE +SIZE +USED/)
@@ -88,6 +88,20 @@ describe('the admin on the command line, against the lab', () => {
     expect(networks.out).toMatch(/^NAME +UUID +BRIDGE\n\S/)
     const wrong = await runCli(['pool', 'vms', ...pool(), '--password', 'x'])
     expect(wrong.code).toBe(2) // the pool commands take no password on the command line
+  })
+
+  it('refuses to list a pool whose certificate is not pinned, printing the fingerprint seen', async () => {
+    const logins = lab.calls.get('session.login_with_password') ?? 0
+    for (const command of ['srs', 'vms', 'networks']) {
+      const unpinned = await runCli(['pool', command, '--pool', lab.url])
+      expect(unpinned.code).toBe(1)
+      expect(unpinned.err).toContain('[POOL_CERTIFICATE_UNKNOWN]')
+      expect(unpinned.err).toContain(lab.fingerprint)
+      const bad = await runCli(['pool', command, '--pool', lab.url, '--fingerprint', 'ab:cd'])
+      expect(bad.code).toBe(2)
+      expect(bad.err).toMatch(/--fingerprint: 'ab:cd' is not a SHA-256 fingerprint/)
+    }
+    expect(lab.calls.get('session.login_with_password') ?? 0).toBe(logins)
   })
 
   it('lists restore points by VM name with job, schedule, full or delta and new data', async () => {
