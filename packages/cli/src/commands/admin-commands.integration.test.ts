@@ -185,7 +185,8 @@ describe('the admin on the command line, against the lab', () => {
     const missing = await runCli(['repo', 'snapshots', '--repo', nowhere])
     expect(missing.err).toContain(`create it with 'strata repo init --repo ${nowhere}'`)
     const sealed = scratch.path('sealed')
-    process.env.STRATA_PASSPHRASE = 'a passphrase'
+    const secret = 'a passphrase that a key file can hold too'
+    process.env.STRATA_PASSPHRASE = secret
     expect((await runCli(['repo', 'init', '--repo', sealed, '--encrypt'])).code).toBe(0)
     delete process.env.STRATA_PASSPHRASE
     for (const argv of [
@@ -206,5 +207,15 @@ describe('the admin on the command line, against the lab', () => {
     const run = await runCli(['backup', 'run', sealedJob, '--data-dir', data])
     expect(run.code).toBe(1)
     expect(run.err).toMatch(/open repository sealed: failure .*STRATA_PASSPHRASE.*STRATA_KEY_FILE/)
+    // ...and takes the key from STRATA_KEY_FILE (a path in its environment, the key never on a command line).
+    const keyFile = scratch.path('sealed.key')
+    await writeFile(keyFile, secret)
+    process.env.STRATA_KEY_FILE = keyFile
+    try {
+      const keyed = await runCli(['backup', 'run', sealedJob, '--data-dir', data, '--json'])
+      expect(JSON.parse(keyed.out)).toMatchObject({ status: 'success', vms: [{ name: 'web-01' }] })
+    } finally {
+      delete process.env.STRATA_KEY_FILE
+    }
   })
 })
