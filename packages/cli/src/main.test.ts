@@ -1,6 +1,7 @@
 import { createServer, type Socket } from 'node:net'
 import { describe, expect, it } from 'vitest'
 import { scratchDir } from '@strata/core/testing'
+import { main } from './main.js'
 import { runCli, startCli } from './testing/cli-harness.js'
 
 const run = (argv: string[]) => runCli(argv)
@@ -23,6 +24,13 @@ describe('strata CLI', () => {
     const { code, out } = await run(['version', '--bogus', '--json'])
     expect(code).toBe(2)
     expect(JSON.parse(out)).toMatchObject({ error: { code: 'USAGE' } })
+  })
+
+  it('leaves no signal listener behind once a command given no signal of its own ended', async () => {
+    const before = ['SIGINT', 'SIGTERM'].map((s) => process.listenerCount(s))
+    const sink = { write: () => true } as never
+    for (let i = 0; i < 3; i++) expect(await main(['version'], { stdout: sink, stderr: sink })).toBe(0)
+    expect(['SIGINT', 'SIGTERM'].map((s) => process.listenerCount(s))).toEqual(before)
   })
 
   it('reports Ctrl-C as "interrupted by the user" with exit code 130, whatever the command was doing', async () => {

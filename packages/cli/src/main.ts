@@ -10,7 +10,18 @@ export interface Io {
   stderr: NodeJS.WritableStream
 }
 
-export async function main(argv: string[], io: Io, signal: AbortSignal = processSignal()): Promise<number> {
+/** Runs one command; without a signal of its own, SIGINT and SIGTERM stop it (until it ends). */
+export async function main(argv: string[], io: Io, signal?: AbortSignal): Promise<number> {
+  if (signal !== undefined) return runCommand(argv, io, signal)
+  const stop = processSignal()
+  try {
+    return await runCommand(argv, io, stop.signal)
+  } finally {
+    stop.release()
+  }
+}
+
+async function runCommand(argv: string[], io: Io, signal: AbortSignal): Promise<number> {
   const json = argv.includes('--json')
   try {
     const command = findCommand(argv)
@@ -101,9 +112,18 @@ function interrupted(io: Io, jsonError: boolean, reason: unknown): number {
   return exitCode
 }
 
-function processSignal(): AbortSignal {
+/** A signal that SIGINT or SIGTERM aborts; `release` removes the process listeners again. */
+function processSignal(): { signal: AbortSignal; release: () => void } {
   const controller = new AbortController()
-  process.once('SIGINT', () => controller.abort(new Interrupted('interrupted by the user', 130)))
-  process.once('SIGTERM', () => controller.abort(new Interrupted('stopped by SIGTERM', 143)))
-  return allowManyListeners(controller.signal) // every chunk read or write of a command listens
+  const onInt = () => controller.abort(new Interrupted('interrupted by the user', 130))
+  const onTerm = () => controller.abort(new Interrupted('stopped by SIGTERM', 143))
+  process.once('SIGINT', onInt)
+  process.once('SIGTERM', onTerm)
+  return {
+    signal: allowManyListeners(controller.signal), // every chunk read or write of a command listens
+    release: () => {
+      process.off('SIGINT', onInt)
+      process.off('SIGTERM', onTerm)
+    },
+  }
 }
