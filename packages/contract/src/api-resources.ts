@@ -154,18 +154,39 @@ export type Repository = Static<typeof Repository>
 export const RepositoryVm = Type.Object({ vmUuid: Type.String(), name: Type.String(), points: Type.Number() })
 export type RepositoryVm = Static<typeof RepositoryVm>
 
-export const PointsQuery = Strict({ vm: Type.Optional(Text(100, { pattern: '^[A-Za-z0-9-]+$' })) })
-export const PointDisk = Type.Object({ name: Type.String(), size: Type.Number({ description: 'bytes' }) })
+export const PointsQuery = Strict({
+  vm: Type.Optional(
+    Text(200, { description: 'A VM by uuid or by name (a name several VMs had lists all of them).' }),
+  ),
+})
+export const PointDisk = Type.Object({
+  name: Type.String(),
+  size: Type.Number({ description: 'bytes' }),
+  newBytes: Type.Optional(Type.Number({ description: 'Stored bytes this disk added to the repository.' })),
+})
 export type PointDisk = Static<typeof PointDisk>
+export const PointKind = Type.Union([Type.Literal('full'), Type.Literal('delta'), Type.Literal('unknown')], {
+  description: "'unknown' for points written before Strata recorded it.",
+})
+export type PointKind = Static<typeof PointKind>
 export const RestorePoint = Type.Object({
   id: Type.String(),
+  ref: Type.Optional(Type.String({ description: "'<vm>/<point id>', what the CLI takes." })),
   time: Type.Number(),
   vmName: Type.String(),
   vmUuid: Type.Optional(Type.String()),
   disks: Type.Array(PointDisk),
   size: Type.Number(),
+  newBytes: Type.Optional(
+    Type.Number({
+      description: 'Stored bytes the point added to the repository (chunks no earlier point had).',
+    }),
+  ),
+  kind: Type.Optional(PointKind),
   jobId: Type.Optional(Type.String()),
+  jobName: Type.Optional(Type.String({ description: 'While the job exists.' })),
   scheduleId: Type.Optional(Type.String()),
+  scheduleName: Type.Optional(Type.String({ description: 'While the schedule exists and has a name.' })),
 })
 export type RestorePoint = Static<typeof RestorePoint>
 
@@ -192,12 +213,22 @@ export const ClockCheck = Type.Object({
   warning: Type.Optional(Type.String()),
 })
 export type ClockCheck = Static<typeof ClockCheck>
+const RestoreTag = Type.String({
+  maxLength: 100,
+  description: "The tag restores give the VMs they create ('' = none); smart selections leave them out.",
+})
 export const Settings = Type.Object({
   syslog: Type.Optional(Type.String()),
+  restoreTag: Type.Optional(
+    Type.String({ description: "Absent while it is the default, 'restored from backup'; '' = none." }),
+  ),
   clock: Type.Optional(ClockCheck),
 })
 export type Settings = Static<typeof Settings>
 export const SettingsPatch = Strict({
   syslog: Type.Optional(Type.Union([Type.String({ maxLength: 300, pattern: '^(udp|tcp)://' }), Type.Null()])),
+  restoreTag: Type.Optional(
+    Type.Union([RestoreTag, Type.Null()], { description: 'null restores the default.' }),
+  ),
 })
 export type SettingsPatch = Static<typeof SettingsPatch>

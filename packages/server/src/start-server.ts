@@ -102,6 +102,7 @@ function services(
   const repositories = new RepositoryStore(db, box)
   const jobs = new JobStore(db)
   const bus = new RunBus()
+  const settings = new Settings(db, log)
   const runs = new RunManager({
     engineDir: join(config.dataDir, 'engine'),
     runs: new RunStore(db),
@@ -110,6 +111,7 @@ function services(
     pools,
     repositories,
     log,
+    restoredTag: () => settings.restoreTag(),
   })
   const scheduler = new Scheduler({
     db,
@@ -131,7 +133,7 @@ function services(
     runs,
     bus,
     scheduler,
-    settings: new Settings(db, log),
+    settings,
     closing,
   }
 }

@@ -183,10 +183,11 @@ async function transferAndCommit(
         ),
       ),
     )
-    for (const o of opened) o.committed = await o.point.commit()
+    const full = bases.every((b) => b === undefined)
+    for (const o of opened) o.committed = await o.point.commit({ full })
     return {
       points: opened.map((o) => ({ target: o.target.name, pointId: o.committed!.pointId })),
-      full: bases.every((b) => b === undefined),
+      full,
       bytesRead: read.reduce((n, bytes) => n + bytes, 0),
       bytesStored: opened.reduce((n, o) => n + o.committed!.stats.reduce((m, s) => m + s.newBytes, 0), 0),
     }

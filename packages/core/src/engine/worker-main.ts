@@ -1,7 +1,8 @@
 // The entry point of a job's worker process (forked by worker.ts): it runs the job with the real effects
 // (XAPI pools, repositories, the data path). This is a composition root: the one place in the engine
-// that opens concrete stores.
-import { openRepository } from '../open/index.js'
+// that opens concrete stores. Repositories open with the secret of the environment (STRATA_KEY_FILE or
+// STRATA_PASSPHRASE), like the CLI's, and fail naming the next step.
+import { openRepositoryFromEnv } from '../open/index.js'
 import { connectPool } from './pool-session.js'
 import type { RunDeps } from './run.js'
 import { backupVm } from './vm-backup.js'
@@ -10,15 +11,9 @@ import { serveJobs, type Env } from './worker-child.js'
 function realRunDeps(env: Env): Omit<RunDeps, 'limits'> {
   return {
     connectPool: (pool, signal) => connectPool(pool, env, signal),
-    openRepository: (target, signal) =>
-      openRepository(target.location, { credentials: env, passphrase: passphrase(env), signal }),
+    openRepository: (target, signal) => openRepositoryFromEnv(target.location, { env, signal }),
     backupVm,
   }
-}
-
-function passphrase(env: Env): Uint8Array | undefined {
-  const text = env.STRATA_PASSPHRASE
-  return text === undefined || text === '' ? undefined : new TextEncoder().encode(text)
 }
 
 serveJobs(realRunDeps)

@@ -17,3 +17,22 @@ describe('migration 2: pinned pool certificates', () => {
     db.close()
   })
 })
+
+describe('migration 3: run details', () => {
+  it('keeps runs recorded before, without details, and adds the index by job', () => {
+    const db = new Database(':memory:')
+    db.exec(MIGRATIONS[0]!)
+    db.exec(MIGRATIONS[1]!)
+    db.pragma('user_version = 2')
+    db.prepare(
+      "INSERT INTO runs (run_id, job_id, job_name, kind, status, start) VALUES ('r1', 'j1', 'nightly', 'backup', 'success', 1)",
+    ).run()
+    migrate(db)
+    expect(db.pragma('user_version', { simple: true })).toBe(3)
+    expect(db.prepare('SELECT run_id, details FROM runs').get()).toEqual({ run_id: 'r1', details: null })
+    expect(db.prepare("SELECT name FROM sqlite_master WHERE name = 'runs_by_job'").get()).toEqual({
+      name: 'runs_by_job',
+    })
+    db.close()
+  })
+})

@@ -74,4 +74,9 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE pools ADD COLUMN fingerprint TEXT;
   ALTER TABLE pools ADD COLUMN insecure_http INTEGER NOT NULL DEFAULT 0;
   `,
+  // 3: what a run is about, by name (pools, repositories, VMs) and the restore points it wrote
+  `
+  ALTER TABLE runs ADD COLUMN details TEXT;
+  CREATE INDEX runs_by_job ON runs (job_id, start DESC);
+  `,
 ]

@@ -3,25 +3,24 @@
 // manifest keys (one listing, no object read) and reads only manifests not seen before. Manifests are
 // written once and never change, so a cached one is valid as long as its key is listed; deleted points
 // drop out with the listing. Usage (a walk of every chunk) is cached for a minute.
+import { listRestorePoints, type RestorePointInfo } from '@strata/core/engine'
 import { openRepository } from '@strata/core/open'
-import {
-  listPoints,
-  readManifest,
-  type Manifest,
-  type PointSummary,
-  type Repository,
-} from '@strata/core/repository'
+import { readManifest, type Manifest, type PointSummary, type Repository } from '@strata/core/repository'
 import { ApiError } from '../errors.js'
 import { secretsEnv, type RepositoryStore } from './repository-store.js'
 
+/** docs/api.md: a restore point as the API shows it. */
 export interface PointView {
   readonly id: string
   readonly ref: string
   readonly time: number
   readonly vmUuid: string
   readonly vmName: string
-  readonly disks: { readonly name: string; readonly size: number }[]
+  readonly disks: RestorePointInfo['disks']
   readonly size: number
+  /** Stored bytes the point added (chunks no earlier point had). */
+  readonly newBytes: number
+  readonly kind: RestorePointInfo['kind']
   readonly jobId?: string
   readonly scheduleId?: string
 }
@@ -56,12 +55,11 @@ export class RepositoryService {
     this.#usage.delete(id)
   }
 
-  async points(id: string, vmUuid: string | undefined, signal: AbortSignal): Promise<PointView[]> {
+  /** Points of the VM named `vm` (uuid or name) or of all, newest first. */
+  async points(id: string, vm: string | undefined, signal: AbortSignal): Promise<PointView[]> {
     const repo = await this.open(id, signal)
-    const listed = await listPoints(repo, vmUuid, signal)
-    const out: PointView[] = []
-    for (const point of listed) out.push(view(point, await this.#manifest(id, repo, point, signal)))
-    return out.reverse()
+    const read = (point: PointSummary, s?: AbortSignal) => this.#manifest(id, repo, point, s ?? signal)
+    return (await listRestorePoints(repo, vm, signal, read)).map(view).reverse()
   }
 
   async vms(
@@ -126,17 +124,6 @@ export class RepositoryService {
   }
 }
 
-function view(point: PointSummary, manifest: Manifest): PointView {
-  const meta = manifest.vm.metadata as { vm?: { name_label?: unknown } } | undefined
-  return {
-    id: point.pointId,
-    ref: point.ref,
-    time: point.time.getTime(),
-    vmUuid: point.vm,
-    vmName: String(meta?.vm?.name_label ?? point.vm),
-    disks: manifest.disks.map((d) => ({ name: d.name, size: d.size })),
-    size: manifest.disks.reduce((n, d) => n + d.size, 0),
-    jobId: manifest.jobId,
-    scheduleId: manifest.scheduleId,
-  }
+function view({ pointId, time, tags: _tags, ...p }: RestorePointInfo): PointView {
+  return { ...p, id: pointId, time: time.getTime() }
 }

@@ -23,6 +23,7 @@ import type {
   Role,
   RunSummary,
   Settings,
+  SettingsPatch,
   Task,
   User,
   VmSelection,
@@ -148,6 +149,6 @@ export const api = {
   deleteUser: (userId: string) => del(`/users/${id(userId)}`),
 
   settings: () => get<Settings>('/settings'),
-  updateSettings: (input: { syslog: string | null }) => patch<Settings>('/settings', input),
+  updateSettings: (input: SettingsPatch) => patch<Settings>('/settings', input),
   overview: () => get<Overview>('/overview'),
 }
