@@ -146,10 +146,12 @@ export class Users {
     if (changes === 0) throw notFound(`token '${id}'`)
   }
 
-  byToken(token: string): User | undefined {
+  byToken(token: string): { user: User; tokenId: string } | undefined {
     const row = this.db
-      .prepare('SELECT u.* FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = ?')
-      .get(sha256(token)) as UserRow | undefined
-    return row && toUser(row)
+      .prepare(
+        'SELECT u.*, t.id AS token_id FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = ?',
+      )
+      .get(sha256(token)) as (UserRow & { token_id: string }) | undefined
+    return row && { user: toUser(row), tokenId: row.token_id }
   }
 }

@@ -1,6 +1,7 @@
 // Login, logout, the caller's own account: password, TOTP enrolment, API tokens.
 import type { FastifyInstance } from 'fastify'
-import { SESSION_COOKIE, userOf } from '../auth/guard.js'
+import { SESSION_COOKIE } from '../auth/credentials.js'
+import { userOf } from '../auth/guard.js'
 import { verifyPassword } from '../auth/passwords.js'
 import { newTotpSecret, totpUri, verifyTotp } from '../auth/totp.js'
 import { ApiError, invalid } from '../errors.js'
