@@ -21,6 +21,7 @@ describe('API client', () => {
     const [url, init] = fetch.mock.calls[0] as unknown as [string, RequestInit]
     expect(url).toBe('/api/pools')
     expect(init).toMatchObject({ method: 'POST', credentials: 'same-origin' })
+    expect(init.headers).toMatchObject({ 'x-strata-request': '1', 'content-type': 'application/json' })
     expect(JSON.parse(String(init.body))).toEqual({ name: 'lab', url: 'http://h', password: 'pw' })
     answer(204)
     expect(await api.deletePool('p 1')).toBeUndefined()

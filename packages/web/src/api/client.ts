@@ -45,8 +45,18 @@ export function onUnauthenticated(listener: Listener): () => void {
   return () => unauthenticatedListeners.delete(listener)
 }
 
+/**
+ * Sent with every call: the server refuses changes made with the session cookie without it, which a
+ * cross-site form or image cannot send (a cross-site script would need a CORS preflight it never gets).
+ */
+export const CSRF_HEADER = { 'x-strata-request': '1' } as const
+
 async function request<T>(method: string, path: string, body?: unknown): Promise<T> {
-  const init: RequestInit = { method, credentials: 'same-origin', headers: { accept: 'application/json' } }
+  const init: RequestInit = {
+    method,
+    credentials: 'same-origin',
+    headers: { accept: 'application/json', ...CSRF_HEADER },
+  }
   if (body !== undefined) {
     init.body = JSON.stringify(body)
     init.headers = { ...init.headers, 'content-type': 'application/json' }
