@@ -158,13 +158,22 @@ describe('server access', () => {
     ).toBe(400)
     expect((await user.post('/api/me/totp/confirm', { code: totpCode(secret, Date.now()) })).status).toBe(204)
     expect((await new ApiClient(server.url).login('totp', 'totp-password')).status).toBe(401)
-    const withCode = await new ApiClient(server.url).login(
-      'totp',
-      'totp-password',
-      totpCode(secret, Date.now()),
-    )
+    // The confirmation used up the current step's code: the next step's (within the ±1 window) logs in.
+    const nextAt = Date.now() + 30_000
+    const next = totpCode(secret, nextAt)
+    const withCode = await new ApiClient(server.url).login('totp', 'totp-password', next)
     expect(withCode.status).toBe(200)
     expect(withCode.body.user.totp).toBe(true)
+    // A code is accepted once: replayed, even at once and with the right password, it is refused.
+    const replayed = await new ApiClient(server.url).login('totp', 'totp-password', next)
+    expect(replayed.status).toBe(401)
+    expect(replayed.body.error.code).toBe('AUTH_FAILED')
+    // So is an older step's code, still inside the window.
+    const older = await new ApiClient(server.url).login('totp', 'totp-password', totpCode(secret, Date.now()))
+    expect(older.status).toBe(401)
+    // The step used is remembered in the database: a restarted server refuses the replay too.
+    const row = server.context.db.prepare("SELECT totp_last_step FROM users WHERE username = 'totp'").get()
+    expect(row).toEqual({ totp_last_step: Math.floor(nextAt / 30_000) })
   })
 
   it('never returns nor stores a pool password in clear', async () => {
