@@ -8,11 +8,11 @@ import swagger from '@fastify/swagger'
 import Fastify, { type FastifyInstance } from 'fastify'
 import { createReadStream, existsSync } from 'node:fs'
 import { join } from 'node:path'
-import { Credentials } from './auth/credentials.js'
 import { installGuard } from './auth/guard.js'
 import { isUiPagePath } from './auth/request-path.js'
 import type { AppContext } from './context.js'
 import { installErrorHandler } from './http-errors.js'
+import { accountRoutes } from './routes/account-routes.js'
 import { authRoutes } from './routes/auth-routes.js'
 import { userRoutes } from './routes/user-routes.js'
 
@@ -44,12 +44,12 @@ export async function buildApp(
       security: [{ session: [] }, { token: [] }],
     },
   })
-  installGuard(app, new Credentials(ctx.users))
+  installGuard(app, ctx.credentials)
   installErrorHandler(app, (m) => ctx.log.error(m))
   app.get('/api/health', { config: { public: true }, schema: { hide: true } }, async () => ({
     status: 'ok',
   }))
-  for (const add of [authRoutes, userRoutes, ...modules]) add(app, ctx)
+  for (const add of [authRoutes, accountRoutes, userRoutes, ...modules]) add(app, ctx)
   // Private like the rest: it maps every route, which an anonymous caller has no use for.
   app.get('/api/openapi.json', { schema: { hide: true } }, async () => app.swagger())
   await serveUi(app, ctx.config.webDir)

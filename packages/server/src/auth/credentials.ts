@@ -2,6 +2,7 @@
 // An Authorization header, when present, is the only credential looked at: a wrong token never falls
 // back to a cookie the browser happened to send.
 import type { FastifyRequest } from 'fastify'
+import type { ApiTokens } from './tokens.js'
 import type { User, Users } from './users.js'
 
 export const SESSION_COOKIE = 'strata_session'
@@ -14,18 +15,29 @@ export interface Credential {
 }
 
 export class Credentials {
-  constructor(readonly users: Users) {}
+  constructor(
+    readonly users: Users,
+    readonly tokens: ApiTokens,
+  ) {}
 
   authenticate(request: FastifyRequest): Credential | undefined {
     const header = request.headers.authorization
     if (header !== undefined) {
       const match = /^Bearer\s+(\S{1,200})$/i.exec(header)
-      const found = match === null ? undefined : this.users.byToken(match[1]!)
-      return found && { user: found.user, via: 'token', id: found.tokenId }
+      const token = match === null ? undefined : this.tokens.use(match[1]!)
+      const user = token && this.users.find(token.userId)
+      return user && token && { user, via: 'token', id: token.id }
     }
     const session = request.cookies[SESSION_COOKIE]
     if (session === undefined || session.length > 200) return undefined
     const user = this.users.bySession(session)
     return user && { user, via: 'session', id: session }
+  }
+
+  /** Whether a credential still holds (a long-lived event stream checks now and then). */
+  stillValid(credential: Credential): boolean {
+    return credential.via === 'session'
+      ? this.users.bySession(credential.id)?.id === credential.user.id
+      : this.tokens.isLive(credential.id)
   }
 }

@@ -18,7 +18,7 @@ export function userRoutes(app: FastifyInstance, ctx: AppContext): void {
         body: obj(
           {
             username: str({ maxLength: 100, pattern: '^[A-Za-z0-9._@-]+$' }),
-            password: str({ minLength: 8 }),
+            password: str({ minLength: 8, maxLength: 1000 }),
             role,
           },
           ['username', 'password', 'role'],
@@ -34,9 +34,18 @@ export function userRoutes(app: FastifyInstance, ctx: AppContext): void {
   app.patch<{ Params: { id: string }; Body: { password?: string; role?: Role } }>(
     '/api/users/:id',
     {
-      schema: { tags: ['users'], params: idParams, body: obj({ password: str({ minLength: 8 }), role }) },
+      schema: {
+        tags: ['users'],
+        params: idParams,
+        body: obj({ password: str({ minLength: 8, maxLength: 1000 }), role }),
+      },
     },
-    async (request) => users.update(request.params.id, request.body),
+    async (request) => {
+      const user = await users.update(request.params.id, request.body)
+      // A new password ends the user's sessions and tokens: their event streams end with them.
+      if (request.body.password !== undefined) ctx.streams.endUser(user.id)
+      return user
+    },
   )
 
   app.delete<{ Params: { id: string } }>(
@@ -44,6 +53,7 @@ export function userRoutes(app: FastifyInstance, ctx: AppContext): void {
     { schema: { tags: ['users'], params: idParams } },
     async (request, reply) => {
       users.delete(request.params.id)
+      ctx.streams.endUser(request.params.id)
       return reply.status(204).send()
     },
   )
