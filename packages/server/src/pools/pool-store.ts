@@ -1,8 +1,12 @@
-// Pools in the database: URL, username and the password sealed with the server key (never returned).
+// Pools in the database: URL, username and the password sealed with the server key, bound to the pool's
+// row (never returned). A pool's URL changes only with its password given again: otherwise whoever
+// holds an admin session could point the pool at a host of theirs and receive the stored password at
+// the next login.
 import type { Db } from '../db/database.js'
-import { conflict, notFound } from '../errors.js'
+import { conflict, invalid, notFound } from '../errors.js'
 import { newId } from '../ids.js'
 import type { SecretBox } from '../secret-box.js'
+import { poolPasswordField } from '../secret-fields.js'
 
 export interface PoolRecord {
   readonly id: string
@@ -37,7 +41,7 @@ export class PoolStore {
   }
 
   password(id: string): string {
-    return this.box.open(this.#row(id).password_sealed)
+    return this.box.open(this.#row(id).password_sealed, poolPasswordField(id))
   }
 
   create(input: PoolInput): PoolRecord {
@@ -45,20 +49,34 @@ export class PoolStore {
     const id = newId('pool')
     this.db
       .prepare('INSERT INTO pools (id, name, url, username, password_sealed) VALUES (?, ?, ?, ?, ?)')
-      .run(id, input.name, normalizeUrl(input.url), input.username ?? 'root', this.box.seal(input.password))
+      .run(
+        id,
+        input.name,
+        normalizeUrl(input.url),
+        input.username ?? 'root',
+        this.box.seal(input.password, poolPasswordField(id)),
+      )
     return this.get(id)
   }
 
   update(id: string, change: Partial<PoolInput>): PoolRecord {
     const row = this.#row(id)
     if (change.name !== undefined && change.name !== row.name) this.#uniqueName(change.name)
+    const url = change.url === undefined ? row.url : normalizeUrl(change.url)
+    if (url !== row.url && change.password === undefined)
+      throw invalid(
+        `changing the URL of pool '${row.name}' needs its password again (the stored one is only sent to ${row.url})`,
+        'body/password',
+      )
     this.db
       .prepare('UPDATE pools SET name = ?, url = ?, username = ?, password_sealed = ? WHERE id = ?')
       .run(
         change.name ?? row.name,
-        change.url === undefined ? row.url : normalizeUrl(change.url),
+        url,
         change.username ?? row.username,
-        change.password === undefined ? row.password_sealed : this.box.seal(change.password),
+        change.password === undefined
+          ? row.password_sealed
+          : this.box.seal(change.password, poolPasswordField(id)),
         id,
       )
     return this.get(id)
