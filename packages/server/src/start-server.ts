@@ -59,10 +59,11 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
   const box = new SecretBox(config.secretKey)
   const db = openDatabase(config.dataDir, box)
   const users = new Users(db, new PasswordHasher())
-  const generatedAdminPassword = await firstAdmin(users, config, log)
   const closing = new AbortController()
   allowManyListeners(closing.signal) // every restore, and every chunk of each, listens to it
   const context = services(config, db, box, users, log, closing.signal)
+  // After the services: the settings' syslog forwarding is on, so the admin's creation reaches it.
+  const generatedAdminPassword = await firstAdmin(users, config, log)
   for (const pool of context.pools.list())
     await context.connections.connect(pool, context.pools.password(pool.id))
   const app = await buildApp(context, [
