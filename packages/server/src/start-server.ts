@@ -141,7 +141,7 @@ function services(
     pools,
     connections: new PoolConnections(log),
     repositories,
-    repositoryService: new RepositoryService(repositories),
+    repositoryService: new RepositoryService(repositories, closing),
     jobs,
     runs,
     bus,
