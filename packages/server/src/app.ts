@@ -25,6 +25,8 @@ export async function buildApp(
   const app = Fastify({
     logger: false,
     bodyLimit: 1024 * 1024,
+    // A stopping server ends the connections clients hold open (idle or never used) instead of waiting.
+    forceCloseConnections: true,
     // X-Forwarded-For/-Proto are believed only from the proxies the configuration names.
     trustProxy:
       typeof ctx.config.trustProxy === 'boolean' ? ctx.config.trustProxy : [...ctx.config.trustProxy],
