@@ -20,7 +20,7 @@ export function restoreRoutes(app: FastifyInstance, ctx: AppContext): void {
             kind: { type: 'string', enum: ['vm', 'disk'] },
             poolId: str({ maxLength: 100 }),
             srUuid: str({ maxLength: 100 }),
-            disk: { type: 'integer', minimum: 0 },
+            disk: { type: 'integer', minimum: 0, maximum: 999 },
             start: { type: 'boolean' },
           },
           ['repositoryId', 'pointId', 'kind', 'poolId', 'srUuid'],

@@ -111,7 +111,8 @@ export const api = {
   confirmTotp: (code: string) => post<void>('/me/totp/confirm', { code }),
   disableTotp: (code: string) => del('/me/totp', { code }),
   tokens: () => get<ApiToken[]>('/me/tokens'),
-  createToken: (name: string) => post<{ id: string; token: string }>('/me/tokens', { name }),
+  createToken: (name: string, expiresInDays: number) =>
+    post<ApiToken & { token: string }>('/me/tokens', { name, expiresInDays }),
   deleteToken: (tokenId: string) => del(`/me/tokens/${id(tokenId)}`),
 
   pools: () => get<Pool[]>('/pools'),

@@ -232,6 +232,9 @@ export interface ApiToken {
   id: string
   name: string
   created: number
+  expires: number
+  lastUsed?: number
+  revoked?: number
 }
 
 export interface ClockCheck {
