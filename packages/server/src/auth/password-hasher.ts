@@ -28,6 +28,7 @@ export class PasswordHasher {
   constructor(readonly options: HasherOptions = HASHER_DEFAULTS) {
     this.#slots = new Semaphore(options.concurrency)
     this.#dummy = hashPassword(randomBytes(16).toString('base64url'))
+    this.#dummy.catch(() => {}) // awaited (and so reported) by the first check of an unknown user
   }
 
   hash(password: string, signal?: AbortSignal): Promise<string> {
