@@ -3,7 +3,7 @@
 // bound to where it is stored (table, row id, column) as GCM's associated data: a sealed value copied
 // into another row or column (by someone who can write the database but has not the key) does not open.
 // Sealed text: 'v2:' + base64(iv | tag | ciphertext). The key never leaves this object.
-// 'v1:' values (unbound, before migration 3) open only through openUnbound, which the migration uses.
+// 'v1:' values (unbound, from before) open only through openUnbound, which the re-sealing migration uses.
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto'
 import { StrataError } from '@strata/core'
 
@@ -56,7 +56,7 @@ export class SecretBox {
     }
   }
 
-  /** A value sealed before secrets were bound to their place (migration 3 re-seals them). */
+  /** A value sealed before secrets were bound to their place (a migration re-seals them). */
   openUnbound(sealed: string, field: SealedField): string {
     if (!sealed.startsWith(UNBOUND))
       throw new SecretUnreadableError(`${describe(field)} is not in the old sealed format (${UNBOUND})`)

@@ -1,5 +1,5 @@
 // Every sealed column of the database, in one place: the stores seal and open through these, and
-// migration 3 re-seals each of them bound to its row.
+// the re-sealing migration (db/reseal-secrets.ts) binds each of them to its row.
 import type { SealedField } from './secret-box.js'
 
 export const SEALED_COLUMNS: Readonly<Record<string, readonly string[]>> = {

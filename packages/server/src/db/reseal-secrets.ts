@@ -1,11 +1,11 @@
-// Migration 3: secrets sealed before they were bound to their place ('v1:') are opened and sealed
+// The re-sealing migration: secrets sealed before they were bound to their place ('v1:') are opened and sealed
 // again bound to their table, row and column ('v2:'). This needs the server key; a database sealed
 // under another key fails here, naming the first secret that does not open, and stays as it was.
 import { StrataError } from '@strata/core'
 import type { SecretBox } from '../secret-box.js'
 import type { Db } from './database.js'
 
-/** The sealed columns as of migration 3 (frozen: later columns are sealed bound from the start). */
+/** The sealed columns when secrets were bound (frozen: later columns are sealed bound from the start). */
 const COLUMNS: readonly [table: string, column: string][] = [
   ['users', 'totp_secret'],
   ['users', 'totp_pending'],
