@@ -72,6 +72,7 @@ describe('server with the lab pool', () => {
       url: lab.url,
       username: lab.user,
       password: lab.password,
+      fingerprint: lab.fingerprint,
     })
     expect(created.status).toBe(201)
     poolId = created.body.id
@@ -81,6 +82,7 @@ describe('server with the lab pool', () => {
       url: lab.url,
       username: lab.user,
       password: 'nope',
+      fingerprint: lab.fingerprint,
     })
     expect(wrong.body).toMatchObject({ connected: false, error: expect.stringContaining('AUTHENTICATION') })
     expect((await api.delete(`/api/pools/${wrong.body.id}`)).status).toBe(204)

@@ -1,18 +1,26 @@
-// What `strata server --demo` adds to an empty server: a pool, a local repository (created when absent)
-// and a smart job with an hourly schedule, so that the first screen of the UI has something to show.
-// It goes through the same stores and checks as the API (no shortcut around validation).
+// What `strata server --demo` adds to an empty server: a pool (the lab, pinned to its certificate's
+// fingerprint), a local repository (created when absent) and a smart job with an hourly schedule, so that
+// the first screen of the UI has something to show. It goes through the same stores and checks as the
+// API (no shortcut around validation).
 import { Repository } from '@strata/core/repository'
 import { LocalStore } from '@strata/core/storage'
 import type { AppContext } from './context.js'
+import { checkPoolTrust } from './pools/pool-trust-check.js'
 
 export interface DemoSetup {
-  readonly pool: { readonly url: string; readonly username: string; readonly password: string }
+  readonly pool: {
+    readonly url: string
+    readonly username: string
+    readonly password: string
+    /** The lab's certificate fingerprint: pinned like one an admin accepted. */
+    readonly fingerprint: string
+  }
   readonly repositoryPath: string
 }
 
 export async function setupDemo(ctx: AppContext, demo: DemoSetup, signal: AbortSignal): Promise<void> {
   if (ctx.pools.list().length > 0) return // configured before: leave it as the user left it
-  const pool = ctx.pools.create({ name: 'lab', ...demo.pool })
+  const pool = ctx.pools.create({ name: 'lab', ...demo.pool, ...(await checkPoolTrust(demo.pool, signal)) })
   await ctx.connections.connect(pool, demo.pool.password)
   const store = new LocalStore(demo.repositoryPath)
   if ((await store.stat('config', { signal })) === undefined) await Repository.create(store, { signal })

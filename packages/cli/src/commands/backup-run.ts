@@ -4,7 +4,16 @@ import { createHash } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
 import { parseJob, runJobInWorker, type Job, type RunResult } from '@strata/core/engine'
 import { UsageError, type Command, type ParsedArgs } from '../command.js'
-import { dataDir, dataDirOption, poolOptions, poolPassword, poolUrl, str } from './backup-common.js'
+import {
+  POOL_USAGE,
+  dataDir,
+  dataDirOption,
+  poolOptions,
+  poolPassword,
+  poolTrust,
+  poolUrl,
+  str,
+} from './backup-common.js'
 import { formatDuration, progressRenderer } from './backup-progress.js'
 import { formatBytes, repoLocation, stringList } from './repo-common.js'
 
@@ -16,8 +25,7 @@ interface BackupRunResult extends RunResult {
 
 export const backupRun: Command<BackupRunResult> = {
   path: ['backup', 'run'],
-  usage:
-    'backup run JOB.json [--schedule ID] | --pool URL --user U --password P --vm VM... --repo REPO [--mode delta|full]',
+  usage: `backup run JOB.json [--schedule ID] | ${POOL_USAGE} --vm VM... --repo REPO [--mode delta|full]`,
   summary:
     'Run a backup job now in a worker process, showing its task tree (runs are kept in --data-dir, default ~/.strata)',
   positionals: [0, 1],
@@ -71,6 +79,8 @@ export const backupRun: Command<BackupRunResult> = {
 async function jobFromFile(path: string, args: ParsedArgs): Promise<Job> {
   if (args.values.vm !== undefined || args.values.pool !== undefined)
     throw new UsageError('give a job file or --pool/--vm/--repo, not both')
+  if (args.values.fingerprint !== undefined || args.values['insecure-http'] !== undefined)
+    throw new UsageError('a job file gives its pools\' "fingerprint" and "insecureHttp" itself')
   let text: string
   try {
     text = await readFile(path, 'utf8')
@@ -101,7 +111,7 @@ function inlineJob(args: ParsedArgs): Job {
     {
       id,
       name: `inline backup of ${vms.join(', ')}`,
-      pools: [{ id: 'pool', url, user: str(args.values.user) ?? 'root' }],
+      pools: [{ id: 'pool', url, user: str(args.values.user) ?? 'root', ...poolTrust(args) }],
       vms,
       repositories: [{ name: 'repo', location }],
       settings: { mode },

@@ -1,7 +1,8 @@
 // Shared plumbing of the `strata repo` commands: the --repo option, opening the store and the repository,
 // the passphrase (STRATA_PASSPHRASE or a prompt without echo), and small parsers and formatters.
 import { readFile } from 'node:fs/promises'
-import { Repository, RepositoryError } from '@strata/core/repository'
+import { openRepository as openRepositoryAt } from '@strata/core/open'
+import { RepositoryError, type Repository } from '@strata/core/repository'
 import { openStore, type ObjectStore } from '@strata/core/storage'
 import { UsageError, type OptionSpec, type ParsedArgs } from '../command.js'
 
@@ -19,17 +20,12 @@ export function openRepoStore(args: ParsedArgs, signal: AbortSignal): Promise<Ob
 }
 
 /** Opens the repository, asking for the passphrase only if it is encrypted. */
-export async function openRepository(args: ParsedArgs, signal: AbortSignal): Promise<Repository> {
-  const store = await openRepoStore(args, signal)
-  try {
-    return await Repository.open(store, { signal })
-  } catch (error) {
-    if (!(error instanceof RepositoryError && error.code === 'PASSPHRASE_REQUIRED')) throw error
-    return Repository.open(store, {
-      signal,
-      passphrase: await readPassphrase(`passphrase for ${store.name}: `),
-    })
-  }
+export function openRepository(args: ParsedArgs, signal: AbortSignal): Promise<Repository> {
+  return openRepositoryAt(repoLocation(args), {
+    credentials: process.env,
+    passphrase: (name) => readPassphrase(`passphrase for ${name}: `),
+    signal,
+  })
 }
 
 /** The secret that opens a repository: STRATA_KEY_FILE's contents, STRATA_PASSPHRASE, or a prompt. */

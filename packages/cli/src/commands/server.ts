@@ -10,6 +10,8 @@ interface ServerResult {
   dataDir: string
   login?: { username: string; password: string }
   lab?: string
+  /** The lab's certificate fingerprint, pinned in the demo pool. */
+  labFingerprint?: string
 }
 
 export const serverCommand: Command<ServerResult> = {
@@ -42,7 +44,12 @@ export const serverCommand: Command<ServerResult> = {
           await setupDemo(
             server.context,
             {
-              pool: { url: lab.url, username: lab.user, password: lab.password },
+              pool: {
+                url: lab.url,
+                username: lab.user,
+                password: lab.password,
+                fingerprint: lab.fingerprint,
+              },
               repositoryPath: join(server.config.dataDir, 'demo-repository'),
             },
             signal,
@@ -54,7 +61,7 @@ export const serverCommand: Command<ServerResult> = {
           url: server.url,
           dataDir: server.config.dataDir,
           ...(password === undefined ? {} : { login: { username: 'admin', password } }),
-          ...(lab === undefined ? {} : { lab: lab.url }),
+          ...(lab === undefined ? {} : { lab: lab.url, labFingerprint: lab.fingerprint }),
         }
         if (json) stdout.write(`${JSON.stringify(info)}\n`)
         else {
@@ -66,7 +73,10 @@ export const serverCommand: Command<ServerResult> = {
               'login: an existing user (a generated admin password is shown at the first start only)\n',
             )
           if (info.lab !== undefined)
-            stdout.write(`lab pool at ${info.lab} with a demo job (VMs tagged 'web')\n`)
+            stdout.write(
+              `lab pool at ${info.lab} with a demo job (VMs tagged 'web')\n` +
+                `lab certificate pinned: SHA-256 ${info.labFingerprint}\n`,
+            )
         }
         stderr.write('press Ctrl-C to stop\n')
         await new Promise<void>((resolve) => {

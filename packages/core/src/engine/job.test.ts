@@ -61,6 +61,15 @@ describe('parseJob', () => {
     expect(job.schedules[0]).toMatchObject({ id: 'daily', snapshotRetention: 1, retention: { keepLast: 7 } })
   })
 
+  it("reads a pool's fingerprint in any usual form, and its insecureHttp permission", () => {
+    const hex = 'ab'.repeat(32)
+    const job = parseJob({
+      ...base,
+      pools: [{ id: 'lab', url: 'https://xcp1', fingerprint: hex, insecureHttp: false }],
+    })
+    expect(job.pools[0]).toMatchObject({ fingerprint: 'AB:'.repeat(31) + 'AB', insecureHttp: false })
+  })
+
   it.each([
     [{ ...base, pools: [] }, /at least one pool/],
     [{ ...base, vms: [] }, /explicit list is empty/],
@@ -74,6 +83,11 @@ describe('parseJob', () => {
     [{ ...base, schedules: [{ id: 'a', timezone: 'Mars/Base' }] }, /unknown time zone/],
     [{ ...base, schedules: [{ id: 'a' }, { id: 'a' }] }, /'a' appears twice/],
     [{ ...base, pools: [{ id: 'lab', url: 'ftp://x' }] }, /not http/],
+    [{ ...base, pools: [{ id: 'lab', url: 'https://x', fingerprint: 'ab:cd' }] }, /pools\[0\].fingerprint/],
+    [
+      { ...base, pools: [{ id: 'lab', url: 'http://x', insecureHttp: 'yes' }] },
+      /insecureHttp: true or false/,
+    ],
     [{ ...base, id: '../etc' }, /letters, digits/],
   ])('rejects invalid job %#', (job, message) => {
     expect(() => parseJob(job)).toThrow(JobError)

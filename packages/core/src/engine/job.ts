@@ -3,6 +3,7 @@
 // people, so everything is validated here with messages that name the field; nothing else re-checks.
 import { StrataError } from '../shared/index.js'
 import type { RetentionPolicy } from '../retention/index.js'
+import { parseFingerprint } from '../xapi/index.js'
 
 export class JobError extends StrataError {
   constructor(message: string, options: { cause?: unknown } = {}) {
@@ -16,6 +17,10 @@ export interface PoolConnection {
   readonly user: string
   /** Discouraged in files: STRATA_XAPI_PASSWORD is used when absent. */
   readonly password?: string
+  /** SHA-256 fingerprint of the certificate of the host `url` names (needed for https://). */
+  readonly fingerprint?: string
+  /** Allows an http:// url: passwords and session ids in clear text. */
+  readonly insecureHttp?: boolean
 }
 
 export interface RepositoryTarget {
@@ -121,14 +126,28 @@ function parsePool(value: unknown, what: string): PoolConnection {
   const url = o.string('url')
   if (!/^https?:\/\/[^/]+\/?$/.test(url))
     throw new JobError(`${what}.url: '${url}' is not http(s)://host[:port]`)
+  const fingerprint = o.optionalString('fingerprint')
+  const insecureHttp = o.optionalBoolean('insecureHttp')
   const pool = {
     id: o.id('id'),
     url,
     user: o.optionalString('user') ?? 'root',
     password: o.optionalString('password'),
+    ...(fingerprint === undefined
+      ? {}
+      : { fingerprint: poolFingerprint(fingerprint, `${what}.fingerprint`) }),
+    ...(insecureHttp === undefined ? {} : { insecureHttp }),
   }
   o.done()
   return pool
+}
+
+function poolFingerprint(value: string, what: string): string {
+  try {
+    return parseFingerprint(value)
+  } catch (cause) {
+    throw new JobError(`${what}: ${(cause as Error).message}`, { cause })
+  }
 }
 
 function parseRepository(value: unknown, what: string): RepositoryTarget {

@@ -5,9 +5,10 @@ import Database from 'better-sqlite3'
 import { join } from 'node:path'
 import { StrataError } from '@strata/core'
 import type { SecretBox } from '../secret-box.js'
+import type { Db } from './db-handle.js'
 import { MIGRATIONS } from './migrations.js'
 
-export type Db = Database.Database
+export type { Db } from './db-handle.js'
 
 export function openDatabase(dataDir: string, box?: SecretBox): Db {
   const db = new Database(join(dataDir, 'strata.db'))

@@ -1,7 +1,7 @@
 // The database schema, as numbered migrations applied in order (PRAGMA user_version holds the last one
 // applied). Never edit a migration that has shipped: add the next one. A migration is SQL, or code for
 // what SQL cannot do (re-sealing secrets needs the server key).
-import type { Db } from './database.js'
+import type { Db } from './db-handle.js'
 import type { SecretBox } from '../secret-box.js'
 import { resealBound } from './reseal-secrets.js'
 
@@ -74,7 +74,14 @@ export const MIGRATIONS: readonly Migration[] = [
     value TEXT NOT NULL
   );
   `,
-  // 2: API tokens expire (tokens made before get 90 days from now), note their last use and can be
+  // 2: pinned pool certificates (SHA-256 of the certificate of the host the URL names; NULL until an
+  // admin accepts one) and the explicit permission to talk to a pool over plain HTTP. Pools added
+  // before stay unpinned and over https:// or refused until an admin decides.
+  `
+  ALTER TABLE pools ADD COLUMN fingerprint TEXT;
+  ALTER TABLE pools ADD COLUMN insecure_http INTEGER NOT NULL DEFAULT 0;
+  `,
+  // 3: API tokens expire (tokens made before get 90 days from now), note their last use and can be
   // revoked; each user's last TOTP time step used, so that a code is accepted once.
   `
   ALTER TABLE tokens ADD COLUMN expires INTEGER NOT NULL DEFAULT 0;
@@ -83,6 +90,6 @@ export const MIGRATIONS: readonly Migration[] = [
   UPDATE tokens SET expires = CAST(strftime('%s', 'now') AS INTEGER) * 1000 + 90 * 86400000;
   ALTER TABLE users ADD COLUMN totp_last_step INTEGER;
   `,
-  // 3: sealed secrets bound to their table, row and column (AES-GCM associated data)
+  // 4: sealed secrets bound to their table, row and column (AES-GCM associated data)
   (db, { box }) => resealBound(db, box),
 ]

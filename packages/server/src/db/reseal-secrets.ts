@@ -3,7 +3,7 @@
 // under another key fails here, naming the first secret that does not open, and stays as it was.
 import { StrataError } from '@strata/core'
 import type { SecretBox } from '../secret-box.js'
-import type { Db } from './database.js'
+import type { Db } from './db-handle.js'
 
 /** The sealed columns when secrets were bound (frozen: later columns are sealed bound from the start). */
 const COLUMNS: readonly [table: string, column: string][] = [

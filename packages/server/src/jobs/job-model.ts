@@ -45,6 +45,8 @@ export interface EnginePool {
   readonly url: string
   readonly username: string
   readonly password?: string
+  readonly fingerprint?: string
+  readonly insecureHttp?: boolean
 }
 
 export interface EngineRepository {
@@ -73,6 +75,8 @@ export function toEngineJob(
         url: p.url,
         user: p.username,
         ...(p.password === undefined ? {} : { password: p.password }),
+        ...(p.fingerprint === undefined ? {} : { fingerprint: p.fingerprint }),
+        ...(p.insecureHttp === true ? { insecureHttp: true } : {}),
       })),
       repositories: repositories.map((r) => ({ name: r.id, location: r.location })),
       vms:

@@ -8,13 +8,21 @@ import type { RunningServer } from '../start-server.js'
 import { ApiClient } from '../testing/api-client.js'
 import { startTestServer } from '../testing/test-server.js'
 
+/** Pinned, so that no probe runs: nothing listens on port 9, the pools only sit in the database. */
+const PIN = 'AB:'.repeat(31) + 'AB'
+
 describe('pool secrets', () => {
   let scratch: Scratch
   let server: RunningServer
   let admin: ApiClient
 
   const addPool = async (name: string, password: string): Promise<string> => {
-    const created = await admin.post('/api/pools', { name, url: 'http://127.0.0.1:9', password })
+    const created = await admin.post('/api/pools', {
+      name,
+      url: 'https://127.0.0.1:9',
+      password,
+      fingerprint: PIN,
+    })
     expect(created.status).toBe(201)
     return created.body.id as string
   }
@@ -50,21 +58,24 @@ describe('pool secrets', () => {
 
   it("refuses to change a pool's URL without its password, and changes it with one", async () => {
     const id = await addPool('moving', 'the stored password')
-    const moved = await admin.patch(`/api/pools/${id}`, { url: 'http://attacker.example' })
+    const moved = await admin.patch(`/api/pools/${id}`, { url: 'https://attacker.example' })
     expect(moved.status).toBe(400)
     expect(moved.body.error).toMatchObject({ code: 'INVALID_REQUEST', details: { field: 'body/password' } })
     expect(moved.body.error.message).toContain("changing the URL of pool 'moving' needs its password again")
-    expect((await admin.get(`/api/pools/${id}`)).body.url).toBe('http://127.0.0.1:9')
+    expect((await admin.get(`/api/pools/${id}`)).body).toMatchObject({
+      url: 'https://127.0.0.1:9',
+      fingerprint: PIN,
+    })
     // The same URL (spelt with a trailing slash) and other fields need no password.
-    expect(
-      (await admin.patch(`/api/pools/${id}`, { url: 'http://127.0.0.1:9/', name: 'renamed' })).status,
-    ).toBe(200)
+    const renamed = await admin.patch(`/api/pools/${id}`, { url: 'https://127.0.0.1:9/', name: 'renamed' })
+    expect(renamed.status).toBe(200)
+    expect(renamed.body.fingerprint).toBe(PIN)
     const withPassword = await admin.patch(`/api/pools/${id}`, {
-      url: 'http://127.0.0.1:10',
+      url: 'https://127.0.0.1:10',
       password: 'the new host password',
     })
     expect(withPassword.status).toBe(200)
-    expect(withPassword.body.url).toBe('http://127.0.0.1:10')
+    expect(withPassword.body.url).toBe('https://127.0.0.1:10')
     expect(server.context.pools.password(id)).toBe('the new host password')
   })
 })

@@ -1,7 +1,7 @@
-// Pools in the database: URL, username and the password sealed with the server key, bound to the pool's
-// row (never returned). A pool's URL changes only with its password given again: otherwise whoever
-// holds an admin session could point the pool at a host of theirs and receive the stored password at
-// the next login.
+// Pools in the database: URL, username, the password sealed with the server key and bound to the pool's
+// row (never returned), the pinned certificate fingerprint of the URL's host and the permission to use
+// plain HTTP. A pool's URL changes only with its password given again: otherwise whoever holds an admin
+// session could point the pool at a host of theirs and receive the stored password at the next login.
 import type { Db } from '../db/database.js'
 import { conflict, invalid, notFound } from '../errors.js'
 import { newId } from '../ids.js'
@@ -13,6 +13,9 @@ export interface PoolRecord {
   readonly name: string
   readonly url: string
   readonly username: string
+  /** SHA-256 of the certificate an admin accepted (canonical form); undefined: none yet. */
+  readonly fingerprint?: string
+  readonly insecureHttp: boolean
 }
 
 export interface PoolInput {
@@ -20,10 +23,14 @@ export interface PoolInput {
   readonly url: string
   readonly username?: string
   readonly password: string
+  readonly fingerprint?: string
+  readonly insecureHttp?: boolean
 }
 
-interface Row extends PoolRecord {
+interface Row extends Omit<PoolRecord, 'fingerprint' | 'insecureHttp'> {
   password_sealed: string
+  fingerprint: string | null
+  insecure_http: number
 }
 
 export class PoolStore {
@@ -48,13 +55,17 @@ export class PoolStore {
     this.#uniqueName(input.name)
     const id = newId('pool')
     this.db
-      .prepare('INSERT INTO pools (id, name, url, username, password_sealed) VALUES (?, ?, ?, ?, ?)')
+      .prepare(
+        'INSERT INTO pools (id, name, url, username, password_sealed, fingerprint, insecure_http) VALUES (?, ?, ?, ?, ?, ?, ?)',
+      )
       .run(
         id,
         input.name,
         normalizeUrl(input.url),
         input.username ?? 'root',
         this.box.seal(input.password, poolPasswordField(id)),
+        input.fingerprint ?? null,
+        input.insecureHttp === true ? 1 : 0,
       )
     return this.get(id)
   }
@@ -69,7 +80,9 @@ export class PoolStore {
         'body/password',
       )
     this.db
-      .prepare('UPDATE pools SET name = ?, url = ?, username = ?, password_sealed = ? WHERE id = ?')
+      .prepare(
+        'UPDATE pools SET name = ?, url = ?, username = ?, password_sealed = ?, fingerprint = ?, insecure_http = ? WHERE id = ?',
+      )
       .run(
         change.name ?? row.name,
         url,
@@ -77,6 +90,8 @@ export class PoolStore {
         change.password === undefined
           ? row.password_sealed
           : this.box.seal(change.password, poolPasswordField(id)),
+        change.fingerprint ?? row.fingerprint,
+        (change.insecureHttp ?? row.insecure_http === 1) ? 1 : 0,
         id,
       )
     return this.get(id)
@@ -99,5 +114,12 @@ export class PoolStore {
   }
 }
 
-const strip = ({ id, name, url, username }: Row): PoolRecord => ({ id, name, url, username })
+const strip = ({ id, name, url, username, fingerprint, insecure_http }: Row): PoolRecord => ({
+  id,
+  name,
+  url,
+  username,
+  ...(fingerprint === null ? {} : { fingerprint }),
+  insecureHttp: insecure_http === 1,
+})
 const normalizeUrl = (url: string): string => url.replace(/\/+$/, '')

@@ -5,14 +5,14 @@
 // drop out with the listing. Usage (a walk of every chunk) is cached for a minute and measured in the
 // background one repository at a time, never twice at once for one: any number of cheap listings
 // (GET /api/repositories, the overview) start at most one walk per repository and minute.
+import { openRepository } from '@strata/core/open'
 import {
-  Repository,
   listPoints,
   readManifest,
   type Manifest,
   type PointSummary,
+  type Repository,
 } from '@strata/core/repository'
-import { openStore } from '@strata/core/storage'
 import { Semaphore } from '@strata/core'
 import { ApiError } from '../errors.js'
 import { secretsEnv, type RepositoryStore } from './repository-store.js'
@@ -140,8 +140,8 @@ export class RepositoryService {
     const record = this.store.get(id)
     const secrets = this.store.secrets(id)
     try {
-      const store = await openStore(record.location, secretsEnv(secrets), { signal })
-      return await Repository.open(store, {
+      return await openRepository(record.location, {
+        credentials: secretsEnv(secrets),
         signal,
         passphrase:
           secrets.passphrase === undefined ? undefined : new TextEncoder().encode(secrets.passphrase),

@@ -1,8 +1,11 @@
-// Pools: CRUD (admin), their live state and their objects from the event cache.
+// Pools: CRUD (admin), their live state and their objects from the event cache. A pool is trusted by the
+// certificate fingerprint an admin accepted: the probe (or a create without one) shows what the host
+// presents; an http:// URL needs insecureHttp.
 import type { FastifyInstance } from 'fastify'
-import type { XapiRecord } from '@strata/core/xapi'
+import { parseFingerprint, type XapiRecord } from '@strata/core/xapi'
 import type { AppContext } from '../context.js'
 import { ApiError, conflict } from '../errors.js'
+import { checkPoolTrust, insecureHttp as insecureHttpError, probePool } from '../pools/pool-trust-check.js'
 import type { PoolInput, PoolRecord } from '../pools/pool-store.js'
 import { idParams, obj, str } from './schemas.js'
 
@@ -12,6 +15,8 @@ const poolBody = {
   url,
   username: str({ maxLength: 100 }),
   password: str({ maxLength: 1000 }),
+  fingerprint: str({ maxLength: 200 }),
+  insecureHttp: { type: 'boolean' },
 }
 const TYPES = { VM: 'vm', SR: 'sr', network: 'network', host: 'host' } as const
 
@@ -27,11 +32,17 @@ export function poolRoutes(app: FastifyInstance, ctx: AppContext): void {
     async (r) => view(pools.get(r.params.id)),
   )
 
+  app.post<{ Body: { url: string } }>(
+    '/api/pools/probe',
+    { schema: { tags: ['pools'], body: obj({ url }, ['url']) } },
+    async (request) => probePool(request.body.url, ctx.closing),
+  )
+
   app.post<{ Body: PoolInput }>(
     '/api/pools',
     { schema: { tags: ['pools'], body: obj(poolBody, ['name', 'url', 'password']) } },
     async (request, reply) => {
-      const pool = pools.create(request.body)
+      const pool = pools.create({ ...request.body, ...(await checkPoolTrust(request.body, ctx.closing)) })
       await connections.connect(pool, request.body.password)
       await connections.settle(pool.id, 5000)
       ctx.log.info(`pool '${pool.name}' added by ${request.user?.username}`)
@@ -43,9 +54,16 @@ export function poolRoutes(app: FastifyInstance, ctx: AppContext): void {
     '/api/pools/:id',
     { schema: { tags: ['pools'], params: idParams, body: obj(poolBody) } },
     async (request) => {
-      const pool = pools.update(request.params.id, request.body)
-      const { url: u, username, password } = request.body
-      if (u !== undefined || username !== undefined || password !== undefined) {
+      const before = pools.get(request.params.id)
+      const { url: u, username, password, fingerprint, insecureHttp } = request.body
+      const trust = trustChange(before, request.body)
+      const pool = pools.update(request.params.id, { ...request.body, ...trust })
+      if (trust.fingerprint !== undefined && trust.fingerprint !== before.fingerprint)
+        ctx.log.info(
+          `pool '${pool.name}': certificate ${trust.fingerprint} accepted by ${request.user?.username} (was ${before.fingerprint ?? 'none'})`,
+        )
+      const changed = [u, username, password, fingerprint, insecureHttp].some((v) => v !== undefined)
+      if (changed) {
         await connections.connect(pool, pools.password(pool.id))
         await connections.settle(pool.id, 5000)
       }
@@ -87,6 +105,14 @@ export function poolRoutes(app: FastifyInstance, ctx: AppContext): void {
       return records.filter((r) => request.query.type !== 'VM' || isGuest(r)).map(summarize)
     },
   )
+}
+
+/** The trust settings after a PATCH: plain HTTP still needs the permission; a fingerprint is normalized. */
+function trustChange(before: PoolRecord, change: Partial<PoolInput>): Partial<PoolInput> {
+  const url = change.url ?? before.url
+  const insecureHttp = change.insecureHttp ?? before.insecureHttp
+  if (url.startsWith('http:') && !insecureHttp) throw insecureHttpError(url)
+  return change.fingerprint === undefined ? {} : { fingerprint: parseFingerprint(change.fingerprint) }
 }
 
 function isGuest(r: XapiRecord): boolean {

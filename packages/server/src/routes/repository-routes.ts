@@ -1,7 +1,6 @@
 // Repositories: CRUD (admin), usage, the restore view's VMs and points, and disks as VHD downloads.
 import type { FastifyInstance } from 'fastify'
-import { Repository } from '@strata/core/repository'
-import { openStore } from '@strata/core/storage'
+import { openRepository } from '@strata/core/open'
 import type { AppContext } from '../context.js'
 import { ApiError, conflict } from '../errors.js'
 import { secretsEnv, type RepositoryInput, type RepositoryRecord } from '../repositories/repository-store.js'
@@ -101,10 +100,7 @@ export function repositoryRoutes(app: FastifyInstance, ctx: AppContext): void {
 async function checkOpens(input: RepositoryInput, init: boolean, signal: AbortSignal): Promise<void> {
   const passphrase = input.passphrase === undefined ? undefined : new TextEncoder().encode(input.passphrase)
   try {
-    const store = await openStore(input.location, secretsEnv(input), { signal })
-    if (init && (await store.stat('config', { signal })) === undefined)
-      await Repository.create(store, { passphrase, signal })
-    else await Repository.open(store, { passphrase, signal })
+    await openRepository(input.location, { credentials: secretsEnv(input), passphrase, create: init, signal })
   } catch (error) {
     throw new ApiError(
       400,

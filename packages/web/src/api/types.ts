@@ -14,13 +14,36 @@ export interface ApiErrorBody {
   error: { code: string; message?: string; details?: unknown }
 }
 
+export interface SeenCertificate {
+  /** SHA-256, upper-case hex pairs joined by ':'. */
+  fingerprint: string
+  subject: string
+  validFrom: string
+  validTo: string
+}
+
+/** A certificate the server refused: the pinned fingerprint (none on a first contact) and the one seen. */
+export interface CertificateProblem {
+  host: string
+  expected?: string
+  seen?: SeenCertificate
+  /** The command that prints the host's fingerprint, on the host. */
+  check: string
+}
+
 export interface Pool {
   id: string
   name: string
   url: string
   username: string
+  /** The accepted certificate fingerprint of the URL's host. */
+  fingerprint?: string
+  /** Plain HTTP allowed (passwords and sessions in clear text). */
+  insecureHttp: boolean
   connected: boolean
   error?: string
+  errorCode?: string
+  certificate?: CertificateProblem
 }
 
 export interface PoolInput {
@@ -28,6 +51,8 @@ export interface PoolInput {
   url: string
   username?: string
   password?: string
+  fingerprint?: string
+  insecureHttp?: boolean
 }
 
 export type PoolObjectType = 'VM' | 'SR' | 'network'
