@@ -1,7 +1,7 @@
 // A pool's stored password against a real server and its database: a sealed value copied into another
 // pool's row (by someone who can write the database, not knowing the key) does not open there, and a
 // pool's URL changes only with its password given again, so that an admin session alone cannot send
-// the stored password to another host.
+// the stored password to another host, and the old host's pinned certificate does not carry over.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { scratchDir, type Scratch } from '@strata/core/testing'
 import type { RunningServer } from '../start-server.js'
@@ -56,7 +56,7 @@ describe('pool secrets', () => {
     expect(pools.password(a)).toBe('password of a')
   })
 
-  it("refuses to change a pool's URL without its password, and changes it with one", async () => {
+  it("refuses to change a pool's URL without its password, and changes it with one, dropping the old pin", async () => {
     const id = await addPool('moving', 'the stored password')
     const moved = await admin.patch(`/api/pools/${id}`, { url: 'https://attacker.example' })
     expect(moved.status).toBe(400)
@@ -66,16 +66,19 @@ describe('pool secrets', () => {
       url: 'https://127.0.0.1:9',
       fingerprint: PIN,
     })
-    // The same URL (spelt with a trailing slash) and other fields need no password.
+    // The same URL (spelt with a trailing slash) and other fields need no password, and keep the pin.
     const renamed = await admin.patch(`/api/pools/${id}`, { url: 'https://127.0.0.1:9/', name: 'renamed' })
     expect(renamed.status).toBe(200)
     expect(renamed.body.fingerprint).toBe(PIN)
     const withPassword = await admin.patch(`/api/pools/${id}`, {
-      url: 'https://127.0.0.1:10',
+      url: 'http://127.0.0.1:10',
       password: 'the new host password',
+      insecureHttp: true,
     })
     expect(withPassword.status).toBe(200)
-    expect(withPassword.body.url).toBe('https://127.0.0.1:10')
+    expect(withPassword.body.url).toBe('http://127.0.0.1:10')
+    // The pin was the old host's certificate: it says nothing about the new one.
+    expect(withPassword.body.fingerprint).toBeUndefined()
     expect(server.context.pools.password(id)).toBe('the new host password')
   })
 })
