@@ -37,6 +37,8 @@ describe('session cookies', () => {
       ['PATCH', '/api/settings', { syslog: 'udp://127.0.0.1:514' }],
       ['POST', '/api/auth/logout', {}],
       ['DELETE', '/api/me/tokens/t-1', undefined],
+      ['POST', '/api/pools/probe', { url: 'https://127.0.0.1:9' }],
+      ['PATCH', '/api/pools/pool-1', { fingerprint: 'AB:'.repeat(31) + 'AB' }],
     ] as const) {
       const refused = await admin.request(method, path, body)
       expect(refused.status, `${method} ${path}`).toBe(403)

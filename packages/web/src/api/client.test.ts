@@ -27,6 +27,17 @@ describe('API client', () => {
     expect(await api.deletePool('p 1')).toBeUndefined()
   })
 
+  it('sends X-Strata-Request with the pool trust changes (accepting a certificate, allowing plain HTTP)', async () => {
+    const fetch = answer(200, { id: 'p1' })
+    await api.updatePool('p1', { fingerprint: 'AB:CD' })
+    await api.updatePool('p1', { insecureHttp: true })
+    for (const call of fetch.mock.calls as unknown as [string, RequestInit][]) {
+      expect(call[0]).toBe('/api/pools/p1')
+      expect(call[1]).toMatchObject({ method: 'PATCH', headers: { 'x-strata-request': '1' } })
+    }
+    expect(fetch).toHaveBeenCalledTimes(2)
+  })
+
   it("turns the server's error body into an ApiError with its code", async () => {
     answer(400, { error: { code: 'INVALID_REQUEST', message: 'body/name must be string' } })
     const error = await api.createJob({} as never).catch((e: unknown) => e)
