@@ -5,6 +5,8 @@ import type { AppContext } from '../context.js'
 import { RunParams, RunsQuery } from '@strata/contract'
 import { invalid } from '../errors.js'
 
+const KEEP_ALIVE_MS = 15_000
+
 export function runRoutes(app: FastifyInstance, ctx: AppContext): void {
   app.get<{ Querystring: RunsQuery }>(
     '/api/runs',
@@ -43,9 +45,14 @@ export function runRoutes(app: FastifyInstance, ctx: AppContext): void {
         .send(await ctx.runs.report(request.params.runId)),
   )
 
+  // Each stream counts against its user's cap and ends with its session or token (event-streams.ts);
+  // the keep-alive tick also re-checks the credential, for those that expire while the stream is open.
   app.get('/api/events', { schema: { tags: ['runs'] } }, (request, reply) => {
-    reply.hijack()
+    const credential = request.credential!
     const res = reply.raw
+    // Registered first: past the cap this throws (429) before anything is written.
+    const unregister = ctx.streams.add(credential, () => res.end())
+    reply.hijack()
     res.writeHead(200, {
       'content-type': 'text/event-stream; charset=utf-8',
       'cache-control': 'no-cache',
@@ -58,22 +65,23 @@ export function runRoutes(app: FastifyInstance, ctx: AppContext): void {
     }
     const onTask = (data: unknown): void => send('task', data)
     const onRun = (data: unknown): void => send('run', data)
+    const onClosing = (): void => void res.end()
     ctx.bus.on('task', onTask)
     ctx.bus.on('run', onRun)
+    ctx.closing.addEventListener('abort', onClosing)
     // A comment now and then keeps proxies and browsers from closing an idle stream.
-    const keepAlive = setInterval(() => res.write(': keep-alive\n\n'), 15_000)
-    const onClosing = (): void => {
-      close()
-      res.end()
-    }
-    const close = (): void => {
+    const keepAlive = setInterval(() => {
+      if (ctx.credentials.stillValid(credential)) res.write(': keep-alive\n\n')
+      else res.end()
+    }, KEEP_ALIVE_MS)
+    // The response closes when it is ended here or when the client goes away: either way, undo it all.
+    res.once('close', () => {
       clearInterval(keepAlive)
+      unregister()
       ctx.bus.off('task', onTask)
       ctx.bus.off('run', onRun)
       ctx.closing.removeEventListener('abort', onClosing)
-    }
-    request.raw.on('close', close)
-    ctx.closing.addEventListener('abort', onClosing)
+    })
   })
 }
 
