@@ -160,14 +160,37 @@ const repositoryInputProperties = {
   location: Text(1000, { description: 'A path or an s3:// URL (docs/storage.md).' }),
   passphrase: Type.Optional(Text(1000, { description: 'Write-only.' })),
   s3: Type.Optional(Strict({ accessKeyId: Text(200), secretAccessKey: Text(200) })),
+  force: Type.Optional(
+    Type.Boolean({
+      description: 'Keep a passphrase shorter than 10 characters (otherwise 400 WEAK_PASSPHRASE).',
+    }),
+  ),
 }
 export const RepositoryInput = Strict({
   ...repositoryInputProperties,
   init: Type.Optional(Type.Boolean({ description: 'Create the repository when there is none.' })),
 })
 export type RepositoryInput = Static<typeof RepositoryInput>
-export const RepositoryPatch = Type.Partial(Strict(repositoryInputProperties))
+export const RepositoryPatch = Type.Partial(
+  Strict({
+    ...repositoryInputProperties,
+    acceptConfig: Type.Boolean({
+      description:
+        'Record the repository as it is now (one re-created on purpose), instead of refusing a ' +
+        'configuration changed since it was recorded (409 REPOSITORY_CONFIG_CHANGED).',
+    }),
+  }),
+)
 export type RepositoryPatch = Static<typeof RepositoryPatch>
+
+/** What the server found in a repository when it was added, compared at every open (docs/security.md). */
+export const RepositoryIdentity = Type.Object({
+  id: Type.String(),
+  encryption: Type.Union([Type.Literal('none'), Type.Literal('aes-256-gcm')]),
+  fingerprint: Type.String({ description: 'Hex SHA-256 of the canonical config.' }),
+  sealed: Type.Boolean({ description: 'An encrypted repository whose config seal was checked.' }),
+})
+export type RepositoryIdentity = Static<typeof RepositoryIdentity>
 
 export const RepositoryUsage = Type.Object({ bytes: Type.Number(), chunks: Type.Number() })
 export type RepositoryUsage = Static<typeof RepositoryUsage>
@@ -176,6 +199,7 @@ export const Repository = Type.Object({
   name: Type.String(),
   location: Type.String(),
   encrypted: Type.Boolean(),
+  identity: Type.Optional(RepositoryIdentity),
   usage: Type.Optional(RepositoryUsage),
 })
 export type Repository = Static<typeof Repository>

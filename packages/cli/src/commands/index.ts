@@ -28,6 +28,9 @@ import { repoVerify } from './repo-verify.js'
 import { repoKeyAdd } from './repo-key-add.js'
 import { repoKeyList } from './repo-key-list.js'
 import { repoKeyRemove } from './repo-key-remove.js'
+import { xoList } from './xo-list.js'
+import { xoRestoreDisk } from './xo-restore-disk.js'
+import { xoRestoreVm } from './xo-restore-vm.js'
 
 export const commands: readonly Command<never>[] = [
   version,
@@ -58,4 +61,7 @@ export const commands: readonly Command<never>[] = [
   poolVms,
   poolNetworks,
   serverCommand,
+  xoList,
+  xoRestoreDisk,
+  xoRestoreVm,
 ] as Command<never>[]

@@ -19,8 +19,10 @@ export function openRepoStore(args: ParsedArgs, signal: AbortSignal): Promise<Ob
 }
 
 /**
- * Opens the repository, asking for the passphrase (on a terminal) only if it is encrypted and the
- * environment gives no secret. Errors say what to do next (`repo init`, the secret's variables).
+ * Opens the repository. A secret the environment gives (STRATA_KEY_FILE, STRATA_PASSPHRASE) is always
+ * used, so that a repository claiming to be plain is refused (REPOSITORY_NOT_ENCRYPTED) instead of the
+ * secret being ignored; without one, the passphrase is asked for (on a terminal) only if the repository
+ * is encrypted. Errors say what to do next (`repo init`, the secret's variables).
  */
 export function openRepository(args: ParsedArgs, signal: AbortSignal): Promise<Repository> {
   return openRepositoryFromEnv(repoLocation(args), {
@@ -33,6 +35,19 @@ export function openRepository(args: ParsedArgs, signal: AbortSignal): Promise<R
 /** The secret that opens a repository: STRATA_KEY_FILE's contents, STRATA_PASSPHRASE, or a prompt. */
 export async function readPassphrase(prompt: string): Promise<Uint8Array> {
   return (await repositorySecret(process.env)) ?? readSecret(prompt, undefined)
+}
+
+export const forceOption: OptionSpec = { force: { type: 'boolean' } }
+
+/** Core's WEAK_PASSPHRASE, saying how the CLI forces it. */
+export async function withForceHint<T>(run: () => Promise<T>): Promise<T> {
+  try {
+    return await run()
+  } catch (error) {
+    if (error instanceof RepositoryError && error.code === 'WEAK_PASSPHRASE')
+      throw new RepositoryError('WEAK_PASSPHRASE', `${error.message} (--force)`, { cause: error })
+    throw error
+  }
 }
 
 export { readKeyFile }

@@ -8,10 +8,20 @@ import type { RunDeps } from './run.js'
 import { backupVm } from './vm-backup.js'
 import { serveJobs, type Env } from './worker-child.js'
 
+/**
+ * A job's repositories open with the environment's secret, compared with what the job recorded of them.
+ * A secret shared by several repositories goes only to those that are encrypted (open-repository.ts).
+ */
 function realRunDeps(env: Env): Omit<RunDeps, 'limits'> {
   return {
     connectPool: (pool, signal) => connectPool(pool, env, signal),
-    openRepository: (target, signal) => openRepositoryFromEnv(target.location, { env, signal }),
+    openRepository: (target, signal, options) =>
+      openRepositoryFromEnv(target.location, {
+        env,
+        expected: options?.expected,
+        passphraseShared: options?.passphraseShared,
+        signal,
+      }),
     backupVm,
   }
 }

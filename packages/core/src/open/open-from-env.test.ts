@@ -27,7 +27,10 @@ describe('opening a repository from the environment', () => {
     const key = dir.path('key')
     const location = dir.path('sealed')
     await writeFile(key, 'a key file of more than 16 bytes')
-    await Repository.create(new LocalStore(location), { passphrase: await readFile(key), scrypt: FAST })
+    await Repository.create(new LocalStore(location), {
+      passphrase: await readFile(key),
+      weakKdfForTests: FAST,
+    })
     for (const env of [{}, { STRATA_PASSPHRASE: 'wrong' }])
       await expect(openRepositoryFromEnv(location, { env, signal })).rejects.toMatchObject({
         code: expect.stringMatching(/^(PASSPHRASE_REQUIRED|WRONG_PASSPHRASE)$/),
@@ -49,7 +52,7 @@ describe('opening a repository from the environment', () => {
     await using dir = await scratchDir()
     const secret = new TextEncoder().encode('correct horse battery staple')
     await Repository.create(new LocalStore(dir.path('plain')))
-    await Repository.create(new LocalStore(dir.path('sealed')), { passphrase: secret, scrypt: FAST })
+    await Repository.create(new LocalStore(dir.path('sealed')), { passphrase: secret, weakKdfForTests: FAST })
     const asked: string[] = []
     const prompt = async (name: string) => (asked.push(name), secret)
     await openRepositoryFromEnv(dir.path('plain'), { env: {}, prompt, signal })

@@ -1,13 +1,14 @@
 // Opening a repository the way a command or a job's worker does, on top of openRepository(): the secret
-// comes from the environment (STRATA_KEY_FILE, else STRATA_PASSPHRASE, else the caller's prompt) and is
-// asked for only once the repository turns out to be encrypted; errors say what to do next: a
-// repository that does not exist names the command that creates it, a missing or wrong secret names
-// both variables.
+// comes from the environment (STRATA_KEY_FILE, else STRATA_PASSPHRASE, else the caller's prompt). A
+// secret the environment gives is always handed over as bytes, so that a repository whose config says it
+// is plain refuses it (REPOSITORY_NOT_ENCRYPTED) rather than ignoring it; a prompt is asked only once the
+// repository turns out to be encrypted. Errors say what to do next: a repository that does not exist
+// names the command that creates it, a missing or wrong secret names both variables.
 import { readFile } from 'node:fs/promises'
-import { RepositoryError, type Repository } from '../repository/index.js'
+import { RepositoryError, type Repository, type RepositoryIdentity } from '../repository/index.js'
 import { StrataError, throwIfAborted } from '../shared/index.js'
 import type { Env } from '../storage/index.js'
-import { openRepository } from './open-repository.js'
+import { openRepository, type PassphraseSource } from './open-repository.js'
 
 export const SECRET_HINT =
   'set STRATA_PASSPHRASE to its passphrase, or STRATA_KEY_FILE to a file holding its key'
@@ -22,6 +23,17 @@ export interface OpenFromEnvOptions {
   readonly env: Env
   /** Asked for the secret of an encrypted repository the environment gives none for (a terminal prompt). */
   readonly prompt?: (repository: string, signal: AbortSignal) => Promise<Uint8Array>
+  /** What the caller recorded of this repository before (a job): see OpenRepositoryOptions. */
+  readonly expected?: RepositoryIdentity
+  /** The environment's secret serves several repositories (a job's): it goes only to encrypted ones. */
+  readonly passphraseShared?: boolean
+  /**
+   * Creates the repository if the location holds none: encrypted with the environment's secret (or the
+   * prompt's), plain when there is neither.
+   */
+  readonly create?: boolean
+  /** With `create`: accept a passphrase shorter than MIN_PASSPHRASE_LENGTH (else WEAK_PASSPHRASE). */
+  readonly force?: boolean
   readonly signal: AbortSignal
 }
 
@@ -30,11 +42,17 @@ export async function openRepositoryFromEnv(
   location: string,
   options: OpenFromEnvOptions,
 ): Promise<Repository> {
-  const { env, prompt, signal } = options
+  const { env, prompt, expected, passphraseShared, create, force, signal } = options
   try {
+    const given = await repositorySecret(env, signal)
+    const asked = create === true && prompt === undefined ? undefined : askFor(prompt)
     return await openRepository(location, {
       credentials: env,
-      passphrase: async (name, s) => (await repositorySecret(env, s)) ?? ask(name, prompt, s),
+      passphrase: given ?? asked,
+      expected,
+      passphraseShared,
+      create,
+      force,
       signal,
     })
   } catch (error) {
@@ -42,12 +60,15 @@ export async function openRepositoryFromEnv(
   }
 }
 
-function ask(name: string, prompt: OpenFromEnvOptions['prompt'], signal: AbortSignal): Promise<Uint8Array> {
-  if (prompt !== undefined) return prompt(name, signal)
-  throw new RepositoryError(
-    'PASSPHRASE_REQUIRED',
-    `repository '${name}' is encrypted: a passphrase is needed`,
-  )
+/** Asked only once the repository turns out to be encrypted: the prompt, else PASSPHRASE_REQUIRED. */
+function askFor(prompt: OpenFromEnvOptions['prompt']): PassphraseSource {
+  return async (name, signal) => {
+    if (prompt !== undefined) return prompt(name, signal)
+    throw new RepositoryError(
+      'PASSPHRASE_REQUIRED',
+      `repository '${name}' is encrypted: a passphrase is needed`,
+    )
+  }
 }
 
 /** The secret the environment gives: a key file's bytes, else the passphrase; undefined if neither. */

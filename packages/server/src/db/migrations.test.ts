@@ -36,3 +36,26 @@ describe('migration 3: run details', () => {
     db.close()
   })
 })
+
+describe('migration 5: recorded repository identities', () => {
+  it('upgrades a database at version 2 as shipped, leaving repositories added before unrecorded', () => {
+    const db = new Database(':memory:')
+    db.exec(MIGRATIONS[0] as string)
+    // Version 2 as it shipped (pinned pools), written out: a database that has it must still migrate.
+    db.exec('ALTER TABLE pools ADD COLUMN fingerprint TEXT')
+    db.exec('ALTER TABLE pools ADD COLUMN insecure_http INTEGER NOT NULL DEFAULT 0')
+    db.pragma('user_version = 2')
+    db.prepare("INSERT INTO repositories VALUES ('r1', 'nas', '/srv/nas', NULL, NULL)").run()
+    migrate(db)
+    expect(db.pragma('user_version', { simple: true })).toBe(MIGRATIONS.length)
+    expect(db.prepare('SELECT identity FROM repositories').get()).toEqual({ identity: null })
+    expect(db.prepare('SELECT fingerprint, insecure_http FROM pools').all()).toEqual([])
+    db.close()
+  })
+})
+
+describe('the migration list', () => {
+  it('keeps the re-sealing migration last, so that it re-seals every sealed column added before it', () => {
+    expect(MIGRATIONS.findIndex((m) => typeof m === 'function')).toBe(MIGRATIONS.length - 1)
+  })
+})

@@ -95,7 +95,12 @@ export const MIGRATIONS: readonly Migration[] = [
   UPDATE tokens SET expires = CAST(strftime('%s', 'now') AS INTEGER) * 1000 + 90 * 86400000;
   ALTER TABLE users ADD COLUMN totp_last_step INTEGER;
   `,
-  // 5: sealed secrets bound to their table, row and column (AES-GCM associated data). It stays after
+  // 5: what the server found in each repository when it was added (RepositoryIdentity as JSON), compared
+  // at every open so that a configuration changed behind its back is refused (not a secret: not sealed)
+  `
+  ALTER TABLE repositories ADD COLUMN identity TEXT;
+  `,
+  // 6: sealed secrets bound to their table, row and column (AES-GCM associated data). It stays after
   // every migration that adds a sealed column, so that it re-seals them all.
   (db, { box }) => resealBound(db, box),
 ]

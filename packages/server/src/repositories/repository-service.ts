@@ -9,7 +9,7 @@ import { listRestorePoints, type RestorePointInfo } from '@strata/core/engine'
 import { openRepository } from '@strata/core/open'
 import { readManifest, type Manifest, type PointSummary, type Repository } from '@strata/core/repository'
 import { Semaphore } from '@strata/core'
-import { ApiError } from '../errors.js'
+import { repositoryApiError } from './repository-errors.js'
 import { secretsEnv, type RepositoryStore } from './repository-store.js'
 
 /** docs/api.md: a restore point as the API shows it. */
@@ -134,23 +134,27 @@ export class RepositoryService {
     return manifest
   }
 
+  /** Opens with what was recorded when the repository was added: a changed configuration is refused. */
   async #openNow(id: string, signal: AbortSignal): Promise<Repository> {
     const record = this.store.get(id)
     const secrets = this.store.secrets(id)
+    let repo: Repository
     try {
-      return await openRepository(record.location, {
+      repo = await openRepository(record.location, {
         credentials: secretsEnv(secrets),
         signal,
+        expected: record.identity,
         passphrase:
           secrets.passphrase === undefined ? undefined : new TextEncoder().encode(secrets.passphrase),
       })
     } catch (error) {
-      throw new ApiError(
-        502,
-        'REPOSITORY_UNAVAILABLE',
-        `repository '${record.name}' cannot be opened: ${(error as Error).message}`,
-      )
+      throw repositoryApiError(error, `repository '${record.name}' cannot be opened`, 502)
     }
+    // Recorded at the first open of a repository added before identities were (or once it is sealed).
+    const now = repo.identity
+    if (record.identity === undefined || (now.sealed && !record.identity.sealed))
+      this.store.recordIdentity(id, now)
+    return repo
   }
 }
 
