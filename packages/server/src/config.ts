@@ -16,6 +16,12 @@ export interface ServerConfig {
   readonly adminPassword?: string
   /** The built web UI (packages/web/dist). */
   readonly webDir: string
+  /**
+   * The TLS-terminating proxies in front of the server (true: any peer; a list: these addresses or
+   * CIDR ranges). Only their X-Forwarded-For and X-Forwarded-Proto are believed: the client address
+   * that login limits count, and whether cookies are marked Secure. false (default): no proxy.
+   */
+  readonly trustProxy: boolean | readonly string[]
 }
 
 export interface ConfigOverrides {
@@ -24,6 +30,7 @@ export interface ConfigOverrides {
   readonly host?: string
   readonly adminPassword?: string
   readonly webDir?: string
+  readonly trustProxy?: boolean | readonly string[]
 }
 
 type Env = Record<string, string | undefined>
@@ -50,6 +57,7 @@ export function loadConfig(overrides: ConfigOverrides = {}, env: Env = process.e
     adminPassword: overrides.adminPassword ?? (env.STRATA_ADMIN_PASSWORD || undefined),
     webDir:
       overrides.webDir ?? env.STRATA_WEB_DIR ?? fileURLToPath(new URL('../../web/dist', import.meta.url)),
+    trustProxy: overrides.trustProxy ?? file.trustProxy ?? false,
   }
 }
 
@@ -57,6 +65,7 @@ interface ConfigFile {
   port?: number
   host?: string
   secretKeyFile?: string
+  trustProxy?: boolean | string[]
 }
 
 function readConfigFile(path: string): ConfigFile {
@@ -69,13 +78,26 @@ function readConfigFile(path: string): ConfigFile {
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value))
     throw new ConfigError(`${path}: an object is expected`)
-  const known = new Set(['port', 'host', 'secretKeyFile'])
+  const known = new Set(['port', 'host', 'secretKeyFile', 'trustProxy'])
   for (const key of Object.keys(value))
     if (!known.has(key)) throw new ConfigError(`${path}: unknown field '${key}'`)
   const o = value as ConfigFile
   if (o.port !== undefined && typeof o.port !== 'number') throw new ConfigError(`${path}: port is a number`)
   if (o.host !== undefined && typeof o.host !== 'string') throw new ConfigError(`${path}: host is a string`)
+  if (o.trustProxy !== undefined && !isTrustProxy(o.trustProxy))
+    throw new ConfigError(
+      `${path}: trustProxy is true, false or a list of proxy addresses or CIDR ranges ("10.0.0.1", "10.0.0.0/8")`,
+    )
   return o
+}
+
+function isTrustProxy(value: unknown): boolean {
+  if (typeof value === 'boolean') return true
+  return (
+    Array.isArray(value) &&
+    value.length <= 100 &&
+    value.every((v) => typeof v === 'string' && /^[0-9A-Fa-f.:]{2,45}(\/\d{1,3})?$/.test(v))
+  )
 }
 
 function numberFrom(text: string | undefined, what: string): number | undefined {
