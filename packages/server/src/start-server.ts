@@ -161,7 +161,7 @@ async function firstAdmin(users: Users, config: ServerConfig, log: ServerLog): P
   const generated = config.adminPassword === undefined ? randomBytes(12).toString('base64url') : undefined
   await users.create('admin', config.adminPassword ?? generated!, 'admin')
   if (generated !== undefined)
-    log.info(`created user 'admin' with password ${generated} (shown once; change it)`)
+    log.info("created user 'admin' with a generated password, shown once on the terminal (change it)")
   else log.info("created user 'admin' with the password in STRATA_ADMIN_PASSWORD")
   return generated
 }
