@@ -15,6 +15,7 @@ export interface Io {
 }
 
 export async function main(argv: string[], io: Io, signal: AbortSignal = processSignal()): Promise<number> {
+  if (argv[0] === '--version') argv = ['version', ...argv.slice(1)]
   const json = argv.includes('--json')
   try {
     const command = findCommand(argv)

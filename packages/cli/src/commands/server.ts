@@ -3,7 +3,14 @@
 // With --check-config it only judges the configuration (docs/install.md) and exits.
 import { join } from 'node:path'
 import { LabPool } from '@strata/lab'
-import { checkConfig, setupDemo, startServer, type ConfigCheck, type RunningServer } from '@strata/server'
+import {
+  checkConfig,
+  SELF_SIGNED,
+  setupDemo,
+  startServer,
+  type ConfigCheck,
+  type RunningServer,
+} from '@strata/server'
 import type { Command } from '../command.js'
 import { dataDirArg, dataDirOptions } from './data-dir-option.js'
 import {
@@ -37,6 +44,7 @@ export const serverCommand: Command<Result> = {
     'Run the Strata server (API, web UI, scheduler) until interrupted; --demo adds a lab pool and a demo job; ' +
     '--check-config judges the configuration and exits',
   positionals: 0,
+  choices: { tls: [SELF_SIGNED] },
   options: {
     ...serverOptions,
     ...dataDirOptions,
