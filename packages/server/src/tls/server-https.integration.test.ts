@@ -57,7 +57,9 @@ describe('the server over HTTPS', () => {
       expect(login.status).toBe(200)
       expect(String(login.headers['set-cookie'])).toMatch(/;\s*Secure/i) // the cookie stays on HTTPS
       await expect(
-        httpsRequest(`${server.url}/api/openapi.json`, { pin: fingerprint.replace(/^../, '00') }),
+        httpsRequest(`${server.url}/api/openapi.json`, {
+          pin: `${fingerprint.startsWith('00') ? 'FF' : '00'}${fingerprint.slice(2)}`,
+        }),
       ).rejects.toThrow(/not the pinned/)
       await expect(fetch(server.url.replace('https:', 'http:'))).rejects.toThrow()
     } finally {
