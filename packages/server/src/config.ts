@@ -30,6 +30,12 @@ export interface ServerConfig {
   readonly tls?: TlsSetting
   /** Plain HTTP on a non-loopback address, allowed by the admin (a TLS proxy in front); see listen-policy. */
   readonly insecureHttp: boolean
+  /**
+   * The TLS-terminating proxies in front of the server (true: any peer; a list: these addresses or
+   * CIDR ranges). Only their X-Forwarded-For and X-Forwarded-Proto are believed: the client address
+   * that login limits count, and whether cookies are marked Secure. false (default): no proxy.
+   */
+  readonly trustProxy: boolean | readonly string[]
 }
 
 export interface ConfigOverrides {
@@ -42,6 +48,7 @@ export interface ConfigOverrides {
   readonly configFile?: string
   readonly tls?: TlsSetting
   readonly insecureHttp?: boolean
+  readonly trustProxy?: boolean | readonly string[]
 }
 
 type Env = Record<string, string | undefined>
@@ -88,6 +95,7 @@ export function readServerConfig(
     configFile,
     tls: overrides.tls ?? file.tls,
     insecureHttp: overrides.insecureHttp ?? file.insecureHttp ?? false,
+    trustProxy: overrides.trustProxy ?? file.trustProxy ?? false,
   }
 }
 
@@ -98,6 +106,7 @@ interface ConfigFile {
   secretKeyFile?: string
   tls?: TlsSetting
   insecureHttp?: boolean
+  trustProxy?: boolean | string[]
 }
 
 /** The file named by --config or STRATA_CONFIG: it must exist. */
@@ -121,12 +130,16 @@ function configFileIn(dataDir: string): { path?: string; file: ConfigFile } {
 
 function readConfigFile(path: string): ConfigFile {
   const value = readConfigObject(path)
-  const known = new Set(['dataDir', 'port', 'host', 'secretKeyFile', 'tls', 'insecureHttp'])
+  const known = new Set(['dataDir', 'port', 'host', 'secretKeyFile', 'tls', 'insecureHttp', 'trustProxy'])
   for (const key of Object.keys(value))
     if (!known.has(key)) throw new ConfigError(`${path}: unknown field '${key}'`)
   const o = value as ConfigFile
   if (o.port !== undefined && typeof o.port !== 'number') throw new ConfigError(`${path}: port is a number`)
   if (o.host !== undefined && typeof o.host !== 'string') throw new ConfigError(`${path}: host is a string`)
+  if (o.trustProxy !== undefined && !isTrustProxy(o.trustProxy))
+    throw new ConfigError(
+      `${path}: trustProxy is true, false or a list of proxy addresses or CIDR ranges ("10.0.0.1", "10.0.0.0/8")`,
+    )
   return { ...o, ...fileSettings(path, value) }
 }
 
@@ -144,6 +157,15 @@ function fileSettings(path: string, value: Record<string, unknown>): ConfigFile 
     throw new ConfigError(`${path}: insecureHttp is true or false`)
   if (value.tls !== undefined) settings.tls = parseTlsSetting(value.tls, path, base)
   return settings
+}
+
+function isTrustProxy(value: unknown): boolean {
+  if (typeof value === 'boolean') return true
+  return (
+    Array.isArray(value) &&
+    value.length <= 100 &&
+    value.every((v) => typeof v === 'string' && /^[0-9A-Fa-f.:]{2,45}(\/\d{1,3})?$/.test(v))
+  )
 }
 
 function numberFrom(text: string | undefined, what: string): number | undefined {

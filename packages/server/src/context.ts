@@ -1,4 +1,7 @@
 // What the routes are given: the stores and services of one server, built once in start-server.ts.
+import type { Credentials } from './auth/credentials.js'
+import type { LoginLimits } from './auth/login-limits.js'
+import type { ApiTokens } from './auth/tokens.js'
 import type { Users } from './auth/users.js'
 import type { ServerConfig } from './config.js'
 import type { Db } from './db/database.js'
@@ -8,6 +11,7 @@ import type { PoolStore } from './pools/pool-store.js'
 import type { RepositoryService } from './repositories/repository-service.js'
 import type { RepositoryStore } from './repositories/repository-store.js'
 import type { RunBus } from './runs/run-bus.js'
+import type { EventStreams } from './runs/event-streams.js'
 import type { RunManager } from './runs/run-manager.js'
 import type { Scheduler } from './scheduler/scheduler.js'
 import type { SecretBox } from './secret-box.js'
@@ -19,6 +23,11 @@ export interface AppContext {
   readonly db: Db
   readonly box: SecretBox
   readonly users: Users
+  readonly tokens: ApiTokens
+  readonly credentials: Credentials
+  readonly loginLimits: LoginLimits
+  /** The open event streams, ended with what authenticated them. */
+  readonly streams: EventStreams
   readonly log: ServerLog
   readonly pools: PoolStore
   readonly connections: PoolConnections

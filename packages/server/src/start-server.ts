@@ -4,6 +4,10 @@ import { randomBytes } from 'node:crypto'
 import { join } from 'node:path'
 import type { FastifyInstance } from 'fastify'
 import { allowManyListeners } from '@strata/core'
+import { Credentials } from './auth/credentials.js'
+import { LoginLimits } from './auth/login-limits.js'
+import { PasswordHasher } from './auth/password-hasher.js'
+import { ApiTokens } from './auth/tokens.js'
 import { Users } from './auth/users.js'
 import { buildApp } from './app.js'
 import { loadConfig, readServerConfig, type ConfigOverrides, type ServerConfig } from './config.js'
@@ -20,6 +24,7 @@ import { repositoryRoutes } from './routes/repository-routes.js'
 import { restoreRoutes } from './routes/restore-routes.js'
 import { runRoutes } from './routes/run-routes.js'
 import { settingsRoutes } from './routes/settings-routes.js'
+import { EventStreams } from './runs/event-streams.js'
 import { RunBus } from './runs/run-bus.js'
 import { RunManager } from './runs/run-manager.js'
 import { RunStore } from './runs/run-store.js'
@@ -42,7 +47,10 @@ export interface RunningServer {
   readonly config: ServerConfig
   readonly app: FastifyInstance
   readonly context: AppContext
-  /** Set when this start created the first admin with a generated password (printed once). */
+  /**
+   * Set when this start created the first admin with a generated password. It is never logged (the
+   * log may go to a file or syslog): the caller shows it once on the terminal (`strata server` does).
+   */
   readonly generatedAdminPassword?: string
   /** When the server serves HTTPS: its certificate's SHA-256 fingerprint, for clients to pin. */
   readonly tlsFingerprint?: string
@@ -55,12 +63,14 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
   const config = loadConfig(options, env)
   const log = new ServerLog(options.echo)
   const tls = await serverTls(config, log)
-  const db = openDatabase(config.dataDir)
-  const users = new Users(db)
-  const generatedAdminPassword = await firstAdmin(users, config, log)
+  const box = new SecretBox(config.secretKey)
+  const db = openDatabase(config.dataDir, box)
+  const users = new Users(db, new PasswordHasher())
   const closing = new AbortController()
   allowManyListeners(closing.signal) // every restore, and every chunk of each, listens to it
-  const context = services(config, db, users, log, closing.signal)
+  const context = services(config, db, box, users, log, closing.signal)
+  // After the services: the settings' syslog forwarding is on, so the admin's creation reaches it.
+  const generatedAdminPassword = await firstAdmin(users, config, log)
   for (const pool of context.pools.list())
     await context.connections.connect(pool, context.pools.password(pool.id))
   const app = await buildApp(
@@ -112,15 +122,17 @@ async function serverTls(config: ServerConfig, log: ServerLog): Promise<ServerTl
 function services(
   config: ServerConfig,
   db: AppContext['db'],
+  box: SecretBox,
   users: Users,
   log: ServerLog,
   closing: AbortSignal,
 ): AppContext {
-  const box = new SecretBox(config.secretKey)
+  const tokens = new ApiTokens(db)
   const pools = new PoolStore(db, box)
   const repositories = new RepositoryStore(db, box)
   const jobs = new JobStore(db)
   const bus = new RunBus()
+  const settings = new Settings(db, log)
   const runs = new RunManager({
     engineDir: join(config.dataDir, 'engine'),
     runs: new RunStore(db),
@@ -129,6 +141,7 @@ function services(
     pools,
     repositories,
     log,
+    restoredTag: () => settings.restoreTag(),
   })
   const scheduler = new Scheduler({
     db,
@@ -141,21 +154,28 @@ function services(
     db,
     box,
     users,
+    tokens,
+    credentials: new Credentials(users, tokens),
+    loginLimits: new LoginLimits(),
+    streams: new EventStreams(),
     log,
     pools,
     connections: new PoolConnections(log),
     repositories,
-    repositoryService: new RepositoryService(repositories),
+    repositoryService: new RepositoryService(repositories, closing),
     jobs,
     runs,
     bus,
     scheduler,
-    settings: new Settings(db, log),
+    settings,
     closing,
   }
 }
 
-/** At the first start, an 'admin' user: STRATA_ADMIN_PASSWORD, or a generated password printed once. */
+/**
+ * At the first start, an 'admin' user: STRATA_ADMIN_PASSWORD, or a generated password returned to the
+ * caller to show once on the terminal, never written to the log (which may be a file or syslog).
+ */
 async function firstAdmin(users: Users, config: ServerConfig, log: ServerLog): Promise<string | undefined> {
   if (users.count() > 0) return undefined
   const generated = config.adminPassword === undefined ? randomBytes(12).toString('base64url') : undefined

@@ -13,6 +13,9 @@ import { backupLogs } from './backup-logs.js'
 import { restoreVmCommand } from './restore-vm.js'
 import { restoreDiskCommand } from './restore-disk.js'
 import { serverCommand } from './server.js'
+import { poolSrs } from './pool-srs.js'
+import { poolVms } from './pool-vms.js'
+import { poolNetworks } from './pool-networks.js'
 import { repoInit } from './repo-init.js'
 import { repoInfo } from './repo-info.js'
 import { repoSnapshots } from './repo-snapshots.js'
@@ -55,6 +58,9 @@ export const commands: readonly Command<never>[] = [
   backupLogs,
   restoreVmCommand,
   restoreDiskCommand,
+  poolSrs,
+  poolVms,
+  poolNetworks,
   serverCommand,
   xoList,
   xoRestoreDisk,

@@ -49,7 +49,11 @@ export function runJobWithEntry(o: WorkerRunOptions, entry: URL): Promise<RunRes
   return new Promise<RunResult>((resolve, reject) => {
     let outcome: { result?: RunResult; error?: WorkerError } | undefined
     const onAbort = (): void => {
-      send(child, { type: 'abort', reason: String(o.signal.reason ?? 'aborted') })
+      const reason: unknown = o.signal.reason
+      send(child, {
+        type: 'abort',
+        reason: reason instanceof Error ? reason.message : String(reason ?? 'aborted'),
+      })
       setTimeout(() => child.kill('SIGKILL'), o.killAfterMs ?? 30_000).unref()
     }
     o.signal.addEventListener('abort', onAbort, { once: true })

@@ -153,6 +153,8 @@ export function jobRoutes(app: FastifyInstance, ctx: AppContext): void {
               powerState: vms.smart.powerState,
               excludeVms: vms.smart.excludeVms ?? [],
               excludeTags: vms.smart.excludeTags ?? [],
+              includeRestored: vms.smart.includeRestored ?? false,
+              restoredTag: ctx.settings.restoreTag(),
             }
       const result = selectVms(selection, caches)
       return result.vms.map((vm) => {

@@ -11,6 +11,7 @@ import {
   RepositoryInput as RepositoryBody,
   RepositoryPatch,
   type Repository,
+  type RestorePoint,
 } from '@strata/contract'
 import { idParams } from './schemas.js'
 
@@ -89,6 +90,7 @@ export function repositoryRoutes(app: FastifyInstance, ctx: AppContext): void {
     async (request) => service.vms(store.get(request.params.id).id, AbortSignal.timeout(60_000)),
   )
 
+  // A VM is named by its uuid or its name; each point says which job and schedule wrote it.
   app.get<{ Params: { id: string }; Querystring: { vm?: string } }>(
     '/api/repositories/:id/points',
     {
@@ -98,8 +100,21 @@ export function repositoryRoutes(app: FastifyInstance, ctx: AppContext): void {
         querystring: PointsQuery,
       },
     },
-    async (request) =>
-      service.points(store.get(request.params.id).id, request.query.vm, AbortSignal.timeout(60_000)),
+    async (request) => {
+      const { id } = store.get(request.params.id)
+      const points = await service.points(id, request.query.vm, AbortSignal.timeout(60_000))
+      const jobs = new Map(ctx.jobs.list().map((j) => [j.id, j]))
+      return points.map((p): RestorePoint => {
+        const job = p.jobId === undefined ? undefined : jobs.get(p.jobId)
+        const schedule = job?.schedules.find((s) => s.id === p.scheduleId)
+        return {
+          ...p,
+          disks: [...p.disks],
+          ...(job === undefined ? {} : { jobName: job.name }),
+          ...(schedule?.name === undefined ? {} : { scheduleName: schedule.name }),
+        }
+      })
+    },
   )
 }
 

@@ -9,7 +9,7 @@ export function settingsRoutes(app: FastifyInstance, ctx: AppContext): void {
     return clock === undefined ? ctx.settings.view() : { ...ctx.settings.view(), clock }
   })
 
-  app.patch<{ Body: { syslog?: string | null } }>(
+  app.patch<{ Body: SettingsPatch }>(
     '/api/settings',
     {
       schema: {
@@ -19,6 +19,7 @@ export function settingsRoutes(app: FastifyInstance, ctx: AppContext): void {
     },
     async (request) => {
       if (request.body.syslog !== undefined) ctx.settings.setSyslog(request.body.syslog)
+      if (request.body.restoreTag !== undefined) ctx.settings.setRestoreTag(request.body.restoreTag)
       ctx.log.info(`settings changed by ${request.user?.username}`)
       return ctx.settings.view()
     },

@@ -30,7 +30,12 @@ export function userRoutes(app: FastifyInstance, ctx: AppContext): void {
     {
       schema: { tags: ['users'], params: idParams, body: UserPatch },
     },
-    async (request) => users.update(request.params.id, request.body),
+    async (request) => {
+      const user = await users.update(request.params.id, request.body)
+      // A new password ends the user's sessions and tokens: their event streams end with them.
+      if (request.body.password !== undefined) ctx.streams.endUser(user.id)
+      return user
+    },
   )
 
   app.delete<{ Params: { id: string } }>(
@@ -38,6 +43,7 @@ export function userRoutes(app: FastifyInstance, ctx: AppContext): void {
     { schema: { tags: ['users'], params: idParams } },
     async (request, reply) => {
       users.delete(request.params.id)
+      ctx.streams.endUser(request.params.id)
       return reply.status(204).send()
     },
   )
