@@ -47,7 +47,7 @@ describe('the server over HTTPS', () => {
       expect(statSync(`${dataDir}/tls`).mode & 0o777).toBe(0o700)
       expect(await opensslFingerprint(server.port)).toBe(fingerprint)
 
-      const pinned = await httpsRequest(`${server.url}/api/openapi.json`, { pin: fingerprint })
+      const pinned = await httpsRequest(`${server.url}/api/health`, { pin: fingerprint })
       expect(pinned.status).toBe(200)
       const login = await httpsRequest(
         `${server.url}/api/auth/login`,
@@ -56,8 +56,15 @@ describe('the server over HTTPS', () => {
       )
       expect(login.status).toBe(200)
       expect(String(login.headers['set-cookie'])).toMatch(/;\s*Secure/i) // the cookie stays on HTTPS
+      const cookie = String(login.headers['set-cookie']).split(';')[0]!
+      const session = await httpsRequest(
+        `${server.url}/api/openapi.json`,
+        { pin: fingerprint },
+        { headers: { cookie } },
+      )
+      expect(session.status).toBe(200) // a private route, with the session made over HTTPS
       await expect(
-        httpsRequest(`${server.url}/api/openapi.json`, {
+        httpsRequest(`${server.url}/api/health`, {
           pin: `${fingerprint.startsWith('00') ? 'FF' : '00'}${fingerprint.slice(2)}`,
         }),
       ).rejects.toThrow(/not the pinned/)
@@ -69,7 +76,7 @@ describe('the server over HTTPS', () => {
     try {
       expect(again.tlsFingerprint).toBe(fingerprint)
       const certificate = readFileSync(`${dataDir}/tls/server-cert.pem`, 'utf8')
-      const anchored = await httpsRequest(`${again.url}/api/openapi.json`, { ca: certificate })
+      const anchored = await httpsRequest(`${again.url}/api/health`, { ca: certificate })
       expect(anchored).toMatchObject({ status: 200, fingerprint })
     } finally {
       await again.close()
@@ -90,10 +97,10 @@ describe('the server over HTTPS', () => {
     const server = await startTestServer(scratch, { dataDir: undefined, configFile })
     try {
       expect(server.url).toMatch(/^https:/)
-      const answer = await httpsRequest(`${server.url}/api/openapi.json`, { ca: ca.cert })
+      const answer = await httpsRequest(`${server.url}/api/health`, { ca: ca.cert })
       expect(answer.status).toBe(200)
       expect(answer.fingerprint).toBe(server.tlsFingerprint)
-      await expect(httpsRequest(`${server.url}/api/openapi.json`, {})).rejects.toThrow(/unable to verify/)
+      await expect(httpsRequest(`${server.url}/api/health`, {})).rejects.toThrow(/unable to verify/)
       expect(existsSync(`${dataDir}/tls`)).toBe(false) // nothing self-signed made beside the admin's
     } finally {
       await server.close()
