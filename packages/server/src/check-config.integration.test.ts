@@ -146,6 +146,13 @@ describe('checkConfig', () => {
     await chmod(`${dir}/etc/plain.toml`, 0o640)
     const allowed = checkConfig({ configFile: `${dir}/etc/plain.toml`, insecureHttp: true }, {}, UID)
     expect(allowed.ok).toBe(true)
+    await writeFile(
+      `${dir}/etc/plain.toml`,
+      `dataDir = "${dir}/data"\nhost = "0.0.0.0"\ntrustProxy = ["10.0.0.5"]\n`,
+    )
+    const proxied = checkConfig({ configFile: `${dir}/etc/plain.toml` }, {}, UID)
+    expect(proxied.ok).toBe(true)
+    expect(proxied.findings.find((f) => f.what === 'listen')?.detail).toMatch(/\(trustProxy: /)
   })
 
   it('throws for a config it cannot read at all', async () => {

@@ -87,6 +87,16 @@ describe('the config file', () => {
     expect(() => readServerConfig({ configFile: huge }, {})).toThrow(/larger than/)
   })
 
+  it('reads trustProxy from the TOML file beside the fields of its own', async () => {
+    const path = await toml(`host = "0.0.0.0"\ntrustProxy = ["10.0.0.5", "192.168.0.0/16"]\n`)
+    expect(readServerConfig({ configFile: path }, {})).toMatchObject({
+      trustProxy: ['10.0.0.5', '192.168.0.0/16'],
+      insecureHttp: false,
+    })
+    const bad = await toml('trustProxy = ["proxy.lan"]\n', 'bad-proxy.toml')
+    expect(() => readServerConfig({ configFile: bad }, {})).toThrow(/trustProxy is true, false or a list/)
+  })
+
   it('refuses bad tls and insecureHttp values', async () => {
     const cases: [string, RegExp][] = [
       ['tls = "yes"', /tls is "self-signed" or a table with cert and key/],

@@ -5,12 +5,12 @@ import { existsSync, statSync } from 'node:fs'
 import type { ConfigFinding } from '../config-finding.js'
 import { ConfigError } from '../config-error.js'
 import type { ServerConfig } from '../config.js'
-import { checkListenPolicy, isLoopbackHost } from './listen-policy.js'
+import { behindProxy, checkListenPolicy, isLoopbackHost } from './listen-policy.js'
 import { selfSignedFiles } from './self-signed.js'
 import { readServerTls } from './server-tls.js'
 import { SELF_SIGNED } from './tls-setting.js'
 
-type Listening = Pick<ServerConfig, 'host' | 'port' | 'tls' | 'insecureHttp' | 'dataDir'>
+type Listening = Pick<ServerConfig, 'host' | 'port' | 'tls' | 'insecureHttp' | 'trustProxy' | 'dataDir'>
 
 export function checkTls(config: Listening): ConfigFinding[] {
   const where = `${config.host} port ${config.port}`
@@ -23,7 +23,9 @@ export function checkTls(config: Listening): ConfigFinding[] {
   if (config.tls === undefined) {
     const why = isLoopbackHost(config.host)
       ? 'a loopback address'
-      : 'insecureHttp: a TLS proxy in front must carry it to clients'
+      : config.insecureHttp || !behindProxy(config)
+        ? 'insecureHttp: a TLS proxy in front must carry it to clients'
+        : 'trustProxy: the TLS proxy named there must carry it to clients'
     return [{ status: 'ok', what: 'listen', detail: `plain HTTP on ${where} (${why})` }]
   }
   return [{ status: 'ok', what: 'listen', detail: `HTTPS on ${where}` }, tlsFinding(config)]

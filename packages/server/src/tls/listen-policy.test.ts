@@ -43,9 +43,14 @@ describe('the listening policy', () => {
     expect(() => checkListenPolicy({ host: '192.168.1.10', insecureHttp: false })).toThrow(
       /PLAIN HTTP|plain HTTP/,
     )
+    // No proxy named (false, or an empty list) vouches for nothing.
+    for (const trustProxy of [false, []])
+      expect(() => checkListenPolicy({ host: '0.0.0.0', insecureHttp: false, trustProxy })).toThrow(
+        expect.objectContaining({ code: 'PLAIN_HTTP_REFUSED' }),
+      )
   })
 
-  it('allows loopback, TLS, or plain HTTP the admin asked for', () => {
+  it('allows loopback, TLS, or plain HTTP the admin asked for or put behind a trusted proxy', () => {
     expect(() => checkListenPolicy({ host: '127.0.0.1', insecureHttp: false })).not.toThrow()
     expect(() =>
       checkListenPolicy({ host: '0.0.0.0', insecureHttp: false, tls: 'self-signed' }),
@@ -54,5 +59,13 @@ describe('the listening policy', () => {
       checkListenPolicy({ host: '::', insecureHttp: false, tls: { cert: '/c.pem', key: '/k.pem' } }),
     ).not.toThrow()
     expect(() => checkListenPolicy({ host: '0.0.0.0', insecureHttp: true })).not.toThrow()
+    expect(() => checkListenPolicy({ host: '0.0.0.0', insecureHttp: false, trustProxy: true })).not.toThrow()
+    expect(() =>
+      checkListenPolicy({
+        host: '10.0.0.2',
+        insecureHttp: false,
+        trustProxy: ['10.0.0.5', '192.168.0.0/16'],
+      }),
+    ).not.toThrow()
   })
 })

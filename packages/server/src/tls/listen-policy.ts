@@ -1,6 +1,7 @@
 // Deny by default: the server speaks plain HTTP only on a loopback address, where nothing it carries
 // (passwords, session cookies, API tokens, pool passwords) crosses a network. Anywhere else it needs TLS,
-// its own or a proxy's that the admin vouches for with insecureHttp.
+// its own or a proxy's that the admin vouches for: with insecureHttp, or by naming the proxy in trustProxy
+// (whose X-Forwarded-Proto then says whether the client's request came over HTTPS).
 import { isIP } from 'node:net'
 import { ConfigError } from '../config-error.js'
 import type { TlsSetting } from './tls-setting.js'
@@ -9,6 +10,8 @@ export interface ListenSettings {
   readonly host: string
   readonly tls?: TlsSetting
   readonly insecureHttp: boolean
+  /** The TLS-terminating proxies the config names (config.ts); true or a non-empty list allows plain HTTP. */
+  readonly trustProxy?: boolean | readonly string[]
 }
 
 /** 127.0.0.0/8, ::1 (in any spelling, or IPv4-mapped 127/8) and `localhost`; any other name is not. */
@@ -44,11 +47,18 @@ function ipv6Groups(address: string): number[] {
 /** Throws PLAIN_HTTP_REFUSED for plain HTTP on an address other machines may reach. */
 export function checkListenPolicy(settings: ListenSettings): void {
   if (settings.tls !== undefined || settings.insecureHttp || isLoopbackHost(settings.host)) return
+  if (behindProxy(settings)) return
   throw new ConfigError(
     `refusing plain HTTP on ${settings.host}, an address other machines may reach: passwords, session ` +
       'cookies and tokens would cross the network in clear. Serve HTTPS (tls with cert and key in the ' +
-      'config, or --tls self-signed), or, behind a TLS proxy, allow it with --insecure-http ' +
-      '(insecureHttp = true in the config)',
+      'config, or --tls self-signed), or, behind a TLS proxy, name it in trustProxy or allow it with ' +
+      '--insecure-http (insecureHttp = true in the config)',
     { code: 'PLAIN_HTTP_REFUSED' },
   )
+}
+
+/** A proxy is configured in front: true, or at least one address or range (an empty list names none). */
+export function behindProxy(settings: Pick<ListenSettings, 'trustProxy'>): boolean {
+  const proxies = settings.trustProxy ?? false
+  return typeof proxies === 'boolean' ? proxies : proxies.length > 0
 }
