@@ -16,6 +16,7 @@ import { openDatabase } from './db/database.js'
 import { JobStore } from './jobs/job-store.js'
 import { PoolConnections } from './pools/pool-connections.js'
 import { PoolStore } from './pools/pool-store.js'
+import { nasMountDir } from './repositories/nas-mounts.js'
 import { RepositoryService } from './repositories/repository-service.js'
 import { RepositoryStore } from './repositories/repository-store.js'
 import { jobRoutes } from './routes/job-routes.js'
@@ -142,6 +143,7 @@ function services(
     repositories,
     log,
     restoredTag: () => settings.restoreTag(),
+    nasHome: config.dataDir,
   })
   const scheduler = new Scheduler({
     db,
@@ -162,7 +164,7 @@ function services(
     pools,
     connections: new PoolConnections(log),
     repositories,
-    repositoryService: new RepositoryService(repositories, closing),
+    repositoryService: new RepositoryService(repositories, closing, nasMountDir(config.dataDir)),
     jobs,
     runs,
     bus,
