@@ -19,11 +19,19 @@ import { userRoutes } from './routes/user-routes.js'
 
 export type RouteModule = (app: FastifyInstance, ctx: AppContext) => void
 
+/** HTTPS served by the server itself (PEM certificate with its chain, and key); plain HTTP without. */
+export interface AppTls {
+  readonly cert: string
+  readonly key: string
+}
+
 export async function buildApp(
   ctx: AppContext,
   modules: readonly RouteModule[] = [],
+  tls?: AppTls,
 ): Promise<FastifyInstance> {
   const app = Fastify({
+    ...(tls === undefined ? {} : { https: { cert: tls.cert, key: tls.key, minVersion: 'TLSv1.2' as const } }),
     logger: false,
     bodyLimit: 1024 * 1024,
     // A stopping server ends the connections clients hold open (idle or never used) instead of waiting.

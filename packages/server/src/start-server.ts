@@ -10,12 +10,13 @@ import { PasswordHasher } from './auth/password-hasher.js'
 import { ApiTokens } from './auth/tokens.js'
 import { Users } from './auth/users.js'
 import { buildApp } from './app.js'
-import { loadConfig, type ConfigOverrides, type ServerConfig } from './config.js'
+import { loadConfig, readServerConfig, type ConfigOverrides, type ServerConfig } from './config.js'
 import type { AppContext } from './context.js'
 import { openDatabase } from './db/database.js'
 import { JobStore } from './jobs/job-store.js'
 import { PoolConnections } from './pools/pool-connections.js'
 import { PoolStore } from './pools/pool-store.js'
+import { nasMountDir } from './repositories/nas-mounts.js'
 import { RepositoryService } from './repositories/repository-service.js'
 import { RepositoryStore } from './repositories/repository-store.js'
 import { jobRoutes } from './routes/job-routes.js'
@@ -32,6 +33,8 @@ import { Scheduler } from './scheduler/scheduler.js'
 import { SecretBox } from './secret-box.js'
 import { ServerLog } from './server-log.js'
 import { Settings } from './settings.js'
+import { checkListenPolicy } from './tls/listen-policy.js'
+import { prepareServerTls, type ServerTls } from './tls/server-tls.js'
 
 export interface StartOptions extends ConfigOverrides {
   readonly env?: Record<string, string | undefined>
@@ -50,12 +53,17 @@ export interface RunningServer {
    * log may go to a file or syslog): the caller shows it once on the terminal (`strata server` does).
    */
   readonly generatedAdminPassword?: string
+  /** When the server serves HTTPS: its certificate's SHA-256 fingerprint, for clients to pin. */
+  readonly tlsFingerprint?: string
   close(): Promise<void>
 }
 
 export async function startServer(options: StartOptions = {}): Promise<RunningServer> {
-  const config = loadConfig(options, options.env ?? process.env)
+  const env = options.env ?? process.env
+  checkListenPolicy(readServerConfig(options, env)) // before anything is made on disk
+  const config = loadConfig(options, env)
   const log = new ServerLog(options.echo)
+  const tls = await serverTls(config, log)
   const box = new SecretBox(config.secretKey)
   const db = openDatabase(config.dataDir, box)
   const users = new Users(db, new PasswordHasher())
@@ -66,19 +74,17 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
   const generatedAdminPassword = await firstAdmin(users, config, log)
   for (const pool of context.pools.list())
     await context.connections.connect(pool, context.pools.password(pool.id))
-  const app = await buildApp(context, [
-    poolRoutes,
-    repositoryRoutes,
-    jobRoutes,
-    runRoutes,
-    restoreRoutes,
-    settingsRoutes,
-  ])
+  const app = await buildApp(
+    context,
+    [poolRoutes, repositoryRoutes, jobRoutes, runRoutes, restoreRoutes, settingsRoutes],
+    tls,
+  )
   await app.listen({ port: config.port, host: config.host })
   context.scheduler.start()
   const address = app.server.address()
   const port = typeof address === 'object' && address !== null ? address.port : config.port
-  const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`
+  const scheme = tls === undefined ? 'http' : 'https'
+  const url = `${scheme}://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`
   log.info(`listening on ${url}`)
   return {
     url,
@@ -87,6 +93,7 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
     app,
     context,
     generatedAdminPassword,
+    tlsFingerprint: tls?.fingerprint,
     close: async () => {
       context.scheduler.stop()
       closing.abort()
@@ -97,6 +104,19 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
       db.close()
     },
   }
+}
+
+/** The certificate to serve HTTPS with (made at the first start when self-signed), announced in the log. */
+async function serverTls(config: ServerConfig, log: ServerLog): Promise<ServerTls | undefined> {
+  if (config.tls === undefined) return undefined
+  const tls = await prepareServerTls(config.tls, config.dataDir, config.host, AbortSignal.timeout(60_000))
+  const kind = tls.selfSigned ? 'self-signed certificate' : 'certificate'
+  log.info(`HTTPS with the ${kind} ${tls.files.cert}: SHA-256 fingerprint ${tls.fingerprint}`)
+  if (tls.validTo.getTime() < Date.now())
+    log.warn(
+      `the certificate ${tls.files.cert} expired on ${tls.validTo.toISOString()}: clients will refuse it`,
+    )
+  return tls
 }
 
 /** The stores and services of one server. */
@@ -123,6 +143,7 @@ function services(
     repositories,
     log,
     restoredTag: () => settings.restoreTag(),
+    nasHome: config.dataDir,
   })
   const scheduler = new Scheduler({
     db,
@@ -143,7 +164,7 @@ function services(
     pools,
     connections: new PoolConnections(log),
     repositories,
-    repositoryService: new RepositoryService(repositories, closing),
+    repositoryService: new RepositoryService(repositories, closing, nasMountDir(config.dataDir)),
     jobs,
     runs,
     bus,

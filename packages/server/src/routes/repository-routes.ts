@@ -4,6 +4,7 @@ import { openRepository } from '@strata/core/open'
 import { checkNewSecret, type RepositoryIdentity } from '@strata/core/repository'
 import type { AppContext } from '../context.js'
 import { conflict } from '../errors.js'
+import { nasMountDir } from '../repositories/nas-mounts.js'
 import { repositoryApiError } from '../repositories/repository-errors.js'
 import { secretsEnv, type RepositoryInput, type RepositoryRecord } from '../repositories/repository-store.js'
 import {
@@ -41,7 +42,11 @@ export function repositoryRoutes(app: FastifyInstance, ctx: AppContext): void {
     async (request, reply) => {
       const { init, force, ...input } = request.body
       checkPassphrase(input.passphrase, force)
-      const identity = await checkOpens(input, { init: init === true, force }, AbortSignal.timeout(60_000))
+      const identity = await checkOpens(
+        input,
+        { init: init === true, force, mountDir: nasMountDir(ctx.config.dataDir) },
+        AbortSignal.timeout(60_000),
+      )
       const record = store.create(input, identity)
       ctx.log.info(`repository '${record.name}' added by ${request.user?.username}`)
       return reply.status(201).send(view(record))
@@ -60,7 +65,11 @@ export function repositoryRoutes(app: FastifyInstance, ctx: AppContext): void {
       const moved = change.location !== undefined && change.location !== before.location
       const expected = acceptConfig === true || moved ? undefined : before.identity
       const input = { ...before, ...secrets, ...change }
-      const identity = await checkOpens(input, { init: false, expected }, AbortSignal.timeout(60_000))
+      const identity = await checkOpens(
+        input,
+        { init: false, expected, mountDir: nasMountDir(ctx.config.dataDir) },
+        AbortSignal.timeout(60_000),
+      )
       store.update(before.id, change)
       const record = store.recordIdentity(before.id, identity)
       if (acceptConfig === true)
@@ -133,6 +142,8 @@ interface CheckOptions {
   readonly force?: boolean
   /** What was recorded of it before: a repository that changed since is refused. */
   readonly expected?: RepositoryIdentity
+  /** Where NAS remotes are mounted (nas-mounts.ts). */
+  readonly mountDir: string
 }
 
 /**
@@ -141,13 +152,14 @@ interface CheckOptions {
  */
 async function checkOpens(
   input: RepositoryInput,
-  { init, force, expected }: CheckOptions,
+  { init, force, expected, mountDir }: CheckOptions,
   signal: AbortSignal,
 ): Promise<RepositoryIdentity> {
   const passphrase = input.passphrase === undefined ? undefined : new TextEncoder().encode(input.passphrase)
   try {
     const repo = await openRepository(input.location, {
       credentials: secretsEnv(input),
+      store: { nas: { mountDir } },
       passphrase,
       expected,
       create: init,

@@ -18,6 +18,7 @@ import type { ApiJob } from '../jobs/job-model.js'
 import { jobPools, toEngineJob } from '../jobs/job-model.js'
 import type { JobStore } from '../jobs/job-store.js'
 import type { PoolStore } from '../pools/pool-store.js'
+import { nasMountEnv } from '../repositories/nas-mounts.js'
 import { secretsEnv, type RepositoryStore } from '../repositories/repository-store.js'
 import type { ServerLog } from '../server-log.js'
 import type { RunBus } from './run-bus.js'
@@ -34,6 +35,8 @@ export interface RunManagerDeps {
   readonly log: ServerLog
   /** The tag restores give VMs (the server's setting), which smart selections leave out. */
   readonly restoredTag?: () => string
+  /** The server's data directory, under which a worker mounts NAS remotes (nas-mounts.ts). */
+  readonly nasHome?: string
 }
 
 export class RunManager {
@@ -103,7 +106,8 @@ export class RunManager {
       pools.list().map((p) => p.id),
     )
     const enginePools = poolIds.map((id) => ({ ...pools.get(id), password: pools.password(id) }))
-    const env: Record<string, string> = {}
+    const { nasHome } = this.deps
+    const env: Record<string, string> = nasHome === undefined ? {} : nasMountEnv(nasHome)
     for (const id of job.repositories) {
       // The worker takes one passphrase and one set of S3 keys (docs/api.md): they must agree.
       for (const [key, value] of Object.entries(secretsEnv(repositories.secrets(id)))) {
