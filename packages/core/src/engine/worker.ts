@@ -109,30 +109,18 @@ interface Supervised<R> {
   readonly afterCrash?: (note: (event: TaskEvent) => Promise<void>) => Promise<void>
 }
 
+type Outcome<R> = { readonly result: R } | { readonly error: WorkerError }
+
 function supervise<R>(o: WorkerOptions, entry: URL, run: Supervised<R>): Promise<R> {
   const child = forkRunner(entry, o.env)
   const slots = new SlotBroker(o.limits ?? processLimits, (m) => send(child, m))
+  const onAbort = (): void => stopWorker(child, o)
+  o.signal.addEventListener('abort', onAbort, { once: true })
+  let outcome: Outcome<R> | undefined
+  child.on('message', (message: FromWorker) => {
+    outcome = relay(message, o, run, slots) ?? outcome
+  })
   return new Promise<R>((resolve, reject) => {
-    let outcome: { result?: R; error?: WorkerError } | undefined
-    const onAbort = (): void => {
-      const reason: unknown = o.signal.reason
-      send(child, {
-        type: 'abort',
-        reason: reason instanceof Error ? reason.message : String(reason ?? 'aborted'),
-      })
-      setTimeout(() => child.kill('SIGKILL'), o.killAfterMs ?? 30_000).unref()
-    }
-    o.signal.addEventListener('abort', onAbort, { once: true })
-    child.on('message', (message: FromWorker) => {
-      const result = run.resultOf(message)
-      if (result !== undefined) outcome = { result }
-      else if (message.type === 'event') o.onEvent?.(message.event)
-      else if (message.type === 'acquire') slots.acquire(message.id, message.pool, message.kind)
-      else if (message.type === 'release') slots.release(message.id)
-      else if (message.type === 'failed')
-        outcome = { error: new WorkerError(message.error.code, message.error.message) }
-      else run.onMessage?.(message)
-    })
     // A worker that cannot start never exits; a message to one that just died is lost, which the exit
     // handler accounts for. Either way the parent must not crash on the 'error' event.
     child.on('error', (error) => {
@@ -144,8 +132,7 @@ function supervise<R>(o: WorkerOptions, entry: URL, run: Supervised<R>): Promise
     child.once('close', (code, signal) => {
       o.signal.removeEventListener('abort', onAbort)
       slots.releaseAll()
-      if (outcome?.result !== undefined) return resolve(outcome.result)
-      if (outcome?.error !== undefined) return reject(outcome.error)
+      if (outcome !== undefined) return 'result' in outcome ? resolve(outcome.result) : reject(outcome.error)
       const how = signal === null ? `exit code ${code}` : signal
       const message = `the worker of ${run.label} stopped (${how}) during run ${run.runId}`
       void crashed(o, run, how).finally(() => reject(new WorkerError('WORKER_EXITED', message)))
@@ -153,6 +140,33 @@ function supervise<R>(o: WorkerOptions, entry: URL, run: Supervised<R>): Promise
     o.onStart?.({ pid: child.pid ?? 0, runId: run.runId })
     send(child, run.start)
   })
+}
+
+/** Passes one message of the worker on; the run's outcome when the message is the worker's last. */
+function relay<R>(
+  message: FromWorker,
+  o: WorkerOptions,
+  run: Supervised<R>,
+  slots: SlotBroker,
+): Outcome<R> | undefined {
+  const result = run.resultOf(message)
+  if (result !== undefined) return { result }
+  if (message.type === 'failed') return { error: new WorkerError(message.error.code, message.error.message) }
+  if (message.type === 'event') o.onEvent?.(message.event)
+  else if (message.type === 'acquire') slots.acquire(message.id, message.pool, message.kind)
+  else if (message.type === 'release') slots.release(message.id)
+  else run.onMessage?.(message)
+  return undefined
+}
+
+/** Asks the worker to stop (it undoes its side effects), and kills it if it takes too long. */
+function stopWorker(child: ChildProcess, o: WorkerOptions): void {
+  const reason: unknown = o.signal.reason
+  send(child, {
+    type: 'abort',
+    reason: reason instanceof Error ? reason.message : String(reason ?? 'aborted'),
+  })
+  setTimeout(() => child.kill('SIGKILL'), o.killAfterMs ?? 30_000).unref()
 }
 
 function forkRunner(entry: URL, env: Record<string, string | undefined> | undefined): ChildProcess {
