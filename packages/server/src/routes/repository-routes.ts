@@ -2,11 +2,17 @@
 import type { FastifyInstance } from 'fastify'
 import { openRepository } from '@strata/core/open'
 import { checkNewSecret, type RepositoryIdentity } from '@strata/core/repository'
-import type { AppContext } from '../context.js'
+import type { JobStore } from '../jobs/job-store.js'
 import { conflict } from '../errors.js'
-import { nasMountDir } from '../repositories/nas-mounts.js'
 import { repositoryApiError } from '../repositories/repository-errors.js'
-import { secretsEnv, type RepositoryInput, type RepositoryRecord } from '../repositories/repository-store.js'
+import type { RepositoryService } from '../repositories/repository-service.js'
+import {
+  secretsEnv,
+  type RepositoryInput,
+  type RepositoryRecord,
+  type RepositoryStore,
+} from '../repositories/repository-store.js'
+import type { ServerLog } from '../server-log.js'
 import {
   PointsQuery,
   RepositoryInput as RepositoryBody,
@@ -16,7 +22,18 @@ import {
 } from '@strata/contract'
 import { idParams } from './schemas.js'
 
-export function repositoryRoutes(app: FastifyInstance, ctx: AppContext): void {
+/** What the repository routes are given. */
+export interface RepositoryRouteServices {
+  readonly repositories: RepositoryStore
+  readonly repositoryService: RepositoryService
+  /** A repository a job uses is not deleted; points name their job. */
+  readonly jobs: JobStore
+  readonly log: ServerLog
+  /** Where NAS remotes are mounted (nas-mounts.ts). */
+  readonly mountDir: string
+}
+
+export function repositoryRoutes(app: FastifyInstance, ctx: RepositoryRouteServices): void {
   const { repositories: store, repositoryService: service } = ctx
   const view = (r: RepositoryRecord): Repository => {
     const usage = service.usage(r.id)
@@ -44,7 +61,7 @@ export function repositoryRoutes(app: FastifyInstance, ctx: AppContext): void {
       checkPassphrase(input.passphrase, force)
       const identity = await checkOpens(
         input,
-        { init: init === true, force, mountDir: nasMountDir(ctx.config.dataDir) },
+        { init: init === true, force, mountDir: ctx.mountDir },
         AbortSignal.timeout(60_000),
       )
       const record = store.create(input, identity)
@@ -67,7 +84,7 @@ export function repositoryRoutes(app: FastifyInstance, ctx: AppContext): void {
       const input = { ...before, ...secrets, ...change }
       const identity = await checkOpens(
         input,
-        { init: false, expected, mountDir: nasMountDir(ctx.config.dataDir) },
+        { init: false, expected, mountDir: ctx.mountDir },
         AbortSignal.timeout(60_000),
       )
       store.update(before.id, change)
