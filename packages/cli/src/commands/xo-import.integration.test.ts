@@ -31,6 +31,7 @@ import {
   type Scenario,
 } from '@strata/core/xo/testing'
 import type { ImportedMetadata } from '@strata/core/xo'
+import { LabPool } from '@strata/lab'
 import { runCli } from '../testing/cli-harness.js'
 
 requireBinary('radosgw')
@@ -160,6 +161,45 @@ describe('strata xo import', () => {
     expect(meta.xo).toMatchObject({ backup: id, mode: 'delta', jobId: JOB, timestamp: expected.timestamp })
   })
 
+  it('gives points that `strata restore vm` rebuilds a VM from, delta and full', async () => {
+    const lab = await LabPool.start({ authFailureDelayMs: 10, nbd: false, vms: [] })
+    try {
+      const pool = [
+        '--pool',
+        lab.url,
+        '--fingerprint',
+        lab.fingerprint,
+        '--user',
+        'root',
+        '--password',
+        lab.password,
+      ]
+      for (const [id, expected] of [deltaPoint(scenario), fullPoint(scenario)]) {
+        const point = first.imported.find((p) => p.backup === id)!.point
+        const { code, out, err } = await runCli([
+          'restore',
+          'vm',
+          '--repo',
+          repo,
+          '--point',
+          point,
+          ...pool,
+          '--json',
+        ])
+        expect(code, err).toBe(0)
+        const { vmUuid } = JSON.parse(out) as { vmUuid: string }
+        const vm = lab.state.db.find('VM', (r) => r.uuid === vmUuid)[0]![0]
+        const disks = lab.guest.disks(vm)
+        expect(disks).toHaveLength(expected.disks.length)
+        for (const [i, vdi] of disks.entries())
+          expect((await lab.readDisk(vdi)).equals(expected.disks[i]!), `${id} disk ${i}`).toBe(true)
+        if (expected.mode === 'delta') expect(lab.state.db.get('VM', vm).VIFs).toHaveLength(1)
+      }
+    } finally {
+      await lab.close()
+    }
+  }, 120_000)
+
   it('imports nothing the second time: every point is already in, or still unusable', async () => {
     const again = await importRemote(scratch.path('remote'), repo)
     expect(again.imported).toEqual([])
@@ -190,6 +230,9 @@ describe('strata xo import', () => {
     })
   }, 120_000)
 })
+
+const deltaPoint = (s: Scenario) => [...s.points].filter(([, p]) => p.vm === VM.delta).at(-1)!
+const fullPoint = (s: Scenario) => [...s.points].find(([, p]) => p.mode === 'full')!
 
 /** The committed restore points of a local repository (a point is visible once its manifest is). */
 async function manifests(repo: string): Promise<number> {

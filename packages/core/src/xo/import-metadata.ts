@@ -1,8 +1,9 @@
 // What an imported restore point records about its VM: the records of the XO point put in the shape a
 // Strata backup writes (engine/vm-metadata.ts), so that `strata restore vm` rebuilds the VM from an
 // imported point as from a native one, plus where it came from (`xo`). A delta point's records are in its
-// metadata JSON; a full point's are in its XVA's ova.xml. Disks are listed in the order the import stores
-// them: XO's disk numbering, attached disks by userdevice first. XO keeps a job's name in its own
+// metadata JSON; a full point's are in its XVA's ova.xml. An import stores every disk in XO's numbering
+// (attached disks by userdevice first, then the others, as a checkpoint's memory); the VM's records list
+// the attached ones, which a VM restore attaches again. XO keeps a job's name in its own
 // database, not on the remote: the point carries the job's id.
 import type { PointMetadata } from '../engine/vm-metadata.js'
 import type { XapiRecord } from '../xapi/index.js'
@@ -23,9 +24,14 @@ export interface ImportedMetadata extends PointMetadata {
   }
 }
 
-interface Disk {
+export interface XoPointDisk {
   readonly vdi: XapiLike
   readonly vbd: XapiLike | undefined
+}
+
+/** The point's disks in XO's numbering. */
+export function pointDisks(meta: XoMetadata, ova: Ova | undefined): readonly XoPointDisk[] {
+  return meta.mode === 'delta' ? deltaDisks(meta) : (ova?.disks ?? [])
 }
 
 export function importedMetadata(
@@ -33,21 +39,19 @@ export function importedMetadata(
   origin: { backup: string; remote: string },
   ova: Ova | undefined,
 ): ImportedMetadata {
-  const disks: readonly Disk[] = meta.mode === 'delta' ? deltaDisks(meta) : (ova?.disks ?? [])
+  const attached = pointDisks(meta, ova).filter(
+    (d): d is XoPointDisk & { vbd: XapiLike } => d.vbd !== undefined,
+  )
   const vm = meta.mode === 'full' && ova !== undefined ? { ...ova.vm, ...meta.vm } : meta.vm
   return {
     kind: 'strata-vm',
     version: 1,
     vm: vm as XapiRecord,
-    disks: disks.map((d) => ({
+    disks: attached.map((d) => ({
       source: String(d.vdi.$snapshot_of$uuid ?? d.vdi.uuid ?? ''),
       snapshot: String(d.vdi.uuid ?? ''),
       vdi: booleans(d.vdi, ['sharable', 'read_only']),
-      // A disk attached to nothing (a checkpoint's memory) is restored unplugged at the next free slot.
-      vbd: booleans(d.vbd ?? { userdevice: 'autodetect', bootable: false, mode: 'RW', type: 'Disk' }, [
-        'bootable',
-        'unpluggable',
-      ]),
+      vbd: booleans(d.vbd, ['bootable', 'unpluggable']),
     })),
     otherVbds: [],
     vifs: meta.mode === 'delta' ? vifs(meta) : [],

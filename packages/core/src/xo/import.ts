@@ -16,7 +16,7 @@ import { errorCode, errorMessage, StrataError, type TaskContext } from '../share
 import { XoDiskSource } from './disk-source.js'
 import { XoError } from './errors.js'
 import { resolveFrom } from './format/paths.js'
-import { importedMetadata, importTag } from './import-metadata.js'
+import { importedMetadata, importTag, pointDisks } from './import-metadata.js'
 import { openPoint, type XoPointSummary } from './point.js'
 import type { XoRemote } from './remote.js'
 import { listRemote } from './scan.js'
@@ -168,7 +168,8 @@ async function importPoint(
   })
   try {
     let size = 0
-    for (const [i, disk] of metadata.disks.entries()) {
+    const disks = pointDisks(meta, ova)
+    for (const [i, disk] of disks.entries()) {
       const source = new XoDiskSource(await point.openDisk(i, signal))
       size += source.size
       const name = String(disk.vdi.name_label ?? `disk ${i}`)
@@ -186,7 +187,7 @@ async function importPoint(
       mode: meta.mode,
       jobId: meta.jobId,
       point: done.ref,
-      disks: metadata.disks.length,
+      disks: disks.length,
       size,
       newBytes: done.stats.reduce((n, s) => n + s.newBytes, 0),
     }
