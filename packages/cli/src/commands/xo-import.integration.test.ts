@@ -38,7 +38,15 @@ requireBinary('radosgw')
 const BIN = fileURLToPath(new URL('../../bin/strata.js', import.meta.url))
 
 interface Report {
-  imported: { backup: string; point: string; timestamp: number; jobId: string; disks: number }[]
+  imported: {
+    backup: string
+    point: string
+    timestamp: number
+    jobId: string
+    disks: number
+    base?: string
+    chunksRead: number
+  }[]
   skipped: { backup: string; reason: string; code: string; point?: string }[]
 }
 
@@ -271,6 +279,13 @@ describe('a killed import', () => {
     const resumed = await importRemote(remote, repo)
     expect(resumed.skipped.filter((s) => s.code === 'XO_ALREADY_IMPORTED')).toHaveLength(committed)
     expect(resumed.imported).toHaveLength(ids.length - committed)
+    // Each goes on from the point before it, the killed run's last one first: only the VHDs since are
+    // read (one 2 MiB block a delta: four 512 KiB chunks).
+    const refs = [...resumed.skipped.map((s) => s.point!), ...resumed.imported.map((p) => p.point)]
+    for (const [n, p] of resumed.imported.entries()) {
+      expect(p.base).toBe(refs[committed + n - 1])
+      expect(p.chunksRead).toBeLessThanOrEqual(4)
+    }
     expect(await manifests(repo)).toBe(ids.length)
     expect(await treeState(remote)).toEqual(before)
 

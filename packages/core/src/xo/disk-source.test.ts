@@ -22,8 +22,9 @@ function memoryDisk(size: number, present: number[]): { disk: XoDisk; image: Buf
     size,
     blockSize: BLOCK,
     presentBlocks: async () => present,
-    async *blocks(_o?: BlocksOptions): AsyncGenerator<XoDiskBlock> {
-      for (const index of present) yield { index, data: blocks.get(index)! }
+    async *blocks(o?: BlocksOptions): AsyncGenerator<XoDiskBlock> {
+      for (const index of present)
+        if (o?.only === undefined || o.only.includes(index)) yield { index, data: blocks.get(index)! }
     },
   }
   return { disk, image }
@@ -80,5 +81,17 @@ describe('XoDiskSource', () => {
     const needed = await collect(new XoDiskSource(disk), { chunkSize: BLOCK, needed: [1, 4] })
     expect([...needed.keys()].sort((a, b) => a - b)).toEqual([0, 1, 3, 4, 10])
     expect(needed.get(1)).toBeUndefined()
+  })
+
+  it('over a base, reads whole only the chunks the changed blocks touch', async () => {
+    const { disk, image } = memoryDisk(size, present)
+    const chunkSize = 3 * BLOCK
+    const source = new XoDiskSource(disk, { changed: [3] })
+    const chunks = await collect(source, { chunkSize, needed: [3] })
+    // Block 3 lies in chunk 1 (blocks 3 to 5, 4 present too); chunk 3 is needed and holds block 10.
+    expect([...chunks.keys()].sort()).toEqual([1, 3])
+    expect(chunks.get(1)!.equals(image.subarray(chunkSize, 2 * chunkSize))).toBe(true)
+    expect(chunks.get(3)!.equals(image.subarray(3 * chunkSize))).toBe(true)
+    expect(source.outcome).toMatchObject({ path: 'xo-chain-delta', chunks: 2, holes: 0 })
   })
 })

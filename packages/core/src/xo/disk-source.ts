@@ -2,16 +2,25 @@
 // through the same ChunkSink and point writer as a backup. The disk's blocks (VHD blocks of a delta chain
 // composed newest first, or an XVA's entries) come in ascending order and are cut or joined into the
 // repository's chunks, whatever the two sizes; a chunk no block touches is a hole, delivered only when the
-// consumer asks for it.
+// consumer asks for it. Over a base (an earlier point of the same chain, already in the repository), only
+// the chunks the newer VHDs touch are read: `changed` names their blocks.
 import { blocksToChunks, chunkCountOf, chunkLengthOf, mergeChunks } from '../disks/index.js'
 import type { ChunkRequest, DiskChunk, DiskSource, SourceOutcome } from '../disks/index.js'
 import { BufferPool, throwIfAborted, type Lease } from '../shared/index.js'
 import type { XoDisk, XoDiskBlock } from './disk.js'
 
+export interface XoSourceOptions {
+  /** The blocks that may differ from the consumer's base (default: all). Random-access disks only. */
+  readonly changed?: readonly number[]
+}
+
 export class XoDiskSource implements DiskSource {
   outcome: SourceOutcome | undefined
 
-  constructor(readonly disk: XoDisk) {}
+  constructor(
+    readonly disk: XoDisk,
+    readonly options: XoSourceOptions = {},
+  ) {}
 
   get description(): string {
     return this.disk.description
@@ -23,42 +32,47 @@ export class XoDiskSource implements DiskSource {
 
   async *chunks(request: ChunkRequest): AsyncGenerator<DiskChunk> {
     const { chunkSize, signal } = request
+    const { blockSize } = this.disk
     const count = chunkCountOf(this.size, chunkSize)
-    const present = blocksToChunks(
-      await this.disk.presentBlocks(signal),
-      this.disk.blockSize,
-      chunkSize,
-      count,
-    )
+    const blocks = await this.disk.presentBlocks(signal)
     const wanted = (i: number): boolean => request.skip?.has(i) !== true
+    const changed = this.options.changed
+    // Over a base, a chunk a changed block touches is read whole: its other blocks too.
+    const chunkSet =
+      changed === undefined
+        ? undefined
+        : new Set(mergeChunks(blocksToChunks(changed, blockSize, chunkSize, count), request.needed))
+    const only =
+      chunkSet &&
+      blocks.filter((b) => blocksToChunks([b], blockSize, chunkSize, count).some((c) => chunkSet.has(c)))
+    const present = blocksToChunks(only ?? blocks, blockSize, chunkSize, count)
     const read = present.filter(wanted)
     request.events?.planned?.(
       read.length,
       read.reduce((n, i) => n + chunkLengthOf(i, this.size, chunkSize), 0),
     )
-    const assembly = new ChunkAssembly(chunkSize, this.size, this.disk.blockSize)
+    const assembly = new ChunkAssembly(chunkSize, this.size, blockSize)
     let chunks = 0
-    for await (const block of this.disk.blocks({ signal })) {
-      throwIfAborted(signal)
-      for (const chunk of assembly.add(block)) {
-        if (wanted(chunk.index)) {
+    const keep = function* (list: Iterable<DiskChunk>): Generator<DiskChunk> {
+      for (const chunk of list) {
+        if (!wanted(chunk.index)) chunk.lease?.release()
+        else {
           chunks++
           yield chunk
-        } else chunk.lease?.release()
+        }
       }
     }
-    for (const chunk of assembly.flush()) {
-      if (wanted(chunk.index)) {
-        chunks++
-        yield chunk
-      } else chunk.lease?.release()
+    for await (const block of this.disk.blocks({ signal, only })) {
+      throwIfAborted(signal)
+      yield* keep(assembly.add(block))
     }
+    yield* keep(assembly.flush())
     const delivered = new Set(present)
-    const holes = (request.complete ? mergeChunks(allIndexes(count)) : mergeChunks(request.needed)).filter(
-      (i) => i < count && !delivered.has(i) && wanted(i),
-    )
+    const holeCandidates = request.complete ? allIndexes(count) : [...(chunkSet ?? []), ...request.needed]
+    const holes = mergeChunks(holeCandidates).filter((i) => i < count && !delivered.has(i) && wanted(i))
     for (const index of holes) yield { index, lease: undefined }
-    this.outcome = { path: 'xo-chain', via: 'xo-remote', chunks, holes: holes.length, warnings: [] }
+    const path = changed === undefined ? 'xo-chain' : 'xo-chain-delta'
+    this.outcome = { path, via: 'xo-remote', chunks, holes: holes.length, warnings: [] }
   }
 
   async close(): Promise<void> {

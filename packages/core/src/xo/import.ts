@@ -6,13 +6,17 @@
 // the others. A point whose chain or metadata is bad is skipped with the reason; the rest is imported.
 import { ChunkSink, copyDisk } from '../disks/index.js'
 import {
+  formatPointRef,
   listPoints,
   PointWriter,
   readManifest,
+  type PointOptions,
+  type PointRef,
   type PointSummary,
   type Repository,
 } from '../repository/index.js'
 import { errorCode, errorMessage, StrataError, type TaskContext } from '../shared/index.js'
+import { ChainDisk, type XoDisk } from './disk.js'
 import { XoDiskSource } from './disk-source.js'
 import { XoError } from './errors.js'
 import { resolveFrom } from './format/paths.js'
@@ -37,6 +41,10 @@ export interface XoImportedPoint {
   readonly jobId: string
   /** The new restore point: '<vm>/<point id>'. */
   readonly point: string
+  /** The earlier point whose disks it started from (only the VHDs since were read), if any. */
+  readonly base: string | undefined
+  /** Chunks read from the remote (over a base, only those the newer VHDs touch). */
+  readonly chunksRead: number
   readonly disks: number
   /** Bytes of the disks, and bytes the repository did not already hold (stored, compressed). */
   readonly size: number
@@ -67,45 +75,63 @@ export async function importRemote(
   repo: Repository,
   options: XoImportOptions = {},
 ): Promise<XoImportReport> {
-  const { signal } = task
-  const listing = await listRemote(remote, signal)
+  const listing = await listRemote(remote, task.signal)
   const selected = selectPoints(listing.points, options)
   const report: XoImportReport = { remote: remote.name, repository: repo.name, imported: [], skipped: [] }
-  const existing = new Map<string, PointSummary[]>()
+  const run: RunState = { remote, repo, listed: new Map(), inRepo: [] }
   for (const [n, summary] of selected.entries()) {
     task.progress({ done: n, total: selected.length })
-    const skip = (reason: string, code: string, point?: string): void => {
-      report.skipped.push({
-        backup: summary.id,
-        vm: summary.vm,
-        timestamp: summary.timestamp,
-        reason,
-        code,
-        point,
-      })
-      task.info(`skipped ${summary.id}: ${reason}`, { backup: summary.id, code })
-    }
-    if (!summary.usable) {
-      skip(summary.reason ?? 'unusable', summary.code ?? 'XO_POINT_UNUSABLE')
-      continue
-    }
-    const already = await findImported(repo, summary, existing, signal)
-    if (already !== undefined) {
-      skip(`already imported as ${already}`, 'XO_ALREADY_IMPORTED', already)
-      continue
-    }
-    try {
-      const done = await task.child('import', (t) => importPoint(t, remote, repo, summary), {
-        backup: summary.id,
-      })
-      report.imported.push(done)
-    } catch (error) {
-      if (!isPointError(error)) throw error
-      skip(errorMessage(error), errorCode(error) ?? 'XO_POINT_UNUSABLE')
-    }
+    const outcome = await importOne(task, run, summary)
+    if ('reason' in outcome) {
+      report.skipped.push(outcome)
+      task.info(`skipped ${summary.id}: ${outcome.reason}`, { backup: summary.id, code: outcome.code })
+    } else report.imported.push(outcome)
   }
   task.progress({ done: selected.length, total: selected.length })
   return report
+}
+
+interface RunState {
+  readonly remote: XoRemote
+  readonly repo: Repository
+  /** The repository's points of each VM, listed once. */
+  readonly listed: Map<string, PointSummary[]>
+  /** XO points in the repository, found or imported by this run, in the order met (oldest first). */
+  readonly inRepo: { readonly summary: XoPointSummary; readonly ref: PointRef }[]
+}
+
+async function importOne(
+  task: TaskContext,
+  run: RunState,
+  summary: XoPointSummary,
+): Promise<XoImportedPoint | XoSkippedPoint> {
+  const { vm, timestamp } = summary
+  const skipped = (reason: string, code: string, point?: string): XoSkippedPoint => ({
+    backup: summary.id,
+    vm,
+    timestamp,
+    reason,
+    code,
+    point,
+  })
+  if (!summary.usable) return skipped(summary.reason ?? 'unusable', summary.code ?? 'XO_POINT_UNUSABLE')
+  const already = await findImported(run.repo, summary, run.listed, task.signal)
+  if (already !== undefined) {
+    run.inRepo.push({ summary, ref: already })
+    return skipped(`already imported as ${already.ref}`, 'XO_ALREADY_IMPORTED', already.ref)
+  }
+  // The latest delta point of the VM in the repository: where its chain goes on, only newer VHDs are read.
+  const base = run.inRepo.findLast((p) => p.summary.vm === vm && p.summary.mode === 'delta')
+  try {
+    const done = await task.child('import', (t) => importPoint(t, run, summary, base), {
+      backup: summary.id,
+    })
+    run.inRepo.push({ summary, ref: { vm, pointId: done.point.slice(done.point.lastIndexOf('/') + 1) } })
+    return done
+  } catch (error) {
+    if (!isPointError(error)) throw error
+    return skipped(errorMessage(error), errorCode(error) ?? 'XO_POINT_UNUSABLE')
+  }
 }
 
 /** The points asked for, oldest first; a VM asked for that the remote does not hold is an error. */
@@ -130,7 +156,7 @@ async function findImported(
   summary: XoPointSummary,
   cache: Map<string, PointSummary[]>,
   signal: AbortSignal,
-): Promise<string | undefined> {
+): Promise<PointSummary | undefined> {
   let points = cache.get(summary.vm)
   if (points === undefined) {
     points = await listPoints(repo, summary.vm, signal)
@@ -138,16 +164,16 @@ async function findImported(
   }
   const tag = importTag(summary.id)
   for (const p of points.filter((q) => q.time.getTime() === summary.timestamp)) {
-    if ((await readManifest(repo, p, signal)).tags.includes(tag)) return p.ref
+    if ((await readManifest(repo, p, signal)).tags.includes(tag)) return p
   }
   return undefined
 }
 
 async function importPoint(
   task: TaskContext,
-  remote: XoRemote,
-  repo: Repository,
+  { remote, repo }: RunState,
   summary: XoPointSummary,
+  base: RunState['inRepo'][number] | undefined,
 ): Promise<XoImportedPoint> {
   const { signal } = task
   const point = await openPoint(remote, summary.id, signal)
@@ -156,29 +182,35 @@ async function importPoint(
     meta.mode === 'full'
       ? await readAuthenticatedOva(remote, resolveFrom(meta.file, meta.xva, `XVA of ${meta.file}`), signal)
       : undefined
-  const metadata = importedMetadata(meta, { backup: summary.id, remote: remote.name }, ova)
-  const writer = await PointWriter.begin(repo, {
+  const options = {
     vm: summary.vm,
-    metadata,
+    metadata: importedMetadata(meta, { backup: summary.id, remote: remote.name }, ova),
     tags: [importTag(summary.id)],
     jobId: meta.jobId,
     scheduleId: meta.scheduleId,
     time: new Date(meta.timestamp),
     signal,
-  })
+  }
+  const useBase = meta.mode === 'delta' ? base : undefined
+  const writer = await beginPoint(repo, options, useBase?.ref)
   try {
-    let size = 0
     const disks = pointDisks(meta, ova)
+    let size = 0
+    let chunksRead = 0
+    let based = false
     for (const [i, disk] of disks.entries()) {
-      const source = new XoDiskSource(await point.openDisk(i, signal))
+      const opened = await point.openDisk(i, signal)
+      const from = writer.base === undefined ? undefined : baseDisk(opened, useBase!.summary)
+      const source = new XoDiskSource(opened, { changed: from?.changed })
       size += source.size
+      based ||= from !== undefined
       const name = String(disk.vdi.name_label ?? `disk ${i}`)
-      const sink = new ChunkSink([writer.openDisk(name, source.size, -1)], {
+      const sink = new ChunkSink([writer.openDisk(name, source.size, from?.disk ?? -1)], {
         onProgress: (done, total) => task.progress({ done, total }),
       })
-      await copyDisk(source, sink, { signal, warn: (m, d) => task.warn(m, d) })
+      chunksRead += (await copyDisk(source, sink, { signal, warn: (m, d) => task.warn(m, d) })).chunks
     }
-    const done = await writer.commit({ full: true })
+    const done = await writer.commit()
     task.set({ point: done.ref })
     return {
       backup: summary.id,
@@ -187,14 +219,43 @@ async function importPoint(
       mode: meta.mode,
       jobId: meta.jobId,
       point: done.ref,
+      base: based ? formatPointRef(useBase!.ref) : undefined,
       disks: disks.length,
       size,
+      chunksRead,
       newBytes: done.stats.reduce((n, s) => n + s.newBytes, 0),
     }
   } catch (error) {
     await writer.abort().catch(() => undefined)
     throw error
   }
+}
+
+/** Over the base point when it can be one: its indexes must still check, else the point is read whole. */
+async function beginPoint(
+  repo: Repository,
+  options: PointOptions,
+  base: PointRef | undefined,
+): Promise<PointWriter> {
+  if (base === undefined) return PointWriter.begin(repo, options)
+  try {
+    return await PointWriter.begin(repo, { ...options, base })
+  } catch (error) {
+    const code = errorCode(error)
+    if (code !== 'BASE_MISMATCH' && code !== 'POINT_NOT_FOUND') throw error
+    return PointWriter.begin(repo, options)
+  }
+}
+
+/** The base's disk this disk's chain goes on from (same size), and the blocks written since. */
+function baseDisk(disk: XoDisk, base: XoPointSummary): { disk: number; changed: number[] } | undefined {
+  if (!(disk instanceof ChainDisk)) return undefined
+  for (const candidate of base.disks) {
+    if (candidate.size !== disk.size) continue
+    const changed = disk.changedSince(candidate.path)
+    if (changed !== undefined) return { disk: candidate.index, changed }
+  }
+  return undefined
 }
 
 /** The point's own data is bad (its chain, a block, its XVA): skip it. Anything else stops the import. */
