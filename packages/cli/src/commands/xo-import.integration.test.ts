@@ -32,9 +32,10 @@ import {
 } from '@strata/core/xo/testing'
 import type { ImportedMetadata } from '@strata/core/xo'
 import { LabPool } from '@strata/lab'
-import { runCli } from '../testing/cli-harness.js'
+import { runCli, startCli } from '../testing/cli-harness.js'
 
 requireBinary('radosgw')
+const KEY = 'an XO key of exactly 32 chars!!!'
 const BIN = fileURLToPath(new URL('../../bin/strata.js', import.meta.url))
 
 interface Report {
@@ -295,6 +296,53 @@ describe('a killed import', () => {
     for (const n of [0, committed - 1, committed, ids.length - 1])
       expect((await restoreDisk(repo, byBackup.get(ids[n]!)!, 0)).equals(images[n]!), `point ${n}`).toBe(true)
   }, 300_000)
+})
+
+describe('an import stopped by Ctrl-C', () => {
+  it('stops between chunks, commits nothing of the point it was in, and resumes', async () => {
+    const remote = scratch.path('remote')
+    const repo = await initRepo('repo-interrupted')
+    const stop = new AbortController()
+    const { done } = startCli(['xo', 'import', '--remote', remote, '--repo', repo, '--json'], stop.signal)
+    let seen = 0
+    for (let waited = 0; seen < 1 && waited < 60_000; waited += 10) {
+      await new Promise((r) => setTimeout(r, 10))
+      seen = await manifests(repo)
+    }
+    stop.abort()
+    expect(await done).not.toBe(0)
+    const committed = await manifests(repo)
+    expect(committed).toBeGreaterThanOrEqual(1)
+    const resumed = await importRemote(remote, repo)
+    expect(resumed.skipped.filter((s) => s.code === 'XO_ALREADY_IMPORTED')).toHaveLength(committed)
+    const usable = [...scenario.points].filter(
+      ([, p]) => p.unusable === undefined && p.failsWith === undefined,
+    )
+    expect(resumed.imported).toHaveLength(usable.length - committed)
+    expect(await manifests(repo)).toBe(usable.length)
+  }, 120_000)
+})
+
+describe('strata xo import from an encrypted remote', () => {
+  it('imports delta and full points with the key from the environment, byte for byte', async () => {
+    const remote = scratch.path('encrypted')
+    const encrypted = await buildScenario(dirSink(remote), { encryption: 'aes-256-gcm', key: KEY })
+    const repo = await initRepo('repo-encrypted')
+    process.env.STRATA_XO_KEY = KEY
+    try {
+      const report = await importRemote(remote, repo, '--vm', VM.full, '--vm', VM.gzip)
+      const expected = [...encrypted.points].filter(([, p]) => p.vm === VM.full || p.vm === VM.gzip)
+      expect(report.imported.map((p) => p.backup).sort()).toEqual(expected.map(([id]) => id).sort())
+      for (const [id, point] of expected) {
+        const imported = report.imported.find((p) => p.backup === id)!
+        expect(imported.disks).toBe(point.disks.length)
+        for (const [d, image] of point.disks.entries())
+          expect((await restoreDisk(repo, imported.point, d)).equals(image), `${id} disk ${d}`).toBe(true)
+      }
+    } finally {
+      delete process.env.STRATA_XO_KEY
+    }
+  }, 120_000)
 })
 
 describe('strata xo import from an S3 remote', () => {
