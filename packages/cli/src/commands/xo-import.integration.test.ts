@@ -159,7 +159,7 @@ describe('strata xo import', () => {
       jobId: JOB,
       tags: [`xo-backup:${id}`],
     })
-    const opened = await openRepositoryFromEnv(repo, { env: {} })
+    const opened = await openRepositoryFromEnv(repo, { env: {}, signal: AbortSignal.timeout(30_000) })
     const [vm, pointId] = point.point.split('/') as [string, string]
     const manifest = await readManifest(opened, { vm, pointId })
     const meta = manifest.vm.metadata as ImportedMetadata
