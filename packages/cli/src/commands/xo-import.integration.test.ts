@@ -324,16 +324,24 @@ describe('an import stopped by Ctrl-C', () => {
 })
 
 describe('strata xo import from an encrypted remote', () => {
-  it('imports delta and full points with the key from the environment, byte for byte', async () => {
+  it('imports delta and full points with the key, byte for byte; a block failing authentication skips its point', async () => {
     const remote = scratch.path('encrypted')
     const encrypted = await buildScenario(dirSink(remote), { encryption: 'aes-256-gcm', key: KEY })
     const repo = await initRepo('repo-encrypted')
     process.env.STRATA_XO_KEY = KEY
     try {
-      const report = await importRemote(remote, repo, '--vm', VM.full, '--vm', VM.gzip)
-      const expected = [...encrypted.points].filter(([, p]) => p.vm === VM.full || p.vm === VM.gzip)
-      expect(report.imported.map((p) => p.backup).sort()).toEqual(expected.map(([id]) => id).sort())
-      for (const [id, point] of expected) {
+      const report = await importRemote(remote, repo, '--vm', VM.full, '--vm', VM.gzip, '--vm', VM.bad)
+      const expected = [...encrypted.points].filter(
+        ([, p]) => p.vm === VM.full || p.vm === VM.gzip || p.vm === VM.bad,
+      )
+      const usable = expected.filter(([, p]) => p.unusable === undefined && p.failsWith === undefined)
+      expect(report.imported.map((p) => p.backup).sort()).toEqual(usable.map(([id]) => id).sort())
+      const [tampered] = expected.find(([, p]) => p.failsWith !== undefined)!
+      expect(report.skipped.find((s) => s.backup === tampered)).toMatchObject({
+        code: 'XO_AUTH_FAILED',
+        reason: expect.stringMatching(/authentica/),
+      })
+      for (const [id, point] of usable) {
         const imported = report.imported.find((p) => p.backup === id)!
         expect(imported.disks).toBe(point.disks.length)
         for (const [d, image] of point.disks.entries())
