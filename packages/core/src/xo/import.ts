@@ -20,8 +20,8 @@ import { ChainDisk, type XoDisk } from './disk.js'
 import { XoDiskSource } from './disk-source.js'
 import { XoError } from './errors.js'
 import { resolveFrom } from './format/paths.js'
-import { importedMetadata, importTag, pointDisks } from './import-metadata.js'
-import { openPoint, type XoPointSummary } from './point.js'
+import { importedMetadata, importTag, pointDisks, type XoPointDisk } from './import-metadata.js'
+import { openPoint, type XoPointSummary, type XoRestorePoint } from './point.js'
 import type { XoRemote } from './remote.js'
 import { listRemote } from './scan.js'
 import { readAuthenticatedOva } from './xva.js'
@@ -195,40 +195,47 @@ async function importPoint(
   const writer = await beginPoint(repo, options, useBase?.ref)
   try {
     const disks = pointDisks(meta, ova)
-    let size = 0
-    let chunksRead = 0
-    let based = false
-    for (const [i, disk] of disks.entries()) {
-      const opened = await point.openDisk(i, signal)
-      const from = writer.base === undefined ? undefined : baseDisk(opened, useBase!.summary)
-      const source = new XoDiskSource(opened, { changed: from?.changed })
-      size += source.size
-      based ||= from !== undefined
-      const name = String(disk.vdi.name_label ?? `disk ${i}`)
-      const sink = new ChunkSink([writer.openDisk(name, source.size, from?.disk ?? -1)], {
-        onProgress: (done, total) => task.progress({ done, total }),
-      })
-      chunksRead += (await copyDisk(source, sink, { signal, warn: (m, d) => task.warn(m, d) })).chunks
-    }
+    const stored = await storeDisks(task, point, writer, disks, useBase?.summary)
     const done = await writer.commit()
     task.set({ point: done.ref })
+    const { id: backup, vm } = summary
+    const { timestamp, mode, jobId } = meta
     return {
-      backup: summary.id,
-      vm: summary.vm,
-      timestamp: meta.timestamp,
-      mode: meta.mode,
-      jobId: meta.jobId,
-      point: done.ref,
-      base: based ? formatPointRef(useBase!.ref) : undefined,
-      disks: disks.length,
-      size,
-      chunksRead,
+      ...{ backup, vm, timestamp, mode, jobId, point: done.ref, disks: disks.length },
+      base: stored.based ? formatPointRef(useBase!.ref) : undefined,
+      size: stored.size,
+      chunksRead: stored.chunksRead,
       newBytes: done.stats.reduce((n, s) => n + s.newBytes, 0),
     }
   } catch (error) {
     await writer.abort().catch(() => undefined)
     throw error
   }
+}
+
+/** Each disk through a ChunkSink into the writer, over the base's disk where its chain goes on. */
+async function storeDisks(
+  task: TaskContext,
+  point: XoRestorePoint,
+  writer: PointWriter,
+  disks: readonly XoPointDisk[],
+  base: XoPointSummary | undefined,
+): Promise<{ size: number; chunksRead: number; based: boolean }> {
+  const { signal } = task
+  const out = { size: 0, chunksRead: 0, based: false }
+  for (const [i, disk] of disks.entries()) {
+    const opened = await point.openDisk(i, signal)
+    const from = writer.base === undefined || base === undefined ? undefined : baseDisk(opened, base)
+    const source = new XoDiskSource(opened, { changed: from?.changed })
+    out.size += source.size
+    out.based ||= from !== undefined
+    const name = String(disk.vdi.name_label ?? `disk ${i}`)
+    const sink = new ChunkSink([writer.openDisk(name, source.size, from?.disk ?? -1)], {
+      onProgress: (done, total) => task.progress({ done, total }),
+    })
+    out.chunksRead += (await copyDisk(source, sink, { signal, warn: (m, d) => task.warn(m, d) })).chunks
+  }
+  return out
 }
 
 /** Over the base point when it can be one: its indexes must still check, else the point is read whole. */
