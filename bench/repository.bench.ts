@@ -9,7 +9,8 @@ import { mkdir, open, readFile, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { loadavg } from 'node:os'
 import { fileURLToPath } from 'node:url'
-import { report, run, type Measurement } from './harness.js'
+import { benchS3 } from './repository-s3.js'
+import { report, run, timed as timedRun, type Measurement, type TimedRun } from './harness.js'
 
 const GiB = 1024 ** 3
 const CHUNK = 2 * 1024 * 1024
@@ -23,41 +24,11 @@ const image2 = join(dir, 'disk-2.img')
 const changedList = join(dir, 'changed.txt')
 const env = { ...process.env, STRATA_PASSPHRASE: 'bench', RESTIC_PASSWORD: 'bench', BORG_PASSPHRASE: 'bench' }
 
-interface Run {
-  seconds: number
-  /** User + system CPU seconds: fairer than wall time on a machine shared with other work. */
-  cpu: number
-  rssMiB: number
-  stdout: string
-}
+type Run = TimedRun
 
-/** Runs a command under /usr/bin/time -v: wall time, peak RSS (of the largest process), stdout. */
-async function timed(command: string, args: string[]): Promise<Run> {
-  const { spawn } = await import('node:child_process')
-  return new Promise((resolve, reject) => {
-    const child = spawn('/usr/bin/time', ['-v', command, ...args], {
-      env,
-      cwd: root,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    })
-    let out = ''
-    let err = ''
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()))
-    child.stderr.on('data', (d: Buffer) => (err += d.toString()))
-    child.on('close', (code) => {
-      if (code !== 0)
-        return reject(new Error(`${command} ${args.join(' ')} exited ${code}: ${err.slice(-2000)}`))
-      const wall = /Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (?:(\d+):)?(\d+):([\d.]+)/.exec(err)
-      const rss = /Maximum resident set size \(kbytes\): (\d+)/.exec(err)
-      const user = /User time \(seconds\): ([\d.]+)/.exec(err)
-      const system = /System time \(seconds\): ([\d.]+)/.exec(err)
-      if (!wall || !rss) return reject(new Error(`no /usr/bin/time figures in: ${err.slice(-500)}`))
-      const seconds = Number(wall[1] ?? 0) * 3600 + Number(wall[2]) * 60 + Number(wall[3])
-      const cpu = Number(user?.[1] ?? NaN) + Number(system?.[1] ?? NaN)
-      resolve({ seconds, cpu, rssMiB: Number(rss[1]) / 1024, stdout: out })
-    })
-  })
-}
+/** Runs a command under /usr/bin/time -v, in the repository's root, with the passphrases set (and `more`). */
+const timed = (command: string, args: string[], more: Record<string, string> = {}): Promise<Run> =>
+  timedRun(command, args, { env: { ...env, ...more }, cwd: root })
 
 /** Runs one repo command object in its own process (only the repo commands are loaded). */
 const entry = (commands: string): string => `
@@ -91,8 +62,8 @@ async function chooseStrata(): Promise<string> {
 }
 
 /** One `strata repo <name>` in its own process. */
-function strata(name: string, args: string[]): Promise<Run> {
-  return timed(process.execPath, [...strataArgs, '--', name, ...args])
+function strata(name: string, args: string[], more: Record<string, string> = {}): Promise<Run> {
+  return timed(process.execPath, [...strataArgs, '--', name, ...args], more)
 }
 
 async function du(path: string): Promise<number> {
@@ -177,8 +148,14 @@ async function benchTool(
   return result
 }
 
+type Goal = readonly [goal: string, ratio: number, target: number]
+
+/** `npm run bench -- repository [local|s3]`: both parts unless one is named. */
 async function main(): Promise<void> {
   const rounds = Number(process.env.BENCH_ROUNDS ?? 2)
+  const part = process.argv[2]
+  if (part !== undefined && part !== 'local' && part !== 's3')
+    throw new Error(`unknown part '${part}': local or s3 (default: both)`)
   Object.assign(process.env, env)
   process.env.STRATA_BENCH_TOOLS = '1' // restic, borgbackup, hyperfine
   await run(join(root, 'scripts/install-system.sh'), [], { stdout: 'ignore' })
@@ -193,7 +170,30 @@ async function main(): Promise<void> {
       .map((l) => l.toFixed(1))
       .join(' ')}`,
   )
+  const goals: Goal[] = []
+  if (part !== 's3') goals.push(...(await benchLocal(rounds)))
+  if (part !== 'local') {
+    const s3 = await benchS3({
+      rounds,
+      image: image1,
+      bytes: SIZE,
+      strata,
+      restic: (args, more) => timed('restic', args, more),
+    })
+    goals.push(
+      ['first backup to S3 ≥ 2.5x restic to the same radosgw', s3.vsRestic, 2.5],
+      ['first backup to S3 with 20 ms per request ≥ 0.8x without', s3.withDelay, 0.8],
+    )
+  }
+  console.log('\nGoals')
+  for (const [goal, ratio, target] of goals)
+    console.log(
+      `  ${ratio >= target ? 'MET   ' : 'MISSED'} ${goal}: ${ratio.toFixed(2)}${ratio >= target ? '' : ` (goal ${target})`}`,
+    )
+}
 
+/** Local repositories: first and 5 % backups beside restic and borg, restores, GC memory. */
+async function benchLocal(rounds: number): Promise<Goal[]> {
   let strataPoint = ''
   const strataResult = await benchTool(
     'strata',
@@ -323,7 +323,7 @@ async function main(): Promise<void> {
     `  new chunks stored: ${new2} in the 2nd, ${new1} in the 1st (${((new2 / new1) * 100).toFixed(1)} %)`,
   )
 
-  const goals = [
+  return [
     [
       `first backup ≥ 2x faster than the faster peer (${faster === restic ? 'restic' : 'borg'})`,
       median(faster.first) / median(strataResult.first),
@@ -346,12 +346,7 @@ async function main(): Promise<void> {
       1,
     ],
     ['GC of 10 TB under 256 MiB (ratio ≥ 1)', 256 / gc.rssMiB, 1],
-  ] as const
-  console.log('\nGoals')
-  for (const [goal, ratio, target] of goals)
-    console.log(
-      `  ${ratio >= target ? 'MET   ' : 'MISSED'} ${goal}: ${ratio.toFixed(2)}${ratio >= target ? '' : ` (goal ${target})`}`,
-    )
+  ]
 }
 
 function median(runs: Run[]): number {
