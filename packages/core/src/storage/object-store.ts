@@ -17,6 +17,12 @@ export interface StoreCapabilities {
 
 export interface CallOptions {
   readonly signal?: AbortSignal
+  /**
+   * Wall-clock instant (ms since the epoch) after which no attempt of this call may start: a retry or a
+   * request still waiting for a slot fails with DEADLINE_PASSED instead. Timers cannot promise this (a
+   * paused process runs late ones in any order); the clock is read right before each attempt.
+   */
+  readonly notAfter?: number
 }
 
 export interface RangeOptions extends CallOptions {

@@ -3,7 +3,7 @@
 // providers disagree on error codes: a lost write costs a backup, a repeated create-once write is safe.
 import { retry, StrataError } from '../shared/index.js'
 import type { CallOptions, ObjectInfo, ObjectStore, PutOptions, RangeOptions } from './object-store.js'
-import { StorageError } from './storage-error.js'
+import { StorageError, checkNotAfter } from './storage-error.js'
 
 export interface RetryEvent {
   readonly op: string
@@ -22,7 +22,14 @@ export interface RetryingStoreOptions {
   readonly random?: () => number
 }
 
-const NEVER = new Set(['ACCESS_DENIED', 'INVALID_KEY', 'INVALID_LOCATION', 'NOT_FOUND', 'ALREADY_EXISTS'])
+const NEVER = new Set([
+  'ACCESS_DENIED',
+  'INVALID_KEY',
+  'INVALID_LOCATION',
+  'NOT_FOUND',
+  'ALREADY_EXISTS',
+  'DEADLINE_PASSED',
+])
 
 export function shouldRetryRead(error: unknown): boolean {
   return error instanceof StorageError && (error.retryable || error.code === 'CORRUPT_RESPONSE')
@@ -124,7 +131,11 @@ export class RetryingStore implements ObjectStore {
     shouldRetry: (error: unknown) => boolean,
     fn: (attempt: number) => Promise<T>,
   ): Promise<T> {
-    return retry(fn, {
+    const attempt = (n: number): Promise<T> => {
+      checkNotAfter(op, key, options) // before every attempt, retries included
+      return fn(n)
+    }
+    return retry(attempt, {
       retries: this.options.retries ?? 5,
       baseDelayMs: this.options.baseDelayMs ?? 200,
       maxDelayMs: this.options.maxDelayMs ?? 10_000,

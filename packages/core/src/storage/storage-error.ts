@@ -14,6 +14,8 @@ export type StorageErrorCode =
   | 'STORE_FAILED'
   /** A store location (path or URL) or its credentials cannot be used as given. */
   | 'INVALID_LOCATION'
+  /** The call's `notAfter` instant passed before an attempt could start: nothing was sent. */
+  | 'DEADLINE_PASSED'
 
 export class StorageError extends StrataError {
   declare readonly code: StorageErrorCode
@@ -21,6 +23,15 @@ export class StorageError extends StrataError {
   constructor(code: StorageErrorCode, message: string, options: StrataErrorOptions = {}) {
     super(code, message, { retryable: code === 'TRANSIENT', ...options })
   }
+}
+
+/** Throws DEADLINE_PASSED if the call's `notAfter` instant has come: call right before each attempt. */
+export function checkNotAfter(op: string, key: string, options: { notAfter?: number }): void {
+  if (options.notAfter === undefined || Date.now() < options.notAfter) return
+  const at = new Date(options.notAfter).toISOString()
+  throw new StorageError('DEADLINE_PASSED', `${op} of '${key}' not started: its deadline ${at} has passed`, {
+    details: { permanent: true },
+  })
 }
 
 export function isNotFound(error: unknown): boolean {
