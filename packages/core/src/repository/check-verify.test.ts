@@ -8,7 +8,7 @@ import { manifestKey } from './format/layout.js'
 import { backupDisk, makeDisk, restoreDisk } from './testing/fixtures.js'
 
 const CHUNK = 512 * 1024
-const timing = { leaseMs: 60_000, heartbeatMs: 10_000, batchMs: 1, pollMs: 2 }
+const timing = { leaseMs: 60_000, heartbeatMs: 10_000, batchMs: 1, pollMs: 2, checkWindowMs: 20 }
 
 async function firstChunkKey(store: MemoryStore): Promise<string> {
   for await (const info of store.list(PREFIX_CHUNKS)) return info.key

@@ -7,7 +7,7 @@ import { ChunkUploader } from './chunk-uploader.js'
 import { encodeGcSweep, gcSweepKey } from './format/session.js'
 import { PREFIX_SESSIONS } from './format/constants.js'
 
-const timing = { leaseMs: 60_000, heartbeatMs: 10_000, batchMs: 1, pollMs: 5 }
+const timing = { leaseMs: 60_000, heartbeatMs: 10_000, batchMs: 1, pollMs: 5, checkWindowMs: 20 }
 
 async function keys(store: MemoryStore, prefix: string): Promise<string[]> {
   const out: string[] = []
