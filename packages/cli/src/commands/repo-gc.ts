@@ -7,10 +7,15 @@ const MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d:
 
 export const repoGc: Command<GcResult & { dryRun: boolean }> = {
   path: ['repo', 'gc'],
-  usage: 'repo gc --repo PATH|URL [--margin 1h] [--dry-run]',
+  usage: 'repo gc --repo PATH|URL [--margin 1h] [--dry-run] [--purge-quarantine]',
   summary: 'Delete chunks no restore point or running backup needs (no lock; younger than --margin are kept)',
   positionals: 0,
-  options: { ...repoOption, margin: { type: 'string' }, 'dry-run': { type: 'boolean' } },
+  options: {
+    ...repoOption,
+    margin: { type: 'string' },
+    'dry-run': { type: 'boolean' },
+    'purge-quarantine': { type: 'boolean' },
+  },
   async run(args, { signal }) {
     const repo = await openRepository(args, signal)
     let safetyMarginMs: number | undefined
@@ -20,10 +25,14 @@ export const repoGc: Command<GcResult & { dryRun: boolean }> = {
       safetyMarginMs = Number(m[1]) * MS[m[2] ?? 's']!
     }
     const dryRun = args.values['dry-run'] === true
-    return { dryRun, ...(await collectGarbage(repo, { safetyMarginMs, dryRun, signal })) }
+    const purgeQuarantine = args.values['purge-quarantine'] === true
+    return { dryRun, ...(await collectGarbage(repo, { safetyMarginMs, dryRun, purgeQuarantine, signal })) }
   },
   format: (r) =>
     `${r.dryRun ? 'would delete' : 'deleted'} ${r.chunksDeleted} of ${r.chunks} chunks (${formatBytes(r.bytesDeleted)}); ` +
     `${r.keptYoung} unreferenced but young chunks kept; marked ${r.idsMarked} ids from ${r.indexesMarked} indexes of ${r.points} points ` +
-    `in ${formatBytes(r.markBytes)}; ${r.liveSessions} running backups${r.stoppedAtDeadline ? '; stopped at its deadline' : ''}`,
+    `in ${formatBytes(r.markBytes)}; ${r.liveSessions} running backups${r.stoppedAtDeadline ? '; stopped at its deadline' : ''}` +
+    (r.quarantinePurged > 0
+      ? `; ${r.quarantinePurged} quarantined chunks ${r.dryRun ? 'would be ' : ''}purged`
+      : ''),
 }

@@ -3,7 +3,8 @@ import { MemoryStore } from '../storage/index.js'
 import { Repository } from './repository.js'
 import { checkRepository } from './check.js'
 import { verifyChunks } from './verify.js'
-import { PREFIX_QUARANTINE, purgeQuarantine, quarantineKey } from './quarantine.js'
+import { PREFIX_QUARANTINE, quarantineKey } from './quarantine.js'
+import { collectGarbage } from './gc.js'
 import { PREFIX_CHUNKS } from './format/constants.js'
 import { manifestKey } from './format/layout.js'
 import { backupDisk, makeDisk, restoreDisk } from './testing/fixtures.js'
@@ -85,8 +86,15 @@ describe.each([
     expect((await checkRepository(repo)).ok).toBe(true)
     expect((await restoreDisk(repo, first)).equals(disk)).toBe(true)
     expect(await repo.listBad()).toEqual(new Set())
-    // Kept until purged.
-    expect(await purgeQuarantine(repo)).toBe(1)
+    // Kept by GC until purged.
+    expect(await collectGarbage(repo, { timing })).toMatchObject({ quarantinePurged: 0 })
+    expect(await collectGarbage(repo, { timing, purgeQuarantine: true, dryRun: true })).toMatchObject({
+      quarantinePurged: 1,
+    })
+    expect(await keysUnder(store, PREFIX_QUARANTINE)).toEqual([quarantineKey(id)])
+    expect(await collectGarbage(repo, { timing, purgeQuarantine: true })).toMatchObject({
+      quarantinePurged: 1,
+    })
     expect(await keysUnder(store, PREFIX_QUARANTINE)).toEqual([])
   })
 

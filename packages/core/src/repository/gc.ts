@@ -13,6 +13,7 @@ import type { Repository } from './repository.js'
 import { DEFAULT_TIMING, fullTiming, type SessionTiming } from './session.js'
 import { SweepDeletes } from './gc-deletes.js'
 import { MAX_SWEEP_DEADLINE_MS } from './sweeps.js'
+import { purgeQuarantine } from './quarantine.js'
 import { MarkSet } from './mark-set.js'
 import { isLive, listSessions, readProtection, type SessionState } from './gc-sessions.js'
 import { readDiskIndex, readManifest } from './points.js'
@@ -34,6 +35,8 @@ export interface GcOptions {
   readonly timing?: SessionTiming
   readonly maxMarkBytes?: number
   readonly dryRun?: boolean
+  /** Also delete every chunk verify moved to quarantine (kept until then). */
+  readonly purgeQuarantine?: boolean
   readonly signal?: AbortSignal
 }
 
@@ -49,6 +52,8 @@ export interface GcResult {
   readonly keptYoung: number
   readonly otherObjectsDeleted: number
   readonly stoppedAtDeadline: boolean
+  /** Quarantined chunks deleted (with purgeQuarantine; in a dry run, how many would go). */
+  readonly quarantinePurged: number
 }
 
 interface PointsScan {
@@ -90,6 +95,9 @@ export async function collectGarbage(repo: Repository, options: GcOptions = {}):
       other += await removeOrphans(repo, scan.orphans, livePoints, cutoff, signal)
       other += await removeDeadRecords(repo, sessions, timing, cutoff, run, signal)
     }
+    const quarantinePurged = options.purgeQuarantine
+      ? await purgeQuarantine(repo, { dryRun: options.dryRun, signal })
+      : 0
     return {
       points: scan.manifests.length,
       indexesMarked: marked.size,
@@ -98,6 +106,7 @@ export async function collectGarbage(repo: Repository, options: GcOptions = {}):
       liveSessions: live.length,
       ...sweep,
       otherObjectsDeleted: other,
+      quarantinePurged,
     }
   } finally {
     // Writers that saw no sweep count on this: no delete lands later than the check window before it goes.

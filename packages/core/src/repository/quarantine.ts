@@ -54,11 +54,14 @@ export async function chunkIsSound(repo: Repository, idHex: string, signal?: Abo
   return stored !== undefined && (await decodes(repo, idHex, stored))
 }
 
-/** Deletes every quarantined copy; returns how many went. */
-export async function purgeQuarantine(repo: Repository, signal?: AbortSignal): Promise<number> {
+/** Deletes every quarantined copy (a dry run only counts them); returns how many. */
+export async function purgeQuarantine(
+  repo: Repository,
+  { dryRun = false, signal }: { dryRun?: boolean; signal?: AbortSignal } = {},
+): Promise<number> {
   let purged = 0
   for await (const info of repo.store.list(PREFIX_QUARANTINE, { signal })) {
-    await repo.store.delete(info.key, { signal })
+    if (!dryRun) await repo.store.delete(info.key, { signal })
     purged++
   }
   return purged
@@ -66,8 +69,9 @@ export async function purgeQuarantine(repo: Repository, signal?: AbortSignal): P
 
 async function decodes(repo: Repository, idHex: string, stored: Uint8Array): Promise<boolean> {
   try {
-    // A copy: decoding hands its input over (it may move to a worker thread).
-    await repo.decodeChunkInto(idHex, stored.slice(), new Uint8Array(new SharedArrayBuffer(repo.chunkSize)))
+    // A copy (a Buffer's slice() would be a view): decoding hands its input over to a worker thread.
+    const copy = new Uint8Array(stored)
+    await repo.decodeChunkInto(idHex, copy, new Uint8Array(new SharedArrayBuffer(repo.chunkSize)))
     return true
   } catch (error) {
     if (isCorruption(error)) return false
