@@ -3,7 +3,13 @@
 // committed, then the snapshot kept or removed by retention. Everything made on the pool is undone here,
 // on success and on failure.
 import { ChunkSink } from '../disks/index.js'
-import { PointWriter, RepositoryError, type CommittedPoint, type Repository } from '../repository/index.js'
+import {
+  PointWriter,
+  RepositoryError,
+  isResumable,
+  type CommittedPoint,
+  type Repository,
+} from '../repository/index.js'
 import { errorMessage, type TaskContext } from '../shared/index.js'
 import type { Ref, XapiClient, XapiRecord } from '../xapi/index.js'
 import { transferDisk, type DiskBase } from './disk-transfer.js'
@@ -79,13 +85,19 @@ export async function backupVm(
     const request = snapshotRequest(vm, vmRecord, settings)
     const snap = await vmTask.child('snapshot', (t) => snapshotOrResume(t, xapi, limits, request))
     let exported = false
+    let failure: unknown
     try {
       const done = await transferAndCommit(vmTask, xapi, limits, { vm, vmRecord, snap }, targets, settings)
       await markExported(xapi, snap, signal)
       exported = true
       return { vmUuid, ...done, warnings }
+    } catch (error) {
+      failure = error
+      throw error
     } finally {
-      const interrupted = signal.aborted
+      // Cancelled, or failed in a way that loses nothing stored (a lapsed repository session): the next
+      // attempt resumes from the snapshot, so it is kept.
+      const interrupted = signal.aborted || isResumable(failure)
       await cleanup(vmTask, xapi, { vm, snap, exported, interrupted }, settings)
     }
   } finally {

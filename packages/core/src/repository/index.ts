@@ -3,7 +3,7 @@
 // (the commit point of a restore point), sessions (running backups, seen by GC), GC, check and verify.
 // The byte layout is normative in docs/repository-format.md; its constants are in format/constants.ts.
 export { Repository, type CreateOptions, type OpenOptions } from './repository.js'
-export { RepositoryError, type RepositoryErrorCode } from './errors.js'
+export { RepositoryError, isResumable, type RepositoryErrorCode } from './errors.js'
 export { PointWriter, type PointOptions, type CommittedPoint } from './point-writer.js'
 export { DiskWriter, isZero, type DiskStats } from './disk-writer.js'
 export { DiskReader } from './disk-reader.js'
