@@ -3,7 +3,8 @@
 //  - none starts later than the check window before the announcement's deadline: the clock is read in
 //    the delete slot and, through the store's `notAfter`, before every retry (timers cannot promise it:
 //    a paused process runs its late timers in any order);
-//  - each has a hard timeout (writers count an announcement in force until its deadline plus it);
+//  - each has a hard timeout of half the delete timeout (writers count an announcement in force until
+//    its deadline plus the whole of it: the other half absorbs clocks that disagree by up to that);
 //  - the announcement is withdrawn no sooner than the check window after the last delete settled.
 import { Semaphore, sleep } from '../shared/index.js'
 import { StorageError } from '../storage/index.js'
@@ -28,6 +29,10 @@ export class SweepDeletes {
     readonly signal?: AbortSignal,
   ) {}
 
+  get hardTimeoutMs(): number {
+    return this.timing.deleteTimeoutMs / 2
+  }
+
   /** Whether a delete may still start under an announcement with this deadline. */
   mayStart(deadline: number): boolean {
     return Date.now() < deadline - this.timing.checkWindowMs
@@ -51,7 +56,7 @@ export class SweepDeletes {
     // The GC's signal or the hard timeout, whichever first; the listener goes when the delete settles.
     const stop = new AbortController()
     let timedOut = false
-    const timer = setTimeout(() => ((timedOut = true), stop.abort()), this.timing.deleteTimeoutMs)
+    const timer = setTimeout(() => ((timedOut = true), stop.abort()), this.hardTimeoutMs)
     const onAbort = (): void => stop.abort(this.signal?.reason)
     this.signal?.addEventListener('abort', onAbort, { once: true })
     try {
@@ -66,7 +71,7 @@ export class SweepDeletes {
       if (!timedOut) throw error
       throw new StorageError(
         'TRANSIENT',
-        `GC could not delete '${key}' from ${this.repo.name} within ${this.timing.deleteTimeoutMs} ms`,
+        `GC could not delete '${key}' from ${this.repo.name} within ${this.hardTimeoutMs} ms`,
         { cause: error },
       )
     } finally {

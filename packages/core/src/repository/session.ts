@@ -25,8 +25,9 @@ export interface SessionTiming {
   readonly batchMs: number
   readonly pollMs: number
   /**
-   * Hard timeout of a GC delete; writers count a sweep announcement in force until its deadline plus
-   * this (default 1 minute). Writers and GC must agree on it.
+   * Writers count a sweep announcement in force until its deadline plus this; GC aborts each delete
+   * after half of it (the other half absorbs clocks that disagree). Default 1 minute. Writers and GC
+   * must agree on it.
    */
   readonly deleteTimeoutMs?: number
   /**
