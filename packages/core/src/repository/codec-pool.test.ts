@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process'
-import { randomBytes } from 'node:crypto'
+import { createHash, randomBytes } from 'node:crypto'
 import { afterAll, describe, expect, it } from 'vitest'
 import { CodecPool } from './codec-pool.js'
 import { chunkIdFunction } from './crypto/chunk-id.js'
@@ -62,6 +62,11 @@ describe('CodecPool', () => {
       expect(first.bytes.buffer).toBeInstanceOf(SharedArrayBuffer)
       const decoded = decodeObject(Buffer.from(first.bytes), KIND_CHUNK, binding, key, 'x')
       expect(Buffer.from(decoded).equals(data)).toBe(true)
+      // The digests a store sends, computed on the worker: those of the encoded bytes.
+      expect(first.digests).toEqual({
+        md5: createHash('md5').update(first.bytes).digest('base64'),
+        sha256: createHash('sha256').update(first.bytes).digest('hex'),
+      })
       if (key === undefined) {
         // Without a key the encoding is deterministic: byte for byte the in-thread one.
         const inThread = encodeObject(KIND_CHUNK, data, binding, { dataKey: key, level: 1 })

@@ -230,16 +230,14 @@ export class Repository {
     { createOnly = true }: { createOnly?: boolean } = {},
   ): Promise<number> {
     throwIfAborted(signal)
-    const { bytes, release } = await this.#codec.encodeShared(KIND_CHUNK, plain, id, {
+    const { bytes, digests, release } = await this.#codec.encodeShared(KIND_CHUNK, plain, id, {
       dataKey: this.#dataKey,
       level: this.config.compressionLevel,
     })
     try {
       throwIfAborted(signal)
-      await this.store.put(chunkKey(Buffer.from(id).toString('hex')), bytes, {
-        ifNoneMatch: createOnly,
-        signal,
-      })
+      const key = chunkKey(Buffer.from(id).toString('hex'))
+      await this.store.put(key, bytes, { ifNoneMatch: createOnly, digests, signal })
     } catch (error) {
       if (error instanceof StorageError && error.code === 'ALREADY_EXISTS') return 0
       throw error

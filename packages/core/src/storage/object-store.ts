@@ -33,9 +33,21 @@ export interface RangeOptions extends CallOptions {
   readonly into?: Uint8Array
 }
 
+/** Digests of an object's bytes: MD5 in base64 (as Content-MD5), SHA-256 in lowercase hex. */
+export interface Digests {
+  readonly md5: string
+  readonly sha256: string
+}
+
 export interface PutOptions extends CallOptions {
   /** Create only: fail with ALREADY_EXISTS (StorageError) if the key exists. */
   readonly ifNoneMatch?: boolean
+  /**
+   * Digests of `data` computed elsewhere (a worker thread that had the bytes at hand): a store that
+   * sends them (S3: Content-MD5, the signed payload hash) takes them instead of hashing on its caller's
+   * thread. They must be those of `data`: the server refuses the put otherwise.
+   */
+  readonly digests?: Digests
 }
 
 export interface ObjectStore {

@@ -1,5 +1,6 @@
 // The S3 store against a real S3 server (Ceph radosgw, started once per run by vitest.global-setup.ts).
 import { CreateMultipartUploadCommand, ListMultipartUploadsCommand, S3Client } from '@aws-sdk/client-s3'
+import { createHash, randomBytes } from 'node:crypto'
 import { describe, expect, it } from 'vitest'
 import { createTestBucket, requireBinary, s3Env, s3Location, useS3Server } from '../testing/index.js'
 import { describeObjectStoreConformance } from './conformance.js'
@@ -49,6 +50,28 @@ describe('S3Store on radosgw', () => {
     const left: string[] = []
     for await (const info of store.list('')) left.push(info.key)
     expect(left).toEqual([])
+    await store.close()
+  })
+
+  it('sends digests computed elsewhere as they are: the server checks both', async () => {
+    const store = rawStore('digests')
+    const data = randomBytes(100_000)
+    const digests = {
+      md5: createHash('md5').update(data).digest('base64'),
+      sha256: createHash('sha256').update(data).digest('hex'),
+    }
+    await store.put('right', data, { digests })
+    expect(Buffer.from(await store.get('right')).equals(data)).toBe(true)
+    const other = createHash('sha256').update('other').digest()
+    // Wrong ones are refused, never stored: so they are what was sent, not recomputed.
+    await expect(
+      store.put('bad-md5', data, { digests: { ...digests, md5: other.subarray(0, 16).toString('base64') } }),
+    ).rejects.toThrow()
+    await expect(
+      store.put('bad-sha', data, { digests: { ...digests, sha256: other.toString('hex') } }),
+    ).rejects.toThrow()
+    expect(await store.stat('bad-md5')).toBeUndefined()
+    expect(await store.stat('bad-sha')).toBeUndefined()
     await store.close()
   })
 

@@ -16,6 +16,7 @@ import { throwIfAborted } from '../shared/index.js'
 import { assertRange } from './range.js'
 import type {
   CallOptions,
+  Digests,
   ObjectInfo,
   ObjectStore,
   PutOptions,
@@ -113,7 +114,7 @@ export class S3Store implements ObjectStore {
     const what = `cannot put '${key}' to ${this.name}`
     try {
       if (data.length > single) await this.#putParts(Key, data, conditional, what, options.signal)
-      else await this.#putSingle(Key, data, conditional, options.signal)
+      else await this.#putSingle(Key, data, { conditional, digests: options.digests }, options.signal)
     } catch (error) {
       const mapped = s3Error(error, what, options.signal)
       const exists = mapped instanceof StorageError && mapped.code === 'ALREADY_EXISTS'
@@ -121,16 +122,31 @@ export class S3Store implements ObjectStore {
     }
   }
 
-  async #putSingle(Key: string, data: Uint8Array, conditional: boolean, signal?: AbortSignal): Promise<void> {
+  async #putSingle(
+    Key: string,
+    data: Uint8Array,
+    { conditional, digests }: { conditional: boolean; digests?: Digests },
+    signal?: AbortSignal,
+  ): Promise<void> {
     const command = new PutObjectCommand({
       Bucket: this.#bucket,
       Key,
       Body: data,
       ContentLength: data.length,
       // The server refuses a body damaged or cut in transit instead of storing it.
-      ContentMD5: createHash('md5').update(data).digest('base64'),
+      ContentMD5: digests?.md5 ?? createHash('md5').update(data).digest('base64'),
       IfNoneMatch: conditional ? '*' : undefined,
     })
+    // SigV4 signs x-amz-content-sha256; one already set is taken instead of hashing the body here.
+    if (digests !== undefined)
+      command.middlewareStack.add(
+        (next) => (args) => {
+          const request = args.request as { headers?: Record<string, string> }
+          if (request.headers !== undefined) request.headers['x-amz-content-sha256'] = digests.sha256
+          return next(args)
+        },
+        { step: 'build', name: 'strataPayloadHash' },
+      )
     await this.#client.send(command, { abortSignal: signal })
   }
 
