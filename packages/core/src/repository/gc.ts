@@ -11,7 +11,7 @@ import { randomUUID } from 'node:crypto'
 import { RepositoryError } from './errors.js'
 import type { Repository } from './repository.js'
 import { DEFAULT_TIMING, fullTiming, type SessionTiming } from './session.js'
-import { SweepDeletes } from './gc-deletes.js'
+import { Announcement, SweepDeletes } from './gc-sweep.js'
 import { MAX_SWEEP_DEADLINE_MS } from './sweeps.js'
 import { purgeQuarantine } from './quarantine.js'
 import { MarkSet } from './mark-set.js'
@@ -20,7 +20,6 @@ import { readDiskIndex, readManifest } from './points.js'
 import { PREFIX_CHUNKS, PREFIX_GC, PREFIX_POINTS } from './format/constants.js'
 import { chunkIdOfKey, manifestKey, parseManifestKey, pointPrefix, type PointRef } from './format/layout.js'
 import type { Manifest } from './format/manifest.js'
-import { encodeGcSweep, gcSweepKey } from './format/session.js'
 
 export interface GcOptions {
   /** Chunks younger than this are kept whatever the marks say (default 1 hour). */
@@ -121,44 +120,6 @@ function checkSweepDeadline(ms: number | undefined, timing: Required<SessionTimi
     'INVALID_ARGUMENT',
     `GC sweep deadline ${ms} ms: more than the check window (${timing.checkWindowMs} ms), at most ${MAX_SWEEP_DEADLINE_MS} ms`,
   )
-}
-
-/**
- * The sweep announcement (gc/<run>-<n>/sweep). It is withdrawn and published again every batch, so that a
- * writer waiting for sweeps waits for one batch, not for the whole sweep.
- */
-class Announcement {
-  #key: string | undefined
-  #count = 0
-  deadline = Infinity
-
-  constructor(
-    readonly repo: Repository,
-    readonly run: string,
-    readonly started: string,
-    readonly options: GcOptions,
-  ) {}
-
-  /** Publishes a new announcement, then withdraws the previous one. */
-  async publish(): Promise<void> {
-    if (this.options.dryRun) return
-    const previous = this.#key
-    this.deadline = Date.now() + (this.options.sweepDeadlineMs ?? 30 * 60_000)
-    const key = gcSweepKey(`${this.run}-${++this.#count}`)
-    await this.repo.putNew(
-      key,
-      encodeGcSweep({ started: this.started, deadline: new Date(this.deadline).toISOString() }),
-      this.options.signal,
-    )
-    this.#key = key
-    if (previous !== undefined) await this.repo.store.delete(previous)
-  }
-
-  async withdraw(): Promise<void> {
-    if (this.#key === undefined) return
-    await this.repo.store.delete(this.#key)
-    this.#key = undefined
-  }
 }
 
 /** Chunks modified after this instant are never deleted. */

@@ -1,5 +1,5 @@
-// GC's chunk deletes under a sweep announcement, bounded in time so that none can land where a writer
-// believes no sweep is running (docs/repository-format.md, "Concurrency"):
+// A GC sweep's announcement, and its chunk deletes, bounded in time so that none can land where a
+// writer believes no sweep is running (docs/repository-format.md, "Concurrency"):
 //  - none starts later than the check window before the announcement's deadline: the clock is read in
 //    the delete slot and, through the store's `notAfter`, before every retry (timers cannot promise it:
 //    a paused process runs its late timers in any order);
@@ -10,6 +10,7 @@ import { Semaphore, sleep } from '../shared/index.js'
 import { StorageError } from '../storage/index.js'
 import type { Repository } from './repository.js'
 import { instant, since, type Instant, type SessionTiming } from './session.js'
+import { encodeGcSweep, gcSweepKey } from './format/session.js'
 
 /** Deletes in flight at once. */
 const DELETES_IN_FLIGHT = 8
@@ -94,5 +95,43 @@ export class SweepDeletes {
     await this.drain().catch(() => undefined)
     if (this.#lastSettled === undefined) return
     await sleep(Math.max(0, this.timing.checkWindowMs - since(this.#lastSettled)))
+  }
+}
+
+/**
+ * The sweep announcement (gc/<run>-<n>/sweep). It is withdrawn and published again every batch, so that a
+ * writer waiting for sweeps waits for one batch, not for the whole sweep.
+ */
+export class Announcement {
+  #key: string | undefined
+  #count = 0
+  deadline = Infinity
+
+  constructor(
+    readonly repo: Repository,
+    readonly run: string,
+    readonly started: string,
+    readonly options: { dryRun?: boolean; sweepDeadlineMs?: number; signal?: AbortSignal },
+  ) {}
+
+  /** Publishes a new announcement, then withdraws the previous one. */
+  async publish(): Promise<void> {
+    if (this.options.dryRun) return
+    const previous = this.#key
+    this.deadline = Date.now() + (this.options.sweepDeadlineMs ?? 30 * 60_000)
+    const key = gcSweepKey(`${this.run}-${++this.#count}`)
+    await this.repo.putNew(
+      key,
+      encodeGcSweep({ started: this.started, deadline: new Date(this.deadline).toISOString() }),
+      this.options.signal,
+    )
+    this.#key = key
+    if (previous !== undefined) await this.repo.store.delete(previous)
+  }
+
+  async withdraw(): Promise<void> {
+    if (this.#key === undefined) return
+    await this.repo.store.delete(this.#key)
+    this.#key = undefined
   }
 }
