@@ -221,6 +221,7 @@ async function openTarget(
     metadata,
     jobId: settings.jobId,
     scheduleId: settings.scheduleId,
+    onWarning: (message: string) => task.warn(message, { target: target.name }),
     signal: task.signal,
   }
   try {
