@@ -8,8 +8,7 @@ import { StrataError } from '../shared/errors.js'
 import { workerUrl } from '../shared/worker-url.js'
 import { chunkIdFunction } from './crypto/chunk-id.js'
 import { decodeObjectInto, encodeObject, maxEncodedLength, type CodecOptions } from './object-codec.js'
-import { digestsOf, transferable, type CodecReply, type CodecRequest } from './codec-protocol.js'
-import type { Digests } from '../storage/index.js'
+import { sha256Of, transferable, type CodecReply, type CodecRequest } from './codec-protocol.js'
 import { RepositoryError, type RepositoryErrorCode } from './errors.js'
 
 /** Below this many bytes the work is done in the calling thread. */
@@ -27,7 +26,7 @@ export interface SharedBytes {
   readonly release: () => void
 }
 
-type Answer = { result: Uint8Array; digests?: Digests }
+type Answer = { result: Uint8Array; sha256?: string }
 type Pending = { resolve: (answer: Answer) => void; reject: (error: Error) => void }
 type Body = CodecRequest extends infer R ? (R extends CodecRequest ? Omit<R, 'id'> : never) : never
 
@@ -73,30 +72,30 @@ export class CodecPool {
 
   /**
    * encode, with the result in a reused slot of shared memory instead of a new buffer per object (which
-   * would cost page faults and, moved to this thread, collections): `release()` once it is written. The
-   * result's digests come along, computed where the bytes were made.
+   * would cost page faults and, moved to this thread, collections): `release()` once it is written. With
+   * `sha256`, the result's SHA-256 comes along, computed where the bytes were made.
    */
   async encodeShared(
     kind: number,
     plain: Uint8Array,
     binding: Uint8Array,
-    options: CodecOptions,
-  ): Promise<SharedBytes & { digests: Digests }> {
+    options: CodecOptions & { sha256?: boolean },
+  ): Promise<SharedBytes & { sha256?: string }> {
     const out = plain.length < IN_THREAD_BELOW ? undefined : this.#takeSlot(maxEncodedLength(plain.length))
     if (out === undefined) {
       const bytes = await this.encode(kind, plain, binding, options)
-      return { bytes, digests: digestsOf(bytes), release: () => {} }
+      return { bytes, sha256: options.sha256 === true ? sha256Of(bytes) : undefined, release: () => {} }
     }
     const release = this.#releaser(out)
     try {
       const { dataKey, level } = options
-      const request = { kind, binding, dataKey, level, out: new Uint8Array(out), digests: true }
+      const request = { kind, binding, dataKey, level, out: new Uint8Array(out), sha256: options.sha256 }
       const answer = await this.#withShared(plain, (shared) =>
         this.#answer({ op: 'encode', data: shared, ...request }, []),
       )
       // The reply views the same memory through another SharedArrayBuffer object: view our own.
       const bytes = new Uint8Array(out, 0, answer.result.byteLength)
-      return { bytes, digests: answer.digests ?? digestsOf(bytes), release }
+      return { bytes, sha256: answer.sha256, release }
     } catch (error) {
       release()
       throw error

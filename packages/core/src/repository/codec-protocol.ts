@@ -1,6 +1,5 @@
 // Messages between the codec pool and its worker threads.
 import { createHash } from 'node:crypto'
-import type { Digests } from '../storage/index.js'
 
 export type CodecRequest = { id: number } & (
   | { op: 'id'; data: Uint8Array; idKey: Uint8Array | undefined }
@@ -13,8 +12,8 @@ export type CodecRequest = { id: number } & (
       level: number
       /** Shared memory to write the result into (its length is maxEncodedLength); a new buffer without. */
       out?: Uint8Array
-      /** Also the digests of the result, for the store (hashing 2 MiB costs the main thread milliseconds). */
-      digests?: boolean
+      /** Also the SHA-256 of the result, for the store (hashing 2 MiB costs the main thread milliseconds). */
+      sha256?: boolean
     }
   | {
       op: 'decode'
@@ -29,15 +28,12 @@ export type CodecRequest = { id: number } & (
 )
 
 export type CodecReply =
-  | { id: number; result: Uint8Array; digests?: Digests; error?: undefined }
+  | { id: number; result: Uint8Array; sha256?: string; error?: undefined }
   | { id: number; error: { code: string; message: string } }
 
-/** The digests a store may take instead of hashing the bytes itself. */
-export function digestsOf(bytes: Uint8Array): Digests {
-  return {
-    md5: createHash('md5').update(bytes).digest('base64'),
-    sha256: createHash('sha256').update(bytes).digest('hex'),
-  }
+/** The SHA-256 (hex) a store may take instead of hashing the bytes itself. */
+export function sha256Of(bytes: Uint8Array): string {
+  return createHash('sha256').update(bytes).digest('hex')
 }
 
 /** The buffer to move instead of copying: only one that `bytes` covers whole (never a pooled slice). */

@@ -230,14 +230,15 @@ export class Repository {
     { createOnly = true }: { createOnly?: boolean } = {},
   ): Promise<number> {
     throwIfAborted(signal)
-    const { bytes, digests, release } = await this.#codec.encodeShared(KIND_CHUNK, plain, id, {
+    const { bytes, sha256, release } = await this.#codec.encodeShared(KIND_CHUNK, plain, id, {
       dataKey: this.#dataKey,
       level: this.config.compressionLevel,
+      sha256: this.store.capabilities.takesSha256 === true, // hashed on the worker, for the store
     })
     try {
       throwIfAborted(signal)
       const key = chunkKey(Buffer.from(id).toString('hex'))
-      await this.store.put(key, bytes, { ifNoneMatch: createOnly, digests, signal })
+      await this.store.put(key, bytes, { ifNoneMatch: createOnly, sha256, signal })
     } catch (error) {
       if (error instanceof StorageError && error.code === 'ALREADY_EXISTS') return 0
       throw error

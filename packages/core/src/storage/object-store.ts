@@ -13,6 +13,8 @@ export interface StoreCapabilities {
   readonly conditionalCreate: boolean
   /** Listing sees every completed put at once (S3 and local directories do; some gateways do not). */
   readonly listAfterWriteConsistent: boolean
+  /** A put's `sha256` is used (S3): callers that can hash off their thread should give it. */
+  readonly takesSha256?: boolean
 }
 
 export interface CallOptions {
@@ -33,21 +35,16 @@ export interface RangeOptions extends CallOptions {
   readonly into?: Uint8Array
 }
 
-/** Digests of an object's bytes: MD5 in base64 (as Content-MD5), SHA-256 in lowercase hex. */
-export interface Digests {
-  readonly md5: string
-  readonly sha256: string
-}
-
 export interface PutOptions extends CallOptions {
   /** Create only: fail with ALREADY_EXISTS (StorageError) if the key exists. */
   readonly ifNoneMatch?: boolean
   /**
-   * Digests of `data` computed elsewhere (a worker thread that had the bytes at hand): a store that
-   * sends them (S3: Content-MD5, the signed payload hash) takes them instead of hashing on its caller's
-   * thread. They must be those of `data`: the server refuses the put otherwise.
+   * SHA-256 of `data` in lowercase hex, computed elsewhere (a worker thread that had the bytes at hand):
+   * a store that sends one (S3: the signed payload hash, which the server checks against the body)
+   * takes it instead of hashing on its caller's thread. It must be that of `data`: the server refuses
+   * the put otherwise.
    */
-  readonly digests?: Digests
+  readonly sha256?: string
 }
 
 export interface ObjectStore {
