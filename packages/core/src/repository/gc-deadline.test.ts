@@ -6,6 +6,9 @@ import { deletePoint } from './points.js'
 import { PREFIX_CHUNKS } from './format/constants.js'
 import { decodeGcSweep } from './format/session.js'
 import { backupDisk, makeDisk } from './testing/fixtures.js'
+import { PointWriter } from './point-writer.js'
+import { checkRepository } from './check.js'
+import { chunkKey } from './format/layout.js'
 
 const CHUNK = 512 * 1024
 const timing = { leaseMs: 60_000, heartbeatMs: 10_000, batchMs: 1, pollMs: 2, checkWindowMs: 20 }
@@ -105,5 +108,45 @@ describe('GC deletes and the announced deadline', () => {
       await expect(collectGarbage(repo, { timing, sweepDeadlineMs })).rejects.toMatchObject({
         code: 'INVALID_ARGUMENT',
       })
+  })
+
+  it('keeps the announcement past its last delete, so a writer that looks quickly cannot miss it', async () => {
+    // A sweep listed garbage chunk X; another GC deleted X; a backup stores X anew; the sweep's stale
+    // delete takes the new copy and the sweep ends. The writer's one look, quick enough to need no
+    // second one, must still see that sweep.
+    const inner = new MemoryStore('linger')
+    const repo = await Repository.create(inner, { chunkSize: CHUNK })
+    const x = makeDisk(2, CHUNK).subarray(CHUNK, 2 * CHUNK) // random bytes
+    await deletePoint(repo, await backupDisk(repo, Buffer.from(x), { timing }))
+    const key = chunkKey((await repo.chunkIdOf(x)).toString('hex'))
+    await sleep(5)
+    let reached!: () => void
+    let release!: () => void
+    const atDelete = new Promise<void>((r) => (reached = r))
+    const released = new Promise<void>((r) => (release = r))
+    const remove = inner.delete.bind(inner)
+    inner.delete = async (k, options) => {
+      if (k === key) {
+        reached()
+        await released
+      }
+      return remove(k, options)
+    }
+    const slow = { ...timing, batchMs: 300, checkWindowMs: 1500 }
+    const point = await PointWriter.begin(repo, { vm: 'vm-2', timing: slow })
+    const gc = collectGarbage(repo, { timing: slow, safetyMarginMs: 0 })
+    await atDelete
+    await remove(key) // another GC was first
+    await point.openDisk('xvda', CHUNK).putChunk(0, Buffer.from(x)) // created anew; its look comes later
+    release() // the stale delete takes it, and the sweep ends
+    await sleep(50)
+    const committed = await point.commit().catch(async (error: { code?: string }) => {
+      expect(error.code).toBe('CHUNK_MISSING')
+      await point.abort()
+      return undefined
+    })
+    await gc
+    expect(committed).toBeUndefined() // X is gone: never committed without it
+    expect((await checkRepository(repo)).problems).toEqual([])
   })
 })
