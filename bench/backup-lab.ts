@@ -37,6 +37,7 @@ const say = (o: unknown) => process.stdout.write(`${JSON.stringify(o)}\n`)
 say({
   ready: true,
   url: lab.url,
+  fingerprint: lab.fingerprint,
   user: lab.user,
   password: lab.password,
   vm: uuid('VM', vm),

@@ -4,10 +4,15 @@
 // available here) against the same proxy without the delay. Each backup goes to a fresh bucket, emptied
 // after it: the OSD keeps objects in RAM.
 import { DeleteObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3'
-// The files, not the testing index: it also loads vitest's helpers, which refuse to load outside a test.
-import { createTestBucket, s3Env, s3Location } from '../packages/core/src/testing/s3-bucket.js'
-import { startFaultProxy, type FaultProxy } from '../packages/core/src/testing/fault-proxy.js'
-import { startS3Server, type S3ServerInfo } from '../packages/core/src/testing/s3-server.js'
+import {
+  createTestBucket,
+  s3Env,
+  s3Location,
+  startFaultProxy,
+  startS3Server,
+  type FaultProxy,
+  type S3ServerInfo,
+} from '@strata/core/testing/s3'
 import { report, type Measurement, type TimedRun } from './harness.js'
 
 export interface S3BenchInput {

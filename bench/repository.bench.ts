@@ -9,8 +9,9 @@ import { mkdir, open, readFile, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { loadavg } from 'node:os'
 import { fileURLToPath } from 'node:url'
+import { report, run, type Measurement } from './harness.js'
+import { chooseStrata, du, env, strata, timed, type Run } from './repository-processes.js'
 import { benchS3 } from './repository-s3.js'
-import { report, run, timed as timedRun, type Measurement, type TimedRun } from './harness.js'
 
 const GiB = 1024 ** 3
 const CHUNK = 2 * 1024 * 1024
@@ -22,53 +23,6 @@ const dir = join(root, '.strata', 'bench', 'repository')
 const image1 = join(dir, 'disk-1.img')
 const image2 = join(dir, 'disk-2.img')
 const changedList = join(dir, 'changed.txt')
-const env = { ...process.env, STRATA_PASSPHRASE: 'bench', RESTIC_PASSWORD: 'bench', BORG_PASSPHRASE: 'bench' }
-
-type Run = TimedRun
-
-/** Runs a command under /usr/bin/time -v, in the repository's root, with the passphrases set (and `more`). */
-const timed = (command: string, args: string[], more: Record<string, string> = {}): Promise<Run> =>
-  timedRun(command, args, { env: { ...env, ...more }, cwd: root })
-
-/** Runs one repo command object in its own process (only the repo commands are loaded). */
-const entry = (commands: string): string => `
-import { parseArgs } from 'node:util'
-const name = process.argv[1]
-const mod = await import(${JSON.stringify(commands)} + 'repo-' + name + ${JSON.stringify(commands.includes('/dist/') ? '.js' : '.ts')})
-const c = Object.values(mod)[0]
-const { values, positionals } = parseArgs({ args: process.argv.slice(2), options: c.options, allowPositionals: true })
-const ctx = { stdout: process.stdout, stderr: process.stderr, signal: new AbortController().signal, json: true }
-process.stdout.write(JSON.stringify(await c.run({ values, positionals }, ctx)))
-`
-/** The built CLI when `npm run build` succeeds (as users run it); else the sources through tsx. */
-let strataArgs: string[] = []
-
-async function chooseStrata(): Promise<string> {
-  try {
-    await run('npm', ['run', '--silent', 'build'])
-    strataArgs = ['--input-type=module', '-e', entry(join(root, 'packages/cli/dist/commands/'))]
-    return 'built CLI (packages/cli/dist)'
-  } catch {
-    strataArgs = [
-      '--conditions=strata-source',
-      '--import',
-      'tsx',
-      '--input-type=module',
-      '-e',
-      entry(join(root, 'packages/cli/src/commands/')),
-    ]
-    return 'sources through tsx (the build failed; about 0.7 s of startup per command is counted)'
-  }
-}
-
-/** One `strata repo <name>` in its own process. */
-function strata(name: string, args: string[], more: Record<string, string> = {}): Promise<Run> {
-  return timed(process.execPath, [...strataArgs, '--', name, ...args], more)
-}
-
-async function du(path: string): Promise<number> {
-  return Number((await run('du', ['-sb', path])).split('\t')[0])
-}
 
 /** Chunk i: 40 % zeros, 30 % its own pseudo-random bytes, 30 % one of 8 shared blocks. */
 function chunkContent(i: number): Buffer | undefined {
@@ -375,10 +329,11 @@ async function gcMemory(): Promise<{
     await rm(repo, { recursive: true, force: true })
     await strata('init', ['--repo', repo, '--compression', '0'])
     const entry = `
-      import { LocalStore } from ${JSON.stringify(join(root, 'packages/core/src/storage/index.ts'))}
-      import { Repository, PointWriter } from ${JSON.stringify(join(root, 'packages/core/src/repository/index.ts'))}
+      import { openRepository } from '@strata/core/open'
+      import { PointWriter } from '@strata/core/repository'
       import { randomFillSync } from 'node:crypto'
-      const repo = await Repository.open(new LocalStore(process.argv[1]))
+      const signal = new AbortController().signal
+      const repo = await openRepository(process.argv[1], { credentials: {}, signal })
       for (let d = 0; d < ${disks}; d++) {
         const point = await PointWriter.begin(repo, { vm: 'synthetic-' + d })
         const writer = point.openDisk('xvda', ${perDisk} * ${CHUNK})

@@ -5,7 +5,7 @@
 import { spawn } from 'node:child_process'
 import { createInterface } from 'node:readline'
 import { run } from './harness.js'
-import { makeSelfSignedCertificate } from '../packages/core/src/testing/tls.js'
+import { makeSelfSignedCertificate } from '@strata/core/testing/tls'
 
 const server = `
 import { createServer } from 'node:tls'

@@ -18,17 +18,21 @@ field() {
     console.log(Array.isArray(v) ? v.join(", ") : v)' "$1"
 }
 
-echo "== starting a lab pool (XAPI, HTTP transfers, NBD over TLS) with seed VMs"
+echo "== starting a lab pool (XAPI over HTTPS, HTTP transfers, NBD over TLS) with seed VMs"
 node packages/cli/bin/strata.js lab serve --json >"$work/lab.json" 2>"$work/lab.log" &
 lab_pid=$!
 trap 'kill "$lab_pid" 2>/dev/null || true; wait "$lab_pid" 2>/dev/null || true' EXIT
 for _ in $(seq 100); do [ -s "$work/lab.json" ] && break; sleep 0.1; done
 [ -s "$work/lab.json" ] || { cat "$work/lab.log"; exit 1; }
 url=$(head -1 "$work/lab.json" | field url)
+# The lab's certificate, pinned like a real host's (on a host: openssl x509 -in /etc/xensource/xapi-ssl.pem
+# -noout -fingerprint -sha256 prints it); every command below refuses the pool without it.
+fingerprint=$(head -1 "$work/lab.json" | field fingerprint)
 export STRATA_XAPI_PASSWORD
 STRATA_XAPI_PASSWORD=$(head -1 "$work/lab.json" | field password)
 echo "lab pool at $url, VMs: $(head -1 "$work/lab.json" | field vms)"
-pool=(--pool "$url" --user root)
+echo "pinned its certificate: SHA-256 $fingerprint"
+pool=(--pool "$url" --fingerprint "$fingerprint" --user root)
 
 echo "== creating a local repository in $work/repo"
 strata repo init --repo "$work/repo" >/dev/null
@@ -37,7 +41,7 @@ cat >"$work/job.json" <<EOF
 {
   "id": "demo",
   "name": "Demo: web VMs, delta",
-  "pools": [{ "id": "lab", "url": "$url", "user": "root" }],
+  "pools": [{ "id": "lab", "url": "$url", "user": "root", "fingerprint": "$fingerprint" }],
   "vms": { "tags": ["web"] },
   "repositories": [{ "name": "local", "location": "$work/repo" }],
   "settings": { "mode": "delta", "retries": 1 },

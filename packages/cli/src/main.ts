@@ -1,9 +1,13 @@
 // strata: the command line. `strata <group> <command> [args] [--json]`; exit 0 on success, 1 on a
-// failure (one line on stderr: code and reason), 2 on a usage error.
+// failure (one line on stderr: code and reason), 2 on a usage error, 3 on a job that cannot be used.
 import { parseArgs } from 'node:util'
-import { allowManyListeners, errorCode, errorMessage } from '@strata/core'
+import { formatProblem, type Problem } from '@strata/contract'
+import { allowManyListeners, errorCode, errorMessage, StrataError } from '@strata/core'
 import { UsageError, type Command, type CommandContext } from './command.js'
 import { commands } from './commands/index.js'
+
+/** A job (file or inline) that cannot be used, whatever the cause: unreadable, not JSON or invalid. */
+export const EXIT_INVALID_JOB = 3
 
 export interface Io {
   stdout: NodeJS.WritableStream
@@ -37,13 +41,19 @@ export async function main(argv: string[], io: Io, signal: AbortSignal = process
   } catch (error) {
     const usage = error instanceof UsageError || errorCode(error).startsWith('ERR_PARSE_ARGS')
     const line = errorMessage(error).split('\n')[0]
-    if (json)
-      io.stdout.write(
-        `${JSON.stringify({ error: { code: usage ? 'USAGE' : errorCode(error), message: line } })}\n`,
-      )
-    io.stderr.write(`strata: ${usage ? '' : `[${errorCode(error)}] `}${line}\n`)
-    return usage ? 2 : 1
+    const problems = problemsOf(error)
+    const code = usage ? 'USAGE' : errorCode(error)
+    if (json) io.stdout.write(`${JSON.stringify({ error: { code, message: line, ...problems } })}\n`)
+    io.stderr.write(`strata: ${usage ? '' : `[${code}] `}${line}\n`)
+    for (const p of problems.problems ?? []) io.stderr.write(`  ${formatProblem(p)}\n`)
+    return usage ? 2 : code === 'INVALID_JOB' ? EXIT_INVALID_JOB : 1
   }
+}
+
+/** Every problem of an invalid job (each with its path), printed in full rather than the first line. */
+function problemsOf(error: unknown): { problems?: Problem[] } {
+  const problems = error instanceof StrataError ? error.details.problems : undefined
+  return Array.isArray(problems) ? { problems: problems as Problem[] } : {}
 }
 
 function findCommand(argv: string[]): Command | undefined {

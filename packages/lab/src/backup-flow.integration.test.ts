@@ -32,7 +32,7 @@ describe('incremental backup flow with CBT and NBD', () => {
       dom0DetachMs: 100,
       vms: [{ name: 'app', power: 'Running', disks: [24] }],
     })
-    client = new XapiClient({ url: lab.url, user: lab.user, password: lab.password })
+    client = new XapiClient(lab.connection)
   })
   afterAll(async () => {
     await client?.close()

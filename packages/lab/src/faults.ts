@@ -4,8 +4,11 @@ import { setTimeout as delay } from 'node:timers/promises'
 import { XapiFailure } from './db/failure.js'
 
 export type HttpFault =
-  /** Answer 302 to the other host (as when the SR is only visible there). */
-  | { kind: 'redirect' }
+  /**
+   * Answer 302 to the other host (as when the SR is only visible there), or to the address `to` (a host
+   * outside the pool: clients must refuse to follow, since the URL carries the session id).
+   */
+  | { kind: 'redirect'; to?: string }
   /** Send the 200, stream `afterBytes`, then close, and fail the task with VDI_IO_ERROR. */
   | { kind: 'cut'; afterBytes: number }
   /** Send the 200, write bogus "HTTP/1.1 500" text into the body, fail the task (xen-api #4603). */

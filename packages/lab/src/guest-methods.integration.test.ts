@@ -26,7 +26,7 @@ describe('lab.guest_* calls', () => {
     requireBinary('mke2fs')
     requireBinary('debugfs')
     lab = await LabPool.start({ nbd: false, vms: [{ name: 'vm', power: 'Running', disks: [8] }] })
-    xapi = new XapiClient({ url: lab.url, user: lab.user, password: lab.password })
+    xapi = new XapiClient(lab.connection)
   })
   afterAll(async () => {
     await xapi?.close()

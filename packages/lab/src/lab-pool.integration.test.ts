@@ -2,28 +2,40 @@
 // with real ext4 filesystems (read back with debugfs), guest file writes, persistence.
 import { execFile } from 'node:child_process'
 import { writeFile } from 'node:fs/promises'
+import type { IncomingMessage } from 'node:http'
+import { request } from 'node:https'
 import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { requireBinary, scratchDir, type Scratch } from '@strata/core/testing'
+import { PoolTrust } from '@strata/core/xapi'
 import { LabPool } from './lab-pool.js'
 import { PARTITION_OFFSET } from './disks/ext4-image.js'
 
 const run = promisify(execFile)
 
+/** A raw JSON-RPC POST over HTTPS, through an agent pinned to the lab's certificate. */
 async function rpc(
-  url: string,
+  lab: LabPool,
   body: unknown,
 ): Promise<{ status: number; type: string | null; json: unknown }> {
-  const res = await fetch(new URL('/jsonrpc', url), {
-    method: 'POST',
-    body: JSON.stringify(body),
-    headers: { 'content-type': 'application/json' },
-  })
-  const text = await res.text()
+  const agent = new PoolTrust(new URL(lab.url), { fingerprint: lab.fingerprint }).agent(false)
+  const res = await new Promise<IncomingMessage>((resolve, reject) =>
+    request(new URL('/jsonrpc', lab.url), {
+      method: 'POST',
+      agent,
+      headers: { 'content-type': 'application/json' },
+    })
+      .on('response', resolve)
+      .on('error', reject)
+      .end(JSON.stringify(body)),
+  )
+  const chunks: Buffer[] = []
+  for await (const chunk of res) chunks.push(chunk as Buffer)
+  const text = Buffer.concat(chunks).toString('utf8')
   return {
-    status: res.status,
-    type: res.headers.get('content-type'),
-    json: res.status === 200 ? JSON.parse(text) : text,
+    status: res.statusCode ?? 0,
+    type: res.headers['content-type'] ?? null,
+    json: res.statusCode === 200 ? JSON.parse(text) : text,
   }
 }
 
@@ -32,7 +44,7 @@ describe('the lab on the wire', () => {
   let scratch: Scratch
   let session: string
   const call = async (method: string, ...params: unknown[]): Promise<unknown> => {
-    const { json } = await rpc(lab.url, { jsonrpc: '2.0', id: 1, method, params: [session, ...params] })
+    const { json } = await rpc(lab, { jsonrpc: '2.0', id: 1, method, params: [session, ...params] })
     const r = json as { result?: unknown; error?: { message: string; data: string[] } }
     if (r.error !== undefined)
       throw Object.assign(new Error(r.error.message), { code: r.error.message, params: r.error.data })
@@ -49,7 +61,7 @@ describe('the lab on the wire', () => {
       nbd: false,
       dom0DetachMs: 50,
     })
-    const { json } = await rpc(lab.url, {
+    const { json } = await rpc(lab, {
       jsonrpc: '2.0',
       id: 0,
       method: 'session.login_with_password',
@@ -63,7 +75,7 @@ describe('the lab on the wire', () => {
   })
 
   it('answers JSON-RPC v1 and v2 with their error shapes, and rejects notifications', async () => {
-    const v2 = await rpc(lab.url, {
+    const v2 = await rpc(lab, {
       jsonrpc: '2.0',
       id: 'a',
       method: 'VM.get_record',
@@ -75,17 +87,17 @@ describe('the lab on the wire', () => {
       error: { code: 1, message: 'HANDLE_INVALID', data: ['VM', 'OpaqueRef:nope'] },
       id: 'a',
     })
-    const v1 = await rpc(lab.url, { id: 7, method: 'VM.get_by_uuid', params: [session, 'x'] })
+    const v1 = await rpc(lab, { id: 7, method: 'VM.get_by_uuid', params: [session, 'x'] })
     expect(v1.json).toEqual({ result: null, error: ['UUID_INVALID', 'VM', 'x'], id: 7 })
-    expect((await rpc(lab.url, { jsonrpc: '2.0', method: 'system.listMethods' })).status).toBe(500)
-    const arity = await rpc(lab.url, { jsonrpc: '2.0', id: 1, method: 'VM.snapshot', params: [session] })
+    expect((await rpc(lab, { jsonrpc: '2.0', method: 'system.listMethods' })).status).toBe(500)
+    const arity = await rpc(lab, { jsonrpc: '2.0', id: 1, method: 'VM.snapshot', params: [session] })
     expect(arity.json).toMatchObject({
       error: { message: 'MESSAGE_PARAMETER_COUNT_MISMATCH', data: ['VM.snapshot', '2', '0'] },
     })
   })
 
   it('serves generic methods under both wire names and filters with get_all_records_where', async () => {
-    const methods = (await rpc(lab.url, { jsonrpc: '2.0', id: 1, method: 'system.listMethods', params: [] }))
+    const methods = (await rpc(lab, { jsonrpc: '2.0', id: 1, method: 'system.listMethods', params: [] }))
       .json as { result: string[] }
     expect(methods.result).toContain('VM.get_all_records')
     const web = lab.ref('VM', 'web-01')

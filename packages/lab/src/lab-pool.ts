@@ -1,9 +1,11 @@
 // A lab pool: one or two hosts on loopback addresses (127.0.0.1, 127.0.0.2, same port, so HOST_IS_SLAVE
-// and 302s name a bare address like xapi), the JSON-RPC API, HTTP data handlers, an NBD server with the
-// host certificate, guest activity and faults. Always close() it.
+// and 302s name a bare address like xapi), each with its own certificate, serving HTTPS by default; the
+// JSON-RPC API, HTTP data handlers, an NBD server with host 1's certificate, guest activity and faults.
+// Always close() it.
 import { once } from 'node:events'
 import { mkdir, mkdtemp, rm } from 'node:fs/promises'
 import type { Server } from 'node:http'
+import type { Server as HttpsServer } from 'node:https'
 import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -26,7 +28,7 @@ import { CbtLogs } from './disks/cbt.js'
 import { DiskStore } from './disks/disk-store.js'
 import { Faults } from './faults.js'
 import { Guest } from './guest.js'
-import { makeHostCertificate } from './host-certificate.js'
+import { makeHostCertificate, type HostCertificate } from './host-certificate.js'
 import { createHostServer } from './http/server.js'
 import { startNbd } from './nbd.js'
 import { loadState, saveState } from './persistence.js'
@@ -56,7 +58,10 @@ export interface LabOptions {
    * purpose and no NBD server runs (get_nbd_info answers []).
    */
   nbd?: boolean | 'nbd' | 'insecure_nbd' | 'none'
-  /** Serve XAPI over HTTPS with the host certificate (like port 443 of a real host). */
+  /**
+   * Serve XAPI over HTTPS with each host's certificate, like port 443 of a real host (default). false:
+   * plain HTTP, like port 80, which clients accept only when told to (insecureHttp).
+   */
   https?: boolean
 }
 
@@ -64,6 +69,15 @@ interface HostRuntime {
   ref: string
   address: string
   server: Server
+}
+
+/** What a client needs to reach the lab: XapiClient's options, pinned (or explicitly insecure). */
+export interface LabConnection {
+  url: string
+  user: string
+  password: string
+  fingerprint?: string
+  insecureHttp?: boolean
 }
 
 const PROFILES: Record<
@@ -80,8 +94,9 @@ export class LabPool {
   readonly #hosts: HostRuntime[] = []
   #nbd: NbdServer | undefined
   #port = 0
-  #scheme: 'http' | 'https' = 'http'
-  #cert: { cert: string; key: string } | undefined
+  #scheme: 'http' | 'https' = 'https'
+  /** Each host's certificate, by host ref. */
+  readonly #certs = new Map<string, HostCertificate>()
 
   private constructor(
     readonly state: LabState,
@@ -117,6 +132,7 @@ export class LabPool {
       nbd: undefined,
       vtpmContents: new Map(),
       hostRef: (h) => h,
+      certificates: new Map(),
     }
     const calls = new Map<string, number>()
     const dispatcher = new Dispatcher({
@@ -145,8 +161,8 @@ export class LabPool {
         for (const vm of options.vms ?? DEFAULT_VMS) await seedVm(state, infra, vm)
       }
       const wantsNbd = options.nbd !== false && options.nbd !== 'none'
-      if (wantsNbd || options.https === true) await lab.#makeCertificate()
-      await lab.#listen(options.port ?? 0, options.https === true)
+      for (const [ref] of state.db.find('host', () => true)) await lab.#makeCertificate(ref, false)
+      await lab.#listen(options.port ?? 0, options.https ?? true)
       if (wantsNbd) await lab.#startNbd()
       return lab
     } catch (error) {
@@ -157,22 +173,53 @@ export class LabPool {
 
   /** The master's URL. */
   get url(): string {
-    const master = String(this.state.db.find('pool', () => true)[0]?.[1].master)
-    const host = this.#hosts.find((h) => h.ref === master) ?? this.#hosts[0]
-    return `${this.#scheme}://${host?.address}:${this.#port}`
+    return `${this.#scheme}://${this.#master()?.address}:${this.#port}`
   }
 
-  get hosts(): { ref: string; address: string; url: string }[] {
+  get hosts(): { ref: string; address: string; url: string; certificate: string; fingerprint: string }[] {
     return this.#hosts.map((h) => ({
       ref: h.ref,
       address: h.address,
       url: `${this.#scheme}://${h.address}:${this.#port}`,
+      certificate: this.#certs.get(h.ref)!.cert,
+      fingerprint: this.#certs.get(h.ref)!.fingerprint,
     }))
   }
 
-  /** PEM of the host certificate (HTTPS and NBD), for clients to pin; undefined when neither is on. */
-  get certificate(): string | undefined {
-    return this.#cert?.cert
+  /** PEM of the certificate of the host `url` names (its HTTPS front; host 1's also serves NBD). */
+  get certificate(): string {
+    return this.#certs.get(this.#master()!.ref)!.cert
+  }
+
+  /** SHA-256 fingerprint of `certificate`: what a client pins (`--fingerprint`). */
+  get fingerprint(): string {
+    return this.#certs.get(this.#master()!.ref)!.fingerprint
+  }
+
+  get https(): boolean {
+    return this.#scheme === 'https'
+  }
+
+  /** XapiClient options for the master: pinned over HTTPS, explicitly insecure over HTTP. */
+  get connection(): LabConnection {
+    const who = { url: this.url, user: this.user, password: this.password }
+    return this.https ? { ...who, fingerprint: this.fingerprint } : { ...who, insecureHttp: true }
+  }
+
+  /**
+   * A new certificate (new key) for a host, as when an admin renews it: its HTTPS front presents it to
+   * new connections, host.get_server_certificate returns it, and host 1's NBD server restarts with it.
+   * Returns the new fingerprint.
+   */
+  async renewCertificate(host = this.#master()!.ref): Promise<string> {
+    const cert = await this.#makeCertificate(host, true)
+    const runtime = this.#hosts.find((h) => h.ref === host)
+    if (runtime !== undefined && this.https) (runtime.server as HttpsServer).setSecureContext(cert)
+    if (this.#nbd !== undefined && host === this.#hosts[0]?.ref) {
+      await this.#nbd.close()
+      await this.#startNbd()
+    }
+    return cert.fingerprint
   }
 
   get faults(): Faults {
@@ -273,14 +320,18 @@ export class LabPool {
     })
   }
 
-  async #makeCertificate(): Promise<void> {
-    const hosts = this.state.db.find('host', () => true).map(([, r]) => r)
-    const name = String(hosts[0]?.hostname)
-    this.#cert = await makeHostCertificate(
-      join(this.dir, 'tls'),
-      name,
-      hosts.map((h) => String(h.address)),
-    )
+  #master(): HostRuntime | undefined {
+    const master = String(this.state.db.find('pool', () => true)[0]?.[1].master)
+    return this.#hosts.find((h) => h.ref === master) ?? this.#hosts[0]
+  }
+
+  async #makeCertificate(host: string, renew: boolean): Promise<HostCertificate> {
+    const row = this.state.db.get('host', host)
+    const name = String(row.hostname)
+    const cert = await makeHostCertificate(join(this.dir, 'tls', name), name, [String(row.address)], renew)
+    this.#certs.set(host, cert)
+    this.state.certificates.set(host, cert.cert)
+    return cert
   }
 
   async #listen(port: number, https: boolean): Promise<void> {
@@ -292,7 +343,7 @@ export class LabPool {
         this.state,
         this.dispatcher,
         { host: ref, redirectTo: () => (other === undefined ? undefined : String(other[1].address)) },
-        https ? this.#cert : undefined,
+        https ? this.#certs.get(ref) : undefined,
       )
       await listen(server, i === 0 ? port : this.#port, String(row.address))
       if (i === 0) this.#port = (server.address() as AddressInfo).port
@@ -302,9 +353,10 @@ export class LabPool {
 
   async #startNbd(): Promise<void> {
     const [host, row] = this.state.db.find('host', () => true)[0] ?? []
-    if (host === undefined || row === undefined || this.#cert === undefined) return
-    this.#nbd = await startNbd(this.state, host, String(row.address), this.#cert)
-    this.state.nbd = { port: this.#nbd.port ?? 0, cert: this.#cert.cert, subject: String(row.hostname) }
+    const cert = host === undefined ? undefined : this.#certs.get(host)
+    if (host === undefined || row === undefined || cert === undefined) return
+    this.#nbd = await startNbd(this.state, host, String(row.address), cert)
+    this.state.nbd = { port: this.#nbd.port ?? 0, cert: cert.cert, subject: String(row.hostname) }
   }
 }
 

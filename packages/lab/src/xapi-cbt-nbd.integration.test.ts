@@ -44,7 +44,7 @@ describe('CBT and NBD against the lab', () => {
       dom0DetachMs: 1500,
       vms: [{ name: 'web-01', power: 'Running', disks: [16] }],
     })
-    client = new XapiClient({ url: lab.url, user: lab.user, password: lab.password })
+    client = new XapiClient(lab.connection)
     vm = lab.ref('VM', 'web-01')
     vdi = lab.guest.disks(vm)[0]!
   })
@@ -181,7 +181,7 @@ describe('NBD network purposes', () => {
   it('serves clear-text NBD when the network has purpose insecure_nbd (empty cert)', async () => {
     requireBinary('nbdinfo')
     const lab = await LabPool.start({ authFailureDelayMs: 10, nbd: 'insecure_nbd', vms: small })
-    const client = new XapiClient({ url: lab.url, user: lab.user, password: lab.password })
+    const client = new XapiClient(lab.connection)
     try {
       const [vdi] = lab.guest.disks(lab.ref('VM', 'vm'))
       const [info] = await getNbdInfo(client, vdi!)
@@ -199,7 +199,7 @@ describe('NBD network purposes', () => {
 
   it('follows a change of purpose at the next connection, as xapi-nbd does', async () => {
     const lab = await LabPool.start({ authFailureDelayMs: 10, vms: small })
-    const client = new XapiClient({ url: lab.url, user: lab.user, password: lab.password })
+    const client = new XapiClient(lab.connection)
     try {
       const [vdi] = lab.guest.disks(lab.ref('VM', 'vm'))
       const [net] = await client.call<string[]>('network.get_all', [])
@@ -234,7 +234,7 @@ describe('NBD network purposes', () => {
 
   it('answers [] when no network has an NBD purpose (clients fall back to HTTP)', async () => {
     const lab = await LabPool.start({ authFailureDelayMs: 10, nbd: 'none', vms: small })
-    const client = new XapiClient({ url: lab.url, user: lab.user, password: lab.password })
+    const client = new XapiClient(lab.connection)
     try {
       const [vdi] = lab.guest.disks(lab.ref('VM', 'vm'))
       expect(await getNbdInfo(client, vdi!)).toEqual([])
@@ -251,7 +251,7 @@ describe('NBD network purposes', () => {
       profile: 'xenserver-8',
       vms: small,
     })
-    const client = new XapiClient({ url: lab.url, user: lab.user, password: lab.password })
+    const client = new XapiClient(lab.connection)
     try {
       const [vdi] = lab.guest.disks(lab.ref('VM', 'vm'))
       await expect(enableCbt(client, vdi!)).rejects.toMatchObject({

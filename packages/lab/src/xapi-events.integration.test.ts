@@ -23,7 +23,7 @@ describe('event.from loop and object cache', () => {
       nbd: false,
       vms: [{ name: 'web-01', power: 'Running', disks: [8] }],
     })
-    client = new XapiClient({ url: lab.url, user: lab.user, password: lab.password })
+    client = new XapiClient(lab.connection)
     events = new XapiEventLoop(client, { pollSeconds: 5, retryDelayMs: 20 })
   })
   afterAll(async () => {

@@ -28,7 +28,7 @@ describe('restore: a VM rebuilt from saved records', () => {
       nbd: false,
       vms: [{ name: 'db-01', power: 'Halted', tags: ['prod'], disks: [4] }],
     })
-    client = new XapiClient({ url: lab.url, user: lab.user, password: lab.password })
+    client = new XapiClient(lab.connection)
   })
   afterAll(async () => {
     await client?.close()

@@ -19,8 +19,10 @@ const ONE_SMALL_VM = [{ name: 'web-01', power: 'Running' as const, disks: [8] }]
 describe('XAPI client sessions against a two-host lab', () => {
   let lab: LabPool
   const clients: XapiClient[] = []
-  const connect = (url = lab.url, password = lab.password): XapiClient => {
-    const c = new XapiClient({ url, user: lab.user, password })
+  /** A client pinned to the host `url` names; `pool` is the lab it belongs to. */
+  const connect = (url = lab.url, password = lab.password, pool = lab): XapiClient => {
+    const host = pool.hosts.find((h) => h.url === url)!
+    const c = new XapiClient({ url, user: pool.user, password, fingerprint: host.fingerprint })
     clients.push(c)
     return c
   }
@@ -50,11 +52,18 @@ describe('XAPI client sessions against a two-host lab', () => {
     expect(isXapiError(error, 'SESSION_AUTHENTICATION_FAILED')).toBe(true)
   })
 
-  it('goes to the master when it logs in on a pool member (HOST_IS_SLAVE)', async () => {
-    const member = lab.hosts[1]!
-    const client = connect(member.url)
+  it('goes to the master when it logs in on a pool member (HOST_IS_SLAVE) and the master is pinned', async () => {
+    const [master, member] = lab.hosts
+    const client = new XapiClient({
+      url: member!.url,
+      user: lab.user,
+      password: lab.password,
+      fingerprint: member!.fingerprint,
+      knownHosts: { [master!.address]: master!.fingerprint },
+    })
+    clients.push(client)
     await client.connect()
-    expect(client.url.hostname).toBe(lab.hosts[0]!.address)
+    expect(client.url.hostname).toBe(master!.address)
   })
 
   it('logs in again after its session expired (SESSION_INVALID)', async () => {
@@ -139,7 +148,7 @@ describe('XAPI client sessions against a two-host lab', () => {
       vms: ONE_SMALL_VM,
     })
     try {
-      const client = connect(old.url)
+      const client = connect(old.url, old.password, old)
       const vm = old.ref('VM', 'web-01')
       const [vdi] = old.guest.disks(vm)
       const raw = await client.call('VM.snapshot', [vm, 'x', [vdi]]).catch((e: unknown) => e)

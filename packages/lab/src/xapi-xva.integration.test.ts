@@ -34,7 +34,7 @@ describe('XVA export and import', () => {
       nbd: false,
       vms: [{ name: 'web-01', power: 'Running', disks: [6, 3] }],
     })
-    client = new XapiClient({ url: lab.url, user: lab.user, password: lab.password })
+    client = new XapiClient(lab.connection)
     snapshot = await snapshotVm(client, lab.ref('VM', 'web-01'), 'xva')
   })
   afterAll(async () => {

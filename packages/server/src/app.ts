@@ -21,7 +21,15 @@ export async function buildApp(
     logger: false,
     bodyLimit: 1024 * 1024,
     // Strict validation: no silent coercion ("5" is not 5) and no silent removal of unknown fields.
-    ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
+    // `errorMessage` is @strata/contract's wording of a pattern for people (see its problems.ts).
+    ajv: {
+      customOptions: {
+        coerceTypes: false,
+        removeAdditional: false,
+        allErrors: false,
+        keywords: ['errorMessage'],
+      },
+    },
   })
   await app.register(cookie)
   await app.register(swagger, {

@@ -173,6 +173,7 @@ describe('server access', () => {
     const created = await admin.post('/api/pools', {
       name: 'offline',
       url: 'http://127.0.0.1:9',
+      insecureHttp: true,
       password: 'pool-secret',
     })
     expect(created.status).toBe(201)

@@ -72,6 +72,7 @@ describe('server with the lab pool', () => {
       url: lab.url,
       username: lab.user,
       password: lab.password,
+      fingerprint: lab.fingerprint,
     })
     expect(created.status).toBe(201)
     poolId = created.body.id
@@ -81,6 +82,7 @@ describe('server with the lab pool', () => {
       url: lab.url,
       username: lab.user,
       password: 'nope',
+      fingerprint: lab.fingerprint,
     })
     expect(wrong.body).toMatchObject({ connected: false, error: expect.stringContaining('AUTHENTICATION') })
     expect((await api.delete(`/api/pools/${wrong.body.id}`)).status).toBe(204)
@@ -121,13 +123,13 @@ describe('server with the lab pool', () => {
       vms: smart,
       repositories: [repoId],
       settings: { retries: 0 },
-      schedules: [{ id: 'daily', cron: '0 2 * * *', timezone: 'Europe/Paris', retention: { keep: 3 } }],
+      schedules: [{ id: 'daily', cron: '0 2 * * *', timezone: 'Europe/Paris', retention: { keepLast: 3 } }],
     })
     expect(job.status).toBe(201)
     jobId = job.body.id
     expect(job.body).toMatchObject({
       enabled: true,
-      mode: 'delta',
+      settings: { mode: 'delta' },
       running: false,
       nextRun: expect.any(Number),
     })
@@ -148,7 +150,7 @@ describe('server with the lab pool', () => {
     })
     expect(badZone.body.error).toMatchObject({
       code: 'INVALID_REQUEST',
-      details: { field: 'body/schedules/0' },
+      details: [expect.objectContaining({ field: 'body/schedules/0/timezone' })],
     })
     expect((await api.get('/api/jobs')).body).toHaveLength(1)
   })

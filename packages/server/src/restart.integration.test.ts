@@ -24,7 +24,12 @@ describe('server restart', () => {
     const api = new ApiClient(first.url)
     await api.login('admin', password)
     const pool = (
-      await api.post('/api/pools', { name: 'far', url: 'http://127.0.0.1:9', password: 'sealed-pw' })
+      await api.post('/api/pools', {
+        name: 'far',
+        url: 'http://127.0.0.1:9',
+        insecureHttp: true,
+        password: 'sealed-pw',
+      })
     ).body
     first.context.runs.deps.runs.insert({
       runId: '20260101T000000Z-abcdef',

@@ -8,7 +8,8 @@ import { ADMIN, LAB_PASSWORD, logIn, startStack, type Stack } from './stack.js'
 interface Job {
   id: string
   name: string
-  schedules: { retention: { keep: number } }[]
+  settings: { preferNbd: boolean; fullInterval: number }
+  schedules: { retention: { keepLast: number } }[]
 }
 
 const JOB = 'Smart prod'
@@ -44,7 +45,7 @@ describe('web UI end to end', { timeout: STEP }, () => {
     await page.context().close()
   })
 
-  it('logs in and connects the lab pool', async () => {
+  it('logs in and connects the lab pool, accepting the certificate fingerprint it shows', async () => {
     await logIn(admin, ADMIN.username, ADMIN.password)
     await expectPath(admin, '/')
     await nav(admin, 'Pools').click()
@@ -53,8 +54,18 @@ describe('web UI end to end', { timeout: STEP }, () => {
     await admin.getByLabel('User').fill('root')
     await admin.getByLabel('Password').fill(LAB_PASSWORD)
     await admin.getByRole('button', { name: 'Connect' }).click()
+    // First contact: the certificate the host presents, to compare with the host's own, nothing stored.
+    const offered = admin.locator('[data-test="offered-fingerprint"]')
+    await expect.poll(() => offered.textContent(), WAIT).toBe(stack.lab.fingerprint)
+    expect(await admin.locator('[data-test="offer"]').textContent()).toContain('/etc/xensource/xapi-ssl.pem')
+    expect((await (await admin.request.get('/api/pools')).json()) as unknown[]).toEqual([])
+    await stack.screenshot(admin, 'pool-certificate')
+    await admin.getByRole('button', { name: 'Accept and connect' }).click()
     const row = admin.locator('tr[data-pool="lab"]')
     await row.getByText('connected', { exact: true }).waitFor({ timeout: 30_000 })
+    expect(await row.locator('[data-test="pool-trust"] [title]').getAttribute('title')).toBe(
+      stack.lab.fingerprint,
+    )
     await row.getByRole('button', { name: 'VMs', exact: true }).click()
     await admin.locator('li[data-vm="web-01"]').waitFor()
   })
@@ -93,13 +104,21 @@ describe('web UI end to end', { timeout: STEP }, () => {
     await Promise.all([patched(), enabled.check()])
     await admin.reload()
     await expect.poll(() => enabled.isChecked(), WAIT).toBe(true)
-    // Edited: the retention of its schedule.
+    // Edited: the retention of its schedule. The editor shows the job as stored, defaults included.
     await admin.getByRole('link', { name: JOB, exact: true }).click()
-    await admin.locator('input[name="schedule-0-keep"]').fill('3')
+    await admin.locator('details > summary', { hasText: 'Advanced settings' }).click()
+    const stored = ((await (await admin.request.get('/api/jobs')).json()) as Job[]).find(
+      (j) => j.name === JOB,
+    )!
+    expect(await admin.locator('input[name="preferNbd"]').isChecked()).toBe(stored.settings.preferNbd)
+    expect(await admin.locator('input[name="fullInterval"]').inputValue()).toBe(
+      String(stored.settings.fullInterval),
+    )
+    await admin.locator('input[name="schedule-0-keepLast"]').fill('3')
     await admin.getByRole('button', { name: 'Save job' }).click()
     await expectPath(admin, '/jobs')
     const jobs = (await (await admin.request.get('/api/jobs')).json()) as Job[]
-    expect(jobs.find((j) => j.name === JOB)?.schedules[0]?.retention.keep).toBe(3)
+    expect(jobs.find((j) => j.name === JOB)?.schedules[0]?.retention.keepLast).toBe(3)
   })
 
   it('runs the job and shows it turn green live, with its task tree', async () => {
@@ -188,6 +207,22 @@ describe('web UI end to end', { timeout: STEP }, () => {
     }
     await stack.screenshot(admin, 'settings')
     expect(errors).toEqual([])
+  })
+
+  it('shows a pool whose certificate changed with both fingerprints until the admin accepts the new one', async () => {
+    const old = stack.lab.fingerprint
+    const renewed = await stack.lab.renewCertificate()
+    await stack.lab.restartToolstack(0)
+    await nav(admin, 'Pools').click()
+    const row = admin.locator('tr[data-pool="lab"]')
+    const problem = row.locator('[data-test="certificate-problem"]')
+    await expect.poll(() => problem.textContent(), { timeout: 60_000 }).toContain(renewed)
+    expect(await problem.textContent()).toContain(old)
+    await stack.screenshot(admin, 'pool-certificate-changed')
+    admin.once('dialog', (dialog) => void dialog.accept())
+    await row.getByRole('button', { name: 'Accept new certificate' }).click()
+    await row.getByText('connected', { exact: true }).waitFor({ timeout: 30_000 })
+    expect(await row.locator('[data-test="pool-trust"] [title]').getAttribute('title')).toBe(renewed)
   })
 
   it('lets a read-only user look but not change anything', async () => {

@@ -93,7 +93,7 @@ describe('backup jobs against the lab', () => {
   const job = (id: string, vms: unknown, extra: Record<string, unknown> = {}): Job =>
     parseJob({
       id,
-      pools: [{ id: 'lab', url: lab.url, user: lab.user }],
+      pools: [{ id: 'lab', url: lab.url, user: lab.user, fingerprint: lab.fingerprint }],
       repositories: [{ name: 'local', location: repoDir }],
       vms,
       ...extra,
@@ -230,7 +230,7 @@ describe('backup jobs against the lab', () => {
     const baseline = await run(
       parseJob({
         id: 'baseline',
-        pools: [{ id: 'lab', url: lab.url }],
+        pools: [{ id: 'lab', url: lab.url, fingerprint: lab.fingerprint }],
         repositories: [{ name: 'fresh', location: fresh }],
         vms: ['big'],
       }),

@@ -46,7 +46,8 @@ describe('backup run into an S3 repository', () => {
   })
 
   it('runs a full then a delta backup and restores the disk and the VM from S3', async () => {
-    const args = ['--pool', lab.url, '--user', 'root', '--vm', 'app', '--repo', location]
+    const pinned = ['--pool', lab.url, '--fingerprint', lab.fingerprint]
+    const args = [...pinned, '--user', 'root', '--vm', 'app', '--repo', location]
     const data = ['--data-dir', scratch.path('data')]
     const first = JSON.parse(await cli(['backup', 'run', ...args, ...data, '--json'])) as RunJson
     expect(first).toMatchObject({ status: 'success', vms: [{ name: 'app', status: 'success' }] })
@@ -60,7 +61,7 @@ describe('backup run into an S3 repository', () => {
     const out = scratch.path('app-0.raw')
     await cli(['restore', 'disk', '--repo', location, '--point', point, '--disk', '0', '--to', out])
     expect((await readFile(out)).equals(await lab.readDisk(vdi))).toBe(true)
-    const pool = ['--pool', lab.url, '--user', 'root', '--password', lab.password]
+    const pool = [...pinned, '--user', 'root', '--password', lab.password]
     const restored = JSON.parse(
       await cli(['restore', 'vm', '--repo', location, '--point', point, ...pool, '--json']),
     ) as { vmUuid: string }

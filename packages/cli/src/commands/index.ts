@@ -25,6 +25,9 @@ import { repoVerify } from './repo-verify.js'
 import { repoKeyAdd } from './repo-key-add.js'
 import { repoKeyList } from './repo-key-list.js'
 import { repoKeyRemove } from './repo-key-remove.js'
+import { xoList } from './xo-list.js'
+import { xoRestoreDisk } from './xo-restore-disk.js'
+import { xoRestoreVm } from './xo-restore-vm.js'
 
 export const commands: readonly Command<never>[] = [
   version,
@@ -52,4 +55,7 @@ export const commands: readonly Command<never>[] = [
   restoreVmCommand,
   restoreDiskCommand,
   serverCommand,
+  xoList,
+  xoRestoreDisk,
+  xoRestoreVm,
 ] as Command<never>[]

@@ -14,7 +14,7 @@ interface GuestWriteResult {
 export const labGuestWrite: Command<GuestWriteResult> = {
   path: ['lab', 'guest-write'],
   usage:
-    'lab guest-write --pool URL --password P --vm NAME [--disk N] (--file PATH --content TEXT | --random-blocks N)',
+    'lab guest-write --pool URL --fingerprint SHA256 --password P --vm NAME [--disk N] (--file PATH --content TEXT | --random-blocks N)',
   summary: 'Write a file or random 64 KiB blocks into a lab VM disk, as its guest would (lab pools only)',
   positionals: 0,
   options: {

@@ -1,5 +1,6 @@
 import { LabPool, type VersionProfile } from '@strata/lab'
 import { UsageError, type Command } from '../command.js'
+import { dataDirArg, dataDirOptions } from './data-dir-option.js'
 
 interface LabServeResult {
   url: string
@@ -7,8 +8,10 @@ interface LabServeResult {
   password: string
   hosts: string[]
   nbdPort: number | undefined
-  /** PEM of the host certificate (HTTPS and NBD): what a client pins. */
-  certificate: string | undefined
+  /** SHA-256 fingerprint of the master's certificate: what a client pins (--fingerprint). */
+  fingerprint: string
+  /** PEM of the master's certificate (its HTTPS and NBD). */
+  certificate: string
   /** Guest VMs (not templates, snapshots or dom0) by name. */
   vms: string[]
   profile: VersionProfile
@@ -20,19 +23,21 @@ const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : und
 export const labServe: Command<LabServeResult> = {
   path: ['lab', 'serve'],
   usage:
-    'lab serve [--port N] [--data DIR] [--hosts 1|2] [--profile xcp-ng-8.3|xcp-ng-8.2|xenserver-8] [--password PW] [--https] [--disk-mbps N]',
-  summary: 'Run a lab XCP-ng pool (XAPI, HTTP transfers, NBD) with seed VMs until interrupted',
+    'lab serve [--port N] [--data-dir DIR] [--hosts 1|2] [--profile xcp-ng-8.3|xcp-ng-8.2|xenserver-8] [--password PW] [--http] [--disk-mbps N]',
+  summary:
+    'Run a lab XCP-ng pool (XAPI over HTTPS, or plain HTTP with --http; transfers; NBD) with seed VMs until interrupted',
   positionals: 0,
   options: {
     port: { type: 'string' },
-    data: { type: 'string' },
+    ...dataDirOptions,
     hosts: { type: 'string' },
     profile: { type: 'string' },
     password: { type: 'string' },
-    https: { type: 'boolean' },
+    http: { type: 'boolean' },
     'disk-mbps': { type: 'string' },
   },
-  async run({ values }, { signal, stdout, stderr, json }) {
+  async run(args, { signal, stdout, stderr, json }) {
+    const { values } = args
     const port = values.port === undefined ? 0 : Number(values.port)
     if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError('--port must be a TCP port')
     const hosts = values.hosts === undefined ? 1 : Number(values.hosts)
@@ -40,8 +45,8 @@ export const labServe: Command<LabServeResult> = {
     const profile = (str(values.profile) ?? 'xcp-ng-8.3') as VersionProfile
     if (!['xcp-ng-8.3', 'xcp-ng-8.2', 'xenserver-8'].includes(profile))
       throw new UsageError('unknown --profile')
-    const dataDir = str(values.data)
-    const https = values.https === true
+    const dataDir = dataDirArg(args, (line) => stderr.write(`strata: warning: ${line}\n`))
+    const https = values.http !== true
     const diskMBps = values['disk-mbps'] === undefined ? undefined : Number(values['disk-mbps'])
     if (diskMBps !== undefined && !(diskMBps > 0))
       throw new UsageError('--disk-mbps must be a positive number')
@@ -60,6 +65,7 @@ export const labServe: Command<LabServeResult> = {
       password: lab.password,
       hosts: lab.hosts.map((h) => h.url),
       nbdPort: lab.nbd?.port,
+      fingerprint: lab.fingerprint,
       certificate: lab.certificate,
       vms: lab.vmNames(),
       profile,
@@ -70,7 +76,11 @@ export const labServe: Command<LabServeResult> = {
     if (json) stdout.write(`${JSON.stringify(info)}\n`)
     else
       stdout.write(
-        `lab pool at ${info.url}\nuser: ${info.user}\npassword: ${info.password}\nVMs: ${info.vms.join(', ')}\n`,
+        `lab pool at ${info.url}\n` +
+          (https
+            ? `certificate fingerprint (SHA-256): ${info.fingerprint}\n`
+            : 'plain HTTP: clients need --insecure-http\n') +
+          `user: ${info.user}\npassword: ${info.password}\nVMs: ${info.vms.join(', ')}\n`,
       )
     stderr.write('press Ctrl-C to stop\n')
     try {

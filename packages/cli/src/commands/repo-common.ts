@@ -1,7 +1,8 @@
 // Shared plumbing of the `strata repo` commands: the --repo option, opening the store and the repository,
 // the passphrase (STRATA_PASSPHRASE or a prompt without echo), and small parsers and formatters.
 import { readFile } from 'node:fs/promises'
-import { Repository, RepositoryError } from '@strata/core/repository'
+import { openRepository as openRepositoryAt } from '@strata/core/open'
+import { RepositoryError, type Repository } from '@strata/core/repository'
 import { openStore, type ObjectStore } from '@strata/core/storage'
 import { UsageError, type OptionSpec, type ParsedArgs } from '../command.js'
 
@@ -18,25 +19,43 @@ export function openRepoStore(args: ParsedArgs, signal: AbortSignal): Promise<Ob
   return openStore(repoLocation(args), process.env, { signal })
 }
 
-/** Opens the repository, asking for the passphrase only if it is encrypted. */
+/**
+ * Opens the repository. A secret given in the environment (STRATA_KEY_FILE, STRATA_PASSPHRASE) is always
+ * used, so that a repository claiming to be plain is refused (REPOSITORY_NOT_ENCRYPTED) instead of the
+ * secret being ignored; without one, the passphrase is asked for only if the repository is encrypted.
+ */
 export async function openRepository(args: ParsedArgs, signal: AbortSignal): Promise<Repository> {
-  const store = await openRepoStore(args, signal)
-  try {
-    return await Repository.open(store, { signal })
-  } catch (error) {
-    if (!(error instanceof RepositoryError && error.code === 'PASSPHRASE_REQUIRED')) throw error
-    return Repository.open(store, {
-      signal,
-      passphrase: await readPassphrase(`passphrase for ${store.name}: `),
-    })
-  }
+  return openRepositoryAt(repoLocation(args), {
+    credentials: process.env,
+    passphrase: (await givenSecret()) ?? ((name) => readSecret(`passphrase for ${name}: `, undefined)),
+    signal,
+  })
 }
 
 /** The secret that opens a repository: STRATA_KEY_FILE's contents, STRATA_PASSPHRASE, or a prompt. */
 export async function readPassphrase(prompt: string): Promise<Uint8Array> {
+  return (await givenSecret()) ?? readSecret(prompt, undefined)
+}
+
+/** The secret the environment gives (STRATA_KEY_FILE's contents, else STRATA_PASSPHRASE), if any. */
+async function givenSecret(): Promise<Uint8Array | undefined> {
   const keyFile = process.env.STRATA_KEY_FILE
   if (keyFile !== undefined && keyFile !== '') return readKeyFile(keyFile)
-  return readSecret(prompt, process.env.STRATA_PASSPHRASE)
+  const passphrase = process.env.STRATA_PASSPHRASE
+  return passphrase === undefined || passphrase === '' ? undefined : new TextEncoder().encode(passphrase)
+}
+
+export const forceOption: OptionSpec = { force: { type: 'boolean' } }
+
+/** Core's WEAK_PASSPHRASE, saying how the CLI forces it. */
+export async function withForceHint<T>(run: () => Promise<T>): Promise<T> {
+  try {
+    return await run()
+  } catch (error) {
+    if (error instanceof RepositoryError && error.code === 'WEAK_PASSPHRASE')
+      throw new RepositoryError('WEAK_PASSPHRASE', `${error.message} (--force)`, { cause: error })
+    throw error
+  }
 }
 
 /** A key file's bytes are the secret; a key file must hold at least 16 bytes to be worth the name. */

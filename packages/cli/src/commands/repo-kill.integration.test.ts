@@ -12,7 +12,7 @@ import { repoCheck } from './repo-check.js'
 import { repoGc } from './repo-gc.js'
 import { repoRestoreImage } from './repo-restore-image.js'
 import { repoSnapshots } from './repo-snapshots.js'
-import { makeImage, runRepoCommand } from './repo-test-support.js'
+import { makeImage, runRepoCommand } from '../testing/repo-commands.js'
 
 const CHUNK = 512 * 1024
 const CHUNKS = 48

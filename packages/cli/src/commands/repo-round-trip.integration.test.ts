@@ -24,7 +24,7 @@ import { repoInfo } from './repo-info.js'
 import { repoKeyAdd } from './repo-key-add.js'
 import { repoKeyList } from './repo-key-list.js'
 import { repoKeyRemove } from './repo-key-remove.js'
-import { makeImage, runRepoCommand } from './repo-test-support.js'
+import { makeImage, runRepoCommand } from '../testing/repo-commands.js'
 
 const CHUNK = 512 * 1024
 const server = useS3Server()

@@ -2,7 +2,7 @@
 import { processLimits, restoreVm, runRootTask } from '@strata/core/engine'
 import type { XapiClient } from '@strata/core/xapi'
 import { UsageError, type Command } from '../command.js'
-import { connectXapi, poolOptions, str } from './backup-common.js'
+import { POOL_USAGE, connectXapi, poolOptions, str } from './backup-common.js'
 import { formatDuration, progressRenderer } from './backup-progress.js'
 import { openRepository, repoOption } from './repo-common.js'
 
@@ -15,8 +15,7 @@ interface RestoreVmResult {
 
 export const restoreVmCommand: Command<RestoreVmResult> = {
   path: ['restore', 'vm'],
-  usage:
-    'restore vm --repo REPO --point ID --pool URL --user U --password P [--sr UUID] [--start] [--network A=B]...',
+  usage: `restore vm --repo REPO --point ID ${POOL_USAGE} [--sr UUID] [--start] [--network A=B]...`,
   summary:
     'Rebuild a VM from a restore point on a pool (default SR unless --sr): disks, VBDs, VIFs (network map), started or not',
   positionals: 0,

@@ -1,5 +1,6 @@
 // `strata server --demo` through the CLI's main: it prints the URL and a login that works, the demo job
-// is there with its pool connected, and it stops cleanly when interrupted.
+// is there with its pool connected over HTTPS, pinned to the lab's fingerprint it printed, and it stops
+// cleanly when interrupted.
 import { PassThrough } from 'node:stream'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { sleep } from '@strata/core'
@@ -23,13 +24,17 @@ describe('strata server --demo', () => {
     stdout.on('data', (d: Buffer) => (out += d.toString()))
     stderr.resume()
     const controller = new AbortController()
-    const argv = ['server', '--demo', '--port', '0', '--data', scratch.path('data'), '--json']
+    const argv = ['server', '--demo', '--port', '0', '--data-dir', scratch.path('data'), '--json']
     const exit = main(argv, { stdout, stderr }, controller.signal)
     for (let i = 0; i < 600 && !out.includes('\n'); i++) await sleep(50)
     const info = JSON.parse(out.split('\n')[0]!) as {
       url: string
       login: { username: string; password: string }
+      lab: string
+      labFingerprint: string
     }
+    expect(info.lab).toMatch(/^https:/)
+    expect(info.labFingerprint).toMatch(/^([0-9A-F]{2}:){31}[0-9A-F]{2}$/)
     const login = await fetch(`${info.url}/api/auth/login`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
@@ -46,7 +51,14 @@ describe('strata server --demo', () => {
       await sleep(100)
       pools = (await get('/api/pools')) as { connected: boolean }[]
     }
-    expect(pools).toEqual([expect.objectContaining({ name: 'lab', connected: true })])
+    expect(pools).toEqual([
+      expect.objectContaining({
+        name: 'lab',
+        connected: true,
+        fingerprint: info.labFingerprint,
+        insecureHttp: false,
+      }),
+    ])
     controller.abort()
     expect(await exit).toBe(0)
     await expect(fetch(`${info.url}/api/me`)).rejects.toThrow()

@@ -16,7 +16,7 @@ import { RepositoryError } from '../repository/index.js'
 import { AbortedError, errorMessage, type TaskContext } from '../shared/index.js'
 import { StorageError } from '../storage/index.js'
 import { listChangedBlocks, type Ref, type XapiClient, type XapiRecord } from '../xapi/index.js'
-import { waitOutInUse } from './xapi-records.js'
+import { waitOutInUse } from '../xapi/index.js'
 
 export type ChangedBlocksPath = 'cbt' | 'vhd-bat' | 'vhd-stream' | 'full'
 

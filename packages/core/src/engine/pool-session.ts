@@ -21,7 +21,15 @@ export async function connectPool(
   const password = pool.password ?? env.STRATA_XAPI_PASSWORD
   if (password === undefined)
     throw new StrataError('NO_PASSWORD', `no password for pool '${pool.id}': set STRATA_XAPI_PASSWORD`)
-  const xapi = new XapiClient({ url: pool.url, user: pool.user, password, originator: 'strata' })
+  // Pinned to pool.fingerprint; an http:// URL without insecureHttp throws here, before any connection.
+  const xapi = new XapiClient({
+    url: pool.url,
+    user: pool.user,
+    password,
+    originator: 'strata',
+    fingerprint: pool.fingerprint,
+    insecureHttp: pool.insecureHttp,
+  })
   const events = new XapiEventLoop(xapi)
   try {
     await xapi.connect(signal)

@@ -9,7 +9,7 @@ import { join } from 'node:path'
 import type { DiskWriter } from '../repository/index.js'
 import { errorMessage, type TaskContext } from '../shared/index.js'
 import { isXapiError, listChangedBlocks, type Ref, type XapiClient } from '../xapi/index.js'
-import { waitOutInUse } from './xapi-records.js'
+import { waitOutInUse } from '../xapi/index.js'
 
 export interface ResumeDisk {
   readonly disk: number

@@ -4,7 +4,7 @@
 import type { TaskContext } from '../shared/index.js'
 import { dataDestroy, destroyVm, type Ref, type XapiClient, type XapiRecord } from '../xapi/index.js'
 import { TAG } from './vm-snapshot.js'
-import { record, undoCall, type VmDisk } from './xapi-records.js'
+import { record, undoCall, type VmDisk } from '../xapi/index.js'
 
 interface SnapshotGroup {
   readonly run: string

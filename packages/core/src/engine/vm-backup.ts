@@ -26,7 +26,7 @@ import {
   type SnapshotRequest,
   type TakenSnapshot,
 } from './vm-snapshot.js'
-import { record, refByUuid, undoCall } from './xapi-records.js'
+import { record, refByUuid, undoCall } from '../xapi/index.js'
 
 export interface BackupTarget {
   readonly name: string

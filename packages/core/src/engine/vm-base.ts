@@ -13,7 +13,7 @@ import type { XapiClient } from '../xapi/index.js'
 import type { DiskBase } from './disk-transfer.js'
 import { isPointMetadata, type PointMetadata } from './vm-metadata.js'
 import type { SnapshotDisk } from './vm-snapshot.js'
-import { findByUuid, record } from './xapi-records.js'
+import { findByUuid, record } from '../xapi/index.js'
 
 /** How many of the newest points are read looking for this job's last one. */
 const SCAN_LIMIT = 50

@@ -3,7 +3,7 @@
 import type { TaskContext } from '../shared/index.js'
 import { NULL_REF, type Ref, type XapiClient, type XapiRecord } from '../xapi/index.js'
 import type { TakenSnapshot } from './vm-snapshot.js'
-import { record } from './xapi-records.js'
+import { record } from '../xapi/index.js'
 
 export interface PointDiskMetadata {
   /** uuid of the VM's VDI. */

@@ -8,7 +8,7 @@ import { NULL_REF, callAsync, createVbd, createVdi, createVif, createVm, destroy
 import type { Ref, XapiClient, XapiRecord } from '../xapi/index.js'
 import type { PoolLimits } from './limits.js'
 import { isPointMetadata, type PointMetadata } from './vm-metadata.js'
-import { record, refByUuid, undoCall } from './xapi-records.js'
+import { record, refByUuid, undoCall } from '../xapi/index.js'
 
 export interface VmRestoreOptions {
   readonly repository: Repository

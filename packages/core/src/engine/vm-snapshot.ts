@@ -12,7 +12,7 @@ import {
   type XapiClient,
   type XapiRecord,
 } from '../xapi/index.js'
-import { record, undoCall, vmDisks, type VmDisk } from './xapi-records.js'
+import { record, undoCall, vmDisks, type VmDisk } from '../xapi/index.js'
 
 export const TAG = {
   job: 'strata:backup:job',

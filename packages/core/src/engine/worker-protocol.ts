@@ -14,8 +14,6 @@ export type ToWorker =
       readonly scheduleId?: string
       readonly runId: string
       readonly dataDir: string
-      /** A module exporting `createRunDeps(env)` that replaces the real effects (tests only). */
-      readonly depsModule?: string
     }
   | { readonly type: 'abort'; readonly reason: string }
   | { readonly type: 'granted'; readonly id: number }

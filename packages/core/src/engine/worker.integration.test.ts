@@ -1,7 +1,6 @@
 // Jobs in worker processes: events streamed to the parent, pool limits shared across workers through the
 // parent, and a worker killed mid-transfer leaving an interrupted run and no stale lock.
 import { readFile } from 'node:fs/promises'
-import { fileURLToPath } from 'node:url'
 import { describe, expect, it } from 'vitest'
 import { Repository } from '../repository/index.js'
 import { LocalStore } from '../storage/index.js'
@@ -11,9 +10,7 @@ import { LimitsRegistry } from './limits-registry.js'
 import { listRuns, readRun } from './run-log.js'
 import { runDirs } from './run.js'
 import type { TaskEvent } from './task-tree.js'
-import { runJobInWorker } from './worker.js'
-
-const depsModule = fileURLToPath(new URL('./fake-run-deps.ts', import.meta.url))
+import { runJobInFakeWorker } from './testing/fake-worker.js'
 
 const job = (id: string) =>
   parseJob({
@@ -57,12 +54,11 @@ describe('runJobInWorker', () => {
       dataDir: dir.path('data'),
       signal,
       limits,
-      depsModule,
       env: { ...env, FAKE_TRANSFER_MS: '300' },
     }
     const [one, two] = await Promise.all([
-      runJobInWorker({ ...common, job: job('one'), onEvent: (e) => events.push(e) }),
-      runJobInWorker({ ...common, job: job('two') }),
+      runJobInFakeWorker({ ...common, job: job('one'), onEvent: (e) => events.push(e) }),
+      runJobInFakeWorker({ ...common, job: job('two') }),
     ])
     expect([one.status, two.status]).toEqual(['success', 'success'])
     const trace = await readFile(env.FAKE_TRACE, 'utf8')
@@ -89,11 +85,10 @@ describe('runJobInWorker', () => {
     const dataDir = dir.path('data')
     const signal = new AbortController().signal
     let pid = 0
-    const killed = runJobInWorker({
+    const killed = runJobInFakeWorker({
       job: job('k'),
       dataDir,
       signal,
-      depsModule,
       env: { ...env, FAKE_VMS: 'a', FAKE_TRANSFER_MS: '60000' },
       onStart: (info) => (pid = info.pid),
       onEvent: (e) => {
@@ -101,11 +96,10 @@ describe('runJobInWorker', () => {
       },
     })
     // Another job running at the same time is not disturbed by the crash.
-    const other = runJobInWorker({
+    const other = runJobInFakeWorker({
       job: job('other'),
       dataDir,
       signal,
-      depsModule,
       env: { ...env, FAKE_VMS: 'b', FAKE_TRANSFER_MS: '2000' },
     })
     await expect(killed).rejects.toThrow(/stopped \(SIGKILL\)/)
@@ -115,11 +109,10 @@ describe('runJobInWorker', () => {
     expect(root).toMatchObject({ status: 'interrupted', error: { code: 'WORKER_EXITED' } })
     const transfer = root.children.find((c) => c.name === 'VM')!.children[0]!
     expect(transfer).toMatchObject({ name: 'transfer', status: 'interrupted' })
-    const again = await runJobInWorker({
+    const again = await runJobInFakeWorker({
       job: job('k'),
       dataDir,
       signal,
-      depsModule,
       env: { ...env, FAKE_VMS: 'a' },
     })
     expect(again.status).toBe('success')

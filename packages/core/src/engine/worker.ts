@@ -26,14 +26,25 @@ export interface WorkerRunOptions {
   /** Secrets (STRATA_XAPI_PASSWORD, STRATA_PASSPHRASE) go to the worker here, never on its command line. */
   readonly env?: Record<string, string | undefined>
   readonly limits?: LimitsRegistry
-  readonly depsModule?: string
   /** After an abort, how long the worker has to clean up before it is killed. */
   readonly killAfterMs?: number
 }
 
+/** Runs the job in a worker process with the real effects (worker-main). */
 export function runJobInWorker(o: WorkerRunOptions): Promise<RunResult> {
+  // Under tests and tsx the engine runs from its TypeScript sources; built, from dist/.
+  const ext = import.meta.url.endsWith('.ts') ? 'ts' : 'js'
+  return runJobWithEntry(o, new URL(`./worker-main.${ext}`, import.meta.url))
+}
+
+/**
+ * Runs the job in a worker process started from `entry`, a module that calls serveJobs with the effects
+ * it wants. Not exported by the engine's index: tests reach it through engine/testing/ to run workers
+ * with fake effects, which the worker itself can neither be told to load nor find on its own.
+ */
+export function runJobWithEntry(o: WorkerRunOptions, entry: URL): Promise<RunResult> {
   const runId = makeRunId()
-  const child = forkRunner(o.env)
+  const child = forkRunner(entry, o.env)
   const slots = new SlotBroker(o.limits ?? processLimits, (m) => send(child, m))
   return new Promise<RunResult>((resolve, reject) => {
     let outcome: { result?: RunResult; error?: WorkerError } | undefined
@@ -81,17 +92,14 @@ export function runJobInWorker(o: WorkerRunOptions): Promise<RunResult> {
       scheduleId: o.scheduleId,
       runId,
       dataDir: o.dataDir,
-      depsModule: o.depsModule,
     }
     send(child, start)
   })
 }
 
-function forkRunner(env: Record<string, string | undefined> | undefined): ChildProcess {
-  // Under tests and tsx the engine runs from its TypeScript sources; built, from dist/.
-  const fromSource = import.meta.url.endsWith('.ts')
-  const runner = fileURLToPath(new URL(`./worker-main.${fromSource ? 'ts' : 'js'}`, import.meta.url))
-  return fork(runner, [], {
+function forkRunner(entry: URL, env: Record<string, string | undefined> | undefined): ChildProcess {
+  const fromSource = entry.pathname.endsWith('.ts')
+  return fork(fileURLToPath(entry), [], {
     env: { ...process.env, ...env },
     execArgv: fromSource ? ['--import', 'tsx', '--conditions=strata-source'] : [],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],

@@ -4,12 +4,33 @@
 // resolves, so a crash at any point leaves either nothing or the whole object under the key. Large
 // objects (chunks) are written with direct I/O where the file system allows it: a backup writes each
 // once and does not read it back soon, so the page cache would only cost a copy and evict better data.
+// Files are created 0600 and directories 0700; a symbolic link inside the repository is never followed
+// (SYMLINK_REFUSED): files are opened with O_NOFOLLOW and the directories of a key are checked first.
 import { randomBytes } from 'node:crypto'
-import { link, mkdir, open, readFile, rename, stat, unlink } from 'node:fs/promises'
+import { constants } from 'node:fs'
+import { link, lstat, open, rename, unlink } from 'node:fs/promises'
 import { dirname, join, resolve } from 'node:path'
 import { DirectFiles, StrataError, errorCode, throwIfAborted } from '../shared/index.js'
-import { fsError, fsyncDirs, newDirsFor, removeOldTemps, TEMP_PREFIX, walk } from './local-fs.js'
-import type { CallOptions, ObjectInfo, ObjectStore, PutOptions, RangeOptions } from './object-store.js'
+import {
+  checkDirs,
+  FILE_MODE,
+  fsError,
+  fsyncDirs,
+  newDirsFor,
+  removeOldTemps,
+  symlinkRefused,
+  TEMP_PREFIX,
+  walk,
+  walkLeftovers,
+} from './local-fs.js'
+import type {
+  CallOptions,
+  Leftover,
+  ObjectInfo,
+  ObjectStore,
+  PutOptions,
+  RangeOptions,
+} from './object-store.js'
 import { assertRange } from './range.js'
 import { StorageError, assertValidKey } from './storage-error.js'
 
@@ -41,7 +62,7 @@ export class LocalStore implements ObjectStore {
     const path = this.#path(key)
     throwIfAborted(options.signal)
     const dir = dirname(path)
-    const created = await mkdir(dir, { recursive: true }).catch((error: unknown) => {
+    const created = await checkDirs(this.root, dirsOf(key), key, this.name, true).catch((error: unknown) => {
       throw fsError(error, `cannot create the directory of '${key}' in ${this.name}`)
     })
     const temp = join(dir, `${TEMP_PREFIX}${randomBytes(8).toString('hex')}`)
@@ -62,13 +83,14 @@ export class LocalStore implements ObjectStore {
   }
 
   async get(key: string, options: CallOptions = {}): Promise<Uint8Array> {
-    const path = this.#path(key)
-    throwIfAborted(options.signal)
+    const handle = await this.#openForRead(key, options.signal)
     try {
       // A Buffer is a Uint8Array: returning it avoids copying every object read.
-      return await readFile(path, { signal: options.signal })
+      return await handle.readFile({ signal: options.signal })
     } catch (error) {
       throw this.#readError(error, key)
+    } finally {
+      await handle.close()
     }
   }
 
@@ -78,12 +100,8 @@ export class LocalStore implements ObjectStore {
     length: number,
     options: RangeOptions = {},
   ): Promise<Uint8Array> {
-    const path = this.#path(key)
     assertRange(offset, length, key)
-    throwIfAborted(options.signal)
-    const handle = await open(path, 'r').catch((error: unknown) => {
-      throw this.#readError(error, key)
-    })
+    const handle = await this.#openForRead(key, options.signal)
     try {
       // Sized to what the file holds: no zero-filling of a maximum, and a buffer the bytes fill whole
       // (which a codec worker can then take over without a copy), unless the caller gave one.
@@ -110,7 +128,9 @@ export class LocalStore implements ObjectStore {
     const path = this.#path(key)
     throwIfAborted(options.signal)
     try {
-      const info = await stat(path)
+      await checkDirs(this.root, dirsOf(key), key, this.name)
+      const info = await lstat(path)
+      if (info.isSymbolicLink()) throw symlinkRefused(key, this.name)
       return info.isFile() ? { key, size: info.size, modified: info.mtime } : undefined
     } catch (error) {
       if (isAbsence(error)) return undefined
@@ -126,7 +146,8 @@ export class LocalStore implements ObjectStore {
     const path = this.#path(key)
     throwIfAborted(options.signal)
     try {
-      await unlink(path)
+      await checkDirs(this.root, dirsOf(key), key, this.name)
+      await unlink(path) // a link itself, never what it points at
     } catch (error) {
       if (isAbsence(error)) return
       throw fsError(error, `cannot delete '${key}' from ${this.name}`)
@@ -139,6 +160,27 @@ export class LocalStore implements ObjectStore {
     })
   }
 
+  async *listIncomplete(olderThanMs: number, options: CallOptions = {}): AsyncIterable<Leftover> {
+    try {
+      for await (const { name, size, started } of walkLeftovers(this.root, olderThanMs, options.signal))
+        yield { name, size, started }
+    } catch (error) {
+      throw fsError(error, `cannot list interrupted writes in ${this.name}`)
+    }
+  }
+
+  /** Opens an object to read, refusing a symbolic link on its path or as the object itself. */
+  async #openForRead(key: string, signal?: AbortSignal) {
+    const path = this.#path(key)
+    throwIfAborted(signal)
+    try {
+      await checkDirs(this.root, dirsOf(key), key, this.name)
+      return await open(path, constants.O_RDONLY | constants.O_NOFOLLOW)
+    } catch (error) {
+      throw this.#readError(error, key)
+    }
+  }
+
   /** Writes and syncs `temp` with direct I/O; false when that is not possible (nothing written then). */
   async #writeDirect(temp: string, data: Uint8Array): Promise<boolean> {
     if (data.length < DIRECT_MIN || data.length > DIRECT_MAX) return false
@@ -149,7 +191,7 @@ export class LocalStore implements ObjectStore {
       DIRECT_SLOTS,
     )
     const direct = await this.#direct
-    return direct !== undefined && direct.write(temp, data)
+    return direct !== undefined && direct.write(temp, data, FILE_MODE)
   }
 
   /** link() fails with EEXIST if the key exists: of two racing creators exactly one wins. */
@@ -182,6 +224,7 @@ export class LocalStore implements ObjectStore {
 
   #readError(error: unknown, key: string): StrataError {
     if (error instanceof StrataError) return error
+    if ((error as NodeJS.ErrnoException).code === 'ELOOP') return symlinkRefused(key, this.name)
     if (isAbsence(error) || (error as NodeJS.ErrnoException).code === 'EISDIR') {
       return new StorageError('NOT_FOUND', `object '${key}' not found in ${this.name}`, { cause: error })
     }
@@ -190,13 +233,19 @@ export class LocalStore implements ObjectStore {
 }
 
 async function writeSynced(path: string, data: Uint8Array): Promise<void> {
-  const handle = await open(path, 'wx', 0o644)
+  const handle = await open(path, 'wx', FILE_MODE)
   try {
+    await handle.chmod(FILE_MODE) // the umask may have taken bits away, or left some
     await handle.writeFile(data)
     await handle.sync()
   } finally {
     await handle.close()
   }
+}
+
+/** The directory segments of a key ('chunks/ab/…' → ['chunks', 'ab']). */
+function dirsOf(key: string): string[] {
+  return key.split('/').slice(0, -1)
 }
 
 function isAbsence(error: unknown): boolean {

@@ -8,6 +8,16 @@ export interface ObjectInfo {
   readonly modified?: Date
 }
 
+/** What an interrupted put left behind: a local temp file, an unfinished S3 multipart upload. */
+export interface Leftover {
+  /** The temp file's path in the store, or `key (upload <id>)` for S3: for messages, not a key. */
+  readonly name: string
+  /** Bytes it holds, where the store knows without another request. */
+  readonly size?: number
+  /** When its writer started it (last modified, for a file). */
+  readonly started: Date
+}
+
 export interface StoreCapabilities {
   /** `put(..., { ifNoneMatch: true })` is atomic on the server: two racing creators cannot both win. */
   readonly conditionalCreate: boolean
@@ -68,6 +78,11 @@ export interface ObjectStore {
    * spared; returns how many leftovers went. Optional: absent where puts leave nothing.
    */
   removeIncomplete?(olderThanMs: number, options?: CallOptions): Promise<number>
+  /**
+   * What removeIncomplete would remove now, as a stream (directories and listing pages are walked as it
+   * goes, never held whole). Optional, like removeIncomplete.
+   */
+  listIncomplete?(olderThanMs: number, options?: CallOptions): AsyncIterable<Leftover>
   /** Releases connections and handles. */
   close?(): Promise<void>
 }

@@ -21,6 +21,8 @@ export interface OpenStoreOptions extends LimitedStoreOptions {
   readonly retry?: Omit<RetryingStoreOptions, 'onRetry'>
   /** Overrides of the S3 client settings (timeouts, multipart sizes) for S3 locations. */
   readonly s3?: Partial<Omit<S3StoreOptions, 'credentials' | 'bucket'>>
+  /** false: never probe create-only puts (the probe writes an object): for stores only read. */
+  readonly probe?: boolean
   readonly signal?: AbortSignal
 }
 
@@ -42,7 +44,7 @@ export async function openStore(
     // Loaded here, not at the top: local repositories never pay for the AWS SDK.
     const { S3Store } = await import('./s3-store.js')
     const s3 = new S3Store({ ...parsed.s3, ...options.s3 })
-    if (parsed.conditional === 'auto') {
+    if (parsed.conditional === 'auto' && options.probe !== false) {
       // A store that cannot be opened must not keep its connections.
       await probe(s3, options).catch(async (error: unknown) => {
         await s3.close()

@@ -2,7 +2,14 @@
 // corrupt answers. Writes retry on any failure that is not clearly permanent, as XO does on S3, because
 // providers disagree on error codes: a lost write costs a backup, a repeated create-once write is safe.
 import { retry, StrataError } from '../shared/index.js'
-import type { CallOptions, ObjectInfo, ObjectStore, PutOptions, RangeOptions } from './object-store.js'
+import type {
+  CallOptions,
+  Leftover,
+  ObjectInfo,
+  ObjectStore,
+  PutOptions,
+  RangeOptions,
+} from './object-store.js'
 import { StorageError, checkNotAfter } from './storage-error.js'
 
 export interface RetryEvent {
@@ -28,6 +35,7 @@ const NEVER = new Set([
   'INVALID_LOCATION',
   'NOT_FOUND',
   'ALREADY_EXISTS',
+  'SYMLINK_REFUSED',
   'DEADLINE_PASSED',
 ])
 
@@ -113,6 +121,11 @@ export class RetryingStore implements ObjectStore {
   async removeIncomplete(olderThanMs: number, options: CallOptions = {}): Promise<number> {
     const remove = async () => (await this.inner.removeIncomplete?.(olderThanMs, options)) ?? 0
     return this.#retry('removeIncomplete', '', options, shouldRetryWrite, remove)
+  }
+
+  /** Not retried: a listing of leftovers is a report, and the next gc lists them again. */
+  async *listIncomplete(olderThanMs: number, options: CallOptions = {}): AsyncIterable<Leftover> {
+    if (this.inner.listIncomplete !== undefined) yield* this.inner.listIncomplete(olderThanMs, options)
   }
 
   async close(): Promise<void> {

@@ -14,6 +14,8 @@ export type StorageErrorCode =
   | 'STORE_FAILED'
   /** A store location (path or URL) or its credentials cannot be used as given. */
   | 'INVALID_LOCATION'
+  /** A local store met a symbolic link inside the repository, where only files and directories belong. */
+  | 'SYMLINK_REFUSED'
   /** The call's `notAfter` instant passed before an attempt could start: nothing was sent. */
   | 'DEADLINE_PASSED'
 

@@ -7,25 +7,11 @@ import { VhdError, VhdErrorCode } from './errors.js'
 import { type VhdFooter } from './footer.js'
 import { batSize, bitmapSize, parseHeader, type VhdHeader } from './header.js'
 import { decodeLocatorPath } from './locators.js'
-import { readFooters } from './footers.js'
+import { readFooters, type VhdChecks } from './footers.js'
+import type { RandomAccess } from './random-access.js'
 import type { VhdBlock } from './stream-reader.js'
 
-/** Positional reads over something with a known size: a file, an object, a buffer. */
-export interface RandomAccess {
-  readonly size: number
-  /** Exactly `length` bytes at `offset` (the caller keeps reads inside `size`). */
-  read(offset: number, length: number, signal?: AbortSignal): Promise<Uint8Array>
-  close?(): Promise<void>
-}
-
-export interface VhdChecks {
-  footer: boolean
-  /** The copy at offset 0; undefined for fixed disks (they have none). */
-  footerCopy: boolean | undefined
-  header: boolean | undefined
-  /** Both footers describe the same disk. */
-  footersMatch: boolean | undefined
-}
+export type { RandomAccess, VhdChecks }
 
 export interface OpenVhdOptions {
   /** Names the disk in errors (a file path). */

@@ -4,7 +4,16 @@
 import { FOOTER_SIZE } from './constants.js'
 import { VhdError, VhdErrorCode } from './errors.js'
 import { parseFooter, sameDisk, type ParsedStruct, type VhdFooter } from './footer.js'
-import type { RandomAccess, VhdChecks } from './disk.js'
+import type { RandomAccess } from './random-access.js'
+
+export interface VhdChecks {
+  footer: boolean
+  /** The copy at offset 0; undefined for fixed disks (they have none). */
+  footerCopy: boolean | undefined
+  header: boolean | undefined
+  /** Both footers describe the same disk. */
+  footersMatch: boolean | undefined
+}
 
 type Attempt = ParsedStruct<VhdFooter> | { error: unknown }
 

@@ -26,6 +26,7 @@ export class XapiEventLoop {
   #running: Promise<void> | undefined
   /** Resolves the first time the cache holds every subscribed class. */
   #ready = deferred()
+  #error: unknown
 
   constructor(
     readonly client: XapiClient,
@@ -48,6 +49,11 @@ export class XapiEventLoop {
     return signal === undefined
       ? this.#ready.promise
       : Promise.race([this.#ready.promise, sleep(2 ** 31 - 1, signal)])
+  }
+
+  /** Why the latest poll failed (e.g. a changed certificate); undefined once one succeeds. */
+  get error(): unknown {
+    return this.#error
   }
 
   async stop(): Promise<void> {
@@ -80,11 +86,13 @@ export class XapiEventLoop {
           this.cache.apply({ operation: e.operation, class: e.class, ref: e.ref, record: e.snapshot })
         }
         token = batch.token
+        this.#error = undefined
         this.#ready.resolve()
       } catch (error) {
         if (this.#stopped.signal.aborted || this.#restart.signal.aborted) continue
         token = ''
         if (!isXapiError(error, 'SESSION_INVALID')) {
+          this.#error = error
           // Lost contact: what we saw may be gone. Empty the cache rather than show ghosts.
           this.cache.clear()
           this.options.log?.('xapi event loop lost the pool, retrying', { error: String(error) })

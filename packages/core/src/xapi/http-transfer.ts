@@ -2,8 +2,9 @@
 // Content-Length (the body ends at connection close), a 302 to another host, the 200 sent before the
 // work (a failure then only shows in the task, sometimes with "HTTP/1.1 500" text in the body), and a
 // stream cut short. The task bound with task_id is the only reliable verdict, so every transfer waits
-// for it.
-import type { ClientRequest, IncomingMessage } from 'node:http'
+// for it. The URL carries the session id: a redirect is followed only to a host of the same pool, over a
+// connection pinned to that host's certificate (the client's PoolTrust).
+import type { Agent, ClientRequest, IncomingMessage } from 'node:http'
 import { request as httpRequest } from 'node:http'
 import { request as httpsRequest } from 'node:https'
 import { Readable, Transform, type TransformCallback } from 'node:stream'
@@ -12,7 +13,7 @@ import type { XmlRpcValue } from './codec/xmlrpc-value.js'
 import { cancelTask, createTask, destroyTask, waitTask } from './tasks.js'
 import type { Ref, XapiClient } from './xapi-client.js'
 import { XapiTransferError, isXapiError } from './xapi-error.js'
-import type { TlsOptions } from './json-rpc-transport.js'
+import { PoolCertificateError } from './pool-certificate.js'
 
 const MAX_REDIRECTS = 3
 
@@ -50,14 +51,14 @@ async function start(client: XapiClient, req: TransferRequest): Promise<Started>
   try {
     let url = transferUrl(client, req, task)
     for (let hop = 0; ; hop++) {
-      const { request, response } = await send(url, req, client.options.tls ?? {})
+      const { request, response } = await send(url, req, client.trust.agent(false))
       const status = response.statusCode ?? 0
       if (status === 200) return { task, response, request }
       const location = response.headers.location
       const text = await readSmall(response)
       request.destroy()
       if ((status === 302 || status === 301) && location !== undefined && hop < MAX_REDIRECTS) {
-        url = redirectUrl(url, location)
+        url = redirectUrl(client, url, location, req.label)
         continue
       }
       throw await failure(client, task, req, status, text)
@@ -90,9 +91,27 @@ function transferUrl(client: XapiClient, req: TransferRequest, task: Ref): URL {
   return url
 }
 
-/** XAPI redirects to `https://<host address>/path?query`; keep our scheme and port for lab pools. */
-function redirectUrl(previous: URL, location: string): URL {
-  const next = new URL(location, previous)
+/**
+ * XAPI redirects to `https://<host address>/path?query` of the member that holds the disk; keep our
+ * scheme and port (lab pools). Any other host would receive the session id: refused.
+ */
+function redirectUrl(client: XapiClient, previous: URL, location: string, label: string): URL {
+  let next: URL
+  try {
+    next = new URL(location, previous)
+  } catch (cause) {
+    throw new XapiTransferError('XAPI_REDIRECT_REFUSED', `${label}: the pool redirected to an invalid URL`, {
+      cause,
+    })
+  }
+  if (!client.trust.isPoolHost(next.hostname)) {
+    throw new XapiTransferError(
+      'XAPI_REDIRECT_REFUSED',
+      `${label}: the pool redirected to ${next.hostname}, which is not a host of this pool: refused, ` +
+        'since the request carries the session id',
+      { details: { host: next.hostname } },
+    )
+  }
   const url = new URL(previous)
   url.hostname = next.hostname
   url.pathname = next.pathname
@@ -103,13 +122,12 @@ function redirectUrl(previous: URL, location: string): URL {
 function send(
   url: URL,
   req: TransferRequest,
-  tls: TlsOptions,
+  agent: Agent,
 ): Promise<{ request: ClientRequest; response: IncomingMessage }> {
   const request = (url.protocol === 'https:' ? httpsRequest : httpRequest)(url, {
     method: req.method,
     signal: req.signal,
-    ca: tls.ca,
-    rejectUnauthorized: tls.rejectUnauthorized ?? true,
+    agent,
     headers: req.body === undefined ? {} : { 'content-length': req.body.length },
   })
   const idle = req.inactivityTimeoutMs ?? 300_000
@@ -127,7 +145,9 @@ function send(
       reject(
         req.signal?.aborted
           ? new AbortedError(req.signal.reason)
-          : cause instanceof XapiTransferError || failedBodies.has(cause)
+          : cause instanceof XapiTransferError ||
+              cause instanceof PoolCertificateError ||
+              failedBodies.has(cause)
             ? cause
             : new XapiTransferError('XAPI_TRANSFER_FAILED', `${req.label} on ${url.host}: ${cause.message}`, {
                 cause,
@@ -207,7 +227,9 @@ function bodyFailed(error: unknown): Error {
 
 function isOurs(error: unknown): boolean {
   return (
-    (error instanceof XapiTransferError && error.code === 'XAPI_TRANSFER_LENGTH') ||
+    (error instanceof XapiTransferError &&
+      (error.code === 'XAPI_TRANSFER_LENGTH' || error.code === 'XAPI_REDIRECT_REFUSED')) ||
+    error instanceof PoolCertificateError ||
     (error instanceof Error && failedBodies.has(error))
   )
 }

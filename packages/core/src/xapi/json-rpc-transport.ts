@@ -1,16 +1,11 @@
 // One JSON-RPC v2 call over HTTP(S) to one host's /jsonrpc. Transport trouble (refused, reset, HTML,
-// timeouts) becomes XapiConnectionError; XAPI's own failures (always HTTP 200) become XapiError.
-import { request as httpRequest, Agent as HttpAgent } from 'node:http'
-import { request as httpsRequest, Agent as HttpsAgent } from 'node:https'
+// timeouts) becomes XapiConnectionError; XAPI's own failures (always HTTP 200) become XapiError; a host
+// whose certificate is not the pinned one, PoolCertificateError (from the agent: see pool-trust.ts).
+import { request as httpRequest, type Agent as HttpAgent } from 'node:http'
+import { request as httpsRequest } from 'node:https'
 import { AbortedError } from '../shared/index.js'
+import { PoolCertificateError } from './pool-certificate.js'
 import { XapiConnectionError, XapiError } from './xapi-error.js'
-
-export interface TlsOptions {
-  /** PEM certificate(s) to trust: the pool's own certificate, pinned. */
-  ca?: string
-  /** false accepts any certificate (lab and first contact only). */
-  rejectUnauthorized?: boolean
-}
 
 export interface RpcCallOptions {
   signal?: AbortSignal
@@ -20,21 +15,16 @@ export interface RpcCallOptions {
 const MAX_RESPONSE = 256 * 1024 * 1024
 
 export class JsonRpcTransport {
-  readonly #agent: HttpAgent | HttpsAgent
   #id = 0
 
+  /** `agent` (owned: destroyed by close) decides which hosts are trusted: PoolTrust.agent(true). */
   constructor(
     readonly url: URL,
-    readonly tls: TlsOptions = {},
-  ) {
-    this.#agent =
-      url.protocol === 'https:'
-        ? new HttpsAgent({ keepAlive: true, ca: tls.ca, rejectUnauthorized: tls.rejectUnauthorized ?? true })
-        : new HttpAgent({ keepAlive: true })
-  }
+    readonly agent: HttpAgent,
+  ) {}
 
   close(): void {
-    this.#agent.destroy()
+    this.agent.destroy()
   }
 
   async call(method: string, params: unknown[], options: RpcCallOptions = {}): Promise<unknown> {
@@ -75,7 +65,7 @@ export class JsonRpcTransport {
     return new Promise((resolve, reject) => {
       const req = request(new URL('/jsonrpc', this.url), {
         method: 'POST',
-        agent: this.#agent,
+        agent: this.agent,
         headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
         signal,
         timeout: timeoutMs,
@@ -85,7 +75,8 @@ export class JsonRpcTransport {
       )
       req.on('error', (cause) => {
         if (signal?.aborted) return reject(new AbortedError(signal.reason))
-        if (cause instanceof XapiConnectionError) return reject(cause)
+        if (cause instanceof XapiConnectionError || cause instanceof PoolCertificateError)
+          return reject(cause)
         reject(
           new XapiConnectionError(`${this.url.host}: ${method} failed: ${cause.message}`, {
             cause,

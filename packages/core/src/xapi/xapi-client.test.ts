@@ -5,7 +5,7 @@ import { XapiError } from './xapi-error.js'
 
 describe('XapiClient secrets', () => {
   it('never shows the password when inspected or serialised', () => {
-    const client = new XapiClient({ url: 'http://127.0.0.1:1', user: 'root', password: 's3cret-pw' })
+    const client = new XapiClient({ url: 'https://127.0.0.1:1', user: 'root', password: 's3cret-pw' })
     expect(inspect(client, { depth: 5 })).not.toContain('s3cret-pw')
     expect(JSON.stringify(client)).not.toContain('s3cret-pw')
   })

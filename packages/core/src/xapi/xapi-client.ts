@@ -1,21 +1,26 @@
 // A session with one pool: login, calls with re-login on SESSION_INVALID, HOST_IS_SLAVE answered by going
-// to the master, other pool members tried when the master is gone. Secrets (password, session ref) are
-// kept in private fields and never logged.
+// to the master, other pool members tried when the master is gone. Every host is trusted by its pinned
+// certificate (PoolTrust): the URL's by `fingerprint`, the others as the master lists them at each login.
+// Secrets (password, session ref) are kept in private fields and never logged.
 import { retry, throwIfAborted } from '../shared/index.js'
-import { JsonRpcTransport, type TlsOptions } from './json-rpc-transport.js'
+import { JsonRpcTransport } from './json-rpc-transport.js'
+import { PoolCertificateError, pemFingerprint } from './pool-certificate.js'
+import { PoolTrust, type PoolTrustOptions } from './pool-trust.js'
 import { XapiConnectionError, XapiError, isXapiError } from './xapi-error.js'
 
-export interface XapiClientOptions {
-  /** http(s)://host[:port] of any pool member. */
+export interface XapiClientOptions extends PoolTrustOptions {
+  /** https://host[:port] of a pool member, pinned by `fingerprint` (http:// only with insecureHttp). */
   url: string
   user: string
   password: string
   originator?: string
-  tls?: TlsOptions
   callTimeoutMs?: number
   /** Structured log lines; never receives secrets. */
   log?: (message: string, fields?: Record<string, unknown>) => void
 }
+
+const MASTER_NOT_PINNED =
+  "It is the pool master, named by the host of the URL (HOST_IS_SLAVE): give the master's URL and fingerprint"
 
 export type Ref = string
 export const NULL_REF = 'OpaqueRef:NULL'
@@ -35,12 +40,17 @@ export class XapiClient {
 
   /** The options without the password (which lives only in a private field). */
   readonly options: Readonly<Omit<XapiClientOptions, 'password'>>
+  /** The hosts this client trusts; HTTP transfers and redirects go through it too. */
+  readonly trust: PoolTrust
 
+  /** Throws InsecurePoolUrlError for an http:// URL without insecureHttp, before any connection. */
   constructor(options: XapiClientOptions) {
     const { password, ...rest } = options
     this.#password = password
     this.options = rest
-    this.#transport = new JsonRpcTransport(new URL(options.url), options.tls)
+    const url = new URL(options.url)
+    this.trust = new PoolTrust(url, options)
+    this.#transport = new JsonRpcTransport(url, this.trust.agent(true))
   }
 
   /** The URL of the host currently used (the master after HOST_IS_SLAVE). */
@@ -157,6 +167,8 @@ export class XapiClient {
         )) as string
         break
       } catch (error) {
+        if (hops > 0 && error instanceof PoolCertificateError && error.expected === undefined)
+          throw new PoolCertificateError(error.host, error.seen, undefined, MASTER_NOT_PINNED)
         if (!isXapiError(error, 'HOST_IS_SLAVE') || hops >= 2) throw error
         this.options.log?.('xapi host is a pool member, going to the master', { master: error.params[0] })
         this.#moveTo(error.params[0] ?? '')
@@ -165,15 +177,45 @@ export class XapiClient {
     await this.#learnMembers(signal)
   }
 
+  /** Over the session just made on a pinned host: every member's address and certificate. */
   async #learnMembers(signal: AbortSignal | undefined): Promise<void> {
     const hosts = (await this.#transport.call(
       'host.get_all_records',
       [this.#session],
       this.#opts(signal),
     )) as Record<string, { address?: string }>
-    this.#members = Object.values(hosts)
-      .map((h) => h.address ?? '')
-      .filter((a) => a !== '')
+    const members = await Promise.all(
+      Object.entries(hosts)
+        .filter(([, h]) => (h.address ?? '') !== '')
+        .map(async ([ref, h]) => ({
+          address: h.address!,
+          fingerprint: this.trust.secure ? await this.#certificateOf(ref, signal) : undefined,
+        })),
+    )
+    this.trust.learn(members)
+    this.#members = members.map((m) => m.address)
+  }
+
+  /** A member's certificate fingerprint; undefined leaves it untrusted (connections to it are refused). */
+  async #certificateOf(host: string, signal: AbortSignal | undefined): Promise<string | undefined> {
+    let pem: unknown
+    try {
+      pem = await this.#transport.call(
+        'host.get_server_certificate',
+        [this.#session, host],
+        this.#opts(signal),
+      )
+    } catch (error) {
+      if (!isXapiError(error)) throw error
+      this.options.log?.('no certificate for a pool member', { host, code: error.code })
+      return undefined
+    }
+    try {
+      return pemFingerprint(String(pem))
+    } catch {
+      this.options.log?.('a pool member has an unreadable certificate', { host })
+      return undefined
+    }
   }
 
   /** Same protocol and port, another host (HOST_IS_SLAVE gives a bare address). */
@@ -182,6 +224,6 @@ export class XapiClient {
     const url = new URL(this.url)
     url.hostname = address.includes(':') && !address.startsWith('[') ? `[${address}]` : address
     this.#transport.close()
-    this.#transport = new JsonRpcTransport(url, this.options.tls)
+    this.#transport = new JsonRpcTransport(url, this.trust.agent(true))
   }
 }

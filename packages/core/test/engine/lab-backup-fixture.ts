@@ -26,7 +26,7 @@ export async function startLabEnv(
 ): Promise<LabEnv> {
   const scratch = await scratchDir()
   const lab = await LabPool.start({ authFailureDelayMs: 10, dom0DetachMs: 300, ...options })
-  const xapi = new XapiClient({ url: lab.url, user: lab.user, password: lab.password })
+  const xapi = new XapiClient(lab.connection)
   const store =
     options.s3 === undefined
       ? new LocalStore(scratch.path('repo'))

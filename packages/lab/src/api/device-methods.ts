@@ -99,7 +99,7 @@ export function registerDeviceMethods(d: Dispatcher, lab: LabState): void {
   })
   d.register('host.get_server_certificate', {
     params: 1,
-    handler: (_c, [h]) => (lab.db.get('host', s(h)), lab.nbd?.cert ?? ''),
+    handler: (_c, [h]) => (lab.db.get('host', s(h)), lab.certificates.get(s(h)) ?? ''),
   })
   d.register('host.get_servertime', {
     params: 1,

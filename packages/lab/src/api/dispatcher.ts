@@ -2,7 +2,14 @@
 // wire names `Class.method`, `Class_method` and `Async.Class.method`; checks arity and the session
 // like xapi (both synchronously, before any task exists); runs Async calls as tasks.
 import { XapiFailure } from '../db/failure.js'
-import type { TaskControl } from './tasks.js'
+
+/** What a handler running as an Async task sees of its task (tasks.ts implements it). */
+export interface TaskControl {
+  readonly ref: string
+  setProgress(progress: number): void
+  /** Throws TASK_CANCELLED when task.cancel was called: call it where the operation may stop. */
+  checkCancelled(): void
+}
 
 export interface CallContext {
   /** The session ref of the caller ('' for session-less methods). */

@@ -42,7 +42,11 @@ export function registerLabMethods(d: Dispatcher, lab: LabState, controls: LabCo
       }
       lab.faults.failHttp(
         s(path),
-        { ...f, ...('afterBytes' in f ? { afterBytes: Number(f.afterBytes) } : {}) },
+        {
+          ...f,
+          ...('afterBytes' in f ? { afterBytes: Number(f.afterBytes) } : {}),
+          ...('to' in f ? { to: s(f.to) } : {}),
+        },
         Number(times),
       )
       return ''

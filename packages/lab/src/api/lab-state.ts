@@ -35,4 +35,6 @@ export interface LabState {
   vtpmContents: Map<string, string>
   /** The host whose listener received a request → its ref. */
   hostRef(listener: string): string
+  /** Each host's certificate (PEM) by host ref: what host.get_server_certificate answers. */
+  certificates: Map<string, string>
 }

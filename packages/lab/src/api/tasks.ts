@@ -5,14 +5,9 @@ import { encodeXmlRpcValue, type XmlRpcValue } from '@strata/core/xapi'
 import type { Database } from '../db/database.js'
 import { XapiFailure, toFailure } from '../db/failure.js'
 import { NULL, taskDefaults, xapiDate } from '../db/schema.js'
-import type { CallContext, Dispatcher } from './dispatcher.js'
+import type { CallContext, Dispatcher, TaskControl } from './dispatcher.js'
 
-export interface TaskControl {
-  readonly ref: string
-  setProgress(progress: number): void
-  /** Throws TASK_CANCELLED when task.cancel was called: call it where the operation may stop. */
-  checkCancelled(): void
-}
+export type { TaskControl }
 
 /** Completed tasks kept before the oldest are garbage-collected (xapi keeps ~200). */
 const MAX_DONE_TASKS = 200

@@ -1,6 +1,7 @@
-// The classes the lab serves, their default records (defaults.ts) and which fields clients may set.
+// The classes the lab serves, their default records (defaults.ts, pool-defaults.ts) and which fields clients may set.
 export * from './wire-values.js'
 export * from './defaults.js'
+export * from './pool-defaults.js'
 
 export const CLASSES = [
   'session',

@@ -104,7 +104,8 @@ async function importVhd(
     await p
   }
   try {
-    for await (const block of stream.blocks(undefined, { reuse: 2 })) {
+    // keepPartial: like tapdisk, the import writes only the sectors a block's bitmap sets.
+    for await (const block of stream.blocks(undefined, { reuse: 2, keepPartial: true })) {
       const start = block.index * stream.blockSize
       await settle()
       if (block.full) {

@@ -31,8 +31,8 @@ export function createHostServer(
     const isData = ['GET /export_raw_vdi', 'PUT /import_raw_vdi'].includes(route)
     if (isData) {
       const fault = lab.faults.takeHttp(path, true)
-      const other = me.redirectTo?.()
-      if (fault?.kind === 'redirect' && other !== undefined) {
+      const other = fault?.kind === 'redirect' ? (fault.to ?? me.redirectTo?.()) : undefined
+      if (other !== undefined) {
         const host = req.headers.host?.replace(/^[^:]+|^\[[^\]]+\]/, other) ?? other
         res.writeHead(302, {
           location: `${tls === undefined ? 'http' : 'https'}://${host}${req.url}`,

@@ -67,4 +67,16 @@ export const MIGRATIONS: readonly string[] = [
     value TEXT NOT NULL
   );
   `,
+  // 2: pinned pool certificates (SHA-256 of the certificate of the host the URL names; NULL until an
+  // admin accepts one) and the explicit permission to talk to a pool over plain HTTP. Pools added
+  // before stay unpinned and over https:// or refused until an admin decides.
+  `
+  ALTER TABLE pools ADD COLUMN fingerprint TEXT;
+  ALTER TABLE pools ADD COLUMN insecure_http INTEGER NOT NULL DEFAULT 0;
+  `,
+  // 3: what the server found in each repository when it was added (RepositoryIdentity as JSON), compared
+  // at every open so that a configuration changed behind its back is refused
+  `
+  ALTER TABLE repositories ADD COLUMN identity TEXT;
+  `,
 ]

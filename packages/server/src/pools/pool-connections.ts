@@ -1,15 +1,36 @@
 // One live connection per pool: an XAPI session and an event.from loop feeding an object cache, which
 // the API reads (objects, smart-selection previews) and which tells whether the pool is connected. A pool
 // that cannot be reached is retried with a growing delay; the event loop itself re-syncs after a drop.
-import { XapiClient, XapiEventLoop, type ObjectCache } from '@strata/core/xapi'
-import { errorMessage, sleep } from '@strata/core'
+// Every connection is pinned to the pool's accepted fingerprint: a host presenting another certificate is
+// an error state naming both fingerprints (retried, so that it clears if the right host comes back) until
+// an admin accepts the new one.
+import {
+  CHECK_ON_HOST,
+  PoolCertificateError,
+  XapiClient,
+  XapiEventLoop,
+  type ObjectCache,
+  type SeenCertificate,
+} from '@strata/core/xapi'
+import { errorCode, errorMessage, sleep } from '@strata/core'
 import type { ServerLog } from '../server-log.js'
-import { checkClock, type ClockState } from './clock-check.js'
+import { checkClock, xapiServerTime, type ClockState } from './clock-check.js'
 import type { PoolRecord } from './pool-store.js'
+
+/** A certificate refused: the one pinned (none on a first contact) and the one presented. */
+export interface CertificateProblem {
+  readonly host: string
+  readonly expected?: string
+  readonly seen?: SeenCertificate
+  /** The command that prints the host's fingerprint, on the host. */
+  readonly check: string
+}
 
 export interface PoolState {
   readonly connected: boolean
   readonly error?: string
+  readonly errorCode?: string
+  readonly certificate?: CertificateProblem
 }
 
 class LiveConnection {
@@ -17,7 +38,7 @@ class LiveConnection {
   client: XapiClient | undefined
   events: XapiEventLoop | undefined
   ready = false
-  error: string | undefined
+  error: unknown
   clock: ClockState | undefined
   readonly done: Promise<void>
 
@@ -32,32 +53,53 @@ class LiveConnection {
   async #run(password: string): Promise<void> {
     const signal = this.stopped.signal
     for (let attempt = 0; !signal.aborted; attempt++) {
-      const client = new XapiClient({
+      const client = this.#newClient(password)
+      if (client === undefined || (await this.#connect(client, attempt, signal)) || signal.aborted) return
+      await sleep(Math.min(60_000, 1000 * 2 ** Math.min(attempt, 6)), signal).catch(() => undefined)
+    }
+  }
+
+  #newClient(password: string): XapiClient | undefined {
+    try {
+      return new XapiClient({
         url: this.pool.url,
         user: this.pool.username,
         password,
         originator: 'strata-server',
+        fingerprint: this.pool.fingerprint,
+        insecureHttp: this.pool.insecureHttp,
       })
-      try {
-        await client.connect(signal)
-        const events = new XapiEventLoop(client, { pollSeconds: 30 })
-        events.subscribe('pool', 'host', 'sr', 'network', 'vm')
-        await events.ready(signal)
-        this.client = client
-        this.events = events
-        this.ready = true
-        this.error = undefined
-        this.log.info(`pool '${this.pool.name}' connected (${this.pool.url})`)
-        this.clock = await checkClock(this.pool.url, signal)
-        if (this.clock?.warning !== undefined) this.log.warn(this.clock.warning)
-        return
-      } catch (error) {
-        await client.close().catch(() => undefined)
-        if (signal.aborted) return
-        this.error = errorMessage(error)
-        if (attempt === 0) this.log.warn(`pool '${this.pool.name}' unreachable: ${this.error}; retrying`)
-        await sleep(Math.min(60_000, 1000 * 2 ** Math.min(attempt, 6)), signal).catch(() => undefined)
-      }
+    } catch (error) {
+      // Plain HTTP not allowed (a pool from before pinning): nothing to retry until an admin decides.
+      this.error = error
+      this.log.warn(`pool '${this.pool.name}' refused: ${errorMessage(error)}`)
+      return undefined
+    }
+  }
+
+  /** One attempt; true once connected. */
+  async #connect(client: XapiClient, attempt: number, signal: AbortSignal): Promise<boolean> {
+    try {
+      await client.connect(signal)
+      const events = new XapiEventLoop(client, { pollSeconds: 30 })
+      events.subscribe('pool', 'host', 'sr', 'network', 'vm')
+      await events.ready(signal)
+      this.client = client
+      this.events = events
+      this.ready = true
+      this.error = undefined
+      this.log.info(`pool '${this.pool.name}' connected (${this.pool.url})`)
+      this.clock = await checkClock(this.pool.url, (s) => xapiServerTime(client, s), signal)
+      if (this.clock?.warning !== undefined) this.log.warn(this.clock.warning)
+      return true
+    } catch (error) {
+      await client.close().catch(() => undefined)
+      if (signal.aborted) return false
+      // Logged at the first failure and whenever it changes (a certificate that changes shows at once).
+      if (attempt === 0 || !sameError(this.error, error))
+        this.log.warn(`pool '${this.pool.name}' not connected: ${errorMessage(error)}; retrying`)
+      this.error = error
+      return false
     }
   }
 
@@ -91,13 +133,15 @@ export class PoolConnections {
     if (live === undefined) return { connected: false, error: 'not connected' }
     const connected = live.ready && live.events!.cache.size > 0
     if (connected) return { connected }
-    return live.error === undefined ? { connected: false } : { connected: false, error: live.error }
+    // Connected once, then lost: the event loop knows why (a changed certificate shows there).
+    const error = live.error ?? live.events?.error
+    return error === undefined ? { connected: false } : { connected: false, ...describeError(error) }
   }
 
-  /** The object cache of a connected pool, or undefined. */
+  /** The object cache of a connected pool, or undefined (also while its event loop is failing). */
   cache(id: string): ObjectCache | undefined {
     const live = this.#live.get(id)
-    return live?.ready === true ? live.events!.cache : undefined
+    return live?.ready === true && live.events!.error === undefined ? live.events!.cache : undefined
   }
 
   client(id: string): XapiClient | undefined {
@@ -123,4 +167,21 @@ export class PoolConnections {
   async closeAll(): Promise<void> {
     await Promise.all([...this.#live.keys()].map((id) => this.disconnect(id)))
   }
+}
+
+function describeError(error: unknown): Omit<PoolState, 'connected'> {
+  const described = { error: errorMessage(error), errorCode: errorCode(error) }
+  if (!(error instanceof PoolCertificateError)) return described
+  const certificate = {
+    host: error.host,
+    check: CHECK_ON_HOST,
+    ...(error.expected === undefined ? {} : { expected: error.expected }),
+    ...(error.seen === undefined ? {} : { seen: error.seen }),
+  }
+  return { ...described, certificate }
+}
+
+/** The same failure again (same code and text): logged once, not at every retry. */
+function sameError(a: unknown, b: unknown): boolean {
+  return a !== undefined && errorCode(a) === errorCode(b) && errorMessage(a) === errorMessage(b)
 }

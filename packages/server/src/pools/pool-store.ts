@@ -1,4 +1,5 @@
-// Pools in the database: URL, username and the password sealed with the server key (never returned).
+// Pools in the database: URL, username, the password sealed with the server key (never returned), the
+// pinned certificate fingerprint of the URL's host and the permission to use plain HTTP.
 import type { Db } from '../db/database.js'
 import { conflict, notFound } from '../errors.js'
 import { newId } from '../ids.js'
@@ -9,6 +10,9 @@ export interface PoolRecord {
   readonly name: string
   readonly url: string
   readonly username: string
+  /** SHA-256 of the certificate an admin accepted (canonical form); undefined: none yet. */
+  readonly fingerprint?: string
+  readonly insecureHttp: boolean
 }
 
 export interface PoolInput {
@@ -16,10 +20,14 @@ export interface PoolInput {
   readonly url: string
   readonly username?: string
   readonly password: string
+  readonly fingerprint?: string
+  readonly insecureHttp?: boolean
 }
 
-interface Row extends PoolRecord {
+interface Row extends Omit<PoolRecord, 'fingerprint' | 'insecureHttp'> {
   password_sealed: string
+  fingerprint: string | null
+  insecure_http: number
 }
 
 export class PoolStore {
@@ -44,8 +52,18 @@ export class PoolStore {
     this.#uniqueName(input.name)
     const id = newId('pool')
     this.db
-      .prepare('INSERT INTO pools (id, name, url, username, password_sealed) VALUES (?, ?, ?, ?, ?)')
-      .run(id, input.name, normalizeUrl(input.url), input.username ?? 'root', this.box.seal(input.password))
+      .prepare(
+        'INSERT INTO pools (id, name, url, username, password_sealed, fingerprint, insecure_http) VALUES (?, ?, ?, ?, ?, ?, ?)',
+      )
+      .run(
+        id,
+        input.name,
+        normalizeUrl(input.url),
+        input.username ?? 'root',
+        this.box.seal(input.password),
+        input.fingerprint ?? null,
+        input.insecureHttp === true ? 1 : 0,
+      )
     return this.get(id)
   }
 
@@ -53,12 +71,16 @@ export class PoolStore {
     const row = this.#row(id)
     if (change.name !== undefined && change.name !== row.name) this.#uniqueName(change.name)
     this.db
-      .prepare('UPDATE pools SET name = ?, url = ?, username = ?, password_sealed = ? WHERE id = ?')
+      .prepare(
+        'UPDATE pools SET name = ?, url = ?, username = ?, password_sealed = ?, fingerprint = ?, insecure_http = ? WHERE id = ?',
+      )
       .run(
         change.name ?? row.name,
         change.url === undefined ? row.url : normalizeUrl(change.url),
         change.username ?? row.username,
         change.password === undefined ? row.password_sealed : this.box.seal(change.password),
+        change.fingerprint ?? row.fingerprint,
+        (change.insecureHttp ?? row.insecure_http === 1) ? 1 : 0,
         id,
       )
     return this.get(id)
@@ -81,5 +103,12 @@ export class PoolStore {
   }
 }
 
-const strip = ({ id, name, url, username }: Row): PoolRecord => ({ id, name, url, username })
+const strip = ({ id, name, url, username, fingerprint, insecure_http }: Row): PoolRecord => ({
+  id,
+  name,
+  url,
+  username,
+  ...(fingerprint === null ? {} : { fingerprint }),
+  insecureHttp: insecure_http === 1,
+})
 const normalizeUrl = (url: string): string => url.replace(/\/+$/, '')

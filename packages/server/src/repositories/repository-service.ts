@@ -3,15 +3,15 @@
 // manifest keys (one listing, no object read) and reads only manifests not seen before. Manifests are
 // written once and never change, so a cached one is valid as long as its key is listed; deleted points
 // drop out with the listing. Usage (a walk of every chunk) is cached for a minute.
+import { openRepository } from '@strata/core/open'
 import {
-  Repository,
   listPoints,
   readManifest,
   type Manifest,
   type PointSummary,
+  type Repository,
 } from '@strata/core/repository'
-import { openStore } from '@strata/core/storage'
-import { ApiError } from '../errors.js'
+import { repositoryApiError } from './repository-errors.js'
 import { secretsEnv, type RepositoryStore } from './repository-store.js'
 
 export interface PointView {
@@ -106,23 +106,27 @@ export class RepositoryService {
     return manifest
   }
 
+  /** Opens with what was recorded when the repository was added: a changed configuration is refused. */
   async #openNow(id: string, signal: AbortSignal): Promise<Repository> {
     const record = this.store.get(id)
     const secrets = this.store.secrets(id)
+    let repo: Repository
     try {
-      const store = await openStore(record.location, secretsEnv(secrets), { signal })
-      return await Repository.open(store, {
+      repo = await openRepository(record.location, {
+        credentials: secretsEnv(secrets),
         signal,
+        expected: record.identity,
         passphrase:
           secrets.passphrase === undefined ? undefined : new TextEncoder().encode(secrets.passphrase),
       })
     } catch (error) {
-      throw new ApiError(
-        502,
-        'REPOSITORY_UNAVAILABLE',
-        `repository '${record.name}' cannot be opened: ${(error as Error).message}`,
-      )
+      throw repositoryApiError(error, `repository '${record.name}' cannot be opened`, 502)
     }
+    // Recorded at the first open of a repository added before identities were (or once it is sealed).
+    const now = repo.identity
+    if (record.identity === undefined || (now.sealed && !record.identity.sealed))
+      this.store.recordIdentity(id, now)
+    return repo
   }
 }
 

@@ -1,4 +1,6 @@
-// Repositories in the database: name, location, and the passphrase and S3 keys sealed with the server key.
+// Repositories in the database: name, location, the passphrase and S3 keys sealed with the server key, and
+// the repository's identity as found when it was added (compared at every open).
+import { parseIdentity, type RepositoryIdentity } from '@strata/core/repository'
 import type { Db } from '../db/database.js'
 import { conflict, notFound } from '../errors.js'
 import { newId } from '../ids.js'
@@ -9,6 +11,8 @@ export interface RepositoryRecord {
   readonly name: string
   readonly location: string
   readonly encrypted: boolean
+  /** The repository's id, encryption, config fingerprint and seal state, recorded when it was added. */
+  readonly identity?: RepositoryIdentity
 }
 
 export interface S3Keys {
@@ -35,6 +39,7 @@ interface Row {
   location: string
   passphrase_sealed: string | null
   s3_sealed: string | null
+  identity: string | null
 }
 
 export class RepositoryStore {
@@ -59,12 +64,13 @@ export class RepositoryStore {
     }
   }
 
-  create(input: RepositoryInput): RepositoryRecord {
+  create(input: RepositoryInput, identity?: RepositoryIdentity): RepositoryRecord {
     this.#uniqueName(input.name)
     const id = newId('repo')
     this.db
       .prepare(
-        'INSERT INTO repositories (id, name, location, passphrase_sealed, s3_sealed) VALUES (?, ?, ?, ?, ?)',
+        'INSERT INTO repositories (id, name, location, passphrase_sealed, s3_sealed, identity) ' +
+          'VALUES (?, ?, ?, ?, ?, ?)',
       )
       .run(
         id,
@@ -72,7 +78,15 @@ export class RepositoryStore {
         input.location,
         this.box.sealOptional(input.passphrase),
         input.s3 === undefined ? null : this.box.seal(JSON.stringify(input.s3)),
+        identity === undefined ? null : JSON.stringify(identity),
       )
+    return this.get(id)
+  }
+
+  /** Records what the repository is now: at its first open, once sealed, or accepted by an admin. */
+  recordIdentity(id: string, identity: RepositoryIdentity): RepositoryRecord {
+    this.#row(id)
+    this.db.prepare('UPDATE repositories SET identity = ? WHERE id = ?').run(JSON.stringify(identity), id)
     return this.get(id)
   }
 
@@ -110,12 +124,16 @@ export class RepositoryStore {
   }
 }
 
-const strip = (r: Row): RepositoryRecord => ({
-  id: r.id,
-  name: r.name,
-  location: r.location,
-  encrypted: r.passphrase_sealed !== null,
-})
+const strip = (r: Row): RepositoryRecord => {
+  const identity = r.identity === null ? undefined : parseIdentity(JSON.parse(r.identity))
+  return {
+    id: r.id,
+    name: r.name,
+    location: r.location,
+    encrypted: r.passphrase_sealed !== null,
+    ...(identity === undefined ? {} : { identity }),
+  }
+}
 
 /** The environment the engine's openStore and workers read secrets from, for one repository. */
 export function secretsEnv(secrets: RepositorySecrets): Record<string, string> {

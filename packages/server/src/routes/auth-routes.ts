@@ -5,6 +5,7 @@ import { verifyPassword } from '../auth/passwords.js'
 import { newTotpSecret, totpUri, verifyTotp } from '../auth/totp.js'
 import { ApiError, invalid } from '../errors.js'
 import type { AppContext } from '../context.js'
+import { LoginInput, PasswordChange, TokenInput, TotpCode } from '@strata/contract'
 import { obj, str } from './schemas.js'
 
 const authFailed = (): ApiError => new ApiError(401, 'AUTH_FAILED', 'wrong username, password or code')
@@ -19,10 +20,7 @@ export function authRoutes(app: FastifyInstance, ctx: AppContext): void {
       config: { public: true },
       schema: {
         tags: ['auth'],
-        body: obj(
-          { username: str({ maxLength: 100 }), password: str({ maxLength: 1000 }), totp: { type: 'string' } },
-          ['username', 'password'],
-        ),
+        body: LoginInput,
       },
     },
     async (request, reply) => {
@@ -60,7 +58,7 @@ export function authRoutes(app: FastifyInstance, ctx: AppContext): void {
       config: everyone,
       schema: {
         tags: ['auth'],
-        body: obj({ current: str(), password: str({ minLength: 8 }) }, ['current', 'password']),
+        body: PasswordChange,
       },
     },
     async (request, reply) => {
@@ -80,7 +78,7 @@ export function authRoutes(app: FastifyInstance, ctx: AppContext): void {
 
   app.post<{ Body: { code: string } }>(
     '/api/me/totp/confirm',
-    { config: everyone, schema: { tags: ['auth'], body: obj({ code: str() }, ['code']) } },
+    { config: everyone, schema: { tags: ['auth'], body: TotpCode } },
     async (request, reply) => {
       const user = userOf(request)
       const pending = users.row(user.id).totp_pending
@@ -94,7 +92,7 @@ export function authRoutes(app: FastifyInstance, ctx: AppContext): void {
 
   app.delete<{ Body: { code: string } }>(
     '/api/me/totp',
-    { config: everyone, schema: { tags: ['auth'], body: obj({ code: str() }, ['code']) } },
+    { config: everyone, schema: { tags: ['auth'], body: TotpCode } },
     async (request, reply) => {
       const user = userOf(request)
       const secret = users.row(user.id).totp_secret
@@ -107,7 +105,7 @@ export function authRoutes(app: FastifyInstance, ctx: AppContext): void {
 
   app.post<{ Body: { name: string } }>(
     '/api/me/tokens',
-    { config: everyone, schema: { tags: ['auth'], body: obj({ name: str({ maxLength: 100 }) }, ['name']) } },
+    { config: everyone, schema: { tags: ['auth'], body: TokenInput } },
     async (request, reply) =>
       reply.status(201).send(users.createToken(userOf(request).id, request.body.name)),
   )

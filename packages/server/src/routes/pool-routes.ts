@@ -1,18 +1,15 @@
-// Pools: CRUD (admin), their live state and their objects from the event cache.
+// Pools: CRUD (admin), their live state and their objects from the event cache. A pool is trusted by the
+// certificate fingerprint an admin accepted: the probe (or a create without one) shows what the host
+// presents; an http:// URL needs insecureHttp.
 import type { FastifyInstance } from 'fastify'
-import type { XapiRecord } from '@strata/core/xapi'
+import { parseFingerprint, type XapiRecord } from '@strata/core/xapi'
 import type { AppContext } from '../context.js'
 import { ApiError, conflict } from '../errors.js'
+import { PoolInput as PoolBody, PoolObjectsQuery, PoolPatch, PoolProbeInput } from '@strata/contract'
+import { checkPoolTrust, insecureHttp as insecureHttpError, probePool } from '../pools/pool-trust-check.js'
 import type { PoolInput, PoolRecord } from '../pools/pool-store.js'
-import { idParams, obj, str } from './schemas.js'
+import { idParams } from './schemas.js'
 
-const url = str({ maxLength: 500, pattern: '^https?://[^/\\s]+/?$' })
-const poolBody = {
-  name: str({ maxLength: 100 }),
-  url,
-  username: str({ maxLength: 100 }),
-  password: str({ maxLength: 1000 }),
-}
 const TYPES = { VM: 'vm', SR: 'sr', network: 'network', host: 'host' } as const
 
 export function poolRoutes(app: FastifyInstance, ctx: AppContext): void {
@@ -27,11 +24,17 @@ export function poolRoutes(app: FastifyInstance, ctx: AppContext): void {
     async (r) => view(pools.get(r.params.id)),
   )
 
+  app.post<{ Body: { url: string } }>(
+    '/api/pools/probe',
+    { schema: { tags: ['pools'], body: PoolProbeInput } },
+    async (request) => probePool(request.body.url, ctx.closing),
+  )
+
   app.post<{ Body: PoolInput }>(
     '/api/pools',
-    { schema: { tags: ['pools'], body: obj(poolBody, ['name', 'url', 'password']) } },
+    { schema: { tags: ['pools'], body: PoolBody } },
     async (request, reply) => {
-      const pool = pools.create(request.body)
+      const pool = pools.create({ ...request.body, ...(await checkPoolTrust(request.body, ctx.closing)) })
       await connections.connect(pool, request.body.password)
       await connections.settle(pool.id, 5000)
       ctx.log.info(`pool '${pool.name}' added by ${request.user?.username}`)
@@ -41,11 +44,18 @@ export function poolRoutes(app: FastifyInstance, ctx: AppContext): void {
 
   app.patch<{ Params: { id: string }; Body: Partial<PoolInput> }>(
     '/api/pools/:id',
-    { schema: { tags: ['pools'], params: idParams, body: obj(poolBody) } },
+    { schema: { tags: ['pools'], params: idParams, body: PoolPatch } },
     async (request) => {
-      const pool = pools.update(request.params.id, request.body)
-      const { url: u, username, password } = request.body
-      if (u !== undefined || username !== undefined || password !== undefined) {
+      const before = pools.get(request.params.id)
+      const { url: u, username, password, fingerprint, insecureHttp } = request.body
+      const trust = trustChange(before, request.body)
+      const pool = pools.update(request.params.id, { ...request.body, ...trust })
+      if (trust.fingerprint !== undefined && trust.fingerprint !== before.fingerprint)
+        ctx.log.info(
+          `pool '${pool.name}': certificate ${trust.fingerprint} accepted by ${request.user?.username} (was ${before.fingerprint ?? 'none'})`,
+        )
+      const changed = [u, username, password, fingerprint, insecureHttp].some((v) => v !== undefined)
+      if (changed) {
         await connections.connect(pool, pools.password(pool.id))
         await connections.settle(pool.id, 5000)
       }
@@ -59,7 +69,7 @@ export function poolRoutes(app: FastifyInstance, ctx: AppContext): void {
     async (request, reply) => {
       const { id } = request.params
       pools.get(id)
-      const users = ctx.jobs.list().filter((j) => j.vms.smart?.pools.includes(id))
+      const users = ctx.jobs.list().filter((j) => 'smart' in j.vms && j.vms.smart.pools.includes(id))
       if (users.length > 0) throw conflict(`pool '${id}' is used by job '${users[0]!.name}'`)
       await connections.disconnect(id)
       pools.delete(id)
@@ -73,7 +83,7 @@ export function poolRoutes(app: FastifyInstance, ctx: AppContext): void {
       schema: {
         tags: ['pools'],
         params: idParams,
-        querystring: obj({ type: { type: 'string', enum: Object.keys(TYPES) } }, ['type']),
+        querystring: PoolObjectsQuery,
       },
     },
     async (request) => {
@@ -87,6 +97,14 @@ export function poolRoutes(app: FastifyInstance, ctx: AppContext): void {
       return records.filter((r) => request.query.type !== 'VM' || isGuest(r)).map(summarize)
     },
   )
+}
+
+/** The trust settings after a PATCH: plain HTTP still needs the permission; a fingerprint is normalized. */
+function trustChange(before: PoolRecord, change: Partial<PoolInput>): Partial<PoolInput> {
+  const url = change.url ?? before.url
+  const insecureHttp = change.insecureHttp ?? before.insecureHttp
+  if (url.startsWith('http:') && !insecureHttp) throw insecureHttpError(url)
+  return change.fingerprint === undefined ? {} : { fingerprint: parseFingerprint(change.fingerprint) }
 }
 
 function isGuest(r: XapiRecord): boolean {

@@ -8,7 +8,7 @@ import { restoreDiskToFile } from '@strata/core/engine'
 import { silentTask } from '@strata/core'
 import type { AppContext } from '../context.js'
 import { startRestore, type RestoreRequest } from '../runs/restore-runner.js'
-import { obj, str } from './schemas.js'
+import { DiskParams, RestoreInput } from '@strata/contract'
 
 export function restoreRoutes(app: FastifyInstance, ctx: AppContext): void {
   app.post<{ Body: RestoreRequest }>(
@@ -17,18 +17,7 @@ export function restoreRoutes(app: FastifyInstance, ctx: AppContext): void {
       config: { role: 'operator' },
       schema: {
         tags: ['restores'],
-        body: obj(
-          {
-            repositoryId: str({ maxLength: 100 }),
-            pointId: str({ maxLength: 200 }),
-            kind: { type: 'string', enum: ['vm', 'disk'] },
-            poolId: str({ maxLength: 100 }),
-            srUuid: str({ maxLength: 100 }),
-            disk: { type: 'integer', minimum: 0 },
-            start: { type: 'boolean' },
-          },
-          ['repositoryId', 'pointId', 'kind', 'poolId', 'srUuid'],
-        ),
+        body: RestoreInput,
       },
     },
     async (request, reply) => {
@@ -45,14 +34,7 @@ export function restoreRoutes(app: FastifyInstance, ctx: AppContext): void {
       config: { role: 'operator' },
       schema: {
         tags: ['restores'],
-        params: obj(
-          {
-            id: str({ maxLength: 100 }),
-            pointId: str({ maxLength: 200 }),
-            n: { type: 'string', pattern: '^[0-9]{1,3}$' },
-          },
-          ['id', 'pointId', 'n'],
-        ),
+        params: DiskParams,
       },
     },
     async (request, reply) => {

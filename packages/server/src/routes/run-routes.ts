@@ -3,9 +3,7 @@ import type { FastifyInstance } from 'fastify'
 import type { TaskNode } from '@strata/core/engine'
 import type { AppContext } from '../context.js'
 import type { RunStatus } from '../runs/run-store.js'
-import { obj, str } from './schemas.js'
-
-const STATUSES = ['pending', 'success', 'failure', 'interrupted', 'skipped']
+import { RunParams, RunsQuery } from '@strata/contract'
 
 export function runRoutes(app: FastifyInstance, ctx: AppContext): void {
   app.get<{ Querystring: { jobId?: string; status?: RunStatus; limit?: string } }>(
@@ -13,11 +11,7 @@ export function runRoutes(app: FastifyInstance, ctx: AppContext): void {
     {
       schema: {
         tags: ['runs'],
-        querystring: obj({
-          jobId: str({ maxLength: 100 }),
-          status: { type: 'string', enum: STATUSES },
-          limit: { type: 'string', pattern: '^[1-9][0-9]{0,3}$' },
-        }),
+        querystring: RunsQuery,
       },
     },
     async (request) => {
@@ -31,7 +25,7 @@ export function runRoutes(app: FastifyInstance, ctx: AppContext): void {
     {
       schema: {
         tags: ['runs'],
-        params: obj({ runId: str({ maxLength: 100, pattern: '^[A-Za-z0-9._-]+$' }) }, ['runId']),
+        params: RunParams,
       },
     },
     async (request) => {

@@ -1,7 +1,7 @@
 // Settings (admin changes them) and the overview the UI's first page shows.
 import type { FastifyInstance } from 'fastify'
 import type { AppContext } from '../context.js'
-import { obj } from './schemas.js'
+import { SettingsPatch } from '@strata/contract'
 
 export function settingsRoutes(app: FastifyInstance, ctx: AppContext): void {
   app.get('/api/settings', { schema: { tags: ['settings'] } }, async () => {
@@ -14,9 +14,7 @@ export function settingsRoutes(app: FastifyInstance, ctx: AppContext): void {
     {
       schema: {
         tags: ['settings'],
-        body: obj({
-          syslog: { anyOf: [{ type: 'string', maxLength: 300, pattern: '^(udp|tcp)://' }, { type: 'null' }] },
-        }),
+        body: SettingsPatch,
       },
     },
     async (request) => {

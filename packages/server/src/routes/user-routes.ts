@@ -2,7 +2,8 @@
 import type { FastifyInstance } from 'fastify'
 import type { Role } from '../auth/users.js'
 import type { AppContext } from '../context.js'
-import { idParams, obj, role, str } from './schemas.js'
+import { UserInput, UserPatch } from '@strata/contract'
+import { idParams } from './schemas.js'
 
 export function userRoutes(app: FastifyInstance, ctx: AppContext): void {
   const { users } = ctx
@@ -15,14 +16,7 @@ export function userRoutes(app: FastifyInstance, ctx: AppContext): void {
     {
       schema: {
         tags: ['users'],
-        body: obj(
-          {
-            username: str({ maxLength: 100, pattern: '^[A-Za-z0-9._@-]+$' }),
-            password: str({ minLength: 8 }),
-            role,
-          },
-          ['username', 'password', 'role'],
-        ),
+        body: UserInput,
       },
     },
     async (request, reply) => {
@@ -34,7 +28,7 @@ export function userRoutes(app: FastifyInstance, ctx: AppContext): void {
   app.patch<{ Params: { id: string }; Body: { password?: string; role?: Role } }>(
     '/api/users/:id',
     {
-      schema: { tags: ['users'], params: idParams, body: obj({ password: str({ minLength: 8 }), role }) },
+      schema: { tags: ['users'], params: idParams, body: UserPatch },
     },
     async (request) => users.update(request.params.id, request.body),
   )

@@ -1,18 +1,22 @@
-// A thin typed client of /api. Every failure is an ApiError with the server's stable code, so views show
-// the server's message and react to codes (401 sends the user to the login page).
+// A thin typed client of /api, typed by @strata/contract (the schemas the server validates with). Every
+// failure is an ApiError with the server's stable code, so views show the server's message and react to
+// codes (401 sends the user to the login page).
 import type {
   ApiErrorBody,
   ApiToken,
   Job,
   JobInput,
+  JobPatch,
   Overview,
   Pool,
   PoolInput,
+  PoolPatch,
   PoolObject,
   PoolObjectType,
   PreviewVm,
   Repository,
   RepositoryInput,
+  RepositoryPatch,
   RepositoryVm,
   RestoreInput,
   RestorePoint,
@@ -22,7 +26,7 @@ import type {
   Task,
   User,
   VmSelection,
-} from './types'
+} from '@strata/contract'
 
 export class ApiError extends Error {
   constructor(
@@ -106,14 +110,14 @@ export const api = {
 
   pools: () => get<Pool[]>('/pools'),
   createPool: (input: PoolInput) => post<Pool>('/pools', input),
-  updatePool: (poolId: string, input: Partial<PoolInput>) => patch<Pool>(`/pools/${id(poolId)}`, input),
+  updatePool: (poolId: string, input: PoolPatch) => patch<Pool>(`/pools/${id(poolId)}`, input),
   deletePool: (poolId: string) => del(`/pools/${id(poolId)}`),
   poolObjects: (poolId: string, type: PoolObjectType) =>
     get<PoolObject[]>(`/pools/${id(poolId)}/objects${q({ type })}`),
 
   repositories: () => get<Repository[]>('/repositories'),
   createRepository: (input: RepositoryInput) => post<Repository>('/repositories', input),
-  updateRepository: (repoId: string, input: Partial<RepositoryInput>) =>
+  updateRepository: (repoId: string, input: RepositoryPatch) =>
     patch<Repository>(`/repositories/${id(repoId)}`, input),
   deleteRepository: (repoId: string) => del(`/repositories/${id(repoId)}`),
   repositoryVms: (repoId: string) => get<RepositoryVm[]>(`/repositories/${id(repoId)}/vms`),
@@ -125,7 +129,7 @@ export const api = {
   jobs: () => get<Job[]>('/jobs'),
   job: (jobId: string) => get<Job>(`/jobs/${id(jobId)}`),
   createJob: (input: JobInput) => post<Job>('/jobs', input),
-  updateJob: (jobId: string, input: Partial<JobInput>) => patch<Job>(`/jobs/${id(jobId)}`, input),
+  updateJob: (jobId: string, input: JobPatch) => patch<Job>(`/jobs/${id(jobId)}`, input),
   deleteJob: (jobId: string) => del(`/jobs/${id(jobId)}`),
   previewVms: (vms: VmSelection) => post<PreviewVm[]>('/jobs/preview', { vms }),
   runJob: (jobId: string, scheduleId?: string) =>

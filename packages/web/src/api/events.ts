@@ -1,7 +1,7 @@
 // The live stream of /api/events, shared by every view: one EventSource while anyone listens. The
 // browser reconnects by itself; views that missed events refetch what they show on `open`.
 import { ref } from 'vue'
-import type { RunSummary, TaskEventMessage } from './types'
+import type { RunSummary, TaskEventMessage } from '@strata/contract'
 
 export interface EventHandlers {
   task?: (message: TaskEventMessage) => void

@@ -1,12 +1,12 @@
-// Run effects for worker tests (loaded in the worker through `depsModule`): a pool of VMs named in
+// Run effects for worker tests (the worker entry fake-worker-main.ts serves jobs with them): a pool of VMs named in
 // FAKE_VMS, a local repository at FAKE_REPO, and a data path that holds a pool transfer slot for
 // FAKE_TRANSFER_MS, appending 'start'/'end' lines with times to FAKE_TRACE so the test sees overlaps.
 import { appendFileSync } from 'node:fs'
-import { PointWriter, Repository } from '../repository/index.js'
-import { sleep } from '../shared/index.js'
-import { LocalStore } from '../storage/index.js'
-import type { XapiClient } from '../xapi/index.js'
-import type { RunDeps } from './run.js'
+import { PointWriter, Repository } from '../../repository/index.js'
+import { sleep } from '../../shared/index.js'
+import { LocalStore } from '../../storage/index.js'
+import type { XapiClient } from '../../xapi/index.js'
+import type { RunDeps } from '../run.js'
 
 type Env = Record<string, string | undefined>
 

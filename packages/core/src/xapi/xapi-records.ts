@@ -1,7 +1,9 @@
 // Small XAPI reads and the retry that every cleanup needs: a VDI stays VDI_IN_USE for a moment after an
 // NBD connection or an HTTP transfer ends (dom0 still holds it), so undo calls wait that out.
 import { retry } from '../shared/index.js'
-import { isXapiError, NULL_REF, type Ref, type XapiClient, type XapiRecord } from '../xapi/index.js'
+import type { XapiRecord } from './object-cache.js'
+import { NULL_REF, type Ref, type XapiClient } from './xapi-client.js'
+import { isXapiError } from './xapi-error.js'
 
 export async function record(
   xapi: XapiClient,
