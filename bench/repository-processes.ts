@@ -9,7 +9,8 @@ const root = fileURLToPath(new URL('..', import.meta.url))
 
 export const env = {
   ...process.env,
-  STRATA_PASSPHRASE: 'bench',
+  // At least 10 characters: `repo init --encrypt` refuses a shorter one (WEAK_PASSPHRASE).
+  STRATA_PASSPHRASE: 'bench passphrase',
   RESTIC_PASSWORD: 'bench',
   BORG_PASSPHRASE: 'bench',
 }
