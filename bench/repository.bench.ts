@@ -9,6 +9,7 @@ import { mkdir, open, readFile, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { loadavg } from 'node:os'
 import { fileURLToPath } from 'node:url'
+import { sparseImageBench } from './sparse-image.js'
 import { report, run, type Measurement } from './harness.js'
 import { chooseStrata, du, env, strata, timed, type Run } from './repository-processes.js'
 import { benchS3 } from './repository-s3.js'
@@ -277,7 +278,7 @@ async function benchLocal(rounds: number): Promise<Goal[]> {
     `  new chunks stored: ${new2} in the 2nd, ${new1} in the 1st (${((new2 / new1) * 100).toFixed(1)} %)`,
   )
 
-  return [
+  const goals: Goal[] = [
     [
       `first backup ≥ 2x faster than the faster peer (${faster === restic ? 'restic' : 'borg'})`,
       median(faster.first) / median(strataResult.first),
@@ -301,6 +302,9 @@ async function benchLocal(rounds: number): Promise<Goal[]> {
     ],
     ['GC of 10 TB under 256 MiB (ratio ≥ 1)', 256 / gc.rssMiB, 1],
   ]
+  // Its own section of the report (sparse images: the cost follows the data); it prints its figures.
+  await sparseImageBench({ strata, timed, dir, rounds })
+  return goals
 }
 
 function median(runs: Run[]): number {

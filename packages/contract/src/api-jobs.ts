@@ -50,6 +50,7 @@ export const CompleteSmartRules = Strict({
   powerState: Type.Optional(PowerState),
   excludeVms: Names(),
   excludeTags: Names(),
+  includeRestored: Type.Boolean(),
 })
 export type CompleteSmartRules = Static<typeof CompleteSmartRules>
 export const CompleteVmSelection = Type.Union([UuidList, Strict({ smart: CompleteSmartRules })])

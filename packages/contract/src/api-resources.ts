@@ -27,14 +27,31 @@ export const User = Type.Object({
 })
 export type User = Static<typeof User>
 
+/** `GET /api/health`, the one route (with the login) open without a session or a token. */
+export const Health = Type.Object({ status: Type.Literal('ok') })
+export type Health = Static<typeof Health>
+
 export const LoginInput = Strict({
   username: Text(100),
   password: Text(1000),
-  totp: Type.Optional(Type.String({ maxLength: 20 })),
+  totp: Type.Optional(Type.String({ maxLength: 16 })),
 })
+export type LoginInput = Static<typeof LoginInput>
 export const PasswordChange = Strict({ current: Text(1000), password: Text(1000, { minLength: 8 }) })
-export const TotpCode = Strict({ code: Text(20) })
-export const TokenInput = Strict({ name: Text(100) })
+export type PasswordChange = Static<typeof PasswordChange>
+export const TotpCode = Strict({ code: Text(16) })
+export type TotpCode = Static<typeof TotpCode>
+
+/** An API token lives this many days unless its creator says otherwise, and at most TOKEN_MAX_DAYS. */
+export const TOKEN_DEFAULT_DAYS = 90
+export const TOKEN_MAX_DAYS = 366
+export const TokenInput = Strict({
+  name: Text(100),
+  expiresInDays: Type.Optional(
+    Type.Integer({ minimum: 1, maximum: TOKEN_MAX_DAYS, default: TOKEN_DEFAULT_DAYS }),
+  ),
+})
+export type TokenInput = Static<typeof TokenInput>
 export const UserInput = Strict({
   username: Text(100, { pattern: '^[A-Za-z0-9._@-]+$' }),
   password: Text(1000, { minLength: 8 }),
@@ -45,8 +62,20 @@ export const UserPatch = Strict({
   role: Type.Optional(Role),
 })
 
-export const ApiToken = Type.Object({ id: Type.String(), name: Type.String(), created: Type.Number() })
+export const ApiToken = Type.Object({
+  id: Type.String(),
+  name: Type.String(),
+  created: Type.Number(),
+  expires: Type.Number(),
+  lastUsed: Type.Optional(Type.Number({ description: 'Noted at most once a minute.' })),
+  revoked: Type.Optional(
+    Type.Number({ description: 'When it was revoked (listed for a month, then gone).' }),
+  ),
+})
 export type ApiToken = Static<typeof ApiToken>
+/** `POST /api/me/tokens` → 201: the token itself is shown this once, never again. */
+export const NewApiToken = Type.Composite([ApiToken, Type.Object({ token: Type.String() })])
+export type NewApiToken = Static<typeof NewApiToken>
 
 const poolInputProperties = {
   name: Text(100),
@@ -178,18 +207,39 @@ export type Repository = Static<typeof Repository>
 export const RepositoryVm = Type.Object({ vmUuid: Type.String(), name: Type.String(), points: Type.Number() })
 export type RepositoryVm = Static<typeof RepositoryVm>
 
-export const PointsQuery = Strict({ vm: Type.Optional(Text(100, { pattern: '^[A-Za-z0-9-]+$' })) })
-export const PointDisk = Type.Object({ name: Type.String(), size: Type.Number({ description: 'bytes' }) })
+export const PointsQuery = Strict({
+  vm: Type.Optional(
+    Text(200, { description: 'A VM by uuid or by name (a name several VMs had lists all of them).' }),
+  ),
+})
+export const PointDisk = Type.Object({
+  name: Type.String(),
+  size: Type.Number({ description: 'bytes' }),
+  newBytes: Type.Optional(Type.Number({ description: 'Stored bytes this disk added to the repository.' })),
+})
 export type PointDisk = Static<typeof PointDisk>
+export const PointKind = Type.Union([Type.Literal('full'), Type.Literal('delta'), Type.Literal('unknown')], {
+  description: "'unknown' for points written before Strata recorded it.",
+})
+export type PointKind = Static<typeof PointKind>
 export const RestorePoint = Type.Object({
   id: Type.String(),
+  ref: Type.Optional(Type.String({ description: "'<vm>/<point id>', what the CLI takes." })),
   time: Type.Number(),
   vmName: Type.String(),
   vmUuid: Type.Optional(Type.String()),
   disks: Type.Array(PointDisk),
   size: Type.Number(),
+  newBytes: Type.Optional(
+    Type.Number({
+      description: 'Stored bytes the point added to the repository (chunks no earlier point had).',
+    }),
+  ),
+  kind: Type.Optional(PointKind),
   jobId: Type.Optional(Type.String()),
+  jobName: Type.Optional(Type.String({ description: 'While the job exists.' })),
   scheduleId: Type.Optional(Type.String()),
+  scheduleName: Type.Optional(Type.String({ description: 'While the schedule exists and has a name.' })),
 })
 export type RestorePoint = Static<typeof RestorePoint>
 
@@ -199,7 +249,7 @@ export const RestoreInput = Strict({
   kind: Type.Union([Type.Literal('vm'), Type.Literal('disk')]),
   poolId: Text(100),
   srUuid: Text(100),
-  disk: Type.Optional(Count({ maximum: 1000 })),
+  disk: Type.Optional(Count({ maximum: 999 })),
   start: Type.Optional(Type.Boolean()),
 })
 export type RestoreInput = Static<typeof RestoreInput>
@@ -216,12 +266,22 @@ export const ClockCheck = Type.Object({
   warning: Type.Optional(Type.String()),
 })
 export type ClockCheck = Static<typeof ClockCheck>
+const RestoreTag = Type.String({
+  maxLength: 100,
+  description: "The tag restores give the VMs they create ('' = none); smart selections leave them out.",
+})
 export const Settings = Type.Object({
   syslog: Type.Optional(Type.String()),
+  restoreTag: Type.Optional(
+    Type.String({ description: "Absent while it is the default, 'restored from backup'; '' = none." }),
+  ),
   clock: Type.Optional(ClockCheck),
 })
 export type Settings = Static<typeof Settings>
 export const SettingsPatch = Strict({
   syslog: Type.Optional(Type.Union([Type.String({ maxLength: 300, pattern: '^(udp|tcp)://' }), Type.Null()])),
+  restoreTag: Type.Optional(
+    Type.Union([RestoreTag, Type.Null()], { description: 'null restores the default.' }),
+  ),
 })
 export type SettingsPatch = Static<typeof SettingsPatch>

@@ -1,5 +1,5 @@
 // Runs and their task trees as the API returns them, the events of /api/events, and the overview.
-import { Type, type Static, type TSchema } from '@sinclair/typebox'
+import { CloneType, Type, type Static, type TSchema } from '@sinclair/typebox'
 import { RepositoryUsage } from './api-resources.js'
 import { Strict, Text } from './schema-helpers.js'
 
@@ -18,22 +18,51 @@ export type TaskError = Static<typeof TaskError>
 const Data = Type.Record(Type.String(), Type.Unknown())
 
 export const RunsQuery = Strict({
-  jobId: Type.Optional(Text(100)),
-  status: Type.Optional(TaskStatus),
+  job: Type.Optional(Text(100, { description: 'A job id.' })),
+  state: Type.Optional(TaskStatus),
+  since: Type.Optional(
+    Text(40, {
+      description:
+        'Runs started then or later: ms since the epoch, or an ISO 8601 date (UTC unless it gives a zone).',
+    }),
+  ),
+  jobId: Type.Optional(Text(100, { description: "The older name of 'job', still accepted." })),
+  status: Type.Optional(CloneType(TaskStatus, { description: "The older name of 'state', still accepted." })),
   limit: Type.Optional(Type.String({ pattern: '^[1-9][0-9]{0,3}$' })),
 })
+export type RunsQuery = Static<typeof RunsQuery>
 export const RunParams = Strict({ runId: Text(100, { pattern: '^[A-Za-z0-9._-]+$' }) })
+
+/** A VM of a run, by name as it was then; `status` once the run ended. */
+export const RunVm = Type.Object({ uuid: Type.String(), name: Type.String(), status: TaskStatus })
+export type RunVm = Static<typeof RunVm>
+/** A restore point a run wrote. */
+export const RunPoint = Type.Object({
+  repositoryId: Type.String(),
+  repository: Type.String(),
+  vmUuid: Type.String(),
+  vm: Type.String(),
+  pointId: Type.String(),
+})
+export type RunPoint = Static<typeof RunPoint>
 
 export const RunSummary = Type.Object({
   runId: Type.String(),
   jobId: Type.Optional(Type.String()),
   jobName: Type.Optional(Type.String()),
   kind: Type.Optional(Type.Union([Type.Literal('backup'), Type.Literal('restore')])),
+  scheduleId: Type.Optional(Type.String()),
   status: TaskStatus,
   start: Type.Number(),
   end: Type.Optional(Type.Number()),
   warnings: Type.Number(),
   error: Type.Optional(Type.Union([TaskError, Type.String()])),
+  pools: Type.Optional(
+    Type.Array(Type.String(), { description: 'Names, as they were when the run started.' }),
+  ),
+  repositories: Type.Optional(Type.Array(Type.String())),
+  vms: Type.Optional(Type.Array(RunVm)),
+  points: Type.Optional(Type.Array(RunPoint)),
 })
 export type RunSummary = Static<typeof RunSummary>
 

@@ -2,12 +2,12 @@
 // for each run (pools and repositories spelt out, secrets added only then).
 import { Type, type Static } from '@sinclair/typebox'
 import {
+  FileSmartRules,
+  FileSmartRulesAccepted,
   JobSettings,
   Mode,
   Retention,
   RetentionAccepted,
-  SmartRules,
-  SmartRulesAccepted,
 } from './job-parts.js'
 import { Count, Deprecated, Id, List, Strict, Text } from './schema-helpers.js'
 
@@ -39,6 +39,7 @@ export const InsecureHttp = Type.Boolean({
 
 export const PoolConnection = Strict({
   id: Id({ description: 'Named by vms.pools.' }),
+  name: Type.Optional(Text(200, { description: 'What messages call the pool; the id when absent.' })),
   url: PoolUrl,
   user: Type.Optional(Text(100, { default: 'root' })),
   password: Type.Optional(
@@ -68,7 +69,7 @@ export const FileSchedule = Strict(scheduleProperties)
 export type FileSchedule = Static<typeof FileSchedule>
 
 /** The VMs of a job file: a list of names or uuids, or smart rules. */
-export const FileVms = Type.Union([List(Text(200), 1000, { minItems: 1 }), SmartRules], {
+export const FileVms = Type.Union([List(Text(200), 1000, { minItems: 1 }), FileSmartRules], {
   description: 'a list of VM names or uuids, or smart rules (an object)',
 })
 export type FileVms = Static<typeof FileVms>
@@ -88,7 +89,7 @@ export type JobFile = Static<typeof JobFile>
 /** The same, with the old spellings still accepted (documentation of what a file may hold). */
 export const JobFileAccepted = Strict({
   ...jobFileProperties,
-  vms: Type.Union([List(Text(200), 1000, { minItems: 1 }), SmartRulesAccepted]),
+  vms: Type.Union([List(Text(200), 1000, { minItems: 1 }), FileSmartRulesAccepted]),
   schedules: Type.Optional(
     List(Strict({ ...scheduleProperties, retention: Type.Optional(RetentionAccepted) }), 50),
   ),

@@ -102,11 +102,32 @@ const smartProperties = {
   powerState: Type.Optional(PowerState),
   excludeVms: Type.Optional(Names({ default: [], description: 'VM names or uuids never selected.' })),
   excludeTags: Type.Optional(Names({ default: [] })),
+  includeRestored: Type.Optional(
+    Type.Boolean({
+      default: false,
+      description: "Also VMs a restore created (tagged 'restored from backup', or the server's restore tag).",
+    }),
+  ),
 }
 export const SmartRules = Strict(smartProperties)
 export type SmartRules = Static<typeof SmartRules>
 export const SmartRulesAccepted = Strict({
   ...smartProperties,
+  excludeUuids: Deprecated(Names(), 'excludeVms'),
+})
+
+// A job file may also name the tag its restores give (`strata restore vm --tag`); the server has its own
+// setting for that (restoreTag), so its API does not take one per job.
+const fileSmartProperties = {
+  ...smartProperties,
+  restoredTag: Type.Optional(
+    Text(100, { description: "The tag restored VMs carry (default 'restored from backup')." }),
+  ),
+}
+export const FileSmartRules = Strict(fileSmartProperties)
+export type FileSmartRules = Static<typeof FileSmartRules>
+export const FileSmartRulesAccepted = Strict({
+  ...fileSmartProperties,
   excludeUuids: Deprecated(Names(), 'excludeVms'),
 })
 
@@ -118,5 +139,6 @@ export function completeSmartRules(rules: SmartRules): Required<Omit<SmartRules,
     tags: rules.tags ?? [],
     excludeVms: rules.excludeVms ?? [],
     excludeTags: rules.excludeTags ?? [],
+    includeRestored: rules.includeRestored ?? false,
   }
 }

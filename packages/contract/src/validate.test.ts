@@ -54,6 +54,18 @@ describe('checkJobFile', () => {
       ])
   })
 
+  it("accepts a pool's name and the smart rules of restored VMs (includeRestored, restoredTag)", () => {
+    const job = {
+      ...file,
+      pools: [{ ...file.pools[0], name: 'Lab pool' }],
+      vms: { tags: ['prod'], includeRestored: true, restoredTag: 'from backup' },
+    }
+    expect(checkJobFile(job)).toMatchObject({ ok: true, warnings: [] })
+    expect(problems(checkJobFile({ ...file, vms: { includeRestored: 1 } }))).toEqual([
+      'vms.includeRestored: expected true or false, not 1',
+    ])
+  })
+
   it('refuses a cron expression that croner refuses, and one that never comes due', () => {
     const job = {
       ...file,
@@ -163,6 +175,12 @@ describe('checkJobInput', () => {
     expect(checkJobInput(job)).toMatchObject({ ok: true, warnings: [] })
   })
 
+  it("takes includeRestored in smart rules, but no restoredTag (the server's restoreTag setting)", () => {
+    const smart = (rules: object) => checkJobInput({ ...input, vms: { smart: { tags: ['prod'], ...rules } } })
+    expect(smart({ includeRestored: true })).toMatchObject({ ok: true, warnings: [] })
+    expect(problems(smart({ restoredTag: 'x' }))).toEqual([expect.stringMatching(/^vms: expected /)])
+  })
+
   it('accepts the old names of one release ago with a warning each', () => {
     const job = {
       ...input,
@@ -228,7 +246,7 @@ describe('completeJob', () => {
       id: 'j1',
       name: 'Nightly',
       enabled: true,
-      vms: { smart: { pools: [], tags: ['prod'], excludeVms: [], excludeTags: [] } },
+      vms: { smart: { pools: [], tags: ['prod'], excludeVms: [], excludeTags: [], includeRestored: false } },
       repositories: ['r1'],
       settings: SETTINGS_DEFAULTS,
       schedules: [{ id: 's1', cron: '0 2 * * *', timezone: 'UTC', enabled: true, forceFull: false }],

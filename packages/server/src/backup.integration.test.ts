@@ -210,7 +210,11 @@ describe('server with the lab pool', () => {
       const names = (
         (await api.get(`/api/pools/${poolId}/objects?type=VM`)).body as { name_label: string }[]
       ).map((v) => v.name_label)
-      return names.filter((n) => n === 'web-a').length === 2 ? true : undefined
+      // The copy is named after its source and the point's date, never taken for the source.
+      return names.filter((n) => n === 'web-a').length === 1 &&
+        names.filter((n) => /^web-a \(restored \d{4}-\d\d-\d\d \d\d:\d\d\)$/.test(n)).length === 1
+        ? true
+        : undefined
     })
     const vhd = await fetch(`${server.url}/api/repositories/${repoId}/points/${pointId}/disks/0.vhd`, {
       headers: { cookie: api.cookie! },

@@ -262,6 +262,34 @@ describe('web UI end to end', { timeout: STEP }, () => {
     expect((await viewer.request.delete(`/api/jobs/${job.id}`)).status()).toBe(403)
     await viewer.context().close()
   })
+
+  it('creates an API token shown once, lists it with its expiry and revokes it', async () => {
+    await nav(admin, 'Settings').click()
+    const tokens = admin.getByRole('region', { name: 'API tokens' })
+    await tokens.getByLabel('Name').fill('nightly export')
+    await tokens.getByLabel('Expires in (days)').fill('7')
+    await tokens.getByRole('button', { name: 'Create a token' }).click()
+    const shown = admin.locator('[data-test="new-token"] code')
+    await shown.waitFor()
+    const secret = (await shown.textContent())!.trim()
+    expect(secret).toMatch(/^strata_/)
+    const row = admin.locator('tr[data-token="nightly export"]')
+    await expect.poll(() => row.getAttribute('data-state'), WAIT).toBe('active')
+    expect(await row.textContent()).toMatch(/in 6 d|in 7 d/)
+    const bearer = { headers: { authorization: `Bearer ${secret}` } }
+    const byToken = await stack.browser.newContext({ baseURL: stack.url })
+    expect((await byToken.request.get('/api/me', bearer)).status()).toBe(200)
+    await stack.screenshot(admin, 'api-tokens')
+    // Listed again after a reload, the secret is not shown any more.
+    await admin.reload()
+    await row.waitFor()
+    expect(await admin.locator('[data-test="new-token"]').count()).toBe(0)
+    expect(await admin.content()).not.toContain(secret)
+    await row.getByRole('button', { name: 'Revoke nightly export' }).click()
+    await expect.poll(() => row.getAttribute('data-state'), WAIT).toBe('revoked')
+    expect((await byToken.request.get('/api/me', bearer)).status()).toBe(401)
+    await byToken.close()
+  })
 })
 
 function nav(page: Page, label: string) {

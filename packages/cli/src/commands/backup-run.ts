@@ -44,7 +44,7 @@ export const backupRun: Command<BackupRunResult> = {
       args.positionals.length === 1 ? await jobFromFile(args.positionals[0]!, args, warn) : inlineJob(args)
     const env: Record<string, string | undefined> = {}
     // The password travels to the worker in its environment, never on a command line or in the log.
-    if (job.pools.some((p) => p.password === undefined)) env.STRATA_XAPI_PASSWORD = poolPassword(args)
+    if (job.pools.some((p) => p.password === undefined)) env.STRATA_XAPI_PASSWORD = await poolPassword(args)
     const progress = progressRenderer(stderr, json)
     try {
       const dir = dataDir(args)
@@ -61,7 +61,7 @@ export const backupRun: Command<BackupRunResult> = {
       progress.stop()
     }
   },
-  exitCode: (r) => (r.status === 'success' ? 0 : 1),
+  exitCode: (r) => (r.status === 'success' ? 0 : r.status === 'interrupted' ? 130 : 1),
   format: (r) =>
     [
       `run ${r.runId} of job ${r.jobId}: ${r.status} in ${formatDuration(r.seconds * 1000)}`,

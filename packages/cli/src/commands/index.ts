@@ -13,6 +13,9 @@ import { backupLogs } from './backup-logs.js'
 import { restoreVmCommand } from './restore-vm.js'
 import { restoreDiskCommand } from './restore-disk.js'
 import { serverCommand } from './server.js'
+import { poolSrs } from './pool-srs.js'
+import { poolVms } from './pool-vms.js'
+import { poolNetworks } from './pool-networks.js'
 import { repoInit } from './repo-init.js'
 import { repoInfo } from './repo-info.js'
 import { repoSnapshots } from './repo-snapshots.js'
@@ -28,6 +31,7 @@ import { repoKeyRemove } from './repo-key-remove.js'
 import { xoList } from './xo-list.js'
 import { xoRestoreDisk } from './xo-restore-disk.js'
 import { xoRestoreVm } from './xo-restore-vm.js'
+import { completionCommand } from './completion.js'
 
 export const commands: readonly Command<never>[] = [
   version,
@@ -54,8 +58,12 @@ export const commands: readonly Command<never>[] = [
   backupLogs,
   restoreVmCommand,
   restoreDiskCommand,
+  poolSrs,
+  poolVms,
+  poolNetworks,
   serverCommand,
   xoList,
   xoRestoreDisk,
   xoRestoreVm,
+  completionCommand(() => commands),
 ] as Command<never>[]

@@ -1,7 +1,6 @@
 // Shared plumbing of the `strata repo` commands: the --repo option, opening the store and the repository,
-// the passphrase (STRATA_PASSPHRASE or a prompt without echo), and small parsers and formatters.
-import { readFile } from 'node:fs/promises'
-import { openRepository as openRepositoryAt } from '@strata/core/open'
+// the secret (STRATA_KEY_FILE, STRATA_PASSPHRASE or a prompt without echo), small parsers and formatters.
+import { SECRET_HINT, openRepositoryFromEnv, readKeyFile, repositorySecret } from '@strata/core/open'
 import { RepositoryError, type Repository } from '@strata/core/repository'
 import { openStore, type ObjectStore } from '@strata/core/storage'
 import { UsageError, type OptionSpec, type ParsedArgs } from '../command.js'
@@ -20,29 +19,22 @@ export function openRepoStore(args: ParsedArgs, signal: AbortSignal): Promise<Ob
 }
 
 /**
- * Opens the repository. A secret given in the environment (STRATA_KEY_FILE, STRATA_PASSPHRASE) is always
+ * Opens the repository. A secret the environment gives (STRATA_KEY_FILE, STRATA_PASSPHRASE) is always
  * used, so that a repository claiming to be plain is refused (REPOSITORY_NOT_ENCRYPTED) instead of the
- * secret being ignored; without one, the passphrase is asked for only if the repository is encrypted.
+ * secret being ignored; without one, the passphrase is asked for (on a terminal) only if the repository
+ * is encrypted. Errors say what to do next (`repo init`, the secret's variables).
  */
-export async function openRepository(args: ParsedArgs, signal: AbortSignal): Promise<Repository> {
-  return openRepositoryAt(repoLocation(args), {
-    credentials: process.env,
-    passphrase: (await givenSecret()) ?? ((name) => readSecret(`passphrase for ${name}: `, undefined)),
+export function openRepository(args: ParsedArgs, signal: AbortSignal): Promise<Repository> {
+  return openRepositoryFromEnv(repoLocation(args), {
+    env: process.env,
+    prompt: (name) => readSecret(`passphrase for ${name}: `, undefined),
     signal,
   })
 }
 
 /** The secret that opens a repository: STRATA_KEY_FILE's contents, STRATA_PASSPHRASE, or a prompt. */
 export async function readPassphrase(prompt: string): Promise<Uint8Array> {
-  return (await givenSecret()) ?? readSecret(prompt, undefined)
-}
-
-/** The secret the environment gives (STRATA_KEY_FILE's contents, else STRATA_PASSPHRASE), if any. */
-async function givenSecret(): Promise<Uint8Array | undefined> {
-  const keyFile = process.env.STRATA_KEY_FILE
-  if (keyFile !== undefined && keyFile !== '') return readKeyFile(keyFile)
-  const passphrase = process.env.STRATA_PASSPHRASE
-  return passphrase === undefined || passphrase === '' ? undefined : new TextEncoder().encode(passphrase)
+  return (await repositorySecret(process.env)) ?? readSecret(prompt, undefined)
 }
 
 export const forceOption: OptionSpec = { force: { type: 'boolean' } }
@@ -58,23 +50,25 @@ export async function withForceHint<T>(run: () => Promise<T>): Promise<T> {
   }
 }
 
-/** A key file's bytes are the secret; a key file must hold at least 16 bytes to be worth the name. */
-export async function readKeyFile(path: string): Promise<Uint8Array> {
-  const bytes = await readFile(path)
-  if (bytes.length < 16)
-    throw new UsageError(`key file '${path}' holds ${bytes.length} bytes; at least 16 are needed`)
-  return bytes
-}
+export { readKeyFile }
 
-export async function readSecret(prompt: string, env: string | undefined): Promise<Uint8Array> {
+/** `env` when set, else a prompt on a terminal; `hint` says how to give it without one. */
+export async function readSecret(
+  prompt: string,
+  env: string | undefined,
+  hint = SECRET_HINT,
+): Promise<Uint8Array> {
   if (env !== undefined && env !== '') return new TextEncoder().encode(env)
   const stdin = process.stdin
   if (!stdin.isTTY) {
-    throw new RepositoryError(
-      'PASSPHRASE_REQUIRED',
-      'no passphrase: set STRATA_PASSPHRASE or run in a terminal',
-    )
+    throw new RepositoryError('PASSPHRASE_REQUIRED', `no passphrase: ${hint} (or run in a terminal)`)
   }
+  return promptHidden(prompt, () => new RepositoryError('PASSPHRASE_REQUIRED', 'no passphrase entered'))
+}
+
+/** Reads a line from the terminal without echo; `missing` is the error of an interrupted entry. */
+export async function promptHidden(prompt: string, missing: () => Error): Promise<Uint8Array> {
+  const stdin = process.stdin
   process.stderr.write(prompt)
   stdin.setRawMode(true)
   stdin.resume()
@@ -83,12 +77,12 @@ export async function readSecret(prompt: string, env: string | undefined): Promi
     for await (const data of stdin as AsyncIterable<Buffer>) {
       for (const ch of data.toString('utf8')) {
         if (ch === '\r' || ch === '\n') return new TextEncoder().encode(chars.join(''))
-        if (ch === '\u0003') throw new RepositoryError('PASSPHRASE_REQUIRED', 'passphrase entry interrupted')
+        if (ch === '\u0003') throw missing()
         if (ch === '\u007f') chars.pop()
         else chars.push(ch)
       }
     }
-    throw new RepositoryError('PASSPHRASE_REQUIRED', 'no passphrase entered')
+    throw missing()
   } finally {
     stdin.setRawMode(false)
     stdin.pause()

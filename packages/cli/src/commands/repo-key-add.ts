@@ -22,7 +22,11 @@ export const repoKeyAdd: Command<{ slot: string; label: string }> = {
     const secret =
       typeof keyFile === 'string'
         ? await readKeyFile(keyFile)
-        : await readSecret('new passphrase: ', process.env.STRATA_NEW_PASSPHRASE)
+        : await readSecret(
+            'new passphrase: ',
+            process.env.STRATA_NEW_PASSPHRASE,
+            'set STRATA_NEW_PASSPHRASE to the new passphrase, or give --key-file FILE',
+          )
     const label =
       typeof args.values.label === 'string'
         ? args.values.label

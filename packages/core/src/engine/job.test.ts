@@ -61,6 +61,20 @@ describe('parseJob', () => {
     expect(job.schedules[0]).toMatchObject({ id: 'daily', snapshotRetention: 1, retention: { keepLast: 7 } })
   })
 
+  it("carries a pool's name and whether restored VMs (and which tag marks them) are selected", () => {
+    const job = parseJob({
+      ...base,
+      pools: [{ ...base.pools[0], name: 'Lab pool', insecureHttp: true }],
+      vms: { tags: ['prod'], includeRestored: true, restoredTag: 'from backup' },
+    })
+    expect(job.pools[0]).toMatchObject({ id: 'lab', name: 'Lab pool' })
+    expect(job.vms).toMatchObject({ kind: 'smart', includeRestored: true, restoredTag: 'from backup' })
+    expect(parseJob({ ...base, vms: { tags: ['prod'] } }).vms).not.toHaveProperty('includeRestored')
+    expect(() => parseJob({ ...base, vms: { includeRestored: 'yes' } })).toThrow(
+      /vms.includeRestored: expected true or false/,
+    )
+  })
+
   it("reads a pool's fingerprint in any usual form, and its insecureHttp permission", () => {
     const hex = 'ab'.repeat(32)
     const job = parseJob({

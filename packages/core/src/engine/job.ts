@@ -34,6 +34,8 @@ export class JobError extends StrataError {
 
 export interface PoolConnection {
   readonly id: string
+  /** What people call the pool (messages, logs); the id when absent. */
+  readonly name?: string
   readonly url: string
   readonly user: string
   /** Discouraged in files: STRATA_XAPI_PASSWORD is used when absent. */
@@ -64,6 +66,10 @@ export type VmSelection =
       readonly powerState?: PowerState
       readonly excludeVms: readonly string[]
       readonly excludeTags: readonly string[]
+      /** Also VMs a restore created (tagged `restoredTag`); default false. */
+      readonly includeRestored?: boolean
+      /** The tag restores give (default 'restored from backup'; the server sets its own setting). */
+      readonly restoredTag?: string
     }
 
 export interface JobSettings {
@@ -169,6 +175,8 @@ function resolve(file: JobFile, pools: PoolConnection[]): Job {
           ...(file.vms.powerState === undefined ? {} : { powerState: file.vms.powerState }),
           excludeVms: file.vms.excludeVms ?? [],
           excludeTags: file.vms.excludeTags ?? [],
+          ...(file.vms.includeRestored === undefined ? {} : { includeRestored: file.vms.includeRestored }),
+          ...(file.vms.restoredTag === undefined ? {} : { restoredTag: file.vms.restoredTag }),
         },
     repositories: file.repositories,
     settings: {

@@ -125,6 +125,8 @@ export async function runJob(o: RunOptions): Promise<RunResult> {
         jobName: o.job.name,
         scheduleId: schedule?.id,
         mode: o.job.settings.mode,
+        pools: o.job.pools.map((p) => p.name ?? p.id),
+        repositories: o.job.repositories.map((r) => r.name),
         pid: process.pid,
       },
     )
@@ -160,6 +162,8 @@ interface RunScope {
   readonly stateDir: string
   readonly state: JobState
   readonly pools: PoolSession[]
+  /** Pools that could not be reached or logged into: the run fails, whatever its VMs did. */
+  readonly unreachable: string[]
   readonly targets: BackupTarget[]
   readonly outcomes: VmOutcome[]
 }
@@ -173,7 +177,10 @@ async function runBody(
   outcomes: VmOutcome[],
 ): Promise<void> {
   const state = await readJobState(stateDir, o.job.id)
-  const scope: RunScope = { task, o, schedule, runId, stateDir, state, pools: [], targets: [], outcomes }
+  const scope: RunScope = {
+    ...{ task, o, schedule, runId, stateDir, state, outcomes },
+    ...{ pools: [], unreachable: [], targets: [] },
+  }
   try {
     await connectPools(scope)
     await openTargets(scope)
@@ -184,13 +191,16 @@ async function runBody(
         .child('VM', () => Promise.reject(new RunError('VM_NOT_FOUND', problem.reason)), { name: problem.vm })
         .catch(() => outcomes.push({ uuid: '', name: problem.vm, status: 'failure', attempts: 0 }))
     }
-    if (selection.vms.length === 0 && selection.problems.length === 0) {
-      throw new TaskSkipped(`no VM matches the selection of job '${o.job.id}'`)
+    // Nothing matched on the pools that answered: a selection matching nothing is skipped only when
+    // every pool could be asked.
+    if (selection.vms.length === 0 && selection.problems.length === 0 && scope.unreachable.length === 0) {
+      throw new TaskSkipped(`no VM matches the selection of job '${o.job.name}'`)
     }
     await backupAll(scope, selection.vms)
     const failed = outcomes.filter((v) => v.status !== 'success')
     // A cancelled run is interrupted (a timed-out one fails), whatever its VMs did.
-    if (failed.length > 0) throwIfAborted(task.signal)
+    if (failed.length > 0 || scope.unreachable.length > 0) throwIfAborted(task.signal)
+    if (scope.unreachable.length > 0) throw unreachableError(scope.unreachable, failed.length)
     if (failed.length > 0)
       throw new RunError('VMS_FAILED', `${failed.length} of ${outcomes.length} VMs failed`)
   } finally {
@@ -201,13 +211,26 @@ async function runBody(
   }
 }
 
-async function connectPools({ task, o, pools }: RunScope): Promise<void> {
+async function connectPools({ task, o, pools, unreachable }: RunScope): Promise<void> {
   for (const pool of o.job.pools) {
+    const data = { pool: pool.id, ...(pool.name === undefined ? {} : { name: pool.name }), url: pool.url }
     await task
-      .child('connect pool', (t) => o.deps.connectPool(pool, t.signal), { pool: pool.id, url: pool.url })
+      .child('connect pool', (t) => o.deps.connectPool(pool, t.signal), data)
       .then((session) => pools.push(session))
-      .catch(() => undefined) // a failed task in the tree; the other pools' VMs still run
+      // A failed task in the tree; the other pools' VMs still run, and the run fails at its end.
+      .catch((error: unknown) =>
+        unreachable.push(`pool '${pool.name ?? pool.id}' (${pool.url}): ${errorMessage(error)}`),
+      )
   }
+}
+
+function unreachableError(pools: readonly string[], failedVms: number): RunError {
+  const vms = failedVms > 0 ? `; ${failedVms} VM${failedVms > 1 ? 's' : ''} failed too` : ''
+  const what = pools.length === 1 ? 'a pool' : `${pools.length} pools`
+  return new RunError(
+    'POOL_UNREACHABLE',
+    `${what} could not be reached or logged into, its VMs were not backed up: ${pools.join('; ')}${vms}`,
+  )
 }
 
 async function openTargets({ task, o, targets, state, stateDir }: RunScope): Promise<void> {
@@ -230,7 +253,7 @@ async function openTargets({ task, o, targets, state, stateDir }: RunScope): Pro
     }
   }
   if (targets.length === 0)
-    throw new RunError('NO_REPOSITORY', `no repository of job '${o.job.id}' could be opened`)
+    throw new RunError('NO_REPOSITORY', `no repository of job '${o.job.name}' could be opened`)
 }
 
 async function backupAll(scope: RunScope, vms: SelectedVm[]): Promise<void> {

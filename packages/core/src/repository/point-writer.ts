@@ -39,6 +39,7 @@ export class PointWriter {
   readonly #disks: { name: string; writer: DiskWriter }[] = []
   readonly #started = new Date()
   readonly uploader: ChunkUploader
+  #fromBase = false
 
   private constructor(
     readonly repo: Repository,
@@ -92,6 +93,7 @@ export class PointWriter {
     if (!Number.isSafeInteger(size) || size < 0)
       throw new RepositoryError('INVALID_ARGUMENT', `disk size ${size}`)
     const baseIndex = this.base?.indexes[baseDisk]
+    if (baseIndex !== undefined) this.#fromBase = true
     const writer = new DiskWriter(
       this.repo,
       this.uploader,
@@ -105,7 +107,11 @@ export class PointWriter {
     return writer
   }
 
-  async commit(): Promise<CommittedPoint> {
+  /**
+   * `full`: whether the caller read the whole disks, as the manifest records it; by default, whether no
+   * disk started from a base index.
+   */
+  async commit(options: { full?: boolean } = {}): Promise<CommittedPoint> {
     const { signal } = this.options
     const disks: ManifestDisk[] = []
     const stats: DiskStats[] = []
@@ -138,6 +144,7 @@ export class PointWriter {
       tags: [...(this.options.tags ?? [])],
       jobId: this.options.jobId,
       scheduleId: this.options.scheduleId,
+      full: options.full ?? !this.#fromBase,
       startedAt: this.#started.toISOString(),
       finishedAt: new Date().toISOString(),
     }

@@ -25,6 +25,35 @@ export interface StoreCapabilities {
   readonly listAfterWriteConsistent: boolean
   /** A put's `sha256` is used (S3): callers that can hash off their thread should give it. */
   readonly takesSha256?: boolean
+  /** How a local store makes create-only puts atomic, once known (`strata repo info` shows it). */
+  readonly createMode?: CreateMode
+  /** What a local store's probe found of the file system under it, once probed. */
+  readonly fileSystem?: FileSystemTraits
+}
+
+/**
+ * 'link': the complete temp file is hard-linked to the key (the link fails if the key exists).
+ * 'exclusive': for file systems without hard links (SMB shares): an O_EXCL claim names the one creator,
+ * which renames its complete temp file to the key (local-claim.ts, docs/storage.md).
+ */
+export type CreateMode = 'link' | 'exclusive'
+
+/** Found by a probe file under a local store's root when it opens. */
+export interface FileSystemTraits {
+  /** From statfs(2): 'ext4', 'xfs', 'btrfs', 'zfs', 'tmpfs', 'nfs', 'cifs', 'smb2', 'fuse', or its magic in hex. */
+  readonly type: string
+  /** A file server or a user-space daemon behind it (NFS, SMB, FUSE): written through the page cache. */
+  readonly remote: boolean
+  /** Names that differ only in case are different files (an SMB share is usually case-insensitive). */
+  readonly caseSensitive: boolean
+  /** link() works. */
+  readonly hardLinks: boolean
+  /** open() with O_EXCL refuses a name that exists. */
+  readonly exclusiveCreate: boolean
+  /** The finest step of the modification times it keeps (1 ms or more; 0.001 for 1 µs or finer). */
+  readonly timestampResolutionMs?: number
+  /** How far the file server's clock (the times it gives new files) is ahead of ours (negative: behind). */
+  readonly clockSkewMs?: number
 }
 
 export interface CallOptions {

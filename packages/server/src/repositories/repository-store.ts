@@ -1,10 +1,12 @@
-// Repositories in the database: name, location, the passphrase and S3 keys sealed with the server key, and
-// the repository's identity as found when it was added (compared at every open).
+// Repositories in the database: name, location, the passphrase and S3 keys sealed with the server key
+// (each bound to the repository's row and its column), and the repository's identity as found when it
+// was added (compared at every open).
 import { parseIdentity, type RepositoryIdentity } from '@strata/core/repository'
 import type { Db } from '../db/database.js'
 import { conflict, notFound } from '../errors.js'
 import { newId } from '../ids.js'
 import type { SecretBox } from '../secret-box.js'
+import { repositoryField } from '../secret-fields.js'
 
 export interface RepositoryRecord {
   readonly id: string
@@ -59,8 +61,14 @@ export class RepositoryStore {
   secrets(id: string): RepositorySecrets {
     const row = this.#row(id)
     return {
-      passphrase: row.passphrase_sealed === null ? undefined : this.box.open(row.passphrase_sealed),
-      s3: row.s3_sealed === null ? undefined : (JSON.parse(this.box.open(row.s3_sealed)) as S3Keys),
+      passphrase:
+        row.passphrase_sealed === null
+          ? undefined
+          : this.box.open(row.passphrase_sealed, repositoryField(id, 'passphrase_sealed')),
+      s3:
+        row.s3_sealed === null
+          ? undefined
+          : (JSON.parse(this.box.open(row.s3_sealed, repositoryField(id, 's3_sealed'))) as S3Keys),
     }
   }
 
@@ -76,8 +84,10 @@ export class RepositoryStore {
         id,
         input.name,
         input.location,
-        this.box.sealOptional(input.passphrase),
-        input.s3 === undefined ? null : this.box.seal(JSON.stringify(input.s3)),
+        this.box.sealOptional(input.passphrase, repositoryField(id, 'passphrase_sealed')),
+        input.s3 === undefined
+          ? null
+          : this.box.seal(JSON.stringify(input.s3), repositoryField(id, 's3_sealed')),
         identity === undefined ? null : JSON.stringify(identity),
       )
     return this.get(id)
@@ -100,8 +110,12 @@ export class RepositoryStore {
       .run(
         change.name ?? row.name,
         change.location ?? row.location,
-        change.passphrase === undefined ? row.passphrase_sealed : this.box.sealOptional(change.passphrase),
-        change.s3 === undefined ? row.s3_sealed : this.box.seal(JSON.stringify(change.s3)),
+        change.passphrase === undefined
+          ? row.passphrase_sealed
+          : this.box.sealOptional(change.passphrase, repositoryField(id, 'passphrase_sealed')),
+        change.s3 === undefined
+          ? row.s3_sealed
+          : this.box.seal(JSON.stringify(change.s3), repositoryField(id, 's3_sealed')),
         id,
       )
     return this.get(id)

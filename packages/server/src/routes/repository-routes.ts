@@ -2,19 +2,38 @@
 import type { FastifyInstance } from 'fastify'
 import { openRepository } from '@strata/core/open'
 import { checkNewSecret, type RepositoryIdentity } from '@strata/core/repository'
-import type { AppContext } from '../context.js'
+import type { JobStore } from '../jobs/job-store.js'
 import { conflict } from '../errors.js'
 import { repositoryApiError } from '../repositories/repository-errors.js'
-import { secretsEnv, type RepositoryInput, type RepositoryRecord } from '../repositories/repository-store.js'
+import type { RepositoryService } from '../repositories/repository-service.js'
+import {
+  secretsEnv,
+  type RepositoryInput,
+  type RepositoryRecord,
+  type RepositoryStore,
+} from '../repositories/repository-store.js'
+import type { ServerLog } from '../server-log.js'
 import {
   PointsQuery,
   RepositoryInput as RepositoryBody,
   RepositoryPatch,
   type Repository,
+  type RestorePoint,
 } from '@strata/contract'
 import { idParams } from './schemas.js'
 
-export function repositoryRoutes(app: FastifyInstance, ctx: AppContext): void {
+/** What the repository routes are given. */
+export interface RepositoryRouteServices {
+  readonly repositories: RepositoryStore
+  readonly repositoryService: RepositoryService
+  /** A repository a job uses is not deleted; points name their job. */
+  readonly jobs: JobStore
+  readonly log: ServerLog
+  /** Where NAS remotes are mounted (nas-mounts.ts). */
+  readonly mountDir: string
+}
+
+export function repositoryRoutes(app: FastifyInstance, ctx: RepositoryRouteServices): void {
   const { repositories: store, repositoryService: service } = ctx
   const view = (r: RepositoryRecord): Repository => {
     const usage = service.usage(r.id)
@@ -40,7 +59,11 @@ export function repositoryRoutes(app: FastifyInstance, ctx: AppContext): void {
     async (request, reply) => {
       const { init, force, ...input } = request.body
       checkPassphrase(input.passphrase, force)
-      const identity = await checkOpens(input, { init: init === true, force }, AbortSignal.timeout(60_000))
+      const identity = await checkOpens(
+        input,
+        { init: init === true, force, mountDir: ctx.mountDir },
+        AbortSignal.timeout(60_000),
+      )
       const record = store.create(input, identity)
       ctx.log.info(`repository '${record.name}' added by ${request.user?.username}`)
       return reply.status(201).send(view(record))
@@ -59,7 +82,11 @@ export function repositoryRoutes(app: FastifyInstance, ctx: AppContext): void {
       const moved = change.location !== undefined && change.location !== before.location
       const expected = acceptConfig === true || moved ? undefined : before.identity
       const input = { ...before, ...secrets, ...change }
-      const identity = await checkOpens(input, { init: false, expected }, AbortSignal.timeout(60_000))
+      const identity = await checkOpens(
+        input,
+        { init: false, expected, mountDir: ctx.mountDir },
+        AbortSignal.timeout(60_000),
+      )
       store.update(before.id, change)
       const record = store.recordIdentity(before.id, identity)
       if (acceptConfig === true)
@@ -89,6 +116,7 @@ export function repositoryRoutes(app: FastifyInstance, ctx: AppContext): void {
     async (request) => service.vms(store.get(request.params.id).id, AbortSignal.timeout(60_000)),
   )
 
+  // A VM is named by its uuid or its name; each point says which job and schedule wrote it.
   app.get<{ Params: { id: string }; Querystring: { vm?: string } }>(
     '/api/repositories/:id/points',
     {
@@ -98,8 +126,21 @@ export function repositoryRoutes(app: FastifyInstance, ctx: AppContext): void {
         querystring: PointsQuery,
       },
     },
-    async (request) =>
-      service.points(store.get(request.params.id).id, request.query.vm, AbortSignal.timeout(60_000)),
+    async (request) => {
+      const { id } = store.get(request.params.id)
+      const points = await service.points(id, request.query.vm, AbortSignal.timeout(60_000))
+      const jobs = new Map(ctx.jobs.list().map((j) => [j.id, j]))
+      return points.map((p): RestorePoint => {
+        const job = p.jobId === undefined ? undefined : jobs.get(p.jobId)
+        const schedule = job?.schedules.find((s) => s.id === p.scheduleId)
+        return {
+          ...p,
+          disks: [...p.disks],
+          ...(job === undefined ? {} : { jobName: job.name }),
+          ...(schedule?.name === undefined ? {} : { scheduleName: schedule.name }),
+        }
+      })
+    },
   )
 }
 
@@ -118,6 +159,8 @@ interface CheckOptions {
   readonly force?: boolean
   /** What was recorded of it before: a repository that changed since is refused. */
   readonly expected?: RepositoryIdentity
+  /** Where NAS remotes are mounted (nas-mounts.ts). */
+  readonly mountDir: string
 }
 
 /**
@@ -126,13 +169,14 @@ interface CheckOptions {
  */
 async function checkOpens(
   input: RepositoryInput,
-  { init, force, expected }: CheckOptions,
+  { init, force, expected, mountDir }: CheckOptions,
   signal: AbortSignal,
 ): Promise<RepositoryIdentity> {
   const passphrase = input.passphrase === undefined ? undefined : new TextEncoder().encode(input.passphrase)
   try {
     const repo = await openRepository(input.location, {
       credentials: secretsEnv(input),
+      store: { nas: { mountDir } },
       passphrase,
       expected,
       create: init,

@@ -7,6 +7,7 @@ import type {
   Job,
   JobInput,
   JobPatch,
+  NewApiToken,
   Overview,
   Pool,
   PoolInput,
@@ -23,6 +24,7 @@ import type {
   Role,
   RunSummary,
   Settings,
+  SettingsPatch,
   Task,
   User,
   VmSelection,
@@ -49,8 +51,18 @@ export function onUnauthenticated(listener: Listener): () => void {
   return () => unauthenticatedListeners.delete(listener)
 }
 
+/**
+ * Sent with every call: the server refuses changes made with the session cookie without it, which a
+ * cross-site form or image cannot send (a cross-site script would need a CORS preflight it never gets).
+ */
+export const CSRF_HEADER = { 'x-strata-request': '1' } as const
+
 async function request<T>(method: string, path: string, body?: unknown): Promise<T> {
-  const init: RequestInit = { method, credentials: 'same-origin', headers: { accept: 'application/json' } }
+  const init: RequestInit = {
+    method,
+    credentials: 'same-origin',
+    headers: { accept: 'application/json', ...CSRF_HEADER },
+  }
   if (body !== undefined) {
     init.body = JSON.stringify(body)
     init.headers = { ...init.headers, 'content-type': 'application/json' }
@@ -105,7 +117,8 @@ export const api = {
   confirmTotp: (code: string) => post<void>('/me/totp/confirm', { code }),
   disableTotp: (code: string) => del('/me/totp', { code }),
   tokens: () => get<ApiToken[]>('/me/tokens'),
-  createToken: (name: string) => post<{ id: string; token: string }>('/me/tokens', { name }),
+  createToken: (name: string, expiresInDays: number) =>
+    post<NewApiToken>('/me/tokens', { name, expiresInDays }),
   deleteToken: (tokenId: string) => del(`/me/tokens/${id(tokenId)}`),
 
   pools: () => get<Pool[]>('/pools'),
@@ -148,6 +161,6 @@ export const api = {
   deleteUser: (userId: string) => del(`/users/${id(userId)}`),
 
   settings: () => get<Settings>('/settings'),
-  updateSettings: (input: { syslog: string | null }) => patch<Settings>('/settings', input),
+  updateSettings: (input: SettingsPatch) => patch<Settings>('/settings', input),
   overview: () => get<Overview>('/overview'),
 }

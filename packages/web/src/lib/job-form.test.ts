@@ -80,7 +80,13 @@ describe('job form', () => {
     form.repositories = ['r1']
     form.settings = { ...form.settings, timeout: '', maxBytesPerSecond: Number.NaN }
     form.vms = {
-      smart: { pools: ['p1'], tags: ['prod', ' prod', ''], excludeVms: [' db '], excludeTags: [] },
+      smart: {
+        pools: ['p1'],
+        tags: ['prod', ' prod', ''],
+        excludeVms: [' db '],
+        excludeTags: [],
+        includeRestored: true,
+      },
     }
     form.schedules[0]!.retention = { keepLast: 0, daily: 0, weekly: 0, monthly: 0, yearly: 0 }
     const input = formToInput(form)
@@ -88,7 +94,7 @@ describe('job form', () => {
     expect(input.settings).not.toHaveProperty('timeout')
     expect(input.settings).not.toHaveProperty('maxBytesPerSecond')
     expect(input.vms).toEqual({
-      smart: { pools: ['p1'], tags: ['prod'], excludeVms: ['db'], excludeTags: [] },
+      smart: { pools: ['p1'], tags: ['prod'], excludeVms: ['db'], excludeTags: [], includeRestored: true },
     })
     expect(input.schedules?.[0]).not.toHaveProperty('retention')
     expect(cleanSettings({ retries: 0 })).toEqual({ retries: 0 })
@@ -105,9 +111,13 @@ describe('job form', () => {
       powerState: 'Running' as const,
       excludeTags: ['tmp'],
       excludeVms: [],
+      includeRestored: false,
     }
     expect(describeSelection({ smart }, (id) => (id === 'p1' ? 'lab' : id))).toBe(
       'Smart: lab · tags prod · Running · not tmp',
+    )
+    expect(describeSelection({ smart: { ...smart, includeRestored: true } })).toBe(
+      'Smart: p1 · tags prod · Running · not tmp · restored VMs too',
     )
     expect(describeSelection({ uuids: ['a', 'b'] })).toBe('2 VMs')
     expect(splitList('prod, web\nx,')).toEqual(['prod', 'web', 'x'])

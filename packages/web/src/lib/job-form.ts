@@ -64,7 +64,7 @@ export const RETENTION_FIELDS = {
 } as const satisfies Record<keyof RetentionForm, string>
 
 export function emptySmart(): CompleteSmartRules {
-  return { pools: [], tags: [], excludeVms: [], excludeTags: [] }
+  return { pools: [], tags: [], excludeVms: [], excludeTags: [], includeRestored: false }
 }
 
 /** The suggestion a new schedule starts from (every day at 02:00 in the browser's zone, 7 points). */
@@ -162,6 +162,7 @@ function cleanSmart(s: CompleteSmartRules): CompleteSmartRules {
     ...(s.powerState === undefined ? {} : { powerState: s.powerState }),
     excludeVms: list(s.excludeVms),
     excludeTags: list(s.excludeTags),
+    includeRestored: s.includeRestored,
   }
 }
 
@@ -191,6 +192,7 @@ export function describeSelection(
     s.powerState,
     s.excludeTags.length > 0 ? `not ${s.excludeTags.join(', ')}` : undefined,
     s.excludeVms.length > 0 ? `${s.excludeVms.length} excluded` : undefined,
+    s.includeRestored ? 'restored VMs too' : undefined,
   ]
   return `Smart: ${parts.filter((p) => p !== undefined).join(' · ')}`
 }
