@@ -12,6 +12,7 @@ import { backupRun } from './backup-run.js'
 import { backupLogs } from './backup-logs.js'
 import { restoreVmCommand } from './restore-vm.js'
 import { restoreDiskCommand } from './restore-disk.js'
+import { restoreServeCommand } from './restore-serve.js'
 import { serverCommand } from './server.js'
 import { repoInit } from './repo-init.js'
 import { repoInfo } from './repo-info.js'
@@ -51,5 +52,6 @@ export const commands: readonly Command<never>[] = [
   backupLogs,
   restoreVmCommand,
   restoreDiskCommand,
+  restoreServeCommand,
   serverCommand,
 ] as Command<never>[]
