@@ -12,6 +12,11 @@ packages=(
   ceph-mon ceph-osd radosgw ceph-common   # real S3 server on loopback for the S3 store tests
   libvhdi-utils     # vhdiinfo: an independent VHD parser used as a test oracle
   chromium fonts-liberation   # headless browser for the web UI's end-to-end tests
+  libguestfs-tools  # guestfish: file-level restore reads restore points' filesystems in an appliance
+  libguestfs-xfs    # XFS tools inside that appliance
+  linux-image-amd64 # the kernel supermin builds the appliance from (found in /boot)
+  util-linux        # setpriv: guestfish dies with the process that started it
+  xfsprogs dosfstools ntfs-3g lvm2 gdisk   # test disks with real filesystems and volume managers
 )
 if [ "${STRATA_BENCH_TOOLS:-0}" = 1 ]; then
   packages+=(restic borgbackup hyperfine)

@@ -3,3 +3,23 @@
 // libguestfs over that export, with one appliance per browsing session.
 export { PointBlockSource, type PointSourceOptions } from './point-source.js'
 export { servePoint, type ServePointOptions, type ServedPoint } from './serve-point.js'
+export { FileRestoreError, type FileRestoreErrorCode } from './errors.js'
+export {
+  FileRestoreSession,
+  MAX_PAGE,
+  type DirectoryPage,
+  type FileRestoreOptions,
+  type FilesystemInfo,
+  type ListOptions,
+} from './file-session.js'
+export type { FileEntry } from './guest-path.js'
+export type { EntryType } from './guestfish-syntax.js'
+export {
+  exportFiles,
+  exportFormat,
+  type ExportFormat,
+  type ExportOptions,
+  type ExportProgress,
+  type ExportResult,
+} from './file-export.js'
+export { chooseAccelerator, type Accelerator } from './accelerator.js'
