@@ -13,6 +13,7 @@ import { backupLogs } from './backup-logs.js'
 import { restoreVmCommand } from './restore-vm.js'
 import { restoreDiskCommand } from './restore-disk.js'
 import { restoreServeCommand } from './restore-serve.js'
+import { restoreFilesGet, restoreFilesList, restoreFilesLs } from './restore-files.js'
 import { serverCommand } from './server.js'
 import { repoInit } from './repo-init.js'
 import { repoInfo } from './repo-info.js'
@@ -53,5 +54,8 @@ export const commands: readonly Command<never>[] = [
   restoreVmCommand,
   restoreDiskCommand,
   restoreServeCommand,
+  restoreFilesList,
+  restoreFilesLs,
+  restoreFilesGet,
   serverCommand,
 ] as Command<never>[]
