@@ -86,6 +86,31 @@ export default {
       to: { path: '^packages/core/' },
     },
     {
+      name: 'web-imports-only-the-contract',
+      severity: 'error',
+      comment:
+        'Of the Strata packages, the web UI imports only the API contract (@strata/contract): its types, ' +
+        'defaults and validator; the server, the lab and the CLI are Node.js programs it reaches over HTTP.',
+      from: { path: '^packages/web/src/' },
+      to: { path: '^packages/(?!web/|contract/)' },
+    },
+    {
+      name: 'contract-is-a-leaf',
+      severity: 'error',
+      comment:
+        'The contract (schemas, types, defaults, validator) is what the other packages agree on: it ' +
+        'imports no other Strata package, only TypeBox and croner.',
+      from: { path: '^packages/contract/' },
+      to: { path: '^packages/(?!contract/)' },
+    },
+    {
+      name: 'contract-runs-in-browsers',
+      severity: 'error',
+      comment: 'Browsers load the contract too (the web UI validates with it): no Node.js module.',
+      from: { path: '^packages/contract/' },
+      to: { dependencyTypes: ['core'] },
+    },
+    {
       name: 'core-through-its-exports',
       severity: 'error',
       comment:

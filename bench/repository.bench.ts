@@ -9,6 +9,7 @@ import { mkdir, open, readFile, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { loadavg } from 'node:os'
 import { fileURLToPath } from 'node:url'
+import { sparseImageBench } from './sparse-image.js'
 import { report, run, type Measurement } from './harness.js'
 import { chooseStrata, du, env, strata, timed, type Run } from './repository-processes.js'
 
@@ -276,6 +277,7 @@ async function main(): Promise<void> {
     console.log(
       `  ${ratio >= target ? 'MET   ' : 'MISSED'} ${goal}: ${ratio.toFixed(2)}${ratio >= target ? '' : ` (goal ${target})`}`,
     )
+  await sparseImageBench({ strata, timed, dir, rounds })
 }
 
 function median(runs: Run[]): number {

@@ -9,4 +9,4 @@ cd "$(dirname "$0")/.."
 
 data=.strata/server-demo
 rm -rf "$data"
-exec node packages/cli/bin/strata.js server --demo --data "$data"
+exec node packages/cli/bin/strata.js server --demo --data-dir "$data"

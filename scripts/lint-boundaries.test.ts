@@ -71,6 +71,33 @@ const plants: Plant[] = [
   },
   { rule: 'web-never-imports-core', file: 'packages/web/src/planted.ts', code: "from '@strata/core'" },
   {
+    rule: 'web-imports-only-the-contract',
+    file: 'packages/web/src/planted-server.ts',
+    code: "from '@strata/server'",
+  },
+  {
+    rule: 'web-imports-only-the-contract',
+    file: 'packages/web/src/planted-core.ts',
+    code: "from '@strata/core'",
+  },
+  {
+    rule: 'web-imports-only-the-contract',
+    file: 'packages/web/src/views/PlantedView.vue',
+    code: `<script setup lang="ts">\nimport { x } from '@strata/server'\n</script>`,
+  },
+  { rule: 'contract-is-a-leaf', file: 'packages/contract/src/planted.ts', code: "from '@strata/core'" },
+  {
+    rule: 'contract-is-a-leaf',
+    file: 'packages/contract/src/planted-relative.ts',
+    code: "from '../../server/src/index.js'",
+  },
+  {
+    rule: 'contract-runs-in-browsers',
+    file: 'packages/contract/src/planted-node.ts',
+    code: "from 'node:fs/promises'",
+  },
+  { rule: 'contract-runs-in-browsers', file: 'packages/contract/src/planted-bare.ts', code: "from 'path'" },
+  {
     rule: 'core-through-its-exports',
     file: 'packages/cli/src/planted.ts',
     code: "from '../../core/src/vhd/footer.js'",
@@ -108,6 +135,9 @@ const allowed: Omit<Plant, 'rule'>[] = [
   { file: 'packages/core/src/engine/testing/allowed.ts', code: "from '../../repository/index.js'" },
   { file: 'bench/allowed.ts', code: "from '@strata/core/testing/tls'" },
   { file: 'scripts/allowed.ts', code: "from '@strata/core/testing'" },
+  { file: 'packages/web/src/allowed.ts', code: "from '@strata/contract'" },
+  { file: 'packages/core/src/engine/allowed-contract.ts', code: "from '@strata/contract'" },
+  { file: 'packages/server/src/allowed-contract.ts', code: "from '@strata/contract'" },
 ]
 
 // The files the planted imports reach (each a one-line module) besides core's package entry points.
@@ -120,16 +150,32 @@ const targets = [
   'packages/core/src/engine/testing/fake-run-deps.ts',
 ]
 
-/** `from '…'` alone becomes a whole import statement. */
+/** `from '…'` alone becomes a whole import statement; a Vue component is planted as written. */
 const source = (code: string): string =>
-  `${code.startsWith('from') ? `import { x } ${code}` : code}\nexport const y = 1\nexport type B = number\n`
+  code.startsWith('<')
+    ? `${code}\n`
+    : `${code.startsWith('from') ? `import { x } ${code}` : code}\nexport const y = 1\nexport type B = number\n`
 
 async function put(dir: string, file: string, text: string): Promise<void> {
   await mkdir(dirname(join(dir, file)), { recursive: true })
   await writeFile(join(dir, file), text)
 }
 
-/** A scratch layout: the real config and core manifest, core's entry points, the targets, the plants. */
+/** A workspace package of the scratch layout: its real manifest, linked under node_modules, its entries. */
+async function workspacePackage(dir: string, name: string): Promise<void> {
+  const manifest = JSON.parse(await readFile(join(root, 'packages', name, 'package.json'), 'utf8')) as {
+    exports: Record<string, { 'strata-source': string }>
+  }
+  await put(dir, `packages/${name}/package.json`, JSON.stringify(manifest))
+  await mkdir(join(dir, 'node_modules/@strata'), { recursive: true })
+  await symlink(join(dir, 'packages', name), join(dir, 'node_modules/@strata', name))
+  for (const entry of Object.values(manifest.exports)) {
+    await put(dir, join('packages', name, entry['strata-source']), 'export const x = 1\n')
+  }
+}
+
+/** A scratch layout: the real config, core's, the contract's and the server's manifests and entry points,
+ * the targets, the plants. */
 async function layout(dir: string): Promise<void> {
   await copyFile(join(root, CONFIG), join(dir, CONFIG))
   await put(
@@ -137,14 +183,8 @@ async function layout(dir: string): Promise<void> {
     'package.json',
     JSON.stringify({ private: true, type: 'module', workspaces: ['packages/*'] }),
   )
-  const manifest = JSON.parse(await readFile(join(root, 'packages/core/package.json'), 'utf8')) as {
-    exports: Record<string, { 'strata-source': string }>
-  }
-  await put(dir, 'packages/core/package.json', JSON.stringify(manifest))
-  await mkdir(join(dir, 'node_modules/@strata'), { recursive: true })
-  await symlink(join(dir, 'packages/core'), join(dir, 'node_modules/@strata/core'))
-  const entries = Object.values(manifest.exports).map((e) => join('packages/core', e['strata-source']))
-  for (const file of [...entries, ...targets]) await put(dir, file, 'export const x = 1\n')
+  for (const name of ['core', 'contract', 'server']) await workspacePackage(dir, name)
+  for (const file of targets) await put(dir, file, 'export const x = 1\n')
   for (const plant of [...plants, ...allowed]) await put(dir, plant.file, source(plant.code))
   await put(
     dir,

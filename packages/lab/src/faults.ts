@@ -9,14 +9,30 @@ export type HttpFault =
    * outside the pool: clients must refuse to follow, since the URL carries the session id).
    */
   | { kind: 'redirect'; to?: string }
-  /** Send the 200, stream `afterBytes`, then close, and fail the task with VDI_IO_ERROR. */
+  /**
+   * Send the 200, stream `afterBytes`, then close, and fail the task with VDI_IO_ERROR. On uploads
+   * (/import_raw_vdi, /import): the connection drops after `afterBytes` of the body were received.
+   */
   | { kind: 'cut'; afterBytes: number }
   /** Send the 200, write bogus "HTTP/1.1 500" text into the body, fail the task (xen-api #4603). */
   | { kind: 'garbage' }
-  /** Send the 200 and `afterBytes` bytes, then nothing more, keeping the connection open. */
+  /**
+   * Send the 200 and `afterBytes` bytes, then nothing more, keeping the connection open. On uploads:
+   * stop reading the body after `afterBytes`, keeping the connection open.
+   */
   | { kind: 'stall'; afterBytes: number }
-  /** Complete the stream but fail the task afterwards. */
+  /** Complete the stream (or read the whole upload) but fail the task afterwards. */
   | { kind: 'task-failure'; code: string; params?: string[] }
+
+/**
+ * A pool that cannot be reached: `refuse` closes its listeners (HTTPS and NBD: connection refused);
+ * `hang` accepts connections on the same ports and never answers (not even the TLS handshake).
+ * Connections open at the switch are reset.
+ */
+export type Unreachable = 'refuse' | 'hang'
+
+/** The longest a lab-only unreachability lasts (its end is a timer: no call can reach the pool). */
+export const MAX_UNREACHABLE_MS = 10 * 60 * 1000
 
 interface MethodFault {
   method: string
@@ -31,6 +47,32 @@ export class Faults {
   readonly slowHosts = new Map<string, number>()
   /** Drop NBD connections after this many bytes were served (once per connection). */
   nbdDropAfterBytes: number | undefined
+  /** Applies an unreachability to the hosts' listeners (set by the lab pool). */
+  onUnreachable: (mode: Unreachable | undefined) => Promise<void> = async () => {}
+  #unreachable: Unreachable | undefined
+  #reachAgain: NodeJS.Timeout | undefined
+
+  get unreachable(): Unreachable | undefined {
+    return this.#unreachable
+  }
+
+  /**
+   * Makes the pool unreachable (`mode`) or reachable again (undefined); with `forMs`, reachable again
+   * after that long (at most MAX_UNREACHABLE_MS).
+   */
+  async setUnreachable(mode: Unreachable | undefined, forMs?: number): Promise<void> {
+    clearTimeout(this.#reachAgain)
+    this.#reachAgain = undefined
+    if (mode !== undefined && forMs !== undefined) {
+      if (!(forMs > 0 && forMs <= MAX_UNREACHABLE_MS))
+        throw new XapiFailure('INVALID_VALUE', ['duration', String(forMs)])
+      this.#reachAgain = setTimeout(() => void this.setUnreachable(undefined).catch(() => {}), forMs)
+      this.#reachAgain.unref()
+    }
+    if (mode === this.#unreachable) return
+    this.#unreachable = mode
+    await this.onUnreachable(mode)
+  }
 
   /** Makes the next `times` calls of `method` fail with `code` (e.g. TOO_MANY_PENDING_TASKS). */
   failMethod(method: string, code: string, params: string[] = [], times = 1): void {

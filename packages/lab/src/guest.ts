@@ -32,6 +32,24 @@ export class Guest {
     return offsets
   }
 
+  /**
+   * A running guest writes `vm-data/<key>` (e.g. the health-check result a check script writes), which
+   * xapi mirrors into VM.xenstore_data.
+   */
+  writeVmData(vm: string, key: string, value: string): void {
+    const state = String(this.lab.db.get('VM', vm).power_state)
+    if (state !== 'Running') throw new XapiFailure('VM_BAD_POWER_STATE', [vm, 'running', state.toLowerCase()])
+    if (!/^[A-Za-z0-9_./-]{1,128}$/.test(key) || key.includes('..') || value.length > 1024)
+      throw new XapiFailure('INVALID_VALUE', ['vm-data', key])
+    this.lab.agents.writeVmData(vm, { [key]: value })
+  }
+
+  /** What the VM's guest is doing: booting, running (it reported), no bootable device, halted. */
+  state(vm: string): string {
+    this.lab.db.get('VM', vm)
+    return this.lab.agents.state(vm)
+  }
+
   /** The VM's disk VDIs in userdevice order. */
   disks(vm: string): string[] {
     return (this.lab.db.get('VM', vm).VBDs as string[])

@@ -1,7 +1,7 @@
 // A host certificate (xapi-ssl.pem): self-signed, one per host as on XCP-ng, with the host's name and
 // address as SANs, presented by its HTTPS front (and host 1's NBD server) and returned by
 // host.get_server_certificate and VDI.get_nbd_info. Made with openssl at the first lab start and kept in
-// the lab's directory, so that a lab started again on the same --data keeps its fingerprint. (Not
+// the lab's directory, so that a lab started again on the same --data-dir keeps its fingerprint. (Not
 // @strata/core/testing's helper: that module pulls in vitest, and the lab also runs outside tests, in
 // `strata lab serve`.)
 import { execFile } from 'node:child_process'

@@ -13,6 +13,7 @@ export async function startNbd(
   host: string,
   address: string,
   tls: { cert: string; key: string },
+  port = 0,
 ): Promise<NbdServer> {
   let served = 0
   const buffers = new BufferPool()
@@ -47,7 +48,7 @@ export async function startNbd(
   }
   server = await NbdServer.listen(
     { profile: 'xapi', resolve, tls, transport: () => transportOf(lab) },
-    { host: address, port: 0 },
+    { host: address, port },
   )
   return server
 }

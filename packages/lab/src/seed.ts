@@ -36,17 +36,23 @@ export interface SeedResult {
   network: string
 }
 
-export function seedInfrastructure(
-  lab: LabState,
-  hosts: SeedHost[],
-  version: { brand: string; product: string; xapi: string; minor: number; restricted: boolean },
-  nbdPurpose: string[] = ['nbd'],
-): SeedResult {
+export interface SeedPool {
+  /** The pool's name_label. */
+  name: string
+  hosts: SeedHost[]
+  version: { brand: string; product: string; xapi: string; minor: number; restricted: boolean }
+  nbdPurpose: string[]
+  /** physical_size of the local SR, in bytes. */
+  srSize: number
+}
+
+export function seedInfrastructure(lab: LabState, spec: SeedPool): SeedResult {
+  const { hosts, version, nbdPurpose } = spec
   const { db } = lab
   const restricted = String(version.restricted)
   const pool = db.create('pool', {
     ...poolDefaults(),
-    name_label: 'Strata lab pool',
+    name_label: spec.name,
     restrictions: { restrict_vtpm: restricted, restrict_cbt: restricted },
   })
   const network = db.create('network', {
@@ -59,7 +65,7 @@ export function seedInfrastructure(
     ...srDefaults(),
     name_label: 'Local storage',
     type: 'ext',
-    physical_size: 64 * 1024 * MiB,
+    physical_size: spec.srSize,
   })
   const hostRefs: string[] = []
   for (const h of hosts) {
@@ -123,6 +129,24 @@ export const DEFAULT_VMS: SeedVm[] = [
 ]
 
 export async function seedVm(lab: LabState, infra: SeedResult, spec: SeedVm): Promise<string> {
+  const { vm, vdis } = await createSeedVm(lab, infra, { ...spec, diskBytes: spec.disks.map((d) => d * MiB) })
+  for (const [i, vdi] of vdis.entries()) {
+    await fillDisk(lab, vdi, lab.disks.size(vdi), `${spec.name}-${i}`, {
+      'etc/hostname': `${spec.name}\n`,
+      'etc/os-release': 'PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nID=debian\nVERSION_ID="12"\n',
+      [`srv/${spec.name}/disk-${i}.txt`]: `disk ${i} of ${spec.name}, seeded by the Strata lab\n`,
+      'var/log/seed.log': Array.from({ length: 200 }, (_, k) => `line ${k} of the seed log\n`).join(''),
+    })
+  }
+  return vm
+}
+
+/** A seed VM's records and empty disks: VDIs, disk VBDs, an empty CD drive, a VIF, its power state. */
+export async function createSeedVm(
+  lab: LabState,
+  infra: SeedResult,
+  spec: { name: string; power: 'Running' | 'Halted'; tags?: string[]; diskBytes: number[] },
+): Promise<{ vm: string; vdis: string[] }> {
   const { db } = lab
   const host = infra.hosts[0]!
   const vm = db.create('VM', {
@@ -132,22 +156,17 @@ export async function seedVm(lab: LabState, infra: SeedResult, spec: SeedVm): Pr
     other_config: { mac_seed: randomUUID(), base_template_name: 'Debian Bookworm 12' },
     bios_strings: { 'bios-vendor': 'Xen', 'system-manufacturer': 'Xen', 'system-product-name': 'HVM domU' },
   })
-  for (const [i, mib] of spec.disks.entries()) {
+  const vdis: string[] = []
+  for (const [i, bytes] of spec.diskBytes.entries()) {
     const vdi = await createVdi(lab, {
       name_label: `${spec.name} ${i === 0 ? 'root' : `data ${i}`}`,
       name_description: 'Created by the lab seed',
       SR: infra.sr,
-      virtual_size: mib * MiB,
+      virtual_size: bytes,
       type: 'user',
       sharable: false,
       read_only: false,
       other_config: {},
-    })
-    await fillDisk(lab, vdi, mib * MiB, `${spec.name}-${i}`, {
-      'etc/hostname': `${spec.name}\n`,
-      'etc/os-release': 'PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nID=debian\n',
-      [`srv/${spec.name}/disk-${i}.txt`]: `disk ${i} of ${spec.name}, seeded by the Strata lab\n`,
-      'var/log/seed.log': Array.from({ length: 200 }, (_, k) => `line ${k} of the seed log\n`).join(''),
     })
     createVbd(lab, {
       VM: vm,
@@ -158,6 +177,7 @@ export async function seedVm(lab: LabState, infra: SeedResult, spec: SeedVm): Pr
       type: 'Disk',
       other_config: { owner: '' },
     })
+    vdis.push(vdi)
   }
   createVbd(lab, { VM: vm, VDI: NULL, userdevice: '3', mode: 'RO', type: 'CD', empty: true })
   const vif = db.create('VIF', {
@@ -176,7 +196,7 @@ export async function seedVm(lab: LabState, infra: SeedResult, spec: SeedVm): Pr
       if (db.get('VBD', vbd).empty !== true) db.update('VBD', vbd, { currently_attached: true })
     db.update('VIF', vif, { currently_attached: true })
   }
-  return vm
+  return { vm, vdis }
 }
 
 /** Makes the filesystem image and copies its non-zero 64 KiB granules into the VDI. */

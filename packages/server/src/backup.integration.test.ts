@@ -123,13 +123,13 @@ describe('server with the lab pool', () => {
       vms: smart,
       repositories: [repoId],
       settings: { retries: 0 },
-      schedules: [{ id: 'daily', cron: '0 2 * * *', timezone: 'Europe/Paris', retention: { keep: 3 } }],
+      schedules: [{ id: 'daily', cron: '0 2 * * *', timezone: 'Europe/Paris', retention: { keepLast: 3 } }],
     })
     expect(job.status).toBe(201)
     jobId = job.body.id
     expect(job.body).toMatchObject({
       enabled: true,
-      mode: 'delta',
+      settings: { mode: 'delta' },
       running: false,
       nextRun: expect.any(Number),
     })
@@ -150,7 +150,7 @@ describe('server with the lab pool', () => {
     })
     expect(badZone.body.error).toMatchObject({
       code: 'INVALID_REQUEST',
-      details: { field: 'body/schedules/0' },
+      details: [expect.objectContaining({ field: 'body/schedules/0/timezone' })],
     })
     expect((await api.get('/api/jobs')).body).toHaveLength(1)
   })
@@ -210,7 +210,11 @@ describe('server with the lab pool', () => {
       const names = (
         (await api.get(`/api/pools/${poolId}/objects?type=VM`)).body as { name_label: string }[]
       ).map((v) => v.name_label)
-      return names.filter((n) => n === 'web-a').length === 2 ? true : undefined
+      // The copy is named after its source and the point's date, never taken for the source.
+      return names.filter((n) => n === 'web-a').length === 1 &&
+        names.filter((n) => /^web-a \(restored \d{4}-\d\d-\d\d \d\d:\d\d\)$/.test(n)).length === 1
+        ? true
+        : undefined
     })
     const vhd = await fetch(`${server.url}/api/repositories/${repoId}/points/${pointId}/disks/0.vhd`, {
       headers: { cookie: api.cookie! },

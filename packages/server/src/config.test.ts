@@ -42,5 +42,18 @@ describe('loadConfig', () => {
     )
     await writeFile(`${dataDir}/config.json`, JSON.stringify({ prot: 1 }))
     expect(() => loadConfig({ dataDir }, {})).toThrow(/unknown field 'prot'/)
+    for (const trustProxy of ['yes', ['10.0.0.1; rm -rf /'], [1]]) {
+      await writeFile(`${dataDir}/config.json`, JSON.stringify({ trustProxy }))
+      expect(() => loadConfig({ dataDir }, {})).toThrow(/trustProxy is true, false or a list/)
+    }
+  })
+
+  it('trusts no proxy unless the config file names them', async () => {
+    const dataDir = scratch.path('data')
+    expect(loadConfig({ dataDir }, {}).trustProxy).toBe(false)
+    loadConfig({ dataDir }, {})
+    await writeFile(`${dataDir}/config.json`, JSON.stringify({ trustProxy: ['10.0.0.1', '192.168.0.0/16'] }))
+    expect(loadConfig({ dataDir }, {}).trustProxy).toEqual(['10.0.0.1', '192.168.0.0/16'])
+    expect(loadConfig({ dataDir, trustProxy: true }, {}).trustProxy).toBe(true)
   })
 })

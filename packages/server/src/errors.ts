@@ -8,8 +8,9 @@ export class ApiError extends StrataError {
     code: string,
     message: string,
     details?: Record<string, unknown>,
+    cause?: unknown,
   ) {
-    super(code, message, details === undefined ? {} : { details })
+    super(code, message, { ...(details === undefined ? {} : { details }), cause })
   }
 }
 
@@ -19,3 +20,16 @@ export const forbidden = (message = 'your role does not allow this'): ApiError =
 export const conflict = (message: string, code = 'CONFLICT'): ApiError => new ApiError(409, code, message)
 export const invalid = (message: string, field?: string): ApiError =>
   new ApiError(400, 'INVALID_REQUEST', message, field === undefined ? undefined : { field })
+
+/** A refusal that names when to try again (the Retry-After header): rate limits, a full queue. */
+export class RetryLaterError extends ApiError {
+  constructor(
+    status: 429 | 503,
+    code: string,
+    message: string,
+    readonly retryAfterSeconds: number,
+    cause?: unknown,
+  ) {
+    super(status, code, message, { retryAfter: retryAfterSeconds }, cause)
+  }
+}

@@ -3,7 +3,7 @@
 // unexpected is a 500 whose details stay in the server log.
 import type { FastifyError, FastifyInstance } from 'fastify'
 import { StrataError } from '@strata/core'
-import { ApiError } from './errors.js'
+import { ApiError, RetryLaterError } from './errors.js'
 
 const STATUS_BY_CODE: Record<string, number> = {
   INVALID_JOB: 400,
@@ -33,6 +33,7 @@ export function installErrorHandler(app: FastifyInstance, log: (message: string)
       const message = `${first.field} ${first.message}${extra === undefined ? '' : `: '${extra}'`}`
       return reply.status(400).send({ error: { code: 'INVALID_REQUEST', message, details } })
     }
+    if (error instanceof RetryLaterError) reply.header('retry-after', String(error.retryAfterSeconds))
     if (error instanceof ApiError) {
       return reply.status(error.status).send({ error: body(error) })
     }

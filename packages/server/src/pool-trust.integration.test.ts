@@ -1,6 +1,7 @@
 // Pools in the server, pinned: the certificate shown to the admin who adds one (the probe, or a 409 on a
 // create without a fingerprint), stored once accepted; a certificate that changes puts the pool in an
-// error state naming both fingerprints until an admin accepts the new one; plain HTTP only when allowed.
+// error state naming both fingerprints until an admin accepts the new one; a new URL needs the new host's
+// fingerprint; plain HTTP only when allowed.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { sleep } from '@strata/core'
 import { requireBinary, scratchDir, type Scratch } from '@strata/core/testing'
@@ -115,6 +116,40 @@ describe('pool certificates in the server', () => {
     expect(accepted.body.fingerprint).toBe(renewed)
     await poolWhen(id, (p) => p.connected && p.error === undefined)
     expect((await api.delete(`/api/pools/${id}`)).status).toBe(204)
+  })
+
+  it("checks a pool's new URL as a new pool: the old host's pin does not carry over", async () => {
+    const created = await api.post('/api/pools', {
+      ...input,
+      name: 'moving',
+      url: lab.url,
+      password: lab.password,
+      fingerprint: lab.fingerprint,
+    })
+    expect(created.status).toBe(201)
+    const id = created.body.id as string
+    const other = await LabPool.start({ authFailureDelayMs: 10, nbd: false, vms: VMS, password: 'other' })
+    try {
+      const move = { url: other.url, password: other.password }
+      const unpinned = await api.patch(`/api/pools/${id}`, move)
+      expect(unpinned.status).toBe(409)
+      expect(unpinned.body.error).toMatchObject({
+        code: 'POOL_CERTIFICATE_UNKNOWN',
+        details: { fingerprint: other.fingerprint, check: CHECK_ON_HOST },
+      })
+      expect((await api.get(`/api/pools/${id}`)).body).toMatchObject({
+        url: lab.url,
+        fingerprint: lab.fingerprint,
+      })
+      expect(other.calls.get('session.login_with_password')).toBeUndefined()
+      const pinned = await api.patch(`/api/pools/${id}`, { ...move, fingerprint: other.fingerprint })
+      expect(pinned.status).toBe(200)
+      expect(pinned.body).toMatchObject({ url: other.url, fingerprint: other.fingerprint })
+      await poolWhen(id, (p) => p.connected)
+      expect((await api.delete(`/api/pools/${id}`)).status).toBe(204)
+    } finally {
+      await other.close()
+    }
   })
 
   it('refuses a plain http:// pool unless insecureHttp is set, and shows the setting', async () => {

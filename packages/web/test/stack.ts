@@ -8,7 +8,7 @@ import { requireBinary, scratchDir, type Scratch } from '@strata/core/testing'
 import { LabPool } from '@strata/lab'
 import { startServer, type RunningServer } from '@strata/server'
 import { chromium, type Browser, type Page } from 'playwright-core'
-import { build } from 'vite'
+import { build, defaultClientConditions } from 'vite'
 
 const webRoot = fileURLToPath(new URL('..', import.meta.url))
 /** Screenshots of a run, kept as artifacts (gitignored). */
@@ -35,6 +35,8 @@ async function buildUi(outDir: string): Promise<void> {
     configFile: false,
     logLevel: 'warn',
     plugins: [vue()],
+    // @strata/contract from its sources, as vite.config.ts does.
+    resolve: { conditions: ['strata-source', ...defaultClientConditions] },
     build: { outDir, emptyOutDir: true, sourcemap: false, reportCompressedSize: false },
   })
 }

@@ -8,7 +8,8 @@ import { ADMIN, LAB_PASSWORD, logIn, startStack, type Stack } from './stack.js'
 interface Job {
   id: string
   name: string
-  schedules: { retention: { keep: number } }[]
+  settings: { preferNbd: boolean; fullInterval: number }
+  schedules: { retention: { keepLast: number } }[]
 }
 
 const JOB = 'Smart prod'
@@ -103,13 +104,21 @@ describe('web UI end to end', { timeout: STEP }, () => {
     await Promise.all([patched(), enabled.check()])
     await admin.reload()
     await expect.poll(() => enabled.isChecked(), WAIT).toBe(true)
-    // Edited: the retention of its schedule.
+    // Edited: the retention of its schedule. The editor shows the job as stored, defaults included.
     await admin.getByRole('link', { name: JOB, exact: true }).click()
-    await admin.locator('input[name="schedule-0-keep"]').fill('3')
+    await admin.locator('details > summary', { hasText: 'Advanced settings' }).click()
+    const stored = ((await (await admin.request.get('/api/jobs')).json()) as Job[]).find(
+      (j) => j.name === JOB,
+    )!
+    expect(await admin.locator('input[name="preferNbd"]').isChecked()).toBe(stored.settings.preferNbd)
+    expect(await admin.locator('input[name="fullInterval"]').inputValue()).toBe(
+      String(stored.settings.fullInterval),
+    )
+    await admin.locator('input[name="schedule-0-keepLast"]').fill('3')
     await admin.getByRole('button', { name: 'Save job' }).click()
     await expectPath(admin, '/jobs')
     const jobs = (await (await admin.request.get('/api/jobs')).json()) as Job[]
-    expect(jobs.find((j) => j.name === JOB)?.schedules[0]?.retention.keep).toBe(3)
+    expect(jobs.find((j) => j.name === JOB)?.schedules[0]?.retention.keepLast).toBe(3)
   })
 
   it('runs the job and shows it turn green live, with its task tree', async () => {
@@ -252,6 +261,34 @@ describe('web UI end to end', { timeout: STEP }, () => {
     ).toBe(403)
     expect((await viewer.request.delete(`/api/jobs/${job.id}`)).status()).toBe(403)
     await viewer.context().close()
+  })
+
+  it('creates an API token shown once, lists it with its expiry and revokes it', async () => {
+    await nav(admin, 'Settings').click()
+    const tokens = admin.getByRole('region', { name: 'API tokens' })
+    await tokens.getByLabel('Name').fill('nightly export')
+    await tokens.getByLabel('Expires in (days)').fill('7')
+    await tokens.getByRole('button', { name: 'Create a token' }).click()
+    const shown = admin.locator('[data-test="new-token"] code')
+    await shown.waitFor()
+    const secret = (await shown.textContent())!.trim()
+    expect(secret).toMatch(/^strata_/)
+    const row = admin.locator('tr[data-token="nightly export"]')
+    await expect.poll(() => row.getAttribute('data-state'), WAIT).toBe('active')
+    expect(await row.textContent()).toMatch(/in 6 d|in 7 d/)
+    const bearer = { headers: { authorization: `Bearer ${secret}` } }
+    const byToken = await stack.browser.newContext({ baseURL: stack.url })
+    expect((await byToken.request.get('/api/me', bearer)).status()).toBe(200)
+    await stack.screenshot(admin, 'api-tokens')
+    // Listed again after a reload, the secret is not shown any more.
+    await admin.reload()
+    await row.waitFor()
+    expect(await admin.locator('[data-test="new-token"]').count()).toBe(0)
+    expect(await admin.content()).not.toContain(secret)
+    await row.getByRole('button', { name: 'Revoke nightly export' }).click()
+    await expect.poll(() => row.getAttribute('data-state'), WAIT).toBe('revoked')
+    expect((await byToken.request.get('/api/me', bearer)).status()).toBe(401)
+    await byToken.close()
   })
 })
 

@@ -1,25 +1,33 @@
-// Shared plumbing of the commands that talk to a pool (`strata backup`, `restore`, `lab guest-write`):
-// where runs are recorded, the pool options (the password from --password or STRATA_XAPI_PASSWORD,
-// never printed; the certificate pinned with --fingerprint; clear text only with --insecure-http), and a
-// task tree for commands that run in this process. There is no trust on first use: the CLI keeps no
-// state between commands, so it would trust whatever answers each time; a first contact is refused with
-// the fingerprint seen, to check on the host and give with --fingerprint.
+// Shared plumbing of the commands that talk to a pool (`strata backup`, `restore`, `pool`, `lab
+// guest-write`): where runs are recorded, and the one way to reach a pool: its URL and user, the
+// password (--password where a command takes it, else STRATA_XAPI_PASSWORD, else a prompt; never
+// printed), the certificate pinned with --fingerprint, clear text only with --insecure-http. There is no
+// trust on first use: the CLI keeps no state between commands, so it would trust whatever answers each
+// time; a first contact is refused with the fingerprint seen, to check on the host and give with
+// --fingerprint.
 import { homedir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { XapiClient, parseFingerprint, type PoolTrustOptions } from '@strata/core/xapi'
 import { UsageError, type OptionSpec, type ParsedArgs } from '../command.js'
+import { promptHidden } from './repo-common.js'
 
 export const dataDirOption: OptionSpec = { 'data-dir': { type: 'string' } }
 
-export const poolOptions: OptionSpec = {
+/** What every pool-connecting command takes (`pool` commands take no password flag: env or prompt). */
+export const poolConnectOptions: OptionSpec = {
   pool: { type: 'string' },
   user: { type: 'string' },
-  password: { type: 'string' },
   fingerprint: { type: 'string' },
   'insecure-http': { type: 'boolean' },
 }
 
-export const POOL_USAGE = '--pool URL --fingerprint SHA256 [--insecure-http] --user U --password P'
+export const poolOptions: OptionSpec = {
+  ...poolConnectOptions,
+  password: { type: 'string' },
+}
+
+export const POOL_CONNECT_USAGE = '--pool URL --fingerprint SHA256 [--insecure-http] [--user U]'
+export const POOL_USAGE = `${POOL_CONNECT_USAGE} [--password P]`
 
 /** --fingerprint (checked here, so that a typo is a usage error) and --insecure-http. */
 export function poolTrust(args: ParsedArgs): PoolTrustOptions {
@@ -42,11 +50,18 @@ export function dataDir(args: ParsedArgs): string {
   return resolve(dir)
 }
 
-export function poolPassword(args: ParsedArgs): string {
-  const password = str(args.values.password) ?? process.env.STRATA_XAPI_PASSWORD
-  if (password === undefined || password === '')
-    throw new UsageError('--password or STRATA_XAPI_PASSWORD is needed to log in to the pool')
-  return password
+/** --password (where a command has it), else STRATA_XAPI_PASSWORD, else a prompt on a terminal. */
+export async function poolPassword(args: ParsedArgs): Promise<string> {
+  const given = str(args.values.password) ?? str(process.env.STRATA_XAPI_PASSWORD)
+  if (given !== undefined) return given
+  if (process.stdin.isTTY !== true)
+    throw new UsageError('set STRATA_XAPI_PASSWORD (or run in a terminal) to log in to the pool')
+  const who = `${str(args.values.user) ?? 'root'}@${str(args.values.pool) ?? 'the pool'}`
+  const bytes = await promptHidden(
+    `password for ${who}: `,
+    () => new UsageError('no password entered for the pool'),
+  )
+  return new TextDecoder().decode(bytes)
 }
 
 export function poolUrl(args: ParsedArgs): string {
@@ -55,16 +70,21 @@ export function poolUrl(args: ParsedArgs): string {
   return url
 }
 
-/** A logged-in client for the restore commands (closed by the caller). */
+/** A logged-in client for the commands that talk to a pool (closed by the caller). */
 export async function connectXapi(args: ParsedArgs, signal: AbortSignal): Promise<XapiClient> {
   const xapi = new XapiClient({
     url: poolUrl(args),
     user: str(args.values.user) ?? 'root',
-    password: poolPassword(args),
+    password: await poolPassword(args),
     originator: 'strata',
     ...poolTrust(args),
   })
-  await xapi.connect(signal)
+  try {
+    await xapi.connect(signal)
+  } catch (error) {
+    await xapi.close().catch(() => undefined)
+    throw error
+  }
   return xapi
 }
 

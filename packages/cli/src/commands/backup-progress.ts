@@ -1,6 +1,14 @@
 // Live rendering of a task tree on stderr: on a terminal, one progress bar per running transfer redrawn
 // in place (percent, speed, ETA); otherwise plain lines as tasks start and end, for logs and CI.
-import { TaskView, walkTasks, type TaskEvent, type TaskNode } from '@strata/core/engine'
+import {
+  TaskView,
+  formatDuration,
+  taskFacts as facts,
+  taskLabel as label,
+  walkTasks,
+  type TaskEvent,
+  type TaskNode,
+} from '@strata/core/engine'
 import { formatBytes } from './repo-common.js'
 
 export interface ProgressRenderer {
@@ -69,40 +77,8 @@ function ancestors(view: TaskView, node: TaskNode): number {
   return depth
 }
 
-/** A task's name with what it is about: 'VM web-01', 'transfer disk 0', 'retention local'. */
-export function label(node: TaskNode): string {
-  const d = node.data
-  const about =
-    node.name === 'VM'
-      ? d.name
-      : node.name === 'transfer'
-        ? d.disk === undefined
-          ? undefined
-          : `disk ${String(d.disk)}`
-        : (d.target ?? d.repository ?? d.pool ?? (node.name === 'backup run' ? d.jobName : undefined))
-  return about === undefined ? node.name : `${node.name} ${String(about)}`
-}
-
-/** Sizes and speeds worth a human's eye, from a task's facts and progress. */
-export function facts(node: TaskNode): string {
-  const d = node.data
-  const parts: string[] = []
-  if (typeof d.full === 'boolean') parts.push(d.full ? 'full' : 'delta')
-  if (typeof d.bytesRead === 'number') parts.push(`read ${formatBytes(d.bytesRead)}`)
-  if (typeof d.bytesStored === 'number') parts.push(`stored ${formatBytes(d.bytesStored)}`)
-  if (typeof d.size === 'number') parts.push(`size ${formatBytes(d.size)}`)
-  if (Array.isArray(d.removed)) parts.push(`kept ${String(d.kept)}, removed ${d.removed.length}`)
-  if (node.progress !== undefined && node.speed !== undefined)
-    parts.push(`${formatBytes(node.progress.done)} at ${formatBytes(node.speed)}/s`)
-  return parts.length === 0 ? '' : `, ${parts.join(', ')}`
-}
-
-export function formatDuration(ms: number): string {
-  if (ms < 1000) return `${Math.round(ms)} ms`
-  if (ms < 60_000) return `${(ms / 1000).toFixed(1)} s`
-  const m = Math.floor(ms / 60_000)
-  return m < 60 ? `${m} min ${Math.round((ms % 60_000) / 1000)} s` : `${Math.floor(m / 60)} h ${m % 60} min`
-}
+// One way to name a task and its facts, shared with the run reports of the engine and the server.
+export { taskLabel as label, taskFacts as facts, formatDuration } from '@strata/core/engine'
 
 /** The whole tree, for `backup logs RUNID`. */
 export function formatTree(root: TaskNode): string {

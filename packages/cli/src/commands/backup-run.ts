@@ -1,7 +1,6 @@
 // `strata backup run`: a job from a JSON file, or the same inline for scripts. The job runs in its own
 // worker process (the engine's worker.ts); this command shows its progress and its outcome.
 import { createHash } from 'node:crypto'
-import { readFile } from 'node:fs/promises'
 import { parseJob, runJobInWorker, type Job, type RunResult } from '@strata/core/engine'
 import { UsageError, type Command, type ParsedArgs } from '../command.js'
 import {
@@ -15,6 +14,7 @@ import {
   str,
 } from './backup-common.js'
 import { formatDuration, progressRenderer } from './backup-progress.js'
+import { readJobFile } from './job-file.js'
 import { formatBytes, repoLocation, stringList } from './repo-common.js'
 
 interface BackupRunResult extends RunResult {
@@ -39,11 +39,12 @@ export const backupRun: Command<BackupRunResult> = {
   },
   async run(args, { signal, stderr, json }) {
     const started = performance.now()
+    const warn = (line: string) => stderr.write(`strata: warning: ${line}\n`)
     const job =
-      args.positionals.length === 1 ? await jobFromFile(args.positionals[0]!, args) : inlineJob(args)
+      args.positionals.length === 1 ? await jobFromFile(args.positionals[0]!, args, warn) : inlineJob(args)
     const env: Record<string, string | undefined> = {}
     // The password travels to the worker in its environment, never on a command line or in the log.
-    if (job.pools.some((p) => p.password === undefined)) env.STRATA_XAPI_PASSWORD = poolPassword(args)
+    if (job.pools.some((p) => p.password === undefined)) env.STRATA_XAPI_PASSWORD = await poolPassword(args)
     const progress = progressRenderer(stderr, json)
     try {
       const dir = dataDir(args)
@@ -60,7 +61,7 @@ export const backupRun: Command<BackupRunResult> = {
       progress.stop()
     }
   },
-  exitCode: (r) => (r.status === 'success' ? 0 : 1),
+  exitCode: (r) => (r.status === 'success' ? 0 : r.status === 'interrupted' ? 130 : 1),
   format: (r) =>
     [
       `run ${r.runId} of job ${r.jobId}: ${r.status} in ${formatDuration(r.seconds * 1000)}`,
@@ -76,24 +77,12 @@ export const backupRun: Command<BackupRunResult> = {
     ].join('\n'),
 }
 
-async function jobFromFile(path: string, args: ParsedArgs): Promise<Job> {
+async function jobFromFile(path: string, args: ParsedArgs, warn: (line: string) => void): Promise<Job> {
   if (args.values.vm !== undefined || args.values.pool !== undefined)
     throw new UsageError('give a job file or --pool/--vm/--repo, not both')
   if (args.values.fingerprint !== undefined || args.values['insecure-http'] !== undefined)
     throw new UsageError('a job file gives its pools\' "fingerprint" and "insecureHttp" itself')
-  let text: string
-  try {
-    text = await readFile(path, 'utf8')
-  } catch (error) {
-    throw new UsageError(`cannot read job file '${path}': ${(error as Error).message}`)
-  }
-  let value: unknown
-  try {
-    value = JSON.parse(text)
-  } catch (error) {
-    throw new UsageError(`job file '${path}' is not JSON: ${(error as Error).message}`)
-  }
-  return parseJob(value, path)
+  return readJobFile(path, warn)
 }
 
 /** The inline form: one pool, explicit VMs, one repository. Its id is derived so that reruns share state. */

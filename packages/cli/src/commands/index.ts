@@ -15,6 +15,9 @@ import { restoreDiskCommand } from './restore-disk.js'
 import { restoreServeCommand } from './restore-serve.js'
 import { restoreFilesGet, restoreFilesList, restoreFilesLs } from './restore-files.js'
 import { serverCommand } from './server.js'
+import { poolSrs } from './pool-srs.js'
+import { poolVms } from './pool-vms.js'
+import { poolNetworks } from './pool-networks.js'
 import { repoInit } from './repo-init.js'
 import { repoInfo } from './repo-info.js'
 import { repoSnapshots } from './repo-snapshots.js'
@@ -27,6 +30,10 @@ import { repoVerify } from './repo-verify.js'
 import { repoKeyAdd } from './repo-key-add.js'
 import { repoKeyList } from './repo-key-list.js'
 import { repoKeyRemove } from './repo-key-remove.js'
+import { xoList } from './xo-list.js'
+import { xoRestoreDisk } from './xo-restore-disk.js'
+import { xoRestoreVm } from './xo-restore-vm.js'
+import { completionCommand } from './completion.js'
 
 export const commands: readonly Command<never>[] = [
   version,
@@ -57,5 +64,12 @@ export const commands: readonly Command<never>[] = [
   restoreFilesList,
   restoreFilesLs,
   restoreFilesGet,
+  poolSrs,
+  poolVms,
+  poolNetworks,
   serverCommand,
+  xoList,
+  xoRestoreDisk,
+  xoRestoreVm,
+  completionCommand(() => commands),
 ] as Command<never>[]

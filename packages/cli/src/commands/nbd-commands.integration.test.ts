@@ -64,6 +64,11 @@ describe('strata nbd', () => {
       const toNull = strata(['nbd', 'copy', server.uri, '/dev/null', '--json'])
       expect(await toNull.done).toBe(0)
       expect(JSON.parse(toNull.io.out)).toMatchObject({ size: disk.length, bytesRead: 3 * 1024 * 1024 })
+      // null: as nbdcopy spells it: read and discard, no file at all.
+      const discard = strata(['nbd', 'copy', server.uri, 'null:', '--request-size', '65536', '--json'])
+      expect(await discard.done).toBe(0)
+      expect(JSON.parse(discard.io.out)).toMatchObject({ output: 'null:', bytesRead: 3 * 1024 * 1024 })
+      await expect(readFile('null:')).rejects.toMatchObject({ code: 'ENOENT' })
     } finally {
       expect(await server.stop()).toBe(0)
     }

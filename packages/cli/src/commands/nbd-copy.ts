@@ -15,15 +15,17 @@ interface NbdCopyResult {
 
 export const nbdCopy: Command<NbdCopyResult> = {
   path: ['nbd', 'copy'],
-  usage: 'nbd copy URI OUT [--connections N] [--requests N] [--no-extents] [--tls-cert|--tls-ca PEM]',
+  usage:
+    'nbd copy URI OUT|null: [--connections N] [--requests N] [--request-size BYTES] [--no-extents] [--tls-cert|--tls-ca PEM]',
   summary:
-    'Copy an NBD export (nbd://, nbds://, nbd+unix://) to a file or device, skipping zeros ' +
+    'Copy an NBD export (nbd://, nbds://, nbd+unix://) to a file or device, skipping zeros; null: reads and discards ' +
     '(TLS: --tls-cert PEM pins the server certificate, --tls-ca PEM verifies its chain, --tls-name NAME, ' +
     '--tls-client-cert/--tls-client-key PEM)',
   positionals: 2,
   options: {
     connections: { type: 'string' },
     requests: { type: 'string' },
+    'request-size': { type: 'string' },
     'no-extents': { type: 'boolean' },
     ...clientTlsOptions,
   },
@@ -36,6 +38,9 @@ export const nbdCopy: Command<NbdCopyResult> = {
         tls: await readClientTls(values, target.tls),
         connections: positiveInt(values.connections, 'connections'),
         inFlight: positiveInt(values.requests, 'requests'),
+        requestSize: positiveInt(values['request-size'], 'request-size'),
+        // The composition root reads the environment, the library does not: for A/B runs of TLS reads.
+        tlsDirectReads: process.env.STRATA_NBD_TLS_USER_BUFFER !== '0',
       },
       signal,
     )

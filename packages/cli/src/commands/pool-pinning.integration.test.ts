@@ -1,6 +1,7 @@
-// The pool options of the commands that connect to a pool, through `main` as a user types them: the
-// certificate pinned with --fingerprint (refused on first contact and when it changed, printing what was
-// seen), plain HTTP only with --insecure-http, and job files that carry both themselves.
+// The pool options of the commands that connect to a pool (`lab guest-write`, `backup run`, `pool`),
+// through `main` as a user types them: the certificate pinned with --fingerprint (refused on first
+// contact and when it changed, printing what was seen), plain HTTP only with --insecure-http, and job
+// files that carry both themselves.
 import { writeFile } from 'node:fs/promises'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { requireBinary, scratchDir, type Scratch } from '@strata/core/testing'
@@ -92,6 +93,24 @@ describe('pool options of the CLI', () => {
         status: 'success',
         vms: [{ name: 'vm', status: 'success' }],
       })
+    } finally {
+      delete process.env.STRATA_XAPI_PASSWORD
+    }
+  })
+
+  it('lists a plain-HTTP pool with `strata pool` only when --insecure-http is given', async () => {
+    process.env.STRATA_XAPI_PASSWORD = plain.password
+    try {
+      for (const command of ['srs', 'vms', 'networks']) {
+        const refused = await strata(['pool', command, '--pool', plain.url])
+        expect(refused.code).toBe(1)
+        expect(refused.err).toContain('[POOL_INSECURE_HTTP]')
+        const listed = await strata(['pool', command, '--pool', plain.url, '--insecure-http', '--json'])
+        expect(listed.code).toBe(0)
+        expect(JSON.parse(listed.out).length).toBeGreaterThan(0)
+      }
+      const vms = await strata(['pool', 'vms', '--pool', lab.url, '--fingerprint', lab.fingerprint])
+      expect(vms.out).toMatch(/^vm +\S+ +Running/m)
     } finally {
       delete process.env.STRATA_XAPI_PASSWORD
     }

@@ -1,6 +1,7 @@
-import { open, readFile, type FileHandle } from 'node:fs/promises'
+import { readFile, stat } from 'node:fs/promises'
 import { basename } from 'node:path'
-import { PointWriter, resolvePoint, type DiskWriter } from '@strata/core/repository'
+import { ChunkSink, copyDisk, FileDiskSource } from '@strata/core/disks'
+import { PointWriter, resolvePoint } from '@strata/core/repository'
 import { UsageError, type Command } from '../command.js'
 import { parseChangedList } from './repo-changed-list.js'
 import { formatBytes, openRepository, parseCount, repoOption, stringList } from './repo-common.js'
@@ -11,6 +12,8 @@ interface BackupResult {
   chunks: number
   chunksRead: number
   nonZeroChunks: number
+  /** 'allocation-map' (holes not read) or 'full' (no map known: every chunk read). */
+  path: string
   newChunks: number
   newBytes: number
   seconds: number
@@ -32,7 +35,8 @@ export const repoBackupImage: Command<BackupResult> = {
     schedule: { type: 'string' },
     concurrency: { type: 'string' },
   },
-  async run(args, { signal }) {
+  async run(args, ctx) {
+    const { signal } = ctx
     const started = performance.now()
     const { values } = args
     const file = args.positionals[0]!
@@ -41,9 +45,11 @@ export const repoBackupImage: Command<BackupResult> = {
     }
     const repo = await openRepository(args, signal)
     const base = typeof values.base === 'string' ? await resolvePoint(repo, values.base, signal) : undefined
-    const handle = await open(file, 'r')
+    const source = await FileDiskSource.open(file, {
+      inFlight: parseCount(values.concurrency, '--concurrency') ?? 6,
+      changed: await changedChunks(values.changed as string | undefined, repo.chunkSize, file),
+    })
     try {
-      const size = (await handle.stat()).size
       const point = await PointWriter.begin(repo, {
         vm: typeof values.vm === 'string' ? values.vm : (base?.vm ?? basename(file)),
         metadata: { source: basename(file), kind: 'raw image' },
@@ -54,17 +60,22 @@ export const repoBackupImage: Command<BackupResult> = {
         signal,
       })
       try {
-        const disk = point.openDisk(basename(file), size)
-        const wanted = await chunksToRead(disk, values.changed as string | undefined)
-        await readChunks(handle, disk, wanted, parseCount(values.concurrency, '--concurrency') ?? 6, signal)
+        const disk = point.openDisk(basename(file), source.size)
+        const outcome = await copyDisk(source, new ChunkSink([disk]), {
+          signal,
+          // Over a base, holes where the base had data must become zeros.
+          complete: base !== undefined,
+          warn: (message) => ctx.stderr.write(`warning: ${message}\n`),
+        })
         const done = await point.commit()
         const stats = done.stats[0]!
         return {
           point: done.ref,
-          size,
+          size: source.size,
           chunks: disk.chunkCount,
-          chunksRead: wanted.length,
+          chunksRead: outcome.chunks,
           nonZeroChunks: stats.nonZeroChunks,
+          path: outcome.path,
           newChunks: stats.newChunks,
           newBytes: stats.newBytes,
           seconds: (performance.now() - started) / 1000,
@@ -74,44 +85,23 @@ export const repoBackupImage: Command<BackupResult> = {
         throw error
       }
     } finally {
-      await handle.close()
+      await source.close()
     }
   },
   format: (r) =>
-    `${r.point}: ${formatBytes(r.size)}, read ${r.chunksRead}/${r.chunks} chunks, ${r.nonZeroChunks} non-zero, ` +
+    `${r.point}: ${formatBytes(r.size)}, read ${r.chunksRead}/${r.chunks} chunks (${r.path}), ${r.nonZeroChunks} non-zero, ` +
     `${r.newChunks} new (${formatBytes(r.newBytes)} stored) in ${r.seconds.toFixed(1)} s`,
 }
 
-async function chunksToRead(disk: DiskWriter, changed: string | undefined): Promise<number[]> {
-  if (changed === undefined) return Array.from({ length: disk.chunkCount }, (_, i) => i)
+/** The chunks a --changed list names (the file's size gives the chunk count), or undefined: all. */
+async function changedChunks(
+  changed: string | undefined,
+  chunkSize: number,
+  file: string,
+): Promise<number[] | undefined> {
+  if (changed === undefined) return undefined
   const text = changed.startsWith('@') ? await readFile(changed.slice(1), 'utf8') : changed
-  const list = parseChangedList(text, disk.repo.chunkSize, disk.chunkCount)
-  // Plus what the writer cannot take from the base: chunks marked bad by verify, a resized tail.
-  return [...new Set([...list, ...disk.needed()])].sort((a, b) => a - b)
-}
-
-/** Reads the wanted chunks with `inFlight` reads at once; memory is inFlight × chunk size. */
-async function readChunks(
-  handle: FileHandle,
-  disk: DiskWriter,
-  wanted: number[],
-  inFlight: number,
-  signal: AbortSignal,
-): Promise<void> {
-  let next = 0
-  const chunkSize = disk.repo.chunkSize
-  const worker = async (): Promise<void> => {
-    // One buffer per reader, reused: the writer keeps no reference once putChunk resolves, and fresh
-    // 2 MiB buffers would cost a page fault per 4 KiB.
-    const buffer = Buffer.allocUnsafeSlow(chunkSize)
-    while (next < wanted.length) {
-      signal.throwIfAborted()
-      const index = wanted[next++]!
-      const data = buffer.subarray(0, disk.chunkLength(index))
-      const { bytesRead } = await handle.read(data, 0, data.length, index * chunkSize)
-      if (bytesRead !== data.length) throw new UsageError(`image changed size while reading chunk ${index}`)
-      await disk.putChunk(index, data, signal)
-    }
-  }
-  await Promise.all(Array.from({ length: Math.max(1, inFlight) }, worker))
+  const { size } = await stat(file)
+  // What the writer cannot take from the base (bad chunks, a resized tail) the source adds itself.
+  return parseChangedList(text, chunkSize, Math.ceil(size / chunkSize))
 }

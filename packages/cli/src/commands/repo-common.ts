@@ -1,7 +1,6 @@
 // Shared plumbing of the `strata repo` commands: the --repo option, opening the store and the repository,
-// the passphrase (STRATA_PASSPHRASE or a prompt without echo), and small parsers and formatters.
-import { readFile } from 'node:fs/promises'
-import { openRepository as openRepositoryAt } from '@strata/core/open'
+// the secret (STRATA_KEY_FILE, STRATA_PASSPHRASE or a prompt without echo), small parsers and formatters.
+import { SECRET_HINT, openRepositoryFromEnv, readKeyFile, repositorySecret } from '@strata/core/open'
 import { RepositoryError, type Repository } from '@strata/core/repository'
 import { openStore, type ObjectStore } from '@strata/core/storage'
 import { UsageError, type OptionSpec, type ParsedArgs } from '../command.js'
@@ -19,39 +18,57 @@ export function openRepoStore(args: ParsedArgs, signal: AbortSignal): Promise<Ob
   return openStore(repoLocation(args), process.env, { signal })
 }
 
-/** Opens the repository, asking for the passphrase only if it is encrypted. */
+/**
+ * Opens the repository. A secret the environment gives (STRATA_KEY_FILE, STRATA_PASSPHRASE) is always
+ * used, so that a repository claiming to be plain is refused (REPOSITORY_NOT_ENCRYPTED) instead of the
+ * secret being ignored; without one, the passphrase is asked for (on a terminal) only if the repository
+ * is encrypted. Errors say what to do next (`repo init`, the secret's variables).
+ */
 export function openRepository(args: ParsedArgs, signal: AbortSignal): Promise<Repository> {
-  return openRepositoryAt(repoLocation(args), {
-    credentials: process.env,
-    passphrase: (name) => readPassphrase(`passphrase for ${name}: `),
+  return openRepositoryFromEnv(repoLocation(args), {
+    env: process.env,
+    prompt: (name) => readSecret(`passphrase for ${name}: `, undefined),
     signal,
   })
 }
 
 /** The secret that opens a repository: STRATA_KEY_FILE's contents, STRATA_PASSPHRASE, or a prompt. */
 export async function readPassphrase(prompt: string): Promise<Uint8Array> {
-  const keyFile = process.env.STRATA_KEY_FILE
-  if (keyFile !== undefined && keyFile !== '') return readKeyFile(keyFile)
-  return readSecret(prompt, process.env.STRATA_PASSPHRASE)
+  return (await repositorySecret(process.env)) ?? readSecret(prompt, undefined)
 }
 
-/** A key file's bytes are the secret; a key file must hold at least 16 bytes to be worth the name. */
-export async function readKeyFile(path: string): Promise<Uint8Array> {
-  const bytes = await readFile(path)
-  if (bytes.length < 16)
-    throw new UsageError(`key file '${path}' holds ${bytes.length} bytes; at least 16 are needed`)
-  return bytes
+export const forceOption: OptionSpec = { force: { type: 'boolean' } }
+
+/** Core's WEAK_PASSPHRASE, saying how the CLI forces it. */
+export async function withForceHint<T>(run: () => Promise<T>): Promise<T> {
+  try {
+    return await run()
+  } catch (error) {
+    if (error instanceof RepositoryError && error.code === 'WEAK_PASSPHRASE')
+      throw new RepositoryError('WEAK_PASSPHRASE', `${error.message} (--force)`, { cause: error })
+    throw error
+  }
 }
 
-export async function readSecret(prompt: string, env: string | undefined): Promise<Uint8Array> {
+export { readKeyFile }
+
+/** `env` when set, else a prompt on a terminal; `hint` says how to give it without one. */
+export async function readSecret(
+  prompt: string,
+  env: string | undefined,
+  hint = SECRET_HINT,
+): Promise<Uint8Array> {
   if (env !== undefined && env !== '') return new TextEncoder().encode(env)
   const stdin = process.stdin
   if (!stdin.isTTY) {
-    throw new RepositoryError(
-      'PASSPHRASE_REQUIRED',
-      'no passphrase: set STRATA_PASSPHRASE or run in a terminal',
-    )
+    throw new RepositoryError('PASSPHRASE_REQUIRED', `no passphrase: ${hint} (or run in a terminal)`)
   }
+  return promptHidden(prompt, () => new RepositoryError('PASSPHRASE_REQUIRED', 'no passphrase entered'))
+}
+
+/** Reads a line from the terminal without echo; `missing` is the error of an interrupted entry. */
+export async function promptHidden(prompt: string, missing: () => Error): Promise<Uint8Array> {
+  const stdin = process.stdin
   process.stderr.write(prompt)
   stdin.setRawMode(true)
   stdin.resume()
@@ -60,12 +77,12 @@ export async function readSecret(prompt: string, env: string | undefined): Promi
     for await (const data of stdin as AsyncIterable<Buffer>) {
       for (const ch of data.toString('utf8')) {
         if (ch === '\r' || ch === '\n') return new TextEncoder().encode(chars.join(''))
-        if (ch === '\u0003') throw new RepositoryError('PASSPHRASE_REQUIRED', 'passphrase entry interrupted')
+        if (ch === '\u0003') throw missing()
         if (ch === '\u007f') chars.pop()
         else chars.push(ch)
       }
     }
-    throw new RepositoryError('PASSPHRASE_REQUIRED', 'no passphrase entered')
+    throw missing()
   } finally {
     stdin.setRawMode(false)
     stdin.pause()

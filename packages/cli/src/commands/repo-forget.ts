@@ -6,6 +6,7 @@ import {
   resolvePoint,
   type PointRef,
 } from '@strata/core/repository'
+import { resolvePointVm } from '@strata/core/engine'
 import { applyRetention, isEmptyPolicy, type RetentionPolicy } from '@strata/core/retention'
 import { UsageError, type Command } from '../command.js'
 import { openRepository, parseCount, repoOption } from './repo-common.js'
@@ -19,7 +20,7 @@ interface ForgetResult {
 export const repoForget: Command<ForgetResult> = {
   path: ['repo', 'forget'],
   usage:
-    'repo forget [ID...] --repo PATH|URL [--vm VM] [--keep-last N] [--keep-daily N] [--keep-weekly N] [--keep-monthly N] [--keep-yearly N] [--tz ZONE] [--dry-run]',
+    'repo forget [ID...] --repo PATH|URL [--vm NAME_OR_UUID] [--keep-last N] [--keep-daily N] [--keep-weekly N] [--keep-monthly N] [--keep-yearly N] [--tz ZONE] [--dry-run]',
   summary:
     'Delete named restore points, or apply a retention policy per VM and schedule (chunks go at the next gc)',
   positionals: [0, Infinity],
@@ -53,7 +54,8 @@ export const repoForget: Command<ForgetResult> = {
     if (!byPolicy) {
       for (const id of positionals) doomed.push(await resolvePoint(repo, id, signal))
     } else {
-      const points = await listPoints(repo, values.vm as string | undefined, signal)
+      const vm = typeof values.vm === 'string' ? await resolvePointVm(repo, values.vm, signal) : undefined
+      const points = await listPoints(repo, vm, signal)
       const byVm = new Map<string, typeof points>()
       for (const p of points) byVm.set(p.vm, [...(byVm.get(p.vm) ?? []), p])
       for (const vmPoints of byVm.values()) {

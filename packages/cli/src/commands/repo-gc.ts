@@ -1,14 +1,18 @@
-import { collectGarbage, type GcResult } from '@strata/core/repository'
+import { cleanLeftovers, collectGarbage, type GcResult, type LeftoverResult } from '@strata/core/repository'
 import type { Command } from '../command.js'
 import { formatBytes, openRepository, repoOption } from './repo-common.js'
 
 const DURATION = /^(\d+)(ms|s|m|h|d)?$/
 const MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }
 
-export const repoGc: Command<GcResult & { dryRun: boolean }> = {
+type RepoGcResult = GcResult & { dryRun: boolean; leftovers: LeftoverResult }
+
+export const repoGc: Command<RepoGcResult> = {
   path: ['repo', 'gc'],
   usage: 'repo gc --repo PATH|URL [--margin 1h] [--dry-run]',
-  summary: 'Delete chunks no restore point or running backup needs (no lock; younger than --margin are kept)',
+  summary:
+    'Delete chunks no restore point or running backup needs, and leftovers of killed writers (no lock; ' +
+    'younger than --margin are kept; --dry-run lists)',
   positionals: 0,
   options: { ...repoOption, margin: { type: 'string' }, 'dry-run': { type: 'boolean' } },
   async run(args, { signal }) {
@@ -20,10 +24,21 @@ export const repoGc: Command<GcResult & { dryRun: boolean }> = {
       safetyMarginMs = Number(m[1]) * MS[m[2] ?? 's']!
     }
     const dryRun = args.values['dry-run'] === true
-    return { dryRun, ...(await collectGarbage(repo, { safetyMarginMs, dryRun, signal })) }
+    const result = await collectGarbage(repo, { safetyMarginMs, dryRun, signal })
+    // Temp files and unfinished uploads as old as the margin cannot be puts still in flight.
+    const leftovers = await cleanLeftovers(repo, { olderThanMs: safetyMarginMs, dryRun, signal })
+    return { dryRun, ...result, leftovers }
   },
   format: (r) =>
     `${r.dryRun ? 'would delete' : 'deleted'} ${r.chunksDeleted} of ${r.chunks} chunks (${formatBytes(r.bytesDeleted)}); ` +
     `${r.keptYoung} unreferenced but young chunks kept; marked ${r.idsMarked} ids from ${r.indexesMarked} indexes of ${r.points} points ` +
-    `in ${formatBytes(r.markBytes)}; ${r.liveSessions} running backups${r.stoppedAtDeadline ? '; stopped at its deadline' : ''}`,
+    `in ${formatBytes(r.markBytes)}; ${r.liveSessions} running backups${r.stoppedAtDeadline ? '; stopped at its deadline' : ''}` +
+    formatLeftovers(r),
+}
+
+function formatLeftovers({ dryRun, leftovers: l }: RepoGcResult): string {
+  if (!dryRun) return `\nremoved ${l.count} leftovers of interrupted writes`
+  const more = l.count > l.names.length ? `\n  … and ${l.count - l.names.length} more` : ''
+  const list = l.names.map((name) => `\n  ${name}`).join('')
+  return `\nwould remove ${l.count} leftovers of interrupted writes (${formatBytes(l.bytes)})${list}${more}`
 }

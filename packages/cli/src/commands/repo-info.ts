@@ -1,4 +1,5 @@
 import { listPoints, type RepositoryConfig } from '@strata/core/repository'
+import type { StoreCapabilities } from '@strata/core/storage'
 import type { Command } from '../command.js'
 import { formatBytes, openRepository, repoOption } from './repo-common.js'
 
@@ -10,6 +11,8 @@ interface InfoResult {
   vms: number
   chunks: number
   chunkBytes: number
+  /** How the store creates objects once, and what its probe found of a local file system. */
+  store: StoreCapabilities
 }
 
 export const repoInfo: Command<InfoResult> = {
@@ -36,6 +39,7 @@ export const repoInfo: Command<InfoResult> = {
       vms: new Set(points.map((p) => p.vm)).size,
       chunks,
       chunkBytes,
+      store: repo.store.capabilities,
     }
   },
   format: (r) =>
@@ -46,5 +50,34 @@ export const repoInfo: Command<InfoResult> = {
       `  encryption   ${r.config.encryption}${r.keySlots > 0 ? ` (${r.keySlots} key slots)` : ''}`,
       `  points       ${r.points} of ${r.vms} VMs`,
       `  chunks       ${r.chunks}, ${formatBytes(r.chunkBytes)} stored`,
+      `  store        ${describeStore(r.store)}`,
     ].join('\n'),
+}
+
+/** 'create-once by hard link; ext4, times to 1 µs' and the like. */
+export function describeStore(store: StoreCapabilities): string {
+  const mode =
+    store.createMode === 'link'
+      ? 'create-once by hard link'
+      : store.createMode === 'exclusive'
+        ? 'create-once by O_EXCL claim (no hard links)'
+        : store.conditionalCreate
+          ? 'create-once by the server (conditional put)'
+          : 'create-once NOT atomic (checked, then written)'
+  const fs = store.fileSystem
+  if (fs === undefined) return mode
+  const parts = [`${fs.type}${fs.remote ? ', remote' : ''}`]
+  if (!fs.caseSensitive) parts.push('case-insensitive')
+  if (fs.timestampResolutionMs !== undefined)
+    parts.push(`times to ${formatDuration(fs.timestampResolutionMs)}`)
+  if (fs.clockSkewMs)
+    parts.push(
+      `server clock ${formatDuration(Math.abs(fs.clockSkewMs))} ${fs.clockSkewMs > 0 ? 'ahead' : 'behind'}`,
+    )
+  return `${mode}; ${parts.join(', ')}`
+}
+
+function formatDuration(ms: number): string {
+  if (ms < 1) return `${Math.round(ms * 1000)} µs`
+  return ms < 1000 ? `${ms} ms` : `${ms / 1000} s`
 }

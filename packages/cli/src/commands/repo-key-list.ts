@@ -1,7 +1,8 @@
+import type { KeySlotInfo } from '@strata/core/repository'
 import type { Command } from '../command.js'
 import { openRepository, repoOption } from './repo-common.js'
 
-type Slots = { id: string; label: string; created: string }[]
+type Slots = KeySlotInfo[]
 
 export const repoKeyList: Command<Slots> = {
   path: ['repo', 'key', 'list'],
@@ -12,5 +13,11 @@ export const repoKeyList: Command<Slots> = {
   async run(args, { signal }) {
     return (await openRepository(args, signal)).listKeySlots(signal)
   },
-  format: (slots) => slots.map((s) => `${s.id}  ${s.created}  ${s.label}`).join('\n'),
+  // A slot the config seal does not list was not added by Strata (or was removed): never tried.
+  format: (slots) =>
+    slots
+      .map(
+        (s) => `${s.id}  ${s.created}  ${s.label}${s.trusted ? '' : '  (not in the config seal: ignored)'}`,
+      )
+      .join('\n'),
 }

@@ -97,7 +97,13 @@ describe.each([
     expect(gc.chunksDeleted).toBe(2) // the two chunks the second point replaced
     expect((await runRepoCommand(repoCheck, [], { repo })).result.ok).toBe(true)
     expect((await runRepoCommand(repoVerify, [], { repo })).result.bad).toEqual([])
-    expect((await runRepoCommand(repoInfo, [], { repo })).result.points).toBe(1)
+    const info = (await runRepoCommand(repoInfo, [], { repo })).result
+    expect(info.points).toBe(1)
+    expect(info.store).toMatchObject(
+      where === 'local'
+        ? { createMode: 'link', fileSystem: { hardLinks: true } }
+        : { conditionalCreate: true },
+    )
     const out = scratch.path(`${where}-${mode}-after-gc.out`)
     await runRepoCommand(repoRestoreImage, [second.point, out], { repo })
     expect((await readFile(out)).equals(changed)).toBe(true)

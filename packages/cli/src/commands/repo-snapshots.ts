@@ -1,54 +1,60 @@
-import { listPoints, readManifest } from '@strata/core/repository'
+// `strata repo snapshots`: the restore points of a repository, or of one VM named by uuid or name, with
+// what each is: the VM's name, the job and schedule that wrote it, full or delta, the new data it added.
+import { listRestorePoints, type RestorePointInfo } from '@strata/core/engine'
 import type { Command } from '../command.js'
+import { str } from './backup-common.js'
+import { formatTable } from './pool-common.js'
 import { formatBytes, openRepository, repoOption } from './repo-common.js'
 
-interface SnapshotRow {
-  ref: string
-  vm: string
-  time: string
-  /** With --long (read from the manifest). */
-  size?: number
-  newBytes?: number
-  tags?: readonly string[]
-  scheduleId?: string
+interface SnapshotRow extends Omit<RestorePointInfo, 'time' | 'disks' | 'tags'> {
+  /** The VM's uuid (kept under its former name for scripts). */
+  readonly vm: string
+  readonly time: string
+  /** With --long. */
+  readonly disks?: RestorePointInfo['disks']
+  readonly tags?: readonly string[]
 }
 
 export const repoSnapshots: Command<SnapshotRow[]> = {
   path: ['repo', 'snapshots'],
-  usage: 'repo snapshots --repo PATH|URL [--vm VM] [--long]',
-  summary: 'List restore points (from object names; --long also reads each manifest)',
+  usage: 'repo snapshots --repo PATH|URL [--vm NAME_OR_UUID] [--long]',
+  summary:
+    'List restore points, oldest first: VM, date, job and schedule, full or delta, new data (--long: disks and tags)',
   positionals: 0,
   options: { ...repoOption, vm: { type: 'string' }, long: { type: 'boolean' } },
   async run(args, { signal }) {
     const repo = await openRepository(args, signal)
-    const points = await listPoints(repo, args.values.vm as string | undefined, signal)
-    const rows: SnapshotRow[] = []
-    for (const p of points) {
-      const row: SnapshotRow = { ref: p.ref, vm: p.vm, time: p.time.toISOString() }
-      if (args.values.long === true) {
-        const m = await readManifest(repo, p, signal)
-        row.size = m.disks.reduce((sum, d) => sum + d.size, 0)
-        row.newBytes = m.disks.reduce((sum, d) => sum + d.newBytes, 0)
-        row.tags = m.tags
-        row.scheduleId = m.scheduleId
-      }
-      rows.push(row)
-    }
-    return rows
+    return (await listRestorePoints(repo, str(args.values.vm), signal)).map(
+      ({ time, disks, tags, ...p }): SnapshotRow => ({
+        ...p,
+        vm: p.vmUuid,
+        time: time.toISOString(),
+        ...(args.values.long === true ? { disks, tags } : {}),
+      }),
+    )
   },
-  format: (rows) =>
-    rows.length === 0
-      ? 'no restore points'
-      : rows
-          .map((r) =>
-            [
-              r.time,
-              r.ref,
-              r.size === undefined ? '' : `${formatBytes(r.size)} (+${formatBytes(r.newBytes ?? 0)})`,
-              (r.tags ?? []).join(','),
-            ]
-              .filter((s) => s !== '')
-              .join('  '),
-          )
-          .join('\n'),
+  format: (points) => {
+    if (points.length === 0) return 'no restore points (of a VM, when --vm names one by uuid or name)'
+    const table = formatTable(
+      ['DATE (UTC)', 'VM', 'JOB', 'SCHEDULE', 'KIND', 'SIZE', 'NEW DATA', 'POINT'],
+      points.map((p) => [
+        p.time.slice(0, 19).replace('T', ' '),
+        p.vmName,
+        p.jobId ?? '-',
+        p.scheduleId ?? '-',
+        p.kind,
+        formatBytes(p.size),
+        formatBytes(p.newBytes),
+        p.ref,
+      ]),
+    )
+    const details = points
+      .filter((p) => p.disks !== undefined)
+      .map(
+        (p) =>
+          `${p.ref}: ${p.disks!.map((d) => `${d.name} ${formatBytes(d.size)} (+${formatBytes(d.newBytes)})`).join(', ')}` +
+          `${p.tags?.length ? `; tags ${p.tags.join(', ')}` : ''}`,
+      )
+    return [table, ...(details.length > 0 ? ['', ...details] : [])].join('\n')
+  },
 }

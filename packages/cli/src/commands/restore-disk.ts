@@ -1,54 +1,71 @@
-// `strata restore disk`: one disk of a restore point to a raw or VHD file.
-import { restoreDiskToFile, runRootTask } from '@strata/core/engine'
+// `strata restore disk`: one disk of a restore point to a raw or VHD file (an existing file only with
+// --force). Its rate counts the disk, with the zeros skipped (holes, absent VHD blocks) shown apart.
+import { findRestorePoint, restoreDiskToFile, runRootTask } from '@strata/core/engine'
+import { formatPointRef } from '@strata/core/repository'
 import { UsageError, type Command } from '../command.js'
 import { str } from './backup-common.js'
 import { formatDuration, progressRenderer } from './backup-progress.js'
 import { formatBytes, openRepository, parseCount, repoOption } from './repo-common.js'
+import { pointArgs, pointOptions } from './restore-vm.js'
 
 interface RestoreDiskResult {
   point: string
   disk: number
   path: string
   format: 'raw' | 'vhd'
+  /** Bytes of the file written. */
   bytes: number
+  /** The disk's size, its non-zero bytes (written) and its zero bytes (skipped). */
+  size: number
+  dataBytes: number
+  zeroBytes: number
   seconds: number
+  /** Bytes of the disk per second. */
+  rate: number
 }
 
 export const restoreDiskCommand: Command<RestoreDiskResult> = {
   path: ['restore', 'disk'],
-  usage: 'restore disk --repo REPO --point ID --disk N --to FILE [--format raw|vhd]',
-  summary: 'Write one disk of a restore point to a raw image or a dynamic VHD file',
+  usage:
+    'restore disk --repo REPO (--point ID | --vm VM [--point latest]) [--disk N] --to FILE [--format raw|vhd] [--force]',
+  summary:
+    'Write one disk of a restore point to a raw image or a dynamic VHD file (an existing FILE is replaced only with --force)',
   positionals: 0,
   options: {
     ...repoOption,
-    point: { type: 'string' },
+    ...pointOptions,
     disk: { type: 'string' },
     to: { type: 'string' },
     format: { type: 'string' },
+    force: { type: 'boolean' },
   },
   async run(args, { signal, stderr, json }) {
     const started = performance.now()
-    const point = str(args.values.point)
+    const wanted = pointArgs(args)
     const path = str(args.values.to)
-    if (point === undefined || path === undefined)
-      throw new UsageError('--point ID and --to FILE are required')
+    if (path === undefined) throw new UsageError('--to FILE is required')
     const format = str(args.values.format) ?? 'raw'
     if (format !== 'raw' && format !== 'vhd') throw new UsageError("--format is 'raw' or 'vhd'")
     const disk = parseCount(args.values.disk, '--disk') ?? 0
     const repository = await openRepository(args, signal)
+    const point = formatPointRef(await findRestorePoint(repository, wanted.point, wanted.vm, signal))
+    const overwrite = args.values.force === true
     const progress = progressRenderer(stderr, json)
     try {
-      const { bytes } = await runRootTask(
+      const written = await runRootTask(
         { emit: progress.onEvent, signal },
         'restore',
-        (task) => restoreDiskToFile(task, { repository, pointId: point, disk, path, format }),
+        (task) => restoreDiskToFile(task, { repository, pointId: point, disk, path, format, overwrite }),
         { point, disk },
       )
-      return { point, disk, path, format, bytes, seconds: (performance.now() - started) / 1000 }
+      const seconds = (performance.now() - started) / 1000
+      return { point, disk, path, format, ...written, seconds, rate: written.size / Math.max(seconds, 1e-3) }
     } finally {
       progress.stop()
     }
   },
   format: (r) =>
-    `wrote disk ${r.disk} of ${r.point} to ${r.path} (${r.format}, ${formatBytes(r.bytes)}) in ${formatDuration(r.seconds * 1000)}`,
+    `wrote disk ${r.disk} of ${r.point} to ${r.path} (${r.format}, ${formatBytes(r.bytes)}): ` +
+    `${formatBytes(r.size)} in ${formatDuration(r.seconds * 1000)} at ${formatBytes(r.rate)}/s, ` +
+    `${formatBytes(r.dataBytes)} of data, ${formatBytes(r.zeroBytes)} of zeros skipped`,
 }

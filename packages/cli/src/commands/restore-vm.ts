@@ -1,7 +1,9 @@
-// `strata restore vm`: rebuilds a VM from a restore point on a pool (any SR, same or another pool).
-import { processLimits, restoreVm, runRootTask } from '@strata/core/engine'
+// `strata restore vm`: rebuilds a VM from a restore point on a pool (any SR, same or another pool). The
+// VM is named after its source and the point's date, and tagged so that backups leave it out.
+import { findRestorePoint, processLimits, restoreVm, runRootTask } from '@strata/core/engine'
+import { formatPointRef } from '@strata/core/repository'
 import type { XapiClient } from '@strata/core/xapi'
-import { UsageError, type Command } from '../command.js'
+import { UsageError, type Command, type ParsedArgs } from '../command.js'
 import { POOL_USAGE, connectXapi, poolOptions, str } from './backup-common.js'
 import { formatDuration, progressRenderer } from './backup-progress.js'
 import { openRepository, repoOption } from './repo-common.js'
@@ -9,36 +11,49 @@ import { openRepository, repoOption } from './repo-common.js'
 interface RestoreVmResult {
   point: string
   vmUuid: string
+  vmName: string
   started: boolean
   seconds: number
 }
 
+/** Options of the restore commands that pick a point: its id, or a VM (uuid or name) for its latest. */
+export const pointOptions = { point: { type: 'string' }, vm: { type: 'string' } } as const
+
+export function pointArgs(args: ParsedArgs): { point?: string; vm?: string } {
+  const point = str(args.values.point)
+  const vm = str(args.values.vm)
+  if (point === undefined && vm === undefined)
+    throw new UsageError('--point ID (or --vm NAME_OR_UUID for its latest point) is required')
+  return { point, vm }
+}
+
 export const restoreVmCommand: Command<RestoreVmResult> = {
   path: ['restore', 'vm'],
-  usage: `restore vm --repo REPO --point ID ${POOL_USAGE} [--sr UUID] [--start] [--network A=B]...`,
+  usage: `restore vm --repo REPO (--point ID | --vm VM [--point latest]) ${POOL_USAGE} [--sr NAME_OR_UUID] [--tag TAG] [--start] [--network A=B]...`,
   summary:
-    'Rebuild a VM from a restore point on a pool (default SR unless --sr): disks, VBDs, VIFs (network map), started or not',
+    "Rebuild a VM from a restore point on a pool (default SR unless --sr), named '<VM> (restored <date>)' and tagged 'restored from backup' (or --tag)",
   positionals: 0,
   options: {
     ...repoOption,
     ...poolOptions,
-    point: { type: 'string' },
+    ...pointOptions,
     sr: { type: 'string' },
     start: { type: 'boolean' },
     'name-suffix': { type: 'string' },
+    tag: { type: 'string' },
     network: { type: 'string', multiple: true },
   },
   async run(args, { signal, stderr, json }) {
     const started = performance.now()
-    const point = str(args.values.point)
-    if (point === undefined) throw new UsageError('--point ID is required')
+    const wanted = pointArgs(args)
     const networkMap = parseNetworkMap(args.values.network)
     const repository = await openRepository(args, signal)
+    const point = formatPointRef(await findRestorePoint(repository, wanted.point, wanted.vm, signal))
     const xapi = await connectXapi(args, signal)
     const progress = progressRenderer(stderr, json)
     try {
       const sr = str(args.values.sr) ?? (await defaultSr(xapi, signal))
-      const { vmUuid } = await runRootTask(
+      const { vmUuid, vmName } = await runRootTask(
         { emit: progress.onEvent, signal },
         'restore',
         (task) =>
@@ -49,12 +64,15 @@ export const restoreVmCommand: Command<RestoreVmResult> = {
             networkMap,
             start: args.values.start === true,
             nameSuffix: str(args.values['name-suffix']),
+            // '' restores without a tag (the VM is then selected like any other).
+            tag: typeof args.values.tag === 'string' ? args.values.tag : undefined,
           }),
         { point, sr },
       )
       return {
         point,
         vmUuid,
+        vmName,
         started: args.values.start === true,
         seconds: (performance.now() - started) / 1000,
       }
@@ -64,7 +82,7 @@ export const restoreVmCommand: Command<RestoreVmResult> = {
     }
   },
   format: (r) =>
-    `restored ${r.point} as VM ${r.vmUuid}${r.started ? ' (started)' : ''} in ${formatDuration(r.seconds * 1000)}`,
+    `restored ${r.point} as VM '${r.vmName}' (${r.vmUuid})${r.started ? ', started,' : ''} in ${formatDuration(r.seconds * 1000)}`,
 }
 
 /** The pool's default SR, for a restore that names none. */

@@ -21,10 +21,11 @@ describe('strata server --demo', () => {
     const stdout = new PassThrough()
     const stderr = new PassThrough()
     let out = ''
+    let log = ''
     stdout.on('data', (d: Buffer) => (out += d.toString()))
-    stderr.resume()
+    stderr.on('data', (d: Buffer) => (log += d.toString()))
     const controller = new AbortController()
-    const argv = ['server', '--demo', '--port', '0', '--data', scratch.path('data'), '--json']
+    const argv = ['server', '--demo', '--port', '0', '--data-dir', scratch.path('data'), '--json']
     const exit = main(argv, { stdout, stderr }, controller.signal)
     for (let i = 0; i < 600 && !out.includes('\n'); i++) await sleep(50)
     const info = JSON.parse(out.split('\n')[0]!) as {
@@ -41,6 +42,9 @@ describe('strata server --demo', () => {
       body: JSON.stringify(info.login),
     })
     expect(login.status).toBe(200)
+    // Shown once on the terminal (stdout), never in the server's log (stderr, which may go to a file).
+    expect(log).toContain("created user 'admin'")
+    expect(log).not.toContain(info.login.password)
     const cookie = login.headers.get('set-cookie')!.split(';')[0]!
     const get = async (path: string) => (await fetch(`${info.url}${path}`, { headers: { cookie } })).json()
     expect(await get('/api/jobs')).toEqual([

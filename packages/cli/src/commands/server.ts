@@ -1,44 +1,63 @@
 // `strata server`: runs the server (HTTP API, web UI, scheduler) until interrupted. With --demo it also
 // starts a lab pool and configures it with a local repository and a demo job (the README's first command).
+// With --check-config it only judges the configuration (docs/install.md) and exits.
 import { join } from 'node:path'
 import { LabPool } from '@strata/lab'
-import { setupDemo, startServer } from '@strata/server'
-import { UsageError, type Command } from '../command.js'
+import {
+  checkConfig,
+  SELF_SIGNED,
+  setupDemo,
+  startServer,
+  type ConfigCheck,
+  type RunningServer,
+} from '@strata/server'
+import type { Command } from '../command.js'
+import { dataDirArg, dataDirOptions } from './data-dir-option.js'
+import {
+  formatCheck,
+  serverOptions,
+  serverOverrides,
+  underJournal,
+  writeOncePassword,
+} from './server-options.js'
 
 interface ServerResult {
   url: string
   dataDir: string
   login?: { username: string; password: string }
+  /** Under systemd: the owner-only file holding the generated admin password (never printed there). */
+  loginFile?: string
+  /** When the server serves HTTPS: its certificate's SHA-256 fingerprint, for clients to pin. */
+  tlsFingerprint?: string
   lab?: string
   /** The lab's certificate fingerprint, pinned in the demo pool. */
   labFingerprint?: string
 }
 
-export const serverCommand: Command<ServerResult> = {
+type Result = ServerResult | ConfigCheck
+
+export const serverCommand: Command<Result> = {
   path: ['server'],
-  usage: 'server [--port N] [--host ADDR] [--data DIR] [--demo]',
+  usage:
+    'server [--config FILE] [--port N] [--host ADDR] [--data-dir DIR] [--tls self-signed] [--insecure-http] [--demo] [--check-config]',
   summary:
-    'Run the Strata server (API, web UI, scheduler) until interrupted; --demo adds a lab pool and a demo job',
+    'Run the Strata server (API, web UI, scheduler) until interrupted; --demo adds a lab pool and a demo job; ' +
+    '--check-config judges the configuration and exits',
   positionals: 0,
+  choices: { tls: [SELF_SIGNED] },
   options: {
-    port: { type: 'string' },
-    host: { type: 'string' },
-    data: { type: 'string' },
+    ...serverOptions,
+    ...dataDirOptions,
     demo: { type: 'boolean' },
+    'check-config': { type: 'boolean' },
   },
-  async run({ values }, { signal, stdout, stderr, json }) {
-    const port = values.port === undefined ? undefined : Number(values.port)
-    if (port !== undefined && (!Number.isInteger(port) || port < 0 || port > 65535))
-      throw new UsageError('--port must be a TCP port')
-    const demo = values.demo === true
-    const lab = demo ? await LabPool.start({ diskMBps: 64 }) : undefined
+  async run(args, ctx) {
+    const dataDir = dataDirArg(args, (line) => ctx.stderr.write(`strata: warning: ${line}\n`))
+    const overrides = serverOverrides(args, dataDir)
+    if (args.values['check-config'] === true) return checkConfig(overrides)
+    const lab = args.values.demo === true ? await LabPool.start({ diskMBps: 64 }) : undefined
     try {
-      const server = await startServer({
-        port,
-        host: typeof values.host === 'string' ? values.host : undefined,
-        dataDir: typeof values.data === 'string' ? values.data : undefined,
-        echo: (line) => stderr.write(`${line}\n`),
-      })
+      const server = await startServer({ ...overrides, echo: (line) => ctx.stderr.write(`${line}\n`) })
       try {
         if (lab !== undefined)
           await setupDemo(
@@ -52,31 +71,14 @@ export const serverCommand: Command<ServerResult> = {
               },
               repositoryPath: join(server.config.dataDir, 'demo-repository'),
             },
-            signal,
+            ctx.signal,
           )
-        const password = server.generatedAdminPassword ?? server.config.adminPassword
-        const info: ServerResult = {
-          url: server.url,
-          dataDir: server.config.dataDir,
-          ...(password === undefined ? {} : { login: { username: 'admin', password } }),
-          ...(lab === undefined ? {} : { lab: lab.url, labFingerprint: lab.fingerprint }),
-        }
-        if (json) stdout.write(`${JSON.stringify(info)}\n`)
-        else {
-          stdout.write(`Strata server at ${info.url}\n`)
-          if (info.login !== undefined)
-            stdout.write(`login: ${info.login.username} / ${info.login.password}\n`)
-          else stdout.write('login: an existing user (the admin password was shown at the first start)\n')
-          if (info.lab !== undefined)
-            stdout.write(
-              `lab pool at ${info.lab} with a demo job (VMs tagged 'web')\n` +
-                `lab certificate pinned: SHA-256 ${info.labFingerprint}\n`,
-            )
-        }
-        stderr.write('press Ctrl-C to stop\n')
+        const info = serverInfo(server, lab)
+        ctx.stdout.write(ctx.json ? `${JSON.stringify(info)}\n` : startText(info))
+        ctx.stderr.write('press Ctrl-C to stop\n')
         await new Promise<void>((resolve) => {
-          if (signal.aborted) resolve()
-          signal.addEventListener('abort', () => resolve(), { once: true })
+          if (ctx.signal.aborted) resolve()
+          ctx.signal.addEventListener('abort', () => resolve(), { once: true })
         })
         return info
       } finally {
@@ -86,5 +88,39 @@ export const serverCommand: Command<ServerResult> = {
       await lab?.close()
     }
   },
-  format: (r) => `stopped the server at ${r.url}`,
+  format: (r) => ('findings' in r ? formatCheck(r) : `stopped the server at ${r.url}`),
+  exitCode: (r) => ('findings' in r && !r.ok ? 1 : 0),
+}
+
+function serverInfo(server: RunningServer, lab: LabPool | undefined): ServerResult {
+  // Only a password generated by this start is shown, once, on the terminal (stdout); never one from
+  // STRATA_ADMIN_PASSWORD, and never through the server's log (stderr, syslog). Under systemd, stdout is
+  // the journal: nothing is printed there, the generated password goes to an owner-only file.
+  const password = server.generatedAdminPassword
+  const journal = underJournal()
+  const loginFile =
+    journal && password !== undefined ? writeOncePassword(server.config.dataDir, password) : undefined
+  return {
+    url: server.url,
+    dataDir: server.config.dataDir,
+    ...(password === undefined || journal ? {} : { login: { username: 'admin', password } }),
+    ...(loginFile === undefined ? {} : { loginFile }),
+    ...(server.tlsFingerprint === undefined ? {} : { tlsFingerprint: server.tlsFingerprint }),
+    ...(lab === undefined ? {} : { lab: lab.url, labFingerprint: lab.fingerprint }),
+  }
+}
+
+function startText(info: ServerResult): string {
+  const lines = [`Strata server at ${info.url}`]
+  if (info.tlsFingerprint !== undefined) lines.push(`TLS certificate: SHA-256 ${info.tlsFingerprint}`)
+  if (info.login !== undefined) lines.push(`login: ${info.login.username} / ${info.login.password}`)
+  else if (info.loginFile !== undefined)
+    lines.push(`login: admin, with the password in ${info.loginFile} (read it once, then delete it)`)
+  else lines.push('login: an existing user (a generated admin password is shown at the first start only)')
+  if (info.lab !== undefined)
+    lines.push(
+      `lab pool at ${info.lab} with a demo job (VMs tagged 'web')`,
+      `lab certificate pinned: SHA-256 ${info.labFingerprint}`,
+    )
+  return `${lines.join('\n')}\n`
 }

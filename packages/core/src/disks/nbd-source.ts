@@ -1,13 +1,17 @@
 // Reads chunks of a VDI snapshot over NBD: endpoint from VDI.get_nbd_info, TLS pinned to the
-// certificate XAPI returned, several connections with many reads in flight.
+// certificate XAPI returned, several connections with many reads in flight. Each chunk is read whole
+// (by as many requests as the server's limit needs) into one buffer in shared memory: the repository's
+// workers hash and encode it where the socket put it, with no reassembly copy and no staging copy.
 import { NbdClient } from '../nbd/index.js'
+import { BufferPool } from '../shared/index.js'
 import { getNbdInfo, type Ref, type XapiClient } from '../xapi/index.js'
-import type { ChunkSink } from './chunk-sink.js'
-import { DiskError } from './errors.js'
+import type { DiskChunk } from './disk-source.js'
 
 export interface NbdSourceOptions {
   readonly connections?: number
   readonly inFlight?: number
+  /** Over TLS, read straight into chunk buffers where Node allows it (default true; see nbd/). */
+  readonly tlsDirectReads?: boolean
   readonly signal?: AbortSignal
 }
 
@@ -31,52 +35,28 @@ export async function openVdiNbd(
       port: info.port,
       exportName: info.exportname,
       tls,
-      connections: options.connections ?? 2,
-      inFlight: options.inFlight ?? 16,
+      connections: options.connections,
+      inFlight: options.inFlight,
+      tlsDirectReads: options.tlsDirectReads,
+      allocator: new BufferPool({ shared: true }),
     },
     options.signal,
   )
 }
 
-/** Reads `chunks` (indexes) over NBD into the sink; pieces arrive out of order and are reassembled. */
-export async function readChunksOverNbd(
+/** The chunks `list` of a disk read over NBD, each whole, as they arrive. */
+export async function* nbdChunks(
   client: NbdClient,
-  sink: ChunkSink,
-  chunks: readonly number[],
-  signal?: AbortSignal,
-): Promise<void> {
-  if (client.size < sink.size) {
-    throw new DiskError('DISK_SOURCE_INVALID', `NBD export has ${client.size} bytes, expected ${sink.size}`)
+  list: readonly number[],
+  chunkSize: number,
+  size: number,
+  signal: AbortSignal,
+): AsyncGenerator<DiskChunk> {
+  const ranges = list.map((i) => ({
+    offset: i * chunkSize,
+    length: Math.min(chunkSize, size - i * chunkSize),
+  }))
+  for await (const piece of client.readRanges(ranges, { ordered: false, whole: true, signal })) {
+    yield { index: piece.offset / chunkSize, lease: piece }
   }
-  const { chunkSize } = sink
-  const ranges = chunks.map((i) => ({ offset: i * chunkSize, length: sink.chunkLength(i) }))
-  // A chunk larger than a request arrives in pieces: assemble it, then store it.
-  const partial = new Map<number, { data: Buffer; missing: number }>()
-  const pending = new Set<Promise<void>>()
-  for await (const piece of client.readRanges(ranges, { ordered: false, signal })) {
-    const index = Math.floor(piece.offset / chunkSize)
-    const length = sink.chunkLength(index)
-    let entry = partial.get(index)
-    if (entry === undefined && piece.data.length === length && piece.offset === index * chunkSize) {
-      entry = { data: piece.data, missing: 0 }
-    } else {
-      entry ??= { data: Buffer.allocUnsafe(length), missing: length }
-      piece.data.copy(entry.data, piece.offset - index * chunkSize)
-      entry.missing -= piece.data.length
-      client.recycle(piece.data)
-      partial.set(index, entry)
-    }
-    if (entry.missing > 0) continue
-    partial.delete(index)
-    const data = entry.data
-    const put = sink.put(index, data, signal).finally(() => {
-      pending.delete(put)
-      if (data.length === client.requestSize) client.recycle(data)
-    })
-    pending.add(put)
-    put.catch(() => {}) // observed below
-    // Bound memory: the NBD window already limits reads; writers limit uploads per disk.
-    if (pending.size >= 16) await Promise.race(pending)
-  }
-  await Promise.all(pending)
 }

@@ -1,9 +1,10 @@
 // The VHD export of a VDI snapshot (/export_raw_vdi?format=vhd, with `base` for a delta): its BAT tells
 // which blocks changed without reading them; its blocks carry the data when NBD is not used.
-import { openVhdStream, type VhdStream } from '../vhd/index.js'
+import { BufferPool, lease, type Lease } from '../shared/index.js'
+import { openVhdStream, type VhdBlock, type VhdStream } from '../vhd/index.js'
 import { exportVdi, type Ref, type XapiClient } from '../xapi/index.js'
 import { blocksToChunks, usedBlocks } from './chunk-map.js'
-import type { ChunkSink } from './chunk-sink.js'
+import { chunkCountOf, chunkLengthOf, type DiskChunk } from './disk-source.js'
 import { DiskError } from './errors.js'
 
 export async function openVdiVhd(
@@ -20,9 +21,6 @@ export async function openVdiVhd(
     throw error
   }
 }
-
-/** Chunks being stored at once (the writers bound their own concurrency too). */
-const STORES_IN_FLIGHT = 8
 
 /** Chunks touched by the blocks a VHD export holds: read header and BAT, then close the stream. */
 export async function changedChunksFromBat(
@@ -42,72 +40,111 @@ export async function changedChunksFromBat(
 }
 
 /**
- * Stores every chunk the blocks of a VHD export touch; returns their indexes. With a base, a chunk
- * larger than a VHD block would need blocks the delta does not carry: DISK_PATH_UNAVAILABLE.
+ * The chunks the blocks of a VHD export touch, as they stream by. With a base, a chunk larger than a VHD
+ * block would need blocks the delta does not carry: DISK_PATH_UNAVAILABLE. A chunk that is one block is
+ * lent in the stream's own buffer (shared memory, no copy): the stream reuses it only once its lease is
+ * released, so a consumer may hold up to `inHand` chunks. Other chunks are assembled in pooled buffers.
  */
-export async function storeVhdStream(
+export async function* vhdChunks(
   xapi: XapiClient,
   vdi: Ref,
   base: Ref | undefined,
-  sink: ChunkSink,
-  signal?: AbortSignal,
-): Promise<number[]> {
+  disk: { chunkSize: number; size: number },
+  signal: AbortSignal,
+  inHand = BLOCKS_IN_HAND,
+): AsyncGenerator<DiskChunk> {
   const stream = await openVdiVhd(xapi, vdi, base, signal)
   try {
     const { blockSize } = stream.header
-    const { chunkSize } = sink
+    const { chunkSize, size } = disk
     if (base !== undefined && chunkSize > blockSize) {
       throw new DiskError(
         'DISK_PATH_UNAVAILABLE',
         `chunks of ${chunkSize} bytes span several ${blockSize}-byte blocks of a VHD delta of VDI ${vdi}`,
       )
     }
-    const written: number[] = []
-    // Chunks are stored while the stream goes on (one at a time, the round trips of hashing, encoding and
-    // writing each chunk would set the pace), at most STORES_IN_FLIGHT of them, waited for in order: the
-    // stream then reuses a block's buffer only once its chunk is stored.
-    const inHand: Promise<void>[] = []
-    const store = async (index: number, data: Uint8Array): Promise<void> => {
-      const put = sink.put(index, data, signal).then(() => void written.push(index))
-      put.catch(() => {}) // observed in turn below
-      inHand.push(put)
-      while (inHand.length >= STORES_IN_FLIGHT) await inHand.shift()
+    const chunkCount = chunkCountOf(size, chunkSize)
+    const lent = new LentRing(inHand)
+    const assembled = new Assembly(disk, blockSize)
+    for await (const block of lent.blocks(stream, signal)) {
+      if (chunkSize === blockSize && block.index < chunkCount) {
+        yield* assembled.flush()
+        const length = chunkLengthOf(block.index, size, chunkSize)
+        const bytes = Buffer.from(block.data.buffer, block.data.byteOffset, length)
+        yield { index: block.index, lease: lent.lend(bytes) }
+      } else yield* assembled.add(block)
     }
-    let open: { index: number; data: Buffer } | undefined
-    const flush = async (): Promise<void> => {
-      if (open === undefined) return
-      const { index, data } = open
-      open = undefined
-      await store(index, data)
-    }
-    const storeBlocks = async (): Promise<void> => {
-      // Blocks in hand: fewer than STORES_IN_FLIGHT being stored, one being read (a buffer each).
-      // In shared memory: the repository's workers hash and encode a block where it was read.
-      for await (const block of stream.blocks(signal, { reuse: STORES_IN_FLIGHT, shared: true })) {
-        if (chunkSize === blockSize && block.index < sink.chunkCount) {
-          // One block is one chunk: store the block's bytes as they are, without a copy.
-          await flush()
-          await store(block.index, block.data.subarray(0, sink.chunkLength(block.index)))
-          continue
-        }
-        for (const index of blocksToChunks([block.index], blockSize, chunkSize, sink.chunkCount)) {
-          if (open !== undefined && open.index !== index) await flush()
-          open ??= { index, data: Buffer.alloc(sink.chunkLength(index)) }
-          copyOverlap(block.index * blockSize, block.data, index * chunkSize, open.data)
-        }
-      }
-      await flush()
-      await Promise.all(inHand)
-    }
-    try {
-      await storeBlocks()
-    } catch (error) {
-      await Promise.allSettled(inHand) // nothing left running behind the caller's back
-      throw error
-    }
-    return written.sort((a, b) => a - b)
+    yield* assembled.flush()
   } finally {
     await stream.close().catch(() => undefined)
+  }
+}
+
+/** Chunks that are not one block each, assembled from the blocks that touch them in pooled buffers. */
+class Assembly {
+  readonly #pool = new BufferPool({ shared: true })
+  readonly #count: number
+  #open: { index: number; lease: Lease } | undefined
+
+  constructor(
+    readonly disk: { chunkSize: number; size: number },
+    readonly blockSize: number,
+  ) {
+    this.#count = chunkCountOf(disk.size, disk.chunkSize)
+  }
+
+  /** Copies the block into the chunks it touches; yields each chunk once the stream moves past it. */
+  *add(block: VhdBlock): Generator<DiskChunk> {
+    const { chunkSize, size } = this.disk
+    for (const index of blocksToChunks([block.index], this.blockSize, chunkSize, this.#count)) {
+      if (this.#open?.index !== index) {
+        yield* this.flush()
+        const lease = this.#pool.lease(chunkLengthOf(index, size, chunkSize))
+        lease.bytes.fill(0) // parts no block covers read as zeros
+        this.#open = { index, lease }
+      }
+      copyOverlap(block.index * this.blockSize, block.data, index * chunkSize, this.#open.lease.bytes)
+    }
+  }
+
+  *flush(): Generator<DiskChunk> {
+    if (this.#open !== undefined) yield this.#open
+    this.#open = undefined
+  }
+}
+
+/** Block buffers the stream keeps for reuse: as many chunks as a consumer stores at once, and more. */
+const BLOCKS_IN_HAND = 16
+
+/**
+ * The VHD stream reuses a block's buffer `inHand` blocks later. Each block yielded as a chunk is lent;
+ * before the stream is asked for a block that would overwrite a buffer still lent, this waits for its
+ * release. The lease is the contract, not the consumer's pace.
+ */
+class LentRing {
+  readonly #slots: number
+  /** Per buffer of the stream's ring: settles when the bytes lent from it are given back. */
+  readonly #released: Promise<void>[] = []
+  #count = 0
+
+  constructor(inHand: number) {
+    this.#slots = inHand + 1 // the stream's ring: the block being read, and `inHand` before it
+  }
+
+  async *blocks(stream: VhdStream, signal: AbortSignal): AsyncGenerator<VhdBlock> {
+    for await (const block of stream.blocks(signal, { reuse: this.#slots - 1, shared: true })) {
+      this.#released[this.#count++ % this.#slots] = Promise.resolve()
+      yield block
+      // The next block goes into the buffer the block `inHand` before this one used: wait until it is back.
+      await this.#released[this.#count % this.#slots]
+    }
+  }
+
+  /** Lends the current block's bytes (`bytes` lies in its buffer) until released. */
+  lend(bytes: Buffer): Lease {
+    let release = (): void => {}
+    this.#released[(this.#count - 1) % this.#slots] = new Promise<void>((resolve) => (release = resolve))
+    return lease(bytes, () => release())
   }
 }
 

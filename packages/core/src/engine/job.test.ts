@@ -61,6 +61,20 @@ describe('parseJob', () => {
     expect(job.schedules[0]).toMatchObject({ id: 'daily', snapshotRetention: 1, retention: { keepLast: 7 } })
   })
 
+  it("carries a pool's name and whether restored VMs (and which tag marks them) are selected", () => {
+    const job = parseJob({
+      ...base,
+      pools: [{ ...base.pools[0], name: 'Lab pool', insecureHttp: true }],
+      vms: { tags: ['prod'], includeRestored: true, restoredTag: 'from backup' },
+    })
+    expect(job.pools[0]).toMatchObject({ id: 'lab', name: 'Lab pool' })
+    expect(job.vms).toMatchObject({ kind: 'smart', includeRestored: true, restoredTag: 'from backup' })
+    expect(parseJob({ ...base, vms: { tags: ['prod'] } }).vms).not.toHaveProperty('includeRestored')
+    expect(() => parseJob({ ...base, vms: { includeRestored: 'yes' } })).toThrow(
+      /vms.includeRestored: expected true or false/,
+    )
+  })
+
   it("reads a pool's fingerprint in any usual form, and its insecureHttp permission", () => {
     const hex = 'ab'.repeat(32)
     const job = parseJob({
@@ -71,29 +85,132 @@ describe('parseJob', () => {
   })
 
   it.each([
-    [{ ...base, pools: [] }, /at least one pool/],
-    [{ ...base, vms: [] }, /explicit list is empty/],
-    [{ ...base, vms: { pools: ['other'] } }, /no pool 'other'/],
-    [{ ...base, vms: { powerState: 'Paused' } }, /powerState/],
-    [{ ...base, settings: { mode: 'incremental' } }, /settings.mode/],
-    [{ ...base, settings: { retires: 2 } }, /unknown field 'retires'/],
-    [{ ...base, settings: { offline: true, withMemory: true } }, /exclude each other/],
-    [{ ...base, settings: { vmConcurrency: -1 } }, /vmConcurrency/],
-    [{ ...base, schedules: [{ id: 'a', retention: { keepLast: 0 } }] }, /keeps nothing/],
-    [{ ...base, schedules: [{ id: 'a', timezone: 'Mars/Base' }] }, /unknown time zone/],
-    [{ ...base, schedules: [{ id: 'a' }, { id: 'a' }] }, /'a' appears twice/],
-    [{ ...base, pools: [{ id: 'lab', url: 'ftp://x' }] }, /not http/],
-    [{ ...base, pools: [{ id: 'lab', url: 'https://x', fingerprint: 'ab:cd' }] }, /pools\[0\].fingerprint/],
+    [{ ...base, pools: [] }, 'pools: needs at least 1 item'],
+    [{ ...base, vms: [] }, 'vms: needs at least 1 item'],
+    [{ ...base, vms: { pools: ['other'] } }, "vms.pools[0]: no pool 'other' in the job's pools (lab)"],
+    [{ ...base, vms: { powerState: 'Paused' } }, 'vms.powerState: expected one of "Running", "Halted"'],
+    [{ ...base, settings: { mode: 'incremental' } }, 'settings.mode: expected one of "delta", "full"'],
+    [{ ...base, settings: { retires: 2 } }, "settings.retires: unknown field; did you mean 'retries'?"],
+    [
+      { ...base, settings: { offline: true, withMemory: true } },
+      "'offline' and 'withMemory' exclude each other",
+    ],
+    [{ ...base, settings: { vmConcurrency: -1 } }, 'settings.vmConcurrency: at least 0, not -1'],
+    [
+      { ...base, schedules: [{ id: 'a', retention: { keepLast: 0 } }] },
+      'schedules[0].retention: keeps nothing',
+    ],
+    [{ ...base, schedules: [{ id: 'a', timezone: 'Mars/Base' }] }, "unknown time zone 'Mars/Base'"],
+    [{ ...base, schedules: [{ id: 'a' }, { id: 'a' }] }, "schedules[1].id: 'a' appears twice"],
+    [{ ...base, pools: [{ id: 'lab', url: 'ftp://x' }] }, 'pools[0].url: expected http(s)://host[:port]'],
+    [
+      { ...base, pools: [{ id: 'lab', url: 'https://x', fingerprint: 'ab:cd' }] },
+      'pools[0].fingerprint: expected a SHA-256 fingerprint',
+    ],
     [
       { ...base, pools: [{ id: 'lab', url: 'http://x', insecureHttp: 'yes' }] },
-      /insecureHttp: true or false/,
+      'pools[0].insecureHttp: expected true or false',
     ],
-    [{ ...base, id: '../etc' }, /letters, digits/],
+    [{ ...base, id: '../etc' }, "id: expected an id (letters, digits, '.', '_', '-'"],
+    [
+      { ...base, schedules: [{ id: 'a', cron: '0 25 * * *' }] },
+      "schedules[0].cron: '0 25 * * *' is not a valid cron",
+    ],
   ])('rejects invalid job %#', (job, message) => {
-    expect(() => parseJob(job)).toThrow(JobError)
-    expect(() => parseJob(job)).toThrow(message)
+    expect(() => parseJob(job, 'nightly.json')).toThrow(JobError)
+    expect(() => parseJob(job, 'nightly.json')).toThrow(message)
+  })
+
+  it('reports every problem at once, the file apart from the paths inside it', () => {
+    const job = {
+      ...base,
+      vms: undefined,
+      vm: ['web-01'],
+      schedules: [{ id: 'daily', cron: '0 25 * * *' }],
+    }
+    const error = catchError(() => parseJob(job, 'jobs/nightly.json'))
+    expect(error).toBeInstanceOf(JobError)
+    expect(error.code).toBe('INVALID_JOB')
+    expect(error.message).toBe(
+      [
+        'jobs/nightly.json cannot be used (3 problems):',
+        '  vms: missing (required)',
+        "  vm: unknown field; did you mean 'vms'?",
+        "  schedules[0].cron: '0 25 * * *' is not a valid cron expression (Invalid value for hour: 25)",
+      ].join('\n'),
+    )
+    expect(error.details).toEqual({
+      source: 'jobs/nightly.json',
+      problems: [
+        { path: 'vms', message: 'missing (required)' },
+        { path: 'vm', message: "unknown field; did you mean 'vms'?" },
+        { path: 'schedules[0].cron', message: expect.stringContaining('not a valid cron') },
+      ],
+    })
+  })
+
+  it('accepts the old spellings, each with a warning', () => {
+    const warnings: string[] = []
+    const job = parseJob(
+      {
+        ...base,
+        mode: 'full',
+        vms: { excludeUuids: ['u1'] },
+        schedules: [{ id: 'd', retention: { keep: 2 } }],
+      },
+      'job.json',
+      { onWarning: (w) => warnings.push(w.path) },
+    )
+    expect(job.settings.mode).toBe('full')
+    expect(job.vms).toMatchObject({ kind: 'smart', excludeVms: ['u1'] })
+    expect(job.schedules[0]?.retention).toEqual({ keepLast: 2 })
+    expect(warnings).toEqual(['mode', 'vms.excludeUuids', 'schedules[0].retention.keep'])
+  })
+
+  it("carries a pool's certificate fingerprint (in canonical form) and its permission for plain http", () => {
+    const fingerprint = 'ab'.repeat(32)
+    const job = parseJob({ ...base, pools: [{ ...base.pools[0], fingerprint, insecureHttp: true }] })
+    expect(job.pools[0]).toEqual({
+      ...base.pools[0],
+      fingerprint: 'AB:'.repeat(31) + 'AB',
+      insecureHttp: true,
+    })
+  })
+
+  it.each([
+    ['colon-separated pairs, lower case', `${'ab:'.repeat(31)}ab`],
+    ["openssl's output", `sha256 Fingerprint=${'AB:'.repeat(31)}AB`],
+    ["older openssl's output, with spaces around", ` SHA256 Fingerprint=${'ab'.repeat(32)}\n`],
+  ])('normalises a fingerprint pasted as %s', (_, fingerprint) => {
+    const job = parseJob({ ...base, pools: [{ ...base.pools[0], fingerprint }] })
+    expect(job.pools[0]?.fingerprint).toBe('AB:'.repeat(31) + 'AB')
+  })
+
+  it('resolves the defaults of the contract', () => {
+    expect(parseJob(base).settings).toEqual({
+      mode: 'delta',
+      fullInterval: 0,
+      offline: false,
+      withMemory: false,
+      preferNbd: true,
+      nbdConnections: 2,
+      maxBytesPerSecond: undefined,
+      vmConcurrency: 2,
+      timeoutMs: 0,
+      retries: 0,
+      changedBlocks: 'auto',
+    })
   })
 })
+
+function catchError(f: () => unknown): JobError {
+  try {
+    f()
+  } catch (error) {
+    return error as JobError
+  }
+  throw new Error('no error')
+}
 
 describe('parseDuration', () => {
   it('reads seconds and units', () => {

@@ -64,4 +64,33 @@ describe('run logs', () => {
     await expect(readRun(dir.dir, '../x')).rejects.toThrow(/not a run id/)
     await expect(readRun(dir.dir, 'nope')).rejects.toThrow(/no run 'nope'/)
   })
+
+  it('summarizes runs with names and the points they wrote, filtered by job, status and start', async () => {
+    await using dir = await scratchDir()
+    const write = async (runId: string, jobId: string, status: 'success' | 'failure', at: number) => {
+      const log = await openRunLog(dir.dir, runId)
+      const data = { runId, jobId, pid: process.pid, pools: ['Lab pool'], repositories: ['local'] }
+      log.append({ ...start('0', 'backup run', undefined, data), time: at })
+      log.append({ ...start('1', 'VM', '0', { uuid: 'u1', name: 'web-01' }), time: at })
+      const points = [{ target: 'local', pointId: `p-${runId}` }]
+      log.append({ type: 'set', id: '1', data: { full: true, points }, time: at + 1 })
+      log.append({ type: 'end', id: '1', status, time: at + 2 })
+      log.append({ type: 'end', id: '0', status, time: at + 3 })
+      log.close()
+    }
+    await write('r1', 'nightly', 'success', 1000)
+    await write('r2', 'nightly', 'failure', 2000)
+    await write('r3', 'weekly', 'success', 3000)
+    const [r1] = await listRuns(dir.dir, { jobId: 'nightly', status: 'success' })
+    expect(r1).toMatchObject({
+      runId: 'r1',
+      pools: ['Lab pool'],
+      repositories: ['local'],
+      vmNames: ['web-01'],
+      points: [{ vm: 'web-01', vmUuid: 'u1', target: 'local', pointId: 'p-r1' }],
+    })
+    expect((await listRuns(dir.dir, { jobId: 'nightly' })).map((r) => r.runId)).toEqual(['r2', 'r1'])
+    expect((await listRuns(dir.dir, { since: 2000 })).map((r) => r.runId)).toEqual(['r3', 'r2'])
+    expect((await listRuns(dir.dir, { status: 'failure' })).map((r) => r.runId)).toEqual(['r2'])
+  })
 })

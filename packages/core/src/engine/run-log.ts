@@ -53,6 +53,26 @@ export interface RunSummary {
   readonly end?: number
   readonly vms: Record<TaskStatus, number>
   readonly warnings: number
+  /** Names, as the run's tree has them (pools, repositories, VMs). */
+  readonly pools: readonly string[]
+  readonly repositories: readonly string[]
+  readonly vmNames: readonly string[]
+  /** The restore points the run wrote, per VM and repository. */
+  readonly points: readonly RunPoint[]
+}
+
+export interface RunPoint {
+  readonly vm: string
+  readonly vmUuid: string
+  readonly target: string
+  readonly pointId: string
+}
+
+export interface RunFilter {
+  readonly jobId?: string
+  readonly status?: TaskStatus
+  /** Runs started at or after this time (ms since the epoch). */
+  readonly since?: number
 }
 
 /** The run's tree (its root task is the run). */
@@ -84,7 +104,7 @@ export async function readRun(dir: string, runId: string): Promise<TaskNode> {
 }
 
 /** Runs in the directory, newest first. */
-export async function listRuns(dir: string): Promise<RunSummary[]> {
+export async function listRuns(dir: string, filter: RunFilter = {}): Promise<RunSummary[]> {
   let names: string[]
   try {
     names = await readdir(dir)
@@ -96,14 +116,27 @@ export async function listRuns(dir: string): Promise<RunSummary[]> {
     const root = await readRun(dir, name.slice(0, -'.jsonl'.length)).catch(() => undefined)
     if (root !== undefined) runs.push(summarize(root))
   }
-  return runs.sort((a, b) => b.start - a.start || b.runId.localeCompare(a.runId))
+  return runs
+    .filter(
+      (r) =>
+        (filter.jobId === undefined || r.jobId === filter.jobId) &&
+        (filter.status === undefined || r.status === filter.status) &&
+        (filter.since === undefined || r.start >= filter.since),
+    )
+    .sort((a, b) => b.start - a.start || b.runId.localeCompare(a.runId))
 }
 
 export function summarize(root: TaskNode): RunSummary {
   const vms: Record<TaskStatus, number> = { pending: 0, success: 0, failure: 0, interrupted: 0, skipped: 0 }
   let warnings = root.warnings.length
+  const vmNames: string[] = []
+  const points: RunPoint[] = []
   for (const child of root.children) {
-    if (child.name === 'VM') vms[child.status]++
+    if (child.name === 'VM') {
+      vms[child.status]++
+      vmNames.push(String(child.data.name ?? child.data.uuid))
+      points.push(...pointsOf(child))
+    }
     warnings += countWarnings(child)
   }
   return {
@@ -116,7 +149,25 @@ export function summarize(root: TaskNode): RunSummary {
     end: root.end,
     vms,
     warnings,
+    pools: strings(root.data.pools),
+    repositories: strings(root.data.repositories),
+    vmNames,
+    points,
   }
+}
+
+function pointsOf(vm: TaskNode): RunPoint[] {
+  const written = Array.isArray(vm.data.points) ? (vm.data.points as Record<string, unknown>[]) : []
+  return written.map((p) => ({
+    vm: String(vm.data.name ?? vm.data.uuid),
+    vmUuid: String(vm.data.uuid),
+    target: String(p.target),
+    pointId: String(p.pointId),
+  }))
+}
+
+function strings(value: unknown): string[] {
+  return Array.isArray(value) ? value.map(String) : []
 }
 
 function countWarnings(node: TaskNode): number {

@@ -42,7 +42,9 @@ export async function runVm(run: TaskContext, ctx: VmRunContext, vm: SelectedVm)
       'VM',
       async (task) => {
         const result = await backupWithRetries(task, ctx, vm, () => attempts++)
-        task.set({ full: result.full, bytesRead: result.bytesRead, bytesStored: result.bytesStored })
+        const { full, bytesRead, bytesStored, points } = result
+        // The points are the run's links to what it wrote (run summaries and reports list them).
+        task.set({ full, bytesRead, bytesStored, points })
         await applyRetentionEverywhere(task, ctx, vm, result)
         return result
       },

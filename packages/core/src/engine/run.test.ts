@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { listPoints, PointWriter, readManifest, Repository } from '../repository/index.js'
 import { sleep, StrataError, type TaskContext } from '../shared/index.js'
+import { XapiError } from '../xapi/index.js'
 import { MemoryStore } from '../storage/index.js'
 import { scratchDir } from '../testing/index.js'
 import type { XapiClient, XapiRecord } from '../xapi/index.js'
@@ -216,5 +217,51 @@ describe('runJob', () => {
         ['a', 'success', undefined],
       ]),
     )
+  })
+
+  it('fails a run whose pool refuses the login, naming the pool and the reason (not skipped)', async () => {
+    await using dir = await scratchDir()
+    const f = await fake()
+    const deps: RunDeps = {
+      ...f.deps,
+      connectPool: () => Promise.reject(new XapiError('SESSION_AUTHENTICATION_FAILED', ['root'])),
+    }
+    const signal = new AbortController().signal
+    const result = await runJob({ job: job(), dataDir: dir.dir, signal, deps })
+    expect(result.status).toBe('failure')
+    expect(f.calls).toEqual([])
+    const root = await readRun(runDirs(dir.dir).runs, result.runId)
+    expect(root.error?.code).toBe('POOL_UNREACHABLE')
+    expect(root.error?.message).toContain("pool 'lab' (http://127.0.0.1:1)")
+    expect(root.error?.message).toContain('SESSION_AUTHENTICATION_FAILED')
+    const connect = root.children.find((c) => c.name === 'connect pool')!
+    expect(connect).toMatchObject({ status: 'failure', error: { code: 'SESSION_AUTHENTICATION_FAILED' } })
+  })
+
+  it('fails a run with an unreachable pool even when the other pools backed up their VMs', async () => {
+    await using dir = await scratchDir()
+    const f = await fake()
+    const deps: RunDeps = {
+      ...f.deps,
+      connectPool: (pool, signal) =>
+        pool.id === 'far'
+          ? Promise.reject(new StrataError('XAPI_CONNECTION', 'connect ECONNREFUSED 127.0.0.1:2'))
+          : f.deps.connectPool(pool, signal),
+    }
+    const pools = [
+      { id: 'lab', url: 'http://127.0.0.1:1' },
+      { id: 'far', name: 'Far away', url: 'http://127.0.0.1:2' },
+    ]
+    const signal = new AbortController().signal
+    const result = await runJob({ job: job({ pools }), dataDir: dir.dir, signal, deps })
+    expect(result.status).toBe('failure')
+    expect(result.vms.map((v) => [v.name, v.status])).toEqual([
+      ['a', 'success'],
+      ['b', 'success'],
+      ['c', 'success'],
+    ])
+    const root = await readRun(runDirs(dir.dir).runs, result.runId)
+    expect(root.error).toMatchObject({ code: 'POOL_UNREACHABLE' })
+    expect(root.error?.message).toContain("pool 'Far away' (http://127.0.0.1:2): connect ECONNREFUSED")
   })
 })

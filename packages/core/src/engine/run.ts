@@ -4,7 +4,7 @@
 // that the orchestration is tested without a pool and the worker supplies the real ones.
 import { randomBytes } from 'node:crypto'
 import { join } from 'node:path'
-import type { Repository } from '../repository/index.js'
+import type { Repository, RepositoryIdentity } from '../repository/index.js'
 import {
   Semaphore,
   StrataError,
@@ -17,7 +17,15 @@ import {
 } from '../shared/index.js'
 import type { Job, PoolConnection, RepositoryTarget, Schedule } from './job.js'
 import { lockJob } from './job-lock.js'
-import { fullDue, readJobState, recordRun, writeJobState } from './job-state.js'
+import {
+  fullDue,
+  readJobState,
+  recordedRepository,
+  recordRepository,
+  recordRun,
+  writeJobState,
+  type JobState,
+} from './job-state.js'
 import type { PoolLimits } from './limits.js'
 import type { PoolSession } from './pool-session.js'
 import { openRunLog } from './run-log.js'
@@ -28,11 +36,26 @@ import type { BackupTarget, backupVm } from './vm-backup.js'
 
 export interface RunDeps {
   connectPool(pool: PoolConnection, signal: AbortSignal): Promise<PoolSession>
-  openRepository(target: RepositoryTarget, signal: AbortSignal): Promise<Repository>
+  openRepository(
+    target: RepositoryTarget,
+    signal: AbortSignal,
+    options?: OpenTargetOptions,
+  ): Promise<Repository>
   backupVm: typeof backupVm
   /** The shared limits of a pool (by uuid): the process's registry, or the parent's through a worker. */
   limits(poolUuid: string): PoolLimits
   retryDelayMs?: number
+}
+
+export interface OpenTargetOptions {
+  /** What this job recorded of the repository before (see job-state.ts). */
+  readonly expected?: RepositoryIdentity
+  /**
+   * The job has several repositories, so one passphrase given for the job is not given for each of
+   * them: a plain one among them is no error (while a job of one repository refuses a passphrase for a
+   * plain repository).
+   */
+  readonly passphraseShared: boolean
 }
 
 export interface RunOptions {
@@ -102,6 +125,8 @@ export async function runJob(o: RunOptions): Promise<RunResult> {
         jobName: o.job.name,
         scheduleId: schedule?.id,
         mode: o.job.settings.mode,
+        pools: o.job.pools.map((p) => p.name ?? p.id),
+        repositories: o.job.repositories.map((r) => r.name),
         pid: process.pid,
       },
     )
@@ -135,7 +160,10 @@ interface RunScope {
   readonly schedule: Schedule | undefined
   readonly runId: string
   readonly stateDir: string
+  readonly state: JobState
   readonly pools: PoolSession[]
+  /** Pools that could not be reached or logged into: the run fails, whatever its VMs did. */
+  readonly unreachable: string[]
   readonly targets: BackupTarget[]
   readonly outcomes: VmOutcome[]
 }
@@ -148,7 +176,11 @@ async function runBody(
   stateDir: string,
   outcomes: VmOutcome[],
 ): Promise<void> {
-  const scope: RunScope = { task, o, schedule, runId, stateDir, pools: [], targets: [], outcomes }
+  const state = await readJobState(stateDir, o.job.id)
+  const scope: RunScope = {
+    ...{ task, o, schedule, runId, stateDir, state, outcomes },
+    ...{ pools: [], unreachable: [], targets: [] },
+  }
   try {
     await connectPools(scope)
     await openTargets(scope)
@@ -159,13 +191,16 @@ async function runBody(
         .child('VM', () => Promise.reject(new RunError('VM_NOT_FOUND', problem.reason)), { name: problem.vm })
         .catch(() => outcomes.push({ uuid: '', name: problem.vm, status: 'failure', attempts: 0 }))
     }
-    if (selection.vms.length === 0 && selection.problems.length === 0) {
-      throw new TaskSkipped(`no VM matches the selection of job '${o.job.id}'`)
+    // Nothing matched on the pools that answered: a selection matching nothing is skipped only when
+    // every pool could be asked.
+    if (selection.vms.length === 0 && selection.problems.length === 0 && scope.unreachable.length === 0) {
+      throw new TaskSkipped(`no VM matches the selection of job '${o.job.name}'`)
     }
     await backupAll(scope, selection.vms)
     const failed = outcomes.filter((v) => v.status !== 'success')
     // A cancelled run is interrupted (a timed-out one fails), whatever its VMs did.
-    if (failed.length > 0) throwIfAborted(task.signal)
+    if (failed.length > 0 || scope.unreachable.length > 0) throwIfAborted(task.signal)
+    if (scope.unreachable.length > 0) throw unreachableError(scope.unreachable, failed.length)
     if (failed.length > 0)
       throw new RunError('VMS_FAILED', `${failed.length} of ${outcomes.length} VMs failed`)
   } finally {
@@ -176,29 +211,53 @@ async function runBody(
   }
 }
 
-async function connectPools({ task, o, pools }: RunScope): Promise<void> {
+async function connectPools({ task, o, pools, unreachable }: RunScope): Promise<void> {
   for (const pool of o.job.pools) {
+    const data = { pool: pool.id, ...(pool.name === undefined ? {} : { name: pool.name }), url: pool.url }
     await task
-      .child('connect pool', (t) => o.deps.connectPool(pool, t.signal), { pool: pool.id, url: pool.url })
+      .child('connect pool', (t) => o.deps.connectPool(pool, t.signal), data)
       .then((session) => pools.push(session))
-      .catch(() => undefined) // a failed task in the tree; the other pools' VMs still run
+      // A failed task in the tree; the other pools' VMs still run, and the run fails at its end.
+      .catch((error: unknown) =>
+        unreachable.push(`pool '${pool.name ?? pool.id}' (${pool.url}): ${errorMessage(error)}`),
+      )
   }
 }
 
-async function openTargets({ task, o, targets }: RunScope): Promise<void> {
+function unreachableError(pools: readonly string[], failedVms: number): RunError {
+  const vms = failedVms > 0 ? `; ${failedVms} VM${failedVms > 1 ? 's' : ''} failed too` : ''
+  const what = pools.length === 1 ? 'a pool' : `${pools.length} pools`
+  return new RunError(
+    'POOL_UNREACHABLE',
+    `${what} could not be reached or logged into, its VMs were not backed up: ${pools.join('; ')}${vms}`,
+  )
+}
+
+async function openTargets({ task, o, targets, state, stateDir }: RunScope): Promise<void> {
   for (const target of o.job.repositories) {
-    await task
-      .child('open repository', (t) => o.deps.openRepository(target, t.signal), { repository: target.name })
-      .then((repository) => targets.push({ name: target.name, repository }))
-      .catch(() => undefined)
+    const options = {
+      expected: recordedRepository(state, target.location),
+      passphraseShared: o.job.repositories.length > 1,
+    }
+    const open = (t: TaskContext) => o.deps.openRepository(target, t.signal, options)
+    const repository = await task
+      .child('open repository', open, { repository: target.name })
+      .catch(() => undefined) // a failed task in the tree; the other repositories still serve
+    if (repository === undefined) continue
+    targets.push({ name: target.name, repository })
+    if (recordRepository(state, target.location, repository.identity)) {
+      // Not saved, the record is made again at the next run: a warning, not a failed repository.
+      await writeJobState(stateDir, o.job.id, state).catch((error: unknown) =>
+        task.warn(`job state not saved: ${errorMessage(error)}`),
+      )
+    }
   }
   if (targets.length === 0)
-    throw new RunError('NO_REPOSITORY', `no repository of job '${o.job.id}' could be opened`)
+    throw new RunError('NO_REPOSITORY', `no repository of job '${o.job.name}' could be opened`)
 }
 
 async function backupAll(scope: RunScope, vms: SelectedVm[]): Promise<void> {
-  const { task, o, schedule, runId, stateDir } = scope
-  const state = await readJobState(stateDir, o.job.id)
+  const { task, o, schedule, runId, stateDir, state } = scope
   const fullInterval = schedule?.fullInterval ?? o.job.settings.fullInterval
   const concurrency = o.job.settings.vmConcurrency === 0 ? vms.length : o.job.settings.vmConcurrency
   const slots = new Semaphore(Math.max(1, concurrency))

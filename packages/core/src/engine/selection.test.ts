@@ -61,4 +61,20 @@ describe('selectVms', () => {
       { vm: 'dup', reason: "2 VMs are named 'dup'" },
     ])
   })
+
+  it('leaves VMs made by a restore out of smart selections unless the job asks for them', () => {
+    const restored = [
+      pool('r', [
+        vm('web-01', { tags: ['prod'] }),
+        vm('web-01 (restored 2026-12-07 02:00)', { uuid: 'uuid-r', tags: ['prod', 'restored from backup'] }),
+        vm('web-01 (copy)', { uuid: 'uuid-c', tags: ['prod', 'from backup'] }),
+      ]),
+    ]
+    expect(names(selectVms({ ...smart, tags: ['prod'] }, restored))).toEqual(['web-01', 'web-01 (copy)'])
+    expect(names(selectVms({ ...smart, tags: ['prod'], includeRestored: true }, restored))).toHaveLength(3)
+    expect(names(selectVms({ ...smart, restoredTag: 'from backup' }, restored))).toEqual([
+      'web-01',
+      'web-01 (restored 2026-12-07 02:00)',
+    ])
+  })
 })

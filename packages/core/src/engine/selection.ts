@@ -1,8 +1,12 @@
 // Which VMs a run backs up: an explicit list (uuids or names) or smart rules (pools, tags, power state,
 // exclusions) evaluated against each pool's object cache at run time, so new VMs tagged for backup are
-// picked up without editing the job. Templates, snapshots and control domains are never candidates.
+// picked up without editing the job. Templates, snapshots and control domains are never candidates, nor
+// (unless the job asks for them) VMs made by a restore: a copy of a VM is not a second VM to back up.
 import type { ObjectCache, XapiRecord } from '../xapi/index.js'
 import { NO_BACKUP_TAG, type VmSelection } from './job.js'
+
+/** The tag a restore gives the VM it creates (vm-restore.ts); removing it makes the VM a normal one. */
+export const RESTORED_TAG = 'restored from backup'
 
 export interface PoolVms {
   readonly poolId: string
@@ -34,7 +38,8 @@ export function selectVms(selection: VmSelection, pools: readonly PoolVms[]): Se
       (selection.tags.length === 0 || c.tags.some((t) => selection.tags.includes(t))) &&
       (selection.powerState === undefined || c.powerState === selection.powerState) &&
       !excludedVm(c) &&
-      !c.tags.some((t) => selection.excludeTags.includes(t) || isNoBackupTag(t)),
+      !c.tags.some((t) => selection.excludeTags.includes(t) || isNoBackupTag(t)) &&
+      (selection.includeRestored === true || !c.tags.includes(selection.restoredTag ?? RESTORED_TAG)),
   )
   return { vms: vms.map(({ poolId, uuid, name }) => ({ poolId, uuid, name })), problems: [] }
 }

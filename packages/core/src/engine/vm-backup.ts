@@ -3,7 +3,13 @@
 // committed, then the snapshot kept or removed by retention. Everything made on the pool is undone here,
 // on success and on failure.
 import { ChunkSink } from '../disks/index.js'
-import { PointWriter, RepositoryError, type CommittedPoint, type Repository } from '../repository/index.js'
+import {
+  PointWriter,
+  RepositoryError,
+  type CommittedPoint,
+  type DiskWriter,
+  type Repository,
+} from '../repository/index.js'
 import { errorMessage, type TaskContext } from '../shared/index.js'
 import type { Ref, XapiClient, XapiRecord } from '../xapi/index.js'
 import { transferDisk, type DiskBase } from './disk-transfer.js'
@@ -43,6 +49,8 @@ export interface VmBackupSettings {
   readonly preferNbd?: boolean
   /** NBD connections per disk. */
   readonly nbdConnections?: number
+  /** Over TLS, NBD reads go straight into chunk buffers where Node allows it (default true; A/B runs). */
+  readonly nbdTlsDirectReads?: boolean
   readonly maxBytesPerSecond?: number
   /** Backup snapshots kept on the pool for this job/schedule (default 1). */
   readonly snapshotRetention?: number
@@ -160,25 +168,27 @@ async function transferAndCommit(
           snap.disks,
         )
       : snap.disks.map(() => undefined)
-    const sinks = openDisks(opened, snap, settings)
-    await Promise.all(
+    const writers = openDisks(opened, snap)
+    const read = await Promise.all(
       snap.disks.map((disk, i) =>
         task.child(
           'transfer',
           (t) =>
             limits.transfers.run(
-              () => transferOne(t, xapi, disk.vdi, disk.record, bases[i], sinks[i]!, opened, i, settings),
+              () =>
+                transferOne(t, xapi, { ...disk, base: bases[i], writers: writers[i]! }, opened, i, settings),
               t.signal,
             ),
           { disk: i, vdi: String(disk.record.uuid), size: Number(disk.record.virtual_size) },
         ),
       ),
     )
-    for (const o of opened) o.committed = await o.point.commit()
+    const full = bases.every((b) => b === undefined)
+    for (const o of opened) o.committed = await o.point.commit({ full })
     return {
       points: opened.map((o) => ({ target: o.target.name, pointId: o.committed!.pointId })),
-      full: bases.every((b) => b === undefined),
-      bytesRead: sinks.reduce((n, s) => n + s.bytesRead, 0),
+      full,
+      bytesRead: read.reduce((n, bytes) => n + bytes, 0),
       bytesStored: opened.reduce((n, o) => n + o.committed!.stats.reduce((m, s) => m + s.newBytes, 0), 0),
     }
   } catch (error) {
@@ -223,48 +233,44 @@ async function openTarget(
   }
 }
 
-function openDisks(
-  opened: readonly OpenedTarget[],
-  snap: TakenSnapshot,
-  settings: VmBackupSettings,
-): ChunkSink[] {
+/** Per disk, one writer in every target (read once, stored in all). */
+function openDisks(opened: readonly OpenedTarget[], snap: TakenSnapshot): DiskWriter[][] {
   return snap.disks.map((disk, i) => {
     const name = String(disk.live.vdiRecord.name_label ?? `disk ${i}`)
     const size = Number(disk.record.virtual_size)
     // -1: no base disk (undefined would select the base's disk at the same position).
-    const writers = opened.map((o) => o.point.openDisk(name, size, o.base?.baseDisks[i] ?? -1))
-    return new ChunkSink(writers, { maxBytesPerSecond: settings.maxBytesPerSecond })
+    return opened.map((o) => o.point.openDisk(name, size, o.base?.baseDisks[i] ?? -1))
   })
 }
 
+/** Transfers one disk into its writers; returns the bytes read. */
 async function transferOne(
   task: TaskContext,
   xapi: XapiClient,
-  vdi: Ref,
-  vdiRecord: XapiRecord,
-  base: DiskBase | undefined,
-  sink: ChunkSink,
+  disk: { vdi: Ref; record: XapiRecord; base: DiskBase | undefined; writers: DiskWriter[] },
   opened: readonly OpenedTarget[],
   i: number,
   settings: VmBackupSettings,
-): Promise<void> {
+): Promise<number> {
+  const { vdi, record: vdiRecord, writers } = disk
   const targets = opened.map((o) => o.target.name)
-  const resumeDisk = { disk: i, vdi, vdiUuid: String(vdiRecord.uuid), writers: sink.writers, targets }
+  const resumeDisk = { disk: i, vdi, vdiUuid: String(vdiRecord.uuid), writers, targets }
   const skip = await settings.resume?.prepareDisk(task, xapi, resumeDisk)
-  const progress = new ChunkSink(sink.writers, {
+  const sink = new ChunkSink(writers, {
     maxBytesPerSecond: settings.maxBytesPerSecond,
     onProgress: (done, total) => task.progress({ done, total }),
     onStored: (index) => settings.resume?.stored(i, index),
   })
   const zeroFill = opened.some((o) => (o.base?.baseDisks[i] ?? -1) >= 0)
-  const transfer = { vdi, record: vdiRecord, base, sink: progress, zeroFill, skip }
+  const transfer = { vdi, record: vdiRecord, base: disk.base, sink, zeroFill, skip }
   const path = await transferDisk(task, xapi, transfer, {
     changedBlocks: settings.changedBlocks ?? 'auto',
     preferNbd: settings.preferNbd !== false,
     nbdConnections: settings.nbdConnections,
+    nbdTlsDirectReads: settings.nbdTlsDirectReads,
   })
-  sink.bytesRead += progress.bytesRead
-  task.set({ path, bytesRead: progress.bytesRead })
+  task.set({ path, bytesRead: sink.bytesRead })
+  return sink.bytesRead
 }
 
 async function markExported(xapi: XapiClient, snap: TakenSnapshot, signal: AbortSignal): Promise<void> {

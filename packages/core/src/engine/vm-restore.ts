@@ -1,23 +1,42 @@
 // Restores from a restore point: a whole VM rebuilt from the records in its manifest (xapi.md §2.3) on any
 // SR of any pool, one disk into a new VDI, or one disk to a raw or VHD file. Disk data goes to XAPI as a
 // sparse VHD (zero blocks never sent), chunks read in parallel. What a failed restore created is removed.
+// A restored VM is named after its source and the point's date and tagged, so that it is never taken for
+// the source: an explicit list still names one VM, and smart selections leave it out (selection.ts).
+import { dirname } from 'node:path'
+import { stat } from 'node:fs/promises'
 import { writeDiskToFile, writeDiskToVdi } from '../disks/index.js'
 import { DiskReader, readManifest, resolvePoint, type Repository } from '../repository/index.js'
 import { StrataError, type TaskContext } from '../shared/index.js'
 import { NULL_REF, callAsync, createVbd, createVdi, createVif, createVm, destroyVm } from '../xapi/index.js'
 import type { Ref, XapiClient, XapiRecord } from '../xapi/index.js'
 import type { PoolLimits } from './limits.js'
+import { resolveSr } from './pool-objects.js'
+import { diskProgress } from './restore-progress.js'
+import { RESTORED_TAG } from './selection.js'
 import { isPointMetadata, type PointMetadata } from './vm-metadata.js'
 import { record, refByUuid, undoCall } from '../xapi/index.js'
 
 export interface VmRestoreOptions {
   readonly repository: Repository
   readonly pointId: string
+  /** The SR's uuid or name. */
   readonly srUuid: string
   /** Source network uuid → target network uuid. */
   readonly networkMap?: Record<string, string>
   readonly start?: boolean
+  /** Appended to the source's name instead of ' (restored <point date>)'. */
   readonly nameSuffix?: string
+  /** Added to the source's tags (default RESTORED_TAG; '' adds none). */
+  readonly tag?: string
+  /** Told of each VM and VDI as soon as it exists (a worker's parent removes them if the worker dies). */
+  readonly onCreated?: (object: RestoredObject) => void
+}
+
+/** A VM or VDI that a restore created on the pool, removed again unless the restore succeeds. */
+export interface RestoredObject {
+  readonly class: 'VM' | 'VDI'
+  readonly ref: Ref
 }
 
 export class RestoreError extends StrataError {}
@@ -29,7 +48,7 @@ export async function restoreVm(
   xapi: XapiClient,
   limits: PoolLimits,
   o: VmRestoreOptions,
-): Promise<{ vmUuid: string }> {
+): Promise<{ vmUuid: string; vmName: string }> {
   const { signal } = task
   const ref = await resolvePoint(o.repository, o.pointId, signal)
   const manifest = await readManifest(o.repository, ref, signal)
@@ -40,13 +59,19 @@ export async function restoreVm(
       `restore point '${o.pointId}' holds no VM records to rebuild from`,
     )
   }
-  const sr = await refByUuid(xapi, 'SR', o.srUuid, signal)
-  const vm = await createVm(xapi, meta.vm, vmOverrides(meta, o.nameSuffix), signal)
-  const created: Ref[] = []
+  const sr = await srRef(xapi, o.srUuid, signal)
+  const suffix = o.nameSuffix ?? ` (restored ${pointDate(manifest.startedAt)})`
+  const vm = await createVm(xapi, meta.vm, vmOverrides(meta, suffix, o.tag ?? RESTORED_TAG), signal)
+  const created: RestoredObject[] = []
+  const onCreated = (object: RestoredObject): void => {
+    created.push(object)
+    o.onCreated?.(object)
+  }
+  onCreated({ class: 'VM', ref: vm })
   try {
     for (const [i, disk] of meta.disks.entries()) {
-      const vdi = await restoreDisk(task, xapi, limits, o.repository, ref, i, sr, disk.vdi)
-      created.push(vdi)
+      const target = { repository: o.repository, ref, disk: i, sr, saved: disk.vdi, onCreated }
+      const vdi = await restoreDisk(task, xapi, limits, target)
       await createVbd(xapi, vm, vdi, disk.vbd, signal)
     }
     for (const vbd of meta.otherVbds) await createVbd(xapi, vm, NULL_REF, { ...vbd, empty: true }, signal)
@@ -56,26 +81,72 @@ export async function restoreVm(
       const created = await xapi.call<Ref>('VTPM.create', [vm, vtpm.is_unique], signal)
       await xapi.call('VTPM.set_contents', [created, vtpm.contents], signal)
     }
-    const saved = (meta.vm.blocked_operations ?? {}) as Record<string, string>
-    for (const op of ['start', 'start_on']) {
-      if (saved[op] === undefined) await xapi.call('VM.remove_from_blocked_operations', [vm, op], signal)
-    }
-    if (o.start === true) await callAsync(xapi, 'VM.start', [vm, false, false], { signal })
-    return { vmUuid: String(await xapi.call('VM.get_uuid', [vm], signal)) }
+    return await release(task, xapi, vm, meta, o.start === true)
   } catch (error) {
-    const cleanup = AbortSignal.timeout(120_000) // not the run's signal: undo after a cancel too
-    await undoCall(() => destroyVm(xapi, vm, { signal: cleanup }), cleanup).catch(() => undefined)
-    for (const vdi of created)
-      await undoCall(() => xapi.call('VDI.destroy', [vdi], cleanup), cleanup).catch(() => undefined)
+    // Not the run's signal: undo after a cancel too.
+    await removeRestored(xapi, created, AbortSignal.timeout(120_000))
     throw error
   }
 }
 
-function vmOverrides(meta: PointMetadata, suffix: string | undefined): XapiRecord {
+/**
+ * Removes what a restore created: each VM (with the disks attached to it), then each VDI. Objects gone
+ * already are no error; the others are tried in turn, and those that could not be removed are returned
+ * with the reason.
+ */
+export async function removeRestored(
+  xapi: XapiClient,
+  created: readonly RestoredObject[],
+  signal: AbortSignal,
+): Promise<{ object: RestoredObject; error: unknown }[]> {
+  const failed: { object: RestoredObject; error: unknown }[] = []
+  const ordered = [...created.filter((c) => c.class === 'VM'), ...created.filter((c) => c.class === 'VDI')]
+  for (const object of ordered) {
+    const remove =
+      object.class === 'VM'
+        ? () => destroyVm(xapi, object.ref, { signal })
+        : () => xapi.call('VDI.destroy', [object.ref], signal)
+    await undoCall(remove, signal).catch((error: unknown) => failed.push({ object, error }))
+  }
+  return failed
+}
+
+/** Lifts the block a restore puts on starting the VM (unless the source had it), starts it if asked. */
+async function release(
+  task: TaskContext,
+  xapi: XapiClient,
+  vm: Ref,
+  meta: PointMetadata,
+  start: boolean,
+): Promise<{ vmUuid: string; vmName: string }> {
+  const { signal } = task
+  const saved = (meta.vm.blocked_operations ?? {}) as Record<string, string>
+  for (const op of ['start', 'start_on']) {
+    if (saved[op] === undefined) await xapi.call('VM.remove_from_blocked_operations', [vm, op], signal)
+  }
+  if (start) await callAsync(xapi, 'VM.start', [vm, false, false], { signal })
+  const restored = await record(xapi, 'VM', vm, signal)
+  const result = { vmUuid: String(restored.uuid), vmName: String(restored.name_label) }
+  task.set(result)
+  return result
+}
+
+/** '2026-12-07 02:00' (UTC, like point ids) from the point's ISO start time. */
+function pointDate(iso: string): string {
+  return iso.slice(0, 16).replace('T', ' ')
+}
+
+async function srRef(xapi: XapiClient, sr: string, signal: AbortSignal): Promise<Ref> {
+  return refByUuid(xapi, 'SR', (await resolveSr(xapi, sr, signal)).uuid, signal)
+}
+
+function vmOverrides(meta: PointMetadata, suffix: string, tag: string): XapiRecord {
   const otherConfig = { ...((meta.vm.other_config ?? {}) as Record<string, string>) }
   delete otherConfig.mac_seed // new MACs: the original VM may still run
+  const tags = Array.isArray(meta.vm.tags) ? meta.vm.tags.map(String) : []
   return {
-    name_label: `${String(meta.vm.name_label ?? '')}${suffix ?? ''}`,
+    name_label: `${String(meta.vm.name_label ?? '')}${suffix}`,
+    tags: tag === '' || tags.includes(tag) ? tags : [...tags, tag],
     other_config: otherConfig,
     // Refs of the source pool mean nothing here.
     affinity: NULL_REF,
@@ -110,28 +181,34 @@ async function mapNetwork(
   return pick[0]
 }
 
+/** Where restoreDisk writes disk `disk` of a point: a new VDI on `sr` made from the saved record. */
+interface DiskTarget {
+  readonly repository: Repository
+  readonly ref: { vm: string; pointId: string }
+  readonly disk: number
+  readonly sr: Ref
+  readonly saved: XapiRecord
+  readonly onCreated?: (object: RestoredObject) => void
+}
+
 /** Creates a VDI on `sr` and writes disk `disk` of the point into it; removes it on failure. */
 async function restoreDisk(
   task: TaskContext,
   xapi: XapiClient,
   limits: PoolLimits,
-  repo: Repository,
-  ref: { vm: string; pointId: string },
-  disk: number,
-  sr: Ref,
-  saved: XapiRecord,
+  { repository, ref, disk, sr, saved, onCreated }: DiskTarget,
 ): Promise<Ref> {
-  const reader = await DiskReader.open(repo, ref, disk, task.signal)
+  const reader = await DiskReader.open(repository, ref, disk, task.signal)
   return task.child(
     'transfer',
     (t) =>
       limits.transfers.run(async () => {
         const vdi = await createVdi(xapi, { ...saved, virtual_size: reader.size }, sr, t.signal)
+        onCreated?.({ class: 'VDI', ref: vdi })
         try {
-          await writeDiskToVdi(xapi, reader, vdi, {
-            signal: t.signal,
-            onProgress: (done) => t.progress({ done, total: reader.size }),
-          })
+          const progress = diskProgress(t, reader, 'vhd')
+          await writeDiskToVdi(xapi, reader, vdi, { signal: t.signal, onProgress: progress.onWritten })
+          progress.finish()
           return vdi
         } catch (error) {
           const cleanup = AbortSignal.timeout(120_000)
@@ -143,11 +220,22 @@ async function restoreDisk(
   )
 }
 
+export interface DiskRestoreOptions {
+  readonly repository: Repository
+  readonly pointId: string
+  /** The disk of the point (0-based). */
+  readonly disk: number
+  /** The SR's uuid or name. */
+  readonly srUuid: string
+  /** Told of the VDI as soon as it exists (see VmRestoreOptions). */
+  readonly onCreated?: (object: RestoredObject) => void
+}
+
 export async function restoreDiskToSr(
   task: TaskContext,
   xapi: XapiClient,
   limits: PoolLimits,
-  o: { repository: Repository; pointId: string; disk: number; srUuid: string },
+  o: DiskRestoreOptions,
 ): Promise<{ vdiUuid: string }> {
   const ref = await resolvePoint(o.repository, o.pointId, task.signal)
   const manifest = await readManifest(o.repository, ref, task.signal)
@@ -156,20 +244,50 @@ export async function restoreDiskToSr(
   const saved: XapiRecord = isPointMetadata(meta)
     ? (meta.disks[o.disk]?.vdi ?? {})
     : { name_label: entry?.name ?? `disk ${o.disk}` }
-  const sr = await refByUuid(xapi, 'SR', o.srUuid, task.signal)
-  const vdi = await restoreDisk(task, xapi, limits, o.repository, ref, o.disk, sr, saved)
+  const sr = await srRef(xapi, o.srUuid, task.signal)
+  const target = { repository: o.repository, ref, disk: o.disk, sr, saved, onCreated: o.onCreated }
+  const vdi = await restoreDisk(task, xapi, limits, target)
   return { vdiUuid: String((await record(xapi, 'VDI', vdi, task.signal)).uuid) }
+}
+
+export interface DiskToFileOptions {
+  readonly repository: Repository
+  readonly pointId: string
+  readonly disk: number
+  readonly path: string
+  readonly format: 'raw' | 'vhd'
+  /** Replace a file already at `path` (default: refuse). */
+  readonly overwrite?: boolean
 }
 
 export async function restoreDiskToFile(
   task: TaskContext,
-  o: { repository: Repository; pointId: string; disk: number; path: string; format: 'raw' | 'vhd' },
-): Promise<{ bytes: number }> {
+  o: DiskToFileOptions,
+): Promise<{ bytes: number; size: number; dataBytes: number; zeroBytes: number }> {
+  await checkDestination(o.path, o.overwrite === true)
   const ref = await resolvePoint(o.repository, o.pointId, task.signal)
   const reader = await DiskReader.open(o.repository, ref, o.disk, task.signal)
+  const progress = diskProgress(task, reader, o.format)
   const bytes = await writeDiskToFile(reader, o.path, o.format, {
     signal: task.signal,
-    onProgress: (done) => task.progress({ done, total: reader.size }),
+    onProgress: progress.onWritten,
   })
-  return { bytes }
+  progress.finish()
+  return { bytes, ...progress.facts }
+}
+
+/** Before any work: the folder must exist, and a file there is replaced only when asked. */
+async function checkDestination(path: string, overwrite: boolean): Promise<void> {
+  const folder = dirname(path)
+  const dir = await stat(folder).catch(() => undefined)
+  if (dir === undefined || !dir.isDirectory())
+    throw new RestoreError('NO_SUCH_FOLDER', `folder '${folder}' does not exist (to write '${path}')`)
+  const existing = await stat(path).catch(() => undefined)
+  if (existing !== undefined && (!overwrite || !existing.isFile()))
+    throw new RestoreError(
+      'FILE_EXISTS',
+      existing.isFile()
+        ? `file '${path}' exists already and is not replaced unless asked (--force)`
+        : `'${path}' exists and is not a file`,
+    )
 }

@@ -1,24 +1,7 @@
-// The entry point of a job's worker process (forked by worker.ts): it runs the job with the real effects
-// (XAPI pools, repositories, the data path). This is a composition root: the one place in the engine
-// that opens concrete stores.
-import { openRepository } from '../open/index.js'
-import { connectPool } from './pool-session.js'
-import type { RunDeps } from './run.js'
-import { backupVm } from './vm-backup.js'
-import { serveJobs, type Env } from './worker-child.js'
+// The entry point of a worker process (forked by worker.ts): it runs a job or a restore with the real
+// effects (worker-deps.ts). This is a composition root: the one place in the engine that opens concrete
+// stores and pool sessions for runs.
+import { realWorkerDeps } from './worker-deps.js'
+import { serveJobs } from './worker-child.js'
 
-function realRunDeps(env: Env): Omit<RunDeps, 'limits'> {
-  return {
-    connectPool: (pool, signal) => connectPool(pool, env, signal),
-    openRepository: (target, signal) =>
-      openRepository(target.location, { credentials: env, passphrase: passphrase(env), signal }),
-    backupVm,
-  }
-}
-
-function passphrase(env: Env): Uint8Array | undefined {
-  const text = env.STRATA_PASSPHRASE
-  return text === undefined || text === '' ? undefined : new TextEncoder().encode(text)
-}
-
-serveJobs(realRunDeps)
+serveJobs(realWorkerDeps)

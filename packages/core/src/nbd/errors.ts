@@ -8,6 +8,10 @@ export type NbdErrorCode =
   | 'NBD_UNKNOWN_HANDLE'
   /** A reply announces more data than was asked for or than the limits allow. */
   | 'NBD_OVERSIZED_REPLY'
+  /** A READ's reply sent some bytes more than once (structured chunks overlap). */
+  | 'NBD_OVERLAPPING_REPLY'
+  /** A READ's reply ended without covering every requested byte. */
+  | 'NBD_INCOMPLETE_REPLY'
   /** The connection ended in the middle of a message. */
   | 'NBD_SHORT_REPLY'
   | 'NBD_CONNECTION_CLOSED'

@@ -15,8 +15,10 @@ export {
   DEFAULT_CONNECTIONS,
   DEFAULT_IN_FLIGHT,
   DEFAULT_REQUEST_SIZE,
+  MAX_WHOLE_RANGE,
   type ByteRange,
   type NbdClientOptions,
+  type ReadOptions,
   type ReadPiece,
 } from './client/client.js'
 export {
@@ -26,6 +28,7 @@ export {
   type ResolvedExport,
 } from './server/block-source.js'
 export { FileBlockSource } from './server/file-source.js'
+export { readAllocationMap, type AllocatedRun } from './server/allocation-map.js'
 export {
   NbdServer,
   type NbdListenOptions,
@@ -35,5 +38,5 @@ export {
 } from './server/server.js'
 export type { NbdProfileName } from './server/profile.js'
 export { CowOverlay } from './server/cow-overlay.js'
-export { copyToFile, type CopyOptions, type CopyResult } from './client/copy.js'
+export { copyToFile, NULL_OUTPUT, type CopyOptions, type CopyResult } from './client/copy.js'
 export { parseNbdUri, type NbdUri } from './client/uri.js'

@@ -1,5 +1,9 @@
 // openRepository on local directories: the passphrase asked for only when needed, create-if-missing,
-// and the typed errors of a location that holds no repository.
+// the typed errors of a location that holds no repository, and the checks against a changed config:
+// a given secret is never ignored, a recorded identity is compared, a shared secret goes only where it
+// is needed.
+import { readFile, rm, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { Repository, RepositoryError } from '../repository/index.js'
 import { LocalStore, StorageError } from '../storage/index.js'
@@ -8,9 +12,16 @@ import { openRepository } from './open-repository.js'
 
 const secret = new TextEncoder().encode('correct horse battery staple')
 const signal = new AbortController().signal
+const FAST = { N: 1024, r: 8, p: 1 }
 
-async function encrypted(path: string): Promise<void> {
-  await Repository.create(new LocalStore(path), { passphrase: secret, scrypt: { N: 1024, r: 8, p: 1 } })
+async function encrypted(path: string): Promise<Repository> {
+  return Repository.create(new LocalStore(path), { passphrase: secret, weakKdfForTests: FAST })
+}
+
+async function editConfig(path: string, edit: (config: Record<string, unknown>) => void): Promise<void> {
+  const config = JSON.parse(await readFile(join(path, 'config'), 'utf8')) as Record<string, unknown>
+  edit(config)
+  await writeFile(join(path, 'config'), JSON.stringify(config))
 }
 
 describe('openRepository', () => {
@@ -92,5 +103,76 @@ describe('openRepository', () => {
     } finally {
       process.env = saved
     }
+  })
+})
+
+describe('openRepository and a configuration changed behind its back', () => {
+  it('refuses bytes given for a repository whose config says it is plain, instead of ignoring them', async () => {
+    await using dir = await scratchDir()
+    await Repository.create(new LocalStore(dir.path('repo')))
+    const refused = openRepository(dir.path('repo'), { credentials: {}, passphrase: secret, signal })
+    await expect(refused).rejects.toMatchObject({ code: 'REPOSITORY_NOT_ENCRYPTED' })
+  })
+
+  it('refuses a repository that differs from the identity recorded of it', async () => {
+    await using dir = await scratchDir()
+    const first = await Repository.create(new LocalStore(dir.path('repo')))
+    const expected = first.identity
+    const same = await openRepository(dir.path('repo'), { credentials: {}, expected, signal })
+    expect(same.identity).toEqual(expected)
+    await rm(dir.path('repo'), { recursive: true })
+    await Repository.create(new LocalStore(dir.path('repo')))
+    const other = openRepository(dir.path('repo'), { credentials: {}, expected, signal })
+    await expect(other).rejects.toMatchObject({
+      code: 'REPOSITORY_CONFIG_CHANGED',
+      message: expect.stringMatching(/its id is/),
+    })
+  })
+
+  it('compares the recorded identity on the open that follows a prompt too', async () => {
+    await using dir = await scratchDir()
+    const expected = (await encrypted(dir.path('repo'))).identity
+    await rm(dir.path('repo', 'seals'), { recursive: true })
+    const refused = openRepository(dir.path('repo'), {
+      credentials: {},
+      passphrase: async () => secret,
+      expected,
+      signal,
+    })
+    await expect(refused).rejects.toMatchObject({
+      code: 'REPOSITORY_CONFIG_CHANGED',
+      message: expect.stringMatching(/seal was removed/),
+    })
+  })
+
+  it('gives a shared secret only to an encrypted repository', async () => {
+    await using dir = await scratchDir()
+    const plain = await Repository.create(new LocalStore(dir.path('plain')))
+    await encrypted(dir.path('enc'))
+    const shared = { credentials: {}, passphrase: secret, passphraseShared: true, signal }
+    expect((await openRepository(dir.path('plain'), shared)).encrypted).toBe(false)
+    const recorded = await openRepository(dir.path('plain'), { ...shared, expected: plain.identity })
+    expect(recorded.encrypted).toBe(false)
+    expect((await openRepository(dir.path('enc'), shared)).encrypted).toBe(true)
+  })
+
+  it("refuses a shared secret's repository recorded encrypted whose config now says plain", async () => {
+    await using dir = await scratchDir()
+    const expected = (await encrypted(dir.path('repo'))).identity
+    await editConfig(dir.path('repo'), (c) => (c.encryption = 'none'))
+    const shared = { credentials: {}, passphrase: secret, passphraseShared: true, signal }
+    await expect(openRepository(dir.path('repo'), { ...shared, expected })).rejects.toMatchObject({
+      code: 'REPOSITORY_CONFIG_CHANGED',
+      message: expect.stringMatching(/encryption 'none', 'aes-256-gcm' was recorded/),
+    })
+  })
+
+  it('creates with a short passphrase only when forced', async () => {
+    await using dir = await scratchDir()
+    const short = new TextEncoder().encode('too short')
+    const options = { credentials: {}, passphrase: short, create: true, signal }
+    await expect(openRepository(dir.path('repo'), options)).rejects.toMatchObject({ code: 'WEAK_PASSPHRASE' })
+    const forced = await openRepository(dir.path('repo'), { ...options, force: true })
+    expect(forced.encrypted).toBe(true)
   })
 })

@@ -15,6 +15,14 @@ export type RepositoryErrorCode =
   | 'BASE_MISMATCH'
   | 'SESSION_EXPIRED'
   | 'GC_UNSAFE'
+  /** The config no longer matches its seal or what a server or job recorded: never used so. */
+  | 'REPOSITORY_CONFIG_CHANGED'
+  /** A passphrase was given for a repository whose config says it is not encrypted. */
+  | 'REPOSITORY_NOT_ENCRYPTED'
+  /** A key slot asks scrypt for more memory or work than Strata allows. */
+  | 'KDF_OUT_OF_BOUNDS'
+  /** A new passphrase shorter than MIN_PASSPHRASE_LENGTH, without `force`. */
+  | 'WEAK_PASSPHRASE'
 
 export class RepositoryError extends StrataError {
   declare readonly code: RepositoryErrorCode

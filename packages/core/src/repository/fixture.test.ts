@@ -1,6 +1,6 @@
 // The golden fixtures (fixtures/v1-*): repositories written by format version 1. Every later version of
 // Strata must read them exactly; if this test fails, the format changed — add a version, never edit these.
-import { createHash } from 'node:crypto'
+import { createDecipheriv, createHash, createHmac, hkdfSync, scryptSync } from 'node:crypto'
 import { readdir, readFile } from 'node:fs/promises'
 import { join, relative } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -55,6 +55,15 @@ const EXPECTED = {
       'bd7a25c5f6117d9b2a4c97da201b1b89795574a7931704d5dd002c967107c0b9',
     ],
   },
+  // Written by the release that added the config seal (seals/<id>); key slot at scrypt N = 2^17.
+  'v1-sealed': {
+    point: 'fixture-vm/20261207T014900386Z-708710f5',
+    files: '441d1d5b90e2d2565a1a30e7810b223d89e74582e0f7884f12f1a38720ff184b',
+    ids: [
+      '4888ad911e4d8ef62a21356d532fbab93091c896f03c104e0d910978f83bec6e',
+      'b5be843be7af9c24c304682c217b5a431d394d6111dcc990cfc2bbf12cb08561',
+    ],
+  },
 } as const
 const DISK_SHA256 = '3e6d138c28bfd46205b70dc0a06a485b752ef50911657275f4345813c3be3441'
 
@@ -65,7 +74,7 @@ describe.each(Object.entries(EXPECTED))('golden fixture %s', (name, expected) =>
 
   it('reads byte-exactly: config, point, manifest, index, chunks, and passes check and verify', async () => {
     const { store } = await load(name)
-    const encrypted = name.endsWith('encrypted')
+    const encrypted = !name.endsWith('plain')
     const repo = await Repository.open(store, { passphrase: encrypted ? FIXTURE_PASSPHRASE : undefined })
     expect(repo.config).toMatchObject({
       chunkSize: 512 * 1024,
@@ -106,4 +115,54 @@ it('plain fixture chunk ids are the SHA-256 of their plaintext', () => {
   expect(new Set([sha(disk.subarray(512 * 1024, 1024 * 1024)), sha(disk.subarray(3 * 512 * 1024))])).toEqual(
     new Set(EXPECTED['v1-plain'].ids),
   )
+})
+
+type Json = Record<string, string | number>
+interface Kdf {
+  N: number
+  r: number
+  p: number
+  salt: string
+}
+
+it('v1-sealed: its seal is the documented HMAC, computed here from the format page alone', async () => {
+  const { store } = await load('v1-sealed')
+  const json = async (key: string) => JSON.parse(Buffer.from(await store.get(key)).toString()) as Json
+  const config = await json('config')
+  const slotKeys: string[] = []
+  for await (const info of store.list('keys/')) slotKeys.push(info.key)
+  const slotBytes = await store.get(slotKeys[0]!)
+  const slot = JSON.parse(Buffer.from(slotBytes).toString()) as { kdf: Kdf; wrapped: string }
+  const { N, r, p, salt } = slot.kdf
+  const kek = scryptSync(FIXTURE_PASSPHRASE, Buffer.from(salt, 'base64'), 32, {
+    N,
+    r,
+    p,
+    maxmem: 256 * N * r,
+  })
+  const wrapped = Buffer.from(slot.wrapped, 'base64')
+  const decipher = createDecipheriv('aes-256-gcm', kek, wrapped.subarray(0, 12))
+  decipher.setAAD(Buffer.from('strata/v1/key-slot'))
+  decipher.setAuthTag(wrapped.subarray(44))
+  const master = Buffer.concat([decipher.update(wrapped.subarray(12, 44)), decipher.final()])
+  const key = Buffer.from(hkdfSync('sha256', master, Buffer.alloc(0), 'strata/v1/config-seal-key', 32))
+  const slotFingerprint = createHash('sha256').update(slotBytes).digest('hex')
+  const canonical = JSON.stringify([
+    'strata/v1/config-seal',
+    ...['format', 'version', 'id', 'chunkSize', 'encryption', 'compressionLevel', 'created'].map(
+      (f) => config[f],
+    ),
+    [slotFingerprint],
+  ])
+  const seal = await json(`seals/${config.id}`)
+  expect(seal).toEqual({
+    version: 1,
+    slots: [slotFingerprint],
+    mac: createHmac('sha256', key).update(canonical).digest('hex'),
+  })
+  const repo = await Repository.open(store, { passphrase: FIXTURE_PASSPHRASE })
+  const fingerprint = createHash('sha256')
+    .update(JSON.stringify(['strata/v1/config', ...(JSON.parse(canonical) as unknown[]).slice(1, 8)]))
+    .digest('hex')
+  expect(repo.identity).toEqual({ id: config.id, encryption: 'aes-256-gcm', fingerprint, sealed: true })
 })

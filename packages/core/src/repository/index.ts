@@ -2,7 +2,15 @@
 // Concepts: chunks (content-addressed, create-once), fixed disk indexes (one id per chunk), manifests
 // (the commit point of a restore point), sessions (running backups, seen by GC), GC, check and verify.
 // The byte layout is normative in docs/repository-format.md; its constants are in format/constants.ts.
-export { Repository, type CreateOptions, type OpenOptions } from './repository.js'
+export {
+  Repository,
+  type CreateOptions,
+  type OpenOptions,
+  type KeySlotOptions,
+  type KeySlotInfo,
+} from './repository.js'
+export { parseIdentity, type RepositoryIdentity } from './identity.js'
+export { checkNewSecret, MIN_PASSPHRASE_LENGTH } from './crypto/keys.js'
 export { RepositoryError, type RepositoryErrorCode } from './errors.js'
 export { PointWriter, type PointOptions, type CommittedPoint } from './point-writer.js'
 export { DiskWriter, isZero, type DiskStats } from './disk-writer.js'
@@ -17,10 +25,19 @@ export {
 } from './points.js'
 export { DEFAULT_TIMING, type SessionTiming } from './session.js'
 export { DEFAULT_CHUNK_SIZE, MIN_CHUNK_SIZE, MAX_CHUNK_SIZE } from './format/constants.js'
+// The format's version numbers, for `strata --version` (each decoder accepts exactly its own).
+export { REPOSITORY_FORMAT, REPOSITORY_VERSION, ENVELOPE_VERSION, INDEX_VERSION } from './format/constants.js'
+export { SEAL_VERSION } from './format/seal.js'
 export { formatPointRef, type PointRef } from './format/layout.js'
 export type { Manifest, ManifestDisk } from './format/manifest.js'
 export type { RepositoryConfig } from './format/config.js'
 export { collectGarbage, type GcOptions, type GcResult } from './gc.js'
+export {
+  cleanLeftovers,
+  DEFAULT_LEFTOVER_AGE_MS,
+  type LeftoverOptions,
+  type LeftoverResult,
+} from './leftovers.js'
 export { checkRepository, type CheckOptions, type CheckResult, type CheckProblem } from './check.js'
 export { verifyChunks, type VerifyOptions, type VerifyResult } from './verify.js'
 export { MarkSet } from './mark-set.js'

@@ -7,8 +7,12 @@ import {
   encodeObjectInto,
   looksCompressible,
   maxEncodedLength,
+  maxPlainLength,
 } from './object-codec.js'
-import { FLAG_COMPRESSED, KIND_CHUNK, KIND_MANIFEST } from './format/constants.js'
+import { seal } from './crypto/seal.js'
+import { encodeEnvelopeHeader } from './format/envelope.js'
+import { FLAG_COMPRESSED, FLAG_ENCRYPTED, KIND_CHUNK, KIND_INDEX, KIND_MANIFEST } from './format/constants.js'
+import { zstdBomb } from './testing/zstd-bomb.js'
 
 describe('object codec', () => {
   const key = randomBytes(32)
@@ -95,5 +99,69 @@ describe('object codec', () => {
               dataKey !== undefined ? /authentication/ : /corrupt/,
             )
           }
+  })
+})
+
+describe('decompression bombs', () => {
+  const GiB = 1024 ** 3 // the bombs are half of it: enough to show in the peak RSS, quick to make
+  /** An envelope (plain or sealed) whose header declares `declared` bytes around a zstd frame. */
+  const bombEnvelope = (kind: number, declared: number, frame: Buffer, dataKey?: Uint8Array): Buffer => {
+    const header = encodeEnvelopeHeader({
+      kind,
+      flags: FLAG_COMPRESSED | (dataKey === undefined ? 0 : FLAG_ENCRYPTED),
+      plainLength: declared,
+    })
+    const binding = Buffer.from('points/vm/p/manifest')
+    if (dataKey !== undefined)
+      return Buffer.concat([header, ...seal(dataKey, frame, Buffer.concat([header, binding]))])
+    return Buffer.concat([header, frame, Buffer.alloc(32)])
+  }
+  const peakGrowth = (run: () => void): number => {
+    const before = process.resourceUsage().maxRSS * 1024
+    run()
+    return process.resourceUsage().maxRSS * 1024 - before
+  }
+
+  it.each([
+    ['declared in the frame', true],
+    ['not declared in the frame', false],
+  ])(
+    'refuses a 512 MiB bomb in a manifest that declares 100 bytes (%s), without allocating it',
+    (_, declare) => {
+      const frame = zstdBomb(GiB / 2, declare)
+      const key = randomBytes(32)
+      for (const dataKey of [undefined, key]) {
+        const envelope = bombEnvelope(KIND_MANIFEST, 100, frame, dataKey)
+        const binding = Buffer.from('points/vm/p/manifest')
+        const growth = peakGrowth(() =>
+          expect(() => decodeObject(envelope, KIND_MANIFEST, binding, dataKey, 'manifest m')).toThrow(
+            expect.objectContaining({ code: 'CORRUPT_OBJECT', message: expect.stringMatching(/manifest m/) }),
+          ),
+        )
+        expect(growth).toBeLessThan(64 * 1024 * 1024)
+      }
+    },
+  )
+
+  it('refuses a header that declares more than the kind allows before reading the payload', () => {
+    const frame = zstdBomb(1 << 20)
+    const binding = Buffer.from('points/vm/p/manifest')
+    const envelope = bombEnvelope(KIND_MANIFEST, 2 * GiB, frame)
+    expect(() => decodeObject(envelope, KIND_MANIFEST, binding, undefined, 'manifest m')).toThrow(
+      expect.objectContaining({ code: 'CORRUPT_OBJECT', message: expect.stringMatching(/at most/) }),
+    )
+    // An index is bounded by the largest disk an index may describe at the repository's chunk size.
+    const index = bombEnvelope(KIND_INDEX, maxPlainLength(KIND_INDEX, 4 << 20) + 1, frame)
+    expect(() =>
+      decodeObject(index, KIND_INDEX, binding, undefined, 'index i', maxPlainLength(KIND_INDEX, 4 << 20)),
+    ).toThrow(expect.objectContaining({ code: 'CORRUPT_OBJECT' }))
+  })
+
+  it('still decodes what an honest writer compressed, at its declared size', () => {
+    const plain = Buffer.alloc(3 << 20, 'manifest ')
+    const name = Buffer.from('points/vm/p/manifest')
+    const encoded = encodeObject(KIND_MANIFEST, plain, name, { dataKey: undefined, level: 3 })
+    expect(encoded[6]! & FLAG_COMPRESSED).toBe(FLAG_COMPRESSED)
+    expect(Buffer.from(decodeObject(encoded, KIND_MANIFEST, name, undefined, 'm')).equals(plain)).toBe(true)
   })
 })

@@ -3,7 +3,7 @@
 import { createHash } from 'node:crypto'
 import { createRequire } from 'node:module'
 import type * as ZstdBinding from 'zstd-napi/binding.js'
-import { compress, decompress } from 'zstd-napi'
+import { compress } from 'zstd-napi'
 import { RepositoryError } from './errors.js'
 import { open, openInto, seal, sealInto } from './crypto/seal.js'
 import {
@@ -16,6 +16,9 @@ import {
   PLAIN_CHECKSUM_LENGTH,
 } from './format/constants.js'
 import { encodeEnvelopeHeader, parseEnvelope } from './format/envelope.js'
+import { maxPlainLength } from './format/limits.js'
+
+export { maxPlainLength }
 
 /** zstd's own API (compress into a buffer we give), which the high-level one hides behind new buffers. */
 const zstd = createRequire(import.meta.url)('zstd-napi/binding.js') as typeof ZstdBinding
@@ -156,7 +159,9 @@ const probe = Buffer.allocUnsafeSlow(4 * PROBE_PART)
 
 /**
  * The plaintext of a stored object. Plain chunks are checked by the caller against their id; every other
- * case is checked here (GCM tag, or the SHA-256 trailer).
+ * case is checked here (GCM tag, or the SHA-256 trailer). `maxPlain` bounds what the header may declare
+ * (maxPlainLength of the kind); a compressed payload is decompressed into exactly the declared length,
+ * so that a zstd bomb fails as CORRUPT_OBJECT without anything larger being allocated.
  */
 export function decodeObject(
   bytes: Uint8Array,
@@ -164,8 +169,11 @@ export function decodeObject(
   binding: Uint8Array,
   dataKey: Uint8Array | undefined,
   what: string,
+  maxPlain = maxPlainLength(kind),
 ): Uint8Array {
   const { env, corrupt, trailer } = openEnvelope(bytes, kind, dataKey, what)
+  if (env.plainLength > maxPlain)
+    throw corrupt(`it declares ${env.plainLength} bytes, at most ${maxPlain} expected`)
   let payload: Uint8Array
   if (dataKey !== undefined) {
     const opened = open(dataKey, env.body, Buffer.concat([env.header, binding]))
@@ -174,11 +182,20 @@ export function decodeObject(
   } else payload = trailer === undefined ? env.body : env.body.subarray(0, -PLAIN_CHECKSUM_LENGTH)
   let plain = payload
   if ((env.flags & FLAG_COMPRESSED) !== 0) {
+    plain = Buffer.allocUnsafe(env.plainLength)
+    let length: number
     try {
-      plain = decompress(payload)
+      length = scratch.decompress(plain, payload) // fails when the frames hold more than the header says
     } catch (cause) {
-      throw new RepositoryError('CORRUPT_OBJECT', `${what} is corrupt: bad zstd data`, { cause })
+      throw new RepositoryError(
+        'CORRUPT_OBJECT',
+        `${what} is corrupt: bad zstd data or longer than its header says`,
+        {
+          cause,
+        },
+      )
     }
+    plain = plain.subarray(0, length)
   }
   if (plain.length !== env.plainLength)
     throw corrupt(`length ${plain.length}, header says ${env.plainLength}`)

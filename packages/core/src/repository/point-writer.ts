@@ -35,6 +35,7 @@ export interface CommittedPoint extends PointRef {
 export class PointWriter {
   readonly #disks: { name: string; writer: DiskWriter }[] = []
   readonly #started = new Date()
+  #fromBase = false
 
   private constructor(
     readonly repo: Repository,
@@ -85,6 +86,7 @@ export class PointWriter {
     if (!Number.isSafeInteger(size) || size < 0)
       throw new RepositoryError('INVALID_ARGUMENT', `disk size ${size}`)
     const baseIndex = this.base?.indexes[baseDisk]
+    if (baseIndex !== undefined) this.#fromBase = true
     const writer = new DiskWriter(
       this.repo,
       this.session,
@@ -98,7 +100,11 @@ export class PointWriter {
     return writer
   }
 
-  async commit(): Promise<CommittedPoint> {
+  /**
+   * `full`: whether the caller read the whole disks, as the manifest records it; by default, whether no
+   * disk started from a base index.
+   */
+  async commit(options: { full?: boolean } = {}): Promise<CommittedPoint> {
     const { signal } = this.options
     const disks: ManifestDisk[] = []
     const stats: DiskStats[] = []
@@ -130,6 +136,7 @@ export class PointWriter {
       tags: [...(this.options.tags ?? [])],
       jobId: this.options.jobId,
       scheduleId: this.options.scheduleId,
+      full: options.full ?? !this.#fromBase,
       startedAt: this.#started.toISOString(),
       finishedAt: new Date().toISOString(),
     }

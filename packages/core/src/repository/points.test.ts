@@ -1,8 +1,11 @@
 import { describe, expect, it } from 'vitest'
 import { MemoryStore } from '../storage/index.js'
 import { Repository } from './repository.js'
-import { listPoints, resolvePoint } from './points.js'
+import { listPoints, readManifest, resolvePoint } from './points.js'
+import { PointWriter } from './point-writer.js'
 import { makePointId, manifestKey, diskIndexKey } from './format/layout.js'
+import { KIND_MANIFEST } from './format/constants.js'
+import { encodeJson } from './format/json.js'
 
 describe('listPoints', () => {
   it("lists thousands of a VM's points from key names alone, in time order", async () => {
@@ -40,5 +43,31 @@ describe('listPoints', () => {
     await expect(resolvePoint(repo, 'web%2F01/20260101T000000000Z-00000000')).rejects.toMatchObject({
       code: 'POINT_NOT_FOUND',
     })
+  })
+})
+
+describe('the manifest records full or delta', () => {
+  const write = async (repo: Repository, base?: { vm: string; pointId: string }, full?: boolean) => {
+    const point = await PointWriter.begin(repo, { vm: 'vm', base })
+    await point.openDisk('xvda', 1024).putChunk(0, Buffer.alloc(1024, 1))
+    return point.commit({ full })
+  }
+
+  it('as full without a base, delta from a base, or as the caller says; unknown in older points', async () => {
+    const repo = await Repository.create(new MemoryStore('full'), { chunkSize: 512 * 1024 })
+    const first = await write(repo)
+    const second = await write(repo, first)
+    const forced = await write(repo, second, true)
+    const full = async (ref: { vm: string; pointId: string }) => (await readManifest(repo, ref)).full
+    expect([await full(first), await full(second), await full(forced)]).toEqual([true, false, true])
+    // A manifest of a version that did not record it: no field, read as unknown.
+    const { full: _, ...old } = (await readManifest(repo, first)) as unknown as Record<string, unknown>
+    const ref = { vm: 'vm', pointId: makePointId(new Date(), Buffer.from([1, 2, 3, 4])) }
+    const key = manifestKey(ref)
+    await repo.store.put(
+      key,
+      repo.encode(KIND_MANIFEST, encodeJson({ ...old, pointId: ref.pointId }), new TextEncoder().encode(key)),
+    )
+    expect(await readManifest(repo, ref)).not.toHaveProperty('full')
   })
 })

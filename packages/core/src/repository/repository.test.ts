@@ -61,7 +61,7 @@ describe.each([
 ])('repository (%s)', (_, passphrase) => {
   it('round-trips a disk byte-exactly, skipping zeros and duplicates', async () => {
     const store = new MemoryStore('test')
-    const repo = await Repository.create(store, { chunkSize: CHUNK, passphrase, scrypt: FAST })
+    const repo = await Repository.create(store, { chunkSize: CHUNK, passphrase, weakKdfForTests: FAST })
     const disk = makeDisk(9)
     const point = await backup(repo, disk)
     // 3 random + 1 repeated + 1 tail; zeros never stored.
@@ -74,7 +74,7 @@ describe.each([
 
   it('stores only changed chunks over a base', async () => {
     const store = new MemoryStore('test')
-    const repo = await Repository.create(store, { chunkSize: CHUNK, passphrase, scrypt: FAST })
+    const repo = await Repository.create(store, { chunkSize: CHUNK, passphrase, weakKdfForTests: FAST })
     const disk = makeDisk(9)
     const first = await backup(repo, disk)
     const before = await countChunks(store)
@@ -92,7 +92,7 @@ describe.each([
 describe('repository keys', () => {
   it('refuses a wrong passphrase clearly and opens with any key slot', async () => {
     const store = new MemoryStore('nas1')
-    const repo = await Repository.create(store, { chunkSize: CHUNK, passphrase: pass, scrypt: FAST })
+    const repo = await Repository.create(store, { chunkSize: CHUNK, passphrase: pass, weakKdfForTests: FAST })
     await expect(
       Repository.open(store, { passphrase: new TextEncoder().encode('wrong') }),
     ).rejects.toMatchObject({
@@ -100,8 +100,8 @@ describe('repository keys', () => {
       message: expect.stringContaining("'nas1'"),
     })
     await expect(Repository.open(store)).rejects.toMatchObject({ code: 'PASSPHRASE_REQUIRED' })
-    const second = new TextEncoder().encode('second')
-    await repo.addKeySlot(second, 'key file', { scrypt: FAST })
+    const second = new TextEncoder().encode('second passphrase')
+    await repo.addKeySlot(second, 'key file', { weakKdfForTests: FAST })
     const first = (await repo.listKeySlots()).find((s) => s.label === 'initial passphrase')
     await repo.removeKeySlot(first!.id)
     await expect(Repository.open(store, { passphrase: pass })).rejects.toMatchObject({
@@ -116,7 +116,7 @@ describe('repository keys', () => {
     const enc = await Repository.create(new MemoryStore(), {
       chunkSize: CHUNK,
       passphrase: pass,
-      scrypt: FAST,
+      weakKdfForTests: FAST,
     })
     const data = randomBytes(CHUNK)
     expect(plain.chunkId(data).equals(enc.chunkId(data))).toBe(false)

@@ -7,16 +7,17 @@ import { RepositoryError, shortId } from './errors.js'
 import { chunkIdFunction, type ChunkIdFunction } from './crypto/chunk-id.js'
 import { CodecPool } from './codec-pool.js'
 import {
+  checkNewSecret,
   deriveKeys,
   makeKeySlot,
   newMasterKey,
-  unwrapKeySlot,
-  wrongPassphrase,
   DEFAULT_SCRYPT,
+  type ScryptCost,
 } from './crypto/keys.js'
-import { decodeObject, encodeObject } from './object-codec.js'
+import { decodeObject, encodeObject, maxPlainLength } from './object-codec.js'
 import { decodeConfig, encodeConfig, isValidChunkSize, type RepositoryConfig } from './format/config.js'
-import { decodeKeySlot, encodeKeySlot, type KeySlot } from './format/key-slot.js'
+import { decodeKeySlot, encodeKeySlot } from './format/key-slot.js'
+import { slotFingerprint } from './format/seal.js'
 import {
   DEFAULT_CHUNK_SIZE,
   ENVELOPE_HEADER_LENGTH,
@@ -28,20 +29,56 @@ import {
   PREFIX_KEYS,
 } from './format/constants.js'
 import { badKey, chunkKey } from './format/layout.js'
+import { checkConfigAgainst, checkSealAgainst, identityOf, type RepositoryIdentity } from './identity.js'
+import {
+  checkPlain,
+  configChanged,
+  firstKeyObject,
+  readBounded,
+  readSlots,
+  sealLegacy,
+  trustedSlots,
+  unlock,
+  writeSeal,
+} from './key-ring.js'
 
-export interface CreateOptions {
+/** A config is a few hundred bytes: a larger object is not one (and is not read whole). */
+const MAX_CONFIG_BYTES = 64 * 1024
+
+export interface KeySlotOptions {
+  /** Accept a new passphrase shorter than MIN_PASSPHRASE_LENGTH. */
+  readonly force?: boolean
+  /**
+   * Tests only: a cheaper scrypt for new key slots, so that suites do not spend seconds per slot. Never
+   * set it in production code: DEFAULT_SCRYPT is the cost of every real slot.
+   */
+  readonly weakKdfForTests?: ScryptCost
+  readonly signal?: AbortSignal
+}
+
+export interface CreateOptions extends KeySlotOptions {
   readonly chunkSize?: number
   readonly compressionLevel?: number
   /** Makes an encrypted repository whose first key slot opens with this secret. */
   readonly passphrase?: Uint8Array
-  /** scrypt cost of new key slots (tests lower it). */
-  readonly scrypt?: { N: number; r: number; p: number }
-  readonly signal?: AbortSignal
 }
 
 export interface OpenOptions {
   readonly passphrase?: Uint8Array
+  /**
+   * What the caller recorded of this repository before (a server, a job): a config that no longer
+   * matches it, or a seal that went away, is REPOSITORY_CONFIG_CHANGED.
+   */
+  readonly expected?: RepositoryIdentity
   readonly signal?: AbortSignal
+}
+
+export interface KeySlotInfo {
+  readonly id: string
+  readonly label: string
+  readonly created: string
+  /** Listed in the config seal: the only slots opening tries. */
+  readonly trusted: boolean
 }
 
 export class Repository {
@@ -49,6 +86,7 @@ export class Repository {
   readonly #dataKey: Uint8Array | undefined
   readonly #idKey: Uint8Array | undefined
   readonly #master: Uint8Array | undefined
+  #sealed: boolean
   /** Chunks are hashed, encoded and decoded on the pool's worker threads. */
   readonly #codec = CodecPool.shared()
 
@@ -56,11 +94,13 @@ export class Repository {
     readonly store: ObjectStore,
     readonly config: RepositoryConfig,
     master: Uint8Array | undefined,
+    sealed: boolean,
   ) {
     const keys = master && deriveKeys(master)
     this.#master = master
     this.#dataKey = keys?.dataKey
     this.#idKey = keys?.idKey
+    this.#sealed = sealed
     this.chunkId = chunkIdFunction(keys?.idKey)
   }
 
@@ -76,6 +116,11 @@ export class Repository {
     return this.#dataKey !== undefined
   }
 
+  /** What a server or a job records at first use and passes back as `expected` to later opens. */
+  get identity(): RepositoryIdentity {
+    return identityOf(this.config, this.#sealed)
+  }
+
   static async create(store: ObjectStore, options: CreateOptions = {}): Promise<Repository> {
     const { signal } = options
     const chunkSize = options.chunkSize ?? DEFAULT_CHUNK_SIZE
@@ -85,8 +130,18 @@ export class Repository {
         `chunk size ${chunkSize}: a power of two from 512 KiB to 4 MiB`,
       )
     }
+    if (options.passphrase) checkNewSecret(options.passphrase, options.force, `repository '${store.name}'`)
     if ((await store.stat(KEY_CONFIG, { signal })) !== undefined) {
       throw new RepositoryError('REPOSITORY_EXISTS', `a repository already exists in '${store.name}'`)
+    }
+    // A plain config beside key objects reads as an edited encrypted repository: never write one.
+    const leftover = options.passphrase ? undefined : await firstKeyObject(store, signal)
+    if (leftover !== undefined) {
+      throw new RepositoryError(
+        'REPOSITORY_EXISTS',
+        `'${store.name}' holds '${leftover}' of an interrupted encrypted init: init it encrypted, or ` +
+          'remove keys/ and seals/ first',
+      )
     }
     const master = options.passphrase && newMasterKey()
     const config: RepositoryConfig = {
@@ -96,8 +151,11 @@ export class Repository {
       compressionLevel: options.compressionLevel ?? 3,
       created: new Date().toISOString(),
     }
-    const repo = new Repository(store, config, master)
-    if (options.passphrase) await repo.addKeySlot(options.passphrase, 'initial passphrase', options)
+    const repo = new Repository(store, config, master, master !== undefined)
+    if (master && options.passphrase) {
+      const slot = await repo.#putKeySlot(options.passphrase, 'initial passphrase', options)
+      await writeSeal(store, config, master, [slot.fingerprint], true, signal)
+    }
     // The config is written last: a crash before it leaves a directory that is not yet a repository.
     try {
       await store.put(KEY_CONFIG, encodeConfig(config), { ifNoneMatch: true, signal })
@@ -111,72 +169,95 @@ export class Repository {
   }
 
   static async open(store: ObjectStore, options: OpenOptions = {}): Promise<Repository> {
-    const { signal } = options
+    const { signal, expected } = options
     CodecPool.shared().warm() // the workers start while the config is read and the key derived
     let bytes: Uint8Array
     try {
-      bytes = await store.get(KEY_CONFIG, { signal })
+      bytes = await readBounded(store, KEY_CONFIG, MAX_CONFIG_BYTES, `config of '${store.name}'`, signal)
     } catch (error) {
       if (isNotFound(error)) throw new RepositoryError('NOT_A_REPOSITORY', `no repository in '${store.name}'`)
       throw error
     }
     const config = decodeConfig(bytes, `config of repository '${store.name}'`)
-    if (config.encryption === 'none') return new Repository(store, config, undefined)
+    if (expected !== undefined) checkConfigAgainst(store.name, config, expected)
+    if (config.encryption === 'none') {
+      await checkPlain(store, options.passphrase !== undefined, signal)
+      return new Repository(store, config, undefined, false)
+    }
     if (options.passphrase === undefined) {
       throw new RepositoryError(
         'PASSPHRASE_REQUIRED',
         `repository '${store.name}' is encrypted: a passphrase is needed`,
       )
     }
-    for (const slot of await Repository.#readSlots(store, signal)) {
-      const master = await unwrapKeySlot(slot, options.passphrase, signal)
-      if (master !== undefined) return new Repository(store, config, master)
-    }
-    throw wrongPassphrase(store.name)
-  }
-
-  static async #readSlots(store: ObjectStore, signal?: AbortSignal): Promise<KeySlot[]> {
-    const slots: KeySlot[] = []
-    for await (const info of store.list(PREFIX_KEYS, { signal })) {
-      slots.push(
-        decodeKeySlot(await store.get(info.key, { signal }), `key slot '${info.key}' in '${store.name}'`),
-      )
-    }
-    return slots
+    const unlocked = await unlock(store, config, options.passphrase, signal)
+    if (expected !== undefined) checkSealAgainst(store.name, unlocked.seal !== undefined, expected)
+    const sealed = unlocked.seal !== undefined || (await sealLegacy(store, config, unlocked, signal))
+    return new Repository(store, config, unlocked.master, sealed)
   }
 
   // --- key slots -------------------------------------------------------------------------------------
 
-  async addKeySlot(secret: Uint8Array, label: string, options: CreateOptions = {}): Promise<string> {
-    if (this.#master === undefined)
-      throw new RepositoryError('INVALID_ARGUMENT', `repository '${this.name}' is not encrypted`)
-    const slot = await makeKeySlot(
-      this.#master,
-      secret,
-      label,
-      options.scrypt ?? DEFAULT_SCRYPT,
-      options.signal,
-    )
-    await this.store.put(`${PREFIX_KEYS}${slot.id}`, encodeKeySlot(slot), {
-      ifNoneMatch: true,
-      signal: options.signal,
-    })
+  /** Adds a slot that opens with `secret` and trusts it in the seal; resolves to the slot's id. */
+  async addKeySlot(secret: Uint8Array, label: string, options: KeySlotOptions = {}): Promise<string> {
+    const master = this.#requireMaster()
+    checkNewSecret(secret, options.force, `repository '${this.name}'`)
+    const trusted = await this.#trusted(master, options.signal)
+    const slot = await this.#putKeySlot(secret, label, options)
+    await writeSeal(this.store, this.config, master, [...trusted, slot.fingerprint], false, options.signal)
+    this.#sealed = true
     return slot.id
   }
 
-  async listKeySlots(signal?: AbortSignal): Promise<{ id: string; label: string; created: string }[]> {
-    const slots = await Repository.#readSlots(this.store, signal)
-    return slots.map(({ id, label, created }) => ({ id, label, created }))
+  async listKeySlots(signal?: AbortSignal): Promise<KeySlotInfo[]> {
+    const master = this.#requireMaster()
+    const trusted = new Set(await this.#trusted(master, signal))
+    return (await readSlots(this.store, signal)).map((slot) => {
+      const { id, label, created } = decodeKeySlot(slot.bytes, `key slot '${slot.key}' in '${this.name}'`)
+      return { id, label, created, trusted: trusted.has(slot.fingerprint) }
+    })
   }
 
-  /** Removes a slot; refuses to remove the last one, which would lock everyone out. */
+  /** Removes a slot; refuses to remove the last trusted one, which would lock everyone out. */
   async removeKeySlot(id: string, signal?: AbortSignal): Promise<void> {
-    const slots = await this.listKeySlots(signal)
-    if (!slots.some((s) => s.id === id))
+    const master = this.#requireMaster()
+    const slot = (await readSlots(this.store, signal)).find((s) => s.key === `${PREFIX_KEYS}${id}`)
+    if (slot === undefined)
       throw new RepositoryError('INVALID_ARGUMENT', `no key slot '${id}' in '${this.name}'`)
-    if (slots.length === 1)
+    const trusted = await this.#trusted(master, signal)
+    const kept = trusted.filter((f) => f !== slot.fingerprint)
+    if (kept.length === 0)
       throw new RepositoryError('INVALID_ARGUMENT', `key slot '${id}' is the last one of '${this.name}'`)
-    await this.store.delete(`${PREFIX_KEYS}${id}`, { signal })
+    // The seal stops trusting it first: a crash in between leaves an untrusted slot, never a trusted gap.
+    if (kept.length !== trusted.length) await writeSeal(this.store, this.config, master, kept, false, signal)
+    await this.store.delete(slot.key, { signal })
+  }
+
+  #requireMaster(): Uint8Array {
+    if (this.#master === undefined)
+      throw new RepositoryError('INVALID_ARGUMENT', `repository '${this.name}' is not encrypted`)
+    return this.#master
+  }
+
+  /** The slots the seal trusts; a repository not sealed yet trusts the slots it holds. */
+  async #trusted(master: Uint8Array, signal?: AbortSignal): Promise<string[]> {
+    const sealed = await trustedSlots(this.store, this.config, master, signal)
+    if (sealed !== undefined) return sealed
+    if (this.#sealed) throw configChanged(this.name, 'its config seal was removed')
+    return (await readSlots(this.store, signal)).map((s) => s.fingerprint)
+  }
+
+  /** Writes a new key slot (create-only). */
+  async #putKeySlot(
+    secret: Uint8Array,
+    label: string,
+    options: KeySlotOptions,
+  ): Promise<{ id: string; fingerprint: string }> {
+    const cost = options.weakKdfForTests ?? DEFAULT_SCRYPT
+    const slot = await makeKeySlot(this.#requireMaster(), secret, label, cost, options.signal)
+    const bytes = encodeKeySlot(slot)
+    await this.store.put(`${PREFIX_KEYS}${slot.id}`, bytes, { ifNoneMatch: true, signal: options.signal })
+    return { id: slot.id, fingerprint: slotFingerprint(bytes) }
   }
 
   // --- objects ----------------------------------------------------------------------------------------
@@ -186,7 +267,7 @@ export class Repository {
   }
 
   decode(bytes: Uint8Array, kind: number, binding: Uint8Array, what: string): Uint8Array {
-    return decodeObject(bytes, kind, binding, this.#dataKey, what)
+    return decodeObject(bytes, kind, binding, this.#dataKey, what, maxPlainLength(kind, this.chunkSize))
   }
 
   /** Writes an object that must not exist yet (indexes, manifests). */

@@ -147,10 +147,10 @@ export class DirectFiles {
   }
 
   /**
-   * Creates `path` (which must not exist) holding `data`, synced. False when this cannot take it (too
+   * Creates `path` (which must not exist) holding `data`, synced; with `mode`, exactly that mode. False when this cannot take it (too
    * large, no free buffer, or refused by the file system): then nothing is left at `path` either.
    */
-  async write(path: string, data: Uint8Array): Promise<boolean> {
+  async write(path: string, data: Uint8Array, mode?: number): Promise<boolean> {
     if (data.length > this.maxLength || this.#free.length === 0) return false
     const bounce = this.#free.pop()!
     try {
@@ -158,13 +158,14 @@ export class DirectFiles {
       bounce.set(data)
       bounce.fill(0, data.length, padded)
       const flags = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_DIRECT
-      const handle = await open(path, flags, 0o644).catch((error: unknown) => {
+      const handle = await open(path, flags, mode ?? 0o644).catch((error: unknown) => {
         if ((error as NodeJS.ErrnoException).code === 'EINVAL') return undefined
         throw error
       })
       if (handle === undefined) return false
       let written = false
       try {
+        if (mode !== undefined) await handle.chmod(mode) // exactly this mode, whatever the umask
         await writeFully(handle, bounce.subarray(0, padded), 0)
         written = true
         if (padded !== data.length) await handle.truncate(data.length)

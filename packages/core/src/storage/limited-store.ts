@@ -1,7 +1,14 @@
 // Bounds a store's concurrency (requests in flight) and throughput (bytes per second, each way).
 // Placed under RetryingStore, so that a request waiting for its retry holds no slot.
 import { Semaphore } from '../shared/index.js'
-import type { CallOptions, ObjectInfo, ObjectStore, PutOptions, RangeOptions } from './object-store.js'
+import type {
+  CallOptions,
+  Leftover,
+  ObjectInfo,
+  ObjectStore,
+  PutOptions,
+  RangeOptions,
+} from './object-store.js'
 import { RateLimiter } from './rate-limiter.js'
 
 export interface LimitedStoreOptions {
@@ -78,6 +85,21 @@ export class LimitedStore implements ObjectStore {
   async removeIncomplete(olderThanMs: number, options: CallOptions = {}): Promise<number> {
     const remove = async () => (await this.inner.removeIncomplete?.(olderThanMs, options)) ?? 0
     return this.#slots.run(remove, options.signal)
+  }
+
+  /** Like list: each step takes a slot. */
+  async *listIncomplete(olderThanMs: number, options: CallOptions = {}): AsyncIterable<Leftover> {
+    const iterator = this.inner.listIncomplete?.(olderThanMs, options)[Symbol.asyncIterator]()
+    if (iterator === undefined) return
+    try {
+      for (;;) {
+        const next = await this.#slots.run(() => iterator.next(), options.signal)
+        if (next.done) return
+        yield next.value
+      }
+    } finally {
+      await iterator.return?.()
+    }
   }
 
   async close(): Promise<void> {

@@ -1,8 +1,9 @@
-// File-system helpers of LocalStore: error mapping, directory fsync, and the ordered directory walk.
-import { open, readdir, stat, unlink } from 'node:fs/promises'
+// File-system helpers of LocalStore: error mapping, directory fsync, the ordered directory walk, the
+// streamed walk of leftovers, and the path checks that keep symbolic links out of a repository.
+import { chmod, lstat, mkdir, open, opendir, readdir, stat, unlink } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { StrataError, throwIfAborted } from '../shared/index.js'
-import type { ObjectInfo } from './object-store.js'
+import type { Leftover, ObjectInfo } from './object-store.js'
 import { StorageError, type StorageErrorCode } from './storage-error.js'
 
 /** Names of in-flight writes. Never listed, never valid key segments. */
@@ -58,6 +59,68 @@ export async function fsyncDirs(dirs: string[]): Promise<void> {
   }
 }
 
+/** Objects and directories a local store creates are its owner's alone, whatever the umask. */
+export const FILE_MODE = 0o600
+export const DIR_MODE = 0o700
+
+export function symlinkRefused(what: string, storeName: string): StorageError {
+  return new StorageError(
+    'SYMLINK_REFUSED',
+    `'${what}' in ${storeName} runs through a symbolic link: a repository holds only files and ` +
+      'directories, and Strata never follows a link inside one',
+  )
+}
+
+/**
+ * Checks the directories of a key below `root` (whose own path may hold links: the admin chose it):
+ * a symbolic link among them is SYMLINK_REFUSED. With `create`, missing ones are made (DIR_MODE, set
+ * explicitly since the umask could take bits away) and the first one made is returned. A link planted
+ * between this check and the use of the path is not caught (no openat() in Node): see docs/security.md.
+ */
+export async function checkDirs(
+  root: string,
+  parts: readonly string[],
+  what: string,
+  storeName: string,
+  create = false,
+): Promise<string | undefined> {
+  let created: string | undefined
+  if (create && (await stat(root).catch(() => undefined)) === undefined) {
+    created = await mkdir(root, { recursive: true, mode: DIR_MODE })
+    await chmod(root, DIR_MODE)
+  }
+  let path = root
+  for (const part of parts) {
+    path = join(path, part)
+    let info = await lstat(path).catch(absentAsUndefined)
+    if (info === undefined) {
+      if (!create) return undefined
+      const made = await mkdir(path, { mode: DIR_MODE }).then(
+        () => true,
+        (error: unknown) => {
+          if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false // a racing put made it
+          throw error
+        },
+      )
+      if (made) {
+        await chmod(path, DIR_MODE)
+        created ??= path
+        continue
+      }
+      info = await lstat(path)
+    }
+    if (info.isSymbolicLink()) throw symlinkRefused(what, storeName)
+    if (!info.isDirectory()) return created // the operation itself reports a key running through an object
+  }
+  return created
+}
+
+function absentAsUndefined(error: unknown): undefined {
+  const code = (error as NodeJS.ErrnoException).code
+  if (code === 'ENOENT' || code === 'ENOTDIR') return undefined
+  throw error
+}
+
 /** Every file under `root` whose key starts with `prefix`, in key order, without temp files. */
 export async function* walk(
   root: string,
@@ -70,6 +133,9 @@ export async function* walk(
   const parts = base === '' ? [] : base.slice(0, -1).split('/')
   // A prefix whose directory part is not a valid key path matches nothing.
   if (parts.some((p) => p === '' || p === '.' || p === '..' || p.includes('\\'))) return
+  await checkDirs(root, parts, prefix, storeName).catch((error: unknown) => {
+    throw fsError(error, `cannot list '${prefix}' in ${storeName}`)
+  })
   yield* walkDir(join(root, ...parts), base, prefix.slice(slash + 1), signal, storeName)
 }
 
@@ -98,7 +164,8 @@ async function* walkDir(
       yield* walkDir(path, `${key}/`, '', signal, storeName)
       continue
     }
-    const info = await stat(path).catch((error: unknown) => {
+    // lstat: a symbolic link is not an object (and what it points at is not in the repository).
+    const info = await lstat(path).catch((error: unknown) => {
       // Deleted between readdir and stat: it is simply not there any more.
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined
       throw fsError(error, `cannot stat '${key}' in ${storeName}`)
@@ -117,27 +184,50 @@ async function readEntries(dir: string, storeName: string) {
   }
 }
 
+/**
+ * Temp files older than `olderThanMs` anywhere under `root`, as a stream: each directory is read
+ * entry by entry (opendir), so that a repository of millions of objects is never held in memory.
+ * Symbolic links are neither followed nor reported.
+ */
+export async function* walkLeftovers(
+  root: string,
+  olderThanMs: number,
+  signal?: AbortSignal,
+): AsyncGenerator<Leftover & { readonly path: string }> {
+  yield* leftoversIn(root, '', Date.now() - olderThanMs, signal)
+}
+
+async function* leftoversIn(
+  dir: string,
+  base: string,
+  cutoff: number,
+  signal: AbortSignal | undefined,
+): AsyncGenerator<Leftover & { readonly path: string }> {
+  const handle = await opendir(dir).catch(absentAsUndefined)
+  if (handle === undefined) return
+  for await (const entry of handle) {
+    throwIfAborted(signal)
+    const path = join(dir, entry.name)
+    const name = base + entry.name
+    if (entry.isDirectory()) yield* leftoversIn(path, `${name}/`, cutoff, signal)
+    if (!entry.isFile() || !entry.name.startsWith(TEMP_PREFIX)) continue
+    const info = await lstat(path).catch(() => undefined) // gone meanwhile: finished or removed
+    if (info === undefined || !info.isFile() || info.mtimeMs > cutoff) continue
+    yield { path, name, size: info.size, started: info.mtime }
+  }
+}
+
 /** Removes temp files older than `olderThanMs` anywhere under `root`; returns how many. */
 export async function removeOldTemps(
   root: string,
   olderThanMs: number,
   signal?: AbortSignal,
 ): Promise<number> {
-  const cutoff = Date.now() - olderThanMs
-  const names = await readdir(root, { recursive: true }).catch((error: unknown) => {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [] as string[]
-    throw error
-  })
   let removed = 0
-  for (const name of names) {
-    if (!name.split('/').at(-1)?.startsWith(TEMP_PREFIX)) continue
-    throwIfAborted(signal)
-    const path = join(root, name)
-    const info = await stat(path).catch(() => undefined)
-    if (info === undefined || info.mtimeMs > cutoff) continue
-    await unlink(path).then(
+  for await (const leftover of walkLeftovers(root, olderThanMs, signal)) {
+    await unlink(leftover.path).then(
       () => removed++,
-      () => undefined,
+      () => undefined, // removed by another gc meanwhile
     )
   }
   return removed

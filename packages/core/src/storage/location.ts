@@ -1,8 +1,9 @@
-// Parses a store location: a local path, a file:// URL, or an S3 URL.
+// Parses a store location: a local path, a file:// URL, an S3 URL, or a NAS share Strata mounts.
 //
-//   /srv/backups  ./repo  file:///srv/backups           a local directory (or a mounted NFS/SMB share)
+//   /srv/backups  ./repo  file:///srv/backups           a local directory (or a share the admin mounted)
 //   s3://HOST[:PORT]/BUCKET[/PREFIX][?OPTIONS]          S3 over HTTPS
 //   s3+http://HOST[:PORT]/BUCKET[/PREFIX][?OPTIONS]     S3 over plain HTTP (a lab, a trusted LAN)
+//   nfs://HOST/EXPORT/PATH  smb://[USER@]HOST/SHARE/PATH  mounted by Strata (nas/nas-location.ts)
 //
 // OPTIONS: region=NAME (default $STRATA_S3_REGION, $AWS_REGION or us-east-1), style=path|virtual
 // (default virtual on *.amazonaws.com, path elsewhere), conditional=auto|yes|no (does the server
@@ -12,6 +13,7 @@
 // AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY[/AWS_SESSION_TOKEN].
 import { resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { isNasScheme, parseNasLocation, type NasLocation } from './nas/nas-location.js'
 import type { S3Credentials, S3StoreOptions } from './s3-store.js'
 import { StorageError } from './storage-error.js'
 
@@ -22,6 +24,7 @@ export type ConditionalMode = 'auto' | 'yes' | 'no'
 export type StoreLocation =
   | { readonly kind: 'local'; readonly path: string }
   | { readonly kind: 's3'; readonly s3: S3StoreOptions; readonly conditional: ConditionalMode }
+  | { readonly kind: 'nas'; readonly nas: NasLocation }
 
 const OPTIONS = new Set(['region', 'style', 'conditional', 'partSize'])
 
@@ -30,6 +33,7 @@ export function parseLocation(location: string, env: Env): StoreLocation {
   if (location.startsWith('file://')) return { kind: 'local', path: fileURLToPath(location) }
   const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(location)?.[1]?.toLowerCase()
   if (scheme === undefined) return { kind: 'local', path: resolve(location) }
+  if (isNasScheme(scheme)) return { kind: 'nas', nas: parseNasLocation(location) }
   if (scheme !== 's3' && scheme !== 's3+http') throw invalid(location, `unknown scheme '${scheme}://'`)
   return parseS3(location, scheme === 's3' ? 'https' : 'http', env)
 }

@@ -1,7 +1,14 @@
 // Reports every store call (operation, key, bytes, duration, error code) to a logger. Answers such as
 // NOT_FOUND and ALREADY_EXISTS are 'debug'; failures are 'warn'. Store names never hold credentials.
 import { errorCode, errorMessage } from '../shared/index.js'
-import type { CallOptions, ObjectInfo, ObjectStore, PutOptions, RangeOptions } from './object-store.js'
+import type {
+  CallOptions,
+  Leftover,
+  ObjectInfo,
+  ObjectStore,
+  PutOptions,
+  RangeOptions,
+} from './object-store.js'
 
 export interface StoreLogEvent {
   readonly level: 'debug' | 'warn'
@@ -85,6 +92,22 @@ export class LoggingStore implements ObjectStore {
   removeIncomplete(olderThanMs: number, options: CallOptions = {}): Promise<number> {
     const remove = async () => (await this.inner.removeIncomplete?.(olderThanMs, options)) ?? 0
     return this.#log('removeIncomplete', '', remove)
+  }
+
+  async *listIncomplete(olderThanMs: number, options: CallOptions = {}): AsyncIterable<Leftover> {
+    if (this.inner.listIncomplete === undefined) return
+    const start = performance.now()
+    let count = 0
+    try {
+      for await (const leftover of this.inner.listIncomplete(olderThanMs, options)) {
+        count++
+        yield leftover
+      }
+      this.#emit('debug', 'listIncomplete', '', start, undefined, undefined, count)
+    } catch (error) {
+      this.#emit('warn', 'listIncomplete', '', start, undefined, error, count)
+      throw error
+    }
   }
 
   async close(): Promise<void> {

@@ -8,11 +8,50 @@ export interface ObjectInfo {
   readonly modified?: Date
 }
 
+/** What an interrupted put left behind: a local temp file, an unfinished S3 multipart upload. */
+export interface Leftover {
+  /** The temp file's path in the store, or `key (upload <id>)` for S3: for messages, not a key. */
+  readonly name: string
+  /** Bytes it holds, where the store knows without another request. */
+  readonly size?: number
+  /** When its writer started it (last modified, for a file). */
+  readonly started: Date
+}
+
 export interface StoreCapabilities {
   /** `put(..., { ifNoneMatch: true })` is atomic on the server: two racing creators cannot both win. */
   readonly conditionalCreate: boolean
   /** Listing sees every completed put at once (S3 and local directories do; some gateways do not). */
   readonly listAfterWriteConsistent: boolean
+  /** How a local store makes create-only puts atomic, once known (`strata repo info` shows it). */
+  readonly createMode?: CreateMode
+  /** What a local store's probe found of the file system under it, once probed. */
+  readonly fileSystem?: FileSystemTraits
+}
+
+/**
+ * 'link': the complete temp file is hard-linked to the key (the link fails if the key exists).
+ * 'exclusive': for file systems without hard links (SMB shares): an O_EXCL claim names the one creator,
+ * which renames its complete temp file to the key (local-claim.ts, docs/storage.md).
+ */
+export type CreateMode = 'link' | 'exclusive'
+
+/** Found by a probe file under a local store's root when it opens. */
+export interface FileSystemTraits {
+  /** From statfs(2): 'ext4', 'xfs', 'btrfs', 'zfs', 'tmpfs', 'nfs', 'cifs', 'smb2', 'fuse', or its magic in hex. */
+  readonly type: string
+  /** A file server or a user-space daemon behind it (NFS, SMB, FUSE): written through the page cache. */
+  readonly remote: boolean
+  /** Names that differ only in case are different files (an SMB share is usually case-insensitive). */
+  readonly caseSensitive: boolean
+  /** link() works. */
+  readonly hardLinks: boolean
+  /** open() with O_EXCL refuses a name that exists. */
+  readonly exclusiveCreate: boolean
+  /** The finest step of the modification times it keeps (1 ms or more; 0.001 for 1 µs or finer). */
+  readonly timestampResolutionMs?: number
+  /** How far the file server's clock (the times it gives new files) is ahead of ours (negative: behind). */
+  readonly clockSkewMs?: number
 }
 
 export interface CallOptions {
@@ -53,6 +92,11 @@ export interface ObjectStore {
    * spared; returns how many leftovers went. Optional: absent where puts leave nothing.
    */
   removeIncomplete?(olderThanMs: number, options?: CallOptions): Promise<number>
+  /**
+   * What removeIncomplete would remove now, as a stream (directories and listing pages are walked as it
+   * goes, never held whole). Optional, like removeIncomplete.
+   */
+  listIncomplete?(olderThanMs: number, options?: CallOptions): AsyncIterable<Leftover>
   /** Releases connections and handles. */
   close?(): Promise<void>
 }

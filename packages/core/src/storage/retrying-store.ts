@@ -2,7 +2,14 @@
 // corrupt answers. Writes retry on any failure that is not clearly permanent, as XO does on S3, because
 // providers disagree on error codes: a lost write costs a backup, a repeated create-once write is safe.
 import { retry, StrataError } from '../shared/index.js'
-import type { CallOptions, ObjectInfo, ObjectStore, PutOptions, RangeOptions } from './object-store.js'
+import type {
+  CallOptions,
+  Leftover,
+  ObjectInfo,
+  ObjectStore,
+  PutOptions,
+  RangeOptions,
+} from './object-store.js'
 import { StorageError } from './storage-error.js'
 
 export interface RetryEvent {
@@ -22,7 +29,14 @@ export interface RetryingStoreOptions {
   readonly random?: () => number
 }
 
-const NEVER = new Set(['ACCESS_DENIED', 'INVALID_KEY', 'INVALID_LOCATION', 'NOT_FOUND', 'ALREADY_EXISTS'])
+const NEVER = new Set([
+  'ACCESS_DENIED',
+  'INVALID_KEY',
+  'INVALID_LOCATION',
+  'NOT_FOUND',
+  'ALREADY_EXISTS',
+  'SYMLINK_REFUSED',
+])
 
 export function shouldRetryRead(error: unknown): boolean {
   return error instanceof StorageError && (error.retryable || error.code === 'CORRUPT_RESPONSE')
@@ -106,6 +120,11 @@ export class RetryingStore implements ObjectStore {
   async removeIncomplete(olderThanMs: number, options: CallOptions = {}): Promise<number> {
     const remove = async () => (await this.inner.removeIncomplete?.(olderThanMs, options)) ?? 0
     return this.#retry('removeIncomplete', '', options, shouldRetryWrite, remove)
+  }
+
+  /** Not retried: a listing of leftovers is a report, and the next gc lists them again. */
+  async *listIncomplete(olderThanMs: number, options: CallOptions = {}): AsyncIterable<Leftover> {
+    if (this.inner.listIncomplete !== undefined) yield* this.inner.listIncomplete(olderThanMs, options)
   }
 
   async close(): Promise<void> {

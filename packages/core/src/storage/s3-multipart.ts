@@ -98,6 +98,38 @@ async function uploadParts(req: MultipartRequest, UploadId: string) {
   return results.map((r) => (r as PromiseFulfilledResult<{ PartNumber: number; ETag?: string }>).value)
 }
 
+export interface OldUpload {
+  readonly Key: string
+  readonly UploadId: string
+  readonly Initiated: Date
+}
+
+/**
+ * Multipart uploads under `Prefix` started more than `olderThanMs` ago, page by page
+ * (ListMultipartUploads, 1000 at most per page): never the whole list in memory.
+ */
+export async function* listOldUploads(
+  client: S3Client,
+  Bucket: string,
+  Prefix: string,
+  olderThanMs: number,
+  signal: AbortSignal | undefined,
+): AsyncGenerator<OldUpload> {
+  const cutoff = Date.now() - olderThanMs
+  let markers: { KeyMarker?: string; UploadIdMarker?: string } = {}
+  for (;;) {
+    const page = await client.send(new ListMultipartUploadsCommand({ Bucket, Prefix, ...markers }), {
+      abortSignal: signal,
+    })
+    for (const { Key, UploadId, Initiated } of page.Uploads ?? []) {
+      if (Key === undefined || UploadId === undefined || Initiated === undefined) continue
+      if (Initiated.getTime() <= cutoff) yield { Key, UploadId, Initiated }
+    }
+    if (!page.IsTruncated) return
+    markers = { KeyMarker: page.NextKeyMarker, UploadIdMarker: page.NextUploadIdMarker }
+  }
+}
+
 /** Aborts multipart uploads under `prefix` started more than `olderThanMs` ago; returns how many. */
 export async function abortOldUploads(
   client: S3Client,
@@ -106,19 +138,10 @@ export async function abortOldUploads(
   olderThanMs: number,
   signal: AbortSignal | undefined,
 ): Promise<number> {
-  const cutoff = Date.now() - olderThanMs
-  let markers: { KeyMarker?: string; UploadIdMarker?: string } = {}
   let aborted = 0
-  for (;;) {
-    const page = await client.send(new ListMultipartUploadsCommand({ Bucket, Prefix, ...markers }), {
-      abortSignal: signal,
-    })
-    for (const { Key, UploadId, Initiated } of page.Uploads ?? []) {
-      if (Key === undefined || UploadId === undefined || (Initiated?.getTime() ?? Infinity) > cutoff) continue
-      await client.send(new AbortMultipartUploadCommand({ Bucket, Key, UploadId }), { abortSignal: signal })
-      aborted++
-    }
-    if (!page.IsTruncated) return aborted
-    markers = { KeyMarker: page.NextKeyMarker, UploadIdMarker: page.NextUploadIdMarker }
+  for await (const { Key, UploadId } of listOldUploads(client, Bucket, Prefix, olderThanMs, signal)) {
+    await client.send(new AbortMultipartUploadCommand({ Bucket, Key, UploadId }), { abortSignal: signal })
+    aborted++
   }
+  return aborted
 }

@@ -82,6 +82,9 @@ describe('S3Store on radosgw', () => {
     await create('unfinished/b')
     await create('elsewhere/c')
     expect(await store.removeIncomplete(3_600_000)).toBe(0)
+    const listed: string[] = []
+    for await (const leftover of store.listIncomplete(0)) listed.push(leftover.name.split(' ')[0]!)
+    expect(listed.sort()).toEqual(['a', 'b'])
     expect(await store.removeIncomplete(0)).toBe(2)
     const left = await client.send(new ListMultipartUploadsCommand({ Bucket: bucket }))
     expect((left.Uploads ?? []).map((u) => u.Key)).toEqual(['elsewhere/c'])

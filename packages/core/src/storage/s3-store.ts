@@ -16,6 +16,7 @@ import { throwIfAborted } from '../shared/index.js'
 import { assertRange } from './range.js'
 import type {
   CallOptions,
+  Leftover,
   ObjectInfo,
   ObjectStore,
   PutOptions,
@@ -24,7 +25,7 @@ import type {
 } from './object-store.js'
 import { readBody, rangeOf } from './s3-body.js'
 import { s3Error } from './s3-errors.js'
-import { abortOldUploads, putMultipart } from './s3-multipart.js'
+import { abortOldUploads, listOldUploads, putMultipart } from './s3-multipart.js'
 import { StorageError, assertValidKey, isNotFound } from './storage-error.js'
 
 export interface S3Credentials {
@@ -289,6 +290,17 @@ export class S3Store implements ObjectStore {
       return await abortOldUploads(this.#client, this.#bucket, this.#prefix, olderThanMs, options.signal)
     } catch (error) {
       throw s3Error(error, `cannot abort unfinished uploads in ${this.name}`, options.signal)
+    }
+  }
+
+  async *listIncomplete(olderThanMs: number, options: CallOptions = {}): AsyncIterable<Leftover> {
+    const uploads = listOldUploads(this.#client, this.#bucket, this.#prefix, olderThanMs, options.signal)
+    try {
+      for await (const { Key, UploadId, Initiated } of uploads) {
+        yield { name: `${Key.slice(this.#prefix.length)} (upload ${UploadId})`, started: Initiated }
+      }
+    } catch (error) {
+      throw s3Error(error, `cannot list unfinished uploads in ${this.name}`, options.signal)
     }
   }
 

@@ -14,6 +14,8 @@ export type StorageErrorCode =
   | 'STORE_FAILED'
   /** A store location (path or URL) or its credentials cannot be used as given. */
   | 'INVALID_LOCATION'
+  /** A local store met a symbolic link inside the repository, where only files and directories belong. */
+  | 'SYMLINK_REFUSED'
 
 export class StorageError extends StrataError {
   declare readonly code: StorageErrorCode

@@ -59,6 +59,18 @@ export function maskUnsetSectors(data: Uint8Array, bitmap: Uint8Array, sectors: 
   return out
 }
 
+/** Zeroes, in place, the sectors of `data` whose bit is clear. */
+export function zeroUnsetSectors(data: Uint8Array, bitmap: Uint8Array, sectors: number): void {
+  forEachRun(bitmap, sectors, false, (first, end) => data.fill(0, first * SECTOR_SIZE, end * SECTOR_SIZE))
+}
+
+/** How many of the block's sectors have their bit clear. */
+export function countUnsetSectors(bitmap: Uint8Array, sectors: number): number {
+  let count = 0
+  forEachRun(bitmap, sectors, false, (first, end) => (count += end - first))
+  return count
+}
+
 export function fullBitmap(size: number, sectors: number): Uint8Array {
   const bitmap = new Uint8Array(size)
   bitmap.fill(0xff, 0, sectors >> 3)

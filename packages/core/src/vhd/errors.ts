@@ -21,6 +21,11 @@ export const VhdErrorCode = {
   parentNotFound: 'VHD_PARENT_NOT_FOUND',
   /** Valid VHD, but something we do not handle (e.g. a fixed disk given to the streaming reader). */
   unsupported: 'VHD_UNSUPPORTED',
+  /**
+   * A differencing block holds only some of its sectors (partial bitmap) where no parent is at hand to
+   * supply the others (a delta stream read alone).
+   */
+  partialBlock: 'VHD_PARTIAL_BLOCK',
   /** The caller broke the writer's contract (blocks not matching the plan). */
   writerInput: 'VHD_WRITER_INPUT',
 } as const

@@ -6,7 +6,7 @@ import { throwIfAborted } from '../shared/abort.js'
 import { FOOTER_SIZE, HEADER_SIZE } from './constants.js'
 import { ByteReader } from './byte-reader.js'
 import { blocksInFileOrder, parseBat } from './bat.js'
-import { isFullBitmap } from './bitmap.js'
+import { countUnsetSectors, isFullBitmap, maskUnsetSectors, zeroUnsetSectors } from './bitmap.js'
 import { VhdError, VhdErrorCode } from './errors.js'
 import { parseFooter, sameDisk, type VhdFooter } from './footer.js'
 import { bitmapSize, parseHeader, type VhdHeader } from './header.js'
@@ -19,6 +19,19 @@ export interface VhdBlock {
   data: Uint8Array
   /** True when every sector of the block is present (always, for what XAPI, qemu and we write). */
   full: boolean
+}
+
+export interface VhdBlocksOptions {
+  /** Reuse a ring of `reuse + 1` buffers for the blocks' data (see blocks()). */
+  reuse?: number
+  /** The reused buffers are shared memory. */
+  shared?: boolean
+  /**
+   * Yield the partial blocks of a differencing stream as stored, for a caller that lays each block over
+   * its parent's data sector by sector (an import onto a clone of the parent). Without it they are
+   * refused: their clear sectors are the parent's, which a stream read alone does not have.
+   */
+  keepPartial?: boolean
 }
 
 export interface VhdStreamOptions {
@@ -67,11 +80,12 @@ export class VhdStream {
    * loop asks for the next block). A consumer with at most `reuse` blocks in hand then saves a fresh
    * allocation (and its page faults, and the collections they bring) per block. With `shared`, those
    * reused buffers are shared memory, which worker threads read without a copy.
+   *
+   * A block whose sector bitmap is partial: in a dynamic disk its clear sectors are yielded as zeros
+   * (what the disk holds there), never as the bytes stored in the file; in a differencing disk it is a
+   * VHD_PARTIAL_BLOCK error unless `keepPartial` (see VhdBlocksOptions).
    */
-  async *blocks(
-    signal?: AbortSignal,
-    options: { reuse?: number; shared?: boolean } = {},
-  ): AsyncGenerator<VhdBlock> {
+  async *blocks(signal?: AbortSignal, options: VhdBlocksOptions = {}): AsyncGenerator<VhdBlock> {
     if (this.#consumed)
       throw new VhdError(VhdErrorCode.unsupported, `${this.#name}: blocks() can run only once`)
     this.#consumed = true
@@ -94,13 +108,45 @@ export class VhdStream {
           turn = (turn + 1) % (options.reuse + 1) // the one being filled, and `reuse` still in hand
         }
         const data = await reader.read(this.blockSize, `block ${index}`, signal, scratch)
-        yield { index, bitmap, data, full: isFullBitmap(bitmap, sectors) }
+        const full = isFullBitmap(bitmap, sectors)
+        yield {
+          index,
+          bitmap,
+          data: full ? data : this.#partial(index, bitmap, data, scratch, options),
+          full,
+        }
       }
       await this.#checkTrailingFooter(signal)
     } finally {
       // Whether the caller finished, broke out or failed, the source is no longer needed.
       await reader.close()
     }
+  }
+
+  /** The data a partial block yields (see blocks()): zeros where a dynamic disk has no sector. */
+  #partial(
+    index: number,
+    bitmap: Uint8Array,
+    data: Uint8Array,
+    scratch: Uint8Array | undefined,
+    options: VhdBlocksOptions,
+  ): Uint8Array {
+    const sectors = this.blockSize / 512
+    if (this.isDifferencing) {
+      if (options.keepPartial === true) return data
+      const missingSectors = countUnsetSectors(bitmap, sectors)
+      throw new VhdError(
+        VhdErrorCode.partialBlock,
+        `${this.#name}: block ${index} holds ${sectors - missingSectors} of its ${sectors} sectors; the ` +
+          `other ${missingSectors} are its parent's, which this delta read alone does not have`,
+        { details: { block: index, missingSectors } },
+      )
+    }
+    // The reused buffer is ours to change; a view into the source's bytes is not.
+    if (scratch === undefined || data.buffer !== scratch.buffer)
+      return maskUnsetSectors(data, bitmap, sectors)
+    zeroUnsetSectors(data, bitmap, sectors)
+    return data
   }
 
   /** Stops reading; the source is released. Safe to call at any time, also after blocks(). */

@@ -28,3 +28,25 @@ export function registerGuestMethods(d: Dispatcher, guest: Guest): void {
       (await guest.writeRandomBlocks(disk(vm, index), Number(count))).map(String),
   })
 }
+
+/** Lab-only reads and writes of a running VM's guest: vm-data keys, its state, its resumed memory. */
+export function registerGuestAgentMethods(d: Dispatcher, guest: Guest): void {
+  // (session, VM ref, key, value): the guest writes vm-data/<key> (mirrored into VM.xenstore_data).
+  d.register('lab.guest_write_vm_data', {
+    params: 3,
+    handler: (_c, [vm, key, value]) => (guest.writeVmData(String(vm), String(key), String(value)), ''),
+  })
+  // (session, VM ref): 'booting', 'running', 'no bootable device' or 'halted'.
+  d.register('lab.get_guest_state', { params: 1, handler: (_c, [vm]) => guest.state(String(vm)) })
+  // (session, VM ref): what its last VM.resume restored: {sha256, size, vm_uuid, taken}.
+  d.register('lab.get_resumed_memory', {
+    params: 1,
+    handler: (_c, [vm]) => {
+      guest.lab.db.get('VM', String(vm))
+      const m = guest.lab.agents.resumed.get(String(vm))
+      if (m === undefined)
+        throw new XapiFailure('VALUE_NOT_SUPPORTED', ['vm', String(vm), 'no memory image was resumed'])
+      return { sha256: m.sha256, size: m.size, vm_uuid: m.header.vm, taken: m.header.taken }
+    },
+  })
+}

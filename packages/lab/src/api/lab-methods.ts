@@ -2,7 +2,7 @@
 // `strata lab serve` can be driven from another process: raw guest writes and faults. Each needs a
 // valid session like any other call.
 import type { Guest } from '../guest.js'
-import type { HttpFault } from '../faults.js'
+import { MAX_UNREACHABLE_MS, type HttpFault } from '../faults.js'
 import { XapiFailure } from '../db/failure.js'
 import type { Dispatcher } from './dispatcher.js'
 import type { LabState } from './lab-state.js'
@@ -54,6 +54,19 @@ export function registerLabMethods(d: Dispatcher, lab: LabState, controls: LabCo
   })
   d.register('lab.clear_faults', { params: 0, handler: () => (lab.faults.clear(), '') })
   d.register('lab.expire_sessions', { params: 0, handler: () => (lab.sessions.expireAll(), '') })
+  // (session, 'refuse'|'hang', ms): unreachable for that long (no call can reach it to end it sooner).
+  d.register('lab.set_unreachable', {
+    params: 2,
+    handler: (_c, [mode, ms]) => {
+      if (mode !== 'refuse' && mode !== 'hang') throw new XapiFailure('INVALID_VALUE', ['mode', s(mode)])
+      const forMs = Number(ms)
+      if (!(forMs > 0 && forMs <= MAX_UNREACHABLE_MS))
+        throw new XapiFailure('INVALID_VALUE', ['duration', s(ms)])
+      // Answer first: the switch cuts this very connection.
+      setTimeout(() => void lab.faults.setUnreachable(mode, forMs).catch(() => {}), 10)
+      return ''
+    },
+  })
   d.register('lab.restart_toolstack', {
     params: 1,
     handler: (_c, [downMs]) => {

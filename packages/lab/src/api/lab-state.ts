@@ -4,6 +4,7 @@ import type { Database } from '../db/database.js'
 import type { CbtLogs } from '../disks/cbt.js'
 import type { DiskStore } from '../disks/disk-store.js'
 import type { Faults } from '../faults.js'
+import type { GuestAgents } from '../guest-agent.js'
 import type { Sessions } from './sessions.js'
 import type { TaskEngine } from './tasks.js'
 
@@ -37,4 +38,13 @@ export interface LabState {
   hostRef(listener: string): string
   /** Each host's certificate (PEM) by host ref: what host.get_server_certificate answers. */
   certificates: Map<string, string>
+  /** The guests of running VMs: boots, guest metrics, vm-data keys, resumed memory images. */
+  agents: GuestAgents
+  /** Size of the memory images VM.suspend and VM.checkpoint write (a real one is the VM's RAM). */
+  memoryImageBytes: number
+  /**
+   * A restored database is ready (PUT /pool/xmldbdump): `apply` puts it in place, `master` is the host
+   * record this host becomes; the toolstack then restarts on it.
+   */
+  databaseRestored(apply: () => void, master: string): void
 }

@@ -5,6 +5,7 @@ import { XapiFailure } from '../db/failure.js'
 import { NULL, vdiDefaults, xapiDate } from '../db/schema.js'
 import type { Dispatcher } from './dispatcher.js'
 import type { LabState } from './lab-state.js'
+import { assertRoom, refreshSr } from './sr-space.js'
 
 const REQUIRED = ['SR', 'virtual_size', 'type', 'sharable', 'read_only', 'other_config']
 
@@ -19,18 +20,16 @@ export async function createVdi(lab: LabState, args: Record<string, unknown>): P
   const size = Number(args.virtual_size)
   if (!Number.isSafeInteger(size) || size <= 0)
     throw new XapiFailure('INVALID_VALUE', ['virtual_size', String(args.virtual_size)])
-  const used = lab.db.find('VDI', (r) => r.SR === sr).reduce((n, [, r]) => n + Number(r.virtual_size), 0)
-  if (used + size > Number(srRow.physical_size)) {
-    throw new XapiFailure('SR_FULL', [String(size), String(Number(srRow.physical_size) - used)])
-  }
+  assertRoom(lab, sr, size)
   const { sm_config, ...rest } = args
   const ref = lab.db.create('VDI', { ...vdiDefaults(), ...rest, virtual_size: size, VBDs: [], snapshots: [] })
   lab.db.update('VDI', ref, {
     location: lab.db.get('VDI', ref).uuid,
     sm_config: { ...(vdiDefaults().sm_config as object), ...(sm_config as object | undefined) },
   })
-  await lab.disks.create(ref, size)
-  lab.db.update('SR', sr, { VDIs: [...(srRow.VDIs as string[]), ref], virtual_allocation: used + size })
+  await lab.disks.create(ref, size, sr)
+  lab.db.update('SR', sr, { VDIs: [...(srRow.VDIs as string[]), ref] })
+  refreshSr(lab, sr)
   return ref
 }
 
@@ -70,6 +69,7 @@ export async function copyVdi(lab: LabState, vdi: string, kind: 'snapshot' | 'cl
   }
   const sr = lab.db.get('SR', String(src.SR))
   lab.db.update('SR', String(src.SR), { VDIs: [...(sr.VDIs as string[]), ref] })
+  refreshSr(lab, String(src.SR))
   return ref
 }
 
@@ -102,6 +102,7 @@ export async function destroyVdi(lab: LabState, vdi: string): Promise<void> {
   if (lab.disks.has(vdi)) await lab.disks.destroy(vdi)
   lab.cbt.drop(vdi)
   lab.db.delete('VDI', vdi)
+  refreshSr(lab, sr)
 }
 
 async function dataDestroy(lab: LabState, vdi: string): Promise<void> {
@@ -117,6 +118,7 @@ async function dataDestroy(lab: LabState, vdi: string): Promise<void> {
   }
   await lab.disks.destroy(vdi)
   lab.db.update('VDI', vdi, { type: 'cbt_metadata', physical_utilisation: 0 })
+  refreshSr(lab, String(row.SR))
 }
 
 function nbdInfo(lab: LabState, ctxSession: string, vdi: string): unknown[] {

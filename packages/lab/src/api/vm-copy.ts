@@ -7,6 +7,7 @@ import { XapiFailure } from '../db/failure.js'
 import { NULL, vbdDefaults, vifDefaults, xapiDate } from '../db/schema.js'
 import type { CallContext } from './dispatcher.js'
 import type { LabState } from './lab-state.js'
+import { saveMemory } from './suspend-image.js'
 import { copyVdi, destroyVdi } from './vdi-methods.js'
 import { createVtpm } from './vtpm-methods.js'
 
@@ -63,7 +64,7 @@ export async function copyVm(
     }
     ctx.task?.checkCancelled()
     const snapshot = kind === 'snapshot' || kind === 'checkpoint'
-    const suspended = kind === 'checkpoint' && src.power_state === 'Running'
+    const memory = await copyMemory(lab, vm, kind)
     const copy = lab.db.create('VM', {
       ...structuredClone(src),
       uuid: undefined,
@@ -75,7 +76,10 @@ export async function copyVm(
       snapshot_info: snapshot
         ? { 'disk-snapshot-type': 'crash_consistent', 'power-state-at-snapshot': src.power_state }
         : {},
-      power_state: suspended ? 'Suspended' : 'Halted',
+      power_state: memory === NULL ? 'Halted' : 'Suspended',
+      suspend_VDI: memory,
+      guest_metrics: NULL,
+      metrics: NULL,
       resident_on: NULL,
       domid: -1,
       blocked_operations: snapshot ? {} : src.blocked_operations,
@@ -94,6 +98,19 @@ export async function copyVm(
     ctx.task?.setProgress(0.9)
     return copy
   })
+}
+
+/**
+ * The copy's memory: a checkpoint of a running VM saves it (its snapshot is Suspended), a checkpoint,
+ * clone or copy of a suspended VM copies its suspend VDI; snapshots and halted VMs have none.
+ */
+async function copyMemory(lab: LabState, vm: string, kind: CopyKind): Promise<string> {
+  const src = lab.db.get('VM', vm)
+  if (kind === 'checkpoint' && src.power_state === 'Running') return saveMemory(lab, vm, true)
+  const image = String(src.suspend_VDI)
+  if (kind === 'snapshot' || src.power_state !== 'Suspended' || image === NULL || !lab.db.has('VDI', image))
+    return NULL
+  return copyVdi(lab, image, kind === 'checkpoint' ? 'snapshot' : 'clone')
 }
 
 async function copyDevices(
@@ -166,7 +183,10 @@ export async function revertVm(lab: LabState, ctx: CallContext, snapshot: string
   await withVmOperation(lab, ctx, vm, 'revert', async () => {
     for (const vbd of lab.db.get('VM', vm).VBDs as string[])
       lab.db.update('VBD', vbd, { currently_attached: false })
-    lab.db.update('VM', vm, { power_state: 'Halted', resident_on: NULL, domid: -1 })
+    lab.agents.halt(vm)
+    const old = String(lab.db.get('VM', vm).suspend_VDI)
+    lab.db.update('VM', vm, { power_state: 'Halted', resident_on: NULL, domid: -1, suspend_VDI: NULL })
+    if (old !== NULL && lab.db.has('VDI', old)) await destroyVdi(lab, old)
     const byDevice = new Map<string, string>()
     for (const vbd of snap.VBDs as string[]) {
       const row = lab.db.get('VBD', vbd)
@@ -183,6 +203,16 @@ export async function revertVm(lab: LabState, ctx: CallContext, snapshot: string
       lab.db.update('VDI', old, { VBDs: (lab.db.get('VDI', old).VBDs as string[]).filter((v) => v !== vbd) })
       await destroyVdi(lab, old)
     }
-    lab.db.update('VM', vm, { power_state: snap.power_state, parent: snapshot })
+    // Reverting to a checkpoint brings its memory back: the VM is Suspended on a copy of the image.
+    const image = String(snap.suspend_VDI)
+    const suspended = snap.power_state === 'Suspended' && image !== NULL && lab.db.has('VDI', image)
+    lab.db.update('VM', vm, {
+      power_state: suspended ? 'Suspended' : 'Halted',
+      suspend_VDI: suspended ? await copyVdi(lab, image, 'clone') : NULL,
+      parent: snapshot,
+    })
+    if (suspended)
+      for (const vbd of lab.db.get('VM', vm).VBDs as string[])
+        if (lab.db.get('VBD', vbd).empty !== true) lab.db.update('VBD', vbd, { currently_attached: true })
   })
 }

@@ -5,25 +5,9 @@ import { XapiFailure } from '../db/failure.js'
 import { NULL, vmDefaults } from '../db/schema.js'
 import type { Dispatcher } from './dispatcher.js'
 import type { LabState } from './lab-state.js'
-import { copyVm, revertVm, withVmOperation } from './vm-copy.js'
+import { copyVm, revertVm } from './vm-copy.js'
+import { expectPower, registerPowerMethods } from './vm-power.js'
 import { destroyVtpm } from './vtpm-methods.js'
-
-const lower = (s: unknown): string => String(s).toLowerCase()
-
-function expectPower(lab: LabState, vm: string, allowed: string[]): void {
-  const state = String(lab.db.get('VM', vm).power_state)
-  if (!allowed.includes(state))
-    throw new XapiFailure('VM_BAD_POWER_STATE', [vm, allowed.map(lower).join(', '), lower(state)])
-}
-
-function setPower(lab: LabState, vm: string, state: string, host: string): void {
-  const running = state === 'Running' || state === 'Paused'
-  lab.db.update('VM', vm, { power_state: state, resident_on: running ? host : NULL, domid: running ? 1 : -1 })
-  for (const vbd of lab.db.get('VM', vm).VBDs as string[])
-    lab.db.update('VBD', vbd, { currently_attached: running })
-  for (const vif of lab.db.get('VM', vm).VIFs as string[])
-    lab.db.update('VIF', vif, { currently_attached: running })
-}
 
 function destroyVm(lab: LabState, vm: string): void {
   const row = lab.db.get('VM', vm)
@@ -49,6 +33,7 @@ function destroyVm(lab: LabState, vm: string): void {
     lab.db.delete('VIF', vif)
   }
   for (const vtpm of row.VTPMs as string[]) if (lab.db.has('VTPM', vtpm)) destroyVtpm(lab, vtpm)
+  lab.agents.halt(vm)
   const of = String(row.snapshot_of)
   if (lab.db.has('VM', of)) {
     const parent = lab.db.get('VM', of)
@@ -101,31 +86,14 @@ export function registerVmMethods(d: Dispatcher, lab: LabState): void {
         ...vmDefaults(),
         ...a,
         other_config: other,
-        power_state: 'Halted',
+        ...createdPowerState(lab, a),
         VBDs: [],
         VIFs: [],
         VTPMs: [],
       })
     },
   })
-  const power = (name: string, from: string[], to: string, op: string, checkTemplate = false): void =>
-    d.register(`VM.${name}`, {
-      params: name === 'start' || name === 'resume' ? 3 : 1,
-      handler: (ctx, [vm]) =>
-        withVmOperation(lab, ctx, s(vm), op, async () => {
-          const row = lab.db.get('VM', s(vm))
-          if (checkTemplate && row.is_a_template === true)
-            throw new XapiFailure('VM_IS_TEMPLATE', [s(vm), op])
-          expectPower(lab, s(vm), from)
-          setPower(lab, s(vm), to, lab.hostRef(ctx.host))
-          return ''
-        }),
-    })
-  power('start', ['Halted'], 'Running', 'start', true)
-  power('clean_shutdown', ['Running'], 'Halted', 'clean_shutdown')
-  power('hard_shutdown', ['Running', 'Paused', 'Suspended'], 'Halted', 'hard_shutdown')
-  power('suspend', ['Running'], 'Suspended', 'suspend')
-  power('resume', ['Suspended'], 'Running', 'resume')
+  registerPowerMethods(d, lab)
   d.register('VM.set_bios_strings', {
     params: 2,
     handler: (_c, [vm, map]) => {
@@ -174,6 +142,18 @@ export function registerVmMethods(d: Dispatcher, lab: LabState): void {
     params: 1,
     handler: (_c, [vm]) => (lab.db.touch('VM', s(vm)), ''),
   })
+}
+
+/**
+ * VM.create makes Halted VMs, or (since API 1.257, for restores of suspended VMs) a Suspended one whose
+ * suspend_VDI is an existing VDI; its memory is then resumed with VM.resume.
+ */
+function createdPowerState(lab: LabState, a: Record<string, unknown>): Record<string, unknown> {
+  if (a.power_state !== 'Suspended') return { power_state: 'Halted', suspend_VDI: NULL }
+  const vdi = String(a.suspend_VDI ?? NULL)
+  if (vdi === NULL) throw new XapiFailure('VM_HAS_NO_SUSPEND_VDI', [NULL])
+  lab.db.get('VDI', vdi)
+  return { power_state: 'Suspended', suspend_VDI: vdi }
 }
 
 export function freeDevices(

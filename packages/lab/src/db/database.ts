@@ -88,6 +88,28 @@ export class Database {
     if (this.table(cls).delete(ref)) this.#touch(cls, ref, 'del')
   }
 
+  /**
+   * Replaces every row of the given classes (a restored database): rows that go, come or change are
+   * events like any other; the generation keeps increasing past both counters.
+   */
+  replace(tables: Map<string, Map<string, Row>>, generation: number): void {
+    this.generation = generation
+    for (const [cls, rows] of tables) {
+      const table = this.table(cls)
+      for (const ref of [...table.keys()]) if (!rows.has(ref)) this.delete(cls, ref)
+      for (const [ref, row] of rows) {
+        const op = table.has(ref) ? 'mod' : 'add'
+        table.set(ref, row)
+        this.#touch(cls, ref, op)
+      }
+    }
+  }
+
+  /** The generation of an object's last change (0 when unknown): xapi's __mtime. */
+  lastChange(cls: string, ref: string): number {
+    return this.#changes.get(`${cls}/${ref}`)?.gen ?? 0
+  }
+
   /** Changes after generation `since`, coalesced per object, in generation order. */
   changesSince(since: number): Change[] {
     return [...this.#changes.values()].filter((c) => c.gen > since).sort((a, b) => a.gen - b.gen)

@@ -234,3 +234,22 @@ export function taskDefaults(): Record<string, unknown> {
     backtrace: '()',
   }
 }
+
+/** A VM_guest_metrics record (xapi's field list; what a Linux guest agent reports). */
+export function guestMetricsDefaults(): Record<string, unknown> {
+  return {
+    os_version: {},
+    PV_drivers_version: {},
+    PV_drivers_up_to_date: false,
+    memory: {},
+    disks: {},
+    networks: {},
+    other: {},
+    last_updated: xapiDate(),
+    other_config: {},
+    live: false,
+    can_use_hotplug_vbd: 'unspecified',
+    can_use_hotplug_vif: 'unspecified',
+    PV_drivers_detected: false,
+  }
+}

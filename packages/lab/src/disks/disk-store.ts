@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto'
 import { open, rm, type FileHandle } from 'node:fs/promises'
 import { join } from 'node:path'
-import { DirectWrites, readFully } from '@strata/core/shared'
+import { DirectWrites, StrataError, readFully } from '@strata/core/shared'
 
 export const BLOCK_SIZE = 2 * 1024 * 1024
 
@@ -17,10 +17,19 @@ export interface DiskNode {
   blocks: Set<number>
   /** VHD unique id of the node (a base export's parent_unique_id). */
   uid: string
+  /** Where the node's blocks are stored (the SR): what a group's space limit counts. */
+  group?: string
+}
+
+/** A write that needs a new block in a group (an SR) that has no room left (ENOSPC). */
+export class DiskFullError extends StrataError {
+  constructor(readonly group: string) {
+    super('DISK_FULL', `no space left for a new block in ${group}`, { details: { group } })
+  }
 }
 
 export interface DiskStoreState {
-  nodes: { id: string; parent?: string; size: number; blocks: number[]; uid: string }[]
+  nodes: { id: string; parent?: string; size: number; blocks: number[]; uid: string; group?: string }[]
   leaves: Record<string, string>
 }
 
@@ -32,15 +41,29 @@ export class DiskStore {
   readonly #writes = new Map<string, Promise<void>>()
   /** Direct-I/O handles for whole-block writes, by node (undefined where the file system has none). */
   readonly #direct = new Map<string, Promise<DirectWrites | undefined>>()
+  /** Blocks held per group (SR). */
+  readonly #groupBlocks = new Map<string, number>()
+  /** The most bytes a group may hold (an SR's physical size); undefined: no limit. */
+  limitOf: (group: string) => number | undefined = () => undefined
 
   constructor(readonly dir: string) {}
+
+  /** Bytes of blocks held by the nodes of a group: an SR's physical utilisation. */
+  groupBytes(group: string): number {
+    return (this.#groupBlocks.get(group) ?? 0) * BLOCK_SIZE
+  }
+
+  /** Bytes of blocks held by the nodes of a VDI's chain that no other VDI shares (its leaf). */
+  leafBytes(vdi: string): number {
+    return this.#leaf(vdi).blocks.size * BLOCK_SIZE
+  }
 
   path(node: string): string {
     return join(this.dir, `${node}.img`)
   }
 
-  async create(vdi: string, size: number): Promise<void> {
-    const node = this.#node(undefined, size)
+  async create(vdi: string, size: number, group?: string): Promise<void> {
+    const node = this.#node(undefined, size, group)
     const fh = await this.#file(node.id)
     await fh.truncate(size)
     this.leaves.set(vdi, node.id)
@@ -145,13 +168,15 @@ export class DiskStore {
       const end = Math.min(offset + data.length, (block + 1) * BLOCK_SIZE)
       if (direct && pos % BLOCK_SIZE === 0 && end - pos === BLOCK_SIZE) {
         const writes = await this.#directFor(leaf.id, pos)
+        if (!leaf.blocks.has(block)) this.#reserve(leaf)
         if (writes !== undefined && (await writes.write(data.subarray(pos - offset, end - offset), pos))) {
-          leaf.blocks.add(block)
+          this.#hold(leaf, block)
           pos = end
           continue
         }
       }
       if (!leaf.blocks.has(block)) {
+        this.#reserve(leaf)
         // Copy-up, unless the write covers the whole block or no parent holds it (the leaf's file
         // is sparse there: it already reads as the zeros the chain shows).
         const start = block * BLOCK_SIZE
@@ -161,7 +186,7 @@ export class DiskStore {
           const current = await this.read(vdi, start, len)
           await fh.write(current, 0, len, start)
         }
-        leaf.blocks.add(block)
+        this.#hold(leaf, block)
       }
       await fh.write(data, pos - offset, end - pos, pos)
       pos = end
@@ -182,7 +207,7 @@ export class DiskStore {
   async branch(vdi: string, copy: string): Promise<void> {
     const frozen = this.#leaf(vdi)
     for (const [target] of [[vdi], [copy]]) {
-      const node = this.#node(frozen.id, frozen.size)
+      const node = this.#node(frozen.id, frozen.size, frozen.group)
       await (await this.#file(node.id)).truncate(frozen.size)
       this.leaves.set(target as string, node.id)
     }
@@ -195,6 +220,8 @@ export class DiskStore {
     while (id !== undefined && !this.#inUse(id)) {
       const node = this.nodes.get(id)
       this.nodes.delete(id)
+      if (node?.group !== undefined)
+        this.#groupBlocks.set(node.group, (this.#groupBlocks.get(node.group) ?? 0) - node.blocks.size)
       const fh = this.#files.get(id)
       this.#files.delete(id)
       await (await fh)?.close()
@@ -230,13 +257,18 @@ export class DiskStore {
         size: n.size,
         blocks: [...n.blocks],
         uid: n.uid,
+        ...(n.group === undefined ? {} : { group: n.group }),
       })),
       leaves: Object.fromEntries(this.leaves),
     }
   }
 
   load(state: DiskStoreState): void {
-    for (const n of state.nodes) this.nodes.set(n.id, { ...n, parent: n.parent, blocks: new Set(n.blocks) })
+    for (const n of state.nodes) {
+      this.nodes.set(n.id, { ...n, parent: n.parent, blocks: new Set(n.blocks) })
+      if (n.group !== undefined)
+        this.#groupBlocks.set(n.group, (this.#groupBlocks.get(n.group) ?? 0) + n.blocks.length)
+    }
     for (const [vdi, node] of Object.entries(state.leaves)) this.leaves.set(vdi, node)
   }
 
@@ -251,8 +283,23 @@ export class DiskStore {
     return node
   }
 
-  #node(parent: string | undefined, size: number): DiskNode {
-    const node = { id: randomUUID(), parent, size, blocks: new Set<number>(), uid: randomUUID() }
+  /** Refuses a new block in a group at its limit (the write then fails like ENOSPC on a full SR). */
+  #reserve(node: DiskNode): void {
+    if (node.group === undefined) return
+    const limit = this.limitOf(node.group)
+    if (limit !== undefined && this.groupBytes(node.group) + BLOCK_SIZE > limit)
+      throw new DiskFullError(node.group)
+  }
+
+  #hold(node: DiskNode, block: number): void {
+    if (node.blocks.has(block)) return
+    node.blocks.add(block)
+    if (node.group !== undefined)
+      this.#groupBlocks.set(node.group, (this.#groupBlocks.get(node.group) ?? 0) + 1)
+  }
+
+  #node(parent: string | undefined, size: number, group?: string): DiskNode {
+    const node = { id: randomUUID(), parent, size, blocks: new Set<number>(), uid: randomUUID(), group }
     this.nodes.set(node.id, node)
     return node
   }

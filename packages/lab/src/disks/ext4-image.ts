@@ -1,7 +1,7 @@
 // Real filesystems for seed disks and guest file writes: an MBR with one Linux partition at 1 MiB and an
 // ext4 filesystem made by mke2fs -d (e2fsprogs) at that offset; files are added later with debugfs.
 import { execFile } from 'node:child_process'
-import { mkdir, mkdtemp, open, rm, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { promisify } from 'node:util'
@@ -76,6 +76,31 @@ export async function debugfsWrite(fsImage: string, path: string, content: Uint8
     cmds.push(`rm /${parts.join('/')}`, `write ${src} /${parts.join('/')}`)
     await writeFile(join(dir, 'cmds'), `${cmds.join('\n')}\n`)
     await run('debugfs', ['-w', '-f', join(dir, 'cmds'), fsImage])
+  } finally {
+    await rm(dir, { recursive: true, force: true })
+  }
+}
+
+/**
+ * Reads files out of an ext4 filesystem at `offset` in a disk image (one debugfs run, its `?offset=`
+ * I/O option); files that are missing are left out of the answer.
+ */
+export async function debugfsReadFiles(
+  diskImage: string,
+  offset: number,
+  paths: string[],
+): Promise<Map<string, Buffer>> {
+  const dir = await mkdtemp(join(tmpdir(), 'strata-lab-read-'))
+  try {
+    const cmds = paths.map((p, i) => `dump -p /${p.replace(/^\/+/, '')} ${join(dir, `f${i}`)}`)
+    await writeFile(join(dir, 'cmds'), `${cmds.join('\n')}\n`)
+    await run('debugfs', ['-f', join(dir, 'cmds'), `${diskImage}?offset=${offset}`])
+    const out = new Map<string, Buffer>()
+    for (const [i, p] of paths.entries()) {
+      const content = await readFile(join(dir, `f${i}`)).catch(() => undefined)
+      if (content !== undefined) out.set(p, content)
+    }
+    return out
   } finally {
     await rm(dir, { recursive: true, force: true })
   }

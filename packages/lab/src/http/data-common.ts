@@ -7,6 +7,7 @@ import type { Socket } from 'node:net'
 import type { LabState } from '../api/lab-state.js'
 import { createVbd, destroyVbd } from '../api/device-methods.js'
 import { XapiFailure } from '../db/failure.js'
+import type { HttpFault } from '../faults.js'
 
 export interface Binding {
   session: string
@@ -96,4 +97,39 @@ export async function throttle(lab: LabState, bytes: number): Promise<void> {
   const rate = lab.diskBytesPerSecond
   if (rate !== undefined && rate > 0)
     await new Promise((resolve) => setTimeout(resolve, (bytes / rate) * 1000))
+}
+
+/**
+ * An upload's body with its fault applied: `cut` drops the connection after `afterBytes`; `stall` passes
+ * `afterBytes` on and then swallows the rest without a word, the transfer never ending until the client
+ * gives up. Either then fails the transfer with `failure` (what the handler's parser would report of a
+ * body that ends early).
+ */
+export async function* faultyBody(
+  req: IncomingMessage,
+  fault: HttpFault | undefined,
+  failure: XapiFailure,
+): AsyncGenerator<Buffer> {
+  const limit = fault?.kind === 'cut' || fault?.kind === 'stall' ? fault.afterBytes : Infinity
+  const socket = req.socket
+  let seen = 0
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    if (seen + chunk.length < limit) {
+      seen += chunk.length
+      yield chunk
+      continue
+    }
+    const part = chunk.subarray(0, limit - seen)
+    if (part.length > 0) yield part
+    seen = limit
+    // Still read (so that the client's going away is seen), never passed on.
+    if (fault?.kind === 'stall') continue
+    socket.destroy()
+    throw failure
+  }
+  if (seen < limit) return
+  // A stalled transfer ends when the client gives up.
+  if (fault?.kind === 'stall' && !socket.destroyed)
+    await new Promise((resolve) => socket.once('close', resolve))
+  throw failure
 }

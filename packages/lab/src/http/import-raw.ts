@@ -6,7 +6,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import { forEachRun, openVhdStream } from '@strata/core/vhd'
 import type { LabState } from '../api/lab-state.js'
 import { XapiFailure, toFailure } from '../db/failure.js'
-import { attachDom0, bind, resolveVdi, writeHead } from './data-common.js'
+import { refreshSrOf } from '../api/sr-space.js'
+import { attachDom0, bind, faultyBody, resolveVdi, writeHead } from './data-common.js'
 import { htmlError } from './json-rpc.js'
 
 export async function handleImportRaw(
@@ -37,7 +38,11 @@ export async function handleImportRaw(
     lab.tasks.fail(b.task, f)
     return htmlError(res, 400, `${f.code}: [ ${f.params.join('; ')} ]`)
   }
-  writeHead(req.socket, '200 OK', b.task, { 'content-type': 'application/octet-stream' })
+  // Kept: a request whose body iteration ended early lets go of its socket (req.socket is null then).
+  const socket = req.socket
+  writeHead(socket, '200 OK', b.task, { 'content-type': 'application/octet-stream' })
+  const fault = lab.faults.takeHttp('/import_raw_vdi')
+  const body = faultyBody(req, fault, new XapiFailure('VDI_IO_ERROR', ['Device I/O errors']))
   const detach = attachDom0(lab, lab.hostRef(host), vdi, 'RW')
   const length = Number(req.headers['content-length'] ?? -1)
   const task = lab.tasks.control(b.task)
@@ -50,9 +55,11 @@ export async function handleImportRaw(
       task.checkCancelled()
       if (length > 0) task.setProgress((offset + data.length) / length)
     }
-    const received = format === 'raw' ? await importRaw(req, write) : await importVhd(req, write, vdi)
+    const received = format === 'raw' ? await importRaw(body, write) : await importVhd(body, write, vdi)
     if (length >= 0 && received !== length) throw new XapiFailure('VDI_IO_ERROR', ['Device I/O errors'])
-    lab.tasks.succeed(b.task, vdi)
+    if (fault?.kind === 'task-failure')
+      lab.tasks.fail(b.task, new XapiFailure(fault.code, fault.params ?? []))
+    else lab.tasks.succeed(b.task, vdi)
   } catch (error) {
     const f = toFailure(error)
     lab.tasks.fail(
@@ -63,18 +70,19 @@ export async function handleImportRaw(
     )
   } finally {
     // After a failure the rest of the body is not read: close the connection, as xapi does.
-    if (lab.db.has('task', b.task) && lab.db.get('task', b.task).status !== 'success') req.socket.destroy()
-    else req.socket.end()
+    if (lab.db.has('task', b.task) && lab.db.get('task', b.task).status !== 'success') socket.destroy()
+    else socket.end()
     detach()
+    refreshSrOf(lab, vdi)
   }
 }
 
 async function importRaw(
-  req: IncomingMessage,
+  req: AsyncIterable<Buffer>,
   write: (offset: number, data: Uint8Array) => Promise<void>,
 ): Promise<number> {
   let offset = 0
-  for await (const chunk of req as AsyncIterable<Buffer>) {
+  for await (const chunk of req) {
     await write(offset, chunk)
     offset += chunk.length
   }
@@ -82,13 +90,13 @@ async function importRaw(
 }
 
 async function importVhd(
-  req: IncomingMessage,
+  req: AsyncIterable<Buffer>,
   write: (offset: number, data: Uint8Array) => Promise<void>,
   vdi: string,
 ): Promise<number> {
   let received = 0
   async function* counted(): AsyncGenerator<Uint8Array> {
-    for await (const chunk of req as AsyncIterable<Buffer>) {
+    for await (const chunk of req) {
       received += chunk.length
       yield chunk
     }
@@ -104,7 +112,8 @@ async function importVhd(
     await p
   }
   try {
-    for await (const block of stream.blocks(undefined, { reuse: 2 })) {
+    // keepPartial: like tapdisk, the import writes only the sectors a block's bitmap sets.
+    for await (const block of stream.blocks(undefined, { reuse: 2, keepPartial: true })) {
       const start = block.index * stream.blockSize
       await settle()
       if (block.full) {

@@ -1,5 +1,6 @@
 // One HTTP listener per lab host, routed like xapi: POST /jsonrpc → JSON-RPC, any other POST →
-// XML-RPC, the data handlers (with or without a trailing slash, as XO sends them), everything else 404.
+// XML-RPC, the data handlers and /pool/xmldbdump (with or without a trailing slash, as XO sends them),
+// everything else 404.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import { createServer as createTlsServer } from 'node:https'
 import type { Dispatcher } from '../api/dispatcher.js'
@@ -8,6 +9,7 @@ import { handleExportRaw } from './export-raw.js'
 import { handleImportRaw } from './import-raw.js'
 import { handleJsonRpc, htmlError } from './json-rpc.js'
 import { handleXmlRpc } from './xml-rpc.js'
+import { handleDumpDatabase, handleRestoreDatabase } from './xmldbdump.js'
 import { handleExportXva } from '../xva/export-xva.js'
 import { handleImportXva } from '../xva/import-xva.js'
 
@@ -58,6 +60,10 @@ export function createHostServer(
         return done(handleExportXva(lab, me.host, req, res, url))
       case 'PUT /import':
         return done(handleImportXva(lab, me.host, req, res, url))
+      case 'GET /pool/xmldbdump':
+        return done(handleDumpDatabase(lab, me.host, req, res, url))
+      case 'PUT /pool/xmldbdump':
+        return done(handleRestoreDatabase(lab, me.host, req, res, url))
       default:
         // Any other POST is XML-RPC (xapi routes by longest prefix: /, /RPC2, /xmlrpc…).
         if (req.method === 'POST') return done(handleXmlRpc(dispatcher, me.host, req, res))

@@ -14,7 +14,8 @@ import { createVdi, destroyVdi } from '../api/vdi-methods.js'
 import { randomMac } from '../api/vm-copy.js'
 import { XapiFailure, toFailure } from '../db/failure.js'
 import { networkDefaults, NULL, vifDefaults, vmDefaults } from '../db/schema.js'
-import { bind, writeHead } from '../http/data-common.js'
+import { refreshSr } from '../api/sr-space.js'
+import { bind, faultyBody, writeHead } from '../http/data-common.js'
 import { htmlError } from '../http/json-rpc.js'
 import { decodeOva, type OvaObject } from './ova-xml.js'
 import { readTar } from './tar.js'
@@ -33,15 +34,20 @@ export async function handleImportXva(
     lab.tasks.fail(b.task, new XapiFailure('IMPORT_ERROR_CANNOT_HANDLE_CHUNKED', []))
     return htmlError(res, 403, 'IMPORT_ERROR_CANNOT_HANDLE_CHUNKED')
   }
-  writeHead(req.socket, '200 OK', b.task, { 'content-type': 'application/octet-stream' })
+  // Kept: a request whose body iteration ended early lets go of its socket (req.socket is null then).
+  const socket = req.socket
+  writeHead(socket, '200 OK', b.task, { 'content-type': 'application/octet-stream' })
   const created: [string, string][] = []
+  const fault = lab.faults.takeHttp('/import')
+  const body = faultyBody(req, fault, new XapiFailure('IMPORT_ERROR_PREMATURE_EOF', []))
+  let sr = NULL
   try {
     const [pool] = lab.db.find('pool', () => true)[0] ?? []
-    const sr = url.searchParams.get('sr_id') ?? String(lab.db.get('pool', pool ?? NULL).default_SR)
+    sr = url.searchParams.get('sr_id') ?? String(lab.db.get('pool', pool ?? NULL).default_SR)
     lab.db.get('SR', sr)
     const vm = await importXva(
       lab,
-      await decompress(req),
+      await decompress(body),
       {
         sr,
         restore: url.searchParams.get('restore') === 'true',
@@ -49,6 +55,7 @@ export async function handleImportXva(
       },
       created,
     )
+    if (fault?.kind === 'task-failure') throw new XapiFailure(fault.code, fault.params ?? [])
     lab.tasks.succeed(b.task, [vm])
   } catch (error) {
     for (const [cls, ref] of created.reverse()) {
@@ -59,20 +66,21 @@ export async function handleImportXva(
     const f = toFailure(error)
     lab.tasks.fail(
       b.task,
-      f.code.startsWith('IMPORT_ERROR') || f.code === 'TASK_CANCELLED'
-        ? f
-        : new XapiFailure('IMPORT_ERROR', [f.message]),
+      // What the import raises passes through (SR_FULL from a VDI.create, an injected failure); bugs
+      // and parse errors become IMPORT_ERROR.
+      f.code !== 'INTERNAL_ERROR' ? f : new XapiFailure('IMPORT_ERROR', [f.message]),
     )
   } finally {
     // After a failure the rest of the body is not read: close the connection, as xapi does.
-    if (lab.db.has('task', b.task) && lab.db.get('task', b.task).status !== 'success') req.socket.destroy()
-    else req.socket.end()
+    if (lab.db.has('task', b.task) && lab.db.get('task', b.task).status !== 'success') socket.destroy()
+    else socket.end()
+    if (sr !== NULL) refreshSr(lab, sr)
   }
 }
 
 /** gzip and zstd are detected by their magic; anything else is read as a plain tar. */
-async function decompress(req: IncomingMessage): Promise<AsyncIterable<Buffer>> {
-  const it = (req as AsyncIterable<Buffer>)[Symbol.asyncIterator]()
+async function decompress(req: AsyncIterable<Buffer>): Promise<AsyncIterable<Buffer>> {
+  const it = req[Symbol.asyncIterator]()
   const first = await it.next()
   const head: Buffer = first.done === true ? Buffer.alloc(0) : first.value
   const rest = new PassThrough()

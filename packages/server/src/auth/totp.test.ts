@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { base32, totpCode, unbase32, verifyTotp } from './totp.js'
+import { base32, totpCode, totpStep, unbase32, verifyTotp } from './totp.js'
 
 // RFC 6238 appendix B, SHA-1 column, with the RFC's 20-byte ASCII secret (8 digits there; the last 6 here).
 const RFC_SECRET = base32(Buffer.from('12345678901234567890'))
@@ -22,5 +22,14 @@ describe('totp', () => {
     expect(verifyTotp(RFC_SECRET, totpCode(RFC_SECRET, now + 30_000), now)).toBe(true)
     expect(verifyTotp(RFC_SECRET, totpCode(RFC_SECRET, now - 90_000), now)).toBe(false)
     expect(verifyTotp(RFC_SECRET, 'abcdef', now)).toBe(false)
+  })
+
+  it('names the time step a code belongs to, so that a step can be used once', () => {
+    const now = 1_700_000_000_000
+    const step = Math.floor(now / 30_000)
+    expect(totpStep(RFC_SECRET, totpCode(RFC_SECRET, now), now)).toBe(step)
+    expect(totpStep(RFC_SECRET, totpCode(RFC_SECRET, now - 30_000), now)).toBe(step - 1)
+    expect(totpStep(RFC_SECRET, totpCode(RFC_SECRET, now + 30_000), now)).toBe(step + 1)
+    expect(totpStep(RFC_SECRET, totpCode(RFC_SECRET, now + 60_000), now)).toBeUndefined()
   })
 })

@@ -25,10 +25,24 @@ export function totpCode(secret: string, timeMs: number): string {
 }
 
 export function verifyTotp(secret: string, code: string, timeMs = Date.now()): boolean {
-  if (!/^\d{6}$/.test(code)) return false
-  return [-1, 0, 1].some((step) =>
-    timingSafeEqual(Buffer.from(totpCode(secret, timeMs + step * STEP_SECONDS * 1000)), Buffer.from(code)),
-  )
+  return totpStep(secret, code, timeMs) !== undefined
+}
+
+/**
+ * The time step (30-second counter) whose code `code` is, among the step of `timeMs` and its two
+ * neighbours; undefined if none. Callers accept each step once per user (see Users.useTotpStep), so
+ * that a code seen over a shoulder or in a proxy's log cannot be replayed while it is still valid.
+ */
+export function totpStep(secret: string, code: string, timeMs = Date.now()): number | undefined {
+  if (!/^\d{6}$/.test(code)) return undefined
+  const now = Math.floor(timeMs / 1000 / STEP_SECONDS)
+  let found: number | undefined
+  // Every candidate is compared (no early exit), so the time taken does not say which one matched.
+  for (const step of [now - 1, now, now + 1]) {
+    if (timingSafeEqual(Buffer.from(totpCode(secret, step * STEP_SECONDS * 1000)), Buffer.from(code)))
+      found ??= step
+  }
+  return found
 }
 
 export function base32(bytes: Buffer): string {

@@ -1,10 +1,12 @@
-// Users, their sessions and API tokens. Session ids and tokens are random 32-byte secrets handed to the
-// client once; only their SHA-256 is stored, so a copy of the database opens no session.
+// Users and their sessions. Session ids are random 32-byte secrets handed to the client once; only
+// their SHA-256 is stored, so a copy of the database opens no session. Passwords are hashed through
+// the PasswordHasher (bounded concurrency); a new password ends every session and revokes every API
+// token of its user.
 import { createHash, randomBytes } from 'node:crypto'
 import type { Db } from '../db/database.js'
 import { conflict, notFound } from '../errors.js'
 import { newId } from '../ids.js'
-import { hashPassword } from './passwords.js'
+import type { PasswordHasher } from './password-hasher.js'
 
 export type Role = 'admin' | 'operator' | 'read-only'
 export const ROLES: readonly Role[] = ['admin', 'operator', 'read-only']
@@ -16,13 +18,14 @@ export interface User {
   readonly totp: boolean
 }
 
-interface UserRow {
+export interface UserRow {
   id: string
   username: string
   role: Role
   password_hash: string
   totp_secret: string | null
   totp_pending: string | null
+  totp_last_step: number | null
 }
 
 export const SESSION_MS = 12 * 3600_000
@@ -36,7 +39,10 @@ const toUser = (r: UserRow): User => ({
 })
 
 export class Users {
-  constructor(readonly db: Db) {}
+  constructor(
+    readonly db: Db,
+    readonly hasher: PasswordHasher,
+  ) {}
 
   list(): User[] {
     return (this.db.prepare('SELECT * FROM users ORDER BY username').all() as UserRow[]).map(toUser)
@@ -56,24 +62,36 @@ export class Users {
     return toUser(this.row(id))
   }
 
+  find(id: string): User | undefined {
+    const row = this.db.prepare('SELECT * FROM users WHERE id = ?').get(id) as UserRow | undefined
+    return row && toUser(row)
+  }
+
   async create(username: string, password: string, role: Role): Promise<User> {
     if (this.byName(username) !== undefined) throw conflict(`a user '${username}' exists already`)
+    const hash = await this.hasher.hash(password)
     const id = newId('u')
     this.db
       .prepare('INSERT INTO users (id, username, role, password_hash, created) VALUES (?, ?, ?, ?, ?)')
-      .run(id, username, role, await hashPassword(password), Date.now())
+      .run(id, username, role, hash, Date.now())
     return this.get(id)
   }
 
-  async update(id: string, change: { password?: string; role?: Role }): Promise<User> {
-    const row = this.row(id)
-    if (change.role !== undefined && change.role !== 'admin' && row.role === 'admin') this.#keepAnAdmin(id)
-    const hash = change.password === undefined ? row.password_hash : await hashPassword(change.password)
-    this.db
-      .prepare('UPDATE users SET role = ?, password_hash = ? WHERE id = ?')
-      .run(change.role ?? row.role, hash, id)
-    // A new password ends the other sessions: whoever knew the old one is out.
-    if (change.password !== undefined) this.db.prepare('DELETE FROM sessions WHERE user_id = ?').run(id)
+  async update(id: string, change: { password?: string; role?: Role }, now = Date.now()): Promise<User> {
+    if (change.role !== undefined && change.role !== 'admin' && this.row(id).role === 'admin')
+      this.#keepAnAdmin(id) // before the hash: a refusal costs none
+    const hash = change.password === undefined ? undefined : await this.hasher.hash(change.password)
+    this.db.transaction(() => {
+      const row = this.row(id) // again: the hash took time
+      if (change.role !== undefined && change.role !== 'admin' && row.role === 'admin') this.#keepAnAdmin(id)
+      this.db
+        .prepare('UPDATE users SET role = ?, password_hash = ? WHERE id = ?')
+        .run(change.role ?? row.role, hash ?? row.password_hash, id)
+      if (hash === undefined) return
+      // Whoever knew the old password is out: its sessions and its tokens end.
+      this.db.prepare('DELETE FROM sessions WHERE user_id = ?').run(id)
+      this.db.prepare('UPDATE tokens SET revoked = ? WHERE user_id = ? AND revoked IS NULL').run(now, id)
+    })()
     return this.get(id)
   }
 
@@ -86,6 +104,16 @@ export class Users {
     this.db.prepare(`UPDATE users SET ${column} = ? WHERE id = ?`).run(sealed, id)
   }
 
+  /** Takes a TOTP time step for the user: false if this step or a later one was used already. */
+  useTotpStep(id: string, step: number): boolean {
+    const { changes } = this.db
+      .prepare(
+        'UPDATE users SET totp_last_step = ? WHERE id = ? AND (totp_last_step IS NULL OR totp_last_step < ?)',
+      )
+      .run(step, id, step)
+    return changes === 1
+  }
+
   count(): number {
     return (this.db.prepare('SELECT count(*) AS n FROM users').get() as { n: number }).n
   }
@@ -93,9 +121,7 @@ export class Users {
   #keepAnAdmin(id: string): void {
     const others = this.db
       .prepare("SELECT count(*) AS n FROM users WHERE role = 'admin' AND id != ?")
-      .get(id) as {
-      n: number
-    }
+      .get(id) as { n: number }
     if (others.n === 0) throw conflict('the last admin cannot be removed or demoted', 'LAST_ADMIN')
   }
 
@@ -122,34 +148,5 @@ export class Users {
 
   closeSession(id: string): void {
     this.db.prepare('DELETE FROM sessions WHERE id_hash = ?').run(sha256(id))
-  }
-
-  // API tokens
-
-  createToken(userId: string, name: string): { id: string; token: string } {
-    const id = newId('t')
-    const token = `strata_${randomBytes(32).toString('base64url')}`
-    this.db
-      .prepare('INSERT INTO tokens (id, user_id, name, token_hash, created) VALUES (?, ?, ?, ?, ?)')
-      .run(id, userId, name, sha256(token), Date.now())
-    return { id, token }
-  }
-
-  tokens(userId: string): { id: string; name: string; created: number }[] {
-    return this.db
-      .prepare('SELECT id, name, created FROM tokens WHERE user_id = ? ORDER BY created')
-      .all(userId) as { id: string; name: string; created: number }[]
-  }
-
-  deleteToken(userId: string, id: string): void {
-    const { changes } = this.db.prepare('DELETE FROM tokens WHERE id = ? AND user_id = ?').run(id, userId)
-    if (changes === 0) throw notFound(`token '${id}'`)
-  }
-
-  byToken(token: string): User | undefined {
-    const row = this.db
-      .prepare('SELECT u.* FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = ?')
-      .get(sha256(token)) as UserRow | undefined
-    return row && toUser(row)
   }
 }

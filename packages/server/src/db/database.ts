@@ -4,20 +4,28 @@
 import Database from 'better-sqlite3'
 import { join } from 'node:path'
 import { StrataError } from '@strata/core'
+import type { SecretBox } from '../secret-box.js'
+import type { Db } from './db-handle.js'
 import { MIGRATIONS } from './migrations.js'
 
-export type Db = Database.Database
+export type { Db } from './db-handle.js'
 
-export function openDatabase(dataDir: string): Db {
+export function openDatabase(dataDir: string, box?: SecretBox): Db {
   const db = new Database(join(dataDir, 'strata.db'))
   db.pragma('journal_mode = WAL')
   db.pragma('foreign_keys = ON')
   db.pragma('busy_timeout = 5000')
-  migrate(db)
+  try {
+    migrate(db, box)
+  } catch (error) {
+    db.close()
+    throw error
+  }
   return db
 }
 
-export function migrate(db: Db): void {
+/** Applies the migrations not applied yet, each in a transaction (a failed one changes nothing). */
+export function migrate(db: Db, box?: SecretBox): void {
   const current = db.pragma('user_version', { simple: true }) as number
   if (current > MIGRATIONS.length) {
     throw new StrataError(
@@ -26,8 +34,10 @@ export function migrate(db: Db): void {
     )
   }
   for (let version = current; version < MIGRATIONS.length; version++) {
+    const migration = MIGRATIONS[version]!
     db.transaction(() => {
-      db.exec(MIGRATIONS[version]!)
+      if (typeof migration === 'string') db.exec(migration)
+      else migration(db, { box })
       db.pragma(`user_version = ${version + 1}`)
     })()
   }

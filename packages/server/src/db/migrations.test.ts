@@ -6,7 +6,7 @@ import { MIGRATIONS } from './migrations.js'
 describe('migration 2: pinned pool certificates', () => {
   it('leaves pools added before unpinned and without plain-HTTP permission', () => {
     const db = new Database(':memory:')
-    db.exec(MIGRATIONS[0]!)
+    db.exec(MIGRATIONS[0] as string)
     db.pragma('user_version = 1')
     db.prepare("INSERT INTO pools VALUES ('p1', 'old', 'http://xcp1', 'root', 'sealed')").run()
     migrate(db)
@@ -15,5 +15,47 @@ describe('migration 2: pinned pool certificates', () => {
       insecure_http: 0,
     })
     db.close()
+  })
+})
+
+describe('migration 3: run details', () => {
+  it('keeps runs recorded before, without details, and adds the index by job', () => {
+    const db = new Database(':memory:')
+    db.exec(MIGRATIONS[0] as string)
+    db.exec(MIGRATIONS[1] as string)
+    db.pragma('user_version = 2')
+    db.prepare(
+      "INSERT INTO runs (run_id, job_id, job_name, kind, status, start) VALUES ('r1', 'j1', 'nightly', 'backup', 'success', 1)",
+    ).run()
+    migrate(db)
+    expect(db.pragma('user_version', { simple: true })).toBe(MIGRATIONS.length)
+    expect(db.prepare('SELECT run_id, details FROM runs').get()).toEqual({ run_id: 'r1', details: null })
+    expect(db.prepare("SELECT name FROM sqlite_master WHERE name = 'runs_by_job'").get()).toEqual({
+      name: 'runs_by_job',
+    })
+    db.close()
+  })
+})
+
+describe('migration 5: recorded repository identities', () => {
+  it('upgrades a database at version 2 as shipped, leaving repositories added before unrecorded', () => {
+    const db = new Database(':memory:')
+    db.exec(MIGRATIONS[0] as string)
+    // Version 2 as it shipped (pinned pools), written out: a database that has it must still migrate.
+    db.exec('ALTER TABLE pools ADD COLUMN fingerprint TEXT')
+    db.exec('ALTER TABLE pools ADD COLUMN insecure_http INTEGER NOT NULL DEFAULT 0')
+    db.pragma('user_version = 2')
+    db.prepare("INSERT INTO repositories VALUES ('r1', 'nas', '/srv/nas', NULL, NULL)").run()
+    migrate(db)
+    expect(db.pragma('user_version', { simple: true })).toBe(MIGRATIONS.length)
+    expect(db.prepare('SELECT identity FROM repositories').get()).toEqual({ identity: null })
+    expect(db.prepare('SELECT fingerprint, insecure_http FROM pools').all()).toEqual([])
+    db.close()
+  })
+})
+
+describe('the migration list', () => {
+  it('keeps the re-sealing migration last, so that it re-seals every sealed column added before it', () => {
+    expect(MIGRATIONS.findIndex((m) => typeof m === 'function')).toBe(MIGRATIONS.length - 1)
   })
 })

@@ -1,6 +1,13 @@
 // The database schema, as numbered migrations applied in order (PRAGMA user_version holds the last one
-// applied). Never edit a migration that has shipped: add the next one.
-export const MIGRATIONS: readonly string[] = [
+// applied). Never edit a migration that has shipped: add the next one. A migration is SQL, or code for
+// what SQL cannot do (re-sealing secrets needs the server key).
+import type { Db } from './db-handle.js'
+import type { SecretBox } from '../secret-box.js'
+import { resealBound } from './reseal-secrets.js'
+
+export type Migration = string | ((db: Db, deps: { readonly box?: SecretBox }) => void)
+
+export const MIGRATIONS: readonly Migration[] = [
   // 1: users, sessions, tokens, pools, repositories, jobs, runs, scheduler state, settings
   `
   CREATE TABLE users (
@@ -74,4 +81,26 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE pools ADD COLUMN fingerprint TEXT;
   ALTER TABLE pools ADD COLUMN insecure_http INTEGER NOT NULL DEFAULT 0;
   `,
+  // 3: what a run is about, by name (pools, repositories, VMs) and the restore points it wrote
+  `
+  ALTER TABLE runs ADD COLUMN details TEXT;
+  CREATE INDEX runs_by_job ON runs (job_id, start DESC);
+  `,
+  // 4: API tokens expire (tokens made before get 90 days from now), note their last use and can be
+  // revoked; each user's last TOTP time step used, so that a code is accepted once.
+  `
+  ALTER TABLE tokens ADD COLUMN expires INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE tokens ADD COLUMN last_used INTEGER;
+  ALTER TABLE tokens ADD COLUMN revoked INTEGER;
+  UPDATE tokens SET expires = CAST(strftime('%s', 'now') AS INTEGER) * 1000 + 90 * 86400000;
+  ALTER TABLE users ADD COLUMN totp_last_step INTEGER;
+  `,
+  // 5: what the server found in each repository when it was added (RepositoryIdentity as JSON), compared
+  // at every open so that a configuration changed behind its back is refused (not a secret: not sealed)
+  `
+  ALTER TABLE repositories ADD COLUMN identity TEXT;
+  `,
+  // 6: sealed secrets bound to their table, row and column (AES-GCM associated data). It stays after
+  // every migration that adds a sealed column, so that it re-seals them all.
+  (db, { box }) => resealBound(db, box),
 ]

@@ -1,50 +1,29 @@
-// Jobs in the database (the API shape as JSON) and the checks that tie them to pools and repositories.
-import { Cron } from 'croner'
+// Jobs in the database (the API's StoredJob as JSON: every default written out). Jobs saved before the
+// vocabulary of the contract are read with their old spellings renamed.
+import { completeJob, upgradeJobInput, type JobInput } from '@strata/contract'
 import type { Db } from '../db/database.js'
-import { invalid, notFound } from '../errors.js'
+import { notFound } from '../errors.js'
 import { newId } from '../ids.js'
-import type { ApiJob, ApiSchedule } from './job-model.js'
-
-export type JobInput = Omit<ApiJob, 'id' | 'schedules' | 'enabled' | 'mode' | 'settings'> & {
-  enabled?: boolean
-  mode?: 'delta' | 'full'
-  settings?: Record<string, unknown>
-  schedules?: (Partial<ApiSchedule> & { cron: string })[]
-}
+import type { ApiJob } from './job-model.js'
 
 export class JobStore {
   constructor(readonly db: Db) {}
 
   list(): ApiJob[] {
-    return (this.db.prepare('SELECT body FROM jobs ORDER BY name').all() as { body: string }[]).map(
-      (r) => JSON.parse(r.body) as ApiJob,
+    return (this.db.prepare('SELECT body FROM jobs ORDER BY name').all() as { body: string }[]).map((r) =>
+      fromBody(r.body),
     )
   }
 
   get(id: string): ApiJob {
     const row = this.db.prepare('SELECT body FROM jobs WHERE id = ?').get(id) as { body: string } | undefined
     if (row === undefined) throw notFound(`job '${id}'`)
-    return JSON.parse(row.body) as ApiJob
+    return fromBody(row.body)
   }
 
-  /** Fills defaults and ids; the result is checked by the caller (engine validation) before save. */
-  normalize(input: JobInput, id = newId('job')): ApiJob {
-    const schedules = (input.schedules ?? []).map(normalizeSchedule)
-    const ids = new Set<string>()
-    for (const [i, s] of schedules.entries()) {
-      if (ids.has(s.id)) throw invalid(`schedule id '${s.id}' appears twice`, `body/schedules/${i}/id`)
-      ids.add(s.id)
-    }
-    return {
-      id,
-      name: input.name,
-      enabled: input.enabled ?? true,
-      mode: input.mode ?? 'delta',
-      vms: input.vms,
-      repositories: input.repositories,
-      settings: input.settings ?? {},
-      schedules,
-    }
+  /** A checked input made complete: defaults written out, ids given. */
+  complete(input: JobInput, id = newId('job')): ApiJob {
+    return completeJob(input, { id, newScheduleId: () => newId('sched') })
   }
 
   save(job: ApiJob): ApiJob {
@@ -63,24 +42,8 @@ export class JobStore {
   }
 }
 
-function normalizeSchedule(s: Partial<ApiSchedule> & { cron: string }, i: number): ApiSchedule {
-  const timezone = s.timezone ?? 'UTC'
-  try {
-    // Croner validates both the expression and the zone, the same way the scheduler will use them.
-    // (the zone is only checked when a date is computed, hence nextRun).
-    const cron = new Cron(s.cron, { timezone, paused: true })
-    cron.nextRun()
-    cron.stop()
-  } catch (error) {
-    throw invalid(`schedule ${i}: ${(error as Error).message}`, `body/schedules/${i}`)
-  }
-  return {
-    id: s.id ?? newId('sched'),
-    ...(s.name === undefined ? {} : { name: s.name }),
-    cron: s.cron,
-    timezone,
-    enabled: s.enabled ?? true,
-    ...(s.retention === undefined ? {} : { retention: s.retention }),
-    forceFull: s.forceFull ?? false,
-  }
+/** A stored body, whatever release wrote it (it was checked when saved; a run checks it again). */
+function fromBody(body: string): ApiJob {
+  const { id, ...rest } = JSON.parse(body) as { id: string }
+  return completeJob(upgradeJobInput(rest).value as JobInput, { id, newScheduleId: () => newId('sched') })
 }

@@ -1,9 +1,13 @@
-// Pools in the database: URL, username, the password sealed with the server key (never returned), the
-// pinned certificate fingerprint of the URL's host and the permission to use plain HTTP.
+// Pools in the database: URL, username, the password sealed with the server key and bound to the pool's
+// row (never returned), the pinned certificate fingerprint of the URL's host and the permission to use
+// plain HTTP. A pool's URL changes only with its password given again: otherwise whoever holds an admin
+// session could point the pool at a host of theirs and receive the stored password at the next login.
+// The pin belongs to the host the URL names, so a new URL drops it unless the change names a new one.
 import type { Db } from '../db/database.js'
-import { conflict, notFound } from '../errors.js'
+import { conflict, invalid, notFound } from '../errors.js'
 import { newId } from '../ids.js'
 import type { SecretBox } from '../secret-box.js'
+import { poolPasswordField } from '../secret-fields.js'
 
 export interface PoolRecord {
   readonly id: string
@@ -45,7 +49,7 @@ export class PoolStore {
   }
 
   password(id: string): string {
-    return this.box.open(this.#row(id).password_sealed)
+    return this.box.open(this.#row(id).password_sealed, poolPasswordField(id))
   }
 
   create(input: PoolInput): PoolRecord {
@@ -60,26 +64,41 @@ export class PoolStore {
         input.name,
         normalizeUrl(input.url),
         input.username ?? 'root',
-        this.box.seal(input.password),
+        this.box.seal(input.password, poolPasswordField(id)),
         input.fingerprint ?? null,
         input.insecureHttp === true ? 1 : 0,
       )
     return this.get(id)
   }
 
-  update(id: string, change: Partial<PoolInput>): PoolRecord {
+  /** Refuses a change that update() would refuse, before anything slow (a probe of a new URL) runs. */
+  checkUpdate(id: string, change: Partial<PoolInput>): void {
     const row = this.#row(id)
     if (change.name !== undefined && change.name !== row.name) this.#uniqueName(change.name)
+    const url = change.url === undefined ? row.url : normalizeUrl(change.url)
+    if (url !== row.url && change.password === undefined)
+      throw invalid(
+        `changing the URL of pool '${row.name}' needs its password again (the stored one is only sent to ${row.url})`,
+        'body/password',
+      )
+  }
+
+  update(id: string, change: Partial<PoolInput>): PoolRecord {
+    this.checkUpdate(id, change)
+    const row = this.#row(id)
+    const url = change.url === undefined ? row.url : normalizeUrl(change.url)
     this.db
       .prepare(
         'UPDATE pools SET name = ?, url = ?, username = ?, password_sealed = ?, fingerprint = ?, insecure_http = ? WHERE id = ?',
       )
       .run(
         change.name ?? row.name,
-        change.url === undefined ? row.url : normalizeUrl(change.url),
+        url,
         change.username ?? row.username,
-        change.password === undefined ? row.password_sealed : this.box.seal(change.password),
-        change.fingerprint ?? row.fingerprint,
+        change.password === undefined
+          ? row.password_sealed
+          : this.box.seal(change.password, poolPasswordField(id)),
+        change.fingerprint ?? (url === row.url ? row.fingerprint : null),
         (change.insecureHttp ?? row.insecure_http === 1) ? 1 : 0,
         id,
       )
@@ -111,4 +130,4 @@ const strip = ({ id, name, url, username, fingerprint, insecure_http }: Row): Po
   ...(fingerprint === null ? {} : { fingerprint }),
   insecureHttp: insecure_http === 1,
 })
-const normalizeUrl = (url: string): string => url.replace(/\/+$/, '')
+export const normalizeUrl = (url: string): string => url.replace(/\/+$/, '')

@@ -2,26 +2,28 @@
 // right when another process (a worker, the CLI, another server) writes: every read lists the points'
 // manifest keys (one listing, no object read) and reads only manifests not seen before. Manifests are
 // written once and never change, so a cached one is valid as long as its key is listed; deleted points
-// drop out with the listing. Usage (a walk of every chunk) is cached for a minute.
+// drop out with the listing. Usage (a walk of every chunk) is cached for a minute and measured in the
+// background one repository at a time, never twice at once for one: any number of cheap listings
+// (GET /api/repositories, the overview) start at most one walk per repository and minute.
+import { listRestorePoints, type RestorePointInfo } from '@strata/core/engine'
 import { openRepository } from '@strata/core/open'
-import {
-  listPoints,
-  readManifest,
-  type Manifest,
-  type PointSummary,
-  type Repository,
-} from '@strata/core/repository'
-import { ApiError } from '../errors.js'
+import { readManifest, type Manifest, type PointSummary, type Repository } from '@strata/core/repository'
+import { Semaphore } from '@strata/core'
+import { repositoryApiError } from './repository-errors.js'
 import { secretsEnv, type RepositoryStore } from './repository-store.js'
 
+/** docs/api.md: a restore point as the API shows it. */
 export interface PointView {
   readonly id: string
   readonly ref: string
   readonly time: number
   readonly vmUuid: string
   readonly vmName: string
-  readonly disks: { readonly name: string; readonly size: number }[]
+  readonly disks: RestorePointInfo['disks']
   readonly size: number
+  /** Stored bytes the point added (chunks no earlier point had). */
+  readonly newBytes: number
+  readonly kind: RestorePointInfo['kind']
   readonly jobId?: string
   readonly scheduleId?: string
 }
@@ -32,13 +34,25 @@ export interface Usage {
 }
 
 const USAGE_TTL_MS = 60_000
+const WALK_TIMEOUT_MS = 300_000
 
 export class RepositoryService {
   readonly #open = new Map<string, Promise<Repository>>()
   readonly #manifests = new Map<string, Manifest>()
-  readonly #usage = new Map<string, { at: number; usage: Usage }>()
+  /** The last measure (or failed attempt, without usage) of each repository. */
+  readonly #usage = new Map<string, { at: number; usage?: Usage }>()
+  readonly #measuring = new Set<string>()
+  /** Bumped by forget(): a walk of the old settings does not record its result. */
+  readonly #generation = new Map<string, number>()
+  readonly #walks = new Semaphore(1)
 
-  constructor(readonly store: RepositoryStore) {}
+  constructor(
+    readonly store: RepositoryStore,
+    /** Aborted when the server stops: a walk in progress ends. */
+    readonly closing: AbortSignal = new AbortController().signal,
+    /** Where NAS remotes are mounted (nas-mounts.ts); the CLI's default without. */
+    readonly mountDir?: string,
+  ) {}
 
   open(id: string, signal: AbortSignal): Promise<Repository> {
     let opened = this.#open.get(id)
@@ -54,14 +68,14 @@ export class RepositoryService {
   forget(id: string): void {
     this.#open.delete(id)
     this.#usage.delete(id)
+    this.#generation.set(id, (this.#generation.get(id) ?? 0) + 1)
   }
 
-  async points(id: string, vmUuid: string | undefined, signal: AbortSignal): Promise<PointView[]> {
+  /** Points of the VM named `vm` (uuid or name) or of all, newest first. */
+  async points(id: string, vm: string | undefined, signal: AbortSignal): Promise<PointView[]> {
     const repo = await this.open(id, signal)
-    const listed = await listPoints(repo, vmUuid, signal)
-    const out: PointView[] = []
-    for (const point of listed) out.push(view(point, await this.#manifest(id, repo, point, signal)))
-    return out.reverse()
+    const read = (point: PointSummary, s?: AbortSignal) => this.#manifest(id, repo, point, s ?? signal)
+    return (await listRestorePoints(repo, vm, signal, read)).map(view).reverse()
   }
 
   async vms(
@@ -77,23 +91,39 @@ export class RepositoryService {
     return [...byVm.values()].sort((a, b) => a.name.localeCompare(b.name))
   }
 
-  /** Usage when known (computed in the background, at most once a minute). */
+  /** Usage when known; a measure starts in the background when none is recent nor running. */
   usage(id: string): Usage | undefined {
     const cached = this.#usage.get(id)
-    if (cached === undefined || Date.now() - cached.at > USAGE_TTL_MS)
-      void this.#measure(id).catch(() => undefined)
+    const stale = cached === undefined || Date.now() - cached.at > USAGE_TTL_MS
+    if (stale && !this.#measuring.has(id)) {
+      this.#measuring.add(id)
+      const generation = this.#generation.get(id) ?? 0
+      void this.#walks
+        .run(() => this.#measure(id), this.closing)
+        .then(
+          (usage) => this.#record(id, generation, usage),
+          // Remembered as an attempt: a repository that cannot be read is not walked at every request.
+          () => this.#record(id, generation, cached?.usage),
+        )
+        .finally(() => this.#measuring.delete(id))
+    }
     return cached?.usage
   }
 
-  async #measure(id: string): Promise<void> {
-    const repo = await this.open(id, AbortSignal.timeout(60_000))
+  #record(id: string, generation: number, usage: Usage | undefined): void {
+    if ((this.#generation.get(id) ?? 0) === generation) this.#usage.set(id, { at: Date.now(), usage })
+  }
+
+  async #measure(id: string): Promise<Usage> {
+    const signal = AbortSignal.any([this.closing, AbortSignal.timeout(WALK_TIMEOUT_MS)])
+    const repo = await this.open(id, signal)
     let bytes = 0
     let chunks = 0
-    for await (const info of repo.store.list('chunks/', { signal: AbortSignal.timeout(300_000) })) {
+    for await (const info of repo.store.list('chunks/', { signal })) {
       bytes += info.size
       chunks++
     }
-    this.#usage.set(id, { at: Date.now(), usage: { bytes, chunks } })
+    return { bytes, chunks }
   }
 
   async #manifest(id: string, repo: Repository, point: PointSummary, signal: AbortSignal): Promise<Manifest> {
@@ -106,37 +136,31 @@ export class RepositoryService {
     return manifest
   }
 
+  /** Opens with what was recorded when the repository was added: a changed configuration is refused. */
   async #openNow(id: string, signal: AbortSignal): Promise<Repository> {
     const record = this.store.get(id)
     const secrets = this.store.secrets(id)
+    let repo: Repository
     try {
-      return await openRepository(record.location, {
+      repo = await openRepository(record.location, {
         credentials: secretsEnv(secrets),
+        ...(this.mountDir === undefined ? {} : { store: { nas: { mountDir: this.mountDir } } }),
         signal,
+        expected: record.identity,
         passphrase:
           secrets.passphrase === undefined ? undefined : new TextEncoder().encode(secrets.passphrase),
       })
     } catch (error) {
-      throw new ApiError(
-        502,
-        'REPOSITORY_UNAVAILABLE',
-        `repository '${record.name}' cannot be opened: ${(error as Error).message}`,
-      )
+      throw repositoryApiError(error, `repository '${record.name}' cannot be opened`, 502)
     }
+    // Recorded at the first open of a repository added before identities were (or once it is sealed).
+    const now = repo.identity
+    if (record.identity === undefined || (now.sealed && !record.identity.sealed))
+      this.store.recordIdentity(id, now)
+    return repo
   }
 }
 
-function view(point: PointSummary, manifest: Manifest): PointView {
-  const meta = manifest.vm.metadata as { vm?: { name_label?: unknown } } | undefined
-  return {
-    id: point.pointId,
-    ref: point.ref,
-    time: point.time.getTime(),
-    vmUuid: point.vm,
-    vmName: String(meta?.vm?.name_label ?? point.vm),
-    disks: manifest.disks.map((d) => ({ name: d.name, size: d.size })),
-    size: manifest.disks.reduce((n, d) => n + d.size, 0),
-    jobId: manifest.jobId,
-    scheduleId: manifest.scheduleId,
-  }
+function view({ pointId, time, tags: _tags, ...p }: RestorePointInfo): PointView {
+  return { ...p, id: pointId, time: time.getTime() }
 }

@@ -1,14 +1,20 @@
-// Repositories in the database: name, location, and the passphrase and S3 keys sealed with the server key.
+// Repositories in the database: name, location, the passphrase and S3 keys sealed with the server key
+// (each bound to the repository's row and its column), and the repository's identity as found when it
+// was added (compared at every open).
+import { parseIdentity, type RepositoryIdentity } from '@strata/core/repository'
 import type { Db } from '../db/database.js'
 import { conflict, notFound } from '../errors.js'
 import { newId } from '../ids.js'
 import type { SecretBox } from '../secret-box.js'
+import { repositoryField } from '../secret-fields.js'
 
 export interface RepositoryRecord {
   readonly id: string
   readonly name: string
   readonly location: string
   readonly encrypted: boolean
+  /** The repository's id, encryption, config fingerprint and seal state, recorded when it was added. */
+  readonly identity?: RepositoryIdentity
 }
 
 export interface S3Keys {
@@ -35,6 +41,7 @@ interface Row {
   location: string
   passphrase_sealed: string | null
   s3_sealed: string | null
+  identity: string | null
 }
 
 export class RepositoryStore {
@@ -54,25 +61,42 @@ export class RepositoryStore {
   secrets(id: string): RepositorySecrets {
     const row = this.#row(id)
     return {
-      passphrase: row.passphrase_sealed === null ? undefined : this.box.open(row.passphrase_sealed),
-      s3: row.s3_sealed === null ? undefined : (JSON.parse(this.box.open(row.s3_sealed)) as S3Keys),
+      passphrase:
+        row.passphrase_sealed === null
+          ? undefined
+          : this.box.open(row.passphrase_sealed, repositoryField(id, 'passphrase_sealed')),
+      s3:
+        row.s3_sealed === null
+          ? undefined
+          : (JSON.parse(this.box.open(row.s3_sealed, repositoryField(id, 's3_sealed'))) as S3Keys),
     }
   }
 
-  create(input: RepositoryInput): RepositoryRecord {
+  create(input: RepositoryInput, identity?: RepositoryIdentity): RepositoryRecord {
     this.#uniqueName(input.name)
     const id = newId('repo')
     this.db
       .prepare(
-        'INSERT INTO repositories (id, name, location, passphrase_sealed, s3_sealed) VALUES (?, ?, ?, ?, ?)',
+        'INSERT INTO repositories (id, name, location, passphrase_sealed, s3_sealed, identity) ' +
+          'VALUES (?, ?, ?, ?, ?, ?)',
       )
       .run(
         id,
         input.name,
         input.location,
-        this.box.sealOptional(input.passphrase),
-        input.s3 === undefined ? null : this.box.seal(JSON.stringify(input.s3)),
+        this.box.sealOptional(input.passphrase, repositoryField(id, 'passphrase_sealed')),
+        input.s3 === undefined
+          ? null
+          : this.box.seal(JSON.stringify(input.s3), repositoryField(id, 's3_sealed')),
+        identity === undefined ? null : JSON.stringify(identity),
       )
+    return this.get(id)
+  }
+
+  /** Records what the repository is now: at its first open, once sealed, or accepted by an admin. */
+  recordIdentity(id: string, identity: RepositoryIdentity): RepositoryRecord {
+    this.#row(id)
+    this.db.prepare('UPDATE repositories SET identity = ? WHERE id = ?').run(JSON.stringify(identity), id)
     return this.get(id)
   }
 
@@ -86,8 +110,12 @@ export class RepositoryStore {
       .run(
         change.name ?? row.name,
         change.location ?? row.location,
-        change.passphrase === undefined ? row.passphrase_sealed : this.box.sealOptional(change.passphrase),
-        change.s3 === undefined ? row.s3_sealed : this.box.seal(JSON.stringify(change.s3)),
+        change.passphrase === undefined
+          ? row.passphrase_sealed
+          : this.box.sealOptional(change.passphrase, repositoryField(id, 'passphrase_sealed')),
+        change.s3 === undefined
+          ? row.s3_sealed
+          : this.box.seal(JSON.stringify(change.s3), repositoryField(id, 's3_sealed')),
         id,
       )
     return this.get(id)
@@ -110,12 +138,16 @@ export class RepositoryStore {
   }
 }
 
-const strip = (r: Row): RepositoryRecord => ({
-  id: r.id,
-  name: r.name,
-  location: r.location,
-  encrypted: r.passphrase_sealed !== null,
-})
+const strip = (r: Row): RepositoryRecord => {
+  const identity = r.identity === null ? undefined : parseIdentity(JSON.parse(r.identity))
+  return {
+    id: r.id,
+    name: r.name,
+    location: r.location,
+    encrypted: r.passphrase_sealed !== null,
+    ...(identity === undefined ? {} : { identity }),
+  }
+}
 
 /** The environment the engine's openStore and workers read secrets from, for one repository. */
 export function secretsEnv(secrets: RepositorySecrets): Record<string, string> {

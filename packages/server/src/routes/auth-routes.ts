@@ -1,127 +1,103 @@
-// Login, logout, the caller's own account: password, TOTP enrolment, API tokens.
-import type { FastifyInstance } from 'fastify'
-import { SESSION_COOKIE, userOf } from '../auth/guard.js'
-import { verifyPassword } from '../auth/passwords.js'
-import { newTotpSecret, totpUri, verifyTotp } from '../auth/totp.js'
-import { ApiError, invalid } from '../errors.js'
-import type { AppContext } from '../context.js'
-import { obj, str } from './schemas.js'
+// Login and logout. A login is counted against its client address and its user name before any
+// password is hashed (auth/login-limits.ts); unknown users and wrong passwords cost the same hash and
+// get the same answer; a TOTP code is accepted once. Failed logins are logged with the user name and
+// the client address, never the password.
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { SESSION_COOKIE } from '../auth/credentials.js'
+import { totpStep } from '../auth/totp.js'
+import type { LoginLimits } from '../auth/login-limits.js'
+import type { UserRow, Users } from '../auth/users.js'
+import { LoginInput } from '@strata/contract'
+import { ApiError } from '../errors.js'
+import { untilClientGone } from '../http-signal.js'
+import type { EventStreams } from '../runs/event-streams.js'
+import type { SecretBox } from '../secret-box.js'
+import { totpField } from '../secret-fields.js'
+import type { ServerLog } from '../server-log.js'
 
-const authFailed = (): ApiError => new ApiError(401, 'AUTH_FAILED', 'wrong username, password or code')
+export const authFailed = (): ApiError => new ApiError(401, 'AUTH_FAILED', 'wrong username, password or code')
 
-export function authRoutes(app: FastifyInstance, ctx: AppContext): void {
-  const { users, box } = ctx
-  const everyone = { role: 'read-only' as const }
+/** What the login and logout routes are given. */
+export interface AuthRouteServices {
+  readonly users: Users
+  /** Opens the users' TOTP secrets. */
+  readonly box: SecretBox
+  readonly loginLimits: LoginLimits
+  /** A session's event streams end at its logout. */
+  readonly streams: EventStreams
+  readonly log: ServerLog
+}
 
-  app.post<{ Body: { username: string; password: string; totp?: string } }>(
+export function authRoutes(app: FastifyInstance, ctx: AuthRouteServices): void {
+  app.post<{ Body: LoginInput }>(
     '/api/auth/login',
     {
       config: { public: true },
+      bodyLimit: 4096,
       schema: {
         tags: ['auth'],
-        body: obj(
-          { username: str({ maxLength: 100 }), password: str({ maxLength: 1000 }), totp: { type: 'string' } },
-          ['username', 'password'],
-        ),
+        body: LoginInput,
       },
     },
     async (request, reply) => {
       const { username, password, totp } = request.body
-      const row = users.byName(username)
-      // Hash even for an unknown user so that timing does not tell which usernames exist.
-      const ok = await verifyPassword(password, row?.password_hash ?? 'scrypt$32768$8$1$AAAA$AAAA')
-      if (row === undefined || !ok) throw authFailed()
-      if (row.totp_secret !== null && !verifyTotp(box.open(row.totp_secret), totp ?? '')) throw authFailed()
-      const session = users.openSession(row.id)
-      ctx.log.info(`user '${username}' logged in`)
-      reply.setCookie(SESSION_COOKIE, session.id, {
-        httpOnly: true,
-        sameSite: 'strict',
-        path: '/',
-        expires: new Date(session.expires),
-        secure: request.protocol === 'https',
-      })
-      return { user: users.get(row.id) }
+      ctx.loginLimits.attempt(request.ip, username)
+      const row = ctx.users.byName(username)
+      const ok = await ctx.users.hasher.verify(password, row?.password_hash, untilClientGone(reply))
+      if (row === undefined || !ok || !totpAccepted(ctx, row, totp)) {
+        ctx.loginLimits.failed(username)
+        // JSON quoting: a name with a newline cannot forge a line of the log.
+        ctx.log.warn(`login failed for user ${JSON.stringify(username)} from ${request.ip}`)
+        throw authFailed()
+      }
+      ctx.loginLimits.succeeded(username)
+      ctx.log.info(`user ${JSON.stringify(username)} logged in from ${request.ip}`)
+      startSession(ctx, request, reply, row.id)
+      return { user: ctx.users.get(row.id) }
     },
   )
 
-  app.post('/api/auth/logout', { config: everyone, schema: { tags: ['auth'] } }, async (request, reply) => {
-    const session = request.cookies[SESSION_COOKIE]
-    if (session !== undefined) users.closeSession(session)
-    reply.clearCookie(SESSION_COOKIE, { path: '/' })
-    return reply.status(204).send()
+  app.post(
+    '/api/auth/logout',
+    { config: { role: 'read-only' }, schema: { tags: ['auth'] } },
+    async (request, reply) => {
+      const session = request.credential?.via === 'session' ? request.credential.id : undefined
+      if (session !== undefined) {
+        ctx.users.closeSession(session)
+        ctx.streams.endSession(session)
+      }
+      reply.clearCookie(SESSION_COOKIE, { path: '/' })
+      return reply.status(204).send()
+    },
+  )
+}
+
+/** With TOTP enrolled, the code of a time step not used before (the step is then used up). */
+function totpAccepted(
+  ctx: Pick<AuthRouteServices, 'users' | 'box'>,
+  row: UserRow,
+  code: string | undefined,
+): boolean {
+  if (row.totp_secret === null) return true
+  const secret = ctx.box.open(row.totp_secret, totpField(row.id, 'totp_secret'))
+  const step = totpStep(secret, code ?? '')
+  return step !== undefined && ctx.users.useTotpStep(row.id, step)
+}
+
+/** Opens a session and sets its cookie: HttpOnly, SameSite=Strict, Secure when the client came over TLS. */
+export function startSession(
+  ctx: { readonly users: Users },
+  request: FastifyRequest,
+  reply: FastifyReply,
+  userId: string,
+): void {
+  const session = ctx.users.openSession(userId)
+  reply.setCookie(SESSION_COOKIE, session.id, {
+    httpOnly: true,
+    sameSite: 'strict',
+    path: '/',
+    expires: new Date(session.expires),
+    // request.protocol believes X-Forwarded-Proto only from the proxies named by trustProxy.
+    secure: request.protocol === 'https',
   })
-
-  app.get('/api/me', { schema: { tags: ['auth'] } }, async (request) => userOf(request))
-
-  app.post<{ Body: { current: string; password: string } }>(
-    '/api/me/password',
-    {
-      config: everyone,
-      schema: {
-        tags: ['auth'],
-        body: obj({ current: str(), password: str({ minLength: 8 }) }, ['current', 'password']),
-      },
-    },
-    async (request, reply) => {
-      const user = userOf(request)
-      if (!(await verifyPassword(request.body.current, users.row(user.id).password_hash))) throw authFailed()
-      await users.update(user.id, { password: request.body.password })
-      return reply.status(204).send()
-    },
-  )
-
-  app.post('/api/me/totp', { config: everyone, schema: { tags: ['auth'] } }, async (request) => {
-    const user = userOf(request)
-    const secret = newTotpSecret()
-    users.setTotp(user.id, 'totp_pending', box.seal(secret))
-    return { uri: totpUri(secret, user.username), secret }
-  })
-
-  app.post<{ Body: { code: string } }>(
-    '/api/me/totp/confirm',
-    { config: everyone, schema: { tags: ['auth'], body: obj({ code: str() }, ['code']) } },
-    async (request, reply) => {
-      const user = userOf(request)
-      const pending = users.row(user.id).totp_pending
-      if (pending === null) throw invalid('no TOTP enrolment in progress: POST /api/me/totp first')
-      if (!verifyTotp(box.open(pending), request.body.code)) throw invalid('wrong code', 'body/code')
-      users.setTotp(user.id, 'totp_secret', pending)
-      users.setTotp(user.id, 'totp_pending', null)
-      return reply.status(204).send()
-    },
-  )
-
-  app.delete<{ Body: { code: string } }>(
-    '/api/me/totp',
-    { config: everyone, schema: { tags: ['auth'], body: obj({ code: str() }, ['code']) } },
-    async (request, reply) => {
-      const user = userOf(request)
-      const secret = users.row(user.id).totp_secret
-      if (secret !== null && !verifyTotp(box.open(secret), request.body.code))
-        throw invalid('wrong code', 'body/code')
-      users.setTotp(user.id, 'totp_secret', null)
-      return reply.status(204).send()
-    },
-  )
-
-  app.post<{ Body: { name: string } }>(
-    '/api/me/tokens',
-    { config: everyone, schema: { tags: ['auth'], body: obj({ name: str({ maxLength: 100 }) }, ['name']) } },
-    async (request, reply) =>
-      reply.status(201).send(users.createToken(userOf(request).id, request.body.name)),
-  )
-
-  app.get('/api/me/tokens', { schema: { tags: ['auth'] } }, async (request) =>
-    users.tokens(userOf(request).id),
-  )
-
-  app.delete<{ Params: { id: string } }>(
-    '/api/me/tokens/:id',
-    { config: everyone, schema: { tags: ['auth'], params: obj({ id: str() }, ['id']) } },
-    async (request, reply) => {
-      users.deleteToken(userOf(request).id, request.params.id)
-      return reply.status(204).send()
-    },
-  )
 }

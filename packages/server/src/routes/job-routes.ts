@@ -1,20 +1,74 @@
 // Jobs: CRUD (admin), a preview of the VMs a selection matches now, and runs started by hand (operator).
-import type { FastifyInstance } from 'fastify'
+// Bodies are checked by @strata/contract (the validator of the CLI and the UI too); old spellings are
+// accepted with a warning in the response's `warnings` and in the server log.
+import type { FastifyInstance, FastifyRequest } from 'fastify'
+import {
+  checkJobInput,
+  checkJobPatch,
+  formatProblem,
+  IdParams,
+  JobInputAccepted,
+  JobPatchAccepted,
+  PreviewInputAccepted,
+  RunJobInput,
+  upgradeJobInput,
+  type Checked,
+  type JobInput,
+  type Problem,
+  type VmSelection,
+} from '@strata/contract'
 import { selectVms, type PoolVms } from '@strata/core/engine'
 import type { ObjectCache } from '@strata/core/xapi'
-import type { AppContext } from '../context.js'
 import { ApiError, invalid } from '../errors.js'
 import type { ApiJob } from '../jobs/job-model.js'
 import { jobPools, toEngineJob } from '../jobs/job-model.js'
-import { jobCreateSchema, jobPatchSchema, vmsSchema } from '../jobs/job-schema.js'
-import type { JobInput } from '../jobs/job-store.js'
-import { idParams, obj, str } from './schemas.js'
+import type { JobStore } from '../jobs/job-store.js'
+import type { PoolConnections } from '../pools/pool-connections.js'
+import type { PoolStore } from '../pools/pool-store.js'
+import type { RepositoryStore } from '../repositories/repository-store.js'
+import type { RunManager } from '../runs/run-manager.js'
+import type { Scheduler } from '../scheduler/scheduler.js'
+import type { ServerLog } from '../server-log.js'
+import type { Settings } from '../settings.js'
+import { contractValidator, validationError } from './contract-validation.js'
 
-export function jobRoutes(app: FastifyInstance, ctx: AppContext): void {
+/** What the job routes are given. */
+export interface JobRouteServices {
+  readonly jobs: JobStore
+  readonly runs: RunManager
+  readonly scheduler: Scheduler
+  readonly pools: PoolStore
+  /** The previews read the pools' live object caches. */
+  readonly connections: PoolConnections
+  readonly repositories: RepositoryStore
+  /** The restored-VM tag that previews leave out. */
+  readonly settings: Settings
+  readonly log: ServerLog
+}
+
+export function jobRoutes(app: FastifyInstance, ctx: JobRouteServices): void {
   const { jobs, runs, scheduler } = ctx
-  const view = (job: ApiJob) => {
+  const view = (job: ApiJob, warnings: readonly Problem[] = []) => {
     const next = scheduler.nextRun(job)
-    return { ...job, running: runs.isRunning(job.id), ...(next === undefined ? {} : { nextRun: next.at }) }
+    return {
+      ...job,
+      running: runs.isRunning(job.id),
+      ...(next === undefined ? {} : { nextRun: next.at }),
+      ...(warnings.length === 0 ? {} : { warnings: warnings.map(formatProblem) }),
+    }
+  }
+
+  /** The checked job, and a line in the server log for each old spelling the client still sends. */
+  const accepted = (request: FastifyRequest, checked: Checked<JobInput>): JobInput => {
+    noteOldSpellings(request, checked.warnings)
+    if (!checked.ok) throw validationError(checked.problems)
+    return checked.value
+  }
+  const noteOldSpellings = (request: FastifyRequest, warnings: readonly Problem[]): void => {
+    if (warnings.length === 0) return
+    const who = request.user?.username ?? 'a client'
+    const list = warnings.map(formatProblem).join('; ')
+    ctx.log.warn(`${request.method} ${request.url.split('?')[0]} by ${who} used old spellings: ${list}`)
   }
 
   /** Ids must name existing pools and repositories; then the engine's own validation, without secrets. */
@@ -24,7 +78,7 @@ export function jobRoutes(app: FastifyInstance, ctx: AppContext): void {
         throw invalid(`no repository '${id}'`, `body/repositories/${i}`)
     }
     const known = ctx.pools.list()
-    for (const [i, id] of (job.vms.smart?.pools ?? []).entries()) {
+    for (const [i, id] of ('smart' in job.vms ? job.vms.smart.pools : []).entries()) {
       if (!known.some((p) => p.id === id)) throw invalid(`no pool '${id}'`, `body/vms/smart/pools/${i}`)
     }
     const poolIds = jobPools(
@@ -41,38 +95,46 @@ export function jobRoutes(app: FastifyInstance, ctx: AppContext): void {
     return job
   }
 
-  app.get('/api/jobs', { schema: { tags: ['jobs'] } }, async () => jobs.list().map(view))
+  app.get('/api/jobs', { schema: { tags: ['jobs'] } }, async () => jobs.list().map((job) => view(job)))
 
   app.get<{ Params: { id: string } }>(
     '/api/jobs/:id',
-    { schema: { tags: ['jobs'], params: idParams } },
+    { schema: { tags: ['jobs'], params: IdParams } },
     async (r) => view(jobs.get(r.params.id)),
   )
 
-  app.post<{ Body: JobInput }>(
+  app.post(
     '/api/jobs',
-    { schema: { tags: ['jobs'], body: jobCreateSchema } },
+    {
+      schema: { tags: ['jobs'], body: JobInputAccepted },
+      validatorCompiler: contractValidator(checkJobInput),
+    },
     async (request, reply) => {
-      const job = jobs.save(check(jobs.normalize(request.body)))
+      const checked = checkJobInput(request.body)
+      const job = jobs.save(check(jobs.complete(accepted(request, checked))))
       scheduler.reload()
-      return reply.status(201).send(view(job))
+      return reply.status(201).send(view(job, checked.warnings))
     },
   )
 
-  app.patch<{ Params: { id: string }; Body: Partial<JobInput> }>(
+  app.patch<{ Params: { id: string } }>(
     '/api/jobs/:id',
-    { schema: { tags: ['jobs'], params: idParams, body: jobPatchSchema } },
+    {
+      schema: { tags: ['jobs'], params: IdParams, body: JobPatchAccepted },
+      validatorCompiler: contractValidator(),
+    },
     async (request) => {
       const before = jobs.get(request.params.id)
-      const job = jobs.save(check(jobs.normalize({ ...before, ...request.body }, before.id)))
+      const checked = checkJobPatch(request.body, before)
+      const job = jobs.save(check(jobs.complete(accepted(request, checked), before.id)))
       scheduler.reload()
-      return view(job)
+      return view(job, checked.warnings)
     },
   )
 
   app.delete<{ Params: { id: string } }>(
     '/api/jobs/:id',
-    { schema: { tags: ['jobs'], params: idParams } },
+    { schema: { tags: ['jobs'], params: IdParams } },
     async (request, reply) => {
       jobs.delete(request.params.id)
       scheduler.reload()
@@ -80,11 +142,17 @@ export function jobRoutes(app: FastifyInstance, ctx: AppContext): void {
     },
   )
 
-  app.post<{ Body: { vms: ApiJob['vms'] } }>(
+  app.post(
     '/api/jobs/preview',
-    { config: { role: 'read-only' }, schema: { tags: ['jobs'], body: obj({ vms: vmsSchema }, ['vms']) } },
+    {
+      config: { role: 'read-only' },
+      schema: { tags: ['jobs'], body: PreviewInputAccepted },
+      validatorCompiler: contractValidator(),
+    },
     async (request) => {
-      const { vms } = request.body
+      const upgraded = upgradeJobInput(request.body)
+      noteOldSpellings(request, upgraded.warnings)
+      const { vms } = upgraded.value as { vms: VmSelection }
       const ids = jobPools(
         { vms },
         ctx.pools.list().map((p) => p.id),
@@ -96,17 +164,18 @@ export function jobRoutes(app: FastifyInstance, ctx: AppContext): void {
           throw new ApiError(502, 'POOL_UNREACHABLE', `pool '${ctx.pools.get(id).name}' is not connected`)
         caches.push({ poolId: id, cache })
       }
-      const s = vms.smart
       const selection =
-        s === undefined
-          ? { kind: 'explicit' as const, vms: vms.uuids ?? [] }
+        'uuids' in vms
+          ? { kind: 'explicit' as const, vms: vms.uuids }
           : {
               kind: 'smart' as const,
-              pools: s.pools,
-              tags: s.tags,
-              powerState: s.powerState,
-              excludeVms: s.excludeUuids,
-              excludeTags: s.excludeTags,
+              pools: vms.smart.pools ?? [],
+              tags: vms.smart.tags ?? [],
+              powerState: vms.smart.powerState,
+              excludeVms: vms.smart.excludeVms ?? [],
+              excludeTags: vms.smart.excludeTags ?? [],
+              includeRestored: vms.smart.includeRestored ?? false,
+              restoredTag: ctx.settings.restoreTag(),
             }
       const result = selectVms(selection, caches)
       return result.vms.map((vm) => {
@@ -121,7 +190,7 @@ export function jobRoutes(app: FastifyInstance, ctx: AppContext): void {
     '/api/jobs/:id/run',
     {
       config: { role: 'operator' },
-      schema: { tags: ['jobs'], params: idParams, body: { ...obj({ scheduleId: str() }), nullable: true } },
+      schema: { tags: ['jobs'], params: IdParams, body: RunJobInput },
     },
     async (request, reply) => {
       const runId = runs.startJob(jobs.get(request.params.id), request.body?.scheduleId)

@@ -1,26 +1,31 @@
 // Pools: CRUD (admin), their live state and their objects from the event cache. A pool is trusted by the
 // certificate fingerprint an admin accepted: the probe (or a create without one) shows what the host
-// presents; an http:// URL needs insecureHttp.
+// presents; an http:// URL needs insecureHttp. A new URL is checked as a new pool is (its password and
+// the new host's fingerprint come with it).
 import type { FastifyInstance } from 'fastify'
 import { parseFingerprint, type XapiRecord } from '@strata/core/xapi'
-import type { AppContext } from '../context.js'
 import { ApiError, conflict } from '../errors.js'
+import { PoolInput as PoolBody, PoolObjectsQuery, PoolPatch, PoolProbeInput } from '@strata/contract'
 import { checkPoolTrust, insecureHttp as insecureHttpError, probePool } from '../pools/pool-trust-check.js'
-import type { PoolInput, PoolRecord } from '../pools/pool-store.js'
-import { idParams, obj, str } from './schemas.js'
+import type { JobStore } from '../jobs/job-store.js'
+import type { PoolConnections } from '../pools/pool-connections.js'
+import { normalizeUrl, type PoolInput, type PoolRecord, type PoolStore } from '../pools/pool-store.js'
+import type { ServerLog } from '../server-log.js'
+import { idParams } from './schemas.js'
 
-const url = str({ maxLength: 500, pattern: '^https?://[^/\\s]+/?$' })
-const poolBody = {
-  name: str({ maxLength: 100 }),
-  url,
-  username: str({ maxLength: 100 }),
-  password: str({ maxLength: 1000 }),
-  fingerprint: str({ maxLength: 200 }),
-  insecureHttp: { type: 'boolean' },
-}
 const TYPES = { VM: 'vm', SR: 'sr', network: 'network', host: 'host' } as const
 
-export function poolRoutes(app: FastifyInstance, ctx: AppContext): void {
+/** What the pool routes are given. */
+export interface PoolRouteServices {
+  readonly pools: PoolStore
+  readonly connections: PoolConnections
+  readonly jobs: JobStore
+  readonly log: ServerLog
+  /** Aborted when the server stops (probes of a host end). */
+  readonly closing: AbortSignal
+}
+
+export function poolRoutes(app: FastifyInstance, ctx: PoolRouteServices): void {
   const { pools, connections } = ctx
   const view = (p: PoolRecord) => ({ ...p, ...connections.state(p.id) })
 
@@ -34,13 +39,13 @@ export function poolRoutes(app: FastifyInstance, ctx: AppContext): void {
 
   app.post<{ Body: { url: string } }>(
     '/api/pools/probe',
-    { schema: { tags: ['pools'], body: obj({ url }, ['url']) } },
+    { schema: { tags: ['pools'], body: PoolProbeInput } },
     async (request) => probePool(request.body.url, ctx.closing),
   )
 
   app.post<{ Body: PoolInput }>(
     '/api/pools',
-    { schema: { tags: ['pools'], body: obj(poolBody, ['name', 'url', 'password']) } },
+    { schema: { tags: ['pools'], body: PoolBody } },
     async (request, reply) => {
       const pool = pools.create({ ...request.body, ...(await checkPoolTrust(request.body, ctx.closing)) })
       await connections.connect(pool, request.body.password)
@@ -52,11 +57,12 @@ export function poolRoutes(app: FastifyInstance, ctx: AppContext): void {
 
   app.patch<{ Params: { id: string }; Body: Partial<PoolInput> }>(
     '/api/pools/:id',
-    { schema: { tags: ['pools'], params: idParams, body: obj(poolBody) } },
+    { schema: { tags: ['pools'], params: idParams, body: PoolPatch } },
     async (request) => {
       const before = pools.get(request.params.id)
+      pools.checkUpdate(before.id, request.body)
       const { url: u, username, password, fingerprint, insecureHttp } = request.body
-      const trust = trustChange(before, request.body)
+      const trust = await trustChange(before, request.body, ctx.closing)
       const pool = pools.update(request.params.id, { ...request.body, ...trust })
       if (trust.fingerprint !== undefined && trust.fingerprint !== before.fingerprint)
         ctx.log.info(
@@ -77,7 +83,7 @@ export function poolRoutes(app: FastifyInstance, ctx: AppContext): void {
     async (request, reply) => {
       const { id } = request.params
       pools.get(id)
-      const users = ctx.jobs.list().filter((j) => j.vms.smart?.pools.includes(id))
+      const users = ctx.jobs.list().filter((j) => 'smart' in j.vms && j.vms.smart.pools.includes(id))
       if (users.length > 0) throw conflict(`pool '${id}' is used by job '${users[0]!.name}'`)
       await connections.disconnect(id)
       pools.delete(id)
@@ -91,7 +97,7 @@ export function poolRoutes(app: FastifyInstance, ctx: AppContext): void {
       schema: {
         tags: ['pools'],
         params: idParams,
-        querystring: obj({ type: { type: 'string', enum: Object.keys(TYPES) } }, ['type']),
+        querystring: PoolObjectsQuery,
       },
     },
     async (request) => {
@@ -107,10 +113,21 @@ export function poolRoutes(app: FastifyInstance, ctx: AppContext): void {
   )
 }
 
-/** The trust settings after a PATCH: plain HTTP still needs the permission; a fingerprint is normalized. */
-function trustChange(before: PoolRecord, change: Partial<PoolInput>): Partial<PoolInput> {
+/**
+ * The trust settings after a PATCH: plain HTTP still needs the permission; a fingerprint is normalized.
+ * A new URL is checked as a new pool is: the old host's pin does not carry over (the store drops it).
+ */
+async function trustChange(
+  before: PoolRecord,
+  change: Partial<PoolInput>,
+  closing: AbortSignal,
+): Promise<Partial<PoolInput>> {
   const url = change.url ?? before.url
   const insecureHttp = change.insecureHttp ?? before.insecureHttp
+  if (normalizeUrl(url) !== before.url) {
+    const fingerprint = change.fingerprint === undefined ? {} : { fingerprint: change.fingerprint }
+    return checkPoolTrust({ url, insecureHttp, ...fingerprint }, closing)
+  }
   if (url.startsWith('http:') && !insecureHttp) throw insecureHttpError(url)
   return change.fingerprint === undefined ? {} : { fingerprint: parseFingerprint(change.fingerprint) }
 }

@@ -1,25 +1,41 @@
 // Repositories: CRUD (admin), usage, the restore view's VMs and points, and disks as VHD downloads.
 import type { FastifyInstance } from 'fastify'
 import { openRepository } from '@strata/core/open'
-import type { AppContext } from '../context.js'
-import { ApiError, conflict } from '../errors.js'
-import { secretsEnv, type RepositoryInput, type RepositoryRecord } from '../repositories/repository-store.js'
-import { idParams, obj, str } from './schemas.js'
+import { checkNewSecret, type RepositoryIdentity } from '@strata/core/repository'
+import type { JobStore } from '../jobs/job-store.js'
+import { conflict } from '../errors.js'
+import { repositoryApiError } from '../repositories/repository-errors.js'
+import type { RepositoryService } from '../repositories/repository-service.js'
+import {
+  secretsEnv,
+  type RepositoryInput,
+  type RepositoryRecord,
+  type RepositoryStore,
+} from '../repositories/repository-store.js'
+import type { ServerLog } from '../server-log.js'
+import {
+  PointsQuery,
+  RepositoryInput as RepositoryBody,
+  RepositoryPatch,
+  type Repository,
+  type RestorePoint,
+} from '@strata/contract'
+import { idParams } from './schemas.js'
 
-const s3 = obj({ accessKeyId: str({ maxLength: 200 }), secretAccessKey: str({ maxLength: 200 }) }, [
-  'accessKeyId',
-  'secretAccessKey',
-])
-const repoBody = {
-  name: str({ maxLength: 100 }),
-  location: str({ maxLength: 1000 }),
-  passphrase: str({ maxLength: 1000 }),
-  s3,
+/** What the repository routes are given. */
+export interface RepositoryRouteServices {
+  readonly repositories: RepositoryStore
+  readonly repositoryService: RepositoryService
+  /** A repository a job uses is not deleted; points name their job. */
+  readonly jobs: JobStore
+  readonly log: ServerLog
+  /** Where NAS remotes are mounted (nas-mounts.ts). */
+  readonly mountDir: string
 }
 
-export function repositoryRoutes(app: FastifyInstance, ctx: AppContext): void {
+export function repositoryRoutes(app: FastifyInstance, ctx: RepositoryRouteServices): void {
   const { repositories: store, repositoryService: service } = ctx
-  const view = (r: RepositoryRecord) => {
+  const view = (r: RepositoryRecord): Repository => {
     const usage = service.usage(r.id)
     return usage === undefined ? r : { ...r, usage }
   }
@@ -32,31 +48,49 @@ export function repositoryRoutes(app: FastifyInstance, ctx: AppContext): void {
     async (request) => view(store.get(request.params.id)),
   )
 
-  app.post<{ Body: RepositoryInput & { init?: boolean } }>(
+  app.post<{ Body: RepositoryBody }>(
     '/api/repositories',
     {
       schema: {
         tags: ['repositories'],
-        body: obj({ ...repoBody, init: { type: 'boolean' } }, ['name', 'location']),
+        body: RepositoryBody,
       },
     },
     async (request, reply) => {
-      const { init, ...input } = request.body
-      await checkOpens(input, init === true, AbortSignal.timeout(60_000))
-      const record = store.create(input)
+      const { init, force, ...input } = request.body
+      checkPassphrase(input.passphrase, force)
+      const identity = await checkOpens(
+        input,
+        { init: init === true, force, mountDir: ctx.mountDir },
+        AbortSignal.timeout(60_000),
+      )
+      const record = store.create(input, identity)
       ctx.log.info(`repository '${record.name}' added by ${request.user?.username}`)
       return reply.status(201).send(view(record))
     },
   )
 
-  app.patch<{ Params: { id: string }; Body: Partial<RepositoryInput> }>(
+  app.patch<{ Params: { id: string }; Body: RepositoryPatch }>(
     '/api/repositories/:id',
-    { schema: { tags: ['repositories'], params: idParams, body: obj(repoBody) } },
+    { schema: { tags: ['repositories'], params: idParams, body: RepositoryPatch } },
     async (request) => {
+      const { acceptConfig, force, ...change } = request.body
       const before = store.get(request.params.id)
       const secrets = store.secrets(before.id)
-      await checkOpens({ ...before, ...secrets, ...request.body }, false, AbortSignal.timeout(60_000))
-      const record = store.update(before.id, request.body)
+      checkPassphrase(change.passphrase, force)
+      // Another location is another repository; accepting a changed one records it as it is now.
+      const moved = change.location !== undefined && change.location !== before.location
+      const expected = acceptConfig === true || moved ? undefined : before.identity
+      const input = { ...before, ...secrets, ...change }
+      const identity = await checkOpens(
+        input,
+        { init: false, expected, mountDir: ctx.mountDir },
+        AbortSignal.timeout(60_000),
+      )
+      store.update(before.id, change)
+      const record = store.recordIdentity(before.id, identity)
+      if (acceptConfig === true)
+        ctx.log.info(`repository '${record.name}': configuration accepted as it is now`)
       service.forget(record.id)
       return view(record)
     },
@@ -82,30 +116,77 @@ export function repositoryRoutes(app: FastifyInstance, ctx: AppContext): void {
     async (request) => service.vms(store.get(request.params.id).id, AbortSignal.timeout(60_000)),
   )
 
+  // A VM is named by its uuid or its name; each point says which job and schedule wrote it.
   app.get<{ Params: { id: string }; Querystring: { vm?: string } }>(
     '/api/repositories/:id/points',
     {
       schema: {
         tags: ['repositories'],
         params: idParams,
-        querystring: obj({ vm: str({ maxLength: 100, pattern: '^[A-Za-z0-9-]+$' }) }),
+        querystring: PointsQuery,
       },
     },
-    async (request) =>
-      service.points(store.get(request.params.id).id, request.query.vm, AbortSignal.timeout(60_000)),
+    async (request) => {
+      const { id } = store.get(request.params.id)
+      const points = await service.points(id, request.query.vm, AbortSignal.timeout(60_000))
+      const jobs = new Map(ctx.jobs.list().map((j) => [j.id, j]))
+      return points.map((p): RestorePoint => {
+        const job = p.jobId === undefined ? undefined : jobs.get(p.jobId)
+        const schedule = job?.schedules.find((s) => s.id === p.scheduleId)
+        return {
+          ...p,
+          disks: [...p.disks],
+          ...(job === undefined ? {} : { jobName: job.name }),
+          ...(schedule?.name === undefined ? {} : { scheduleName: schedule.name }),
+        }
+      })
+    },
   )
 }
 
-/** A repository is added only when it opens (or, with init, once created): no record of a typo. */
-async function checkOpens(input: RepositoryInput, init: boolean, signal: AbortSignal): Promise<void> {
+/** New passphrases shorter than MIN_PASSPHRASE_LENGTH are refused unless `force` (WEAK_PASSPHRASE). */
+function checkPassphrase(passphrase: string | undefined, force: boolean | undefined): void {
+  if (passphrase === undefined) return
+  try {
+    checkNewSecret(new TextEncoder().encode(passphrase), force, 'the repository')
+  } catch (error) {
+    throw repositoryApiError(error, 'passphrase refused', 400)
+  }
+}
+
+interface CheckOptions {
+  readonly init: boolean
+  readonly force?: boolean
+  /** What was recorded of it before: a repository that changed since is refused. */
+  readonly expected?: RepositoryIdentity
+  /** Where NAS remotes are mounted (nas-mounts.ts). */
+  readonly mountDir: string
+}
+
+/**
+ * A repository is added only when it opens (or, with init, once created): no record of a typo. Resolves
+ * to its identity, which the server records and compares at every later open.
+ */
+async function checkOpens(
+  input: RepositoryInput,
+  { init, force, expected, mountDir }: CheckOptions,
+  signal: AbortSignal,
+): Promise<RepositoryIdentity> {
   const passphrase = input.passphrase === undefined ? undefined : new TextEncoder().encode(input.passphrase)
   try {
-    await openRepository(input.location, { credentials: secretsEnv(input), passphrase, create: init, signal })
+    const repo = await openRepository(input.location, {
+      credentials: secretsEnv(input),
+      store: { nas: { mountDir } },
+      passphrase,
+      expected,
+      create: init,
+      force,
+      signal,
+    })
+    // Only checked here: the service opens it again, with its own store, when it is used.
+    await repo.store.close?.()
+    return repo.identity
   } catch (error) {
-    throw new ApiError(
-      400,
-      'REPOSITORY_UNAVAILABLE',
-      `no usable repository at '${input.location}': ${(error as Error).message}`,
-    )
+    throw repositoryApiError(error, `no usable repository at '${input.location}'`, 400)
   }
 }

@@ -1,47 +1,72 @@
 // Runs: the list, one run's task tree, and the live stream of task events and run summaries (SSE).
 import type { FastifyInstance } from 'fastify'
 import type { TaskNode } from '@strata/core/engine'
-import type { AppContext } from '../context.js'
-import type { RunStatus } from '../runs/run-store.js'
-import { obj, str } from './schemas.js'
+import type { Credentials } from '../auth/credentials.js'
+import { RunParams, RunsQuery } from '@strata/contract'
+import { invalid } from '../errors.js'
+import type { EventStreams } from '../runs/event-streams.js'
+import type { RunBus } from '../runs/run-bus.js'
+import type { RunManager } from '../runs/run-manager.js'
 
-const STATUSES = ['pending', 'success', 'failure', 'interrupted', 'skipped']
+const KEEP_ALIVE_MS = 15_000
 
-export function runRoutes(app: FastifyInstance, ctx: AppContext): void {
-  app.get<{ Querystring: { jobId?: string; status?: RunStatus; limit?: string } }>(
+/** What the run routes are given. */
+export interface RunRouteServices {
+  readonly runs: RunManager
+  readonly bus: RunBus
+  /** The open event streams, ended with what authenticated them. */
+  readonly streams: EventStreams
+  readonly credentials: Credentials
+  /** Aborted when the server stops: event streams end. */
+  readonly closing: AbortSignal
+}
+
+export function runRoutes(app: FastifyInstance, ctx: RunRouteServices): void {
+  app.get<{ Querystring: RunsQuery }>(
     '/api/runs',
     {
       schema: {
         tags: ['runs'],
-        querystring: obj({
-          jobId: str({ maxLength: 100 }),
-          status: { type: 'string', enum: STATUSES },
-          limit: { type: 'string', pattern: '^[1-9][0-9]{0,3}$' },
-        }),
+        querystring: RunsQuery,
       },
     },
     async (request) => {
-      const { jobId, status, limit } = request.query
-      return ctx.runs.list({ jobId, status, limit: limit === undefined ? 100 : Number(limit) })
+      const q = request.query
+      return ctx.runs.list({
+        jobId: q.job ?? q.jobId,
+        status: q.state ?? q.status,
+        since: q.since === undefined ? undefined : parseSince(q.since),
+        limit: q.limit === undefined ? 100 : Number(q.limit),
+      })
     },
   )
 
   app.get<{ Params: { runId: string } }>(
     '/api/runs/:runId',
-    {
-      schema: {
-        tags: ['runs'],
-        params: obj({ runId: str({ maxLength: 100, pattern: '^[A-Za-z0-9._-]+$' }) }, ['runId']),
-      },
-    },
+    { schema: { tags: ['runs'], params: RunParams } },
     async (request) => {
       return toApiTree(await ctx.runs.tree(request.params.runId))
     },
   )
 
+  // The run as plain text, for a ticket or a mail (the same text as `strata backup logs RUNID --text`).
+  app.get<{ Params: { runId: string } }>(
+    '/api/runs/:runId/report',
+    { schema: { tags: ['runs'], params: RunParams } },
+    async (request, reply) =>
+      reply
+        .header('content-type', 'text/plain; charset=utf-8')
+        .send(await ctx.runs.report(request.params.runId)),
+  )
+
+  // Each stream counts against its user's cap and ends with its session or token (event-streams.ts);
+  // the keep-alive tick also re-checks the credential, for those that expire while the stream is open.
   app.get('/api/events', { schema: { tags: ['runs'] } }, (request, reply) => {
-    reply.hijack()
+    const credential = request.credential!
     const res = reply.raw
+    // Registered first: past the cap this throws (429) before anything is written.
+    const unregister = ctx.streams.add(credential, () => res.end())
+    reply.hijack()
     res.writeHead(200, {
       'content-type': 'text/event-stream; charset=utf-8',
       'cache-control': 'no-cache',
@@ -54,23 +79,38 @@ export function runRoutes(app: FastifyInstance, ctx: AppContext): void {
     }
     const onTask = (data: unknown): void => send('task', data)
     const onRun = (data: unknown): void => send('run', data)
+    const onClosing = (): void => void res.end()
     ctx.bus.on('task', onTask)
     ctx.bus.on('run', onRun)
+    ctx.closing.addEventListener('abort', onClosing)
     // A comment now and then keeps proxies and browsers from closing an idle stream.
-    const keepAlive = setInterval(() => res.write(': keep-alive\n\n'), 15_000)
-    const onClosing = (): void => {
-      close()
-      res.end()
-    }
-    const close = (): void => {
+    const keepAlive = setInterval(() => {
+      if (ctx.credentials.stillValid(credential)) res.write(': keep-alive\n\n')
+      else res.end()
+    }, KEEP_ALIVE_MS)
+    // The response closes when it is ended here or when the client goes away: either way, undo it all.
+    res.once('close', () => {
       clearInterval(keepAlive)
+      unregister()
       ctx.bus.off('task', onTask)
       ctx.bus.off('run', onRun)
       ctx.closing.removeEventListener('abort', onClosing)
-    }
-    request.raw.on('close', close)
-    ctx.closing.addEventListener('abort', onClosing)
+    })
   })
+}
+
+/** Milliseconds since the epoch, or an ISO 8601 date (UTC unless it says otherwise). */
+function parseSince(text: string): number {
+  const time = /^\d+$/.test(text)
+    ? Number(text)
+    : /^\d{4}-\d\d-\d\d$/.test(text)
+      ? Date.parse(`${text}T00:00:00Z`)
+      : /^\d{4}-\d\d-\d\dT[\d:.]+(Z|[+-]\d\d:?\d\d)?$/.test(text)
+        ? Date.parse(/(Z|[+-]\d\d:?\d\d)$/.test(text) ? text : `${text}Z`)
+        : NaN
+  if (!Number.isSafeInteger(time))
+    throw invalid(`querystring/since: '${text}' is neither a time in ms nor an ISO date`, 'querystring/since')
+  return time
 }
 
 /** The engine's task node as docs/api.md names its fields (eta in ms). */

@@ -1,10 +1,18 @@
 // Users (admin only, the default for changes; listing is admin too since it names every account).
 import type { FastifyInstance } from 'fastify'
-import type { Role } from '../auth/users.js'
-import type { AppContext } from '../context.js'
-import { idParams, obj, role, str } from './schemas.js'
+import type { Role, Users } from '../auth/users.js'
+import { UserInput, UserPatch } from '@strata/contract'
+import type { EventStreams } from '../runs/event-streams.js'
+import { idParams } from './schemas.js'
 
-export function userRoutes(app: FastifyInstance, ctx: AppContext): void {
+/** What the user routes are given. */
+export interface UserRouteServices {
+  readonly users: Users
+  /** A user's event streams end with their password or their account. */
+  readonly streams: EventStreams
+}
+
+export function userRoutes(app: FastifyInstance, ctx: UserRouteServices): void {
   const { users } = ctx
   const admin = { role: 'admin' as const }
 
@@ -15,14 +23,7 @@ export function userRoutes(app: FastifyInstance, ctx: AppContext): void {
     {
       schema: {
         tags: ['users'],
-        body: obj(
-          {
-            username: str({ maxLength: 100, pattern: '^[A-Za-z0-9._@-]+$' }),
-            password: str({ minLength: 8 }),
-            role,
-          },
-          ['username', 'password', 'role'],
-        ),
+        body: UserInput,
       },
     },
     async (request, reply) => {
@@ -34,9 +35,14 @@ export function userRoutes(app: FastifyInstance, ctx: AppContext): void {
   app.patch<{ Params: { id: string }; Body: { password?: string; role?: Role } }>(
     '/api/users/:id',
     {
-      schema: { tags: ['users'], params: idParams, body: obj({ password: str({ minLength: 8 }), role }) },
+      schema: { tags: ['users'], params: idParams, body: UserPatch },
     },
-    async (request) => users.update(request.params.id, request.body),
+    async (request) => {
+      const user = await users.update(request.params.id, request.body)
+      // A new password ends the user's sessions and tokens: their event streams end with them.
+      if (request.body.password !== undefined) ctx.streams.endUser(user.id)
+      return user
+    },
   )
 
   app.delete<{ Params: { id: string } }>(
@@ -44,6 +50,7 @@ export function userRoutes(app: FastifyInstance, ctx: AppContext): void {
     { schema: { tags: ['users'], params: idParams } },
     async (request, reply) => {
       users.delete(request.params.id)
+      ctx.streams.endUser(request.params.id)
       return reply.status(204).send()
     },
   )

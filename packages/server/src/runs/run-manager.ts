@@ -4,17 +4,26 @@
 // at once in this server (the engine's job lock covers other processes). Secrets reach the worker
 // through the IPC message and its environment, never its command line.
 import { join } from 'node:path'
-import { readRun, runJobInWorker, type TaskEvent, type TaskNode } from '@strata/core/engine'
+import {
+  formatRunReport,
+  readRun,
+  runJobInWorker,
+  type Job,
+  type TaskEvent,
+  type TaskNode,
+} from '@strata/core/engine'
 import { errorCode, errorMessage } from '@strata/core'
 import { conflict, invalid, notFound } from '../errors.js'
 import type { ApiJob } from '../jobs/job-model.js'
 import { jobPools, toEngineJob } from '../jobs/job-model.js'
 import type { JobStore } from '../jobs/job-store.js'
 import type { PoolStore } from '../pools/pool-store.js'
+import { nasMountEnv } from '../repositories/nas-mounts.js'
 import { secretsEnv, type RepositoryStore } from '../repositories/repository-store.js'
 import type { ServerLog } from '../server-log.js'
 import type { RunBus } from './run-bus.js'
-import type { RunRow, RunStatus, RunStore } from './run-store.js'
+import { nameTree, runOutcome } from './run-names.js'
+import type { RunDetails, RunRow, RunStatus, RunStore } from './run-store.js'
 
 export interface RunManagerDeps {
   readonly engineDir: string
@@ -24,6 +33,10 @@ export interface RunManagerDeps {
   readonly pools: PoolStore
   readonly repositories: RepositoryStore
   readonly log: ServerLog
+  /** The tag restores give VMs (the server's setting), which smart selections leave out. */
+  readonly restoredTag?: () => string
+  /** The server's data directory, under which a worker mounts NAS remotes (nas-mounts.ts). */
+  readonly nasHome?: string
 }
 
 export class RunManager {
@@ -32,13 +45,18 @@ export class RunManager {
     { runId: string; controller: AbortController; done: Promise<unknown> }
   >()
   readonly #stopping = new AbortController()
-  /** Runs driven in this process (restores), awaited when the server stops. */
+  /** Runs other than jobs' (restores), awaited when the server stops. */
   readonly #others = new Set<Promise<unknown>>()
   /** The error of each running run's root task, for its summary. */
   readonly #rootErrors = new Map<string, { code: string; message: string }>()
 
   constructor(readonly deps: RunManagerDeps) {
     this.#recoverInterrupted()
+  }
+
+  /** The engine's data directory of this server: runs/ (logs), locks/, state/. */
+  get engineDir(): string {
+    return this.deps.engineDir
   }
 
   get runsDir(): string {
@@ -56,6 +74,7 @@ export class RunManager {
     if (scheduleId !== undefined && !job.schedules.some((s) => s.id === scheduleId))
       throw notFound(`schedule '${scheduleId}' of job '${job.name}'`)
     const { engineJob, env } = this.engineJob(job)
+    const names = this.#names(engineJob)
     const controller = new AbortController()
     let runId = ''
     const done = runJobInWorker({
@@ -67,20 +86,15 @@ export class RunManager {
       killAfterMs: 30_000,
       onStart: (info) => {
         runId = info.runId
-        this.#begin({
-          runId,
-          jobId: job.id,
-          jobName: job.name,
-          kind: 'backup',
-          scheduleId,
-          status: 'pending',
-          start: Date.now(),
-          warnings: 0,
-        })
+        const run = { runId, jobId: job.id, jobName: job.name, kind: 'backup' as const, scheduleId }
+        this.#begin({ ...run, status: 'pending', start: Date.now(), warnings: 0 }, { names })
       },
       onEvent: (event) => this.onEvent(runId, event),
     }).then(
-      (result) => this.#settle(job.id, runId, result.status, this.#rootErrors.get(runId)),
+      (result) => {
+        this.deps.runs.addDetails(runId, runOutcome(result, names))
+        this.#settle(job.id, runId, result.status, this.#rootErrors.get(runId))
+      },
       (error: unknown) =>
         this.#settle(job.id, runId, 'failure', { code: errorCode(error), message: errorMessage(error) }),
     )
@@ -97,7 +111,8 @@ export class RunManager {
       pools.list().map((p) => p.id),
     )
     const enginePools = poolIds.map((id) => ({ ...pools.get(id), password: pools.password(id) }))
-    const env: Record<string, string> = {}
+    const { nasHome } = this.deps
+    const env: Record<string, string> = nasHome === undefined ? {} : nasMountEnv(nasHome)
     for (const id of job.repositories) {
       // The worker takes one passphrase and one set of S3 keys (docs/api.md): they must agree.
       for (const [key, value] of Object.entries(secretsEnv(repositories.secrets(id)))) {
@@ -110,10 +125,27 @@ export class RunManager {
       }
     }
     const engineRepos = job.repositories.map((id) => repositories.get(id))
-    return { engineJob: toEngineJob(job, enginePools, engineRepos), env }
+    return { engineJob: this.#withServerSettings(toEngineJob(job, enginePools, engineRepos)), env }
   }
 
-  /** Records and publishes one task event of a run (backups from workers, restores in process). */
+  /** What the server adds to a validated job: pool names for messages, its restored-VM tag. */
+  #withServerSettings(job: Job): Job {
+    const pools = job.pools.map((p) => ({ ...p, name: this.deps.pools.get(p.id).name }))
+    const tag = this.deps.restoredTag?.()
+    const vms = job.vms.kind === 'smart' && tag !== undefined ? { ...job.vms, restoredTag: tag } : job.vms
+    return { ...job, pools, vms }
+  }
+
+  /** Ids in the run's tree → names, as they are now (kept with the run). */
+  #names(job: Job): NonNullable<RunDetails['names']> {
+    const names = (ids: [string, string][]) => Object.fromEntries(ids)
+    return {
+      pools: names(job.pools.map((p) => [p.id, p.name ?? p.id])),
+      repositories: names(job.repositories.map((r) => [r.name, this.deps.repositories.get(r.name).name])),
+    }
+  }
+
+  /** Records and publishes one task event of a run (from its worker). */
   onEvent(runId: string, event: TaskEvent): void {
     if (event.type === 'warning') this.deps.runs.addWarning(runId)
     if (event.type === 'end' && event.id === '0' && event.error !== undefined)
@@ -121,18 +153,24 @@ export class RunManager {
     this.deps.bus.emit('task', { runId, event })
   }
 
-  /** A run of something other than a job (a restore) that the caller drives in this process. */
-  beginOther(run: Omit<RunRow, 'status' | 'warnings'>): void {
-    this.#begin({ ...run, status: 'pending', warnings: 0 })
+  /** A run of something other than a job (a restore), which the caller drives. */
+  beginOther(run: Omit<RunRow, 'status' | 'warnings'>, details: RunDetails = {}): void {
+    this.#begin({ ...run, status: 'pending', warnings: 0 }, details)
   }
 
-  /** Keeps a run driven in this process until it settles, so that stopAll waits for its undo. */
+  /** Keeps a run of the caller's until it settles, so that stopAll waits for its undo. */
   track(done: Promise<unknown>): void {
     const settled = done.catch(() => undefined).finally(() => this.#others.delete(settled))
     this.#others.add(settled)
   }
 
-  endOther(runId: string, status: RunStatus, error?: { code: string; message: string }): void {
+  endOther(
+    runId: string,
+    status: RunStatus,
+    error?: { code: string; message: string },
+    details?: RunDetails,
+  ): void {
+    if (details !== undefined) this.deps.runs.addDetails(runId, details)
     this.#finish(runId, status, error)
   }
 
@@ -140,11 +178,12 @@ export class RunManager {
     return this.deps.runs.list(filter)
   }
 
+  /** The run's task tree, with names where the log holds the server's ids. */
   async tree(runId: string): Promise<TaskNode> {
     const row = this.deps.runs.get(runId)
     if (row === undefined) throw notFound(`run '${runId}'`)
     try {
-      return await readRun(this.runsDir, runId)
+      return nameTree(await readRun(this.runsDir, runId), this.deps.runs.details(runId).names)
     } catch {
       // The worker failed before its log had a task (e.g. the engine's lock refused the run).
       return {
@@ -162,6 +201,11 @@ export class RunManager {
     }
   }
 
+  /** The run as plain text (docs/api.md: GET /api/runs/:runId/report). */
+  async report(runId: string): Promise<string> {
+    return formatRunReport(await this.tree(runId))
+  }
+
   /** Stops every run (their workers undo their side effects) and waits for them. */
   async stopAll(): Promise<void> {
     this.#stopping.abort()
@@ -170,8 +214,8 @@ export class RunManager {
     await Promise.all([...running.map((r) => r.done.catch(() => undefined)), ...this.#others])
   }
 
-  #begin(run: RunRow): void {
-    this.deps.runs.insert(run)
+  #begin(run: RunRow, details: RunDetails): void {
+    this.deps.runs.insert(run, details)
     this.deps.log.write('info', `run ${run.runId} of ${run.kind} '${run.jobName}' started`, 'strata-run')
     this.deps.bus.emit('run', this.deps.runs.get(run.runId)!)
   }

@@ -1,8 +1,31 @@
 // The index of runs (backups and restores) in the database, for lists and filters without reading every
-// log. The task trees themselves live in the engine's run logs (<data>/engine/runs/<runId>.jsonl).
+// log. The task trees themselves live in the engine's run logs (<data>/engine/runs/<runId>.jsonl). Each
+// run also keeps what it is about by name, as the names were when it ran (pools, repositories, VMs), and
+// the restore points it wrote.
 import type { Db } from '../db/database.js'
 
 export type RunStatus = 'pending' | 'success' | 'failure' | 'interrupted' | 'skipped'
+
+export interface RunVm {
+  readonly uuid: string
+  readonly name: string
+  readonly status: RunStatus
+}
+
+export interface RunPointLink {
+  readonly repositoryId: string
+  readonly repository: string
+  readonly vmUuid: string
+  readonly vm: string
+  readonly pointId: string
+}
+
+/** Stored as JSON beside the row; `names` maps the ids a run's tree holds to names. */
+export interface RunDetails {
+  readonly names?: { readonly pools: Record<string, string>; readonly repositories: Record<string, string> }
+  readonly vms?: readonly RunVm[]
+  readonly points?: readonly RunPointLink[]
+}
 
 export interface RunRow {
   readonly runId: string
@@ -15,6 +38,10 @@ export interface RunRow {
   readonly end?: number
   readonly warnings: number
   readonly error?: { code: string; message: string }
+  readonly pools?: readonly string[]
+  readonly repositories?: readonly string[]
+  readonly vms?: readonly RunVm[]
+  readonly points?: readonly RunPointLink[]
 }
 
 interface Row {
@@ -28,29 +55,58 @@ interface Row {
   end: number | null
   warnings: number
   error: string | null
+  details: string | null
 }
 
 export interface RunFilter {
   readonly jobId?: string
   readonly status?: RunStatus
+  /** Runs started at or after this time (ms since the epoch). */
+  readonly since?: number
   readonly limit?: number
 }
 
 export class RunStore {
   constructor(readonly db: Db) {}
 
-  insert(run: RunRow): void {
+  insert(run: Omit<RunRow, 'pools' | 'repositories' | 'vms' | 'points'>, details: RunDetails = {}): void {
     this.db
       .prepare(
-        'INSERT INTO runs (run_id, job_id, job_name, kind, schedule_id, status, start, warnings) VALUES (?, ?, ?, ?, ?, ?, ?, 0)',
+        'INSERT INTO runs (run_id, job_id, job_name, kind, schedule_id, status, start, warnings, details) VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?)',
       )
-      .run(run.runId, run.jobId, run.jobName, run.kind, run.scheduleId ?? null, run.status, run.start)
+      .run(
+        run.runId,
+        run.jobId,
+        run.jobName,
+        run.kind,
+        run.scheduleId ?? null,
+        run.status,
+        run.start,
+        JSON.stringify(details),
+      )
   }
 
   end(runId: string, status: RunStatus, end: number, error?: { code: string; message: string }): void {
     this.db
       .prepare("UPDATE runs SET status = ?, end = ?, error = ? WHERE run_id = ? AND status = 'pending'")
       .run(status, end, error === undefined ? null : JSON.stringify(error), runId)
+  }
+
+  /** Adds to what the run is about (its VMs and points, known at its end). */
+  addDetails(runId: string, more: RunDetails): void {
+    this.db.transaction(() => {
+      const row = this.db.prepare('SELECT details FROM runs WHERE run_id = ?').get(runId) as
+        Pick<Row, 'details'> | undefined
+      if (row === undefined) return
+      const details = { ...parseDetails(row.details), ...more }
+      this.db.prepare('UPDATE runs SET details = ? WHERE run_id = ?').run(JSON.stringify(details), runId)
+    })()
+  }
+
+  details(runId: string): RunDetails {
+    const row = this.db.prepare('SELECT details FROM runs WHERE run_id = ?').get(runId) as
+      Pick<Row, 'details'> | undefined
+    return parseDetails(row?.details ?? null)
   }
 
   addWarning(runId: string): void {
@@ -65,14 +121,13 @@ export class RunStore {
   list(filter: RunFilter = {}): RunRow[] {
     const where: string[] = []
     const args: unknown[] = []
-    if (filter.jobId !== undefined) {
-      where.push('job_id = ?')
-      args.push(filter.jobId)
+    const add = (clause: string, value: unknown): void => {
+      where.push(clause)
+      args.push(value)
     }
-    if (filter.status !== undefined) {
-      where.push('status = ?')
-      args.push(filter.status)
-    }
+    if (filter.jobId !== undefined) add('job_id = ?', filter.jobId)
+    if (filter.status !== undefined) add('status = ?', filter.status)
+    if (filter.since !== undefined) add('start >= ?', filter.since)
     const sql = `SELECT * FROM runs ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY start DESC, run_id DESC LIMIT ?`
     return (this.db.prepare(sql).all(...args, filter.limit ?? 100) as Row[]).map(toRun)
   }
@@ -82,7 +137,17 @@ export class RunStore {
   }
 }
 
+function parseDetails(text: string | null): RunDetails {
+  if (text === null) return {}
+  try {
+    return JSON.parse(text) as RunDetails
+  } catch {
+    return {} // a row of a version that wrote none
+  }
+}
+
 function toRun(r: Row): RunRow {
+  const details = parseDetails(r.details)
   return {
     runId: r.run_id,
     jobId: r.job_id,
@@ -94,5 +159,13 @@ function toRun(r: Row): RunRow {
     ...(r.end === null ? {} : { end: r.end }),
     warnings: r.warnings,
     ...(r.error === null ? {} : { error: JSON.parse(r.error) as { code: string; message: string } }),
+    ...(details.names === undefined
+      ? {}
+      : {
+          pools: Object.values(details.names.pools),
+          repositories: Object.values(details.names.repositories),
+        }),
+    ...(details.vms === undefined ? {} : { vms: details.vms }),
+    ...(details.points === undefined ? {} : { points: details.points }),
   }
 }

@@ -1,6 +1,7 @@
 // The scheduler under a fake clock: fires on time in the schedule's zone across both DST changes,
 // never runs a job twice at once, and applies the missed-run rule at start-up.
 import Database from 'better-sqlite3'
+import { SETTINGS_DEFAULTS } from '@strata/contract'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { migrate } from '../db/database.js'
 import type { ApiJob } from '../jobs/job-model.js'
@@ -11,11 +12,10 @@ const job = (cron: string, timezone: string): ApiJob => ({
   id: 'j1',
   name: 'job',
   enabled: true,
-  mode: 'delta',
   vms: { uuids: ['x'] },
   repositories: ['r'],
-  settings: {},
-  schedules: [{ id: 's1', cron, timezone, enabled: true }],
+  settings: SETTINGS_DEFAULTS,
+  schedules: [{ id: 's1', cron, timezone, enabled: true, forceFull: false }],
 })
 
 describe('scheduler', () => {

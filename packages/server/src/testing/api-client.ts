@@ -9,6 +9,8 @@ export interface ApiResponse<T = unknown> {
 
 export class ApiClient {
   cookie: string | undefined
+  /** Sent with every request (tests set X-Forwarded-For, or drop the CSRF header with an empty one). */
+  extraHeaders: Record<string, string> = {}
 
   constructor(
     readonly base: string,
@@ -16,7 +18,8 @@ export class ApiClient {
   ) {}
 
   async request<T = any>(method: string, path: string, body?: unknown): Promise<ApiResponse<T>> {
-    const headers: Record<string, string> = {}
+    // As the web UI: changes made with the session cookie carry the CSRF header.
+    const headers: Record<string, string> = { 'x-strata-request': '1', ...this.extraHeaders }
     if (body !== undefined) headers['content-type'] = 'application/json'
     if (this.cookie !== undefined) headers.cookie = this.cookie
     if (this.token !== undefined) headers.authorization = `Bearer ${this.token}`

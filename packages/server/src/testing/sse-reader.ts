@@ -6,17 +6,22 @@ export interface SseEvent {
 
 export interface SseStream {
   readonly events: SseEvent[]
+  /** Resolves when the server ends the stream (or it is closed here). */
+  readonly ended: Promise<void>
   close(): void
 }
 
-export async function openSse(url: string, cookie: string): Promise<SseStream> {
+/** Opens the stream with a session cookie or, given `{ token }`, a Bearer token. */
+export async function openSse(url: string, credential: string | { token: string }): Promise<SseStream> {
   const controller = new AbortController()
-  const response = await fetch(url, { headers: { cookie }, signal: controller.signal })
+  const headers: Record<string, string> =
+    typeof credential === 'string' ? { cookie: credential } : { authorization: `Bearer ${credential.token}` }
+  const response = await fetch(url, { headers, signal: controller.signal })
   if (response.status !== 200 || response.body === null) throw new Error(`SSE answered ${response.status}`)
   const events: SseEvent[] = []
   const reader = response.body.pipeThrough(new TextDecoderStream()).getReader()
   let buffer = ''
-  void (async () => {
+  const ended = (async () => {
     for (;;) {
       const { value, done } = await reader.read().catch(() => ({ value: undefined, done: true }))
       if (done === true || value === undefined) return
@@ -31,5 +36,5 @@ export async function openSse(url: string, cookie: string): Promise<SseStream> {
       }
     }
   })()
-  return { events, close: () => controller.abort() }
+  return { events, ended, close: () => controller.abort() }
 }

@@ -21,9 +21,21 @@ describe('API client', () => {
     const [url, init] = fetch.mock.calls[0] as unknown as [string, RequestInit]
     expect(url).toBe('/api/pools')
     expect(init).toMatchObject({ method: 'POST', credentials: 'same-origin' })
+    expect(init.headers).toMatchObject({ 'x-strata-request': '1', 'content-type': 'application/json' })
     expect(JSON.parse(String(init.body))).toEqual({ name: 'lab', url: 'http://h', password: 'pw' })
     answer(204)
     expect(await api.deletePool('p 1')).toBeUndefined()
+  })
+
+  it('sends X-Strata-Request with the pool trust changes (accepting a certificate, allowing plain HTTP)', async () => {
+    const fetch = answer(200, { id: 'p1' })
+    await api.updatePool('p1', { fingerprint: 'AB:CD' })
+    await api.updatePool('p1', { insecureHttp: true })
+    for (const call of fetch.mock.calls as unknown as [string, RequestInit][]) {
+      expect(call[0]).toBe('/api/pools/p1')
+      expect(call[1]).toMatchObject({ method: 'PATCH', headers: { 'x-strata-request': '1' } })
+    }
+    expect(fetch).toHaveBeenCalledTimes(2)
   })
 
   it("turns the server's error body into an ApiError with its code", async () => {

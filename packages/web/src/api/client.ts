@@ -1,28 +1,34 @@
-// A thin typed client of /api. Every failure is an ApiError with the server's stable code, so views show
-// the server's message and react to codes (401 sends the user to the login page).
+// A thin typed client of /api, typed by @strata/contract (the schemas the server validates with). Every
+// failure is an ApiError with the server's stable code, so views show the server's message and react to
+// codes (401 sends the user to the login page).
 import type {
   ApiErrorBody,
   ApiToken,
   Job,
   JobInput,
+  JobPatch,
+  NewApiToken,
   Overview,
   Pool,
   PoolInput,
+  PoolPatch,
   PoolObject,
   PoolObjectType,
   PreviewVm,
   Repository,
   RepositoryInput,
+  RepositoryPatch,
   RepositoryVm,
   RestoreInput,
   RestorePoint,
   Role,
   RunSummary,
   Settings,
+  SettingsPatch,
   Task,
   User,
   VmSelection,
-} from './types'
+} from '@strata/contract'
 
 export class ApiError extends Error {
   constructor(
@@ -45,8 +51,18 @@ export function onUnauthenticated(listener: Listener): () => void {
   return () => unauthenticatedListeners.delete(listener)
 }
 
+/**
+ * Sent with every call: the server refuses changes made with the session cookie without it, which a
+ * cross-site form or image cannot send (a cross-site script would need a CORS preflight it never gets).
+ */
+export const CSRF_HEADER = { 'x-strata-request': '1' } as const
+
 async function request<T>(method: string, path: string, body?: unknown): Promise<T> {
-  const init: RequestInit = { method, credentials: 'same-origin', headers: { accept: 'application/json' } }
+  const init: RequestInit = {
+    method,
+    credentials: 'same-origin',
+    headers: { accept: 'application/json', ...CSRF_HEADER },
+  }
   if (body !== undefined) {
     init.body = JSON.stringify(body)
     init.headers = { ...init.headers, 'content-type': 'application/json' }
@@ -101,19 +117,20 @@ export const api = {
   confirmTotp: (code: string) => post<void>('/me/totp/confirm', { code }),
   disableTotp: (code: string) => del('/me/totp', { code }),
   tokens: () => get<ApiToken[]>('/me/tokens'),
-  createToken: (name: string) => post<{ id: string; token: string }>('/me/tokens', { name }),
+  createToken: (name: string, expiresInDays: number) =>
+    post<NewApiToken>('/me/tokens', { name, expiresInDays }),
   deleteToken: (tokenId: string) => del(`/me/tokens/${id(tokenId)}`),
 
   pools: () => get<Pool[]>('/pools'),
   createPool: (input: PoolInput) => post<Pool>('/pools', input),
-  updatePool: (poolId: string, input: Partial<PoolInput>) => patch<Pool>(`/pools/${id(poolId)}`, input),
+  updatePool: (poolId: string, input: PoolPatch) => patch<Pool>(`/pools/${id(poolId)}`, input),
   deletePool: (poolId: string) => del(`/pools/${id(poolId)}`),
   poolObjects: (poolId: string, type: PoolObjectType) =>
     get<PoolObject[]>(`/pools/${id(poolId)}/objects${q({ type })}`),
 
   repositories: () => get<Repository[]>('/repositories'),
   createRepository: (input: RepositoryInput) => post<Repository>('/repositories', input),
-  updateRepository: (repoId: string, input: Partial<RepositoryInput>) =>
+  updateRepository: (repoId: string, input: RepositoryPatch) =>
     patch<Repository>(`/repositories/${id(repoId)}`, input),
   deleteRepository: (repoId: string) => del(`/repositories/${id(repoId)}`),
   repositoryVms: (repoId: string) => get<RepositoryVm[]>(`/repositories/${id(repoId)}/vms`),
@@ -125,7 +142,7 @@ export const api = {
   jobs: () => get<Job[]>('/jobs'),
   job: (jobId: string) => get<Job>(`/jobs/${id(jobId)}`),
   createJob: (input: JobInput) => post<Job>('/jobs', input),
-  updateJob: (jobId: string, input: Partial<JobInput>) => patch<Job>(`/jobs/${id(jobId)}`, input),
+  updateJob: (jobId: string, input: JobPatch) => patch<Job>(`/jobs/${id(jobId)}`, input),
   deleteJob: (jobId: string) => del(`/jobs/${id(jobId)}`),
   previewVms: (vms: VmSelection) => post<PreviewVm[]>('/jobs/preview', { vms }),
   runJob: (jobId: string, scheduleId?: string) =>
@@ -144,6 +161,6 @@ export const api = {
   deleteUser: (userId: string) => del(`/users/${id(userId)}`),
 
   settings: () => get<Settings>('/settings'),
-  updateSettings: (input: { syslog: string | null }) => patch<Settings>('/settings', input),
+  updateSettings: (input: SettingsPatch) => patch<Settings>('/settings', input),
   overview: () => get<Overview>('/overview'),
 }

@@ -1,7 +1,10 @@
 // The live stream of /api/events, shared by every view: one EventSource while anyone listens. The
-// browser reconnects by itself; views that missed events refetch what they show on `open`.
+// browser reconnects by itself after a dropped stream; views that missed events refetch what they show
+// on `open`. The server ends a stream at logout or when its session is gone, and refuses one past the
+// per-user cap (429): the browser then gives up (readyState CLOSED), so this tries again a while later,
+// as long as a view listens (a lost session sends the user to the login page, which closes it all).
 import { ref } from 'vue'
-import type { RunSummary, TaskEventMessage } from './types'
+import type { RunSummary, TaskEventMessage } from '@strata/contract'
 
 export interface EventHandlers {
   task?: (message: TaskEventMessage) => void
@@ -12,6 +15,8 @@ export interface EventHandlers {
 
 const handlers = new Set<EventHandlers>()
 let source: EventSource | undefined
+let retry: ReturnType<typeof setTimeout> | undefined
+const RETRY_MS = 30_000
 
 /** Whether the stream is open: the UI shows it as "live". */
 export const liveConnected = ref(false)
@@ -32,6 +37,13 @@ function connect(): EventSource {
   })
   stream.addEventListener('error', () => {
     liveConnected.value = stream.readyState === EventSource.OPEN
+    if (stream.readyState === EventSource.CLOSED && source === stream && retry === undefined)
+      retry = setTimeout(() => {
+        retry = undefined
+        if (source !== stream || handlers.size === 0) return
+        stream.close()
+        source = connect()
+      }, RETRY_MS)
   })
   stream.addEventListener('task', (event) => {
     const message = parse<TaskEventMessage>(event)
@@ -56,6 +68,8 @@ export function subscribe(h: EventHandlers): () => void {
 
 /** Closes the stream (logout). */
 export function closeEvents(): void {
+  clearTimeout(retry)
+  retry = undefined
   source?.close()
   source = undefined
   liveConnected.value = false

@@ -1,4 +1,4 @@
-import type { RunSummary } from '../api/types'
+import type { RunSummary } from '@strata/contract'
 
 /** A run's error as one line, whichever form the server sent. */
 export function runErrorText(run: Pick<RunSummary, 'error'>): string {

@@ -1,6 +1,6 @@
 // How numbers read in the UI: binary sizes (as hypervisors and XO show them), short durations, local
 // dates, and the colour family of each status (green success, red failure, orange running/interrupted).
-import type { TaskStatus } from '../api/types'
+import type { TaskStatus } from '@strata/contract'
 
 const UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB']
 

@@ -1,17 +1,107 @@
 import { describe, expect, it } from 'vitest'
-import { cleanSettings, defaultJob, describeSelection, splitList, toJobInput } from './job-form'
+import { checkJobInput, completeJob, SETTINGS_DEFAULTS, type StoredJob } from '@strata/contract'
+import {
+  cleanSettings,
+  describeSelection,
+  formProblems,
+  formToInput,
+  jobToForm,
+  newJobForm,
+  splitList,
+} from './job-form'
+import { SETTING_FIELDS } from './setting-fields'
+
+/** A job as the server stored it before this release: settings sent sparse, no default written out. */
+const storedSparse = {
+  id: 'j1',
+  name: 'Nightly',
+  enabled: true,
+  vms: { smart: { pools: ['p1'], tags: ['prod'], excludeVms: [], excludeTags: [] } },
+  repositories: ['r1'],
+  settings: { retries: 1 },
+  schedules: [{ id: 's1', cron: '0 2 * * *', timezone: 'UTC', enabled: true, forceFull: false }],
+} as unknown as StoredJob
 
 describe('job form', () => {
-  it('sends only the settings that were filled in, and tidy smart rules', () => {
-    const form = defaultJob()
+  it('shows a stored job as it runs: the defaults of settings it does not spell out', () => {
+    const form = jobToForm(storedSparse)
+    // "Read disks over NBD" checked, "Full backup every N runs" filled: what the engine will use.
+    expect(form.settings.preferNbd).toBe(true)
+    expect(form.settings.fullInterval).toBe(SETTINGS_DEFAULTS.fullInterval)
+    expect(form.settings).toEqual({ ...SETTINGS_DEFAULTS, retries: 1 })
+    expect(form.schedules[0]!.retention).toEqual({ keepLast: 0, daily: 0, weekly: 0, monthly: 0, yearly: 0 })
+  })
+
+  it('maps a stored job onto the form and back without changing it', () => {
+    const input = {
+      name: 'Nightly',
+      vms: { smart: { pools: ['p1'], tags: ['prod'], powerState: 'Running', excludeVms: ['db-01'] } },
+      repositories: ['r1'],
+      settings: {
+        mode: 'full',
+        preferNbd: false,
+        fullInterval: 7,
+        timeout: '6h',
+        maxBytesPerSecond: 1048576,
+      },
+      schedules: [
+        { id: 's1', name: 'Daily', cron: '0 2 * * *', timezone: 'Europe/Paris', retention: { keepLast: 3 } },
+      ],
+    }
+    const checked = checkJobInput(input)
+    if (!checked.ok) throw new Error('the fixture is invalid')
+    const stored = completeJob(checked.value, { id: 'j1', newScheduleId: () => 'new' })
+    const again = checkJobInput(formToInput(jobToForm(stored)))
+    if (!again.ok) throw new Error(JSON.stringify(again.problems))
+    expect(completeJob(again.value, { id: 'j1', newScheduleId: () => 'new' })).toEqual(stored)
+  })
+
+  it('starts a new job from the defaults the CLI uses too', () => {
+    expect(newJobForm().settings).toEqual(SETTINGS_DEFAULTS)
+    expect(newJobForm().settings.fullInterval).toBe(0)
+  })
+
+  it('finds with the contract what the server would refuse, before sending', () => {
+    const form = newJobForm()
+    form.name = 'x'
+    form.repositories = ['r1']
+    form.schedules[0]!.cron = '0 25 * * *'
+    expect(formProblems(form)).toEqual([
+      {
+        path: 'schedules[0].cron',
+        message: "'0 25 * * *' is not a valid cron expression (Invalid value for hour: 25)",
+      },
+    ])
+  })
+
+  it('sends tidy lists, leaves out cleared settings, and no retention when it keeps nothing', () => {
+    const form = newJobForm()
     form.name = '  Nightly '
-    form.settings = { retries: 2, timeout: '', maxBytesPerSecond: Number.NaN, preferNbd: false }
-    form.vms = { smart: { pools: ['p1'], tags: ['prod', ' prod', ''], excludeTags: [], excludeUuids: [] } }
-    const input = toJobInput(form)
+    form.repositories = ['r1']
+    form.settings = { ...form.settings, timeout: '', maxBytesPerSecond: Number.NaN }
+    form.vms = {
+      smart: {
+        pools: ['p1'],
+        tags: ['prod', ' prod', ''],
+        excludeVms: [' db '],
+        excludeTags: [],
+        includeRestored: true,
+      },
+    }
+    form.schedules[0]!.retention = { keepLast: 0, daily: 0, weekly: 0, monthly: 0, yearly: 0 }
+    const input = formToInput(form)
     expect(input.name).toBe('Nightly')
-    expect(input.settings).toEqual({ retries: 2, preferNbd: false })
-    expect(input.vms).toEqual({ smart: { pools: ['p1'], tags: ['prod'], excludeTags: [], excludeUuids: [] } })
-    expect(cleanSettings({ a: 0 })).toEqual({ a: 0 })
+    expect(input.settings).not.toHaveProperty('timeout')
+    expect(input.settings).not.toHaveProperty('maxBytesPerSecond')
+    expect(input.vms).toEqual({
+      smart: { pools: ['p1'], tags: ['prod'], excludeVms: ['db'], excludeTags: [], includeRestored: true },
+    })
+    expect(input.schedules?.[0]).not.toHaveProperty('retention')
+    expect(cleanSettings({ retries: 0 })).toEqual({ retries: 0 })
+  })
+
+  it('has an editor field for every setting of the contract', () => {
+    expect(Object.keys(SETTING_FIELDS).sort()).toEqual(Object.keys(SETTINGS_DEFAULTS).sort())
   })
 
   it('summarises a selection in one line', () => {
@@ -20,10 +110,14 @@ describe('job form', () => {
       tags: ['prod'],
       powerState: 'Running' as const,
       excludeTags: ['tmp'],
-      excludeUuids: [],
+      excludeVms: [],
+      includeRestored: false,
     }
     expect(describeSelection({ smart }, (id) => (id === 'p1' ? 'lab' : id))).toBe(
       'Smart: lab · tags prod · Running · not tmp',
+    )
+    expect(describeSelection({ smart: { ...smart, includeRestored: true } })).toBe(
+      'Smart: p1 · tags prod · Running · not tmp · restored VMs too',
     )
     expect(describeSelection({ uuids: ['a', 'b'] })).toBe('2 VMs')
     expect(splitList('prod, web\nx,')).toEqual(['prod', 'web', 'x'])

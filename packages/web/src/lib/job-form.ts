@@ -1,32 +1,175 @@
-// The job editor's model: defaults for a new job and schedule, what is sent to the server (settings
-// left empty are not sent, so the engine's defaults apply), and one-line summaries for the jobs list.
-import type { JobInput, JobSettings, Schedule, SmartSelection, VmSelection } from '../api/types'
+// The job editor's model. A stored job maps onto the form field for field (the editor shows the job as
+// stored, defaults included, from @strata/contract), and the form maps back to what the API takes. The
+// form's types are checked against the contract's: a field added to a job schema fails `npm run
+// typecheck` here until the form handles it (see the `Covers` checks and SETTING_FIELDS).
+import {
+  checkJobInput,
+  DEFAULT_TIMEZONE,
+  SETTINGS_DEFAULTS,
+  type CompleteSettings,
+  type CompleteSmartRules,
+  type CompleteVmSelection,
+  type JobInput,
+  type Problem,
+  type Retention,
+  type Schedule,
+  type ScheduleInput,
+  type SmartRules,
+  type StoredJob,
+} from '@strata/contract'
 
-export function defaultSchedule(): Schedule {
+/** Every retention count shown (0 = none of that kind). */
+export type RetentionForm = Required<Retention>
+
+export interface ScheduleForm {
+  /** Absent for a schedule not saved yet (the server gives it one). */
+  id: string | undefined
+  name: string
+  cron: string
+  timezone: string
+  enabled: boolean
+  retention: RetentionForm
+  forceFull: boolean
+}
+
+export interface JobForm {
+  name: string
+  enabled: boolean
+  vms: CompleteVmSelection
+  repositories: string[]
+  settings: CompleteSettings
+  schedules: ScheduleForm[]
+}
+
+/** True when A and B have the same keys: a key missing on either side is a type error where it is used. */
+type Covers<A, B> = [Exclude<keyof A, keyof B>, Exclude<keyof B, keyof A>] extends [never, never]
+  ? true
+  : never
+// The form holds every field of a stored job (but its id), of a schedule, and of a retention policy.
+const _jobCovered: Covers<JobForm, Omit<StoredJob, 'id'>> = true
+const _scheduleCovered: Covers<ScheduleForm, Schedule> = true
+const _inputCovered: Covers<ScheduleForm, Required<ScheduleInput>> = true
+const _smartCovered: Covers<CompleteSmartRules, Required<SmartRules>> = true
+void [_jobCovered, _scheduleCovered, _inputCovered, _smartCovered]
+
+export const NO_RETENTION: RetentionForm = { keepLast: 0, daily: 0, weekly: 0, monthly: 0, yearly: 0 }
+
+/** How each retention count is labelled; every count of the contract must be listed. */
+export const RETENTION_FIELDS = {
+  keepLast: 'Keep last',
+  daily: 'Daily',
+  weekly: 'Weekly',
+  monthly: 'Monthly',
+  yearly: 'Yearly',
+} as const satisfies Record<keyof RetentionForm, string>
+
+export function emptySmart(): CompleteSmartRules {
+  return { pools: [], tags: [], excludeVms: [], excludeTags: [], includeRestored: false }
+}
+
+/** The suggestion a new schedule starts from (every day at 02:00 in the browser's zone, 7 points). */
+export function newScheduleForm(): ScheduleForm {
   return {
+    id: undefined,
     name: 'Daily',
     cron: '0 2 * * *',
-    timezone: Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC',
+    timezone: Intl.DateTimeFormat().resolvedOptions().timeZone || DEFAULT_TIMEZONE,
     enabled: true,
-    retention: { keep: 7, daily: 0, weekly: 0, monthly: 0, yearly: 0 },
+    retention: { ...NO_RETENTION, keepLast: 7 },
     forceFull: false,
   }
 }
 
-export function emptySmart(): SmartSelection {
-  return { pools: [], tags: [], excludeTags: [], excludeUuids: [] }
-}
-
-export function defaultJob(): JobInput {
+/** A new job: the contract's defaults, a smart selection and one daily schedule. */
+export function newJobForm(): JobForm {
   return {
     name: '',
     enabled: true,
-    mode: 'delta',
     vms: { smart: emptySmart() },
     repositories: [],
-    settings: { preferNbd: true, nbdConnections: 4, vmConcurrency: 2, fullInterval: 20, retries: 0 },
-    schedules: [defaultSchedule()],
+    settings: { ...SETTINGS_DEFAULTS },
+    schedules: [newScheduleForm()],
   }
+}
+
+/** The form of a stored job, field for field; a setting the server did not write out shows its default. */
+export function jobToForm(job: StoredJob): JobForm {
+  return {
+    name: job.name,
+    enabled: job.enabled,
+    vms:
+      'smart' in job.vms ? { smart: { ...emptySmart(), ...job.vms.smart } } : { uuids: [...job.vms.uuids] },
+    repositories: [...job.repositories],
+    settings: { ...SETTINGS_DEFAULTS, ...job.settings },
+    schedules: job.schedules.map(scheduleToForm),
+  }
+}
+
+function scheduleToForm(s: Schedule): ScheduleForm {
+  return {
+    id: s.id,
+    name: s.name ?? '',
+    cron: s.cron,
+    timezone: s.timezone,
+    enabled: s.enabled,
+    retention: { ...NO_RETENTION, ...s.retention },
+    forceFull: s.forceFull,
+  }
+}
+
+/** What the API takes: trimmed text, tidy lists, no retention when it keeps nothing (= keep every point). */
+export function formToInput(form: JobForm): JobInput {
+  return {
+    name: form.name.trim(),
+    enabled: form.enabled,
+    vms: 'smart' in form.vms ? { smart: cleanSmart(form.vms.smart) } : { uuids: [...form.vms.uuids] },
+    repositories: [...form.repositories],
+    settings: cleanSettings(form.settings),
+    schedules: form.schedules.map(scheduleToInput),
+  }
+}
+
+function scheduleToInput(s: ScheduleForm): ScheduleInput {
+  const kept = Object.entries(s.retention).filter(([, n]) => Number.isFinite(n) && n > 0)
+  const name = s.name.trim()
+  return {
+    ...(s.id === undefined ? {} : { id: s.id }),
+    ...(name === '' ? {} : { name }),
+    cron: s.cron.trim(),
+    timezone: s.timezone,
+    enabled: s.enabled,
+    ...(kept.length === 0 ? {} : { retention: Object.fromEntries(kept) as Retention }),
+    forceFull: s.forceFull,
+  }
+}
+
+/** Settings as the server should get them: a field cleared in the form (empty, NaN) is left out. */
+export function cleanSettings(settings: Partial<CompleteSettings>): Partial<CompleteSettings> {
+  const out: Record<string, unknown> = {}
+  for (const [key, value] of Object.entries(settings)) {
+    if (value === undefined || value === null || value === '') continue
+    if (typeof value === 'number' && !Number.isFinite(value)) continue
+    out[key] = value
+  }
+  return out as Partial<CompleteSettings>
+}
+
+function cleanSmart(s: CompleteSmartRules): CompleteSmartRules {
+  const list = (values: string[]) => [...new Set(values.map((v) => v.trim()).filter((v) => v !== ''))]
+  return {
+    pools: list(s.pools),
+    tags: list(s.tags),
+    ...(s.powerState === undefined ? {} : { powerState: s.powerState }),
+    excludeVms: list(s.excludeVms),
+    excludeTags: list(s.excludeTags),
+    includeRestored: s.includeRestored,
+  }
+}
+
+/** The problems the server would answer with, found by the same validator before anything is sent. */
+export function formProblems(form: JobForm): Problem[] {
+  const checked = checkJobInput(formToInput(form))
+  return checked.ok ? [] : checked.problems
 }
 
 export const CRON_PRESETS = [
@@ -36,41 +179,11 @@ export const CRON_PRESETS = [
   { cron: '0 3 1 * *', label: 'The 1st of each month at 03:00' },
 ]
 
-/** Settings as the server should get them: no empty, NaN or undefined values. */
-export function cleanSettings(settings: JobSettings): JobSettings {
-  const out: JobSettings = {}
-  for (const [key, value] of Object.entries(settings)) {
-    if (value === undefined || value === null || value === '') continue
-    if (typeof value === 'number' && !Number.isFinite(value)) continue
-    out[key] = value
-  }
-  return out
-}
-
-export function toJobInput(form: JobInput): JobInput {
-  return {
-    ...form,
-    name: form.name.trim(),
-    vms: 'smart' in form.vms ? { smart: cleanSmart(form.vms.smart) } : { uuids: [...form.vms.uuids] },
-    settings: cleanSettings(form.settings),
-    schedules: form.schedules.map((s) => ({ ...s, cron: s.cron.trim(), name: s.name?.trim() || undefined })),
-  }
-}
-
-function cleanSmart(s: SmartSelection): SmartSelection {
-  const list = (values: string[]) => [...new Set(values.map((v) => v.trim()).filter((v) => v !== ''))]
-  const out: SmartSelection = {
-    pools: list(s.pools),
-    tags: list(s.tags),
-    excludeTags: list(s.excludeTags),
-    excludeUuids: list(s.excludeUuids),
-  }
-  if (s.powerState !== undefined) out.powerState = s.powerState
-  return out
-}
-
 /** "Smart: tags prod, Running, 2 pools" or "3 VMs". */
-export function describeSelection(vms: VmSelection, poolName: (id: string) => string = (id) => id): string {
+export function describeSelection(
+  vms: CompleteVmSelection,
+  poolName: (id: string) => string = (id) => id,
+): string {
   if ('uuids' in vms) return `${vms.uuids.length} VM${vms.uuids.length === 1 ? '' : 's'}`
   const s = vms.smart
   const parts = [
@@ -78,12 +191,13 @@ export function describeSelection(vms: VmSelection, poolName: (id: string) => st
     s.tags.length > 0 ? `tags ${s.tags.join(', ')}` : undefined,
     s.powerState,
     s.excludeTags.length > 0 ? `not ${s.excludeTags.join(', ')}` : undefined,
-    s.excludeUuids.length > 0 ? `${s.excludeUuids.length} excluded` : undefined,
+    s.excludeVms.length > 0 ? `${s.excludeVms.length} excluded` : undefined,
+    s.includeRestored ? 'restored VMs too' : undefined,
   ]
   return `Smart: ${parts.filter((p) => p !== undefined).join(' · ')}`
 }
 
-/** Comma- or space-separated words, as tag fields take them. */
+/** Comma- or line-separated words, as tag fields take them. */
 export function splitList(text: string): string[] {
   return text
     .split(/[,\n]/)

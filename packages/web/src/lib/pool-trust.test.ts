@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { ApiError } from '../api/client'
-import type { Pool } from '../api/types'
+import type { Pool } from '@strata/contract'
 import { certificateOffer, certificateToAccept, isPlainHttp, shortFingerprint } from './pool-trust'
 
 const FP = Array.from({ length: 32 }, (_, i) => i.toString(16).padStart(2, '0').toUpperCase()).join(':')

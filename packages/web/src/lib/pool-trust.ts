@@ -1,7 +1,7 @@
 // How the pools page talks about certificates: what the server saw when an admin adds a pool (its 409),
 // what a pool whose certificate changed asks of an admin, and short forms of fingerprints for tables.
 import { ApiError } from '../api/client'
-import type { Pool, SeenCertificate } from '../api/types'
+import type { Pool, SeenCertificate } from '@strata/contract'
 
 /** A certificate to show an admin for acceptance, with the command that prints it on the host. */
 export interface CertificateOffer extends SeenCertificate {

@@ -3,7 +3,7 @@
 import { computed, ref } from 'vue'
 import { ApiError, api } from '../api/client'
 import { closeEvents } from '../api/events'
-import type { User } from '../api/types'
+import type { User } from '@strata/contract'
 
 export const currentUser = ref<User | undefined>()
 let checked = false

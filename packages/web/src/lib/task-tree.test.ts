@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import type { Task } from '../api/types'
+import type { Task } from '@strata/contract'
 import { applyTaskEvent, failureReasons, fraction, taskTitle } from './task-tree'
 
 const root = (): Task => ({

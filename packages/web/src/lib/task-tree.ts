@@ -1,6 +1,6 @@
 // Keeps a run's task tree (as GET /api/runs/:runId returned it) up to date with the live task events of
 // /api/events, and derives what the log view shows: sizes, speeds, durations and ETAs.
-import type { Task, TaskEvent } from '../api/types'
+import type { Task, TaskEvent } from '@strata/contract'
 
 function find(root: Task, taskId: string): Task | undefined {
   if (root.id === taskId) return root

@@ -9,6 +9,7 @@ import {
   type Scratch,
   type TlsFixture,
 } from '../../testing/index.js'
+import { BufferPool } from '../../shared/lease.js'
 import { NbdClient, type NbdClientOptions } from './client.js'
 import { mergeExtents } from '../codec/extent.js'
 import { makeTestImage } from '../testing/image.js'
@@ -55,8 +56,9 @@ async function readAll(client: NbdClient): Promise<Buffer> {
   let expected = 0
   for await (const piece of client.readRanges([{ offset: 0, length: client.size }])) {
     expect(piece.offset).toBe(expected) // ordered by default
-    piece.data.copy(out, piece.offset)
-    expected += piece.data.length
+    piece.bytes.copy(out, piece.offset)
+    expected += piece.bytes.length
+    piece.release()
   }
   return out
 }
@@ -115,18 +117,23 @@ describe('NbdClient against nbdkit', () => {
     expect(viaCa.info.tls).toBe(true)
     expect(viaCa.directReads).toBe(true)
     expect((await viaCa.read(0, SIZE)).equals(image)).toBe(true)
-    // Whole pieces land in shared memory (codec workers read them there), with the right bytes.
-    let whole = 0
-    for await (const piece of viaCa.readRanges([{ offset: 0, length: SIZE }])) {
-      if (piece.data.length === viaCa.requestSize) {
-        expect(piece.data.buffer).toBeInstanceOf(SharedArrayBuffer)
-        whole++
-      }
-      expect(piece.data.equals(image.subarray(piece.offset, piece.offset + piece.data.length))).toBe(true)
-      viaCa.recycle(piece.data)
-    }
-    expect(whole).toBe(SIZE / viaCa.requestSize)
     await viaCa.close()
+    // With a shared allocator, pieces land in shared memory (codec workers read them there), with the
+    // right bytes, in buffers reused once released; whole ranges larger than the server's limit too.
+    const pool = new BufferPool({ shared: true })
+    const shared = await open(server, { tls: { ca: tls.ca.cert }, allocator: pool, requestSize: 1 << 20 })
+    const chunks = [0, 3, 5].map((i) => ({ offset: i * (3 << 20), length: 3 << 20 }))
+    for (const whole of [false, true]) {
+      for await (const piece of shared.readRanges(chunks, { whole, ordered: false })) {
+        expect(piece.bytes.buffer).toBeInstanceOf(SharedArrayBuffer)
+        expect(piece.bytes.length).toBe(whole ? 3 << 20 : 1 << 20)
+        expect(piece.bytes.equals(image.subarray(piece.offset, piece.offset + piece.bytes.length))).toBe(true)
+        piece.release()
+      }
+    }
+    expect(pool.lent).toBe(0)
+    expect(pool.made).toBeLessThanOrEqual(shared.capacity + 3)
+    await shared.close()
     const pinned = await open(server, {
       tls: { pinnedCertificate: tls.server.cert, servername: 'localhost' },
     })
@@ -219,6 +226,15 @@ describe('NbdClient against qemu-nbd', () => {
     expect(client.directReads).toBe(true)
     expect((await readAll(client)).equals(image)).toBe(true)
     await client.close()
+    // The fallback when the user-buffer path is off (as when its feature test fails): data events.
+    const fallback = await open(server, {
+      exportName: 'disk',
+      tls: { ca: tls.ca.cert, cert: tls.client.cert, key: tls.client.key },
+      tlsDirectReads: false,
+    })
+    expect(fallback.directReads).toBe(false)
+    expect((await readAll(fallback)).equals(image)).toBe(true)
+    await fallback.close()
     await expect(
       open(server, { exportName: 'disk', tls: { ca: tls.ca.cert }, retries: 0 }),
     ).rejects.toBeDefined()

@@ -1,42 +1,44 @@
 // The NBD client most code wants: several connections to one export, requests split at the server's
 // limit and spread over the least loaded connection, retries after a dropped connection (through the one
-// retry loop, shared/retry.ts), and ranges streamed back in order or as they arrive.
-import { setMaxListeners } from 'node:events'
+// retry loop, shared/retry.ts), and ranges streamed back in order or as they arrive, each piece lent
+// (a Lease from the injected allocator) until its reader releases it.
 import { AbortedError, isRetryable } from '../../shared/errors.js'
+import { BufferPool, type BufferAllocator } from '../../shared/lease.js'
 import { retry } from '../../shared/retry.js'
 import { Semaphore } from '../../shared/semaphore.js'
 import { BASE_ALLOCATION } from '../codec/constants.js'
 import { mergeExtents, type Extent } from '../codec/extent.js'
-import { NbdConnection, type NbdConnectionOptions } from './connection.js'
 import { NbdError } from '../errors.js'
 import type { Negotiated } from './client-handshake.js'
+import { NbdConnection, type NbdConnectionOptions } from './connection.js'
+import { readWindow, type ByteRange, type ReadOptions, type ReadPiece } from './read-window.js'
+
+export type { ByteRange, ReadOptions, ReadPiece } from './read-window.js'
 
 export interface NbdClientOptions extends NbdConnectionOptions {
   /** Connections to open (capped at 1 when the server does not allow multi-conn). Default 2. */
   connections?: number
-  /** Requests in flight per connection. Default 16. */
+  /** Requests in flight per connection. Default 32. */
   inFlight?: number
-  /** Largest single read request; bounded by what the server accepts. Default 2 MiB. */
+  /** Largest single read request; bounded by what the server accepts. Default 1 MiB. */
   requestSize?: number
   /** Attempts after the first for a read that failed retryably (dropped connection, EIO). Default 5. */
   retries?: number
   retryDelayMs?: number
-}
-
-export interface ByteRange {
-  readonly offset: number
-  readonly length: number
-}
-
-export interface ReadPiece {
-  readonly offset: number
-  readonly data: Buffer
+  /**
+   * Where pieces are read: the client leases a buffer per piece and lends it to the reader. Default: a
+   * pool of reused ordinary buffers. The repository's callers give shared memory (its worker threads
+   * then hash and encode a piece where the socket put it).
+   */
+  allocator?: BufferAllocator
 }
 
 /** Defaults measured with `npm run bench -- nbd` (docs/nbd.md). */
 export const DEFAULT_CONNECTIONS = 2
-export const DEFAULT_IN_FLIGHT = 16
-export const DEFAULT_REQUEST_SIZE = 2 * 1024 * 1024
+export const DEFAULT_IN_FLIGHT = 32
+export const DEFAULT_REQUEST_SIZE = 1024 * 1024
+/** The largest range `readRanges(..., { whole: true })` reads into one buffer. */
+export const MAX_WHOLE_RANGE = 64 * 1024 * 1024
 
 export class NbdClient {
   readonly info: Negotiated
@@ -44,19 +46,19 @@ export class NbdClient {
   /** The first connection reads replies straight into request buffers (see transport.ts). */
   readonly directReads: boolean
   readonly #options: NbdClientOptions
+  readonly #allocator: BufferAllocator
   readonly #slots: (Promise<NbdConnection> | undefined)[]
   readonly #live: (NbdConnection | undefined)[]
   readonly #capacity: Semaphore
   /** Per slot: no reconnection before this time (ms), so that a refusing server is not hammered. */
   readonly #retryAfter: number[]
-  /** Buffers of `requestSize` bytes handed back by consumers (see recycle). */
-  readonly #spare: Buffer[] = []
   #closed = false
 
   private constructor(first: NbdConnection, options: NbdClientOptions) {
     this.info = first.info
     this.directReads = first.directReads
     this.#options = options
+    this.#allocator = options.allocator ?? new BufferPool()
     const multi = (first.info.flags & 0x100) !== 0 || (first.info.flags & 0x2) !== 0 // CAN_MULTI_CONN or read-only
     const count = multi ? Math.max(1, options.connections ?? DEFAULT_CONNECTIONS) : 1
     this.#slots = Array.from({ length: count }, (_, i) => (i === 0 ? Promise.resolve(first) : undefined))
@@ -84,67 +86,47 @@ export class NbdClient {
     return this.#slots.length
   }
 
-  /** Reads one range of any length into one buffer. */
+  /** Requests in flight at most, all connections together. */
+  get capacity(): number {
+    return this.#capacity.capacity
+  }
+
+  /** Reads one range of any length into a new buffer of its own (not lent: the caller keeps it). */
   async read(offset: number, length: number, signal?: AbortSignal): Promise<Buffer> {
+    this.#checkRange({ offset, length })
     const out = Buffer.allocUnsafe(length)
-    for await (const piece of this.readRanges([{ offset, length }], { ordered: false, signal })) {
-      piece.data.copy(out, piece.offset - offset)
-      this.recycle(piece.data)
+    const parts: Promise<void>[] = []
+    try {
+      for (let at = 0; at < length; at += this.requestSize) {
+        const n = Math.min(this.requestSize, length - at)
+        parts.push((await this.#issue(offset + at, out.subarray(at, at + n), signal)).done)
+      }
+    } finally {
+      await Promise.allSettled(parts)
     }
+    await Promise.all(parts)
     return out
   }
 
   /**
-   * Reads ranges as pieces of at most `requestSize` bytes. `ordered` (default) yields them in the order
-   * of the ranges; otherwise as they arrive. At most connections × inFlight pieces are held at once.
+   * Reads ranges as pieces of at most `requestSize` bytes (cut at its multiples), or with `whole` each
+   * range as one piece (at most MAX_WHOLE_RANGE bytes) read by as many requests as the server's limit
+   * needs, into one buffer. `ordered` (default) yields them in the order of the ranges; otherwise as
+   * they arrive. Each piece is lent: release it when done (the buffer is then reused). Pieces not yet
+   * taken when the generator stops are released by it. At most connections × inFlight requests are in
+   * flight, and about as many request-sizes of pieces are held.
    */
-  async *readRanges(
+  readRanges(
     ranges: Iterable<ByteRange> | AsyncIterable<ByteRange>,
-    { ordered = true, signal }: { ordered?: boolean; signal?: AbortSignal } = {},
+    options: ReadOptions = {},
   ): AsyncGenerator<ReadPiece> {
-    const stop = new AbortController()
-    const combined = signal === undefined ? stop.signal : AbortSignal.any([signal, stop.signal])
-    // Every request in flight listens to it: many listeners are expected, not a leak.
-    setMaxListeners(100_000, combined)
-    const window: Promise<ReadPiece>[] = []
-    const settled = new Map<Promise<ReadPiece>, ReadPiece>()
-    const track = (p: Promise<ReadPiece>): Promise<ReadPiece> => {
-      const tracked: Promise<ReadPiece> = p.then((piece) => (settled.set(tracked, piece), piece))
-      tracked.catch(() => {}) // observed when taken from the window
-      return tracked
-    }
-    try {
-      for await (const range of ranges) {
-        for (const piece of this.#split(range)) {
-          await this.#capacity.acquire(combined)
-          window.push(track(this.#readPiece(piece, combined).finally(() => this.#capacity.release())))
-          while (window.length > 0 && (window.length >= this.#capacity.capacity || settled.has(window[0]!))) {
-            yield await this.#take(window, settled, ordered)
-          }
-        }
-      }
-      while (window.length > 0) yield await this.#take(window, settled, ordered)
-    } finally {
-      stop.abort(new AbortedError('read cancelled'))
-    }
-  }
-
-  async #take(
-    window: Promise<ReadPiece>[],
-    settled: Map<Promise<ReadPiece>, ReadPiece>,
-    ordered: boolean,
-  ): Promise<ReadPiece> {
-    if (!ordered) {
-      const done = window.findIndex((p) => settled.has(p))
-      if (done === -1) await Promise.race(window)
-      const index = window.findIndex((p) => settled.has(p))
-      const [p] = window.splice(index === -1 ? 0 : index, 1)
-      settled.delete(p!)
-      return p!
-    }
-    const p = window.shift()!
-    settled.delete(p)
-    return p
+    return readWindow(ranges, options, {
+      capacity: this.#capacity.capacity,
+      requestSize: this.requestSize,
+      allocator: this.#allocator,
+      pieces: (range) => (options.whole === true ? [this.#checkWhole(range)] : this.#split(range)),
+      issue: (offset, into, signal) => this.#issue(offset, into, signal),
+    })
   }
 
   /** Extents of a metadata context over a range, merged, complete from `offset` to `offset + length`. */
@@ -170,7 +152,7 @@ export class NbdClient {
     await Promise.allSettled(connections.map((c) => (c.status === 'fulfilled' ? c.value.close() : undefined)))
   }
 
-  *#split(range: ByteRange): Generator<ByteRange> {
+  #checkRange(range: ByteRange): void {
     if (
       !Number.isSafeInteger(range.offset) ||
       !Number.isSafeInteger(range.length) ||
@@ -183,6 +165,21 @@ export class NbdClient {
         `range ${range.offset}+${range.length} is outside the export (size ${this.size})`,
       )
     }
+  }
+
+  #checkWhole(range: ByteRange): ByteRange {
+    this.#checkRange(range)
+    if (range.length > MAX_WHOLE_RANGE) {
+      throw new NbdError(
+        'NBD_INVALID_ARGUMENT',
+        `range ${range.offset}+${range.length} is larger than a whole piece may be (${MAX_WHOLE_RANGE})`,
+      )
+    }
+    return range
+  }
+
+  *#split(range: ByteRange): Generator<ByteRange> {
+    this.#checkRange(range)
     const end = range.offset + range.length
     for (let at = range.offset; at < end;) {
       // Cut at multiples of the request size so that pieces stay aligned like the caller's blocks.
@@ -193,24 +190,20 @@ export class NbdClient {
   }
 
   /**
-   * Hands back a piece's buffer once the caller is done with it, so that a later read reuses it instead
-   * of allocating (fresh memory costs page faults at these sizes). Never touch it afterwards.
+   * Waits for room (a request slot), then sends one read into `into` (at most requestSize bytes).
+   * The promise is the back-pressure; `done` settles with the read.
    */
-  recycle(data: Buffer): void {
-    if (
-      data.length === this.requestSize &&
-      data.byteOffset === 0 &&
-      this.#spare.length < this.#capacity.capacity
-    ) {
-      this.#spare.push(data)
-    }
-  }
-
-  async #readPiece(piece: ByteRange, signal: AbortSignal): Promise<ReadPiece> {
-    const data =
-      (piece.length === this.requestSize ? this.#spare.pop() : undefined) ?? newPieceBuffer(piece.length)
-    await this.#withConnection((c) => c.read(piece.offset, piece.length, signal, data), signal)
-    return { offset: piece.offset, data }
+  async #issue(offset: number, into: Buffer, signal?: AbortSignal): Promise<{ done: Promise<void> }> {
+    await this.#capacity.acquire(signal)
+    const done = this.#withConnection((c) => c.read(offset, into.length, signal, into), signal).then(
+      () => this.#capacity.release(),
+      (error: unknown) => {
+        this.#capacity.release()
+        throw error
+      },
+    )
+    done.catch(() => {}) // observed by the caller
+    return { done }
   }
 
   /** Runs `fn` on the least loaded live connection, reconnecting and retrying on retryable failures. */
@@ -225,6 +218,7 @@ export class NbdClient {
 
   async #pick(signal?: AbortSignal): Promise<NbdConnection> {
     if (this.#closed) throw new NbdError('NBD_CONNECTION_CLOSED', 'the NBD client is closed')
+    if (signal?.aborted) throw new AbortedError(signal.reason)
     let best: NbdConnection | undefined
     for (let i = 0; i < this.#slots.length; i++) {
       const live = this.#live[i]
@@ -264,12 +258,4 @@ export class NbdClient {
     attempt.catch(() => {})
     return attempt
   }
-}
-
-/**
- * A piece's buffer, in shared memory from 64 KiB up: worker threads (the repository's hashing and
- * encoding) then read the bytes where the socket put them, instead of a copy staged for them.
- */
-function newPieceBuffer(length: number): Buffer {
-  return length < 64 * 1024 ? Buffer.allocUnsafe(length) : Buffer.from(new SharedArrayBuffer(length))
 }

@@ -132,7 +132,7 @@ describe('NbdConnection against a misbehaving server', () => {
           ]),
         ),
     })
-    await expect(c.read(0, 4096)).rejects.toMatchObject({ code: 'NBD_PROTOCOL' })
+    await expect(c.read(0, 4096)).rejects.toMatchObject({ code: 'NBD_INCOMPLETE_REPLY' })
   })
 
   it('assembles structured data and hole chunks in any order', async () => {

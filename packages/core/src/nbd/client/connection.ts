@@ -17,7 +17,7 @@ import {
 } from '../codec/constants.js'
 import type { Extent } from '../codec/extent.js'
 import { ReplyDecoder, type InFlight } from '../codec/reply-decoder.js'
-import { encodeRequest } from '../codec/transmission.js'
+import { encodeRequest, type Request } from '../codec/transmission.js'
 
 export interface NbdConnectionOptions extends Endpoint {
   exportName?: string
@@ -29,6 +29,11 @@ export interface NbdConnectionOptions extends Endpoint {
   connectTimeoutMs?: number
   /** Requests waiting with no byte received for this long mean a dead server. Default 60 s. */
   requestTimeoutMs?: number
+  /**
+   * Over TLS, read replies straight into request buffers through Node internals where the feature test
+   * passes (client/user-buffer.ts). Default true; false keeps 'data' events (A/B runs, diagnostics).
+   */
+  tlsDirectReads?: boolean
 }
 
 interface Pending extends InFlight {
@@ -75,6 +80,7 @@ export class NbdConnection {
     const queue = new ByteQueue()
     const transport = await Transport.connect(options, queue, {
       direct: options.tls === undefined,
+      tlsUserBuffers: options.tlsDirectReads,
       timeoutMs,
       signal,
     })
@@ -178,6 +184,7 @@ export class NbdConnection {
     }
     this.#stopWatchdog()
     if (this.#transport.closed) return
+    this.#flush() // requests given up on go out before the goodbye, as they were queued
     this.#transport.write(encodeRequest({ flags: 0, type: Cmd.DISC, handle: 0, offset: 0, length: 0 }))
     this.#transport.end()
     const timer = setTimeout(() => this.#transport.destroy(), 1000)
@@ -218,7 +225,6 @@ export class NbdConnection {
         offset,
         length,
         data,
-        covered: 0,
         extents: new Map(),
         resolve,
         reject,
@@ -236,10 +242,28 @@ export class NbdConnection {
       }
       if (this.#pending.size === 0) this.#lastProgress = performance.now()
       this.#pending.set(handle, pending)
-      this.#transport.write(
-        encodeRequest({ flags: 0, type: command, handle, offset, length }, Buffer.allocUnsafe(REQUEST_SIZE)),
-      )
+      this.#send({ flags: 0, type: command, handle, offset, length })
     })
+  }
+
+  #outgoing: Request[] = []
+
+  /**
+   * Queues a request; those queued while the event loop handles the replies that arrived together go
+   * out in one write, after them (setImmediate runs once the loop has read every socket that was
+   * ready). One write and one wake-up of the server for a batch, instead of one per request.
+   */
+  #send(request: Request): void {
+    if (this.#outgoing.push(request) === 1) setImmediate(() => this.#flush())
+  }
+
+  #flush(): void {
+    const batch = this.#outgoing
+    if (batch.length === 0) return
+    this.#outgoing = []
+    const bytes = Buffer.allocUnsafe(batch.length * REQUEST_SIZE)
+    for (const [i, r] of batch.entries()) encodeRequest(r, bytes, i * REQUEST_SIZE)
+    this.#transport.write(bytes)
   }
 
   #drainWaiters: (() => void)[] = []

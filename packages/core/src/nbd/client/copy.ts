@@ -1,6 +1,7 @@
 // Copies a whole export to a file or device, like nbdcopy: extents first when the server offers block
 // status, so that zero runs are not read. A regular file gets its size up front and zero runs stay holes;
 // anything else (a block device, /dev/null) gets them written as zeros, since it may hold old data.
+// `null:` (as nbdcopy spells it) reads everything and discards it: the client's own speed.
 import { open, type FileHandle } from 'node:fs/promises'
 import { throwIfAborted } from '../../shared/abort.js'
 import type { ByteRange, NbdClient } from './client.js'
@@ -23,6 +24,8 @@ export interface CopyResult {
 }
 
 const ZERO_WRITE = 2 * 1024 * 1024
+/** The output that discards what is read. */
+export const NULL_OUTPUT = 'null:'
 
 export async function copyToFile(
   client: NbdClient,
@@ -32,6 +35,7 @@ export async function copyToFile(
   const started = performance.now()
   const { signal } = options
   const { data, zeros } = await plan(client, options.useExtents ?? true, signal)
+  if (path === NULL_OUTPUT) return discard(client, data, started, options)
   // Not 'w' for everything: truncating is right for a file and meaningless (or refused) for a device.
   const file = await open(path, 'r+').catch(() => open(path, 'w'))
   let bytesRead = 0
@@ -41,15 +45,34 @@ export async function copyToFile(
       await file.truncate(client.size)
     } else await writeZeros(file, zeros, signal)
     for await (const piece of client.readRanges(data, { ordered: false, signal })) {
-      await file.write(piece.data, 0, piece.data.length, piece.offset)
-      bytesRead += piece.data.length
-      client.recycle(piece.data)
+      try {
+        await file.write(piece.bytes, 0, piece.bytes.length, piece.offset)
+      } finally {
+        piece.release()
+      }
+      bytesRead += piece.bytes.length
       options.onProgress?.(bytesRead, client.size)
     }
   } finally {
     await file.close()
   }
   throwIfAborted(signal)
+  const seconds = (performance.now() - started) / 1000
+  return { size: client.size, bytesRead, zeroBytesSkipped: client.size - bytesRead, seconds }
+}
+
+async function discard(
+  client: NbdClient,
+  data: ByteRange[],
+  started: number,
+  options: CopyOptions,
+): Promise<CopyResult> {
+  let bytesRead = 0
+  for await (const piece of client.readRanges(data, { ordered: false, signal: options.signal })) {
+    bytesRead += piece.bytes.length
+    piece.release()
+    options.onProgress?.(bytesRead, client.size)
+  }
   const seconds = (performance.now() - started) / 1000
   return { size: client.size, bytesRead, zeroBytesSkipped: client.size - bytesRead, seconds }
 }

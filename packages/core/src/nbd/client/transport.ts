@@ -31,6 +31,8 @@ export class Transport {
   /** Reads land in receiver buffers (always on plain sockets; on TLS when Node allows it). */
   userBuffers: boolean
   #socket: Socket
+  /** After STARTTLS, try the user-buffer read path (user-buffer.ts); false keeps 'data' events. */
+  #tlsUserBuffers = true
   #closed: Error | undefined
   #onClose: ((error: Error) => void)[] = []
 
@@ -44,7 +46,7 @@ export class Transport {
   static connect(
     endpoint: Endpoint,
     receiver: Receiver,
-    options: { direct: boolean; timeoutMs: number; signal?: AbortSignal },
+    options: { direct: boolean; timeoutMs: number; tlsUserBuffers?: boolean; signal?: AbortSignal },
   ): Promise<Transport> {
     const where = describeEndpoint(endpoint)
     return new Promise((resolve, reject) => {
@@ -69,6 +71,7 @@ export class Transport {
               onread,
             })
       const transport = new Transport(socket, receiver)
+      transport.#tlsUserBuffers = options.tlsUserBuffers !== false
       holder.transport = transport
       const fail = (error: Error): void => {
         cleanup()
@@ -176,6 +179,7 @@ export class Transport {
       socket,
       () => this.receiver.receiveBuffer(),
       (n, buffer) => this.#received(n, buffer),
+      { enabled: this.#tlsUserBuffers },
     )
     this.#attach(socket, true)
   }

@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto'
 import { TLSSocket, connect as tlsConnect } from 'node:tls'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { makeSelfSignedCertificate, requireBinary, scratchDir, type Scratch } from '../../testing/index.js'
-import { readIntoUserBuffers } from './user-buffer.js'
+import { probeUserBufferInternals, readIntoUserBuffers, type UserBufferOptions } from './user-buffer.js'
 
 const PAYLOAD = randomBytes(1024 * 1024 + 12_345)
 let scratch: Scratch
@@ -58,15 +58,24 @@ async function upgrade(port: number): Promise<TLSSocket> {
 }
 
 /** Reads the whole stream, handing out buffers of the given sizes in turn. */
-async function receive(secure: TLSSocket, sizes: number[]): Promise<{ data: Buffer; direct: boolean }> {
+async function receive(
+  secure: TLSSocket,
+  sizes: number[],
+  options?: UserBufferOptions,
+): Promise<{ data: Buffer; direct: boolean }> {
   const parts: Buffer[] = []
   let turn = 0
   let given: Buffer | undefined
   const next = (): Buffer => (given = Buffer.alloc(sizes[turn++ % sizes.length]!))
-  const direct = readIntoUserBuffers(secure, next, (n, buffer) => {
-    expect(buffer).toBe(given)
-    parts.push(Buffer.from(buffer.subarray(0, n)))
-  })
+  const direct = readIntoUserBuffers(
+    secure,
+    next,
+    (n, buffer) => {
+      expect(buffer).toBe(given)
+      parts.push(Buffer.from(buffer.subarray(0, n)))
+    },
+    options,
+  )
   secure.on('data', (chunk: Buffer) => parts.push(Buffer.from(chunk)))
   await once(secure, 'end')
   secure.destroy()
@@ -92,14 +101,29 @@ describe('readIntoUserBuffers on an upgraded TLS socket', () => {
       expect(buffered.direct).toBe(false)
       expect(buffered.data.equals(PAYLOAD)).toBe(true)
 
-      process.env.STRATA_NBD_TLS_USER_BUFFER = '0'
-      try {
-        const off = await receive(await upgrade(port), [4096])
-        expect(off.direct).toBe(false)
-        expect(off.data.equals(PAYLOAD)).toBe(true)
-      } finally {
-        delete process.env.STRATA_NBD_TLS_USER_BUFFER
-      }
+      const off = await receive(await upgrade(port), [4096], { enabled: false })
+      expect(off.direct).toBe(false)
+      expect(off.data.equals(PAYLOAD)).toBe(true)
+    })
+  })
+
+  it('passes its feature test on this Node, and falls back to data events where it fails', async () => {
+    // The Node versions the README supports have the three symbols: the test must find them here.
+    expect(probeUserBufferInternals()).not.toBeNull()
+    // A Node whose sockets lack them (or hold something else in them) fails the test...
+    expect(probeUserBufferInternals(() => ({ destroy: () => {} }))).toBeNull()
+    const decoy = { [Symbol('kBuffer')]: null, [Symbol('kBufferCb')]: null, [Symbol('kBufferGen')]: null }
+    expect(probeUserBufferInternals(() => decoy)).toBeNull()
+    expect(
+      probeUserBufferInternals(() => {
+        throw new TypeError('onread is not supported')
+      }),
+    ).toBeNull()
+    // ...and then every byte still arrives, through data events.
+    await withServer(async (port) => {
+      const fallback = await receive(await upgrade(port), [4096], { internals: null })
+      expect(fallback.direct).toBe(false)
+      expect(fallback.data.equals(PAYLOAD)).toBe(true)
     })
   })
 })

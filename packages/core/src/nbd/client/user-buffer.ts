@@ -3,10 +3,11 @@
 // push, which costs more CPU than decrypting it. The same read path exists on every stream handle
 // (`useUserBuffer` and three symbols on the socket that `onread` sets), so it is switched on by hand
 // here. These are Node internals: everything is feature-tested, and on any doubt the caller keeps
-// using 'data' events.
+// using 'data' events, which it listens to anyway (so a switch that silently did nothing still loses no
+// byte). The library reads no environment: callers turn it off with an option (A/B runs, diagnostics).
 import { Socket } from 'node:net'
 
-interface Internals {
+export interface Internals {
   buffer: symbol
   callback: symbol
   generator: symbol
@@ -14,22 +15,42 @@ interface Internals {
 
 let internals: Internals | null | undefined
 
-function findInternals(): Internals | null {
-  if (internals !== undefined) return internals
+/**
+ * The feature test: a socket made with `onread` must carry the three symbols, by name, holding what
+ * was given. `makeProbe` is for tests (a Node without them). Null: not supported, use 'data' events.
+ */
+export function probeUserBufferInternals(
+  makeProbe: (onread: { buffer: Buffer; callback: () => boolean }) => object = (onread) =>
+    new Socket({ onread } as ConstructorParameters<typeof Socket>[0]),
+): Internals | null {
   try {
     const onread = { buffer: Buffer.alloc(1), callback: () => true }
-    const probe = new Socket({ onread } as ConstructorParameters<typeof Socket>[0])
+    const probe = makeProbe(onread) as Record<symbol, unknown> & { destroy?: () => void }
     const byName = new Map(Object.getOwnPropertySymbols(probe).map((s) => [s.description, s]))
     const [buffer, callback, generator] = ['kBuffer', 'kBufferCb', 'kBufferGen'].map((n) => byName.get(n))
-    probe.destroy()
-    internals =
-      buffer !== undefined && callback !== undefined && generator !== undefined
-        ? { buffer, callback, generator }
-        : null
+    const holds =
+      buffer !== undefined &&
+      callback !== undefined &&
+      generator !== undefined &&
+      probe[buffer] === onread.buffer &&
+      probe[callback] === onread.callback
+    probe.destroy?.()
+    return holds ? { buffer, callback, generator } : null
   } catch {
-    internals = null
+    return null
   }
+}
+
+function findInternals(): Internals | null {
+  internals ??= probeUserBufferInternals()
   return internals
+}
+
+export interface UserBufferOptions {
+  /** false keeps 'data' events (default true). */
+  readonly enabled?: boolean
+  /** The feature test's result to use instead of this Node's (tests force the fallback with null). */
+  readonly internals?: Internals | null
 }
 
 interface UserBufferHandle {
@@ -46,9 +67,10 @@ export function readIntoUserBuffers(
   socket: Socket,
   next: () => Buffer,
   received: (n: number, buffer: Buffer) => void,
+  options: UserBufferOptions = {},
 ): boolean {
-  if (process.env.STRATA_NBD_TLS_USER_BUFFER === '0') return false
-  const symbols = findInternals()
+  if (options.enabled === false) return false
+  const symbols = options.internals === undefined ? findInternals() : options.internals
   const handle = (socket as unknown as { _handle?: UserBufferHandle | null })._handle
   if (symbols === null || typeof handle?.useUserBuffer !== 'function') return false
   if (socket.readableLength > 0 || socket.listenerCount('data') > 0) return false

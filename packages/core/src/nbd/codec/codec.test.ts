@@ -47,7 +47,6 @@ const read = (handle: number, offset: number, length: number): InFlight => ({
   offset,
   length,
   data: Buffer.alloc(length, 0xee),
-  covered: 0,
   extents: new Map(),
 })
 
@@ -161,7 +160,6 @@ describe('NBD codec', () => {
       command: Cmd.BLOCK_STATUS,
       offset: 4096,
       length: 8192,
-      covered: 0,
       extents: new Map(),
     }
     const { decoder, done } = harness(true, [r, s])

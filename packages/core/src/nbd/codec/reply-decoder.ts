@@ -15,6 +15,7 @@ import {
   STRUCTURED_REPLY_HEADER_SIZE,
   STRUCTURED_REPLY_MAGIC,
 } from './constants.js'
+import { incompleteRead, ReadCoverage } from './read-coverage.js'
 import { decodeBlockStatusPayload, decodeErrorPayload, readHandle } from './transmission.js'
 
 /** A request waiting for its reply, as the decoder sees it. */
@@ -25,8 +26,8 @@ export interface InFlight {
   readonly length: number
   /** READ destination, `length` bytes. */
   readonly data?: Buffer
-  /** Bytes of a structured READ received so far (data and holes). */
-  covered: number
+  /** Bytes of a READ the reply has covered so far (data and holes), each exactly once. */
+  coverage?: ReadCoverage
   /** Block status chunks by metadata context id. */
   readonly extents: Map<number, Extent[]>
   /** The first error the server reported for this request. */
@@ -167,7 +168,8 @@ export class ReplyDecoder {
       return this.#endChunk()
     }
     if (request.command === Cmd.READ && request.data !== undefined && request.length > 0) {
-      request.covered = request.length
+      // After structured chunks for this read, a simple reply would send some bytes a second time.
+      cover(request, 0, request.length)
       return this.#startData(0, request.length)
     }
     this.#endChunk()
@@ -210,7 +212,7 @@ export class ReplyDecoder {
     }
     this.#collect(8, (b) => {
       const at = this.#placeInRead(request, Number(b.readBigUInt64BE(0)), length - 8)
-      request.covered += length - 8
+      cover(request, at, length - 8)
       if (length > 8) this.#startData(at, at + length - 8)
     })
   }
@@ -231,8 +233,8 @@ export class ReplyDecoder {
     if (b.length !== 12 || request.data === undefined) throw protocolError('malformed hole chunk')
     const length = b.readUInt32BE(8)
     const at = this.#placeInRead(request, Number(b.readBigUInt64BE(0)), length)
+    cover(request, at, length)
     request.data.fill(0, at, at + length)
-    request.covered += length
   }
 
   #blockStatus(request: InFlight, b: Buffer): void {
@@ -285,12 +287,19 @@ export class ReplyDecoder {
     const request = this.#current!
     this.#current = undefined
     if ((this.#chunkFlags & ReplyFlag.DONE) === 0) return
-    if (request.error === undefined && request.command === Cmd.READ && request.covered !== request.length) {
-      throw protocolError(
-        `read of ${request.length} bytes at ${request.offset} completed with ${request.covered}`,
-      )
+    if (
+      request.error === undefined &&
+      request.command === Cmd.READ &&
+      (request.coverage?.covered ?? 0) !== request.length
+    ) {
+      throw incompleteRead(request, request.coverage)
     }
     if (request.command === Cmd.READ) this.#largeReads = request.length >= DIRECT_THRESHOLD
     this.#sink.complete(request)
   }
+}
+
+function cover(request: InFlight, at: number, length: number): void {
+  request.coverage ??= new ReadCoverage()
+  request.coverage.add(at, length, request)
 }

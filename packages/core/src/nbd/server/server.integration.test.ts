@@ -141,7 +141,8 @@ describe('NbdServer (full profile) with real clients', () => {
     const out = Buffer.alloc(SIZE)
     let dropped = 0
     for await (const piece of client.readRanges([{ offset: 0, length: SIZE }])) {
-      piece.data.copy(out, piece.offset)
+      piece.bytes.copy(out, piece.offset)
+      piece.release()
       if (piece.offset === 4 * BLOCK) dropped = server.dropConnections('disk')
     }
     expect(dropped).toBeGreaterThan(0)
@@ -226,13 +227,15 @@ describe('NbdServer (xapi profile)', () => {
       socketPath: server.address,
       exportName: nbdInfo.exportname,
       tls: { pinnedCertificate: nbdInfo.cert, servername: nbdInfo.subject },
+      requestSize: 2 * BLOCK,
     })
     const ranges = (async function* () {
       yield { offset: 3 * BLOCK, length: 2 * BLOCK + 512 }
       yield { offset: 0, length: 4096 }
     })()
     const got = new Map<number, Buffer>()
-    for await (const piece of client.readRanges(ranges, { ordered: false })) got.set(piece.offset, piece.data)
+    for await (const piece of client.readRanges(ranges, { ordered: false }))
+      got.set(piece.offset, piece.bytes)
     expect([...got.keys()].sort((a, b) => a - b)).toEqual([0, 3 * BLOCK, 4 * BLOCK]) // cut at 2 MiB multiples
     expect(got.get(3 * BLOCK)!.equals(image.subarray(3 * BLOCK, 4 * BLOCK))).toBe(true)
     expect(got.get(4 * BLOCK)!.equals(image.subarray(4 * BLOCK, 5 * BLOCK + 512))).toBe(true)

@@ -39,6 +39,8 @@ export const HKDF_INFO_DATA_KEY = 'strata/v1/data-key'
 export const HKDF_INFO_ID_KEY = 'strata/v1/chunk-id-key'
 /** Key slots wrap the master key with AES-256-GCM under a KDF-derived key; this is its associated data. */
 export const KEY_SLOT_AAD = 'strata/v1/key-slot'
+/** HKDF info of the key that MACs the config seal (added to version 1 with the seal, an optional object). */
+export const HKDF_INFO_SEAL_KEY = 'strata/v1/config-seal-key'
 
 /** Object key prefixes. */
 export const KEY_CONFIG = 'config'
@@ -48,4 +50,6 @@ export const PREFIX_POINTS = 'points/'
 export const PREFIX_SESSIONS = 'sessions/'
 export const PREFIX_GC = 'gc/'
 export const PREFIX_BAD = 'bad/'
+/** `seals/<repository id>`: the config seal of an encrypted repository. */
+export const PREFIX_SEALS = 'seals/'
 export const MANIFEST_NAME = 'manifest'

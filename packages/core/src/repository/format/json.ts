@@ -31,6 +31,12 @@ export class JsonReader {
     return this.value[name] === undefined ? undefined : this.string(name)
   }
 
+  optionalBoolean(name: string): boolean | undefined {
+    const v = this.value[name]
+    if (v !== undefined && typeof v !== 'boolean') throw fail(this.what, `field '${name}' is not a boolean`)
+    return v
+  }
+
   integer(name: string, min = 0, max = Number.MAX_SAFE_INTEGER): number {
     const v = this.value[name]
     if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min || v > max) {

@@ -24,6 +24,38 @@ export interface KeySlot {
 
 export const WRAPPED_KEY_LENGTH = GCM_NONCE_LENGTH + MASTER_KEY_LENGTH + GCM_TAG_LENGTH
 
+/**
+ * What a key slot may ask of scrypt. A slot is an input like any other (anyone who can write to the store
+ * can plant one): beyond these, deriving would allocate or compute without bound. 128·N·r bytes of
+ * memory (1 GiB = N 2^20 at r 8); N·r·p is the work (2^24 ≈ 6 s on the reference machine).
+ */
+export const SCRYPT_LIMITS = { maxN: 2 ** 22, maxR: 32, maxP: 16, maxMemory: 2 ** 30, maxWork: 2 ** 24 }
+
+/** Refuses scrypt parameters out of SCRYPT_LIMITS (before anything is allocated): KDF_OUT_OF_BOUNDS. */
+export function checkScryptParams(params: { N: number; r: number; p: number }, what: string): void {
+  const { N, r, p } = params
+  const L = SCRYPT_LIMITS
+  const why =
+    !Number.isSafeInteger(N) || N < 2 || (N & (N - 1)) !== 0
+      ? 'N is not a power of two'
+      : !Number.isSafeInteger(r) || r < 1 || !Number.isSafeInteger(p) || p < 1
+        ? 'r and p must be positive integers'
+        : N > L.maxN
+          ? `N ${N} is above ${L.maxN}`
+          : r > L.maxR || p > L.maxP
+            ? `r ${r} or p ${p} is above ${L.maxR} or ${L.maxP}`
+            : 128 * N * r > L.maxMemory
+              ? `it needs ${128 * N * r} bytes of memory, above ${L.maxMemory}`
+              : N * r * p > L.maxWork
+                ? `N·r·p = ${N * r * p} is above ${L.maxWork}`
+                : undefined
+  if (why !== undefined) {
+    throw new RepositoryError('KDF_OUT_OF_BOUNDS', `${what}: scrypt parameters refused: ${why}`, {
+      details: { N, r, p },
+    })
+  }
+}
+
 export function encodeKeySlot(slot: KeySlot): Uint8Array {
   const { N, r, p, salt } = slot.kdf
   return encodeJson({
@@ -42,13 +74,12 @@ export function decodeKeySlot(bytes: Uint8Array, what: string): KeySlot {
   const kdf = r.object('kdf')
   if (kdf.string('name') !== 'scrypt')
     throw new RepositoryError('UNSUPPORTED_VERSION', `${what}: unknown KDF`)
-  const N = kdf.integer('N', 2, 2 ** 24)
-  if ((N & (N - 1)) !== 0)
-    throw new RepositoryError('CORRUPT_OBJECT', `${what}: scrypt N is not a power of two`)
+  const cost = { N: kdf.integer('N', 2), r: kdf.integer('r', 1), p: kdf.integer('p', 1) }
+  checkScryptParams(cost, what)
   return {
     id: r.string('id'),
     label: r.string('label'),
-    kdf: { N, r: kdf.integer('r', 1, 64), p: kdf.integer('p', 1, 16), salt: kdf.bytes('salt') },
+    kdf: { ...cost, salt: kdf.bytes('salt') },
     wrapped: r.bytes('wrapped', WRAPPED_KEY_LENGTH),
     created: r.string('created'),
   }

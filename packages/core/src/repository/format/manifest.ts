@@ -25,6 +25,11 @@ export interface Manifest {
   readonly tags: readonly string[]
   readonly jobId?: string
   readonly scheduleId?: string
+  /**
+   * Whether the backup read the whole disks (true) or only what changed since a base (false). Absent in
+   * points written before it was recorded: unknown.
+   */
+  readonly full?: boolean
   readonly startedAt: string
   readonly finishedAt: string
 }
@@ -54,7 +59,14 @@ export function decodeManifest(bytes: Uint8Array, what: string): Manifest {
     tags: r.strings('tags'),
     jobId: r.optionalString('jobId'),
     scheduleId: r.optionalString('scheduleId'),
+    ...optionalFull(r),
     startedAt: r.string('startedAt'),
     finishedAt: r.string('finishedAt'),
   }
+}
+
+/** Only present when recorded, so that an old point re-encoded stays byte-identical. */
+function optionalFull(r: JsonReader): { full?: boolean } {
+  const full = r.optionalBoolean('full')
+  return full === undefined ? {} : { full }
 }

@@ -1,6 +1,10 @@
 // Helpers for the repository's own tests: synthetic disks, backups through the public writer API, restores,
 // and a store that delays every call at random so that concurrent operations really interleave.
 import { randomBytes } from 'node:crypto'
+import { readdir, readFile } from 'node:fs/promises'
+import { join, sep } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { MemoryStore } from '../../storage/index.js'
 import type { CallOptions, ObjectInfo, ObjectStore, PutOptions } from '../../storage/index.js'
 import type { Repository } from '../repository.js'
 import { PointWriter, type CommittedPoint, type PointOptions } from '../point-writer.js'
@@ -92,4 +96,15 @@ export class JitterStore implements ObjectStore {
     await this.#pause()
     return this.inner.delete(key, options)
   }
+}
+
+/** A golden fixture (fixtures/<name>) loaded into a MemoryStore, as a store would hold it. */
+export async function loadFixture(name: string): Promise<MemoryStore> {
+  const root = fileURLToPath(new URL(`../fixtures/${name}/`, import.meta.url))
+  const store = new MemoryStore(name)
+  for (const path of await readdir(root, { recursive: true })) {
+    const bytes = await readFile(join(root, path)).catch(() => undefined) // directories read as undefined
+    if (bytes !== undefined) await store.put(path.split(sep).join('/'), bytes)
+  }
+  return store
 }

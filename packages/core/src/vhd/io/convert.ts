@@ -2,7 +2,6 @@
 import { basename, dirname, relative } from 'node:path'
 import { throwIfAborted } from '../../shared/abort.js'
 import { DEFAULT_BLOCK_SIZE, SECTOR_SIZE } from '../constants.js'
-import { maskUnsetSectors } from '../bitmap.js'
 import { formatUuid, isZero, roundUp } from '../bytes.js'
 import type { VhdChain } from '../chain.js'
 import { VhdError, VhdErrorCode } from '../errors.js'
@@ -59,13 +58,8 @@ export async function vhdToRaw(
 /** The fast path: one pass over the file in large sequential reads (the streaming reader). */
 async function* streamBlocks(path: string, signal?: AbortSignal): AsyncGenerator<RawBlock> {
   const stream = await openVhdFileStream(path, { signal, recycleAfterBlocks: RAW_WRITE_WINDOW })
-  const sectors = stream.blockSize / SECTOR_SIZE
-  for await (const block of stream.blocks(signal)) {
-    yield {
-      index: block.index,
-      data: block.full ? block.data : maskUnsetSectors(block.data, block.bitmap, sectors),
-    }
-  }
+  // A dynamic disk: the reader yields the clear sectors of a partial block as zeros.
+  for await (const block of stream.blocks(signal)) yield { index: block.index, data: block.data }
 }
 
 /** Block by block through the chain, reading the next block while the current one is written. */

@@ -1,0 +1,108 @@
+// The one validator of jobs: the CLI (job files), the server (API bodies) and the UI's form call these
+// and nothing else. Old spellings are renamed first (each a warning), then the schema and the checks a
+// schema cannot express run, and every problem is reported at once with its JSON path.
+import type { Static, TSchema } from '@sinclair/typebox'
+import { JobInput, JobPatch, type StoredJob } from './api-jobs.js'
+import { upgradeJobFile, upgradeJobInput, type Upgraded } from './deprecations.js'
+import { JobFile } from './job-file.js'
+import { schemaProblems, MAX_PROBLEMS, type Problem } from './problems.js'
+import { Checks } from './semantics.js'
+
+export type Checked<T> =
+  | { readonly ok: true; readonly value: T; readonly warnings: Problem[] }
+  | { readonly ok: false; readonly problems: Problem[]; readonly warnings: Problem[] }
+
+type Json = Record<string, unknown>
+const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v)
+const items = (v: unknown): unknown[] => (Array.isArray(v) ? v : [])
+const field = (v: unknown, key: string): unknown => (isObject(v) ? v[key] : undefined)
+const text = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined)
+
+function finish<S extends TSchema>(
+  schema: S,
+  up: Upgraded,
+  semantics: (c: Checks) => void,
+): Checked<Static<S>> {
+  const checks = new Checks()
+  // Run even when the shape is wrong: every problem at once, not one per attempt.
+  if (isObject(up.value)) semantics(checks)
+  const shape = without(schemaProblems(schema, up.value), up.problems)
+  const problems = [...up.problems, ...shape, ...without(checks.problems, shape)]
+  if (problems.length > 0)
+    return { ok: false, problems: dedupe(problems).slice(0, MAX_PROBLEMS), warnings: up.warnings }
+  return { ok: true, value: up.value as Static<S>, warnings: up.warnings }
+}
+
+/** The problems not at a path that `first` already reports (one problem per place is enough). */
+function without(problems: Problem[], first: Problem[]): Problem[] {
+  const paths = new Set(first.map((p) => p.path))
+  return problems.filter((p) => !paths.has(p.path))
+}
+
+function dedupe(problems: Problem[]): Problem[] {
+  const seen = new Set<string>()
+  return problems.filter((p) => !seen.has(`${p.path}\0${p.message}`) && seen.add(`${p.path}\0${p.message}`))
+}
+
+/** A job file, as `strata backup run JOB.json` reads it. */
+export function checkJobFile(value: unknown): Checked<JobFile> {
+  const up = upgradeJobFile(value)
+  return finish(JobFile, up, (c) => {
+    const job = up.value as Json
+    const pools = items(job.pools).map((p) => text(field(p, 'id')))
+    c.unique(pools, (i) => `pools[${i}].id`)
+    c.unique(
+      items(job.repositories).map((r) => text(field(r, 'name'))),
+      (i) => `repositories[${i}].name`,
+    )
+    items(field(job.vms, 'pools')).forEach((id, i) => {
+      if (typeof id === 'string' && !pools.includes(id))
+        c.add(`vms.pools[${i}]`, `no pool '${id}' in the job's pools (${pools.join(', ')})`)
+    })
+    checkCommon(c, job)
+  })
+}
+
+/** A job sent to POST /api/jobs (and the UI's form before it sends). */
+export function checkJobInput(value: unknown): Checked<JobInput> {
+  const up = upgradeJobInput(value)
+  return finish(JobInput, up, (c) => checkApiSemantics(c, up.value as Json))
+}
+
+/**
+ * A PATCH /api/jobs/:id body: the patch's own shape, then the job it makes with the stored one. The
+ * result is the whole job (the given top-level fields replace the stored ones).
+ */
+export function checkJobPatch(value: unknown, before: StoredJob): Checked<JobInput> {
+  const up = upgradeJobInput(value, before.settings)
+  const shape = without(schemaProblems(JobPatch, up.value), up.problems)
+  if (shape.length > 0 || up.problems.length > 0)
+    return { ok: false, problems: [...up.problems, ...shape], warnings: up.warnings }
+  const { id: _id, ...stored } = before
+  const merged = { ...stored, ...(up.value as Json) }
+  const whole = checkJobInput(merged)
+  return whole.ok
+    ? { ok: true, value: whole.value, warnings: up.warnings }
+    : { ok: false, problems: whole.problems, warnings: up.warnings }
+}
+
+function checkApiSemantics(c: Checks, job: Json): void {
+  c.unique(items(job.repositories).map(text), (i) => `repositories[${i}]`)
+  checkCommon(c, job)
+}
+
+function checkCommon(c: Checks, job: Json): void {
+  const schedules = items(job.schedules)
+  c.unique(
+    schedules.map((s) => text(field(s, 'id'))),
+    (i) => `schedules[${i}].id`,
+  )
+  schedules.forEach((s, i) => {
+    const timezone = field(s, 'timezone')
+    c.schedule(`schedules[${i}]`, text(field(s, 'cron')), typeof timezone === 'string' ? timezone : undefined)
+    const retention = field(s, 'retention')
+    if (isObject(retention)) c.retention(`schedules[${i}].retention`, retention)
+  })
+  const settings = job.settings
+  if (isObject(settings)) c.settings('settings', settings)
+}

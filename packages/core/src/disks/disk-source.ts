@@ -1,0 +1,72 @@
+// The disk-source seam: where a disk's bytes come from, whatever the protocol. A source is asked for the
+// chunks of one chunk size that a consumer needs; it decides which are worth reading (changed since a
+// base, or allocated at all), says so (`planned`), and yields each chunk's bytes lent (a Lease) or as a
+// hole. How it got them (CBT or a VHD BAT, NBD or the VHD export, an allocation map or a full read) is
+// its business: it reports the path it took and every fallback as a warning. Implemented by a VDI
+// snapshot over XAPI (vdi-source.ts), a raw file (file-source.ts) and a repository's restore point
+// (point-source.ts); replication, XO import and mirrors are sources of the same shape.
+import type { Lease } from '../shared/index.js'
+
+/** One chunk of the disk: its bytes lent until released, or none when it reads as zeros. */
+export interface DiskChunk {
+  readonly index: number
+  /** Exactly the chunk's length (the last chunk of a disk may be short); undefined: all zeros. */
+  readonly lease: Lease | undefined
+}
+
+export interface ChunkRequest {
+  readonly chunkSize: number
+  /** Chunks to deliver whatever the source knows (bad chunks a verify found, a resized tail). */
+  readonly needed: readonly number[]
+  /** Chunks never to deliver (already stored by an interrupted attempt). */
+  readonly skip?: ReadonlySet<number>
+  /**
+   * Every chunk the source would leave out must be delivered anyway (as a hole when it reads as zeros):
+   * the consumer starts from an older index, whose chunks a full read does not otherwise replace.
+   */
+  readonly complete: boolean
+  readonly signal: AbortSignal
+  readonly events?: SourceEvents
+}
+
+export interface SourceEvents {
+  /** A fallback or a degraded path: the message names the disk and the reason. */
+  warn?(message: string, details?: Record<string, unknown>): void
+  /** The chunks about to be read (more may follow after a fallback), for progress. */
+  planned?(chunks: number, bytes: number): void
+}
+
+/** What a source did, once its chunks have all been delivered. */
+export interface SourceOutcome {
+  /** How the chunks to read were chosen: 'cbt', 'vhd-bat', 'vhd-stream', 'full', 'allocation-map'... */
+  readonly path: string
+  /** Where their bytes came from: 'nbd', 'vhd-export', 'file', 'repository'... */
+  readonly via: string
+  /** Chunks delivered with bytes, and holes delivered. */
+  readonly chunks: number
+  readonly holes: number
+  readonly warnings: readonly string[]
+}
+
+export interface DiskSource {
+  /** Names the disk in messages ("VDI 1234...", "file /x.raw"). */
+  readonly description: string
+  /** Bytes. */
+  readonly size: number
+  /**
+   * Yields the chunks to store, each at most once, in no particular order. A chunk's lease must be
+   * released (the source may wait for that before it reads more). Runs once.
+   */
+  chunks(request: ChunkRequest): AsyncIterable<DiskChunk>
+  /** Set once chunks() has finished. */
+  readonly outcome: SourceOutcome | undefined
+  /** Releases connections and files; safe at any time and more than once. */
+  close(): Promise<void>
+}
+
+/** Chunk count of a disk of `size` bytes. */
+export const chunkCountOf = (size: number, chunkSize: number): number => Math.ceil(size / chunkSize)
+
+/** Length of chunk `index` of a disk of `size` bytes. */
+export const chunkLengthOf = (index: number, size: number, chunkSize: number): number =>
+  Math.min(chunkSize, size - index * chunkSize)

@@ -1,0 +1,26 @@
+// Every sealed column of the database, in one place: the stores seal and open through these, and
+// the re-sealing migration (db/reseal-secrets.ts) binds each of them to its row.
+import type { SealedField } from './secret-box.js'
+
+export const SEALED_COLUMNS: Readonly<Record<string, readonly string[]>> = {
+  users: ['totp_secret', 'totp_pending'],
+  pools: ['password_sealed'],
+  repositories: ['passphrase_sealed', 's3_sealed'],
+}
+
+export const totpField = (userId: string, column: 'totp_secret' | 'totp_pending'): SealedField => ({
+  table: 'users',
+  row: userId,
+  column,
+})
+
+export const poolPasswordField = (poolId: string): SealedField => ({
+  table: 'pools',
+  row: poolId,
+  column: 'password_sealed',
+})
+
+export const repositoryField = (
+  repositoryId: string,
+  column: 'passphrase_sealed' | 's3_sealed',
+): SealedField => ({ table: 'repositories', row: repositoryId, column })
