@@ -61,7 +61,7 @@ beforeAll(async () => {
   for (const tool of ['nbdinfo', 'nbdcopy', 'qemu-img', 'qemu-io', 'openssl']) requireBinary(tool)
   scratch = await scratchDir('strata-restore-serve-')
   repo = scratch.path('repo')
-  process.env.STRATA_PASSPHRASE = 'serve me'
+  process.env.STRATA_PASSPHRASE = 'serve me please'
   await runRepoCommand(repoInit, [], { repo, encrypt: true, 'chunk-size': '512k', compression: '1' })
   // Chunks 0, 3, 6, ... are zeros, then a short tail: a multiple of 512 bytes, as qemu's NBD client
   // rounds an export's size down to that (disks always are).
@@ -201,7 +201,7 @@ describe('strata restore serve', () => {
       expect(await run.done).toBe(1)
       expect(run.io.err).toContain('[WRONG_PASSPHRASE]')
     } finally {
-      process.env.STRATA_PASSPHRASE = 'serve me'
+      process.env.STRATA_PASSPHRASE = 'serve me please'
     }
   })
 })
