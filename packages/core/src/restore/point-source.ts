@@ -2,6 +2,7 @@
 // and decoded on demand into a bounded cache, sequential streams (one per nbdcopy worker, say) get the
 // next chunks read ahead, and block status comes from the disk index alone (a zero chunk is a hole).
 // Reads inside one chunk are lent without a copy: the server hands the view back through `release`.
+import { setMaxListeners } from 'node:events'
 import { STATE_HOLE, STATE_ZERO, mergeExtents, type BlockSource, type Extent } from '../nbd/index.js'
 import type { DiskReader } from '../repository/index.js'
 import { raceAbort, throwIfAborted } from '../shared/index.js'
@@ -44,6 +45,8 @@ export class PointBlockSource implements BlockSource {
     this.#capacity = Math.max(8, Math.floor((options.cacheBytes ?? 64 * 1024 * 1024) / reader.chunkSize))
     this.#readAhead = options.readAhead ?? 4
     this.#zeros = Buffer.alloc(reader.chunkSize)
+    // One listener per fetch in flight, and the cache bounds those: not a leak past Node's default 10.
+    setMaxListeners(this.#capacity + 16, this.#closed.signal)
   }
 
   get size(): number {
