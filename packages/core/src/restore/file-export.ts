@@ -64,7 +64,7 @@ export interface ExportResult {
   readonly bytes: number
 }
 
-interface Counts {
+export interface Counts {
   fs: string
   files: number
   directories: number
@@ -95,20 +95,43 @@ export async function exportFiles(
   }
   const temp = `${to}.strata-${randomBytes(4).toString('hex')}.partial`
   const file = createWriteStream(temp, { flags: 'wx' })
-  const gzip = format === 'tar.gz' ? createGzip() : undefined
-  const output: Writable = gzip ?? file
-  const written = gzip === undefined ? finished(file) : pipeline(gzip, file)
-  written.catch(() => {}) // awaited below, after finish() or on the error path
   try {
-    const target = format === 'zip' ? new ZipTarget(output) : new TarTarget(output)
-    const counts = await writeAll(session, paths, target, options)
-    await written
+    const counts = await streamArchive(session, paths, file, format, options)
     await rename(temp, to)
     return { format, to, ...counts }
   } catch (error) {
-    output.destroy()
     file.destroy()
     await rm(temp, { force: true })
+    throw error
+  }
+}
+
+export type ArchiveFormat = Exclude<ExportFormat, 'directory'>
+
+/**
+ * Writes `paths` as one archive into `output` (a file, an HTTP response), entry by entry as the
+ * appliance gives them: nothing of the selection is kept on the way. Resolves once `output` has it all;
+ * on an error `output` is destroyed (a response cut short tells the client the archive is incomplete).
+ */
+export async function streamArchive(
+  session: FileRestoreSession,
+  paths: readonly string[],
+  output: Writable,
+  format: ArchiveFormat,
+  options: ExportOptions = {},
+): Promise<Counts> {
+  if (paths.length === 0) throw new FileRestoreError('INVALID_ARGUMENT', 'no path to restore')
+  const gzip = format === 'tar.gz' ? createGzip() : undefined
+  const written = gzip === undefined ? finished(output) : pipeline(gzip, output)
+  written.catch(() => {}) // awaited below, after finish() or on the error path
+  try {
+    const target = format === 'zip' ? new ZipTarget(gzip ?? output) : new TarTarget(gzip ?? output)
+    const counts = await writeAll(session, paths, target, options)
+    await written
+    return counts
+  } catch (error) {
+    gzip?.destroy()
+    output.destroy()
     throw error
   }
 }

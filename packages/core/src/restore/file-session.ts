@@ -12,7 +12,7 @@ import { launch } from './appliance.js'
 import { FileRestoreError } from './errors.js'
 import type { Guestfish } from './guestfish.js'
 import { parseFilesystems, quoteArg, type GuestStat } from './guestfish-syntax.js'
-import { joinPath, pathComponents, toEntry, type FileEntry } from './guest-path.js'
+import { childPath, joinPath, pathComponents, toEntry, type FileEntry } from './guest-path.js'
 import { GuestTree } from './guest-tree.js'
 import { servePoint, type ServedPoint } from './serve-point.js'
 
@@ -58,7 +58,25 @@ export interface ListOptions {
   readonly signal?: AbortSignal
 }
 
+export interface SearchOptions {
+  readonly fs?: string
+  /** The folder searched, with all it holds. Default '/'. */
+  readonly under?: string
+  /** Entries returned at most (of `total` found), at most MAX_PAGE. Default 200. */
+  readonly limit?: number
+  readonly signal?: AbortSignal
+}
+
+export interface SearchResult {
+  readonly fs: string
+  readonly under: string
+  /** The first `limit` entries whose name holds the query (case-insensitive), in byte order of their paths. */
+  readonly entries: FileEntry[]
+  readonly total: number
+}
+
 export const MAX_PAGE = 10_000
+export const MAX_QUERY = 255
 
 export class FileRestoreSession {
   readonly accelerator: 'kvm' | 'tcg'
@@ -152,6 +170,36 @@ export class FileRestoreSession {
         total: names.length,
         ...(next < names.length ? { nextOffset: next } : {}),
       }
+    })
+  }
+
+  /** Entries under a folder, at any depth, whose name holds `query` (case-insensitive). */
+  search(query: string, options: SearchOptions = {}): Promise<SearchResult> {
+    return this.#use(async () => {
+      const { signal } = options
+      const limit = options.limit ?? 200
+      if (query.length < 1 || query.length > MAX_QUERY || query.includes('/') || query.includes('\0'))
+        throw new FileRestoreError('INVALID_ARGUMENT', `a search is 1 to ${MAX_QUERY} characters of a name`)
+      if (!Number.isInteger(limit) || limit < 1 || limit > MAX_PAGE)
+        throw new FileRestoreError(
+          'INVALID_ARGUMENT',
+          `a search returns 1 to ${MAX_PAGE} entries, not ${limit}`,
+        )
+      const fs = await this.#mount(options.fs, signal)
+      const components = pathComponents(options.under ?? '/')
+      const under = joinPath(components)
+      if (((await this.#tree.resolve(components, signal)).mode & 0o170000) !== 0o040000)
+        throw new FileRestoreError('PATH_NOT_FOUND', `'${under.toString('utf8')}' is not a directory`)
+      const needle = query.toLowerCase()
+      const found = (await this.#tree.walk(under, signal))
+        .filter((relative) => baseName(relative).toString('utf8').toLowerCase().includes(needle))
+        .map((relative) => childPath(under, relative))
+        .sort(Buffer.compare)
+      const entries: FileEntry[] = []
+      for (const [dir, names] of byParent(found.slice(0, limit)))
+        entries.push(...(await this.#tree.entries(Buffer.from(dir, 'hex'), names, signal)))
+      entries.sort((a, b) => Buffer.compare(Buffer.from(a.path), Buffer.from(b.path)))
+      return { fs, under: under.toString('utf8'), entries, total: found.length }
     })
   }
 
@@ -311,4 +359,21 @@ export class FileRestoreSession {
     this.#mounted = device
     return device
   }
+}
+
+function baseName(path: Buffer): Buffer {
+  return path.subarray(path.lastIndexOf(0x2f) + 1)
+}
+
+/** Absolute paths grouped by their parent folder (hex of its bytes): one stat batch per folder. */
+function byParent(paths: readonly Buffer[]): Map<string, Buffer[]> {
+  const groups = new Map<string, Buffer[]>()
+  for (const path of paths) {
+    const slash = path.lastIndexOf(0x2f)
+    const dir = (slash === 0 ? Buffer.from('/') : path.subarray(0, slash)).toString('hex')
+    const names = groups.get(dir) ?? []
+    names.push(path.subarray(slash + 1))
+    groups.set(dir, names)
+  }
+  return groups
 }

@@ -58,11 +58,22 @@ export class GuestTree {
   }
 
   /** A directory's names, sorted by bytes; the last listing is kept for the pages that follow. */
-  /** A directory's names, sorted by bytes. */
   async names(fs: string, dir: Buffer, signal?: AbortSignal): Promise<Buffer[]> {
     const key = `${fs}\0${dir.toString('hex')}`
     if (this.#lastListing?.key === key) return this.#lastListing.names
-    const { stream, done } = await this.guestfish.output('ls0', (fifo) => [quoteArg(dir), quoteArg(fifo)], {
+    const names = (await this.#nulList('ls0', dir, signal)).sort(Buffer.compare)
+    this.#lastListing = { key, names }
+    return names
+  }
+
+  /** Every path under `dir`, relative to it (find0), in the order the filesystem gives them. */
+  walk(dir: Buffer, signal?: AbortSignal): Promise<Buffer[]> {
+    return this.#nulList('find0', dir, signal)
+  }
+
+  /** A command's NUL-separated answer about `dir`, refused past MAX_LISTING_BYTES rather than read on. */
+  async #nulList(command: string, dir: Buffer, signal?: AbortSignal): Promise<Buffer[]> {
+    const { stream, done } = await this.guestfish.output(command, (fifo) => [quoteArg(dir), quoteArg(fifo)], {
       signal,
     })
     const parts: Buffer[] = []
@@ -73,7 +84,7 @@ export class GuestTree {
         if (bytes > MAX_LISTING_BYTES)
           throw new FileRestoreError(
             'DIRECTORY_TOO_LARGE',
-            `directory '${dir.toString('utf8')}' lists more than ${MAX_LISTING_BYTES} bytes of names`,
+            `'${dir.toString('utf8')}' lists more than ${MAX_LISTING_BYTES} bytes of names (${command})`,
           )
         parts.push(data)
       }
@@ -82,9 +93,7 @@ export class GuestTree {
       stream.destroy()
       throw pathError(error, dir)
     }
-    const names = splitNul(Buffer.concat(parts)).sort(Buffer.compare)
-    this.#lastListing = { key, names }
-    return names
+    return splitNul(Buffer.concat(parts))
   }
 
   async entries(dir: Buffer, names: readonly Buffer[], signal?: AbortSignal): Promise<FileEntry[]> {

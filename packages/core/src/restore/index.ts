@@ -7,16 +7,21 @@ export { FileRestoreError, type FileRestoreErrorCode } from './errors.js'
 export {
   FileRestoreSession,
   MAX_PAGE,
+  MAX_QUERY,
   type DirectoryPage,
   type FileRestoreOptions,
   type FilesystemInfo,
   type ListOptions,
+  type SearchOptions,
+  type SearchResult,
 } from './file-session.js'
 export type { FileEntry } from './guest-path.js'
 export type { EntryType } from './guestfish-syntax.js'
 export {
   exportFiles,
   exportFormat,
+  streamArchive,
+  type ArchiveFormat,
   type ExportFormat,
   type ExportOptions,
   type ExportProgress,
