@@ -16,6 +16,7 @@ import { MAX_ARCHIVE_PATHS, type FileEntryView } from '@strata/contract'
 import type { RunningServer } from '../start-server.js'
 import { ApiClient } from '../testing/api-client.js'
 import { startTestServer } from '../testing/test-server.js'
+import { MAX_FILE_SESSIONS } from '../files/file-sessions.js'
 
 const exec = promisify(execFile)
 const BOOT = 300_000
@@ -25,6 +26,9 @@ let scratch: Scratch
 let server: RunningServer
 let admin: ApiClient
 let base: string
+/** Other points of the same repository: random bytes (no filesystem), and a copy of the ext4 disk. */
+let noiseBase: string
+let thirdBase: string
 
 async function backUp(image: string): Promise<string> {
   const repo = await Repository.open(new LocalStore(scratch.path('repo'))).catch(() =>
@@ -67,12 +71,17 @@ beforeAll(async () => {
     scratch.path('disk.raw'),
   ])
   const pointId = await backUp(scratch.path('disk.raw'))
+  await writeFile(scratch.path('noise.raw'), randomBytes(4 * 1024 * 1024))
+  const noiseId = await backUp(scratch.path('noise.raw'))
+  const thirdId = await backUp(scratch.path('disk.raw'))
   server = await startTestServer(scratch, { adminPassword: 'admin-password' })
   admin = new ApiClient(server.url)
   await admin.login('admin', 'admin-password')
   const created = await admin.post('/api/repositories', { name: 'local', location: scratch.path('repo') })
   expect(created.status).toBe(201)
   base = `${server.url}/api/repositories/${created.body.id}/points/${pointId}/disks/0`
+  noiseBase = base.replace(pointId, noiseId)
+  thirdBase = base.replace(pointId, thirdId)
 }, 120_000)
 afterAll(async () => {
   await server?.close()
@@ -164,6 +173,23 @@ describe('file-level restore through the API', () => {
     await mkdir(scratch.path('untarred'))
     await exec('tar', ['-xzf', scratch.path('out.tar.gz'), '-C', scratch.path('untarred')])
     expect(await readFile(scratch.path('untarred/docs/report.txt'), 'utf8')).toBe('quarterly figures\n')
+  })
+
+  it('refuses a disk with no filesystem, and a session past the bound', { timeout: BOOT }, async () => {
+    const noise = await fetch(`${noiseBase}/filesystems`, {
+      headers: { cookie: admin.cookie! },
+      signal: AbortSignal.timeout(BOOT),
+    })
+    const body = (await noise.json()) as { error: { code: string } }
+    expect([noise.status, body.error.code]).toEqual([422, 'NO_FILESYSTEM'])
+    expect(server.context.files.size).toBe(MAX_FILE_SESSIONS) // this one, and the ext4 disk's
+    const third = await fetch(`${thirdBase}/filesystems`, { headers: { cookie: admin.cookie! } })
+    expect(third.status).toBe(503)
+    expect(third.headers.get('retry-after')).toBe('60')
+    expect(((await third.json()) as { error: { code: string } }).error.code).toBe('TOO_MANY_FILE_SESSIONS')
+    const path = noiseBase.slice(server.url.length) + '/files'
+    expect((await admin.delete(path)).status).toBe(204)
+    expect(server.context.files.size).toBe(MAX_FILE_SESSIONS - 1)
   })
 
   it('ends the session on DELETE: its appliance is stopped', { timeout: BOOT }, async () => {
