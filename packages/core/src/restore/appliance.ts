@@ -2,14 +2,20 @@
 // in the task as a warning), and TCG again when KVM passed the probe but aborted the appliance.
 import type { TaskContext } from '../shared/index.js'
 import { chooseAccelerator } from './accelerator.js'
-import type { FileRestoreOptions } from './file-session.js'
 import { Guestfish, launchFailure } from './guestfish.js'
 import { listSyntax, quoteArg } from './guestfish-syntax.js'
+
+/** What starting an appliance takes of a session's options (FileRestoreOptions has them). */
+export interface LaunchOptions {
+  readonly launchTimeoutMs?: number
+  readonly callTimeoutMs?: number
+  readonly signal?: AbortSignal
+}
 
 export async function launch(
   workDir: string,
   socket: string,
-  options: FileRestoreOptions,
+  options: LaunchOptions,
   task: TaskContext,
 ): Promise<{ guestfish: Guestfish; accel: 'kvm' | 'tcg' }> {
   const accel = await chooseAccelerator()
@@ -36,7 +42,7 @@ export async function launchAppliance(
   workDir: string,
   socket: string,
   tcg: boolean,
-  options: FileRestoreOptions,
+  options: LaunchOptions,
 ): Promise<Guestfish> {
   const guestfish = new Guestfish({ workDir, tcg, callTimeoutMs: options.callTimeoutMs ?? 120_000 })
   try {

@@ -4,7 +4,7 @@ import type { Readable, Writable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { pack, type Pack } from 'tar-stream'
 import { ZipFile } from 'yazl'
-import type { ExportEntry, ExportTarget } from './file-export.js'
+import type { ExportEntry, ExportTarget } from './export-target.js'
 
 export class TarTarget implements ExportTarget {
   readonly #pack: Pack

@@ -7,7 +7,7 @@ import { join } from 'node:path'
 import type { Readable } from 'node:stream'
 import { writeFully } from '../shared/index.js'
 import { FileRestoreError } from './errors.js'
-import type { ExportEntry, ExportTarget } from './file-export.js'
+import type { ExportEntry, ExportTarget } from './export-target.js'
 
 const CREATE = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW
 

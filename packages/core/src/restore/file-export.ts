@@ -14,32 +14,12 @@ import { throwIfAborted } from '../shared/index.js'
 import { FileRestoreError } from './errors.js'
 import type { FileRestoreSession } from './file-session.js'
 import { entryType, type EntryType, type GuestStat } from './guestfish-syntax.js'
+import type { ExportEntry, ExportTarget } from './export-target.js'
 import { DirectoryTarget } from './export-directory.js'
 import { TarTarget, ZipTarget } from './export-archives.js'
 
 export type ExportFormat = 'directory' | 'tar' | 'tar.gz' | 'zip'
-
-/** One entry to write: its name in the output ('/'-separated, relative) and what it is. */
-export interface ExportEntry {
-  readonly name: string
-  readonly type: EntryType
-  readonly mode: number
-  readonly mtime: Date
-  readonly size: number
-  /** A symbolic link's target; a hard link's earlier entry name. */
-  readonly target?: string
-}
-
-/** Where entries go. `file` consumes the stream to its end before resolving. */
-export interface ExportTarget {
-  directory(entry: ExportEntry): Promise<void>
-  file(entry: ExportEntry, data: Readable): Promise<void>
-  symlink(entry: ExportEntry): Promise<void>
-  /** A second name for a file written before; undefined: the target cannot, the file is written again. */
-  readonly hardlink?: (entry: ExportEntry) => Promise<void>
-  /** All written: archives end their stream here. */
-  finish(): Promise<void>
-}
+export type { ExportEntry, ExportTarget } from './export-target.js'
 
 export interface ExportProgress {
   readonly files: number
