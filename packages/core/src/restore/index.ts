@@ -28,3 +28,12 @@ export {
   type ExportResult,
 } from './file-export.js'
 export { chooseAccelerator, type Accelerator } from './accelerator.js'
+export {
+  DifferentialRestoreError,
+  differentialVhdBytes,
+  findDifferences,
+  planDifferentialVhd,
+  type CompareOptions,
+  type CurrentDisk,
+  type Differences,
+} from './differential.js'
