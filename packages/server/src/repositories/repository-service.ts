@@ -7,7 +7,16 @@
 // (GET /api/repositories, the overview) start at most one walk per repository and minute.
 import { listRestorePoints, type RestorePointInfo } from '@strata/core/engine'
 import { openRepository } from '@strata/core/open'
-import { readManifest, type Manifest, type PointSummary, type Repository } from '@strata/core/repository'
+import {
+  deletePoint,
+  protectPoint,
+  readManifest,
+  resolvePoint,
+  unprotectPoint,
+  type Manifest,
+  type PointSummary,
+  type Repository,
+} from '@strata/core/repository'
 import { Semaphore } from '@strata/core'
 import { repositoryApiError } from './repository-errors.js'
 import { secretsEnv, type RepositoryStore } from './repository-store.js'
@@ -26,6 +35,7 @@ export interface PointView {
   readonly kind: RestorePointInfo['kind']
   readonly jobId?: string
   readonly scheduleId?: string
+  readonly protected: boolean
 }
 
 export interface Usage {
@@ -87,6 +97,28 @@ export class RepositoryService {
       byVm.set(p.vmUuid, entry)
     }
     return [...byVm.values()].sort((a, b) => a.name.localeCompare(b.name))
+  }
+
+  /** Deletes one point (its chunks go at the next GC); a protected one is refused (POINT_PROTECTED). */
+  async deletePoint(id: string, pointId: string, signal: AbortSignal): Promise<string> {
+    const repo = await this.open(id, signal)
+    const ref = await resolvePoint(repo, pointId, signal)
+    await deletePoint(repo, ref, signal)
+    return ref.pointId
+  }
+
+  /** Protects a point from retention and deletes, or lifts it; answers the point's id. */
+  async protect(id: string, pointId: string, on: boolean, signal: AbortSignal): Promise<string> {
+    const repo = await this.open(id, signal)
+    const ref = await resolvePoint(repo, pointId, signal)
+    await (on ? protectPoint(repo, ref, signal) : unprotectPoint(repo, ref, signal))
+    return ref.pointId
+  }
+
+  /** What the API says of usage: null until measured (never a false 0 B), and whether a measure runs. */
+  usageState(id: string): { usage: Usage | null; measuring: boolean } {
+    const usage = this.usage(id)
+    return { usage: usage ?? null, measuring: this.#measuring.has(id) }
   }
 
   /** Usage when known; a measure starts in the background when none is recent nor running. */
