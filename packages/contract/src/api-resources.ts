@@ -136,6 +136,9 @@ export const Pool = Type.Object({
   error: Type.Optional(Type.String()),
   errorCode: Type.Optional(Type.String()),
   certificate: Type.Optional(CertificateProblem),
+  nextAttempt: Type.Optional(
+    Type.Number({ description: 'When the next attempt to connect is due (ms), while not connected.' }),
+  ),
 })
 export type Pool = Static<typeof Pool>
 

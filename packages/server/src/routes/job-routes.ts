@@ -23,6 +23,7 @@ import type { AppContext } from '../context.js'
 import { ApiError, invalid } from '../errors.js'
 import type { ApiJob } from '../jobs/job-model.js'
 import { jobPools, toEngineJob } from '../jobs/job-model.js'
+import { engineSelection } from '../jobs/job-selection.js'
 import { contractValidator, validationError } from './contract-validation.js'
 
 export function jobRoutes(app: FastifyInstance, ctx: AppContext): void {
@@ -143,19 +144,7 @@ export function jobRoutes(app: FastifyInstance, ctx: AppContext): void {
           throw new ApiError(502, 'POOL_UNREACHABLE', `pool '${ctx.pools.get(id).name}' is not connected`)
         caches.push({ poolId: id, cache })
       }
-      const selection =
-        'uuids' in vms
-          ? { kind: 'explicit' as const, vms: vms.uuids }
-          : {
-              kind: 'smart' as const,
-              pools: vms.smart.pools ?? [],
-              tags: vms.smart.tags ?? [],
-              powerState: vms.smart.powerState,
-              excludeVms: vms.smart.excludeVms ?? [],
-              excludeTags: vms.smart.excludeTags ?? [],
-              includeRestored: vms.smart.includeRestored ?? false,
-              restoredTag: ctx.settings.restoreTag(),
-            }
+      const selection = engineSelection(vms, ctx.settings.restoreTag())
       const result = selectVms(selection, caches)
       return result.vms.map((vm) => {
         const record =
