@@ -158,7 +158,7 @@ export async function browsePoints(stack: Stack, admin: Page): Promise<void> {
 }
 
 /** A pool's password edited: a wrong one shows why the pool is down, the right one connects it again. */
-export async function editPoolPassword(stack: Stack, admin: Page): Promise<void> {
+export async function editPoolPassword(stack: Stack, admin: Page, job: string): Promise<void> {
   await nav(admin, 'Pools').click()
   const row = admin.locator('tr[data-pool="lab"]')
   await row.getByText('connected', { exact: true }).waitFor(WAIT)
@@ -175,9 +175,29 @@ export async function editPoolPassword(stack: Stack, admin: Page): Promise<void>
   expect(await why.textContent()).toMatch(/next attempt in/)
   await row.getByText('disconnected', { exact: true }).waitFor()
   await stack.screenshot(admin, 'pool-wrong-password')
+  await runWithPoolDown(stack, admin, job)
+  await nav(admin, 'Pools').click()
   await edit(LAB_PASSWORD)
   await row.getByText('connected', { exact: true }).waitFor(WAIT)
   expect(await why.count()).toBe(0)
+}
+
+/** A run whose pool refuses its login fails (red, never a grey "skipped"), naming the pool and why. */
+async function runWithPoolDown(stack: Stack, admin: Page, job: string): Promise<void> {
+  await nav(admin, 'Jobs').click()
+  await admin.getByRole('button', { name: `Run ${job} now` }).click()
+  await expect.poll(() => new URL(admin.url()).pathname, WAIT).toMatch(/^\/logs\/.+/)
+  const status = admin.locator('[data-test="run-status"]')
+  await expect.poll(() => status.getAttribute('data-status'), { timeout: 120_000 }).toMatch(/failure|skipped/)
+  expect(await status.getAttribute('data-status')).toBe('failure')
+  const why = (await admin.locator('[data-test="failure-reasons"]').textContent()) ?? ''
+  expect(why).toContain('lab')
+  expect(why).toMatch(/Authentication failure/)
+  await stack.screenshot(admin, 'run-pool-down')
+  const runId = decodeURIComponent(new URL(admin.url()).pathname.slice('/logs/'.length))
+  await nav(admin, 'Logs').click()
+  const row = admin.locator(`tbody tr[data-run="${runId}"]`)
+  await expect.poll(() => row.getAttribute('class'), WAIT).toContain('tone-bad')
 }
 
 /** The pools page: each VM's last backup, and the VMs no job covers. */
@@ -248,4 +268,54 @@ export async function runFilters(stack: Stack, admin: Page, job: string): Promis
   await stack.screenshot(admin, 'run-facts')
   await facts.getByRole('link').first().click()
   await expect.poll(() => new URL(admin.url()).pathname, WAIT).toMatch(/^\/repositories\/.+/)
+}
+
+/** A restore run, named after its VM: each disk's size, what was written and the zeros skipped, apart. */
+export async function restoreFacts(stack: Stack, admin: Page): Promise<void> {
+  await admin.locator('.restore-started').getByRole('link', { name: 'follow it in the logs' }).click()
+  await expect.poll(() => new URL(admin.url()).pathname, WAIT).toMatch(/^\/logs\/.+/)
+  const tree = admin.locator('[data-test="task-tree"]')
+  const zeros = tree.locator('[data-fact="zeroBytes"]').first()
+  await expect.poll(() => zeros.textContent(), WAIT).toMatch(/^zeros skipped \d/)
+  const line = zeros.locator('xpath=..')
+  expect(await line.locator('[data-fact="size"]').textContent()).toMatch(/^size \d/)
+  expect(await line.locator('[data-fact="dataBytes"]').textContent()).toMatch(/^data written \d/)
+  expect(await tree.textContent()).not.toMatch(/zeroBytes|dataBytes/)
+  expect(await admin.getByRole('heading', { level: 1 }).textContent()).toMatch(/^restore of web-01 /)
+  await stack.screenshot(admin, 'restore-facts')
+  await admin.goBack()
+}
+
+/**
+ * A job written through the API with settings off their defaults (as the CLI or a job file would) shows
+ * them in the editor as stored, and saving it from the editor keeps them.
+ */
+export async function editorAsStored(admin: Page, job: string): Promise<void> {
+  type Settings = { preferNbd: boolean; fullInterval: number; nbdConnections: number }
+  const stored = async () =>
+    (await json<{ id: string; name: string; settings: Settings }[]>(admin, '/api/jobs')).find(
+      (j) => j.name === job,
+    )!
+  const before = await stored()
+  const settings = {
+    preferNbd: !before.settings.preferNbd,
+    fullInterval: before.settings.fullInterval + 7,
+    nbdConnections: before.settings.nbdConnections === 3 ? 2 : 3,
+  }
+  const patch = (data: unknown) =>
+    admin.request.patch(`/api/jobs/${before.id}`, { data, headers: { 'x-strata-request': '1' } })
+  expect((await patch({ settings: { ...before.settings, ...settings } })).status()).toBe(200)
+  await nav(admin, 'Jobs').click()
+  await admin.getByRole('link', { name: job, exact: true }).click()
+  await admin.locator('details > summary', { hasText: 'Advanced settings' }).click()
+  const nbd = admin.locator('input[name="preferNbd"]')
+  await expect.poll(() => nbd.isChecked(), WAIT).toBe(settings.preferNbd)
+  expect(await admin.locator('input[name="fullInterval"]').inputValue()).toBe(String(settings.fullInterval))
+  expect(await admin.locator('input[name="nbdConnections"]').inputValue()).toBe(
+    String(settings.nbdConnections),
+  )
+  await admin.getByRole('button', { name: 'Save job' }).click()
+  await expectPath(admin, '/jobs')
+  expect((await stored()).settings).toMatchObject(settings)
+  expect((await patch({ settings: before.settings })).status()).toBe(200)
 }

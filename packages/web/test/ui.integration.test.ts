@@ -10,10 +10,12 @@ import {
   confirmRestore,
   coverage,
   editPoolPassword,
+  editorAsStored,
   expectPath,
   jobStrip,
   nav,
   repositoryChoices,
+  restoreFacts,
   runFilters,
   secondBackup,
   setRestoreTag,
@@ -142,6 +144,7 @@ describe('web UI end to end', { timeout: STEP }, () => {
     await expectPath(admin, '/jobs')
     const jobs = (await (await admin.request.get('/api/jobs')).json()) as Job[]
     expect(jobs.find((j) => j.name === JOB)?.schedules[0]?.retention.keepLast).toBe(3)
+    await editorAsStored(admin, JOB)
   })
 
   it('runs the job and shows it turn green live, with its task tree', async () => {
@@ -196,6 +199,7 @@ describe('web UI end to end', { timeout: STEP }, () => {
     await confirmRestore(stack, admin, RESTORE_TAG)
     await admin.locator('.restore-started .badge[data-status="success"]').waitFor({ timeout: 120_000 })
     await stack.screenshot(admin, 'restore-done')
+    await restoreFacts(stack, admin)
     expect(stack.lab.vmNames().filter((n) => n.startsWith('web-01')).length).toBe(before + 1)
     await nav(admin, 'Pools').click()
     await admin.locator('tr[data-pool="lab"]').getByRole('button', { name: 'VMs', exact: true }).click()
@@ -263,8 +267,8 @@ describe('web UI end to end', { timeout: STEP }, () => {
     expect(await row.locator('[data-test="pool-trust"] [title]').getAttribute('title')).toBe(renewed)
   })
 
-  it("edits a pool's password: a wrong one shows why, the right one connects again", async () => {
-    await editPoolPassword(stack, admin)
+  it("edits a pool's password: a wrong one shows why and fails a run naming the pool, the right one connects again", async () => {
+    await editPoolPassword(stack, admin, JOB)
   })
 
   it('lets a read-only user look but not change anything', async () => {
