@@ -212,6 +212,12 @@ function runServices(
     restoredTag: restoreTag,
     nasHome: dataDir,
   })
+  // A backup run's end: its repositories' usage, measured before it wrote, is out of date.
+  bus.on('run', (row) => {
+    if (row.kind !== 'backup' || row.status === 'pending') return
+    const job = jobs.list().find((j) => j.id === row.jobId)
+    for (const id of job?.repositories ?? []) repositoryService.outdated(id)
+  })
   const scheduler = new Scheduler({ db, jobs, log, start: (job, id) => runs.startJob(job, id) })
   const restores = new RestoreRunner({
     runs,

@@ -193,6 +193,14 @@ async function runWithPoolDown(stack: Stack, admin: Page, job: string): Promise<
   const why = (await admin.locator('[data-test="failure-reasons"]').textContent()) ?? ''
   expect(why).toContain('lab')
   expect(why).toMatch(/Authentication failure/)
+  // Names, not the server's ids, in the task tree too.
+  const ids = [
+    ...(await json<{ id: string }[]>(admin, '/api/pools')),
+    ...(await json<{ id: string }[]>(admin, '/api/repositories')),
+  ]
+  const tree = (await admin.locator('[data-test="task-tree"]').textContent()) ?? ''
+  expect(tree).toContain('pool: lab')
+  for (const { id } of ids) expect(tree).not.toContain(id)
   await stack.screenshot(admin, 'run-pool-down')
   const runId = decodeURIComponent(new URL(admin.url()).pathname.slice('/logs/'.length))
   await nav(admin, 'Logs').click()

@@ -77,6 +77,14 @@ export class RepositoryService {
   /** After an update or delete: the next use opens it again with the new settings. */
   forget(id: string): void {
     this.#open.delete(id)
+    this.outdated(id)
+  }
+
+  /**
+   * A backup wrote to the repository (or its retention removed points): the usage measured before is not
+   * shown any more (null, measuring, never a false figure), and a walk already running does not record.
+   */
+  outdated(id: string): void {
     this.#usage.delete(id)
     this.#generation.set(id, (this.#generation.get(id) ?? 0) + 1)
   }

@@ -19,4 +19,23 @@ describe("a task's facts as the task tree shows them", () => {
     expect(sizeFacts(data).map((f) => f.key)).toEqual(['bytesRead', 'bytesStored'])
     expect(otherFacts(data)).toEqual([['full', true]])
   })
+
+  it("names the run's pools and repositories instead of their ids and leaves the run's own ids out", () => {
+    const data = {
+      runId: 'r1',
+      jobId: 'job-1',
+      jobName: 'Nightly',
+      pool: 'pool-5',
+      repository: 'repo-9',
+      url: 'u',
+    }
+    const names = { 'pool-5': 'lab', 'repo-9': 'local' }
+    expect(otherFacts(data, names)).toEqual([
+      ['jobName', 'Nightly'],
+      ['pool', 'lab'],
+      ['repository', 'local'],
+      ['url', 'u'],
+    ])
+    expect(otherFacts({ pool: 'pool-gone' }, names)).toEqual([['pool', 'pool-gone']])
+  })
 })

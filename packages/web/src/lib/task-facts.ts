@@ -12,8 +12,10 @@ const SIZE_LABELS = {
   zeroBytes: 'zeros skipped',
 } as const
 
-/** Facts named elsewhere (the task's title) or not worth a line. */
-const HIDDEN = new Set(['name', 'name_label'])
+/** Facts named elsewhere: in the task's title, or the run page's heading (its id; the job's, internal). */
+const HIDDEN = new Set(['name', 'name_label', 'runId', 'jobId'])
+/** Facts holding the server's ids of pools and repositories, shown by name. */
+const NAMED = new Set(['pool', 'repository'])
 
 export interface SizeFact {
   key: keyof typeof SIZE_LABELS
@@ -27,10 +29,15 @@ export function sizeFacts(data: Record<string, unknown>): SizeFact[] {
     .map((key) => ({ key, label: SIZE_LABELS[key], value: formatBytes(data[key] as number) }))
 }
 
-/** The other facts a task carries as plain values (strings, numbers, booleans). */
-export function otherFacts(data: Record<string, unknown>): [string, unknown][] {
-  return Object.entries(data).filter(
-    ([key, value]) =>
-      !(key in SIZE_LABELS) && !HIDDEN.has(key) && ['string', 'number', 'boolean'].includes(typeof value),
-  )
+/** The other facts a task carries as plain values (strings, numbers, booleans), ids by their names. */
+export function otherFacts(
+  data: Record<string, unknown>,
+  names: Record<string, string> = {},
+): [string, unknown][] {
+  return Object.entries(data)
+    .filter(
+      ([key, value]) =>
+        !(key in SIZE_LABELS) && !HIDDEN.has(key) && ['string', 'number', 'boolean'].includes(typeof value),
+    )
+    .map(([key, value]) => [key, NAMED.has(key) ? (names[String(value)] ?? value) : value])
 }
