@@ -1,6 +1,8 @@
 // A repository's points through the API against a real server and a real local repository: a point is
 // deleted alone, a protected one is refused (409) until unprotected, roles are checked, and usage says
-// "not measured yet" (null, measuring) instead of a false 0 B.
+// "not measured yet" (null, measuring) instead of a false 0 B; a repository re-created behind the server
+// after it opened it is refused, never listed through the old handle.
+import { rm } from 'node:fs/promises'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { listPoints, PointWriter, Repository } from '@strata/core/repository'
 import { LocalStore } from '@strata/core/storage'
@@ -92,5 +94,20 @@ describe('restore points through the API', () => {
     expect((await operator.post(`${base}/points/${newest}/protection`)).status).toBe(403)
     expect((await listPoints(repo)).map((p) => p.pointId)).toEqual([newest])
     expect((await admin.delete(`${base}/points/nope`)).status).toBe(404)
+  })
+
+  it('refuses a repository re-created behind the server after it was opened', async () => {
+    const spare = await Repository.create(new LocalStore(scratch.path('spare')))
+    await writePoint(spare, 4)
+    const added = await admin.post('/api/repositories', { name: 'spare', location: scratch.path('spare') })
+    expect(added.status).toBe(201)
+    const points = `/api/repositories/${added.body.id}/points`
+    expect((await admin.get(points)).body).toHaveLength(1) // opened, and kept open
+    await rm(scratch.path('spare'), { recursive: true })
+    await Repository.create(new LocalStore(scratch.path('spare')))
+    const refused = await admin.get(points)
+    expect(refused.status).toBe(409)
+    expect(refused.body.error.code).toBe('REPOSITORY_CONFIG_CHANGED')
+    expect((await admin.get(`/api/repositories/${added.body.id}/vms`)).status).toBe(409)
   })
 })

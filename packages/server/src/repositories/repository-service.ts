@@ -91,7 +91,7 @@ export class RepositoryService {
 
   /** Points of the VM named `vm` (uuid or name) or of all, newest first. */
   async points(id: string, vm: string | undefined, signal: AbortSignal): Promise<PointView[]> {
-    const repo = await this.open(id, signal)
+    const repo = await this.#current(id, signal)
     const read = (point: PointSummary, s?: AbortSignal) => this.#manifest(id, repo, point, s ?? signal)
     return (await listRestorePoints(repo, vm, signal, read)).map(view).reverse()
   }
@@ -111,7 +111,7 @@ export class RepositoryService {
 
   /** Deletes one point (its chunks go at the next GC); a protected one is refused (POINT_PROTECTED). */
   async deletePoint(id: string, pointId: string, signal: AbortSignal): Promise<string> {
-    const repo = await this.open(id, signal)
+    const repo = await this.#current(id, signal)
     const ref = await resolvePoint(repo, pointId, signal)
     await deletePoint(repo, ref, signal)
     return ref.pointId
@@ -119,7 +119,7 @@ export class RepositoryService {
 
   /** Protects a point from retention and deletes, or lifts it; answers the point's id. */
   async protect(id: string, pointId: string, on: boolean, signal: AbortSignal): Promise<string> {
-    const repo = await this.open(id, signal)
+    const repo = await this.#current(id, signal)
     const ref = await resolvePoint(repo, pointId, signal)
     await (on ? protectPoint(repo, ref, signal) : unprotectPoint(repo, ref, signal))
     return ref.pointId
@@ -176,6 +176,18 @@ export class RepositoryService {
     return manifest
   }
 
+  /**
+   * The open repository, once its config object (a few hundred bytes) is still the one it was opened
+   * with: a repository re-created or replaced behind the server since is opened anew, and so refused
+   * (REPOSITORY_CONFIG_CHANGED) instead of being listed or changed through the old handle.
+   */
+  async #current(id: string, signal: AbortSignal): Promise<Repository> {
+    const repo = await this.open(id, signal)
+    if (await sameConfig(repo, signal)) return repo
+    this.forget(id)
+    return this.open(id, signal)
+  }
+
   /** Opens with what was recorded when the repository was added: a changed configuration is refused. */
   async #openNow(id: string, signal: AbortSignal): Promise<Repository> {
     const record = this.store.get(id)
@@ -198,6 +210,21 @@ export class RepositoryService {
     if (record.identity === undefined || (now.sealed && !record.identity.sealed))
       this.store.recordIdentity(id, now)
     return repo
+  }
+}
+
+const MAX_CONFIG_BYTES = 64 * 1024
+
+/** Whether the repository's config object still names the repository this handle opened. */
+async function sameConfig(repo: Repository, signal: AbortSignal): Promise<boolean> {
+  try {
+    const info = await repo.store.stat('config', { signal })
+    if (info === undefined || info.size > MAX_CONFIG_BYTES) return false
+    const config = JSON.parse(new TextDecoder().decode(await repo.store.get('config', { signal })))
+    return (config as { id?: unknown }).id === repo.config.id
+  } catch {
+    signal.throwIfAborted()
+    return false // opening it again says what is wrong
   }
 }
 
