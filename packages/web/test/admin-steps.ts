@@ -327,3 +327,42 @@ export async function editorAsStored(admin: Page, job: string): Promise<void> {
   expect((await stored()).settings).toMatchObject(settings)
   expect((await patch({ settings: before.settings })).status()).toBe(200)
 }
+
+/**
+ * A job of VMs chosen by hand shows them as stored: by uuid or by name (as job files name them), and a
+ * VM on no connected pool still listed, to keep or to drop, never silently left out.
+ */
+export async function handPickedAsStored(admin: Page): Promise<void> {
+  const headers = { 'x-strata-request': '1' }
+  const found = await admin.request.post('/api/jobs/preview', { data: { vms: { smart: {} } }, headers })
+  const web = ((await found.json()) as { uuid: string; name: string }[]).find((v) => v.name === 'web-01')!
+  const gone = '00000000-0000-4000-8000-00000000dead'
+  const [repository] = await json<{ id: string }[]>(admin, '/api/repositories')
+  const data = {
+    name: 'Hand picked',
+    vms: { uuids: [web.uuid, 'db-01', gone] },
+    repositories: [repository!.id],
+  }
+  const created = await admin.request.post('/api/jobs', { data, headers })
+  expect(created.status()).toBe(201)
+  const { id } = (await created.json()) as { id: string }
+  try {
+    await nav(admin, 'Jobs').click()
+    await admin.reload() // the list as the server has it now
+    await admin.getByRole('link', { name: 'Hand picked', exact: true }).click()
+    const picked = (name: string) => admin.getByRole('checkbox', { name: `Back up ${name}`, exact: true })
+    await expect.poll(() => picked('web-01').isChecked(), WAIT).toBe(true)
+    expect(await picked('db-01').isChecked()).toBe(true)
+    const missing = admin.locator(`[data-missing-vm="${gone}"]`)
+    expect(await missing.textContent()).toMatch(/not on a connected pool/)
+    expect(await picked(gone).isChecked()).toBe(true)
+    await picked(gone).click() // dropped: its row goes
+    await expect.poll(() => missing.count(), WAIT).toBe(0)
+    await admin.getByRole('button', { name: 'Save job' }).click()
+    await expectPath(admin, '/jobs')
+    const stored = await json<{ vms: { uuids: string[] } }>(admin, `/api/jobs/${id}`)
+    expect(stored.vms.uuids).toEqual([web.uuid, 'db-01'])
+  } finally {
+    expect((await admin.request.delete(`/api/jobs/${id}`, { headers })).status()).toBe(204)
+  }
+}

@@ -12,6 +12,7 @@ import {
   editPoolPassword,
   editorAsStored,
   expectPath,
+  handPickedAsStored,
   jobStrip,
   nav,
   repositoryChoices,
@@ -145,6 +146,7 @@ describe('web UI end to end', { timeout: STEP }, () => {
     const jobs = (await (await admin.request.get('/api/jobs')).json()) as Job[]
     expect(jobs.find((j) => j.name === JOB)?.schedules[0]?.retention.keepLast).toBe(3)
     await editorAsStored(admin, JOB)
+    await handPickedAsStored(admin)
   })
 
   it('runs the job and shows it turn green live, with its task tree', async () => {
