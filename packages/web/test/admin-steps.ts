@@ -360,6 +360,9 @@ export async function handPickedAsStored(admin: Page): Promise<void> {
     await expect.poll(() => missing.count(), WAIT).toBe(0)
     await admin.getByRole('button', { name: 'Save job' }).click()
     await expectPath(admin, '/jobs')
+    // Listed by the VMs' names.
+    const row = admin.locator('tr[data-job="Hand picked"]')
+    await expect.poll(() => row.textContent(), WAIT).toContain('web-01, db-01')
     const stored = await json<{ vms: { uuids: string[] } }>(admin, `/api/jobs/${id}`)
     expect(stored.vms.uuids).toEqual([web.uuid, 'db-01'])
   } finally {
