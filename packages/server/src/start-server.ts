@@ -218,6 +218,12 @@ function runServices(
     restoredTag: restoreTag,
     nasHome: dataDir,
   })
+  // A backup run's end: its repositories' usage, measured before it wrote, is out of date.
+  bus.on('run', (row) => {
+    if (row.kind !== 'backup' || row.status === 'pending') return
+    const job = jobs.list().find((j) => j.id === row.jobId)
+    for (const id of job?.repositories ?? []) repositoryService.outdated(id)
+  })
   const scheduler = new Scheduler({ db, jobs, log, start: (job, id) => runs.startJob(job, id) })
   const restores = new RestoreRunner({
     runs,
@@ -242,7 +248,7 @@ function routes(s: ServerServices): RouteModule[] {
     (app) => authRoutes(app, { users, box, loginLimits, streams, log }),
     (app) => accountRoutes(app, { users, box, tokens, streams, log }),
     (app) => userRoutes(app, { users, streams }),
-    (app) => poolRoutes(app, { pools, connections, jobs, log, closing }),
+    (app) => poolRoutes(app, { pools, connections, jobs, runs, settings, log, closing }),
     (app) =>
       repositoryRoutes(app, {
         repositories,

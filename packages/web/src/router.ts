@@ -11,6 +11,7 @@ import LogsView from './views/LogsView.vue'
 import OverviewView from './views/OverviewView.vue'
 import PoolsView from './views/PoolsView.vue'
 import RepositoriesView from './views/RepositoriesView.vue'
+import RepositoryView from './views/RepositoryView.vue'
 import RestoreView from './views/RestoreView.vue'
 import RunView from './views/RunView.vue'
 import SettingsView from './views/SettingsView.vue'
@@ -40,6 +41,13 @@ export const router = createRouter({
       name: 'repositories',
       component: RepositoriesView,
       meta: { title: 'Repositories' },
+    },
+    {
+      path: '/repositories/:id',
+      name: 'repository',
+      component: RepositoryView,
+      props: true,
+      meta: { title: 'Restore points' },
     },
     { path: '/users', name: 'users', component: UsersView, meta: { title: 'Users' } },
     { path: '/settings', name: 'settings', component: SettingsView, meta: { title: 'Settings' } },

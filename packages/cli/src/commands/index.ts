@@ -24,6 +24,7 @@ import { repoSnapshots } from './repo-snapshots.js'
 import { repoBackupImage } from './repo-backup-image.js'
 import { repoRestoreImage } from './repo-restore-image.js'
 import { repoForget } from './repo-forget.js'
+import { repoProtect, repoUnprotect } from './repo-protect.js'
 import { repoGc } from './repo-gc.js'
 import { repoCheck } from './repo-check.js'
 import { repoVerify } from './repo-verify.js'
@@ -47,6 +48,8 @@ export const commands: readonly Command<never>[] = [
   repoBackupImage,
   repoRestoreImage,
   repoForget,
+  repoProtect,
+  repoUnprotect,
   repoGc,
   repoCheck,
   repoVerify,

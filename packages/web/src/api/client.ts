@@ -7,6 +7,7 @@ import type {
   DirectoryView,
   FileSearchView,
   FilesystemsView,
+  Coverage,
   Job,
   JobInput,
   JobPatch,
@@ -17,6 +18,7 @@ import type {
   PoolPatch,
   PoolObject,
   PoolObjectType,
+  PointProtection,
   PreviewVm,
   Repository,
   RepositoryInput,
@@ -97,6 +99,20 @@ async function toApiError(response: Response): Promise<ApiError> {
   }
 }
 
+/** A plain-text answer (a run's report). */
+async function getText(path: string): Promise<string> {
+  let response: Response
+  try {
+    response = await fetch(`/api${path}`, { credentials: 'same-origin', headers: { ...CSRF_HEADER } })
+  } catch (cause) {
+    throw new ApiError(0, 'NETWORK', `The server cannot be reached (${String(cause)})`)
+  }
+  if (response.ok) return response.text()
+  const error = await toApiError(response)
+  if (error.status === 401) unauthenticatedListeners.forEach((l) => l(error))
+  throw error
+}
+
 const get = <T>(path: string) => request<T>('GET', path)
 const post = <T>(path: string, body?: unknown) => request<T>('POST', path, body ?? {})
 const patch = <T>(path: string, body: unknown) => request<T>('PATCH', path, body)
@@ -160,8 +176,15 @@ export const api = {
     patch<Repository>(`/repositories/${id(repoId)}`, input),
   deleteRepository: (repoId: string) => del(`/repositories/${id(repoId)}`),
   repositoryVms: (repoId: string) => get<RepositoryVm[]>(`/repositories/${id(repoId)}/vms`),
-  points: (repoId: string, vm: string) =>
+  points: (repoId: string, vm?: string) =>
     get<RestorePoint[]>(`/repositories/${id(repoId)}/points${q({ vm })}`),
+  deletePoint: (repoId: string, pointId: string) => del(`/repositories/${id(repoId)}/points/${id(pointId)}`),
+  protectPoint: (repoId: string, pointId: string, on: boolean) =>
+    request<PointProtection>(
+      on ? 'POST' : 'DELETE',
+      `/repositories/${id(repoId)}/points/${id(pointId)}/protection`,
+    ),
+  coverage: () => get<Coverage>('/coverage'),
   diskUrl: (repoId: string, pointId: string, disk: number) =>
     `/api/repositories/${id(repoId)}/points/${id(pointId)}/disks/${disk}.vhd`,
   filesystems: (d: PointDisk) => get<FilesystemsView>(`${diskPath(d)}/filesystems`),
@@ -180,9 +203,10 @@ export const api = {
   runJob: (jobId: string, scheduleId?: string) =>
     post<{ runId: string }>(`/jobs/${id(jobId)}/run`, scheduleId ? { scheduleId } : {}),
 
-  runs: (filter: { jobId?: string; status?: string; limit?: number } = {}) =>
+  runs: (filter: { job?: string; state?: string; since?: string; limit?: number } = {}) =>
     get<RunSummary[]>(`/runs${q(filter)}`),
   run: (runId: string) => get<Task>(`/runs/${id(runId)}`),
+  runReport: (runId: string) => getText(`/runs/${id(runId)}/report`),
   restore: (input: RestoreInput) => post<{ runId: string }>('/restores', input),
 
   users: () => get<User[]>('/users'),
