@@ -30,7 +30,9 @@ export { REPOSITORY_FORMAT, REPOSITORY_VERSION, ENVELOPE_VERSION, INDEX_VERSION 
 export { SEAL_VERSION } from './format/seal.js'
 export { formatPointRef, type PointRef } from './format/layout.js'
 export type { Manifest, ManifestDisk } from './format/manifest.js'
-export type { RepositoryConfig } from './format/config.js'
+export type { RepositoryConfig, ImmutablePolicy } from './format/config.js'
+export { MAX_IMMUTABLE_SECONDS } from './format/config.js'
+export { assertObjectLock, extendRetentions, lockedUntil, isObjectLocked } from './immutability.js'
 export { collectGarbage, type GcOptions, type GcResult } from './gc.js'
 export {
   cleanLeftovers,
