@@ -4,6 +4,7 @@ import { Semaphore } from '../shared/index.js'
 import { StorageError, type ObjectStore, type Retention } from '../storage/index.js'
 import { RepositoryError } from './errors.js'
 import type { ImmutablePolicy } from './format/config.js'
+import { PREFIX_CHUNKS } from './format/constants.js'
 
 /** PutObjectRetention requests in flight while extending a point's chunks. */
 export const EXTEND_CONCURRENCY = 8
@@ -81,4 +82,44 @@ export async function lockedUntil(
 
 export function isObjectLocked(error: unknown): boolean {
   return error instanceof StorageError && error.code === 'OBJECT_LOCKED'
+}
+
+export interface LockedSummary {
+  /** Restore points whose manifest is retained beyond now: they cannot be forgotten yet. */
+  readonly points: number
+  /** Chunks retained beyond now, and their stored bytes: what no delete can free yet. */
+  readonly chunks: number
+  readonly bytes: number
+}
+
+/**
+ * What Object Lock holds now in an immutable repository: one HEAD per manifest and per chunk (bounded
+ * concurrency), so its cost grows with the repository; `repo info` shows it.
+ */
+export async function lockedSummary(
+  store: ObjectStore,
+  manifests: readonly string[],
+  signal?: AbortSignal,
+): Promise<LockedSummary> {
+  let points = 0
+  let chunks = 0
+  let bytes = 0
+  const limit = new Semaphore(EXTEND_CONCURRENCY)
+  const running = new Set<Promise<unknown>>()
+  let failure: unknown
+  // The slot is taken before each look, so the listing waits for it: memory stays bounded.
+  const look = async (key: string, found: () => void): Promise<void> => {
+    await limit.acquire(signal)
+    const one = lockedUntil(store, key, signal)
+      .then((until) => void (until && found()))
+      .catch((error: unknown) => void (failure ??= error))
+      .finally(() => (limit.release(), running.delete(one)))
+    running.add(one)
+  }
+  for (const key of manifests) await look(key, () => points++)
+  for await (const info of store.list(PREFIX_CHUNKS, { signal }))
+    await look(info.key, () => ((chunks += 1), (bytes += info.size)))
+  await Promise.all(running)
+  if (failure !== undefined) throw failure
+  return { points, chunks, bytes }
 }
