@@ -52,7 +52,7 @@ export const repoForget: Command<ForgetResult> = {
     const dryRun = values['dry-run'] === true
     const repo = await openRepository(args, signal)
     const kept: ForgetResult['kept'] = []
-    let doomed: (PointRef & { ref?: string })[] = []
+    const doomed: (PointRef & { ref?: string })[] = []
     if (!byPolicy) {
       for (const id of positionals) doomed.push(await resolvePoint(repo, id, signal))
     } else {
