@@ -71,6 +71,6 @@ describe('strata repo init --immutable', () => {
     const info = (await runRepoCommand(repoInfo, [], { repo })).result
     expect(info.locked).toMatchObject({ points: 2, chunks: info.chunks })
     expect(info.locked!.bytes).toBe(info.chunkBytes)
-    expect(repoInfo.format(info)).toMatch(/locked {7}2 points/)
+    expect(repoInfo.format!(info)).toMatch(/locked {7}2 points/)
   }, 120_000)
 })
