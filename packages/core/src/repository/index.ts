@@ -35,9 +35,18 @@ export { DEFAULT_CHUNK_SIZE, MIN_CHUNK_SIZE, MAX_CHUNK_SIZE } from './format/con
 // The format's version numbers, for `strata --version` (each decoder accepts exactly its own).
 export { REPOSITORY_FORMAT, REPOSITORY_VERSION, ENVELOPE_VERSION, INDEX_VERSION } from './format/constants.js'
 export { SEAL_VERSION } from './format/seal.js'
-export { formatPointRef, type PointRef } from './format/layout.js'
+export { formatPointRef, manifestKey, type PointRef } from './format/layout.js'
 export type { Manifest, ManifestDisk } from './format/manifest.js'
-export type { RepositoryConfig } from './format/config.js'
+export type { RepositoryConfig, ImmutablePolicy } from './format/config.js'
+export { MAX_IMMUTABLE_SECONDS } from './format/config.js'
+export {
+  assertObjectLock,
+  extendRetentions,
+  lockedUntil,
+  lockedSummary,
+  isObjectLocked,
+  type LockedSummary,
+} from './immutability.js'
 export { collectGarbage, type GcOptions, type GcResult } from './gc.js'
 export {
   cleanLeftovers,
