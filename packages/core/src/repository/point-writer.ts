@@ -9,7 +9,14 @@ import { readDiskIndex, readManifest } from './points.js'
 import { KIND_INDEX, KIND_MANIFEST } from './format/constants.js'
 import { encodeDiskIndex, indexChecksum, type DiskIndex } from './format/disk-index.js'
 import { encodeManifest, type Manifest, type ManifestDisk } from './format/manifest.js'
-import { diskIndexKey, formatPointRef, makePointId, manifestKey, type PointRef } from './format/layout.js'
+import {
+  diskIndexKey,
+  formatPointRef,
+  makePointId,
+  manifestKey,
+  pointTime,
+  type PointRef,
+} from './format/layout.js'
 
 export interface PointOptions {
   readonly vm: string
@@ -23,6 +30,11 @@ export interface PointOptions {
   readonly timing?: SessionTiming
   /** Chunks hashed, compressed, sealed and uploaded at once per disk. */
   readonly concurrency?: number
+  /**
+   * A copy of a point from another repository (a mirror): the same point id and times, so that the
+   * copy is recognised as one (its manifest exists) and sorts where the original does.
+   */
+  readonly copyOf?: { readonly pointId: string; readonly startedAt: string; readonly finishedAt: string }
   readonly signal?: AbortSignal
 }
 
@@ -48,7 +60,10 @@ export class PointWriter {
 
   static async begin(repo: Repository, options: PointOptions): Promise<PointWriter> {
     const { signal } = options
-    const ref = { vm: options.vm, pointId: makePointId(new Date(), randomBytes(4)) }
+    const pointId = options.copyOf?.pointId ?? makePointId(new Date(), randomBytes(4))
+    if (pointTime(pointId) === undefined)
+      throw new RepositoryError('INVALID_ARGUMENT', `'${pointId}' is not a restore point id`)
+    const ref = { vm: options.vm, pointId }
     const baseManifest = options.base && (await readManifest(repo, options.base, signal))
     const bases = baseManifest?.disks.map((d) => d.index) ?? []
     const session = await BackupSession.open(
@@ -137,8 +152,8 @@ export class PointWriter {
       jobId: this.options.jobId,
       scheduleId: this.options.scheduleId,
       full: options.full ?? !this.#fromBase,
-      startedAt: this.#started.toISOString(),
-      finishedAt: new Date().toISOString(),
+      startedAt: this.options.copyOf?.startedAt ?? this.#started.toISOString(),
+      finishedAt: this.options.copyOf?.finishedAt ?? new Date().toISOString(),
     }
     const key = manifestKey(this.ref)
     this.session.assertAlive() // a lapsed lease means GC may have ignored us: do not commit
