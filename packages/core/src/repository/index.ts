@@ -39,6 +39,6 @@ export {
   type LeftoverResult,
 } from './leftovers.js'
 export { checkRepository, type CheckOptions, type CheckResult, type CheckProblem } from './check.js'
-export { verifyChunks, type VerifyOptions, type VerifyResult } from './verify.js'
+export { verifyChunks, type VerifyOptions, type VerifyProgress, type VerifyResult } from './verify.js'
 export { MarkSet } from './mark-set.js'
 export { listChunkIds } from './chunk-list.js'
