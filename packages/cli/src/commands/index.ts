@@ -29,6 +29,7 @@ import { repoKeyAdd } from './repo-key-add.js'
 import { repoKeyList } from './repo-key-list.js'
 import { repoKeyRemove } from './repo-key-remove.js'
 import { mirrorRun } from './mirror-run.js'
+import { xoImport } from './xo-import.js'
 import { xoList } from './xo-list.js'
 import { xoRestoreDisk } from './xo-restore-disk.js'
 import { xoRestoreVm } from './xo-restore-vm.js'
@@ -65,6 +66,7 @@ export const commands: readonly Command<never>[] = [
   poolNetworks,
   serverCommand,
   xoList,
+  xoImport,
   xoRestoreDisk,
   xoRestoreVm,
   completionCommand(() => commands),
