@@ -18,6 +18,7 @@ import {
   formatPointRef,
   makePointId,
   manifestKey,
+  pointTime,
   type PointRef,
 } from './format/layout.js'
 
@@ -37,6 +38,11 @@ export interface PointOptions {
   readonly timing?: SessionTiming
   /** Chunks hashed, compressed, sealed and uploaded at once per disk. */
   readonly concurrency?: number
+  /**
+   * A copy of a point from another repository (a mirror): the same point id and times, so that the
+   * copy is recognised as one (its manifest exists) and sorts where the original does.
+   */
+  readonly copyOf?: { readonly pointId: string; readonly startedAt: string; readonly finishedAt: string }
   /** Where warnings go (a GC record that cannot be right); default: process.emitWarning. */
   readonly onWarning?: (message: string) => void
   readonly signal?: AbortSignal
@@ -76,7 +82,10 @@ export class PointWriter {
     const time = options.time ?? new Date()
     if (Number.isNaN(time.getTime()))
       throw new RepositoryError('INVALID_ARGUMENT', 'point time is not a date')
-    const ref = { vm: options.vm, pointId: makePointId(time, randomBytes(4)) }
+    const pointId = options.copyOf?.pointId ?? makePointId(time, randomBytes(4))
+    if (pointTime(pointId) === undefined)
+      throw new RepositoryError('INVALID_ARGUMENT', `'${pointId}' is not a restore point id`)
+    const ref = { vm: options.vm, pointId }
     const baseManifest = options.base && (await readManifest(repo, options.base, signal))
     const bases = baseManifest?.disks.map((d) => d.index) ?? []
     const session = await BackupSession.open(
@@ -167,8 +176,8 @@ export class PointWriter {
       jobId: this.options.jobId,
       scheduleId: this.options.scheduleId,
       full: options.full ?? !this.#fromBase,
-      startedAt: this.#started.toISOString(),
-      finishedAt: new Date().toISOString(),
+      startedAt: this.options.copyOf?.startedAt ?? this.#started.toISOString(),
+      finishedAt: this.options.copyOf?.finishedAt ?? new Date().toISOString(),
     }
     const key = manifestKey(this.ref)
     this.session.assertAlive() // a lapsed lease means GC may have ignored us: do not commit
