@@ -29,7 +29,7 @@ export { DEFAULT_CHUNK_SIZE, MIN_CHUNK_SIZE, MAX_CHUNK_SIZE } from './format/con
 export { REPOSITORY_FORMAT, REPOSITORY_VERSION, ENVELOPE_VERSION, INDEX_VERSION } from './format/constants.js'
 export { SEAL_VERSION } from './format/seal.js'
 export { formatPointRef, type PointRef } from './format/layout.js'
-export type { Manifest, ManifestDisk } from './format/manifest.js'
+export type { DiskRole, Manifest, ManifestDisk } from './format/manifest.js'
 export type { RepositoryConfig } from './format/config.js'
 export { collectGarbage, type GcOptions, type GcResult } from './gc.js'
 export {
