@@ -18,6 +18,7 @@ import type { ResumeHooks } from './resume-journal.js'
 import { applySnapshotRetention } from './snapshot-retention.js'
 import { commonBases, findBase, type TargetBase } from './vm-base.js'
 import { collectMetadata, type PointMetadata } from './vm-metadata.js'
+import { backupMemory, findMemory, memoryMetadata, openMemory } from './vm-memory.js'
 import {
   TAG,
   destroySnapshot,
@@ -152,9 +153,11 @@ async function transferAndCommit(
   settings: VmBackupSettings,
 ): Promise<Omit<VmBackupResult, 'vmUuid' | 'warnings'>> {
   const { snap } = source
+  const memory = settings.withMemory === true ? await findMemory(task, xapi, snap) : undefined
   const metadata = await collectMetadata(task, xapi, source.vm, source.vmRecord, snap, {
     runId: settings.runId,
-    withMemory: settings.withMemory === true,
+    withMemory: memory !== undefined,
+    ...(memory === undefined ? {} : { memory: memoryMetadata(memory, snap.disks.length) }),
   })
   const delta = settings.mode === 'delta' && settings.forceFull !== true
   const opened: OpenedTarget[] = []
@@ -169,8 +172,26 @@ async function transferAndCommit(
         )
       : snap.disks.map(() => undefined)
     const writers = openDisks(opened, snap)
-    const read = await Promise.all(
-      snap.disks.map((disk, i) =>
+    const memoryRead =
+      memory === undefined
+        ? 0
+        : backupMemory(
+            task,
+            xapi,
+            limits,
+            {
+              memory,
+              writers: openMemory(
+                opened.map((o) => o.point),
+                memory,
+              ),
+              disk: snap.disks.length,
+            },
+            settings.maxBytesPerSecond,
+          )
+    const read = await Promise.all([
+      memoryRead,
+      ...snap.disks.map((disk, i) =>
         task.child(
           'transfer',
           (t) =>
@@ -182,7 +203,7 @@ async function transferAndCommit(
           { disk: i, vdi: String(disk.record.uuid), size: Number(disk.record.virtual_size) },
         ),
       ),
-    )
+    ])
     const full = bases.every((b) => b === undefined)
     for (const o of opened) o.committed = await o.point.commit({ full })
     return {

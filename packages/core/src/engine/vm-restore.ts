@@ -6,8 +6,14 @@
 import { dirname } from 'node:path'
 import { stat } from 'node:fs/promises'
 import { writeDiskToFile, writeDiskToVdi } from '../disks/index.js'
-import { DiskReader, readManifest, resolvePoint, type Repository } from '../repository/index.js'
-import { StrataError, type TaskContext } from '../shared/index.js'
+import {
+  DiskReader,
+  readManifest,
+  resolvePoint,
+  type Manifest,
+  type Repository,
+} from '../repository/index.js'
+import { StrataError, errorMessage, type TaskContext } from '../shared/index.js'
 import { NULL_REF, callAsync, createVbd, createVdi, createVif, createVm, destroyVm } from '../xapi/index.js'
 import type { Ref, XapiClient, XapiRecord } from '../xapi/index.js'
 import type { PoolLimits } from './limits.js'
@@ -15,6 +21,7 @@ import { resolveSr } from './pool-objects.js'
 import { diskProgress } from './restore-progress.js'
 import { RESTORED_TAG } from './selection.js'
 import { isPointMetadata, type PointMetadata } from './vm-metadata.js'
+import { suspendedFields, type PointMemoryMetadata } from './vm-memory.js'
 import { record, refByUuid, undoCall } from '../xapi/index.js'
 
 export interface VmRestoreOptions {
@@ -24,7 +31,13 @@ export interface VmRestoreOptions {
   readonly srUuid: string
   /** Source network uuid → target network uuid. */
   readonly networkMap?: Record<string, string>
+  /** Start the VM (resume it, when it is restored with its memory). */
   readonly start?: boolean
+  /**
+   * A point with the VM's memory restores it Suspended on that image, so that VM.resume brings back the
+   * running state; false restores it halted, without the image. Default true.
+   */
+  readonly withMemory?: boolean
   /** Appended to the source's name instead of ' (restored <point date>)'. */
   readonly nameSuffix?: string
   /** Added to the source's tags (default RESTORED_TAG; '' adds none). */
@@ -41,14 +54,23 @@ export interface RestoredObject {
 
 export class RestoreError extends StrataError {}
 
+export type RestoredVm = {
+  readonly vmUuid: string
+  readonly vmName: string
+  /** Created Suspended on the point's memory image (resumed if started). */
+  readonly withMemory: boolean
+}
+
 const BLOCK_REASON = 'Strata restore in progress'
+/** Blocked until the restore is complete (resume too: a Suspended VM is resumed, not started). */
+const BLOCKED_OPS = ['start', 'start_on', 'resume', 'resume_on']
 
 export async function restoreVm(
   task: TaskContext,
   xapi: XapiClient,
   limits: PoolLimits,
   o: VmRestoreOptions,
-): Promise<{ vmUuid: string; vmName: string }> {
+): Promise<RestoredVm> {
   const { signal } = task
   const ref = await resolvePoint(o.repository, o.pointId, signal)
   const manifest = await readManifest(o.repository, ref, signal)
@@ -59,29 +81,38 @@ export async function restoreVm(
       `restore point '${o.pointId}' holds no VM records to rebuild from`,
     )
   }
+  const memory = memoryToRestore(meta, manifest, o.pointId, o.withMemory !== false)
   const sr = await srRef(xapi, o.srUuid, signal)
   const suffix = o.nameSuffix ?? ` (restored ${pointDate(manifest.startedAt)})`
-  const vm = await createVm(xapi, meta.vm, vmOverrides(meta, suffix, o.tag ?? RESTORED_TAG), signal)
   const created: RestoredObject[] = []
   const onCreated = (object: RestoredObject): void => {
     created.push(object)
     o.onCreated?.(object)
   }
-  onCreated({ class: 'VM', ref: vm })
   try {
+    // The image first: a VM is created Suspended on an existing suspend VDI, or Halted.
+    const imageTarget = memory && { repository: o.repository, ref, disk: memory.disk, sr, saved: memory.vdi }
+    const image = imageTarget && (await restoreDisk(task, xapi, limits, { ...imageTarget, onCreated }))
+    const overrides = vmOverrides(meta, suffix, o.tag ?? RESTORED_TAG)
+    const fields = memory === undefined ? overrides : { ...overrides, ...suspendedFields(memory, image!) }
+    const vm = await createVm(xapi, meta.vm, fields, signal)
+    onCreated({ class: 'VM', ref: vm })
+    const suspended = { suspended: memory !== undefined }
     for (const [i, disk] of meta.disks.entries()) {
       const target = { repository: o.repository, ref, disk: i, sr, saved: disk.vdi, onCreated }
       const vdi = await restoreDisk(task, xapi, limits, target)
-      await createVbd(xapi, vm, vdi, disk.vbd, signal)
+      await createVbd(xapi, vm, vdi, disk.vbd, signal, suspended)
     }
     for (const vbd of meta.otherVbds) await createVbd(xapi, vm, NULL_REF, { ...vbd, empty: true }, signal)
-    for (const vif of meta.vifs)
-      await createVif(xapi, vm, await mapNetwork(xapi, vif.$network, o.networkMap, signal), vif, { signal })
+    for (const vif of meta.vifs) {
+      const network = await mapNetwork(xapi, vif.$network, o.networkMap, signal)
+      await createVif(xapi, vm, network, vif, { signal, ...suspended })
+    }
     for (const vtpm of meta.vtpms) {
       const created = await xapi.call<Ref>('VTPM.create', [vm, vtpm.is_unique], signal)
       await xapi.call('VTPM.set_contents', [created, vtpm.contents], signal)
     }
-    return await release(task, xapi, vm, meta, o.start === true)
+    return await release(task, xapi, vm, meta, { start: o.start === true, resume: memory !== undefined })
   } catch (error) {
     // Not the run's signal: undo after a cancel too.
     await removeRestored(xapi, created, AbortSignal.timeout(120_000))
@@ -117,18 +148,37 @@ async function release(
   xapi: XapiClient,
   vm: Ref,
   meta: PointMetadata,
-  start: boolean,
-): Promise<{ vmUuid: string; vmName: string }> {
+  how: { start: boolean; resume: boolean },
+): Promise<RestoredVm> {
   const { signal } = task
   const saved = (meta.vm.blocked_operations ?? {}) as Record<string, string>
-  for (const op of ['start', 'start_on']) {
+  for (const op of BLOCKED_OPS) {
     if (saved[op] === undefined) await xapi.call('VM.remove_from_blocked_operations', [vm, op], signal)
   }
-  if (start) await callAsync(xapi, 'VM.start', [vm, false, false], { signal })
+  if (how.start && how.resume) await resume(xapi, vm, meta, signal)
+  else if (how.start) await callAsync(xapi, 'VM.start', [vm, false, false], { signal })
   const restored = await record(xapi, 'VM', vm, signal)
-  const result = { vmUuid: String(restored.uuid), vmName: String(restored.name_label) }
+  const result = {
+    vmUuid: String(restored.uuid),
+    vmName: String(restored.name_label),
+    withMemory: how.resume,
+  }
   task.set(result)
   return result
+}
+
+/** VM.resume of the restored VM; an image the host refuses is the point's fault, said so. */
+async function resume(xapi: XapiClient, vm: Ref, meta: PointMetadata, signal: AbortSignal): Promise<void> {
+  try {
+    await callAsync(xapi, 'VM.resume', [vm, false, false], { signal })
+  } catch (error) {
+    if (signal.aborted) throw error
+    throw new RestoreError(
+      'RESTORE_RESUME_FAILED',
+      `VM '${String(meta.vm.name_label)}' does not resume from the memory image of its restore point (${errorMessage(error)}): restore it without memory`,
+      { cause: error },
+    )
+  }
 }
 
 /** '2026-12-07 02:00' (UTC, like point ids) from the point's ISO start time. */
@@ -155,10 +205,32 @@ function vmOverrides(meta: PointMetadata, suffix: string, tag: string): XapiReco
     power_state: 'Halted',
     blocked_operations: {
       ...(meta.vm.blocked_operations as object),
-      start: BLOCK_REASON,
-      start_on: BLOCK_REASON,
+      ...Object.fromEntries(BLOCKED_OPS.map((op) => [op, BLOCK_REASON])),
     },
   }
+}
+
+/**
+ * The memory image a restore resumes from: the point's, unless the caller restores without memory (a
+ * halted VM). A point whose records name an image its manifest does not hold is refused before anything
+ * is made on the pool.
+ */
+function memoryToRestore(
+  meta: PointMetadata,
+  manifest: Manifest,
+  pointId: string,
+  wanted: boolean,
+): PointMemoryMetadata | undefined {
+  const memory = meta.memory
+  if (memory === undefined || !wanted) return undefined
+  const entry = Number.isSafeInteger(memory.disk) ? manifest.disks[memory.disk] : undefined
+  if (entry?.role !== 'memory') {
+    throw new RestoreError(
+      'RESTORE_NO_MEMORY_IMAGE',
+      `restore point '${pointId}' names memory image ${String(memory.disk)} but holds none there (restore it without memory)`,
+    )
+  }
+  return memory
 }
 
 /** A network by the map, else the same uuid, else the same name, else the first network with PIFs. */
