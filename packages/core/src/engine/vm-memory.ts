@@ -3,13 +3,15 @@
 // Suspended needs to resume (xapi.md §2.3: last_booted_record, last_boot_CPU_flags, and the platform,
 // memory and vCPU layout the image was taken with). The image changes completely between runs: it is
 // always read whole, by the VHD export (a suspend VDI is no disk xapi-nbd is known to serve); chunks
-// already in the repository are still not stored twice.
+// already in the repository are still not stored twice. On restore: which image to resume from, the
+// fields of the VM created Suspended on it, and its resume.
 import { ChunkSink } from '../disks/index.js'
-import type { DiskWriter, PointWriter } from '../repository/index.js'
-import type { TaskContext } from '../shared/index.js'
-import { NULL_REF, record, type Ref, type XapiClient, type XapiRecord } from '../xapi/index.js'
+import type { DiskWriter, Manifest, PointWriter } from '../repository/index.js'
+import { errorMessage, type TaskContext } from '../shared/index.js'
+import { NULL_REF, callAsync, record, type Ref, type XapiClient, type XapiRecord } from '../xapi/index.js'
 import { transferDisk } from './disk-transfer.js'
 import type { PoolLimits } from './limits.js'
+import { RestoreError } from './restore-error.js'
 import type { TakenSnapshot } from './vm-snapshot.js'
 
 /** The name the memory image has among a point's disks. */
@@ -64,9 +66,7 @@ export async function findMemory(
     task.warn('no memory in this backup: the checkpoint holds no memory image (the VM was not running)')
     return undefined
   }
-  const resume: XapiRecord = {}
-  for (const field of RESUME_FIELDS) if (checkpoint[field] !== undefined) resume[field] = checkpoint[field]
-  return { vdi, record: await record(xapi, 'VDI', vdi, signal), resume }
+  return { vdi, record: await record(xapi, 'VDI', vdi, signal), resume: resumeFields(checkpoint) }
 }
 
 export function memoryMetadata(memory: MemorySource, disk: number): PointMemoryMetadata {
@@ -109,5 +109,54 @@ export function backupMemory(
 
 /** VM.create fields of a VM created Suspended on its restored memory image (xapi.md §2.3, API ≥ 1.257). */
 export function suspendedFields(memory: PointMemoryMetadata, suspendVdi: Ref): XapiRecord {
-  return { ...memory.vm, power_state: 'Suspended', suspend_VDI: suspendVdi }
+  return { ...resumeFields(memory.vm), power_state: 'Suspended', suspend_VDI: suspendVdi }
+}
+
+/** Only RESUME_FIELDS, whatever else a record holds. */
+function resumeFields(from: XapiRecord): XapiRecord {
+  const out: XapiRecord = {}
+  for (const field of RESUME_FIELDS) if (from[field] !== undefined) out[field] = from[field]
+  return out
+}
+
+/**
+ * The memory image a restore resumes from: the point's, unless the caller restores without memory (a
+ * halted VM). A point whose records name an image its manifest does not hold is refused before anything
+ * is made on the pool.
+ */
+export function memoryToRestore(
+  meta: { readonly memory?: PointMemoryMetadata },
+  manifest: Manifest,
+  pointId: string,
+  wanted: boolean,
+): PointMemoryMetadata | undefined {
+  const memory = meta.memory
+  if (memory === undefined || !wanted) return undefined
+  const entry = Number.isSafeInteger(memory.disk) ? manifest.disks[memory.disk] : undefined
+  if (entry?.role !== 'memory') {
+    throw new RestoreError(
+      'RESTORE_NO_MEMORY_IMAGE',
+      `restore point '${pointId}' names memory image ${String(memory.disk)} but holds none there (restore it without memory)`,
+    )
+  }
+  return memory
+}
+
+/** VM.resume of the restored VM; an image the host refuses is the point's fault, said so. */
+export async function resumeRestored(
+  xapi: XapiClient,
+  vm: Ref,
+  name: string,
+  signal: AbortSignal,
+): Promise<void> {
+  try {
+    await callAsync(xapi, 'VM.resume', [vm, false, false], { signal })
+  } catch (error) {
+    if (signal.aborted) throw error
+    throw new RestoreError(
+      'RESTORE_RESUME_FAILED',
+      `VM '${name}' does not resume from the memory image of its restore point (${errorMessage(error)}): restore it without memory`,
+      { cause: error },
+    )
+  }
 }

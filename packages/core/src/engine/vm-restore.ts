@@ -6,14 +6,8 @@
 import { dirname } from 'node:path'
 import { stat } from 'node:fs/promises'
 import { writeDiskToFile, writeDiskToVdi } from '../disks/index.js'
-import {
-  DiskReader,
-  readManifest,
-  resolvePoint,
-  type Manifest,
-  type Repository,
-} from '../repository/index.js'
-import { StrataError, errorMessage, type TaskContext } from '../shared/index.js'
+import { DiskReader, readManifest, resolvePoint, type Repository } from '../repository/index.js'
+import type { TaskContext } from '../shared/index.js'
 import { NULL_REF, callAsync, createVbd, createVdi, createVif, createVm, destroyVm } from '../xapi/index.js'
 import type { Ref, XapiClient, XapiRecord } from '../xapi/index.js'
 import type { PoolLimits } from './limits.js'
@@ -21,7 +15,7 @@ import { resolveSr } from './pool-objects.js'
 import { diskProgress } from './restore-progress.js'
 import { RESTORED_TAG } from './selection.js'
 import { isPointMetadata, type PointMetadata } from './vm-metadata.js'
-import { suspendedFields, type PointMemoryMetadata } from './vm-memory.js'
+import { memoryToRestore, resumeRestored, suspendedFields, type PointMemoryMetadata } from './vm-memory.js'
 import { record, refByUuid, undoCall } from '../xapi/index.js'
 
 export interface VmRestoreOptions {
@@ -52,7 +46,9 @@ export interface RestoredObject {
   readonly ref: Ref
 }
 
-export class RestoreError extends StrataError {}
+import { RestoreError } from './restore-error.js'
+
+export { RestoreError } from './restore-error.js'
 
 export type RestoredVm = {
   readonly vmUuid: string
@@ -83,40 +79,76 @@ export async function restoreVm(
   }
   const memory = memoryToRestore(meta, manifest, o.pointId, o.withMemory !== false)
   const sr = await srRef(xapi, o.srUuid, signal)
-  const suffix = o.nameSuffix ?? ` (restored ${pointDate(manifest.startedAt)})`
   const created: RestoredObject[] = []
   const onCreated = (object: RestoredObject): void => {
     created.push(object)
     o.onCreated?.(object)
   }
+  const rebuild: Rebuild = { o, ref, meta, sr, memory, onCreated }
   try {
-    // The image first: a VM is created Suspended on an existing suspend VDI, or Halted.
-    const imageTarget = memory && { repository: o.repository, ref, disk: memory.disk, sr, saved: memory.vdi }
-    const image = imageTarget && (await restoreDisk(task, xapi, limits, { ...imageTarget, onCreated }))
-    const overrides = vmOverrides(meta, suffix, o.tag ?? RESTORED_TAG)
-    const fields = memory === undefined ? overrides : { ...overrides, ...suspendedFields(memory, image!) }
-    const vm = await createVm(xapi, meta.vm, fields, signal)
-    onCreated({ class: 'VM', ref: vm })
-    const suspended = { suspended: memory !== undefined }
-    for (const [i, disk] of meta.disks.entries()) {
-      const target = { repository: o.repository, ref, disk: i, sr, saved: disk.vdi, onCreated }
-      const vdi = await restoreDisk(task, xapi, limits, target)
-      await createVbd(xapi, vm, vdi, disk.vbd, signal, suspended)
-    }
-    for (const vbd of meta.otherVbds) await createVbd(xapi, vm, NULL_REF, { ...vbd, empty: true }, signal)
-    for (const vif of meta.vifs) {
-      const network = await mapNetwork(xapi, vif.$network, o.networkMap, signal)
-      await createVif(xapi, vm, network, vif, { signal, ...suspended })
-    }
-    for (const vtpm of meta.vtpms) {
-      const created = await xapi.call<Ref>('VTPM.create', [vm, vtpm.is_unique], signal)
-      await xapi.call('VTPM.set_contents', [created, vtpm.contents], signal)
-    }
+    const vm = await createRestoredVm(task, xapi, limits, rebuild, manifest.startedAt)
+    await attachDevices(task, xapi, limits, vm, rebuild)
     return await release(task, xapi, vm, meta, { start: o.start === true, resume: memory !== undefined })
   } catch (error) {
     // Not the run's signal: undo after a cancel too.
     await removeRestored(xapi, created, AbortSignal.timeout(120_000))
     throw error
+  }
+}
+
+/** What one VM restore rebuilds from, and where. */
+interface Rebuild {
+  readonly o: VmRestoreOptions
+  readonly ref: { vm: string; pointId: string }
+  readonly meta: PointMetadata
+  readonly sr: Ref
+  /** The memory image it resumes from, if restored with it. */
+  readonly memory: PointMemoryMetadata | undefined
+  readonly onCreated: (object: RestoredObject) => void
+}
+
+/** The VM: Suspended on its restored memory image (restored first: VM.create needs it), else Halted. */
+async function createRestoredVm(
+  task: TaskContext,
+  xapi: XapiClient,
+  limits: PoolLimits,
+  { o, ref, meta, sr, memory, onCreated }: Rebuild,
+  startedAt: string,
+): Promise<Ref> {
+  const suffix = o.nameSuffix ?? ` (restored ${pointDate(startedAt)})`
+  let fields = vmOverrides(meta, suffix, o.tag ?? RESTORED_TAG)
+  if (memory !== undefined) {
+    const target = { repository: o.repository, ref, disk: memory.disk, sr, saved: memory.vdi, onCreated }
+    fields = { ...fields, ...suspendedFields(memory, await restoreDisk(task, xapi, limits, target)) }
+  }
+  const vm = await createVm(xapi, meta.vm, fields, task.signal)
+  onCreated({ class: 'VM', ref: vm })
+  return vm
+}
+
+/** Disks (restored), empty drives, VIFs and vTPMs; plugged where they were for a Suspended VM. */
+async function attachDevices(
+  task: TaskContext,
+  xapi: XapiClient,
+  limits: PoolLimits,
+  vm: Ref,
+  { o, ref, meta, sr, memory, onCreated }: Rebuild,
+): Promise<void> {
+  const { signal } = task
+  const suspended = { suspended: memory !== undefined }
+  for (const [i, disk] of meta.disks.entries()) {
+    const target = { repository: o.repository, ref, disk: i, sr, saved: disk.vdi, onCreated }
+    const vdi = await restoreDisk(task, xapi, limits, target)
+    await createVbd(xapi, vm, vdi, disk.vbd, signal, suspended)
+  }
+  for (const vbd of meta.otherVbds) await createVbd(xapi, vm, NULL_REF, { ...vbd, empty: true }, signal)
+  for (const vif of meta.vifs) {
+    const network = await mapNetwork(xapi, vif.$network, o.networkMap, signal)
+    await createVif(xapi, vm, network, vif, { signal, ...suspended })
+  }
+  for (const vtpm of meta.vtpms) {
+    const created = await xapi.call<Ref>('VTPM.create', [vm, vtpm.is_unique], signal)
+    await xapi.call('VTPM.set_contents', [created, vtpm.contents], signal)
   }
 }
 
@@ -155,7 +187,7 @@ async function release(
   for (const op of BLOCKED_OPS) {
     if (saved[op] === undefined) await xapi.call('VM.remove_from_blocked_operations', [vm, op], signal)
   }
-  if (how.start && how.resume) await resume(xapi, vm, meta, signal)
+  if (how.start && how.resume) await resumeRestored(xapi, vm, String(meta.vm.name_label), signal)
   else if (how.start) await callAsync(xapi, 'VM.start', [vm, false, false], { signal })
   const restored = await record(xapi, 'VM', vm, signal)
   const result = {
@@ -165,20 +197,6 @@ async function release(
   }
   task.set(result)
   return result
-}
-
-/** VM.resume of the restored VM; an image the host refuses is the point's fault, said so. */
-async function resume(xapi: XapiClient, vm: Ref, meta: PointMetadata, signal: AbortSignal): Promise<void> {
-  try {
-    await callAsync(xapi, 'VM.resume', [vm, false, false], { signal })
-  } catch (error) {
-    if (signal.aborted) throw error
-    throw new RestoreError(
-      'RESTORE_RESUME_FAILED',
-      `VM '${String(meta.vm.name_label)}' does not resume from the memory image of its restore point (${errorMessage(error)}): restore it without memory`,
-      { cause: error },
-    )
-  }
 }
 
 /** '2026-12-07 02:00' (UTC, like point ids) from the point's ISO start time. */
@@ -208,29 +226,6 @@ function vmOverrides(meta: PointMetadata, suffix: string, tag: string): XapiReco
       ...Object.fromEntries(BLOCKED_OPS.map((op) => [op, BLOCK_REASON])),
     },
   }
-}
-
-/**
- * The memory image a restore resumes from: the point's, unless the caller restores without memory (a
- * halted VM). A point whose records name an image its manifest does not hold is refused before anything
- * is made on the pool.
- */
-function memoryToRestore(
-  meta: PointMetadata,
-  manifest: Manifest,
-  pointId: string,
-  wanted: boolean,
-): PointMemoryMetadata | undefined {
-  const memory = meta.memory
-  if (memory === undefined || !wanted) return undefined
-  const entry = Number.isSafeInteger(memory.disk) ? manifest.disks[memory.disk] : undefined
-  if (entry?.role !== 'memory') {
-    throw new RestoreError(
-      'RESTORE_NO_MEMORY_IMAGE',
-      `restore point '${pointId}' names memory image ${String(memory.disk)} but holds none there (restore it without memory)`,
-    )
-  }
-  return memory
 }
 
 /** A network by the map, else the same uuid, else the same name, else the first network with PIFs. */
