@@ -19,6 +19,7 @@ import { silentTask } from '../../src/shared/index.js'
 import { requireBinary } from '../../src/testing/index.js'
 import { NULL_REF, callAsync } from '../../src/xapi/index.js'
 import {
+  orphanSuspendVdis,
   expectNoLeaks,
   expectPointEqualsSnapshots,
   labRef,
@@ -142,6 +143,29 @@ describe('backups with memory against the lab', () => {
     expect(inventory(env).vdis.length).toBe(before + 2) // its two disks, no image
     await callAsync(env.xapi, 'VM.start', [labRef(env.lab, 'VM', halted.vmUuid), false, false])
     expect(vmRow(env, halted.vmUuid).power_state).toBe('Running')
+  })
+
+  it("reads a suspended VM's unchanged image whole at every run but stores its chunks once", async () => {
+    const { env, vm, vmUuid } = await setup()
+    await callAsync(env.xapi, 'VM.suspend', [vm])
+    const image = sha(await env.lab.readDisk(String(env.lab.state.db.get('VM', vm).suspend_VDI)))
+    const first = await backup(env, vmUuid, { withMemory: true })
+    const second = await backup(env, vmUuid, { withMemory: true })
+    expect(second.bytesRead).toBeGreaterThanOrEqual(IMAGE)
+    const memoryDisk = async (pointId: string) =>
+      (await readManifest(env.repo, await resolvePoint(env.repo, pointId))).disks[2]!
+    expect(await memoryDisk(first.points[0]!.pointId)).toMatchObject({
+      role: 'memory',
+      newChunks: IMAGE / MiB,
+    })
+    expect(await memoryDisk(second.points[0]!.pointId)).toMatchObject({ role: 'memory', newChunks: 0 })
+    const restored = await restore(env, second.points[0]!.pointId, { start: true })
+    expect(env.lab.resumedMemory(labRef(env.lab, 'VM', restored.vmUuid))?.sha256).toBe(image)
+    // Like xapi, the lab destroys a resumed image once the import's dom0 VBD has let go of it.
+    const deadline = Date.now() + 5000
+    while (orphanSuspendVdis(env).length > 0 && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 100))
+    await expectNoLeaks(env)
   })
 
   it('a point without memory restores halted (a halted VM, or a job without the option)', async () => {
