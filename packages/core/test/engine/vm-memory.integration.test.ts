@@ -15,7 +15,7 @@ import {
 import { PointWriter, readDiskIndex, readManifest, resolvePoint } from '../../src/repository/index.js'
 import { chunkKey } from '../../src/repository/format/layout.js'
 import { ID_LENGTH } from '../../src/repository/format/constants.js'
-import { silentTask } from '../../src/shared/index.js'
+import { silentTask, type TaskContext } from '../../src/shared/index.js'
 import { requireBinary } from '../../src/testing/index.js'
 import { NULL_REF, callAsync } from '../../src/xapi/index.js'
 import {
@@ -165,6 +165,50 @@ describe('backups with memory against the lab', () => {
     const deadline = Date.now() + 5000
     while (orphanSuspendVdis(env).length > 0 && Date.now() < deadline)
       await new Promise((r) => setTimeout(r, 100))
+    await expectNoLeaks(env)
+  })
+
+  it('a failed run leaves no image behind; an interrupted one resumes from its checkpoint and its image', async () => {
+    const { env, vmUuid } = await setup()
+    env.lab.faults.failHttp('/export_raw_vdi', { kind: 'garbage' })
+    await expect(backup(env, vmUuid, { withMemory: true })).rejects.toMatchObject({
+      code: expect.any(String),
+    })
+    env.lab.faults.clear()
+    await expectNoLeaks(env, 0)
+    const abort = new AbortController()
+    const task: TaskContext = {
+      ...silentTask(abort.signal),
+      child: (_n, fn) => fn(task),
+      progress: () => abort.abort(),
+    }
+    const interrupted = backupVm(
+      task,
+      env.xapi,
+      env.limits,
+      vmUuid,
+      [{ name: 'local', repository: env.repo }],
+      {
+        runId: 'run-interrupted',
+        jobId: 'job-1',
+        mode: 'delta',
+        withMemory: true,
+      },
+    )
+    await expect(interrupted).rejects.toMatchObject({ code: 'ABORTED' })
+    // The kept checkpoint holds the memory of the interrupted attempt: the next one stores that image.
+    const [[, kept]] = env.lab.state.db.find('VM', (r) => r.is_a_snapshot === true) as [[string, Row]]
+    const image = sha(await env.lab.readDisk(String(kept.suspend_VDI)))
+    const checkpoints =
+      (env.lab.calls.get('VM.checkpoint') ?? 0) + (env.lab.calls.get('Async.VM.checkpoint') ?? 0)
+    const resumed = await backup(env, vmUuid, { withMemory: true })
+    expect((env.lab.calls.get('VM.checkpoint') ?? 0) + (env.lab.calls.get('Async.VM.checkpoint') ?? 0)).toBe(
+      checkpoints,
+    )
+    const pointId = resumed.points[0]!.pointId
+    const path = env.scratch.path('resumed-memory.raw')
+    await restoreDiskToFile(silentTask(), { repository: env.repo, pointId, disk: 2, path, format: 'raw' })
+    expect(sha(await readFile(path))).toBe(image)
     await expectNoLeaks(env)
   })
 
