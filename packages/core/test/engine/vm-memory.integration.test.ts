@@ -197,7 +197,9 @@ describe('backups with memory against the lab', () => {
     )
     await expect(interrupted).rejects.toMatchObject({ code: 'ABORTED' })
     // The kept checkpoint holds the memory of the interrupted attempt: the next one stores that image.
-    const [[, kept]] = env.lab.state.db.find('VM', (r) => r.is_a_snapshot === true) as [[string, Row]]
+    const snapshots = env.lab.state.db.find('VM', (r) => r.is_a_snapshot === true)
+    expect(snapshots).toHaveLength(1)
+    const kept = snapshots[0]![1]
     const image = sha(await env.lab.readDisk(String(kept.suspend_VDI)))
     const checkpoints =
       (env.lab.calls.get('VM.checkpoint') ?? 0) + (env.lab.calls.get('Async.VM.checkpoint') ?? 0)
