@@ -308,9 +308,10 @@ export async function restoreDiskToSr(
   const manifest = await readManifest(o.repository, ref, task.signal)
   const meta = manifest.vm.metadata
   const entry = manifest.disks[o.disk]
-  const saved: XapiRecord = isPointMetadata(meta)
-    ? (meta.disks[o.disk]?.vdi ?? {})
-    : { name_label: entry?.name ?? `disk ${o.disk}` }
+  // A memory image (no VM disk's record) becomes a plain VDI named after it, never a loose suspend VDI.
+  const saved: XapiRecord = (isPointMetadata(meta) ? meta.disks[o.disk]?.vdi : undefined) ?? {
+    name_label: entry?.name ?? `disk ${o.disk}`,
+  }
   const sr = await srRef(xapi, o.srUuid, task.signal)
   const target = { repository: o.repository, ref, disk: o.disk, sr, saved, onCreated: o.onCreated }
   const vdi = await restoreDisk(task, xapi, limits, target)

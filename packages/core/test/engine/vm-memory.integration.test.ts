@@ -9,6 +9,7 @@ import {
   backupVm,
   listRestorePoints,
   restoreDiskToFile,
+  restoreDiskToSr,
   restoreVm,
   type VmBackupSettings,
 } from '../../src/engine/index.js'
@@ -17,7 +18,7 @@ import { chunkKey } from '../../src/repository/format/layout.js'
 import { ID_LENGTH } from '../../src/repository/format/constants.js'
 import { silentTask, type TaskContext } from '../../src/shared/index.js'
 import { requireBinary } from '../../src/testing/index.js'
-import { NULL_REF, callAsync } from '../../src/xapi/index.js'
+import { NULL_REF, callAsync, undoCall } from '../../src/xapi/index.js'
 import {
   orphanSuspendVdis,
   expectNoLeaks,
@@ -95,6 +96,18 @@ describe('backups with memory against the lab', () => {
     const path = env.scratch.path('memory.raw')
     await restoreDiskToFile(silentTask(), { repository: env.repo, pointId, disk: 2, path, format: 'raw' })
     expect(sha(await readFile(path))).toBe(sha(image))
+    // Restored alone into an SR, the image is a plain VDI named after it.
+    const sr = String(env.lab.state.db.get('SR', env.lab.ref('SR', 'Local storage')).uuid)
+    const loose = await restoreDiskToSr(silentTask(), env.xapi, env.limits, {
+      repository: env.repo,
+      pointId,
+      disk: 2,
+      srUuid: sr,
+    })
+    const looseRef = labRef(env.lab, 'VDI', loose.vdiUuid)
+    expect(env.lab.state.db.get('VDI', looseRef)).toMatchObject({ name_label: 'memory image', type: 'user' })
+    expect(sha(await env.lab.readDisk(looseRef))).toBe(sha(image))
+    await undoCall(() => env.xapi.call('VDI.destroy', [looseRef])) // once the import's dom0 VBD lets go
     await expectPointEqualsSnapshots(env, pointId)
     expect((await listRestorePoints(env.repo, vmUuid)).map((p) => p.withMemory)).toEqual([true])
     await expectNoLeaks(env)
