@@ -19,7 +19,7 @@ import type { ResumeHooks } from './resume-journal.js'
 import { applySnapshotRetention } from './snapshot-retention.js'
 import { commonBases, findBase, type TargetBase } from './vm-base.js'
 import { collectMetadata, type PointMetadata } from './vm-metadata.js'
-import { backupMemory, findMemory, memoryMetadata, openMemory } from './vm-memory.js'
+import { backupMemory, findMemory, memoryMetadata } from './vm-memory.js'
 import {
   TAG,
   destroySnapshot,
@@ -179,25 +179,18 @@ async function transferAndCommit(
         )
       : snap.disks.map(() => undefined)
     const writers = openDisks(opened, snap)
+    const points = opened.map((o) => o.point)
     const memoryRead =
-      memory === undefined
-        ? 0
-        : backupMemory(
-            task,
-            xapi,
-            limits,
-            {
-              memory,
-              writers: openMemory(
-                opened.map((o) => o.point),
-                memory,
-              ),
-              disk: snap.disks.length,
-            },
-            settings.maxBytesPerSecond,
-          )
+      memory &&
+      backupMemory(
+        task,
+        xapi,
+        limits,
+        { memory, points, disk: snap.disks.length },
+        settings.maxBytesPerSecond,
+      )
     const read = await Promise.all([
-      memoryRead,
+      memoryRead ?? 0,
       ...snap.disks.map((disk, i) =>
         task.child(
           'transfer',

@@ -6,7 +6,7 @@
 // already in the repository are still not stored twice. On restore: which image to resume from, the
 // fields of the VM created Suspended on it, and its resume.
 import { ChunkSink } from '../disks/index.js'
-import type { DiskWriter, Manifest, PointWriter } from '../repository/index.js'
+import type { Manifest, PointWriter } from '../repository/index.js'
 import { errorMessage, type TaskContext } from '../shared/index.js'
 import { NULL_REF, callAsync, record, type Ref, type XapiClient, type XapiRecord } from '../xapi/index.js'
 import { transferDisk } from './disk-transfer.js'
@@ -73,27 +73,21 @@ export function memoryMetadata(memory: MemorySource, disk: number): PointMemoryM
   return { disk, snapshot: String(memory.record.uuid), vdi: memory.record, vm: memory.resume }
 }
 
-/** Opens the image's writer in every point, after the VM's disks: never from a base (it is always full). */
-export function openMemory(points: readonly PointWriter[], memory: MemorySource): DiskWriter[] {
-  const size = Number(memory.record.virtual_size)
-  return points.map((p) => p.openDisk(MEMORY_DISK_NAME, size, -1, 'memory'))
-}
-
-/** Reads the whole image into its writers, under the pool's transfer limit; returns the bytes read. */
+/**
+ * Reads the whole image into a new disk of every point (`disk`: its position, after the VM's disks), opened
+ * at once and never from a base (it is always full), under the pool's transfer limit; returns the bytes
+ * read.
+ */
 export function backupMemory(
   task: TaskContext,
   xapi: XapiClient,
   limits: PoolLimits,
-  source: { memory: MemorySource; writers: DiskWriter[]; disk: number },
+  { memory, points, disk }: { memory: MemorySource; points: readonly PointWriter[]; disk: number },
   maxBytesPerSecond: number | undefined,
 ): Promise<number> {
-  const { memory, writers, disk } = source
-  const data = {
-    disk,
-    vdi: String(memory.record.uuid),
-    size: Number(memory.record.virtual_size),
-    memory: true,
-  }
+  const size = Number(memory.record.virtual_size)
+  const writers = points.map((p) => p.openDisk(MEMORY_DISK_NAME, size, -1, 'memory'))
+  const data = { disk, name: MEMORY_DISK_NAME, vdi: String(memory.record.uuid), size, memory: true }
   const run = async (t: TaskContext): Promise<number> => {
     const sink = new ChunkSink(writers, {
       maxBytesPerSecond,
