@@ -77,18 +77,60 @@ export async function restoreVm(
       `restore point '${o.pointId}' holds no VM records to rebuild from`,
     )
   }
-  const memory = memoryToRestore(meta, manifest, o.pointId, o.withMemory !== false)
-  const sr = await srRef(xapi, o.srUuid, signal)
+  return rebuildVm(task, xapi, {
+    ...o,
+    meta,
+    memory: memoryToRestore(meta, manifest, o.pointId, o.withMemory !== false),
+    nameSuffix: o.nameSuffix ?? ` (restored ${pointDate(manifest.startedAt)})`,
+    tag: o.tag ?? RESTORED_TAG,
+    restoreDisk: (t, disk, target) =>
+      restoreDisk(t, xapi, limits, { repository: o.repository, ref, disk, ...target }),
+  })
+}
+
+/** Where a disk of a rebuilt VM goes: a new VDI on `sr` made from the saved record. */
+export interface NewVdi {
+  readonly sr: Ref
+  readonly saved: XapiRecord
+  readonly onCreated?: (object: RestoredObject) => void
+}
+
+/** A VM to rebuild from the records of a point, wherever its disks are read from. */
+export interface VmRebuild {
+  readonly meta: PointMetadata
+  /** The SR's uuid or name. */
+  readonly srUuid: string
+  readonly nameSuffix: string
+  /** Added to the source's tags ('' adds none). */
+  readonly tag: string
+  readonly networkMap?: Record<string, string>
+  /** Start the VM (resume it, when it is rebuilt Suspended on its memory image). */
+  readonly start?: boolean
+  /** The memory image to create the VM Suspended on (read with `restoreDisk`); none: Halted. */
+  readonly memory?: PointMemoryMetadata
+  readonly onCreated?: (object: RestoredObject) => void
+  /** Writes disk `index` into a new VDI (reported to `onCreated` as soon as it exists), returns it. */
+  readonly restoreDisk: (task: TaskContext, index: number, target: NewVdi) => Promise<Ref>
+}
+
+/**
+ * The VM rebuilt: created blocked from starting (Suspended on its memory image, restored first, or
+ * Halted), each disk restored and attached as it was, the other VBDs empty, VIFs on mapped networks,
+ * vTPMs; then released (and started or resumed if asked). What a failure leaves is removed. Restores
+ * from a repository and from an XO remote both come here.
+ */
+export async function rebuildVm(task: TaskContext, xapi: XapiClient, o: VmRebuild): Promise<RestoredVm> {
+  const sr = await srRef(xapi, o.srUuid, task.signal)
   const created: RestoredObject[] = []
   const onCreated = (object: RestoredObject): void => {
     created.push(object)
     o.onCreated?.(object)
   }
-  const rebuild: Rebuild = { o, ref, meta, sr, memory, onCreated }
   try {
-    const vm = await createRestoredVm(task, xapi, limits, rebuild, manifest.startedAt)
-    await attachDevices(task, xapi, limits, vm, rebuild)
-    return await release(task, xapi, vm, meta, { start: o.start === true, resume: memory !== undefined })
+    const vm = await createRebuiltVm(task, xapi, o, sr, onCreated)
+    await attachDevices(task, xapi, vm, o, sr, onCreated)
+    const how = { start: o.start === true, resume: o.memory !== undefined }
+    return await release(task, xapi, vm, o.meta, how)
   } catch (error) {
     // Not the run's signal: undo after a cancel too.
     await removeRestored(xapi, created, AbortSignal.timeout(120_000))
@@ -96,30 +138,19 @@ export async function restoreVm(
   }
 }
 
-/** What one VM restore rebuilds from, and where. */
-interface Rebuild {
-  readonly o: VmRestoreOptions
-  readonly ref: { vm: string; pointId: string }
-  readonly meta: PointMetadata
-  readonly sr: Ref
-  /** The memory image it resumes from, if restored with it. */
-  readonly memory: PointMemoryMetadata | undefined
-  readonly onCreated: (object: RestoredObject) => void
-}
-
 /** The VM: Suspended on its restored memory image (restored first: VM.create needs it), else Halted. */
-async function createRestoredVm(
+async function createRebuiltVm(
   task: TaskContext,
   xapi: XapiClient,
-  limits: PoolLimits,
-  { o, ref, meta, sr, memory, onCreated }: Rebuild,
-  startedAt: string,
+  o: VmRebuild,
+  sr: Ref,
+  onCreated: (object: RestoredObject) => void,
 ): Promise<Ref> {
-  const suffix = o.nameSuffix ?? ` (restored ${pointDate(startedAt)})`
-  let fields = vmOverrides(meta, suffix, o.tag ?? RESTORED_TAG)
+  const { meta, memory } = o
+  let fields = vmOverrides(meta, o.nameSuffix, o.tag)
   if (memory !== undefined) {
-    const target = { repository: o.repository, ref, disk: memory.disk, sr, saved: memory.vdi, onCreated }
-    fields = { ...fields, ...suspendedFields(memory, await restoreDisk(task, xapi, limits, target)) }
+    const image = await o.restoreDisk(task, memory.disk, { sr, saved: memory.vdi, onCreated })
+    fields = { ...fields, ...suspendedFields(memory, image) }
   }
   const vm = await createVm(xapi, meta.vm, fields, task.signal)
   onCreated({ class: 'VM', ref: vm })
@@ -130,15 +161,16 @@ async function createRestoredVm(
 async function attachDevices(
   task: TaskContext,
   xapi: XapiClient,
-  limits: PoolLimits,
   vm: Ref,
-  { o, ref, meta, sr, memory, onCreated }: Rebuild,
+  o: VmRebuild,
+  sr: Ref,
+  onCreated: (object: RestoredObject) => void,
 ): Promise<void> {
   const { signal } = task
-  const suspended = { suspended: memory !== undefined }
+  const { meta } = o
+  const suspended = { suspended: o.memory !== undefined }
   for (const [i, disk] of meta.disks.entries()) {
-    const target = { repository: o.repository, ref, disk: i, sr, saved: disk.vdi, onCreated }
-    const vdi = await restoreDisk(task, xapi, limits, target)
+    const vdi = await o.restoreDisk(task, i, { sr, saved: disk.vdi, onCreated })
     await createVbd(xapi, vm, vdi, disk.vbd, signal, suspended)
   }
   for (const vbd of meta.otherVbds) await createVbd(xapi, vm, NULL_REF, { ...vbd, empty: true }, signal)
@@ -249,13 +281,10 @@ async function mapNetwork(
 }
 
 /** Where restoreDisk writes disk `disk` of a point: a new VDI on `sr` made from the saved record. */
-interface DiskTarget {
+interface DiskTarget extends NewVdi {
   readonly repository: Repository
   readonly ref: { vm: string; pointId: string }
   readonly disk: number
-  readonly sr: Ref
-  readonly saved: XapiRecord
-  readonly onCreated?: (object: RestoredObject) => void
 }
 
 /** Creates a VDI on `sr` and writes disk `disk` of the point into it; removes it on failure. */

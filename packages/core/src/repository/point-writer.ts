@@ -19,6 +19,10 @@ export interface PointOptions {
   readonly tags?: readonly string[]
   readonly jobId?: string
   readonly scheduleId?: string
+  /**
+   * When the point was taken (its id and `startedAt`): an import gives the source's date. Default: now.
+   */
+  readonly time?: Date
   /** A previous point whose disk indexes the new disks start from. */
   readonly base?: PointRef
   readonly timing?: SessionTiming
@@ -37,7 +41,7 @@ export interface CommittedPoint extends PointRef {
 
 export class PointWriter {
   readonly #disks: { name: string; writer: DiskWriter; role: DiskRole | undefined }[] = []
-  readonly #started = new Date()
+  readonly #started: Date
   readonly uploader: ChunkUploader
   #fromBase = false
 
@@ -49,12 +53,16 @@ export class PointWriter {
     readonly base: { manifest: Manifest; indexes: DiskIndex[] } | undefined,
     readonly bad: ReadonlySet<string>,
   ) {
+    this.#started = options.time ?? new Date()
     this.uploader = new ChunkUploader(repo, session, options.signal)
   }
 
   static async begin(repo: Repository, options: PointOptions): Promise<PointWriter> {
     const { signal } = options
-    const ref = { vm: options.vm, pointId: makePointId(new Date(), randomBytes(4)) }
+    const time = options.time ?? new Date()
+    if (Number.isNaN(time.getTime()))
+      throw new RepositoryError('INVALID_ARGUMENT', 'point time is not a date')
+    const ref = { vm: options.vm, pointId: makePointId(time, randomBytes(4)) }
     const baseManifest = options.base && (await readManifest(repo, options.base, signal))
     const bases = baseManifest?.disks.map((d) => d.index) ?? []
     const session = await BackupSession.open(
