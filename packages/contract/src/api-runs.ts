@@ -1,6 +1,6 @@
 // Runs and their task trees as the API returns them, the events of /api/events, and the overview.
 import { CloneType, Type, type Static, type TSchema } from '@sinclair/typebox'
-import { RepositoryUsage } from './api-resources.js'
+import { UsageState } from './api-resources.js'
 import { Strict, Text } from './schema-helpers.js'
 
 export const TaskStatus = Type.Union([
@@ -140,9 +140,7 @@ export type NextRun = Static<typeof NextRun>
 export const Overview = Type.Object({
   lastRuns: Type.Array(RunSummary),
   nextRuns: Type.Array(NextRun),
-  repositories: Type.Array(
-    Type.Object({ id: Type.String(), name: Type.String(), usage: Type.Optional(RepositoryUsage) }),
-  ),
+  repositories: Type.Array(Type.Object({ id: Type.String(), name: Type.String(), ...UsageState })),
   failures: Type.Array(RunSummary),
 })
 export type Overview = Static<typeof Overview>

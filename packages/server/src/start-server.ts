@@ -26,6 +26,8 @@ import { jobRoutes } from './routes/job-routes.js'
 import { poolRoutes } from './routes/pool-routes.js'
 import { repositoryRoutes } from './routes/repository-routes.js'
 import { restoreRoutes } from './routes/restore-routes.js'
+import { fileRoutes } from './routes/file-routes.js'
+import { FileSessions } from './files/file-sessions.js'
 import { runRoutes } from './routes/run-routes.js'
 import { settingsRoutes } from './routes/settings-routes.js'
 import { userRoutes } from './routes/user-routes.js'
@@ -69,6 +71,8 @@ export interface ServerServices {
   readonly bus: RunBus
   readonly scheduler: Scheduler
   readonly settings: Settings
+  /** File-level restore: one appliance per restore point disk being browsed. */
+  readonly files: FileSessions
   /** Aborted when the server stops (long-lived responses end, restores are cancelled). */
   readonly closing: AbortSignal
 }
@@ -139,6 +143,7 @@ export async function startServerWith(options: StartOptions, workers: Workers): 
       context.scheduler.stop()
       closing.abort()
       await context.runs.stopAll()
+      await context.files.closeAll()
       await app.close()
       await context.connections.closeAll()
       context.settings.close()
@@ -185,6 +190,7 @@ function services(
     credentials: new Credentials(users, tokens),
     loginLimits: new LoginLimits(),
     streams: new EventStreams(),
+    files: new FileSessions({ repositoryService, log, closing }),
     ...runServices(config.dataDir, base, workers),
   }
 }
@@ -212,6 +218,12 @@ function runServices(
     restoredTag: restoreTag,
     nasHome: dataDir,
   })
+  // A backup run's end: its repositories' usage, measured before it wrote, is out of date.
+  bus.on('run', (row) => {
+    if (row.kind !== 'backup' || row.status === 'pending') return
+    const job = jobs.list().find((j) => j.id === row.jobId)
+    for (const id of job?.repositories ?? []) repositoryService.outdated(id)
+  })
   const scheduler = new Scheduler({ db, jobs, log, start: (job, id) => runs.startJob(job, id) })
   const restores = new RestoreRunner({
     runs,
@@ -236,7 +248,7 @@ function routes(s: ServerServices): RouteModule[] {
     (app) => authRoutes(app, { users, box, loginLimits, streams, log }),
     (app) => accountRoutes(app, { users, box, tokens, streams, log }),
     (app) => userRoutes(app, { users, streams }),
-    (app) => poolRoutes(app, { pools, connections, jobs, log, closing }),
+    (app) => poolRoutes(app, { pools, connections, jobs, runs, settings, log, closing }),
     (app) =>
       repositoryRoutes(app, {
         repositories,
@@ -248,6 +260,7 @@ function routes(s: ServerServices): RouteModule[] {
     (app) => jobRoutes(app, { jobs, runs, scheduler, pools, connections, repositories, settings, log }),
     (app) => runRoutes(app, { runs, bus, streams, credentials, closing }),
     (app) => restoreRoutes(app, { restores, repositories, repositoryService, log, closing }),
+    (app) => fileRoutes(app, { repositories, files: s.files, log, closing }),
     (app) =>
       settingsRoutes(app, {
         settings,

@@ -12,6 +12,8 @@ import { backupRun } from './backup-run.js'
 import { backupLogs } from './backup-logs.js'
 import { restoreVmCommand } from './restore-vm.js'
 import { restoreDiskCommand } from './restore-disk.js'
+import { restoreServeCommand } from './restore-serve.js'
+import { restoreFilesGet, restoreFilesList, restoreFilesLs } from './restore-files.js'
 import { serverCommand } from './server.js'
 import { poolSrs } from './pool-srs.js'
 import { poolVms } from './pool-vms.js'
@@ -22,6 +24,7 @@ import { repoSnapshots } from './repo-snapshots.js'
 import { repoBackupImage } from './repo-backup-image.js'
 import { repoRestoreImage } from './repo-restore-image.js'
 import { repoForget } from './repo-forget.js'
+import { repoProtect, repoUnprotect } from './repo-protect.js'
 import { repoGc } from './repo-gc.js'
 import { repoCheck } from './repo-check.js'
 import { repoVerify } from './repo-verify.js'
@@ -45,6 +48,8 @@ export const commands: readonly Command<never>[] = [
   repoBackupImage,
   repoRestoreImage,
   repoForget,
+  repoProtect,
+  repoUnprotect,
   repoGc,
   repoCheck,
   repoVerify,
@@ -59,6 +64,10 @@ export const commands: readonly Command<never>[] = [
   backupLogs,
   restoreVmCommand,
   restoreDiskCommand,
+  restoreServeCommand,
+  restoreFilesList,
+  restoreFilesLs,
+  restoreFilesGet,
   poolSrs,
   poolVms,
   poolNetworks,

@@ -44,6 +44,8 @@ export interface RestorePointInfo {
     readonly role?: DiskRole
   }[]
   readonly tags: readonly string[]
+  /** Kept by retention and refused to deletes until unprotected. */
+  readonly protected: boolean
 }
 
 export function describePoint(point: PointSummary, manifest: Manifest): RestorePointInfo {
@@ -66,6 +68,7 @@ export function describePoint(point: PointSummary, manifest: Manifest): RestoreP
       ...(d.role === undefined ? {} : { role: d.role }),
     })),
     tags: manifest.tags,
+    protected: point.protected,
   }
 }
 

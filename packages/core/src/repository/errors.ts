@@ -12,6 +12,8 @@ export type RepositoryErrorCode =
   | 'PASSPHRASE_REQUIRED'
   | 'INVALID_ARGUMENT'
   | 'POINT_NOT_FOUND'
+  /** A delete of a protected restore point (unprotect it first). */
+  | 'POINT_PROTECTED'
   | 'BASE_MISMATCH'
   | 'SESSION_EXPIRED'
   | 'GC_UNSAFE'

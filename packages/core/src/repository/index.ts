@@ -23,6 +23,13 @@ export {
   deletePoint,
   type PointSummary,
 } from './points.js'
+export {
+  isProtected,
+  protectPoint,
+  unprotectPoint,
+  refuseIfProtected,
+  type ProtectionRecord,
+} from './protection.js'
 export { DEFAULT_TIMING, type SessionTiming } from './session.js'
 export { DEFAULT_CHUNK_SIZE, MIN_CHUNK_SIZE, MAX_CHUNK_SIZE } from './format/constants.js'
 // The format's version numbers, for `strata --version` (each decoder accepts exactly its own).
