@@ -50,7 +50,9 @@ export const RunSummary = Type.Object({
   runId: Type.String(),
   jobId: Type.Optional(Type.String()),
   jobName: Type.Optional(Type.String()),
-  kind: Type.Optional(Type.Union([Type.Literal('backup'), Type.Literal('restore')])),
+  kind: Type.Optional(
+    Type.Union([Type.Literal('backup'), Type.Literal('restore'), Type.Literal('maintenance')]),
+  ),
   scheduleId: Type.Optional(Type.String()),
   status: TaskStatus,
   start: Type.Number(),

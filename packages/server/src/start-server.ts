@@ -23,6 +23,9 @@ import { RepositoryStore } from './repositories/repository-store.js'
 import { accountRoutes } from './routes/account-routes.js'
 import { authRoutes } from './routes/auth-routes.js'
 import { jobRoutes } from './routes/job-routes.js'
+import { maintenanceRoutes } from './routes/maintenance-routes.js'
+import { MaintenanceRunner } from './maintenance/maintenance-runner.js'
+import { MaintenanceStore } from './maintenance/maintenance-store.js'
 import { poolRoutes } from './routes/pool-routes.js'
 import { repositoryRoutes } from './routes/repository-routes.js'
 import { restoreRoutes } from './routes/restore-routes.js'
@@ -70,6 +73,9 @@ export interface ServerServices {
   readonly restores: RestoreRunner
   readonly bus: RunBus
   readonly scheduler: Scheduler
+  /** Repositories' gc, check and verify, run as runs on their schedules (maintenance/). */
+  readonly maintenance: MaintenanceRunner
+  readonly maintenanceStore: MaintenanceStore
   readonly settings: Settings
   /** File-level restore: one appliance per restore point disk being browsed. */
   readonly files: FileSessions
@@ -126,6 +132,7 @@ export async function startServerWith(options: StartOptions, workers: Workers): 
   const app = await buildApp(context, routes(context), tls)
   await app.listen({ port: config.port, host: config.host })
   context.scheduler.start()
+  context.maintenance.startTimer()
   const address = app.server.address()
   const port = typeof address === 'object' && address !== null ? address.port : config.port
   const scheme = tls === undefined ? 'http' : 'https'
@@ -202,7 +209,7 @@ function runServices(
   dataDir: string,
   s: Stores & Pick<ServerServices, 'db' | 'log' | 'closing' | 'repositoryService'>,
   workers: Workers,
-): Pick<ServerServices, 'runs' | 'restores' | 'bus' | 'scheduler'> {
+): Pick<ServerServices, 'runs' | 'restores' | 'bus' | 'scheduler' | 'maintenance' | 'maintenanceStore'> {
   const { db, log, jobs, pools, repositories, settings, connections, repositoryService, closing } = s
   const bus = new RunBus()
   const restoreTag = (): string => settings.restoreTag()
@@ -236,14 +243,23 @@ function runServices(
     runInWorker: workers.restore,
     nasHome: dataDir,
   })
-  return { runs, restores, bus, scheduler }
+  const maintenanceStore = new MaintenanceStore(db)
+  const maintenance = new MaintenanceRunner({
+    runs,
+    repositories,
+    repositoryService,
+    store: maintenanceStore,
+    log,
+    closing,
+  })
+  return { runs, restores, bus, scheduler, maintenance, maintenanceStore }
 }
 
 /** Each route module bound to the services it needs, and to nothing else. */
 function routes(s: ServerServices): RouteModule[] {
   const { users, box, tokens, loginLimits, streams, log, credentials, closing } = s
   const { pools, connections, repositories, repositoryService, jobs, runs, restores } = s
-  const { bus, scheduler, settings } = s
+  const { bus, scheduler, settings, maintenance, maintenanceStore } = s
   return [
     (app) => authRoutes(app, { users, box, loginLimits, streams, log }),
     (app) => accountRoutes(app, { users, box, tokens, streams, log }),
@@ -261,6 +277,7 @@ function routes(s: ServerServices): RouteModule[] {
     (app) => runRoutes(app, { runs, bus, streams, credentials, closing }),
     (app) => restoreRoutes(app, { restores, repositories, repositoryService, log, closing }),
     (app) => fileRoutes(app, { repositories, files: s.files, log, closing }),
+    (app) => maintenanceRoutes(app, { repositories, maintenance, maintenanceStore }),
     (app) =>
       settingsRoutes(app, {
         settings,

@@ -31,6 +31,7 @@ import { repoVerify } from './repo-verify.js'
 import { repoKeyAdd } from './repo-key-add.js'
 import { repoKeyList } from './repo-key-list.js'
 import { repoKeyRemove } from './repo-key-remove.js'
+import { mirrorRun } from './mirror-run.js'
 import { xoImport } from './xo-import.js'
 import { xoList } from './xo-list.js'
 import { xoRestoreDisk } from './xo-restore-disk.js'
@@ -56,6 +57,7 @@ export const commands: readonly Command<never>[] = [
   repoKeyAdd,
   repoKeyList,
   repoKeyRemove,
+  mirrorRun,
   nbdCopy,
   nbdServe,
   labServe,

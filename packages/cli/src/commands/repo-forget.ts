@@ -2,6 +2,8 @@ import {
   deletePoint,
   formatPointRef,
   listPoints,
+  lockedUntil,
+  manifestKey,
   readManifest,
   refuseIfProtected,
   resolvePoint,
@@ -51,7 +53,7 @@ export const repoForget: Command<ForgetResult> = {
     const dryRun = values['dry-run'] === true
     const repo = await openRepository(args, signal)
     const kept: ForgetResult['kept'] = []
-    let doomed: (PointRef & { ref?: string })[] = []
+    const doomed: (PointRef & { ref?: string })[] = []
     if (!byPolicy) {
       for (const id of positionals) doomed.push(await resolvePoint(repo, id, signal))
       // All or nothing: a protected point among them is refused before anything is deleted.
@@ -77,7 +79,12 @@ export const repoForget: Command<ForgetResult> = {
         const decision = applyRetention(items, policy, (values.tz as string | undefined) ?? 'UTC')
         kept.push(...decision.keep.map((k) => ({ ref: k.id, reasons: k.reasons })))
         const remove = new Set(decision.remove)
-        doomed = doomed.concat(items.filter((i) => remove.has(i.id)).map((i) => i.p))
+        for (const item of items.filter((i) => remove.has(i.id))) {
+          // Object Lock: a point retention would remove before its date stays, with a note.
+          const until = await lockedUntil(repo.store, manifestKey(item.p), signal)
+          if (until === undefined) doomed.push(item.p)
+          else kept.push({ ref: item.id, reasons: [`locked until ${until.toISOString()}`] })
+        }
       }
     }
     if (!dryRun) for (const ref of doomed) await deletePoint(repo, ref, signal)

@@ -25,3 +25,4 @@ export {
   type WorkerOptions,
   type WorkerRunOptions,
 } from './worker.js'
+export * from './mirror/index.js'

@@ -2,6 +2,7 @@
 // deleting (manifest first, so that a crash mid-delete leaves only unreferenced indexes for GC).
 import { throwIfAborted } from '../shared/index.js'
 import { isNotFound } from '../storage/index.js'
+import { lockedUntil } from './immutability.js'
 import { RepositoryError } from './errors.js'
 import type { Repository } from './repository.js'
 import { refuseIfProtected } from './protection.js'
@@ -106,6 +107,16 @@ export async function readDiskIndex(repo: Repository, key: string, signal?: Abor
  */
 export async function deletePoint(repo: Repository, ref: PointRef, signal?: AbortSignal): Promise<void> {
   await refuseIfProtected(repo, ref, signal)
+  // Immutable repositories: the manifest's retention is the point's date (the last object it wrote).
+  const until = await lockedUntil(repo.store, manifestKey(ref), signal)
+  if (until !== undefined) {
+    throw new RepositoryError(
+      'POINT_LOCKED',
+      `restore point ${formatPointRef(ref)} in repository '${repo.name}' is retained until ` +
+        `${until.toISOString()} (Object Lock): it cannot be forgotten before`,
+      { details: { until: until.toISOString() } },
+    )
+  }
   await repo.store.delete(manifestKey(ref), { signal })
   const keys: string[] = []
   for await (const info of repo.store.list(pointPrefix(ref), { signal })) keys.push(info.key)
