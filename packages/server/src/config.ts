@@ -22,6 +22,13 @@ export interface ServerConfig {
    * that login limits count, and whether cookies are marked Secure. false (default): no proxy.
    */
   readonly trustProxy: boolean | readonly string[]
+  /** `metrics: { listen: 'host:port' }`: GET /metrics without authentication on that address. */
+  readonly metrics?: { readonly listen: ListenAddress }
+}
+
+export interface ListenAddress {
+  readonly host: string
+  readonly port: number
 }
 
 export interface ConfigOverrides {
@@ -31,6 +38,7 @@ export interface ConfigOverrides {
   readonly adminPassword?: string
   readonly webDir?: string
   readonly trustProxy?: boolean | readonly string[]
+  readonly metrics?: { readonly listen: string }
 }
 
 type Env = Record<string, string | undefined>
@@ -58,7 +66,21 @@ export function loadConfig(overrides: ConfigOverrides = {}, env: Env = process.e
     webDir:
       overrides.webDir ?? env.STRATA_WEB_DIR ?? fileURLToPath(new URL('../../web/dist', import.meta.url)),
     trustProxy: overrides.trustProxy ?? file.trustProxy ?? false,
+    ...metricsConfig(overrides.metrics ?? file.metrics),
   }
+}
+
+function metricsConfig(metrics: { listen: string } | undefined): Pick<ServerConfig, 'metrics'> {
+  return metrics === undefined ? {} : { metrics: { listen: parseListen(metrics.listen) } }
+}
+
+/** 'host:port' or '[v6]:port'; port 0 takes a free one (tests). */
+export function parseListen(text: string): ListenAddress {
+  const m = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(text)
+  const port = m === null ? NaN : Number(m[2])
+  if (m === null || port > 65535)
+    throw new ConfigError(`metrics.listen: '${text}' is not 'host:port' (e.g. '127.0.0.1:9470')`)
+  return { host: m[1]!.replace(/^\[|\]$/g, ''), port }
 }
 
 interface ConfigFile {
@@ -66,6 +88,7 @@ interface ConfigFile {
   host?: string
   secretKeyFile?: string
   trustProxy?: boolean | string[]
+  metrics?: { listen: string }
 }
 
 function readConfigFile(path: string): ConfigFile {
@@ -78,7 +101,7 @@ function readConfigFile(path: string): ConfigFile {
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value))
     throw new ConfigError(`${path}: an object is expected`)
-  const known = new Set(['port', 'host', 'secretKeyFile', 'trustProxy'])
+  const known = new Set(['port', 'host', 'secretKeyFile', 'trustProxy', 'metrics'])
   for (const key of Object.keys(value))
     if (!known.has(key)) throw new ConfigError(`${path}: unknown field '${key}'`)
   const o = value as ConfigFile
@@ -88,7 +111,17 @@ function readConfigFile(path: string): ConfigFile {
     throw new ConfigError(
       `${path}: trustProxy is true, false or a list of proxy addresses or CIDR ranges ("10.0.0.1", "10.0.0.0/8")`,
     )
+  if (o.metrics !== undefined && !isMetrics(o.metrics))
+    throw new ConfigError(`${path}: metrics is { "listen": "host:port" } (e.g. "127.0.0.1:9470")`)
   return o
+}
+
+function isMetrics(value: unknown): value is { listen: string } {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false
+  const keys = Object.keys(value)
+  return (
+    keys.length === 1 && keys[0] === 'listen' && typeof (value as { listen: unknown }).listen === 'string'
+  )
 }
 
 function isTrustProxy(value: unknown): boolean {

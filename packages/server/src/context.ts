@@ -10,6 +10,7 @@ import type { PoolConnections } from './pools/pool-connections.js'
 import type { PoolStore } from './pools/pool-store.js'
 import type { RepositoryService } from './repositories/repository-service.js'
 import type { RepositoryStore } from './repositories/repository-store.js'
+import type { Reporting } from './reporting.js'
 import type { RunBus } from './runs/run-bus.js'
 import type { EventStreams } from './runs/event-streams.js'
 import type { RunManager } from './runs/run-manager.js'
@@ -38,6 +39,8 @@ export interface AppContext {
   readonly bus: RunBus
   readonly scheduler: Scheduler
   readonly settings: Settings
+  /** Reports, notifications, statistics and metrics. */
+  readonly reporting: Reporting
   /** Aborted when the server stops (long-lived responses end). */
   readonly closing: AbortSignal
 }

@@ -24,6 +24,10 @@ import { repositoryRoutes } from './routes/repository-routes.js'
 import { restoreRoutes } from './routes/restore-routes.js'
 import { runRoutes } from './routes/run-routes.js'
 import { settingsRoutes } from './routes/settings-routes.js'
+import { metricsRoutes } from './routes/metrics-routes.js'
+import { notificationRoutes } from './routes/notification-routes.js'
+import { statsRoutes } from './routes/stats-routes.js'
+import { Reporting, type ReportingOptions } from './reporting.js'
 import { EventStreams } from './runs/event-streams.js'
 import { RunBus } from './runs/run-bus.js'
 import { RunManager } from './runs/run-manager.js'
@@ -37,6 +41,8 @@ export interface StartOptions extends ConfigOverrides {
   readonly env?: Record<string, string | undefined>
   /** Where the server's own log lines go (stderr by default). */
   readonly echo?: (line: string) => void
+  /** Shorter waits for tests (webhook retries, usage samples after runs). */
+  readonly reporting?: ReportingOptions
 }
 
 export interface RunningServer {
@@ -61,7 +67,7 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
   const users = new Users(db, new PasswordHasher())
   const closing = new AbortController()
   allowManyListeners(closing.signal) // every restore, and every chunk of each, listens to it
-  const context = services(config, db, box, users, log, closing.signal)
+  const context = services(config, db, box, users, log, closing.signal, options.reporting)
   // After the services: the settings' syslog forwarding is on, so the admin's creation reaches it.
   const generatedAdminPassword = await firstAdmin(users, config, log)
   for (const pool of context.pools.list())
@@ -73,9 +79,13 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
     runRoutes,
     restoreRoutes,
     settingsRoutes,
+    notificationRoutes,
+    statsRoutes,
+    metricsRoutes,
   ])
   await app.listen({ port: config.port, host: config.host })
   context.scheduler.start()
+  await context.reporting.start(config, log)
   const address = app.server.address()
   const port = typeof address === 'object' && address !== null ? address.port : config.port
   const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`
@@ -91,6 +101,7 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
       context.scheduler.stop()
       closing.abort()
       await context.runs.stopAll()
+      await context.reporting.stop()
       await app.close()
       await context.connections.closeAll()
       context.settings.close()
@@ -107,6 +118,7 @@ function services(
   users: Users,
   log: ServerLog,
   closing: AbortSignal,
+  reportingOptions?: ReportingOptions,
 ): AppContext {
   const tokens = new ApiTokens(db)
   const pools = new PoolStore(db, box)
@@ -130,6 +142,25 @@ function services(
     log,
     start: (job, scheduleId) => runs.startJob(job, scheduleId),
   })
+  const connections = new PoolConnections(log)
+  const repositoryService = new RepositoryService(repositories, closing)
+  const reporting = new Reporting(
+    {
+      db,
+      box,
+      log,
+      bus,
+      jobs,
+      runs,
+      pools,
+      connections,
+      repositories,
+      repositoryService,
+      scheduler,
+      closing,
+    },
+    reportingOptions,
+  )
   return {
     config,
     db,
@@ -141,14 +172,15 @@ function services(
     streams: new EventStreams(),
     log,
     pools,
-    connections: new PoolConnections(log),
+    connections,
     repositories,
-    repositoryService: new RepositoryService(repositories, closing),
+    repositoryService,
     jobs,
     runs,
     bus,
     scheduler,
     settings,
+    reporting,
     closing,
   }
 }

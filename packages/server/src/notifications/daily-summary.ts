@@ -1,0 +1,139 @@
+// The daily summary of every job: a scheduled task of the server (croner, at the configured time in the
+// configured time zone, like the jobs' schedules) that sends what the last 24 hours held: for each job,
+// its runs by state, its last run and last success, and the VMs that failed. Sent through every
+// channel, like run reports, whatever the report policies (an admin turns it on for this).
+import { Cron } from 'croner'
+import type { JobStore } from '../jobs/job-store.js'
+import type { RunRow, RunStore } from '../runs/run-store.js'
+import type { ServerLog } from '../server-log.js'
+import type { Report } from './channels.js'
+import type { NotificationStore } from './notification-store.js'
+import type { Notifier } from './notifier.js'
+import { isFailure, runUrl } from './run-summary.js'
+import { summaryEmail } from './summary-email.js'
+
+export const SUMMARY_WINDOW_MS = 24 * 3600_000
+
+export interface SummaryJob {
+  readonly jobId: string
+  readonly jobName: string
+  readonly runs: number
+  readonly states: Readonly<Record<string, number>>
+  readonly lastRun?: {
+    readonly runId: string
+    readonly status: string
+    readonly start: number
+    readonly url?: string
+  }
+  /** When the job's last successful run ended (any time, not only in the window). */
+  readonly lastSuccess?: number
+  readonly failedVms: readonly { readonly name: string; readonly runId: string; readonly reason?: string }[]
+}
+
+export interface DaySummary {
+  readonly from: number
+  readonly to: number
+  readonly jobs: readonly SummaryJob[]
+}
+
+export interface DailySummaryDeps {
+  readonly store: NotificationStore
+  readonly jobs: Pick<JobStore, 'list'>
+  readonly runs: Pick<RunStore, 'list'>
+  readonly lastSuccess: (jobId: string) => number | undefined
+  readonly notifier: Notifier
+  readonly log: ServerLog
+}
+
+export class DailySummaryTask {
+  #cron: Cron | undefined
+
+  constructor(readonly deps: DailySummaryDeps) {}
+
+  /** (Re)arms the task from the settings; call after they change. */
+  reload(): void {
+    this.stop()
+    const daily = this.deps.store.global().dailySummary
+    if (!daily.enabled) return
+    const [hours, minutes] = daily.time.split(':').map(Number)
+    this.#cron = new Cron(`${minutes} ${hours} * * *`, { timezone: daily.timezone, protect: true }, () =>
+      this.fire(),
+    )
+  }
+
+  nextRun(): number | undefined {
+    return this.#cron?.nextRun()?.getTime()
+  }
+
+  stop(): void {
+    this.#cron?.stop()
+    this.#cron = undefined
+  }
+
+  /** Sends the summary of the 24 hours before now, in the background. */
+  fire(now = Date.now()): void {
+    this.deps.notifier.track(this.deps.notifier.sendNow(this.report(now), new AbortController().signal))
+  }
+
+  report(now = Date.now()): Report {
+    const summary = this.summarize(now)
+    return {
+      what: `the daily summary of ${new Date(now).toISOString().slice(0, 10)}`,
+      mail: summaryEmail(summary),
+      event: 'daily-summary',
+      payload: { summary },
+    }
+  }
+
+  summarize(now: number): DaySummary {
+    const from = now - SUMMARY_WINDOW_MS
+    const rows = this.deps.runs
+      .list({ since: from, limit: 10_000 })
+      .filter((r) => r.kind !== 'restore' && r.start < now)
+    const publicUrl = this.deps.store.global().publicUrl
+    const jobs = this.deps.jobs.list().map((job) => {
+      const runs = rows.filter((r) => r.jobId === job.id)
+      return summarizeJob(job, runs, this.deps.lastSuccess(job.id), publicUrl)
+    })
+    return { from, to: now, jobs }
+  }
+}
+
+function summarizeJob(
+  job: { id: string; name: string },
+  runs: readonly RunRow[],
+  lastSuccess: number | undefined,
+  publicUrl: string | undefined,
+): SummaryJob {
+  const states: Record<string, number> = {}
+  for (const r of runs) states[r.status] = (states[r.status] ?? 0) + 1
+  const last = runs[0] // newest first
+  const url = last === undefined ? undefined : runUrl(publicUrl, last.runId)
+  const failedVms = runs.flatMap((r) =>
+    (r.vms ?? [])
+      .filter((vm) => isFailure(vm.status))
+      .map((vm) => ({
+        name: vm.name,
+        runId: r.runId,
+        ...(r.error === undefined ? {} : { reason: r.error.message }),
+      })),
+  )
+  return {
+    jobId: job.id,
+    jobName: job.name,
+    runs: runs.length,
+    states,
+    ...(last === undefined
+      ? {}
+      : {
+          lastRun: {
+            runId: last.runId,
+            status: last.status,
+            start: last.start,
+            ...(url === undefined ? {} : { url }),
+          },
+        }),
+    ...(lastSuccess === undefined ? {} : { lastSuccess }),
+    failedVms: failedVms.slice(0, 50),
+  }
+}
