@@ -64,7 +64,7 @@ export type SmtpSettings = Static<typeof SmtpSettings>
 
 export const SmtpInput = Strict({
   ...smtpProperties,
-  enabled: Type.Optional(Type.Boolean({ default: true })),
+  enabled: Type.Optional(Type.Boolean({ description: 'Default true.' })),
   password: Type.Optional(
     Type.Union([Text(1000), Type.Null()], {
       description: 'Write-only: stored sealed, never returned. Absent: kept; null: removed.',
