@@ -10,17 +10,27 @@ import {
   WebhookPatch,
 } from '@strata/contract'
 import { errorCode, errorMessage } from '@strata/core'
-import type { AppContext } from '../context.js'
 import { ApiError, invalid } from '../errors.js'
+import type { DailySummaryTask } from '../notifications/daily-summary.js'
 import { sendMail } from '../notifications/mailer.js'
+import type { NotificationStore } from '../notifications/notification-store.js'
 import { testReport } from '../notifications/test-report.js'
 import { deliverWebhook } from '../notifications/webhook-sender.js'
+import type { ServerLog } from '../server-log.js'
+
+/** What the notification routes are given. */
+export interface NotificationRouteServices {
+  readonly notifications: NotificationStore
+  /** Rescheduled when its time changes. */
+  readonly daily: DailySummaryTask
+  readonly log: ServerLog
+}
 
 const admin = { role: 'admin' as const }
 const TEST_TIMEOUT_MS = 60_000
 
-export function notificationRoutes(app: FastifyInstance, ctx: AppContext): void {
-  const { notifications: store, daily } = ctx.reporting
+export function notificationRoutes(app: FastifyInstance, ctx: NotificationRouteServices): void {
+  const { notifications: store, daily } = ctx
   const schema = (extra: Record<string, unknown> = {}) => ({ tags: ['notifications'], ...extra })
 
   app.get('/api/settings/notifications', { config: admin, schema: schema() }, async () => store.view())

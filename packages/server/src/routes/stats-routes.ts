@@ -3,8 +3,17 @@
 // runs, a few hundred samples per repository.
 import type { FastifyInstance } from 'fastify'
 import { RunStatsQuery, STATS_MAX_DAYS, UsageQuery, type RunStat, type UsageSeries } from '@strata/contract'
-import type { AppContext } from '../context.js'
 import { invalid, notFound } from '../errors.js'
+import type { RepositoryStore } from '../repositories/repository-store.js'
+import type { RunStatsStore } from '../stats/run-stats-store.js'
+import type { UsageStore } from '../stats/usage-store.js'
+
+/** What the statistics routes are given. */
+export interface StatsRouteServices {
+  readonly stats: RunStatsStore
+  readonly usage: UsageStore
+  readonly repositories: RepositoryStore
+}
 
 const DAY_MS = 86_400_000
 
@@ -14,8 +23,8 @@ function since(days: string | undefined, fallback: number): number {
   return Date.now() - n * DAY_MS
 }
 
-export function statsRoutes(app: FastifyInstance, ctx: AppContext): void {
-  const { stats, usage } = ctx.reporting
+export function statsRoutes(app: FastifyInstance, ctx: StatsRouteServices): void {
+  const { stats, usage } = ctx
 
   app.get<{ Querystring: RunStatsQuery }>(
     '/api/stats/runs',
