@@ -74,6 +74,7 @@ export class Reporting {
       jobs: deps.jobs,
       runs: new RunStore(deps.db),
       lastSuccess: (jobId) => this.stats.lastSuccessByJob().get(jobId),
+      tree,
       notifier: this.notifier,
       log: deps.log,
     })
