@@ -32,7 +32,7 @@ describe('metrics', { timeout: 180_000 }, () => {
     expect(response.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/)
     return parsePrometheusText(response.body as string)
   }
-  const job = { job: 'Nightly' }
+  const job = { job_name: 'Nightly' }
 
   beforeAll(async () => {
     t = await startLabJob('metrics', {
@@ -111,6 +111,10 @@ describe('metrics', { timeout: 180_000 }, () => {
       sampleValue(afterSecond, 'strata_vm_last_success_timestamp_seconds', { ...job, vm: 'web-a' }),
     ).toBeCloseTo(second.end / 1000, 3)
     expect(sampleValue(afterSecond, 'strata_runs_total', { ...job, state: 'success' })).toBe(2)
+    // Prometheus sets `job` and `instance` on every series it scrapes (and renames an exported `job` to
+    // `exported_job`): Strata's series never carry them, so alert rules can name the job's label.
+    const clashing = afterSecond.filter((s) => 'job' in s.labels || 'instance' in s.labels)
+    expect(clashing.map((s) => s.name)).toEqual([])
 
     // Strata's own metrics pass promtool's checks clean; the whole text parses, and its only remarks are
     // about three of prom-client's default Node.js gauges, named with a '_total' they should not have.

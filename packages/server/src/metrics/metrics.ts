@@ -48,8 +48,8 @@ export class Metrics {
   }
 
   /** Jobs by id, with the label values their series carry. */
-  #jobLabels(): Map<string, { job: string; job_id: string }> {
-    return new Map(this.deps.jobs.list().map((j) => [j.id, { job: j.name, job_id: j.id }]))
+  #jobLabels(): Map<string, { job_name: string; job_id: string }> {
+    return new Map(this.deps.jobs.list().map((j) => [j.id, { job_name: j.name, job_id: j.id }]))
   }
 
   #runMetrics(): void {
@@ -59,7 +59,7 @@ export class Metrics {
     new Counter({
       name: 'strata_runs_total',
       help: 'Finished runs of each job, by final state (success, failure, interrupted, skipped).',
-      labelNames: ['job', 'job_id', 'state'],
+      labelNames: ['job_name', 'job_id', 'state'],
       registers,
       collect() {
         this.reset()
@@ -82,7 +82,7 @@ export class Metrics {
       new Counter({
         name,
         help,
-        labelNames: ['job', 'job_id'],
+        labelNames: ['job_name', 'job_id'],
         registers,
         collect() {
           this.reset()
@@ -113,7 +113,7 @@ export class Metrics {
       new Gauge({
         name,
         help,
-        labelNames: ['job', 'job_id'],
+        labelNames: ['job_name', 'job_id'],
         registers,
         collect() {
           this.reset()
@@ -142,7 +142,7 @@ export class Metrics {
     new Gauge({
       name: 'strata_job_last_success_timestamp_seconds',
       help: 'When the last successful run of each job ended (absent: never).',
-      labelNames: ['job', 'job_id'],
+      labelNames: ['job_name', 'job_id'],
       registers,
       collect() {
         this.reset()
@@ -156,7 +156,7 @@ export class Metrics {
     new Gauge({
       name: 'strata_vm_last_success_timestamp_seconds',
       help: 'When the run that last backed up each VM of each job successfully ended (absent: never).',
-      labelNames: ['job', 'job_id', 'vm', 'vm_uuid'],
+      labelNames: ['job_name', 'job_id', 'vm', 'vm_uuid'],
       registers,
       collect() {
         this.reset()
