@@ -1,4 +1,4 @@
-// Reports and notifications (docs/api.md, "Notifications"): when a run is reported (per job, and the
+// Reports and notifications (docs/monitoring.md, "Reports and notifications"): when a run is reported (per job, and the
 // server's default), the SMTP server that mails reports, the webhooks that receive them signed, the
 // daily summary, and the public address links in reports point to. Secrets (the SMTP password, each
 // webhook's signing secret) are write-only: requests may carry them, answers never do.

@@ -1,4 +1,4 @@
-// What the UI's charts draw (docs/api.md, "Statistics"): finished runs of jobs with their durations and
+// What the UI's charts draw (docs/monitoring.md, "Charts in the UI"): finished runs of jobs with their durations and
 // bytes, and each repository's stored and logical bytes over time (samples the server takes).
 import { Type, type Static } from '@sinclair/typebox'
 import { TaskStatus } from './api-runs.js'

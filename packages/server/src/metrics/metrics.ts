@@ -2,9 +2,9 @@
 // read when scraped, from the database and the services' state; a scrape does no I/O on pools or
 // repositories (repository usage is the last sample the usage sampler took). Cardinality is bounded by
 // what exists: labels name jobs, their VMs, repositories and pools, never runs or times
-// (docs/monitoring/README.md lists every metric).
+// (docs/monitoring.md lists every metric).
 //
-// Hook for agents (docs/monitoring/README.md): a module that keeps state of its own registers its
+// Hook for agents (docs/monitoring.md): a module that keeps state of its own registers its
 // gauges on `registry` with a `collect()` that reads that state, e.g. `strata_agent_connected{agent}`.
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client'
 import type { JobStore } from '../jobs/job-store.js'

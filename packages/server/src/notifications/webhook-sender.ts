@@ -1,5 +1,5 @@
 // Delivers one JSON report to a webhook: POSTed with `X-Strata-Signature: sha256=<hex>`, the
-// HMAC-SHA256 of the exact body bytes under the webhook's secret (docs/api.md tells receivers how to
+// HMAC-SHA256 of the exact body bytes under the webhook's secret (docs/monitoring.md tells receivers how to
 // check it), and an `X-Strata-Delivery` id that stays the same across retries. A network error, a
 // timeout, a 429 or a 5xx is tried again with exponential backoff, a bounded number of times; another
 // answer (a 4xx, a redirect: the body is never sent elsewhere) fails at once.

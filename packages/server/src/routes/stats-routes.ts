@@ -1,5 +1,5 @@
 // What the UI's charts draw: finished runs of jobs with durations and bytes, and each repository's
-// stored and logical bytes over time (docs/api.md, "Statistics"). Bounded: at most a year back, 5000
+// stored and logical bytes over time (docs/monitoring.md, "Charts in the UI"). Bounded: at most a year back, 5000
 // runs, a few hundred samples per repository.
 import type { FastifyInstance } from 'fastify'
 import { RunStatsQuery, STATS_MAX_DAYS, UsageQuery, type RunStat, type UsageSeries } from '@strata/contract'
