@@ -12,31 +12,10 @@ import type { Report } from './channels.js'
 import type { NotificationStore } from './notification-store.js'
 import type { Notifier } from './notifier.js'
 import { isFailure, runUrl, summarizeRun } from './run-summary.js'
+import type { DaySummary, SummaryJob } from './day-summary.js'
 import { summaryEmail } from './summary-email.js'
 
 export const SUMMARY_WINDOW_MS = 24 * 3600_000
-
-export interface SummaryJob {
-  readonly jobId: string
-  readonly jobName: string
-  readonly runs: number
-  readonly states: Readonly<Record<string, number>>
-  readonly lastRun?: {
-    readonly runId: string
-    readonly status: string
-    readonly start: number
-    readonly url?: string
-  }
-  /** When the job's last successful run ended (any time, not only in the window). */
-  readonly lastSuccess?: number
-  readonly failedVms: readonly { readonly name: string; readonly runId: string; readonly reason?: string }[]
-}
-
-export interface DaySummary {
-  readonly from: number
-  readonly to: number
-  readonly jobs: readonly SummaryJob[]
-}
 
 export interface DailySummaryDeps {
   readonly store: NotificationStore

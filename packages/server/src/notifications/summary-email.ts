@@ -10,7 +10,7 @@ import {
   STATE_COLOURS,
   type EmailContent,
 } from './email-content.js'
-import type { DaySummary, SummaryJob } from './daily-summary.js'
+import type { DaySummary, SummaryJob } from './day-summary.js'
 
 const when = (ms: number) => new Date(ms).toUTCString()
 
