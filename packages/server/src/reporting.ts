@@ -111,12 +111,13 @@ export class Reporting {
     return this.#listener?.url
   }
 
+  /** The metrics address first: when it cannot be used, nothing else has started. */
   async start(config: ServerConfig, log: ServerLog): Promise<void> {
+    if (config.metrics !== undefined)
+      this.#listener = await listenForMetrics(config.metrics.listen, this.metrics, log)
     this.#recorder.start()
     this.sampler.start()
     this.daily.reload()
-    if (config.metrics !== undefined)
-      this.#listener = await listenForMetrics(config.metrics.listen, this.metrics, log)
   }
 
   /** Stops taking new work, then waits for the reports in flight (they are aborted). */

@@ -128,9 +128,18 @@ export async function startServerWith(options: StartOptions, workers: Workers): 
   for (const pool of context.pools.list())
     await context.connections.connect(pool, context.pools.password(pool.id))
   const app = await buildApp(context, routes(context), tls)
-  await app.listen({ port: config.port, host: config.host })
+  try {
+    await context.reporting.start(config, log) // a taken metrics address stops the start here
+    await app.listen({ port: config.port, host: config.host })
+  } catch (error) {
+    await context.reporting.stop()
+    await app.close()
+    await context.connections.closeAll()
+    context.settings.close()
+    db.close()
+    throw error
+  }
   context.scheduler.start()
-  await context.reporting.start(config, log)
   const address = app.server.address()
   const port = typeof address === 'object' && address !== null ? address.port : config.port
   const scheme = tls === undefined ? 'http' : 'https'

@@ -3,7 +3,7 @@
 // (every other path 404, every other method 405). The admin chooses who can reach that address (the
 // loopback, a management network); the API's own address keeps /metrics private.
 import { createServer, type Server } from 'node:http'
-import { errorMessage } from '@strata/core'
+import { errorMessage, StrataError } from '@strata/core'
 import type { ListenAddress } from '../config.js'
 import type { ServerLog } from '../server-log.js'
 import type { Metrics } from './metrics.js'
@@ -38,9 +38,17 @@ export async function listenForMetrics(
   server.requestTimeout = 30_000
   server.headersTimeout = 10_000
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject)
+    const refused = (error: Error) =>
+      reject(
+        new StrataError(
+          'METRICS_LISTEN_FAILED',
+          `the metrics address ${address.host}:${address.port} cannot be used (metrics.listen): ${errorMessage(error)}`,
+          { cause: error },
+        ),
+      )
+    server.once('error', refused)
     server.listen(address.port, address.host, () => {
-      server.off('error', reject)
+      server.off('error', refused)
       resolve()
     })
   })
