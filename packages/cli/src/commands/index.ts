@@ -28,6 +28,7 @@ import { repoVerify } from './repo-verify.js'
 import { repoKeyAdd } from './repo-key-add.js'
 import { repoKeyList } from './repo-key-list.js'
 import { repoKeyRemove } from './repo-key-remove.js'
+import { xoImport } from './xo-import.js'
 import { xoList } from './xo-list.js'
 import { xoRestoreDisk } from './xo-restore-disk.js'
 import { xoRestoreVm } from './xo-restore-vm.js'
@@ -63,6 +64,7 @@ export const commands: readonly Command<never>[] = [
   poolNetworks,
   serverCommand,
   xoList,
+  xoImport,
   xoRestoreDisk,
   xoRestoreVm,
   completionCommand(() => commands),

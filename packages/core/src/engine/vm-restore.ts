@@ -59,9 +59,52 @@ export async function restoreVm(
       `restore point '${o.pointId}' holds no VM records to rebuild from`,
     )
   }
+  return rebuildVm(task, xapi, {
+    ...o,
+    meta,
+    nameSuffix: o.nameSuffix ?? ` (restored ${pointDate(manifest.startedAt)})`,
+    tag: o.tag ?? RESTORED_TAG,
+    restoreDisk: (t, disk, target) =>
+      restoreDisk(t, xapi, limits, { repository: o.repository, ref, disk, ...target }),
+  })
+}
+
+/** Where a disk of a rebuilt VM goes: a new VDI on `sr` made from the saved record. */
+export interface NewVdi {
+  readonly sr: Ref
+  readonly saved: XapiRecord
+  readonly onCreated?: (object: RestoredObject) => void
+}
+
+/** A VM to rebuild from the records of a point, wherever its disks are read from. */
+export interface VmRebuild {
+  readonly meta: PointMetadata
+  /** The SR's uuid or name. */
+  readonly srUuid: string
+  readonly nameSuffix: string
+  /** Added to the source's tags ('' adds none). */
+  readonly tag: string
+  readonly networkMap?: Record<string, string>
+  readonly start?: boolean
+  readonly onCreated?: (object: RestoredObject) => void
+  /** Writes disk `index` into a new VDI (reported to `onCreated` as soon as it exists), returns it. */
+  readonly restoreDisk: (task: TaskContext, index: number, target: NewVdi) => Promise<Ref>
+}
+
+/**
+ * The VM rebuilt: created blocked from starting, each disk restored and attached as it was, the other
+ * VBDs empty, VIFs on mapped networks, vTPMs; then released (and started if asked). What a failure
+ * leaves is removed. Restores from a repository and from an XO remote both come here.
+ */
+export async function rebuildVm(
+  task: TaskContext,
+  xapi: XapiClient,
+  o: VmRebuild,
+): Promise<{ vmUuid: string; vmName: string }> {
+  const { signal } = task
+  const { meta } = o
   const sr = await srRef(xapi, o.srUuid, signal)
-  const suffix = o.nameSuffix ?? ` (restored ${pointDate(manifest.startedAt)})`
-  const vm = await createVm(xapi, meta.vm, vmOverrides(meta, suffix, o.tag ?? RESTORED_TAG), signal)
+  const vm = await createVm(xapi, meta.vm, vmOverrides(meta, o.nameSuffix, o.tag), signal)
   const created: RestoredObject[] = []
   const onCreated = (object: RestoredObject): void => {
     created.push(object)
@@ -70,8 +113,7 @@ export async function restoreVm(
   onCreated({ class: 'VM', ref: vm })
   try {
     for (const [i, disk] of meta.disks.entries()) {
-      const target = { repository: o.repository, ref, disk: i, sr, saved: disk.vdi, onCreated }
-      const vdi = await restoreDisk(task, xapi, limits, target)
+      const vdi = await o.restoreDisk(task, i, { sr, saved: disk.vdi, onCreated })
       await createVbd(xapi, vm, vdi, disk.vbd, signal)
     }
     for (const vbd of meta.otherVbds) await createVbd(xapi, vm, NULL_REF, { ...vbd, empty: true }, signal)
@@ -182,13 +224,10 @@ async function mapNetwork(
 }
 
 /** Where restoreDisk writes disk `disk` of a point: a new VDI on `sr` made from the saved record. */
-interface DiskTarget {
+interface DiskTarget extends NewVdi {
   readonly repository: Repository
   readonly ref: { vm: string; pointId: string }
   readonly disk: number
-  readonly sr: Ref
-  readonly saved: XapiRecord
-  readonly onCreated?: (object: RestoredObject) => void
 }
 
 /** Creates a VDI on `sr` and writes disk `disk` of the point into it; removes it on failure. */

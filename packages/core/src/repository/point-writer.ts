@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto'
 import { RepositoryError } from './errors.js'
 import type { Repository } from './repository.js'
 import { BackupSession, DEFAULT_TIMING, type SessionTiming } from './session.js'
+import { ChunkUploader } from './chunk-uploader.js'
 import { DiskWriter, type DiskStats } from './disk-writer.js'
 import { readDiskIndex, readManifest } from './points.js'
 import { KIND_INDEX, KIND_MANIFEST } from './format/constants.js'
@@ -18,11 +19,17 @@ export interface PointOptions {
   readonly tags?: readonly string[]
   readonly jobId?: string
   readonly scheduleId?: string
+  /**
+   * When the point was taken (its id and `startedAt`): an import gives the source's date. Default: now.
+   */
+  readonly time?: Date
   /** A previous point whose disk indexes the new disks start from. */
   readonly base?: PointRef
   readonly timing?: SessionTiming
   /** Chunks hashed, compressed, sealed and uploaded at once per disk. */
   readonly concurrency?: number
+  /** Where warnings go (a GC record that cannot be right); default: process.emitWarning. */
+  readonly onWarning?: (message: string) => void
   readonly signal?: AbortSignal
 }
 
@@ -34,7 +41,8 @@ export interface CommittedPoint extends PointRef {
 
 export class PointWriter {
   readonly #disks: { name: string; writer: DiskWriter }[] = []
-  readonly #started = new Date()
+  readonly #started: Date
+  readonly uploader: ChunkUploader
   #fromBase = false
 
   private constructor(
@@ -44,11 +52,17 @@ export class PointWriter {
     readonly session: BackupSession,
     readonly base: { manifest: Manifest; indexes: DiskIndex[] } | undefined,
     readonly bad: ReadonlySet<string>,
-  ) {}
+  ) {
+    this.#started = options.time ?? new Date()
+    this.uploader = new ChunkUploader(repo, session, options.signal)
+  }
 
   static async begin(repo: Repository, options: PointOptions): Promise<PointWriter> {
     const { signal } = options
-    const ref = { vm: options.vm, pointId: makePointId(new Date(), randomBytes(4)) }
+    const time = options.time ?? new Date()
+    if (Number.isNaN(time.getTime()))
+      throw new RepositoryError('INVALID_ARGUMENT', 'point time is not a date')
+    const ref = { vm: options.vm, pointId: makePointId(time, randomBytes(4)) }
     const baseManifest = options.base && (await readManifest(repo, options.base, signal))
     const bases = baseManifest?.disks.map((d) => d.index) ?? []
     const session = await BackupSession.open(
@@ -58,6 +72,7 @@ export class PointWriter {
       bases,
       options.timing ?? DEFAULT_TIMING,
       signal,
+      options.onWarning,
     )
     try {
       let base: PointWriter['base']
@@ -89,7 +104,7 @@ export class PointWriter {
     if (baseIndex !== undefined) this.#fromBase = true
     const writer = new DiskWriter(
       this.repo,
-      this.session,
+      this.uploader,
       name,
       size,
       baseIndex,
@@ -110,6 +125,7 @@ export class PointWriter {
     const stats: DiskStats[] = []
     // Chunks stored beside a GC sweep must have survived it before anything refers to them.
     for (const { writer } of this.#disks.values()) await writer.verifyCreated(signal)
+    this.session.assertAlive()
     for (const [n, { name, writer }] of this.#disks.entries()) {
       const done = writer.finish()
       const key = diskIndexKey(this.ref, n)
@@ -147,13 +163,16 @@ export class PointWriter {
       this.repo.encode(KIND_MANIFEST, encodeManifest(manifest), new TextEncoder().encode(key)),
       signal,
     )
-    // Committed: a failure to clean the session up only delays GC (it expires with its lease).
+    // Committed: the chunks verify had marked bad are whole again, and referenced. A failure to clean up
+    // only leaves a marker (the next backup stores the chunk once more) or the session (it expires).
+    for (const hex of this.uploader.fresh) await this.repo.clearBad(hex, signal).catch(() => undefined)
     await this.session.close(signal).catch(() => undefined)
     return { ...this.ref, ref: formatPointRef(this.ref), manifest, stats }
   }
 
   /** Gives up: nothing is committed; chunks already stored are left for GC. */
   async abort(): Promise<void> {
+    await this.uploader.settle().catch(() => undefined) // no borrow segment lands after the close
     await this.session.close()
   }
 }
