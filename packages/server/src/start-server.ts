@@ -26,6 +26,8 @@ import { jobRoutes } from './routes/job-routes.js'
 import { poolRoutes } from './routes/pool-routes.js'
 import { repositoryRoutes } from './routes/repository-routes.js'
 import { restoreRoutes } from './routes/restore-routes.js'
+import { fileRoutes } from './routes/file-routes.js'
+import { FileSessions } from './files/file-sessions.js'
 import { runRoutes } from './routes/run-routes.js'
 import { settingsRoutes } from './routes/settings-routes.js'
 import { userRoutes } from './routes/user-routes.js'
@@ -75,6 +77,8 @@ export interface ServerServices {
   readonly bus: RunBus
   readonly scheduler: Scheduler
   readonly settings: Settings
+  /** File-level restore: one appliance per restore point disk being browsed. */
+  readonly files: FileSessions
   /** Reports of runs (e-mail, webhooks), the daily summary, statistics and metrics. */
   readonly reporting: Reporting
   /** Aborted when the server stops (long-lived responses end, restores are cancelled). */
@@ -157,6 +161,7 @@ export async function startServerWith(options: StartOptions, workers: Workers): 
       context.scheduler.stop()
       closing.abort()
       await context.runs.stopAll()
+      await context.files.closeAll()
       await context.reporting.stop()
       await app.close()
       await context.connections.closeAll()
@@ -206,6 +211,7 @@ function services(
     credentials: new Credentials(users, tokens),
     loginLimits: new LoginLimits(),
     streams: new EventStreams(),
+    files: new FileSessions({ repositoryService, log, closing }),
     ...runs,
     reporting: new Reporting({ ...base, ...runs }, reportingOptions),
   }
@@ -270,6 +276,7 @@ function routes(s: ServerServices): RouteModule[] {
     (app) => jobRoutes(app, { jobs, runs, scheduler, pools, connections, repositories, settings, log }),
     (app) => runRoutes(app, { runs, bus, streams, credentials, closing }),
     (app) => restoreRoutes(app, { restores, repositories, repositoryService, log, closing }),
+    (app) => fileRoutes(app, { repositories, files: s.files, log, closing }),
     (app) =>
       settingsRoutes(app, {
         settings,

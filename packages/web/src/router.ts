@@ -3,6 +3,7 @@
 import { createRouter, createWebHistory } from 'vue-router'
 import { onUnauthenticated } from './api/client'
 import { forgetSession, loadSession } from './lib/session'
+import FilesView from './views/FilesView.vue'
 import JobEditView from './views/JobEditView.vue'
 import JobsView from './views/JobsView.vue'
 import LoginView from './views/LoginView.vue'
@@ -26,6 +27,13 @@ export const router = createRouter({
     { path: '/logs', name: 'logs', component: LogsView, meta: { title: 'Logs' } },
     { path: '/logs/:runId', name: 'run', component: RunView, props: true, meta: { title: 'Run' } },
     { path: '/restore', name: 'restore', component: RestoreView, meta: { title: 'Restore' } },
+    {
+      path: '/restore/files/:repositoryId/:pointId/:disk',
+      name: 'files',
+      component: FilesView,
+      props: true,
+      meta: { title: 'Files' },
+    },
     { path: '/pools', name: 'pools', component: PoolsView, meta: { title: 'Pools' } },
     {
       path: '/repositories',

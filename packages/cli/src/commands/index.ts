@@ -12,6 +12,8 @@ import { backupRun } from './backup-run.js'
 import { backupLogs } from './backup-logs.js'
 import { restoreVmCommand } from './restore-vm.js'
 import { restoreDiskCommand } from './restore-disk.js'
+import { restoreServeCommand } from './restore-serve.js'
+import { restoreFilesGet, restoreFilesList, restoreFilesLs } from './restore-files.js'
 import { serverCommand } from './server.js'
 import { poolSrs } from './pool-srs.js'
 import { poolVms } from './pool-vms.js'
@@ -59,6 +61,10 @@ export const commands: readonly Command<never>[] = [
   backupLogs,
   restoreVmCommand,
   restoreDiskCommand,
+  restoreServeCommand,
+  restoreFilesList,
+  restoreFilesLs,
+  restoreFilesGet,
   poolSrs,
   poolVms,
   poolNetworks,

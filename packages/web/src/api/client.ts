@@ -4,6 +4,9 @@
 import type {
   ApiErrorBody,
   ApiToken,
+  DirectoryView,
+  FileSearchView,
+  FilesystemsView,
   Job,
   JobInput,
   JobPatch,
@@ -115,6 +118,29 @@ const q = (params: Record<string, string | number | undefined>) => {
 }
 const id = encodeURIComponent
 
+/** One disk of a restore point, as the file routes name it. */
+export interface PointDisk {
+  readonly repositoryId: string
+  readonly pointId: string
+  readonly disk: number
+}
+const diskPath = (d: PointDisk) =>
+  `/repositories/${id(d.repositoryId)}/points/${id(d.pointId)}/disks/${d.disk}`
+
+/** A plain link the browser downloads to disk as it comes (no copy in the page's memory). */
+export function filesDownloadUrl(
+  d: PointDisk,
+  fs: string | undefined,
+  paths: readonly string[],
+  format?: 'zip' | 'tar' | 'tar.gz',
+): string {
+  const search = new URLSearchParams()
+  if (fs !== undefined) search.set('fs', fs)
+  for (const path of paths) search.append('path', path)
+  if (format !== undefined) search.set('format', format)
+  return `/api${diskPath(d)}/files/download?${search.toString()}`
+}
+
 export const api = {
   login: (username: string, password: string, totp?: string) =>
     post<{ user: User }>('/auth/login', { username, password, ...(totp ? { totp } : {}) }),
@@ -146,6 +172,12 @@ export const api = {
     get<RestorePoint[]>(`/repositories/${id(repoId)}/points${q({ vm })}`),
   diskUrl: (repoId: string, pointId: string, disk: number) =>
     `/api/repositories/${id(repoId)}/points/${id(pointId)}/disks/${disk}.vhd`,
+  filesystems: (d: PointDisk) => get<FilesystemsView>(`${diskPath(d)}/filesystems`),
+  files: (d: PointDisk, query: { fs?: string; path: string; offset?: number; limit?: number }) =>
+    get<DirectoryView>(`${diskPath(d)}/files${q(query)}`),
+  searchFiles: (d: PointDisk, query: { fs?: string; under?: string; q: string }) =>
+    get<FileSearchView>(`${diskPath(d)}/files/search${q(query)}`),
+  closeFiles: (d: PointDisk) => del(`${diskPath(d)}/files`),
 
   jobs: () => get<Job[]>('/jobs'),
   job: (jobId: string) => get<Job>(`/jobs/${id(jobId)}`),
