@@ -1,7 +1,7 @@
 // Jobs as the HTTP API takes and returns them (docs/api.md): pools and repositories named by server ids,
 // schedules that the server's scheduler fires. The job as stored and returned is complete: every
 // default is written out, so what a client shows is what a run uses.
-import { Type, type Static } from '@sinclair/typebox'
+import { CloneType, Type, type Static } from '@sinclair/typebox'
 import {
   JobSettings,
   Mode,
@@ -11,6 +11,7 @@ import {
   SmartRules,
   SmartRulesAccepted,
 } from './job-parts.js'
+import { JOB_REPORT_DEFAULT, JobReport } from './api-notifications.js'
 import { Deprecated, Id, List, Names, Strict, Text } from './schema-helpers.js'
 
 export const DEFAULT_TIMEZONE = 'UTC'
@@ -63,6 +64,7 @@ const jobInputProperties = {
   repositories: List(Text(100), 20, { minItems: 1, description: 'Repository ids.' }),
   settings: Type.Optional(JobSettings),
   schedules: Type.Optional(List(ScheduleInput, 50)),
+  report: Type.Optional(CloneType(JobReport, { default: JOB_REPORT_DEFAULT })),
 }
 /** POST /api/jobs. */
 export const JobInput = Strict(jobInputProperties)
@@ -95,6 +97,7 @@ export const StoredJob = Strict({
   repositories: List(Text(100), 20),
   settings: CompleteSettings,
   schedules: List(Schedule, 50),
+  report: JobReport,
 })
 export type StoredJob = Static<typeof StoredJob>
 

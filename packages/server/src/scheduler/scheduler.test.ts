@@ -16,6 +16,7 @@ const job = (cron: string, timezone: string): ApiJob => ({
   repositories: ['r'],
   settings: SETTINGS_DEFAULTS,
   schedules: [{ id: 's1', cron, timezone, enabled: true, forceFull: false }],
+  report: 'default',
 })
 
 describe('scheduler', () => {

@@ -5,11 +5,13 @@
 import {
   checkJobInput,
   DEFAULT_TIMEZONE,
+  JOB_REPORT_DEFAULT,
   SETTINGS_DEFAULTS,
   type CompleteSettings,
   type CompleteSmartRules,
   type CompleteVmSelection,
   type JobInput,
+  type JobReport,
   type Problem,
   type Retention,
   type Schedule,
@@ -39,6 +41,8 @@ export interface JobForm {
   repositories: string[]
   settings: CompleteSettings
   schedules: ScheduleForm[]
+  /** When runs are reported (e-mail, webhooks); 'default' follows the server's setting. */
+  report: JobReport
 }
 
 /** True when A and B have the same keys: a key missing on either side is a type error where it is used. */
@@ -89,6 +93,7 @@ export function newJobForm(): JobForm {
     repositories: [],
     settings: { ...SETTINGS_DEFAULTS },
     schedules: [newScheduleForm()],
+    report: JOB_REPORT_DEFAULT,
   }
 }
 
@@ -102,6 +107,7 @@ export function jobToForm(job: StoredJob): JobForm {
     repositories: [...job.repositories],
     settings: { ...SETTINGS_DEFAULTS, ...job.settings },
     schedules: job.schedules.map(scheduleToForm),
+    report: job.report ?? JOB_REPORT_DEFAULT,
   }
 }
 
@@ -126,6 +132,7 @@ export function formToInput(form: JobForm): JobInput {
     repositories: [...form.repositories],
     settings: cleanSettings(form.settings),
     schedules: form.schedules.map(scheduleToInput),
+    report: form.report,
   }
 }
 
@@ -171,6 +178,14 @@ export function formProblems(form: JobForm): Problem[] {
   const checked = checkJobInput(formToInput(form))
   return checked.ok ? [] : checked.problems
 }
+
+/** How the editor names each report policy; every policy of the contract must be listed. */
+export const REPORT_CHOICES = {
+  default: "The server's setting (Settings → Notifications)",
+  always: 'After every run',
+  failure: 'Only when a run fails',
+  never: 'Never',
+} as const satisfies Record<JobReport, string>
 
 export const CRON_PRESETS = [
   { cron: '0 2 * * *', label: 'Every day at 02:00' },
