@@ -21,6 +21,7 @@ packages=(
   zsh               # the CLI's zsh completion script is read by zsh in its test
   nfs-common cifs-utils       # mount.nfs, mount.cifs: Strata mounts nfs:// and smb:// repositories itself
   samba smbnetfs fuse3        # smbd on loopback mounted through FUSE: the store's tests on a real SMB share
+  prometheus        # promtool: checks the /metrics output, the alert rules and their unit tests
   rclone            # `npm run bench -- mirror` compares a mirror with `rclone copy` of the repository folder
 )
 if [ "${STRATA_BENCH_TOOLS:-0}" = 1 ]; then
