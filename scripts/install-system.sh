@@ -17,6 +17,7 @@ packages=(
   linux-image-amd64 # the kernel supermin builds the appliance from (found in /boot)
   util-linux        # setpriv: guestfish dies with the process that started it
   xfsprogs dosfstools ntfs-3g lvm2 gdisk   # test disks with real filesystems and volume managers
+  unzip             # the file-restore tests open the zip archives they download
   systemd           # systemd-analyze verify/security and systemctl --root: the service unit's tests
   zsh               # the CLI's zsh completion script is read by zsh in its test
   nfs-common cifs-utils       # mount.nfs, mount.cifs: Strata mounts nfs:// and smb:// repositories itself
