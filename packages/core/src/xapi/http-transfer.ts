@@ -25,6 +25,11 @@ const MAX_REDIRECTS = 3
 export interface UploadBody {
   open: () => Readable | AsyncIterable<Uint8Array>
   length: number
+  /**
+   * Send the body only once the host answered 200 (XAPI answers before it reads a body): a body that can
+   * be read once (chunks streamed from another pool) is then never half spent on a 302.
+   */
+  afterResponse?: boolean
 }
 
 export interface TransferRequest {
@@ -156,13 +161,21 @@ function send(
       ),
     )
     if (req.body === undefined) request.end()
+    else if (req.body.afterResponse !== true) sendBody(req.body, request, req.label)
     else {
-      const { length } = req.body
-      const body = req.body.open()
-      if (body instanceof Readable) pipeBody(body, request, req.label, length)
-      else void pumpBody(body, request, req.label, length)
+      const body = req.body
+      request.flushHeaders()
+      request.once('response', (response) => {
+        if (response.statusCode === 200) sendBody(body, request, req.label)
+      })
     }
   })
+}
+
+function sendBody(upload: UploadBody, request: ClientRequest, label: string): void {
+  const body = upload.open()
+  if (body instanceof Readable) pipeBody(body, request, label, upload.length)
+  else void pumpBody(body, request, label, upload.length)
 }
 
 function pipeBody(body: Readable, request: ClientRequest, label: string, length: number): void {
