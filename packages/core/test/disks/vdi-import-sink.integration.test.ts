@@ -28,7 +28,8 @@ afterAll(async () => {
   await lab?.close()
 })
 
-const newVdi = (size = SIZE): Promise<Ref> => createVdi(xapi, { name_label: 'target', virtual_size: size }, sr)
+const newVdi = (size = SIZE): Promise<Ref> =>
+  createVdi(xapi, { name_label: 'target', virtual_size: size }, sr)
 const chunk = (i: number): Buffer => randomBytes(Math.min(BLOCK, SIZE - i * BLOCK))
 const sink = (vdi: Ref, zeroHoles = false) =>
   new VdiImportSink({ xapi, vdi, size: SIZE, zeroHoles, signal: AbortSignal.timeout(20_000) })
