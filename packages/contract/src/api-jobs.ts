@@ -1,7 +1,7 @@
 // Jobs as the HTTP API takes and returns them (docs/api.md): pools and repositories named by server ids,
 // schedules that the server's scheduler fires. The job as stored and returned is complete: every
 // default is written out, so what a client shows is what a run uses.
-import { Type, type Static } from '@sinclair/typebox'
+import { CloneType, Type, type Static } from '@sinclair/typebox'
 import {
   JobSettings,
   Mode,
@@ -11,6 +11,7 @@ import {
   SmartRules,
   SmartRulesAccepted,
 } from './job-parts.js'
+import { HealthCheck, JobKind, ReplicationTargets } from './replication.js'
 import { Deprecated, Id, List, Names, Strict, Text } from './schema-helpers.js'
 
 export const DEFAULT_TIMEZONE = 'UTC'
@@ -23,6 +24,7 @@ const scheduleInputProperties = {
   enabled: Type.Optional(Type.Boolean({ default: true })),
   retention: Type.Optional(Retention),
   forceFull: Type.Optional(Type.Boolean({ default: false, description: 'Every run of it is a full.' })),
+  healthCheck: Type.Optional(HealthCheck),
 }
 export const ScheduleInput = Strict(scheduleInputProperties)
 export type ScheduleInput = Static<typeof ScheduleInput>
@@ -59,8 +61,16 @@ export type CompleteVmSelection = Static<typeof CompleteVmSelection>
 const jobInputProperties = {
   name: Text(200),
   enabled: Type.Optional(Type.Boolean({ default: true })),
+  kind: Type.Optional(CloneType(JobKind, { default: 'backup' })),
   vms: VmSelection,
-  repositories: List(Text(100), 20, { minItems: 1, description: 'Repository ids.' }),
+  repositories: List(Text(100), 20, {
+    description: 'Repository ids (a backup job needs one at least; a replication job none).',
+  }),
+  targets: Type.Optional(
+    CloneType(ReplicationTargets, {
+      description: "SRs of the server's pools a replication job copies to (`pool`: a pool id).",
+    }),
+  ),
   settings: Type.Optional(JobSettings),
   schedules: Type.Optional(List(ScheduleInput, 50)),
 }
@@ -91,8 +101,10 @@ export const StoredJob = Strict({
   id: Id(),
   name: Text(200),
   enabled: Type.Boolean(),
+  kind: JobKind,
   vms: CompleteVmSelection,
   repositories: List(Text(100), 20),
+  targets: ReplicationTargets,
   settings: CompleteSettings,
   schedules: List(Schedule, 50),
 })

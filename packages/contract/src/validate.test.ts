@@ -246,8 +246,10 @@ describe('completeJob', () => {
       id: 'j1',
       name: 'Nightly',
       enabled: true,
+      kind: 'backup',
       vms: { smart: { pools: [], tags: ['prod'], excludeVms: [], excludeTags: [], includeRestored: false } },
       repositories: ['r1'],
+      targets: [],
       settings: SETTINGS_DEFAULTS,
       schedules: [{ id: 's1', cron: '0 2 * * *', timezone: 'UTC', enabled: true, forceFull: false }],
     })

@@ -4,7 +4,7 @@
 // the restore points it wrote.
 import type { Db } from '../db/database.js'
 
-export type RunStatus = 'pending' | 'success' | 'failure' | 'interrupted' | 'skipped'
+export type RunStatus = 'pending' | 'success' | 'failure' | 'interrupted' | 'skipped' | 'warning'
 
 export interface RunVm {
   readonly uuid: string

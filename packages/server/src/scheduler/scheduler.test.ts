@@ -12,8 +12,10 @@ const job = (cron: string, timezone: string): ApiJob => ({
   id: 'j1',
   name: 'job',
   enabled: true,
+  kind: 'backup',
   vms: { uuids: ['x'] },
   repositories: ['r'],
+  targets: [],
   settings: SETTINGS_DEFAULTS,
   schedules: [{ id: 's1', cron, timezone, enabled: true, forceFull: false }],
 })
