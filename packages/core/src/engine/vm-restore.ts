@@ -29,6 +29,10 @@ export interface VmRestoreOptions {
   readonly nameSuffix?: string
   /** Added to the source's tags (default RESTORED_TAG; '' adds none). */
   readonly tag?: string
+  /** More tags (a health check's, which its sweep finds the VM by), given at creation. */
+  readonly tags?: readonly string[]
+  /** Create the VM's VIFs (default true; a health check boots its VM without network). */
+  readonly network?: boolean
 }
 
 export class RestoreError extends StrataError {}
@@ -53,7 +57,9 @@ export async function restoreVm(
   }
   const sr = await srRef(xapi, o.srUuid, signal)
   const suffix = o.nameSuffix ?? ` (restored ${pointDate(manifest.startedAt)})`
-  const vm = await createVm(xapi, meta.vm, vmOverrides(meta, suffix, o.tag ?? RESTORED_TAG), signal)
+  const overrides = vmOverrides(meta, suffix, o.tag ?? RESTORED_TAG)
+  overrides.tags = [...(overrides.tags as string[]), ...(o.tags ?? [])]
+  const vm = await createVm(xapi, meta.vm, overrides, signal)
   const created: Ref[] = []
   try {
     for (const [i, disk] of meta.disks.entries()) {
@@ -62,7 +68,7 @@ export async function restoreVm(
       await createVbd(xapi, vm, vdi, disk.vbd, signal)
     }
     for (const vbd of meta.otherVbds) await createVbd(xapi, vm, NULL_REF, { ...vbd, empty: true }, signal)
-    for (const vif of meta.vifs)
+    for (const vif of o.network === false ? [] : meta.vifs)
       await createVif(xapi, vm, await mapNetwork(xapi, vif.$network, o.networkMap, signal), vif, { signal })
     for (const vtpm of meta.vtpms) {
       const created = await xapi.call<Ref>('VTPM.create', [vm, vtpm.is_unique], signal)
@@ -129,7 +135,7 @@ function vmOverrides(meta: PointMetadata, suffix: string, tag: string): XapiReco
 }
 
 /** A network by the map, else the same uuid, else the same name, else the first network with PIFs. */
-async function mapNetwork(
+export async function mapNetwork(
   xapi: XapiClient,
   source: { uuid: string; name_label: string },
   map: Record<string, string> | undefined,
