@@ -244,7 +244,7 @@ async function transferOne(
 }
 
 /** A view of the task whose warnings are also collected for the result. */
-function collectWarnings(task: TaskContext, out: string[]): TaskContext {
+export function collectWarnings(task: TaskContext, out: string[]): TaskContext {
   const wrap = (t: TaskContext): TaskContext => ({
     signal: t.signal,
     info: (m, d) => t.info(m, d),

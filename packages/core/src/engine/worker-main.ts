@@ -5,6 +5,7 @@
 import { openRepositoryFromEnv } from '../open/index.js'
 import { connectPool } from './pool-session.js'
 import type { RunDeps } from './run.js'
+import { replicateVm } from './replication/replicate-vm.js'
 import { backupVm } from './vm-backup.js'
 import { serveJobs, type Env } from './worker-child.js'
 
@@ -23,6 +24,10 @@ function realRunDeps(env: Env): Omit<RunDeps, 'limits'> {
         signal,
       }),
     backupVm,
+    replicateVm,
+    ...(env.STRATA_HEALTH_CHECK_OWNER === undefined
+      ? {}
+      : { healthCheckOwner: env.STRATA_HEALTH_CHECK_OWNER }),
   }
 }
 

@@ -21,6 +21,12 @@ export const REPLICA = {
   memory: 'strata:replica:memory',
   /** Set while the replica is being written (the run id): a leftover of a failed or killed attempt. */
   pending: 'strata:replica:pending',
+  /** The target SR from the start (XO's `xo:backup:sr` is written only once the replica is complete). */
+  target: 'strata:replica:sr',
+  /** The source VM's name when it was replicated (listings). */
+  vmName: 'strata:replica:vm-name',
+  /** When a failover started it: a production VM now, which runs never remove nor replace. */
+  failover: 'strata:replica:failover',
 } as const
 
 /** The tags XO gives replicas: continuous replication (delta) and disaster recovery (full). */
@@ -45,6 +51,8 @@ export interface ReplicaKeys {
   readonly mode?: ReplicationMode
   readonly memory: boolean
   readonly pending?: string
+  readonly vmName?: string
+  readonly failedOver?: string
 }
 
 type Config = Record<string, string>
@@ -69,6 +77,8 @@ export function replicaKeys(record: XapiRecord): ReplicaKeys | undefined {
     ...(mode === 'delta' || mode === 'full' ? { mode } : {}),
     memory: oc[REPLICA.memory] === 'true',
     ...(oc[REPLICA.pending] === undefined ? {} : { pending: oc[REPLICA.pending] }),
+    ...(oc[REPLICA.vmName] === undefined ? {} : { vmName: oc[REPLICA.vmName] }),
+    ...(oc[REPLICA.failover] === undefined ? {} : { failedOver: oc[REPLICA.failover] }),
   }
 }
 
@@ -76,6 +86,12 @@ export function replicaKeys(record: XapiRecord): ReplicaKeys | undefined {
 export function xoDateTime(date: Date): string {
   const iso = date.toISOString()
   return `${iso.slice(0, 4)}${iso.slice(5, 7)}${iso.slice(8, 10)}T${iso.slice(11, 19)}Z`
+}
+
+/** '20261207T02:00:00Z' (XO's `xo:backup:datetime`, XAPI's dates) → a Date; unreadable: the epoch. */
+export function parseReplicaTime(text: string): Date {
+  const m = /^(\d{4})(\d{2})(\d{2})T(\d{2}:\d{2}:\d{2})Z$/.exec(text)
+  return m === null ? new Date(0) : new Date(`${m[1]}-${m[2]}-${m[3]}T${m[4]}Z`)
 }
 
 /** The name of a replica: its source's, with the job and the time of the run. */
