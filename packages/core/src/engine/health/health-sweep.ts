@@ -5,7 +5,6 @@
 import {
   NULL_REF,
   callAsync,
-  destroyVm,
   isXapiError,
   undoCall,
   type Ref,
@@ -18,6 +17,7 @@ import {
   HEALTH_CHECK_TAG,
   HEALTH_CHECK_UNTIL,
 } from './health-check.js'
+import { destroyVmAndDisks } from './destroy-vm.js'
 
 export interface SweepOptions {
   /** Also this owner's checks, whatever their time (a server starting again). */
@@ -69,6 +69,6 @@ export async function destroyCheckVm(xapi: XapiClient, vm: Ref): Promise<void> {
   }
   if (power !== 'Halted') await undoCall(() => callAsync(xapi, 'VM.hard_shutdown', [vm], { signal }), signal)
   const image = await xapi.call<Ref>('VM.get_suspend_VDI', [vm], signal).catch(() => NULL_REF)
-  await undoCall(() => destroyVm(xapi, vm, { signal }), signal)
+  await destroyVmAndDisks(xapi, vm, signal)
   if (image !== NULL_REF) await undoCall(() => xapi.call('VDI.destroy', [image], signal), signal)
 }

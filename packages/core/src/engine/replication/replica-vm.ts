@@ -16,6 +16,7 @@ import {
   type XapiClient,
   type XapiRecord,
 } from '../../xapi/index.js'
+import { destroyVmAndDisks } from '../health/destroy-vm.js'
 import { mapNetwork } from '../vm-restore.js'
 import type { PointMetadata } from '../vm-metadata.js'
 import { START_BLOCKED } from './replica-keys.js'
@@ -122,7 +123,7 @@ export async function destroyReplica(xapi: XapiClient, vm: Ref, signal: AbortSig
   // A suspended replica's image goes with a hard shutdown (xapi drops it); a checkpoint keeps its own.
   if (record.power_state === 'Suspended' && record.is_a_snapshot !== true)
     await undoCall(() => callAsync(xapi, 'VM.hard_shutdown', [vm], { signal }), signal)
-  await undoCall(() => destroyVm(xapi, vm, { signal }), signal)
+  await destroyVmAndDisks(xapi, vm, signal)
   if (image !== NULL_REF) await undoCall(() => xapi.call('VDI.destroy', [image], signal), signal)
   return true
 }
