@@ -79,7 +79,7 @@ export async function failover(
   o: FailoverOptions,
 ): Promise<FailoverResult> {
   const { signal } = task
-  const chosen = pick(await allReplicas(xapi, signal), o.replica)
+  const chosen = await findReplica(xapi, o.replica, signal)
   const cloned = o.clone === true || chosen.record.is_a_snapshot === true
   task.set({ from: String(chosen.record.uuid), cloned })
   const vm = cloned ? await cloneOf(xapi, chosen, signal) : chosen.ref
@@ -105,6 +105,14 @@ export async function failover(
 }
 
 /** The replica a name or uuid designates: itself, else the newest complete replica of that source VM. */
+export async function findReplica(
+  xapi: XapiClient,
+  text: string,
+  signal?: AbortSignal,
+): Promise<ReplicaObject> {
+  return pick(await allReplicas(xapi, signal), text)
+}
+
 function pick(all: readonly ReplicaObject[], text: string): ReplicaObject {
   const usable = all.filter((o) => o.keys.pending === undefined && o.keys.srUuid !== undefined)
   const exact = usable.filter((o) => o.record.uuid === text || o.record.name_label === text)

@@ -1,0 +1,139 @@
+// `strata replicate` and `strata healthcheck` against two lab pools, as an admin types them: a VM
+// replicated inline to the other pool three times with guest writes between runs (the first a full copy,
+// then changed blocks only), the replicas listed, a health check of the replica, a failover with a
+// clone, then of the replica itself; --json results; the bad inputs refused with a clear reason.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { requireBinary, scratchDir, type Scratch } from '@strata/core/testing'
+import type { LabPool } from '@strata/lab'
+import { startLabPools, type LabPools } from '@strata/lab/testing'
+import { runCli } from '../testing/cli-harness.js'
+
+describe('strata replicate and healthcheck against two lab pools', () => {
+  let pools: LabPools
+  let a: LabPool
+  let b: LabPool
+  let scratch: Scratch
+  let srB: string
+  const poolArgs = (lab: LabPool) => ['--pool', lab.url, '--fingerprint', lab.fingerprint!]
+  const runArgs = () => [
+    'replicate',
+    'run',
+    ...poolArgs(a),
+    '--password',
+    a.password,
+    '--vm',
+    'web-01',
+    '--sr',
+    srB,
+    '--target-pool',
+    b.url,
+    '--target-fingerprint',
+    b.fingerprint!,
+    '--target-password',
+    b.password,
+    '--data-dir',
+    scratch.path('data'),
+    '--keep',
+    '2',
+  ]
+  const onB = (...args: string[]) => [...args, ...poolArgs(b), '--password', b.password]
+
+  beforeAll(async () => {
+    for (const tool of ['openssl', 'mke2fs', 'debugfs']) requireBinary(tool)
+    const common = { authFailureDelayMs: 10, dom0DetachMs: 300, bootDelayMs: 200 }
+    const vms = [{ name: 'web-01', power: 'Running' as const, disks: [32] }]
+    pools = await startLabPools({ vms, ...common }, { vms: [], ...common })
+    ;[a, b] = pools.pools as [LabPool, LabPool]
+    srB = String(b.state.db.find('SR', () => true)[0]![1].uuid)
+    scratch = await scratchDir()
+  })
+  afterAll(async () => {
+    await pools?.close()
+    await scratch?.[Symbol.asyncDispose]()
+  })
+
+  it('replicates to the other pool: a full copy, then changed blocks only, printing the task tree', async () => {
+    const first = await runCli(runArgs())
+    expect(first.code, first.out + first.err).toBe(0)
+    expect(first.out).toMatch(/replication job .*: success/)
+    expect(first.out).toMatch(/VM web-01: success full copy/)
+    expect(first.out).toMatch(/crash-consistent/)
+    expect(first.out).toMatch(/replica/) // the tree's replica task
+    const disk = a.guest.disks(a.ref('VM', 'web-01'))[0]!
+    for (let run = 2; run <= 3; run++) {
+      await a.guest.writeRandomBlocks(disk, 2)
+      const next = await runCli([...runArgs(), '--json'])
+      expect(next.code, next.out + next.err).toBe(0)
+      const result = JSON.parse(next.out) as {
+        status: string
+        vms: { replication: { full: boolean; bytesRead: number; bytesWritten: number } }[]
+      }
+      expect(result.status).toBe('success')
+      expect(result.vms[0]!.replication.full).toBe(false)
+      expect(result.vms[0]!.replication.bytesRead).toBeLessThanOrEqual(8 * 1024 * 1024)
+    }
+  })
+
+  it('lists the replica and its restore points (retention kept two)', async () => {
+    const listed = await runCli([...onB('replicate', 'list'), '--json'])
+    expect(listed.code, listed.err).toBe(0)
+    const { replicas } = JSON.parse(listed.out) as { replicas: { kind: string; sourceVmName: string }[] }
+    expect(replicas.filter((r) => r.kind === 'replica')).toHaveLength(1)
+    expect(replicas.filter((r) => r.kind === 'point')).toHaveLength(2)
+    expect(replicas.every((r) => r.sourceVmName === 'web-01')).toBe(true)
+    const human = await runCli(onB('replicate', 'list'))
+    expect(human.out).toMatch(/^SOURCE\s+TIME\s+KIND/)
+    expect(human.out).toMatch(/web-01 .* replica .* delta .* ready \(Halted\)/)
+  })
+
+  it('health-checks the replica through a clone, and leaves nothing', async () => {
+    const vms = b.state.db.find('VM', () => true).length
+    const checked = await runCli(onB('healthcheck', 'run', '--replica', 'web-01', '--timeout', '20s'))
+    expect(checked.code, checked.out + checked.err).toBe(0)
+    expect(checked.out).toMatch(/health check of replica 'web-01': success, the guest reported after/)
+    expect(b.state.db.find('VM', () => true).length).toBe(vms)
+  })
+
+  it('fails over with a clone (the chain kept), then the replica itself', async () => {
+    const cloned = await runCli([...onB('replicate', 'failover', '--replica', 'web-01', '--clone'), '--json'])
+    expect(cloned.code, cloned.err).toBe(0)
+    const c = JSON.parse(cloned.out) as { vmUuid: string; cloned: boolean }
+    expect(c.cloned).toBe(true)
+    expect(b.state.db.find('VM', (r) => r.uuid === c.vmUuid)[0]![1].power_state).toBe('Running')
+    const itself = await runCli(onB('replicate', 'failover', '--replica', 'web-01'))
+    expect(itself.code, itself.err).toBe(0)
+    expect(itself.out).toMatch(/started 'web-01 - replication of web-01 \(/)
+    const listed = await runCli(onB('replicate', 'list'))
+    expect(listed.out).toMatch(/failed over .*\(Running\)/)
+  })
+
+  it('refuses bad inputs with a reason', async () => {
+    const noSr = await runCli(['replicate', 'run', ...poolArgs(a), '--password', 'x', '--vm', 'web-01'])
+    expect(noSr.code).toBe(2)
+    expect(noSr.err).toMatch(/--sr SR_UUID/)
+    const badMode = await runCli([...runArgs(), '--mode', 'sideways'])
+    expect(badMode.code).toBe(2)
+    expect(badMode.err).toMatch(/--mode delta or full/)
+    const stray = await runCli([
+      'replicate',
+      'run',
+      ...poolArgs(a),
+      '--vm',
+      'x',
+      '--sr',
+      'y',
+      '--target-user',
+      'u',
+    ])
+    expect(stray.code).toBe(2)
+    expect(stray.err).toMatch(/--target-user needs --target-pool/)
+    const none = await runCli(onB('replicate', 'failover', '--replica', 'nope'))
+    expect(none.code).not.toBe(0)
+    expect(none.err).toMatch(/REPLICA_NOT_FOUND|no replica 'nope'/)
+    const both = await runCli(onB('healthcheck', 'run', '--replica', 'x', '--point', 'y'))
+    expect(both.code).toBe(2)
+    const timeout = await runCli(onB('healthcheck', 'run', '--replica', 'x', '--timeout', 'soon'))
+    expect(timeout.code).toBe(2)
+    expect(timeout.err).toMatch(/--timeout/)
+  })
+})
