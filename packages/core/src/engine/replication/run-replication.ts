@@ -6,6 +6,7 @@ import { checkReplicaAfterRun, wantsCheck, type AfterRunCheck } from '../health/
 import type { Job, Schedule } from '../job.js'
 import type { PoolLimits } from '../limits.js'
 import type { PoolSession } from '../pool-session.js'
+import { replicaKeys } from './replica-keys.js'
 import type { VmOutcome } from '../run-vm.js'
 import type { SelectedVm } from '../selection.js'
 import { TaskWarning, statusOf, toTaskError } from '../task-tree.js'
@@ -47,11 +48,31 @@ export function targetSessions(job: Job, pools: readonly PoolSession[]): Replica
   return out
 }
 
+/**
+ * The selected VMs that are replicas (of any job, Strata's or XO's: their keys say so) set apart: a smart
+ * selection over the target pool would otherwise replicate the replicas of the previous runs.
+ */
+export function splitReplicas(
+  vms: readonly SelectedVm[],
+  pools: readonly Pick<PoolSession, 'poolId' | 'cache'>[],
+): { sources: SelectedVm[]; replicas: SelectedVm[] } {
+  const isReplica = (vm: SelectedVm): boolean => {
+    const pool = pools.find((p) => p.poolId === vm.poolId)
+    const record = [...(pool?.cache.all('vm').values() ?? [])].find((r) => r.uuid === vm.uuid)
+    return record !== undefined && replicaKeys(record) !== undefined
+  }
+  return { sources: vms.filter((v) => !isReplica(v)), replicas: vms.filter(isReplica) }
+}
+
 export async function replicateSelected(
   ctx: ReplicationRunContext,
   vms: readonly SelectedVm[],
 ): Promise<void> {
   const targets = targetSessions(ctx.job, ctx.pools)
+  const { sources, replicas } = splitReplicas(vms, ctx.pools)
+  if (replicas.length > 0)
+    ctx.task.info(`replicas are not replicated again: ${replicas.map((v) => v.name).join(', ')}`)
+  vms = sources
   const concurrency = ctx.job.settings.vmConcurrency === 0 ? vms.length : ctx.job.settings.vmConcurrency
   const slots = new Semaphore(Math.max(1, concurrency))
   await Promise.all(
