@@ -12,6 +12,8 @@ packages=(
   ceph-mon ceph-osd radosgw ceph-common   # real S3 server on loopback for the S3 store tests
   libvhdi-utils     # vhdiinfo: an independent VHD parser used as a test oracle
   chromium fonts-liberation   # headless browser for the web UI's end-to-end tests
+  systemd           # systemd-analyze verify/security and systemctl --root: the service unit's tests
+  zsh               # the CLI's zsh completion script is read by zsh in its test
   nfs-common cifs-utils       # mount.nfs, mount.cifs: Strata mounts nfs:// and smb:// repositories itself
   samba smbnetfs fuse3        # smbd on loopback mounted through FUSE: the store's tests on a real SMB share
 )

@@ -25,6 +25,8 @@ export interface Command<R = unknown> {
   readonly options?: OptionSpec
   /** Number of positional arguments: exact, or [min, max]. */
   readonly positionals: number | readonly [number, number]
+  /** What shell completion offers: an option's values by its name, the positional arguments' under ''. */
+  readonly choices?: Readonly<Record<string, readonly string[]>>
   run(args: ParsedArgs, ctx: CommandContext): Promise<R>
   /** Human-readable rendering of the result; omitted for commands whose result speaks for itself. */
   format?(result: R): string

@@ -27,6 +27,7 @@ export async function main(argv: string[], io: Io, signal?: AbortSignal): Promis
 }
 
 async function runCommand(argv: string[], io: Io, signal: AbortSignal): Promise<number> {
+  if (argv[0] === '--version') argv = ['version', ...argv.slice(1)]
   const json = argv.includes('--json')
   try {
     const command = findCommand(argv)

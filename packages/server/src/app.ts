@@ -1,7 +1,8 @@
-// The Fastify application: cookies, the OpenAPI generator, the auth guard, the error shape, every API
-// route and the web UI (static files with a fallback to index.html for the UI's own routes). Routes
-// are private unless marked public (see auth/guard.ts): here, the health check and the UI's files;
-// the login marks itself.
+// The Fastify application: cookies, the OpenAPI generator, the auth guard, the error shape, the API
+// routes it is given and the web UI (static files with a fallback to index.html for the UI's own
+// routes). Each route module comes bound to the services it needs (start-server.ts composes them).
+// Routes are private unless marked public (see auth/guard.ts): here, the health check and the UI's
+// files; the login marks itself.
 import cookie from '@fastify/cookie'
 import fastifyStatic from '@fastify/static'
 import swagger from '@fastify/swagger'
@@ -9,21 +10,36 @@ import Fastify, { type FastifyInstance } from 'fastify'
 import { createReadStream, existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { Health } from '@strata/contract'
+import type { Credentials } from './auth/credentials.js'
 import { installGuard } from './auth/guard.js'
 import { isUiPagePath } from './auth/request-path.js'
-import type { AppContext } from './context.js'
+import type { ServerConfig } from './config.js'
 import { installErrorHandler } from './http-errors.js'
-import { accountRoutes } from './routes/account-routes.js'
-import { authRoutes } from './routes/auth-routes.js'
-import { userRoutes } from './routes/user-routes.js'
+import type { ServerLog } from './server-log.js'
 
-export type RouteModule = (app: FastifyInstance, ctx: AppContext) => void
+/** What the application itself is given: its settings, the guard's credentials, the error log. */
+export interface AppServices {
+  readonly config: ServerConfig
+  readonly credentials: Credentials
+  readonly log: ServerLog
+}
+
+/** Adds routes to the application, with the services it was bound to. */
+export type RouteModule = (app: FastifyInstance) => void
+
+/** HTTPS served by the server itself (PEM certificate with its chain, and key); plain HTTP without. */
+export interface AppTls {
+  readonly cert: string
+  readonly key: string
+}
 
 export async function buildApp(
-  ctx: AppContext,
+  ctx: AppServices,
   modules: readonly RouteModule[] = [],
+  tls?: AppTls,
 ): Promise<FastifyInstance> {
   const app = Fastify({
+    ...(tls === undefined ? {} : { https: { cert: tls.cert, key: tls.key, minVersion: 'TLSv1.2' as const } }),
     logger: false,
     bodyLimit: 1024 * 1024,
     // A stopping server ends the connections clients hold open (idle or never used) instead of waiting.
@@ -62,7 +78,7 @@ export async function buildApp(
     { config: { public: true }, schema: { hide: true, response: { 200: Health } } },
     async (): Promise<Health> => ({ status: 'ok' }),
   )
-  for (const add of [authRoutes, accountRoutes, userRoutes, ...modules]) add(app, ctx)
+  for (const add of modules) add(app)
   // Private like the rest: it maps every route, which an anonymous caller has no use for.
   app.get('/api/openapi.json', { schema: { hide: true } }, async () => app.swagger())
   await serveUi(app, ctx.config.webDir)

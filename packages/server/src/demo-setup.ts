@@ -5,8 +5,13 @@
 import { checkJobInput, formatProblem } from '@strata/contract'
 import { Repository } from '@strata/core/repository'
 import { LocalStore } from '@strata/core/storage'
-import type { AppContext } from './context.js'
+import type { JobStore } from './jobs/job-store.js'
+import type { PoolConnections } from './pools/pool-connections.js'
+import type { PoolStore } from './pools/pool-store.js'
 import { checkPoolTrust } from './pools/pool-trust-check.js'
+import type { RepositoryStore } from './repositories/repository-store.js'
+import type { RunManager } from './runs/run-manager.js'
+import type { Scheduler } from './scheduler/scheduler.js'
 
 export interface DemoSetup {
   readonly pool: {
@@ -19,7 +24,17 @@ export interface DemoSetup {
   readonly repositoryPath: string
 }
 
-export async function setupDemo(ctx: AppContext, demo: DemoSetup, signal: AbortSignal): Promise<void> {
+/** What the demo setup is given: the server's stores, as the API's routes use them. */
+export interface DemoServices {
+  readonly pools: PoolStore
+  readonly connections: PoolConnections
+  readonly repositories: RepositoryStore
+  readonly jobs: JobStore
+  readonly runs: RunManager
+  readonly scheduler: Scheduler
+}
+
+export async function setupDemo(ctx: DemoServices, demo: DemoSetup, signal: AbortSignal): Promise<void> {
   if (ctx.pools.list().length > 0) return // configured before: leave it as the user left it
   const pool = ctx.pools.create({ name: 'lab', ...demo.pool, ...(await checkPoolTrust(demo.pool, signal)) })
   await ctx.connections.connect(pool, demo.pool.password)

@@ -1,30 +1,36 @@
-// The composition root: configuration, database, secrets, services, HTTP. startServer is what the CLI
-// (`strata server`) and the tests call; port 0 gives an ephemeral port.
+// The composition root: configuration, database, secrets, services, HTTP. Each route module is given the
+// few services it needs (routes/*.ts name them in their types), never the whole set. startServer is what
+// the CLI (`strata server`) and the tests call; port 0 gives an ephemeral port.
 import { randomBytes } from 'node:crypto'
 import { join } from 'node:path'
 import type { FastifyInstance } from 'fastify'
 import { allowManyListeners } from '@strata/core'
+import { runRestoreInWorker, type RestoreResult, type RestoreWorkerOptions } from '@strata/core/engine'
 import { Credentials } from './auth/credentials.js'
 import { LoginLimits } from './auth/login-limits.js'
 import { PasswordHasher } from './auth/password-hasher.js'
 import { ApiTokens } from './auth/tokens.js'
 import { Users } from './auth/users.js'
-import { buildApp } from './app.js'
-import { loadConfig, type ConfigOverrides, type ServerConfig } from './config.js'
-import type { AppContext } from './context.js'
-import { openDatabase } from './db/database.js'
+import { buildApp, type RouteModule } from './app.js'
+import { loadConfig, readServerConfig, type ConfigOverrides, type ServerConfig } from './config.js'
+import { openDatabase, type Db } from './db/database.js'
 import { JobStore } from './jobs/job-store.js'
 import { PoolConnections } from './pools/pool-connections.js'
 import { PoolStore } from './pools/pool-store.js'
+import { nasMountDir } from './repositories/nas-mounts.js'
 import { RepositoryService } from './repositories/repository-service.js'
 import { RepositoryStore } from './repositories/repository-store.js'
+import { accountRoutes } from './routes/account-routes.js'
+import { authRoutes } from './routes/auth-routes.js'
 import { jobRoutes } from './routes/job-routes.js'
 import { poolRoutes } from './routes/pool-routes.js'
 import { repositoryRoutes } from './routes/repository-routes.js'
 import { restoreRoutes } from './routes/restore-routes.js'
 import { runRoutes } from './routes/run-routes.js'
 import { settingsRoutes } from './routes/settings-routes.js'
+import { userRoutes } from './routes/user-routes.js'
 import { EventStreams } from './runs/event-streams.js'
+import { RestoreRunner } from './runs/restore-runner.js'
 import { RunBus } from './runs/run-bus.js'
 import { RunManager } from './runs/run-manager.js'
 import { RunStore } from './runs/run-store.js'
@@ -32,6 +38,8 @@ import { Scheduler } from './scheduler/scheduler.js'
 import { SecretBox } from './secret-box.js'
 import { ServerLog } from './server-log.js'
 import { Settings } from './settings.js'
+import { checkListenPolicy } from './tls/listen-policy.js'
+import { prepareServerTls, type ServerTls } from './tls/server-tls.js'
 
 export interface StartOptions extends ConfigOverrides {
   readonly env?: Record<string, string | undefined>
@@ -39,46 +47,85 @@ export interface StartOptions extends ConfigOverrides {
   readonly echo?: (line: string) => void
 }
 
+/** The stores and services of one server: the composition root's wiring, handed out piecemeal. */
+export interface ServerServices {
+  readonly config: ServerConfig
+  readonly db: Db
+  readonly box: SecretBox
+  readonly users: Users
+  readonly tokens: ApiTokens
+  readonly credentials: Credentials
+  readonly loginLimits: LoginLimits
+  /** The open event streams, ended with what authenticated them. */
+  readonly streams: EventStreams
+  readonly log: ServerLog
+  readonly pools: PoolStore
+  readonly connections: PoolConnections
+  readonly repositories: RepositoryStore
+  readonly repositoryService: RepositoryService
+  readonly jobs: JobStore
+  readonly runs: RunManager
+  readonly restores: RestoreRunner
+  readonly bus: RunBus
+  readonly scheduler: Scheduler
+  readonly settings: Settings
+  /** Aborted when the server stops (long-lived responses end, restores are cancelled). */
+  readonly closing: AbortSignal
+}
+
+/** How runs reach their worker processes: the engine's, unless a test gives its own (testing/). */
+export interface Workers {
+  readonly restore: (o: RestoreWorkerOptions) => Promise<RestoreResult>
+}
+
 export interface RunningServer {
   readonly url: string
   readonly port: number
   readonly config: ServerConfig
   readonly app: FastifyInstance
-  readonly context: AppContext
+  /** The server's services, for `strata server --demo` (setupDemo) and tests. */
+  readonly context: ServerServices
   /**
    * Set when this start created the first admin with a generated password. It is never logged (the
    * log may go to a file or syslog): the caller shows it once on the terminal (`strata server` does).
    */
   readonly generatedAdminPassword?: string
+  /** When the server serves HTTPS: its certificate's SHA-256 fingerprint, for clients to pin. */
+  readonly tlsFingerprint?: string
   close(): Promise<void>
 }
 
-export async function startServer(options: StartOptions = {}): Promise<RunningServer> {
-  const config = loadConfig(options, options.env ?? process.env)
+export function startServer(options: StartOptions = {}): Promise<RunningServer> {
+  return startServerWith(options, { restore: runRestoreInWorker })
+}
+
+/**
+ * startServer with the given workers. Not exported by the package: tests reach it through testing/ to
+ * run restores in workers with injected faults, which nothing in a request can ask for.
+ */
+export async function startServerWith(options: StartOptions, workers: Workers): Promise<RunningServer> {
+  const env = options.env ?? process.env
+  checkListenPolicy(readServerConfig(options, env)) // before anything is made on disk
+  const config = loadConfig(options, env)
   const log = new ServerLog(options.echo)
+  const tls = await serverTls(config, log)
   const box = new SecretBox(config.secretKey)
   const db = openDatabase(config.dataDir, box)
   const users = new Users(db, new PasswordHasher())
   const closing = new AbortController()
-  allowManyListeners(closing.signal) // every restore, and every chunk of each, listens to it
-  const context = services(config, db, box, users, log, closing.signal)
+  allowManyListeners(closing.signal) // every restore, download and event stream listens to it
+  const context = services(config, db, box, users, log, closing.signal, workers)
   // After the services: the settings' syslog forwarding is on, so the admin's creation reaches it.
   const generatedAdminPassword = await firstAdmin(users, config, log)
   for (const pool of context.pools.list())
     await context.connections.connect(pool, context.pools.password(pool.id))
-  const app = await buildApp(context, [
-    poolRoutes,
-    repositoryRoutes,
-    jobRoutes,
-    runRoutes,
-    restoreRoutes,
-    settingsRoutes,
-  ])
+  const app = await buildApp(context, routes(context), tls)
   await app.listen({ port: config.port, host: config.host })
   context.scheduler.start()
   const address = app.server.address()
   const port = typeof address === 'object' && address !== null ? address.port : config.port
-  const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`
+  const scheme = tls === undefined ? 'http' : 'https'
+  const url = `${scheme}://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`
   log.info(`listening on ${url}`)
   return {
     url,
@@ -87,6 +134,7 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
     app,
     context,
     generatedAdminPassword,
+    tlsFingerprint: tls?.fingerprint,
     close: async () => {
       context.scheduler.stop()
       closing.abort()
@@ -99,58 +147,119 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
   }
 }
 
+/** The certificate to serve HTTPS with (made at the first start when self-signed), announced in the log. */
+async function serverTls(config: ServerConfig, log: ServerLog): Promise<ServerTls | undefined> {
+  if (config.tls === undefined) return undefined
+  const tls = await prepareServerTls(config.tls, config.dataDir, config.host, AbortSignal.timeout(60_000))
+  const kind = tls.selfSigned ? 'self-signed certificate' : 'certificate'
+  log.info(`HTTPS with the ${kind} ${tls.files.cert}: SHA-256 fingerprint ${tls.fingerprint}`)
+  if (tls.validTo.getTime() < Date.now())
+    log.warn(
+      `the certificate ${tls.files.cert} expired on ${tls.validTo.toISOString()}: clients will refuse it`,
+    )
+  return tls
+}
+
 /** The stores and services of one server. */
 function services(
   config: ServerConfig,
-  db: AppContext['db'],
+  db: Db,
   box: SecretBox,
   users: Users,
   log: ServerLog,
   closing: AbortSignal,
-): AppContext {
+  workers: Workers,
+): ServerServices {
   const tokens = new ApiTokens(db)
-  const pools = new PoolStore(db, box)
-  const repositories = new RepositoryStore(db, box)
-  const jobs = new JobStore(db)
-  const bus = new RunBus()
-  const settings = new Settings(db, log)
-  const runs = new RunManager({
-    engineDir: join(config.dataDir, 'engine'),
-    runs: new RunStore(db),
-    bus,
-    jobs,
-    pools,
-    repositories,
-    log,
-    restoredTag: () => settings.restoreTag(),
-  })
-  const scheduler = new Scheduler({
-    db,
-    jobs,
-    log,
-    start: (job, scheduleId) => runs.startJob(job, scheduleId),
-  })
+  const stores: Stores = {
+    pools: new PoolStore(db, box),
+    repositories: new RepositoryStore(db, box),
+    connections: new PoolConnections(log),
+    jobs: new JobStore(db),
+    settings: new Settings(db, log),
+  }
+  const repositoryService = new RepositoryService(stores.repositories, closing, nasMountDir(config.dataDir))
+  const base = { config, db, box, users, tokens, log, closing, repositoryService, ...stores }
   return {
-    config,
-    db,
-    box,
-    users,
-    tokens,
+    ...base,
     credentials: new Credentials(users, tokens),
     loginLimits: new LoginLimits(),
     streams: new EventStreams(),
-    log,
-    pools,
-    connections: new PoolConnections(log),
-    repositories,
-    repositoryService: new RepositoryService(repositories, closing),
-    jobs,
-    runs,
-    bus,
-    scheduler,
-    settings,
-    closing,
+    ...runServices(config.dataDir, base, workers),
   }
+}
+
+type Stores = Pick<ServerServices, 'pools' | 'repositories' | 'connections' | 'jobs' | 'settings'>
+
+/** Runs: of jobs (from the API and the scheduler) and of restores, each in a worker process. */
+function runServices(
+  dataDir: string,
+  s: Stores & Pick<ServerServices, 'db' | 'log' | 'closing' | 'repositoryService'>,
+  workers: Workers,
+): Pick<ServerServices, 'runs' | 'restores' | 'bus' | 'scheduler'> {
+  const { db, log, jobs, pools, repositories, settings, connections, repositoryService, closing } = s
+  const bus = new RunBus()
+  const restoreTag = (): string => settings.restoreTag()
+  const runStore = new RunStore(db)
+  const runs = new RunManager({
+    engineDir: join(dataDir, 'engine'),
+    runs: runStore,
+    bus,
+    jobs,
+    pools,
+    repositories,
+    log,
+    restoredTag: restoreTag,
+    nasHome: dataDir,
+  })
+  const scheduler = new Scheduler({ db, jobs, log, start: (job, id) => runs.startJob(job, id) })
+  const restores = new RestoreRunner({
+    runs,
+    pools,
+    connections,
+    repositories,
+    repositoryService,
+    restoreTag,
+    closing,
+    runInWorker: workers.restore,
+    nasHome: dataDir,
+  })
+  return { runs, restores, bus, scheduler }
+}
+
+/** Each route module bound to the services it needs, and to nothing else. */
+function routes(s: ServerServices): RouteModule[] {
+  const { users, box, tokens, loginLimits, streams, log, credentials, closing } = s
+  const { pools, connections, repositories, repositoryService, jobs, runs, restores } = s
+  const { bus, scheduler, settings } = s
+  return [
+    (app) => authRoutes(app, { users, box, loginLimits, streams, log }),
+    (app) => accountRoutes(app, { users, box, tokens, streams, log }),
+    (app) => userRoutes(app, { users, streams }),
+    (app) => poolRoutes(app, { pools, connections, jobs, log, closing }),
+    (app) =>
+      repositoryRoutes(app, {
+        repositories,
+        repositoryService,
+        jobs,
+        log,
+        mountDir: nasMountDir(s.config.dataDir),
+      }),
+    (app) => jobRoutes(app, { jobs, runs, scheduler, pools, connections, repositories, settings, log }),
+    (app) => runRoutes(app, { runs, bus, streams, credentials, closing }),
+    (app) => restoreRoutes(app, { restores, repositories, repositoryService, log, closing }),
+    (app) =>
+      settingsRoutes(app, {
+        settings,
+        connections,
+        runs,
+        jobs,
+        scheduler,
+        repositories,
+        repositoryService,
+        log,
+      }),
+  ]
 }
 
 /**

@@ -26,6 +26,11 @@ export const poolOptions: OptionSpec = {
   password: { type: 'string' },
 }
 
+/** What --password prints: any user of the machine reads a command line (ps, /proc/PID/cmdline). */
+export const PASSWORD_FLAG_WARNING =
+  'warning: --password is deprecated: every user of this machine can read a command line (ps); ' +
+  'set STRATA_XAPI_PASSWORD or type it at the prompt instead'
+
 export const POOL_CONNECT_USAGE = '--pool URL --fingerprint SHA256 [--insecure-http] [--user U]'
 export const POOL_USAGE = `${POOL_CONNECT_USAGE} [--password P]`
 
@@ -50,9 +55,20 @@ export function dataDir(args: ParsedArgs): string {
   return resolve(dir)
 }
 
-/** --password (where a command has it), else STRATA_XAPI_PASSWORD, else a prompt on a terminal. */
-export async function poolPassword(args: ParsedArgs): Promise<string> {
-  const given = str(args.values.password) ?? str(process.env.STRATA_XAPI_PASSWORD)
+/**
+ * --password (where a command still has it: deprecated, with a warning), else STRATA_XAPI_PASSWORD,
+ * else a prompt on a terminal.
+ */
+export async function poolPassword(
+  args: ParsedArgs,
+  stderr: NodeJS.WritableStream = process.stderr,
+): Promise<string> {
+  const inline = str(args.values.password)
+  if (inline !== undefined) {
+    stderr.write(`${PASSWORD_FLAG_WARNING}\n`)
+    return inline
+  }
+  const given = str(process.env.STRATA_XAPI_PASSWORD)
   if (given !== undefined) return given
   if (process.stdin.isTTY !== true)
     throw new UsageError('set STRATA_XAPI_PASSWORD (or run in a terminal) to log in to the pool')
@@ -71,11 +87,15 @@ export function poolUrl(args: ParsedArgs): string {
 }
 
 /** A logged-in client for the commands that talk to a pool (closed by the caller). */
-export async function connectXapi(args: ParsedArgs, signal: AbortSignal): Promise<XapiClient> {
+export async function connectXapi(
+  args: ParsedArgs,
+  signal: AbortSignal,
+  stderr: NodeJS.WritableStream = process.stderr,
+): Promise<XapiClient> {
   const xapi = new XapiClient({
     url: poolUrl(args),
     user: str(args.values.user) ?? 'root',
-    password: await poolPassword(args),
+    password: await poolPassword(args, stderr),
     originator: 'strata',
     ...poolTrust(args),
   })

@@ -44,7 +44,8 @@ export const backupRun: Command<BackupRunResult> = {
       args.positionals.length === 1 ? await jobFromFile(args.positionals[0]!, args, warn) : inlineJob(args)
     const env: Record<string, string | undefined> = {}
     // The password travels to the worker in its environment, never on a command line or in the log.
-    if (job.pools.some((p) => p.password === undefined)) env.STRATA_XAPI_PASSWORD = await poolPassword(args)
+    if (job.pools.some((p) => p.password === undefined))
+      env.STRATA_XAPI_PASSWORD = await poolPassword(args, stderr)
     const progress = progressRenderer(stderr, json)
     try {
       const dir = dataDir(args)

@@ -35,6 +35,7 @@ import { repoKeyRemove } from './repo-key-remove.js'
 import { xoList } from './xo-list.js'
 import { xoRestoreDisk } from './xo-restore-disk.js'
 import { xoRestoreVm } from './xo-restore-vm.js'
+import { completionCommand } from './completion.js'
 
 export const commands: readonly Command<never>[] = [
   version,
@@ -72,4 +73,5 @@ export const commands: readonly Command<never>[] = [
   xoList,
   xoRestoreDisk,
   xoRestoreVm,
+  completionCommand(() => commands),
 ] as Command<never>[]

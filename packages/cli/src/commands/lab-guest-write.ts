@@ -25,7 +25,7 @@ export const labGuestWrite: Command<GuestWriteResult> = {
     content: { type: 'string' },
     'random-blocks': { type: 'string' },
   },
-  async run(args, { signal }) {
+  async run(args, { signal, stderr }) {
     const name = str(args.values.vm)
     if (name === undefined) throw new UsageError('--vm NAME is required')
     const file = str(args.values.file)
@@ -33,7 +33,7 @@ export const labGuestWrite: Command<GuestWriteResult> = {
     if ((file === undefined) === (blocks === undefined))
       throw new UsageError('give --file PATH --content TEXT or --random-blocks N')
     const disk = parseCount(args.values.disk, '--disk') ?? 0
-    const xapi = await connectXapi(args, signal)
+    const xapi = await connectXapi(args, signal, stderr)
     try {
       const [vm] = await xapi.call<string[]>('VM.get_by_name_label', [name], signal)
       if (vm === undefined) throw new UsageError(`no VM named '${name}' on the lab pool`)

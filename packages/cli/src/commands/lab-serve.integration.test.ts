@@ -117,7 +117,8 @@ describe('strata lab serve', () => {
       const code = await main(
         ['lab', 'serve', ...bad],
         { stdout: new PassThrough(), stderr: errs },
-        controller.signal,
+        // A fresh signal: the one above is aborted, which main() now reports as an interruption (130).
+        new AbortController().signal,
       )
       expect(code).toBe(2)
       expect(err).toMatch(message)

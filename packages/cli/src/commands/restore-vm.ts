@@ -49,7 +49,7 @@ export const restoreVmCommand: Command<RestoreVmResult> = {
     const networkMap = parseNetworkMap(args.values.network)
     const repository = await openRepository(args, signal)
     const point = formatPointRef(await findRestorePoint(repository, wanted.point, wanted.vm, signal))
-    const xapi = await connectXapi(args, signal)
+    const xapi = await connectXapi(args, signal, stderr)
     const progress = progressRenderer(stderr, json)
     try {
       const sr = str(args.values.sr) ?? (await defaultSr(xapi, signal))

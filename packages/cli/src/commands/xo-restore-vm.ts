@@ -4,7 +4,7 @@ import { processLimits, runRootTask, type TaskTreeOptions } from '@strata/core/e
 import type { XapiClient } from '@strata/core/xapi'
 import { openPoint, restoreXoVm, type XoRemote, type XoRestorePoint } from '@strata/core/xo'
 import type { Command, ParsedArgs } from '../command.js'
-import { connectXapi, poolOptions, str } from './backup-common.js'
+import { POOL_USAGE, connectXapi, poolOptions, str } from './backup-common.js'
 import { formatDuration, progressRenderer } from './backup-progress.js'
 import { backupId, defaultSr, openXoRemote, parseNetworkMap, remoteOption } from './xo-common.js'
 
@@ -17,8 +17,7 @@ interface XoRestoreVmResult {
 
 export const xoRestoreVm: Command<XoRestoreVmResult> = {
   path: ['xo', 'restore-vm'],
-  usage:
-    'xo restore-vm --remote PATH|s3://… --backup ID --pool URL --user U --password P [--sr UUID] [--start] [--network A=B]...',
+  usage: `xo restore-vm --remote PATH|s3://… --backup ID ${POOL_USAGE} [--sr UUID] [--start] [--network A=B]...`,
   summary: 'Rebuild a VM from a Xen Orchestra restore point on a pool (default SR unless --sr)',
   positionals: 0,
   options: {
@@ -37,7 +36,7 @@ export const xoRestoreVm: Command<XoRestoreVmResult> = {
     const progress = progressRenderer(stderr, json)
     try {
       const point = await openPoint(remote, backup, signal)
-      const xapi = await connectXapi(args, signal)
+      const xapi = await connectXapi(args, signal, stderr)
       try {
         const vmUuid = await restoreOnPool(args, xapi, remote, point, progress.onEvent, signal)
         const seconds = (performance.now() - started) / 1000

@@ -1,4 +1,5 @@
-// The backup engine: per-pool limits, per-VM backup and restore (the data path), and jobs and runs on top.
+// The backup engine: per-pool limits, per-VM backup and restore (the data path), and jobs, runs and
+// restore runs on top, each in a worker process of its own.
 export * from './limits.js'
 export * from './vm-backup.js'
 export * from './vm-restore.js'
@@ -15,6 +16,14 @@ export * from './run.js'
 export { runVm, type VmOutcome } from './run-vm.js'
 export { connectPool, type PoolSession } from './pool-session.js'
 export * from './pool-objects.js'
-export { runJobInWorker, WorkerError, type WorkerRunOptions } from './worker.js'
+export * from './restore-run.js'
+export {
+  runJobInWorker,
+  runRestoreInWorker,
+  WorkerError,
+  type RestoreWorkerOptions,
+  type WorkerOptions,
+  type WorkerRunOptions,
+} from './worker.js'
 export * from './replication/index.js'
 export * from './health/index.js'

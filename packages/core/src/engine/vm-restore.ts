@@ -33,6 +33,14 @@ export interface VmRestoreOptions {
   readonly tags?: readonly string[]
   /** Create the VM's VIFs (default true; a health check boots its VM without network). */
   readonly network?: boolean
+  /** Told of each VM and VDI as soon as it exists (a worker's parent removes them if the worker dies). */
+  readonly onCreated?: (object: RestoredObject) => void
+}
+
+/** A VM or VDI that a restore created on the pool, removed again unless the restore succeeds. */
+export interface RestoredObject {
+  readonly class: 'VM' | 'VDI'
+  readonly ref: Ref
 }
 
 export class RestoreError extends StrataError {}
@@ -60,11 +68,16 @@ export async function restoreVm(
   const overrides = vmOverrides(meta, suffix, o.tag ?? RESTORED_TAG)
   overrides.tags = [...(overrides.tags as string[]), ...(o.tags ?? [])]
   const vm = await createVm(xapi, meta.vm, overrides, signal)
-  const created: Ref[] = []
+  const created: RestoredObject[] = []
+  const onCreated = (object: RestoredObject): void => {
+    created.push(object)
+    o.onCreated?.(object)
+  }
+  onCreated({ class: 'VM', ref: vm })
   try {
     for (const [i, disk] of meta.disks.entries()) {
-      const vdi = await restoreDisk(task, xapi, limits, o.repository, ref, i, sr, disk.vdi)
-      created.push(vdi)
+      const target = { repository: o.repository, ref, disk: i, sr, saved: disk.vdi, onCreated }
+      const vdi = await restoreDisk(task, xapi, limits, target)
       await createVbd(xapi, vm, vdi, disk.vbd, signal)
     }
     for (const vbd of meta.otherVbds) await createVbd(xapi, vm, NULL_REF, { ...vbd, empty: true }, signal)
@@ -76,12 +89,32 @@ export async function restoreVm(
     }
     return await release(task, xapi, vm, meta, o.start === true)
   } catch (error) {
-    const cleanup = AbortSignal.timeout(120_000) // not the run's signal: undo after a cancel too
-    await undoCall(() => destroyVm(xapi, vm, { signal: cleanup }), cleanup).catch(() => undefined)
-    for (const vdi of created)
-      await undoCall(() => xapi.call('VDI.destroy', [vdi], cleanup), cleanup).catch(() => undefined)
+    // Not the run's signal: undo after a cancel too.
+    await removeRestored(xapi, created, AbortSignal.timeout(120_000))
     throw error
   }
+}
+
+/**
+ * Removes what a restore created: each VM (with the disks attached to it), then each VDI. Objects gone
+ * already are no error; the others are tried in turn, and those that could not be removed are returned
+ * with the reason.
+ */
+export async function removeRestored(
+  xapi: XapiClient,
+  created: readonly RestoredObject[],
+  signal: AbortSignal,
+): Promise<{ object: RestoredObject; error: unknown }[]> {
+  const failed: { object: RestoredObject; error: unknown }[] = []
+  const ordered = [...created.filter((c) => c.class === 'VM'), ...created.filter((c) => c.class === 'VDI')]
+  for (const object of ordered) {
+    const remove =
+      object.class === 'VM'
+        ? () => destroyVm(xapi, object.ref, { signal })
+        : () => xapi.call('VDI.destroy', [object.ref], signal)
+    await undoCall(remove, signal).catch((error: unknown) => failed.push({ object, error }))
+  }
+  return failed
 }
 
 /** Lifts the block a restore puts on starting the VM (unless the source had it), starts it if asked. */
@@ -154,23 +187,30 @@ export async function mapNetwork(
   return pick[0]
 }
 
+/** Where restoreDisk writes disk `disk` of a point: a new VDI on `sr` made from the saved record. */
+interface DiskTarget {
+  readonly repository: Repository
+  readonly ref: { vm: string; pointId: string }
+  readonly disk: number
+  readonly sr: Ref
+  readonly saved: XapiRecord
+  readonly onCreated?: (object: RestoredObject) => void
+}
+
 /** Creates a VDI on `sr` and writes disk `disk` of the point into it; removes it on failure. */
 async function restoreDisk(
   task: TaskContext,
   xapi: XapiClient,
   limits: PoolLimits,
-  repo: Repository,
-  ref: { vm: string; pointId: string },
-  disk: number,
-  sr: Ref,
-  saved: XapiRecord,
+  { repository, ref, disk, sr, saved, onCreated }: DiskTarget,
 ): Promise<Ref> {
-  const reader = await DiskReader.open(repo, ref, disk, task.signal)
+  const reader = await DiskReader.open(repository, ref, disk, task.signal)
   return task.child(
     'transfer',
     (t) =>
       limits.transfers.run(async () => {
         const vdi = await createVdi(xapi, { ...saved, virtual_size: reader.size }, sr, t.signal)
+        onCreated?.({ class: 'VDI', ref: vdi })
         try {
           const progress = diskProgress(t, reader, 'vhd')
           await writeDiskToVdi(xapi, reader, vdi, { signal: t.signal, onProgress: progress.onWritten })
@@ -186,11 +226,22 @@ async function restoreDisk(
   )
 }
 
+export interface DiskRestoreOptions {
+  readonly repository: Repository
+  readonly pointId: string
+  /** The disk of the point (0-based). */
+  readonly disk: number
+  /** The SR's uuid or name. */
+  readonly srUuid: string
+  /** Told of the VDI as soon as it exists (see VmRestoreOptions). */
+  readonly onCreated?: (object: RestoredObject) => void
+}
+
 export async function restoreDiskToSr(
   task: TaskContext,
   xapi: XapiClient,
   limits: PoolLimits,
-  o: { repository: Repository; pointId: string; disk: number; srUuid: string },
+  o: DiskRestoreOptions,
 ): Promise<{ vdiUuid: string }> {
   const ref = await resolvePoint(o.repository, o.pointId, task.signal)
   const manifest = await readManifest(o.repository, ref, task.signal)
@@ -200,7 +251,8 @@ export async function restoreDiskToSr(
     ? (meta.disks[o.disk]?.vdi ?? {})
     : { name_label: entry?.name ?? `disk ${o.disk}` }
   const sr = await srRef(xapi, o.srUuid, task.signal)
-  const vdi = await restoreDisk(task, xapi, limits, o.repository, ref, o.disk, sr, saved)
+  const target = { repository: o.repository, ref, disk: o.disk, sr, saved, onCreated: o.onCreated }
+  const vdi = await restoreDisk(task, xapi, limits, target)
   return { vdiUuid: String((await record(xapi, 'VDI', vdi, task.signal)).uuid) }
 }
 

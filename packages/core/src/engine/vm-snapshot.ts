@@ -75,7 +75,10 @@ export async function takeSnapshot(
   }
 }
 
-/** Destroys a snapshot VM with all its disks, or loose snapshot VDIs (VDI_IN_USE waited out; gone = done). */
+/**
+ * Destroys a snapshot VM with all its disks and its memory image (a checkpoint's suspend VDI), or loose
+ * snapshot VDIs (VDI_IN_USE waited out; gone = done).
+ */
 export async function destroySnapshot(
   xapi: XapiClient,
   snap: { vm: Ref | undefined; disks: readonly { vdi: Ref }[] },

@@ -1,13 +1,16 @@
-// The child side of a job's worker process: it receives the job from its parent, runs it with the run
-// effects it was built with and sends every task event back. Which effects is decided by the entry
+// The child side of a worker process: it receives one job or one restore from its parent, runs it with
+// the effects it was built with and sends every task event back. Which effects is decided by the entry
 // point that calls serveJobs: worker-main.ts (the real ones) or, in tests, engine/testing/.
 import { errorCode, errorMessage } from '../shared/index.js'
 import { RemoteLimits } from './remote-limits.js'
+import { runRestore, type RestoreDeps } from './restore-run.js'
 import { runJob, type RunDeps } from './run.js'
 import type { FromWorker, ToWorker } from './worker-protocol.js'
 
 export type Env = Record<string, string | undefined>
-export type CreateRunDeps = (env: Env) => Omit<RunDeps, 'limits'>
+/** The effects of a worker, made from its environment: those of backup runs and of restores. */
+export type WorkerDeps = Omit<RunDeps, 'limits'> & Omit<RestoreDeps, 'limits'>
+export type CreateRunDeps = (env: Env) => WorkerDeps
 
 const send = (message: FromWorker): void => {
   process.send?.(message)
@@ -19,12 +22,17 @@ const sendLast = (message: FromWorker): Promise<void> =>
     process.send(message, undefined, {}, () => resolve())
   })
 
-/** Serves the one job its parent sends, with the effects `createDeps` makes from the environment. */
+/** Serves the one job or restore its parent sends, with the effects `createDeps` makes from the environment. */
 export function serveJobs(createDeps: CreateRunDeps): void {
   const limits = new RemoteLimits(send)
   const controller = new AbortController()
+  const deps = (): RunDeps & RestoreDeps => ({
+    ...createDeps(process.env),
+    limits: (pool) => limits.forPool(pool),
+  })
   process.on('message', (message: ToWorker) => {
-    if (message.type === 'run') void start(message, createDeps, limits, controller.signal)
+    if (message.type === 'run') void serve(() => startJob(message, deps(), controller.signal))
+    else if (message.type === 'restore') void serve(() => startRestore(message, deps(), controller.signal))
     else if (message.type === 'abort') controller.abort(new Error(message.reason))
     else if (message.type === 'granted') limits.granted(message.id)
   })
@@ -36,26 +44,49 @@ export function serveJobs(createDeps: CreateRunDeps): void {
   process.on('disconnect', () => controller.abort(new Error('the parent process went away')))
 }
 
-async function start(
-  message: Extract<ToWorker, { type: 'run' }>,
-  createDeps: CreateRunDeps,
-  limits: RemoteLimits,
-  signal: AbortSignal,
-): Promise<void> {
+/** Runs the work, sends its last message, and exits. */
+async function serve(work: () => Promise<FromWorker>): Promise<void> {
+  let last: FromWorker
   try {
-    const result = await runJob({
-      job: message.job,
-      scheduleId: message.scheduleId,
-      runId: message.runId,
-      dataDir: message.dataDir,
-      signal,
-      onEvent: (event) => send({ type: 'event', event }),
-      deps: { ...createDeps(process.env), limits: (pool) => limits.forPool(pool) },
-    })
-    await sendLast({ type: 'done', result })
+    last = await work()
   } catch (error) {
-    await sendLast({ type: 'failed', error: { code: errorCode(error), message: errorMessage(error) } })
+    last = { type: 'failed', error: { code: errorCode(error), message: errorMessage(error) } }
   }
+  await sendLast(last)
   // Open handles (keep-alive sockets, timers) must not keep a finished worker alive.
   process.exit(0)
+}
+
+async function startJob(
+  message: Extract<ToWorker, { type: 'run' }>,
+  deps: RunDeps,
+  signal: AbortSignal,
+): Promise<FromWorker> {
+  const result = await runJob({
+    job: message.job,
+    scheduleId: message.scheduleId,
+    runId: message.runId,
+    dataDir: message.dataDir,
+    signal,
+    onEvent: (event) => send({ type: 'event', event }),
+    deps,
+  })
+  return { type: 'done', result }
+}
+
+async function startRestore(
+  message: Extract<ToWorker, { type: 'restore' }>,
+  deps: RestoreDeps,
+  signal: AbortSignal,
+): Promise<FromWorker> {
+  const result = await runRestore({
+    order: message.order,
+    runId: message.runId,
+    dataDir: message.dataDir,
+    signal,
+    onEvent: (event) => send({ type: 'event', event }),
+    onCreated: (object) => send({ type: 'created', object }),
+    deps,
+  })
+  return { type: 'restored', result }
 }

@@ -25,6 +25,9 @@ export {
 } from './points.js'
 export { DEFAULT_TIMING, type SessionTiming } from './session.js'
 export { DEFAULT_CHUNK_SIZE, MIN_CHUNK_SIZE, MAX_CHUNK_SIZE } from './format/constants.js'
+// The format's version numbers, for `strata --version` (each decoder accepts exactly its own).
+export { REPOSITORY_FORMAT, REPOSITORY_VERSION, ENVELOPE_VERSION, INDEX_VERSION } from './format/constants.js'
+export { SEAL_VERSION } from './format/seal.js'
 export { formatPointRef, type PointRef } from './format/layout.js'
 export type { Manifest, ManifestDisk } from './format/manifest.js'
 export type { RepositoryConfig } from './format/config.js'

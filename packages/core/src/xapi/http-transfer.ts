@@ -7,30 +7,23 @@
 import type { Agent, ClientRequest, IncomingMessage } from 'node:http'
 import { request as httpRequest } from 'node:http'
 import { request as httpsRequest } from 'node:https'
-import { Readable, Transform, type TransformCallback } from 'node:stream'
-import { AbortedError } from '../shared/index.js'
+import { Transform, type Readable, type TransformCallback } from 'node:stream'
+import { AbortedError, anySignal, throwIfAborted } from '../shared/index.js'
 import type { XmlRpcValue } from './codec/xmlrpc-value.js'
 import { cancelTask, createTask, destroyTask, waitTask } from './tasks.js'
 import type { Ref, XapiClient } from './xapi-client.js'
-import { XapiTransferError, isXapiError } from './xapi-error.js'
+import { XapiConnectionError, XapiTransferError, isXapiError } from './xapi-error.js'
 import { PoolCertificateError } from './pool-certificate.js'
+import { isFailedBody, isOurs, isStall, stalledError, writeBody, type UploadBody } from './upload-body.js'
+
+export type { UploadBody } from './upload-body.js'
 
 const MAX_REDIRECTS = 3
-
 /**
- * An upload's body and its exact length; `open` is called again after a redirect. A Readable is piped;
- * any other iterable lends its items (valid only until it is resumed, so that they can be reused), and
- * each one is written to the socket before the next is asked for.
+ * How long a transfer that went wrong waits for its task's verdict: a task usually ends at once when
+ * its connection breaks, but on a hung host it may never end, and is then cancelled.
  */
-export interface UploadBody {
-  open: () => Readable | AsyncIterable<Uint8Array>
-  length: number
-  /**
-   * Send the body only once the host answered 200 (XAPI answers before it reads a body): a body that can
-   * be read once (chunks streamed from another pool) is then never half spent on a 302.
-   */
-  afterResponse?: boolean
-}
+const VERDICT_WAIT_MS = 5000
 
 export interface TransferRequest {
   method: 'GET' | 'PUT'
@@ -40,7 +33,10 @@ export interface TransferRequest {
   /** For PUT: opens the body (again after a redirect) and its exact length. */
   body?: UploadBody
   signal?: AbortSignal
-  /** A transfer that moves no byte for this long is abandoned (default 5 minutes). */
+  /**
+   * A transfer that moves no byte for this long is abandoned as stalled (default 5 minutes): no byte
+   * received, and for uploads no write of the body completed (the target stopped taking it).
+   */
   inactivityTimeoutMs?: number
 }
 
@@ -69,9 +65,10 @@ async function start(client: XapiClient, req: TransferRequest): Promise<Started>
       throw await failure(client, task, req, status, text)
     }
   } catch (error) {
-    if (req.signal?.aborted) await cancelTask(client, task)
+    if (req.signal?.aborted || isStall(error)) await cancelTask(client, task)
     // When the connection broke, the task (if it ended) says why better than the socket does.
-    // Not for a body that failed or had the wrong length: ours to report (the task then fails on it too).
+    // Not for a body that failed, had the wrong length or stalled: ours to report (the task then fails
+    // on it too).
     const verdict =
       error instanceof XapiTransferError && !isOurs(error) ? await taskError(client, task) : undefined
     await destroyTask(client, task)
@@ -79,9 +76,10 @@ async function start(client: XapiClient, req: TransferRequest): Promise<Started>
   }
 }
 
-async function taskError(client: XapiClient, task: Ref): Promise<unknown> {
+/** The task's failure if it ends within VERDICT_WAIT_MS (or before `signal`), else undefined. */
+async function taskError(client: XapiClient, task: Ref, signal?: AbortSignal): Promise<unknown> {
   try {
-    await waitTask(client, task, { signal: AbortSignal.timeout(2000) })
+    await waitTask(client, task, { signal: anySignal(signal, AbortSignal.timeout(VERDICT_WAIT_MS)) })
   } catch (error) {
     if (isXapiError(error)) return error
   }
@@ -136,13 +134,7 @@ function send(
     headers: req.body === undefined ? {} : { 'content-length': req.body.length },
   })
   const idle = req.inactivityTimeoutMs ?? 300_000
-  request.setTimeout(idle, () =>
-    request.destroy(
-      new XapiTransferError('XAPI_TRANSFER_STALLED', `${req.label}: no data for ${idle} ms`, {
-        retryable: true,
-      }),
-    ),
-  )
+  request.setTimeout(idle, () => request.destroy(stalledError(req.label, idle)))
   return new Promise((resolve, reject) => {
     request.once('response', (response) => resolve({ request, response }))
     // `on`, not `once`: a socket error may come after the response too, and must not go unhandled.
@@ -151,8 +143,9 @@ function send(
         req.signal?.aborted
           ? new AbortedError(req.signal.reason)
           : cause instanceof XapiTransferError ||
+              cause instanceof XapiConnectionError ||
               cause instanceof PoolCertificateError ||
-              failedBodies.has(cause)
+              isFailedBody(cause)
             ? cause
             : new XapiTransferError('XAPI_TRANSFER_FAILED', `${req.label} on ${url.host}: ${cause.message}`, {
                 cause,
@@ -161,101 +154,15 @@ function send(
       ),
     )
     if (req.body === undefined) request.end()
-    else if (req.body.afterResponse !== true) sendBody(req.body, request, req.label)
+    else if (req.body.afterResponse !== true) void writeBody(request, req.body, req.label, idle)
     else {
       const body = req.body
       request.flushHeaders()
       request.once('response', (response) => {
-        if (response.statusCode === 200) sendBody(body, request, req.label)
+        if (response.statusCode === 200) void writeBody(request, body, req.label, idle)
       })
     }
   })
-}
-
-function sendBody(upload: UploadBody, request: ClientRequest, label: string): void {
-  const body = upload.open()
-  if (body instanceof Readable) pipeBody(body, request, label, upload.length)
-  else void pumpBody(body, request, label, upload.length)
-}
-
-function pipeBody(body: Readable, request: ClientRequest, label: string, length: number): void {
-  let sent = 0
-  // A body shorter than announced would leave XAPI waiting forever: close the connection instead.
-  const counter = new Transform({
-    transform(chunk: Buffer, _enc, callback) {
-      sent += chunk.length
-      callback(null, chunk)
-    },
-    flush(callback) {
-      if (sent !== length) request.destroy(lengthError(label, sent, length))
-      callback()
-    },
-  })
-  body.on('error', (cause) => request.destroy(bodyFailed(cause)))
-  request.once('close', () => body.destroy())
-  body.pipe(counter).pipe(request)
-}
-
-/** Writes lent items one at a time: each has reached the socket before the body is resumed. */
-async function pumpBody(
-  body: AsyncIterable<Uint8Array>,
-  request: ClientRequest,
-  label: string,
-  length: number,
-): Promise<void> {
-  const closed = new Promise<never>((_, reject) =>
-    request.once('close', () => reject(new Error(`${label}: the connection closed`))),
-  )
-  closed.catch(() => {})
-  let sent = 0
-  let connectionError: unknown
-  try {
-    for await (const bytes of body) {
-      sent += bytes.length
-      if (sent > length) break
-      await Promise.race([written(request, bytes), closed]).catch((error: unknown) => {
-        connectionError = error
-        throw error
-      })
-    }
-    if (sent !== length) request.destroy(lengthError(label, sent, length))
-    else request.end()
-  } catch (error) {
-    // The connection's own failure is reported by the request already; the body's is the transfer's.
-    if (error !== connectionError) request.destroy(bodyFailed(error))
-  }
-}
-
-/**
- * Errors of upload bodies (the source of the data failed: a repository, a file): reported as they are,
- * before the task's verdict, which only says that the transfer was cut.
- */
-const failedBodies = new WeakSet<Error>()
-
-function bodyFailed(error: unknown): Error {
-  const cause = error instanceof Error ? error : new Error(String(error))
-  failedBodies.add(cause)
-  return cause
-}
-
-function isOurs(error: unknown): boolean {
-  return (
-    (error instanceof XapiTransferError &&
-      (error.code === 'XAPI_TRANSFER_LENGTH' || error.code === 'XAPI_REDIRECT_REFUSED')) ||
-    error instanceof PoolCertificateError ||
-    (error instanceof Error && failedBodies.has(error))
-  )
-}
-
-function written(request: ClientRequest, bytes: Uint8Array): Promise<void> {
-  return new Promise((resolve, reject) =>
-    request.write(bytes, (error) => (error ? reject(error) : resolve())),
-  )
-}
-
-function lengthError(label: string, sent: number, length: number): XapiTransferError {
-  const message = `${label}: the body had ${sent > length ? 'more than ' : ''}${sent} bytes, ${length} announced`
-  return new XapiTransferError('XAPI_TRANSFER_LENGTH', message)
 }
 
 async function readSmall(response: IncomingMessage): Promise<string> {
@@ -362,39 +269,59 @@ async function verify(
   }
 }
 
-/** An upload: the 200 arrives before the body is consumed; the task's result is the verdict. */
+/**
+ * An upload: the 200 arrives before the body is consumed; the task's result is the verdict. A body that
+ * did not get through ends it at once, whatever the target does with its task (see uploadFailure).
+ */
 export async function upload(client: XapiClient, req: TransferRequest): Promise<XmlRpcValue> {
   const { task, response, request } = await start(client, req)
-  let sendError: unknown
   try {
-    await Promise.all([
-      new Promise<void>((resolve) => {
-        if (request.writableFinished) return resolve()
-        request.once('finish', resolve)
-        // The server may close early on failure: the task, not the socket, says what happened.
-        request.once('error', (error) => {
-          sendError = error
-          resolve()
-        })
-      }),
-      readSmall(response),
-    ])
-    if (isOurs(sendError)) {
-      // The task fails on the cut body too, but only this says why.
-      await waitTask(client, task, { signal: req.signal }).catch(() => undefined)
-      throw sendError
-    }
-    const result = await waitTask(client, task, { signal: req.signal })
-    if (sendError !== undefined) {
-      throw new XapiTransferError('XAPI_TRANSFER_FAILED', `${req.label}: upload interrupted`, {
-        cause: sendError,
-      })
-    }
-    return result
+    const sendError = await sent(request, response)
+    if (sendError === undefined) return await waitTask(client, task, { signal: req.signal })
+    throw await uploadFailure(client, task, req, sendError)
   } catch (error) {
     if (req.signal?.aborted) await cancelTask(client, task)
     throw error
   } finally {
     await destroyTask(client, task)
   }
+}
+
+/** Waits for the body to go out and the response to end; returns what cut either short, if anything. */
+async function sent(request: ClientRequest, response: IncomingMessage): Promise<unknown> {
+  let sendError: unknown
+  await Promise.all([
+    new Promise<void>((resolve) => {
+      if (request.writableFinished) return resolve()
+      request.once('finish', resolve)
+      // The server may close early on failure: the task, not the socket, says what happened.
+      request.once('error', (error) => {
+        sendError = error
+        resolve()
+      })
+    }),
+    readSmall(response),
+  ])
+  return sendError
+}
+
+/**
+ * The error of an upload whose body did not get through. A stall is reported as such (retryable) and
+ * its task cancelled without waiting: a target that stopped taking the body may never end it. Otherwise
+ * the task, given a moment, says why the connection broke, unless the reason is ours (a body that
+ * failed or had the wrong length); a task still pending then is cancelled.
+ */
+async function uploadFailure(client: XapiClient, task: Ref, req: TransferRequest, sendError: unknown) {
+  throwIfAborted(req.signal)
+  const verdict = isStall(sendError) ? undefined : await taskError(client, task, req.signal)
+  throwIfAborted(req.signal)
+  if (verdict === undefined) await cancelTask(client, task)
+  if (isOurs(sendError)) return sendError
+  return (
+    verdict ??
+    new XapiTransferError('XAPI_TRANSFER_FAILED', `${req.label}: upload interrupted`, {
+      cause: sendError,
+      retryable: true,
+    })
+  )
 }

@@ -70,8 +70,13 @@ export class JsonRpcTransport {
         signal,
         timeout: timeoutMs,
       })
+      // A new connection is bounded by the agent (connect, handshake); this is the request and its answer.
       req.on('timeout', () =>
-        req.destroy(new XapiConnectionError(`${this.url.host}: ${method} timed out after ${timeoutMs} ms`)),
+        req.destroy(
+          new XapiConnectionError(`${this.url.host}: no answer to ${method} in ${timeoutMs} ms`, {
+            details: { host: this.url.host, method, phase: 'response', timeoutMs },
+          }),
+        ),
       )
       req.on('error', (cause) => {
         if (signal?.aborted) return reject(new AbortedError(signal.reason))

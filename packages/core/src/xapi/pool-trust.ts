@@ -2,20 +2,12 @@
 // certificate of the host the pool's URL names. Pool members have certificates of their own
 // (`/etc/xensource/xapi-ssl.pem` on each host, xapi.md §5.1), so every other member is pinned to its own
 // fingerprint, learnt after each login over the pinned connection from XAPI (`host.get_server_certificate`).
-// A connection is handed to HTTP only once its peer's certificate matched: no byte of a request (a
-// password, a session id) ever reaches a host that was not verified.
+// A connection is handed to HTTP only once its peer's certificate matched (pinned-agent.ts): no byte of
+// a request (a password, a session id) ever reaches a host that was not verified.
 import { Agent as HttpAgent } from 'node:http'
-import { Agent as HttpsAgent, type RequestOptions } from 'node:https'
-import type { Duplex } from 'node:stream'
-import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from 'node:tls'
 import { StrataError } from '../shared/index.js'
-import {
-  InsecurePoolUrlError,
-  PoolCertificateError,
-  parseFingerprint,
-  peerCertificate,
-} from './pool-certificate.js'
-import { XapiConnectionError } from './xapi-error.js'
+import { PinnedAgent } from './pinned-agent.js'
+import { InsecurePoolUrlError, parseFingerprint } from './pool-certificate.js'
 
 export interface PoolTrustOptions {
   /** SHA-256 fingerprint of the certificate of the host the URL names (see parseFingerprint). */
@@ -27,9 +19,14 @@ export interface PoolTrustOptions {
   knownHosts?: Readonly<Record<string, string>>
   /** Allows an http:// URL, where passwords and session ids travel in clear text. */
   insecureHttp?: boolean
+  /**
+   * How long a new HTTPS connection may take to be connected, shake hands and have its certificate
+   * checked (default 30 s; a request's own `timeout`, if shorter, wins).
+   */
+  connectTimeoutMs?: number
 }
 
-const HANDSHAKE_TIMEOUT_MS = 30_000
+const CONNECT_TIMEOUT_MS = 30_000
 
 /** Host names as keys: lower case, IPv6 without brackets. */
 function hostKey(hostname: string): string {
@@ -38,6 +35,7 @@ function hostKey(hostname: string): string {
 
 export class PoolTrust {
   readonly secure: boolean
+  readonly connectTimeoutMs: number
   readonly #named: string
   /** Pins given by people: they win over what XAPI says. */
   readonly #pinned = new Map<string, string>()
@@ -49,6 +47,12 @@ export class PoolTrust {
     if (url.protocol !== 'http:' && url.protocol !== 'https:')
       throw new StrataError('INVALID_POOL_URL', `'${url.protocol}' pool URLs are not supported: use https://`)
     this.secure = url.protocol === 'https:'
+    this.connectTimeoutMs = options.connectTimeoutMs ?? CONNECT_TIMEOUT_MS
+    if (!(this.connectTimeoutMs > 0))
+      throw new StrataError(
+        'INVALID_TIMEOUT',
+        `connectTimeoutMs must be positive, not ${this.connectTimeoutMs}`,
+      )
     this.#named = hostKey(url.hostname)
     if (options.fingerprint !== undefined)
       this.#pinned.set(this.#named, parseFingerprint(options.fingerprint))
@@ -73,55 +77,12 @@ export class PoolTrust {
     this.#members = new Map(members.map((m) => [hostKey(m.address), m.fingerprint]))
   }
 
-  /** An agent whose HTTPS connections are checked against the pins before any request is written. */
+  /**
+   * An agent whose HTTPS connections are checked against the pins before any request is written, and
+   * given up on when a request's signal fires or the connect timeout passes, from the first packet.
+   */
   agent(keepAlive: boolean): HttpAgent {
-    return this.secure ? new PinnedAgent(this, keepAlive) : new HttpAgent({ keepAlive })
+    if (!this.secure) return new HttpAgent({ keepAlive })
+    return new PinnedAgent((host) => this.expected(host), keepAlive, this.connectTimeoutMs)
   }
-}
-
-class PinnedAgent extends HttpsAgent {
-  constructor(
-    readonly trust: PoolTrust,
-    keepAlive: boolean,
-  ) {
-    // No TLS session resumption: every connection shows its certificate and has it checked.
-    super({ keepAlive, maxCachedSessions: 0, rejectUnauthorized: false })
-  }
-
-  /** The socket goes to HTTP (through the callback) only after the handshake and the pin check. */
-  override createConnection(
-    options: RequestOptions,
-    callback?: (error: Error | null, stream: Duplex) => void,
-  ): Duplex | null | undefined {
-    const host = String(options.host ?? options.hostname ?? 'localhost')
-    const where = `${host}:${options.port ?? 443}`
-    const socket = tlsConnect({ ...(options as ConnectionOptions), rejectUnauthorized: false })
-    // A plain timer, not socket.setTimeout: HTTP sets its own socket timeout once the socket is its.
-    const handshake = setTimeout(
-      () =>
-        socket.destroy(new XapiConnectionError(`${where}: no TLS handshake in ${HANDSHAKE_TIMEOUT_MS} ms`)),
-      HANDSHAKE_TIMEOUT_MS,
-    )
-    let settled = false
-    const settle = (error: Error | null): void => {
-      clearTimeout(handshake)
-      if (settled) return
-      settled = true
-      // On failure no socket is handed over: the request fails with `error`.
-      callback?.(error, (error === null ? socket : undefined) as Duplex)
-    }
-    socket.on('error', settle)
-    socket.once('secureConnect', () => {
-      const refused = check(socket, where, this.trust.expected(host))
-      if (refused !== undefined) socket.destroy()
-      settle(refused ?? null)
-    })
-    return undefined
-  }
-}
-
-function check(socket: TLSSocket, where: string, expected: string | undefined): Error | undefined {
-  const seen = peerCertificate(socket)
-  if (seen !== undefined && seen.fingerprint === expected) return undefined
-  return new PoolCertificateError(where, seen, expected)
 }

@@ -86,7 +86,7 @@ export async function importVdi(
   client: XapiClient,
   vdi: Ref,
   body: UploadBody,
-  options: { format: 'raw' | 'vhd'; signal?: AbortSignal },
+  options: { format: 'raw' | 'vhd'; signal?: AbortSignal; inactivityTimeoutMs?: number },
 ): Promise<void> {
   await upload(client, {
     method: 'PUT',
@@ -95,6 +95,7 @@ export async function importVdi(
     label: `import into VDI ${vdi}`,
     body,
     signal: options.signal,
+    inactivityTimeoutMs: options.inactivityTimeoutMs,
   })
 }
 

@@ -1,9 +1,10 @@
 // VM calls a backup needs: snapshot (with ignore_vdis, falling back on pre-21.4 hosts), checkpoint,
 // clone, destroy, and the calls that rebuild a VM from saved records (xapi.md §2.3).
 import { callAsync, type WaitTaskOptions } from './tasks.js'
-import type { Ref, XapiClient } from './xapi-client.js'
+import { NULL_REF, type Ref, type XapiClient } from './xapi-client.js'
 import { isXapiError } from './xapi-error.js'
 import type { XapiRecord } from './object-cache.js'
+import { undoCall } from './xapi-records.js'
 
 export interface SnapshotOptions extends WaitTaskOptions {
   /** VDIs to leave out of the snapshot (e.g. disks tagged [NOBAK]). */
@@ -55,7 +56,11 @@ export async function cloneVm(
   return (await callAsync(client, 'VM.clone', [vm, name], options)) as Ref
 }
 
-/** Destroys a VM (or snapshot) and, unless told otherwise, its disks; HANDLE_INVALID counts as done. */
+/**
+ * Destroys a VM (or snapshot) and, unless told otherwise, its disks. Its memory image (`suspend_VDI`: a
+ * checkpoint's, a suspended VM's) goes with it in any case: VM.destroy leaves it behind, and it is no
+ * disk a caller keeps. A VDI dom0 still holds for a moment is waited out; HANDLE_INVALID = already gone.
+ */
 export async function destroyVm(
   client: XapiClient,
   vm: Ref,
@@ -64,25 +69,24 @@ export async function destroyVm(
   const { signal } = options
   let vdis: Ref[] = []
   try {
-    if (options.keepDisks !== true) {
-      const vbds = await client.call<Ref[]>('VM.get_VBDs', [vm], signal)
-      for (const vbd of vbds) {
-        const record = await client.call<XapiRecord>('VBD.get_record', [vbd], signal)
-        if (record.type === 'Disk' && record.VDI !== 'OpaqueRef:NULL') vdis.push(record.VDI as Ref)
-      }
-    }
+    if (options.keepDisks !== true) vdis = await diskVdis(client, vm, signal)
+    const memory = await client.call<Ref>('VM.get_suspend_VDI', [vm], signal)
+    if (memory !== NULL_REF) vdis.push(memory)
     await client.call('VM.destroy', [vm], signal)
   } catch (error) {
     if (!isXapiError(error, 'HANDLE_INVALID')) throw error
     vdis = []
   }
-  for (const vdi of vdis) {
-    try {
-      await client.call('VDI.destroy', [vdi], signal)
-    } catch (error) {
-      if (!isXapiError(error, 'HANDLE_INVALID')) throw error
-    }
+  for (const vdi of vdis) await undoCall(() => client.call('VDI.destroy', [vdi], signal), signal)
+}
+
+async function diskVdis(client: XapiClient, vm: Ref, signal: AbortSignal | undefined): Promise<Ref[]> {
+  const vdis: Ref[] = []
+  for (const vbd of await client.call<Ref[]>('VM.get_VBDs', [vm], signal)) {
+    const record = await client.call<XapiRecord>('VBD.get_record', [vbd], signal)
+    if (record.type === 'Disk' && record.VDI !== NULL_REF) vdis.push(record.VDI as Ref)
   }
+  return vdis
 }
 
 /** VM fields that can be replayed into VM.create; runtime and snapshot fields are left out (§2.3). */

@@ -22,6 +22,9 @@ export interface XapiClientOptions extends PoolTrustOptions {
 const MASTER_NOT_PINNED =
   "It is the pool master, named by the host of the URL (HOST_IS_SLAVE): give the master's URL and fingerprint"
 
+/** How long close() waits for the logout when given no signal. */
+const LOGOUT_TIMEOUT_MS = 5000
+
 export type Ref = string
 export const NULL_REF = 'OpaqueRef:NULL'
 
@@ -76,7 +79,9 @@ export class XapiClient {
     const session = this.#session
     this.#session = undefined
     try {
-      if (session !== undefined) await this.#transport.call('session.logout', [session], { signal })
+      // A courtesy: a pool that does not answer is not waited for.
+      const bounded = signal ?? AbortSignal.timeout(LOGOUT_TIMEOUT_MS)
+      if (session !== undefined) await this.#transport.call('session.logout', [session], { signal: bounded })
     } catch {
       // The session dies with the toolstack anyway; logout is a courtesy.
     } finally {

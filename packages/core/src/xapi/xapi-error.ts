@@ -43,8 +43,34 @@ export class XapiError extends StrataError {
 
 /** The pool could not be reached or answered something that is not XAPI (HTML, a reset, a timeout). */
 export class XapiConnectionError extends StrataError {
-  constructor(message: string, options: StrataErrorOptions = {}) {
-    super('XAPI_CONNECTION', message, { retryable: true, ...options })
+  constructor(message: string, options: StrataErrorOptions = {}, code = 'XAPI_CONNECTION') {
+    super(code, message, { retryable: true, ...options })
+  }
+}
+
+/** The steps of a new connection to a pool host, before HTTP has it. */
+export type ConnectPhase = 'tcp-connect' | 'tls-handshake'
+
+const PHASE_TEXT: Record<ConnectPhase, string> = {
+  'tcp-connect': 'TCP connection',
+  'tls-handshake': 'TLS handshake',
+}
+
+/**
+ * A connection to a pool host did not get through `phase` in time: a host down or filtered (TCP), or a
+ * host that accepts connections and never answers (TLS: a hung toolstack). Nothing was sent to it.
+ */
+export class XapiConnectTimeoutError extends XapiConnectionError {
+  constructor(
+    readonly host: string,
+    readonly phase: ConnectPhase,
+    timeoutMs: number,
+  ) {
+    super(
+      `pool host ${host}: no ${PHASE_TEXT[phase]} within ${timeoutMs} ms`,
+      { details: { host, phase, timeoutMs } },
+      'XAPI_CONNECT_TIMEOUT',
+    )
   }
 }
 

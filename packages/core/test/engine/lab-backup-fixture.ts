@@ -1,6 +1,7 @@
 // Helpers for the per-VM backup and restore tests: a lab pool with a client, a fresh repository (local or
 // S3), byte comparisons of restore points with the snapshots they came from, and the leak check that
-// follows every case (no snapshot beyond retention, no dom0 VBD, no task, no blocked operation).
+// follows every case (no snapshot beyond retention, no dom0 VBD, no task, no blocked operation, no
+// memory image left without its VM).
 import { readFile } from 'node:fs/promises'
 import { expect } from 'vitest'
 import { LabPool, type LabOptions } from '@strata/lab'
@@ -92,4 +93,14 @@ export async function expectNoLeaks(env: LabEnv, keep = 1): Promise<void> {
     const withData = db.find('VDI', (r) => r.snapshot_of === ref && r.type !== 'cbt_metadata')
     expect(withData.length, `snapshots of VDI ${String(vdi.name_label)}`).toBeLessThanOrEqual(keep)
   }
+  expect(orphanSuspendVdis(env), 'suspend VDIs of no VM').toEqual([])
+}
+
+/** Memory images (suspend VDIs) that no VM or snapshot names as its suspend_VDI any more. */
+export function orphanSuspendVdis(env: LabEnv): string[] {
+  const { db } = env.lab.state
+  const named = new Set(db.find('VM', () => true).map(([, vm]) => String(vm.suspend_VDI)))
+  return db
+    .find('VDI', (vdi, ref) => vdi.type === 'suspend' && !named.has(ref))
+    .map(([, vdi]) => String(vdi.name_label))
 }

@@ -88,6 +88,24 @@ describe('backupVm variants and restores against the lab', () => {
     await expectNoLeaks(env)
   })
 
+  it('leaves no VDI behind after memory backups, the checkpoint removed at once or by retention', async () => {
+    const { env, vmUuid } = await setup()
+    const vdis = () => env.lab.state.db.find('VDI', (r) => r.type !== 'cbt_metadata').map(([ref]) => ref)
+    const before = vdis()
+    const first = await backup(env, vmUuid, { withMemory: true, snapshotRetention: 0 })
+    expect(first.warnings).toEqual([])
+    expect(calls(env, 'VM.checkpoint')).toBe(1)
+    expect(vdis()).toEqual(before)
+    await expectNoLeaks(env, 0)
+    // Kept as the next run's base, then removed by retention when a newer one is kept.
+    await backup(env, vmUuid, { withMemory: true })
+    const suspend = env.lab.state.db.find('VDI', (r) => r.type === 'suspend')
+    expect(suspend).toHaveLength(1)
+    await backup(env, vmUuid, { withMemory: true })
+    expect(env.lab.state.db.has('VDI', suspend[0]![0])).toBe(false)
+    await expectNoLeaks(env)
+  })
+
   it('reduces CBT snapshots to metadata with retention 0 and still gets changed blocks', async () => {
     const { env, vmUuid, disks } = await setup()
     await backup(env, vmUuid, { snapshotRetention: 0 })

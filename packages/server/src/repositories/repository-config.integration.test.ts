@@ -35,6 +35,15 @@ describe('repositories whose configuration changes behind the server', () => {
     await scratch?.[Symbol.asyncDispose]()
   })
 
+  /** Resolves once the background usage measure of repository `id` has ended. */
+  async function settled(id: string): Promise<void> {
+    const deadline = Date.now() + 30_000
+    while ((await api.get(`/api/repositories/${id}`)).body.usage === undefined) {
+      if (Date.now() > deadline) throw new Error(`repository ${id} was never measured`)
+      await new Promise((resolve) => setTimeout(resolve, 50))
+    }
+  }
+
   async function editConfig(dir: string, edit: (c: Record<string, unknown>) => void): Promise<void> {
     const config = JSON.parse(await readFile(join(dir, 'config'), 'utf8')) as Record<string, unknown>
     edit(config)
@@ -104,6 +113,9 @@ describe('repositories whose configuration changes behind the server', () => {
     const location = scratch.path('plain')
     const created = await api.post('/api/repositories', { name: 'plain', location, init: true })
     expect(created.status).toBe(201)
+    // Adding it starts a usage measure in the background, which opens the repository (and probes its
+    // filesystem with a temporary file): the admin's swap happens once the server has left it alone.
+    await settled(created.body.id as string)
     await rm(location, { recursive: true })
     const other = await api.post('/api/repositories', { name: 'other', location, init: true })
     expect(other.status).toBe(201)

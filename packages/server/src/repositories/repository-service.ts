@@ -50,6 +50,8 @@ export class RepositoryService {
     readonly store: RepositoryStore,
     /** Aborted when the server stops: a walk in progress ends. */
     readonly closing: AbortSignal = new AbortController().signal,
+    /** Where NAS remotes are mounted (nas-mounts.ts); the CLI's default without. */
+    readonly mountDir?: string,
   ) {}
 
   open(id: string, signal: AbortSignal): Promise<Repository> {
@@ -142,6 +144,7 @@ export class RepositoryService {
     try {
       repo = await openRepository(record.location, {
         credentials: secretsEnv(secrets),
+        ...(this.mountDir === undefined ? {} : { store: { nas: { mountDir: this.mountDir } } }),
         signal,
         expected: record.identity,
         passphrase:

@@ -3,16 +3,31 @@ import type { FastifyInstance } from 'fastify'
 import { PasswordChange, TOKEN_DEFAULT_DAYS, TokenInput, TotpCode } from '@strata/contract'
 import { userOf } from '../auth/guard.js'
 import { newTotpSecret, totpStep, totpUri } from '../auth/totp.js'
-import type { AppContext } from '../context.js'
+import type { Users } from '../auth/users.js'
+import type { ApiTokens } from '../auth/tokens.js'
 import { invalid } from '../errors.js'
 import { untilClientGone } from '../http-signal.js'
+import type { EventStreams } from '../runs/event-streams.js'
+import type { SecretBox } from '../secret-box.js'
 import { totpField } from '../secret-fields.js'
+import type { ServerLog } from '../server-log.js'
 import { authFailed, startSession } from './auth-routes.js'
 import { idParams } from './schemas.js'
 
 const everyone = { role: 'read-only' as const }
 
-export function accountRoutes(app: FastifyInstance, ctx: AppContext): void {
+/** What the account routes are given. */
+export interface AccountRouteServices {
+  readonly users: Users
+  /** Seals the users' TOTP secrets. */
+  readonly box: SecretBox
+  readonly tokens: ApiTokens
+  /** A user's event streams end with their password or token. */
+  readonly streams: EventStreams
+  readonly log: ServerLog
+}
+
+export function accountRoutes(app: FastifyInstance, ctx: AccountRouteServices): void {
   const { users, box } = ctx
 
   app.get('/api/me', { schema: { tags: ['auth'] } }, async (request) => userOf(request))
@@ -81,12 +96,12 @@ export function accountRoutes(app: FastifyInstance, ctx: AppContext): void {
 }
 
 /** A code of a time step this user has not used yet, which is then used up. */
-function useCode(ctx: AppContext, userId: string, secret: string, code: string): boolean {
+function useCode(ctx: { readonly users: Users }, userId: string, secret: string, code: string): boolean {
   const step = totpStep(secret, code)
   return step !== undefined && ctx.users.useTotpStep(userId, step)
 }
 
-function tokenRoutes(app: FastifyInstance, ctx: AppContext): void {
+function tokenRoutes(app: FastifyInstance, ctx: AccountRouteServices): void {
   app.post<{ Body: TokenInput }>(
     '/api/me/tokens',
     {

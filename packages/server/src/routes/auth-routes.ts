@@ -5,16 +5,30 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { SESSION_COOKIE } from '../auth/credentials.js'
 import { totpStep } from '../auth/totp.js'
-import type { UserRow } from '../auth/users.js'
-import type { AppContext } from '../context.js'
+import type { LoginLimits } from '../auth/login-limits.js'
+import type { UserRow, Users } from '../auth/users.js'
 import { LoginInput } from '@strata/contract'
 import { ApiError } from '../errors.js'
 import { untilClientGone } from '../http-signal.js'
+import type { EventStreams } from '../runs/event-streams.js'
+import type { SecretBox } from '../secret-box.js'
 import { totpField } from '../secret-fields.js'
+import type { ServerLog } from '../server-log.js'
 
 export const authFailed = (): ApiError => new ApiError(401, 'AUTH_FAILED', 'wrong username, password or code')
 
-export function authRoutes(app: FastifyInstance, ctx: AppContext): void {
+/** What the login and logout routes are given. */
+export interface AuthRouteServices {
+  readonly users: Users
+  /** Opens the users' TOTP secrets. */
+  readonly box: SecretBox
+  readonly loginLimits: LoginLimits
+  /** A session's event streams end at its logout. */
+  readonly streams: EventStreams
+  readonly log: ServerLog
+}
+
+export function authRoutes(app: FastifyInstance, ctx: AuthRouteServices): void {
   app.post<{ Body: LoginInput }>(
     '/api/auth/login',
     {
@@ -59,7 +73,11 @@ export function authRoutes(app: FastifyInstance, ctx: AppContext): void {
 }
 
 /** With TOTP enrolled, the code of a time step not used before (the step is then used up). */
-function totpAccepted(ctx: AppContext, row: UserRow, code: string | undefined): boolean {
+function totpAccepted(
+  ctx: Pick<AuthRouteServices, 'users' | 'box'>,
+  row: UserRow,
+  code: string | undefined,
+): boolean {
   if (row.totp_secret === null) return true
   const secret = ctx.box.open(row.totp_secret, totpField(row.id, 'totp_secret'))
   const step = totpStep(secret, code ?? '')
@@ -68,7 +86,7 @@ function totpAccepted(ctx: AppContext, row: UserRow, code: string | undefined): 
 
 /** Opens a session and sets its cookie: HttpOnly, SameSite=Strict, Secure when the client came over TLS. */
 export function startSession(
-  ctx: AppContext,
+  ctx: { readonly users: Users },
   request: FastifyRequest,
   reply: FastifyReply,
   userId: string,

@@ -7,9 +7,11 @@ import type { ServerResponse } from 'node:http'
 import { errorMessage, StrataError } from '@strata/core'
 import { diskVhdBytes, planDiskVhd } from '@strata/core/disks'
 import { DiskReader, resolvePoint } from '@strata/core/repository'
-import type { AppContext } from '../context.js'
 import { RetryLaterError } from '../errors.js'
 import { untilClientGone } from '../http-signal.js'
+import type { RepositoryService } from '../repositories/repository-service.js'
+import type { RepositoryStore } from '../repositories/repository-store.js'
+import type { ServerLog } from '../server-log.js'
 import { DiskParams } from '@strata/contract'
 
 export const MAX_DOWNLOADS = 3
@@ -24,7 +26,16 @@ interface Params {
   n: string
 }
 
-export function diskDownloadRoute(app: FastifyInstance, ctx: AppContext): void {
+/** What the download route is given. */
+export interface DiskDownloadServices {
+  readonly repositories: RepositoryStore
+  readonly repositoryService: RepositoryService
+  readonly log: ServerLog
+  /** Aborted when the server stops: downloads end. */
+  readonly closing: AbortSignal
+}
+
+export function diskDownloadRoute(app: FastifyInstance, ctx: DiskDownloadServices): void {
   let active = 0
   app.get<{ Params: Params }>(
     '/api/repositories/:id/points/:pointId/disks/:n.vhd',

@@ -19,13 +19,34 @@ import {
 } from '@strata/contract'
 import { selectVms, type PoolVms } from '@strata/core/engine'
 import type { ObjectCache } from '@strata/core/xapi'
-import type { AppContext } from '../context.js'
 import { ApiError, invalid } from '../errors.js'
 import type { ApiJob } from '../jobs/job-model.js'
 import { jobPools, toEngineJob } from '../jobs/job-model.js'
+import type { JobStore } from '../jobs/job-store.js'
+import type { PoolConnections } from '../pools/pool-connections.js'
+import type { PoolStore } from '../pools/pool-store.js'
+import type { RepositoryStore } from '../repositories/repository-store.js'
+import type { RunManager } from '../runs/run-manager.js'
+import type { Scheduler } from '../scheduler/scheduler.js'
+import type { ServerLog } from '../server-log.js'
+import type { Settings } from '../settings.js'
 import { contractValidator, validationError } from './contract-validation.js'
 
-export function jobRoutes(app: FastifyInstance, ctx: AppContext): void {
+/** What the job routes are given. */
+export interface JobRouteServices {
+  readonly jobs: JobStore
+  readonly runs: RunManager
+  readonly scheduler: Scheduler
+  readonly pools: PoolStore
+  /** The previews read the pools' live object caches. */
+  readonly connections: PoolConnections
+  readonly repositories: RepositoryStore
+  /** The restored-VM tag that previews leave out. */
+  readonly settings: Settings
+  readonly log: ServerLog
+}
+
+export function jobRoutes(app: FastifyInstance, ctx: JobRouteServices): void {
   const { jobs, runs, scheduler } = ctx
   const view = (job: ApiJob, warnings: readonly Problem[] = []) => {
     const next = scheduler.nextRun(job)

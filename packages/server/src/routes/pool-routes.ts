@@ -4,16 +4,28 @@
 // the new host's fingerprint come with it).
 import type { FastifyInstance } from 'fastify'
 import { parseFingerprint, type XapiRecord } from '@strata/core/xapi'
-import type { AppContext } from '../context.js'
 import { ApiError, conflict } from '../errors.js'
 import { PoolInput as PoolBody, PoolObjectsQuery, PoolPatch, PoolProbeInput } from '@strata/contract'
 import { checkPoolTrust, insecureHttp as insecureHttpError, probePool } from '../pools/pool-trust-check.js'
-import { normalizeUrl, type PoolInput, type PoolRecord } from '../pools/pool-store.js'
+import type { JobStore } from '../jobs/job-store.js'
+import type { PoolConnections } from '../pools/pool-connections.js'
+import { normalizeUrl, type PoolInput, type PoolRecord, type PoolStore } from '../pools/pool-store.js'
+import type { ServerLog } from '../server-log.js'
 import { idParams } from './schemas.js'
 
 const TYPES = { VM: 'vm', SR: 'sr', network: 'network', host: 'host' } as const
 
-export function poolRoutes(app: FastifyInstance, ctx: AppContext): void {
+/** What the pool routes are given. */
+export interface PoolRouteServices {
+  readonly pools: PoolStore
+  readonly connections: PoolConnections
+  readonly jobs: JobStore
+  readonly log: ServerLog
+  /** Aborted when the server stops (probes of a host end). */
+  readonly closing: AbortSignal
+}
+
+export function poolRoutes(app: FastifyInstance, ctx: PoolRouteServices): void {
   const { pools, connections } = ctx
   const view = (p: PoolRecord) => ({ ...p, ...connections.state(p.id) })
 

@@ -2,10 +2,17 @@
 import type { FastifyInstance } from 'fastify'
 import { openRepository } from '@strata/core/open'
 import { checkNewSecret, type RepositoryIdentity } from '@strata/core/repository'
-import type { AppContext } from '../context.js'
+import type { JobStore } from '../jobs/job-store.js'
 import { conflict } from '../errors.js'
 import { repositoryApiError } from '../repositories/repository-errors.js'
-import { secretsEnv, type RepositoryInput, type RepositoryRecord } from '../repositories/repository-store.js'
+import type { RepositoryService } from '../repositories/repository-service.js'
+import {
+  secretsEnv,
+  type RepositoryInput,
+  type RepositoryRecord,
+  type RepositoryStore,
+} from '../repositories/repository-store.js'
+import type { ServerLog } from '../server-log.js'
 import {
   PointsQuery,
   RepositoryInput as RepositoryBody,
@@ -15,7 +22,18 @@ import {
 } from '@strata/contract'
 import { idParams } from './schemas.js'
 
-export function repositoryRoutes(app: FastifyInstance, ctx: AppContext): void {
+/** What the repository routes are given. */
+export interface RepositoryRouteServices {
+  readonly repositories: RepositoryStore
+  readonly repositoryService: RepositoryService
+  /** A repository a job uses is not deleted; points name their job. */
+  readonly jobs: JobStore
+  readonly log: ServerLog
+  /** Where NAS remotes are mounted (nas-mounts.ts). */
+  readonly mountDir: string
+}
+
+export function repositoryRoutes(app: FastifyInstance, ctx: RepositoryRouteServices): void {
   const { repositories: store, repositoryService: service } = ctx
   const view = (r: RepositoryRecord): Repository => {
     const usage = service.usage(r.id)
@@ -41,7 +59,11 @@ export function repositoryRoutes(app: FastifyInstance, ctx: AppContext): void {
     async (request, reply) => {
       const { init, force, ...input } = request.body
       checkPassphrase(input.passphrase, force)
-      const identity = await checkOpens(input, { init: init === true, force }, AbortSignal.timeout(60_000))
+      const identity = await checkOpens(
+        input,
+        { init: init === true, force, mountDir: ctx.mountDir },
+        AbortSignal.timeout(60_000),
+      )
       const record = store.create(input, identity)
       ctx.log.info(`repository '${record.name}' added by ${request.user?.username}`)
       return reply.status(201).send(view(record))
@@ -60,7 +82,11 @@ export function repositoryRoutes(app: FastifyInstance, ctx: AppContext): void {
       const moved = change.location !== undefined && change.location !== before.location
       const expected = acceptConfig === true || moved ? undefined : before.identity
       const input = { ...before, ...secrets, ...change }
-      const identity = await checkOpens(input, { init: false, expected }, AbortSignal.timeout(60_000))
+      const identity = await checkOpens(
+        input,
+        { init: false, expected, mountDir: ctx.mountDir },
+        AbortSignal.timeout(60_000),
+      )
       store.update(before.id, change)
       const record = store.recordIdentity(before.id, identity)
       if (acceptConfig === true)
@@ -133,6 +159,8 @@ interface CheckOptions {
   readonly force?: boolean
   /** What was recorded of it before: a repository that changed since is refused. */
   readonly expected?: RepositoryIdentity
+  /** Where NAS remotes are mounted (nas-mounts.ts). */
+  readonly mountDir: string
 }
 
 /**
@@ -141,13 +169,14 @@ interface CheckOptions {
  */
 async function checkOpens(
   input: RepositoryInput,
-  { init, force, expected }: CheckOptions,
+  { init, force, expected, mountDir }: CheckOptions,
   signal: AbortSignal,
 ): Promise<RepositoryIdentity> {
   const passphrase = input.passphrase === undefined ? undefined : new TextEncoder().encode(input.passphrase)
   try {
     const repo = await openRepository(input.location, {
       credentials: secretsEnv(input),
+      store: { nas: { mountDir } },
       passphrase,
       expected,
       create: init,

@@ -1,12 +1,16 @@
-// Restores (operator): a VM or a disk onto an SR of a pool, as a run; and a disk as a VHD download
-// (disk-download.ts).
+// Restores (operator): a VM or a disk onto an SR of a pool, as a run in a worker process; and a disk as a
+// VHD download (disk-download.ts).
 import type { FastifyInstance } from 'fastify'
-import type { AppContext } from '../context.js'
-import { startRestore, type RestoreRequest } from '../runs/restore-runner.js'
+import type { RestoreRequest, RestoreRunner } from '../runs/restore-runner.js'
 import { RestoreInput } from '@strata/contract'
-import { diskDownloadRoute } from './disk-download.js'
+import { diskDownloadRoute, type DiskDownloadServices } from './disk-download.js'
 
-export function restoreRoutes(app: FastifyInstance, ctx: AppContext): void {
+/** What the restore routes are given. */
+export interface RestoreRouteServices extends DiskDownloadServices {
+  readonly restores: RestoreRunner
+}
+
+export function restoreRoutes(app: FastifyInstance, ctx: RestoreRouteServices): void {
   app.post<{ Body: RestoreRequest }>(
     '/api/restores',
     {
@@ -17,7 +21,7 @@ export function restoreRoutes(app: FastifyInstance, ctx: AppContext): void {
       },
     },
     async (request, reply) => {
-      const runId = await startRestore(ctx, request.body)
+      const runId = await ctx.restores.start(request.body)
       ctx.log.info(`restore ${runId} of ${request.body.pointId} started by ${request.user?.username}`)
       return reply.status(202).send({ runId })
     },

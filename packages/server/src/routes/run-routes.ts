@@ -1,13 +1,27 @@
 // Runs: the list, one run's task tree, and the live stream of task events and run summaries (SSE).
 import type { FastifyInstance } from 'fastify'
 import type { TaskNode } from '@strata/core/engine'
-import type { AppContext } from '../context.js'
+import type { Credentials } from '../auth/credentials.js'
 import { RunParams, RunsQuery } from '@strata/contract'
 import { invalid } from '../errors.js'
+import type { EventStreams } from '../runs/event-streams.js'
+import type { RunBus } from '../runs/run-bus.js'
+import type { RunManager } from '../runs/run-manager.js'
 
 const KEEP_ALIVE_MS = 15_000
 
-export function runRoutes(app: FastifyInstance, ctx: AppContext): void {
+/** What the run routes are given. */
+export interface RunRouteServices {
+  readonly runs: RunManager
+  readonly bus: RunBus
+  /** The open event streams, ended with what authenticated them. */
+  readonly streams: EventStreams
+  readonly credentials: Credentials
+  /** Aborted when the server stops: event streams end. */
+  readonly closing: AbortSignal
+}
+
+export function runRoutes(app: FastifyInstance, ctx: RunRouteServices): void {
   app.get<{ Querystring: RunsQuery }>(
     '/api/runs',
     {

@@ -1,9 +1,29 @@
 // Settings (admin changes them) and the overview the UI's first page shows.
 import type { FastifyInstance } from 'fastify'
-import type { AppContext } from '../context.js'
+import type { JobStore } from '../jobs/job-store.js'
+import type { PoolConnections } from '../pools/pool-connections.js'
+import type { RepositoryService } from '../repositories/repository-service.js'
+import type { RepositoryStore } from '../repositories/repository-store.js'
+import type { RunManager } from '../runs/run-manager.js'
+import type { Scheduler } from '../scheduler/scheduler.js'
+import type { ServerLog } from '../server-log.js'
+import type { Settings } from '../settings.js'
 import { SettingsPatch } from '@strata/contract'
 
-export function settingsRoutes(app: FastifyInstance, ctx: AppContext): void {
+/** What the settings and overview routes are given. */
+export interface SettingsRouteServices {
+  readonly settings: Settings
+  /** For the clock check against the pools. */
+  readonly connections: PoolConnections
+  readonly runs: RunManager
+  readonly jobs: JobStore
+  readonly scheduler: Scheduler
+  readonly repositories: RepositoryStore
+  readonly repositoryService: RepositoryService
+  readonly log: ServerLog
+}
+
+export function settingsRoutes(app: FastifyInstance, ctx: SettingsRouteServices): void {
   app.get('/api/settings', { schema: { tags: ['settings'] } }, async () => {
     const clock = ctx.connections.clock()
     return clock === undefined ? ctx.settings.view() : { ...ctx.settings.view(), clock }

@@ -1,11 +1,18 @@
 // Users (admin only, the default for changes; listing is admin too since it names every account).
 import type { FastifyInstance } from 'fastify'
-import type { Role } from '../auth/users.js'
-import type { AppContext } from '../context.js'
+import type { Role, Users } from '../auth/users.js'
 import { UserInput, UserPatch } from '@strata/contract'
+import type { EventStreams } from '../runs/event-streams.js'
 import { idParams } from './schemas.js'
 
-export function userRoutes(app: FastifyInstance, ctx: AppContext): void {
+/** What the user routes are given. */
+export interface UserRouteServices {
+  readonly users: Users
+  /** A user's event streams end with their password or their account. */
+  readonly streams: EventStreams
+}
+
+export function userRoutes(app: FastifyInstance, ctx: UserRouteServices): void {
   const { users } = ctx
   const admin = { role: 'admin' as const }
 

@@ -1,27 +1,26 @@
-// Restores run in the server process (the data flows from the repository to the pool, no job lock is
-// involved) as runs of their own: a task tree written to the engine's run log format, so that the logs
-// view reads backups and restores alike.
+// Restores as runs of their own, each in a worker process of the engine (as backup runs are), so that a
+// crash in a restore cannot take the API down. The server checks the request here (the repository, the
+// point, a connected pool and its SR), then hands the worker the order with its secrets (the pool's
+// password over IPC, the repository's in the worker's environment). The worker writes the run's task
+// tree to the engine's run log, so that the logs view reads backups and restores alike, and streams its
+// events here; if it dies, the engine removes what it had created with this server's pool connection.
 import {
   findRestorePoint,
-  makeRunId,
-  openRunLog,
-  processLimits,
-  restoreDiskToSr,
-  restoreVm,
-  runRootTask,
-  statusOf,
-  toTaskError,
   pointVmName,
+  type RestoreOrder,
+  type RestoreResult,
+  type RestoreWorkerOptions,
 } from '@strata/core/engine'
-import { formatPointRef, readManifest, type Repository } from '@strata/core/repository'
-import type { TaskContext } from '@strata/core'
+import { nasMountEnv } from '../repositories/nas-mounts.js'
+import { formatPointRef, readManifest } from '@strata/core/repository'
+import { errorCode, errorMessage } from '@strata/core'
 import { ApiError } from '../errors.js'
 import type { PoolConnections } from '../pools/pool-connections.js'
-import type { PoolStore } from '../pools/pool-store.js'
+import type { PoolRecord, PoolStore } from '../pools/pool-store.js'
 import type { RepositoryService } from '../repositories/repository-service.js'
-import type { RepositoryStore } from '../repositories/repository-store.js'
-import type { Settings } from '../settings.js'
+import { secretsEnv, type RepositoryRecord, type RepositoryStore } from '../repositories/repository-store.js'
 import type { RunManager } from './run-manager.js'
+import type { RunDetails } from './run-store.js'
 
 export interface RestoreRequest {
   readonly repositoryId: string
@@ -33,100 +32,129 @@ export interface RestoreRequest {
   readonly start?: boolean
 }
 
-export interface RestoreDeps {
+export interface RestoreRunnerDeps {
   readonly runs: RunManager
   readonly pools: PoolStore
   readonly connections: PoolConnections
   readonly repositories: RepositoryStore
   readonly repositoryService: RepositoryService
-  readonly settings: Pick<Settings, 'restoreTag'>
+  /** The tag restored VMs get (the server's setting). */
+  readonly restoreTag: () => string
+  /** Aborted when the server stops: running restores are cancelled (their workers undo their work). */
   readonly closing: AbortSignal
+  /** Runs a restore in a worker process: the engine's runRestoreInWorker (tests: engine/testing/). */
+  readonly runInWorker: (o: RestoreWorkerOptions) => Promise<RestoreResult>
+  /** The server's data directory, under which a worker mounts NAS remotes (nas-mounts.ts). */
+  readonly nasHome?: string
 }
 
-export async function startRestore(deps: RestoreDeps, r: RestoreRequest): Promise<string> {
-  const target = checkTarget(deps, r)
-  const { repoRecord, pool } = target
-  const signal = AbortSignal.timeout(60_000)
-  const repository = await deps.repositoryService.open(repoRecord.id, signal)
-  const ref = await findRestorePoint(repository, r.pointId, undefined, signal).catch((error: unknown) => {
-    throw new ApiError(404, 'NOT_FOUND', (error as Error).message)
-  })
-  const source = pointVmName(await readManifest(repository, ref, signal))
-  const point = formatPointRef(ref)
-  const runId = makeRunId()
-  const log = await openRunLog(deps.runs.runsDir, runId)
-  // A restore run is named after the VM it restores.
-  const jobName = r.kind === 'vm' ? `restore of ${source}` : `restore of disk ${r.disk!} of ${source}`
-  const names = { pools: { [pool.id]: pool.name }, repositories: { [repoRecord.id]: repoRecord.name } }
-  deps.runs.beginOther({ runId, jobId: 'restore', jobName, kind: 'restore', start: Date.now() }, { names })
-  const emit = (event: Parameters<typeof log.append>[0]): void => {
-    log.append(event)
-    deps.runs.onEvent(runId, event)
+/** The secrets a worker may use are the repository's: none from the server's own environment. */
+const NO_SECRETS = {
+  STRATA_KEY_FILE: undefined,
+  STRATA_PASSPHRASE: undefined,
+  STRATA_S3_ACCESS_KEY_ID: undefined,
+  STRATA_S3_SECRET_ACCESS_KEY: undefined,
+}
+
+export class RestoreRunner {
+  constructor(readonly deps: RestoreRunnerDeps) {}
+
+  /** Starts a restore; resolves with its run's id once its worker is forked. */
+  async start(r: RestoreRequest): Promise<string> {
+    const { repository, pool } = this.#checkTarget(r)
+    const signal = AbortSignal.timeout(60_000)
+    const opened = await this.deps.repositoryService.open(repository.id, signal)
+    const ref = await findRestorePoint(opened, r.pointId, undefined, signal).catch((error: unknown) => {
+      throw new ApiError(404, 'NOT_FOUND', (error as Error).message)
+    })
+    const source = pointVmName(await readManifest(opened, ref, signal))
+    const point = formatPointRef(ref)
+    // A restore run is named after the VM it restores.
+    const jobName = r.kind === 'vm' ? `restore of ${source}` : `restore of disk ${r.disk!} of ${source}`
+    const order = this.#order(r, pool, point, { jobId: 'restore', jobName, kind: r.kind, source, point })
+    const { nasHome } = this.deps
+    const env = {
+      ...NO_SECRETS,
+      ...(nasHome === undefined ? {} : nasMountEnv(nasHome)),
+      ...secretsEnv(this.deps.repositories.secrets(repository.id)),
+    }
+    const names = { pools: { [pool.id]: pool.name }, repositories: { [repository.id]: repository.name } }
+    return this.#run(order, env, jobName, { names })
   }
-  const data = { runId, jobId: 'restore', jobName, kind: r.kind, source, point, pid: process.pid }
-  const done = runRootTask(
-    { emit, signal: deps.closing },
-    'restore',
-    (task) => restore(task, deps, target, { ...r, pointId: point }, repository),
-    { ...data, repository: repoRecord.name, pool: pool.name, sr: r.srUuid },
-  )
-    .then(
-      (result) => {
-        emit({ type: 'set', id: '0', data: result, time: Date.now() })
-        const vm = typeof result.vmUuid === 'string' ? result : undefined
-        const vms = vm && [{ uuid: String(vm.vmUuid), name: String(vm.vmName), status: 'success' as const }]
-        deps.runs.endOther(runId, 'success', undefined, vms ? { vms } : undefined)
-      },
-      (error: unknown) => deps.runs.endOther(runId, statusOf(error), toTaskError(error)),
-    )
-    .finally(() => log.close())
-  deps.runs.track(done)
-  return runId
-}
 
-interface Target {
-  readonly repoRecord: ReturnType<RepositoryStore['get']>
-  readonly pool: ReturnType<PoolStore['get']>
-  readonly xapi: NonNullable<ReturnType<PoolConnections['client']>>
-  readonly cache: NonNullable<ReturnType<PoolConnections['cache']>>
-}
-
-/** The request names things that exist: a repository, a connected pool, one of its SRs. */
-function checkTarget(deps: RestoreDeps, r: RestoreRequest): Target {
-  const repoRecord = deps.repositories.get(r.repositoryId)
-  const pool = deps.pools.get(r.poolId)
-  const xapi = deps.connections.client(pool.id)
-  const cache = deps.connections.cache(pool.id)
-  if (xapi === undefined || cache === undefined)
-    throw new ApiError(502, 'POOL_UNREACHABLE', `pool '${pool.name}' is not connected`)
-  if (cache.find('sr', { uuid: r.srUuid }).length === 0) {
-    const srs = [...cache.all('sr').values()].filter((sr) => sr.content_type !== 'iso')
-    const list = srs.map((sr) => `'${String(sr.name_label)}' (${String(sr.uuid)})`).join(', ') || 'none'
-    const message = `no SR '${r.srUuid}' on pool '${pool.name}'; its SRs: ${list}`
-    throw new ApiError(400, 'INVALID_REQUEST', message, { field: 'body/srUuid' })
-  }
-  if (r.kind === 'disk' && r.disk === undefined)
-    throw new ApiError(400, 'INVALID_REQUEST', "body/disk is needed for kind 'disk'", { field: 'body/disk' })
-  return { repoRecord, pool, xapi, cache }
-}
-
-function restore(
-  task: TaskContext,
-  deps: RestoreDeps,
-  { pool, xapi, cache }: Target,
-  r: RestoreRequest,
-  repository: Repository,
-): Promise<Record<string, unknown>> {
-  const [poolRecord] = cache.all('pool').values()
-  const limits = processLimits.forPool(String(poolRecord?.uuid ?? pool.url))
-  const { pointId, srUuid } = r
-  return r.kind === 'vm'
-    ? restoreVm(task, xapi, limits, {
-        repository,
-        pointId,
-        srUuid,
-        start: r.start === true,
-        tag: deps.settings.restoreTag(),
+  #run(order: RestoreOrder, env: RestoreWorkerOptions['env'], jobName: string, details: RunDetails): string {
+    const { runs, connections } = this.deps
+    let runId = ''
+    const done = this.deps
+      .runInWorker({
+        order,
+        dataDir: runs.engineDir,
+        signal: this.deps.closing,
+        env,
+        killAfterMs: 30_000,
+        xapi: () => connections.client(order.pool.id),
+        onStart: (info) => {
+          runId = info.runId
+          runs.beginOther({ runId, jobId: 'restore', jobName, kind: 'restore', start: Date.now() }, details)
+        },
+        onEvent: (event) => runs.onEvent(runId, event),
       })
-    : restoreDiskToSr(task, xapi, limits, { repository, pointId, disk: r.disk!, srUuid })
+      .then(
+        (result) => runs.endOther(runId, result.status, result.error, restoredVms(result)),
+        (error: unknown) =>
+          runs.endOther(runId, 'failure', { code: errorCode(error), message: errorMessage(error) }),
+      )
+    runs.track(done)
+    return runId
+  }
+
+  /** The worker's order: the pool with its password, the repository as recorded (its identity checked). */
+  #order(r: RestoreRequest, pool: PoolRecord, pointId: string, facts: Record<string, unknown>): RestoreOrder {
+    const repository = this.deps.repositories.get(r.repositoryId)
+    const common = {
+      pool: {
+        id: pool.id,
+        name: pool.name,
+        url: pool.url,
+        user: pool.username,
+        password: this.deps.pools.password(pool.id),
+        ...(pool.fingerprint === undefined ? {} : { fingerprint: pool.fingerprint }),
+        ...(pool.insecureHttp ? { insecureHttp: true } : {}),
+      },
+      repository: { name: repository.name, location: repository.location, expected: repository.identity },
+      pointId,
+      srUuid: r.srUuid,
+      facts: { ...facts, repository: repository.name, pool: pool.name, sr: r.srUuid },
+    }
+    return r.kind === 'vm'
+      ? { ...common, kind: 'vm', start: r.start === true, tag: this.deps.restoreTag() }
+      : { ...common, kind: 'disk', disk: r.disk! }
+  }
+
+  /** The request names things that exist: a repository, a connected pool, one of its SRs. */
+  #checkTarget(r: RestoreRequest): { repository: RepositoryRecord; pool: PoolRecord } {
+    const repository = this.deps.repositories.get(r.repositoryId)
+    const pool = this.deps.pools.get(r.poolId)
+    const cache = this.deps.connections.cache(pool.id)
+    if (this.deps.connections.client(pool.id) === undefined || cache === undefined)
+      throw new ApiError(502, 'POOL_UNREACHABLE', `pool '${pool.name}' is not connected`)
+    if (cache.find('sr', { uuid: r.srUuid }).length === 0) {
+      const srs = [...cache.all('sr').values()].filter((sr) => sr.content_type !== 'iso')
+      const list = srs.map((sr) => `'${String(sr.name_label)}' (${String(sr.uuid)})`).join(', ') || 'none'
+      const message = `no SR '${r.srUuid}' on pool '${pool.name}'; its SRs: ${list}`
+      throw new ApiError(400, 'INVALID_REQUEST', message, { field: 'body/srUuid' })
+    }
+    if (r.kind === 'disk' && r.disk === undefined)
+      throw new ApiError(400, 'INVALID_REQUEST', "body/disk is needed for kind 'disk'", {
+        field: 'body/disk',
+      })
+    return { repository, pool }
+  }
+}
+
+/** The VM a restore created, for the run's summary (docs/api.md: `vms`). */
+function restoredVms(result: RestoreResult): RunDetails | undefined {
+  const restored = result.restored
+  if (restored === undefined || !('vmUuid' in restored)) return undefined
+  return { vms: [{ uuid: restored.vmUuid, name: restored.vmName, status: 'success' }] }
 }

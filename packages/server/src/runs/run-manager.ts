@@ -18,6 +18,7 @@ import type { ApiJob } from '../jobs/job-model.js'
 import { jobPools, toEngineJob } from '../jobs/job-model.js'
 import type { JobStore } from '../jobs/job-store.js'
 import type { PoolStore } from '../pools/pool-store.js'
+import { nasMountEnv } from '../repositories/nas-mounts.js'
 import { secretsEnv, type RepositoryStore } from '../repositories/repository-store.js'
 import type { ServerLog } from '../server-log.js'
 import type { RunBus } from './run-bus.js'
@@ -34,6 +35,8 @@ export interface RunManagerDeps {
   readonly log: ServerLog
   /** The tag restores give VMs (the server's setting), which smart selections leave out. */
   readonly restoredTag?: () => string
+  /** The server's data directory, under which a worker mounts NAS remotes (nas-mounts.ts). */
+  readonly nasHome?: string
 }
 
 export class RunManager {
@@ -42,13 +45,18 @@ export class RunManager {
     { runId: string; controller: AbortController; done: Promise<unknown> }
   >()
   readonly #stopping = new AbortController()
-  /** Runs driven in this process (restores), awaited when the server stops. */
+  /** Runs other than jobs' (restores), awaited when the server stops. */
   readonly #others = new Set<Promise<unknown>>()
   /** The error of each running run's root task, for its summary. */
   readonly #rootErrors = new Map<string, { code: string; message: string }>()
 
   constructor(readonly deps: RunManagerDeps) {
     this.#recoverInterrupted()
+  }
+
+  /** The engine's data directory of this server: runs/ (logs), locks/, state/. */
+  get engineDir(): string {
+    return this.deps.engineDir
   }
 
   get runsDir(): string {
@@ -103,7 +111,8 @@ export class RunManager {
       pools.list().map((p) => p.id),
     )
     const enginePools = poolIds.map((id) => ({ ...pools.get(id), password: pools.password(id) }))
-    const env: Record<string, string> = {}
+    const { nasHome } = this.deps
+    const env: Record<string, string> = nasHome === undefined ? {} : nasMountEnv(nasHome)
     for (const id of job.repositories) {
       // The worker takes one passphrase and one set of S3 keys (docs/api.md): they must agree.
       for (const [key, value] of Object.entries(secretsEnv(repositories.secrets(id)))) {
@@ -136,7 +145,7 @@ export class RunManager {
     }
   }
 
-  /** Records and publishes one task event of a run (backups from workers, restores in process). */
+  /** Records and publishes one task event of a run (from its worker). */
   onEvent(runId: string, event: TaskEvent): void {
     if (event.type === 'warning') this.deps.runs.addWarning(runId)
     if (event.type === 'end' && event.id === '0' && event.error !== undefined)
@@ -144,12 +153,12 @@ export class RunManager {
     this.deps.bus.emit('task', { runId, event })
   }
 
-  /** A run of something other than a job (a restore) that the caller drives in this process. */
+  /** A run of something other than a job (a restore), which the caller drives. */
   beginOther(run: Omit<RunRow, 'status' | 'warnings'>, details: RunDetails = {}): void {
     this.#begin({ ...run, status: 'pending', warnings: 0 }, details)
   }
 
-  /** Keeps a run driven in this process until it settles, so that stopAll waits for its undo. */
+  /** Keeps a run of the caller's until it settles, so that stopAll waits for its undo. */
   track(done: Promise<unknown>): void {
     const settled = done.catch(() => undefined).finally(() => this.#others.delete(settled))
     this.#others.add(settled)

@@ -6,11 +6,11 @@ import { PointWriter, Repository } from '../../repository/index.js'
 import { sleep } from '../../shared/index.js'
 import { LocalStore } from '../../storage/index.js'
 import type { XapiClient } from '../../xapi/index.js'
-import type { RunDeps } from '../run.js'
+import { restoreDiskToSr, restoreVm } from '../vm-restore.js'
+import type { Env, WorkerDeps } from '../worker-child.js'
 
-type Env = Record<string, string | undefined>
-
-export function createRunDeps(env: Env): Omit<RunDeps, 'limits'> {
+/** Fake effects for jobs; restores get the real ones, which fail on the fake pool. */
+export function createRunDeps(env: Env): WorkerDeps {
   const names = (env.FAKE_VMS ?? 'a').split(',')
   const vms = new Map(names.map((n, i) => [`OpaqueRef:${i}`, { uuid: `uuid-${n}`, name_label: n, tags: [] }]))
   return {
@@ -40,5 +40,7 @@ export function createRunDeps(env: Env): Omit<RunDeps, 'limits'> {
       }
       return { vmUuid, points, full: true, bytesRead: 100, bytesStored: 1, warnings: [] }
     },
+    restoreVm,
+    restoreDiskToSr,
   }
 }
