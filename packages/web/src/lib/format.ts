@@ -69,6 +69,8 @@ export function statusTone(status: TaskStatus | string): StatusTone {
       return 'bad'
     case 'pending':
     case 'interrupted':
+    // Done, but a check of it failed (a health check): orange, not green.
+    case 'warning':
       return 'busy'
     default:
       return 'muted'

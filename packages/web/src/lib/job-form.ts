@@ -9,8 +9,11 @@ import {
   type CompleteSettings,
   type CompleteSmartRules,
   type CompleteVmSelection,
+  type HealthCheck,
   type JobInput,
+  type JobKind,
   type Problem,
+  type ReplicationTarget,
   type Retention,
   type Schedule,
   type ScheduleInput,
@@ -30,13 +33,19 @@ export interface ScheduleForm {
   enabled: boolean
   retention: RetentionForm
   forceFull: boolean
+  /** Boot what each run made and wait for its guest; undefined: no health check. */
+  healthCheck: HealthCheck | undefined
 }
 
 export interface JobForm {
   name: string
   enabled: boolean
+  /** Restore points in repositories ('backup') or replicas on SRs ('replication'). */
+  kind: JobKind
   vms: CompleteVmSelection
   repositories: string[]
+  /** A replication's SRs, each on a pool of the server. */
+  targets: ReplicationTarget[]
   settings: CompleteSettings
   schedules: ScheduleForm[]
 }
@@ -77,7 +86,13 @@ export function newScheduleForm(): ScheduleForm {
     enabled: true,
     retention: { ...NO_RETENTION, keepLast: 7 },
     forceFull: false,
+    healthCheck: undefined,
   }
+}
+
+/** A health check as the editor starts it: every VM, 10 minutes, no guest script. */
+export function newHealthCheck(): HealthCheck {
+  return { tags: [], timeout: '10m', guestCheck: false }
 }
 
 /** A new job: the contract's defaults, a smart selection and one daily schedule. */
@@ -85,8 +100,10 @@ export function newJobForm(): JobForm {
   return {
     name: '',
     enabled: true,
+    kind: 'backup',
     vms: { smart: emptySmart() },
     repositories: [],
+    targets: [],
     settings: { ...SETTINGS_DEFAULTS },
     schedules: [newScheduleForm()],
   }
@@ -99,7 +116,10 @@ export function jobToForm(job: StoredJob): JobForm {
     enabled: job.enabled,
     vms:
       'smart' in job.vms ? { smart: { ...emptySmart(), ...job.vms.smart } } : { uuids: [...job.vms.uuids] },
+    // A job from a server older than replication has neither.
+    kind: job.kind ?? 'backup',
     repositories: [...job.repositories],
+    targets: (job.targets ?? []).map((t) => ({ ...t })),
     settings: { ...SETTINGS_DEFAULTS, ...job.settings },
     schedules: job.schedules.map(scheduleToForm),
   }
@@ -114,6 +134,7 @@ function scheduleToForm(s: Schedule): ScheduleForm {
     enabled: s.enabled,
     retention: { ...NO_RETENTION, ...s.retention },
     forceFull: s.forceFull,
+    healthCheck: s.healthCheck === undefined ? undefined : { ...s.healthCheck },
   }
 }
 
@@ -122,8 +143,13 @@ export function formToInput(form: JobForm): JobInput {
   return {
     name: form.name.trim(),
     enabled: form.enabled,
+    kind: form.kind,
     vms: 'smart' in form.vms ? { smart: cleanSmart(form.vms.smart) } : { uuids: [...form.vms.uuids] },
-    repositories: [...form.repositories],
+    // A job writes to repositories or to SRs, never both: the other list is left out.
+    repositories: form.kind === 'backup' ? [...form.repositories] : [],
+    ...(form.kind === 'replication'
+      ? { targets: form.targets.map((t) => ({ pool: t.pool, sr: t.sr.trim() })) }
+      : {}),
     settings: cleanSettings(form.settings),
     schedules: form.schedules.map(scheduleToInput),
   }
@@ -140,6 +166,18 @@ function scheduleToInput(s: ScheduleForm): ScheduleInput {
     enabled: s.enabled,
     ...(kept.length === 0 ? {} : { retention: Object.fromEntries(kept) as Retention }),
     forceFull: s.forceFull,
+    ...(s.healthCheck === undefined ? {} : { healthCheck: cleanHealthCheck(s.healthCheck) }),
+  }
+}
+
+function cleanHealthCheck(h: HealthCheck): HealthCheck {
+  const sr = h.sr?.trim()
+  return {
+    ...(sr === undefined || sr === '' ? {} : { sr }),
+    ...(h.pool === undefined || h.pool === '' ? {} : { pool: h.pool }),
+    tags: [...new Set((h.tags ?? []).map((t) => t.trim()).filter((t) => t !== ''))],
+    ...(h.timeout === undefined || h.timeout === '' ? {} : { timeout: h.timeout }),
+    guestCheck: h.guestCheck === true,
   }
 }
 
