@@ -69,8 +69,7 @@ export function statusTone(status: TaskStatus | string): StatusTone {
       return 'bad'
     case 'pending':
     case 'interrupted':
-    // Done, but a check of it failed (a health check): orange, not green.
-    case 'warning':
+    case 'warning': // done, but a check of it failed (a health check): orange, not green
       return 'busy'
     default:
       return 'muted'
