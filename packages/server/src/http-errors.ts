@@ -18,6 +18,8 @@ const STATUS_BY_CODE: Record<string, number> = {
   REPOSITORY_EXISTS: 409,
   NOT_A_REPOSITORY: 502,
   WRONG_PASSPHRASE: 400,
+  REPLICA_NOT_FOUND: 404,
+  REPLICA_AMBIGUOUS: 409,
 }
 
 export function installErrorHandler(app: FastifyInstance, log: (message: string) => void): void {
