@@ -10,7 +10,7 @@ import { DiskError } from './errors.js'
 
 type Ready = { readonly bytes: Uint8Array; readonly taken?: () => void } | 'empty'
 
-/** Blocks copied ahead of their turn at most: a source asked for order is at most a little out of it. */
+/** Blocks copied ahead of their turn at most; more wait for room (the source is held back). */
 const AHEAD_LIMIT = 64
 
 export class VhdSegment {
@@ -18,6 +18,8 @@ export class VhdSegment {
   readonly #position = new Map<number, number>()
   readonly #ready = new Map<number, Ready>()
   readonly #waiting = new Map<number, { resolve: () => void; reject: (e: unknown) => void }>()
+  /** Offers of blocks ahead of their turn waiting for room. */
+  #roomWaiters: (() => void)[] = []
   readonly #size: number
   #next = 0
   #closed = false
@@ -56,17 +58,9 @@ export class VhdSegment {
     if (this.#failure !== undefined) return Promise.reject(this.#failure)
     const k = this.#position.get(index)!
     if (bytes === 'empty' || !lent) return this.#put(k, bytes === 'empty' ? 'empty' : { bytes })
-    if (k !== this.#next) {
-      if (this.#ready.size >= AHEAD_LIMIT) {
-        const error = new DiskError(
-          'DISK_SOURCE_INVALID',
-          `block ${index} came more than ${AHEAD_LIMIT} blocks ahead of block ${this.plan.blockIndexes[this.#next]}`,
-        )
-        this.fail(error)
-        return Promise.reject(error)
-      }
-      return this.#put(k, { bytes: Buffer.from(bytes) })
-    }
+    // Ahead of its turn: copied once there is room, so that a source faster than the upload is held back
+    // (its stores stay pending) rather than buffered without bound.
+    if (k !== this.#next) return this.#putWhenRoom(index, k, bytes)
     return new Promise<void>((resolve, reject) => {
       this.#waiting.set(k, { resolve, reject })
       void this.#put(k, { bytes, taken: resolve })
@@ -85,6 +79,7 @@ export class VhdSegment {
     for (const w of this.#waiting.values()) w.reject(this.#failure)
     this.#waiting.clear()
     this.#ready.clear()
+    this.#freeRoom()
     this.#wake?.()
   }
 
@@ -113,6 +108,34 @@ export class VhdSegment {
     yield encodeFooter(this.plan.footer)
   }
 
+  /**
+   * Copies a block ahead of its turn once fewer than AHEAD_LIMIT wait; rejects if the upload failed, or
+   * if the upload itself waits for a block that has not come (a source out of order: waiting would hang).
+   */
+  async #putWhenRoom(index: number, k: number, bytes: Uint8Array): Promise<void> {
+    // The check and the put happen in the same turn: offers woken together do not all pass.
+    while (this.#ready.size >= AHEAD_LIMIT) {
+      if (this.#failure !== undefined) throw this.#failure
+      if (this.#wake !== undefined) {
+        const error = new DiskError(
+          'DISK_SOURCE_INVALID',
+          `block ${index} came more than ${AHEAD_LIMIT} blocks ahead of block ${this.plan.blockIndexes[this.#next]}`,
+        )
+        this.fail(error)
+        throw error
+      }
+      await new Promise<void>((resolve) => this.#roomWaiters.push(resolve))
+    }
+    if (this.#failure !== undefined) throw this.#failure
+    this.#ready.set(k, { bytes: Buffer.from(bytes) })
+    this.#wake?.()
+  }
+
+  #freeRoom(): void {
+    const waiters = this.#roomWaiters.splice(0)
+    for (const wake of waiters) wake()
+  }
+
   #put(k: number, ready: Ready): Promise<void> {
     this.#ready.set(k, ready)
     this.#wake?.()
@@ -126,6 +149,7 @@ export class VhdSegment {
       const ready = this.#ready.get(k)
       if (ready !== undefined || this.#closed) {
         this.#ready.delete(k)
+        this.#freeRoom()
         this.#next = k + 1
         return ready ?? 'empty'
       }
@@ -136,6 +160,8 @@ export class VhdSegment {
           signal.removeEventListener('abort', onAbort)
           resolve()
         }
+        // Offers held back for room look again: the upload now waits for a block that has not come.
+        this.#freeRoom()
       })
       this.#wake = undefined
       if (signal.aborted) throw new AbortedError(signal.reason)
