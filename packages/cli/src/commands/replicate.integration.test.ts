@@ -6,6 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { requireBinary, scratchDir, type Scratch } from '@strata/core/testing'
 import type { LabPool } from '@strata/lab'
 import { startLabPools, type LabPools } from '@strata/lab/testing'
+import { createHash } from 'node:crypto'
+import { parseJob, runJobInWorker, type RunResult } from '@strata/core/engine'
 import { runCli } from '../testing/cli-harness.js'
 
 describe('strata replicate and healthcheck against two lab pools', () => {
@@ -105,6 +107,77 @@ describe('strata replicate and healthcheck against two lab pools', () => {
     expect(itself.out).toMatch(/started 'web-01 - replication of web-01 \(/)
     const listed = await runCli(onB('replicate', 'list'))
     expect(listed.out).toMatch(/failed over .*\(Running\)/)
+  })
+
+  it('keeps the last good replica when the worker is SIGKILLed mid-write, and the next run completes', async () => {
+    const job = (maxBytesPerSecond?: number) =>
+      parseJob({
+        id: 'killed',
+        kind: 'replication',
+        pools: [
+          { id: 'a', url: a.url, fingerprint: a.fingerprint, password: a.password },
+          { id: 'b', url: b.url, fingerprint: b.fingerprint, password: b.password },
+        ],
+        vms: ['web-01'],
+        targets: [{ pool: 'b', sr: srB }],
+        settings: { mode: 'delta', ...(maxBytesPerSecond === undefined ? {} : { maxBytesPerSecond }) },
+        schedules: [{ id: 'k', retention: { keepLast: 2 } }],
+      })
+    const run = (o: Partial<Parameters<typeof runJobInWorker>[0]> = {}): Promise<RunResult> =>
+      runJobInWorker({
+        job: job(),
+        scheduleId: 'k',
+        dataDir: scratch.path('killed'),
+        signal: new AbortController().signal,
+        ...o,
+      })
+    const good = await run()
+    expect(good.status).toBe('success')
+    const replicaOf = () =>
+      b.state.db
+        .find('VM', (r) => {
+          const oc = r.other_config as Record<string, string>
+          return (
+            oc['xo:backup:job'] === 'killed' &&
+            r.is_a_snapshot !== true &&
+            oc['strata:replica:pending'] === undefined
+          )
+        })
+        .map(([ref, r]) => ({ ref, uuid: String(r.uuid), power: r.power_state }))
+    const [before] = replicaOf()
+    const diskOf = (vm: string) =>
+      String(b.state.db.find('VBD', (r) => r.VM === vm && r.type === 'Disk')[0]![1].VDI)
+    const bytesBefore = createHash('sha256')
+      .update(await b.readDisk(diskOf(before!.ref)))
+      .digest('hex')
+    await a.guest.writeRandomBlocks(a.guest.disks(a.ref('VM', 'web-01'))[0]!, 10)
+    let pid = 0
+    const killed = run({
+      job: job(2 * 1024 * 1024),
+      onStart: (info) => (pid = info.pid),
+      onEvent: (e) => {
+        if (e.type === 'progress' && e.done >= 2 * 1024 * 1024 && pid !== 0) process.kill(pid, 'SIGKILL')
+      },
+    })
+    await expect(killed).rejects.toThrow(/SIGKILL/)
+    // The replica of the good run is as it was: the same VM, the same bytes, halted and start-blocked.
+    expect(replicaOf()).toEqual([before])
+    const after = createHash('sha256')
+      .update(await b.readDisk(diskOf(before!.ref)))
+      .digest('hex')
+    expect(after).toBe(bytesBefore)
+    expect(b.state.db.get('VM', before!.ref).blocked_operations).toHaveProperty('start')
+    const retry = await run()
+    expect(retry.status).toBe('success')
+    expect(retry.vms[0]!.replication!.full).toBe(false)
+    const [now] = replicaOf()
+    expect(now!.uuid).not.toBe(before!.uuid)
+    // What the killed attempt left (its pending disks and VM) was swept by the retry.
+    const pending = b.state.db.find('VDI', (r) => {
+      const oc = r.other_config as Record<string, string>
+      return oc['xo:backup:job'] === 'killed' && oc['strata:replica:pending'] !== undefined
+    })
+    expect(pending).toEqual([])
   })
 
   it('refuses bad inputs with a reason', async () => {
