@@ -85,7 +85,7 @@ async function main(): Promise<void> {
     const backups: number[] = []
     const replications: number[] = []
     for (let round = 1; round <= ROUNDS; round++) {
-      const { changed } = await lab.ask({ cmd: 'change' })
+      const { changed } = await lab.ask({ cmd: 'change', round })
       // Alternate which goes first, so that neither always meets a warmer cache.
       const order = round % 2 === 1 ? ['backup', 'replication'] : ['replication', 'backup']
       for (const which of order) {
