@@ -86,6 +86,32 @@ describe('health checks of restore points', () => {
     expect(await settled(env.lab)).toEqual(before)
   })
 
+  it("waits for the guest's check script: its success, or its failure with the reason it wrote", async () => {
+    const script = (text: string) => env.lab.guest.writeFile(disk0, '/etc/strata-lab/vm-data', text)
+    const withScript = { guestCheck: true }
+    await script('xo-backup-health-check=success\n')
+    const good = await backup()
+    const result = await healthCheckPoint(silentTask(), env.xapi, env.limits, {
+      ...{ repository: env.repo, pointId: good, sr: srUuid, timeoutMs: 20_000, pollMs: 50 },
+      ...withScript,
+    })
+    expect(result.guestCheck).toBe('success')
+    await script('xo-backup-health-check=failure\nxo-backup-health-check-error=nginx does not answer\n')
+    const bad = await backup()
+    const before = await settled(env.lab)
+    await expect(
+      healthCheckPoint(silentTask(), env.xapi, env.limits, {
+        ...{ repository: env.repo, pointId: bad, sr: srUuid, timeoutMs: 20_000, pollMs: 50 },
+        ...withScript,
+      }),
+    ).rejects.toMatchObject({
+      code: 'HEALTH_CHECK_FAILED',
+      message: expect.stringMatching(/check script failed: nginx does not answer/),
+    })
+    expect(await settled(env.lab)).toEqual(before)
+    await script('')
+  })
+
   it('times out on a point whose boot sector was damaged, naming why, and leaves nothing', async () => {
     await env.lab.guest.write(disk0, 0, Buffer.alloc(512))
     const pointId = await backup()
