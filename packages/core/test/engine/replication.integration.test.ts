@@ -10,6 +10,7 @@ import {
   failover,
   listReplicas,
   replicateVm,
+  type ReplicaTargetSession,
   type VmReplicationSettings,
 } from '../../src/engine/replication/index.js'
 import {
@@ -36,7 +37,9 @@ describe('replicateVm against two lab pools', () => {
     retention: { policy: { keepLast: 2 }, timeZone: 'UTC' },
     ...o,
   })
-  const toB = () => [{ poolId: 'b', poolName: 'pool B', xapi: env.xb, srUuid: srUuidOf(env.b) }]
+  const toB = (): ReplicaTargetSession[] => [
+    { poolId: 'b', poolName: 'pool B', xapi: env.xb, srUuid: srUuidOf(env.b) },
+  ]
   const replicate = (o: Partial<VmReplicationSettings> = {}, targets = toB()) =>
     replicateVm(silentTask(), env.xa, env.limits, env.vmUuid, targets, settings(o))
 
