@@ -8,6 +8,8 @@ import type { LabPool } from '@strata/lab'
 import { startLabPools, type LabPools } from '@strata/lab/testing'
 import { createHash } from 'node:crypto'
 import { parseJob, runJobInWorker, type RunResult } from '@strata/core/engine'
+import { Repository } from '@strata/core/repository'
+import { LocalStore } from '@strata/core/storage'
 import { runCli } from '../testing/cli-harness.js'
 
 describe('strata replicate and healthcheck against two lab pools', () => {
@@ -94,6 +96,27 @@ describe('strata replicate and healthcheck against two lab pools', () => {
     expect(checked.code, checked.out + checked.err).toBe(0)
     expect(checked.out).toMatch(/health check of replica 'web-01': success, the guest reported after/)
     expect(b.state.db.find('VM', () => true).length).toBe(vms)
+  })
+
+  it('health-checks a restore point of a backup (restored to an SR, booted, destroyed)', async () => {
+    const repo = scratch.path('repo')
+    await Repository.create(new LocalStore(repo), { chunkSize: 1024 * 1024 })
+    const backup = await runCli([
+      ...['backup', 'run', ...poolArgs(a), '--password', a.password, '--vm', 'web-01', '--repo', repo],
+      ...['--data-dir', scratch.path('data'), '--json'],
+    ])
+    expect(backup.code, backup.out + backup.err).toBe(0)
+    const pointId = (JSON.parse(backup.out) as { vms: { result: { points: { pointId: string }[] } }[] })
+      .vms[0]!.result.points[0]!.pointId
+    const srA = String(a.state.db.find('SR', () => true)[0]![1].uuid)
+    const vms = a.state.db.find('VM', () => true).length
+    const checked = await runCli([
+      ...['healthcheck', 'run', '--repo', repo, '--point', pointId, ...poolArgs(a)],
+      ...['--password', a.password, '--sr', srA, '--timeout', '30s', '--json'],
+    ])
+    expect(checked.code, checked.out + checked.err).toBe(0)
+    expect(JSON.parse(checked.out)).toMatchObject({ status: 'success', result: { status: 'success' } })
+    expect(a.state.db.find('VM', () => true).length).toBe(vms)
   })
 
   it('fails over with a clone (the chain kept), then the replica itself', async () => {
