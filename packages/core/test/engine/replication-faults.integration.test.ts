@@ -6,6 +6,7 @@ import { createHash } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { silentTask } from '../../src/shared/index.js'
 import { requireBinary } from '../../src/testing/index.js'
+import { healthCheckReplica } from '../../src/engine/health/index.js'
 import {
   failover,
   listReplicas,
@@ -84,6 +85,16 @@ describe('replication with memory, and faults on the target', () => {
     const second = await replicate({ withMemory: true, jobId: 'job-mem' })
     expect(second.full).toBe(false)
     const vm2 = byUuid(second.replicas[0]!.vmUuid)
+    expect(env.b.state.db.get('VM', vm2).power_state).toBe('Suspended')
+    // A health check of it resumes a clone (memory included) and leaves nothing.
+    const vms = env.b.state.db.find('VM', () => true).length
+    const vdis = env.b.state.db.find('VDI', () => true).length
+    const check = { timeoutMs: 20_000, guestCheck: false, pollMs: 50 }
+    await expect(healthCheckReplica(silentTask(), env.xb, vm2, check)).resolves.toMatchObject({
+      status: 'success',
+    })
+    expect(env.b.state.db.find('VM', () => true).length).toBe(vms)
+    expect(env.b.state.db.find('VDI', () => true).length).toBe(vdis)
     expect(env.b.state.db.get('VM', vm2).power_state).toBe('Suspended')
     const done = await failover(silentTask(), env.xb, { replica: second.replicas[0]!.vmUuid })
     expect(done.resumed).toBe(true)
