@@ -172,7 +172,11 @@ describe('a replication job with a health check per schedule', () => {
       vms: [env.vmUuid],
       targets: [{ pool: 'b', sr: srUuidOf(env.b) }],
       settings: { mode: 'delta', retries: 0 },
-      schedules: [{ id: 'daily', retention: { keepLast: 2 }, healthCheck: { timeout: '3s' } }],
+      // Booting is slow on a loaded machine: a long wait for the good run, a short one where it times out.
+      schedules: [
+        { id: 'daily', retention: { keepLast: 2 }, healthCheck: { timeout: '2m' } },
+        { id: 'quick', retention: { keepLast: 2 }, healthCheck: { timeout: '3s' } },
+      ],
     })
   const conn = (lab: LabPool) => ({
     url: lab.connection.url,
@@ -180,10 +184,10 @@ describe('a replication job with a health check per schedule', () => {
     password: lab.connection.password,
     fingerprint: lab.connection.fingerprint,
   })
-  const run = () =>
+  const run = (scheduleId: string) =>
     runJob({
       job: job(),
-      scheduleId: 'daily',
+      scheduleId,
       dataDir: scratch.path('data'),
       signal: new AbortController().signal,
       deps: {
@@ -207,18 +211,19 @@ describe('a replication job with a health check per schedule', () => {
   })
 
   it('is green while the replica boots, orange once it does not, and leaves no check VM', async () => {
-    const good = await run()
+    const good = await run('daily')
     expect(good.status).toBe('success')
     expect(good.vms[0]?.replication?.replicas).toHaveLength(1)
     const before = footprint(env.b)
     await env.a.guest.write(env.disks[0]!, 0, Buffer.alloc(512))
-    const bad = await run()
+    const bad = await run('quick')
     expect(bad.status).toBe('warning')
     expect(bad.vms[0]).toMatchObject({ status: 'warning', error: { code: 'HEALTH_CHECK_TIMEOUT' } })
     // The replica was made all the same: the check judges it, it does not undo it.
     expect(bad.vms[0]?.replication?.replicas).toHaveLength(1)
     expect(footprint(env.b).checks).toBe(0)
-    expect(footprint(env.b).vms).toBe(before.vms + 1) // one more restore point (keepLast 2)
+    // The other schedule's first run: a replica and its restore point of its own.
+    expect(footprint(env.b).vms).toBe(before.vms + 2)
     const log = await readRun(runDirs(scratch.path('data')).runs, bad.runId)
     expect(JSON.stringify(log)).toMatch(/health check/)
   })
