@@ -50,6 +50,46 @@ export function run(
   })
 }
 
+/** One command's figures under /usr/bin/time -v. */
+export interface TimedRun {
+  seconds: number
+  /** User + system CPU seconds: fairer than wall time on a machine shared with other work. */
+  cpu: number
+  rssMiB: number
+  stdout: string
+}
+
+/** Runs a command under /usr/bin/time -v: wall time, CPU, peak RSS (of the largest process), stdout. */
+export function timed(
+  command: string,
+  args: string[],
+  options: { env?: NodeJS.ProcessEnv; cwd?: string } = {},
+): Promise<TimedRun> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('/usr/bin/time', ['-v', command, ...args], {
+      env: options.env ?? process.env,
+      cwd: options.cwd,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    let out = ''
+    let err = ''
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()))
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()))
+    child.on('close', (code) => {
+      if (code !== 0)
+        return reject(new Error(`${command} ${args.join(' ')} exited ${code}: ${err.slice(-2000)}`))
+      const wall = /Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (?:(\d+):)?(\d+):([\d.]+)/.exec(err)
+      const rss = /Maximum resident set size \(kbytes\): (\d+)/.exec(err)
+      const user = /User time \(seconds\): ([\d.]+)/.exec(err)
+      const system = /System time \(seconds\): ([\d.]+)/.exec(err)
+      if (!wall || !rss) return reject(new Error(`no /usr/bin/time figures in: ${err.slice(-500)}`))
+      const seconds = Number(wall[1] ?? 0) * 3600 + Number(wall[2]) * 60 + Number(wall[3])
+      const cpu = Number(user?.[1] ?? NaN) + Number(system?.[1] ?? NaN)
+      resolve({ seconds, cpu, rssMiB: Number(rss[1]) / 1024, stdout: out })
+    })
+  })
+}
+
 const mbps = (m: Measurement): number => m.bytes / 1e6 / median(m.seconds)
 
 /**

@@ -3,51 +3,23 @@
 // through tsx when the build fails.
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { run } from './harness.js'
+import { run, timed as timedRun, type TimedRun } from './harness.js'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
 
 export const env = {
   ...process.env,
-  STRATA_PASSPHRASE: 'bench',
+  // At least 10 characters: `repo init --encrypt` refuses a shorter one (WEAK_PASSPHRASE).
+  STRATA_PASSPHRASE: 'bench passphrase',
   RESTIC_PASSWORD: 'bench',
   BORG_PASSPHRASE: 'bench',
 }
 
-export interface Run {
-  seconds: number
-  /** User + system CPU seconds: fairer than wall time on a machine shared with other work. */
-  cpu: number
-  rssMiB: number
-  stdout: string
-}
+export type Run = TimedRun
 
-/** Runs a command under /usr/bin/time -v: wall time, peak RSS (of the largest process), stdout. */
-export async function timed(command: string, args: string[]): Promise<Run> {
-  const { spawn } = await import('node:child_process')
-  return new Promise((resolve, reject) => {
-    const child = spawn('/usr/bin/time', ['-v', command, ...args], {
-      env,
-      cwd: root,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    })
-    let out = ''
-    let err = ''
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()))
-    child.stderr.on('data', (d: Buffer) => (err += d.toString()))
-    child.on('close', (code) => {
-      if (code !== 0)
-        return reject(new Error(`${command} ${args.join(' ')} exited ${code}: ${err.slice(-2000)}`))
-      const wall = /Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (?:(\d+):)?(\d+):([\d.]+)/.exec(err)
-      const rss = /Maximum resident set size \(kbytes\): (\d+)/.exec(err)
-      const user = /User time \(seconds\): ([\d.]+)/.exec(err)
-      const system = /System time \(seconds\): ([\d.]+)/.exec(err)
-      if (!wall || !rss) return reject(new Error(`no /usr/bin/time figures in: ${err.slice(-500)}`))
-      const seconds = Number(wall[1] ?? 0) * 3600 + Number(wall[2]) * 60 + Number(wall[3])
-      const cpu = Number(user?.[1] ?? NaN) + Number(system?.[1] ?? NaN)
-      resolve({ seconds, cpu, rssMiB: Number(rss[1]) / 1024, stdout: out })
-    })
-  })
+/** Runs a command under /usr/bin/time -v, in the repository's root, with the passphrases set (and `more`). */
+export function timed(command: string, args: string[], more: Record<string, string> = {}): Promise<Run> {
+  return timedRun(command, args, { env: { ...env, ...more }, cwd: root })
 }
 
 /** Runs one repo command object in its own process (only the repo commands are loaded). */
@@ -81,9 +53,9 @@ export async function chooseStrata(): Promise<string> {
   }
 }
 
-/** One `strata repo <name>` in its own process. */
-export function strata(name: string, args: string[]): Promise<Run> {
-  return timed(process.execPath, [...strataArgs, '--', name, ...args])
+/** One `strata repo <name>` in its own process, with `more` added to its environment. */
+export function strata(name: string, args: string[], more: Record<string, string> = {}): Promise<Run> {
+  return timed(process.execPath, [...strataArgs, '--', name, ...args], more)
 }
 
 export async function du(path: string): Promise<number> {

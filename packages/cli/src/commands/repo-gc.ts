@@ -9,12 +9,17 @@ type RepoGcResult = GcResult & { dryRun: boolean; leftovers: LeftoverResult }
 
 export const repoGc: Command<RepoGcResult> = {
   path: ['repo', 'gc'],
-  usage: 'repo gc --repo PATH|URL [--margin 1h] [--dry-run]',
+  usage: 'repo gc --repo PATH|URL [--margin 1h] [--dry-run] [--purge-quarantine]',
   summary:
     'Delete chunks no restore point or running backup needs, and leftovers of killed writers (no lock; ' +
-    'younger than --margin are kept; --dry-run lists)',
+    'younger than --margin are kept; --dry-run lists; --purge-quarantine also deletes chunks verify moved aside)',
   positionals: 0,
-  options: { ...repoOption, margin: { type: 'string' }, 'dry-run': { type: 'boolean' } },
+  options: {
+    ...repoOption,
+    margin: { type: 'string' },
+    'dry-run': { type: 'boolean' },
+    'purge-quarantine': { type: 'boolean' },
+  },
   async run(args, { signal }) {
     const repo = await openRepository(args, signal)
     let safetyMarginMs: number | undefined
@@ -24,7 +29,8 @@ export const repoGc: Command<RepoGcResult> = {
       safetyMarginMs = Number(m[1]) * MS[m[2] ?? 's']!
     }
     const dryRun = args.values['dry-run'] === true
-    const result = await collectGarbage(repo, { safetyMarginMs, dryRun, signal })
+    const purgeQuarantine = args.values['purge-quarantine'] === true
+    const result = await collectGarbage(repo, { safetyMarginMs, dryRun, purgeQuarantine, signal })
     // Temp files and unfinished uploads as old as the margin cannot be puts still in flight.
     const leftovers = await cleanLeftovers(repo, { olderThanMs: safetyMarginMs, dryRun, signal })
     return { dryRun, ...result, leftovers }
@@ -33,7 +39,14 @@ export const repoGc: Command<RepoGcResult> = {
     `${r.dryRun ? 'would delete' : 'deleted'} ${r.chunksDeleted} of ${r.chunks} chunks (${formatBytes(r.bytesDeleted)}); ` +
     `${r.keptYoung} unreferenced but young chunks kept; marked ${r.idsMarked} ids from ${r.indexesMarked} indexes of ${r.points} points ` +
     `in ${formatBytes(r.markBytes)}; ${r.liveSessions} running backups${r.stoppedAtDeadline ? '; stopped at its deadline' : ''}` +
+    formatQuarantine(r) +
     formatLeftovers(r),
+}
+
+function formatQuarantine({ dryRun, quarantinePurged }: RepoGcResult): string {
+  return quarantinePurged > 0
+    ? `; ${quarantinePurged} quarantined chunks ${dryRun ? 'would be ' : ''}purged`
+    : ''
 }
 
 function formatLeftovers({ dryRun, leftovers: l }: RepoGcResult): string {

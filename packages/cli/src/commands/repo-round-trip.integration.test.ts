@@ -1,6 +1,7 @@
 // Round trips through the repo commands on a local directory and on a real S3 server, plain and
 // encrypted: full backup, incremental with --changed, restores byte-exact, forget, gc, check.
-import { readFile, stat, writeFile } from 'node:fs/promises'
+import { readdir, readFile, stat, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
@@ -108,6 +109,41 @@ describe.each([
     await runRepoCommand(repoRestoreImage, [second.point, out], { repo })
     expect((await readFile(out)).equals(changed)).toBe(true)
   }, 60_000)
+})
+
+describe('strata repo verify and gc --purge-quarantine', () => {
+  it('moves a corrupt chunk to quarantine, the next backup stores it again, gc purges it on request', async () => {
+    delete process.env.STRATA_PASSPHRASE
+    const repo = scratch.path('repo-quarantine')
+    await runRepoCommand(repoInit, [], { repo, 'chunk-size': '512k' })
+    const file = scratch.path('quarantine.img')
+    const image = makeImage(3, CHUNK)
+    await writeFile(file, image)
+    const first = (await runRepoCommand(repoBackupImage, [file], { repo, vm: 'q' })).result
+    const chunks = await readdir(join(repo, 'chunks'), { recursive: true, withFileTypes: true })
+    const victim = chunks.find((e) => e.isFile() && /^[0-9a-f]{64}$/.test(e.name))!
+    const path = join(victim.parentPath, victim.name)
+    const bytes = await readFile(path)
+    bytes[bytes.length - 1]! ^= 0x40
+    await writeFile(path, bytes)
+    await expect(runRepoCommand(repoVerify, [], { repo })).rejects.toMatchObject({
+      code: 'CORRUPT_OBJECT',
+      message: expect.stringMatching(/1 bad chunks \(moved to quarantine/),
+    })
+    expect(await readdir(join(repo, 'quarantine'))).toEqual([victim.name])
+    await runRepoCommand(repoBackupImage, [file], { repo, vm: 'q', base: first.point, changed: '' })
+    expect((await runRepoCommand(repoCheck, [], { repo })).result.ok).toBe(true)
+    const kept = (await runRepoCommand(repoGc, [], { repo, margin: '0' })).result
+    expect(kept.quarantinePurged).toBe(0)
+    expect(await readdir(join(repo, 'quarantine'))).toEqual([victim.name])
+    const purged = (await runRepoCommand(repoGc, [], { repo, margin: '0', 'purge-quarantine': true })).result
+    expect(purged.quarantinePurged).toBe(1)
+    expect(repoGc.format!(purged)).toMatch(/1 quarantined chunks purged/)
+    expect(await readdir(join(repo, 'quarantine'))).toEqual([])
+    const out = scratch.path('quarantine.out')
+    await runRepoCommand(repoRestoreImage, [first.point, out], { repo })
+    expect((await readFile(out)).equals(image)).toBe(true)
+  })
 })
 
 describe('strata repo forget', () => {

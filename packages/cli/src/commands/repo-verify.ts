@@ -6,7 +6,7 @@ export const repoVerify: Command<VerifyResult> = {
   path: ['repo', 'verify'],
   usage: 'repo verify --repo PATH|URL [--sample FRACTION] [--dry-run]',
   summary:
-    'Read and authenticate every chunk (or a sample); bad chunks are marked so the next backup stores them again',
+    'Read and authenticate every chunk (or a sample); bad chunks are quarantined so the next backup stores them again',
   positionals: 0,
   options: { ...repoOption, sample: { type: 'string' }, 'dry-run': { type: 'boolean' } },
   async run(args, ctx) {
@@ -22,7 +22,7 @@ export const repoVerify: Command<VerifyResult> = {
       for (const b of result.bad) ctx.stderr.write(`${b.reason}\n`)
       throw new RepositoryError(
         'CORRUPT_OBJECT',
-        `verify found ${result.bad.length} bad chunks (marked for re-upload)`,
+        `verify found ${result.bad.length} bad chunks (moved to quarantine/ until \`repo gc --purge-quarantine\`; the next backup that reads them stores them again)`,
         { details: { ...result } },
       )
     }

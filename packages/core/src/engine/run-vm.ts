@@ -1,6 +1,7 @@
 // One VM of a run: its task, its attempts (a failed backup is retried N times, each retry a warning on
 // the VM task), then retention of this schedule's restore points in every repository that got one.
 import { errorCode, errorMessage, sleep, type TaskContext, type TaskStatus } from '../shared/index.js'
+import { isResumable } from '../repository/index.js'
 import type { XapiClient } from '../xapi/index.js'
 import type { Job, Schedule } from './job.js'
 import type { PoolLimits } from './limits.js'
@@ -95,6 +96,7 @@ async function backupWithRetries(
   counted: () => void,
 ): Promise<VmBackupResult> {
   const retries = ctx.job.settings.retries
+  let resumed = false
   for (let attempt = 1; ; attempt++) {
     counted()
     try {
@@ -105,15 +107,15 @@ async function backupWithRetries(
       await resume?.discard()
       return result
     } catch (error) {
-      if (attempt > retries || task.signal.aborted) throw error
-      task.warn(
-        `retrying the backup of VM '${vm.name}' after an error (attempt ${attempt + 1} of ${retries + 1})`,
-        {
-          isRetry: true,
-          code: errorCode(error),
-          error: errorMessage(error),
-        },
-      )
+      // A lapsed repository session loses nothing stored: one attempt more resumes, whatever `retries` says.
+      const resumable = isResumable(error)
+      const extra = attempt > retries && resumable && !resumed
+      if ((attempt > retries && !extra) || task.signal.aborted) throw error
+      if (extra) resumed = true
+      const what = resumable
+        ? `resuming the backup of VM '${vm.name}' from what it stored (attempt ${attempt + 1})`
+        : `retrying the backup of VM '${vm.name}' after an error (attempt ${attempt + 1} of ${retries + 1})`
+      task.warn(what, { isRetry: true, code: errorCode(error), error: errorMessage(error) })
       await sleep(ctx.retryDelayMs * attempt, task.signal)
     }
   }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { listPoints, PointWriter, readManifest, Repository } from '../repository/index.js'
+import { listPoints, PointWriter, readManifest, Repository, RepositoryError } from '../repository/index.js'
 import { sleep, StrataError, type TaskContext } from '../shared/index.js'
 import { XapiError } from '../xapi/index.js'
 import { MemoryStore } from '../storage/index.js'
@@ -112,6 +112,36 @@ describe('runJob', () => {
       ['c', 'success', 'snapshot'],
     ])
     expect(vms[0]!.data).toMatchObject({ bytesRead: 1024, bytesStored: 10, full: true })
+  })
+
+  it('resumes a VM whose repository session lapsed at once, even without retries, but only once', async () => {
+    await using dir = await scratchDir()
+    const lapsed = () => new RepositoryError('SESSION_EXPIRED', 'backup session lapsed', { retryable: true })
+    const f = await fake(async (vm) => {
+      if (vm === 'uuid-a' && f.calls.filter((c) => c.vm === vm).length === 1) throw lapsed()
+      if (vm === 'uuid-b') throw lapsed()
+    })
+    const result = await runJob({
+      job: job(),
+      dataDir: dir.dir,
+      signal: new AbortController().signal,
+      deps: f.deps,
+    })
+    const byName = Object.fromEntries(result.vms.map((v) => [v.name, v]))
+    expect([byName.a!.status, byName.a!.attempts]).toEqual(['success', 2])
+    expect([byName.b!.status, byName.b!.attempts, byName.b!.error?.code]).toEqual([
+      'failure',
+      2,
+      'SESSION_EXPIRED',
+    ])
+    const root = await readRun(runDirs(dir.dir).runs, result.runId)
+    const a = root.children.find((c) => c.data.name === 'a')!
+    expect(a.warnings).toEqual([
+      expect.objectContaining({
+        message: expect.stringMatching(/resuming the backup of VM 'a'/),
+        data: expect.objectContaining({ isRetry: true, code: 'SESSION_EXPIRED' }),
+      }),
+    ])
   })
 
   it('retries a failed VM N times, each retry a warning, and fails it after the last', async () => {

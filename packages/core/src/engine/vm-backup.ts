@@ -6,6 +6,7 @@ import { ChunkSink } from '../disks/index.js'
 import {
   PointWriter,
   RepositoryError,
+  isResumable,
   type CommittedPoint,
   type DiskWriter,
   type Repository,
@@ -86,13 +87,19 @@ export async function backupVm(
     const request = snapshotRequest(vm, vmRecord, settings)
     const snap = await vmTask.child('snapshot', (t) => snapshotOrResume(t, xapi, limits, request))
     let exported = false
+    let failure: unknown
     try {
       const done = await transferAndCommit(vmTask, xapi, limits, { vm, vmRecord, snap }, targets, settings)
       await markExported(xapi, snap, signal)
       exported = true
       return { vmUuid, ...done, warnings }
+    } catch (error) {
+      failure = error
+      throw error
     } finally {
-      const interrupted = signal.aborted
+      // Cancelled, or failed in a way that loses nothing stored (a lapsed repository session): the next
+      // attempt resumes from the snapshot, so it is kept.
+      const interrupted = signal.aborted || isResumable(failure)
       await cleanup(vmTask, xapi, { vm, snap, exported, interrupted }, settings)
     }
   } finally {
@@ -189,6 +196,7 @@ async function openTarget(
     metadata,
     jobId: settings.jobId,
     scheduleId: settings.scheduleId,
+    onWarning: (message: string) => task.warn(message, { target: target.name }),
     signal: task.signal,
   }
   try {

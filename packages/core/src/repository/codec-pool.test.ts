@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process'
-import { randomBytes } from 'node:crypto'
+import { createHash, randomBytes } from 'node:crypto'
 import { afterAll, describe, expect, it } from 'vitest'
 import { CodecPool } from './codec-pool.js'
 import { chunkIdFunction } from './crypto/chunk-id.js'
@@ -58,10 +58,16 @@ describe('CodecPool', () => {
   it('encodes into reused shared memory, exactly what encode makes', async () => {
     const data = randomBytes(500 * 1024)
     for (const key of [dataKey, undefined]) {
-      const first = await pool.encodeShared(KIND_CHUNK, data, binding, { dataKey: key, level: 1 })
+      const first = await pool.encodeShared(KIND_CHUNK, data, binding, {
+        dataKey: key,
+        level: 1,
+        sha256: true,
+      })
       expect(first.bytes.buffer).toBeInstanceOf(SharedArrayBuffer)
       const decoded = decodeObject(Buffer.from(first.bytes), KIND_CHUNK, binding, key, 'x')
       expect(Buffer.from(decoded).equals(data)).toBe(true)
+      // The hash a store sends, computed on the worker: that of the encoded bytes.
+      expect(first.sha256).toBe(createHash('sha256').update(first.bytes).digest('hex'))
       if (key === undefined) {
         // Without a key the encoding is deterministic: byte for byte the in-thread one.
         const inThread = encodeObject(KIND_CHUNK, data, binding, { dataKey: key, level: 1 })

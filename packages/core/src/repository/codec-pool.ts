@@ -8,7 +8,7 @@ import { StrataError } from '../shared/errors.js'
 import { workerUrl } from '../shared/worker-url.js'
 import { chunkIdFunction } from './crypto/chunk-id.js'
 import { decodeObjectInto, encodeObject, maxEncodedLength, type CodecOptions } from './object-codec.js'
-import { transferable, type CodecReply, type CodecRequest } from './codec-protocol.js'
+import { sha256Of, transferable, type CodecReply, type CodecRequest } from './codec-protocol.js'
 import { RepositoryError, type RepositoryErrorCode } from './errors.js'
 
 /** Below this many bytes the work is done in the calling thread. */
@@ -26,7 +26,8 @@ export interface SharedBytes {
   readonly release: () => void
 }
 
-type Pending = { resolve: (bytes: Uint8Array) => void; reject: (error: Error) => void }
+type Answer = { result: Uint8Array; sha256?: string }
+type Pending = { resolve: (answer: Answer) => void; reject: (error: Error) => void }
 type Body = CodecRequest extends infer R ? (R extends CodecRequest ? Omit<R, 'id'> : never) : never
 
 interface Slot {
@@ -71,28 +72,30 @@ export class CodecPool {
 
   /**
    * encode, with the result in a reused slot of shared memory instead of a new buffer per object (which
-   * would cost page faults and, moved to this thread, collections): `release()` once it is written.
+   * would cost page faults and, moved to this thread, collections): `release()` once it is written. With
+   * `sha256`, the result's SHA-256 comes along, computed where the bytes were made.
    */
   async encodeShared(
     kind: number,
     plain: Uint8Array,
     binding: Uint8Array,
-    options: CodecOptions,
-  ): Promise<SharedBytes> {
+    options: CodecOptions & { sha256?: boolean },
+  ): Promise<SharedBytes & { sha256?: string }> {
     const out = plain.length < IN_THREAD_BELOW ? undefined : this.#takeSlot(maxEncodedLength(plain.length))
-    if (out === undefined)
-      return { bytes: await this.encode(kind, plain, binding, options), release: () => {} }
+    if (out === undefined) {
+      const bytes = await this.encode(kind, plain, binding, options)
+      return { bytes, sha256: options.sha256 === true ? sha256Of(bytes) : undefined, release: () => {} }
+    }
     const release = this.#releaser(out)
     try {
       const { dataKey, level } = options
-      const written = await this.#withShared(plain, (shared) =>
-        this.#call(
-          { op: 'encode', kind, data: shared, binding, dataKey, level, out: new Uint8Array(out) },
-          [],
-        ),
+      const request = { kind, binding, dataKey, level, out: new Uint8Array(out), sha256: options.sha256 }
+      const answer = await this.#withShared(plain, (shared) =>
+        this.#answer({ op: 'encode', data: shared, ...request }, []),
       )
       // The reply views the same memory through another SharedArrayBuffer object: view our own.
-      return { bytes: new Uint8Array(out, 0, written.byteLength), release }
+      const bytes = new Uint8Array(out, 0, answer.result.byteLength)
+      return { bytes, sha256: answer.sha256, release }
     } catch (error) {
       release()
       throw error
@@ -185,12 +188,16 @@ export class CodecPool {
   }
 
   async #call(body: Body, transfer: ArrayBuffer[]): Promise<Uint8Array> {
+    return (await this.#answer(body, transfer)).result
+  }
+
+  async #answer(body: Body, transfer: ArrayBuffer[]): Promise<Answer> {
     const index = this.#next
     this.#next = (this.#next + 1) % this.#slots.length
     let slot = await (this.#slots[index] ??= this.#startAt(index))
     if (slot.dead) slot = await (this.#slots[index] = this.#startAt(index))
     const id = ++this.#ids
-    return new Promise<Uint8Array>((resolve, reject) => {
+    return new Promise<Answer>((resolve, reject) => {
       slot.pending.set(id, { resolve, reject })
       if (slot.pending.size === 1) slot.worker.ref()
       slot.worker.postMessage({ ...body, id }, transfer)
@@ -215,7 +222,7 @@ export class CodecPool {
       if (waiting === undefined) return
       slot.pending.delete(reply.id)
       if (slot.pending.size === 0) worker.unref()
-      if (reply.error === undefined) waiting.resolve(reply.result)
+      if (reply.error === undefined) waiting.resolve(reply)
       else waiting.reject(rebuildError(reply.error))
     })
     const fail = (error: Error): void => {

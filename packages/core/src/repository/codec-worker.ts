@@ -5,7 +5,7 @@ import { StrataError } from '../shared/errors.js'
 import { chunkIdFunction } from './crypto/chunk-id.js'
 import { decodeObjectInto, encodeObject, encodeObjectInto } from './object-codec.js'
 import type { CodecReply, CodecRequest } from './codec-protocol.js'
-import { transferable } from './codec-protocol.js'
+import { sha256Of, transferable } from './codec-protocol.js'
 
 const port = parentPort!
 
@@ -13,7 +13,8 @@ port.on('message', (request: CodecRequest) => {
   let reply: CodecReply
   try {
     const result = run(request)
-    reply = { id: request.id, result }
+    const sha256 = request.op === 'encode' && request.sha256 === true ? sha256Of(result) : undefined
+    reply = { id: request.id, result, sha256 }
     port.postMessage(reply, transferable(result))
   } catch (error) {
     reply = {

@@ -2,9 +2,9 @@
 // writer skips zeros, chunks unchanged from the base index and chunks already stored, and uploads the rest.
 // Memory: the index (32 bytes per chunk) plus a small set of recently stored ids.
 import { Semaphore, isZero } from '../shared/index.js'
-import { RepositoryError, shortId } from './errors.js'
+import { RepositoryError } from './errors.js'
 import type { Repository } from './repository.js'
-import type { BackupSession } from './session.js'
+import { chunksMissing, type ChunkUploader } from './chunk-uploader.js'
 import { ID_LENGTH } from './format/constants.js'
 import { entryCount, indexChecksum, type DiskIndex } from './format/disk-index.js'
 
@@ -17,8 +17,6 @@ export interface DiskStats {
 }
 
 const RECENT_LIMIT = 4096
-/** Stores of one chunk that GCs may undo (each needs a GC deleting it anew) before giving up. */
-const MAX_STORE_ATTEMPTS = 5
 
 export class DiskWriter {
   readonly chunkCount: number
@@ -29,8 +27,8 @@ export class DiskWriter {
   readonly #inflight = new Map<string, Promise<void>>()
   #newChunks = 0
   /**
-   * Indexes (a bit each: memory stays flat) of chunks created while a GC sweep was in force, checked
-   * at commit (see #createdSafely).
+   * Indexes (a bit each: memory stays flat) of chunks created while a GC sweep was in force (or checked
+   * late), checked again at commit (see ChunkUploader).
    */
   readonly #atRisk: Uint8Array
   #atRiskCount = 0
@@ -40,7 +38,7 @@ export class DiskWriter {
 
   constructor(
     readonly repo: Repository,
-    readonly session: BackupSession,
+    readonly uploader: ChunkUploader,
     readonly name: string,
     readonly size: number,
     base: DiskIndex | undefined,
@@ -112,7 +110,7 @@ export class DiskWriter {
       return true
     }
     const hex = Buffer.from(id).toString('hex')
-    if (this.bad.has(hex) || !(await this.#borrowIfPresent(id, hex, signal))) return false
+    if (this.bad.has(hex) || !(await this.uploader.adopt(id, signal))) return false
     this.idAt(index).set(id)
     this.#reused++
     return true
@@ -152,7 +150,7 @@ export class DiskWriter {
       await inflight
       this.#reused++
     } else {
-      const storing = this.#store(index, id, hex, data, trusted, signal)
+      const storing = this.#store(index, id, data, trusted, signal)
       this.#inflight.set(hex, storing)
       try {
         await storing
@@ -167,90 +165,40 @@ export class DiskWriter {
   async #store(
     index: number,
     id: Buffer,
-    hex: string,
     data: Uint8Array,
     trusted: boolean,
     signal?: AbortSignal,
   ): Promise<void> {
-    if (trusted && (await this.#borrowIfPresent(id, hex, signal))) {
-      this.#reused++
-      return
-    }
-    for (let attempt = 1; ; attempt++) {
-      const stored = await this.repo.storeChunk(id, data, signal)
-      if (stored > 0 && (await this.#createdSafely(index, hex, signal))) {
-        this.#newChunks++
-        this.#newBytes += stored
-        break
-      }
-      if (stored === 0 && (await this.#borrowIfPresent(id, hex, signal))) {
-        this.#reused++ // another writer created it first
-        break
-      }
-      // Ours, or another writer's, was deleted by a GC meanwhile: store it again.
-      if (attempt === MAX_STORE_ATTEMPTS) {
-        throw new RepositoryError(
-          'GC_UNSAFE',
-          `chunk ${shortId(hex)} was deleted ${attempt} times while disk '${this.name}' stored it`,
-        )
-      }
-    }
-    if (!trusted) await this.repo.clearBad(hex, signal)
-  }
-
-  /**
-   * Whether a chunk this writer just created can be counted on. A sweep lists the chunks after
-   * announcing itself and may delete by name from that listing: if an older copy was listed (garbage,
-   * old enough), then deleted, and this one created under the same name, the stale delete takes the new
-   * copy. With no sweep in force now, every such delete is done: the chunk is checked at once (false:
-   * store it again). With a sweep in force, the chunk is checked at commit (verifyCreated), after that
-   * sweep: waiting here would stall the backup for as long as the sweep runs.
-   */
-  async #createdSafely(index: number, hex: string, signal?: AbortSignal): Promise<boolean> {
-    if (await this.session.sweepInForce(signal)) {
+    const onNoted = (): void => {
       this.#atRisk[index >> 3]! |= 1 << (index & 7)
       this.#atRiskCount++
-      return true
     }
-    return this.repo.hasChunk(hex, signal)
+    const stored = await this.uploader.put(id, data, { fresh: !trusted, onNoted, signal })
+    if (stored === 0) {
+      this.#reused++ // it existed: another writer (or this one, on another disk) stored it
+      return
+    }
+    this.#newChunks++
+    this.#newBytes += stored
   }
 
   /**
-   * Before commit: once the sweeps in force now have ended, every chunk created beside one must still
-   * be there. A missing one cannot be stored again (its bytes are gone): the backup fails, and a new
-   * run (or a resume) reads it again.
+   * Before commit: once the sweeps in force now have ended, every chunk noted at risk must still be
+   * there. A missing one cannot be stored again (its bytes are gone): the backup fails, and a new run
+   * (or a resume) reads it again.
    */
   async verifyCreated(signal?: AbortSignal): Promise<void> {
+    await this.uploader.settle(signal) // every note is in
     if (this.#atRiskCount === 0) return
-    await this.session.sweepsEnded(signal)
-    const missing: string[] = []
-    let next = 0
-    // Sixteen checks at a time, walking the bits (no list of what is noted: memory stays flat).
-    const walker = async (): Promise<void> => {
-      for (; next < this.chunkCount;) {
-        const i = next++
-        if ((this.#atRisk[i >> 3]! & (1 << (i & 7))) === 0) continue
-        const hex = Buffer.from(this.idAt(i)).toString('hex')
-        if (!(await this.repo.hasChunk(hex, signal))) missing.push(hex)
-      }
-    }
-    await Promise.all(Array.from({ length: 16 }, walker))
-    if (missing.length > 0) {
-      throw new RepositoryError(
-        'CHUNK_MISSING',
-        `chunk ${shortId(missing[0]!)} of disk '${this.name}' (and ${missing.length - 1} more) was deleted by a concurrent GC sweep after this backup stored it; run the backup again`,
-        { retryable: true },
-      )
-    }
+    const missing = await this.uploader.missing(this.#noted(), signal)
+    if (missing.length > 0) throw chunksMissing(this.repo, this.name, missing)
     this.#atRisk.fill(0)
     this.#atRiskCount = 0
   }
 
-  /** True if the chunk exists and this session now protects it (borrow protocol of session.ts). */
-  async #borrowIfPresent(id: Uint8Array, hex: string, signal?: AbortSignal): Promise<boolean> {
-    if (!(await this.repo.hasChunk(hex, signal))) return false
-    await this.session.borrow(id, signal)
-    return this.repo.hasChunk(hex, signal)
+  *#noted(): Generator<Uint8Array> {
+    for (let i = 0; i < this.chunkCount; i++)
+      if ((this.#atRisk[i >> 3]! & (1 << (i & 7))) !== 0) yield this.idAt(i)
   }
 
   #remember(hex: string): void {

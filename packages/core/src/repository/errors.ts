@@ -31,6 +31,18 @@ export class RepositoryError extends StrataError {
   }
 }
 
+/**
+ * A backup that failed with this loses nothing it stored and can run again at once, reusing it (a
+ * resume): its session lapsed (SESSION_EXPIRED), or a GC took a chunk it had created (CHUNK_MISSING).
+ */
+export function isResumable(error: unknown): boolean {
+  return (
+    error instanceof RepositoryError &&
+    error.retryable &&
+    (error.code === 'SESSION_EXPIRED' || error.code === 'CHUNK_MISSING')
+  )
+}
+
 /** A short form of a hex id for messages: "3fa2c81d…". */
 export function shortId(hex: string): string {
   return `${hex.slice(0, 8)}…`

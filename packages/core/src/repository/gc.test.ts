@@ -13,7 +13,7 @@ import { chunkKey } from './format/layout.js'
 import { JitterStore, backupDisk, makeDisk, restoreDisk } from './testing/fixtures.js'
 
 const CHUNK = 512 * 1024
-const timing = { leaseMs: 60_000, heartbeatMs: 10_000, batchMs: 1, pollMs: 2 }
+const timing = { leaseMs: 60_000, heartbeatMs: 10_000, batchMs: 1, pollMs: 2, checkWindowMs: 20 }
 
 async function chunkKeys(store: MemoryStore): Promise<string[]> {
   const keys: string[] = []

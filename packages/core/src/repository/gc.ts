@@ -4,31 +4,38 @@
 //  3. announce the sweep (gc/<run>-<n>/sweep), then read the live sessions (bases, borrowed chunks) and the
 //     manifests committed since step 2, and mark those too;
 //  4. delete unmarked chunks older than the cutoff, in batches: each batch renews the announcement and
-//     reads the sessions again, so that a waiting writer waits for one batch only.
+//     reads the sessions again, so that a waiting writer waits for one batch only; deletes are bounded
+//     in time (gc-deletes.ts), and the last announcement lingers for the check window after them.
 // A writer publishes a borrowed chunk before checking for sweeps, GC announces before reading sessions.
 import { randomUUID } from 'node:crypto'
-import { Semaphore } from '../shared/index.js'
 import { RepositoryError } from './errors.js'
 import type { Repository } from './repository.js'
-import { DEFAULT_TIMING, type SessionTiming } from './session.js'
+import { DEFAULT_TIMING, fullTiming, type SessionTiming } from './session.js'
+import { Announcement, SweepDeletes } from './gc-sweep.js'
+import { MAX_SWEEP_DEADLINE_MS } from './sweeps.js'
+import { purgeQuarantine } from './quarantine.js'
 import { MarkSet } from './mark-set.js'
 import { isLive, listSessions, readProtection, type SessionState } from './gc-sessions.js'
 import { readDiskIndex, readManifest } from './points.js'
 import { PREFIX_CHUNKS, PREFIX_GC, PREFIX_POINTS } from './format/constants.js'
 import { chunkIdOfKey, manifestKey, parseManifestKey, pointPrefix, type PointRef } from './format/layout.js'
 import type { Manifest } from './format/manifest.js'
-import { encodeGcSweep, gcSweepKey } from './format/session.js'
 
 export interface GcOptions {
   /** Chunks younger than this are kept whatever the marks say (default 1 hour). */
   readonly safetyMarginMs?: number
-  /** An announcement stops deleting after this long, so that waiting writers never wait forever (default 30 min). */
+  /**
+   * An announcement stops deleting after this long, so that waiting writers never wait forever
+   * (default 30 min, at most 1 hour: writers ignore deadlines further ahead).
+   */
   readonly sweepDeadlineMs?: number
   /** The announcement is renewed (sessions read again) after each batch of this long (default 1 min). */
   readonly sweepBatchMs?: number
   readonly timing?: SessionTiming
   readonly maxMarkBytes?: number
   readonly dryRun?: boolean
+  /** Also delete every chunk verify moved to quarantine (kept until then). */
+  readonly purgeQuarantine?: boolean
   readonly signal?: AbortSignal
 }
 
@@ -44,6 +51,8 @@ export interface GcResult {
   readonly keptYoung: number
   readonly otherObjectsDeleted: number
   readonly stoppedAtDeadline: boolean
+  /** Quarantined chunks deleted (with purgeQuarantine; in a dry run, how many would go). */
+  readonly quarantinePurged: number
 }
 
 interface PointsScan {
@@ -54,7 +63,8 @@ interface PointsScan {
 
 export async function collectGarbage(repo: Repository, options: GcOptions = {}): Promise<GcResult> {
   const { signal } = options
-  const timing = options.timing ?? DEFAULT_TIMING
+  const timing = fullTiming(options.timing ?? DEFAULT_TIMING)
+  checkSweepDeadline(options.sweepDeadlineMs, timing)
   const start = Date.now()
   const sessions = await listSessions(repo, signal)
   const live = [...sessions.values()].filter((s) => isLive(s, timing.leaseMs, start))
@@ -64,6 +74,7 @@ export async function collectGarbage(repo: Repository, options: GcOptions = {}):
 
   const run = `${new Date(start).toISOString().replace(/[-:.]/g, '')}-${randomUUID().slice(0, 8)}`
   const announcement = new Announcement(repo, run, new Date(start).toISOString(), options)
+  const deletes = new SweepDeletes(repo, timing, signal)
   const livePoints = new Set<string>()
   let idsLater = 0
   // After each announcement: sessions first, then manifests (a writer commits before closing its session).
@@ -77,17 +88,15 @@ export async function collectGarbage(repo: Repository, options: GcOptions = {}):
     await announce()
     // The next announcement is up before the last one goes: writers never see a gap between batches.
     const renew = (): Promise<void> => announce()
-    const sweep = await sweepChunks(repo, marks, cutoff, {
-      announcement,
-      renew,
-      pollMs: timing.pollMs,
-      options,
-    })
+    const sweep = await sweepChunks(repo, marks, cutoff, { announcement, renew, deletes, options })
     let other = 0
     if (!options.dryRun) {
       other += await removeOrphans(repo, scan.orphans, livePoints, cutoff, signal)
       other += await removeDeadRecords(repo, sessions, timing, cutoff, run, signal)
     }
+    const quarantinePurged = options.purgeQuarantine
+      ? await purgeQuarantine(repo, { dryRun: options.dryRun, signal })
+      : 0
     return {
       points: scan.manifests.length,
       indexesMarked: marked.size,
@@ -96,48 +105,21 @@ export async function collectGarbage(repo: Repository, options: GcOptions = {}):
       liveSessions: live.length,
       ...sweep,
       otherObjectsDeleted: other,
+      quarantinePurged,
     }
   } finally {
+    // Writers that saw no sweep count on this: no delete lands later than the check window before it goes.
+    await deletes.linger()
     await announcement.withdraw()
   }
 }
 
-/**
- * The sweep announcement (gc/<run>-<n>/sweep). It is withdrawn and published again every batch, so that a
- * writer waiting for sweeps waits for one batch, not for the whole sweep.
- */
-class Announcement {
-  #key: string | undefined
-  #count = 0
-  deadline = Infinity
-
-  constructor(
-    readonly repo: Repository,
-    readonly run: string,
-    readonly started: string,
-    readonly options: GcOptions,
-  ) {}
-
-  /** Publishes a new announcement, then withdraws the previous one. */
-  async publish(): Promise<void> {
-    if (this.options.dryRun) return
-    const previous = this.#key
-    this.deadline = Date.now() + (this.options.sweepDeadlineMs ?? 30 * 60_000)
-    const key = gcSweepKey(`${this.run}-${++this.#count}`)
-    await this.repo.putNew(
-      key,
-      encodeGcSweep({ started: this.started, deadline: new Date(this.deadline).toISOString() }),
-      this.options.signal,
-    )
-    this.#key = key
-    if (previous !== undefined) await this.repo.store.delete(previous)
-  }
-
-  async withdraw(): Promise<void> {
-    if (this.#key === undefined) return
-    await this.repo.store.delete(this.#key)
-    this.#key = undefined
-  }
+function checkSweepDeadline(ms: number | undefined, timing: Required<SessionTiming>): void {
+  if (ms === undefined || (ms > timing.checkWindowMs && ms <= MAX_SWEEP_DEADLINE_MS)) return
+  throw new RepositoryError(
+    'INVALID_ARGUMENT',
+    `GC sweep deadline ${ms} ms: more than the check window (${timing.checkWindowMs} ms), at most ${MAX_SWEEP_DEADLINE_MS} ms`,
+  )
 }
 
 /** Chunks modified after this instant are never deleted. */
@@ -299,7 +281,7 @@ interface SweepContext {
   readonly announcement: Announcement
   /** Withdraws the announcement, publishes a new one and marks what live sessions protect by then. */
   readonly renew: () => Promise<void>
-  readonly pollMs: number
+  readonly deletes: SweepDeletes
   readonly options: GcOptions
 }
 
@@ -309,14 +291,11 @@ async function sweepChunks(
   cutoff: number,
   context: SweepContext,
 ): Promise<Pick<GcResult, 'chunks' | 'chunksDeleted' | 'bytesDeleted' | 'keptYoung' | 'stoppedAtDeadline'>> {
-  const { options, announcement } = context
-  const { signal } = options
+  const { options, announcement, deletes } = context
   const batchMs = options.sweepBatchMs ?? 60_000
-  const limit = new Semaphore(8)
-  let deletes: Promise<void>[] = []
   let batchStart = Date.now()
-  const counts = { chunks: 0, chunksDeleted: 0, bytesDeleted: 0, keptYoung: 0, stoppedAtDeadline: false }
-  for await (const info of repo.store.list(PREFIX_CHUNKS, { signal })) {
+  const counts = { chunks: 0, keptYoung: 0, wouldDelete: 0, wouldFree: 0 }
+  for await (const info of repo.store.list(PREFIX_CHUNKS, { signal: options.signal })) {
     const hex = chunkIdOfKey(info.key)
     if (hex === undefined) continue
     counts.chunks++
@@ -326,25 +305,28 @@ async function sweepChunks(
       counts.keptYoung++
       continue
     }
-    if (!options.dryRun && Date.now() - batchStart >= batchMs) {
-      await Promise.all(deletes)
-      deletes = []
+    if (options.dryRun) {
+      counts.wouldDelete++
+      counts.wouldFree += info.size
+      continue
+    }
+    if (Date.now() - batchStart >= batchMs) {
+      await deletes.drain()
       await context.renew()
       batchStart = Date.now()
       if (marks.mayContain(id)) continue // borrowed meanwhile
     }
-    if (Date.now() >= announcement.deadline - context.pollMs) {
-      counts.stoppedAtDeadline = true
-      break
-    }
-    counts.chunksDeleted++
-    counts.bytesDeleted += info.size
-    if (options.dryRun) continue
-    await limit.acquire(signal)
-    deletes.push(repo.store.delete(info.key, { signal }).finally(() => limit.release()))
+    if (!(await deletes.start(info.key, info.size, announcement.deadline))) break
   }
-  await Promise.all(deletes)
-  return counts
+  await deletes.drain()
+  const { chunks, keptYoung } = counts
+  return {
+    chunks,
+    keptYoung,
+    chunksDeleted: options.dryRun ? counts.wouldDelete : deletes.deleted,
+    bytesDeleted: options.dryRun ? counts.wouldFree : deletes.bytes,
+    stoppedAtDeadline: deletes.stopped,
+  }
 }
 
 async function removeDeadRecords(

@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto'
 import { RepositoryError } from './errors.js'
 import type { Repository } from './repository.js'
 import { BackupSession, DEFAULT_TIMING, type SessionTiming } from './session.js'
+import { ChunkUploader } from './chunk-uploader.js'
 import { DiskWriter, type DiskStats } from './disk-writer.js'
 import { readDiskIndex, readManifest } from './points.js'
 import { KIND_INDEX, KIND_MANIFEST } from './format/constants.js'
@@ -23,6 +24,8 @@ export interface PointOptions {
   readonly timing?: SessionTiming
   /** Chunks hashed, compressed, sealed and uploaded at once per disk. */
   readonly concurrency?: number
+  /** Where warnings go (a GC record that cannot be right); default: process.emitWarning. */
+  readonly onWarning?: (message: string) => void
   readonly signal?: AbortSignal
 }
 
@@ -35,6 +38,7 @@ export interface CommittedPoint extends PointRef {
 export class PointWriter {
   readonly #disks: { name: string; writer: DiskWriter }[] = []
   readonly #started = new Date()
+  readonly uploader: ChunkUploader
   #fromBase = false
 
   private constructor(
@@ -44,7 +48,9 @@ export class PointWriter {
     readonly session: BackupSession,
     readonly base: { manifest: Manifest; indexes: DiskIndex[] } | undefined,
     readonly bad: ReadonlySet<string>,
-  ) {}
+  ) {
+    this.uploader = new ChunkUploader(repo, session, options.signal)
+  }
 
   static async begin(repo: Repository, options: PointOptions): Promise<PointWriter> {
     const { signal } = options
@@ -58,6 +64,7 @@ export class PointWriter {
       bases,
       options.timing ?? DEFAULT_TIMING,
       signal,
+      options.onWarning,
     )
     try {
       let base: PointWriter['base']
@@ -89,7 +96,7 @@ export class PointWriter {
     if (baseIndex !== undefined) this.#fromBase = true
     const writer = new DiskWriter(
       this.repo,
-      this.session,
+      this.uploader,
       name,
       size,
       baseIndex,
@@ -110,6 +117,7 @@ export class PointWriter {
     const stats: DiskStats[] = []
     // Chunks stored beside a GC sweep must have survived it before anything refers to them.
     for (const { writer } of this.#disks.values()) await writer.verifyCreated(signal)
+    this.session.assertAlive()
     for (const [n, { name, writer }] of this.#disks.entries()) {
       const done = writer.finish()
       const key = diskIndexKey(this.ref, n)
@@ -147,13 +155,16 @@ export class PointWriter {
       this.repo.encode(KIND_MANIFEST, encodeManifest(manifest), new TextEncoder().encode(key)),
       signal,
     )
-    // Committed: a failure to clean the session up only delays GC (it expires with its lease).
+    // Committed: the chunks verify had marked bad are whole again, and referenced. A failure to clean up
+    // only leaves a marker (the next backup stores the chunk once more) or the session (it expires).
+    for (const hex of this.uploader.fresh) await this.repo.clearBad(hex, signal).catch(() => undefined)
     await this.session.close(signal).catch(() => undefined)
     return { ...this.ref, ref: formatPointRef(this.ref), manifest, stats }
   }
 
   /** Gives up: nothing is committed; chunks already stored are left for GC. */
   async abort(): Promise<void> {
+    await this.uploader.settle().catch(() => undefined) // no borrow segment lands after the close
     await this.session.close()
   }
 }

@@ -299,16 +299,27 @@ export class Repository {
     return this.#codec.chunkId(plain, this.#idKey)
   }
 
-  /** Encodes (on a worker thread) and stores a chunk; returns its stored size, or 0 when another writer created it first. */
-  async storeChunk(id: Uint8Array, plain: Uint8Array, signal?: AbortSignal): Promise<number> {
+  /**
+   * Encodes (on a worker thread) and stores a chunk; returns its stored size, or 0 when another writer
+   * created it first. `createOnly: false` is for a caller that has just seen the key absent on a store
+   * without atomic create-only puts, which would only look again.
+   */
+  async storeChunk(
+    id: Uint8Array,
+    plain: Uint8Array,
+    signal?: AbortSignal,
+    { createOnly = true }: { createOnly?: boolean } = {},
+  ): Promise<number> {
     throwIfAborted(signal)
-    const { bytes, release } = await this.#codec.encodeShared(KIND_CHUNK, plain, id, {
+    const { bytes, sha256, release } = await this.#codec.encodeShared(KIND_CHUNK, plain, id, {
       dataKey: this.#dataKey,
       level: this.config.compressionLevel,
+      sha256: this.store.capabilities.takesSha256 === true, // hashed on the worker, for the store
     })
     try {
       throwIfAborted(signal)
-      await this.store.put(chunkKey(Buffer.from(id).toString('hex')), bytes, { ifNoneMatch: true, signal })
+      const key = chunkKey(Buffer.from(id).toString('hex'))
+      await this.store.put(key, bytes, { ifNoneMatch: createOnly, sha256, signal })
     } catch (error) {
       if (error instanceof StorageError && error.code === 'ALREADY_EXISTS') return 0
       throw error
@@ -372,8 +383,8 @@ export class Repository {
   }
 
   /**
-   * Marks a chunk bad and removes it, so that the next backup that needs it stores it again (the marker
-   * tells writers not to trust their base index for it).
+   * Marks a chunk bad: writers stop trusting it (their base index, an existing copy) and store it again.
+   * verify then moves the chunk itself to quarantine (quarantine.ts).
    */
   async markBad(idHex: string, reason: string, signal?: AbortSignal): Promise<void> {
     try {
@@ -381,7 +392,6 @@ export class Repository {
     } catch (error) {
       if (!(error instanceof StorageError && error.code === 'ALREADY_EXISTS')) throw error
     }
-    await this.store.delete(chunkKey(idHex), { signal })
   }
 
   async clearBad(idHex: string, signal?: AbortSignal): Promise<void> {

@@ -1,11 +1,13 @@
 import { describe, expect, it } from 'vitest'
 import { MemoryStore } from '../storage/index.js'
 import { Repository } from './repository.js'
-import { BackupSession, waitForSweeps } from './session.js'
+import { BackupSession } from './session.js'
+import { waitForSweeps } from './sweeps.js'
+import { ChunkUploader } from './chunk-uploader.js'
 import { encodeGcSweep, gcSweepKey } from './format/session.js'
 import { PREFIX_SESSIONS } from './format/constants.js'
 
-const timing = { leaseMs: 60_000, heartbeatMs: 10_000, batchMs: 1, pollMs: 5 }
+const timing = { leaseMs: 60_000, heartbeatMs: 10_000, batchMs: 1, pollMs: 5, checkWindowMs: 20 }
 
 async function keys(store: MemoryStore, prefix: string): Promise<string[]> {
   const out: string[] = []
@@ -22,13 +24,14 @@ describe('BackupSession', () => {
       gcSweepKey('old'),
       encodeGcSweep({ started: '', deadline: new Date(now - 1).toISOString() }),
     )
-    await waitForSweeps(repo, 5) // returns at once: the old sweep deletes nothing any more
+    const sweepTiming = { pollMs: 5, deleteTimeoutMs: 0 }
+    await waitForSweeps(repo, sweepTiming) // returns at once: the old sweep deletes nothing any more
     await store.put(
       gcSweepKey('live'),
       encodeGcSweep({ started: '', deadline: new Date(now + 60_000).toISOString() }),
     )
     let done = false
-    const waiting = waitForSweeps(repo, 5).then(() => (done = true))
+    const waiting = waitForSweeps(repo, sweepTiming).then(() => (done = true))
     await new Promise((r) => setTimeout(r, 30))
     expect(done).toBe(false)
     await store.delete(gcSweepKey('live'))
@@ -63,11 +66,15 @@ describe('BackupSession', () => {
     const store = new MemoryStore()
     const repo = await Repository.create(store, { chunkSize: 512 * 1024 })
     const session = await BackupSession.open(repo, 'vm', 'p', ['points/vm/base/disk-0'], timing)
-    const id = new Uint8Array(32).fill(7)
-    await Promise.all([session.borrow(id), session.borrow(new Uint8Array(32).fill(8))])
+    const chunks = [Buffer.alloc(1000, 7), Buffer.alloc(1000, 8)]
+    const ids = await Promise.all(chunks.map((c) => repo.chunkIdOf(c)))
+    await Promise.all(ids.map((id, i) => repo.storeChunk(id, chunks[i]!)))
+    const uploader = new ChunkUploader(repo, session)
+    expect(await Promise.all(ids.map((id) => uploader.adopt(id)))).toEqual([true, true])
     const segments = (await keys(store, PREFIX_SESSIONS)).filter((k) => k.includes('/borrow-'))
+    expect(segments.length).toBe(1) // one segment for the batch
     const published = Buffer.concat(await Promise.all(segments.map((k) => store.get(k))))
-    expect(published.includes(Buffer.from(id))).toBe(true)
+    expect(published.includes(ids[0]!)).toBe(true)
     expect(published.length).toBe(64)
     await session.close()
     expect(await keys(store, PREFIX_SESSIONS)).toEqual([])
@@ -78,7 +85,10 @@ describe('BackupSession', () => {
     const session = await BackupSession.open(repo, 'vm', 'p', [], { ...timing, leaseMs: 40 })
     await new Promise((r) => setTimeout(r, 30))
     expect(() => session.assertAlive()).toThrow(expect.objectContaining({ code: 'SESSION_EXPIRED' }))
-    await expect(session.borrow(new Uint8Array(32))).rejects.toMatchObject({ code: 'SESSION_EXPIRED' })
+    await expect(session.publishBorrowed([new Uint8Array(32)])).rejects.toMatchObject({
+      code: 'SESSION_EXPIRED',
+      retryable: true,
+    })
     await session.close()
   })
 })

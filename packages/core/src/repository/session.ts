@@ -1,54 +1,92 @@
 // A backup session: announces a running backup to GC (base indexes, borrowed chunks) and keeps a lease
-// alive with heartbeat objects. The borrow protocol: a writer that relies on a chunk it did not upload
-// publishes its id first, then waits for any GC sweep in progress, then checks the chunk again. GC
-// announces its sweep first, then reads sessions, then deletes. One of the two always sees the other.
+// alive with heartbeat objects. GC counts a session live while its newest object is younger than the
+// lease; the session counts itself alive only while every gap between its objects stayed under half a
+// lease (the other half absorbs clock skew and slow puts). One gap longer than that and it is expired
+// for good: GC may have ignored it meanwhile and deleted what it relies on, so it must never commit,
+// whatever heartbeats land after (a process paused past half the lease wakes up expired).
 import { randomBytes, randomUUID } from 'node:crypto'
-import { raceAbort, sleep } from '../shared/index.js'
-import { isNotFound } from '../storage/index.js'
 import { RepositoryError } from './errors.js'
 import type { Repository } from './repository.js'
-import { PREFIX_GC, PREFIX_SESSIONS } from './format/constants.js'
+import { PREFIX_SESSIONS } from './format/constants.js'
 import {
-  decodeGcSweep,
   encodeBorrowed,
   encodeSessionOpen,
   sessionBeatKey,
   sessionBorrowKey,
   sessionOpenKey,
 } from './format/session.js'
+import { SweepWatch, waitForSweeps, type Warn } from './sweeps.js'
 
 export interface SessionTiming {
   /** A session whose newest object is older than this is dead to GC. */
   readonly leaseMs: number
   readonly heartbeatMs: number
-  /** How long borrowed ids gather before one segment publishes them. */
+  /** How long stored and borrowed chunks gather before one check (and one borrow segment) covers them. */
   readonly batchMs: number
   readonly pollMs: number
+  /**
+   * Writers count a sweep announcement in force until its deadline plus this; GC aborts each delete
+   * after half of it (the other half absorbs clocks that disagree). Default 1 minute. Writers and GC
+   * must agree on it.
+   */
+  readonly deleteTimeoutMs?: number
+  /**
+   * A GC keeps its announcement this long after its last delete and starts no delete later than this
+   * before its deadline; a writer whose sweep listing came back within this long after it stored or
+   * found a chunk needs no second look at that chunk (default 10 s). Writers and GC must agree on it.
+   */
+  readonly checkWindowMs?: number
 }
 
-export const DEFAULT_TIMING: SessionTiming = {
+export const DEFAULT_TIMING: Required<SessionTiming> = {
   leaseMs: 15 * 60_000,
   heartbeatMs: 60_000,
   batchMs: 20,
   pollMs: 1000,
+  deleteTimeoutMs: 60_000,
+  checkWindowMs: 10_000,
 }
+
+export function fullTiming(timing: SessionTiming): Required<SessionTiming> {
+  return {
+    ...timing,
+    deleteTimeoutMs: timing.deleteTimeoutMs ?? DEFAULT_TIMING.deleteTimeoutMs,
+    checkWindowMs: timing.checkWindowMs ?? DEFAULT_TIMING.checkWindowMs,
+  }
+}
+
+/** A moment on both clocks: the wall clock may be stepped, the monotonic one stops in a suspend. */
+export interface Instant {
+  readonly wall: number
+  readonly mono: number
+}
+
+export const instant = (): Instant => ({ wall: Date.now(), mono: performance.now() })
+
+/** Time since `then`, on whichever clock saw more of it. */
+export const since = (then: Instant): number =>
+  Math.max(Date.now() - then.wall, performance.now() - then.mono)
 
 export class BackupSession {
   readonly id = `${Date.now().toString(36)}-${randomUUID()}`
+  readonly timing: Required<SessionTiming>
+  readonly sweeps: SweepWatch
   #beats = 0
   #segments = 0
-  #lastBeat = Date.now()
+  /** When the newest session object that landed was sent (its store time is no earlier). */
+  #last = instant()
+  #expired: string | undefined
   #beatError: unknown
   #timer: NodeJS.Timeout | undefined
-  #pending: { id: Uint8Array; done: () => void; fail: (e: unknown) => void }[] = []
-  #flushing: Promise<void> | undefined
-  readonly #sweepsEnded = new FreshRun(() => waitForSweeps(this.repo, this.timing.pollMs))
-  readonly #inForce = new FreshRun(() => sweepsInForce(this.repo))
 
   private constructor(
     readonly repo: Repository,
-    readonly timing: SessionTiming,
-  ) {}
+    timing: SessionTiming,
+    warn?: Warn,
+  ) {
+    this.timing = fullTiming(timing)
+    this.sweeps = new SweepWatch(repo, this.timing, warn)
+  }
 
   static async open(
     repo: Repository,
@@ -57,87 +95,64 @@ export class BackupSession {
     bases: readonly string[],
     timing: SessionTiming = DEFAULT_TIMING,
     signal?: AbortSignal,
+    warn?: Warn,
   ): Promise<BackupSession> {
-    const session = new BackupSession(repo, timing)
+    const session = new BackupSession(repo, timing, warn)
     const open = { vm, pointId, bases, started: new Date().toISOString() }
-    await repo.putNew(sessionOpenKey(session.id), encodeSessionOpen(open), signal)
+    await session.#putRecord(sessionOpenKey(session.id), encodeSessionOpen(open), signal)
     session.#timer = setInterval(() => void session.#beat(), timing.heartbeatMs)
     session.#timer.unref()
     // Bases were published above; a sweep that started before could have missed them: let it finish.
-    await waitForSweeps(repo, timing.pollMs, signal)
+    await waitForSweeps(repo, session.timing, signal, warn)
     return session
   }
 
   async #beat(): Promise<void> {
     try {
-      await this.repo.putNew(sessionBeatKey(this.id, ++this.#beats), randomBytes(8))
-      this.#lastBeat = Date.now()
+      await this.#putRecord(sessionBeatKey(this.id, ++this.#beats), randomBytes(8))
     } catch (error) {
       this.#beatError = error
     }
   }
 
-  /** Throws if the lease may have lapsed: GC could then have ignored this session. */
+  /** Every session object goes through here: it renews the lease, if the lease still holds. */
+  async #putRecord(key: string, bytes: Uint8Array, signal?: AbortSignal): Promise<void> {
+    const sent = instant()
+    this.assertAlive()
+    await this.repo.putNew(key, bytes, signal)
+    // Landed now at the latest: if the previous object's lease ran out before, the gap was seen by GC.
+    this.assertAlive()
+    if (sent.wall > this.#last.wall) this.#last = sent
+  }
+
+  /** Throws SESSION_EXPIRED (retryable: a new attempt opens a new session) once the lease may have lapsed. */
   assertAlive(): void {
-    const quiet = Date.now() - this.#lastBeat
-    if (quiet > this.timing.leaseMs / 2) {
+    const quiet = since(this.#last)
+    if (this.#expired === undefined && quiet > this.timing.leaseMs / 2)
+      this.#expired = `went ${Math.round(quiet)} ms without a session object (lease ${this.timing.leaseMs} ms)`
+    if (this.#expired !== undefined) {
       throw new RepositoryError(
         'SESSION_EXPIRED',
-        `backup session ${this.id} in repository '${this.repo.name}' missed its heartbeats for ${quiet} ms`,
-        { cause: this.#beatError },
+        `backup session ${this.id} in repository '${this.repo.name}' ${this.#expired}: a GC may have ` +
+          `ignored it, so it cannot commit; the backup must run again (or resume)`,
+        { cause: this.#beatError, retryable: true },
       )
     }
   }
 
-  /**
-   * Publishes that this backup relies on an existing chunk and returns once no GC sweep that could have
-   * missed the publication is running. The caller must then check that the chunk still exists.
-   */
-  borrow(id: Uint8Array, signal?: AbortSignal): Promise<void> {
-    return new Promise<void>((done, fail) => {
-      this.#pending.push({ id, done, fail })
-      this.#flushing ??= this.#flush(signal)
-    })
+  /** Publishes ids of chunks this backup relies on without having created them (one segment). */
+  async publishBorrowed(ids: readonly Uint8Array[], signal?: AbortSignal): Promise<void> {
+    await this.#putRecord(sessionBorrowKey(this.id, ++this.#segments), encodeBorrowed(ids), signal)
   }
 
-  async #flush(signal?: AbortSignal): Promise<void> {
-    await sleep(this.timing.batchMs, signal).catch(() => undefined)
-    const batch = this.#pending
-    this.#pending = []
-    this.#flushing = undefined
-    try {
-      this.assertAlive()
-      await this.repo.putNew(
-        sessionBorrowKey(this.id, ++this.#segments),
-        encodeBorrowed(batch.map((b) => b.id)),
-        signal,
-      )
-      this.#lastBeat = Date.now()
-      await waitForSweeps(this.repo, this.timing.pollMs, signal)
-      for (const b of batch) b.done()
-    } catch (error) {
-      for (const b of batch) b.fail(error)
-    }
-  }
-
-  /**
-   * Resolves once every GC sweep in force at the time of the call has ended (see waitForSweeps).
-   * Concurrent callers share listings (see FreshRun): one per batch of new chunks, not one per chunk,
-   * which on S3 is a paid request.
-   */
+  /** Resolves once every GC sweep in force at the time of the call has ended (listings are shared). */
   sweepsEnded(signal?: AbortSignal): Promise<void> {
-    return raceAbort(this.#sweepsEnded.run(), signal)
-  }
-
-  /** Whether any GC sweep announcement is in force, from a listing started after the call (shared too). */
-  async sweepInForce(signal?: AbortSignal): Promise<boolean> {
-    return (await raceAbort(this.#inForce.run(), signal)).size > 0
+    return this.sweeps.ended(undefined, signal)
   }
 
   /** Ends the session: its objects are removed (GC removes those of crashed sessions). */
   async close(signal?: AbortSignal): Promise<void> {
     clearInterval(this.#timer)
-    while (this.#flushing !== undefined) await this.#flushing.catch(() => undefined)
     const keys: string[] = []
     for await (const info of this.repo.store.list(`${PREFIX_SESSIONS}${this.id}/`, { signal }))
       keys.push(info.key)
@@ -145,70 +160,4 @@ export class BackupSession {
     keys.sort((a, b) => Number(a.endsWith('/open')) - Number(b.endsWith('/open')))
     for (const key of keys) await this.repo.store.delete(key, { signal })
   }
-}
-
-/**
- * Runs of a check whose answer must come from after the caller's call, shared by concurrent callers: a
- * call made while a run is going waits for the next one, which starts when the running one ends and
- * serves every caller that came meanwhile.
- */
-class FreshRun<T> {
-  #running: Promise<T> | undefined
-  #queued: Promise<T> | undefined
-
-  constructor(readonly check: () => Promise<T>) {}
-
-  run(): Promise<T> {
-    if (this.#queued !== undefined) return this.#queued
-    const queued = (this.#running ?? Promise.resolve())
-      .catch(() => undefined)
-      .then(() => {
-        const running = this.check()
-        this.#running = running
-        this.#queued = undefined // callers from now on need a run that starts after them
-        void running
-          .finally(() => {
-            if (this.#running === running) this.#running = undefined
-          })
-          .catch(() => undefined)
-        return running
-      })
-    queued.catch(() => undefined) // each caller sees a failure; none is left unhandled
-    this.#queued = queued
-    return queued
-  }
-}
-
-/**
- * Waits until every GC sweep announcement in force now is withdrawn or past its deadline. Announcements
- * that appear later do not matter: their GC reads the sessions after publishing them, so it sees what
- * the caller published before calling.
- */
-export async function waitForSweeps(repo: Repository, pollMs: number, signal?: AbortSignal): Promise<void> {
-  let waiting: Set<string> | undefined
-  for (;;) {
-    const inForce = await sweepsInForce(repo, waiting, signal)
-    if (inForce.size === 0) return
-    waiting = inForce
-    await sleep(pollMs, signal)
-  }
-}
-
-/** The keys of the sweep announcements in force now (among `among`, when given). */
-async function sweepsInForce(
-  repo: Repository,
-  among?: ReadonlySet<string>,
-  signal?: AbortSignal,
-): Promise<Set<string>> {
-  const inForce = new Set<string>()
-  for await (const info of repo.store.list(PREFIX_GC, { signal })) {
-    if (!info.key.endsWith('/sweep') || (among !== undefined && !among.has(info.key))) continue
-    try {
-      const sweep = decodeGcSweep(await repo.store.get(info.key, { signal }), `GC record '${info.key}'`)
-      if (Date.parse(sweep.deadline) > Date.now()) inForce.add(info.key)
-    } catch (error) {
-      if (!isNotFound(error)) throw error
-    }
-  }
-  return inForce
 }

@@ -1,10 +1,12 @@
-// verify: reads and authenticates every stored chunk (or a random sample). A chunk that fails is marked
-// bad and removed, so that the next backup that needs it stores it again (self-healing); the restore
-// points that reference it are reported by `check` until then.
+// verify: reads and authenticates every stored chunk (or a random sample). A chunk that fails twice is
+// marked bad and moved to quarantine (quarantine.ts), so that the next backup that needs it stores it
+// again (self-healing); the restore points that reference it are reported by `check` until then. A chunk
+// that reads back sound when it is about to be moved stays where it is: the reads were at fault.
 import { randomInt } from 'node:crypto'
 import { Semaphore, errorMessage } from '../shared/index.js'
 import { isNotFound } from '../storage/index.js'
 import { RepositoryError } from './errors.js'
+import { isCorruption, quarantineChunk } from './quarantine.js'
 import { SharedSlots } from './shared-slots.js'
 import type { Repository } from './repository.js'
 import { PREFIX_CHUNKS } from './format/constants.js'
@@ -14,7 +16,7 @@ export interface VerifyOptions {
   /** Fraction of chunks to read, in (0, 1]; default 1 (all). */
   readonly sample?: number
   readonly concurrency?: number
-  /** Report bad chunks without marking them. */
+  /** Report bad chunks without marking or moving them. */
   readonly dryRun?: boolean
   readonly signal?: AbortSignal
 }
@@ -23,7 +25,10 @@ export interface VerifyResult {
   readonly chunks: number
   readonly checked: number
   readonly bytes: number
+  /** Chunks that failed twice (quarantined, unless dryRun). */
   readonly bad: readonly { readonly id: string; readonly reason: string }[]
+  /** Chunks that failed twice but read back sound when about to be moved: left in place. */
+  readonly flaky: readonly string[]
 }
 
 export async function verifyChunks(repo: Repository, options: VerifyOptions = {}): Promise<VerifyResult> {
@@ -34,6 +39,7 @@ export async function verifyChunks(repo: Repository, options: VerifyOptions = {}
   const limit = new Semaphore(options.concurrency ?? 8)
   const slots = new SharedSlots(repo.chunkSize)
   const bad: { id: string; reason: string }[] = []
+  const flaky: string[] = []
   const running: Promise<void>[] = []
   let chunks = 0
   let checked = 0
@@ -52,7 +58,7 @@ export async function verifyChunks(repo: Repository, options: VerifyOptions = {}
       return undefined
     } catch (error) {
       if (isNotFound(error)) return undefined
-      if (error instanceof RepositoryError && error.code === 'CORRUPT_OBJECT') return errorMessage(error)
+      if (isCorruption(error)) return errorMessage(error)
       throw error
     }
   }
@@ -63,8 +69,12 @@ export async function verifyChunks(repo: Repository, options: VerifyOptions = {}
       if ((await problem(hex, key)) === undefined) return
       const reason = await problem(hex, key)
       if (reason === undefined) return
-      bad.push({ id: hex, reason })
-      if (!options.dryRun) await repo.markBad(hex, reason, signal)
+      if (options.dryRun) return void bad.push({ id: hex, reason })
+      const outcome = await quarantineChunk(repo, hex, reason, signal)
+      if (outcome === 'quarantined') bad.push({ id: hex, reason })
+      if (outcome !== 'sound') return
+      flaky.push(hex)
+      await repo.clearBad(hex, signal)
     } finally {
       limit.release()
     }
@@ -78,5 +88,5 @@ export async function verifyChunks(repo: Repository, options: VerifyOptions = {}
     running.push(verifyOne(hex, info.key))
   }
   await Promise.all(running)
-  return { chunks, checked, bytes, bad }
+  return { chunks, checked, bytes, bad, flaky }
 }

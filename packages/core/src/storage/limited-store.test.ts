@@ -25,6 +25,23 @@ describe('LimitedStore', () => {
     expect(state.peak).toBe(3)
   })
 
+  it('sends no request whose notAfter instant passed while it waited for a slot', async () => {
+    const store = new MemoryStore()
+    await store.put('k', new Uint8Array(1))
+    const put = store.put.bind(store)
+    store.put = async (key, data, options) => {
+      await new Promise((r) => setTimeout(r, 5))
+      return put(key, data, options)
+    }
+    const limited = new LimitedStore(store, { concurrency: 1 })
+    const busy = limited.put('other', new Uint8Array(1)) // holds the only slot for 5 ms
+    await new Promise((r) => setImmediate(r)) // once it has the slot
+    const late = limited.delete('k', { notAfter: Date.now() + 1 })
+    await busy
+    await expect(late).rejects.toMatchObject({ code: 'DEADLINE_PASSED' })
+    expect(await store.stat('k')).toBeDefined()
+  })
+
   it('paces writes to the byte rate', async () => {
     const limited = new LimitedStore(new MemoryStore(), { writeBytesPerSecond: 100_000 })
     const start = performance.now()

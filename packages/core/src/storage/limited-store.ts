@@ -10,6 +10,7 @@ import type {
   RangeOptions,
 } from './object-store.js'
 import { RateLimiter } from './rate-limiter.js'
+import { checkNotAfter } from './storage-error.js'
 
 export interface LimitedStoreOptions {
   /** Requests in flight at once (default 16). */
@@ -40,11 +41,11 @@ export class LimitedStore implements ObjectStore {
 
   async put(key: string, data: Uint8Array, options: PutOptions = {}): Promise<void> {
     await this.#write?.take(data.length, options.signal)
-    return this.#slots.run(() => this.inner.put(key, data, options), options.signal)
+    return this.#run('put', key, options, () => this.inner.put(key, data, options))
   }
 
   async get(key: string, options: CallOptions = {}): Promise<Uint8Array> {
-    const data = await this.#slots.run(() => this.inner.get(key, options), options.signal)
+    const data = await this.#run('get', key, options, () => this.inner.get(key, options))
     // The size is known only now: the debt slows down the next reads.
     this.#read?.reserve(data.length)
     return data
@@ -57,11 +58,11 @@ export class LimitedStore implements ObjectStore {
     options: RangeOptions = {},
   ): Promise<Uint8Array> {
     await this.#read?.take(length, options.signal)
-    return this.#slots.run(() => this.inner.getRange(key, offset, length, options), options.signal)
+    return this.#run('getRange', key, options, () => this.inner.getRange(key, offset, length, options))
   }
 
   stat(key: string, options: CallOptions = {}): Promise<ObjectInfo | undefined> {
-    return this.#slots.run(() => this.inner.stat(key, options), options.signal)
+    return this.#run('stat', key, options, () => this.inner.stat(key, options))
   }
 
   /** Each step of the listing (a page fetch, for S3) takes a slot; the consumer's pauses hold none. */
@@ -79,7 +80,12 @@ export class LimitedStore implements ObjectStore {
   }
 
   delete(key: string, options: CallOptions = {}): Promise<void> {
-    return this.#slots.run(() => this.inner.delete(key, options), options.signal)
+    return this.#run('delete', key, options, () => this.inner.delete(key, options))
+  }
+
+  /** A request may wait long for its slot: its deadline (`notAfter`) is checked once it has one. */
+  #run<T>(op: string, key: string, options: CallOptions, fn: () => Promise<T>): Promise<T> {
+    return this.#slots.run(() => (checkNotAfter(op, key, options), fn()), options.signal)
   }
 
   async removeIncomplete(olderThanMs: number, options: CallOptions = {}): Promise<number> {

@@ -23,6 +23,8 @@ export interface StoreCapabilities {
   readonly conditionalCreate: boolean
   /** Listing sees every completed put at once (S3 and local directories do; some gateways do not). */
   readonly listAfterWriteConsistent: boolean
+  /** A put's `sha256` is used (S3): callers that can hash off their thread should give it. */
+  readonly takesSha256?: boolean
   /** How a local store makes create-only puts atomic, once known (`strata repo info` shows it). */
   readonly createMode?: CreateMode
   /** What a local store's probe found of the file system under it, once probed. */
@@ -56,6 +58,12 @@ export interface FileSystemTraits {
 
 export interface CallOptions {
   readonly signal?: AbortSignal
+  /**
+   * Wall-clock instant (ms since the epoch) after which no attempt of this call may start: a retry or a
+   * request still waiting for a slot fails with DEADLINE_PASSED instead. Timers cannot promise this (a
+   * paused process runs late ones in any order); the clock is read right before each attempt.
+   */
+  readonly notAfter?: number
 }
 
 export interface RangeOptions extends CallOptions {
@@ -69,6 +77,13 @@ export interface RangeOptions extends CallOptions {
 export interface PutOptions extends CallOptions {
   /** Create only: fail with ALREADY_EXISTS (StorageError) if the key exists. */
   readonly ifNoneMatch?: boolean
+  /**
+   * SHA-256 of `data` in lowercase hex, computed elsewhere (a worker thread that had the bytes at hand):
+   * a store that sends one (S3: the signed payload hash, which the server checks against the body)
+   * takes it instead of hashing on its caller's thread. It must be that of `data`: the server refuses
+   * the put otherwise.
+   */
+  readonly sha256?: string
 }
 
 export interface ObjectStore {

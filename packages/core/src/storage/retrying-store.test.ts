@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { AbortedError } from '../shared/index.js'
 import { FlakyStore } from './fixtures/flaky-store.js'
+import { MemoryStore } from './memory-store.js'
 import { RetryingStore, type RetryEvent } from './retrying-store.js'
 import { StorageError } from './storage-error.js'
 
@@ -88,5 +89,26 @@ describe('RetryingStore', () => {
     const pending = store.get('k', { signal: controller.signal })
     setTimeout(() => controller.abort(), 20)
     await expect(pending).rejects.toBeInstanceOf(AbortedError)
+  })
+
+  it('starts no attempt after the call’s notAfter instant, however its timers ran', async () => {
+    const inner = new MemoryStore()
+    await inner.put('k', new Uint8Array(1))
+    const attempts: number[] = []
+    const notAfter = Date.now() + 30
+    inner.delete = async () => {
+      attempts.push(Date.now())
+      await new Promise((r) => setTimeout(r, 60)) // a slow first attempt, failing past the deadline
+      throw transient()
+    }
+    const store = new RetryingStore(inner, options)
+    await expect(store.delete('k', { notAfter })).rejects.toMatchObject({ code: 'DEADLINE_PASSED' })
+    expect(attempts.length).toBe(1)
+    // Already past: nothing is even tried.
+    await expect(store.get('k', { notAfter: Date.now() - 1 })).rejects.toMatchObject({
+      code: 'DEADLINE_PASSED',
+      retryable: false,
+    })
+    expect(await inner.stat('k')).toBeDefined()
   })
 })

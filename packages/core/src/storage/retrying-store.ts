@@ -10,7 +10,7 @@ import type {
   PutOptions,
   RangeOptions,
 } from './object-store.js'
-import { StorageError } from './storage-error.js'
+import { StorageError, checkNotAfter } from './storage-error.js'
 
 export interface RetryEvent {
   readonly op: string
@@ -36,6 +36,7 @@ const NEVER = new Set([
   'NOT_FOUND',
   'ALREADY_EXISTS',
   'SYMLINK_REFUSED',
+  'DEADLINE_PASSED',
 ])
 
 export function shouldRetryRead(error: unknown): boolean {
@@ -143,7 +144,11 @@ export class RetryingStore implements ObjectStore {
     shouldRetry: (error: unknown) => boolean,
     fn: (attempt: number) => Promise<T>,
   ): Promise<T> {
-    return retry(fn, {
+    const attempt = (n: number): Promise<T> => {
+      checkNotAfter(op, key, options) // before every attempt, retries included
+      return fn(n)
+    }
+    return retry(attempt, {
       retries: this.options.retries ?? 5,
       baseDelayMs: this.options.baseDelayMs ?? 200,
       maxDelayMs: this.options.maxDelayMs ?? 10_000,

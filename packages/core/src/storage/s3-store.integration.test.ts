@@ -1,5 +1,6 @@
 // The S3 store against a real S3 server (Ceph radosgw, started once per run by vitest.global-setup.ts).
 import { CreateMultipartUploadCommand, ListMultipartUploadsCommand, S3Client } from '@aws-sdk/client-s3'
+import { createHash, randomBytes } from 'node:crypto'
 import { describe, expect, it } from 'vitest'
 import { createTestBucket, requireBinary, s3Env, s3Location, useS3Server } from '../testing/index.js'
 import { describeObjectStoreConformance } from './conformance.js'
@@ -49,6 +50,18 @@ describe('S3Store on radosgw', () => {
     const left: string[] = []
     for await (const info of store.list('')) left.push(info.key)
     expect(left).toEqual([])
+    await store.close()
+  })
+
+  it('sends a payload hash computed elsewhere as it is: the server checks it against the body', async () => {
+    const store = rawStore('sha256')
+    const data = randomBytes(100_000)
+    await store.put('right', data, { sha256: createHash('sha256').update(data).digest('hex') })
+    expect(Buffer.from(await store.get('right')).equals(data)).toBe(true)
+    // A wrong one is refused, never stored: so it is what was sent and checked, not recomputed.
+    const other = createHash('sha256').update('other').digest('hex')
+    await expect(store.put('bad-sha', data, { sha256: other })).rejects.toThrow()
+    expect(await store.stat('bad-sha')).toBeUndefined()
     await store.close()
   })
 

@@ -16,6 +16,8 @@ export type StorageErrorCode =
   | 'INVALID_LOCATION'
   /** A local store met a symbolic link inside the repository, where only files and directories belong. */
   | 'SYMLINK_REFUSED'
+  /** The call's `notAfter` instant passed before an attempt could start: nothing was sent. */
+  | 'DEADLINE_PASSED'
 
 export class StorageError extends StrataError {
   declare readonly code: StorageErrorCode
@@ -23,6 +25,15 @@ export class StorageError extends StrataError {
   constructor(code: StorageErrorCode, message: string, options: StrataErrorOptions = {}) {
     super(code, message, { retryable: code === 'TRANSIENT', ...options })
   }
+}
+
+/** Throws DEADLINE_PASSED if the call's `notAfter` instant has come: call right before each attempt. */
+export function checkNotAfter(op: string, key: string, options: { notAfter?: number }): void {
+  if (options.notAfter === undefined || Date.now() < options.notAfter) return
+  const at = new Date(options.notAfter).toISOString()
+  throw new StorageError('DEADLINE_PASSED', `${op} of '${key}' not started: its deadline ${at} has passed`, {
+    details: { permanent: true },
+  })
 }
 
 export function isNotFound(error: unknown): boolean {
