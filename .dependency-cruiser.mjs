@@ -1,4 +1,4 @@
-// The layer table of docs/architecture.md, as `npm run lint` enforces it (depcruise). Every rule here is
+// The layer table of docs/dev/architecture.md, as `npm run lint` enforces it (depcruise). Every rule here is
 // an error, and scripts/lint-boundaries.test.ts plants a violation of each to prove it still fails.
 // Paths are relative to the repository root; type-only imports count (a type is a dependency too).
 

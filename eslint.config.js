@@ -27,7 +27,7 @@ const maxLines = (max) => ['error', { max, skipBlankLines: false, skipComments: 
 // and test code.
 const construction = {
   message:
-    'Only composition roots construct concrete stores and clients (see docs/architecture.md): take an ' +
+    'Only composition roots construct concrete stores and clients (see docs/dev/architecture.md): take an ' +
     'ObjectStore, XapiClient or NbdClient from your caller, or open a repository with openRepository().',
 }
 const concrete = 'LocalStore|S3Store|MemoryStore|S3Client|XapiClient|NbdClient'

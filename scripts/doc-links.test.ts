@@ -79,7 +79,8 @@ describe('links in the README and docs/', () => {
   })
 
   it('accepts links to files of the repository', () => {
-    const text = '[the map](architecture.md), [root](../README.md), [code](../packages/core/src/index.ts)'
+    const text =
+      '[the map](dev/architecture.md), [the guide](admin-guide.md), [root](../README.md), [code](../packages/core/src/index.ts)'
     expect(badLinks(root, 'docs/page.md', text)).toEqual([])
   })
 })

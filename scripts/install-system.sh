@@ -12,10 +12,16 @@ packages=(
   ceph-mon ceph-osd radosgw ceph-common   # real S3 server on loopback for the S3 store tests
   libvhdi-utils     # vhdiinfo: an independent VHD parser used as a test oracle
   chromium fonts-liberation   # headless browser for the web UI's end-to-end tests
+  libguestfs-tools  # guestfish: file-level restore reads restore points' filesystems in an appliance
+  libguestfs-xfs    # XFS tools inside that appliance
+  linux-image-amd64 # the kernel supermin builds the appliance from (found in /boot)
+  util-linux        # setpriv: guestfish dies with the process that started it
+  xfsprogs dosfstools ntfs-3g lvm2 gdisk   # test disks with real filesystems and volume managers
   systemd           # systemd-analyze verify/security and systemctl --root: the service unit's tests
   zsh               # the CLI's zsh completion script is read by zsh in its test
   nfs-common cifs-utils       # mount.nfs, mount.cifs: Strata mounts nfs:// and smb:// repositories itself
   samba smbnetfs fuse3        # smbd on loopback mounted through FUSE: the store's tests on a real SMB share
+  rclone            # `npm run bench -- mirror` compares a mirror with `rclone copy` of the repository folder
 )
 if [ "${STRATA_BENCH_TOOLS:-0}" = 1 ]; then
   packages+=(restic borgbackup hyperfine)

@@ -136,6 +136,9 @@ export const Pool = Type.Object({
   error: Type.Optional(Type.String()),
   errorCode: Type.Optional(Type.String()),
   certificate: Type.Optional(CertificateProblem),
+  nextAttempt: Type.Optional(
+    Type.Number({ description: 'When the next attempt to connect is due (ms), while not connected.' }),
+  ),
 })
 export type Pool = Static<typeof Pool>
 
@@ -194,13 +197,20 @@ export type RepositoryIdentity = Static<typeof RepositoryIdentity>
 
 export const RepositoryUsage = Type.Object({ bytes: Type.Number(), chunks: Type.Number() })
 export type RepositoryUsage = Static<typeof RepositoryUsage>
+/** Usage is measured in the background: `null` with `measuring: true` until the first measure ends. */
+export const UsageState = {
+  usage: Type.Union([RepositoryUsage, Type.Null()], {
+    description: 'null: not measured yet (never shown as 0 B).',
+  }),
+  measuring: Type.Boolean({ description: 'A measure is running now.' }),
+}
 export const Repository = Type.Object({
   id: Type.String(),
   name: Type.String(),
   location: Type.String(),
   encrypted: Type.Boolean(),
   identity: Type.Optional(RepositoryIdentity),
-  usage: Type.Optional(RepositoryUsage),
+  ...UsageState,
 })
 export type Repository = Static<typeof Repository>
 
@@ -240,6 +250,9 @@ export const RestorePoint = Type.Object({
   jobName: Type.Optional(Type.String({ description: 'While the job exists.' })),
   scheduleId: Type.Optional(Type.String()),
   scheduleName: Type.Optional(Type.String({ description: 'While the schedule exists and has a name.' })),
+  protected: Type.Optional(
+    Type.Boolean({ description: 'Kept by retention; deletes are refused (409 POINT_PROTECTED).' }),
+  ),
 })
 export type RestorePoint = Static<typeof RestorePoint>
 
@@ -253,6 +266,10 @@ export const RestoreInput = Strict({
   start: Type.Optional(Type.Boolean()),
 })
 export type RestoreInput = Static<typeof RestoreInput>
+export const PointParams = Strict({ id: Text(100), pointId: Text(200) })
+/** `POST/DELETE /api/repositories/:id/points/:pointId/protection` → the point's protection now. */
+export const PointProtection = Type.Object({ pointId: Type.String(), protected: Type.Boolean() })
+export type PointProtection = Static<typeof PointProtection>
 export const DiskParams = Strict({
   id: Text(100),
   pointId: Text(200),

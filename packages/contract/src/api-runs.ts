@@ -1,6 +1,6 @@
 // Runs and their task trees as the API returns them, the events of /api/events, and the overview.
 import { CloneType, Type, type Static, type TSchema } from '@sinclair/typebox'
-import { RepositoryUsage } from './api-resources.js'
+import { UsageState } from './api-resources.js'
 import { Strict, Text } from './schema-helpers.js'
 
 export const TaskStatus = Type.Union(
@@ -57,7 +57,12 @@ export const RunSummary = Type.Object({
   jobId: Type.Optional(Type.String()),
   jobName: Type.Optional(Type.String()),
   kind: Type.Optional(
-    Type.Union([Type.Literal('backup'), Type.Literal('restore'), Type.Literal('replication')]),
+    Type.Union([
+      Type.Literal('backup'),
+      Type.Literal('restore'),
+      Type.Literal('replication'),
+      Type.Literal('maintenance'),
+    ]),
   ),
   scheduleId: Type.Optional(Type.String()),
   status: TaskStatus,
@@ -148,9 +153,7 @@ export type NextRun = Static<typeof NextRun>
 export const Overview = Type.Object({
   lastRuns: Type.Array(RunSummary),
   nextRuns: Type.Array(NextRun),
-  repositories: Type.Array(
-    Type.Object({ id: Type.String(), name: Type.String(), usage: Type.Optional(RepositoryUsage) }),
-  ),
+  repositories: Type.Array(Type.Object({ id: Type.String(), name: Type.String(), ...UsageState })),
   failures: Type.Array(RunSummary),
 })
 export type Overview = Static<typeof Overview>

@@ -43,7 +43,7 @@ const DEFAULTS = {
   offline: false,
   withMemory: false,
   preferNbd: true,
-  // The measured sweet spot (docs/nbd.md): 1–2 connections of 16 requests lead on loopback and LAN.
+  // The measured sweet spot (docs/dev/nbd.md): 1–2 connections of 16 requests lead on loopback and LAN.
   nbdConnections: 2,
   maxBytesPerSecond: 0,
   vmConcurrency: 2,

@@ -156,7 +156,7 @@ export class LabPool {
     return this.state.agents.resumed.get(vm)
   }
 
-  /** A small or full SR on demand (see docs/lab.md, SR space). */
+  /** A small or full SR on demand (see docs/dev/lab.md, SR space). */
   setSrPhysicalSize(sr: string, bytes: number): void {
     setPhysicalSize(this.state, sr, bytes)
   }

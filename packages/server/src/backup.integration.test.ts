@@ -156,6 +156,8 @@ describe('server with the lab pool', () => {
   })
 
   it('runs the job in a worker, streams its events and reads its task tree green', async () => {
+    const usage = async () => (await api.get(`/api/repositories/${repoId}`)).body.usage ?? undefined
+    expect(await until('the empty repository measured', usage)).toMatchObject({ chunks: 0 })
     const sse = await openSse(`${server.url}/api/events`, api.cookie!)
     const started = await api.post(`/api/jobs/${jobId}/run`)
     expect(started.status).toBe(202)
@@ -185,6 +187,10 @@ describe('server with the lab pool', () => {
     expect(runs).toEqual([
       expect.objectContaining({ runId, jobName: 'Nightly', status: 'success', kind: 'backup' }),
     ])
+    // The run wrote chunks: the usage measured before it is never shown as the usage after it.
+    const afterRun = await usage()
+    expect(afterRun === undefined || afterRun.chunks > 0).toBe(true)
+    expect((await until('the usage measured again', usage)).chunks).toBeGreaterThan(0)
     const overview = (await api.get('/api/overview')).body
     expect(overview.lastRuns[0].runId).toBe(runId)
     expect(overview.nextRuns).toEqual([expect.objectContaining({ jobId, scheduleId: 'daily' })])

@@ -15,11 +15,20 @@ const STATUS_BY_CODE: Record<string, number> = {
   POINT_NOT_FOUND: 404,
   NO_SCHEDULE: 404,
   JOB_RUNNING: 409,
+  POINT_PROTECTED: 409,
   REPOSITORY_EXISTS: 409,
   NOT_A_REPOSITORY: 502,
   WRONG_PASSPHRASE: 400,
   REPLICA_NOT_FOUND: 404,
   REPLICA_AMBIGUOUS: 409,
+  // File-level restore: what the user asked for is not there, or cannot be read as asked.
+  PATH_NOT_FOUND: 404,
+  FILESYSTEM_NOT_FOUND: 404,
+  FILESYSTEM_AMBIGUOUS: 400,
+  SYMLINK_NOT_FOLLOWED: 400,
+  NO_FILESYSTEM: 422,
+  FILESYSTEM_UNREADABLE: 422,
+  DIRECTORY_TOO_LARGE: 413,
 }
 
 export function installErrorHandler(app: FastifyInstance, log: (message: string) => void): void {

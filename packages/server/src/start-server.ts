@@ -25,9 +25,14 @@ import { RepositoryStore } from './repositories/repository-store.js'
 import { accountRoutes } from './routes/account-routes.js'
 import { authRoutes } from './routes/auth-routes.js'
 import { jobRoutes } from './routes/job-routes.js'
+import { maintenanceRoutes } from './routes/maintenance-routes.js'
+import { MaintenanceRunner } from './maintenance/maintenance-runner.js'
+import { MaintenanceStore } from './maintenance/maintenance-store.js'
 import { poolRoutes } from './routes/pool-routes.js'
 import { repositoryRoutes } from './routes/repository-routes.js'
 import { restoreRoutes } from './routes/restore-routes.js'
+import { fileRoutes } from './routes/file-routes.js'
+import { FileSessions } from './files/file-sessions.js'
 import { runRoutes } from './routes/run-routes.js'
 import { settingsRoutes } from './routes/settings-routes.js'
 import { userRoutes } from './routes/user-routes.js'
@@ -70,7 +75,12 @@ export interface ServerServices {
   readonly restores: RestoreRunner
   readonly bus: RunBus
   readonly scheduler: Scheduler
+  /** Repositories' gc, check and verify, run as runs on their schedules (maintenance/). */
+  readonly maintenance: MaintenanceRunner
+  readonly maintenanceStore: MaintenanceStore
   readonly settings: Settings
+  /** File-level restore: one appliance per restore point disk being browsed. */
+  readonly files: FileSessions
   /** Aborted when the server stops (long-lived responses end, restores are cancelled). */
   readonly closing: AbortSignal
 }
@@ -134,6 +144,7 @@ export async function startServerWith(options: StartOptions, workers: Workers): 
     log,
     closing.signal,
   )
+  context.maintenance.startTimer()
   const address = app.server.address()
   const port = typeof address === 'object' && address !== null ? address.port : config.port
   const scheme = tls === undefined ? 'http' : 'https'
@@ -151,6 +162,7 @@ export async function startServerWith(options: StartOptions, workers: Workers): 
       context.scheduler.stop()
       closing.abort()
       await context.runs.stopAll()
+      await context.files.closeAll()
       await app.close()
       await context.connections.closeAll()
       context.settings.close()
@@ -197,6 +209,7 @@ function services(
     credentials: new Credentials(users, tokens),
     loginLimits: new LoginLimits(),
     streams: new EventStreams(),
+    files: new FileSessions({ repositoryService, log, closing }),
     ...runServices(config.dataDir, base, workers),
   }
 }
@@ -208,7 +221,7 @@ function runServices(
   dataDir: string,
   s: Stores & Pick<ServerServices, 'db' | 'log' | 'closing' | 'repositoryService'>,
   workers: Workers,
-): Pick<ServerServices, 'runs' | 'restores' | 'bus' | 'scheduler'> {
+): Pick<ServerServices, 'runs' | 'restores' | 'bus' | 'scheduler' | 'maintenance' | 'maintenanceStore'> {
   const { db, log, jobs, pools, repositories, settings, connections, repositoryService, closing } = s
   const bus = new RunBus()
   const restoreTag = (): string => settings.restoreTag()
@@ -225,6 +238,12 @@ function runServices(
     restoredTag: restoreTag,
     nasHome: dataDir,
   })
+  // A backup run's end: its repositories' usage, measured before it wrote, is out of date.
+  bus.on('run', (row) => {
+    if (row.kind !== 'backup' || row.status === 'pending') return
+    const job = jobs.list().find((j) => j.id === row.jobId)
+    for (const id of job?.repositories ?? []) repositoryService.outdated(id)
+  })
   const scheduler = new Scheduler({ db, jobs, log, start: (job, id) => runs.startJob(job, id) })
   const restores = new RestoreRunner({
     runs,
@@ -237,19 +256,28 @@ function runServices(
     runInWorker: workers.restore,
     nasHome: dataDir,
   })
-  return { runs, restores, bus, scheduler }
+  const maintenanceStore = new MaintenanceStore(db)
+  const maintenance = new MaintenanceRunner({
+    runs,
+    repositories,
+    repositoryService,
+    store: maintenanceStore,
+    log,
+    closing,
+  })
+  return { runs, restores, bus, scheduler, maintenance, maintenanceStore }
 }
 
 /** Each route module bound to the services it needs, and to nothing else. */
 function routes(s: ServerServices): RouteModule[] {
   const { users, box, tokens, loginLimits, streams, log, credentials, closing } = s
   const { pools, connections, repositories, repositoryService, jobs, runs, restores } = s
-  const { bus, scheduler, settings } = s
+  const { bus, scheduler, settings, maintenance, maintenanceStore } = s
   return [
     (app) => authRoutes(app, { users, box, loginLimits, streams, log }),
     (app) => accountRoutes(app, { users, box, tokens, streams, log }),
     (app) => userRoutes(app, { users, streams }),
-    (app) => poolRoutes(app, { pools, connections, jobs, log, closing }),
+    (app) => poolRoutes(app, { pools, connections, jobs, runs, settings, log, closing }),
     (app) =>
       repositoryRoutes(app, {
         repositories,
@@ -262,6 +290,8 @@ function routes(s: ServerServices): RouteModule[] {
     (app) => runRoutes(app, { runs, bus, streams, credentials, closing }),
     (app) => replicationRoutes(app, { jobs, pools, connections, log, closing }),
     (app) => restoreRoutes(app, { restores, repositories, repositoryService, log, closing }),
+    (app) => fileRoutes(app, { repositories, files: s.files, log, closing }),
+    (app) => maintenanceRoutes(app, { repositories, maintenance, maintenanceStore }),
     (app) =>
       settingsRoutes(app, {
         settings,

@@ -3,6 +3,7 @@
 import { createRouter, createWebHistory } from 'vue-router'
 import { onUnauthenticated } from './api/client'
 import { forgetSession, loadSession } from './lib/session'
+import FilesView from './views/FilesView.vue'
 import JobEditView from './views/JobEditView.vue'
 import JobsView from './views/JobsView.vue'
 import LoginView from './views/LoginView.vue'
@@ -11,6 +12,7 @@ import OverviewView from './views/OverviewView.vue'
 import PoolsView from './views/PoolsView.vue'
 import ReplicasView from './views/ReplicasView.vue'
 import RepositoriesView from './views/RepositoriesView.vue'
+import RepositoryView from './views/RepositoryView.vue'
 import RestoreView from './views/RestoreView.vue'
 import RunView from './views/RunView.vue'
 import SettingsView from './views/SettingsView.vue'
@@ -34,12 +36,26 @@ export const router = createRouter({
     { path: '/logs', name: 'logs', component: LogsView, meta: { title: 'Logs' } },
     { path: '/logs/:runId', name: 'run', component: RunView, props: true, meta: { title: 'Run' } },
     { path: '/restore', name: 'restore', component: RestoreView, meta: { title: 'Restore' } },
+    {
+      path: '/restore/files/:repositoryId/:pointId/:disk',
+      name: 'files',
+      component: FilesView,
+      props: true,
+      meta: { title: 'Files' },
+    },
     { path: '/pools', name: 'pools', component: PoolsView, meta: { title: 'Pools' } },
     {
       path: '/repositories',
       name: 'repositories',
       component: RepositoriesView,
       meta: { title: 'Repositories' },
+    },
+    {
+      path: '/repositories/:id',
+      name: 'repository',
+      component: RepositoryView,
+      props: true,
+      meta: { title: 'Restore points' },
     },
     { path: '/users', name: 'users', component: UsersView, meta: { title: 'Users' } },
     { path: '/settings', name: 'settings', component: SettingsView, meta: { title: 'Settings' } },

@@ -16,6 +16,8 @@ import { replicateFailover } from './replicate-failover.js'
 import { healthcheckRun } from './healthcheck-run.js'
 import { restoreVmCommand } from './restore-vm.js'
 import { restoreDiskCommand } from './restore-disk.js'
+import { restoreServeCommand } from './restore-serve.js'
+import { restoreFilesGet, restoreFilesList, restoreFilesLs } from './restore-files.js'
 import { serverCommand } from './server.js'
 import { poolSrs } from './pool-srs.js'
 import { poolVms } from './pool-vms.js'
@@ -26,12 +28,15 @@ import { repoSnapshots } from './repo-snapshots.js'
 import { repoBackupImage } from './repo-backup-image.js'
 import { repoRestoreImage } from './repo-restore-image.js'
 import { repoForget } from './repo-forget.js'
+import { repoProtect, repoUnprotect } from './repo-protect.js'
 import { repoGc } from './repo-gc.js'
 import { repoCheck } from './repo-check.js'
 import { repoVerify } from './repo-verify.js'
 import { repoKeyAdd } from './repo-key-add.js'
 import { repoKeyList } from './repo-key-list.js'
 import { repoKeyRemove } from './repo-key-remove.js'
+import { mirrorRun } from './mirror-run.js'
+import { xoImport } from './xo-import.js'
 import { xoList } from './xo-list.js'
 import { xoRestoreDisk } from './xo-restore-disk.js'
 import { xoRestoreVm } from './xo-restore-vm.js'
@@ -48,12 +53,15 @@ export const commands: readonly Command<never>[] = [
   repoBackupImage,
   repoRestoreImage,
   repoForget,
+  repoProtect,
+  repoUnprotect,
   repoGc,
   repoCheck,
   repoVerify,
   repoKeyAdd,
   repoKeyList,
   repoKeyRemove,
+  mirrorRun,
   nbdCopy,
   nbdServe,
   labServe,
@@ -66,11 +74,16 @@ export const commands: readonly Command<never>[] = [
   healthcheckRun,
   restoreVmCommand,
   restoreDiskCommand,
+  restoreServeCommand,
+  restoreFilesList,
+  restoreFilesLs,
+  restoreFilesGet,
   poolSrs,
   poolVms,
   poolNetworks,
   serverCommand,
   xoList,
+  xoImport,
   xoRestoreDisk,
   xoRestoreVm,
   completionCommand(() => commands),

@@ -68,6 +68,7 @@ export const repoBackupImage: Command<BackupResult> = {
           warn: (message) => ctx.stderr.write(`warning: ${message}\n`),
         })
         const done = await point.commit()
+        await done.retention // immutable repositories: shared chunks extended before the process ends
         const stats = done.stats[0]!
         return {
           point: done.ref,

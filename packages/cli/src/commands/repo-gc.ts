@@ -37,7 +37,9 @@ export const repoGc: Command<RepoGcResult> = {
   },
   format: (r) =>
     `${r.dryRun ? 'would delete' : 'deleted'} ${r.chunksDeleted} of ${r.chunks} chunks (${formatBytes(r.bytesDeleted)}); ` +
-    `${r.keptYoung} unreferenced but young chunks kept; marked ${r.idsMarked} ids from ${r.indexesMarked} indexes of ${r.points} points ` +
+    `${r.keptYoung} unreferenced but young chunks kept; ` +
+    (r.keptLocked > 0 ? `${r.keptLocked} kept under Object Lock retention; ` : '') +
+    `marked ${r.idsMarked} ids from ${r.indexesMarked} indexes of ${r.points} points ` +
     `in ${formatBytes(r.markBytes)}; ${r.liveSessions} running backups${r.stoppedAtDeadline ? '; stopped at its deadline' : ''}` +
     formatQuarantine(r) +
     formatLeftovers(r),

@@ -1,4 +1,10 @@
-import { listPoints, type RepositoryConfig } from '@strata/core/repository'
+import {
+  listPoints,
+  manifestKey,
+  lockedSummary,
+  type LockedSummary,
+  type RepositoryConfig,
+} from '@strata/core/repository'
 import type { StoreCapabilities } from '@strata/core/storage'
 import type { Command } from '../command.js'
 import { formatBytes, openRepository, repoOption } from './repo-common.js'
@@ -13,6 +19,8 @@ interface InfoResult {
   chunkBytes: number
   /** How the store creates objects once, and what its probe found of a local file system. */
   store: StoreCapabilities
+  /** Immutable repositories: what Object Lock retains now. */
+  locked?: LockedSummary
 }
 
 export const repoInfo: Command<InfoResult> = {
@@ -30,6 +38,8 @@ export const repoInfo: Command<InfoResult> = {
       chunks++
       chunkBytes += info.size
     }
+    const manifests = points.map((p) => manifestKey(p))
+    const locked = repo.config.immutable && (await lockedSummary(repo.store, manifests, signal))
     const keySlots = repo.encrypted ? (await repo.listKeySlots(signal)).length : 0
     return {
       repository: repo.name,
@@ -40,6 +50,7 @@ export const repoInfo: Command<InfoResult> = {
       chunks,
       chunkBytes,
       store: repo.store.capabilities,
+      ...(locked && { locked }),
     }
   },
   format: (r) =>
@@ -51,6 +62,12 @@ export const repoInfo: Command<InfoResult> = {
       `  points       ${r.points} of ${r.vms} VMs`,
       `  chunks       ${r.chunks}, ${formatBytes(r.chunkBytes)} stored`,
       `  store        ${describeStore(r.store)}`,
+      ...(r.config.immutable && r.locked
+        ? [
+            `  immutable    ${r.config.immutable.seconds / 86_400}d, ${r.config.immutable.mode} (S3 Object Lock)`,
+            `  locked       ${r.locked.points} points, ${r.locked.chunks} chunks, ${formatBytes(r.locked.bytes)}`,
+          ]
+        : []),
     ].join('\n'),
 }
 

@@ -19,7 +19,7 @@ export const repoSnapshots: Command<SnapshotRow[]> = {
   path: ['repo', 'snapshots'],
   usage: 'repo snapshots --repo PATH|URL [--vm NAME_OR_UUID] [--long]',
   summary:
-    'List restore points, oldest first: VM, date, job and schedule, full or delta, new data (--long: disks and tags)',
+    'List restore points, oldest first: VM, date, job and schedule, full or delta, new data, protected (--long: disks and tags)',
   positionals: 0,
   options: { ...repoOption, vm: { type: 'string' }, long: { type: 'boolean' } },
   async run(args, { signal }) {
@@ -36,7 +36,7 @@ export const repoSnapshots: Command<SnapshotRow[]> = {
   format: (points) => {
     if (points.length === 0) return 'no restore points (of a VM, when --vm names one by uuid or name)'
     const table = formatTable(
-      ['DATE (UTC)', 'VM', 'JOB', 'SCHEDULE', 'KIND', 'SIZE', 'NEW DATA', 'POINT'],
+      ['DATE (UTC)', 'VM', 'JOB', 'SCHEDULE', 'KIND', 'SIZE', 'NEW DATA', 'PROTECTED', 'POINT'],
       points.map((p) => [
         p.time.slice(0, 19).replace('T', ' '),
         p.vmName,
@@ -45,6 +45,7 @@ export const repoSnapshots: Command<SnapshotRow[]> = {
         p.kind,
         formatBytes(p.size),
         formatBytes(p.newBytes),
+        p.protected ? 'yes' : '-',
         p.ref,
       ]),
     )

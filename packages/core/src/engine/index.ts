@@ -27,3 +27,4 @@ export {
 } from './worker.js'
 export * from './replication/index.js'
 export * from './health/index.js'
+export * from './mirror/index.js'

@@ -35,6 +35,8 @@ export interface RestorePointInfo {
   readonly newBytes: number
   readonly disks: readonly { readonly name: string; readonly size: number; readonly newBytes: number }[]
   readonly tags: readonly string[]
+  /** Kept by retention and refused to deletes until unprotected. */
+  readonly protected: boolean
 }
 
 export function describePoint(point: PointSummary, manifest: Manifest): RestorePointInfo {
@@ -51,6 +53,7 @@ export function describePoint(point: PointSummary, manifest: Manifest): RestoreP
     newBytes: manifest.disks.reduce((n, d) => n + d.newBytes, 0),
     disks: manifest.disks.map((d) => ({ name: d.name, size: d.size, newBytes: d.newBytes })),
     tags: manifest.tags,
+    protected: point.protected,
   }
 }
 

@@ -162,6 +162,8 @@ async function transferAndCommit(
     )
     const full = bases.every((b) => b === undefined)
     for (const o of opened) o.committed = await o.point.commit({ full })
+    // Immutable repositories: shared chunks retained as long as the new points before the stores close.
+    for (const o of opened) await o.committed!.retention
     return {
       points: opened.map((o) => ({ target: o.target.name, pointId: o.committed!.pointId })),
       full,

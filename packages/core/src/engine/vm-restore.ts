@@ -63,9 +63,56 @@ export async function restoreVm(
       `restore point '${o.pointId}' holds no VM records to rebuild from`,
     )
   }
+  return rebuildVm(task, xapi, {
+    ...o,
+    meta,
+    nameSuffix: o.nameSuffix ?? ` (restored ${pointDate(manifest.startedAt)})`,
+    tag: o.tag ?? RESTORED_TAG,
+    restoreDisk: (t, disk, target) =>
+      restoreDisk(t, xapi, limits, { repository: o.repository, ref, disk, ...target }),
+  })
+}
+
+/** Where a disk of a rebuilt VM goes: a new VDI on `sr` made from the saved record. */
+export interface NewVdi {
+  readonly sr: Ref
+  readonly saved: XapiRecord
+  readonly onCreated?: (object: RestoredObject) => void
+}
+
+/** A VM to rebuild from the records of a point, wherever its disks are read from. */
+export interface VmRebuild {
+  readonly meta: PointMetadata
+  /** The SR's uuid or name. */
+  readonly srUuid: string
+  readonly nameSuffix: string
+  /** Added to the source's tags ('' adds none). */
+  readonly tag: string
+  /** More tags (a health check's, which its sweep finds the VM by), given at creation. */
+  readonly tags?: readonly string[]
+  /** Create the VM's VIFs (default true; a health check boots its VM without network). */
+  readonly network?: boolean
+  readonly networkMap?: Record<string, string>
+  readonly start?: boolean
+  readonly onCreated?: (object: RestoredObject) => void
+  /** Writes disk `index` into a new VDI (reported to `onCreated` as soon as it exists), returns it. */
+  readonly restoreDisk: (task: TaskContext, index: number, target: NewVdi) => Promise<Ref>
+}
+
+/**
+ * The VM rebuilt: created blocked from starting, each disk restored and attached as it was, the other
+ * VBDs empty, VIFs on mapped networks, vTPMs; then released (and started if asked). What a failure
+ * leaves is removed. Restores from a repository and from an XO remote both come here.
+ */
+export async function rebuildVm(
+  task: TaskContext,
+  xapi: XapiClient,
+  o: VmRebuild,
+): Promise<{ vmUuid: string; vmName: string }> {
+  const { signal } = task
+  const { meta } = o
   const sr = await srRef(xapi, o.srUuid, signal)
-  const suffix = o.nameSuffix ?? ` (restored ${pointDate(manifest.startedAt)})`
-  const overrides = vmOverrides(meta, suffix, o.tag ?? RESTORED_TAG)
+  const overrides = vmOverrides(meta, o.nameSuffix, o.tag)
   overrides.tags = [...(overrides.tags as string[]), ...(o.tags ?? [])]
   const vm = await createVm(xapi, meta.vm, overrides, signal)
   const created: RestoredObject[] = []
@@ -76,8 +123,7 @@ export async function restoreVm(
   onCreated({ class: 'VM', ref: vm })
   try {
     for (const [i, disk] of meta.disks.entries()) {
-      const target = { repository: o.repository, ref, disk: i, sr, saved: disk.vdi, onCreated }
-      const vdi = await restoreDisk(task, xapi, limits, target)
+      const vdi = await o.restoreDisk(task, i, { sr, saved: disk.vdi, onCreated })
       await createVbd(xapi, vm, vdi, disk.vbd, signal)
     }
     for (const vbd of meta.otherVbds) await createVbd(xapi, vm, NULL_REF, { ...vbd, empty: true }, signal)
@@ -188,13 +234,10 @@ export async function mapNetwork(
 }
 
 /** Where restoreDisk writes disk `disk` of a point: a new VDI on `sr` made from the saved record. */
-interface DiskTarget {
+interface DiskTarget extends NewVdi {
   readonly repository: Repository
   readonly ref: { vm: string; pointId: string }
   readonly disk: number
-  readonly sr: Ref
-  readonly saved: XapiRecord
-  readonly onCreated?: (object: RestoredObject) => void
 }
 
 /** Creates a VDI on `sr` and writes disk `disk` of the point into it; removes it on failure. */

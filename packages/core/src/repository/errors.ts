@@ -12,6 +12,8 @@ export type RepositoryErrorCode =
   | 'PASSPHRASE_REQUIRED'
   | 'INVALID_ARGUMENT'
   | 'POINT_NOT_FOUND'
+  /** A delete of a protected restore point (unprotect it first). */
+  | 'POINT_PROTECTED'
   | 'BASE_MISMATCH'
   | 'SESSION_EXPIRED'
   | 'GC_UNSAFE'
@@ -23,6 +25,10 @@ export type RepositoryErrorCode =
   | 'KDF_OUT_OF_BOUNDS'
   /** A new passphrase shorter than MIN_PASSPHRASE_LENGTH, without `force`. */
   | 'WEAK_PASSPHRASE'
+  /** An immutable repository on a store without Object Lock (or a bucket where it is not enabled). */
+  | 'OBJECT_LOCK_REQUIRED'
+  /** A restore point whose retention date (Object Lock) has not come yet: it cannot be forgotten. */
+  | 'POINT_LOCKED'
 
 export class RepositoryError extends StrataError {
   declare readonly code: RepositoryErrorCode

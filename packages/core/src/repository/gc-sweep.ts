@@ -21,6 +21,8 @@ export class SweepDeletes {
   #lastSettled: Instant | undefined
   deleted = 0
   bytes = 0
+  /** Unreferenced chunks the store refused to delete yet: their Object Lock retention runs. */
+  locked = 0
   /** A delete was refused for lateness: the sweep stopped at its deadline. */
   stopped = false
 
@@ -67,6 +69,11 @@ export class SweepDeletes {
     } catch (error) {
       if (error instanceof StorageError && error.code === 'DEADLINE_PASSED') {
         this.stopped = true
+        return
+      }
+      // Still retained (Object Lock): an expected answer; the next GC after its date frees it.
+      if (error instanceof StorageError && error.code === 'OBJECT_LOCKED') {
+        this.locked++
         return
       }
       if (!timedOut) throw error

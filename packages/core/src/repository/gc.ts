@@ -9,6 +9,7 @@
 // A writer publishes a borrowed chunk before checking for sweeps, GC announces before reading sessions.
 import { randomUUID } from 'node:crypto'
 import { RepositoryError } from './errors.js'
+import { isObjectLocked } from './immutability.js'
 import type { Repository } from './repository.js'
 import { DEFAULT_TIMING, fullTiming, type SessionTiming } from './session.js'
 import { Announcement, SweepDeletes } from './gc-sweep.js'
@@ -47,6 +48,8 @@ export interface GcResult {
   readonly liveSessions: number
   readonly chunks: number
   readonly chunksDeleted: number
+  /** Unreferenced chunks kept because their Object Lock retention has not ended (immutable repositories). */
+  readonly keptLocked: number
   readonly bytesDeleted: number
   readonly keptYoung: number
   readonly otherObjectsDeleted: number
@@ -212,7 +215,12 @@ async function removeOrphans(
   for (const orphan of orphans) {
     if (livePoints.has(orphan.pointId) || (orphan.modified?.getTime() ?? Infinity) >= cutoff) continue
     if ((await repo.store.stat(orphan.manifest, { signal })) !== undefined) continue // committed since
-    await repo.store.delete(orphan.key, { signal })
+    try {
+      await repo.store.delete(orphan.key, { signal })
+    } catch (error) {
+      if (isObjectLocked(error)) continue // retained still: a later GC takes it
+      throw error
+    }
     removed++
   }
   return removed
@@ -290,7 +298,12 @@ async function sweepChunks(
   marks: MarkSet,
   cutoff: number,
   context: SweepContext,
-): Promise<Pick<GcResult, 'chunks' | 'chunksDeleted' | 'bytesDeleted' | 'keptYoung' | 'stoppedAtDeadline'>> {
+): Promise<
+  Pick<
+    GcResult,
+    'chunks' | 'chunksDeleted' | 'keptLocked' | 'bytesDeleted' | 'keptYoung' | 'stoppedAtDeadline'
+  >
+> {
   const { options, announcement, deletes } = context
   const batchMs = options.sweepBatchMs ?? 60_000
   let batchStart = Date.now()
@@ -324,6 +337,7 @@ async function sweepChunks(
     chunks,
     keptYoung,
     chunksDeleted: options.dryRun ? counts.wouldDelete : deletes.deleted,
+    keptLocked: deletes.locked,
     bytesDeleted: options.dryRun ? counts.wouldFree : deletes.bytes,
     stoppedAtDeadline: deletes.stopped,
   }

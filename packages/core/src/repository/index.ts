@@ -23,14 +23,30 @@ export {
   deletePoint,
   type PointSummary,
 } from './points.js'
+export {
+  isProtected,
+  protectPoint,
+  unprotectPoint,
+  refuseIfProtected,
+  type ProtectionRecord,
+} from './protection.js'
 export { DEFAULT_TIMING, type SessionTiming } from './session.js'
-export { DEFAULT_CHUNK_SIZE, MIN_CHUNK_SIZE, MAX_CHUNK_SIZE } from './format/constants.js'
+export { DEFAULT_CHUNK_SIZE, MIN_CHUNK_SIZE, MAX_CHUNK_SIZE, ID_LENGTH } from './format/constants.js'
 // The format's version numbers, for `strata --version` (each decoder accepts exactly its own).
 export { REPOSITORY_FORMAT, REPOSITORY_VERSION, ENVELOPE_VERSION, INDEX_VERSION } from './format/constants.js'
 export { SEAL_VERSION } from './format/seal.js'
-export { formatPointRef, type PointRef } from './format/layout.js'
+export { formatPointRef, manifestKey, type PointRef } from './format/layout.js'
 export type { Manifest, ManifestDisk } from './format/manifest.js'
-export type { RepositoryConfig } from './format/config.js'
+export type { RepositoryConfig, ImmutablePolicy } from './format/config.js'
+export { MAX_IMMUTABLE_SECONDS } from './format/config.js'
+export {
+  assertObjectLock,
+  extendRetentions,
+  lockedUntil,
+  lockedSummary,
+  isObjectLocked,
+  type LockedSummary,
+} from './immutability.js'
 export { collectGarbage, type GcOptions, type GcResult } from './gc.js'
 export {
   cleanLeftovers,
@@ -39,6 +55,7 @@ export {
   type LeftoverResult,
 } from './leftovers.js'
 export { checkRepository, type CheckOptions, type CheckResult, type CheckProblem } from './check.js'
-export { verifyChunks, type VerifyOptions, type VerifyResult } from './verify.js'
+export { verifyChunks, type VerifyOptions, type VerifyProgress, type VerifyResult } from './verify.js'
 export { purgeQuarantine, PREFIX_QUARANTINE } from './quarantine.js'
 export { MarkSet } from './mark-set.js'
+export { listChunkIds } from './chunk-list.js'

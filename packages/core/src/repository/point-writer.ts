@@ -1,16 +1,26 @@
 // Writes a restore point: opens a session (which protects the base), hands out disk writers, then commits
 // in the normative order: chunks (already stored by the disk writers) → disk indexes → manifest.
 import { randomBytes } from 'node:crypto'
+import { isZero } from '../shared/index.js'
 import { RepositoryError } from './errors.js'
 import type { Repository } from './repository.js'
 import { BackupSession, DEFAULT_TIMING, type SessionTiming } from './session.js'
 import { ChunkUploader } from './chunk-uploader.js'
 import { DiskWriter, type DiskStats } from './disk-writer.js'
 import { readDiskIndex, readManifest } from './points.js'
-import { KIND_INDEX, KIND_MANIFEST } from './format/constants.js'
+import { extendRetentions } from './immutability.js'
+import { ID_LENGTH, KIND_INDEX, KIND_MANIFEST } from './format/constants.js'
 import { encodeDiskIndex, indexChecksum, type DiskIndex } from './format/disk-index.js'
 import { encodeManifest, type Manifest, type ManifestDisk } from './format/manifest.js'
-import { diskIndexKey, formatPointRef, makePointId, manifestKey, type PointRef } from './format/layout.js'
+import {
+  chunkKey,
+  diskIndexKey,
+  formatPointRef,
+  makePointId,
+  manifestKey,
+  pointTime,
+  type PointRef,
+} from './format/layout.js'
 
 export interface PointOptions {
   readonly vm: string
@@ -19,11 +29,20 @@ export interface PointOptions {
   readonly tags?: readonly string[]
   readonly jobId?: string
   readonly scheduleId?: string
+  /**
+   * When the point was taken (its id and `startedAt`): an import gives the source's date. Default: now.
+   */
+  readonly time?: Date
   /** A previous point whose disk indexes the new disks start from. */
   readonly base?: PointRef
   readonly timing?: SessionTiming
   /** Chunks hashed, compressed, sealed and uploaded at once per disk. */
   readonly concurrency?: number
+  /**
+   * A copy of a point from another repository (a mirror): the same point id and times, so that the
+   * copy is recognised as one (its manifest exists) and sorts where the original does.
+   */
+  readonly copyOf?: { readonly pointId: string; readonly startedAt: string; readonly finishedAt: string }
   /** Where warnings go (a GC record that cannot be right); default: process.emitWarning. */
   readonly onWarning?: (message: string) => void
   readonly signal?: AbortSignal
@@ -33,11 +52,16 @@ export interface CommittedPoint extends PointRef {
   readonly ref: string
   readonly manifest: Manifest
   readonly stats: readonly DiskStats[]
+  /**
+   * Immutable repositories: the extension of the chunks it shares, running in the background; resolves
+   * to how many were extended (a failure goes to `onWarning` and resolves 0). Await it before exiting.
+   */
+  readonly retention?: Promise<number>
 }
 
 export class PointWriter {
   readonly #disks: { name: string; writer: DiskWriter }[] = []
-  readonly #started = new Date()
+  readonly #started: Date
   readonly uploader: ChunkUploader
   #fromBase = false
 
@@ -49,12 +73,19 @@ export class PointWriter {
     readonly base: { manifest: Manifest; indexes: DiskIndex[] } | undefined,
     readonly bad: ReadonlySet<string>,
   ) {
+    this.#started = options.time ?? new Date()
     this.uploader = new ChunkUploader(repo, session, options.signal)
   }
 
   static async begin(repo: Repository, options: PointOptions): Promise<PointWriter> {
     const { signal } = options
-    const ref = { vm: options.vm, pointId: makePointId(new Date(), randomBytes(4)) }
+    const time = options.time ?? new Date()
+    if (Number.isNaN(time.getTime()))
+      throw new RepositoryError('INVALID_ARGUMENT', 'point time is not a date')
+    const pointId = options.copyOf?.pointId ?? makePointId(time, randomBytes(4))
+    if (pointTime(pointId) === undefined)
+      throw new RepositoryError('INVALID_ARGUMENT', `'${pointId}' is not a restore point id`)
+    const ref = { vm: options.vm, pointId }
     const baseManifest = options.base && (await readManifest(repo, options.base, signal))
     const bases = baseManifest?.disks.map((d) => d.index) ?? []
     const session = await BackupSession.open(
@@ -122,7 +153,7 @@ export class PointWriter {
       const done = writer.finish()
       const key = diskIndexKey(this.ref, n)
       const bytes = this.repo.encode(KIND_INDEX, encodeDiskIndex(done.index), new TextEncoder().encode(key))
-      await this.repo.putNew(key, bytes, signal)
+      await this.repo.putPointObject(key, bytes, signal)
       const { nonZeroChunks, newChunks, newBytes } = done.stats
       disks.push({
         name,
@@ -145,12 +176,12 @@ export class PointWriter {
       jobId: this.options.jobId,
       scheduleId: this.options.scheduleId,
       full: options.full ?? !this.#fromBase,
-      startedAt: this.#started.toISOString(),
-      finishedAt: new Date().toISOString(),
+      startedAt: this.options.copyOf?.startedAt ?? this.#started.toISOString(),
+      finishedAt: this.options.copyOf?.finishedAt ?? new Date().toISOString(),
     }
     const key = manifestKey(this.ref)
     this.session.assertAlive() // a lapsed lease means GC may have ignored us: do not commit
-    await this.repo.putNew(
+    await this.repo.putPointObject(
       key,
       this.repo.encode(KIND_MANIFEST, encodeManifest(manifest), new TextEncoder().encode(key)),
       signal,
@@ -159,7 +190,33 @@ export class PointWriter {
     // only leaves a marker (the next backup stores the chunk once more) or the session (it expires).
     for (const hex of this.uploader.fresh) await this.repo.clearBad(hex, signal).catch(() => undefined)
     await this.session.close(signal).catch(() => undefined)
-    return { ...this.ref, ref: formatPointRef(this.ref), manifest, stats }
+    const retention = this.#extendShared(signal)
+    return { ...this.ref, ref: formatPointRef(this.ref), manifest, stats, retention }
+  }
+
+  /**
+   * Immutable repositories: every chunk the point refers to is retained at least as long as its manifest,
+   * so that the point stays complete until its own date. Runs after the commit, in the background
+   * (bounded requests); the backup's caller may await it. A failure there leaves the point committed and
+   * its older chunks with their older dates: the next backup, or `repo gc`, extends them again.
+   */
+  #extendShared(signal?: AbortSignal): Promise<number> | undefined {
+    const retention = this.repo.retention()
+    if (retention === undefined) return undefined
+    const keys = new Set<string>()
+    for (const { writer } of this.#disks) {
+      for (let at = 0; at < writer.ids.length; at += ID_LENGTH) {
+        const id = writer.ids.subarray(at, at + ID_LENGTH)
+        if (!isZero(id)) keys.add(chunkKey(Buffer.from(id).toString('hex'))) // all zeros: a hole
+      }
+    }
+    const warn = this.options.onWarning ?? ((m: string) => process.emitWarning(m))
+    return extendRetentions(this.repo.store, keys, retention, signal).catch((error: unknown) => {
+      warn(
+        `restore point ${formatPointRef(this.ref)}: shared chunks not all retained as long: ${String(error)}`,
+      )
+      return 0
+    })
   }
 
   /** Gives up: nothing is committed; chunks already stored are left for GC. */

@@ -2,8 +2,10 @@
 // deleting (manifest first, so that a crash mid-delete leaves only unreferenced indexes for GC).
 import { throwIfAborted } from '../shared/index.js'
 import { isNotFound } from '../storage/index.js'
+import { lockedUntil } from './immutability.js'
 import { RepositoryError } from './errors.js'
 import type { Repository } from './repository.js'
+import { refuseIfProtected } from './protection.js'
 import { KIND_INDEX, KIND_MANIFEST, PREFIX_POINTS } from './format/constants.js'
 import { decodeDiskIndex, type DiskIndex } from './format/disk-index.js'
 import { decodeManifest, type Manifest } from './format/manifest.js'
@@ -12,6 +14,7 @@ import {
   formatPointRef,
   manifestKey,
   parseManifestKey,
+  parseProtectionKey,
   pointPrefix,
   pointTime,
   vmPrefix,
@@ -22,6 +25,8 @@ export interface PointSummary extends PointRef {
   /** '<vm segment>/<point id>', what users type. */
   readonly ref: string
   readonly time: Date
+  /** Kept by retention, refused to deletes (a `protected` marker beside the manifest). */
+  readonly protected: boolean
 }
 
 /** Points of one VM (or all), oldest first, from key names alone. */
@@ -31,12 +36,17 @@ export async function listPoints(
   signal?: AbortSignal,
 ): Promise<PointSummary[]> {
   const out: PointSummary[] = []
+  const marked = new Set<string>()
   for await (const info of repo.store.list(vm === undefined ? PREFIX_POINTS : vmPrefix(vm), { signal })) {
     const ref = parseManifestKey(info.key)
     const time = ref && pointTime(ref.pointId)
-    if (ref && time) out.push({ ...ref, ref: formatPointRef(ref), time })
+    if (ref && time) out.push({ ...ref, ref: formatPointRef(ref), time, protected: false })
+    const mark = parseProtectionKey(info.key)
+    if (mark !== undefined) marked.add(formatPointRef(mark))
   }
-  return out.sort((a, b) => a.time.getTime() - b.time.getTime() || a.pointId.localeCompare(b.pointId))
+  return out
+    .map((p) => (marked.has(p.ref) ? { ...p, protected: true } : p))
+    .sort((a, b) => a.time.getTime() - b.time.getTime() || a.pointId.localeCompare(b.pointId))
 }
 
 /** Resolves what a user typed: '<vm>/<point id>' or a bare point id (searched across VMs). */
@@ -91,8 +101,22 @@ export async function readDiskIndex(repo: Repository, key: string, signal?: Abor
   return index
 }
 
-/** Deletes a restore point: the manifest first (un-commit), then its indexes. Chunks are left to GC. */
+/**
+ * Deletes a restore point: the manifest first (un-commit), then its indexes. Chunks are left to GC. A
+ * protected point is refused (POINT_PROTECTED).
+ */
 export async function deletePoint(repo: Repository, ref: PointRef, signal?: AbortSignal): Promise<void> {
+  await refuseIfProtected(repo, ref, signal)
+  // Immutable repositories: the manifest's retention is the point's date (the last object it wrote).
+  const until = await lockedUntil(repo.store, manifestKey(ref), signal)
+  if (until !== undefined) {
+    throw new RepositoryError(
+      'POINT_LOCKED',
+      `restore point ${formatPointRef(ref)} in repository '${repo.name}' is retained until ` +
+        `${until.toISOString()} (Object Lock): it cannot be forgotten before`,
+      { details: { until: until.toISOString() } },
+    )
+  }
   await repo.store.delete(manifestKey(ref), { signal })
   const keys: string[] = []
   for await (const info of repo.store.list(pointPrefix(ref), { signal })) keys.push(info.key)

@@ -2,20 +2,17 @@
 // chunks are content-addressed; a restore point is committed by writing its manifest last.
 import { randomUUID } from 'node:crypto'
 import { throwIfAborted } from '../shared/index.js'
-import { isNotFound, StorageError, type ObjectStore } from '../storage/index.js'
+import { isNotFound, StorageError, type ObjectStore, type Retention } from '../storage/index.js'
 import { RepositoryError, shortId } from './errors.js'
 import { chunkIdFunction, type ChunkIdFunction } from './crypto/chunk-id.js'
 import { CodecPool } from './codec-pool.js'
-import {
-  checkNewSecret,
-  deriveKeys,
-  makeKeySlot,
-  newMasterKey,
-  DEFAULT_SCRYPT,
-  type ScryptCost,
-} from './crypto/keys.js'
+import { checkNewSecret, deriveKeys, makeKeySlot, newMasterKey, DEFAULT_SCRYPT } from './crypto/keys.js'
 import { decodeObject, encodeObject, maxPlainLength } from './object-codec.js'
 import { decodeConfig, encodeConfig, isValidChunkSize, type RepositoryConfig } from './format/config.js'
+import { assertObjectLock, retentionFrom } from './immutability.js'
+import type { CreateOptions, KeySlotInfo, KeySlotOptions, OpenOptions } from './repository-options.js'
+
+export type { CreateOptions, KeySlotInfo, KeySlotOptions, OpenOptions } from './repository-options.js'
 import { decodeKeySlot, encodeKeySlot } from './format/key-slot.js'
 import { slotFingerprint } from './format/seal.js'
 import {
@@ -44,42 +41,6 @@ import {
 
 /** A config is a few hundred bytes: a larger object is not one (and is not read whole). */
 const MAX_CONFIG_BYTES = 64 * 1024
-
-export interface KeySlotOptions {
-  /** Accept a new passphrase shorter than MIN_PASSPHRASE_LENGTH. */
-  readonly force?: boolean
-  /**
-   * Tests only: a cheaper scrypt for new key slots, so that suites do not spend seconds per slot. Never
-   * set it in production code: DEFAULT_SCRYPT is the cost of every real slot.
-   */
-  readonly weakKdfForTests?: ScryptCost
-  readonly signal?: AbortSignal
-}
-
-export interface CreateOptions extends KeySlotOptions {
-  readonly chunkSize?: number
-  readonly compressionLevel?: number
-  /** Makes an encrypted repository whose first key slot opens with this secret. */
-  readonly passphrase?: Uint8Array
-}
-
-export interface OpenOptions {
-  readonly passphrase?: Uint8Array
-  /**
-   * What the caller recorded of this repository before (a server, a job): a config that no longer
-   * matches it, or a seal that went away, is REPOSITORY_CONFIG_CHANGED.
-   */
-  readonly expected?: RepositoryIdentity
-  readonly signal?: AbortSignal
-}
-
-export interface KeySlotInfo {
-  readonly id: string
-  readonly label: string
-  readonly created: string
-  /** Listed in the config seal: the only slots opening tries. */
-  readonly trusted: boolean
-}
 
 export class Repository {
   readonly chunkId: ChunkIdFunction
@@ -131,6 +92,7 @@ export class Repository {
       )
     }
     if (options.passphrase) checkNewSecret(options.passphrase, options.force, `repository '${store.name}'`)
+    if (options.immutable !== undefined) await assertObjectLock(store, signal)
     if ((await store.stat(KEY_CONFIG, { signal })) !== undefined) {
       throw new RepositoryError('REPOSITORY_EXISTS', `a repository already exists in '${store.name}'`)
     }
@@ -150,6 +112,7 @@ export class Repository {
       encryption: master ? 'aes-256-gcm' : 'none',
       compressionLevel: options.compressionLevel ?? 3,
       created: new Date().toISOString(),
+      ...(options.immutable && { immutable: options.immutable }),
     }
     const repo = new Repository(store, config, master, master !== undefined)
     if (master && options.passphrase) {
@@ -180,6 +143,8 @@ export class Repository {
     }
     const config = decodeConfig(bytes, `config of repository '${store.name}'`)
     if (expected !== undefined) checkConfigAgainst(store.name, config, expected)
+    // Every open: a bucket whose lock went away (another bucket behind the same name) writes unprotected.
+    if (config.immutable !== undefined) await assertObjectLock(store, signal)
     if (config.encryption === 'none') {
       await checkPlain(store, options.passphrase !== undefined, signal)
       return new Repository(store, config, undefined, false)
@@ -270,9 +235,19 @@ export class Repository {
     return decodeObject(bytes, kind, binding, this.#dataKey, what, maxPlainLength(kind, this.chunkSize))
   }
 
-  /** Writes an object that must not exist yet (indexes, manifests). */
+  /** Writes an object that must not exist yet (session and GC records). */
   async putNew(key: string, data: Uint8Array, signal?: AbortSignal): Promise<void> {
     await this.store.put(key, data, { ifNoneMatch: true, signal })
+  }
+
+  /** Writes a restore point's object (an index, the manifest): retained in an immutable repository. */
+  async putPointObject(key: string, data: Uint8Array, signal?: AbortSignal): Promise<void> {
+    await this.store.put(key, data, { ifNoneMatch: true, retain: this.retention(), signal })
+  }
+
+  /** The retention of an object written now (immutable repositories), else undefined. */
+  retention(): Retention | undefined {
+    return this.config.immutable && retentionFrom(this.config.immutable)
   }
 
   // --- chunks -----------------------------------------------------------------------------------------
@@ -319,7 +294,7 @@ export class Repository {
     try {
       throwIfAborted(signal)
       const key = chunkKey(Buffer.from(id).toString('hex'))
-      await this.store.put(key, bytes, { ifNoneMatch: createOnly, sha256, signal })
+      await this.store.put(key, bytes, { ifNoneMatch: createOnly, sha256, retain: this.retention(), signal })
     } catch (error) {
       if (error instanceof StorageError && error.code === 'ALREADY_EXISTS') return 0
       throw error

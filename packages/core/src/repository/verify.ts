@@ -19,6 +19,23 @@ export interface VerifyOptions {
   /** Report bad chunks without marking or moving them. */
   readonly dryRun?: boolean
   readonly signal?: AbortSignal
+  /** Called as chunks are listed and read (at most every `progressMs`, and once at the end). */
+  readonly onProgress?: (progress: VerifyProgress) => void
+  readonly progressMs?: number
+}
+
+/**
+ * Chunk ids are uniform hashes and the listing comes in id order: how far the listing is into the id
+ * space estimates the fraction done without counting the chunks first (a second listing) or holding them.
+ */
+export interface VerifyProgress {
+  readonly listed: number
+  readonly checked: number
+  readonly bytes: number
+  /** Estimated fraction of the repository done, in [0, 1]. */
+  readonly fraction: number
+  /** Estimated seconds left; undefined until there is something to go on. */
+  readonly etaSeconds: number | undefined
 }
 
 export interface VerifyResult {
@@ -40,7 +57,9 @@ export async function verifyChunks(repo: Repository, options: VerifyOptions = {}
   const slots = new SharedSlots(repo.chunkSize)
   const bad: { id: string; reason: string }[] = []
   const flaky: string[] = []
-  const running: Promise<void>[] = []
+  // Only the reads in flight are held (at most `concurrency`): each leaves the set as it settles.
+  const running = new Set<Promise<void>>()
+  let failure: unknown
   let chunks = 0
   let checked = 0
   let bytes = 0
@@ -79,14 +98,56 @@ export async function verifyChunks(repo: Repository, options: VerifyOptions = {}
       limit.release()
     }
   }
+  const progress = progressReporter(options, () => ({ listed: chunks, checked, bytes }))
   for await (const info of repo.store.list(PREFIX_CHUNKS, { signal })) {
     const hex = chunkIdOfKey(info.key)
     if (hex === undefined) continue
     chunks++
+    progress.at(hex)
     if (sample < 1 && randomInt(1_000_000) >= sample * 1_000_000) continue
     await limit.acquire(signal)
-    running.push(verifyOne(hex, info.key))
+    if (failure !== undefined) break
+    const one: Promise<void> = verifyOne(hex, info.key).then(
+      () => void running.delete(one),
+      (error: unknown) => {
+        running.delete(one)
+        failure ??= error
+      },
+    )
+    running.add(one)
   }
   await Promise.all(running)
+  if (failure !== undefined) throw failure
+  progress.end()
   return { chunks, checked, bytes, bad, flaky }
+}
+
+type Counts = Pick<VerifyProgress, 'listed' | 'checked' | 'bytes'>
+
+function progressReporter(
+  options: VerifyOptions,
+  counts: () => Counts,
+): { at(hex: string): void; end(): void } {
+  const started = performance.now()
+  const every = options.progressMs ?? 1000
+  let last = -Infinity
+  let fraction = 0
+  const emit = (): void => {
+    const elapsed = (performance.now() - started) / 1000
+    const etaSeconds = fraction > 0 && fraction < 1 ? (elapsed * (1 - fraction)) / fraction : undefined
+    options.onProgress?.({ ...counts(), fraction, etaSeconds: fraction >= 1 ? 0 : etaSeconds })
+  }
+  return {
+    at(hex) {
+      if (options.onProgress === undefined) return
+      fraction = Number.parseInt(hex.slice(0, 8), 16) / 2 ** 32
+      if (performance.now() - last < every) return
+      last = performance.now()
+      emit()
+    },
+    end() {
+      fraction = 1
+      emit()
+    },
+  }
 }

@@ -39,6 +39,11 @@ export class LimitedStore implements ObjectStore {
     return this.inner.capabilities
   }
 
+  /** Passed through as it is: its calls are rare (opening, maintenance) and each one says what failed. */
+  get objectLock() {
+    return this.inner.objectLock
+  }
+
   async put(key: string, data: Uint8Array, options: PutOptions = {}): Promise<void> {
     await this.#write?.take(data.length, options.signal)
     return this.#run('put', key, options, () => this.inner.put(key, data, options))

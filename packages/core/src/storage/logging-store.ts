@@ -43,6 +43,11 @@ export class LoggingStore implements ObjectStore {
     return this.inner.capabilities
   }
 
+  /** Passed through as it is: its calls are rare (opening, maintenance) and each one says what failed. */
+  get objectLock() {
+    return this.inner.objectLock
+  }
+
   put(key: string, data: Uint8Array, options: PutOptions = {}): Promise<void> {
     return this.#log(
       'put',

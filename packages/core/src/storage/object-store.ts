@@ -84,6 +84,30 @@ export interface PutOptions extends CallOptions {
    * the put otherwise.
    */
   readonly sha256?: string
+  /** Object Lock retention to create the object with (stores whose `objectLock` is enabled only). */
+  readonly retain?: Retention
+}
+
+export type LockMode = 'GOVERNANCE' | 'COMPLIANCE'
+
+export interface Retention {
+  readonly mode: LockMode
+  /** Nobody (COMPLIANCE), or nobody without the bypass permission (GOVERNANCE), deletes it before this. */
+  readonly until: Date
+}
+
+/**
+ * Object Lock (S3): write-once retention that the server enforces, even against the credentials that
+ * wrote the object. On a store whose `enabled()` said yes, `delete` removes every version of a key, and
+ * refuses with OBJECT_LOCKED while one is retained (a plain delete would only hide it behind a marker).
+ */
+export interface ObjectLock {
+  /** Whether the bucket has Object Lock enabled (asks the server each time). */
+  enabled(options?: CallOptions): Promise<boolean>
+  /** The key's current retention; undefined if it has none. NOT_FOUND if absent. */
+  retention(key: string, options?: CallOptions): Promise<Retention | undefined>
+  /** Sets a later retention in place (PutObjectRetention: never a rewrite); the server refuses shortening. */
+  extend(key: string, retention: Retention, options?: CallOptions): Promise<void>
 }
 
 export interface ObjectStore {
@@ -112,6 +136,8 @@ export interface ObjectStore {
    * goes, never held whole). Optional, like removeIncomplete.
    */
   listIncomplete?(olderThanMs: number, options?: CallOptions): AsyncIterable<Leftover>
+  /** Object Lock, where the store can have it (S3). */
+  readonly objectLock?: ObjectLock
   /** Releases connections and handles. */
   close?(): Promise<void>
 }

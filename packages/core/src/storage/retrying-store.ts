@@ -63,6 +63,11 @@ export class RetryingStore implements ObjectStore {
     return this.inner.capabilities
   }
 
+  /** Passed through as it is: its calls are rare (opening, maintenance) and each one says what failed. */
+  get objectLock() {
+    return this.inner.objectLock
+  }
+
   async put(key: string, data: Uint8Array, options: PutOptions = {}): Promise<void> {
     let failedBefore = false
     await this.#retry('put', key, options, shouldRetryWrite, async () => {

@@ -11,7 +11,9 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3'
 import { Semaphore, anySignal } from '../shared/index.js'
+import type { Retention } from './object-store.js'
 import { s3Error } from './s3-errors.js'
+import { lockHeaders } from './s3-object-lock.js'
 import { StorageError } from './storage-error.js'
 
 export interface MultipartRequest {
@@ -24,6 +26,7 @@ export interface MultipartRequest {
   /** Sends If-None-Match: * on completion: the create-only check happens when the object appears. */
   ifNoneMatch: boolean
   what: string
+  retain?: Retention
   signal: AbortSignal | undefined
 }
 
@@ -35,7 +38,9 @@ export function partSizeFor(length: number, minPartSize: number): number {
 export async function putMultipart(req: MultipartRequest): Promise<void> {
   const { client, bucket: Bucket, key: Key, signal, what } = req
   const created = await client
-    .send(new CreateMultipartUploadCommand({ Bucket, Key }), { abortSignal: signal })
+    .send(new CreateMultipartUploadCommand({ Bucket, Key, ...lockHeaders(req.retain) }), {
+      abortSignal: signal,
+    })
     .catch((error: unknown) => {
       throw s3Error(error, what, signal)
     })

@@ -14,10 +14,19 @@ import {
 } from '@aws-sdk/client-s3'
 import { throwIfAborted } from '../shared/index.js'
 import { assertRange } from './range.js'
+import {
+  deleteVersions,
+  extendRetention,
+  lockEnabled,
+  lockHeaders,
+  readRetention,
+  type LockTarget,
+} from './s3-object-lock.js'
 import type {
   CallOptions,
   Leftover,
   ObjectInfo,
+  ObjectLock,
   ObjectStore,
   PutOptions,
   StoreCapabilities,
@@ -68,6 +77,9 @@ export class S3Store implements ObjectStore {
   readonly #prefix: string
   readonly #options: S3StoreOptions
   #capabilities: StoreCapabilities
+  /** Set once the bucket was seen with Object Lock: deletes then remove versions (s3-object-lock.ts). */
+  #versioned = false
+  readonly objectLock: ObjectLock
 
   constructor(options: S3StoreOptions) {
     this.#options = options
@@ -96,6 +108,12 @@ export class S3Store implements ObjectStore {
         socketTimeout: options.idleTimeoutMs ?? 120_000,
       },
     })
+    const target = this.#lockTarget()
+    this.objectLock = {
+      enabled: async (o) => (this.#versioned = (await lockEnabled(target, o)) || this.#versioned),
+      retention: (key, o) => readRetention(target, this.#key(key), o),
+      extend: (key, retention, o) => extendRetention(target, this.#key(key), retention, o),
+    }
   }
 
   get capabilities(): StoreCapabilities {
@@ -114,8 +132,8 @@ export class S3Store implements ObjectStore {
     const single = conditional ? MAX_SINGLE_PUT : (this.#options.multipartThreshold ?? 32 * MiB)
     const what = `cannot put '${key}' to ${this.name}`
     try {
-      if (data.length > single) await this.#putParts(Key, data, conditional, what, options.signal)
-      else await this.#putSingle(Key, data, { conditional, sha256: options.sha256 }, options.signal)
+      if (data.length > single) await this.#putParts(Key, data, conditional, what, options)
+      else await this.#putSingle(Key, data, { conditional, ...options }, options.signal)
     } catch (error) {
       const mapped = s3Error(error, what, options.signal)
       const exists = mapped instanceof StorageError && mapped.code === 'ALREADY_EXISTS'
@@ -126,7 +144,7 @@ export class S3Store implements ObjectStore {
   async #putSingle(
     Key: string,
     data: Uint8Array,
-    { conditional, sha256 }: { conditional: boolean; sha256?: string },
+    { conditional, sha256, retain }: { conditional: boolean } & PutOptions,
     signal?: AbortSignal,
   ): Promise<void> {
     const command = new PutObjectCommand({
@@ -135,9 +153,14 @@ export class S3Store implements ObjectStore {
       Body: data,
       ContentLength: data.length,
       // The server refuses a body damaged or cut in transit instead of storing it: it checks the signed
-      // payload hash, or else Content-MD5 (MD5 is three times as slow as SHA-256 with SHA-NI).
-      ContentMD5: sha256 === undefined ? createHash('md5').update(data).digest('base64') : undefined,
+      // payload hash, or else Content-MD5 (MD5 is three times as slow as SHA-256 with SHA-NI). A put with
+      // retention needs Content-MD5 all the same (S3 refuses it without an integrity header).
+      ContentMD5:
+        sha256 === undefined || retain !== undefined
+          ? createHash('md5').update(data).digest('base64')
+          : undefined,
       IfNoneMatch: conditional ? '*' : undefined,
+      ...lockHeaders(retain),
     })
     // SigV4 signs x-amz-content-sha256; one already set is taken instead of hashing the body here.
     if (sha256 !== undefined)
@@ -152,7 +175,7 @@ export class S3Store implements ObjectStore {
     await this.#client.send(command, { abortSignal: signal })
   }
 
-  #putParts(Key: string, data: Uint8Array, ifNoneMatch: boolean, what: string, signal?: AbortSignal) {
+  #putParts(Key: string, data: Uint8Array, ifNoneMatch: boolean, what: string, options: PutOptions) {
     return putMultipart({
       client: this.#client,
       bucket: this.#bucket,
@@ -162,7 +185,8 @@ export class S3Store implements ObjectStore {
       concurrency: this.#options.partConcurrency ?? 4,
       ifNoneMatch,
       what,
-      signal,
+      retain: options.retain,
+      signal: options.signal,
     })
   }
 
@@ -245,6 +269,7 @@ export class S3Store implements ObjectStore {
   }
 
   async delete(key: string, options: CallOptions = {}): Promise<void> {
+    if (this.#versioned) return deleteVersions(this.#lockTarget(), this.#key(key), options)
     const command = new DeleteObjectCommand({ Bucket: this.#bucket, Key: this.#key(key) })
     try {
       await this.#client.send(command, { abortSignal: options.signal })
@@ -323,6 +348,10 @@ export class S3Store implements ObjectStore {
 
   async close(): Promise<void> {
     this.#client.destroy()
+  }
+
+  #lockTarget(): LockTarget {
+    return { client: this.#client, bucket: this.#bucket, name: this.name }
   }
 
   #key(key: string): string {

@@ -18,6 +18,8 @@ export type StorageErrorCode =
   | 'SYMLINK_REFUSED'
   /** The call's `notAfter` instant passed before an attempt could start: nothing was sent. */
   | 'DEADLINE_PASSED'
+  /** Object Lock retention forbids deleting the object yet (an expected answer where retention is set). */
+  | 'OBJECT_LOCKED'
 
 export class StorageError extends StrataError {
   declare readonly code: StorageErrorCode

@@ -4,8 +4,15 @@ import { randomBytes } from 'node:crypto'
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3'
 import type { S3ServerInfo } from './s3-server.js'
 
-/** Creates a bucket with a fresh random name and returns the name. */
-export async function createTestBucket(server: S3ServerInfo, prefix = 'strata-test'): Promise<string> {
+/**
+ * Creates a bucket with a fresh random name and returns the name. `objectLock`: the bucket is created with Object Lock enabled (and so versioned), as
+ * immutable repositories need.
+ */
+export async function createTestBucket(
+  server: S3ServerInfo,
+  prefix = 'strata-test',
+  { objectLock = false }: { objectLock?: boolean } = {},
+): Promise<string> {
   const bucket = `${prefix}-${randomBytes(6).toString('hex')}`
   const client = new S3Client({
     endpoint: server.endpoint,
@@ -14,7 +21,9 @@ export async function createTestBucket(server: S3ServerInfo, prefix = 'strata-te
     credentials: { accessKeyId: server.accessKeyId, secretAccessKey: server.secretAccessKey },
   })
   try {
-    await client.send(new CreateBucketCommand({ Bucket: bucket }))
+    await client.send(
+      new CreateBucketCommand({ Bucket: bucket, ObjectLockEnabledForBucket: objectLock || undefined }),
+    )
   } finally {
     client.destroy()
   }

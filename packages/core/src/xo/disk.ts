@@ -14,6 +14,8 @@ export interface BlocksOptions {
   readonly signal?: AbortSignal
   /** Blocks read ahead at once (random-access disks). Default 8. */
   readonly parallel?: number
+  /** Only these of the present blocks, ascending (random-access disks; others read them all). */
+  readonly only?: readonly number[]
 }
 
 export interface XoDisk {
@@ -35,6 +37,8 @@ export class ChainDisk implements XoDisk {
   constructor(
     readonly chain: VhdChain,
     readonly description: string,
+    /** The members' paths in the remote, tip first (as `chain.disks`). */
+    readonly paths: readonly string[] = [],
   ) {}
 
   get size(): number {
@@ -56,6 +60,20 @@ export class ChainDisk implements XoDisk {
     return out
   }
 
+  /**
+   * The blocks written by the members newer than the one at `path` (what changed since the point whose
+   * VHD that is), or undefined when `path` is not in this chain.
+   */
+  changedSince(path: string): number[] | undefined {
+    const depth = this.paths.indexOf(path)
+    if (depth < 0) return undefined
+    const out: number[] = []
+    for (let i = 0; i < this.chain.blockCount; i++) {
+      if (this.chain.disks.slice(0, depth).some((d) => d.hasBlock(i))) out.push(i)
+    }
+    return out
+  }
+
   readBlock(index: number, signal?: AbortSignal): Promise<Uint8Array | undefined> {
     return this.chain.readBlock(index, signal).catch((error: unknown) => {
       throw named(error, this.description)
@@ -63,7 +81,9 @@ export class ChainDisk implements XoDisk {
   }
 
   async *blocks(options: BlocksOptions = {}): AsyncGenerator<XoDiskBlock> {
-    const indexes = await this.presentBlocks()
+    const present = await this.presentBlocks()
+    const only = options.only === undefined ? undefined : new Set(options.only)
+    const indexes = only === undefined ? present : present.filter((i) => only.has(i))
     const parallel = Math.max(1, options.parallel ?? 8)
     const window: Promise<XoDiskBlock>[] = []
     let next = 0

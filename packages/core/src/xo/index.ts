@@ -15,3 +15,12 @@ export type { XoDisk, XoDiskBlock, BlocksOptions } from './disk.js'
 export { openPoint, type XoRestorePoint, type XoPointSummary, type XoDiskSummary } from './point.js'
 export { listRemote, type XoListing, type XoVmSummary } from './scan.js'
 export { restoreXoVm, writeXoDiskToVdi, type XoVmRestoreOptions } from './restore-vm.js'
+export { XoDiskSource } from './disk-source.js'
+export { importTag, IMPORT_TAG_PREFIX, type ImportedMetadata } from './import-metadata.js'
+export {
+  importRemote,
+  type XoImportOptions,
+  type XoImportReport,
+  type XoImportedPoint,
+  type XoSkippedPoint,
+} from './import.js'

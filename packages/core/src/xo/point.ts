@@ -103,8 +103,9 @@ export async function openPoint(remote: XoRemote, id: string, signal?: AbortSign
       }
       if (metadata.mode === 'full')
         return XvaDisk.open(remote, resolveFrom(file, metadata.xva, `XVA of ${file}`), index, diskSignal)
-      const { chain } = await openChain(cache, disk!.path, diskSignal)
-      return new ChainDisk(chain, `disk ${index} (${disk!.name}) of ${id}`)
+      const { chain, members } = await openChain(cache, disk!.path, diskSignal)
+      const paths = members.map((m) => m.path)
+      return new ChainDisk(chain, `disk ${index} (${disk!.name}) of ${id}`, paths)
     },
   }
 }

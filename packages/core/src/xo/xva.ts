@@ -102,6 +102,21 @@ export async function readOva(remote: XoRemote, path: string, signal?: AbortSign
 }
 
 /**
+ * ova.xml, to be trusted: on an encrypted remote only once the whole XVA has been read and authenticated
+ * (a clear remote has nothing to authenticate it with: its start is enough).
+ */
+export async function readAuthenticatedOva(
+  remote: XoRemote,
+  path: string,
+  signal?: AbortSignal,
+): Promise<Ova> {
+  if (!remote.encrypted) return readOva(remote, path, signal)
+  let ova: Ova | undefined
+  for await (const event of readXva(remote, path, signal)) if (event.kind === 'ova') ova = event.ova
+  return ova!
+}
+
+/**
  * One disk of an XVA, in blocks of 2 MiB (two entries each). Opened by a first pass over the whole
  * XVA, which finds the disk and its entries and authenticates the file before a byte is used.
  */

@@ -1,6 +1,8 @@
 // One live connection per pool: an XAPI session and an event.from loop feeding an object cache, which
 // the API reads (objects, smart-selection previews) and which tells whether the pool is connected. A pool
-// that cannot be reached is retried with a growing delay; the event loop itself re-syncs after a drop.
+// that cannot be reached or logged into is retried with a delay that doubles from 5 s up to 5 min (a
+// wrong password is not tried every second forever, nor logged at every attempt: its state says why and
+// when the next attempt is); the event loop itself re-syncs after a drop.
 // Every connection is pinned to the pool's accepted fingerprint: a host presenting another certificate is
 // an error state naming both fingerprints (retried, so that it clears if the right host comes back) until
 // an admin accepts the new one.
@@ -31,6 +33,20 @@ export interface PoolState {
   readonly error?: string
   readonly errorCode?: string
   readonly certificate?: CertificateProblem
+  /** When the next attempt to connect is due (ms since the epoch), while not connected. */
+  readonly nextAttempt?: number
+}
+
+/** The delays between attempts to connect: doubling from `firstMs`, never more than `maxMs`. */
+export interface ReconnectDelays {
+  readonly firstMs: number
+  readonly maxMs: number
+}
+export const RECONNECT_DEFAULTS: ReconnectDelays = { firstMs: 5000, maxMs: 300_000 }
+
+/** The delay after the failed attempt number `attempt` (0-based). */
+export function reconnectDelay(attempt: number, { firstMs, maxMs }: ReconnectDelays): number {
+  return Math.min(maxMs, firstMs * 2 ** Math.min(attempt, 30))
 }
 
 class LiveConnection {
@@ -40,12 +56,14 @@ class LiveConnection {
   ready = false
   error: unknown
   clock: ClockState | undefined
+  nextAttempt: number | undefined
   readonly done: Promise<void>
 
   constructor(
     readonly pool: PoolRecord,
     password: string,
     readonly log: ServerLog,
+    readonly delays: ReconnectDelays,
   ) {
     this.done = this.#run(password)
   }
@@ -55,7 +73,10 @@ class LiveConnection {
     for (let attempt = 0; !signal.aborted; attempt++) {
       const client = this.#newClient(password)
       if (client === undefined || (await this.#connect(client, attempt, signal)) || signal.aborted) return
-      await sleep(Math.min(60_000, 1000 * 2 ** Math.min(attempt, 6)), signal).catch(() => undefined)
+      const delay = reconnectDelay(attempt, this.delays)
+      this.nextAttempt = Date.now() + delay
+      await sleep(delay, signal).catch(() => undefined)
+      this.nextAttempt = undefined
     }
   }
 
@@ -97,7 +118,10 @@ class LiveConnection {
       if (signal.aborted) return false
       // Logged at the first failure and whenever it changes (a certificate that changes shows at once).
       if (attempt === 0 || !sameError(this.error, error))
-        this.log.warn(`pool '${this.pool.name}' not connected: ${errorMessage(error)}; retrying`)
+        this.log.warn(
+          `pool '${this.pool.name}' not connected: ${errorMessage(error)}; retrying, ` +
+            `every ${this.delays.firstMs / 1000} s doubling up to ${this.delays.maxMs / 1000} s`,
+        )
       this.error = error
       return false
     }
@@ -114,12 +138,15 @@ class LiveConnection {
 export class PoolConnections {
   readonly #live = new Map<string, LiveConnection>()
 
-  constructor(readonly log: ServerLog) {}
+  constructor(
+    readonly log: ServerLog,
+    readonly delays: ReconnectDelays = RECONNECT_DEFAULTS,
+  ) {}
 
   /** (Re)connects a pool: after a create, or an update of its URL or credentials. */
   async connect(pool: PoolRecord, password: string): Promise<void> {
     await this.disconnect(pool.id)
-    this.#live.set(pool.id, new LiveConnection(pool, password, this.log))
+    this.#live.set(pool.id, new LiveConnection(pool, password, this.log, this.delays))
   }
 
   async disconnect(id: string): Promise<void> {
@@ -135,7 +162,8 @@ export class PoolConnections {
     if (connected) return { connected }
     // Connected once, then lost: the event loop knows why (a changed certificate shows there).
     const error = live.error ?? live.events?.error
-    return error === undefined ? { connected: false } : { connected: false, ...describeError(error) }
+    const next = live.nextAttempt === undefined ? {} : { nextAttempt: live.nextAttempt }
+    return error === undefined ? { connected: false } : { connected: false, ...describeError(error), ...next }
   }
 
   /** The object cache of a connected pool, or undefined (also while its event loop is failing). */

@@ -7,7 +7,16 @@
 // (GET /api/repositories, the overview) start at most one walk per repository and minute.
 import { listRestorePoints, type RestorePointInfo } from '@strata/core/engine'
 import { openRepository } from '@strata/core/open'
-import { readManifest, type Manifest, type PointSummary, type Repository } from '@strata/core/repository'
+import {
+  deletePoint,
+  protectPoint,
+  readManifest,
+  resolvePoint,
+  unprotectPoint,
+  type Manifest,
+  type PointSummary,
+  type Repository,
+} from '@strata/core/repository'
 import { Semaphore } from '@strata/core'
 import { repositoryApiError } from './repository-errors.js'
 import { secretsEnv, type RepositoryStore } from './repository-store.js'
@@ -26,6 +35,7 @@ export interface PointView {
   readonly kind: RestorePointInfo['kind']
   readonly jobId?: string
   readonly scheduleId?: string
+  readonly protected: boolean
 }
 
 export interface Usage {
@@ -67,13 +77,21 @@ export class RepositoryService {
   /** After an update or delete: the next use opens it again with the new settings. */
   forget(id: string): void {
     this.#open.delete(id)
+    this.outdated(id)
+  }
+
+  /**
+   * A backup wrote to the repository (or its retention removed points): the usage measured before is not
+   * shown any more (null, measuring, never a false figure), and a walk already running does not record.
+   */
+  outdated(id: string): void {
     this.#usage.delete(id)
     this.#generation.set(id, (this.#generation.get(id) ?? 0) + 1)
   }
 
   /** Points of the VM named `vm` (uuid or name) or of all, newest first. */
   async points(id: string, vm: string | undefined, signal: AbortSignal): Promise<PointView[]> {
-    const repo = await this.open(id, signal)
+    const repo = await this.#current(id, signal)
     const read = (point: PointSummary, s?: AbortSignal) => this.#manifest(id, repo, point, s ?? signal)
     return (await listRestorePoints(repo, vm, signal, read)).map(view).reverse()
   }
@@ -89,6 +107,28 @@ export class RepositoryService {
       byVm.set(p.vmUuid, entry)
     }
     return [...byVm.values()].sort((a, b) => a.name.localeCompare(b.name))
+  }
+
+  /** Deletes one point (its chunks go at the next GC); a protected one is refused (POINT_PROTECTED). */
+  async deletePoint(id: string, pointId: string, signal: AbortSignal): Promise<string> {
+    const repo = await this.#current(id, signal)
+    const ref = await resolvePoint(repo, pointId, signal)
+    await deletePoint(repo, ref, signal)
+    return ref.pointId
+  }
+
+  /** Protects a point from retention and deletes, or lifts it; answers the point's id. */
+  async protect(id: string, pointId: string, on: boolean, signal: AbortSignal): Promise<string> {
+    const repo = await this.#current(id, signal)
+    const ref = await resolvePoint(repo, pointId, signal)
+    await (on ? protectPoint(repo, ref, signal) : unprotectPoint(repo, ref, signal))
+    return ref.pointId
+  }
+
+  /** What the API says of usage: null until measured (never a false 0 B), and whether a measure runs. */
+  usageState(id: string): { usage: Usage | null; measuring: boolean } {
+    const usage = this.usage(id)
+    return { usage: usage ?? null, measuring: this.#measuring.has(id) }
   }
 
   /** Usage when known; a measure starts in the background when none is recent nor running. */
@@ -136,6 +176,18 @@ export class RepositoryService {
     return manifest
   }
 
+  /**
+   * The open repository, once its config object (a few hundred bytes) is still the one it was opened
+   * with: a repository re-created or replaced behind the server since is opened anew, and so refused
+   * (REPOSITORY_CONFIG_CHANGED) instead of being listed or changed through the old handle.
+   */
+  async #current(id: string, signal: AbortSignal): Promise<Repository> {
+    const repo = await this.open(id, signal)
+    if (await sameConfig(repo, signal)) return repo
+    this.forget(id)
+    return this.open(id, signal)
+  }
+
   /** Opens with what was recorded when the repository was added: a changed configuration is refused. */
   async #openNow(id: string, signal: AbortSignal): Promise<Repository> {
     const record = this.store.get(id)
@@ -158,6 +210,21 @@ export class RepositoryService {
     if (record.identity === undefined || (now.sealed && !record.identity.sealed))
       this.store.recordIdentity(id, now)
     return repo
+  }
+}
+
+const MAX_CONFIG_BYTES = 64 * 1024
+
+/** Whether the repository's config object still names the repository this handle opened. */
+async function sameConfig(repo: Repository, signal: AbortSignal): Promise<boolean> {
+  try {
+    const info = await repo.store.stat('config', { signal })
+    if (info === undefined || info.size > MAX_CONFIG_BYTES) return false
+    const config = JSON.parse(new TextDecoder().decode(await repo.store.get('config', { signal })))
+    return (config as { id?: unknown }).id === repo.config.id
+  } catch {
+    signal.throwIfAborted()
+    return false // opening it again says what is wrong
   }
 }
 

@@ -22,6 +22,7 @@ import type { ObjectCache } from '@strata/core/xapi'
 import { ApiError, invalid } from '../errors.js'
 import type { ApiJob } from '../jobs/job-model.js'
 import { jobPools, toEngineJob } from '../jobs/job-model.js'
+import { engineSelection } from '../jobs/job-selection.js'
 import type { JobStore } from '../jobs/job-store.js'
 import type { PoolConnections } from '../pools/pool-connections.js'
 import type { PoolStore } from '../pools/pool-store.js'
@@ -167,19 +168,7 @@ export function jobRoutes(app: FastifyInstance, ctx: JobRouteServices): void {
           throw new ApiError(502, 'POOL_UNREACHABLE', `pool '${ctx.pools.get(id).name}' is not connected`)
         caches.push({ poolId: id, cache })
       }
-      const selection =
-        'uuids' in vms
-          ? { kind: 'explicit' as const, vms: vms.uuids }
-          : {
-              kind: 'smart' as const,
-              pools: vms.smart.pools ?? [],
-              tags: vms.smart.tags ?? [],
-              powerState: vms.smart.powerState,
-              excludeVms: vms.smart.excludeVms ?? [],
-              excludeTags: vms.smart.excludeTags ?? [],
-              includeRestored: vms.smart.includeRestored ?? false,
-              restoredTag: ctx.settings.restoreTag(),
-            }
+      const selection = engineSelection(vms, ctx.settings.restoreTag())
       const result = selectVms(selection, caches)
       return result.vms.map((vm) => {
         const record =

@@ -7,8 +7,11 @@ import { parseFingerprint, type XapiRecord } from '@strata/core/xapi'
 import { ApiError, conflict } from '../errors.js'
 import { PoolInput as PoolBody, PoolObjectsQuery, PoolPatch, PoolProbeInput } from '@strata/contract'
 import { checkPoolTrust, insecureHttp as insecureHttpError, probePool } from '../pools/pool-trust-check.js'
+import { computeCoverage, isGuest } from '../pools/coverage.js'
 import type { JobStore } from '../jobs/job-store.js'
 import type { PoolConnections } from '../pools/pool-connections.js'
+import type { RunManager } from '../runs/run-manager.js'
+import type { Settings } from '../settings.js'
 import { normalizeUrl, type PoolInput, type PoolRecord, type PoolStore } from '../pools/pool-store.js'
 import type { ServerLog } from '../server-log.js'
 import { idParams } from './schemas.js'
@@ -20,6 +23,10 @@ export interface PoolRouteServices {
   readonly pools: PoolStore
   readonly connections: PoolConnections
   readonly jobs: JobStore
+  /** The coverage names each VM's last backup run. */
+  readonly runs: RunManager
+  /** The restored-VM tag that coverage leaves out of smart selections. */
+  readonly settings: Settings
   readonly log: ServerLog
   /** Aborted when the server stops (probes of a host end). */
   readonly closing: AbortSignal
@@ -30,6 +37,22 @@ export function poolRoutes(app: FastifyInstance, ctx: PoolRouteServices): void {
   const view = (p: PoolRecord) => ({ ...p, ...connections.state(p.id) })
 
   app.get('/api/pools', { schema: { tags: ['pools'] } }, async () => pools.list().map(view))
+
+  // Each VM of each pool with the jobs that select it now and its last backup run.
+  app.get('/api/coverage', { schema: { tags: ['pools'] } }, async () => ({
+    pools: computeCoverage({
+      pools: pools
+        .list()
+        .map((p) => ({ id: p.id, name: p.name, cache: connections.cache(p.id), ...error(p.id) })),
+      jobs: ctx.jobs.list(),
+      restoredTag: ctx.settings.restoreTag(),
+      runs: ctx.runs.list({ limit: 1000 }),
+    }),
+  }))
+  const error = (id: string) => {
+    const reason = connections.state(id).error
+    return reason === undefined ? {} : { error: reason }
+  }
 
   app.get<{ Params: { id: string } }>(
     '/api/pools/:id',
@@ -130,10 +153,6 @@ async function trustChange(
   }
   if (url.startsWith('http:') && !insecureHttp) throw insecureHttpError(url)
   return change.fingerprint === undefined ? {} : { fingerprint: parseFingerprint(change.fingerprint) }
-}
-
-function isGuest(r: XapiRecord): boolean {
-  return r.is_a_template !== true && r.is_a_snapshot !== true && r.is_control_domain !== true
 }
 
 function summarize(r: XapiRecord): Record<string, unknown> {

@@ -1,4 +1,5 @@
-// Repositories: CRUD (admin), usage, the restore view's VMs and points, and disks as VHD downloads.
+// Repositories: CRUD (admin), usage, the restore view's VMs and points (deleted and protected by an
+// admin), and disks as VHD downloads.
 import type { FastifyInstance } from 'fastify'
 import { openRepository } from '@strata/core/open'
 import { checkNewSecret, type RepositoryIdentity } from '@strata/core/repository'
@@ -14,9 +15,11 @@ import {
 } from '../repositories/repository-store.js'
 import type { ServerLog } from '../server-log.js'
 import {
+  PointParams,
   PointsQuery,
   RepositoryInput as RepositoryBody,
   RepositoryPatch,
+  type PointProtection,
   type Repository,
   type RestorePoint,
 } from '@strata/contract'
@@ -35,10 +38,7 @@ export interface RepositoryRouteServices {
 
 export function repositoryRoutes(app: FastifyInstance, ctx: RepositoryRouteServices): void {
   const { repositories: store, repositoryService: service } = ctx
-  const view = (r: RepositoryRecord): Repository => {
-    const usage = service.usage(r.id)
-    return usage === undefined ? r : { ...r, usage }
-  }
+  const view = (r: RepositoryRecord): Repository => ({ ...r, ...service.usageState(r.id) })
 
   app.get('/api/repositories', { schema: { tags: ['repositories'] } }, async () => store.list().map(view))
 
@@ -136,12 +136,47 @@ export function repositoryRoutes(app: FastifyInstance, ctx: RepositoryRouteServi
         return {
           ...p,
           disks: [...p.disks],
+          protected: p.protected,
           ...(job === undefined ? {} : { jobName: job.name }),
           ...(schedule?.name === undefined ? {} : { scheduleName: schedule.name }),
         }
       })
     },
   )
+  pointRoutes(app, ctx)
+}
+
+/** One point: deleted (its chunks go at the next GC), protected from retention and deletes, unprotected. */
+function pointRoutes(app: FastifyInstance, ctx: RepositoryRouteServices): void {
+  type Params = { Params: { id: string; pointId: string } }
+  const { repositories: store, repositoryService: service } = ctx
+  const schema = { tags: ['repositories'], params: PointParams }
+  const who = (r: { user?: { username: string } }) => r.user?.username ?? 'a client'
+
+  app.delete<Params>('/api/repositories/:id/points/:pointId', { schema }, async (request, reply) => {
+    const repo = store.get(request.params.id)
+    const pointId = await service.deletePoint(repo.id, request.params.pointId, AbortSignal.timeout(60_000))
+    ctx.log.info(`restore point ${pointId} of repository '${repo.name}' deleted by ${who(request)}`)
+    return reply.status(204).send()
+  })
+
+  for (const [method, on] of [
+    ['post', true],
+    ['delete', false],
+  ] as const) {
+    app[method]<Params>(
+      '/api/repositories/:id/points/:pointId/protection',
+      { schema },
+      async (request): Promise<PointProtection> => {
+        const repo = store.get(request.params.id)
+        const { pointId: wanted } = request.params
+        const pointId = await service.protect(repo.id, wanted, on, AbortSignal.timeout(60_000))
+        const verb = on ? 'protected' : 'unprotected'
+        ctx.log.info(`restore point ${pointId} of repository '${repo.name}' ${verb} by ${who(request)}`)
+        return { pointId, protected: on }
+      },
+    )
+  }
 }
 
 /** New passphrases shorter than MIN_PASSPHRASE_LENGTH are refused unless `force` (WEAK_PASSPHRASE). */

@@ -55,8 +55,7 @@ export function settingsRoutes(app: FastifyInstance, ctx: SettingsRouteServices)
       lastRuns,
       nextRuns: ctx.scheduler.nextRuns().slice(0, 20),
       repositories: ctx.repositories.list().map((r) => {
-        const usage = ctx.repositoryService.usage(r.id)
-        return { id: r.id, name: r.name, ...(usage === undefined ? {} : { usage }) }
+        return { id: r.id, name: r.name, ...ctx.repositoryService.usageState(r.id) }
       }),
       failures,
     }

@@ -192,7 +192,7 @@ export class RunManager {
       // The worker failed before its log had a task (e.g. the engine's lock refused the run).
       return {
         id: '0',
-        name: row.kind === 'restore' ? 'restore' : `${row.kind} run`,
+        name: row.kind === 'backup' || row.kind === 'replication' ? `${row.kind} run` : row.kind,
         status: row.status,
         data: { runId, jobId: row.jobId, jobName: row.jobName },
         start: row.start,

@@ -61,8 +61,14 @@ describe('API client', () => {
 
   it('builds query strings and download URLs with escaped ids', () => {
     const fetch = answer(200, [])
-    void api.runs({ jobId: 'j/1', status: '', limit: 5 })
-    expect((fetch.mock.calls[0] as unknown[])[0]).toBe('/api/runs?jobId=j%2F1&limit=5')
+    void api.runs({ job: 'j/1', state: '', since: '2026-12-07', limit: 5 })
+    expect((fetch.mock.calls[0] as unknown[])[0]).toBe('/api/runs?job=j%2F1&since=2026-12-07&limit=5')
+    void api.deletePoint('r1', 'vm/p 2')
+    expect((fetch.mock.calls[1] as unknown[])[0]).toBe('/api/repositories/r1/points/vm%2Fp%202')
+    expect((fetch.mock.calls[1] as { method: string }[])[1]!.method).toBe('DELETE')
+    void api.protectPoint('r1', 'p3', true)
+    expect((fetch.mock.calls[2] as unknown[])[0]).toBe('/api/repositories/r1/points/p3/protection')
+    expect((fetch.mock.calls[2] as { method: string }[])[1]!.method).toBe('POST')
     expect(api.diskUrl('r1', 'p/2', 0)).toBe('/api/repositories/r1/points/p%2F2/disks/0.vhd')
   })
 })

@@ -4,6 +4,10 @@
 import type {
   ApiErrorBody,
   ApiToken,
+  DirectoryView,
+  FileSearchView,
+  FilesystemsView,
+  Coverage,
   Job,
   JobInput,
   JobPatch,
@@ -14,6 +18,7 @@ import type {
   PoolPatch,
   PoolObject,
   PoolObjectType,
+  PointProtection,
   PreviewVm,
   Repository,
   RepositoryInput,
@@ -118,6 +123,20 @@ async function toApiError(response: Response): Promise<ApiError> {
   }
 }
 
+/** A plain-text answer (a run's report). */
+async function getText(path: string): Promise<string> {
+  let response: Response
+  try {
+    response = await fetch(`/api${path}`, { credentials: 'same-origin', headers: { ...CSRF_HEADER } })
+  } catch (cause) {
+    throw new ApiError(0, 'NETWORK', `The server cannot be reached (${String(cause)})`)
+  }
+  if (response.ok) return response.text()
+  const error = await toApiError(response)
+  if (error.status === 401) unauthenticatedListeners.forEach((l) => l(error))
+  throw error
+}
+
 const get = <T>(path: string) => request<T>('GET', path)
 const post = <T>(path: string, body?: unknown) => request<T>('POST', path, body ?? {})
 const patch = <T>(path: string, body: unknown) => request<T>('PATCH', path, body)
@@ -130,6 +149,29 @@ const q = (params: Record<string, string | number | undefined>) => {
   return text === '' ? '' : `?${text}`
 }
 const id = encodeURIComponent
+
+/** One disk of a restore point, as the file routes name it. */
+export interface PointDisk {
+  readonly repositoryId: string
+  readonly pointId: string
+  readonly disk: number
+}
+const diskPath = (d: PointDisk) =>
+  `/repositories/${id(d.repositoryId)}/points/${id(d.pointId)}/disks/${d.disk}`
+
+/** A plain link the browser downloads to disk as it comes (no copy in the page's memory). */
+export function filesDownloadUrl(
+  d: PointDisk,
+  fs: string | undefined,
+  paths: readonly string[],
+  format?: 'zip' | 'tar' | 'tar.gz',
+): string {
+  const search = new URLSearchParams()
+  if (fs !== undefined) search.set('fs', fs)
+  for (const path of paths) search.append('path', path)
+  if (format !== undefined) search.set('format', format)
+  return `/api${diskPath(d)}/files/download?${search.toString()}`
+}
 
 export const api = {
   login: (username: string, password: string, totp?: string) =>
@@ -158,10 +200,23 @@ export const api = {
     patch<Repository>(`/repositories/${id(repoId)}`, input),
   deleteRepository: (repoId: string) => del(`/repositories/${id(repoId)}`),
   repositoryVms: (repoId: string) => get<RepositoryVm[]>(`/repositories/${id(repoId)}/vms`),
-  points: (repoId: string, vm: string) =>
+  points: (repoId: string, vm?: string) =>
     get<RestorePoint[]>(`/repositories/${id(repoId)}/points${q({ vm })}`),
+  deletePoint: (repoId: string, pointId: string) => del(`/repositories/${id(repoId)}/points/${id(pointId)}`),
+  protectPoint: (repoId: string, pointId: string, on: boolean) =>
+    request<PointProtection>(
+      on ? 'POST' : 'DELETE',
+      `/repositories/${id(repoId)}/points/${id(pointId)}/protection`,
+    ),
+  coverage: () => get<Coverage>('/coverage'),
   diskUrl: (repoId: string, pointId: string, disk: number) =>
     `/api/repositories/${id(repoId)}/points/${id(pointId)}/disks/${disk}.vhd`,
+  filesystems: (d: PointDisk) => get<FilesystemsView>(`${diskPath(d)}/filesystems`),
+  files: (d: PointDisk, query: { fs?: string; path: string; offset?: number; limit?: number }) =>
+    get<DirectoryView>(`${diskPath(d)}/files${q(query)}`),
+  searchFiles: (d: PointDisk, query: { fs?: string; under?: string; q: string }) =>
+    get<FileSearchView>(`${diskPath(d)}/files/search${q(query)}`),
+  closeFiles: (d: PointDisk) => del(`${diskPath(d)}/files`),
 
   jobs: () => get<Job[]>('/jobs'),
   job: (jobId: string) => get<Job>(`/jobs/${id(jobId)}`),
@@ -175,9 +230,10 @@ export const api = {
   runJob: (jobId: string, scheduleId?: string) =>
     post<{ runId: string }>(`/jobs/${id(jobId)}/run`, scheduleId ? { scheduleId } : {}),
 
-  runs: (filter: { jobId?: string; status?: string; limit?: number } = {}) =>
+  runs: (filter: { job?: string; state?: string; since?: string; limit?: number } = {}) =>
     get<RunSummary[]>(`/runs${q(filter)}`),
   run: (runId: string) => get<Task>(`/runs/${id(runId)}`),
+  runReport: (runId: string) => getText(`/runs/${id(runId)}/report`),
   restore: (input: RestoreInput) => post<{ runId: string }>('/restores', input),
 
   users: () => get<User[]>('/users'),

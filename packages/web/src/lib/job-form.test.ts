@@ -161,6 +161,12 @@ describe('job form', () => {
       'Smart: p1 · tags prod · Running · not tmp · restored VMs too',
     )
     expect(describeSelection({ uuids: ['a', 'b'] })).toBe('2 VMs')
+    // By name where the pools know the VM; an entry they do not know, as stored.
+    const vmName = (entry: string) => ({ 'u-web': 'web-01' })[entry]
+    expect(describeSelection({ uuids: ['u-web', 'db-01'] }, undefined, vmName)).toBe('web-01, db-01')
+    expect(describeSelection({ uuids: ['u-web', 'a', 'b', 'c'] }, undefined, vmName)).toBe(
+      'web-01, a, b + 1 more',
+    )
     expect(splitList('prod, web\nx,')).toEqual(['prod', 'web', 'x'])
   })
 })

@@ -217,12 +217,22 @@ export const CRON_PRESETS = [
   { cron: '0 3 1 * *', label: 'The 1st of each month at 03:00' },
 ]
 
-/** "Smart: tags prod, Running, 2 pools" or "3 VMs". */
+/**
+ * "Smart: tags prod, Running, 2 pools"; VMs picked by hand by name ("web-01, db-01 + 2 more") when
+ * `vmName` is given (an entry it does not know shows as stored: a name, or a VM on no connected pool),
+ * else "3 VMs".
+ */
 export function describeSelection(
   vms: CompleteVmSelection,
   poolName: (id: string) => string = (id) => id,
+  vmName?: (entry: string) => string | undefined,
 ): string {
-  if ('uuids' in vms) return `${vms.uuids.length} VM${vms.uuids.length === 1 ? '' : 's'}`
+  if ('uuids' in vms) {
+    const n = vms.uuids.length
+    if (vmName === undefined) return `${n} VM${n === 1 ? '' : 's'}`
+    const shown = vms.uuids.slice(0, 3).map((entry) => vmName(entry) ?? entry)
+    return `${shown.join(', ')}${n > 3 ? ` + ${n - 3} more` : ''}`
+  }
   const s = vms.smart
   const parts = [
     s.pools.length === 0 ? 'all pools' : s.pools.map(poolName).join(', '),

@@ -33,7 +33,7 @@ export interface NbdClientOptions extends NbdConnectionOptions {
   allocator?: BufferAllocator
 }
 
-/** Defaults measured with `npm run bench -- nbd` (docs/nbd.md). */
+/** Defaults measured with `npm run bench -- nbd` (docs/dev/nbd.md). */
 export const DEFAULT_CONNECTIONS = 2
 export const DEFAULT_IN_FLIGHT = 32
 export const DEFAULT_REQUEST_SIZE = 1024 * 1024

@@ -31,7 +31,7 @@ export class CowOverlay implements BlockSource {
       const end = Math.min(offset + length, (index + 1) * GRANULE)
       const granule = this.#granules.get(index)
       if (granule !== undefined) granule.copy(out, at - offset, at - index * GRANULE, end - index * GRANULE)
-      else out.set(await this.#base.read(at, end - at, signal), at - offset)
+      else await this.#copyFromBase(out, at - offset, at, end - at, signal)
       at = end
     }
     return out
@@ -46,7 +46,7 @@ export class CowOverlay implements BlockSource {
       if (granule === undefined) {
         const length = Math.min(GRANULE, this.size - start)
         granule = Buffer.alloc(GRANULE)
-        granule.set(await this.#base.read(start, length, signal))
+        await this.#copyFromBase(granule, 0, start, length, signal)
         this.#granules.set(index, granule)
       }
       granule.set(data.subarray(at - offset, end - offset), at - start)
@@ -55,6 +55,24 @@ export class CowOverlay implements BlockSource {
   }
 
   async flush(): Promise<void> {}
+
+  /** A buffer `read` passed on from the base goes back to it (one of the overlay's own is ignored there). */
+  release(data: Uint8Array): void {
+    this.#base.release?.(data)
+  }
+
+  /** Copies the base's bytes into `target`; the base's buffer goes back to it at once. */
+  async #copyFromBase(
+    target: Uint8Array,
+    at: number,
+    offset: number,
+    length: number,
+    signal?: AbortSignal,
+  ): Promise<void> {
+    const data = await this.#base.read(offset, length, signal)
+    target.set(data, at)
+    this.#base.release?.(data)
+  }
 
   async blockStatus(offset: number, length: number, signal?: AbortSignal): Promise<Extent[]> {
     const base = (await this.#base.blockStatus?.(offset, length, signal)) ?? [{ offset, length, flags: 0 }]

@@ -1,5 +1,6 @@
 // The server's transmission phase: requests are read one after the other and served concurrently (up to
 // a bound per connection); each reply leaves in one piece. Errors of the source become EIO replies.
+import { setMaxListeners } from 'node:events'
 import { Cmd, CmdFlag, Errno, ReplyFlag, ReplyType, REQUEST_SIZE } from '../codec/constants.js'
 import type { Extent } from '../codec/extent.js'
 import {
@@ -41,6 +42,8 @@ export async function serveTransmission(
   const stop = (): void => peer.queue.end(new AbortedError(signal.reason))
   if (signal.aborted) stop()
   signal.addEventListener('abort', stop, { once: true })
+  // Each request in flight may wait on the signal too (a source racing a fetch against it): bounded.
+  setMaxListeners(MAX_CONCURRENT + 8, signal)
   try {
     for (;;) {
       const bytes = peer.queue.tryRead(REQUEST_SIZE) ?? (await peer.queue.read(REQUEST_SIZE))

@@ -11,7 +11,18 @@ export interface RepositoryConfig {
   /** zstd level for new chunks; 0 stores chunks raw. */
   readonly compressionLevel: number
   readonly created: string
+  /** S3 Object Lock: every chunk, index and manifest is written retained this long (docs/immutability.md). */
+  readonly immutable?: ImmutablePolicy
 }
+
+export interface ImmutablePolicy {
+  /** How long each object is retained after it is written (or after a newer point last used it). */
+  readonly seconds: number
+  readonly mode: 'governance' | 'compliance'
+}
+
+/** 100 years: more is surely a typo (and S3 servers refuse dates that far anyway). */
+export const MAX_IMMUTABLE_SECONDS = 100 * 365 * 86_400
 
 export function isValidChunkSize(size: number): boolean {
   return (
@@ -48,5 +59,13 @@ export function decodeConfig(bytes: Uint8Array, what: string): RepositoryConfig 
     encryption,
     compressionLevel: r.integer('compressionLevel', 0, 22),
     created: r.string('created'),
+    ...(r.value.immutable === undefined ? {} : { immutable: decodeImmutable(r.object('immutable')) }),
   }
+}
+
+function decodeImmutable(r: JsonReader): ImmutablePolicy {
+  const mode = r.string('mode')
+  if (mode !== 'governance' && mode !== 'compliance')
+    throw new RepositoryError('UNSUPPORTED_VERSION', `${r.what}: unknown lock mode '${mode}'`)
+  return { seconds: r.integer('seconds', 1, MAX_IMMUTABLE_SECONDS), mode }
 }

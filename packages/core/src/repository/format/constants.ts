@@ -53,3 +53,5 @@ export const PREFIX_BAD = 'bad/'
 /** `seals/<repository id>`: the config seal of an encrypted repository. */
 export const PREFIX_SEALS = 'seals/'
 export const MANIFEST_NAME = 'manifest'
+/** `points/<vm>/<point id>/protected`: the point is kept by retention and refused to deletes. */
+export const PROTECTED_NAME = 'protected'

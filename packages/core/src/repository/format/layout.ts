@@ -4,9 +4,10 @@
 //   config                                   keys/<slot>
 //   chunks/<hh>/<64 hex id>                  bad/<64 hex id>            (marked by verify)
 //   points/<vm>/<point id>/manifest          points/<vm>/<point id>/disk-<n>
+//   points/<vm>/<point id>/protected         (the point is protected)
 //   sessions/<session id>/...                gc/<run id>/...
 import { RepositoryError } from '../errors.js'
-import { MANIFEST_NAME, PREFIX_BAD, PREFIX_CHUNKS, PREFIX_POINTS } from './constants.js'
+import { MANIFEST_NAME, PREFIX_BAD, PREFIX_CHUNKS, PREFIX_POINTS, PROTECTED_NAME } from './constants.js'
 
 export function chunkKey(idHex: string): string {
   return `${PREFIX_CHUNKS}${idHex.slice(0, 2)}/${idHex}`
@@ -73,6 +74,17 @@ export function pointPrefix(ref: PointRef): string {
 
 export function manifestKey(ref: PointRef): string {
   return `${pointPrefix(ref)}${MANIFEST_NAME}`
+}
+
+export function protectionKey(ref: PointRef): string {
+  return `${pointPrefix(ref)}${PROTECTED_NAME}`
+}
+
+/** Parses 'points/<vm>/<point id>/protected'; undefined for other keys. */
+export function parseProtectionKey(key: string): PointRef | undefined {
+  const parts = key.split('/')
+  if (parts.length !== 4 || parts[3] !== PROTECTED_NAME) return undefined
+  return parseManifestKey(`${parts.slice(0, 3).join('/')}/${MANIFEST_NAME}`)
 }
 
 export function diskIndexKey(ref: PointRef, disk: number): string {

@@ -36,6 +36,8 @@ function configFields(config: RepositoryConfig): unknown[] {
     config.encryption,
     config.compressionLevel,
     config.created,
+    // Only when set, so that the fingerprints of repositories made before it stay what was recorded.
+    ...(config.immutable ? [['immutable', config.immutable.seconds, config.immutable.mode]] : []),
   ]
 }
 

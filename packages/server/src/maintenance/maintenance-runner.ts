@@ -1,0 +1,107 @@
+// Runs repositories' maintenance as runs of kind 'maintenance', logged and listed like backup runs: on
+// request (the API) and when due by each repository's schedule (a timer). A task runs once at a time per
+// repository; backups never wait for it (gc is lock-free), and it runs in the server process, reading
+// with bounded memory (gc's mark set, verify's reads in flight).
+import { makeRunId, openRunLog, runRootTask, statusOf, toTaskError } from '@strata/core/engine'
+import type { MaintenanceTask } from '@strata/contract'
+import { conflict } from '../errors.js'
+import type { RepositoryService } from '../repositories/repository-service.js'
+import type { RepositoryStore } from '../repositories/repository-store.js'
+import type { RunManager } from '../runs/run-manager.js'
+import type { ServerLog } from '../server-log.js'
+import type { MaintenanceStore } from './maintenance-store.js'
+import { runMaintenanceTask } from './maintenance-tasks.js'
+
+const TASKS: readonly MaintenanceTask[] = ['gc', 'check', 'verify']
+const HOUR_MS = 3_600_000
+
+export interface MaintenanceDeps {
+  readonly runs: RunManager
+  readonly repositories: RepositoryStore
+  readonly repositoryService: RepositoryService
+  readonly store: MaintenanceStore
+  readonly log: ServerLog
+  readonly closing: AbortSignal
+  /** How often schedules are looked at (default one minute). */
+  readonly tickMs?: number
+  readonly now?: () => number
+}
+
+export class MaintenanceRunner {
+  readonly #running = new Set<string>()
+  #timer: NodeJS.Timeout | undefined
+
+  constructor(readonly deps: MaintenanceDeps) {}
+
+  /** Looks at the schedules every tickMs until the server closes. */
+  startTimer(): void {
+    if (this.#timer !== undefined) return
+    this.#timer = setInterval(() => void this.tick(), this.deps.tickMs ?? 60_000)
+    this.#timer.unref()
+    this.deps.closing.addEventListener('abort', () => clearInterval(this.#timer), { once: true })
+  }
+
+  /** Starts every task that is due and not running; resolves to their run ids. */
+  async tick(): Promise<string[]> {
+    const now = (this.deps.now ?? Date.now)()
+    const started: string[] = []
+    for (const repo of this.deps.repositories.list()) {
+      const schedule = this.deps.store.schedule(repo.id)
+      for (const task of TASKS) {
+        const every = schedule[task].everyHours
+        if (every <= 0 || this.#running.has(`${repo.id}:${task}`)) continue
+        if (now - this.deps.store.lastStart(repo.id, task, now) < every * HOUR_MS) continue
+        started.push(await this.start(repo.id, task))
+      }
+    }
+    return started
+  }
+
+  /** Starts one task as a run; resolves with its id once its log is open. */
+  async start(repositoryId: string, task: MaintenanceTask): Promise<string> {
+    const { runs, repositories, store, closing } = this.deps
+    const repo = repositories.get(repositoryId)
+    const key = `${repo.id}:${task}`
+    if (closing.aborted) throw conflict('the server is stopping', 'SERVER_STOPPING')
+    if (this.#running.has(key)) throw conflict(`${task} of '${repo.name}' is running already`, 'TASK_RUNNING')
+    this.#running.add(key)
+    const runId = makeRunId()
+    const start = (this.deps.now ?? Date.now)()
+    store.setLastStart(repo.id, task, start)
+    const log = await openRunLog(runs.runsDir, runId).catch((error: unknown) => {
+      this.#running.delete(key)
+      throw error
+    })
+    const jobName = `${task} of ${repo.name}`
+    runs.beginOther(
+      { runId, jobId: `maintenance:${repo.id}`, jobName, kind: 'maintenance', start },
+      { names: { pools: {}, repositories: { [repo.id]: repo.name } } },
+    )
+    const schedule = store.schedule(repo.id)
+    const done = runRootTask(
+      {
+        emit: (event) => {
+          log.append(event)
+          runs.onEvent(runId, event)
+        },
+        signal: closing,
+      },
+      `repository ${task}`,
+      async (t) => {
+        const opened = await this.deps.repositoryService.open(repo.id, t.signal)
+        await runMaintenanceTask(t, opened, task, schedule)
+      },
+      { runId, repositoryId: repo.id, repository: repo.name, task },
+    )
+      .then(
+        () => runs.endOther(runId, 'success'),
+        (error: unknown) => runs.endOther(runId, statusOf(error), toTaskError(error)),
+      )
+      .finally(() => {
+        log.close()
+        this.#running.delete(key)
+      })
+    runs.track(done)
+    return runId
+  }
+}

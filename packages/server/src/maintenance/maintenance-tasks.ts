@@ -1,0 +1,59 @@
+// The body of each maintenance task, given an open repository and a task context: gc (lock-free, safe
+// beside running backups), check (structure), verify (a sample of chunks read and authenticated). A
+// problem found fails the task with the objects named, so that its run shows red in the runs list.
+import type { MaintenanceSchedule, MaintenanceTask } from '@strata/contract'
+import {
+  checkRepository,
+  collectGarbage,
+  RepositoryError,
+  verifyChunks,
+  type Repository,
+} from '@strata/core/repository'
+import type { TaskContext } from '@strata/core'
+
+export async function runMaintenanceTask(
+  task: TaskContext,
+  repo: Repository,
+  kind: MaintenanceTask,
+  schedule: MaintenanceSchedule,
+): Promise<void> {
+  const { signal } = task
+  if (kind === 'gc') {
+    const margin = schedule.gc.safetyMarginMinutes
+    const result = await collectGarbage(repo, {
+      signal,
+      ...(margin === undefined ? {} : { safetyMarginMs: margin * 60_000 }),
+    })
+    task.set({ ...result })
+    return
+  }
+  if (kind === 'check') {
+    const result = await checkRepository(repo, { signal })
+    task.set({ points: result.points, indexes: result.indexes, chunks: result.chunks })
+    if (!result.ok) {
+      for (const p of result.problems) task.warn(`${p.object}: ${p.problem}`)
+      const first = result.problems[0]!
+      throw new RepositoryError(
+        'CORRUPT_OBJECT',
+        `check found ${result.problems.length} problems in repository '${repo.name}', first ${first.object}: ${first.problem}`,
+      )
+    }
+    return
+  }
+  const result = await verifyChunks(repo, {
+    sample: schedule.verify.sample,
+    signal,
+    onProgress: (p) => task.progress({ done: Math.round(p.fraction * 1000), total: 1000 }),
+  })
+  task.set({ chunks: result.chunks, checked: result.checked, bytes: result.bytes, bad: result.bad.length })
+  if (result.bad.length > 0) {
+    for (const b of result.bad) task.warn(b.reason, { chunk: b.id })
+    throw new RepositoryError(
+      'CORRUPT_OBJECT',
+      `verify found ${result.bad.length} bad chunks in repository '${repo.name}' (marked for re-upload): ${result.bad
+        .slice(0, 5)
+        .map((b) => `chunk ${b.id}`)
+        .join(', ')}`,
+    )
+  }
+}
