@@ -17,10 +17,12 @@ packages=(
   linux-image-amd64 # the kernel supermin builds the appliance from (found in /boot)
   util-linux        # setpriv: guestfish dies with the process that started it
   xfsprogs dosfstools ntfs-3g lvm2 gdisk   # test disks with real filesystems and volume managers
+  unzip             # the file-restore tests open the zip archives they download
   systemd           # systemd-analyze verify/security and systemctl --root: the service unit's tests
   zsh               # the CLI's zsh completion script is read by zsh in its test
   nfs-common cifs-utils       # mount.nfs, mount.cifs: Strata mounts nfs:// and smb:// repositories itself
   samba smbnetfs fuse3        # smbd on loopback mounted through FUSE: the store's tests on a real SMB share
+  prometheus        # promtool: checks the /metrics output, the alert rules and their unit tests
   rclone            # `npm run bench -- mirror` compares a mirror with `rclone copy` of the repository folder
 )
 if [ "${STRATA_BENCH_TOOLS:-0}" = 1 ]; then

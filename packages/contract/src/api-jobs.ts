@@ -12,6 +12,7 @@ import {
   SmartRulesAccepted,
 } from './job-parts.js'
 import { HealthCheck, JobKind, ReplicationTargets } from './replication.js'
+import { JOB_REPORT_DEFAULT, JobReport } from './api-notifications.js'
 import { Deprecated, Id, List, Names, Strict, Text } from './schema-helpers.js'
 
 export const DEFAULT_TIMEZONE = 'UTC'
@@ -73,6 +74,7 @@ const jobInputProperties = {
   ),
   settings: Type.Optional(JobSettings),
   schedules: Type.Optional(List(ScheduleInput, 50)),
+  report: Type.Optional(CloneType(JobReport, { default: JOB_REPORT_DEFAULT })),
 }
 /** POST /api/jobs. */
 export const JobInput = Strict(jobInputProperties)
@@ -107,6 +109,7 @@ export const StoredJob = Strict({
   targets: ReplicationTargets,
   settings: CompleteSettings,
   schedules: List(Schedule, 50),
+  report: JobReport,
 })
 export type StoredJob = Static<typeof StoredJob>
 

@@ -7,6 +7,7 @@ import {
   type ScheduleInput,
   type StoredJob,
 } from './api-jobs.js'
+import { JOB_REPORT_DEFAULT } from './api-notifications.js'
 import { completeSmartRules, withDefaults } from './job-parts.js'
 
 export interface CompleteOptions {
@@ -27,6 +28,7 @@ export function completeJob(input: JobInput, options: CompleteOptions): StoredJo
     targets: (input.targets ?? []).map((t) => ({ ...t })),
     settings: withDefaults(input.settings),
     schedules: (input.schedules ?? []).map((s) => completeSchedule(s, options.newScheduleId)),
+    report: input.report ?? JOB_REPORT_DEFAULT,
   }
 }
 

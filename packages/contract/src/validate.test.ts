@@ -237,6 +237,17 @@ describe('checkJobPatch', () => {
 })
 
 describe('completeJob', () => {
+  it("keeps a job's report policy and refuses one it does not know", () => {
+    const job = completeJob(checkJobInputValue({ ...input, report: 'never' }), {
+      id: 'j1',
+      newScheduleId: () => 's1',
+    })
+    expect(job.report).toBe('never')
+    const bad = checkJobInput({ ...input, report: 'sometimes' })
+    expect(bad.ok).toBe(false)
+    expect(bad.ok ? [] : bad.problems.map((p) => p.path)).toContain('report')
+  })
+
   it('writes every default out, from the one table of defaults', () => {
     const job = completeJob(checkJobInputValue({ ...input, schedules: [{ cron: ' 0 2 * * * ' }] }), {
       id: 'j1',
@@ -252,6 +263,7 @@ describe('completeJob', () => {
       targets: [],
       settings: SETTINGS_DEFAULTS,
       schedules: [{ id: 's1', cron: '0 2 * * *', timezone: 'UTC', enabled: true, forceFull: false }],
+      report: 'default',
     })
     expect(SETTINGS_DEFAULTS).toMatchObject({ fullInterval: 0, preferNbd: true, nbdConnections: 2 })
   })

@@ -6,6 +6,7 @@ import { accessSync, constants, existsSync, statSync, type Stats } from 'node:fs
 import { ConfigError } from './config-error.js'
 import { readSecretKey, readServerConfig, type ConfigOverrides } from './config.js'
 import type { ConfigFinding } from './config-finding.js'
+import { metricsFinding } from './metrics/metrics-finding.js'
 import { checkTls } from './tls/check-tls.js'
 
 export interface ConfigCheck {
@@ -29,6 +30,7 @@ export function checkConfig(
     dataDirFinding(config.dataDir, uid),
     secretKeyFinding(env, config.secretKeyFile, uid),
     ...checkTls(config),
+    metricsFinding(config),
     existsSync(config.webDir)
       ? { status: 'ok', what: 'web UI', detail: config.webDir }
       : { status: 'warning', what: 'web UI', detail: `${config.webDir} is not built: the API works alone` },

@@ -3,7 +3,7 @@ export type FindingStatus = 'ok' | 'warning' | 'error'
 
 export interface ConfigFinding {
   readonly status: FindingStatus
-  /** What was checked: 'config file', 'data directory', 'secret key', 'listen', 'tls', 'web UI'. */
+  /** What was checked: 'config file', 'data directory', 'secret key', 'listen', 'tls', 'metrics', 'web UI'. */
   readonly what: string
   readonly detail: string
 }

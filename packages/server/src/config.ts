@@ -36,6 +36,13 @@ export interface ServerConfig {
    * that login limits count, and whether cookies are marked Secure. false (default): no proxy.
    */
   readonly trustProxy: boolean | readonly string[]
+  /** `[metrics] listen = 'host:port'`: GET /metrics without authentication on that address. */
+  readonly metrics?: { readonly listen: ListenAddress }
+}
+
+export interface ListenAddress {
+  readonly host: string
+  readonly port: number
 }
 
 export interface ConfigOverrides {
@@ -49,6 +56,7 @@ export interface ConfigOverrides {
   readonly tls?: TlsSetting
   readonly insecureHttp?: boolean
   readonly trustProxy?: boolean | readonly string[]
+  readonly metrics?: { readonly listen: string }
 }
 
 type Env = Record<string, string | undefined>
@@ -96,7 +104,21 @@ export function readServerConfig(
     tls: overrides.tls ?? file.tls,
     insecureHttp: overrides.insecureHttp ?? file.insecureHttp ?? false,
     trustProxy: overrides.trustProxy ?? file.trustProxy ?? false,
+    ...metricsConfig(overrides.metrics ?? file.metrics),
   }
+}
+
+function metricsConfig(metrics: { listen: string } | undefined): Pick<ServerConfig, 'metrics'> {
+  return metrics === undefined ? {} : { metrics: { listen: parseListen(metrics.listen) } }
+}
+
+/** 'host:port' or '[v6]:port'; port 0 takes a free one (tests). */
+export function parseListen(text: string): ListenAddress {
+  const m = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(text)
+  const port = m === null ? NaN : Number(m[2])
+  if (m === null || port > 65535)
+    throw new ConfigError(`metrics.listen: '${text}' is not 'host:port' (e.g. '127.0.0.1:9470')`)
+  return { host: m[1]!.replace(/^\[|\]$/g, ''), port }
 }
 
 interface ConfigFile {
@@ -107,6 +129,7 @@ interface ConfigFile {
   tls?: TlsSetting
   insecureHttp?: boolean
   trustProxy?: boolean | string[]
+  metrics?: { listen: string }
 }
 
 /** The file named by --config or STRATA_CONFIG: it must exist. */
@@ -130,7 +153,16 @@ function configFileIn(dataDir: string): { path?: string; file: ConfigFile } {
 
 function readConfigFile(path: string): ConfigFile {
   const value = readConfigObject(path)
-  const known = new Set(['dataDir', 'port', 'host', 'secretKeyFile', 'tls', 'insecureHttp', 'trustProxy'])
+  const known = new Set([
+    'dataDir',
+    'port',
+    'host',
+    'secretKeyFile',
+    'tls',
+    'insecureHttp',
+    'trustProxy',
+    'metrics',
+  ])
   for (const key of Object.keys(value))
     if (!known.has(key)) throw new ConfigError(`${path}: unknown field '${key}'`)
   const o = value as ConfigFile
@@ -140,7 +172,17 @@ function readConfigFile(path: string): ConfigFile {
     throw new ConfigError(
       `${path}: trustProxy is true, false or a list of proxy addresses or CIDR ranges ("10.0.0.1", "10.0.0.0/8")`,
     )
+  if (o.metrics !== undefined && !isMetrics(o.metrics))
+    throw new ConfigError(`${path}: metrics is { listen = "host:port" } (e.g. "127.0.0.1:9470")`)
   return { ...o, ...fileSettings(path, value) }
+}
+
+function isMetrics(value: unknown): value is { listen: string } {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false
+  const keys = Object.keys(value)
+  return (
+    keys.length === 1 && keys[0] === 'listen' && typeof (value as { listen: unknown }).listen === 'string'
+  )
 }
 
 /** The fields added with the production config file; paths in a file are relative to its directory. */

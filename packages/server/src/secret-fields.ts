@@ -6,6 +6,8 @@ export const SEALED_COLUMNS: Readonly<Record<string, readonly string[]>> = {
   users: ['totp_secret', 'totp_pending'],
   pools: ['password_sealed'],
   repositories: ['passphrase_sealed', 's3_sealed'],
+  smtp: ['password_sealed'],
+  webhooks: ['secret_sealed'],
 }
 
 export const totpField = (userId: string, column: 'totp_secret' | 'totp_pending'): SealedField => ({
@@ -24,3 +26,11 @@ export const repositoryField = (
   repositoryId: string,
   column: 'passphrase_sealed' | 's3_sealed',
 ): SealedField => ({ table: 'repositories', row: repositoryId, column })
+
+export const smtpPasswordField: SealedField = { table: 'smtp', row: 'smtp', column: 'password_sealed' }
+
+export const webhookSecretField = (webhookId: string): SealedField => ({
+  table: 'webhooks',
+  row: webhookId,
+  column: 'secret_sealed',
+})

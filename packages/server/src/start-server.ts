@@ -36,6 +36,10 @@ import { FileSessions } from './files/file-sessions.js'
 import { runRoutes } from './routes/run-routes.js'
 import { settingsRoutes } from './routes/settings-routes.js'
 import { userRoutes } from './routes/user-routes.js'
+import { metricsRoutes } from './routes/metrics-routes.js'
+import { notificationRoutes } from './routes/notification-routes.js'
+import { statsRoutes } from './routes/stats-routes.js'
+import { Reporting, type ReportingOptions } from './reporting.js'
 import { EventStreams } from './runs/event-streams.js'
 import { RestoreRunner } from './runs/restore-runner.js'
 import { RunBus } from './runs/run-bus.js'
@@ -52,6 +56,8 @@ export interface StartOptions extends ConfigOverrides {
   readonly env?: Record<string, string | undefined>
   /** Where the server's own log lines go (stderr by default). */
   readonly echo?: (line: string) => void
+  /** Shorter waits for tests (webhook retries, usage samples after runs). */
+  readonly reporting?: ReportingOptions
 }
 
 /** The stores and services of one server: the composition root's wiring, handed out piecemeal. */
@@ -81,6 +87,8 @@ export interface ServerServices {
   readonly settings: Settings
   /** File-level restore: one appliance per restore point disk being browsed. */
   readonly files: FileSessions
+  /** Reports of runs (e-mail, webhooks), the daily summary, statistics and metrics. */
+  readonly reporting: Reporting
   /** Aborted when the server stops (long-lived responses end, restores are cancelled). */
   readonly closing: AbortSignal
 }
@@ -126,13 +134,23 @@ export async function startServerWith(options: StartOptions, workers: Workers): 
   const users = new Users(db, new PasswordHasher())
   const closing = new AbortController()
   allowManyListeners(closing.signal) // every restore, download and event stream listens to it
-  const context = services(config, db, box, users, log, closing.signal, workers)
+  const context = services(config, db, box, users, log, closing.signal, workers, options.reporting)
   // After the services: the settings' syslog forwarding is on, so the admin's creation reaches it.
   const generatedAdminPassword = await firstAdmin(users, config, log)
   for (const pool of context.pools.list())
     await context.connections.connect(pool, context.pools.password(pool.id))
   const app = await buildApp(context, routes(context), tls)
-  await app.listen({ port: config.port, host: config.host })
+  try {
+    await context.reporting.start(config, log) // a taken metrics address stops the start here
+    await app.listen({ port: config.port, host: config.host })
+  } catch (error) {
+    await context.reporting.stop()
+    await app.close()
+    await context.connections.closeAll()
+    context.settings.close()
+    db.close()
+    throw error
+  }
   context.scheduler.start()
   void sweepOwnChecks(
     context.pools.list().map((pool) => ({
@@ -163,6 +181,7 @@ export async function startServerWith(options: StartOptions, workers: Workers): 
       closing.abort()
       await context.runs.stopAll()
       await context.files.closeAll()
+      await context.reporting.stop()
       await app.close()
       await context.connections.closeAll()
       context.settings.close()
@@ -193,6 +212,7 @@ function services(
   log: ServerLog,
   closing: AbortSignal,
   workers: Workers,
+  reportingOptions?: ReportingOptions,
 ): ServerServices {
   const tokens = new ApiTokens(db)
   const stores: Stores = {
@@ -204,13 +224,15 @@ function services(
   }
   const repositoryService = new RepositoryService(stores.repositories, closing, nasMountDir(config.dataDir))
   const base = { config, db, box, users, tokens, log, closing, repositoryService, ...stores }
+  const runs = runServices(config.dataDir, base, workers)
   return {
     ...base,
     credentials: new Credentials(users, tokens),
     loginLimits: new LoginLimits(),
     streams: new EventStreams(),
     files: new FileSessions({ repositoryService, log, closing }),
-    ...runServices(config.dataDir, base, workers),
+    ...runs,
+    reporting: new Reporting({ ...base, ...runs }, reportingOptions),
   }
 }
 
@@ -272,7 +294,7 @@ function runServices(
 function routes(s: ServerServices): RouteModule[] {
   const { users, box, tokens, loginLimits, streams, log, credentials, closing } = s
   const { pools, connections, repositories, repositoryService, jobs, runs, restores } = s
-  const { bus, scheduler, settings, maintenance, maintenanceStore } = s
+  const { bus, scheduler, settings, maintenance, maintenanceStore, reporting } = s
   return [
     (app) => authRoutes(app, { users, box, loginLimits, streams, log }),
     (app) => accountRoutes(app, { users, box, tokens, streams, log }),
@@ -303,6 +325,9 @@ function routes(s: ServerServices): RouteModule[] {
         repositoryService,
         log,
       }),
+    (app) => notificationRoutes(app, { notifications: reporting.notifications, daily: reporting.daily, log }),
+    (app) => statsRoutes(app, { stats: reporting.stats, usage: reporting.usage, repositories }),
+    (app) => metricsRoutes(app, { metrics: reporting.metrics }),
   ]
 }
 

@@ -123,8 +123,8 @@ describe('the admin on the command line, against the lab', () => {
     )
     expect(byUuid).toEqual(points)
     const human = await runCli(['repo', 'snapshots', '--repo', repo, '--vm', 'web-01'])
-    expect(human.out).toMatch(/^DATE \(UTC\) +VM +JOB +SCHEDULE +KIND +SIZE +NEW DATA +POINT$/m)
-    expect(human.out).toMatch(/ web-01 +nightly +daily +delta +32\.0 MiB +[\d.]+ [KM]iB +\S+\/\S+$/m)
+    expect(human.out).toMatch(/^DATE \(UTC\) +VM +JOB +SCHEDULE +KIND +SIZE +NEW DATA +PROTECTED +POINT$/m)
+    expect(human.out).toMatch(/ web-01 +nightly +daily +delta +32\.0 MiB +[\d.]+ [KM]iB +- +\S+\/\S+$/m)
   })
 
   it('restores a VM that the next run leaves out; an unknown SR is refused with the pool SRs', async () => {

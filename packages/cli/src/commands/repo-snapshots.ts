@@ -1,5 +1,6 @@
 // `strata repo snapshots`: the restore points of a repository, or of one VM named by uuid or name, with
-// what each is: the VM's name, the job and schedule that wrote it, full or delta, the new data it added.
+// what each is: the VM's name, the job and schedule that wrote it, full or delta (and 'with memory' when it
+// holds the VM's memory image), the new data it added.
 import { listRestorePoints, type RestorePointInfo } from '@strata/core/engine'
 import type { Command } from '../command.js'
 import { str } from './backup-common.js'
@@ -42,7 +43,7 @@ export const repoSnapshots: Command<SnapshotRow[]> = {
         p.vmName,
         p.jobId ?? '-',
         p.scheduleId ?? '-',
-        p.kind,
+        p.withMemory ? `${p.kind}, with memory` : p.kind,
         formatBytes(p.size),
         formatBytes(p.newBytes),
         p.protected ? 'yes' : '-',
@@ -53,7 +54,7 @@ export const repoSnapshots: Command<SnapshotRow[]> = {
       .filter((p) => p.disks !== undefined)
       .map(
         (p) =>
-          `${p.ref}: ${p.disks!.map((d) => `${d.name} ${formatBytes(d.size)} (+${formatBytes(d.newBytes)})`).join(', ')}` +
+          `${p.ref}: ${p.disks!.map((d) => `${d.name}${d.role === 'memory' ? ' (memory)' : ''} ${formatBytes(d.size)} (+${formatBytes(d.newBytes)})`).join(', ')}` +
           `${p.tags?.length ? `; tags ${p.tags.join(', ')}` : ''}`,
       )
     return [table, ...(details.length > 0 ? ['', ...details] : [])].join('\n')

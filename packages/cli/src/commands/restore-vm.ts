@@ -1,5 +1,6 @@
 // `strata restore vm`: rebuilds a VM from a restore point on a pool (any SR, same or another pool). The
-// VM is named after its source and the point's date, and tagged so that backups leave it out.
+// VM is named after its source and the point's date, and tagged so that backups leave it out. A point with
+// the VM's memory restores it Suspended on that image (--start resumes it), unless --without-memory.
 import { findRestorePoint, processLimits, restoreVm, runRootTask } from '@strata/core/engine'
 import { formatPointRef } from '@strata/core/repository'
 import type { XapiClient } from '@strata/core/xapi'
@@ -13,6 +14,8 @@ interface RestoreVmResult {
   vmUuid: string
   vmName: string
   started: boolean
+  /** Restored Suspended on the point's memory image (resumed if started). */
+  withMemory: boolean
   seconds: number
 }
 
@@ -29,9 +32,9 @@ export function pointArgs(args: ParsedArgs): { point?: string; vm?: string } {
 
 export const restoreVmCommand: Command<RestoreVmResult> = {
   path: ['restore', 'vm'],
-  usage: `restore vm --repo REPO (--point ID | --vm VM [--point latest]) ${POOL_USAGE} [--sr NAME_OR_UUID] [--tag TAG] [--start] [--network A=B]...`,
+  usage: `restore vm --repo REPO (--point ID | --vm VM [--point latest]) ${POOL_USAGE} [--sr NAME_OR_UUID] [--tag TAG] [--start] [--without-memory] [--network A=B]...`,
   summary:
-    "Rebuild a VM from a restore point on a pool (default SR unless --sr), named '<VM> (restored <date>)' and tagged 'restored from backup' (or --tag)",
+    "Rebuild a VM from a restore point on a pool (default SR unless --sr), named '<VM> (restored <date>)' and tagged 'restored from backup' (or --tag); a point with memory restores Suspended (--start resumes it) unless --without-memory",
   positionals: 0,
   options: {
     ...repoOption,
@@ -39,6 +42,7 @@ export const restoreVmCommand: Command<RestoreVmResult> = {
     ...pointOptions,
     sr: { type: 'string' },
     start: { type: 'boolean' },
+    'without-memory': { type: 'boolean' },
     'name-suffix': { type: 'string' },
     tag: { type: 'string' },
     network: { type: 'string', multiple: true },
@@ -53,7 +57,7 @@ export const restoreVmCommand: Command<RestoreVmResult> = {
     const progress = progressRenderer(stderr, json)
     try {
       const sr = str(args.values.sr) ?? (await defaultSr(xapi, signal))
-      const { vmUuid, vmName } = await runRootTask(
+      const { vmUuid, vmName, withMemory } = await runRootTask(
         { emit: progress.onEvent, signal },
         'restore',
         (task) =>
@@ -63,6 +67,7 @@ export const restoreVmCommand: Command<RestoreVmResult> = {
             srUuid: sr,
             networkMap,
             start: args.values.start === true,
+            withMemory: args.values['without-memory'] !== true,
             nameSuffix: str(args.values['name-suffix']),
             // '' restores without a tag (the VM is then selected like any other).
             tag: typeof args.values.tag === 'string' ? args.values.tag : undefined,
@@ -74,6 +79,7 @@ export const restoreVmCommand: Command<RestoreVmResult> = {
         vmUuid,
         vmName,
         started: args.values.start === true,
+        withMemory,
         seconds: (performance.now() - started) / 1000,
       }
     } finally {
@@ -82,7 +88,12 @@ export const restoreVmCommand: Command<RestoreVmResult> = {
     }
   },
   format: (r) =>
-    `restored ${r.point} as VM '${r.vmName}' (${r.vmUuid})${r.started ? ', started,' : ''} in ${formatDuration(r.seconds * 1000)}`,
+    `restored ${r.point} as VM '${r.vmName}' (${r.vmUuid})${state(r)} in ${formatDuration(r.seconds * 1000)}`,
+}
+
+function state(r: RestoreVmResult): string {
+  if (r.withMemory) return r.started ? ', resumed from its memory,' : ', suspended with its memory,'
+  return r.started ? ', started,' : ''
 }
 
 /** The pool's default SR, for a restore that names none. */

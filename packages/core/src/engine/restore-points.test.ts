@@ -69,3 +69,24 @@ describe('restore points by VM name or uuid', () => {
     })
   })
 })
+
+describe('restore points with memory', () => {
+  it("tells a point holding the VM's memory image from one without", async () => {
+    const repo = await Repository.create(new MemoryStore('memory'), { chunkSize: 512 * 1024 })
+    const without = await point(repo, 'uuid-1', 'web-01')
+    const metadata = { kind: 'strata-vm', version: 1, vm: { uuid: 'uuid-1', name_label: 'web-01' } }
+    const writer = await PointWriter.begin(repo, { vm: 'uuid-1', metadata })
+    await writer.openDisk('xvda', 3000).putChunk(0, Buffer.alloc(3000, 1))
+    await writer.openDisk('memory image', 4096, -1, 'memory').putChunk(0, Buffer.alloc(4096, 2))
+    const withMemory = (await writer.commit()).pointId
+    const points = await listRestorePoints(repo, 'web-01')
+    expect(points.map((p) => [p.pointId, p.withMemory])).toEqual([
+      [without, false],
+      [withMemory, true],
+    ])
+    expect(points[1]!.disks).toEqual([
+      { name: 'xvda', size: 3000, newBytes: expect.any(Number) },
+      { name: 'memory image', size: 4096, newBytes: expect.any(Number), role: 'memory' },
+    ])
+  })
+})

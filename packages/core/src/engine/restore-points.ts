@@ -6,6 +6,7 @@ import {
   listPoints,
   readManifest,
   resolvePoint,
+  type DiskRole,
   type Manifest,
   type PointRef,
   type PointSummary,
@@ -29,11 +30,19 @@ export interface RestorePointInfo {
   readonly scheduleId?: string
   /** `unknown` for points written before Strata recorded it. */
   readonly kind: 'full' | 'delta' | 'unknown'
+  /** The point holds the VM's memory image: `restore vm` creates it Suspended, resumable. */
+  readonly withMemory: boolean
   /** Sum of the disks' sizes. */
   readonly size: number
   /** Stored bytes this point added to the repository (chunks no earlier point had). */
   readonly newBytes: number
-  readonly disks: readonly { readonly name: string; readonly size: number; readonly newBytes: number }[]
+  /** Its disks, and its memory image (role 'memory'), if any. */
+  readonly disks: readonly {
+    readonly name: string
+    readonly size: number
+    readonly newBytes: number
+    readonly role?: DiskRole
+  }[]
   readonly tags: readonly string[]
   /** Kept by retention and refused to deletes until unprotected. */
   readonly protected: boolean
@@ -49,9 +58,15 @@ export function describePoint(point: PointSummary, manifest: Manifest): RestoreP
     ...(manifest.jobId === undefined ? {} : { jobId: manifest.jobId }),
     ...(manifest.scheduleId === undefined ? {} : { scheduleId: manifest.scheduleId }),
     kind: manifest.full === undefined ? 'unknown' : manifest.full ? 'full' : 'delta',
+    withMemory: manifest.disks.some((d) => d.role === 'memory'),
     size: manifest.disks.reduce((n, d) => n + d.size, 0),
     newBytes: manifest.disks.reduce((n, d) => n + d.newBytes, 0),
-    disks: manifest.disks.map((d) => ({ name: d.name, size: d.size, newBytes: d.newBytes })),
+    disks: manifest.disks.map((d) => ({
+      name: d.name,
+      size: d.size,
+      newBytes: d.newBytes,
+      ...(d.role === undefined ? {} : { role: d.role }),
+    })),
     tags: manifest.tags,
     protected: point.protected,
   }

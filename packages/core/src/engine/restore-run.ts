@@ -30,7 +30,13 @@ interface OrderBase {
 
 /** What to restore: a whole VM, or disk `disk` (0-based) into a new VDI. */
 export type RestoreOrder =
-  | (OrderBase & { readonly kind: 'vm'; readonly start?: boolean; readonly tag?: string })
+  | (OrderBase & {
+      readonly kind: 'vm'
+      readonly start?: boolean
+      readonly tag?: string
+      /** false: a point with memory restores halted, without it (VmRestoreOptions.withMemory). */
+      readonly withMemory?: boolean
+    })
   | (OrderBase & { readonly kind: 'disk'; readonly disk: number })
 
 export type Restored = { readonly vmUuid: string; readonly vmName: string } | { readonly vdiUuid: string }
@@ -101,6 +107,14 @@ async function restore(task: TaskContext, { order, deps, onCreated }: RestoreRun
   }
 }
 
-function vmOptions(order: Extract<RestoreOrder, { kind: 'vm' }>): { start: boolean; tag?: string } {
-  return { start: order.start === true, ...(order.tag === undefined ? {} : { tag: order.tag }) }
+function vmOptions(order: Extract<RestoreOrder, { kind: 'vm' }>): {
+  start: boolean
+  tag?: string
+  withMemory?: boolean
+} {
+  return {
+    start: order.start === true,
+    ...(order.tag === undefined ? {} : { tag: order.tag }),
+    ...(order.withMemory === undefined ? {} : { withMemory: order.withMemory }),
+  }
 }

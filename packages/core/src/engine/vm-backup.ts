@@ -25,6 +25,7 @@ import {
 } from './source-snapshot.js'
 import { commonBases, findBase, type TargetBase } from './vm-base.js'
 import { collectMetadata, type PointMetadata } from './vm-metadata.js'
+import { backupMemory, findMemory, memoryMetadata } from './vm-memory.js'
 import type { TakenSnapshot } from './vm-snapshot.js'
 import { record, refByUuid } from '../xapi/index.js'
 
@@ -129,9 +130,11 @@ async function transferAndCommit(
   settings: VmBackupSettings,
 ): Promise<Omit<VmBackupResult, 'vmUuid' | 'warnings'>> {
   const { snap } = source
+  const memory = settings.withMemory === true ? await findMemory(task, xapi, snap) : undefined
   const metadata = await collectMetadata(task, xapi, source.vm, source.vmRecord, snap, {
     runId: settings.runId,
-    withMemory: settings.withMemory === true,
+    withMemory: memory !== undefined,
+    ...(memory === undefined ? {} : { memory: memoryMetadata(memory, snap.disks.length) }),
   })
   const delta = settings.mode === 'delta' && settings.forceFull !== true
   const opened: OpenedTarget[] = []
@@ -146,8 +149,19 @@ async function transferAndCommit(
         )
       : snap.disks.map(() => undefined)
     const writers = openDisks(opened, snap)
-    const read = await Promise.all(
-      snap.disks.map((disk, i) =>
+    const points = opened.map((o) => o.point)
+    const memoryRead =
+      memory &&
+      backupMemory(
+        task,
+        xapi,
+        limits,
+        { memory, points, disk: snap.disks.length },
+        settings.maxBytesPerSecond,
+      )
+    const read = await Promise.all([
+      memoryRead ?? 0,
+      ...snap.disks.map((disk, i) =>
         task.child(
           'transfer',
           (t) =>
@@ -159,7 +173,7 @@ async function transferAndCommit(
           { disk: i, vdi: String(disk.record.uuid), size: Number(disk.record.virtual_size) },
         ),
       ),
-    )
+    ])
     const full = bases.every((b) => b === undefined)
     for (const o of opened) o.committed = await o.point.commit({ full })
     // Immutable repositories: shared chunks retained as long as the new points before the stores close.

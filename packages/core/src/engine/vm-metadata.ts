@@ -2,6 +2,7 @@
 // elsewhere (xapi.md §2.3) and, per disk, the live VDI and snapshot VDI the next run checks its base with.
 import type { TaskContext } from '../shared/index.js'
 import { NULL_REF, type Ref, type XapiClient, type XapiRecord } from '../xapi/index.js'
+import type { PointMemoryMetadata } from './vm-memory.js'
 import type { TakenSnapshot } from './vm-snapshot.js'
 import { record } from '../xapi/index.js'
 
@@ -24,7 +25,10 @@ export interface PointMetadata {
   readonly vifs: (XapiRecord & { $network: { uuid: string; name_label: string } })[]
   readonly vtpms: { is_unique: boolean; contents: string }[]
   readonly runId: string
+  /** Whether the point holds the VM's memory image (`memory`), not merely whether the job asked for it. */
   readonly withMemory: boolean
+  /** The memory image of a backup with memory of a running VM (absent in points without). */
+  readonly memory?: PointMemoryMetadata
 }
 
 export function isPointMetadata(value: unknown): value is PointMetadata {
@@ -37,7 +41,7 @@ export async function collectMetadata(
   vm: Ref,
   vmRecord: XapiRecord,
   snap: TakenSnapshot,
-  extra: { runId: string; withMemory: boolean },
+  extra: { runId: string; withMemory: boolean; memory?: PointMemoryMetadata },
 ): Promise<PointMetadata> {
   const { signal } = task
   const disks = snap.disks.map((d) => ({

@@ -7,7 +7,7 @@ import { dirname } from 'node:path'
 import { stat } from 'node:fs/promises'
 import { writeDiskToFile, writeDiskToVdi } from '../disks/index.js'
 import { DiskReader, readManifest, resolvePoint, type Repository } from '../repository/index.js'
-import { StrataError, type TaskContext } from '../shared/index.js'
+import type { TaskContext } from '../shared/index.js'
 import { NULL_REF, callAsync, createVbd, createVdi, createVif, createVm, destroyVm } from '../xapi/index.js'
 import type { Ref, XapiClient, XapiRecord } from '../xapi/index.js'
 import type { PoolLimits } from './limits.js'
@@ -15,6 +15,7 @@ import { resolveSr } from './pool-objects.js'
 import { diskProgress } from './restore-progress.js'
 import { RESTORED_TAG } from './selection.js'
 import { isPointMetadata, type PointMetadata } from './vm-metadata.js'
+import { memoryToRestore, resumeRestored, suspendedFields, type PointMemoryMetadata } from './vm-memory.js'
 import { record, refByUuid, undoCall } from '../xapi/index.js'
 
 export interface VmRestoreOptions {
@@ -24,7 +25,13 @@ export interface VmRestoreOptions {
   readonly srUuid: string
   /** Source network uuid → target network uuid. */
   readonly networkMap?: Record<string, string>
+  /** Start the VM (resume it, when it is restored with its memory). */
   readonly start?: boolean
+  /**
+   * A point with the VM's memory restores it Suspended on that image, so that VM.resume brings back the
+   * running state; false restores it halted, without the image. Default true.
+   */
+  readonly withMemory?: boolean
   /** Appended to the source's name instead of ' (restored <point date>)'. */
   readonly nameSuffix?: string
   /** Added to the source's tags (default RESTORED_TAG; '' adds none). */
@@ -43,16 +50,27 @@ export interface RestoredObject {
   readonly ref: Ref
 }
 
-export class RestoreError extends StrataError {}
+import { RestoreError } from './restore-error.js'
+
+export { RestoreError } from './restore-error.js'
+
+export type RestoredVm = {
+  readonly vmUuid: string
+  readonly vmName: string
+  /** Created Suspended on the point's memory image (resumed if started). */
+  readonly withMemory: boolean
+}
 
 const BLOCK_REASON = 'Strata restore in progress'
+/** Blocked until the restore is complete (resume too: a Suspended VM is resumed, not started). */
+const BLOCKED_OPS = ['start', 'start_on', 'resume', 'resume_on']
 
 export async function restoreVm(
   task: TaskContext,
   xapi: XapiClient,
   limits: PoolLimits,
   o: VmRestoreOptions,
-): Promise<{ vmUuid: string; vmName: string }> {
+): Promise<RestoredVm> {
   const { signal } = task
   const ref = await resolvePoint(o.repository, o.pointId, signal)
   const manifest = await readManifest(o.repository, ref, signal)
@@ -66,6 +84,7 @@ export async function restoreVm(
   return rebuildVm(task, xapi, {
     ...o,
     meta,
+    memory: memoryToRestore(meta, manifest, o.pointId, o.withMemory !== false),
     nameSuffix: o.nameSuffix ?? ` (restored ${pointDate(manifest.startedAt)})`,
     tag: o.tag ?? RESTORED_TAG,
     restoreDisk: (t, disk, target) =>
@@ -93,51 +112,84 @@ export interface VmRebuild {
   /** Create the VM's VIFs (default true; a health check boots its VM without network). */
   readonly network?: boolean
   readonly networkMap?: Record<string, string>
+  /** Start the VM (resume it, when it is rebuilt Suspended on its memory image). */
   readonly start?: boolean
+  /** The memory image to create the VM Suspended on (read with `restoreDisk`); none: Halted. */
+  readonly memory?: PointMemoryMetadata
   readonly onCreated?: (object: RestoredObject) => void
   /** Writes disk `index` into a new VDI (reported to `onCreated` as soon as it exists), returns it. */
   readonly restoreDisk: (task: TaskContext, index: number, target: NewVdi) => Promise<Ref>
 }
 
 /**
- * The VM rebuilt: created blocked from starting, each disk restored and attached as it was, the other
- * VBDs empty, VIFs on mapped networks, vTPMs; then released (and started if asked). What a failure
- * leaves is removed. Restores from a repository and from an XO remote both come here.
+ * The VM rebuilt: created blocked from starting (Suspended on its memory image, restored first, or
+ * Halted), each disk restored and attached as it was, the other VBDs empty, VIFs on mapped networks,
+ * vTPMs; then released (and started or resumed if asked). What a failure leaves is removed. Restores
+ * from a repository and from an XO remote both come here.
  */
-export async function rebuildVm(
-  task: TaskContext,
-  xapi: XapiClient,
-  o: VmRebuild,
-): Promise<{ vmUuid: string; vmName: string }> {
-  const { signal } = task
-  const { meta } = o
-  const sr = await srRef(xapi, o.srUuid, signal)
-  const overrides = vmOverrides(meta, o.nameSuffix, o.tag)
-  overrides.tags = [...(overrides.tags as string[]), ...(o.tags ?? [])]
-  const vm = await createVm(xapi, meta.vm, overrides, signal)
+export async function rebuildVm(task: TaskContext, xapi: XapiClient, o: VmRebuild): Promise<RestoredVm> {
+  const sr = await srRef(xapi, o.srUuid, task.signal)
   const created: RestoredObject[] = []
   const onCreated = (object: RestoredObject): void => {
     created.push(object)
     o.onCreated?.(object)
   }
-  onCreated({ class: 'VM', ref: vm })
   try {
-    for (const [i, disk] of meta.disks.entries()) {
-      const vdi = await o.restoreDisk(task, i, { sr, saved: disk.vdi, onCreated })
-      await createVbd(xapi, vm, vdi, disk.vbd, signal)
-    }
-    for (const vbd of meta.otherVbds) await createVbd(xapi, vm, NULL_REF, { ...vbd, empty: true }, signal)
-    for (const vif of o.network === false ? [] : meta.vifs)
-      await createVif(xapi, vm, await mapNetwork(xapi, vif.$network, o.networkMap, signal), vif, { signal })
-    for (const vtpm of meta.vtpms) {
-      const created = await xapi.call<Ref>('VTPM.create', [vm, vtpm.is_unique], signal)
-      await xapi.call('VTPM.set_contents', [created, vtpm.contents], signal)
-    }
-    return await release(task, xapi, vm, meta, o.start === true)
+    const vm = await createRebuiltVm(task, xapi, o, sr, onCreated)
+    await attachDevices(task, xapi, vm, o, sr, onCreated)
+    const how = { start: o.start === true, resume: o.memory !== undefined }
+    return await release(task, xapi, vm, o.meta, how)
   } catch (error) {
     // Not the run's signal: undo after a cancel too.
     await removeRestored(xapi, created, AbortSignal.timeout(120_000))
     throw error
+  }
+}
+
+/** The VM: Suspended on its restored memory image (restored first: VM.create needs it), else Halted. */
+async function createRebuiltVm(
+  task: TaskContext,
+  xapi: XapiClient,
+  o: VmRebuild,
+  sr: Ref,
+  onCreated: (object: RestoredObject) => void,
+): Promise<Ref> {
+  const { meta, memory } = o
+  let fields = vmOverrides(meta, o.nameSuffix, o.tag)
+  fields.tags = [...(fields.tags as string[]), ...(o.tags ?? [])]
+  if (memory !== undefined) {
+    const image = await o.restoreDisk(task, memory.disk, { sr, saved: memory.vdi, onCreated })
+    fields = { ...fields, ...suspendedFields(memory, image) }
+  }
+  const vm = await createVm(xapi, meta.vm, fields, task.signal)
+  onCreated({ class: 'VM', ref: vm })
+  return vm
+}
+
+/** Disks (restored), empty drives, VIFs and vTPMs; plugged where they were for a Suspended VM. */
+async function attachDevices(
+  task: TaskContext,
+  xapi: XapiClient,
+  vm: Ref,
+  o: VmRebuild,
+  sr: Ref,
+  onCreated: (object: RestoredObject) => void,
+): Promise<void> {
+  const { signal } = task
+  const { meta } = o
+  const suspended = { suspended: o.memory !== undefined }
+  for (const [i, disk] of meta.disks.entries()) {
+    const vdi = await o.restoreDisk(task, i, { sr, saved: disk.vdi, onCreated })
+    await createVbd(xapi, vm, vdi, disk.vbd, signal, suspended)
+  }
+  for (const vbd of meta.otherVbds) await createVbd(xapi, vm, NULL_REF, { ...vbd, empty: true }, signal)
+  for (const vif of o.network === false ? [] : meta.vifs) {
+    const network = await mapNetwork(xapi, vif.$network, o.networkMap, signal)
+    await createVif(xapi, vm, network, vif, { signal, ...suspended })
+  }
+  for (const vtpm of meta.vtpms) {
+    const created = await xapi.call<Ref>('VTPM.create', [vm, vtpm.is_unique], signal)
+    await xapi.call('VTPM.set_contents', [created, vtpm.contents], signal)
   }
 }
 
@@ -169,16 +221,21 @@ async function release(
   xapi: XapiClient,
   vm: Ref,
   meta: PointMetadata,
-  start: boolean,
-): Promise<{ vmUuid: string; vmName: string }> {
+  how: { start: boolean; resume: boolean },
+): Promise<RestoredVm> {
   const { signal } = task
   const saved = (meta.vm.blocked_operations ?? {}) as Record<string, string>
-  for (const op of ['start', 'start_on']) {
+  for (const op of BLOCKED_OPS) {
     if (saved[op] === undefined) await xapi.call('VM.remove_from_blocked_operations', [vm, op], signal)
   }
-  if (start) await callAsync(xapi, 'VM.start', [vm, false, false], { signal })
+  if (how.start && how.resume) await resumeRestored(xapi, vm, String(meta.vm.name_label), signal)
+  else if (how.start) await callAsync(xapi, 'VM.start', [vm, false, false], { signal })
   const restored = await record(xapi, 'VM', vm, signal)
-  const result = { vmUuid: String(restored.uuid), vmName: String(restored.name_label) }
+  const result = {
+    vmUuid: String(restored.uuid),
+    vmName: String(restored.name_label),
+    withMemory: how.resume,
+  }
   task.set(result)
   return result
 }
@@ -207,8 +264,7 @@ function vmOverrides(meta: PointMetadata, suffix: string, tag: string): XapiReco
     power_state: 'Halted',
     blocked_operations: {
       ...(meta.vm.blocked_operations as object),
-      start: BLOCK_REASON,
-      start_on: BLOCK_REASON,
+      ...Object.fromEntries(BLOCKED_OPS.map((op) => [op, BLOCK_REASON])),
     },
   }
 }
@@ -290,9 +346,10 @@ export async function restoreDiskToSr(
   const manifest = await readManifest(o.repository, ref, task.signal)
   const meta = manifest.vm.metadata
   const entry = manifest.disks[o.disk]
-  const saved: XapiRecord = isPointMetadata(meta)
-    ? (meta.disks[o.disk]?.vdi ?? {})
-    : { name_label: entry?.name ?? `disk ${o.disk}` }
+  // A memory image (no VM disk's record) becomes a plain VDI named after it, never a loose suspend VDI.
+  const saved: XapiRecord = (isPointMetadata(meta) ? meta.disks[o.disk]?.vdi : undefined) ?? {
+    name_label: entry?.name ?? `disk ${o.disk}`,
+  }
   const sr = await srRef(xapi, o.srUuid, task.signal)
   const target = { repository: o.repository, ref, disk: o.disk, sr, saved, onCreated: o.onCreated }
   const vdi = await restoreDisk(task, xapi, limits, target)

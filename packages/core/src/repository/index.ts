@@ -36,7 +36,7 @@ export { DEFAULT_CHUNK_SIZE, MIN_CHUNK_SIZE, MAX_CHUNK_SIZE, ID_LENGTH } from '.
 export { REPOSITORY_FORMAT, REPOSITORY_VERSION, ENVELOPE_VERSION, INDEX_VERSION } from './format/constants.js'
 export { SEAL_VERSION } from './format/seal.js'
 export { formatPointRef, manifestKey, type PointRef } from './format/layout.js'
-export type { Manifest, ManifestDisk } from './format/manifest.js'
+export type { DiskRole, Manifest, ManifestDisk } from './format/manifest.js'
 export type { RepositoryConfig, ImmutablePolicy } from './format/config.js'
 export { MAX_IMMUTABLE_SECONDS } from './format/config.js'
 export {

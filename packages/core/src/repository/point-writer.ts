@@ -11,7 +11,7 @@ import { readDiskIndex, readManifest } from './points.js'
 import { extendRetentions } from './immutability.js'
 import { ID_LENGTH, KIND_INDEX, KIND_MANIFEST } from './format/constants.js'
 import { encodeDiskIndex, indexChecksum, type DiskIndex } from './format/disk-index.js'
-import { encodeManifest, type Manifest, type ManifestDisk } from './format/manifest.js'
+import { encodeManifest, type DiskRole, type Manifest, type ManifestDisk } from './format/manifest.js'
 import {
   chunkKey,
   diskIndexKey,
@@ -60,7 +60,7 @@ export interface CommittedPoint extends PointRef {
 }
 
 export class PointWriter {
-  readonly #disks: { name: string; writer: DiskWriter }[] = []
+  readonly #disks: { name: string; writer: DiskWriter; role: DiskRole | undefined }[] = []
   readonly #started: Date
   readonly uploader: ChunkUploader
   #fromBase = false
@@ -119,8 +119,16 @@ export class PointWriter {
     }
   }
 
-  /** A writer for the next disk; with a base point, disk n starts from the base's disk n (or `baseDisk`). */
-  openDisk(name: string, size: number, baseDisk: number | undefined = this.#disks.length): DiskWriter {
+  /**
+   * A writer for the next disk; with a base point, disk n starts from the base's disk n (or `baseDisk`).
+   * `role`: what the disk is when it is not one of the VM's disks (the manifest records it).
+   */
+  openDisk(
+    name: string,
+    size: number,
+    baseDisk: number | undefined = this.#disks.length,
+    role?: DiskRole,
+  ): DiskWriter {
     if (!Number.isSafeInteger(size) || size < 0)
       throw new RepositoryError('INVALID_ARGUMENT', `disk size ${size}`)
     const baseIndex = this.base?.indexes[baseDisk]
@@ -134,7 +142,7 @@ export class PointWriter {
       this.bad,
       this.options.concurrency,
     )
-    this.#disks.push({ name, writer })
+    this.#disks.push({ name, writer, role })
     return writer
   }
 
@@ -149,7 +157,7 @@ export class PointWriter {
     // Chunks stored beside a GC sweep must have survived it before anything refers to them.
     for (const { writer } of this.#disks.values()) await writer.verifyCreated(signal)
     this.session.assertAlive()
-    for (const [n, { name, writer }] of this.#disks.entries()) {
+    for (const [n, { name, writer, role }] of this.#disks.entries()) {
       const done = writer.finish()
       const key = diskIndexKey(this.ref, n)
       const bytes = this.repo.encode(KIND_INDEX, encodeDiskIndex(done.index), new TextEncoder().encode(key))
@@ -164,6 +172,7 @@ export class PointWriter {
         nonZeroChunks,
         newChunks,
         newBytes,
+        ...(role === undefined ? {} : { role }),
       })
       stats.push(done.stats)
     }

@@ -71,3 +71,31 @@ describe('the manifest records full or delta', () => {
     expect(await readManifest(repo, ref)).not.toHaveProperty('full')
   })
 })
+
+describe('the manifest records a disk role', () => {
+  it("records 'memory' for a memory image, nothing for VM disks, and refuses a role it does not know", async () => {
+    const repo = await Repository.create(new MemoryStore('roles'), { chunkSize: 512 * 1024 })
+    const point = await PointWriter.begin(repo, { vm: 'vm' })
+    await point.openDisk('xvda', 1024).putChunk(0, Buffer.alloc(1024, 1))
+    await point.openDisk('memory image', 1024, -1, 'memory').putChunk(0, Buffer.alloc(1024, 2))
+    const committed = await point.commit()
+    const manifest = await readManifest(repo, committed)
+    expect(manifest.disks.map((d) => d.role)).toEqual([undefined, 'memory'])
+    expect(manifest.disks[0]).not.toHaveProperty('role')
+    const ref = { vm: 'vm', pointId: makePointId(new Date(), Buffer.from([5, 6, 7, 8])) }
+    const key = manifestKey(ref)
+    const disks = manifest.disks.map((d, i) => (i === 1 ? { ...d, role: 'swap' } : d))
+    await repo.store.put(
+      key,
+      repo.encode(
+        KIND_MANIFEST,
+        encodeJson({ ...manifest, pointId: ref.pointId, disks }),
+        new TextEncoder().encode(key),
+      ),
+    )
+    await expect(readManifest(repo, ref)).rejects.toMatchObject({
+      code: 'UNSUPPORTED_VERSION',
+      message: expect.stringMatching(/unknown disk role 'swap'/),
+    })
+  })
+})

@@ -200,6 +200,7 @@ export async function createVbd(
   vdi: Ref,
   saved: XapiRecord,
   signal?: AbortSignal,
+  options: { suspended?: boolean } = {},
 ): Promise<Ref> {
   return client.call<Ref>(
     'VBD.create',
@@ -216,10 +217,17 @@ export async function createVbd(
         other_config: saved.other_config ?? {},
         qos_algorithm_type: saved.qos_algorithm_type ?? '',
         qos_algorithm_params: saved.qos_algorithm_params ?? {},
+        ...attachedIfSuspended(saved, vdi !== 'OpaqueRef:NULL' && options.suspended === true),
       },
     ],
     signal,
   )
+}
+
+/** A VM created Suspended resumes with its devices plugged where they were (xapi.md §2.3). */
+function attachedIfSuspended(saved: XapiRecord, suspended: boolean): XapiRecord {
+  if (!suspended) return {}
+  return { currently_attached: true, ...(saved.device === undefined ? {} : { device: saved.device }) }
 }
 
 export async function createVif(
@@ -227,7 +235,7 @@ export async function createVif(
   vm: Ref,
   network: Ref,
   saved: XapiRecord,
-  options: { keepMac?: boolean; signal?: AbortSignal } = {},
+  options: { keepMac?: boolean; signal?: AbortSignal; suspended?: boolean } = {},
 ): Promise<Ref> {
   return client.call<Ref>(
     'VIF.create',
@@ -244,6 +252,7 @@ export async function createVif(
         other_config: saved.other_config ?? {},
         qos_algorithm_type: saved.qos_algorithm_type ?? '',
         qos_algorithm_params: saved.qos_algorithm_params ?? {},
+        ...attachedIfSuspended(saved, options.suspended === true),
       },
     ],
     options.signal,

@@ -55,13 +55,21 @@ export function labRef(lab: LabPool, cls: string, uuid: string): string {
   return found[0]
 }
 
-/** Every disk of a point, restored to raw files, equals the snapshot VDI it was read from. */
+/**
+ * Every disk of a point, restored to raw files, equals the snapshot VDI it was read from; its memory image
+ * (if any, the disk after them) equals the checkpoint's suspend VDI.
+ */
 export async function expectPointEqualsSnapshots(env: LabEnv, pointId: string): Promise<void> {
   const ref = await resolvePoint(env.repo, pointId)
   const manifest = await readManifest(env.repo, ref)
-  const meta = manifest.vm.metadata as { disks: { snapshot: string }[] }
-  expect(meta.disks.length).toBe(manifest.disks.length)
-  for (const [i, disk] of meta.disks.entries()) {
+  const meta = manifest.vm.metadata as { disks: { snapshot: string }[]; memory?: { snapshot: string } }
+  const memory = meta.memory === undefined ? [] : [meta.memory]
+  expect(meta.disks.length + memory.length).toBe(manifest.disks.length)
+  expect(manifest.disks.map((d) => d.role)).toEqual([
+    ...meta.disks.map(() => undefined),
+    ...memory.map(() => 'memory'),
+  ])
+  for (const [i, disk] of [...meta.disks, ...memory].entries()) {
     const path = env.scratch.path(`restore-${pointId}-${i}.raw`)
     await restoreDiskToFile(silentTask(), { repository: env.repo, pointId, disk: i, path, format: 'raw' })
     const expected = await env.lab.readDisk(labRef(env.lab, 'VDI', disk.snapshot))

@@ -14,6 +14,9 @@ import { registeredRoutes } from './guard.js'
 /** What an attacker would post to every route: the review's admin user. */
 const EVIL = JSON.stringify({ username: 'evil', password: 'evil-password', role: 'admin' })
 
+/** The private routes outside /api/: Prometheus scrapes `/metrics` there (issue 27 names it). */
+const OUTSIDE_API = ['GET /metrics', 'HEAD /metrics']
+
 /** Every way of writing `path` that the router or a proxy in front may take for it. */
 function spellings(path: string, origin: string): string[] {
   const rest = path.slice('/api'.length)
@@ -21,6 +24,20 @@ function spellings(path: string, origin: string): string[] {
     /\/([a-z])/g,
     (_, c: string) => `/%${c.charCodeAt(0).toString(16).padStart(2, '0')}`,
   )
+  if (!path.startsWith('/api/'))
+    return [
+      path,
+      encodedLetters,
+      `${origin}${path}`,
+      `http://attacker.example${path}`,
+      `/${path}`,
+      `/x/..${path}`,
+      `/.${path}`,
+      path.toUpperCase(),
+      `${path}/`,
+      `${path}.`,
+      `${path}?x=1`,
+    ]
   return [
     path,
     `/%61pi${rest}`,
@@ -87,16 +104,22 @@ describe('the guard', () => {
         'GET /api/runs/:runId/report',
         'GET /api/repositories/:id/points',
         'PATCH /api/settings',
+        ...OUTSIDE_API,
       ]),
     )
     let checked = 0
     for (const route of routes) {
-      expect(route.url, 'private routes live under /api/').toMatch(/^\/api\//)
+      if (!OUTSIDE_API.includes(`${route.method} ${route.url}`))
+        expect(route.url, 'private routes live under /api/').toMatch(/^\/api\//)
       const path = route.url.replace(/:[A-Za-z]+/g, '1')
       for (const target of spellings(path, server.url)) {
         const body = route.method === 'GET' || route.method === 'HEAD' ? undefined : EVIL
         const response = await rawRequest(server.url, route.method, target, { body })
         const what = `${route.method} ${target} (route ${route.url})`
+        // Outside /api/, a spelling the router does not take for the route (a trailing slash) is a UI
+        // page: the UI shell, like any unknown page, and never the route's answer.
+        if (!path.startsWith('/api/') && response.status === 200 && response.body.includes('Strata UI shell'))
+          continue
         expect(response.status, what).toBe(401)
         if (route.method !== 'HEAD')
           expect(JSON.parse(response.body).error.code, what).toBe('UNAUTHENTICATED')
@@ -104,6 +127,8 @@ describe('the guard', () => {
       }
     }
     expect(checked).toBeGreaterThan(400)
+    for (const target of ['/METRICS', '/metrics/', '/Metrics'])
+      expect((await rawRequest(server.url, 'GET', target)).body, target).not.toMatch(/strata_|process_cpu/)
     const users = (await admin.get('/api/users')).body as { username: string }[]
     expect(users.map((u) => u.username)).toEqual(['admin'])
   })

@@ -103,4 +103,52 @@ export const MIGRATIONS: readonly Migration[] = [
   // 6: sealed secrets bound to their table, row and column (AES-GCM associated data). It stays after
   // every migration that adds a sealed column, so that it re-seals them all.
   (db, { box }) => resealBound(db, box),
+  // 7: reports and what charts and metrics read. The SMTP server (one row: its settings as JSON, the
+  // password sealed) and webhooks (each secret sealed); per run, the bytes it read and stored; per job
+  // and VM, the last successful backup (filled from the runs recorded before); each repository's
+  // stored and logical bytes over time. Sealed bound from the start (v2): the re-sealing above has
+  // nothing to do for them.
+  `
+  CREATE TABLE smtp (
+    id TEXT PRIMARY KEY CHECK (id = 'smtp'),
+    body TEXT NOT NULL,
+    password_sealed TEXT
+  );
+  CREATE TABLE webhooks (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    url TEXT NOT NULL,
+    secret_sealed TEXT NOT NULL,
+    enabled INTEGER NOT NULL DEFAULT 1,
+    created INTEGER NOT NULL
+  );
+  CREATE TABLE run_stats (
+    run_id TEXT PRIMARY KEY,
+    bytes_read INTEGER NOT NULL,
+    bytes_stored INTEGER NOT NULL,
+    size INTEGER NOT NULL
+  );
+  CREATE TABLE vm_last_success (
+    job_id TEXT NOT NULL,
+    vm_uuid TEXT NOT NULL,
+    vm_name TEXT NOT NULL,
+    time INTEGER NOT NULL,
+    PRIMARY KEY (job_id, vm_uuid)
+  );
+  INSERT INTO vm_last_success (job_id, vm_uuid, vm_name, time)
+    SELECT r.job_id, json_extract(v.value, '$.uuid'), json_extract(v.value, '$.name'), MAX(r.end)
+    FROM runs r, json_each(r.details, '$.vms') v
+    WHERE r.kind = 'backup' AND r.end IS NOT NULL AND json_valid(r.details)
+      AND json_extract(v.value, '$.status') = 'success'
+    GROUP BY r.job_id, json_extract(v.value, '$.uuid');
+  CREATE TABLE usage_samples (
+    repository_id TEXT NOT NULL,
+    time INTEGER NOT NULL,
+    stored_bytes INTEGER NOT NULL,
+    logical_bytes INTEGER NOT NULL,
+    chunks INTEGER NOT NULL,
+    points INTEGER NOT NULL,
+    PRIMARY KEY (repository_id, time)
+  );
+  `,
 ]

@@ -17,7 +17,7 @@ import {
   type PointSummary,
   type Repository,
 } from '@strata/core/repository'
-import { Semaphore } from '@strata/core'
+import { Semaphore, anySignal } from '@strata/core'
 import { repositoryApiError } from './repository-errors.js'
 import { secretsEnv, type RepositoryStore } from './repository-store.js'
 
@@ -148,6 +148,17 @@ export class RepositoryService {
         .finally(() => this.#measuring.delete(id))
     }
     return cached?.usage
+  }
+
+  /**
+   * Measures now, one walk at a time like the background measures, and keeps the result as the cached
+   * usage (the usage samples of charts and metrics take it this way).
+   */
+  async measureUsage(id: string, signal: AbortSignal): Promise<Usage> {
+    const generation = this.#generation.get(id) ?? 0
+    const usage = await this.#walks.run(() => this.#measure(id), anySignal(this.closing, signal))
+    this.#record(id, generation, usage)
+    return usage
   }
 
   #record(id: string, generation: number, usage: Usage | undefined): void {

@@ -18,6 +18,7 @@ const job = (cron: string, timezone: string): ApiJob => ({
   targets: [],
   settings: SETTINGS_DEFAULTS,
   schedules: [{ id: 's1', cron, timezone, enabled: true, forceFull: false }],
+  report: 'default',
 })
 
 describe('scheduler', () => {

@@ -41,6 +41,8 @@ export class Scheduler {
   #armed: Armed[] = []
   #timer: NodeJS.Timeout | undefined
   #started = false
+  /** How late the last schedule fired after its due time (ms). */
+  #lastLagMs = 0
 
   constructor(readonly deps: SchedulerDeps) {}
 
@@ -87,6 +89,15 @@ export class Scheduler {
       .sort((x, y) => x.at - y.at)
   }
 
+  /**
+   * The scheduler's lag (metrics): how late the last schedule fired, or how long a schedule is overdue
+   * now if that is more (a stuck timer, a blocked event loop).
+   */
+  lagMs(now = Date.now()): number {
+    const overdue = this.#armed.map((a) => (this.#started && a.at !== undefined ? now - a.at : 0))
+    return Math.max(this.#lastLagMs, 0, ...overdue)
+  }
+
   nextRun(job: ApiJob): NextRun | undefined {
     return this.nextRuns().find((n) => n.jobId === job.id)
   }
@@ -123,6 +134,7 @@ export class Scheduler {
     const now = Date.now()
     for (const a of this.#armed) {
       if (a.at === undefined || a.at > now) continue
+      this.#lastLagMs = now - a.at
       this.#fire(a, a.at)
       a.at = a.cron.nextRun(new Date(Math.max(now, a.at)))?.getTime()
     }

@@ -12,6 +12,9 @@ import type {
   JobInput,
   JobPatch,
   NewApiToken,
+  NotificationSettings,
+  NotificationSettingsPatch,
+  NotificationTestInput,
   Overview,
   Pool,
   PoolInput,
@@ -27,12 +30,17 @@ import type {
   RestoreInput,
   RestorePoint,
   Role,
+  RunStat,
   RunSummary,
   Settings,
   SettingsPatch,
   Task,
+  UsageSeries,
   User,
   VmSelection,
+  Webhook,
+  WebhookInput,
+  WebhookPatch,
 } from '@strata/contract'
 
 /** A replica or restore point a replication job keeps (GET /api/jobs/:id/replicas). */
@@ -246,4 +254,18 @@ export const api = {
   settings: () => get<Settings>('/settings'),
   updateSettings: (input: SettingsPatch) => patch<Settings>('/settings', input),
   overview: () => get<Overview>('/overview'),
+
+  notifications: () => get<NotificationSettings>('/settings/notifications'),
+  updateNotifications: (input: NotificationSettingsPatch) =>
+    patch<NotificationSettings>('/settings/notifications', input),
+  createWebhook: (input: WebhookInput) => post<Webhook>('/settings/notifications/webhooks', input),
+  updateWebhook: (hookId: string, input: WebhookPatch) =>
+    patch<Webhook>(`/settings/notifications/webhooks/${id(hookId)}`, input),
+  deleteWebhook: (hookId: string) => del(`/settings/notifications/webhooks/${id(hookId)}`),
+  testNotification: (input: NotificationTestInput) =>
+    post<{ ok: true }>('/settings/notifications/test', input),
+
+  runStats: (filter: { days?: number; job?: string } = {}) => get<RunStat[]>(`/stats/runs${q(filter)}`),
+  usage: (filter: { days?: number; repository?: string } = {}) =>
+    get<UsageSeries[]>(`/stats/usage${q(filter)}`),
 }

@@ -30,6 +30,8 @@ describe('job form', () => {
     expect(form.settings.fullInterval).toBe(SETTINGS_DEFAULTS.fullInterval)
     expect(form.settings).toEqual({ ...SETTINGS_DEFAULTS, retries: 1 })
     expect(form.schedules[0]!.retention).toEqual({ keepLast: 0, daily: 0, weekly: 0, monthly: 0, yearly: 0 })
+    // Stored before jobs had a report policy: it follows the server's.
+    expect(form.report).toBe('default')
   })
 
   it('maps a stored job onto the form and back without changing it', () => {
@@ -47,6 +49,7 @@ describe('job form', () => {
       schedules: [
         { id: 's1', name: 'Daily', cron: '0 2 * * *', timezone: 'Europe/Paris', retention: { keepLast: 3 } },
       ],
+      report: 'failure',
     }
     const checked = checkJobInput(input)
     if (!checked.ok) throw new Error('the fixture is invalid')

@@ -5,6 +5,7 @@
 import {
   checkJobInput,
   DEFAULT_TIMEZONE,
+  JOB_REPORT_DEFAULT,
   SETTINGS_DEFAULTS,
   type CompleteSettings,
   type CompleteSmartRules,
@@ -12,6 +13,7 @@ import {
   type HealthCheck,
   type JobInput,
   type JobKind,
+  type JobReport,
   type Problem,
   type ReplicationTarget,
   type Retention,
@@ -48,6 +50,8 @@ export interface JobForm {
   targets: ReplicationTarget[]
   settings: CompleteSettings
   schedules: ScheduleForm[]
+  /** When runs are reported (e-mail, webhooks); 'default' follows the server's setting. */
+  report: JobReport
 }
 
 /** True when A and B have the same keys: a key missing on either side is a type error where it is used. */
@@ -106,6 +110,7 @@ export function newJobForm(): JobForm {
     targets: [],
     settings: { ...SETTINGS_DEFAULTS },
     schedules: [newScheduleForm()],
+    report: JOB_REPORT_DEFAULT,
   }
 }
 
@@ -122,6 +127,7 @@ export function jobToForm(job: StoredJob): JobForm {
     targets: (job.targets ?? []).map((t) => ({ ...t })),
     settings: { ...SETTINGS_DEFAULTS, ...job.settings },
     schedules: job.schedules.map(scheduleToForm),
+    report: job.report ?? JOB_REPORT_DEFAULT,
   }
 }
 
@@ -152,6 +158,7 @@ export function formToInput(form: JobForm): JobInput {
       : {}),
     settings: cleanSettings(form.settings),
     schedules: form.schedules.map(scheduleToInput),
+    report: form.report,
   }
 }
 
@@ -209,6 +216,14 @@ export function formProblems(form: JobForm): Problem[] {
   const checked = checkJobInput(formToInput(form))
   return checked.ok ? [] : checked.problems
 }
+
+/** How the editor names each report policy; every policy of the contract must be listed. */
+export const REPORT_CHOICES = {
+  default: "The server's setting (Settings → Notifications)",
+  always: 'After every run',
+  failure: 'Only when a run fails',
+  never: 'Never',
+} as const satisfies Record<JobReport, string>
 
 export const CRON_PRESETS = [
   { cron: '0 2 * * *', label: 'Every day at 02:00' },

@@ -66,7 +66,7 @@ export async function mirrorPoint(
     for (const [n, disk] of manifest.disks.entries()) {
       const reader = new DiskReader(from, disk.name, await readDiskIndex(from, disk.index, signal))
       const base = await baseDisk(from, sourceBase, n, signal)
-      const writer = point.openDisk(disk.name, disk.size, n)
+      const writer = point.openDisk(disk.name, disk.size, n, disk.role) // a memory image stays one
       read += await copyOneDisk(task, to, reader, base, writer, copy)
     }
     const done = await point.commit({ full: manifest.full })

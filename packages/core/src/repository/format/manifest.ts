@@ -15,7 +15,15 @@ export interface ManifestDisk {
   /** Chunks this point uploaded, and their stored (compressed, sealed) bytes. */
   readonly newChunks: number
   readonly newBytes: number
+  /**
+   * What the disk is when it is not one of the VM's disks: 'memory', the VM's memory image (a checkpoint's
+   * suspend VDI). Absent for VM disks, so that points without memory stay byte-identical.
+   */
+  readonly role?: DiskRole
 }
+
+export const DISK_ROLES = ['memory'] as const
+export type DiskRole = (typeof DISK_ROLES)[number]
 
 export interface Manifest {
   readonly version: 1
@@ -55,6 +63,7 @@ export function decodeManifest(bytes: Uint8Array, what: string): Manifest {
       nonZeroChunks: d.integer('nonZeroChunks'),
       newChunks: d.integer('newChunks'),
       newBytes: d.integer('newBytes'),
+      ...optionalRole(d, what),
     })),
     tags: r.strings('tags'),
     jobId: r.optionalString('jobId'),
@@ -69,4 +78,13 @@ export function decodeManifest(bytes: Uint8Array, what: string): Manifest {
 function optionalFull(r: JsonReader): { full?: boolean } {
   const full = r.optionalBoolean('full')
   return full === undefined ? {} : { full }
+}
+
+/** A role this version does not know would make a reader take the disk for something else: refused. */
+function optionalRole(r: JsonReader, what: string): { role?: DiskRole } {
+  const role = r.optionalString('role')
+  if (role === undefined) return {}
+  if (!(DISK_ROLES as readonly string[]).includes(role))
+    throw new RepositoryError('UNSUPPORTED_VERSION', `${what}: unknown disk role '${role}'`)
+  return { role: role as DiskRole }
 }

@@ -1,0 +1,82 @@
+// Each repository's stored and logical bytes over time (table usage_samples), with a bounded retention:
+// every sample of the last week, then the last one of each day, for a year; older ones are dropped.
+// A repository sampled every hour and after every run keeps at most a few thousand rows.
+import type { UsageSample } from '@strata/contract'
+import type { Db } from '../db/database.js'
+
+const DAY_MS = 86_400_000
+export const USAGE_RETENTION = { everySampleMs: 7 * DAY_MS, dailyMs: 366 * DAY_MS } as const
+/** The most samples one series returns (a chart has no use for more). */
+export const MAX_SERIES_SAMPLES = 400
+
+interface Row {
+  repository_id: string
+  time: number
+  stored_bytes: number
+  logical_bytes: number
+  chunks: number
+  points: number
+}
+
+export class UsageStore {
+  constructor(readonly db: Db) {}
+
+  add(repositoryId: string, sample: UsageSample): void {
+    this.db
+      .prepare(
+        'INSERT OR REPLACE INTO usage_samples (repository_id, time, stored_bytes, logical_bytes, chunks, points) VALUES (?, ?, ?, ?, ?, ?)',
+      )
+      .run(repositoryId, sample.time, sample.storedBytes, sample.logicalBytes, sample.chunks, sample.points)
+    this.prune(sample.time)
+  }
+
+  /** Samples since `since`, oldest first; thinned to the last of each time bucket when there are many. */
+  list(repositoryId: string, since: number): UsageSample[] {
+    const rows = this.db
+      .prepare('SELECT * FROM usage_samples WHERE repository_id = ? AND time >= ? ORDER BY time')
+      .all(repositoryId, since) as Row[]
+    if (rows.length <= MAX_SERIES_SAMPLES) return rows.map(toSample)
+    const first = rows[0]!.time
+    const bucket = Math.ceil((rows.at(-1)!.time - first + 1) / MAX_SERIES_SAMPLES)
+    const last = new Map<number, Row>()
+    for (const row of rows) last.set(Math.floor((row.time - first) / bucket), row)
+    return [...last.values()].map(toSample)
+  }
+
+  /** The newest sample of each repository. */
+  latest(): Map<string, UsageSample> {
+    const rows = this.db
+      .prepare(
+        'SELECT u.* FROM usage_samples u JOIN (SELECT repository_id, MAX(time) AS time FROM usage_samples GROUP BY repository_id) m ON m.repository_id = u.repository_id AND m.time = u.time',
+      )
+      .all() as Row[]
+    return new Map(rows.map((r) => [r.repository_id, toSample(r)]))
+  }
+
+  forget(repositoryId: string): void {
+    this.db.prepare('DELETE FROM usage_samples WHERE repository_id = ?').run(repositoryId)
+  }
+
+  prune(now: number): void {
+    this.db.prepare('DELETE FROM usage_samples WHERE time < ?').run(now - USAGE_RETENTION.dailyMs)
+    // Older than a week: the last sample of each (UTC) day stays.
+    this.db
+      .prepare(
+        `DELETE FROM usage_samples WHERE time < ? AND rowid NOT IN (
+           SELECT rowid FROM usage_samples u WHERE time = (
+             SELECT MAX(time) FROM usage_samples v
+             WHERE v.repository_id = u.repository_id AND v.time / ${DAY_MS} = u.time / ${DAY_MS}))`,
+      )
+      .run(now - USAGE_RETENTION.everySampleMs)
+  }
+}
+
+function toSample(r: Row): UsageSample {
+  return {
+    time: r.time,
+    storedBytes: r.stored_bytes,
+    logicalBytes: r.logical_bytes,
+    chunks: r.chunks,
+    points: r.points,
+  }
+}

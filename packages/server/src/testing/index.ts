@@ -1,0 +1,4 @@
+// Test helpers other packages' tests use (the web UI's end-to-end tests): real receivers of reports.
+// Resolved from sources only (the 'strata-source' condition), never part of the built server.
+export { startSmtpServer, hangingServer, type ReceivedMail, type SmtpTestServer } from './smtp-test-server.js'
+export { startWebhookReceiver, type ReceivedHook, type WebhookReceiver } from './webhook-receiver.js'
