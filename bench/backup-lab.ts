@@ -1,7 +1,7 @@
 // The lab pool of `npm run bench -- backup`, in its own process so that its NBD and HTTP serving does not
 // share the engine's event loop. Speaks JSON lines: prints {ready…} at start, then answers commands read
-// from stdin: {"cmd":"change"} (5 % of the 2 MiB blocks get a 256 KiB write), {"cmd":"export","vdi":uuid,
-// "path":file} (a VDI's bytes to a raw file), {"cmd":"exit"}.
+// from stdin: {"cmd":"change"} (5 % of the 2 MiB blocks get a 256 KiB write; with "round": n, new bytes
+// each round), {"cmd":"export","vdi":uuid,"path":file} (a VDI's bytes to a raw file), {"cmd":"exit"}.
 import { createCipheriv, createHash } from 'node:crypto'
 import { open } from 'node:fs/promises'
 import { createInterface } from 'node:readline'
@@ -45,12 +45,14 @@ say({
 })
 
 for await (const line of createInterface({ input: process.stdin })) {
-  const command = JSON.parse(line) as { cmd: string; vdi?: string; path?: string }
+  const command = JSON.parse(line) as { cmd: string; vdi?: string; path?: string; round?: number }
   if (command.cmd === 'change') {
     let changed = 0
     for (let i = 0; i < SIZE / CHUNK; i++) {
       if (createHash('sha256').update(`change ${i}`).digest().readUInt32BE(0) % 100 >= 5) continue
-      const key = createHash('sha256').update(`changed ${i}`).digest()
+      // With a round, each change writes new bytes (else the same bytes again: a repository dedups them).
+      const seed = command.round === undefined ? `changed ${i}` : `changed ${i} round ${command.round}`
+      const key = createHash('sha256').update(seed).digest()
       const data = createCipheriv('aes-256-ctr', key, Buffer.alloc(16)).update(Buffer.alloc(256 * 1024))
       await lab.guest.write(vdi, i * CHUNK + 512 * 1024, data)
       changed++

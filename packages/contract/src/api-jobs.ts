@@ -11,6 +11,7 @@ import {
   SmartRules,
   SmartRulesAccepted,
 } from './job-parts.js'
+import { HealthCheck, JobKind, ReplicationTargets } from './replication.js'
 import { JOB_REPORT_DEFAULT, JobReport } from './api-notifications.js'
 import { Deprecated, Id, List, Names, Strict, Text } from './schema-helpers.js'
 
@@ -24,6 +25,7 @@ const scheduleInputProperties = {
   enabled: Type.Optional(Type.Boolean({ default: true })),
   retention: Type.Optional(Retention),
   forceFull: Type.Optional(Type.Boolean({ default: false, description: 'Every run of it is a full.' })),
+  healthCheck: Type.Optional(HealthCheck),
 }
 export const ScheduleInput = Strict(scheduleInputProperties)
 export type ScheduleInput = Static<typeof ScheduleInput>
@@ -60,8 +62,16 @@ export type CompleteVmSelection = Static<typeof CompleteVmSelection>
 const jobInputProperties = {
   name: Text(200),
   enabled: Type.Optional(Type.Boolean({ default: true })),
+  kind: Type.Optional(CloneType(JobKind, { default: 'backup' })),
   vms: VmSelection,
-  repositories: List(Text(100), 20, { minItems: 1, description: 'Repository ids.' }),
+  repositories: List(Text(100), 20, {
+    description: 'Repository ids (a backup job needs one at least; a replication job none).',
+  }),
+  targets: Type.Optional(
+    CloneType(ReplicationTargets, {
+      description: "SRs of the server's pools a replication job copies to (`pool`: a pool id).",
+    }),
+  ),
   settings: Type.Optional(JobSettings),
   schedules: Type.Optional(List(ScheduleInput, 50)),
   report: Type.Optional(CloneType(JobReport, { default: JOB_REPORT_DEFAULT })),
@@ -93,8 +103,10 @@ export const StoredJob = Strict({
   id: Id(),
   name: Text(200),
   enabled: Type.Boolean(),
+  kind: JobKind,
   vms: CompleteVmSelection,
   repositories: List(Text(100), 20),
+  targets: ReplicationTargets,
   settings: CompleteSettings,
   schedules: List(Schedule, 50),
   report: JobReport,

@@ -3,13 +3,19 @@ import { CloneType, Type, type Static, type TSchema } from '@sinclair/typebox'
 import { UsageState } from './api-resources.js'
 import { Strict, Text } from './schema-helpers.js'
 
-export const TaskStatus = Type.Union([
-  Type.Literal('pending'),
-  Type.Literal('success'),
-  Type.Literal('failure'),
-  Type.Literal('interrupted'),
-  Type.Literal('skipped'),
-])
+export const TaskStatus = Type.Union(
+  [
+    Type.Literal('pending'),
+    Type.Literal('success'),
+    Type.Literal('failure'),
+    Type.Literal('interrupted'),
+    Type.Literal('skipped'),
+    Type.Literal('warning'),
+  ],
+  {
+    description: "'warning': the work was done but a check of it failed (a health check): orange, not green.",
+  },
+)
 export type TaskStatus = Static<typeof TaskStatus>
 
 export const TaskError = Type.Object({ code: Type.String(), message: Type.String() })
@@ -51,7 +57,12 @@ export const RunSummary = Type.Object({
   jobId: Type.Optional(Type.String()),
   jobName: Type.Optional(Type.String()),
   kind: Type.Optional(
-    Type.Union([Type.Literal('backup'), Type.Literal('restore'), Type.Literal('maintenance')]),
+    Type.Union([
+      Type.Literal('backup'),
+      Type.Literal('restore'),
+      Type.Literal('replication'),
+      Type.Literal('maintenance'),
+    ]),
   ),
   scheduleId: Type.Optional(Type.String()),
   status: TaskStatus,

@@ -21,9 +21,11 @@ export function completeJob(input: JobInput, options: CompleteOptions): StoredJo
     id: options.id,
     name: input.name.trim(),
     enabled: input.enabled ?? true,
+    kind: input.kind ?? 'backup',
     vms:
       'smart' in input.vms ? { smart: completeSmartRules(input.vms.smart) } : { uuids: [...input.vms.uuids] },
     repositories: [...input.repositories],
+    targets: (input.targets ?? []).map((t) => ({ ...t })),
     settings: withDefaults(input.settings),
     schedules: (input.schedules ?? []).map((s) => completeSchedule(s, options.newScheduleId)),
     report: input.report ?? JOB_REPORT_DEFAULT,
@@ -39,5 +41,6 @@ export function completeSchedule(s: ScheduleInput, newId: () => string): Schedul
     enabled: s.enabled ?? true,
     ...(s.retention === undefined ? {} : { retention: s.retention }),
     forceFull: s.forceFull ?? false,
+    ...(s.healthCheck === undefined ? {} : { healthCheck: s.healthCheck }),
   }
 }

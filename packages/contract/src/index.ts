@@ -8,6 +8,7 @@
 export type { Static, TSchema } from '@sinclair/typebox'
 export * from './schema-helpers.js'
 export * from './job-parts.js'
+export * from './replication.js'
 export * from './job-file.js'
 export * from './api-jobs.js'
 export * from './api-resources.js'

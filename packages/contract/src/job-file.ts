@@ -1,6 +1,6 @@
 // A job file (docs/jobs.md): what `strata backup run JOB.json` reads, and what the server gives the engine
 // for each run (pools and repositories spelt out, secrets added only then).
-import { Type, type Static } from '@sinclair/typebox'
+import { CloneType, Type, type Static } from '@sinclair/typebox'
 import {
   FileSmartRules,
   FileSmartRulesAccepted,
@@ -9,6 +9,7 @@ import {
   Retention,
   RetentionAccepted,
 } from './job-parts.js'
+import { HealthCheck, JobKind, ReplicationTargets } from './replication.js'
 import { Count, Deprecated, Id, List, Strict, Text } from './schema-helpers.js'
 
 /** http(s)://host[:port] of any pool member, nothing after. */
@@ -64,6 +65,7 @@ const scheduleProperties = {
   retention: Type.Optional(Retention),
   snapshotRetention: Type.Optional(Count({ maximum: 1000, default: 1 })),
   fullInterval: Type.Optional(Count({ description: "Overrides the job's fullInterval for this schedule." })),
+  healthCheck: Type.Optional(HealthCheck),
 }
 export const FileSchedule = Strict(scheduleProperties)
 export type FileSchedule = Static<typeof FileSchedule>
@@ -77,9 +79,17 @@ export type FileVms = Static<typeof FileVms>
 const jobFileProperties = {
   id: Id({ description: 'Names the lock, the state and the runs of the job.' }),
   name: Type.Optional(Text(200)),
+  kind: Type.Optional(CloneType(JobKind, { default: 'backup' })),
   pools: List(PoolConnection, 50, { minItems: 1 }),
   vms: FileVms,
-  repositories: List(RepositoryTarget, 20, { minItems: 1 }),
+  repositories: Type.Optional(
+    List(RepositoryTarget, 20, {
+      description: 'Where a backup job writes (at least one; none for replication).',
+    }),
+  ),
+  targets: Type.Optional(
+    CloneType(ReplicationTargets, { description: 'The SRs a replication job copies to (at least one).' }),
+  ),
   settings: Type.Optional(JobSettings),
   schedules: Type.Optional(List(FileSchedule, 50)),
 }

@@ -6,7 +6,7 @@ import { JobInput, JobPatch, type StoredJob } from './api-jobs.js'
 import { upgradeJobFile, upgradeJobInput, type Upgraded } from './deprecations.js'
 import { JobFile } from './job-file.js'
 import { schemaProblems, MAX_PROBLEMS, type Problem } from './problems.js'
-import { Checks } from './semantics.js'
+import { Checks, durationMs } from './semantics.js'
 
 export type Checked<T> =
   | { readonly ok: true; readonly value: T; readonly warnings: Problem[] }
@@ -55,10 +55,15 @@ export function checkJobFile(value: unknown): Checked<JobFile> {
       items(job.repositories).map((r) => text(field(r, 'name'))),
       (i) => `repositories[${i}].name`,
     )
-    items(field(job.vms, 'pools')).forEach((id, i) => {
+    const known = (path: string, id: unknown): void => {
       if (typeof id === 'string' && !pools.includes(id))
-        c.add(`vms.pools[${i}]`, `no pool '${id}' in the job's pools (${pools.join(', ')})`)
-    })
+        c.add(path, `no pool '${id}' in the job's pools (${pools.join(', ')})`)
+    }
+    items(field(job.vms, 'pools')).forEach((id, i) => known(`vms.pools[${i}]`, id))
+    items(job.targets).forEach((t, i) => known(`targets[${i}].pool`, field(t, 'pool')))
+    items(job.schedules).forEach((s, i) =>
+      known(`schedules[${i}].healthCheck.pool`, field(field(s, 'healthCheck'), 'pool')),
+    )
     checkCommon(c, job)
   })
 }
@@ -105,4 +110,35 @@ function checkCommon(c: Checks, job: Json): void {
   })
   const settings = job.settings
   if (isObject(settings)) c.settings('settings', settings)
+  checkKind(c, job)
+}
+
+/** A backup job writes to repositories, a replication job to SRs; health checks as each kind does them. */
+function checkKind(c: Checks, job: Json): void {
+  const kind = job.kind ?? 'backup'
+  const repositories = items(job.repositories)
+  const targets = items(job.targets)
+  if (kind === 'backup') {
+    if (repositories.length === 0) c.add('repositories', 'a backup job needs at least one repository')
+    if (targets.length > 0) c.add('targets', "only a replication job has targets (kind: 'replication')")
+  } else if (kind === 'replication') {
+    if (targets.length === 0) c.add('targets', 'a replication job needs at least one target SR')
+    if (repositories.length > 0)
+      c.add('repositories', "a replication job writes to SRs, not repositories (or use kind 'backup')")
+  }
+  const seen = new Set<string>()
+  targets.forEach((t, i) => {
+    const key = `${String(field(t, 'pool'))}\0${String(field(t, 'sr'))}`
+    if (seen.has(key))
+      c.add(`targets[${i}].sr`, `SR '${String(field(t, 'sr'))}' of that pool is a target twice`)
+    seen.add(key)
+  })
+  items(job.schedules).forEach((s, i) => {
+    const check = field(s, 'healthCheck')
+    if (!isObject(check)) return
+    if (kind === 'backup' && check.sr === undefined)
+      c.add(`schedules[${i}].healthCheck.sr`, 'a health check restores the point to an SR: name it')
+    if (check.timeout !== undefined && durationMs(check.timeout) === undefined)
+      c.add(`schedules[${i}].healthCheck.timeout`, `${JSON.stringify(check.timeout)} is not a duration`)
+  })
 }

@@ -19,6 +19,8 @@ const STATUS_BY_CODE: Record<string, number> = {
   REPOSITORY_EXISTS: 409,
   NOT_A_REPOSITORY: 502,
   WRONG_PASSPHRASE: 400,
+  REPLICA_NOT_FOUND: 404,
+  REPLICA_AMBIGUOUS: 409,
   // File-level restore: what the user asked for is not there, or cannot be read as asked.
   PATH_NOT_FOUND: 404,
   FILESYSTEM_NOT_FOUND: 404,

@@ -16,6 +16,8 @@ import { loadConfig, readServerConfig, type ConfigOverrides, type ServerConfig }
 import { openDatabase, type Db } from './db/database.js'
 import { JobStore } from './jobs/job-store.js'
 import { PoolConnections } from './pools/pool-connections.js'
+import { serverId, sweepOwnChecks } from './runs/health-check-owner.js'
+import { replicationRoutes } from './routes/replication-routes.js'
 import { PoolStore } from './pools/pool-store.js'
 import { nasMountDir } from './repositories/nas-mounts.js'
 import { RepositoryService } from './repositories/repository-service.js'
@@ -150,6 +152,16 @@ export async function startServerWith(options: StartOptions, workers: Workers): 
     throw error
   }
   context.scheduler.start()
+  void sweepOwnChecks(
+    context.pools.list().map((pool) => ({
+      name: pool.name,
+      client: () => context.connections.client(pool.id),
+      settle: (ms) => context.connections.settle(pool.id, ms),
+    })),
+    context.runs.deps.healthCheckOwner!,
+    log,
+    closing.signal,
+  )
   context.maintenance.startTimer()
   const address = app.server.address()
   const port = typeof address === 'object' && address !== null ? address.port : config.port
@@ -238,6 +250,7 @@ function runServices(
   const runStore = new RunStore(db)
   const runs = new RunManager({
     engineDir: join(dataDir, 'engine'),
+    healthCheckOwner: serverId(join(dataDir, 'engine')),
     runs: runStore,
     bus,
     jobs,
@@ -297,6 +310,7 @@ function routes(s: ServerServices): RouteModule[] {
       }),
     (app) => jobRoutes(app, { jobs, runs, scheduler, pools, connections, repositories, settings, log }),
     (app) => runRoutes(app, { runs, bus, streams, credentials, closing }),
+    (app) => replicationRoutes(app, { jobs, pools, connections, log, closing }),
     (app) => restoreRoutes(app, { restores, repositories, repositoryService, log, closing }),
     (app) => fileRoutes(app, { repositories, files: s.files, log, closing }),
     (app) => maintenanceRoutes(app, { repositories, maintenance, maintenanceStore }),

@@ -10,6 +10,7 @@ import LoginView from './views/LoginView.vue'
 import LogsView from './views/LogsView.vue'
 import OverviewView from './views/OverviewView.vue'
 import PoolsView from './views/PoolsView.vue'
+import ReplicasView from './views/ReplicasView.vue'
 import RepositoriesView from './views/RepositoriesView.vue'
 import RepositoryView from './views/RepositoryView.vue'
 import RestoreView from './views/RestoreView.vue'
@@ -25,6 +26,13 @@ export const router = createRouter({
     { path: '/jobs', name: 'jobs', component: JobsView, meta: { title: 'Jobs' } },
     { path: '/jobs/new', name: 'job-new', component: JobEditView, meta: { title: 'New job' } },
     { path: '/jobs/:id', name: 'job-edit', component: JobEditView, props: true, meta: { title: 'Edit job' } },
+    {
+      path: '/jobs/:id/replicas',
+      name: 'job-replicas',
+      component: ReplicasView,
+      props: true,
+      meta: { title: 'Replicas' },
+    },
     { path: '/logs', name: 'logs', component: LogsView, meta: { title: 'Logs' } },
     { path: '/logs/:runId', name: 'run', component: RunView, props: true, meta: { title: 'Run' } },
     { path: '/restore', name: 'restore', component: RestoreView, meta: { title: 'Restore' } },

@@ -173,6 +173,47 @@ describe('web UI end to end', { timeout: STEP }, () => {
     await stack.screenshot(admin, 'run-success')
   })
 
+  it('creates a replication job (kind, target SR, health check), runs it and lists its replica', async () => {
+    const name = 'Replicas of web'
+    await nav(admin, 'Jobs').click()
+    await admin.getByRole('link', { name: 'New job' }).click()
+    await admin.getByLabel('Name', { exact: true }).fill(name)
+    await admin.locator('select[name=kind]').selectOption('replication')
+    // Replication: target SRs instead of repositories, and the crash-consistent note.
+    expect(await admin.locator('input[name="repository-local"]').count()).toBe(0)
+    await admin.locator('[data-test="crash-consistent"]').waitFor()
+    await admin.getByLabel(/^Tags/).fill('prod')
+    await admin.locator('select[name=smart-power]').selectOption('Running')
+    await admin.locator('button[name="add-target"]').click()
+    const sr = admin.locator('select[name="target-0-sr"]')
+    await sr.waitFor(WAIT)
+    await sr.selectOption({ label: 'Local storage' })
+    await admin.locator('input[name="schedule-0-health-check"]').check()
+    await stack.screenshot(admin, 'replication-job-editor')
+    await admin.getByRole('button', { name: 'Create job' }).click()
+    await expectPath(admin, '/jobs')
+    const row = admin.locator(`tr[data-job="${name}"]`)
+    await row.waitFor()
+    expect(await row.textContent()).toMatch(/replication, delta/)
+    const stored = (
+      (await (await admin.request.get('/api/jobs')).json()) as (Job & {
+        kind: string
+        targets: unknown[]
+      })[]
+    ).find((j) => j.name === name)!
+    expect(stored.kind).toBe('replication')
+    expect(stored.targets).toHaveLength(1)
+    await admin.getByRole('button', { name: `Run ${name} now` }).click()
+    await expect.poll(() => new URL(admin.url()).pathname, WAIT).toMatch(/^\/logs\/.+/)
+    await admin.locator('[data-test="run-status"][data-status="success"]').waitFor({ timeout: 120_000 })
+    await nav(admin, 'Jobs').click()
+    await row.getByRole('link', { name: 'replicas', exact: true }).click()
+    await admin.getByRole('heading', { level: 1, name: `Replicas of ${name}` }).waitFor()
+    await admin.locator('tr[data-replica]').first().waitFor(WAIT)
+    expect(await admin.getByRole('button', { name: 'Start replica' }).count()).toBe(1)
+    await stack.screenshot(admin, 'replicas')
+  })
+
   it('shows a failed run in red with its reason', async () => {
     stack.lab.faults.failMethod('VM.snapshot', 'SR_BACKEND_FAILURE_44', ['', 'no space', ''], 5)
     try {

@@ -71,7 +71,7 @@ describe('strata completion', () => {
     expect(await bash('')).toEqual(
       expect.arrayContaining(['repo', 'server', 'completion', 'version', 'help']),
     )
-    expect(await bash('re')).toEqual(['repo', 'restore'])
+    expect(await bash('re')).toEqual(['repo', 'replicate', 'restore'])
     expect(await bash('repo', 'key', '')).toEqual(['add', 'list', 'remove'])
     expect(await bash('server', '--c')).toEqual(['--config', '--check-config'])
     expect(await bash('server', '--tls', '')).toEqual(['self-signed'])

@@ -10,6 +10,10 @@ import { labServe } from './lab-serve.js'
 import { labGuestWrite } from './lab-guest-write.js'
 import { backupRun } from './backup-run.js'
 import { backupLogs } from './backup-logs.js'
+import { replicateRun } from './replicate-run.js'
+import { replicateList } from './replicate-list.js'
+import { replicateFailover } from './replicate-failover.js'
+import { healthcheckRun } from './healthcheck-run.js'
 import { restoreVmCommand } from './restore-vm.js'
 import { restoreDiskCommand } from './restore-disk.js'
 import { restoreServeCommand } from './restore-serve.js'
@@ -64,6 +68,10 @@ export const commands: readonly Command<never>[] = [
   labGuestWrite,
   backupRun,
   backupLogs,
+  replicateRun,
+  replicateList,
+  replicateFailover,
+  healthcheckRun,
   restoreVmCommand,
   restoreDiskCommand,
   restoreServeCommand,

@@ -2,6 +2,7 @@
 // fanned out), under an optional byte rate, with progress in bytes.
 import type { DiskWriter } from '../repository/index.js'
 import { isZero, sleep } from '../shared/index.js'
+import type { ChunkTarget } from './chunk-target.js'
 
 export interface ChunkSinkOptions {
   readonly maxBytesPerSecond?: number
@@ -11,7 +12,7 @@ export interface ChunkSinkOptions {
   readonly onStored?: (index: number) => void
 }
 
-export class ChunkSink {
+export class ChunkSink implements ChunkTarget {
   readonly #writers: readonly DiskWriter[]
   readonly #options: ChunkSinkOptions
   readonly #started = performance.now()

@@ -1,7 +1,7 @@
 // Pumps a disk source into a chunk sink: each chunk stored in every target, then its lease released, with
 // a bounded number of stores in flight. Errors of the store end the copy (nothing left running behind
 // the caller's back); they are never a reason for the source to read another way.
-import type { ChunkSink } from './chunk-sink.js'
+import type { ChunkTarget } from './chunk-target.js'
 import type { DiskChunk, DiskSource, SourceEvents, SourceOutcome } from './disk-source.js'
 import { DiskError } from './errors.js'
 
@@ -18,7 +18,7 @@ export interface CopyDiskOptions {
 
 export async function copyDisk(
   source: DiskSource,
-  sink: ChunkSink,
+  sink: ChunkTarget,
   options: CopyDiskOptions,
 ): Promise<SourceOutcome> {
   if (source.size < sink.size) {
@@ -35,8 +35,15 @@ export async function copyDisk(
     needed: sink.needed(),
     skip: options.skip,
     complete: options.complete === true,
+    ordered: sink.ordered === true,
     signal,
-    events: { warn: options.warn, planned: (_n, bytes) => sink.expect(bytes) },
+    events: {
+      warn: options.warn,
+      planned: (_n, bytes, indexes) => {
+        sink.expect(bytes)
+        if (indexes !== undefined) sink.plan?.(indexes)
+      },
+    },
   })
   try {
     for await (const chunk of chunks) {
@@ -57,7 +64,7 @@ export async function copyDisk(
 }
 
 /** Stores one chunk in every target, then gives its bytes back; a chunk the disk cannot hold is refused. */
-function store(source: DiskSource, sink: ChunkSink, chunk: DiskChunk, signal: AbortSignal): Promise<void> {
+function store(source: DiskSource, sink: ChunkTarget, chunk: DiskChunk, signal: AbortSignal): Promise<void> {
   const { index, lease } = chunk
   if (!Number.isInteger(index) || index < 0 || index >= sink.chunkCount) {
     lease?.release()

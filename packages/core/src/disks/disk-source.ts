@@ -25,6 +25,11 @@ export interface ChunkRequest {
    * the consumer starts from an older index, whose chunks a full read does not otherwise replace.
    */
   readonly complete: boolean
+  /**
+   * Deliver the chunks of each planned list in ascending order (a target that streams them into one
+   * ordered format, such as a VHD import, asks for it); default: as they come.
+   */
+  readonly ordered?: boolean
   readonly signal: AbortSignal
   readonly events?: SourceEvents
 }
@@ -32,8 +37,12 @@ export interface ChunkRequest {
 export interface SourceEvents {
   /** A fallback or a degraded path: the message names the disk and the reason. */
   warn?(message: string, details?: Record<string, unknown>): void
-  /** The chunks about to be read (more may follow after a fallback), for progress. */
-  planned?(chunks: number, bytes: number): void
+  /**
+   * The chunks about to be read (more may follow after a fallback), for progress; `indexes` names them,
+   * ascending, when the source knows them before reading (a target that must announce them first, such
+   * as a VHD import's block table, waits for it).
+   */
+  planned?(chunks: number, bytes: number, indexes?: readonly number[]): void
 }
 
 /** What a source did, once its chunks have all been delivered. */

@@ -44,19 +44,20 @@ export async function openVdiNbd(
   )
 }
 
-/** The chunks `list` of a disk read over NBD, each whole, as they arrive. */
+/** The chunks `list` of a disk read over NBD, each whole, as they arrive (or in the list's order). */
 export async function* nbdChunks(
   client: NbdClient,
   list: readonly number[],
   chunkSize: number,
   size: number,
   signal: AbortSignal,
+  ordered = false,
 ): AsyncGenerator<DiskChunk> {
   const ranges = list.map((i) => ({
     offset: i * chunkSize,
     length: Math.min(chunkSize, size - i * chunkSize),
   }))
-  for await (const piece of client.readRanges(ranges, { ordered: false, whole: true, signal })) {
+  for await (const piece of client.readRanges(ranges, { ordered, whole: true, signal })) {
     yield { index: piece.offset / chunkSize, lease: piece }
   }
 }

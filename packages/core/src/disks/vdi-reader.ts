@@ -61,12 +61,12 @@ export class VdiReader {
   async *chunks(all: readonly number[]): AsyncGenerator<DiskChunk> {
     const list = all.filter((i) => this.#wanted(i))
     const { chunkSize, signal } = this.#request
-    const bytes = list.reduce((n, i) => n + chunkLengthOf(i, this.#size, chunkSize), 0)
-    this.#request.events?.planned?.(list.length, bytes)
+    this.#announce(list)
     const nbd = await this.#openNbd()
     if (nbd !== undefined) {
       try {
-        for await (const chunk of nbdChunks(nbd, list, chunkSize, this.#size, signal))
+        const ordered = this.#request.ordered === true
+        for await (const chunk of nbdChunks(nbd, list, chunkSize, this.#size, signal, ordered))
           yield this.#deliver(chunk)
         return
       } catch (error) {
@@ -85,7 +85,9 @@ export class VdiReader {
     base: Ref | undefined = this.#o.base?.vdi,
   ): AsyncGenerator<DiskChunk> {
     const { chunkSize, signal } = this.#request
-    const disk = { chunkSize, size: this.#size }
+    // The stream's BAT names what it carries before its first block: announced (those still wanted).
+    const planned = (chunks: readonly number[]): void => this.#announce(chunks.filter((i) => this.#wanted(i)))
+    const disk = { chunkSize, size: this.#size, planned }
     for await (const chunk of vhdChunks(this.#o.xapi, this.#o.vdi, base, disk, signal)) {
       if (this.#wanted(chunk.index)) yield this.#deliver(chunk)
       else chunk.lease?.release()
@@ -132,6 +134,12 @@ export class VdiReader {
 
   async close(): Promise<void> {
     await this.#dropNbd()
+  }
+
+  #announce(list: readonly number[]): void {
+    const { chunkSize } = this.#request
+    const bytes = list.reduce((n, i) => n + chunkLengthOf(i, this.#size, chunkSize), 0)
+    this.#request.events?.planned?.(list.length, bytes, list)
   }
 
   #wanted(index: number): boolean {

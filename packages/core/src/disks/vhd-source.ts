@@ -49,7 +49,7 @@ export async function* vhdChunks(
   xapi: XapiClient,
   vdi: Ref,
   base: Ref | undefined,
-  disk: { chunkSize: number; size: number },
+  disk: { chunkSize: number; size: number; planned?: (chunks: number[]) => void },
   signal: AbortSignal,
   inHand = BLOCKS_IN_HAND,
 ): AsyncGenerator<DiskChunk> {
@@ -64,6 +64,7 @@ export async function* vhdChunks(
       )
     }
     const chunkCount = chunkCountOf(size, chunkSize)
+    disk.planned?.(blocksToChunks(usedBlocks(stream.bat), blockSize, chunkSize, chunkCount))
     const lent = new LentRing(inHand)
     const assembled = new Assembly(disk, blockSize)
     for await (const block of lent.blocks(stream, signal)) {

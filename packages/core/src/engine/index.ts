@@ -25,4 +25,6 @@ export {
   type WorkerOptions,
   type WorkerRunOptions,
 } from './worker.js'
+export * from './replication/index.js'
+export * from './health/index.js'
 export * from './mirror/index.js'

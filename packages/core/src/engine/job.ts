@@ -3,13 +3,16 @@
 // defaults and its validation are @strata/contract's (the same for the CLI, the server and the UI);
 // this file turns a checked job file into the engine's resolved form.
 import {
+  HEALTH_CHECK_TIMEOUT,
   checkJobFile,
   durationMs,
   formatProblem,
   withDefaults,
   type ChangedBlocks,
   type FileSchedule,
+  type HealthCheck,
   type JobFile,
+  type JobKind,
   type Mode,
   type PowerState,
   type Problem,
@@ -72,6 +75,28 @@ export type VmSelection =
       readonly restoredTag?: string
     }
 
+/** An SR of one of the job's pools that a replication job copies its VMs to. */
+export interface ReplicationTarget {
+  /** A pool id of the job. */
+  readonly pool: string
+  readonly sr: string
+  /** Source network uuid → target network uuid. */
+  readonly networks?: Readonly<Record<string, string>>
+}
+
+/** What a schedule's health check does (contract's HealthCheck, resolved). */
+export interface HealthCheckPolicy {
+  /** SR (uuid or name) a backup's point is restored to; replication checks a clone of the replica. */
+  readonly sr?: string
+  /** A pool id of the job; default: the VM's pool. */
+  readonly pool?: string
+  /** Only VMs with one of these tags; empty: every VM. */
+  readonly tags: readonly string[]
+  readonly timeoutMs: number
+  /** Also wait for the guest's check script (vm-data/xo-backup-health-check). */
+  readonly guestCheck: boolean
+}
+
 export interface JobSettings {
   readonly mode: Mode
   /** A full backup every N runs of a VM (0 = never forced). */
@@ -102,14 +127,20 @@ export interface Schedule {
   readonly snapshotRetention: number
   /** Overrides the job's fullInterval for runs of this schedule. */
   readonly fullInterval?: number
+  readonly healthCheck?: HealthCheckPolicy
 }
 
 export interface Job {
   readonly id: string
   readonly name: string
+  /** What its runs make: restore points in repositories, or replicas on SRs. */
+  readonly kind: JobKind
   readonly pools: readonly PoolConnection[]
   readonly vms: VmSelection
+  /** A backup job's (none for replication). */
   readonly repositories: readonly RepositoryTarget[]
+  /** A replication job's (none for backups). */
+  readonly targets: readonly ReplicationTarget[]
   readonly settings: JobSettings
   readonly schedules: readonly Schedule[]
 }
@@ -165,6 +196,7 @@ function resolve(file: JobFile, pools: PoolConnection[]): Job {
   return {
     id: file.id,
     name: file.name ?? file.id,
+    kind: file.kind ?? 'backup',
     pools,
     vms: Array.isArray(file.vms)
       ? { kind: 'explicit', vms: file.vms }
@@ -178,7 +210,8 @@ function resolve(file: JobFile, pools: PoolConnection[]): Job {
           ...(file.vms.includeRestored === undefined ? {} : { includeRestored: file.vms.includeRestored }),
           ...(file.vms.restoredTag === undefined ? {} : { restoredTag: file.vms.restoredTag }),
         },
-    repositories: file.repositories,
+    repositories: file.repositories ?? [],
+    targets: (file.targets ?? []).map((t) => ({ ...t })),
     settings: {
       mode: s.mode,
       fullInterval: s.fullInterval,
@@ -205,6 +238,17 @@ function resolveSchedule(s: FileSchedule): Schedule {
     ...(s.retention === undefined ? {} : { retention: s.retention }),
     snapshotRetention: s.snapshotRetention ?? 1,
     ...(s.fullInterval === undefined ? {} : { fullInterval: s.fullInterval }),
+    ...(s.healthCheck === undefined ? {} : { healthCheck: resolveHealthCheck(s.healthCheck) }),
+  }
+}
+
+function resolveHealthCheck(h: HealthCheck): HealthCheckPolicy {
+  return {
+    ...(h.sr === undefined ? {} : { sr: h.sr }),
+    ...(h.pool === undefined ? {} : { pool: h.pool }),
+    tags: h.tags ?? [],
+    timeoutMs: durationMs(h.timeout ?? HEALTH_CHECK_TIMEOUT) ?? 600_000,
+    guestCheck: h.guestCheck === true,
   }
 }
 

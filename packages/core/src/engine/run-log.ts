@@ -127,7 +127,14 @@ export async function listRuns(dir: string, filter: RunFilter = {}): Promise<Run
 }
 
 export function summarize(root: TaskNode): RunSummary {
-  const vms: Record<TaskStatus, number> = { pending: 0, success: 0, failure: 0, interrupted: 0, skipped: 0 }
+  const vms: Record<TaskStatus, number> = {
+    pending: 0,
+    success: 0,
+    failure: 0,
+    interrupted: 0,
+    skipped: 0,
+    warning: 0,
+  }
   let warnings = root.warnings.length
   const vmNames: string[] = []
   const points: RunPoint[] = []

@@ -6,9 +6,11 @@ import type { XapiClient } from '../xapi/index.js'
 import type { Job, Schedule } from './job.js'
 import type { PoolLimits } from './limits.js'
 import { applyScheduleRetention } from './apply-retention.js'
+import { checkPointAfterRun, wantsCheck, type AfterRunCheck } from './health/after-run.js'
+import type { VmReplicationResult } from './replication/replicate-vm.js'
 import { ResumeJournal } from './resume-journal.js'
 import type { SelectedVm } from './selection.js'
-import { statusOf, toTaskError, type TaskError } from './task-tree.js'
+import { TaskWarning, statusOf, toTaskError, type TaskError } from './task-tree.js'
 import type { BackupTarget, VmBackupResult, VmBackupSettings, backupVm } from './vm-backup.js'
 
 export interface VmRunContext {
@@ -24,6 +26,8 @@ export interface VmRunContext {
   readonly retryDelayMs: number
   /** Where resume journals live (one per VM); none: an interrupted transfer starts over. */
   readonly resumeDir?: string
+  /** The schedule's health check of the point written (by the first target). */
+  readonly healthCheck?: AfterRunCheck
 }
 
 export interface VmOutcome {
@@ -31,7 +35,10 @@ export interface VmOutcome {
   readonly name: string
   readonly status: TaskStatus
   readonly attempts: number
+  /** What a backup wrote (also when a health check of it failed: status 'warning'). */
   readonly result?: VmBackupResult
+  /** What a replication made. */
+  readonly replication?: VmReplicationResult
   readonly error?: TaskError
 }
 
@@ -47,14 +54,39 @@ export async function runVm(run: TaskContext, ctx: VmRunContext, vm: SelectedVm)
         // The points are the run's links to what it wrote (run summaries and reports list them).
         task.set({ full, bytesRead, bytesStored, points })
         await applyRetentionEverywhere(task, ctx, vm, result)
+        await checkAfterBackup(task, ctx, vm, result)
         return result
       },
       { uuid: vm.uuid, name: vm.name, pool: vm.poolId },
     )
     return { uuid: vm.uuid, name: vm.name, status: 'success', attempts, result }
   } catch (error) {
-    return { uuid: vm.uuid, name: vm.name, status: statusOf(error), attempts, error: toTaskError(error) }
+    const done = error instanceof TaskWarning ? { result: error.result as VmBackupResult } : {}
+    return {
+      uuid: vm.uuid,
+      name: vm.name,
+      status: statusOf(error),
+      attempts,
+      ...done,
+      error: toTaskError(error),
+    }
   }
+}
+
+/** The schedule's health check of the point written in the first target, for the VMs it selects. */
+async function checkAfterBackup(
+  task: TaskContext,
+  ctx: VmRunContext,
+  vm: SelectedVm,
+  result: VmBackupResult,
+): Promise<void> {
+  const check = ctx.healthCheck
+  const point = result.points[0]
+  const target = ctx.targets.find((t) => t.name === point?.target)
+  if (check === undefined || point === undefined || target === undefined) return
+  if (!(await wantsCheck(check.policy, ctx.xapi, vm.uuid, task.signal))) return
+  const checked = { repository: target.repository, pointId: point.pointId, vmName: vm.name }
+  await checkPointAfterRun(task, check, checked, result)
 }
 
 async function backupWithRetries(

@@ -31,8 +31,18 @@ import type { PoolSession } from './pool-session.js'
 import { openRunLog } from './run-log.js'
 import { runVm, type VmOutcome } from './run-vm.js'
 import { selectVms, type SelectedVm } from './selection.js'
-import { RunTimeoutError, TaskSkipped, runRootTask, statusOf, type TaskEvent } from './task-tree.js'
+import {
+  RunTimeoutError,
+  TaskSkipped,
+  TaskWarning,
+  runRootTask,
+  statusOf,
+  type TaskEvent,
+} from './task-tree.js'
 import type { BackupTarget, backupVm } from './vm-backup.js'
+import type { AfterRunCheck } from './health/after-run.js'
+import type { replicateVm } from './replication/replicate-vm.js'
+import { replicateSelected, targetSessions } from './replication/run-replication.js'
 
 export interface RunDeps {
   connectPool(pool: PoolConnection, signal: AbortSignal): Promise<PoolSession>
@@ -42,9 +52,13 @@ export interface RunDeps {
     options?: OpenTargetOptions,
   ): Promise<Repository>
   backupVm: typeof backupVm
+  /** Replication runs need it (test effects of backups may leave it out). */
+  replicateVm?: typeof replicateVm
   /** The shared limits of a pool (by uuid): the process's registry, or the parent's through a worker. */
   limits(poolUuid: string): PoolLimits
   retryDelayMs?: number
+  /** Who runs health checks (a server's id): its leftovers are swept when it starts again. */
+  healthCheckOwner?: string
 }
 
 export interface OpenTargetOptions {
@@ -117,16 +131,22 @@ export async function runJob(o: RunOptions): Promise<RunResult> {
         },
         signal,
       },
-      'backup run',
+      o.job.kind === 'replication' ? 'replication run' : 'backup run',
       (task) => runBody(task, o, schedule, runId, dirs.state, vms),
       {
         runId,
         jobId: o.job.id,
         jobName: o.job.name,
+        kind: o.job.kind,
         scheduleId: schedule?.id,
         mode: o.job.settings.mode,
         pools: o.job.pools.map((p) => p.name ?? p.id),
-        repositories: o.job.repositories.map((r) => r.name),
+        ...(o.job.kind === 'replication'
+          ? {
+              targets: o.job.targets.map((t) => ({ pool: t.pool, sr: t.sr })),
+              withMemory: o.job.settings.withMemory,
+            }
+          : { repositories: o.job.repositories.map((r) => r.name) }),
         pid: process.pid,
       },
     )
@@ -183,7 +203,9 @@ async function runBody(
   }
   try {
     await connectPools(scope)
-    await openTargets(scope)
+    if (o.job.kind === 'backup') await openTargets(scope)
+    else if (targetSessions(o.job, scope.pools).length === 0)
+      throw new RunError('NO_TARGET', `no target SR of job '${o.job.name}' is on a pool that answered`)
     const selection = selectVms(o.job.vms, scope.pools)
     task.info('vms', { vms: selection.vms.map((v) => v.uuid) })
     for (const problem of selection.problems) {
@@ -196,19 +218,47 @@ async function runBody(
     if (selection.vms.length === 0 && selection.problems.length === 0 && scope.unreachable.length === 0) {
       throw new TaskSkipped(`no VM matches the selection of job '${o.job.name}'`)
     }
-    await backupAll(scope, selection.vms)
-    const failed = outcomes.filter((v) => v.status !== 'success')
+    if (o.job.kind === 'backup') await backupAll(scope, selection.vms)
+    else await replicateSelected(replicationContext(scope), selection.vms)
+    const failed = outcomes.filter((v) => v.status !== 'success' && v.status !== 'warning')
+    const checks = outcomes.filter((v) => v.status === 'warning')
     // A cancelled run is interrupted (a timed-out one fails), whatever its VMs did.
     if (failed.length > 0 || scope.unreachable.length > 0) throwIfAborted(task.signal)
     if (scope.unreachable.length > 0) throw unreachableError(scope.unreachable, failed.length)
     if (failed.length > 0)
       throw new RunError('VMS_FAILED', `${failed.length} of ${outcomes.length} VMs failed`)
+    if (checks.length > 0)
+      throw new TaskWarning('HEALTH_CHECK_FAILED', `the health check of ${checks.length} VM(s) failed`)
   } finally {
     await Promise.all([
       ...scope.pools.map((p) => p.close().catch(() => undefined)),
       ...scope.targets.map((t) => Promise.resolve(t.repository.store.close?.()).catch(() => undefined)),
     ])
   }
+}
+
+function replicationContext(scope: RunScope) {
+  const { task, o, schedule, runId, pools, outcomes } = scope
+  const replicate = o.deps.replicateVm
+  if (replicate === undefined) throw new RunError('NO_REPLICATION', 'these run effects cannot replicate')
+  return {
+    ...{ task, job: o.job, schedule, runId, pools, outcomes },
+    limits: (uuid: string) => o.deps.limits(uuid),
+    replicateVm: replicate,
+    retryDelayMs: o.deps.retryDelayMs ?? 2000,
+    ...(o.deps.healthCheckOwner === undefined ? {} : { healthCheckOwner: o.deps.healthCheckOwner }),
+  }
+}
+
+/** The schedule's health check for a VM: on the schedule's pool, else the VM's. */
+function healthCheckFor(scope: RunScope, vm: SelectedVm): AfterRunCheck | undefined {
+  const policy = scope.schedule?.healthCheck
+  if (policy === undefined) return undefined
+  const session = scope.pools.find((p) => p.poolId === (policy.pool ?? vm.poolId))
+  if (session === undefined) return undefined
+  const owner = scope.o.deps.healthCheckOwner
+  const limits = scope.o.deps.limits(session.uuid)
+  return { policy, xapi: session.xapi, limits, ...(owner === undefined ? {} : { owner }) }
 }
 
 async function connectPools({ task, o, pools, unreachable }: RunScope): Promise<void> {
@@ -275,6 +325,7 @@ async function backupAll(scope: RunScope, vms: SelectedVm[]): Promise<void> {
       forceFull: (uuid: string) => o.job.settings.mode === 'delta' && fullDue(state, uuid, fullInterval),
       retryDelayMs: o.deps.retryDelayMs ?? 2000,
       resumeDir: join(runDirs(o.dataDir).resume, o.job.id),
+      healthCheck: healthCheckFor(scope, vm),
     }
     const outcome = await runVm(task, context, vm)
     scope.outcomes.push(outcome)

@@ -46,6 +46,21 @@ export class TaskSkipped extends StrataError {
   }
 }
 
+/**
+ * Thrown by a task whose work was done but a check of it failed (a health check): the task ends
+ * 'warning' (orange), and `result` is what the work produced all the same.
+ */
+export class TaskWarning extends StrataError {
+  constructor(
+    code: string,
+    message: string,
+    readonly result?: unknown,
+    options: { cause?: unknown } = {},
+  ) {
+    super(code, message, options)
+  }
+}
+
 /** The abort reason of a run that exceeded its timeout: its tasks fail instead of being 'interrupted'. */
 export class RunTimeoutError extends StrataError {
   constructor(ms: number) {
@@ -115,6 +130,7 @@ function makeContext(options: TaskTreeOptions, counter: { n: number }, id: strin
 
 export function statusOf(error: unknown): TaskStatus {
   if (error instanceof TaskSkipped) return 'skipped'
+  if (error instanceof TaskWarning) return 'warning'
   if (error instanceof AbortedError) return error.cause instanceof RunTimeoutError ? 'failure' : 'interrupted'
   return 'failure'
 }

@@ -36,6 +36,10 @@ export interface VmRestoreOptions {
   readonly nameSuffix?: string
   /** Added to the source's tags (default RESTORED_TAG; '' adds none). */
   readonly tag?: string
+  /** More tags (a health check's, which its sweep finds the VM by), given at creation. */
+  readonly tags?: readonly string[]
+  /** Create the VM's VIFs (default true; a health check boots its VM without network). */
+  readonly network?: boolean
   /** Told of each VM and VDI as soon as it exists (a worker's parent removes them if the worker dies). */
   readonly onCreated?: (object: RestoredObject) => void
 }
@@ -103,6 +107,10 @@ export interface VmRebuild {
   readonly nameSuffix: string
   /** Added to the source's tags ('' adds none). */
   readonly tag: string
+  /** More tags (a health check's, which its sweep finds the VM by), given at creation. */
+  readonly tags?: readonly string[]
+  /** Create the VM's VIFs (default true; a health check boots its VM without network). */
+  readonly network?: boolean
   readonly networkMap?: Record<string, string>
   /** Start the VM (resume it, when it is rebuilt Suspended on its memory image). */
   readonly start?: boolean
@@ -148,6 +156,7 @@ async function createRebuiltVm(
 ): Promise<Ref> {
   const { meta, memory } = o
   let fields = vmOverrides(meta, o.nameSuffix, o.tag)
+  fields.tags = [...(fields.tags as string[]), ...(o.tags ?? [])]
   if (memory !== undefined) {
     const image = await o.restoreDisk(task, memory.disk, { sr, saved: memory.vdi, onCreated })
     fields = { ...fields, ...suspendedFields(memory, image) }
@@ -174,7 +183,7 @@ async function attachDevices(
     await createVbd(xapi, vm, vdi, disk.vbd, signal, suspended)
   }
   for (const vbd of meta.otherVbds) await createVbd(xapi, vm, NULL_REF, { ...vbd, empty: true }, signal)
-  for (const vif of meta.vifs) {
+  for (const vif of o.network === false ? [] : meta.vifs) {
     const network = await mapNetwork(xapi, vif.$network, o.networkMap, signal)
     await createVif(xapi, vm, network, vif, { signal, ...suspended })
   }
@@ -261,7 +270,7 @@ function vmOverrides(meta: PointMetadata, suffix: string, tag: string): XapiReco
 }
 
 /** A network by the map, else the same uuid, else the same name, else the first network with PIFs. */
-async function mapNetwork(
+export async function mapNetwork(
   xapi: XapiClient,
   source: { uuid: string; name_label: string },
   map: Record<string, string> | undefined,

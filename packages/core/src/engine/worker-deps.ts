@@ -4,6 +4,7 @@
 // test entry points (engine/testing/) wrap them to inject faults.
 import { openRepositoryFromEnv } from '../open/index.js'
 import { connectPool } from './pool-session.js'
+import { replicateVm } from './replication/replicate-vm.js'
 import { backupVm } from './vm-backup.js'
 import { restoreDiskToSr, restoreVm } from './vm-restore.js'
 import type { Env, WorkerDeps } from './worker-child.js'
@@ -24,7 +25,12 @@ export function realWorkerDeps(env: Env): WorkerDeps {
         signal,
       }),
     backupVm,
+    replicateVm,
     restoreVm,
     restoreDiskToSr,
+    // A server names itself: the health checks its runs leave when it stops are swept when it starts.
+    ...(env.STRATA_HEALTH_CHECK_OWNER === undefined
+      ? {}
+      : { healthCheckOwner: env.STRATA_HEALTH_CHECK_OWNER }),
   }
 }

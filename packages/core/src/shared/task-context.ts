@@ -4,7 +4,8 @@
 
 import { allowManyListeners } from './abort.js'
 
-export type TaskStatus = 'pending' | 'success' | 'failure' | 'interrupted' | 'skipped'
+/** 'warning': the work was done but a check of it failed (a health check): orange, not green. */
+export type TaskStatus = 'pending' | 'success' | 'failure' | 'interrupted' | 'skipped' | 'warning'
 
 export interface TaskProgress {
   /** Bytes (or units) done and expected; `total` undefined while unknown. */

@@ -154,7 +154,14 @@ function send(
       ),
     )
     if (req.body === undefined) request.end()
-    else void writeBody(request, req.body, req.label, idle)
+    else if (req.body.afterResponse !== true) void writeBody(request, req.body, req.label, idle)
+    else {
+      const body = req.body
+      request.flushHeaders()
+      request.once('response', (response) => {
+        if (response.statusCode === 200) void writeBody(request, body, req.label, idle)
+      })
+    }
   })
 }
 

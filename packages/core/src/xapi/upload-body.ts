@@ -16,6 +16,11 @@ import { XapiTransferError } from './xapi-error.js'
 export interface UploadBody {
   open: () => Readable | AsyncIterable<Uint8Array>
   length: number
+  /**
+   * Send the body only once the host answered 200 (XAPI answers before it reads a body): a body that can
+   * be read once (chunks streamed from another pool) is then never half spent on a 302.
+   */
+  afterResponse?: boolean
 }
 
 export function stalledError(label: string, idleMs: number, what = 'no data'): XapiTransferError {

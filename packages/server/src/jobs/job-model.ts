@@ -21,10 +21,18 @@ export interface EngineRepository {
   readonly location: string
 }
 
-/** The pools a run of this job connects to: the smart rules' pools, else every pool of the server. */
-export function jobPools(job: { readonly vms: VmSelection }, all: readonly string[]): string[] {
+/**
+ * The pools a run of this job connects to: the smart rules' pools, else every pool of the server; and
+ * the pools of a replication's target SRs.
+ */
+export function jobPools(
+  job: { readonly vms: VmSelection; readonly targets?: readonly { readonly pool: string }[] },
+  all: readonly string[],
+): string[] {
   const named = 'smart' in job.vms ? (job.vms.smart.pools ?? []) : []
-  return named.length > 0 ? named : [...all]
+  if (named.length === 0) return [...all]
+  const targets = (job.targets ?? []).map((t) => t.pool).filter((id) => !named.includes(id))
+  return [...named, ...new Set(targets)]
 }
 
 export function toEngineJob(
@@ -36,6 +44,7 @@ export function toEngineJob(
     {
       id: job.id,
       name: job.name,
+      kind: job.kind,
       pools: pools.map((p) => ({
         id: p.id,
         url: p.url,
@@ -45,6 +54,7 @@ export function toEngineJob(
         ...(p.insecureHttp === true ? { insecureHttp: true } : {}),
       })),
       repositories: repositories.map((r) => ({ name: r.id, location: r.location })),
+      ...(job.kind === 'replication' ? { targets: job.targets } : {}),
       vms: 'smart' in job.vms ? job.vms.smart : job.vms.uuids,
       settings: job.settings,
       schedules: job.schedules.map(toEngineSchedule),
@@ -64,5 +74,6 @@ function toEngineSchedule(s: ApiSchedule): Record<string, unknown> {
     ...(kept.length > 0 ? { retention: Object.fromEntries(kept) } : {}),
     // A forced full is a full every run of this schedule (the engine's fullInterval of 1).
     ...(s.forceFull ? { fullInterval: 1 } : {}),
+    ...(s.healthCheck === undefined ? {} : { healthCheck: s.healthCheck }),
   }
 }

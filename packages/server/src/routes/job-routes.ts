@@ -82,6 +82,9 @@ export function jobRoutes(app: FastifyInstance, ctx: JobRouteServices): void {
     for (const [i, id] of ('smart' in job.vms ? job.vms.smart.pools : []).entries()) {
       if (!known.some((p) => p.id === id)) throw invalid(`no pool '${id}'`, `body/vms/smart/pools/${i}`)
     }
+    for (const [i, t] of job.targets.entries()) {
+      if (!known.some((p) => p.id === t.pool)) throw invalid(`no pool '${t.pool}'`, `body/targets/${i}/pool`)
+    }
     const poolIds = jobPools(
       job,
       known.map((p) => p.id),

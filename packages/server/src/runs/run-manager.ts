@@ -37,6 +37,8 @@ export interface RunManagerDeps {
   readonly restoredTag?: () => string
   /** The server's data directory, under which a worker mounts NAS remotes (nas-mounts.ts). */
   readonly nasHome?: string
+  /** This server's id on the health-check VMs its runs create (health-sweep.ts). */
+  readonly healthCheckOwner?: string
 }
 
 export class RunManager {
@@ -86,7 +88,7 @@ export class RunManager {
       killAfterMs: 30_000,
       onStart: (info) => {
         runId = info.runId
-        const run = { runId, jobId: job.id, jobName: job.name, kind: 'backup' as const, scheduleId }
+        const run = { runId, jobId: job.id, jobName: job.name, kind: job.kind, scheduleId }
         this.#begin({ ...run, status: 'pending', start: Date.now(), warnings: 0 }, { names })
       },
       onEvent: (event) => this.onEvent(runId, event),
@@ -111,8 +113,10 @@ export class RunManager {
       pools.list().map((p) => p.id),
     )
     const enginePools = poolIds.map((id) => ({ ...pools.get(id), password: pools.password(id) }))
-    const { nasHome } = this.deps
+    const { nasHome, healthCheckOwner } = this.deps
     const env: Record<string, string> = nasHome === undefined ? {} : nasMountEnv(nasHome)
+    // The health checks of this server's runs carry its id: the ones a stop cut short are swept at start.
+    if (healthCheckOwner !== undefined) env.STRATA_HEALTH_CHECK_OWNER = healthCheckOwner
     for (const id of job.repositories) {
       // The worker takes one passphrase and one set of S3 keys (docs/api.md): they must agree.
       for (const [key, value] of Object.entries(secretsEnv(repositories.secrets(id)))) {
@@ -188,7 +192,7 @@ export class RunManager {
       // The worker failed before its log had a task (e.g. the engine's lock refused the run).
       return {
         id: '0',
-        name: row.kind === 'backup' ? 'backup run' : row.kind,
+        name: row.kind === 'backup' || row.kind === 'replication' ? `${row.kind} run` : row.kind,
         status: row.status,
         data: { runId, jobId: row.jobId, jobName: row.jobName },
         start: row.start,

@@ -4,7 +4,7 @@
 // the restore points it wrote.
 import type { Db } from '../db/database.js'
 
-export type RunStatus = 'pending' | 'success' | 'failure' | 'interrupted' | 'skipped'
+export type RunStatus = 'pending' | 'success' | 'failure' | 'interrupted' | 'skipped' | 'warning'
 
 export interface RunVm {
   readonly uuid: string
@@ -31,7 +31,7 @@ export interface RunRow {
   readonly runId: string
   readonly jobId: string
   readonly jobName: string
-  readonly kind: 'backup' | 'restore' | 'maintenance'
+  readonly kind: 'backup' | 'restore' | 'replication' | 'maintenance'
   readonly scheduleId?: string
   readonly status: RunStatus
   readonly start: number
@@ -48,7 +48,7 @@ interface Row {
   run_id: string
   job_id: string
   job_name: string
-  kind: 'backup' | 'restore' | 'maintenance'
+  kind: 'backup' | 'restore' | 'replication' | 'maintenance'
   schedule_id: string | null
   status: RunStatus
   start: number

@@ -43,6 +43,30 @@ import type {
   WebhookPatch,
 } from '@strata/contract'
 
+/** A replica or restore point a replication job keeps (GET /api/jobs/:id/replicas). */
+export interface Replica {
+  uuid: string
+  name: string
+  kind: 'replica' | 'point'
+  pool: string
+  sourceVmUuid: string
+  sourceVmName?: string
+  time: string
+  powerState: string
+  mode?: 'delta' | 'full'
+  memory: boolean
+  pending: boolean
+  failedOver?: string
+}
+
+export interface FailoverResult {
+  vmUuid: string
+  vmName: string
+  from: string
+  cloned: boolean
+  resumed: boolean
+}
+
 export class ApiError extends Error {
   constructor(
     readonly status: number,
@@ -208,6 +232,9 @@ export const api = {
   updateJob: (jobId: string, input: JobPatch) => patch<Job>(`/jobs/${id(jobId)}`, input),
   deleteJob: (jobId: string) => del(`/jobs/${id(jobId)}`),
   previewVms: (vms: VmSelection) => post<PreviewVm[]>('/jobs/preview', { vms }),
+  jobReplicas: (jobId: string) => get<Replica[]>(`/jobs/${id(jobId)}/replicas`),
+  failover: (input: { pool: string; replica: string; clone?: boolean }) =>
+    post<FailoverResult>('/replicas/failover', input),
   runJob: (jobId: string, scheduleId?: string) =>
     post<{ runId: string }>(`/jobs/${id(jobId)}/run`, scheduleId ? { scheduleId } : {}),
 

@@ -35,6 +35,7 @@ describe('format', () => {
     expect(statusTone('failure')).toBe('bad')
     expect(statusTone('pending')).toBe('busy')
     expect(statusTone('interrupted')).toBe('busy')
+    expect(statusTone('warning')).toBe('busy')
     expect(statusTone('skipped')).toBe('muted')
     expect(statusLabel('pending')).toBe('running')
   })

@@ -69,6 +69,7 @@ export function statusTone(status: TaskStatus | string): StatusTone {
       return 'bad'
     case 'pending':
     case 'interrupted':
+    case 'warning': // done, but a check of it failed (a health check): orange, not green
       return 'busy'
     default:
       return 'muted'

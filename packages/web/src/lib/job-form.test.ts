@@ -59,6 +59,47 @@ describe('job form', () => {
     expect(completeJob(again.value, { id: 'j1', newScheduleId: () => 'new' })).toEqual(stored)
   })
 
+  it('maps a replication job (targets, a health check per schedule) onto the form and back', () => {
+    const input = {
+      name: 'DR',
+      kind: 'replication',
+      vms: { uuids: ['vm-1'] },
+      repositories: [],
+      targets: [{ pool: 'p2', sr: 'sr-uuid' }],
+      settings: { mode: 'delta', withMemory: true },
+      schedules: [
+        {
+          id: 's1',
+          cron: '0 * * * *',
+          timezone: 'UTC',
+          retention: { keepLast: 4 },
+          healthCheck: { tags: ['critical'], timeout: '5m', guestCheck: true },
+        },
+      ],
+    }
+    const checked = checkJobInput(input)
+    if (!checked.ok) throw new Error(JSON.stringify(checked.problems))
+    const stored = completeJob(checked.value, { id: 'j2', newScheduleId: () => 'new' })
+    const form = jobToForm(stored)
+    expect(form.kind).toBe('replication')
+    expect(form.targets).toEqual([{ pool: 'p2', sr: 'sr-uuid' }])
+    expect(form.schedules[0]!.healthCheck).toMatchObject({ tags: ['critical'], timeout: '5m' })
+    const again = checkJobInput(formToInput(form))
+    if (!again.ok) throw new Error(JSON.stringify(again.problems))
+    expect(completeJob(again.value, { id: 'j2', newScheduleId: () => 'new' })).toEqual(stored)
+  })
+
+  it('sends only the list of its kind: a replication job made from a backup form drops the repositories', () => {
+    const form = { ...newJobForm(), name: 'x', kind: 'replication' as const, repositories: ['r1'] }
+    form.targets = [{ pool: 'p1', sr: ' sr-1 ' }]
+    const input = formToInput(form)
+    expect(input.repositories).toEqual([])
+    expect(input.targets).toEqual([{ pool: 'p1', sr: 'sr-1' }])
+    expect(formToInput({ ...form, kind: 'backup' }).targets).toBeUndefined()
+    // A replication job without a target is refused before anything is sent.
+    expect(formProblems({ ...form, targets: [] }).map((p) => p.path)).toContain('targets')
+  })
+
   it('starts a new job from the defaults the CLI uses too', () => {
     expect(newJobForm().settings).toEqual(SETTINGS_DEFAULTS)
     expect(newJobForm().settings.fullInterval).toBe(0)

@@ -10,9 +10,12 @@ import {
   type CompleteSettings,
   type CompleteSmartRules,
   type CompleteVmSelection,
+  type HealthCheck,
   type JobInput,
+  type JobKind,
   type JobReport,
   type Problem,
+  type ReplicationTarget,
   type Retention,
   type Schedule,
   type ScheduleInput,
@@ -32,13 +35,19 @@ export interface ScheduleForm {
   enabled: boolean
   retention: RetentionForm
   forceFull: boolean
+  /** Boot what each run made and wait for its guest; undefined: no health check. */
+  healthCheck: HealthCheck | undefined
 }
 
 export interface JobForm {
   name: string
   enabled: boolean
+  /** Restore points in repositories ('backup') or replicas on SRs ('replication'). */
+  kind: JobKind
   vms: CompleteVmSelection
   repositories: string[]
+  /** A replication's SRs, each on a pool of the server. */
+  targets: ReplicationTarget[]
   settings: CompleteSettings
   schedules: ScheduleForm[]
   /** When runs are reported (e-mail, webhooks); 'default' follows the server's setting. */
@@ -81,7 +90,13 @@ export function newScheduleForm(): ScheduleForm {
     enabled: true,
     retention: { ...NO_RETENTION, keepLast: 7 },
     forceFull: false,
+    healthCheck: undefined,
   }
+}
+
+/** A health check as the editor starts it: every VM, 10 minutes, no guest script. */
+export function newHealthCheck(): HealthCheck {
+  return { tags: [], timeout: '10m', guestCheck: false }
 }
 
 /** A new job: the contract's defaults, a smart selection and one daily schedule. */
@@ -89,8 +104,10 @@ export function newJobForm(): JobForm {
   return {
     name: '',
     enabled: true,
+    kind: 'backup',
     vms: { smart: emptySmart() },
     repositories: [],
+    targets: [],
     settings: { ...SETTINGS_DEFAULTS },
     schedules: [newScheduleForm()],
     report: JOB_REPORT_DEFAULT,
@@ -104,7 +121,10 @@ export function jobToForm(job: StoredJob): JobForm {
     enabled: job.enabled,
     vms:
       'smart' in job.vms ? { smart: { ...emptySmart(), ...job.vms.smart } } : { uuids: [...job.vms.uuids] },
+    // A job from a server older than replication has neither.
+    kind: job.kind ?? 'backup',
     repositories: [...job.repositories],
+    targets: (job.targets ?? []).map((t) => ({ ...t })),
     settings: { ...SETTINGS_DEFAULTS, ...job.settings },
     schedules: job.schedules.map(scheduleToForm),
     report: job.report ?? JOB_REPORT_DEFAULT,
@@ -120,6 +140,7 @@ function scheduleToForm(s: Schedule): ScheduleForm {
     enabled: s.enabled,
     retention: { ...NO_RETENTION, ...s.retention },
     forceFull: s.forceFull,
+    healthCheck: s.healthCheck === undefined ? undefined : { ...s.healthCheck },
   }
 }
 
@@ -128,8 +149,13 @@ export function formToInput(form: JobForm): JobInput {
   return {
     name: form.name.trim(),
     enabled: form.enabled,
+    kind: form.kind,
     vms: 'smart' in form.vms ? { smart: cleanSmart(form.vms.smart) } : { uuids: [...form.vms.uuids] },
-    repositories: [...form.repositories],
+    // A job writes to repositories or to SRs, never both: the other list is left out.
+    repositories: form.kind === 'backup' ? [...form.repositories] : [],
+    ...(form.kind === 'replication'
+      ? { targets: form.targets.map((t) => ({ pool: t.pool, sr: t.sr.trim() })) }
+      : {}),
     settings: cleanSettings(form.settings),
     schedules: form.schedules.map(scheduleToInput),
     report: form.report,
@@ -147,6 +173,18 @@ function scheduleToInput(s: ScheduleForm): ScheduleInput {
     enabled: s.enabled,
     ...(kept.length === 0 ? {} : { retention: Object.fromEntries(kept) as Retention }),
     forceFull: s.forceFull,
+    ...(s.healthCheck === undefined ? {} : { healthCheck: cleanHealthCheck(s.healthCheck) }),
+  }
+}
+
+function cleanHealthCheck(h: HealthCheck): HealthCheck {
+  const sr = h.sr?.trim()
+  return {
+    ...(sr === undefined || sr === '' ? {} : { sr }),
+    ...(h.pool === undefined || h.pool === '' ? {} : { pool: h.pool }),
+    tags: [...new Set((h.tags ?? []).map((t) => t.trim()).filter((t) => t !== ''))],
+    ...(h.timeout === undefined || h.timeout === '' ? {} : { timeout: h.timeout }),
+    guestCheck: h.guestCheck === true,
   }
 }
 

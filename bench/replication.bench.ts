@@ -1,0 +1,126 @@
+// npm run bench -- replication: a delta replication run beside a delta backup run of the same lab VM after
+// the same change, in the same run (issue 21: replication must cost no more than 1.2x the backup's time).
+// The VM's disk (STRATA_BENCH_GIB, default 2 GiB; mixed content as in the backup bench) is first backed
+// up in full to an encrypted repository (zstd level 1) and replicated in full to the pool's SR; then, each
+// round, 5 % of its 2 MiB blocks get a 256 KiB write and both run again: the backup reads the changed
+// blocks over NBD into the repository, the replication reads the same blocks over NBD and writes them into
+// a clone of the replica's disk through XAPI's VHD import, then snapshots the replica (its restore point).
+// The lab runs in its own process (bench/backup-lab.ts).
+import { spawn } from 'node:child_process'
+import { rm } from 'node:fs/promises'
+import { join } from 'node:path'
+import { createInterface } from 'node:readline'
+import { fileURLToPath } from 'node:url'
+import { backupVm, createPoolLimits, replicateVm } from '@strata/core/engine'
+import { Repository } from '@strata/core/repository'
+import { allowManyListeners, silentTask } from '@strata/core/shared'
+import { LocalStore } from '@strata/core/storage'
+import { XapiClient } from '@strata/core/xapi'
+import { median } from './harness.js'
+
+const GIB = Number(process.env.STRATA_BENCH_GIB ?? 2)
+const ROUNDS = Number(process.env.STRATA_BENCH_ROUNDS ?? 3)
+const LIMIT = 1.2
+const root = fileURLToPath(new URL('..', import.meta.url))
+const dir = join(root, '.strata', 'bench', 'replication')
+
+async function startLab() {
+  const child = spawn(
+    process.execPath,
+    ['--conditions=strata-source', '--import', 'tsx', join(root, 'bench/backup-lab.ts')],
+    { stdio: ['pipe', 'pipe', 'inherit'], env: { ...process.env, STRATA_BENCH_GIB: String(GIB) } },
+  )
+  const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]()
+  const next = async () => JSON.parse(String((await lines.next()).value)) as Record<string, string>
+  const ask = async (o: unknown) => (child.stdin.write(`${JSON.stringify(o)}\n`), next())
+  return { ready: await next(), ask, stop: () => ask({ cmd: 'exit' }).catch(() => undefined) }
+}
+
+async function timed<T>(fn: () => Promise<T>): Promise<{ seconds: number; value: T }> {
+  const start = performance.now()
+  const value = await fn()
+  return { seconds: (performance.now() - start) / 1000, value }
+}
+
+const MB = (n: number) => `${(n / 1e6).toFixed(0)} MB`
+
+async function main(): Promise<void> {
+  console.log(`starting the lab (a ${GIB} GiB disk)...`)
+  const lab = await startLab()
+  const { url, fingerprint, user, password, vm, sr } = lab.ready as Record<string, string>
+  const xapi = new XapiClient({ url: url!, fingerprint, user: user!, password: password! })
+  const limits = createPoolLimits()
+  const task = () => silentTask(allowManyListeners(new AbortController().signal))
+  await rm(dir, { recursive: true, force: true })
+  const repo = await Repository.create(new LocalStore(join(dir, 'repo')), {
+    passphrase: Buffer.from('bench'),
+    compressionLevel: 1,
+    weakKdfForTests: { N: 1024, r: 8, p: 1 },
+    force: true,
+  })
+  let n = 0
+  const backup = () =>
+    backupVm(task(), xapi, limits, vm!, [{ name: 'bench', repository: repo }], {
+      runId: `backup-${++n}`,
+      jobId: 'bench-backup',
+      mode: 'delta',
+    })
+  const replicate = () =>
+    replicateVm(task(), xapi, limits, vm!, [{ poolId: 'lab', xapi, srUuid: sr! }], {
+      runId: `replication-${++n}`,
+      jobId: 'bench-replication',
+      jobName: 'bench',
+      scheduleId: 'bench',
+      mode: 'delta',
+      changedBlocks: 'auto',
+      preferNbd: true,
+      retention: { policy: { keepLast: 2 }, timeZone: 'UTC' },
+    })
+  try {
+    const firstBackup = await timed(backup)
+    const firstReplica = await timed(replicate)
+    console.log(
+      `first runs (full): backup ${firstBackup.seconds.toFixed(2)} s, replication ${firstReplica.seconds.toFixed(2)} s`,
+    )
+    const backups: number[] = []
+    const replications: number[] = []
+    for (let round = 1; round <= ROUNDS; round++) {
+      const { changed } = await lab.ask({ cmd: 'change', round })
+      // Alternate which goes first, so that neither always meets a warmer cache.
+      const order = round % 2 === 1 ? ['backup', 'replication'] : ['replication', 'backup']
+      for (const which of order) {
+        if (which === 'backup') {
+          const b = await timed(backup)
+          if (b.value.full) throw new Error('the delta backup was a full one')
+          backups.push(b.seconds)
+          console.log(
+            `  round ${round}: ${changed} blocks changed; backup ${b.seconds.toFixed(2)} s, read ${MB(b.value.bytesRead)}, stored ${MB(b.value.bytesStored)}`,
+          )
+        } else {
+          const r = await timed(replicate)
+          if (r.value.full) throw new Error('the delta replication was a full copy')
+          replications.push(r.seconds)
+          console.log(
+            `  round ${round}: ${changed} blocks changed; replication ${r.seconds.toFixed(2)} s, read ${MB(r.value.bytesRead)}, written ${MB(r.value.bytesWritten)}`,
+          )
+        }
+      }
+    }
+    const rep = median(replications)
+    const bak = median(backups)
+    const ratio = rep / bak
+    console.log(`\ndelta run of a ${GIB} GiB VM after the same 5 % change (medians of ${ROUNDS})`)
+    console.log(
+      `  ${'delta replication (onto the replica VDI + restore point)'.padEnd(58)} ${rep.toFixed(3)} s`,
+    )
+    console.log(`  ${'delta backup (into an encrypted repository)'.padEnd(58)} ${bak.toFixed(3)} s`)
+    console.log(
+      `  ratio (replication time / backup time): ${ratio.toFixed(2)}x  (limit ${LIMIT}x: ${ratio <= LIMIT ? 'met' : 'NOT met'})`,
+    )
+  } finally {
+    await xapi.close()
+    await lab.stop()
+  }
+}
+
+await main()

@@ -1,0 +1,182 @@
+// One upload of a VdiImportSink: a dynamic VHD whose block table names a planned list of blocks, streamed
+// to /import_raw_vdi while the blocks arrive from a source. XAPI writes a block's sectors that its bitmap
+// sets and leaves the rest of the VDI as it is (xapi.md §4.3), so a VHD of the changed blocks applies in
+// place. Blocks go out in the order of the table (the stream is read forward only); one that arrives
+// early is copied and waits for its turn, and a lent one is given back once the socket took it. A
+// segment closed before all its blocks came sends the rest with empty bitmaps: they write nothing.
+import { AbortedError, throwIfAborted } from '../shared/index.js'
+import { bitmapSize, encodeFooter, fullBitmap, planVhd, SECTOR_SIZE, type VhdPlan } from '../vhd/index.js'
+import { DiskError } from './errors.js'
+
+type Ready = { readonly bytes: Uint8Array; readonly taken?: () => void } | 'empty'
+
+/** Blocks copied ahead of their turn at most; more wait for room (the source is held back). */
+const AHEAD_LIMIT = 64
+
+export class VhdSegment {
+  readonly plan: VhdPlan
+  readonly #position = new Map<number, number>()
+  readonly #ready = new Map<number, Ready>()
+  readonly #waiting = new Map<number, { resolve: () => void; reject: (e: unknown) => void }>()
+  /** Offers of blocks ahead of their turn waiting for room. */
+  #roomWaiters: (() => void)[] = []
+  readonly #size: number
+  #next = 0
+  #closed = false
+  #failure: unknown
+  #wake: (() => void) | undefined
+  #opened = false
+  /** Bytes of blocks with data sent so far (bitmaps, empty blocks and the VHD's metadata left out). */
+  dataBytes = 0
+
+  constructor(indexes: readonly number[], size: number, blockSize: number) {
+    this.plan = planVhd({ size, blockIndexes: indexes, blockSize, creatorApplication: 'strt' })
+    this.#size = size
+    indexes.forEach((index, k) => this.#position.set(index, k))
+  }
+
+  get count(): number {
+    return this.plan.blockIndexes.length
+  }
+
+  /** Whether block `index` is one this segment still waits for. */
+  wants(index: number): boolean {
+    const k = this.#position.get(index)
+    return !this.#closed && k !== undefined && k >= this.#next && !this.#ready.has(k)
+  }
+
+  /** Every block is in hand (or the segment was closed): the upload needs nothing more. */
+  get complete(): boolean {
+    return this.#closed || this.#next + this.#ready.size >= this.count
+  }
+
+  /**
+   * Hands block `index` over. Lent bytes in their turn resolve once the socket took them; bytes ahead of
+   * their turn are copied (resolve now). 'empty' sends the block with an empty bitmap.
+   */
+  offer(index: number, bytes: Uint8Array | 'empty', lent: boolean): Promise<void> {
+    if (this.#failure !== undefined) return Promise.reject(this.#failure)
+    const k = this.#position.get(index)!
+    if (bytes === 'empty' || !lent) return this.#put(k, bytes === 'empty' ? 'empty' : { bytes })
+    // Ahead of its turn: copied once there is room, so that a source faster than the upload is held back
+    // (its stores stay pending) rather than buffered without bound.
+    if (k !== this.#next) return this.#putWhenRoom(index, k, bytes)
+    return new Promise<void>((resolve, reject) => {
+      this.#waiting.set(k, { resolve, reject })
+      void this.#put(k, { bytes, taken: resolve })
+    })
+  }
+
+  /** No more blocks will be offered: those missing go out empty. */
+  close(): void {
+    this.#closed = true
+    this.#wake?.()
+  }
+
+  /** The upload failed: lent blocks waiting for the socket are released with the error. */
+  fail(error: unknown): void {
+    this.#failure ??= error
+    for (const w of this.#waiting.values()) w.reject(this.#failure)
+    this.#waiting.clear()
+    this.#ready.clear()
+    this.#freeRoom()
+    this.#wake?.()
+  }
+
+  /** The VHD's bytes, in order; opened once (the body is sent only after the host's 200). */
+  async *body(signal: AbortSignal): AsyncGenerator<Uint8Array> {
+    if (this.#opened) throw new DiskError('DISK_SOURCE_INVALID', 'a VHD segment was opened twice')
+    this.#opened = true
+    const { blockSize } = this.plan.header
+    const empty = new Uint8Array(bitmapSize(blockSize))
+    yield this.plan.head
+    for (let k = 0; k < this.count; k++) {
+      const block = await this.#take(k, signal)
+      const start = this.plan.blockIndexes[k]! * blockSize
+      if (block === 'empty') {
+        yield empty
+        yield zeros(blockSize)
+        continue
+      }
+      yield sectorBitmap(start, block.bytes.length, this.#size, blockSize)
+      yield block.bytes
+      this.dataBytes += block.bytes.length
+      if (block.bytes.length < blockSize) yield zeros(blockSize - block.bytes.length)
+      this.#waiting.delete(k)
+      block.taken?.()
+    }
+    yield encodeFooter(this.plan.footer)
+  }
+
+  /**
+   * Copies a block ahead of its turn once fewer than AHEAD_LIMIT wait; rejects if the upload failed, or
+   * if the upload itself waits for a block that has not come (a source out of order: waiting would hang).
+   */
+  async #putWhenRoom(index: number, k: number, bytes: Uint8Array): Promise<void> {
+    // The check and the put happen in the same turn: offers woken together do not all pass.
+    while (this.#ready.size >= AHEAD_LIMIT) {
+      if (this.#failure !== undefined) throw this.#failure
+      if (this.#wake !== undefined) {
+        const error = new DiskError(
+          'DISK_SOURCE_INVALID',
+          `block ${index} came more than ${AHEAD_LIMIT} blocks ahead of block ${this.plan.blockIndexes[this.#next]}`,
+        )
+        this.fail(error)
+        throw error
+      }
+      await new Promise<void>((resolve) => this.#roomWaiters.push(resolve))
+    }
+    if (this.#failure !== undefined) throw this.#failure
+    this.#ready.set(k, { bytes: Buffer.from(bytes) })
+    this.#wake?.()
+  }
+
+  #freeRoom(): void {
+    const waiters = this.#roomWaiters.splice(0)
+    for (const wake of waiters) wake()
+  }
+
+  #put(k: number, ready: Ready): Promise<void> {
+    this.#ready.set(k, ready)
+    this.#wake?.()
+    return Promise.resolve()
+  }
+
+  async #take(k: number, signal: AbortSignal): Promise<Ready> {
+    for (;;) {
+      throwIfAborted(signal)
+      if (this.#failure !== undefined) throw this.#failure
+      const ready = this.#ready.get(k)
+      if (ready !== undefined || this.#closed) {
+        this.#ready.delete(k)
+        this.#freeRoom()
+        this.#next = k + 1
+        return ready ?? 'empty'
+      }
+      await new Promise<void>((resolve) => {
+        const onAbort = (): void => resolve()
+        signal.addEventListener('abort', onAbort, { once: true })
+        this.#wake = () => {
+          signal.removeEventListener('abort', onAbort)
+          resolve()
+        }
+        // Offers held back for room look again: the upload now waits for a block that has not come.
+        this.#freeRoom()
+      })
+      this.#wake = undefined
+      if (signal.aborted) throw new AbortedError(signal.reason)
+    }
+  }
+}
+
+/** The sectors of a block that lie inside the disk (the last block of a disk may be short). */
+function sectorBitmap(start: number, length: number, size: number, blockSize: number): Uint8Array {
+  const sectors = Math.ceil(Math.min(length, size - start) / SECTOR_SIZE)
+  return fullBitmap(bitmapSize(blockSize), sectors)
+}
+
+let zeroBuffer = new Uint8Array(0)
+function zeros(length: number): Uint8Array {
+  if (zeroBuffer.length < length) zeroBuffer = new Uint8Array(length)
+  return zeroBuffer.subarray(0, length)
+}
