@@ -22,7 +22,15 @@ describe('repository schemas', () => {
   })
 
   it('describe the identity the server recorded', () => {
-    const record = { id: 'r1', name: 'nas', location: '/srv/repo', encrypted: true, identity }
+    const record = {
+      id: 'r1',
+      name: 'nas',
+      location: '/srv/repo',
+      encrypted: true,
+      identity,
+      usage: null,
+      measuring: true,
+    }
     expect(problems(Repository, record)).toEqual([])
     expect(problems(Repository, { ...record, identity: { ...identity, encryption: 'rot13' } })).not.toEqual(
       [],

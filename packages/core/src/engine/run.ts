@@ -338,4 +338,7 @@ async function backupAll(scope: RunScope, vms: SelectedVm[]): Promise<void> {
     await saving
   }
   await Promise.all(vms.map((vm) => slots.run(() => one(vm))))
+  // Reported in the selection's order, whichever VM finished first: reports and exit summaries stay stable.
+  const order = new Map(vms.map((vm, i) => [vm.uuid, i]))
+  scope.outcomes.sort((a, b) => (order.get(a.uuid) ?? Infinity) - (order.get(b.uuid) ?? Infinity))
 }

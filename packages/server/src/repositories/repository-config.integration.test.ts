@@ -38,7 +38,9 @@ describe('repositories whose configuration changes behind the server', () => {
   /** Resolves once the background usage measure of repository `id` has ended. */
   async function settled(id: string): Promise<void> {
     const deadline = Date.now() + 30_000
-    while ((await api.get(`/api/repositories/${id}`)).body.usage === undefined) {
+    for (;;) {
+      const { usage, measuring } = (await api.get(`/api/repositories/${id}`)).body
+      if (usage !== null && measuring === false) return
       if (Date.now() > deadline) throw new Error(`repository ${id} was never measured`)
       await new Promise((resolve) => setTimeout(resolve, 50))
     }
