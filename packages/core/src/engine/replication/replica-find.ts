@@ -87,9 +87,14 @@ async function leftoverVdis(xapi: XapiClient, scope: ReplicaScope, signal?: Abor
     .map(([ref]) => ref)
 }
 
-function newestFirst(a: ReplicaObject, b: ReplicaObject): number {
+/**
+ * Newest first: by XO's datetime (seconds), then by when Strata wrote it (milliseconds: two runs in one
+ * second), then by run; a replica VM before its own restore point.
+ */
+export function newestFirst(a: ReplicaObject, b: ReplicaObject): number {
   return (
     b.keys.datetime.localeCompare(a.keys.datetime) ||
+    (b.keys.madeAt ?? '').localeCompare(a.keys.madeAt ?? '') ||
     (b.keys.runId ?? '').localeCompare(a.keys.runId ?? '') ||
     Number(b.record.is_a_snapshot !== true) - Number(a.record.is_a_snapshot !== true)
   )

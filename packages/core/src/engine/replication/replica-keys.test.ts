@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest'
+import { newestFirst, type ReplicaObject } from './replica-find.js'
 import { parseReplicaTime, replicaKeys, replicaName, xoDateTime } from './replica-keys.js'
 
 describe('replica keys', () => {
@@ -36,5 +37,23 @@ describe('replica keys', () => {
     expect(replicaName('web-01', 'DR', new Date('2026-12-07T02:03:04Z'))).toBe(
       'web-01 - DR (2026-12-07 02:03 UTC)',
     )
+  })
+
+  it('orders two runs in the same second by when they were written, not by their random run ids', () => {
+    const point = (run: string, madeAt: string): ReplicaObject => {
+      const other_config = {
+        'xo:backup:job': 'j',
+        'xo:backup:vm': 'v',
+        'xo:backup:datetime': '20261207T02:03:04Z',
+        'strata:replica:run': run,
+        'strata:replica:made-at': madeAt,
+      }
+      const record = { other_config, is_a_snapshot: true }
+      return { ref: `OpaqueRef:${run}`, record, keys: replicaKeys(record)! }
+    }
+    const older = point('ffff', '2026-12-07T02:03:04.100Z')
+    const newer = point('0000', '2026-12-07T02:03:04.900Z')
+    expect([older, newer].sort(newestFirst).map((p) => p.ref)).toEqual([newer.ref, older.ref])
+    expect([newer, older].sort(newestFirst).map((p) => p.ref)).toEqual([newer.ref, older.ref])
   })
 })

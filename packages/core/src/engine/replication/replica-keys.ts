@@ -27,6 +27,11 @@ export const REPLICA = {
   vmName: 'strata:replica:vm-name',
   /** When a failover started it: a production VM now, which runs never remove nor replace. */
   failover: 'strata:replica:failover',
+  /**
+   * When the replica was written (ISO, milliseconds): orders two runs whose snapshots fall in the same
+   * second, which XO's datetime (seconds) cannot.
+   */
+  madeAt: 'strata:replica:made-at',
 } as const
 
 /** The tags XO gives replicas: continuous replication (delta) and disaster recovery (full). */
@@ -48,6 +53,8 @@ export interface ReplicaKeys {
   /** When the source was snapshotted, as XO writes it (20261207T02:00:00Z). */
   readonly datetime: string
   readonly runId?: string
+  /** When Strata wrote it (ISO, milliseconds); absent on XO's replicas. */
+  readonly madeAt?: string
   readonly mode?: ReplicationMode
   readonly memory: boolean
   readonly pending?: string
@@ -74,6 +81,7 @@ export function replicaKeys(record: XapiRecord): ReplicaKeys | undefined {
     ...(oc[XO.sr] === undefined ? {} : { srUuid: oc[XO.sr] }),
     datetime: oc[XO.datetime] ?? '',
     ...(oc[REPLICA.run] === undefined ? {} : { runId: oc[REPLICA.run] }),
+    ...(oc[REPLICA.madeAt] === undefined ? {} : { madeAt: oc[REPLICA.madeAt] }),
     ...(mode === 'delta' || mode === 'full' ? { mode } : {}),
     memory: oc[REPLICA.memory] === 'true',
     ...(oc[REPLICA.pending] === undefined ? {} : { pending: oc[REPLICA.pending] }),

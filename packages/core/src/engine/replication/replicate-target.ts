@@ -95,6 +95,7 @@ function replicaKeysFor(scope: ReplicaScope, run: TargetRun, vmName: string): Re
     [XO.vm]: scope.vmUuid,
     [XO.datetime]: xoDateTime(run.snapshotTime),
     [REPLICA.run]: run.runId,
+    [REPLICA.madeAt]: new Date().toISOString(),
     [REPLICA.mode]: run.mode,
     [REPLICA.target]: scope.srUuid,
     [REPLICA.pending]: run.runId,
