@@ -184,7 +184,7 @@ export class CodecPool {
   /** Stops the workers; later calls start new ones. */
   async close(): Promise<void> {
     const slots = this.#slots.splice(0, this.#slots.length, ...this.#slots.map(() => undefined))
-    await Promise.all(slots.map(async (s) => (await s?.catch(() => undefined))?.worker.terminate()))
+    await Promise.all(slots.map(async (s) => stop(await s?.catch(() => undefined))))
   }
 
   async #call(body: Body, transfer: ArrayBuffer[]): Promise<Uint8Array> {
@@ -254,4 +254,17 @@ function rebuildError(error: { code: string; message: string }): Error {
   return REPOSITORY_CODES.has(error.code)
     ? new RepositoryError(error.code as RepositoryErrorCode, error.message)
     : new StrataError(error.code, error.message)
+}
+
+/**
+ * A closed slot's requests fail at once, whether or not the worker had answered yet: a reply racing the
+ * termination must not make close() sometimes lose and sometimes keep them.
+ */
+async function stop(slot: Slot | undefined): Promise<void> {
+  if (slot === undefined) return
+  slot.dead = true
+  const closed = new StrataError('INTERNAL', 'the codec pool was closed before the answer came')
+  for (const waiting of slot.pending.values()) waiting.reject(closed)
+  slot.pending.clear()
+  await slot.worker.terminate()
 }
