@@ -92,6 +92,13 @@ describe('DiskStore', () => {
       for (let b = 0; b < 6; b++) expect(data[b * BLOCK_SIZE + 4096]).toBe(first[b])
       expect(data[5 * BLOCK_SIZE + 1]).toBe(99)
       expect(data[5 * BLOCK_SIZE]).toBe(6)
+      // Once the import is done, its handles (and their buffers) are let go; a later write opens anew.
+      const closed = vi.spyOn(DirectWrites.prototype, 'close')
+      await store.idle('vdi')
+      expect(closed).toHaveBeenCalledTimes(DIRECT_DEPTH)
+      closed.mockRestore()
+      await store.write('vdi', 0, Buffer.alloc(BLOCK_SIZE, 9), { direct: true })
+      expect((await store.read('vdi', 0, 1))[0]).toBe(9)
     } finally {
       spy.mockRestore()
     }

@@ -158,10 +158,7 @@ export class DiskStore {
     // The queue waits for a direct write's start only (its room reserved, a handle taken): an object,
     // so that awaiting the step does not await the write itself.
     const started = previous.then(() => this.#start(vdi, offset, data, options.direct === true))
-    const settled = started.then(
-      () => undefined,
-      () => undefined,
-    )
+    const settled = started.then(noop, noop)
     this.#writes.set(vdi, settled)
     void settled.then(() => {
       if (this.#writes.get(vdi) === settled) this.#writes.delete(vdi)
@@ -195,6 +192,16 @@ export class DiskStore {
     await this.settle(vdi)
     await this.#write(vdi, leaf, offset, data)
     return { done: Promise.resolve() }
+  }
+
+  /** After an import: once its writes landed, the leaf's direct handles and their buffers are let go. */
+  async idle(vdi: string): Promise<void> {
+    await this.settle(vdi)
+    const node = this.leaves.get(vdi)
+    const pool = node === undefined ? undefined : this.#direct.get(node)
+    if (pool === undefined || this.#inFlight.get(vdi)?.size) return
+    this.#direct.delete(node!)
+    await pool.close()
   }
 
   /** Resolves once every direct write in flight on the VDI has landed (or failed). */
@@ -250,20 +257,14 @@ export class DiskStore {
   }
 
   #poolOf(node: string): DirectPool {
-    let pool = this.#direct.get(node)
-    if (pool === undefined) {
-      pool = new DirectPool(this.path(node), BLOCK_SIZE)
-      this.#direct.set(node, pool)
-    }
+    const pool = this.#direct.get(node) ?? new DirectPool(this.path(node), BLOCK_SIZE)
+    this.#direct.set(node, pool)
     return pool
   }
 
   #flightOf(vdi: string): Map<number, Promise<void>> {
-    let flight = this.#inFlight.get(vdi)
-    if (flight === undefined) {
-      flight = new Map()
-      this.#inFlight.set(vdi, flight)
-    }
+    const flight = this.#inFlight.get(vdi) ?? new Map<number, Promise<void>>()
+    this.#inFlight.set(vdi, flight)
     return flight
   }
 
@@ -395,3 +396,5 @@ export class DiskStore {
     return fh
   }
 }
+
+function noop(): void {}

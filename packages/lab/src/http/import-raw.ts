@@ -77,6 +77,7 @@ export async function handleImportRaw(
     else socket.end()
     detach()
     refreshSrOf(lab, vdi)
+    await lab.disks.idle(vdi).catch(() => undefined) // a handle that fails to close holds nothing of ours
   }
 }
 
