@@ -7,6 +7,7 @@
 // a clone of the replica's disk through XAPI's VHD import, then snapshots the replica (its restore point).
 // The lab runs in its own process (bench/backup-lab.ts).
 import { spawn } from 'node:child_process'
+import { readFileSync } from 'node:fs'
 import { rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
@@ -33,14 +34,38 @@ async function startLab() {
   const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]()
   const next = async () => JSON.parse(String((await lines.next()).value)) as Record<string, string>
   const ask = async (o: unknown) => (child.stdin.write(`${JSON.stringify(o)}\n`), next())
-  return { ready: await next(), ask, stop: () => ask({ cmd: 'exit' }).catch(() => undefined) }
+  const stop = () => ask({ cmd: 'exit' }).catch(() => undefined)
+  return { ready: await next(), ask, stop, cpu: () => processCpu(child.pid) }
 }
 
-async function timed<T>(fn: () => Promise<T>): Promise<{ seconds: number; value: T }> {
-  const start = performance.now()
-  const value = await fn()
-  return { seconds: (performance.now() - start) / 1000, value }
+/** CPU seconds (user + system) a process used so far, from /proc (Linux); NaN elsewhere. */
+function processCpu(pid: number | undefined): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')
+    return (Number(fields[11]) + Number(fields[12])) / 100 // clock ticks of 1/100 s
+  } catch {
+    return Number.NaN
+  }
 }
+
+/**
+ * Wall time, and the CPU both processes spent (this one, the engine; the lab's): on a shared machine the
+ * wall time follows the load, the CPU what each run costs.
+ */
+async function timed<T>(
+  lab: { cpu: () => number },
+  fn: () => Promise<T>,
+): Promise<{ seconds: number; cpu: { engine: number; lab: number }; value: T }> {
+  const start = performance.now()
+  const [own, labStart] = [process.cpuUsage(), lab.cpu()]
+  const value = await fn()
+  const used = process.cpuUsage(own)
+  const cpu = { engine: (used.user + used.system) / 1e6, lab: lab.cpu() - labStart }
+  return { seconds: (performance.now() - start) / 1000, cpu, value }
+}
+
+const cpuText = (c: { engine: number; lab: number }) =>
+  `CPU ${(c.engine + c.lab).toFixed(2)} s (engine ${c.engine.toFixed(2)}, lab ${c.lab.toFixed(2)})`
 
 const MB = (n: number) => `${(n / 1e6).toFixed(0)} MB`
 
@@ -77,31 +102,34 @@ async function main(): Promise<void> {
       retention: { policy: { keepLast: 2 }, timeZone: 'UTC' },
     })
   try {
-    const firstBackup = await timed(backup)
-    const firstReplica = await timed(replicate)
+    const firstBackup = await timed(lab, backup)
+    const firstReplica = await timed(lab, replicate)
     console.log(
       `first runs (full): backup ${firstBackup.seconds.toFixed(2)} s, replication ${firstReplica.seconds.toFixed(2)} s`,
     )
     const backups: number[] = []
     const replications: number[] = []
+    const cpu = { backup: [] as number[], replication: [] as number[] }
     for (let round = 1; round <= ROUNDS; round++) {
       const { changed } = await lab.ask({ cmd: 'change', round })
       // Alternate which goes first, so that neither always meets a warmer cache.
       const order = round % 2 === 1 ? ['backup', 'replication'] : ['replication', 'backup']
       for (const which of order) {
         if (which === 'backup') {
-          const b = await timed(backup)
+          const b = await timed(lab, backup)
           if (b.value.full) throw new Error('the delta backup was a full one')
           backups.push(b.seconds)
+          cpu.backup.push(b.cpu.engine + b.cpu.lab)
           console.log(
-            `  round ${round}: ${changed} blocks changed; backup ${b.seconds.toFixed(2)} s, read ${MB(b.value.bytesRead)}, stored ${MB(b.value.bytesStored)}`,
+            `  round ${round}: ${changed} blocks changed; backup ${b.seconds.toFixed(2)} s, read ${MB(b.value.bytesRead)}, stored ${MB(b.value.bytesStored)}; ${cpuText(b.cpu)}`,
           )
         } else {
-          const r = await timed(replicate)
+          const r = await timed(lab, replicate)
           if (r.value.full) throw new Error('the delta replication was a full copy')
           replications.push(r.seconds)
+          cpu.replication.push(r.cpu.engine + r.cpu.lab)
           console.log(
-            `  round ${round}: ${changed} blocks changed; replication ${r.seconds.toFixed(2)} s, read ${MB(r.value.bytesRead)}, written ${MB(r.value.bytesWritten)}`,
+            `  round ${round}: ${changed} blocks changed; replication ${r.seconds.toFixed(2)} s, read ${MB(r.value.bytesRead)}, written ${MB(r.value.bytesWritten)}; ${cpuText(r.cpu)}`,
           )
         }
       }
@@ -116,6 +144,10 @@ async function main(): Promise<void> {
     console.log(`  ${'delta backup (into an encrypted repository)'.padEnd(58)} ${bak.toFixed(3)} s`)
     console.log(
       `  ratio (replication time / backup time): ${ratio.toFixed(2)}x  (limit ${LIMIT}x: ${ratio <= LIMIT ? 'met' : 'NOT met'})`,
+    )
+    const [repCpu, bakCpu] = [median(cpu.replication), median(cpu.backup)]
+    console.log(
+      `  CPU of both processes (medians): replication ${repCpu.toFixed(2)} s, backup ${bakCpu.toFixed(2)} s, ratio ${(repCpu / bakCpu).toFixed(2)}x`,
     )
   } finally {
     await xapi.close()

@@ -6,7 +6,8 @@
 import { randomUUID } from 'node:crypto'
 import { open, rm, type FileHandle } from 'node:fs/promises'
 import { join } from 'node:path'
-import { DirectWrites, StrataError, readFully } from '@strata/core/shared'
+import { StrataError, readFully, type DirectWrites } from '@strata/core/shared'
+import { DirectPool } from './direct-pool.js'
 
 export const BLOCK_SIZE = 2 * 1024 * 1024
 
@@ -39,10 +40,14 @@ export class DiskStore {
   readonly leaves = new Map<string, string>()
   readonly #files = new Map<string, Promise<FileHandle>>()
   readonly #writes = new Map<string, Promise<void>>()
-  /** Direct-I/O handles for whole-block writes, by node (undefined where the file system has none). */
-  readonly #direct = new Map<string, Promise<DirectWrites | undefined>>()
+  /** Direct-I/O handles for whole-block writes, by node. */
+  readonly #direct = new Map<string, DirectPool>()
+  /** Whole-block direct writes in flight, by VDI: block → its completion. */
+  readonly #inFlight = new Map<string, Map<number, Promise<void>>>()
   /** Blocks held per group (SR). */
   readonly #groupBlocks = new Map<string, number>()
+  /** New blocks promised to direct writes in flight, per group: counted against its limit. */
+  readonly #groupReserved = new Map<string, number>()
   /** The most bytes a group may hold (an SR's physical size); undefined: no limit. */
   limitOf: (group: string) => number | undefined = () => undefined
 
@@ -142,39 +147,97 @@ export class DiskStore {
   }
 
   /**
-   * Writes are serialised per VDI: a copy-up reads the block from the chain before writing it to the
-   * leaf, and a concurrent write to the same block in between would be lost. `direct`: whole blocks go
-   * around the page cache (for imports, which write a disk once: the guest's own writes and what is
-   * read back soon stay cached).
+   * Writes start in order per VDI: a copy-up reads the block from the chain before writing it to the
+   * leaf, and a concurrent write to the same block in between would be lost. `direct`: a whole block
+   * goes around the page cache (for imports, which write a disk once: the guest's own writes and what is
+   * read back soon stay cached), and up to DIRECT_DEPTH of them run at once, each after the same block's
+   * previous write; any other write starts once every direct write in flight has landed.
    */
   write(vdi: string, offset: number, data: Uint8Array, options: { direct?: boolean } = {}): Promise<void> {
     const previous = this.#writes.get(vdi) ?? Promise.resolve()
-    const next = previous.then(() => this.#write(vdi, offset, data, options.direct === true))
-    const settled = next.catch(() => undefined)
+    // The queue waits for a direct write's start only (its room reserved, a handle taken): an object,
+    // so that awaiting the step does not await the write itself.
+    const started = previous.then(() => this.#start(vdi, offset, data, options.direct === true))
+    const settled = started.then(noop, noop)
     this.#writes.set(vdi, settled)
     void settled.then(() => {
       if (this.#writes.get(vdi) === settled) this.#writes.delete(vdi)
     })
-    return next
+    return started.then((s) => s.done)
   }
 
-  async #write(vdi: string, offset: number, data: Uint8Array, direct: boolean): Promise<void> {
+  async #start(
+    vdi: string,
+    offset: number,
+    data: Uint8Array,
+    direct: boolean,
+  ): Promise<{ done: Promise<void> }> {
     const leaf = this.#leaf(vdi)
     if (offset < 0 || offset + data.length > leaf.size)
       throw new RangeError(`write beyond the end of VDI ${vdi}`)
+    const flight = this.#flightOf(vdi)
+    const block = Math.floor(offset / BLOCK_SIZE)
+    if (direct && offset % BLOCK_SIZE === 0 && data.length === BLOCK_SIZE) {
+      await flight.get(block)?.catch(() => undefined) // the block's earlier write lands first
+      const pool = this.#poolOf(leaf.id)
+      const handle = await pool.take(offset)
+      if (handle !== undefined) {
+        const done = this.#directWrite(leaf, pool, handle, data, offset)
+        const tracked = done.catch(() => undefined)
+        flight.set(block, tracked)
+        void tracked.then(() => flight.get(block) === tracked && flight.delete(block))
+        return { done }
+      }
+    }
+    await this.settle(vdi)
+    await this.#write(vdi, leaf, offset, data)
+    return { done: Promise.resolve() }
+  }
+
+  /** After an import: once its writes landed, the leaf's direct handles and their buffers are let go. */
+  async idle(vdi: string): Promise<void> {
+    await this.settle(vdi)
+    const node = this.leaves.get(vdi)
+    const pool = node === undefined ? undefined : this.#direct.get(node)
+    if (pool === undefined || this.#inFlight.get(vdi)?.size) return
+    this.#direct.delete(node!)
+    await pool.close()
+  }
+
+  /** Resolves once every direct write in flight on the VDI has landed (or failed). */
+  async settle(vdi: string): Promise<void> {
+    await Promise.all(this.#inFlight.get(vdi)?.values() ?? [])
+  }
+
+  /** One whole block written with a handle of the pool; through the page cache if direct I/O refuses it. */
+  async #directWrite(
+    leaf: DiskNode,
+    pool: DirectPool,
+    handle: DirectWrites,
+    data: Uint8Array,
+    offset: number,
+  ): Promise<void> {
+    const block = offset / BLOCK_SIZE
+    let reserved = false
+    let refused = false
+    try {
+      if (!leaf.blocks.has(block)) reserved = this.#reserve(leaf, true)
+      if (!(await handle.write(data, offset))) {
+        refused = true
+        await (await this.#file(leaf.id)).write(data, 0, data.length, offset)
+      }
+      this.#hold(leaf, block)
+    } finally {
+      if (reserved) this.#unreserve(leaf)
+      pool.release(handle, refused)
+    }
+  }
+
+  async #write(vdi: string, leaf: DiskNode, offset: number, data: Uint8Array): Promise<void> {
     const fh = await this.#file(leaf.id)
     for (let pos = offset; pos < offset + data.length;) {
       const block = Math.floor(pos / BLOCK_SIZE)
       const end = Math.min(offset + data.length, (block + 1) * BLOCK_SIZE)
-      if (direct && pos % BLOCK_SIZE === 0 && end - pos === BLOCK_SIZE) {
-        const writes = await this.#directFor(leaf.id, pos)
-        if (!leaf.blocks.has(block)) this.#reserve(leaf)
-        if (writes !== undefined && (await writes.write(data.subarray(pos - offset, end - offset), pos))) {
-          this.#hold(leaf, block)
-          pos = end
-          continue
-        }
-      }
       if (!leaf.blocks.has(block)) {
         this.#reserve(leaf)
         // Copy-up, unless the write covers the whole block or no parent holds it (the leaf's file
@@ -193,18 +256,21 @@ export class DiskStore {
     }
   }
 
-  /** Finding the alignment writes a zero block at `probeAt`: only ever a block about to be written whole. */
-  #directFor(node: string, probeAt: number): Promise<DirectWrites | undefined> {
-    let direct = this.#direct.get(node)
-    if (direct === undefined) {
-      direct = DirectWrites.open(this.path(node), BLOCK_SIZE, probeAt)
-      this.#direct.set(node, direct)
-    }
-    return direct
+  #poolOf(node: string): DirectPool {
+    const pool = this.#direct.get(node) ?? new DirectPool(this.path(node), BLOCK_SIZE)
+    this.#direct.set(node, pool)
+    return pool
+  }
+
+  #flightOf(vdi: string): Map<number, Promise<void>> {
+    const flight = this.#inFlight.get(vdi) ?? new Map<number, Promise<void>>()
+    this.#inFlight.set(vdi, flight)
+    return flight
   }
 
   /** Freezes the VDI's leaf: the VDI and the copy (snapshot or clone) each get a new leaf over it. */
   async branch(vdi: string, copy: string): Promise<void> {
+    await this.settle(vdi) // a write in flight lands in the node it started in
     const frozen = this.#leaf(vdi)
     for (const [target] of [[vdi], [copy]]) {
       const node = this.#node(frozen.id, frozen.size, frozen.group)
@@ -215,6 +281,8 @@ export class DiskStore {
 
   /** Drops the VDI's data; hidden parents without children go too. */
   async destroy(vdi: string): Promise<void> {
+    await this.settle(vdi)
+    this.#inFlight.delete(vdi)
     let id: string | undefined = this.leaves.get(vdi)
     this.leaves.delete(vdi)
     while (id !== undefined && !this.#inUse(id)) {
@@ -227,7 +295,7 @@ export class DiskStore {
       await (await fh)?.close()
       const direct = this.#direct.get(id)
       this.#direct.delete(id)
-      await (await direct)?.close()
+      await direct?.close()
       await rm(this.path(id), { force: true })
       id = node?.parent
     }
@@ -246,7 +314,7 @@ export class DiskStore {
     this.#files.clear()
     this.#direct.clear()
     await Promise.all(files.map(async (f) => (await f).close()))
-    await Promise.all(direct.map(async (d) => (await d)?.close()))
+    await Promise.all(direct.map((d) => d.close()))
   }
 
   state(): DiskStoreState {
@@ -283,12 +351,24 @@ export class DiskStore {
     return node
   }
 
-  /** Refuses a new block in a group at its limit (the write then fails like ENOSPC on a full SR). */
-  #reserve(node: DiskNode): void {
-    if (node.group === undefined) return
+  /**
+   * Refuses a new block in a group at its limit (the write then fails like ENOSPC on a full SR), blocks
+   * promised to direct writes in flight counted. `keep`: this block is promised too, until #unreserve;
+   * returns whether it was.
+   */
+  #reserve(node: DiskNode, keep = false): boolean {
+    if (node.group === undefined) return false
     const limit = this.limitOf(node.group)
-    if (limit !== undefined && this.groupBytes(node.group) + BLOCK_SIZE > limit)
+    const promised = this.#groupReserved.get(node.group) ?? 0
+    if (limit !== undefined && this.groupBytes(node.group) + (promised + 1) * BLOCK_SIZE > limit)
       throw new DiskFullError(node.group)
+    if (keep) this.#groupReserved.set(node.group, promised + 1)
+    return keep
+  }
+
+  #unreserve(node: DiskNode): void {
+    if (node.group === undefined) return
+    this.#groupReserved.set(node.group, (this.#groupReserved.get(node.group) ?? 1) - 1)
   }
 
   #hold(node: DiskNode, block: number): void {
@@ -316,3 +396,5 @@ export class DiskStore {
     return fh
   }
 }
+
+function noop(): void {}

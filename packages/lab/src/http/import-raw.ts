@@ -7,6 +7,7 @@ import { forEachRun, openVhdStream } from '@strata/core/vhd'
 import type { LabState } from '../api/lab-state.js'
 import { XapiFailure, toFailure } from '../db/failure.js'
 import { refreshSrOf } from '../api/sr-space.js'
+import { DIRECT_DEPTH } from '../disks/direct-pool.js'
 import { attachDom0, bind, faultyBody, resolveVdi, writeHead } from './data-common.js'
 import { htmlError } from './json-rpc.js'
 
@@ -48,12 +49,14 @@ export async function handleImportRaw(
   const task = lab.tasks.control(b.task)
   try {
     const size = Number(lab.db.get('VDI', vdi).virtual_size)
+    let reached = 0
     const write = async (offset: number, data: Uint8Array): Promise<void> => {
       if (offset + data.length > size) throw new XapiFailure('VDI_IO_ERROR', ['Device I/O errors'])
       await lab.disks.write(vdi, offset, data, { direct: true }) // written once, as tapdisk does: around the page cache
       lab.cbt.mark(vdi, offset, data.length)
       task.checkCancelled()
-      if (length > 0) task.setProgress((offset + data.length) / length)
+      reached = Math.max(reached, offset + data.length) // writes in flight may land out of order
+      if (length > 0) task.setProgress(reached / length)
     }
     const received = format === 'raw' ? await importRaw(body, write) : await importVhd(body, write, vdi)
     if (length >= 0 && received !== length) throw new XapiFailure('VDI_IO_ERROR', ['Device I/O errors'])
@@ -74,6 +77,7 @@ export async function handleImportRaw(
     else socket.end()
     detach()
     refreshSrOf(lab, vdi)
+    await lab.disks.idle(vdi).catch(() => undefined) // a handle that fails to close holds nothing of ours
   }
 }
 
@@ -103,22 +107,18 @@ async function importVhd(
   }
   const stream = await openVhdStream(counted(), { name: `import into VDI ${vdi}` })
   const sectors = stream.blockSize / 512
-  // A full block's write runs while the next block is received (tapdisk, too, keeps writes in flight):
-  // at most one pending, so with three buffers in rotation a buffer is never refilled while written.
-  let pending: Promise<void> | undefined
-  const settle = async (): Promise<void> => {
-    const p = pending
-    pending = undefined
-    await p
-  }
+  // Full blocks' writes run while the next blocks are received, DIRECT_DEPTH at most (tapdisk, too, keeps
+  // a queue of writes on the device): with DIRECT_DEPTH + 2 buffers in rotation, a buffer is never
+  // refilled while it is written.
+  const writes = new InFlight(DIRECT_DEPTH)
   try {
     // keepPartial: like tapdisk, the import writes only the sectors a block's bitmap sets.
-    for await (const block of stream.blocks(undefined, { reuse: 2, keepPartial: true })) {
+    const blocks = stream.blocks(undefined, { reuse: DIRECT_DEPTH + 1, keepPartial: true })
+    for await (const block of blocks) {
       const start = block.index * stream.blockSize
-      await settle()
+      await writes.room()
       if (block.full) {
-        pending = write(start, clip(block.data, start, stream.size))
-        pending.catch(() => {}) // observed by settle()
+        writes.add(write(start, clip(block.data, start, stream.size)))
       } else {
         const runs: [number, number][] = []
         forEachRun(block.bitmap, sectors, true, (first, end) => runs.push([first, end]))
@@ -128,12 +128,45 @@ async function importVhd(
         }
       }
     }
-    await settle()
+    await writes.drain()
   } catch (error) {
-    await pending?.catch(() => {}) // the first error is the one reported
+    await writes.settle() // the first error is the one reported
     throw error
   }
   return received
+}
+
+/** Writes in flight, `depth` at most; the first failure is thrown by the next room() or drain(). */
+class InFlight {
+  readonly #pending = new Set<Promise<void>>()
+  #failure: { error: unknown } | undefined
+
+  constructor(readonly depth: number) {}
+
+  add(write: Promise<void>): void {
+    const tracked: Promise<void> = write.then(
+      () => void this.#pending.delete(tracked),
+      (error: unknown) => {
+        this.#pending.delete(tracked)
+        this.#failure ??= { error }
+      },
+    )
+    this.#pending.add(tracked)
+  }
+
+  async room(): Promise<void> {
+    while (this.#pending.size >= this.depth && this.#failure === undefined) await Promise.race(this.#pending)
+    if (this.#failure !== undefined) throw this.#failure.error
+  }
+
+  async drain(): Promise<void> {
+    await this.settle()
+    if (this.#failure !== undefined) throw this.#failure.error
+  }
+
+  async settle(): Promise<void> {
+    await Promise.all(this.#pending)
+  }
 }
 
 /** The last block of a disk whose size is not a block multiple carries padding past the end. */

@@ -31,7 +31,10 @@ export interface ReplicaSet {
 
 /** Every replica VM and restore point on the pool (any job): for listings and failover. */
 export async function allReplicas(xapi: XapiClient, signal?: AbortSignal): Promise<ReplicaObject[]> {
-  const vms = await xapi.call<Record<Ref, XapiRecord>>('VM.get_all_records', [], signal)
+  return replicasIn(await xapi.call<Record<Ref, XapiRecord>>('VM.get_all_records', [], signal))
+}
+
+function replicasIn(vms: Record<Ref, XapiRecord>): ReplicaObject[] {
   const out: ReplicaObject[] = []
   for (const [ref, record] of Object.entries(vms)) {
     const keys = replicaKeys(record)
@@ -40,19 +43,37 @@ export async function allReplicas(xapi: XapiClient, signal?: AbortSignal): Promi
   return out.sort(newestFirst)
 }
 
+/** The replicas, restore points and leftovers of one scope: three calls, sent together. */
 export async function findReplicas(
   xapi: XapiClient,
   scope: ReplicaScope,
   signal?: AbortSignal,
 ): Promise<ReplicaSet> {
-  const mine = (await allReplicas(xapi, signal)).filter((o) => inScope(o, scope))
+  const [vms, sr, vdis] = await Promise.all([
+    xapi.call<Record<Ref, XapiRecord>>('VM.get_all_records', [], signal),
+    xapi.call<Ref>('SR.get_by_uuid', [scope.srUuid], signal),
+    xapi.call<Record<Ref, XapiRecord>>('VDI.get_all_records', [], signal),
+  ])
+  return { ...sortReplicas(vms, scope), leftoverVdis: leftoverVdis(vms, sr, vdis, scope) }
+}
+
+/** The replicas and restore points of one scope, and pending VMs, without the leftover disks: one call. */
+export async function findReplicaVms(
+  xapi: XapiClient,
+  scope: ReplicaScope,
+  signal?: AbortSignal,
+): Promise<Omit<ReplicaSet, 'leftoverVdis'>> {
+  return sortReplicas(await xapi.call<Record<Ref, XapiRecord>>('VM.get_all_records', [], signal), scope)
+}
+
+function sortReplicas(vms: Record<Ref, XapiRecord>, scope: ReplicaScope): Omit<ReplicaSet, 'leftoverVdis'> {
+  const mine = replicasIn(vms).filter((o) => inScope(o, scope))
   const pending = (o: ReplicaObject): boolean => o.keys.pending !== undefined || o.keys.srUuid === undefined
   const complete = mine.filter((o) => !pending(o) && o.keys.srUuid === scope.srUuid)
   return {
     replicas: complete.filter((o) => o.record.is_a_snapshot !== true),
     points: complete.filter((o) => o.record.is_a_snapshot === true),
     leftoverVms: mine.filter(pending),
-    leftoverVdis: await leftoverVdis(xapi, scope, signal),
   }
 }
 
@@ -67,10 +88,12 @@ function inScope(o: ReplicaObject, scope: ReplicaScope): boolean {
   )
 }
 
-async function leftoverVdis(xapi: XapiClient, scope: ReplicaScope, signal?: AbortSignal): Promise<Ref[]> {
-  const sr = await xapi.call<Ref>('SR.get_by_uuid', [scope.srUuid], signal)
-  const vdis = await xapi.call<Record<Ref, XapiRecord>>('VDI.get_all_records', [], signal)
-  const vms = await xapi.call<Record<Ref, XapiRecord>>('VM.get_all_records', [], signal)
+function leftoverVdis(
+  vms: Record<Ref, XapiRecord>,
+  sr: Ref,
+  vdis: Record<Ref, XapiRecord>,
+  scope: ReplicaScope,
+): Ref[] {
   const images = new Set(Object.values(vms).map((vm) => String(vm.suspend_VDI ?? NULL_REF)))
   return Object.entries(vdis)
     .filter(([ref, r]) => {

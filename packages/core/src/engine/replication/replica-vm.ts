@@ -44,18 +44,29 @@ export async function createReplicaVm(
   const vm = await createVm(xapi, meta.vm, overrides(spec), signal)
   try {
     const attached = { currently_attached: suspended }
-    for (const [i, disk] of meta.disks.entries())
-      await xapi.call('VBD.create', [vbdArgs(vm, spec.vdis[i]!, disk.vbd, attached)], signal)
-    for (const vbd of meta.otherVbds)
-      await xapi.call('VBD.create', [vbdArgs(vm, NULL_REF, { ...vbd, empty: true }, attached)], signal)
-    for (const vif of meta.vifs) {
-      const network = await mapNetwork(xapi, vif.$network, spec.networks, signal)
-      await createVif(xapi, vm, network, { ...vif, currently_attached: suspended }, { keepMac: true, signal })
+    // Disks, network interfaces and vTPMs are independent: each kind is created in order (device
+    // numbers), the three kinds at once; every one has ended before a failure is reported.
+    const vbds = async (): Promise<void> => {
+      for (const [i, disk] of meta.disks.entries())
+        await xapi.call('VBD.create', [vbdArgs(vm, spec.vdis[i]!, disk.vbd, attached)], signal)
+      for (const vbd of meta.otherVbds)
+        await xapi.call('VBD.create', [vbdArgs(vm, NULL_REF, { ...vbd, empty: true }, attached)], signal)
     }
-    for (const vtpm of meta.vtpms) {
-      const created = await xapi.call<Ref>('VTPM.create', [vm, vtpm.is_unique], signal)
-      await xapi.call('VTPM.set_contents', [created, vtpm.contents], signal)
+    const vifs = async (): Promise<void> => {
+      for (const vif of meta.vifs) {
+        const network = await mapNetwork(xapi, vif.$network, spec.networks, signal)
+        const saved = { ...vif, currently_attached: suspended }
+        await createVif(xapi, vm, network, saved, { keepMac: true, signal })
+      }
     }
+    const vtpms = async (): Promise<void> => {
+      for (const vtpm of meta.vtpms) {
+        const created = await xapi.call<Ref>('VTPM.create', [vm, vtpm.is_unique], signal)
+        await xapi.call('VTPM.set_contents', [created, vtpm.contents], signal)
+      }
+    }
+    const failed = (await Promise.allSettled([vbds(), vifs(), vtpms()])).find((r) => r.status === 'rejected')
+    if (failed !== undefined) throw failed.reason
     return vm
   } catch (error) {
     const cleanup = AbortSignal.timeout(120_000)

@@ -12,7 +12,7 @@ import type { PoolLimits } from '../limits.js'
 import type { PointMetadata } from '../vm-metadata.js'
 import type { TakenSnapshot } from '../vm-snapshot.js'
 import { copyMemoryImage, copyReplicaDisk, planDisks, type CopySettings } from './replica-disks.js'
-import { findReplicas, type ReplicaObject, type ReplicaScope } from './replica-find.js'
+import { findReplicaVms, findReplicas, type ReplicaObject, type ReplicaScope } from './replica-find.js'
 import { REPLICA, REPLICA_TAG, XO, replicaName, setKeys, xoDateTime } from './replica-keys.js'
 import { applyReplicaRetention } from './replica-retention.js'
 import { createReplicaVm, destroyReplica, destroyVdis } from './replica-vm.js'
@@ -32,6 +32,8 @@ export interface TargetRun extends CopySettings {
   readonly jobName: string
   readonly mode: 'delta' | 'full'
   readonly snapshotTime: Date
+  /** The source checkpoint's memory image, copied into each replica (none for a snapshot). */
+  readonly memoryImage?: Ref
   readonly retention?: { readonly policy: RetentionPolicy; readonly timeZone: string }
 }
 
@@ -39,8 +41,9 @@ export interface ReplicaMade {
   readonly vm: Ref
   readonly vmUuid: string
   readonly name: string
-  /** The restore point (delta). */
+  /** The restore point (delta), and its uuid. */
   readonly point?: Ref
+  readonly pointUuid?: string
   readonly full: boolean
   readonly bytesRead: number
   readonly bytesWritten: number
@@ -62,10 +65,13 @@ export async function replicateToTarget(
     task.info('no restore point of this job on the SR yet: full copy')
   const plans = await planDisks(task, ctx.source, target, snap.disks, base)
   const keys = replicaKeysFor(ctx.scope, run, String(meta.vm.name_label ?? ''))
-  const made = await build(task, ctx, { snap, meta, plans, keys, run })
-  // Complete: the previous replicas of a delta replication go (their restore points stay).
-  if (run.mode === 'delta') await retire(task, target, before.replicas)
-  await retention(task, ctx, run, made)
+  const made = await build(task, ctx, { meta, plans, keys, run })
+  // Complete: the previous replicas of a delta replication go (their restore points stay), while
+  // retention judges the restore points (for a delta; the replicas of a full one, never retired).
+  await Promise.all([
+    run.mode === 'delta' ? retire(task, target, before.replicas) : undefined,
+    retention(task, ctx, run, made),
+  ])
   return made
 }
 
@@ -103,7 +109,6 @@ function replicaKeysFor(scope: ReplicaScope, run: TargetRun, vmName: string): Re
 }
 
 interface BuildInput {
-  readonly snap: TakenSnapshot
   readonly meta: PointMetadata
   readonly plans: Awaited<ReturnType<typeof planDisks>>
   readonly keys: Readonly<Record<string, string>>
@@ -113,7 +118,7 @@ interface BuildInput {
 /** Disks, memory, VM, restore point; on failure, everything made here is destroyed. */
 async function build(task: TaskContext, ctx: TargetContext, input: BuildInput): Promise<ReplicaMade> {
   const { signal } = task
-  const { snap, meta, plans, keys, run } = input
+  const { meta, plans, keys, run } = input
   const pools = { source: ctx.source, target: ctx.target, sr: ctx.sr }
   const vdis: Ref[] = []
   let suspendVdi: Ref | undefined
@@ -140,7 +145,7 @@ async function build(task: TaskContext, ctx: TargetContext, input: BuildInput): 
       vdis.push(copy.vdi)
       copies.push(copy)
     }
-    const image = await memoryImage(ctx.source, snap, signal)
+    const image = run.memoryImage
     if (image !== undefined) {
       const copy = await task.child('memory', (t) => copyMemoryImage(t, pools, image, keys, run))
       suspendVdi = copy.vdi
@@ -157,11 +162,13 @@ async function build(task: TaskContext, ctx: TargetContext, input: BuildInput): 
     )
     if (run.mode === 'delta') point = await restorePoint(ctx.target, vm, name, memory, signal)
     await complete(ctx, vm, point, signal)
-    const vmUuid = await ctx.target.call<string>('VM.get_uuid', [vm], signal)
+    const uuidOf = (ref: Ref) => ctx.target.call<string>('VM.get_uuid', [ref], signal)
+    const [vmUuid, pointUuid] = await Promise.all([uuidOf(vm), point && uuidOf(point)])
     const full = copies.every((c) => c.full)
     const bytesRead = copies.reduce((n, c) => n + c.bytesRead, 0)
     const bytesWritten = copies.reduce((n, c) => n + c.bytesWritten, 0)
-    return { vm, vmUuid, name, ...(point === undefined ? {} : { point }), full, bytesRead, bytesWritten }
+    const kept = point === undefined ? {} : { point, pointUuid }
+    return { vm, vmUuid, name, ...kept, full, bytesRead, bytesWritten }
   } catch (error) {
     const cleanup = AbortSignal.timeout(300_000) // not the run's: a cancelled attempt is undone too
     if (point !== undefined) await destroyReplica(ctx.target, point, cleanup).catch(() => false)
@@ -170,17 +177,6 @@ async function build(task: TaskContext, ctx: TargetContext, input: BuildInput): 
     await destroyVdis(ctx.target, loose, cleanup).catch(() => undefined)
     throw error
   }
-}
-
-/** The memory image of a checkpoint (none for a snapshot, or disks snapshotted one by one). */
-async function memoryImage(
-  xapi: XapiClient,
-  snap: TakenSnapshot,
-  signal: AbortSignal,
-): Promise<Ref | undefined> {
-  if (snap.vm === undefined) return undefined
-  const image = await xapi.call<Ref>('VM.get_suspend_VDI', [snap.vm], signal)
-  return image === 'OpaqueRef:NULL' ? undefined : image
 }
 
 /** The replica as it is now, kept: a snapshot, or a checkpoint of a suspended replica (memory kept). */
@@ -199,14 +195,21 @@ async function restorePoint(
  * and the disks first, the VM last (a VM still pending is what a later sweep removes).
  */
 async function complete(ctx: TargetContext, vm: Ref, point: Ref | undefined, signal: AbortSignal) {
+  const { target } = ctx
   const keys = { [XO.sr]: ctx.scope.srUuid, [REPLICA.pending]: undefined }
-  for (const owner of point === undefined ? [vm] : [point, vm]) {
-    for (const disk of await vmDisks(ctx.target, owner, signal))
-      await setKeys(ctx.target, 'VDI', disk.vdi, keys, signal)
-    const image = await ctx.target.call<Ref>('VM.get_suspend_VDI', [owner], signal)
-    if (image !== 'OpaqueRef:NULL') await setKeys(ctx.target, 'VDI', image, keys, signal)
-    await setKeys(ctx.target, 'VM', owner, keys, signal)
-  }
+  const owners = point === undefined ? [vm] : [point, vm]
+  // Read together; written disks and images first (together: they are independent), then the owners.
+  const parts = await Promise.all(
+    owners.map((owner) =>
+      Promise.all([vmDisks(target, owner, signal), target.call<Ref>('VM.get_suspend_VDI', [owner], signal)]),
+    ),
+  )
+  const vdis = parts.flatMap(([disks, image]) => [
+    ...disks.map((d) => d.vdi),
+    ...(image === 'OpaqueRef:NULL' ? [] : [image]),
+  ])
+  await Promise.all(vdis.map((vdi) => setKeys(target, 'VDI', vdi, keys, signal)))
+  for (const owner of owners) await setKeys(target, 'VM', owner, keys, signal)
 }
 
 /** The previous replica VMs of a delta replication (their restore points stay); failed-over ones stay. */
@@ -233,7 +236,7 @@ async function retention(
 ): Promise<void> {
   if (run.retention === undefined) return
   const signal = AbortSignal.timeout(300_000)
-  const after = await findReplicas(ctx.target, ctx.scope, signal)
+  const after = await findReplicaVms(ctx.target, ctx.scope, signal)
   const objects = run.mode === 'delta' ? after.points : after.replicas
   const protect = made.point ?? made.vm
   const { kept, removed } = await applyReplicaRetention(

@@ -98,12 +98,16 @@ async function replicateAll(
 ): Promise<Omit<VmReplicationResult, 'vmUuid' | 'warnings'>> {
   const { xapi, snap } = source
   const vmRecord = await record(xapi, 'VM', source.vm, task.signal)
-  const meta = await collectMetadata(task, xapi, source.vm, vmRecord, snap, {
-    runId: settings.runId,
-    withMemory: settings.withMemory === true,
-  })
-  const snapshotTime = await timeOf(xapi, snap, task.signal)
-  const run = { ...settings, snapshotTime }
+  // Independent reads, sent together.
+  const [meta, snapshotTime, memoryImage] = await Promise.all([
+    collectMetadata(task, xapi, source.vm, vmRecord, snap, {
+      runId: settings.runId,
+      withMemory: settings.withMemory === true,
+    }),
+    timeOf(xapi, snap, task.signal),
+    memoryImageOf(xapi, snap, task.signal),
+  ])
+  const run = { ...settings, snapshotTime, memoryImage }
   const replicas: ReplicaWritten[] = []
   const made: ReplicaMade[] = []
   for (const t of targets) {
@@ -126,8 +130,7 @@ async function replicateAll(
       { pool: t.poolName ?? t.poolId, sr: t.srUuid },
     )
     made.push(one)
-    const pointUuid =
-      one.point === undefined ? undefined : await t.xapi.call<string>('VM.get_uuid', [one.point], task.signal)
+    const { pointUuid } = one
     replicas.push({
       pool: t.poolId,
       srUuid: t.srUuid,
@@ -137,8 +140,7 @@ async function replicateAll(
       ...(pointUuid === undefined ? {} : { pointUuid }),
     })
   }
-  const memory =
-    snap.vm !== undefined && (await xapi.call<Ref>('VM.get_suspend_VDI', [snap.vm], task.signal)) !== NULL
+  const memory = memoryImage !== undefined
   if (!memory)
     task.info('crash-consistent: the replicas hold the disks, not the memory; they boot as after a power cut')
   task.set({ consistency: memory ? 'memory' : 'crash-consistent' })
@@ -152,6 +154,17 @@ async function replicateAll(
 }
 
 const NULL = 'OpaqueRef:NULL'
+
+/** The memory image of a checkpoint (none for a snapshot, or disks snapshotted one by one). */
+async function memoryImageOf(
+  xapi: XapiClient,
+  snap: TakenSnapshot,
+  signal: AbortSignal,
+): Promise<Ref | undefined> {
+  if (snap.vm === undefined) return undefined
+  const image = await xapi.call<Ref>('VM.get_suspend_VDI', [snap.vm], signal)
+  return image === NULL ? undefined : image
+}
 
 /** When the source was snapshotted (the snapshot VM's time; now for disks snapshotted one by one). */
 async function timeOf(xapi: XapiClient, snap: TakenSnapshot, signal: AbortSignal): Promise<Date> {
