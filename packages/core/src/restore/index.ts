@@ -44,3 +44,9 @@ export {
   type DifferentialRestoreOptions,
   type DifferentialRestoreResult,
 } from './differential-vdi.js'
+export {
+  findInPlaceTarget,
+  restoreVmDifferential,
+  type InPlaceTarget,
+  type VmDifferentialOptions,
+} from './differential-vm.js'

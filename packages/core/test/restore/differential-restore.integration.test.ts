@@ -14,7 +14,12 @@ import {
   type VmBackupSettings,
 } from '../../src/engine/index.js'
 import { readManifest, resolvePoint } from '../../src/repository/index.js'
-import { restoreDiskDifferential, type DifferentialRestoreOptions } from '../../src/restore/index.js'
+import {
+  findInPlaceTarget,
+  restoreDiskDifferential,
+  restoreVmDifferential,
+  type DifferentialRestoreOptions,
+} from '../../src/restore/index.js'
 import { silentTask } from '../../src/shared/index.js'
 import { requireBinary } from '../../src/testing/index.js'
 import { undoCall } from '../../src/xapi/index.js'
@@ -160,5 +165,45 @@ describe('differential restore onto a lab VM disk', () => {
       await env.xapi.call('VM.hard_shutdown', [vm])
     }
     expect((await env.lab.readDisk(disk)).equals(before)).toBe(true)
+  })
+  it("rewrites a halted VM's own disks in place, and says why when it cannot", async () => {
+    const pointId = await backup()
+    const second = env.lab.guest.disks(vm)[1]!
+    await guestWrites()
+    await env.lab.guest.write(second, 1 * MiB, randomBytes(70_000))
+    const ref = await resolvePoint(env.repo, pointId)
+    const target = await findInPlaceTarget(env.xapi, await readManifest(env.repo, ref))
+    expect(target).toMatchObject({ vmUuid, vmName: 'app', disks: [{ index: 0 }, { index: 1 }] })
+
+    const view = new TaskView()
+    const result = await runRootTask(
+      { emit: (e) => view.apply(e), signal: AbortSignal.timeout(120_000), progressIntervalMs: 0 },
+      'restore',
+      (task) => restoreVmDifferential(task, env.xapi, { repository: env.repo, pointId }),
+    )
+    expect(result).toMatchObject({ vmUuid, vmName: 'app' })
+    expect((await env.lab.readDisk(disk)).equals(await pointImage(pointId, 0))).toBe(true)
+    expect((await env.lab.readDisk(second)).equals(await pointImage(pointId, 1))).toBe(true)
+    const disks = [...walkTasks(view.roots)].filter((t) => t.name === 'disk')
+    expect(disks.map((t) => t.data.path)).toEqual(['cbt', 'cbt'])
+    expect(view.roots[0]!.data).toMatchObject({
+      rewrittenBytes: expect.any(Number),
+      comparedBytes: SIZE + 8 * MiB,
+    })
+
+    await env.xapi.call('VM.start', [vm, false, false])
+    try {
+      await expect(findInPlaceTarget(env.xapi, await readManifest(env.repo, ref))).rejects.toMatchObject({
+        code: 'VM_NOT_HALTED',
+        message: expect.stringContaining("'app'"),
+      })
+    } finally {
+      await env.xapi.call('VM.hard_shutdown', [vm])
+    }
+    const vbd = env.lab.state.db.find('VBD', (r) => r.VDI === second)[0]![0]
+    await env.xapi.call('VBD.destroy', [vbd])
+    await expect(findInPlaceTarget(env.xapi, await readManifest(env.repo, ref))).rejects.toMatchObject({
+      code: 'VM_DISKS_CHANGED',
+    })
   })
 })
