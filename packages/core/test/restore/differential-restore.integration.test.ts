@@ -114,7 +114,7 @@ describe('differential restore onto a lab VM disk', () => {
     })
     expect([...walkTasks(view.roots)].map((t) => t.name)).toContain('transfer')
     console.log(
-      `cbt: compared ${result.comparedBytes} B, rewrote ${result.rewrittenBytes} B of ${written} B written`,
+      `cbt: compared ${result.comparedBytes} B, ${result.differingBytes} B differing, rewrote ${result.rewrittenBytes} B of ${written} B written`,
     )
   })
 
@@ -134,7 +134,7 @@ describe('differential restore onto a lab VM disk', () => {
     expect((await env.lab.readDisk(disk)).equals(await pointImage(pointId))).toBe(true)
     expect(view.roots[0]!.data).toMatchObject({ path: 'compare', readBytes: SIZE })
     console.log(
-      `compare: compared ${result.comparedBytes} B, rewrote ${result.rewrittenBytes} B of ${written} B written`,
+      `compare: compared ${result.comparedBytes} B, read ${result.readBytes} B, ${result.differingBytes} B differing, rewrote ${result.rewrittenBytes} B of ${written} B written`,
     )
 
     // Nothing differs any more: a second restore reads the disk and writes nothing.
