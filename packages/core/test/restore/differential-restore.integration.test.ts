@@ -142,6 +142,32 @@ describe('differential restore onto a lab VM disk', () => {
     expect(again.result).toMatchObject({ path: 'compare', rewrittenBytes: 0, differingBytes: 0 })
   })
 
+  it('falls back to comparing, with a warning, when CBT fails, and removes the snapshot it took', async () => {
+    const pointId = await backup()
+    const written = await guestWrites()
+    const vdisBefore = env.lab.state.db.find('VDI', () => true).length
+    env.lab.faults.failMethod(
+      'VDI.list_changed_blocks',
+      'SR_BACKEND_FAILURE_460',
+      ['', 'cbt log broken', ''],
+      1,
+    )
+    try {
+      const { result, view } = await restore({ pointId })
+      expect(result.path).toBe('compare')
+      expectRewroteAbout(result.rewrittenBytes, written)
+      expect(view.roots[0]!.warnings.map((w) => w.message)).toEqual([
+        expect.stringMatching(
+          /^CBT of VDI \S+ is unusable \(.*SR_BACKEND_FAILURE_460.*\): comparing the disk instead$/,
+        ),
+      ])
+    } finally {
+      env.lab.faults.clear()
+    }
+    expect((await env.lab.readDisk(disk)).equals(await pointImage(pointId))).toBe(true)
+    expect(env.lab.state.db.find('VDI', () => true).length).toBe(vdisBefore)
+  })
+
   it('refuses a VDI of another size, a VDI in use by a running VM, and a VDI that does not exist', async () => {
     const pointId = await backup()
     const other = String(env.lab.state.db.get('VDI', env.lab.guest.disks(vm)[1]!).uuid)
