@@ -7,6 +7,7 @@ import { openVdiNbd } from '../disks/index.js'
 import { isPointMetadata } from '../engine/vm-metadata.js'
 import { DiskReader, readManifest, resolvePoint, type Repository } from '../repository/index.js'
 import type { TaskContext } from '../shared/index.js'
+import type { VhdPlan } from '../vhd/index.js'
 import { findByUuid, importVdi, record, type Ref, type XapiClient, type XapiRecord } from '../xapi/index.js'
 import { changedSincePoint, type PointDiskOrigin } from './differential-cbt.js'
 import {
@@ -63,17 +64,12 @@ export async function restoreDiskDifferential(
     (n, b) => n + Math.min(VHD_BLOCK, reader.size - b * VHD_BLOCK),
     0,
   )
-  if (plan.blockIndexes.length > 0) {
-    await task.child(
-      'transfer',
-      async (t) => {
-        const body = { open: () => differentialVhdBytes(reader, plan, t.signal), length: plan.length }
-        await importVdi(xapi, target.ref, body, { format: 'vhd', signal: t.signal })
-        t.progress({ done: rewrittenBytes, total: rewrittenBytes })
-      },
-      { vdiUuid: o.vdiUuid, blocks: plan.blockIndexes.length, bytes: rewrittenBytes },
-    )
-  }
+  if (plan.blockIndexes.length > 0)
+    await task.child('transfer', (t) => rewriteBlocks(t, xapi, target.ref, reader, plan), {
+      vdiUuid: o.vdiUuid,
+      blocks: plan.blockIndexes.length,
+      bytes: rewrittenBytes,
+    })
   const result: DifferentialRestoreResult = {
     vdiUuid: o.vdiUuid,
     path: found.path,
@@ -86,6 +82,26 @@ export async function restoreDiskDifferential(
   }
   task.set({ ...result })
   return result
+}
+
+/** One VHD import of the planned blocks into the VDI; progress counts the VHD's bytes as they leave. */
+async function rewriteBlocks(
+  task: TaskContext,
+  xapi: XapiClient,
+  vdi: Ref,
+  reader: DiskReader,
+  plan: VhdPlan,
+): Promise<void> {
+  const total = plan.length
+  async function* counted(): AsyncGenerator<Uint8Array> {
+    let done = 0
+    for await (const piece of differentialVhdBytes(reader, plan, task.signal)) {
+      yield piece
+      done += piece.length
+      task.progress({ done, total })
+    }
+  }
+  await importVdi(xapi, vdi, { open: counted, length: total }, { format: 'vhd', signal: task.signal })
 }
 
 interface Target {
