@@ -104,7 +104,11 @@ async function restore(task: TaskContext, { order, deps, onCreated }: RestoreRun
         order.kind === 'disk'
           ? await deps.restoreDiskToSr(task, session.xapi, limits, { ...common, disk: order.disk })
           : order.differential === true
-            ? await deps.restoreVmDifferential(task, session.xapi, { repository, pointId: order.pointId })
+            ? await deps.restoreVmDifferential(task, session.xapi, {
+                repository,
+                pointId: order.pointId,
+                onCreated,
+              })
             : await deps.restoreVm(task, session.xapi, limits, { ...common, ...vmOptions(order) })
       task.set(restored)
       return restored

@@ -31,6 +31,7 @@ export async function changedSincePoint(
   target: { ref: Ref; record: XapiRecord },
   origin: PointDiskOrigin | undefined,
   reader: DiskReader,
+  onCreated?: (object: { class: 'VDI'; ref: Ref }) => void,
 ): Promise<number[] | undefined> {
   const { signal } = task
   const uuid = String(target.record.uuid)
@@ -41,7 +42,7 @@ export async function changedSincePoint(
   const baseRecord = await record(xapi, 'VDI', base, signal)
   if (baseRecord.cbt_enabled !== true || baseRecord.snapshot_of !== target.ref) return undefined
   try {
-    const changed = await listSinceBase(xapi, base, target.ref, signal)
+    const changed = await listSinceBase(xapi, base, target.ref, signal, onCreated)
     return chunksOf(changed, reader)
   } catch (error) {
     if (signal.aborted) throw error
@@ -56,8 +57,11 @@ async function listSinceBase(
   base: Ref,
   vdi: Ref,
   signal: AbortSignal,
+  onCreated?: (object: { class: 'VDI'; ref: Ref }) => void,
 ): Promise<ChangedBlocks> {
   const now = (await callAsync(xapi, 'VDI.snapshot', [vdi, {}], { signal })) as Ref
+  // Whoever outlives this process (a worker's parent) removes it should the process die before we do.
+  onCreated?.({ class: 'VDI', ref: now })
   try {
     return await waitOutInUse(() => listChangedBlocks(xapi, base, now, { signal }), signal)
   } finally {

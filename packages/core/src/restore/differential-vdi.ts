@@ -26,6 +26,8 @@ export interface DifferentialRestoreOptions {
   readonly vdiUuid: string
   /** NBD connections to read the VDI with, on the compare path (default 4). */
   readonly nbdConnections?: number
+  /** Told of the snapshot taken to ask CBT as soon as it exists (removed again before this returns). */
+  readonly onCreated?: (object: { class: 'VDI'; ref: Ref }) => void
 }
 
 export interface DifferentialRestoreResult {
@@ -157,7 +159,7 @@ async function findChunks(
   origin: PointDiskOrigin | undefined,
   o: DifferentialRestoreOptions,
 ): Promise<Found> {
-  const byCbt = await changedSincePoint(task, xapi, target, origin, reader)
+  const byCbt = await changedSincePoint(task, xapi, target, origin, reader, o.onCreated)
   if (byCbt !== undefined) return { path: 'cbt', chunks: byCbt, readBytes: 0 }
   return task.child(
     'compare',

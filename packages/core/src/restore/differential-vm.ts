@@ -73,6 +73,8 @@ async function vmVdis(
 export interface VmDifferentialOptions {
   readonly repository: Repository
   readonly pointId: string
+  /** Told of each VDI created on the way (a snapshot to ask CBT, removed again). */
+  readonly onCreated?: (object: { class: 'VDI'; ref: Ref }) => void
 }
 
 /** Rewrites each disk of the point's VM where it differs; the figures add up on the task. */
@@ -90,7 +92,7 @@ export async function restoreVmDifferential(
   task.set({ vmUuid: target.vmUuid, vmName: target.vmName, differential: true })
   const results: DifferentialRestoreResult[] = []
   for (const { index, vdiUuid } of target.disks) {
-    const options = { repository: o.repository, pointId: o.pointId, disk: index, vdiUuid }
+    const options = { ...o, disk: index, vdiUuid }
     results.push(
       await task.child('disk', (t) => restoreDiskDifferential(t, xapi, options), { disk: index, vdiUuid }),
     )

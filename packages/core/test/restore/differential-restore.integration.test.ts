@@ -98,13 +98,16 @@ describe('differential restore onto a lab VM disk', () => {
     expect((await env.lab.readDisk(disk)).equals(await pointImage(pointId))).toBe(false)
     const vdisBefore = env.lab.state.db.find('VDI', () => true).length
 
-    const { result, view } = await restore({ pointId })
+    const created: string[] = []
+    const { result, view } = await restore({ pointId, onCreated: (o) => created.push(o.ref) })
     expect(result.path).toBe('cbt')
     expect(result.readBytes).toBe(0)
     expect(result.comparedBytes).toBe(SIZE)
     expectRewroteAbout(result.rewrittenBytes, written)
     expect((await env.lab.readDisk(disk)).equals(await pointImage(pointId))).toBe(true)
-    // The snapshot taken to ask CBT is gone again.
+    // The snapshot taken to ask CBT was told of (for a worker's parent to remove), and is gone again.
+    expect(created).toHaveLength(1)
+    expect(env.lab.state.db.has('VDI', created[0]!)).toBe(false)
     expect(env.lab.state.db.find('VDI', () => true).length).toBe(vdisBefore)
     const root = view.roots[0]!
     expect(root.data).toMatchObject({
