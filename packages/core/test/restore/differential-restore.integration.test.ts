@@ -30,7 +30,7 @@ const SIZE = 512 * MiB
 /** The repository's chunks (startLabEnv's default). */
 const CHUNK = 1 * MiB
 
-describe('differential restore onto a lab VM disk', () => {
+describe('differential restore onto a lab VM disk', { timeout: 120_000 }, () => {
   let env: LabEnv
   let vm: string
   let vmUuid: string
@@ -143,6 +143,24 @@ describe('differential restore onto a lab VM disk', () => {
     // Nothing differs any more: a second restore reads the disk and writes nothing.
     const again = await restore({ pointId })
     expect(again.result).toMatchObject({ path: 'compare', rewrittenBytes: 0, differingBytes: 0 })
+
+    // Without a network for NBD, the disk cannot be read to compare it: refused, nothing written.
+    const { db } = env.lab.state
+    const networks = db
+      .find('network', () => true)
+      .map(([ref, row]) => [ref, [...(row.purpose as string[])]] as const)
+    for (const [ref] of networks) db.update('network', ref, { purpose: [] })
+    try {
+      await env.lab.guest.write(disk, 0, randomBytes(512))
+      const before = await env.lab.readDisk(disk)
+      await expect(restore({ pointId })).rejects.toMatchObject({
+        code: 'NBD_UNAVAILABLE',
+        message: expect.stringContaining(diskUuid),
+      })
+      expect((await env.lab.readDisk(disk)).equals(before)).toBe(true)
+    } finally {
+      for (const [ref, purpose] of networks) db.update('network', ref, { purpose })
+    }
   })
 
   it('falls back to comparing, with a warning, when CBT fails, and removes the snapshot it took', async () => {
