@@ -264,8 +264,26 @@ export const RestoreInput = Strict({
   srUuid: Text(100),
   disk: Type.Optional(Count({ maximum: 999 })),
   start: Type.Optional(Type.Boolean()),
+  differential: Type.Optional(
+    Type.Boolean({
+      description:
+        "kind 'vm' only: onto the point's own VM (halted, same disks), rewriting only what differs; no new VM",
+    }),
+  ),
 })
 export type RestoreInput = Static<typeof RestoreInput>
+/** `GET /api/restores/differential`: can this point be restored onto its own VM, rewriting what differs? */
+export const DifferentialQuery = Strict({ repositoryId: Text(100), pointId: Text(200), poolId: Text(100) })
+export type DifferentialQuery = Static<typeof DifferentialQuery>
+export const DifferentialCheck = Type.Object({
+  possible: Type.Boolean(),
+  vmUuid: Type.Optional(Type.String()),
+  vmName: Type.Optional(Type.String()),
+  /** Why not: VM_NOT_FOUND, VM_NOT_HALTED, VM_DISKS_CHANGED, DISK_SIZE_MISMATCH, NOT_A_VM_POINT. */
+  code: Type.Optional(Type.String()),
+  reason: Type.Optional(Type.String()),
+})
+export type DifferentialCheck = Static<typeof DifferentialCheck>
 export const PointParams = Strict({ id: Text(100), pointId: Text(200) })
 /** `POST/DELETE /api/repositories/:id/points/:pointId/protection` → the point's protection now. */
 export const PointProtection = Type.Object({ pointId: Type.String(), protected: Type.Boolean() })

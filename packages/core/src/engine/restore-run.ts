@@ -9,6 +9,7 @@ import { openRunLog } from './run-log.js'
 import { runDirs, type RunDeps } from './run.js'
 import { runRootTask, statusOf, toTaskError, type TaskError, type TaskEvent } from './task-tree.js'
 import type { RestoredObject, restoreDiskToSr, restoreVm } from './vm-restore.js'
+import type { restoreVmDifferential } from '../restore/index.js'
 
 interface OrderBase {
   /** The pool to restore onto, with its password: the worker opens a session of its own. */
@@ -36,6 +37,11 @@ export type RestoreOrder =
       readonly tag?: string
       /** false: a point with memory restores halted, without it (VmRestoreOptions.withMemory). */
       readonly withMemory?: boolean
+      /**
+       * Onto the point's own VM (halted, same disks): each disk rewritten where it differs, no new VM
+       * (restore/differential-vm.ts). The SR and the other options are then unused.
+       */
+      readonly differential?: boolean
     })
   | (OrderBase & { readonly kind: 'disk'; readonly disk: number })
 
@@ -52,6 +58,7 @@ export interface RestoreResult {
 export type RestoreDeps = Pick<RunDeps, 'connectPool' | 'openRepository' | 'limits'> & {
   readonly restoreVm: typeof restoreVm
   readonly restoreDiskToSr: typeof restoreDiskToSr
+  readonly restoreVmDifferential: typeof restoreVmDifferential
 }
 
 export interface RestoreRunOptions {
@@ -94,9 +101,15 @@ async function restore(task: TaskContext, { order, deps, onCreated }: RestoreRun
       const limits = deps.limits(session.uuid)
       const common = { repository, pointId: order.pointId, srUuid: order.srUuid, onCreated }
       const restored =
-        order.kind === 'vm'
-          ? await deps.restoreVm(task, session.xapi, limits, { ...common, ...vmOptions(order) })
-          : await deps.restoreDiskToSr(task, session.xapi, limits, { ...common, disk: order.disk })
+        order.kind === 'disk'
+          ? await deps.restoreDiskToSr(task, session.xapi, limits, { ...common, disk: order.disk })
+          : order.differential === true
+            ? await deps.restoreVmDifferential(task, session.xapi, {
+                repository,
+                pointId: order.pointId,
+                onCreated,
+              })
+            : await deps.restoreVm(task, session.xapi, limits, { ...common, ...vmOptions(order) })
       task.set(restored)
       return restored
     } finally {

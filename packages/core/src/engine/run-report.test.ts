@@ -115,4 +115,19 @@ describe('run reports', () => {
       'transfer disk 0: success in 1.0 s, size 32.0 MiB, 32.0 MiB at 32.0 MiB/s, 512.0 KiB of data, 31.5 MiB of zeros skipped',
     )
   })
+  it('shows what a differential restore compared, how, and what it rewrote', () => {
+    const root = tree([
+      { type: 'start', id: '0', name: 'restore', time: 0, data: { point: 'vm/p1' } },
+      {
+        type: 'set',
+        id: '0',
+        time: 900,
+        data: { path: 'compare', comparedBytes: 512 * MiB, readBytes: 512 * MiB, rewrittenBytes: 12 * MiB },
+      },
+      { type: 'end', id: '0', status: 'success', time: 1000 },
+    ])
+    expect(formatRunReport(root)).toContain(
+      'restore vm/p1: success in 1.0 s, compared 512.0 MiB (compare), rewrote 12.0 MiB',
+    )
+  })
 })

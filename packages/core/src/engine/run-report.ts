@@ -54,6 +54,11 @@ export function taskFacts(node: TaskNode): string {
   // Restores: the rate above counts the whole disk; what was written and what was a hole, apart.
   if (typeof d.zeroBytes === 'number' && typeof d.dataBytes === 'number')
     parts.push(`${formatBytes(d.dataBytes)} of data, ${formatBytes(d.zeroBytes)} of zeros skipped`)
+  // Differential restores: how much of the disk was checked (and how), how much was written back.
+  if (typeof d.comparedBytes === 'number' && typeof d.rewrittenBytes === 'number')
+    parts.push(
+      `compared ${formatBytes(d.comparedBytes)} (${String(d.path)}), rewrote ${formatBytes(d.rewrittenBytes)}`,
+    )
   if (Array.isArray(d.points) && d.points.length > 0)
     parts.push(`point ${(d.points as { pointId?: unknown }[]).map((p) => String(p.pointId)).join(' ')}`)
   return parts.length === 0 ? '' : `, ${parts.join(', ')}`

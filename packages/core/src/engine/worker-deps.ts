@@ -7,6 +7,7 @@ import { connectPool } from './pool-session.js'
 import { replicateVm } from './replication/replicate-vm.js'
 import { backupVm } from './vm-backup.js'
 import { restoreDiskToSr, restoreVm } from './vm-restore.js'
+import { restoreVmDifferential } from '../restore/index.js'
 import type { Env, WorkerDeps } from './worker-child.js'
 
 /**
@@ -28,6 +29,7 @@ export function realWorkerDeps(env: Env): WorkerDeps {
     replicateVm,
     restoreVm,
     restoreDiskToSr,
+    restoreVmDifferential,
     // A server names itself: the health checks its runs leave when it stops are swept when it starts.
     ...(env.STRATA_HEALTH_CHECK_OWNER === undefined
       ? {}

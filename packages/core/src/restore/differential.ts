@@ -10,9 +10,25 @@ import { isZero, planVhd, type VhdPlan } from '../vhd/index.js'
 
 const BLOCK = 2 * 1024 * 1024
 
+/**
+ * DISK_SIZE_MISMATCH: the disk is not the point's size; VDI_NOT_FOUND: no such VDI on the pool;
+ * VDI_IN_USE_BY_VM: a VM that is not halted has the VDI; NBD_UNAVAILABLE: the VDI cannot be read to
+ * compare it (no network with an NBD purpose). Onto a VM's own disks: NOT_A_VM_POINT, VM_NOT_FOUND,
+ * VM_NOT_HALTED, VM_DISKS_CHANGED (a disk of the point is no longer one of the VM's).
+ */
+export type DifferentialRestoreErrorCode =
+  | 'DISK_SIZE_MISMATCH'
+  | 'VDI_NOT_FOUND'
+  | 'VDI_IN_USE_BY_VM'
+  | 'NBD_UNAVAILABLE'
+  | 'NOT_A_VM_POINT'
+  | 'VM_NOT_FOUND'
+  | 'VM_NOT_HALTED'
+  | 'VM_DISKS_CHANGED'
+
 export class DifferentialRestoreError extends StrataError {
-  declare readonly code: 'DISK_SIZE_MISMATCH'
-  constructor(code: 'DISK_SIZE_MISMATCH', message: string, options: StrataErrorOptions = {}) {
+  declare readonly code: DifferentialRestoreErrorCode
+  constructor(code: DifferentialRestoreErrorCode, message: string, options: StrataErrorOptions = {}) {
     super(code, message, options)
   }
 }

@@ -1,6 +1,7 @@
 // Restores beyond whole disks: a restore point's disk served over NBD straight from the repository
 // (read-only, or writable through a copy-on-write overlay in memory), and file-level restore through
-// libguestfs over that export, with one appliance per browsing session.
+// libguestfs over that export, with one appliance per browsing session; differential restores onto an
+// existing VDI.
 export { PointBlockSource, type PointSourceOptions } from './point-source.js'
 export { servePoint, type ServePointOptions, type ServedPoint } from './serve-point.js'
 export { FileRestoreError, type FileRestoreErrorCode } from './errors.js'
@@ -36,4 +37,16 @@ export {
   type CompareOptions,
   type CurrentDisk,
   type Differences,
+  type DifferentialRestoreErrorCode,
 } from './differential.js'
+export {
+  restoreDiskDifferential,
+  type DifferentialRestoreOptions,
+  type DifferentialRestoreResult,
+} from './differential-vdi.js'
+export {
+  findInPlaceTarget,
+  restoreVmDifferential,
+  type InPlaceTarget,
+  type VmDifferentialOptions,
+} from './differential-vm.js'

@@ -1,8 +1,8 @@
-// Restores (operator): a VM or a disk onto an SR of a pool, as a run in a worker process; and a disk as a
-// VHD download (disk-download.ts).
+// Restores (operator): a VM or a disk onto an SR of a pool, or a VM onto itself rewriting only what
+// differs (differential), as a run in a worker process; and a disk as a VHD download (disk-download.ts).
 import type { FastifyInstance } from 'fastify'
 import type { RestoreRequest, RestoreRunner } from '../runs/restore-runner.js'
-import { RestoreInput } from '@strata/contract'
+import { DifferentialCheck, DifferentialQuery, RestoreInput } from '@strata/contract'
 import { diskDownloadRoute, type DiskDownloadServices } from './disk-download.js'
 
 /** What the restore routes are given. */
@@ -25,6 +25,19 @@ export function restoreRoutes(app: FastifyInstance, ctx: RestoreRouteServices): 
       ctx.log.info(`restore ${runId} of ${request.body.pointId} started by ${request.user?.username}`)
       return reply.status(202).send({ runId })
     },
+  )
+
+  app.get<{ Querystring: DifferentialQuery }>(
+    '/api/restores/differential',
+    {
+      config: { role: 'operator' },
+      schema: {
+        tags: ['restores'],
+        querystring: DifferentialQuery,
+        response: { 200: DifferentialCheck },
+      },
+    },
+    (request) => ctx.restores.differential(request.query),
   )
 
   diskDownloadRoute(app, ctx)

@@ -4,6 +4,8 @@
 // password over IPC, the repository's in the worker's environment). The worker writes the run's task
 // tree to the engine's run log, so that the logs view reads backups and restores alike, and streams its
 // events here; if it dies, the engine removes what it had created with this server's pool connection.
+// A differential VM restore goes onto the point's own VM: the server checks first that it can
+// (differential-check.ts), so that a refusal comes back with the request, not as a failed run.
 import {
   findRestorePoint,
   pointVmName,
@@ -21,6 +23,8 @@ import type { RepositoryService } from '../repositories/repository-service.js'
 import { secretsEnv, type RepositoryRecord, type RepositoryStore } from '../repositories/repository-store.js'
 import type { RunManager } from './run-manager.js'
 import type { RunDetails } from './run-store.js'
+import { checkInPlace, differentialCheck } from './differential-check.js'
+import type { DifferentialCheck, DifferentialQuery } from '@strata/contract'
 
 export interface RestoreRequest {
   readonly repositoryId: string
@@ -30,6 +34,8 @@ export interface RestoreRequest {
   readonly srUuid: string
   readonly disk?: number
   readonly start?: boolean
+  /** kind 'vm': onto the point's own VM, rewriting only what differs. */
+  readonly differential?: boolean
 }
 
 export interface RestoreRunnerDeps {
@@ -63,14 +69,15 @@ export class RestoreRunner {
   async start(r: RestoreRequest): Promise<string> {
     const { repository, pool } = this.#checkTarget(r)
     const signal = AbortSignal.timeout(60_000)
-    const opened = await this.deps.repositoryService.open(repository.id, signal)
-    const ref = await findRestorePoint(opened, r.pointId, undefined, signal).catch((error: unknown) => {
-      throw new ApiError(404, 'NOT_FOUND', (error as Error).message)
-    })
-    const source = pointVmName(await readManifest(opened, ref, signal))
+    const { ref, manifest } = await this.#point(repository.id, r.pointId, signal)
+    if (r.differential === true) await checkInPlace(this.deps.connections, pool, manifest, signal)
+    const source = pointVmName(manifest)
     const point = formatPointRef(ref)
     // A restore run is named after the VM it restores.
-    const jobName = r.kind === 'vm' ? `restore of ${source}` : `restore of disk ${r.disk!} of ${source}`
+    const jobName =
+      r.kind === 'disk'
+        ? `restore of disk ${r.disk!} of ${source}`
+        : `restore of ${source}${r.differential === true ? ' onto itself' : ''}`
     const order = this.#order(r, pool, point, { jobId: 'restore', jobName, kind: r.kind, source, point })
     const { nasHome } = this.deps
     const env = {
@@ -80,6 +87,22 @@ export class RestoreRunner {
     }
     const names = { pools: { [pool.id]: pool.name }, repositories: { [repository.id]: repository.name } }
     return this.#run(order, env, jobName, { names })
+  }
+
+  /** Whether the point can be restored onto its own VM on the pool, rewriting only what differs. */
+  async differential(q: DifferentialQuery): Promise<DifferentialCheck> {
+    const pool = this.deps.pools.get(q.poolId)
+    const signal = AbortSignal.timeout(60_000)
+    const { manifest } = await this.#point(this.deps.repositories.get(q.repositoryId).id, q.pointId, signal)
+    return differentialCheck(this.deps.connections, pool, manifest, signal)
+  }
+
+  async #point(repositoryId: string, pointId: string, signal: AbortSignal) {
+    const opened = await this.deps.repositoryService.open(repositoryId, signal)
+    const ref = await findRestorePoint(opened, pointId, undefined, signal).catch((error: unknown) => {
+      throw new ApiError(404, 'NOT_FOUND', (error as Error).message)
+    })
+    return { ref, manifest: await readManifest(opened, ref, signal) }
   }
 
   #run(order: RestoreOrder, env: RestoreWorkerOptions['env'], jobName: string, details: RunDetails): string {
@@ -127,7 +150,9 @@ export class RestoreRunner {
       facts: { ...facts, repository: repository.name, pool: pool.name, sr: r.srUuid },
     }
     return r.kind === 'vm'
-      ? { ...common, kind: 'vm', start: r.start === true, tag: this.deps.restoreTag() }
+      ? r.differential === true
+        ? { ...common, kind: 'vm', differential: true }
+        : { ...common, kind: 'vm', start: r.start === true, tag: this.deps.restoreTag() }
       : { ...common, kind: 'disk', disk: r.disk! }
   }
 
@@ -144,6 +169,10 @@ export class RestoreRunner {
       const message = `no SR '${r.srUuid}' on pool '${pool.name}'; its SRs: ${list}`
       throw new ApiError(400, 'INVALID_REQUEST', message, { field: 'body/srUuid' })
     }
+    if (r.kind !== 'vm' && r.differential === true)
+      throw new ApiError(400, 'INVALID_REQUEST', "body/differential is for kind 'vm' (onto its own VM)", {
+        field: 'body/differential',
+      })
     if (r.kind === 'disk' && r.disk === undefined)
       throw new ApiError(400, 'INVALID_REQUEST', "body/disk is needed for kind 'disk'", {
         field: 'body/disk',

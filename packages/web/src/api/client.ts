@@ -4,6 +4,8 @@
 import type {
   ApiErrorBody,
   ApiToken,
+  DifferentialCheck,
+  DifferentialQuery,
   DirectoryView,
   FileSearchView,
   FilesystemsView,
@@ -243,6 +245,9 @@ export const api = {
   run: (runId: string) => get<Task>(`/runs/${id(runId)}`),
   runReport: (runId: string) => getText(`/runs/${id(runId)}/report`),
   restore: (input: RestoreInput) => post<{ runId: string }>('/restores', input),
+  /** Whether the point can be restored onto its own VM, rewriting only what differs. */
+  differentialCheck: (query: DifferentialQuery) =>
+    get<DifferentialCheck>(`/restores/differential${q(query)}`),
 
   users: () => get<User[]>('/users'),
   createUser: (username: string, password: string, role: Role) =>

@@ -38,4 +38,20 @@ describe("a task's facts as the task tree shows them", () => {
     ])
     expect(otherFacts({ pool: 'pool-gone' }, names)).toEqual([['pool', 'pool-gone']])
   })
+  it('shows what a differential restore compared, read and rewrote, and how it found the changes', () => {
+    const data = {
+      size: 48 * MIB,
+      comparedBytes: 48 * MIB,
+      readBytes: 0,
+      rewrittenBytes: 2 * MIB,
+      path: 'cbt',
+    }
+    expect(sizeFacts(data).map((f) => `${f.label} ${f.value}`)).toEqual([
+      'size 48.0 MiB',
+      'compared 48.0 MiB',
+      'read to compare 0 B',
+      'rewritten 2.00 MiB',
+    ])
+    expect(otherFacts(data)).toEqual([['path', 'cbt']])
+  })
 })

@@ -10,6 +10,12 @@ const SIZE_LABELS = {
   size: 'size',
   dataBytes: 'data written',
   zeroBytes: 'zeros skipped',
+  // A differential restore: the disk checked, what was read of it (none by CBT), what went back.
+  comparedBytes: 'compared',
+  readBytes: 'read to compare',
+  differingBytes: 'differing',
+  rewrittenBytes: 'rewritten',
+  sentBytes: 'sent',
 } as const
 
 /** Facts named elsewhere: in the task's title, or the run page's heading (its id; the job's, internal). */

@@ -7,6 +7,7 @@ import { sleep } from '../../shared/index.js'
 import { LocalStore } from '../../storage/index.js'
 import type { XapiClient } from '../../xapi/index.js'
 import { restoreDiskToSr, restoreVm } from '../vm-restore.js'
+import { restoreVmDifferential } from '../../restore/index.js'
 import type { Env, WorkerDeps } from '../worker-child.js'
 
 /** Fake effects for jobs; restores get the real ones, which fail on the fake pool. */
@@ -42,5 +43,6 @@ export function createRunDeps(env: Env): WorkerDeps {
     },
     restoreVm,
     restoreDiskToSr,
+    restoreVmDifferential,
   }
 }

@@ -14,6 +14,7 @@ export function faultyRestoreDeps(env: Env): WorkerDeps {
     ...real,
     restoreVm: (task, xapi, limits, o) => real.restoreVm(crashOnProgress(task), xapi, limits, o),
     restoreDiskToSr: (task, xapi, limits, o) => real.restoreDiskToSr(crashOnProgress(task), xapi, limits, o),
+    restoreVmDifferential: (task, xapi, o) => real.restoreVmDifferential(crashOnProgress(task), xapi, o),
   }
 }
 
