@@ -59,3 +59,8 @@ export { verifyChunks, type VerifyOptions, type VerifyProgress, type VerifyResul
 export { purgeQuarantine, PREFIX_QUARANTINE } from './quarantine.js'
 export { MarkSet } from './mark-set.js'
 export { listChunkIds } from './chunk-list.js'
+export { addTier, readTier, attachColdTier } from './tier.js'
+export { moveToCold, type TierMoveOptions, type TierMoveResult } from './tier-move.js'
+export { TierError, type TierErrorCode } from './tier-errors.js'
+export type { TierConfig } from './format/tier.js'
+export type { ColdSweepResult } from './gc-cold.js'
