@@ -23,6 +23,7 @@ import { repoGc } from './repo-gc.js'
 import { repoRestoreImage } from './repo-restore-image.js'
 import { repoTierAdd } from './repo-tier-add.js'
 import { repoTierMove } from './repo-tier-move.js'
+import { repoVerify } from './repo-verify.js'
 import { runRepoCommand } from '../testing/repo-commands.js'
 import {
   DAY_MS,
@@ -196,6 +197,8 @@ function tierSuite(name: string, rounds: number, setupOf: () => Promise<Setup>):
       const restored = await runRepoCommand(repoRestoreImage, [oldPoint, out], { repo: setup.hot })
       expect(restored.result.tiers?.coldBytes).toBeGreaterThan(0)
       expect(restored.result.tiers?.hotBytes).toBeGreaterThan(0)
+      const verified = await runRepoCommand(repoVerify, [], { repo: setup.hot })
+      expect(verified.result.cold).toMatchObject({ checked: CHUNKS / 2 + 1, bad: [] })
 
       const random = seededRandom(SEED)
       let estimateMs = 1500

@@ -64,3 +64,4 @@ export { moveToCold, type TierMoveOptions, type TierMoveResult } from './tier-mo
 export { TierError, type TierErrorCode } from './tier-errors.js'
 export type { TierConfig } from './format/tier.js'
 export type { ColdSweepResult } from './gc-cold.js'
+export type { ColdVerifyResult } from './tier-verify.js'

@@ -7,6 +7,7 @@ import { collectGarbage } from './gc.js'
 import { deletePoint } from './points.js'
 import { addTier, attachColdTier, readTier } from './tier.js'
 import { moveToCold } from './tier-move.js'
+import { verifyChunks } from './verify.js'
 import { KEY_TIER } from './format/tier.js'
 import { chunkKey } from './format/layout.js'
 import { backupDisk, makeDisk, restoreDisk } from './testing/fixtures.js'
@@ -218,5 +219,27 @@ describe('the cold tier record and its bad inputs', () => {
     expect((await checkRepository(repo)).problems).toEqual([])
     for (const [i, point] of points.entries())
       expect((await restoreDisk(repo, point)).equals(disks[i]!)).toBe(true)
+  })
+
+  it('verify authenticates cold copies; a damaged one is marked bad and the next backup stores it hot', async () => {
+    const { repo, hot, cold } = await tieredRepo()
+    const { disks, points } = await threePoints(repo)
+    await tick()
+    await moveToCold(repo, { timing, safetyMarginMs: 0 })
+    const clean = await verifyChunks(repo)
+    expect(clean.cold).toMatchObject({ bad: [] })
+    expect(clean.cold!.checked).toBe((await chunkIdsIn(cold)).size)
+    const victim = [...(await pointIds(repo, points[0]!))][0]!
+    const damaged = Uint8Array.from(await cold.get(chunkKey(victim)))
+    damaged[damaged.length - 1]! ^= 1
+    await cold.put(chunkKey(victim), damaged)
+    const found = await verifyChunks(repo)
+    expect(found.cold!.bad.map((b) => b.id)).toEqual([victim])
+    expect(found.cold!.bad[0]!.reason).toMatch(/cold tier 'cold'/)
+    expect((await repo.listBad()).has(victim)).toBe(true)
+    await expect(restoreDisk(repo, points[0]!)).rejects.toMatchObject({ code: 'CORRUPT_OBJECT' })
+    await backupDisk(repo, disks[0]!, { timing, vm: 'vm-3' })
+    expect(await hot.stat(chunkKey(victim))).toBeDefined()
+    expect((await restoreDisk(repo, points[0]!)).equals(disks[0]!)).toBe(true)
   })
 })
