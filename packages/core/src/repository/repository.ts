@@ -11,7 +11,7 @@ import { decodeObject, encodeObject, maxPlainLength } from './object-codec.js'
 import { decodeConfig, encodeConfig, isValidChunkSize, type RepositoryConfig } from './format/config.js'
 import { assertObjectLock, retentionFrom } from './immutability.js'
 import { HKDF_INFO_TIER_KEY } from './format/tier.js'
-import { readColdChunk, type AttachedTier } from './tier-read.js'
+import { readColdChunk, type AttachedTier, type TierReads } from './tier-read.js'
 import type { CreateOptions, KeySlotInfo, KeySlotOptions, OpenOptions } from './repository-options.js'
 
 export type { CreateOptions, KeySlotInfo, KeySlotOptions, OpenOptions } from './repository-options.js'
@@ -54,8 +54,7 @@ export class Repository {
   readonly #codec = CodecPool.shared()
   /** The cold tier (tier.ts), once attached: chunks missing from `store` are read from it. */
   #cold: AttachedTier | undefined
-  /** Stored bytes read per tier since the repository was opened (a restore reports them). */
-  readonly tierReads = { hotBytes: 0, coldBytes: 0, coldChunks: 0 }
+  readonly tierReads: TierReads = { hotBytes: 0, coldBytes: 0, coldChunks: 0 }
 
   private constructor(
     readonly store: ObjectStore,
@@ -357,7 +356,8 @@ export class Repository {
       return bytes
     } catch (error) {
       if (!isNotFound(error)) throw error
-      if (this.#cold !== undefined) return readColdChunk(this, this.#cold, idHex, signal, into)
+      const chunk = { idHex, what: this.describeChunk(idHex), max: this.storedChunkMax }
+      if (this.#cold !== undefined) return readColdChunk(this.#cold, chunk, this.tierReads, signal, into)
       throw new RepositoryError('CHUNK_MISSING', `${this.describeChunk(idHex)} is missing`)
     }
   }

@@ -4,7 +4,6 @@ import { isNotFound, type ObjectStore } from '../storage/index.js'
 import { RepositoryError } from './errors.js'
 import { chunkKey } from './format/layout.js'
 import type { TierConfig } from './format/tier.js'
-import type { Repository } from './repository.js'
 import { TierError } from './tier-errors.js'
 
 export interface AttachedTier {
@@ -14,10 +13,18 @@ export interface AttachedTier {
   readonly error?: unknown
 }
 
+/** Stored bytes read per tier since the repository was opened (a restore reports them). */
+export interface TierReads {
+  hotBytes: number
+  coldBytes: number
+  coldChunks: number
+}
+
+/** `what` names the chunk for messages; `max` is the longest a stored chunk can be. */
 export async function readColdChunk(
-  repo: Repository,
   attached: AttachedTier,
-  idHex: string,
+  chunk: { readonly idHex: string; readonly what: string; readonly max: number },
+  reads: TierReads,
   signal?: AbortSignal,
   into?: Uint8Array,
 ): Promise<Uint8Array> {
@@ -25,19 +32,19 @@ export async function readColdChunk(
   if (cold === undefined)
     throw new TierError(
       'TIER_UNAVAILABLE',
-      `${repo.describeChunk(idHex)} is not in the hot store and the cold tier '${attached.tier.cold}' is not open`,
+      `${chunk.what} is not in the hot store and the cold tier '${attached.tier.cold}' is not open`,
       { cause: attached.error, retryable: true },
     )
   try {
-    const bytes = await cold.getRange(chunkKey(idHex), 0, repo.storedChunkMax, { signal, into })
-    repo.tierReads.coldBytes += bytes.length
-    repo.tierReads.coldChunks++
+    const bytes = await cold.getRange(chunkKey(chunk.idHex), 0, chunk.max, { signal, into })
+    reads.coldBytes += bytes.length
+    reads.coldChunks++
     return bytes
   } catch (error) {
     if (isNotFound(error))
       throw new RepositoryError(
         'CHUNK_MISSING',
-        `${repo.describeChunk(idHex)} is missing (from hot, and from the cold tier '${cold.name}')`,
+        `${chunk.what} is missing (from hot, and from the cold tier '${cold.name}')`,
       )
     throw error
   }

@@ -19,7 +19,8 @@ const POLICY_S = 30 * 86_400
 const tick = (): Promise<void> => new Promise((r) => setTimeout(r, 5))
 
 async function tieredRepo(hot = new MemoryStore('hot'), cold = new MemoryStore('cold'), passphrase?: string) {
-  const repo = await Repository.create(hot, { chunkSize: CHUNK, passphrase, force: true })
+  const secret = passphrase === undefined ? undefined : new TextEncoder().encode(passphrase)
+  const repo = await Repository.create(hot, { chunkSize: CHUNK, passphrase: secret, force: true })
   await addTier(repo, { cold: 'cold-location', olderThanSeconds: POLICY_S }, cold)
   await attachColdTier(repo, async () => cold)
   return { repo, hot, cold }
@@ -38,7 +39,8 @@ async function threePoints(repo: Repository) {
 }
 
 async function reopened(hot: ObjectStore, cold: ObjectStore, passphrase?: string): Promise<Repository> {
-  const repo = await Repository.open(hot, { passphrase: passphrase && new TextEncoder().encode(passphrase) })
+  const secret = passphrase === undefined ? undefined : new TextEncoder().encode(passphrase)
+  const repo = await Repository.open(hot, { passphrase: secret })
   await attachColdTier(repo, async () => cold)
   return repo
 }

@@ -33,8 +33,10 @@ describe('the gc maintenance task', () => {
     await new Promise((r) => setTimeout(r, 5))
     const events: TaskEvent[] = []
     const schedule = { ...DEFAULT_MAINTENANCE, gc: { everyHours: 24, safetyMarginMinutes: 0 } }
-    await runRootTask({ emit: (e) => events.push(e) }, 'maintenance', (t) =>
-      runMaintenanceTask(t, repo, 'gc', schedule),
+    await runRootTask(
+      { emit: (e) => events.push(e), signal: AbortSignal.timeout(60_000) },
+      'maintenance',
+      (t) => runMaintenanceTask(t, repo, 'gc', schedule),
     )
     expect(events.some((e) => e.type === 'start' && e.name === 'tier move')).toBe(true)
     expect(events).toContainEqual(
