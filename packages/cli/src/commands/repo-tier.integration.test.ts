@@ -118,10 +118,16 @@ async function onlyYoungHot(setup: Setup): Promise<void> {
   }
 }
 
-function moverProcess(
-  repo: string,
-  killAfter: ((startedMs: number) => number) | undefined,
-): Promise<{ killed: boolean; ms: number }> {
+/**
+ * When to kill: `ms` after the child starts, or once the cold store holds `coldAtLeast` chunks (then
+ * `ms` later): the second lands inside the copies wherever the process spends its time otherwise.
+ */
+interface Kill {
+  readonly ms: number
+  readonly coldAtLeast?: { readonly count: number; readonly poll: () => Promise<number> }
+}
+
+function moverProcess(repo: string, kill: Kill | undefined): Promise<{ killed: boolean; ms: number }> {
   return new Promise((resolve, reject) => {
     const args = ['--repo', repo, '--margin', '0s']
     const child = spawn(
@@ -132,14 +138,24 @@ function moverProcess(
     let err = ''
     let started = 0
     let timer: NodeJS.Timeout | undefined
+    let closed = false
+    const killLater = (): void => void (timer = setTimeout(() => child.kill('SIGKILL'), kill?.ms ?? 0))
+    const watch = async (): Promise<void> => {
+      const until = kill!.coldAtLeast!
+      while (!closed && (await until.poll()) < until.count) await new Promise((r) => setTimeout(r, 10))
+      if (!closed) killLater()
+    }
     child.stderr.on('data', (d: Buffer) => {
       err += d.toString()
       if (started !== 0 || !err.includes('start\n')) return
       started = Date.now()
-      if (killAfter !== undefined) timer = setTimeout(() => child.kill('SIGKILL'), killAfter(started))
+      if (kill === undefined) return
+      if (kill.coldAtLeast === undefined) killLater()
+      else watch().catch(reject)
     })
     child.on('error', reject)
     child.on('close', (code, signal) => {
+      closed = true
       clearTimeout(timer)
       if (code !== 0 && signal !== 'SIGKILL') reject(new Error(`tier move exited ${code}: ${err}`))
       else resolve({ killed: signal === 'SIGKILL', ms: Date.now() - (started || Date.now()) })
@@ -206,8 +222,19 @@ function tierSuite(name: string, rounds: number, setupOf: () => Promise<Setup>):
       let midMove = 0
       for (let round = 1; round <= rounds; round++) {
         await addPoints(setup, expected, round)
-        const kill = random() < 0.15 ? undefined : (): number => Math.floor(random() * estimateMs)
         const coldBefore = (await coldIds(setup)).size
+        // Round 1 runs to the end: how long a move takes here (open, marks, copies) bounds the timed kills.
+        // Every other kill waits for the copies to begin, then a random few chunks and milliseconds.
+        const poll = async (): Promise<number> => (await coldIds(setup)).size
+        const kill: Kill | undefined =
+          round === 1 || random() < 0.1
+            ? undefined
+            : round % 2 === 0
+              ? { ms: Math.floor(random() * estimateMs) }
+              : {
+                  ms: Math.floor(random() * 30),
+                  coldAtLeast: { count: coldBefore + 1 + Math.floor(random() * 6), poll },
+                }
         const run = await moverProcess(setup.hot, kill)
         if (run.killed) kills++
         else estimateMs = Math.max(200, run.ms)
@@ -232,7 +259,7 @@ function tierSuite(name: string, rounds: number, setupOf: () => Promise<Setup>):
 
 tierSuite('local cold path', 8, async () => ({ hot: scratch.path('hot'), cold: scratch.path('cold') }))
 
-tierSuite('radosgw', 4, async () => {
+tierSuite('radosgw', 6, async () => {
   const s3 = useS3Server()
   Object.assign(process.env, s3Env(s3)) // the mover's child process inherits the keys
   const bucket = await createTestBucket(s3)
