@@ -30,6 +30,8 @@ import { repoRestoreImage } from './repo-restore-image.js'
 import { repoForget } from './repo-forget.js'
 import { repoProtect, repoUnprotect } from './repo-protect.js'
 import { repoGc } from './repo-gc.js'
+import { repoTierAdd } from './repo-tier-add.js'
+import { repoTierMove } from './repo-tier-move.js'
 import { repoCheck } from './repo-check.js'
 import { repoVerify } from './repo-verify.js'
 import { repoKeyAdd } from './repo-key-add.js'
@@ -56,6 +58,8 @@ export const commands: readonly Command<never>[] = [
   repoProtect,
   repoUnprotect,
   repoGc,
+  repoTierAdd,
+  repoTierMove,
   repoCheck,
   repoVerify,
   repoKeyAdd,

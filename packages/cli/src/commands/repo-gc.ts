@@ -42,7 +42,16 @@ export const repoGc: Command<RepoGcResult> = {
     `marked ${r.idsMarked} ids from ${r.indexesMarked} indexes of ${r.points} points ` +
     `in ${formatBytes(r.markBytes)}; ${r.liveSessions} running backups${r.stoppedAtDeadline ? '; stopped at its deadline' : ''}` +
     formatQuarantine(r) +
+    formatCold(r) +
     formatLeftovers(r),
+}
+
+function formatCold({ dryRun, cold }: RepoGcResult): string {
+  if (cold === undefined) return ''
+  return (
+    `\ncold tier: ${dryRun ? 'would delete' : 'deleted'} ${cold.chunksDeleted} of ${cold.chunks} chunks ` +
+    `(${formatBytes(cold.bytesDeleted)}), ${cold.keptYoung} young kept, ${cold.locatorsDeleted} locators removed`
+  )
 }
 
 function formatQuarantine({ dryRun, quarantinePurged }: RepoGcResult): string {

@@ -2,6 +2,7 @@ import { writeDiskToFile } from '@strata/core/disks'
 import { DiskReader, formatPointRef, resolvePoint } from '@strata/core/repository'
 import type { Command } from '../command.js'
 import { formatBytes, openRepository, parseCount, repoOption } from './repo-common.js'
+import { formatTiers, tierBytes, type TierBytes } from './repo-tier-common.js'
 
 interface RestoreResult {
   point: string
@@ -9,6 +10,8 @@ interface RestoreResult {
   size: number
   chunksWritten: number
   seconds: number
+  /** Stored bytes read from each tier, for a repository with a cold tier. */
+  tiers?: TierBytes
 }
 
 export const repoRestoreImage: Command<RestoreResult> = {
@@ -41,8 +44,10 @@ export const repoRestoreImage: Command<RestoreResult> = {
       size: reader.size,
       chunksWritten: [...reader.nonZeroChunks()].length,
       seconds: (performance.now() - started) / 1000,
+      ...tierBytes(repo),
     }
   },
   format: (r) =>
-    `${r.out}: ${formatBytes(r.size)} from ${r.point}, ${r.chunksWritten} chunks written in ${r.seconds.toFixed(1)} s`,
+    `${r.out}: ${formatBytes(r.size)} from ${r.point}, ${r.chunksWritten} chunks written in ${r.seconds.toFixed(1)} s` +
+    formatTiers(r.tiers),
 }

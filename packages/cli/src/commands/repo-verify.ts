@@ -33,9 +33,21 @@ export const repoVerify: Command<VerifyResult> = {
         { details: { ...result } },
       )
     }
+    if (result.cold !== undefined && result.cold.bad.length > 0) {
+      for (const b of result.cold.bad) ctx.stderr.write(`${b.reason}\n`)
+      throw new RepositoryError(
+        'CORRUPT_OBJECT',
+        `verify found ${result.cold.bad.length} bad chunks in the cold tier (marked bad: the next backup that reads them stores them hot again)`,
+        { details: { ...result } },
+      )
+    }
     return result
   },
-  format: (r) => `ok: ${r.checked} of ${r.chunks} chunks read and authenticated (${formatBytes(r.bytes)})`,
+  format: (r) =>
+    `ok: ${r.checked} of ${r.chunks} chunks read and authenticated (${formatBytes(r.bytes)})` +
+    (r.cold === undefined
+      ? ''
+      : `; cold tier: ${r.cold.checked} of ${r.cold.chunks} (${formatBytes(r.cold.bytes)})`),
 }
 
 /** 'verify: 42 % (1200 chunks listed, 1200 read, 2.3 GiB), about 3 min left' */

@@ -7,6 +7,7 @@ import { UsageError, type Command } from '../command.js'
 import { POOL_USAGE, poolOptions, str } from './backup-common.js'
 import { formatDuration, progressRenderer } from './backup-progress.js'
 import { formatBytes, openRepository, parseCount, repoOption } from './repo-common.js'
+import { formatTiers, tierBytes, type TierBytes } from './repo-tier-common.js'
 import { pointArgs, pointOptions } from './restore-vm.js'
 import { formatToVdi, restoreDiskToVdi, vdiTarget, type RestoreDiskToVdiResult } from './restore-disk-vdi.js'
 
@@ -24,6 +25,8 @@ interface RestoreDiskResult {
   seconds: number
   /** Bytes of the disk per second. */
   rate: number
+  /** Stored bytes read from each tier, for a repository with a cold tier. */
+  tiers?: TierBytes
 }
 
 export const restoreDiskCommand: Command<RestoreDiskResult | RestoreDiskToVdiResult> = {
@@ -75,7 +78,8 @@ export const restoreDiskCommand: Command<RestoreDiskResult | RestoreDiskToVdiRes
         { point, disk },
       )
       const seconds = (performance.now() - started) / 1000
-      return { point, disk, path, format, ...written, seconds, rate: written.size / Math.max(seconds, 1e-3) }
+      const rate = written.size / Math.max(seconds, 1e-3)
+      return { point, disk, path, format, ...written, seconds, rate, ...tierBytes(repository) }
     } finally {
       progress.stop()
     }
@@ -87,6 +91,7 @@ function formatToFile(r: RestoreDiskResult): string {
   return (
     `wrote disk ${r.disk} of ${r.point} to ${r.path} (${r.format}, ${formatBytes(r.bytes)}): ` +
     `${formatBytes(r.size)} in ${formatDuration(r.seconds * 1000)} at ${formatBytes(r.rate)}/s, ` +
-    `${formatBytes(r.dataBytes)} of data, ${formatBytes(r.zeroBytes)} of zeros skipped`
+    `${formatBytes(r.dataBytes)} of data, ${formatBytes(r.zeroBytes)} of zeros skipped` +
+    formatTiers(r.tiers)
   )
 }

@@ -1,7 +1,7 @@
 // A location string to an open repository: parse the location and open the store with its wrappers
 // (retries, limits: storage/open-store.ts), then open the repository on it, creating it first when asked
 // and the location holds none. A store whose repository does not open is closed again.
-import { Repository, RepositoryError, type RepositoryIdentity } from '../repository/index.js'
+import { Repository, RepositoryError, attachColdTier, type RepositoryIdentity } from '../repository/index.js'
 import { throwIfAborted } from '../shared/index.js'
 import { openStore, type Env, type ObjectStore, type OpenStoreOptions } from '../storage/index.js'
 
@@ -45,7 +45,12 @@ export async function openRepository(location: string, options: OpenRepositoryOp
   throwIfAborted(options.signal)
   const store = await openStore(location, options.credentials, { ...options.store, signal: options.signal })
   try {
-    return await openOn(store, options)
+    const repo = await openOn(store, options)
+    // A cold tier's store opens with the same credentials as the repository's own (tier.ts).
+    const openCold = (cold: string): Promise<ObjectStore> =>
+      openStore(cold, options.credentials, { ...options.store, signal: options.signal })
+    await attachColdTier(repo, openCold, options.signal)
+    return repo
   } catch (error) {
     await store.close?.().catch(() => undefined)
     throw error

@@ -9,6 +9,7 @@ import { ID_LENGTH, PREFIX_CHUNKS } from './format/constants.js'
 import { chunkIdOfKey, formatPointRef } from './format/layout.js'
 import { indexChecksum } from './format/disk-index.js'
 import { errorMessage } from '../shared/index.js'
+import { coldChunkIds, type ColdIds } from './tier-check.js'
 
 export interface CheckProblem {
   readonly object: string
@@ -20,6 +21,8 @@ export interface CheckResult {
   readonly points: number
   readonly indexes: number
   readonly chunks: number
+  /** Chunks in the cold tier (docs/repository-format.md, "Cold tier"); absent without one. */
+  readonly coldChunks?: number
   readonly problems: readonly CheckProblem[]
 }
 
@@ -59,19 +62,33 @@ export async function checkRepository(repo: Repository, options: CheckOptions = 
       report(formatPointRef(point), errorMessage(error))
     }
   }
+  const cold = await coldChunkIds(repo, signal)
   const chunks = await checkChunksExist(
     repo,
-    indexes,
+    { indexes, cold },
     options.windowBytes ?? 64 * 1024 * 1024,
     report,
     signal,
   )
-  return { ok: problems.length === 0, points: points.length, indexes: indexes.length, chunks, problems }
+  const coldChunks = cold && { coldChunks: cold.present.size }
+  return {
+    ok: problems.length === 0,
+    points: points.length,
+    indexes: indexes.length,
+    chunks,
+    ...coldChunks,
+    problems,
+  }
+}
+
+interface Referenced {
+  readonly indexes: { key: string; point: string }[]
+  readonly cold: ColdIds | undefined
 }
 
 async function checkChunksExist(
   repo: Repository,
-  indexes: { key: string; point: string }[],
+  referenced: Referenced,
   windowBytes: number,
   report: (object: string, problem: string) => void,
   signal?: AbortSignal,
@@ -82,7 +99,7 @@ async function checkChunksExist(
   let total = 0
   let low: Buffer = Buffer.alloc(ID_LENGTH) // ids below this were checked by an earlier window
   const flush = async (high: Buffer | undefined): Promise<void> => {
-    await checkWindow(repo, indexes, window.subarray(0, count * ID_LENGTH), low, high, report, signal)
+    await checkWindow(repo, referenced, window.subarray(0, count * ID_LENGTH), low, high, report, signal)
     if (high !== undefined) low = high
     count = 0
   }
@@ -107,7 +124,7 @@ async function checkChunksExist(
 /** Reports referenced ids in [low, high) that are not in `present` (sorted ids). */
 async function checkWindow(
   repo: Repository,
-  indexes: { key: string; point: string }[],
+  { indexes, cold }: Referenced,
   present: Buffer,
   low: Buffer,
   high: Buffer | undefined,
@@ -122,8 +139,10 @@ async function checkWindow(
       const id = ids.subarray(i * ID_LENGTH, (i + 1) * ID_LENGTH)
       if (id.every((b) => b === 0) || id.compare(low) < 0 || (high !== undefined && id.compare(high) >= 0))
         continue
-      if (!contains(present, n, id))
-        report(`chunk ${id.toString('hex')}`, `missing; chunk ${i} of '${key}' (${point})`)
+      if (contains(present, n, id)) continue
+      const hex = id.toString('hex')
+      const where = cold === undefined ? 'missing' : cold.problem(hex)
+      if (where !== undefined) report(`chunk ${hex}`, `${where}; chunk ${i} of '${key}' (${point})`)
     }
   }
 }

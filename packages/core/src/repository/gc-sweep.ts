@@ -7,7 +7,7 @@
 //    its deadline plus the whole of it: the other half absorbs clocks that disagree by up to that);
 //  - the announcement is withdrawn no sooner than the check window after the last delete settled.
 import { Semaphore, sleep } from '../shared/index.js'
-import { StorageError } from '../storage/index.js'
+import { StorageError, type ObjectStore } from '../storage/index.js'
 import type { Repository } from './repository.js'
 import { instant, since, type Instant, type SessionTiming } from './session.js'
 import { encodeGcSweep, gcSweepKey } from './format/session.js'
@@ -30,6 +30,8 @@ export class SweepDeletes {
     readonly repo: Repository,
     readonly timing: Required<SessionTiming>,
     readonly signal?: AbortSignal,
+    /** The store deleted from: the repository's, or its cold tier's (gc-cold.ts). */
+    readonly store: ObjectStore = repo.store,
   ) {}
 
   get hardTimeoutMs(): number {
@@ -63,7 +65,7 @@ export class SweepDeletes {
     const onAbort = (): void => stop.abort(this.signal?.reason)
     this.signal?.addEventListener('abort', onAbort, { once: true })
     try {
-      await this.repo.store.delete(key, { signal: stop.signal, notAfter })
+      await this.store.delete(key, { signal: stop.signal, notAfter })
       this.deleted++
       this.bytes += size
     } catch (error) {
@@ -79,7 +81,7 @@ export class SweepDeletes {
       if (!timedOut) throw error
       throw new StorageError(
         'TRANSIENT',
-        `GC could not delete '${key}' from ${this.repo.name} within ${this.hardTimeoutMs} ms`,
+        `GC could not delete '${key}' from ${this.store.name} within ${this.hardTimeoutMs} ms`,
         { cause: error },
       )
     } finally {

@@ -13,6 +13,7 @@ import { isObjectLocked } from './immutability.js'
 import type { Repository } from './repository.js'
 import { DEFAULT_TIMING, fullTiming, type SessionTiming } from './session.js'
 import { Announcement, SweepDeletes } from './gc-sweep.js'
+import { sweepCold, type ColdSweepResult } from './gc-cold.js'
 import { MAX_SWEEP_DEADLINE_MS } from './sweeps.js'
 import { purgeQuarantine } from './quarantine.js'
 import { MarkSet } from './mark-set.js'
@@ -56,6 +57,8 @@ export interface GcResult {
   readonly stoppedAtDeadline: boolean
   /** Quarantined chunks deleted (with purgeQuarantine; in a dry run, how many would go). */
   readonly quarantinePurged: number
+  /** The cold tier's sweep (docs/repository-format.md, "Cold tier"); absent without an open cold tier. */
+  readonly cold?: ColdSweepResult
 }
 
 interface PointsScan {
@@ -78,6 +81,8 @@ export async function collectGarbage(repo: Repository, options: GcOptions = {}):
   const run = `${new Date(start).toISOString().replace(/[-:.]/g, '')}-${randomUUID().slice(0, 8)}`
   const announcement = new Announcement(repo, run, new Date(start).toISOString(), options)
   const deletes = new SweepDeletes(repo, timing, signal)
+  const coldStore = repo.cold?.store
+  const coldDeletes = coldStore && new SweepDeletes(repo, timing, signal, coldStore)
   const livePoints = new Set<string>()
   let idsLater = 0
   // After each announcement: sessions first, then manifests (a writer commits before closing its session).
@@ -92,6 +97,19 @@ export async function collectGarbage(repo: Repository, options: GcOptions = {}):
     // The next announcement is up before the last one goes: writers never see a gap between batches.
     const renew = (): Promise<void> => announce()
     const sweep = await sweepChunks(repo, marks, cutoff, { announcement, renew, deletes, options })
+    const batchMs = options.sweepBatchMs ?? 60_000
+    const dryRun = options.dryRun === true
+    const cold =
+      coldStore && coldDeletes && !sweep.stoppedAtDeadline
+        ? await sweepCold(repo, coldStore, marks, cutoff, {
+            announcement,
+            renew,
+            deletes: coldDeletes,
+            batchMs,
+            dryRun,
+            signal,
+          })
+        : undefined
     let other = 0
     if (!options.dryRun) {
       other += await removeOrphans(repo, scan.orphans, livePoints, cutoff, signal)
@@ -109,10 +127,11 @@ export async function collectGarbage(repo: Repository, options: GcOptions = {}):
       ...sweep,
       otherObjectsDeleted: other,
       quarantinePurged,
+      ...(cold && { cold }),
     }
   } finally {
     // Writers that saw no sweep count on this: no delete lands later than the check window before it goes.
-    await deletes.linger()
+    await Promise.all([deletes.linger(), coldDeletes?.linger()])
     await announcement.withdraw()
   }
 }
@@ -158,8 +177,8 @@ async function markCommitted(
   return { marks, marked, idsMarked }
 }
 
-/** Marks what live sessions protect: their bases and borrowed chunks. */
-async function markProtected(
+/** Marks what live sessions protect: their bases and borrowed chunks (also the tier mover's). */
+export async function markProtected(
   repo: Repository,
   marks: MarkSet,
   timing: SessionTiming,

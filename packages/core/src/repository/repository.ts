@@ -1,6 +1,6 @@
 // The repository: config, keys, chunks and restore points on an ObjectStore. Every object is created once;
 // chunks are content-addressed; a restore point is committed by writing its manifest last.
-import { randomUUID } from 'node:crypto'
+import { createHmac, hkdfSync, randomUUID } from 'node:crypto'
 import { throwIfAborted } from '../shared/index.js'
 import { isNotFound, StorageError, type ObjectStore, type Retention } from '../storage/index.js'
 import { RepositoryError, shortId } from './errors.js'
@@ -10,6 +10,8 @@ import { checkNewSecret, deriveKeys, makeKeySlot, newMasterKey, DEFAULT_SCRYPT }
 import { decodeObject, encodeObject, maxPlainLength } from './object-codec.js'
 import { decodeConfig, encodeConfig, isValidChunkSize, type RepositoryConfig } from './format/config.js'
 import { assertObjectLock, retentionFrom } from './immutability.js'
+import { HKDF_INFO_TIER_KEY } from './format/tier.js'
+import { readColdChunk, type AttachedTier, type TierReads } from './tier-read.js'
 import type { CreateOptions, KeySlotInfo, KeySlotOptions, OpenOptions } from './repository-options.js'
 
 export type { CreateOptions, KeySlotInfo, KeySlotOptions, OpenOptions } from './repository-options.js'
@@ -50,6 +52,9 @@ export class Repository {
   #sealed: boolean
   /** Chunks are hashed, encoded and decoded on the pool's worker threads. */
   readonly #codec = CodecPool.shared()
+  /** The cold tier (tier.ts), once attached: chunks missing from `store` are read from it. */
+  #cold: AttachedTier | undefined
+  readonly tierReads: TierReads = { hotBytes: 0, coldBytes: 0, coldChunks: 0 }
 
   private constructor(
     readonly store: ObjectStore,
@@ -250,6 +255,23 @@ export class Repository {
     return this.config.immutable && retentionFrom(this.config.immutable)
   }
 
+  /** HMAC-SHA-256 of `input` under the tier subkey of the master key; undefined in a plain repository. */
+  tierMac(input: Uint8Array): Buffer | undefined {
+    if (this.#master === undefined) return undefined
+    const key = hkdfSync('sha256', this.#master, new Uint8Array(0), HKDF_INFO_TIER_KEY, 32)
+    return createHmac('sha256', new Uint8Array(key)).update(input).digest()
+  }
+
+  /** Attaches the authenticated tier record with its cold store, or why that did not open (tier.ts). */
+  attachTier(attached: AttachedTier): void {
+    this.#cold = attached
+  }
+
+  /** The cold tier, if the repository has one and it was attached. */
+  get cold(): AttachedTier | undefined {
+    return this.#cold
+  }
+
   // --- chunks -----------------------------------------------------------------------------------------
 
   describeChunk(idHex: string): string {
@@ -329,11 +351,14 @@ export class Repository {
     try {
       // A ranged read of the largest possible envelope: it reads the whole object in one buffer, where a
       // plain get may cost a second copy (local store).
-      return await this.store.getRange(chunkKey(idHex), 0, this.storedChunkMax, { signal, into })
+      const bytes = await this.store.getRange(chunkKey(idHex), 0, this.storedChunkMax, { signal, into })
+      this.tierReads.hotBytes += bytes.length
+      return bytes
     } catch (error) {
-      if (isNotFound(error))
-        throw new RepositoryError('CHUNK_MISSING', `${this.describeChunk(idHex)} is missing`)
-      throw error
+      if (!isNotFound(error)) throw error
+      const chunk = { idHex, what: this.describeChunk(idHex), max: this.storedChunkMax }
+      if (this.#cold !== undefined) return readColdChunk(this.#cold, chunk, this.tierReads, signal, into)
+      throw new RepositoryError('CHUNK_MISSING', `${this.describeChunk(idHex)} is missing`)
     }
   }
 

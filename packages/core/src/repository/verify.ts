@@ -11,6 +11,7 @@ import { SharedSlots } from './shared-slots.js'
 import type { Repository } from './repository.js'
 import { PREFIX_CHUNKS } from './format/constants.js'
 import { chunkIdOfKey } from './format/layout.js'
+import { verifyCold, type ColdVerifyResult } from './tier-verify.js'
 
 export interface VerifyOptions {
   /** Fraction of chunks to read, in (0, 1]; default 1 (all). */
@@ -46,6 +47,8 @@ export interface VerifyResult {
   readonly bad: readonly { readonly id: string; readonly reason: string }[]
   /** Chunks that failed twice but read back sound when about to be moved: left in place. */
   readonly flaky: readonly string[]
+  /** The cold tier's chunks (tier-verify.ts); absent without an open cold tier. */
+  readonly cold?: ColdVerifyResult
 }
 
 export async function verifyChunks(repo: Repository, options: VerifyOptions = {}): Promise<VerifyResult> {
@@ -118,8 +121,12 @@ export async function verifyChunks(repo: Repository, options: VerifyOptions = {}
   }
   await Promise.all(running)
   if (failure !== undefined) throw failure
+  const coldStore = repo.cold?.store
+  const cold =
+    coldStore &&
+    (await verifyCold(repo, coldStore, { ...options, sample, concurrency: options.concurrency ?? 8 }))
   progress.end()
-  return { chunks, checked, bytes, bad, flaky }
+  return { chunks, checked, bytes, bad, flaky, ...(cold && { cold }) }
 }
 
 type Counts = Pick<VerifyProgress, 'listed' | 'checked' | 'bytes'>

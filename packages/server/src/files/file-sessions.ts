@@ -94,7 +94,7 @@ export class FileSessions {
   async #open(key: FileSessionKey): Promise<FileRestoreSession> {
     const { repositoryService, closing, log } = this.#options
     const signal = AbortSignal.any([closing, AbortSignal.timeout(LAUNCH_MS)])
-    const repository = await repositoryService.open(key.repositoryId, signal)
+    const repository = await repositoryService.openCurrent(key.repositoryId, signal)
     const ref = await resolvePoint(repository, key.pointId, signal)
     const started = performance.now()
     const session = await FileRestoreSession.open({

@@ -88,7 +88,7 @@ export class MaintenanceRunner {
       },
       `repository ${task}`,
       async (t) => {
-        const opened = await this.deps.repositoryService.open(repo.id, t.signal)
+        const opened = await this.deps.repositoryService.openCurrent(repo.id, t.signal)
         await runMaintenanceTask(t, opened, task, schedule)
       },
       { runId, repositoryId: repo.id, repository: repo.name, task },

@@ -1,10 +1,12 @@
 // The body of each maintenance task, given an open repository and a task context: gc (lock-free, safe
-// beside running backups), check (structure), verify (a sample of chunks read and authenticated). A
+// beside running backups; then, for a repository with a cold tier, the tier move as a child task),
+// check (structure), verify (a sample of chunks read and authenticated). A
 // problem found fails the task with the objects named, so that its run shows red in the runs list.
 import type { MaintenanceSchedule, MaintenanceTask } from '@strata/contract'
 import {
   checkRepository,
   collectGarbage,
+  moveToCold,
   RepositoryError,
   verifyChunks,
   type Repository,
@@ -20,11 +22,10 @@ export async function runMaintenanceTask(
   const { signal } = task
   if (kind === 'gc') {
     const margin = schedule.gc.safetyMarginMinutes
-    const result = await collectGarbage(repo, {
-      signal,
-      ...(margin === undefined ? {} : { safetyMarginMs: margin * 60_000 }),
-    })
+    const safetyMargin = margin === undefined ? {} : { safetyMarginMs: margin * 60_000 }
+    const result = await collectGarbage(repo, { signal, ...safetyMargin })
     task.set({ ...result })
+    if (repo.cold !== undefined) await task.child('tier move', (t) => moveTier(t, repo, safetyMargin))
     return
   }
   if (kind === 'check') {
@@ -56,4 +57,16 @@ export async function runMaintenanceTask(
         .join(', ')}`,
     )
   }
+}
+
+/** docs/tiering.md: chunks only old points reference go to the cold tier, after each gc. */
+async function moveTier(
+  task: TaskContext,
+  repo: Repository,
+  margin: { safetyMarginMs?: number },
+): Promise<void> {
+  const result = await moveToCold(repo, { signal: task.signal, ...margin })
+  task.set({ ...result, failed: result.failed.length })
+  // Their hot copies stay, nothing is lost: a warning, not a failed gc.
+  for (const f of result.failed) task.warn(f.reason, { chunk: f.id })
 }

@@ -2,7 +2,9 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import Database from 'better-sqlite3'
 import { randomBytes } from 'node:crypto'
 import { sleep } from '@strata/core'
-import type { ObjectStore } from '@strata/core/storage'
+import { openStore, type ObjectStore } from '@strata/core/storage'
+import { openRepository } from '@strata/core/open'
+import { addTier } from '@strata/core/repository'
 import { scratchDir, type Scratch } from '@strata/core/testing'
 import { migrate } from '../db/database.js'
 import { SecretBox } from '../secret-box.js'
@@ -77,5 +79,35 @@ describe('repository usage', () => {
     for (const r of repos) expect(await measured(r.id)).toBeDefined()
     expect(repos.map((r) => r.counts.walks)).toEqual([1, 1, 1])
     expect(running.peak).toBe(1)
+  })
+})
+
+describe('a cold tier added while the server holds the repository open', () => {
+  it('is attached at the next use that checks the repository', async () => {
+    const scratch = await scratchDir('strata-server-tier-')
+    try {
+      const db = new Database(':memory:')
+      migrate(db)
+      const store = new RepositoryStore(db, new SecretBox(randomBytes(32)))
+      const service = new RepositoryService(store)
+      await repositoryWithPoint(scratch.path('repo'), { vm: 'vm-1', diskBytes: 1024 * 1024 })
+      const { id } = store.create({ name: 'r', location: scratch.path('repo') })
+      const signal = AbortSignal.timeout(10_000)
+      const cached = await service.open(id, signal)
+      expect(cached.cold).toBeUndefined()
+      const cli = await openRepository(scratch.path('repo'), { credentials: {}, signal })
+      await addTier(
+        cli,
+        { cold: scratch.path('cold'), olderThanSeconds: 86_400 },
+        await openStore(scratch.path('cold')),
+      )
+      const current = await service.openCurrent(id, signal)
+      expect(current).not.toBe(cached)
+      expect(current.cold?.tier.cold).toBe(scratch.path('cold'))
+      expect(current.cold?.store).toBeDefined()
+      expect(await service.openCurrent(id, signal)).toBe(current) // unchanged since: the same handle
+    } finally {
+      await scratch[Symbol.asyncDispose]()
+    }
   })
 })

@@ -74,6 +74,11 @@ export class RepositoryService {
     return opened
   }
 
+  /** open(), but opened again if its config or its cold tier changed since (maintenance). */
+  openCurrent(id: string, signal: AbortSignal): Promise<Repository> {
+    return this.#current(id, signal)
+  }
+
   /** After an update or delete: the next use opens it again with the new settings. */
   forget(id: string): void {
     this.#open.delete(id)
@@ -232,7 +237,9 @@ async function sameConfig(repo: Repository, signal: AbortSignal): Promise<boolea
     const info = await repo.store.stat('config', { signal })
     if (info === undefined || info.size > MAX_CONFIG_BYTES) return false
     const config = JSON.parse(new TextDecoder().decode(await repo.store.get('config', { signal })))
-    return (config as { id?: unknown }).id === repo.config.id
+    if ((config as { id?: unknown }).id !== repo.config.id) return false
+    // A cold tier added since this handle opened (`strata repo tier add`): opened again, it attaches it.
+    return (repo.cold === undefined) === ((await repo.store.stat('tier', { signal })) === undefined)
   } catch {
     signal.throwIfAborted()
     return false // opening it again says what is wrong
