@@ -2,7 +2,7 @@
 // beside it; deletion refused to a non-root process, to root's own rm and to Strata before the date;
 // gc frees after it (the clock moved, not slept); refused where the file system or the user cannot.
 import { execFile } from 'node:child_process'
-import { chmod, chown, readdir, stat } from 'node:fs/promises'
+import { chmod, chown, mkdir, readdir, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest'
@@ -138,27 +138,54 @@ describe('immutable local repositories (chattr +i)', () => {
     }
   })
 
-  it('refuses a process without CAP_LINUX_IMMUTABLE (a non-root Strata) at open', async () => {
-    const root = scratch.path('no-cap')
-    await Repository.create(new LocalStore(root), { chunkSize: CHUNK, immutable })
-    // A child process without the capability opens the same repository (a non-root Strata).
+  /** Runs `code` (an ES module body with LocalStore, Repository and `root`) in a child under `setpriv`. */
+  async function inChild(setpriv: string[], root: string, code: string): Promise<string> {
     const script = `
       import { LocalStore } from '${new URL('../storage/index.ts', import.meta.url).pathname}'
       import { Repository } from '${new URL('./repository.ts', import.meta.url).pathname}'
-      try { await Repository.open(new LocalStore(process.argv[1])); console.log('opened') }
-      catch (e) { console.log(e.code + ': ' + e.message) }`
-    const { stdout } = await run('setpriv', [
-      '--inh-caps=-linux_immutable',
-      '--bounding-set=-linux_immutable',
-      process.execPath,
-      '--import',
-      'tsx',
-      '--input-type=module',
-      '-e',
-      script,
+      const root = process.argv[1]
+      try { ${code} } catch (e) { console.log(e.code + ': ' + e.message) }`
+    const node = [process.execPath, '--import', 'tsx', '--input-type=module', '-e', script, root]
+    return (await run('setpriv', [...setpriv, ...node])).stdout
+  }
+
+  it('refuses a process without CAP_LINUX_IMMUTABLE (a non-root Strata) at open', async () => {
+    const root = scratch.path('no-cap')
+    await Repository.create(new LocalStore(root), { chunkSize: CHUNK, immutable })
+    const dropped = ['--inh-caps=-linux_immutable', '--bounding-set=-linux_immutable']
+    const stdout = await inChild(
+      dropped,
       root,
-    ])
+      `await Repository.open(new LocalStore(root)); console.log('opened')`,
+    )
     expect(stdout).toContain('OBJECT_LOCK_REQUIRED')
     expect(stdout).toContain('needs root, or CAP_LINUX_IMMUTABLE')
+  })
+
+  it('works for a non-root user given CAP_LINUX_IMMUTABLE alone (the packaged service)', async () => {
+    const root = scratch.path('cap-only')
+    await chmod(scratch.dir, 0o711) // nobody must reach its directory
+    await mkdir(root)
+    await chown(root, 65534, 65534)
+    const capOnly = [
+      '--reuid=65534',
+      '--regid=65534',
+      '--clear-groups',
+      '--inh-caps=-all,+linux_immutable',
+      '--ambient-caps=+linux_immutable',
+      '--bounding-set=-all,+linux_immutable',
+    ]
+    const code = `
+      const immutable = { seconds: 86400, mode: 'compliance' }
+      await Repository.create(new LocalStore(root), { chunkSize: ${CHUNK}, immutable })
+      const store = new LocalStore(root)
+      await Repository.open(store)
+      await store.put('chunks/aa/aa', new Uint8Array(8), { retain: { mode: 'COMPLIANCE', until: new Date(Date.now() + 86400000) } })
+      await store.delete('chunks/aa/aa').catch((e) => console.log('delete: ' + e.code))
+      console.log('opened')`
+    const stdout = await inChild(capOnly, root, code)
+    expect(stdout).toContain('delete: OBJECT_LOCKED')
+    expect(stdout).toContain('opened')
+    expect(await immutableFlag(join(root, 'chunks', 'aa', 'aa'))).toBe(true)
   })
 })
