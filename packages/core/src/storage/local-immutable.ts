@@ -28,7 +28,11 @@ export class AttributeBatcher {
   readonly #queues = { '+i': [] as Waiter[], '-i': [] as Waiter[] }
   readonly #running = { '+i': false, '-i': false }
 
-  constructor(readonly storeName: string) {}
+  constructor(
+    readonly storeName: string,
+    /** Runs one chattr (tests count the processes). */
+    readonly run: (flag: '+i' | '-i', paths: readonly string[]) => Promise<void> = chattr,
+  ) {}
 
   apply(flag: '+i' | '-i', path: string): Promise<void> {
     return new Promise((resolve, reject) => {
@@ -41,7 +45,7 @@ export class AttributeBatcher {
     this.#running[flag] = true
     try {
       for (let batch = this.#take(flag); batch.length > 0; batch = this.#take(flag)) {
-        const error = await chattr(
+        const error = await this.run(
           flag,
           batch.map((w) => w.path),
         ).then(
