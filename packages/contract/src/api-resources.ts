@@ -195,7 +195,15 @@ export const RepositoryIdentity = Type.Object({
 })
 export type RepositoryIdentity = Static<typeof RepositoryIdentity>
 
-export const RepositoryUsage = Type.Object({ bytes: Type.Number(), chunks: Type.Number() })
+export const LockedUsage = Type.Object(
+  { points: Type.Number(), chunks: Type.Number(), bytes: Type.Number() },
+  { description: 'Immutable repositories: what no delete can free yet (points, chunks and their bytes).' },
+)
+export const RepositoryUsage = Type.Object({
+  bytes: Type.Number(),
+  chunks: Type.Number(),
+  locked: Type.Optional(LockedUsage),
+})
 export type RepositoryUsage = Static<typeof RepositoryUsage>
 /** Usage is measured in the background: `null` with `measuring: true` until the first measure ends. */
 export const UsageState = {
@@ -204,6 +212,18 @@ export const UsageState = {
   }),
   measuring: Type.Boolean({ description: 'A measure is running now.' }),
 }
+export const SeenPoint = Type.Object({ pointId: Type.String(), vm: Type.String(), time: Type.Number() })
+/** docs/immutability.md, "Rollback detection": raised until an admin acknowledges it. */
+export const RollbackWarning = Type.Object({
+  message: Type.String(),
+  vanished: Type.Array(SeenPoint, {
+    description: 'Points that vanished behind the server (the first ones).',
+  }),
+  count: Type.Optional(Type.Number({ description: 'How many vanished, when more than listed.' })),
+  newestRecorded: Type.Optional(SeenPoint),
+  detected: Type.Number(),
+})
+export type RollbackWarning = Static<typeof RollbackWarning>
 export const Repository = Type.Object({
   id: Type.String(),
   name: Type.String(),
@@ -211,6 +231,7 @@ export const Repository = Type.Object({
   encrypted: Type.Boolean(),
   identity: Type.Optional(RepositoryIdentity),
   ...UsageState,
+  rollback: Type.Optional(RollbackWarning),
 })
 export type Repository = Static<typeof Repository>
 
@@ -252,6 +273,9 @@ export const RestorePoint = Type.Object({
   scheduleName: Type.Optional(Type.String({ description: 'While the schedule exists and has a name.' })),
   protected: Type.Optional(
     Type.Boolean({ description: 'Kept by retention; deletes are refused (409 POINT_PROTECTED).' }),
+  ),
+  lockedUntil: Type.Optional(
+    Type.Number({ description: 'Immutable repositories: nobody can delete the point before this time.' }),
   ),
 })
 export type RestorePoint = Static<typeof RestorePoint>

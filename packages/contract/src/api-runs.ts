@@ -1,6 +1,6 @@
 // Runs and their task trees as the API returns them, the events of /api/events, and the overview.
 import { CloneType, Type, type Static, type TSchema } from '@sinclair/typebox'
-import { UsageState } from './api-resources.js'
+import { RollbackWarning, UsageState } from './api-resources.js'
 import { Strict, Text } from './schema-helpers.js'
 
 export const TaskStatus = Type.Union(
@@ -153,7 +153,14 @@ export type NextRun = Static<typeof NextRun>
 export const Overview = Type.Object({
   lastRuns: Type.Array(RunSummary),
   nextRuns: Type.Array(NextRun),
-  repositories: Type.Array(Type.Object({ id: Type.String(), name: Type.String(), ...UsageState })),
+  repositories: Type.Array(
+    Type.Object({
+      id: Type.String(),
+      name: Type.String(),
+      ...UsageState,
+      rollback: Type.Optional(RollbackWarning),
+    }),
+  ),
   failures: Type.Array(RunSummary),
 })
 export type Overview = Static<typeof Overview>

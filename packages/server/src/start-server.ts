@@ -22,6 +22,8 @@ import { PoolStore } from './pools/pool-store.js'
 import { nasMountDir } from './repositories/nas-mounts.js'
 import { RepositoryService } from './repositories/repository-service.js'
 import { RepositoryStore } from './repositories/repository-store.js'
+import { RollbackStore } from './repositories/rollback-store.js'
+import { RollbackWatch, removedByRun } from './repositories/rollback-watch.js'
 import { accountRoutes } from './routes/account-routes.js'
 import { authRoutes } from './routes/auth-routes.js'
 import { jobRoutes } from './routes/job-routes.js'
@@ -222,7 +224,9 @@ function services(
     jobs: new JobStore(db),
     settings: new Settings(db, log),
   }
-  const repositoryService = new RepositoryService(stores.repositories, closing, nasMountDir(config.dataDir))
+  const rollback = new RollbackWatch(new RollbackStore(db), log)
+  const mountDir = nasMountDir(config.dataDir)
+  const repositoryService = new RepositoryService(stores.repositories, closing, mountDir, rollback)
   const base = { config, db, box, users, tokens, log, closing, repositoryService, ...stores }
   const runs = runServices(config.dataDir, base, workers)
   return {
@@ -266,6 +270,7 @@ function runServices(
     const job = jobs.list().find((j) => j.id === row.jobId)
     for (const id of job?.repositories ?? []) repositoryService.outdated(id)
   })
+  watchRetention(bus, runs, jobs, repositoryService)
   const scheduler = new Scheduler({ db, jobs, log, start: (job, id) => runs.startJob(job, id) })
   const restores = new RestoreRunner({
     runs,
@@ -288,6 +293,25 @@ function runServices(
     closing,
   })
   return { runs, restores, bus, scheduler, maintenance, maintenanceStore }
+}
+
+/**
+ * Rollback detection: while a backup run may apply retention, vanished points wait; at its end, the
+ * points its retention removed are expected to be gone.
+ */
+function watchRetention(bus: RunBus, runs: RunManager, jobs: JobStore, service: RepositoryService): void {
+  const watch = service.rollback
+  if (watch === undefined) return
+  bus.on('run', (row) => {
+    if (row.kind !== 'backup') return
+    const ids = jobs.list().find((j) => j.id === row.jobId)?.repositories ?? []
+    if (row.status === 'pending') return ids.forEach((id) => watch.running(id, row.runId, true))
+    void runs
+      .tree(row.runId)
+      .then((tree) => ids.forEach((id) => watch.excuse(id, removedByRun(tree))))
+      .catch(() => undefined)
+      .finally(() => ids.forEach((id) => watch.running(id, row.runId, false)))
+  })
 }
 
 /** Each route module bound to the services it needs, and to nothing else. */

@@ -64,11 +64,16 @@ export const repoInfo: Command<InfoResult> = {
       `  store        ${describeStore(r.store)}`,
       ...(r.config.immutable && r.locked
         ? [
-            `  immutable    ${r.config.immutable.seconds / 86_400}d, ${r.config.immutable.mode} (S3 Object Lock)`,
+            `  immutable    ${r.config.immutable.seconds / 86_400}d, ${immutableHow(r.repository, r.config.immutable.mode)}`,
             `  locked       ${r.locked.points} points, ${r.locked.chunks} chunks, ${formatBytes(r.locked.bytes)}`,
           ]
         : []),
     ].join('\n'),
+}
+
+/** A local directory's lock is the file system's attribute: S3's lock modes do not apply there. */
+function immutableHow(repository: string, mode: string): string {
+  return repository.startsWith('local:') ? '(immutable attribute, chattr +i)' : `${mode} (S3 Object Lock)`
 }
 
 /** 'create-once by hard link; ext4, times to 1 µs' and the like. */

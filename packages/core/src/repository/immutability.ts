@@ -1,4 +1,4 @@
-// Immutable repositories (S3 Object Lock, docs/immutability.md): the bucket check made at init and at
+// Immutable repositories (S3 Object Lock, or a local file system's immutable attribute; docs/immutability.md): the bucket check made at init and at
 // every open, the retention new objects get, and the extension of older chunks a new point shares.
 import { Semaphore } from '../shared/index.js'
 import { StorageError, type ObjectStore, type Retention } from '../storage/index.js'
@@ -14,10 +14,17 @@ export async function assertObjectLock(store: ObjectStore, signal?: AbortSignal)
   if (store.objectLock === undefined) {
     throw new RepositoryError(
       'OBJECT_LOCK_REQUIRED',
-      `'${store.name}' cannot hold an immutable repository: only S3 buckets with Object Lock can`,
+      `'${store.name}' cannot hold an immutable repository: only S3 buckets with Object Lock and ` +
+        'local directories whose file system has the immutable attribute can',
     )
   }
   if (!(await store.objectLock.enabled({ signal }))) {
+    const refusal = store.objectLock.refusal
+    if (refusal !== undefined)
+      throw new RepositoryError(
+        'OBJECT_LOCK_REQUIRED',
+        `'${store.name}' cannot hold an immutable repository: ${refusal}`,
+      )
     throw new RepositoryError(
       'OBJECT_LOCK_REQUIRED',
       `the bucket of '${store.name}' does not have Object Lock enabled: an immutable repository needs a ` +

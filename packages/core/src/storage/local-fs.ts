@@ -8,6 +8,8 @@ import { StorageError, type StorageErrorCode } from './storage-error.js'
 
 /** Names of in-flight writes. Never listed, never valid key segments. */
 export const TEMP_PREFIX = '.strata-tmp-'
+/** Names of the files that keep an immutable object's date (local-immutable.ts). Never listed. */
+export const UNTIL_PREFIX = '.strata-until-'
 
 const TRANSIENT_CODES = new Set([
   'EAGAIN',
@@ -121,6 +123,10 @@ function absentAsUndefined(error: unknown): undefined {
   throw error
 }
 
+function isReserved(name: string): boolean {
+  return name.startsWith(TEMP_PREFIX) || name.startsWith(UNTIL_PREFIX)
+}
+
 /** Every file under `root` whose key starts with `prefix`, in key order, without temp files. */
 export async function* walk(
   root: string,
@@ -149,7 +155,7 @@ async function* walkDir(
   throwIfAborted(signal)
   const entries = await readEntries(dir, storeName)
   const names = entries
-    .filter((e) => e.name.startsWith(filter) && !e.name.startsWith(TEMP_PREFIX))
+    .filter((e) => e.name.startsWith(filter) && !isReserved(e.name))
     // Directories sort as 'name/': their keys continue with '/'. Byte order of UTF-8, like S3.
     .map((e) => ({
       name: e.name,

@@ -27,6 +27,7 @@ import {
   walk,
   walkLeftovers,
 } from './local-fs.js'
+import { AttributeBatcher, LocalObjectLock, UNTIL_PREFIX, untilPath } from './local-immutable.js'
 import { NO_LINK_CODES, probeFileSystem } from './local-probe.js'
 import type {
   CallOptions,
@@ -65,10 +66,14 @@ export class LocalStore implements ObjectStore {
   readonly #forcedMode: CreateMode | undefined
   #probe: Promise<FileSystemTraits | undefined> | undefined
   #traits: FileSystemTraits | undefined
+  /** Immutable objects (`chattr +i`, local-immutable.ts): enabled where the probe finds it works. */
+  readonly objectLock: LocalObjectLock
 
   constructor(root: string, options: LocalStoreOptions = {}) {
     this.root = resolve(root)
     this.name = `local:${this.root}`
+    const attributes = new AttributeBatcher(this.name)
+    this.objectLock = new LocalObjectLock(this.root, this.name, (key) => this.#path(key), attributes)
     if (options.directWrites === false) this.#direct = Promise.resolve(undefined)
     this.#forcedMode = options.createMode === 'auto' ? undefined : options.createMode
   }
@@ -119,6 +124,8 @@ export class LocalStore implements ObjectStore {
       throw fsError(error, `cannot sync the directory of '${key}' in ${this.name}`)
     })
     if (options.ifNoneMatch) await unlink(temp).catch(() => undefined)
+    // Last: an immutable inode could no longer lose its temp name.
+    if (options.retain !== undefined) await this.objectLock.retain(path, key, options.retain)
   }
 
   async get(key: string, options: CallOptions = {}): Promise<Uint8Array> {
@@ -189,8 +196,13 @@ export class LocalStore implements ObjectStore {
       await unlink(path) // a link itself, never what it points at
     } catch (error) {
       if (isAbsence(error)) return
-      throw fsError(error, `cannot delete '${key}' from ${this.name}`)
+      if (errorCode(error) !== 'EPERM') throw fsError(error, `cannot delete '${key}' from ${this.name}`)
+      await this.objectLock.deleteImmutable(path, key).catch((failure: unknown) => {
+        throw fsError(failure, `cannot delete '${key}' from ${this.name}`)
+      })
     }
+    // The date of an object that was immutable (or whose put stopped before the attribute).
+    await unlink(untilPath(path)).catch(() => undefined)
   }
 
   async removeIncomplete(olderThanMs: number, options: CallOptions = {}): Promise<number> {
@@ -274,10 +286,10 @@ export class LocalStore implements ObjectStore {
 
   #path(key: string): string {
     assertValidKey(key)
-    if (key.split('/').some((part) => part.startsWith(TEMP_PREFIX))) {
+    if (key.split('/').some((part) => part.startsWith(TEMP_PREFIX) || part.startsWith(UNTIL_PREFIX))) {
       throw new StorageError(
         'INVALID_KEY',
-        `invalid object key '${key}': '${TEMP_PREFIX}' names are reserved`,
+        `invalid object key '${key}': '${TEMP_PREFIX}' and '${UNTIL_PREFIX}' names are reserved`,
       )
     }
     return join(this.root, ...key.split('/'))

@@ -102,8 +102,10 @@ export interface Retention {
  * refuses with OBJECT_LOCKED while one is retained (a plain delete would only hide it behind a marker).
  */
 export interface ObjectLock {
-  /** Whether the bucket has Object Lock enabled (asks the server each time). */
+  /** Whether the bucket has Object Lock enabled (asks the server each time; a local store probes). */
   enabled(options?: CallOptions): Promise<boolean>
+  /** Why the last enabled() said no, in words, where the store knows (a local store: fs or privilege). */
+  readonly refusal?: string | undefined
   /** The key's current retention; undefined if it has none. NOT_FOUND if absent. */
   retention(key: string, options?: CallOptions): Promise<Retention | undefined>
   /** Sets a later retention in place (PutObjectRetention: never a rewrite); the server refuses shortening. */

@@ -151,4 +151,23 @@ export const MIGRATIONS: readonly Migration[] = [
     PRIMARY KEY (repository_id, time)
   );
   `,
+  // 8: rollback detection (docs/immutability.md): the points the server has seen committed in each
+  // repository (the newest ones, bounded), the newest it ever saw, and the warning raised when points
+  // vanish outside its own retention and deletes or the newest is older than that.
+  `
+  CREATE TABLE seen_points (
+    repository_id TEXT NOT NULL,
+    point_id TEXT NOT NULL,
+    vm TEXT NOT NULL,
+    time INTEGER NOT NULL,
+    PRIMARY KEY (repository_id, point_id)
+  );
+  CREATE TABLE rollback_watch (
+    repository_id TEXT PRIMARY KEY,
+    newest_point TEXT,
+    newest_vm TEXT,
+    newest_time INTEGER,
+    warning TEXT
+  );
+  `,
 ]

@@ -9,6 +9,9 @@ import { listRestorePoints, type RestorePointInfo } from '@strata/core/engine'
 import { openRepository } from '@strata/core/open'
 import {
   deletePoint,
+  listPoints,
+  lockedSummary,
+  manifestKey,
   protectPoint,
   readManifest,
   resolvePoint,
@@ -20,6 +23,7 @@ import {
 import { Semaphore, anySignal } from '@strata/core'
 import { repositoryApiError } from './repository-errors.js'
 import { secretsEnv, type RepositoryStore } from './repository-store.js'
+import type { RollbackWatch } from './rollback-watch.js'
 
 /** docs/api.md: a restore point as the API shows it. */
 export interface PointView {
@@ -36,11 +40,15 @@ export interface PointView {
   readonly jobId?: string
   readonly scheduleId?: string
   readonly protected: boolean
+  /** Immutable repositories: nobody can delete the point before this time (ms). */
+  readonly lockedUntil?: number
 }
 
 export interface Usage {
   readonly bytes: number
   readonly chunks: number
+  /** Immutable repositories: the points, chunks and bytes no delete can free yet. */
+  readonly locked?: { readonly points: number; readonly chunks: number; readonly bytes: number }
 }
 
 const USAGE_TTL_MS = 60_000
@@ -49,6 +57,8 @@ const WALK_TIMEOUT_MS = 300_000
 export class RepositoryService {
   readonly #open = new Map<string, Promise<Repository>>()
   readonly #manifests = new Map<string, Manifest>()
+  /** The retention date of each point's manifest (immutable repositories): it never changes. */
+  readonly #retained = new Map<string, number | null>()
   /** The last measure (or failed attempt, without usage) of each repository. */
   readonly #usage = new Map<string, { at: number; usage?: Usage }>()
   readonly #measuring = new Set<string>()
@@ -62,6 +72,8 @@ export class RepositoryService {
     readonly closing: AbortSignal = new AbortController().signal,
     /** Where NAS remotes are mounted (nas-mounts.ts); the CLI's default without. */
     readonly mountDir?: string,
+    /** Compares each full listing with the points seen before (rollback detection). */
+    readonly rollback?: RollbackWatch,
   ) {}
 
   open(id: string, signal: AbortSignal): Promise<Repository> {
@@ -98,7 +110,10 @@ export class RepositoryService {
   async points(id: string, vm: string | undefined, signal: AbortSignal): Promise<PointView[]> {
     const repo = await this.#current(id, signal)
     const read = (point: PointSummary, s?: AbortSignal) => this.#manifest(id, repo, point, s ?? signal)
-    return (await listRestorePoints(repo, vm, signal, read)).map(view).reverse()
+    const listed = (await listRestorePoints(repo, vm, signal, read)).map(view).reverse()
+    if (vm === undefined) this.rollback?.observe(id, listed)
+    if (repo.config.immutable === undefined) return listed
+    return Promise.all(listed.map((p) => this.#withLock(id, repo, p, signal)))
   }
 
   async vms(
@@ -118,7 +133,14 @@ export class RepositoryService {
   async deletePoint(id: string, pointId: string, signal: AbortSignal): Promise<string> {
     const repo = await this.#current(id, signal)
     const ref = await resolvePoint(repo, pointId, signal)
-    await deletePoint(repo, ref, signal)
+    // Excused first: a listing racing with the delete must not take it for a rollback.
+    this.rollback?.excuse(id, [ref.pointId])
+    try {
+      await deletePoint(repo, ref, signal)
+    } catch (error) {
+      this.rollback?.withdraw(id, [ref.pointId])
+      throw error
+    }
     return ref.pointId
   }
 
@@ -179,7 +201,23 @@ export class RepositoryService {
       bytes += info.size
       chunks++
     }
-    return { bytes, chunks }
+    if (repo.config.immutable === undefined) return { bytes, chunks }
+    // What the lock holds: one look per manifest and per chunk (docs/immutability.md says the cost).
+    const manifests = (await listPoints(repo, undefined, signal)).map((p) => manifestKey(p))
+    return { bytes, chunks, locked: await lockedSummary(repo.store, manifests, signal) }
+  }
+
+  /** The point with its lock date while it is to come (one look per manifest, then cached). */
+  async #withLock(id: string, repo: Repository, point: PointView, signal: AbortSignal): Promise<PointView> {
+    const key = `${id}:${point.vmUuid}/${point.id}`
+    let until = this.#retained.get(key)
+    if (until === undefined) {
+      const ref = { vm: point.vmUuid, pointId: point.id }
+      const date = await repo.store.objectLock?.retention(manifestKey(ref), { signal })
+      until = date === undefined ? null : date.until.getTime()
+      this.#retained.set(key, until)
+    }
+    return until !== null && until > Date.now() ? { ...point, lockedUntil: until } : point
   }
 
   async #manifest(id: string, repo: Repository, point: PointSummary, signal: AbortSignal): Promise<Manifest> {

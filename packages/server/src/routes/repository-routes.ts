@@ -38,7 +38,10 @@ export interface RepositoryRouteServices {
 
 export function repositoryRoutes(app: FastifyInstance, ctx: RepositoryRouteServices): void {
   const { repositories: store, repositoryService: service } = ctx
-  const view = (r: RepositoryRecord): Repository => ({ ...r, ...service.usageState(r.id) })
+  const view = (r: RepositoryRecord): Repository => {
+    const rollback = service.rollback?.warning(r.id)
+    return { ...r, ...service.usageState(r.id), ...(rollback && { rollback }) }
+  }
 
   app.get('/api/repositories', { schema: { tags: ['repositories'] } }, async () => store.list().map(view))
 
@@ -141,6 +144,15 @@ export function repositoryRoutes(app: FastifyInstance, ctx: RepositoryRouteServi
           ...(schedule?.name === undefined ? {} : { scheduleName: schedule.name }),
         }
       })
+    },
+  )
+  app.post<{ Params: { id: string } }>(
+    '/api/repositories/:id/rollback/acknowledge',
+    { schema: { tags: ['repositories'], params: idParams } },
+    async (request, reply) => {
+      const repo = store.get(request.params.id)
+      service.rollback?.acknowledge(repo.id, request.user?.username ?? 'a client')
+      return reply.status(204).send()
     },
   )
   pointRoutes(app, ctx)

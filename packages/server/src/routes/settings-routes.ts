@@ -55,7 +55,13 @@ export function settingsRoutes(app: FastifyInstance, ctx: SettingsRouteServices)
       lastRuns,
       nextRuns: ctx.scheduler.nextRuns().slice(0, 20),
       repositories: ctx.repositories.list().map((r) => {
-        return { id: r.id, name: r.name, ...ctx.repositoryService.usageState(r.id) }
+        const rollback = ctx.repositoryService.rollback?.warning(r.id)
+        return {
+          id: r.id,
+          name: r.name,
+          ...ctx.repositoryService.usageState(r.id),
+          ...(rollback && { rollback }),
+        }
       }),
       failures,
     }

@@ -213,6 +213,7 @@ export const api = {
   points: (repoId: string, vm?: string) =>
     get<RestorePoint[]>(`/repositories/${id(repoId)}/points${q({ vm })}`),
   deletePoint: (repoId: string, pointId: string) => del(`/repositories/${id(repoId)}/points/${id(pointId)}`),
+  acknowledgeRollback: (repoId: string) => post<void>(`/repositories/${id(repoId)}/rollback/acknowledge`),
   protectPoint: (repoId: string, pointId: string, on: boolean) =>
     request<PointProtection>(
       on ? 'POST' : 'DELETE',
