@@ -1,0 +1,146 @@
+// Mirror jobs run by the server (docs/mirror.md), against the lab: a backup job fills a plain repository,
+// a mirror job copies its points into an encrypted one (each repository's secret from the server's sealed
+// config), the target's points read back byte-identical, a second run copies only the new chunks (counted
+// in the run's task tree) and the target's retention keeps what its schedule says.
+import { createHash, randomBytes } from 'node:crypto'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { readSpans } from '@strata/core/disks'
+import { DiskReader, listPoints, Repository, type PointRef } from '@strata/core/repository'
+import { LocalStore } from '@strata/core/storage'
+import { requireBinary } from '@strata/core/testing'
+import { startLabJob, until, type LabJob } from './testing/lab-job.js'
+
+const MiB = 1024 * 1024
+const PASSPHRASE = 'the mirror target passphrase'
+
+interface Node {
+  name: string
+  status: string
+  data: Record<string, unknown>
+  children: Node[]
+}
+const find = (node: Node, name: string): Node[] => [
+  ...(node.name === name ? [node] : []),
+  ...node.children.flatMap((c) => find(c, name)),
+]
+
+async function digest(repo: Repository, ref: PointRef): Promise<string> {
+  const reader = await DiskReader.open(repo, ref)
+  const hash = createHash('sha256')
+  const parts: Buffer[] = []
+  const all = Array.from({ length: reader.chunkCount }, (_, i) => i)
+  for await (const { index, data } of readSpans(reader, all, reader.chunkSize, 4))
+    parts[index] = Buffer.from(data)
+  for (const part of parts) hash.update(part)
+  return `${reader.size}:${hash.digest('hex')}`
+}
+
+describe('mirror jobs run by the server', () => {
+  let t: LabJob
+  let targetId: string
+  let mirrorId: string
+
+  const ended = (runId: string) =>
+    until(
+      `run ${runId}`,
+      async () => {
+        const { body } = await t.api.get('/api/runs?limit=1000')
+        return (body as { runId: string; status: string; kind?: string }[]).find(
+          (r) => r.runId === runId && r.status !== 'pending',
+        )
+      },
+      120_000,
+    )
+  const runMirror = async () => {
+    const started = await t.api.post(`/api/jobs/${mirrorId}/run`)
+    expect(started.status, JSON.stringify(started.body)).toBe(202)
+    const run = await ended(started.body.runId)
+    const tree = (await t.api.get(`/api/runs/${run.runId}`)).body as Node
+    return { run, tree }
+  }
+  const open = async () => ({
+    source: await Repository.open(new LocalStore(t.scratch.path('repo'))),
+    target: await Repository.open(new LocalStore(t.scratch.path('offsite')), {
+      passphrase: new TextEncoder().encode(PASSPHRASE),
+    }),
+  })
+
+  beforeAll(async () => {
+    requireBinary('openssl')
+    t = await startLabJob('mirror')
+    const target = await t.api.post('/api/repositories', {
+      name: 'offsite',
+      location: t.scratch.path('offsite'),
+      init: true,
+      passphrase: PASSPHRASE,
+    })
+    expect(target.status, JSON.stringify(target.body)).toBe(201)
+    targetId = target.body.id
+    const job = await t.api.post('/api/jobs', {
+      name: 'Offsite copy',
+      kind: 'mirror',
+      vms: { smart: {} },
+      repositories: [t.repositoryId],
+      mirrorTo: [targetId],
+      schedules: [{ id: 'nightly', cron: '0 3 * * *', retention: { keepLast: 2 } }],
+    })
+    expect(job.status, JSON.stringify(job.body)).toBe(201)
+    expect(job.body).toMatchObject({ kind: 'mirror', mirrorTo: [targetId] })
+    mirrorId = job.body.id
+  }, 120_000)
+  afterAll(() => t?.close())
+
+  it('refuses a mirror job to an unknown repository, or to its source', async () => {
+    const bad = { name: 'Bad', kind: 'mirror', vms: { smart: {} }, repositories: [t.repositoryId] }
+    const unknown = await t.api.post('/api/jobs', { ...bad, mirrorTo: ['repo-nope'] })
+    expect(unknown.status).toBe(400)
+    expect(JSON.stringify(unknown.body)).toContain("no repository 'repo-nope'")
+    const itself = await t.api.post('/api/jobs', { ...bad, mirrorTo: [t.repositoryId] })
+    expect(itself.status).toBe(400)
+    expect(JSON.stringify(itself.body)).toContain('is not its own mirror')
+  })
+
+  it('copies a backup into an encrypted repository, byte-identical, then only the new chunks', async () => {
+    const vdi = t.lab.guest.disks(t.lab.ref('VM', 'web-a'))[0]!
+    await t.lab.guest.write(vdi, 0, randomBytes(3 * MiB))
+    expect((await t.run()).status).toBe('success')
+    const first = await runMirror()
+    expect(first.run).toMatchObject({ status: 'success', kind: 'mirror' })
+    const [toOffsite] = find(first.tree, 'mirror')
+    expect(toOffsite?.data).toMatchObject({ target: 'offsite', copiedPoints: 1 })
+    const firstCopied = toOffsite!.data.copiedChunks as number
+    expect(firstCopied).toBeGreaterThan(0)
+
+    let { source, target } = await open()
+    const points = await listPoints(source)
+    expect((await listPoints(target)).map((p) => p.pointId)).toEqual(points.map((p) => p.pointId))
+    for (const p of points) expect(await digest(target, p)).toBe(await digest(source, p))
+
+    // One new MiB in the guest: the next point shares every other chunk with the first.
+    await t.lab.guest.write(vdi, 4 * MiB, randomBytes(MiB))
+    expect((await t.run()).status).toBe('success')
+    const second = await runMirror()
+    expect(second.run.status).toBe('success')
+    const data = find(second.tree, 'mirror')[0]!.data
+    expect(data).toMatchObject({ copiedPoints: 1, alreadyThere: 1 })
+    expect(data.copiedChunks as number).toBeGreaterThan(0)
+    expect(data.copiedChunks as number).toBeLessThanOrEqual(2) // 1 MiB: one or two chunks, not the disk
+    expect(data.skippedChunks as number).toBeGreaterThan(0)
+    ;({ source, target } = await open())
+    const newest = (await listPoints(source)).at(-1)!
+    expect(await digest(target, newest)).toBe(await digest(source, newest))
+  })
+
+  it("applies the schedule's retention on the target", async () => {
+    const vdi = t.lab.guest.disks(t.lab.ref('VM', 'web-a'))[0]!
+    await t.lab.guest.write(vdi, 0, randomBytes(MiB))
+    expect((await t.run()).status).toBe('success')
+    const third = await runMirror()
+    expect(third.run.status).toBe('success')
+    expect(find(third.tree, 'mirror')[0]!.data).toMatchObject({ removedPoints: 1 })
+    const { source, target } = await open()
+    const newestTwo = (await listPoints(source)).slice(-2).map((p) => p.pointId)
+    expect((await listPoints(source)).length).toBe(3)
+    expect((await listPoints(target)).map((p) => p.pointId)).toEqual(newestTwo)
+  })
+})
