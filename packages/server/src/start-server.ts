@@ -40,6 +40,7 @@ import { userRoutes } from './routes/user-routes.js'
 import { metricsRoutes } from './routes/metrics-routes.js'
 import { notificationRoutes } from './routes/notification-routes.js'
 import { statsRoutes } from './routes/stats-routes.js'
+import { usageHistoryRoutes } from './routes/usage-history-routes.js'
 import { Reporting, type ReportingOptions } from './reporting.js'
 import { EventStreams } from './runs/event-streams.js'
 import { RestoreRunner } from './runs/restore-runner.js'
@@ -329,6 +330,8 @@ function routes(s: ServerServices): RouteModule[] {
     (app) => notificationRoutes(app, { notifications: reporting.notifications, daily: reporting.daily, log }),
     (app) => statsRoutes(app, { stats: reporting.stats, usage: reporting.usage, repositories }),
     (app) => metricsRoutes(app, { metrics: reporting.metrics }),
+    (app) =>
+      usageHistoryRoutes(app, { repositories, repositoryService, usage: reporting.usage, runs, closing }),
   ]
 }
 
