@@ -1,8 +1,11 @@
 // Mirror jobs run by the server (docs/mirror.md), against the lab: a backup job fills a plain repository,
-// a mirror job copies its points into an encrypted one (each repository's secret from the server's sealed
-// config), the target's points read back byte-identical, a second run copies only the new chunks (counted
+// a mirror job copies its points into two encrypted ones with different keys in one run (each
+// repository's secret from the server's sealed config, never in a log), the targets' points read back
+// byte-identical, a second run copies only the new chunks (counted
 // in the run's task tree) and the target's retention keeps what its schedule says.
 import { createHash, randomBytes } from 'node:crypto'
+import { readdir, readFile } from 'node:fs/promises'
+import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { readSpans } from '@strata/core/disks'
 import { DiskReader, listPoints, Repository, type PointRef } from '@strata/core/repository'
@@ -12,6 +15,7 @@ import { startLabJob, until, type LabJob } from './testing/lab-job.js'
 
 const MiB = 1024 * 1024
 const PASSPHRASE = 'the mirror target passphrase'
+const VAULT_PASSPHRASE = 'another key for the vault'
 
 interface Node {
   name: string
@@ -38,6 +42,7 @@ async function digest(repo: Repository, ref: PointRef): Promise<string> {
 describe('mirror jobs run by the server', () => {
   let t: LabJob
   let targetId: string
+  let vaultId: string
   let mirrorId: string
 
   const ended = (runId: string) =>
@@ -63,6 +68,9 @@ describe('mirror jobs run by the server', () => {
     target: await Repository.open(new LocalStore(t.scratch.path('offsite')), {
       passphrase: new TextEncoder().encode(PASSPHRASE),
     }),
+    vault: await Repository.open(new LocalStore(t.scratch.path('vault')), {
+      passphrase: new TextEncoder().encode(VAULT_PASSPHRASE),
+    }),
   })
 
   beforeAll(async () => {
@@ -76,16 +84,24 @@ describe('mirror jobs run by the server', () => {
     })
     expect(target.status, JSON.stringify(target.body)).toBe(201)
     targetId = target.body.id
+    const vault = await t.api.post('/api/repositories', {
+      name: 'vault',
+      location: t.scratch.path('vault'),
+      init: true,
+      passphrase: VAULT_PASSPHRASE,
+    })
+    expect(vault.status, JSON.stringify(vault.body)).toBe(201)
+    vaultId = vault.body.id
     const job = await t.api.post('/api/jobs', {
       name: 'Offsite copy',
       kind: 'mirror',
       vms: { smart: {} },
       repositories: [t.repositoryId],
-      mirrorTo: [targetId],
+      mirrorTo: [targetId, vaultId],
       schedules: [{ id: 'nightly', cron: '0 3 * * *', retention: { keepLast: 2 } }],
     })
     expect(job.status, JSON.stringify(job.body)).toBe(201)
-    expect(job.body).toMatchObject({ kind: 'mirror', mirrorTo: [targetId] })
+    expect(job.body).toMatchObject({ kind: 'mirror', mirrorTo: [targetId, vaultId] })
     mirrorId = job.body.id
   }, 120_000)
   afterAll(() => t?.close())
@@ -100,21 +116,24 @@ describe('mirror jobs run by the server', () => {
     expect(JSON.stringify(itself.body)).toContain('is not its own mirror')
   })
 
-  it('copies a backup into an encrypted repository, byte-identical, then only the new chunks', async () => {
+  it('copies a backup into encrypted repositories with different keys, byte-identical, then only the new chunks', async () => {
     const vdi = t.lab.guest.disks(t.lab.ref('VM', 'web-a'))[0]!
     await t.lab.guest.write(vdi, 0, randomBytes(3 * MiB))
     expect((await t.run()).status).toBe('success')
     const first = await runMirror()
     expect(first.run).toMatchObject({ status: 'success', kind: 'mirror' })
-    const [toOffsite] = find(first.tree, 'mirror')
+    const [toOffsite, toVault] = find(first.tree, 'mirror')
     expect(toOffsite?.data).toMatchObject({ target: 'offsite', copiedPoints: 1 })
-    const firstCopied = toOffsite!.data.copiedChunks as number
-    expect(firstCopied).toBeGreaterThan(0)
+    expect(toVault?.data).toMatchObject({ target: 'vault', copiedPoints: 1 })
+    expect(toOffsite!.data.copiedChunks as number).toBeGreaterThan(0)
+    expect(toVault!.data.copiedChunks).toBe(toOffsite!.data.copiedChunks)
 
-    let { source, target } = await open()
+    let { source, target, vault } = await open()
     const points = await listPoints(source)
-    expect((await listPoints(target)).map((p) => p.pointId)).toEqual(points.map((p) => p.pointId))
-    for (const p of points) expect(await digest(target, p)).toBe(await digest(source, p))
+    for (const copy of [target, vault]) {
+      expect((await listPoints(copy)).map((p) => p.pointId)).toEqual(points.map((p) => p.pointId))
+      for (const p of points) expect(await digest(copy, p)).toBe(await digest(source, p))
+    }
 
     // One new MiB in the guest: the next point shares every other chunk with the first.
     await t.lab.guest.write(vdi, 4 * MiB, randomBytes(MiB))
@@ -126,9 +145,25 @@ describe('mirror jobs run by the server', () => {
     expect(data.copiedChunks as number).toBeGreaterThan(0)
     expect(data.copiedChunks as number).toBeLessThanOrEqual(2) // 1 MiB: one or two chunks, not the disk
     expect(data.skippedChunks as number).toBeGreaterThan(0)
-    ;({ source, target } = await open())
+    ;({ source, target, vault } = await open())
     const newest = (await listPoints(source)).at(-1)!
     expect(await digest(target, newest)).toBe(await digest(source, newest))
+    expect(await digest(vault, newest)).toBe(await digest(source, newest))
+  })
+
+  it("never writes a repository's secret in the server's log or a run's log", async () => {
+    const runs = t.scratch.path('data')
+    const logs = (await readdir(runs, { recursive: true, withFileTypes: true }))
+      .filter((e) => e.isFile() && e.name.endsWith('.jsonl'))
+      .map((e) => join(e.parentPath, e.name))
+    expect(logs.length).toBeGreaterThan(0)
+    for (const file of logs) {
+      const text = await readFile(file, 'utf8')
+      expect(text).not.toContain(PASSPHRASE)
+      expect(text).not.toContain(VAULT_PASSPHRASE)
+    }
+    expect(t.log.join('\n')).not.toContain(PASSPHRASE)
+    expect(t.log.join('\n')).not.toContain(VAULT_PASSPHRASE)
   })
 
   it("applies the schedule's retention on the target", async () => {
