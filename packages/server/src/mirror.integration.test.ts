@@ -114,6 +114,10 @@ describe('mirror jobs run by the server', () => {
     const itself = await t.api.post('/api/jobs', { ...bad, mirrorTo: [t.repositoryId] })
     expect(itself.status).toBe(400)
     expect(JSON.stringify(itself.body)).toContain('is not its own mirror')
+    // A mirror's target is in use: the server keeps it.
+    const removal = await t.api.request('DELETE', `/api/repositories/${vaultId}`)
+    expect(removal.status).toBe(409)
+    expect(JSON.stringify(removal.body)).toContain("used by job 'Offsite copy'")
   })
 
   it('copies a backup into encrypted repositories with different keys, byte-identical, then only the new chunks', async () => {
