@@ -1,8 +1,9 @@
 // Mirror jobs run by the server (docs/mirror.md), against the lab: a backup job fills a plain repository,
 // a mirror job copies its points into two encrypted ones with different keys in one run (each
 // repository's secret from the server's sealed config, never in a log), the targets' points read back
-// byte-identical, a second run copies only the new chunks (counted
-// in the run's task tree) and the target's retention keeps what its schedule says.
+// byte-identical, a second run copies only the new chunks (counted in the run's task tree), the target's
+// retention keeps what its schedule says, and a mirror of an encrypted copy into a third key restores
+// the disk that was backed up.
 import { createHash, randomBytes } from 'node:crypto'
 import { readdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
@@ -16,6 +17,7 @@ import { startLabJob, until, type LabJob } from './testing/lab-job.js'
 const MiB = 1024 * 1024
 const PASSPHRASE = 'the mirror target passphrase'
 const VAULT_PASSPHRASE = 'another key for the vault'
+const COLD_PASSPHRASE = 'a third key, for the cold copy'
 
 interface Node {
   name: string
@@ -155,21 +157,6 @@ describe('mirror jobs run by the server', () => {
     expect(await digest(vault, newest)).toBe(await digest(source, newest))
   })
 
-  it("never writes a repository's secret in the server's log or a run's log", async () => {
-    const runs = t.scratch.path('data')
-    const logs = (await readdir(runs, { recursive: true, withFileTypes: true }))
-      .filter((e) => e.isFile() && e.name.endsWith('.jsonl'))
-      .map((e) => join(e.parentPath, e.name))
-    expect(logs.length).toBeGreaterThan(0)
-    for (const file of logs) {
-      const text = await readFile(file, 'utf8')
-      expect(text).not.toContain(PASSPHRASE)
-      expect(text).not.toContain(VAULT_PASSPHRASE)
-    }
-    expect(t.log.join('\n')).not.toContain(PASSPHRASE)
-    expect(t.log.join('\n')).not.toContain(VAULT_PASSPHRASE)
-  })
-
   it("applies the schedule's retention on the target", async () => {
     const vdi = t.lab.guest.disks(t.lab.ref('VM', 'web-a'))[0]!
     await t.lab.guest.write(vdi, 0, randomBytes(MiB))
@@ -181,5 +168,68 @@ describe('mirror jobs run by the server', () => {
     const newestTwo = (await listPoints(source)).slice(-2).map((p) => p.pointId)
     expect((await listPoints(source)).length).toBe(3)
     expect((await listPoints(target)).map((p) => p.pointId)).toEqual(newestTwo)
+  })
+
+  it('mirrors the encrypted copy into another key, and a disk restored from there is the one backed up', async () => {
+    const cold = await t.api.post('/api/repositories', {
+      name: 'cold',
+      location: t.scratch.path('cold'),
+      init: true,
+      passphrase: COLD_PASSPHRASE,
+    })
+    expect(cold.status, JSON.stringify(cold.body)).toBe(201)
+    const job = await t.api.post('/api/jobs', {
+      name: 'Cold copy',
+      kind: 'mirror',
+      vms: { uuids: ['web-a'] },
+      repositories: [targetId],
+      mirrorTo: [cold.body.id],
+    })
+    expect(job.status, JSON.stringify(job.body)).toBe(201)
+    const started = await t.api.post(`/api/jobs/${job.body.id}/run`)
+    const run = await ended(started.body.runId)
+    expect(run.status).toBe('success')
+    const tree = (await t.api.get(`/api/runs/${run.runId}`)).body as Node
+    expect(find(tree, 'mirror')[0]!.data).toMatchObject({ target: 'cold', copiedPoints: 2 })
+
+    const { source } = await open()
+    const newest = (await listPoints(source)).at(-1)!
+    const [pool] = (await t.api.get('/api/pools')).body as { id: string }[]
+    const srs = (await t.api.get(`/api/pools/${pool!.id}/objects?type=SR`)).body as {
+      uuid: string
+      name_label: string
+    }[]
+    const restore = await t.api.post('/api/restores', {
+      repositoryId: cold.body.id,
+      pointId: newest.pointId,
+      kind: 'disk',
+      disk: 0,
+      poolId: pool!.id,
+      srUuid: srs.find((sr) => sr.name_label === 'Local storage')!.uuid,
+    })
+    expect(restore.status, JSON.stringify(restore.body)).toBe(202)
+    expect((await ended(restore.body.runId)).status).toBe('success')
+    const restored = (await t.api.get(`/api/runs/${restore.body.runId}`)).body as Node
+    const [[ref, vdi]] = t.lab.state.db.find('VDI', (r) => r.uuid === restored.data.vdiUuid)
+    const size = Number(vdi.virtual_size)
+    const bytes = await t.lab.state.disks.read(ref, 0, size)
+    const hash = createHash('sha256').update(bytes).digest('hex')
+    expect(`${size}:${hash}`).toBe(await digest(source, newest))
+  })
+  it("never writes a repository's secret in the server's log or a run's log", async () => {
+    const runs = t.scratch.path('data')
+    const logs = (await readdir(runs, { recursive: true, withFileTypes: true }))
+      .filter((e) => e.isFile() && e.name.endsWith('.jsonl'))
+      .map((e) => join(e.parentPath, e.name))
+    expect(logs.length).toBeGreaterThan(0)
+    for (const file of logs) {
+      const text = await readFile(file, 'utf8')
+      expect(text).not.toContain(PASSPHRASE)
+      expect(text).not.toContain(VAULT_PASSPHRASE)
+      expect(text).not.toContain(COLD_PASSPHRASE)
+    }
+    expect(t.log.join('\n')).not.toContain(PASSPHRASE)
+    expect(t.log.join('\n')).not.toContain(VAULT_PASSPHRASE)
+    expect(t.log.join('\n')).not.toContain(COLD_PASSPHRASE)
   })
 })
