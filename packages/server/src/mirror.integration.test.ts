@@ -41,7 +41,7 @@ async function digest(repo: Repository, ref: PointRef): Promise<string> {
   return `${reader.size}:${hash.digest('hex')}`
 }
 
-describe('mirror jobs run by the server', () => {
+describe('mirror jobs run by the server', { timeout: 180_000 }, () => {
   let t: LabJob
   let targetId: string
   let vaultId: string
