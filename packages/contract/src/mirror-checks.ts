@@ -18,7 +18,7 @@ export function checkMirrorKind(c: Checks, job: Json): void {
   const kind = job.kind ?? 'backup'
   const mirrorTo = items(job.mirrorTo)
   if (kind !== 'mirror') {
-    if (job.mirrorTo !== undefined) c.add('mirrorTo', "only a mirror job has mirror targets (kind: 'mirror')")
+    if (mirrorTo.length > 0) c.add('mirrorTo', "only a mirror job has mirror targets (kind: 'mirror')")
     return
   }
   const sources = items(job.repositories)

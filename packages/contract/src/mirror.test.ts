@@ -67,6 +67,8 @@ describe('mirror jobs', () => {
     expect(problems(checkJobInput(backup))).toEqual([
       "mirrorTo: only a mirror job has mirror targets (kind: 'mirror')",
     ])
+    // An empty list is no target: how a PATCH turns a mirror job into another kind.
+    expect(problems(checkJobInput({ ...backup, mirrorTo: [] }))).toEqual([])
     expect(problems(checkJobFile({ ...file, kind: 'backup', mirrorTo: undefined }))).toEqual([
       'pools: needs at least 1 item',
     ])

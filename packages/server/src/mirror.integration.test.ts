@@ -108,7 +108,7 @@ describe('mirror jobs run by the server', { timeout: 180_000 }, () => {
   }, 120_000)
   afterAll(() => t?.close())
 
-  it('refuses a mirror job to an unknown repository, or to its source', async () => {
+  it('refuses a mirror job to an unknown repository or its source, and turns one into a backup job', async () => {
     const bad = { name: 'Bad', kind: 'mirror', vms: { smart: {} }, repositories: [t.repositoryId] }
     const unknown = await t.api.post('/api/jobs', { ...bad, mirrorTo: ['repo-nope'] })
     expect(unknown.status).toBe(400)
@@ -116,6 +116,17 @@ describe('mirror jobs run by the server', { timeout: 180_000 }, () => {
     const itself = await t.api.post('/api/jobs', { ...bad, mirrorTo: [t.repositoryId] })
     expect(itself.status).toBe(400)
     expect(JSON.stringify(itself.body)).toContain('is not its own mirror')
+    // A mirror job made a backup job: its targets go with an empty list, as a replication's do.
+    const spare = await t.api.post('/api/jobs', { ...bad, name: 'Spare', mirrorTo: [targetId] })
+    expect(spare.status, JSON.stringify(spare.body)).toBe(201)
+    const kept = await t.api.patch(`/api/jobs/${spare.body.id}`, { kind: 'backup' })
+    expect(kept.status).toBe(400)
+    expect(JSON.stringify(kept.body)).toContain('only a mirror job has mirror targets')
+    const backup = await t.api.patch(`/api/jobs/${spare.body.id}`, { kind: 'backup', mirrorTo: [] })
+    expect(backup.status, JSON.stringify(backup.body)).toBe(200)
+    expect(backup.body.kind).toBe('backup')
+    expect(backup.body).not.toHaveProperty('mirrorTo')
+    expect((await t.api.request('DELETE', `/api/jobs/${spare.body.id}`)).status).toBe(204)
     // A mirror's target is in use: the server keeps it.
     const removal = await t.api.request('DELETE', `/api/repositories/${vaultId}`)
     expect(removal.status).toBe(409)

@@ -126,7 +126,9 @@ describe('job form', () => {
     const input = formToInput(form)
     expect(input).toMatchObject({ repositories: ['r1'], mirrorTo: ['r2'] })
     expect(input.targets).toBeUndefined()
-    expect(formToInput({ ...form, kind: 'backup' }).mirrorTo).toBeUndefined()
+    // A mirror job made a backup: its targets are cleared (a PATCH keeps the fields it does not name).
+    expect(formToInput({ ...form, kind: 'backup' }).mirrorTo).toEqual([])
+    expect(formToInput({ ...form, kind: 'backup', mirrorTo: [] }).mirrorTo).toBeUndefined()
     expect(formProblems({ ...form, mirrorTo: [] }).map((p) => p.path)).toContain('mirrorTo')
     expect(formProblems({ ...form, mirrorTo: ['r1'] }).map((p) => p.path)).toContain('mirrorTo[0]')
   })

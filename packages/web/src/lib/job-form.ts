@@ -161,7 +161,10 @@ export function formToInput(form: JobForm): JobInput {
     ...(form.kind === 'replication'
       ? { targets: form.targets.map((t) => ({ pool: t.pool, sr: t.sr.trim() })) }
       : {}),
-    ...(form.kind === 'mirror' ? { mirrorTo: [...form.mirrorTo] } : {}),
+    // A mirror made another kind says its targets are gone: a PATCH keeps the fields it does not name.
+    ...(form.kind === 'mirror' || form.mirrorTo.length > 0
+      ? { mirrorTo: form.kind === 'mirror' ? [...form.mirrorTo] : [] }
+      : {}),
     settings: cleanSettings(form.settings),
     schedules: form.schedules.map(scheduleToInput),
     report: form.report,
