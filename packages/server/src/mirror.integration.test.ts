@@ -221,7 +221,7 @@ describe('mirror jobs run by the server', { timeout: 180_000 }, () => {
     expect(restore.status, JSON.stringify(restore.body)).toBe(202)
     expect((await ended(restore.body.runId)).status).toBe('success')
     const restored = (await t.api.get(`/api/runs/${restore.body.runId}`)).body as Node
-    const [[ref, vdi]] = t.lab.state.db.find('VDI', (r) => r.uuid === restored.data.vdiUuid)
+    const [ref, vdi] = t.lab.state.db.find('VDI', (r) => r.uuid === restored.data.vdiUuid)[0]!
     const size = Number(vdi.virtual_size)
     const bytes = await t.lab.state.disks.read(ref, 0, size)
     const hash = createHash('sha256').update(bytes).digest('hex')

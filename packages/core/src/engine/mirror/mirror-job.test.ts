@@ -11,7 +11,7 @@ import { parseJob } from '../job.js'
 import { createPoolLimits } from '../limits.js'
 import { readRun } from '../run-log.js'
 import { runJob, type OpenTargetOptions, type RunDeps } from '../run.js'
-import type { TaskNode } from '../task-tree.js'
+import type { TaskNode } from '../task-view.js'
 
 const CHUNK = 512 * 1024
 

@@ -6,18 +6,35 @@
 // repositories mix.
 import { errorMessage, throwIfAborted, type TaskContext } from '../../shared/index.js'
 import type { Repository } from '../../repository/index.js'
-import type { RepositoryTarget, Schedule } from '../job.js'
-import { RunError, type RunOptions } from '../run.js'
+import type { Job, RepositoryTarget, Schedule } from '../job.js'
+import { MirrorError } from './mirror-error.js'
 import { mirrorRepository } from './mirror-run.js'
+
+/** What a mirror run needs of the run's effects (run.ts's RunDeps has it). */
+export interface MirrorRunDeps {
+  openRepository(
+    target: RepositoryTarget,
+    signal: AbortSignal,
+    options: { readonly passphraseShared: boolean; readonly slot: number },
+  ): Promise<Repository>
+}
+
+interface MirrorRun {
+  readonly job: Job
+  readonly deps: MirrorRunDeps
+}
 
 export async function runMirror(
   task: TaskContext,
-  o: RunOptions,
+  o: MirrorRun,
   schedule: Schedule | undefined,
 ): Promise<void> {
   const source = o.job.repositories[0]
   if (source === undefined || o.job.mirrorTo.length === 0)
-    throw new RunError('INVALID_JOB', `mirror job '${o.job.name}' needs one source and one target at least`)
+    throw new MirrorError(
+      'INVALID_ARGUMENT',
+      `mirror job '${o.job.name}' needs one source and one target at least`,
+    )
   const from = await openSlot(task, o, source, 0)
   const failed: string[] = []
   try {
@@ -36,12 +53,12 @@ export async function runMirror(
   if (failed.length === 0) return
   throwIfAborted(task.signal)
   const of = `${failed.length} of ${o.job.mirrorTo.length}`
-  throw new RunError('MIRROR_FAILED', `${of} mirror targets failed: ${failed.join('; ')}`)
+  throw new MirrorError('MIRROR_FAILED', `${of} mirror targets failed: ${failed.join('; ')}`)
 }
 
 async function mirrorTo(
   task: TaskContext,
-  o: RunOptions,
+  o: MirrorRun,
   from: Repository,
   target: RepositoryTarget,
   slot: number,
@@ -61,7 +78,7 @@ async function mirrorTo(
 
 function openSlot(
   task: TaskContext,
-  o: RunOptions,
+  o: MirrorRun,
   target: RepositoryTarget,
   slot: number,
 ): Promise<Repository> {
