@@ -65,8 +65,12 @@ const jobInputProperties = {
   kind: Type.Optional(CloneType(JobKind, { default: 'backup' })),
   vms: VmSelection,
   repositories: List(Text(100), 20, {
-    description: 'Repository ids (a backup job needs one at least; a replication job none).',
+    description:
+      'Repository ids (a backup job needs one at least; a replication job none; a mirror job the one it copies from).',
   }),
+  mirrorTo: Type.Optional(
+    List(Text(100), 20, { description: 'Repository ids a mirror job copies to (at least one).' }),
+  ),
   targets: Type.Optional(
     CloneType(ReplicationTargets, {
       description: "SRs of the server's pools a replication job copies to (`pool`: a pool id).",
@@ -107,6 +111,7 @@ export const StoredJob = Strict({
   vms: CompleteVmSelection,
   repositories: List(Text(100), 20),
   targets: ReplicationTargets,
+  mirrorTo: Type.Optional(List(Text(100), 20)),
   settings: CompleteSettings,
   schedules: List(Schedule, 50),
   report: JobReport,

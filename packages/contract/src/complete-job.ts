@@ -26,6 +26,7 @@ export function completeJob(input: JobInput, options: CompleteOptions): StoredJo
       'smart' in input.vms ? { smart: completeSmartRules(input.vms.smart) } : { uuids: [...input.vms.uuids] },
     repositories: [...input.repositories],
     targets: (input.targets ?? []).map((t) => ({ ...t })),
+    ...(input.kind === 'mirror' ? { mirrorTo: [...(input.mirrorTo ?? [])] } : {}),
     settings: withDefaults(input.settings),
     schedules: (input.schedules ?? []).map((s) => completeSchedule(s, options.newScheduleId)),
     report: input.report ?? JOB_REPORT_DEFAULT,

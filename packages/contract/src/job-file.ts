@@ -80,12 +80,17 @@ const jobFileProperties = {
   id: Id({ description: 'Names the lock, the state and the runs of the job.' }),
   name: Type.Optional(Text(200)),
   kind: Type.Optional(CloneType(JobKind, { default: 'backup' })),
-  pools: List(PoolConnection, 50, { minItems: 1 }),
+  // At least one, except for a mirror job (repositories only): checked in validate.ts.
+  pools: List(PoolConnection, 50),
   vms: FileVms,
   repositories: Type.Optional(
     List(RepositoryTarget, 20, {
-      description: 'Where a backup job writes (at least one; none for replication).',
+      description:
+        'Where a backup job writes (at least one; none for replication); the one a mirror job copies from.',
     }),
+  ),
+  mirrorTo: Type.Optional(
+    List(RepositoryTarget, 20, { description: 'The repositories a mirror job copies to (at least one).' }),
   ),
   targets: Type.Optional(
     CloneType(ReplicationTargets, { description: 'The SRs a replication job copies to (at least one).' }),

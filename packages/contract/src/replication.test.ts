@@ -46,8 +46,8 @@ describe('replication jobs', () => {
     expect(problems(checkJobFile({ ...replication, targets: [] }))).toEqual([
       'targets: a replication job needs at least one target SR',
     ])
-    expect(problems(checkJobFile({ ...replication, kind: 'mirror' }))).toEqual([
-      'kind: expected one of "backup", "replication", not "mirror"',
+    expect(problems(checkJobFile({ ...replication, kind: 'tape' }))).toEqual([
+      'kind: expected one of "backup", "replication", "mirror", not "tape"',
     ])
   })
 

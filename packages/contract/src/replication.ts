@@ -6,9 +6,14 @@ import { CloneType, Type, type Static } from '@sinclair/typebox'
 import { Duration } from './job-parts.js'
 import { Id, List, Names, Strict, Text } from './schema-helpers.js'
 
-export const JobKind = Type.Union([Type.Literal('backup'), Type.Literal('replication')], {
-  description: "What a run makes: restore points in repositories ('backup') or replicas on SRs.",
-})
+export const JobKind = Type.Union(
+  [Type.Literal('backup'), Type.Literal('replication'), Type.Literal('mirror')],
+  {
+    description:
+      "What a run makes: restore points in repositories ('backup'), replicas on SRs ('replication'), " +
+      "copies of a repository's points in others ('mirror', docs/mirror.md).",
+  },
+)
 export type JobKind = Static<typeof JobKind>
 
 /** Source network uuid → target network uuid, for the replica's VIFs. */

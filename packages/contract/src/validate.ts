@@ -6,6 +6,7 @@ import { JobInput, JobPatch, type StoredJob } from './api-jobs.js'
 import { upgradeJobFile, upgradeJobInput, type Upgraded } from './deprecations.js'
 import { JobFile } from './job-file.js'
 import { schemaProblems, MAX_PROBLEMS, type Problem } from './problems.js'
+import { checkMirrorKind } from './mirror-checks.js'
 import { Checks, durationMs } from './semantics.js'
 
 export type Checked<T> =
@@ -50,6 +51,8 @@ export function checkJobFile(value: unknown): Checked<JobFile> {
   return finish(JobFile, up, (c) => {
     const job = up.value as Json
     const pools = items(job.pools).map((p) => text(field(p, 'id')))
+    // A mirror copies between repositories: it alone needs no pool.
+    if (pools.length === 0 && job.kind !== 'mirror') c.add('pools', 'needs at least 1 item')
     c.unique(pools, (i) => `pools[${i}].id`)
     c.unique(
       items(job.repositories).map((r) => text(field(r, 'name'))),
@@ -126,6 +129,7 @@ function checkKind(c: Checks, job: Json): void {
     if (repositories.length > 0)
       c.add('repositories', "a replication job writes to SRs, not repositories (or use kind 'backup')")
   }
+  checkMirrorKind(c, job)
   const seen = new Set<string>()
   targets.forEach((t, i) => {
     const key = `${String(field(t, 'pool'))}\0${String(field(t, 'sr'))}`

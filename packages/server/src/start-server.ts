@@ -14,6 +14,7 @@ import { Users } from './auth/users.js'
 import { buildApp, type RouteModule } from './app.js'
 import { loadConfig, readServerConfig, type ConfigOverrides, type ServerConfig } from './config.js'
 import { openDatabase, type Db } from './db/database.js'
+import { jobRepositories } from './jobs/job-model.js'
 import { JobStore } from './jobs/job-store.js'
 import { PoolConnections } from './pools/pool-connections.js'
 import { serverId, sweepOwnChecks } from './runs/health-check-owner.js'
@@ -41,6 +42,7 @@ import { userRoutes } from './routes/user-routes.js'
 import { metricsRoutes } from './routes/metrics-routes.js'
 import { notificationRoutes } from './routes/notification-routes.js'
 import { statsRoutes } from './routes/stats-routes.js'
+import { usageHistoryRoutes } from './routes/usage-history-routes.js'
 import { Reporting, type ReportingOptions } from './reporting.js'
 import { EventStreams } from './runs/event-streams.js'
 import { RestoreRunner } from './runs/restore-runner.js'
@@ -264,11 +266,11 @@ function runServices(
     restoredTag: restoreTag,
     nasHome: dataDir,
   })
-  // A backup run's end: its repositories' usage, measured before it wrote, is out of date.
+  // A backup or mirror run's end: its repositories' usage, measured before it wrote, is out of date.
   bus.on('run', (row) => {
-    if (row.kind !== 'backup' || row.status === 'pending') return
+    if ((row.kind !== 'backup' && row.kind !== 'mirror') || row.status === 'pending') return
     const job = jobs.list().find((j) => j.id === row.jobId)
-    for (const id of job?.repositories ?? []) repositoryService.outdated(id)
+    for (const id of job === undefined ? [] : jobRepositories(job)) repositoryService.outdated(id)
   })
   watchRetention(bus, runs, jobs, repositoryService)
   const scheduler = new Scheduler({ db, jobs, log, start: (job, id) => runs.startJob(job, id) })
@@ -352,6 +354,8 @@ function routes(s: ServerServices): RouteModule[] {
     (app) => notificationRoutes(app, { notifications: reporting.notifications, daily: reporting.daily, log }),
     (app) => statsRoutes(app, { stats: reporting.stats, usage: reporting.usage, repositories }),
     (app) => metricsRoutes(app, { metrics: reporting.metrics }),
+    (app) =>
+      usageHistoryRoutes(app, { repositories, repositoryService, usage: reporting.usage, runs, closing }),
   ]
 }
 

@@ -28,3 +28,4 @@ export {
 export * from './replication/index.js'
 export * from './health/index.js'
 export * from './mirror/index.js'
+export { slotEnv, slotSecrets, slotVariable } from './worker-secrets.js'

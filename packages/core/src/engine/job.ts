@@ -141,6 +141,8 @@ export interface Job {
   readonly repositories: readonly RepositoryTarget[]
   /** A replication job's (none for backups). */
   readonly targets: readonly ReplicationTarget[]
+  /** A mirror job's target repositories (its source is its one repository); none for other kinds. */
+  readonly mirrorTo: readonly RepositoryTarget[]
   readonly settings: JobSettings
   readonly schedules: readonly Schedule[]
 }
@@ -212,6 +214,7 @@ function resolve(file: JobFile, pools: PoolConnection[]): Job {
         },
     repositories: file.repositories ?? [],
     targets: (file.targets ?? []).map((t) => ({ ...t })),
+    mirrorTo: file.mirrorTo ?? [],
     settings: {
       mode: s.mode,
       fullInterval: s.fullInterval,

@@ -130,4 +130,58 @@ describe('run reports', () => {
       'restore vm/p1: success in 1.0 s, compared 512.0 MiB (compare), rewrote 12.0 MiB',
     )
   })
+
+  it('names a mirror run, its source and targets, and counts what each target got', () => {
+    const root = tree([
+      {
+        type: 'start',
+        id: '0',
+        name: 'mirror run',
+        time: 0,
+        data: {
+          runId: 'r3',
+          jobId: 'offsite',
+          jobName: 'Offsite copy',
+          kind: 'mirror',
+          scheduleId: 'nightly',
+          repositories: ['local'],
+          mirrorTo: ['nas', 'vault'],
+        },
+      },
+      {
+        type: 'start',
+        id: '1',
+        parentId: '0',
+        name: 'mirror',
+        data: { repository: 'local', target: 'nas' },
+        time: 0,
+      },
+      {
+        type: 'set',
+        id: '1',
+        data: {
+          copiedPoints: 2,
+          alreadyThere: 1,
+          removedPoints: 1,
+          copiedChunks: 12,
+          skippedChunks: 30,
+          copiedBytes: 6 * MiB,
+        },
+        time: 2000,
+      },
+      { type: 'end', id: '1', status: 'success', time: 2000 },
+      { type: 'end', id: '0', status: 'success', time: 2000 },
+    ])
+    const text = formatRunReport(root)
+    expect(text.split('\n').slice(0, 4)).toEqual([
+      'Strata mirror run r3',
+      'Job:          Offsite copy (offsite)',
+      'Schedule:     nightly',
+      'From:         local',
+    ])
+    expect(text).toContain('To:           nas, vault\n')
+    expect(text).toContain(
+      'mirror nas: success in 2.0 s, 2 points copied, 1 already there, 1 removed, 12 chunks copied (6.0 MiB), 30 skipped',
+    )
+  })
 })

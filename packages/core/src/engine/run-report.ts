@@ -49,6 +49,7 @@ export function taskFacts(node: TaskNode): string {
   if (typeof d.bytesStored === 'number') parts.push(`stored ${formatBytes(d.bytesStored)}`)
   if (typeof d.size === 'number') parts.push(`size ${formatBytes(d.size)}`)
   if (Array.isArray(d.removed)) parts.push(`kept ${String(d.kept)}, removed ${d.removed.length}`)
+  if (typeof d.copiedChunks === 'number') parts.push(mirrorFacts(d))
   if (node.progress !== undefined && node.speed !== undefined)
     parts.push(`${formatBytes(node.progress.done)} at ${formatBytes(node.speed)}/s`)
   // Restores: the rate above counts the whole disk; what was written and what was a hole, apart.
@@ -68,15 +69,20 @@ const when = (ms: number): string => `${new Date(ms).toISOString().slice(0, 19).
 
 export function formatRunReport(root: TaskNode): string {
   const d = root.data
-  const kind = root.name === 'restore' ? 'restore' : 'backup run'
+  const kind = root.name === 'restore' ? 'restore' : root.name === 'mirror run' ? 'mirror run' : 'backup run'
   const lines = [`Strata ${kind} ${String(d.runId ?? '')}`.trimEnd()]
   const field = (name: string, value: unknown): void => {
     if (value !== undefined && value !== '' && !(Array.isArray(value) && value.length === 0))
       lines.push(`${`${name}:`.padEnd(14)}${Array.isArray(value) ? value.join(', ') : String(value)}`)
   }
-  if (kind === 'backup run') {
+  if (kind !== 'restore') {
     field('Job', d.jobName === d.jobId ? d.jobId : `${String(d.jobName)} (${String(d.jobId)})`)
     field('Schedule', d.scheduleId)
+  }
+  if (kind === 'mirror run') {
+    field('From', d.repositories)
+    field('To', d.mirrorTo)
+  } else if (kind === 'backup run') {
     field('Pools', d.pools)
     field('Repositories', d.repositories)
   } else {
@@ -102,4 +108,15 @@ export function formatRunReport(root: TaskNode): string {
   }
   visit(root, 0)
   return `${lines.join('\n')}\n`
+}
+
+/** What a mirror copied into one target (mirror-run.ts sets these on its task). */
+function mirrorFacts(d: Record<string, unknown>): string {
+  const n = (key: string): string => String(d[key] ?? 0)
+  const bytes = typeof d.copiedBytes === 'number' ? ` (${formatBytes(d.copiedBytes)})` : ''
+  const points =
+    d.copiedPoints === undefined
+      ? ''
+      : `${n('copiedPoints')} points copied, ${n('alreadyThere')} already there, ${n('removedPoints')} removed, `
+  return `${points}${n('copiedChunks')} chunks copied${bytes}, ${n('skippedChunks')} skipped`
 }

@@ -43,6 +43,7 @@ import type { BackupTarget, backupVm } from './vm-backup.js'
 import type { AfterRunCheck } from './health/after-run.js'
 import type { replicateVm } from './replication/replicate-vm.js'
 import { replicateSelected, targetSessions } from './replication/run-replication.js'
+import { runMirror } from './mirror/mirror-job.js'
 
 export interface RunDeps {
   connectPool(pool: PoolConnection, signal: AbortSignal): Promise<PoolSession>
@@ -70,6 +71,11 @@ export interface OpenTargetOptions {
    * plain repository).
    */
   readonly passphraseShared: boolean
+  /**
+   * The repository's secrets are the environment's STRATA_REPO_<slot>_* variables rather than the job's
+   * one set (a mirror opens repositories with different secrets: worker-secrets.ts).
+   */
+  readonly slot?: number
 }
 
 export interface RunOptions {
@@ -131,8 +137,11 @@ export async function runJob(o: RunOptions): Promise<RunResult> {
         },
         signal,
       },
-      o.job.kind === 'replication' ? 'replication run' : 'backup run',
-      (task) => runBody(task, o, schedule, runId, dirs.state, vms),
+      `${o.job.kind} run`,
+      (task) =>
+        o.job.kind === 'mirror'
+          ? runMirror(task, o, schedule)
+          : runBody(task, o, schedule, runId, dirs.state, vms),
       {
         runId,
         jobId: o.job.id,
@@ -141,12 +150,17 @@ export async function runJob(o: RunOptions): Promise<RunResult> {
         scheduleId: schedule?.id,
         mode: o.job.settings.mode,
         pools: o.job.pools.map((p) => p.name ?? p.id),
-        ...(o.job.kind === 'replication'
+        ...(o.job.kind === 'mirror'
           ? {
-              targets: o.job.targets.map((t) => ({ pool: t.pool, sr: t.sr })),
-              withMemory: o.job.settings.withMemory,
+              repositories: o.job.repositories.map((r) => r.name),
+              mirrorTo: o.job.mirrorTo.map((r) => r.name),
             }
-          : { repositories: o.job.repositories.map((r) => r.name) }),
+          : o.job.kind === 'replication'
+            ? {
+                targets: o.job.targets.map((t) => ({ pool: t.pool, sr: t.sr })),
+                withMemory: o.job.settings.withMemory,
+              }
+            : { repositories: o.job.repositories.map((r) => r.name) }),
         pid: process.pid,
       },
     )

@@ -9,6 +9,7 @@ import { backupVm } from './vm-backup.js'
 import { restoreDiskToSr, restoreVm } from './vm-restore.js'
 import { restoreVmDifferential } from '../restore/index.js'
 import type { Env, WorkerDeps } from './worker-child.js'
+import { slotEnv } from './worker-secrets.js'
 
 /**
  * A run's repositories open with the environment's secret, compared with what the job (or the restore's
@@ -20,7 +21,7 @@ export function realWorkerDeps(env: Env): WorkerDeps {
     connectPool: (pool, signal) => connectPool(pool, env, signal),
     openRepository: (target, signal, options) =>
       openRepositoryFromEnv(target.location, {
-        env,
+        env: options?.slot === undefined ? env : slotEnv(env, options.slot),
         expected: options?.expected,
         passphraseShared: options?.passphraseShared,
         signal,

@@ -23,22 +23,33 @@ export interface EngineRepository {
 
 /**
  * The pools a run of this job connects to: the smart rules' pools, else every pool of the server; and
- * the pools of a replication's target SRs.
+ * the pools of a replication's target SRs. A mirror copies between repositories: no pool.
  */
 export function jobPools(
-  job: { readonly vms: VmSelection; readonly targets?: readonly { readonly pool: string }[] },
+  job: {
+    readonly kind?: string
+    readonly vms: VmSelection
+    readonly targets?: readonly { readonly pool: string }[]
+  },
   all: readonly string[],
 ): string[] {
+  if (job.kind === 'mirror') return []
   const named = 'smart' in job.vms ? (job.vms.smart.pools ?? []) : []
   if (named.length === 0) return [...all]
   const targets = (job.targets ?? []).map((t) => t.pool).filter((id) => !named.includes(id))
   return [...named, ...new Set(targets)]
 }
 
+/** Every repository a job's runs open: its own, and a mirror's targets. */
+export function jobRepositories(job: Pick<ApiJob, 'repositories' | 'mirrorTo'>): string[] {
+  return [...job.repositories, ...(job.mirrorTo ?? [])]
+}
+
 export function toEngineJob(
   job: ApiJob,
   pools: readonly EnginePool[],
   repositories: readonly EngineRepository[],
+  mirrorTo: readonly EngineRepository[] = [],
 ): Job {
   return parseJob(
     {
@@ -55,6 +66,9 @@ export function toEngineJob(
       })),
       repositories: repositories.map((r) => ({ name: r.id, location: r.location })),
       ...(job.kind === 'replication' ? { targets: job.targets } : {}),
+      ...(job.kind === 'mirror'
+        ? { mirrorTo: mirrorTo.map((r) => ({ name: r.id, location: r.location })) }
+        : {}),
       vms: 'smart' in job.vms ? job.vms.smart : job.vms.uuids,
       settings: job.settings,
       schedules: job.schedules.map(toEngineSchedule),

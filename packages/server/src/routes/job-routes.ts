@@ -74,9 +74,14 @@ export function jobRoutes(app: FastifyInstance, ctx: JobRouteServices): void {
 
   /** Ids must name existing pools and repositories; then the engine's own validation, without secrets. */
   const check = (job: ApiJob): ApiJob => {
-    for (const [i, id] of job.repositories.entries()) {
-      if (!ctx.repositories.list().some((r) => r.id === id))
-        throw invalid(`no repository '${id}'`, `body/repositories/${i}`)
+    for (const [field, ids] of [
+      ['repositories', job.repositories],
+      ['mirrorTo', job.mirrorTo ?? []],
+    ] as const) {
+      for (const [i, id] of ids.entries()) {
+        if (!ctx.repositories.list().some((r) => r.id === id))
+          throw invalid(`no repository '${id}'`, `body/${field}/${i}`)
+      }
     }
     const known = ctx.pools.list()
     for (const [i, id] of ('smart' in job.vms ? job.vms.smart.pools : []).entries()) {
@@ -89,11 +94,13 @@ export function jobRoutes(app: FastifyInstance, ctx: JobRouteServices): void {
       job,
       known.map((p) => p.id),
     )
-    if (poolIds.length === 0) throw invalid('add a pool before creating a job', 'body/vms')
+    if (poolIds.length === 0 && job.kind !== 'mirror')
+      throw invalid('add a pool before creating a job', 'body/vms')
     toEngineJob(
       job,
       poolIds.map((id) => ctx.pools.get(id)),
       job.repositories.map((id) => ctx.repositories.get(id)),
+      (job.mirrorTo ?? []).map((id) => ctx.repositories.get(id)),
     )
     runs.engineJob(job) // secrets that one worker cannot take together
     return job

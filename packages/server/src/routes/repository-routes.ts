@@ -3,6 +3,7 @@
 import type { FastifyInstance } from 'fastify'
 import { openRepository } from '@strata/core/open'
 import { checkNewSecret, type RepositoryIdentity } from '@strata/core/repository'
+import { jobRepositories } from '../jobs/job-model.js'
 import type { JobStore } from '../jobs/job-store.js'
 import { conflict } from '../errors.js'
 import { repositoryApiError } from '../repositories/repository-errors.js'
@@ -105,7 +106,7 @@ export function repositoryRoutes(app: FastifyInstance, ctx: RepositoryRouteServi
     async (request, reply) => {
       const { id } = request.params
       store.get(id)
-      const user = ctx.jobs.list().find((j) => j.repositories.includes(id))
+      const user = ctx.jobs.list().find((j) => jobRepositories(j).includes(id))
       if (user !== undefined) throw conflict(`repository '${id}' is used by job '${user.name}'`)
       store.delete(id)
       service.forget(id)

@@ -8,6 +8,7 @@ import {
   formatRunReport,
   readRun,
   runJobInWorker,
+  slotSecrets,
   type Job,
   type TaskEvent,
   type TaskNode,
@@ -15,7 +16,7 @@ import {
 import { errorCode, errorMessage } from '@strata/core'
 import { conflict, invalid, notFound } from '../errors.js'
 import type { ApiJob } from '../jobs/job-model.js'
-import { jobPools, toEngineJob } from '../jobs/job-model.js'
+import { jobPools, jobRepositories, toEngineJob } from '../jobs/job-model.js'
 import type { JobStore } from '../jobs/job-store.js'
 import type { PoolStore } from '../pools/pool-store.js'
 import { nasMountEnv } from '../repositories/nas-mounts.js'
@@ -117,6 +118,7 @@ export class RunManager {
     const env: Record<string, string> = nasHome === undefined ? {} : nasMountEnv(nasHome)
     // The health checks of this server's runs carry its id: the ones a stop cut short are swept at start.
     if (healthCheckOwner !== undefined) env.STRATA_HEALTH_CHECK_OWNER = healthCheckOwner
+    if (job.kind === 'mirror') return this.#mirrorJob(job, env)
     for (const id of job.repositories) {
       // The worker takes one passphrase and one set of S3 keys (docs/api.md): they must agree.
       for (const [key, value] of Object.entries(secretsEnv(repositories.secrets(id)))) {
@@ -132,6 +134,24 @@ export class RunManager {
     return { engineJob: this.#withServerSettings(toEngineJob(job, enginePools, engineRepos)), env }
   }
 
+  /**
+   * A mirror's repositories each open with their own secrets (the source in slot 0, the targets from 1:
+   * worker-secrets.ts), so that plain, encrypted and differently keyed ones mix in one run.
+   */
+  #mirrorJob(job: ApiJob, base: Record<string, string>): ReturnType<RunManager['engineJob']> {
+    const { repositories } = this.deps
+    const ids = jobRepositories(job)
+    const env = { ...base }
+    ids.forEach((id, slot) => Object.assign(env, slotSecrets(slot, repositories.secrets(id))))
+    const engineJob = toEngineJob(
+      job,
+      [],
+      job.repositories.map((id) => repositories.get(id)),
+      (job.mirrorTo ?? []).map((id) => repositories.get(id)),
+    )
+    return { engineJob, env }
+  }
+
   /** What the server adds to a validated job: pool names for messages, its restored-VM tag. */
   #withServerSettings(job: Job): Job {
     const pools = job.pools.map((p) => ({ ...p, name: this.deps.pools.get(p.id).name }))
@@ -145,7 +165,9 @@ export class RunManager {
     const names = (ids: [string, string][]) => Object.fromEntries(ids)
     return {
       pools: names(job.pools.map((p) => [p.id, p.name ?? p.id])),
-      repositories: names(job.repositories.map((r) => [r.name, this.deps.repositories.get(r.name).name])),
+      repositories: names(
+        [...job.repositories, ...job.mirrorTo].map((r) => [r.name, this.deps.repositories.get(r.name).name]),
+      ),
     }
   }
 
@@ -192,7 +214,7 @@ export class RunManager {
       // The worker failed before its log had a task (e.g. the engine's lock refused the run).
       return {
         id: '0',
-        name: row.kind === 'backup' || row.kind === 'replication' ? `${row.kind} run` : row.kind,
+        name: ['backup', 'replication', 'mirror'].includes(row.kind) ? `${row.kind} run` : row.kind,
         status: row.status,
         data: { runId, jobId: row.jobId, jobName: row.jobName },
         start: row.start,

@@ -17,8 +17,10 @@ export function nameTree(node: TaskNode, names: Names | undefined): TaskNode {
     if (name !== undefined) Object.assign(data, { [key]: name, repositoryId: d[key] })
   }
   if (Array.isArray(d.pools)) data.pools = d.pools.map((id) => names.pools[String(id)] ?? id)
-  if (Array.isArray(d.repositories))
-    data.repositories = d.repositories.map((id) => names.repositories[String(id)] ?? id)
+  for (const key of ['repositories', 'mirrorTo'] as const) {
+    const ids = d[key]
+    if (Array.isArray(ids)) data[key] = ids.map((id) => names.repositories[String(id)] ?? id)
+  }
   if (Array.isArray(d.points))
     data.points = (d.points as { target: string }[]).map((p) => ({
       ...p,

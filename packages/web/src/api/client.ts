@@ -37,6 +37,7 @@ import type {
   Settings,
   SettingsPatch,
   Task,
+  UsageHistory,
   UsageSeries,
   User,
   VmSelection,
@@ -274,4 +275,6 @@ export const api = {
   runStats: (filter: { days?: number; job?: string } = {}) => get<RunStat[]>(`/stats/runs${q(filter)}`),
   usage: (filter: { days?: number; repository?: string } = {}) =>
     get<UsageSeries[]>(`/stats/usage${q(filter)}`),
+  usageHistory: (repoId: string, days?: number) =>
+    get<UsageHistory>(`/repositories/${id(repoId)}/usage-history${q({ days })}`),
 }

@@ -1,6 +1,13 @@
 import { describe, expect, it } from 'vitest'
 import type { RunStat } from '@strata/contract'
-import { dayKey, outcomesPerDay, perJobRuns, pointCount, usageOverTime } from './chart-series'
+import {
+  dayKey,
+  outcomesPerDay,
+  perJobRuns,
+  pointCount,
+  usageHistoryCharts,
+  usageOverTime,
+} from './chart-series'
 
 const DAY = 86_400_000
 const now = new Date(2026, 11, 7, 12, 0).getTime()
@@ -68,5 +75,42 @@ describe('chart series', () => {
         { label: 'Logical', data: [40, 80] },
       ],
     })
+  })
+})
+
+describe("a repository's usage history", () => {
+  const sample = (time: number, stored: number, dedup: number | null, points: number) => ({
+    time,
+    storedBytes: stored,
+    logicalBytes: stored * 4,
+    uniqueBytes: stored * 2,
+    chunks: 2,
+    points,
+    dedupRatio: dedup,
+    compressionRatio: dedup === null ? null : 2,
+  })
+  const history = {
+    repositoryId: 'r',
+    name: 'main',
+    chunkSize: 1,
+    samples: [sample(1, 10, null, 0), sample(2, 20, 2, 3)],
+    maintenance: { gc: null, check: null, verify: null },
+  }
+
+  it('draws bytes, ratios and points, a ratio without value as a gap', () => {
+    const charts = usageHistoryCharts(history, (ms) => `t${ms}`)
+    expect(charts.bytes).toEqual({
+      labels: ['t1', 't2'],
+      series: [
+        { label: 'Stored', data: [10, 20] },
+        { label: 'Logical', data: [40, 80] },
+      ],
+    })
+    expect(charts.ratios.series).toEqual([
+      { label: 'Deduplication', data: [null, 2] },
+      { label: 'Compression', data: [null, 2] },
+    ])
+    expect(charts.points.series).toEqual([{ label: 'Restore points', data: [0, 3] }])
+    expect(pointCount(charts.ratios)).toBe(2)
   })
 })

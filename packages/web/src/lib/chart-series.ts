@@ -1,7 +1,7 @@
 // What the charts draw, from the statistics the server keeps (GET /api/stats/runs and /api/stats/usage):
 // pure functions, so that the numbers a chart shows and its table alternative are the same and are
 // tested without a browser. Days are the browser's local days.
-import type { RunStat, UsageSeries } from '@strata/contract'
+import type { RunStat, UsageHistory, UsageSeries } from '@strata/contract'
 
 export interface ChartSeries {
   readonly label: string
@@ -69,6 +69,29 @@ export function usageOverTime(series: UsageSeries, label: (ms: number) => string
       { label: 'Stored', data: series.samples.map((s) => s.storedBytes) },
       { label: 'Logical', data: series.samples.map((s) => s.logicalBytes) },
     ],
+  }
+}
+
+/** A repository's history (GET /api/repositories/:id/usage-history) as three charts: bytes, ratios, points. */
+export function usageHistoryCharts(
+  history: UsageHistory,
+  label: (ms: number) => string,
+): { bytes: ChartData; ratios: ChartData; points: ChartData } {
+  const labels = history.samples.map((s) => label(s.time))
+  const series = (name: string, value: (s: UsageHistory['samples'][number]) => number | null) => ({
+    label: name,
+    data: history.samples.map(value),
+  })
+  return {
+    bytes: usageOverTime(history, label),
+    ratios: {
+      labels,
+      series: [
+        series('Deduplication', (s) => s.dedupRatio),
+        series('Compression', (s) => s.compressionRatio),
+      ],
+    },
+    points: { labels, series: [series('Restore points', (s) => s.points)] },
   }
 }
 

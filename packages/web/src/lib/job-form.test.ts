@@ -100,6 +100,39 @@ describe('job form', () => {
     expect(formProblems({ ...form, targets: [] }).map((p) => p.path)).toContain('targets')
   })
 
+  it('maps a mirror job (one source, its targets, every VM) onto the form and back', () => {
+    const input = {
+      name: 'Offsite',
+      kind: 'mirror',
+      vms: { smart: {} },
+      repositories: ['r1'],
+      mirrorTo: ['r2', 'r3'],
+      schedules: [{ id: 's1', cron: '0 3 * * *', timezone: 'UTC', retention: { keepLast: 14 } }],
+    }
+    const checked = checkJobInput(input)
+    if (!checked.ok) throw new Error(JSON.stringify(checked.problems))
+    const stored = completeJob(checked.value, { id: 'j3', newScheduleId: () => 'new' })
+    const form = jobToForm(stored)
+    expect(form).toMatchObject({ kind: 'mirror', repositories: ['r1'], mirrorTo: ['r2', 'r3'] })
+    const again = checkJobInput(formToInput(form))
+    if (!again.ok) throw new Error(JSON.stringify(again.problems))
+    expect(completeJob(again.value, { id: 'j3', newScheduleId: () => 'new' })).toEqual(stored)
+  })
+
+  it('sends mirror targets only for a mirror job, and finds a mirror without a target', () => {
+    const form = { ...newJobForm(), name: 'x', kind: 'mirror' as const, repositories: ['r1'] }
+    form.mirrorTo = ['r2']
+    form.targets = [{ pool: 'p1', sr: 's' }]
+    const input = formToInput(form)
+    expect(input).toMatchObject({ repositories: ['r1'], mirrorTo: ['r2'] })
+    expect(input.targets).toBeUndefined()
+    // A mirror job made a backup: its targets are cleared (a PATCH keeps the fields it does not name).
+    expect(formToInput({ ...form, kind: 'backup' }).mirrorTo).toEqual([])
+    expect(formToInput({ ...form, kind: 'backup', mirrorTo: [] }).mirrorTo).toBeUndefined()
+    expect(formProblems({ ...form, mirrorTo: [] }).map((p) => p.path)).toContain('mirrorTo')
+    expect(formProblems({ ...form, mirrorTo: ['r1'] }).map((p) => p.path)).toContain('mirrorTo[0]')
+  })
+
   it('starts a new job from the defaults the CLI uses too', () => {
     expect(newJobForm().settings).toEqual(SETTINGS_DEFAULTS)
     expect(newJobForm().settings.fullInterval).toBe(0)

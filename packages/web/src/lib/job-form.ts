@@ -42,10 +42,13 @@ export interface ScheduleForm {
 export interface JobForm {
   name: string
   enabled: boolean
-  /** Restore points in repositories ('backup') or replicas on SRs ('replication'). */
+  /** Restore points in repositories ('backup'), replicas on SRs ('replication'), copies ('mirror'). */
   kind: JobKind
   vms: CompleteVmSelection
+  /** A backup's repositories; a mirror's source (one). */
   repositories: string[]
+  /** A mirror's target repositories. */
+  mirrorTo: string[]
   /** A replication's SRs, each on a pool of the server. */
   targets: ReplicationTarget[]
   settings: CompleteSettings
@@ -107,6 +110,7 @@ export function newJobForm(): JobForm {
     kind: 'backup',
     vms: { smart: emptySmart() },
     repositories: [],
+    mirrorTo: [],
     targets: [],
     settings: { ...SETTINGS_DEFAULTS },
     schedules: [newScheduleForm()],
@@ -124,6 +128,7 @@ export function jobToForm(job: StoredJob): JobForm {
     // A job from a server older than replication has neither.
     kind: job.kind ?? 'backup',
     repositories: [...job.repositories],
+    mirrorTo: [...(job.mirrorTo ?? [])],
     targets: (job.targets ?? []).map((t) => ({ ...t })),
     settings: { ...SETTINGS_DEFAULTS, ...job.settings },
     schedules: job.schedules.map(scheduleToForm),
@@ -152,9 +157,13 @@ export function formToInput(form: JobForm): JobInput {
     kind: form.kind,
     vms: 'smart' in form.vms ? { smart: cleanSmart(form.vms.smart) } : { uuids: [...form.vms.uuids] },
     // A job writes to repositories or to SRs, never both: the other list is left out.
-    repositories: form.kind === 'backup' ? [...form.repositories] : [],
+    repositories: form.kind === 'replication' ? [] : [...form.repositories],
     ...(form.kind === 'replication'
       ? { targets: form.targets.map((t) => ({ pool: t.pool, sr: t.sr.trim() })) }
+      : {}),
+    // A mirror made another kind says its targets are gone: a PATCH keeps the fields it does not name.
+    ...(form.kind === 'mirror' || form.mirrorTo.length > 0
+      ? { mirrorTo: form.kind === 'mirror' ? [...form.mirrorTo] : [] }
       : {}),
     settings: cleanSettings(form.settings),
     schedules: form.schedules.map(scheduleToInput),

@@ -7,6 +7,7 @@ import { formatBytes } from './format'
 const SIZE_LABELS = {
   bytesRead: 'read',
   bytesStored: 'stored',
+  copiedBytes: 'copied',
   size: 'size',
   dataBytes: 'data written',
   zeroBytes: 'zeros skipped',
@@ -21,7 +22,7 @@ const SIZE_LABELS = {
 /** Facts named elsewhere: in the task's title, or the run page's heading (its id; the job's, internal). */
 const HIDDEN = new Set(['name', 'name_label', 'runId', 'jobId'])
 /** Facts holding the server's ids of pools and repositories, shown by name. */
-const NAMED = new Set(['pool', 'repository'])
+const NAMED = new Set(['pool', 'repository', 'target'])
 
 export interface SizeFact {
   key: keyof typeof SIZE_LABELS
