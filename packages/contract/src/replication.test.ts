@@ -47,7 +47,7 @@ describe('replication jobs', () => {
       'targets: a replication job needs at least one target SR',
     ])
     expect(problems(checkJobFile({ ...replication, kind: 'mirror' }))).toEqual([
-      'kind: expected one of "backup", "replication", not "mirror"',
+      'kind: expected one of "backup", "replication", "metadata", not "mirror"',
     ])
   })
 

@@ -6,9 +6,14 @@ import { CloneType, Type, type Static } from '@sinclair/typebox'
 import { Duration } from './job-parts.js'
 import { Id, List, Names, Strict, Text } from './schema-helpers.js'
 
-export const JobKind = Type.Union([Type.Literal('backup'), Type.Literal('replication')], {
-  description: "What a run makes: restore points in repositories ('backup') or replicas on SRs.",
-})
+export const JobKind = Type.Union(
+  [Type.Literal('backup'), Type.Literal('replication'), Type.Literal('metadata')],
+  {
+    description:
+      "What a run makes: restore points in repositories ('backup'), replicas on SRs, or metadata points " +
+      "(pool databases and the server's configuration, docs/metadata-backups.md).",
+  },
+)
 export type JobKind = Static<typeof JobKind>
 
 /** Source network uuid → target network uuid, for the replica's VIFs. */
