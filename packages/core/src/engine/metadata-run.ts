@@ -3,7 +3,7 @@
 // each stored as a restore point of files (repository/file-point.ts) in every repository of the job,
 // with the schedule's retention. A pool that could not be reached fails the run, named.
 import type { Readable } from 'node:stream'
-import { writeFilePoint, type PointFile } from '../repository/index.js'
+import { writeFilePoint, type Manifest, type PointFile } from '../repository/index.js'
 import { StrataError, errorMessage, type TaskContext } from '../shared/index.js'
 import { download } from '../xapi/index.js'
 import { applyScheduleRetention } from './apply-retention.js'
@@ -32,6 +32,20 @@ export interface MetadataRunContext {
 }
 
 export class MetadataError extends StrataError {}
+
+/** A metadata job's point: its files and what its writer said (`kind: 'metadata'`). */
+export function isMetadataPoint(manifest: Manifest): boolean {
+  const meta = manifest.vm.metadata as { kind?: unknown } | null
+  return manifest.disks.every((d) => d.role === 'file') && meta?.kind === 'metadata'
+}
+
+/** What lists call a metadata point: the pool it is the database of, or the server's configuration. */
+export function metadataLabel(manifest: Manifest): string | undefined {
+  if (!isMetadataPoint(manifest)) return undefined
+  const meta = manifest.vm.metadata as { what?: unknown; pool?: { name?: unknown } }
+  if (meta.what === 'config') return 'Strata configuration'
+  return `database of pool ${typeof meta.pool?.name === 'string' ? meta.pool.name : manifest.vm.id}`
+}
 
 /**
  * Every pool, then the configuration; a pool that failed does not stop the others (its task is red):
