@@ -42,7 +42,10 @@ export interface ScheduleForm {
 export interface JobForm {
   name: string
   enabled: boolean
-  /** Restore points in repositories ('backup') or replicas on SRs ('replication'). */
+  /**
+   * Restore points in repositories ('backup'), replicas on SRs ('replication'), or the pools' databases
+   * and the server's configuration in repositories ('metadata').
+   */
   kind: JobKind
   vms: CompleteVmSelection
   repositories: string[]
@@ -152,7 +155,7 @@ export function formToInput(form: JobForm): JobInput {
     kind: form.kind,
     vms: 'smart' in form.vms ? { smart: cleanSmart(form.vms.smart) } : { uuids: [...form.vms.uuids] },
     // A job writes to repositories or to SRs, never both: the other list is left out.
-    repositories: form.kind === 'backup' ? [...form.repositories] : [],
+    repositories: form.kind === 'replication' ? [] : [...form.repositories],
     ...(form.kind === 'replication'
       ? { targets: form.targets.map((t) => ({ pool: t.pool, sr: t.sr.trim() })) }
       : {}),
