@@ -100,6 +100,19 @@ describe('metadata backups through the server, restored into a fresh server', ()
     const dump = await a.api.get(`/api/repositories/${vaultId}/points/${dbPoint.id}/files/pool-database.xml`)
     expect(dump.status).toBe(200)
     expect(String(dump.body)).toMatch(/^<\?xml[^>]*>\n<database><manifest>/)
+    // A pool's database holds its secrets: only an admin downloads it.
+    const made = await a.api.post('/api/users', {
+      username: 'op',
+      password: 'operator-password-1',
+      role: 'operator',
+    })
+    expect(made.status, JSON.stringify(made.body)).toBe(201)
+    const op = new ApiClient(a.server.url)
+    await op.login('op', 'operator-password-1')
+    expect(
+      (await op.get(`/api/repositories/${vaultId}/points/${dbPoint.id}/files/pool-database.xml`)).status,
+    ).toBe(403)
+    expect((await op.get(`/api/repositories/${vaultId}/points/${dbPoint.id}/files`)).status).toBe(403)
     const listed = await cli('repo', 'snapshots', '--repo', a.scratch.path('vault'))
     expect(listed.code, listed.err).toBe(0)
     expect(listed.out).toMatch(/database of pool lab .* metadata/)

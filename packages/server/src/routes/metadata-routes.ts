@@ -41,9 +41,11 @@ function apiError(error: unknown): unknown {
 
 export function metadataRoutes(app: FastifyInstance, ctx: MetadataRouteServices): void {
   const schema = { tags: ['repositories'] }
+  // A pool's database holds the pool's secrets, the configuration every user and job: admins only.
+  const config = { role: 'admin' as const }
   app.get<{ Params: { id: string; pointId: string } }>(
     '/api/repositories/:id/points/:pointId/files',
-    { schema: { ...schema, params: PointParams } },
+    { schema: { ...schema, params: PointParams }, config },
     async (request) => {
       const signal = AbortSignal.timeout(60_000)
       const repo = await ctx.repositoryService.open(ctx.repositories.get(request.params.id).id, signal)
@@ -59,7 +61,7 @@ export function metadataRoutes(app: FastifyInstance, ctx: MetadataRouteServices)
 
   app.get<{ Params: { id: string; pointId: string; name: string } }>(
     '/api/repositories/:id/points/:pointId/files/:name',
-    { schema: { ...schema, params: FileParams } },
+    { schema: { ...schema, params: FileParams }, config },
     async (request, reply) => {
       const signal = AbortSignal.timeout(120_000)
       const repo = await ctx.repositoryService.open(ctx.repositories.get(request.params.id).id, signal)
