@@ -30,7 +30,11 @@ export const serverRestoreConfig: Command<Result> = {
     const ref = await configPoint(repo, wanted, ctx.signal)
     const bytes = await readPointFile(repo, ref, CONFIG_FILE, ctx.signal)
     const config = parseConfig(bytes, `the configuration in point ${ref.pointId}`)
-    const restored = await restoreConfig(config, { dataDir, force: args.values.force === true })
+    const restored = await restoreConfig(config, {
+      dataDir,
+      force: args.values.force === true,
+      signal: ctx.signal,
+    })
     return { point: ref.pointId, ...restored }
   },
   format: (r) =>

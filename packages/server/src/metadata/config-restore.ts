@@ -69,7 +69,12 @@ export function parseConfig(bytes: Uint8Array, what: string): ConfigExport {
 /** Writes the configuration into `dataDir`, which must be empty (or absent) unless `force`. */
 export async function restoreConfig(
   config: ConfigExport,
-  o: { readonly dataDir: string; readonly force?: boolean; readonly overrides?: ConfigOverrides },
+  o: {
+    readonly dataDir: string
+    readonly force?: boolean
+    readonly overrides?: ConfigOverrides
+    readonly signal?: AbortSignal
+  },
 ): Promise<RestoredConfig> {
   const before = existsSync(o.dataDir) ? readdirSync(o.dataDir) : []
   if (before.length > 0 && o.force !== true)
@@ -83,7 +88,7 @@ export async function restoreConfig(
   try {
     const users = config.users.map((u) => ({ ...u, password: randomBytes(12).toString('base64url') }))
     const hasher = new PasswordHasher()
-    const hashes = await Promise.all(users.map((u) => hasher.hash(u.password)))
+    const hashes = await Promise.all(users.map((u) => hasher.hash(u.password, o.signal)))
     db = openDatabase(server.dataDir, box)
     const open = db
     open.transaction(() => writeAll(open, box, config, users, hashes)).immediate()
