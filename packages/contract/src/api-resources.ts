@@ -249,9 +249,13 @@ export const PointDisk = Type.Object({
   newBytes: Type.Optional(Type.Number({ description: 'Stored bytes this disk added to the repository.' })),
 })
 export type PointDisk = Static<typeof PointDisk>
-export const PointKind = Type.Union([Type.Literal('full'), Type.Literal('delta'), Type.Literal('unknown')], {
-  description: "'unknown' for points written before Strata recorded it.",
-})
+export const PointKind = Type.Union(
+  [Type.Literal('full'), Type.Literal('delta'), Type.Literal('unknown'), Type.Literal('metadata')],
+  {
+    description:
+      "'unknown' for points written before Strata recorded it; 'metadata' for a metadata job's (files).",
+  },
+)
 export type PointKind = Static<typeof PointKind>
 export const RestorePoint = Type.Object({
   id: Type.String(),

@@ -63,6 +63,7 @@ export const RunSummary = Type.Object({
       Type.Literal('replication'),
       Type.Literal('maintenance'),
       Type.Literal('mirror'),
+      Type.Literal('metadata'),
     ]),
   ),
   scheduleId: Type.Optional(Type.String()),

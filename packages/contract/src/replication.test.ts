@@ -47,7 +47,7 @@ describe('replication jobs', () => {
       'targets: a replication job needs at least one target SR',
     ])
     expect(problems(checkJobFile({ ...replication, kind: 'tape' }))).toEqual([
-      'kind: expected one of "backup", "replication", "mirror", not "tape"',
+      'kind: expected one of "backup", "replication", "mirror", "metadata", not "tape"',
     ])
   })
 

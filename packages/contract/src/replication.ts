@@ -7,11 +7,12 @@ import { Duration } from './job-parts.js'
 import { Id, List, Names, Strict, Text } from './schema-helpers.js'
 
 export const JobKind = Type.Union(
-  [Type.Literal('backup'), Type.Literal('replication'), Type.Literal('mirror')],
+  [Type.Literal('backup'), Type.Literal('replication'), Type.Literal('mirror'), Type.Literal('metadata')],
   {
     description:
       "What a run makes: restore points in repositories ('backup'), replicas on SRs ('replication'), " +
-      "copies of a repository's points in others ('mirror', docs/mirror.md).",
+      "copies of a repository's points in others ('mirror', docs/mirror.md), or metadata points " +
+      "(pool databases and the server's configuration, docs/metadata-backups.md).",
   },
 )
 export type JobKind = Static<typeof JobKind>

@@ -116,6 +116,15 @@ function checkCommon(c: Checks, job: Json): void {
   checkKind(c, job)
 }
 
+/** A metadata job backs up the pools its smart rules name (all: every pool) into repositories. */
+function checkMetadataKind(c: Checks, job: Json, repositories: number, targets: number): void {
+  if (repositories === 0) c.add('repositories', 'a metadata job needs at least one repository')
+  if (targets > 0) c.add('targets', "only a replication job has targets (kind: 'replication')")
+  // Job files write smart rules as `vms: {pools}`, the API as `vms: {smart: {pools}}`; a list is VMs.
+  if (Array.isArray(job.vms) || field(job.vms, 'uuids') !== undefined)
+    c.add('vms', 'a metadata job selects pools, not VMs: vms.smart.pools (empty: every pool)')
+}
+
 /** A backup job writes to repositories, a replication job to SRs; health checks as each kind does them. */
 function checkKind(c: Checks, job: Json): void {
   const kind = job.kind ?? 'backup'
@@ -124,6 +133,8 @@ function checkKind(c: Checks, job: Json): void {
   if (kind === 'backup') {
     if (repositories.length === 0) c.add('repositories', 'a backup job needs at least one repository')
     if (targets.length > 0) c.add('targets', "only a replication job has targets (kind: 'replication')")
+  } else if (kind === 'metadata') {
+    checkMetadataKind(c, job, repositories.length, targets.length)
   } else if (kind === 'replication') {
     if (targets.length === 0) c.add('targets', 'a replication job needs at least one target SR')
     if (repositories.length > 0)

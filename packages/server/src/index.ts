@@ -14,3 +14,10 @@ export type { ConfigFinding, FindingStatus } from './config-finding.js'
 export { SELF_SIGNED, type TlsSetting } from './tls/tls-setting.js'
 export { isLoopbackHost } from './tls/listen-policy.js'
 export { setupDemo, type DemoSetup } from './demo-setup.js'
+export { CONFIG_FILE, exportConfig, type ConfigExport } from './metadata/config-export.js'
+export {
+  ConfigRestoreError,
+  parseConfig,
+  restoreConfig,
+  type RestoredConfig,
+} from './metadata/config-restore.js'

@@ -31,6 +31,8 @@ import { jobRoutes } from './routes/job-routes.js'
 import { maintenanceRoutes } from './routes/maintenance-routes.js'
 import { MaintenanceRunner } from './maintenance/maintenance-runner.js'
 import { MaintenanceStore } from './maintenance/maintenance-store.js'
+import { configFiles } from './metadata/config-export.js'
+import { metadataRoutes } from './routes/metadata-routes.js'
 import { poolRoutes } from './routes/pool-routes.js'
 import { repositoryRoutes } from './routes/repository-routes.js'
 import { restoreRoutes } from './routes/restore-routes.js'
@@ -247,10 +249,11 @@ type Stores = Pick<ServerServices, 'pools' | 'repositories' | 'connections' | 'j
 /** Runs: of jobs (from the API and the scheduler) and of restores, each in a worker process. */
 function runServices(
   dataDir: string,
-  s: Stores & Pick<ServerServices, 'db' | 'log' | 'closing' | 'repositoryService'>,
+  s: Stores & Pick<ServerServices, 'db' | 'log' | 'closing' | 'repositoryService' | 'users'>,
   workers: Workers,
 ): Pick<ServerServices, 'runs' | 'restores' | 'bus' | 'scheduler' | 'maintenance' | 'maintenanceStore'> {
   const { db, log, jobs, pools, repositories, settings, connections, repositoryService, closing } = s
+  const sources = { pools, repositories, jobs, settings, users: s.users }
   const bus = new RunBus()
   const restoreTag = (): string => settings.restoreTag()
   const runStore = new RunStore(db)
@@ -265,10 +268,15 @@ function runServices(
     log,
     restoredTag: restoreTag,
     nasHome: dataDir,
+    configFiles: () => configFiles(sources),
   })
   // A backup or mirror run's end: its repositories' usage, measured before it wrote, is out of date.
   bus.on('run', (row) => {
-    if ((row.kind !== 'backup' && row.kind !== 'mirror') || row.status === 'pending') return
+    if (
+      (row.kind !== 'backup' && row.kind !== 'mirror' && row.kind !== 'metadata') ||
+      row.status === 'pending'
+    )
+      return
     const job = jobs.list().find((j) => j.id === row.jobId)
     for (const id of job === undefined ? [] : jobRepositories(job)) repositoryService.outdated(id)
   })
@@ -340,6 +348,7 @@ function routes(s: ServerServices): RouteModule[] {
     (app) => restoreRoutes(app, { restores, repositories, repositoryService, log, closing }),
     (app) => fileRoutes(app, { repositories, files: s.files, log, closing }),
     (app) => maintenanceRoutes(app, { repositories, maintenance, maintenanceStore }),
+    (app) => metadataRoutes(app, { repositories, repositoryService }),
     (app) =>
       settingsRoutes(app, {
         settings,

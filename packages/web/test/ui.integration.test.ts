@@ -214,6 +214,34 @@ describe('web UI end to end', { timeout: STEP }, () => {
     await stack.screenshot(admin, 'replicas')
   })
 
+  it('creates a metadata job, runs it and shows its points as metadata', async () => {
+    const name = 'Pool metadata'
+    await nav(admin, 'Jobs').click()
+    await admin.getByRole('link', { name: 'New job' }).click()
+    await admin.getByLabel('Name', { exact: true }).fill(name)
+    await admin.locator('select[name=kind]').selectOption('metadata')
+    // Pools and repositories; no mode.
+    await admin.locator('[data-test="metadata-pools"]').waitFor()
+    expect(await admin.locator('select[name=mode]').count()).toBe(0)
+    await admin.locator('input[name="repository-local"]').check()
+    await stack.screenshot(admin, 'metadata-job-editor')
+    await admin.getByRole('button', { name: 'Create job' }).click()
+    await expectPath(admin, '/jobs')
+    const row = admin.locator(`tr[data-job="${name}"]`)
+    await row.waitFor()
+    expect(await row.textContent()).toMatch(/· metadata/)
+    await admin.getByRole('button', { name: `Run ${name} now` }).click()
+    await expect.poll(() => new URL(admin.url()).pathname, WAIT).toMatch(/^\/logs\/.+/)
+    await admin.locator('[data-test="run-status"][data-status="success"]').waitFor({ timeout: 120_000 })
+    await nav(admin, 'Repositories').click()
+    await admin.locator('tr[data-repository="local"]').getByRole('link', { name: 'local' }).click()
+    const points = admin.locator('tr[data-point-id][data-vm="database of pool lab"]')
+    await expect.poll(() => points.count(), WAIT).toBe(1)
+    expect(await points.first().textContent()).toContain('metadata')
+    await admin.locator('tr[data-point-id][data-vm="Strata configuration"]').waitFor(WAIT)
+    await stack.screenshot(admin, 'metadata-points')
+  })
+
   it('shows a failed run in red with its reason', async () => {
     stack.lab.faults.failMethod('VM.snapshot', 'SR_BACKEND_FAILURE_44', ['', 'no space', ''], 5)
     try {

@@ -19,6 +19,8 @@ import { restoreDiskCommand } from './restore-disk.js'
 import { restoreServeCommand } from './restore-serve.js'
 import { restoreFilesGet, restoreFilesList, restoreFilesLs } from './restore-files.js'
 import { serverCommand } from './server.js'
+import { serverRestoreConfig } from './server-restore-config.js'
+import { repoRestoreMetadata } from './repo-restore-metadata.js'
 import { poolSrs } from './pool-srs.js'
 import { poolVms } from './pool-vms.js'
 import { poolNetworks } from './pool-networks.js'
@@ -52,6 +54,8 @@ export const commands: readonly Command<never>[] = [
   repoInit,
   repoInfo,
   repoSnapshots,
+  repoRestoreMetadata,
+  serverRestoreConfig,
   repoBackupImage,
   repoRestoreImage,
   repoForget,

@@ -15,6 +15,7 @@ import {
 import { setMaxListeners } from 'node:events'
 import { StrataError } from '../shared/index.js'
 import { isPointMetadata } from './vm-metadata.js'
+import { isMetadataPoint, metadataLabel } from './metadata-run.js'
 
 export class PointLookupError extends StrataError {}
 
@@ -28,8 +29,8 @@ export interface RestorePointInfo {
   readonly time: Date
   readonly jobId?: string
   readonly scheduleId?: string
-  /** `unknown` for points written before Strata recorded it. */
-  readonly kind: 'full' | 'delta' | 'unknown'
+  /** `unknown` for points written before Strata recorded it; `metadata` for a metadata job's. */
+  readonly kind: 'full' | 'delta' | 'unknown' | 'metadata'
   /** The point holds the VM's memory image: `restore vm` creates it Suspended, resumable. */
   readonly withMemory: boolean
   /** Sum of the disks' sizes. */
@@ -53,11 +54,17 @@ export function describePoint(point: PointSummary, manifest: Manifest): RestoreP
     ref: point.ref,
     pointId: point.pointId,
     vmUuid: point.vm,
-    vmName: pointVmName(manifest),
+    vmName: metadataLabel(manifest) ?? pointVmName(manifest),
     time: point.time,
     ...(manifest.jobId === undefined ? {} : { jobId: manifest.jobId }),
     ...(manifest.scheduleId === undefined ? {} : { scheduleId: manifest.scheduleId }),
-    kind: manifest.full === undefined ? 'unknown' : manifest.full ? 'full' : 'delta',
+    kind: isMetadataPoint(manifest)
+      ? 'metadata'
+      : manifest.full === undefined
+        ? 'unknown'
+        : manifest.full
+          ? 'full'
+          : 'delta',
     withMemory: manifest.disks.some((d) => d.role === 'memory'),
     size: manifest.disks.reduce((n, d) => n + d.size, 0),
     newBytes: manifest.disks.reduce((n, d) => n + d.newBytes, 0),

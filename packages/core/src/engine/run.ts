@@ -44,6 +44,7 @@ import type { AfterRunCheck } from './health/after-run.js'
 import type { replicateVm } from './replication/replicate-vm.js'
 import { replicateSelected, targetSessions } from './replication/run-replication.js'
 import { runMirror } from './mirror/mirror-job.js'
+import { backupMetadata, type MetadataRunContext } from './metadata-run.js'
 
 export interface RunDeps {
   connectPool(pool: PoolConnection, signal: AbortSignal): Promise<PoolSession>
@@ -87,6 +88,9 @@ export interface RunOptions {
   readonly signal: AbortSignal
   readonly onEvent?: (event: TaskEvent) => void
   readonly deps: RunDeps
+  /** A metadata job's: the caller's files stored beside the pools' (the server's configuration). */
+  readonly configFiles?: MetadataRunContext['configFiles']
+  readonly configInfo?: MetadataRunContext['configInfo']
 }
 
 export interface RunResult {
@@ -217,6 +221,7 @@ async function runBody(
   }
   try {
     await connectPools(scope)
+    if (o.job.kind === 'metadata') return await metadataBody(scope)
     if (o.job.kind === 'backup') await openTargets(scope)
     else if (targetSessions(o.job, scope.pools).length === 0)
       throw new RunError('NO_TARGET', `no target SR of job '${o.job.name}' is on a pool that answered`)
@@ -249,6 +254,21 @@ async function runBody(
       ...scope.targets.map((t) => Promise.resolve(t.repository.store.close?.()).catch(() => undefined)),
     ])
   }
+}
+
+/** A metadata job's run: each pool that answered, the caller's files, then the pools that did not. */
+async function metadataBody(scope: RunScope): Promise<void> {
+  await openTargets(scope)
+  const { task, o, schedule, pools, targets, unreachable } = scope
+  const files = { configFiles: o.configFiles, configInfo: o.configInfo }
+  const failed = await backupMetadata({ task, job: o.job, schedule, pools, targets, ...files })
+  throwIfAborted(task.signal)
+  const missed = [...unreachable, ...failed]
+  if (missed.length > 0)
+    throw new RunError(
+      unreachable.length > 0 ? 'POOL_UNREACHABLE' : 'METADATA_FAILED',
+      `the database of ${missed.length} pool(s) was not backed up: ${missed.join('; ')}`,
+    )
 }
 
 function replicationContext(scope: RunScope) {

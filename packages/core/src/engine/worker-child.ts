@@ -65,6 +65,8 @@ async function startJob(
   const result = await runJob({
     job: message.job,
     scheduleId: message.scheduleId,
+    configFiles: message.configFiles,
+    configInfo: message.configInfo,
     runId: message.runId,
     dataDir: message.dataDir,
     signal,

@@ -6,7 +6,7 @@
 // VDI it creates ('created'), so that the parent removes them if the worker dies before it could.
 import type { Job } from './job.js'
 import type { RestoreOrder, RestoreResult } from './restore-run.js'
-import type { RunResult } from './run.js'
+import type { RunOptions, RunResult } from './run.js'
 import type { TaskError, TaskEvent } from './task-tree.js'
 import type { RestoredObject } from './vm-restore.js'
 
@@ -17,6 +17,9 @@ export type ToWorker =
       readonly type: 'run'
       readonly job: Job
       readonly scheduleId?: string
+      /** A metadata job's files of the caller's (runJob's configFiles, configInfo). */
+      readonly configFiles?: RunOptions['configFiles']
+      readonly configInfo?: RunOptions['configInfo']
       readonly runId: string
       readonly dataDir: string
     }

@@ -13,7 +13,7 @@ import type { LimitsRegistry } from './limits-registry.js'
 import { processLimits } from './limits-registry.js'
 import type { RestoreOrder, RestoreResult } from './restore-run.js'
 import { appendRunEvent } from './run-log.js'
-import { makeRunId, runDirs, type RunResult } from './run.js'
+import { makeRunId, runDirs, type RunOptions, type RunResult } from './run.js'
 import type { TaskEvent } from './task-tree.js'
 import { removeRestored, type RestoredObject } from './vm-restore.js'
 import type { FromWorker, ToWorker } from './worker-protocol.js'
@@ -39,6 +39,9 @@ export interface WorkerOptions {
 export interface WorkerRunOptions extends WorkerOptions {
   readonly job: Job
   readonly scheduleId?: string
+  /** A metadata job's files of the caller's (the server's configuration), sent over IPC. */
+  readonly configFiles?: RunOptions['configFiles']
+  readonly configInfo?: RunOptions['configInfo']
 }
 
 export interface RestoreWorkerOptions extends WorkerOptions {
@@ -75,7 +78,10 @@ export function runJobWithEntry(o: WorkerRunOptions, entry: URL): Promise<RunRes
   return supervise(o, entry, {
     runId,
     label: `job '${o.job.id}'`,
-    start: { type: 'run', job: o.job, scheduleId: o.scheduleId, runId, dataDir: o.dataDir },
+    start: {
+      ...{ type: 'run', job: o.job, scheduleId: o.scheduleId, runId, dataDir: o.dataDir },
+      ...(o.configFiles === undefined ? {} : { configFiles: o.configFiles, configInfo: o.configInfo }),
+    },
     resultOf: (message) => (message.type === 'done' ? message.result : undefined),
   })
 }

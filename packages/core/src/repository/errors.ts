@@ -29,6 +29,10 @@ export type RepositoryErrorCode =
   | 'OBJECT_LOCK_REQUIRED'
   /** A restore point whose retention date (Object Lock) has not come yet: it cannot be forgotten. */
   | 'POINT_LOCKED'
+  /** A restore point of files (a metadata backup) has no file of that name. */
+  | 'POINT_FILE_NOT_FOUND'
+  /** Files were asked of a point that holds a VM's disks. */
+  | 'NOT_A_FILE_POINT'
 
 export class RepositoryError extends StrataError {
   declare readonly code: RepositoryErrorCode

@@ -13,6 +13,14 @@ export { parseIdentity, type RepositoryIdentity } from './identity.js'
 export { checkNewSecret, MIN_PASSPHRASE_LENGTH } from './crypto/keys.js'
 export { RepositoryError, isResumable, type RepositoryErrorCode } from './errors.js'
 export { PointWriter, type PointOptions, type CommittedPoint } from './point-writer.js'
+export {
+  MAX_POINT_FILE_BYTES,
+  readFilePoint,
+  readPointFile,
+  writeFilePoint,
+  type FilePointOptions,
+  type PointFile,
+} from './file-point.js'
 export { DiskWriter, isZero, type DiskStats } from './disk-writer.js'
 export { DiskReader } from './disk-reader.js'
 export {

@@ -65,6 +65,7 @@ function jobsByVm(
   const out = new Map<string, CoverageJob[]>()
   const all = pools.map((p) => p.id)
   for (const job of jobs) {
+    if (job.kind === 'metadata') continue // it backs up the pools' databases, none of their VMs
     const caches = jobPools(job, all).flatMap((id) => {
       const cache = pools.find((p) => p.id === id)?.cache
       return cache === undefined ? [] : [{ poolId: id, cache }]

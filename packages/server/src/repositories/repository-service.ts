@@ -122,6 +122,7 @@ export class RepositoryService {
   ): Promise<{ vmUuid: string; name: string; points: number; last: number }[]> {
     const byVm = new Map<string, { vmUuid: string; name: string; points: number; last: number }>()
     for (const p of await this.points(id, undefined, signal)) {
+      if (p.kind === 'metadata') continue // a metadata job's: a pool's database, the configuration
       const entry = byVm.get(p.vmUuid) ?? { vmUuid: p.vmUuid, name: p.vmName, points: 0, last: p.time }
       entry.points++
       byVm.set(p.vmUuid, entry)

@@ -40,6 +40,8 @@ export interface RunManagerDeps {
   readonly nasHome?: string
   /** This server's id on the health-check VMs its runs create (health-sweep.ts). */
   readonly healthCheckOwner?: string
+  /** What a metadata job stores of the server itself (metadata/config-export.ts), made at each run. */
+  readonly configFiles?: () => { files: { name: string; data: Uint8Array }[]; info: Record<string, unknown> }
 }
 
 export class RunManager {
@@ -80,9 +82,11 @@ export class RunManager {
     const names = this.#names(engineJob)
     const controller = new AbortController()
     let runId = ''
+    const own = job.kind === 'metadata' ? this.deps.configFiles?.() : undefined
     const done = runJobInWorker({
       job: engineJob,
       scheduleId,
+      ...(own === undefined ? {} : { configFiles: own.files, configInfo: own.info }),
       dataDir: this.deps.engineDir,
       signal: controller.signal,
       env,
@@ -214,7 +218,9 @@ export class RunManager {
       // The worker failed before its log had a task (e.g. the engine's lock refused the run).
       return {
         id: '0',
-        name: ['backup', 'replication', 'mirror'].includes(row.kind) ? `${row.kind} run` : row.kind,
+        name: ['backup', 'replication', 'mirror', 'metadata'].includes(row.kind)
+          ? `${row.kind} run`
+          : row.kind,
         status: row.status,
         data: { runId, jobId: row.jobId, jobName: row.jobName },
         start: row.start,

@@ -133,6 +133,18 @@ describe('job form', () => {
     expect(formProblems({ ...form, mirrorTo: ['r1'] }).map((p) => p.path)).toContain('mirrorTo[0]')
   })
 
+  it('sends a metadata job with its repositories and its pools, as the server takes it', () => {
+    const form = { ...newJobForm(), name: 'Metadata', kind: 'metadata' as const, repositories: ['r1'] }
+    form.vms = {
+      smart: { ...(newJobForm().vms as { smart: object }).smart, pools: ['p1'] },
+    } as typeof form.vms
+    const input = formToInput(form)
+    expect(input).toMatchObject({ kind: 'metadata', repositories: ['r1'], vms: { smart: { pools: ['p1'] } } })
+    expect(input.targets).toBeUndefined()
+    expect(formProblems(form)).toEqual([])
+    expect(formProblems({ ...form, repositories: [] }).map((p) => p.path)).toContain('repositories')
+  })
+
   it('starts a new job from the defaults the CLI uses too', () => {
     expect(newJobForm().settings).toEqual(SETTINGS_DEFAULTS)
     expect(newJobForm().settings.fullInterval).toBe(0)

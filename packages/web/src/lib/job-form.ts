@@ -42,7 +42,10 @@ export interface ScheduleForm {
 export interface JobForm {
   name: string
   enabled: boolean
-  /** Restore points in repositories ('backup'), replicas on SRs ('replication'), copies ('mirror'). */
+  /**
+   * Restore points in repositories ('backup'), replicas on SRs ('replication'), copies ('mirror'), or the
+   * pools' databases and the server's configuration in repositories ('metadata').
+   */
   kind: JobKind
   vms: CompleteVmSelection
   /** A backup's repositories; a mirror's source (one). */

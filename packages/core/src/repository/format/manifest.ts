@@ -17,12 +17,13 @@ export interface ManifestDisk {
   readonly newBytes: number
   /**
    * What the disk is when it is not one of the VM's disks: 'memory', the VM's memory image (a checkpoint's
-   * suspend VDI). Absent for VM disks, so that points without memory stay byte-identical.
+   * suspend VDI); 'file', a file of a point that holds files instead of disks (a metadata backup,
+   * file-point.ts). Absent for VM disks, so that points without memory stay byte-identical.
    */
   readonly role?: DiskRole
 }
 
-export const DISK_ROLES = ['memory'] as const
+export const DISK_ROLES = ['memory', 'file'] as const
 export type DiskRole = (typeof DISK_ROLES)[number]
 
 export interface Manifest {
