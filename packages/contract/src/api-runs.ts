@@ -62,6 +62,7 @@ export const RunSummary = Type.Object({
       Type.Literal('restore'),
       Type.Literal('replication'),
       Type.Literal('maintenance'),
+      Type.Literal('xo-import'),
     ]),
   ),
   scheduleId: Type.Optional(Type.String()),
