@@ -90,8 +90,25 @@ export type XoImportInput = Static<typeof XoImportInput>
 
 /** What an import's run holds as its report (the root task's data `report`). */
 export const XoImportReport = Type.Object({
-  imported: List(Type.Object({ backup: Type.String(), point: Type.String() }), 100_000),
-  skipped: List(Type.Object({ backup: Type.String(), reason: Type.String(), code: Type.String() }), 100_000),
+  imported: List(
+    Type.Object({
+      backup: Type.String({ description: 'The XO point.' }),
+      point: Type.String({ description: "The repository's new point, '<vm>/<point id>'." }),
+      vm: Type.String(),
+      size: Type.Number(),
+      newBytes: Type.Number({ description: 'Stored bytes the repository did not hold.' }),
+    }),
+    100_000,
+  ),
+  skipped: List(
+    Type.Object({
+      backup: Type.String(),
+      vm: Type.String(),
+      reason: Type.String(),
+      code: Type.String({ description: 'XO_ALREADY_IMPORTED, or why the point is unusable.' }),
+    }),
+    100_000,
+  ),
 })
 export type XoImportReport = Static<typeof XoImportReport>
 

@@ -14,6 +14,7 @@ import {
 } from '@strata/core/engine'
 import { StrataError, type TaskContext } from '@strata/core'
 import { importRemote, type XoImportOptions, type XoImportReport } from '@strata/core/xo'
+import type { XoImportReport as RunReport } from '@strata/contract'
 import { conflict, notFound } from '../errors.js'
 import type { RepositoryService } from '../repositories/repository-service.js'
 import type { RepositoryStore } from '../repositories/repository-store.js'
@@ -126,18 +127,17 @@ export class XoImportRunner {
       importRemote(task, remote, repo, options),
     )
     // The report in the run (docs/api.md): each point imported, each skipped with the reason.
-    task.set({
-      report: {
-        imported: report.imported.map((p) => ({
-          backup: p.backup,
-          point: p.point,
-          vm: p.vm,
-          size: p.size,
-          newBytes: p.newBytes,
-        })),
-        skipped: report.skipped.map((s) => ({ backup: s.backup, vm: s.vm, reason: s.reason, code: s.code })),
-      },
-    })
+    const summary: RunReport = {
+      imported: report.imported.map((p) => ({
+        backup: p.backup,
+        point: p.point,
+        vm: p.vm,
+        size: p.size,
+        newBytes: p.newBytes,
+      })),
+      skipped: report.skipped.map((s) => ({ backup: s.backup, vm: s.vm, reason: s.reason, code: s.code })),
+    }
+    task.set({ report: summary })
     return report
   }
 }

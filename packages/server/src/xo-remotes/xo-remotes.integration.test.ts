@@ -322,6 +322,25 @@ describe('XO remotes through the API', () => {
       expect(report.imported.length).toBeGreaterThan(0)
     }, 180_000)
 
+    it('imports only the VMs asked for, and fails naming a VM the remote does not hold', async () => {
+      await Repository.create(new LocalStore(scratch.path('repo3')))
+      const third = (
+        await admin.post('/api/repositories', { name: 'third', location: scratch.path('repo3') })
+      ).body.id
+      const one = await ended(
+        (await admin.post(`/api/xo-remotes/${clearId}/import`, { repositoryId: third, vms: ['db'] })).body
+          .runId,
+      )
+      const report = (await admin.get(`/api/runs/${one.runId}`)).body.data.report
+      expect(report.imported.map((p: { vm: string }) => p.vm)).toEqual([VM.gzip, VM.gzip])
+      const missing = await ended(
+        (await admin.post(`/api/xo-remotes/${clearId}/import`, { repositoryId: third, vms: ['nope'] })).body
+          .runId,
+      )
+      expect(missing).toMatchObject({ status: 'failure', error: { code: 'XO_BACKUP_NOT_FOUND' } })
+      expect(missing.error.message).toMatch(/no restore point of a VM 'nope'/)
+    }, 180_000)
+
     it('refuses a repository that does not exist', async () => {
       const refused = await admin.post(`/api/xo-remotes/${clearId}/import`, { repositoryId: 'repo-nothing' })
       expect(refused.status).toBe(404)
