@@ -1,7 +1,7 @@
 // XO remotes (docs/migrate-from-xo.md): added and removed by an admin (the key and S3 keys write-only),
 // browsed by anyone logged in, restored from by an operator (a disk as a download, a VM onto a pool as a
 // run) and imported into a repository by an admin, as a run that DELETE cancels. Strata only reads them.
-import type { FastifyInstance } from 'fastify'
+import type { FastifyInstance, FastifyReply } from 'fastify'
 import {
   IdParams,
   XoDiskParams,
@@ -15,6 +15,7 @@ import {
 } from '@strata/contract'
 import type { XoPointSummary } from '@strata/core/xo'
 import { conflict } from '../errors.js'
+import { untilClientGone } from '../http-signal.js'
 import type { ServerLog } from '../server-log.js'
 import type { XoDownloads } from '../xo-remotes/xo-download.js'
 import type { XoImportRunner } from '../xo-remotes/xo-import-runner.js'
@@ -64,8 +65,8 @@ export function xoRemoteRoutes(app: FastifyInstance, ctx: XoRemoteRouteServices)
   app.get<Id>(
     '/api/xo-remotes/:id/vms',
     { schema: { tags, params: IdParams } },
-    async (request): Promise<XoVm[]> => {
-      const listing = await service.listing(request.params.id, AbortSignal.timeout(BROWSE_TIMEOUT_MS))
+    async (request, reply): Promise<XoVm[]> => {
+      const listing = await service.listing(request.params.id, browseSignal(reply))
       return listing.vms.map((vm) => ({ ...vm, notes: [...vm.notes] }))
     },
   )
@@ -73,8 +74,8 @@ export function xoRemoteRoutes(app: FastifyInstance, ctx: XoRemoteRouteServices)
   app.get<Id & { Querystring: XoPointsQuery }>(
     '/api/xo-remotes/:id/points',
     { schema: { tags, params: IdParams, querystring: XoPointsQuery } },
-    async (request): Promise<XoPoint[]> => {
-      const listing = await service.listing(request.params.id, AbortSignal.timeout(BROWSE_TIMEOUT_MS))
+    async (request, reply): Promise<XoPoint[]> => {
+      const listing = await service.listing(request.params.id, browseSignal(reply))
       const vm = request.query.vm
       const notes = new Map(listing.vms.map((v) => [v.uuid, v.notes]))
       return listing.points
@@ -126,6 +127,10 @@ export function xoRemoteRoutes(app: FastifyInstance, ctx: XoRemoteRouteServices)
     return { runId }
   })
 }
+
+/** A listing reads every metadata file of the remote: it stops when the client goes away. */
+const browseSignal = (reply: FastifyReply): AbortSignal =>
+  AbortSignal.any([untilClientGone(reply), AbortSignal.timeout(BROWSE_TIMEOUT_MS)])
 
 function pointView(p: XoPointSummary, notes: readonly string[]): XoPoint {
   return {

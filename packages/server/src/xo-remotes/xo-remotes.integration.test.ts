@@ -137,6 +137,13 @@ describe('XO remotes through the API', () => {
       const points = await admin.get(`/api/xo-remotes/${added.body.id}/points`)
       expect(points.status).toBe(200)
       expect(points.body.length).toBe(encrypted.points.size)
+      // Its disks decrypted with the sealed key: byte-identical (VhdDirectories, brotli and gzip).
+      const [id, point] = [...encrypted.points].filter(([, p]) => p.vm === VM.delta).at(-1)!
+      for (const [n, disk] of point.disks.entries()) {
+        const url = `${server.url}/api/xo-remotes/${added.body.id}/points/${id}/disks/${n}.raw`
+        const response = await fetch(url, { headers: { cookie: admin.cookie! } })
+        expect(Buffer.from(await response.arrayBuffer()).equals(disk), `disk ${n}`).toBe(true)
+      }
       const db = await readFile(scratch.path('data', 'strata.db'))
       expect(db.includes(Buffer.from(KEY))).toBe(false)
       expect(logLines.join('\n')).not.toContain(KEY)
