@@ -305,6 +305,15 @@ describe('XO remotes through the API', () => {
         const tree = (await admin.get(`/api/runs/${started.body.runId}`)).body
         return tree.children?.some((c: { status: string }) => c.status === 'success') ? true : undefined
       })
+      // Once a point is done, the run gives an ETA for the rest.
+      const running = await until('an ETA', async () => {
+        const tree = (await admin.get(`/api/runs/${started.body.runId}`)).body
+        return tree.eta !== undefined || tree.status !== 'pending' ? tree : undefined
+      })
+      expect(running.status).toBe('pending')
+      expect(running.eta).toBeGreaterThan(0)
+      expect(running.progress.done).toBeGreaterThan(0)
+      expect(running.progress.total).toBeGreaterThan(running.progress.done)
       expect((await admin.post(`/api/xo-remotes/${clearId}/import`, { repositoryId: other })).status).toBe(
         409,
       )
