@@ -43,6 +43,7 @@ const compositionRoots = [
   'packages/cli/src/**',
   'packages/server/src/pools/pool-connections.ts',
   'packages/server/src/demo-setup.ts',
+  'packages/server/src/xo-remotes/open-xo-remote.ts',
   'packages/core/src/engine/worker-main.ts',
   'packages/core/src/engine/pool-session.ts',
   'packages/core/src/open/open-repository.ts',

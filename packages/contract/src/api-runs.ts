@@ -64,6 +64,7 @@ export const RunSummary = Type.Object({
       Type.Literal('maintenance'),
       Type.Literal('mirror'),
       Type.Literal('metadata'),
+      Type.Literal('xo-import'),
     ]),
   ),
   scheduleId: Type.Optional(Type.String()),

@@ -8,6 +8,7 @@ export const SEALED_COLUMNS: Readonly<Record<string, readonly string[]>> = {
   repositories: ['passphrase_sealed', 's3_sealed'],
   smtp: ['password_sealed'],
   webhooks: ['secret_sealed'],
+  xo_remotes: ['key_sealed', 's3_sealed'],
 }
 
 export const totpField = (userId: string, column: 'totp_secret' | 'totp_pending'): SealedField => ({
@@ -33,4 +34,10 @@ export const webhookSecretField = (webhookId: string): SealedField => ({
   table: 'webhooks',
   row: webhookId,
   column: 'secret_sealed',
+})
+
+export const xoRemoteField = (remoteId: string, column: 'key_sealed' | 's3_sealed'): SealedField => ({
+  table: 'xo_remotes',
+  row: remoteId,
+  column,
 })

@@ -45,6 +45,12 @@ import { metricsRoutes } from './routes/metrics-routes.js'
 import { notificationRoutes } from './routes/notification-routes.js'
 import { statsRoutes } from './routes/stats-routes.js'
 import { usageHistoryRoutes } from './routes/usage-history-routes.js'
+import { xoRemoteRoutes } from './routes/xo-remote-routes.js'
+import { XoDownloads } from './xo-remotes/xo-download.js'
+import { XoImportRunner } from './xo-remotes/xo-import-runner.js'
+import { XoRemoteService } from './xo-remotes/xo-remote-service.js'
+import { XoRemoteStore } from './xo-remotes/xo-remote-store.js'
+import { XoRestoreRunner } from './xo-remotes/xo-restore-runner.js'
 import { Reporting, type ReportingOptions } from './reporting.js'
 import { EventStreams } from './runs/event-streams.js'
 import { RestoreRunner } from './runs/restore-runner.js'
@@ -97,6 +103,15 @@ export interface ServerServices {
   readonly reporting: Reporting
   /** Aborted when the server stops (long-lived responses end, restores are cancelled). */
   readonly closing: AbortSignal
+  /** XO backup remotes, read-only sources: browsed, restored from, imported (xo-remotes/). */
+  readonly xo: XoServices
+}
+
+export interface XoServices {
+  readonly remotes: XoRemoteService
+  readonly downloads: XoDownloads
+  readonly imports: XoImportRunner
+  readonly restores: XoRestoreRunner
 }
 
 /** How runs reach their worker processes: the engine's, unless a test gives its own (testing/). */
@@ -241,6 +256,27 @@ function services(
     files: new FileSessions({ repositoryService, log, closing }),
     ...runs,
     reporting: new Reporting({ ...base, ...runs }, reportingOptions),
+    xo: xoServices({ ...base, runs: runs.runs }),
+  }
+}
+
+function xoServices(
+  s: Pick<ServerServices, 'db' | 'box' | 'log' | 'closing' | 'runs' | 'pools' | 'connections'> &
+    Pick<ServerServices, 'repositories' | 'repositoryService'>,
+): XoServices {
+  const remotes = new XoRemoteService(new XoRemoteStore(s.db, s.box))
+  const { runs, closing } = s
+  return {
+    remotes,
+    downloads: new XoDownloads(remotes, s.log, closing),
+    imports: new XoImportRunner({
+      runs,
+      remotes,
+      closing,
+      repositories: s.repositories,
+      repositoryService: s.repositoryService,
+    }),
+    restores: new XoRestoreRunner({ runs, remotes, closing, pools: s.pools, connections: s.connections }),
   }
 }
 
@@ -365,6 +401,14 @@ function routes(s: ServerServices): RouteModule[] {
     (app) => metricsRoutes(app, { metrics: reporting.metrics }),
     (app) =>
       usageHistoryRoutes(app, { repositories, repositoryService, usage: reporting.usage, runs, closing }),
+    (app) =>
+      xoRemoteRoutes(app, {
+        xoRemotes: s.xo.remotes,
+        xoDownloads: s.xo.downloads,
+        xoImports: s.xo.imports,
+        xoRestores: s.xo.restores,
+        log,
+      }),
   ]
 }
 

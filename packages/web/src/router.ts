@@ -17,6 +17,7 @@ import RestoreView from './views/RestoreView.vue'
 import RunView from './views/RunView.vue'
 import SettingsView from './views/SettingsView.vue'
 import UsersView from './views/UsersView.vue'
+import XoRemotesView from './views/XoRemotesView.vue'
 
 export const router = createRouter({
   history: createWebHistory(),
@@ -57,6 +58,7 @@ export const router = createRouter({
       props: true,
       meta: { title: 'Restore points' },
     },
+    { path: '/xo-remotes', name: 'xo-remotes', component: XoRemotesView, meta: { title: 'XO remotes' } },
     { path: '/users', name: 'users', component: UsersView, meta: { title: 'Users' } },
     { path: '/settings', name: 'settings', component: SettingsView, meta: { title: 'Settings' } },
     { path: '/:pathMatch(.*)*', redirect: '/' },

@@ -104,6 +104,9 @@ describe('the guard', () => {
         'GET /api/runs/:runId/report',
         'GET /api/repositories/:id/points',
         'PATCH /api/settings',
+        'POST /api/xo-remotes',
+        'GET /api/xo-remotes/:id/points/:vm/:date/disks/:file',
+        'DELETE /api/xo-remotes/:id/import',
         ...OUTSIDE_API,
       ]),
     )

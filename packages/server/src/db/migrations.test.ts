@@ -91,3 +91,20 @@ describe('the migration list', () => {
     expect(MIGRATIONS.slice(6).every((m) => typeof m === 'string')).toBe(true)
   })
 })
+
+describe('migration 9: XO remotes', () => {
+  it('adds the table of XO remotes to a database at version 8, keeping what it held', () => {
+    const db = new Database(':memory:')
+    for (const m of MIGRATIONS.slice(0, 8)) if (typeof m === 'string') db.exec(m)
+    db.pragma('user_version = 8')
+    db.prepare("INSERT INTO repositories (id, name, location) VALUES ('r1', 'nas', '/srv/nas')").run()
+    migrate(db)
+    expect(db.pragma('user_version', { simple: true })).toBe(MIGRATIONS.length)
+    db.prepare(
+      "INSERT INTO xo_remotes (id, name, location, key_sealed, s3_sealed, created) VALUES ('x1', 'xo', '/mnt/xo', NULL, NULL, 1)",
+    ).run()
+    expect(db.prepare('SELECT name FROM xo_remotes').all()).toEqual([{ name: 'xo' }])
+    expect(db.prepare('SELECT name FROM repositories').all()).toEqual([{ name: 'nas' }])
+    db.close()
+  })
+})

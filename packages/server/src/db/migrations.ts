@@ -170,4 +170,16 @@ export const MIGRATIONS: readonly Migration[] = [
     warning TEXT
   );
   `,
+  // 9: Xen Orchestra backup remotes, read-only sources (docs/migrate-from-xo.md): an encrypted remote's
+  // key and S3 keys sealed bound from the start.
+  `
+  CREATE TABLE xo_remotes (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    location TEXT NOT NULL,
+    key_sealed TEXT,
+    s3_sealed TEXT,
+    created INTEGER NOT NULL
+  );
+  `,
 ]

@@ -102,7 +102,7 @@ async function streamVhd(
 
 const errorCode = (e: unknown): string | undefined => (e instanceof StrataError ? e.code : undefined)
 
-function written(res: ServerResponse, bytes: Uint8Array, signal: AbortSignal): Promise<void> {
+export function written(res: ServerResponse, bytes: Uint8Array, signal: AbortSignal): Promise<void> {
   signal.throwIfAborted()
   return new Promise((resolve, reject) => {
     const settle = (error?: unknown): void => {

@@ -31,7 +31,7 @@ export interface RunRow {
   readonly runId: string
   readonly jobId: string
   readonly jobName: string
-  readonly kind: 'backup' | 'restore' | 'replication' | 'maintenance' | 'mirror' | 'metadata'
+  readonly kind: 'backup' | 'restore' | 'replication' | 'maintenance' | 'mirror' | 'metadata' | 'xo-import'
   readonly scheduleId?: string
   readonly status: RunStatus
   readonly start: number
@@ -48,7 +48,7 @@ interface Row {
   run_id: string
   job_id: string
   job_name: string
-  kind: 'backup' | 'restore' | 'replication' | 'maintenance' | 'mirror' | 'metadata'
+  kind: 'backup' | 'restore' | 'replication' | 'maintenance' | 'mirror' | 'metadata' | 'xo-import'
   schedule_id: string | null
   status: RunStatus
   start: number

@@ -44,6 +44,12 @@ import type {
   Webhook,
   WebhookInput,
   WebhookPatch,
+  XoImportInput,
+  XoPoint,
+  XoRemote,
+  XoRemoteInput,
+  XoRestoreInput,
+  XoVm,
 } from '@strata/contract'
 
 /** A replica or restore point a replication job keeps (GET /api/jobs/:id/replicas). */
@@ -271,6 +277,21 @@ export const api = {
   deleteWebhook: (hookId: string) => del(`/settings/notifications/webhooks/${id(hookId)}`),
   testNotification: (input: NotificationTestInput) =>
     post<{ ok: true }>('/settings/notifications/test', input),
+
+  xoRemotes: () => get<XoRemote[]>('/xo-remotes'),
+  createXoRemote: (input: XoRemoteInput) => post<XoRemote>('/xo-remotes', input),
+  deleteXoRemote: (remoteId: string) => del(`/xo-remotes/${id(remoteId)}`),
+  xoVms: (remoteId: string) => get<XoVm[]>(`/xo-remotes/${id(remoteId)}/vms`),
+  xoPoints: (remoteId: string, vm?: string) =>
+    get<XoPoint[]>(`/xo-remotes/${id(remoteId)}/points${q({ vm })}`),
+  /** A point id is '<vm uuid>/<date>': its two parts are two path segments. */
+  xoDiskUrl: (remoteId: string, pointId: string, disk: number, format: 'raw' | 'vhd') =>
+    `/api/xo-remotes/${id(remoteId)}/points/${pointId.split('/').map(id).join('/')}/disks/${disk}.${format}`,
+  xoRestore: (remoteId: string, input: XoRestoreInput) =>
+    post<{ runId: string }>(`/xo-remotes/${id(remoteId)}/restores`, input),
+  xoImport: (remoteId: string, input: XoImportInput) =>
+    post<{ runId: string }>(`/xo-remotes/${id(remoteId)}/import`, input),
+  cancelXoImport: (remoteId: string) => del(`/xo-remotes/${id(remoteId)}/import`),
 
   runStats: (filter: { days?: number; job?: string } = {}) => get<RunStat[]>(`/stats/runs${q(filter)}`),
   usage: (filter: { days?: number; repository?: string } = {}) =>
