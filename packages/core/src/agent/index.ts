@@ -1,0 +1,6 @@
+// Agents: the engine run next to a remote pool, driven by a server over one outbound link.
+export * from './agent-errors.js'
+export * from './protocol.js'
+export * from './seal.js'
+export { runAgent, type AgentOptions, type LinkCounters } from './agent-client.js'
+export { AGENT_QUEUE_LIMIT, type RunOrder } from './agent-runs.js'
