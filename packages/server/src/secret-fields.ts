@@ -8,6 +8,7 @@ export const SEALED_COLUMNS: Readonly<Record<string, readonly string[]>> = {
   repositories: ['passphrase_sealed', 's3_sealed'],
   smtp: ['password_sealed'],
   webhooks: ['secret_sealed'],
+  agents: ['seal_key_sealed'],
 }
 
 export const totpField = (userId: string, column: 'totp_secret' | 'totp_pending'): SealedField => ({
@@ -33,4 +34,10 @@ export const webhookSecretField = (webhookId: string): SealedField => ({
   table: 'webhooks',
   row: webhookId,
   column: 'secret_sealed',
+})
+
+export const agentSealKeyField = (agentId: string): SealedField => ({
+  table: 'agents',
+  row: agentId,
+  column: 'seal_key_sealed',
 })

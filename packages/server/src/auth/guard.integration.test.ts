@@ -104,6 +104,10 @@ describe('the guard', () => {
         'GET /api/runs/:runId/report',
         'GET /api/repositories/:id/points',
         'PATCH /api/settings',
+        'POST /api/agents',
+        'DELETE /api/agents/:id',
+        'PUT /api/pools/:id/agent',
+        'GET /api/agent/connect',
         ...OUTSIDE_API,
       ]),
     )

@@ -39,6 +39,10 @@ export interface RunManagerDeps {
   readonly nasHome?: string
   /** This server's id on the health-check VMs its runs create (health-sweep.ts). */
   readonly healthCheckOwner?: string
+  /** Where a job runs when not in this server's workers: its pools' agent (agents/agent-hub.ts). */
+  readonly remote?: (
+    job: Job,
+  ) => ((o: Parameters<typeof runJobInWorker>[0]) => ReturnType<typeof runJobInWorker>) | undefined
 }
 
 export class RunManager {
@@ -77,9 +81,10 @@ export class RunManager {
       throw notFound(`schedule '${scheduleId}' of job '${job.name}'`)
     const { engineJob, env } = this.engineJob(job)
     const names = this.#names(engineJob)
+    const run = this.deps.remote?.(engineJob) ?? runJobInWorker
     const controller = new AbortController()
     let runId = ''
-    const done = runJobInWorker({
+    const done = run({
       job: engineJob,
       scheduleId,
       dataDir: this.deps.engineDir,
