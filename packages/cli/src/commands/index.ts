@@ -19,6 +19,7 @@ import { restoreDiskCommand } from './restore-disk.js'
 import { restoreServeCommand } from './restore-serve.js'
 import { restoreFilesGet, restoreFilesList, restoreFilesLs } from './restore-files.js'
 import { serverCommand } from './server.js'
+import { agentCommand } from './agent.js'
 import { poolSrs } from './pool-srs.js'
 import { poolVms } from './pool-vms.js'
 import { poolNetworks } from './pool-networks.js'
@@ -82,6 +83,7 @@ export const commands: readonly Command<never>[] = [
   poolVms,
   poolNetworks,
   serverCommand,
+  agentCommand,
   xoList,
   xoImport,
   xoRestoreDisk,

@@ -34,6 +34,8 @@ interface RemoteRun {
 export class AgentHub {
   readonly #links = new Map<string, AgentLink>()
   readonly #runs = new Map<string, RemoteRun>()
+  /** Set when the server stops: links that close after it touch no store. */
+  #closed = false
 
   constructor(
     readonly store: AgentStore,
@@ -56,7 +58,7 @@ export class AgentHub {
       },
       message: (_link, m) => this.#message(agent.id, m),
       closed: (link) => {
-        if (this.#links.get(agent.id) !== link) return
+        if (this.#closed || this.#links.get(agent.id) !== link) return
         this.#links.delete(agent.id)
         this.store.seen(agent.id, undefined)
         this.log.info(`agent '${agent.name}' offline`)
@@ -94,6 +96,7 @@ export class AgentHub {
 
   /** The server stops: runs still out on agents end here (they go on there). */
   closeAll(): void {
+    this.#closed = true
     for (const link of this.#links.values()) link.close(1001, 'the server is stopping')
     for (const [runId, run] of this.#runs)
       this.#end(runId, () =>

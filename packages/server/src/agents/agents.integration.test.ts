@@ -14,7 +14,6 @@ import type { RunningServer } from '../start-server.js'
 import { startTestServer } from '../testing/test-server.js'
 import { pinnedAdmin, type PinnedAdmin } from './testing/pinned-admin.js'
 
-
 describe('agents', () => {
   let scratch: Scratch
   let server: RunningServer

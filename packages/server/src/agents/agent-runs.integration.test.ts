@@ -1,0 +1,144 @@
+// A job whose pool belongs to an agent runs on the agent, in a worker process there, against the real
+// lab pool and a local repository: the run reads the same through the API as a local one (summary,
+// task tree), its log is on both sides, and the restore point is in the repository. An agent that is
+// offline makes the run refuse to start, saying which agent.
+import { existsSync } from 'node:fs'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { runAgent } from '@strata/core/agent'
+import { requireBinary, scratchDir, type Scratch } from '@strata/core/testing'
+import { LabPool } from '@strata/lab'
+import type { RunningServer } from '../start-server.js'
+import { startTestServer } from '../testing/test-server.js'
+import { until } from '../testing/lab-job.js'
+import { pinnedAdmin, type PinnedAdmin } from './testing/pinned-admin.js'
+
+describe('runs on an agent', () => {
+  let scratch: Scratch
+  let lab: LabPool
+  let server: RunningServer
+  let admin: PinnedAdmin
+  let agent: { id: string; token: string; serverUrl: string; fingerprint: string }
+  let poolId: string
+  let jobId: string
+  let repoId: string
+  let stopAgent: AbortController | undefined
+  let agentDone: Promise<void> | undefined
+
+  const startAgent = () => {
+    stopAgent = new AbortController()
+    agentDone = runAgent({
+      ...agent,
+      dataDir: scratch.path('agent'),
+      version: '0.1.0',
+      signal: stopAgent.signal,
+      log: () => undefined,
+      backoff: { minMs: 50, maxMs: 200 },
+    })
+  }
+  const online = async () =>
+    ((await admin.request('GET', '/api/agents')).body as { state: string }[])[0]?.state === 'online' ||
+    undefined
+
+  beforeAll(async () => {
+    requireBinary('openssl')
+    requireBinary('mke2fs')
+    scratch = await scratchDir('strata-agent-runs-')
+    lab = await LabPool.start({
+      authFailureDelayMs: 10,
+      dom0DetachMs: 50,
+      vms: [{ name: 'web-b', power: 'Running', tags: ['prod'], disks: [8] }],
+    })
+    server = await startTestServer(scratch, {
+      adminPassword: 'admin-password',
+      tls: 'self-signed',
+      host: '127.0.0.1',
+    })
+    admin = await pinnedAdmin(server.url, server.tlsFingerprint!, 'admin-password')
+    const pool = await admin.request<{ id: string }>('POST', '/api/pools', {
+      name: 'site-b',
+      url: lab.url,
+      username: lab.user,
+      password: lab.password,
+      fingerprint: lab.fingerprint,
+    })
+    poolId = pool.body.id
+    const repo = await admin.request<{ id: string }>('POST', '/api/repositories', {
+      name: 'at-b',
+      location: scratch.path('site-b-repo'),
+      init: true,
+    })
+    repoId = repo.body.id
+    const job = await admin.request<{ id: string }>('POST', '/api/jobs', {
+      name: 'Remote',
+      vms: { smart: { pools: [poolId], tags: ['prod'] } },
+      repositories: [repo.body.id],
+      settings: { retries: 0 },
+    })
+    expect(job.status).toBe(201)
+    jobId = job.body.id
+    agent = (await admin.request<typeof agent>('POST', '/api/agents', { name: 'site-b' })).body
+  })
+  afterAll(async () => {
+    stopAgent?.abort()
+    await agentDone?.catch(() => undefined)
+    await server?.close()
+    await lab?.close()
+    await scratch?.[Symbol.asyncDispose]()
+  })
+
+  it('assigns the pool to the agent: the server lets go of it and lists it under the agent', async () => {
+    const put = await admin.request('PUT', `/api/pools/${poolId}/agent`, { agentId: agent.id })
+    expect(put).toEqual({ status: 200, body: { poolId, agentId: agent.id } })
+    expect((await admin.request('GET', `/api/pools/${poolId}`)).body).toMatchObject({ connected: false })
+    expect((await admin.request('GET', '/api/agents')).body).toEqual([
+      expect.objectContaining({ pools: [poolId] }),
+    ])
+    const unknown = await admin.request('PUT', `/api/pools/${poolId}/agent`, { agentId: 'a-nope' })
+    expect(unknown.status).toBe(404)
+  })
+
+  it('refuses to start a run while the agent is offline, naming it', async () => {
+    const refused = await admin.request<{ error: { code: string; message: string } }>(
+      'POST',
+      `/api/jobs/${jobId}/run`,
+    )
+    expect(refused.status).toBe(409)
+    expect(refused.body.error).toMatchObject({
+      code: 'AGENT_OFFLINE',
+      message: expect.stringContaining("agent 'site-b'"),
+    })
+  })
+
+  it('runs the job on the agent; the run reads as a local one and the point is in the repository', async () => {
+    startAgent()
+    await until('the agent online', online, 15_000)
+    const started = await admin.request<{ runId: string }>('POST', `/api/jobs/${jobId}/run`)
+    expect(started.status).toBe(202)
+    const { runId } = started.body
+    const summary = await until(
+      'the run',
+      async () => {
+        const runs = (
+          await admin.request<{ runId: string; status: string }[]>('GET', `/api/runs?job=${jobId}`)
+        ).body
+        return runs.find((r) => r.runId === runId && r.status !== 'pending')
+      },
+      120_000,
+    )
+    expect(summary.status).toBe('success')
+    const tree = (
+      await admin.request<{ status: string; children: { name: string; status: string }[] }>(
+        'GET',
+        `/api/runs/${runId}`,
+      )
+    ).body
+    expect(tree.status).toBe('success')
+    expect(JSON.stringify(tree)).toContain('web-b')
+    // The worker ran on the agent: its own log is there, under the agent's data directory.
+    expect(existsSync(scratch.path('agent', 'engine', 'runs', `${runId}.jsonl`))).toBe(true)
+    expect(existsSync(scratch.path('data', 'engine', 'runs', `${runId}.jsonl`))).toBe(true)
+    const points = (await admin.request<{ vmName: string }[]>('GET', `/api/repositories/${repoId}/points`))
+      .body
+    expect(points).toEqual([expect.objectContaining({ vmName: 'web-b' })])
+  })
+})
