@@ -17,6 +17,7 @@ import RestoreView from './views/RestoreView.vue'
 import RunView from './views/RunView.vue'
 import SettingsView from './views/SettingsView.vue'
 import UsersView from './views/UsersView.vue'
+import AgentsView from './views/AgentsView.vue'
 
 export const router = createRouter({
   history: createWebHistory(),
@@ -57,6 +58,7 @@ export const router = createRouter({
       props: true,
       meta: { title: 'Restore points' },
     },
+    { path: '/agents', name: 'agents', component: AgentsView, meta: { title: 'Agents' } },
     { path: '/users', name: 'users', component: UsersView, meta: { title: 'Users' } },
     { path: '/settings', name: 'settings', component: SettingsView, meta: { title: 'Settings' } },
     { path: '/:pathMatch(.*)*', redirect: '/' },

@@ -19,6 +19,9 @@ import {
   type FromAgent,
 } from './protocol.js'
 
+/** How long a link may stay silent (the server pings every 30 s) before the agent makes a new one. */
+const SILENT_MS = 75_000
+
 export interface AgentOptions {
   /** https://host:port of the server. */
   readonly serverUrl: string
@@ -105,6 +108,17 @@ function linkLife(o: AgentOptions, ws: WebSocket, runs: AgentRuns): Promise<bool
     const onAbort = (): void => ws.close(1000, 'the agent is stopping')
     o.signal.addEventListener('abort', onAbort, { once: true })
     const send = (m: FromAgent): void => ws.send(JSON.stringify(m))
+    // The server pings every 30 s: a link with no ping for SILENT_MS is dead (a NAT forgot it).
+    let silent: NodeJS.Timeout | undefined
+    const heard = (): void => {
+      clearTimeout(silent)
+      silent = setTimeout(() => {
+        failure ??= new AgentLinkError(`no word from the server in ${SILENT_MS / 1000} s`)
+        ws.terminate()
+      }, SILENT_MS)
+    }
+    ws.on('ping', heard)
+    ws.on('open', heard)
     ws.on('unexpected-response', (_req, res) => {
       let body = ''
       res.setEncoding('utf8')
@@ -140,6 +154,7 @@ function linkLife(o: AgentOptions, ws: WebSocket, runs: AgentRuns): Promise<bool
     })
     ws.on('error', (error) => (failure ??= new AgentLinkError(`the link failed: ${error.message}`, error)))
     ws.on('close', (code, reason) => {
+      clearTimeout(silent)
       o.signal.removeEventListener('abort', onAbort)
       if (code === CLOSE_REVOKED)
         return reject(

@@ -20,6 +20,8 @@ import type { ServerLog } from '../server-log.js'
 import { AgentLink } from './agent-link.js'
 import type { AgentRecord, AgentStore } from './agent-store.js'
 
+const SEEN_GRAIN_MS = 5_000
+
 /** Runs a job somewhere else than this server's own worker processes. */
 export type RemoteRunner = (o: WorkerRunOptions) => Promise<RunResult>
 
@@ -36,6 +38,8 @@ export class AgentHub {
   readonly #runs = new Map<string, RemoteRun>()
   /** Set when the server stops: links that close after it touch no store. */
   #closed = false
+  /** When each agent's last-seen time was last written: at most one write per agent per SEEN_GRAIN_MS. */
+  readonly #seenWritten = new Map<string, number>()
 
   constructor(
     readonly store: AgentStore,
@@ -134,13 +138,20 @@ export class AgentHub {
   #message(agentId: string, m: Exclude<FromAgent, { type: 'hello' }>): boolean {
     const run = this.#runs.get(m.runId)
     if (run === undefined || run.agentId !== agentId) return false
-    this.store.seen(agentId, undefined)
+    this.#seen(agentId)
     if (m.type === 'event') {
       void run.log.then((w) => w?.append(m.event))
       run.o.onEvent?.(m.event)
     } else if (m.type === 'done') this.#end(m.runId, () => run.resolve(m.result))
     else this.#end(m.runId, () => run.reject(new WorkerError(m.error.code, m.error.message)))
     return true
+  }
+
+  #seen(agentId: string): void {
+    const now = Date.now()
+    if (now - (this.#seenWritten.get(agentId) ?? 0) < SEEN_GRAIN_MS) return
+    this.#seenWritten.set(agentId, now)
+    this.store.seen(agentId, undefined, now)
   }
 
   #end(runId: string, settle: () => void): void {

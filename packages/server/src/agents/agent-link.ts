@@ -15,6 +15,11 @@ import { errorMessage } from '@strata/core'
 import type { AgentRecord } from './agent-store.js'
 
 const HELLO_MS = 10_000
+/**
+ * A link that answers no ping for this long is dead (a NAT that forgot it, a cut cable): it is ended,
+ * so that the agent shows offline and reconnects, rather than both sides waiting on TCP for hours.
+ */
+export const AGENT_PING_MS = 30_000
 
 export interface LinkHandlers {
   readonly log: (level: 'info' | 'warn', line: string) => void
@@ -34,9 +39,20 @@ export class AgentLink {
     readonly h: LinkHandlers,
   ) {
     const timer = setTimeout(() => this.#invalid('no hello'), HELLO_MS)
+    let alive = true
+    socket.on('pong', () => (alive = true))
+    const pings = setInterval(() => {
+      if (!alive) {
+        h.log('warn', `agent '${agent.name}' dropped: no answer to a ping in ${AGENT_PING_MS / 1000} s`)
+        return socket.terminate()
+      }
+      alive = false
+      socket.ping()
+    }, AGENT_PING_MS)
     socket.on('message', (data, isBinary) => this.#receive(isBinary ? undefined : data.toString()))
     socket.on('close', () => {
       clearTimeout(timer)
+      clearInterval(pings)
       if (this.#welcomed) h.closed(this)
     })
     socket.on('error', () => undefined) // the close that follows says it
