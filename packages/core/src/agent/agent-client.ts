@@ -3,6 +3,7 @@
 // server sends it in worker processes of its own, with the same engine. The link is made again with
 // backoff when it drops; a run goes on meanwhile and what it says waits (bounded) for the next link.
 // A wrong pin, a revoked token or a refused protocol end the agent: nothing changes until someone acts.
+import { randomBytes } from 'node:crypto'
 import type { TLSSocket } from 'node:tls'
 import { WebSocket } from 'ws'
 import { errorCode, errorMessage, isRetryable, sleep } from '../shared/index.js'
@@ -51,12 +52,13 @@ export interface LinkCounters {
 /** Runs until the signal aborts (resolves) or the server refuses the agent for good (rejects). */
 export async function runAgent(o: AgentOptions): Promise<void> {
   const runs = new AgentRuns(o)
+  const session = randomBytes(8).toString('hex')
   const { minMs, maxMs } = o.backoff ?? { minMs: 1000, maxMs: 60_000 }
   let delay = minMs
   try {
     while (!o.signal.aborted) {
       try {
-        const welcomed = await session(o, runs)
+        const welcomed = await oneLink(o, runs, session)
         if (welcomed) delay = minMs
         o.log('the link to the server closed')
       } catch (error) {
@@ -75,7 +77,7 @@ export async function runAgent(o: AgentOptions): Promise<void> {
 }
 
 /** One link, from the TLS connection to its close; true when the server had welcomed the agent. */
-async function session(o: AgentOptions, runs: AgentRuns): Promise<boolean> {
+async function oneLink(o: AgentOptions, runs: AgentRuns, session: string): Promise<boolean> {
   const url = new URL(AGENT_CONNECT_PATH, o.serverUrl)
   const host = url.hostname.replace(/^\[|\]$/g, '')
   const port = Number(url.port || 443)
@@ -88,7 +90,7 @@ async function session(o: AgentOptions, runs: AgentRuns): Promise<boolean> {
     handshakeTimeout: 15_000,
   })
   try {
-    return await linkLife(o, ws, runs)
+    return await linkLife(o, ws, runs, session)
   } finally {
     count(o.counters, socket)
     runs.detach()
@@ -101,7 +103,7 @@ function count(counters: LinkCounters | undefined, socket: TLSSocket): void {
   counters.written += socket.bytesWritten
 }
 
-function linkLife(o: AgentOptions, ws: WebSocket, runs: AgentRuns): Promise<boolean> {
+function linkLife(o: AgentOptions, ws: WebSocket, runs: AgentRuns, session: string): Promise<boolean> {
   let welcomed = false
   return new Promise<boolean>((resolve, reject) => {
     let failure: Error | undefined
@@ -132,6 +134,7 @@ function linkLife(o: AgentOptions, ws: WebSocket, runs: AgentRuns): Promise<bool
       send({
         type: 'hello',
         protocol: o.protocol ?? AGENT_PROTOCOL_VERSION,
+        session,
         version: o.version,
         ...(o.name === undefined ? {} : { name: o.name }),
       }),
@@ -143,7 +146,7 @@ function linkLife(o: AgentOptions, ws: WebSocket, runs: AgentRuns): Promise<bool
         if (m.type === 'welcome') {
           welcomed = true
           o.log(`connected to ${o.serverUrl} as agent ${m.agentId}`)
-          runs.attach(m.agentId, send)
+          runs.attach(m.agentId, m.acked, send)
         } else if (m.type === 'refused') {
           failure = new AgentRefusedError(m.code, `the server refused this agent: ${m.message}`)
         } else runs.handle(m)

@@ -1,12 +1,13 @@
 // The runs an agent holds: each in a worker process of its own (the engine's runJobInWorker), started
-// by the server's 'run' order and stopped by its 'abort'. They outlive a link: what they say while the
-// link is down is queued (bounded; the oldest progress goes first, never a start or an end) and sent
-// when the next link is up.
+// by the server's 'run' order and stopped by its 'abort'. They outlive a link: what they say goes
+// through the outbox (numbered, on disk until the server acknowledges it, outbox.ts), so that what a
+// dead link lost and what was said while no link was up are sent on the next one.
 import { join } from 'node:path'
 import { runJobInWorker, type Job, type RunResult, type WorkerRunOptions } from '../engine/index.js'
 import { errorCode, errorMessage } from '../shared/index.js'
 import { AgentMessageError } from './agent-errors.js'
-import type { FromAgent, ToAgent } from './protocol.js'
+import { Outbox } from './outbox.js'
+import type { FromAgent, RunMessage, ToAgent } from './protocol.js'
 import { agentSealKey, openForAgent } from './seal.js'
 
 export type RunJob = (o: WorkerRunOptions) => Promise<RunResult>
@@ -19,13 +20,10 @@ export interface RunOrder {
   readonly env: Record<string, string>
 }
 
-/** Messages kept while no link is up. */
-export const AGENT_QUEUE_LIMIT = 10_000
-
 export class AgentRuns {
   readonly #runs = new Map<string, AbortController>()
   readonly #done = new Set<Promise<unknown>>()
-  #queue: FromAgent[] = []
+  readonly #outbox: Outbox
   #send: ((m: FromAgent) => void) | undefined
   #key: Buffer | undefined
 
@@ -36,15 +34,16 @@ export class AgentRuns {
       readonly log: (line: string) => void
       readonly runJob?: RunJob
     },
-  ) {}
+  ) {
+    this.#outbox = new Outbox(join(o.dataDir, 'agent-outbox'))
+  }
 
-  /** A link is up: what waited is sent first. */
-  attach(agentId: string, send: (m: FromAgent) => void): void {
+  /** A link is up and the server has everything up to `acked`: what follows is sent again first. */
+  attach(agentId: string, acked: number, send: (m: FromAgent) => void): void {
     this.#key = agentSealKey(this.o.token, agentId)
+    this.#outbox.ack(acked)
+    for (const { seq, m } of this.#outbox.pending()) send({ ...m, seq } as FromAgent)
     this.#send = send
-    const waiting = this.#queue
-    this.#queue = []
-    for (const m of waiting) send(m)
   }
 
   detach(): void {
@@ -52,6 +51,7 @@ export class AgentRuns {
   }
 
   handle(m: Exclude<ToAgent, { type: 'welcome' | 'refused' }>): void {
+    if (m.type === 'ack') return this.#outbox.ack(m.seq)
     if (m.type === 'abort') {
       this.#runs.get(m.runId)?.abort(new Error(m.reason))
       return
@@ -92,18 +92,13 @@ export class AgentRuns {
     this.#done.add(tracked)
   }
 
-  #emit(m: FromAgent): void {
-    if (this.#send !== undefined) {
-      try {
-        return this.#send(m)
-      } catch {
-        // the link is closing: kept for the next one
-      }
-    }
-    this.#queue.push(m)
-    if (this.#queue.length > AGENT_QUEUE_LIMIT) {
-      const i = this.#queue.findIndex((q) => q.type === 'event' && q.event.type === 'progress')
-      this.#queue.splice(i === -1 ? 0 : i, 1)
+  #emit(m: RunMessage): void {
+    const numbered = this.#outbox.push(m)
+    if (numbered === undefined || this.#send === undefined) return
+    try {
+      this.#send({ ...m, seq: numbered.seq } as FromAgent)
+    } catch {
+      // the link is closing: the outbox keeps it for the next one
     }
   }
 

@@ -6,11 +6,18 @@ const invalid = { code: 'AGENT_MESSAGE_INVALID' }
 
 describe('agent protocol', () => {
   it('reads the messages of each side', () => {
-    const hello = { type: 'hello', protocol: AGENT_PROTOCOL_VERSION, version: '0.1.0', name: 'site-b' }
+    const hello = {
+      type: 'hello',
+      protocol: AGENT_PROTOCOL_VERSION,
+      version: '0.1.0',
+      name: 'site-b',
+      session: 's',
+    }
     expect(parseFromAgent(JSON.stringify(hello))).toEqual(hello)
     const event = {
       type: 'event',
       runId: '20260101T000000Z-abcdef',
+      seq: 1,
       event: { type: 'progress', id: '0.1', time: 1, done: 5 },
     }
     expect(parseFromAgent(JSON.stringify(event))).toEqual(event)
@@ -23,9 +30,11 @@ describe('agent protocol', () => {
       '[1]',
       '{"type":"shell","cmd":"rm -rf /"}',
       '{"type":"hello","protocol":"1","version":"x"}',
-      '{"type":"event","runId":"../../etc","event":{"type":"end","id":"0","time":1}}',
-      '{"type":"done","runId":"r-1","result":{"runId":"r-1","status":"success"}}',
-      '{"type":"failed","runId":"r-1","error":"boom"}',
+      '{"type":"event","runId":"../../etc","seq":1,"event":{"type":"end","id":"0","time":1}}',
+      '{"type":"done","runId":"r-1","seq":1,"result":{"runId":"r-1","status":"success"}}',
+      '{"type":"failed","runId":"r-1","seq":1,"error":"boom"}',
+      '{"type":"failed","runId":"r-1","error":{"code":"X","message":"no seq"}}',
+      '{"type":"event","runId":"r-1","seq":-1,"event":{"type":"end","id":"0","time":1}}',
       JSON.stringify({ type: 'hello', protocol: 1, version: 'x'.repeat(AGENT_MAX_MESSAGE_BYTES) }),
     ]
     for (const text of bad)

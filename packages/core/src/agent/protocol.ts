@@ -23,14 +23,28 @@ export interface WireError {
   readonly message: string
 }
 
-export type FromAgent =
-  | { readonly type: 'hello'; readonly protocol: number; readonly version: string; readonly name?: string }
+export interface Hello {
+  readonly type: 'hello'
+  readonly protocol: number
+  readonly version: string
+  readonly name?: string
+  /** This process of the agent: its messages are numbered from 1 (a new process starts again). */
+  readonly session?: string
+}
+
+/** What a run says, before the outbox numbers it. */
+export type RunMessage =
   | { readonly type: 'event'; readonly runId: string; readonly event: TaskEvent }
   | { readonly type: 'done'; readonly runId: string; readonly result: RunResult }
   | { readonly type: 'failed'; readonly runId: string; readonly error: WireError }
 
+/** Run messages carry their number in the session: the server acknowledges them and drops replays. */
+export type FromAgent = Hello | (RunMessage & { readonly seq: number })
+
 export type ToAgent =
-  | { readonly type: 'welcome'; readonly agentId: string; readonly protocol: number }
+  /** `acked`: the last message of this session the server has (the agent sends what follows again). */
+  | { readonly type: 'welcome'; readonly agentId: string; readonly protocol: number; readonly acked: number }
+  | { readonly type: 'ack'; readonly seq: number }
   | { readonly type: 'refused'; readonly code: string; readonly message: string }
   | { readonly type: 'run'; readonly runId: string; readonly sealed: string }
   | { readonly type: 'abort'; readonly runId: string; readonly reason: string }
@@ -60,6 +74,7 @@ function decode(text: string): Obj {
   return value as Obj
 }
 
+const seq = (v: unknown): boolean => Number.isSafeInteger(v) && (v as number) >= 0
 const runId = (v: unknown): boolean => typeof v === 'string' && RUN_ID.test(v)
 const wireError = (v: unknown): boolean => isObj(v) && short(v.code, 100) && typeof v.message === 'string'
 const wireEvent = (v: unknown): boolean =>
@@ -75,7 +90,18 @@ export function parseFromAgent(text: string): FromAgent {
       field(o, 'protocol', (v) => Number.isInteger(v))
       field(o, 'version', (v) => short(v, 50))
       if (o.name !== undefined) field(o, 'name', (v) => short(v, 100))
+      // Optional here: an agent of another protocol version is told so, not that its hello is invalid.
+      if (o.session !== undefined) field(o, 'session', (v) => short(v, 64))
+      return o as unknown as FromAgent
+    case 'event':
+    case 'done':
+    case 'failed':
+      field(o, 'seq', seq)
       break
+    default:
+      throw new AgentMessageError(`unknown type '${o.type.slice(0, 40)}'`)
+  }
+  switch (o.type) {
     case 'event':
       field(o, 'runId', runId)
       field(o, 'event', wireEvent)
@@ -88,8 +114,6 @@ export function parseFromAgent(text: string): FromAgent {
       field(o, 'runId', runId)
       field(o, 'error', wireError)
       break
-    default:
-      throw new AgentMessageError(`unknown type '${o.type.slice(0, 40)}'`)
   }
   return o as unknown as FromAgent
 }
@@ -101,6 +125,10 @@ export function parseToAgent(text: string): ToAgent {
     case 'welcome':
       field(o, 'agentId', (v) => short(v, 100))
       field(o, 'protocol', (v) => Number.isInteger(v))
+      field(o, 'acked', seq)
+      break
+    case 'ack':
+      field(o, 'seq', seq)
       break
     case 'refused':
       field(o, 'code', (v) => short(v, 100))

@@ -40,6 +40,8 @@ export class AgentHub {
   #closed = false
   /** When each agent's last-seen time was last written: at most one write per agent per SEEN_GRAIN_MS. */
   readonly #seenWritten = new Map<string, number>()
+  /** Each agent's session and the last of its messages received: a replay of older ones is dropped. */
+  readonly #received = new Map<string, { session: string; seq: number }>()
 
   constructor(
     readonly store: AgentStore,
@@ -54,11 +56,15 @@ export class AgentHub {
   accept(agent: AgentRecord, socket: WebSocket): void {
     new AgentLink(agent, socket, {
       log: (level, line) => (level === 'warn' ? this.log.warn(line) : this.log.info(line)),
-      welcomed: (link, version) => {
+      welcomed: (link, version, session) => {
         this.#links.get(agent.id)?.close(1000, 'replaced by a new link')
         this.#links.set(agent.id, link)
         this.store.seen(agent.id, version)
         this.log.info(`agent '${agent.name}' online (version ${version})`)
+        const known = this.#received.get(agent.id)
+        if (known?.session === session) return known.seq
+        this.#received.set(agent.id, { session, seq: 0 })
+        return 0
       },
       message: (_link, m) => this.#message(agent.id, m),
       closed: (link) => {
@@ -136,9 +142,12 @@ export class AgentHub {
 
   /** A message of a run; false when the run is not this agent's. */
   #message(agentId: string, m: Exclude<FromAgent, { type: 'hello' }>): boolean {
+    const received = this.#received.get(agentId)
+    if (received !== undefined && m.seq <= received.seq) return true // sent again after a link died: had it
     const run = this.#runs.get(m.runId)
     if (run === undefined || run.agentId !== agentId) return false
     this.#seen(agentId)
+    if (received !== undefined) received.seq = m.seq
     if (m.type === 'event') {
       void run.log.then((w) => w?.append(m.event))
       run.o.onEvent?.(m.event)

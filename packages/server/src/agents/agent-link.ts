@@ -15,6 +15,7 @@ import { errorMessage } from '@strata/core'
 import type { AgentRecord } from './agent-store.js'
 
 const HELLO_MS = 10_000
+const ACK_MS = 500
 /**
  * A link that answers no ping for this long is dead (a NAT that forgot it, a cut cable): it is ended,
  * so that the agent shows offline and reconnects, rather than both sides waiting on TCP for hours.
@@ -23,8 +24,8 @@ export const AGENT_PING_MS = 30_000
 
 export interface LinkHandlers {
   readonly log: (level: 'info' | 'warn', line: string) => void
-  /** The hello was accepted: the link is the agent's now. */
-  readonly welcomed: (link: AgentLink, version: string) => void
+  /** The hello was accepted: the link is the agent's now. The last message of its session received. */
+  readonly welcomed: (link: AgentLink, version: string, session: string) => number
   /** A message about one of the agent's runs; false when the run is not the agent's. */
   readonly message: (link: AgentLink, m: Exclude<FromAgent, { type: 'hello' }>) => boolean
   readonly closed: (link: AgentLink) => void
@@ -32,6 +33,9 @@ export interface LinkHandlers {
 
 export class AgentLink {
   #welcomed = false
+  /** The last message received, acknowledged a little later (one ack for many messages). */
+  #toAck: number | undefined
+  #ackTimer: NodeJS.Timeout | undefined
 
   constructor(
     readonly agent: AgentRecord,
@@ -52,6 +56,7 @@ export class AgentLink {
     socket.on('message', (data, isBinary) => this.#receive(isBinary ? undefined : data.toString()))
     socket.on('close', () => {
       clearTimeout(timer)
+      clearTimeout(this.#ackTimer)
       clearInterval(pings)
       if (this.#welcomed) h.closed(this)
     })
@@ -77,7 +82,18 @@ export class AgentLink {
     }
     if (!this.#welcomed) return this.#hello(m)
     if (m.type === 'hello') return this.#invalid('a second hello')
-    if (!this.h.message(this, m)) this.#invalid(`a message about run '${m.runId}', which is not its own`)
+    if (!this.h.message(this, m))
+      return this.#invalid(`a message about run '${m.runId}', which is not its own`)
+    this.#ack(m.seq)
+  }
+
+  #ack(seq: number): void {
+    this.#toAck = seq
+    this.#ackTimer ??= setTimeout(() => {
+      this.#ackTimer = undefined
+      if (this.#toAck !== undefined && this.socket.readyState === this.socket.OPEN)
+        this.send({ type: 'ack', seq: this.#toAck })
+    }, ACK_MS)
   }
 
   #hello(m: FromAgent): void {
@@ -90,9 +106,10 @@ export class AgentLink {
       this.send({ type: 'refused', code: 'AGENT_PROTOCOL_UNSUPPORTED', message })
       return this.close(CLOSE_REFUSED, 'protocol version')
     }
+    if (m.session === undefined) return this.#invalid('a hello without its session')
     this.#welcomed = true
-    this.h.welcomed(this, m.version)
-    this.send({ type: 'welcome', agentId: this.agent.id, protocol: AGENT_PROTOCOL_VERSION })
+    const acked = this.h.welcomed(this, m.version, m.session)
+    this.send({ type: 'welcome', agentId: this.agent.id, protocol: AGENT_PROTOCOL_VERSION, acked })
   }
 
   #invalid(reason: string): void {

@@ -1,8 +1,12 @@
 // A job whose pool belongs to an agent runs on the agent, in a worker process there, against the real
 // lab pool and a local repository: the run reads the same through the API as a local one (summary,
 // task tree), its log is on both sides, and the restore point is in the repository. An agent that is
-// offline makes the run refuse to start, saying which agent.
+// offline makes the run refuse to start, saying which agent. A link cut in the middle of a run (every
+// connection of a TCP relay between the agent and the server destroyed): the run goes on, the agent
+// connects again and sends what the dead link lost, and the server has every event exactly once.
 import { existsSync } from 'node:fs'
+import { readFile } from 'node:fs/promises'
+import { connect, createServer, type AddressInfo, type Socket } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { runAgent } from '@strata/core/agent'
 import { requireBinary, scratchDir, type Scratch } from '@strata/core/testing'
@@ -12,7 +16,7 @@ import { startTestServer } from '../testing/test-server.js'
 import { until } from '../testing/lab-job.js'
 import { pinnedAdmin, type PinnedAdmin } from './testing/pinned-admin.js'
 
-describe('runs on an agent', () => {
+describe('runs on an agent', { timeout: 180_000 }, () => {
   let scratch: Scratch
   let lab: LabPool
   let server: RunningServer
@@ -24,10 +28,41 @@ describe('runs on an agent', () => {
   let stopAgent: AbortController | undefined
   let agentDone: Promise<void> | undefined
 
+  /** A TCP relay to the server whose connections the test can cut. */
+  let relay: { url: string; cut(ms: number): void; close(): void }
+  const startRelay = async (target: URL): Promise<typeof relay> => {
+    const sockets = new Set<Socket>()
+    let downUntil = 0
+    const listener = createServer((inbound) => {
+      if (Date.now() < downUntil) return inbound.destroy() // the link is still down
+      const outbound = connect(Number(target.port), target.hostname)
+      for (const [a, b] of [
+        [inbound, outbound],
+        [outbound, inbound],
+      ] as const) {
+        sockets.add(a)
+        a.on('error', () => b.destroy())
+        a.on('close', () => b.destroy())
+        a.pipe(b)
+      }
+    })
+    await new Promise<void>((resolve) => listener.listen(0, '127.0.0.1', resolve))
+    return {
+      url: `https://127.0.0.1:${(listener.address() as AddressInfo).port}`,
+      cut: (ms) => {
+        downUntil = Date.now() + ms
+        for (const socket of sockets) socket.destroy()
+        sockets.clear()
+      },
+      close: () => listener.close(),
+    }
+  }
+
   const startAgent = () => {
     stopAgent = new AbortController()
     agentDone = runAgent({
       ...agent,
+      serverUrl: relay.url,
       dataDir: scratch.path('agent'),
       version: '0.1.0',
       signal: stopAgent.signal,
@@ -44,6 +79,7 @@ describe('runs on an agent', () => {
     requireBinary('mke2fs')
     scratch = await scratchDir('strata-agent-runs-')
     lab = await LabPool.start({
+      diskMBps: 2, // a run of a few seconds, for the cut in its middle
       authFailureDelayMs: 10,
       dom0DetachMs: 50,
       vms: [{ name: 'web-b', power: 'Running', tags: ['prod'], disks: [8] }],
@@ -77,10 +113,12 @@ describe('runs on an agent', () => {
     expect(job.status).toBe(201)
     jobId = job.body.id
     agent = (await admin.request<typeof agent>('POST', '/api/agents', { name: 'site-b' })).body
+    relay = await startRelay(new URL(server.url))
   })
   afterAll(async () => {
     stopAgent?.abort()
     await agentDone?.catch(() => undefined)
+    relay?.close()
     await server?.close()
     await lab?.close()
     await scratch?.[Symbol.asyncDispose]()
@@ -140,5 +178,34 @@ describe('runs on an agent', () => {
     const points = (await admin.request<{ vmName: string }[]>('GET', `/api/repositories/${repoId}/points`))
       .body
     expect(points).toEqual([expect.objectContaining({ vmName: 'web-b' })])
+  })
+
+  it('survives a link cut in the middle of a run: the run ends green with every event once', async () => {
+    const started = await admin.request<{ runId: string }>('POST', `/api/jobs/${jobId}/run`)
+    expect(started.status).toBe(202)
+    const { runId } = started.body
+    const agentLog = scratch.path('agent', 'engine', 'runs', `${runId}.jsonl`)
+    // Cut once the run is under way (its VM's task started on the agent).
+    await until(
+      'the run under way',
+      async () => (await readFile(agentLog, 'utf8').catch(() => '')).split('\n').length > 4 || undefined,
+      30_000,
+    )
+    expect(await readFile(agentLog, 'utf8')).not.toMatch(/"type":"end","id":"0"/)
+    relay.cut(1500) // down long enough for the run to say more (kept in the agent's outbox)
+    const summary = await until(
+      'the run',
+      async () =>
+        (await admin.request<{ runId: string; status: string }[]>('GET', `/api/runs?job=${jobId}`)).body.find(
+          (r) => r.runId === runId && r.status !== 'pending',
+        ),
+      120_000,
+    )
+    expect(summary.status).toBe('success')
+    await until('the agent online again', online, 15_000)
+    const lines = async (path: string) => (await readFile(path, 'utf8')).split('\n').filter((l) => l !== '')
+    const there = await lines(agentLog)
+    const here = await lines(scratch.path('data', 'engine', 'runs', `${runId}.jsonl`))
+    expect(here).toEqual(there)
   })
 })

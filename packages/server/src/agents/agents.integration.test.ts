@@ -148,13 +148,19 @@ describe('agents', () => {
     const closes: number[] = []
     for (const [auth, frames] of [
       ['Bearer nope', []],
-      [`Bearer ${agent.token}`, ['{"type":"event","runId":"r-1","event":{"type":"end","id":"0","time":1}}']],
-      [`Bearer ${agent.token}`, ['{"type":"hello","protocol":1,"version":"0.1.0"}', 'not json']],
+      [
+        `Bearer ${agent.token}`,
+        ['{"type":"event","runId":"r-1","seq":1,"event":{"type":"end","id":"0","time":1}}'],
+      ],
+      [
+        `Bearer ${agent.token}`,
+        ['{"type":"hello","protocol":1,"version":"0.1.0","session":"s1"}', 'not json'],
+      ],
       [
         `Bearer ${agent.token}`,
         [
-          '{"type":"hello","protocol":1,"version":"0.1.0"}',
-          '{"type":"done","runId":"someone-elses","result":{"runId":"someone-elses","status":"success","vms":[]}}',
+          '{"type":"hello","protocol":1,"version":"0.1.0","session":"s1"}',
+          '{"type":"done","runId":"someone-elses","seq":1,"result":{"runId":"someone-elses","status":"success","vms":[]}}',
         ],
       ],
     ] as const) {
