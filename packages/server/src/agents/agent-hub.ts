@@ -61,6 +61,7 @@ export class AgentHub {
         this.#links.set(agent.id, link)
         this.store.seen(agent.id, version)
         this.log.info(`agent '${agent.name}' online (version ${version})`)
+        this.#noteRuns(agent, 'up', `agent '${agent.name}' reachable again: the run's events follow`)
         const known = this.#received.get(agent.id)
         if (known?.session === session) return known.seq
         this.#received.set(agent.id, { session, seq: 0 })
@@ -72,6 +73,11 @@ export class AgentHub {
         this.#links.delete(agent.id)
         this.store.seen(agent.id, undefined)
         this.log.info(`agent '${agent.name}' offline`)
+        this.#noteRuns(
+          agent,
+          'down',
+          `agent '${agent.name}' unreachable: the run goes on there, its events arrive when the link is back`,
+        )
       },
     })
   }
@@ -154,6 +160,16 @@ export class AgentHub {
     } else if (m.type === 'done') this.#end(m.runId, () => run.resolve(m.result))
     else this.#end(m.runId, () => run.reject(new WorkerError(m.error.code, m.error.message)))
     return true
+  }
+
+  /** A line on the root task of each of the agent's runs: whether the server hears from it (not a failure). */
+  #noteRuns(agent: AgentRecord, link: 'up' | 'down', message: string): void {
+    for (const [, run] of this.#runs) {
+      if (run.agentId !== agent.id) continue
+      const event = { type: 'info' as const, id: '0', message, data: { agentLink: link }, time: Date.now() }
+      void run.log.then((w) => w?.append(event))
+      run.o.onEvent?.(event)
+    }
   }
 
   #seen(agentId: string): void {

@@ -206,6 +206,15 @@ describe('runs on an agent', { timeout: 180_000 }, () => {
     const lines = async (path: string) => (await readFile(path, 'utf8')).split('\n').filter((l) => l !== '')
     const there = await lines(agentLog)
     const here = await lines(scratch.path('data', 'engine', 'runs', `${runId}.jsonl`))
-    expect(here).toEqual(there)
+    // Every event of the agent's, once and in order; and the server's own lines on the link's state.
+    const notes = here.filter((l) => l.includes('"agentLink"'))
+    expect(here.filter((l) => !l.includes('"agentLink"'))).toEqual(there)
+    expect(notes.join('\n')).toMatch(/agent 'site-b' unreachable: the run goes on there/)
+    expect(notes.join('\n')).toMatch(/agent 'site-b' reachable again/)
+    const tree = (
+      await admin.request<{ status: string; infos: { message: string }[] }>('GET', `/api/runs/${runId}`)
+    ).body
+    expect(tree.status).toBe('success')
+    expect(tree.infos.map((i) => i.message).join('\n')).toContain('unreachable')
   })
 })
