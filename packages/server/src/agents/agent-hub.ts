@@ -151,9 +151,12 @@ export class AgentHub {
     const received = this.#received.get(agentId)
     if (received !== undefined && m.seq <= received.seq) return true // sent again after a link died: had it
     const run = this.#runs.get(m.runId)
-    if (run === undefined || run.agentId !== agentId) return false
+    if (run !== undefined && run.agentId !== agentId) return false // another agent's run
     this.#seen(agentId)
     if (received !== undefined) received.seq = m.seq
+    // A run this server does not follow (it restarted since, and ended the run as interrupted): what the
+    // agent still says of it is acknowledged and dropped, so that its outbox empties.
+    if (run === undefined) return this.#ignored(agentId, m.runId)
     if (m.type === 'event') {
       void run.log.then((w) => w?.append(m.event))
       run.o.onEvent?.(m.event)
@@ -170,6 +173,18 @@ export class AgentHub {
       void run.log.then((w) => w?.append(event))
       run.o.onEvent?.(event)
     }
+  }
+
+  readonly #ignoredRuns = new Set<string>()
+
+  #ignored(agentId: string, runId: string): true {
+    if (!this.#ignoredRuns.has(runId) && this.#ignoredRuns.size < 1000) {
+      this.#ignoredRuns.add(runId)
+      this.log.warn(
+        `agent '${this.store.get(agentId).name}' reports on run '${runId}', which this server does not follow: ignored`,
+      )
+    }
+    return true
   }
 
   #seen(agentId: string): void {

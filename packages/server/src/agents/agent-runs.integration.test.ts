@@ -8,7 +8,8 @@ import { existsSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import { connect, createServer, type AddressInfo, type Socket } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { runAgent } from '@strata/core/agent'
+import { WebSocket } from 'ws'
+import { AGENT_CONNECT_PATH, CLOSE_INVALID, runAgent } from '@strata/core/agent'
 import { requireBinary, scratchDir, type Scratch } from '@strata/core/testing'
 import { LabPool } from '@strata/lab'
 import type { RunningServer } from '../start-server.js'
@@ -25,6 +26,7 @@ describe('runs on an agent', { timeout: 180_000 }, () => {
   let poolId: string
   let jobId: string
   let repoId: string
+  const serverLog: string[] = []
   let stopAgent: AbortController | undefined
   let agentDone: Promise<void> | undefined
 
@@ -71,8 +73,9 @@ describe('runs on an agent', { timeout: 180_000 }, () => {
     })
   }
   const online = async () =>
-    ((await admin.request('GET', '/api/agents')).body as { state: string }[])[0]?.state === 'online' ||
-    undefined
+    ((await admin.request('GET', '/api/agents')).body as { name: string; state: string }[]).find(
+      (a) => a.name === 'site-b',
+    )?.state === 'online' || undefined
 
   beforeAll(async () => {
     requireBinary('openssl')
@@ -85,6 +88,7 @@ describe('runs on an agent', { timeout: 180_000 }, () => {
       vms: [{ name: 'web-b', power: 'Running', tags: ['prod'], disks: [8] }],
     })
     server = await startTestServer(scratch, {
+      echo: (line) => serverLog.push(line),
       adminPassword: 'admin-password',
       tls: 'self-signed',
       host: '127.0.0.1',
@@ -192,6 +196,22 @@ describe('runs on an agent', { timeout: 180_000 }, () => {
       30_000,
     )
     expect(await readFile(agentLog, 'utf8')).not.toMatch(/"type":"end","id":"0"/)
+    // Another agent cannot speak for this run: its link is dropped, the run is untouched.
+    const intruder = (await admin.request<{ token: string }>('POST', '/api/agents', { name: 'intruder' }))
+      .body
+    const ws = new WebSocket(`${server.url.replace('https', 'wss')}${AGENT_CONNECT_PATH}`, {
+      headers: { authorization: `Bearer ${intruder.token}` },
+      rejectUnauthorized: false,
+    })
+    const closed = new Promise<number>((resolve) => ws.on('close', resolve))
+    ws.on('open', () => {
+      ws.send('{"type":"hello","protocol":1,"version":"0.1.0","session":"x"}')
+      ws.send(JSON.stringify({ type: 'done', runId, seq: 1, result: { runId, status: 'failure', vms: [] } }))
+    })
+    expect(await closed).toBe(CLOSE_INVALID)
+    expect(serverLog.join('\n')).toMatch(
+      `agent 'intruder' dropped: a message about run '${runId}', which is not its own`,
+    )
     relay.cut(1500) // down long enough for the run to say more (kept in the agent's outbox)
     const summary = await until(
       'the run',
