@@ -1,9 +1,12 @@
 // The must-be-true of agents: two sites in network namespaces. Site B holds a lab pool, an agent
 // (`strata agent`, the built CLI) and a local repository; the server runs in site A. A job on B's pool
 // runs on the agent, the repository at B receives the data, and what crossed between the sites (counted
-// on the agent's link, and on the veth that joins the sites) is under 1 % of the data backed up.
+// on the agent's link, and on the veth that joins the sites) is under 1 % of the data backed up. The veth
+// goes down for 3 s during the run: the run goes on at B and the server gets every one of its events.
 import type { ChildProcess } from 'node:child_process'
 import { existsSync } from 'node:fs'
+import { readFile } from 'node:fs/promises'
+import { sleep } from '@strata/core'
 import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { requireBinary, scratchDir, type Scratch } from '@strata/core/testing'
@@ -150,6 +153,18 @@ describe('agents across two sites', () => {
     const started = await admin.request<{ runId: string }>('POST', `/api/jobs/${job.body.id}/run`)
     expect(started.status).toBe(202)
     const { runId } = started.body
+    // The link cut during the run (the veth down for 3 s): the run goes on at B, its events arrive after.
+    const agentLog = scratch.path('site-b', 'agent', 'engine', 'runs', `${runId}.jsonl`)
+    await until(
+      'the run under way',
+      async () => (await readFile(agentLog, 'utf8').catch(() => '')).includes('"progress"') || undefined,
+      60_000,
+    )
+    await sites.link(false)
+    await sleep(3000)
+    expect(await readFile(agentLog, 'utf8')).toContain('"progress"')
+    const endedWhileCut = (await readFile(agentLog, 'utf8')).includes('"type":"end","id":"0"')
+    await sites.link(true)
     const run = await until(
       'the run',
       async () =>
@@ -163,7 +178,15 @@ describe('agents across two sites', () => {
     const tree = (await admin.request<{ status: string }>('GET', `/api/runs/${runId}`)).body
     expect(tree.status).toBe('success')
     expect(JSON.stringify(tree)).toContain(lab.vms[0]!)
-    expect(existsSync(scratch.path('site-b', 'agent', 'engine', 'runs', `${runId}.jsonl`))).toBe(true)
+    // The server's log of the run holds every event the agent's holds (those of the cut included).
+    const lines = async (path: string) => (await readFile(path, 'utf8')).split('\n').filter((l) => l !== '')
+    const here = (await lines(scratch.path('data', 'engine', 'runs', `${runId}.jsonl`))).filter(
+      (l) => !l.includes('"agentLink"'),
+    )
+    expect(here).toEqual(await lines(agentLog))
+    console.log(
+      `agents across two sites: the run ${endedWhileCut ? 'ended' : 'was still going'} when the link came back`,
+    )
 
     // The data is at B: the repository there holds at least what the guest wrote.
     const du = await promisify(execFile)('du', ['-sb', repoPath])

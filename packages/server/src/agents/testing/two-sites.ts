@@ -14,6 +14,8 @@ export interface TwoSites {
   readonly addressB: string
   /** Bytes through A's end of the veth (both ways). */
   crossed(): Promise<number>
+  /** Brings the veth down (the sites cut off from each other) or up again. */
+  link(up: boolean): Promise<void>
   /** A process in site B. */
   spawnInB(argv: string[], env: Record<string, string>): ChildProcess
   close(): Promise<void>
@@ -49,6 +51,7 @@ export async function makeTwoSites(): Promise<TwoSites> {
     ns,
     addressA,
     addressB,
+    link: async (up) => void (await ip('link', 'set', vethA, up ? 'up' : 'down')),
     crossed: async () => (await counter('rx_bytes')) + (await counter('tx_bytes')),
     spawnInB: (argv, env) =>
       spawn('ip', ['netns', 'exec', ns, ...argv], {
