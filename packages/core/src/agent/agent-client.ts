@@ -107,38 +107,13 @@ function linkLife(o: AgentOptions, ws: WebSocket, runs: AgentRuns, session: stri
   let welcomed = false
   return new Promise<boolean>((resolve, reject) => {
     let failure: Error | undefined
+    const fail = (error: Error): void => void (failure ??= error)
     const onAbort = (): void => ws.close(1000, 'the agent is stopping')
     o.signal.addEventListener('abort', onAbort, { once: true })
     const send = (m: FromAgent): void => ws.send(JSON.stringify(m))
-    // The server pings every 30 s: a link with no ping for SILENT_MS is dead (a NAT forgot it).
-    let silent: NodeJS.Timeout | undefined
-    const heard = (): void => {
-      clearTimeout(silent)
-      silent = setTimeout(() => {
-        failure ??= new AgentLinkError(`no word from the server in ${SILENT_MS / 1000} s`)
-        ws.terminate()
-      }, SILENT_MS)
-    }
-    ws.on('ping', heard)
-    ws.on('open', heard)
-    ws.on('unexpected-response', (_req, res) => {
-      let body = ''
-      res.setEncoding('utf8')
-      res.on('data', (chunk: string) => (body = (body + chunk).slice(0, 4000)))
-      res.on('end', () => {
-        failure = refusalOf(res.statusCode ?? 0, body)
-        ws.terminate()
-      })
-    })
-    ws.on('open', () =>
-      send({
-        type: 'hello',
-        protocol: o.protocol ?? AGENT_PROTOCOL_VERSION,
-        session,
-        version: o.version,
-        ...(o.name === undefined ? {} : { name: o.name }),
-      }),
-    )
+    const stopWatch = watchSilence(ws, fail)
+    watchRefusal(ws, (error) => (failure = error))
+    ws.on('open', () => send(hello(o, session)))
     ws.on('message', (data, isBinary) => {
       try {
         if (isBinary) throw new AgentMessageError('a binary frame')
@@ -147,28 +122,76 @@ function linkLife(o: AgentOptions, ws: WebSocket, runs: AgentRuns, session: stri
           welcomed = true
           o.log(`connected to ${o.serverUrl} as agent ${m.agentId}`)
           runs.attach(m.agentId, m.acked, send)
-        } else if (m.type === 'refused') {
+        } else if (m.type === 'refused')
           failure = new AgentRefusedError(m.code, `the server refused this agent: ${m.message}`)
-        } else runs.handle(m)
+        else runs.handle(m)
       } catch (error) {
         failure = error instanceof Error ? error : new Error(String(error))
         ws.close(CLOSE_INVALID, errorCode(error))
       }
     })
-    ws.on('error', (error) => (failure ??= new AgentLinkError(`the link failed: ${error.message}`, error)))
+    ws.on('error', (error) => fail(new AgentLinkError(`the link failed: ${error.message}`, error)))
     ws.on('close', (code, reason) => {
-      clearTimeout(silent)
+      stopWatch()
       o.signal.removeEventListener('abort', onAbort)
-      if (code === CLOSE_REVOKED)
-        return reject(
-          new AgentRefusedError('AGENT_REVOKED', `the server revoked this agent: ${reason.toString()}`),
-        )
-      if (failure !== undefined && !(failure instanceof AgentMessageError) && !isRetryable(failure))
-        return reject(failure)
-      if (failure !== undefined && !welcomed) return reject(asRetryable(failure))
-      resolve(welcomed)
+      const error = outcome(code, reason.toString(), failure, welcomed)
+      return error === undefined ? resolve(welcomed) : reject(error)
     })
   })
+}
+
+function hello(o: AgentOptions, session: string): FromAgent {
+  const name = o.name === undefined ? {} : { name: o.name }
+  return {
+    type: 'hello',
+    protocol: o.protocol ?? AGENT_PROTOCOL_VERSION,
+    session,
+    version: o.version,
+    ...name,
+  }
+}
+
+/** The server pings every 30 s: a link with no ping for SILENT_MS is dead (a NAT forgot it). */
+function watchSilence(ws: WebSocket, fail: (error: Error) => void): () => void {
+  let silent: NodeJS.Timeout | undefined
+  const heard = (): void => {
+    clearTimeout(silent)
+    silent = setTimeout(() => {
+      fail(new AgentLinkError(`no word from the server in ${SILENT_MS / 1000} s`))
+      ws.terminate()
+    }, SILENT_MS)
+  }
+  ws.on('ping', heard)
+  ws.on('open', heard)
+  return () => clearTimeout(silent)
+}
+
+/** An HTTP answer instead of the upgrade (401 for a bad or revoked token): read, then the link ends. */
+function watchRefusal(ws: WebSocket, refused: (error: Error) => void): void {
+  ws.on('unexpected-response', (_req, res) => {
+    let body = ''
+    res.setEncoding('utf8')
+    res.on('data', (chunk: string) => (body = (body + chunk).slice(0, 4000)))
+    res.on('end', () => {
+      refused(refusalOf(res.statusCode ?? 0, body))
+      ws.terminate()
+    })
+  })
+}
+
+/** How a link's end reads: undefined for a close to try again after, else the error to end with. */
+function outcome(
+  code: number,
+  reason: string,
+  failure: Error | undefined,
+  welcomed: boolean,
+): Error | undefined {
+  if (code === CLOSE_REVOKED)
+    return new AgentRefusedError('AGENT_REVOKED', `the server revoked this agent: ${reason}`)
+  if (failure === undefined) return undefined
+  // Refusals (pin, token, protocol) end the agent; anything else is a link to make again.
+  if (!(failure instanceof AgentMessageError) && !isRetryable(failure)) return failure
+  return welcomed ? undefined : asRetryable(failure)
 }
 
 const asRetryable = (e: Error): Error => (isRetryable(e) ? e : new AgentLinkError(e.message, e))
