@@ -110,14 +110,23 @@ export class AgentHub {
     return (o) => this.#dispatch(agentId, o)
   }
 
-  /** The server stops: runs still out on agents end here (they go on there). */
+  /**
+   * The server stops: runs still out on agents end here as interrupted, as a local run's would (they go
+   * on there; what the agent says of them later is ignored, see #message).
+   */
   closeAll(): void {
     this.#closed = true
     for (const link of this.#links.values()) link.close(1001, 'the server is stopping')
-    for (const [runId, run] of this.#runs)
-      this.#end(runId, () =>
-        run.reject(new WorkerError('SERVER_STOPPED', 'the server stopped during the run')),
-      )
+    for (const [runId, run] of this.#runs) {
+      const error = {
+        code: 'SERVER_STOPPED',
+        message: 'the server stopped during the run (it goes on on the agent)',
+      }
+      const end = { type: 'end' as const, id: '0', status: 'interrupted' as const, error, time: Date.now() }
+      void run.log.then((w) => w?.append(end))
+      run.o.onEvent?.(end)
+      this.#end(runId, () => run.resolve({ runId, status: 'interrupted', vms: [] }))
+    }
   }
 
   #dispatch(agentId: string, o: WorkerRunOptions): Promise<RunResult> {

@@ -123,7 +123,7 @@ describe('runs on an agent', { timeout: 180_000 }, () => {
     stopAgent?.abort()
     await agentDone?.catch(() => undefined)
     relay?.close()
-    await server?.close()
+    await server?.close().catch(() => undefined)
     await lab?.close()
     await scratch?.[Symbol.asyncDispose]()
   })
@@ -236,5 +236,30 @@ describe('runs on an agent', { timeout: 180_000 }, () => {
     ).body
     expect(tree.status).toBe('success')
     expect(tree.infos.map((i) => i.message).join('\n')).toContain('unreachable')
+  })
+
+  it('ends a run still out on the agent as interrupted when the server stops, as a local one', async () => {
+    const started = await admin.request<{ runId: string }>('POST', `/api/jobs/${jobId}/run`)
+    expect(started.status).toBe(202)
+    const { runId } = started.body
+    await until(
+      'the run under way',
+      async () => existsSync(scratch.path('agent', 'engine', 'runs', `${runId}.jsonl`)) || undefined,
+      30_000,
+    )
+    await server.close()
+    server = await startTestServer(scratch, {
+      adminPassword: 'admin-password',
+      tls: 'self-signed',
+      host: '127.0.0.1',
+    })
+    admin = await pinnedAdmin(server.url, server.tlsFingerprint!, 'admin-password')
+    const run = (
+      await admin.request<{ runId: string; status: string; error?: { code: string } }[]>(
+        'GET',
+        `/api/runs?job=${jobId}`,
+      )
+    ).body.find((r) => r.runId === runId)
+    expect(run).toMatchObject({ status: 'interrupted', error: { code: 'SERVER_STOPPED' } })
   })
 })
