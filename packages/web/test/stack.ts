@@ -81,7 +81,7 @@ export async function startStack(options: { tls?: boolean } = {}): Promise<Stack
       const context = await browser.newContext({
         viewport,
         baseURL: server.url,
-        ignoreHTTPSErrors: options.tls === true,
+        ...(options.tls === true ? { ignoreHTTPSErrors: true } : {}),
       })
       context.setDefaultTimeout(30_000)
       return context.newPage()
