@@ -9,6 +9,7 @@ export const SEALED_COLUMNS: Readonly<Record<string, readonly string[]>> = {
   smtp: ['password_sealed'],
   webhooks: ['secret_sealed'],
   xo_remotes: ['key_sealed', 's3_sealed'],
+  agents: ['seal_key_sealed'],
 }
 
 export const totpField = (userId: string, column: 'totp_secret' | 'totp_pending'): SealedField => ({
@@ -40,4 +41,10 @@ export const xoRemoteField = (remoteId: string, column: 'key_sealed' | 's3_seale
   table: 'xo_remotes',
   row: remoteId,
   column,
+})
+
+export const agentSealKeyField = (agentId: string): SealedField => ({
+  table: 'agents',
+  row: agentId,
+  column: 'seal_key_sealed',
 })

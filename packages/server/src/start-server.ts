@@ -6,6 +6,9 @@ import { join } from 'node:path'
 import type { FastifyInstance } from 'fastify'
 import { allowManyListeners } from '@strata/core'
 import { runRestoreInWorker, type RestoreResult, type RestoreWorkerOptions } from '@strata/core/engine'
+import { AgentHub } from './agents/agent-hub.js'
+import { agentRoutes } from './agents/agent-routes.js'
+import { AgentStore } from './agents/agent-store.js'
 import { Credentials } from './auth/credentials.js'
 import { LoginLimits } from './auth/login-limits.js'
 import { PasswordHasher } from './auth/password-hasher.js'
@@ -103,6 +106,11 @@ export interface ServerServices {
   readonly reporting: Reporting
   /** Aborted when the server stops (long-lived responses end, restores are cancelled). */
   readonly closing: AbortSignal
+  readonly agents: AgentStore
+  /** The agents' live links and the runs out on them. */
+  readonly agentHub: AgentHub
+  /** The server's certificate fingerprint (HTTPS), which agents pin. */
+  readonly tlsFingerprint: string | undefined
   /** XO backup remotes, read-only sources: browsed, restored from, imported (xo-remotes/). */
   readonly xo: XoServices
 }
@@ -155,11 +163,23 @@ export async function startServerWith(options: StartOptions, workers: Workers): 
   const users = new Users(db, new PasswordHasher())
   const closing = new AbortController()
   allowManyListeners(closing.signal) // every restore, download and event stream listens to it
-  const context = services(config, db, box, users, log, closing.signal, workers, options.reporting)
+  const context = services(
+    config,
+    db,
+    box,
+    users,
+    log,
+    closing.signal,
+    workers,
+    options.reporting,
+    tls?.fingerprint,
+  )
   // After the services: the settings' syslog forwarding is on, so the admin's creation reaches it.
   const generatedAdminPassword = await firstAdmin(users, config, log)
   for (const pool of context.pools.list())
-    await context.connections.connect(pool, context.pools.password(pool.id))
+    if (context.agents.agentOfPool(pool.id) === undefined)
+      // an agent's pool is reached by the agent
+      await context.connections.connect(pool, context.pools.password(pool.id))
   const app = await buildApp(context, routes(context), tls)
   try {
     await context.reporting.start(config, log) // a taken metrics address stops the start here
@@ -200,6 +220,7 @@ export async function startServerWith(options: StartOptions, workers: Workers): 
     close: async () => {
       context.scheduler.stop()
       closing.abort()
+      context.agentHub.closeAll()
       await context.runs.stopAll()
       await context.files.closeAll()
       await context.reporting.stop()
@@ -234,8 +255,11 @@ function services(
   closing: AbortSignal,
   workers: Workers,
   reportingOptions?: ReportingOptions,
+  tlsFingerprint?: string,
 ): ServerServices {
   const tokens = new ApiTokens(db)
+  const agents = new AgentStore(db, box)
+  const agentHub = new AgentHub(agents, log)
   const stores: Stores = {
     pools: new PoolStore(db, box),
     repositories: new RepositoryStore(db, box),
@@ -247,10 +271,13 @@ function services(
   const mountDir = nasMountDir(config.dataDir)
   const repositoryService = new RepositoryService(stores.repositories, closing, mountDir, rollback)
   const base = { config, db, box, users, tokens, log, closing, repositoryService, ...stores }
-  const runs = runServices(config.dataDir, base, workers)
+  const runs = runServices(config.dataDir, { ...base, agentHub }, workers)
   return {
     ...base,
-    credentials: new Credentials(users, tokens),
+    agents,
+    agentHub,
+    tlsFingerprint,
+    credentials: new Credentials(users, tokens, agents),
     loginLimits: new LoginLimits(),
     streams: new EventStreams(),
     files: new FileSessions({ repositoryService, log, closing }),
@@ -285,7 +312,7 @@ type Stores = Pick<ServerServices, 'pools' | 'repositories' | 'connections' | 'j
 /** Runs: of jobs (from the API and the scheduler) and of restores, each in a worker process. */
 function runServices(
   dataDir: string,
-  s: Stores & Pick<ServerServices, 'db' | 'log' | 'closing' | 'repositoryService' | 'users'>,
+  s: Stores & Pick<ServerServices, 'db' | 'log' | 'closing' | 'repositoryService' | 'users' | 'agentHub'>,
   workers: Workers,
 ): Pick<ServerServices, 'runs' | 'restores' | 'bus' | 'scheduler' | 'maintenance' | 'maintenanceStore'> {
   const { db, log, jobs, pools, repositories, settings, connections, repositoryService, closing } = s
@@ -305,6 +332,7 @@ function runServices(
     restoredTag: restoreTag,
     nasHome: dataDir,
     configFiles: () => configFiles(sources),
+    remote: (job) => s.agentHub.runnerFor(job),
   })
   // A backup or mirror run's end: its repositories' usage, measured before it wrote, is out of date.
   bus.on('run', (row) => {
@@ -407,6 +435,15 @@ function routes(s: ServerServices): RouteModule[] {
         xoDownloads: s.xo.downloads,
         xoImports: s.xo.imports,
         xoRestores: s.xo.restores,
+        log,
+      }),
+    (app) =>
+      agentRoutes(app, {
+        agents: s.agents,
+        hub: s.agentHub,
+        pools,
+        connections,
+        fingerprint: s.tlsFingerprint,
         log,
       }),
   ]

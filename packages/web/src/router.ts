@@ -18,6 +18,7 @@ import RunView from './views/RunView.vue'
 import SettingsView from './views/SettingsView.vue'
 import UsersView from './views/UsersView.vue'
 import XoRemotesView from './views/XoRemotesView.vue'
+import AgentsView from './views/AgentsView.vue'
 
 export const router = createRouter({
   history: createWebHistory(),
@@ -59,6 +60,7 @@ export const router = createRouter({
       meta: { title: 'Restore points' },
     },
     { path: '/xo-remotes', name: 'xo-remotes', component: XoRemotesView, meta: { title: 'XO remotes' } },
+    { path: '/agents', name: 'agents', component: AgentsView, meta: { title: 'Agents' } },
     { path: '/users', name: 'users', component: UsersView, meta: { title: 'Users' } },
     { path: '/settings', name: 'settings', component: SettingsView, meta: { title: 'Settings' } },
     { path: '/:pathMatch(.*)*', redirect: '/' },

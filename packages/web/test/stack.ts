@@ -41,7 +41,8 @@ async function buildUi(outDir: string): Promise<void> {
   })
 }
 
-export async function startStack(): Promise<Stack> {
+/** `tls`: the server serves HTTPS with its own certificate (agents need it); the browser accepts it. */
+export async function startStack(options: { tls?: boolean } = {}): Promise<Stack> {
   const executablePath = requireBinary('chromium')
   const scratch = await scratchDir('strata-web-e2e-')
   await buildUi(scratch.path('ui'))
@@ -52,6 +53,7 @@ export async function startStack(): Promise<Stack> {
     port: 0,
     adminPassword: ADMIN.password,
     webDir: scratch.path('ui'),
+    ...(options.tls === true ? { tls: 'self-signed' as const, host: '127.0.0.1' } : {}),
     env: {},
     echo: () => {},
   })
@@ -76,7 +78,11 @@ export async function startStack(): Promise<Stack> {
     url: server.url,
     async newPage(viewport = { width: 1280, height: 860 }) {
       // A context per page: its own cookies, like another browser.
-      const context = await browser.newContext({ viewport, baseURL: server.url })
+      const context = await browser.newContext({
+        viewport,
+        baseURL: server.url,
+        ...(options.tls === true ? { ignoreHTTPSErrors: true } : {}),
+      })
       context.setDefaultTimeout(30_000)
       return context.newPage()
     },

@@ -21,6 +21,7 @@ import { restoreFilesGet, restoreFilesList, restoreFilesLs } from './restore-fil
 import { serverCommand } from './server.js'
 import { serverRestoreConfig } from './server-restore-config.js'
 import { repoRestoreMetadata } from './repo-restore-metadata.js'
+import { agentCommand } from './agent.js'
 import { poolSrs } from './pool-srs.js'
 import { poolVms } from './pool-vms.js'
 import { poolNetworks } from './pool-networks.js'
@@ -90,6 +91,7 @@ export const commands: readonly Command<never>[] = [
   poolVms,
   poolNetworks,
   serverCommand,
+  agentCommand,
   xoList,
   xoImport,
   xoRestoreDisk,

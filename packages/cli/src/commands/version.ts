@@ -27,6 +27,14 @@ interface VersionResult {
   node: string
 }
 
+/** This Strata's version (the CLI package's). */
+export function cliVersion(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+    version: string
+  }
+  return pkg.version
+}
+
 const exactly = (v: number): FormatVersions => ({ reads: [v], writes: v })
 
 export const version: Command<VersionResult> = {
@@ -35,11 +43,8 @@ export const version: Command<VersionResult> = {
   summary: 'Print the version of Strata, the repository format versions it reads and writes, and Node.js',
   positionals: 0,
   async run() {
-    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
-      version: string
-    }
     return {
-      version: pkg.version,
+      version: cliVersion(),
       repository: {
         format: REPOSITORY_FORMAT,
         ...exactly(REPOSITORY_VERSION),

@@ -42,6 +42,8 @@ export interface WorkerRunOptions extends WorkerOptions {
   /** A metadata job's files of the caller's (the server's configuration), sent over IPC. */
   readonly configFiles?: RunOptions['configFiles']
   readonly configInfo?: RunOptions['configInfo']
+  /** The run's id when the caller names it (an agent runs what its server numbered); a new one otherwise. */
+  readonly runId?: string
 }
 
 export interface RestoreWorkerOptions extends WorkerOptions {
@@ -74,7 +76,7 @@ export function entryUrl(name: string, base: string = import.meta.url): URL {
  * with fake effects, which the worker itself can neither be told to load nor find on its own.
  */
 export function runJobWithEntry(o: WorkerRunOptions, entry: URL): Promise<RunResult> {
-  const runId = makeRunId()
+  const runId = o.runId ?? makeRunId()
   return supervise(o, entry, {
     runId,
     label: `job '${o.job.id}'`,

@@ -2,6 +2,7 @@
 // An Authorization header, when present, is the only credential looked at: a wrong token never falls
 // back to a cookie the browser happened to send.
 import type { FastifyRequest } from 'fastify'
+import type { AgentRecord } from '../agents/agent-store.js'
 import type { ApiTokens } from './tokens.js'
 import type { User, Users } from './users.js'
 
@@ -18,7 +19,15 @@ export class Credentials {
   constructor(
     readonly users: Users,
     readonly tokens: ApiTokens,
+    /** Agents' tokens, which open only the agent routes (and those take no other credential). */
+    readonly agents?: { byToken(token: string): AgentRecord | undefined },
   ) {}
+
+  /** The agent whose Bearer token the request carries. */
+  authenticateAgent(request: FastifyRequest): AgentRecord | undefined {
+    const match = /^Bearer\s+(\S{1,200})$/i.exec(request.headers.authorization ?? '')
+    return match === null ? undefined : this.agents?.byToken(match[1]!)
+  }
 
   authenticate(request: FastifyRequest): Credential | undefined {
     const header = request.headers.authorization

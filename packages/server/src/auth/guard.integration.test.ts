@@ -107,6 +107,10 @@ describe('the guard', () => {
         'POST /api/xo-remotes',
         'GET /api/xo-remotes/:id/points/:vm/:date/disks/:file',
         'DELETE /api/xo-remotes/:id/import',
+        'POST /api/agents',
+        'DELETE /api/agents/:id',
+        'PUT /api/pools/:id/agent',
+        'GET /api/agent/connect',
         ...OUTSIDE_API,
       ]),
     )

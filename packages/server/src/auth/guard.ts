@@ -5,6 +5,7 @@
 // 'admin'). An unknown path is private too: an anonymous caller gets the same 401 as on a real route,
 // except a browser's GET outside the API, which gets the UI shell (its router shows the login page).
 // Changes made with a session cookie also need the X-Strata-Request header (see csrf.ts).
+import type { AgentRecord } from '../agents/agent-store.js'
 import type { FastifyInstance, FastifyRequest, RouteOptions } from 'fastify'
 import { ApiError, forbidden } from '../errors.js'
 import { requireCsrfHeader } from './csrf.js'
@@ -16,10 +17,14 @@ declare module 'fastify' {
   interface FastifyRequest {
     user?: User
     credential?: Credential
+    /** The agent whose token opened an agent route. */
+    agentRecord?: AgentRecord
   }
   interface FastifyContextConfig {
     public?: boolean
     role?: Role
+    /** Opened by an agent's token only (agents/agent-routes.ts), never by a user's credential. */
+    agent?: boolean
   }
 }
 
@@ -48,6 +53,12 @@ export function installGuard(app: FastifyInstance, credentials: Credentials): vo
   app.addHook('onRoute', (route) => void table.push(route))
   app.addHook('onRequest', async (request) => {
     if (request.routeOptions.config.public === true) return
+    if (request.routeOptions.config.agent === true) {
+      request.agentRecord = credentials.authenticateAgent(request)
+      if (request.agentRecord === undefined)
+        throw new ApiError(401, 'UNAUTHENTICATED', 'this route needs an agent token (STRATA_AGENT_TOKEN)')
+      return
+    }
     const credential = credentials.authenticate(request)
     if (credential === undefined) {
       if (request.is404 && isUiShellRequest(request)) return

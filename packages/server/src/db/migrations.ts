@@ -182,4 +182,20 @@ export const MIGRATIONS: readonly Migration[] = [
     created INTEGER NOT NULL
   );
   `,
+  // 10: agents: their token's hash, their sealing key (sealed), what they said of themselves, their pools
+  `
+  CREATE TABLE agents (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    token_hash TEXT NOT NULL UNIQUE,
+    seal_key_sealed TEXT NOT NULL,
+    created INTEGER NOT NULL,
+    version TEXT,
+    last_seen INTEGER
+  );
+  CREATE TABLE agent_pools (
+    pool_id TEXT PRIMARY KEY REFERENCES pools(id) ON DELETE CASCADE,
+    agent_id TEXT NOT NULL REFERENCES agents(id) ON DELETE CASCADE
+  );
+  `,
 ]

@@ -42,6 +42,10 @@ export interface RunManagerDeps {
   readonly healthCheckOwner?: string
   /** What a metadata job stores of the server itself (metadata/config-export.ts), made at each run. */
   readonly configFiles?: () => { files: { name: string; data: Uint8Array }[]; info: Record<string, unknown> }
+  /** Where a job runs when not in this server's workers: its pools' agent (agents/agent-hub.ts). */
+  readonly remote?: (
+    job: Job,
+  ) => ((o: Parameters<typeof runJobInWorker>[0]) => ReturnType<typeof runJobInWorker>) | undefined
 }
 
 export class RunManager {
@@ -80,10 +84,11 @@ export class RunManager {
       throw notFound(`schedule '${scheduleId}' of job '${job.name}'`)
     const { engineJob, env } = this.engineJob(job)
     const names = this.#names(engineJob)
+    const run = this.deps.remote?.(engineJob) ?? runJobInWorker
     const controller = new AbortController()
     let runId = ''
     const own = job.kind === 'metadata' ? this.deps.configFiles?.() : undefined
-    const done = runJobInWorker({
+    const done = run({
       job: engineJob,
       scheduleId,
       ...(own === undefined ? {} : { configFiles: own.files, configInfo: own.info }),

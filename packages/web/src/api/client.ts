@@ -2,6 +2,8 @@
 // failure is an ApiError with the server's stable code, so views show the server's message and react to
 // codes (401 sends the user to the login page).
 import type {
+  Agent,
+  NewAgent,
   ApiErrorBody,
   ApiToken,
   DifferentialCheck,
@@ -256,6 +258,12 @@ export const api = {
   /** Whether the point can be restored onto its own VM, rewriting only what differs. */
   differentialCheck: (query: DifferentialQuery) =>
     get<DifferentialCheck>(`/restores/differential${q(query)}`),
+
+  agents: () => get<Agent[]>('/agents'),
+  createAgent: (name: string) => post<NewAgent>('/agents', { name }),
+  deleteAgent: (agentId: string) => del(`/agents/${id(agentId)}`),
+  assignPool: (poolId: string, agentId: string | null) =>
+    request<{ poolId: string; agentId: string | null }>('PUT', `/pools/${id(poolId)}/agent`, { agentId }),
 
   users: () => get<User[]>('/users'),
   createUser: (username: string, password: string, role: Role) =>

@@ -1,0 +1,39 @@
+// An admin session on a server that serves HTTPS with its own certificate, pinned by its fingerprint
+// (as an agent pins it): the agents' tests talk to the API through this.
+import { httpsRequest } from '../../testing/https-client.js'
+
+export interface PinnedAdmin {
+  request<T = unknown>(method: string, path: string, body?: unknown): Promise<{ status: number; body: T }>
+}
+
+export async function pinnedAdmin(
+  url: string,
+  pin: string,
+  password: string,
+  username = 'admin',
+): Promise<PinnedAdmin> {
+  const login = await httpsRequest(
+    `${url}/api/auth/login`,
+    { pin },
+    {
+      method: 'POST',
+      body: { username, password },
+    },
+  )
+  const set = login.headers['set-cookie']
+  const cookie = (Array.isArray(set) ? set[0]! : String(set)).split(';')[0]!
+  return {
+    async request(method, path, body) {
+      const answer = await httpsRequest(
+        `${url}${path}`,
+        { pin },
+        {
+          method,
+          body,
+          headers: { cookie, 'x-strata-request': '1' },
+        },
+      )
+      return { status: answer.status, body: answer.body === '' ? undefined : JSON.parse(answer.body) }
+    },
+  }
+}
