@@ -7,48 +7,31 @@ import type { FastifyInstance } from 'fastify'
 import { allowManyListeners } from '@strata/core'
 import { runRestoreInWorker, type RestoreResult, type RestoreWorkerOptions } from '@strata/core/engine'
 import { AgentHub } from './agents/agent-hub.js'
-import { agentRoutes } from './agents/agent-routes.js'
 import { AgentStore } from './agents/agent-store.js'
 import { Credentials } from './auth/credentials.js'
 import { LoginLimits } from './auth/login-limits.js'
 import { PasswordHasher } from './auth/password-hasher.js'
 import { ApiTokens } from './auth/tokens.js'
 import { Users } from './auth/users.js'
-import { buildApp, type RouteModule } from './app.js'
+import { buildApp } from './app.js'
+import { nasMountDir } from './repositories/nas-mounts.js'
+import { routes } from './server-routes.js'
+import type { ServerServices, XoServices } from './server-services.js'
 import { loadConfig, readServerConfig, type ConfigOverrides, type ServerConfig } from './config.js'
 import { openDatabase, type Db } from './db/database.js'
 import { jobRepositories } from './jobs/job-model.js'
 import { JobStore } from './jobs/job-store.js'
 import { PoolConnections } from './pools/pool-connections.js'
 import { serverId, sweepOwnChecks } from './runs/health-check-owner.js'
-import { replicationRoutes } from './routes/replication-routes.js'
 import { PoolStore } from './pools/pool-store.js'
-import { nasMountDir } from './repositories/nas-mounts.js'
 import { RepositoryService } from './repositories/repository-service.js'
 import { RepositoryStore } from './repositories/repository-store.js'
 import { RollbackStore } from './repositories/rollback-store.js'
 import { RollbackWatch, removedByRun } from './repositories/rollback-watch.js'
-import { accountRoutes } from './routes/account-routes.js'
-import { authRoutes } from './routes/auth-routes.js'
-import { jobRoutes } from './routes/job-routes.js'
-import { maintenanceRoutes } from './routes/maintenance-routes.js'
 import { MaintenanceRunner } from './maintenance/maintenance-runner.js'
 import { MaintenanceStore } from './maintenance/maintenance-store.js'
 import { configFiles } from './metadata/config-export.js'
-import { metadataRoutes } from './routes/metadata-routes.js'
-import { poolRoutes } from './routes/pool-routes.js'
-import { repositoryRoutes } from './routes/repository-routes.js'
-import { restoreRoutes } from './routes/restore-routes.js'
-import { fileRoutes } from './routes/file-routes.js'
 import { FileSessions } from './files/file-sessions.js'
-import { runRoutes } from './routes/run-routes.js'
-import { settingsRoutes } from './routes/settings-routes.js'
-import { userRoutes } from './routes/user-routes.js'
-import { metricsRoutes } from './routes/metrics-routes.js'
-import { notificationRoutes } from './routes/notification-routes.js'
-import { statsRoutes } from './routes/stats-routes.js'
-import { usageHistoryRoutes } from './routes/usage-history-routes.js'
-import { xoRemoteRoutes } from './routes/xo-remote-routes.js'
 import { XoDownloads } from './xo-remotes/xo-download.js'
 import { XoImportRunner } from './xo-remotes/xo-import-runner.js'
 import { XoRemoteService } from './xo-remotes/xo-remote-service.js'
@@ -75,52 +58,7 @@ export interface StartOptions extends ConfigOverrides {
   readonly reporting?: ReportingOptions
 }
 
-/** The stores and services of one server: the composition root's wiring, handed out piecemeal. */
-export interface ServerServices {
-  readonly config: ServerConfig
-  readonly db: Db
-  readonly box: SecretBox
-  readonly users: Users
-  readonly tokens: ApiTokens
-  readonly credentials: Credentials
-  readonly loginLimits: LoginLimits
-  /** The open event streams, ended with what authenticated them. */
-  readonly streams: EventStreams
-  readonly log: ServerLog
-  readonly pools: PoolStore
-  readonly connections: PoolConnections
-  readonly repositories: RepositoryStore
-  readonly repositoryService: RepositoryService
-  readonly jobs: JobStore
-  readonly runs: RunManager
-  readonly restores: RestoreRunner
-  readonly bus: RunBus
-  readonly scheduler: Scheduler
-  /** Repositories' gc, check and verify, run as runs on their schedules (maintenance/). */
-  readonly maintenance: MaintenanceRunner
-  readonly maintenanceStore: MaintenanceStore
-  readonly settings: Settings
-  /** File-level restore: one appliance per restore point disk being browsed. */
-  readonly files: FileSessions
-  /** Reports of runs (e-mail, webhooks), the daily summary, statistics and metrics. */
-  readonly reporting: Reporting
-  /** Aborted when the server stops (long-lived responses end, restores are cancelled). */
-  readonly closing: AbortSignal
-  readonly agents: AgentStore
-  /** The agents' live links and the runs out on them. */
-  readonly agentHub: AgentHub
-  /** The server's certificate fingerprint (HTTPS), which agents pin. */
-  readonly tlsFingerprint: string | undefined
-  /** XO backup remotes, read-only sources: browsed, restored from, imported (xo-remotes/). */
-  readonly xo: XoServices
-}
-
-export interface XoServices {
-  readonly remotes: XoRemoteService
-  readonly downloads: XoDownloads
-  readonly imports: XoImportRunner
-  readonly restores: XoRestoreRunner
-}
+export type { ServerServices, XoServices }
 
 /** How runs reach their worker processes: the engine's, unless a test gives its own (testing/). */
 export interface Workers {
@@ -386,67 +324,6 @@ function watchRetention(bus: RunBus, runs: RunManager, jobs: JobStore, service: 
       .catch(() => undefined)
       .finally(() => ids.forEach((id) => watch.running(id, row.runId, false)))
   })
-}
-
-/** Each route module bound to the services it needs, and to nothing else. */
-function routes(s: ServerServices): RouteModule[] {
-  const { users, box, tokens, loginLimits, streams, log, credentials, closing } = s
-  const { pools, connections, repositories, repositoryService, jobs, runs, restores } = s
-  const { bus, scheduler, settings, maintenance, maintenanceStore, reporting } = s
-  return [
-    (app) => authRoutes(app, { users, box, loginLimits, streams, log }),
-    (app) => accountRoutes(app, { users, box, tokens, streams, log }),
-    (app) => userRoutes(app, { users, streams }),
-    (app) => poolRoutes(app, { pools, connections, jobs, runs, settings, log, closing }),
-    (app) =>
-      repositoryRoutes(app, {
-        repositories,
-        repositoryService,
-        jobs,
-        log,
-        mountDir: nasMountDir(s.config.dataDir),
-      }),
-    (app) => jobRoutes(app, { jobs, runs, scheduler, pools, connections, repositories, settings, log }),
-    (app) => runRoutes(app, { runs, bus, streams, credentials, closing }),
-    (app) => replicationRoutes(app, { jobs, pools, connections, log, closing }),
-    (app) => restoreRoutes(app, { restores, repositories, repositoryService, log, closing }),
-    (app) => fileRoutes(app, { repositories, files: s.files, log, closing }),
-    (app) => maintenanceRoutes(app, { repositories, maintenance, maintenanceStore }),
-    (app) => metadataRoutes(app, { repositories, repositoryService }),
-    (app) =>
-      settingsRoutes(app, {
-        settings,
-        connections,
-        runs,
-        jobs,
-        scheduler,
-        repositories,
-        repositoryService,
-        log,
-      }),
-    (app) => notificationRoutes(app, { notifications: reporting.notifications, daily: reporting.daily, log }),
-    (app) => statsRoutes(app, { stats: reporting.stats, usage: reporting.usage, repositories }),
-    (app) => metricsRoutes(app, { metrics: reporting.metrics }),
-    (app) =>
-      usageHistoryRoutes(app, { repositories, repositoryService, usage: reporting.usage, runs, closing }),
-    (app) =>
-      xoRemoteRoutes(app, {
-        xoRemotes: s.xo.remotes,
-        xoDownloads: s.xo.downloads,
-        xoImports: s.xo.imports,
-        xoRestores: s.xo.restores,
-        log,
-      }),
-    (app) =>
-      agentRoutes(app, {
-        agents: s.agents,
-        hub: s.agentHub,
-        pools,
-        connections,
-        fingerprint: s.tlsFingerprint,
-        log,
-      }),
-  ]
 }
 
 /**
