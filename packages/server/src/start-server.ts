@@ -56,6 +56,8 @@ export interface StartOptions extends ConfigOverrides {
   readonly echo?: (line: string) => void
   /** Shorter waits for tests (webhook retries, usage samples after runs). */
   readonly reporting?: ReportingOptions
+  /** How often the maintenance timer looks at the schedules (60 s; tests that tick by hand: longer). */
+  readonly maintenanceTickMs?: number
 }
 
 export type { ServerServices, XoServices }
@@ -109,7 +111,7 @@ export async function startServerWith(options: StartOptions, workers: Workers): 
     log,
     closing.signal,
     workers,
-    options.reporting,
+    { reporting: options.reporting, maintenanceTickMs: options.maintenanceTickMs },
     tls?.fingerprint,
   )
   // After the services: the settings' syslog forwarding is on, so the admin's creation reaches it.
@@ -192,7 +194,7 @@ function services(
   log: ServerLog,
   closing: AbortSignal,
   workers: Workers,
-  reportingOptions?: ReportingOptions,
+  timing: { reporting?: ReportingOptions; maintenanceTickMs?: number },
   tlsFingerprint?: string,
 ): ServerServices {
   const tokens = new ApiTokens(db)
@@ -209,7 +211,7 @@ function services(
   const mountDir = nasMountDir(config.dataDir)
   const repositoryService = new RepositoryService(stores.repositories, closing, mountDir, rollback)
   const base = { config, db, box, users, tokens, log, closing, repositoryService, ...stores }
-  const runs = runServices(config.dataDir, { ...base, agentHub }, workers)
+  const runs = runServices(config.dataDir, { ...base, agentHub }, workers, timing.maintenanceTickMs)
   return {
     ...base,
     agents,
@@ -220,7 +222,7 @@ function services(
     streams: new EventStreams(),
     files: new FileSessions({ repositoryService, log, closing }),
     ...runs,
-    reporting: new Reporting({ ...base, ...runs }, reportingOptions),
+    reporting: new Reporting({ ...base, ...runs }, timing.reporting),
     xo: xoServices({ ...base, runs: runs.runs }),
   }
 }
@@ -252,6 +254,7 @@ function runServices(
   dataDir: string,
   s: Stores & Pick<ServerServices, 'db' | 'log' | 'closing' | 'repositoryService' | 'users' | 'agentHub'>,
   workers: Workers,
+  maintenanceTickMs?: number,
 ): Pick<ServerServices, 'runs' | 'restores' | 'bus' | 'scheduler' | 'maintenance' | 'maintenanceStore'> {
   const { db, log, jobs, pools, repositories, settings, connections, repositoryService, closing } = s
   const sources = { pools, repositories, jobs, settings, users: s.users }
@@ -303,6 +306,7 @@ function runServices(
     store: maintenanceStore,
     log,
     closing,
+    ...(maintenanceTickMs === undefined ? {} : { tickMs: maintenanceTickMs }),
   })
   return { runs, restores, bus, scheduler, maintenance, maintenanceStore }
 }
