@@ -5,7 +5,7 @@ import vue from '@vitejs/plugin-vue'
 import { build, defaultClientConditions } from 'vite'
 
 /** What marks a test file as serving the UI; the global setup looks for it in the run's files. */
-export const UI_MARKER = /startStack\(/
+export const UI_MARKER = /\b(startStack|useStack)\(/
 
 const webRoot = fileURLToPath(new URL('..', import.meta.url))
 
