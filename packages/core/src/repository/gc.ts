@@ -14,13 +14,14 @@ import type { Repository } from './repository.js'
 import { DEFAULT_TIMING, fullTiming, type SessionTiming } from './session.js'
 import { Announcement, SweepDeletes } from './gc-sweep.js'
 import { sweepCold, type ColdSweepResult } from './gc-cold.js'
+import { sweepChunkObjects } from './gc-chunk-sweep.js'
 import { MAX_SWEEP_DEADLINE_MS } from './sweeps.js'
 import { purgeQuarantine } from './quarantine.js'
 import { MarkSet } from './mark-set.js'
 import { isLive, listSessions, readProtection, type SessionState } from './gc-sessions.js'
 import { readDiskIndex, readManifest } from './points.js'
-import { PREFIX_CHUNKS, PREFIX_GC, PREFIX_POINTS } from './format/constants.js'
-import { chunkIdOfKey, manifestKey, parseManifestKey, pointPrefix, type PointRef } from './format/layout.js'
+import { PREFIX_GC, PREFIX_POINTS } from './format/constants.js'
+import { manifestKey, parseManifestKey, pointPrefix, type PointRef } from './format/layout.js'
 import type { Manifest } from './format/manifest.js'
 
 export interface GcOptions {
@@ -96,19 +97,13 @@ export async function collectGarbage(repo: Repository, options: GcOptions = {}):
     await announce()
     // The next announcement is up before the last one goes: writers never see a gap between batches.
     const renew = (): Promise<void> => announce()
-    const sweep = await sweepChunks(repo, marks, cutoff, { announcement, renew, deletes, options })
     const batchMs = options.sweepBatchMs ?? 60_000
     const dryRun = options.dryRun === true
+    const context = { announcement, renew, batchMs, dryRun, signal }
+    const sweep = await sweepChunkObjects(marks, cutoff, { ...context, deletes })
     const cold =
       coldStore && coldDeletes && !sweep.stoppedAtDeadline
-        ? await sweepCold(repo, coldStore, marks, cutoff, {
-            announcement,
-            renew,
-            deletes: coldDeletes,
-            batchMs,
-            dryRun,
-            signal,
-          })
+        ? await sweepCold(repo, coldStore, marks, cutoff, { ...context, deletes: coldDeletes })
         : undefined
     let other = 0
     if (!options.dryRun) {
@@ -302,64 +297,6 @@ async function scanPoints(repo: Repository, signal?: AbortSignal): Promise<Point
     .filter(([prefix]) => !committed.has(prefix))
     .flatMap(([, keys]) => keys)
   return { manifests, orphans }
-}
-
-interface SweepContext {
-  readonly announcement: Announcement
-  /** Withdraws the announcement, publishes a new one and marks what live sessions protect by then. */
-  readonly renew: () => Promise<void>
-  readonly deletes: SweepDeletes
-  readonly options: GcOptions
-}
-
-async function sweepChunks(
-  repo: Repository,
-  marks: MarkSet,
-  cutoff: number,
-  context: SweepContext,
-): Promise<
-  Pick<
-    GcResult,
-    'chunks' | 'chunksDeleted' | 'keptLocked' | 'bytesDeleted' | 'keptYoung' | 'stoppedAtDeadline'
-  >
-> {
-  const { options, announcement, deletes } = context
-  const batchMs = options.sweepBatchMs ?? 60_000
-  let batchStart = Date.now()
-  const counts = { chunks: 0, keptYoung: 0, wouldDelete: 0, wouldFree: 0 }
-  for await (const info of repo.store.list(PREFIX_CHUNKS, { signal: options.signal })) {
-    const hex = chunkIdOfKey(info.key)
-    if (hex === undefined) continue
-    counts.chunks++
-    const id = Buffer.from(hex, 'hex')
-    if (marks.mayContain(id)) continue
-    if (info.modified === undefined || info.modified.getTime() >= cutoff) {
-      counts.keptYoung++
-      continue
-    }
-    if (options.dryRun) {
-      counts.wouldDelete++
-      counts.wouldFree += info.size
-      continue
-    }
-    if (Date.now() - batchStart >= batchMs) {
-      await deletes.drain()
-      await context.renew()
-      batchStart = Date.now()
-      if (marks.mayContain(id)) continue // borrowed meanwhile
-    }
-    if (!(await deletes.start(info.key, info.size, announcement.deadline))) break
-  }
-  await deletes.drain()
-  const { chunks, keptYoung } = counts
-  return {
-    chunks,
-    keptYoung,
-    chunksDeleted: options.dryRun ? counts.wouldDelete : deletes.deleted,
-    keptLocked: deletes.locked,
-    bytesDeleted: options.dryRun ? counts.wouldFree : deletes.bytes,
-    stoppedAtDeadline: deletes.stopped,
-  }
 }
 
 async function removeDeadRecords(
