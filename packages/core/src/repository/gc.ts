@@ -8,6 +8,7 @@
 //     in time (gc-deletes.ts), and the last announcement lingers for the check window after them.
 // A writer publishes a borrowed chunk before checking for sweeps, GC announces before reading sessions.
 import { randomUUID } from 'node:crypto'
+import type { ObjectStore } from '../storage/index.js'
 import { RepositoryError } from './errors.js'
 import { isObjectLocked } from './immutability.js'
 import type { Repository } from './repository.js'
@@ -75,7 +76,8 @@ export async function collectGarbage(repo: Repository, options: GcOptions = {}):
   const start = Date.now()
   const sessions = await listSessions(repo, signal)
   const live = [...sessions.values()].filter((s) => isLive(s, timing.leaseMs, start))
-  const cutoff = cutoffFor(start, live, options.safetyMarginMs ?? 3_600_000)
+  const stores = [repo.store, repo.cold?.store].filter((s) => s !== undefined)
+  const cutoff = cutoffFor(start, live, options.safetyMarginMs ?? 3_600_000, stores)
   const scan = await scanPoints(repo, signal)
   const { marks, marked, idsMarked } = await markCommitted(repo, scan.manifests, options)
 
@@ -139,11 +141,16 @@ function checkSweepDeadline(ms: number | undefined, timing: Required<SessionTimi
   )
 }
 
-/** Chunks modified after this instant are never deleted. */
-function cutoffFor(start: number, live: SessionState[], margin: number): number {
+/**
+ * Chunks listed as modified after this instant are never deleted. A store that keeps coarse times lists
+ * an object written just after GC started as up to one step older: the cutoff moves back by that step,
+ * whatever the margin.
+ */
+function cutoffFor(start: number, live: SessionState[], margin: number, stores: ObjectStore[]): number {
   if (!(margin >= 0))
     throw new RepositoryError('INVALID_ARGUMENT', `GC safety margin ${margin} ms is negative`)
-  return Math.min(start, ...live.map((s) => (s.opened ?? s.newest).getTime())) - margin
+  const step = Math.max(0, ...stores.map((s) => s.capabilities.fileSystem?.timestampResolutionMs ?? 0))
+  return Math.min(start, ...live.map((s) => (s.opened ?? s.newest).getTime())) - margin - step
 }
 
 /** Marks every index of the listed manifests, in a Bloom filter sized from the manifests' disk sizes. */
