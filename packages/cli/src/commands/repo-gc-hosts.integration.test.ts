@@ -87,9 +87,9 @@ describe('two hosts backing up into one S3 repository while GC runs', () => {
 
   it('restores every point byte-identical and passes check and verify', async () => {
     const gcArgs = (location: string) => ['repo', 'gc', '--repo', location, '--margin', '0s', '--json']
-    // The GC as an admin runs it, in a process of its own, over and over...
-    // A GC that finds a running backup's base gone (retention, right after that backup committed and
-    // closed its session) deletes nothing and says GC_UNSAFE: counted, not a failure.
+    // The GC as an admin runs it, in a process of its own, over and over. One that finds a running
+    // backup's base gone (retention, right after that backup committed and closed its session) deletes
+    // nothing and says GC_UNSAFE: counted, not a failure.
     const cliPass = async (location: string): Promise<number> => {
       const { code, out, err } = await strataProcess(gcArgs(location), env)
       if (code !== 0 && /GC_UNSAFE/.test(out + err)) return refused()
@@ -160,7 +160,6 @@ describe('two hosts backing up into one S3 repository while GC runs', () => {
     expect(outcome.badRestores.length + missing.length).toBeGreaterThan(0)
   }, 300_000)
 
-  /** A fresh repository, both hosts' runs at once, and `gcPass` called over and over until they end. */
   type GcPassOf = (location: string) => Promise<number>
 
   /** SLOW_PASSES loops of `pass`, started MARK_MS / SLOW_PASSES apart. */
