@@ -18,10 +18,14 @@ import { allowManyListeners, silentTask } from '@strata/core/shared'
 import { LocalStore } from '@strata/core/storage'
 import { XapiClient } from '@strata/core/xapi'
 import { median } from './harness.js'
+import { phaseTrace, profileSelf } from './phase-trace.js'
 
 const GIB = Number(process.env.STRATA_BENCH_GIB ?? 2)
 const ROUNDS = Number(process.env.STRATA_BENCH_ROUNDS ?? 3)
 const LIMIT = 1.2
+const PHASES = process.env.STRATA_BENCH_PHASES === '1'
+// STRATA_BENCH_PROFILE=dir: a CPU profile of the lab during each delta run, as dir/lab-<kind>-<round>.cpuprofile.
+const PROFILE = process.env.STRATA_BENCH_PROFILE
 const root = fileURLToPath(new URL('..', import.meta.url))
 const dir = join(root, '.strata', 'bench', 'replication')
 
@@ -75,7 +79,9 @@ async function main(): Promise<void> {
   const { url, fingerprint, user, password, vm, sr } = lab.ready as Record<string, string>
   const xapi = new XapiClient({ url: url!, fingerprint, user: user!, password: password! })
   const limits = createPoolLimits()
-  const task = () => silentTask(allowManyListeners(new AbortController().signal))
+  const trace = PHASES ? phaseTrace(xapi) : undefined
+  const task = () => trace?.task ?? silentTask(allowManyListeners(new AbortController().signal))
+  const phases = () => trace?.report().forEach((line) => console.log(line))
   await rm(dir, { recursive: true, force: true })
   const repo = await Repository.create(new LocalStore(join(dir, 'repo')), {
     passphrase: Buffer.from('bench'),
@@ -115,6 +121,8 @@ async function main(): Promise<void> {
       // Alternate which goes first, so that neither always meets a warmer cache.
       const order = round % 2 === 1 ? ['backup', 'replication'] : ['replication', 'backup']
       for (const which of order) {
+        if (PROFILE !== undefined) await lab.ask({ cmd: 'profile-start' })
+        const engine = PROFILE === undefined ? undefined : await profileSelf()
         if (which === 'backup') {
           const b = await timed(lab, backup)
           if (b.value.full) throw new Error('the delta backup was a full one')
@@ -123,6 +131,7 @@ async function main(): Promise<void> {
           console.log(
             `  round ${round}: ${changed} blocks changed; backup ${b.seconds.toFixed(2)} s, read ${MB(b.value.bytesRead)}, stored ${MB(b.value.bytesStored)}; ${cpuText(b.cpu)}`,
           )
+          phases()
         } else {
           const r = await timed(lab, replicate)
           if (r.value.full) throw new Error('the delta replication was a full copy')
@@ -131,6 +140,11 @@ async function main(): Promise<void> {
           console.log(
             `  round ${round}: ${changed} blocks changed; replication ${r.seconds.toFixed(2)} s, read ${MB(r.value.bytesRead)}, written ${MB(r.value.bytesWritten)}; ${cpuText(r.cpu)}`,
           )
+          phases()
+        }
+        if (PROFILE !== undefined) {
+          await lab.ask({ cmd: 'profile-stop', path: join(PROFILE, `lab-${which}-${round}.cpuprofile`) })
+          await engine?.stop(join(PROFILE, `engine-${which}-${round}.cpuprofile`))
         }
       }
     }
