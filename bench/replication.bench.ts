@@ -19,6 +19,7 @@ import { LocalStore } from '@strata/core/storage'
 import { XapiClient } from '@strata/core/xapi'
 import { median } from './harness.js'
 import { phaseTrace, profileSelf } from './phase-trace.js'
+import { tlsReceiveFloor } from './tls-floor.js'
 
 const GIB = Number(process.env.STRATA_BENCH_GIB ?? 2)
 const ROUNDS = Number(process.env.STRATA_BENCH_ROUNDS ?? 3)
@@ -116,6 +117,7 @@ async function main(): Promise<void> {
     const backups: number[] = []
     const replications: number[] = []
     const cpu = { backup: [] as number[], replication: [] as number[] }
+    const floors: { seconds: number; cpu: number }[] = []
     for (let round = 1; round <= ROUNDS; round++) {
       const { changed } = await lab.ask({ cmd: 'change', round })
       // Alternate which goes first, so that neither always meets a warmer cache.
@@ -136,6 +138,8 @@ async function main(): Promise<void> {
           const r = await timed(lab, replicate)
           if (r.value.full) throw new Error('the delta replication was a full copy')
           replications.push(r.seconds)
+          // What the same bytes cost over TLS alone at this moment (see the summary).
+          floors.push(await tlsReceiveFloor(join(dir, 'tls-floor'), r.value.bytesWritten))
           cpu.replication.push(r.cpu.engine + r.cpu.lab)
           console.log(
             `  round ${round}: ${changed} blocks changed; replication ${r.seconds.toFixed(2)} s, read ${MB(r.value.bytesRead)}, written ${MB(r.value.bytesWritten)}; ${cpuText(r.cpu)}`,
@@ -162,6 +166,12 @@ async function main(): Promise<void> {
     const [repCpu, bakCpu] = [median(cpu.replication), median(cpu.backup)]
     console.log(
       `  CPU of both processes (medians): replication ${repCpu.toFixed(2)} s, backup ${bakCpu.toFixed(2)} s, ratio ${(repCpu / bakCpu).toFixed(2)}x`,
+    )
+    // The replication sends its blocks to the target over HTTPS, the backup writes them to a local
+    // repository: moving those bytes over TLS between two bare processes is a floor under that part.
+    const [floor, floorCpu] = [median(floors.map((f) => f.seconds)), median(floors.map((f) => f.cpu))]
+    console.log(
+      `  TLS floor: the replication's written bytes sent between two bare processes ${floor.toFixed(3)} s (receiver CPU ${floorCpu.toFixed(2)} s)`,
     )
   } finally {
     await xapi.close()
