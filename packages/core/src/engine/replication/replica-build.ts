@@ -88,27 +88,9 @@ async function buildSteps(
   made: Made,
 ): Promise<ReplicaMade> {
   const { signal } = task
-  const { meta, plans, keys, run } = input
-  const pools = { source: ctx.source, target: ctx.target, sr: ctx.sr }
+  const { meta, run } = input
   const name = replicaName(String(meta.vm.name_label ?? ''), run.jobName, run.snapshotTime)
-  const createVm = (suspendVdi: Ref | undefined): Promise<Ref> => {
-    const vmKeys = { ...keys, [REPLICA.memory]: String(suspendVdi !== undefined) }
-    const spec = { meta, vdis: [...made.vdis], suspendVdi, name, keys: vmKeys, networks: ctx.networks }
-    return createReplicaVm(ctx.target, { ...spec, tag: REPLICA_TAG[run.mode] }, signal)
-  }
-  for (const plan of plans) made.vdis.push(await freshReplicaDisk(pools, plan, diskKeys(keys, plan), signal))
-  const image = run.memoryImage
-  if (image === undefined) {
-    made.creating = createVm(undefined).then((vm) => void (made.vm = vm))
-    made.creating.catch(() => {}) // observed below, or by undo()
-  }
-  const copies = await copyDisks(task, ctx, pools, { plans, vdis: made.vdis, run })
-  if (image !== undefined) {
-    const copy = await task.child('memory', (t) => copyMemoryImage(t, pools, image, keys, run))
-    made.suspendVdi = copy.vdi
-    copies.push(copy)
-    made.vm = await createVm(made.suspendVdi)
-  } else await made.creating
+  const copies = await writeReplica(task, ctx, input, made, name)
   const vm = made.vm!
   const memory = made.suspendVdi !== undefined
   if (run.mode === 'delta') made.point = await restorePoint(ctx.target, vm, name, memory, signal)
@@ -125,6 +107,39 @@ async function buildSteps(
   const bytesWritten = copies.reduce((n, c) => n + c.bytesWritten, 0)
   const kept = point === undefined ? {} : { point, pointUuid }
   return { vm, vmUuid, name, ...kept, full, bytesRead, bytesWritten }
+}
+
+/** The fresh disks, their data, the memory image and the replica VM (in `made` as they come). */
+async function writeReplica(
+  task: TaskContext,
+  ctx: TargetContext,
+  input: BuildInput,
+  made: Made,
+  name: string,
+): Promise<DiskCopy[]> {
+  const { signal } = task
+  const { meta, plans, keys, run } = input
+  const pools = { source: ctx.source, target: ctx.target, sr: ctx.sr }
+  const createVm = (suspendVdi: Ref | undefined): Promise<Ref> => {
+    const vmKeys = { ...keys, [REPLICA.memory]: String(suspendVdi !== undefined) }
+    const spec = { meta, vdis: [...made.vdis], suspendVdi, name, keys: vmKeys, networks: ctx.networks }
+    return createReplicaVm(ctx.target, { ...spec, tag: REPLICA_TAG[run.mode] }, signal)
+  }
+  for (const plan of plans) made.vdis.push(await freshReplicaDisk(pools, plan, diskKeys(keys, plan), signal))
+  const image = run.memoryImage
+  if (image === undefined) {
+    made.creating = createVm(undefined).then((vm) => void (made.vm = vm))
+    made.creating.catch(() => {}) // observed below, or by undo()
+  }
+  const copies = await copyDisks(task, ctx, pools, { plans, vdis: made.vdis, run })
+  if (image === undefined) {
+    await made.creating
+    return copies
+  }
+  const copy = await task.child('memory', (t) => copyMemoryImage(t, pools, image, keys, run))
+  made.suspendVdi = copy.vdi
+  made.vm = await createVm(made.suspendVdi)
+  return [...copies, copy]
 }
 
 function diskKeys(keys: Readonly<Record<string, string>>, plan: DiskPlan): Record<string, string> {
