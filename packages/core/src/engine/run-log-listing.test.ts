@@ -14,8 +14,8 @@ const PROGRESS = 25
 /** A run as a nightly job of three VMs writes it: snapshot, transfer with its progress, end. */
 function writeRun(log: RunLogWriter, n: number, pid: number): void {
   const at = 1_700_000_000_000 + n * 60_000
-  const e = (event: Omit<TaskEvent, 'time'> & { time?: number }): void =>
-    log.append({ time: at, ...event } as TaskEvent)
+  const e = (event: Record<string, unknown>): void =>
+    log.append({ time: at, ...event } as unknown as TaskEvent)
   e({ type: 'start', id: '0', name: 'backup run', data: { runId: `run-${n}`, jobId: `job-${n % 7}`, pid } })
   for (let v = 1; v <= VMS; v++) {
     const vm = `${v}`

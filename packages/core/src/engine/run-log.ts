@@ -8,7 +8,13 @@ import { join } from 'node:path'
 import { StrataError, type TaskStatus } from '../shared/index.js'
 import type { TaskEvent } from './task-tree.js'
 import { TaskView, type TaskNode } from './task-view.js'
-import { appendSummary, appendSummarySync, readSummaries } from './run-summaries.js'
+import {
+  appendSummary,
+  appendSummarySync,
+  readSummaries,
+  type RunPoint,
+  type RunSummary,
+} from './run-summaries.js'
 
 export class RunLogError extends StrataError {}
 
@@ -67,30 +73,7 @@ export async function appendRunEvent(dir: string, runId: string, event: TaskEven
   await summaryFromLog(dir, runId)
 }
 
-export interface RunSummary {
-  readonly runId: string
-  readonly jobId: string
-  readonly jobName: string
-  readonly scheduleId?: string
-  readonly status: TaskStatus
-  readonly start: number
-  readonly end?: number
-  readonly vms: Record<TaskStatus, number>
-  readonly warnings: number
-  /** Names, as the run's tree has them (pools, repositories, VMs). */
-  readonly pools: readonly string[]
-  readonly repositories: readonly string[]
-  readonly vmNames: readonly string[]
-  /** The restore points the run wrote, per VM and repository. */
-  readonly points: readonly RunPoint[]
-}
-
-export interface RunPoint {
-  readonly vm: string
-  readonly vmUuid: string
-  readonly target: string
-  readonly pointId: string
-}
+export type { RunPoint, RunSummary } from './run-summaries.js'
 
 export interface RunFilter {
   readonly jobId?: string

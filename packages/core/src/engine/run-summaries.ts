@@ -2,13 +2,39 @@
 // one file instead of replaying every log (10,000 runs in well under a second). The writer of a log
 // appends its run's line when the root task ends; a log without one (written by an older version, or a
 // run whose process died) gets one the first time it is listed ended. Lines are appended, never
-// rewritten: each is one O_APPEND write, which local filesystems never interleave with another's, and
-// each names the size of the log it was made from, so that when a log grew (an event appended by the
-// parent of a worker that died) the line of the longest log wins and a shorter one is never believed.
+// rewritten: each is one O_APPEND write, which local filesystems never interleave with another's. Each
+// names the size of the log it was made from: when a log grows after its run ended (appendRunEvent, from
+// the parent of a worker that died, appends a new line then), the line of the longest log wins.
 import { appendFileSync } from 'node:fs'
 import { appendFile, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import type { RunSummary } from './run-log.js'
+import type { TaskStatus } from '../shared/index.js'
+
+/** What a listing shows of a run (run-log.ts makes it from the run's tree). */
+export interface RunSummary {
+  readonly runId: string
+  readonly jobId: string
+  readonly jobName: string
+  readonly scheduleId?: string
+  readonly status: TaskStatus
+  readonly start: number
+  readonly end?: number
+  readonly vms: Record<TaskStatus, number>
+  readonly warnings: number
+  /** Names, as the run's tree has them (pools, repositories, VMs). */
+  readonly pools: readonly string[]
+  readonly repositories: readonly string[]
+  readonly vmNames: readonly string[]
+  /** The restore points the run wrote, per VM and repository. */
+  readonly points: readonly RunPoint[]
+}
+
+export interface RunPoint {
+  readonly vm: string
+  readonly vmUuid: string
+  readonly target: string
+  readonly pointId: string
+}
 
 export const SUMMARIES_FILE = 'summaries.ndjson'
 
