@@ -6,14 +6,17 @@ import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { sleep } from '@strata/core'
-import { LabPool } from '@strata/lab'
+import { spawn, type ChildProcess } from 'node:child_process'
+import { createInterface } from 'node:readline'
+import { fileURLToPath } from 'node:url'
 import type { RunningServer } from '../start-server.js'
 import { ApiClient } from './api-client.js'
 import { startTestServer } from './test-server.js'
 
 export interface ScaleSetup {
   readonly dir: string
-  readonly lab: LabPool
+  /** The lab pool's process (scale-lab.ts). */
+  readonly lab: ChildProcess
   readonly server: RunningServer
   readonly api: ApiClient
   readonly jobId: string
@@ -36,7 +39,7 @@ export interface ScaleFigures {
   readonly latency: Latency
   /** The same, per path polled. */
   readonly perPath: Readonly<Record<string, Latency>>
-  /** Peak RSS (MiB) of this process (the server, and here the lab too) before and during the run. */
+  /** Peak RSS (MiB) of this process (the server; the lab runs in a process of its own) before and during the run. */
   readonly serverRssBefore: number
   readonly serverRssPeak: number
   /** Peak RSS (MiB) of each worker process seen during the run. */
@@ -49,12 +52,7 @@ const MiB = 1024 * 1024
 export async function startScale(vms: number, diskSize = '16MiB'): Promise<ScaleSetup> {
   // Not @strata/core/testing's scratch directory: the bench runs outside vitest.
   const dir = await mkdtemp(join(tmpdir(), 'strata-scale-'))
-  const lab = await LabPool.start({
-    nbd: false,
-    authFailureDelayMs: 10,
-    dom0DetachMs: 50,
-    vms: { count: vms, diskSize, power: 'Running', tags: ['scale'] },
-  })
+  const { child: lab, pool: labPool } = await startLab(vms, diskSize)
   const server = await startTestServer(
     { dir, path: (...parts) => join(dir, ...parts), [Symbol.asyncDispose]: async () => undefined },
     { adminPassword: 'admin-password' },
@@ -63,10 +61,10 @@ export async function startScale(vms: number, diskSize = '16MiB'): Promise<Scale
   await api.login('admin', 'admin-password')
   const pool = await api.post('/api/pools', {
     name: 'lab',
-    url: lab.url,
-    username: lab.user,
-    password: lab.password,
-    fingerprint: lab.fingerprint,
+    url: labPool.url,
+    username: labPool.user,
+    password: labPool.password,
+    fingerprint: labPool.fingerprint,
   })
   await until('the pool', async () =>
     (await api.get(`/api/pools/${pool.body.id}`)).body.connected ? true : undefined,
@@ -87,10 +85,50 @@ export async function startScale(vms: number, diskSize = '16MiB'): Promise<Scale
     repositoryId: repo.body.id as string,
     async close() {
       await server.close().catch(() => undefined)
-      await lab.close().catch(() => undefined)
+      await stopLab(lab)
       await rm(dir, { recursive: true, force: true })
     },
   }
+}
+
+interface LabAddress {
+  readonly url: string
+  readonly user: string
+  readonly password: string
+  readonly fingerprint: string
+}
+
+async function startLab(vms: number, diskSize: string): Promise<{ child: ChildProcess; pool: LabAddress }> {
+  const entry = fileURLToPath(new URL('./scale-lab.ts', import.meta.url))
+  const child = spawn(
+    process.execPath,
+    ['--conditions=strata-source', '--import', 'tsx', entry, String(vms), diskSize],
+    {
+      stdio: ['pipe', 'pipe', 'inherit'],
+    },
+  )
+  const exited = new Promise<never>((_, reject) =>
+    child.once('exit', (code) => reject(new Error(`the lab process exited (${code}) before it was ready`))),
+  )
+  exited.catch(() => undefined)
+  const first = createInterface({ input: child.stdout! })[Symbol.asyncIterator]().next()
+  try {
+    const line = await Promise.race([first, exited])
+    return { child, pool: JSON.parse(String(line.value)) as LabAddress }
+  } catch (error) {
+    child.kill('SIGKILL')
+    throw error
+  }
+}
+
+/** Ends its stdin (it closes the pool), and kills it if it does not exit in time. */
+async function stopLab(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null) return
+  const gone = new Promise((resolve) => child.once('exit', resolve))
+  child.stdin?.end()
+  const timer = setTimeout(() => child.kill('SIGKILL'), 10_000)
+  await gone
+  clearTimeout(timer)
 }
 
 /** Runs the job once, polling the API and sampling memory until the run ended. */
