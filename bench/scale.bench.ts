@@ -1,8 +1,8 @@
 // npm run bench -- scale [count...]: issue 26's scale on one host. A lab pool seeded with N small sparse
 // VMs (default 50 then 200), one smart job on their tag under the default limits, run through the server
 // while a client polls runs, the run, jobs and the overview; prints the run time, the GETs' p50/p99 and
-// the RSS peaks of the server's process and of each worker. The server and the lab share this process
-// (the lab's own memory is in the server figure), so the figure to compare is the growth from 50 to 200.
+// the RSS peaks of the server's process (this one) and of each worker, and the latency of each page.
+// The lab pool runs in a process of its own (scale-lab.ts).
 import { runScale, startScale, type ScaleFigures } from '../packages/server/src/testing/scale-run.js'
 
 const counts = process.argv.slice(2).map(Number)
