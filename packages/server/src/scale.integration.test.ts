@@ -38,10 +38,10 @@ describe('listing at scale', () => {
   it(`pages through ${RUNS} runs, each page in well under a second`, async () => {
     const store = server.context.runs.deps.runs
     const start = Date.UTC(2025, 0, 1)
-    store.db.transaction(() => {
+    await store.db.transaction(async () => {
       for (let n = 0; n < RUNS; n++) {
         const runId = `run-${String(n).padStart(5, '0')}`
-        store.insert({
+        await store.insert({
           runId,
           jobId: `job-${n % 5}`,
           jobName: 'Nightly',
@@ -58,10 +58,10 @@ describe('listing at scale', () => {
           vm: vm.name,
           pointId: `p-${n}-${vm.name}`,
         }))
-        store.addDetails(runId, { vms, points })
-        store.end(runId, n % 10 === 0 ? 'failure' : 'success', start + n * 60_000 + 30_000)
+        await store.addDetails(runId, { vms, points })
+        await store.end(runId, n % 10 === 0 ? 'failure' : 'success', start + n * 60_000 + 30_000)
       }
-    })()
+    })
     const first = await timed(() => api.get('/api/runs'))
     expect(first.value.body).toHaveLength(100)
     expect(first.value.body[0]).toMatchObject({ runId: 'run-09999', status: 'success' })

@@ -37,7 +37,7 @@ export function runRoutes(app: FastifyInstance, ctx: RunRouteServices): void {
         status: q.state ?? q.status,
         since: q.since === undefined ? undefined : parseSince(q.since),
         limit: q.limit === undefined ? 100 : Number(q.limit),
-        before: q.before === undefined ? undefined : cursor(ctx.runs, q.before),
+        before: q.before === undefined ? undefined : await cursor(ctx.runs, q.before),
       })
     },
   )
@@ -103,8 +103,8 @@ export function runRoutes(app: FastifyInstance, ctx: RunRouteServices): void {
 }
 
 /** Where the page after run `runId` starts; an unknown run is a bad request (the list changed too much). */
-function cursor(runs: RunManager, runId: string): { start: number; runId: string } {
-  const run = runs.get(runId)
+async function cursor(runs: RunManager, runId: string): Promise<{ start: number; runId: string }> {
+  const run = await runs.get(runId)
   if (run === undefined) throw invalid(`querystring/before: no run '${runId}'`, 'querystring/before')
   return { start: run.start, runId }
 }

@@ -270,7 +270,7 @@ export class RunManager {
     return this.deps.runs.list(filter)
   }
 
-  get(runId: string): RunRow | undefined {
+  get(runId: string): Promise<RunRow | undefined> {
     return this.deps.runs.get(runId)
   }
 
