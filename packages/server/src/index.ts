@@ -12,6 +12,7 @@ export {
 export { checkConfig, type ConfigCheck } from './check-config.js'
 export type { ConfigFinding, FindingStatus } from './config-finding.js'
 export { SELF_SIGNED, type TlsSetting } from './tls/tls-setting.js'
+export { urlHasPassword, type DatabaseSetting } from './db/db-config.js'
 export { isLoopbackHost } from './tls/listen-policy.js'
 export { setupDemo, type DemoSetup } from './demo-setup.js'
 export { CONFIG_FILE, exportConfig, type ConfigExport } from './metadata/config-export.js'

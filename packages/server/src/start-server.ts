@@ -19,6 +19,7 @@ import { routes } from './server-routes.js'
 import type { ServerServices, XoServices } from './server-services.js'
 import { loadConfig, readServerConfig, type ConfigOverrides, type ServerConfig } from './config.js'
 import { openDatabase, type Db } from './db/database.js'
+import { describeDatabaseUrl } from './db/db-errors.js'
 import { jobRepositories } from './jobs/job-model.js'
 import { JobStore } from './jobs/job-store.js'
 import { PoolConnections } from './pools/pool-connections.js'
@@ -99,7 +100,8 @@ export async function startServerWith(options: StartOptions, workers: Workers): 
   const log = new ServerLog(options.echo)
   const tls = await serverTls(config, log)
   const box = new SecretBox(config.secretKey)
-  const db = await openDatabase(config.dataDir, box)
+  const db = await openDatabase(config.dataDir, box, config.db)
+  if (config.db !== undefined) log.info(`store: PostgreSQL at ${describeDatabaseUrl(config.db.url)}`)
   const users = new Users(db, new PasswordHasher())
   const closing = new AbortController()
   allowManyListeners(closing.signal) // every restore, download and event stream listens to it
