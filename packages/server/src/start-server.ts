@@ -7,6 +7,7 @@ import type { FastifyInstance } from 'fastify'
 import { allowManyListeners } from '@strata/core'
 import { runRestoreInWorker, type RestoreResult, type RestoreWorkerOptions } from '@strata/core/engine'
 import { AgentHub } from './agents/agent-hub.js'
+import { agentRestoreRunner } from './agents/agent-restores.js'
 import { AgentStore } from './agents/agent-store.js'
 import { Credentials } from './auth/credentials.js'
 import { LoginLimits } from './auth/login-limits.js'
@@ -297,6 +298,7 @@ function runServices(
     closing,
     runInWorker: workers.restore,
     nasHome: dataDir,
+    remote: (poolId, what) => agentRestoreRunner(s.agentHub, poolId, what),
   })
   const maintenanceStore = new MaintenanceStore(db)
   const maintenance = new MaintenanceRunner({
