@@ -2,18 +2,15 @@
 // there, against the real lab pool: the restored VM's disk and a restored VDI are byte-identical to the
 // point's disk, the server never connects to the pool, and the restore reads through the API as a local
 // one (its task tree, the restored VM). An offline agent makes the restore refuse to start, naming it.
-import { spawn, type ChildProcess } from 'node:child_process'
 import { existsSync } from 'node:fs'
-import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { requireBinary, scratchDir, type Scratch } from '@strata/core/testing'
 import { LabPool } from '@strata/lab'
 import type { RunningServer } from '../start-server.js'
 import { startTestServer } from '../testing/test-server.js'
 import { until } from '../testing/lab-job.js'
+import { cliAgentBuilt, startCliAgent, type CliAgent } from './testing/cli-agent.js'
 import { pinnedAdmin, type PinnedAdmin } from './testing/pinned-admin.js'
-
-const BIN = fileURLToPath(new URL('../../../cli/bin/strata.js', import.meta.url))
 
 interface Tree {
   status: string
@@ -27,8 +24,7 @@ describe('restores on an agent', { timeout: 240_000 }, () => {
   let server: RunningServer
   let admin: PinnedAdmin
   let agent: { id: string; token: string; serverUrl: string; fingerprint: string }
-  let agentProcess: ChildProcess | undefined
-  let agentErr = ''
+  let cli: CliAgent | undefined
   let poolId: string
   let repoId: string
   let pointId: string
@@ -36,13 +32,7 @@ describe('restores on an agent', { timeout: 240_000 }, () => {
   let original: Buffer
 
   const startAgent = (): void => {
-    agentProcess = spawn(
-      process.execPath,
-      [BIN, 'agent', '--server', agent.serverUrl, '--fingerprint', agent.fingerprint,
-        '--data', scratch.path('agent'), '--name', 'site-b'],
-      { env: { ...process.env, STRATA_AGENT_TOKEN: agent.token }, stdio: ['ignore', 'ignore', 'pipe'] },
-    ) // prettier-ignore
-    agentProcess.stderr!.on('data', (d: Buffer) => (agentErr = (agentErr + d.toString()).slice(-8000)))
+    cli = startCliAgent(agent, scratch.path('agent'), 'site-b')
   }
   const online = async () => {
     const agents = (await admin.request<{ name: string; state: string }[]>('GET', '/api/agents')).body
@@ -65,7 +55,7 @@ describe('restores on an agent', { timeout: 240_000 }, () => {
         ),
       180_000,
     ).catch((error: unknown) => {
-      throw new Error(`${String(error)}; the agent said: ${agentErr}`)
+      throw new Error(`${String(error)}; the agent said: ${cli?.said()}`)
     })
     return (await admin.request<Tree>('GET', `/api/runs/${runId}`)).body
   }
@@ -73,9 +63,7 @@ describe('restores on an agent', { timeout: 240_000 }, () => {
   beforeAll(async () => {
     requireBinary('openssl')
     requireBinary('mke2fs')
-    expect(existsSync(BIN.replace('bin/strata.js', 'dist/commands/agent.js')), 'npm run build first').toBe(
-      true,
-    )
+    expect(cliAgentBuilt(), 'npm run build first').toBe(true)
     scratch = await scratchDir('strata-agent-restores-')
     lab = await LabPool.start({
       authFailureDelayMs: 10,
@@ -125,7 +113,7 @@ describe('restores on an agent', { timeout: 240_000 }, () => {
     srUuid = String(lab.state.db.find('SR', (r) => r.content_type !== 'iso')[0]![1].uuid)
   })
   afterAll(async () => {
-    agentProcess?.kill('SIGTERM')
+    await cli?.stop()
     await server?.close().catch(() => undefined)
     await lab?.close()
     await scratch?.[Symbol.asyncDispose]()
@@ -167,9 +155,7 @@ describe('restores on an agent', { timeout: 240_000 }, () => {
   })
 
   it('refuses a restore while the agent is offline, naming it', async () => {
-    const exited = new Promise((resolve) => agentProcess!.once('exit', resolve))
-    agentProcess!.kill('SIGTERM')
-    await exited
+    await cli!.stop()
     await until('the agent offline', async () => ((await online()) === undefined ? true : undefined), 15_000)
     const refused = await restore({ kind: 'vm' })
     expect(refused.status).toBe(409)
