@@ -8,6 +8,7 @@ import { allowManyListeners } from '@strata/core'
 import { runRestoreInWorker, type RestoreResult, type RestoreWorkerOptions } from '@strata/core/engine'
 import { AgentHub } from './agents/agent-hub.js'
 import { agentRestoreRunner } from './agents/agent-restores.js'
+import { AgentDownloads } from './agents/agent-downloads.js'
 import { AgentStore } from './agents/agent-store.js'
 import { Credentials } from './auth/credentials.js'
 import { LoginLimits } from './auth/login-limits.js'
@@ -217,6 +218,7 @@ function services(
     ...base,
     agents,
     agentHub,
+    agentDownloads: new AgentDownloads(agentHub, stores.repositories, log),
     tlsFingerprint,
     credentials: new Credentials(users, tokens, agents),
     loginLimits: new LoginLimits(),

@@ -53,7 +53,7 @@ export class AgentRuns {
     this.#send = undefined
   }
 
-  handle(m: Exclude<ToAgent, { type: 'welcome' | 'refused' }>): void {
+  handle(m: Exclude<ToAgent, { type: 'welcome' | 'refused' | 'download' }>): void {
     if (m.type === 'ack') return this.#outbox.ack(m.seq)
     if (m.type === 'abort') {
       this.#runs.get(m.runId)?.abort(new Error(m.reason))

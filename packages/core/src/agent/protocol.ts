@@ -7,6 +7,7 @@
 // secrets are inside) and 'abort'; the agent answers with the run's task events and its end.
 import type { RunResult, TaskEvent } from '../engine/index.js'
 import { AgentMessageError } from './agent-errors.js'
+import { checkDownloadToAgent, type DownloadToAgent } from './protocol-download.js'
 import {
   checkRestored,
   checkRestoreToAgent,
@@ -56,6 +57,7 @@ export type ToAgent =
   | { readonly type: 'run'; readonly runId: string; readonly sealed: string }
   | { readonly type: 'abort'; readonly runId: string; readonly reason: string }
   | RestoreToAgent
+  | DownloadToAgent
 
 type Obj = Record<string, unknown> & { type: string }
 
@@ -156,6 +158,9 @@ export function parseToAgent(text: string): ToAgent {
       break
     case 'restore':
       checkRestoreToAgent(o)
+      break
+    case 'download':
+      checkDownloadToAgent(o)
       break
     default:
       throw new AgentMessageError(`unknown type '${o.type.slice(0, 40)}'`)

@@ -114,6 +114,11 @@ export class AgentHub {
     return (o) => this.#dispatch(agentId, o)
   }
 
+  /** An order on the agent's link (dropped when it is down: whoever waits for its answer times out). */
+  send(agentId: string, m: ToAgent): void {
+    this.#links.get(agentId)?.send(m)
+  }
+
   /** 409 AGENT_OFFLINE, naming the agent and what needs it, unless its link is up. */
   requireOnline(agentId: string, what: string): void {
     if (this.#links.has(agentId)) return
