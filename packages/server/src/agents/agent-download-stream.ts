@@ -23,6 +23,7 @@ export function pipeDownload(
   reply: FastifyReply,
   signal: AbortSignal,
   onStopped: (reason: string) => void,
+  progress: { received: number } = { received: 0 },
 ): Promise<void> {
   // One handler from the first frame on: ws may deliver several frames in one go, none may be missed.
   return new Promise<void>((resolve, reject) => {
@@ -58,6 +59,7 @@ export function pipeDownload(
       if (isBinary) {
         if (head === undefined) return fail('the agent sent bytes before its head')
         sent += data.length
+        progress.received = sent
         if (sent > head.length) return fail(`the agent sent more than the ${head.length} bytes it announced`)
         if (!reply.raw.write(data)) socket.pause()
         return

@@ -1,8 +1,8 @@
 // Downloads of points an agent holds, streamed from the agent (the built CLI's `strata agent`) through
 // the server: the VHD is byte-identical to the one the server makes of the same point itself, and the
-// server does not open the repository for it; a slow client holds the agent back (the bytes in flight
-// stay bounded); an agent killed mid-download ends the HTTP answer short (the client sees an error,
-// never a short file that looks whole); an unknown point is the agent's 404; an offline agent is a
+// server does not open the repository for it; a slow client holds the agent back (the server's buffers
+// hold less than a quarter of the disk while the client waits); an agent killed mid-download ends the
+// HTTP answer short (the client sees an error, never a short file that looks whole); an unknown point is the agent's 404; an offline agent is a
 // 409; a stream opened for an id the server never issued is dropped.
 import { execFileSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
@@ -99,6 +99,8 @@ describe('downloads from an agent', { timeout: 180_000 }, () => {
     repoId = (await api<{ id: string }>('POST', '/api/repositories', { name: 'at-b', location: scratch.path('site-b-repo') }))
       .body.id // prettier-ignore
     agent = (await api<typeof agent>('POST', '/api/agents', { name: 'site-b' })).body
+    // The repository is the agent's (what the assignment of repositories to agents will say).
+    server.context.agentDownloads.agentOfRepository = (id) => (id === repoId ? agent.id : undefined)
     cli = startCliAgent(agent, scratch.path('agent'), 'site-b')
     await until('the agent online', online, 30_000)
   })
@@ -110,10 +112,13 @@ describe('downloads from an agent', { timeout: 180_000 }, () => {
 
   it('streams the VHD from the agent, byte-identical to the point, without opening the repository', async () => {
     // The server's own VHD of the point, for its length (a VHD's footer holds a time and a random id).
+    const downloads = server.context.agentDownloads
+    const agentOf = downloads.agentOfRepository
+    downloads.agentOfRepository = () => undefined
     const local = await get(diskPath())
     expect(local.statusCode).toBe(200)
     const expected = await body(local)
-    server.context.agentDownloads.agentOfRepository = (id) => (id === repoId ? agent.id : undefined)
+    downloads.agentOfRepository = agentOf
     const service = server.context.repositoryService
     const open = service.open.bind(service)
     let opened = 0
@@ -178,7 +183,12 @@ describe('downloads from an agent', { timeout: 180_000 }, () => {
       (error: Error) => `failed: ${error.message}`,
     )
     await until('bytes received', () => (received >= 2 * MiB ? true : undefined), 30_000)
-    await sleep(500)
+    // Held back for 2 s: without backpressure the agent would have sent the whole disk to the server by
+    // then; with it, what the server took beyond what the client did is a few socket buffers.
+    await sleep(2000)
+    const [streaming] = [...server.context.agentDownloads.streaming]
+    expect(streaming, 'the download, still streaming from the agent').toBeDefined()
+    expect(streaming!.received - received).toBeLessThan(16 * MiB)
     expect(received).toBeLessThan(length)
     await cli!.stop('SIGKILL')
     holding = false

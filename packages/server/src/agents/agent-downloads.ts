@@ -30,6 +30,8 @@ export class AgentDownloads {
    */
   agentOfRepository: (repositoryId: string) => string | undefined = () => undefined
   readonly #pending = new Map<string, Pending>()
+  /** The downloads streaming now: the bytes each received from its agent (what the server holds is bounded). */
+  readonly streaming = new Set<{ received: number }>()
 
   constructor(
     readonly hub: AgentHub,
@@ -57,7 +59,13 @@ export class AgentDownloads {
       env: secretsEnv(this.repositories.secrets(record.id)),
     }
     const socket = await this.#order(agentId, order, what, signal)
-    await pipeDownload(socket, reply, signal, (e) => this.log.warn(`${what} stopped: ${e}`))
+    const progress = { received: 0 }
+    this.streaming.add(progress)
+    try {
+      await pipeDownload(socket, reply, signal, (e) => this.log.warn(`${what} stopped: ${e}`), progress)
+    } finally {
+      this.streaming.delete(progress)
+    }
   }
 
   /** The agent's stream for a download: taken once, by the agent the id was issued to. */
