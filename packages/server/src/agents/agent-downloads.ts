@@ -48,7 +48,7 @@ export class AgentDownloads {
     signal: AbortSignal,
   ): Promise<void> {
     const what = `the download of point '${point.pointId}' of repository '${record.name}'`
-    this.hub.requireOnline(agentId, what)
+    await this.hub.requireOnline(agentId, what)
     const order: DownloadOrder = {
       repository: {
         name: record.name,
@@ -56,7 +56,7 @@ export class AgentDownloads {
         ...(record.identity === undefined ? {} : { expected: record.identity }),
       },
       ...point,
-      env: secretsEnv(this.repositories.secrets(record.id)),
+      env: secretsEnv(await this.repositories.secrets(record.id)),
     }
     const socket = await this.#order(agentId, order, what, signal)
     const progress = { received: 0 }
@@ -80,10 +80,12 @@ export class AgentDownloads {
   }
 
   async #order(agentId: string, order: DownloadOrder, what: string, signal: AbortSignal): Promise<WebSocket> {
+    const { name } = await this.hub.store.get(agentId)
+    const sealKey = await this.hub.store.sealKey(agentId)
+    // Counted and taken with no await between: the bound holds for requests that arrive together.
     if (this.#pending.size >= MAX_PENDING)
       throw new RetryLaterError(503, 'TOO_MANY_DOWNLOADS', `${MAX_PENDING} agent downloads are starting`, 30)
     const id = randomBytes(32).toString('base64url')
-    const { name } = this.hub.store.get(agentId)
     try {
       return await new Promise<WebSocket>((resolve, reject) => {
         const settled = (): void => {
@@ -106,7 +108,7 @@ export class AgentDownloads {
             resolve(socket)
           },
         })
-        const sealed = sealForAgent(this.hub.store.sealKey(agentId), id, order)
+        const sealed = sealForAgent(sealKey, id, order)
         this.hub.send(agentId, { type: 'download', id, sealed })
       })
     } finally {

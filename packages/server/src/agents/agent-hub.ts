@@ -66,7 +66,7 @@ export class AgentHub {
       welcomed: (link, version, session) => {
         this.#links.get(agent.id)?.close(1000, 'replaced by a new link')
         this.#links.set(agent.id, link)
-        this.store.seen(agent.id, version)
+        this.#write(this.store.seen(agent.id, version))
         this.log.info(`agent '${agent.name}' online (version ${version})`)
         this.#noteRuns(agent, 'up', `agent '${agent.name}' reachable again: the run's events follow`)
         const known = this.#received.get(agent.id)
@@ -78,7 +78,7 @@ export class AgentHub {
       closed: (link) => {
         if (this.#closed || this.#links.get(agent.id) !== link) return
         this.#links.delete(agent.id)
-        this.store.seen(agent.id, undefined)
+        this.#write(this.store.seen(agent.id, undefined))
         this.log.info(`agent '${agent.name}' offline`)
         this.#noteRuns(
           agent,
@@ -101,8 +101,8 @@ export class AgentHub {
   }
 
   /** Where a job runs: undefined for this server; its agent's runner when its pools are an agent's. */
-  runnerFor(job: Job): RemoteRunner | undefined {
-    const agents = new Set(job.pools.map((p) => this.store.agentOfPool(p.id)))
+  async runnerFor(job: Job): Promise<RemoteRunner | undefined> {
+    const agents = new Set(await Promise.all(job.pools.map((p) => this.store.agentOfPool(p.id))))
     if (agents.size === 0 || (agents.size === 1 && agents.has(undefined))) return undefined
     if (agents.size > 1)
       throw conflict(
@@ -110,8 +110,9 @@ export class AgentHub {
         'AGENT_MIXED_POOLS',
       )
     const agentId = [...agents][0]!
-    this.requireOnline(agentId, `the run of job '${job.id}'`)
-    return (o) => this.#dispatch(agentId, o)
+    await this.requireOnline(agentId, `the run of job '${job.id}'`)
+    const sealKey = await this.store.sealKey(agentId)
+    return (o) => this.#dispatch(agentId, sealKey, o)
   }
 
   /** An order on the agent's link (dropped when it is down: whoever waits for its answer times out). */
@@ -120,9 +121,9 @@ export class AgentHub {
   }
 
   /** 409 AGENT_OFFLINE, naming the agent and what needs it, unless its link is up. */
-  requireOnline(agentId: string, what: string): void {
+  async requireOnline(agentId: string, what: string): Promise<void> {
     if (this.#links.has(agentId)) return
-    const { name } = this.store.get(agentId)
+    const { name } = await this.store.get(agentId)
     throw conflict(`agent '${name}' is offline: ${what} needs it`, 'AGENT_OFFLINE')
   }
 
@@ -145,8 +146,8 @@ export class AgentHub {
     }
   }
 
-  #dispatch(agentId: string, o: WorkerRunOptions): Promise<RunResult> {
-    return this.follow<RunResult>(agentId, o, (runId, seal) => ({
+  #dispatch(agentId: string, sealKey: Buffer, o: WorkerRunOptions): Promise<RunResult> {
+    return this.follow<RunResult>(agentId, sealKey, o, (runId, seal) => ({
       type: 'run',
       runId,
       sealed: seal({ job: o.job, scheduleId: o.scheduleId, env: definedEnv(o.env) }),
@@ -159,6 +160,7 @@ export class AgentHub {
    */
   follow<R>(
     agentId: string,
+    sealKey: Buffer,
     o: FollowOptions,
     order: (runId: string, seal: (plain: unknown) => string) => ToAgent,
   ): Promise<R> {
@@ -167,7 +169,7 @@ export class AgentHub {
       const log = openRunLog(runDirs(o.dataDir).runs, runId).catch(() => undefined)
       this.#runs.set(runId, { agentId, o, log, resolve: resolve as (r: never) => void, reject })
       o.onStart?.({ pid: 0, runId })
-      const seal = (plain: unknown): string => sealForAgent(this.store.sealKey(agentId), runId, plain)
+      const seal = (plain: unknown): string => sealForAgent(sealKey, runId, plain)
       this.#links.get(agentId)?.send(order(runId, seal))
       o.signal.addEventListener('abort', () => this.#abort(runId, o.signal.reason), { once: true })
     })
@@ -215,8 +217,12 @@ export class AgentHub {
   #ignored(agentId: string, runId: string): true {
     if (!this.#ignoredRuns.has(runId) && this.#ignoredRuns.size < 1000) {
       this.#ignoredRuns.add(runId)
-      this.log.warn(
-        `agent '${this.store.get(agentId).name}' reports on run '${runId}', which this server does not follow: ignored`,
+      void this.store.get(agentId).then(
+        ({ name }) =>
+          this.log.warn(
+            `agent '${name}' reports on run '${runId}', which this server does not follow: ignored`,
+          ),
+        () => undefined, // revoked meanwhile
       )
     }
     return true
@@ -226,7 +232,14 @@ export class AgentHub {
     const now = Date.now()
     if (now - (this.#seenWritten.get(agentId) ?? 0) < SEEN_GRAIN_MS) return
     this.#seenWritten.set(agentId, now)
-    this.store.seen(agentId, undefined, now)
+    this.#write(this.store.seen(agentId, undefined, now))
+  }
+
+  /** A write the link does not wait for (its last-seen time): a failure is logged. */
+  #write(done: Promise<void>): void {
+    done.catch((error: unknown) =>
+      this.log.warn(`could not record an agent's last contact: ${String(error)}`),
+    )
   }
 
   #end(runId: string, settle: () => void): void {

@@ -14,12 +14,17 @@ export type RemoteRestore = (o: RestoreWorkerOptions) => Promise<RestoreResult>
  * Where a restore onto `poolId` runs: undefined for this server, its agent's runner when the pool is an
  * agent's (409 AGENT_OFFLINE, naming the agent, when that agent's link is down).
  */
-export function agentRestoreRunner(hub: AgentHub, poolId: string, what: string): RemoteRestore | undefined {
-  const agentId = hub.store.agentOfPool(poolId)
+export async function agentRestoreRunner(
+  hub: AgentHub,
+  poolId: string,
+  what: string,
+): Promise<RemoteRestore | undefined> {
+  const agentId = await hub.store.agentOfPool(poolId)
   if (agentId === undefined) return undefined
-  hub.requireOnline(agentId, what)
+  await hub.requireOnline(agentId, what)
+  const sealKey = await hub.store.sealKey(agentId)
   return (o) =>
-    hub.follow<RestoreResult>(agentId, o, (runId, seal) => {
+    hub.follow<RestoreResult>(agentId, sealKey, o, (runId, seal) => {
       // The server's own NAS mount point means nothing there: the agent sets its own (STRATA_HOME).
       const { STRATA_HOME: _serverHome, ...env } = definedEnv(o.env)
       const sealed: RestoreOrderSealed = { order: o.order, env }

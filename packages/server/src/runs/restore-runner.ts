@@ -45,7 +45,7 @@ export interface RestoreRunnerDeps {
   readonly repositories: RepositoryStore
   readonly repositoryService: RepositoryService
   /** The tag restored VMs get (the server's setting). */
-  readonly restoreTag: () => string
+  readonly restoreTag: () => Promise<string>
   /** Aborted when the server stops: running restores are cancelled (their workers undo their work). */
   readonly closing: AbortSignal
   /** Runs a restore in a worker process: the engine's runRestoreInWorker (tests: engine/testing/). */
@@ -53,7 +53,7 @@ export interface RestoreRunnerDeps {
   /** The server's data directory, under which a worker mounts NAS remotes (nas-mounts.ts). */
   readonly nasHome?: string
   /** Where a restore onto the pool runs when not here: its agent's (agents/agent-restores.ts). */
-  readonly remote?: (poolId: string, what: string) => RestoreWorkerRunner | undefined
+  readonly remote?: (poolId: string, what: string) => Promise<RestoreWorkerRunner | undefined>
 }
 
 type RestoreWorkerRunner = (o: RestoreWorkerOptions) => Promise<RestoreResult>
@@ -72,8 +72,8 @@ export class RestoreRunner {
   /** Starts a restore; resolves with its run's id once its worker is forked. */
   async start(r: RestoreRequest): Promise<string> {
     // An agent's pool: the agent runs it (and checks the SR and the VM, which the server cannot reach).
-    const remote = this.deps.remote?.(r.poolId, `the restore of point '${r.pointId}'`)
-    const { repository, pool } = this.#checkTarget(r, remote === undefined)
+    const remote = await this.deps.remote?.(r.poolId, `the restore of point '${r.pointId}'`)
+    const { repository, pool } = await this.#checkTarget(r, remote === undefined)
     const signal = AbortSignal.timeout(60_000)
     const { ref, manifest } = await this.#point(repository.id, r.pointId, signal)
     if (r.differential === true && remote === undefined)
@@ -85,12 +85,18 @@ export class RestoreRunner {
       r.kind === 'disk'
         ? `restore of disk ${r.disk!} of ${source}`
         : `restore of ${source}${r.differential === true ? ' onto itself' : ''}`
-    const order = this.#order(r, pool, point, { jobId: 'restore', jobName, kind: r.kind, source, point })
+    const order = await this.#order(r, pool, point, {
+      jobId: 'restore',
+      jobName,
+      kind: r.kind,
+      source,
+      point,
+    })
     const { nasHome } = this.deps
     const env = {
       ...NO_SECRETS,
       ...(nasHome === undefined || remote !== undefined ? {} : nasMountEnv(nasHome)),
-      ...secretsEnv(this.deps.repositories.secrets(repository.id)),
+      ...secretsEnv(await this.deps.repositories.secrets(repository.id)),
     }
     const names = { pools: { [pool.id]: pool.name }, repositories: { [repository.id]: repository.name } }
     return this.#run(order, env, jobName, { names }, remote ?? this.deps.runInWorker)
@@ -98,9 +104,13 @@ export class RestoreRunner {
 
   /** Whether the point can be restored onto its own VM on the pool, rewriting only what differs. */
   async differential(q: DifferentialQuery): Promise<DifferentialCheck> {
-    const pool = this.deps.pools.get(q.poolId)
+    const pool = await this.deps.pools.get(q.poolId)
     const signal = AbortSignal.timeout(60_000)
-    const { manifest } = await this.#point(this.deps.repositories.get(q.repositoryId).id, q.pointId, signal)
+    const { manifest } = await this.#point(
+      (await this.deps.repositories.get(q.repositoryId)).id,
+      q.pointId,
+      signal,
+    )
     return differentialCheck(this.deps.connections, pool, manifest, signal)
   }
 
@@ -130,7 +140,10 @@ export class RestoreRunner {
       xapi: () => connections.client(order.pool.id),
       onStart: (info) => {
         runId = info.runId
-        runs.beginOther({ runId, jobId: 'restore', jobName, kind: 'restore', start: Date.now() }, details)
+        void runs.beginOther(
+          { runId, jobId: 'restore', jobName, kind: 'restore', start: Date.now() },
+          details,
+        )
       },
       onEvent: (event) => runs.onEvent(runId, event),
     }).then(
@@ -143,15 +156,20 @@ export class RestoreRunner {
   }
 
   /** The worker's order: the pool with its password, the repository as recorded (its identity checked). */
-  #order(r: RestoreRequest, pool: PoolRecord, pointId: string, facts: Record<string, unknown>): RestoreOrder {
-    const repository = this.deps.repositories.get(r.repositoryId)
+  async #order(
+    r: RestoreRequest,
+    pool: PoolRecord,
+    pointId: string,
+    facts: Record<string, unknown>,
+  ): Promise<RestoreOrder> {
+    const repository = await this.deps.repositories.get(r.repositoryId)
     const common = {
       pool: {
         id: pool.id,
         name: pool.name,
         url: pool.url,
         user: pool.username,
-        password: this.deps.pools.password(pool.id),
+        password: await this.deps.pools.password(pool.id),
         ...(pool.fingerprint === undefined ? {} : { fingerprint: pool.fingerprint }),
         ...(pool.insecureHttp ? { insecureHttp: true } : {}),
       },
@@ -163,14 +181,17 @@ export class RestoreRunner {
     return r.kind === 'vm'
       ? r.differential === true
         ? { ...common, kind: 'vm', differential: true }
-        : { ...common, kind: 'vm', start: r.start === true, tag: this.deps.restoreTag() }
+        : { ...common, kind: 'vm', start: r.start === true, tag: await this.deps.restoreTag() }
       : { ...common, kind: 'disk', disk: r.disk! }
   }
 
   /** The request names things that exist: a repository, a connected pool, one of its SRs. */
-  #checkTarget(r: RestoreRequest, here: boolean): { repository: RepositoryRecord; pool: PoolRecord } {
-    const repository = this.deps.repositories.get(r.repositoryId)
-    const pool = this.deps.pools.get(r.poolId)
+  async #checkTarget(
+    r: RestoreRequest,
+    here: boolean,
+  ): Promise<{ repository: RepositoryRecord; pool: PoolRecord }> {
+    const repository = await this.deps.repositories.get(r.repositoryId)
+    const pool = await this.deps.pools.get(r.poolId)
     if (here) this.#checkSr(pool, r.srUuid)
     if (r.kind !== 'vm' && r.differential === true)
       throw new ApiError(400, 'INVALID_REQUEST', "body/differential is for kind 'vm' (onto its own VM)", {
