@@ -44,7 +44,15 @@ export function routes(s: ServerServices): RouteModule[] {
     (app) => jobRoutes(app, { jobs, runs, scheduler, pools, connections, repositories, settings, log }),
     (app) => runRoutes(app, { runs, bus, streams, credentials, closing }),
     (app) => replicationRoutes(app, { jobs, pools, connections, log, closing }),
-    (app) => restoreRoutes(app, { restores, repositories, repositoryService, log, closing }),
+    (app) =>
+      restoreRoutes(app, {
+        restores,
+        repositories,
+        repositoryService,
+        log,
+        closing,
+        agentDownloads: s.agentDownloads,
+      }),
     (app) => fileRoutes(app, { repositories, files: s.files, log, closing }),
     (app) => maintenanceRoutes(app, { repositories, maintenance, maintenanceStore }),
     (app) => metadataRoutes(app, { repositories, repositoryService }),
@@ -76,6 +84,7 @@ export function routes(s: ServerServices): RouteModule[] {
       agentRoutes(app, {
         agents: s.agents,
         hub: s.agentHub,
+        downloads: s.agentDownloads,
         pools,
         connections,
         fingerprint: s.tlsFingerprint,

@@ -7,6 +7,8 @@ import type { FastifyInstance } from 'fastify'
 import { allowManyListeners, errorMessage } from '@strata/core'
 import { runRestoreInWorker, type RestoreResult, type RestoreWorkerOptions } from '@strata/core/engine'
 import { AgentHub } from './agents/agent-hub.js'
+import { agentRestoreRunner } from './agents/agent-restores.js'
+import { AgentDownloads } from './agents/agent-downloads.js'
 import { AgentStore } from './agents/agent-store.js'
 import { Credentials } from './auth/credentials.js'
 import { LoginLimits } from './auth/login-limits.js'
@@ -219,6 +221,7 @@ async function services(
     ...base,
     agents,
     agentHub,
+    agentDownloads: new AgentDownloads(agentHub, stores.repositories, log),
     tlsFingerprint,
     credentials: new Credentials(users, tokens, agents),
     loginLimits: new LoginLimits(),
@@ -305,6 +308,7 @@ function runServices(
     closing,
     runInWorker: workers.restore,
     nasHome: dataDir,
+    remote: (poolId, what) => agentRestoreRunner(s.agentHub, poolId, what),
   })
   const maintenanceStore = new MaintenanceStore(db)
   const maintenance = new MaintenanceRunner({

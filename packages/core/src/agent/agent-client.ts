@@ -8,8 +8,10 @@ import type { TLSSocket } from 'node:tls'
 import { WebSocket } from 'ws'
 import { errorCode, errorMessage, isRetryable, sleep } from '../shared/index.js'
 import { AgentLinkError, AgentMessageError, AgentRefusedError } from './agent-errors.js'
+import { AgentDownloads } from './agent-downloads.js'
 import { AgentRuns, type RunJob } from './agent-runs.js'
 import { connectPinned } from './pinned-socket.js'
+import { agentSealKey } from './seal.js'
 import {
   AGENT_CONNECT_PATH,
   AGENT_MAX_MESSAGE_BYTES,
@@ -52,13 +54,14 @@ export interface LinkCounters {
 /** Runs until the signal aborts (resolves) or the server refuses the agent for good (rejects). */
 export async function runAgent(o: AgentOptions): Promise<void> {
   const runs = new AgentRuns(o)
+  const downloads = new AgentDownloads(o)
   const session = randomBytes(8).toString('hex')
   const { minMs, maxMs } = o.backoff ?? { minMs: 1000, maxMs: 60_000 }
   let delay = minMs
   try {
     while (!o.signal.aborted) {
       try {
-        const welcomed = await oneLink(o, runs, session)
+        const welcomed = await oneLink(o, { runs, downloads }, session)
         if (welcomed) delay = minMs
         o.log('the link to the server closed')
       } catch (error) {
@@ -77,7 +80,13 @@ export async function runAgent(o: AgentOptions): Promise<void> {
 }
 
 /** One link, from the TLS connection to its close; true when the server had welcomed the agent. */
-async function oneLink(o: AgentOptions, runs: AgentRuns, session: string): Promise<boolean> {
+/** What the agent does for its server, across links. */
+interface Work {
+  readonly runs: AgentRuns
+  readonly downloads: AgentDownloads
+}
+
+async function oneLink(o: AgentOptions, work: Work, session: string): Promise<boolean> {
   const url = new URL(AGENT_CONNECT_PATH, o.serverUrl)
   const host = url.hostname.replace(/^\[|\]$/g, '')
   const port = Number(url.port || 443)
@@ -90,10 +99,10 @@ async function oneLink(o: AgentOptions, runs: AgentRuns, session: string): Promi
     handshakeTimeout: 15_000,
   })
   try {
-    return await linkLife(o, ws, runs, session)
+    return await linkLife(o, ws, work, session)
   } finally {
     count(o.counters, socket)
-    runs.detach()
+    work.runs.detach()
   }
 }
 
@@ -103,8 +112,10 @@ function count(counters: LinkCounters | undefined, socket: TLSSocket): void {
   counters.written += socket.bytesWritten
 }
 
-function linkLife(o: AgentOptions, ws: WebSocket, runs: AgentRuns, session: string): Promise<boolean> {
+function linkLife(o: AgentOptions, ws: WebSocket, work: Work, session: string): Promise<boolean> {
+  const { runs, downloads } = work
   let welcomed = false
+  let key: Buffer | undefined
   return new Promise<boolean>((resolve, reject) => {
     let failure: Error | undefined
     const fail = (error: Error): void => void (failure ??= error)
@@ -122,7 +133,9 @@ function linkLife(o: AgentOptions, ws: WebSocket, runs: AgentRuns, session: stri
           welcomed = true
           o.log(`connected to ${o.serverUrl} as agent ${m.agentId}`)
           runs.attach(m.agentId, m.acked, send)
-        } else if (m.type === 'refused')
+          key = agentSealKey(o.token, m.agentId)
+        } else if (m.type === 'download') downloads.handle(m, key)
+        else if (m.type === 'refused')
           failure = new AgentRefusedError(m.code, `the server refused this agent: ${m.message}`)
         else runs.handle(m)
       } catch (error) {

@@ -6,7 +6,9 @@ import { join } from 'node:path'
 import { runJobInWorker, type Job, type RunResult, type WorkerRunOptions } from '../engine/index.js'
 import { errorCode, errorMessage } from '../shared/index.js'
 import { AgentMessageError } from './agent-errors.js'
+import { runAgentRestore, type RunRestore } from './agent-restores.js'
 import { Outbox } from './outbox.js'
+import type { RestoreOrderSealed } from './protocol-restore.js'
 import type { FromAgent, RunMessage, ToAgent } from './protocol.js'
 import { agentSealKey, openForAgent } from './seal.js'
 
@@ -33,6 +35,7 @@ export class AgentRuns {
       readonly dataDir: string
       readonly log: (line: string) => void
       readonly runJob?: RunJob
+      readonly runRestore?: RunRestore
     },
   ) {
     this.#outbox = new Outbox(join(o.dataDir, 'agent-outbox'))
@@ -50,33 +53,56 @@ export class AgentRuns {
     this.#send = undefined
   }
 
-  handle(m: Exclude<ToAgent, { type: 'welcome' | 'refused' }>): void {
+  handle(m: Exclude<ToAgent, { type: 'welcome' | 'refused' | 'download' }>): void {
     if (m.type === 'ack') return this.#outbox.ack(m.seq)
     if (m.type === 'abort') {
       this.#runs.get(m.runId)?.abort(new Error(m.reason))
       return
     }
     if (this.#runs.has(m.runId)) return // the same order again (a replay): a run starts once
-    if (this.#key === undefined) throw new AgentMessageError('a run before the welcome')
-    this.#start(m.runId, openForAgent(this.#key, m.runId, m.sealed) as RunOrder)
+    if (this.#key === undefined) throw new AgentMessageError(`a ${m.type} before the welcome`)
+    const opened = openForAgent(this.#key, m.runId, m.sealed)
+    if (m.type === 'restore') return this.#restore(m.runId, opened as RestoreOrderSealed)
+    this.#start(m.runId, opened as RunOrder)
   }
 
   #start(runId: string, order: RunOrder): void {
+    this.o.log(`run ${runId} of job '${order.job.id}' started`)
+    this.#track(runId, (signal) =>
+      (this.o.runJob ?? runJobInWorker)({
+        job: order.job,
+        runId,
+        ...(order.scheduleId === undefined ? {} : { scheduleId: order.scheduleId }),
+        dataDir: join(this.o.dataDir, 'engine'),
+        // NAS remotes are mounted under the agent's own data directory, not the server's.
+        env: { ...order.env, STRATA_HOME: this.o.dataDir },
+        signal,
+        killAfterMs: 30_000,
+        onEvent: (event) => this.#emit({ type: 'event', runId, event }),
+      }).then((result): RunMessage => ({ type: 'done', runId, result })),
+    )
+  }
+
+  #restore(runId: string, sealed: RestoreOrderSealed): void {
+    this.o.log(`restore ${runId} of point '${sealed.order.pointId}' started`)
+    this.#track(runId, (signal) =>
+      runAgentRestore({
+        runId,
+        sealed,
+        dataDir: this.o.dataDir,
+        signal,
+        emit: (m) => this.#emit(m),
+        ...(this.o.runRestore === undefined ? {} : { runRestore: this.o.runRestore }),
+      }),
+    )
+  }
+
+  /** A run or restore until its end, which goes to the server as its last message. */
+  #track(runId: string, work: (signal: AbortSignal) => Promise<RunMessage>): void {
     const controller = new AbortController()
     this.#runs.set(runId, controller)
-    this.o.log(`run ${runId} of job '${order.job.id}' started`)
-    const done = (this.o.runJob ?? runJobInWorker)({
-      job: order.job,
-      runId,
-      ...(order.scheduleId === undefined ? {} : { scheduleId: order.scheduleId }),
-      dataDir: join(this.o.dataDir, 'engine'),
-      // NAS remotes are mounted under the agent's own data directory, not the server's.
-      env: { ...order.env, STRATA_HOME: this.o.dataDir },
-      signal: controller.signal,
-      killAfterMs: 30_000,
-      onEvent: (event) => this.#emit({ type: 'event', runId, event }),
-    }).then(
-      (result) => this.#emit({ type: 'done', runId, result }),
+    const done = work(controller.signal).then(
+      (last) => this.#emit(last),
       (error: unknown) =>
         this.#emit({
           type: 'failed',

@@ -4,7 +4,7 @@
 // does for a local worker's, so the run reads the same in the API and the UI. A run outlives a link:
 // the agent replays what it said while the link was down.
 import type { WebSocket } from '@fastify/websocket'
-import { CLOSE_REVOKED, sealForAgent, type FromAgent } from '@strata/core/agent'
+import { CLOSE_REVOKED, sealForAgent, type FromAgent, type ToAgent } from '@strata/core/agent'
 import {
   makeRunId,
   openRunLog,
@@ -13,6 +13,7 @@ import {
   type Job,
   type RunResult,
   type RunLogWriter,
+  type WorkerOptions,
   type WorkerRunOptions,
 } from '@strata/core/engine'
 import { conflict } from '../errors.js'
@@ -25,11 +26,17 @@ const SEEN_GRAIN_MS = 5_000
 /** Runs a job somewhere else than this server's own worker processes. */
 export type RemoteRunner = (o: WorkerRunOptions) => Promise<RunResult>
 
+/** What the server follows of a run or a restore it ordered from an agent. */
+export type FollowOptions = Pick<WorkerOptions, 'dataDir' | 'signal' | 'onEvent' | 'onStart'> & {
+  readonly runId?: string
+}
+
 interface RemoteRun {
   readonly agentId: string
-  readonly o: WorkerRunOptions
+  readonly o: FollowOptions
   readonly log: Promise<RunLogWriter | undefined>
-  readonly resolve: (r: RunResult) => void
+  /** With the agent's result: a RunResult ('done') or a RestoreResult ('restored'). */
+  readonly resolve: (r: never) => void
   readonly reject: (e: Error) => void
 }
 
@@ -103,12 +110,21 @@ export class AgentHub {
         'AGENT_MIXED_POOLS',
       )
     const agentId = [...agents][0]!
-    if (!this.#links.has(agentId)) {
-      const { name } = await this.store.get(agentId)
-      throw conflict(`agent '${name}' is offline: the run of job '${job.id}' needs it`, 'AGENT_OFFLINE')
-    }
+    await this.requireOnline(agentId, `the run of job '${job.id}'`)
     const sealKey = await this.store.sealKey(agentId)
     return (o) => this.#dispatch(agentId, sealKey, o)
+  }
+
+  /** An order on the agent's link (dropped when it is down: whoever waits for its answer times out). */
+  send(agentId: string, m: ToAgent): void {
+    this.#links.get(agentId)?.send(m)
+  }
+
+  /** 409 AGENT_OFFLINE, naming the agent and what needs it, unless its link is up. */
+  async requireOnline(agentId: string, what: string): Promise<void> {
+    if (this.#links.has(agentId)) return
+    const { name } = await this.store.get(agentId)
+    throw conflict(`agent '${name}' is offline: ${what} needs it`, 'AGENT_OFFLINE')
   }
 
   /**
@@ -126,25 +142,35 @@ export class AgentHub {
       const end = { type: 'end' as const, id: '0', status: 'interrupted' as const, error, time: Date.now() }
       void run.log.then((w) => w?.append(end))
       run.o.onEvent?.(end)
-      this.#end(runId, () => run.resolve({ runId, status: 'interrupted', vms: [] }))
+      this.#end(runId, () => run.resolve({ runId, status: 'interrupted', vms: [] } as never))
     }
   }
 
   #dispatch(agentId: string, sealKey: Buffer, o: WorkerRunOptions): Promise<RunResult> {
+    return this.follow<RunResult>(agentId, sealKey, o, (runId, seal) => ({
+      type: 'run',
+      runId,
+      sealed: seal({ job: o.job, scheduleId: o.scheduleId, env: definedEnv(o.env) }),
+    }))
+  }
+
+  /**
+   * Sends the agent an order (`order` seals its secrets for the agent, under the run's id) and follows
+   * its run: events to the server's run log and `onEvent`, its end settling the promise.
+   */
+  follow<R>(
+    agentId: string,
+    sealKey: Buffer,
+    o: FollowOptions,
+    order: (runId: string, seal: (plain: unknown) => string) => ToAgent,
+  ): Promise<R> {
     const runId = o.runId ?? makeRunId()
-    const env = Object.fromEntries(
-      Object.entries(o.env ?? {}).filter((e): e is [string, string] => e[1] !== undefined),
-    )
-    return new Promise<RunResult>((resolve, reject) => {
+    return new Promise<R>((resolve, reject) => {
       const log = openRunLog(runDirs(o.dataDir).runs, runId).catch(() => undefined)
-      this.#runs.set(runId, { agentId, o, log, resolve, reject })
+      this.#runs.set(runId, { agentId, o, log, resolve: resolve as (r: never) => void, reject })
       o.onStart?.({ pid: 0, runId })
-      const sealed = sealForAgent(sealKey, runId, {
-        job: o.job,
-        scheduleId: o.scheduleId,
-        env,
-      })
-      this.#links.get(agentId)?.send({ type: 'run', runId, sealed })
+      const seal = (plain: unknown): string => sealForAgent(sealKey, runId, plain)
+      this.#links.get(agentId)?.send(order(runId, seal))
       o.signal.addEventListener('abort', () => this.#abort(runId, o.signal.reason), { once: true })
     })
   }
@@ -170,7 +196,8 @@ export class AgentHub {
     if (m.type === 'event') {
       void run.log.then((w) => w?.append(m.event))
       run.o.onEvent?.(m.event)
-    } else if (m.type === 'done') this.#end(m.runId, () => run.resolve(m.result))
+    } else if (m.type === 'done' || m.type === 'restored')
+      this.#end(m.runId, () => run.resolve(m.result as never))
     else this.#end(m.runId, () => run.reject(new WorkerError(m.error.code, m.error.message)))
     return true
   }
@@ -221,4 +248,11 @@ export class AgentHub {
     // After the events before it are written: whoever reads the run's end reads its whole log.
     void run?.log.then((w) => w?.close()).finally(settle)
   }
+}
+
+/** The worker's environment as sealed for an agent: the variables set (an unset one is left out). */
+export function definedEnv(env: WorkerOptions['env']): Record<string, string> {
+  return Object.fromEntries(
+    Object.entries(env ?? {}).filter((e): e is [string, string] => e[1] !== undefined),
+  )
 }
