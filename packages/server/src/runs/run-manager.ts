@@ -21,6 +21,7 @@ import type { JobStore } from '../jobs/job-store.js'
 import type { PoolStore } from '../pools/pool-store.js'
 import { nasMountEnv } from '../repositories/nas-mounts.js'
 import { secretsEnv, type RepositoryStore } from '../repositories/repository-store.js'
+import type { Coordinator } from '../cluster/coordinator.js'
 import type { ServerLog } from '../server-log.js'
 import type { RunBus } from './run-bus.js'
 import { nameTree, runOutcome } from './run-names.js'
@@ -42,6 +43,8 @@ export interface RunManagerDeps {
   readonly healthCheckOwner?: string
   /** What a metadata job stores of the server itself (metadata/config-export.ts), made at each run. */
   readonly configFiles?: () => { files: { name: string; data: Uint8Array }[]; info: Record<string, unknown> }
+  /** In a cluster: the lease that makes this instance a run's one host (cluster/coordinator.ts). */
+  readonly coordinator?: Pick<Coordinator, 'claimRun' | 'releaseRun'>
   /** Where a job runs when not in this server's workers: its pools' agent (agents/agent-hub.ts). */
   readonly remote?: (
     job: Job,
@@ -100,6 +103,9 @@ export class RunManager {
         runId = info.runId
         const run = { runId, jobId: job.id, jobName: job.name, kind: job.kind, scheduleId }
         this.#begin({ ...run, status: 'pending', start: Date.now(), warnings: 0 }, { names })
+        const entry = this.#running.get(job.id)
+        if (entry?.controller === controller) entry.runId = runId
+        this.#claim({ runId, jobId: job.id, scheduleId }, controller)
       },
       onEvent: (event) => this.onEvent(runId, event),
     }).then(
@@ -178,6 +184,21 @@ export class RunManager {
         [...job.repositories, ...job.mirrorTo].map((r) => [r.name, this.deps.repositories.get(r.name).name]),
       ),
     }
+  }
+
+  /** A run another instance holds the lease of now (it presumed this one dead): stop it here. */
+  abortRun(runId: string, reason: Error): boolean {
+    const entry = [...this.#running.values()].find((r) => r.runId === runId)
+    entry?.controller.abort(reason)
+    return entry !== undefined
+  }
+
+  /** In a cluster, the run is this instance's; refused (the job runs elsewhere), it stops at once. */
+  #claim(run: { runId: string; jobId: string; scheduleId?: string }, controller: AbortController): void {
+    this.deps.coordinator?.claimRun(run).catch((error: unknown) => {
+      this.deps.log.error(`run ${run.runId} stopped: ${errorMessage(error)}`)
+      controller.abort(error)
+    })
   }
 
   /** Records and publishes one task event of a run (from its worker). */
@@ -260,6 +281,9 @@ export class RunManager {
   /** The job is free again before its end is published, so that whoever sees the end may run it. */
   #settle(jobId: string, runId: string, status: RunStatus, error?: { code: string; message: string }): void {
     this.#running.delete(jobId)
+    this.deps.coordinator
+      ?.releaseRun(runId, status)
+      .catch((e: unknown) => this.deps.log.warn(`run ${runId}: ${errorMessage(e)}`))
     this.#finish(runId, status, error)
   }
 
