@@ -47,7 +47,14 @@ export class PgCoordinator implements Coordinator {
     this.instanceId = (options.instanceId ?? `${hostname()}-${randomBytes(4).toString('hex')}`).slice(0, 100)
     this.#leaseMs = options.leaseMs ?? 15_000
     const { connectionString } = options
-    this.#pool = new pg.Pool({ connectionString, max: 4, keepAlive: true, connectionTimeoutMillis: 10_000 })
+    // A query that does not answer within a lease fails: renewals must not wait past their lease.
+    this.#pool = new pg.Pool({
+      connectionString,
+      max: 4,
+      keepAlive: true,
+      connectionTimeoutMillis: this.#leaseMs,
+      query_timeout: this.#leaseMs,
+    })
     this.#pool.on('error', (error) => this.#report('warn', 'a pooled connection failed', error))
     this.#leadership = new PgLeadership({
       connectionString,
@@ -168,7 +175,10 @@ export class PgCoordinator implements Coordinator {
 
   async #heartbeat(): Promise<void> {
     try {
-      for (const runId of await this.#leases.renew()) this.#listeners.lost.forEach((l) => l(runId))
+      for (const runId of await this.#leases.renew()) {
+        this.#report('warn', `run '${runId}' is no longer this instance's: stopping it here`)
+        this.#listeners.lost.forEach((l) => l(runId))
+      }
       for (const run of await this.#leases.sweep()) {
         this.#report('warn', `run '${run.runId}' of instance '${run.owner}' lost its owner: resuming it here`)
         this.#listeners.orphan.forEach((l) => l(run))

@@ -2,7 +2,8 @@
 // owner renews its leases every heartbeat; a run whose lease expired (its owner died or lost the
 // database longer than a lease) is taken by one sweeping instance, atomically (FOR UPDATE SKIP LOCKED,
 // then the update), marked interrupted, and handed to that instance to resume. An owner whose renewal
-// finds a run no longer its own learns that it was presumed dead and stops the run (fencing).
+// finds a run no longer its own learns that it was presumed dead and stops the run (fencing); so does an
+// owner that could not renew for a whole lease, since by then another instance may have taken its runs.
 import type pg from 'pg'
 import { ClusterError } from './cluster-error.js'
 import type { ClusterRun, OrphanRun } from './coordinator.js'
@@ -27,11 +28,14 @@ export class PgLeases {
   readonly #mine = new Set<string>()
   /** Releases under way, awaited before the pool closes (a server stopping releases its runs). */
   readonly #releasing = new Set<Promise<unknown>>()
+  /** When the last renewal that succeeded was asked (this host's clock, only compared with itself). */
+  #renewedAt = Date.now()
 
   constructor(readonly options: LeaseOptions) {}
 
   async claim(run: ClusterRun): Promise<void> {
     const { pool, instanceId, leaseMs } = this.options
+    const asked = Date.now()
     try {
       await pool.query(
         `INSERT INTO strata_cluster_runs (run_id, job_id, schedule_id, owner, status, lease_until)
@@ -47,6 +51,7 @@ export class PgLeases {
         )
       throw unavailable(`cannot record run '${run.runId}'`, error)
     }
+    if (this.#mine.size === 0) this.#renewedAt = asked
     this.#mine.add(run.runId)
   }
 
@@ -76,14 +81,29 @@ export class PgLeases {
 
   /** Renews this instance's leases; returns the runs it held that another instance took. */
   async renew(): Promise<string[]> {
-    if (this.#mine.size === 0) return []
+    const asked = Date.now()
+    if (this.#mine.size === 0) {
+      this.#renewedAt = asked
+      return []
+    }
     const ids = [...this.#mine]
-    const { rows } = await this.options.pool.query<{ run_id: string }>(
-      `UPDATE strata_cluster_runs
-       SET lease_until = now() + make_interval(secs => $3::double precision / 1000)
-       WHERE run_id = ANY($1) AND owner = $2 AND status = 'running' RETURNING run_id`,
-      [ids, this.options.instanceId, this.options.leaseMs],
-    )
+    let rows: { run_id: string }[]
+    try {
+      // A renewal gets a third of a lease; failing for two thirds, the runs are given up before their
+      // lease can expire under them (another instance may take them from then on).
+      ;({ rows } = await this.options.pool.query<{ run_id: string }>({
+        text: `UPDATE strata_cluster_runs
+               SET lease_until = now() + make_interval(secs => $3::double precision / 1000)
+               WHERE run_id = ANY($1) AND owner = $2 AND status = 'running' RETURNING run_id`,
+        values: [ids, this.options.instanceId, this.options.leaseMs],
+        query_timeout: Math.ceil(this.options.leaseMs / 3),
+      } as pg.QueryConfig))
+    } catch (error) {
+      if (Date.now() - this.#renewedAt < (this.options.leaseMs * 2) / 3) throw error
+      this.#mine.clear()
+      return ids
+    }
+    this.#renewedAt = asked
     const kept = new Set(rows.map((r) => r.run_id))
     const lost = ids.filter((id) => !kept.has(id))
     for (const id of lost) this.#mine.delete(id)
@@ -95,7 +115,7 @@ export class PgLeases {
     const { rows } = await this.options.pool.query<RunRowDb>(
       `WITH expired AS (
          SELECT run_id, owner FROM strata_cluster_runs
-         WHERE status = 'running' AND lease_until < now()
+         WHERE status = 'running' AND lease_until < now() AND owner <> $1
          ORDER BY lease_until LIMIT ${SWEEP_BATCH} FOR UPDATE SKIP LOCKED)
        UPDATE strata_cluster_runs r
        SET status = 'interrupted', resumed_by = $1, ended_at = now()
