@@ -2,6 +2,7 @@
 // backup run on one is leased to it in the cluster and its live events reach the other instance's
 // browsers (GET /api/events) and not that instance's own run bus. Each instance keeps its own SQLite
 // store here: the shared store is another change (docs/scale-out.md).
+import { copyFile, mkdir } from 'node:fs/promises'
 import { postgresDatabase, scratchDir, usePostgres, type Scratch } from '@strata/core/testing'
 import pg from 'pg'
 import { afterEach, describe, expect, it } from 'vitest'
@@ -10,6 +11,7 @@ import { ApiClient } from '../testing/api-client.js'
 import { startLabJob, until, type LabJob } from '../testing/lab-job.js'
 import { openSse, type SseStream } from '../testing/sse-reader.js'
 import { startTestServer } from '../testing/test-server.js'
+import { blackHoleProxy, viaProxy } from './fixtures/black-hole-proxy.js'
 import { PgCoordinator } from './pg-coordinator.js'
 
 const undo: (() => Promise<unknown>)[] = []
@@ -68,4 +70,62 @@ describe('two server instances on one PostgreSQL', () => {
     })
     expect(leases).toEqual([{ run_id: run.runId, owner: 'a', status: 'success' }])
   }, 180_000)
+
+  it('resume on the other instance a run whose instance lost the database, and stop it there', async () => {
+    const url = await postgresDatabase(usePostgres())
+    const proxy = await blackHoleProxy(new URL(url).port)
+    undo.push(async () => proxy.close())
+    const a: LabJob = await startLabJob('cluster-resume-a', {
+      server: { coordinator: coordinator(viaProxy(url, proxy), 'a') },
+    })
+    undo.push(() => a.close())
+    // The same configuration on b (its own SQLite store, a copy of a's: the shared store is to come).
+    const scratch: Scratch = await scratchDir('strata-cluster-resume-b-')
+    undo.push(() => scratch[Symbol.asyncDispose]())
+    await mkdir(scratch.path('data'))
+    await a.server.context.db.backup(scratch.path('data', 'strata.db'))
+    await copyFile(a.server.config.secretKeyFile!, scratch.path('data', 'secret.key'))
+    const b = await startTestServer(scratch, { coordinator: coordinator(url, 'b') })
+    undo.push(() => b.close())
+    const onB = new ApiClient(b.url)
+    await onB.login('admin', 'admin-password')
+
+    a.lab.faults.slowHosts.set(a.lab.hosts[0]!.ref, 150) // a run long enough to cut in
+    const started = await a.api.post(`/api/jobs/${a.jobId}/run`)
+    expect(started.status).toBe(202)
+    const client = new pg.Client({ connectionString: url })
+    await client.connect()
+    undo.push(() => client.end())
+    const aRun = await until('a’s lease', async () => {
+      const { rows } = await client.query(`SELECT run_id FROM strata_cluster_runs WHERE owner = 'a'`)
+      return rows[0]?.run_id as string | undefined
+    })
+    proxy.cut()
+
+    const bRun = await until(
+      'the run resumed on b',
+      async () => {
+        const runs = (await onB.get(`/api/runs?job=${a.jobId}`)).body as { runId: string; status: string }[]
+        if (runs.length > 0) a.lab.faults.slowHosts.clear()
+        return runs.find((r) => r.status !== 'pending')
+      },
+      120_000,
+    )
+    expect(bRun.status).toBe('success')
+    const aEnd = await until('a’s run to stop', async () => {
+      const runs = (await a.api.get(`/api/runs?job=${a.jobId}`)).body as { runId: string; status: string }[]
+      return runs.find((r) => r.runId === aRun && r.status !== 'pending')
+    })
+    expect(aEnd.status).not.toBe('success')
+    expect(a.log.some((l) => l.includes(`run '${aRun}' was taken over by another server instance`))).toBe(
+      true,
+    )
+    const { rows } = await client.query(
+      'SELECT run_id, owner, status, resumed_by FROM strata_cluster_runs ORDER BY started_at',
+    )
+    expect(rows).toEqual([
+      { run_id: aRun, owner: 'a', status: 'interrupted', resumed_by: 'b' },
+      { run_id: bRun.runId, owner: 'b', status: 'success', resumed_by: null },
+    ])
+  }, 240_000)
 })

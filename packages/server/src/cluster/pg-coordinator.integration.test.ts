@@ -2,11 +2,11 @@
 // separate instances would be) in this process: ticks claimed once under a race, leadership lost with
 // its connection (pg_terminate_backend) and taken by another, leases reclaimed once and fenced, a job
 // refused while it runs elsewhere, and events (small and over the NOTIFY limit) reaching the others.
-import { connect, createServer, type AddressInfo, type Socket } from 'node:net'
 import pg from 'pg'
 import { postgresDatabase, usePostgres } from '@strata/core/testing'
 import { afterEach, describe, expect, it } from 'vitest'
 import type { ClusterEvent, OrphanRun } from './coordinator.js'
+import { blackHoleProxy } from './fixtures/black-hole-proxy.js'
 import { PgCoordinator } from './pg-coordinator.js'
 
 let started: PgCoordinator[] = []
@@ -41,30 +41,6 @@ async function sql(url: string, text: string, params: unknown[] = []): Promise<p
     return await client.query(text, params)
   } finally {
     await client.end()
-  }
-}
-
-/** A TCP proxy to PostgreSQL that can stop forwarding (a network cut: no reset, no answer). */
-async function blackHoleProxy(port: string): Promise<{ port: number; cut(): void; close(): void }> {
-  let cut = false
-  const sockets = new Set<Socket>()
-  const server = createServer((client) => {
-    const upstream = connect(Number(port), '127.0.0.1')
-    for (const s of [client, upstream]) {
-      sockets.add(s)
-      s.on('error', () => undefined)
-    }
-    client.on('data', (d) => void (cut || upstream.write(d)))
-    upstream.on('data', (d) => void (cut || client.write(d)))
-  })
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  return {
-    port: (server.address() as AddressInfo).port,
-    cut: () => void (cut = true),
-    close: () => {
-      server.close()
-      sockets.forEach((s) => s.destroy())
-    },
   }
 }
 
