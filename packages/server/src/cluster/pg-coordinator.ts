@@ -9,6 +9,7 @@ import pg from 'pg'
 import { errorMessage } from '@strata/core'
 import { ClusterError } from './cluster-error.js'
 import type { ClusterEvent, ClusterRun, Coordinator, OrphanRun } from './coordinator.js'
+import { closeSoon } from './pg-close.js'
 import { PgEvents } from './pg-events.js'
 import { PgLeadership } from './pg-leadership.js'
 import { PgLeases, unavailable } from './pg-leases.js'
@@ -206,7 +207,7 @@ export class PgCoordinator implements Coordinator {
     await this.#leases.settled()
     await this.#leadership.stop()
     await this.#events.stop()
-    await this.#pool.end().catch(() => undefined)
+    await closeSoon(this.#pool)
   }
 
   #report(severity: 'info' | 'warn' | 'error', message: string, error?: unknown): void {

@@ -7,6 +7,7 @@
 import pg from 'pg'
 import { encodeEvent, inlineNotice, parseNotice, parseStoredEvent, refNotice } from './cluster-events.js'
 import type { ClusterEvent } from './coordinator.js'
+import { closeSoon } from './pg-close.js'
 import { EVENTS_CHANNEL } from './pg-schema.js'
 
 export const MAX_PENDING = 10_000
@@ -29,6 +30,7 @@ export class PgEvents {
   #pending = 0
   #dropped = 0
   #stopped = false
+  #closed = false
   #timer: NodeJS.Timeout | undefined
   #published = 0
 
@@ -46,10 +48,12 @@ export class PgEvents {
   async stop(): Promise<void> {
     this.#stopped = true
     clearTimeout(this.#timer)
-    await this.#publisher
+    // What was published before the stop is sent if the database answers soon; the rest is dropped.
+    await closeSoon({ end: () => this.#publisher })
+    this.#closed = true
     const client = this.#listener
     this.#listener = undefined
-    await client?.end().catch(() => undefined)
+    if (client !== undefined) await closeSoon(client)
   }
 
   publish(event: ClusterEvent): void {
@@ -71,6 +75,7 @@ export class PgEvents {
   }
 
   async #send(event: ClusterEvent): Promise<void> {
+    if (this.#closed) return
     const { pool, instanceId } = this.options
     let payload = inlineNotice(instanceId, event)
     if (payload === undefined) {

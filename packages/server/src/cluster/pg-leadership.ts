@@ -7,6 +7,7 @@
 // within about 15 s rather than hours. In the moment two instances both believe they lead, the tick
 // table (claimTick) still lets each tick fire once.
 import pg from 'pg'
+import { closeSoon } from './pg-close.js'
 import { LEADER_LOCK, LOCK_CLASS } from './pg-schema.js'
 
 export interface LeadershipOptions {
@@ -46,7 +47,7 @@ export class PgLeadership {
     this.#client = undefined
     this.#set(false)
     // Ending the session releases the lock; no unlock query is needed (and a dead one would hang).
-    await client?.end().catch(() => undefined)
+    if (client !== undefined) await closeSoon(client)
   }
 
   #schedule(): void {
