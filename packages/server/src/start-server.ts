@@ -336,6 +336,7 @@ function runServices(
     log,
     closing,
     ...(maintenanceTickMs === undefined ? {} : { tickMs: maintenanceTickMs }),
+    ...(coordinator.shared ? { leads: () => coordinator.isLeader() } : {}),
   })
   return { runs, restores, bus, events: new RunBus(), coordinator, scheduler, maintenance, maintenanceStore }
 }
