@@ -85,7 +85,11 @@ describe('two server instances on one PostgreSQL', () => {
     await mkdir(scratch.path('data'))
     await a.server.context.db.backup(scratch.path('data', 'strata.db'))
     await copyFile(a.server.config.secretKeyFile!, scratch.path('data', 'secret.key'))
-    const b = await startTestServer(scratch, { coordinator: coordinator(url, 'b') })
+    const bLog: string[] = []
+    const b = await startTestServer(scratch, {
+      coordinator: coordinator(url, 'b'),
+      echo: (line) => void bLog.push(line),
+    })
     undo.push(() => b.close())
     const onB = new ApiClient(b.url)
     await onB.login('admin', 'admin-password')
@@ -100,14 +104,24 @@ describe('two server instances on one PostgreSQL', () => {
       const { rows } = await client.query(`SELECT run_id FROM strata_cluster_runs WHERE owner = 'a'`)
       return rows[0]?.run_id as string | undefined
     })
+    // While it runs on a, b refuses to run the job too.
+    const twice = await onB.post(`/api/jobs/${a.jobId}/run`)
+    expect(twice.status).toBe(202)
+    const refused = await until('b’s refused run to end', async () => {
+      const runs = (await onB.get(`/api/runs?job=${a.jobId}`)).body as { runId: string; status: string }[]
+      return runs.find((r) => r.status !== 'pending')
+    })
+    expect(refused.status).not.toBe('success')
+    expect(bLog.some((l) => /is running on another server instance/.test(l))).toBe(true)
     proxy.cut()
 
     const bRun = await until(
       'the run resumed on b',
       async () => {
         const runs = (await onB.get(`/api/runs?job=${a.jobId}`)).body as { runId: string; status: string }[]
-        if (runs.length > 0) a.lab.faults.slowHosts.clear()
-        return runs.find((r) => r.status !== 'pending')
+        const resumed = runs.filter((r) => r.runId !== refused.runId)
+        if (resumed.length > 0) a.lab.faults.slowHosts.clear()
+        return resumed.find((r) => r.status !== 'pending')
       },
       120_000,
     )
