@@ -5,7 +5,15 @@
 // is bounded: past MAX_PENDING unsent events, new ones are dropped and counted, rather than memory
 // growing while the database is slow.
 import pg from 'pg'
-import { encodeEvent, inlineNotice, parseNotice, parseStoredEvent, refNotice } from './cluster-events.js'
+import { ClusterError } from './cluster-error.js'
+import {
+  MAX_EVENT_BYTES,
+  encodeEvent,
+  inlineNotice,
+  parseNotice,
+  parseStoredEvent,
+  refNotice,
+} from './cluster-events.js'
 import type { ClusterEvent } from './coordinator.js'
 import { closeSoon } from './pg-close.js'
 import { EVENTS_CHANNEL } from './pg-schema.js'
@@ -79,9 +87,12 @@ export class PgEvents {
     const { pool, instanceId } = this.options
     let payload = inlineNotice(instanceId, event)
     if (payload === undefined) {
+      const text = encodeEvent(event)
+      if (Buffer.byteLength(text) > MAX_EVENT_BYTES)
+        throw new ClusterError('CLUSTER_BAD_EVENT', `an event of run '${runOf(event)}' is too large to send`)
       const { rows } = await pool.query<{ id: string }>(
         'INSERT INTO strata_cluster_events (payload) VALUES ($1) RETURNING id',
-        [encodeEvent(event)],
+        [text],
       )
       payload = refNotice(instanceId, rows[0]!.id)
       if (++this.#published % 100 === 1)
@@ -134,4 +145,8 @@ export class PgEvents {
     }
     this.#timer = setTimeout(retry, this.options.reconnectMs).unref()
   }
+}
+
+function runOf(event: ClusterEvent): string {
+  return event.type === 'task' ? event.runId : event.row.runId
 }
