@@ -150,4 +150,31 @@ describe('PgCoordinator', () => {
     expect(got[2]).toEqual(events)
     expect(got[0]).toEqual([])
   })
+
+  it('refuses to send an event over the stored-event bound, and goes on with the next', async () => {
+    const url = await postgresDatabase(usePostgres())
+    const lines: string[] = []
+    const sender = new PgCoordinator({
+      connectionString: url,
+      instanceId: 'big',
+      pollMs: 200,
+      log: (_severity, message) => void lines.push(message),
+    })
+    const receiver = new PgCoordinator({ connectionString: url, instanceId: 'r', pollMs: 200 })
+    started = [sender, receiver]
+    await Promise.all(started.map((c) => c.start()))
+    const got: ClusterEvent[] = []
+    receiver.subscribe((e) => got.push(e))
+    const huge = { type: 'info', id: '0', message: 'x'.repeat(2 * 1024 * 1024), time: 1 } as never
+    sender.publish({ type: 'task', runId: 'r1', event: huge })
+    sender.publish({
+      type: 'task',
+      runId: 'r2',
+      event: { type: 'info', id: '0', message: 'm', time: 2 } as never,
+    })
+    await sender.flushed()
+    await until('the small event', () => got.length === 1)
+    expect(got.map((e) => (e.type === 'task' ? e.runId : ''))).toEqual(['r2'])
+    expect(lines.some((l) => l.includes("an event of run 'r1' is too large to send"))).toBe(true)
+  })
 })
