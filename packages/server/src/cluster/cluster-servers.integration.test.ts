@@ -2,7 +2,11 @@
 // backup run on one is leased to it in the cluster and its live events reach the other instance's
 // browsers (GET /api/events) and not that instance's own run bus. Each instance keeps its own SQLite
 // store here: the shared store is another change (docs/scale-out.md).
+import { fork } from 'node:child_process'
 import { copyFile, mkdir } from 'node:fs/promises'
+import { join } from 'node:path'
+import Database from 'better-sqlite3'
+import { LabPool } from '@strata/lab'
 import { postgresDatabase, scratchDir, usePostgres, type Scratch } from '@strata/core/testing'
 import pg from 'pg'
 import { afterEach, describe, expect, it } from 'vitest'
@@ -142,4 +146,95 @@ describe('two server instances on one PostgreSQL', () => {
       { run_id: bRun.runId, owner: 'b', status: 'success', resumed_by: null },
     ])
   }, 240_000)
+
+  it('resume on the other instance a run whose instance was killed (SIGKILL)', async () => {
+    const url = await postgresDatabase(usePostgres())
+    const lab = await LabPool.start({
+      authFailureDelayMs: 10,
+      dom0DetachMs: 50,
+      vms: [{ name: 'web-a', power: 'Running', tags: ['prod'], disks: [8] }],
+    })
+    undo.push(() => lab.close())
+    const scratch: Scratch = await scratchDir('strata-cluster-kill-')
+    undo.push(() => scratch[Symbol.asyncDispose]())
+    await mkdir(scratch.path('a'))
+    const a = fork(join(import.meta.dirname, 'fixtures', 'server-node.ts'), [scratch.path('a'), 'a'], {
+      execArgv: ['--import', 'tsx'],
+      env: { ...process.env, STRATA_TEST_PG_URL: url },
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    })
+    undo.push(async () => void a.kill('SIGKILL'))
+    const aUrl = await new Promise<string>((resolve, reject) => {
+      a.on('message', (m: { type: string; url?: string }) => m.type === 'ready' && resolve(m.url!))
+      a.once('exit', (code) => reject(new Error(`server a exited (${code})`)))
+    })
+    const onA = new ApiClient(aUrl)
+    await onA.login('admin', 'admin-password')
+    const jobId = await configure(onA, lab, scratch.path('repo'))
+    // The same configuration on b (its own SQLite store, a copy of a's: the shared store is to come).
+    await mkdir(scratch.path('b'))
+    const copy = new Database(scratch.path('a', 'strata.db'), { readonly: true })
+    await copy.backup(scratch.path('b', 'strata.db'))
+    copy.close()
+    await copyFile(scratch.path('a', 'secret.key'), scratch.path('b', 'secret.key'))
+    const b = await startTestServer(scratch, {
+      dataDir: scratch.path('b'),
+      coordinator: coordinator(url, 'b'),
+    })
+    undo.push(() => b.close())
+    const onB = new ApiClient(b.url)
+    await onB.login('admin', 'admin-password')
+
+    lab.faults.slowHosts.set(lab.hosts[0]!.ref, 150) // a run long enough to kill its server in
+    expect((await onA.post(`/api/jobs/${jobId}/run`)).status).toBe(202)
+    const client = new pg.Client({ connectionString: url })
+    await client.connect()
+    undo.push(() => client.end())
+    const aRun = await until('a’s lease', async () => {
+      const { rows } = await client.query(`SELECT run_id FROM strata_cluster_runs WHERE owner = 'a'`)
+      return rows[0]?.run_id as string | undefined
+    })
+    const killed = Date.now()
+    a.kill('SIGKILL')
+    const bRun = await until(
+      'the run resumed on b',
+      async () => {
+        const runs = (await onB.get(`/api/runs?job=${jobId}`)).body as { runId: string; status: string }[]
+        if (runs.length > 0) lab.faults.slowHosts.clear()
+        return runs.find((r) => r.status !== 'pending')
+      },
+      120_000,
+    )
+    expect(bRun.status).toBe('success')
+    const { rows } = await client.query(
+      'SELECT run_id, owner, status, resumed_by, ended_at FROM strata_cluster_runs ORDER BY started_at',
+    )
+    expect(rows.map(({ ended_at: _, ...r }) => r)).toEqual([
+      { run_id: aRun, owner: 'a', status: 'interrupted', resumed_by: 'b' },
+      { run_id: bRun.runId, owner: 'b', status: 'success', resumed_by: null },
+    ])
+    // Taken within a lease and a sweep of the kill (1.5 s + 0.5 s), with room for a loaded machine.
+    expect((rows[0].ended_at as Date).getTime() - killed).toBeLessThan(5000)
+  }, 240_000)
 })
+
+/** A pool, a local repository and a job on the VMs tagged 'prod', through the API (as lab-job.ts). */
+async function configure(api: ApiClient, lab: LabPool, repoPath: string): Promise<string> {
+  const pool = await api.post('/api/pools', {
+    name: 'lab',
+    url: lab.url,
+    username: lab.user,
+    password: lab.password,
+    fingerprint: lab.fingerprint,
+  })
+  await until('the pool', async () =>
+    (await api.get(`/api/pools/${pool.body.id}`)).body.connected ? true : undefined,
+  )
+  const repo = await api.post('/api/repositories', { name: 'local', location: repoPath, init: true })
+  const job = await api.post('/api/jobs', {
+    name: 'Nightly',
+    vms: { smart: { pools: [pool.body.id], tags: ['prod'] } },
+    repositories: [repo.body.id],
+  })
+  return job.body.id as string
+}
