@@ -194,6 +194,11 @@ describe('two server instances on one PostgreSQL', () => {
       const { rows } = await client.query(`SELECT run_id FROM strata_cluster_runs WHERE owner = 'a'`)
       return rows[0]?.run_id as string | undefined
     })
+    // Killed once its snapshot is taken (the report of the run in a's engine log says so).
+    await until('a’s snapshot', async () => {
+      const report = await onA.get(`/api/runs/${aRun}/report`)
+      return typeof report.body === 'string' && /snapshot/i.test(report.body) ? true : undefined
+    })
     const killed = Date.now()
     a.kill('SIGKILL')
     const bRun = await until(
