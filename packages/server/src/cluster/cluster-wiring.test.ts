@@ -1,5 +1,5 @@
 // How an instance acts on what its cluster tells it: leadership gained → the scheduler catches up; a
-// dead instance's run → a new run of its job here (the engine resumes from what it left); a run taken
+// dead instance's run → a new run of its job here (storing only what is missing); a run taken
 // by another → stopped here; run events → the other instances and this instance's browsers, and the
 // others' events → this instance's browsers only.
 import { SETTINGS_DEFAULTS } from '@strata/contract'

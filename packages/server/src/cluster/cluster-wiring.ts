@@ -1,6 +1,6 @@
 // How a server instance takes part in its cluster (start-server.ts calls this once): the scheduler
 // catches up when this instance becomes the leader, runs reclaimed from a dead instance are resumed here
-// (a new run of the job: the engine resumes from what the interrupted one left, its kept snapshot),
+// (a new run of the job, which stores only what the repository lacks),
 // a run whose lease was taken is stopped here, and live events go both ways: this instance's to the
 // others, theirs to this instance's browsers only (`events`), never to its own reporting or retention,
 // which act on the runs of their own instance.
