@@ -59,7 +59,7 @@ export class AgentHub {
       welcomed: (link, version, session) => {
         this.#links.get(agent.id)?.close(1000, 'replaced by a new link')
         this.#links.set(agent.id, link)
-        this.store.seen(agent.id, version)
+        this.#write(this.store.seen(agent.id, version))
         this.log.info(`agent '${agent.name}' online (version ${version})`)
         this.#noteRuns(agent, 'up', `agent '${agent.name}' reachable again: the run's events follow`)
         const known = this.#received.get(agent.id)
@@ -71,7 +71,7 @@ export class AgentHub {
       closed: (link) => {
         if (this.#closed || this.#links.get(agent.id) !== link) return
         this.#links.delete(agent.id)
-        this.store.seen(agent.id, undefined)
+        this.#write(this.store.seen(agent.id, undefined))
         this.log.info(`agent '${agent.name}' offline`)
         this.#noteRuns(
           agent,
@@ -94,8 +94,8 @@ export class AgentHub {
   }
 
   /** Where a job runs: undefined for this server; its agent's runner when its pools are an agent's. */
-  runnerFor(job: Job): RemoteRunner | undefined {
-    const agents = new Set(job.pools.map((p) => this.store.agentOfPool(p.id)))
+  async runnerFor(job: Job): Promise<RemoteRunner | undefined> {
+    const agents = new Set(await Promise.all(job.pools.map((p) => this.store.agentOfPool(p.id))))
     if (agents.size === 0 || (agents.size === 1 && agents.has(undefined))) return undefined
     if (agents.size > 1)
       throw conflict(
@@ -104,10 +104,11 @@ export class AgentHub {
       )
     const agentId = [...agents][0]!
     if (!this.#links.has(agentId)) {
-      const { name } = this.store.get(agentId)
+      const { name } = await this.store.get(agentId)
       throw conflict(`agent '${name}' is offline: the run of job '${job.id}' needs it`, 'AGENT_OFFLINE')
     }
-    return (o) => this.#dispatch(agentId, o)
+    const sealKey = await this.store.sealKey(agentId)
+    return (o) => this.#dispatch(agentId, sealKey, o)
   }
 
   /**
@@ -129,7 +130,7 @@ export class AgentHub {
     }
   }
 
-  #dispatch(agentId: string, o: WorkerRunOptions): Promise<RunResult> {
+  #dispatch(agentId: string, sealKey: Buffer, o: WorkerRunOptions): Promise<RunResult> {
     const runId = o.runId ?? makeRunId()
     const env = Object.fromEntries(
       Object.entries(o.env ?? {}).filter((e): e is [string, string] => e[1] !== undefined),
@@ -138,7 +139,7 @@ export class AgentHub {
       const log = openRunLog(runDirs(o.dataDir).runs, runId).catch(() => undefined)
       this.#runs.set(runId, { agentId, o, log, resolve, reject })
       o.onStart?.({ pid: 0, runId })
-      const sealed = sealForAgent(this.store.sealKey(agentId), runId, {
+      const sealed = sealForAgent(sealKey, runId, {
         job: o.job,
         scheduleId: o.scheduleId,
         env,
@@ -189,8 +190,12 @@ export class AgentHub {
   #ignored(agentId: string, runId: string): true {
     if (!this.#ignoredRuns.has(runId) && this.#ignoredRuns.size < 1000) {
       this.#ignoredRuns.add(runId)
-      this.log.warn(
-        `agent '${this.store.get(agentId).name}' reports on run '${runId}', which this server does not follow: ignored`,
+      void this.store.get(agentId).then(
+        ({ name }) =>
+          this.log.warn(
+            `agent '${name}' reports on run '${runId}', which this server does not follow: ignored`,
+          ),
+        () => undefined, // revoked meanwhile
       )
     }
     return true
@@ -200,7 +205,14 @@ export class AgentHub {
     const now = Date.now()
     if (now - (this.#seenWritten.get(agentId) ?? 0) < SEEN_GRAIN_MS) return
     this.#seenWritten.set(agentId, now)
-    this.store.seen(agentId, undefined, now)
+    this.#write(this.store.seen(agentId, undefined, now))
+  }
+
+  /** A write the link does not wait for (its last-seen time): a failure is logged. */
+  #write(done: Promise<void>): void {
+    done.catch((error: unknown) =>
+      this.log.warn(`could not record an agent's last contact: ${String(error)}`),
+    )
   }
 
   #end(runId: string, settle: () => void): void {

@@ -87,7 +87,9 @@ describe('two server instances on one PostgreSQL', () => {
     const scratch: Scratch = await scratchDir('strata-cluster-resume-b-')
     undo.push(() => scratch[Symbol.asyncDispose]())
     await mkdir(scratch.path('data'))
-    await a.server.context.db.backup(scratch.path('data', 'strata.db'))
+    const copy = new Database(join(a.server.config.dataDir, 'strata.db'), { readonly: true })
+    await copy.backup(scratch.path('data', 'strata.db'))
+    copy.close()
     await copyFile(a.server.config.secretKeyFile!, scratch.path('data', 'secret.key'))
     const bLog: string[] = []
     const b = await startTestServer(scratch, {

@@ -3,7 +3,7 @@
 // by another → stopped here; run events → the other instances and this instance's browsers, and the
 // others' events → this instance's browsers only.
 import { SETTINGS_DEFAULTS } from '@strata/contract'
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import type { ApiJob } from '../jobs/job-model.js'
 import { RunBus } from '../runs/run-bus.js'
 import type { RunRow } from '../runs/run-store.js'
@@ -75,16 +75,16 @@ function setup() {
     scheduler: { takeOver: () => Promise.resolve(void calls.push('takeOver')) },
     runs: {
       startJob: (j, scheduleId) => {
-        if (j.id === 'busy') throw new Error('job is running already')
+        if (j.id === 'busy') return Promise.reject(new Error('job is running already'))
         calls.push(`start ${j.id} ${scheduleId}`)
-        return 'new-run'
+        return Promise.resolve('new-run')
       },
       abortRun: (runId, reason) => {
         calls.push(`abort ${runId}: ${reason.message}`)
         return true
       },
     },
-    jobs: { list: () => [job('j1'), job('off', false), job('busy')] },
+    jobs: { list: () => Promise.resolve([job('j1'), job('off', false), job('busy')]) },
     bus,
     events,
     log: new ServerLog((line) => void lines.push(line)),
@@ -93,12 +93,13 @@ function setup() {
 }
 
 describe('wireCluster', () => {
-  it('catches up on leadership and resumes a dead instance’s run of an existing, enabled job', () => {
+  it('catches up on leadership and resumes a dead instance’s run of an existing, enabled job', async () => {
     const { cluster, calls, lines } = setup()
     cluster.on.leader.forEach((l) => l(false))
     cluster.on.leader.forEach((l) => l(true))
     for (const jobId of ['j1', 'gone', 'off', 'busy'])
       cluster.on.orphan.forEach((l) => l({ runId: `r-${jobId}`, jobId, scheduleId: 's', owner: 'dead' }))
+    await vi.waitFor(() => expect(lines).toHaveLength(4))
     expect(calls).toEqual(['takeOver', 'start j1 s'])
     expect(
       lines.some((l) => /run 'r-j1' of job 'job j1' was interrupted on instance 'dead': resumed/.test(l)),

@@ -60,13 +60,19 @@ export function wireCluster(w: ClusterWiring): () => void {
 }
 
 function resumeOrphan(w: ClusterWiring, run: OrphanRun): void {
-  const job = w.jobs.list().find((j) => j.id === run.jobId)
+  void resume(w, run).catch((error: unknown) =>
+    w.log.error(`run '${run.runId}' was interrupted and cannot resume: ${errorMessage(error)}`),
+  )
+}
+
+async function resume(w: ClusterWiring, run: OrphanRun): Promise<void> {
+  const job = (await w.jobs.list()).find((j) => j.id === run.jobId)
   if (job === undefined || !job.enabled) {
     w.log.warn(`run '${run.runId}' of instance '${run.owner}' was interrupted; its job is gone or disabled`)
     return
   }
   try {
-    w.runs.startJob(job, run.scheduleId)
+    await w.runs.startJob(job, run.scheduleId)
     w.log.warn(
       `run '${run.runId}' of job '${job.name}' was interrupted on instance '${run.owner}': resumed here`,
     )

@@ -48,12 +48,12 @@ export class MaintenanceRunner {
     if (this.deps.leads?.() === false) return []
     const now = (this.deps.now ?? Date.now)()
     const started: string[] = []
-    for (const repo of this.deps.repositories.list()) {
-      const schedule = this.deps.store.schedule(repo.id)
+    for (const repo of await this.deps.repositories.list()) {
+      const schedule = await this.deps.store.schedule(repo.id)
       for (const task of TASKS) {
         const every = schedule[task].everyHours
         if (every <= 0 || this.#running.has(`${repo.id}:${task}`)) continue
-        if (now - this.deps.store.lastStart(repo.id, task, now) < every * HOUR_MS) continue
+        if (now - (await this.deps.store.lastStart(repo.id, task, now)) < every * HOUR_MS) continue
         started.push(await this.start(repo.id, task))
       }
     }
@@ -63,24 +63,24 @@ export class MaintenanceRunner {
   /** Starts one task as a run; resolves with its id once its log is open. */
   async start(repositoryId: string, task: MaintenanceTask): Promise<string> {
     const { runs, repositories, store, closing } = this.deps
-    const repo = repositories.get(repositoryId)
+    const repo = await repositories.get(repositoryId)
     const key = `${repo.id}:${task}`
     if (closing.aborted) throw conflict('the server is stopping', 'SERVER_STOPPING')
     if (this.#running.has(key)) throw conflict(`${task} of '${repo.name}' is running already`, 'TASK_RUNNING')
     this.#running.add(key)
     const runId = makeRunId()
     const start = (this.deps.now ?? Date.now)()
-    store.setLastStart(repo.id, task, start)
+    await store.setLastStart(repo.id, task, start)
     const log = await openRunLog(runs.runsDir, runId).catch((error: unknown) => {
       this.#running.delete(key)
       throw error
     })
     const jobName = `${task} of ${repo.name}`
-    runs.beginOther(
+    await runs.beginOther(
       { runId, jobId: `maintenance:${repo.id}`, jobName, kind: 'maintenance', start },
       { names: { pools: {}, repositories: { [repo.id]: repo.name } } },
     )
-    const schedule = store.schedule(repo.id)
+    const schedule = await store.schedule(repo.id)
     const done = runRootTask(
       {
         emit: (event) => {

@@ -111,7 +111,7 @@ export class RepositoryService {
     const repo = await this.#current(id, signal)
     const read = (point: PointSummary, s?: AbortSignal) => this.#manifest(id, repo, point, s ?? signal)
     const listed = (await listRestorePoints(repo, vm, signal, read)).map(view).reverse()
-    if (vm === undefined) this.rollback?.observe(id, listed)
+    if (vm === undefined) await this.rollback?.observe(id, listed)
     if (repo.config.immutable === undefined) return listed
     return Promise.all(listed.map((p) => this.#withLock(id, repo, p, signal)))
   }
@@ -245,8 +245,8 @@ export class RepositoryService {
 
   /** Opens with what was recorded when the repository was added: a changed configuration is refused. */
   async #openNow(id: string, signal: AbortSignal): Promise<Repository> {
-    const record = this.store.get(id)
-    const secrets = this.store.secrets(id)
+    const record = await this.store.get(id)
+    const secrets = await this.store.secrets(id)
     let repo: Repository
     try {
       repo = await openRepository(record.location, {
@@ -263,7 +263,7 @@ export class RepositoryService {
     // Recorded at the first open of a repository added before identities were (or once it is sealed).
     const now = repo.identity
     if (record.identity === undefined || (now.sealed && !record.identity.sealed))
-      this.store.recordIdentity(id, now)
+      await this.store.recordIdentity(id, now)
     return repo
   }
 }

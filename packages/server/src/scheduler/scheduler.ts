@@ -25,7 +25,7 @@ const MAX_SLEEP_MS = 60_000
 export interface SchedulerDeps {
   readonly db: Db
   readonly jobs: Pick<JobStore, 'list'>
-  readonly start: (job: ApiJob, scheduleId: string) => void
+  readonly start: (job: ApiJob, scheduleId: string) => Promise<unknown> | void
   readonly log: ServerLog
   /** The cluster's say over firing; none: this instance fires alone. */
   readonly gate?: TickGate
@@ -57,20 +57,21 @@ export class Scheduler {
   constructor(readonly deps: SchedulerDeps) {}
 
   /** Applies the missed-run rule, then fires schedules as they come due. */
-  start(): void {
+  async start(): Promise<void> {
     this.#started = true
-    this.#load()
+    await this.#load()
     const now = Date.now()
     if (this.deps.gate !== undefined) {
-      for (const a of this.#armed) if (this.#lastFired(a) === undefined) this.#setLastFired(a, now)
+      for (const a of this.#armed)
+        if ((await this.#lastFired(a)) === undefined) await this.#setLastFired(a, now)
       this.#arm()
-      if (this.deps.gate.isLeader()) void this.takeOver()
+      if (this.deps.gate.isLeader()) await this.takeOver()
       return
     }
     for (const a of this.#armed) {
-      const last = this.#lastFired(a)
+      const last = await this.#lastFired(a)
       if (last === undefined) {
-        this.#setLastFired(a, now)
+        await this.#setLastFired(a, now)
         continue
       }
       const missed = a.cron.nextRun(new Date(last))?.getTime()
@@ -78,18 +79,19 @@ export class Scheduler {
         this.deps.log.info(
           `schedule '${a.schedule.id}' of job '${a.job.name}' was missed at ${new Date(missed).toISOString()}: running it now`,
         )
-        this.#fire(a, now)
+        await this.#fire(a, now)
       }
     }
     this.#arm()
   }
 
   /** After jobs changed. */
-  reload(): void {
+  async reload(): Promise<void> {
     if (!this.#started) return
-    this.#load()
+    await this.#load()
     const now = Date.now()
-    for (const a of this.#armed) if (this.#lastFired(a) === undefined) this.#setLastFired(a, now)
+    for (const a of this.#armed)
+      if ((await this.#lastFired(a)) === undefined) await this.#setLastFired(a, now)
     this.#arm()
   }
 
@@ -105,7 +107,10 @@ export class Scheduler {
       const due = a.cron.previousRuns(1, new Date(now))[0]?.getTime()
       if (due === undefined || now - due > CATCH_UP_WINDOW_MS) continue
       try {
-        const last = Math.max((await gate.lastTick(a.job.id, a.schedule.id)) ?? -1, this.#lastFired(a) ?? -1)
+        const last = Math.max(
+          (await gate.lastTick(a.job.id, a.schedule.id)) ?? -1,
+          (await this.#lastFired(a)) ?? -1,
+        )
         if (last < 0 || due <= last) continue
       } catch (error) {
         this.deps.log.warn(`schedule '${a.schedule.id}' of job '${a.job.name}': ${errorMessage(error)}`)
@@ -114,7 +119,7 @@ export class Scheduler {
       this.deps.log.info(
         `schedule '${a.schedule.id}' of job '${a.job.name}' came due at ${new Date(due).toISOString()} without a leader: running it now`,
       )
-      this.#fire(a, Date.now(), due)
+      await this.#fire(a, Date.now(), due)
     }
   }
 
@@ -143,10 +148,11 @@ export class Scheduler {
     return this.nextRuns().find((n) => n.jobId === job.id)
   }
 
-  #load(): void {
+  async #load(): Promise<void> {
     const now = new Date()
+    const jobs = await this.deps.jobs.list()
     this.#armed = []
-    for (const job of this.deps.jobs.list()) {
+    for (const job of jobs) {
       if (!job.enabled) continue
       for (const schedule of job.schedules) {
         if (!schedule.enabled) continue
@@ -167,58 +173,62 @@ export class Scheduler {
     if (!this.#started) return
     const next = Math.min(...this.#armed.map((a) => a.at ?? Infinity))
     const delay = Math.max(0, Math.min(next - Date.now(), MAX_SLEEP_MS))
-    this.#timer = setTimeout(() => this.#tick(), delay)
+    this.#timer = setTimeout(() => void this.#tick(), delay)
     this.#timer.unref()
   }
 
-  #tick(): void {
+  /** Never rejects: a database error is logged and the next tick tries again. */
+  async #tick(): Promise<void> {
     const now = Date.now()
-    for (const a of this.#armed) {
-      if (a.at === undefined || a.at > now) continue
-      this.#lastLagMs = now - a.at
-      this.#fire(a, a.at)
-      a.at = a.cron.nextRun(new Date(Math.max(now, a.at)))?.getTime()
+    try {
+      for (const a of this.#armed) {
+        if (a.at === undefined || a.at > now) continue
+        this.#lastLagMs = now - a.at
+        const dueAt = a.at
+        a.at = a.cron.nextRun(new Date(Math.max(now, a.at)))?.getTime()
+        await this.#fire(a, dueAt)
+      }
+    } catch (error) {
+      this.deps.log.error(`the scheduler could not fire a schedule: ${errorMessage(error)}`)
     }
     this.#arm()
   }
 
   /** Fires now (as of `time`); in a cluster, only the leader and only if it claims the tick `dueAt`. */
-  #fire(a: Armed, time: number, dueAt = time): void {
+  async #fire(a: Armed, time: number, dueAt = time): Promise<void> {
     const gate = this.deps.gate
-    if (gate === undefined) return this.#startJob(a, time)
-    if (!gate.isLeader()) return
-    gate.claimTick(a.job.id, a.schedule.id, dueAt).then(
-      (mine) => {
-        if (mine && this.#started) this.#startJob(a, time)
-      },
-      (error: unknown) =>
+    if (gate !== undefined) {
+      if (!gate.isLeader()) return
+      try {
+        if (!(await gate.claimTick(a.job.id, a.schedule.id, dueAt)) || !this.#started) return
+      } catch (error) {
+        const at = new Date(dueAt).toISOString()
         this.deps.log.error(
-          `schedule '${a.schedule.id}' of job '${a.job.name}' not fired at ${new Date(dueAt).toISOString()}: ${errorMessage(error)}`,
-        ),
-    )
-  }
-
-  #startJob(a: Armed, time: number): void {
-    this.#setLastFired(a, time)
+          `schedule '${a.schedule.id}' of job '${a.job.name}' not fired at ${at}: ${errorMessage(error)}`,
+        )
+        return
+      }
+    }
+    await this.#setLastFired(a, time)
     try {
-      this.deps.start(a.job, a.schedule.id)
+      await this.deps.start(a.job, a.schedule.id)
     } catch (error) {
       this.deps.log.warn(`schedule '${a.schedule.id}' of job '${a.job.name}' skipped: ${errorMessage(error)}`)
     }
   }
 
-  #lastFired(a: Armed): number | undefined {
-    const row = this.deps.db
-      .prepare('SELECT last_fired FROM schedule_state WHERE job_id = ? AND schedule_id = ?')
-      .get(a.job.id, a.schedule.id) as { last_fired: number } | undefined
+  async #lastFired(a: Armed): Promise<number | undefined> {
+    const row = (await this.deps.db.get(
+      'SELECT last_fired FROM schedule_state WHERE job_id = ? AND schedule_id = ?',
+      [a.job.id, a.schedule.id],
+    )) as { last_fired: number } | undefined
     return row?.last_fired
   }
 
-  #setLastFired(a: Armed, time: number): void {
-    this.deps.db
-      .prepare(
-        'INSERT INTO schedule_state (job_id, schedule_id, last_fired) VALUES (?, ?, ?) ON CONFLICT(job_id, schedule_id) DO UPDATE SET last_fired = excluded.last_fired',
-      )
-      .run(a.job.id, a.schedule.id, time)
+  async #setLastFired(a: Armed, time: number): Promise<void> {
+    await this.deps.db.run(
+      'INSERT INTO schedule_state (job_id, schedule_id, last_fired) VALUES (?, ?, ?) ON CONFLICT(job_id, schedule_id) DO UPDATE SET last_fired = excluded.last_fired',
+      [a.job.id, a.schedule.id, time],
+    )
   }
 }
