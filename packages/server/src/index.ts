@@ -2,6 +2,13 @@
 // engine's workers). docs/api.md is the contract of its API.
 export { startServer, type StartOptions, type RunningServer } from './start-server.js'
 export {
+  ClusterError,
+  LocalCoordinator,
+  PgCoordinator,
+  type Coordinator,
+  type PgCoordinatorOptions,
+} from './cluster/index.js'
+export {
   loadConfig,
   readServerConfig,
   ConfigError,

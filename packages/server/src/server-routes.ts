@@ -27,7 +27,7 @@ import type { ServerServices } from './server-services.js'
 export function routes(s: ServerServices): RouteModule[] {
   const { users, box, tokens, loginLimits, streams, log, credentials, closing } = s
   const { pools, connections, repositories, repositoryService, jobs, runs, restores } = s
-  const { bus, scheduler, settings, maintenance, maintenanceStore, reporting } = s
+  const { events, scheduler, settings, maintenance, maintenanceStore, reporting } = s
   return [
     (app) => authRoutes(app, { users, box, loginLimits, streams, log }),
     (app) => accountRoutes(app, { users, box, tokens, streams, log }),
@@ -42,7 +42,7 @@ export function routes(s: ServerServices): RouteModule[] {
         mountDir: nasMountDir(s.config.dataDir),
       }),
     (app) => jobRoutes(app, { jobs, runs, scheduler, pools, connections, repositories, settings, log }),
-    (app) => runRoutes(app, { runs, bus, streams, credentials, closing }),
+    (app) => runRoutes(app, { runs, bus: events, streams, credentials, closing }),
     (app) => replicationRoutes(app, { jobs, pools, connections, log, closing }),
     (app) =>
       restoreRoutes(app, {

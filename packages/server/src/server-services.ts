@@ -3,6 +3,7 @@
 import type { AgentDownloads } from './agents/agent-downloads.js'
 import type { AgentHub } from './agents/agent-hub.js'
 import type { AgentStore } from './agents/agent-store.js'
+import type { Coordinator } from './cluster/coordinator.js'
 import type { Credentials } from './auth/credentials.js'
 import type { LoginLimits } from './auth/login-limits.js'
 import type { ApiTokens } from './auth/tokens.js'
@@ -50,7 +51,12 @@ export interface ServerServices {
   readonly jobs: JobStore
   readonly runs: RunManager
   readonly restores: RestoreRunner
+  /** This instance's run events (its reporting, retention and statistics act on them). */
   readonly bus: RunBus
+  /** What this instance's browsers see (GET /api/events): its run events and, in a cluster, the others'. */
+  readonly events: RunBus
+  /** How this instance shares the work with others (cluster/); one instance alone by default. */
+  readonly coordinator: Coordinator
   readonly scheduler: Scheduler
   /** Repositories' gc, check and verify, run as runs on their schedules (maintenance/). */
   readonly maintenance: MaintenanceRunner

@@ -47,6 +47,9 @@ import { RunBus } from './runs/run-bus.js'
 import { RunManager } from './runs/run-manager.js'
 import { RunStore } from './runs/run-store.js'
 import { Scheduler } from './scheduler/scheduler.js'
+import { LocalCoordinator } from './cluster/local-coordinator.js'
+import { wireCluster } from './cluster/cluster-wiring.js'
+import type { Coordinator } from './cluster/coordinator.js'
 import { SecretBox } from './secret-box.js'
 import { ServerLog } from './server-log.js'
 import { Settings } from './settings.js'
@@ -61,6 +64,11 @@ export interface StartOptions extends ConfigOverrides {
   readonly reporting?: ReportingOptions
   /** How often the maintenance timer looks at the schedules (60 s; tests that tick by hand: longer). */
   readonly maintenanceTickMs?: number
+  /**
+   * How this instance shares the work with others (cluster/: a PgCoordinator for several instances on
+   * one PostgreSQL); one instance alone by default. The server starts and stops it.
+   */
+  readonly coordinator?: Coordinator
 }
 
 export type { ServerServices, XoServices }
@@ -115,7 +123,11 @@ export async function startServerWith(options: StartOptions, workers: Workers): 
     log,
     closing.signal,
     workers,
-    { reporting: options.reporting, maintenanceTickMs: options.maintenanceTickMs },
+    {
+      reporting: options.reporting,
+      maintenanceTickMs: options.maintenanceTickMs,
+      coordinator: options.coordinator ?? new LocalCoordinator(),
+    },
     tls?.fingerprint,
   )
   // After the services: the settings' syslog forwarding is on, so the admin's creation reaches it.
@@ -129,7 +141,9 @@ export async function startServerWith(options: StartOptions, workers: Workers): 
   try {
     await context.reporting.start(config, log) // a taken metrics address stops the start here
     await app.listen({ port: config.port, host: config.host })
+    await context.coordinator.start(closing.signal)
   } catch (error) {
+    await context.coordinator.stop()
     await context.reporting.stop()
     await app.close()
     await context.connections.closeAll()
@@ -137,6 +151,7 @@ export async function startServerWith(options: StartOptions, workers: Workers): 
     await db.close()
     throw error
   }
+  const unwire = wireCluster(context)
   await context.scheduler.start()
   void sweepOwnChecks(
     (await context.pools.list()).map((pool) => ({
@@ -167,6 +182,8 @@ export async function startServerWith(options: StartOptions, workers: Workers): 
       closing.abort()
       context.agentHub.closeAll()
       await context.runs.stopAll()
+      unwire()
+      await context.coordinator.stop()
       await context.files.closeAll()
       await context.reporting.stop()
       await app.close()
@@ -199,7 +216,7 @@ async function services(
   log: ServerLog,
   closing: AbortSignal,
   workers: Workers,
-  timing: { reporting?: ReportingOptions; maintenanceTickMs?: number },
+  timing: { reporting?: ReportingOptions; maintenanceTickMs?: number; coordinator: Coordinator },
   tlsFingerprint?: string,
 ): Promise<ServerServices> {
   const tokens = new ApiTokens(db)
@@ -216,7 +233,12 @@ async function services(
   const mountDir = nasMountDir(config.dataDir)
   const repositoryService = new RepositoryService(stores.repositories, closing, mountDir, rollback)
   const base = { config, db, box, users, tokens, log, closing, repositoryService, ...stores }
-  const runs = runServices(config.dataDir, { ...base, agentHub }, workers, timing.maintenanceTickMs)
+  const runs = runServices(
+    config.dataDir,
+    { ...base, agentHub, coordinator: timing.coordinator },
+    workers,
+    timing.maintenanceTickMs,
+  )
   return {
     ...base,
     agents,
@@ -258,11 +280,16 @@ type Stores = Pick<ServerServices, 'pools' | 'repositories' | 'connections' | 'j
 /** Runs: of jobs (from the API and the scheduler) and of restores, each in a worker process. */
 function runServices(
   dataDir: string,
-  s: Stores & Pick<ServerServices, 'db' | 'log' | 'closing' | 'repositoryService' | 'users' | 'agentHub'>,
+  s: Stores &
+    Pick<
+      ServerServices,
+      'db' | 'log' | 'closing' | 'repositoryService' | 'users' | 'agentHub' | 'coordinator'
+    >,
   workers: Workers,
   maintenanceTickMs?: number,
-): Pick<ServerServices, 'runs' | 'restores' | 'bus' | 'scheduler' | 'maintenance' | 'maintenanceStore'> {
+): Pick<ServerServices, RunServiceNames> {
   const { db, log, jobs, pools, repositories, settings, connections, repositoryService, closing } = s
+  const { coordinator } = s
   const sources = { pools, repositories, jobs, settings, users: s.users }
   const bus = new RunBus()
   const restoreTag = (): Promise<string> => settings.restoreTag()
@@ -280,6 +307,7 @@ function runServices(
     nasHome: dataDir,
     configFiles: () => configFiles(sources),
     remote: (job) => s.agentHub.runnerFor(job),
+    coordinator,
   })
   // A backup or mirror run's end: its repositories' usage, measured before it wrote, is out of date.
   bus.on('run', (row) => {
@@ -297,7 +325,8 @@ function runServices(
     )
   })
   watchRetention(bus, runs, jobs, repositoryService)
-  const scheduler = new Scheduler({ db, jobs, log, start: (job, id) => runs.startJob(job, id) })
+  const gate = coordinator.shared ? coordinator : undefined
+  const scheduler = new Scheduler({ db, jobs, log, gate, start: (job, id) => runs.startJob(job, id) })
   const restores = new RestoreRunner({
     runs,
     pools,
@@ -319,9 +348,13 @@ function runServices(
     log,
     closing,
     ...(maintenanceTickMs === undefined ? {} : { tickMs: maintenanceTickMs }),
+    ...(coordinator.shared ? { leads: () => coordinator.isLeader() } : {}),
   })
-  return { runs, restores, bus, scheduler, maintenance, maintenanceStore }
+  return { runs, restores, bus, events: new RunBus(), coordinator, scheduler, maintenance, maintenanceStore }
 }
+
+type RunServiceNames =
+  'runs' | 'restores' | 'bus' | 'events' | 'coordinator' | 'scheduler' | 'maintenance' | 'maintenanceStore'
 
 /**
  * Rollback detection: while a backup run may apply retention, vanished points wait; at its end, the

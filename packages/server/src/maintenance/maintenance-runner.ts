@@ -25,6 +25,8 @@ export interface MaintenanceDeps {
   /** How often schedules are looked at (default one minute). */
   readonly tickMs?: number
   readonly now?: () => number
+  /** In a cluster, whether this instance leads (only the leader starts tasks by their schedules). */
+  readonly leads?: () => boolean
 }
 
 export class MaintenanceRunner {
@@ -43,6 +45,7 @@ export class MaintenanceRunner {
 
   /** Starts every task that is due and not running; resolves to their run ids. */
   async tick(): Promise<string[]> {
+    if (this.deps.leads?.() === false) return []
     const now = (this.deps.now ?? Date.now)()
     const started: string[] = []
     for (const repo of await this.deps.repositories.list()) {
