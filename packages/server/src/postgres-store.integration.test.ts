@@ -1,7 +1,8 @@
 // The server on PostgreSQL, end to end: started with `db` (what --db sets), a pool, a repository and a
 // job made through the API, a backup of the lab pool, its run listed with its points, the records in
 // PostgreSQL (nothing in a SQLite file) and there for a second server on the same database. The URL's
-// password never reaches the server's log.
+// password never reaches the server's log. A server starting on a shared store ends as interrupted only
+// the pending runs no live instance holds.
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { postgresDatabase, usePostgres } from '@strata/core/testing'
@@ -64,6 +65,52 @@ describe('the server on PostgreSQL', () => {
       expect(((await api.get(`/api/runs?job=${t.jobId}`)).body as unknown[]).length).toBe(1)
     } finally {
       await other.close()
+    }
+  }, 120_000)
+
+  it('leaves the runs another live instance holds running when a server starts on the same store', async () => {
+    const db = new PgDb({ url })
+    const insert = (runId: string) =>
+      db.run(
+        'INSERT INTO runs (run_id, job_id, job_name, kind, schedule_id, status, start, warnings, details) VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?)',
+        [runId, t.jobId, 'held elsewhere', 'backup', null, 'pending', Date.now(), null],
+      )
+    // The cluster's tables are made by the instances' coordinators (the first server made them).
+    // (Under job ids of their own: the cluster lets one run per job hold a lease.)
+    const lease = (runId: string, seconds: number) =>
+      db.run(
+        `INSERT INTO strata_cluster_runs (run_id, job_id, owner, status, lease_until)
+         VALUES (?, ?, 'another-instance', 'running', now() + make_interval(secs => ?))`,
+        [runId, `job-of-${runId}`, seconds],
+      )
+    const other = await (async () => {
+      try {
+        await insert('r-held')
+        await lease('r-held', 600)
+        await insert('r-dead')
+        await lease('r-dead', -60)
+        await insert('r-unleased')
+        return await startTestServer(t.scratch, {
+          adminPassword: 'admin-password',
+          dataDir: t.scratch.path('third'),
+          db: url,
+          env: { STRATA_SECRET_KEY: t.server.config.secretKey.toString('hex') },
+        })
+      } catch (error) {
+        await db.close()
+        throw error
+      }
+    })()
+    try {
+      await other.context.runs.recovered
+      const status = async (runId: string) =>
+        ((await db.get('SELECT status FROM runs WHERE run_id = ?', [runId])) as { status: string }).status
+      expect(await status('r-held')).toBe('pending')
+      expect(await status('r-dead')).toBe('interrupted')
+      expect(await status('r-unleased')).toBe('interrupted')
+    } finally {
+      await other.close()
+      await db.close()
     }
   }, 120_000)
 })

@@ -47,7 +47,7 @@ import { RunBus } from './runs/run-bus.js'
 import { RunManager } from './runs/run-manager.js'
 import { RunStore } from './runs/run-store.js'
 import { Scheduler } from './scheduler/scheduler.js'
-import { LocalCoordinator } from './cluster/local-coordinator.js'
+import { coordinatorFor } from './cluster/coordinator-for.js'
 import { wireCluster } from './cluster/cluster-wiring.js'
 import type { Coordinator } from './cluster/coordinator.js'
 import { SecretBox } from './secret-box.js'
@@ -126,7 +126,11 @@ export async function startServerWith(options: StartOptions, workers: Workers): 
     {
       reporting: options.reporting,
       maintenanceTickMs: options.maintenanceTickMs,
-      coordinator: options.coordinator ?? new LocalCoordinator(),
+      coordinator:
+        options.coordinator ??
+        coordinatorFor(config.db, (severity, message) =>
+          log.write(severity === 'warn' ? 'warning' : severity, message, 'strata-cluster'),
+        ),
     },
     tls?.fingerprint,
   )

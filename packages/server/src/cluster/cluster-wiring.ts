@@ -18,7 +18,7 @@ import type { Coordinator, OrphanRun } from './coordinator.js'
 export interface ClusterWiring {
   readonly coordinator: Coordinator
   readonly scheduler: Pick<Scheduler, 'takeOver'>
-  readonly runs: Pick<RunManager, 'startJob' | 'abortRun'>
+  readonly runs: Pick<RunManager, 'startJob' | 'abortRun' | 'endOrphan'>
   readonly jobs: Pick<JobStore, 'list'>
   /** This instance's run events. */
   readonly bus: RunBus
@@ -66,6 +66,7 @@ function resumeOrphan(w: ClusterWiring, run: OrphanRun): void {
 }
 
 async function resume(w: ClusterWiring, run: OrphanRun): Promise<void> {
+  await w.runs.endOrphan(run.runId, run.owner)
   const job = (await w.jobs.list()).find((j) => j.id === run.jobId)
   if (job === undefined || !job.enabled) {
     w.log.warn(`run '${run.runId}' of instance '${run.owner}' was interrupted; its job is gone or disabled`)

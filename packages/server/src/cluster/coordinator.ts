@@ -43,6 +43,11 @@ export interface Coordinator {
    * ClusterError JOB_RUNNING_ELSEWHERE) when another instance holds a live lease on a run of the job.
    */
   claimRun(run: ClusterRun, signal?: AbortSignal): Promise<void>
+  /**
+   * Of these runs, the ones an instance holds a live lease on (running, lease not expired): a server
+   * starting on a shared store must not end another instance's runs as interrupted.
+   */
+  liveRuns(runIds: readonly string[], signal?: AbortSignal): Promise<Set<string>>
   /** The run ended here: its lease goes. */
   releaseRun(runId: string, status: string, signal?: AbortSignal): Promise<void>
   /** Runs reclaimed from a dead owner, each handed to one instance's listeners once. */

@@ -32,6 +32,11 @@ export class LocalCoordinator implements Coordinator {
     return Promise.resolve()
   }
 
+  /** Alone, no other instance runs anything: every pending run was this server's. */
+  liveRuns(_runIds: readonly string[]): Promise<Set<string>> {
+    return Promise.resolve(new Set())
+  }
+
   releaseRun(_runId: string, _status: string): Promise<void> {
     return Promise.resolve()
   }

@@ -17,6 +17,8 @@ import { ensureSchema } from './pg-schema.js'
 
 export interface PgCoordinatorOptions {
   readonly connectionString: string
+  /** The password when it is not in the URL (the config file's db.password; else PGPASSWORD). */
+  readonly password?: string
   /** How long a run's lease lasts without renewal (15 s): how soon a dead instance's runs are resumed. */
   readonly leaseMs?: number
   /** How often leadership is checked and competed for (2 s). */
@@ -48,9 +50,11 @@ export class PgCoordinator implements Coordinator {
     this.instanceId = (options.instanceId ?? `${hostname()}-${randomBytes(4).toString('hex')}`).slice(0, 100)
     this.#leaseMs = options.leaseMs ?? 15_000
     const { connectionString } = options
+    const password = options.password === undefined ? {} : { password: options.password }
     // A query that does not answer within a lease fails: renewals must not wait past their lease.
     this.#pool = new pg.Pool({
       connectionString,
+      ...password,
       max: 4,
       keepAlive: true,
       connectionTimeoutMillis: this.#leaseMs,
@@ -59,6 +63,7 @@ export class PgCoordinator implements Coordinator {
     this.#pool.on('error', (error) => this.#report('warn', 'a pooled connection failed', error))
     this.#leadership = new PgLeadership({
       connectionString,
+      ...password,
       pollMs: options.pollMs ?? 2000,
       onChange: (leader) => this.#leadershipChanged(leader),
       onError: (error) => this.#report('warn', 'the leadership connection failed', error),
@@ -66,6 +71,7 @@ export class PgCoordinator implements Coordinator {
     this.#leases = new PgLeases({ pool: this.#pool, instanceId: this.instanceId, leaseMs: this.#leaseMs })
     this.#events = new PgEvents({
       connectionString,
+      ...password,
       pool: this.#pool,
       instanceId: this.instanceId,
       reconnectMs: options.pollMs ?? 2000,
@@ -136,6 +142,13 @@ export class PgCoordinator implements Coordinator {
   claimRun(run: ClusterRun, signal?: AbortSignal): Promise<void> {
     this.#check(signal)
     return this.#leases.claim(run)
+  }
+
+  /** Asked at the server's start, before start(): the pool answers from construction on. */
+  liveRuns(runIds: readonly string[], signal?: AbortSignal): Promise<Set<string>> {
+    signal?.throwIfAborted()
+    if (this.#state === 'stopped') this.#check(signal)
+    return this.#leases.live(runIds)
   }
 
   releaseRun(runId: string, status: string, signal?: AbortSignal): Promise<void> {

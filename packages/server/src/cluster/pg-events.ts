@@ -24,6 +24,7 @@ const STORED_EVENT_TTL_S = 600
 
 export interface EventsOptions {
   readonly connectionString: string
+  readonly password?: string
   readonly pool: pg.Pool
   readonly instanceId: string
   readonly reconnectMs: number
@@ -104,7 +105,11 @@ export class PgEvents {
   }
 
   async #listen(): Promise<void> {
-    const client = new pg.Client({ connectionString: this.options.connectionString, keepAlive: true })
+    const client = new pg.Client({
+      connectionString: this.options.connectionString,
+      ...(this.options.password === undefined ? {} : { password: this.options.password }),
+      keepAlive: true,
+    })
     client.on('notification', (message) => {
       if (message.channel === EVENTS_CHANNEL && message.payload !== undefined) this.#receive(message.payload)
     })

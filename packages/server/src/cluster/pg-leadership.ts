@@ -12,6 +12,7 @@ import { LEADER_LOCK, LOCK_CLASS } from './pg-schema.js'
 
 export interface LeadershipOptions {
   readonly connectionString: string
+  readonly password?: string
   /** How often a follower tries the lock and the leader checks its connection (ms). */
   readonly pollMs: number
   readonly onChange: (leader: boolean) => void
@@ -79,6 +80,7 @@ export class PgLeadership {
   async #connect(): Promise<pg.Client> {
     const client = new pg.Client({
       connectionString: this.options.connectionString,
+      ...(this.options.password === undefined ? {} : { password: this.options.password }),
       options: SESSION_OPTIONS,
       keepAlive: true,
       connectionTimeoutMillis: this.options.pollMs * 2,

@@ -79,6 +79,23 @@ export class PgLeases {
     }
   }
 
+  /** The runs of the list that hold a live lease (on any instance, this one included). */
+  async live(runIds: readonly string[]): Promise<Set<string>> {
+    if (runIds.length === 0) return new Set()
+    try {
+      const { rows } = await this.options.pool.query<{ run_id: string }>(
+        `SELECT run_id FROM strata_cluster_runs
+         WHERE run_id = ANY($1) AND status = 'running' AND lease_until >= now()`,
+        [runIds],
+      )
+      return new Set(rows.map((r) => r.run_id))
+    } catch (error) {
+      // Before the first instance made the cluster's tables, no run holds a lease.
+      if ((error as { code?: string }).code === '42P01') return new Set()
+      throw unavailable('cannot read which runs other instances hold', error)
+    }
+  }
+
   /** Renews this instance's leases; returns the runs it held that another instance took. */
   async renew(): Promise<string[]> {
     const asked = Date.now()

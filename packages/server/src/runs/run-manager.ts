@@ -47,7 +47,7 @@ export interface RunManagerDeps {
     info: Record<string, unknown>
   }>
   /** In a cluster: the lease that makes this instance a run's one host (cluster/coordinator.ts). */
-  readonly coordinator?: Pick<Coordinator, 'claimRun' | 'releaseRun'>
+  readonly coordinator?: Pick<Coordinator, 'claimRun' | 'releaseRun' | 'liveRuns'>
   /** Where a job runs when not in this server's workers: its pools' agent (agents/agent-hub.ts). */
   readonly remote?: (
     job: Job,
@@ -225,6 +225,19 @@ export class RunManager {
   }
 
   /** A run another instance holds the lease of now (it presumed this one dead): stop it here. */
+  /**
+   * A run another instance held and died with (cluster/): on a shared store its record is still
+   * pending; it ends interrupted, naming the instance. A record that already ended is left as it is.
+   */
+  async endOrphan(runId: string, owner: string): Promise<void> {
+    const row = await this.deps.runs.get(runId)
+    if (row?.status !== 'pending') return
+    await this.deps.runs.end(runId, 'interrupted', Date.now(), {
+      code: 'SERVER_STOPPED',
+      message: `server instance '${owner}' stopped during the run`,
+    })
+  }
+
   abortRun(runId: string, reason: Error): boolean {
     const entry = [...this.#running.values()].find((r) => r.runId === runId)
     entry?.controller.abort(reason)
@@ -368,7 +381,10 @@ export class RunManager {
 
   /** Runs left pending by a server that stopped: their end is read from the log, or they were interrupted. */
   async #recoverInterrupted(): Promise<void> {
-    for (const run of await this.deps.runs.pending()) {
+    const pending = await this.deps.runs.pending()
+    // On a shared store, another instance's runs are pending too: those it still holds go on there.
+    const live = (await this.deps.coordinator?.liveRuns(pending.map((r) => r.runId))) ?? new Set()
+    for (const run of pending.filter((r) => !live.has(r.runId))) {
       const status = await readRun(this.runsDir, run.runId).then(
         (root) => (root.status === 'pending' ? 'interrupted' : root.status),
         () => 'interrupted' as const,
