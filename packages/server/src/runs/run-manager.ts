@@ -225,10 +225,7 @@ export class RunManager {
   }
 
   /** A run another instance holds the lease of now (it presumed this one dead): stop it here. */
-  /**
-   * A run another instance held and died with (cluster/): on a shared store its record is still
-   * pending; it ends interrupted, naming the instance. A record that already ended is left as it is.
-   */
+  /** A run a dead instance held (cluster/): its record, pending on a shared store, ends interrupted. */
   async endOrphan(runId: string, owner: string): Promise<void> {
     const row = await this.deps.runs.get(runId)
     if (row?.status !== 'pending') return
