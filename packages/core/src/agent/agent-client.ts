@@ -8,6 +8,7 @@ import type { TLSSocket } from 'node:tls'
 import { WebSocket } from 'ws'
 import { errorCode, errorMessage, isRetryable, sleep } from '../shared/index.js'
 import { AgentLinkError, AgentMessageError, AgentRefusedError } from './agent-errors.js'
+import { AgentRepositories } from './agent-repositories.js'
 import { AgentRuns, type RunJob } from './agent-runs.js'
 import { connectPinned } from './pinned-socket.js'
 import {
@@ -52,13 +53,14 @@ export interface LinkCounters {
 /** Runs until the signal aborts (resolves) or the server refuses the agent for good (rejects). */
 export async function runAgent(o: AgentOptions): Promise<void> {
   const runs = new AgentRuns(o)
+  const repositories = new AgentRepositories(o, o.signal)
   const session = randomBytes(8).toString('hex')
   const { minMs, maxMs } = o.backoff ?? { minMs: 1000, maxMs: 60_000 }
   let delay = minMs
   try {
     while (!o.signal.aborted) {
       try {
-        const welcomed = await oneLink(o, runs, session)
+        const welcomed = await oneLink(o, { runs, repositories }, session)
         if (welcomed) delay = minMs
         o.log('the link to the server closed')
       } catch (error) {
@@ -77,7 +79,7 @@ export async function runAgent(o: AgentOptions): Promise<void> {
 }
 
 /** One link, from the TLS connection to its close; true when the server had welcomed the agent. */
-async function oneLink(o: AgentOptions, runs: AgentRuns, session: string): Promise<boolean> {
+async function oneLink(o: AgentOptions, parts: Parts, session: string): Promise<boolean> {
   const url = new URL(AGENT_CONNECT_PATH, o.serverUrl)
   const host = url.hostname.replace(/^\[|\]$/g, '')
   const port = Number(url.port || 443)
@@ -90,10 +92,10 @@ async function oneLink(o: AgentOptions, runs: AgentRuns, session: string): Promi
     handshakeTimeout: 15_000,
   })
   try {
-    return await linkLife(o, ws, runs, session)
+    return await linkLife(o, ws, parts, session)
   } finally {
     count(o.counters, socket)
-    runs.detach()
+    parts.runs.detach()
   }
 }
 
@@ -103,7 +105,14 @@ function count(counters: LinkCounters | undefined, socket: TLSSocket): void {
   counters.written += socket.bytesWritten
 }
 
-function linkLife(o: AgentOptions, ws: WebSocket, runs: AgentRuns, session: string): Promise<boolean> {
+/** What serves the server's messages: its runs, its repositories. */
+interface Parts {
+  readonly runs: AgentRuns
+  readonly repositories: AgentRepositories
+}
+
+function linkLife(o: AgentOptions, ws: WebSocket, parts: Parts, session: string): Promise<boolean> {
+  const { runs, repositories } = parts
   let welcomed = false
   return new Promise<boolean>((resolve, reject) => {
     let failure: Error | undefined
@@ -124,6 +133,7 @@ function linkLife(o: AgentOptions, ws: WebSocket, runs: AgentRuns, session: stri
           runs.attach(m.agentId, m.acked, send)
         } else if (m.type === 'refused')
           failure = new AgentRefusedError(m.code, `the server refused this agent: ${m.message}`)
+        else if (m.type === 'repository') repositories.handle(m, runs.key, send)
         else runs.handle(m)
       } catch (error) {
         failure = error instanceof Error ? error : new Error(String(error))

@@ -7,6 +7,12 @@
 // secrets are inside) and 'abort'; the agent answers with the run's task events and its end.
 import type { RunResult, TaskEvent } from '../engine/index.js'
 import { AgentMessageError } from './agent-errors.js'
+import {
+  parseRepositoryAnswer,
+  parseRepositoryRequest,
+  type RepositoryAnswer,
+  type RepositoryRequest,
+} from './protocol-repository.js'
 
 /** The one version this build speaks; a server refuses an agent of another. */
 export const AGENT_PROTOCOL_VERSION = 1
@@ -39,7 +45,7 @@ export type RunMessage =
   | { readonly type: 'failed'; readonly runId: string; readonly error: WireError }
 
 /** Run messages carry their number in the session: the server acknowledges them and drops replays. */
-export type FromAgent = Hello | (RunMessage & { readonly seq: number })
+export type FromAgent = Hello | (RunMessage & { readonly seq: number }) | RepositoryAnswer
 
 export type ToAgent =
   /** `acked`: the last message of this session the server has (the agent sends what follows again). */
@@ -48,6 +54,7 @@ export type ToAgent =
   | { readonly type: 'refused'; readonly code: string; readonly message: string }
   | { readonly type: 'run'; readonly runId: string; readonly sealed: string }
   | { readonly type: 'abort'; readonly runId: string; readonly reason: string }
+  | RepositoryRequest
 
 type Obj = Record<string, unknown> & { type: string }
 
@@ -93,6 +100,8 @@ export function parseFromAgent(text: string): FromAgent {
       // Optional here: an agent of another protocol version is told so, not that its hello is invalid.
       if (o.session !== undefined) field(o, 'session', (v) => short(v, 64))
       return o as unknown as FromAgent
+    case 'repository-answer':
+      return parseRepositoryAnswer(o)
     case 'event':
     case 'done':
     case 'failed':
@@ -142,6 +151,8 @@ export function parseToAgent(text: string): ToAgent {
       field(o, 'runId', runId)
       field(o, 'reason', (v) => typeof v === 'string' && v.length <= 2000)
       break
+    case 'repository':
+      return parseRepositoryRequest(o)
     default:
       throw new AgentMessageError(`unknown type '${o.type.slice(0, 40)}'`)
   }
