@@ -1,6 +1,7 @@
 // The stores and services one server is made of (start-server.ts wires them): a type of its own so that
 // the route table (server-routes.ts) and the composition root both name it without importing each other.
 import type { AgentHub } from './agents/agent-hub.js'
+import type { AgentRepositoryAccess } from './agents/agent-repository-access.js'
 import type { AgentStore } from './agents/agent-store.js'
 import type { Credentials } from './auth/credentials.js'
 import type { LoginLimits } from './auth/login-limits.js'
@@ -64,6 +65,8 @@ export interface ServerServices {
   readonly agents: AgentStore
   /** The agents' live links and the runs out on them. */
   readonly agentHub: AgentHub
+  /** The repositories assigned to agents, reached through them. */
+  readonly agentRepositories: AgentRepositoryAccess
   /** The server's certificate fingerprint (HTTPS), which agents pin. */
   readonly tlsFingerprint: string | undefined
   /** XO backup remotes, read-only sources: browsed, restored from, imported (xo-remotes/). */

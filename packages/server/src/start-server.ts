@@ -8,6 +8,8 @@ import { allowManyListeners } from '@strata/core'
 import { runRestoreInWorker, type RestoreResult, type RestoreWorkerOptions } from '@strata/core/engine'
 import { AgentHub } from './agents/agent-hub.js'
 import { AgentStore } from './agents/agent-store.js'
+import { agentMaintenance } from './agents/agent-maintenance.js'
+import { AgentRepositoryAccess } from './agents/agent-repository-access.js'
 import { Credentials } from './auth/credentials.js'
 import { LoginLimits } from './auth/login-limits.js'
 import { PasswordHasher } from './auth/password-hasher.js'
@@ -209,13 +211,21 @@ function services(
   }
   const rollback = new RollbackWatch(new RollbackStore(db), log)
   const mountDir = nasMountDir(config.dataDir)
-  const repositoryService = new RepositoryService(stores.repositories, closing, mountDir, rollback)
+  const agentRepositories = new AgentRepositoryAccess(agentHub, agents, stores.repositories)
+  const repositoryService = new RepositoryService(
+    stores.repositories,
+    closing,
+    mountDir,
+    rollback,
+    agentRepositories,
+  )
   const base = { config, db, box, users, tokens, log, closing, repositoryService, ...stores }
-  const runs = runServices(config.dataDir, { ...base, agentHub }, workers, timing.maintenanceTickMs)
+  const agentParts = { agentHub, agentRepositories }
+  const runs = runServices(config.dataDir, { ...base, ...agentParts }, workers, timing.maintenanceTickMs)
   return {
     ...base,
     agents,
-    agentHub,
+    ...agentParts,
     tlsFingerprint,
     credentials: new Credentials(users, tokens, agents),
     loginLimits: new LoginLimits(),
@@ -252,7 +262,9 @@ type Stores = Pick<ServerServices, 'pools' | 'repositories' | 'connections' | 'j
 /** Runs: of jobs (from the API and the scheduler) and of restores, each in a worker process. */
 function runServices(
   dataDir: string,
-  s: Stores & Pick<ServerServices, 'db' | 'log' | 'closing' | 'repositoryService' | 'users' | 'agentHub'>,
+  s: Stores &
+    Pick<ServerServices, 'db' | 'log' | 'closing' | 'repositoryService' | 'users'> &
+    Pick<ServerServices, 'agentHub' | 'agentRepositories'>,
   workers: Workers,
   maintenanceTickMs?: number,
 ): Pick<ServerServices, 'runs' | 'restores' | 'bus' | 'scheduler' | 'maintenance' | 'maintenanceStore'> {
@@ -273,7 +285,7 @@ function runServices(
     restoredTag: restoreTag,
     nasHome: dataDir,
     configFiles: () => configFiles(sources),
-    remote: (job) => s.agentHub.runnerFor(job),
+    remote: (job, tick) => s.agentHub.runnerFor(job, tick),
   })
   // A backup or mirror run's end: its repositories' usage, measured before it wrote, is out of date.
   bus.on('run', (row) => {
@@ -286,7 +298,7 @@ function runServices(
     for (const id of job === undefined ? [] : jobRepositories(job)) repositoryService.outdated(id)
   })
   watchRetention(bus, runs, jobs, repositoryService)
-  const scheduler = new Scheduler({ db, jobs, log, start: (job, id) => runs.startJob(job, id) })
+  const scheduler = new Scheduler({ db, jobs, log, start: (job, id, at) => runs.startJob(job, id, at) })
   const restores = new RestoreRunner({
     runs,
     pools,
@@ -307,6 +319,7 @@ function runServices(
     log,
     closing,
     ...(maintenanceTickMs === undefined ? {} : { tickMs: maintenanceTickMs }),
+    agents: agentMaintenance(s.agentHub, s.agentRepositories),
   })
   return { runs, restores, bus, scheduler, maintenance, maintenanceStore }
 }

@@ -6,7 +6,7 @@ import { dirname } from 'node:path'
 import { AgentError } from './agent-errors.js'
 import type { ScheduleTick } from './protocol-repository.js'
 
-export const MAX_TICKS = 4096
+export const MAX_TICKS = 1024
 
 interface Entry {
   readonly jobId: string
@@ -17,8 +17,11 @@ interface Entry {
 export class TickLog {
   #entries: Entry[]
 
-  constructor(readonly file: string) {
-    this.#entries = read(file)
+  constructor(
+    readonly file: string,
+    readonly max = MAX_TICKS,
+  ) {
+    this.#entries = read(file).slice(-max)
   }
 
   /**
@@ -28,7 +31,7 @@ export class TickLog {
   claim(tick: ScheduleTick, runId: string): string | undefined {
     const had = this.#entries.find((e) => e.jobId === tick.jobId && e.at === tick.at)
     if (had !== undefined) return had.runId
-    this.#entries = [...this.#entries, { jobId: tick.jobId, at: tick.at, runId }].slice(-MAX_TICKS)
+    this.#entries = [...this.#entries, { jobId: tick.jobId, at: tick.at, runId }].slice(-this.max)
     // Written before the run starts, through a rename: a crash leaves the old record or the new, whole.
     mkdirSync(dirname(this.file), { recursive: true })
     writeFileSync(`${this.file}.tmp`, JSON.stringify(this.#entries))

@@ -4,7 +4,15 @@
 // does for a local worker's, so the run reads the same in the API and the UI. A run outlives a link:
 // the agent replays what it said while the link was down.
 import type { WebSocket } from '@fastify/websocket'
-import { CLOSE_REVOKED, sealForAgent, type FromAgent } from '@strata/core/agent'
+import {
+  CLOSE_REVOKED,
+  sealForAgent,
+  type FromAgent,
+  type MaintenanceOrder,
+  type RepositoryAnswer,
+  type ScheduleTick,
+  type ToAgent,
+} from '@strata/core/agent'
 import {
   makeRunId,
   openRunLog,
@@ -13,11 +21,14 @@ import {
   type Job,
   type RunResult,
   type RunLogWriter,
+  type TaskEvent,
   type WorkerRunOptions,
 } from '@strata/core/engine'
 import { conflict } from '../errors.js'
 import type { ServerLog } from '../server-log.js'
 import { AgentLink } from './agent-link.js'
+import { placeJob } from './agent-placement.js'
+import { AgentRequests } from './agent-requests.js'
 import type { AgentRecord, AgentStore } from './agent-store.js'
 
 const SEEN_GRAIN_MS = 5_000
@@ -27,7 +38,8 @@ export type RemoteRunner = (o: WorkerRunOptions) => Promise<RunResult>
 
 interface RemoteRun {
   readonly agentId: string
-  readonly o: WorkerRunOptions
+  readonly onEvent: ((event: TaskEvent) => void) | undefined
+  /** The server's copy of the run's log (undefined: its caller keeps it, as maintenance does). */
   readonly log: Promise<RunLogWriter | undefined>
   readonly resolve: (r: RunResult) => void
   readonly reject: (e: Error) => void
@@ -42,6 +54,12 @@ export class AgentHub {
   readonly #seenWritten = new Map<string, number>()
   /** Each agent's session and the last of its messages received: a replay of older ones is dropped. */
   readonly #received = new Map<string, { session: string; seq: number }>()
+  /** Requests about the agents' repositories, answered over their links (agent-requests.ts). */
+  readonly requests = new AgentRequests({
+    send: (agentId, m) => this.#sendTo(agentId, m),
+    sealKey: (agentId) => this.store.sealKey(agentId),
+    name: (agentId) => this.store.get(agentId).name,
+  })
 
   constructor(
     readonly store: AgentStore,
@@ -68,9 +86,11 @@ export class AgentHub {
         return 0
       },
       message: (_link, m) => this.#message(agent.id, m),
+      answer: (_link, m: RepositoryAnswer) => this.requests.answer(agent.id, m),
       closed: (link) => {
         if (this.#closed || this.#links.get(agent.id) !== link) return
         this.#links.delete(agent.id)
+        this.requests.linkDown(agent.id)
         this.store.seen(agent.id, undefined)
         this.log.info(`agent '${agent.name}' offline`)
         this.#noteRuns(
@@ -86,6 +106,7 @@ export class AgentHub {
   revoke(agentId: string): void {
     this.#links.get(agentId)?.close(CLOSE_REVOKED, 'the agent was revoked')
     this.#links.delete(agentId)
+    this.requests.linkDown(agentId)
     for (const [runId, run] of this.#runs)
       if (run.agentId === agentId)
         this.#end(runId, () =>
@@ -93,21 +114,47 @@ export class AgentHub {
         )
   }
 
-  /** Where a job runs: undefined for this server; its agent's runner when its pools are an agent's. */
-  runnerFor(job: Job): RemoteRunner | undefined {
-    const agents = new Set(job.pools.map((p) => this.store.agentOfPool(p.id)))
-    if (agents.size === 0 || (agents.size === 1 && agents.has(undefined))) return undefined
-    if (agents.size > 1)
-      throw conflict(
-        `job '${job.id}' selects pools of different agents (or of an agent and of the server): a run happens in one place`,
-        'AGENT_MIXED_POOLS',
-      )
-    const agentId = [...agents][0]!
-    if (!this.#links.has(agentId)) {
-      const { name } = this.store.get(agentId)
-      throw conflict(`agent '${name}' is offline: the run of job '${job.id}' needs it`, 'AGENT_OFFLINE')
-    }
-    return (o) => this.#dispatch(agentId, o)
+  /**
+   * Where a job runs: undefined for this server; its agent's runner when its pools are an agent's. A
+   * scheduled run names its tick, which the agent runs once (agent-ticks.ts).
+   */
+  runnerFor(job: Job, tick?: ScheduleTick): RemoteRunner | undefined {
+    const agentId = placeJob(job, this.store)
+    if (agentId === undefined) return undefined
+    this.#online(agentId, `the run of job '${job.id}'`)
+    return (o) => this.#dispatch(agentId, o, tick)
+  }
+
+  /** A maintenance task of a repository assigned to the agent, run there; its events come to `onEvent`. */
+  maintain(
+    agentId: string,
+    runId: string,
+    order: MaintenanceOrder,
+    onEvent: (event: TaskEvent) => void,
+    signal: AbortSignal,
+  ): Promise<RunResult> {
+    this.#online(agentId, `${order.maintenance.task} of repository '${order.maintenance.name}'`)
+    return this.#send(agentId, runId, order, { onEvent, log: Promise.resolve(undefined) }, signal)
+  }
+
+  /** The agent's name when a run out on it cannot be heard from now (its link is down). */
+  unreachable(runId: string): string | undefined {
+    const run = this.#runs.get(runId)
+    if (run === undefined || this.#links.has(run.agentId)) return undefined
+    return this.store.get(run.agentId).name
+  }
+
+  #online(agentId: string, what: string): void {
+    if (this.#links.has(agentId)) return
+    const { name } = this.store.get(agentId)
+    throw conflict(`agent '${name}' is offline: ${what} needs it`, 'AGENT_OFFLINE')
+  }
+
+  #sendTo(agentId: string, m: ToAgent): boolean {
+    const link = this.#links.get(agentId)
+    if (link === undefined) return false
+    link.send(m)
+    return true
   }
 
   /**
@@ -124,27 +171,34 @@ export class AgentHub {
       }
       const end = { type: 'end' as const, id: '0', status: 'interrupted' as const, error, time: Date.now() }
       void run.log.then((w) => w?.append(end))
-      run.o.onEvent?.(end)
+      run.onEvent?.(end)
       this.#end(runId, () => run.resolve({ runId, status: 'interrupted', vms: [] }))
     }
   }
 
-  #dispatch(agentId: string, o: WorkerRunOptions): Promise<RunResult> {
+  #dispatch(agentId: string, o: WorkerRunOptions, tick: ScheduleTick | undefined): Promise<RunResult> {
     const runId = o.runId ?? makeRunId()
     const env = Object.fromEntries(
       Object.entries(o.env ?? {}).filter((e): e is [string, string] => e[1] !== undefined),
     )
+    const log = openRunLog(runDirs(o.dataDir).runs, runId).catch(() => undefined)
+    o.onStart?.({ pid: 0, runId })
+    const order = { job: o.job, scheduleId: o.scheduleId, ...(tick === undefined ? {} : { tick }), env }
+    return this.#send(agentId, runId, order, { onEvent: o.onEvent, log }, o.signal)
+  }
+
+  #send(
+    agentId: string,
+    runId: string,
+    order: unknown,
+    run: Pick<RemoteRun, 'onEvent' | 'log'>,
+    signal: AbortSignal,
+  ): Promise<RunResult> {
     return new Promise<RunResult>((resolve, reject) => {
-      const log = openRunLog(runDirs(o.dataDir).runs, runId).catch(() => undefined)
-      this.#runs.set(runId, { agentId, o, log, resolve, reject })
-      o.onStart?.({ pid: 0, runId })
-      const sealed = sealForAgent(this.store.sealKey(agentId), runId, {
-        job: o.job,
-        scheduleId: o.scheduleId,
-        env,
-      })
+      this.#runs.set(runId, { agentId, ...run, resolve, reject })
+      const sealed = sealForAgent(this.store.sealKey(agentId), runId, order)
       this.#links.get(agentId)?.send({ type: 'run', runId, sealed })
-      o.signal.addEventListener('abort', () => this.#abort(runId, o.signal.reason), { once: true })
+      signal.addEventListener('abort', () => this.#abort(runId, signal.reason), { once: true })
     })
   }
 
@@ -156,7 +210,7 @@ export class AgentHub {
   }
 
   /** A message of a run; false when the run is not this agent's. */
-  #message(agentId: string, m: Exclude<FromAgent, { type: 'hello' }>): boolean {
+  #message(agentId: string, m: Exclude<FromAgent, { type: 'hello' | 'repository-answer' }>): boolean {
     const received = this.#received.get(agentId)
     if (received !== undefined && m.seq <= received.seq) return true // sent again after a link died: had it
     const run = this.#runs.get(m.runId)
@@ -168,7 +222,7 @@ export class AgentHub {
     if (run === undefined) return this.#ignored(agentId, m.runId)
     if (m.type === 'event') {
       void run.log.then((w) => w?.append(m.event))
-      run.o.onEvent?.(m.event)
+      run.onEvent?.(m.event)
     } else if (m.type === 'done') this.#end(m.runId, () => run.resolve(m.result))
     else this.#end(m.runId, () => run.reject(new WorkerError(m.error.code, m.error.message)))
     return true
@@ -180,7 +234,7 @@ export class AgentHub {
       if (run.agentId !== agent.id) continue
       const event = { type: 'info' as const, id: '0', message, data: { agentLink: link }, time: Date.now() }
       void run.log.then((w) => w?.append(event))
-      run.o.onEvent?.(event)
+      run.onEvent?.(event)
     }
   }
 

@@ -17,7 +17,11 @@ import type { PoolConnections } from '../pools/pool-connections.js'
 import type { PoolStore } from '../pools/pool-store.js'
 import { idParams } from '../routes/schemas.js'
 import type { ServerLog } from '../server-log.js'
+import type { RepositoryService } from '../repositories/repository-service.js'
+import type { RepositoryStore } from '../repositories/repository-store.js'
 import type { AgentHub } from './agent-hub.js'
+import type { AgentRepositoryAccess } from './agent-repository-access.js'
+import { agentRepositoryRoutes } from './agent-repository-routes.js'
 import type { AgentRecord, AgentStore } from './agent-store.js'
 
 export interface AgentRouteServices {
@@ -28,6 +32,9 @@ export interface AgentRouteServices {
   /** The server's certificate fingerprint; undefined when it serves plain HTTP (no agent then). */
   readonly fingerprint: string | undefined
   readonly log: ServerLog
+  readonly repositories: RepositoryStore
+  readonly repositoryService: RepositoryService
+  readonly access: AgentRepositoryAccess
 }
 
 export function agentRoutes(app: FastifyInstance, ctx: AgentRouteServices): void {
@@ -39,6 +46,7 @@ export function agentRoutes(app: FastifyInstance, ctx: AgentRouteServices): void
     version: a.version,
     lastSeen: a.lastSeen,
     pools: agents.pools(a.id),
+    repositories: agents.repositories(a.id),
   })
 
   app.post<{ Body: AgentBody }>(
@@ -94,6 +102,8 @@ export function agentRoutes(app: FastifyInstance, ctx: AgentRouteServices): void
       return { poolId: pool.id, agentId }
     },
   )
+
+  agentRepositoryRoutes(app, ctx)
 
   void app.register(async (scope) => {
     await scope.register(websocket, { options: { maxPayload: AGENT_MAX_MESSAGE_BYTES } })

@@ -116,4 +116,33 @@ export class AgentStore {
       )
       .run(poolId, agentId)
   }
+
+  /** The repositories assigned to the agent: the server never opens them, it asks the agent. */
+  repositories(agentId: string): string[] {
+    const rows = this.db
+      .prepare('SELECT repository_id FROM agent_repositories WHERE agent_id = ? ORDER BY repository_id')
+      .all(agentId)
+    return (rows as { repository_id: string }[]).map((r) => r.repository_id)
+  }
+
+  agentOfRepository(repositoryId: string): string | undefined {
+    const row = this.db
+      .prepare('SELECT agent_id FROM agent_repositories WHERE repository_id = ?')
+      .get(repositoryId)
+    return (row as { agent_id: string } | undefined)?.agent_id
+  }
+
+  assignRepository(repositoryId: string, agentId: string | null): void {
+    if (agentId === null) {
+      this.db.prepare('DELETE FROM agent_repositories WHERE repository_id = ?').run(repositoryId)
+      return
+    }
+    this.get(agentId)
+    this.db
+      .prepare(
+        'INSERT INTO agent_repositories (repository_id, agent_id) VALUES (?, ?) ' +
+          'ON CONFLICT (repository_id) DO UPDATE SET agent_id = excluded.agent_id',
+      )
+      .run(repositoryId, agentId)
+  }
 }

@@ -45,6 +45,7 @@ export interface RunManagerDeps {
   /** Where a job runs when not in this server's workers: its pools' agent (agents/agent-hub.ts). */
   readonly remote?: (
     job: Job,
+    tick?: { readonly jobId: string; readonly at: number },
   ) => ((o: Parameters<typeof runJobInWorker>[0]) => ReturnType<typeof runJobInWorker>) | undefined
 }
 
@@ -76,15 +77,16 @@ export class RunManager {
     return this.#running.has(jobId)
   }
 
-  /** Starts a run of a job; resolves with its id once the worker is forked. */
-  startJob(job: ApiJob, scheduleId?: string): string {
+  /** Starts a run of a job (`dueAt`: the schedule's tick it is for); resolves with its id once forked. */
+  startJob(job: ApiJob, scheduleId?: string, dueAt?: number): string {
     if (this.#stopping.signal.aborted) throw conflict('the server is stopping', 'SERVER_STOPPING')
     if (this.#running.has(job.id)) throw conflict(`job '${job.name}' is running already`, 'JOB_RUNNING')
     if (scheduleId !== undefined && !job.schedules.some((s) => s.id === scheduleId))
       throw notFound(`schedule '${scheduleId}' of job '${job.name}'`)
     const { engineJob, env } = this.engineJob(job)
     const names = this.#names(engineJob)
-    const run = this.deps.remote?.(engineJob) ?? runJobInWorker
+    const tick = dueAt === undefined ? undefined : { jobId: job.id, at: dueAt }
+    const run = this.deps.remote?.(engineJob, tick) ?? runJobInWorker
     const controller = new AbortController()
     let runId = ''
     const own = job.kind === 'metadata' ? this.deps.configFiles?.() : undefined

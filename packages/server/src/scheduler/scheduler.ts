@@ -19,7 +19,8 @@ const MAX_SLEEP_MS = 60_000
 export interface SchedulerDeps {
   readonly db: Db
   readonly jobs: Pick<JobStore, 'list'>
-  readonly start: (job: ApiJob, scheduleId: string) => void
+  /** `dueAt`: the tick fired (ms), which a run on an agent carries (it runs each tick once). */
+  readonly start: (job: ApiJob, scheduleId: string, dueAt: number) => void
   readonly log: ServerLog
 }
 
@@ -144,7 +145,7 @@ export class Scheduler {
   #fire(a: Armed, dueAt: number): void {
     this.#setLastFired(a, dueAt)
     try {
-      this.deps.start(a.job, a.schedule.id)
+      this.deps.start(a.job, a.schedule.id, dueAt)
     } catch (error) {
       this.deps.log.warn(`schedule '${a.schedule.id}' of job '${a.job.name}' skipped: ${errorMessage(error)}`)
     }
