@@ -13,7 +13,7 @@ export function placeJob(job: Job, store: AgentStore): string | undefined {
   const agents = new Set(job.pools.map((p) => store.agentOfPool(p.id)))
   if (agents.size > 1)
     throw conflict(
-      `job '${job.id}' selects pools of different agents (or of an agent and of the server): a run happens in one place`,
+      `job '${job.name ?? job.id}' selects pools of different agents (or of an agent and of the server): a run happens in one place`,
       'AGENT_MIXED_POOLS',
     )
   const agentId = [...agents][0]
@@ -23,7 +23,7 @@ export function placeJob(job: Job, store: AgentStore): string | undefined {
     if (owner === undefined || owner === agentId) continue
     const where = agentId === undefined ? 'on this server' : `on agent '${store.get(agentId).name}'`
     throw conflict(
-      `job '${job.id}' runs ${where}, but its repository '${repo.name}' is assigned to agent ` +
+      `job '${job.name ?? job.id}' runs ${where}, but its repository '${store.repositoryName(repo.name)}' is assigned to agent ` +
         `'${store.get(owner).name}', which alone opens it: assign the job's pools and repositories to one agent`,
       'AGENT_REPOSITORY_MISMATCH',
     )

@@ -125,6 +125,12 @@ export class AgentStore {
     return (rows as { repository_id: string }[]).map((r) => r.repository_id)
   }
 
+  /** For messages: a repository's name (its id when it has none any more). */
+  repositoryName(repositoryId: string): string {
+    const row = this.db.prepare('SELECT name FROM repositories WHERE id = ?').get(repositoryId)
+    return (row as { name: string } | undefined)?.name ?? repositoryId
+  }
+
   agentOfRepository(repositoryId: string): string | undefined {
     const row = this.db
       .prepare('SELECT agent_id FROM agent_repositories WHERE repository_id = ?')
