@@ -232,7 +232,8 @@ export class AgentHub {
   #noteRuns(agent: AgentRecord, link: 'up' | 'down', message: string): void {
     for (const [, run] of this.#runs) {
       if (run.agentId !== agent.id) continue
-      const event = { type: 'info' as const, id: '0', message, data: { agentLink: link }, time: Date.now() }
+      const data = { agentLink: link, agent: agent.name }
+      const event = { type: 'info' as const, id: '0', message, data, time: Date.now() }
       void run.log.then((w) => w?.append(event))
       run.onEvent?.(event)
     }
