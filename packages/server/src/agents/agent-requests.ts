@@ -74,10 +74,18 @@ export class AgentRequests {
 
   /** The agent's link went: what it had not answered fails now. */
   linkDown(agentId: string): void {
-    const name = this.links.name(agentId)
     for (const [id, p] of this.#pending)
       if (p.agentId === agentId)
-        this.#settle(id, () => p.reject(agentUnreachable(name, 'a request in progress')))
+        this.#settle(id, () => p.reject(agentUnreachable(this.#name(agentId), 'a request in progress')))
+  }
+
+  /** The agent's name; its id once it is gone (revoked: its row deleted before its link). */
+  #name(agentId: string): string {
+    try {
+      return this.links.name(agentId)
+    } catch {
+      return agentId
+    }
   }
 
   #settle(requestId: string, f: () => void): void {
