@@ -6,7 +6,12 @@ import { openRepositoryFromEnv } from '../open/index.js'
 import { parseIdentity, type Repository } from '../repository/index.js'
 import { errorCode, errorMessage } from '../shared/index.js'
 import { AGENT_MAX_MESSAGE_BYTES, type FromAgent } from './protocol.js'
-import type { RepositoryAnswer, RepositoryOp, RepositoryRequest, RepositoryTarget } from './protocol-repository.js'
+import type {
+  RepositoryAnswer,
+  RepositoryOp,
+  RepositoryRequest,
+  RepositoryTarget,
+} from './protocol-repository.js'
 import { measureRepositoryUsage, wirePoints } from './repository-ops.js'
 import { openForAgent } from './seal.js'
 
@@ -48,7 +53,8 @@ export class AgentRepositories {
     void this.#serve(m, key)
       .then(
         (result) => answer({ ...base(m), result }),
-        (error: unknown) => answer({ ...base(m), error: { code: errorCode(error), message: errorMessage(error) } }),
+        (error: unknown) =>
+          answer({ ...base(m), error: { code: errorCode(error), message: errorMessage(error) } }),
       )
       .finally(() => this.#serving--)
   }

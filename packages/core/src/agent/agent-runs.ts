@@ -136,7 +136,11 @@ export class AgentRuns {
   }
 
   /** A maintenance task of one of the agent's repositories, in this process (its reads are bounded). */
-  async #maintain(runId: string, m: MaintenanceOrder['maintenance'], signal: AbortSignal): Promise<RunResult> {
+  async #maintain(
+    runId: string,
+    m: MaintenanceOrder['maintenance'],
+    signal: AbortSignal,
+  ): Promise<RunResult> {
     this.o.log(`run ${runId}: ${m.task} of repository '${m.name}' started`)
     const data = { runId, repositoryId: m.repositoryId, repository: m.name, task: m.task }
     await runRootTask(

@@ -5,7 +5,12 @@
 // unreachable" on the server, and asked again by whoever needs it.
 import type { MaintenanceKind, MaintenanceSettings } from '../engine/index.js'
 import { AgentMessageError } from './agent-errors.js'
-import type { WireError } from './protocol.js'
+
+/** protocol.ts's WireError (not imported: protocol.ts imports this file). */
+interface WireError {
+  readonly code: string
+  readonly message: string
+}
 
 export interface RepositoryRequest {
   readonly type: 'repository'

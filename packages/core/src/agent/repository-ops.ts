@@ -12,9 +12,15 @@ export interface RepositoryUsage {
 }
 
 /** A restore point as it crosses the link: its time in ms, its lock date while it is to come. */
-export type WirePoint = Omit<RestorePointInfo, 'time'> & { readonly time: number; readonly lockedUntil?: number }
+export type WirePoint = Omit<RestorePointInfo, 'time'> & {
+  readonly time: number
+  readonly lockedUntil?: number
+}
 
-export async function measureRepositoryUsage(repo: Repository, signal: AbortSignal): Promise<RepositoryUsage> {
+export async function measureRepositoryUsage(
+  repo: Repository,
+  signal: AbortSignal,
+): Promise<RepositoryUsage> {
   let bytes = 0
   let chunks = 0
   for await (const info of repo.store.list('chunks/', { signal })) {
