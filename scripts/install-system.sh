@@ -22,6 +22,7 @@ packages=(
   zsh               # the CLI's zsh completion script is read by zsh in its test
   nfs-common cifs-utils       # mount.nfs, mount.cifs: Strata mounts nfs:// and smb:// repositories itself
   samba smbnetfs fuse3        # smbd on loopback mounted through FUSE: the store's tests on a real SMB share
+  postgresql        # the server's PostgreSQL store and scale-out tests start a cluster of their own
   prometheus        # promtool: checks the /metrics output, the alert rules and their unit tests
   rclone            # `npm run bench -- mirror` compares a mirror with `rclone copy` of the repository folder
 )
