@@ -40,11 +40,17 @@ export class AgentRequests {
 
   /** Sends one request sealed for the agent; resolves with its result, rejects with its error. */
   ask(agentId: string, op: RepositoryOp, what: string, signal: AbortSignal): Promise<unknown> {
-    const name = this.links.name(agentId)
+    let name: string
+    let sealed: string
+    const requestId = randomUUID()
+    try {
+      name = this.links.name(agentId) // an unknown agent: its 404
+      sealed = sealForAgent(this.links.sealKey(agentId), requestId, op)
+    } catch (error) {
+      return Promise.reject(error as Error)
+    }
     if (this.#pending.size >= MAX_PENDING)
       return Promise.reject(new RetryLaterError(503, 'AGENT_BUSY', `${MAX_PENDING} agent requests wait`, 5))
-    const requestId = randomUUID()
-    const sealed = sealForAgent(this.links.sealKey(agentId), requestId, op)
     return new Promise<unknown>((resolve, reject) => {
       const timeout = AbortSignal.any([signal, AbortSignal.timeout(REQUEST_MS)])
       const onAbort = (): void => this.#settle(requestId, () => reject(abortError(name, what, timeout)))
