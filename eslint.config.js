@@ -74,6 +74,17 @@ export default tseslint.config(
     files: ['packages/web/src/**/*.{ts,vue}'],
     languageOptions: { globals: { ...globals.browser }, parserOptions: { parser: tseslint.parser } },
   },
+  // The server's store is asynchronous (SQLite or PostgreSQL behind one seam): a call not awaited is a
+  // write that may land after its answer, or a rejection nobody hears.
+  {
+    files: ['packages/server/src/**/*.ts'],
+    languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },
+    rules: {
+      '@typescript-eslint/no-floating-promises': 'error',
+      '@typescript-eslint/no-misused-promises': 'error',
+      '@typescript-eslint/await-thenable': 'error',
+    },
+  },
   { files: ['**/*.{js,mjs,cjs,ts,vue}'], rules: { 'max-lines': maxLines(400) } },
   { files: ['**/*.test.ts', 'packages/*/test/**/*.ts'], rules: { 'max-lines': maxLines(500) } },
   {

@@ -135,7 +135,7 @@ describe('server access', () => {
     const token = created.body.token as string
     const byToken = new ApiClient(server.url, token)
     expect((await byToken.get('/api/me')).body).toMatchObject({ username: 'admin' })
-    const stored = server.context.db.prepare('SELECT token_hash FROM tokens').all() as {
+    const stored = (await server.context.db.all('SELECT token_hash FROM tokens')) as {
       token_hash: string
     }[]
     expect(stored.map((r) => r.token_hash)).not.toContain(token)
@@ -172,7 +172,7 @@ describe('server access', () => {
     const older = await new ApiClient(server.url).login('totp', 'totp-password', totpCode(secret, Date.now()))
     expect(older.status).toBe(401)
     // The step used is remembered in the database: a restarted server refuses the replay too.
-    const row = server.context.db.prepare("SELECT totp_last_step FROM users WHERE username = 'totp'").get()
+    const row = await server.context.db.get("SELECT totp_last_step FROM users WHERE username = 'totp'")
     expect(row).toEqual({ totp_last_step: Math.floor(nextAt / 30_000) })
   })
 
@@ -186,7 +186,7 @@ describe('server access', () => {
     expect(created.status).toBe(201)
     expect(JSON.stringify(created.body)).not.toContain('pool-secret')
     expect(created.body).toMatchObject({ name: 'offline', username: 'root', connected: false })
-    const rows = JSON.stringify(server.context.db.prepare('SELECT * FROM pools').all())
+    const rows = JSON.stringify(await server.context.db.all('SELECT * FROM pools'))
     expect(rows).not.toContain('pool-secret')
     expect((await admin.delete(`/api/pools/${created.body.id}`)).status).toBe(204)
   })

@@ -255,9 +255,7 @@ describe('server with the lab pool', () => {
     expect(created.status).toBe(201)
     expect(created.body).toMatchObject({ encrypted: true })
     expect(JSON.stringify(created.body)).not.toContain('staple')
-    expect(JSON.stringify(server.context.db.prepare('SELECT * FROM repositories').all())).not.toContain(
-      'staple',
-    )
+    expect(JSON.stringify(await server.context.db.all('SELECT * FROM repositories'))).not.toContain('staple')
     const vms = (await api.get(`/api/pools/${poolId}/objects?type=VM`)).body as {
       uuid: string
       name_label: string

@@ -35,12 +35,16 @@ export interface DemoServices {
 }
 
 export async function setupDemo(ctx: DemoServices, demo: DemoSetup, signal: AbortSignal): Promise<void> {
-  if (ctx.pools.list().length > 0) return // configured before: leave it as the user left it
-  const pool = ctx.pools.create({ name: 'lab', ...demo.pool, ...(await checkPoolTrust(demo.pool, signal)) })
+  if ((await ctx.pools.list()).length > 0) return // configured before: leave it as the user left it
+  const pool = await ctx.pools.create({
+    name: 'lab',
+    ...demo.pool,
+    ...(await checkPoolTrust(demo.pool, signal)),
+  })
   await ctx.connections.connect(pool, demo.pool.password)
   const store = new LocalStore(demo.repositoryPath)
   if ((await store.stat('config', { signal })) === undefined) await Repository.create(store, { signal })
-  const repository = ctx.repositories.create({ name: 'local', location: demo.repositoryPath })
+  const repository = await ctx.repositories.create({ name: 'local', location: demo.repositoryPath })
   const checked = checkJobInput({
     name: 'Demo: web VMs, delta',
     vms: { smart: { pools: [pool.id], tags: ['web'] } },
@@ -51,7 +55,7 @@ export async function setupDemo(ctx: DemoServices, demo: DemoSetup, signal: Abor
   if (!checked.ok)
     throw new Error(`the demo job is invalid: ${checked.problems.map(formatProblem).join('; ')}`)
   const job = ctx.jobs.complete(checked.value)
-  ctx.runs.engineJob(job) // the engine's validation, as the API does
-  ctx.jobs.save(job)
-  ctx.scheduler.reload()
+  await ctx.runs.engineJob(job) // the engine's validation, as the API does
+  await ctx.jobs.save(job)
+  await ctx.scheduler.reload()
 }

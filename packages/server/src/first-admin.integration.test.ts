@@ -26,11 +26,11 @@ describe('the first admin password', () => {
     // A data directory provisioned with syslog forwarding before the first start.
     const dataDir = scratch.path('data')
     await mkdir(dataDir, { recursive: true })
-    const db = openDatabase(dataDir)
-    db.prepare("INSERT INTO settings (key, value) VALUES ('syslog', ?)").run(
+    const db = await openDatabase(dataDir)
+    await db.run("INSERT INTO settings (key, value) VALUES ('syslog', ?)", [
       `udp://127.0.0.1:${syslog.address().port}`,
-    )
-    db.close()
+    ])
+    await db.close()
 
     const lines: string[] = []
     const server = await startTestServer(scratch, { echo: (line) => lines.push(line) })

@@ -157,9 +157,11 @@ describe('jobs in the API', () => {
         },
       ],
     }
-    server.context.jobs.db
-      .prepare('INSERT INTO jobs (id, name, body) VALUES (?, ?, ?)')
-      .run(old.id, old.name, JSON.stringify(old))
+    await server.context.jobs.db.run('INSERT INTO jobs (id, name, body) VALUES (?, ?, ?)', [
+      old.id,
+      old.name,
+      JSON.stringify(old),
+    ])
     const read = (await api.get('/api/jobs/job-old')).body
     expect(read.settings).toEqual({ ...SETTINGS_DEFAULTS, mode: 'full', retries: 1 })
     expect(read.vms.smart.excludeVms).toEqual(['u9'])

@@ -64,7 +64,7 @@ describe("the server's NAS mount directory", () => {
     })
     expect(job.status).toBe(201)
     // The worker's openStore puts mount points in $STRATA_HOME/mounts (storage/open-store.ts).
-    const { env } = server.context.runs.engineJob(job.body)
+    const { env } = await server.context.runs.engineJob(job.body)
     expect(env.STRATA_HOME).toBe(server.config.dataDir)
   })
 })

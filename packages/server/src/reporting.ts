@@ -73,7 +73,7 @@ export class Reporting {
       store: this.notifications,
       jobs: deps.jobs,
       runs: new RunStore(deps.db),
-      lastSuccess: (jobId) => this.stats.lastSuccessByJob().get(jobId),
+      lastSuccess: async (jobId) => (await this.stats.lastSuccessByJob()).get(jobId),
       tree,
       notifier: this.notifier,
       log: deps.log,
@@ -117,7 +117,7 @@ export class Reporting {
       this.#listener = await listenForMetrics(config.metrics.listen, this.metrics, log)
     this.#recorder.start()
     this.sampler.start()
-    this.daily.reload()
+    await this.daily.reload()
   }
 
   /** Stops taking new work, then waits for the reports in flight (they are aborted). */

@@ -31,7 +31,7 @@ describe('server restart', () => {
         password: 'sealed-pw',
       })
     ).body
-    first.context.runs.deps.runs.insert({
+    await first.context.runs.deps.runs.insert({
       runId: '20260101T000000Z-abcdef',
       jobId: 'job-x',
       jobName: 'was running',
@@ -47,7 +47,7 @@ describe('server restart', () => {
     const again = new ApiClient(second.url)
     again.cookie = api.cookie // the session survives
     expect((await again.get('/api/me')).body).toMatchObject({ username: 'admin' })
-    expect(second.context.pools.password(pool.id)).toBe('sealed-pw')
+    expect(await second.context.pools.password(pool.id)).toBe('sealed-pw')
     let run = (await again.get('/api/runs')).body[0]
     for (let i = 0; i < 50 && run.status === 'pending'; i++) {
       await sleep(20)

@@ -17,37 +17,42 @@ export class Settings {
   #sink: SyslogSink | undefined
   #remove: (() => void) | undefined
 
-  constructor(
+  private constructor(
     readonly db: Db,
     readonly log: ServerLog,
-  ) {
-    const syslog = this.#get('syslog')
-    if (syslog !== undefined) this.#applySyslog(syslog)
+  ) {}
+
+  /** The settings, with syslog forwarding applied as stored. */
+  static async open(db: Db, log: ServerLog): Promise<Settings> {
+    const settings = new Settings(db, log)
+    const syslog = await settings.#get('syslog')
+    if (syslog !== undefined) settings.#applySyslog(syslog)
+    return settings
   }
 
-  view(): SettingsView {
-    const syslog = this.#get('syslog')
-    const restoreTag = this.#get('restoreTag')
+  async view(): Promise<SettingsView> {
+    const syslog = await this.#get('syslog')
+    const restoreTag = await this.#get('restoreTag')
     return {
       ...(syslog === undefined ? {} : { syslog }),
       ...(restoreTag === undefined ? {} : { restoreTag }),
     }
   }
 
-  restoreTag(): string {
-    return this.#get('restoreTag') ?? RESTORED_TAG
+  async restoreTag(): Promise<string> {
+    return (await this.#get('restoreTag')) ?? RESTORED_TAG
   }
 
   /** null: back to the default. */
-  setRestoreTag(tag: string | null): void {
-    if (tag === null) this.db.prepare("DELETE FROM settings WHERE key = 'restoreTag'").run()
-    else this.#set('restoreTag', tag)
+  async setRestoreTag(tag: string | null): Promise<void> {
+    if (tag === null) await this.db.run("DELETE FROM settings WHERE key = 'restoreTag'")
+    else await this.#set('restoreTag', tag)
   }
 
-  setSyslog(url: string | null): void {
+  async setSyslog(url: string | null): Promise<void> {
     if (url !== null) parseSyslogUrl(url) // refuse a bad URL before anything changes
-    if (url === null) this.db.prepare("DELETE FROM settings WHERE key = 'syslog'").run()
-    else this.#set('syslog', url)
+    if (url === null) await this.db.run("DELETE FROM settings WHERE key = 'syslog'")
+    else await this.#set('syslog', url)
     this.#applySyslog(url ?? undefined)
   }
 
@@ -62,17 +67,16 @@ export class Settings {
     this.#remove = this.#sink === undefined ? undefined : this.log.addSink(this.#sink)
   }
 
-  #set(key: string, value: string): void {
-    this.db
-      .prepare(
-        'INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value',
-      )
-      .run(key, value)
+  async #set(key: string, value: string): Promise<void> {
+    await this.db.run(
+      'INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value',
+      [key, value],
+    )
   }
 
-  #get(key: string): string | undefined {
+  async #get(key: string): Promise<string | undefined> {
     return (
-      this.db.prepare('SELECT value FROM settings WHERE key = ?').get(key) as { value: string } | undefined
+      (await this.db.get('SELECT value FROM settings WHERE key = ?', [key])) as { value: string } | undefined
     )?.value
   }
 }

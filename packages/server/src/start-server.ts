@@ -4,7 +4,7 @@
 import { randomBytes } from 'node:crypto'
 import { join } from 'node:path'
 import type { FastifyInstance } from 'fastify'
-import { allowManyListeners } from '@strata/core'
+import { allowManyListeners, errorMessage } from '@strata/core'
 import { runRestoreInWorker, type RestoreResult, type RestoreWorkerOptions } from '@strata/core/engine'
 import { AgentHub } from './agents/agent-hub.js'
 import { AgentStore } from './agents/agent-store.js'
@@ -101,11 +101,11 @@ export async function startServerWith(options: StartOptions, workers: Workers): 
   const log = new ServerLog(options.echo)
   const tls = await serverTls(config, log)
   const box = new SecretBox(config.secretKey)
-  const db = openDatabase(config.dataDir, box)
+  const db = await openDatabase(config.dataDir, box)
   const users = new Users(db, new PasswordHasher())
   const closing = new AbortController()
   allowManyListeners(closing.signal) // every restore, download and event stream listens to it
-  const context = services(
+  const context = await services(
     config,
     db,
     box,
@@ -118,10 +118,11 @@ export async function startServerWith(options: StartOptions, workers: Workers): 
   )
   // After the services: the settings' syslog forwarding is on, so the admin's creation reaches it.
   const generatedAdminPassword = await firstAdmin(users, config, log)
-  for (const pool of context.pools.list())
-    if (context.agents.agentOfPool(pool.id) === undefined)
+  await context.runs.recovered // runs a stopped server left pending are ended before any is listed
+  for (const pool of await context.pools.list())
+    if ((await context.agents.agentOfPool(pool.id)) === undefined)
       // an agent's pool is reached by the agent
-      await context.connections.connect(pool, context.pools.password(pool.id))
+      await context.connections.connect(pool, await context.pools.password(pool.id))
   const app = await buildApp(context, routes(context), tls)
   try {
     await context.reporting.start(config, log) // a taken metrics address stops the start here
@@ -131,12 +132,12 @@ export async function startServerWith(options: StartOptions, workers: Workers): 
     await app.close()
     await context.connections.closeAll()
     context.settings.close()
-    db.close()
+    await db.close()
     throw error
   }
-  context.scheduler.start()
+  await context.scheduler.start()
   void sweepOwnChecks(
-    context.pools.list().map((pool) => ({
+    (await context.pools.list()).map((pool) => ({
       name: pool.name,
       client: () => context.connections.client(pool.id),
       settle: (ms) => context.connections.settle(pool.id, ms),
@@ -169,7 +170,7 @@ export async function startServerWith(options: StartOptions, workers: Workers): 
       await app.close()
       await context.connections.closeAll()
       context.settings.close()
-      db.close()
+      await db.close()
     },
   }
 }
@@ -188,7 +189,7 @@ async function serverTls(config: ServerConfig, log: ServerLog): Promise<ServerTl
 }
 
 /** The stores and services of one server. */
-function services(
+async function services(
   config: ServerConfig,
   db: Db,
   box: SecretBox,
@@ -198,7 +199,7 @@ function services(
   workers: Workers,
   timing: { reporting?: ReportingOptions; maintenanceTickMs?: number },
   tlsFingerprint?: string,
-): ServerServices {
+): Promise<ServerServices> {
   const tokens = new ApiTokens(db)
   const agents = new AgentStore(db, box)
   const agentHub = new AgentHub(agents, log)
@@ -207,7 +208,7 @@ function services(
     repositories: new RepositoryStore(db, box),
     connections: new PoolConnections(log),
     jobs: new JobStore(db),
-    settings: new Settings(db, log),
+    settings: await Settings.open(db, log),
   }
   const rollback = new RollbackWatch(new RollbackStore(db), log)
   const mountDir = nasMountDir(config.dataDir)
@@ -271,7 +272,7 @@ function runServices(
   const { db, log, jobs, pools, repositories, settings, connections, repositoryService, closing } = s
   const sources = { pools, repositories, jobs, settings, users: s.users }
   const bus = new RunBus()
-  const restoreTag = (): string => settings.restoreTag()
+  const restoreTag = (): Promise<string> => settings.restoreTag()
   const runStore = new RunStore(db)
   const runs = new RunManager({
     engineDir: join(dataDir, 'engine'),
@@ -294,8 +295,13 @@ function runServices(
       row.status === 'pending'
     )
       return
-    const job = jobs.list().find((j) => j.id === row.jobId)
-    for (const id of job === undefined ? [] : jobRepositories(job)) repositoryService.outdated(id)
+    void jobs.list().then(
+      (list) => {
+        const job = list.find((j) => j.id === row.jobId)
+        for (const id of job === undefined ? [] : jobRepositories(job)) repositoryService.outdated(id)
+      },
+      (error: unknown) => log.warn(`could not read job '${row.jobId}' after its run: ${errorMessage(error)}`),
+    )
   })
   watchRetention(bus, runs, jobs, repositoryService)
   const scheduler = new Scheduler({ db, jobs, log, start: (job, id, at) => runs.startJob(job, id, at) })
@@ -333,13 +339,18 @@ function watchRetention(bus: RunBus, runs: RunManager, jobs: JobStore, service: 
   if (watch === undefined) return
   bus.on('run', (row) => {
     if (row.kind !== 'backup') return
-    const ids = jobs.list().find((j) => j.id === row.jobId)?.repositories ?? []
-    if (row.status === 'pending') return ids.forEach((id) => watch.running(id, row.runId, true))
-    void runs
-      .tree(row.runId)
-      .then((tree) => ids.forEach((id) => watch.excuse(id, removedByRun(tree))))
-      .catch(() => undefined)
-      .finally(() => ids.forEach((id) => watch.running(id, row.runId, false)))
+    void jobs
+      .list()
+      .then(async (list) => {
+        const ids = list.find((j) => j.id === row.jobId)?.repositories ?? []
+        if (row.status === 'pending') return ids.forEach((id) => watch.running(id, row.runId, true))
+        await runs
+          .tree(row.runId)
+          .then((tree) => ids.forEach((id) => watch.excuse(id, removedByRun(tree))))
+          .catch(() => undefined)
+          .finally(() => ids.forEach((id) => watch.running(id, row.runId, false)))
+      })
+      .catch(() => undefined) // the job is gone: nothing to watch
   })
 }
 
@@ -348,7 +359,7 @@ function watchRetention(bus: RunBus, runs: RunManager, jobs: JobStore, service: 
  * caller to show once on the terminal, never written to the log (which may be a file or syslog).
  */
 async function firstAdmin(users: Users, config: ServerConfig, log: ServerLog): Promise<string | undefined> {
-  if (users.count() > 0) return undefined
+  if ((await users.count()) > 0) return undefined
   const generated = config.adminPassword === undefined ? randomBytes(12).toString('base64url') : undefined
   await users.create('admin', config.adminPassword ?? generated!, 'admin')
   if (generated !== undefined)

@@ -54,11 +54,13 @@ export class AgentHub {
   readonly #seenWritten = new Map<string, number>()
   /** Each agent's session and the last of its messages received: a replay of older ones is dropped. */
   readonly #received = new Map<string, { session: string; seq: number }>()
+  /** Each agent's name, as at its last link: what a run's line and an unreachable run say. */
+  readonly #names = new Map<string, string>()
   /** Requests about the agents' repositories, answered over their links (agent-requests.ts). */
   readonly requests = new AgentRequests({
     send: (agentId, m) => this.#sendTo(agentId, m),
     sealKey: (agentId) => this.store.sealKey(agentId),
-    name: (agentId) => this.store.get(agentId).name,
+    name: async (agentId) => this.#names.get(agentId) ?? (await this.store.get(agentId)).name,
   })
 
   constructor(
@@ -77,7 +79,8 @@ export class AgentHub {
       welcomed: (link, version, session) => {
         this.#links.get(agent.id)?.close(1000, 'replaced by a new link')
         this.#links.set(agent.id, link)
-        this.store.seen(agent.id, version)
+        this.#names.set(agent.id, agent.name)
+        this.#write(this.store.seen(agent.id, version))
         this.log.info(`agent '${agent.name}' online (version ${version})`)
         this.#noteRuns(agent, 'up', `agent '${agent.name}' reachable again: the run's events follow`)
         const known = this.#received.get(agent.id)
@@ -91,7 +94,7 @@ export class AgentHub {
         if (this.#closed || this.#links.get(agent.id) !== link) return
         this.#links.delete(agent.id)
         this.requests.linkDown(agent.id)
-        this.store.seen(agent.id, undefined)
+        this.#write(this.store.seen(agent.id, undefined))
         this.log.info(`agent '${agent.name}' offline`)
         this.#noteRuns(
           agent,
@@ -118,35 +121,38 @@ export class AgentHub {
    * Where a job runs: undefined for this server; its agent's runner when its pools are an agent's. A
    * scheduled run names its tick, which the agent runs once (agent-ticks.ts).
    */
-  runnerFor(job: Job, tick?: ScheduleTick): RemoteRunner | undefined {
-    const agentId = placeJob(job, this.store)
+  async runnerFor(job: Job, tick?: ScheduleTick): Promise<RemoteRunner | undefined> {
+    const agentId = await placeJob(job, this.store)
     if (agentId === undefined) return undefined
-    this.#online(agentId, `the run of job '${job.id}'`)
-    return (o) => this.#dispatch(agentId, o, tick)
+    await this.#online(agentId, `the run of job '${job.name ?? job.id}'`)
+    const sealKey = await this.store.sealKey(agentId)
+    return (o) => this.#dispatch(agentId, sealKey, o, tick)
   }
 
   /** A maintenance task of a repository assigned to the agent, run there; its events come to `onEvent`. */
-  maintain(
+  async maintain(
     agentId: string,
     runId: string,
     order: MaintenanceOrder,
     onEvent: (event: TaskEvent) => void,
     signal: AbortSignal,
   ): Promise<RunResult> {
-    this.#online(agentId, `${order.maintenance.task} of repository '${order.maintenance.name}'`)
-    return this.#send(agentId, runId, order, { onEvent, log: Promise.resolve(undefined) }, signal)
+    await this.#online(agentId, `${order.maintenance.task} of repository '${order.maintenance.name}'`)
+    const sealKey = await this.store.sealKey(agentId)
+    const run = { onEvent, log: Promise.resolve(undefined) }
+    return this.#send(agentId, sealKey, runId, order, run, signal)
   }
 
   /** The agent's name when a run out on it cannot be heard from now (its link is down). */
   unreachable(runId: string): string | undefined {
     const run = this.#runs.get(runId)
     if (run === undefined || this.#links.has(run.agentId)) return undefined
-    return this.store.get(run.agentId).name
+    return this.#names.get(run.agentId) ?? run.agentId
   }
 
-  #online(agentId: string, what: string): void {
+  async #online(agentId: string, what: string): Promise<void> {
     if (this.#links.has(agentId)) return
-    const { name } = this.store.get(agentId)
+    const { name } = await this.store.get(agentId)
     throw conflict(`agent '${name}' is offline: ${what} needs it`, 'AGENT_OFFLINE')
   }
 
@@ -176,7 +182,12 @@ export class AgentHub {
     }
   }
 
-  #dispatch(agentId: string, o: WorkerRunOptions, tick: ScheduleTick | undefined): Promise<RunResult> {
+  #dispatch(
+    agentId: string,
+    sealKey: Buffer,
+    o: WorkerRunOptions,
+    tick: ScheduleTick | undefined,
+  ): Promise<RunResult> {
     const runId = o.runId ?? makeRunId()
     const env = Object.fromEntries(
       Object.entries(o.env ?? {}).filter((e): e is [string, string] => e[1] !== undefined),
@@ -184,11 +195,12 @@ export class AgentHub {
     const log = openRunLog(runDirs(o.dataDir).runs, runId).catch(() => undefined)
     o.onStart?.({ pid: 0, runId })
     const order = { job: o.job, scheduleId: o.scheduleId, ...(tick === undefined ? {} : { tick }), env }
-    return this.#send(agentId, runId, order, { onEvent: o.onEvent, log }, o.signal)
+    return this.#send(agentId, sealKey, runId, order, { onEvent: o.onEvent, log }, o.signal)
   }
 
   #send(
     agentId: string,
+    sealKey: Buffer,
     runId: string,
     order: unknown,
     run: Pick<RemoteRun, 'onEvent' | 'log'>,
@@ -196,7 +208,7 @@ export class AgentHub {
   ): Promise<RunResult> {
     return new Promise<RunResult>((resolve, reject) => {
       this.#runs.set(runId, { agentId, ...run, resolve, reject })
-      const sealed = sealForAgent(this.store.sealKey(agentId), runId, order)
+      const sealed = sealForAgent(sealKey, runId, order)
       this.#links.get(agentId)?.send({ type: 'run', runId, sealed })
       signal.addEventListener('abort', () => this.#abort(runId, signal.reason), { once: true })
     })
@@ -244,8 +256,12 @@ export class AgentHub {
   #ignored(agentId: string, runId: string): true {
     if (!this.#ignoredRuns.has(runId) && this.#ignoredRuns.size < 1000) {
       this.#ignoredRuns.add(runId)
-      this.log.warn(
-        `agent '${this.store.get(agentId).name}' reports on run '${runId}', which this server does not follow: ignored`,
+      void this.store.get(agentId).then(
+        ({ name }) =>
+          this.log.warn(
+            `agent '${name}' reports on run '${runId}', which this server does not follow: ignored`,
+          ),
+        () => undefined, // revoked meanwhile
       )
     }
     return true
@@ -255,7 +271,14 @@ export class AgentHub {
     const now = Date.now()
     if (now - (this.#seenWritten.get(agentId) ?? 0) < SEEN_GRAIN_MS) return
     this.#seenWritten.set(agentId, now)
-    this.store.seen(agentId, undefined, now)
+    this.#write(this.store.seen(agentId, undefined, now))
+  }
+
+  /** A write the link does not wait for (its last-seen time): a failure is logged. */
+  #write(done: Promise<void>): void {
+    done.catch((error: unknown) =>
+      this.log.warn(`could not record an agent's last contact: ${String(error)}`),
+    )
   }
 
   #end(runId: string, settle: () => void): void {

@@ -8,9 +8,9 @@ import type { AgentRepositoryAccess } from './agent-repository-access.js'
 
 export interface AgentMaintenance {
   /** The agent the repository is assigned to, if any. */
-  agentOf(repositoryId: string): string | undefined
+  agentOf(repositoryId: string): Promise<string | undefined>
   isOnline(agentId: string): boolean
-  name(agentId: string): string
+  name(agentId: string): Promise<string>
   /** Runs the task there; throws AGENT_OFFLINE (409, naming the agent) when it is not connected. */
   run(o: {
     readonly repositoryId: string
@@ -26,10 +26,10 @@ export function agentMaintenance(hub: AgentHub, access: AgentRepositoryAccess): 
   return {
     agentOf: (id) => access.agentOf(id),
     isOnline: (agentId) => hub.isOnline(agentId),
-    name: (agentId) => hub.store.get(agentId).name,
-    run: (o) => {
-      const agentId = access.agentOf(o.repositoryId)!
-      const target = access.target(o.repositoryId)
+    name: async (agentId) => (await hub.store.get(agentId)).name,
+    run: async (o) => {
+      const agentId = (await access.agentOf(o.repositoryId))!
+      const target = await access.target(o.repositoryId)
       const order = {
         maintenance: { ...target, repositoryId: o.repositoryId, task: o.task, settings: o.settings },
       }

@@ -9,8 +9,8 @@ import { conflict } from '../errors.js'
 import type { AgentStore } from './agent-store.js'
 
 /** The agent the job runs on, undefined for this server; throws the 409 that says why it cannot run. */
-export function placeJob(job: Job, store: AgentStore): string | undefined {
-  const agents = new Set(job.pools.map((p) => store.agentOfPool(p.id)))
+export async function placeJob(job: Job, store: AgentStore): Promise<string | undefined> {
+  const agents = new Set(await Promise.all(job.pools.map((p) => store.agentOfPool(p.id))))
   if (agents.size > 1)
     throw conflict(
       `job '${job.name ?? job.id}' selects pools of different agents (or of an agent and of the server): a run happens in one place`,
@@ -19,12 +19,12 @@ export function placeJob(job: Job, store: AgentStore): string | undefined {
   const agentId = [...agents][0]
   // The engine job names each repository by its id (toEngineJob).
   for (const repo of [...job.repositories, ...job.mirrorTo]) {
-    const owner = store.agentOfRepository(repo.name)
+    const owner = await store.agentOfRepository(repo.name)
     if (owner === undefined || owner === agentId) continue
-    const where = agentId === undefined ? 'on this server' : `on agent '${store.get(agentId).name}'`
+    const where = agentId === undefined ? 'on this server' : `on agent '${(await store.get(agentId)).name}'`
     throw conflict(
-      `job '${job.name ?? job.id}' runs ${where}, but its repository '${store.repositoryName(repo.name)}' is assigned to agent ` +
-        `'${store.get(owner).name}', which alone opens it: assign the job's pools and repositories to one agent`,
+      `job '${job.name ?? job.id}' runs ${where}, but its repository '${await store.repositoryName(repo.name)}' is assigned to agent ` +
+        `'${(await store.get(owner)).name}', which alone opens it: assign the job's pools and repositories to one agent`,
       'AGENT_REPOSITORY_MISMATCH',
     )
   }

@@ -253,9 +253,9 @@ describe('repositories assigned to an agent', { timeout: 240_000 }, () => {
   it('runs a schedule tick once when it is sent twice, across an agent restart', async () => {
     const { runs, jobs } = server.context
     const dueAt = Date.parse('2026-12-07T02:00:00Z')
-    const first = runs.startJob(jobs.get(jobId), 'nightly', dueAt)
+    const first = await runs.startJob(await jobs.get(jobId), 'nightly', dueAt)
     expect((await ended(first)).status).toBe('success')
-    const again = runs.startJob(jobs.get(jobId), 'nightly', dueAt)
+    const again = await runs.startJob(await jobs.get(jobId), 'nightly', dueAt)
     expect(await ended(again)).toMatchObject({
       status: 'skipped',
       error: { code: 'AGENT_TICK_DONE', message: expect.stringContaining(first) },
@@ -263,7 +263,7 @@ describe('repositories assigned to an agent', { timeout: 240_000 }, () => {
     await stopAgent()
     startAgent()
     await online()
-    const third = runs.startJob(jobs.get(jobId), 'nightly', dueAt)
+    const third = await runs.startJob(await jobs.get(jobId), 'nightly', dueAt)
     expect(await ended(third)).toMatchObject({ status: 'skipped', error: { code: 'AGENT_TICK_DONE' } })
     // The job ran once for that tick: the agent has no log of the others.
     expect(existsSync(scratch.path('agent', 'engine', 'runs', `${first}.jsonl`))).toBe(true)

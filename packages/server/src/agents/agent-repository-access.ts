@@ -19,17 +19,17 @@ export class AgentRepositoryAccess implements RemoteRepositories {
     readonly repositories: RepositoryStore,
   ) {}
 
-  agentOf(id: string): string | undefined {
+  agentOf(id: string): Promise<string | undefined> {
     return this.agents.agentOfRepository(id)
   }
 
-  assign(id: string, agentId: string | null): void {
-    this.agents.assignRepository(id, agentId)
+  assign(id: string, agentId: string | null): Promise<void> {
+    return this.agents.assignRepository(id, agentId)
   }
 
-  notHere(id: string): Error {
-    const { name } = this.repositories.get(id)
-    const agent = this.agents.get(this.agentOf(id)!).name
+  async notHere(id: string): Promise<Error> {
+    const { name } = await this.repositories.get(id)
+    const agent = (await this.agents.get((await this.agentOf(id))!)).name
     return conflict(
       `repository '${name}' is assigned to agent '${agent}', which alone opens it: this is not done through the agent yet`,
       'AGENT_REPOSITORY',
@@ -37,18 +37,18 @@ export class AgentRepositoryAccess implements RemoteRepositories {
   }
 
   /** What opens the repository, as sealed for its agent. */
-  target(id: string): RepositoryTarget {
-    const record = this.repositories.get(id)
+  async target(id: string): Promise<RepositoryTarget> {
+    const record = await this.repositories.get(id)
     return {
       name: record.name,
       location: record.location,
-      env: secretsEnv(this.repositories.secrets(id)),
+      env: secretsEnv(await this.repositories.secrets(id)),
       ...(record.identity === undefined ? {} : { expected: record.identity }),
     }
   }
 
   async points(id: string, vm: string | undefined, signal: AbortSignal): Promise<PointView[]> {
-    const op: RepositoryOp = { ...this.target(id), op: 'points', ...(vm === undefined ? {} : { vm }) }
+    const op: RepositoryOp = { ...(await this.target(id)), op: 'points', ...(vm === undefined ? {} : { vm }) }
     const answer = await this.#ask(id, op, `listing the points of repository '${op.name}'`, signal)
     if (!Array.isArray(answer) || answer.length > MAX_POINTS || !answer.every(isWirePoint))
       throw badAnswer(op.name, 'points')
@@ -56,7 +56,7 @@ export class AgentRepositoryAccess implements RemoteRepositories {
   }
 
   async usage(id: string, signal: AbortSignal): Promise<Usage> {
-    const op: RepositoryOp = { ...this.target(id), op: 'usage' }
+    const op: RepositoryOp = { ...(await this.target(id)), op: 'usage' }
     const answer = await this.#ask(id, op, `measuring repository '${op.name}'`, signal)
     const u = answer as Partial<Usage> | null
     if (typeof u?.bytes !== 'number' || typeof u.chunks !== 'number') throw badAnswer(op.name, 'usage')
@@ -95,8 +95,8 @@ export class AgentRepositoryAccess implements RemoteRepositories {
     return identity
   }
 
-  #ask(id: string, op: RepositoryOp, what: string, signal: AbortSignal): Promise<unknown> {
-    return this.hub.requests.ask(this.agentOf(id)!, op, what, signal)
+  async #ask(id: string, op: RepositoryOp, what: string, signal: AbortSignal): Promise<unknown> {
+    return this.hub.requests.ask((await this.agentOf(id))!, op, what, signal)
   }
 }
 

@@ -24,22 +24,22 @@ export function agentRepositoryRoutes(app: FastifyInstance, ctx: AgentRepository
     '/api/repositories/:id/agent',
     { schema: { tags: ['agents'], params: idParams, body: RepositoryAgentInput } },
     async (request) => {
-      const record = repositories.get(request.params.id)
+      const record = await repositories.get(request.params.id)
       const { agentId } = request.body
       const who = request.user?.username ?? 'a client'
       if (agentId !== null) {
-        const input = { ...record, ...repositories.secrets(record.id) }
+        const input = { ...record, ...(await repositories.secrets(record.id)) }
         const identity = await access.open(
           agentId,
           record.identity === undefined ? input : { ...input, expected: record.identity },
           { create: false },
           AbortSignal.timeout(60_000),
         )
-        if (record.identity === undefined) repositories.recordIdentity(record.id, identity)
+        if (record.identity === undefined) await repositories.recordIdentity(record.id, identity)
       }
-      access.assign(record.id, agentId)
+      await access.assign(record.id, agentId)
       ctx.repositoryService.forget(record.id)
-      const to = agentId === null ? 'the server' : `agent '${access.agents.get(agentId).name}'`
+      const to = agentId === null ? 'the server' : `agent '${(await access.agents.get(agentId)).name}'`
       ctx.log.info(`repository '${record.name}' assigned to ${to} by ${who}`)
       return { repositoryId: record.id, agentId }
     },

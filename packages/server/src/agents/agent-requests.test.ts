@@ -6,14 +6,16 @@ import { describe, expect, it } from 'vitest'
 import { agentSealKey, type ToAgent } from '@strata/core/agent'
 import { AgentRequests } from './agent-requests.js'
 
+/** The request is sent once its agent's name and key are read. */
+const tick = () => new Promise((resolve) => setImmediate(resolve))
 const op = { op: 'usage' as const, name: 'at-b', location: '/srv/b', env: {} }
 
 function requests(online: Set<string>, names: Map<string, string>) {
   const sent: { agentId: string; m: ToAgent }[] = []
   const r = new AgentRequests({
     send: (agentId, m) => online.has(agentId) && sent.push({ agentId, m }) > 0,
-    sealKey: (agentId) => agentSealKey('token', agentId),
-    name: (agentId) => {
+    sealKey: async (agentId) => agentSealKey('token', agentId),
+    name: async (agentId) => {
       const name = names.get(agentId)
       if (name === undefined) throw new Error(`agent '${agentId}' does not exist`)
       return name
@@ -33,6 +35,7 @@ describe('requests to agents', () => {
       ]),
     )
     const asked = r.ask('a-1', op, 'measuring', AbortSignal.timeout(10_000))
+    await tick()
     const id = lastId()
     expect(r.answer('a-2', { type: 'repository-answer', requestId: id, result: 1 })).toBe(false)
     expect(r.answer('a-1', { type: 'repository-answer', requestId: id, result: { bytes: 1 } })).toBe(true)
@@ -43,6 +46,7 @@ describe('requests to agents', () => {
   it("rejects with the agent's error, named", async () => {
     const { r, lastId } = requests(new Set(['a-1']), new Map([['a-1', 'site-b']]))
     const asked = r.ask('a-1', op, 'measuring', AbortSignal.timeout(10_000))
+    await tick()
     r.answer('a-1', {
       type: 'repository-answer',
       requestId: lastId(),
@@ -62,9 +66,11 @@ describe('requests to agents', () => {
       message: expect.stringContaining("agent 'site-b' is unreachable"),
     })
     const first = r.ask('a-1', op, 'measuring', AbortSignal.timeout(10_000))
+    await tick()
     r.linkDown('a-1')
     await expect(first).rejects.toMatchObject({ code: 'AGENT_UNREACHABLE' })
     const second = r.ask('a-1', op, 'measuring', AbortSignal.timeout(10_000))
+    await tick()
     names.delete('a-1') // revoked: its row goes before its link
     expect(() => r.linkDown('a-1')).not.toThrow()
     await expect(second).rejects.toMatchObject({

@@ -19,8 +19,9 @@ interface Pending {
 /** What the requests need of the hub: an agent's live link, its sealing key and name. */
 export interface RequestLinks {
   send(agentId: string, m: ToAgent): boolean
-  sealKey(agentId: string): Buffer
-  name(agentId: string): string
+  sealKey(agentId: string): Promise<Buffer>
+  /** Its name; rejects with a 404 for an agent that does not exist. */
+  name(agentId: string): Promise<string>
 }
 
 export function agentUnreachable(name: string, what: string, cause?: unknown): ApiError {
@@ -39,18 +40,12 @@ export class AgentRequests {
   constructor(readonly links: RequestLinks) {}
 
   /** Sends one request sealed for the agent; resolves with its result, rejects with its error. */
-  ask(agentId: string, op: RepositoryOp, what: string, signal: AbortSignal): Promise<unknown> {
-    let name: string
-    let sealed: string
+  async ask(agentId: string, op: RepositoryOp, what: string, signal: AbortSignal): Promise<unknown> {
     const requestId = randomUUID()
-    try {
-      name = this.links.name(agentId) // an unknown agent: its 404
-      sealed = sealForAgent(this.links.sealKey(agentId), requestId, op)
-    } catch (error) {
-      return Promise.reject(error as Error)
-    }
+    const name = await this.links.name(agentId) // an unknown agent: its 404
+    const sealed = sealForAgent(await this.links.sealKey(agentId), requestId, op)
     if (this.#pending.size >= MAX_PENDING)
-      return Promise.reject(new RetryLaterError(503, 'AGENT_BUSY', `${MAX_PENDING} agent requests wait`, 5))
+      throw new RetryLaterError(503, 'AGENT_BUSY', `${MAX_PENDING} agent requests wait`, 5)
     return new Promise<unknown>((resolve, reject) => {
       const timeout = AbortSignal.any([signal, AbortSignal.timeout(REQUEST_MS)])
       const onAbort = (): void => this.#settle(requestId, () => reject(abortError(name, what, timeout)))
@@ -73,25 +68,26 @@ export class AgentRequests {
     if (pending === undefined) return true // answered too late: its caller gave up
     if (pending.agentId !== agentId) return false
     this.#pending.delete(m.requestId)
-    if ('error' in m) pending.reject(new AgentAnswerError(this.links.name(agentId), m.error))
-    else pending.resolve(m.result)
+    if ('error' in m) {
+      const error = m.error
+      void this.#name(agentId).then((name) => pending.reject(new AgentAnswerError(name, error)))
+    } else pending.resolve(m.result)
     return true
   }
 
   /** The agent's link went: what it had not answered fails now. */
   linkDown(agentId: string): void {
-    for (const [id, p] of this.#pending)
-      if (p.agentId === agentId)
-        this.#settle(id, () => p.reject(agentUnreachable(this.#name(agentId), 'a request in progress')))
+    const gone = [...this.#pending].filter(([, p]) => p.agentId === agentId)
+    for (const [id] of gone) this.#pending.delete(id)
+    if (gone.length === 0) return
+    void this.#name(agentId).then((name) => {
+      for (const [, p] of gone) p.reject(agentUnreachable(name, 'a request in progress'))
+    })
   }
 
   /** The agent's name; its id once it is gone (revoked: its row deleted before its link). */
-  #name(agentId: string): string {
-    try {
-      return this.links.name(agentId)
-    } catch {
-      return agentId
-    }
+  #name(agentId: string): Promise<string> {
+    return this.links.name(agentId).catch(() => agentId)
   }
 
   #settle(requestId: string, f: () => void): void {

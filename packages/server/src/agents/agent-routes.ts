@@ -39,14 +39,14 @@ export interface AgentRouteServices {
 
 export function agentRoutes(app: FastifyInstance, ctx: AgentRouteServices): void {
   const { agents, hub } = ctx
-  const view = (a: AgentRecord): Agent => ({
+  const view = async (a: AgentRecord): Promise<Agent> => ({
     id: a.id,
     name: a.name,
     state: hub.isOnline(a.id) ? 'online' : 'offline',
     version: a.version,
     lastSeen: a.lastSeen,
-    pools: agents.pools(a.id),
-    repositories: agents.repositories(a.id),
+    pools: await agents.pools(a.id),
+    repositories: await agents.repositories(a.id),
   })
 
   app.post<{ Body: AgentBody }>(
@@ -58,7 +58,7 @@ export function agentRoutes(app: FastifyInstance, ctx: AgentRouteServices): void
           'agents connect over HTTPS only: serve the API with tls (docs/install.md)',
           'AGENT_NEEDS_HTTPS',
         )
-      const created = agents.create(request.body.name)
+      const created = await agents.create(request.body.name)
       ctx.log.info(`agent '${created.name}' created by ${request.user?.username}`)
       const body: NewAgent = {
         id: created.id,
@@ -73,18 +73,19 @@ export function agentRoutes(app: FastifyInstance, ctx: AgentRouteServices): void
   app.get(
     '/api/agents',
     { schema: { tags: ['agents'], response: { 200: { type: 'array', items: Agent } } } },
-    async () => agents.list().map(view),
+    async () => Promise.all((await agents.list()).map(view)),
   )
 
   app.delete<{ Params: { id: string } }>(
     '/api/agents/:id',
     { schema: { tags: ['agents'], params: idParams } },
     async (request, reply) => {
-      const agent = agents.get(request.params.id)
-      const pools = agents.pools(agent.id)
-      agents.delete(agent.id) // the token opens nothing from now on
+      const agent = await agents.get(request.params.id)
+      const pools = await agents.pools(agent.id)
+      await agents.delete(agent.id) // the token opens nothing from now on
       hub.revoke(agent.id)
-      for (const id of pools) await ctx.connections.connect(ctx.pools.get(id), ctx.pools.password(id))
+      for (const id of pools)
+        await ctx.connections.connect(await ctx.pools.get(id), await ctx.pools.password(id))
       ctx.log.info(`agent '${agent.name}' revoked by ${request.user?.username}`)
       return reply.status(204).send()
     },
@@ -94,10 +95,10 @@ export function agentRoutes(app: FastifyInstance, ctx: AgentRouteServices): void
     '/api/pools/:id/agent',
     { schema: { tags: ['agents'], params: idParams, body: PoolAgentInput } },
     async (request) => {
-      const pool = ctx.pools.get(request.params.id)
+      const pool = await ctx.pools.get(request.params.id)
       const { agentId } = request.body
-      agents.assign(pool.id, agentId)
-      if (agentId === null) await ctx.connections.connect(pool, ctx.pools.password(pool.id))
+      await agents.assign(pool.id, agentId)
+      if (agentId === null) await ctx.connections.connect(pool, await ctx.pools.password(pool.id))
       else await ctx.connections.disconnect(pool.id)
       return { poolId: pool.id, agentId }
     },

@@ -43,112 +43,114 @@ export class AgentStore {
     readonly box: SecretBox,
   ) {}
 
-  create(name: string, now = Date.now()): AgentRecord & { token: string } {
-    if (this.db.prepare('SELECT 1 FROM agents WHERE name = ?').get(name) !== undefined)
+  async create(name: string, now = Date.now()): Promise<AgentRecord & { token: string }> {
+    if ((await this.db.get('SELECT 1 FROM agents WHERE name = ?', [name])) !== undefined)
       throw conflict(`an agent named '${name}' exists already`, 'AGENT_EXISTS')
-    const count = (this.db.prepare('SELECT COUNT(*) AS n FROM agents').get() as { n: number }).n
+    const count = ((await this.db.get('SELECT COUNT(*) AS n FROM agents')) as { n: number }).n
     if (count >= MAX_AGENTS) throw conflict(`at most ${MAX_AGENTS} agents`, 'TOO_MANY_AGENTS')
     const id = newId('a')
     const token = `strata_agent_${randomBytes(32).toString('base64url')}`
     const key = agentSealKey(token, id).toString('base64')
-    this.db
-      .prepare('INSERT INTO agents (id, name, token_hash, seal_key_sealed, created) VALUES (?, ?, ?, ?, ?)')
-      .run(id, name, tokenHash(token), this.box.seal(key, agentSealKeyField(id)), now)
-    return { ...this.get(id), token }
+    await this.db.run(
+      'INSERT INTO agents (id, name, token_hash, seal_key_sealed, created) VALUES (?, ?, ?, ?, ?)',
+      [id, name, tokenHash(token), this.box.seal(key, agentSealKeyField(id)), now],
+    )
+    return { ...(await this.get(id)), token }
   }
 
-  list(): AgentRecord[] {
-    return (this.db.prepare('SELECT * FROM agents ORDER BY name').all() as AgentRow[]).map(toRecord)
+  async list(): Promise<AgentRecord[]> {
+    return ((await this.db.all('SELECT * FROM agents ORDER BY name')) as AgentRow[]).map(toRecord)
   }
 
-  get(id: string): AgentRecord {
-    const row = this.db.prepare('SELECT * FROM agents WHERE id = ?').get(id) as AgentRow | undefined
+  async get(id: string): Promise<AgentRecord> {
+    const row = (await this.db.get('SELECT * FROM agents WHERE id = ?', [id])) as AgentRow | undefined
     if (row === undefined) throw notFound(`agent '${id}'`)
     return toRecord(row)
   }
 
   /** The agent whose token this is; undefined for any other string (a revoked agent's row is gone). */
-  byToken(token: string): AgentRecord | undefined {
-    const row = this.db.prepare('SELECT * FROM agents WHERE token_hash = ?').get(tokenHash(token)) as
+  async byToken(token: string): Promise<AgentRecord | undefined> {
+    const row = (await this.db.get('SELECT * FROM agents WHERE token_hash = ?', [tokenHash(token)])) as
       AgentRow | undefined
     return row === undefined ? undefined : toRecord(row)
   }
 
-  delete(id: string): void {
-    this.get(id)
-    this.db.prepare('DELETE FROM agents WHERE id = ?').run(id)
+  async delete(id: string): Promise<void> {
+    await this.get(id)
+    await this.db.run('DELETE FROM agents WHERE id = ?', [id])
   }
 
-  seen(id: string, version: string | undefined, now = Date.now()): void {
-    this.db
-      .prepare('UPDATE agents SET last_seen = ?, version = COALESCE(?, version) WHERE id = ?')
-      .run(now, version ?? null, id)
+  async seen(id: string, version: string | undefined, now = Date.now()): Promise<void> {
+    await this.db.run('UPDATE agents SET last_seen = ?, version = COALESCE(?, version) WHERE id = ?', [
+      now,
+      version ?? null,
+      id,
+    ])
   }
 
-  sealKey(id: string): Buffer {
-    const row = this.db.prepare('SELECT seal_key_sealed FROM agents WHERE id = ?').get(id) as
+  async sealKey(id: string): Promise<Buffer> {
+    const row = (await this.db.get('SELECT seal_key_sealed FROM agents WHERE id = ?', [id])) as
       { seal_key_sealed: string } | undefined
     if (row === undefined) throw notFound(`agent '${id}'`)
     return Buffer.from(this.box.open(row.seal_key_sealed, agentSealKeyField(id)), 'base64')
   }
 
-  pools(agentId: string): string[] {
-    const rows = this.db
-      .prepare('SELECT pool_id FROM agent_pools WHERE agent_id = ? ORDER BY pool_id')
-      .all(agentId)
+  async pools(agentId: string): Promise<string[]> {
+    const rows = await this.db.all('SELECT pool_id FROM agent_pools WHERE agent_id = ? ORDER BY pool_id', [
+      agentId,
+    ])
     return (rows as { pool_id: string }[]).map((r) => r.pool_id)
   }
 
-  agentOfPool(poolId: string): string | undefined {
-    const row = this.db.prepare('SELECT agent_id FROM agent_pools WHERE pool_id = ?').get(poolId)
+  async agentOfPool(poolId: string): Promise<string | undefined> {
+    const row = await this.db.get('SELECT agent_id FROM agent_pools WHERE pool_id = ?', [poolId])
     return (row as { agent_id: string } | undefined)?.agent_id
   }
 
-  assign(poolId: string, agentId: string | null): void {
+  async assign(poolId: string, agentId: string | null): Promise<void> {
     if (agentId === null) {
-      this.db.prepare('DELETE FROM agent_pools WHERE pool_id = ?').run(poolId)
+      await this.db.run('DELETE FROM agent_pools WHERE pool_id = ?', [poolId])
       return
     }
-    this.get(agentId)
-    this.db
-      .prepare(
-        'INSERT INTO agent_pools (pool_id, agent_id) VALUES (?, ?) ON CONFLICT (pool_id) DO UPDATE SET agent_id = excluded.agent_id',
-      )
-      .run(poolId, agentId)
+    await this.get(agentId)
+    await this.db.run(
+      'INSERT INTO agent_pools (pool_id, agent_id) VALUES (?, ?) ON CONFLICT (pool_id) DO UPDATE SET agent_id = excluded.agent_id',
+      [poolId, agentId],
+    )
   }
 
   /** The repositories assigned to the agent: the server never opens them, it asks the agent. */
-  repositories(agentId: string): string[] {
-    const rows = this.db
-      .prepare('SELECT repository_id FROM agent_repositories WHERE agent_id = ? ORDER BY repository_id')
-      .all(agentId)
+  async repositories(agentId: string): Promise<string[]> {
+    const rows = await this.db.all(
+      'SELECT repository_id FROM agent_repositories WHERE agent_id = ? ORDER BY repository_id',
+      [agentId],
+    )
     return (rows as { repository_id: string }[]).map((r) => r.repository_id)
   }
 
   /** For messages: a repository's name (its id when it has none any more). */
-  repositoryName(repositoryId: string): string {
-    const row = this.db.prepare('SELECT name FROM repositories WHERE id = ?').get(repositoryId)
+  async repositoryName(repositoryId: string): Promise<string> {
+    const row = await this.db.get('SELECT name FROM repositories WHERE id = ?', [repositoryId])
     return (row as { name: string } | undefined)?.name ?? repositoryId
   }
 
-  agentOfRepository(repositoryId: string): string | undefined {
-    const row = this.db
-      .prepare('SELECT agent_id FROM agent_repositories WHERE repository_id = ?')
-      .get(repositoryId)
+  async agentOfRepository(repositoryId: string): Promise<string | undefined> {
+    const row = await this.db.get('SELECT agent_id FROM agent_repositories WHERE repository_id = ?', [
+      repositoryId,
+    ])
     return (row as { agent_id: string } | undefined)?.agent_id
   }
 
-  assignRepository(repositoryId: string, agentId: string | null): void {
+  async assignRepository(repositoryId: string, agentId: string | null): Promise<void> {
     if (agentId === null) {
-      this.db.prepare('DELETE FROM agent_repositories WHERE repository_id = ?').run(repositoryId)
+      await this.db.run('DELETE FROM agent_repositories WHERE repository_id = ?', [repositoryId])
       return
     }
-    this.get(agentId)
-    this.db
-      .prepare(
-        'INSERT INTO agent_repositories (repository_id, agent_id) VALUES (?, ?) ' +
-          'ON CONFLICT (repository_id) DO UPDATE SET agent_id = excluded.agent_id',
-      )
-      .run(repositoryId, agentId)
+    await this.get(agentId)
+    await this.db.run(
+      'INSERT INTO agent_repositories (repository_id, agent_id) VALUES (?, ?) ' +
+        'ON CONFLICT (repository_id) DO UPDATE SET agent_id = excluded.agent_id',
+      [repositoryId, agentId],
+    )
   }
 }

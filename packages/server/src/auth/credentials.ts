@@ -20,33 +20,33 @@ export class Credentials {
     readonly users: Users,
     readonly tokens: ApiTokens,
     /** Agents' tokens, which open only the agent routes (and those take no other credential). */
-    readonly agents?: { byToken(token: string): AgentRecord | undefined },
+    readonly agents?: { byToken(token: string): Promise<AgentRecord | undefined> },
   ) {}
 
   /** The agent whose Bearer token the request carries. */
-  authenticateAgent(request: FastifyRequest): AgentRecord | undefined {
+  async authenticateAgent(request: FastifyRequest): Promise<AgentRecord | undefined> {
     const match = /^Bearer\s+(\S{1,200})$/i.exec(request.headers.authorization ?? '')
     return match === null ? undefined : this.agents?.byToken(match[1]!)
   }
 
-  authenticate(request: FastifyRequest): Credential | undefined {
+  async authenticate(request: FastifyRequest): Promise<Credential | undefined> {
     const header = request.headers.authorization
     if (header !== undefined) {
       const match = /^Bearer\s+(\S{1,200})$/i.exec(header)
-      const token = match === null ? undefined : this.tokens.use(match[1]!)
-      const user = token && this.users.find(token.userId)
+      const token = match === null ? undefined : await this.tokens.use(match[1]!)
+      const user = token && (await this.users.find(token.userId))
       return user && token && { user, via: 'token', id: token.id }
     }
     const session = request.cookies[SESSION_COOKIE]
     if (session === undefined || session.length > 200) return undefined
-    const user = this.users.bySession(session)
+    const user = await this.users.bySession(session)
     return user && { user, via: 'session', id: session }
   }
 
   /** Whether a credential still holds (a long-lived event stream checks now and then). */
-  stillValid(credential: Credential): boolean {
+  async stillValid(credential: Credential): Promise<boolean> {
     return credential.via === 'session'
-      ? this.users.bySession(credential.id)?.id === credential.user.id
-      : this.tokens.isLive(credential.id)
+      ? (await this.users.bySession(credential.id))?.id === credential.user.id
+      : await this.tokens.isLive(credential.id)
   }
 }

@@ -54,12 +54,12 @@ export function installGuard(app: FastifyInstance, credentials: Credentials): vo
   app.addHook('onRequest', async (request) => {
     if (request.routeOptions.config.public === true) return
     if (request.routeOptions.config.agent === true) {
-      request.agentRecord = credentials.authenticateAgent(request)
+      request.agentRecord = await credentials.authenticateAgent(request)
       if (request.agentRecord === undefined)
         throw new ApiError(401, 'UNAUTHENTICATED', 'this route needs an agent token (STRATA_AGENT_TOKEN)')
       return
     }
-    const credential = credentials.authenticate(request)
+    const credential = await credentials.authenticate(request)
     if (credential === undefined) {
       if (request.is404 && isUiShellRequest(request)) return
       throw new ApiError(401, 'UNAUTHENTICATED', 'log in first (or send an API token)')

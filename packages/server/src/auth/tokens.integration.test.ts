@@ -74,7 +74,7 @@ describe('API tokens and event streams', () => {
       revoked: expect.any(Number),
     })
     expect((await admin.delete(`/api/me/tokens/${b.id}`)).status).toBe(404) // not the admin's token
-    server.context.db.prepare('UPDATE tokens SET expires = ? WHERE id = ?').run(Date.now() - 1, b.id)
+    await server.context.db.run('UPDATE tokens SET expires = ? WHERE id = ?', [Date.now() - 1, b.id])
     expect((await new ApiClient(server.url, b.token).get('/api/me')).status).toBe(401)
     for (const body of [
       { name: 'x', expiresInDays: 0 },

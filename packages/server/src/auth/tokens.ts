@@ -44,68 +44,70 @@ const toToken = (r: TokenRow): ApiToken => ({
 export class ApiTokens {
   constructor(readonly db: Db) {}
 
-  create(
+  async create(
     userId: string,
     name: string,
     days = TOKEN_DEFAULT_DAYS,
     now = Date.now(),
-  ): ApiToken & { token: string } {
-    this.#prune(now)
-    if (this.#live(userId, now) >= TOKENS_PER_USER)
+  ): Promise<ApiToken & { token: string }> {
+    await this.#prune(now)
+    if ((await this.#live(userId, now)) >= TOKENS_PER_USER)
       throw conflict(`at most ${TOKENS_PER_USER} live tokens per user: revoke one first`, 'TOO_MANY_TOKENS')
     const id = newId('t')
     const token = `strata_${randomBytes(32).toString('base64url')}`
     const expires = now + Math.min(days, TOKEN_MAX_DAYS) * DAY_MS
-    this.db
-      .prepare(
-        'INSERT INTO tokens (id, user_id, name, token_hash, created, expires) VALUES (?, ?, ?, ?, ?, ?)',
-      )
-      .run(id, userId, name, tokenHash(token), now, expires)
+    await this.db.run(
+      'INSERT INTO tokens (id, user_id, name, token_hash, created, expires) VALUES (?, ?, ?, ?, ?, ?)',
+      [id, userId, name, tokenHash(token), now, expires],
+    )
     return { id, name, created: now, expires, token }
   }
 
-  list(userId: string): ApiToken[] {
-    const rows = this.db
-      .prepare('SELECT * FROM tokens WHERE user_id = ? ORDER BY created')
-      .all(userId) as TokenRow[]
+  async list(userId: string): Promise<ApiToken[]> {
+    const rows = (await this.db.all('SELECT * FROM tokens WHERE user_id = ? ORDER BY created', [
+      userId,
+    ])) as TokenRow[]
     return rows.map(toToken)
   }
 
   /** Revokes one of the user's tokens (again is fine); 404 for another user's. */
-  revoke(userId: string, id: string, now = Date.now()): void {
-    const row = this.db.prepare('SELECT * FROM tokens WHERE id = ? AND user_id = ?').get(id, userId)
+  async revoke(userId: string, id: string, now = Date.now()): Promise<void> {
+    const row = await this.db.get('SELECT * FROM tokens WHERE id = ? AND user_id = ?', [id, userId])
     if (row === undefined) throw notFound(`token '${id}'`)
-    this.db.prepare('UPDATE tokens SET revoked = ? WHERE id = ? AND revoked IS NULL').run(now, id)
+    await this.db.run('UPDATE tokens SET revoked = ? WHERE id = ? AND revoked IS NULL', [now, id])
   }
 
   /** The live token's id and user id, noting its use. */
-  use(token: string, now = Date.now()): { id: string; userId: string } | undefined {
-    const row = this.db
-      .prepare('SELECT * FROM tokens WHERE token_hash = ? AND revoked IS NULL AND expires > ?')
-      .get(tokenHash(token), now) as TokenRow | undefined
+  async use(token: string, now = Date.now()): Promise<{ id: string; userId: string } | undefined> {
+    const row = (await this.db.get(
+      'SELECT * FROM tokens WHERE token_hash = ? AND revoked IS NULL AND expires > ?',
+      [tokenHash(token), now],
+    )) as TokenRow | undefined
     if (row === undefined) return undefined
     if (row.last_used === null || row.last_used < now - LAST_USED_GRAIN_MS)
-      this.db.prepare('UPDATE tokens SET last_used = ? WHERE id = ?').run(now, row.id)
+      await this.db.run('UPDATE tokens SET last_used = ? WHERE id = ?', [now, row.id])
     return { id: row.id, userId: row.user_id }
   }
 
   /** Whether the token is still live (an event stream checks it now and then). */
-  isLive(id: string, now = Date.now()): boolean {
+  async isLive(id: string, now = Date.now()): Promise<boolean> {
     return (
-      this.db
-        .prepare('SELECT 1 FROM tokens WHERE id = ? AND revoked IS NULL AND expires > ?')
-        .get(id, now) !== undefined
+      (await this.db.get('SELECT 1 FROM tokens WHERE id = ? AND revoked IS NULL AND expires > ?', [
+        id,
+        now,
+      ])) !== undefined
     )
   }
 
-  #live(userId: string, now: number): number {
-    const row = this.db
-      .prepare('SELECT count(*) AS n FROM tokens WHERE user_id = ? AND revoked IS NULL AND expires > ?')
-      .get(userId, now) as { n: number }
+  async #live(userId: string, now: number): Promise<number> {
+    const row = (await this.db.get(
+      'SELECT count(*) AS n FROM tokens WHERE user_id = ? AND revoked IS NULL AND expires > ?',
+      [userId, now],
+    )) as { n: number }
     return row.n
   }
 
-  #prune(now: number): void {
-    this.db.prepare('DELETE FROM tokens WHERE coalesce(revoked, expires) < ?').run(now - KEEP_ENDED_MS)
+  async #prune(now: number): Promise<void> {
+    await this.db.run('DELETE FROM tokens WHERE coalesce(revoked, expires) < ?', [now - KEEP_ENDED_MS])
   }
 }

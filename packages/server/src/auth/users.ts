@@ -44,109 +44,113 @@ export class Users {
     readonly hasher: PasswordHasher,
   ) {}
 
-  list(): User[] {
-    return (this.db.prepare('SELECT * FROM users ORDER BY username').all() as UserRow[]).map(toUser)
+  async list(): Promise<User[]> {
+    return ((await this.db.all('SELECT * FROM users ORDER BY username')) as UserRow[]).map(toUser)
   }
 
-  row(id: string): UserRow {
-    const row = this.db.prepare('SELECT * FROM users WHERE id = ?').get(id) as UserRow | undefined
+  async row(id: string): Promise<UserRow> {
+    const row = (await this.db.get('SELECT * FROM users WHERE id = ?', [id])) as UserRow | undefined
     if (row === undefined) throw notFound(`user '${id}'`)
     return row
   }
 
-  byName(username: string): UserRow | undefined {
-    return this.db.prepare('SELECT * FROM users WHERE username = ?').get(username) as UserRow | undefined
+  async byName(username: string): Promise<UserRow | undefined> {
+    return (await this.db.get('SELECT * FROM users WHERE username = ?', [username])) as UserRow | undefined
   }
 
-  get(id: string): User {
-    return toUser(this.row(id))
+  async get(id: string): Promise<User> {
+    return toUser(await this.row(id))
   }
 
-  find(id: string): User | undefined {
-    const row = this.db.prepare('SELECT * FROM users WHERE id = ?').get(id) as UserRow | undefined
+  async find(id: string): Promise<User | undefined> {
+    const row = (await this.db.get('SELECT * FROM users WHERE id = ?', [id])) as UserRow | undefined
     return row && toUser(row)
   }
 
   async create(username: string, password: string, role: Role): Promise<User> {
-    if (this.byName(username) !== undefined) throw conflict(`a user '${username}' exists already`)
+    if ((await this.byName(username)) !== undefined) throw conflict(`a user '${username}' exists already`)
     const hash = await this.hasher.hash(password)
     const id = newId('u')
-    this.db
-      .prepare('INSERT INTO users (id, username, role, password_hash, created) VALUES (?, ?, ?, ?, ?)')
-      .run(id, username, role, hash, Date.now())
+    await this.db.run(
+      'INSERT INTO users (id, username, role, password_hash, created) VALUES (?, ?, ?, ?, ?)',
+      [id, username, role, hash, Date.now()],
+    )
     return this.get(id)
   }
 
   async update(id: string, change: { password?: string; role?: Role }, now = Date.now()): Promise<User> {
-    if (change.role !== undefined && change.role !== 'admin' && this.row(id).role === 'admin')
-      this.#keepAnAdmin(id) // before the hash: a refusal costs none
+    if (change.role !== undefined && change.role !== 'admin' && (await this.row(id)).role === 'admin')
+      await this.#keepAnAdmin(id) // before the hash: a refusal costs none
     const hash = change.password === undefined ? undefined : await this.hasher.hash(change.password)
-    this.db.transaction(() => {
-      const row = this.row(id) // again: the hash took time
-      if (change.role !== undefined && change.role !== 'admin' && row.role === 'admin') this.#keepAnAdmin(id)
-      this.db
-        .prepare('UPDATE users SET role = ?, password_hash = ? WHERE id = ?')
-        .run(change.role ?? row.role, hash ?? row.password_hash, id)
+    await this.db.transaction(async () => {
+      const row = await this.row(id) // again: the hash took time
+      if (change.role !== undefined && change.role !== 'admin' && row.role === 'admin')
+        await this.#keepAnAdmin(id)
+      await this.db.run('UPDATE users SET role = ?, password_hash = ? WHERE id = ?', [
+        change.role ?? row.role,
+        hash ?? row.password_hash,
+        id,
+      ])
       if (hash === undefined) return
       // Whoever knew the old password is out: its sessions and its tokens end.
-      this.db.prepare('DELETE FROM sessions WHERE user_id = ?').run(id)
-      this.db.prepare('UPDATE tokens SET revoked = ? WHERE user_id = ? AND revoked IS NULL').run(now, id)
-    })()
+      await this.db.run('DELETE FROM sessions WHERE user_id = ?', [id])
+      await this.db.run('UPDATE tokens SET revoked = ? WHERE user_id = ? AND revoked IS NULL', [now, id])
+    })
     return this.get(id)
   }
 
-  delete(id: string): void {
-    if (this.row(id).role === 'admin') this.#keepAnAdmin(id)
-    this.db.prepare('DELETE FROM users WHERE id = ?').run(id)
+  async delete(id: string): Promise<void> {
+    if ((await this.row(id)).role === 'admin') await this.#keepAnAdmin(id)
+    await this.db.run('DELETE FROM users WHERE id = ?', [id])
   }
 
-  setTotp(id: string, column: 'totp_secret' | 'totp_pending', sealed: string | null): void {
-    this.db.prepare(`UPDATE users SET ${column} = ? WHERE id = ?`).run(sealed, id)
+  async setTotp(id: string, column: 'totp_secret' | 'totp_pending', sealed: string | null): Promise<void> {
+    await this.db.run(`UPDATE users SET ${column} = ? WHERE id = ?`, [sealed, id])
   }
 
   /** Takes a TOTP time step for the user: false if this step or a later one was used already. */
-  useTotpStep(id: string, step: number): boolean {
-    const { changes } = this.db
-      .prepare(
-        'UPDATE users SET totp_last_step = ? WHERE id = ? AND (totp_last_step IS NULL OR totp_last_step < ?)',
-      )
-      .run(step, id, step)
+  async useTotpStep(id: string, step: number): Promise<boolean> {
+    const { changes } = await this.db.run(
+      'UPDATE users SET totp_last_step = ? WHERE id = ? AND (totp_last_step IS NULL OR totp_last_step < ?)',
+      [step, id, step],
+    )
     return changes === 1
   }
 
-  count(): number {
-    return (this.db.prepare('SELECT count(*) AS n FROM users').get() as { n: number }).n
+  async count(): Promise<number> {
+    return ((await this.db.get('SELECT count(*) AS n FROM users')) as { n: number }).n
   }
 
-  #keepAnAdmin(id: string): void {
-    const others = this.db
-      .prepare("SELECT count(*) AS n FROM users WHERE role = 'admin' AND id != ?")
-      .get(id) as { n: number }
+  async #keepAnAdmin(id: string): Promise<void> {
+    const others = (await this.db.get("SELECT count(*) AS n FROM users WHERE role = 'admin' AND id != ?", [
+      id,
+    ])) as { n: number }
     if (others.n === 0) throw conflict('the last admin cannot be removed or demoted', 'LAST_ADMIN')
   }
 
   // Sessions
 
-  openSession(userId: string, now = Date.now()): { id: string; expires: number } {
+  async openSession(userId: string, now = Date.now()): Promise<{ id: string; expires: number }> {
     const id = randomBytes(32).toString('base64url')
     const expires = now + SESSION_MS
-    this.db.prepare('DELETE FROM sessions WHERE expires < ?').run(now)
-    this.db
-      .prepare('INSERT INTO sessions (id_hash, user_id, expires) VALUES (?, ?, ?)')
-      .run(sha256(id), userId, expires)
+    await this.db.run('DELETE FROM sessions WHERE expires < ?', [now])
+    await this.db.run('INSERT INTO sessions (id_hash, user_id, expires) VALUES (?, ?, ?)', [
+      sha256(id),
+      userId,
+      expires,
+    ])
     return { id, expires }
   }
 
-  bySession(id: string, now = Date.now()): User | undefined {
-    const row = this.db
-      .prepare(
-        'SELECT u.* FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id_hash = ? AND s.expires > ?',
-      )
-      .get(sha256(id), now) as UserRow | undefined
+  async bySession(id: string, now = Date.now()): Promise<User | undefined> {
+    const row = (await this.db.get(
+      'SELECT u.* FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id_hash = ? AND s.expires > ?',
+      [sha256(id), now],
+    )) as UserRow | undefined
     return row && toUser(row)
   }
 
-  closeSession(id: string): void {
-    this.db.prepare('DELETE FROM sessions WHERE id_hash = ?').run(sha256(id))
+  async closeSession(id: string): Promise<void> {
+    await this.db.run('DELETE FROM sessions WHERE id_hash = ?', [sha256(id)])
   }
 }

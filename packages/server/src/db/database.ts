@@ -1,32 +1,38 @@
 // The server's embedded database: one SQLite file in WAL mode (readers never wait for the writer),
-// foreign keys on, migrations applied at open. better-sqlite3 is synchronous, which suits one process
-// whose statements are all small.
+// foreign keys on, migrations applied at open, behind the asynchronous SQL seam (db-handle.ts).
 import Database from 'better-sqlite3'
 import { join } from 'node:path'
 import { StrataError } from '@strata/core'
 import type { SecretBox } from '../secret-box.js'
 import type { Db } from './db-handle.js'
-import { MIGRATIONS } from './migrations.js'
+import { MIGRATIONS, migrationSql } from './migrations.js'
+import { SqliteDb } from './sqlite-db.js'
 
 export type { Db } from './db-handle.js'
 
-export function openDatabase(dataDir: string, box?: SecretBox): Db {
-  const db = new Database(join(dataDir, 'strata.db'))
-  db.pragma('journal_mode = WAL')
-  db.pragma('foreign_keys = ON')
-  db.pragma('busy_timeout = 5000')
+export async function openDatabase(dataDir: string, box?: SecretBox): Promise<Db> {
+  const db = openSqlite(join(dataDir, 'strata.db'))
   try {
-    migrate(db, box)
+    await migrate(db, box)
   } catch (error) {
-    db.close()
+    await db.close()
     throw error
   }
   return db
 }
 
+/** A SQLite database behind the seam, without migrations (tests build old schemas on it). */
+export function openSqlite(file: string): SqliteDb {
+  const raw = new Database(file)
+  raw.pragma('journal_mode = WAL')
+  raw.pragma('foreign_keys = ON')
+  raw.pragma('busy_timeout = 5000')
+  return new SqliteDb(raw)
+}
+
 /** Applies the migrations not applied yet, each in a transaction (a failed one changes nothing). */
-export function migrate(db: Db, box?: SecretBox): void {
-  const current = db.pragma('user_version', { simple: true }) as number
+export async function migrate(db: Db, box?: SecretBox): Promise<void> {
+  const current = await schemaVersion(db)
   if (current > MIGRATIONS.length) {
     throw new StrataError(
       'DATABASE_TOO_NEW',
@@ -35,10 +41,15 @@ export function migrate(db: Db, box?: SecretBox): void {
   }
   for (let version = current; version < MIGRATIONS.length; version++) {
     const migration = MIGRATIONS[version]!
-    db.transaction(() => {
-      if (typeof migration === 'string') db.exec(migration)
-      else migration(db, { box })
-      db.pragma(`user_version = ${version + 1}`)
-    })()
+    await db.transaction(async (tx) => {
+      if (typeof migration === 'function') await migration(tx, { box })
+      else await tx.exec(migrationSql(migration, tx.dialect))
+      await tx.exec(`PRAGMA user_version = ${version + 1}`)
+    })
   }
+}
+
+export async function schemaVersion(db: Db): Promise<number> {
+  const row = await db.get<{ user_version: number }>('PRAGMA user_version')
+  return row?.user_version ?? 0
 }

@@ -1,15 +1,16 @@
 import Database from 'better-sqlite3'
 import { describe, expect, it } from 'vitest'
 import { migrate } from './database.js'
+import { SqliteDb } from './sqlite-db.js'
 import { MIGRATIONS } from './migrations.js'
 
 describe('migration 2: pinned pool certificates', () => {
-  it('leaves pools added before unpinned and without plain-HTTP permission', () => {
+  it('leaves pools added before unpinned and without plain-HTTP permission', async () => {
     const db = new Database(':memory:')
     db.exec(MIGRATIONS[0] as string)
     db.pragma('user_version = 1')
     db.prepare("INSERT INTO pools VALUES ('p1', 'old', 'http://xcp1', 'root', 'sealed')").run()
-    migrate(db)
+    await migrate(new SqliteDb(db))
     expect(db.prepare('SELECT fingerprint, insecure_http FROM pools').get()).toEqual({
       fingerprint: null,
       insecure_http: 0,
@@ -19,7 +20,7 @@ describe('migration 2: pinned pool certificates', () => {
 })
 
 describe('migration 3: run details', () => {
-  it('keeps runs recorded before, without details, and adds the index by job', () => {
+  it('keeps runs recorded before, without details, and adds the index by job', async () => {
     const db = new Database(':memory:')
     db.exec(MIGRATIONS[0] as string)
     db.exec(MIGRATIONS[1] as string)
@@ -27,7 +28,7 @@ describe('migration 3: run details', () => {
     db.prepare(
       "INSERT INTO runs (run_id, job_id, job_name, kind, status, start) VALUES ('r1', 'j1', 'nightly', 'backup', 'success', 1)",
     ).run()
-    migrate(db)
+    await migrate(new SqliteDb(db))
     expect(db.pragma('user_version', { simple: true })).toBe(MIGRATIONS.length)
     expect(db.prepare('SELECT run_id, details FROM runs').get()).toEqual({ run_id: 'r1', details: null })
     expect(db.prepare("SELECT name FROM sqlite_master WHERE name = 'runs_by_job'").get()).toEqual({
@@ -38,7 +39,7 @@ describe('migration 3: run details', () => {
 })
 
 describe('migration 5: recorded repository identities', () => {
-  it('upgrades a database at version 2 as shipped, leaving repositories added before unrecorded', () => {
+  it('upgrades a database at version 2 as shipped, leaving repositories added before unrecorded', async () => {
     const db = new Database(':memory:')
     db.exec(MIGRATIONS[0] as string)
     // Version 2 as it shipped (pinned pools), written out: a database that has it must still migrate.
@@ -46,7 +47,7 @@ describe('migration 5: recorded repository identities', () => {
     db.exec('ALTER TABLE pools ADD COLUMN insecure_http INTEGER NOT NULL DEFAULT 0')
     db.pragma('user_version = 2')
     db.prepare("INSERT INTO repositories VALUES ('r1', 'nas', '/srv/nas', NULL, NULL)").run()
-    migrate(db)
+    await migrate(new SqliteDb(db))
     expect(db.pragma('user_version', { simple: true })).toBe(MIGRATIONS.length)
     expect(db.prepare('SELECT identity FROM repositories').get()).toEqual({ identity: null })
     expect(db.prepare('SELECT fingerprint, insecure_http FROM pools').all()).toEqual([])
@@ -55,7 +56,7 @@ describe('migration 5: recorded repository identities', () => {
 })
 
 describe('migration 7: reports, statistics, usage samples', () => {
-  it("fills each job's and VM's last successful backup from the runs recorded before", () => {
+  it("fills each job's and VM's last successful backup from the runs recorded before", async () => {
     const db = new Database(':memory:')
     for (const m of MIGRATIONS.slice(0, 6)) if (typeof m === 'string') db.exec(m)
     db.pragma('user_version = 6')
@@ -74,7 +75,7 @@ describe('migration 7: reports, statistics, usage samples', () => {
     insert.run('r3', 'backup', 'failure', 40, 50, 'not json')
     insert.run('r4', 'restore', 'success', 60, 70, vms('success', 'success'))
     insert.run('r5', 'backup', 'pending', 80, null, vms('success', 'success'))
-    migrate(db)
+    await migrate(new SqliteDb(db))
     expect(db.prepare('SELECT * FROM vm_last_success ORDER BY vm_uuid').all()).toEqual([
       { job_id: 'j1', vm_uuid: 'u-a', vm_name: 'web', time: 30 },
       { job_id: 'j1', vm_uuid: 'u-b', vm_name: 'db', time: 10 },
@@ -86,19 +87,19 @@ describe('migration 7: reports, statistics, usage samples', () => {
 describe('the migration list', () => {
   // Migration 6 re-seals the columns that could hold unbound ('v1:') values, a list it keeps frozen;
   // columns added later are sealed bound from the start, so migrations after it are plain SQL.
-  it('keeps the re-sealing migration where it shipped, after every column that could hold unbound secrets', () => {
+  it('keeps the re-sealing migration where it shipped, after every column that could hold unbound secrets', async () => {
     expect(MIGRATIONS.findIndex((m) => typeof m === 'function')).toBe(5)
     expect(MIGRATIONS.slice(6).every((m) => typeof m === 'string')).toBe(true)
   })
 })
 
 describe('migration 9: XO remotes', () => {
-  it('adds the table of XO remotes to a database at version 8, keeping what it held', () => {
+  it('adds the table of XO remotes to a database at version 8, keeping what it held', async () => {
     const db = new Database(':memory:')
     for (const m of MIGRATIONS.slice(0, 8)) if (typeof m === 'string') db.exec(m)
     db.pragma('user_version = 8')
     db.prepare("INSERT INTO repositories (id, name, location) VALUES ('r1', 'nas', '/srv/nas')").run()
-    migrate(db)
+    await migrate(new SqliteDb(db))
     expect(db.pragma('user_version', { simple: true })).toBe(MIGRATIONS.length)
     db.prepare(
       "INSERT INTO xo_remotes (id, name, location, key_sealed, s3_sealed, created) VALUES ('x1', 'xo', '/mnt/xo', NULL, NULL, 1)",

@@ -1,11 +1,23 @@
 // The database schema, as numbered migrations applied in order (PRAGMA user_version holds the last one
-// applied). Never edit a migration that has shipped: add the next one. A migration is SQL, or code for
-// what SQL cannot do (re-sealing secrets needs the server key).
-import type { Db } from './db-handle.js'
+// applied). Never edit a migration that has shipped: add the next one. A migration is SQL (one text for
+// every dialect, or one per dialect side by side where they differ), or code for what SQL cannot do
+// (re-sealing secrets needs the server key).
+import type { Db, Dialect } from './db-handle.js'
 import type { SecretBox } from '../secret-box.js'
 import { resealBound } from './reseal-secrets.js'
 
-export type Migration = string | ((db: Db, deps: { readonly box?: SecretBox }) => void)
+export type Migration =
+  | string
+  | { readonly [dialect in Dialect]: string }
+  | ((db: Db, deps: { readonly box?: SecretBox }) => Promise<void>)
+
+/** The SQL of a migration for a dialect. */
+export function migrationSql(
+  migration: Exclude<Migration, (...args: never[]) => unknown>,
+  dialect: Dialect,
+): string {
+  return typeof migration === 'string' ? migration : migration[dialect]
+}
 
 export const MIGRATIONS: readonly Migration[] = [
   // 1: users, sessions, tokens, pools, repositories, jobs, runs, scheduler state, settings

@@ -4,11 +4,12 @@ import { describe, expect, it } from 'vitest'
 import { SecretBox } from '../secret-box.js'
 import { poolPasswordField, repositoryField, totpField } from '../secret-fields.js'
 import { sealUnbound } from '../testing/legacy-seal.js'
-import { migrate, type Db } from './database.js'
+import { migrate } from './database.js'
+import { SqliteDb } from './sqlite-db.js'
 import { MIGRATIONS } from './migrations.js'
 
 /** A database as the first release left it: schema 1, secrets sealed unbound under `key`. */
-function releasedDatabase(key: Buffer): Db {
+function releasedDatabase(key: Buffer): Database.Database {
   const db = new Database(':memory:')
   db.exec(MIGRATIONS[0] as string)
   db.pragma('user_version = 1')
@@ -30,15 +31,15 @@ function releasedDatabase(key: Buffer): Db {
 /** The re-sealing migration's index: the version a database is at just before it. */
 const RESEAL = MIGRATIONS.findIndex((m) => typeof m === 'function')
 
-const column = (db: Db, table: string, name: string): string =>
+const column = (db: Database.Database, table: string, name: string): string =>
   (db.prepare(`SELECT ${name} AS v FROM ${table}`).get() as { v: string }).v
 
 describe('the migration binding secrets to their row', () => {
-  it('re-seals every old secret bound to its table, row and column', () => {
+  it('re-seals every old secret bound to its table, row and column', async () => {
     const key = randomBytes(32)
     const box = new SecretBox(key)
     const db = releasedDatabase(key)
-    migrate(db, box)
+    await migrate(new SqliteDb(db), box)
     expect(db.pragma('user_version', { simple: true })).toBe(MIGRATIONS.length)
     expect(box.open(column(db, 'users', 'totp_secret'), totpField('u-1', 'totp_secret'))).toBe('TOTPSEED')
     expect(box.open(column(db, 'pools', 'password_sealed'), poolPasswordField('pool-1'))).toBe(
@@ -62,10 +63,10 @@ describe('the migration binding secrets to their row', () => {
     expect(() => box.open(sealed, repositoryField('pool-1', 'passphrase_sealed'))).toThrow(/another row/)
   })
 
-  it('stops at the first secret that does not open with the key, changing none', () => {
+  it('stops at the first secret that does not open with the key, changing none', async () => {
     const db = releasedDatabase(randomBytes(32))
     const before = column(db, 'pools', 'password_sealed')
-    expect(() => migrate(db, new SecretBox(randomBytes(32)))).toThrow(
+    await expect(migrate(new SqliteDb(db), new SecretBox(randomBytes(32)))).rejects.toThrow(
       expect.objectContaining({
         code: 'SECRET_UNREADABLE',
         message: expect.stringContaining("users 'u-1' (totp_secret)"),
@@ -74,12 +75,14 @@ describe('the migration binding secrets to their row', () => {
     // The migrations before it were applied; it was not.
     expect(db.pragma('user_version', { simple: true })).toBe(RESEAL)
     expect(column(db, 'pools', 'password_sealed')).toBe(before)
-    expect(() => migrate(db)).toThrow(expect.objectContaining({ code: 'MIGRATION_NEEDS_KEY' }))
+    await expect(migrate(new SqliteDb(db))).rejects.toThrow(
+      expect.objectContaining({ code: 'MIGRATION_NEEDS_KEY' }),
+    )
   })
 
-  it('needs no key for a database without secrets', () => {
+  it('needs no key for a database without secrets', async () => {
     const db = new Database(':memory:')
-    migrate(db)
+    await migrate(new SqliteDb(db))
     expect(db.pragma('user_version', { simple: true })).toBe(MIGRATIONS.length)
   })
 })

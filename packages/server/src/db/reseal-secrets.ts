@@ -14,18 +14,20 @@ const COLUMNS: readonly [table: string, column: string][] = [
   ['repositories', 's3_sealed'],
 ]
 
-export function resealBound(db: Db, box: SecretBox | undefined): void {
+export async function resealBound(db: Db, box: SecretBox | undefined): Promise<void> {
   for (const [table, column] of COLUMNS) {
-    const rows = db
-      .prepare(`SELECT id, ${column} AS sealed FROM ${table} WHERE ${column} LIKE 'v1:%'`)
-      .all() as { id: string; sealed: string }[]
+    const rows = await db.all<{ id: string; sealed: string }>(
+      `SELECT id, ${column} AS sealed FROM ${table} WHERE ${column} LIKE 'v1:%'`,
+    )
     if (rows.length === 0) continue
     if (box === undefined)
       throw new StrataError('MIGRATION_NEEDS_KEY', `re-sealing ${table}.${column} needs the server key`)
-    const update = db.prepare(`UPDATE ${table} SET ${column} = ? WHERE id = ?`)
     for (const { id, sealed } of rows) {
       const field = { table, row: id, column }
-      update.run(box.seal(box.openUnbound(sealed, field), field), id)
+      await db.run(`UPDATE ${table} SET ${column} = ? WHERE id = ?`, [
+        box.seal(box.openUnbound(sealed, field), field),
+        id,
+      ])
     }
   }
 }

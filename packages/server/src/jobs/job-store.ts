@@ -9,14 +9,15 @@ import type { ApiJob } from './job-model.js'
 export class JobStore {
   constructor(readonly db: Db) {}
 
-  list(): ApiJob[] {
-    return (this.db.prepare('SELECT body FROM jobs ORDER BY name').all() as { body: string }[]).map((r) =>
+  async list(): Promise<ApiJob[]> {
+    return ((await this.db.all('SELECT body FROM jobs ORDER BY name')) as { body: string }[]).map((r) =>
       fromBody(r.body),
     )
   }
 
-  get(id: string): ApiJob {
-    const row = this.db.prepare('SELECT body FROM jobs WHERE id = ?').get(id) as { body: string } | undefined
+  async get(id: string): Promise<ApiJob> {
+    const row = (await this.db.get('SELECT body FROM jobs WHERE id = ?', [id])) as
+      { body: string } | undefined
     if (row === undefined) throw notFound(`job '${id}'`)
     return fromBody(row.body)
   }
@@ -26,19 +27,18 @@ export class JobStore {
     return completeJob(input, { id, newScheduleId: () => newId('sched') })
   }
 
-  save(job: ApiJob): ApiJob {
-    this.db
-      .prepare(
-        'INSERT INTO jobs (id, name, body) VALUES (?, ?, ?) ON CONFLICT(id) DO UPDATE SET name = excluded.name, body = excluded.body',
-      )
-      .run(job.id, job.name, JSON.stringify(job))
+  async save(job: ApiJob): Promise<ApiJob> {
+    await this.db.run(
+      'INSERT INTO jobs (id, name, body) VALUES (?, ?, ?) ON CONFLICT(id) DO UPDATE SET name = excluded.name, body = excluded.body',
+      [job.id, job.name, JSON.stringify(job)],
+    )
     return job
   }
 
-  delete(id: string): void {
-    this.get(id)
-    this.db.prepare('DELETE FROM jobs WHERE id = ?').run(id)
-    this.db.prepare('DELETE FROM schedule_state WHERE job_id = ?').run(id)
+  async delete(id: string): Promise<void> {
+    await this.get(id)
+    await this.db.run('DELETE FROM jobs WHERE id = ?', [id])
+    await this.db.run('DELETE FROM schedule_state WHERE job_id = ?', [id])
   }
 }
 

@@ -56,12 +56,13 @@ export class MaintenanceRunner {
   async tick(): Promise<string[]> {
     const now = (this.deps.now ?? Date.now)()
     const started: string[] = []
-    for (const repo of this.deps.repositories.list()) {
-      const schedule = this.deps.store.schedule(repo.id)
+    for (const repo of await this.deps.repositories.list()) {
+      const schedule = await this.deps.store.schedule(repo.id)
       for (const task of TASKS) {
         const every = schedule[task].everyHours
-        if (every <= 0 || this.#running.has(`${repo.id}:${task}`) || !this.#reachable(repo.id)) continue
-        if (now - this.deps.store.lastStart(repo.id, task, now) < every * HOUR_MS) continue
+        if (every <= 0 || this.#running.has(`${repo.id}:${task}`) || !(await this.#reachable(repo.id)))
+          continue
+        if (now - (await this.deps.store.lastStart(repo.id, task, now)) < every * HOUR_MS) continue
         started.push(await this.start(repo.id, task))
       }
     }
@@ -71,30 +72,31 @@ export class MaintenanceRunner {
   /** Starts one task as a run; resolves with its id once its log is open. */
   async start(repositoryId: string, task: MaintenanceTask): Promise<string> {
     const { runs, repositories, store, closing } = this.deps
-    const repo = repositories.get(repositoryId)
+    const repo = await repositories.get(repositoryId)
     const key = `${repo.id}:${task}`
-    if (closing.aborted) throw conflict('the server is stopping', 'SERVER_STOPPING')
-    if (this.#running.has(key)) throw conflict(`${task} of '${repo.name}' is running already`, 'TASK_RUNNING')
-    const agentId = this.deps.agents?.agentOf(repo.id)
-    if (agentId !== undefined && !this.#reachable(repo.id))
+    const agentId = await this.deps.agents?.agentOf(repo.id)
+    if (agentId !== undefined && !(await this.#reachable(repo.id)))
       throw conflict(
-        `agent '${this.deps.agents?.name(agentId)}' is offline: ${task} of repository '${repo.name}' runs there`,
+        `agent '${await this.deps.agents?.name(agentId)}' is offline: ${task} of repository '${repo.name}' runs there`,
         'AGENT_OFFLINE',
       )
+    // No await from the check to the add: two starts at once do not both pass.
+    if (closing.aborted) throw conflict('the server is stopping', 'SERVER_STOPPING')
+    if (this.#running.has(key)) throw conflict(`${task} of '${repo.name}' is running already`, 'TASK_RUNNING')
     this.#running.add(key)
     const runId = makeRunId()
     const start = (this.deps.now ?? Date.now)()
-    store.setLastStart(repo.id, task, start)
+    await store.setLastStart(repo.id, task, start)
     const log = await openRunLog(runs.runsDir, runId).catch((error: unknown) => {
       this.#running.delete(key)
       throw error
     })
     const jobName = `${task} of ${repo.name}`
-    runs.beginOther(
+    await runs.beginOther(
       { runId, jobId: `maintenance:${repo.id}`, jobName, kind: 'maintenance', start },
       { names: { pools: {}, repositories: { [repo.id]: repo.name } } },
     )
-    const schedule = store.schedule(repo.id)
+    const schedule = await store.schedule(repo.id)
     const emit = (event: TaskEvent): void => {
       log.append(event)
       runs.onEvent(runId, event)
@@ -140,8 +142,8 @@ export class MaintenanceRunner {
   }
 
   /** A repository of the server's, or of an agent that is connected. */
-  #reachable(repositoryId: string): boolean {
-    const agentId = this.deps.agents?.agentOf(repositoryId)
+  async #reachable(repositoryId: string): Promise<boolean> {
+    const agentId = await this.deps.agents?.agentOf(repositoryId)
     return agentId === undefined || this.deps.agents!.isOnline(agentId)
   }
 }

@@ -10,44 +10,44 @@ const lastKey = (repositoryId: string, task: MaintenanceTask): string =>
 export class MaintenanceStore {
   constructor(readonly db: Db) {}
 
-  schedule(repositoryId: string): MaintenanceSchedule {
-    const text = this.#get(scheduleKey(repositoryId))
+  async schedule(repositoryId: string): Promise<MaintenanceSchedule> {
+    const text = await this.#get(scheduleKey(repositoryId))
     return text === undefined ? DEFAULT_MAINTENANCE : (JSON.parse(text) as MaintenanceSchedule)
   }
 
-  setSchedule(repositoryId: string, schedule: MaintenanceSchedule): void {
-    this.#set(scheduleKey(repositoryId), JSON.stringify(schedule))
+  async setSchedule(repositoryId: string, schedule: MaintenanceSchedule): Promise<void> {
+    await this.#set(scheduleKey(repositoryId), JSON.stringify(schedule))
   }
 
   /** When the task last started (ms since the epoch); a repository first seen counts from now. */
-  lastStart(repositoryId: string, task: MaintenanceTask, now: number): number {
-    const text = this.#get(lastKey(repositoryId, task))
+  async lastStart(repositoryId: string, task: MaintenanceTask, now: number): Promise<number> {
+    const text = await this.#get(lastKey(repositoryId, task))
     if (text !== undefined) return Number(text)
-    this.setLastStart(repositoryId, task, now)
+    await this.setLastStart(repositoryId, task, now)
     return now
   }
 
-  setLastStart(repositoryId: string, task: MaintenanceTask, time: number): void {
-    this.#set(lastKey(repositoryId, task), String(time))
+  async setLastStart(repositoryId: string, task: MaintenanceTask, time: number): Promise<void> {
+    await this.#set(lastKey(repositoryId, task), String(time))
   }
 
-  forget(repositoryId: string): void {
-    this.db
-      .prepare('DELETE FROM settings WHERE key = ? OR key LIKE ?')
-      .run(scheduleKey(repositoryId), `maintenance-last:${repositoryId}:%`)
+  async forget(repositoryId: string): Promise<void> {
+    await this.db.run('DELETE FROM settings WHERE key = ? OR key LIKE ?', [
+      scheduleKey(repositoryId),
+      `maintenance-last:${repositoryId}:%`,
+    ])
   }
 
-  #get(key: string): string | undefined {
-    const row = this.db.prepare('SELECT value FROM settings WHERE key = ?').get(key) as
+  async #get(key: string): Promise<string | undefined> {
+    const row = (await this.db.get('SELECT value FROM settings WHERE key = ?', [key])) as
       { value: string } | undefined
     return row?.value
   }
 
-  #set(key: string, value: string): void {
-    this.db
-      .prepare(
-        'INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value',
-      )
-      .run(key, value)
+  async #set(key: string, value: string): Promise<void> {
+    await this.db.run(
+      'INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value',
+      [key, value],
+    )
   }
 }

@@ -40,31 +40,31 @@ export interface ConfigSources {
   readonly settings: Settings
 }
 
-export function exportConfig(s: ConfigSources, now = new Date()): ConfigExport {
+export async function exportConfig(s: ConfigSources, now = new Date()): Promise<ConfigExport> {
   return {
     format: CONFIG_FORMAT,
     version: CONFIG_VERSION,
     exportedAt: now.toISOString(),
-    pools: s.pools.list(),
-    repositories: s.repositories.list().map((r) => ({
+    pools: await s.pools.list(),
+    repositories: (await s.repositories.list()).map((r) => ({
       id: r.id,
       name: r.name,
       location: r.location,
       encrypted: r.encrypted,
       ...(r.identity === undefined ? {} : { identity: r.identity }),
     })),
-    jobs: s.jobs.list(),
-    users: s.users.list().map((u) => ({ username: u.username, role: u.role })),
-    settings: s.settings.view(),
+    jobs: await s.jobs.list(),
+    users: (await s.users.list()).map((u) => ({ username: u.username, role: u.role })),
+    settings: await s.settings.view(),
   }
 }
 
 /** The file a metadata run stores, and what its point's manifest says of it. */
-export function configFiles(s: ConfigSources): {
+export async function configFiles(s: ConfigSources): Promise<{
   files: { name: string; data: Uint8Array }[]
   info: Record<string, unknown>
-} {
-  const config = exportConfig(s)
+}> {
+  const config = await exportConfig(s)
   const data = new TextEncoder().encode(`${JSON.stringify(config, null, 2)}\n`)
   const info = {
     format: CONFIG_FORMAT,

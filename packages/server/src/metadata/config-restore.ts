@@ -89,10 +89,11 @@ export async function restoreConfig(
     const users = config.users.map((u) => ({ ...u, password: randomBytes(12).toString('base64url') }))
     const hasher = new PasswordHasher()
     const hashes = await Promise.all(users.map((u) => hasher.hash(u.password, o.signal)))
-    db = openDatabase(server.dataDir, box)
+    db = await openDatabase(server.dataDir, box)
     const open = db
-    open.transaction(() => writeAll(open, box, config, users, hashes)).immediate()
-    open.close()
+    await open.transaction(() => writeAll(open, box, config, users, hashes))
+    db = undefined
+    await open.close()
     return {
       dataDir: server.dataDir,
       pools: config.pools.map((p) => p.name),
@@ -101,47 +102,51 @@ export async function restoreConfig(
       users: users.map((u) => ({ username: u.username, password: u.password })),
     }
   } catch (error) {
-    if (db?.open === true) db.close()
+    await db?.close()
     undo(o.dataDir, before)
     throw error
   }
 }
 
-function writeAll(
+async function writeAll(
   db: Db,
   box: SecretBox,
   config: ConfigExport,
   users: readonly { username: string; role: string }[],
   hashes: readonly string[],
-): void {
-  const pool = db.prepare(
-    'INSERT INTO pools (id, name, url, username, password_sealed, fingerprint, insecure_http) VALUES (?, ?, ?, ?, ?, ?, ?)',
-  )
+): Promise<void> {
   for (const p of config.pools)
-    pool.run(
-      p.id,
-      p.name,
-      p.url,
-      p.username,
-      box.seal('', poolPasswordField(p.id)),
-      p.fingerprint ?? null,
-      p.insecureHttp ? 1 : 0,
+    await db.run(
+      'INSERT INTO pools (id, name, url, username, password_sealed, fingerprint, insecure_http) VALUES (?, ?, ?, ?, ?, ?, ?)',
+      [
+        p.id,
+        p.name,
+        p.url,
+        p.username,
+        box.seal('', poolPasswordField(p.id)),
+        p.fingerprint ?? null,
+        p.insecureHttp ? 1 : 0,
+      ],
     )
-  const repository = db.prepare(
-    'INSERT INTO repositories (id, name, location, passphrase_sealed, s3_sealed, identity) VALUES (?, ?, ?, NULL, NULL, ?)',
-  )
   for (const r of config.repositories)
-    repository.run(r.id, r.name, r.location, r.identity === undefined ? null : JSON.stringify(r.identity))
+    await db.run(
+      'INSERT INTO repositories (id, name, location, passphrase_sealed, s3_sealed, identity) VALUES (?, ?, ?, NULL, NULL, ?)',
+      [r.id, r.name, r.location, r.identity === undefined ? null : JSON.stringify(r.identity)],
+    )
   const jobs = new JobStore(db)
-  for (const job of config.jobs) jobs.save(job)
-  const user = db.prepare(
-    'INSERT INTO users (id, username, role, password_hash, created) VALUES (?, ?, ?, ?, ?)',
-  )
-  users.forEach((u, i) => user.run(newId('u'), u.username, u.role, hashes[i], Date.now()))
-  const setting = db.prepare('INSERT INTO settings (key, value) VALUES (?, ?)')
+  for (const job of config.jobs) await jobs.save(job)
+  for (const [i, u] of users.entries())
+    await db.run('INSERT INTO users (id, username, role, password_hash, created) VALUES (?, ?, ?, ?, ?)', [
+      newId('u'),
+      u.username,
+      u.role,
+      hashes[i]!,
+      Date.now(),
+    ])
+  const setting = 'INSERT INTO settings (key, value) VALUES (?, ?)'
   const { syslog, restoreTag } = config.settings ?? {}
-  if (typeof syslog === 'string') setting.run('syslog', syslog)
-  if (typeof restoreTag === 'string') setting.run('restoreTag', restoreTag)
+  if (typeof syslog === 'string') await db.run(setting, ['syslog', syslog])
+  if (typeof restoreTag === 'string') await db.run(setting, ['restoreTag', restoreTag])
 }
 
 /** Removes what the restore made in the directory: only the entries that were not there before. */

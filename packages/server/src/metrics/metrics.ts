@@ -48,23 +48,23 @@ export class Metrics {
   }
 
   /** Jobs by id, with the label values their series carry. */
-  #jobLabels(): Map<string, { job_name: string; job_id: string }> {
-    return new Map(this.deps.jobs.list().map((j) => [j.id, { job_name: j.name, job_id: j.id }]))
+  async #jobLabels(): Promise<Map<string, { job_name: string; job_id: string }>> {
+    return new Map((await this.deps.jobs.list()).map((j) => [j.id, { job_name: j.name, job_id: j.id }]))
   }
 
   #runMetrics(): void {
     const deps = this.deps
-    const jobLabels = () => this.#jobLabels()
+    const jobLabels = async () => await this.#jobLabels()
     const registers = [this.registry]
     new Counter({
       name: 'strata_runs_total',
       help: 'Finished runs of each job, by final state (success, failure, interrupted, skipped).',
       labelNames: ['job_name', 'job_id', 'state'],
       registers,
-      collect() {
+      async collect() {
         this.reset()
-        const jobs = jobLabels()
-        for (const c of deps.stats.runCounts()) {
+        const jobs = await jobLabels()
+        for (const c of await deps.stats.runCounts()) {
           const job = jobs.get(c.jobId)
           if (job !== undefined) this.inc({ ...job, state: c.status }, c.count)
         }
@@ -74,8 +74,8 @@ export class Metrics {
       name: 'strata_runs_running',
       help: 'Runs in progress (backups and restores).',
       registers,
-      collect() {
-        this.set(deps.runs.pending().length)
+      async collect() {
+        this.set((await deps.runs.pending()).length)
       },
     })
     const bytes = (name: string, help: string, pick: 'bytesRead' | 'bytesStored') =>
@@ -84,10 +84,10 @@ export class Metrics {
         help,
         labelNames: ['job_name', 'job_id'],
         registers,
-        collect() {
+        async collect() {
           this.reset()
-          const jobs = jobLabels()
-          for (const t of deps.stats.byteTotals()) {
+          const jobs = await jobLabels()
+          for (const t of await deps.stats.byteTotals()) {
             const job = jobs.get(t.jobId)
             if (job !== undefined) this.inc(job, t[pick] ?? 0)
           }
@@ -103,7 +103,7 @@ export class Metrics {
 
   #successMetrics(): void {
     const deps = this.deps
-    const jobLabels = () => this.#jobLabels()
+    const jobLabels = async () => await this.#jobLabels()
     const registers = [this.registry]
     const perLastRun = (
       name: string,
@@ -115,10 +115,10 @@ export class Metrics {
         help,
         labelNames: ['job_name', 'job_id'],
         registers,
-        collect() {
+        async collect() {
           this.reset()
-          const jobs = jobLabels()
-          for (const r of deps.stats.lastRuns()) {
+          const jobs = await jobLabels()
+          for (const r of await deps.stats.lastRuns()) {
             const job = jobs.get(r.jobId)
             if (job !== undefined) this.set(job, value(r))
           }
@@ -144,10 +144,10 @@ export class Metrics {
       help: 'When the last successful run of each job ended (absent: never).',
       labelNames: ['job_name', 'job_id'],
       registers,
-      collect() {
+      async collect() {
         this.reset()
-        const jobs = jobLabels()
-        for (const [jobId, time] of deps.stats.lastSuccessByJob()) {
+        const jobs = await jobLabels()
+        for (const [jobId, time] of await deps.stats.lastSuccessByJob()) {
           const job = jobs.get(jobId)
           if (job !== undefined) this.set(job, seconds(time))
         }
@@ -158,10 +158,10 @@ export class Metrics {
       help: 'When the run that last backed up each VM of each job successfully ended (absent: never).',
       labelNames: ['job_name', 'job_id', 'vm', 'vm_uuid'],
       registers,
-      collect() {
+      async collect() {
         this.reset()
-        const jobs = jobLabels()
-        for (const v of deps.stats.vmLastSuccess()) {
+        const jobs = await jobLabels()
+        for (const v of await deps.stats.vmLastSuccess()) {
           const job = jobs.get(v.jobId)
           if (job !== undefined) this.set({ ...job, vm: v.vmName, vm_uuid: v.vmUuid }, seconds(v.time))
         }
@@ -172,17 +172,17 @@ export class Metrics {
   #repositoryMetrics(): void {
     const deps = this.deps
     const registers = [this.registry]
-    type Sample = ReturnType<UsageStore['latest']> extends Map<string, infer S> ? S : never
+    type Sample = Awaited<ReturnType<UsageStore['latest']>> extends Map<string, infer S> ? S : never
     const gauge = (name: string, help: string, value: (s: Sample) => number | undefined) =>
       new Gauge({
         name,
         help,
         labelNames: ['repository', 'repository_id'],
         registers,
-        collect() {
+        async collect() {
           this.reset()
-          const latest = deps.usage.latest()
-          for (const repo of deps.repositories.list()) {
+          const latest = await deps.usage.latest()
+          for (const repo of await deps.repositories.list()) {
             const sample = latest.get(repo.id)
             const v = sample === undefined ? undefined : value(sample)
             if (v !== undefined) this.set({ repository: repo.name, repository_id: repo.id }, v)
@@ -219,9 +219,9 @@ export class Metrics {
       help: "1 while the server's connection to each pool is up, else 0.",
       labelNames: ['pool', 'pool_id'],
       registers,
-      collect() {
+      async collect() {
         this.reset()
-        for (const pool of deps.pools.list())
+        for (const pool of await deps.pools.list())
           this.set({ pool: pool.name, pool_id: pool.id }, deps.connections.state(pool.id).connected ? 1 : 0)
       },
     })

@@ -29,7 +29,7 @@ export async function sendEverywhere(
   options: ChannelOptions = {},
 ): Promise<void> {
   const jobs: Promise<void>[] = []
-  const smtp = store.smtp()
+  const smtp = await store.smtp()
   if (smtp?.settings.enabled === true)
     jobs.push(
       sendMail(smtp, report.mail, signal).then(
@@ -37,9 +37,9 @@ export async function sendEverywhere(
         (error: unknown) => log.error(`${report.what} was not mailed: ${errorMessage(error)}`),
       ),
     )
-  for (const hook of store.webhooks.list().filter((h) => h.enabled)) {
+  for (const hook of (await store.webhooks.list()).filter((h) => h.enabled)) {
     const send = async () => {
-      const secret = store.webhooks.secret(hook.id)
+      const secret = await store.webhooks.secret(hook.id)
       const limits = options.webhookLimits ?? WEBHOOK_LIMITS
       return deliverWebhook(hook, secret, report.event, report.payload, signal, limits)
     }

@@ -21,7 +21,7 @@ export interface DailySummaryDeps {
   readonly store: NotificationStore
   readonly jobs: Pick<JobStore, 'list'>
   readonly runs: Pick<RunStore, 'list'>
-  readonly lastSuccess: (jobId: string) => number | undefined
+  readonly lastSuccess: (jobId: string) => Promise<number | undefined>
   /** A run's task tree, where each failed VM's reason is. */
   readonly tree: (runId: string) => Promise<TaskNode>
   readonly notifier: Notifier
@@ -34,9 +34,9 @@ export class DailySummaryTask {
   constructor(readonly deps: DailySummaryDeps) {}
 
   /** (Re)arms the task from the settings; call after they change. */
-  reload(): void {
+  async reload(): Promise<void> {
     this.stop()
-    const daily = this.deps.store.global().dailySummary
+    const daily = (await this.deps.store.global()).dailySummary
     if (!daily.enabled) return
     const [hours, minutes] = daily.time.split(':').map(Number)
     this.#cron = new Cron(`${minutes} ${hours} * * *`, { timezone: daily.timezone, protect: true }, () =>
@@ -71,15 +71,15 @@ export class DailySummaryTask {
 
   async summarize(now: number): Promise<DaySummary> {
     const from = now - SUMMARY_WINDOW_MS
-    const rows = this.deps.runs
-      .list({ since: from, limit: 10_000 })
-      .filter((r) => r.kind !== 'restore' && r.start < now)
-    const publicUrl = this.deps.store.global().publicUrl
+    const rows = (await this.deps.runs.list({ since: from, limit: 10_000 })).filter(
+      (r) => r.kind !== 'restore' && r.start < now,
+    )
+    const publicUrl = (await this.deps.store.global()).publicUrl
     const jobs = await Promise.all(
-      this.deps.jobs.list().map(async (job) => {
+      (await this.deps.jobs.list()).map(async (job) => {
         const runs = rows.filter((r) => r.jobId === job.id)
         const failedVms = await this.#failedVms(runs)
-        return summarizeJob(job, runs, this.deps.lastSuccess(job.id), publicUrl, failedVms)
+        return summarizeJob(job, runs, await this.deps.lastSuccess(job.id), publicUrl, failedVms)
       }),
     )
     return { from, to: now, jobs }

@@ -46,19 +46,19 @@ export class NotificationStore {
     this.webhooks = new WebhookStore(db, box)
   }
 
-  view(): NotificationSettings {
-    const smtp = this.#smtpRow()
+  async view(): Promise<NotificationSettings> {
+    const smtp = await this.#smtpRow()
     return {
-      ...this.global(),
+      ...(await this.global()),
       ...(smtp === undefined
         ? {}
         : { smtp: { ...(JSON.parse(smtp.body) as StoredSmtp), passwordSet: smtp.password_sealed !== null } }),
-      webhooks: this.webhooks.list(),
+      webhooks: await this.webhooks.list(),
     }
   }
 
-  global(): GlobalNotificationSettings {
-    const row = this.db.prepare('SELECT value FROM settings WHERE key = ?').get(KEY) as
+  async global(): Promise<GlobalNotificationSettings> {
+    const row = (await this.db.get('SELECT value FROM settings WHERE key = ?', [KEY])) as
       { value: string } | undefined
     const stored = row === undefined ? {} : (JSON.parse(row.value) as Partial<GlobalNotificationSettings>)
     return {
@@ -68,8 +68,8 @@ export class NotificationStore {
     }
   }
 
-  smtp(): SmtpAccount | undefined {
-    const row = this.#smtpRow()
+  async smtp(): Promise<SmtpAccount | undefined> {
+    const row = await this.#smtpRow()
     if (row === undefined) return undefined
     const settings = JSON.parse(row.body) as StoredSmtp
     return row.password_sealed === null
@@ -78,27 +78,25 @@ export class NotificationStore {
   }
 
   /** Checks the whole patch, then applies it at once (a refused patch changes nothing). */
-  update(patch: NotificationSettingsPatch): void {
-    const global = this.#nextGlobal(patch)
-    const smtp = patch.smtp === undefined ? undefined : this.#nextSmtp(patch.smtp)
-    this.db.transaction(() => {
-      this.db
-        .prepare(
-          'INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value',
-        )
-        .run(KEY, JSON.stringify(global))
-      if (smtp === null) this.db.prepare('DELETE FROM smtp').run()
+  async update(patch: NotificationSettingsPatch): Promise<void> {
+    const global = await this.#nextGlobal(patch)
+    const smtp = patch.smtp === undefined ? undefined : await this.#nextSmtp(patch.smtp)
+    await this.db.transaction(async () => {
+      await this.db.run(
+        'INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value',
+        [KEY, JSON.stringify(global)],
+      )
+      if (smtp === null) await this.db.run('DELETE FROM smtp')
       else if (smtp !== undefined)
-        this.db
-          .prepare(
-            "INSERT INTO smtp (id, body, password_sealed) VALUES ('smtp', ?, ?) ON CONFLICT(id) DO UPDATE SET body = excluded.body, password_sealed = excluded.password_sealed",
-          )
-          .run(JSON.stringify(smtp.settings), smtp.passwordSealed)
-    })()
+        await this.db.run(
+          "INSERT INTO smtp (id, body, password_sealed) VALUES ('smtp', ?, ?) ON CONFLICT(id) DO UPDATE SET body = excluded.body, password_sealed = excluded.password_sealed",
+          [JSON.stringify(smtp.settings), smtp.passwordSealed],
+        )
+    })
   }
 
-  #nextGlobal(patch: NotificationSettingsPatch): GlobalNotificationSettings {
-    const now = this.global()
+  async #nextGlobal(patch: NotificationSettingsPatch): Promise<GlobalNotificationSettings> {
+    const now = await this.global()
     const daily = { ...now.dailySummary, ...patch.dailySummary }
     if (!isTimeZone(daily.timezone))
       throw invalid(`'${daily.timezone}' is not a time zone (an IANA name)`, 'body/dailySummary/timezone')
@@ -110,9 +108,11 @@ export class NotificationStore {
     }
   }
 
-  #nextSmtp(input: SmtpInput | null): { settings: StoredSmtp; passwordSealed: string | null } | null {
+  async #nextSmtp(
+    input: SmtpInput | null,
+  ): Promise<{ settings: StoredSmtp; passwordSealed: string | null } | null> {
     if (input === null) return null
-    const before = this.#smtpRow()
+    const before = await this.#smtpRow()
     const passwordSealed =
       input.password === undefined
         ? (before?.password_sealed ?? null)
@@ -134,8 +134,8 @@ export class NotificationStore {
     }
   }
 
-  #smtpRow(): { body: string; password_sealed: string | null } | undefined {
-    return this.db.prepare("SELECT body, password_sealed FROM smtp WHERE id = 'smtp'").get() as
+  async #smtpRow(): Promise<{ body: string; password_sealed: string | null } | undefined> {
+    return (await this.db.get("SELECT body, password_sealed FROM smtp WHERE id = 'smtp'")) as
       { body: string; password_sealed: string | null } | undefined
   }
 }

@@ -42,10 +42,10 @@ export class Notifier {
   constructor(readonly deps: NotifierDeps) {}
 
   /** Called with a run's final record; returns at once, the report goes on in the background. */
-  runEnded(row: RunRow): void {
+  async runEnded(row: RunRow): Promise<void> {
     if (row.status === 'pending' || row.kind === 'restore' || this.#stopping.signal.aborted) return
-    const job = this.deps.jobs.list().find((j) => j.id === row.jobId)
-    const policy = effectivePolicy(job?.report, this.deps.store.global().report)
+    const job = (await this.deps.jobs.list()).find((j) => j.id === row.jobId)
+    const policy = effectivePolicy(job?.report, (await this.deps.store.global()).report)
     if (!shouldReport(policy, row.status)) return
     this.track(this.#report(row))
   }
@@ -80,7 +80,7 @@ export class Notifier {
 
   async #report(row: RunRow): Promise<void> {
     const tree = await this.deps.tree(row.runId).catch(() => undefined)
-    const summary = summarizeRun(row, tree, this.deps.store.global().publicUrl)
+    const summary = summarizeRun(row, tree, (await this.deps.store.global()).publicUrl)
     const text =
       tree === undefined ? `Run ${row.runId} of '${row.jobName}': ${row.status}\n` : formatRunReport(tree)
     const report: Report = {

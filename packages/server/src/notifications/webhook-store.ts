@@ -24,66 +24,63 @@ export class WebhookStore {
     readonly box: SecretBox,
   ) {}
 
-  list(): Webhook[] {
-    return (this.db.prepare('SELECT * FROM webhooks ORDER BY name').all() as Row[]).map(view)
+  async list(): Promise<Webhook[]> {
+    return ((await this.db.all('SELECT * FROM webhooks ORDER BY name')) as Row[]).map(view)
   }
 
-  get(id: string): Webhook {
-    return view(this.#row(id))
+  async get(id: string): Promise<Webhook> {
+    return view(await this.#row(id))
   }
 
-  secret(id: string): string {
-    return this.box.open(this.#row(id).secret_sealed, webhookSecretField(id))
+  async secret(id: string): Promise<string> {
+    return this.box.open((await this.#row(id)).secret_sealed, webhookSecretField(id))
   }
 
-  create(input: WebhookInput): Webhook {
-    const count = (this.db.prepare('SELECT COUNT(*) AS n FROM webhooks').get() as { n: number }).n
+  async create(input: WebhookInput): Promise<Webhook> {
+    const count = ((await this.db.get('SELECT COUNT(*) AS n FROM webhooks')) as { n: number }).n
     if (count >= MAX_WEBHOOKS)
       throw conflict(`${MAX_WEBHOOKS} webhooks exist already; delete one first`, 'TOO_MANY_WEBHOOKS')
-    this.#uniqueName(input.name)
+    await this.#uniqueName(input.name)
     const id = newId('hook')
-    this.db
-      .prepare(
-        'INSERT INTO webhooks (id, name, url, secret_sealed, enabled, created) VALUES (?, ?, ?, ?, ?, ?)',
-      )
-      .run(
+    await this.db.run(
+      'INSERT INTO webhooks (id, name, url, secret_sealed, enabled, created) VALUES (?, ?, ?, ?, ?, ?)',
+      [
         id,
         input.name,
         input.url,
         this.box.seal(input.secret, webhookSecretField(id)),
         input.enabled === false ? 0 : 1,
         Date.now(),
-      )
+      ],
+    )
     return this.get(id)
   }
 
-  update(id: string, patch: WebhookPatch): Webhook {
-    const row = this.#row(id)
-    if (patch.name !== undefined && patch.name !== row.name) this.#uniqueName(patch.name)
-    this.db
-      .prepare('UPDATE webhooks SET name = ?, url = ?, secret_sealed = ?, enabled = ? WHERE id = ?')
-      .run(
-        patch.name ?? row.name,
-        patch.url ?? row.url,
-        patch.secret === undefined ? row.secret_sealed : this.box.seal(patch.secret, webhookSecretField(id)),
-        patch.enabled === undefined ? row.enabled : patch.enabled ? 1 : 0,
-        id,
-      )
+  async update(id: string, patch: WebhookPatch): Promise<Webhook> {
+    const row = await this.#row(id)
+    if (patch.name !== undefined && patch.name !== row.name) await this.#uniqueName(patch.name)
+    await this.db.run('UPDATE webhooks SET name = ?, url = ?, secret_sealed = ?, enabled = ? WHERE id = ?', [
+      patch.name ?? row.name,
+      patch.url ?? row.url,
+      patch.secret === undefined ? row.secret_sealed : this.box.seal(patch.secret, webhookSecretField(id)),
+      patch.enabled === undefined ? row.enabled : patch.enabled ? 1 : 0,
+      id,
+    ])
     return this.get(id)
   }
 
-  delete(id: string): void {
-    this.#row(id)
-    this.db.prepare('DELETE FROM webhooks WHERE id = ?').run(id)
+  async delete(id: string): Promise<void> {
+    await this.#row(id)
+    await this.db.run('DELETE FROM webhooks WHERE id = ?', [id])
   }
 
-  #uniqueName(name: string): void {
-    if (this.db.prepare('SELECT 1 FROM webhooks WHERE name = ?').get(name) !== undefined)
+  async #uniqueName(name: string): Promise<void> {
+    if ((await this.db.get('SELECT 1 FROM webhooks WHERE name = ?', [name])) !== undefined)
       throw conflict(`a webhook named '${name}' exists already`)
   }
 
-  #row(id: string): Row {
-    const row = this.db.prepare('SELECT * FROM webhooks WHERE id = ?').get(id) as Row | undefined
+  async #row(id: string): Promise<Row> {
+    const row = (await this.db.get('SELECT * FROM webhooks WHERE id = ?', [id])) as Row | undefined
     if (row === undefined) throw notFound(`webhook '${id}'`)
     return row
   }

@@ -91,8 +91,8 @@ describe('GET /api/coverage', () => {
     const [pool] = (await coverage()).pools
     const web = pool!.vms.find((v) => v.name === 'web-01')!
     const runs = new RunStore(server.context.db)
-    const run = (runId: string, start: number, status: 'success' | 'failure') => {
-      runs.insert({
+    const run = async (runId: string, start: number, status: 'success' | 'failure') => {
+      await runs.insert({
         runId,
         jobId: 'j',
         jobName: 'Prod running',
@@ -101,11 +101,11 @@ describe('GET /api/coverage', () => {
         start,
         warnings: 0,
       })
-      runs.addDetails(runId, { vms: [{ uuid: web.uuid, name: 'web-01', status }] })
-      runs.end(runId, status, start + 1000)
+      await runs.addDetails(runId, { vms: [{ uuid: web.uuid, name: 'web-01', status }] })
+      await runs.end(runId, status, start + 1000)
     }
-    run('run-older', Date.now() - 60_000, 'failure')
-    run('run-newer', Date.now() - 1000, 'success')
+    await run('run-older', Date.now() - 60_000, 'failure')
+    await run('run-newer', Date.now() - 1000, 'success')
     const after = (await coverage()).pools[0]!.vms
     expect(after.find((v) => v.name === 'web-01')?.lastBackup).toMatchObject({
       runId: 'run-newer',

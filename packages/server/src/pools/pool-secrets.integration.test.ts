@@ -42,18 +42,18 @@ describe('pool secrets', () => {
     const a = await addPool('pool-a', 'password of a')
     const b = await addPool('pool-b', 'password of b')
     const { db, pools } = server.context
-    expect(pools.password(a)).toBe('password of a')
+    expect(await pools.password(a)).toBe('password of a')
     const sealedA = (
-      db.prepare('SELECT password_sealed FROM pools WHERE id = ?').get(a) as { password_sealed: string }
+      (await db.get('SELECT password_sealed FROM pools WHERE id = ?', [a])) as { password_sealed: string }
     ).password_sealed
-    db.prepare('UPDATE pools SET password_sealed = ? WHERE id = ?').run(sealedA, b)
-    expect(() => pools.password(b)).toThrow(
+    await db.run('UPDATE pools SET password_sealed = ? WHERE id = ?', [sealedA, b])
+    await expect(pools.password(b)).rejects.toThrow(
       expect.objectContaining({
         code: 'SECRET_UNREADABLE',
         message: expect.stringContaining(`pools '${b}'`),
       }),
     )
-    expect(pools.password(a)).toBe('password of a')
+    expect(await pools.password(a)).toBe('password of a')
   })
 
   it("refuses to change a pool's URL without its password, and changes it with one, dropping the old pin", async () => {
@@ -79,6 +79,6 @@ describe('pool secrets', () => {
     expect(withPassword.body.url).toBe('http://127.0.0.1:10')
     // The pin was the old host's certificate: it says nothing about the new one.
     expect(withPassword.body.fingerprint).toBeUndefined()
-    expect(server.context.pools.password(id)).toBe('the new host password')
+    expect(await server.context.pools.password(id)).toBe('the new host password')
   })
 })

@@ -40,26 +40,24 @@ export class PoolStore {
     readonly box: SecretBox,
   ) {}
 
-  list(): PoolRecord[] {
-    return (this.db.prepare('SELECT * FROM pools ORDER BY name').all() as Row[]).map(strip)
+  async list(): Promise<PoolRecord[]> {
+    return ((await this.db.all('SELECT * FROM pools ORDER BY name')) as Row[]).map(strip)
   }
 
-  get(id: string): PoolRecord {
-    return strip(this.#row(id))
+  async get(id: string): Promise<PoolRecord> {
+    return strip(await this.#row(id))
   }
 
-  password(id: string): string {
-    return this.box.open(this.#row(id).password_sealed, poolPasswordField(id))
+  async password(id: string): Promise<string> {
+    return this.box.open((await this.#row(id)).password_sealed, poolPasswordField(id))
   }
 
-  create(input: PoolInput): PoolRecord {
-    this.#uniqueName(input.name)
+  async create(input: PoolInput): Promise<PoolRecord> {
+    await this.#uniqueName(input.name)
     const id = newId('pool')
-    this.db
-      .prepare(
-        'INSERT INTO pools (id, name, url, username, password_sealed, fingerprint, insecure_http) VALUES (?, ?, ?, ?, ?, ?, ?)',
-      )
-      .run(
+    await this.db.run(
+      'INSERT INTO pools (id, name, url, username, password_sealed, fingerprint, insecure_http) VALUES (?, ?, ?, ?, ?, ?, ?)',
+      [
         id,
         input.name,
         normalizeUrl(input.url),
@@ -67,14 +65,15 @@ export class PoolStore {
         this.box.seal(input.password, poolPasswordField(id)),
         input.fingerprint ?? null,
         input.insecureHttp === true ? 1 : 0,
-      )
+      ],
+    )
     return this.get(id)
   }
 
   /** Refuses a change that update() would refuse, before anything slow (a probe of a new URL) runs. */
-  checkUpdate(id: string, change: Partial<PoolInput>): void {
-    const row = this.#row(id)
-    if (change.name !== undefined && change.name !== row.name) this.#uniqueName(change.name)
+  async checkUpdate(id: string, change: Partial<PoolInput>): Promise<void> {
+    const row = await this.#row(id)
+    if (change.name !== undefined && change.name !== row.name) await this.#uniqueName(change.name)
     const url = change.url === undefined ? row.url : normalizeUrl(change.url)
     if (url !== row.url && change.password === undefined)
       throw invalid(
@@ -83,15 +82,13 @@ export class PoolStore {
       )
   }
 
-  update(id: string, change: Partial<PoolInput>): PoolRecord {
-    this.checkUpdate(id, change)
-    const row = this.#row(id)
+  async update(id: string, change: Partial<PoolInput>): Promise<PoolRecord> {
+    await this.checkUpdate(id, change)
+    const row = await this.#row(id)
     const url = change.url === undefined ? row.url : normalizeUrl(change.url)
-    this.db
-      .prepare(
-        'UPDATE pools SET name = ?, url = ?, username = ?, password_sealed = ?, fingerprint = ?, insecure_http = ? WHERE id = ?',
-      )
-      .run(
+    await this.db.run(
+      'UPDATE pools SET name = ?, url = ?, username = ?, password_sealed = ?, fingerprint = ?, insecure_http = ? WHERE id = ?',
+      [
         change.name ?? row.name,
         url,
         change.username ?? row.username,
@@ -101,23 +98,24 @@ export class PoolStore {
         change.fingerprint ?? (url === row.url ? row.fingerprint : null),
         (change.insecureHttp ?? row.insecure_http === 1) ? 1 : 0,
         id,
-      )
+      ],
+    )
     return this.get(id)
   }
 
-  delete(id: string): void {
-    this.#row(id)
-    this.db.prepare('DELETE FROM pools WHERE id = ?').run(id)
+  async delete(id: string): Promise<void> {
+    await this.#row(id)
+    await this.db.run('DELETE FROM pools WHERE id = ?', [id])
   }
 
-  #row(id: string): Row {
-    const row = this.db.prepare('SELECT * FROM pools WHERE id = ?').get(id) as Row | undefined
+  async #row(id: string): Promise<Row> {
+    const row = (await this.db.get('SELECT * FROM pools WHERE id = ?', [id])) as Row | undefined
     if (row === undefined) throw notFound(`pool '${id}'`)
     return row
   }
 
-  #uniqueName(name: string): void {
-    if (this.db.prepare('SELECT 1 FROM pools WHERE name = ?').get(name) !== undefined)
+  async #uniqueName(name: string): Promise<void> {
+    if ((await this.db.get('SELECT 1 FROM pools WHERE name = ?', [name])) !== undefined)
       throw conflict(`a pool named '${name}' exists already`)
   }
 }

@@ -1,12 +1,11 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import Database from 'better-sqlite3'
 import { randomBytes } from 'node:crypto'
 import { sleep } from '@strata/core'
 import { openStore, type ObjectStore } from '@strata/core/storage'
 import { openRepository } from '@strata/core/open'
 import { addTier } from '@strata/core/repository'
 import { scratchDir, type Scratch } from '@strata/core/testing'
-import { migrate } from '../db/database.js'
+import { migrate, openSqlite } from '../db/database.js'
 import { SecretBox } from '../secret-box.js'
 import { repositoryWithPoint } from '../testing/repository-fixture.js'
 import { RepositoryService } from './repository-service.js'
@@ -41,8 +40,8 @@ describe('repository usage', () => {
   beforeEach(async () => {
     scratch = await scratchDir('strata-server-usage-')
     Object.assign(running, { now: 0, peak: 0 })
-    const db = new Database(':memory:')
-    migrate(db)
+    const db = openSqlite(':memory:')
+    await migrate(db)
     store = new RepositoryStore(db, new SecretBox(randomBytes(32)))
     service = new RepositoryService(store)
   })
@@ -52,7 +51,7 @@ describe('repository usage', () => {
 
   const addRepository = async (name: string) => {
     await repositoryWithPoint(scratch.path(name), { vm: 'vm-1', diskBytes: 3 * 1024 * 1024 })
-    const record = store.create({ name, location: scratch.path(name) })
+    const record = await store.create({ name, location: scratch.path(name) })
     return {
       id: record.id,
       counts: countWalks((await service.open(record.id, AbortSignal.timeout(10_000))).store),
@@ -86,12 +85,12 @@ describe('a cold tier added while the server holds the repository open', () => {
   it('is attached at the next use that checks the repository', async () => {
     const scratch = await scratchDir('strata-server-tier-')
     try {
-      const db = new Database(':memory:')
-      migrate(db)
+      const db = openSqlite(':memory:')
+      await migrate(db)
       const store = new RepositoryStore(db, new SecretBox(randomBytes(32)))
       const service = new RepositoryService(store)
       await repositoryWithPoint(scratch.path('repo'), { vm: 'vm-1', diskBytes: 1024 * 1024 })
-      const { id } = store.create({ name: 'r', location: scratch.path('repo') })
+      const { id } = await store.create({ name: 'r', location: scratch.path('repo') })
       const signal = AbortSignal.timeout(10_000)
       const cached = await service.open(id, signal)
       expect(cached.cold).toBeUndefined()

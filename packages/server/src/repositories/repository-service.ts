@@ -55,10 +55,10 @@ export interface Usage {
  * (agents/agent-repository-access.ts). Opening one here fails with notHere().
  */
 export interface RemoteRepositories {
-  agentOf(id: string): string | undefined
+  agentOf(id: string): Promise<string | undefined>
   points(id: string, vm: string | undefined, signal: AbortSignal): Promise<PointView[]>
   usage(id: string, signal: AbortSignal): Promise<Usage>
-  notHere(id: string): Error
+  notHere(id: string): Promise<Error>
 }
 
 const USAGE_TTL_MS = 60_000
@@ -88,8 +88,9 @@ export class RepositoryService {
     readonly remote?: RemoteRepositories,
   ) {}
 
-  open(id: string, signal: AbortSignal): Promise<Repository> {
-    if (this.remote?.agentOf(id) !== undefined) return Promise.reject(this.remote.notHere(id))
+  async open(id: string, signal: AbortSignal): Promise<Repository> {
+    if (this.remote !== undefined && (await this.remote.agentOf(id)) !== undefined)
+      throw await this.remote.notHere(id)
     let opened = this.#open.get(id)
     if (opened === undefined) {
       opened = this.#openNow(id, signal)
@@ -121,15 +122,15 @@ export class RepositoryService {
 
   /** Points of the VM named `vm` (uuid or name) or of all, newest first. */
   async points(id: string, vm: string | undefined, signal: AbortSignal): Promise<PointView[]> {
-    if (this.remote?.agentOf(id) !== undefined) {
+    if (this.remote !== undefined && (await this.remote.agentOf(id)) !== undefined) {
       const listed = await this.remote.points(id, vm, signal)
-      if (vm === undefined) this.rollback?.observe(id, listed)
+      if (vm === undefined) await this.rollback?.observe(id, listed)
       return listed
     }
     const repo = await this.#current(id, signal)
     const read = (point: PointSummary, s?: AbortSignal) => this.#manifest(id, repo, point, s ?? signal)
     const listed = (await listRestorePoints(repo, vm, signal, read)).map(view).reverse()
-    if (vm === undefined) this.rollback?.observe(id, listed)
+    if (vm === undefined) await this.rollback?.observe(id, listed)
     if (repo.config.immutable === undefined) return listed
     return Promise.all(listed.map((p) => this.#withLock(id, repo, p, signal)))
   }
@@ -213,7 +214,8 @@ export class RepositoryService {
 
   async #measure(id: string): Promise<Usage> {
     const signal = AbortSignal.any([this.closing, AbortSignal.timeout(WALK_TIMEOUT_MS)])
-    if (this.remote?.agentOf(id) !== undefined) return this.remote.usage(id, signal)
+    if (this.remote !== undefined && (await this.remote.agentOf(id)) !== undefined)
+      return this.remote.usage(id, signal)
     return measureRepositoryUsage(await this.open(id, signal), signal)
   }
 
@@ -254,8 +256,8 @@ export class RepositoryService {
 
   /** Opens with what was recorded when the repository was added: a changed configuration is refused. */
   async #openNow(id: string, signal: AbortSignal): Promise<Repository> {
-    const record = this.store.get(id)
-    const secrets = this.store.secrets(id)
+    const record = await this.store.get(id)
+    const secrets = await this.store.secrets(id)
     let repo: Repository
     try {
       repo = await openRepository(record.location, {
@@ -272,7 +274,7 @@ export class RepositoryService {
     // Recorded at the first open of a repository added before identities were (or once it is sealed).
     const now = repo.identity
     if (record.identity === undefined || (now.sealed && !record.identity.sealed))
-      this.store.recordIdentity(id, now)
+      await this.store.recordIdentity(id, now)
     return repo
   }
 }

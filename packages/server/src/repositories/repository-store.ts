@@ -50,16 +50,16 @@ export class RepositoryStore {
     readonly box: SecretBox,
   ) {}
 
-  list(): RepositoryRecord[] {
-    return (this.db.prepare('SELECT * FROM repositories ORDER BY name').all() as Row[]).map(strip)
+  async list(): Promise<RepositoryRecord[]> {
+    return ((await this.db.all('SELECT * FROM repositories ORDER BY name')) as Row[]).map(strip)
   }
 
-  get(id: string): RepositoryRecord {
-    return strip(this.#row(id))
+  async get(id: string): Promise<RepositoryRecord> {
+    return strip(await this.#row(id))
   }
 
-  secrets(id: string): RepositorySecrets {
-    const row = this.#row(id)
+  async secrets(id: string): Promise<RepositorySecrets> {
+    const row = await this.#row(id)
     return {
       passphrase:
         row.passphrase_sealed === null
@@ -72,15 +72,13 @@ export class RepositoryStore {
     }
   }
 
-  create(input: RepositoryInput, identity?: RepositoryIdentity): RepositoryRecord {
-    this.#uniqueName(input.name)
+  async create(input: RepositoryInput, identity?: RepositoryIdentity): Promise<RepositoryRecord> {
+    await this.#uniqueName(input.name)
     const id = newId('repo')
-    this.db
-      .prepare(
-        'INSERT INTO repositories (id, name, location, passphrase_sealed, s3_sealed, identity) ' +
-          'VALUES (?, ?, ?, ?, ?, ?)',
-      )
-      .run(
+    await this.db.run(
+      'INSERT INTO repositories (id, name, location, passphrase_sealed, s3_sealed, identity) ' +
+        'VALUES (?, ?, ?, ?, ?, ?)',
+      [
         id,
         input.name,
         input.location,
@@ -89,25 +87,24 @@ export class RepositoryStore {
           ? null
           : this.box.seal(JSON.stringify(input.s3), repositoryField(id, 's3_sealed')),
         identity === undefined ? null : JSON.stringify(identity),
-      )
+      ],
+    )
     return this.get(id)
   }
 
   /** Records what the repository is now: at its first open, once sealed, or accepted by an admin. */
-  recordIdentity(id: string, identity: RepositoryIdentity): RepositoryRecord {
-    this.#row(id)
-    this.db.prepare('UPDATE repositories SET identity = ? WHERE id = ?').run(JSON.stringify(identity), id)
+  async recordIdentity(id: string, identity: RepositoryIdentity): Promise<RepositoryRecord> {
+    await this.#row(id)
+    await this.db.run('UPDATE repositories SET identity = ? WHERE id = ?', [JSON.stringify(identity), id])
     return this.get(id)
   }
 
-  update(id: string, change: Partial<RepositoryInput>): RepositoryRecord {
-    const row = this.#row(id)
-    if (change.name !== undefined && change.name !== row.name) this.#uniqueName(change.name)
-    this.db
-      .prepare(
-        'UPDATE repositories SET name = ?, location = ?, passphrase_sealed = ?, s3_sealed = ? WHERE id = ?',
-      )
-      .run(
+  async update(id: string, change: Partial<RepositoryInput>): Promise<RepositoryRecord> {
+    const row = await this.#row(id)
+    if (change.name !== undefined && change.name !== row.name) await this.#uniqueName(change.name)
+    await this.db.run(
+      'UPDATE repositories SET name = ?, location = ?, passphrase_sealed = ?, s3_sealed = ? WHERE id = ?',
+      [
         change.name ?? row.name,
         change.location ?? row.location,
         change.passphrase === undefined
@@ -117,23 +114,24 @@ export class RepositoryStore {
           ? row.s3_sealed
           : this.box.seal(JSON.stringify(change.s3), repositoryField(id, 's3_sealed')),
         id,
-      )
+      ],
+    )
     return this.get(id)
   }
 
-  delete(id: string): void {
-    this.#row(id)
-    this.db.prepare('DELETE FROM repositories WHERE id = ?').run(id)
+  async delete(id: string): Promise<void> {
+    await this.#row(id)
+    await this.db.run('DELETE FROM repositories WHERE id = ?', [id])
   }
 
-  #row(id: string): Row {
-    const row = this.db.prepare('SELECT * FROM repositories WHERE id = ?').get(id) as Row | undefined
+  async #row(id: string): Promise<Row> {
+    const row = (await this.db.get('SELECT * FROM repositories WHERE id = ?', [id])) as Row | undefined
     if (row === undefined) throw notFound(`repository '${id}'`)
     return row
   }
 
-  #uniqueName(name: string): void {
-    if (this.db.prepare('SELECT 1 FROM repositories WHERE name = ?').get(name) !== undefined)
+  async #uniqueName(name: string): Promise<void> {
+    if ((await this.db.get('SELECT 1 FROM repositories WHERE name = ?', [name])) !== undefined)
       throw conflict(`a repository named '${name}' exists already`)
   }
 }

@@ -32,69 +32,71 @@ interface WatchRow {
 export class RollbackStore {
   constructor(readonly db: Db) {}
 
-  seen(repositoryId: string): SeenPoint[] {
-    return this.db
-      .prepare('SELECT point_id AS pointId, vm, time FROM seen_points WHERE repository_id = ?')
-      .all(repositoryId) as SeenPoint[]
+  async seen(repositoryId: string): Promise<SeenPoint[]> {
+    return (await this.db.all(
+      'SELECT point_id AS "pointId", vm, time FROM seen_points WHERE repository_id = ?',
+      [repositoryId],
+    )) as SeenPoint[]
   }
 
   /** Adds points, forgets those gone, and keeps only the newest MAX_SEEN_POINTS. */
-  update(repositoryId: string, added: readonly SeenPoint[], gone: readonly string[]): void {
-    const insert = this.db.prepare(
-      'INSERT OR IGNORE INTO seen_points (repository_id, point_id, vm, time) VALUES (?, ?, ?, ?)',
-    )
-    const remove = this.db.prepare('DELETE FROM seen_points WHERE repository_id = ? AND point_id = ?')
-    this.db.transaction(() => {
-      for (const p of added) insert.run(repositoryId, p.pointId, p.vm, p.time)
-      for (const id of gone) remove.run(repositoryId, id)
-      this.db
-        .prepare(
-          `DELETE FROM seen_points WHERE repository_id = ? AND point_id NOT IN (
-             SELECT point_id FROM seen_points WHERE repository_id = ? ORDER BY time DESC LIMIT ?)`,
+  async update(repositoryId: string, added: readonly SeenPoint[], gone: readonly string[]): Promise<void> {
+    await this.db.transaction(async () => {
+      for (const p of added)
+        await this.db.run(
+          'INSERT INTO seen_points (repository_id, point_id, vm, time) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING',
+          [repositoryId, p.pointId, p.vm, p.time],
         )
-        .run(repositoryId, repositoryId, MAX_SEEN_POINTS)
-    })()
+      for (const id of gone)
+        await this.db.run('DELETE FROM seen_points WHERE repository_id = ? AND point_id = ?', [
+          repositoryId,
+          id,
+        ])
+      await this.db.run(
+        `DELETE FROM seen_points WHERE repository_id = ? AND point_id NOT IN (
+             SELECT point_id FROM seen_points WHERE repository_id = ? ORDER BY time DESC LIMIT ?)`,
+        [repositoryId, repositoryId, MAX_SEEN_POINTS],
+      )
+    })
   }
 
   /** The newest point ever recorded (it stays when points vanish: a rollback shows against it). */
-  newest(repositoryId: string): SeenPoint | undefined {
-    const row = this.#row(repositoryId)
+  async newest(repositoryId: string): Promise<SeenPoint | undefined> {
+    const row = await this.#row(repositoryId)
     if (row?.newest_point == null || row.newest_time == null) return undefined
     return { pointId: row.newest_point, vm: row.newest_vm ?? '', time: row.newest_time }
   }
 
-  setNewest(repositoryId: string, point: SeenPoint): void {
-    this.db
-      .prepare(
-        `INSERT INTO rollback_watch (repository_id, newest_point, newest_vm, newest_time) VALUES (?, ?, ?, ?)
+  async setNewest(repositoryId: string, point: SeenPoint): Promise<void> {
+    await this.db.run(
+      `INSERT INTO rollback_watch (repository_id, newest_point, newest_vm, newest_time) VALUES (?, ?, ?, ?)
          ON CONFLICT (repository_id) DO UPDATE SET newest_point = excluded.newest_point,
            newest_vm = excluded.newest_vm, newest_time = excluded.newest_time`,
-      )
-      .run(repositoryId, point.pointId, point.vm, point.time)
+      [repositoryId, point.pointId, point.vm, point.time],
+    )
   }
 
-  warning(repositoryId: string): RollbackWarning | undefined {
-    const text = this.#row(repositoryId)?.warning
+  async warning(repositoryId: string): Promise<RollbackWarning | undefined> {
+    const text = (await this.#row(repositoryId))?.warning
     return text == null ? undefined : (JSON.parse(text) as RollbackWarning)
   }
 
   /** Raises (or, with undefined, clears) the repository's warning. */
-  setWarning(repositoryId: string, warning: RollbackWarning | undefined): void {
-    this.db
-      .prepare(
-        `INSERT INTO rollback_watch (repository_id, warning) VALUES (?, ?)
+  async setWarning(repositoryId: string, warning: RollbackWarning | undefined): Promise<void> {
+    await this.db.run(
+      `INSERT INTO rollback_watch (repository_id, warning) VALUES (?, ?)
          ON CONFLICT (repository_id) DO UPDATE SET warning = excluded.warning`,
-      )
-      .run(repositoryId, warning === undefined ? null : JSON.stringify(warning))
+      [repositoryId, warning === undefined ? null : JSON.stringify(warning)],
+    )
   }
 
-  forget(repositoryId: string): void {
-    this.db.prepare('DELETE FROM seen_points WHERE repository_id = ?').run(repositoryId)
-    this.db.prepare('DELETE FROM rollback_watch WHERE repository_id = ?').run(repositoryId)
+  async forget(repositoryId: string): Promise<void> {
+    await this.db.run('DELETE FROM seen_points WHERE repository_id = ?', [repositoryId])
+    await this.db.run('DELETE FROM rollback_watch WHERE repository_id = ?', [repositoryId])
   }
 
-  #row(repositoryId: string): WatchRow | undefined {
-    return this.db.prepare('SELECT * FROM rollback_watch WHERE repository_id = ?').get(repositoryId) as
+  async #row(repositoryId: string): Promise<WatchRow | undefined> {
+    return (await this.db.get('SELECT * FROM rollback_watch WHERE repository_id = ?', [repositoryId])) as
       WatchRow | undefined
   }
 }

@@ -53,30 +53,41 @@ export class RollbackWatch {
     else this.#busy.set(repositoryId, runs)
   }
 
-  warning(repositoryId: string): RollbackWarning | undefined {
-    return this.store.warning(repositoryId)
+  async warning(repositoryId: string): Promise<RollbackWarning | undefined> {
+    return await this.store.warning(repositoryId)
   }
 
   /** An admin saw it: the warning goes, and what is listed now is the new reference. */
-  acknowledge(repositoryId: string, by: string): void {
-    this.store.setWarning(repositoryId, undefined)
-    const newest = this.store.seen(repositoryId).reduce<SeenPoint | undefined>(newer, undefined)
-    if (newest !== undefined) this.store.setNewest(repositoryId, newest)
+  async acknowledge(repositoryId: string, by: string): Promise<void> {
+    await this.store.setWarning(repositoryId, undefined)
+    const newest = (await this.store.seen(repositoryId)).reduce<SeenPoint | undefined>(newer, undefined)
+    if (newest !== undefined) await this.store.setNewest(repositoryId, newest)
     this.log.info(`repository ${repositoryId}: rollback warning acknowledged by ${by}`)
   }
 
   /** Compares a full listing of the repository's points with what was seen; raises the warning. */
-  observe(repositoryId: string, listed: readonly ListedPoint[]): void {
+  observe(repositoryId: string, listed: readonly ListedPoint[]): Promise<void> {
+    // One at a time per repository: each compares with what the one before recorded.
+    const next = (this.#observing.get(repositoryId) ?? Promise.resolve())
+      .catch(() => undefined)
+      .then(() => this.#observe(repositoryId, listed))
+    this.#observing.set(repositoryId, next)
+    return next
+  }
+
+  readonly #observing = new Map<string, Promise<void>>()
+
+  async #observe(repositoryId: string, listed: readonly ListedPoint[]): Promise<void> {
     const excused = this.#excused.get(repositoryId) ?? new Set<string>()
     const current = new Map(listed.map((p) => [p.id, { pointId: p.id, vm: p.vmUuid, time: p.time }]))
-    const seen = this.store.seen(repositoryId)
+    const seen = await this.store.seen(repositoryId)
     const known = new Set(seen.map((p) => p.pointId))
     const busy = this.#busy.has(repositoryId)
     const gone = seen.filter((p) => !current.has(p.pointId))
     const vanished = busy ? [] : gone.filter((p) => !excused.has(p.pointId))
     const added = [...current.values()].filter((p) => !known.has(p.pointId) && !excused.has(p.pointId))
     const newestNow = [...current.values()].reduce<SeenPoint | undefined>(newer, undefined)
-    const recorded = this.store.newest(repositoryId)
+    const recorded = await this.store.newest(repositoryId)
     const olderNewest =
       !busy &&
       recorded !== undefined &&
@@ -84,25 +95,25 @@ export class RollbackWatch {
       !current.has(recorded.pointId) &&
       (newestNow === undefined || newestNow.time < recorded.time)
     if (vanished.length > 0 || olderNewest) {
-      this.#raise(repositoryId, vanished, olderNewest ? recorded : undefined, newestNow)
+      await this.#raise(repositoryId, vanished, olderNewest ? recorded : undefined, newestNow)
     } else if (
       newestNow !== undefined &&
       (recorded === undefined || newestNow.time >= recorded.time || excused.has(recorded.pointId))
     ) {
-      this.store.setNewest(repositoryId, newestNow)
+      await this.store.setNewest(repositoryId, newestNow)
     }
     // While a run may remove points, those gone stay remembered: judged once it has said which it removed.
-    this.store.update(repositoryId, added, busy ? [] : gone.map((p) => p.pointId))
+    await this.store.update(repositoryId, added, busy ? [] : gone.map((p) => p.pointId))
     if (!busy) for (const p of gone) excused.delete(p.pointId)
   }
 
-  #raise(
+  async #raise(
     repositoryId: string,
     vanished: readonly SeenPoint[],
     recorded: SeenPoint | undefined,
     newestNow: SeenPoint | undefined,
-  ): void {
-    const before = this.store.warning(repositoryId)
+  ): Promise<void> {
+    const before = await this.store.warning(repositoryId)
     const all = [...(before?.vanished ?? []), ...vanished].slice(0, MAX_NAMED)
     const count = (before ? countOf(before) : 0) + vanished.length
     const parts: string[] = []
@@ -127,7 +138,7 @@ export class RollbackWatch {
       detected: before?.detected ?? this.now(),
       ...(count > all.length ? { count } : {}),
     }
-    this.store.setWarning(repositoryId, warning)
+    await this.store.setWarning(repositoryId, warning)
     this.log.warn(`repository ${repositoryId}: ${warning.message}`)
   }
 }

@@ -44,13 +44,13 @@ export function accountRoutes(app: FastifyInstance, ctx: AccountRouteServices): 
     },
     async (request, reply) => {
       const user = userOf(request)
-      const stored = users.row(user.id).password_hash
+      const stored = (await users.row(user.id)).password_hash
       if (!(await users.hasher.verify(request.body.current, stored, untilClientGone(reply))))
         throw authFailed()
       await users.update(user.id, { password: request.body.password })
       ctx.streams.endUser(user.id)
       ctx.log.info(`user ${JSON.stringify(user.username)} changed their password; their tokens are revoked`)
-      if (request.credential?.via === 'session') startSession(ctx, request, reply, user.id)
+      if (request.credential?.via === 'session') await startSession(ctx, request, reply, user.id)
       return reply.status(204).send()
     },
   )
@@ -58,7 +58,7 @@ export function accountRoutes(app: FastifyInstance, ctx: AccountRouteServices): 
   app.post('/api/me/totp', { config: everyone, schema: { tags: ['auth'] } }, async (request) => {
     const user = userOf(request)
     const secret = newTotpSecret()
-    users.setTotp(user.id, 'totp_pending', box.seal(secret, totpField(user.id, 'totp_pending')))
+    await users.setTotp(user.id, 'totp_pending', box.seal(secret, totpField(user.id, 'totp_pending')))
     return { uri: totpUri(secret, user.username), secret }
   })
 
@@ -67,12 +67,12 @@ export function accountRoutes(app: FastifyInstance, ctx: AccountRouteServices): 
     { config: everyone, schema: { tags: ['auth'], body: TotpCode } },
     async (request, reply) => {
       const user = userOf(request)
-      const pending = users.row(user.id).totp_pending
+      const pending = (await users.row(user.id)).totp_pending
       if (pending === null) throw invalid('no TOTP enrolment in progress: POST /api/me/totp first')
       const secret = box.open(pending, totpField(user.id, 'totp_pending'))
-      if (!useCode(ctx, user.id, secret, request.body.code)) throw invalid('wrong code', 'body/code')
-      users.setTotp(user.id, 'totp_secret', box.seal(secret, totpField(user.id, 'totp_secret')))
-      users.setTotp(user.id, 'totp_pending', null)
+      if (!(await useCode(ctx, user.id, secret, request.body.code))) throw invalid('wrong code', 'body/code')
+      await users.setTotp(user.id, 'totp_secret', box.seal(secret, totpField(user.id, 'totp_secret')))
+      await users.setTotp(user.id, 'totp_pending', null)
       return reply.status(204).send()
     },
   )
@@ -82,12 +82,13 @@ export function accountRoutes(app: FastifyInstance, ctx: AccountRouteServices): 
     { config: everyone, schema: { tags: ['auth'], body: TotpCode } },
     async (request, reply) => {
       const user = userOf(request)
-      const sealed = users.row(user.id).totp_secret
+      const sealed = (await users.row(user.id)).totp_secret
       if (sealed !== null) {
         const secret = box.open(sealed, totpField(user.id, 'totp_secret'))
-        if (!useCode(ctx, user.id, secret, request.body.code)) throw invalid('wrong code', 'body/code')
+        if (!(await useCode(ctx, user.id, secret, request.body.code)))
+          throw invalid('wrong code', 'body/code')
       }
-      users.setTotp(user.id, 'totp_secret', null)
+      await users.setTotp(user.id, 'totp_secret', null)
       return reply.status(204).send()
     },
   )
@@ -96,9 +97,14 @@ export function accountRoutes(app: FastifyInstance, ctx: AccountRouteServices): 
 }
 
 /** A code of a time step this user has not used yet, which is then used up. */
-function useCode(ctx: { readonly users: Users }, userId: string, secret: string, code: string): boolean {
+async function useCode(
+  ctx: { readonly users: Users },
+  userId: string,
+  secret: string,
+  code: string,
+): Promise<boolean> {
   const step = totpStep(secret, code)
-  return step !== undefined && ctx.users.useTotpStep(userId, step)
+  return step !== undefined && (await ctx.users.useTotpStep(userId, step))
 }
 
 function tokenRoutes(app: FastifyInstance, ctx: AccountRouteServices): void {
@@ -113,7 +119,7 @@ function tokenRoutes(app: FastifyInstance, ctx: AccountRouteServices): void {
     },
     async (request, reply) => {
       const { name, expiresInDays } = request.body
-      const token = ctx.tokens.create(userOf(request).id, name, expiresInDays ?? TOKEN_DEFAULT_DAYS)
+      const token = await ctx.tokens.create(userOf(request).id, name, expiresInDays ?? TOKEN_DEFAULT_DAYS)
       return reply.status(201).send(token)
     },
   )
@@ -126,7 +132,7 @@ function tokenRoutes(app: FastifyInstance, ctx: AccountRouteServices): void {
     '/api/me/tokens/:id',
     { config: everyone, schema: { tags: ['auth'], params: idParams } },
     async (request, reply) => {
-      ctx.tokens.revoke(userOf(request).id, request.params.id)
+      await ctx.tokens.revoke(userOf(request).id, request.params.id)
       ctx.streams.endToken(request.params.id)
       return reply.status(204).send()
     },

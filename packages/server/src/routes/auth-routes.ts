@@ -42,9 +42,9 @@ export function authRoutes(app: FastifyInstance, ctx: AuthRouteServices): void {
     async (request, reply) => {
       const { username, password, totp } = request.body
       ctx.loginLimits.attempt(request.ip, username)
-      const row = ctx.users.byName(username)
+      const row = await ctx.users.byName(username)
       const ok = await ctx.users.hasher.verify(password, row?.password_hash, untilClientGone(reply))
-      if (row === undefined || !ok || !totpAccepted(ctx, row, totp)) {
+      if (row === undefined || !ok || !(await totpAccepted(ctx, row, totp))) {
         ctx.loginLimits.failed(username)
         // JSON quoting: a name with a newline cannot forge a line of the log.
         ctx.log.warn(`login failed for user ${JSON.stringify(username)} from ${request.ip}`)
@@ -52,8 +52,8 @@ export function authRoutes(app: FastifyInstance, ctx: AuthRouteServices): void {
       }
       ctx.loginLimits.succeeded(username)
       ctx.log.info(`user ${JSON.stringify(username)} logged in from ${request.ip}`)
-      startSession(ctx, request, reply, row.id)
-      return { user: ctx.users.get(row.id) }
+      await startSession(ctx, request, reply, row.id)
+      return { user: await ctx.users.get(row.id) }
     },
   )
 
@@ -63,7 +63,7 @@ export function authRoutes(app: FastifyInstance, ctx: AuthRouteServices): void {
     async (request, reply) => {
       const session = request.credential?.via === 'session' ? request.credential.id : undefined
       if (session !== undefined) {
-        ctx.users.closeSession(session)
+        await ctx.users.closeSession(session)
         ctx.streams.endSession(session)
       }
       reply.clearCookie(SESSION_COOKIE, { path: '/' })
@@ -73,25 +73,25 @@ export function authRoutes(app: FastifyInstance, ctx: AuthRouteServices): void {
 }
 
 /** With TOTP enrolled, the code of a time step not used before (the step is then used up). */
-function totpAccepted(
+async function totpAccepted(
   ctx: Pick<AuthRouteServices, 'users' | 'box'>,
   row: UserRow,
   code: string | undefined,
-): boolean {
+): Promise<boolean> {
   if (row.totp_secret === null) return true
   const secret = ctx.box.open(row.totp_secret, totpField(row.id, 'totp_secret'))
   const step = totpStep(secret, code ?? '')
-  return step !== undefined && ctx.users.useTotpStep(row.id, step)
+  return step !== undefined && (await ctx.users.useTotpStep(row.id, step))
 }
 
 /** Opens a session and sets its cookie: HttpOnly, SameSite=Strict, Secure when the client came over TLS. */
-export function startSession(
+export async function startSession(
   ctx: { readonly users: Users },
   request: FastifyRequest,
   reply: FastifyReply,
   userId: string,
-): void {
-  const session = ctx.users.openSession(userId)
+): Promise<void> {
+  const session = await ctx.users.openSession(userId)
   reply.setCookie(SESSION_COOKIE, session.id, {
     httpOnly: true,
     sameSite: 'strict',

@@ -47,7 +47,7 @@ export function diskDownloadRoute(app: FastifyInstance, ctx: DiskDownloadService
       },
     },
     async (request, reply) => {
-      const record = ctx.repositories.get(request.params.id)
+      const record = await ctx.repositories.get(request.params.id)
       if (active >= MAX_DOWNLOADS)
         throw new RetryLaterError(
           503,

@@ -38,7 +38,8 @@ export interface FileRouteServices {
 }
 
 export function fileRoutes(app: FastifyInstance, ctx: FileRouteServices): void {
-  const sessionOf = (params: FilesParams): Promise<FileRestoreSession> => ctx.files.get(keyOf(ctx, params))
+  const sessionOf = async (params: FilesParams): Promise<FileRestoreSession> =>
+    ctx.files.get(await keyOf(ctx, params))
   const options = (querystring: unknown) => ({
     config: { role: 'operator' as const },
     schema: {
@@ -86,7 +87,7 @@ export function fileRoutes(app: FastifyInstance, ctx: FileRouteServices): void {
   )
 
   app.delete<{ Params: FilesParams }>(`${BASE}/files`, options(undefined), async (request, reply) => {
-    await ctx.files.close(keyOf(ctx, request.params))
+    await ctx.files.close(await keyOf(ctx, request.params))
     return reply.status(204).send()
   })
 
@@ -114,8 +115,8 @@ export function fileRoutes(app: FastifyInstance, ctx: FileRouteServices): void {
 }
 
 /** The session's key; an unknown repository is a 404 before any appliance starts. */
-function keyOf(ctx: FileRouteServices, params: FilesParams): FileSessionKey {
-  ctx.repositories.get(params.id)
+async function keyOf(ctx: FileRouteServices, params: FilesParams): Promise<FileSessionKey> {
+  await ctx.repositories.get(params.id)
   return { repositoryId: params.id, pointId: params.pointId, disk: Number(params.n) }
 }
 

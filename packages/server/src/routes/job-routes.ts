@@ -73,17 +73,17 @@ export function jobRoutes(app: FastifyInstance, ctx: JobRouteServices): void {
   }
 
   /** Ids must name existing pools and repositories; then the engine's own validation, without secrets. */
-  const check = (job: ApiJob): ApiJob => {
+  const check = async (job: ApiJob): Promise<ApiJob> => {
     for (const [field, ids] of [
       ['repositories', job.repositories],
       ['mirrorTo', job.mirrorTo ?? []],
     ] as const) {
       for (const [i, id] of ids.entries()) {
-        if (!ctx.repositories.list().some((r) => r.id === id))
+        if (!(await ctx.repositories.list()).some((r) => r.id === id))
           throw invalid(`no repository '${id}'`, `body/${field}/${i}`)
       }
     }
-    const known = ctx.pools.list()
+    const known = await ctx.pools.list()
     for (const [i, id] of ('smart' in job.vms ? job.vms.smart.pools : []).entries()) {
       if (!known.some((p) => p.id === id)) throw invalid(`no pool '${id}'`, `body/vms/smart/pools/${i}`)
     }
@@ -98,20 +98,22 @@ export function jobRoutes(app: FastifyInstance, ctx: JobRouteServices): void {
       throw invalid('add a pool before creating a job', 'body/vms')
     toEngineJob(
       job,
-      poolIds.map((id) => ctx.pools.get(id)),
-      job.repositories.map((id) => ctx.repositories.get(id)),
-      (job.mirrorTo ?? []).map((id) => ctx.repositories.get(id)),
+      await Promise.all(poolIds.map((id) => ctx.pools.get(id))),
+      await Promise.all(job.repositories.map((id) => ctx.repositories.get(id))),
+      await Promise.all((job.mirrorTo ?? []).map((id) => ctx.repositories.get(id))),
     )
-    runs.engineJob(job) // secrets that one worker cannot take together
+    await runs.engineJob(job) // secrets that one worker cannot take together
     return job
   }
 
-  app.get('/api/jobs', { schema: { tags: ['jobs'] } }, async () => jobs.list().map((job) => view(job)))
+  app.get('/api/jobs', { schema: { tags: ['jobs'] } }, async () =>
+    (await jobs.list()).map((job) => view(job)),
+  )
 
   app.get<{ Params: { id: string } }>(
     '/api/jobs/:id',
     { schema: { tags: ['jobs'], params: IdParams } },
-    async (r) => view(jobs.get(r.params.id)),
+    async (r) => view(await jobs.get(r.params.id)),
   )
 
   app.post(
@@ -122,8 +124,8 @@ export function jobRoutes(app: FastifyInstance, ctx: JobRouteServices): void {
     },
     async (request, reply) => {
       const checked = checkJobInput(request.body)
-      const job = jobs.save(check(jobs.complete(accepted(request, checked))))
-      scheduler.reload()
+      const job = await jobs.save(await check(jobs.complete(accepted(request, checked))))
+      await scheduler.reload()
       return reply.status(201).send(view(job, checked.warnings))
     },
   )
@@ -135,10 +137,10 @@ export function jobRoutes(app: FastifyInstance, ctx: JobRouteServices): void {
       validatorCompiler: contractValidator(),
     },
     async (request) => {
-      const before = jobs.get(request.params.id)
+      const before = await jobs.get(request.params.id)
       const checked = checkJobPatch(request.body, before)
-      const job = jobs.save(check(jobs.complete(accepted(request, checked), before.id)))
-      scheduler.reload()
+      const job = await jobs.save(await check(jobs.complete(accepted(request, checked), before.id)))
+      await scheduler.reload()
       return view(job, checked.warnings)
     },
   )
@@ -147,8 +149,8 @@ export function jobRoutes(app: FastifyInstance, ctx: JobRouteServices): void {
     '/api/jobs/:id',
     { schema: { tags: ['jobs'], params: IdParams } },
     async (request, reply) => {
-      jobs.delete(request.params.id)
-      scheduler.reload()
+      await jobs.delete(request.params.id)
+      await scheduler.reload()
       return reply.status(204).send()
     },
   )
@@ -166,16 +168,20 @@ export function jobRoutes(app: FastifyInstance, ctx: JobRouteServices): void {
       const { vms } = upgraded.value as { vms: VmSelection }
       const ids = jobPools(
         { vms },
-        ctx.pools.list().map((p) => p.id),
+        (await ctx.pools.list()).map((p) => p.id),
       )
       const caches: (PoolVms & { cache: ObjectCache })[] = []
       for (const id of ids) {
-        const cache = ctx.connections.cache(ctx.pools.get(id).id)
+        const cache = ctx.connections.cache((await ctx.pools.get(id)).id)
         if (cache === undefined)
-          throw new ApiError(502, 'POOL_UNREACHABLE', `pool '${ctx.pools.get(id).name}' is not connected`)
+          throw new ApiError(
+            502,
+            'POOL_UNREACHABLE',
+            `pool '${(await ctx.pools.get(id)).name}' is not connected`,
+          )
         caches.push({ poolId: id, cache })
       }
-      const selection = engineSelection(vms, ctx.settings.restoreTag())
+      const selection = engineSelection(vms, await ctx.settings.restoreTag())
       const result = selectVms(selection, caches)
       return result.vms.map((vm) => {
         const record =
@@ -192,7 +198,7 @@ export function jobRoutes(app: FastifyInstance, ctx: JobRouteServices): void {
       schema: { tags: ['jobs'], params: IdParams, body: RunJobInput },
     },
     async (request, reply) => {
-      const runId = runs.startJob(jobs.get(request.params.id), request.body?.scheduleId)
+      const runId = await runs.startJob(await jobs.get(request.params.id), request.body?.scheduleId)
       ctx.log.info(`run ${runId} of job '${request.params.id}' started by ${request.user?.username}`)
       return reply.status(202).send({ runId })
     },

@@ -19,15 +19,15 @@ export function maintenanceRoutes(app: FastifyInstance, ctx: MaintenanceRouteSer
   const schema = { tags: ['repositories'], params: idParams }
 
   app.get<{ Params: { id: string } }>('/api/repositories/:id/maintenance', { schema }, async (request) =>
-    store.schedule(repositories.get(request.params.id).id),
+    store.schedule((await repositories.get(request.params.id)).id),
   )
 
   app.put<{ Params: { id: string }; Body: MaintenanceSchedule }>(
     '/api/repositories/:id/maintenance',
     { schema: { ...schema, body: MaintenanceSchedule } },
     async (request) => {
-      const { id } = repositories.get(request.params.id)
-      store.setSchedule(id, request.body)
+      const { id } = await repositories.get(request.params.id)
+      await store.setSchedule(id, request.body)
       return store.schedule(id)
     },
   )

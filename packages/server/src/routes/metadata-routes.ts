@@ -48,7 +48,10 @@ export function metadataRoutes(app: FastifyInstance, ctx: MetadataRouteServices)
     { schema: { ...schema, params: PointParams }, config },
     async (request) => {
       const signal = AbortSignal.timeout(60_000)
-      const repo = await ctx.repositoryService.open(ctx.repositories.get(request.params.id).id, signal)
+      const repo = await ctx.repositoryService.open(
+        (await ctx.repositories.get(request.params.id)).id,
+        signal,
+      )
       try {
         const ref = await resolvePoint(repo, request.params.pointId, signal)
         const { metadata, files } = await readFilePoint(repo, ref, signal)
@@ -64,7 +67,10 @@ export function metadataRoutes(app: FastifyInstance, ctx: MetadataRouteServices)
     { schema: { ...schema, params: FileParams }, config },
     async (request, reply) => {
       const signal = AbortSignal.timeout(120_000)
-      const repo = await ctx.repositoryService.open(ctx.repositories.get(request.params.id).id, signal)
+      const repo = await ctx.repositoryService.open(
+        (await ctx.repositories.get(request.params.id)).id,
+        signal,
+      )
       try {
         const ref = await resolvePoint(repo, request.params.pointId, signal)
         const data = await readPointFile(repo, ref, request.params.name, signal)

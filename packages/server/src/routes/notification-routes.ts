@@ -39,8 +39,8 @@ export function notificationRoutes(app: FastifyInstance, ctx: NotificationRouteS
     '/api/settings/notifications',
     { config: admin, schema: schema({ body: NotificationSettingsPatch }) },
     async (request) => {
-      store.update(request.body)
-      daily.reload()
+      await store.update(request.body)
+      await daily.reload()
       ctx.log.info(`notification settings changed by ${request.user?.username}`)
       return store.view()
     },
@@ -50,7 +50,7 @@ export function notificationRoutes(app: FastifyInstance, ctx: NotificationRouteS
     '/api/settings/notifications/webhooks',
     { config: admin, schema: schema({ body: WebhookInput }) },
     async (request, reply) => {
-      const hook = store.webhooks.create(request.body)
+      const hook = await store.webhooks.create(request.body)
       ctx.log.info(`webhook '${hook.name}' added by ${request.user?.username}`)
       return reply.status(201).send(hook)
     },
@@ -60,7 +60,7 @@ export function notificationRoutes(app: FastifyInstance, ctx: NotificationRouteS
     '/api/settings/notifications/webhooks/:id',
     { config: admin, schema: schema({ params: IdParams, body: WebhookPatch }) },
     async (request) => {
-      const hook = store.webhooks.update(request.params.id, request.body)
+      const hook = await store.webhooks.update(request.params.id, request.body)
       ctx.log.info(`webhook '${hook.name}' changed by ${request.user?.username}`)
       return hook
     },
@@ -70,8 +70,8 @@ export function notificationRoutes(app: FastifyInstance, ctx: NotificationRouteS
     '/api/settings/notifications/webhooks/:id',
     { config: admin, schema: schema({ params: IdParams }) },
     async (request, reply) => {
-      const hook = store.webhooks.get(request.params.id)
-      store.webhooks.delete(hook.id)
+      const hook = await store.webhooks.get(request.params.id)
+      await store.webhooks.delete(hook.id)
       ctx.log.info(`webhook '${hook.name}' deleted by ${request.user?.username}`)
       return reply.status(204).send()
     },
@@ -81,16 +81,16 @@ export function notificationRoutes(app: FastifyInstance, ctx: NotificationRouteS
     '/api/settings/notifications/test',
     { config: admin, schema: schema({ body: NotificationTestInput }) },
     async (request) => {
-      const report = testReport(store.global().publicUrl, request.user?.username ?? 'an admin')
+      const report = testReport((await store.global()).publicUrl, request.user?.username ?? 'an admin')
       const signal = AbortSignal.timeout(TEST_TIMEOUT_MS)
       try {
         if (request.body.channel === 'email') {
-          const smtp = store.smtp()
+          const smtp = await store.smtp()
           if (smtp === undefined) throw invalid('no SMTP server is set', 'body/channel')
           await sendMail(smtp, report.mail, signal)
         } else {
-          const hook = store.webhooks.get(request.body.webhookId)
-          const secret = store.webhooks.secret(hook.id)
+          const hook = await store.webhooks.get(request.body.webhookId)
+          const secret = await store.webhooks.secret(hook.id)
           await deliverWebhook(hook, secret, 'test', report.payload, signal, {
             retries: 0,
             attemptTimeoutMs: 10_000,

@@ -36,17 +36,20 @@ export function poolRoutes(app: FastifyInstance, ctx: PoolRouteServices): void {
   const { pools, connections } = ctx
   const view = (p: PoolRecord) => ({ ...p, ...connections.state(p.id) })
 
-  app.get('/api/pools', { schema: { tags: ['pools'] } }, async () => pools.list().map(view))
+  app.get('/api/pools', { schema: { tags: ['pools'] } }, async () => (await pools.list()).map(view))
 
   // Each VM of each pool with the jobs that select it now and its last backup run.
   app.get('/api/coverage', { schema: { tags: ['pools'] } }, async () => ({
     pools: computeCoverage({
-      pools: pools
-        .list()
-        .map((p) => ({ id: p.id, name: p.name, cache: connections.cache(p.id), ...error(p.id) })),
-      jobs: ctx.jobs.list(),
-      restoredTag: ctx.settings.restoreTag(),
-      runs: ctx.runs.list({ limit: 1000 }),
+      pools: (await pools.list()).map((p) => ({
+        id: p.id,
+        name: p.name,
+        cache: connections.cache(p.id),
+        ...error(p.id),
+      })),
+      jobs: await ctx.jobs.list(),
+      restoredTag: await ctx.settings.restoreTag(),
+      runs: await ctx.runs.list({ limit: 1000 }),
     }),
   }))
   const error = (id: string) => {
@@ -57,7 +60,7 @@ export function poolRoutes(app: FastifyInstance, ctx: PoolRouteServices): void {
   app.get<{ Params: { id: string } }>(
     '/api/pools/:id',
     { schema: { tags: ['pools'], params: idParams } },
-    async (r) => view(pools.get(r.params.id)),
+    async (r) => view(await pools.get(r.params.id)),
   )
 
   app.post<{ Body: { url: string } }>(
@@ -70,7 +73,10 @@ export function poolRoutes(app: FastifyInstance, ctx: PoolRouteServices): void {
     '/api/pools',
     { schema: { tags: ['pools'], body: PoolBody } },
     async (request, reply) => {
-      const pool = pools.create({ ...request.body, ...(await checkPoolTrust(request.body, ctx.closing)) })
+      const pool = await pools.create({
+        ...request.body,
+        ...(await checkPoolTrust(request.body, ctx.closing)),
+      })
       await connections.connect(pool, request.body.password)
       await connections.settle(pool.id, 5000)
       ctx.log.info(`pool '${pool.name}' added by ${request.user?.username}`)
@@ -82,18 +88,18 @@ export function poolRoutes(app: FastifyInstance, ctx: PoolRouteServices): void {
     '/api/pools/:id',
     { schema: { tags: ['pools'], params: idParams, body: PoolPatch } },
     async (request) => {
-      const before = pools.get(request.params.id)
-      pools.checkUpdate(before.id, request.body)
+      const before = await pools.get(request.params.id)
+      await pools.checkUpdate(before.id, request.body)
       const { url: u, username, password, fingerprint, insecureHttp } = request.body
       const trust = await trustChange(before, request.body, ctx.closing)
-      const pool = pools.update(request.params.id, { ...request.body, ...trust })
+      const pool = await pools.update(request.params.id, { ...request.body, ...trust })
       if (trust.fingerprint !== undefined && trust.fingerprint !== before.fingerprint)
         ctx.log.info(
           `pool '${pool.name}': certificate ${trust.fingerprint} accepted by ${request.user?.username} (was ${before.fingerprint ?? 'none'})`,
         )
       const changed = [u, username, password, fingerprint, insecureHttp].some((v) => v !== undefined)
       if (changed) {
-        await connections.connect(pool, pools.password(pool.id))
+        await connections.connect(pool, await pools.password(pool.id))
         await connections.settle(pool.id, 5000)
       }
       return view(pool)
@@ -105,11 +111,11 @@ export function poolRoutes(app: FastifyInstance, ctx: PoolRouteServices): void {
     { schema: { tags: ['pools'], params: idParams } },
     async (request, reply) => {
       const { id } = request.params
-      pools.get(id)
-      const users = ctx.jobs.list().filter((j) => 'smart' in j.vms && j.vms.smart.pools.includes(id))
+      await pools.get(id)
+      const users = (await ctx.jobs.list()).filter((j) => 'smart' in j.vms && j.vms.smart.pools.includes(id))
       if (users.length > 0) throw conflict(`pool '${id}' is used by job '${users[0]!.name}'`)
       await connections.disconnect(id)
-      pools.delete(id)
+      await pools.delete(id)
       return reply.status(204).send()
     },
   )
@@ -124,7 +130,7 @@ export function poolRoutes(app: FastifyInstance, ctx: PoolRouteServices): void {
       },
     },
     async (request) => {
-      const pool = pools.get(request.params.id)
+      const pool = await pools.get(request.params.id)
       const cache = connections.cache(pool.id)
       if (cache === undefined)
         throw new ApiError(502, 'POOL_UNREACHABLE', `pool '${pool.name}' is not connected`, {

@@ -35,11 +35,15 @@ const FailoverInput = Type.Object(
 type FailoverInput = Static<typeof FailoverInput>
 
 export function replicationRoutes(app: FastifyInstance, ctx: ReplicationRouteServices): void {
-  const clientOf = (poolId: string, where: string) => {
-    if (!ctx.pools.list().some((p) => p.id === poolId)) throw invalid(`no pool '${poolId}'`, where)
+  const clientOf = async (poolId: string, where: string) => {
+    if (!(await ctx.pools.list()).some((p) => p.id === poolId)) throw invalid(`no pool '${poolId}'`, where)
     const client = ctx.connections.client(poolId)
     if (client === undefined || ctx.connections.cache(poolId) === undefined)
-      throw new ApiError(503, 'POOL_UNREACHABLE', `pool '${ctx.pools.get(poolId).name}' is not connected`)
+      throw new ApiError(
+        503,
+        'POOL_UNREACHABLE',
+        `pool '${(await ctx.pools.get(poolId)).name}' is not connected`,
+      )
     return client
   }
 
@@ -47,10 +51,10 @@ export function replicationRoutes(app: FastifyInstance, ctx: ReplicationRouteSer
     '/api/jobs/:id/replicas',
     { schema: { tags: ['jobs'], params: IdParams } },
     async (request) => {
-      const job = ctx.jobs.get(request.params.id)
+      const job = await ctx.jobs.get(request.params.id)
       const out: (ReplicaInfo & { pool: string })[] = []
       for (const pool of new Set(job.targets.map((t) => t.pool))) {
-        const client = clientOf(pool, 'targets')
+        const client = await clientOf(pool, 'targets')
         const all = await listReplicas(client, ctx.closing)
         out.push(...all.filter((r) => r.jobId === job.id).map((r) => ({ ...r, pool })))
       }
@@ -63,7 +67,7 @@ export function replicationRoutes(app: FastifyInstance, ctx: ReplicationRouteSer
     { schema: { tags: ['jobs'], body: FailoverInput }, config: { role: 'operator' } },
     async (request) => {
       const { pool, replica, clone } = request.body
-      const client = clientOf(pool, 'body/pool')
+      const client = await clientOf(pool, 'body/pool')
       const result = await failover(silentTask(ctx.closing), client, { replica, clone: clone === true })
       const who = request.user?.username ?? 'a client'
       ctx.log.warn(`failover by ${who}: '${result.vmName}' ${result.resumed ? 'resumed' : 'started'}`)

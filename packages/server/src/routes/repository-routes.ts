@@ -42,18 +42,20 @@ export interface RepositoryRouteServices {
 
 export function repositoryRoutes(app: FastifyInstance, ctx: RepositoryRouteServices): void {
   const { repositories: store, repositoryService: service } = ctx
-  const view = (r: RepositoryRecord): Repository => {
-    const rollback = service.rollback?.warning(r.id)
-    const agentId = ctx.agentRepositories?.agentOf(r.id)
+  const view = async (r: RepositoryRecord): Promise<Repository> => {
+    const rollback = await service.rollback?.warning(r.id)
+    const agentId = await ctx.agentRepositories?.agentOf(r.id)
     return { ...r, ...(agentId && { agentId }), ...service.usageState(r.id), ...(rollback && { rollback }) }
   }
 
-  app.get('/api/repositories', { schema: { tags: ['repositories'] } }, async () => store.list().map(view))
+  app.get('/api/repositories', { schema: { tags: ['repositories'] } }, async () =>
+    Promise.all((await store.list()).map(view)),
+  )
 
   app.get<{ Params: { id: string } }>(
     '/api/repositories/:id',
     { schema: { tags: ['repositories'], params: idParams } },
-    async (request) => view(store.get(request.params.id)),
+    async (request) => view(await store.get(request.params.id)),
   )
 
   app.post<{ Body: RepositoryBody }>(
@@ -72,10 +74,10 @@ export function repositoryRoutes(app: FastifyInstance, ctx: RepositoryRouteServi
         agentId === undefined
           ? await checkOpens(input, { init: init === true, force, mountDir: ctx.mountDir }, signal)
           : await onAgent(ctx, agentId).open(agentId, input, { create: init === true, force }, signal)
-      const record = store.create(input, identity)
-      if (agentId !== undefined) ctx.agentRepositories?.assign(record.id, agentId)
+      const record = await store.create(input, identity)
+      if (agentId !== undefined) await ctx.agentRepositories?.assign(record.id, agentId)
       ctx.log.info(`repository '${record.name}' added by ${request.user?.username}`)
-      return reply.status(201).send(view(record))
+      return reply.status(201).send(await view(record))
     },
   )
 
@@ -84,21 +86,21 @@ export function repositoryRoutes(app: FastifyInstance, ctx: RepositoryRouteServi
     { schema: { tags: ['repositories'], params: idParams, body: RepositoryPatch } },
     async (request) => {
       const { acceptConfig, force, ...change } = request.body
-      const before = store.get(request.params.id)
-      const secrets = store.secrets(before.id)
+      const before = await store.get(request.params.id)
+      const secrets = await store.secrets(before.id)
       checkPassphrase(change.passphrase, force)
       // Another location is another repository; accepting a changed one records it as it is now.
       const moved = change.location !== undefined && change.location !== before.location
       const expected = acceptConfig === true || moved ? undefined : before.identity
       const input = { ...before, ...secrets, ...change }
       const signal = AbortSignal.timeout(60_000)
-      const agentId = ctx.agentRepositories?.agentOf(before.id)
+      const agentId = await ctx.agentRepositories?.agentOf(before.id)
       const identity =
         agentId === undefined
           ? await checkOpens(input, { init: false, expected, mountDir: ctx.mountDir }, signal)
           : await onAgent(ctx, agentId).open(agentId, { ...input, expected }, { create: false }, signal)
-      store.update(before.id, change)
-      const record = store.recordIdentity(before.id, identity)
+      await store.update(before.id, change)
+      const record = await store.recordIdentity(before.id, identity)
       if (acceptConfig === true)
         ctx.log.info(`repository '${record.name}': configuration accepted as it is now`)
       service.forget(record.id)
@@ -111,10 +113,10 @@ export function repositoryRoutes(app: FastifyInstance, ctx: RepositoryRouteServi
     { schema: { tags: ['repositories'], params: idParams } },
     async (request, reply) => {
       const { id } = request.params
-      store.get(id)
-      const user = ctx.jobs.list().find((j) => jobRepositories(j).includes(id))
+      await store.get(id)
+      const user = (await ctx.jobs.list()).find((j) => jobRepositories(j).includes(id))
       if (user !== undefined) throw conflict(`repository '${id}' is used by job '${user.name}'`)
-      store.delete(id)
+      await store.delete(id)
       service.forget(id)
       return reply.status(204).send()
     },
@@ -123,7 +125,7 @@ export function repositoryRoutes(app: FastifyInstance, ctx: RepositoryRouteServi
   app.get<{ Params: { id: string } }>(
     '/api/repositories/:id/vms',
     { schema: { tags: ['repositories'], params: idParams } },
-    async (request) => service.vms(store.get(request.params.id).id, AbortSignal.timeout(60_000)),
+    async (request) => service.vms((await store.get(request.params.id)).id, AbortSignal.timeout(60_000)),
   )
 
   // A VM is named by its uuid or its name; each point says which job and schedule wrote it.
@@ -137,9 +139,9 @@ export function repositoryRoutes(app: FastifyInstance, ctx: RepositoryRouteServi
       },
     },
     async (request) => {
-      const { id } = store.get(request.params.id)
+      const { id } = await store.get(request.params.id)
       const points = await service.points(id, request.query.vm, AbortSignal.timeout(60_000))
-      const jobs = new Map(ctx.jobs.list().map((j) => [j.id, j]))
+      const jobs = new Map((await ctx.jobs.list()).map((j) => [j.id, j]))
       return points.map((p): RestorePoint => {
         const job = p.jobId === undefined ? undefined : jobs.get(p.jobId)
         const schedule = job?.schedules.find((s) => s.id === p.scheduleId)
@@ -157,8 +159,8 @@ export function repositoryRoutes(app: FastifyInstance, ctx: RepositoryRouteServi
     '/api/repositories/:id/rollback/acknowledge',
     { schema: { tags: ['repositories'], params: idParams } },
     async (request, reply) => {
-      const repo = store.get(request.params.id)
-      service.rollback?.acknowledge(repo.id, request.user?.username ?? 'a client')
+      const repo = await store.get(request.params.id)
+      await service.rollback?.acknowledge(repo.id, request.user?.username ?? 'a client')
       return reply.status(204).send()
     },
   )
@@ -173,7 +175,7 @@ function pointRoutes(app: FastifyInstance, ctx: RepositoryRouteServices): void {
   const who = (r: { user?: { username: string } }) => r.user?.username ?? 'a client'
 
   app.delete<Params>('/api/repositories/:id/points/:pointId', { schema }, async (request, reply) => {
-    const repo = store.get(request.params.id)
+    const repo = await store.get(request.params.id)
     const pointId = await service.deletePoint(repo.id, request.params.pointId, AbortSignal.timeout(60_000))
     ctx.log.info(`restore point ${pointId} of repository '${repo.name}' deleted by ${who(request)}`)
     return reply.status(204).send()
@@ -187,7 +189,7 @@ function pointRoutes(app: FastifyInstance, ctx: RepositoryRouteServices): void {
       '/api/repositories/:id/points/:pointId/protection',
       { schema },
       async (request): Promise<PointProtection> => {
-        const repo = store.get(request.params.id)
+        const repo = await store.get(request.params.id)
         const { pointId: wanted } = request.params
         const pointId = await service.protect(repo.id, wanted, on, AbortSignal.timeout(60_000))
         const verb = on ? 'protected' : 'unprotected'

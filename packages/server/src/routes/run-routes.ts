@@ -34,7 +34,7 @@ export function runRoutes(app: FastifyInstance, ctx: RunRouteServices): void {
     },
     async (request) => {
       const q = request.query
-      const rows = ctx.runs.list({
+      const rows = await ctx.runs.list({
         jobId: q.job ?? q.jobId,
         status: q.state ?? q.status,
         since: q.since === undefined ? undefined : parseSince(q.since),
@@ -92,8 +92,10 @@ export function runRoutes(app: FastifyInstance, ctx: RunRouteServices): void {
     ctx.closing.addEventListener('abort', onClosing)
     // A comment now and then keeps proxies and browsers from closing an idle stream.
     const keepAlive = setInterval(() => {
-      if (ctx.credentials.stillValid(credential)) res.write(': keep-alive\n\n')
-      else res.end()
+      void ctx.credentials.stillValid(credential).then(
+        (valid) => (valid ? res.write(': keep-alive\n\n') : res.end()),
+        () => res.end(), // cannot tell: the client reconnects and is checked again
+      )
     }, KEEP_ALIVE_MS)
     // The response closes when it is ended here or when the client goes away: either way, undo it all.
     res.once('close', () => {

@@ -26,7 +26,7 @@ export interface SettingsRouteServices {
 export function settingsRoutes(app: FastifyInstance, ctx: SettingsRouteServices): void {
   app.get('/api/settings', { schema: { tags: ['settings'] } }, async () => {
     const clock = ctx.connections.clock()
-    return clock === undefined ? ctx.settings.view() : { ...ctx.settings.view(), clock }
+    return clock === undefined ? await ctx.settings.view() : { ...(await ctx.settings.view()), clock }
   })
 
   app.patch<{ Body: SettingsPatch }>(
@@ -38,31 +38,33 @@ export function settingsRoutes(app: FastifyInstance, ctx: SettingsRouteServices)
       },
     },
     async (request) => {
-      if (request.body.syslog !== undefined) ctx.settings.setSyslog(request.body.syslog)
-      if (request.body.restoreTag !== undefined) ctx.settings.setRestoreTag(request.body.restoreTag)
+      if (request.body.syslog !== undefined) await ctx.settings.setSyslog(request.body.syslog)
+      if (request.body.restoreTag !== undefined) await ctx.settings.setRestoreTag(request.body.restoreTag)
       ctx.log.info(`settings changed by ${request.user?.username}`)
       return ctx.settings.view()
     },
   )
 
   app.get('/api/overview', { schema: { tags: ['settings'] } }, async () => {
-    const lastRuns = ctx.runs.list({ limit: 20 })
-    const failures = ctx.jobs
-      .list()
-      .map((job) => ctx.runs.list({ jobId: job.id, limit: 1 })[0])
-      .filter((run) => run !== undefined && (run.status === 'failure' || run.status === 'interrupted'))
+    const lastRuns = await ctx.runs.list({ limit: 20 })
+    const jobs = await ctx.jobs.list()
+    const failures = (
+      await Promise.all(jobs.map(async (job) => (await ctx.runs.list({ jobId: job.id, limit: 1 }))[0]))
+    ).filter((run) => run !== undefined && (run.status === 'failure' || run.status === 'interrupted'))
     return {
       lastRuns,
       nextRuns: ctx.scheduler.nextRuns().slice(0, 20),
-      repositories: ctx.repositories.list().map((r) => {
-        const rollback = ctx.repositoryService.rollback?.warning(r.id)
-        return {
-          id: r.id,
-          name: r.name,
-          ...ctx.repositoryService.usageState(r.id),
-          ...(rollback && { rollback }),
-        }
-      }),
+      repositories: await Promise.all(
+        (await ctx.repositories.list()).map(async (r) => {
+          const rollback = await ctx.repositoryService.rollback?.warning(r.id)
+          return {
+            id: r.id,
+            name: r.name,
+            ...ctx.repositoryService.usageState(r.id),
+            ...(rollback && { rollback }),
+          }
+        }),
+      ),
       failures,
     }
   })

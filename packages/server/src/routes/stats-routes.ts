@@ -39,9 +39,17 @@ export function statsRoutes(app: FastifyInstance, ctx: StatsRouteServices): void
     async (request): Promise<UsageSeries[]> => {
       const from = since(request.query.days, 90)
       const wanted = request.query.repository
-      const repositories = ctx.repositories.list().filter((r) => wanted === undefined || r.id === wanted)
+      const repositories = (await ctx.repositories.list()).filter(
+        (r) => wanted === undefined || r.id === wanted,
+      )
       if (wanted !== undefined && repositories.length === 0) throw notFound(`repository '${wanted}'`)
-      return repositories.map((r) => ({ repositoryId: r.id, name: r.name, samples: usage.list(r.id, from) }))
+      return Promise.all(
+        repositories.map(async (r) => ({
+          repositoryId: r.id,
+          name: r.name,
+          samples: await usage.list(r.id, from),
+        })),
+      )
     },
   )
 }

@@ -30,7 +30,7 @@ export function usageHistoryRoutes(app: FastifyInstance, ctx: UsageHistoryRouteS
     '/api/repositories/:id/usage-history',
     { schema: { tags: ['repositories'], params: IdParams, querystring: UsageHistoryQuery } },
     async (request): Promise<UsageHistory> => {
-      const repo = ctx.repositories.get(request.params.id)
+      const repo = await ctx.repositories.get(request.params.id)
       const days = Number(request.query.days ?? 90)
       if (days > MAX_DAYS) throw invalid(`days: at most ${MAX_DAYS}`, 'querystring/days')
       const chunkSize = await ctx.repositoryService
@@ -39,12 +39,12 @@ export function usageHistoryRoutes(app: FastifyInstance, ctx: UsageHistoryRouteS
           (opened) => opened.chunkSize,
           () => null,
         )
-      const runs = ctx.runs.list({ jobId: `maintenance:${repo.id}`, limit: MAINTENANCE_RUNS })
+      const runs = await ctx.runs.list({ jobId: `maintenance:${repo.id}`, limit: MAINTENANCE_RUNS })
       return {
         repositoryId: repo.id,
         name: repo.name,
         chunkSize,
-        samples: withRatios(ctx.usage.list(repo.id, Date.now() - days * DAY_MS), chunkSize),
+        samples: withRatios(await ctx.usage.list(repo.id, Date.now() - days * DAY_MS), chunkSize),
         maintenance: lastMaintenance(runs),
       }
     },

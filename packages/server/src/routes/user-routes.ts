@@ -49,7 +49,7 @@ export function userRoutes(app: FastifyInstance, ctx: UserRouteServices): void {
     '/api/users/:id',
     { schema: { tags: ['users'], params: idParams } },
     async (request, reply) => {
-      users.delete(request.params.id)
+      await users.delete(request.params.id)
       ctx.streams.endUser(request.params.id)
       return reply.status(204).send()
     },

@@ -50,14 +50,14 @@ export function xoRemoteRoutes(app: FastifyInstance, ctx: XoRemoteRouteServices)
   )
 
   app.delete<Id>('/api/xo-remotes/:id', { schema: { tags, params: IdParams } }, async (request, reply) => {
-    const record = service.store.get(request.params.id)
+    const record = await service.store.get(request.params.id)
     const running = ctx.xoImports.running(record.id)
     if (running !== undefined)
       throw conflict(
         `an import of '${record.name}' is running (run ${running}): cancel it first`,
         'IMPORT_RUNNING',
       )
-    service.store.delete(record.id)
+    await service.store.delete(record.id)
     ctx.log.info(`XO remote '${record.name}' removed by ${request.user?.username} (its files untouched)`)
     return reply.status(204).send()
   })
@@ -122,7 +122,7 @@ export function xoRemoteRoutes(app: FastifyInstance, ctx: XoRemoteRouteServices)
   )
 
   app.delete<Id>('/api/xo-remotes/:id/import', { schema: { tags, params: IdParams } }, async (request) => {
-    const runId = ctx.xoImports.cancel(request.params.id, request.user?.username ?? 'an admin')
+    const runId = await ctx.xoImports.cancel(request.params.id, request.user?.username ?? 'an admin')
     ctx.log.info(`import ${runId} cancelled by ${request.user?.username}`)
     return { runId }
   })

@@ -45,7 +45,7 @@ export interface RestoreRunnerDeps {
   readonly repositories: RepositoryStore
   readonly repositoryService: RepositoryService
   /** The tag restored VMs get (the server's setting). */
-  readonly restoreTag: () => string
+  readonly restoreTag: () => Promise<string>
   /** Aborted when the server stops: running restores are cancelled (their workers undo their work). */
   readonly closing: AbortSignal
   /** Runs a restore in a worker process: the engine's runRestoreInWorker (tests: engine/testing/). */
@@ -67,7 +67,7 @@ export class RestoreRunner {
 
   /** Starts a restore; resolves with its run's id once its worker is forked. */
   async start(r: RestoreRequest): Promise<string> {
-    const { repository, pool } = this.#checkTarget(r)
+    const { repository, pool } = await this.#checkTarget(r)
     const signal = AbortSignal.timeout(60_000)
     const { ref, manifest } = await this.#point(repository.id, r.pointId, signal)
     if (r.differential === true) await checkInPlace(this.deps.connections, pool, manifest, signal)
@@ -78,12 +78,18 @@ export class RestoreRunner {
       r.kind === 'disk'
         ? `restore of disk ${r.disk!} of ${source}`
         : `restore of ${source}${r.differential === true ? ' onto itself' : ''}`
-    const order = this.#order(r, pool, point, { jobId: 'restore', jobName, kind: r.kind, source, point })
+    const order = await this.#order(r, pool, point, {
+      jobId: 'restore',
+      jobName,
+      kind: r.kind,
+      source,
+      point,
+    })
     const { nasHome } = this.deps
     const env = {
       ...NO_SECRETS,
       ...(nasHome === undefined ? {} : nasMountEnv(nasHome)),
-      ...secretsEnv(this.deps.repositories.secrets(repository.id)),
+      ...secretsEnv(await this.deps.repositories.secrets(repository.id)),
     }
     const names = { pools: { [pool.id]: pool.name }, repositories: { [repository.id]: repository.name } }
     return this.#run(order, env, jobName, { names })
@@ -91,9 +97,13 @@ export class RestoreRunner {
 
   /** Whether the point can be restored onto its own VM on the pool, rewriting only what differs. */
   async differential(q: DifferentialQuery): Promise<DifferentialCheck> {
-    const pool = this.deps.pools.get(q.poolId)
+    const pool = await this.deps.pools.get(q.poolId)
     const signal = AbortSignal.timeout(60_000)
-    const { manifest } = await this.#point(this.deps.repositories.get(q.repositoryId).id, q.pointId, signal)
+    const { manifest } = await this.#point(
+      (await this.deps.repositories.get(q.repositoryId)).id,
+      q.pointId,
+      signal,
+    )
     return differentialCheck(this.deps.connections, pool, manifest, signal)
   }
 
@@ -118,7 +128,10 @@ export class RestoreRunner {
         xapi: () => connections.client(order.pool.id),
         onStart: (info) => {
           runId = info.runId
-          runs.beginOther({ runId, jobId: 'restore', jobName, kind: 'restore', start: Date.now() }, details)
+          void runs.beginOther(
+            { runId, jobId: 'restore', jobName, kind: 'restore', start: Date.now() },
+            details,
+          )
         },
         onEvent: (event) => runs.onEvent(runId, event),
       })
@@ -132,15 +145,20 @@ export class RestoreRunner {
   }
 
   /** The worker's order: the pool with its password, the repository as recorded (its identity checked). */
-  #order(r: RestoreRequest, pool: PoolRecord, pointId: string, facts: Record<string, unknown>): RestoreOrder {
-    const repository = this.deps.repositories.get(r.repositoryId)
+  async #order(
+    r: RestoreRequest,
+    pool: PoolRecord,
+    pointId: string,
+    facts: Record<string, unknown>,
+  ): Promise<RestoreOrder> {
+    const repository = await this.deps.repositories.get(r.repositoryId)
     const common = {
       pool: {
         id: pool.id,
         name: pool.name,
         url: pool.url,
         user: pool.username,
-        password: this.deps.pools.password(pool.id),
+        password: await this.deps.pools.password(pool.id),
         ...(pool.fingerprint === undefined ? {} : { fingerprint: pool.fingerprint }),
         ...(pool.insecureHttp ? { insecureHttp: true } : {}),
       },
@@ -152,14 +170,14 @@ export class RestoreRunner {
     return r.kind === 'vm'
       ? r.differential === true
         ? { ...common, kind: 'vm', differential: true }
-        : { ...common, kind: 'vm', start: r.start === true, tag: this.deps.restoreTag() }
+        : { ...common, kind: 'vm', start: r.start === true, tag: await this.deps.restoreTag() }
       : { ...common, kind: 'disk', disk: r.disk! }
   }
 
   /** The request names things that exist: a repository, a connected pool, one of its SRs. */
-  #checkTarget(r: RestoreRequest): { repository: RepositoryRecord; pool: PoolRecord } {
-    const repository = this.deps.repositories.get(r.repositoryId)
-    const pool = this.deps.pools.get(r.poolId)
+  async #checkTarget(r: RestoreRequest): Promise<{ repository: RepositoryRecord; pool: PoolRecord }> {
+    const repository = await this.deps.repositories.get(r.repositoryId)
+    const pool = await this.deps.pools.get(r.poolId)
     const cache = this.deps.connections.cache(pool.id)
     if (this.deps.connections.client(pool.id) === undefined || cache === undefined)
       throw new ApiError(502, 'POOL_UNREACHABLE', `pool '${pool.name}' is not connected`)

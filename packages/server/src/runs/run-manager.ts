@@ -26,6 +26,9 @@ import type { RunBus } from './run-bus.js'
 import { nameTree, runOutcome } from './run-names.js'
 import type { RunDetails, RunRow, RunStatus, RunStore } from './run-store.js'
 
+/** The schedule tick a run is for: a run on an agent carries it (the agent runs each tick once). */
+type ScheduleTick = { readonly jobId: string; readonly at: number }
+
 export interface RunManagerDeps {
   readonly engineDir: string
   readonly runs: RunStore
@@ -35,18 +38,21 @@ export interface RunManagerDeps {
   readonly repositories: RepositoryStore
   readonly log: ServerLog
   /** The tag restores give VMs (the server's setting), which smart selections leave out. */
-  readonly restoredTag?: () => string
+  readonly restoredTag?: () => Promise<string>
   /** The server's data directory, under which a worker mounts NAS remotes (nas-mounts.ts). */
   readonly nasHome?: string
   /** This server's id on the health-check VMs its runs create (health-sweep.ts). */
   readonly healthCheckOwner?: string
   /** What a metadata job stores of the server itself (metadata/config-export.ts), made at each run. */
-  readonly configFiles?: () => { files: { name: string; data: Uint8Array }[]; info: Record<string, unknown> }
+  readonly configFiles?: () => Promise<{
+    files: { name: string; data: Uint8Array }[]
+    info: Record<string, unknown>
+  }>
   /** Where a job runs when not in this server's workers: its pools' agent (agents/agent-hub.ts). */
   readonly remote?: (
     job: Job,
-    tick?: { readonly jobId: string; readonly at: number },
-  ) => ((o: Parameters<typeof runJobInWorker>[0]) => ReturnType<typeof runJobInWorker>) | undefined
+    tick?: ScheduleTick,
+  ) => Promise<((o: Parameters<typeof runJobInWorker>[0]) => ReturnType<typeof runJobInWorker>) | undefined>
 }
 
 export class RunManager {
@@ -59,9 +65,16 @@ export class RunManager {
   readonly #others = new Set<Promise<unknown>>()
   /** The error of each running run's root task, for its summary. */
   readonly #rootErrors = new Map<string, { code: string; message: string }>()
+  /** Each run's records being written (#record). */
+  readonly #writes = new Map<string, Promise<void>>()
+
+  /** Settles once the runs a stopped server left pending are ended (start-up awaits it). */
+  readonly recovered: Promise<void>
 
   constructor(readonly deps: RunManagerDeps) {
-    this.#recoverInterrupted()
+    this.recovered = this.#recoverInterrupted().catch((error: unknown) =>
+      deps.log.error(`could not end the runs a stopped server left pending: ${errorMessage(error)}`),
+    )
   }
 
   /** The engine's data directory of this server: runs/ (logs), locks/, state/. */
@@ -78,18 +91,39 @@ export class RunManager {
   }
 
   /** Starts a run of a job (`dueAt`: the schedule's tick it is for); resolves with its id once forked. */
-  startJob(job: ApiJob, scheduleId?: string, dueAt?: number): string {
+  async startJob(job: ApiJob, scheduleId?: string, dueAt?: number): Promise<string> {
     if (this.#stopping.signal.aborted) throw conflict('the server is stopping', 'SERVER_STOPPING')
     if (this.#running.has(job.id)) throw conflict(`job '${job.name}' is running already`, 'JOB_RUNNING')
     if (scheduleId !== undefined && !job.schedules.some((s) => s.id === scheduleId))
       throw notFound(`schedule '${scheduleId}' of job '${job.name}'`)
-    const { engineJob, env } = this.engineJob(job)
-    const names = this.#names(engineJob)
-    const tick = dueAt === undefined ? undefined : { jobId: job.id, at: dueAt }
-    const run = this.deps.remote?.(engineJob, tick) ?? runJobInWorker
+    // The job is taken before the first await: a second start meanwhile is refused.
     const controller = new AbortController()
+    const entry = { runId: '', controller, done: Promise.resolve() as Promise<unknown> }
+    this.#running.set(job.id, entry)
+    try {
+      // In an object: a promise resolved with a promise would wait for the run.
+      const tick = dueAt === undefined ? undefined : { jobId: job.id, at: dueAt }
+      const started = (id: string): void => void (entry.runId = id)
+      ;({ done: entry.done } = await this.#launch(job, scheduleId, controller, started, tick))
+    } catch (error) {
+      this.#running.delete(job.id)
+      throw error
+    }
+    return entry.runId
+  }
+
+  async #launch(
+    job: ApiJob,
+    scheduleId: string | undefined,
+    controller: AbortController,
+    started: (runId: string) => void,
+    tick?: ScheduleTick,
+  ): Promise<{ done: Promise<unknown> }> {
+    const { engineJob, env } = await this.engineJob(job)
+    const names = await this.#names(engineJob)
+    const run = (await this.deps.remote?.(engineJob, tick)) ?? runJobInWorker
     let runId = ''
-    const own = job.kind === 'metadata' ? this.deps.configFiles?.() : undefined
+    const own = job.kind === 'metadata' ? await this.deps.configFiles?.() : undefined
     const done = run({
       job: engineJob,
       scheduleId,
@@ -100,31 +134,38 @@ export class RunManager {
       killAfterMs: 30_000,
       onStart: (info) => {
         runId = info.runId
+        started(runId)
         const run = { runId, jobId: job.id, jobName: job.name, kind: job.kind, scheduleId }
-        this.#begin({ ...run, status: 'pending', start: Date.now(), warnings: 0 }, { names })
+        const row = { ...run, status: 'pending' as const, start: Date.now(), warnings: 0 }
+        void this.#record(runId, () => this.#begin(row, { names }))
       },
       onEvent: (event) => this.onEvent(runId, event),
     }).then(
-      (result) => {
-        this.deps.runs.addDetails(runId, runOutcome(result, names))
-        this.#settle(job.id, runId, result.status, this.#rootErrors.get(runId))
-      },
+      (result) =>
+        this.#record(runId, async () => {
+          await this.deps.runs.addDetails(runId, runOutcome(result, names))
+          await this.#settle(job.id, runId, result.status, this.#rootErrors.get(runId))
+        }),
       (error: unknown) =>
-        this.#settle(job.id, runId, 'failure', { code: errorCode(error), message: errorMessage(error) }),
+        this.#record(runId, () =>
+          this.#settle(job.id, runId, 'failure', { code: errorCode(error), message: errorMessage(error) }),
+        ),
     )
-    const entry = { runId, controller, done }
-    this.#running.set(job.id, entry)
-    return runId
+    return { done }
   }
 
   /** The engine job with secrets: pool passwords in the job (IPC), repository secrets in the env. */
-  engineJob(job: ApiJob): { engineJob: ReturnType<typeof toEngineJob>; env: Record<string, string> } {
+  async engineJob(
+    job: ApiJob,
+  ): Promise<{ engineJob: ReturnType<typeof toEngineJob>; env: Record<string, string> }> {
     const { pools, repositories } = this.deps
     const poolIds = jobPools(
       job,
-      pools.list().map((p) => p.id),
+      (await pools.list()).map((p) => p.id),
     )
-    const enginePools = poolIds.map((id) => ({ ...pools.get(id), password: pools.password(id) }))
+    const enginePools = await Promise.all(
+      poolIds.map(async (id) => ({ ...(await pools.get(id)), password: await pools.password(id) })),
+    )
     const { nasHome, healthCheckOwner } = this.deps
     const env: Record<string, string> = nasHome === undefined ? {} : nasMountEnv(nasHome)
     // The health checks of this server's runs carry its id: the ones a stop cut short are swept at start.
@@ -132,7 +173,7 @@ export class RunManager {
     if (job.kind === 'mirror') return this.#mirrorJob(job, env)
     for (const id of job.repositories) {
       // The worker takes one passphrase and one set of S3 keys (docs/api.md): they must agree.
-      for (const [key, value] of Object.entries(secretsEnv(repositories.secrets(id)))) {
+      for (const [key, value] of Object.entries(secretsEnv(await repositories.secrets(id)))) {
         if (env[key] !== undefined && env[key] !== value)
           throw invalid(
             `the repositories of job '${job.name}' need different ${key}; one job takes one`,
@@ -141,58 +182,62 @@ export class RunManager {
         env[key] = value
       }
     }
-    const engineRepos = job.repositories.map((id) => repositories.get(id))
-    return { engineJob: this.#withServerSettings(toEngineJob(job, enginePools, engineRepos)), env }
+    const engineRepos = await Promise.all(job.repositories.map((id) => repositories.get(id)))
+    return { engineJob: await this.#withServerSettings(toEngineJob(job, enginePools, engineRepos)), env }
   }
 
   /**
    * A mirror's repositories each open with their own secrets (the source in slot 0, the targets from 1:
    * worker-secrets.ts), so that plain, encrypted and differently keyed ones mix in one run.
    */
-  #mirrorJob(job: ApiJob, base: Record<string, string>): ReturnType<RunManager['engineJob']> {
+  async #mirrorJob(job: ApiJob, base: Record<string, string>): ReturnType<RunManager['engineJob']> {
     const { repositories } = this.deps
     const ids = jobRepositories(job)
     const env = { ...base }
-    ids.forEach((id, slot) => Object.assign(env, slotSecrets(slot, repositories.secrets(id))))
+    for (const [slot, id] of ids.entries())
+      Object.assign(env, slotSecrets(slot, await repositories.secrets(id)))
     const engineJob = toEngineJob(
       job,
       [],
-      job.repositories.map((id) => repositories.get(id)),
-      (job.mirrorTo ?? []).map((id) => repositories.get(id)),
+      await Promise.all(job.repositories.map((id) => repositories.get(id))),
+      await Promise.all((job.mirrorTo ?? []).map((id) => repositories.get(id))),
     )
     return { engineJob, env }
   }
 
   /** What the server adds to a validated job: pool names for messages, its restored-VM tag. */
-  #withServerSettings(job: Job): Job {
-    const pools = job.pools.map((p) => ({ ...p, name: this.deps.pools.get(p.id).name }))
-    const tag = this.deps.restoredTag?.()
+  async #withServerSettings(job: Job): Promise<Job> {
+    const pools = await Promise.all(
+      job.pools.map(async (p) => ({ ...p, name: (await this.deps.pools.get(p.id)).name })),
+    )
+    const tag = await this.deps.restoredTag?.()
     const vms = job.vms.kind === 'smart' && tag !== undefined ? { ...job.vms, restoredTag: tag } : job.vms
     return { ...job, pools, vms }
   }
 
   /** Ids in the run's tree → names, as they are now (kept with the run). */
-  #names(job: Job): NonNullable<RunDetails['names']> {
+  async #names(job: Job): Promise<NonNullable<RunDetails['names']>> {
     const names = (ids: [string, string][]) => Object.fromEntries(ids)
-    return {
-      pools: names(job.pools.map((p) => [p.id, p.name ?? p.id])),
-      repositories: names(
-        [...job.repositories, ...job.mirrorTo].map((r) => [r.name, this.deps.repositories.get(r.name).name]),
-      ),
-    }
+    const repositories = await Promise.all(
+      [...job.repositories, ...job.mirrorTo].map(async (r): Promise<[string, string]> => [
+        r.name,
+        (await this.deps.repositories.get(r.name)).name,
+      ]),
+    )
+    return { pools: names(job.pools.map((p) => [p.id, p.name ?? p.id])), repositories: names(repositories) }
   }
 
-  /** Records and publishes one task event of a run (from its worker). */
+  /** Publishes one task event of a run (from its worker) at once; its record follows, in order. */
   onEvent(runId: string, event: TaskEvent): void {
-    if (event.type === 'warning') this.deps.runs.addWarning(runId)
+    if (event.type === 'warning') void this.#record(runId, () => this.deps.runs.addWarning(runId))
     if (event.type === 'end' && event.id === '0' && event.error !== undefined)
       this.#rootErrors.set(runId, event.error)
     this.deps.bus.emit('task', { runId, event })
   }
 
   /** A run of something other than a job (a restore), which the caller drives. */
-  beginOther(run: Omit<RunRow, 'status' | 'warnings'>, details: RunDetails = {}): void {
-    this.#begin({ ...run, status: 'pending', warnings: 0 }, details)
+  beginOther(run: Omit<RunRow, 'status' | 'warnings'>, details: RunDetails = {}): Promise<void> {
+    return this.#record(run.runId, () => this.#begin({ ...run, status: 'pending', warnings: 0 }, details))
   }
 
   /** Keeps a run of the caller's until it settles, so that stopAll waits for its undo. */
@@ -201,26 +246,43 @@ export class RunManager {
     this.#others.add(settled)
   }
 
-  endOther(
+  async endOther(
     runId: string,
     status: RunStatus,
     error?: { code: string; message: string },
     details?: RunDetails,
-  ): void {
-    if (details !== undefined) this.deps.runs.addDetails(runId, details)
-    this.#finish(runId, status, error)
+  ): Promise<void> {
+    return this.#record(runId, async () => {
+      if (details !== undefined) await this.deps.runs.addDetails(runId, details)
+      await this.#finish(runId, status, error)
+    })
   }
 
-  list(filter: Parameters<RunStore['list']>[0]): RunRow[] {
+  /**
+   * Writes one run's records in order (its row before a warning counts on it, its end last), without
+   * holding up the events: a failed write is logged (the run goes on; its log stays the truth).
+   */
+  #record(runId: string, write: () => Promise<void>): Promise<void> {
+    const next = (this.#writes.get(runId) ?? Promise.resolve()).then(write).catch((error: unknown) => {
+      this.deps.log.error(`could not record run ${runId}: ${errorMessage(error)}`)
+    })
+    this.#writes.set(runId, next)
+    void next.then(() => {
+      if (this.#writes.get(runId) === next) this.#writes.delete(runId)
+    })
+    return next
+  }
+
+  list(filter: Parameters<RunStore['list']>[0]): Promise<RunRow[]> {
     return this.deps.runs.list(filter)
   }
 
   /** The run's task tree, with names where the log holds the server's ids. */
   async tree(runId: string): Promise<TaskNode> {
-    const row = this.deps.runs.get(runId)
+    const row = await this.deps.runs.get(runId)
     if (row === undefined) throw notFound(`run '${runId}'`)
     try {
-      return nameTree(await readRun(this.runsDir, runId), this.deps.runs.details(runId).names)
+      return nameTree(await readRun(this.runsDir, runId), (await this.deps.runs.details(runId)).names)
     } catch {
       // The worker failed before its log had a task (e.g. the engine's lock refused the run).
       return {
@@ -251,24 +313,30 @@ export class RunManager {
     const running = [...this.#running.values()]
     for (const r of running) r.controller.abort(new Error('the server is stopping'))
     await Promise.all([...running.map((r) => r.done.catch(() => undefined)), ...this.#others])
+    await Promise.all([this.recovered, ...this.#writes.values()]) // the records, before the database closes
   }
 
-  #begin(run: RunRow, details: RunDetails): void {
-    this.deps.runs.insert(run, details)
+  async #begin(run: RunRow, details: RunDetails): Promise<void> {
+    await this.deps.runs.insert(run, details)
     this.deps.log.write('info', `run ${run.runId} of ${run.kind} '${run.jobName}' started`, 'strata-run')
-    this.deps.bus.emit('run', this.deps.runs.get(run.runId)!)
+    this.deps.bus.emit('run', (await this.deps.runs.get(run.runId))!)
   }
 
   /** The job is free again before its end is published, so that whoever sees the end may run it. */
-  #settle(jobId: string, runId: string, status: RunStatus, error?: { code: string; message: string }): void {
+  async #settle(
+    jobId: string,
+    runId: string,
+    status: RunStatus,
+    error?: { code: string; message: string },
+  ): Promise<void> {
     this.#running.delete(jobId)
-    this.#finish(runId, status, error)
+    await this.#finish(runId, status, error)
   }
 
-  #finish(runId: string, status: RunStatus, error?: { code: string; message: string }): void {
+  async #finish(runId: string, status: RunStatus, error?: { code: string; message: string }): Promise<void> {
     this.#rootErrors.delete(runId)
-    this.deps.runs.end(runId, status, Date.now(), error)
-    const row = this.deps.runs.get(runId)
+    await this.deps.runs.end(runId, status, Date.now(), error)
+    const row = await this.deps.runs.get(runId)
     if (row === undefined) return
     const why = error === undefined ? '' : `: ${error.message}`
     this.deps.log.write(
@@ -280,23 +348,20 @@ export class RunManager {
   }
 
   /** Runs left pending by a server that stopped: their end is read from the log, or they were interrupted. */
-  #recoverInterrupted(): void {
-    for (const run of this.deps.runs.pending()) {
-      void readRun(this.runsDir, run.runId)
-        .then(
-          (root) => (root.status === 'pending' ? 'interrupted' : root.status),
-          () => 'interrupted' as const,
-        )
-        .then((status) =>
-          this.deps.runs.end(
-            run.runId,
-            status,
-            Date.now(),
-            status === 'interrupted'
-              ? { code: 'SERVER_STOPPED', message: 'the server stopped during the run' }
-              : undefined,
-          ),
-        )
+  async #recoverInterrupted(): Promise<void> {
+    for (const run of await this.deps.runs.pending()) {
+      const status = await readRun(this.runsDir, run.runId).then(
+        (root) => (root.status === 'pending' ? 'interrupted' : root.status),
+        () => 'interrupted' as const,
+      )
+      await this.deps.runs.end(
+        run.runId,
+        status,
+        Date.now(),
+        status === 'interrupted'
+          ? { code: 'SERVER_STOPPED', message: 'the server stopped during the run' }
+          : undefined,
+      )
     }
   }
 }

@@ -3,6 +3,7 @@
 // run also keeps what it is about by name, as the names were when it ran (pools, repositories, VMs), and
 // the restore points it wrote.
 import type { Db } from '../db/database.js'
+import type { SqlValue } from '../db/db-handle.js'
 
 export type RunStatus = 'pending' | 'success' | 'failure' | 'interrupted' | 'skipped' | 'warning'
 
@@ -69,12 +70,13 @@ export interface RunFilter {
 export class RunStore {
   constructor(readonly db: Db) {}
 
-  insert(run: Omit<RunRow, 'pools' | 'repositories' | 'vms' | 'points'>, details: RunDetails = {}): void {
-    this.db
-      .prepare(
-        'INSERT INTO runs (run_id, job_id, job_name, kind, schedule_id, status, start, warnings, details) VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?)',
-      )
-      .run(
+  async insert(
+    run: Omit<RunRow, 'pools' | 'repositories' | 'vms' | 'points'>,
+    details: RunDetails = {},
+  ): Promise<void> {
+    await this.db.run(
+      'INSERT INTO runs (run_id, job_id, job_name, kind, schedule_id, status, start, warnings, details) VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?)',
+      [
         run.runId,
         run.jobId,
         run.jobName,
@@ -83,45 +85,52 @@ export class RunStore {
         run.status,
         run.start,
         JSON.stringify(details),
-      )
+      ],
+    )
   }
 
-  end(runId: string, status: RunStatus, end: number, error?: { code: string; message: string }): void {
-    this.db
-      .prepare("UPDATE runs SET status = ?, end = ?, error = ? WHERE run_id = ? AND status = 'pending'")
-      .run(status, end, error === undefined ? null : JSON.stringify(error), runId)
+  async end(
+    runId: string,
+    status: RunStatus,
+    end: number,
+    error?: { code: string; message: string },
+  ): Promise<void> {
+    await this.db.run(
+      'UPDATE runs SET status = ?, "end" = ?, error = ? WHERE run_id = ? AND status = \'pending\'',
+      [status, end, error === undefined ? null : JSON.stringify(error), runId],
+    )
   }
 
   /** Adds to what the run is about (its VMs and points, known at its end). */
-  addDetails(runId: string, more: RunDetails): void {
-    this.db.transaction(() => {
-      const row = this.db.prepare('SELECT details FROM runs WHERE run_id = ?').get(runId) as
+  async addDetails(runId: string, more: RunDetails): Promise<void> {
+    await this.db.transaction(async () => {
+      const row = (await this.db.get('SELECT details FROM runs WHERE run_id = ?', [runId])) as
         Pick<Row, 'details'> | undefined
       if (row === undefined) return
       const details = { ...parseDetails(row.details), ...more }
-      this.db.prepare('UPDATE runs SET details = ? WHERE run_id = ?').run(JSON.stringify(details), runId)
-    })()
+      await this.db.run('UPDATE runs SET details = ? WHERE run_id = ?', [JSON.stringify(details), runId])
+    })
   }
 
-  details(runId: string): RunDetails {
-    const row = this.db.prepare('SELECT details FROM runs WHERE run_id = ?').get(runId) as
+  async details(runId: string): Promise<RunDetails> {
+    const row = (await this.db.get('SELECT details FROM runs WHERE run_id = ?', [runId])) as
       Pick<Row, 'details'> | undefined
     return parseDetails(row?.details ?? null)
   }
 
-  addWarning(runId: string): void {
-    this.db.prepare('UPDATE runs SET warnings = warnings + 1 WHERE run_id = ?').run(runId)
+  async addWarning(runId: string): Promise<void> {
+    await this.db.run('UPDATE runs SET warnings = warnings + 1 WHERE run_id = ?', [runId])
   }
 
-  get(runId: string): RunRow | undefined {
-    const row = this.db.prepare('SELECT * FROM runs WHERE run_id = ?').get(runId) as Row | undefined
+  async get(runId: string): Promise<RunRow | undefined> {
+    const row = (await this.db.get('SELECT * FROM runs WHERE run_id = ?', [runId])) as Row | undefined
     return row && toRun(row)
   }
 
-  list(filter: RunFilter = {}): RunRow[] {
+  async list(filter: RunFilter = {}): Promise<RunRow[]> {
     const where: string[] = []
-    const args: unknown[] = []
-    const add = (clause: string, value: unknown): void => {
+    const args: SqlValue[] = []
+    const add = (clause: string, value: SqlValue): void => {
       where.push(clause)
       args.push(value)
     }
@@ -129,10 +138,10 @@ export class RunStore {
     if (filter.status !== undefined) add('status = ?', filter.status)
     if (filter.since !== undefined) add('start >= ?', filter.since)
     const sql = `SELECT * FROM runs ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY start DESC, run_id DESC LIMIT ?`
-    return (this.db.prepare(sql).all(...args, filter.limit ?? 100) as Row[]).map(toRun)
+    return ((await this.db.all(sql, [...args, filter.limit ?? 100])) as Row[]).map(toRun)
   }
 
-  pending(): RunRow[] {
+  pending(): Promise<RunRow[]> {
     return this.list({ status: 'pending', limit: 10_000 })
   }
 }

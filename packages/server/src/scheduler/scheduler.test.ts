@@ -1,9 +1,9 @@
 // The scheduler under a fake clock: fires on time in the schedule's zone across both DST changes,
 // never runs a job twice at once, and applies the missed-run rule at start-up.
-import Database from 'better-sqlite3'
 import { SETTINGS_DEFAULTS } from '@strata/contract'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
-import { migrate } from '../db/database.js'
+import { migrate, openSqlite } from '../db/database.js'
+import type { SqliteDb } from '../db/sqlite-db.js'
 import type { ApiJob } from '../jobs/job-model.js'
 import { ServerLog } from '../server-log.js'
 import { Scheduler } from './scheduler.js'
@@ -22,7 +22,7 @@ const job = (cron: string, timezone: string): ApiJob => ({
 })
 
 describe('scheduler', () => {
-  let db: Database.Database
+  let db: SqliteDb
   let fired: string[]
   let busy: boolean
   let log: ServerLog
@@ -31,7 +31,7 @@ describe('scheduler', () => {
   const scheduler = (jobs: ApiJob[]) =>
     new Scheduler({
       db,
-      jobs: { list: () => jobs },
+      jobs: { list: () => Promise.resolve(jobs) },
       log,
       start: () => {
         if (busy) throw new Error('job is running already')
@@ -39,30 +39,30 @@ describe('scheduler', () => {
       },
     })
 
-  beforeEach(() => {
+  beforeEach(async () => {
     vi.useFakeTimers()
-    db = new Database(':memory:')
-    migrate(db)
+    db = openSqlite(':memory:')
+    await migrate(db)
     fired = []
     busy = false
     lines = []
     log = new ServerLog((line) => lines.push(line))
   })
-  afterEach(() => {
+  afterEach(async () => {
     vi.useRealTimers()
-    db.close()
+    await db.close()
   })
 
   it('fires at 01:30 Paris time on both sides of the spring and autumn DST changes', async () => {
     vi.setSystemTime(new Date('2026-03-28T12:00:00Z'))
     const s = scheduler([job('30 1 * * *', 'Europe/Paris')])
-    s.start()
+    await s.start()
     await vi.advanceTimersByTimeAsync(2 * 86400_000)
     // 01:30 CET is 00:30 UTC; after the change on 29 March, 01:30 CEST is 23:30 UTC the day before.
     expect(fired).toEqual(['2026-03-29T00:30:00.000Z', '2026-03-29T23:30:00.000Z'])
     fired = []
     vi.setSystemTime(new Date('2026-10-24T12:00:00Z'))
-    s.reload()
+    await s.reload()
     await vi.advanceTimersByTimeAsync(2 * 86400_000)
     expect(fired).toEqual(['2026-10-24T23:30:00.000Z', '2026-10-26T00:30:00.000Z'])
     s.stop()
@@ -71,7 +71,7 @@ describe('scheduler', () => {
   it('skips a due schedule while its job runs, with a warning, and fires the next one', async () => {
     vi.setSystemTime(new Date('2026-05-01T00:00:30Z'))
     const s = scheduler([job('* * * * *', 'UTC')])
-    s.start()
+    await s.start()
     busy = true
     await vi.advanceTimersByTimeAsync(60_000)
     expect(fired).toEqual([])
@@ -85,18 +85,18 @@ describe('scheduler', () => {
   it('runs a schedule missed within 24 hours once at start-up, and not one missed earlier', async () => {
     vi.setSystemTime(new Date('2026-05-01T00:00:00Z'))
     const jobs = [job('0 * * * *', 'UTC')]
-    scheduler(jobs).start() // first start: remembers now, no catch-up
+    await scheduler(jobs).start() // first start: remembers now, no catch-up
     expect(fired).toEqual([])
     // Down for 5 hours: five runs missed, one made up at start-up.
     vi.setSystemTime(new Date('2026-05-01T05:10:00Z'))
     const again = scheduler(jobs)
-    again.start()
+    await again.start()
     expect(fired).toEqual(['2026-05-01T05:10:00.000Z'])
     again.stop()
     // Down for two days after that: nothing made up.
     vi.setSystemTime(new Date('2026-05-03T06:10:00Z'))
     const late = scheduler(jobs)
-    late.start()
+    await late.start()
     expect(fired).toHaveLength(1)
     expect(late.nextRuns()).toEqual([
       { jobId: 'j1', jobName: 'job', scheduleId: 's1', at: Date.parse('2026-05-03T07:00:00Z') },

@@ -20,7 +20,7 @@ export interface SchedulerDeps {
   readonly db: Db
   readonly jobs: Pick<JobStore, 'list'>
   /** `dueAt`: the tick fired (ms), which a run on an agent carries (it runs each tick once). */
-  readonly start: (job: ApiJob, scheduleId: string, dueAt: number) => void
+  readonly start: (job: ApiJob, scheduleId: string, dueAt: number) => Promise<unknown> | void
   readonly log: ServerLog
 }
 
@@ -48,14 +48,14 @@ export class Scheduler {
   constructor(readonly deps: SchedulerDeps) {}
 
   /** Applies the missed-run rule, then fires schedules as they come due. */
-  start(): void {
+  async start(): Promise<void> {
     this.#started = true
-    this.#load()
+    await this.#load()
     const now = Date.now()
     for (const a of this.#armed) {
-      const last = this.#lastFired(a)
+      const last = await this.#lastFired(a)
       if (last === undefined) {
-        this.#setLastFired(a, now)
+        await this.#setLastFired(a, now)
         continue
       }
       const missed = a.cron.nextRun(new Date(last))?.getTime()
@@ -63,18 +63,19 @@ export class Scheduler {
         this.deps.log.info(
           `schedule '${a.schedule.id}' of job '${a.job.name}' was missed at ${new Date(missed).toISOString()}: running it now`,
         )
-        this.#fire(a, now)
+        await this.#fire(a, now)
       }
     }
     this.#arm()
   }
 
   /** After jobs changed. */
-  reload(): void {
+  async reload(): Promise<void> {
     if (!this.#started) return
-    this.#load()
+    await this.#load()
     const now = Date.now()
-    for (const a of this.#armed) if (this.#lastFired(a) === undefined) this.#setLastFired(a, now)
+    for (const a of this.#armed)
+      if ((await this.#lastFired(a)) === undefined) await this.#setLastFired(a, now)
     this.#arm()
   }
 
@@ -103,10 +104,11 @@ export class Scheduler {
     return this.nextRuns().find((n) => n.jobId === job.id)
   }
 
-  #load(): void {
+  async #load(): Promise<void> {
     const now = new Date()
+    const jobs = await this.deps.jobs.list()
     this.#armed = []
-    for (const job of this.deps.jobs.list()) {
+    for (const job of jobs) {
       if (!job.enabled) continue
       for (const schedule of job.schedules) {
         if (!schedule.enabled) continue
@@ -127,42 +129,48 @@ export class Scheduler {
     if (!this.#started) return
     const next = Math.min(...this.#armed.map((a) => a.at ?? Infinity))
     const delay = Math.max(0, Math.min(next - Date.now(), MAX_SLEEP_MS))
-    this.#timer = setTimeout(() => this.#tick(), delay)
+    this.#timer = setTimeout(() => void this.#tick(), delay)
     this.#timer.unref()
   }
 
-  #tick(): void {
+  /** Never rejects: a database error is logged and the next tick tries again. */
+  async #tick(): Promise<void> {
     const now = Date.now()
-    for (const a of this.#armed) {
-      if (a.at === undefined || a.at > now) continue
-      this.#lastLagMs = now - a.at
-      this.#fire(a, a.at)
-      a.at = a.cron.nextRun(new Date(Math.max(now, a.at)))?.getTime()
+    try {
+      for (const a of this.#armed) {
+        if (a.at === undefined || a.at > now) continue
+        this.#lastLagMs = now - a.at
+        const dueAt = a.at
+        a.at = a.cron.nextRun(new Date(Math.max(now, a.at)))?.getTime()
+        await this.#fire(a, dueAt)
+      }
+    } catch (error) {
+      this.deps.log.error(`the scheduler could not fire a schedule: ${errorMessage(error)}`)
     }
     this.#arm()
   }
 
-  #fire(a: Armed, dueAt: number): void {
-    this.#setLastFired(a, dueAt)
+  async #fire(a: Armed, dueAt: number): Promise<void> {
+    await this.#setLastFired(a, dueAt)
     try {
-      this.deps.start(a.job, a.schedule.id, dueAt)
+      await this.deps.start(a.job, a.schedule.id, dueAt)
     } catch (error) {
       this.deps.log.warn(`schedule '${a.schedule.id}' of job '${a.job.name}' skipped: ${errorMessage(error)}`)
     }
   }
 
-  #lastFired(a: Armed): number | undefined {
-    const row = this.deps.db
-      .prepare('SELECT last_fired FROM schedule_state WHERE job_id = ? AND schedule_id = ?')
-      .get(a.job.id, a.schedule.id) as { last_fired: number } | undefined
+  async #lastFired(a: Armed): Promise<number | undefined> {
+    const row = (await this.deps.db.get(
+      'SELECT last_fired FROM schedule_state WHERE job_id = ? AND schedule_id = ?',
+      [a.job.id, a.schedule.id],
+    )) as { last_fired: number } | undefined
     return row?.last_fired
   }
 
-  #setLastFired(a: Armed, time: number): void {
-    this.deps.db
-      .prepare(
-        'INSERT INTO schedule_state (job_id, schedule_id, last_fired) VALUES (?, ?, ?) ON CONFLICT(job_id, schedule_id) DO UPDATE SET last_fired = excluded.last_fired',
-      )
-      .run(a.job.id, a.schedule.id, time)
+  async #setLastFired(a: Armed, time: number): Promise<void> {
+    await this.deps.db.run(
+      'INSERT INTO schedule_state (job_id, schedule_id, last_fired) VALUES (?, ?, ?) ON CONFLICT(job_id, schedule_id) DO UPDATE SET last_fired = excluded.last_fired',
+      [a.job.id, a.schedule.id, time],
+    )
   }
 }

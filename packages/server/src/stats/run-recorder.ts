@@ -40,11 +40,11 @@ export class RunRecorder {
     await Promise.resolve() // never inside the run manager's own call
     try {
       const tree = await this.deps.tree(row.runId).catch(() => undefined)
-      this.deps.stats.record(row, summarizeRun(row, tree).totals)
+      await this.deps.stats.record(row, summarizeRun(row, tree).totals)
     } catch (error) {
       this.deps.log.error(`the statistics of run ${row.runId} were not recorded: ${errorMessage(error)}`)
     }
-    this.deps.notifier.runEnded(row)
+    await this.deps.notifier.runEnded(row)
     if (row.kind !== 'restore') this.deps.sampler.sampleSoon()
   }
 }

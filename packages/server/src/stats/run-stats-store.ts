@@ -35,52 +35,47 @@ export class RunStatsStore {
   constructor(readonly db: Db) {}
 
   /** A finished run: its totals, and the last success of each of its VMs that succeeded. */
-  record(row: RunRow, totals: RunTotals): void {
+  async record(row: RunRow, totals: RunTotals): Promise<void> {
     if (row.end === undefined) return
     const end = row.end
-    this.db.transaction(() => {
-      this.db
-        .prepare(
-          'INSERT INTO run_stats (run_id, bytes_read, bytes_stored, size) VALUES (?, ?, ?, ?) ON CONFLICT(run_id) DO UPDATE SET bytes_read = excluded.bytes_read, bytes_stored = excluded.bytes_stored, size = excluded.size',
-        )
-        .run(row.runId, totals.bytesRead, totals.bytesStored, totals.size)
-      if (row.kind === 'restore') return
-      const upsert = this.db.prepare(
-        'INSERT INTO vm_last_success (job_id, vm_uuid, vm_name, time) VALUES (?, ?, ?, ?) ON CONFLICT(job_id, vm_uuid) DO UPDATE SET vm_name = excluded.vm_name, time = excluded.time WHERE excluded.time >= vm_last_success.time',
+    await this.db.transaction(async () => {
+      await this.db.run(
+        'INSERT INTO run_stats (run_id, bytes_read, bytes_stored, size) VALUES (?, ?, ?, ?) ON CONFLICT(run_id) DO UPDATE SET bytes_read = excluded.bytes_read, bytes_stored = excluded.bytes_stored, size = excluded.size',
+        [row.runId, totals.bytesRead, totals.bytesStored, totals.size],
       )
+      if (row.kind === 'restore') return
       for (const vm of row.vms ?? [])
-        if (vm.status === 'success') upsert.run(row.jobId, vm.uuid, vm.name, end)
-    })()
+        if (vm.status === 'success')
+          await this.db.run(
+            'INSERT INTO vm_last_success (job_id, vm_uuid, vm_name, time) VALUES (?, ?, ?, ?) ON CONFLICT(job_id, vm_uuid) DO UPDATE SET vm_name = excluded.vm_name, time = excluded.time WHERE excluded.time >= vm_last_success.time',
+            [row.jobId, vm.uuid, vm.name, end],
+          )
+    })
   }
 
   /** Finished runs of jobs started since `since`, oldest first, with their totals when recorded. */
-  runs(filter: { since: number; jobId?: string; limit?: number }): RunStat[] {
-    const rows = this.db
-      .prepare(
-        `SELECT r.run_id, r.job_id, r.job_name, r.status, r.start, r.end, s.bytes_read, s.bytes_stored, s.size
+  async runs(filter: { since: number; jobId?: string; limit?: number }): Promise<RunStat[]> {
+    const rows = (await this.db.all(
+      `SELECT r.run_id, r.job_id, r.job_name, r.status, r.start, r.end, s.bytes_read, s.bytes_stored, s.size
          FROM runs r LEFT JOIN run_stats s ON s.run_id = r.run_id
          WHERE r.kind != 'restore' AND r.end IS NOT NULL AND r.start >= ? ${filter.jobId === undefined ? '' : 'AND r.job_id = ?'}
          ORDER BY r.start DESC LIMIT ?`,
-      )
-      .all(
-        ...[filter.since, ...(filter.jobId === undefined ? [] : [filter.jobId]), filter.limit ?? 5000],
-      ) as StatRow[]
+      [...[filter.since, ...(filter.jobId === undefined ? [] : [filter.jobId]), filter.limit ?? 5000]],
+    )) as StatRow[]
     return rows.reverse().map(toStat)
   }
 
   /** When each job last succeeded (the end of its last successful run). */
-  lastSuccessByJob(): Map<string, number> {
-    const rows = this.db
-      .prepare(
-        "SELECT job_id, MAX(end) AS time FROM runs WHERE status = 'success' AND kind != 'restore' GROUP BY job_id",
-      )
-      .all() as { job_id: string; time: number }[]
+  async lastSuccessByJob(): Promise<Map<string, number>> {
+    const rows = (await this.db.all(
+      "SELECT job_id, MAX(end) AS time FROM runs WHERE status = 'success' AND kind != 'restore' GROUP BY job_id",
+    )) as { job_id: string; time: number }[]
     return new Map(rows.map((r) => [r.job_id, r.time]))
   }
 
-  vmLastSuccess(): VmLastSuccess[] {
+  async vmLastSuccess(): Promise<VmLastSuccess[]> {
     return (
-      this.db.prepare('SELECT * FROM vm_last_success ORDER BY job_id, vm_name').all() as {
+      (await this.db.all('SELECT * FROM vm_last_success ORDER BY job_id, vm_name')) as {
         job_id: string
         vm_uuid: string
         vm_name: string
@@ -90,30 +85,24 @@ export class RunStatsStore {
   }
 
   /** Finished runs of each job by state (the runs_total counter). */
-  runCounts(): { jobId: string; status: string; count: number }[] {
-    return this.db
-      .prepare(
-        "SELECT job_id AS jobId, status, COUNT(*) AS count FROM runs WHERE kind != 'restore' AND status != 'pending' GROUP BY job_id, status",
-      )
-      .all() as { jobId: string; status: string; count: number }[]
+  async runCounts(): Promise<{ jobId: string; status: string; count: number }[]> {
+    return (await this.db.all(
+      "SELECT job_id AS jobId, status, COUNT(*) AS count FROM runs WHERE kind != 'restore' AND status != 'pending' GROUP BY job_id, status",
+    )) as { jobId: string; status: string; count: number }[]
   }
 
   /** Bytes read and stored by each job's runs, ever (the bytes counters). */
-  byteTotals(): { jobId: string; bytesRead: number; bytesStored: number }[] {
-    return this.db
-      .prepare(
-        'SELECT r.job_id AS jobId, SUM(s.bytes_read) AS bytesRead, SUM(s.bytes_stored) AS bytesStored FROM run_stats s JOIN runs r ON r.run_id = s.run_id GROUP BY r.job_id',
-      )
-      .all() as { jobId: string; bytesRead: number; bytesStored: number }[]
+  async byteTotals(): Promise<{ jobId: string; bytesRead: number; bytesStored: number }[]> {
+    return (await this.db.all(
+      'SELECT r.job_id AS jobId, SUM(s.bytes_read) AS bytesRead, SUM(s.bytes_stored) AS bytesStored FROM run_stats s JOIN runs r ON r.run_id = s.run_id GROUP BY r.job_id',
+    )) as { jobId: string; bytesRead: number; bytesStored: number }[]
   }
 
   /** Each job's last finished run. */
-  lastRuns(): { jobId: string; status: string; start: number; end: number }[] {
-    return this.db
-      .prepare(
-        "SELECT job_id AS jobId, status, start, MAX(end) AS end FROM runs WHERE kind != 'restore' AND end IS NOT NULL GROUP BY job_id",
-      )
-      .all() as { jobId: string; status: string; start: number; end: number }[]
+  async lastRuns(): Promise<{ jobId: string; status: string; start: number; end: number }[]> {
+    return (await this.db.all(
+      "SELECT job_id AS jobId, status, start, MAX(end) AS end FROM runs WHERE kind != 'restore' AND end IS NOT NULL GROUP BY job_id",
+    )) as { jobId: string; status: string; start: number; end: number }[]
   }
 }
 

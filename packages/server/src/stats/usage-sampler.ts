@@ -70,7 +70,7 @@ export class UsageSampler {
   }
 
   async #sampleEach(): Promise<void> {
-    for (const repo of this.deps.repositories.list()) {
+    for (const repo of await this.deps.repositories.list()) {
       if (this.deps.closing.aborted) return
       const signal = anySignal(this.deps.closing, AbortSignal.timeout(SAMPLE_TIMEOUT_MS))
       try {
@@ -87,7 +87,7 @@ export class UsageSampler {
     const usage = await this.deps.service.measureUsage(repositoryId, signal)
     const points = await this.deps.service.points(repositoryId, undefined, signal)
     const logicalBytes = points.reduce((n, p) => n + p.size, 0)
-    this.deps.usage.add(repositoryId, {
+    await this.deps.usage.add(repositoryId, {
       time,
       storedBytes: usage.bytes,
       logicalBytes,

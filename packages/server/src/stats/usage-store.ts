@@ -21,20 +21,20 @@ interface Row {
 export class UsageStore {
   constructor(readonly db: Db) {}
 
-  add(repositoryId: string, sample: UsageSample): void {
-    this.db
-      .prepare(
-        'INSERT OR REPLACE INTO usage_samples (repository_id, time, stored_bytes, logical_bytes, chunks, points) VALUES (?, ?, ?, ?, ?, ?)',
-      )
-      .run(repositoryId, sample.time, sample.storedBytes, sample.logicalBytes, sample.chunks, sample.points)
-    this.prune(sample.time)
+  async add(repositoryId: string, sample: UsageSample): Promise<void> {
+    await this.db.run(
+      'INSERT OR REPLACE INTO usage_samples (repository_id, time, stored_bytes, logical_bytes, chunks, points) VALUES (?, ?, ?, ?, ?, ?)',
+      [repositoryId, sample.time, sample.storedBytes, sample.logicalBytes, sample.chunks, sample.points],
+    )
+    await this.prune(sample.time)
   }
 
   /** Samples since `since`, oldest first; thinned to the last of each time bucket when there are many. */
-  list(repositoryId: string, since: number): UsageSample[] {
-    const rows = this.db
-      .prepare('SELECT * FROM usage_samples WHERE repository_id = ? AND time >= ? ORDER BY time')
-      .all(repositoryId, since) as Row[]
+  async list(repositoryId: string, since: number): Promise<UsageSample[]> {
+    const rows = (await this.db.all(
+      'SELECT * FROM usage_samples WHERE repository_id = ? AND time >= ? ORDER BY time',
+      [repositoryId, since],
+    )) as Row[]
     if (rows.length <= MAX_SERIES_SAMPLES) return rows.map(toSample)
     const first = rows[0]!.time
     const bucket = Math.ceil((rows.at(-1)!.time - first + 1) / MAX_SERIES_SAMPLES)
@@ -44,30 +44,27 @@ export class UsageStore {
   }
 
   /** The newest sample of each repository. */
-  latest(): Map<string, UsageSample> {
-    const rows = this.db
-      .prepare(
-        'SELECT u.* FROM usage_samples u JOIN (SELECT repository_id, MAX(time) AS time FROM usage_samples GROUP BY repository_id) m ON m.repository_id = u.repository_id AND m.time = u.time',
-      )
-      .all() as Row[]
+  async latest(): Promise<Map<string, UsageSample>> {
+    const rows = (await this.db.all(
+      'SELECT u.* FROM usage_samples u JOIN (SELECT repository_id, MAX(time) AS time FROM usage_samples GROUP BY repository_id) m ON m.repository_id = u.repository_id AND m.time = u.time',
+    )) as Row[]
     return new Map(rows.map((r) => [r.repository_id, toSample(r)]))
   }
 
-  forget(repositoryId: string): void {
-    this.db.prepare('DELETE FROM usage_samples WHERE repository_id = ?').run(repositoryId)
+  async forget(repositoryId: string): Promise<void> {
+    await this.db.run('DELETE FROM usage_samples WHERE repository_id = ?', [repositoryId])
   }
 
-  prune(now: number): void {
-    this.db.prepare('DELETE FROM usage_samples WHERE time < ?').run(now - USAGE_RETENTION.dailyMs)
+  async prune(now: number): Promise<void> {
+    await this.db.run('DELETE FROM usage_samples WHERE time < ?', [now - USAGE_RETENTION.dailyMs])
     // Older than a week: the last sample of each (UTC) day stays.
-    this.db
-      .prepare(
-        `DELETE FROM usage_samples WHERE time < ? AND rowid NOT IN (
+    await this.db.run(
+      `DELETE FROM usage_samples WHERE time < ? AND rowid NOT IN (
            SELECT rowid FROM usage_samples u WHERE time = (
              SELECT MAX(time) FROM usage_samples v
              WHERE v.repository_id = u.repository_id AND v.time / ${DAY_MS} = u.time / ${DAY_MS}))`,
-      )
-      .run(now - USAGE_RETENTION.everySampleMs)
+      [now - USAGE_RETENTION.everySampleMs],
+    )
   }
 }
 

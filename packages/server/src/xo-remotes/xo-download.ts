@@ -33,7 +33,7 @@ export class XoDownloads {
   ) {}
 
   async send(reply: FastifyReply, r: XoDownloadRequest): Promise<void> {
-    const record = this.service.store.get(r.remoteId)
+    const record = await this.service.store.get(r.remoteId)
     if (this.#active >= MAX_XO_DOWNLOADS)
       throw new RetryLaterError(
         503,

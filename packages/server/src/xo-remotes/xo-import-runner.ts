@@ -52,8 +52,8 @@ export class XoImportRunner {
   /** Starts an import; resolves with its run's id once its log is open. */
   async start(r: XoImportRequest): Promise<string> {
     const { runs, closing } = this.deps
-    const remote = this.deps.remotes.store.get(r.remoteId)
-    const repository = this.deps.repositories.get(r.repositoryId)
+    const remote = await this.deps.remotes.store.get(r.remoteId)
+    const repository = await this.deps.repositories.get(r.repositoryId)
     if (closing.aborted) throw conflict('the server is stopping', 'SERVER_STOPPING')
     const running = this.#running.get(remote.id)
     if (running !== undefined)
@@ -69,7 +69,7 @@ export class XoImportRunner {
       throw error
     })
     const jobName = `import of ${remote.name} into ${repository.name}`
-    runs.beginOther(
+    await runs.beginOther(
       { runId, jobId: `xo-import:${remote.id}`, jobName, kind: 'xo-import', start: Date.now() },
       { names: { pools: {}, repositories: { [repository.id]: repository.name } } },
     )
@@ -90,7 +90,7 @@ export class XoImportRunner {
         (report) => runs.endOther(runId, 'success', undefined, { points: pointLinks(report, repository) }),
         (error: unknown) => {
           const cause = controller.signal.aborted ? controller.signal.reason : error
-          runs.endOther(
+          return runs.endOther(
             runId,
             controller.signal.aborted ? 'interrupted' : statusOf(error),
             toTaskError(cause),
@@ -112,8 +112,8 @@ export class XoImportRunner {
   }
 
   /** Cancels the running import of the remote; answers its run's id. */
-  cancel(remoteId: string, who: string): string {
-    const remote = this.deps.remotes.store.get(remoteId)
+  async cancel(remoteId: string, who: string): Promise<string> {
+    const remote = await this.deps.remotes.store.get(remoteId)
     const running = this.#running.get(remote.id)
     if (running === undefined) throw notFound(`a running import of '${remote.name}'`)
     running.controller.abort(new ImportCancelled(who))

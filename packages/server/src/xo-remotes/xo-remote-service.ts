@@ -12,7 +12,7 @@ export class XoRemoteService {
 
   /** Adds a remote once it opens with what was given (its key checked); nothing is stored otherwise. */
   async add(input: XoRemoteInput, signal: AbortSignal): Promise<XoRemoteRecord> {
-    this.store.checkName(input.name)
+    await this.store.checkName(input.name)
     const remote = await openXoRemote(input.location, input, signal)
     await remote.close()
     return this.store.create(input)
@@ -31,9 +31,9 @@ export class XoRemoteService {
   }
 
   /** The remote, open: the caller closes it. */
-  open(id: string, signal: AbortSignal): Promise<XoRemote> {
-    const record = this.store.get(id)
-    return openXoRemote(record.location, this.store.secrets(id), signal)
+  async open(id: string, signal: AbortSignal): Promise<XoRemote> {
+    const record = await this.store.get(id)
+    return openXoRemote(record.location, await this.store.secrets(id), signal)
   }
 
   listing(id: string, signal: AbortSignal): Promise<XoListing> {

@@ -42,16 +42,16 @@ export class XoRemoteStore {
     readonly box: SecretBox,
   ) {}
 
-  list(): XoRemoteRecord[] {
-    return (this.db.prepare('SELECT * FROM xo_remotes ORDER BY name').all() as Row[]).map(strip)
+  async list(): Promise<XoRemoteRecord[]> {
+    return ((await this.db.all('SELECT * FROM xo_remotes ORDER BY name')) as Row[]).map(strip)
   }
 
-  get(id: string): XoRemoteRecord {
-    return strip(this.#row(id))
+  async get(id: string): Promise<XoRemoteRecord> {
+    return strip(await this.#row(id))
   }
 
-  secrets(id: string): XoRemoteSecrets {
-    const row = this.#row(id)
+  async secrets(id: string): Promise<XoRemoteSecrets> {
+    const row = await this.#row(id)
     return {
       key:
         row.key_sealed === null ? undefined : this.box.open(row.key_sealed, xoRemoteField(id, 'key_sealed')),
@@ -63,19 +63,17 @@ export class XoRemoteStore {
   }
 
   /** Refuses a name taken already (before the remote is opened to check it). */
-  checkName(name: string): void {
-    if (this.db.prepare('SELECT 1 FROM xo_remotes WHERE name = ?').get(name) !== undefined)
+  async checkName(name: string): Promise<void> {
+    if ((await this.db.get('SELECT 1 FROM xo_remotes WHERE name = ?', [name])) !== undefined)
       throw conflict(`an XO remote named '${name}' exists already`)
   }
 
-  create(input: XoRemoteInput): XoRemoteRecord {
-    this.checkName(input.name)
+  async create(input: XoRemoteInput): Promise<XoRemoteRecord> {
+    await this.checkName(input.name)
     const id = newId('xo')
-    this.db
-      .prepare(
-        'INSERT INTO xo_remotes (id, name, location, key_sealed, s3_sealed, created) VALUES (?, ?, ?, ?, ?, ?)',
-      )
-      .run(
+    await this.db.run(
+      'INSERT INTO xo_remotes (id, name, location, key_sealed, s3_sealed, created) VALUES (?, ?, ?, ?, ?, ?)',
+      [
         id,
         input.name,
         input.location,
@@ -84,17 +82,18 @@ export class XoRemoteStore {
           ? null
           : this.box.seal(JSON.stringify(input.s3), xoRemoteField(id, 's3_sealed')),
         Date.now(),
-      )
+      ],
+    )
     return this.get(id)
   }
 
-  delete(id: string): void {
-    this.#row(id)
-    this.db.prepare('DELETE FROM xo_remotes WHERE id = ?').run(id)
+  async delete(id: string): Promise<void> {
+    await this.#row(id)
+    await this.db.run('DELETE FROM xo_remotes WHERE id = ?', [id])
   }
 
-  #row(id: string): Row {
-    const row = this.db.prepare('SELECT * FROM xo_remotes WHERE id = ?').get(id) as Row | undefined
+  async #row(id: string): Promise<Row> {
+    const row = (await this.db.get('SELECT * FROM xo_remotes WHERE id = ?', [id])) as Row | undefined
     if (row === undefined) throw notFound(`XO remote '${id}'`)
     return row
   }

@@ -42,8 +42,8 @@ export class XoRestoreRunner {
   async start(r: XoRestoreRequest): Promise<string> {
     const { runs, closing } = this.deps
     if (closing.aborted) throw conflict('the server is stopping', 'SERVER_STOPPING')
-    const remote = this.deps.remotes.store.get(r.remoteId)
-    const { pool, xapi } = this.#target(r)
+    const remote = await this.deps.remotes.store.get(r.remoteId)
+    const { pool, xapi } = await this.#target(r)
     // Checked before the run starts: an unknown or unusable point is an error answer, not a failed run.
     const summary = await this.deps.remotes.with(remote.id, AbortSignal.timeout(60_000), async (opened) => {
       return (await openPoint(opened, r.pointId)).summary
@@ -51,7 +51,7 @@ export class XoRestoreRunner {
     const runId = makeRunId()
     const log = await openRunLog(runs.runsDir, runId)
     const jobName = `restore of ${summary.vmName || summary.vm} from XO remote ${remote.name}`
-    runs.beginOther(
+    await runs.beginOther(
       { runId, jobId: 'restore', jobName, kind: 'restore', start: Date.now() },
       { names: { pools: { [pool.id]: pool.name }, repositories: {} } },
     )
@@ -97,8 +97,8 @@ export class XoRestoreRunner {
   }
 
   /** A connected pool and one of its SRs. */
-  #target(r: XoRestoreRequest) {
-    const pool = this.deps.pools.get(r.poolId)
+  async #target(r: XoRestoreRequest) {
+    const pool = await this.deps.pools.get(r.poolId)
     const xapi = this.deps.connections.client(pool.id)
     const cache = this.deps.connections.cache(pool.id)
     if (xapi === undefined || cache === undefined)
