@@ -1,9 +1,11 @@
 // The lab pool of `npm run bench -- backup`, in its own process so that its NBD and HTTP serving does not
 // share the engine's event loop. Speaks JSON lines: prints {ready…} at start, then answers commands read
 // from stdin: {"cmd":"change"} (5 % of the 2 MiB blocks get a 256 KiB write; with "round": n, new bytes
-// each round), {"cmd":"export","vdi":uuid,"path":file} (a VDI's bytes to a raw file), {"cmd":"exit"}.
+// each round), {"cmd":"export","vdi":uuid,"path":file} (a VDI's bytes to a raw file), {"cmd":"profile-start"} and
+// {"cmd":"profile-stop","path":file} (a CPU profile of the lab, as .cpuprofile), {"cmd":"exit"}.
 import { createCipheriv, createHash } from 'node:crypto'
-import { open } from 'node:fs/promises'
+import { open, writeFile } from 'node:fs/promises'
+import { Session } from 'node:inspector/promises'
 import { createInterface } from 'node:readline'
 import { LabPool } from '@strata/lab'
 
@@ -44,6 +46,8 @@ say({
   sr: uuid('SR', sr),
 })
 
+// The bench (STRATA_BENCH_PROFILE) asks for a CPU profile of the lab around each run it measures.
+let profiler: Session | undefined
 for await (const line of createInterface({ input: process.stdin })) {
   const command = JSON.parse(line) as { cmd: string; vdi?: string; path?: string; round?: number }
   if (command.cmd === 'change') {
@@ -67,6 +71,17 @@ for await (const line of createInterface({ input: process.stdin })) {
     }
     await out.close()
     say({ exported: command.path })
+  } else if (command.cmd === 'profile-start') {
+    profiler ??= new Session()
+    profiler.connect()
+    await profiler.post('Profiler.enable')
+    await profiler.post('Profiler.start')
+    say({ profiling: true })
+  } else if (command.cmd === 'profile-stop') {
+    const { profile } = await profiler!.post('Profiler.stop')
+    await writeFile(command.path!, JSON.stringify(profile))
+    profiler!.disconnect()
+    say({ profiled: command.path })
   } else {
     break
   }

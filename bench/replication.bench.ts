@@ -18,10 +18,15 @@ import { allowManyListeners, silentTask } from '@strata/core/shared'
 import { LocalStore } from '@strata/core/storage'
 import { XapiClient } from '@strata/core/xapi'
 import { median } from './harness.js'
+import { phaseTrace, profileSelf } from './phase-trace.js'
+import { tlsReceiveFloor } from './tls-floor.js'
 
 const GIB = Number(process.env.STRATA_BENCH_GIB ?? 2)
 const ROUNDS = Number(process.env.STRATA_BENCH_ROUNDS ?? 3)
 const LIMIT = 1.2
+const PHASES = process.env.STRATA_BENCH_PHASES === '1'
+// STRATA_BENCH_PROFILE=dir: a CPU profile of the lab during each delta run, as dir/lab-<kind>-<round>.cpuprofile.
+const PROFILE = process.env.STRATA_BENCH_PROFILE
 const root = fileURLToPath(new URL('..', import.meta.url))
 const dir = join(root, '.strata', 'bench', 'replication')
 
@@ -75,7 +80,9 @@ async function main(): Promise<void> {
   const { url, fingerprint, user, password, vm, sr } = lab.ready as Record<string, string>
   const xapi = new XapiClient({ url: url!, fingerprint, user: user!, password: password! })
   const limits = createPoolLimits()
-  const task = () => silentTask(allowManyListeners(new AbortController().signal))
+  const trace = PHASES ? phaseTrace(xapi) : undefined
+  const task = () => trace?.task ?? silentTask(allowManyListeners(new AbortController().signal))
+  const phases = () => trace?.report().forEach((line) => console.log(line))
   await rm(dir, { recursive: true, force: true })
   const repo = await Repository.create(new LocalStore(join(dir, 'repo')), {
     passphrase: Buffer.from('bench'),
@@ -110,11 +117,14 @@ async function main(): Promise<void> {
     const backups: number[] = []
     const replications: number[] = []
     const cpu = { backup: [] as number[], replication: [] as number[] }
+    const floors: { seconds: number; cpu: number }[] = []
     for (let round = 1; round <= ROUNDS; round++) {
       const { changed } = await lab.ask({ cmd: 'change', round })
       // Alternate which goes first, so that neither always meets a warmer cache.
       const order = round % 2 === 1 ? ['backup', 'replication'] : ['replication', 'backup']
       for (const which of order) {
+        if (PROFILE !== undefined) await lab.ask({ cmd: 'profile-start' })
+        const engine = PROFILE === undefined ? undefined : await profileSelf()
         if (which === 'backup') {
           const b = await timed(lab, backup)
           if (b.value.full) throw new Error('the delta backup was a full one')
@@ -123,14 +133,22 @@ async function main(): Promise<void> {
           console.log(
             `  round ${round}: ${changed} blocks changed; backup ${b.seconds.toFixed(2)} s, read ${MB(b.value.bytesRead)}, stored ${MB(b.value.bytesStored)}; ${cpuText(b.cpu)}`,
           )
+          phases()
         } else {
           const r = await timed(lab, replicate)
           if (r.value.full) throw new Error('the delta replication was a full copy')
           replications.push(r.seconds)
+          // What the same bytes cost over TLS alone at this moment (see the summary).
+          floors.push(await tlsReceiveFloor(join(dir, 'tls-floor'), r.value.bytesWritten))
           cpu.replication.push(r.cpu.engine + r.cpu.lab)
           console.log(
             `  round ${round}: ${changed} blocks changed; replication ${r.seconds.toFixed(2)} s, read ${MB(r.value.bytesRead)}, written ${MB(r.value.bytesWritten)}; ${cpuText(r.cpu)}`,
           )
+          phases()
+        }
+        if (PROFILE !== undefined) {
+          await lab.ask({ cmd: 'profile-stop', path: join(PROFILE, `lab-${which}-${round}.cpuprofile`) })
+          await engine?.stop(join(PROFILE, `engine-${which}-${round}.cpuprofile`))
         }
       }
     }
@@ -148,6 +166,12 @@ async function main(): Promise<void> {
     const [repCpu, bakCpu] = [median(cpu.replication), median(cpu.backup)]
     console.log(
       `  CPU of both processes (medians): replication ${repCpu.toFixed(2)} s, backup ${bakCpu.toFixed(2)} s, ratio ${(repCpu / bakCpu).toFixed(2)}x`,
+    )
+    // The replication sends its blocks to the target over HTTPS, the backup writes them to a local
+    // repository: moving those bytes over TLS between two bare processes is a floor under that part.
+    const [floor, floorCpu] = [median(floors.map((f) => f.seconds)), median(floors.map((f) => f.cpu))]
+    console.log(
+      `  TLS floor: the replication's written bytes sent between two bare processes ${floor.toFixed(3)} s (receiver CPU ${floorCpu.toFixed(2)} s)`,
     )
   } finally {
     await xapi.close()

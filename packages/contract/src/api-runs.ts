@@ -34,7 +34,18 @@ export const RunsQuery = Strict({
   ),
   jobId: Type.Optional(Text(100, { description: "The older name of 'job', still accepted." })),
   status: Type.Optional(CloneType(TaskStatus, { description: "The older name of 'state', still accepted." })),
-  limit: Type.Optional(Type.String({ pattern: '^[1-9][0-9]{0,3}$' })),
+  limit: Type.Optional(
+    Type.String({
+      pattern: '^[1-9][0-9]{0,3}$',
+      description: 'At most this many runs (1 to 9999; 100 by default).',
+    }),
+  ),
+  before: Type.Optional(
+    Text(100, {
+      pattern: '^[A-Za-z0-9._-]+$',
+      description: 'The next page: runs listed after this run id (the last of the page before).',
+    }),
+  ),
 })
 export type RunsQuery = Static<typeof RunsQuery>
 export const RunParams = Strict({ runId: Text(100, { pattern: '^[A-Za-z0-9._-]+$' }) })

@@ -1,7 +1,7 @@
 // The steps of the end-to-end suite that check what an XO admin looks for (issue "the admin's
 // experience"): the restore point browser, a restore confirmed before it starts, pools edited in place,
 // run filters and names, coverage, run strips and usage that says "measuring". Each takes the shared
-// stack and the admin's page; ui.integration.test.ts runs them in order.
+// stack and the admin's page; the ui-*.integration.test.ts files run them in order.
 import { rm } from 'node:fs/promises'
 import { expect } from 'vitest'
 import type { Page } from 'playwright-core'

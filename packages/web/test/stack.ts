@@ -3,14 +3,20 @@
 import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import vue from '@vitejs/plugin-vue'
 import { requireBinary, scratchDir, type Scratch } from '@strata/core/testing'
 import { LabPool } from '@strata/lab'
 import { startServer, type RunningServer } from '@strata/server'
 import { chromium, type Browser, type Page } from 'playwright-core'
-import { build, defaultClientConditions } from 'vite'
+import { inject } from 'vitest'
+import { buildUi } from './build-ui.js'
 
-const webRoot = fileURLToPath(new URL('..', import.meta.url))
+declare module 'vitest' {
+  export interface ProvidedContext {
+    /** The run's build of the UI (vitest.global-setup.ts). */
+    webUi?: string
+  }
+}
+
 /** Screenshots of a run, kept as artifacts (gitignored). */
 export const artifactsDir = fileURLToPath(new URL('../../../.strata/artifacts/web', import.meta.url))
 
@@ -28,31 +34,20 @@ export interface Stack {
   close(): Promise<void>
 }
 
-/** Builds the UI from its sources (so the test checks this checkout, not an old dist). */
-async function buildUi(outDir: string): Promise<void> {
-  await build({
-    root: webRoot,
-    configFile: false,
-    logLevel: 'warn',
-    plugins: [vue()],
-    // @strata/contract from its sources, as vite.config.ts does.
-    resolve: { conditions: ['strata-source', ...defaultClientConditions] },
-    build: { outDir, emptyOutDir: true, sourcemap: false, reportCompressedSize: false },
-  })
-}
-
 /** `tls`: the server serves HTTPS with its own certificate (agents need it); the browser accepts it. */
 export async function startStack(options: { tls?: boolean } = {}): Promise<Stack> {
   const executablePath = requireBinary('chromium')
   const scratch = await scratchDir('strata-web-e2e-')
-  await buildUi(scratch.path('ui'))
+  // The run's build, shared by its files; a run without the global setup builds its own.
+  let webDir = inject('webUi')
+  if (webDir === undefined) await buildUi((webDir = scratch.path('ui')))
   // Slow disks keep a backup running for a few seconds, so that the test sees it live.
   const lab = await LabPool.start({ password: LAB_PASSWORD, diskMBps: 1, authFailureDelayMs: 200 })
   const server = await startServer({
     dataDir: scratch.path('server'),
     port: 0,
     adminPassword: ADMIN.password,
-    webDir: scratch.path('ui'),
+    webDir,
     ...(options.tls === true ? { tls: 'self-signed' as const, host: '127.0.0.1' } : {}),
     env: {},
     echo: () => {},

@@ -19,7 +19,12 @@ export async function writePoint(repo: Repository, image: Buffer, time: Date, vm
   try {
     const disk = point.openDisk('xvda', image.length)
     const size = repo.chunkSize
-    for (let i = 0; i < disk.chunkCount; i++) await disk.putChunk(i, image.subarray(i * size, (i + 1) * size))
+    // The writer bounds its own concurrency: handing it every chunk at once overlaps the store's latency.
+    const puts = Array.from({ length: disk.chunkCount }, (_, i) =>
+      disk.putChunk(i, image.subarray(i * size, (i + 1) * size)),
+    )
+    const failed = (await Promise.allSettled(puts)).find((r) => r.status === 'rejected')
+    if (failed !== undefined) throw failed.reason
     return (await point.commit()).ref
   } catch (error) {
     await point.abort()

@@ -83,6 +83,17 @@ export function describePoint(point: PointSummary, manifest: Manifest): RestoreP
 export type ManifestSource = (point: PointSummary, signal?: AbortSignal) => Promise<Manifest>
 
 /**
+ * Describes a point (describePoint of its manifest). A cache of these stands in for one of manifests at
+ * a fraction of the memory: a manifest holds the VM's whole record, a description a few fields.
+ */
+export type PointSource = (point: PointSummary, signal?: AbortSignal) => Promise<RestorePointInfo>
+
+/** A PointSource reading each manifest from `source`. */
+export function describedBy(source: ManifestSource): PointSource {
+  return async (point, signal) => describePoint(point, await source(point, signal))
+}
+
+/**
  * Points of the VM named `vm` (its uuid, else its name), or of every VM; oldest first. A name that
  * several VMs had lists the points of all of them.
  */
@@ -90,7 +101,7 @@ export async function listRestorePoints(
   repo: Repository,
   vm: string | undefined,
   signal?: AbortSignal,
-  manifest: ManifestSource = (p, s) => readManifest(repo, p, s),
+  describe: PointSource = describedBy((p, s) => readManifest(repo, p, s)),
 ): Promise<RestorePointInfo[]> {
   const byUuid = vm === undefined ? [] : await listPoints(repo, vm, signal)
   const points = byUuid.length > 0 ? byUuid : await listPoints(repo, undefined, signal)
@@ -104,9 +115,7 @@ export async function listRestorePoints(
   try {
     for (let i = 0; i < points.length; i += MANIFEST_READS) {
       const batch = points.slice(i, i + MANIFEST_READS)
-      all.push(
-        ...(await Promise.all(batch.map(async (p) => describePoint(p, await manifest(p, own.signal))))),
-      )
+      all.push(...(await Promise.all(batch.map((p) => describe(p, own.signal)))))
     }
   } finally {
     signal?.removeEventListener('abort', relay)

@@ -1,12 +1,20 @@
 // Run logs: every task event of a run, one JSON line each, in `<dir>/<runId>.jsonl`, written as it
 // happens (synchronous appends, so a killed process loses nothing it reported). Reading a log rebuilds
-// the task tree; a run whose process is gone without an end is shown as interrupted.
-import { closeSync, openSync, writeSync } from 'node:fs'
+// the task tree; a run whose process is gone without an end is shown as interrupted. Listing runs reads
+// the summaries of ended runs (run-summaries.ts), and only the logs of runs without one.
+import { closeSync, fstatSync, openSync, readFileSync, writeSync } from 'node:fs'
 import { appendFile, mkdir, readdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { StrataError, type TaskStatus } from '../shared/index.js'
 import type { TaskEvent } from './task-tree.js'
 import { TaskView, type TaskNode } from './task-view.js'
+import {
+  appendSummary,
+  appendSummarySync,
+  readSummaries,
+  type RunPoint,
+  type RunSummary,
+} from './run-summaries.js'
 
 export class RunLogError extends StrataError {}
 
@@ -20,17 +28,37 @@ export interface RunLogWriter {
 export async function openRunLog(dir: string, runId: string): Promise<RunLogWriter> {
   checkRunId(runId)
   await mkdir(dir, { recursive: true })
-  const fd = openSync(join(dir, `${runId}.jsonl`), 'a')
+  const path = join(dir, `${runId}.jsonl`)
+  const fd = openSync(path, 'a')
   let open = true
+  let rootId = fstatSync(fd).size === 0 ? undefined : readRoot(path)
   return {
     append: (event) => {
-      if (open) writeSync(fd, `${JSON.stringify(event)}\n`)
+      if (!open) return
+      writeSync(fd, `${JSON.stringify(event)}\n`)
+      if (event.type === 'start' && event.parentId === undefined) rootId ??= event.id
+      if (event.type === 'end' && event.id === rootId) summarizeAtEnd(dir, runId, path)
     },
     close: () => {
       if (open) closeSync(fd)
       open = false
     },
   }
+}
+
+/** The run ended: its summary is written now, once, so that listings never replay this log. */
+function summarizeAtEnd(dir: string, runId: string, path: string): void {
+  try {
+    const bytes = readFileSync(path)
+    appendSummarySync(dir, bytes.length, summarize(treeOf(runId, bytes.toString('utf8'))))
+  } catch {
+    // Best effort: without a summary, the first listing reads the log and writes one.
+  }
+}
+
+function readRoot(path: string): string | undefined {
+  const first = parseLine(readFileSync(path, 'utf8').split('\n', 1)[0] ?? '')
+  return first?.type === 'start' && first.parentId === undefined ? first.id : undefined
 }
 
 /** Appends one event to a run's log from another process (the parent of a worker that died). */
@@ -41,32 +69,11 @@ export async function appendRunEvent(dir: string, runId: string, event: TaskEven
   // A process killed mid-write leaves a torn line: start on a fresh one so this event stays readable.
   const prefix = text === '' || text.endsWith('\n') ? '' : '\n'
   await appendFile(path, `${prefix}${JSON.stringify(event)}\n`)
+  // The log grew: its summary, if it has one, is made again (the longer log's wins).
+  await summaryFromLog(dir, runId)
 }
 
-export interface RunSummary {
-  readonly runId: string
-  readonly jobId: string
-  readonly jobName: string
-  readonly scheduleId?: string
-  readonly status: TaskStatus
-  readonly start: number
-  readonly end?: number
-  readonly vms: Record<TaskStatus, number>
-  readonly warnings: number
-  /** Names, as the run's tree has them (pools, repositories, VMs). */
-  readonly pools: readonly string[]
-  readonly repositories: readonly string[]
-  readonly vmNames: readonly string[]
-  /** The restore points the run wrote, per VM and repository. */
-  readonly points: readonly RunPoint[]
-}
-
-export interface RunPoint {
-  readonly vm: string
-  readonly vmUuid: string
-  readonly target: string
-  readonly pointId: string
-}
+export type { RunPoint, RunSummary } from './run-summaries.js'
 
 export interface RunFilter {
   readonly jobId?: string
@@ -77,13 +84,21 @@ export interface RunFilter {
 
 /** The run's tree (its root task is the run). */
 export async function readRun(dir: string, runId: string): Promise<TaskNode> {
+  return (await readRunLog(dir, runId)).root
+}
+
+async function readRunLog(dir: string, runId: string): Promise<{ root: TaskNode; bytes: number }> {
   checkRunId(runId)
-  let text: string
+  let bytes: Buffer
   try {
-    text = await readFile(join(dir, `${runId}.jsonl`), 'utf8')
+    bytes = await readFile(join(dir, `${runId}.jsonl`))
   } catch (cause) {
     throw new RunLogError('RUN_NOT_FOUND', `no run '${runId}' in log directory '${dir}'`, { cause })
   }
+  return { root: treeOf(runId, bytes.toString('utf8')), bytes: bytes.length }
+}
+
+function treeOf(runId: string, text: string): TaskNode {
   const view = new TaskView()
   let last = 0
   for (const line of text.split('\n')) {
@@ -103,7 +118,7 @@ export async function readRun(dir: string, runId: string): Promise<TaskNode> {
   return root
 }
 
-/** Runs in the directory, newest first. */
+/** Runs in the directory, newest first: from their summaries, and the logs of runs without one. */
 export async function listRuns(dir: string, filter: RunFilter = {}): Promise<RunSummary[]> {
   let names: string[]
   try {
@@ -111,10 +126,20 @@ export async function listRuns(dir: string, filter: RunFilter = {}): Promise<Run
   } catch {
     return []
   }
+  const ids = names.filter((n) => n.endsWith('.jsonl')).map((n) => n.slice(0, -'.jsonl'.length))
+  const summaries = await readSummaries(dir)
   const runs: RunSummary[] = []
-  for (const name of names.filter((n) => n.endsWith('.jsonl'))) {
-    const root = await readRun(dir, name.slice(0, -'.jsonl'.length)).catch(() => undefined)
-    if (root !== undefined) runs.push(summarize(root))
+  const unsummarized: string[] = []
+  for (const id of ids) {
+    const known = summaries.get(id)?.summary
+    if (known !== undefined) runs.push(known)
+    else unsummarized.push(id)
+  }
+  // Runs going on, and logs of older versions: a few at once, not to run out of descriptors.
+  for (let i = 0; i < unsummarized.length; i += LOG_READS) {
+    const batch = unsummarized.slice(i, i + LOG_READS)
+    for (const run of await Promise.all(batch.map((id) => summaryFromLog(dir, id))))
+      if (run !== undefined) runs.push(run)
   }
   return runs
     .filter(
@@ -124,6 +149,17 @@ export async function listRuns(dir: string, filter: RunFilter = {}): Promise<Run
         (filter.since === undefined || r.start >= filter.since),
     )
     .sort((a, b) => b.start - a.start || b.runId.localeCompare(a.runId))
+}
+
+const LOG_READS = 16
+
+/** A run's summary from its log; kept in the summaries once the run ended (or its process is gone). */
+async function summaryFromLog(dir: string, runId: string): Promise<RunSummary | undefined> {
+  const read = await readRunLog(dir, runId).catch(() => undefined)
+  if (read === undefined) return undefined
+  const summary = summarize(read.root)
+  if (summary.status !== 'pending') await appendSummary(dir, read.bytes, summary)
+  return summary
 }
 
 export function summarize(root: TaskNode): RunSummary {

@@ -4,11 +4,10 @@
 // after: its borrow is marked (the announcement protocol of docs/repository-format.md), so the cold
 // copy it then relies on is never swept.
 import type { ObjectStore } from '../storage/index.js'
-import type { Announcement, SweepDeletes } from './gc-sweep.js'
+import { sweepChunkObjects, type ChunkSweepContext } from './gc-chunk-sweep.js'
 import type { MarkSet } from './mark-set.js'
 import type { Repository } from './repository.js'
-import { PREFIX_CHUNKS } from './format/constants.js'
-import { chunkIdOfKey, chunkKey } from './format/layout.js'
+import { chunkKey } from './format/layout.js'
 import { PREFIX_TIERED, idOfTieredKey } from './format/tier.js'
 
 export interface ColdSweepResult {
@@ -19,59 +18,19 @@ export interface ColdSweepResult {
   readonly locatorsDeleted: number
 }
 
-export interface ColdSweepContext {
-  readonly announcement: Announcement
-  readonly renew: () => Promise<void>
-  /** Deletes from the cold store (SweepDeletes over it), bounded by the announcement's deadline. */
-  readonly deletes: SweepDeletes
-  readonly batchMs: number
-  readonly dryRun: boolean
-  readonly signal?: AbortSignal
-}
-
 export async function sweepCold(
   repo: Repository,
   cold: ObjectStore,
   marks: MarkSet,
   cutoff: number,
-  context: ColdSweepContext,
+  context: ChunkSweepContext,
 ): Promise<ColdSweepResult> {
-  const { deletes, announcement, signal } = context
-  let batchStart = Date.now()
-  const counts = { chunks: 0, keptYoung: 0, wouldDelete: 0, wouldFree: 0 }
-  for await (const info of cold.list(PREFIX_CHUNKS, { signal })) {
-    const hex = chunkIdOfKey(info.key)
-    if (hex === undefined) continue
-    counts.chunks++
-    const id = Buffer.from(hex, 'hex')
-    if (marks.mayContain(id)) continue
-    // A copy the mover made within the margin: the cutoff protects it as it does young hot chunks.
-    if (info.modified === undefined || info.modified.getTime() >= cutoff) {
-      counts.keptYoung++
-      continue
-    }
-    if (context.dryRun) {
-      counts.wouldDelete++
-      counts.wouldFree += info.size
-      continue
-    }
-    if (Date.now() - batchStart >= context.batchMs) {
-      await deletes.drain()
-      await context.renew()
-      batchStart = Date.now()
-      if (marks.mayContain(id)) continue
-    }
-    if (!(await deletes.start(info.key, info.size, announcement.deadline))) break
-  }
-  await deletes.drain()
-  const locatorsDeleted = context.dryRun ? 0 : await removeStaleLocators(repo, cold, marks, cutoff, signal)
-  return {
-    chunks: counts.chunks,
-    keptYoung: counts.keptYoung,
-    chunksDeleted: context.dryRun ? counts.wouldDelete : deletes.deleted,
-    bytesDeleted: context.dryRun ? counts.wouldFree : deletes.bytes,
-    locatorsDeleted,
-  }
+  const swept = await sweepChunkObjects(marks, cutoff, context)
+  const locatorsDeleted = context.dryRun
+    ? 0
+    : await removeStaleLocators(repo, cold, marks, cutoff, context.signal)
+  const { chunks, keptYoung, chunksDeleted, bytesDeleted } = swept
+  return { chunks, keptYoung, chunksDeleted, bytesDeleted, locatorsDeleted }
 }
 
 /**

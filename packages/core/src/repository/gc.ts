@@ -8,19 +8,21 @@
 //     in time (gc-deletes.ts), and the last announcement lingers for the check window after them.
 // A writer publishes a borrowed chunk before checking for sweeps, GC announces before reading sessions.
 import { randomUUID } from 'node:crypto'
+import type { ObjectStore } from '../storage/index.js'
 import { RepositoryError } from './errors.js'
 import { isObjectLocked } from './immutability.js'
 import type { Repository } from './repository.js'
 import { DEFAULT_TIMING, fullTiming, type SessionTiming } from './session.js'
 import { Announcement, SweepDeletes } from './gc-sweep.js'
 import { sweepCold, type ColdSweepResult } from './gc-cold.js'
+import { sweepChunkObjects } from './gc-chunk-sweep.js'
 import { MAX_SWEEP_DEADLINE_MS } from './sweeps.js'
 import { purgeQuarantine } from './quarantine.js'
 import { MarkSet } from './mark-set.js'
 import { isLive, listSessions, readProtection, type SessionState } from './gc-sessions.js'
 import { readDiskIndex, readManifest } from './points.js'
-import { PREFIX_CHUNKS, PREFIX_GC, PREFIX_POINTS } from './format/constants.js'
-import { chunkIdOfKey, manifestKey, parseManifestKey, pointPrefix, type PointRef } from './format/layout.js'
+import { PREFIX_GC, PREFIX_POINTS } from './format/constants.js'
+import { manifestKey, parseManifestKey, pointPrefix, type PointRef } from './format/layout.js'
 import type { Manifest } from './format/manifest.js'
 
 export interface GcOptions {
@@ -74,7 +76,8 @@ export async function collectGarbage(repo: Repository, options: GcOptions = {}):
   const start = Date.now()
   const sessions = await listSessions(repo, signal)
   const live = [...sessions.values()].filter((s) => isLive(s, timing.leaseMs, start))
-  const cutoff = cutoffFor(start, live, options.safetyMarginMs ?? 3_600_000)
+  const stores = [repo.store, repo.cold?.store].filter((s) => s !== undefined)
+  const cutoff = cutoffFor(start, live, options.safetyMarginMs ?? 3_600_000, stores)
   const scan = await scanPoints(repo, signal)
   const { marks, marked, idsMarked } = await markCommitted(repo, scan.manifests, options)
 
@@ -96,19 +99,13 @@ export async function collectGarbage(repo: Repository, options: GcOptions = {}):
     await announce()
     // The next announcement is up before the last one goes: writers never see a gap between batches.
     const renew = (): Promise<void> => announce()
-    const sweep = await sweepChunks(repo, marks, cutoff, { announcement, renew, deletes, options })
     const batchMs = options.sweepBatchMs ?? 60_000
     const dryRun = options.dryRun === true
+    const context = { announcement, renew, batchMs, dryRun, signal }
+    const sweep = await sweepChunkObjects(marks, cutoff, { ...context, deletes })
     const cold =
       coldStore && coldDeletes && !sweep.stoppedAtDeadline
-        ? await sweepCold(repo, coldStore, marks, cutoff, {
-            announcement,
-            renew,
-            deletes: coldDeletes,
-            batchMs,
-            dryRun,
-            signal,
-          })
+        ? await sweepCold(repo, coldStore, marks, cutoff, { ...context, deletes: coldDeletes })
         : undefined
     let other = 0
     if (!options.dryRun) {
@@ -144,11 +141,16 @@ function checkSweepDeadline(ms: number | undefined, timing: Required<SessionTimi
   )
 }
 
-/** Chunks modified after this instant are never deleted. */
-function cutoffFor(start: number, live: SessionState[], margin: number): number {
+/**
+ * Chunks listed as modified after this instant are never deleted. A store that keeps coarse times lists
+ * an object written just after GC started as up to one step older: the cutoff moves back by that step,
+ * whatever the margin.
+ */
+function cutoffFor(start: number, live: SessionState[], margin: number, stores: ObjectStore[]): number {
   if (!(margin >= 0))
     throw new RepositoryError('INVALID_ARGUMENT', `GC safety margin ${margin} ms is negative`)
-  return Math.min(start, ...live.map((s) => (s.opened ?? s.newest).getTime())) - margin
+  const step = Math.max(0, ...stores.map((s) => s.capabilities.fileSystem?.timestampResolutionMs ?? 0))
+  return Math.min(start, ...live.map((s) => (s.opened ?? s.newest).getTime())) - margin - step
 }
 
 /** Marks every index of the listed manifests, in a Bloom filter sized from the manifests' disk sizes. */
@@ -302,64 +304,6 @@ async function scanPoints(repo: Repository, signal?: AbortSignal): Promise<Point
     .filter(([prefix]) => !committed.has(prefix))
     .flatMap(([, keys]) => keys)
   return { manifests, orphans }
-}
-
-interface SweepContext {
-  readonly announcement: Announcement
-  /** Withdraws the announcement, publishes a new one and marks what live sessions protect by then. */
-  readonly renew: () => Promise<void>
-  readonly deletes: SweepDeletes
-  readonly options: GcOptions
-}
-
-async function sweepChunks(
-  repo: Repository,
-  marks: MarkSet,
-  cutoff: number,
-  context: SweepContext,
-): Promise<
-  Pick<
-    GcResult,
-    'chunks' | 'chunksDeleted' | 'keptLocked' | 'bytesDeleted' | 'keptYoung' | 'stoppedAtDeadline'
-  >
-> {
-  const { options, announcement, deletes } = context
-  const batchMs = options.sweepBatchMs ?? 60_000
-  let batchStart = Date.now()
-  const counts = { chunks: 0, keptYoung: 0, wouldDelete: 0, wouldFree: 0 }
-  for await (const info of repo.store.list(PREFIX_CHUNKS, { signal: options.signal })) {
-    const hex = chunkIdOfKey(info.key)
-    if (hex === undefined) continue
-    counts.chunks++
-    const id = Buffer.from(hex, 'hex')
-    if (marks.mayContain(id)) continue
-    if (info.modified === undefined || info.modified.getTime() >= cutoff) {
-      counts.keptYoung++
-      continue
-    }
-    if (options.dryRun) {
-      counts.wouldDelete++
-      counts.wouldFree += info.size
-      continue
-    }
-    if (Date.now() - batchStart >= batchMs) {
-      await deletes.drain()
-      await context.renew()
-      batchStart = Date.now()
-      if (marks.mayContain(id)) continue // borrowed meanwhile
-    }
-    if (!(await deletes.start(info.key, info.size, announcement.deadline))) break
-  }
-  await deletes.drain()
-  const { chunks, keptYoung } = counts
-  return {
-    chunks,
-    keptYoung,
-    chunksDeleted: options.dryRun ? counts.wouldDelete : deletes.deleted,
-    keptLocked: deletes.locked,
-    bytesDeleted: options.dryRun ? counts.wouldFree : deletes.bytes,
-    stoppedAtDeadline: deletes.stopped,
-  }
 }
 
 async function removeDeadRecords(

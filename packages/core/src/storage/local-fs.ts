@@ -1,6 +1,7 @@
 // File-system helpers of LocalStore: error mapping, directory fsync, the ordered directory walk, the
 // streamed walk of leftovers, and the path checks that keep symbolic links out of a repository.
 import { chmod, lstat, mkdir, open, opendir, readdir, stat, unlink } from 'node:fs/promises'
+import type { Dirent } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { StrataError, throwIfAborted } from '../shared/index.js'
 import type { Leftover, ObjectInfo } from './object-store.js'
@@ -145,16 +146,22 @@ export async function* walk(
   yield* walkDir(join(root, ...parts), base, prefix.slice(slash + 1), signal, storeName)
 }
 
+/**
+ * One directory in key order. Listing is a chain of small file-system calls (a readdir per directory,
+ * an lstat per file), each a round trip to libuv's threads: the next sibling directories are read
+ * ahead and the files of a directory stat'ed together, a bounded window at a time, so that a
+ * repository of 10,000 points (a directory each) lists in a fraction of the time, in the same order.
+ */
 async function* walkDir(
   dir: string,
   base: string,
   filter: string,
   signal: AbortSignal | undefined,
   storeName: string,
+  read: Promise<Dirent[]> = readEntries(dir, storeName),
 ): AsyncGenerator<ObjectInfo> {
   throwIfAborted(signal)
-  const entries = await readEntries(dir, storeName)
-  const names = entries
+  const names = (await read)
     .filter((e) => e.name.startsWith(filter) && !isReserved(e.name))
     // Directories sort as 'name/': their keys continue with '/'. Byte order of UTF-8, like S3.
     .map((e) => ({
@@ -163,24 +170,49 @@ async function* walkDir(
       order: Buffer.from(e.isDirectory() ? `${e.name}/` : e.name),
     }))
     .sort((a, b) => Buffer.compare(a.order, b.order))
-  for (const entry of names) {
+  const ahead = new Map<number, Promise<Dirent[] | ObjectInfo | undefined>>()
+  const start = (i: number): void => {
+    const entry = names[i]
+    if (entry === undefined || ahead.has(i)) return
     const path = join(dir, entry.name)
-    const key = base + entry.name
+    const work = entry.isDir ? readEntries(path, storeName) : statObject(path, base + entry.name, storeName)
+    work.catch(() => undefined) // awaited in its turn below, where its error is thrown
+    ahead.set(i, work)
+  }
+  for (let i = 0; i < names.length; i++) {
+    for (let j = i; j < i + WALK_AHEAD; j++) start(j)
+    const entry = names[i]!
+    const work = ahead.get(i)!
+    ahead.delete(i)
     if (entry.isDir) {
-      yield* walkDir(path, `${key}/`, '', signal, storeName)
+      yield* walkDir(
+        join(dir, entry.name),
+        `${base}${entry.name}/`,
+        '',
+        signal,
+        storeName,
+        work as Promise<Dirent[]>,
+      )
       continue
     }
-    // lstat: a symbolic link is not an object (and what it points at is not in the repository).
-    const info = await lstat(path).catch((error: unknown) => {
-      // Deleted between readdir and stat: it is simply not there any more.
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined
-      throw fsError(error, `cannot stat '${key}' in ${storeName}`)
-    })
-    if (info?.isFile()) yield { key, size: info.size, modified: info.mtime }
+    const info = (await work) as ObjectInfo | undefined
+    if (info !== undefined) yield info
   }
 }
 
-async function readEntries(dir: string, storeName: string) {
+const WALK_AHEAD = 16
+
+/** lstat: a symbolic link is not an object (and what it points at is not in the repository). */
+async function statObject(path: string, key: string, storeName: string): Promise<ObjectInfo | undefined> {
+  const info = await lstat(path).catch((error: unknown) => {
+    // Deleted between readdir and stat: it is simply not there any more.
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+    throw fsError(error, `cannot stat '${key}' in ${storeName}`)
+  })
+  return info?.isFile() ? { key, size: info.size, modified: info.mtime } : undefined
+}
+
+async function readEntries(dir: string, storeName: string): Promise<Dirent[]> {
   try {
     return await readdir(dir, { withFileTypes: true })
   } catch (error) {

@@ -1,7 +1,8 @@
 // The XAPI calls of a delta replication run against two lab pools: the target's VMs and VDIs are scanned
 // (get_all_records) no more often than the run needs (the replicas before the copy, the restore points
 // for retention after it), the source's memory image is asked once for every target, and independent calls go out
-// together rather than one after the other. A replica still ends byte-identical to its source snapshot.
+// together rather than one after the other (the replica VM is made while the disks' data crosses). A
+// replica still ends byte-identical to its source snapshot.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { silentTask } from '../../src/shared/index.js'
 import { requireBinary } from '../../src/testing/index.js'
@@ -17,14 +18,17 @@ function watch(xapi: XapiClient): {
   counts: Map<string, number>
   overlapped: () => number
   pairs: Set<string>
+  order: string[]
 } {
   const counts = new Map<string, number>()
+  const order: string[] = []
   const inFlight: string[] = []
   const pairs = new Set<string>()
   let overlapped = 0
   const call = xapi.call.bind(xapi)
   xapi.call = async <T>(method: string, params: unknown[], signal?: AbortSignal): Promise<T> => {
     counts.set(method, (counts.get(method) ?? 0) + 1)
+    order.push(method)
     if (inFlight.length > 0) overlapped++
     for (const other of inFlight) pairs.add(`${method} while ${other}`)
     inFlight.push(method)
@@ -34,7 +38,7 @@ function watch(xapi: XapiClient): {
       inFlight.splice(inFlight.indexOf(method), 1)
     }
   }
-  return { counts, pairs, overlapped: () => overlapped }
+  return { counts, pairs, order, overlapped: () => overlapped }
 }
 
 describe('the XAPI calls of a delta replication', () => {
@@ -78,5 +82,11 @@ describe('the XAPI calls of a delta replication', () => {
     expect(target.overlapped()).toBeGreaterThanOrEqual(4)
     // The replica's network interface is made while its disks are attached.
     expect([...target.pairs].some((p) => /^(network|VIF)\..* while VBD\.create$/.test(p))).toBe(true)
+    // The replica VM (no memory: its disks are not attached) is made while the disks' data crosses, not
+    // after: before the first import's task is destroyed.
+    const created = target.order.indexOf('VM.create')
+    const imported = target.order.indexOf('task.destroy')
+    expect(created).toBeGreaterThanOrEqual(0)
+    expect(imported).toBeGreaterThan(created)
   })
 })

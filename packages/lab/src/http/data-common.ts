@@ -8,6 +8,7 @@ import type { LabState } from '../api/lab-state.js'
 import { createVbd, destroyVbd } from '../api/device-methods.js'
 import { XapiFailure } from '../db/failure.js'
 import type { HttpFault } from '../faults.js'
+import { bodyChunks } from './body-chunks.js'
 
 export interface Binding {
   session: string
@@ -113,7 +114,7 @@ export async function* faultyBody(
   const limit = fault?.kind === 'cut' || fault?.kind === 'stall' ? fault.afterBytes : Infinity
   const socket = req.socket
   let seen = 0
-  for await (const chunk of req as AsyncIterable<Buffer>) {
+  for await (const chunk of bodyChunks(req)) {
     if (seen + chunk.length < limit) {
       seen += chunk.length
       yield chunk

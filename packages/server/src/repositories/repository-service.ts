@@ -2,10 +2,11 @@
 // right when another process (a worker, the CLI, another server) writes: every read lists the points'
 // manifest keys (one listing, no object read) and reads only manifests not seen before. Manifests are
 // written once and never change, so a cached one is valid as long as its key is listed; deleted points
-// drop out with the listing. Usage (a walk of every chunk) is cached for a minute and measured in the
+// drop out with the listing. What is cached is each point's description (a few fields), not its
+// manifest (the VM's whole record): 10,000 points stay a few MiB. Usage (a walk of every chunk) is cached for a minute and measured in the
 // background one repository at a time, never twice at once for one: any number of cheap listings
 // (GET /api/repositories, the overview) start at most one walk per repository and minute.
-import { listRestorePoints, type RestorePointInfo } from '@strata/core/engine'
+import { describePoint, listRestorePoints, type RestorePointInfo } from '@strata/core/engine'
 import { openRepository } from '@strata/core/open'
 import { measureRepositoryUsage } from '@strata/core/agent'
 import {
@@ -15,7 +16,6 @@ import {
   readManifest,
   resolvePoint,
   unprotectPoint,
-  type Manifest,
   type PointSummary,
   type Repository,
 } from '@strata/core/repository'
@@ -66,7 +66,8 @@ const WALK_TIMEOUT_MS = 300_000
 
 export class RepositoryService {
   readonly #open = new Map<string, Promise<Repository>>()
-  readonly #manifests = new Map<string, Manifest>()
+  /** Each point's description but `protected` (a mark that comes and goes), by repository and point. */
+  readonly #described = new Map<string, RestorePointInfo>()
   /** The retention date of each point's manifest (immutable repositories): it never changes. */
   readonly #retained = new Map<string, number | null>()
   /** The last measure (or failed attempt, without usage) of each repository. */
@@ -128,7 +129,7 @@ export class RepositoryService {
       return listed
     }
     const repo = await this.#current(id, signal)
-    const read = (point: PointSummary, s?: AbortSignal) => this.#manifest(id, repo, point, s ?? signal)
+    const read = (point: PointSummary, s?: AbortSignal) => this.#describe(id, repo, point, s ?? signal)
     const listed = (await listRestorePoints(repo, vm, signal, read)).map(view).reverse()
     if (vm === undefined) await this.rollback?.observe(id, listed)
     if (repo.config.immutable === undefined) return listed
@@ -232,14 +233,19 @@ export class RepositoryService {
     return until !== null && until > Date.now() ? { ...point, lockedUntil: until } : point
   }
 
-  async #manifest(id: string, repo: Repository, point: PointSummary, signal: AbortSignal): Promise<Manifest> {
+  async #describe(
+    id: string,
+    repo: Repository,
+    point: PointSummary,
+    signal: AbortSignal,
+  ): Promise<RestorePointInfo> {
     const key = `${id}:${point.ref}`
-    let manifest = this.#manifests.get(key)
-    if (manifest === undefined) {
-      manifest = await readManifest(repo, point, signal)
-      this.#manifests.set(key, manifest)
+    let described = this.#described.get(key)
+    if (described === undefined) {
+      described = describePoint(point, await readManifest(repo, point, signal))
+      this.#described.set(key, described)
     }
-    return manifest
+    return { ...described, protected: point.protected }
   }
 
   /**

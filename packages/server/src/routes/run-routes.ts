@@ -39,6 +39,7 @@ export function runRoutes(app: FastifyInstance, ctx: RunRouteServices): void {
         status: q.state ?? q.status,
         since: q.since === undefined ? undefined : parseSince(q.since),
         limit: q.limit === undefined ? 100 : Number(q.limit),
+        before: q.before === undefined ? undefined : await cursor(ctx.runs, q.before),
       })
       // A run whose agent is offline is not failed: it goes on there, and says so.
       return rows.map((r) => {
@@ -106,6 +107,13 @@ export function runRoutes(app: FastifyInstance, ctx: RunRouteServices): void {
       ctx.closing.removeEventListener('abort', onClosing)
     })
   })
+}
+
+/** Where the page after run `runId` starts; an unknown run is a bad request (the list changed too much). */
+async function cursor(runs: RunManager, runId: string): Promise<{ start: number; runId: string }> {
+  const run = await runs.get(runId)
+  if (run === undefined) throw invalid(`querystring/before: no run '${runId}'`, 'querystring/before')
+  return { start: run.start, runId }
 }
 
 /** Milliseconds since the epoch, or an ISO 8601 date (UTC unless it says otherwise). */

@@ -277,6 +277,10 @@ export class RunManager {
     return this.deps.runs.list(filter)
   }
 
+  get(runId: string): Promise<RunRow | undefined> {
+    return this.deps.runs.get(runId)
+  }
+
   /** The run's task tree, with names where the log holds the server's ids. */
   async tree(runId: string): Promise<TaskNode> {
     const row = await this.deps.runs.get(runId)

@@ -65,6 +65,8 @@ export interface RunFilter {
   /** Runs started at or after this time (ms since the epoch). */
   readonly since?: number
   readonly limit?: number
+  /** The next page: runs after this one in the order of the list (newest first). */
+  readonly before?: { readonly start: number; readonly runId: string }
 }
 
 export class RunStore {
@@ -137,6 +139,11 @@ export class RunStore {
     if (filter.jobId !== undefined) add('job_id = ?', filter.jobId)
     if (filter.status !== undefined) add('status = ?', filter.status)
     if (filter.since !== undefined) add('start >= ?', filter.since)
+    if (filter.before !== undefined) {
+      // (start, run_id) below the cursor's, as the index orders them: each page is one index range.
+      where.push('(start < ? OR (start = ? AND run_id < ?))')
+      args.push(filter.before.start, filter.before.start, filter.before.runId)
+    }
     const sql = `SELECT * FROM runs ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY start DESC, run_id DESC LIMIT ?`
     return ((await this.db.all(sql, [...args, filter.limit ?? 100])) as Row[]).map(toRun)
   }

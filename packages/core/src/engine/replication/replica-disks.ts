@@ -88,30 +88,10 @@ async function planDisk(
 }
 
 /**
- * Writes one disk into a fresh VDI on `sr` (removed if anything fails); `keys` go on it from the start.
- * Progress and what crossed (bytes read from the source, written into the replica) go to the task.
+ * The fresh state one disk of the replica is written into: a clone of the restore point's disk (a
+ * delta), else a new VDI on `sr`; `keys` go on it from the start. The caller destroys it on failure.
  */
-export async function copyReplicaDisk(
-  task: TaskContext,
-  pools: { source: XapiClient; target: XapiClient; sr: Ref },
-  plan: DiskPlan,
-  keys: Readonly<Record<string, string>>,
-  settings: CopySettings,
-): Promise<DiskCopy> {
-  const { target } = pools
-  const { signal } = task
-  const vdi = await freshVdi(pools, plan, keys, signal)
-  try {
-    const from = { vdi: plan.snapshot.vdi, record: plan.snapshot.record, base: plan.sourceBase }
-    return await copyInto(task, pools, vdi, from, plan.targetBase !== undefined, settings)
-  } catch (error) {
-    const cleanup = AbortSignal.timeout(120_000) // not the run's: a cancelled run removes it too
-    await undoCall(() => target.call('VDI.destroy', [vdi], cleanup), cleanup).catch(() => undefined)
-    throw error
-  }
-}
-
-async function freshVdi(
+export async function freshReplicaDisk(
   pools: { target: XapiClient; sr: Ref },
   plan: DiskPlan,
   keys: Readonly<Record<string, string>>,
@@ -131,6 +111,22 @@ async function freshVdi(
   const saved = plan.snapshot.live.vdiRecord
   const args = { ...saved, virtual_size: plan.snapshot.record.virtual_size, other_config: { ...keys } }
   return createVdi(target, { ...args, tags: saved.tags ?? [] }, sr, signal)
+}
+
+/**
+ * Writes one disk of the snapshot into `vdi` (from freshReplicaDisk): the changed blocks over a clone,
+ * else every allocated block. Progress and what crossed (bytes read from the source, written into the
+ * replica) go to the task.
+ */
+export async function fillReplicaDisk(
+  task: TaskContext,
+  pools: { source: XapiClient; target: XapiClient },
+  plan: DiskPlan,
+  vdi: Ref,
+  settings: CopySettings,
+): Promise<DiskCopy> {
+  const from = { vdi: plan.snapshot.vdi, record: plan.snapshot.record, base: plan.sourceBase }
+  return copyInto(task, pools, vdi, from, plan.targetBase !== undefined, settings)
 }
 
 /**

@@ -5,49 +5,18 @@
 // marker until it is all there: only then are the keys completed and the previous replica removed, so a
 // failure at any step leaves the previous replica as it was, complete and startable, and what this
 // attempt made is destroyed now, or by the next attempt's sweep if the pool could not be reached.
-import type { RetentionPolicy } from '../../retention/index.js'
 import { anySignal, type TaskContext } from '../../shared/index.js'
-import { checkpointVm, snapshotVm, vmDisks, type Ref, type XapiClient } from '../../xapi/index.js'
-import type { PoolLimits } from '../limits.js'
+import type { Ref, XapiClient } from '../../xapi/index.js'
 import type { PointMetadata } from '../vm-metadata.js'
 import type { TakenSnapshot } from '../vm-snapshot.js'
-import { copyMemoryImage, copyReplicaDisk, planDisks, type CopySettings } from './replica-disks.js'
+import { build, type ReplicaMade, type TargetContext, type TargetRun } from './replica-build.js'
+import { planDisks } from './replica-disks.js'
 import { findReplicaVms, findReplicas, type ReplicaObject, type ReplicaScope } from './replica-find.js'
-import { REPLICA, REPLICA_TAG, XO, replicaName, setKeys, xoDateTime } from './replica-keys.js'
+import { REPLICA, XO, xoDateTime } from './replica-keys.js'
 import { applyReplicaRetention } from './replica-retention.js'
-import { createReplicaVm, destroyReplica, destroyVdis } from './replica-vm.js'
+import { destroyReplica, destroyVdis } from './replica-vm.js'
 
-export interface TargetContext {
-  readonly source: XapiClient
-  readonly target: XapiClient
-  readonly sr: Ref
-  /** The source pool's limits: each disk's transfer takes one of its slots. */
-  readonly limits: PoolLimits
-  readonly scope: ReplicaScope
-  readonly networks?: Readonly<Record<string, string>>
-}
-
-export interface TargetRun extends CopySettings {
-  readonly runId: string
-  readonly jobName: string
-  readonly mode: 'delta' | 'full'
-  readonly snapshotTime: Date
-  /** The source checkpoint's memory image, copied into each replica (none for a snapshot). */
-  readonly memoryImage?: Ref
-  readonly retention?: { readonly policy: RetentionPolicy; readonly timeZone: string }
-}
-
-export interface ReplicaMade {
-  readonly vm: Ref
-  readonly vmUuid: string
-  readonly name: string
-  /** The restore point (delta), and its uuid. */
-  readonly point?: Ref
-  readonly pointUuid?: string
-  readonly full: boolean
-  readonly bytesRead: number
-  readonly bytesWritten: number
-}
+export type { ReplicaMade, TargetContext, TargetRun } from './replica-build.js'
 
 export async function replicateToTarget(
   task: TaskContext,
@@ -106,110 +75,6 @@ function replicaKeysFor(scope: ReplicaScope, run: TargetRun, vmName: string): Re
     [REPLICA.target]: scope.srUuid,
     [REPLICA.pending]: run.runId,
   }
-}
-
-interface BuildInput {
-  readonly meta: PointMetadata
-  readonly plans: Awaited<ReturnType<typeof planDisks>>
-  readonly keys: Readonly<Record<string, string>>
-  readonly run: TargetRun
-}
-
-/** Disks, memory, VM, restore point; on failure, everything made here is destroyed. */
-async function build(task: TaskContext, ctx: TargetContext, input: BuildInput): Promise<ReplicaMade> {
-  const { signal } = task
-  const { meta, plans, keys, run } = input
-  const pools = { source: ctx.source, target: ctx.target, sr: ctx.sr }
-  const vdis: Ref[] = []
-  let suspendVdi: Ref | undefined
-  let vm: Ref | undefined
-  let point: Ref | undefined
-  try {
-    const copies = []
-    for (const [i, plan] of plans.entries()) {
-      const diskKeys = {
-        ...keys,
-        [XO.copyOf]: String(plan.snapshot.live.vdiRecord.uuid),
-        [XO.contentKey]: String(plan.snapshot.record.uuid),
-      }
-      const data = {
-        disk: i,
-        vdi: String(plan.snapshot.record.uuid),
-        size: Number(plan.snapshot.record.virtual_size),
-      }
-      const copy = await task.child(
-        'transfer',
-        (t) => ctx.limits.transfers.run(() => copyReplicaDisk(t, pools, plan, diskKeys, run), t.signal),
-        data,
-      )
-      vdis.push(copy.vdi)
-      copies.push(copy)
-    }
-    const image = run.memoryImage
-    if (image !== undefined) {
-      const copy = await task.child('memory', (t) => copyMemoryImage(t, pools, image, keys, run))
-      suspendVdi = copy.vdi
-      copies.push(copy)
-    }
-    const memory = suspendVdi !== undefined
-    const vmKeys = { ...keys, [REPLICA.memory]: String(memory) }
-    const name = replicaName(String(meta.vm.name_label ?? ''), run.jobName, run.snapshotTime)
-    const tag = REPLICA_TAG[run.mode]
-    vm = await createReplicaVm(
-      ctx.target,
-      { meta, vdis, suspendVdi, name, tag, keys: vmKeys, networks: ctx.networks },
-      signal,
-    )
-    if (run.mode === 'delta') point = await restorePoint(ctx.target, vm, name, memory, signal)
-    await complete(ctx, vm, point, signal)
-    const uuidOf = (ref: Ref) => ctx.target.call<string>('VM.get_uuid', [ref], signal)
-    const [vmUuid, pointUuid] = await Promise.all([uuidOf(vm), point && uuidOf(point)])
-    const full = copies.every((c) => c.full)
-    const bytesRead = copies.reduce((n, c) => n + c.bytesRead, 0)
-    const bytesWritten = copies.reduce((n, c) => n + c.bytesWritten, 0)
-    const kept = point === undefined ? {} : { point, pointUuid }
-    return { vm, vmUuid, name, ...kept, full, bytesRead, bytesWritten }
-  } catch (error) {
-    const cleanup = AbortSignal.timeout(300_000) // not the run's: a cancelled attempt is undone too
-    if (point !== undefined) await destroyReplica(ctx.target, point, cleanup).catch(() => false)
-    if (vm !== undefined) await destroyReplica(ctx.target, vm, cleanup).catch(() => false)
-    const loose = suspendVdi === undefined ? vdis : [...vdis, suspendVdi]
-    await destroyVdis(ctx.target, loose, cleanup).catch(() => undefined)
-    throw error
-  }
-}
-
-/** The replica as it is now, kept: a snapshot, or a checkpoint of a suspended replica (memory kept). */
-async function restorePoint(
-  xapi: XapiClient,
-  vm: Ref,
-  name: string,
-  memory: boolean,
-  signal: AbortSignal,
-): Promise<Ref> {
-  return memory ? checkpointVm(xapi, vm, name, { signal }) : snapshotVm(xapi, vm, name, { signal })
-}
-
-/**
- * The keys made complete: XO's `xo:backup:sr` added and the pending marker removed, the restore point
- * and the disks first, the VM last (a VM still pending is what a later sweep removes).
- */
-async function complete(ctx: TargetContext, vm: Ref, point: Ref | undefined, signal: AbortSignal) {
-  const { target } = ctx
-  const keys = { [XO.sr]: ctx.scope.srUuid, [REPLICA.pending]: undefined }
-  const owners = point === undefined ? [vm] : [point, vm]
-  // Read together; written disks and images first (together: they are independent), then the owners.
-  const parts = await Promise.all(
-    owners.map((owner) =>
-      Promise.all([vmDisks(target, owner, signal), target.call<Ref>('VM.get_suspend_VDI', [owner], signal)]),
-    ),
-  )
-  const vdis = parts.flatMap(([disks, image]) => [
-    ...disks.map((d) => d.vdi),
-    ...(image === 'OpaqueRef:NULL' ? [] : [image]),
-  ])
-  await Promise.all(vdis.map((vdi) => setKeys(target, 'VDI', vdi, keys, signal)))
-  for (const owner of owners) await setKeys(target, 'VM', owner, keys, signal)
 }
 
 /** The previous replica VMs of a delta replication (their restore points stay); failed-over ones stay. */

@@ -1,0 +1,62 @@
+// Many restore points at once, for listing tests (issue 26: 10,000 of them): one point written by
+// PointWriter, then copies of its manifest under new ids for many VMs, each encoded as PointWriter
+// encodes it and written as a file where LocalStore keeps that key. Writing them through LocalStore (an
+// fsync per object) and PointWriter (a session per point) takes minutes on a loaded machine; what these
+// tests measure is the listing, which reads exactly what a real repository holds.
+import { mkdir, writeFile } from 'node:fs/promises'
+import { dirname, join } from 'node:path'
+import { LocalStore } from '../../storage/index.js'
+import { KIND_MANIFEST } from '../format/constants.js'
+import { manifestKey } from '../format/layout.js'
+import { encodeManifest, type Manifest } from '../format/manifest.js'
+import { PointWriter } from '../point-writer.js'
+import { readManifest } from '../points.js'
+import { Repository } from '../repository.js'
+
+const WRITES = 64
+
+/** Creates a repository in `dir` with `vms` × `perVm` points, one second apart, oldest first. */
+export async function writeManyPoints(
+  dir: string,
+  o: { vms: number; perVm: number; start?: number },
+): Promise<Repository> {
+  const repo = await Repository.create(new LocalStore(dir), { chunkSize: 1024 * 1024 })
+  const first = await PointWriter.begin(repo, {
+    vm: vmId(0),
+    metadata: { kind: 'strata-vm', vm: { name_label: 'vm-0000' } },
+  })
+  await first.openDisk('xvda', 64 * 1024).putChunk(0, Buffer.alloc(64 * 1024, 7))
+  const written = await first.commit({ full: true })
+  const model = await readManifest(repo, written)
+  const start = o.start ?? Date.UTC(2025, 0, 1)
+  const all: Manifest[] = []
+  for (let v = 0; v < o.vms; v++)
+    for (let p = v === 0 ? 1 : 0; p < o.perVm; p++) {
+      const at = new Date(start + (p * o.vms + v) * 1000)
+      all.push({
+        ...model,
+        pointId: `${at.toISOString().replace(/[-:]/g, '').replace('.', '')}-${(p * o.vms + v).toString(16).padStart(8, '0')}`,
+        vm: {
+          id: vmId(v),
+          metadata: { kind: 'strata-vm', vm: { name_label: `vm-${String(v).padStart(4, '0')}` } },
+        },
+        startedAt: at.toISOString(),
+        finishedAt: at.toISOString(),
+      })
+    }
+  for (let i = 0; i < all.length; i += WRITES)
+    await Promise.all(all.slice(i, i + WRITES).map((m) => writeObject(repo, dir, m)))
+  return repo
+}
+
+function vmId(n: number): string {
+  return `00000000-0000-4000-8000-${n.toString(16).padStart(12, '0')}`
+}
+
+async function writeObject(repo: Repository, dir: string, manifest: Manifest): Promise<void> {
+  const key = manifestKey({ vm: manifest.vm.id, pointId: manifest.pointId })
+  const bytes = repo.encode(KIND_MANIFEST, encodeManifest(manifest), new TextEncoder().encode(key))
+  const path = join(dir, key)
+  await mkdir(dirname(path), { recursive: true })
+  await writeFile(path, bytes)
+}
