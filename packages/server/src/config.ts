@@ -10,6 +10,7 @@ import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { ConfigError } from './config-error.js'
 import { readConfigObject } from './config-format.js'
+import { databaseFromUrl, parseDatabaseSetting, type DatabaseSetting } from './db/db-config.js'
 import { fromBase, parseTlsSetting, type TlsSetting } from './tls/tls-setting.js'
 
 export { ConfigError } from './config-error.js'
@@ -38,6 +39,8 @@ export interface ServerConfig {
   readonly trustProxy: boolean | readonly string[]
   /** `[metrics] listen = 'host:port'`: GET /metrics without authentication on that address. */
   readonly metrics?: { readonly listen: ListenAddress }
+  /** PostgreSQL (--db, STRATA_DB_URL, the file's db); undefined: SQLite in the data directory. */
+  readonly db?: DatabaseSetting
 }
 
 export interface ListenAddress {
@@ -57,6 +60,8 @@ export interface ConfigOverrides {
   readonly insecureHttp?: boolean
   readonly trustProxy?: boolean | readonly string[]
   readonly metrics?: { readonly listen: string }
+  /** --db: a postgres:// URL. */
+  readonly db?: string
 }
 
 type Env = Record<string, string | undefined>
@@ -105,7 +110,19 @@ export function readServerConfig(
     insecureHttp: overrides.insecureHttp ?? file.insecureHttp ?? false,
     trustProxy: overrides.trustProxy ?? file.trustProxy ?? false,
     ...metricsConfig(overrides.metrics ?? file.metrics),
+    ...databaseConfig(overrides.db, env.STRATA_DB_URL, file.db),
   }
+}
+
+/** The flag, else the environment, else the file; a password only the file gives stays with its URL. */
+function databaseConfig(
+  flag: string | undefined,
+  env: string | undefined,
+  file: DatabaseSetting | undefined,
+): Pick<ServerConfig, 'db'> {
+  if (flag !== undefined) return { db: databaseFromUrl(flag, '--db') }
+  if (env !== undefined && env !== '') return { db: databaseFromUrl(env, 'STRATA_DB_URL') }
+  return file === undefined ? {} : { db: file }
 }
 
 function metricsConfig(metrics: { listen: string } | undefined): Pick<ServerConfig, 'metrics'> {
@@ -130,6 +147,7 @@ interface ConfigFile {
   insecureHttp?: boolean
   trustProxy?: boolean | string[]
   metrics?: { listen: string }
+  db?: DatabaseSetting
 }
 
 /** The file named by --config or STRATA_CONFIG: it must exist. */
@@ -162,6 +180,7 @@ function readConfigFile(path: string): ConfigFile {
     'insecureHttp',
     'trustProxy',
     'metrics',
+    'db',
   ])
   for (const key of Object.keys(value))
     if (!known.has(key)) throw new ConfigError(`${path}: unknown field '${key}'`)
@@ -198,6 +217,7 @@ function fileSettings(path: string, value: Record<string, unknown>): ConfigFile 
   if (value.insecureHttp !== undefined && typeof value.insecureHttp !== 'boolean')
     throw new ConfigError(`${path}: insecureHttp is true or false`)
   if (value.tls !== undefined) settings.tls = parseTlsSetting(value.tls, path, base)
+  if (value.db !== undefined) settings.db = parseDatabaseSetting(value.db, path)
   return settings
 }
 

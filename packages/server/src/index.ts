@@ -2,6 +2,13 @@
 // engine's workers). docs/api.md is the contract of its API.
 export { startServer, type StartOptions, type RunningServer } from './start-server.js'
 export {
+  ClusterError,
+  LocalCoordinator,
+  PgCoordinator,
+  type Coordinator,
+  type PgCoordinatorOptions,
+} from './cluster/index.js'
+export {
   loadConfig,
   readServerConfig,
   ConfigError,
@@ -12,6 +19,7 @@ export {
 export { checkConfig, type ConfigCheck } from './check-config.js'
 export type { ConfigFinding, FindingStatus } from './config-finding.js'
 export { SELF_SIGNED, type TlsSetting } from './tls/tls-setting.js'
+export { urlHasPassword, type DatabaseSetting } from './db/db-config.js'
 export { isLoopbackHost } from './tls/listen-policy.js'
 export { setupDemo, type DemoSetup } from './demo-setup.js'
 export { CONFIG_FILE, exportConfig, type ConfigExport } from './metadata/config-export.js'

@@ -27,7 +27,7 @@ import type { ServerServices } from './server-services.js'
 export function routes(s: ServerServices): RouteModule[] {
   const { users, box, tokens, loginLimits, streams, log, credentials, closing } = s
   const { pools, connections, repositories, repositoryService, jobs, runs, restores } = s
-  const { bus, scheduler, settings, maintenance, maintenanceStore, reporting } = s
+  const { events, scheduler, settings, maintenance, maintenanceStore, reporting } = s
   return [
     (app) => authRoutes(app, { users, box, loginLimits, streams, log }),
     (app) => accountRoutes(app, { users, box, tokens, streams, log }),
@@ -46,14 +46,22 @@ export function routes(s: ServerServices): RouteModule[] {
     (app) =>
       runRoutes(app, {
         runs,
-        bus,
+        bus: events,
         streams,
         credentials,
         closing,
         unreachable: (runId) => s.agentHub.unreachable(runId),
       }),
     (app) => replicationRoutes(app, { jobs, pools, connections, log, closing }),
-    (app) => restoreRoutes(app, { restores, repositories, repositoryService, log, closing }),
+    (app) =>
+      restoreRoutes(app, {
+        restores,
+        repositories,
+        repositoryService,
+        log,
+        closing,
+        agentDownloads: s.agentDownloads,
+      }),
     (app) => fileRoutes(app, { repositories, files: s.files, log, closing }),
     (app) => maintenanceRoutes(app, { repositories, maintenance, maintenanceStore }),
     (app) => metadataRoutes(app, { repositories, repositoryService }),
@@ -85,6 +93,7 @@ export function routes(s: ServerServices): RouteModule[] {
       agentRoutes(app, {
         agents: s.agents,
         hub: s.agentHub,
+        downloads: s.agentDownloads,
         pools,
         connections,
         fingerprint: s.tlsFingerprint,

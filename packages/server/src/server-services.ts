@@ -1,8 +1,10 @@
 // The stores and services one server is made of (start-server.ts wires them): a type of its own so that
 // the route table (server-routes.ts) and the composition root both name it without importing each other.
+import type { AgentDownloads } from './agents/agent-downloads.js'
 import type { AgentHub } from './agents/agent-hub.js'
 import type { AgentRepositoryAccess } from './agents/agent-repository-access.js'
 import type { AgentStore } from './agents/agent-store.js'
+import type { Coordinator } from './cluster/coordinator.js'
 import type { Credentials } from './auth/credentials.js'
 import type { LoginLimits } from './auth/login-limits.js'
 import type { ApiTokens } from './auth/tokens.js'
@@ -50,7 +52,12 @@ export interface ServerServices {
   readonly jobs: JobStore
   readonly runs: RunManager
   readonly restores: RestoreRunner
+  /** This instance's run events (its reporting, retention and statistics act on them). */
   readonly bus: RunBus
+  /** What this instance's browsers see (GET /api/events): its run events and, in a cluster, the others'. */
+  readonly events: RunBus
+  /** How this instance shares the work with others (cluster/); one instance alone by default. */
+  readonly coordinator: Coordinator
   readonly scheduler: Scheduler
   /** Repositories' gc, check and verify, run as runs on their schedules (maintenance/). */
   readonly maintenance: MaintenanceRunner
@@ -67,6 +74,8 @@ export interface ServerServices {
   readonly agentHub: AgentHub
   /** The repositories assigned to agents, reached through them. */
   readonly agentRepositories: AgentRepositoryAccess
+  /** Downloads of points an agent holds, streamed from it. */
+  readonly agentDownloads: AgentDownloads
   /** The server's certificate fingerprint (HTTPS), which agents pin. */
   readonly tlsFingerprint: string | undefined
   /** XO backup remotes, read-only sources: browsed, restored from, imported (xo-remotes/). */

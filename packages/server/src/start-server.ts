@@ -6,10 +6,9 @@ import { join } from 'node:path'
 import type { FastifyInstance } from 'fastify'
 import { allowManyListeners, errorMessage } from '@strata/core'
 import { runRestoreInWorker, type RestoreResult, type RestoreWorkerOptions } from '@strata/core/engine'
-import { AgentHub } from './agents/agent-hub.js'
-import { AgentStore } from './agents/agent-store.js'
+import { agentRestoreRunner } from './agents/agent-restores.js'
 import { agentMaintenance } from './agents/agent-maintenance.js'
-import { AgentRepositoryAccess } from './agents/agent-repository-access.js'
+import { agentServices } from './agents/agent-services.js'
 import { Credentials } from './auth/credentials.js'
 import { LoginLimits } from './auth/login-limits.js'
 import { PasswordHasher } from './auth/password-hasher.js'
@@ -21,6 +20,7 @@ import { routes } from './server-routes.js'
 import type { ServerServices, XoServices } from './server-services.js'
 import { loadConfig, readServerConfig, type ConfigOverrides, type ServerConfig } from './config.js'
 import { openDatabase, type Db } from './db/database.js'
+import { describeDatabaseUrl } from './db/db-errors.js'
 import { jobRepositories } from './jobs/job-model.js'
 import { JobStore } from './jobs/job-store.js'
 import { PoolConnections } from './pools/pool-connections.js'
@@ -46,6 +46,9 @@ import { RunBus } from './runs/run-bus.js'
 import { RunManager } from './runs/run-manager.js'
 import { RunStore } from './runs/run-store.js'
 import { Scheduler } from './scheduler/scheduler.js'
+import { LocalCoordinator } from './cluster/local-coordinator.js'
+import { wireCluster } from './cluster/cluster-wiring.js'
+import type { Coordinator } from './cluster/coordinator.js'
 import { SecretBox } from './secret-box.js'
 import { ServerLog } from './server-log.js'
 import { Settings } from './settings.js'
@@ -60,6 +63,11 @@ export interface StartOptions extends ConfigOverrides {
   readonly reporting?: ReportingOptions
   /** How often the maintenance timer looks at the schedules (60 s; tests that tick by hand: longer). */
   readonly maintenanceTickMs?: number
+  /**
+   * How this instance shares the work with others (cluster/: a PgCoordinator for several instances on
+   * one PostgreSQL); one instance alone by default. The server starts and stops it.
+   */
+  readonly coordinator?: Coordinator
 }
 
 export type { ServerServices, XoServices }
@@ -101,7 +109,8 @@ export async function startServerWith(options: StartOptions, workers: Workers): 
   const log = new ServerLog(options.echo)
   const tls = await serverTls(config, log)
   const box = new SecretBox(config.secretKey)
-  const db = await openDatabase(config.dataDir, box)
+  const db = await openDatabase(config.dataDir, box, config.db)
+  if (config.db !== undefined) log.info(`store: PostgreSQL at ${describeDatabaseUrl(config.db.url)}`)
   const users = new Users(db, new PasswordHasher())
   const closing = new AbortController()
   allowManyListeners(closing.signal) // every restore, download and event stream listens to it
@@ -113,7 +122,11 @@ export async function startServerWith(options: StartOptions, workers: Workers): 
     log,
     closing.signal,
     workers,
-    { reporting: options.reporting, maintenanceTickMs: options.maintenanceTickMs },
+    {
+      reporting: options.reporting,
+      maintenanceTickMs: options.maintenanceTickMs,
+      coordinator: options.coordinator ?? new LocalCoordinator(),
+    },
     tls?.fingerprint,
   )
   // After the services: the settings' syslog forwarding is on, so the admin's creation reaches it.
@@ -127,7 +140,9 @@ export async function startServerWith(options: StartOptions, workers: Workers): 
   try {
     await context.reporting.start(config, log) // a taken metrics address stops the start here
     await app.listen({ port: config.port, host: config.host })
+    await context.coordinator.start(closing.signal)
   } catch (error) {
+    await context.coordinator.stop()
     await context.reporting.stop()
     await app.close()
     await context.connections.closeAll()
@@ -135,6 +150,7 @@ export async function startServerWith(options: StartOptions, workers: Workers): 
     await db.close()
     throw error
   }
+  const unwire = wireCluster(context)
   await context.scheduler.start()
   void sweepOwnChecks(
     (await context.pools.list()).map((pool) => ({
@@ -165,6 +181,8 @@ export async function startServerWith(options: StartOptions, workers: Workers): 
       closing.abort()
       context.agentHub.closeAll()
       await context.runs.stopAll()
+      unwire()
+      await context.coordinator.stop()
       await context.files.closeAll()
       await context.reporting.stop()
       await app.close()
@@ -197,12 +215,10 @@ async function services(
   log: ServerLog,
   closing: AbortSignal,
   workers: Workers,
-  timing: { reporting?: ReportingOptions; maintenanceTickMs?: number },
+  timing: { reporting?: ReportingOptions; maintenanceTickMs?: number; coordinator: Coordinator },
   tlsFingerprint?: string,
 ): Promise<ServerServices> {
   const tokens = new ApiTokens(db)
-  const agents = new AgentStore(db, box)
-  const agentHub = new AgentHub(agents, log)
   const stores: Stores = {
     pools: new PoolStore(db, box),
     repositories: new RepositoryStore(db, box),
@@ -212,23 +228,26 @@ async function services(
   }
   const rollback = new RollbackWatch(new RollbackStore(db), log)
   const mountDir = nasMountDir(config.dataDir)
-  const agentRepositories = new AgentRepositoryAccess(agentHub, agents, stores.repositories)
+  const agentParts = agentServices(db, box, log, stores.repositories)
   const repositoryService = new RepositoryService(
     stores.repositories,
     closing,
     mountDir,
     rollback,
-    agentRepositories,
+    agentParts.agentRepositories,
   )
   const base = { config, db, box, users, tokens, log, closing, repositoryService, ...stores }
-  const agentParts = { agentHub, agentRepositories }
-  const runs = runServices(config.dataDir, { ...base, ...agentParts }, workers, timing.maintenanceTickMs)
+  const runs = runServices(
+    config.dataDir,
+    { ...base, ...agentParts, coordinator: timing.coordinator },
+    workers,
+    timing.maintenanceTickMs,
+  )
   return {
     ...base,
-    agents,
     ...agentParts,
     tlsFingerprint,
-    credentials: new Credentials(users, tokens, agents),
+    credentials: new Credentials(users, tokens, agentParts.agents),
     loginLimits: new LoginLimits(),
     streams: new EventStreams(),
     files: new FileSessions({ repositoryService, log, closing }),
@@ -264,12 +283,13 @@ type Stores = Pick<ServerServices, 'pools' | 'repositories' | 'connections' | 'j
 function runServices(
   dataDir: string,
   s: Stores &
-    Pick<ServerServices, 'db' | 'log' | 'closing' | 'repositoryService' | 'users'> &
+    Pick<ServerServices, 'db' | 'log' | 'closing' | 'repositoryService' | 'users' | 'coordinator'> &
     Pick<ServerServices, 'agentHub' | 'agentRepositories'>,
   workers: Workers,
   maintenanceTickMs?: number,
-): Pick<ServerServices, 'runs' | 'restores' | 'bus' | 'scheduler' | 'maintenance' | 'maintenanceStore'> {
+): Pick<ServerServices, RunServiceNames> {
   const { db, log, jobs, pools, repositories, settings, connections, repositoryService, closing } = s
+  const { coordinator } = s
   const sources = { pools, repositories, jobs, settings, users: s.users }
   const bus = new RunBus()
   const restoreTag = (): Promise<string> => settings.restoreTag()
@@ -287,6 +307,7 @@ function runServices(
     nasHome: dataDir,
     configFiles: () => configFiles(sources),
     remote: (job, tick) => s.agentHub.runnerFor(job, tick),
+    coordinator,
   })
   // A backup or mirror run's end: its repositories' usage, measured before it wrote, is out of date.
   bus.on('run', (row) => {
@@ -304,7 +325,8 @@ function runServices(
     )
   })
   watchRetention(bus, runs, jobs, repositoryService)
-  const scheduler = new Scheduler({ db, jobs, log, start: (job, id, at) => runs.startJob(job, id, at) })
+  const gate = coordinator.shared ? coordinator : undefined
+  const scheduler = new Scheduler({ db, jobs, log, gate, start: (job, id, at) => runs.startJob(job, id, at) })
   const restores = new RestoreRunner({
     runs,
     pools,
@@ -315,6 +337,7 @@ function runServices(
     closing,
     runInWorker: workers.restore,
     nasHome: dataDir,
+    remote: (poolId, what) => agentRestoreRunner(s.agentHub, poolId, what),
   })
   const maintenanceStore = new MaintenanceStore(db)
   const maintenance = new MaintenanceRunner({
@@ -326,9 +349,13 @@ function runServices(
     closing,
     ...(maintenanceTickMs === undefined ? {} : { tickMs: maintenanceTickMs }),
     agents: agentMaintenance(s.agentHub, s.agentRepositories),
+    ...(coordinator.shared ? { leads: () => coordinator.isLeader() } : {}),
   })
-  return { runs, restores, bus, scheduler, maintenance, maintenanceStore }
+  return { runs, restores, bus, events: new RunBus(), coordinator, scheduler, maintenance, maintenanceStore }
 }
+
+type RunServiceNames =
+  'runs' | 'restores' | 'bus' | 'events' | 'coordinator' | 'scheduler' | 'maintenance' | 'maintenanceStore'
 
 /**
  * Rollback detection: while a backup run may apply retention, vanished points wait; at its end, the

@@ -11,6 +11,7 @@ export const serverOptions: OptionSpec = {
   config: { type: 'string' },
   tls: { type: 'string' },
   'insecure-http': { type: 'boolean' },
+  db: { type: 'string' },
 }
 
 /** The overrides the flags give (the data directory is read by the caller). */
@@ -24,6 +25,7 @@ export function serverOverrides(args: ParsedArgs, dataDir: string | undefined): 
       `--tls takes '${SELF_SIGNED}' (a certificate and key of your own go in the config file's [tls])`,
     )
   if (values.config === '') throw new UsageError('--config takes the path of a config file')
+  if (values.db === '') throw new UsageError('--db takes a postgres:// URL')
   return {
     port,
     host: typeof values.host === 'string' ? values.host : undefined,
@@ -31,6 +33,7 @@ export function serverOverrides(args: ParsedArgs, dataDir: string | undefined): 
     configFile: typeof values.config === 'string' ? values.config : undefined,
     ...(values.tls === SELF_SIGNED ? { tls: SELF_SIGNED } : {}),
     ...(values['insecure-http'] === true ? { insecureHttp: true } : {}),
+    ...(typeof values.db === 'string' ? { db: values.db } : {}),
   }
 }
 

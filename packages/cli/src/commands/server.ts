@@ -10,6 +10,7 @@ import {
   startServer,
   type ConfigCheck,
   type RunningServer,
+  urlHasPassword,
 } from '@strata/server'
 import type { Command } from '../command.js'
 import { dataDirArg, dataDirOptions } from './data-dir-option.js'
@@ -39,7 +40,7 @@ type Result = ServerResult | ConfigCheck
 export const serverCommand: Command<Result> = {
   path: ['server'],
   usage:
-    'server [--config FILE] [--port N] [--host ADDR] [--data-dir DIR] [--tls self-signed] [--insecure-http] [--demo] [--check-config]',
+    'server [--config FILE] [--port N] [--host ADDR] [--data-dir DIR] [--tls self-signed] [--insecure-http] [--db postgres://USER@HOST/DB] [--demo] [--check-config]',
   summary:
     'Run the Strata server (API, web UI, scheduler) until interrupted; --demo adds a lab pool and a demo job; ' +
     '--check-config judges the configuration and exits',
@@ -54,6 +55,11 @@ export const serverCommand: Command<Result> = {
   async run(args, ctx) {
     const dataDir = dataDirArg(args, (line) => ctx.stderr.write(`strata: warning: ${line}\n`))
     const overrides = serverOverrides(args, dataDir)
+    if (overrides.db !== undefined && urlHasPassword(overrides.db))
+      ctx.stderr.write(
+        'strata: warning: --db holds a password, which other users can read (ps, shell history): ' +
+          'put it in the config file (db.password) or PGPASSWORD\n',
+      )
     if (args.values['check-config'] === true) return checkConfig(overrides)
     const lab = args.values.demo === true ? await LabPool.start({ diskMBps: 64 }) : undefined
     try {

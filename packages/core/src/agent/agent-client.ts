@@ -8,6 +8,7 @@ import type { TLSSocket } from 'node:tls'
 import { WebSocket } from 'ws'
 import { errorCode, errorMessage, isRetryable, sleep } from '../shared/index.js'
 import { AgentLinkError, AgentMessageError, AgentRefusedError } from './agent-errors.js'
+import { AgentDownloads } from './agent-downloads.js'
 import { AgentRepositories } from './agent-repositories.js'
 import { AgentRuns, type RunJob } from './agent-runs.js'
 import { connectPinned } from './pinned-socket.js'
@@ -54,13 +55,14 @@ export interface LinkCounters {
 export async function runAgent(o: AgentOptions): Promise<void> {
   const runs = new AgentRuns(o)
   const repositories = new AgentRepositories(o, o.signal)
+  const downloads = new AgentDownloads(o)
   const session = randomBytes(8).toString('hex')
   const { minMs, maxMs } = o.backoff ?? { minMs: 1000, maxMs: 60_000 }
   let delay = minMs
   try {
     while (!o.signal.aborted) {
       try {
-        const welcomed = await oneLink(o, { runs, repositories }, session)
+        const welcomed = await oneLink(o, { runs, repositories, downloads }, session)
         if (welcomed) delay = minMs
         o.log('the link to the server closed')
       } catch (error) {
@@ -78,8 +80,15 @@ export async function runAgent(o: AgentOptions): Promise<void> {
   }
 }
 
+/** What the agent does for its server, across links: its runs, its repositories, its downloads. */
+interface Work {
+  readonly runs: AgentRuns
+  readonly repositories: AgentRepositories
+  readonly downloads: AgentDownloads
+}
+
 /** One link, from the TLS connection to its close; true when the server had welcomed the agent. */
-async function oneLink(o: AgentOptions, parts: Parts, session: string): Promise<boolean> {
+async function oneLink(o: AgentOptions, work: Work, session: string): Promise<boolean> {
   const url = new URL(AGENT_CONNECT_PATH, o.serverUrl)
   const host = url.hostname.replace(/^\[|\]$/g, '')
   const port = Number(url.port || 443)
@@ -92,10 +101,10 @@ async function oneLink(o: AgentOptions, parts: Parts, session: string): Promise<
     handshakeTimeout: 15_000,
   })
   try {
-    return await linkLife(o, ws, parts, session)
+    return await linkLife(o, ws, work, session)
   } finally {
     count(o.counters, socket)
-    parts.runs.detach()
+    work.runs.detach()
   }
 }
 
@@ -105,14 +114,8 @@ function count(counters: LinkCounters | undefined, socket: TLSSocket): void {
   counters.written += socket.bytesWritten
 }
 
-/** What serves the server's messages: its runs, its repositories. */
-interface Parts {
-  readonly runs: AgentRuns
-  readonly repositories: AgentRepositories
-}
-
-function linkLife(o: AgentOptions, ws: WebSocket, parts: Parts, session: string): Promise<boolean> {
-  const { runs, repositories } = parts
+function linkLife(o: AgentOptions, ws: WebSocket, work: Work, session: string): Promise<boolean> {
+  const { runs, repositories, downloads } = work
   let welcomed = false
   return new Promise<boolean>((resolve, reject) => {
     let failure: Error | undefined
@@ -131,7 +134,8 @@ function linkLife(o: AgentOptions, ws: WebSocket, parts: Parts, session: string)
           welcomed = true
           o.log(`connected to ${o.serverUrl} as agent ${m.agentId}`)
           runs.attach(m.agentId, m.acked, send)
-        } else if (m.type === 'refused')
+        } else if (m.type === 'download') downloads.handle(m, runs.key)
+        else if (m.type === 'refused')
           failure = new AgentRefusedError(m.code, `the server refused this agent: ${m.message}`)
         else if (m.type === 'repository') repositories.handle(m, runs.key, send)
         else runs.handle(m)

@@ -14,8 +14,10 @@ import {
 import { errorCode, errorMessage } from '../shared/index.js'
 import { AgentMessageError } from './agent-errors.js'
 import { openAt } from './agent-repositories.js'
+import { runAgentRestore, type RunRestore } from './agent-restores.js'
 import { TickLog } from './agent-ticks.js'
 import { Outbox } from './outbox.js'
+import type { RestoreOrderSealed } from './protocol-restore.js'
 import type { FromAgent, RunMessage, ToAgent } from './protocol.js'
 import type { MaintenanceOrder, RepositoryRequest, ScheduleTick } from './protocol-repository.js'
 import { agentSealKey, openForAgent } from './seal.js'
@@ -48,6 +50,7 @@ export class AgentRuns {
       readonly dataDir: string
       readonly log: (line: string) => void
       readonly runJob?: RunJob
+      readonly runRestore?: RunRestore
     },
   ) {
     this.#outbox = new Outbox(join(o.dataDir, 'agent-outbox'))
@@ -71,26 +74,49 @@ export class AgentRuns {
     this.#send = undefined
   }
 
-  handle(m: Exclude<ToAgent, { type: 'welcome' | 'refused' } | RepositoryRequest>): void {
+  handle(m: Exclude<ToAgent, { type: 'welcome' | 'refused' | 'download' } | RepositoryRequest>): void {
     if (m.type === 'ack') return this.#outbox.ack(m.seq)
     if (m.type === 'abort') {
       this.#runs.get(m.runId)?.abort(new Error(m.reason))
       return
     }
     if (this.#runs.has(m.runId)) return // the same order again (a replay): a run starts once
-    if (this.#key === undefined) throw new AgentMessageError('a run before the welcome')
-    this.#start(m.runId, openForAgent(this.#key, m.runId, m.sealed) as RunOrder)
+    if (this.#key === undefined) throw new AgentMessageError(`a ${m.type} before the welcome`)
+    const opened = openForAgent(this.#key, m.runId, m.sealed)
+    if (m.type === 'restore') return this.#restore(m.runId, opened as RestoreOrderSealed)
+    this.#start(m.runId, opened as RunOrder)
   }
 
+  /** A job, or a maintenance task of one of the agent's repositories. */
   #start(runId: string, order: RunOrder): void {
+    this.#track(runId, (signal) =>
+      ('maintenance' in order
+        ? this.#maintain(runId, order.maintenance, signal)
+        : this.#job(runId, order, signal)
+      ).then((result): RunMessage => ({ type: 'done', runId, result })),
+    )
+  }
+
+  #restore(runId: string, sealed: RestoreOrderSealed): void {
+    this.o.log(`restore ${runId} of point '${sealed.order.pointId}' started`)
+    this.#track(runId, (signal) =>
+      runAgentRestore({
+        runId,
+        sealed,
+        dataDir: this.o.dataDir,
+        signal,
+        emit: (m) => this.#emit(m),
+        ...(this.o.runRestore === undefined ? {} : { runRestore: this.o.runRestore }),
+      }),
+    )
+  }
+
+  /** A run or restore until its end, which goes to the server as its last message. */
+  #track(runId: string, work: (signal: AbortSignal) => Promise<RunMessage>): void {
     const controller = new AbortController()
     this.#runs.set(runId, controller)
-    const body =
-      'maintenance' in order
-        ? this.#maintain(runId, order.maintenance, controller.signal)
-        : this.#job(runId, order, controller.signal)
-    const done = body.then(
-      (result) => this.#emit({ type: 'done', runId, result }),
+    const done = work(controller.signal).then(
+      (last) => this.#emit(last),
       (error: unknown) =>
         this.#emit({
           type: 'failed',

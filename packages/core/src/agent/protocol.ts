@@ -7,12 +7,19 @@
 // secrets are inside) and 'abort'; the agent answers with the run's task events and its end.
 import type { RunResult, TaskEvent } from '../engine/index.js'
 import { AgentMessageError } from './agent-errors.js'
+import { checkDownloadToAgent, type DownloadToAgent } from './protocol-download.js'
 import {
   parseRepositoryAnswer,
   parseRepositoryRequest,
   type RepositoryAnswer,
   type RepositoryRequest,
 } from './protocol-repository.js'
+import {
+  checkRestored,
+  checkRestoreToAgent,
+  type RestoredMessage,
+  type RestoreToAgent,
+} from './protocol-restore.js'
 
 /** The one version this build speaks; a server refuses an agent of another. */
 export const AGENT_PROTOCOL_VERSION = 1
@@ -43,6 +50,7 @@ export type RunMessage =
   | { readonly type: 'event'; readonly runId: string; readonly event: TaskEvent }
   | { readonly type: 'done'; readonly runId: string; readonly result: RunResult }
   | { readonly type: 'failed'; readonly runId: string; readonly error: WireError }
+  | RestoredMessage
 
 /** Run messages carry their number in the session: the server acknowledges them and drops replays. */
 export type FromAgent = Hello | (RunMessage & { readonly seq: number }) | RepositoryAnswer
@@ -55,6 +63,8 @@ export type ToAgent =
   | { readonly type: 'run'; readonly runId: string; readonly sealed: string }
   | { readonly type: 'abort'; readonly runId: string; readonly reason: string }
   | RepositoryRequest
+  | RestoreToAgent
+  | DownloadToAgent
 
 type Obj = Record<string, unknown> & { type: string }
 
@@ -105,6 +115,7 @@ export function parseFromAgent(text: string): FromAgent {
     case 'event':
     case 'done':
     case 'failed':
+    case 'restored':
       field(o, 'seq', seq)
       break
     default:
@@ -122,6 +133,9 @@ export function parseFromAgent(text: string): FromAgent {
     case 'failed':
       field(o, 'runId', runId)
       field(o, 'error', wireError)
+      break
+    case 'restored':
+      checkRestored(o)
       break
   }
   return o as unknown as FromAgent
@@ -153,6 +167,12 @@ export function parseToAgent(text: string): ToAgent {
       break
     case 'repository':
       return parseRepositoryRequest(o)
+    case 'restore':
+      checkRestoreToAgent(o)
+      break
+    case 'download':
+      checkDownloadToAgent(o)
+      break
     default:
       throw new AgentMessageError(`unknown type '${o.type.slice(0, 40)}'`)
   }

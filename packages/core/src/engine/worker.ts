@@ -53,6 +53,8 @@ export interface RestoreWorkerOptions extends WorkerOptions {
    * VDIs) is removed with it before the run ends. Without one, they stay and the run's log names them.
    */
   readonly xapi?: () => XapiClient | undefined
+  /** The run's id when the caller names it (an agent runs what its server numbered); a new one otherwise. */
+  readonly runId?: string
 }
 
 /** Runs the job in a worker process with the real effects (worker-main). */
@@ -90,7 +92,7 @@ export function runJobWithEntry(o: WorkerRunOptions, entry: URL): Promise<RunRes
 
 /** The restore in a worker process started from `entry` (see runJobWithEntry). */
 export function runRestoreWithEntry(o: RestoreWorkerOptions, entry: URL): Promise<RestoreResult> {
-  const runId = makeRunId()
+  const runId = o.runId ?? makeRunId()
   const created: RestoredObject[] = []
   return supervise(o, entry, {
     runId,

@@ -22,6 +22,7 @@ import {
   type RunResult,
   type RunLogWriter,
   type TaskEvent,
+  type WorkerOptions,
   type WorkerRunOptions,
 } from '@strata/core/engine'
 import { conflict } from '../errors.js'
@@ -36,12 +37,18 @@ const SEEN_GRAIN_MS = 5_000
 /** Runs a job somewhere else than this server's own worker processes. */
 export type RemoteRunner = (o: WorkerRunOptions) => Promise<RunResult>
 
+/** What the server follows of a run or a restore it ordered from an agent. */
+export type FollowOptions = Pick<WorkerOptions, 'dataDir' | 'signal' | 'onEvent' | 'onStart'> & {
+  readonly runId?: string
+}
+
 interface RemoteRun {
   readonly agentId: string
   readonly onEvent: ((event: TaskEvent) => void) | undefined
   /** The server's copy of the run's log (undefined: its caller keeps it, as maintenance does). */
   readonly log: Promise<RunLogWriter | undefined>
-  readonly resolve: (r: RunResult) => void
+  /** With the agent's result: a RunResult ('done') or a RestoreResult ('restored'). */
+  readonly resolve: (r: never) => void
   readonly reject: (e: Error) => void
 }
 
@@ -58,7 +65,7 @@ export class AgentHub {
   readonly #names = new Map<string, string>()
   /** Requests about the agents' repositories, answered over their links (agent-requests.ts). */
   readonly requests = new AgentRequests({
-    send: (agentId, m) => this.#sendTo(agentId, m),
+    send: (agentId, m) => this.send(agentId, m),
     sealKey: (agentId) => this.store.sealKey(agentId),
     name: async (agentId) => this.#names.get(agentId) ?? (await this.store.get(agentId)).name,
   })
@@ -124,7 +131,7 @@ export class AgentHub {
   async runnerFor(job: Job, tick?: ScheduleTick): Promise<RemoteRunner | undefined> {
     const agentId = await placeJob(job, this.store)
     if (agentId === undefined) return undefined
-    await this.#online(agentId, `the run of job '${job.name ?? job.id}'`)
+    await this.requireOnline(agentId, `the run of job '${job.name ?? job.id}'`)
     const sealKey = await this.store.sealKey(agentId)
     return (o) => this.#dispatch(agentId, sealKey, o, tick)
   }
@@ -137,10 +144,10 @@ export class AgentHub {
     onEvent: (event: TaskEvent) => void,
     signal: AbortSignal,
   ): Promise<RunResult> {
-    await this.#online(agentId, `${order.maintenance.task} of repository '${order.maintenance.name}'`)
-    const sealKey = await this.store.sealKey(agentId)
+    await this.requireOnline(agentId, `${order.maintenance.task} of repository '${order.maintenance.name}'`)
+    const sealed = sealForAgent(await this.store.sealKey(agentId), runId, order)
     const run = { onEvent, log: Promise.resolve(undefined) }
-    return this.#send(agentId, sealKey, runId, order, run, signal)
+    return this.#follow<RunResult>(agentId, runId, run, { type: 'run', runId, sealed }, signal)
   }
 
   /** The agent's name when a run out on it cannot be heard from now (its link is down). */
@@ -150,17 +157,22 @@ export class AgentHub {
     return this.#names.get(run.agentId) ?? run.agentId
   }
 
-  async #online(agentId: string, what: string): Promise<void> {
-    if (this.#links.has(agentId)) return
-    const { name } = await this.store.get(agentId)
-    throw conflict(`agent '${name}' is offline: ${what} needs it`, 'AGENT_OFFLINE')
-  }
-
-  #sendTo(agentId: string, m: ToAgent): boolean {
+  /**
+   * An order on the agent's link; false when the link is down (the order is dropped: whoever waits for
+   * its answer fails or times out).
+   */
+  send(agentId: string, m: ToAgent): boolean {
     const link = this.#links.get(agentId)
     if (link === undefined) return false
     link.send(m)
     return true
+  }
+
+  /** 409 AGENT_OFFLINE, naming the agent and what needs it, unless its link is up. */
+  async requireOnline(agentId: string, what: string): Promise<void> {
+    if (this.#links.has(agentId)) return
+    const { name } = await this.store.get(agentId)
+    throw conflict(`agent '${name}' is offline: ${what} needs it`, 'AGENT_OFFLINE')
   }
 
   /**
@@ -178,7 +190,7 @@ export class AgentHub {
       const end = { type: 'end' as const, id: '0', status: 'interrupted' as const, error, time: Date.now() }
       void run.log.then((w) => w?.append(end))
       run.onEvent?.(end)
-      this.#end(runId, () => run.resolve({ runId, status: 'interrupted', vms: [] }))
+      this.#end(runId, () => run.resolve({ runId, status: 'interrupted', vms: [] } as never))
     }
   }
 
@@ -188,28 +200,45 @@ export class AgentHub {
     o: WorkerRunOptions,
     tick: ScheduleTick | undefined,
   ): Promise<RunResult> {
-    const runId = o.runId ?? makeRunId()
-    const env = Object.fromEntries(
-      Object.entries(o.env ?? {}).filter((e): e is [string, string] => e[1] !== undefined),
-    )
-    const log = openRunLog(runDirs(o.dataDir).runs, runId).catch(() => undefined)
-    o.onStart?.({ pid: 0, runId })
-    const order = { job: o.job, scheduleId: o.scheduleId, ...(tick === undefined ? {} : { tick }), env }
-    return this.#send(agentId, sealKey, runId, order, { onEvent: o.onEvent, log }, o.signal)
+    return this.follow<RunResult>(agentId, sealKey, o, (runId, seal) => ({
+      type: 'run',
+      runId,
+      sealed: seal({
+        job: o.job,
+        scheduleId: o.scheduleId,
+        ...(tick === undefined ? {} : { tick }),
+        env: definedEnv(o.env),
+      }),
+    }))
   }
 
-  #send(
+  /**
+   * Sends the agent an order (`order` seals its secrets for the agent, under the run's id) and follows
+   * its run: events to the server's run log and `onEvent`, its end settling the promise.
+   */
+  follow<R>(
     agentId: string,
     sealKey: Buffer,
+    o: FollowOptions,
+    order: (runId: string, seal: (plain: unknown) => string) => ToAgent,
+  ): Promise<R> {
+    const runId = o.runId ?? makeRunId()
+    const log = openRunLog(runDirs(o.dataDir).runs, runId).catch(() => undefined)
+    o.onStart?.({ pid: 0, runId })
+    const seal = (plain: unknown): string => sealForAgent(sealKey, runId, plain)
+    return this.#follow<R>(agentId, runId, { onEvent: o.onEvent, log }, order(runId, seal), o.signal)
+  }
+
+  #follow<R>(
+    agentId: string,
     runId: string,
-    order: unknown,
     run: Pick<RemoteRun, 'onEvent' | 'log'>,
+    m: ToAgent,
     signal: AbortSignal,
-  ): Promise<RunResult> {
-    return new Promise<RunResult>((resolve, reject) => {
-      this.#runs.set(runId, { agentId, ...run, resolve, reject })
-      const sealed = sealForAgent(sealKey, runId, order)
-      this.#links.get(agentId)?.send({ type: 'run', runId, sealed })
+  ): Promise<R> {
+    return new Promise<R>((resolve, reject) => {
+      this.#runs.set(runId, { agentId, ...run, resolve: resolve as (r: never) => void, reject })
+      this.#links.get(agentId)?.send(m)
       signal.addEventListener('abort', () => this.#abort(runId, signal.reason), { once: true })
     })
   }
@@ -235,7 +264,8 @@ export class AgentHub {
     if (m.type === 'event') {
       void run.log.then((w) => w?.append(m.event))
       run.onEvent?.(m.event)
-    } else if (m.type === 'done') this.#end(m.runId, () => run.resolve(m.result))
+    } else if (m.type === 'done' || m.type === 'restored')
+      this.#end(m.runId, () => run.resolve(m.result as never))
     else this.#end(m.runId, () => run.reject(new WorkerError(m.error.code, m.error.message)))
     return true
   }
@@ -287,4 +317,11 @@ export class AgentHub {
     // After the events before it are written: whoever reads the run's end reads its whole log.
     void run?.log.then((w) => w?.close()).finally(settle)
   }
+}
+
+/** The worker's environment as sealed for an agent: the variables set (an unset one is left out). */
+export function definedEnv(env: WorkerOptions['env']): Record<string, string> {
+  return Object.fromEntries(
+    Object.entries(env ?? {}).filter((e): e is [string, string] => e[1] !== undefined),
+  )
 }

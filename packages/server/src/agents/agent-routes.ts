@@ -11,7 +11,7 @@ import {
   type AgentInput as AgentBody,
   type PoolAgentInput as PoolAgentBody,
 } from '@strata/contract'
-import { AGENT_CONNECT_PATH, AGENT_MAX_MESSAGE_BYTES } from '@strata/core/agent'
+import { AGENT_CONNECT_PATH, AGENT_DOWNLOAD_PATH, AGENT_MAX_MESSAGE_BYTES } from '@strata/core/agent'
 import { ApiError, conflict } from '../errors.js'
 import type { PoolConnections } from '../pools/pool-connections.js'
 import type { PoolStore } from '../pools/pool-store.js'
@@ -19,6 +19,7 @@ import { idParams } from '../routes/schemas.js'
 import type { ServerLog } from '../server-log.js'
 import type { RepositoryService } from '../repositories/repository-service.js'
 import type { RepositoryStore } from '../repositories/repository-store.js'
+import type { AgentDownloads } from './agent-downloads.js'
 import type { AgentHub } from './agent-hub.js'
 import type { AgentRepositoryAccess } from './agent-repository-access.js'
 import { agentRepositoryRoutes } from './agent-repository-routes.js'
@@ -27,6 +28,7 @@ import type { AgentRecord, AgentStore } from './agent-store.js'
 export interface AgentRouteServices {
   readonly agents: AgentStore
   readonly hub: AgentHub
+  readonly downloads: AgentDownloads
   readonly pools: PoolStore
   readonly connections: PoolConnections
   /** The server's certificate fingerprint; undefined when it serves plain HTTP (no agent then). */
@@ -115,6 +117,16 @@ export function agentRoutes(app: FastifyInstance, ctx: AgentRouteServices): void
         const agent = request.agentRecord
         if (agent === undefined) throw new ApiError(401, 'UNAUTHENTICATED', 'an agent token is needed')
         hub.accept(agent, socket)
+      },
+    )
+    // A download's bytes, on a stream of their own (agent-downloads.ts): the control link stays free.
+    scope.get<{ Params: { id: string } }>(
+      `${AGENT_DOWNLOAD_PATH}:id`,
+      { websocket: true, config: { agent: true }, schema: { hide: true } },
+      (socket, request) => {
+        const agent = request.agentRecord
+        if (agent === undefined) throw new ApiError(401, 'UNAUTHENTICATED', 'an agent token is needed')
+        ctx.downloads.accept(agent, request.params.id, socket)
       },
     )
   })

@@ -2,12 +2,12 @@ import Database from 'better-sqlite3'
 import { describe, expect, it } from 'vitest'
 import { migrate } from './database.js'
 import { SqliteDb } from './sqlite-db.js'
-import { MIGRATIONS } from './migrations.js'
+import { MIGRATIONS, migrationSql, type SqlMigration } from './migrations.js'
 
 describe('migration 2: pinned pool certificates', () => {
   it('leaves pools added before unpinned and without plain-HTTP permission', async () => {
     const db = new Database(':memory:')
-    db.exec(MIGRATIONS[0] as string)
+    db.exec(migrationSql(MIGRATIONS[0] as SqlMigration, 'sqlite'))
     db.pragma('user_version = 1')
     db.prepare("INSERT INTO pools VALUES ('p1', 'old', 'http://xcp1', 'root', 'sealed')").run()
     await migrate(new SqliteDb(db))
@@ -22,8 +22,8 @@ describe('migration 2: pinned pool certificates', () => {
 describe('migration 3: run details', () => {
   it('keeps runs recorded before, without details, and adds the index by job', async () => {
     const db = new Database(':memory:')
-    db.exec(MIGRATIONS[0] as string)
-    db.exec(MIGRATIONS[1] as string)
+    db.exec(migrationSql(MIGRATIONS[0] as SqlMigration, 'sqlite'))
+    db.exec(migrationSql(MIGRATIONS[1] as SqlMigration, 'sqlite'))
     db.pragma('user_version = 2')
     db.prepare(
       "INSERT INTO runs (run_id, job_id, job_name, kind, status, start) VALUES ('r1', 'j1', 'nightly', 'backup', 'success', 1)",
@@ -41,7 +41,7 @@ describe('migration 3: run details', () => {
 describe('migration 5: recorded repository identities', () => {
   it('upgrades a database at version 2 as shipped, leaving repositories added before unrecorded', async () => {
     const db = new Database(':memory:')
-    db.exec(MIGRATIONS[0] as string)
+    db.exec(migrationSql(MIGRATIONS[0] as SqlMigration, 'sqlite'))
     // Version 2 as it shipped (pinned pools), written out: a database that has it must still migrate.
     db.exec('ALTER TABLE pools ADD COLUMN fingerprint TEXT')
     db.exec('ALTER TABLE pools ADD COLUMN insecure_http INTEGER NOT NULL DEFAULT 0')
@@ -58,7 +58,7 @@ describe('migration 5: recorded repository identities', () => {
 describe('migration 7: reports, statistics, usage samples', () => {
   it("fills each job's and VM's last successful backup from the runs recorded before", async () => {
     const db = new Database(':memory:')
-    for (const m of MIGRATIONS.slice(0, 6)) if (typeof m === 'string') db.exec(m)
+    for (const m of MIGRATIONS.slice(0, 6)) if (typeof m !== 'function') db.exec(migrationSql(m, 'sqlite'))
     db.pragma('user_version = 6')
     const insert = db.prepare(
       "INSERT INTO runs (run_id, job_id, job_name, kind, status, start, end, details) VALUES (?, 'j1', 'nightly', ?, ?, ?, ?, ?)",
@@ -89,14 +89,14 @@ describe('the migration list', () => {
   // columns added later are sealed bound from the start, so migrations after it are plain SQL.
   it('keeps the re-sealing migration where it shipped, after every column that could hold unbound secrets', async () => {
     expect(MIGRATIONS.findIndex((m) => typeof m === 'function')).toBe(5)
-    expect(MIGRATIONS.slice(6).every((m) => typeof m === 'string')).toBe(true)
+    expect(MIGRATIONS.slice(6).every((m) => typeof m !== 'function')).toBe(true)
   })
 })
 
 describe('migration 9: XO remotes', () => {
   it('adds the table of XO remotes to a database at version 8, keeping what it held', async () => {
     const db = new Database(':memory:')
-    for (const m of MIGRATIONS.slice(0, 8)) if (typeof m === 'string') db.exec(m)
+    for (const m of MIGRATIONS.slice(0, 8)) if (typeof m !== 'function') db.exec(migrationSql(m, 'sqlite'))
     db.pragma('user_version = 8')
     db.prepare("INSERT INTO repositories (id, name, location) VALUES ('r1', 'nas', '/srv/nas')").run()
     await migrate(new SqliteDb(db))

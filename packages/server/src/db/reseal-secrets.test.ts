@@ -6,12 +6,12 @@ import { poolPasswordField, repositoryField, totpField } from '../secret-fields.
 import { sealUnbound } from '../testing/legacy-seal.js'
 import { migrate } from './database.js'
 import { SqliteDb } from './sqlite-db.js'
-import { MIGRATIONS } from './migrations.js'
+import { MIGRATIONS, migrationSql, type SqlMigration } from './migrations.js'
 
 /** A database as the first release left it: schema 1, secrets sealed unbound under `key`. */
 function releasedDatabase(key: Buffer): Database.Database {
   const db = new Database(':memory:')
-  db.exec(MIGRATIONS[0] as string)
+  db.exec(migrationSql(MIGRATIONS[0] as SqlMigration, 'sqlite'))
   db.pragma('user_version = 1')
   db.prepare(
     "INSERT INTO users (id, username, role, password_hash, totp_secret, created) VALUES ('u-1', 'admin', 'admin', 'x', ?, 0)",

@@ -36,6 +36,8 @@ export interface MaintenanceDeps {
   readonly now?: () => number
   /** Repositories assigned to an agent: their maintenance runs there (agents/agent-maintenance.ts). */
   readonly agents?: AgentMaintenance
+  /** In a cluster, whether this instance leads (only the leader starts tasks by their schedules). */
+  readonly leads?: () => boolean
 }
 
 export class MaintenanceRunner {
@@ -54,6 +56,7 @@ export class MaintenanceRunner {
 
   /** Starts every task that is due and not running; resolves to their run ids. */
   async tick(): Promise<string[]> {
+    if (this.deps.leads?.() === false) return []
     const now = (this.deps.now ?? Date.now)()
     const started: string[] = []
     for (const repo of await this.deps.repositories.list()) {

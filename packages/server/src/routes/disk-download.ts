@@ -12,6 +12,7 @@ import { untilClientGone } from '../http-signal.js'
 import type { RepositoryService } from '../repositories/repository-service.js'
 import type { RepositoryStore } from '../repositories/repository-store.js'
 import type { ServerLog } from '../server-log.js'
+import type { AgentDownloads } from '../agents/agent-downloads.js'
 import { DiskParams } from '@strata/contract'
 
 export const MAX_DOWNLOADS = 3
@@ -33,6 +34,8 @@ export interface DiskDownloadServices {
   readonly log: ServerLog
   /** Aborted when the server stops: downloads end. */
   readonly closing: AbortSignal
+  /** Points of a repository an agent holds come from that agent (agents/agent-downloads.ts). */
+  readonly agentDownloads?: AgentDownloads
 }
 
 export function diskDownloadRoute(app: FastifyInstance, ctx: DiskDownloadServices): void {
@@ -58,6 +61,16 @@ export function diskDownloadRoute(app: FastifyInstance, ctx: DiskDownloadService
       active++
       try {
         const signal = AbortSignal.any([untilClientGone(reply), ctx.closing])
+        const { pointId, n } = request.params
+        const agentId = ctx.agentDownloads?.agentOfRepository(record.id)
+        if (agentId !== undefined)
+          return await ctx.agentDownloads!.streamDisk(
+            reply,
+            agentId,
+            record,
+            { pointId, disk: Number(n) },
+            signal,
+          )
         const repository = await ctx.repositoryService.open(record.id, signal)
         const ref = await resolvePoint(repository, request.params.pointId, signal)
         const reader = await DiskReader.open(repository, ref, Number(request.params.n), signal)

@@ -52,7 +52,11 @@ export interface RestoreRunnerDeps {
   readonly runInWorker: (o: RestoreWorkerOptions) => Promise<RestoreResult>
   /** The server's data directory, under which a worker mounts NAS remotes (nas-mounts.ts). */
   readonly nasHome?: string
+  /** Where a restore onto the pool runs when not here: its agent's (agents/agent-restores.ts). */
+  readonly remote?: (poolId: string, what: string) => Promise<RestoreWorkerRunner | undefined>
 }
+
+type RestoreWorkerRunner = (o: RestoreWorkerOptions) => Promise<RestoreResult>
 
 /** The secrets a worker may use are the repository's: none from the server's own environment. */
 const NO_SECRETS = {
@@ -67,10 +71,13 @@ export class RestoreRunner {
 
   /** Starts a restore; resolves with its run's id once its worker is forked. */
   async start(r: RestoreRequest): Promise<string> {
-    const { repository, pool } = await this.#checkTarget(r)
+    // An agent's pool: the agent runs it (and checks the SR and the VM, which the server cannot reach).
+    const remote = await this.deps.remote?.(r.poolId, `the restore of point '${r.pointId}'`)
+    const { repository, pool } = await this.#checkTarget(r, remote === undefined)
     const signal = AbortSignal.timeout(60_000)
     const { ref, manifest } = await this.#point(repository.id, r.pointId, signal)
-    if (r.differential === true) await checkInPlace(this.deps.connections, pool, manifest, signal)
+    if (r.differential === true && remote === undefined)
+      await checkInPlace(this.deps.connections, pool, manifest, signal)
     const source = pointVmName(manifest)
     const point = formatPointRef(ref)
     // A restore run is named after the VM it restores.
@@ -88,11 +95,11 @@ export class RestoreRunner {
     const { nasHome } = this.deps
     const env = {
       ...NO_SECRETS,
-      ...(nasHome === undefined ? {} : nasMountEnv(nasHome)),
+      ...(nasHome === undefined || remote !== undefined ? {} : nasMountEnv(nasHome)),
       ...secretsEnv(await this.deps.repositories.secrets(repository.id)),
     }
     const names = { pools: { [pool.id]: pool.name }, repositories: { [repository.id]: repository.name } }
-    return this.#run(order, env, jobName, { names })
+    return this.#run(order, env, jobName, { names }, remote ?? this.deps.runInWorker)
   }
 
   /** Whether the point can be restored onto its own VM on the pool, rewriting only what differs. */
@@ -115,31 +122,35 @@ export class RestoreRunner {
     return { ref, manifest: await readManifest(opened, ref, signal) }
   }
 
-  #run(order: RestoreOrder, env: RestoreWorkerOptions['env'], jobName: string, details: RunDetails): string {
+  #run(
+    order: RestoreOrder,
+    env: RestoreWorkerOptions['env'],
+    jobName: string,
+    details: RunDetails,
+    runInWorker: RestoreWorkerRunner,
+  ): string {
     const { runs, connections } = this.deps
     let runId = ''
-    const done = this.deps
-      .runInWorker({
-        order,
-        dataDir: runs.engineDir,
-        signal: this.deps.closing,
-        env,
-        killAfterMs: 30_000,
-        xapi: () => connections.client(order.pool.id),
-        onStart: (info) => {
-          runId = info.runId
-          void runs.beginOther(
-            { runId, jobId: 'restore', jobName, kind: 'restore', start: Date.now() },
-            details,
-          )
-        },
-        onEvent: (event) => runs.onEvent(runId, event),
-      })
-      .then(
-        (result) => runs.endOther(runId, result.status, result.error, restoredVms(result)),
-        (error: unknown) =>
-          runs.endOther(runId, 'failure', { code: errorCode(error), message: errorMessage(error) }),
-      )
+    const done = runInWorker({
+      order,
+      dataDir: runs.engineDir,
+      signal: this.deps.closing,
+      env,
+      killAfterMs: 30_000,
+      xapi: () => connections.client(order.pool.id),
+      onStart: (info) => {
+        runId = info.runId
+        void runs.beginOther(
+          { runId, jobId: 'restore', jobName, kind: 'restore', start: Date.now() },
+          details,
+        )
+      },
+      onEvent: (event) => runs.onEvent(runId, event),
+    }).then(
+      (result) => runs.endOther(runId, result.status, result.error, restoredVms(result)),
+      (error: unknown) =>
+        runs.endOther(runId, 'failure', { code: errorCode(error), message: errorMessage(error) }),
+    )
     runs.track(done)
     return runId
   }
@@ -175,18 +186,13 @@ export class RestoreRunner {
   }
 
   /** The request names things that exist: a repository, a connected pool, one of its SRs. */
-  async #checkTarget(r: RestoreRequest): Promise<{ repository: RepositoryRecord; pool: PoolRecord }> {
+  async #checkTarget(
+    r: RestoreRequest,
+    here: boolean,
+  ): Promise<{ repository: RepositoryRecord; pool: PoolRecord }> {
     const repository = await this.deps.repositories.get(r.repositoryId)
     const pool = await this.deps.pools.get(r.poolId)
-    const cache = this.deps.connections.cache(pool.id)
-    if (this.deps.connections.client(pool.id) === undefined || cache === undefined)
-      throw new ApiError(502, 'POOL_UNREACHABLE', `pool '${pool.name}' is not connected`)
-    if (cache.find('sr', { uuid: r.srUuid }).length === 0) {
-      const srs = [...cache.all('sr').values()].filter((sr) => sr.content_type !== 'iso')
-      const list = srs.map((sr) => `'${String(sr.name_label)}' (${String(sr.uuid)})`).join(', ') || 'none'
-      const message = `no SR '${r.srUuid}' on pool '${pool.name}'; its SRs: ${list}`
-      throw new ApiError(400, 'INVALID_REQUEST', message, { field: 'body/srUuid' })
-    }
+    if (here) this.#checkSr(pool, r.srUuid)
     if (r.kind !== 'vm' && r.differential === true)
       throw new ApiError(400, 'INVALID_REQUEST', "body/differential is for kind 'vm' (onto its own VM)", {
         field: 'body/differential',
@@ -196,6 +202,19 @@ export class RestoreRunner {
         field: 'body/disk',
       })
     return { repository, pool }
+  }
+
+  /** A pool this server is connected to, and one of its SRs. */
+  #checkSr(pool: PoolRecord, srUuid: string): void {
+    const cache = this.deps.connections.cache(pool.id)
+    if (this.deps.connections.client(pool.id) === undefined || cache === undefined)
+      throw new ApiError(502, 'POOL_UNREACHABLE', `pool '${pool.name}' is not connected`)
+    if (cache.find('sr', { uuid: srUuid }).length === 0) {
+      const srs = [...cache.all('sr').values()].filter((sr) => sr.content_type !== 'iso')
+      const list = srs.map((sr) => `'${String(sr.name_label)}' (${String(sr.uuid)})`).join(', ') || 'none'
+      const message = `no SR '${srUuid}' on pool '${pool.name}'; its SRs: ${list}`
+      throw new ApiError(400, 'INVALID_REQUEST', message, { field: 'body/srUuid' })
+    }
   }
 }
 

@@ -21,6 +21,7 @@ import type { JobStore } from '../jobs/job-store.js'
 import type { PoolStore } from '../pools/pool-store.js'
 import { nasMountEnv } from '../repositories/nas-mounts.js'
 import { secretsEnv, type RepositoryStore } from '../repositories/repository-store.js'
+import type { Coordinator } from '../cluster/coordinator.js'
 import type { ServerLog } from '../server-log.js'
 import type { RunBus } from './run-bus.js'
 import { nameTree, runOutcome } from './run-names.js'
@@ -48,6 +49,8 @@ export interface RunManagerDeps {
     files: { name: string; data: Uint8Array }[]
     info: Record<string, unknown>
   }>
+  /** In a cluster: the lease that makes this instance a run's one host (cluster/coordinator.ts). */
+  readonly coordinator?: Pick<Coordinator, 'claimRun' | 'releaseRun'>
   /** Where a job runs when not in this server's workers: its pools' agent (agents/agent-hub.ts). */
   readonly remote?: (
     job: Job,
@@ -138,6 +141,7 @@ export class RunManager {
         const run = { runId, jobId: job.id, jobName: job.name, kind: job.kind, scheduleId }
         const row = { ...run, status: 'pending' as const, start: Date.now(), warnings: 0 }
         void this.#record(runId, () => this.#begin(row, { names }))
+        this.#claim({ runId, jobId: job.id, scheduleId }, controller)
       },
       onEvent: (event) => this.onEvent(runId, event),
     }).then(
@@ -225,6 +229,21 @@ export class RunManager {
       ]),
     )
     return { pools: names(job.pools.map((p) => [p.id, p.name ?? p.id])), repositories: names(repositories) }
+  }
+
+  /** A run another instance holds the lease of now (it presumed this one dead): stop it here. */
+  abortRun(runId: string, reason: Error): boolean {
+    const entry = [...this.#running.values()].find((r) => r.runId === runId)
+    entry?.controller.abort(reason)
+    return entry !== undefined
+  }
+
+  /** In a cluster, the run is this instance's; refused (the job runs elsewhere), it stops at once. */
+  #claim(run: { runId: string; jobId: string; scheduleId?: string }, controller: AbortController): void {
+    this.deps.coordinator?.claimRun(run).catch((error: unknown) => {
+      this.deps.log.error(`run ${run.runId} stopped: ${errorMessage(error)}`)
+      controller.abort(error)
+    })
   }
 
   /** Publishes one task event of a run (from its worker) at once; its record follows, in order. */
@@ -334,6 +353,9 @@ export class RunManager {
     error?: { code: string; message: string },
   ): Promise<void> {
     this.#running.delete(jobId)
+    this.deps.coordinator
+      ?.releaseRun(runId, status)
+      .catch((e: unknown) => this.deps.log.warn(`run ${runId}: ${errorMessage(e)}`))
     await this.#finish(runId, status, error)
   }
 

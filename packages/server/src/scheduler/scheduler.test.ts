@@ -103,4 +103,89 @@ describe('scheduler', () => {
     ])
     late.stop()
   })
+
+  describe('in a cluster', () => {
+    /** The cluster's tick table, as a coordinator keeps it: each (job, schedule, due time) claimed once. */
+    let claimed: Map<string, number[]>
+    let leader: boolean
+    const gate = {
+      isLeader: () => leader,
+      claimTick: (jobId: string, scheduleId: string, dueAt: number) => {
+        const ticks = claimed.get(`${jobId}/${scheduleId}`) ?? []
+        claimed.set(`${jobId}/${scheduleId}`, ticks)
+        if (ticks.includes(dueAt)) return Promise.resolve(false)
+        ticks.push(dueAt)
+        return Promise.resolve(true)
+      },
+      lastTick: (jobId: string, scheduleId: string) =>
+        Promise.resolve(claimed.get(`${jobId}/${scheduleId}`)?.at(-1)),
+    }
+    const member = (jobs: ApiJob[]) =>
+      new Scheduler({
+        db,
+        jobs: { list: () => Promise.resolve(jobs) },
+        log,
+        gate,
+        start: () => void fired.push(new Date().toISOString()),
+      })
+
+    beforeEach(() => {
+      claimed = new Map()
+      leader = true
+    })
+
+    it('fires only as the leader, and only the ticks it claims', async () => {
+      vi.setSystemTime(new Date('2026-05-01T00:00:30Z'))
+      const s = member([job('* * * * *', 'UTC')])
+      await s.start()
+      await vi.advanceTimersByTimeAsync(60_000)
+      expect(fired).toEqual(['2026-05-01T00:01:00.000Z'])
+      leader = false
+      await vi.advanceTimersByTimeAsync(60_000)
+      expect(fired).toHaveLength(1)
+      // Another instance claimed the 00:03 tick (it led a moment longer): not fired here.
+      leader = true
+      claimed.get('j1/s1')!.push(Date.parse('2026-05-01T00:03:00Z'))
+      await vi.advanceTimersByTimeAsync(60_000)
+      expect(fired).toHaveLength(1)
+      await vi.advanceTimersByTimeAsync(60_000)
+      expect(fired).toEqual(['2026-05-01T00:01:00.000Z', '2026-05-01T00:04:00.000Z'])
+      expect(s.nextRuns()[0]!.at).toBe(Date.parse('2026-05-01T00:05:00Z'))
+      s.stop()
+    })
+
+    it('fires, on becoming the leader, the latest tick no leader fired, once', async () => {
+      vi.setSystemTime(new Date('2026-05-01T00:00:00Z'))
+      leader = false
+      const jobs = [job('0 * * * *', 'UTC')]
+      const s = member(jobs)
+      await s.start()
+      // The old leader fired 01:00, then died; 02:00 and 03:00 passed with no leader.
+      claimed.set('j1/s1', [Date.parse('2026-05-01T01:00:00Z')])
+      vi.setSystemTime(new Date('2026-05-01T03:10:00Z'))
+      leader = true
+      await s.takeOver()
+      await s.takeOver() // told twice (a flapping connection): still once
+      await vi.advanceTimersByTimeAsync(0)
+      expect(fired).toEqual(['2026-05-01T03:10:00.000Z'])
+      expect(claimed.get('j1/s1')).toEqual([
+        Date.parse('2026-05-01T01:00:00Z'),
+        Date.parse('2026-05-01T03:00:00Z'),
+      ])
+      s.stop()
+    })
+
+    it('does not fire, on becoming the leader, a tick the old leader fired or a schedule new since', async () => {
+      vi.setSystemTime(new Date('2026-05-01T03:10:00Z'))
+      leader = false
+      claimed.set('j1/s1', [Date.parse('2026-05-01T03:00:00Z')])
+      const s = member([job('0 * * * *', 'UTC'), { ...job('0 * * * *', 'UTC'), id: 'j2' }])
+      await s.start()
+      leader = true
+      await s.takeOver()
+      await vi.advanceTimersByTimeAsync(0)
+      expect(fired).toEqual([])
+      s.stop()
+    })
+  })
 })

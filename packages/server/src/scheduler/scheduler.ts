@@ -6,11 +6,17 @@
 // Missed runs (the server was down when a schedule came due): at start-up, a schedule whose last due
 // time since it last fired is less than 24 hours old runs once, right away; older misses are not caught
 // up, and several misses still make one run. A schedule never fired before (new) starts from now.
+//
+// In a cluster (a gate: cluster/coordinator.ts), every instance keeps the timers but only the leader
+// fires, and only the ticks it claims (each due time fires once across instances, even in the moment two
+// instances both believe they lead). The missed-run rule then runs when an instance becomes the leader
+// (takeOver): the latest due time since the schedule last fired anywhere, if no one fired it.
 import { Cron } from 'croner'
 import { errorMessage } from '@strata/core'
 import type { Db } from '../db/database.js'
 import type { ApiJob, ApiSchedule } from '../jobs/job-model.js'
 import type { JobStore } from '../jobs/job-store.js'
+import type { Coordinator } from '../cluster/coordinator.js'
 import type { ServerLog } from '../server-log.js'
 
 export const CATCH_UP_WINDOW_MS = 24 * 3600_000
@@ -22,7 +28,11 @@ export interface SchedulerDeps {
   /** `dueAt`: the tick fired (ms), which a run on an agent carries (it runs each tick once). */
   readonly start: (job: ApiJob, scheduleId: string, dueAt: number) => Promise<unknown> | void
   readonly log: ServerLog
+  /** The cluster's say over firing; none: this instance fires alone. */
+  readonly gate?: TickGate
 }
+
+export type TickGate = Pick<Coordinator, 'isLeader' | 'claimTick' | 'lastTick'>
 
 export interface NextRun {
   readonly jobId: string
@@ -52,6 +62,13 @@ export class Scheduler {
     this.#started = true
     await this.#load()
     const now = Date.now()
+    if (this.deps.gate !== undefined) {
+      for (const a of this.#armed)
+        if ((await this.#lastFired(a)) === undefined) await this.#setLastFired(a, now)
+      this.#arm()
+      if (this.deps.gate.isLeader()) await this.takeOver()
+      return
+    }
     for (const a of this.#armed) {
       const last = await this.#lastFired(a)
       if (last === undefined) {
@@ -77,6 +94,34 @@ export class Scheduler {
     for (const a of this.#armed)
       if ((await this.#lastFired(a)) === undefined) await this.#setLastFired(a, now)
     this.#arm()
+  }
+
+  /**
+   * This instance became the cluster's leader: a schedule whose latest due time (within the catch-up
+   * window) is after its last firing anywhere fires now, the due time claimed like any tick.
+   */
+  async takeOver(): Promise<void> {
+    const gate = this.deps.gate
+    if (gate === undefined || !this.#started) return
+    const now = Date.now()
+    for (const a of this.#armed) {
+      const due = a.cron.previousRuns(1, new Date(now))[0]?.getTime()
+      if (due === undefined || now - due > CATCH_UP_WINDOW_MS) continue
+      try {
+        const last = Math.max(
+          (await gate.lastTick(a.job.id, a.schedule.id)) ?? -1,
+          (await this.#lastFired(a)) ?? -1,
+        )
+        if (last < 0 || due <= last) continue
+      } catch (error) {
+        this.deps.log.warn(`schedule '${a.schedule.id}' of job '${a.job.name}': ${errorMessage(error)}`)
+        continue
+      }
+      this.deps.log.info(
+        `schedule '${a.schedule.id}' of job '${a.job.name}' came due at ${new Date(due).toISOString()} without a leader: running it now`,
+      )
+      await this.#fire(a, Date.now(), due)
+    }
   }
 
   stop(): void {
@@ -150,8 +195,22 @@ export class Scheduler {
     this.#arm()
   }
 
-  async #fire(a: Armed, dueAt: number): Promise<void> {
-    await this.#setLastFired(a, dueAt)
+  /** Fires now (as of `time`); in a cluster, only the leader and only if it claims the tick `dueAt`. */
+  async #fire(a: Armed, time: number, dueAt = time): Promise<void> {
+    const gate = this.deps.gate
+    if (gate !== undefined) {
+      if (!gate.isLeader()) return
+      try {
+        if (!(await gate.claimTick(a.job.id, a.schedule.id, dueAt)) || !this.#started) return
+      } catch (error) {
+        const at = new Date(dueAt).toISOString()
+        this.deps.log.error(
+          `schedule '${a.schedule.id}' of job '${a.job.name}' not fired at ${at}: ${errorMessage(error)}`,
+        )
+        return
+      }
+    }
+    await this.#setLastFired(a, time)
     try {
       await this.deps.start(a.job, a.schedule.id, dueAt)
     } catch (error) {

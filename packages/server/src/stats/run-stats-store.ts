@@ -56,9 +56,9 @@ export class RunStatsStore {
   /** Finished runs of jobs started since `since`, oldest first, with their totals when recorded. */
   async runs(filter: { since: number; jobId?: string; limit?: number }): Promise<RunStat[]> {
     const rows = (await this.db.all(
-      `SELECT r.run_id, r.job_id, r.job_name, r.status, r.start, r.end, s.bytes_read, s.bytes_stored, s.size
+      `SELECT r.run_id, r.job_id, r.job_name, r.status, r.start, r."end", s.bytes_read, s.bytes_stored, s.size
          FROM runs r LEFT JOIN run_stats s ON s.run_id = r.run_id
-         WHERE r.kind != 'restore' AND r.end IS NOT NULL AND r.start >= ? ${filter.jobId === undefined ? '' : 'AND r.job_id = ?'}
+         WHERE r.kind != 'restore' AND r."end" IS NOT NULL AND r.start >= ? ${filter.jobId === undefined ? '' : 'AND r.job_id = ?'}
          ORDER BY r.start DESC LIMIT ?`,
       [...[filter.since, ...(filter.jobId === undefined ? [] : [filter.jobId]), filter.limit ?? 5000]],
     )) as StatRow[]
@@ -68,7 +68,7 @@ export class RunStatsStore {
   /** When each job last succeeded (the end of its last successful run). */
   async lastSuccessByJob(): Promise<Map<string, number>> {
     const rows = (await this.db.all(
-      "SELECT job_id, MAX(end) AS time FROM runs WHERE status = 'success' AND kind != 'restore' GROUP BY job_id",
+      "SELECT job_id, MAX(\"end\") AS time FROM runs WHERE status = 'success' AND kind != 'restore' GROUP BY job_id",
     )) as { job_id: string; time: number }[]
     return new Map(rows.map((r) => [r.job_id, r.time]))
   }
@@ -87,21 +87,25 @@ export class RunStatsStore {
   /** Finished runs of each job by state (the runs_total counter). */
   async runCounts(): Promise<{ jobId: string; status: string; count: number }[]> {
     return (await this.db.all(
-      "SELECT job_id AS jobId, status, COUNT(*) AS count FROM runs WHERE kind != 'restore' AND status != 'pending' GROUP BY job_id, status",
+      "SELECT job_id AS \"jobId\", status, COUNT(*) AS count FROM runs WHERE kind != 'restore' AND status != 'pending' GROUP BY job_id, status",
     )) as { jobId: string; status: string; count: number }[]
   }
 
   /** Bytes read and stored by each job's runs, ever (the bytes counters). */
   async byteTotals(): Promise<{ jobId: string; bytesRead: number; bytesStored: number }[]> {
     return (await this.db.all(
-      'SELECT r.job_id AS jobId, SUM(s.bytes_read) AS bytesRead, SUM(s.bytes_stored) AS bytesStored FROM run_stats s JOIN runs r ON r.run_id = s.run_id GROUP BY r.job_id',
+      'SELECT r.job_id AS "jobId", SUM(s.bytes_read) AS "bytesRead", SUM(s.bytes_stored) AS "bytesStored" FROM run_stats s JOIN runs r ON r.run_id = s.run_id GROUP BY r.job_id',
     )) as { jobId: string; bytesRead: number; bytesStored: number }[]
   }
 
   /** Each job's last finished run. */
   async lastRuns(): Promise<{ jobId: string; status: string; start: number; end: number }[]> {
     return (await this.db.all(
-      "SELECT job_id AS jobId, status, start, MAX(end) AS end FROM runs WHERE kind != 'restore' AND end IS NOT NULL GROUP BY job_id",
+      // The newest end of each job (the newest run id on a tie), in SQL both dialects take.
+      `SELECT r.job_id AS "jobId", r.status, r.start, r."end" FROM runs r
+         WHERE r.kind != 'restore' AND r."end" IS NOT NULL AND NOT EXISTS (
+           SELECT 1 FROM runs x WHERE x.job_id = r.job_id AND x.kind != 'restore' AND x."end" IS NOT NULL
+             AND (x."end" > r."end" OR (x."end" = r."end" AND x.run_id > r.run_id)))`,
     )) as { jobId: string; status: string; start: number; end: number }[]
   }
 }

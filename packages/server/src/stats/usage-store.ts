@@ -23,7 +23,8 @@ export class UsageStore {
 
   async add(repositoryId: string, sample: UsageSample): Promise<void> {
     await this.db.run(
-      'INSERT OR REPLACE INTO usage_samples (repository_id, time, stored_bytes, logical_bytes, chunks, points) VALUES (?, ?, ?, ?, ?, ?)',
+      'INSERT INTO usage_samples (repository_id, time, stored_bytes, logical_bytes, chunks, points) VALUES (?, ?, ?, ?, ?, ?) ' +
+        'ON CONFLICT (repository_id, time) DO UPDATE SET stored_bytes = excluded.stored_bytes, logical_bytes = excluded.logical_bytes, chunks = excluded.chunks, points = excluded.points',
       [repositoryId, sample.time, sample.storedBytes, sample.logicalBytes, sample.chunks, sample.points],
     )
     await this.prune(sample.time)
@@ -59,10 +60,10 @@ export class UsageStore {
     await this.db.run('DELETE FROM usage_samples WHERE time < ?', [now - USAGE_RETENTION.dailyMs])
     // Older than a week: the last sample of each (UTC) day stays.
     await this.db.run(
-      `DELETE FROM usage_samples WHERE time < ? AND rowid NOT IN (
-           SELECT rowid FROM usage_samples u WHERE time = (
-             SELECT MAX(time) FROM usage_samples v
-             WHERE v.repository_id = u.repository_id AND v.time / ${DAY_MS} = u.time / ${DAY_MS}))`,
+      `DELETE FROM usage_samples WHERE time < ? AND EXISTS (
+           SELECT 1 FROM usage_samples v
+           WHERE v.repository_id = usage_samples.repository_id
+             AND v.time / ${DAY_MS} = usage_samples.time / ${DAY_MS} AND v.time > usage_samples.time)`,
       [now - USAGE_RETENTION.everySampleMs],
     )
   }

@@ -1,0 +1,167 @@
+// Restores onto an agent's pool run on the agent (the built CLI's `strata agent`), in a worker process
+// there, against the real lab pool: the restored VM's disk and a restored VDI are byte-identical to the
+// point's disk, the server never connects to the pool, and the restore reads through the API as a local
+// one (its task tree, the restored VM). An offline agent makes the restore refuse to start, naming it.
+import { existsSync } from 'node:fs'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { requireBinary, scratchDir, type Scratch } from '@strata/core/testing'
+import { LabPool } from '@strata/lab'
+import type { RunningServer } from '../start-server.js'
+import { startTestServer } from '../testing/test-server.js'
+import { until } from '../testing/lab-job.js'
+import { cliAgentBuilt, startCliAgent, type CliAgent } from './testing/cli-agent.js'
+import { pinnedAdmin, type PinnedAdmin } from './testing/pinned-admin.js'
+
+interface Tree {
+  status: string
+  data?: Record<string, unknown>
+  error?: { code: string; message: string }
+}
+
+describe('restores on an agent', { timeout: 240_000 }, () => {
+  let scratch: Scratch
+  let lab: LabPool
+  let server: RunningServer
+  let admin: PinnedAdmin
+  let agent: { id: string; token: string; serverUrl: string; fingerprint: string }
+  let cli: CliAgent | undefined
+  let poolId: string
+  let repoId: string
+  let pointId: string
+  let srUuid: string
+  let original: Buffer
+
+  const startAgent = (): void => {
+    cli = startCliAgent(agent, scratch.path('agent'), 'site-b')
+  }
+  const online = async () => {
+    const agents = (await admin.request<{ name: string; state: string }[]>('GET', '/api/agents')).body
+    return agents.find((a) => a.name === 'site-b')?.state === 'online' || undefined
+  }
+  const restore = (body: Record<string, unknown>) =>
+    admin.request<{ runId: string; error: { code: string; message: string } }>('POST', '/api/restores', {
+      repositoryId: repoId,
+      pointId,
+      poolId,
+      srUuid,
+      ...body,
+    })
+  const ended = async (runId: string): Promise<Tree> => {
+    await until(
+      'the restore',
+      async () =>
+        (await admin.request<{ runId: string; status: string }[]>('GET', '/api/runs?job=restore')).body.find(
+          (r) => r.runId === runId && r.status !== 'pending',
+        ),
+      180_000,
+    ).catch((error: unknown) => {
+      throw new Error(`${String(error)}; the agent said: ${cli?.said()}`)
+    })
+    return (await admin.request<Tree>('GET', `/api/runs/${runId}`)).body
+  }
+
+  beforeAll(async () => {
+    requireBinary('openssl')
+    requireBinary('mke2fs')
+    expect(cliAgentBuilt(), 'npm run build first').toBe(true)
+    scratch = await scratchDir('strata-agent-restores-')
+    lab = await LabPool.start({
+      authFailureDelayMs: 10,
+      dom0DetachMs: 50,
+      // Halted: its disk stays what the point holds, to compare with what is restored.
+      vms: [{ name: 'web-b', power: 'Halted', tags: ['prod'], disks: [8] }],
+    })
+    server = await startTestServer(scratch, {
+      adminPassword: 'admin-password',
+      tls: 'self-signed',
+      host: '127.0.0.1',
+    })
+    admin = await pinnedAdmin(server.url, server.tlsFingerprint!, 'admin-password')
+    const pool = await admin.request<{ id: string }>('POST', '/api/pools', {
+      name: 'site-b',
+      url: lab.url,
+      username: lab.user,
+      password: lab.password,
+      fingerprint: lab.fingerprint,
+    })
+    poolId = pool.body.id
+    repoId = (
+      await admin.request<{ id: string }>('POST', '/api/repositories', {
+        name: 'at-b',
+        location: scratch.path('site-b-repo'),
+        init: true,
+      })
+    ).body.id
+    const job = await admin.request<{ id: string }>('POST', '/api/jobs', {
+      name: 'Remote',
+      vms: { smart: { pools: [poolId], tags: ['prod'] } },
+      repositories: [repoId],
+      settings: { retries: 0 },
+    })
+    agent = (await admin.request<typeof agent>('POST', '/api/agents', { name: 'site-b' })).body
+    expect((await admin.request('PUT', `/api/pools/${poolId}/agent`, { agentId: agent.id })).status).toBe(200)
+    startAgent()
+    await until('the agent online', online, 30_000)
+    const { runId } = (await admin.request<{ runId: string }>('POST', `/api/jobs/${job.body.id}/run`)).body
+    await until('the backup on the agent', async () =>
+      (await admin.request<{ runId: string; status: string }[]>('GET', `/api/runs?job=${job.body.id}`)).body.find(
+        (r) => r.runId === runId && r.status === 'success',
+      ), 120_000) // prettier-ignore
+    pointId = (await admin.request<{ id: string }[]>('GET', `/api/repositories/${repoId}/points`)).body[0]!.id
+    const [vm] = lab.state.db.find('VM', (r) => r.name_label === 'web-b' && r.is_a_snapshot !== true)
+    original = await lab.readDisk(lab.guest.disks(vm![0])[0]!)
+    srUuid = String(lab.state.db.find('SR', (r) => r.content_type !== 'iso')[0]![1].uuid)
+  })
+  afterAll(async () => {
+    await cli?.stop()
+    await server?.close().catch(() => undefined)
+    await lab?.close()
+    await scratch?.[Symbol.asyncDispose]()
+  })
+
+  it('restores a whole VM on the agent, byte-identical to the point, the pool never connected here', async () => {
+    const started = await restore({ kind: 'vm' })
+    expect(started.status).toBe(202)
+    const tree = await ended(started.body.runId)
+    expect(tree).toMatchObject({ status: 'success', data: { vmUuid: expect.any(String) } })
+    // The worker ran on the agent: its log of the restore is there, and the server's own copy too.
+    expect(existsSync(scratch.path('agent', 'engine', 'runs', `${started.body.runId}.jsonl`))).toBe(true)
+    expect(existsSync(scratch.path('data', 'engine', 'runs', `${started.body.runId}.jsonl`))).toBe(true)
+    const summary = (await admin.request<{ runId: string; vms: { uuid: string }[] }[]>('GET', '/api/runs?job=restore'))
+      .body.find((r) => r.runId === started.body.runId) // prettier-ignore
+    expect(summary?.vms).toEqual([expect.objectContaining({ uuid: tree.data!.vmUuid })])
+    const [vm] = lab.state.db.find('VM', (r) => r.uuid === tree.data!.vmUuid)
+    const disks = lab.guest.disks(vm![0])
+    expect(disks).toHaveLength(1)
+    expect((await lab.readDisk(disks[0]!)).equals(original)).toBe(true)
+    expect((await admin.request('GET', `/api/pools/${poolId}`)).body).toMatchObject({ connected: false })
+  })
+
+  it('restores one disk into a new VDI on the agent, byte-identical to the point', async () => {
+    const started = await restore({ kind: 'disk', disk: 0 })
+    expect(started.status).toBe(202)
+    const tree = await ended(started.body.runId)
+    expect(tree).toMatchObject({ status: 'success', data: { vdiUuid: expect.any(String) } })
+    const [vdi] = lab.state.db.find('VDI', (r) => r.uuid === tree.data!.vdiUuid)
+    expect((await lab.readDisk(vdi![0])).equals(original)).toBe(true)
+  })
+
+  it('fails a restore onto an SR the agent does not find, with the worker’s reason', async () => {
+    const started = await restore({ kind: 'disk', disk: 0, srUuid: 'no-such-sr' })
+    expect(started.status).toBe(202)
+    const tree = await ended(started.body.runId)
+    expect(tree.status).toBe('failure')
+    expect(tree.error?.message).toContain('no-such-sr')
+  })
+
+  it('refuses a restore while the agent is offline, naming it', async () => {
+    await cli!.stop()
+    await until('the agent offline', async () => ((await online()) === undefined ? true : undefined), 15_000)
+    const refused = await restore({ kind: 'vm' })
+    expect(refused.status).toBe(409)
+    expect(refused.body.error).toMatchObject({
+      code: 'AGENT_OFFLINE',
+      message: expect.stringContaining("agent 'site-b'"),
+    })
+  })
+})
