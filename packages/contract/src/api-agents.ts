@@ -35,9 +35,14 @@ export const Agent = Type.Object({
   version: Type.Union([Type.String(), Type.Null()], { description: 'What the agent said at its last link.' }),
   lastSeen: Type.Union([Type.Number(), Type.Null()], { description: 'Its last link or message (ms).' }),
   pools: Type.Array(Type.String(), { description: 'Ids of the pools whose runs it executes.' }),
+  repositories: Type.Array(Type.String(), { description: 'Ids of the repositories only it opens.' }),
 })
 export type Agent = Static<typeof Agent>
 
 /** `PUT /api/pools/:id/agent`: the pool's runs go to this agent (null: back to the server). */
 export const PoolAgentInput = Strict({ agentId: Type.Union([Text(100), Type.Null()]) })
 export type PoolAgentInput = Static<typeof PoolAgentInput>
+
+/** `PUT /api/repositories/:id/agent`: only this agent opens the repository (null: the server again). */
+export const RepositoryAgentInput = PoolAgentInput
+export type RepositoryAgentInput = PoolAgentInput

@@ -172,6 +172,12 @@ const repositoryInputProperties = {
 export const RepositoryInput = Strict({
   ...repositoryInputProperties,
   init: Type.Optional(Type.Boolean({ description: 'Create the repository when there is none.' })),
+  agentId: Type.Optional(
+    Text(100, {
+      description:
+        "The agent that alone opens it (docs/agents.md): the location is the agent's, it creates or opens it.",
+    }),
+  ),
 })
 export type RepositoryInput = Static<typeof RepositoryInput>
 export const RepositoryPatch = Type.Partial(
@@ -230,6 +236,7 @@ export const Repository = Type.Object({
   location: Type.String(),
   encrypted: Type.Boolean(),
   identity: Type.Optional(RepositoryIdentity),
+  agentId: Type.Optional(Type.String({ description: 'The agent it is assigned to: only it opens it.' })),
   ...UsageState,
   rollback: Type.Optional(RollbackWarning),
 })

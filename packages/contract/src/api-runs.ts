@@ -90,6 +90,12 @@ export const RunSummary = Type.Object({
   repositories: Type.Optional(Type.Array(Type.String())),
   vms: Type.Optional(Type.Array(RunVm)),
   points: Type.Optional(Type.Array(RunPoint)),
+  agentUnreachable: Type.Optional(
+    Type.String({
+      description:
+        "A run out on an agent whose link is down: the agent's name. The run goes on there (not failed).",
+    }),
+  ),
 })
 export type RunSummary = Static<typeof RunSummary>
 

@@ -40,9 +40,18 @@ export function routes(s: ServerServices): RouteModule[] {
         jobs,
         log,
         mountDir: nasMountDir(s.config.dataDir),
+        agentRepositories: s.agentRepositories,
       }),
     (app) => jobRoutes(app, { jobs, runs, scheduler, pools, connections, repositories, settings, log }),
-    (app) => runRoutes(app, { runs, bus: events, streams, credentials, closing }),
+    (app) =>
+      runRoutes(app, {
+        runs,
+        bus: events,
+        streams,
+        credentials,
+        closing,
+        unreachable: (runId) => s.agentHub.unreachable(runId),
+      }),
     (app) => replicationRoutes(app, { jobs, pools, connections, log, closing }),
     (app) =>
       restoreRoutes(app, {
@@ -89,6 +98,9 @@ export function routes(s: ServerServices): RouteModule[] {
         connections,
         fingerprint: s.tlsFingerprint,
         log,
+        repositories,
+        repositoryService,
+        access: s.agentRepositories,
       }),
   ]
 }

@@ -2,6 +2,7 @@
 // the route table (server-routes.ts) and the composition root both name it without importing each other.
 import type { AgentDownloads } from './agents/agent-downloads.js'
 import type { AgentHub } from './agents/agent-hub.js'
+import type { AgentRepositoryAccess } from './agents/agent-repository-access.js'
 import type { AgentStore } from './agents/agent-store.js'
 import type { Coordinator } from './cluster/coordinator.js'
 import type { Credentials } from './auth/credentials.js'
@@ -71,6 +72,8 @@ export interface ServerServices {
   readonly agents: AgentStore
   /** The agents' live links and the runs out on them. */
   readonly agentHub: AgentHub
+  /** The repositories assigned to agents, reached through them. */
+  readonly agentRepositories: AgentRepositoryAccess
   /** Downloads of points an agent holds, streamed from it. */
   readonly agentDownloads: AgentDownloads
   /** The server's certificate fingerprint (HTTPS), which agents pin. */

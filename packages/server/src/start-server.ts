@@ -6,10 +6,9 @@ import { join } from 'node:path'
 import type { FastifyInstance } from 'fastify'
 import { allowManyListeners, errorMessage } from '@strata/core'
 import { runRestoreInWorker, type RestoreResult, type RestoreWorkerOptions } from '@strata/core/engine'
-import { AgentHub } from './agents/agent-hub.js'
 import { agentRestoreRunner } from './agents/agent-restores.js'
-import { AgentDownloads } from './agents/agent-downloads.js'
-import { AgentStore } from './agents/agent-store.js'
+import { agentMaintenance } from './agents/agent-maintenance.js'
+import { agentServices } from './agents/agent-services.js'
 import { Credentials } from './auth/credentials.js'
 import { LoginLimits } from './auth/login-limits.js'
 import { PasswordHasher } from './auth/password-hasher.js'
@@ -224,8 +223,6 @@ async function services(
   tlsFingerprint?: string,
 ): Promise<ServerServices> {
   const tokens = new ApiTokens(db)
-  const agents = new AgentStore(db, box)
-  const agentHub = new AgentHub(agents, log)
   const stores: Stores = {
     pools: new PoolStore(db, box),
     repositories: new RepositoryStore(db, box),
@@ -235,21 +232,26 @@ async function services(
   }
   const rollback = new RollbackWatch(new RollbackStore(db), log)
   const mountDir = nasMountDir(config.dataDir)
-  const repositoryService = new RepositoryService(stores.repositories, closing, mountDir, rollback)
+  const agentParts = agentServices(db, box, log, stores.repositories)
+  const repositoryService = new RepositoryService(
+    stores.repositories,
+    closing,
+    mountDir,
+    rollback,
+    agentParts.agentRepositories,
+  )
   const base = { config, db, box, users, tokens, log, closing, repositoryService, ...stores }
   const runs = runServices(
     config.dataDir,
-    { ...base, agentHub, coordinator: timing.coordinator },
+    { ...base, ...agentParts, coordinator: timing.coordinator },
     workers,
     timing.maintenanceTickMs,
   )
   return {
     ...base,
-    agents,
-    agentHub,
-    agentDownloads: new AgentDownloads(agentHub, stores.repositories, log),
+    ...agentParts,
     tlsFingerprint,
-    credentials: new Credentials(users, tokens, agents),
+    credentials: new Credentials(users, tokens, agentParts.agents),
     loginLimits: new LoginLimits(),
     streams: new EventStreams(),
     files: new FileSessions({ repositoryService, log, closing }),
@@ -285,10 +287,8 @@ type Stores = Pick<ServerServices, 'pools' | 'repositories' | 'connections' | 'j
 function runServices(
   dataDir: string,
   s: Stores &
-    Pick<
-      ServerServices,
-      'db' | 'log' | 'closing' | 'repositoryService' | 'users' | 'agentHub' | 'coordinator'
-    >,
+    Pick<ServerServices, 'db' | 'log' | 'closing' | 'repositoryService' | 'users' | 'coordinator'> &
+    Pick<ServerServices, 'agentHub' | 'agentRepositories'>,
   workers: Workers,
   maintenanceTickMs?: number,
 ): Pick<ServerServices, RunServiceNames> {
@@ -310,7 +310,7 @@ function runServices(
     restoredTag: restoreTag,
     nasHome: dataDir,
     configFiles: () => configFiles(sources),
-    remote: (job) => s.agentHub.runnerFor(job),
+    remote: (job, tick) => s.agentHub.runnerFor(job, tick),
     coordinator,
   })
   // A backup or mirror run's end: its repositories' usage, measured before it wrote, is out of date.
@@ -330,7 +330,7 @@ function runServices(
   })
   watchRetention(bus, runs, jobs, repositoryService)
   const gate = coordinator.shared ? coordinator : undefined
-  const scheduler = new Scheduler({ db, jobs, log, gate, start: (job, id) => runs.startJob(job, id) })
+  const scheduler = new Scheduler({ db, jobs, log, gate, start: (job, id, at) => runs.startJob(job, id, at) })
   const restores = new RestoreRunner({
     runs,
     pools,
@@ -352,6 +352,7 @@ function runServices(
     log,
     closing,
     ...(maintenanceTickMs === undefined ? {} : { tickMs: maintenanceTickMs }),
+    agents: agentMaintenance(s.agentHub, s.agentRepositories),
     ...(coordinator.shared ? { leads: () => coordinator.isLeader() } : {}),
   })
   return { runs, restores, bus, events: new RunBus(), coordinator, scheduler, maintenance, maintenanceStore }

@@ -1,7 +1,8 @@
 // Agents in the UI, in Debian's Chromium against the real server over HTTPS: an admin adds an agent
 // and is shown, once, the command that starts it (token in the environment, the server's fingerprint);
 // the agent connects and the list shows it online with its version; a pool is assigned to it; revoking
-// it drops its link at once and removes it from the list.
+// it drops its link at once and removes it from the list. A repository added with "Opened by agent" is
+// created by the agent, and listed under it.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { Page } from 'playwright-core'
 import { runAgent } from '@strata/core/agent'
@@ -70,6 +71,17 @@ describe('agents in the UI', { timeout: 180_000 }, () => {
     await page.getByRole('button', { name: 'Assign' }).click()
     await row.locator('td', { hasText: 'lab' }).waitFor(WAIT)
     await stack.screenshot(page, 'agents-online')
+
+    // A repository the agent creates and alone opens, added from the Repositories page.
+    await page.getByRole('link', { name: 'Repositories' }).click()
+    await page.locator('input[name="repository-name"]').fill('at-b')
+    await page.locator('select[name="repository-agent"]').selectOption({ label: 'agent site-b' })
+    await page.locator('input[name="repository-location"]').fill(stack.scratch.path('at-b'))
+    await page.getByRole('button', { name: 'Add repository' }).click()
+    const repoRow = page.locator('tr[data-repository="at-b"]')
+    await repoRow.getByTestId('repository-agent').filter({ hasText: 'on agent site-b' }).waitFor(WAIT)
+    await page.getByRole('link', { name: 'Agents' }).click()
+    await row.getByTestId('agent-repositories').filter({ hasText: 'at-b' }).waitFor(WAIT)
 
     page.once('dialog', (dialog) => void dialog.accept())
     await row.getByRole('button', { name: 'Revoke' }).click()

@@ -9,9 +9,9 @@ import { WebSocket } from 'ws'
 import { errorCode, errorMessage, isRetryable, sleep } from '../shared/index.js'
 import { AgentLinkError, AgentMessageError, AgentRefusedError } from './agent-errors.js'
 import { AgentDownloads } from './agent-downloads.js'
+import { AgentRepositories } from './agent-repositories.js'
 import { AgentRuns, type RunJob } from './agent-runs.js'
 import { connectPinned } from './pinned-socket.js'
-import { agentSealKey } from './seal.js'
 import {
   AGENT_CONNECT_PATH,
   AGENT_MAX_MESSAGE_BYTES,
@@ -54,6 +54,7 @@ export interface LinkCounters {
 /** Runs until the signal aborts (resolves) or the server refuses the agent for good (rejects). */
 export async function runAgent(o: AgentOptions): Promise<void> {
   const runs = new AgentRuns(o)
+  const repositories = new AgentRepositories(o, o.signal)
   const downloads = new AgentDownloads(o)
   const session = randomBytes(8).toString('hex')
   const { minMs, maxMs } = o.backoff ?? { minMs: 1000, maxMs: 60_000 }
@@ -61,7 +62,7 @@ export async function runAgent(o: AgentOptions): Promise<void> {
   try {
     while (!o.signal.aborted) {
       try {
-        const welcomed = await oneLink(o, { runs, downloads }, session)
+        const welcomed = await oneLink(o, { runs, repositories, downloads }, session)
         if (welcomed) delay = minMs
         o.log('the link to the server closed')
       } catch (error) {
@@ -79,13 +80,14 @@ export async function runAgent(o: AgentOptions): Promise<void> {
   }
 }
 
-/** One link, from the TLS connection to its close; true when the server had welcomed the agent. */
-/** What the agent does for its server, across links. */
+/** What the agent does for its server, across links: its runs, its repositories, its downloads. */
 interface Work {
   readonly runs: AgentRuns
+  readonly repositories: AgentRepositories
   readonly downloads: AgentDownloads
 }
 
+/** One link, from the TLS connection to its close; true when the server had welcomed the agent. */
 async function oneLink(o: AgentOptions, work: Work, session: string): Promise<boolean> {
   const url = new URL(AGENT_CONNECT_PATH, o.serverUrl)
   const host = url.hostname.replace(/^\[|\]$/g, '')
@@ -113,9 +115,8 @@ function count(counters: LinkCounters | undefined, socket: TLSSocket): void {
 }
 
 function linkLife(o: AgentOptions, ws: WebSocket, work: Work, session: string): Promise<boolean> {
-  const { runs, downloads } = work
+  const { runs, repositories, downloads } = work
   let welcomed = false
-  let key: Buffer | undefined
   return new Promise<boolean>((resolve, reject) => {
     let failure: Error | undefined
     const fail = (error: Error): void => void (failure ??= error)
@@ -133,10 +134,10 @@ function linkLife(o: AgentOptions, ws: WebSocket, work: Work, session: string): 
           welcomed = true
           o.log(`connected to ${o.serverUrl} as agent ${m.agentId}`)
           runs.attach(m.agentId, m.acked, send)
-          key = agentSealKey(o.token, m.agentId)
-        } else if (m.type === 'download') downloads.handle(m, key)
+        } else if (m.type === 'download') downloads.handle(m, runs.key)
         else if (m.type === 'refused')
           failure = new AgentRefusedError(m.code, `the server refused this agent: ${m.message}`)
+        else if (m.type === 'repository') repositories.handle(m, runs.key, send)
         else runs.handle(m)
       } catch (error) {
         failure = error instanceof Error ? error : new Error(String(error))

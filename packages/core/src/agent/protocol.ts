@@ -9,6 +9,12 @@ import type { RunResult, TaskEvent } from '../engine/index.js'
 import { AgentMessageError } from './agent-errors.js'
 import { checkDownloadToAgent, type DownloadToAgent } from './protocol-download.js'
 import {
+  parseRepositoryAnswer,
+  parseRepositoryRequest,
+  type RepositoryAnswer,
+  type RepositoryRequest,
+} from './protocol-repository.js'
+import {
   checkRestored,
   checkRestoreToAgent,
   type RestoredMessage,
@@ -47,7 +53,7 @@ export type RunMessage =
   | RestoredMessage
 
 /** Run messages carry their number in the session: the server acknowledges them and drops replays. */
-export type FromAgent = Hello | (RunMessage & { readonly seq: number })
+export type FromAgent = Hello | (RunMessage & { readonly seq: number }) | RepositoryAnswer
 
 export type ToAgent =
   /** `acked`: the last message of this session the server has (the agent sends what follows again). */
@@ -56,6 +62,7 @@ export type ToAgent =
   | { readonly type: 'refused'; readonly code: string; readonly message: string }
   | { readonly type: 'run'; readonly runId: string; readonly sealed: string }
   | { readonly type: 'abort'; readonly runId: string; readonly reason: string }
+  | RepositoryRequest
   | RestoreToAgent
   | DownloadToAgent
 
@@ -103,6 +110,8 @@ export function parseFromAgent(text: string): FromAgent {
       // Optional here: an agent of another protocol version is told so, not that its hello is invalid.
       if (o.session !== undefined) field(o, 'session', (v) => short(v, 64))
       return o as unknown as FromAgent
+    case 'repository-answer':
+      return parseRepositoryAnswer(o)
     case 'event':
     case 'done':
     case 'failed':
@@ -156,6 +165,8 @@ export function parseToAgent(text: string): ToAgent {
       field(o, 'runId', runId)
       field(o, 'reason', (v) => typeof v === 'string' && v.length <= 2000)
       break
+    case 'repository':
+      return parseRepositoryRequest(o)
     case 'restore':
       checkRestoreToAgent(o)
       break

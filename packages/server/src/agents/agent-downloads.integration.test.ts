@@ -1,9 +1,10 @@
-// Downloads of points an agent holds, streamed from the agent (the built CLI's `strata agent`) through
-// the server: the VHD is byte-identical to the one the server makes of the same point itself, and the
-// server does not open the repository for it; a slow client holds the agent back (the server's buffers
-// hold less than a quarter of the disk while the client waits); an agent killed mid-download ends the
-// HTTP answer short (the client sees an error, never a short file that looks whole); an unknown point is the agent's 404; an offline agent is a
-// 409; a stream opened for an id the server never issued is dropped.
+// Downloads of points of a repository assigned to an agent (`PUT /api/repositories/:id/agent`),
+// streamed from the agent (the built CLI's `strata agent`) through the server: the VHD is byte-identical
+// to the one the server makes of the same point itself, and the server does not open the repository for
+// it; a slow client holds the agent back (the server's buffers hold less than a quarter of the disk
+// while the client waits); an agent killed mid-download ends the HTTP answer short (the client sees an
+// error, never a short file that looks whole); an unknown point is the agent's 404; an offline agent is
+// a 409; a stream opened for an id the server never issued is dropped.
 import { execFileSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { readFile, writeFile } from 'node:fs/promises'
@@ -35,6 +36,8 @@ describe('downloads from an agent', { timeout: 180_000 }, () => {
   let repoId: string
   let pointId: string
   let raw: Buffer
+  /** The server's own VHD of the point, for its length (a VHD's footer holds a time and a random id). */
+  let expected: Buffer
 
   /** A GET through the server as a browser would, the certificate pinned; the answer left unread. */
   const get = (path: string): Promise<IncomingMessage> =>
@@ -99,10 +102,15 @@ describe('downloads from an agent', { timeout: 180_000 }, () => {
     repoId = (await api<{ id: string }>('POST', '/api/repositories', { name: 'at-b', location: scratch.path('site-b-repo') }))
       .body.id // prettier-ignore
     agent = (await api<typeof agent>('POST', '/api/agents', { name: 'site-b' })).body
-    // The repository is the agent's (what the assignment of repositories to agents will say).
-    server.context.agentDownloads.agentOfRepository = (id) => (id === repoId ? agent.id : undefined)
     cli = startCliAgent(agent, scratch.path('agent'), 'site-b')
     await until('the agent online', online, 30_000)
+    // While the repository is the server's, the server reads the point itself.
+    const local = await get(diskPath())
+    expect(local.statusCode).toBe(200)
+    expected = await body(local)
+    // The repository assigned to the agent: from then on only the agent opens it.
+    const assigned = await api('PUT', `/api/repositories/${repoId}/agent`, { agentId: agent.id })
+    expect(assigned.status, JSON.stringify(assigned.body)).toBe(200)
   })
   afterAll(async () => {
     await cli?.stop()
@@ -111,14 +119,6 @@ describe('downloads from an agent', { timeout: 180_000 }, () => {
   })
 
   it('streams the VHD from the agent, byte-identical to the point, without opening the repository', async () => {
-    // The server's own VHD of the point, for its length (a VHD's footer holds a time and a random id).
-    const downloads = server.context.agentDownloads
-    const agentOf = downloads.agentOfRepository
-    downloads.agentOfRepository = () => undefined
-    const local = await get(diskPath())
-    expect(local.statusCode).toBe(200)
-    const expected = await body(local)
-    downloads.agentOfRepository = agentOf
     const service = server.context.repositoryService
     const open = service.open.bind(service)
     let opened = 0

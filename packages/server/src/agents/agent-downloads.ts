@@ -24,11 +24,6 @@ interface Pending {
 }
 
 export class AgentDownloads {
-  /**
-   * Which agent holds a repository (its data is at that agent's site), undefined for the server's own.
-   * The assignment of repositories to agents sets this; until then no repository is an agent's.
-   */
-  agentOfRepository: (repositoryId: string) => string | undefined = () => undefined
   readonly #pending = new Map<string, Pending>()
   /** The downloads streaming now: the bytes each received from its agent (what the server holds is bounded). */
   readonly streaming = new Set<{ received: number }>()
@@ -38,6 +33,14 @@ export class AgentDownloads {
     readonly repositories: RepositoryStore,
     readonly log: ServerLog,
   ) {}
+
+  /**
+   * Which agent holds a repository (it is assigned to that agent, agent-repository-routes.ts), undefined
+   * for the server's own, which the server reads itself.
+   */
+  agentOfRepository(repositoryId: string): Promise<string | undefined> {
+    return this.hub.store.agentOfRepository(repositoryId)
+  }
 
   /** Disk `disk` of the point as a VHD, streamed from the agent into the reply as the agent reads it. */
   async streamDisk(

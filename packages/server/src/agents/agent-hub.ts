@@ -4,7 +4,15 @@
 // does for a local worker's, so the run reads the same in the API and the UI. A run outlives a link:
 // the agent replays what it said while the link was down.
 import type { WebSocket } from '@fastify/websocket'
-import { CLOSE_REVOKED, sealForAgent, type FromAgent, type ToAgent } from '@strata/core/agent'
+import {
+  CLOSE_REVOKED,
+  sealForAgent,
+  type FromAgent,
+  type MaintenanceOrder,
+  type RepositoryAnswer,
+  type ScheduleTick,
+  type ToAgent,
+} from '@strata/core/agent'
 import {
   makeRunId,
   openRunLog,
@@ -13,12 +21,15 @@ import {
   type Job,
   type RunResult,
   type RunLogWriter,
+  type TaskEvent,
   type WorkerOptions,
   type WorkerRunOptions,
 } from '@strata/core/engine'
 import { conflict } from '../errors.js'
 import type { ServerLog } from '../server-log.js'
 import { AgentLink } from './agent-link.js'
+import { placeJob } from './agent-placement.js'
+import { AgentRequests } from './agent-requests.js'
 import type { AgentRecord, AgentStore } from './agent-store.js'
 
 const SEEN_GRAIN_MS = 5_000
@@ -33,7 +44,8 @@ export type FollowOptions = Pick<WorkerOptions, 'dataDir' | 'signal' | 'onEvent'
 
 interface RemoteRun {
   readonly agentId: string
-  readonly o: FollowOptions
+  readonly onEvent: ((event: TaskEvent) => void) | undefined
+  /** The server's copy of the run's log (undefined: its caller keeps it, as maintenance does). */
   readonly log: Promise<RunLogWriter | undefined>
   /** With the agent's result: a RunResult ('done') or a RestoreResult ('restored'). */
   readonly resolve: (r: never) => void
@@ -49,6 +61,14 @@ export class AgentHub {
   readonly #seenWritten = new Map<string, number>()
   /** Each agent's session and the last of its messages received: a replay of older ones is dropped. */
   readonly #received = new Map<string, { session: string; seq: number }>()
+  /** Each agent's name, as at its last link: what a run's line and an unreachable run say. */
+  readonly #names = new Map<string, string>()
+  /** Requests about the agents' repositories, answered over their links (agent-requests.ts). */
+  readonly requests = new AgentRequests({
+    send: (agentId, m) => this.send(agentId, m),
+    sealKey: (agentId) => this.store.sealKey(agentId),
+    name: async (agentId) => this.#names.get(agentId) ?? (await this.store.get(agentId)).name,
+  })
 
   constructor(
     readonly store: AgentStore,
@@ -66,6 +86,7 @@ export class AgentHub {
       welcomed: (link, version, session) => {
         this.#links.get(agent.id)?.close(1000, 'replaced by a new link')
         this.#links.set(agent.id, link)
+        this.#names.set(agent.id, agent.name)
         this.#write(this.store.seen(agent.id, version))
         this.log.info(`agent '${agent.name}' online (version ${version})`)
         this.#noteRuns(agent, 'up', `agent '${agent.name}' reachable again: the run's events follow`)
@@ -75,9 +96,11 @@ export class AgentHub {
         return 0
       },
       message: (_link, m) => this.#message(agent.id, m),
+      answer: (_link, m: RepositoryAnswer) => this.requests.answer(agent.id, m),
       closed: (link) => {
         if (this.#closed || this.#links.get(agent.id) !== link) return
         this.#links.delete(agent.id)
+        this.requests.linkDown(agent.id)
         this.#write(this.store.seen(agent.id, undefined))
         this.log.info(`agent '${agent.name}' offline`)
         this.#noteRuns(
@@ -93,6 +116,7 @@ export class AgentHub {
   revoke(agentId: string): void {
     this.#links.get(agentId)?.close(CLOSE_REVOKED, 'the agent was revoked')
     this.#links.delete(agentId)
+    this.requests.linkDown(agentId)
     for (const [runId, run] of this.#runs)
       if (run.agentId === agentId)
         this.#end(runId, () =>
@@ -100,24 +124,48 @@ export class AgentHub {
         )
   }
 
-  /** Where a job runs: undefined for this server; its agent's runner when its pools are an agent's. */
-  async runnerFor(job: Job): Promise<RemoteRunner | undefined> {
-    const agents = new Set(await Promise.all(job.pools.map((p) => this.store.agentOfPool(p.id))))
-    if (agents.size === 0 || (agents.size === 1 && agents.has(undefined))) return undefined
-    if (agents.size > 1)
-      throw conflict(
-        `job '${job.id}' selects pools of different agents (or of an agent and of the server): a run happens in one place`,
-        'AGENT_MIXED_POOLS',
-      )
-    const agentId = [...agents][0]!
-    await this.requireOnline(agentId, `the run of job '${job.id}'`)
+  /**
+   * Where a job runs: undefined for this server; its agent's runner when its pools are an agent's. A
+   * scheduled run names its tick, which the agent runs once (agent-ticks.ts).
+   */
+  async runnerFor(job: Job, tick?: ScheduleTick): Promise<RemoteRunner | undefined> {
+    const agentId = await placeJob(job, this.store)
+    if (agentId === undefined) return undefined
+    await this.requireOnline(agentId, `the run of job '${job.name ?? job.id}'`)
     const sealKey = await this.store.sealKey(agentId)
-    return (o) => this.#dispatch(agentId, sealKey, o)
+    return (o) => this.#dispatch(agentId, sealKey, o, tick)
   }
 
-  /** An order on the agent's link (dropped when it is down: whoever waits for its answer times out). */
-  send(agentId: string, m: ToAgent): void {
-    this.#links.get(agentId)?.send(m)
+  /** A maintenance task of a repository assigned to the agent, run there; its events come to `onEvent`. */
+  async maintain(
+    agentId: string,
+    runId: string,
+    order: MaintenanceOrder,
+    onEvent: (event: TaskEvent) => void,
+    signal: AbortSignal,
+  ): Promise<RunResult> {
+    await this.requireOnline(agentId, `${order.maintenance.task} of repository '${order.maintenance.name}'`)
+    const sealed = sealForAgent(await this.store.sealKey(agentId), runId, order)
+    const run = { onEvent, log: Promise.resolve(undefined) }
+    return this.#follow<RunResult>(agentId, runId, run, { type: 'run', runId, sealed }, signal)
+  }
+
+  /** The agent's name when a run out on it cannot be heard from now (its link is down). */
+  unreachable(runId: string): string | undefined {
+    const run = this.#runs.get(runId)
+    if (run === undefined || this.#links.has(run.agentId)) return undefined
+    return this.#names.get(run.agentId) ?? run.agentId
+  }
+
+  /**
+   * An order on the agent's link; false when the link is down (the order is dropped: whoever waits for
+   * its answer fails or times out).
+   */
+  send(agentId: string, m: ToAgent): boolean {
+    const link = this.#links.get(agentId)
+    if (link === undefined) return false
+    link.send(m)
+    return true
   }
 
   /** 409 AGENT_OFFLINE, naming the agent and what needs it, unless its link is up. */
@@ -141,16 +189,26 @@ export class AgentHub {
       }
       const end = { type: 'end' as const, id: '0', status: 'interrupted' as const, error, time: Date.now() }
       void run.log.then((w) => w?.append(end))
-      run.o.onEvent?.(end)
+      run.onEvent?.(end)
       this.#end(runId, () => run.resolve({ runId, status: 'interrupted', vms: [] } as never))
     }
   }
 
-  #dispatch(agentId: string, sealKey: Buffer, o: WorkerRunOptions): Promise<RunResult> {
+  #dispatch(
+    agentId: string,
+    sealKey: Buffer,
+    o: WorkerRunOptions,
+    tick: ScheduleTick | undefined,
+  ): Promise<RunResult> {
     return this.follow<RunResult>(agentId, sealKey, o, (runId, seal) => ({
       type: 'run',
       runId,
-      sealed: seal({ job: o.job, scheduleId: o.scheduleId, env: definedEnv(o.env) }),
+      sealed: seal({
+        job: o.job,
+        scheduleId: o.scheduleId,
+        ...(tick === undefined ? {} : { tick }),
+        env: definedEnv(o.env),
+      }),
     }))
   }
 
@@ -165,13 +223,23 @@ export class AgentHub {
     order: (runId: string, seal: (plain: unknown) => string) => ToAgent,
   ): Promise<R> {
     const runId = o.runId ?? makeRunId()
+    const log = openRunLog(runDirs(o.dataDir).runs, runId).catch(() => undefined)
+    o.onStart?.({ pid: 0, runId })
+    const seal = (plain: unknown): string => sealForAgent(sealKey, runId, plain)
+    return this.#follow<R>(agentId, runId, { onEvent: o.onEvent, log }, order(runId, seal), o.signal)
+  }
+
+  #follow<R>(
+    agentId: string,
+    runId: string,
+    run: Pick<RemoteRun, 'onEvent' | 'log'>,
+    m: ToAgent,
+    signal: AbortSignal,
+  ): Promise<R> {
     return new Promise<R>((resolve, reject) => {
-      const log = openRunLog(runDirs(o.dataDir).runs, runId).catch(() => undefined)
-      this.#runs.set(runId, { agentId, o, log, resolve: resolve as (r: never) => void, reject })
-      o.onStart?.({ pid: 0, runId })
-      const seal = (plain: unknown): string => sealForAgent(sealKey, runId, plain)
-      this.#links.get(agentId)?.send(order(runId, seal))
-      o.signal.addEventListener('abort', () => this.#abort(runId, o.signal.reason), { once: true })
+      this.#runs.set(runId, { agentId, ...run, resolve: resolve as (r: never) => void, reject })
+      this.#links.get(agentId)?.send(m)
+      signal.addEventListener('abort', () => this.#abort(runId, signal.reason), { once: true })
     })
   }
 
@@ -183,7 +251,7 @@ export class AgentHub {
   }
 
   /** A message of a run; false when the run is not this agent's. */
-  #message(agentId: string, m: Exclude<FromAgent, { type: 'hello' }>): boolean {
+  #message(agentId: string, m: Exclude<FromAgent, { type: 'hello' | 'repository-answer' }>): boolean {
     const received = this.#received.get(agentId)
     if (received !== undefined && m.seq <= received.seq) return true // sent again after a link died: had it
     const run = this.#runs.get(m.runId)
@@ -195,7 +263,7 @@ export class AgentHub {
     if (run === undefined) return this.#ignored(agentId, m.runId)
     if (m.type === 'event') {
       void run.log.then((w) => w?.append(m.event))
-      run.o.onEvent?.(m.event)
+      run.onEvent?.(m.event)
     } else if (m.type === 'done' || m.type === 'restored')
       this.#end(m.runId, () => run.resolve(m.result as never))
     else this.#end(m.runId, () => run.reject(new WorkerError(m.error.code, m.error.message)))
@@ -206,9 +274,10 @@ export class AgentHub {
   #noteRuns(agent: AgentRecord, link: 'up' | 'down', message: string): void {
     for (const [, run] of this.#runs) {
       if (run.agentId !== agent.id) continue
-      const event = { type: 'info' as const, id: '0', message, data: { agentLink: link }, time: Date.now() }
+      const data = { agentLink: link, agent: agent.name }
+      const event = { type: 'info' as const, id: '0', message, data, time: Date.now() }
       void run.log.then((w) => w?.append(event))
-      run.o.onEvent?.(event)
+      run.onEvent?.(event)
     }
   }
 

@@ -27,7 +27,12 @@ export interface LinkHandlers {
   /** The hello was accepted: the link is the agent's now. The last message of its session received. */
   readonly welcomed: (link: AgentLink, version: string, session: string) => number
   /** A message about one of the agent's runs; false when the run is not the agent's. */
-  readonly message: (link: AgentLink, m: Exclude<FromAgent, { type: 'hello' }>) => boolean
+  readonly message: (
+    link: AgentLink,
+    m: Exclude<FromAgent, { type: 'hello' | 'repository-answer' }>,
+  ) => boolean
+  /** An answer to a request about a repository; false when the request was not the agent's. */
+  readonly answer: (link: AgentLink, m: Extract<FromAgent, { type: 'repository-answer' }>) => boolean
   readonly closed: (link: AgentLink) => void
 }
 
@@ -82,6 +87,10 @@ export class AgentLink {
     }
     if (!this.#welcomed) return this.#hello(m)
     if (m.type === 'hello') return this.#invalid('a second hello')
+    if (m.type === 'repository-answer') {
+      if (!this.h.answer(this, m)) this.#invalid(`an answer to request '${m.requestId}', not its own`)
+      return
+    }
     if (!this.h.message(this, m))
       return this.#invalid(`a message about run '${m.runId}', which is not its own`)
     this.#ack(m.seq)

@@ -17,8 +17,12 @@ import type { PoolConnections } from '../pools/pool-connections.js'
 import type { PoolStore } from '../pools/pool-store.js'
 import { idParams } from '../routes/schemas.js'
 import type { ServerLog } from '../server-log.js'
+import type { RepositoryService } from '../repositories/repository-service.js'
+import type { RepositoryStore } from '../repositories/repository-store.js'
 import type { AgentDownloads } from './agent-downloads.js'
 import type { AgentHub } from './agent-hub.js'
+import type { AgentRepositoryAccess } from './agent-repository-access.js'
+import { agentRepositoryRoutes } from './agent-repository-routes.js'
 import type { AgentRecord, AgentStore } from './agent-store.js'
 
 export interface AgentRouteServices {
@@ -30,6 +34,9 @@ export interface AgentRouteServices {
   /** The server's certificate fingerprint; undefined when it serves plain HTTP (no agent then). */
   readonly fingerprint: string | undefined
   readonly log: ServerLog
+  readonly repositories: RepositoryStore
+  readonly repositoryService: RepositoryService
+  readonly access: AgentRepositoryAccess
 }
 
 export function agentRoutes(app: FastifyInstance, ctx: AgentRouteServices): void {
@@ -41,6 +48,7 @@ export function agentRoutes(app: FastifyInstance, ctx: AgentRouteServices): void
     version: a.version,
     lastSeen: a.lastSeen,
     pools: await agents.pools(a.id),
+    repositories: await agents.repositories(a.id),
   })
 
   app.post<{ Body: AgentBody }>(
@@ -97,6 +105,8 @@ export function agentRoutes(app: FastifyInstance, ctx: AgentRouteServices): void
       return { poolId: pool.id, agentId }
     },
   )
+
+  agentRepositoryRoutes(app, ctx)
 
   void app.register(async (scope) => {
     await scope.register(websocket, { options: { maxPayload: AGENT_MAX_MESSAGE_BYTES } })

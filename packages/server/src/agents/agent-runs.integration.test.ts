@@ -6,7 +6,6 @@
 // connects again and sends what the dead link lost, and the server has every event exactly once.
 import { existsSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
-import { connect, createServer, type AddressInfo, type Socket } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { WebSocket } from 'ws'
 import { AGENT_CONNECT_PATH, CLOSE_INVALID, runAgent } from '@strata/core/agent'
@@ -16,6 +15,7 @@ import type { RunningServer } from '../start-server.js'
 import { startTestServer } from '../testing/test-server.js'
 import { until } from '../testing/lab-job.js'
 import { pinnedAdmin, type PinnedAdmin } from './testing/pinned-admin.js'
+import { startRelay, type TcpRelay } from './testing/tcp-relay.js'
 
 describe('runs on an agent', { timeout: 180_000 }, () => {
   let scratch: Scratch
@@ -30,35 +30,7 @@ describe('runs on an agent', { timeout: 180_000 }, () => {
   let stopAgent: AbortController | undefined
   let agentDone: Promise<void> | undefined
 
-  /** A TCP relay to the server whose connections the test can cut. */
-  let relay: { url: string; cut(ms: number): void; close(): void }
-  const startRelay = async (target: URL): Promise<typeof relay> => {
-    const sockets = new Set<Socket>()
-    let downUntil = 0
-    const listener = createServer((inbound) => {
-      if (Date.now() < downUntil) return inbound.destroy() // the link is still down
-      const outbound = connect(Number(target.port), target.hostname)
-      for (const [a, b] of [
-        [inbound, outbound],
-        [outbound, inbound],
-      ] as const) {
-        sockets.add(a)
-        a.on('error', () => b.destroy())
-        a.on('close', () => b.destroy())
-        a.pipe(b)
-      }
-    })
-    await new Promise<void>((resolve) => listener.listen(0, '127.0.0.1', resolve))
-    return {
-      url: `https://127.0.0.1:${(listener.address() as AddressInfo).port}`,
-      cut: (ms) => {
-        downUntil = Date.now() + ms
-        for (const socket of sockets) socket.destroy()
-        sockets.clear()
-      },
-      close: () => listener.close(),
-    }
-  }
+  let relay: TcpRelay
 
   const startAgent = () => {
     stopAgent = new AbortController()

@@ -118,4 +118,39 @@ export class AgentStore {
       [poolId, agentId],
     )
   }
+
+  /** The repositories assigned to the agent: the server never opens them, it asks the agent. */
+  async repositories(agentId: string): Promise<string[]> {
+    const rows = await this.db.all(
+      'SELECT repository_id FROM agent_repositories WHERE agent_id = ? ORDER BY repository_id',
+      [agentId],
+    )
+    return (rows as { repository_id: string }[]).map((r) => r.repository_id)
+  }
+
+  /** For messages: a repository's name (its id when it has none any more). */
+  async repositoryName(repositoryId: string): Promise<string> {
+    const row = await this.db.get('SELECT name FROM repositories WHERE id = ?', [repositoryId])
+    return (row as { name: string } | undefined)?.name ?? repositoryId
+  }
+
+  async agentOfRepository(repositoryId: string): Promise<string | undefined> {
+    const row = await this.db.get('SELECT agent_id FROM agent_repositories WHERE repository_id = ?', [
+      repositoryId,
+    ])
+    return (row as { agent_id: string } | undefined)?.agent_id
+  }
+
+  async assignRepository(repositoryId: string, agentId: string | null): Promise<void> {
+    if (agentId === null) {
+      await this.db.run('DELETE FROM agent_repositories WHERE repository_id = ?', [repositoryId])
+      return
+    }
+    await this.get(agentId)
+    await this.db.run(
+      'INSERT INTO agent_repositories (repository_id, agent_id) VALUES (?, ?) ' +
+        'ON CONFLICT (repository_id) DO UPDATE SET agent_id = excluded.agent_id',
+      [repositoryId, agentId],
+    )
+  }
 }

@@ -81,6 +81,7 @@ describe('agents', () => {
       version: null,
       lastSeen: null,
       pools: [],
+      repositories: [],
     })
     expect(JSON.stringify((await admin.request('GET', '/api/agents')).body)).not.toContain(agent.token)
     const running = start(agent)

@@ -375,4 +375,11 @@ export const MIGRATIONS: readonly Migration[] = [
   );
   `,
   },
+  // 11: repositories assigned to an agent: the server never opens them, it asks the agent
+  `
+  CREATE TABLE agent_repositories (
+    repository_id TEXT PRIMARY KEY REFERENCES repositories(id) ON DELETE CASCADE,
+    agent_id TEXT NOT NULL REFERENCES agents(id) ON DELETE CASCADE
+  );
+  `,
 ]

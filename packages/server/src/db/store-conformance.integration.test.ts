@@ -202,4 +202,33 @@ describe.each(testBackends(usePostgres))('the stores on $name', (backend) => {
     expect(await agents.agentOfPool(pool.id)).toBeUndefined()
     expect(await agents.byToken(agent.token)).toBeUndefined()
   })
+
+  it('agents and repositories: one agent opens a repository, until it is given back, deleted or revoked', async () => {
+    const db = await fresh()
+    const agents = new AgentStore(db, box)
+    const repositories = new RepositoryStore(db, box)
+    const [a, b] = [await agents.create('site-a'), await agents.create('site-b')]
+    const [r1, r2] = [
+      await repositories.create({ name: 'at-a', location: '/srv/a' }),
+      await repositories.create({ name: 'at-b', location: '/srv/b' }),
+    ]
+    await agents.assignRepository(r1.id, a.id)
+    await agents.assignRepository(r2.id, a.id)
+    expect((await agents.repositories(a.id)).sort()).toEqual([r1.id, r2.id].sort())
+    await agents.assignRepository(r2.id, b.id) // to another agent: moved, not doubled
+    expect(await agents.agentOfRepository(r2.id)).toBe(b.id)
+    expect(await agents.repositories(a.id)).toEqual([r1.id])
+    await expect(agents.assignRepository(r1.id, 'agent-unknown')).rejects.toMatchObject({ status: 404 })
+    expect(await agents.agentOfRepository(r1.id)).toBe(a.id)
+    expect(await agents.repositoryName(r1.id)).toBe('at-a')
+    await agents.assignRepository(r1.id, null) // the server's again
+    expect(await agents.agentOfRepository(r1.id)).toBeUndefined()
+    await repositories.delete(r2.id) // its assignment goes with it (ON DELETE CASCADE)
+    expect(await agents.repositories(b.id)).toEqual([])
+    expect(await agents.repositoryName(r2.id)).toBe(r2.id)
+    await agents.assignRepository(r1.id, b.id)
+    await agents.delete(b.id) // revoked: its repositories are the server's again
+    expect(await agents.agentOfRepository(r1.id)).toBeUndefined()
+    expect(await db.get('SELECT count(*) AS n FROM agent_repositories')).toEqual({ n: 0 })
+  })
 })

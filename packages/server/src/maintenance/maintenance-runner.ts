@@ -2,15 +2,24 @@
 // request (the API) and when due by each repository's schedule (a timer). A task runs once at a time per
 // repository; backups never wait for it (gc is lock-free), and it runs in the server process, reading
 // with bounded memory (gc's mark set, verify's reads in flight).
-import { makeRunId, openRunLog, runRootTask, statusOf, toTaskError } from '@strata/core/engine'
-import type { MaintenanceTask } from '@strata/contract'
+import {
+  makeRunId,
+  openRunLog,
+  runRootTask,
+  statusOf,
+  toTaskError,
+  type TaskEvent,
+} from '@strata/core/engine'
+import type { MaintenanceSchedule, MaintenanceTask } from '@strata/contract'
+import { StrataError } from '@strata/core'
+import type { AgentMaintenance } from '../agents/agent-maintenance.js'
 import { conflict } from '../errors.js'
 import type { RepositoryService } from '../repositories/repository-service.js'
 import type { RepositoryStore } from '../repositories/repository-store.js'
 import type { RunManager } from '../runs/run-manager.js'
 import type { ServerLog } from '../server-log.js'
 import type { MaintenanceStore } from './maintenance-store.js'
-import { runMaintenanceTask } from './maintenance-tasks.js'
+import { maintenanceSettings, runMaintenanceTask } from './maintenance-tasks.js'
 
 const TASKS: readonly MaintenanceTask[] = ['gc', 'check', 'verify']
 const HOUR_MS = 3_600_000
@@ -25,6 +34,8 @@ export interface MaintenanceDeps {
   /** How often schedules are looked at (default one minute). */
   readonly tickMs?: number
   readonly now?: () => number
+  /** Repositories assigned to an agent: their maintenance runs there (agents/agent-maintenance.ts). */
+  readonly agents?: AgentMaintenance
   /** In a cluster, whether this instance leads (only the leader starts tasks by their schedules). */
   readonly leads?: () => boolean
 }
@@ -52,7 +63,8 @@ export class MaintenanceRunner {
       const schedule = await this.deps.store.schedule(repo.id)
       for (const task of TASKS) {
         const every = schedule[task].everyHours
-        if (every <= 0 || this.#running.has(`${repo.id}:${task}`)) continue
+        if (every <= 0 || this.#running.has(`${repo.id}:${task}`) || !(await this.#reachable(repo.id)))
+          continue
         if (now - (await this.deps.store.lastStart(repo.id, task, now)) < every * HOUR_MS) continue
         started.push(await this.start(repo.id, task))
       }
@@ -65,6 +77,13 @@ export class MaintenanceRunner {
     const { runs, repositories, store, closing } = this.deps
     const repo = await repositories.get(repositoryId)
     const key = `${repo.id}:${task}`
+    const agentId = await this.deps.agents?.agentOf(repo.id)
+    if (agentId !== undefined && !(await this.#reachable(repo.id)))
+      throw conflict(
+        `agent '${await this.deps.agents?.name(agentId)}' is offline: ${task} of repository '${repo.name}' runs there`,
+        'AGENT_OFFLINE',
+      )
+    // No await from the check to the add: two starts at once do not both pass.
     if (closing.aborted) throw conflict('the server is stopping', 'SERVER_STOPPING')
     if (this.#running.has(key)) throw conflict(`${task} of '${repo.name}' is running already`, 'TASK_RUNNING')
     this.#running.add(key)
@@ -81,20 +100,22 @@ export class MaintenanceRunner {
       { names: { pools: {}, repositories: { [repo.id]: repo.name } } },
     )
     const schedule = await store.schedule(repo.id)
-    const done = runRootTask(
-      {
-        emit: (event) => {
-          log.append(event)
-          runs.onEvent(runId, event)
-        },
-        signal: closing,
-      },
-      `repository ${task}`,
-      async (t) => {
-        const opened = await this.deps.repositoryService.openCurrent(repo.id, t.signal)
-        await runMaintenanceTask(t, opened, task, schedule)
-      },
-      { runId, repositoryId: repo.id, repository: repo.name, task },
+    const emit = (event: TaskEvent): void => {
+      log.append(event)
+      runs.onEvent(runId, event)
+    }
+    const done = (
+      agentId === undefined
+        ? runRootTask(
+            { emit, signal: closing },
+            `repository ${task}`,
+            async (t) => {
+              const opened = await this.deps.repositoryService.openCurrent(repo.id, t.signal)
+              await runMaintenanceTask(t, opened, task, schedule)
+            },
+            { runId, repositoryId: repo.id, repository: repo.name, task },
+          )
+        : this.#onAgent(repo.id, runId, task, schedule, emit)
     )
       .then(
         () => runs.endOther(runId, 'success'),
@@ -106,5 +127,26 @@ export class MaintenanceRunner {
       })
     runs.track(done)
     return runId
+  }
+
+  /** On the repository's agent: its events come back through the agent's outbox, then its result. */
+  async #onAgent(
+    repositoryId: string,
+    runId: string,
+    task: MaintenanceTask,
+    schedule: MaintenanceSchedule,
+    onEvent: (event: TaskEvent) => void,
+  ): Promise<void> {
+    const settings = maintenanceSettings(schedule)
+    const o = { repositoryId, runId, task, settings, onEvent, signal: this.deps.closing }
+    const result = await this.deps.agents!.run(o)
+    if (result.status !== 'success')
+      throw new StrataError('MAINTENANCE_FAILED', `${task} ended ${result.status} on the agent`)
+  }
+
+  /** A repository of the server's, or of an agent that is connected. */
+  async #reachable(repositoryId: string): Promise<boolean> {
+    const agentId = await this.deps.agents?.agentOf(repositoryId)
+    return agentId === undefined || this.deps.agents!.isOnline(agentId)
   }
 }

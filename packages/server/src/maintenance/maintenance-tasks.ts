@@ -1,72 +1,23 @@
-// The body of each maintenance task, given an open repository and a task context: gc (lock-free, safe
-// beside running backups; then, for a repository with a cold tier, the tier move as a child task),
-// check (structure), verify (a sample of chunks read and authenticated). A
-// problem found fails the task with the objects named, so that its run shows red in the runs list.
+// Each maintenance task's body is the engine's (runMaintenance, shared with agents); the server gives it
+// the repository's schedule.
 import type { MaintenanceSchedule, MaintenanceTask } from '@strata/contract'
-import {
-  checkRepository,
-  collectGarbage,
-  moveToCold,
-  RepositoryError,
-  verifyChunks,
-  type Repository,
-} from '@strata/core/repository'
+import { runMaintenance, type MaintenanceSettings } from '@strata/core/engine'
+import type { Repository } from '@strata/core/repository'
 import type { TaskContext } from '@strata/core'
 
-export async function runMaintenanceTask(
+export function maintenanceSettings(schedule: MaintenanceSchedule): MaintenanceSettings {
+  const margin = schedule.gc.safetyMarginMinutes
+  return {
+    verifySample: schedule.verify.sample,
+    ...(margin === undefined ? {} : { gcSafetyMarginMs: margin * 60_000 }),
+  }
+}
+
+export function runMaintenanceTask(
   task: TaskContext,
   repo: Repository,
   kind: MaintenanceTask,
   schedule: MaintenanceSchedule,
 ): Promise<void> {
-  const { signal } = task
-  if (kind === 'gc') {
-    const margin = schedule.gc.safetyMarginMinutes
-    const safetyMargin = margin === undefined ? {} : { safetyMarginMs: margin * 60_000 }
-    const result = await collectGarbage(repo, { signal, ...safetyMargin })
-    task.set({ ...result })
-    if (repo.cold !== undefined) await task.child('tier move', (t) => moveTier(t, repo, safetyMargin))
-    return
-  }
-  if (kind === 'check') {
-    const result = await checkRepository(repo, { signal })
-    task.set({ points: result.points, indexes: result.indexes, chunks: result.chunks })
-    if (!result.ok) {
-      for (const p of result.problems) task.warn(`${p.object}: ${p.problem}`)
-      const first = result.problems[0]!
-      throw new RepositoryError(
-        'CORRUPT_OBJECT',
-        `check found ${result.problems.length} problems in repository '${repo.name}', first ${first.object}: ${first.problem}`,
-      )
-    }
-    return
-  }
-  const result = await verifyChunks(repo, {
-    sample: schedule.verify.sample,
-    signal,
-    onProgress: (p) => task.progress({ done: Math.round(p.fraction * 1000), total: 1000 }),
-  })
-  task.set({ chunks: result.chunks, checked: result.checked, bytes: result.bytes, bad: result.bad.length })
-  if (result.bad.length > 0) {
-    for (const b of result.bad) task.warn(b.reason, { chunk: b.id })
-    throw new RepositoryError(
-      'CORRUPT_OBJECT',
-      `verify found ${result.bad.length} bad chunks in repository '${repo.name}' (marked for re-upload): ${result.bad
-        .slice(0, 5)
-        .map((b) => `chunk ${b.id}`)
-        .join(', ')}`,
-    )
-  }
-}
-
-/** docs/tiering.md: chunks only old points reference go to the cold tier, after each gc. */
-async function moveTier(
-  task: TaskContext,
-  repo: Repository,
-  margin: { safetyMarginMs?: number },
-): Promise<void> {
-  const result = await moveToCold(repo, { signal: task.signal, ...margin })
-  task.set({ ...result, failed: result.failed.length })
-  // Their hot copies stay, nothing is lost: a warning, not a failed gc.
-  for (const f of result.failed) task.warn(f.reason, { chunk: f.id })
+  return runMaintenance(task, repo, kind, maintenanceSettings(schedule))
 }

@@ -8,10 +8,9 @@
 // (GET /api/repositories, the overview) start at most one walk per repository and minute.
 import { describePoint, listRestorePoints, type RestorePointInfo } from '@strata/core/engine'
 import { openRepository } from '@strata/core/open'
+import { measureRepositoryUsage } from '@strata/core/agent'
 import {
   deletePoint,
-  listPoints,
-  lockedSummary,
   manifestKey,
   protectPoint,
   readManifest,
@@ -51,6 +50,17 @@ export interface Usage {
   readonly locked?: { readonly points: number; readonly chunks: number; readonly bytes: number }
 }
 
+/**
+ * Repositories assigned to an agent (docs/agents.md): the server never opens them, it asks the agent
+ * (agents/agent-repository-access.ts). Opening one here fails with notHere().
+ */
+export interface RemoteRepositories {
+  agentOf(id: string): Promise<string | undefined>
+  points(id: string, vm: string | undefined, signal: AbortSignal): Promise<PointView[]>
+  usage(id: string, signal: AbortSignal): Promise<Usage>
+  notHere(id: string): Promise<Error>
+}
+
 const USAGE_TTL_MS = 60_000
 const WALK_TIMEOUT_MS = 300_000
 
@@ -75,9 +85,13 @@ export class RepositoryService {
     readonly mountDir?: string,
     /** Compares each full listing with the points seen before (rollback detection). */
     readonly rollback?: RollbackWatch,
+    /** The agents' repositories, read through their agent. */
+    readonly remote?: RemoteRepositories,
   ) {}
 
-  open(id: string, signal: AbortSignal): Promise<Repository> {
+  async open(id: string, signal: AbortSignal): Promise<Repository> {
+    if (this.remote !== undefined && (await this.remote.agentOf(id)) !== undefined)
+      throw await this.remote.notHere(id)
     let opened = this.#open.get(id)
     if (opened === undefined) {
       opened = this.#openNow(id, signal)
@@ -109,6 +123,11 @@ export class RepositoryService {
 
   /** Points of the VM named `vm` (uuid or name) or of all, newest first. */
   async points(id: string, vm: string | undefined, signal: AbortSignal): Promise<PointView[]> {
+    if (this.remote !== undefined && (await this.remote.agentOf(id)) !== undefined) {
+      const listed = await this.remote.points(id, vm, signal)
+      if (vm === undefined) await this.rollback?.observe(id, listed)
+      return listed
+    }
     const repo = await this.#current(id, signal)
     const read = (point: PointSummary, s?: AbortSignal) => this.#describe(id, repo, point, s ?? signal)
     const listed = (await listRestorePoints(repo, vm, signal, read)).map(view).reverse()
@@ -196,17 +215,9 @@ export class RepositoryService {
 
   async #measure(id: string): Promise<Usage> {
     const signal = AbortSignal.any([this.closing, AbortSignal.timeout(WALK_TIMEOUT_MS)])
-    const repo = await this.open(id, signal)
-    let bytes = 0
-    let chunks = 0
-    for await (const info of repo.store.list('chunks/', { signal })) {
-      bytes += info.size
-      chunks++
-    }
-    if (repo.config.immutable === undefined) return { bytes, chunks }
-    // What the lock holds: one look per manifest and per chunk (docs/immutability.md says the cost).
-    const manifests = (await listPoints(repo, undefined, signal)).map((p) => manifestKey(p))
-    return { bytes, chunks, locked: await lockedSummary(repo.store, manifests, signal) }
+    if (this.remote !== undefined && (await this.remote.agentOf(id)) !== undefined)
+      return this.remote.usage(id, signal)
+    return measureRepositoryUsage(await this.open(id, signal), signal)
   }
 
   /** The point with its lock date while it is to come (one look per manifest, then cached). */

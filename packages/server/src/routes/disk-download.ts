@@ -62,7 +62,7 @@ export function diskDownloadRoute(app: FastifyInstance, ctx: DiskDownloadService
       try {
         const signal = AbortSignal.any([untilClientGone(reply), ctx.closing])
         const { pointId, n } = request.params
-        const agentId = ctx.agentDownloads?.agentOfRepository(record.id)
+        const agentId = await ctx.agentDownloads?.agentOfRepository(record.id)
         if (agentId !== undefined)
           return await ctx.agentDownloads!.streamDisk(
             reply,

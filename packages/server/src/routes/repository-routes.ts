@@ -5,7 +5,8 @@ import { openRepository } from '@strata/core/open'
 import { checkNewSecret, type RepositoryIdentity } from '@strata/core/repository'
 import { jobRepositories } from '../jobs/job-model.js'
 import type { JobStore } from '../jobs/job-store.js'
-import { conflict } from '../errors.js'
+import type { AgentRepositoryAccess } from '../agents/agent-repository-access.js'
+import { conflict, notFound } from '../errors.js'
 import { repositoryApiError } from '../repositories/repository-errors.js'
 import type { RepositoryService } from '../repositories/repository-service.js'
 import {
@@ -35,13 +36,16 @@ export interface RepositoryRouteServices {
   readonly log: ServerLog
   /** Where NAS remotes are mounted (nas-mounts.ts). */
   readonly mountDir: string
+  /** Repositories assigned to an agent: added, opened and checked by it (docs/agents.md). */
+  readonly agentRepositories?: AgentRepositoryAccess
 }
 
 export function repositoryRoutes(app: FastifyInstance, ctx: RepositoryRouteServices): void {
   const { repositories: store, repositoryService: service } = ctx
   const view = async (r: RepositoryRecord): Promise<Repository> => {
     const rollback = await service.rollback?.warning(r.id)
-    return { ...r, ...service.usageState(r.id), ...(rollback && { rollback }) }
+    const agentId = await ctx.agentRepositories?.agentOf(r.id)
+    return { ...r, ...(agentId && { agentId }), ...service.usageState(r.id), ...(rollback && { rollback }) }
   }
 
   app.get('/api/repositories', { schema: { tags: ['repositories'] } }, async () =>
@@ -63,14 +67,15 @@ export function repositoryRoutes(app: FastifyInstance, ctx: RepositoryRouteServi
       },
     },
     async (request, reply) => {
-      const { init, force, ...input } = request.body
+      const { init, force, agentId, ...input } = request.body
       checkPassphrase(input.passphrase, force)
-      const identity = await checkOpens(
-        input,
-        { init: init === true, force, mountDir: ctx.mountDir },
-        AbortSignal.timeout(60_000),
-      )
+      const signal = AbortSignal.timeout(60_000)
+      const identity =
+        agentId === undefined
+          ? await checkOpens(input, { init: init === true, force, mountDir: ctx.mountDir }, signal)
+          : await onAgent(ctx, agentId).open(agentId, input, { create: init === true, force }, signal)
       const record = await store.create(input, identity)
+      if (agentId !== undefined) await ctx.agentRepositories?.assign(record.id, agentId)
       ctx.log.info(`repository '${record.name}' added by ${request.user?.username}`)
       return reply.status(201).send(await view(record))
     },
@@ -88,11 +93,12 @@ export function repositoryRoutes(app: FastifyInstance, ctx: RepositoryRouteServi
       const moved = change.location !== undefined && change.location !== before.location
       const expected = acceptConfig === true || moved ? undefined : before.identity
       const input = { ...before, ...secrets, ...change }
-      const identity = await checkOpens(
-        input,
-        { init: false, expected, mountDir: ctx.mountDir },
-        AbortSignal.timeout(60_000),
-      )
+      const signal = AbortSignal.timeout(60_000)
+      const agentId = await ctx.agentRepositories?.agentOf(before.id)
+      const identity =
+        agentId === undefined
+          ? await checkOpens(input, { init: false, expected, mountDir: ctx.mountDir }, signal)
+          : await onAgent(ctx, agentId).open(agentId, { ...input, expected }, { create: false }, signal)
       await store.update(before.id, change)
       const record = await store.recordIdentity(before.id, identity)
       if (acceptConfig === true)
@@ -192,6 +198,11 @@ function pointRoutes(app: FastifyInstance, ctx: RepositoryRouteServices): void {
       },
     )
   }
+}
+
+function onAgent(ctx: RepositoryRouteServices, agentId: string): AgentRepositoryAccess {
+  if (ctx.agentRepositories === undefined) throw notFound(`agent '${agentId}'`)
+  return ctx.agentRepositories
 }
 
 /** New passphrases shorter than MIN_PASSPHRASE_LENGTH are refused unless `force` (WEAK_PASSPHRASE). */

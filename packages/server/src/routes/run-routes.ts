@@ -19,6 +19,8 @@ export interface RunRouteServices {
   readonly credentials: Credentials
   /** Aborted when the server stops: event streams end. */
   readonly closing: AbortSignal
+  /** The agent's name when a run out on it cannot be heard from now (agents/agent-hub.ts). */
+  readonly unreachable?: (runId: string) => string | undefined
 }
 
 export function runRoutes(app: FastifyInstance, ctx: RunRouteServices): void {
@@ -32,12 +34,17 @@ export function runRoutes(app: FastifyInstance, ctx: RunRouteServices): void {
     },
     async (request) => {
       const q = request.query
-      return ctx.runs.list({
+      const rows = await ctx.runs.list({
         jobId: q.job ?? q.jobId,
         status: q.state ?? q.status,
         since: q.since === undefined ? undefined : parseSince(q.since),
         limit: q.limit === undefined ? 100 : Number(q.limit),
         before: q.before === undefined ? undefined : await cursor(ctx.runs, q.before),
+      })
+      // A run whose agent is offline is not failed: it goes on there, and says so.
+      return rows.map((r) => {
+        const agent = r.status === 'pending' ? ctx.unreachable?.(r.runId) : undefined
+        return agent === undefined ? r : { ...r, agentUnreachable: agent }
       })
     },
   )

@@ -27,6 +27,9 @@ import type { RunBus } from './run-bus.js'
 import { nameTree, runOutcome } from './run-names.js'
 import type { RunDetails, RunRow, RunStatus, RunStore } from './run-store.js'
 
+/** The schedule tick a run is for: a run on an agent carries it (the agent runs each tick once). */
+type ScheduleTick = { readonly jobId: string; readonly at: number }
+
 export interface RunManagerDeps {
   readonly engineDir: string
   readonly runs: RunStore
@@ -51,6 +54,7 @@ export interface RunManagerDeps {
   /** Where a job runs when not in this server's workers: its pools' agent (agents/agent-hub.ts). */
   readonly remote?: (
     job: Job,
+    tick?: ScheduleTick,
   ) => Promise<((o: Parameters<typeof runJobInWorker>[0]) => ReturnType<typeof runJobInWorker>) | undefined>
 }
 
@@ -89,8 +93,8 @@ export class RunManager {
     return this.#running.has(jobId)
   }
 
-  /** Starts a run of a job; resolves with its id once the worker is forked. */
-  async startJob(job: ApiJob, scheduleId?: string): Promise<string> {
+  /** Starts a run of a job (`dueAt`: the schedule's tick it is for); resolves with its id once forked. */
+  async startJob(job: ApiJob, scheduleId?: string, dueAt?: number): Promise<string> {
     if (this.#stopping.signal.aborted) throw conflict('the server is stopping', 'SERVER_STOPPING')
     if (this.#running.has(job.id)) throw conflict(`job '${job.name}' is running already`, 'JOB_RUNNING')
     if (scheduleId !== undefined && !job.schedules.some((s) => s.id === scheduleId))
@@ -101,7 +105,9 @@ export class RunManager {
     this.#running.set(job.id, entry)
     try {
       // In an object: a promise resolved with a promise would wait for the run.
-      ;({ done: entry.done } = await this.#launch(job, scheduleId, controller, (id) => (entry.runId = id)))
+      const tick = dueAt === undefined ? undefined : { jobId: job.id, at: dueAt }
+      const started = (id: string): void => void (entry.runId = id)
+      ;({ done: entry.done } = await this.#launch(job, scheduleId, controller, started, tick))
     } catch (error) {
       this.#running.delete(job.id)
       throw error
@@ -114,10 +120,11 @@ export class RunManager {
     scheduleId: string | undefined,
     controller: AbortController,
     started: (runId: string) => void,
+    tick?: ScheduleTick,
   ): Promise<{ done: Promise<unknown> }> {
     const { engineJob, env } = await this.engineJob(job)
     const names = await this.#names(engineJob)
-    const run = (await this.deps.remote?.(engineJob)) ?? runJobInWorker
+    const run = (await this.deps.remote?.(engineJob, tick)) ?? runJobInWorker
     let runId = ''
     const own = job.kind === 'metadata' ? await this.deps.configFiles?.() : undefined
     const done = run({

@@ -25,7 +25,8 @@ const MAX_SLEEP_MS = 60_000
 export interface SchedulerDeps {
   readonly db: Db
   readonly jobs: Pick<JobStore, 'list'>
-  readonly start: (job: ApiJob, scheduleId: string) => Promise<unknown> | void
+  /** `dueAt`: the tick fired (ms), which a run on an agent carries (it runs each tick once). */
+  readonly start: (job: ApiJob, scheduleId: string, dueAt: number) => Promise<unknown> | void
   readonly log: ServerLog
   /** The cluster's say over firing; none: this instance fires alone. */
   readonly gate?: TickGate
@@ -211,7 +212,7 @@ export class Scheduler {
     }
     await this.#setLastFired(a, time)
     try {
-      await this.deps.start(a.job, a.schedule.id)
+      await this.deps.start(a.job, a.schedule.id, dueAt)
     } catch (error) {
       this.deps.log.warn(`schedule '${a.schedule.id}' of job '${a.job.name}' skipped: ${errorMessage(error)}`)
     }

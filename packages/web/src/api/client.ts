@@ -262,6 +262,10 @@ export const api = {
   agents: () => get<Agent[]>('/agents'),
   createAgent: (name: string) => post<NewAgent>('/agents', { name }),
   deleteAgent: (agentId: string) => del(`/agents/${id(agentId)}`),
+  assignRepository: (repoId: string, agentId: string | null) =>
+    request<{ repositoryId: string; agentId: string | null }>('PUT', `/repositories/${id(repoId)}/agent`, {
+      agentId,
+    }),
   assignPool: (poolId: string, agentId: string | null) =>
     request<{ poolId: string; agentId: string | null }>('PUT', `/pools/${id(poolId)}/agent`, { agentId }),
 
