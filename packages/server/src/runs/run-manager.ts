@@ -25,6 +25,7 @@ import type { Coordinator } from '../cluster/coordinator.js'
 import type { ServerLog } from '../server-log.js'
 import type { RunBus } from './run-bus.js'
 import { nameTree, runOutcome } from './run-names.js'
+import { recoverInterrupted } from './run-recovery.js'
 import type { RunDetails, RunRow, RunStatus, RunStore } from './run-store.js'
 
 /** The schedule tick a run is for: a run on an agent carries it (the agent runs each tick once). */
@@ -75,7 +76,7 @@ export class RunManager {
   readonly recovered: Promise<void>
 
   constructor(readonly deps: RunManagerDeps) {
-    this.recovered = this.#recoverInterrupted().catch((error: unknown) =>
+    this.recovered = recoverInterrupted(deps.runs, this.runsDir, deps.coordinator).catch((error: unknown) =>
       deps.log.error(`could not end the runs a stopped server left pending: ${errorMessage(error)}`),
     )
   }
@@ -381,26 +382,5 @@ export class RunManager {
       'strata-run',
     )
     this.deps.bus.emit('run', row)
-  }
-
-  /** Runs left pending by a server that stopped: their end is read from the log, or they were interrupted. */
-  async #recoverInterrupted(): Promise<void> {
-    const pending = await this.deps.runs.pending()
-    // On a shared store, another instance's runs are pending too: those it still holds go on there.
-    const live = (await this.deps.coordinator?.liveRuns(pending.map((r) => r.runId))) ?? new Set()
-    for (const run of pending.filter((r) => !live.has(r.runId))) {
-      const status = await readRun(this.runsDir, run.runId).then(
-        (root) => (root.status === 'pending' ? 'interrupted' : root.status),
-        () => 'interrupted' as const,
-      )
-      await this.deps.runs.end(
-        run.runId,
-        status,
-        Date.now(),
-        status === 'interrupted'
-          ? { code: 'SERVER_STOPPED', message: 'the server stopped during the run' }
-          : undefined,
-      )
-    }
   }
 }
