@@ -12,15 +12,29 @@ export type Env = Record<string, string | undefined>
 export type WorkerDeps = Omit<RunDeps, 'limits'> & Omit<RestoreDeps, 'limits'>
 export type CreateRunDeps = (env: Env) => WorkerDeps
 
-const send = (message: FromWorker): void => {
-  process.send?.(message)
+type Ipc = Pick<NodeJS.Process, 'connected' | 'send'>
+
+/**
+ * The worker's way to its parent. Once the parent is gone (killed), sending throws
+ * ERR_IPC_CHANNEL_CLOSED: a worker that died of it would skip the undo of its run (its snapshot left
+ * on the pool). Nobody listens any more, so what it would have said is dropped; the run stops through
+ * the 'disconnect' handler.
+ */
+export function parentLink(ipc: Ipc = process): {
+  send: (message: FromWorker) => void
+  /** Resolves once the message has left, so that exiting right after does not lose it. */
+  sendLast: (message: FromWorker) => Promise<void>
+} {
+  return {
+    send: (message) => void (ipc.connected && ipc.send?.(message)),
+    sendLast: (message) =>
+      new Promise((resolve) => {
+        if (ipc.send === undefined || !ipc.connected) return resolve()
+        ipc.send(message, undefined, {}, () => resolve())
+      }),
+  }
 }
-/** Resolves once the message has left, so that exiting right after does not lose it. */
-const sendLast = (message: FromWorker): Promise<void> =>
-  new Promise((resolve) => {
-    if (process.send === undefined) return resolve()
-    process.send(message, undefined, {}, () => resolve())
-  })
+const { send, sendLast } = parentLink()
 
 /** Serves the one job or restore its parent sends, with the effects `createDeps` makes from the environment. */
 export function serveJobs(createDeps: CreateRunDeps): void {
