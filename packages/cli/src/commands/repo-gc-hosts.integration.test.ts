@@ -60,6 +60,10 @@ interface Outcome {
   readonly gcPasses: number
   readonly gcPassesOf: number[]
   readonly gcDeleted: number
+  /** Deleted by the passes that ended before the last backup did. */
+  readonly gcDeletedDuring: number
+  /** What each pass deleted, in the order the passes ended. */
+  readonly gcDeletedBy: number[]
   readonly seconds: number
 }
 
@@ -129,11 +133,12 @@ describe('two hosts backing up into one S3 repository while GC runs', () => {
     console.info(
       `two hosts: ${points.length} points committed, each restored exactly; ${check.chunks} chunks at the end; ` +
         `${outcome.gcPasses} GC passes (${outcome.gcPassesOf[0]} by the CLI) during the backups deleted ` +
-        `${outcome.gcDeleted} chunks (${refusals} refused: GC_UNSAFE); ${outcome.retried} runs took a second attempt; ` +
+        `${outcome.gcDeleted} chunks [${outcome.gcDeletedBy.join(' ')}], ${outcome.gcDeletedDuring} by passes that ended ` +
+        `before the backups did (${refusals} refused: GC_UNSAFE); ${outcome.retried} runs took a second attempt; ` +
         `${outcome.seconds.toFixed(1)} s of backups`,
     )
     expect(outcome.gcPassesOf[0]).toBeGreaterThan(1)
-    expect(outcome.gcDeleted).toBeGreaterThan(0) // GC did delete while the hosts were storing
+    expect(outcome.gcDeletedDuring).toBeGreaterThan(0) // GC did delete while the hosts were storing
   }, 300_000)
 
   it('loses chunks with a GC that does not announce its sweeps (the test can fail)', async () => {
@@ -153,7 +158,8 @@ describe('two hosts backing up into one S3 repository while GC runs', () => {
     await store.close?.()
     const missing = check.problems.filter((p) => /missing|not found|absent/i.test(p.problem))
     console.info(
-      `without announcements: ${outcome.gcPasses} passes deleted ${outcome.gcDeleted} chunks; ` +
+      `without announcements: ${outcome.gcPasses} passes deleted ${outcome.gcDeleted} chunks ` +
+        `[${outcome.gcDeletedBy.join(' ')}]; ` +
         `${outcome.badRestores.length} of ${outcome.points.length} points did not restore; ` +
         `check: ${check.problems.length} problems, first ${JSON.stringify(check.problems[0])}`,
     )
@@ -191,7 +197,15 @@ describe('two hosts backing up into one S3 repository while GC runs', () => {
     })
     const hosts = [host('a', a), host('b', b)]
     for (const h of hosts) await writeHostJob(h, location, 1)
-    const state = { done: false, retried: 0, gcPasses: 0, gcDeleted: 0, gcPassesOf: gcLoops.map(() => 0) }
+    const state = {
+      done: false,
+      retried: 0,
+      gcPasses: 0,
+      gcDeleted: 0,
+      gcDeletedDuring: 0,
+      gcDeletedBy: [] as number[],
+      gcPassesOf: gcLoops.map(() => 0),
+    }
     const badRestores: string[] = []
     const runs = Promise.all(
       hosts.map(async (h) => {
@@ -210,7 +224,13 @@ describe('two hosts backing up into one S3 repository while GC runs', () => {
     ).finally(() => (state.done = true))
     const gcLoop = async (pass: GcPassOf, loop: number): Promise<void> => {
       while (!state.done) {
-        state.gcDeleted += await pass(location)
+        // Not `state.gcDeleted += await pass()`: that reads the total before the pass, and the loops run
+        // at once, so a pass ending later would write back a stale total and lose the others' deletes.
+        const deleted = await pass(location)
+        state.gcDeleted += deleted
+        // A pass that ended before the last backup did deleted while the hosts were storing.
+        if (!state.done) state.gcDeletedDuring += deleted
+        state.gcDeletedBy.push(deleted)
         state.gcPasses++
         state.gcPassesOf[loop]!++
       }
