@@ -40,8 +40,11 @@ async function runJob(request: APIRequestContext, jobId: string): Promise<string
   throw new Error(`run ${String(runId)} did not end`)
 }
 
-/** The chart's values in its table alternative, opened by keyboard: row label to cells. */
-async function chartTable(page: Page, title: string): Promise<Map<string, string[]>> {
+/**
+ * The chart's values in its table alternative, opened by keyboard: each row's label and cells, in order
+ * (two runs ending within the same minute have the same label, so the rows are not keyed by it).
+ */
+async function chartRows(page: Page, title: string): Promise<[string, string[]][]> {
   const figure = page.locator(`figure[data-chart="${title}"]`)
   const summary = figure.locator('summary')
   if ((await figure.locator('details').getAttribute('open')) === null) {
@@ -50,10 +53,15 @@ async function chartTable(page: Page, title: string): Promise<Map<string, string
   }
   const rows = figure.locator('tbody tr')
   await rows.first().waitFor()
-  const table = new Map<string, string[]>()
+  const table: [string, string[]][] = []
   for (const row of await rows.all())
-    table.set((await row.locator('th').textContent())!.trim(), await row.locator('td').allTextContents())
+    table.push([(await row.locator('th').textContent())!.trim(), await row.locator('td').allTextContents()])
   return table
+}
+
+/** The chart's table alternative keyed by row label (for charts whose labels are unique: days, samples). */
+async function chartTable(page: Page, title: string): Promise<Map<string, string[]>> {
+  return new Map(await chartRows(page, title))
 }
 
 /** The canvas as the browser has it (this package's tests are type-checked without the DOM library). */
@@ -139,13 +147,13 @@ describe('charts and notifications in the UI', { timeout: 240_000 }, () => {
       new Date().toLocaleDateString('sv-SE'), // YYYY-MM-DD, the browser's (and the test's) local day
     )
     expect(today).toEqual(['1', '1'])
-    const durations = await chartTable(admin, 'Run durations per job')
-    expect([...durations.values()].map((cells) => cells.length)).toEqual([1, 1])
+    const durations = await chartRows(admin, 'Run durations per job')
+    expect(durations.map(([, cells]) => cells.length)).toEqual([1, 1])
     expect(
       await admin.locator('figure[data-chart="Run durations per job"]').getAttribute('data-points'),
     ).toBe('2')
-    const read = await chartTable(admin, 'Bytes read per job')
-    expect([...read.values()][0]![0]).toMatch(/\d.*B$/)
+    const read = await chartRows(admin, 'Bytes read per job')
+    expect(read[0]![1][0]).toMatch(/\d.*B$/)
     for (const title of [outcomes, 'Run durations per job', 'Bytes read per job'])
       expect(await inkedPixels(admin, title)).toBeGreaterThan(500)
     const canvas = admin.locator(`figure[data-chart="${outcomes}"] canvas`)
@@ -164,7 +172,7 @@ describe('charts and notifications in the UI', { timeout: 240_000 }, () => {
       .poll(async () => {
         samples = ((await (await admin.request.get('/api/stats/usage')).json()) as Usage)[0]!.samples
         await admin.goto('/repositories')
-        const rows = (await chartTable(admin, title)).size
+        const rows = (await chartRows(admin, title)).length
         return samples.length > 0 && rows === samples.length
       }, WAIT)
       .toBe(true)
