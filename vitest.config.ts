@@ -57,8 +57,6 @@ const shared = {
 
 const test = {
   pool: 'forks' as const,
-  // Tests may call gc() to prove that what they rely on survives a collection.
-  poolOptions: { forks: { execArgv: ['--expose-gc'] } },
   testTimeout: 30_000,
   hookTimeout: 60_000,
 }
@@ -71,7 +69,7 @@ const serial = SERIAL.map((file): TestProjectInlineConfiguration => ({
     ...test,
     name: `serial:${file.replace(/^packages\//, '')}`,
     include: [file],
-    poolOptions: { forks: { ...test.poolOptions.forks, singleFork: true } },
+    poolOptions: { forks: { singleFork: true } },
     sequence: { groupOrder: 1 },
   },
 }))
@@ -80,6 +78,9 @@ export default defineConfig({
   ...shared,
   test: {
     ...test,
+    // The workers' options are the run's, not a project's. Tests may call gc() to prove that what they
+    // rely on survives a collection.
+    poolOptions: { forks: { execArgv: ['--expose-gc'] } },
     maxWorkers: 2,
     minWorkers: 1,
     // One real S3 server (Ceph radosgw), PostgreSQL and UI build per run, only when a test file of the
