@@ -1,6 +1,7 @@
 import { existsSync, readdirSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { defineConfig, type TestProjectInlineConfiguration } from 'vitest/config'
+import { BaseSequencer, type TestSpecification } from 'vitest/node'
 
 // How a run is laid out (docs/dev/architecture.md, "The test run"): two files at a time (most files
 // wait on child processes: the lab, servers, qemu-nbd, radosgw, Chromium), then, one after the other
@@ -74,6 +75,19 @@ const serial = SERIAL.map((file): TestProjectInlineConfiguration => ({
   },
 }))
 
+/**
+ * Integration files first, then unit files. Without the durations of an earlier run (a fresh CI
+ * machine), vitest starts the largest files first; a short file can be a long integration test, and
+ * started last it would run alone at the end of the group. Unit files, short, fill the gaps instead.
+ */
+class IntegrationFirst extends BaseSequencer {
+  override async sort(files: TestSpecification[]): Promise<TestSpecification[]> {
+    const sorted = await super.sort(files)
+    const integration = (spec: TestSpecification) => spec.moduleId.endsWith('.integration.test.ts')
+    return [...sorted.filter(integration), ...sorted.filter((spec) => !integration(spec))]
+  }
+}
+
 export default defineConfig({
   ...shared,
   test: {
@@ -83,6 +97,7 @@ export default defineConfig({
     poolOptions: { forks: { execArgv: ['--expose-gc'] } },
     maxWorkers: 2,
     minWorkers: 1,
+    sequence: { sequencer: IntegrationFirst },
     // One real S3 server (Ceph radosgw), PostgreSQL and UI build per run, only when a test file of the
     // run needs it; the projects below share them (a project's own globalSetup would start more).
     globalSetup: ['./vitest.global-setup.ts'],
