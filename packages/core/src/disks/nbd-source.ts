@@ -1,11 +1,13 @@
 // Reads chunks of a VDI snapshot over NBD: endpoint from VDI.get_nbd_info, TLS pinned to the
 // certificate XAPI returned, several connections with many reads in flight. Each chunk is read whole
 // (by as many requests as the server's limit needs) into one buffer in shared memory: the repository's
-// workers hash and encode it where the socket put it, with no reassembly copy and no staging copy.
+// workers hash and encode it where the socket put it, with no reassembly copy and no staging copy. A
+// consumer that writes over the base's state (a replica's clone) is given only the changed runs of a
+// chunk when CBT names them, each read into a buffer of its own.
 import { NbdClient } from '../nbd/index.js'
 import { BufferPool } from '../shared/index.js'
-import { getNbdInfo, type Ref, type XapiClient } from '../xapi/index.js'
-import type { DiskChunk } from './disk-source.js'
+import { getNbdInfo, type BlockExtent, type Ref, type XapiClient } from '../xapi/index.js'
+import type { ChunkPart, DiskChunk } from './disk-source.js'
 
 export interface NbdSourceOptions {
   readonly connections?: number
@@ -44,7 +46,10 @@ export async function openVdiNbd(
   )
 }
 
-/** The chunks `list` of a disk read over NBD, each whole, as they arrive (or in the list's order). */
+/**
+ * The chunks `list` of a disk read over NBD, each whole, as they arrive (or in the list's order); of the
+ * chunks in `parts`, only those byte ranges are read, and the chunk is delivered in parts.
+ */
 export async function* nbdChunks(
   client: NbdClient,
   list: readonly number[],
@@ -52,12 +57,41 @@ export async function* nbdChunks(
   size: number,
   signal: AbortSignal,
   ordered = false,
+  parts?: ReadonlyMap<number, readonly BlockExtent[]>,
 ): AsyncGenerator<DiskChunk> {
-  const ranges = list.map((i) => ({
-    offset: i * chunkSize,
-    length: Math.min(chunkSize, size - i * chunkSize),
-  }))
-  for await (const piece of client.readRanges(ranges, { ordered, whole: true, signal })) {
-    yield { index: piece.offset / chunkSize, lease: piece }
+  const ranges: { offset: number; length: number; index: number; last: boolean }[] = []
+  for (const index of list) {
+    const start = index * chunkSize
+    const extents = parts?.get(index) ?? [{ offset: 0, length: Math.min(chunkSize, size - start) }]
+    extents.forEach((e, k) =>
+      ranges.push({ offset: start + e.offset, length: e.length, index, last: k === extents.length - 1 }),
+    )
+  }
+  const whole = (index: number): boolean => parts?.has(index) !== true
+  // Pieces come in the order of the ranges (ordered) or as they complete: a chunk in parts is yielded
+  // once its last part is in.
+  const pending = new Map<number, { got: number; of: number; parts: ChunkPart[] }>()
+  const byOffset = new Map(ranges.map((r) => [r.offset, r]))
+  try {
+    for await (const piece of client.readRanges(ranges, { ordered, whole: true, signal })) {
+      const range = byOffset.get(piece.offset)!
+      if (whole(range.index)) {
+        yield { index: range.index, lease: piece }
+        continue
+      }
+      const of = parts!.get(range.index)!.length
+      const entry = pending.get(range.index) ?? { got: 0, of, parts: [] }
+      entry.parts.push({ offset: piece.offset - range.index * chunkSize, lease: piece })
+      entry.got++
+      if (entry.got < of) {
+        pending.set(range.index, entry)
+        continue
+      }
+      pending.delete(range.index)
+      entry.parts.sort((a, b) => a.offset - b.offset)
+      yield { index: range.index, lease: undefined, parts: entry.parts }
+    }
+  } finally {
+    for (const entry of pending.values()) for (const p of entry.parts) p.lease.release()
   }
 }

@@ -110,3 +110,22 @@ export function looseVdis(lab: LabPool): string[] {
     .filter(([ref, r]) => ((r.VBDs as string[] | undefined) ?? []).length === 0 && !images.has(ref))
     .map(([ref]) => ref)
 }
+
+/**
+ * Bytes CBT says changed since the source snapshots `from` (uuids) in the live disks `to` (refs, in the
+ * same order): 64 KiB per bit set, from the lab's own changed-block logs. Taken right before a delta
+ * run (its snapshot then holds just these changes), it is what the run must read and write, exactly.
+ */
+export function changedBytes(source: LabPool, from: readonly string[], to: readonly string[]): number {
+  const { db } = source.state
+  let total = 0
+  from.forEach((uuid, i) => {
+    const base = db.find('VDI', (r) => r.uuid === uuid)[0]![0]
+    const size = Number(db.get('VDI', to[i]!).virtual_size)
+    const bits = Buffer.from(source.state.cbt.changed(base, to[i]!, size), 'base64')
+    for (let k = 0; k < bits.length * 8; k++) {
+      if ((bits[k >> 3]! & (0x80 >> (k & 7))) !== 0) total += Math.min(64 * 1024, size - k * 64 * 1024)
+    }
+  })
+  return total
+}
