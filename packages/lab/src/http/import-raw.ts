@@ -58,7 +58,8 @@ export async function handleImportRaw(
       reached = Math.max(reached, offset + data.length) // writes in flight may land out of order
       if (length > 0) task.setProgress(reached / length)
     }
-    const current = (offset: number, length: number) => lab.disks.read(vdi, offset, length)
+    const current = (offset: number, length: number, into: Buffer) =>
+      lab.disks.read(vdi, offset, length, into)
     const received =
       format === 'raw' ? await importRaw(body, write) : await importVhd(body, { write, current }, vdi)
     if (length >= 0 && received !== length) throw new XapiFailure('VDI_IO_ERROR', ['Device I/O errors'])
@@ -97,7 +98,7 @@ async function importRaw(req: AsyncIterable<Buffer>, write: BlockWrite): Promise
 
 async function importVhd(
   req: AsyncIterable<Buffer>,
-  disk: { write: BlockWrite; current: (offset: number, length: number) => Promise<Uint8Array> },
+  disk: { write: BlockWrite; current: (offset: number, length: number, into: Buffer) => Promise<Uint8Array> },
   vdi: string,
 ): Promise<number> {
   const { write } = disk
@@ -114,6 +115,8 @@ async function importVhd(
   // a queue of writes on the device): with DIRECT_DEPTH + 2 buffers in rotation, a buffer is never
   // refilled while it is written.
   const writes = new InFlight(DIRECT_DEPTH)
+  // What the VDI holds under a partial block, read once per block and copied out at once: one buffer.
+  const scratch = Buffer.allocUnsafe(stream.blockSize)
   try {
     // keepPartial: like tapdisk, the import writes only the sectors a block's bitmap sets.
     const blocks = stream.blocks(undefined, { reuse: DIRECT_DEPTH + 1, keepPartial: true })
@@ -127,7 +130,7 @@ async function importVhd(
         // block is written whole like the others (one write in flight, not one per run). The block's
         // buffer is the import's own (a clear sector reads as zeros in it, never as the sender's bytes).
         const data = clip(block.data, start, stream.size)
-        const held = await disk.current(start, data.length)
+        const held = await disk.current(start, data.length, scratch.subarray(0, data.length))
         const changed: [number, number][] = []
         forEachRun(block.bitmap, sectors, true, (first, end) => {
           const at = start + first * 512
