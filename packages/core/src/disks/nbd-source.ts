@@ -59,39 +59,33 @@ export async function* nbdChunks(
   ordered = false,
   parts?: ReadonlyMap<number, readonly BlockExtent[]>,
 ): AsyncGenerator<DiskChunk> {
-  const ranges: { offset: number; length: number; index: number; last: boolean }[] = []
+  const ranges: { offset: number; length: number }[] = []
   for (const index of list) {
     const start = index * chunkSize
-    const extents = parts?.get(index) ?? [{ offset: 0, length: Math.min(chunkSize, size - start) }]
-    extents.forEach((e, k) =>
-      ranges.push({ offset: start + e.offset, length: e.length, index, last: k === extents.length - 1 }),
-    )
+    for (const e of parts?.get(index) ?? [{ offset: 0, length: Math.min(chunkSize, size - start) }])
+      ranges.push({ offset: start + e.offset, length: e.length })
   }
-  const whole = (index: number): boolean => parts?.has(index) !== true
   // Pieces come in the order of the ranges (ordered) or as they complete: a chunk in parts is yielded
-  // once its last part is in.
-  const pending = new Map<number, { got: number; of: number; parts: ChunkPart[] }>()
-  const byOffset = new Map(ranges.map((r) => [r.offset, r]))
+  // once its last part is in (a part lies inside its chunk: the chunk is the piece's offset's).
+  const pending = new Map<number, ChunkPart[]>()
   try {
     for await (const piece of client.readRanges(ranges, { ordered, whole: true, signal })) {
-      const range = byOffset.get(piece.offset)!
-      if (whole(range.index)) {
-        yield { index: range.index, lease: piece }
+      const index = Math.floor(piece.offset / chunkSize)
+      const extents = parts?.get(index)
+      if (extents === undefined) {
+        yield { index, lease: piece }
         continue
       }
-      const of = parts!.get(range.index)!.length
-      const entry = pending.get(range.index) ?? { got: 0, of, parts: [] }
-      entry.parts.push({ offset: piece.offset - range.index * chunkSize, lease: piece })
-      entry.got++
-      if (entry.got < of) {
-        pending.set(range.index, entry)
+      const got = pending.get(index) ?? []
+      got.push({ offset: piece.offset - index * chunkSize, lease: piece })
+      if (got.length < extents.length) {
+        pending.set(index, got)
         continue
       }
-      pending.delete(range.index)
-      entry.parts.sort((a, b) => a.offset - b.offset)
-      yield { index: range.index, lease: undefined, parts: entry.parts }
+      pending.delete(index)
+      yield { index, lease: undefined, parts: got.sort((a, b) => a.offset - b.offset) }
     }
   } finally {
-    for (const entry of pending.values()) for (const p of entry.parts) p.lease.release()
+    for (const got of pending.values()) for (const p of got) p.lease.release()
   }
 }
