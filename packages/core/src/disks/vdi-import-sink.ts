@@ -4,8 +4,9 @@
 // upload per list, streamed while the source reads. Only the blocks delivered cross: over a clone of the
 // previous state this writes just the changed blocks (replication), and of those only the parts that
 // changed when the source knows them (CBT's 64 KiB runs: the block's sector bitmap sets only theirs);
-// onto a new VDI, every allocated block. Chunks outside any list (a source that names none) are copied and sent in batches. Uploads to
-// one VDI run one after the other; the first failure fails every later call.
+// onto a new VDI, every allocated block. Chunks outside any list (a source that names none) are copied
+// and sent in batches. Uploads to one VDI run one after the other; the first failure fails every later
+// call.
 import { sleep, throwIfAborted } from '../shared/index.js'
 import { DEFAULT_BLOCK_SIZE } from '../vhd/index.js'
 import { importVdi, type Ref, type XapiClient } from '../xapi/index.js'
