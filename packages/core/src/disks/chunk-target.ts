@@ -22,7 +22,10 @@ export interface ChunkTarget {
   plan?(indexes: readonly number[]): void
   /** Stores chunk `index`; `data` may be reused once this resolves. */
   put(index: number, data: Uint8Array, signal?: AbortSignal): Promise<void>
-  /** Only these parts of chunk `index` changed (a `partial` target); their bytes may be reused once this resolves. */
+  /**
+   * Only these parts of chunk `index` changed (a `partial` target); their bytes may be reused once this
+   * resolves.
+   */
   putParts?(
     index: number,
     parts: readonly { offset: number; bytes: Uint8Array }[],
