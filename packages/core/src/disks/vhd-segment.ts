@@ -46,6 +46,8 @@ export class VhdSegment {
   #failure: unknown
   #wake: (() => void) | undefined
   #opened = false
+  /** The data area of a block in parts, zeros but while it is lent to the upload. */
+  #area: Uint8Array | undefined
   /** Bytes of blocks with data sent so far (bitmaps, empty blocks and the VHD's metadata left out). */
   dataBytes = 0
 
@@ -162,20 +164,24 @@ export class VhdSegment {
     yield encodeFooter(this.plan.footer)
   }
 
-  /** A block in parts: the bitmap of their sectors, then its data area with zeros between them. */
+  /**
+   * A block in parts: the bitmap of their sectors, then its data area, the parts laid into one zeroed
+   * buffer of the segment's (two writes to the socket per block, as for a whole one, rather than one per
+   * part and gap). The upload lends what it yields until it asks for more: the buffer is cleared then.
+   */
   *#parts(parts: readonly BlockPart[], blockSize: number): Generator<Uint8Array> {
     const runs = parts.map(
       (p) => [p.offset / SECTOR_SIZE, Math.ceil((p.offset + p.bytes.length) / SECTOR_SIZE)] as const,
     )
     yield bitmapOfRuns(bitmapSize(blockSize), runs)
-    let at = 0
-    for (const p of parts) {
-      if (p.offset > at) yield zeros(p.offset - at)
-      yield p.bytes
-      this.dataBytes += p.bytes.length
-      at = p.offset + p.bytes.length
+    const area = (this.#area ??= new Uint8Array(blockSize))
+    for (const p of parts) area.set(p.bytes, p.offset)
+    try {
+      yield area
+    } finally {
+      for (const p of parts) area.fill(0, p.offset, p.offset + p.bytes.length)
     }
-    if (at < blockSize) yield zeros(blockSize - at)
+    this.dataBytes += parts.reduce((n, p) => n + p.bytes.length, 0)
   }
 
   /**
