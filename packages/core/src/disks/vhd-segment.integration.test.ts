@@ -27,18 +27,22 @@ afterAll(async () => {
   await scratch[Symbol.asyncDispose]()
 })
 
-/** The segment's body, offered as a replication does: parts of block 1, block 2 whole. */
-async function segmentBytes(parts: { offset: number; bytes: Buffer }[], whole: Buffer): Promise<Buffer> {
-  const segment = new VhdSegment([1, 2], SIZE, BLOCK)
+type Part = { offset: number; bytes: Buffer }
+
+/** The segment's body, offered as a replication does: parts of block 1, block 2 whole, parts of block 3. */
+async function segmentBytes(parts: Part[], whole: Buffer, more: Part[]): Promise<Buffer> {
+  const segment = new VhdSegment([1, 2, 3], SIZE, BLOCK)
   const out: Uint8Array[] = []
   const upload = (async () => {
     for await (const piece of segment.body(AbortSignal.timeout(10_000))) out.push(Buffer.from(piece))
   })()
   await segment.offerParts(1, parts, true)
   await segment.offer(2, whole, true)
+  await segment.offerParts(3, more, true)
   segment.close()
   await upload
-  expect(segment.dataBytes).toBe(parts.reduce((n, p) => n + p.bytes.length, 0) + BLOCK)
+  const sum = (list: Part[]) => list.reduce((n, p) => n + p.bytes.length, 0)
+  expect(segment.dataBytes).toBe(sum(parts) + BLOCK + sum(more))
   return Buffer.concat(out)
 }
 
@@ -52,14 +56,17 @@ describe('a VHD segment in parts, read by qemu-img and libvhdi', () => {
       { offset: BLOCK - 64 * 1024, bytes: randomBytes(64 * 1024) },
     ]
     const whole = randomBytes(BLOCK)
+    // Block 3 in parts too, elsewhere: nothing of block 1's parts may show in its clear sectors.
+    const more = [{ offset: 64 * 1024, bytes: randomBytes(64 * 1024) }]
     const vhd = scratch.path('segment.vhd')
-    const bytes = await segmentBytes(parts, whole)
-    // Footer copy, header, a BAT of 4 entries in one sector; two blocks of bitmap + 2 MiB; footer.
-    expect(bytes.length).toBe(512 + 1024 + 512 + 2 * (512 + BLOCK) + 512)
+    const bytes = await segmentBytes(parts, whole, more)
+    // Footer copy, header, a BAT of 4 entries in one sector; three blocks of bitmap + 2 MiB; footer.
+    expect(bytes.length).toBe(512 + 1024 + 512 + 3 * (512 + BLOCK) + 512)
     await writeFile(vhd, bytes)
     const want = Buffer.alloc(SIZE)
     for (const p of parts) p.bytes.copy(want, BLOCK + p.offset)
     whole.copy(want, 2 * BLOCK)
+    for (const p of more) p.bytes.copy(want, 3 * BLOCK + p.offset)
     const raw = scratch.path('want.raw')
     await writeFile(raw, want)
     await exec(requireBinary('qemu-img'), ['compare', '-f', 'raw', '-F', 'vpc', raw, vhd]) // exit 1 on a difference
@@ -83,6 +90,7 @@ describe('a VHD segment in parts, read by qemu-img and libvhdi', () => {
     expect(seen).toEqual([
       { index: 1, runs: parts.map((p) => [p.offset / 512, (p.offset + p.bytes.length) / 512]) },
       { index: 2, runs: [[0, BLOCK / 512]] },
+      { index: 3, runs: [[128, 256]] },
     ])
   })
 })
