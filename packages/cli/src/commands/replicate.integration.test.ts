@@ -65,7 +65,7 @@ describe('strata replicate and healthcheck against two lab pools', () => {
     expect(first.out).toMatch(/replica/) // the tree's replica task
     const disk = a.guest.disks(a.ref('VM', 'web-01'))[0]!
     for (let run = 2; run <= 3; run++) {
-      await a.guest.writeRandomBlocks(disk, 2)
+      const offsets = await a.guest.writeRandomBlocks(disk, 2)
       const next = await runCli([...runArgs(), '--json'])
       expect(next.code, next.out + next.err).toBe(0)
       const result = JSON.parse(next.out) as {
@@ -74,7 +74,10 @@ describe('strata replicate and healthcheck against two lab pools', () => {
       }
       expect(result.status).toBe('success')
       expect(result.vms[0]!.replication.full).toBe(false)
-      expect(result.vms[0]!.replication.bytesRead).toBeLessThanOrEqual(8 * 1024 * 1024)
+      // Exactly the 64 KiB runs written crossed (read once, written once), not their 2 MiB blocks.
+      const changed = new Set(offsets).size * 64 * 1024
+      expect(result.vms[0]!.replication.bytesRead).toBe(changed)
+      expect(result.vms[0]!.replication.bytesWritten).toBe(changed)
     }
   })
 
@@ -175,11 +178,13 @@ describe('strata replicate and healthcheck against two lab pools', () => {
       .digest('hex')
     await a.guest.writeRandomBlocks(a.guest.disks(a.ref('VM', 'web-01'))[0]!, 10)
     let pid = 0
+    // Ten 64 KiB runs cross (CBT's unit, not their 2 MiB blocks), throttled to 256 KiB/s: killed while
+    // the upload is under way, two runs in.
     const killed = run({
-      job: job(2 * 1024 * 1024),
+      job: job(256 * 1024),
       onStart: (info) => (pid = info.pid),
       onEvent: (e) => {
-        if (e.type === 'progress' && e.done >= 2 * 1024 * 1024 && pid !== 0) process.kill(pid, 'SIGKILL')
+        if (e.type === 'progress' && e.done >= 128 * 1024 && pid !== 0) process.kill(pid, 'SIGKILL')
       },
     })
     await expect(killed).rejects.toThrow(/SIGKILL/)

@@ -11,6 +11,8 @@ export interface ChunkTarget {
   readonly bytesRead: number
   /** The target streams chunks into one ordered format: the source delivers each list ascending. */
   readonly ordered?: boolean
+  /** The target writes over the base's state: it takes changed chunks in parts (putParts). */
+  readonly partial?: boolean
   chunkLength(index: number): number
   /** Chunks that must be delivered even if unchanged (bad chunks, a resized tail). */
   needed(): number[]
@@ -20,6 +22,15 @@ export interface ChunkTarget {
   plan?(indexes: readonly number[]): void
   /** Stores chunk `index`; `data` may be reused once this resolves. */
   put(index: number, data: Uint8Array, signal?: AbortSignal): Promise<void>
+  /**
+   * Only these parts of chunk `index` changed (a `partial` target); their bytes may be reused once this
+   * resolves.
+   */
+  putParts?(
+    index: number,
+    parts: readonly { offset: number; bytes: Uint8Array }[],
+    signal?: AbortSignal,
+  ): Promise<void>
   /** Chunk `index` reads as zeros. */
   putZero(index: number, signal?: AbortSignal): Promise<void>
 }

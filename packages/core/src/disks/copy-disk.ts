@@ -2,7 +2,7 @@
 // a bounded number of stores in flight. Errors of the store end the copy (nothing left running behind
 // the caller's back); they are never a reason for the source to read another way.
 import type { ChunkTarget } from './chunk-target.js'
-import type { DiskChunk, DiskSource, SourceEvents, SourceOutcome } from './disk-source.js'
+import type { ChunkPart, DiskChunk, DiskSource, SourceEvents, SourceOutcome } from './disk-source.js'
 import { DiskError } from './errors.js'
 
 export interface CopyDiskOptions {
@@ -36,6 +36,7 @@ export async function copyDisk(
     skip: options.skip,
     complete: options.complete === true,
     ordered: sink.ordered === true,
+    partial: sink.partial === true && sink.putParts !== undefined,
     signal,
     events: {
       warn: options.warn,
@@ -68,8 +69,10 @@ function store(source: DiskSource, sink: ChunkTarget, chunk: DiskChunk, signal: 
   const { index, lease } = chunk
   if (!Number.isInteger(index) || index < 0 || index >= sink.chunkCount) {
     lease?.release()
+    for (const p of chunk.parts ?? []) p.lease.release()
     throw new DiskError('DISK_SOURCE_INVALID', `${source.description} delivered chunk ${index}`)
   }
+  if (chunk.parts !== undefined) return storeParts(source, sink, index, chunk.parts, signal)
   if (lease === undefined) return sink.putZero(index, signal)
   if (lease.bytes.length !== sink.chunkLength(index)) {
     lease.release()
@@ -79,4 +82,29 @@ function store(source: DiskSource, sink: ChunkTarget, chunk: DiskChunk, signal: 
     )
   }
   return sink.put(index, lease.bytes, signal).finally(() => lease.release())
+}
+
+/** Stores the changed parts of one chunk (a partial target), then gives their bytes back. */
+function storeParts(
+  source: DiskSource,
+  sink: ChunkTarget,
+  index: number,
+  parts: readonly ChunkPart[],
+  signal: AbortSignal,
+): Promise<void> {
+  const release = () => parts.forEach((p) => p.lease.release())
+  const length = sink.chunkLength(index)
+  let end = 0
+  for (const p of parts) {
+    if (sink.putParts === undefined || p.offset < end || p.offset + p.lease.bytes.length > length) {
+      release()
+      throw new DiskError(
+        'DISK_SOURCE_INVALID',
+        `${source.description} delivered parts of chunk ${index} out of order or outside it`,
+      )
+    }
+    end = p.offset + p.lease.bytes.length
+  }
+  const bytes = parts.map((p) => ({ offset: p.offset, bytes: p.lease.bytes }))
+  return sink.putParts!(index, bytes, signal).finally(release)
 }

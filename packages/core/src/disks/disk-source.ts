@@ -10,8 +10,23 @@ import type { Lease } from '../shared/index.js'
 /** One chunk of the disk: its bytes lent until released, or none when it reads as zeros. */
 export interface DiskChunk {
   readonly index: number
-  /** Exactly the chunk's length (the last chunk of a disk may be short); undefined: all zeros. */
+  /**
+   * Exactly the chunk's length (the last chunk of a disk may be short); undefined: all zeros, unless
+   * `parts` is set.
+   */
   readonly lease: Lease | undefined
+  /**
+   * Only for a request with `partial`: the chunk changed only in these byte ranges (ascending, sector
+   * multiples, relative to the chunk's start), each lent; the rest of it is as the base has it.
+   */
+  readonly parts?: readonly ChunkPart[]
+}
+
+/** A changed byte range of a chunk, its bytes lent until released. */
+export interface ChunkPart {
+  /** Bytes from the chunk's start. */
+  readonly offset: number
+  readonly lease: Lease
 }
 
 export interface ChunkRequest {
@@ -30,6 +45,11 @@ export interface ChunkRequest {
    * ordered format, such as a VHD import, asks for it); default: as they come.
    */
   readonly ordered?: boolean
+  /**
+   * The consumer writes over the base's state and takes chunks in parts: a source that knows which parts
+   * of a changed chunk changed (CBT: 64 KiB) reads and delivers only those (`DiskChunk.parts`).
+   */
+  readonly partial?: boolean
   readonly signal: AbortSignal
   readonly events?: SourceEvents
 }

@@ -64,4 +64,49 @@ describe('nbdChunks', () => {
     for await (const { index, data } of readSpans(reader, list, CHUNK, 4)) data.copy(out, index * CHUNK)
     expect(out.equals(image)).toBe(true)
   })
+
+  it('reads only the given runs of a chunk in parts, in order, and whole chunks beside them', async () => {
+    const pool = new BufferPool({ shared: true })
+    const client = await NbdClient.open({ socketPath: server!.socketPath, allocator: pool, retries: 0 })
+    const image = await readFile(scratch.path('disk.raw'))
+    const K = 64 * 1024
+    // Chunk 1: three runs, one of them larger than a request; chunk 8 (4 KiB, the short last): one.
+    const parts = new Map([
+      [
+        1,
+        [
+          { offset: 0, length: K },
+          { offset: 5 * K, length: 6 * K },
+          { offset: CHUNK - K, length: K },
+        ],
+      ],
+      [8, [{ offset: 0, length: 4096 }]],
+    ])
+    const seen: { index: number; parts?: number[][] }[] = []
+    const read = nbdChunks(client, [0, 1, 3, 8], CHUNK, SIZE, AbortSignal.timeout(20_000), true, parts)
+    for await (const chunk of read) {
+      const start = chunk.index * CHUNK
+      if (chunk.parts === undefined) {
+        expect(chunk.lease!.bytes.equals(image.subarray(start, start + CHUNK))).toBe(true)
+        chunk.lease!.release()
+        seen.push({ index: chunk.index })
+        continue
+      }
+      expect(chunk.lease).toBeUndefined()
+      seen.push({ index: chunk.index, parts: chunk.parts.map((p) => [p.offset, p.lease.bytes.length]) })
+      for (const p of chunk.parts) {
+        const at = start + p.offset
+        expect(p.lease.bytes.equals(image.subarray(at, at + p.lease.bytes.length))).toBe(true)
+        p.lease.release()
+      }
+    }
+    expect(seen).toEqual([
+      { index: 0 },
+      { index: 1, parts: parts.get(1)!.map((e) => [e.offset, e.length]) },
+      { index: 3 },
+      { index: 8, parts: [[0, 4096]] },
+    ])
+    expect(pool.lent).toBe(0)
+    await client.close()
+  })
 })

@@ -2,15 +2,17 @@
 // import (/import_raw_vdi?format=vhd onto the existing VDI). A VHD names its blocks before their bytes,
 // so the sink asks the source for ordered delivery and for each list before the bytes (`plan`): one
 // upload per list, streamed while the source reads. Only the blocks delivered cross: over a clone of the
-// previous state this writes just the changed blocks (replication); onto a new VDI, every allocated
-// block. Chunks outside any list (a source that names none) are copied and sent in batches. Uploads to
-// one VDI run one after the other; the first failure fails every later call.
+// previous state this writes just the changed blocks (replication), and of those only the parts that
+// changed when the source knows them (CBT's 64 KiB runs: the block's sector bitmap sets only theirs);
+// onto a new VDI, every allocated block. Chunks outside any list (a source that names none) are copied
+// and sent in batches. Uploads to one VDI run one after the other; the first failure fails every later
+// call.
 import { sleep, throwIfAborted } from '../shared/index.js'
 import { DEFAULT_BLOCK_SIZE } from '../vhd/index.js'
 import { importVdi, type Ref, type XapiClient } from '../xapi/index.js'
 import type { ChunkTarget } from './chunk-target.js'
 import { chunkCountOf, chunkLengthOf } from './disk-source.js'
-import { VhdSegment } from './vhd-segment.js'
+import { VhdSegment, type BlockPart } from './vhd-segment.js'
 
 export interface VdiImportSinkOptions {
   readonly xapi: XapiClient
@@ -45,9 +47,11 @@ export class VdiImportSink implements ChunkTarget {
   readonly chunkCount: number
   readonly size: number
   readonly ordered = true
+  /** Over an older state (a clone), a chunk's changed parts are all that must cross. */
+  readonly partial: boolean
   readonly #o: VdiImportSinkOptions
   readonly #started = performance.now()
-  readonly #loose = new Map<number, Uint8Array>()
+  readonly #loose = new Map<number, Uint8Array | readonly BlockPart[]>()
   readonly #uploads: VhdSegment[] = []
   #segment: VhdSegment | undefined
   #chain: Promise<void> = Promise.resolve()
@@ -60,6 +64,7 @@ export class VdiImportSink implements ChunkTarget {
   constructor(options: VdiImportSinkOptions) {
     this.#o = options
     this.size = options.size
+    this.partial = options.zeroHoles
     this.chunkCount = chunkCountOf(options.size, this.chunkSize)
   }
 
@@ -101,6 +106,19 @@ export class VdiImportSink implements ChunkTarget {
     if (this.#segment?.wants(index) === true) await this.#segment.offer(index, data, true)
     else this.#keepLoose(index, Buffer.from(data))
     this.#bytesRead += data.length
+    this.#o.onProgress?.(this.#bytesRead, this.#expected)
+    await this.#throttle(signal)
+  }
+
+  async putParts(index: number, parts: readonly BlockPart[], signal?: AbortSignal): Promise<void> {
+    this.#check(signal)
+    if (this.#segment?.wants(index) === true) await this.#segment.offerParts(index, parts, true)
+    else
+      this.#keepLoose(
+        index,
+        parts.map((p) => ({ offset: p.offset, bytes: Buffer.from(p.bytes) })),
+      )
+    this.#bytesRead += parts.reduce((n, p) => n + p.bytes.length, 0)
     this.#o.onProgress?.(this.#bytesRead, this.#expected)
     await this.#throttle(signal)
   }
@@ -162,7 +180,7 @@ export class VdiImportSink implements ChunkTarget {
     this.#segment = undefined
   }
 
-  #keepLoose(index: number, bytes: Uint8Array): void {
+  #keepLoose(index: number, bytes: Uint8Array | readonly BlockPart[]): void {
     this.#loose.set(index, bytes)
     if (this.#loose.size >= LOOSE_BATCH && this.#segment?.complete !== false) this.#flushLoose()
   }
@@ -174,7 +192,11 @@ export class VdiImportSink implements ChunkTarget {
     this.#loose.clear()
     this.#closeSegment()
     const segment = this.#start(entries.map(([i]) => i))
-    for (const [index, bytes] of entries) void segment.offer(index, bytes, false)
+    for (const [index, bytes] of entries) {
+      void (bytes instanceof Uint8Array
+        ? segment.offer(index, bytes, false)
+        : segment.offerParts(index, bytes, false))
+    }
     segment.close()
   }
 

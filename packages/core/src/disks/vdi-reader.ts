@@ -3,7 +3,7 @@
 // delivered once, whatever fallbacks happen on the way.
 import type { NbdClient } from '../nbd/index.js'
 import { errorMessage } from '../shared/index.js'
-import type { Ref, XapiClient } from '../xapi/index.js'
+import type { BlockExtent, Ref, XapiClient } from '../xapi/index.js'
 import { allChunks, mergeChunks } from './chunk-map.js'
 import { chunkCountOf, chunkLengthOf, type ChunkRequest, type DiskChunk } from './disk-source.js'
 import { canFallBack } from './errors.js'
@@ -57,17 +57,25 @@ export class VdiReader {
     return { via, chunks: this.#delivered.size - this.#holes, holes: this.#holes, warnings: this.#warnings }
   }
 
-  /** Reads these chunks (less those skipped or already delivered). */
-  async *chunks(all: readonly number[]): AsyncGenerator<DiskChunk> {
+  /**
+   * Reads these chunks (less those skipped or already delivered); over NBD, of those in `parts` only
+   * their changed ranges (the VHD export, a fallback, has whole blocks only).
+   */
+  async *chunks(
+    all: readonly number[],
+    parts?: ReadonlyMap<number, readonly BlockExtent[]>,
+  ): AsyncGenerator<DiskChunk> {
     const list = all.filter((i) => this.#wanted(i))
     const { chunkSize, signal } = this.#request
-    this.#announce(list)
+    // Announced first (a VHD import starts its upload now, while NBD opens); the VHD export, if NBD is
+    // not there, announces what it carries.
+    this.#announce(list, parts)
     const nbd = await this.#openNbd()
     if (nbd !== undefined) {
       try {
         const ordered = this.#request.ordered === true
-        for await (const chunk of nbdChunks(nbd, list, chunkSize, this.#size, signal, ordered))
-          yield this.#deliver(chunk)
+        const read = nbdChunks(nbd, list, chunkSize, this.#size, signal, ordered, parts)
+        for await (const chunk of read) yield this.#deliver(chunk)
         return
       } catch (error) {
         if (!canFallBack(error, signal)) throw error
@@ -136,9 +144,11 @@ export class VdiReader {
     await this.#dropNbd()
   }
 
-  #announce(list: readonly number[]): void {
+  #announce(list: readonly number[], parts?: ReadonlyMap<number, readonly BlockExtent[]>): void {
     const { chunkSize } = this.#request
-    const bytes = list.reduce((n, i) => n + chunkLengthOf(i, this.#size, chunkSize), 0)
+    const length = (i: number): number =>
+      parts?.get(i)?.reduce((n, e) => n + e.length, 0) ?? chunkLengthOf(i, this.#size, chunkSize)
+    const bytes = list.reduce((n, i) => n + length(i), 0)
     this.#request.events?.planned?.(list.length, bytes, list)
   }
 
@@ -148,7 +158,7 @@ export class VdiReader {
 
   #deliver(chunk: DiskChunk): DiskChunk {
     this.#delivered.add(chunk.index)
-    if (chunk.lease === undefined) this.#holes++
+    if (chunk.lease === undefined && chunk.parts === undefined) this.#holes++
     return chunk
   }
 

@@ -95,7 +95,12 @@ export class VdiDiskSource implements DiskSource {
     const { signal } = request
     const list = () => listChangedBlocks(o.xapi, base.vdi, o.vdi, { signal })
     const changed = await (o.waitOutInUse === undefined ? list() : o.waitOutInUse(list, signal))
-    yield* reader.chunks(mergeChunks(changed.changedBlocks(request.chunkSize), request.needed))
+    const chunks = mergeChunks(changed.changedBlocks(request.chunkSize), request.needed)
+    if (request.partial !== true) return yield* reader.chunks(chunks)
+    // A consumer writing over the base's state needs only the 64 KiB runs that changed (needed chunks whole).
+    const parts = changed.changedExtents(request.chunkSize, this.size)
+    for (const index of request.needed) parts.delete(index)
+    yield* reader.chunks(chunks, parts)
   }
 
   async *#bat(base: VdiBase, reader: VdiReader, request: ChunkRequest): AsyncGenerator<DiskChunk> {

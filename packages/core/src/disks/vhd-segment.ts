@@ -3,12 +3,32 @@
 // sets and leaves the rest of the VDI as it is (xapi.md §4.3), so a VHD of the changed blocks applies in
 // place. Blocks go out in the order of the table (the stream is read forward only); one that arrives
 // early is copied and waits for its turn, and a lent one is given back once the socket took it. A
-// segment closed before all its blocks came sends the rest with empty bitmaps: they write nothing.
+// segment closed before all its blocks came sends the rest with empty bitmaps: they write nothing. A
+// block given in parts (the 64 KiB runs CBT says changed) has only their sectors set in its bitmap and
+// zeros in the rest of its data area: XAPI writes those sectors alone, and the VHD read on its own (a
+// dynamic disk) holds the parts and zeros, which qemu and libvhdi read alike.
 import { AbortedError, throwIfAborted } from '../shared/index.js'
-import { bitmapSize, encodeFooter, fullBitmap, planVhd, SECTOR_SIZE, type VhdPlan } from '../vhd/index.js'
+import {
+  bitmapOfRuns,
+  bitmapSize,
+  encodeFooter,
+  fullBitmap,
+  planVhd,
+  SECTOR_SIZE,
+  type VhdPlan,
+} from '../vhd/index.js'
 import { DiskError } from './errors.js'
 
-type Ready = { readonly bytes: Uint8Array; readonly taken?: () => void } | 'empty'
+/** A changed byte range of a block (offset from the block's start). */
+export interface BlockPart {
+  readonly offset: number
+  readonly bytes: Uint8Array
+}
+
+type Ready =
+  | { readonly bytes: Uint8Array; readonly parts?: undefined; readonly taken?: () => void }
+  | { readonly parts: readonly BlockPart[]; readonly bytes?: undefined; readonly taken?: () => void }
+  | 'empty'
 
 /** Blocks copied ahead of their turn at most; more wait for room (the source is held back). */
 const AHEAD_LIMIT = 64
@@ -26,6 +46,8 @@ export class VhdSegment {
   #failure: unknown
   #wake: (() => void) | undefined
   #opened = false
+  /** The data area of a block in parts, zeros but while it is lent to the upload. */
+  #area: Uint8Array | undefined
   /** Bytes of blocks with data sent so far (bitmaps, empty blocks and the VHD's metadata left out). */
   dataBytes = 0
 
@@ -58,12 +80,43 @@ export class VhdSegment {
     if (this.#failure !== undefined) return Promise.reject(this.#failure)
     const k = this.#position.get(index)!
     if (bytes === 'empty' || !lent) return this.#put(k, bytes === 'empty' ? 'empty' : { bytes })
+    return this.#offerLent(index, k, { bytes })
+  }
+
+  /**
+   * Hands over only the changed parts of block `index` (ascending, sector multiples but at the disk's
+   * end); the rest of the block is left as the VDI has it. Lent as in offer().
+   */
+  offerParts(index: number, parts: readonly BlockPart[], lent: boolean): Promise<void> {
+    if (this.#failure !== undefined) return Promise.reject(this.#failure)
+    const k = this.#position.get(index)!
+    const start = index * this.plan.header.blockSize
+    let end = 0
+    for (const p of parts) {
+      const stop = p.offset + p.bytes.length
+      const aligned =
+        p.offset % SECTOR_SIZE === 0 && (stop % SECTOR_SIZE === 0 || start + stop === this.#size)
+      if (!aligned || p.offset < end || start + stop > this.#size || stop > this.plan.header.blockSize) {
+        return Promise.reject(
+          new DiskError(
+            'DISK_SOURCE_INVALID',
+            `block ${index}: part ${p.offset}+${p.bytes.length} is not in sector order inside the block`,
+          ),
+        )
+      }
+      end = stop
+    }
+    if (!lent) return this.#put(k, { parts })
+    return this.#offerLent(index, k, { parts })
+  }
+
+  #offerLent(index: number, k: number, ready: Exclude<Ready, 'empty'>): Promise<void> {
     // Ahead of its turn: copied once there is room, so that a source faster than the upload is held back
     // (its stores stay pending) rather than buffered without bound.
-    if (k !== this.#next) return this.#putWhenRoom(index, k, bytes)
+    if (k !== this.#next) return this.#putWhenRoom(index, k, ready)
     return new Promise<void>((resolve, reject) => {
       this.#waiting.set(k, { resolve, reject })
-      void this.#put(k, { bytes, taken: resolve })
+      void this.#put(k, { ...ready, taken: resolve })
     })
   }
 
@@ -98,10 +151,13 @@ export class VhdSegment {
         yield zeros(blockSize)
         continue
       }
-      yield sectorBitmap(start, block.bytes.length, this.#size, blockSize)
-      yield block.bytes
-      this.dataBytes += block.bytes.length
-      if (block.bytes.length < blockSize) yield zeros(blockSize - block.bytes.length)
+      if (block.parts !== undefined) yield* this.#parts(block.parts, blockSize)
+      else {
+        yield sectorBitmap(start, block.bytes.length, this.#size, blockSize)
+        yield block.bytes
+        this.dataBytes += block.bytes.length
+        if (block.bytes.length < blockSize) yield zeros(blockSize - block.bytes.length)
+      }
       this.#waiting.delete(k)
       block.taken?.()
     }
@@ -109,10 +165,30 @@ export class VhdSegment {
   }
 
   /**
+   * A block in parts: the bitmap of their sectors, then its data area, the parts laid into one zeroed
+   * buffer of the segment's (two writes to the socket per block, as for a whole one, rather than one per
+   * part and gap). The upload lends what it yields until it asks for more: the buffer is cleared then.
+   */
+  *#parts(parts: readonly BlockPart[], blockSize: number): Generator<Uint8Array> {
+    const runs = parts.map(
+      (p) => [p.offset / SECTOR_SIZE, Math.ceil((p.offset + p.bytes.length) / SECTOR_SIZE)] as const,
+    )
+    yield bitmapOfRuns(bitmapSize(blockSize), runs)
+    const area = (this.#area ??= new Uint8Array(blockSize))
+    for (const p of parts) area.set(p.bytes, p.offset)
+    try {
+      yield area
+    } finally {
+      for (const p of parts) area.fill(0, p.offset, p.offset + p.bytes.length)
+    }
+    this.dataBytes += parts.reduce((n, p) => n + p.bytes.length, 0)
+  }
+
+  /**
    * Copies a block ahead of its turn once fewer than AHEAD_LIMIT wait; rejects if the upload failed, or
    * if the upload itself waits for a block that has not come (a source out of order: waiting would hang).
    */
-  async #putWhenRoom(index: number, k: number, bytes: Uint8Array): Promise<void> {
+  async #putWhenRoom(index: number, k: number, ready: Exclude<Ready, 'empty'>): Promise<void> {
     // The check and the put happen in the same turn: offers woken together do not all pass.
     while (this.#ready.size >= AHEAD_LIMIT) {
       if (this.#failure !== undefined) throw this.#failure
@@ -127,7 +203,12 @@ export class VhdSegment {
       await new Promise<void>((resolve) => this.#roomWaiters.push(resolve))
     }
     if (this.#failure !== undefined) throw this.#failure
-    this.#ready.set(k, { bytes: Buffer.from(bytes) })
+    this.#ready.set(
+      k,
+      ready.parts === undefined
+        ? { bytes: Buffer.from(ready.bytes) }
+        : { parts: ready.parts.map((p) => ({ offset: p.offset, bytes: Buffer.from(p.bytes) })) },
+    )
     this.#wake?.()
   }
 

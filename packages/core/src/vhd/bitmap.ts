@@ -71,6 +71,22 @@ export function countUnsetSectors(bitmap: Uint8Array, sectors: number): number {
   return count
 }
 
+/** A bitmap of `size` bytes with the sectors of each run [first, end) set (a block present in parts). */
+export function bitmapOfRuns(size: number, runs: readonly (readonly [number, number])[]): Uint8Array {
+  const bitmap = new Uint8Array(size)
+  for (const [first, end] of runs) {
+    if (!(first >= 0 && first <= end && end <= size * 8)) {
+      throw new RangeError(`sector run ${first}..${end} is outside a bitmap of ${size * 8} sectors`)
+    }
+    let s = first
+    for (; s < end && (s & 7) !== 0; s++) bitmap[s >> 3]! |= 0x80 >> (s & 7)
+    const whole = (end - s) >> 3
+    bitmap.fill(0xff, s >> 3, (s >> 3) + whole)
+    for (s += whole << 3; s < end; s++) bitmap[s >> 3]! |= 0x80 >> (s & 7)
+  }
+  return bitmap
+}
+
 export function fullBitmap(size: number, sectors: number): Uint8Array {
   const bitmap = new Uint8Array(size)
   bitmap.fill(0xff, 0, sectors >> 3)

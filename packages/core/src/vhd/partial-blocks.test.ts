@@ -4,6 +4,7 @@
 // rather than stored with zeros or stale bytes. In a dynamic VHD clear sectors read as zeros, never as
 // the bytes the file happens to hold there.
 import { describe, expect, it } from 'vitest'
+import { bitmapOfRuns, forEachRun, isFullBitmap } from './bitmap.js'
 import { VhdChain } from './chain.js'
 import { openVhd } from './disk.js'
 import { relativeLocators } from './locators.js'
@@ -85,5 +86,23 @@ describe('partial sector bitmaps', () => {
     expect(block.subarray(8 * 512, 16 * 512).every((b) => b === 0xcd)).toBe(true)
     expect(block.subarray(0, 8 * 512).every((b) => b === STALE)).toBe(true)
     expect(block.subarray(16 * 512).every((b) => b === STALE)).toBe(true)
+  })
+})
+
+describe('bitmapOfRuns', () => {
+  it('sets exactly the sectors of each run, whole bytes and the odd sectors around them', () => {
+    const runs: [number, number][] = [
+      [3, 5],
+      [7, 30],
+      [128, 256],
+      [4095, 4096],
+    ]
+    const bitmap = bitmapOfRuns(512, runs)
+    const found: [number, number][] = []
+    forEachRun(bitmap, 4096, true, (first, end) => found.push([first, end]))
+    expect(found).toEqual(runs)
+    expect(isFullBitmap(bitmapOfRuns(512, [[0, 4096]]), 4096)).toBe(true)
+    expect(bitmapOfRuns(512, []).every((b) => b === 0)).toBe(true)
+    expect(() => bitmapOfRuns(512, [[4000, 4097]])).toThrow(RangeError)
   })
 })

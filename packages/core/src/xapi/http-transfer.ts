@@ -299,6 +299,13 @@ async function sent(request: ClientRequest, response: IncomingMessage): Promise<
         sendError = error
         resolve()
       })
+      // A connection closed without an error event (the server dropped it between two writes of the
+      // body, which then stopped): the body never finishes, so waiting for 'finish' would never end.
+      request.once('close', () => {
+        if (!request.writableFinished)
+          sendError ??= new Error('the connection closed before the body was sent')
+        resolve()
+      })
     }),
     readSmall(response),
   ])

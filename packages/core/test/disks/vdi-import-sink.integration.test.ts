@@ -34,6 +34,8 @@ const chunk = (i: number): Buffer => randomBytes(Math.min(BLOCK, SIZE - i * BLOC
 const sink = (vdi: Ref, zeroHoles = false) =>
   new VdiImportSink({ xapi, vdi, size: SIZE, zeroHoles, signal: AbortSignal.timeout(20_000) })
 
+const part = (offset: number, length: number) => ({ offset, bytes: randomBytes(length) })
+
 /** What the VDI should hold: `base` with the given chunks laid over it. */
 function expected(base: Buffer, chunks: Map<number, Buffer>): Buffer {
   const out = Buffer.from(base)
@@ -77,6 +79,38 @@ describe('VdiImportSink', () => {
     const want = expected(base, new Map([...delta, [6, Buffer.alloc(BLOCK)]]))
     expect((await lab.readDisk(clone)).equals(want)).toBe(true)
     // The original is untouched: a failed write into the clone would have left it as it was.
+    expect((await lab.readDisk(original)).equals(base)).toBe(true)
+  })
+
+  it('over a clone, sends only the changed parts of a chunk: XAPI writes their sectors, the rest stays', async () => {
+    const base = randomBytes(SIZE)
+    const original = await newVdi()
+    const first = sink(original)
+    first.plan([0, 1, 2, 3, 4, 5, 6, 7, 8])
+    for (let i = 0; i <= 8; i++) await first.put(i, base.subarray(i * BLOCK, (i + 1) * BLOCK))
+    await first.finish()
+    const clone = await xapi.call<Ref>('VDI.clone', [original, {}])
+    // Chunk 1 changed in two runs (one starting inside a bitmap byte), chunk 3 whole, and the short last
+    // chunk (1536 bytes) in part of it.
+    const parts = new Map([
+      [1, [part(64 * 1024, 64 * 1024), part(MiB + 3 * 512, 5 * 512)]],
+      [8, [part(512, 1024)]],
+    ])
+    const whole = chunk(3)
+    const target = sink(clone, true)
+    expect(target.partial).toBe(true)
+    target.plan([1, 3, 8])
+    await target.putParts(1, parts.get(1)!)
+    await target.put(3, whole)
+    await target.putParts(8, parts.get(8)!)
+    const figures = await target.finish()
+    const changed = 64 * 1024 + 5 * 512 + BLOCK + 1024
+    expect(figures).toMatchObject({ uploads: 1, blocks: 3, bytesWritten: changed })
+    expect(target.bytesRead).toBe(changed)
+    const want = Buffer.from(base)
+    whole.copy(want, 3 * BLOCK)
+    for (const [i, list] of parts) for (const p of list) p.bytes.copy(want, i * BLOCK + p.offset)
+    expect((await lab.readDisk(clone)).equals(want)).toBe(true)
     expect((await lab.readDisk(original)).equals(base)).toBe(true)
   })
 

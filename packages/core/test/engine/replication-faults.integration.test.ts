@@ -112,7 +112,9 @@ describe('replication with memory, and faults on the target', () => {
   it('leaves the last good replica intact when the import is cut midway, then a retry completes', async () => {
     const good = await replicate()
     await env.a.guest.writeRandomBlocks(env.disks[0]!, 4)
-    env.b.faults.failHttp('/import_raw_vdi', { kind: 'cut', afterBytes: 512 * 1024 })
+    // Cut once the upload's first block (bitmap and 2 MiB, its changed parts set) has landed in the
+    // fresh clone: the replica being replaced must not see it.
+    env.b.faults.failHttp('/import_raw_vdi', { kind: 'cut', afterBytes: 2048 + 512 + 2 * 1024 * 1024 })
     await expect(replicate()).rejects.toThrow()
     await expectLastGoodReplica(good.replicas[0]!.vmUuid)
     const retry = await replicate()

@@ -110,3 +110,34 @@ export function looseVdis(lab: LabPool): string[] {
     .filter(([ref, r]) => ((r.VBDs as string[] | undefined) ?? []).length === 0 && !images.has(ref))
     .map(([ref]) => ref)
 }
+
+/**
+ * What CBT says changed since the source snapshots `from` (uuids) in the live disks `to` (refs, in the
+ * same order), from the lab's own changed-block logs: `bytes`, 64 KiB per bit set, and `sent`, the
+ * bytes of VHD uploads carrying the 2 MiB blocks that hold them (per disk with changes: footer copy,
+ * header, BAT sectors, each block's bitmap sector and 2 MiB, footer). Taken right before a delta run
+ * (its snapshot then holds just these changes), it is what the run must read, write and send, exactly.
+ */
+export function changedBytes(
+  source: LabPool,
+  from: readonly string[],
+  to: readonly string[],
+): { bytes: number; sent: number } {
+  const { db } = source.state
+  const [granule, block] = [64 * 1024, 2 * 1024 * 1024]
+  let [bytes, sent] = [0, 0]
+  from.forEach((uuid, i) => {
+    const base = db.find('VDI', (r) => r.uuid === uuid)[0]![0]
+    const size = Number(db.get('VDI', to[i]!).virtual_size)
+    const bits = Buffer.from(source.state.cbt.changed(base, to[i]!, size), 'base64')
+    const blocks = new Set<number>()
+    for (let k = 0; k < bits.length * 8; k++) {
+      if ((bits[k >> 3]! & (0x80 >> (k & 7))) === 0) continue
+      bytes += Math.min(granule, size - k * granule)
+      blocks.add(Math.floor((k * granule) / block))
+    }
+    const bat = Math.ceil((Math.ceil(size / block) * 4) / 512) * 512
+    if (blocks.size > 0) sent += 512 + 1024 + bat + blocks.size * (512 + block) + 512
+  })
+  return { bytes, sent }
+}

@@ -50,15 +50,18 @@ export async function handleImportRaw(
   try {
     const size = Number(lab.db.get('VDI', vdi).virtual_size)
     let reached = 0
-    const write = async (offset: number, data: Uint8Array): Promise<void> => {
+    const write: BlockWrite = async (offset, data, changed) => {
       if (offset + data.length > size) throw new XapiFailure('VDI_IO_ERROR', ['Device I/O errors'])
       await lab.disks.write(vdi, offset, data, { direct: true }) // written once, as tapdisk does: around the page cache
-      lab.cbt.mark(vdi, offset, data.length)
+      for (const [at, length] of changed ?? [[offset, data.length]]) lab.cbt.mark(vdi, at, length)
       task.checkCancelled()
       reached = Math.max(reached, offset + data.length) // writes in flight may land out of order
       if (length > 0) task.setProgress(reached / length)
     }
-    const received = format === 'raw' ? await importRaw(body, write) : await importVhd(body, write, vdi)
+    const current = (offset: number, length: number, into: Buffer) =>
+      lab.disks.read(vdi, offset, length, into)
+    const received =
+      format === 'raw' ? await importRaw(body, write) : await importVhd(body, { write, current }, vdi)
     if (length >= 0 && received !== length) throw new XapiFailure('VDI_IO_ERROR', ['Device I/O errors'])
     if (fault?.kind === 'task-failure')
       lab.tasks.fail(b.task, new XapiFailure(fault.code, fault.params ?? []))
@@ -81,10 +84,10 @@ export async function handleImportRaw(
   }
 }
 
-async function importRaw(
-  req: AsyncIterable<Buffer>,
-  write: (offset: number, data: Uint8Array) => Promise<void>,
-): Promise<number> {
+/** Writes `data` at `offset`; `changed` (byte ranges) are the sectors the import set, when not all. */
+type BlockWrite = (offset: number, data: Uint8Array, changed?: [number, number][]) => Promise<void>
+
+async function importRaw(req: AsyncIterable<Buffer>, write: BlockWrite): Promise<number> {
   let offset = 0
   for await (const chunk of req) {
     await write(offset, chunk)
@@ -95,9 +98,10 @@ async function importRaw(
 
 async function importVhd(
   req: AsyncIterable<Buffer>,
-  write: (offset: number, data: Uint8Array) => Promise<void>,
+  disk: { write: BlockWrite; current: (offset: number, length: number, into: Buffer) => Promise<Uint8Array> },
   vdi: string,
 ): Promise<number> {
+  const { write } = disk
   let received = 0
   async function* counted(): AsyncGenerator<Uint8Array> {
     for await (const chunk of req) {
@@ -111,6 +115,8 @@ async function importVhd(
   // a queue of writes on the device): with DIRECT_DEPTH + 2 buffers in rotation, a buffer is never
   // refilled while it is written.
   const writes = new InFlight(DIRECT_DEPTH)
+  // What the VDI holds under a partial block, read once per block and copied out at once: one buffer.
+  const scratch = Buffer.allocUnsafe(stream.blockSize)
   try {
     // keepPartial: like tapdisk, the import writes only the sectors a block's bitmap sets.
     const blocks = stream.blocks(undefined, { reuse: DIRECT_DEPTH + 1, keepPartial: true })
@@ -120,12 +126,20 @@ async function importVhd(
       if (block.full) {
         writes.add(write(start, clip(block.data, start, stream.size)))
       } else {
-        const runs: [number, number][] = []
-        forEachRun(block.bitmap, sectors, true, (first, end) => runs.push([first, end]))
-        for (const [first, end] of runs) {
-          const offset = start + first * 512
-          await write(offset, clip(block.data.subarray(first * 512, end * 512), offset, stream.size))
-        }
+        // Only the set sectors change: the clear ones are filled with what the VDI holds there, and the
+        // block is written whole like the others (one write in flight, not one per run). The block's
+        // buffer is the import's own (a clear sector reads as zeros in it, never as the sender's bytes).
+        const data = clip(block.data, start, stream.size)
+        const held = await disk.current(start, data.length, scratch.subarray(0, data.length))
+        const changed: [number, number][] = []
+        forEachRun(block.bitmap, sectors, true, (first, end) => {
+          const at = start + first * 512
+          if (at < start + data.length) changed.push([at, Math.min(end * 512, data.length) - first * 512])
+        })
+        forEachRun(block.bitmap, sectors, false, (first, end) => {
+          if (first * 512 < data.length) data.set(held.subarray(first * 512, end * 512), first * 512)
+        })
+        writes.add(write(start, data, changed))
       }
     }
     await writes.drain()

@@ -51,6 +51,7 @@ export interface ReplicaMade {
   readonly full: boolean
   readonly bytesRead: number
   readonly bytesWritten: number
+  readonly bytesSent: number
 }
 
 export interface BuildInput {
@@ -105,8 +106,9 @@ async function buildSteps(
   const full = copies.every((c) => c.full)
   const bytesRead = copies.reduce((n, c) => n + c.bytesRead, 0)
   const bytesWritten = copies.reduce((n, c) => n + c.bytesWritten, 0)
+  const bytesSent = copies.reduce((n, c) => n + c.bytesSent, 0)
   const kept = point === undefined ? {} : { point, pointUuid }
-  return { vm, vmUuid, name, ...kept, full, bytesRead, bytesWritten }
+  return { vm, vmUuid, name, ...kept, full, bytesRead, bytesWritten, bytesSent }
 }
 
 /** The fresh disks, their data, the memory image and the replica VM (in `made` as they come). */

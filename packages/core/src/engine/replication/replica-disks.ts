@@ -41,6 +41,8 @@ export interface DiskCopy {
   readonly full: boolean
   readonly bytesRead: number
   readonly bytesWritten: number
+  /** Bytes of the VHD uploads (metadata, bitmaps, whole 2 MiB blocks: what crossed the network). */
+  readonly bytesSent: number
 }
 
 /** Per disk of the snapshot, its base: the restore point's disk of the same source disk, if usable. */
@@ -169,7 +171,8 @@ async function copyInto(
     const figures = await sink.finish()
     const full = !over || outcome.path === 'full'
     task.set({ path: outcome.path, nbd: outcome.via === 'nbd', full, bytesRead: sink.bytesRead, ...figures })
-    return { vdi, full, bytesRead: sink.bytesRead, bytesWritten: figures.bytesWritten }
+    const { bytesWritten, bytesSent } = figures
+    return { vdi, full, bytesRead: sink.bytesRead, bytesWritten, bytesSent }
   } catch (error) {
     await sink.abort(error)
     throw error

@@ -53,7 +53,10 @@ export interface VmReplicationResult {
   readonly replicas: ReplicaWritten[]
   readonly full: boolean
   readonly bytesRead: number
+  /** Bytes of the changed data written into the replicas' disks. */
   readonly bytesWritten: number
+  /** Bytes of the VHD uploads that carried them (whole 2 MiB blocks and their metadata). */
+  readonly bytesSent: number
   /** The replicas hold the memory (checkpoint): they resume; else they are crash-consistent. */
   readonly memory: boolean
   readonly warnings: string[]
@@ -124,7 +127,11 @@ async function replicateAll(
         const ctx = { source: xapi, target: t.xapi, sr, limits: source.limits, scope, networks: t.networks }
         const result = await replicateToTarget(child, ctx, snap, meta, run)
         child.set({ replica: result.vmUuid, name: result.name, full: result.full })
-        child.set({ bytesRead: result.bytesRead, bytesWritten: result.bytesWritten })
+        child.set({
+          bytesRead: result.bytesRead,
+          bytesWritten: result.bytesWritten,
+          bytesSent: result.bytesSent,
+        })
         return result
       },
       { pool: t.poolName ?? t.poolId, sr: t.srUuid },
@@ -149,6 +156,7 @@ async function replicateAll(
     full: made.every((m) => m.full),
     bytesRead: made.reduce((n, m) => n + m.bytesRead, 0),
     bytesWritten: made.reduce((n, m) => n + m.bytesWritten, 0),
+    bytesSent: made.reduce((n, m) => n + m.bytesSent, 0),
     memory,
   }
 }

@@ -102,8 +102,8 @@ async function replicateOne(
           () => attempts++,
           (settings) => ctx.replicateVm(task, pool.xapi, ctx.limits(pool.uuid), vm.uuid, targets, settings),
         )
-        const { full, bytesRead, bytesWritten, replicas, memory } = result
-        task.set({ full, bytesRead, bytesWritten, replicas, memory })
+        const { full, bytesRead, bytesWritten, bytesSent, replicas, memory } = result
+        task.set({ full, bytesRead, bytesWritten, bytesSent, replicas, memory })
         await checkAfterReplication(task, ctx, vm, result)
         return result
       },

@@ -21,6 +21,29 @@ describe('CBT bitmap', () => {
     expect(() => blocks.changedBlocks(1000)).toThrow(RangeError)
   })
 
+  it('names the changed byte ranges inside each 2 MiB chunk, runs cut at chunk ends and at the disk end', () => {
+    const bits = new Uint8Array(16) // 128 granules = 4 chunks of 2 MiB
+    bits[0] = 0b0110_0000 // granules 1, 2 → chunk 0, one run
+    bits[3] = 0b0000_0011 // granules 30, 31 ...
+    bits[4] = 0b1000_0001 // ... 32 (chunk 1: a run cut at the chunk boundary), 39
+    bits[15] = 0xff // granules 120..127: chunk 3, clipped to a disk ending 100 KiB into granule 120
+    const blocks = decodeCbtBitmap(encodeCbtBitmap(bits))
+    const K = 64 * 1024
+    const size = 3 * 2 * 1024 * 1024 + 24 * K + 100 * 1024
+    const extents = blocks.changedExtents(2 * 1024 * 1024, size)
+    expect([...extents.keys()]).toEqual([0, 1, 3])
+    expect(extents.get(0)).toEqual([
+      { offset: K, length: 2 * K },
+      { offset: 30 * K, length: 2 * K },
+    ])
+    expect(extents.get(1)).toEqual([
+      { offset: 0, length: K },
+      { offset: 7 * K, length: K },
+    ])
+    expect(extents.get(3)).toEqual([{ offset: 24 * K, length: 100 * 1024 }])
+    expect(() => blocks.changedExtents(1000, size)).toThrow(RangeError)
+  })
+
   it('rejects text that is not base64', () => {
     expect(() => decodeCbtBitmap('not base64!')).toThrow(RangeError)
   })

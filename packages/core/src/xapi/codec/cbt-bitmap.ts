@@ -11,8 +11,19 @@ export interface ChangedBlocks {
   isChanged(block: number): boolean
   /** Indexes of changed blocks of `blockSize` bytes (a multiple of 64 KiB, e.g. a 2 MiB chunk). */
   changedBlocks(blockSize: number): number[]
+  /**
+   * Per changed block of `blockSize` bytes (as changedBlocks), the byte ranges inside it that changed:
+   * runs of changed 64 KiB blocks, relative to the block's start, clipped to a disk of `size` bytes.
+   */
+  changedExtents(blockSize: number, size: number): Map<number, BlockExtent[]>
   /** Number of changed 64 KiB blocks. */
   readonly changedCount: number
+}
+
+/** A byte range inside a larger block (offset relative to the block's start). */
+export interface BlockExtent {
+  readonly offset: number
+  readonly length: number
 }
 
 export function decodeCbtBitmap(base64: string): ChangedBlocks {
@@ -33,10 +44,7 @@ export function changedBlocksFromBytes(bytes: Uint8Array): ChangedBlocks {
     changedCount,
     isChanged,
     changedBlocks(blockSize: number): number[] {
-      if (blockSize % CBT_BLOCK_SIZE !== 0 || blockSize <= 0) {
-        throw new RangeError(`block size ${blockSize} is not a multiple of 64 KiB`)
-      }
-      const per = blockSize / CBT_BLOCK_SIZE
+      const per = granulesPer(blockSize)
       const out: number[] = []
       for (let first = 0; first < bytes.length * 8; first += per) {
         for (let k = first; k < first + per; k++) {
@@ -48,7 +56,35 @@ export function changedBlocksFromBytes(bytes: Uint8Array): ChangedBlocks {
       }
       return out
     },
+    changedExtents(blockSize: number, size: number): Map<number, BlockExtent[]> {
+      const per = granulesPer(blockSize)
+      const out = new Map<number, BlockExtent[]>()
+      const granules = Math.min(bytes.length * 8, Math.ceil(size / CBT_BLOCK_SIZE))
+      for (let k = 0; k < granules;) {
+        if (!isChanged(k)) {
+          k++
+          continue
+        }
+        // A run ends at the first unchanged granule or at the end of its block.
+        const block = Math.floor(k / per)
+        const first = k
+        while (k < granules && k < (block + 1) * per && isChanged(k)) k++
+        const start = first * CBT_BLOCK_SIZE
+        const end = Math.min(k * CBT_BLOCK_SIZE, size)
+        const list = out.get(block) ?? []
+        list.push({ offset: start - block * blockSize, length: end - start })
+        out.set(block, list)
+      }
+      return out
+    },
   }
+}
+
+function granulesPer(blockSize: number): number {
+  if (blockSize % CBT_BLOCK_SIZE !== 0 || blockSize <= 0) {
+    throw new RangeError(`block size ${blockSize} is not a multiple of 64 KiB`)
+  }
+  return blockSize / CBT_BLOCK_SIZE
 }
 
 /** Encodes a bitmap (the lab's side): `bits` holds one bit per 64 KiB block, MSB first. */
