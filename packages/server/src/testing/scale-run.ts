@@ -44,6 +44,12 @@ export interface ScaleFigures {
   readonly serverRssPeak: number
   /** Peak RSS (MiB) of each worker process seen during the run. */
   readonly workerRssPeaks: readonly number[]
+  /**
+   * The workers' peak RSS (MiB, the largest of them) once `early` VMs had ended, and at the end: what
+   * the run's memory does as more VMs are backed up (it must not grow with them).
+   */
+  readonly workerRssEarly: number
+  readonly early: number
   readonly runId: string
 }
 
@@ -132,7 +138,12 @@ async function stopLab(child: ChildProcess): Promise<void> {
 }
 
 /** Runs the job once, polling the API and sampling memory until the run ended. */
-export async function runScale(setup: ScaleSetup, vms: number, timeoutMs: number): Promise<ScaleFigures> {
+export async function runScale(
+  setup: ScaleSetup,
+  vms: number,
+  timeoutMs: number,
+  early = Math.ceil(vms / 4),
+): Promise<ScaleFigures> {
   const { api, jobId } = setup
   const serverRssBefore = process.memoryUsage.rss() / MiB
   const started = Date.now()
@@ -144,6 +155,7 @@ export async function runScale(setup: ScaleSetup, vms: number, timeoutMs: number
   const byPath = new Map<string, number[]>(paths.map((p, i) => [['runs', 'run', 'jobs', 'overview'][i]!, []]))
   const memory = { server: serverRssBefore, workers: new Map<number, number>() }
   let status = 'pending'
+  let workerRssEarly: number | undefined
   const sampler = sampleMemory(memory, () => status !== 'pending')
   while (status === 'pending') {
     if (Date.now() - started > timeoutMs) throw new Error(`run ${runId} did not end in ${timeoutMs} ms`)
@@ -153,6 +165,8 @@ export async function runScale(setup: ScaleSetup, vms: number, timeoutMs: number
       latencies.push(performance.now() - t0)
       byPath.get(['runs', 'run', 'jobs', 'overview'][paths.indexOf(path)]!)!.push(latencies.at(-1)!)
       if (got.status !== 200) throw new Error(`GET ${path} answered ${got.status}`)
+      if (path === paths[1] && workerRssEarly === undefined && vmsEnded(got.body) >= early)
+        workerRssEarly = Math.max(0, ...memory.workers.values())
       if (path === '/api/runs')
         status =
           (got.body as { runId: string; status: string }[]).find((r) => r.runId === runId)?.status ?? status
@@ -170,8 +184,14 @@ export async function runScale(setup: ScaleSetup, vms: number, timeoutMs: number
     serverRssBefore,
     serverRssPeak: memory.server,
     workerRssPeaks: [...memory.workers.values()],
+    workerRssEarly: workerRssEarly ?? 0,
+    early,
     runId,
   }
+}
+
+function vmsEnded(run: { children?: { name: string; status: string }[] }): number {
+  return (run.children ?? []).filter((c) => c.name === 'VM' && c.status !== 'pending').length
 }
 
 async function sampleMemory(
