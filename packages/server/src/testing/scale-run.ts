@@ -97,18 +97,23 @@ export async function startScale(vms: number, diskSize = '16MiB'): Promise<Scale
   }
 }
 
-interface LabAddress {
+export interface LabAddress {
   readonly url: string
   readonly user: string
   readonly password: string
   readonly fingerprint: string
 }
 
-async function startLab(vms: number, diskSize: string): Promise<{ child: ChildProcess; pool: LabAddress }> {
+/** The lab pool of scale-lab.ts in a process of its own, seeded with `vms` tagged 'scale'. */
+export async function startLab(
+  vms: number,
+  diskSize: string,
+  nbd = false,
+): Promise<{ child: ChildProcess; pool: LabAddress }> {
   const entry = fileURLToPath(new URL('./scale-lab.ts', import.meta.url))
   const child = spawn(
     process.execPath,
-    ['--conditions=strata-source', '--import', 'tsx', entry, String(vms), diskSize],
+    ['--conditions=strata-source', '--import', 'tsx', entry, String(vms), diskSize, ...(nbd ? ['nbd'] : [])],
     {
       stdio: ['pipe', 'pipe', 'inherit'],
     },
@@ -128,7 +133,7 @@ async function startLab(vms: number, diskSize: string): Promise<{ child: ChildPr
 }
 
 /** Ends its stdin (it closes the pool), and kills it if it does not exit in time. */
-async function stopLab(child: ChildProcess): Promise<void> {
+export async function stopLab(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null) return
   const gone = new Promise((resolve) => child.once('exit', resolve))
   child.stdin?.end()
