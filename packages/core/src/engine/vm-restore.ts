@@ -304,27 +304,25 @@ async function restoreDisk(
   { repository, ref, disk, sr, saved, onCreated }: DiskTarget,
 ): Promise<Ref> {
   const reader = await DiskReader.open(repository, ref, disk, task.signal)
-  return task
-    .child(
-      'transfer',
-      (t) =>
-        limits.transfers.run(async () => {
-          const vdi = await createVdi(xapi, { ...saved, virtual_size: reader.size }, sr, t.signal)
-          onCreated?.({ class: 'VDI', ref: vdi })
-          try {
-            const progress = diskProgress(t, reader, 'vhd')
-            await writeDiskToVdi(xapi, reader, vdi, { signal: t.signal, onProgress: progress.onWritten })
-            progress.finish()
-            return vdi
-          } catch (error) {
-            const cleanup = AbortSignal.timeout(120_000)
-            await undoCall(() => xapi.call('VDI.destroy', [vdi], cleanup), cleanup).catch(() => undefined)
-            throw error
-          }
-        }, t.signal),
-      { disk, size: reader.size },
-    )
-    .finally(() => reader.close()) // its cache's memory back to the process's shared memory
+  return task.child(
+    'transfer',
+    (t) =>
+      limits.transfers.run(async () => {
+        const vdi = await createVdi(xapi, { ...saved, virtual_size: reader.size }, sr, t.signal)
+        onCreated?.({ class: 'VDI', ref: vdi })
+        try {
+          const progress = diskProgress(t, reader, 'vhd')
+          await writeDiskToVdi(xapi, reader, vdi, { signal: t.signal, onProgress: progress.onWritten })
+          progress.finish()
+          return vdi
+        } catch (error) {
+          const cleanup = AbortSignal.timeout(120_000)
+          await undoCall(() => xapi.call('VDI.destroy', [vdi], cleanup), cleanup).catch(() => undefined)
+          throw error
+        }
+      }, t.signal),
+    { disk, size: reader.size },
+  )
 }
 
 export interface DiskRestoreOptions {
@@ -379,7 +377,7 @@ export async function restoreDiskToFile(
   const bytes = await writeDiskToFile(reader, o.path, o.format, {
     signal: task.signal,
     onProgress: progress.onWritten,
-  }).finally(() => reader.close())
+  })
   progress.finish()
   return { bytes, ...progress.facts }
 }
