@@ -21,7 +21,8 @@ for (const f of figures) {
     `${f.vms} VMs: ${f.status} in ${(f.runMs / 1000).toFixed(1)} s; ` +
       `${f.latency.count} GETs p50 ${f.latency.p50.toFixed(1)} ms p99 ${f.latency.p99.toFixed(1)} ms max ${f.latency.max.toFixed(0)} ms; ` +
       `server RSS ${mib(f.serverRssBefore)} before, peak ${mib(f.serverRssPeak)}; ` +
-      `${f.workerRssPeaks.length} worker(s), peak ${f.workerRssPeaks.map(mib).join(', ')}`,
+      `${f.workerRssPeaks.length} worker(s), peak ${f.workerRssPeaks.map(mib).join(', ')} ` +
+      `(${mib(f.workerRssEarly)} after ${f.early} VMs)`,
   )
   for (const [path, l] of Object.entries(f.perPath))
     console.log(`  ${path}: p50 ${l.p50.toFixed(1)} ms p99 ${l.p99.toFixed(1)} ms max ${l.max.toFixed(0)} ms`)

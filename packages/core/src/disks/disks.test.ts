@@ -9,7 +9,7 @@ import { DiskReader, PointWriter, Repository } from '../repository/index.js'
 import { MemoryStore } from '../storage/index.js'
 import { memoryAccess, openVhd } from '../vhd/index.js'
 import { ChunkSink } from './chunk-sink.js'
-import { DirectWrites } from '../shared/index.js'
+import { DirectWrites, sharedMemory } from '../shared/index.js'
 import { writeDiskToFile } from './disk-targets.js'
 import { diskVhdBytes, planDiskVhd, presentBlocks, readSpans } from './repository-source.js'
 
@@ -129,6 +129,7 @@ describe('disk sources and targets', () => {
       else if (i % 7 !== 3) randomBytes(CHUNK).copy(disk, i * CHUNK)
     }
     const { ids } = await backup([repo], disk)
+    const lentBefore = sharedMemory.stats.made - sharedMemory.stats.free
     const reader = await DiskReader.open(repo, { vm: 'vm', pointId: ids[0]! })
     const chunks = [...reader.nonZeroChunks()]
     const expected = (index: number): Buffer => disk.subarray(index * CHUNK, (index + 1) * CHUNK)
@@ -165,5 +166,10 @@ describe('disk sources and targets', () => {
     ))
       void span
     expect(reader.buffersMade).toBe(made)
+    // Closed, the reader's cache goes back to the process's shared memory: nothing stays lent.
+    expect(sharedMemory.stats.made - sharedMemory.stats.free).toBeGreaterThan(lentBefore)
+    reader.close()
+    await sleep(1)
+    expect(sharedMemory.stats.made - sharedMemory.stats.free).toBe(lentBefore)
   })
 })

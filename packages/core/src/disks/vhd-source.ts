@@ -1,6 +1,6 @@
 // The VHD export of a VDI snapshot (/export_raw_vdi?format=vhd, with `base` for a delta): its BAT tells
 // which blocks changed without reading them; its blocks carry the data when NBD is not used.
-import { BufferPool, lease, type Lease } from '../shared/index.js'
+import { BufferPool, lease, sharedMemory, type Lease } from '../shared/index.js'
 import { openVhdStream, type VhdBlock, type VhdStream } from '../vhd/index.js'
 import { exportVdi, type Ref, type XapiClient } from '../xapi/index.js'
 import { blocksToChunks, usedBlocks } from './chunk-map.js'
@@ -120,12 +120,15 @@ const BLOCKS_IN_HAND = 16
 /**
  * The VHD stream reuses a block's buffer `inHand` blocks later. Each block yielded as a chunk is lent;
  * before the stream is asked for a block that would overwrite a buffer still lent, this waits for its
- * release. The lease is the contract, not the consumer's pace.
+ * release. The lease is the contract, not the consumer's pace. The ring's buffers are the process's
+ * shared memory: once the stream ended and every lease of them is back, they go back to it for the next
+ * disk (a ring made per disk and dropped would stay alive in the codec workers: shared-memory.ts).
  */
 class LentRing {
   readonly #slots: number
   /** Per buffer of the stream's ring: settles when the bytes lent from it are given back. */
   readonly #released: Promise<void>[] = []
+  readonly #ring: Uint8Array[] = []
   #count = 0
 
   constructor(inHand: number) {
@@ -133,11 +136,22 @@ class LentRing {
   }
 
   async *blocks(stream: VhdStream, signal: AbortSignal): AsyncGenerator<VhdBlock> {
-    for await (const block of stream.blocks(signal, { reuse: this.#slots - 1, shared: true })) {
-      this.#released[this.#count++ % this.#slots] = Promise.resolve()
-      yield block
-      // The next block goes into the buffer the block `inHand` before this one used: wait until it is back.
-      await this.#released[this.#count % this.#slots]
+    const allocate = (length: number): Uint8Array => {
+      const bytes = sharedMemory.take(length)
+      this.#ring.push(bytes)
+      return bytes
+    }
+    try {
+      for await (const block of stream.blocks(signal, { reuse: this.#slots - 1, allocate })) {
+        this.#released[this.#count++ % this.#slots] = Promise.resolve()
+        yield block
+        // The next block goes into the buffer the block `inHand` before this one used: wait until it is back.
+        await this.#released[this.#count % this.#slots]
+      }
+    } finally {
+      // The stream is done with its ring (its loop ended with this one); borrowers may still hold blocks.
+      const ring = this.#ring.splice(0)
+      void Promise.all(this.#released).then(() => ring.forEach((bytes) => sharedMemory.give(bytes)))
     }
   }
 

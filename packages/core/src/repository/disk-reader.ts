@@ -113,6 +113,16 @@ export class DiskReader {
     }
   }
 
+  /**
+   * Lets go of the recent chunks: their memory goes back to the process's shared memory once no lease
+   * holds it (kept with a dropped reader, it would stay alive in the codec threads: shared-memory.ts).
+   * The reader still reads afterwards; only its cache starts empty again.
+   */
+  close(): void {
+    for (const held of this.#recent.values()) unref(held)
+    this.#recent.clear()
+  }
+
   /** Chunk buffers made so far: the most ever lent or cached at once (for tests and diagnostics). */
   get buffersMade(): number {
     return this.#slots.made

@@ -5,7 +5,7 @@
 // stop trusting the chunk even if the move stops halfway. Quarantined copies stay until
 // `strata repo gc --purge-quarantine`.
 import { isNotFound, StorageError } from '../storage/index.js'
-import { errorCode } from '../shared/index.js'
+import { errorCode, sharedMemory } from '../shared/index.js'
 import type { Repository } from './repository.js'
 import { chunkKey } from './format/layout.js'
 
@@ -71,7 +71,12 @@ async function decodes(repo: Repository, idHex: string, stored: Uint8Array): Pro
   try {
     // A copy (a Buffer's slice() would be a view): decoding hands its input over to a worker thread.
     const copy = new Uint8Array(stored)
-    await repo.decodeChunkInto(idHex, copy, new Uint8Array(new SharedArrayBuffer(repo.chunkSize)))
+    const out = sharedMemory.take(repo.chunkSize)
+    try {
+      await repo.decodeChunkInto(idHex, copy, out)
+    } finally {
+      sharedMemory.give(out)
+    }
     return true
   } catch (error) {
     if (isCorruption(error)) return false

@@ -60,6 +60,7 @@ export async function servePoint(options: ServePointOptions): Promise<ServedPoin
     )
   } catch (error) {
     base.close()
+    reader.close()
     throw error
   }
   return {
@@ -74,6 +75,7 @@ export async function servePoint(options: ServePointOptions): Promise<ServedPoin
     async close() {
       await server.close()
       base.close()
+      reader.close() // its cache's memory goes back to the process's shared memory
     },
   }
 }

@@ -3,6 +3,7 @@
 // Releasing twice is a bug that would hand one buffer to two borrowers: it throws. An allocator is
 // injected where memory matters (shared memory for the repository's worker threads, or not).
 import { StrataError } from './errors.js'
+import { sharedMemory } from './shared-memory.js'
 
 export interface Lease {
   readonly bytes: Buffer
@@ -36,11 +37,15 @@ export function lease(bytes: Buffer, give: (bytes: Buffer) => void = () => {}): 
 }
 
 export interface BufferPoolOptions {
-  /** Buffers in shared memory (a SharedArrayBuffer each), which worker threads read in place. */
+  /**
+   * Buffers in shared memory, which worker threads read in place: taken from and given back to the
+   * process's free list (shared-memory.ts), never kept by the pool, so that a pool dropped with its
+   * reader leaves nothing behind that a worker thread could keep alive.
+   */
   readonly shared?: boolean
-  /** Buffers kept for reuse, all sizes together. Default 64. */
+  /** Unshared buffers kept for reuse, all sizes together. Default 64. */
   readonly maxFree?: number
-  /** Buffers below this size are not kept (cheap to allocate). Default 64 KiB. */
+  /** Unshared buffers below this size are not kept (cheap to allocate). Default 64 KiB. */
   readonly minPooled?: number
 }
 
@@ -50,6 +55,8 @@ export class BufferPool implements BufferAllocator {
   readonly #free = new Map<number, Buffer[]>()
   readonly #maxFree: number
   readonly #minPooled: number
+  /** The shared buffers this pool has lent, to count each once. */
+  readonly #seen = new WeakSet<ArrayBufferLike>()
   #freeCount = 0
   #made = 0
   #lent = 0
@@ -60,7 +67,7 @@ export class BufferPool implements BufferAllocator {
     this.#minPooled = options.minPooled ?? 64 * 1024
   }
 
-  /** Buffers allocated so far (a reused one counts once). */
+  /** Buffers this pool has lent so far, each counted once however often it was reused. */
   get made(): number {
     return this.#made
   }
@@ -80,17 +87,23 @@ export class BufferPool implements BufferAllocator {
   }
 
   #take(length: number): Buffer {
+    if (this.shared) {
+      const bytes = sharedMemory.take(length)
+      if (!this.#seen.has(bytes.buffer)) this.#made++
+      this.#seen.add(bytes.buffer)
+      return Buffer.from(bytes.buffer, 0, length)
+    }
     const reused = this.#free.get(length)?.pop()
     if (reused !== undefined) {
       this.#freeCount--
       return reused
     }
     this.#made++
-    if (!this.shared) return Buffer.allocUnsafeSlow(length)
-    return Buffer.from(new SharedArrayBuffer(length))
+    return Buffer.allocUnsafeSlow(length)
   }
 
   #give(bytes: Buffer): void {
+    if (this.shared) return sharedMemory.give(bytes)
     if (bytes.length < this.#minPooled || this.#freeCount >= this.#maxFree) return
     const list = this.#free.get(bytes.length) ?? []
     list.push(bytes)

@@ -60,15 +60,21 @@ describe('writer and readers', () => {
         expect(stream.footer.diskType).toBe('dynamic')
         expect([...stream.blockOrder]).toEqual([0, 3, 4])
         const seen: number[] = []
-        for await (const block of stream.blocks(undefined, { reuse, shared })) {
+        const allocated: number[] = []
+        const allocate = shared
+          ? (length: number) => (allocated.push(length), new Uint8Array(new SharedArrayBuffer(length)))
+          : undefined
+        for await (const block of stream.blocks(undefined, { reuse, allocate })) {
           expect(block.full).toBe(true)
           expectBlock(block.data, block.index)
-          // Gathered from several source chunks into the reused buffers, which `shared` puts in shared memory.
+          // Gathered from several source chunks into the reused buffers, which `allocate` put in shared memory.
           if (sizes.length > 1 || sizes[0]! < block.data.length)
             expect(block.data.buffer instanceof SharedArrayBuffer).toBe(shared)
           seen.push(block.index)
         }
         expect(seen).toEqual([0, 3, 4])
+        // The ring's buffers, from the caller, once each: reuse + 1 of them for three blocks.
+        expect(allocated).toEqual(shared ? [base.blockSize, base.blockSize] : [])
       }
     }
   })

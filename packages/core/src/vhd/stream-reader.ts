@@ -24,8 +24,11 @@ export interface VhdBlock {
 export interface VhdBlocksOptions {
   /** Reuse a ring of `reuse + 1` buffers for the blocks' data (see blocks()). */
   reuse?: number
-  /** The reused buffers are shared memory. */
-  shared?: boolean
+  /**
+   * Where the reused buffers come from (default: new memory). The caller owns what it allocates: the
+   * stream neither frees nor gives back buffers (shared memory, for worker threads to read in place).
+   */
+  allocate?: (length: number) => Uint8Array
   /**
    * Yield the partial blocks of a differencing stream as stored, for a caller that lays each block over
    * its parent's data sector by sector (an import onto a clone of the parent). Without it they are
@@ -78,8 +81,8 @@ export class VhdStream {
    * block's buffers stay valid after the next one is read (they are never reused), unless `reuse` is
    * set: then a block's data may be overwritten once `reuse` more blocks have been read (1: when the
    * loop asks for the next block). A consumer with at most `reuse` blocks in hand then saves a fresh
-   * allocation (and its page faults, and the collections they bring) per block. With `shared`, those
-   * reused buffers are shared memory, which worker threads read without a copy.
+   * allocation (and its page faults, and the collections they bring) per block. With `allocate`, those
+   * reused buffers come from the caller (shared memory, which worker threads read without a copy).
    *
    * A block whose sector bitmap is partial: in a dynamic disk its clear sectors are yielded as zeros
    * (what the disk holds there), never as the bytes stored in the file; in a differencing disk it is a
@@ -101,10 +104,7 @@ export class VhdStream {
         const bitmap = await reader.read(mapSize, `bitmap of block ${index}`, signal)
         let scratch: Uint8Array | undefined
         if (options.reuse !== undefined && options.reuse > 0) {
-          scratch = ring[turn] ??=
-            options.shared === true
-              ? new Uint8Array(new SharedArrayBuffer(this.blockSize))
-              : new Uint8Array(this.blockSize)
+          scratch = ring[turn] ??= options.allocate?.(this.blockSize) ?? new Uint8Array(this.blockSize)
           turn = (turn + 1) % (options.reuse + 1) // the one being filled, and `reuse` still in hand
         }
         const data = await reader.read(this.blockSize, `block ${index}`, signal, scratch)

@@ -44,6 +44,12 @@ export interface ScaleFigures {
   readonly serverRssPeak: number
   /** Peak RSS (MiB) of each worker process seen during the run. */
   readonly workerRssPeaks: readonly number[]
+  /**
+   * The workers' peak RSS (MiB, the largest of them) once `early` VMs had ended, and at the end: what
+   * the run's memory does as more VMs are backed up (it must not grow with them).
+   */
+  readonly workerRssEarly: number
+  readonly early: number
   readonly runId: string
 }
 
@@ -91,18 +97,23 @@ export async function startScale(vms: number, diskSize = '16MiB'): Promise<Scale
   }
 }
 
-interface LabAddress {
+export interface LabAddress {
   readonly url: string
   readonly user: string
   readonly password: string
   readonly fingerprint: string
 }
 
-async function startLab(vms: number, diskSize: string): Promise<{ child: ChildProcess; pool: LabAddress }> {
+/** The lab pool of scale-lab.ts in a process of its own, seeded with `vms` tagged 'scale'. */
+export async function startLab(
+  vms: number,
+  diskSize: string,
+  nbd = false,
+): Promise<{ child: ChildProcess; pool: LabAddress }> {
   const entry = fileURLToPath(new URL('./scale-lab.ts', import.meta.url))
   const child = spawn(
     process.execPath,
-    ['--conditions=strata-source', '--import', 'tsx', entry, String(vms), diskSize],
+    ['--conditions=strata-source', '--import', 'tsx', entry, String(vms), diskSize, ...(nbd ? ['nbd'] : [])],
     {
       stdio: ['pipe', 'pipe', 'inherit'],
     },
@@ -122,7 +133,7 @@ async function startLab(vms: number, diskSize: string): Promise<{ child: ChildPr
 }
 
 /** Ends its stdin (it closes the pool), and kills it if it does not exit in time. */
-async function stopLab(child: ChildProcess): Promise<void> {
+export async function stopLab(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null) return
   const gone = new Promise((resolve) => child.once('exit', resolve))
   child.stdin?.end()
@@ -132,7 +143,12 @@ async function stopLab(child: ChildProcess): Promise<void> {
 }
 
 /** Runs the job once, polling the API and sampling memory until the run ended. */
-export async function runScale(setup: ScaleSetup, vms: number, timeoutMs: number): Promise<ScaleFigures> {
+export async function runScale(
+  setup: ScaleSetup,
+  vms: number,
+  timeoutMs: number,
+  early = Math.ceil(vms / 4),
+): Promise<ScaleFigures> {
   const { api, jobId } = setup
   const serverRssBefore = process.memoryUsage.rss() / MiB
   const started = Date.now()
@@ -144,6 +160,7 @@ export async function runScale(setup: ScaleSetup, vms: number, timeoutMs: number
   const byPath = new Map<string, number[]>(paths.map((p, i) => [['runs', 'run', 'jobs', 'overview'][i]!, []]))
   const memory = { server: serverRssBefore, workers: new Map<number, number>() }
   let status = 'pending'
+  let workerRssEarly: number | undefined
   const sampler = sampleMemory(memory, () => status !== 'pending')
   while (status === 'pending') {
     if (Date.now() - started > timeoutMs) throw new Error(`run ${runId} did not end in ${timeoutMs} ms`)
@@ -153,6 +170,8 @@ export async function runScale(setup: ScaleSetup, vms: number, timeoutMs: number
       latencies.push(performance.now() - t0)
       byPath.get(['runs', 'run', 'jobs', 'overview'][paths.indexOf(path)]!)!.push(latencies.at(-1)!)
       if (got.status !== 200) throw new Error(`GET ${path} answered ${got.status}`)
+      if (path === paths[1] && workerRssEarly === undefined && vmsEnded(got.body) >= early)
+        workerRssEarly = Math.max(0, ...memory.workers.values())
       if (path === '/api/runs')
         status =
           (got.body as { runId: string; status: string }[]).find((r) => r.runId === runId)?.status ?? status
@@ -170,8 +189,14 @@ export async function runScale(setup: ScaleSetup, vms: number, timeoutMs: number
     serverRssBefore,
     serverRssPeak: memory.server,
     workerRssPeaks: [...memory.workers.values()],
+    workerRssEarly: workerRssEarly ?? 0,
+    early,
     runId,
   }
+}
+
+function vmsEnded(run: { children?: { name: string; status: string }[] }): number {
+  return (run.children ?? []).filter((c) => c.name === 'VM' && c.status !== 'pending').length
 }
 
 async function sampleMemory(

@@ -67,7 +67,13 @@ export async function mirrorPoint(
       const reader = new DiskReader(from, disk.name, await readDiskIndex(from, disk.index, signal))
       const base = await baseDisk(from, sourceBase, n, signal)
       const writer = point.openDisk(disk.name, disk.size, n, disk.role) // a memory image stays one
-      read += await copyOneDisk(task, to, reader, base, writer, copy)
+      try {
+        read += await copyOneDisk(task, to, reader, base, writer, copy)
+      } finally {
+        // Their caches' memory goes to the next disk, not to the codec threads (shared-memory.ts).
+        reader.close()
+        base?.close()
+      }
     }
     const done = await point.commit({ full: manifest.full })
     const chunks = sum(done.stats.map((s) => s.nonZeroChunks))
