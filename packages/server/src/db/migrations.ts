@@ -382,4 +382,14 @@ export const MIGRATIONS: readonly Migration[] = [
     agent_id TEXT NOT NULL REFERENCES agents(id) ON DELETE CASCADE
   );
   `,
+  // 12: runs' task events, in batches, where the store is shared (PostgreSQL: runs/run-event-log.ts);
+  // a SQLite server keeps them in the engine's run logs and leaves this table empty
+  `
+  CREATE TABLE run_events (
+    run_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    events TEXT NOT NULL,
+    PRIMARY KEY (run_id, seq)
+  );
+  `,
 ]

@@ -6,7 +6,6 @@
 import { join } from 'node:path'
 import {
   formatRunReport,
-  readRun,
   runJobInWorker,
   slotSecrets,
   type Job,
@@ -24,7 +23,9 @@ import { secretsEnv, type RepositoryStore } from '../repositories/repository-sto
 import type { Coordinator } from '../cluster/coordinator.js'
 import type { ServerLog } from '../server-log.js'
 import type { RunBus } from './run-bus.js'
-import { nameTree, runOutcome } from './run-names.js'
+import { runOutcome } from './run-names.js'
+import { RunEventLog } from './run-event-log.js'
+import { runTree } from './run-tree.js'
 import { recoverInterrupted } from './run-recovery.js'
 import type { RunDetails, RunRow, RunStatus, RunStore } from './run-store.js'
 
@@ -71,11 +72,15 @@ export class RunManager {
   readonly #rootErrors = new Map<string, { code: string; message: string }>()
   /** Each run's records being written (#record). */
   readonly #writes = new Map<string, Promise<void>>()
+  /** Runs' task events in a shared store (PostgreSQL), for every instance to read; none with SQLite. */
+  readonly #events: RunEventLog | undefined
 
   /** Settles once the runs a stopped server left pending are ended (start-up awaits it). */
   readonly recovered: Promise<void>
 
   constructor(readonly deps: RunManagerDeps) {
+    const { db } = deps.runs
+    this.#events = db.dialect === 'postgres' ? new RunEventLog(db, deps.log) : undefined
     this.recovered = recoverInterrupted(deps.runs, this.runsDir, deps.coordinator).catch((error: unknown) =>
       deps.log.error(`could not end the runs a stopped server left pending: ${errorMessage(error)}`),
     )
@@ -262,6 +267,7 @@ export class RunManager {
     if (event.type === 'warning') void this.#record(runId, () => this.deps.runs.addWarning(runId))
     if (event.type === 'end' && event.id === '0' && event.error !== undefined)
       this.#rootErrors.set(runId, event.error)
+    this.#events?.append(runId, event)
     this.deps.bus.emit('task', { runId, event })
   }
 
@@ -311,29 +317,11 @@ export class RunManager {
     return this.deps.runs.get(runId)
   }
 
-  /** The run's task tree, with names where the log holds the server's ids. */
+  /** The run's task tree, with names where the log holds the server's ids (run-tree.ts). */
   async tree(runId: string): Promise<TaskNode> {
     const row = await this.deps.runs.get(runId)
     if (row === undefined) throw notFound(`run '${runId}'`)
-    try {
-      return nameTree(await readRun(this.runsDir, runId), (await this.deps.runs.details(runId)).names)
-    } catch {
-      // The worker failed before its log had a task (e.g. the engine's lock refused the run).
-      return {
-        id: '0',
-        name: ['backup', 'replication', 'mirror', 'metadata'].includes(row.kind)
-          ? `${row.kind} run`
-          : row.kind,
-        status: row.status,
-        data: { runId, jobId: row.jobId, jobName: row.jobName },
-        start: row.start,
-        end: row.end,
-        error: row.error,
-        warnings: [],
-        infos: [],
-        children: [],
-      }
-    }
+    return runTree({ runsDir: this.runsDir, runs: this.deps.runs, events: this.#events }, row)
   }
 
   /** The run as plain text (docs/api.md: GET /api/runs/:runId/report). */
@@ -347,7 +335,8 @@ export class RunManager {
     const running = [...this.#running.values()]
     for (const r of running) r.controller.abort(new Error('the server is stopping'))
     await Promise.all([...running.map((r) => r.done.catch(() => undefined)), ...this.#others])
-    await Promise.all([this.recovered, ...this.#writes.values()]) // the records, before the database closes
+    // The records, before the database closes.
+    await Promise.all([this.recovered, ...this.#writes.values(), this.#events?.settled()])
   }
 
   async #begin(run: RunRow, details: RunDetails): Promise<void> {
