@@ -13,7 +13,7 @@ import type { RunRow } from '../runs/run-store.js'
 import type { Scheduler } from '../scheduler/scheduler.js'
 import type { ServerLog } from '../server-log.js'
 import { ClusterError } from './cluster-error.js'
-import type { Coordinator, OrphanRun } from './coordinator.js'
+import { OTHER_RUN, type Coordinator, type OrphanRun } from './coordinator.js'
 
 export interface ClusterWiring {
   readonly coordinator: Coordinator
@@ -67,6 +67,11 @@ function resumeOrphan(w: ClusterWiring, run: OrphanRun): void {
 
 async function resume(w: ClusterWiring, run: OrphanRun): Promise<void> {
   await w.runs.endOrphan(run.runId, run.owner)
+  if (run.jobId.startsWith(OTHER_RUN)) {
+    // A restore or maintenance run: what it was asked is not a job's to run again; an admin decides.
+    w.log.warn(`run '${run.runId}' was interrupted on instance '${run.owner}'; it is not started again`)
+    return
+  }
   const job = (await w.jobs.list()).find((j) => j.id === run.jobId)
   if (job === undefined || !job.enabled) {
     w.log.warn(`run '${run.runId}' of instance '${run.owner}' was interrupted; its job is gone or disabled`)

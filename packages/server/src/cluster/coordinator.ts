@@ -19,6 +19,13 @@ export interface ClusterRun {
   readonly scheduleId?: string
 }
 
+/**
+ * The job id under which a run that is not a job's (a restore, a maintenance run, an import) is leased:
+ * one of its own, so that such runs never refuse each other; a dead instance's one ends interrupted and
+ * is not started again (cluster-wiring.ts).
+ */
+export const OTHER_RUN = 'run-of-its-own:'
+
 /** A run whose owner stopped renewing its lease, now handed to this instance (once, cluster-wide). */
 export interface OrphanRun extends ClusterRun {
   /** The instance that ran it and died (or lost the database). */

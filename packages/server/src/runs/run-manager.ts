@@ -20,7 +20,7 @@ import type { JobStore } from '../jobs/job-store.js'
 import type { PoolStore } from '../pools/pool-store.js'
 import { nasMountEnv } from '../repositories/nas-mounts.js'
 import { secretsEnv, type RepositoryStore } from '../repositories/repository-store.js'
-import type { Coordinator } from '../cluster/coordinator.js'
+import { OTHER_RUN, type Coordinator } from '../cluster/coordinator.js'
 import type { ServerLog } from '../server-log.js'
 import type { RunBus } from './run-bus.js'
 import { runOutcome } from './run-names.js'
@@ -273,6 +273,10 @@ export class RunManager {
 
   /** A run of something other than a job (a restore), which the caller drives. */
   beginOther(run: Omit<RunRow, 'status' | 'warnings'>, details: RunDetails = {}): Promise<void> {
+    // Leased like a job's run, so that another instance ends it interrupted if this one dies.
+    this.deps.coordinator
+      ?.claimRun({ runId: run.runId, jobId: `${OTHER_RUN}${run.runId}` })
+      .catch((e: unknown) => this.deps.log.warn(`run ${run.runId}: ${errorMessage(e)}`))
     return this.#record(run.runId, () => this.#begin({ ...run, status: 'pending', warnings: 0 }, details))
   }
 
@@ -290,6 +294,7 @@ export class RunManager {
   ): Promise<void> {
     return this.#record(runId, async () => {
       if (details !== undefined) await this.deps.runs.addDetails(runId, details)
+      this.#release(runId, status)
       await this.#finish(runId, status, error)
     })
   }
@@ -353,10 +358,14 @@ export class RunManager {
     error?: { code: string; message: string },
   ): Promise<void> {
     this.#running.delete(jobId)
+    this.#release(runId, status)
+    await this.#finish(runId, status, error)
+  }
+
+  #release(runId: string, status: RunStatus): void {
     this.deps.coordinator
       ?.releaseRun(runId, status)
       .catch((e: unknown) => this.deps.log.warn(`run ${runId}: ${errorMessage(e)}`))
-    await this.#finish(runId, status, error)
   }
 
   async #finish(runId: string, status: RunStatus, error?: { code: string; message: string }): Promise<void> {
