@@ -87,7 +87,7 @@ describe('two server instances on one PostgreSQL store', () => {
       STRATA_TEST_PG_URL: url,
       STRATA_TEST_SECRET_KEY: randomBytes(32).toString('hex'),
       STRATA_TEST_LEASE_MS: '5000',
-      STRATA_TEST_POLL_MS: '1000',
+      STRATA_TEST_POLL_MS: '2000',
     }
     // One after the other: the first makes the schema and the admin, the second finds them.
     const a = node('server-node.ts', [scratch.path('a'), 'a'], env)
@@ -117,8 +117,8 @@ describe('two server instances on one PostgreSQL store', () => {
       location: scratch.path('repo'),
       init: true,
     })
-    const job = (name: string, tags: string[], schedules: unknown[] = []) =>
-      onA.post('/api/jobs', {
+    const job = (name: string, tags: string[], schedules: unknown[] = [], api = onA) =>
+      api.post('/api/jobs', {
         name,
         vms: { smart: { pools: [poolId], tags } },
         repositories: [repo.body.id],
@@ -126,13 +126,14 @@ describe('two server instances on one PostgreSQL store', () => {
       })
     const jobId = (await job('Nightly', ['prod'])).body.id as string
 
-    // Twenty schedules due at the same second (a few seconds ahead, UTC), on VMs none has: skipped runs.
+    // Twenty schedules due at the same second (a few seconds ahead, UTC), on VMs none has (skipped runs),
+    // made on b: a, the leader (started first), learns of them from b.
     const due = Math.ceil((Date.now() + 12_000) / 1000) * 1000
     const at = new Date(due)
     const cron = `${at.getUTCSeconds()} ${at.getUTCMinutes()} ${at.getUTCHours()} * * *`
     const schedule = { id: 's', cron, timezone: 'UTC', enabled: true }
     const jobs = await Promise.all(
-      Array.from({ length: 20 }, (_, i) => job(`tick ${i}`, ['none'], [schedule])),
+      Array.from({ length: 20 }, (_, i) => job(`tick ${i}`, ['none'], [schedule], onB)),
     )
     expect(jobs.map((j) => j.status)).toEqual(Array(20).fill(201))
     expect(Date.now(), 'the jobs were made before their schedules came due').toBeLessThan(due - 500)
@@ -159,8 +160,9 @@ describe('two server instances on one PostgreSQL store', () => {
     expect(new Set(ended.map((r) => r.jobId))).toEqual(ticked)
     expect(ended.map((r) => r.status)).toEqual(Array(20).fill('skipped'))
     expect(ticks.rows).toHaveLength(20)
+    expect(new Set(ticks.rows.map((r) => r.instance))).toEqual(new Set(['a']))
     expect(owners.rows).toHaveLength(20)
-    expect(new Set(owners.rows.map((r) => r.owner)).size).toBe(1) // the leader's
+    expect(new Set(owners.rows.map((r) => r.owner))).toEqual(new Set(['a']))
 
     // A backup on a, slowed so that it is killed mid-run, once its snapshot is taken.
     lab.child.send({ type: 'slow', ms: 150 })

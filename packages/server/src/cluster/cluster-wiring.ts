@@ -17,7 +17,7 @@ import { OTHER_RUN, type Coordinator, type OrphanRun } from './coordinator.js'
 
 export interface ClusterWiring {
   readonly coordinator: Coordinator
-  readonly scheduler: Pick<Scheduler, 'takeOver'>
+  readonly scheduler: Pick<Scheduler, 'takeOver' | 'reload'>
   readonly runs: Pick<RunManager, 'startJob' | 'abortRun' | 'endOrphan'>
   readonly jobs: Pick<JobStore, 'list'>
   /** This instance's run events. */
@@ -43,9 +43,14 @@ export function wireCluster(w: ClusterWiring): () => void {
   const undo = [
     () => bus.off('task', onTask),
     () => bus.off('run', onRun),
-    coordinator.subscribe((e) => (e.type === 'task' ? events.emit('task', e) : events.emit('run', e.row))),
+    coordinator.subscribe((e) => {
+      if (e.type === 'task') events.emit('task', e)
+      else if (e.type === 'run') events.emit('run', e.row)
+      else reloadJobs(w)
+    }),
     coordinator.onLeadership((leader) => {
-      if (leader) void w.scheduler.takeOver()
+      // The jobs again first: a change announced while this instance was not listening is read now.
+      if (leader) void w.scheduler.reload().finally(() => w.scheduler.takeOver())
     }),
     coordinator.onOrphan((run) => resumeOrphan(w, run)),
     coordinator.onLost((runId) => {
@@ -57,6 +62,14 @@ export function wireCluster(w: ClusterWiring): () => void {
     }),
   ]
   return () => undo.forEach((u) => u())
+}
+
+function reloadJobs(w: ClusterWiring): void {
+  w.scheduler
+    .reload()
+    .catch((error: unknown) =>
+      w.log.error(`could not read the jobs changed elsewhere: ${errorMessage(error)}`),
+    )
 }
 
 function resumeOrphan(w: ClusterWiring, run: OrphanRun): void {

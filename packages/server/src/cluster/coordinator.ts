@@ -11,6 +11,8 @@ import type { RunRow } from '../runs/run-store.js'
 export type ClusterEvent =
   | { readonly type: 'task'; readonly runId: string; readonly event: TaskEvent }
   | { readonly type: 'run'; readonly row: RunRow }
+  /** Jobs were changed through this instance's API: the others' schedulers read them again. */
+  | { readonly type: 'jobs' }
 
 /** A run as the cluster knows it: enough to resume it elsewhere. */
 export interface ClusterRun {
