@@ -43,7 +43,7 @@ function instance(db: PgDb, url: string, id: string, scratch: Scratch) {
   })
   const unwire = wireCluster({
     coordinator,
-    scheduler: { takeOver: () => Promise.resolve() },
+    scheduler: { takeOver: () => Promise.resolve(), reload: () => Promise.resolve() },
     runs,
     jobs,
     bus,
