@@ -42,7 +42,11 @@ export function routes(s: ServerServices): RouteModule[] {
         mountDir: nasMountDir(s.config.dataDir),
         agentRepositories: s.agentRepositories,
       }),
-    (app) => jobRoutes(app, { jobs, runs, scheduler, pools, connections, repositories, settings, log }),
+    (app) =>
+      jobRoutes(app, {
+        ...{ jobs, runs, scheduler, pools, connections, repositories, settings, log },
+        cluster: s.coordinator,
+      }),
     (app) =>
       runRoutes(app, {
         runs,

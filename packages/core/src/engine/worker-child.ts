@@ -13,12 +13,14 @@ export type WorkerDeps = Omit<RunDeps, 'limits'> & Omit<RestoreDeps, 'limits'>
 export type CreateRunDeps = (env: Env) => WorkerDeps
 
 type Ipc = Pick<NodeJS.Process, 'connected' | 'send'>
+const ignore = (): void => undefined
 
 /**
  * The worker's way to its parent. Once the parent is gone (killed), sending throws
- * ERR_IPC_CHANNEL_CLOSED: a worker that died of it would skip the undo of its run (its snapshot left
- * on the pool). Nobody listens any more, so what it would have said is dropped; the run stops through
- * the 'disconnect' handler.
+ * ERR_IPC_CHANNEL_CLOSED, or, before the channel is seen closed, fails to write (EPIPE), which Node
+ * raises as an 'error' event on the process unless the send has a callback: a worker that died of
+ * either would skip the undo of its run (its snapshot left on the pool). Nobody listens any more, so
+ * what it would have said is dropped; the run stops through the 'disconnect' handler.
  */
 export function parentLink(ipc: Ipc = process): {
   send: (message: FromWorker) => void
@@ -26,7 +28,7 @@ export function parentLink(ipc: Ipc = process): {
   sendLast: (message: FromWorker) => Promise<void>
 } {
   return {
-    send: (message) => void (ipc.connected && ipc.send?.(message)),
+    send: (message) => void (ipc.connected && ipc.send?.(message, undefined, {}, ignore)),
     sendLast: (message) =>
       new Promise((resolve) => {
         if (ipc.send === undefined || !ipc.connected) return resolve()

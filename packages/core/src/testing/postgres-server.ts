@@ -10,7 +10,7 @@ import { chown, mkdir, rm, writeFile } from 'node:fs/promises'
 import { tmpdir, userInfo } from 'node:os'
 import { join } from 'node:path'
 import { execFile } from 'node:child_process'
-import { freePort, logTail, waitFor } from './process-helpers.js'
+import { freePort, logTail, startWatchdog, stopChild, waitFor } from './process-helpers.js'
 
 export interface PostgresServerInfo {
   readonly host: string
@@ -160,16 +160,7 @@ class Cluster {
   async stop(): Promise<void> {
     const server = this.#server
     this.#server = undefined
-    if (server && server.exitCode === null && server.signalCode === null) {
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(() => server.kill('SIGKILL'), 5000)
-        server.once('exit', () => {
-          clearTimeout(timer)
-          resolve()
-        })
-        server.kill('SIGINT')
-      })
-    }
+    if (server !== undefined) await stopChild(server, 'SIGINT', 5000)
     this.#watchdog?.kill('SIGKILL')
     this.#watchdog = undefined
     await rm(this.dir, { recursive: true, force: true })
@@ -211,12 +202,9 @@ class Cluster {
     return child
   }
 
-  /** A detached shell that stops the server and removes the directory once this process is gone. */
+  /** Stops the server and removes the directory if the test runner dies. */
   #startWatchdog(): void {
-    const pid = join(this.dir, 'server.pid')
-    const script = `while kill -0 ${process.pid} 2>/dev/null; do sleep 1; done; [ -f '${pid}' ] && kill -9 $(cat '${pid}') 2>/dev/null; sleep 1; rm -rf '${this.dir}'`
-    this.#watchdog = spawn('sh', ['-c', script], { detached: true, stdio: 'ignore' })
-    this.#watchdog.unref()
+    this.#watchdog = startWatchdog(join(this.dir, 'server.pid'), this.dir)
   }
 }
 

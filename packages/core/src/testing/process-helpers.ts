@@ -1,5 +1,6 @@
-// Small helpers for tests that drive real daemons: free ports, commands with bounded time, polling.
-import { execFile } from 'node:child_process'
+// Small helpers for tests that drive real daemons: free ports, commands with bounded time, polling,
+// stopping a daemon, and a watchdog that cleans up after a test runner that died.
+import { execFile, spawn, type ChildProcess } from 'node:child_process'
 import { readdir, readFile } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { join } from 'node:path'
@@ -64,4 +65,29 @@ export async function logTail(dir: string, lines = 30): Promise<string> {
     }),
   )
   return tails.join('\n')
+}
+
+/**
+ * A detached shell that, once this process is gone (a crashed or killed test runner), kills the
+ * processes whose pids are listed in `pidFile` (one a line, added as they are spawned) and removes
+ * `dir`. Kill it (SIGKILL) when stopping the daemons yourself.
+ */
+export function startWatchdog(pidFile: string, dir: string): ChildProcess {
+  const script = `while kill -0 ${process.pid} 2>/dev/null; do sleep 1; done; [ -f '${pidFile}' ] && kill -9 $(cat '${pidFile}') 2>/dev/null; sleep 1; rm -rf '${dir}'`
+  const watchdog = spawn('sh', ['-c', script], { detached: true, stdio: 'ignore' })
+  watchdog.unref()
+  return watchdog
+}
+
+/** Stops a child with `signal`, then SIGKILL if it has not exited after `graceMs`; resolves at its exit. */
+export function stopChild(child: ChildProcess, signal: NodeJS.Signals, graceMs: number): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve()
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => child.kill('SIGKILL'), graceMs)
+    child.once('exit', () => {
+      clearTimeout(timer)
+      resolve()
+    })
+    child.kill(signal)
+  })
 }

@@ -9,7 +9,7 @@ import { mkdir, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { cephConfig } from './ceph-config.js'
-import { freePort, logTail, run, waitFor } from './process-helpers.js'
+import { freePort, logTail, run, startWatchdog, stopChild, waitFor } from './process-helpers.js'
 import { requireBinary } from './binaries.js'
 
 export interface S3ServerInfo {
@@ -143,7 +143,7 @@ class Cluster {
   /** Kills every daemon (SIGTERM, then SIGKILL after 3 s) and removes the directory. Idempotent. */
   async stop(): Promise<void> {
     const children = this.#children.splice(0)
-    await Promise.all(children.reverse().map(terminate))
+    await Promise.all(children.reverse().map((child) => stopChild(child, 'SIGTERM', 3000)))
     this.#watchdog?.kill('SIGKILL')
     this.#watchdog = undefined
     await rm(this.dir, { recursive: true, force: true })
@@ -159,26 +159,8 @@ class Cluster {
     if (child.pid !== undefined) appendFileSync(this.path('daemons.pid'), `${child.pid}\n`)
   }
 
-  /**
-   * A detached shell that, once this process is gone (a crashed or killed test runner), kills the
-   * daemons listed in daemons.pid (each is added as it is spawned) and removes the directory.
-   */
+  /** Kills the daemons listed in daemons.pid (each added as it is spawned) if the test runner dies. */
   #startWatchdog(): void {
-    const pids = this.path('daemons.pid')
-    const script = `while kill -0 ${process.pid} 2>/dev/null; do sleep 1; done; [ -f '${pids}' ] && kill -9 $(cat '${pids}') 2>/dev/null; rm -rf '${this.dir}'`
-    this.#watchdog = spawn('sh', ['-c', script], { detached: true, stdio: 'ignore' })
-    this.#watchdog.unref()
+    this.#watchdog = startWatchdog(this.path('daemons.pid'), this.dir)
   }
-}
-
-function terminate(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve()
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => child.kill('SIGKILL'), 3000)
-    child.once('exit', () => {
-      clearTimeout(timer)
-      resolve()
-    })
-    child.kill('SIGTERM')
-  })
 }

@@ -49,6 +49,7 @@ function checkEvent(value: unknown): ClusterEvent {
     return value as unknown as ClusterEvent
   if (value.type === 'run' && isRecord(value.row) && typeof value.row.runId === 'string')
     return value as unknown as ClusterEvent
+  if (value.type === 'jobs') return { type: 'jobs' }
   throw bad(`an event of unknown type '${String(value.type).slice(0, 40)}'`)
 }
 

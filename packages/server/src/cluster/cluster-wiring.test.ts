@@ -1,4 +1,5 @@
-// How an instance acts on what its cluster tells it: leadership gained → the scheduler catches up; a
+// How an instance acts on what its cluster tells it: leadership gained → the scheduler reads the jobs
+// and catches up; jobs changed on another instance → the scheduler reads them again; a
 // dead instance's run → a new run of its job here (storing only what is missing); a run taken
 // by another → stopped here; run events → the other instances and this instance's browsers, and the
 // others' events → this instance's browsers only.
@@ -72,7 +73,10 @@ function setup() {
   events.on('task', (t) => seen.push(`task ${t.runId}`))
   const unwire = wireCluster({
     coordinator: cluster as Coordinator,
-    scheduler: { takeOver: () => Promise.resolve(void calls.push('takeOver')) },
+    scheduler: {
+      takeOver: () => Promise.resolve(void calls.push('takeOver')),
+      reload: () => Promise.resolve(void calls.push('reload')),
+    },
     runs: {
       startJob: (j, scheduleId) => {
         if (j.id === 'busy') return Promise.reject(new Error('job is running already'))
@@ -108,7 +112,9 @@ describe('wireCluster', () => {
       'end r-j1 of dead',
       'end r-off of dead',
     ])
-    expect(calls.filter((c) => !c.startsWith('end '))).toEqual(['takeOver', 'start j1 s'])
+    expect(calls.filter((c) => !c.startsWith('end ')).sort()).toEqual(['reload', 'start j1 s', 'takeOver'])
+    // The jobs are read again before the catch-up, which works from them.
+    expect(calls.indexOf('reload')).toBeLessThan(calls.indexOf('takeOver'))
     expect(
       lines.some((l) => /run 'r-j1' of job 'job j1' was interrupted on instance 'dead': resumed/.test(l)),
     ).toBe(true)
@@ -139,5 +145,13 @@ describe('wireCluster', () => {
     bus.emit('run', row('after'))
     cluster.events.forEach((l) => l({ type: 'run', row: row('after-theirs') }))
     expect(seen).toHaveLength(3)
+  })
+
+  it('reads the jobs again when another instance changed them, and announces nothing back', () => {
+    const { cluster, calls, seen } = setup()
+    cluster.events.forEach((l) => l({ type: 'jobs' }))
+    expect(calls).toEqual(['reload'])
+    expect(seen).toEqual([])
+    expect(cluster.published).toEqual([])
   })
 })

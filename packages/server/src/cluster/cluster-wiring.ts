@@ -13,11 +13,11 @@ import type { RunRow } from '../runs/run-store.js'
 import type { Scheduler } from '../scheduler/scheduler.js'
 import type { ServerLog } from '../server-log.js'
 import { ClusterError } from './cluster-error.js'
-import type { Coordinator, OrphanRun } from './coordinator.js'
+import { OTHER_RUN, type Coordinator, type OrphanRun } from './coordinator.js'
 
 export interface ClusterWiring {
   readonly coordinator: Coordinator
-  readonly scheduler: Pick<Scheduler, 'takeOver'>
+  readonly scheduler: Pick<Scheduler, 'takeOver' | 'reload'>
   readonly runs: Pick<RunManager, 'startJob' | 'abortRun' | 'endOrphan'>
   readonly jobs: Pick<JobStore, 'list'>
   /** This instance's run events. */
@@ -43,9 +43,14 @@ export function wireCluster(w: ClusterWiring): () => void {
   const undo = [
     () => bus.off('task', onTask),
     () => bus.off('run', onRun),
-    coordinator.subscribe((e) => (e.type === 'task' ? events.emit('task', e) : events.emit('run', e.row))),
+    coordinator.subscribe((e) => {
+      if (e.type === 'task') events.emit('task', e)
+      else if (e.type === 'run') events.emit('run', e.row)
+      else reloadJobs(w)
+    }),
     coordinator.onLeadership((leader) => {
-      if (leader) void w.scheduler.takeOver()
+      // The jobs again first: a change announced while this instance was not listening is read now.
+      if (leader) void w.scheduler.reload().finally(() => w.scheduler.takeOver())
     }),
     coordinator.onOrphan((run) => resumeOrphan(w, run)),
     coordinator.onLost((runId) => {
@@ -59,6 +64,14 @@ export function wireCluster(w: ClusterWiring): () => void {
   return () => undo.forEach((u) => u())
 }
 
+function reloadJobs(w: ClusterWiring): void {
+  w.scheduler
+    .reload()
+    .catch((error: unknown) =>
+      w.log.error(`could not read the jobs changed elsewhere: ${errorMessage(error)}`),
+    )
+}
+
 function resumeOrphan(w: ClusterWiring, run: OrphanRun): void {
   void resume(w, run).catch((error: unknown) =>
     w.log.error(`run '${run.runId}' was interrupted and cannot resume: ${errorMessage(error)}`),
@@ -67,6 +80,11 @@ function resumeOrphan(w: ClusterWiring, run: OrphanRun): void {
 
 async function resume(w: ClusterWiring, run: OrphanRun): Promise<void> {
   await w.runs.endOrphan(run.runId, run.owner)
+  if (run.jobId.startsWith(OTHER_RUN)) {
+    // A restore or maintenance run: what it was asked is not a job's to run again; an admin decides.
+    w.log.warn(`run '${run.runId}' was interrupted on instance '${run.owner}'; it is not started again`)
+    return
+  }
   const job = (await w.jobs.list()).find((j) => j.id === run.jobId)
   if (job === undefined || !job.enabled) {
     w.log.warn(`run '${run.runId}' of instance '${run.owner}' was interrupted; its job is gone or disabled`)

@@ -11,6 +11,8 @@ import type { RunRow } from '../runs/run-store.js'
 export type ClusterEvent =
   | { readonly type: 'task'; readonly runId: string; readonly event: TaskEvent }
   | { readonly type: 'run'; readonly row: RunRow }
+  /** Jobs were changed through this instance's API: the others' schedulers read them again. */
+  | { readonly type: 'jobs' }
 
 /** A run as the cluster knows it: enough to resume it elsewhere. */
 export interface ClusterRun {
@@ -18,6 +20,13 @@ export interface ClusterRun {
   readonly jobId: string
   readonly scheduleId?: string
 }
+
+/**
+ * The job id under which a run that is not a job's (a restore, a maintenance run, an import) is leased:
+ * one of its own, so that such runs never refuse each other; a dead instance's one ends interrupted and
+ * is not started again (cluster-wiring.ts).
+ */
+export const OTHER_RUN = 'run-of-its-own:'
 
 /** A run whose owner stopped renewing its lease, now handed to this instance (once, cluster-wide). */
 export interface OrphanRun extends ClusterRun {

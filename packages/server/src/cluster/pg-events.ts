@@ -153,5 +153,5 @@ export class PgEvents {
 }
 
 function runOf(event: ClusterEvent): string {
-  return event.type === 'task' ? event.runId : event.row.runId
+  return event.type === 'task' ? event.runId : event.type === 'run' ? event.row.runId : event.type
 }

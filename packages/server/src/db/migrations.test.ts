@@ -109,3 +109,15 @@ describe('migration 9: XO remotes', () => {
     db.close()
   })
 })
+
+describe('64-bit integers in migrations', () => {
+  it('are INTEGER on SQLite and BIGINT on PostgreSQL, never the INT64 of a shared text', () => {
+    const sql = MIGRATIONS.filter((m) => typeof m !== 'function').map((m) => m as SqlMigration)
+    for (const m of sql) {
+      expect(migrationSql(m, 'sqlite')).not.toMatch(/\bINT64\b|\bBIGINT\b/)
+      expect(migrationSql(m, 'postgres')).not.toMatch(/\bINT64\b/)
+    }
+    expect(migrationSql(MIGRATIONS[9] as SqlMigration, 'postgres')).toContain('created BIGINT NOT NULL')
+    expect(migrationSql(MIGRATIONS[9] as SqlMigration, 'sqlite')).toContain('created INTEGER NOT NULL')
+  })
+})

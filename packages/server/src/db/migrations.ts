@@ -1,7 +1,7 @@
 // The database schema, as numbered migrations applied in order (PRAGMA user_version holds the last one
 // applied; on PostgreSQL, the table strata_schema). Never edit a migration that has shipped: add the next one. A migration is SQL (one text for
-// every dialect, or one per dialect side by side where they differ), or code for what SQL cannot do
-// (re-sealing secrets needs the server key).
+// every dialect, one whose 64-bit integers are written INT64, or one per dialect side by side where they
+// differ more), or code for what SQL cannot do (re-sealing secrets needs the server key).
 import type { Db, Dialect } from './db-handle.js'
 import type { SecretBox } from '../secret-box.js'
 import { resealBound } from './reseal-secrets.js'
@@ -13,6 +13,14 @@ export type Migration =
 
 /** A migration written in SQL. */
 export type SqlMigration = Exclude<Migration, (...args: never[]) => unknown>
+
+/**
+ * A text for both dialects that differ only in the type of 64-bit integers (times in ms, byte counts):
+ * INT64 is SQLite's INTEGER (64-bit already) and PostgreSQL's BIGINT.
+ */
+function int64(sql: string): { readonly [dialect in Dialect]: string } {
+  return { sqlite: sql.replace(/\bINT64\b/g, 'INTEGER'), postgres: sql.replace(/\bINT64\b/g, 'BIGINT') }
+}
 
 /** The SQL of a migration for a dialect. */
 export function migrationSql(migration: SqlMigration, dialect: Dialect): string {
@@ -284,102 +292,65 @@ export const MIGRATIONS: readonly Migration[] = [
   // 8: rollback detection (docs/immutability.md): the points the server has seen committed in each
   // repository (the newest ones, bounded), the newest it ever saw, and the warning raised when points
   // vanish outside its own retention and deletes or the newest is older than that.
-  {
-    sqlite: `
+  int64(`
   CREATE TABLE seen_points (
     repository_id TEXT NOT NULL,
     point_id TEXT NOT NULL,
     vm TEXT NOT NULL,
-    time INTEGER NOT NULL,
+    time INT64 NOT NULL,
     PRIMARY KEY (repository_id, point_id)
   );
   CREATE TABLE rollback_watch (
     repository_id TEXT PRIMARY KEY,
     newest_point TEXT,
     newest_vm TEXT,
-    newest_time INTEGER,
+    newest_time INT64,
     warning TEXT
   );
-  `,
-    postgres: `
-  CREATE TABLE seen_points (
-    repository_id TEXT NOT NULL,
-    point_id TEXT NOT NULL,
-    vm TEXT NOT NULL,
-    time BIGINT NOT NULL,
-    PRIMARY KEY (repository_id, point_id)
-  );
-  CREATE TABLE rollback_watch (
-    repository_id TEXT PRIMARY KEY,
-    newest_point TEXT,
-    newest_vm TEXT,
-    newest_time BIGINT,
-    warning TEXT
-  );
-  `,
-  },
+  `),
   // 9: Xen Orchestra backup remotes, read-only sources (docs/migrate-from-xo.md): an encrypted remote's
   // key and S3 keys sealed bound from the start.
-  {
-    sqlite: `
+  int64(`
   CREATE TABLE xo_remotes (
     id TEXT PRIMARY KEY,
     name TEXT NOT NULL UNIQUE,
     location TEXT NOT NULL,
     key_sealed TEXT,
     s3_sealed TEXT,
-    created INTEGER NOT NULL
+    created INT64 NOT NULL
   );
-  `,
-    postgres: `
-  CREATE TABLE xo_remotes (
-    id TEXT PRIMARY KEY,
-    name TEXT NOT NULL UNIQUE,
-    location TEXT NOT NULL,
-    key_sealed TEXT,
-    s3_sealed TEXT,
-    created BIGINT NOT NULL
-  );
-  `,
-  },
+  `),
   // 10: agents: their token's hash, their sealing key (sealed), what they said of themselves, their pools
-  {
-    sqlite: `
+  int64(`
   CREATE TABLE agents (
     id TEXT PRIMARY KEY,
     name TEXT NOT NULL UNIQUE,
     token_hash TEXT NOT NULL UNIQUE,
     seal_key_sealed TEXT NOT NULL,
-    created INTEGER NOT NULL,
+    created INT64 NOT NULL,
     version TEXT,
-    last_seen INTEGER
+    last_seen INT64
   );
   CREATE TABLE agent_pools (
     pool_id TEXT PRIMARY KEY REFERENCES pools(id) ON DELETE CASCADE,
     agent_id TEXT NOT NULL REFERENCES agents(id) ON DELETE CASCADE
   );
-  `,
-    postgres: `
-  CREATE TABLE agents (
-    id TEXT PRIMARY KEY,
-    name TEXT NOT NULL UNIQUE,
-    token_hash TEXT NOT NULL UNIQUE,
-    seal_key_sealed TEXT NOT NULL,
-    created BIGINT NOT NULL,
-    version TEXT,
-    last_seen BIGINT
-  );
-  CREATE TABLE agent_pools (
-    pool_id TEXT PRIMARY KEY REFERENCES pools(id) ON DELETE CASCADE,
-    agent_id TEXT NOT NULL REFERENCES agents(id) ON DELETE CASCADE
-  );
-  `,
-  },
+  `),
   // 11: repositories assigned to an agent: the server never opens them, it asks the agent
   `
   CREATE TABLE agent_repositories (
     repository_id TEXT PRIMARY KEY REFERENCES repositories(id) ON DELETE CASCADE,
     agent_id TEXT NOT NULL REFERENCES agents(id) ON DELETE CASCADE
+  );
+  `,
+  // 12: runs' task events, in batches, where the store is shared (PostgreSQL: runs/run-event-log.ts);
+  // a SQLite server keeps them in the engine's run logs and leaves this table empty
+  `
+  CREATE TABLE run_events (
+    run_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    events TEXT NOT NULL,
+    PRIMARY KEY (run_id, seq)
   );
   `,
 ]

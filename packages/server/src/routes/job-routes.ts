@@ -29,6 +29,7 @@ import type { PoolStore } from '../pools/pool-store.js'
 import type { RepositoryStore } from '../repositories/repository-store.js'
 import type { RunManager } from '../runs/run-manager.js'
 import type { Scheduler } from '../scheduler/scheduler.js'
+import type { Coordinator } from '../cluster/coordinator.js'
 import type { ServerLog } from '../server-log.js'
 import type { Settings } from '../settings.js'
 import { contractValidator, validationError } from './contract-validation.js'
@@ -45,10 +46,16 @@ export interface JobRouteServices {
   /** The restored-VM tag that previews leave out. */
   readonly settings: Settings
   readonly log: ServerLog
+  /** Tells the other instances of a cluster that the jobs changed (their schedulers read them again). */
+  readonly cluster?: Pick<Coordinator, 'publish'>
 }
 
 export function jobRoutes(app: FastifyInstance, ctx: JobRouteServices): void {
   const { jobs, runs, scheduler } = ctx
+  const jobsChanged = async (): Promise<void> => {
+    await scheduler.reload()
+    ctx.cluster?.publish({ type: 'jobs' })
+  }
   const view = (job: ApiJob, warnings: readonly Problem[] = []) => {
     const next = scheduler.nextRun(job)
     return {
@@ -125,7 +132,7 @@ export function jobRoutes(app: FastifyInstance, ctx: JobRouteServices): void {
     async (request, reply) => {
       const checked = checkJobInput(request.body)
       const job = await jobs.save(await check(jobs.complete(accepted(request, checked))))
-      await scheduler.reload()
+      await jobsChanged()
       return reply.status(201).send(view(job, checked.warnings))
     },
   )
@@ -140,7 +147,7 @@ export function jobRoutes(app: FastifyInstance, ctx: JobRouteServices): void {
       const before = await jobs.get(request.params.id)
       const checked = checkJobPatch(request.body, before)
       const job = await jobs.save(await check(jobs.complete(accepted(request, checked), before.id)))
-      await scheduler.reload()
+      await jobsChanged()
       return view(job, checked.warnings)
     },
   )
@@ -150,7 +157,7 @@ export function jobRoutes(app: FastifyInstance, ctx: JobRouteServices): void {
     { schema: { tags: ['jobs'], params: IdParams } },
     async (request, reply) => {
       await jobs.delete(request.params.id)
-      await scheduler.reload()
+      await jobsChanged()
       return reply.status(204).send()
     },
   )

@@ -6,7 +6,6 @@
 import { join } from 'node:path'
 import {
   formatRunReport,
-  readRun,
   runJobInWorker,
   slotSecrets,
   type Job,
@@ -21,10 +20,12 @@ import type { JobStore } from '../jobs/job-store.js'
 import type { PoolStore } from '../pools/pool-store.js'
 import { nasMountEnv } from '../repositories/nas-mounts.js'
 import { secretsEnv, type RepositoryStore } from '../repositories/repository-store.js'
-import type { Coordinator } from '../cluster/coordinator.js'
+import { OTHER_RUN, type Coordinator } from '../cluster/coordinator.js'
 import type { ServerLog } from '../server-log.js'
 import type { RunBus } from './run-bus.js'
-import { nameTree, runOutcome } from './run-names.js'
+import { runOutcome } from './run-names.js'
+import { RunEventLog } from './run-event-log.js'
+import { runTree } from './run-tree.js'
 import { recoverInterrupted } from './run-recovery.js'
 import type { RunDetails, RunRow, RunStatus, RunStore } from './run-store.js'
 
@@ -71,11 +72,15 @@ export class RunManager {
   readonly #rootErrors = new Map<string, { code: string; message: string }>()
   /** Each run's records being written (#record). */
   readonly #writes = new Map<string, Promise<void>>()
+  /** Runs' task events in a shared store (PostgreSQL), for every instance to read; none with SQLite. */
+  readonly #events: RunEventLog | undefined
 
   /** Settles once the runs a stopped server left pending are ended (start-up awaits it). */
   readonly recovered: Promise<void>
 
   constructor(readonly deps: RunManagerDeps) {
+    const { db } = deps.runs
+    this.#events = db.dialect === 'postgres' ? new RunEventLog(db, deps.log) : undefined
     this.recovered = recoverInterrupted(deps.runs, this.runsDir, deps.coordinator).catch((error: unknown) =>
       deps.log.error(`could not end the runs a stopped server left pending: ${errorMessage(error)}`),
     )
@@ -262,11 +267,16 @@ export class RunManager {
     if (event.type === 'warning') void this.#record(runId, () => this.deps.runs.addWarning(runId))
     if (event.type === 'end' && event.id === '0' && event.error !== undefined)
       this.#rootErrors.set(runId, event.error)
+    this.#events?.append(runId, event)
     this.deps.bus.emit('task', { runId, event })
   }
 
   /** A run of something other than a job (a restore), which the caller drives. */
   beginOther(run: Omit<RunRow, 'status' | 'warnings'>, details: RunDetails = {}): Promise<void> {
+    // Leased like a job's run, so that another instance ends it interrupted if this one dies.
+    this.deps.coordinator
+      ?.claimRun({ runId: run.runId, jobId: `${OTHER_RUN}${run.runId}` })
+      .catch((e: unknown) => this.deps.log.warn(`run ${run.runId}: ${errorMessage(e)}`))
     return this.#record(run.runId, () => this.#begin({ ...run, status: 'pending', warnings: 0 }, details))
   }
 
@@ -284,6 +294,7 @@ export class RunManager {
   ): Promise<void> {
     return this.#record(runId, async () => {
       if (details !== undefined) await this.deps.runs.addDetails(runId, details)
+      this.#release(runId, status)
       await this.#finish(runId, status, error)
     })
   }
@@ -311,29 +322,11 @@ export class RunManager {
     return this.deps.runs.get(runId)
   }
 
-  /** The run's task tree, with names where the log holds the server's ids. */
+  /** The run's task tree, with names where the log holds the server's ids (run-tree.ts). */
   async tree(runId: string): Promise<TaskNode> {
     const row = await this.deps.runs.get(runId)
     if (row === undefined) throw notFound(`run '${runId}'`)
-    try {
-      return nameTree(await readRun(this.runsDir, runId), (await this.deps.runs.details(runId)).names)
-    } catch {
-      // The worker failed before its log had a task (e.g. the engine's lock refused the run).
-      return {
-        id: '0',
-        name: ['backup', 'replication', 'mirror', 'metadata'].includes(row.kind)
-          ? `${row.kind} run`
-          : row.kind,
-        status: row.status,
-        data: { runId, jobId: row.jobId, jobName: row.jobName },
-        start: row.start,
-        end: row.end,
-        error: row.error,
-        warnings: [],
-        infos: [],
-        children: [],
-      }
-    }
+    return runTree({ runsDir: this.runsDir, runs: this.deps.runs, events: this.#events }, row)
   }
 
   /** The run as plain text (docs/api.md: GET /api/runs/:runId/report). */
@@ -347,7 +340,8 @@ export class RunManager {
     const running = [...this.#running.values()]
     for (const r of running) r.controller.abort(new Error('the server is stopping'))
     await Promise.all([...running.map((r) => r.done.catch(() => undefined)), ...this.#others])
-    await Promise.all([this.recovered, ...this.#writes.values()]) // the records, before the database closes
+    // The records, before the database closes.
+    await Promise.all([this.recovered, ...this.#writes.values(), this.#events?.settled()])
   }
 
   async #begin(run: RunRow, details: RunDetails): Promise<void> {
@@ -364,10 +358,14 @@ export class RunManager {
     error?: { code: string; message: string },
   ): Promise<void> {
     this.#running.delete(jobId)
+    this.#release(runId, status)
+    await this.#finish(runId, status, error)
+  }
+
+  #release(runId: string, status: RunStatus): void {
     this.deps.coordinator
       ?.releaseRun(runId, status)
       .catch((e: unknown) => this.deps.log.warn(`run ${runId}: ${errorMessage(e)}`))
-    await this.#finish(runId, status, error)
   }
 
   async #finish(runId: string, status: RunStatus, error?: { code: string; message: string }): Promise<void> {
