@@ -5,6 +5,7 @@ import {
   formatPointRef,
   listPoints,
   readManifest,
+  readPointIndex,
   resolvePoint,
   type DiskRole,
   type Manifest,
@@ -104,7 +105,19 @@ export async function listRestorePoints(
   describe: PointSource = describedBy((p, s) => readManifest(repo, p, s)),
 ): Promise<RestorePointInfo[]> {
   const byUuid = vm === undefined ? [] : await listPoints(repo, vm, signal)
-  const points = byUuid.length > 0 ? byUuid : await listPoints(repo, undefined, signal)
+  const described = byUuid.length > 0 ? undefined : await readPointIndex(repo, { signal })
+  const all =
+    described?.map((p) => describePoint(p, p.manifest)) ??
+    (await describeAll(byUuid.length > 0 ? byUuid : await listPoints(repo, undefined, signal), describe, signal))
+  return all.filter((info) => vm === undefined || byUuid.length > 0 || info.vmName === vm)
+}
+
+/** Describes points one manifest at a time (where there is no point index, or for one VM's points). */
+async function describeAll(
+  points: readonly PointSummary[],
+  describe: PointSource,
+  signal?: AbortSignal,
+): Promise<RestorePointInfo[]> {
   // Manifests are small: read a few at once (an S3 round trip each), in batches that keep the order.
   // The reads listen to a signal of their own, so that the caller's gets one listener, not one each.
   const own = new AbortController()
@@ -120,7 +133,7 @@ export async function listRestorePoints(
   } finally {
     signal?.removeEventListener('abort', relay)
   }
-  return all.filter((info) => vm === undefined || byUuid.length > 0 || info.vmName === vm)
+  return all
 }
 
 const MANIFEST_READS = 16
