@@ -8,6 +8,7 @@ import {
   readPointIndex,
   resolvePoint,
   type DiskRole,
+  type IndexedPoint,
   type Manifest,
   type PointRef,
   type PointSummary,
@@ -107,9 +108,24 @@ export async function listRestorePoints(
   const byUuid = vm === undefined ? [] : await listPoints(repo, vm, signal)
   const described = byUuid.length > 0 ? undefined : await readPointIndex(repo, { signal })
   const all =
-    described?.map((p) => describePoint(p, p.manifest)) ??
+    described?.map(describeIndexed) ??
     (await describeAll(byUuid.length > 0 ? byUuid : await listPoints(repo, undefined, signal), describe, signal))
   return all.filter((info) => vm === undefined || byUuid.length > 0 || info.vmName === vm)
+}
+
+/**
+ * The index gives the same object for a point while nothing changes about it: its description is made
+ * once (10,000 points listed again cost a lookup each).
+ */
+const descriptions = new WeakMap<IndexedPoint, RestorePointInfo>()
+
+function describeIndexed(point: IndexedPoint): RestorePointInfo {
+  let info = descriptions.get(point)
+  if (info === undefined) {
+    info = describePoint(point, point.manifest)
+    descriptions.set(point, info)
+  }
+  return info
 }
 
 /** Describes points one manifest at a time (where there is no point index, or for one VM's points). */

@@ -32,7 +32,7 @@ export {
   deletePoint,
   type PointSummary,
 } from './points.js'
-export { readPointIndex, type IndexedPoint, type ReadIndexOptions } from './point-index.js'
+export { hasPointIndex, readPointIndex, type IndexedPoint, type ReadIndexOptions } from './point-index.js'
 export {
   buildPointIndex,
   checkPointIndex,

@@ -16,6 +16,7 @@ import {
   POINT_INDEX_READY_KEY,
   decodeSegment,
   encodeReady,
+  entryRef,
   encodeSegment,
   listedManifest,
   newSegmentName,
@@ -50,6 +51,8 @@ interface Described {
   readonly manifest: Manifest
   /** The segment it was read from; undefined when its manifest was read. */
   readonly segment: string | undefined
+  /** What the last listing gave of it: the same object again while nothing changes (callers memoize). */
+  listed?: IndexedPoint
 }
 
 /** Per open repository: entries known to be committed, and the segments already read. */
@@ -107,7 +110,8 @@ export async function readPointIndex(
   for (const name of listing.segments) {
     if (cache.segments.has(name)) continue
     const points = await readSegment(repo, name, signal)
-    for (const p of points ?? []) cache.described.set(p.entry, { manifest: p.manifest, segment: name })
+    for (const p of points ?? [])
+      cache.described.set(p.entry, { ...cache.described.get(p.entry), manifest: p.manifest, segment: name })
     cache.segments.add(name)
   }
   const fresh = listing.entries.filter((e) => !cache.described.has(e.name))
@@ -141,20 +145,24 @@ function pointsOf(listing: IndexListing, cache: IndexCache): IndexedPoint[] {
   const seen = new Set<string>()
   for (const e of listing.entries) {
     const described = cache.described.get(e.name)
-    const ref = formatPointRef(e)
+    const ref = entryRef(e)
     // Two entries of one point: two writers of the same point id (mirrors), one of which committed.
     if (described === undefined || seen.has(ref)) continue
     seen.add(ref)
-    out.push({
-      vm: e.vm,
-      pointId: e.pointId,
-      ref,
-      time: pointTime(e.pointId)!,
-      protected: listing.protected.has(ref),
-      manifest: described.manifest,
-    })
+    const marked = listing.protected.has(ref)
+    if (described.listed?.protected !== marked) {
+      const { vm, pointId } = e
+      const time = pointTime(pointId)
+      if (time === undefined) continue // the form of a point id, not a date
+      described.listed = { vm, pointId, ref, time, protected: marked, manifest: described.manifest }
+    }
+    out.push(described.listed)
   }
-  return out.sort((a, b) => a.time.getTime() - b.time.getTime() || a.pointId.localeCompare(b.pointId))
+  // Entries list in key order, which is the points' (their names start with the point id): sorted
+  // again only if a store listed otherwise.
+  const order = (a: IndexedPoint, b: IndexedPoint): number =>
+    a.time.getTime() - b.time.getTime() || a.pointId.localeCompare(b.pointId)
+  return out.every((p, i) => i === 0 || order(out[i - 1]!, p) <= 0) ? out : out.sort(order)
 }
 
 async function readSegment(
@@ -207,7 +215,8 @@ async function compact(
     const bytes = repo.encode(KIND_POINT_SEGMENT, encodeSegment(points), new TextEncoder().encode(key))
     await repo.store.put(key, bytes, { ifNoneMatch: true, signal })
     cache.segments.add(name)
-    for (const p of points) cache.described.set(p.entry, { manifest: p.manifest, segment: name })
+    for (const p of points)
+      cache.described.set(p.entry, { ...cache.described.get(p.entry), manifest: p.manifest, segment: name })
     for (const old of listing.segments) await repo.store.delete(`${PREFIX_POINT_INDEX}${old}`, { signal })
   } catch (error) {
     signal?.throwIfAborted()
@@ -250,6 +259,11 @@ export async function deletePointEntries(repo: Repository, ref: PointRef, signal
 
 export function protectionMirrorKey(ref: PointRef): string {
   return `${PREFIX_POINT_INDEX}${protectionMirrorName(ref)}`
+}
+
+/** Whether the repository has a complete point index (once it has, it keeps it). */
+export async function hasPointIndex(repo: Repository, signal?: AbortSignal): Promise<boolean> {
+  return (await repo.store.stat(POINT_INDEX_READY_KEY, { signal })) !== undefined
 }
 
 /** Marks the index complete (init, or the end of buildPointIndex); a second writer's mark is kept. */

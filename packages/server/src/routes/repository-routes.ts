@@ -145,13 +145,18 @@ export function repositoryRoutes(app: FastifyInstance, ctx: RepositoryRouteServi
       return points.map((p): RestorePoint => {
         const job = p.jobId === undefined ? undefined : jobs.get(p.jobId)
         const schedule = job?.schedules.find((s) => s.id === p.scheduleId)
-        return {
+        const made = shown.get(p)
+        if (made !== undefined && made.jobName === job?.name && made.scheduleName === schedule?.name)
+          return made
+        const point: RestorePoint = {
           ...p,
           disks: [...p.disks],
           protected: p.protected,
           ...(job === undefined ? {} : { jobName: job.name }),
           ...(schedule?.name === undefined ? {} : { scheduleName: schedule.name }),
         }
+        shown.set(p, point)
+        return point
       })
     },
   )
@@ -168,6 +173,12 @@ export function repositoryRoutes(app: FastifyInstance, ctx: RepositoryRouteServi
 }
 
 /** One point: deleted (its chunks go at the next GC), protected from retention and deletes, unprotected. */
+/**
+ * What the API showed of a point the service gives again unchanged (the same object while nothing about
+ * it changed): shown again as it was while its job's and schedule's names are the same.
+ */
+const shown = new WeakMap<object, RestorePoint>()
+
 function pointRoutes(app: FastifyInstance, ctx: RepositoryRouteServices): void {
   type Params = { Params: { id: string; pointId: string } }
   const { repositories: store, repositoryService: service } = ctx

@@ -16,7 +16,7 @@ import {
   PREFIX_POINT_INDEX,
 } from './constants.js'
 import { JsonReader, encodeJson } from './json.js'
-import { decodeVmSegment, encodeVmSegment, pointTime, type PointRef } from './layout.js'
+import { decodeVmSegment, encodeVmSegment, isPointId, type PointRef } from './layout.js'
 import { readManifest, type Manifest } from './manifest.js'
 
 export const POINT_INDEX_READY_KEY = `${PREFIX_POINT_INDEX}${POINT_INDEX_READY}`
@@ -70,18 +70,38 @@ export function parseIndexName(name: string): IndexName | undefined {
 function parseRef(text: string, withNonce: boolean): PointRef | undefined {
   const first = text.indexOf('.')
   const pointId = text.slice(0, first)
-  if (first < 0 || pointTime(pointId) === undefined) return undefined
+  // The form only: a listing parses every name (pointTime, which makes a date, is for those listed).
+  if (first < 0 || !isPointId(pointId)) return undefined
   let rest = text.slice(first + 1)
   if (withNonce) {
     if (!NONCE.test(rest.slice(0, 8)) || rest[8] !== '.') return undefined
     rest = rest.slice(9)
   }
-  try {
-    const vm = decodeVmSegment(rest)
-    return vm !== '' && encodeVmSegment(vm) === rest ? { vm, pointId } : undefined
-  } catch {
-    return undefined
+  const vm = vmOfSegment(rest)
+  return vm === undefined ? undefined : { vm, pointId }
+}
+
+/** Decoded VM segments (a listing names each VM many times): the canonical ones, or null. */
+const segments = new Map<string, string | null>()
+
+function vmOfSegment(segment: string): string | undefined {
+  let vm = segments.get(segment)
+  if (vm === undefined) {
+    try {
+      const decoded = decodeVmSegment(segment)
+      vm = decoded !== '' && encodeVmSegment(decoded) === segment ? decoded : null
+    } catch {
+      vm = null
+    }
+    if (segments.size >= 100_000) segments.clear()
+    segments.set(segment, vm)
   }
+  return vm ?? undefined
+}
+
+/** formatPointRef of an entry, from its name (which holds the VM segment). */
+export function entryRef(entry: PointEntry): string {
+  return `${entry.name.slice(entry.pointId.length + 10)}/${entry.pointId}`
 }
 
 /** The index's `ready` record: since when it is complete (informative). */
@@ -91,11 +111,16 @@ export function encodeReady(since: Date): Uint8Array {
 
 /**
  * What a listing shows of a point, kept in a segment: its manifest with `vm.metadata` reduced to the
- * fields listings read (the kind of point, the VM's name, a metadata point's subject), so that 10,000
- * points stay a few MiB whatever their VM records hold.
+ * fields listings read (the kind of point, the VM's name, a metadata point's subject) and its disks'
+ * `index` and `indexChecksum` empty (restores read the manifest itself), so that 10,000 points stay a
+ * few MiB whatever their VM records hold.
  */
 export function listedManifest(manifest: Manifest): Manifest {
-  return { ...manifest, vm: { id: manifest.vm.id, metadata: listedMetadata(manifest.vm.metadata) } }
+  return {
+    ...manifest,
+    vm: { id: manifest.vm.id, metadata: listedMetadata(manifest.vm.metadata) },
+    disks: manifest.disks.map((d) => ({ ...d, index: '', indexChecksum: '' })),
+  }
 }
 
 /** metadata.kind, .what, .vm.name_label and .pool.name, where they are strings. */
