@@ -109,7 +109,11 @@ export async function listRestorePoints(
   const described = byUuid.length > 0 ? undefined : await readPointIndex(repo, { signal })
   const all =
     described?.map(describeIndexed) ??
-    (await describeAll(byUuid.length > 0 ? byUuid : await listPoints(repo, undefined, signal), describe, signal))
+    (await describeAll(
+      byUuid.length > 0 ? byUuid : await listPoints(repo, undefined, signal),
+      describe,
+      signal,
+    ))
   return all.filter((info) => vm === undefined || byUuid.length > 0 || info.vmName === vm)
 }
 

@@ -32,7 +32,13 @@ export {
   deletePoint,
   type PointSummary,
 } from './points.js'
-export { hasPointIndex, readPointIndex, type IndexedPoint, type ReadIndexOptions } from './point-index.js'
+export {
+  hasPointIndex,
+  readPointIndex,
+  revalidatePointIndex,
+  type IndexedPoint,
+  type ReadIndexOptions,
+} from './point-index.js'
 export {
   buildPointIndex,
   checkPointIndex,

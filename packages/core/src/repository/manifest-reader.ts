@@ -35,4 +35,3 @@ export async function readManifest(repo: Repository, ref: PointRef, signal?: Abo
   }
   return manifest
 }
-

@@ -117,7 +117,8 @@ export async function checkPointIndex(
       repo.store.delete(key, { signal }),
     )
   }
-  for (let i = 0; i < actions.length; i += WRITES) await Promise.all(actions.slice(i, i + WRITES).map((a) => a()))
+  for (let i = 0; i < actions.length; i += WRITES)
+    await Promise.all(actions.slice(i, i + WRITES).map((a) => a()))
   const repaired = found.ready ? actions.length : 0
   if (!found.ready && repair) await markIndexReady(repo, signal)
   return {

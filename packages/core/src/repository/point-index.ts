@@ -126,7 +126,8 @@ export async function readPointIndex(
   const listed = new Set(listing.entries.map((e) => e.name))
   for (const name of cache.described.keys()) if (!listed.has(name)) cache.described.delete(name)
   const after = options.compactAfter ?? COMPACT_AFTER
-  if (options.compact !== false && shouldCompact(listing, cache, after)) await compact(repo, listing, cache, signal)
+  if (options.compact !== false && shouldCompact(listing, cache, after))
+    await compact(repo, listing, cache, signal)
   return pointsOf(listing, cache)
 }
 
@@ -224,6 +225,23 @@ async function compact(
   }
 }
 
+/**
+ * Forgets what is known of the points that are not among `committed` (formatPointRef of each point
+ * whose manifest exists, from walkPoints): their entries are confirmed again at the next listing, so that
+ * a manifest removed behind the index's back (its entry left) stops being listed. Returns how many.
+ */
+export function revalidatePointIndex(repo: Repository, committed: ReadonlySet<string>): number {
+  const cache = caches.get(repo)
+  let forgotten = 0
+  for (const name of cache?.described.keys() ?? []) {
+    const entry = parseIndexName(name)
+    if (entry?.kind !== 'entry' || committed.has(entryRef(entry.entry))) continue
+    cache!.described.delete(name)
+    forgotten++
+  }
+  return forgotten
+}
+
 /** Writes a new point's entry (before its manifest): `nonce`, 8 hex digits unique to this writing. */
 export async function putPointEntry(
   repo: Repository,
@@ -251,7 +269,11 @@ export async function pointEntries(
 }
 
 /** After its manifest is gone: the point's entries and protection mirror. */
-export async function deletePointEntries(repo: Repository, ref: PointRef, signal?: AbortSignal): Promise<void> {
+export async function deletePointEntries(
+  repo: Repository,
+  ref: PointRef,
+  signal?: AbortSignal,
+): Promise<void> {
   for (const e of await pointEntries(repo, ref.pointId, signal))
     if (e.vm === ref.vm) await repo.store.delete(`${PREFIX_POINT_INDEX}${e.name}`, { signal })
   await repo.store.delete(protectionMirrorKey(ref), { signal })

@@ -84,7 +84,8 @@ async function pointsWithId(repo: Repository, pointId: string, signal?: AbortSig
   const found = new Map<string, PointRef>()
   for (const { vm } of await pointEntries(repo, pointId, signal)) {
     const ref = { vm, pointId }
-    if ((await repo.store.stat(manifestKey(ref), { signal })) !== undefined) found.set(formatPointRef(ref), ref)
+    if ((await repo.store.stat(manifestKey(ref), { signal })) !== undefined)
+      found.set(formatPointRef(ref), ref)
   }
   // None: perhaps a point an older version wrote (no entry); the walk is the answer's cost, once.
   if (found.size === 0) return walked()

@@ -118,9 +118,11 @@ export class Repository {
     }
     // Its point index is complete from the start (no point yet). The config is written last: a crash
     // before it leaves a directory that is not yet a repository.
-    await store.put(POINT_INDEX_READY_KEY, encodeReady(new Date()), { ifNoneMatch: true, signal }).catch((e) => {
-      if (!(e instanceof StorageError && e.code === 'ALREADY_EXISTS')) throw e // an interrupted init's
-    })
+    await store
+      .put(POINT_INDEX_READY_KEY, encodeReady(new Date()), { ifNoneMatch: true, signal })
+      .catch((e) => {
+        if (!(e instanceof StorageError && e.code === 'ALREADY_EXISTS')) throw e // an interrupted init's
+      })
     try {
       await store.put(KEY_CONFIG, encodeConfig(config), { ifNoneMatch: true, signal })
     } catch (error) {

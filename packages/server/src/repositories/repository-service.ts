@@ -14,6 +14,7 @@ import {
   deletePoint,
   hasPointIndex,
   manifestKey,
+  revalidatePointIndex,
   protectPoint,
   readManifest,
   resolvePoint,
@@ -66,6 +67,7 @@ export interface RemoteRepositories {
 
 const USAGE_TTL_MS = 60_000
 const WALK_TIMEOUT_MS = 300_000
+const REVALIDATE_MS = 60_000
 
 export class RepositoryService {
   readonly #open = new Map<string, Promise<Repository>>()
@@ -82,6 +84,14 @@ export class RepositoryService {
   /** Repositories known to have a point index, and those whose index is being built here. */
   readonly #indexed = new Set<string>()
   readonly #indexing = new Set<string>()
+  /** When each repository's listing was last checked against its manifests, and those being checked. */
+  readonly #revalidated = new Map<string, number>()
+  readonly #revalidating = new Set<string>()
+  /**
+   * How often a full listing is followed by a walk of the manifests (in the background, one walk at a
+   * time with the usage measures): what finds a manifest removed behind the point index's back.
+   */
+  revalidateMs = REVALIDATE_MS
 
   constructor(
     readonly store: RepositoryStore,
@@ -138,6 +148,7 @@ export class RepositoryService {
     const read = (point: PointSummary, s?: AbortSignal) => this.#describe(id, repo, point, s ?? signal)
     const listed = (await listRestorePoints(repo, vm, signal, read)).map(view).reverse()
     if (!this.#indexed.has(id)) await this.#index(id, repo, signal)
+    else if (vm === undefined) this.#revalidate(id, repo)
     if (vm === undefined) await this.rollback?.observe(id, listed)
     if (repo.config.immutable === undefined) return listed
     return Promise.all(listed.map((p) => this.#withLock(id, repo, p, signal)))
@@ -246,6 +257,28 @@ export class RepositoryService {
         // Read-only credentials, or a store that failed: listings keep walking; the next start retries.
         () => undefined,
       )
+  }
+
+  /**
+   * The index lists a point while its entry exists; a manifest deleted alone (a delete cut short, or
+   * someone with access to the store) is found by this walk, and the point leaves the next listing (the
+   * rollback watch then sees it vanish).
+   */
+  #revalidate(id: string, repo: Repository): void {
+    const last = this.#revalidated.get(id)
+    if (this.#revalidating.has(id) || (last !== undefined && Date.now() - last < this.revalidateMs)) return
+    this.#revalidating.add(id)
+    const signal = AbortSignal.any([this.closing, AbortSignal.timeout(WALK_TIMEOUT_MS)])
+    void this.#walks
+      .run(async () => {
+        const committed = new Set((await walkPoints(repo, undefined, signal)).map((p) => p.ref))
+        revalidatePointIndex(repo, committed)
+      }, signal)
+      .catch(() => undefined) // the next listing's walk tries again
+      .finally(() => {
+        this.#revalidated.set(id, Date.now())
+        this.#revalidating.delete(id)
+      })
   }
 
   /** The point with its lock date while it is to come (one look per manifest, then cached). */

@@ -128,8 +128,7 @@ function listedMetadata(metadata: unknown): unknown {
   if (typeof metadata !== 'object' || metadata === null || Array.isArray(metadata)) return null
   const m = metadata as Record<string, unknown>
   const out: Record<string, unknown> = {}
-  for (const field of ['kind', 'what'])
-    if (typeof m[field] === 'string') out[field] = m[field]
+  for (const field of ['kind', 'what']) if (typeof m[field] === 'string') out[field] = m[field]
   const inner = (name: string, field: string): void => {
     const o = m[name] as Record<string, unknown> | null | undefined
     if (typeof o === 'object' && o !== null && typeof o[field] === 'string') out[name] = { [field]: o[field] }

@@ -74,7 +74,11 @@ export function describePointIndexCases(name: string, freshStore: () => Promise<
       expect(await keys(store, PREFIX_POINT_INDEX)).toHaveLength(3) // ready and two entries
       // What listings show of each point comes from the index, as a manifest would describe it.
       const listed = (await readPointIndex(a))!.find((p) => p.vm === 'vm/b')!.manifest
-      expect(listed).toMatchObject({ jobId: 'job-1', full: true, vm: { metadata: { vm: { name_label: 'web' } } } })
+      expect(listed).toMatchObject({
+        jobId: 'job-1',
+        full: true,
+        vm: { metadata: { vm: { name_label: 'web' } } },
+      })
       const manifest = await readManifest(a, second)
       const disks = manifest.disks.map((d) => ({ ...d, index: '', indexChecksum: '' }))
       expect(listed).toEqual({ ...manifest, vm: listed.vm, disks })
@@ -133,7 +137,10 @@ export function describePointIndexCases(name: string, freshStore: () => Promise<
       expect((await walkPoints(a)).map((p) => p.pointId)).toContain(hidden.pointId)
       const found = await checkRepository(a)
       expect(found.problems).toEqual([
-        { object: `restore point vm/${hidden.pointId}`, problem: expect.stringContaining('no point index entry') },
+        {
+          object: `restore point vm/${hidden.pointId}`,
+          problem: expect.stringContaining('no point index entry'),
+        },
       ])
       await checkRepository(a, { repairIndex: true })
       expect(await refs(a)).toEqual([`vm/${kept.pointId}`, `vm/${hidden.pointId}`])
