@@ -59,6 +59,8 @@ interface Described {
 interface IndexCache {
   readonly described: Map<string, Described>
   readonly segments: Set<string>
+  /** The index was found complete (it stays so). */
+  ready: boolean
 }
 
 const caches = new WeakMap<Repository, IndexCache>()
@@ -66,7 +68,7 @@ const caches = new WeakMap<Repository, IndexCache>()
 function cacheOf(repo: Repository): IndexCache {
   let cache = caches.get(repo)
   if (cache === undefined) {
-    cache = { described: new Map(), segments: new Set() }
+    cache = { described: new Map(), segments: new Set(), ready: false }
     caches.set(repo, cache)
   }
   return cache
@@ -107,6 +109,7 @@ export async function readPointIndex(
   const listing = await listIndex(repo, signal)
   if (!listing.ready) return undefined
   const cache = cacheOf(repo)
+  cache.ready = true
   for (const name of listing.segments) {
     if (cache.segments.has(name)) continue
     const points = await readSegment(repo, name, signal)
@@ -285,6 +288,7 @@ export function protectionMirrorKey(ref: PointRef): string {
 
 /** Whether the repository has a complete point index (once it has, it keeps it). */
 export async function hasPointIndex(repo: Repository, signal?: AbortSignal): Promise<boolean> {
+  if (caches.get(repo)?.ready === true) return true
   return (await repo.store.stat(POINT_INDEX_READY_KEY, { signal })) !== undefined
 }
 
