@@ -2,7 +2,7 @@
 // one repository stand for two processes (each keeps its own cache of described entries, as a server and
 // a CLI do), and crashes are made by doing a writer's or a deleter's steps only in part.
 import { describe, expect, it } from 'vitest'
-import type { ObjectStore } from '../../storage/index.js'
+import { StorageError, type ObjectStore } from '../../storage/index.js'
 import { checkRepository } from '../check.js'
 import { PointWriter } from '../point-writer.js'
 import { deletePoint, listPoints, readManifest, resolvePoint, walkPoints } from '../points.js'
@@ -156,6 +156,20 @@ export function describePointIndexCases(name: string, freshStore: () => Promise<
       expect(await refs(await Repository.open(store))).toEqual([`vm/${kept.pointId}`])
       await deletePoint(a, hidden)
       expect(await refs(a)).toEqual([`vm/${kept.pointId}`])
+    })
+
+    it('writes the entry before the manifest: a writer that cannot write its entry commits nothing', async () => {
+      const inner = await freshStore()
+      const store: ObjectStore = { ...counted(inner).store }
+      store.put = async (key, data, options) => {
+        if (key.startsWith(PREFIX_POINT_INDEX) && key !== POINT_INDEX_READY_KEY)
+          throw new StorageError('STORE_FAILED', `refused '${key}' (a crash before the entry)`)
+        return inner.put(key, data, options)
+      }
+      const a = await Repository.create(store, { chunkSize: 512 * 1024 })
+      await expect(writePoint(a, 'vm')).rejects.toThrow(/refused/)
+      expect(await keys(inner, 'points/')).not.toContainEqual(expect.stringMatching(/manifest$/))
+      expect(await walkPoints(a)).toEqual([])
     })
 
     it('an older repository (no index) lists as before, and check --repair builds its index', async () => {
