@@ -33,7 +33,7 @@ export const repoCheck: Command<CheckResult> = {
       r.pointIndex.built
         ? `point index built (${r.points} entries)`
         : r.pointIndex.ready
-          ? `point index: ${r.pointIndex.entries} entries${r.pointIndex.repaired > 0 ? `, ${r.pointIndex.repaired} repairs` : ''}`
+          ? `point index: ${r.pointIndex.entries} entries found${r.pointIndex.repaired > 0 ? `, ${r.pointIndex.repaired} problems repaired` : ''}`
           : 'no point index yet (listings read every point directory): `strata repo check --repair` builds it',
     ].join('\n'),
 }
