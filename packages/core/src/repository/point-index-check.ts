@@ -9,7 +9,7 @@ import type { Repository } from './repository.js'
 import { DEFAULT_TIMING } from './session.js'
 import { KIND_POINT_SEGMENT, PREFIX_POINT_INDEX } from './format/constants.js'
 import { encodeJson } from './format/json.js'
-import { formatPointRef, type PointRef } from './format/layout.js'
+import { formatPointRef, manifestKey, type PointRef } from './format/layout.js'
 import type { Manifest } from './format/manifest.js'
 import { decodeSegment, listedManifest, parseIndexName, type PointEntry } from './format/point-index.js'
 import type { PointSummary } from './manifest-reader.js'
@@ -170,6 +170,30 @@ async function checkSegment(
 
 function refOf(p: { manifest: Manifest }): PointRef {
   return { vm: p.manifest.vm.id, pointId: p.manifest.pointId }
+}
+
+/**
+ * GC's part: entries of points with no manifest (a writer that died before its commit, a delete cut
+ * short), written before `cutoff` and not a live session's point, are deleted, as GC deletes the disk
+ * indexes such points left. Returns how many.
+ */
+export async function removeStaleEntries(
+  repo: Repository,
+  committed: readonly PointRef[],
+  livePoints: ReadonlySet<string>,
+  cutoff: number,
+  signal?: AbortSignal,
+): Promise<number> {
+  const refs = new Set(committed.map((r) => formatPointRef(r)))
+  let removed = 0
+  for (const e of (await listAll(repo, signal)).entries) {
+    if (refs.has(formatPointRef(e)) || livePoints.has(e.pointId) || (e.modified ?? Infinity) >= cutoff)
+      continue
+    if ((await repo.store.stat(manifestKey(e), { signal })) !== undefined) continue // committed since
+    await repo.store.delete(`${PREFIX_POINT_INDEX}${e.name}`, { signal })
+    removed++
+  }
+  return removed
 }
 
 /** Builds the index of a repository written before it existed (its entries and mirrors, then `ready`). */

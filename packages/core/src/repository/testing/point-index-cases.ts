@@ -4,6 +4,7 @@
 import { describe, expect, it } from 'vitest'
 import { StorageError, type ObjectStore } from '../../storage/index.js'
 import { checkRepository } from '../check.js'
+import { collectGarbage } from '../gc.js'
 import { PointWriter } from '../point-writer.js'
 import { deletePoint, listPoints, readManifest, resolvePoint, walkPoints } from '../points.js'
 import { protectPoint, unprotectPoint } from '../protection.js'
@@ -33,12 +34,14 @@ function counted(inner: ObjectStore): { store: ObjectStore; gets: () => string[]
   return { store, gets: () => read.splice(0) }
 }
 
+const timing = { leaseMs: 60_000, heartbeatMs: 10_000, batchMs: 1, pollMs: 2, checkWindowMs: 20 }
+
 async function writePoint(repo: Repository, vm: string, name = vm): Promise<PointRef> {
   const point = await PointWriter.begin(repo, {
     vm,
     metadata: { kind: 'strata-vm', vm: { name_label: name, other: 'x'.repeat(2000) } },
     jobId: 'job-1',
-    timing: { leaseMs: 60_000, heartbeatMs: 10_000, batchMs: 1, pollMs: 2, checkWindowMs: 20 },
+    timing,
   })
   await point.openDisk('xvda', 4096).putChunk(0, Buffer.alloc(4096, vm.length))
   const { pointId } = await point.commit({ full: true })
@@ -156,6 +159,18 @@ export function describePointIndexCases(name: string, freshStore: () => Promise<
       expect(await refs(await Repository.open(store))).toEqual([`vm/${kept.pointId}`])
       await deletePoint(a, hidden)
       expect(await refs(a)).toEqual([`vm/${kept.pointId}`])
+    })
+
+    it('GC removes the entries of points that never committed, as it removes their indexes', async () => {
+      const store = await freshStore()
+      const a = await Repository.create(store, { chunkSize: 512 * 1024 })
+      const lost = await putPointEntry(a, { vm: 'vm', pointId: '20300101T000000000Z-0badf00d' })
+      const kept = await writePoint(a, 'vm') // takes long enough for the entry above to be older than GC
+      const gc = await collectGarbage(a, { timing, safetyMarginMs: 0 })
+      expect(gc.otherObjectsDeleted).toBeGreaterThanOrEqual(1)
+      expect(await keys(store, lost)).toEqual([])
+      expect(await refs(a)).toEqual([`vm/${kept.pointId}`])
+      expect((await checkRepository(a, { now: Date.now() + 16 * 60_000 })).problems).toEqual([])
     })
 
     it('writes the entry before the manifest: a writer that cannot write its entry commits nothing', async () => {
