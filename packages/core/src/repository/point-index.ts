@@ -184,7 +184,15 @@ async function readSegment(
     if (isNotFound(error)) return undefined
     throw error
   }
-  return decodeSegment(repo.decode(bytes, KIND_POINT_SEGMENT, new TextEncoder().encode(key), what), what)
+  try {
+    return decodeSegment(repo.decode(bytes, KIND_POINT_SEGMENT, new TextEncoder().encode(key), what), what)
+  } catch (error) {
+    // A segment is a cache: one that does not authenticate or decode is passed over (its entries'
+    // manifests are read, the next compaction replaces it, `repo check` reports it).
+    if (error instanceof RepositoryError && ['CORRUPT_OBJECT', 'UNSUPPORTED_VERSION'].includes(error.code))
+      return undefined
+    throw error
+  }
 }
 
 /** When the listed entries not described by a listed segment are many, or segments pile up. */

@@ -117,6 +117,20 @@ export function describePointIndexCases(name: string, freshStore: () => Promise<
       const e = await Repository.open(store)
       expect(await readPointIndex(e)).toHaveLength(10)
       expect((await checkRepository(a)).problems).toEqual([])
+      // Segments that do not authenticate are passed over (the manifests are read), and reported.
+      const segments2 = (await keys(store, PREFIX_POINT_INDEX)).filter((k) => k.includes('/segment.'))
+      for (const key of segments2) {
+        const bytes = Buffer.from(await store.get(key))
+        bytes[bytes.length - 1]! ^= 1
+        await store.delete(key)
+        await store.put(key, bytes)
+      }
+      gets()
+      expect(await readPointIndex(await Repository.open(store), { compact: false })).toHaveLength(10)
+      expect(gets().filter((k) => k.endsWith('/manifest'))).toHaveLength(10)
+      expect((await checkRepository(a)).problems).toEqual(
+        segments2.map((key) => ({ object: key, problem: expect.stringContaining('corrupt') })),
+      )
     })
 
     it('crash orderings: an entry without its manifest is never listed; a manifest without entry is repaired', async () => {
