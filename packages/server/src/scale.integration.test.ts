@@ -100,7 +100,7 @@ describe('listing at scale', () => {
     expect((await api.get('/api/runs?before=a%2Fb')).status).toBe(400)
   }, 120_000)
 
-  it('lists 10,000 restore points, one VM of them and the VMs, in under a second, cold and warm', async () => {
+  it('lists 10,000 restore points, one VM of them and the VMs, warm in under a second, cold in a few', async () => {
     const location = scratch.path('points-repo')
     const made = await timed(() => writeManyPoints(location, { vms: 200, perVm: 50 }))
     const repo = await api.post('/api/repositories', { name: 'many', location })
@@ -122,9 +122,17 @@ describe('listing at scale', () => {
     const warm = await best(path)
     const oneVm = await best(`${path}?vm=vm-0042`)
     const vms = await best(`/api/repositories/${repo.body.id}/vms`)
+    // The server just started (the repository known, its points seen before): the index read cold.
+    await server.close()
+    server = await startTestServer(scratch, { adminPassword: 'admin-password' })
+    api = new ApiClient(server.url)
+    await api.login('admin', 'admin-password')
+    const restarted = await timed(() => api.get(path))
+    expect(restarted.value.body).toHaveLength(10_000)
     console.log(
       `points: made in ${made.ms.toFixed(0)} ms; first listing ${cold.ms.toFixed(0)} ms (the index's segment read), ` +
-        `then best of 5 ${warm.ms.toFixed(0)} ms; one VM ${oneVm.ms.toFixed(0)} ms; VMs ${vms.ms.toFixed(0)} ms`,
+        `then best of 5 ${warm.ms.toFixed(0)} ms; one VM ${oneVm.ms.toFixed(0)} ms; VMs ${vms.ms.toFixed(0)} ms; ` +
+        `after a restart ${restarted.ms.toFixed(0)} ms`,
     )
     expect(warm.value.body).toHaveLength(10_000)
     // Newest first: the point PointWriter wrote now, then the copies, the last VM's newest.
@@ -138,9 +146,11 @@ describe('listing at scale', () => {
     expect(warm.ms).toBeLessThan(1000)
     expect(oneVm.ms).toBeLessThan(1000)
     expect(vms.ms).toBeLessThan(1000)
-    // The first listing also reads and checks the segment (5 MiB of JSON), describes every point and has
-    // the rollback watch record them all: 1.3–2.8 s at load 12–30 here, against 4.5–4.8 s before the index.
-    expect(cold.ms).toBeLessThan(3000)
+    // Cold, the server reads and checks the segment (5 MiB of JSON) and describes every point; the very
+    // first listing of a repository also has the rollback watch record its 10,000 points. Before the
+    // index, a cold listing took 4.5–4.8 s here; see docs/scale-out.md for these figures under load.
+    expect(restarted.ms).toBeLessThan(2000)
+    expect(cold.ms).toBeLessThan(4000)
   }, 120_000)
 })
 

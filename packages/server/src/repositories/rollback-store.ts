@@ -43,6 +43,7 @@ export class RollbackStore {
 
   /** Adds points, forgets those gone, and keeps only the newest MAX_SEEN_POINTS. */
   async update(repositoryId: string, added: readonly SeenPoint[], gone: readonly string[]): Promise<void> {
+    if (added.length === 0 && gone.length === 0) return // nothing to record, nothing grew to trim
     await this.db.transaction(async () => {
       // Many rows a statement: the first listing of a repository of 10,000 points adds them all.
       for (let i = 0; i < added.length; i += INSERT_ROWS) {
