@@ -1,6 +1,6 @@
 // Issue 26's scale on one host, through a real server. Listing: 10,000 runs (paged from the runs
 // table's index) in pages of under a second each, and 10,000 restore points of a real local repository
-// (manifests read once, then only listed) in under 2 s. A run: a lab pool of 200 small sparse VMs (in a
+// (from its point index: one listing of one directory, its segment read once) in under a second. A run: a lab pool of 200 small sparse VMs (in a
 // process of its own) backed up by one smart job under the default limits ends green while the runs list, the run, the jobs and the overview keep
 // answering (p99 under 200 ms), and the memory of the server and of the worker stays under fixed
 // ceilings, the worker's grown by under 64 MiB from VM 50 to VM 200 (figures: `npm run bench -- scale`,
@@ -101,12 +101,13 @@ describe('listing at scale', () => {
     expect((await api.get('/api/runs?before=a%2Fb')).status).toBe(400)
   }, 120_000)
 
-  it('lists 10,000 restore points, one VM of them and the VMs, in under 2 s once their manifests were read', async () => {
+  it('lists 10,000 restore points, one VM of them and the VMs, warm in under a second, cold in a few', async () => {
     const location = scratch.path('points-repo')
-    await writeManyPoints(location, { vms: 200, perVm: 50 })
+    const made = await timed(() => writeManyPoints(location, { vms: 200, perVm: 50 }))
     const repo = await api.post('/api/repositories', { name: 'many', location })
     expect(repo.status).toBe(201)
     const path = `/api/repositories/${repo.body.id}/points`
+    // Cold: the server has not opened the repository; it lists the index and reads its one segment.
     const cold = await timed(() => api.get(path))
     expect(cold.value.body).toHaveLength(10_000)
     // Best of five: the machine is shared (and the first listings after the cold one pay for its
@@ -122,9 +123,17 @@ describe('listing at scale', () => {
     const warm = await best(path)
     const oneVm = await best(`${path}?vm=vm-0042`)
     const vms = await best(`/api/repositories/${repo.body.id}/vms`)
+    // The server just started (the repository known, its points seen before): the index read cold.
+    await server.close()
+    server = await startTestServer(scratch, { adminPassword: 'admin-password' })
+    api = new ApiClient(server.url)
+    await api.login('admin', 'admin-password')
+    const restarted = await timed(() => api.get(path))
+    expect(restarted.value.body).toHaveLength(10_000)
     console.log(
-      `points: first listing ${cold.ms.toFixed(0)} ms (every manifest read), then best of 5 ${warm.ms.toFixed(0)} ms; ` +
-        `one VM ${oneVm.ms.toFixed(0)} ms; VMs ${vms.ms.toFixed(0)} ms`,
+      `points: made in ${made.ms.toFixed(0)} ms; first listing ${cold.ms.toFixed(0)} ms (the index's segment read), ` +
+        `then best of 5 ${warm.ms.toFixed(0)} ms; one VM ${oneVm.ms.toFixed(0)} ms; VMs ${vms.ms.toFixed(0)} ms; ` +
+        `after a restart ${restarted.ms.toFixed(0)} ms`,
     )
     expect(warm.value.body).toHaveLength(10_000)
     // Newest first: the point PointWriter wrote now, then the copies, the last VM's newest.
@@ -135,13 +144,14 @@ describe('listing at scale', () => {
     expect(warm.value.body[1]).toMatchObject({ kind: 'full', disks: [{ name: 'xvda' }] })
     expect(oneVm.value.body).toHaveLength(50)
     expect(vms.value.body).toHaveLength(200)
-    // Each listing still walks the repository's 10,000 point directories (points another process wrote
-    // show up at once): 0.6–1.3 s on this shared machine, so the bound is 2 s, not the issue's second
-    // (docs/scale-out.md). Reading every manifest again, as a first listing does, takes 4–7 s here.
-    expect(warm.ms).toBeLessThan(2000)
-    expect(oneVm.ms).toBeLessThan(2000)
-    expect(vms.ms).toBeLessThan(2000)
-    expect(cold.ms).toBeGreaterThan(warm.ms)
+    expect(warm.ms).toBeLessThan(1000)
+    expect(oneVm.ms).toBeLessThan(1000)
+    expect(vms.ms).toBeLessThan(1000)
+    // Cold, the server reads and checks the segment (5 MiB of JSON) and describes every point; the very
+    // first listing of a repository also has the rollback watch record its 10,000 points. Before the
+    // index, a cold listing took 4.5–4.8 s here; see docs/scale-out.md for these figures under load.
+    expect(restarted.ms).toBeLessThan(2000)
+    expect(cold.ms).toBeLessThan(4000)
   }, 120_000)
 })
 

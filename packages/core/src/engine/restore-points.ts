@@ -5,8 +5,10 @@ import {
   formatPointRef,
   listPoints,
   readManifest,
+  readPointIndex,
   resolvePoint,
   type DiskRole,
+  type IndexedPoint,
   type Manifest,
   type PointRef,
   type PointSummary,
@@ -104,7 +106,38 @@ export async function listRestorePoints(
   describe: PointSource = describedBy((p, s) => readManifest(repo, p, s)),
 ): Promise<RestorePointInfo[]> {
   const byUuid = vm === undefined ? [] : await listPoints(repo, vm, signal)
-  const points = byUuid.length > 0 ? byUuid : await listPoints(repo, undefined, signal)
+  const described = byUuid.length > 0 ? undefined : await readPointIndex(repo, { signal })
+  const all =
+    described?.map(describeIndexed) ??
+    (await describeAll(
+      byUuid.length > 0 ? byUuid : await listPoints(repo, undefined, signal),
+      describe,
+      signal,
+    ))
+  return all.filter((info) => vm === undefined || byUuid.length > 0 || info.vmName === vm)
+}
+
+/**
+ * The index gives the same object for a point while nothing changes about it: its description is made
+ * once (10,000 points listed again cost a lookup each).
+ */
+const descriptions = new WeakMap<IndexedPoint, RestorePointInfo>()
+
+function describeIndexed(point: IndexedPoint): RestorePointInfo {
+  let info = descriptions.get(point)
+  if (info === undefined) {
+    info = describePoint(point, point.manifest)
+    descriptions.set(point, info)
+  }
+  return info
+}
+
+/** Describes points one manifest at a time (where there is no point index, or for one VM's points). */
+async function describeAll(
+  points: readonly PointSummary[],
+  describe: PointSource,
+  signal?: AbortSignal,
+): Promise<RestorePointInfo[]> {
   // Manifests are small: read a few at once (an S3 round trip each), in batches that keep the order.
   // The reads listen to a signal of their own, so that the caller's gets one listener, not one each.
   const own = new AbortController()
@@ -120,7 +153,7 @@ export async function listRestorePoints(
   } finally {
     signal?.removeEventListener('abort', relay)
   }
-  return all.filter((info) => vm === undefined || byUuid.length > 0 || info.vmName === vm)
+  return all
 }
 
 const MANIFEST_READS = 16

@@ -4,7 +4,10 @@
 // re-read once per window.
 import { throwIfAborted } from '../shared/index.js'
 import type { Repository } from './repository.js'
-import { listPoints, readDiskIndex, readManifest } from './points.js'
+import { readDiskIndex, readManifest, walkPoints } from './points.js'
+import { checkPointIndex, type IndexCheckResult } from './point-index-check.js'
+import { listedManifest } from './format/point-index.js'
+import type { Manifest } from './format/manifest.js'
 import { ID_LENGTH, PREFIX_CHUNKS } from './format/constants.js'
 import { chunkIdOfKey, formatPointRef } from './format/layout.js'
 import { indexChecksum } from './format/disk-index.js'
@@ -23,6 +26,10 @@ export interface CheckResult {
   readonly chunks: number
   /** Chunks in the cold tier (docs/repository-format.md, "Cold tier"); absent without one. */
   readonly coldChunks?: number
+  /**
+   * The point index against the points: its problems are among `problems`, or, repaired, in `fixed`.
+   */
+  readonly pointIndex: Omit<IndexCheckResult, 'problems'> & { readonly fixed?: readonly CheckProblem[] }
   readonly problems: readonly CheckProblem[]
 }
 
@@ -32,6 +39,10 @@ export interface CheckOptions {
   readonly signal?: AbortSignal
   /** Stop listing problems after this many (default 1000). */
   readonly maxProblems?: number
+  /** Fix the point index (docs/repository-format.md, "Point index"), or build it where there is none. */
+  readonly repairIndex?: boolean
+  /** The clock (ms) that tells leftover index entries from those of backups about to commit. */
+  readonly now?: number
 }
 
 export async function checkRepository(repo: Repository, options: CheckOptions = {}): Promise<CheckResult> {
@@ -41,10 +52,13 @@ export async function checkRepository(repo: Repository, options: CheckOptions = 
     if (problems.length < (options.maxProblems ?? 1000)) problems.push({ object, problem })
   }
   const indexes: { key: string; point: string }[] = []
-  const points = await listPoints(repo, undefined, signal)
+  // The points themselves, not the index: the index is checked against them.
+  const points = await walkPoints(repo, undefined, signal)
+  const manifests = new Map<string, Manifest>()
   for (const point of points) {
     try {
       const manifest = await readManifest(repo, point, signal)
+      manifests.set(point.ref, listedManifest(manifest))
       for (const disk of manifest.disks) {
         try {
           const index = await readDiskIndex(repo, disk.index, signal)
@@ -62,6 +76,14 @@ export async function checkRepository(repo: Repository, options: CheckOptions = 
       report(formatPointRef(point), errorMessage(error))
     }
   }
+  const { problems: found, ...indexed } = await checkPointIndex(repo, points, {
+    repair: options.repairIndex,
+    manifests,
+    now: options.now,
+    signal,
+  })
+  if (options.repairIndex !== true) for (const p of found) report(p.object, p.problem)
+  const pointIndex = options.repairIndex === true ? { ...indexed, fixed: found } : indexed
   const cold = await coldChunkIds(repo, signal)
   const chunks = await checkChunksExist(
     repo,
@@ -77,6 +99,7 @@ export async function checkRepository(repo: Repository, options: CheckOptions = 
     indexes: indexes.length,
     chunks,
     ...coldChunks,
+    pointIndex,
     problems,
   }
 }

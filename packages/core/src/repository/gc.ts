@@ -9,6 +9,7 @@
 // A writer publishes a borrowed chunk before checking for sweeps, GC announces before reading sessions.
 import { randomUUID } from 'node:crypto'
 import type { ObjectStore } from '../storage/index.js'
+import { removeStaleEntries } from './point-index-check.js'
 import { RepositoryError } from './errors.js'
 import { isObjectLocked } from './immutability.js'
 import type { Repository } from './repository.js'
@@ -110,6 +111,7 @@ export async function collectGarbage(repo: Repository, options: GcOptions = {}):
     let other = 0
     if (!options.dryRun) {
       other += await removeOrphans(repo, scan.orphans, livePoints, cutoff, signal)
+      other += await removeStaleEntries(repo, scan.manifests, livePoints, cutoff, signal)
       other += await removeDeadRecords(repo, sessions, timing, cutoff, run, signal)
     }
     const quarantinePurged = options.purgeQuarantine

@@ -131,7 +131,9 @@ describe('immutable repositories on radosgw', () => {
     expect(gc.chunksDeleted).toBeGreaterThan(0)
     expect(gc.keptLocked).toBe(0)
     const left = (await versionsUnder(prefix)).filter((v) => !v.Key.endsWith(`/${KEY_CONFIG}`))
-    expect(left.filter((v) => v.Key.includes('/chunks/') || v.Key.includes('/points/'))).toEqual([])
+    // Every version of the point's objects and chunks, and its point index entry; the index's `ready` stays.
+    const points = left.filter((v) => v.Key.includes('/chunks/') || v.Key.includes('/points/'))
+    expect(points.map((v) => v.Key)).toEqual([`${prefix}/index/points/ready`])
   })
 
   it('extends the retention of an older chunk that a newer point shares', async () => {

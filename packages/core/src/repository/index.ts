@@ -25,12 +25,26 @@ export { DiskWriter, isZero, type DiskStats } from './disk-writer.js'
 export { DiskReader } from './disk-reader.js'
 export {
   listPoints,
+  walkPoints,
   resolvePoint,
   readManifest,
   readDiskIndex,
   deletePoint,
   type PointSummary,
 } from './points.js'
+export {
+  hasPointIndex,
+  readPointIndex,
+  revalidatePointIndex,
+  type IndexedPoint,
+  type ReadIndexOptions,
+} from './point-index.js'
+export {
+  buildPointIndex,
+  checkPointIndex,
+  type IndexCheckResult,
+  type IndexProblem,
+} from './point-index-check.js'
 export {
   isProtected,
   protectPoint,

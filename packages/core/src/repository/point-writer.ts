@@ -1,5 +1,6 @@
 // Writes a restore point: opens a session (which protects the base), hands out disk writers, then commits
-// in the normative order: chunks (already stored by the disk writers) → disk indexes → manifest.
+// in the normative order: chunks (already stored by the disk writers) → disk indexes → index entry →
+// manifest.
 import { randomBytes } from 'node:crypto'
 import { isZero } from '../shared/index.js'
 import { RepositoryError } from './errors.js'
@@ -8,6 +9,7 @@ import { BackupSession, DEFAULT_TIMING, type SessionTiming } from './session.js'
 import { ChunkUploader } from './chunk-uploader.js'
 import { DiskWriter, type DiskStats } from './disk-writer.js'
 import { readDiskIndex, readManifest } from './points.js'
+import { putPointEntry } from './point-index.js'
 import { extendRetentions } from './immutability.js'
 import { ID_LENGTH, KIND_INDEX, KIND_MANIFEST } from './format/constants.js'
 import { encodeDiskIndex, indexChecksum, type DiskIndex } from './format/disk-index.js'
@@ -189,6 +191,9 @@ export class PointWriter {
       finishedAt: this.options.copyOf?.finishedAt ?? new Date().toISOString(),
     }
     const key = manifestKey(this.ref)
+    // The index entry before the commit: every manifest has one, so that listings of the index miss no
+    // point; an entry whose manifest never comes is never listed (docs/repository-format.md).
+    await putPointEntry(this.repo, this.ref, signal)
     this.session.assertAlive() // a lapsed lease means GC may have ignored us: do not commit
     await this.repo.putPointObject(
       key,

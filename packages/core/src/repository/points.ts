@@ -1,14 +1,17 @@
-// Restore points: listing by VM (keys only, no manifest reads), reading manifests and disk indexes, and
-// deleting (manifest first, so that a crash mid-delete leaves only unreferenced indexes for GC).
+// Restore points: listing (from the point index, or by VM from key names alone), reading manifests and
+// disk indexes, and deleting (manifest first, so that a crash mid-delete leaves only unreferenced
+// indexes for GC, then the point's index entries).
 import { throwIfAborted } from '../shared/index.js'
 import { isNotFound } from '../storage/index.js'
 import { lockedUntil } from './immutability.js'
 import { RepositoryError } from './errors.js'
 import type { Repository } from './repository.js'
 import { refuseIfProtected } from './protection.js'
-import { KIND_INDEX, KIND_MANIFEST, PREFIX_POINTS } from './format/constants.js'
+import { KIND_INDEX, PREFIX_POINTS } from './format/constants.js'
 import { decodeDiskIndex, type DiskIndex } from './format/disk-index.js'
-import { decodeManifest, type Manifest } from './format/manifest.js'
+import { POINT_INDEX_READY_KEY } from './format/point-index.js'
+import { readManifest, type PointSummary } from './manifest-reader.js'
+import { deletePointEntries, pointEntries, readPointIndex } from './point-index.js'
 import {
   decodeVmSegment,
   formatPointRef,
@@ -21,16 +24,24 @@ import {
   type PointRef,
 } from './format/layout.js'
 
-export interface PointSummary extends PointRef {
-  /** '<vm segment>/<point id>', what users type. */
-  readonly ref: string
-  readonly time: Date
-  /** Kept by retention, refused to deletes (a `protected` marker beside the manifest). */
-  readonly protected: boolean
+export { readManifest, type PointSummary }
+
+/**
+ * Points of one VM (or all), oldest first. All: from the point index (one listing, manifests read once
+ * per process), or, in a repository without one yet, from the point directories. One VM: from the keys
+ * of its directory (a few dozen objects, and exact whatever wrote them).
+ */
+export async function listPoints(
+  repo: Repository,
+  vm?: string,
+  signal?: AbortSignal,
+): Promise<PointSummary[]> {
+  const indexed = vm === undefined ? await readPointIndex(repo, { signal }) : undefined
+  return indexed?.map(({ manifest: _, ...p }) => p) ?? walkPoints(repo, vm, signal)
 }
 
-/** Points of one VM (or all), oldest first, from key names alone. */
-export async function listPoints(
+/** Points of one VM (or all) from the keys under points/: every committed point, whoever wrote it. */
+export async function walkPoints(
   repo: Repository,
   vm?: string,
   signal?: AbortSignal,
@@ -56,30 +67,29 @@ export async function resolvePoint(repo: Repository, text: string, signal?: Abor
     const ref = { vm: decodeVmSegment(text.slice(0, slash)), pointId: text.slice(slash + 1) }
     if ((await repo.store.stat(manifestKey(ref), { signal })) !== undefined) return ref
   } else {
-    const found = (await listPoints(repo, undefined, signal)).filter((p) => p.pointId === text)
-    if (found.length === 1) return { vm: found[0]!.vm, pointId: found[0]!.pointId }
+    const found = await pointsWithId(repo, text, signal)
+    if (found.length === 1) return found[0]!
   }
   throw new RepositoryError('POINT_NOT_FOUND', `no restore point '${text}' in repository '${repo.name}'`)
 }
 
-export async function readManifest(repo: Repository, ref: PointRef, signal?: AbortSignal): Promise<Manifest> {
-  const key = manifestKey(ref)
-  const what = `manifest of restore point '${formatPointRef(ref)}' in repository '${repo.name}'`
-  let bytes: Uint8Array
-  try {
-    bytes = await repo.store.get(key, { signal })
-  } catch (error) {
-    if (isNotFound(error)) throw new RepositoryError('POINT_NOT_FOUND', `${what} does not exist`)
-    throw error
+/** The committed points whose id is `pointId` (any VM): from its index entries where there is an index. */
+async function pointsWithId(repo: Repository, pointId: string, signal?: AbortSignal): Promise<PointRef[]> {
+  if (pointTime(pointId) === undefined) return []
+  const walked = async (): Promise<PointRef[]> =>
+    (await walkPoints(repo, undefined, signal))
+      .filter((p) => p.pointId === pointId)
+      .map((p) => ({ vm: p.vm, pointId: p.pointId }))
+  if ((await repo.store.stat(POINT_INDEX_READY_KEY, { signal })) === undefined) return walked()
+  const found = new Map<string, PointRef>()
+  for (const { vm } of await pointEntries(repo, pointId, signal)) {
+    const ref = { vm, pointId }
+    if ((await repo.store.stat(manifestKey(ref), { signal })) !== undefined)
+      found.set(formatPointRef(ref), ref)
   }
-  const manifest = decodeManifest(
-    repo.decode(bytes, KIND_MANIFEST, new TextEncoder().encode(key), what),
-    what,
-  )
-  if (manifest.pointId !== ref.pointId || manifest.vm.id !== ref.vm) {
-    throw new RepositoryError('CORRUPT_OBJECT', `${what} names another point`)
-  }
-  return manifest
+  // None: perhaps a point an older version wrote (no entry); the walk is the answer's cost, once.
+  if (found.size === 0) return walked()
+  return [...found.values()]
 }
 
 export async function readDiskIndex(repo: Repository, key: string, signal?: AbortSignal): Promise<DiskIndex> {
@@ -108,7 +118,11 @@ export async function readDiskIndex(repo: Repository, key: string, signal?: Abor
 export async function deletePoint(repo: Repository, ref: PointRef, signal?: AbortSignal): Promise<void> {
   await refuseIfProtected(repo, ref, signal)
   // Immutable repositories: the manifest's retention is the point's date (the last object it wrote).
-  const until = await lockedUntil(repo.store, manifestKey(ref), signal)
+  // A manifest already gone is a delete cut short (its index entry left behind): this one finishes it.
+  const until = await lockedUntil(repo.store, manifestKey(ref), signal).catch((error: unknown) => {
+    if (isNotFound(error)) return undefined
+    throw error
+  })
   if (until !== undefined) {
     throw new RepositoryError(
       'POINT_LOCKED',
@@ -124,4 +138,7 @@ export async function deletePoint(repo: Repository, ref: PointRef, signal?: Abor
     throwIfAborted(signal)
     await repo.store.delete(key, { signal })
   }
+  // Last: until the entries go, a listing that knew the point still shows it (a crash here leaves it
+  // listed until the next delete of it, or `repo check --repair`; reading it says POINT_NOT_FOUND).
+  await deletePointEntries(repo, ref, signal)
 }

@@ -7,6 +7,7 @@ import { StorageError } from '../storage/index.js'
 import { RepositoryError } from './errors.js'
 import { formatPointRef, manifestKey, protectionKey, type PointRef } from './format/layout.js'
 import type { Repository } from './repository.js'
+import { protectionMirrorKey } from './point-index.js'
 
 /** What the marker holds (informative: its existence is what counts). */
 export interface ProtectionRecord {
@@ -32,11 +33,14 @@ export async function protectPoint(
       `no restore point '${formatPointRef(ref)}' in repository '${repo.name}'`,
     )
   const record: ProtectionRecord = { version: 1, protected: now.toISOString() }
+  await putOnce(repo, protectionKey(ref), new TextEncoder().encode(JSON.stringify(record)), signal)
+  // The marker is what retention and deletes obey; its mirror in the point index, what listings show.
+  await putOnce(repo, protectionMirrorKey(ref), new Uint8Array(0), signal)
+}
+
+async function putOnce(repo: Repository, key: string, data: Uint8Array, signal?: AbortSignal): Promise<void> {
   try {
-    await repo.store.put(protectionKey(ref), new TextEncoder().encode(JSON.stringify(record)), {
-      ifNoneMatch: true,
-      signal,
-    })
+    await repo.store.put(key, data, { ifNoneMatch: true, signal })
   } catch (error) {
     if (!(error instanceof StorageError && error.code === 'ALREADY_EXISTS')) throw error
   }
@@ -45,6 +49,7 @@ export async function protectPoint(
 /** Lifts the protection (idempotent): retention and deletes may then take the point. */
 export async function unprotectPoint(repo: Repository, ref: PointRef, signal?: AbortSignal): Promise<void> {
   await repo.store.delete(protectionKey(ref), { signal })
+  await repo.store.delete(protectionMirrorKey(ref), { signal })
 }
 
 /** Throws POINT_PROTECTED for a protected point: what every delete checks first. */

@@ -16,6 +16,7 @@ import type { CreateOptions, KeySlotInfo, KeySlotOptions, OpenOptions } from './
 
 export type { CreateOptions, KeySlotInfo, KeySlotOptions, OpenOptions } from './repository-options.js'
 import { decodeKeySlot, encodeKeySlot } from './format/key-slot.js'
+import { POINT_INDEX_READY_KEY, encodeReady } from './format/point-index.js'
 import { slotFingerprint } from './format/seal.js'
 import {
   DEFAULT_CHUNK_SIZE,
@@ -29,17 +30,8 @@ import {
 } from './format/constants.js'
 import { badKey, chunkKey } from './format/layout.js'
 import { checkConfigAgainst, checkSealAgainst, identityOf, type RepositoryIdentity } from './identity.js'
-import {
-  checkPlain,
-  configChanged,
-  firstKeyObject,
-  readBounded,
-  readSlots,
-  sealLegacy,
-  trustedSlots,
-  unlock,
-  writeSeal,
-} from './key-ring.js'
+import { checkPlain, configChanged, firstKeyObject, readBounded, readSlots } from './key-ring.js'
+import { sealLegacy, trustedSlots, unlock, writeSeal } from './key-ring.js'
 
 /** A config is a few hundred bytes: a larger object is not one (and is not read whole). */
 const MAX_CONFIG_BYTES = 64 * 1024
@@ -124,7 +116,13 @@ export class Repository {
       const slot = await repo.#putKeySlot(options.passphrase, 'initial passphrase', options)
       await writeSeal(store, config, master, [slot.fingerprint], true, signal)
     }
-    // The config is written last: a crash before it leaves a directory that is not yet a repository.
+    // Its point index is complete from the start (no point yet). The config is written last: a crash
+    // before it leaves a directory that is not yet a repository.
+    await store
+      .put(POINT_INDEX_READY_KEY, encodeReady(new Date()), { ifNoneMatch: true, signal })
+      .catch((e) => {
+        if (!(e instanceof StorageError && e.code === 'ALREADY_EXISTS')) throw e // an interrupted init's
+      })
     try {
       await store.put(KEY_CONFIG, encodeConfig(config), { ifNoneMatch: true, signal })
     } catch (error) {

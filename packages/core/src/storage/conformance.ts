@@ -168,6 +168,11 @@ export function describeObjectStoreConformance(
       expect(await list(`${s}a/c/d/e`)).toEqual([])
       const infos = await collect(store.list(`${s}a/c`))
       expect(infos).toMatchObject([{ key: `${s}a/c/d`, size: 5 }])
+      // Keys only (the point index's listing): the same keys, in the same order, whatever a store skips.
+      const keysOnly = async (prefix: string) =>
+        (await collect(store.list(prefix, { keysOnly: true }))).map((i) => i.key)
+      expect(await keysOnly(s)).toEqual(sorted)
+      expect(await keysOnly(`${s}a`)).toEqual(sorted.filter((k) => k.startsWith(`${s}a`)))
     })
 
     it('lists many objects (past any page size) completely and in order', async () => {

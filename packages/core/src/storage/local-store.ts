@@ -34,6 +34,7 @@ import type {
   CreateMode,
   FileSystemTraits,
   Leftover,
+  ListOptions,
   ObjectInfo,
   ObjectStore,
   PutOptions,
@@ -184,8 +185,8 @@ export class LocalStore implements ObjectStore {
     }
   }
 
-  list(prefix: string, options: CallOptions = {}): AsyncIterable<ObjectInfo> {
-    return walk(this.root, prefix, options.signal, this.name)
+  list(prefix: string, options: ListOptions = {}): AsyncIterable<ObjectInfo> {
+    return walk(this.root, prefix, options.signal, this.name, options.keysOnly === true)
   }
 
   async delete(key: string, options: CallOptions = {}): Promise<void> {

@@ -66,6 +66,14 @@ export interface CallOptions {
   readonly notAfter?: number
 }
 
+export interface ListOptions extends CallOptions {
+  /**
+   * Only the keys are wanted: a store may skip what costs it a call per object (a local store's stat of
+   * each file); `size` is then 0 and `modified` absent. Stores that list sizes anyway (S3) ignore it.
+   */
+  readonly keysOnly?: boolean
+}
+
 export interface RangeOptions extends CallOptions {
   /**
    * Memory to read the bytes into (used only if it holds at least `length` bytes): the result is then
@@ -124,7 +132,7 @@ export interface ObjectStore {
   /** undefined if absent. */
   stat(key: string, options?: CallOptions): Promise<ObjectInfo | undefined>
   /** Every object whose key starts with `prefix`, in key order (UTF-8 bytes, as S3 lists). */
-  list(prefix: string, options?: CallOptions): AsyncIterable<ObjectInfo>
+  list(prefix: string, options?: ListOptions): AsyncIterable<ObjectInfo>
   /** Idempotent: deleting an absent key succeeds. */
   delete(key: string, options?: CallOptions): Promise<void>
   /**

@@ -3,6 +3,7 @@
 // providers disagree on error codes: a lost write costs a backup, a repeated create-once write is safe.
 import { retry, StrataError } from '../shared/index.js'
 import type {
+  ListOptions,
   CallOptions,
   Leftover,
   ObjectInfo,
@@ -97,19 +98,29 @@ export class RetryingStore implements ObjectStore {
     return this.#retry('stat', key, options, shouldRetryRead, () => this.inner.stat(key, options))
   }
 
-  /** A failed page restarts the listing after the last key already returned. */
-  async *list(prefix: string, options: CallOptions = {}): AsyncIterable<ObjectInfo> {
+  /**
+   * A failed page restarts the listing after the last key already returned. Objects that come without
+   * error take no retry machinery (a listing of 10,000 names is 10,000 steps).
+   */
+  async *list(prefix: string, options: ListOptions = {}): AsyncIterable<ObjectInfo> {
     let iterator = this.inner.list(prefix, options)[Symbol.asyncIterator]()
     let last: string | undefined
     try {
       for (;;) {
-        const next = await this.#retry('list', prefix, options, shouldRetryRead, async (attempt) => {
-          if (attempt > 0) iterator = this.inner.list(prefix, options)[Symbol.asyncIterator]()
-          for (;;) {
-            const result = await iterator.next()
-            if (result.done || last === undefined || keyOrder(result.value.key, last) > 0) return result
-          }
-        })
+        let next: IteratorResult<ObjectInfo>
+        try {
+          checkNotAfter('list', prefix, options)
+          next = await iterator.next()
+        } catch (failure) {
+          next = await this.#retry('list', prefix, options, shouldRetryRead, async (attempt) => {
+            if (attempt === 0) throw failure // the step that failed, judged like any attempt
+            iterator = this.inner.list(prefix, options)[Symbol.asyncIterator]()
+            for (;;) {
+              const result = await iterator.next()
+              if (result.done || last === undefined || keyOrder(result.value.key, last) > 0) return result
+            }
+          })
+        }
         if (next.done) return
         last = next.value.key
         yield next.value

@@ -1,21 +1,25 @@
-// Opened repositories and what the restore view reads from them. Points come from a cache that stays
-// right when another process (a worker, the CLI, another server) writes: every read lists the points'
-// manifest keys (one listing, no object read) and reads only manifests not seen before. Manifests are
-// written once and never change, so a cached one is valid as long as its key is listed; deleted points
-// drop out with the listing. What is cached is each point's description (a few fields), not its
-// manifest (the VM's whole record): 10,000 points stay a few MiB. Usage (a walk of every chunk) is cached for a minute and measured in the
+// Opened repositories and what the restore view reads from them. Points come from the repository's point
+// index (docs/repository-format.md, "Point index"), which stays right when another process (a worker,
+// the CLI, another server) writes: every read lists the index's one prefix and reads only manifests not
+// seen before (the core keeps what it read per open repository; a cold start reads the index's segment).
+// A repository without an index yet is listed from its manifest keys, with each point's description
+// cached here (a few fields, not the manifest), and gets its index built once in the background. Usage (a walk of every chunk) is cached for a minute and measured in the
 // background one repository at a time, never twice at once for one: any number of cheap listings
 // (GET /api/repositories, the overview) start at most one walk per repository and minute.
 import { describePoint, listRestorePoints, type RestorePointInfo } from '@strata/core/engine'
 import { openRepository } from '@strata/core/open'
 import { measureRepositoryUsage } from '@strata/core/agent'
 import {
+  buildPointIndex,
   deletePoint,
+  hasPointIndex,
   manifestKey,
+  revalidatePointIndex,
   protectPoint,
   readManifest,
   resolvePoint,
   unprotectPoint,
+  walkPoints,
   type PointSummary,
   type Repository,
 } from '@strata/core/repository'
@@ -63,6 +67,7 @@ export interface RemoteRepositories {
 
 const USAGE_TTL_MS = 60_000
 const WALK_TIMEOUT_MS = 300_000
+const REVALIDATE_MS = 60_000
 
 export class RepositoryService {
   readonly #open = new Map<string, Promise<Repository>>()
@@ -76,6 +81,17 @@ export class RepositoryService {
   /** Bumped by forget(): a walk of the old settings does not record its result. */
   readonly #generation = new Map<string, number>()
   readonly #walks = new Semaphore(1)
+  /** Repositories known to have a point index, and those whose index is being built here. */
+  readonly #indexed = new Set<string>()
+  readonly #indexing = new Set<string>()
+  /** When each repository's listing was last checked against its manifests, and those being checked. */
+  readonly #revalidated = new Map<string, number>()
+  readonly #revalidating = new Set<string>()
+  /**
+   * How often a full listing is followed by a walk of the manifests (in the background, one walk at a
+   * time with the usage measures): what finds a manifest removed behind the point index's back.
+   */
+  revalidateMs = REVALIDATE_MS
 
   constructor(
     readonly store: RepositoryStore,
@@ -131,6 +147,8 @@ export class RepositoryService {
     const repo = await this.#current(id, signal)
     const read = (point: PointSummary, s?: AbortSignal) => this.#describe(id, repo, point, s ?? signal)
     const listed = (await listRestorePoints(repo, vm, signal, read)).map(view).reverse()
+    if (!this.#indexed.has(id)) await this.#index(id, repo, signal)
+    else if (vm === undefined) this.#revalidate(id, repo)
     if (vm === undefined) await this.rollback?.observe(id, listed)
     if (repo.config.immutable === undefined) return listed
     return Promise.all(listed.map((p) => this.#withLock(id, repo, p, signal)))
@@ -220,6 +238,49 @@ export class RepositoryService {
     return measureRepositoryUsage(await this.open(id, signal), signal)
   }
 
+  /**
+   * A repository written before the point index existed lists by walking its point directories: its
+   * index is built once, in the background (listings walk until it is ready), on the first listing.
+   */
+  async #index(id: string, repo: Repository, signal: AbortSignal): Promise<void> {
+    if (await hasPointIndex(repo, signal)) {
+      this.#indexed.add(id)
+      return
+    }
+    if (this.#indexing.has(id)) return
+    this.#indexing.add(id)
+    const building = AbortSignal.any([this.closing, AbortSignal.timeout(WALK_TIMEOUT_MS)])
+    void walkPoints(repo, undefined, building)
+      .then((points) => buildPointIndex(repo, points, building))
+      .then(
+        () => this.#indexing.delete(id), // the next listing finds it ready
+        // Read-only credentials, or a store that failed: listings keep walking; the next start retries.
+        () => undefined,
+      )
+  }
+
+  /**
+   * The index lists a point while its entry exists; a manifest deleted alone (a delete cut short, or
+   * someone with access to the store) is found by this walk, and the point leaves the next listing (the
+   * rollback watch then sees it vanish).
+   */
+  #revalidate(id: string, repo: Repository): void {
+    const last = this.#revalidated.get(id)
+    if (this.#revalidating.has(id) || (last !== undefined && Date.now() - last < this.revalidateMs)) return
+    this.#revalidating.add(id)
+    const signal = AbortSignal.any([this.closing, AbortSignal.timeout(WALK_TIMEOUT_MS)])
+    void this.#walks
+      .run(async () => {
+        const committed = new Set((await walkPoints(repo, undefined, signal)).map((p) => p.ref))
+        revalidatePointIndex(repo, committed)
+      }, signal)
+      .catch(() => undefined) // the next listing's walk tries again
+      .finally(() => {
+        this.#revalidated.set(id, Date.now())
+        this.#revalidating.delete(id)
+      })
+  }
+
   /** The point with its lock date while it is to come (one look per manifest, then cached). */
   async #withLock(id: string, repo: Repository, point: PointView, signal: AbortSignal): Promise<PointView> {
     const key = `${id}:${point.vmUuid}/${point.id}`
@@ -302,6 +363,15 @@ async function sameConfig(repo: Repository, signal: AbortSignal): Promise<boolea
   }
 }
 
-function view({ pointId, time, tags: _tags, ...p }: RestorePointInfo): PointView {
-  return { ...p, id: pointId, time: time.getTime() }
+/** The same description (the core's index gives one per point while it is unchanged) gives the same view. */
+const views = new WeakMap<RestorePointInfo, PointView>()
+
+function view(info: RestorePointInfo): PointView {
+  let made = views.get(info)
+  if (made === undefined) {
+    const { pointId, time, tags: _tags, ...p } = info
+    made = { ...p, id: pointId, time: time.getTime() }
+    views.set(info, made)
+  }
+  return made
 }

@@ -4,6 +4,8 @@ import type { Db } from '../db/database.js'
 
 /** Points remembered per repository: the newest ones; an older point vanishing beyond is not noticed. */
 export const MAX_SEEN_POINTS = 10_000
+/** Rows inserted by one statement (4 parameters each: well under SQLite's and PostgreSQL's limits). */
+const INSERT_ROWS = 500
 
 export interface SeenPoint {
   readonly pointId: string
@@ -41,12 +43,16 @@ export class RollbackStore {
 
   /** Adds points, forgets those gone, and keeps only the newest MAX_SEEN_POINTS. */
   async update(repositoryId: string, added: readonly SeenPoint[], gone: readonly string[]): Promise<void> {
+    if (added.length === 0 && gone.length === 0) return // nothing to record, nothing grew to trim
     await this.db.transaction(async () => {
-      for (const p of added)
+      // Many rows a statement: the first listing of a repository of 10,000 points adds them all.
+      for (let i = 0; i < added.length; i += INSERT_ROWS) {
+        const rows = added.slice(i, i + INSERT_ROWS)
         await this.db.run(
-          'INSERT INTO seen_points (repository_id, point_id, vm, time) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING',
-          [repositoryId, p.pointId, p.vm, p.time],
+          `INSERT INTO seen_points (repository_id, point_id, vm, time) VALUES ${rows.map(() => '(?, ?, ?, ?)').join(', ')} ON CONFLICT DO NOTHING`,
+          rows.flatMap((p) => [repositoryId, p.pointId, p.vm, p.time]),
         )
+      }
       for (const id of gone)
         await this.db.run('DELETE FROM seen_points WHERE repository_id = ? AND point_id = ?', [
           repositoryId,

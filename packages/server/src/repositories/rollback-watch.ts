@@ -22,6 +22,14 @@ export interface ListedPoint {
 export class RollbackWatch {
   readonly #excused = new Map<string, Set<string>>()
   readonly #busy = new Map<string, Set<string>>()
+  /**
+   * The points of the last listing judged while no run was removing points, per repository, and the
+   * generation of the watch's own state then (bumped by every excuse, withdrawal, run and acknowledgement):
+   * the same listing judged again in the same state changes nothing, and is not read from the store again
+   * (a listing of 10,000 points is made every few seconds by an open restore view).
+   */
+  readonly #judged = new Map<string, { ids: Set<string>; generation: number }>()
+  #generation = 0
 
   constructor(
     readonly store: RollbackStore,
@@ -31,6 +39,7 @@ export class RollbackWatch {
 
   /** The server's own retention or delete removed these points: their absence is expected. */
   excuse(repositoryId: string, pointIds: readonly string[]): void {
+    this.#generation++
     const set = this.#excused.get(repositoryId) ?? new Set<string>()
     for (const id of pointIds) if (set.size < MAX_EXCUSED) set.add(id)
     this.#excused.set(repositoryId, set)
@@ -38,6 +47,7 @@ export class RollbackWatch {
 
   /** A delete the server tried failed: the point's absence would not be expected after all. */
   withdraw(repositoryId: string, pointIds: readonly string[]): void {
+    this.#generation++
     for (const id of pointIds) this.#excused.get(repositoryId)?.delete(id)
   }
 
@@ -46,6 +56,7 @@ export class RollbackWatch {
    * points that vanish are not judged yet (the run says at its end which it removed).
    */
   running(repositoryId: string, runId: string, on: boolean): void {
+    this.#generation++
     const runs = this.#busy.get(repositoryId) ?? new Set<string>()
     if (on) runs.add(runId)
     else runs.delete(runId)
@@ -59,6 +70,7 @@ export class RollbackWatch {
 
   /** An admin saw it: the warning goes, and what is listed now is the new reference. */
   async acknowledge(repositoryId: string, by: string): Promise<void> {
+    this.#generation++
     await this.store.setWarning(repositoryId, undefined)
     const newest = (await this.store.seen(repositoryId)).reduce<SeenPoint | undefined>(newer, undefined)
     if (newest !== undefined) await this.store.setNewest(repositoryId, newest)
@@ -78,6 +90,11 @@ export class RollbackWatch {
   readonly #observing = new Map<string, Promise<void>>()
 
   async #observe(repositoryId: string, listed: readonly ListedPoint[]): Promise<void> {
+    const generation = this.#generation
+    const judged = this.#judged.get(repositoryId)
+    if (judged?.generation === generation && !this.#busy.has(repositoryId) && sameIds(judged.ids, listed))
+      return
+    this.#judged.delete(repositoryId)
     const excused = this.#excused.get(repositoryId) ?? new Set<string>()
     const current = new Map(listed.map((p) => [p.id, { pointId: p.id, vm: p.vmUuid, time: p.time }]))
     const seen = await this.store.seen(repositoryId)
@@ -105,6 +122,8 @@ export class RollbackWatch {
     // While a run may remove points, those gone stay remembered: judged once it has said which it removed.
     await this.store.update(repositoryId, added, busy ? [] : gone.map((p) => p.pointId))
     if (!busy) for (const p of gone) excused.delete(p.pointId)
+    if (!busy && vanished.length === 0 && !olderNewest && generation === this.#generation)
+      this.#judged.set(repositoryId, { ids: new Set(current.keys()), generation })
   }
 
   async #raise(
@@ -157,4 +176,8 @@ export function removedByRun(tree: TaskNode): string[] {
     ? tree.data.removed.filter((x) => typeof x === 'string')
     : []
   return [...removed, ...tree.children.flatMap(removedByRun)]
+}
+
+function sameIds(ids: ReadonlySet<string>, listed: readonly ListedPoint[]): boolean {
+  return ids.size === listed.length && listed.every((p) => ids.has(p.id))
 }

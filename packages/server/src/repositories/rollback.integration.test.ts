@@ -1,9 +1,10 @@
 // Rollback detection against a real server and a real local repository: a point whose manifest is
-// removed behind the server's back, or a repository directory put back to an older copy, raises a
+// removed behind the server's back (found by the server's walk of the manifests, which the point index's
+// listings do not read), or a repository directory put back to an older copy, raises a
 // warning on the repository (API and overview) naming what vanished, until an admin acknowledges it;
 // the server's own deletes (and a backup run's retention, see rollback-watch.test.ts) do not.
 import { cp, rm } from 'node:fs/promises'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { PointWriter, Repository } from '@strata/core/repository'
 import { LocalStore } from '@strata/core/storage'
 import { scratchDir, type Scratch } from '@strata/core/testing'
@@ -62,8 +63,14 @@ describe('rollback detection', () => {
     const victim = await writePoint(repo, 4)
     const survivor = await writePoint(repo, 5)
     await listed()
+    // The manifest alone (its point index entry left): listings go by the index, so the point leaves them
+    // once the server's walk of the manifests (every minute, here at every listing) has seen it gone.
+    server.context.repositoryService.revalidateMs = 0
     await rm(scratch.path('repo', 'points', 'vm-1', victim, 'manifest'))
-    expect((await listed()).map((p) => p.id)).not.toContain(victim)
+    await vi.waitFor(async () => expect((await listed()).map((p) => p.id)).not.toContain(victim), {
+      timeout: 10_000,
+      interval: 50,
+    })
     const raised = await warning()
     expect(raised.message).toContain(`vm-1/${victim}`)
     expect(raised.vanished).toEqual([expect.objectContaining({ pointId: victim, vm: 'vm-1' })])

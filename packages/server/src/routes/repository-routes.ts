@@ -138,21 +138,37 @@ export function repositoryRoutes(app: FastifyInstance, ctx: RepositoryRouteServi
         querystring: PointsQuery,
       },
     },
-    async (request) => {
+    async (request, reply) => {
       const { id } = await store.get(request.params.id)
       const points = await service.points(id, request.query.vm, AbortSignal.timeout(60_000))
       const jobs = new Map((await ctx.jobs.list()).map((j) => [j.id, j]))
-      return points.map((p): RestorePoint => {
+      const listed = points.map((p): RestorePoint => {
         const job = p.jobId === undefined ? undefined : jobs.get(p.jobId)
         const schedule = job?.schedules.find((s) => s.id === p.scheduleId)
-        return {
+        const made = shown.get(p)
+        if (made !== undefined && made.jobName === job?.name && made.scheduleName === schedule?.name)
+          return made
+        const point: RestorePoint = {
           ...p,
           disks: [...p.disks],
           protected: p.protected,
           ...(job === undefined ? {} : { jobName: job.name }),
           ...(schedule?.name === undefined ? {} : { scheduleName: schedule.name }),
         }
+        shown.set(p, point)
+        return point
       })
+      // The same points as the last full listing of this repository: the same answer (4 MiB of JSON
+      // for 10,000 points), not made again.
+      if (request.query.vm !== undefined) return listed
+      const last = answered.get(id)
+      const same =
+        last !== undefined &&
+        last.points.length === listed.length &&
+        listed.every((p, i) => p === last.points[i])
+      const body = same ? last.body : JSON.stringify(listed)
+      if (!same) answered.set(id, { points: listed, body })
+      return reply.type('application/json; charset=utf-8').send(body)
     },
   )
   app.post<{ Params: { id: string } }>(
@@ -168,6 +184,15 @@ export function repositoryRoutes(app: FastifyInstance, ctx: RepositoryRouteServi
 }
 
 /** One point: deleted (its chunks go at the next GC), protected from retention and deletes, unprotected. */
+/**
+ * What the API showed of a point the service gives again unchanged (the same object while nothing about
+ * it changed): shown again as it was while its job's and schedule's names are the same.
+ */
+const shown = new WeakMap<object, RestorePoint>()
+
+/** The last full listing answered per repository, and its JSON. */
+const answered = new Map<string, { points: readonly RestorePoint[]; body: string }>()
+
 function pointRoutes(app: FastifyInstance, ctx: RepositoryRouteServices): void {
   type Params = { Params: { id: string; pointId: string } }
   const { repositories: store, repositoryService: service } = ctx

@@ -23,6 +23,8 @@ export const FLAG_ENCRYPTED = 0x02
 export const KIND_CHUNK = 1
 export const KIND_INDEX = 2
 export const KIND_MANIFEST = 3
+/** A segment of the point index (`index/points/segment.…`), added to version 1 with the index. */
+export const KIND_POINT_SEGMENT = 4
 export const GCM_NONCE_LENGTH = 12
 export const GCM_TAG_LENGTH = 16
 /** Unencrypted non-chunk objects end with the SHA-256 of their plaintext. */
@@ -55,3 +57,12 @@ export const PREFIX_SEALS = 'seals/'
 export const MANIFEST_NAME = 'manifest'
 /** `points/<vm>/<point id>/protected`: the point is kept by retention and refused to deletes. */
 export const PROTECTED_NAME = 'protected'
+/**
+ * The point index (added to version 1): `index/points/<point id>.<nonce>.<vm segment>` (an empty entry per
+ * point, written before its manifest), `index/points/protected.<point id>.<vm segment>` (mirror of a
+ * protection marker), `index/points/segment.<stamp>-<random>` (described entries), `index/points/ready`.
+ */
+export const PREFIX_POINT_INDEX = 'index/points/'
+export const POINT_INDEX_READY = 'ready'
+export const POINT_INDEX_PROTECTED = 'protected.'
+export const POINT_INDEX_SEGMENT = 'segment.'

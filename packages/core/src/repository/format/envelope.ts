@@ -3,7 +3,7 @@
 //
 //   0  u32 BE  magic 'STEN'          6  u8  flags (1 = zstd, 2 = AES-256-GCM)
 //   4  u8      version (1)           7  u8  reserved, 0
-//   5  u8      kind (1 chunk, 2 index, 3 manifest)
+//   5  u8      kind (1 chunk, 2 index, 3 manifest, 4 point index segment)
 //   8  u32 BE  plaintext length (after decompression)
 //  12  body: encrypted → nonce(12) ‖ ciphertext ‖ tag(16); plain → payload [‖ SHA-256(plaintext) if not a chunk]
 import { RepositoryError } from '../errors.js'
@@ -14,7 +14,7 @@ import {
   FLAG_COMPRESSED,
   FLAG_ENCRYPTED,
   KIND_CHUNK,
-  KIND_MANIFEST,
+  KIND_POINT_SEGMENT,
 } from './constants.js'
 
 export interface EnvelopeHeader {
@@ -51,7 +51,7 @@ export function parseEnvelope(bytes: Uint8Array, expectedKind: number, what: str
     throw new RepositoryError('UNSUPPORTED_VERSION', `${what} has envelope version ${bytes[4]}`)
   }
   const kind = bytes[5]!
-  if (kind !== expectedKind || kind < KIND_CHUNK || kind > KIND_MANIFEST) throw corrupt(`kind ${kind}`)
+  if (kind !== expectedKind || kind < KIND_CHUNK || kind > KIND_POINT_SEGMENT) throw corrupt(`kind ${kind}`)
   const flags = bytes[6]!
   if ((flags & ~(FLAG_COMPRESSED | FLAG_ENCRYPTED)) !== 0 || bytes[7] !== 0) throw corrupt(`flags ${flags}`)
   return {

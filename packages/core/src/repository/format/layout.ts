@@ -43,6 +43,11 @@ export function decodeVmSegment(segment: string): string {
 
 const POINT_ID = /^(\d{8}T\d{9}Z)-([0-9a-f]{8})$/
 
+/** Whether `text` has the form of a point id (its date is checked by pointTime). */
+export function isPointId(text: string): boolean {
+  return POINT_ID.test(text)
+}
+
 /** Point ids sort by creation time: 20261121T235400123Z-1f2e3d4c. */
 export function makePointId(time: Date, random: Uint8Array): string {
   const stamp = time.toISOString().replace(/[-:.]/g, '')
@@ -53,9 +58,19 @@ export function pointTime(pointId: string): Date | undefined {
   const m = POINT_ID.exec(pointId)
   if (m === null) return undefined
   const s = m[1]!
-  const iso = `${s.slice(0, 4)}-${s.slice(4, 6)}-${s.slice(6, 8)}T${s.slice(9, 11)}:${s.slice(11, 13)}:${s.slice(13, 15)}.${s.slice(15, 18)}Z`
-  const date = new Date(iso)
-  return Number.isNaN(date.getTime()) ? undefined : date
+  const n = (from: number, to: number): number => Number(s.slice(from, to))
+  const [year, month, day, hour, minute, second] = [n(0, 4), n(4, 6), n(6, 8), n(9, 11), n(11, 13), n(13, 15)]
+  const ms = Date.UTC(year, month - 1, day, hour, minute, second, n(15, 18))
+  const date = new Date(ms)
+  // Date.UTC carries overflows (month 13, second 60) into the next unit: such an id is not a date.
+  const exact =
+    date.getUTCFullYear() === year &&
+    date.getUTCMonth() === month - 1 &&
+    date.getUTCDate() === day &&
+    date.getUTCHours() === hour &&
+    date.getUTCMinutes() === minute &&
+    date.getUTCSeconds() === second
+  return exact ? date : undefined
 }
 
 export interface PointRef {

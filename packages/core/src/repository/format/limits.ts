@@ -6,6 +6,7 @@ import {
   INDEX_HEADER_LENGTH,
   KIND_CHUNK,
   KIND_INDEX,
+  KIND_POINT_SEGMENT,
   MAX_CHUNK_SIZE,
   MIN_CHUNK_SIZE,
 } from './constants.js'
@@ -14,6 +15,8 @@ import {
 export const MAX_INDEXED_DISK_SIZE = 64 * 1024 ** 4
 /** A manifest is JSON with the VM's metadata: a few KiB to a few hundred KiB in practice. */
 export const MAX_MANIFEST_LENGTH = 16 * 1024 * 1024
+/** A point index segment: a few hundred bytes per point; 1 GiB is over a million points. */
+export const MAX_SEGMENT_LENGTH = 1024 ** 3
 /** The envelope's length field is 32 bits. */
 const MAX_ENVELOPE_PLAIN = 2 ** 32 - 1
 
@@ -27,5 +30,6 @@ export function maxPlainLength(kind: number, chunkSize?: number): number {
     const entries = Math.ceil(MAX_INDEXED_DISK_SIZE / (chunkSize ?? MIN_CHUNK_SIZE))
     return Math.min(MAX_ENVELOPE_PLAIN, INDEX_HEADER_LENGTH + ID_LENGTH * entries)
   }
+  if (kind === KIND_POINT_SEGMENT) return MAX_SEGMENT_LENGTH
   return MAX_MANIFEST_LENGTH
 }

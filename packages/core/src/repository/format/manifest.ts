@@ -48,7 +48,11 @@ export function encodeManifest(manifest: Manifest): Uint8Array {
 }
 
 export function decodeManifest(bytes: Uint8Array, what: string): Manifest {
-  const r = JsonReader.parse(bytes, what)
+  return readManifest(JsonReader.parse(bytes, what), what)
+}
+
+/** A manifest from JSON already parsed (the point index's segments hold many). */
+export function readManifest(r: JsonReader, what: string): Manifest {
   if (r.integer('version') !== 1) throw new RepositoryError('UNSUPPORTED_VERSION', `${what}: unknown version`)
   const vm = r.object('vm')
   return {

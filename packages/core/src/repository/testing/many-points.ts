@@ -1,13 +1,16 @@
 // Many restore points at once, for listing tests (issue 26: 10,000 of them): one point written by
 // PointWriter, then copies of its manifest under new ids for many VMs, each encoded as PointWriter
-// encodes it and written as a file where LocalStore keeps that key. Writing them through LocalStore (an
-// fsync per object) and PointWriter (a session per point) takes minutes on a loaded machine; what these
-// tests measure is the listing, which reads exactly what a real repository holds.
-import { mkdir, writeFile } from 'node:fs/promises'
+// encodes it and written as a file where LocalStore keeps that key, with its point index entry, and one
+// index segment describing them all, as the first listing of a real repository leaves it. Writing them
+// through LocalStore (an fsync per object) and PointWriter (a session per point) takes minutes on a
+// loaded machine; what these tests measure is the listing, which reads exactly what a real repository
+// holds.
+import { mkdir, readdir, writeFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { LocalStore } from '../../storage/index.js'
-import { KIND_MANIFEST } from '../format/constants.js'
+import { KIND_MANIFEST, KIND_POINT_SEGMENT, PREFIX_POINT_INDEX } from '../format/constants.js'
 import { manifestKey } from '../format/layout.js'
+import { encodeSegment, listedManifest, pointEntryName, type SegmentPoint } from '../format/point-index.js'
 import { encodeManifest, type Manifest } from '../format/manifest.js'
 import { PointWriter } from '../point-writer.js'
 import { readManifest } from '../points.js'
@@ -15,10 +18,13 @@ import { Repository } from '../repository.js'
 
 const WRITES = 64
 
-/** Creates a repository in `dir` with `vms` × `perVm` points, one second apart, oldest first. */
+/**
+ * Creates a repository in `dir` with `vms` × `perVm` points, one second apart, oldest first, and its point
+ * index (`segment: false`: its entries only, as left by writers before any listing).
+ */
 export async function writeManyPoints(
   dir: string,
-  o: { vms: number; perVm: number; start?: number },
+  o: { vms: number; perVm: number; start?: number; segment?: boolean },
 ): Promise<Repository> {
   const repo = await Repository.create(new LocalStore(dir), { chunkSize: 1024 * 1024 })
   const first = await PointWriter.begin(repo, {
@@ -44,9 +50,29 @@ export async function writeManyPoints(
         finishedAt: at.toISOString(),
       })
     }
-  for (let i = 0; i < all.length; i += WRITES)
-    await Promise.all(all.slice(i, i + WRITES).map((m) => writeObject(repo, dir, m)))
+  const described: SegmentPoint[] = [{ entry: await entryOf(dir, written), manifest: listedManifest(model) }]
+  for (let i = 0; i < all.length; i += WRITES) {
+    const batch = all.slice(i, i + WRITES)
+    await Promise.all(batch.map((m) => writeObject(repo, dir, m)))
+    const names = batch.map((m, j) => pointEntryName(refOf(m), (i + j).toString(16).padStart(8, '0')))
+    await Promise.all(names.map((name) => writeFile(join(dir, PREFIX_POINT_INDEX, name), '')))
+    batch.forEach((m, j) => described.push({ entry: names[j]!, manifest: listedManifest(m) }))
+  }
+  if (o.segment !== false) {
+    const key = `${PREFIX_POINT_INDEX}segment.20250101T000000000Z-00000000`
+    await writeFile(join(dir, key), repo.encode(KIND_POINT_SEGMENT, encodeSegment(described), utf8(key)))
+  }
   return repo
+}
+
+const utf8 = (text: string): Uint8Array => new TextEncoder().encode(text)
+
+const refOf = (m: Manifest) => ({ vm: m.vm.id, pointId: m.pointId })
+
+/** The name of the entry PointWriter wrote for the first point. */
+async function entryOf(dir: string, ref: { vm: string; pointId: string }): Promise<string> {
+  const names = await readdir(join(dir, PREFIX_POINT_INDEX))
+  return names.find((n) => n.startsWith(`${ref.pointId}.`))!
 }
 
 function vmId(n: number): string {
@@ -55,7 +81,7 @@ function vmId(n: number): string {
 
 async function writeObject(repo: Repository, dir: string, manifest: Manifest): Promise<void> {
   const key = manifestKey({ vm: manifest.vm.id, pointId: manifest.pointId })
-  const bytes = repo.encode(KIND_MANIFEST, encodeManifest(manifest), new TextEncoder().encode(key))
+  const bytes = repo.encode(KIND_MANIFEST, encodeManifest(manifest), utf8(key))
   const path = join(dir, key)
   await mkdir(dirname(path), { recursive: true })
   await writeFile(path, bytes)
