@@ -1,10 +1,11 @@
 // The agent's side of the repositories assigned to it: the server asks (open or create one, list its
-// points, measure its usage) and the agent opens the repository at its own location with the secrets the
+// points, measure its usage, find, delete or protect a point) and the agent opens the repository at its own location with the secrets the
 // request brought sealed, and answers. At most MAX_AT_ONCE requests are served at once; more are refused
 // (AGENT_BUSY, retryable) rather than queued without bound.
 import { openRepositoryFromEnv } from '../open/index.js'
 import { parseIdentity, type Repository } from '../repository/index.js'
 import { errorCode, errorMessage } from '../shared/index.js'
+import { AgentError } from './agent-errors.js'
 import { AGENT_MAX_MESSAGE_BYTES, type FromAgent } from './protocol.js'
 import type {
   RepositoryAnswer,
@@ -12,7 +13,13 @@ import type {
   RepositoryRequest,
   RepositoryTarget,
 } from './protocol-repository.js'
-import { measureRepositoryUsage, wirePoints } from './repository-ops.js'
+import {
+  deleteOnePoint,
+  findPoint,
+  measureRepositoryUsage,
+  protectOnePoint,
+  wirePoints,
+} from './repository-ops.js'
 import { openForAgent } from './seal.js'
 
 const MAX_AT_ONCE = 8
@@ -62,6 +69,12 @@ export class AgentRepositories {
   async #serve(m: RepositoryRequest, key: Buffer | undefined): Promise<unknown> {
     if (key === undefined) throw new Error('a request before the welcome')
     const op = openForAgent(key, m.requestId, m.sealed) as RepositoryOp
+    if (!OPS.has(op.op))
+      // A newer server's request (the protocol version should have kept it from coming): said, not guessed.
+      throw new AgentError(
+        'AGENT_OP_UNKNOWN',
+        `this agent does not know the repository request '${String(op.op)}'`,
+      )
     const signal = AbortSignal.any([this.stopping, AbortSignal.timeout(REQUEST_MS)])
     const create = op.op === 'open' && op.create === true
     const repo = await openAt(this.o.dataDir, op, signal, create, op.op === 'open' ? op.force : undefined)
@@ -70,13 +83,27 @@ export class AgentRepositories {
         this.o.log(`repository '${op.name}' ${create ? 'created' : 'opened'} at ${op.location}`)
         return { identity: repo.identity }
       }
-      if (op.op === 'points') return await wirePoints(repo, op.vm, signal)
-      return await measureRepositoryUsage(repo, signal)
+      switch (op.op) {
+        case 'points':
+          return await wirePoints(repo, op.vm, signal)
+        case 'usage':
+          return await measureRepositoryUsage(repo, signal)
+        case 'point':
+          return await findPoint(repo, op.pointId, signal)
+        case 'delete':
+          this.o.log(`repository '${op.name}': deleting point '${op.pointId}' for the server`)
+          return await deleteOnePoint(repo, op.pointId, signal)
+        case 'protect':
+          return await protectOnePoint(repo, op.pointId, op.on, signal)
+      }
+      return undefined
     } finally {
       await repo.store.close?.().catch(() => undefined)
     }
   }
 }
+
+const OPS = new Set<string>(['open', 'points', 'usage', 'point', 'delete', 'protect'])
 
 const base = (m: RepositoryRequest) => ({ type: 'repository-answer' as const, requestId: m.requestId })
 

@@ -39,7 +39,19 @@ export type RepositoryOp = RepositoryTarget &
     | { readonly op: 'open'; readonly create?: boolean; readonly force?: boolean }
     | { readonly op: 'points'; readonly vm?: string }
     | { readonly op: 'usage' }
+    /** Finds a point for a restore: answers PointFound. */
+    | { readonly op: 'point'; readonly pointId: string }
+    /** Deletes a point (a protected one is refused, POINT_PROTECTED): answers { pointId }. */
+    | { readonly op: 'delete'; readonly pointId: string }
+    /** Protects a point from retention and deletes, or lifts it: answers { pointId }. */
+    | { readonly op: 'protect'; readonly pointId: string; readonly on: boolean }
   )
+
+/** The answer to op 'point': the point's full reference, and the VM it restores (the run's name). */
+export interface PointFound {
+  readonly point: string
+  readonly vmName: string
+}
 
 /** A 'run' order for a maintenance task of a repository of the agent (in place of a job). */
 export interface MaintenanceOrder {
