@@ -3,7 +3,9 @@
 // point's disk, the server never connects to the pool, and the restore reads through the API as a local
 // one (its task tree, the restored VM). Once the repository is assigned to the agent, a restore from it
 // runs there too (the server never opens it), onto the agent's pools only; its points are protected,
-// unprotected and deleted through the agent. An offline agent makes the restore refuse to start, naming it.
+// unprotected and deleted through the agent. A restore worker killed on the agent leaves nothing behind:
+// the agent removes what it had created. An offline agent makes the restore refuse to start, naming it.
+import { execFileSync } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { requireBinary, scratchDir, type Scratch } from '@strata/core/testing'
@@ -181,6 +183,32 @@ describe('restores on an agent', { timeout: 240_000 }, () => {
       expect((await admin.request('PUT', `/api/pools/${poolId}/agent`, { agentId: agent.id })).status).toBe(
         200,
       )
+    }
+  })
+
+  it('removes what a restore worker killed on the agent had created, with the agent’s own pool session', async () => {
+    const counts = () => ({
+      vms: lab.state.db.find('VM', (r) => r.is_control_domain !== true).length,
+      vdis: lab.state.db.table('VDI').size,
+    })
+    const before = counts()
+    // An upload that never ends: the restore stays mid-transfer until its worker dies.
+    lab.faults.failHttp('/import_raw_vdi', { kind: 'stall', afterBytes: 1024 * 1024 })
+    try {
+      const started = await restore({ kind: 'vm' })
+      expect(started.status).toBe(202)
+      const pending = () => lab.state.db.find('task', (r) => r.status === 'pending').length
+      await until('the upload under way', async () => (pending() > 0 ? true : undefined), 60_000)
+      const workers = execFileSync('pgrep', ['-P', String(cli!.process.pid)], { encoding: 'utf8' })
+      const [worker, ...others] = workers.split('\n').filter((l) => l !== '')
+      expect(others).toEqual([])
+      process.kill(Number(worker), 'SIGKILL')
+      const tree = await ended(started.body.runId)
+      expect(tree).toMatchObject({ status: 'interrupted', error: { code: 'WORKER_EXITED' } })
+      expect(JSON.stringify(tree)).toMatch(/removed what the restore had created: VM \S+, VDI \S+/)
+      expect(counts()).toEqual(before)
+    } finally {
+      lab.faults.clear()
     }
   })
 
