@@ -25,6 +25,8 @@ const READ_AHEAD = 4
 
 export interface DownloadLinkOptions {
   readonly serverUrl: string
+  /** The agent's data directory: NAS remotes mount under it. */
+  readonly dataDir: string
   readonly token: string
   readonly fingerprint: string
   readonly signal: AbortSignal
@@ -80,7 +82,8 @@ export class AgentDownloads {
 
   async #reader(order: DownloadOrder, signal: AbortSignal): Promise<DiskReader> {
     const repository = await openRepositoryFromEnv(order.repository.location, {
-      env: order.env,
+      // NAS remotes are mounted under the agent's data directory, as for its runs and requests.
+      env: { ...order.env, STRATA_HOME: this.o.dataDir },
       ...(order.repository.expected === undefined ? {} : { expected: order.repository.expected }),
       signal,
     })
