@@ -13,7 +13,7 @@ describe("the agent's repository requests", () => {
       new AbortController().signal,
     )
     // A newer server's request, at a location that would fail to open if it were tried.
-    const op = { op: 'files', name: 'r', location: '/nonexistent/repository', env: {} }
+    const op = { op: 'teleport', name: 'r', location: '/nonexistent/repository', env: {} }
     const answered = new Promise<FromAgent>((resolve) =>
       repositories.handle(
         { type: 'repository', requestId: 'q-1', sealed: sealForAgent(key, 'q-1', op) },
@@ -24,7 +24,7 @@ describe("the agent's repository requests", () => {
     expect(await answered).toEqual({
       type: 'repository-answer',
       requestId: 'q-1',
-      error: { code: 'AGENT_OP_UNKNOWN', message: "this agent does not know the repository request 'files'" },
+      error: { code: 'AGENT_OP_UNKNOWN', message: "this agent does not know the repository request 'teleport'" },
     })
     expect(lines).toEqual([])
   })

@@ -2,7 +2,7 @@
 // agent over its link (agent-requests.ts) with what opens them sealed for that agent only (the location
 // is the agent's, the passphrase and S3 keys travel sealed). Answers are checked before use: an agent is
 // trusted with its repositories, not with the server's memory.
-import type { PointFound, RepositoryOp, RepositoryTarget, WirePoint } from '@strata/core/agent'
+import type { FileCall, PointFound, RepositoryOp, RepositoryTarget, WirePoint } from '@strata/core/agent'
 import { parseIdentity, type RepositoryIdentity } from '@strata/core/repository'
 import { ApiError, conflict } from '../errors.js'
 import type { PointView, RemoteRepositories, Usage } from '../repositories/repository-service.js'
@@ -94,6 +94,15 @@ export class AgentRepositoryAccess implements RemoteRepositories {
       op.name,
       await this.#ask(id, op, `${verb} point '${pointId}' of repository '${op.name}'`, signal),
     )
+  }
+
+  /** A file browsing call on the agent's session of a point's disk; the answer as the session gave it. */
+  async files(id: string, point: { pointId: string; disk: number }, call: FileCall, signal: AbortSignal) {
+    const op: RepositoryOp = { ...(await this.target(id)), op: 'files', ...point, call }
+    const what = `browsing disk ${point.disk} of point '${point.pointId}' of repository '${op.name}'`
+    const answer = await this.#ask(id, op, what, signal)
+    if (typeof answer !== 'object' || answer === null) throw badAnswer(op.name, 'files')
+    return answer
   }
 
   /**

@@ -161,7 +161,10 @@ describe('agents', () => {
       ],
       [
         `Bearer ${agent.token}`,
-        [`{"type":"hello","protocol":${AGENT_PROTOCOL_VERSION},"version":"0.1.0","session":"s1"}`, 'not json'],
+        [
+          `{"type":"hello","protocol":${AGENT_PROTOCOL_VERSION},"version":"0.1.0","session":"s1"}`,
+          'not json',
+        ],
       ],
       [
         `Bearer ${agent.token}`,
