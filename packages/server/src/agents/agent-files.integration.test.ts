@@ -2,7 +2,8 @@
 // appliance runs on the agent (its log says it started; the server starts none), browsing answers as the
 // server's own routes do, and downloads are streamed from the agent through the server: one file as
 // itself with its length, a folder as a tar.gz whose content equals the original. A path that is not
-// there is the agent's 404 before any byte; the end of the session closes the agent's appliance.
+// there is the agent's 404 before any byte, and so is an unknown point (before any appliance starts);
+// the end of the session closes the agent's appliance.
 import { execFile } from 'node:child_process'
 import type { IncomingHttpHeaders } from 'node:http'
 import { request } from 'node:https'
@@ -34,7 +35,7 @@ describe('file restore from an agent’s repository', { timeout: 300_000 }, () =
   let cookie: string
 
   /** A request of the point's disk's routes, its body as bytes; long enough for an appliance to start. */
-  const bytes = (path: string, method = 'GET') =>
+  const bytes = (path: string, method = 'GET', at = base) =>
     new Promise<{ status: number; headers: IncomingHttpHeaders; body: Buffer }>((resolve, reject) => {
       const headers = { cookie, 'x-strata-request': '1' }
       const options = {
@@ -44,7 +45,7 @@ describe('file restore from an agent’s repository', { timeout: 300_000 }, () =
         headers,
         signal: AbortSignal.timeout(290_000),
       }
-      const req = request(`${server.url}${base}${path}`, options, (res) => {
+      const req = request(`${server.url}${at}${path}`, options, (res) => {
         const seen = (res.socket as TLSSocket).getPeerCertificate().fingerprint256
         if (seen !== server.tlsFingerprint) return reject(new Error(`certificate ${seen}`))
         const parts: Buffer[] = []
@@ -126,6 +127,20 @@ describe('file restore from an agent’s repository', { timeout: 300_000 }, () =
     await cli?.stop()
     await server?.close().catch(() => undefined)
     await scratch?.[Symbol.asyncDispose]()
+  })
+
+  it('asks the agent, which refuses an unknown point before starting anything', async () => {
+    const unknown = base.replace(/points\/[^/]+/, 'points/no-such-point')
+    const browse = await bytes(`/filesystems`, 'GET', unknown)
+    expect(browse.status).toBe(404)
+    expect(JSON.parse(browse.body.toString()).error).toMatchObject({
+      code: 'POINT_NOT_FOUND',
+      message: expect.stringContaining("agent 'site-b'"),
+    })
+    const download = await bytes('/files/download?path=/data.bin', 'GET', unknown)
+    expect(download.status).toBe(404)
+    expect(JSON.parse(download.body.toString()).error.code).toBe('POINT_NOT_FOUND')
+    expect(server.context.files.size).toBe(0)
   })
 
   it('browses the point’s filesystems on the agent', async () => {
