@@ -196,10 +196,17 @@ describe('repositories assigned to an agent', { timeout: 240_000 }, () => {
       30_000,
     )
     expect(measured.chunks).toBeGreaterThan(0)
-    // What is not done through the agent yet is refused, naming it, not attempted here.
+    // A point delete goes to the agent (an unknown point: its 404); what is not done through the agent
+    // yet (a metadata point's files) is refused, naming it, not attempted here.
     const del = await admin.request<Failure>('DELETE', `/api/repositories/${repoId}/points/${'x'}`)
-    expect(del.status).toBe(409)
+    expect(del.status).toBe(404)
     expect(del.body.error).toMatchObject({
+      code: 'POINT_NOT_FOUND',
+      message: expect.stringContaining("agent 'site-b'"),
+    })
+    const metadata = await admin.request<Failure>('GET', `/api/repositories/${repoId}/points/x/files`)
+    expect(metadata.status).toBe(409)
+    expect(metadata.body.error).toMatchObject({
       code: 'AGENT_REPOSITORY',
       message: expect.stringContaining("agent 'site-b'"),
     })

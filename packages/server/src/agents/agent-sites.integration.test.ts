@@ -195,6 +195,7 @@ describe('agents across two sites', () => {
       expect(stored).toBeGreaterThan(50 * MiB)
 
       // A VM restore at B from B's repository onto B's pool: on the agent, its data staying at B.
+      const restoreStarted = performance.now()
       const point = await pointDisk(repoPath)
       const restored = await restoreAtB(admin, sites, {
         repositoryId: repo.body.id,
@@ -212,6 +213,8 @@ describe('agents across two sites', () => {
       expect(point.dataBytes).toBeGreaterThan(50 * MiB)
       expect(restored.crossed).toBeLessThan(point.dataBytes / 100)
       expect(await restoredDisk(lab, restored.vmUuid)).toBe(point.sha256)
+      const seconds = ((performance.now() - restoreStarted) / 1000).toFixed(1)
+      console.log(`agents across two sites: the restore and its checks took ${seconds} s`)
 
       agentProcess.kill('SIGTERM')
       const result = await firstJson<{ link: { read: number; written: number } }>(agentProcess, 'the agent')
