@@ -5,8 +5,13 @@
 // order carries (its URL, pinned fingerprint and password) and removes the VM and VDIs the worker had
 // announced, noting it on the run.
 import { join } from 'node:path'
-import { runRestoreInWorker, type RestoreResult, type RestoreWorkerOptions } from '../engine/index.js'
-import { XapiClient } from '../xapi/index.js'
+import {
+  poolClient,
+  runRestoreInWorker,
+  type RestoreResult,
+  type RestoreWorkerOptions,
+} from '../engine/index.js'
+import type { XapiClient } from '../xapi/index.js'
 import type { RestoreOrderSealed } from './protocol-restore.js'
 import type { RunMessage } from './protocol.js'
 
@@ -36,18 +41,15 @@ export async function runAgentRestore(o: AgentRestoreOptions): Promise<RunMessag
       signal: o.signal,
       killAfterMs: 30_000,
       onEvent: (event) => o.emit({ type: 'event', runId, event }),
-      // Made only if the worker dies leaving objects: it logs in on its first call.
-      xapi: () =>
-        pool.password === undefined
-          ? undefined
-          : (xapi ??= new XapiClient({
-              url: pool.url,
-              user: pool.user,
-              password: pool.password,
-              originator: 'strata-agent',
-              fingerprint: pool.fingerprint,
-              insecureHttp: pool.insecureHttp,
-            })),
+      // Made only if the worker dies leaving objects: it logs in on its first call. Without a password
+      // (the server always sends one) there is none, and the leftovers are named on the run instead.
+      xapi: () => {
+        try {
+          return (xapi ??= poolClient(pool, o.sealed.env))
+        } catch {
+          return undefined
+        }
+      },
     })
     return { type: 'restored', runId, result }
   } finally {
