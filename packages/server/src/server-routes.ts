@@ -6,6 +6,7 @@ import { nasMountDir } from './repositories/nas-mounts.js'
 import { accountRoutes } from './routes/account-routes.js'
 import { authRoutes } from './routes/auth-routes.js'
 import { fileRoutes } from './routes/file-routes.js'
+import { AgentFiles } from './agents/agent-files.js'
 import { jobRoutes } from './routes/job-routes.js'
 import { maintenanceRoutes } from './routes/maintenance-routes.js'
 import { metadataRoutes } from './routes/metadata-routes.js'
@@ -66,7 +67,14 @@ export function routes(s: ServerServices): RouteModule[] {
         closing,
         agentDownloads: s.agentDownloads,
       }),
-    (app) => fileRoutes(app, { repositories, files: s.files, log, closing }),
+    (app) =>
+      fileRoutes(app, {
+        repositories,
+        files: s.files,
+        log,
+        closing,
+        agentFiles: new AgentFiles(s.agentRepositories, s.agentDownloads, repositories, closing),
+      }),
     (app) => maintenanceRoutes(app, { repositories, maintenance, maintenanceStore }),
     (app) => metadataRoutes(app, { repositories, repositoryService }),
     (app) =>

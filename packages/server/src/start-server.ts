@@ -341,7 +341,7 @@ function runServices(
     closing,
     runInWorker: workers.restore,
     nasHome: dataDir,
-    remote: (poolId, what) => agentRestoreRunner(s.agentHub, poolId, what),
+    remote: (poolId, repositoryId, what) => agentRestoreRunner(s.agentHub, poolId, repositoryId, what),
   })
   const maintenanceStore = new MaintenanceStore(db)
   const maintenance = new MaintenanceRunner({

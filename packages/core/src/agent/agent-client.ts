@@ -9,6 +9,7 @@ import { WebSocket } from 'ws'
 import { errorCode, errorMessage, isRetryable, sleep } from '../shared/index.js'
 import { AgentLinkError, AgentMessageError, AgentRefusedError } from './agent-errors.js'
 import { AgentDownloads } from './agent-downloads.js'
+import { AgentFileSessions } from './agent-files.js'
 import { AgentRepositories } from './agent-repositories.js'
 import { AgentRuns, type RunJob } from './agent-runs.js'
 import { connectPinned } from './pinned-socket.js'
@@ -54,8 +55,9 @@ export interface LinkCounters {
 /** Runs until the signal aborts (resolves) or the server refuses the agent for good (rejects). */
 export async function runAgent(o: AgentOptions): Promise<void> {
   const runs = new AgentRuns(o)
-  const repositories = new AgentRepositories(o, o.signal)
-  const downloads = new AgentDownloads(o)
+  const files = new AgentFileSessions(o, o.signal)
+  const repositories = new AgentRepositories(o, o.signal, files)
+  const downloads = new AgentDownloads(o, files)
   const session = randomBytes(8).toString('hex')
   const { minMs, maxMs } = o.backoff ?? { minMs: 1000, maxMs: 60_000 }
   let delay = minMs
@@ -77,6 +79,7 @@ export async function runAgent(o: AgentOptions): Promise<void> {
     }
   } finally {
     await runs.stopAll()
+    await files.closeAll()
   }
 }
 

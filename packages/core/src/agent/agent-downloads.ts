@@ -1,14 +1,17 @@
 // The agent's side of a download the server asked for: a second WebSocket of its own (pinned TLS, its
 // token) to the server's stream path for that single-use id, on which it sends the disk of a restore
-// point as a VHD, read from the repository here, as it is read. Each frame is sent (the socket took it)
+// point as a VHD, read from the repository here, as it is read, or files of its filesystems out of the
+// agent's file restore session of that disk (agent-files.ts): one file as itself, else an archive. Each frame is sent (the socket took it)
 // before the next bytes are read: a slow browser at the far end slows the reading here, and nothing is
 // buffered beyond a frame or two. At most MAX_AGENT_DOWNLOADS at once; more are refused.
+import { Writable } from 'node:stream'
 import { WebSocket } from 'ws'
 import { planDiskVhd, diskVhdBytes } from '../disks/index.js'
 import { openRepositoryFromEnv } from '../open/index.js'
 import { DiskReader, resolvePoint } from '../repository/index.js'
 import { errorCode, errorMessage } from '../shared/index.js'
-import { AgentMessageError } from './agent-errors.js'
+import { prepareDownload } from '../restore/index.js'
+import { AgentError, AgentMessageError } from './agent-errors.js'
 import { connectPinned } from './pinned-socket.js'
 import {
   AGENT_DOWNLOAD_PATH,
@@ -18,6 +21,7 @@ import {
   type DownloadToAgent,
 } from './protocol-download.js'
 import { openForAgent } from './seal.js'
+import type { AgentFileSessions } from './agent-files.js'
 
 export const MAX_AGENT_DOWNLOADS = 3
 /** Blocks read ahead of the stream, as the server's own download route does. */
@@ -25,6 +29,8 @@ const READ_AHEAD = 4
 
 export interface DownloadLinkOptions {
   readonly serverUrl: string
+  /** The agent's data directory: NAS remotes mount under it. */
+  readonly dataDir: string
   readonly token: string
   readonly fingerprint: string
   readonly signal: AbortSignal
@@ -34,7 +40,11 @@ export interface DownloadLinkOptions {
 export class AgentDownloads {
   #active = 0
 
-  constructor(readonly o: DownloadLinkOptions) {}
+  constructor(
+    readonly o: DownloadLinkOptions,
+    /** The file browsing sessions a file download reads from (shared with browsing). */
+    readonly files?: AgentFileSessions,
+  ) {}
 
   /** The server's order: opened with the agent's key (the id bound in), then streamed in the background. */
   handle(m: DownloadToAgent, key: Buffer | undefined): void {
@@ -58,18 +68,11 @@ export class AgentDownloads {
           code: 'TOO_MANY_DOWNLOADS',
           message: `the agent runs ${MAX_AGENT_DOWNLOADS} downloads already`,
         })
-      const reader = await this.#reader(order, signal).catch(async (error: unknown) => {
-        await frame(ws, { type: 'error', code: errorCode(error), message: errorMessage(error) })
-        return undefined
-      })
-      if (reader === undefined) return
-      const plan = planDiskVhd(reader)
-      const name = `${order.pointId.replace(/[^A-Za-z0-9._-]/g, '_')}-disk${order.disk}.vhd`
-      await frame(ws, { type: 'head', length: plan.length, name })
-      for await (const bytes of diskVhdBytes(reader, plan, READ_AHEAD, signal))
-        for (let at = 0; at < bytes.length; at += DOWNLOAD_FRAME_BYTES)
-          // A copy: the block's bytes are lent by the reader, and a client's frames are masked.
-          await sent(ws, Buffer.from(bytes.subarray(at, at + DOWNLOAD_FRAME_BYTES)))
+      const streamed =
+        order.files === undefined
+          ? await this.#disk(ws, order, signal)
+          : await this.#files(ws, order, order.files, signal)
+      if (!streamed) return
       await frame(ws, { type: 'end' })
       ws.close(1000, 'done')
     } catch (error) {
@@ -78,9 +81,42 @@ export class AgentDownloads {
     }
   }
 
+  /** The point's disk as a VHD; false when refused before any byte (an 'error' frame sent). */
+  async #disk(ws: WebSocket, order: DownloadOrder, signal: AbortSignal): Promise<boolean> {
+    const reader = await this.#reader(order, signal).catch(refused(ws))
+    if (reader === undefined) return false
+    const plan = planDiskVhd(reader)
+    const name = `${order.pointId.replace(/[^A-Za-z0-9._-]/g, '_')}-disk${order.disk}.vhd`
+    await frame(ws, { type: 'head', length: plan.length, name })
+    for await (const bytes of diskVhdBytes(reader, plan, READ_AHEAD, signal)) await sendBytes(ws, bytes)
+    return true
+  }
+
+  /** Files of the disk's filesystems: one as itself, else an archive made as it streams. */
+  async #files(
+    ws: WebSocket,
+    order: DownloadOrder,
+    request: NonNullable<DownloadOrder['files']>,
+    signal: AbortSignal,
+  ): Promise<boolean> {
+    const prepared = await (async () => {
+      if (this.files === undefined)
+        throw new AgentError('AGENT_OP_UNKNOWN', 'this agent does not restore files')
+      const target = { ...order.repository, env: order.env }
+      const session = await this.files.get(target, order.pointId, order.disk)
+      return prepareDownload(session, request, signal)
+    })().catch(refused(ws))
+    if (prepared === undefined) return false
+    const { name, length, format } = prepared
+    await frame(ws, { type: 'head', name, ...(length === undefined ? { format: format! } : { length }) })
+    await prepared.write(frameWriter(ws), signal)
+    return true
+  }
+
   async #reader(order: DownloadOrder, signal: AbortSignal): Promise<DiskReader> {
     const repository = await openRepositoryFromEnv(order.repository.location, {
-      env: order.env,
+      // NAS remotes are mounted under the agent's data directory, as for its runs and requests.
+      env: { ...order.env, STRATA_HOME: this.o.dataDir },
       ...(order.repository.expected === undefined ? {} : { expected: order.repository.expected }),
       signal,
     })
@@ -114,6 +150,32 @@ export class AgentDownloads {
 }
 
 const frame = (ws: WebSocket, f: DownloadFrame): Promise<void> => sent(ws, JSON.stringify(f))
+
+/** A refusal before any byte: said in an 'error' frame (the server answers it with its status). */
+const refused =
+  (ws: WebSocket) =>
+  async (error: unknown): Promise<undefined> => {
+    await frame(ws, { type: 'error', code: errorCode(error), message: errorMessage(error) })
+    return undefined
+  }
+
+/** Bytes in frames of at most DOWNLOAD_FRAME_BYTES, each handed to the socket before the next. */
+async function sendBytes(ws: WebSocket, bytes: Uint8Array): Promise<void> {
+  for (let at = 0; at < bytes.length; at += DOWNLOAD_FRAME_BYTES)
+    // A copy: the block's bytes may be lent by the reader, and a client's frames are masked.
+    await sent(ws, Buffer.from(bytes.subarray(at, at + DOWNLOAD_FRAME_BYTES)))
+}
+
+/** A stream's writes as binary frames, each written once the socket took the one before (backpressure). */
+function frameWriter(ws: WebSocket): Writable {
+  return new Writable({
+    write: (chunk: Buffer, _encoding, done) =>
+      void sendBytes(ws, chunk).then(
+        () => done(),
+        (error: unknown) => done(error as Error),
+      ),
+  })
+}
 
 /** Resolves once the socket took the frame: the next bytes are read only then. */
 function sent(ws: WebSocket, data: Buffer | string): Promise<void> {

@@ -1,18 +1,20 @@
 // The agent's side of the repositories assigned to it: the server asks (open or create one, list its
-// points, measure its usage) and the agent opens the repository at its own location with the secrets the
+// points, measure its usage, find, delete or protect a point) and the agent opens the repository at its own location with the secrets the
 // request brought sealed, and answers. At most MAX_AT_ONCE requests are served at once; more are refused
 // (AGENT_BUSY, retryable) rather than queued without bound.
-import { openRepositoryFromEnv } from '../open/index.js'
-import { parseIdentity, type Repository } from '../repository/index.js'
 import { errorCode, errorMessage } from '../shared/index.js'
+import { AgentError } from './agent-errors.js'
 import { AGENT_MAX_MESSAGE_BYTES, type FromAgent } from './protocol.js'
-import type {
-  RepositoryAnswer,
-  RepositoryOp,
-  RepositoryRequest,
-  RepositoryTarget,
-} from './protocol-repository.js'
-import { measureRepositoryUsage, wirePoints } from './repository-ops.js'
+import type { RepositoryAnswer, RepositoryOp, RepositoryRequest } from './protocol-repository.js'
+import {
+  deleteOnePoint,
+  findPoint,
+  measureRepositoryUsage,
+  protectOnePoint,
+  wirePoints,
+} from './repository-ops.js'
+import { openAt } from './agent-open.js'
+import type { AgentFileSessions } from './agent-files.js'
 import { openForAgent } from './seal.js'
 
 const MAX_AT_ONCE = 8
@@ -25,6 +27,8 @@ export class AgentRepositories {
     readonly o: { readonly dataDir: string; readonly log: (line: string) => void },
     /** Stopped when the agent stops: requests in progress end. */
     readonly stopping: AbortSignal,
+    /** File browsing sessions (kept open across requests, unlike the repositories opened here). */
+    readonly files?: AgentFileSessions,
   ) {}
 
   /** Answers one request through `send` (the link it came on; dropped if that link is gone). */
@@ -62,7 +66,18 @@ export class AgentRepositories {
   async #serve(m: RepositoryRequest, key: Buffer | undefined): Promise<unknown> {
     if (key === undefined) throw new Error('a request before the welcome')
     const op = openForAgent(key, m.requestId, m.sealed) as RepositoryOp
+    if (!OPS.has(op.op))
+      // A newer server's request (the protocol version should have kept it from coming): said, not guessed.
+      throw new AgentError(
+        'AGENT_OP_UNKNOWN',
+        `this agent does not know the repository request '${String(op.op)}'`,
+      )
     const signal = AbortSignal.any([this.stopping, AbortSignal.timeout(REQUEST_MS)])
+    if (op.op === 'files') {
+      if (this.files === undefined)
+        throw new AgentError('AGENT_OP_UNKNOWN', 'this agent does not restore files')
+      return this.files.call(op, op.pointId, op.disk, op.call, signal)
+    }
     const create = op.op === 'open' && op.create === true
     const repo = await openAt(this.o.dataDir, op, signal, create, op.op === 'open' ? op.force : undefined)
     try {
@@ -70,30 +85,26 @@ export class AgentRepositories {
         this.o.log(`repository '${op.name}' ${create ? 'created' : 'opened'} at ${op.location}`)
         return { identity: repo.identity }
       }
-      if (op.op === 'points') return await wirePoints(repo, op.vm, signal)
-      return await measureRepositoryUsage(repo, signal)
+      switch (op.op) {
+        case 'points':
+          return await wirePoints(repo, op.vm, signal)
+        case 'usage':
+          return await measureRepositoryUsage(repo, signal)
+        case 'point':
+          return await findPoint(repo, op.pointId, signal)
+        case 'delete':
+          this.o.log(`repository '${op.name}': deleting point '${op.pointId}' for the server`)
+          return await deleteOnePoint(repo, op.pointId, signal)
+        case 'protect':
+          return await protectOnePoint(repo, op.pointId, op.on, signal)
+      }
+      return undefined
     } finally {
       await repo.store.close?.().catch(() => undefined)
     }
   }
 }
 
-const base = (m: RepositoryRequest) => ({ type: 'repository-answer' as const, requestId: m.requestId })
+const OPS = new Set<string>(['open', 'points', 'usage', 'point', 'delete', 'protect', 'files'])
 
-/** Opens (or creates) a repository at the agent's location; NAS remotes mount under its data directory. */
-export function openAt(
-  dataDir: string,
-  target: RepositoryTarget,
-  signal: AbortSignal,
-  create = false,
-  force?: boolean,
-): Promise<Repository> {
-  const expected = target.expected === undefined ? undefined : parseIdentity(target.expected)
-  return openRepositoryFromEnv(target.location, {
-    env: { ...target.env, STRATA_HOME: dataDir },
-    ...(expected === undefined ? {} : { expected }),
-    create,
-    ...(force === undefined ? {} : { force }),
-    signal,
-  })
-}
+const base = (m: RepositoryRequest) => ({ type: 'repository-answer' as const, requestId: m.requestId })

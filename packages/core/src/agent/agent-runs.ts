@@ -13,7 +13,7 @@ import {
 } from '../engine/index.js'
 import { errorCode, errorMessage } from '../shared/index.js'
 import { AgentMessageError } from './agent-errors.js'
-import { openAt } from './agent-repositories.js'
+import { openAt } from './agent-open.js'
 import { runAgentRestore, type RunRestore } from './agent-restores.js'
 import { TickLog } from './agent-ticks.js'
 import { Outbox } from './outbox.js'

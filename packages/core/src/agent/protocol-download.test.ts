@@ -17,6 +17,17 @@ describe('agent protocol: downloads', () => {
       length: 1024,
       name: 'p-1-disk0.vhd',
     })
+    // Files: one as itself (a length), a selection as an archive made as it streams (no length).
+    expect(parseDownloadFrame('{"type":"head","length":5,"name":"report 2024.txt"}')).toEqual({
+      type: 'head',
+      length: 5,
+      name: 'report 2024.txt',
+    })
+    expect(parseDownloadFrame('{"type":"head","name":"docs.tar.gz","format":"tar.gz"}')).toEqual({
+      type: 'head',
+      name: 'docs.tar.gz',
+      format: 'tar.gz',
+    })
     expect(parseDownloadFrame('{"type":"error","code":"POINT_NOT_FOUND","message":"no"}')).toMatchObject({
       code: 'POINT_NOT_FOUND',
     })
@@ -37,6 +48,8 @@ describe('agent protocol: downloads', () => {
       '{"type":"head","length":1.5,"name":"x.vhd"}',
       '{"type":"head","length":1,"name":"../etc/passwd"}',
       '{"type":"head","length":1,"name":"a\\"; x=\\"y"}',
+      '{"type":"head","name":"x.vhd"}',
+      '{"type":"head","name":"x.rar","format":"rar"}',
       '{"type":"error","code":"lower case","message":"m"}',
       '{"type":"shell"}',
       JSON.stringify({ type: 'error', code: 'X', message: 'm'.repeat(5000) }),

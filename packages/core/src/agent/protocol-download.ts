@@ -3,7 +3,8 @@
 // with that id bound in), and the agent opens a second WebSocket of its own for the bytes, at
 // AGENT_DOWNLOAD_PATH + id, with its token. On it the agent sends one text frame, 'head' (the length
 // and name) or 'error' (a refusal before any byte), then binary frames of the file, then 'end'. A stream
-// that closes before 'end' was cut: the server ends its HTTP answer short of its Content-Length.
+// that closes before 'end' was cut: the server ends its HTTP answer short of its Content-Length (an
+// archive of files has no length: its chunked answer is cut before its last chunk).
 import type { RepositoryIdentity } from '../repository/index.js'
 import { AgentMessageError } from './agent-errors.js'
 
@@ -29,13 +30,23 @@ export interface DownloadOrder {
   }
   readonly pointId: string
   readonly disk: number
+  /** Files of the disk's filesystems instead of the disk (file restore): one file as itself, else an archive. */
+  readonly files?: {
+    readonly paths: readonly string[]
+    readonly fs?: string
+    readonly format?: ArchiveKind
+  }
   /** The repository's secrets (passphrase, S3 keys), for the agent to open it with. */
   readonly env: Record<string, string>
 }
 
+export type ArchiveKind = 'zip' | 'tar' | 'tar.gz'
+const ARCHIVES: readonly unknown[] = ['zip', 'tar', 'tar.gz']
+
 /** A text frame on a download's stream. */
 export type DownloadFrame =
-  | { readonly type: 'head'; readonly length: number; readonly name: string }
+  /** `length` unless an archive of files is streamed as it is made (`format` then says which). */
+  | { readonly type: 'head'; readonly length?: number; readonly name: string; readonly format?: ArchiveKind }
   | { readonly type: 'error'; readonly code: string; readonly message: string }
   | { readonly type: 'end' }
 
@@ -46,7 +57,7 @@ export function checkDownloadToAgent(o: Record<string, unknown>): void {
     throw new AgentMessageError("'download' has no valid 'sealed'")
 }
 
-const NAME = /^[A-Za-z0-9._-]{1,200}$/
+const NAME = /^[A-Za-z0-9._ -]{1,200}$/
 
 /** A text frame of a download's stream, checked (what the server reads). */
 export function parseDownloadFrame(text: string): DownloadFrame {
@@ -61,12 +72,19 @@ export function parseDownloadFrame(text: string): DownloadFrame {
   if (f.type === 'end') return { type: 'end' }
   if (
     f.type === 'head' &&
-    Number.isSafeInteger(f.length) &&
-    (f.length as number) >= 0 &&
+    (f.length === undefined
+      ? ARCHIVES.includes(f.format)
+      : Number.isSafeInteger(f.length) && (f.length as number) >= 0) &&
+    (f.format === undefined || ARCHIVES.includes(f.format)) &&
     typeof f.name === 'string' &&
     NAME.test(f.name)
   )
-    return { type: 'head', length: f.length as number, name: f.name }
+    return {
+      type: 'head',
+      name: f.name,
+      ...(f.length === undefined ? {} : { length: f.length as number }),
+      ...(f.format === undefined ? {} : { format: f.format as ArchiveKind }),
+    }
   if (
     f.type === 'error' &&
     typeof f.code === 'string' &&

@@ -39,7 +39,41 @@ export type RepositoryOp = RepositoryTarget &
     | { readonly op: 'open'; readonly create?: boolean; readonly force?: boolean }
     | { readonly op: 'points'; readonly vm?: string }
     | { readonly op: 'usage' }
+    /** Finds a point for a restore: answers PointFound. */
+    | { readonly op: 'point'; readonly pointId: string }
+    /** Deletes a point (a protected one is refused, POINT_PROTECTED): answers { pointId }. */
+    | { readonly op: 'delete'; readonly pointId: string }
+    /** Protects a point from retention and deletes, or lifts it: answers { pointId }. */
+    | { readonly op: 'protect'; readonly pointId: string; readonly on: boolean }
+    /** File browsing of a point's disk (docs/restore.md) in the agent's session of it (agent-files.ts). */
+    | { readonly op: 'files'; readonly pointId: string; readonly disk: number; readonly call: FileCall }
   )
+
+/** What a file browsing request asks of the session: the answers are the file restore session's own. */
+export type FileCall =
+  | { readonly kind: 'filesystems' }
+  | {
+      readonly kind: 'list'
+      readonly path: string
+      readonly fs?: string
+      readonly offset?: number
+      readonly limit?: number
+    }
+  | {
+      readonly kind: 'search'
+      readonly q: string
+      readonly fs?: string
+      readonly under?: string
+      readonly limit?: number
+    }
+  /** Ends the session (the user is done browsing): answers { closed }. */
+  | { readonly kind: 'close' }
+
+/** The answer to op 'point': the point's full reference, and the VM it restores (the run's name). */
+export interface PointFound {
+  readonly point: string
+  readonly vmName: string
+}
 
 /** A 'run' order for a maintenance task of a repository of the agent (in place of a job). */
 export interface MaintenanceOrder {

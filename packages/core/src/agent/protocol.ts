@@ -21,8 +21,12 @@ import {
   type RestoreToAgent,
 } from './protocol-restore.js'
 
-/** The one version this build speaks; a server refuses an agent of another. */
-export const AGENT_PROTOCOL_VERSION = 1
+/**
+ * The one version this build speaks; a server refuses an agent of another, with a message on both sides.
+ * 2: repository requests 'point', 'delete' and 'protect', and file browsing and downloads (an agent of
+ * version 1 would not know them).
+ */
+export const AGENT_PROTOCOL_VERSION = 2
 export const AGENT_MAX_MESSAGE_BYTES = 1024 * 1024
 /** The WebSocket's path on the server. */
 export const AGENT_CONNECT_PATH = '/api/agent/connect'

@@ -1,8 +1,21 @@
 // What is read of a repository for the server's views, wherever it is opened: its usage (a walk of its
 // chunks, and for an immutable one what the lock holds) and its points with their lock dates. The
-// server calls these for its own repositories, an agent for the ones assigned to it.
-import { listRestorePoints, type RestorePointInfo } from '../engine/index.js'
-import { listPoints, lockedSummary, manifestKey, type Repository } from '../repository/index.js'
+// server calls these for its own repositories, an agent for the ones assigned to it; the point
+// operations below (find one for a restore, delete, protect) are what an agent does for the server.
+import { findRestorePoint, listRestorePoints, pointVmName, type RestorePointInfo } from '../engine/index.js'
+import {
+  deletePoint,
+  formatPointRef,
+  listPoints,
+  lockedSummary,
+  manifestKey,
+  protectPoint,
+  readManifest,
+  resolvePoint,
+  unprotectPoint,
+  type Repository,
+} from '../repository/index.js'
+import type { PointFound } from './protocol-repository.js'
 
 export interface RepositoryUsage {
   readonly bytes: number
@@ -54,4 +67,33 @@ export async function wirePoints(
     out.push(until !== undefined && until > now ? { ...wire, lockedUntil: until } : wire)
   }
   return out
+}
+
+/** The point a restore names (its id, or '<vm>/<id>'), with its VM's name for the run's name. */
+export async function findPoint(repo: Repository, pointId: string, signal: AbortSignal): Promise<PointFound> {
+  const ref = await findRestorePoint(repo, pointId, undefined, signal)
+  return { point: formatPointRef(ref), vmName: pointVmName(await readManifest(repo, ref, signal)) }
+}
+
+/** Deletes one point (its chunks go at the next GC); a protected one is refused (POINT_PROTECTED). */
+export async function deleteOnePoint(
+  repo: Repository,
+  pointId: string,
+  signal: AbortSignal,
+): Promise<{ pointId: string }> {
+  const ref = await resolvePoint(repo, pointId, signal)
+  await deletePoint(repo, ref, signal)
+  return { pointId: ref.pointId }
+}
+
+/** Protects a point, or lifts its protection. */
+export async function protectOnePoint(
+  repo: Repository,
+  pointId: string,
+  on: boolean,
+  signal: AbortSignal,
+): Promise<{ pointId: string }> {
+  const ref = await resolvePoint(repo, pointId, signal)
+  await (on ? protectPoint(repo, ref, signal) : unprotectPoint(repo, ref, signal))
+  return { pointId: ref.pointId }
 }

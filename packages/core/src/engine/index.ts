@@ -15,7 +15,7 @@ export * from './job-lock.js'
 export * from './run.js'
 export * from './metadata-run.js'
 export { runVm, type VmOutcome } from './run-vm.js'
-export { connectPool, type PoolSession } from './pool-session.js'
+export { connectPool, poolClient, type PoolSession } from './pool-session.js'
 export * from './pool-objects.js'
 export * from './restore-run.js'
 export {

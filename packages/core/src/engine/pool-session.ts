@@ -13,16 +13,15 @@ export interface PoolSession {
   close(): Promise<void>
 }
 
-export async function connectPool(
-  pool: PoolConnection,
-  env: Record<string, string | undefined>,
-  signal: AbortSignal,
-): Promise<PoolSession> {
+/**
+ * The pool's client, not yet logged in (it logs in on its first call): pinned to pool.fingerprint; an
+ * http:// URL without insecureHttp throws here, before any connection.
+ */
+export function poolClient(pool: PoolConnection, env: Record<string, string | undefined>): XapiClient {
   const password = pool.password ?? env.STRATA_XAPI_PASSWORD
   if (password === undefined)
     throw new StrataError('NO_PASSWORD', `no password for pool '${pool.id}': set STRATA_XAPI_PASSWORD`)
-  // Pinned to pool.fingerprint; an http:// URL without insecureHttp throws here, before any connection.
-  const xapi = new XapiClient({
+  return new XapiClient({
     url: pool.url,
     user: pool.user,
     password,
@@ -30,6 +29,14 @@ export async function connectPool(
     fingerprint: pool.fingerprint,
     insecureHttp: pool.insecureHttp,
   })
+}
+
+export async function connectPool(
+  pool: PoolConnection,
+  env: Record<string, string | undefined>,
+  signal: AbortSignal,
+): Promise<PoolSession> {
+  const xapi = poolClient(pool, env)
   const events = new XapiEventLoop(xapi)
   try {
     await xapi.connect(signal)

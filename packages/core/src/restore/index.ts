@@ -18,6 +18,7 @@ export {
 } from './file-session.js'
 export type { FileEntry } from './guest-path.js'
 export type { EntryType } from './guestfish-syntax.js'
+export { prepareDownload, type FileDownload, type FileDownloadRequest } from './file-download.js'
 export {
   exportFiles,
   exportFormat,

@@ -2,11 +2,12 @@
 // length (or why not: then the answer is an error, before any byte), its binary frames are written as
 // they come, and the agent's socket is paused while the client's is full, so that a slow client slows
 // the agent's reading rather than filling the server's memory. A stream that ends without its 'end',
-// or short of the length it announced, ends the answer short of its Content-Length: the client sees an
-// incomplete download, never a file that looks whole.
+// or short of the length it announced, ends the answer short of its Content-Length (an archive of files,
+// of no length, short of its last chunk): the client sees an incomplete download, never a file that looks
+// whole.
 import type { WebSocket } from '@fastify/websocket'
 import type { FastifyReply } from 'fastify'
-import { parseDownloadFrame, type DownloadFrame } from '@strata/core/agent'
+import { parseDownloadFrame, type ArchiveKind, type DownloadFrame } from '@strata/core/agent'
 import { errorMessage } from '@strata/core'
 import { ApiError } from '../errors.js'
 
@@ -15,6 +16,13 @@ const STATUS: Record<string, number> = {
   NOT_FOUND: 404,
   POINT_NOT_FOUND: 404,
   DISK_NOT_FOUND: 404,
+  PATH_NOT_FOUND: 404,
+  FILESYSTEM_NOT_FOUND: 404,
+  FILESYSTEM_AMBIGUOUS: 400,
+  SYMLINK_NOT_FOLLOWED: 400,
+  NO_FILESYSTEM: 422,
+  FILESYSTEM_UNREADABLE: 422,
+  TOO_MANY_FILE_SESSIONS: 503,
   TOO_MANY_DOWNLOADS: 503,
 }
 
@@ -27,7 +35,7 @@ export function pipeDownload(
 ): Promise<void> {
   // One handler from the first frame on: ws may deliver several frames in one go, none may be missed.
   return new Promise<void>((resolve, reject) => {
-    let head: { length: number } | undefined
+    let head: { length?: number } | undefined
     let sent = 0
     let ended = false
     const end = (): void => {
@@ -51,7 +59,7 @@ export function pipeDownload(
       fail(
         head === undefined
           ? 'the agent closed the download before it started'
-          : `the agent's stream closed after ${sent} of ${head.length} bytes`,
+          : `the agent's stream closed after ${sent} of ${head.length ?? 'its'} bytes`,
       ),
     )
     socket.on('message', (data: Buffer, isBinary: boolean) => {
@@ -60,7 +68,8 @@ export function pipeDownload(
         if (head === undefined) return fail('the agent sent bytes before its head')
         sent += data.length
         progress.received = sent
-        if (sent > head.length) return fail(`the agent sent more than the ${head.length} bytes it announced`)
+        if (head.length !== undefined && sent > head.length)
+          return fail(`the agent sent more than the ${head.length} bytes it announced`)
         if (!reply.raw.write(data)) socket.pause()
         return
       }
@@ -75,7 +84,7 @@ export function pipeDownload(
         if (f.type === 'error') return fail(f.message, new ApiError(STATUS[f.code] ?? 502, f.code, f.message))
         return fail('the agent sent no file')
       }
-      if (f.type !== 'end' || sent !== head.length)
+      if (f.type !== 'end' || (head.length !== undefined && sent !== head.length))
         return fail(
           f.type === 'error' ? `the agent failed: ${f.message}` : `the stream ended at ${sent} bytes`,
         )
@@ -86,12 +95,18 @@ export function pipeDownload(
   })
 }
 
-function start(reply: FastifyReply, f: { length: number; name: string }): { length: number } {
+const ARCHIVE_TYPES = { zip: 'application/zip', tar: 'application/x-tar', 'tar.gz': 'application/gzip' }
+
+/** A file of a known length, or an archive made as it streams (chunked: a cut shows as a missing end). */
+function start(
+  reply: FastifyReply,
+  f: { length?: number; name: string; format?: ArchiveKind },
+): { length?: number } {
   reply.hijack()
   reply.raw.writeHead(200, {
-    'content-type': 'application/octet-stream',
-    'content-length': String(f.length),
+    'content-type': f.format === undefined ? 'application/octet-stream' : ARCHIVE_TYPES[f.format],
+    ...(f.length === undefined ? {} : { 'content-length': String(f.length) }),
     'content-disposition': `attachment; filename="${f.name}"`,
   })
-  return { length: f.length }
+  return f.length === undefined ? {} : { length: f.length }
 }

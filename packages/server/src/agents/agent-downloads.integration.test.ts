@@ -3,10 +3,12 @@
 // to the one the server makes of the same point itself, and the server does not open the repository for
 // it; a slow client holds the agent back (the server's buffers hold less than a quarter of the disk
 // while the client waits); an agent killed mid-download ends the HTTP answer short (the client sees an
-// error, never a short file that looks whole); an unknown point is the agent's 404; an offline agent is
+// error, never a short file that looks whole); an unknown point is the agent's 404; a NAS remote is
+// mounted under the agent's data directory (not its user's home); an offline agent is
 // a 409; a stream opened for an id the server never issued is dropped.
 import { execFileSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
+import { readdirSync } from 'node:fs'
 import { readFile, writeFile } from 'node:fs/promises'
 import { request } from 'node:https'
 import type { IncomingMessage } from 'node:http'
@@ -157,6 +159,22 @@ describe('downloads from an agent', { timeout: 180_000 }, () => {
       code: 'POINT_NOT_FOUND',
       message: expect.stringMatching(/nope/),
     })
+  })
+
+  it("mounts a NAS remote under the agent's data directory for a download", async () => {
+    // No SMB password: the mount stops before any command runs, after its mount point is made.
+    const location = scratch.path('site-b-repo')
+    await server.context.repositories.update(repoId, { location: 'smb://backup@127.0.0.1/share/strata' })
+    try {
+      const res = await get(diskPath())
+      expect(res.statusCode).not.toBe(200)
+      expect((await body(res)).toString()).toMatch(/STRATA_SMB_PASSWORD/)
+      expect(readdirSync(scratch.path('agent', 'mounts'))).toEqual(
+        expect.arrayContaining([expect.stringMatching(/^smb-127\.0\.0\.1-[0-9a-f]+$/)]),
+      )
+    } finally {
+      await server.context.repositories.update(repoId, { location })
+    }
   })
 
   it('drops a download stream opened for an id the server never issued', async () => {

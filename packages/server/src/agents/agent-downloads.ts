@@ -42,15 +42,18 @@ export class AgentDownloads {
     return this.hub.store.agentOfRepository(repositoryId)
   }
 
-  /** Disk `disk` of the point as a VHD, streamed from the agent into the reply as the agent reads it. */
+  /**
+   * Disk `disk` of the point as a VHD, or files of its filesystems (`files`), streamed from the agent
+   * into the reply as the agent reads them.
+   */
   async streamDisk(
     reply: FastifyReply,
     agentId: string,
     record: RepositoryRecord,
-    point: { pointId: string; disk: number },
+    point: { pointId: string; disk: number; files?: DownloadOrder['files'] },
     signal: AbortSignal,
   ): Promise<void> {
-    const what = `the download of point '${point.pointId}' of repository '${record.name}'`
+    const what = `the download of ${point.files === undefined ? '' : 'files of '}point '${point.pointId}' of repository '${record.name}'`
     await this.hub.requireOnline(agentId, what)
     const order: DownloadOrder = {
       repository: {

@@ -12,7 +12,7 @@ import type { RunningServer } from '../start-server.js'
 import { startTestServer } from '../testing/test-server.js'
 import { until } from '../testing/lab-job.js'
 import { cliAgentBuilt, startCliAgent, type CliAgent } from './testing/cli-agent.js'
-import { pinnedAdmin, type PinnedAdmin } from './testing/pinned-admin.js'
+import { addSitePool, pinnedAdmin, type PinnedAdmin } from './testing/pinned-admin.js'
 
 interface Job {
   id: string
@@ -76,15 +76,7 @@ describe('replication and health checks on an agent', { timeout: 300_000 }, () =
       host: '127.0.0.1',
     })
     admin = await pinnedAdmin(server.url, server.tlsFingerprint!, 'admin-password')
-    poolId = (
-      await admin.request<{ id: string }>('POST', '/api/pools', {
-        name: 'site-b',
-        url: lab.url,
-        username: lab.user,
-        password: lab.password,
-        fingerprint: lab.fingerprint,
-      })
-    ).body.id
+    poolId = await addSitePool(admin, lab)
     const repoId = (
       await admin.request<{ id: string }>('POST', '/api/repositories', {
         name: 'at-b',

@@ -17,7 +17,7 @@ import { LabPool } from '@strata/lab'
 import type { RunningServer } from '../start-server.js'
 import { until } from '../testing/lab-job.js'
 import { startTestServer } from '../testing/test-server.js'
-import { pinnedAdmin, type PinnedAdmin } from './testing/pinned-admin.js'
+import { addSitePool, pinnedAdmin, type PinnedAdmin } from './testing/pinned-admin.js'
 import { startRelay, type TcpRelay } from './testing/tcp-relay.js'
 
 const BIN = fileURLToPath(new URL('../../../cli/bin/strata.js', import.meta.url))
@@ -112,14 +112,7 @@ describe('repositories assigned to an agent', { timeout: 240_000 }, () => {
       host: '127.0.0.1',
     })
     admin = await pinnedAdmin(server.url, server.tlsFingerprint!, 'admin-password')
-    const pool = await admin.request<{ id: string }>('POST', '/api/pools', {
-      name: 'site-b',
-      url: lab.url,
-      username: lab.user,
-      password: lab.password,
-      fingerprint: lab.fingerprint,
-    })
-    poolId = pool.body.id
+    poolId = await addSitePool(admin, lab)
     agent = (await admin.request<typeof agent>('POST', '/api/agents', { name: 'site-b' })).body
     expect((await admin.request('PUT', `/api/pools/${poolId}/agent`, { agentId: agent.id })).status).toBe(200)
     relay = await startRelay(new URL(server.url))
@@ -203,10 +196,17 @@ describe('repositories assigned to an agent', { timeout: 240_000 }, () => {
       30_000,
     )
     expect(measured.chunks).toBeGreaterThan(0)
-    // What is not done through the agent yet is refused, naming it, not attempted here.
+    // A point delete goes to the agent (an unknown point: its 404); what is not done through the agent
+    // yet (a metadata point's files) is refused, naming it, not attempted here.
     const del = await admin.request<Failure>('DELETE', `/api/repositories/${repoId}/points/${'x'}`)
-    expect(del.status).toBe(409)
+    expect(del.status).toBe(404)
     expect(del.body.error).toMatchObject({
+      code: 'POINT_NOT_FOUND',
+      message: expect.stringContaining("agent 'site-b'"),
+    })
+    const metadata = await admin.request<Failure>('GET', `/api/repositories/${repoId}/points/x/files`)
+    expect(metadata.status).toBe(409)
+    expect(metadata.body.error).toMatchObject({
       code: 'AGENT_REPOSITORY',
       message: expect.stringContaining("agent 'site-b'"),
     })

@@ -2,7 +2,7 @@
 // agent over its link (agent-requests.ts) with what opens them sealed for that agent only (the location
 // is the agent's, the passphrase and S3 keys travel sealed). Answers are checked before use: an agent is
 // trusted with its repositories, not with the server's memory.
-import type { RepositoryOp, RepositoryTarget, WirePoint } from '@strata/core/agent'
+import type { FileCall, PointFound, RepositoryOp, RepositoryTarget, WirePoint } from '@strata/core/agent'
 import { parseIdentity, type RepositoryIdentity } from '@strata/core/repository'
 import { ApiError, conflict } from '../errors.js'
 import type { PointView, RemoteRepositories, Usage } from '../repositories/repository-service.js'
@@ -63,6 +63,48 @@ export class AgentRepositoryAccess implements RemoteRepositories {
     return u.locked === undefined ? { bytes: u.bytes, chunks: u.chunks } : (u as Usage)
   }
 
+  async point(id: string, pointId: string, signal: AbortSignal): Promise<PointFound> {
+    const op: RepositoryOp = { ...(await this.target(id)), op: 'point', pointId }
+    const answer = (await this.#ask(
+      id,
+      op,
+      `finding point '${pointId}' in repository '${op.name}'`,
+      signal,
+    )) as {
+      point?: unknown
+      vmName?: unknown
+    } | null
+    if (!short(answer?.point) || typeof answer.vmName !== 'string' || answer.vmName.length > 1000)
+      throw badAnswer(op.name, 'point')
+    return { point: answer.point, vmName: answer.vmName }
+  }
+
+  async deletePoint(id: string, pointId: string, signal: AbortSignal): Promise<string> {
+    const op: RepositoryOp = { ...(await this.target(id)), op: 'delete', pointId }
+    return pointIdOf(
+      op.name,
+      await this.#ask(id, op, `deleting point '${pointId}' of repository '${op.name}'`, signal),
+    )
+  }
+
+  async protect(id: string, pointId: string, on: boolean, signal: AbortSignal): Promise<string> {
+    const op: RepositoryOp = { ...(await this.target(id)), op: 'protect', pointId, on }
+    const verb = on ? 'protecting' : 'unprotecting'
+    return pointIdOf(
+      op.name,
+      await this.#ask(id, op, `${verb} point '${pointId}' of repository '${op.name}'`, signal),
+    )
+  }
+
+  /** A file browsing call on the agent's session of a point's disk; the answer as the session gave it. */
+  async files(id: string, point: { pointId: string; disk: number }, call: FileCall, signal: AbortSignal) {
+    const op: RepositoryOp = { ...(await this.target(id)), op: 'files', ...point, call }
+    const what = `browsing disk ${point.disk} of point '${point.pointId}' of repository '${op.name}'`
+    const answer = await this.#ask(id, op, what, signal)
+    if (typeof answer !== 'object' || answer === null) throw badAnswer(op.name, 'files')
+    return answer
+  }
+
   /**
    * Opens (or, with create, makes) a repository at the agent's location and answers its identity: how
    * a repository is added for an agent, or checked when assigned to one.
@@ -110,6 +152,14 @@ const isWirePoint = (p: unknown): boolean => {
     typeof o.time === 'number' &&
     Array.isArray(o.disks)
   )
+}
+
+const short = (v: unknown): v is string => typeof v === 'string' && v.length > 0 && v.length <= 1000
+
+function pointIdOf(name: string, answer: unknown): string {
+  const id = (answer as { pointId?: unknown } | null)?.pointId
+  if (!short(id)) throw badAnswer(name, 'point id')
+  return id
 }
 
 function toView({ pointId, tags: _tags, ...p }: WirePoint): PointView {

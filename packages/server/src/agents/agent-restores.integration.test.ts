@@ -1,7 +1,11 @@
 // Restores onto an agent's pool run on the agent (the built CLI's `strata agent`), in a worker process
 // there, against the real lab pool: the restored VM's disk and a restored VDI are byte-identical to the
 // point's disk, the server never connects to the pool, and the restore reads through the API as a local
-// one (its task tree, the restored VM). An offline agent makes the restore refuse to start, naming it.
+// one (its task tree, the restored VM). Once the repository is assigned to the agent, a restore from it
+// runs there too (the server never opens it), onto the agent's pools only; its points are protected,
+// unprotected and deleted through the agent. A restore worker killed on the agent leaves nothing behind:
+// the agent removes what it had created. An offline agent makes the restore refuse to start, naming it.
+import { execFileSync } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { requireBinary, scratchDir, type Scratch } from '@strata/core/testing'
@@ -10,7 +14,7 @@ import type { RunningServer } from '../start-server.js'
 import { startTestServer } from '../testing/test-server.js'
 import { until } from '../testing/lab-job.js'
 import { cliAgentBuilt, startCliAgent, type CliAgent } from './testing/cli-agent.js'
-import { pinnedAdmin, type PinnedAdmin } from './testing/pinned-admin.js'
+import { addSitePool, pinnedAdmin, type PinnedAdmin } from './testing/pinned-admin.js'
 
 interface Tree {
   status: string
@@ -77,14 +81,7 @@ describe('restores on an agent', { timeout: 240_000 }, () => {
       host: '127.0.0.1',
     })
     admin = await pinnedAdmin(server.url, server.tlsFingerprint!, 'admin-password')
-    const pool = await admin.request<{ id: string }>('POST', '/api/pools', {
-      name: 'site-b',
-      url: lab.url,
-      username: lab.user,
-      password: lab.password,
-      fingerprint: lab.fingerprint,
-    })
-    poolId = pool.body.id
+    poolId = await addSitePool(admin, lab)
     repoId = (
       await admin.request<{ id: string }>('POST', '/api/repositories', {
         name: 'at-b',
@@ -152,6 +149,86 @@ describe('restores on an agent', { timeout: 240_000 }, () => {
     const tree = await ended(started.body.runId)
     expect(tree.status).toBe('failure')
     expect(tree.error?.message).toContain('no-such-sr')
+  })
+
+  it("restores from the agent's own repository on the agent, the server never opening it", async () => {
+    const assigned = await admin.request('PUT', `/api/repositories/${repoId}/agent`, { agentId: agent.id })
+    expect(assigned.status, JSON.stringify(assigned.body)).toBe(200)
+    // The server refuses to open an agent's repository itself (AGENT_REPOSITORY): a restore that works
+    // found its point through the agent, and the agent's worker read it.
+    const started = await restore({ kind: 'vm' })
+    expect(started.status, JSON.stringify(started.body)).toBe(202)
+    const tree = await ended(started.body.runId)
+    expect(tree).toMatchObject({ status: 'success', data: { vmUuid: expect.any(String) } })
+    const runs = (await admin.request<{ runId: string; jobName: string }[]>('GET', '/api/runs?job=restore'))
+      .body
+    expect(runs.find((r) => r.runId === started.body.runId)?.jobName).toBe('restore of web-b')
+    const [vm] = lab.state.db.find('VM', (r) => r.uuid === tree.data!.vmUuid)
+    expect((await lab.readDisk(lab.guest.disks(vm![0])[0]!)).equals(original)).toBe(true)
+    const missing = await restore({ kind: 'vm', pointId: 'no-such-point' })
+    expect(missing.status).toBe(404)
+    expect(missing.body.error.message).toContain("agent 'site-b'")
+  })
+
+  it("refuses a restore from the agent's repository onto a pool of the server's", async () => {
+    expect((await admin.request('PUT', `/api/pools/${poolId}/agent`, { agentId: null })).status).toBe(200)
+    try {
+      const refused = await restore({ kind: 'vm' })
+      expect(refused.status).toBe(409)
+      expect(refused.body.error).toMatchObject({
+        code: 'AGENT_REPOSITORY_MISMATCH',
+        message: expect.stringContaining("agent 'site-b' alone opens"),
+      })
+    } finally {
+      expect((await admin.request('PUT', `/api/pools/${poolId}/agent`, { agentId: agent.id })).status).toBe(
+        200,
+      )
+    }
+  })
+
+  it('removes what a restore worker killed on the agent had created, with the agent’s own pool session', async () => {
+    const counts = () => ({
+      vms: lab.state.db.find('VM', (r) => r.is_control_domain !== true).length,
+      vdis: lab.state.db.table('VDI').size,
+    })
+    const before = counts()
+    // An upload that never ends: the restore stays mid-transfer until its worker dies.
+    lab.faults.failHttp('/import_raw_vdi', { kind: 'stall', afterBytes: 1024 * 1024 })
+    try {
+      const started = await restore({ kind: 'vm' })
+      expect(started.status).toBe(202)
+      const pending = () => lab.state.db.find('task', (r) => r.status === 'pending').length
+      await until('the upload under way', async () => (pending() > 0 ? true : undefined), 60_000)
+      const workers = execFileSync('pgrep', ['-P', String(cli!.process.pid)], { encoding: 'utf8' })
+      const [worker, ...others] = workers.split('\n').filter((l) => l !== '')
+      expect(others).toEqual([])
+      process.kill(Number(worker), 'SIGKILL')
+      const tree = await ended(started.body.runId)
+      expect(tree).toMatchObject({ status: 'interrupted', error: { code: 'WORKER_EXITED' } })
+      expect(JSON.stringify(tree)).toMatch(/removed what the restore had created: VM \S+, VDI \S+/)
+      expect(counts()).toEqual(before)
+    } finally {
+      lab.faults.clear()
+    }
+  })
+
+  it("protects, unprotects and deletes a point of the agent's repository through the agent", async () => {
+    const point = `/api/repositories/${repoId}/points/${pointId}`
+    const listed = async () =>
+      (await admin.request<{ id: string; protected: boolean }[]>('GET', `/api/repositories/${repoId}/points`))
+        .body
+    expect((await admin.request('POST', `${point}/protection`)).body).toEqual({ pointId, protected: true })
+    expect(await listed()).toEqual([expect.objectContaining({ id: pointId, protected: true })])
+    const kept = await admin.request<{ error: { code: string; message: string } }>('DELETE', point)
+    expect(kept.status).toBe(409)
+    expect(kept.body.error).toMatchObject({
+      code: 'POINT_PROTECTED',
+      message: expect.stringContaining("agent 'site-b'"),
+    })
+    expect((await admin.request('DELETE', `${point}/protection`)).body).toEqual({ pointId, protected: false })
+    expect((await admin.request('DELETE', point)).status).toBe(204)
+    expect(await listed()).toEqual([])
+    expect((await admin.request('DELETE', point)).status).toBe(404)
   })
 
   it('refuses a restore while the agent is offline, naming it', async () => {

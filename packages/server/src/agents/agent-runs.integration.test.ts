@@ -14,7 +14,7 @@ import { LabPool } from '@strata/lab'
 import type { RunningServer } from '../start-server.js'
 import { startTestServer } from '../testing/test-server.js'
 import { until } from '../testing/lab-job.js'
-import { pinnedAdmin, type PinnedAdmin } from './testing/pinned-admin.js'
+import { addSitePool, pinnedAdmin, type PinnedAdmin } from './testing/pinned-admin.js'
 import { startRelay, type TcpRelay } from './testing/tcp-relay.js'
 
 describe('runs on an agent', { timeout: 180_000 }, () => {
@@ -66,14 +66,7 @@ describe('runs on an agent', { timeout: 180_000 }, () => {
       host: '127.0.0.1',
     })
     admin = await pinnedAdmin(server.url, server.tlsFingerprint!, 'admin-password')
-    const pool = await admin.request<{ id: string }>('POST', '/api/pools', {
-      name: 'site-b',
-      url: lab.url,
-      username: lab.user,
-      password: lab.password,
-      fingerprint: lab.fingerprint,
-    })
-    poolId = pool.body.id
+    poolId = await addSitePool(admin, lab)
     const repo = await admin.request<{ id: string }>('POST', '/api/repositories', {
       name: 'at-b',
       location: scratch.path('site-b-repo'),

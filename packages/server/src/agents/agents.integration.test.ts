@@ -7,7 +7,7 @@ import { WebSocket } from 'ws'
 import { createServer } from 'node:tls'
 import type { AddressInfo } from 'node:net'
 import { sleep } from '@strata/core'
-import { runAgent, AGENT_CONNECT_PATH, CLOSE_INVALID } from '@strata/core/agent'
+import { runAgent, AGENT_CONNECT_PATH, AGENT_PROTOCOL_VERSION, CLOSE_INVALID } from '@strata/core/agent'
 import { requireBinary, scratchDir, type Scratch } from '@strata/core/testing'
 import { makeSelfSignedCertificate } from '@strata/core/testing/tls'
 import type { RunningServer } from '../start-server.js'
@@ -132,16 +132,22 @@ describe('agents', () => {
   })
 
   it('refuses an agent of another protocol version, saying so on both sides', async () => {
-    const agent = await create('newer')
-    const { done } = start(agent, { protocol: 2 })
-    await expect(done).rejects.toMatchObject({
-      code: 'AGENT_PROTOCOL_UNSUPPORTED',
-      message: expect.stringMatching(
-        /server speaks agent protocol 1, the agent \(version 0\.1\.0\) speaks 2/,
-      ),
-    })
-    expect(serverLog.join('\n')).toMatch(/agent 'newer' refused: this server speaks agent protocol 1/)
-    expect((await listed(agent.id))?.state).toBe('offline')
+    // An agent of the version before (which would not know the requests added since) and one after.
+    for (const [name, protocol] of [
+      ['older', AGENT_PROTOCOL_VERSION - 1],
+      ['newer', AGENT_PROTOCOL_VERSION + 1],
+    ] as const) {
+      const agent = await create(name)
+      const { done } = start(agent, { protocol })
+      await expect(done).rejects.toMatchObject({
+        code: 'AGENT_PROTOCOL_UNSUPPORTED',
+        message: `the server refused this agent: this server speaks agent protocol ${AGENT_PROTOCOL_VERSION}, the agent (version 0.1.0) speaks ${protocol}: install the agent of the server's version`,
+      })
+      expect(serverLog.join('\n')).toContain(
+        `agent '${name}' refused: this server speaks agent protocol ${AGENT_PROTOCOL_VERSION}, the agent (version 0.1.0) speaks ${protocol}`,
+      )
+      expect((await listed(agent.id))?.state).toBe('offline')
+    }
   })
 
   it('refuses an anonymous or user-authenticated link and drops one that sends malformed messages', async () => {
@@ -155,12 +161,15 @@ describe('agents', () => {
       ],
       [
         `Bearer ${agent.token}`,
-        ['{"type":"hello","protocol":1,"version":"0.1.0","session":"s1"}', 'not json'],
+        [
+          `{"type":"hello","protocol":${AGENT_PROTOCOL_VERSION},"version":"0.1.0","session":"s1"}`,
+          'not json',
+        ],
       ],
       [
         `Bearer ${agent.token}`,
         [
-          '{"type":"hello","protocol":1,"version":"0.1.0","session":"s1"}',
+          `{"type":"hello","protocol":${AGENT_PROTOCOL_VERSION},"version":"0.1.0","session":"s1"}`,
           '{"type":"done","runId":"not-followed","seq":1,"result":{"runId":"not-followed","status":"success","vms":[]}}',
           'not json either',
         ],

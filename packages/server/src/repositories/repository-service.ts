@@ -6,12 +6,19 @@
 // cached here (a few fields, not the manifest), and gets its index built once in the background. Usage (a walk of every chunk) is cached for a minute and measured in the
 // background one repository at a time, never twice at once for one: any number of cheap listings
 // (GET /api/repositories, the overview) start at most one walk per repository and minute.
-import { describePoint, listRestorePoints, type RestorePointInfo } from '@strata/core/engine'
+import {
+  describePoint,
+  findRestorePoint,
+  listRestorePoints,
+  pointVmName,
+  type RestorePointInfo,
+} from '@strata/core/engine'
 import { openRepository } from '@strata/core/open'
-import { measureRepositoryUsage } from '@strata/core/agent'
+import { measureRepositoryUsage, type PointFound } from '@strata/core/agent'
 import {
   buildPointIndex,
   deletePoint,
+  formatPointRef,
   hasPointIndex,
   manifestKey,
   revalidatePointIndex,
@@ -20,6 +27,7 @@ import {
   resolvePoint,
   unprotectPoint,
   walkPoints,
+  type Manifest,
   type PointSummary,
   type Repository,
 } from '@strata/core/repository'
@@ -27,25 +35,9 @@ import { Semaphore, anySignal } from '@strata/core'
 import { repositoryApiError } from './repository-errors.js'
 import { secretsEnv, type RepositoryStore } from './repository-store.js'
 import type { RollbackWatch } from './rollback-watch.js'
+import { view, type PointView } from './point-view.js'
 
-/** docs/api.md: a restore point as the API shows it. */
-export interface PointView {
-  readonly id: string
-  readonly ref: string
-  readonly time: number
-  readonly vmUuid: string
-  readonly vmName: string
-  readonly disks: RestorePointInfo['disks']
-  readonly size: number
-  /** Stored bytes the point added (chunks no earlier point had). */
-  readonly newBytes: number
-  readonly kind: RestorePointInfo['kind']
-  readonly jobId?: string
-  readonly scheduleId?: string
-  readonly protected: boolean
-  /** Immutable repositories: nobody can delete the point before this time (ms). */
-  readonly lockedUntil?: number
-}
+export type { PointView } from './point-view.js'
 
 export interface Usage {
   readonly bytes: number
@@ -62,6 +54,10 @@ export interface RemoteRepositories {
   agentOf(id: string): Promise<string | undefined>
   points(id: string, vm: string | undefined, signal: AbortSignal): Promise<PointView[]>
   usage(id: string, signal: AbortSignal): Promise<Usage>
+  /** The point a restore names, found by the agent (a restore from the repository runs there). */
+  point(id: string, pointId: string, signal: AbortSignal): Promise<PointFound>
+  deletePoint(id: string, pointId: string, signal: AbortSignal): Promise<string>
+  protect(id: string, pointId: string, on: boolean, signal: AbortSignal): Promise<string>
   notHere(id: string): Promise<Error>
 }
 
@@ -170,6 +166,18 @@ export class RepositoryService {
 
   /** Deletes one point (its chunks go at the next GC); a protected one is refused (POINT_PROTECTED). */
   async deletePoint(id: string, pointId: string, signal: AbortSignal): Promise<string> {
+    const remote = await this.#remote(id)
+    if (remote !== undefined) {
+      // The point's own id is known once the agent resolved it: excused by the id asked ('<vm>/<id>' or id).
+      const asked = pointId.slice(pointId.lastIndexOf('/') + 1)
+      this.rollback?.excuse(id, [asked])
+      try {
+        return await remote.deletePoint(id, pointId, signal)
+      } catch (error) {
+        this.rollback?.withdraw(id, [asked])
+        throw error
+      }
+    }
     const repo = await this.#current(id, signal)
     const ref = await resolvePoint(repo, pointId, signal)
     // Excused first: a listing racing with the delete must not take it for a rollback.
@@ -185,10 +193,36 @@ export class RepositoryService {
 
   /** Protects a point from retention and deletes, or lifts it; answers the point's id. */
   async protect(id: string, pointId: string, on: boolean, signal: AbortSignal): Promise<string> {
+    const remote = await this.#remote(id)
+    if (remote !== undefined) return remote.protect(id, pointId, on, signal)
     const repo = await this.#current(id, signal)
     const ref = await resolvePoint(repo, pointId, signal)
     await (on ? protectPoint(repo, ref, signal) : unprotectPoint(repo, ref, signal))
     return ref.pointId
+  }
+
+  /**
+   * The point a restore names, as the order carries it ('<vm>/<id>'), with its VM's name; the manifest
+   * too when this server opens the repository (an agent's repository: its agent finds the point).
+   */
+  async restorePoint(
+    id: string,
+    pointId: string,
+    signal: AbortSignal,
+  ): Promise<PointFound & { manifest?: Manifest }> {
+    const remote = await this.#remote(id)
+    if (remote !== undefined) return remote.point(id, pointId, signal)
+    const repo = await this.open(id, signal)
+    const ref = await findRestorePoint(repo, pointId, undefined, signal)
+    const manifest = await readManifest(repo, ref, signal)
+    return { point: formatPointRef(ref), vmName: pointVmName(manifest), manifest }
+  }
+
+  /** The agents' repositories when this one is an agent's, else undefined. */
+  async #remote(id: string): Promise<RemoteRepositories | undefined> {
+    return this.remote !== undefined && (await this.remote.agentOf(id)) !== undefined
+      ? this.remote
+      : undefined
   }
 
   /** What the API says of usage: null until measured (never a false 0 B), and whether a measure runs. */
@@ -361,17 +395,4 @@ async function sameConfig(repo: Repository, signal: AbortSignal): Promise<boolea
     signal.throwIfAborted()
     return false // opening it again says what is wrong
   }
-}
-
-/** The same description (the core's index gives one per point while it is unchanged) gives the same view. */
-const views = new WeakMap<RestorePointInfo, PointView>()
-
-function view(info: RestorePointInfo): PointView {
-  let made = views.get(info)
-  if (made === undefined) {
-    const { pointId, time, tags: _tags, ...p } = info
-    made = { ...p, id: pointId, time: time.getTime() }
-    views.set(info, made)
-  }
-  return made
 }

@@ -3,9 +3,8 @@
 // as itself; a selection as a zip, tar or tar.gz archive): nothing of the selection is kept on the server.
 // Each point's disk is browsed through one shared session (files/file-sessions.ts); DELETE ends it.
 import type { FastifyInstance, FastifyReply } from 'fastify'
-import { pipeline } from 'node:stream/promises'
 import { errorMessage, StrataError } from '@strata/core'
-import { streamArchive, type FileRestoreSession } from '@strata/core/restore'
+import { prepareDownload, type FileRestoreSession } from '@strata/core/restore'
 import {
   FileDownloadQuery,
   FileSearchQuery,
@@ -15,6 +14,8 @@ import {
 } from '@strata/contract'
 import { RetryLaterError } from '../errors.js'
 import type { FileSessionKey, FileSessions } from '../files/file-sessions.js'
+import type { AgentFiles } from '../agents/agent-files.js'
+import type { FileCall } from '@strata/core/agent'
 import { untilClientGone } from '../http-signal.js'
 import type { RepositoryStore } from '../repositories/repository-store.js'
 import type { ServerLog } from '../server-log.js'
@@ -35,6 +36,8 @@ export interface FileRouteServices {
   readonly log: ServerLog
   /** Aborted when the server stops: downloads end. */
   readonly closing: AbortSignal
+  /** The repositories assigned to an agent: browsed and downloaded from on that agent. */
+  readonly agentFiles?: AgentFiles
 }
 
 export function fileRoutes(app: FastifyInstance, ctx: FileRouteServices): void {
@@ -49,7 +52,17 @@ export function fileRoutes(app: FastifyInstance, ctx: FileRouteServices): void {
     },
   })
 
+  /** The agent's answer when the repository is an agent's; undefined when the server browses it here. */
+  const onAgent = async (params: FilesParams, call: FileCall, reply: FastifyReply) => {
+    const key = await keyOf(ctx, params)
+    if (ctx.agentFiles === undefined || (await ctx.agentFiles.agentOf(key.repositoryId)) === undefined)
+      return undefined
+    return ctx.agentFiles.call(key, call, untilClientGone(reply))
+  }
+
   app.get<{ Params: FilesParams }>(`${BASE}/filesystems`, options(undefined), async (request, reply) => {
+    const remote = await onAgent(request.params, { kind: 'filesystems' }, reply)
+    if (remote !== undefined) return remote
     const session = await sessionOf(request.params)
     const filesystems = await session.filesystems(untilClientGone(reply))
     return { accelerator: session.accelerator, filesystems }
@@ -60,13 +73,15 @@ export function fileRoutes(app: FastifyInstance, ctx: FileRouteServices): void {
     options(FilesQuery),
     async (request, reply) => {
       const { fs, path, offset, limit } = request.query
-      const session = await sessionOf(request.params)
-      return session.list(path ?? '/', {
+      const page = {
         fs,
         offset: offset === undefined ? undefined : Number(offset),
         limit: limit === undefined ? undefined : Number(limit),
-        signal: untilClientGone(reply),
-      })
+      }
+      const remote = await onAgent(request.params, { kind: 'list', path: path ?? '/', ...page }, reply)
+      if (remote !== undefined) return remote
+      const session = await sessionOf(request.params)
+      return session.list(path ?? '/', { ...page, signal: untilClientGone(reply) })
     },
   )
 
@@ -75,19 +90,17 @@ export function fileRoutes(app: FastifyInstance, ctx: FileRouteServices): void {
     options(FileSearchQuery),
     async (request, reply) => {
       const { fs, under, q, limit } = request.query
+      const asked = { fs, under, limit: limit === undefined ? undefined : Number(limit) }
+      const remote = await onAgent(request.params, { kind: 'search', q, ...asked }, reply)
+      if (remote !== undefined) return remote
       const session = await sessionOf(request.params)
-      const found = await session.search(q, {
-        fs,
-        under,
-        limit: limit === undefined ? undefined : Number(limit),
-        signal: untilClientGone(reply),
-      })
-      return found
+      return session.search(q, { ...asked, signal: untilClientGone(reply) })
     },
   )
 
   app.delete<{ Params: FilesParams }>(`${BASE}/files`, options(undefined), async (request, reply) => {
-    await ctx.files.close(await keyOf(ctx, request.params))
+    const remote = await onAgent(request.params, { kind: 'close' }, reply)
+    if (remote === undefined) await ctx.files.close(await keyOf(ctx, request.params))
     return reply.status(204).send()
   })
 
@@ -105,6 +118,9 @@ export function fileRoutes(app: FastifyInstance, ctx: FileRouteServices): void {
         )
       active++
       try {
+        const key = await keyOf(ctx, request.params)
+        const agentId = await ctx.agentFiles?.agentOf(key.repositoryId)
+        if (agentId !== undefined) return await ctx.agentFiles!.download(reply, agentId, key, request.query)
         const session = await sessionOf(request.params)
         await download(session, request.query, reply, ctx)
       } finally {
@@ -129,40 +145,30 @@ async function download(
   const paths = typeof query.path === 'string' ? [query.path] : query.path
   const signal = AbortSignal.any([untilClientGone(reply), ctx.closing])
   // Everything that can be refused with a status is checked before the first byte is sent.
-  const roots = []
-  for (const path of paths) roots.push(await session.prepare(path, query.fs, signal))
-  const single =
-    roots.length === 1 && query.format === undefined && (roots[0]!.stat.mode & 0o170000) === 0o100000
-  const format = query.format ?? 'zip'
-  const name = single ? fileName(roots[0]!.path) : `${archiveBase(roots.map((r) => r.path))}.${format}`
-  const source = single ? await session.openFile(roots[0]!.path, signal) : undefined
+  const file = await prepareDownload(session, { paths, fs: query.fs, format: query.format }, signal)
   reply.hijack()
   const res = reply.raw
-  res.writeHead(200, {
-    'content-type': single ? 'application/octet-stream' : CONTENT_TYPES[format],
-    ...(single ? { 'content-length': String(roots[0]!.stat.size) } : {}),
-    'content-disposition': `attachment; filename="${name}"; filename*=UTF-8''${encodeURIComponent(name)}`,
-  })
+  res.writeHead(200, downloadHeaders(file))
   try {
-    if (source !== undefined) {
-      await pipeline(source, res, { signal })
-    } else await streamArchive(session, paths, res, format, { fs: query.fs, signal })
+    await file.write(res, signal)
   } catch (error) {
     // The status is sent: cutting the connection short is how the client learns the file is incomplete.
     res.destroy()
     if (!(signal.reason instanceof StrataError && signal.reason.code === 'CLIENT_GONE'))
-      ctx.log.warn(`download of ${name} stopped: ${errorMessage(error)}`)
+      ctx.log.warn(`download of ${file.name} stopped: ${errorMessage(error)}`)
   }
 }
 
-/** A name safe in a Content-Disposition header: the last component, other bytes as '_'. */
-function fileName(path: Buffer): string {
-  const base = path.subarray(path.lastIndexOf(0x2f) + 1).toString('utf8')
-  return base.replace(/[^A-Za-z0-9._ -]/g, '_').slice(0, 200) || 'file'
-}
-
-function archiveBase(paths: readonly Buffer[]): string {
-  if (paths.length !== 1) return 'files'
-  const base = fileName(paths[0]!)
-  return base === 'file' && paths[0]!.length === 1 ? 'root' : base
+/** The answer's headers for a file (its length) or an archive (chunked, its content type). */
+export function downloadHeaders(file: {
+  name: string
+  length?: number
+  format?: ArchiveFormat
+}): Record<string, string> {
+  const { name } = file
+  return {
+    'content-type': file.format === undefined ? 'application/octet-stream' : CONTENT_TYPES[file.format],
+    ...(file.length === undefined ? {} : { 'content-length': String(file.length) }),
+    'content-disposition': `attachment; filename="${name}"; filename*=UTF-8''${encodeURIComponent(name)}`,
+  }
 }

@@ -6,15 +6,8 @@
 // events here; if it dies, the engine removes what it had created with this server's pool connection.
 // A differential VM restore goes onto the point's own VM: the server checks first that it can
 // (differential-check.ts), so that a refusal comes back with the request, not as a failed run.
-import {
-  findRestorePoint,
-  pointVmName,
-  type RestoreOrder,
-  type RestoreResult,
-  type RestoreWorkerOptions,
-} from '@strata/core/engine'
+import { type RestoreOrder, type RestoreResult, type RestoreWorkerOptions } from '@strata/core/engine'
 import { nasMountEnv } from '../repositories/nas-mounts.js'
-import { formatPointRef, readManifest } from '@strata/core/repository'
 import { errorCode, errorMessage } from '@strata/core'
 import { ApiError } from '../errors.js'
 import type { PoolConnections } from '../pools/pool-connections.js'
@@ -52,8 +45,15 @@ export interface RestoreRunnerDeps {
   readonly runInWorker: (o: RestoreWorkerOptions) => Promise<RestoreResult>
   /** The server's data directory, under which a worker mounts NAS remotes (nas-mounts.ts). */
   readonly nasHome?: string
-  /** Where a restore onto the pool runs when not here: its agent's (agents/agent-restores.ts). */
-  readonly remote?: (poolId: string, what: string) => Promise<RestoreWorkerRunner | undefined>
+  /**
+   * Where a restore onto the pool from the repository runs when not here: its agent's
+   * (agents/agent-restores.ts), which refuses a repository of another agent's.
+   */
+  readonly remote?: (
+    poolId: string,
+    repositoryId: string,
+    what: string,
+  ) => Promise<RestoreWorkerRunner | undefined>
 }
 
 type RestoreWorkerRunner = (o: RestoreWorkerOptions) => Promise<RestoreResult>
@@ -66,20 +66,22 @@ const NO_SECRETS = {
   STRATA_S3_SECRET_ACCESS_KEY: undefined,
 }
 
+const NOT_FOUND = new Set(['POINT_NOT_FOUND', 'VM_NOT_FOUND', 'VM_AMBIGUOUS'])
+
 export class RestoreRunner {
   constructor(readonly deps: RestoreRunnerDeps) {}
 
   /** Starts a restore; resolves with its run's id once its worker is forked. */
   async start(r: RestoreRequest): Promise<string> {
     // An agent's pool: the agent runs it (and checks the SR and the VM, which the server cannot reach).
-    const remote = await this.deps.remote?.(r.poolId, `the restore of point '${r.pointId}'`)
+    const what = `the restore of point '${r.pointId}'`
+    const remote = await this.deps.remote?.(r.poolId, r.repositoryId, what)
     const { repository, pool } = await this.#checkTarget(r, remote === undefined)
     const signal = AbortSignal.timeout(60_000)
-    const { ref, manifest } = await this.#point(repository.id, r.pointId, signal)
+    // An agent's repository: its agent finds the point (the server does not open it).
+    const { point, vmName: source, manifest } = await this.#point(repository.id, r.pointId, signal)
     if (r.differential === true && remote === undefined)
-      await checkInPlace(this.deps.connections, pool, manifest, signal)
-    const source = pointVmName(manifest)
-    const point = formatPointRef(ref)
+      await checkInPlace(this.deps.connections, pool, manifest!, signal)
     // A restore run is named after the VM it restores.
     const jobName =
       r.kind === 'disk'
@@ -106,20 +108,19 @@ export class RestoreRunner {
   async differential(q: DifferentialQuery): Promise<DifferentialCheck> {
     const pool = await this.deps.pools.get(q.poolId)
     const signal = AbortSignal.timeout(60_000)
-    const { manifest } = await this.#point(
-      (await this.deps.repositories.get(q.repositoryId)).id,
-      q.pointId,
-      signal,
-    )
-    return differentialCheck(this.deps.connections, pool, manifest, signal)
+    const repositoryId = (await this.deps.repositories.get(q.repositoryId)).id
+    // The pool must be one this server reaches, and so must the repository (open() refuses an agent's).
+    await this.deps.repositoryService.open(repositoryId, signal)
+    const { manifest } = await this.#point(repositoryId, q.pointId, signal)
+    return differentialCheck(this.deps.connections, pool, manifest!, signal)
   }
 
   async #point(repositoryId: string, pointId: string, signal: AbortSignal) {
-    const opened = await this.deps.repositoryService.open(repositoryId, signal)
-    const ref = await findRestorePoint(opened, pointId, undefined, signal).catch((error: unknown) => {
+    return this.deps.repositoryService.restorePoint(repositoryId, pointId, signal).catch((error: unknown) => {
+      // Not found here or by the agent: a 404; anything else (the agent unreachable…) as it is.
+      if (!NOT_FOUND.has(errorCode(error))) throw error
       throw new ApiError(404, 'NOT_FOUND', (error as Error).message)
     })
-    return { ref, manifest: await readManifest(opened, ref, signal) }
   }
 
   #run(

@@ -37,3 +37,24 @@ export async function pinnedAdmin(
     },
   }
 }
+
+/** What `lab serve --json` (or a LabPool) says of the pool: enough to add it. */
+export interface SitePool {
+  readonly url: string
+  readonly user: string
+  readonly password: string
+  readonly fingerprint: string
+}
+
+/** Adds the lab pool as 'site-b' (pinned by its fingerprint) and answers its id; a refusal throws. */
+export async function addSitePool(admin: PinnedAdmin, lab: SitePool): Promise<string> {
+  const pool = await admin.request<{ id: string }>('POST', '/api/pools', {
+    name: 'site-b',
+    url: lab.url,
+    username: lab.user,
+    password: lab.password,
+    fingerprint: lab.fingerprint,
+  })
+  if (pool.status !== 201) throw new Error(`adding the pool: ${pool.status} ${JSON.stringify(pool.body)}`)
+  return pool.body.id
+}
