@@ -16,7 +16,9 @@ async function collect(stream: Readable): Promise<string> {
   return Buffer.concat(chunks).toString('utf8')
 }
 
-const FUSE_MS = 100
+// The restart that applies a restore wipes the tasks: the client must see the upload's task end first,
+// which a loaded machine (two test files at once, other work) can delay past 100 ms.
+const FUSE_MS = 1000
 
 describe('/pool/xmldbdump', () => {
   let pools: LabPools
