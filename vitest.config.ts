@@ -30,10 +30,12 @@ const SERIAL = [
   'packages/server/src/backup.integration.test.ts',
   'packages/server/src/cluster/cluster-nodes.integration.test.ts',
   'packages/server/src/cluster/cluster-servers.integration.test.ts',
+  'packages/server/src/cluster/cluster-shared-store.integration.test.ts',
   'packages/server/src/cluster/pg-coordinator.integration.test.ts',
   'packages/server/src/notifications/mailer.integration.test.ts',
   'packages/server/src/notifications/reports.integration.test.ts',
   'packages/server/src/pools/pool-connections.integration.test.ts',
+  'packages/server/src/runs/other-run-lease.integration.test.ts',
   'packages/server/src/scale.integration.test.ts',
 ]
 
