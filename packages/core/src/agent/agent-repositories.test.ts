@@ -24,7 +24,10 @@ describe("the agent's repository requests", () => {
     expect(await answered).toEqual({
       type: 'repository-answer',
       requestId: 'q-1',
-      error: { code: 'AGENT_OP_UNKNOWN', message: "this agent does not know the repository request 'teleport'" },
+      error: {
+        code: 'AGENT_OP_UNKNOWN',
+        message: "this agent does not know the repository request 'teleport'",
+      },
     })
     expect(lines).toEqual([])
   })
