@@ -8,7 +8,7 @@ import { existsSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { WebSocket } from 'ws'
-import { AGENT_CONNECT_PATH, CLOSE_INVALID, runAgent } from '@strata/core/agent'
+import { AGENT_CONNECT_PATH, AGENT_PROTOCOL_VERSION, CLOSE_INVALID, runAgent } from '@strata/core/agent'
 import { requireBinary, scratchDir, type Scratch } from '@strata/core/testing'
 import { LabPool } from '@strata/lab'
 import type { RunningServer } from '../start-server.js'
@@ -170,7 +170,9 @@ describe('runs on an agent', { timeout: 180_000 }, () => {
     })
     const closed = new Promise<number>((resolve) => ws.on('close', resolve))
     ws.on('open', () => {
-      ws.send('{"type":"hello","protocol":1,"version":"0.1.0","session":"x"}')
+      ws.send(
+        JSON.stringify({ type: 'hello', protocol: AGENT_PROTOCOL_VERSION, version: '0.1.0', session: 'x' }),
+      )
       ws.send(JSON.stringify({ type: 'done', runId, seq: 1, result: { runId, status: 'failure', vms: [] } }))
     })
     expect(await closed).toBe(CLOSE_INVALID)
