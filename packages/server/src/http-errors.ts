@@ -30,6 +30,14 @@ const STATUS_BY_CODE: Record<string, number> = {
   NO_FILESYSTEM: 422,
   FILESYSTEM_UNREADABLE: 422,
   DIRECTORY_TOO_LARGE: 413,
+  DISK_NOT_FOUND: 404,
+  TOO_MANY_FILE_SESSIONS: 503,
+  TOO_MANY_DOWNLOADS: 503,
+}
+
+/** The HTTP status an error code answers with, when the code has one of its own. */
+export function statusOfCode(code: string): number | undefined {
+  return STATUS_BY_CODE[code]
 }
 
 export function installErrorHandler(app: FastifyInstance, log: (message: string) => void): void {

@@ -10,21 +10,7 @@ import type { FastifyReply } from 'fastify'
 import { parseDownloadFrame, type ArchiveKind, type DownloadFrame } from '@strata/core/agent'
 import { errorMessage } from '@strata/core'
 import { ApiError } from '../errors.js'
-
-/** How an agent's refusal reads over HTTP. */
-const STATUS: Record<string, number> = {
-  NOT_FOUND: 404,
-  POINT_NOT_FOUND: 404,
-  DISK_NOT_FOUND: 404,
-  PATH_NOT_FOUND: 404,
-  FILESYSTEM_NOT_FOUND: 404,
-  FILESYSTEM_AMBIGUOUS: 400,
-  SYMLINK_NOT_FOLLOWED: 400,
-  NO_FILESYSTEM: 422,
-  FILESYSTEM_UNREADABLE: 422,
-  TOO_MANY_FILE_SESSIONS: 503,
-  TOO_MANY_DOWNLOADS: 503,
-}
+import { statusOfCode } from '../http-errors.js'
 
 export function pipeDownload(
   socket: WebSocket,
@@ -81,7 +67,8 @@ export function pipeDownload(
       }
       if (head === undefined) {
         if (f.type === 'head') return (head = start(reply, f))
-        if (f.type === 'error') return fail(f.message, new ApiError(STATUS[f.code] ?? 502, f.code, f.message))
+        if (f.type === 'error')
+          return fail(f.message, new ApiError(statusOfCode(f.code) ?? 502, f.code, f.message))
         return fail('the agent sent no file')
       }
       if (f.type !== 'end' || (head.length !== undefined && sent !== head.length))
