@@ -83,8 +83,12 @@ export async function destroyVm(
 async function diskVdis(client: XapiClient, vm: Ref, signal: AbortSignal | undefined): Promise<Ref[]> {
   const vdis: Ref[] = []
   for (const vbd of await client.call<Ref[]>('VM.get_VBDs', [vm], signal)) {
-    const record = await client.call<XapiRecord>('VBD.get_record', [vbd], signal)
-    if (record.type === 'Disk' && record.VDI !== NULL_REF) vdis.push(record.VDI as Ref)
+    // A VBD unplugged and destroyed meanwhile is no disk of the VM's: not a reason to keep the VM.
+    const record = await client.call<XapiRecord>('VBD.get_record', [vbd], signal).catch((error: unknown) => {
+      if (isXapiError(error, 'HANDLE_INVALID')) return undefined
+      throw error
+    })
+    if (record?.type === 'Disk' && record.VDI !== NULL_REF) vdis.push(record.VDI as Ref)
   }
   return vdis
 }
