@@ -20,7 +20,7 @@ import { httpsRequest } from '../testing/https-client.js'
 import { startTestServer } from '../testing/test-server.js'
 import { until } from '../testing/lab-job.js'
 import { cliAgentBuilt, startCliAgent, type CliAgent } from './testing/cli-agent.js'
-import { pinnedAdmin, type PinnedAdmin } from './testing/pinned-admin.js'
+import { firstAgentOnline, pinnedAdmin, type PinnedAdmin } from './testing/pinned-admin.js'
 
 const exec = promisify(execFile)
 const random = randomBytes(1024 * 1024 + 7)
@@ -108,13 +108,7 @@ describe('file restore from an agent’s repository', { timeout: 300_000 }, () =
       'POST', '/api/agents', { name: 'site-b' },
     )).body // prettier-ignore
     cli = startCliAgent(agent, scratch.path('agent'), 'site-b')
-    await until(
-      'the agent online',
-      async () =>
-        (await admin.request<{ state: string }[]>('GET', '/api/agents')).body[0]?.state === 'online' ||
-        undefined,
-      30_000,
-    )
+    await firstAgentOnline(admin)
     const created = await admin.request<{ id: string }>('POST', '/api/repositories', {
       name: 'at-b',
       location: scratch.path('site-b-repo'),

@@ -12,7 +12,7 @@ import type { RunningServer } from '../start-server.js'
 import { startTestServer } from '../testing/test-server.js'
 import { until } from '../testing/lab-job.js'
 import { cliAgentBuilt, startCliAgent, type CliAgent } from './testing/cli-agent.js'
-import { addSitePool, pinnedAdmin, type PinnedAdmin } from './testing/pinned-admin.js'
+import { addSitePool, firstAgentOnline, pinnedAdmin, type PinnedAdmin } from './testing/pinned-admin.js'
 
 interface Job {
   id: string
@@ -111,13 +111,7 @@ describe('replication and health checks on an agent', { timeout: 300_000 }, () =
     ).body
     expect((await admin.request('PUT', `/api/pools/${poolId}/agent`, { agentId: agent.id })).status).toBe(200)
     cli = startCliAgent(agent, scratch.path('agent'), 'site-b')
-    await until(
-      'the agent online',
-      async () =>
-        (await admin.request<{ state: string }[]>('GET', '/api/agents')).body[0]?.state === 'online' ||
-        undefined,
-      30_000,
-    )
+    await firstAgentOnline(admin)
   })
   afterAll(async () => {
     await cli?.stop()

@@ -15,7 +15,7 @@ import { requireBinary, scratchDir, type Scratch } from '@strata/core/testing'
 import type { RunningServer } from '../start-server.js'
 import { startTestServer } from '../testing/test-server.js'
 import { until } from '../testing/lab-job.js'
-import { addSitePool, pinnedAdmin, type PinnedAdmin } from './testing/pinned-admin.js'
+import { addSitePool, firstAgentOnline, pinnedAdmin, type PinnedAdmin } from './testing/pinned-admin.js'
 import { pointDisk, restoreAtB, restoredDisk } from './testing/site-restore.js'
 import { makeTwoSites, type TwoSites } from './testing/two-sites.js'
 import { execFile } from 'node:child_process'
@@ -124,13 +124,7 @@ describe('agents across two sites', () => {
       children.push(agentProcess)
       let agentErr = ''
       agentProcess.stderr!.on('data', (d: Buffer) => (agentErr += d.toString()))
-      await until(
-        'the agent online',
-        async () =>
-          (await admin.request<{ state: string }[]>('GET', '/api/agents')).body[0]?.state === 'online' ||
-          undefined,
-        30_000,
-      ).catch((error: unknown) => {
+      await firstAgentOnline(admin).catch((error: unknown) => {
         throw new Error(`${String(error)}; agent said: ${agentErr}`)
       })
       // B's repository, made and opened by the agent alone.

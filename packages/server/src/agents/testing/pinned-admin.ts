@@ -1,6 +1,7 @@
 // An admin session on a server that serves HTTPS with its own certificate, pinned by its fingerprint
 // (as an agent pins it): the agents' tests talk to the API through this.
 import { httpsRequest } from '../../testing/https-client.js'
+import { until } from '../../testing/lab-job.js'
 
 export interface PinnedAdmin {
   request<T = unknown>(method: string, path: string, body?: unknown): Promise<{ status: number; body: T }>
@@ -57,4 +58,15 @@ export async function addSitePool(admin: PinnedAdmin, lab: SitePool): Promise<st
   })
   if (pool.status !== 201) throw new Error(`adding the pool: ${pool.status} ${JSON.stringify(pool.body)}`)
   return pool.body.id
+}
+
+/** Waits until the first agent the server lists is online (the tests that make one agent). */
+export async function firstAgentOnline(admin: PinnedAdmin, timeoutMs = 30_000): Promise<void> {
+  await until(
+    'the agent online',
+    async () =>
+      (await admin.request<{ state: string }[]>('GET', '/api/agents')).body[0]?.state === 'online' ||
+      undefined,
+    timeoutMs,
+  )
 }
