@@ -3,10 +3,10 @@
 // refused as holding no filesystem. Each command boots its own appliance (about 20 s under TCG).
 import { execFile } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { mkdir, readFile, writeFile } from 'node:fs/promises'
+import { readFile, writeFile } from 'node:fs/promises'
 import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { requireBinary, scratchDir, type Scratch } from '@strata/core/testing'
+import { ext4Image, requireBinary, scratchDir, type Scratch } from '@strata/core/testing'
 import { runCli } from '../testing/cli-harness.js'
 import { runRepoCommand } from '../testing/repo-commands.js'
 import { repoInit } from './repo-init.js'
@@ -29,23 +29,13 @@ beforeAll(async () => {
   repo = scratch.path('repo')
   process.env.STRATA_PASSPHRASE = 'files to restore'
   await runRepoCommand(repoInit, [], { repo, encrypt: true, 'chunk-size': '512k' })
-  await mkdir(scratch.path('tree/docs'), { recursive: true })
-  await writeFile(scratch.path('tree/docs/report.txt'), 'quarterly figures\n')
-  await writeFile(scratch.path('tree/data.bin'), random)
-  await writeFile(scratch.path('whole.raw'), Buffer.alloc(0))
-  await exec('truncate', ['-s', '32M', scratch.path('whole.raw')])
-  await exec('mke2fs', [
-    '-q',
-    '-t',
-    'ext4',
-    '-L',
-    'whole',
-    '-d',
-    scratch.path('tree'),
-    scratch.path('whole.raw'),
-  ])
+  const whole = await ext4Image(
+    scratch,
+    { 'docs/report.txt': 'quarterly figures\n', 'data.bin': random },
+    { name: 'whole.raw', label: 'whole' },
+  )
   await writeFile(scratch.path('noise.raw'), randomBytes(4 * 1024 * 1024))
-  points.whole = await backup(scratch.path('whole.raw'))
+  points.whole = await backup(whole)
   points.noise = await backup(scratch.path('noise.raw'))
 }, 120_000)
 afterAll(async () => {

@@ -2,6 +2,7 @@
 // scratch directories, and child processes that are always reaped.
 export * from './binaries.js'
 export * from './scratch.js'
+export * from './ext4-image.js'
 export * from './tls.js'
 export * from './s3-server.js'
 export * from './s3-bucket.js'

@@ -14,7 +14,7 @@ import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { PointWriter, Repository } from '@strata/core/repository'
 import { LocalStore } from '@strata/core/storage'
-import { requireBinary, scratchDir, type Scratch } from '@strata/core/testing'
+import { ext4Image, requireBinary, scratchDir, type Scratch } from '@strata/core/testing'
 import type { RunningServer } from '../start-server.js'
 import { httpsRequest } from '../testing/https-client.js'
 import { startTestServer } from '../testing/test-server.js'
@@ -68,24 +68,14 @@ describe('file restore from an agent’s repository', { timeout: 300_000 }, () =
     for (const tool of ['mke2fs', 'guestfish', 'tar', 'openssl']) requireBinary(tool)
     expect(cliAgentBuilt(), 'npm run build first').toBe(true)
     scratch = await scratchDir('strata-agent-files-')
-    await mkdir(scratch.path('tree/docs/deep'), { recursive: true })
-    await writeFile(scratch.path('tree/docs/report.txt'), 'quarterly figures\n')
-    await writeFile(scratch.path('tree/docs/deep/Report-old.txt'), 'last year\n')
-    await writeFile(scratch.path('tree/data.bin'), random)
-    await exec('truncate', ['-s', '32M', scratch.path('disk.raw')])
-    await exec('mke2fs', [
-      '-q',
-      '-t',
-      'ext4',
-      '-L',
-      'data',
-      '-d',
-      scratch.path('tree'),
-      scratch.path('disk.raw'),
-    ])
+    const image = await ext4Image(scratch, {
+      'docs/report.txt': 'quarterly figures\n',
+      'docs/deep/Report-old.txt': 'last year\n',
+      'data.bin': random,
+    })
     // The point, at site B.
     const repo = await Repository.create(new LocalStore(scratch.path('site-b-repo')))
-    const raw = await readFile(scratch.path('disk.raw'))
+    const raw = await readFile(image)
     const point = await PointWriter.begin(repo, { vm: 'files', metadata: { vm: { name_label: 'files' } } })
     const disk = point.openDisk('xvda', raw.length)
     for (let i = 0; i < disk.chunkCount; i++)

@@ -6,12 +6,12 @@
 // 20 s to start under TCG); closing the session or the server leaves no guestfish behind.
 import { execFile } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { mkdir, readFile, symlink, writeFile } from 'node:fs/promises'
+import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { PointWriter, Repository } from '@strata/core/repository'
 import { LocalStore } from '@strata/core/storage'
-import { requireBinary, scratchDir, type Scratch } from '@strata/core/testing'
+import { ext4Image, requireBinary, scratchDir, type Scratch } from '@strata/core/testing'
 import { MAX_ARCHIVE_PATHS, type FileEntryView } from '@strata/contract'
 import type { RunningServer } from '../start-server.js'
 import { ApiClient } from '../testing/api-client.js'
@@ -54,26 +54,16 @@ const json = async (path: string) => {
 beforeAll(async () => {
   for (const tool of ['mke2fs', 'guestfish', 'unzip', 'tar']) requireBinary(tool)
   scratch = await scratchDir('strata-server-files-')
-  await mkdir(scratch.path('tree/docs/deep'), { recursive: true })
-  await writeFile(scratch.path('tree/docs/report.txt'), 'quarterly figures\n')
-  await writeFile(scratch.path('tree/docs/deep/Report-old.txt'), 'last year\n')
-  await writeFile(scratch.path('tree/data.bin'), random)
-  await symlink('/etc', scratch.path('tree/escape'))
-  await exec('truncate', ['-s', '32M', scratch.path('disk.raw')])
-  await exec('mke2fs', [
-    '-q',
-    '-t',
-    'ext4',
-    '-L',
-    'data',
-    '-d',
-    scratch.path('tree'),
-    scratch.path('disk.raw'),
-  ])
-  const pointId = await backUp(scratch.path('disk.raw'))
+  const image = await ext4Image(scratch, {
+    'docs/report.txt': 'quarterly figures\n',
+    'docs/deep/Report-old.txt': 'last year\n',
+    'data.bin': random,
+    escape: { symlink: '/etc' },
+  })
+  const pointId = await backUp(image)
   await writeFile(scratch.path('noise.raw'), randomBytes(4 * 1024 * 1024))
   const noiseId = await backUp(scratch.path('noise.raw'))
-  const thirdId = await backUp(scratch.path('disk.raw'))
+  const thirdId = await backUp(image)
   server = await startTestServer(scratch, { adminPassword: 'admin-password' })
   admin = new ApiClient(server.url)
   await admin.login('admin', 'admin-password')
