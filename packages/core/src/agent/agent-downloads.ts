@@ -85,11 +85,15 @@ export class AgentDownloads {
   async #disk(ws: WebSocket, order: DownloadOrder, signal: AbortSignal): Promise<boolean> {
     const reader = await this.#reader(order, signal).catch(refused(ws))
     if (reader === undefined) return false
-    const plan = planDiskVhd(reader)
-    const name = `${order.pointId.replace(/[^A-Za-z0-9._-]/g, '_')}-disk${order.disk}.vhd`
-    await frame(ws, { type: 'head', length: plan.length, name })
-    for await (const bytes of diskVhdBytes(reader, plan, READ_AHEAD, signal)) await sendBytes(ws, bytes)
-    return true
+    try {
+      const plan = planDiskVhd(reader)
+      const name = `${order.pointId.replace(/[^A-Za-z0-9._-]/g, '_')}-disk${order.disk}.vhd`
+      await frame(ws, { type: 'head', length: plan.length, name })
+      for await (const bytes of diskVhdBytes(reader, plan, READ_AHEAD, signal)) await sendBytes(ws, bytes)
+      return true
+    } finally {
+      reader.close() // on every path: its cached chunks go back to the shared memory (shared-memory.ts)
+    }
   }
 
   /** Files of the disk's filesystems: one as itself, else an archive made as it streams. */

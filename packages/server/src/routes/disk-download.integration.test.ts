@@ -1,6 +1,7 @@
 // VHD downloads against a real server and a real local repository: the disk is streamed (no temporary
 // file; qemu-img reads the result back equal to the data backed up), downloads are capped in number,
-// and a client that goes away stops the reading of the repository at once.
+// and a client that goes away stops the reading of the repository at once. Whether done or abandoned, a
+// download gives its reader's memory back to the process's shared memory (shared/shared-memory.ts).
 import { execFileSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { readdirSync } from 'node:fs'
@@ -8,6 +9,7 @@ import { writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { sleep } from '@strata/core'
+import { sharedMemory } from '@strata/core/shared'
 import { PointWriter, Repository } from '@strata/core/repository'
 import { LocalStore, type ObjectStore } from '@strata/core/storage'
 import { requireBinary, scratchDir, type Scratch } from '@strata/core/testing'
@@ -18,6 +20,15 @@ import { MAX_DOWNLOADS } from './disk-download.js'
 
 const MiB = 1024 * 1024
 const DISK = 48 * MiB
+
+/** Bytes of shared memory lent and not given back: a reader left open keeps its cached chunks lent. */
+const lent = (): number => sharedMemory.stats.made - sharedMemory.stats.free
+
+/** Waits (up to 5 s: reads in flight at a stop give their memory back as they end) for `lent()` to be `bytes`. */
+async function lentBackTo(bytes: number): Promise<number> {
+  for (let waited = 0; lent() !== bytes && waited < 5000; waited += 50) await sleep(50)
+  return lent()
+}
 
 /** Chunk reads of a store (its real methods, wrapped). */
 function countChunkReads(store: ObjectStore): { reads: number } {
@@ -93,6 +104,7 @@ describe('disk downloads', () => {
 
   it('streams a VHD that qemu-img reads back equal to the disk, with no temporary file', async () => {
     const before = tempFiles()
+    const lentBefore = lent()
     const response = await download()
     expect(response.status).toBe(200)
     expect(response.headers.get('content-disposition')).toMatch(/^attachment; filename=".*-disk0\.vhd"$/)
@@ -105,6 +117,8 @@ describe('disk downloads', () => {
     for (let r = await reader.read(); !r.done; r = await reader.read()) parts.push(Buffer.from(r.value))
     const vhd = Buffer.concat(parts)
     expect(vhd.length).toBe(Number(response.headers.get('content-length')))
+    expect(sharedMemory.stats.made).toBeGreaterThan(0) // the download read through shared memory
+    expect(await lentBackTo(lentBefore)).toBe(lentBefore)
     await writeFile(scratch.path('disk.vhd'), vhd)
     const info = JSON.parse(
       execFileSync('qemu-img', ['info', '--output=json', '-f', 'vpc', scratch.path('disk.vhd')]).toString(),
@@ -122,11 +136,14 @@ describe('disk downloads', () => {
     expect(compared).toContain('Images are identical')
   })
 
-  it('stops reading the repository when the client goes away, and frees its place', async () => {
+  it('stops reading the repository when the client goes away, and frees its place and memory', async () => {
     const start = counts.reads
+    const lentBefore = lent()
     const controller = new AbortController()
     const response = await download(controller.signal)
-    await response.body!.getReader().read()
+    // Some blocks taken first: chunks read whole, some of them in the reader's cache when the client goes.
+    const body = response.body!.getReader()
+    for (let taken = 0; taken < 8 * MiB; ) taken += (await body.read()).value!.length
     expect(counts.reads - start).toBeLessThan(dataChunks) // the first bytes came before the whole disk was read
     controller.abort()
     await sleep(500)
@@ -134,10 +151,12 @@ describe('disk downloads', () => {
     await sleep(1500)
     expect(counts.reads).toBe(settled) // nothing more is read
     expect(settled - start).toBeLessThan(dataChunks)
+    expect(await lentBackTo(lentBefore)).toBe(lentBefore)
     // Not merely blocked on a socket that nobody reads: the download ended and its place is free.
     const others = await startDownloads(MAX_DOWNLOADS)
     expect(others.responses.map((r) => r.status)).toEqual(others.responses.map(() => 200))
     others.stop()
+    expect(await lentBackTo(lentBefore)).toBe(lentBefore)
   })
 
   it('caps the downloads running at once, and a finished or abandoned one frees its place', async () => {
