@@ -30,7 +30,7 @@ export const repoRestoreImage: Command<RestoreResult> = {
     const [id, out] = args.positionals as [string, string]
     const repo = await openRepository(args, signal)
     const ref = await resolvePoint(repo, id, signal)
-    const reader = await DiskReader.open(repo, ref, parseCount(args.values.disk, '--disk') ?? 0, signal)
+    using reader = await DiskReader.open(repo, ref, parseCount(args.values.disk, '--disk') ?? 0, signal)
     // Sparse (zero chunks are holes), atomic (a temporary file renamed into place) and, unless
     // --no-sync, durable before it takes OUT's name.
     await writeDiskToFile(reader, out, 'raw', {

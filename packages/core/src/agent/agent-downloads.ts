@@ -83,17 +83,14 @@ export class AgentDownloads {
 
   /** The point's disk as a VHD; false when refused before any byte (an 'error' frame sent). */
   async #disk(ws: WebSocket, order: DownloadOrder, signal: AbortSignal): Promise<boolean> {
-    const reader = await this.#reader(order, signal).catch(refused(ws))
+    // Closed on every path: its cached chunks go back to the shared memory (shared/shared-memory.ts).
+    using reader = await this.#reader(order, signal).catch(refused(ws))
     if (reader === undefined) return false
-    try {
-      const plan = planDiskVhd(reader)
-      const name = `${order.pointId.replace(/[^A-Za-z0-9._-]/g, '_')}-disk${order.disk}.vhd`
-      await frame(ws, { type: 'head', length: plan.length, name })
-      for await (const bytes of diskVhdBytes(reader, plan, READ_AHEAD, signal)) await sendBytes(ws, bytes)
-      return true
-    } finally {
-      reader.close() // on every path: its cached chunks go back to the shared memory (shared-memory.ts)
-    }
+    const plan = planDiskVhd(reader)
+    const name = `${order.pointId.replace(/[^A-Za-z0-9._-]/g, '_')}-disk${order.disk}.vhd`
+    await frame(ws, { type: 'head', length: plan.length, name })
+    for await (const bytes of diskVhdBytes(reader, plan, READ_AHEAD, signal)) await sendBytes(ws, bytes)
+    return true
   }
 
   /** Files of the disk's filesystems: one as itself, else an archive made as it streams. */

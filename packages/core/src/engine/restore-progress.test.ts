@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { PointWriter, Repository } from '../repository/index.js'
+import { sharedMemory } from '../shared/index.js'
 import { MemoryStore } from '../storage/index.js'
 import { scratchDir } from '../testing/index.js'
 import { runRootTask, type TaskEvent } from './task-tree.js'
@@ -16,6 +17,8 @@ describe('restore progress', () => {
     for (const i of [1, 5, 6]) await disk.putChunk(i, Buffer.alloc(CHUNK, i))
     const { pointId } = await writer.commit()
     await using dir = await scratchDir()
+    const lent = () => sharedMemory.stats.made - sharedMemory.stats.free
+    const lentBefore = lent()
     for (const format of ['raw', 'vhd'] as const) {
       const events: TaskEvent[] = []
       const result = await runRootTask(
@@ -31,6 +34,7 @@ describe('restore progress', () => {
           }),
       )
       expect(result).toMatchObject({ size: SIZE, dataBytes: 3 * CHUNK, zeroBytes: 13 * CHUNK })
+      expect(lent()).toBe(lentBefore) // the reader closed: the chunks it cached are given back
       const done = events.flatMap((e) => (e.type === 'progress' ? [e.done] : []))
       expect(done.at(-1)).toBe(SIZE)
       expect(done.every((d, i) => d <= SIZE && (i === 0 || d >= done[i - 1]!))).toBe(true)

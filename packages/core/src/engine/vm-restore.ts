@@ -303,8 +303,8 @@ async function restoreDisk(
   limits: PoolLimits,
   { repository, ref, disk, sr, saved, onCreated }: DiskTarget,
 ): Promise<Ref> {
-  const reader = await DiskReader.open(repository, ref, disk, task.signal)
-  return task.child(
+  using reader = await DiskReader.open(repository, ref, disk, task.signal)
+  return await task.child(
     'transfer',
     (t) =>
       limits.transfers.run(async () => {
@@ -372,7 +372,7 @@ export async function restoreDiskToFile(
 ): Promise<{ bytes: number; size: number; dataBytes: number; zeroBytes: number }> {
   await checkDestination(o.path, o.overwrite === true)
   const ref = await resolvePoint(o.repository, o.pointId, task.signal)
-  const reader = await DiskReader.open(o.repository, ref, o.disk, task.signal)
+  using reader = await DiskReader.open(o.repository, ref, o.disk, task.signal)
   const progress = diskProgress(task, reader, o.format)
   const bytes = await writeDiskToFile(reader, o.path, o.format, {
     signal: task.signal,

@@ -123,6 +123,11 @@ export class DiskReader {
     this.#recent.clear()
   }
 
+  /** close() at the end of a `using` block: whoever opens a reader gives its memory back on every path. */
+  [Symbol.dispose](): void {
+    this.close()
+  }
+
   /** Chunk buffers made so far: the most ever lent or cached at once (for tests and diagnostics). */
   get buffersMade(): number {
     return this.#slots.made

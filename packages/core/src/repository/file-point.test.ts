@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import { describe, expect, it } from 'vitest'
+import { sharedMemory } from '../shared/index.js'
 import { MemoryStore } from '../storage/index.js'
 import { checkRepository } from './check.js'
 import { collectGarbage } from './gc.js'
@@ -30,7 +31,10 @@ describe('file points (metadata backups)', () => {
     expect((await readManifest(repo, point)).disks.map((d) => d.role)).toEqual(['file', 'file'])
     const read = await readFilePoint(repo, point)
     expect(read.metadata).toMatchObject({ kind: 'metadata', what: 'pool' })
+    const lent = () => sharedMemory.stats.made - sharedMemory.stats.free
+    const lentBefore = lent()
     expect(Buffer.from(await readPointFile(repo, point, 'pool-database.xml')).equals(big)).toBe(true)
+    expect(lent()).toBe(lentBefore) // its reader closed: the chunks it cached are given back
     expect((await readPointFile(repo, point, 'empty')).length).toBe(0)
     await expect(readPointFile(repo, point, 'nope')).rejects.toMatchObject({ code: 'POINT_FILE_NOT_FOUND' })
 

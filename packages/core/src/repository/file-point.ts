@@ -92,7 +92,7 @@ export async function readPointFile(
     throw new RepositoryError('CORRUPT_OBJECT', `${what}: its size does not match its manifest`)
   const out = new Uint8Array(entry.size)
   try {
-    const reader = new DiskReader(repo, entry.name, await readDiskIndex(repo, entry.index, signal))
+    using reader = new DiskReader(repo, entry.name, await readDiskIndex(repo, entry.index, signal))
     for (let i = 0; i < reader.chunkCount; i++) {
       throwIfAborted(signal)
       out.set(await reader.readChunk(i, signal), i * reader.chunkSize)

@@ -57,7 +57,7 @@ export async function restoreDiskDifferential(
   const { signal } = task
   const ref = await resolvePoint(o.repository, o.pointId, signal)
   const manifest = await readManifest(o.repository, ref, signal)
-  const reader = await DiskReader.open(o.repository, ref, o.disk, signal)
+  using reader = await DiskReader.open(o.repository, ref, o.disk, signal)
   const target = await checkTarget(xapi, o.vdiUuid, reader.size, signal)
   task.set({ vdiUuid: o.vdiUuid, disk: o.disk, size: reader.size })
   const found = await findChunks(task, xapi, target, reader, originOf(manifest.vm.metadata, o.disk), o)

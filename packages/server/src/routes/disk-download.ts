@@ -73,17 +73,13 @@ export function diskDownloadRoute(app: FastifyInstance, ctx: DiskDownloadService
           )
         const repository = await ctx.repositoryService.open(record.id, signal)
         const ref = await resolvePoint(repository, request.params.pointId, signal)
-        const reader = await DiskReader.open(repository, ref, Number(request.params.n), signal)
+        // Closed on every path (done, abandoned, failed): its cached chunks go back to the process's
+        // shared memory (dropped, they would stay alive in the codec threads: shared/shared-memory.ts).
+        using reader = await DiskReader.open(repository, ref, Number(request.params.n), signal)
         const name = `${request.params.pointId.replace(/[^A-Za-z0-9._-]/g, '_')}-disk${request.params.n}.vhd`
-        try {
-          await streamVhd(reply, reader, name, signal, (e) =>
-            ctx.log.warn(`download of ${name} from repository '${record.name}' stopped: ${errorMessage(e)}`),
-          )
-        } finally {
-          // Done, abandoned or failed: its cached chunks go back to the process's shared memory
-          // (dropped, they would stay alive in the codec threads: shared/shared-memory.ts).
-          reader.close()
-        }
+        await streamVhd(reply, reader, name, signal, (e) =>
+          ctx.log.warn(`download of ${name} from repository '${record.name}' stopped: ${errorMessage(e)}`),
+        )
       } finally {
         active--
       }
