@@ -19,8 +19,8 @@ import type { RunningServer } from '../start-server.js'
 import { httpsRequest } from '../testing/https-client.js'
 import { startTestServer } from '../testing/test-server.js'
 import { until } from '../testing/lab-job.js'
-import { cliAgentBuilt, startCliAgent, type CliAgent } from './testing/cli-agent.js'
-import { firstAgentOnline, pinnedAdmin, type PinnedAdmin } from './testing/pinned-admin.js'
+import { agentOnline, cliAgentBuilt, type CliAgent } from './testing/cli-agent.js'
+import { pinnedAdmin, type PinnedAdmin } from './testing/pinned-admin.js'
 
 const exec = promisify(execFile)
 const random = randomBytes(1024 * 1024 + 7)
@@ -94,11 +94,9 @@ describe('file restore from an agent’s repository', { timeout: 300_000 }, () =
       { method: 'POST', body: { username: 'admin', password: 'admin-password' } },
     )
     cookie = String(login.headers['set-cookie']).split(';')[0]!
-    const agent = (await admin.request<{ id: string; token: string; serverUrl: string; fingerprint: string }>(
-      'POST', '/api/agents', { name: 'site-b' },
-    )).body // prettier-ignore
-    cli = startCliAgent(agent, scratch.path('agent'), 'site-b')
-    await firstAgentOnline(admin)
+    const started = await agentOnline(admin, scratch.path('agent'))
+    cli = started.cli
+    const agent = started.agent
     const created = await admin.request<{ id: string }>('POST', '/api/repositories', {
       name: 'at-b',
       location: scratch.path('site-b-repo'),

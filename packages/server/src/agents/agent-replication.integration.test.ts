@@ -11,8 +11,8 @@ import { LabPool } from '@strata/lab'
 import type { RunningServer } from '../start-server.js'
 import { startTestServer } from '../testing/test-server.js'
 import { until } from '../testing/lab-job.js'
-import { cliAgentBuilt, startCliAgent, type CliAgent } from './testing/cli-agent.js'
-import { addSitePool, firstAgentOnline, pinnedAdmin, type PinnedAdmin } from './testing/pinned-admin.js'
+import { agentOnline, cliAgentBuilt, type CliAgent } from './testing/cli-agent.js'
+import { addSitePool, pinnedAdmin, type PinnedAdmin } from './testing/pinned-admin.js'
 
 interface Job {
   id: string
@@ -102,16 +102,7 @@ describe('replication and health checks on an agent', { timeout: 300_000 }, () =
       settings: { retries: 0 },
       schedules: [{ ...schedule, healthCheck: { sr, timeout: '2m' } }],
     })
-    const agent = (
-      await admin.request<{ id: string; token: string; serverUrl: string; fingerprint: string }>(
-        'POST',
-        '/api/agents',
-        { name: 'site-b' },
-      )
-    ).body
-    expect((await admin.request('PUT', `/api/pools/${poolId}/agent`, { agentId: agent.id })).status).toBe(200)
-    cli = startCliAgent(agent, scratch.path('agent'), 'site-b')
-    await firstAgentOnline(admin)
+    cli = (await agentOnline(admin, scratch.path('agent'), { pools: [poolId] })).cli
   })
   afterAll(async () => {
     await cli?.stop()

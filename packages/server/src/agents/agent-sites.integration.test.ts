@@ -15,7 +15,8 @@ import { requireBinary, scratchDir, type Scratch } from '@strata/core/testing'
 import type { RunningServer } from '../start-server.js'
 import { startTestServer } from '../testing/test-server.js'
 import { until } from '../testing/lab-job.js'
-import { addSitePool, firstAgentOnline, pinnedAdmin, type PinnedAdmin } from './testing/pinned-admin.js'
+import { agentOnline } from './testing/cli-agent.js'
+import { addSitePool, pinnedAdmin, type PinnedAdmin } from './testing/pinned-admin.js'
 import { pointDisk, restoreAtB, restoredDisk } from './testing/site-restore.js'
 import { makeTwoSites, type TwoSites } from './testing/two-sites.js'
 import { execFile } from 'node:child_process'
@@ -107,26 +108,14 @@ describe('agents across two sites', () => {
       })
       admin = await pinnedAdmin(server.url, server.tlsFingerprint!, 'admin-password')
       const poolId = await addSitePool(admin, lab)
-      const agent = (await admin.request<{ id: string; token: string; serverUrl: string; fingerprint: string }>(
-      'POST', '/api/agents', { name: 'site-b' },
-    )).body // prettier-ignore
-      expect(agent.serverUrl).toBe(server.url)
-      expect((await admin.request('PUT', `/api/pools/${poolId}/agent`, { agentId: agent.id })).status).toBe(
-        200,
-      )
-
       // Site B: the agent, its token from the environment.
-      const agentProcess = sites.spawnInB(
-      [process.execPath, BIN, 'agent', '--json', '--server', agent.serverUrl, '--fingerprint', agent.fingerprint,
-        '--data', scratch.path('site-b', 'agent'), '--name', 'site-b'],
-      { STRATA_AGENT_TOKEN: agent.token },
-    ) // prettier-ignore
-      children.push(agentProcess)
-      let agentErr = ''
-      agentProcess.stderr!.on('data', (d: Buffer) => (agentErr += d.toString()))
-      await firstAgentOnline(admin).catch((error: unknown) => {
-        throw new Error(`${String(error)}; agent said: ${agentErr}`)
+      const { agent, cli } = await agentOnline(admin, scratch.path('site-b', 'agent'), {
+        pools: [poolId],
+        args: ['--json'],
+        spawn: (argv, env) => sites.spawnInB(argv, env),
       })
+      children.push(cli.process)
+      expect(agent.serverUrl).toBe(server.url)
       // B's repository, made and opened by the agent alone.
       const repoPath = scratch.path('site-b', 'repository')
       const repo = await admin.request<{ id: string }>('POST', '/api/repositories', {
@@ -169,7 +158,7 @@ describe('agents across two sites', () => {
         300_000,
       )
       const crossed = (await sites.crossed()) - crossedBefore
-      expect(run.status, agentErr).toBe('success')
+      expect(run.status, cli.said()).toBe('success')
       const tree = (await admin.request<{ status: string }>('GET', `/api/runs/${runId}`)).body
       expect(tree.status).toBe('success')
       expect(JSON.stringify(tree)).toContain(lab.vms[0]!)
@@ -195,7 +184,7 @@ describe('agents across two sites', () => {
         repositoryId: repo.body.id,
         poolId,
         lab,
-        agentErr: () => agentErr,
+        agentErr: () => cli.said(),
       })
       expect(existsSync(scratch.path('site-b', 'agent', 'engine', 'runs', `${restored.runId}.jsonl`))).toBe(
         true,
@@ -210,8 +199,8 @@ describe('agents across two sites', () => {
       const seconds = ((performance.now() - restoreStarted) / 1000).toFixed(1)
       console.log(`agents across two sites: the restore and its checks took ${seconds} s`)
 
-      agentProcess.kill('SIGTERM')
-      const result = await firstJson<{ link: { read: number; written: number } }>(agentProcess, 'the agent')
+      cli.process.kill('SIGTERM')
+      const result = await firstJson<{ link: { read: number; written: number } }>(cli.process, 'the agent')
       const link = result.link.read + result.link.written
       console.log(
         `agents across two sites: ${stored} bytes stored at B; agent link ${link} bytes ` +
