@@ -143,7 +143,8 @@ describe('disk downloads', () => {
     const response = await download(controller.signal)
     // Some blocks taken first: chunks read whole, some of them in the reader's cache when the client goes.
     const body = response.body!.getReader()
-    for (let taken = 0; taken < 8 * MiB; ) taken += (await body.read()).value!.length
+    let taken = 0
+    while (taken < 8 * MiB) taken += (await body.read()).value!.length
     expect(counts.reads - start).toBeLessThan(dataChunks) // the first bytes came before the whole disk was read
     controller.abort()
     await sleep(500)
