@@ -4,7 +4,13 @@
 import { lstat, readFile, rename, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import type { Accelerator } from './accelerator.js'
+
+/** What the appliance runs under (declared here, the lower of the two files, so that they form no cycle). */
+export interface Accelerator {
+  readonly kind: 'kvm' | 'tcg'
+  /** Why not KVM, when TCG was chosen. */
+  readonly reason?: string
+}
 
 const MAX_AGE_MS = 3_600_000
 

@@ -10,13 +10,9 @@ import { spawn } from 'node:child_process'
 import { constants } from 'node:fs'
 import { access, readdir } from 'node:fs/promises'
 import { release } from 'node:os'
-import { readCachedVerdict, writeCachedVerdict } from './accelerator-cache.js'
+import { readCachedVerdict, writeCachedVerdict, type Accelerator } from './accelerator-cache.js'
 
-export interface Accelerator {
-  readonly kind: 'kvm' | 'tcg'
-  /** Why not KVM, when TCG was chosen. */
-  readonly reason?: string
-}
+export type { Accelerator }
 
 let probed: Promise<Accelerator> | undefined
 
