@@ -23,7 +23,6 @@ const SERIAL = [
   'packages/server/src/pools/clock-check.test.ts',
   // integration files with time bounds: latencies, take-overs, timeouts, the login timing ratio
   'packages/cli/src/commands/replicate.integration.test.ts', // health checks: a guest reports within 20 s
-  'packages/cli/src/commands/restore-disk.integration.test.ts', // HANDLE_INVALID race seen beside another file
   'packages/core/src/storage/s3-faults.integration.test.ts',
   'packages/core/src/storage/s3-store.integration.test.ts',
   'packages/lab/src/many-vms.integration.test.ts',

@@ -42,6 +42,7 @@ interface MethodFault {
 
 export class Faults {
   #methods: MethodFault[] = []
+  #before: { method: string; action: () => Promise<void> | void }[] = []
   #http: { path: string; fault: HttpFault; times: number }[] = []
   /** Extra latency per RPC call, per host ref (a slow host). */
   readonly slowHosts = new Map<string, number>()
@@ -84,10 +85,21 @@ export class Faults {
     this.#http.push({ path, fault, times })
   }
 
+  /**
+   * Runs `action` once, just before the next call of `method` is handled: a race made to happen between
+   * a client's two calls (e.g. a dom0 VBD unplugged and destroyed after the VDI's VBDs were listed and
+   * before the first of them is read).
+   */
+  beforeNext(method: string, action: () => Promise<void> | void): void {
+    this.#before.push({ method, action })
+  }
+
   async beforeCall(method: string, host: string): Promise<void> {
     const slow = this.slowHosts.get(host)
     if (slow !== undefined) await delay(slow)
     const name = method.replace(/^Async\./, '')
+    const before = this.#before.findIndex((b) => b.method === name)
+    if (before !== -1) await this.#before.splice(before, 1)[0]!.action()
     const i = this.#methods.findIndex((f) => f.method === name)
     if (i === -1) return
     const f = this.#methods[i]!
@@ -106,6 +118,7 @@ export class Faults {
 
   clear(): void {
     this.#methods = []
+    this.#before = []
     this.#http = []
     this.slowHosts.clear()
     this.nbdDropAfterBytes = undefined

@@ -4,7 +4,7 @@ import type { TaskContext } from '../shared/index.js'
 import { NULL_REF, type Ref, type XapiClient, type XapiRecord } from '../xapi/index.js'
 import type { PointMemoryMetadata } from './vm-memory.js'
 import type { TakenSnapshot } from './vm-snapshot.js'
-import { record } from '../xapi/index.js'
+import { record, vbdRecordsOf } from '../xapi/index.js'
 
 export interface PointDiskMetadata {
   /** uuid of the VM's VDI. */
@@ -51,12 +51,10 @@ export async function collectMetadata(
     vbd: d.live.vbdRecord,
   }))
   const diskVbds = new Set([...snap.disks, ...snap.nobak].map((d) => ('live' in d ? d.live.vbd : d.vbd)))
-  const otherVbds: XapiRecord[] = []
-  for (const vbd of (vmRecord.VBDs as Ref[] | undefined) ?? []) {
-    if (diskVbds.has(vbd)) continue
-    const r = await record(xapi, 'VBD', vbd, signal)
-    if (r.type !== 'Disk') otherVbds.push(r)
-  }
+  const others = ((vmRecord.VBDs as Ref[] | undefined) ?? []).filter((vbd) => !diskVbds.has(vbd))
+  const otherVbds = (await vbdRecordsOf(xapi, others, signal))
+    .map((v) => v.record)
+    .filter((r) => r.type !== 'Disk')
   const vifs: PointMetadata['vifs'] = []
   for (const vif of (vmRecord.VIFs as Ref[] | undefined) ?? []) {
     const r = await record(xapi, 'VIF', vif, signal)

@@ -8,7 +8,15 @@ import { isPointMetadata } from '../engine/vm-metadata.js'
 import { DiskReader, readManifest, resolvePoint, type Repository } from '../repository/index.js'
 import type { TaskContext } from '../shared/index.js'
 import type { VhdPlan } from '../vhd/index.js'
-import { findByUuid, importVdi, record, type Ref, type XapiClient, type XapiRecord } from '../xapi/index.js'
+import {
+  findByUuid,
+  importVdi,
+  record,
+  vbdRecordsOf,
+  type Ref,
+  type XapiClient,
+  type XapiRecord,
+} from '../xapi/index.js'
 import { changedSincePoint, type PointDiskOrigin } from './differential-cbt.js'
 import {
   DifferentialRestoreError,
@@ -128,8 +136,9 @@ async function checkTarget(
       `VDI ${uuid} is ${String(vdi.virtual_size)} bytes and the restore point's disk ${size}: a differential restore needs the same size`,
       { details: { vdi: uuid, vdiSize: Number(vdi.virtual_size), pointSize: size } },
     )
-  for (const vbd of (vdi.VBDs as Ref[] | undefined) ?? []) {
-    const vm = await record(xapi, 'VM', String((await record(xapi, 'VBD', vbd, signal)).VM), signal)
+  // dom0's VBDs (an NBD connection, an export or an import that just ended) come and go meanwhile.
+  for (const vbd of await vbdRecordsOf(xapi, (vdi.VBDs as Ref[] | undefined) ?? [], signal)) {
+    const vm = await record(xapi, 'VM', String(vbd.record.VM), signal)
     if (vm.is_control_domain === true || vm.power_state === 'Halted') continue
     throw new DifferentialRestoreError(
       'VDI_IN_USE_BY_VM',

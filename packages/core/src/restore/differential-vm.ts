@@ -5,7 +5,7 @@
 import { isPointMetadata } from '../engine/vm-metadata.js'
 import { readManifest, resolvePoint, type Manifest, type Repository } from '../repository/index.js'
 import type { TaskContext } from '../shared/index.js'
-import { findByUuid, record, type Ref, type XapiClient } from '../xapi/index.js'
+import { findByUuid, isDiskVbd, record, vbdRecordsOf, type Ref, type XapiClient } from '../xapi/index.js'
 import { DifferentialRestoreError } from './differential.js'
 import { restoreDiskDifferential, type DifferentialRestoreResult } from './differential-vdi.js'
 
@@ -61,9 +61,8 @@ async function vmVdis(
   signal?: AbortSignal,
 ): Promise<Map<string, number>> {
   const out = new Map<string, number>()
-  for (const vbd of vbds) {
-    const r = await record(xapi, 'VBD', vbd, signal)
-    if (r.type !== 'Disk' || r.empty === true || r.VDI === 'OpaqueRef:NULL') continue
+  for (const { record: r } of await vbdRecordsOf(xapi, vbds, signal)) {
+    if (!isDiskVbd(r)) continue
     const vdi = await record(xapi, 'VDI', r.VDI as Ref, signal)
     out.set(String(vdi.uuid), Number(vdi.virtual_size))
   }

@@ -9,6 +9,7 @@ import { Agent as HttpsAgent, type RequestOptions } from 'node:https'
 import type { Duplex } from 'node:stream'
 import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from 'node:tls'
 import { AbortedError } from '../shared/index.js'
+import { retireWhenIdle } from './keep-alive.js'
 import { PoolCertificateError, peerCertificate } from './pool-certificate.js'
 import { XapiConnectTimeoutError, type ConnectPhase } from './xapi-error.js'
 
@@ -44,6 +45,12 @@ export class PinnedAgent extends HttpsAgent {
   createSocket(req: ClientRequest, options: RequestOptions, callback: SocketCallback): void {
     const create = (HttpsAgent.prototype as unknown as { createSocket: CreateSocket }).createSocket
     create.call(this, req, { ...options, [REQUEST]: req } as RequestOptions, callback)
+  }
+
+  /** A pooled connection is retired before the server would close it (keep-alive.ts). */
+  override keepSocketAlive(socket: Duplex): boolean {
+    super.keepSocketAlive(socket)
+    return retireWhenIdle(socket)
   }
 
   /** The socket goes to HTTP (through the callback) only after the handshake and the pin check. */

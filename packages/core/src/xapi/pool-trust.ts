@@ -6,6 +6,7 @@
 // a request (a password, a session id) ever reaches a host that was not verified.
 import { Agent as HttpAgent } from 'node:http'
 import { StrataError } from '../shared/index.js'
+import { IdleLimitedAgent } from './keep-alive.js'
 import { PinnedAgent } from './pinned-agent.js'
 import { InsecurePoolUrlError, parseFingerprint } from './pool-certificate.js'
 
@@ -82,7 +83,7 @@ export class PoolTrust {
    * given up on when a request's signal fires or the connect timeout passes, from the first packet.
    */
   agent(keepAlive: boolean): HttpAgent {
-    if (!this.secure) return new HttpAgent({ keepAlive })
+    if (!this.secure) return keepAlive ? new IdleLimitedAgent() : new HttpAgent({ keepAlive })
     return new PinnedAgent((host) => this.expected(host), keepAlive, this.connectTimeoutMs)
   }
 }

@@ -4,7 +4,7 @@ import { callAsync, type WaitTaskOptions } from './tasks.js'
 import { NULL_REF, type Ref, type XapiClient } from './xapi-client.js'
 import { isXapiError } from './xapi-error.js'
 import type { XapiRecord } from './object-cache.js'
-import { undoCall } from './xapi-records.js'
+import { undoCall, vmDiskVdis } from './xapi-records.js'
 
 export interface SnapshotOptions extends WaitTaskOptions {
   /** VDIs to leave out of the snapshot (e.g. disks tagged [NOBAK]). */
@@ -69,7 +69,8 @@ export async function destroyVm(
   const { signal } = options
   let vdis: Ref[] = []
   try {
-    if (options.keepDisks !== true) vdis = await diskVdis(client, vm, signal)
+    // A VBD that vanished meanwhile (vmDiskVdis passes over it) is no reason to keep the VM.
+    if (options.keepDisks !== true) vdis = await vmDiskVdis(client, vm, signal)
     const memory = await client.call<Ref>('VM.get_suspend_VDI', [vm], signal)
     if (memory !== NULL_REF) vdis.push(memory)
     await client.call('VM.destroy', [vm], signal)
@@ -78,19 +79,6 @@ export async function destroyVm(
     vdis = []
   }
   for (const vdi of vdis) await undoCall(() => client.call('VDI.destroy', [vdi], signal), signal)
-}
-
-async function diskVdis(client: XapiClient, vm: Ref, signal: AbortSignal | undefined): Promise<Ref[]> {
-  const vdis: Ref[] = []
-  for (const vbd of await client.call<Ref[]>('VM.get_VBDs', [vm], signal)) {
-    // A VBD unplugged and destroyed meanwhile is no disk of the VM's: not a reason to keep the VM.
-    const record = await client.call<XapiRecord>('VBD.get_record', [vbd], signal).catch((error: unknown) => {
-      if (isXapiError(error, 'HANDLE_INVALID')) return undefined
-      throw error
-    })
-    if (record?.type === 'Disk' && record.VDI !== NULL_REF) vdis.push(record.VDI as Ref)
-  }
-  return vdis
 }
 
 /** VM fields that can be replayed into VM.create; runtime and snapshot fields are left out (§2.3). */

@@ -4,6 +4,7 @@
 // Secrets (password, session ref) are kept in private fields and never logged.
 import { retry, throwIfAborted } from '../shared/index.js'
 import { JsonRpcTransport } from './json-rpc-transport.js'
+import { isReadOnlyCall } from './read-only-calls.js'
 import { PoolCertificateError, pemFingerprint } from './pool-certificate.js'
 import { PoolTrust, type PoolTrustOptions } from './pool-trust.js'
 import { XapiConnectionError, XapiError, isXapiError } from './xapi-error.js'
@@ -27,11 +28,6 @@ const LOGOUT_TIMEOUT_MS = 5000
 
 export type Ref = string
 export const NULL_REF = 'OpaqueRef:NULL'
-
-/** Read-only calls may be repeated after a connection error: they cannot have had an effect twice. */
-function isReadOnly(method: string): boolean {
-  return /^[A-Za-z_]+\.get_/.test(method) || method === 'system.listMethods'
-}
 
 export class XapiClient {
   readonly #password: string
@@ -108,7 +104,7 @@ export class XapiClient {
         shouldRetry: (error) =>
           isXapiError(error, 'SESSION_INVALID') ||
           isXapiError(error, 'HOST_IS_SLAVE') ||
-          (error instanceof XapiConnectionError && error.retryable && isReadOnly(method)),
+          (error instanceof XapiConnectionError && error.retryable && isReadOnlyCall(method)),
       },
     )
   }

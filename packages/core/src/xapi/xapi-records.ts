@@ -38,6 +38,39 @@ export async function findByUuid(
   }
 }
 
+export interface VbdRecord {
+  readonly vbd: Ref
+  readonly record: XapiRecord
+}
+
+/**
+ * The records of VBDs just listed (a VM's `VBDs`, a VDI's), in order, each that is gone by the time it is
+ * read (HANDLE_INVALID) passed over: a VBD that no longer exists attaches nothing. Listing then reading is
+ * a race every caller loses now and then: dom0 VBDs appear and vanish while xapi-nbd, an export or an
+ * import holds a VDI (xapi.md, "dom0 VBDs": clients must tolerate them transiently), and another client
+ * may unplug a CD or destroy a VM meanwhile. Every list-then-read of VBDs goes through here.
+ */
+export async function vbdRecordsOf(
+  xapi: XapiClient,
+  vbds: readonly Ref[],
+  signal?: AbortSignal,
+): Promise<VbdRecord[]> {
+  const out: VbdRecord[] = []
+  for (const vbd of vbds) {
+    try {
+      out.push({ vbd, record: await record(xapi, 'VBD', vbd, signal) })
+    } catch (error) {
+      if (!isXapiError(error, 'HANDLE_INVALID')) throw error
+    }
+  }
+  return out
+}
+
+/** The VM's VBDs with their records, those that vanished meanwhile left out (vbdRecordsOf). */
+export async function vmVbdRecords(xapi: XapiClient, vm: Ref, signal?: AbortSignal): Promise<VbdRecord[]> {
+  return vbdRecordsOf(xapi, await xapi.call<Ref[]>('VM.get_VBDs', [vm], signal), signal)
+}
+
 export interface VmDisk {
   readonly vbd: Ref
   readonly vbdRecord: XapiRecord
@@ -48,13 +81,24 @@ export interface VmDisk {
 /** Disk VBDs of a VM with their VDIs, in userdevice order (CDs and empty drives left out). */
 export async function vmDisks(xapi: XapiClient, vm: Ref, signal?: AbortSignal): Promise<VmDisk[]> {
   const out: VmDisk[] = []
-  for (const vbd of await xapi.call<Ref[]>('VM.get_VBDs', [vm], signal)) {
-    const vbdRecord = await record(xapi, 'VBD', vbd, signal)
-    if (vbdRecord.type !== 'Disk' || vbdRecord.VDI === NULL_REF || vbdRecord.empty === true) continue
+  for (const { vbd, record: vbdRecord } of await vmVbdRecords(xapi, vm, signal)) {
+    if (!isDiskVbd(vbdRecord)) continue
     const vdi = vbdRecord.VDI as Ref
     out.push({ vbd, vbdRecord, vdi, vdiRecord: await record(xapi, 'VDI', vdi, signal) })
   }
   return out.sort((a, b) => Number(a.vbdRecord.userdevice) - Number(b.vbdRecord.userdevice))
+}
+
+/** The VDIs of the VM's disks, in VBD order (the VDI refs of vmDisks, without reading the VDIs). */
+export async function vmDiskVdis(xapi: XapiClient, vm: Ref, signal?: AbortSignal): Promise<Ref[]> {
+  return (await vmVbdRecords(xapi, vm, signal))
+    .filter((v) => isDiskVbd(v.record))
+    .map((v) => v.record.VDI as Ref)
+}
+
+/** A VBD that plugs a disk: of type Disk, not empty (CDs and empty drives are not). */
+export function isDiskVbd(vbd: XapiRecord): boolean {
+  return vbd.type === 'Disk' && vbd.VDI !== NULL_REF && vbd.empty !== true
 }
 
 /** How long a call waits out a VDI that dom0 still holds: about 15 s in all. */

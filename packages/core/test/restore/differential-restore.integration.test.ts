@@ -85,6 +85,13 @@ describe('differential restore onto a lab VM disk', { timeout: 120_000 }, () => 
     )
     return { result, view }
   }
+  /** The race made to happen: `vbd` unplugged and destroyed just before the next VBD.get_record is handled. */
+  const vanishBeforeNextRead = (vbd: string): void =>
+    env.lab.faults.beforeNext('VBD.get_record', async () => {
+      if (env.lab.state.db.get('VBD', vbd).currently_attached === true)
+        await env.xapi.call('VBD.unplug', [vbd])
+      await env.xapi.call('VBD.destroy', [vbd])
+    })
   const expectRewroteAbout = (rewritten: number, written: number): void => {
     expect(rewritten).toBeGreaterThanOrEqual(written)
     // 2 MiB VHD blocks around each unaligned write: at most 3 % of the disk plus one chunk.
@@ -189,6 +196,25 @@ describe('differential restore onto a lab VM disk', { timeout: 120_000 }, () => 
     expect(env.lab.state.db.find('VDI', () => true).length).toBe(vdisBefore)
   })
 
+  it("passes over a dom0 VBD that vanishes between the listing of the VDI's VBDs and its read", async () => {
+    const pointId = await backup()
+    await guestWrites()
+    // An NBD connection or a transfer that just ended: dom0 still has the disk plugged, for a moment.
+    const dom0 = env.lab.state.db.find('VM', (r) => r.is_control_domain === true)[0]![0]
+    const args = { VM: dom0, VDI: disk, userdevice: 'autodetect', mode: 'RO', type: 'Disk' }
+    const vbd = await env.xapi.call<string>('VBD.create', [{ ...args, currently_attached: true }])
+    expect(env.lab.state.db.get('VDI', disk).VBDs).toContain(vbd)
+    vanishBeforeNextRead(vbd)
+    try {
+      const { result } = await restore({ pointId })
+      expect(result.path).toBe('cbt')
+    } finally {
+      env.lab.faults.clear()
+    }
+    expect(env.lab.state.db.has('VBD', vbd)).toBe(false) // the race did happen
+    expect((await env.lab.readDisk(disk)).equals(await pointImage(pointId))).toBe(true)
+  })
+
   it('refuses a VDI of another size, a VDI in use by a running VM, and a VDI that does not exist', async () => {
     const pointId = await backup()
     const other = String(env.lab.state.db.get('VDI', env.lab.guest.disks(vm)[1]!).uuid)
@@ -219,7 +245,11 @@ describe('differential restore onto a lab VM disk', { timeout: 120_000 }, () => 
     await guestWrites()
     await env.lab.guest.write(second, 1 * MiB, randomBytes(70_000))
     const ref = await resolvePoint(env.repo, pointId)
+    // The VM's CD drive removed by someone else while its VBDs are read: no reason to refuse.
+    const cd = env.lab.state.db.find('VBD', (r) => r.VM === vm && r.type === 'CD')[0]![0]
+    vanishBeforeNextRead(cd)
     const target = await findInPlaceTarget(env.xapi, await readManifest(env.repo, ref))
+    expect(env.lab.state.db.has('VBD', cd)).toBe(false) // the race did happen
     expect(target).toMatchObject({ vmUuid, vmName: 'app', disks: [{ index: 0 }, { index: 1 }] })
 
     const view = new TaskView()
