@@ -55,4 +55,47 @@ describe('ImportSegment', () => {
     await expect(Promise.all(offers)).rejects.toMatchObject({ code: 'DISK_SOURCE_INVALID' })
     await expect(upload).rejects.toMatchObject({ code: 'DISK_SOURCE_INVALID' })
   })
+
+  it('sends a chunked body of exactly its planned frames and length; a block never given goes as zeros', async () => {
+    const size = 3 * BLOCK + 1536
+    const runs = new Map([
+      [
+        1,
+        [
+          { offset: 65536, length: 65536 },
+          { offset: BLOCK - 65536, length: 65536 },
+        ],
+      ],
+    ])
+    const segment = new ImportSegment([0, 1, 3], size, BLOCK, runs)
+    const parts = runs.get(1)!.map((r) => ({ offset: r.offset, bytes: new Uint8Array(r.length).fill(7) }))
+    const out: Uint8Array[] = []
+    const upload = (async () => {
+      for await (const piece of segment.body('chunked', AbortSignal.timeout(5000)))
+        out.push(Buffer.from(piece))
+    })()
+    await segment.offerParts(1, parts, false)
+    await segment.offer(3, new Uint8Array(1536).fill(3), false)
+    segment.close() // block 0 never came
+    await upload
+    const body = Buffer.concat(out)
+    expect(body.length).toBe(segment.chunkedLength)
+    expect(segment.chunkedLength).toBe(4 * 12 + BLOCK + 2 * 65536 + 1536 + 12)
+    const frames: [number, number, number][] = []
+    for (let at = 0; ;) {
+      const offset = Number(body.readBigUInt64LE(at))
+      const length = body.readUInt32LE(at + 8)
+      if (offset === 0 && length === 0 && at > 0) break
+      frames.push([offset, length, body[at + 12]!])
+      at += 12 + length
+    }
+    expect(frames).toEqual([
+      [0, BLOCK, 0],
+      [BLOCK + 65536, 65536, 7],
+      [2 * BLOCK - 65536, 65536, 7],
+      [3 * BLOCK, 1536, 3],
+    ])
+    expect(segment.missing).toEqual([0])
+    expect(segment.dataBytes).toBe(2 * 65536 + 1536)
+  })
 })
