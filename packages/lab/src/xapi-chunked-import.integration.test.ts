@@ -96,12 +96,14 @@ describe('chunked raw imports into the lab', () => {
     const before = await lab.readDisk(vdi)
     expect(before.some((b) => b !== 0)).toBe(true) // a filesystem, not zeros
     const snapshot = await xapi.call<string>('VDI.snapshot', [vdi, {}])
-    // A whole aligned block, a 64 KiB run, an unaligned range spanning two blocks, the disk's last bytes.
+    // A whole aligned block, a 64 KiB run, an unaligned range spanning two blocks, the disk's last bytes,
+    // then the first block again (its first write must have landed before it is read to lay this one).
     const writes: [number, Buffer][] = [
       [2 * MiB, randomBytes(2 * MiB)],
       [64 * KiB * 70, randomBytes(64 * KiB)],
       [6 * MiB - 1000, randomBytes(3000)],
       [size - 512, randomBytes(512)],
+      [2 * MiB + 4096, randomBytes(100)], // the first block again, over the first frame's bytes
     ]
     const body = Buffer.concat([
       ...writes.map(([at, data]) => frame(at, data)),

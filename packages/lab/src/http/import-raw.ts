@@ -9,7 +9,8 @@ import type { LabState } from '../api/lab-state.js'
 import { XapiFailure, toFailure } from '../db/failure.js'
 import { refreshSrOf } from '../api/sr-space.js'
 import { DIRECT_DEPTH } from '../disks/direct-pool.js'
-import { ChunkedFrameParser } from './chunked-frames.js'
+import { BLOCK_SIZE } from '../disks/disk-store.js'
+import { ChunkedFrameParser, type FramePiece } from './chunked-frames.js'
 import { attachDom0, bind, faultyBody, resolveVdi, writeHead } from './data-common.js'
 import { htmlError } from './json-rpc.js'
 
@@ -74,7 +75,7 @@ export async function handleImportRaw(
       lab.disks.read(vdi, offset, length, into)
     const progress = (received: number) => length > 0 && task.setProgress(received / length)
     const received = chunked
-      ? await importChunked(body, write, { size, progress })
+      ? await importChunked(body, { write, current, size, progress })
       : format === 'raw'
         ? await importRaw(body, write)
         : await importVhd(body, { write, current }, vdi)
@@ -112,25 +113,50 @@ async function importRaw(req: AsyncIterable<Buffer>, write: BlockWrite): Promise
   return offset
 }
 
-/** A chunked raw body: each frame written at its offset, DIRECT_DEPTH writes in flight at most. */
+/**
+ * A chunked raw body: each frame written at its offset, DIRECT_DEPTH writes in flight at most. The lab
+ * keeps whole 2 MiB blocks per node, so the frames that follow one another inside a block are laid over
+ * what the VDI holds there and written once, as a partial VHD block is (the device sees the same bytes
+ * as from tapdisk's writes of each frame). Frames before a bad one are written, as vhd-tool does.
+ */
 async function importChunked(
   req: AsyncIterable<Buffer>,
-  write: BlockWrite,
-  disk: { size: number; progress: (received: number) => void },
+  disk: { write: BlockWrite; current: CurrentRead; size: number; progress: (received: number) => void },
 ): Promise<number> {
-  const parser = new ChunkedFrameParser(disk.size)
+  const parser = new ChunkedFrameParser(disk.size, BLOCK_SIZE)
   const writes = new InFlight(DIRECT_DEPTH)
+  const flushed = new Set<number>()
+  let group: FramePiece[] = []
+  const flush = async (): Promise<void> => {
+    const pieces = group
+    group = []
+    if (pieces.length === 0) return
+    const block = Math.floor(pieces[0]!.offset / BLOCK_SIZE)
+    // A block met again must be read once its earlier write landed.
+    if (flushed.has(block)) await writes.drain()
+    flushed.add(block)
+    await writes.room()
+    writes.add(writeBlock(disk, block, pieces))
+  }
   let received = 0
   try {
-    for await (const chunk of req) {
-      received += chunk.length
-      for (const piece of parser.push(chunk)) {
-        await writes.room()
-        writes.add(write(piece.offset, piece.data))
+    try {
+      for await (const chunk of req) {
+        received += chunk.length
+        for (const piece of parser.push(chunk)) {
+          if (
+            group.length > 0 &&
+            Math.floor(piece.offset / BLOCK_SIZE) !== Math.floor(group[0]!.offset / BLOCK_SIZE)
+          )
+            await flush()
+          group.push(piece)
+        }
+        disk.progress(received)
       }
-      disk.progress(received)
+      parser.end()
+    } finally {
+      await flush()
     }
-    parser.end()
     await writes.drain()
   } catch (error) {
     await writes.settle() // the first error is the one reported
@@ -138,6 +164,28 @@ async function importChunked(
   }
   return received
 }
+
+/** The pieces of one block, written as one: over what the VDI holds there unless they fill it. */
+async function writeBlock(
+  disk: { write: BlockWrite; current: CurrentRead; size: number },
+  block: number,
+  pieces: readonly FramePiece[],
+): Promise<void> {
+  const start = block * BLOCK_SIZE
+  const length = Math.min(BLOCK_SIZE, disk.size - start)
+  const only = pieces.length === 1 ? pieces[0]! : undefined
+  if (only !== undefined && only.offset === start && only.data.length === length)
+    return disk.write(start, only.data)
+  const data = await disk.current(start, length, Buffer.allocUnsafe(length))
+  for (const p of pieces) data.set(p.data, p.offset - start)
+  return disk.write(
+    start,
+    data,
+    pieces.map((p) => [p.offset, p.data.length]),
+  )
+}
+
+type CurrentRead = (offset: number, length: number, into: Buffer) => Promise<Uint8Array>
 
 async function importVhd(
   req: AsyncIterable<Buffer>,
