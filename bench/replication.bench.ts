@@ -3,8 +3,9 @@
 // The VM's disk (STRATA_BENCH_GIB, default 2 GiB; mixed content as in the backup bench) is first backed
 // up in full to an encrypted repository (zstd level 1) and replicated in full to the pool's SR; then, each
 // round, 5 % of its 2 MiB blocks get a 256 KiB write and both run again: the backup reads the changed
-// blocks over NBD into the repository, the replication reads the same blocks over NBD and writes them into
-// a clone of the replica's disk through XAPI's VHD import, then snapshots the replica (its restore point).
+// blocks over NBD into the repository, the replication reads the same 64 KiB runs (CBT's) over NBD and
+// writes them into a clone of the replica's disk through a chunked raw import (a frame per run), then
+// snapshots the replica (its restore point).
 // The lab runs in its own process (bench/backup-lab.ts).
 import { spawn } from 'node:child_process'
 import { readFileSync } from 'node:fs'
@@ -171,7 +172,7 @@ async function main(): Promise<void> {
     // repository: moving those bytes over TLS between two bare processes is a floor under that part.
     const [floor, floorCpu] = [median(floors.map((f) => f.seconds)), median(floors.map((f) => f.cpu))]
     console.log(
-      `  TLS floor: the replication's sent bytes (its VHD uploads) between two bare processes ${floor.toFixed(3)} s (receiver CPU ${floorCpu.toFixed(2)} s)`,
+      `  TLS floor: the replication's sent bytes (its chunked uploads) between two bare processes ${floor.toFixed(3)} s (receiver CPU ${floorCpu.toFixed(2)} s)`,
     )
   } finally {
     await xapi.close()

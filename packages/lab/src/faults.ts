@@ -48,6 +48,11 @@ export class Faults {
   readonly slowHosts = new Map<string, number>()
   /** Drop NBD connections after this many bytes were served (once per connection). */
   nbdDropAfterBytes: number | undefined
+  /**
+   * Answer `/import_raw_vdi?chunked` with 404 "Cannot handle chunked" whatever the format, as a pool
+   * without the chunked protocol would (sticky, until clear()).
+   */
+  refuseChunkedImport = false
   /** Applies an unreachability to the hosts' listeners (set by the lab pool). */
   onUnreachable: (mode: Unreachable | undefined) => Promise<void> = async () => {}
   #unreachable: Unreachable | undefined
@@ -122,5 +127,6 @@ export class Faults {
     this.#http = []
     this.slowHosts.clear()
     this.nbdDropAfterBytes = undefined
+    this.refuseChunkedImport = false
   }
 }

@@ -18,8 +18,14 @@ export interface ChunkTarget {
   needed(): number[]
   /** A source announced `bytes` more to read. */
   expect(bytes: number): void
-  /** A source named the chunks it is about to deliver (ascending), before their bytes. */
-  plan?(indexes: readonly number[]): void
+  /**
+   * A source named the chunks it is about to deliver (ascending), before their bytes, and of those it
+   * delivers in parts (putParts) the byte ranges.
+   */
+  plan?(
+    indexes: readonly number[],
+    parts?: ReadonlyMap<number, readonly { offset: number; length: number }[]>,
+  ): void
   /** Stores chunk `index`; `data` may be reused once this resolves. */
   put(index: number, data: Uint8Array, signal?: AbortSignal): Promise<void>
   /**

@@ -40,9 +40,9 @@ export async function copyDisk(
     signal,
     events: {
       warn: options.warn,
-      planned: (_n, bytes, indexes) => {
+      planned: (_n, bytes, indexes, parts) => {
         sink.expect(bytes)
-        if (indexes !== undefined) sink.plan?.(indexes)
+        if (indexes !== undefined) sink.plan?.(indexes, parts)
       },
     },
   })

@@ -60,9 +60,15 @@ export interface SourceEvents {
   /**
    * The chunks about to be read (more may follow after a fallback), for progress; `indexes` names them,
    * ascending, when the source knows them before reading (a target that must announce them first, such
-   * as a VHD import's block table, waits for it).
+   * as a VHD import's block table, waits for it); `parts`, of chunks it will deliver in parts, the byte
+   * ranges (relative to the chunk's start, ascending), for a target that must size its upload first.
    */
-  planned?(chunks: number, bytes: number, indexes?: readonly number[]): void
+  planned?(
+    chunks: number,
+    bytes: number,
+    indexes?: readonly number[],
+    parts?: ReadonlyMap<number, readonly { offset: number; length: number }[]>,
+  ): void
 }
 
 /** What a source did, once its chunks have all been delivered. */

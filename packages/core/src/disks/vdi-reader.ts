@@ -149,7 +149,7 @@ export class VdiReader {
     const length = (i: number): number =>
       parts?.get(i)?.reduce((n, e) => n + e.length, 0) ?? chunkLengthOf(i, this.#size, chunkSize)
     const bytes = list.reduce((n, i) => n + length(i), 0)
-    this.#request.events?.planned?.(list.length, bytes, list)
+    this.#request.events?.planned?.(list.length, bytes, list, parts)
   }
 
   #wanted(index: number): boolean {

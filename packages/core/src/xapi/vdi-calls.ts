@@ -86,12 +86,18 @@ export async function importVdi(
   client: XapiClient,
   vdi: Ref,
   body: UploadBody,
-  options: { format: 'raw' | 'vhd'; signal?: AbortSignal; inactivityTimeoutMs?: number },
+  options: {
+    format: 'raw' | 'vhd'
+    /** A raw body of frames written in place (xapi.md §4.3; see codec/chunked-frames.ts). */
+    chunked?: boolean
+    signal?: AbortSignal
+    inactivityTimeoutMs?: number
+  },
 ): Promise<void> {
   await upload(client, {
     method: 'PUT',
     path: '/import_raw_vdi',
-    query: { vdi, format: options.format },
+    query: { vdi, format: options.format, chunked: options.chunked === true ? '' : undefined },
     label: `import into VDI ${vdi}`,
     body,
     signal: options.signal,

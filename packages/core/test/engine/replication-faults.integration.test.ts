@@ -112,9 +112,9 @@ describe('replication with memory, and faults on the target', () => {
   it('leaves the last good replica intact when the import is cut midway, then a retry completes', async () => {
     const good = await replicate()
     await env.a.guest.writeRandomBlocks(env.disks[0]!, 4)
-    // Cut once the upload's first block (bitmap and 2 MiB, its changed parts set) has landed in the
-    // fresh clone: the replica being replaced must not see it.
-    env.b.faults.failHttp('/import_raw_vdi', { kind: 'cut', afterBytes: 2048 + 512 + 2 * 1024 * 1024 })
+    // Cut once the upload's first frame (a 64 KiB run CBT names, if alone) has landed in the fresh
+    // clone, before the end frame: the replica being replaced must not see it.
+    env.b.faults.failHttp('/import_raw_vdi', { kind: 'cut', afterBytes: 12 + 64 * 1024 })
     await expect(replicate()).rejects.toThrow()
     await expectLastGoodReplica(good.replicas[0]!.vmUuid)
     const retry = await replicate()
@@ -148,5 +148,22 @@ describe('replication with memory, and faults on the target', () => {
     const retry = await replicate()
     expect(retry.full).toBe(false)
     await expectLastGoodReplica(retry.replicas[0]!.vmUuid)
+  })
+
+  // Last: the target's client remembers the refusal for the rest of its life.
+  it('writes a delta by VHD imports on a pool that refuses chunked ones, and says so', async () => {
+    await env.a.guest.writeRandomBlocks(env.disks[0]!, 3)
+    env.b.faults.refuseChunkedImport = true
+    try {
+      const run = await replicate()
+      expect(run.full).toBe(false)
+      expect(run.warnings.filter((w) => /refuses chunked raw imports/.test(w))).toHaveLength(1)
+      // Whole 2 MiB blocks crossed for the few 64 KiB runs written.
+      expect(run.bytesWritten).toBeLessThan(1024 * 1024)
+      expect(run.bytesSent).toBeGreaterThan(2 * 1024 * 1024)
+      await expectLastGoodReplica(run.replicas[0]!.vmUuid)
+    } finally {
+      env.b.faults.refuseChunkedImport = false
+    }
   })
 })

@@ -112,10 +112,10 @@ export function looseVdis(lab: LabPool): string[] {
 }
 
 /**
- * What CBT says changed since the source snapshots `from` (uuids) in the live disks `to` (refs, in the
- * same order), from the lab's own changed-block logs: `bytes`, 64 KiB per bit set, and `sent`, the
- * bytes of VHD uploads carrying the 2 MiB blocks that hold them (per disk with changes: footer copy,
- * header, BAT sectors, each block's bitmap sector and 2 MiB, footer). Taken right before a delta run
+ * What changed on each disk from `from` (snapshot uuids) to `to` (the live VDIs' refs of the source, in the
+ * same order), from the lab's own changed-block logs: `bytes`, 64 KiB per bit set, and `sent`, the bytes
+ * of the chunked raw uploads carrying them (per disk with changes: a 12-byte frame header per run of set
+ * bits inside a 2 MiB block, the run's bytes, and the 12-byte end frame). Taken right before a delta run
  * (its snapshot then holds just these changes), it is what the run must read, write and send, exactly.
  */
 export function changedBytes(
@@ -130,14 +130,15 @@ export function changedBytes(
     const base = db.find('VDI', (r) => r.uuid === uuid)[0]![0]
     const size = Number(db.get('VDI', to[i]!).virtual_size)
     const bits = Buffer.from(source.state.cbt.changed(base, to[i]!, size), 'base64')
-    const blocks = new Set<number>()
+    const set = (k: number): boolean => k >= 0 && (bits[k >> 3]! & (0x80 >> (k & 7))) !== 0
+    let runs = 0
     for (let k = 0; k < bits.length * 8; k++) {
-      if ((bits[k >> 3]! & (0x80 >> (k & 7))) === 0) continue
+      if (!set(k)) continue
       bytes += Math.min(granule, size - k * granule)
-      blocks.add(Math.floor((k * granule) / block))
+      if (!set(k - 1) || (k * granule) % block === 0) runs++ // a frame ends at a block's end
     }
-    const bat = Math.ceil((Math.ceil(size / block) * 4) / 512) * 512
-    if (blocks.size > 0) sent += 512 + 1024 + bat + blocks.size * (512 + block) + 512
+    if (runs > 0) sent += runs * 12 + 12
   })
+  sent += bytes
   return { bytes, sent }
 }

@@ -83,7 +83,7 @@ describe('replicateVm against two lab pools', () => {
       expect(changed.bytes, `run ${run}`).toBeLessThan(total / 40)
       expect(next.bytesRead, `run ${run}`).toBe(changed.bytes)
       expect(next.bytesWritten, `run ${run}`).toBe(changed.bytes)
-      // The uploads carry the 2 MiB blocks holding them (XAPI's VHD import has no smaller unit).
+      // The chunked uploads carry just those runs, a 12-byte frame header each (and an end frame).
       expect(next.bytesSent, `run ${run}`).toBe(changed.sent)
       before = held
       // The replica holds this run's snapshot, not the previous one's.

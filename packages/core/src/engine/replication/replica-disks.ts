@@ -41,7 +41,7 @@ export interface DiskCopy {
   readonly full: boolean
   readonly bytesRead: number
   readonly bytesWritten: number
-  /** Bytes of the VHD uploads (metadata, bitmaps, whole 2 MiB blocks: what crossed the network). */
+  /** Bytes of the upload bodies (chunked frames, or VHDs on a pool that refuses them): what crossed. */
   readonly bytesSent: number
 }
 
@@ -152,6 +152,7 @@ async function copyInto(
     signal: task.signal,
     maxBytesPerSecond: settings.maxBytesPerSecond,
     onProgress: (done, total) => task.progress({ done, total }),
+    warn: (message, details) => task.warn(message, details),
   })
   const reader = new VdiDiskSource({
     xapi: pools.source,

@@ -1,13 +1,19 @@
-// One upload of a VdiImportSink: a dynamic VHD whose block table names a planned list of blocks, streamed
-// to /import_raw_vdi while the blocks arrive from a source. XAPI writes a block's sectors that its bitmap
-// sets and leaves the rest of the VDI as it is (xapi.md §4.3), so a VHD of the changed blocks applies in
-// place. Blocks go out in the order of the table (the stream is read forward only); one that arrives
-// early is copied and waits for its turn, and a lent one is given back once the socket took it. A
-// segment closed before all its blocks came sends the rest with empty bitmaps: they write nothing. A
-// block given in parts (the 64 KiB runs CBT says changed) has only their sectors set in its bitmap and
-// zeros in the rest of its data area: XAPI writes those sectors alone, and the VHD read on its own (a
-// dynamic disk) holds the parts and zeros, which qemu and libvhdi read alike.
+// One upload of a VdiImportSink: a planned list of blocks, streamed to /import_raw_vdi while they arrive
+// from a source, in one of XAPI's two in-place formats (xapi.md §4.3); the body is chosen when the upload
+// starts, so that a pool refusing the first can be sent the second. Both write only what they name and
+// leave the rest of the VDI as it is, so a delta applies in place over a clone:
+// - chunked raw: a frame per planned range (a block whole, or the 64 KiB runs CBT names when the plan
+//   has them): only the changed bytes cross.
+// - VHD: a dynamic VHD whose block table names the blocks; XAPI writes the sectors a block's bitmap sets.
+//   A block given in parts has only their sectors set and zeros in the rest of its data area (2 MiB
+//   cross whatever changed); the VHD read on its own holds the parts and zeros, which qemu and libvhdi
+//   read alike.
+// Blocks go out in the order of the list (both bodies are read forward only); one that arrives early is
+// copied and waits for its turn, and a lent one is given back once the socket took it. A segment closed
+// before all its blocks came sends the rest empty: a VHD block with an empty bitmap writes nothing, a
+// frame (its length fixed by Content-Length) zeros, which the sink has a later upload overwrite.
 import { AbortedError, throwIfAborted } from '../shared/index.js'
+import { chunkedBodyLength, encodeFrameEnd, encodeFrameHeader, type FrameRange } from '../xapi/index.js'
 import {
   bitmapOfRuns,
   bitmapSize,
@@ -33,8 +39,13 @@ type Ready =
 /** Blocks copied ahead of their turn at most; more wait for room (the source is held back). */
 const AHEAD_LIMIT = 64
 
-export class VhdSegment {
+export class ImportSegment {
   readonly plan: VhdPlan
+  /** Bytes of the chunked body. */
+  readonly chunkedLength: number
+  /** Blocks sent as zero frames because the segment closed before they came (a later upload owes them). */
+  readonly missing: number[] = []
+  readonly #frames: ReadonlyMap<number, readonly FrameRange[]> | undefined
   readonly #position = new Map<number, number>()
   readonly #ready = new Map<number, Ready>()
   readonly #waiting = new Map<number, { resolve: () => void; reject: (e: unknown) => void }>()
@@ -51,10 +62,31 @@ export class VhdSegment {
   /** Bytes of blocks with data sent so far (bitmaps, empty blocks and the VHD's metadata left out). */
   dataBytes = 0
 
-  constructor(indexes: readonly number[], size: number, blockSize: number) {
+  /**
+   * `frames`: of some blocks, the only ranges that changed (relative to the block's start, ascending):
+   * the chunked body carries just those; the other blocks go whole.
+   */
+  constructor(
+    indexes: readonly number[],
+    size: number,
+    blockSize: number,
+    frames?: ReadonlyMap<number, readonly FrameRange[]>,
+  ) {
     this.plan = planVhd({ size, blockIndexes: indexes, blockSize, creatorApplication: 'strt' })
     this.#size = size
+    this.#frames = frames
     indexes.forEach((index, k) => this.#position.set(index, k))
+    this.chunkedLength = chunkedBodyLength(indexes.flatMap((i) => this.#framesOf(i)))
+  }
+
+  /** Bytes of the body in `format`. */
+  length(format: 'chunked' | 'vhd'): number {
+    return format === 'chunked' ? this.chunkedLength : this.plan.length
+  }
+
+  /** The body has been opened (bytes may have been sent): it cannot be sent again in another format. */
+  get opened(): boolean {
+    return this.#opened
   }
 
   get count(): number {
@@ -136,17 +168,70 @@ export class VhdSegment {
     this.#wake?.()
   }
 
-  /** The VHD's bytes, in order; opened once (the body is sent only after the host's 200). */
-  async *body(signal: AbortSignal): AsyncGenerator<Uint8Array> {
-    if (this.#opened) throw new DiskError('DISK_SOURCE_INVALID', 'a VHD segment was opened twice')
+  /** The body in `format`; one body of a segment is opened, once (after the host's 200). */
+  body(format: 'chunked' | 'vhd', signal: AbortSignal): AsyncGenerator<Uint8Array> {
+    if (this.#opened) throw new DiskError('DISK_SOURCE_INVALID', 'an import segment was opened twice')
     this.#opened = true
+    return format === 'chunked' ? this.#chunkedBody(signal) : this.#vhdBody(signal)
+  }
+
+  /** The VHD's bytes, in order. */
+  vhdBody(signal: AbortSignal): AsyncGenerator<Uint8Array> {
+    return this.body('vhd', signal)
+  }
+
+  /** The frames of the planned ranges, in order, then the end frame. */
+  async *#chunkedBody(signal: AbortSignal): AsyncGenerator<Uint8Array> {
+    const { blockSize } = this.plan.header
+    for (let k = 0; k < this.count; k++) {
+      const block = await this.#take(k, signal)
+      const index = this.plan.blockIndexes[k]!
+      const start = index * blockSize
+      const frames = this.#framesOf(index)
+      if (block === 'missing') this.missing.push(index)
+      if (block === 'empty' || block === 'missing') {
+        for (const f of frames) yield* [encodeFrameHeader(start + f.offset, f.length), zeros(f.length)]
+        continue
+      }
+      const pieces = block.parts ?? [{ offset: 0, bytes: block.bytes }]
+      if (
+        block.parts !== undefined &&
+        sum(block.parts, (p) => p.bytes.length) !== sum(frames, (f) => f.length)
+      ) {
+        throw new DiskError(
+          'DISK_SOURCE_INVALID',
+          `block ${index}: the parts given are not the planned ranges`,
+        )
+      }
+      for (const f of frames) {
+        yield encodeFrameHeader(start + f.offset, f.length)
+        yield sliceOf(pieces, f, index)
+        this.dataBytes += f.length
+      }
+      this.#waiting.delete(k)
+      block.taken?.()
+    }
+    yield encodeFrameEnd()
+  }
+
+  /** The ranges of block `index` the chunked body carries. */
+  #framesOf(index: number): readonly FrameRange[] {
+    const start = index * this.plan.header.blockSize
+    return (
+      this.#frames?.get(index) ?? [
+        { offset: 0, length: Math.min(this.plan.header.blockSize, this.#size - start) },
+      ]
+    )
+  }
+
+  async *#vhdBody(signal: AbortSignal): AsyncGenerator<Uint8Array> {
     const { blockSize } = this.plan.header
     const empty = new Uint8Array(bitmapSize(blockSize))
     yield this.plan.head
     for (let k = 0; k < this.count; k++) {
       const block = await this.#take(k, signal)
       const start = this.plan.blockIndexes[k]! * blockSize
-      if (block === 'empty') {
+      if (block === 'empty' || block === 'missing') {
         yield empty
         yield zeros(blockSize)
         continue
@@ -223,7 +308,8 @@ export class VhdSegment {
     return Promise.resolve()
   }
 
-  async #take(k: number, signal: AbortSignal): Promise<Ready> {
+  /** Block k, or 'missing' when the segment closed before it came. */
+  async #take(k: number, signal: AbortSignal): Promise<Ready | 'missing'> {
     for (;;) {
       throwIfAborted(signal)
       if (this.#failure !== undefined) throw this.#failure
@@ -232,7 +318,7 @@ export class VhdSegment {
         this.#ready.delete(k)
         this.#freeRoom()
         this.#next = k + 1
-        return ready ?? 'empty'
+        return ready ?? 'missing'
       }
       await new Promise<void>((resolve) => {
         const onAbort = (): void => resolve()
@@ -254,6 +340,25 @@ export class VhdSegment {
 function sectorBitmap(start: number, length: number, size: number, blockSize: number): Uint8Array {
   const sectors = Math.ceil(Math.min(length, size - start) / SECTOR_SIZE)
   return fullBitmap(bitmapSize(blockSize), sectors)
+}
+
+/**
+ * The bytes of a planned frame out of what was given: the whole block, or parts of which one holds the
+ * frame (a source delivers the runs it planned); anything else is a source that broke its plan.
+ */
+function sliceOf(pieces: readonly BlockPart[], f: FrameRange, index: number): Uint8Array {
+  const p = pieces.find((q) => q.offset <= f.offset && f.offset + f.length <= q.offset + q.bytes.length)
+  if (p === undefined) {
+    throw new DiskError(
+      'DISK_SOURCE_INVALID',
+      `block ${index}: the parts given do not hold the planned range ${f.offset}+${f.length}`,
+    )
+  }
+  return p.bytes.subarray(f.offset - p.offset, f.offset - p.offset + f.length)
+}
+
+function sum<T>(list: readonly T[], of: (item: T) => number): number {
+  return list.reduce((n, item) => n + of(item), 0)
 }
 
 let zeroBuffer = new Uint8Array(0)

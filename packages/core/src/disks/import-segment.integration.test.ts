@@ -1,4 +1,4 @@
-// What a VHD import of a delta carries, read by the real tools: a VhdSegment with blocks given in parts
+// What a VHD import of a delta carries, read by the real tools: a ImportSegment with blocks given in parts
 // (the runs CBT names) is a valid dynamic VHD whose bitmaps set only their sectors and whose data area
 // holds zeros elsewhere, so qemu-img (which ignores bitmaps) and libvhdi's vhdimount (which honours
 // them) both read the parts over zeros. How XAPI applies it (only the set sectors, over the VDI's
@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { requireBinary, scratchDir, type Scratch } from '../testing/index.js'
 import { forEachRun } from '../vhd/index.js'
 import { openVhdFileStream } from '../vhd/io/file-stream.js'
-import { VhdSegment } from './vhd-segment.js'
+import { ImportSegment } from './import-segment.js'
 
 const exec = promisify(execFile)
 const MiB = 1024 * 1024
@@ -21,7 +21,7 @@ const SIZE = 8 * MiB
 
 let scratch: Scratch
 beforeAll(async () => {
-  scratch = await scratchDir('strata-vhd-segment-')
+  scratch = await scratchDir('strata-import-segment-')
 })
 afterAll(async () => {
   await scratch[Symbol.asyncDispose]()
@@ -31,10 +31,10 @@ type Part = { offset: number; bytes: Buffer }
 
 /** The segment's body, offered as a replication does: parts of block 1, block 2 whole, parts of block 3. */
 async function segmentBytes(parts: Part[], whole: Buffer, more: Part[]): Promise<Buffer> {
-  const segment = new VhdSegment([1, 2, 3], SIZE, BLOCK)
+  const segment = new ImportSegment([1, 2, 3], SIZE, BLOCK)
   const out: Uint8Array[] = []
   const upload = (async () => {
-    for await (const piece of segment.body(AbortSignal.timeout(10_000))) out.push(Buffer.from(piece))
+    for await (const piece of segment.vhdBody(AbortSignal.timeout(10_000))) out.push(Buffer.from(piece))
   })()
   await segment.offerParts(1, parts, true)
   await segment.offer(2, whole, true)
