@@ -49,8 +49,9 @@ export async function repositoryChoices(stack: Stack, admin: Page): Promise<void
   await admin.getByLabel(/^Path/).fill(stack.scratch.path('spare'))
   await admin.getByRole('button', { name: 'Add repository' }).click()
   await admin.locator('tr[data-repository="spare"]').waitFor()
-  // Someone re-creates it behind the server's back: another repository at the same place.
-  await rm(stack.scratch.path('spare'), { recursive: true })
+  // Someone re-creates it behind the server's back: another repository at the same place. The server
+  // may still be writing in it (its first listing and measure), so the removal retries on ENOTEMPTY.
+  await rm(stack.scratch.path('spare'), { recursive: true, maxRetries: 10, retryDelay: 100 })
   await Repository.create(new LocalStore(stack.scratch.path('spare')))
   await admin.locator('tr[data-repository="spare"]').getByRole('link', { name: 'spare' }).click()
   const changed = admin.locator('[data-test="config-changed"]')
