@@ -2,9 +2,9 @@
 // {u64 LE offset, u32 LE length, <length bytes>}, each written at its offset of the VDI, ended by the
 // frame offset=0,length=0. A frame of length 0 elsewhere writes nothing. Pure format code: bytes are
 // pushed in as the socket gave them, the pieces to write come out, and every way a body can be wrong is
-// a typed error (the handler fails the task with VDI_IO_ERROR on any of them, as xapi does).
-
-export const FRAME_HEADER_SIZE = 12
+// a typed error (the handler fails the task with VDI_IO_ERROR on any of them, as xapi does). The frame
+// layout is the one core encodes (its codec, as the lab takes CBT's and XML-RPC's).
+import { FRAME_HEADER_SIZE } from '@strata/core/xapi'
 
 export type ChunkedFrameErrorCode =
   /** A frame's bytes end past the VDI's virtual size. */

@@ -189,7 +189,7 @@ type CurrentRead = (offset: number, length: number, into: Buffer) => Promise<Uin
 
 async function importVhd(
   req: AsyncIterable<Buffer>,
-  disk: { write: BlockWrite; current: (offset: number, length: number, into: Buffer) => Promise<Uint8Array> },
+  disk: { write: BlockWrite; current: CurrentRead },
   vdi: string,
 ): Promise<number> {
   const { write } = disk
