@@ -34,7 +34,7 @@ async function segmentBytes(parts: Part[], whole: Buffer, more: Part[]): Promise
   const segment = new ImportSegment([1, 2, 3], SIZE, BLOCK)
   const out: Uint8Array[] = []
   const upload = (async () => {
-    for await (const piece of segment.vhdBody(AbortSignal.timeout(10_000))) out.push(Buffer.from(piece))
+    for await (const piece of segment.body('vhd', AbortSignal.timeout(10_000))) out.push(Buffer.from(piece))
   })()
   await segment.offerParts(1, parts, true)
   await segment.offer(2, whole, true)

@@ -28,7 +28,7 @@ describe('ImportSegment', () => {
     const signal = new AbortController().signal
     let seen = 0
     const upload = (async () => {
-      for await (const part of segment.vhdBody(signal)) {
+      for await (const part of segment.body('vhd', signal)) {
         // A slow host: each part takes a moment to reach the socket.
         if (part.length === BLOCK) {
           expect(part[0]).toBe(seen % 251)
@@ -49,7 +49,7 @@ describe('ImportSegment', () => {
     const segment = new ImportSegment(indexes, count * BLOCK, BLOCK)
     const signal = new AbortController().signal
     const upload = (async () => {
-      for await (const part of segment.vhdBody(signal)) void part
+      for await (const part of segment.body('vhd', signal)) void part
     })()
     const offers = indexes.slice(1).map((i) => segment.offer(i, new Uint8Array(BLOCK), true))
     await expect(Promise.all(offers)).rejects.toMatchObject({ code: 'DISK_SOURCE_INVALID' })
@@ -79,8 +79,8 @@ describe('ImportSegment', () => {
     segment.close() // block 0 never came
     await upload
     const body = Buffer.concat(out)
-    expect(body.length).toBe(segment.chunkedLength)
-    expect(segment.chunkedLength).toBe(4 * 12 + BLOCK + 2 * 65536 + 1536 + 12)
+    expect(body.length).toBe(segment.length('chunked'))
+    expect(segment.length('chunked')).toBe(4 * 12 + BLOCK + 2 * 65536 + 1536 + 12)
     const frames: [number, number, number][] = []
     for (let at = 0; ;) {
       const offset = Number(body.readBigUInt64LE(at))

@@ -41,11 +41,11 @@ const AHEAD_LIMIT = 64
 
 export class ImportSegment {
   readonly plan: VhdPlan
-  /** Bytes of the chunked body. */
-  readonly chunkedLength: number
   /** Blocks sent as zero frames because the segment closed before they came (a later upload owes them). */
   readonly missing: number[] = []
   readonly #frames: ReadonlyMap<number, readonly FrameRange[]> | undefined
+  /** Bytes of the chunked body. */
+  readonly #chunkedLength: number
   readonly #position = new Map<number, number>()
   readonly #ready = new Map<number, Ready>()
   readonly #waiting = new Map<number, { resolve: () => void; reject: (e: unknown) => void }>()
@@ -76,12 +76,12 @@ export class ImportSegment {
     this.#size = size
     this.#frames = frames
     indexes.forEach((index, k) => this.#position.set(index, k))
-    this.chunkedLength = chunkedBodyLength(indexes.flatMap((i) => this.#framesOf(i)))
+    this.#chunkedLength = chunkedBodyLength(indexes.flatMap((i) => this.#framesOf(i)))
   }
 
   /** Bytes of the body in `format`. */
   length(format: 'chunked' | 'vhd'): number {
-    return format === 'chunked' ? this.chunkedLength : this.plan.length
+    return format === 'chunked' ? this.#chunkedLength : this.plan.length
   }
 
   /** The body has been opened (bytes may have been sent): it cannot be sent again in another format. */
@@ -173,11 +173,6 @@ export class ImportSegment {
     if (this.#opened) throw new DiskError('DISK_SOURCE_INVALID', 'an import segment was opened twice')
     this.#opened = true
     return format === 'chunked' ? this.#chunkedBody(signal) : this.#vhdBody(signal)
-  }
-
-  /** The VHD's bytes, in order. */
-  vhdBody(signal: AbortSignal): AsyncGenerator<Uint8Array> {
-    return this.body('vhd', signal)
   }
 
   /** The frames of the planned ranges, in order, then the end frame. */
