@@ -52,23 +52,16 @@ export async function probeKvm(options: ProbeOptions = {}): Promise<Accelerator>
     }
   }
   const timeoutMs = options.timeoutMs ?? 20_000
-  const base = [
-    '-nodefaults',
-    '-display',
-    'none',
-    '-no-user-config',
-    '-machine',
-    `accel=${accel}`,
-    '-m',
-    '256',
-  ]
-  const args =
+  const machine = ['-machine', `accel=${accel}`, '-cpu', 'max', '-m', '256']
+  const common = ['-nodefaults', '-display', 'none', '-no-user-config', ...machine]
+  // Without a kernel, QMP on stdin; with one, stdin is the guest's serial console: nothing is said to it.
+  const [args, input] =
     options.kernel === undefined
-      ? [...base, '-cpu', 'max', '-S', '-qmp', 'stdio']
-      : [...base, '-cpu', 'max', '-no-reboot', '-serial', 'stdio', '-kernel', options.kernel]
-  if (options.kernel !== undefined) args.push('-append', 'console=ttyS0 panic=-1 quiet')
+      ? [[...common, '-S', '-qmp', 'stdio'], QMP_STATUS_AND_QUIT]
+      : [[...common, '-no-reboot', '-serial', 'stdio', '-kernel', options.kernel, '-append', KERNEL_ARGS], '']
   const { code, signal, output, errors, timedOut } = await runQemu(
     [...args, ...(options.extraArgs ?? [])],
+    input,
     timeoutMs,
   )
   const ok = options.kernel === undefined ? output.includes('"status"') : output.includes('Kernel panic')
@@ -90,8 +83,14 @@ export async function probeKvm(options: ProbeOptions = {}): Promise<Accelerator>
   }
 }
 
+/** No root filesystem: the kernel panics once booted, and reboots at once, which -no-reboot makes an exit. */
+const KERNEL_ARGS = 'console=ttyS0 panic=-1 quiet'
+
+const QMP_STATUS_AND_QUIT = '{"execute":"qmp_capabilities"}\n{"execute":"query-status"}\n{"execute":"quit"}\n'
+
 async function runQemu(
   args: readonly string[],
+  input: string,
   timeoutMs: number,
 ): Promise<{
   code: number | null
@@ -110,7 +109,7 @@ async function runQemu(
     if (errors.length < 65_536) errors += d.toString('latin1')
   })
   child.stdin.on('error', () => {})
-  child.stdin.end('{"execute":"qmp_capabilities"}\n{"execute":"query-status"}\n{"execute":"quit"}\n')
+  child.stdin.end(input)
   let timedOut = false
   const timer = setTimeout(() => {
     timedOut = true
